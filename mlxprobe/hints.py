@@ -1,0 +1,79 @@
+"""Fix hints: what to change in the loop, with a short code line, chosen from the evidence.
+
+Job: text only. A hint is picked from what was observed (step times, memory slope, the error
+message), never from what a scenario expected, so it applies to a user's loop as well.
+
+Must not import: mlx, anything with side effects.
+"""
+
+from __future__ import annotations
+
+import signal
+
+EVAL_STATE = "mx.eval(loss, model.parameters(), optimizer.state)  # after optimizer.update(...)"
+
+LAZY_STEP_MS = 1.0  # steps faster than this with RSS climbing: nothing was being computed
+LAZY_RSS_MB_PER_STEP = 0.01
+
+OOM = ("the run used more memory than allowed: look for arrays kept across steps (lazy "
+       "losses in a list, graphs never evaluated) or lower the batch; "
+       "`mx.eval(...)` each step and keep Python floats: `losses.append(loss.item())`")
+EXIT = "the process exited with an error code: read stderr_tail in the evidence"
+NO_END = ("the loop ended the process itself (sys.exit / os._exit) before returning: "
+          "return from the training function instead")
+WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
+NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
+             "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "
+             "`module.freeze()`, and let gradient errors raise instead of falling back")
+DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
+            "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
+            "loss is not finite; average accumulated gradients: `g / n_micro`")
+LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across steps "
+        "(`total += loss.item()`), and evaluate the step's state: " + EVAL_STATE)
+NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
+                "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`, "
+                "and that the optimizer updates the parameters you train")
+
+_HANG_LAZY = ("steps returned in {ms:.2f} ms while RSS grew {mb:.3f} MB/step: the loop builds "
+              "a lazy graph it never evaluates, and the first real eval (a log line, a "
+              "checkpoint) runs the whole backlog. Evaluate every step: " + EVAL_STATE)
+_HANG_BUSY = ("the process kept computing far past its usual step time: see the native "
+              "stacks for the op; a graph that grows across steps (missing " + EVAL_STATE +
+              ") or an input much larger than before are the usual causes")
+_HANG_IDLE = ("the process sat idle waiting: a lock, I/O, or a collective (`mx.distributed."
+              "all_sum`) that another rank never joined; see the stacks for the blocking call")
+
+_ERRORS = (
+    (("conv", "channel"), "MLX Conv1d takes NLC (batch, length, channels): transpose PyTorch "
+                          "NCL input first, `x = x.transpose(0, 2, 1)`"),
+    (("shape",), "an array has the wrong shape: next-token labels shift the sequence axis, "
+                 "`tokens[:, 1:]`, not the batch axis `tokens[1:]`"),
+    (("broadcast",), "shapes do not line up: check which axis was sliced or shifted, "
+                     "`tokens[:, 1:]` vs `tokens[1:]`"),
+)
+
+
+def for_error(kind: str, message: str) -> str:
+    text = f"{kind} {message}".lower()
+    for words, hint in _ERRORS:
+        if all(w in text for w in words):
+            return hint
+    return f"the loop raised {kind}: fix the error shown; do not swallow it in a fallback"
+
+
+def for_signal(number: int) -> str:
+    if number == signal.SIGKILL:
+        return "killed with SIGKILL: often the kernel's OOM killer; check peak RSS"
+    if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+        return "a native crash: see stderr_tail for the faulthandler stack and report it"
+    return "the process was ended by a signal: see stderr_tail"
+
+
+def for_hang(busy: bool, step_ms: float | None, rss_mb_per_step: float | None) -> str:
+    if not busy:
+        return _HANG_IDLE
+    lazy = (step_ms is not None and step_ms < LAZY_STEP_MS and rss_mb_per_step is not None
+            and rss_mb_per_step > LAZY_RSS_MB_PER_STEP)
+    if lazy:
+        return _HANG_LAZY.format(ms=step_ms, mb=rss_mb_per_step)
+    return _HANG_BUSY

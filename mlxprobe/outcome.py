@@ -1,0 +1,34 @@
+"""One variant run end to end: spec -> runner -> raw facts -> classify -> verdict -> entry.
+
+Job: the single path the CLI and the pytest plugin share, so both give the same verdicts.
+
+Must not import: mlx, the child side, reporters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import report, runner
+from .facts import RawResult
+from .spec import RunSpec
+from .verdict import Verdict, classify, matches
+
+
+@dataclass(frozen=True)
+class Outcome:
+    spec: RunSpec
+    raw: RawResult
+    verdict: Verdict
+    entry: dict
+
+    @property
+    def matched(self) -> bool:
+        return matches(self.verdict, self.spec.expected)
+
+
+def execute(spec: RunSpec) -> Outcome:
+    """Run one variant and judge it."""
+    raw = runner.run(spec)
+    verdict = classify(raw, spec.meta)
+    return Outcome(spec, raw, verdict, report.run_entry(spec, raw, verdict))

@@ -1,0 +1,60 @@
+"""The terminal table: one row per run, then the reason, evidence and hint of each mismatch.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+import json
+
+COLUMNS = ("scenario", "variant", "expected", "verdict", "ok", "steps", "step ms", "peak MB",
+           "wall s", "reason")
+REASON_WIDTH = 70
+
+
+def row(entry: dict) -> tuple[str, ...]:
+    m = entry.get("metrics", {})
+    label = entry["verdict"] + (f":{entry['detail']}" if entry.get("detail") else "")
+    return (entry["scenario"], entry["variant"], entry["expected"], label,
+            "yes" if entry.get("matched") else "NO", str(m.get("steps", "")),
+            _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
+            _num(m.get("wall_s"), 1), _clip(entry.get("reason", ""), REASON_WIDTH))
+
+
+def _num(value: object, digits: int = 2) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render(entries: list[dict]) -> str:
+    rows = [COLUMNS, *(row(e) for e in entries)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def details(entry: dict) -> str:
+    """Everything a person needs about one run: reason, evidence, hint, stacks."""
+    parts = [f"{entry['scenario']} [{entry['variant']}]: expected {entry['expected']}, got "
+             f"{entry['verdict']}" + (f":{entry['detail']}" if entry.get("detail") else ""),
+             f"  reason:   {entry.get('reason', '')}",
+             "  evidence: " + json.dumps(entry.get("evidence", {}), default=str)[:3000]]
+    if entry.get("hint"):
+        parts.append(f"  fix:      {entry['hint']}")
+    for kind, text in (entry.get("stacks") or {}).items():
+        parts.append(f"  {kind} stacks:\n" + _indent(text[-4000:]))
+    return "\n".join(parts)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def summary(entries: list[dict]) -> str:
+    bad = [e for e in entries if not e.get("matched")]
+    return (f"{len(entries) - len(bad)}/{len(entries)} verdicts matched their expectation"
+            + (f"; {len(bad)} did not" if bad else ""))

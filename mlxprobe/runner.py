@@ -1,0 +1,191 @@
+"""The runner: start one variant in a child process, watch it, end its tree, return raw facts.
+
+Job: spawn `python -m mlxprobe.child` in a new session with a dedicated record pipe, drain
+its stdout/stderr (keeping tails, never blocking on full pipes), sample it from outside,
+apply the watchdog policy, take stacks on a stall, then SIGTERM/SIGKILL the whole tree.
+It judges nothing: `classify` does.
+
+Must not import: mlx, the child side, the verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from . import procs, stacks, watchdog
+from .facts import RawResult, Sample, Stall
+from .probe import RECORD_FD_ENV
+from .records import RecordReader
+from .sampler import Sampler
+from .spec import RunSpec
+
+TICK_S = 0.05
+TAIL_BYTES = 64 * 1024
+
+
+class TailReader(threading.Thread):
+    """Drains a pipe to EOF, keeping only the last TAIL_BYTES."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001 - a binary file object
+        super().__init__(name="mlxprobe-tail", daemon=True)
+        self._stream = stream
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def run(self) -> None:
+        while chunk := self._stream.read1(TAIL_BYTES):
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            while self._size - len(self._chunks[0]) >= TAIL_BYTES:
+                self._size -= len(self._chunks.popleft())
+        self._stream.close()
+
+    def text(self) -> str:
+        return b"".join(self._chunks)[-TAIL_BYTES:].decode("utf-8", errors="replace")
+
+
+class Watch:
+    """Heartbeat bookkeeping fed by the record reader thread."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.records: list[dict] = []
+        self.beats: list[float] = []
+        self.compile_s = 0.0  # compiler time since the last heartbeat
+        self._lock = threading.Lock()
+
+    def add(self, record: dict) -> None:
+        with self._lock:
+            self.records.append(record)
+            if record.get("kind") == "step":
+                self.beats.append(record["t"])
+                self.compile_s = 0.0
+
+    def intervals(self) -> list[float]:
+        with self._lock:
+            times = [self.started, *self.beats]
+        return [b - a for a, b in zip(times, times[1:])]
+
+    def last_beat(self) -> float | None:
+        with self._lock:
+            return self.beats[-1] if self.beats else None
+
+
+def child_command(spec: RunSpec, stacks_path: Path) -> list[str]:
+    return [sys.executable, "-m", "mlxprobe.child", "--root", str(spec.import_root),
+            "--module", spec.module, "--variant", spec.variant, "--stacks", str(stacks_path)]
+
+
+def child_env(spec: RunSpec, fd: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(dict(spec.env))
+    env[RECORD_FD_ENV] = str(fd)
+    env["PYTHONFAULTHANDLER"] = "1"  # a segfault in the child prints its stack to stderr
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run(spec: RunSpec) -> RawResult:
+    """Run one variant to its end (or its deadline) and return what was observed."""
+    with tempfile.TemporaryDirectory(prefix="mlxprobe-") as tmp:
+        stacks_path = Path(tmp) / "stacks.txt"
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        try:
+            child = subprocess.Popen(
+                child_command(spec, stacks_path), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
+                env=child_env(spec, write_fd), start_new_session=True)
+        finally:
+            os.close(write_fd)
+        return _watch_child(spec, child, read_fd, started, stacks_path)
+
+
+def _watch_child(spec: RunSpec, child: subprocess.Popen, read_fd: int, started: float,
+                 stacks_path: Path) -> RawResult:
+    watch = Watch(started)
+    threads = _start_threads(child, read_fd, watch)
+    sampler: Sampler = threads[0]
+    raw = RawResult(started=started)
+    try:
+        _loop(spec, child, watch, sampler, raw, stacks_path)
+    except KeyboardInterrupt:
+        raw.interrupted = True
+        raise
+    finally:
+        _finish(spec, child, watch, threads, raw)
+    return raw
+
+
+def _start_threads(child: subprocess.Popen, read_fd: int, watch: Watch) -> list:
+    threads = [Sampler(child.pid), RecordReader(read_fd, watch.add),
+               TailReader(child.stdout), TailReader(child.stderr)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _loop(spec: RunSpec, child: subprocess.Popen, watch: Watch, sampler: Sampler,
+          raw: RawResult, stacks_path: Path) -> None:
+    d = spec.deadlines
+    while child.poll() is None:
+        time.sleep(TICK_S)
+        latest = sampler.latest()
+        if latest is not None and latest.compiling:
+            watch.compile_s += TICK_S
+        if _over_memory(spec, latest):
+            raw.memory_limit_mb = spec.max_memory_mb
+            return
+        now = time.monotonic()
+        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
+                                  watch.intervals(), watch.compile_s)
+        if missed is not None:
+            raw.stall = _stall(missed, now, watch, sampler.samples)
+            raw.python_stacks = stacks.python_stacks(child.pid, stacks_path)
+            raw.native_stacks = stacks.native_stacks(child.pid)
+            return
+
+
+def _over_memory(spec: RunSpec, latest: Sample | None) -> bool:
+    return (spec.max_memory_mb is not None and latest is not None
+            and latest.rss > spec.max_memory_mb * 1024 * 1024)
+
+
+def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: list[Sample]) -> Stall:
+    """The facts of a missed deadline; CPU is measured before stacks are taken."""
+    phase, deadline = missed
+    since = watch.last_beat() or watch.started
+    window = [s for s in list(samples) if s.t >= since]
+    cpu = 0.0
+    if len(window) >= 2 and window[-1].t > window[0].t:
+        cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)
+    steps = [r for r in watch.records if r.get("kind") == "step"]
+    last_step = int(steps[-1].get("step", len(steps))) if steps else 0
+    return Stall(phase, deadline, now - since, cpu, watch.compile_s, last_step)
+
+
+def _finish(spec: RunSpec, child: subprocess.Popen, watch: Watch, threads: list,
+            raw: RawResult) -> None:
+    """End the tree, reap the child, join the readers, fill in the raw result."""
+    sampler, reader, out, err = threads
+    sampler.sample_once()  # make sure every live descendant is in `seen`
+    raw.survivors = procs.end_tree(child.pid, dict(sampler.seen), spec.deadlines.grace_s)
+    code = child.wait()
+    sampler.stop()
+    for thread in (sampler, reader, out, err):
+        thread.join(timeout=5.0)
+    raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
+    raw.records = list(watch.records)
+    raw.malformed = reader.parser.malformed
+    raw.samples = list(sampler.samples)
+    raw.stdout_tail, raw.stderr_tail = out.text(), err.text()
+    raw.wall_s = time.monotonic() - watch.started
+

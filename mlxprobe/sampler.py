@@ -1,0 +1,89 @@
+"""The sampler: reads the child's process tree from outside (RSS, CPU time, compilers) at 20 Hz.
+
+Job: a thread that polls psutil and appends `Sample`s. It also remembers every pid it has seen
+in the tree (with its start time), so the runner can kill grandchildren that left the
+process group or were re-parented after their parent died.
+
+Must not import: mlx, the child side. It never signals the child: it only reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+
+from .facts import Sample
+
+INTERVAL_S = 0.05  # 20 Hz: fine enough to see a 0.2 ms-per-step loop's RSS ramp between beats
+COMPILERS = frozenset({"g++", "gcc", "c++", "cc", "cc1", "cc1plus", "clang", "clang++",
+                       "as", "ld", "collect2"})
+
+
+class Sampler(threading.Thread):
+    """Samples the tree rooted at `pid` until stopped."""
+
+    def __init__(self, pid: int, interval_s: float = INTERVAL_S) -> None:
+        super().__init__(name="mlxprobe-sampler", daemon=True)
+        self._root = pid
+        self._interval = interval_s
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.samples: list[Sample] = []
+        self.seen: dict[int, float] = {}  # pid -> create_time
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def latest(self) -> Sample | None:
+        with self._lock:
+            return self.samples[-1] if self.samples else None
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            sample = self.sample_once()
+            if sample is not None:
+                with self._lock:
+                    self.samples.append(sample)
+            self._stop_event.wait(self._interval)
+
+    def sample_once(self) -> Sample | None:
+        procs = self.tree()
+        rss, cpu, compiling, alive = 0, 0.0, False, 0
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    cpu += times.user + times.system
+                    compiling = compiling or proc.name() in COMPILERS
+                alive += 1
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return Sample(time.monotonic(), rss, cpu, alive, compiling) if alive else None
+
+    def tree(self) -> list[psutil.Process]:
+        """The root, its descendants, and earlier-seen descendants that are still alive."""
+        procs = self.known_alive()
+        try:
+            root = psutil.Process(self._root)
+            for proc in [root, *root.children(recursive=True)]:
+                if proc.pid not in self.seen:
+                    self.seen[proc.pid] = proc.create_time()
+                    procs.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+        return procs
+
+    def known_alive(self) -> list[psutil.Process]:
+        """Processes seen earlier that still exist with the same start time (no pid reuse)."""
+        alive = []
+        for pid, created in list(self.seen.items()):
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return alive

@@ -1,0 +1,354 @@
+"""The verdict: a pure function from a run's raw facts to pass/hang/crash/leak/... with evidence.
+
+Job: `classify(raw, meta)` looks at the records, samples and exit status in a fixed order
+(the first rule that fires decides) and returns a `Verdict` whose evidence holds the numbers
+it was decided on and the thresholds they were compared with. Every threshold is a named
+constant with the reason for its value. No I/O, no clock, no processes.
+
+Order: crash (memory kill, exception, signal, bad exit) > hang > wrong_result (a failed
+scenario check) > no_update > diverged > leak > not_learning > pass.
+
+Must not import: mlx, psutil, the runner.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import statistics
+from dataclasses import dataclass, field
+
+from . import hints
+from .facts import RawResult
+from .stats import theil_sen, window_median
+
+MB = 1024 * 1024
+
+# hang: a stalled child using at least half a core was computing (a runaway lazy graph, a
+# huge step); below that it was waiting (a lock, a collective no peer joined, I/O).
+# Measured: a backlog eval runs at ~1.0 core here, a blocked wait at ~0.0.
+BUSY_CORES = 0.5
+
+# leak: RSS against step number after warm-up, Theil-Sen fit. The first 20% of steps are
+# warm-up (allocator caches and kernel caches fill, measured to settle within ~30 steps).
+# A leak must grow by at least 16 MB and 10% of the RSS at warm-up end over the fitted
+# steps (RSS of a healthy run wanders by a few MB; 16 MB is > 4x that), and the growth must
+# go on: the second half's slope at least half of the whole fit's (a one-off step is not a
+# leak).
+LEAK_WARMUP_FRAC = 0.2
+LEAK_MIN_STEPS = 30
+LEAK_MIN_MB = 16.0
+LEAK_MIN_REL = 0.10
+LEAK_SUSTAIN = 0.5
+
+# diverged: any non-finite loss; or the final loss (median of the last 10%) above twice the
+# initial (median of the first 10%): a loop that learns never doubles its starting loss.
+EXPLODE_FACTOR = 2.0
+
+# not_learning: the learning metric must fall by at least 5% from its first 10% to its last
+# 10% (medians, at least 3 points each). Fixed scenario loops fall by 30%+; noise of a
+# stalled loss stays within ~2%.
+MIN_DROP = 0.05
+WINDOW_FRAC = 0.1
+WINDOW_MIN = 3
+MIN_POINTS = 10  # fewer points than this: learning is not judged
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    detail: str = ""
+    reason: str = ""
+    hint: str = ""
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.detail}" if self.detail else self.kind
+
+
+def matches(verdict: Verdict, expected: str) -> bool:
+    """`expected` is "kind" (any detail) or "kind:detail"."""
+    kind, _, detail = expected.partition(":")
+    return verdict.kind == kind and (not detail or verdict.detail == detail)
+
+
+def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
+    """The verdict for one run. `meta` is the scenario's SCENARIO dict (learning_metric)."""
+    meta = meta or {}
+    for rule in (_crash, _hang, _wrong_result, _no_update, _diverged, _leak, _not_learning):
+        verdict = rule(raw, meta)
+        if verdict is not None:
+            return _with_common(verdict, raw)
+    return _with_common(_pass(raw, meta), raw)
+
+
+def _with_common(v: Verdict, raw: RawResult) -> Verdict:
+    evidence = {"steps": len(raw.steps), **v.evidence}
+    if raw.malformed:
+        evidence["malformed_records"] = raw.malformed
+        reason = f"{v.reason} ({raw.malformed} malformed record line(s) ignored)"
+        return Verdict(v.kind, v.detail, reason, v.hint, evidence)
+    return Verdict(v.kind, v.detail, v.reason, v.hint, evidence)
+
+
+# --- crash -------------------------------------------------------------------------------
+
+def _crash(raw: RawResult, meta: dict) -> Verdict | None:
+    if raw.memory_limit_mb is not None:
+        peak = max((s.rss for s in raw.samples), default=0) / MB
+        return Verdict("crash", "oom", f"killed at {peak:.0f} MB RSS, over the "
+                       f"{raw.memory_limit_mb:.0f} MB limit", hints.OOM,
+                       {"peak_rss_mb": round(peak, 1), "limit_mb": raw.memory_limit_mb})
+    if raw.stall is not None:
+        return None
+    errors = raw.of_kind("error")
+    if errors:
+        return _error_crash(errors[0])
+    if raw.signal is not None:
+        name = _signal_name(raw.signal)
+        return Verdict("crash", name, f"the child died of {name}",
+                       hints.for_signal(raw.signal), {"signal": raw.signal,
+                                                      "stderr_tail": raw.stderr_tail[-2000:]})
+    return _exit_crash(raw)
+
+
+def _error_crash(error: dict) -> Verdict:
+    kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
+    return Verdict("crash", kind, f"the loop raised {kind}: {message[:300]}",
+                   hints.for_error(kind, message),
+                   {"exception": kind, "message": message[:2000],
+                    "traceback": str(error.get("traceback", ""))[-3000:]})
+
+
+def _exit_crash(raw: RawResult) -> Verdict | None:
+    if raw.exit_code not in (0, None):
+        return Verdict("crash", f"exit_{raw.exit_code}",
+                       f"the child exited with code {raw.exit_code} and no error record",
+                       hints.EXIT, {"exit_code": raw.exit_code,
+                                    "stderr_tail": raw.stderr_tail[-2000:]})
+    if not raw.of_kind("end"):
+        return Verdict("crash", "no_end_record",
+                       "the child exited 0 without finishing the variant (no end record)",
+                       hints.NO_END, {"exit_code": raw.exit_code,
+                                      "stderr_tail": raw.stderr_tail[-2000:]})
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal_{number}"
+
+
+# --- hang --------------------------------------------------------------------------------
+
+def _hang(raw: RawResult, meta: dict) -> Verdict | None:
+    stall = raw.stall
+    if stall is None:
+        return None
+    busy = stall.cpu_fraction >= BUSY_CORES
+    step_ms = _median_step_ms(raw)
+    slope = _rss_slope_mb(raw)
+    evidence = {"phase": stall.phase, "stalled_s": round(stall.stalled_s, 3),
+                "deadline_s": round(stall.deadline_s, 3), "last_step": stall.last_step,
+                "cpu_cores_during_stall": round(stall.cpu_fraction, 3),
+                "busy_threshold_cores": BUSY_CORES, "compile_s": round(stall.compile_s, 2),
+                "step_ms_median_before": step_ms, "rss_mb_per_step_before": slope}
+    where = f"after step {stall.last_step}" if stall.last_step else "before the first step"
+    activity = "computing" if busy else "waiting"
+    reason = (f"no heartbeat for {stall.stalled_s:.1f} s {where} (deadline "
+              f"{stall.deadline_s:.1f} s, {stall.phase}); CPU at {stall.cpu_fraction:.2f} "
+              f"cores: the process was {activity}")
+    hint = hints.for_hang(busy, step_ms, slope)
+    return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
+
+
+def _median_step_ms(raw: RawResult) -> float | None:
+    times = [s.get("step_s") for s in raw.steps[1:]]
+    times = [t for t in times if isinstance(t, (int, float))]
+    return round(statistics.median(times) * 1000, 3) if times else None
+
+
+def rss_at_steps(raw: RawResult) -> list[tuple[int, float]]:
+    """(step, RSS in MB) for each heartbeat: the latest outside sample at its arrival."""
+    out, samples, i = [], raw.samples, 0
+    for rec in raw.steps:
+        while i + 1 < len(samples) and samples[i + 1].t <= rec.get("t", 0.0):
+            i += 1
+        if samples and samples[i].t <= rec.get("t", 0.0):
+            out.append((int(rec.get("step", len(out) + 1)), samples[i].rss / MB))
+    return out
+
+
+def _rss_slope_mb(raw: RawResult) -> float | None:
+    points = rss_at_steps(raw)
+    if len(points) < 2:
+        return None
+    return round(theil_sen([p[0] for p in points], [p[1] for p in points]), 4)
+
+
+# --- scenario checks, updates, divergence --------------------------------------------------
+
+def _wrong_result(raw: RawResult, meta: dict) -> Verdict | None:
+    failed = [c for c in raw.of_kind("check") if not c.get("ok")]
+    if not failed:
+        return None
+    first = failed[0]
+    evidence = {c["name"]: c.get("evidence", {}) for c in failed}
+    names = ", ".join(str(c.get("name")) for c in failed)
+    return Verdict("wrong_result", str(first.get("name", "")),
+                   f"scenario check failed: {names}",
+                   str(first.get("hint") or hints.WRONG_RESULT), {"failed_checks": evidence})
+
+
+def metric_series(raw: RawResult, name: str) -> list[float]:
+    """Values of `name` (the loss or a metric) over the steps that reported it as a number."""
+    out = []
+    for rec in raw.steps:
+        value = rec.get("loss") if name == "loss" else rec.get("metrics", {}).get(name)
+        number = _number(value)
+        if number is not None:
+            out.append(number)
+    return out
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return None
+
+
+def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
+    for name in ("grad_norm", "param_delta"):
+        values = metric_series(raw, name)
+        if len(values) >= 2 and all(v == 0.0 for v in values):
+            extra = _fallbacks(raw)
+            return Verdict("no_update", name, f"{name} was exactly 0.0 at all {len(values)} "
+                           f"steps that reported it: the parameters never changed",
+                           hints.NO_UPDATE, {name: 0.0, "steps_reporting": len(values),
+                                             **extra})
+    return None
+
+
+def _fallbacks(raw: RawResult) -> dict:
+    flags = [r.get("metrics", {}).get("fallback") for r in raw.steps]
+    taken = sum(1 for f in flags if f is True)
+    return {"fallback_steps": taken} if taken else {}
+
+
+def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
+    losses = metric_series(raw, "loss")
+    bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+    if bad:
+        return Verdict("diverged", "non_finite", f"the loss became non-finite at reported "
+                       f"step {bad[0] + 1} ({len(bad)} of {len(losses)} steps)",
+                       hints.DIVERGED, {"first_non_finite_step": bad[0] + 1,
+                                        "non_finite_steps": len(bad),
+                                        "last_finite_loss": _last_finite(losses)})
+    finite_params = [r.get("metrics", {}).get("params_finite") for r in raw.steps]
+    if False in finite_params:
+        at = finite_params.index(False) + 1
+        return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
+                       f"step {at}", hints.DIVERGED, {"first_non_finite_param_step": at})
+    return _exploded(losses)
+
+
+def _last_finite(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return finite[-1] if finite else None
+
+
+def _exploded(losses: list[float]) -> Verdict | None:
+    if len(losses) < MIN_POINTS:
+        return None
+    first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
+    last = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
+    if first > 0 and last > EXPLODE_FACTOR * first:
+        return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
+                       f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
+                       {"loss_first": first, "loss_last": last, "loss_max": max(losses),
+                        "explode_factor": EXPLODE_FACTOR})
+    return None
+
+
+# --- leak, learning, pass ----------------------------------------------------------------
+
+def leak_fit(raw: RawResult) -> dict | None:
+    """The leak measurement: slope, growth, baseline after warm-up; None if too few steps."""
+    points = rss_at_steps(raw)
+    fit = points[int(len(points) * LEAK_WARMUP_FRAC):]
+    if len(fit) < LEAK_MIN_STEPS or fit[-1][0] == fit[0][0]:
+        return None
+    xs, ys = [p[0] for p in fit], [p[1] for p in fit]
+    slope = theil_sen(xs, ys)
+    half = len(fit) // 2
+    late = theil_sen(xs[half:], ys[half:])
+    return {"rss_mb_per_step": round(slope, 4), "late_rss_mb_per_step": round(late, 4),
+            "growth_mb": round(slope * (xs[-1] - xs[0]), 2), "baseline_mb": round(ys[0], 1),
+            "fitted_steps": len(fit)}
+
+
+def _leak(raw: RawResult, meta: dict) -> Verdict | None:
+    fit = leak_fit(raw)
+    if fit is None:
+        return None
+    growth, base = fit["growth_mb"], fit["baseline_mb"]
+    sustained = fit["late_rss_mb_per_step"] >= LEAK_SUSTAIN * fit["rss_mb_per_step"]
+    if growth >= LEAK_MIN_MB and growth >= LEAK_MIN_REL * base and sustained:
+        evidence = {**fit, "min_growth_mb": LEAK_MIN_MB, "min_growth_rel": LEAK_MIN_REL,
+                    "sustain_ratio": LEAK_SUSTAIN, **_mx_active(raw)}
+        return Verdict("leak", "rss", f"RSS grew {fit['rss_mb_per_step']:.3f} MB/step "
+                       f"(+{growth:.0f} MB over {fit['fitted_steps']} steps after warm-up, "
+                       f"from {base:.0f} MB)", hints.LEAK, evidence)
+    return None
+
+
+def _mx_active(raw: RawResult) -> dict:
+    active = [r.get("memory", {}).get("mx_active") for r in raw.steps]
+    active = [a for a in active if isinstance(a, int)]
+    if len(active) < 2:
+        return {}
+    return {"mx_active_mb_first": round(active[0] / MB, 2),
+            "mx_active_mb_last": round(active[-1] / MB, 2)}
+
+
+def learning(raw: RawResult, meta: dict) -> dict | None:
+    """First/last window medians of the learning metric; None when too few points."""
+    name = str(meta.get("learning_metric", "loss"))
+    values = [v for v in metric_series(raw, name) if math.isfinite(v)]
+    if len(values) < MIN_POINTS:
+        return None
+    first = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False)
+    last = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=True)
+    drop = (first - last) / abs(first) if first else 0.0
+    return {"metric": name, "first": round(first, 4), "last": round(last, 4),
+            "drop": round(drop, 4), "points": len(values)}
+
+
+def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:
+    fit = learning(raw, meta)
+    if fit is None or fit["drop"] >= MIN_DROP:
+        return None
+    return Verdict("not_learning", fit["metric"], f"{fit['metric']} went from "
+                   f"{fit['first']:.4g} to {fit['last']:.4g} ({-fit['drop']:+.1%}; needs "
+                   f"a {MIN_DROP:.0%} drop)", hints.NOT_LEARNING,
+                   {"learning": fit, "min_drop": MIN_DROP})
+
+
+def _pass(raw: RawResult, meta: dict) -> Verdict:
+    fit = learning(raw, meta)
+    evidence: dict = {"learning": fit} if fit else {}
+    leak = leak_fit(raw)
+    if leak:
+        evidence["memory"] = leak
+    reason = "finished cleanly"
+    if fit:
+        reason += (f"; {fit['metric']} fell {fit['drop']:.0%} "
+                   f"({fit['first']:.4g} -> {fit['last']:.4g})")
+    return Verdict("pass", "", reason, "", evidence)
