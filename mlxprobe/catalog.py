@@ -48,7 +48,8 @@ def read_metadata(path: Path) -> dict | None:
     try:
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: syntax error in scenario module: {exc.msg}") from exc
+        where = f"{path}:{exc.lineno}"
+        raise UsageError(f"{where}: syntax error in scenario module: {exc.msg}") from exc
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "SCENARIO" for t in node.targets

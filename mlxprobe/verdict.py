@@ -347,6 +347,9 @@ def _pass(raw: RawResult, meta: dict) -> Verdict:
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
+    checks = {str(c.get("name")): c.get("evidence", {}) for c in raw.of_kind("check")}
+    if checks:
+        evidence["checks_passed"] = checks
     reason = "finished cleanly"
     if fit:
         reason += (f"; {fit['metric']} fell {fit['drop']:.0%} "

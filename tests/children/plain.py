@@ -1,0 +1,98 @@
+"""Plain-Python children for the harness's own tests: no mlx, each variant one behaviour."""
+
+import os
+import subprocess
+import sys
+import time
+
+SCENARIO = {
+    "id": "plain",
+    "title": "plain-Python children exercising the harness",
+    "variants": {"ok": "pass", "sleep": "hang:cpu_idle", "spin": "hang:cpu_busy",
+                 "abort": "crash:SIGABRT", "ignore_term": "hang:cpu_idle",
+                 "grandchild": "hang:cpu_idle", "grow": "leak", "raise_early": "crash",
+                 "flat_loss": "not_learning", "nan_loss": "diverged", "zero_grad": "no_update",
+                 "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record"},
+}
+
+
+def ok(probe):
+    for i in range(50):
+        time.sleep(0.005)
+        probe.step(loss=10.0 - 0.1 * i)
+
+
+def sleep(probe):
+    probe.step(loss=1.0)
+    probe.step(loss=1.0)
+    time.sleep(1000)
+
+
+def spin(probe):
+    probe.step()
+    probe.step()
+    while True:
+        pass
+
+
+def abort(probe):
+    probe.step()
+    os.abort()
+
+
+def ignore_term(probe):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    probe.step()
+    probe.step()
+    time.sleep(1000)
+
+
+def grandchild(probe):
+    """Starts a sleeping grandchild in its own session (out of our process group)."""
+    code = "import os, time; os.setsid(); time.sleep(1000)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    with open(os.environ["MLXPROBE_TEST_PIDFILE"], "w") as out:
+        out.write(str(proc.pid))
+    probe.step()
+    probe.step()
+    time.sleep(1000)
+
+
+def grow(probe):
+    keep = []
+    for _ in range(200):
+        keep.append(bytearray(b"x" * (1024 * 1024)))
+        time.sleep(0.005)
+        probe.step()
+
+
+def raise_early(probe):
+    raise RuntimeError("failed before the first step")
+
+
+def flat_loss(probe):
+    for i in range(60):
+        time.sleep(0.002)
+        probe.step(loss=5.0 + 0.01 * (i % 3))
+
+
+def nan_loss(probe):
+    for i in range(20):
+        probe.step(loss=float("nan") if i > 10 else 2.0)
+
+
+def zero_grad(probe):
+    for _ in range(20):
+        probe.step(loss=5.0, grad_norm=0.0)
+
+
+def failed_check(probe):
+    probe.step(loss=1.0)
+    probe.check("answer is 42", False, hint="compute it again", got=41)
+
+
+def exit_quiet(probe):
+    probe.step()
+    os._exit(0)

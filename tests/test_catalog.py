@@ -1,0 +1,72 @@
+"""The catalogue reads metadata statically and selects scenarios with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlxprobe import catalog
+from mlxprobe.errors import UsageError
+
+META = 'SCENARIO = {"id": "%s", "title": "t", "variants": {"broken": "hang", "fixed": "pass"}}\n'
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_metadata_is_read_without_running_the_module(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", META % "a" + "raise SystemExit('must not run')\n")
+    [s] = catalog.discover(tmp_path)
+    assert s.id == "a" and s.variants == {"broken": "hang", "fixed": "pass"}
+    assert s.module == "a" and s.import_root == tmp_path.resolve()
+
+
+def test_package_folder_gives_dotted_module(tmp_path: Path) -> None:
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    write(pkg, "__init__.py", "")
+    write(pkg, "b.py", META % "b")
+    [s] = catalog.discover(pkg)
+    assert s.module == "mypkg.b" and s.import_root == tmp_path.resolve()
+
+
+def test_private_and_plain_modules_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "_helper.py", META % "h")
+    write(tmp_path, "util.py", "X = 1\n")
+    assert catalog.discover(tmp_path) == []
+
+
+@pytest.mark.parametrize("text, words", [
+    ("SCENARIO = {'id': 'x'}\n", "lacks"),
+    ("SCENARIO = dict(id='x')\n", "literal"),
+    ("SCENARIO = {\n", "syntax error"),
+])
+def test_bad_metadata_is_a_usage_error(tmp_path: Path, text: str, words: str) -> None:
+    write(tmp_path, "bad.py", text)
+    with pytest.raises(UsageError, match=words):
+        catalog.discover(tmp_path)
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", META % "same")
+    write(tmp_path, "b.py", META % "same")
+    with pytest.raises(UsageError, match="twice"):
+        catalog.discover(tmp_path)
+
+
+def test_select_suggests_close_matches(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", META % "lazy-metrics")
+    scenarios = catalog.discover(tmp_path)
+    with pytest.raises(UsageError, match="did you mean lazy-metrics"):
+        catalog.select(scenarios, "lazy-metric")
+    with pytest.raises(UsageError, match="has no variant"):
+        catalog.variants_of(scenarios[0], "medium")
+
+
+def test_bundled_scenarios_are_found() -> None:
+    ids = [s.id for s in catalog.discover()]
+    assert "step2-hang" in ids

@@ -1,0 +1,81 @@
+"""Integration: plain-Python children under the real runner; verdict and no process left."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import psutil
+import pytest
+from conftest import child_spec
+
+from mlxprobe.outcome import execute
+from mlxprobe.verdict import matches
+
+
+def assert_nothing_left(outcome) -> None:
+    assert outcome.raw.survivors == []
+    for rec in outcome.raw.of_kind("start"):
+        assert not _running(rec["pid"])
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("variant", ["ok", "sleep", "spin", "abort", "grow", "raise_early",
+                                     "flat_loss", "nan_loss", "zero_grad", "failed_check",
+                                     "exit_quiet"])
+def test_verdict_matches_expectation(variant: str) -> None:
+    outcome = execute(child_spec(variant))
+    assert matches(outcome.verdict, outcome.spec.expected), outcome.verdict
+    assert outcome.verdict.reason
+    assert_nothing_left(outcome)
+
+
+def test_idle_hang_has_stacks_and_idle_cpu() -> None:
+    outcome = execute(child_spec("sleep"))
+    evidence = outcome.verdict.evidence
+    assert evidence["cpu_cores_during_stall"] < 0.1
+    assert evidence["last_step"] == 2
+    assert "in sleep" in outcome.raw.python_stacks
+
+
+def test_busy_hang_measures_cpu() -> None:
+    outcome = execute(child_spec("spin"))
+    assert outcome.verdict.evidence["cpu_cores_during_stall"] > 0.5
+
+
+def test_child_ignoring_sigterm_is_killed() -> None:
+    started = time.monotonic()
+    outcome = execute(child_spec("ignore_term", grace_s=0.5))
+    assert outcome.verdict.kind == "hang"
+    assert outcome.raw.signal == 9  # SIGTERM was ignored, SIGKILL ended it
+    assert time.monotonic() - started < 30
+    assert_nothing_left(outcome)
+
+
+def test_grandchild_in_own_session_is_killed(tmp_path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    spec = child_spec("grandchild")
+    spec = dataclasses.replace(spec, env=(("MLXPROBE_TEST_PIDFILE", str(pidfile)),))
+    outcome = execute(spec)
+    assert outcome.verdict.kind == "hang"
+    grandchild = int(pidfile.read_text())
+    assert not _running(grandchild)
+    assert_nothing_left(outcome)
+
+
+def test_crash_before_first_step_reports_the_exception() -> None:
+    outcome = execute(child_spec("raise_early"))
+    assert outcome.verdict.detail == "RuntimeError"
+    assert "failed before the first step" in outcome.verdict.evidence["message"]
+
+
+def test_leak_evidence_names_slope_and_thresholds() -> None:
+    evidence = execute(child_spec("grow")).verdict.evidence
+    assert 0.8 < evidence["rss_mb_per_step"] < 1.3  # the child keeps 1 MiB per step
+    assert evidence["min_growth_mb"] > 0
