@@ -1,0 +1,4 @@
+"""CLI subcommands, one module each: NAME, HELP, add_arguments(parser), run(args) -> exit code.
+
+Register a new one in `mlxprobe.cli.COMMANDS`. Must not import: mlx, the child side.
+"""
