@@ -7,6 +7,7 @@ Must not import: mlx, the child side, reporters.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from . import report, runner
@@ -27,8 +28,8 @@ class Outcome:
         return matches(self.verdict, self.spec.expected)
 
 
-def execute(spec: RunSpec) -> Outcome:
-    """Run one variant and judge it."""
-    raw = runner.run(spec)
+def execute(spec: RunSpec, abort: threading.Event | None = None) -> Outcome:
+    """Run one variant and judge it (an aborted run's outcome has `raw.interrupted` set)."""
+    raw = runner.run(spec, abort)
     verdict = classify(raw, spec.meta)
     return Outcome(spec, raw, verdict, report.run_entry(spec, raw, verdict))

@@ -93,8 +93,12 @@ def child_env(spec: RunSpec, fd: int) -> dict[str, str]:
     return env
 
 
-def run(spec: RunSpec) -> RawResult:
-    """Run one variant to its end (or its deadline) and return what was observed."""
+def run(spec: RunSpec, abort: threading.Event | None = None) -> RawResult:
+    """Run one variant to its end (or its deadline) and return what was observed.
+
+    Setting `abort` (from another thread) ends the child's tree at once and marks the result
+    `interrupted`.
+    """
     with tempfile.TemporaryDirectory(prefix="mlxprobe-") as tmp:
         stacks_path = Path(tmp) / "stacks.txt"
         read_fd, write_fd = os.pipe()
@@ -106,17 +110,17 @@ def run(spec: RunSpec) -> RawResult:
                 env=child_env(spec, write_fd), start_new_session=True)
         finally:
             os.close(write_fd)
-        return _watch_child(spec, child, read_fd, started, stacks_path)
+        return _watch_child(spec, child, read_fd, started, stacks_path, abort)
 
 
 def _watch_child(spec: RunSpec, child: subprocess.Popen, read_fd: int, started: float,
-                 stacks_path: Path) -> RawResult:
+                 stacks_path: Path, abort: threading.Event | None) -> RawResult:
     watch = Watch(started)
     threads = _start_threads(child, read_fd, watch)
     sampler: Sampler = threads[0]
     raw = RawResult(started=started)
     try:
-        _loop(spec, child, watch, sampler, raw, stacks_path)
+        _loop(spec, child, watch, sampler, raw, stacks_path, abort or threading.Event())
     except KeyboardInterrupt:
         raw.interrupted = True
         raise
@@ -134,10 +138,12 @@ def _start_threads(child: subprocess.Popen, read_fd: int, watch: Watch) -> list:
 
 
 def _loop(spec: RunSpec, child: subprocess.Popen, watch: Watch, sampler: Sampler,
-          raw: RawResult, stacks_path: Path) -> None:
+          raw: RawResult, stacks_path: Path, abort: threading.Event) -> None:
     d = spec.deadlines
     while child.poll() is None:
-        time.sleep(TICK_S)
+        if abort.wait(TICK_S):
+            raw.interrupted = True
+            return
         latest = sampler.latest()
         if latest is not None and latest.compiling:
             watch.compile_s += TICK_S

@@ -13,8 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .. import catalog, report
-from ..outcome import execute
+from .. import catalog, report, matrix
+from ..outcome import Outcome
 from ..reporters import table
 from ..spec import RunSpec, spec_for
 from ..watchdog import Deadlines
@@ -43,7 +43,16 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="total seconds per variant (default: the scenario's own, or 600)")
     run.add_argument("--max-memory", type=positive, metavar="MB",
                      help="kill a variant whose process tree RSS exceeds this")
+    run.add_argument("--jobs", type=jobs_count, default=matrix.auto_jobs(), metavar="N",
+                     help="variants run in parallel (default: one per core, at most "
+                     f"{matrix.MAX_AUTO_JOBS}; 1 for the steadiest timings)")
     run.add_argument("--quiet", action="store_true", help="only the table")
+
+
+def jobs_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return int(text)
 
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
@@ -60,23 +69,27 @@ def specs_from(args: argparse.Namespace) -> list[RunSpec]:
 
 def run(args: argparse.Namespace) -> int:
     specs = specs_from(args)
-    entries: list[dict] = []
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for spec in specs:
-            if not args.quiet:
-                print(f"running {spec.scenario_id} [{spec.variant}] ...", file=sys.stderr,
-                      flush=True)
-            entries.append(execute(spec).entry)
-    except KeyboardInterrupt:
+        outcomes = matrix.run_all(specs, args.jobs, None if args.quiet else _progress)
+    except matrix.Interrupted as stop:
+        entries = [o.entry for o in stop.finished]
         _finish(args, entries, complete=False)
         print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
               + ("; partial report written" if args.json else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+    entries = [o.entry for o in outcomes]
     _finish(args, entries, complete=True)
     return EXIT_OK if all(e["matched"] for e in entries) else EXIT_MISMATCH
+
+
+def _progress(outcome: Outcome) -> None:
+    spec, raw = outcome.spec, outcome.raw
+    mark = "ok" if outcome.matched else "MISMATCH"
+    print(f"{spec.scenario_id} [{spec.variant}]: {outcome.verdict.label} ({mark}, "
+          f"{raw.wall_s:.1f} s)", file=sys.stderr, flush=True)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -12,7 +12,8 @@ SCENARIO = {
                  "abort": "crash:SIGABRT", "ignore_term": "hang:cpu_idle",
                  "grandchild": "hang:cpu_idle", "grow": "leak", "raise_early": "crash",
                  "flat_loss": "not_learning", "nan_loss": "diverged", "zero_grad": "no_update",
-                 "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record"},
+                 "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record",
+                 "forever": "hang"},
 }
 
 
@@ -96,3 +97,10 @@ def failed_check(probe):
 def exit_quiet(probe):
     probe.step()
     os._exit(0)
+
+
+def forever(probe):
+    """Heartbeats every 50 ms and never ends: only the budget or an interrupt stops it."""
+    while True:
+        time.sleep(0.05)
+        probe.step(loss=1.0)
