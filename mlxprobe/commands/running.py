@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .. import catalog, report, matrix
+from .. import catalog, matrix, report
 from ..outcome import Outcome
 from ..reporters import table
 from ..spec import RunSpec, spec_for
