@@ -20,6 +20,12 @@ Fix: remove the fallback so such an error surfaces, and fix its cause:
 alone is not a fix, it turns the silent no-op into a crash: the `surfaced` variant runs that
 loop and is expected to crash with the ValueError, so the message is in the report.
 
+Version dependence (found by `mlxprobe gate` 0.31.2 -> 0.32.4, bisected by hand): mlx
+0.29.4, 0.30.6, 0.31.2 and 0.32.0 compute this loss's gradient without complaint (the index
+path simply gets no gradient), so there the fallback never fires and all three variants train
+identically; 0.32.1 to 0.32.4 raise. The scenario says so in `expected_before_mlx`, and guards
+against the error going away again in a later release.
+
 The loop measures how far the parameters moved each step (`param_delta`, L2 norm of the
 change): the broken loop reports `fallback=True` and its real, measured 0.0.
 
@@ -50,6 +56,11 @@ SCENARIO = {
     "title": "gradient error swallowed by a forward-only fallback: no step ever updates",
     "source": ["002_da2a91385045b159.txt"],
     "variants": {"broken": "no_update", "surfaced": "crash:ValueError", "fixed": "pass"},
+    # before mlx 0.32.1 the gather VJP raised nothing: the gradient error (and so the bug)
+    # does not exist there, and every variant trains the same (measured on 0.29.4, 0.30.6,
+    # 0.31.2: loss 4.41 -> 3.61 in all three variants; 0.32.0 computes the gradient too,
+    # 0.32.1 to 0.32.4 raise)
+    "expected_before_mlx": {"0.32.1": {"broken": "pass", "surfaced": "pass"}},
     "budget_s": 60,
 }
 
