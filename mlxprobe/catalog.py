@@ -13,13 +13,19 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import expectations
 from .errors import UsageError
 
 REQUIRED_KEYS = ("id", "title", "variants")
 PACKAGE = "mlxprobe_scenarios"
+# the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.verdict
+VERDICT_KINDS = ("pass", "hang", "crash", "leak", "diverged", "not_learning", "no_update",
+                 "wrong_result")
 
 
 @dataclass(frozen=True)
@@ -41,33 +47,93 @@ class Scenario:
 
 
 def read_metadata(path: Path) -> dict | None:
-    """The SCENARIO literal of `path`, None when the file defines none."""
-    text = path.read_text(encoding="utf-8")
-    if "SCENARIO" not in text:
+    """The SCENARIO literal of `path`, None when the file defines none.
+
+    A file that cannot be read or parsed, a SCENARIO that is not a literal dict, an
+    unknown expected verdict or a variant the module does not define: a UsageError naming
+    the file (all found without running the module).
+    """
+    data = _read(path)
+    if b"SCENARIO" not in data:
         return None
     try:
-        tree = ast.parse(text, filename=str(path))
-    except SyntaxError as exc:
-        where = f"{path}:{exc.lineno}"
-        raise UsageError(f"{where}: syntax error in scenario module: {exc.msg}") from exc
+        tree = ast.parse(data, filename=str(path))  # bytes: a coding declaration is honoured
+    except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
+        where = f"{path}:{getattr(exc, 'lineno', None) or '?'}"
+        reason = getattr(exc, "msg", None) or str(exc)
+        raise UsageError(f"{where}: syntax error in scenario module: {reason}") from exc
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "SCENARIO" for t in node.targets
         ):
-            return _literal(path, node.value)
+            meta = _literal(path, node.value)
+            _check_variants(path, meta, tree)
+            return meta
     return None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario file {path}: {exc.strerror or exc}") from exc
+
+
+def _check_variants(path: Path, meta: dict, tree: ast.Module) -> None:
+    """Each expectation names a known verdict kind; each variant is defined in the module."""
+    for variant, expected in meta["variants"].items():
+        kind = str(expected).partition(":")[0]
+        if kind not in VERDICT_KINDS:
+            raise UsageError(f"{path}: variant {variant!r} expects {expected!r}; the verdict "
+                             f"must be one of {', '.join(VERDICT_KINDS)} (or kind:detail)")
+    names = defined_names(tree)
+    if names is None:
+        return
+    missing = [str(v) for v in meta["variants"] if str(v) not in names]
+    if missing:
+        raise UsageError(f"{path}: SCENARIO lists variant(s) {', '.join(missing)} but the "
+                         "module defines no such function")
+
+
+# top-level blocks that may define a variant conditionally: such modules are not judged
+DYNAMIC_BLOCKS = (ast.If, ast.Try, ast.With, ast.For, ast.While)
+
+
+def defined_names(tree: ast.Module) -> set[str] | None:
+    """Top-level names a module binds (def, class, assignment, import); None when it cannot
+    be known statically (a star import, a module __getattr__)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return None
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, DYNAMIC_BLOCKS):
+            return None
+    return None if "__getattr__" in names else names
 
 
 def _literal(path: Path, node: ast.expr) -> dict:
     try:
         meta = ast.literal_eval(node)
-    except ValueError as exc:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
         raise UsageError(f"{path}: SCENARIO must be a literal dict ({exc})") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise UsageError(f"{path}: SCENARIO lacks {', '.join(missing)}")
     if not isinstance(meta["variants"], dict) or not meta["variants"]:
         raise UsageError(f"{path}: SCENARIO['variants'] must map variant names to verdicts")
+    budget = meta.get("budget_s")
+    if budget is not None and not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+        raise UsageError(f"{path}: SCENARIO['budget_s'] must be a number of seconds > 0, "
+                         f"got {budget!r}")
+    if not isinstance(meta.get("learning_metric", ""), str):
+        raise UsageError(f"{path}: SCENARIO['learning_metric'] must be a metric name")
     return meta
 
 
@@ -88,7 +154,7 @@ def load_file(path: Path) -> Scenario | None:
     if meta is None:
         return None
     root, module = module_location(path)
-    variants = {str(k): str(v) for k, v in meta["variants"].items()}
+    variants = expectations.resolve(meta)
     return Scenario(str(meta["id"]), str(meta["title"]), variants, path.resolve(), root,
                     module, meta)
 
@@ -103,14 +169,35 @@ def default_folder() -> Path:
 
 
 def discover(folder: Path | None = None) -> list[Scenario]:
-    """Every scenario in `folder` (default: the bundled ones), sorted by file name."""
+    """Every scenario in `folder` (default: the bundled ones), sorted by file name; a
+    UsageError naming the first file that cannot be read (syntax error, bad SCENARIO)."""
+    scenarios, problems = scan(folder)
+    if problems:
+        more = f" (and {len(problems) - 1} more broken file(s))" if len(problems) > 1 else ""
+        raise UsageError(problems[0] + more)
+    return scenarios
+
+
+def scan(folder: Path | None = None) -> tuple[list[Scenario], list[str]]:
+    """The scenarios in `folder` that can be read, and one line per file that cannot (so
+    picking one good scenario by id still works next to a broken file)."""
     folder = folder or default_folder()
     if not folder.is_dir():
         raise UsageError(f"scenario folder not found: {folder}")
-    found = [load_file(p) for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
-    scenarios = [s for s in found if s is not None]
+    scenarios: list[Scenario] = []
+    problems: list[str] = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            found = load_file(path)
+        except UsageError as exc:
+            problems.append(str(exc))
+            continue
+        if found is not None:
+            scenarios.append(found)
     _refuse_duplicates(scenarios)
-    return scenarios
+    return scenarios, problems
 
 
 def _refuse_duplicates(scenarios: list[Scenario]) -> None:
@@ -121,13 +208,16 @@ def _refuse_duplicates(scenarios: list[Scenario]) -> None:
         seen[s.id] = s.path
 
 
-def select(scenarios: list[Scenario], wanted: str) -> Scenario:
-    """The scenario called `wanted`; a UsageError naming close matches otherwise."""
+def select(scenarios: list[Scenario], wanted: str, unreadable: Sequence[str] = ()) -> Scenario:
+    """The scenario called `wanted`; a UsageError naming close matches otherwise (and the
+    first of the `unreadable` files, which might have defined it)."""
     by_id = {s.id: s for s in scenarios}
     if wanted in by_id:
         return by_id[wanted]
     close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `mlxprobe list`"
+    if unreadable:
+        hint += f"; a scenario file could not be read: {unreadable[0]}"
     raise UsageError(f"unknown scenario {wanted!r}{hint}")
 
 

@@ -6,6 +6,11 @@ parent dumps every thread's Python stack into FILE, writes a start record, calls
 `<module>.<variant>(probe)`, and ends with an end record, or an error record and exit code 1
 when the loop raises.
 
+It holds a lifeline (MLXPROBE_LIFELINE_FD): the read end of a pipe whose write end only the
+parent holds. When the parent dies without cleaning up (SIGKILL, a crash, a CI runner
+killing pytest), the read returns EOF and a thread SIGKILLs the child's process group, so no
+trainer outlives its harness.
+
 May import: mlx (it is the child side), the probe. Must not import: runner, watchdog, verdict.
 """
 
@@ -18,10 +23,11 @@ import os
 import platform
 import signal
 import sys
+import threading
 import traceback
 from typing import IO
 
-from .probe import Probe
+from .probe import LIFELINE_FD_ENV, RECORD_FD_ENV, Probe
 
 STACK_SIGNAL = signal.SIGUSR1
 ERROR_EXIT = 1
@@ -48,6 +54,26 @@ def arm_stack_dump(path: str) -> IO[str]:
     return stream
 
 
+def hold_lifeline() -> None:
+    """Watch the parent's lifeline on a thread: EOF (the parent is gone) ends our group."""
+    fd = int(os.environ.pop(LIFELINE_FD_ENV, "-1"))
+    if fd < 0:
+        return
+    os.set_inheritable(fd, False)  # processes the loop starts must not hold it
+    group = os.getpgrp()
+
+    def wait_for_eof() -> None:
+        try:
+            while os.read(fd, 1):
+                continue
+        except OSError:
+            pass
+        os.killpg(group, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)  # in case the loop left the group
+
+    threading.Thread(target=wait_for_eof, name="mlxprobe-lifeline", daemon=True).start()
+
+
 def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
     """Import the scenario and run the variant; the exit code for the child."""
     sys.path.insert(0, root)
@@ -67,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("--root", "--module", "--variant", "--stacks"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args(argv)
+    hold_lifeline()
+    if os.environ.get(RECORD_FD_ENV):
+        os.set_inheritable(int(os.environ[RECORD_FD_ENV]), False)  # EOF when the child ends
     stacks = arm_stack_dump(args.stacks)
     probe = Probe.from_env()
     probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module, **environment())

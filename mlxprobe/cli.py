@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands import listing, running
+from .commands import compare, gate, listing, report, running
 from .errors import UsageError
 
-COMMANDS = (listing, running)
+COMMANDS = (listing, running, compare, gate, report)
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"mlxprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # an unreadable or unwritable path: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mlxprobe: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C outside a run (during discovery, in a report)
+        print("mlxprobe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ class Sample:
     cpu_s: float  # user+system seconds, summed over the live tree
     procs: int  # processes in the tree
     compiling: bool  # a compiler (g++, cc1plus, ...) is running in the tree
+    runnable: int = 0  # threads in the tree that are running or waiting for a core (state R)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Stall:
     deadline_s: float  # the deadline that was missed
     stalled_s: float  # seconds since the last heartbeat (or since start)
     cpu_fraction: float  # cores busy on average during the stall (from samples)
+    runnable_fraction: float  # share of stall samples with a runnable thread in the tree
     compile_s: float  # seconds of the stall a compiler was running (excluded from deadline)
     last_step: int  # last heartbeat's step number, 0 before the first
 

@@ -22,6 +22,8 @@ OOM = ("the run used more memory than allowed: look for arrays kept across steps
 EXIT = "the process exited with an error code: read stderr_tail in the evidence"
 NO_END = ("the loop ended the process itself (sys.exit / os._exit) before returning: "
           "return from the training function instead")
+NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data iterator, a "
+            "zero step count, or every step skipped by an exception handler")
 WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
 NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "

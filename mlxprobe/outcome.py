@@ -8,6 +8,7 @@ Must not import: mlx, the child side, reporters.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import report, runner
@@ -28,8 +29,10 @@ class Outcome:
         return matches(self.verdict, self.spec.expected)
 
 
-def execute(spec: RunSpec, abort: threading.Event | None = None) -> Outcome:
-    """Run one variant and judge it (an aborted run's outcome has `raw.interrupted` set)."""
-    raw = runner.run(spec, abort)
+def execute(spec: RunSpec, abort: threading.Event | None = None,
+            on_record: Callable[[dict], None] | None = None) -> Outcome:
+    """Run one variant and judge it (an aborted run's outcome has `raw.interrupted` set).
+    `on_record` sees the child's records as they arrive (see `runner.run`)."""
+    raw = runner.run(spec, abort, on_record)
     verdict = classify(raw, spec.meta)
     return Outcome(spec, raw, verdict, report.run_entry(spec, raw, verdict))

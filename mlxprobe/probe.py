@@ -19,6 +19,7 @@ import time
 from typing import IO, Any
 
 RECORD_FD_ENV = "MLXPROBE_RECORD_FD"
+LIFELINE_FD_ENV = "MLXPROBE_LIFELINE_FD"  # read end of a pipe only the parent writes to
 _PLAIN = (bool, int, float, str, type(None))
 
 

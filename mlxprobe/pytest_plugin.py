@@ -11,6 +11,7 @@ Must not import: mlx, the child side (the plugin loads in every pytest run).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENTRIES] = []
-    floor = config.getoption("--mlxprobe-step-floor")
-    if floor is not None and not floor > 0:
-        raise pytest.UsageError(f"--mlxprobe-step-floor must be > 0, got {floor}")
+    for option in ("--mlxprobe-step-floor", "--mlxprobe-max-memory"):
+        value = config.getoption(option)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise pytest.UsageError(f"{option} must be a finite number > 0, got {value}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

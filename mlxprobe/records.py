@@ -1,9 +1,12 @@
 """The record reader: bytes from the child's record pipe -> parsed records, robust to anything.
 
 Job: split a byte stream into JSON-line records. A line that is not a JSON object, not UTF-8,
-or longer than MAX_LINE_BYTES is counted as malformed and skipped; the reader never raises
-and never holds more than MAX_LINE_BYTES of a partial line. `RecordReader` runs the parser
-on a pipe in a thread and stamps each record with the parent's monotonic arrival time.
+or longer than MAX_LINE_BYTES is counted as malformed and skipped; so is a record whose
+fields the parent reads have the wrong types (`FIELDS`), or that holds a non-finite or huge
+number (the probe never writes those), so nothing downstream meets a surprise type. The
+reader never raises and never holds more than MAX_LINE_BYTES of a partial line.
+`RecordReader` runs the parser on a pipe in a thread and stamps each record with the
+parent's monotonic arrival time.
 
 Must not import: mlx, the child side.
 """
@@ -11,6 +14,7 @@ Must not import: mlx, the child side.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -18,6 +22,50 @@ from collections.abc import Callable
 
 MAX_LINE_BYTES = 1 << 20  # a heartbeat is ~300 bytes; 1 MiB leaves room for big notes
 READ_CHUNK = 1 << 16
+MAX_INT = 1 << 63  # larger integers cannot be turned into floats safely downstream
+_NUMBER = (int, float)
+
+# kind -> field -> (allowed types, required): the fields the parent computes with. Other
+# fields and other kinds pass through untouched (they are only shown, never computed on).
+FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "step": {"step": ((int,), True), "step_s": (_NUMBER, False), "metrics": ((dict,), False),
+             "memory": ((dict,), False)},
+    "check": {"name": ((str,), True), "ok": ((bool,), True), "hint": ((str,), False),
+              "evidence": ((dict,), False)},
+    "start": {"pid": ((int,), False), "mlx_version": ((str,), False),
+              "device": ((str,), False), "python": ((str,), False)},
+}
+
+
+def well_formed(record: object) -> bool:
+    """A JSON object with a string `kind`, the field types of FIELDS, finite numbers only."""
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return False
+    for name, (types, required) in FIELDS.get(record["kind"], {}).items():
+        if name not in record:
+            if required:
+                return False
+            continue
+        value = record[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return False
+    return _finite(record)
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int):
+        return -MAX_INT <= value <= MAX_INT
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a number the probe writes")
 
 
 class LineParser:
@@ -63,10 +111,14 @@ class LineParser:
 
     def _parse(self, line: bytes, records: list[dict]) -> None:
         try:
-            record = json.loads(line.decode("utf-8"))
+            record = json.loads(line.decode("utf-8"), parse_constant=_no_constants)
         except (UnicodeDecodeError, ValueError, RecursionError):
             record = None
-        if isinstance(record, dict) and isinstance(record.get("kind"), str):
+        try:
+            ok = well_formed(record)
+        except RecursionError:  # nested deeper than the checker goes: not a probe record
+            ok = False
+        if ok:
             records.append(record)
         else:
             self.malformed += 1
@@ -80,6 +132,7 @@ class RecordReader(threading.Thread):
         self._fd = fd
         self._on_record = on_record
         self.parser = LineParser()
+        self.callback_errors = 0
 
     def run(self) -> None:
         try:
@@ -87,9 +140,17 @@ class RecordReader(threading.Thread):
                 now = time.monotonic()
                 for record in self.parser.feed(chunk):
                     record["t"] = now
-                    self._on_record(record)
+                    self._deliver(record)
         except OSError:
             pass
         finally:
             self.parser.close()
             os.close(self._fd)
+
+    def _deliver(self, record: dict) -> None:
+        """Hand on one record; a failing callback must not stop the draining (a child whose
+        record pipe fills up would block and look hung)."""
+        try:
+            self._on_record(record)
+        except Exception:  # noqa: BLE001 - counted, never raised into the reader
+            self.callback_errors += 1

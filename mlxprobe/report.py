@@ -5,9 +5,11 @@ series, gather entries into a report, write it atomically (temp file + rename), 
 report back, refusing unknown schemas and corrupt files with a one-line UsageError.
 
 Shape: {"schema": 1, "mlxprobe_version", "mlx_version", "python", "platform", "created",
-"complete", "runs": [{"scenario", "variant", "expected", "verdict", "detail", "matched",
+"complete", "fingerprint": {"mlx_version", "python", "os", "machine", "device", "name"},
+"runs": [{"scenario", "variant", "repeat", "expected", "verdict", "detail", "matched",
 "reason", "hint", "evidence", "metrics": {"steps", "wall_s", "step_ms_median",
-"peak_rss_mb", ...}, "series": {...}, "stacks": {...}}]}
+"peak_rss_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
+...}, "series": {...}, "stacks": {...}}]}
 
 Must not import: mlx, the runner.
 """
@@ -18,29 +20,35 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, fingerprint
 from .errors import UsageError
 from .facts import RawResult
 from .spec import RunSpec
-from .stats import even_subsample
-from .verdict import MB, Verdict, matches, metric_series, rss_at_steps
+from .stats import even_subsample, window_median
+from .verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
 
 SCHEMA = 1
+RUN_KEYS = ("scenario", "variant", "expected", "verdict", "matched")  # in every schema-1 run
 SERIES_POINTS = 400  # per-step series are downsampled to at most this many points
+NOTES = 50  # probe.note records kept per run
+FLAT_LIST = re.compile(r"\[[^\[\]{}]*\]")  # a JSON list holding no list or object
 
 
 def run_entry(spec: RunSpec, raw: RawResult, verdict: Verdict) -> dict:
     """One run's entry in the report."""
-    return {"scenario": spec.scenario_id, "variant": spec.variant, "expected": spec.expected,
+    return {"scenario": spec.scenario_id, "variant": spec.variant, "repeat": spec.repeat,
+            "expected": spec.expected,
             "verdict": verdict.kind, "detail": verdict.detail,
             "matched": matches(verdict, spec.expected), "reason": verdict.reason,
             "hint": verdict.hint, "evidence": _json_safe(verdict.evidence),
             "metrics": metrics(raw), "series": series(raw), "stacks": _stacks(raw),
+            "notes": [_json_safe(n.get("info", {})) for n in raw.of_kind("note")][:NOTES],
             "environment": {k: raw.start.get(k) for k in ("mlx_version", "device", "python")}}
 
 
@@ -53,7 +61,36 @@ def metrics(raw: RawResult) -> dict:
             "first_step_ms": _first_step_ms(raw), "peak_rss_mb": round(peak_rss, 1),
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
-            "exit_code": raw.exit_code, "signal": raw.signal}
+            "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
+            "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
+
+
+def phases(raw: RawResult) -> dict:
+    """Where the wall time went: `startup_s` child start to its start record (python and
+    mlx imported), `setup_s` from there to the first step's start (the scenario's model and
+    data), `loop_s` the sum of step times. The rest of wall_s comes after the last step."""
+    start = raw.start.get("t")
+    timed = [r["step_s"] for r in raw.steps if isinstance(r.get("step_s"), (int, float))]
+    first = raw.steps[0] if raw.steps else {}
+    begun = first["t"] - first["step_s"] if isinstance(first.get("step_s"), (int, float)) \
+        else None
+    return {"startup_s": _seconds(start, raw.started), "setup_s": _seconds(begun, start),
+            "loop_s": round(sum(timed), 3)}
+
+
+def _seconds(end: float | None, begin: float | None) -> float | None:
+    return round(max(0.0, end - begin), 3) if end is not None and begin is not None else None
+
+
+def _final(losses: list[float]) -> float | None:
+    """Median loss of the last 10% of steps (at least 3): steadier than the last batch's."""
+    return round(window_median(losses, 0.1, 3, tail=True), 6) if losses else None
+
+
+def _slope(raw: RawResult) -> float | None:
+    """RSS MB per step after warm-up (the leak fit), None when too few steps to fit."""
+    fit = leak_fit(raw)
+    return fit["rss_mb_per_step"] if fit else None
 
 
 def _first_step_ms(raw: RawResult) -> float | None:
@@ -64,17 +101,20 @@ def _first_step_ms(raw: RawResult) -> float | None:
 
 
 def series(raw: RawResult) -> dict:
-    """Per-step series, downsampled: step, step_ms, loss, rss_mb, mx_active_mb."""
+    """Per-step series, downsampled: step, step_ms, loss, rss_mb, mx_active_mb, and under
+    "metrics" every metric the loop reported as a number (grad_norm, val_loss, ...)."""
     rss = dict(rss_at_steps(raw))
-    rows = []
-    for rec in raw.steps:
-        step = rec.get("step")
-        active = rec.get("memory", {}).get("mx_active")
-        rows.append((step, _round(rec.get("step_s"), 1000), _json_number(rec.get("loss")),
-                     _round(rss.get(step), 1), _round(active, 1 / MB)))
-    rows = even_subsample(rows, SERIES_POINTS)
-    names = ("step", "step_ms", "loss", "rss_mb", "mx_active_mb")
-    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    steps = even_subsample(raw.steps, SERIES_POINTS)
+    out = {"step": [r.get("step") for r in steps],
+           "step_ms": [_round(r.get("step_s"), 1000) for r in steps],
+           "loss": [_json_number(r.get("loss")) for r in steps],
+           "rss_mb": [_round(rss.get(r.get("step")), 1) for r in steps],
+           "mx_active_mb": [_round(r.get("memory", {}).get("mx_active"), 1 / MB) for r in steps]}
+    names = sorted({k for r in steps for k, v in r.get("metrics", {}).items()
+                    if isinstance(v, (bool, int, float)) or v in ("nan", "inf", "-inf")})
+    out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]
+                      for n in names}
+    return out
 
 
 def _round(value: object, scale: float) -> float | None:
@@ -114,7 +154,14 @@ def build(entries: list[dict], complete: bool = True) -> dict:
             "python": platform.python_version(), "platform": platform.platform(),
             "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                      time.gmtime()),
-            "complete": complete, "runs": entries}
+            "complete": complete, "fingerprint": fingerprint.of_entries(entries),
+            "runs": entries}
+
+
+def dumps(report: dict) -> str:
+    """Indented JSON, but each flat list (the per-step series) on one line: compact."""
+    text = json.dumps(report, indent=1, allow_nan=False)
+    return FLAT_LIST.sub(lambda m: re.sub(r"\n\s*", "", m.group(0)), text)
 
 
 def write(path: Path, report: dict) -> None:
@@ -124,9 +171,10 @@ def write(path: Path, report: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=1, allow_nan=False)
+            out.write(dumps(report))
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -136,14 +184,19 @@ def write(path: Path, report: dict) -> None:
 def load(path: Path) -> dict:
     """Read a report; UsageError (one line) for missing, corrupt, foreign or newer files."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read report {path}: {exc.strerror or exc}") from exc
     try:
-        report = json.loads(text)
-    except ValueError as exc:
+        report = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not a JSON report (not UTF-8 text at byte "
+                         f"{exc.start})") from exc
+    except json.JSONDecodeError as exc:
         raise UsageError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                          "was it truncated? re-run `mlxprobe run --json`") from exc
+    except (ValueError, RecursionError) as exc:  # nesting too deep, huge numbers
+        raise UsageError(f"{path} is not an mlxprobe report ({type(exc).__name__})") from exc
     return _checked(path, report)
 
 
@@ -156,4 +209,9 @@ def _checked(path: Path, report: object) -> dict:
                          f"reads ({SCHEMA}); upgrade mlxprobe")
     if schema < 1 or not isinstance(report["runs"], list):
         raise UsageError(f"{path} has an unknown report layout (schema {schema!r})")
+    for i, run in enumerate(report["runs"]):
+        missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
+        if missing:
+            raise UsageError(f"{path} is not an mlxprobe report: run {i} lacks "
+                             f"{', '.join(missing)}")
     return report

@@ -9,6 +9,8 @@ Must not import: mlx, the child side. It never signals the child: it only reads.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -32,6 +34,7 @@ class Sampler(threading.Thread):
         self._lock = threading.Lock()
         self.samples: list[Sample] = []
         self.seen: dict[int, float] = {}  # pid -> create_time
+        self._searched_at: int | None = None  # last_pid() when descendants were last searched
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -50,7 +53,7 @@ class Sampler(threading.Thread):
 
     def sample_once(self) -> Sample | None:
         procs = self.tree()
-        rss, cpu, compiling, alive = 0, 0.0, False, 0
+        rss, cpu, compiling, alive, runnable = 0, 0.0, False, 0, 0
         for proc in procs:
             try:
                 with proc.oneshot():
@@ -58,20 +61,31 @@ class Sampler(threading.Thread):
                     times = proc.cpu_times()
                     cpu += times.user + times.system
                     compiling = compiling or proc.name() in COMPILERS
+                    runnable += runnable_threads(proc)
                 alive += 1
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-        return Sample(time.monotonic(), rss, cpu, alive, compiling) if alive else None
+        if not alive:
+            return None
+        return Sample(time.monotonic(), rss, cpu, alive, compiling, runnable)
 
     def tree(self) -> list[psutil.Process]:
-        """The root, its descendants, and earlier-seen descendants that are still alive."""
+        """The root, its descendants, and earlier-seen descendants that are still alive.
+
+        Finding descendants reads every process on the machine (80% of a sample's cost,
+        benchmarks/RESULTS.md), so it is skipped while no process was created since the
+        last search: then none can have joined the tree."""
         procs = self.known_alive()
+        stamp = last_pid()
+        if stamp is not None and stamp == self._searched_at:
+            return procs
         try:
             root = psutil.Process(self._root)
             for proc in [root, *root.children(recursive=True)]:
                 if proc.pid not in self.seen:
                     self.seen[proc.pid] = proc.create_time()
                     procs.append(proc)
+            self._searched_at = stamp
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
         return procs
@@ -87,3 +101,41 @@ class Sampler(threading.Thread):
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return alive
+
+
+def last_pid() -> int | None:
+    """The pid most recently given to a new process or thread (Linux: the last field of
+    /proc/loadavg); unchanged means nothing was created. None where it cannot be read."""
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+        try:
+            return int(os.read(fd, 256).split()[-1])
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def runnable_threads(proc: psutil.Process) -> int:
+    """Threads of `proc` in state R (on a core or queued for one).
+
+    On Linux each thread's state is read from /proc/<pid>/task/<tid>/stat: a process whose
+    main thread waits while a worker thread computes (MLX evaluates on a stream thread) still
+    counts as busy, and a busy process starved of CPU by other load still counts as busy
+    (its CPU time alone would look idle). Elsewhere: the process state.
+    """
+    if sys.platform != "linux":
+        return int(proc.status() == psutil.STATUS_RUNNING)
+    count = 0
+    try:
+        tasks = os.listdir(f"/proc/{proc.pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:  # plain os calls: this runs 20 times a second per process
+        try:
+            with open(f"/proc/{proc.pid}/task/{tid}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        count += text[text.rfind(b")") + 2: text.rfind(b")") + 3] == b"R"
+    return count

@@ -26,6 +26,7 @@ class RunSpec:
     max_memory_mb: float | None = None
     env: tuple[tuple[str, str], ...] = ()  # extra environment for the child
     meta: dict = field(default_factory=dict, compare=False)  # the scenario's SCENARIO dict
+    repeat: int = 0  # which of `run --repeat N` runs this is (0-based)
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,

@@ -24,10 +24,13 @@ from .stats import theil_sen, window_median
 
 MB = 1024 * 1024
 
-# hang: a stalled child using at least half a core was computing (a runaway lazy graph, a
-# huge step); below that it was waiting (a lock, a collective no peer joined, I/O).
-# Measured: a backlog eval runs at ~1.0 core here, a blocked wait at ~0.0.
+# hang: a stalled child was computing (a runaway lazy graph, a huge step) when it used at
+# least half a core, or had a runnable thread (state R) in at least half of the stall's
+# samples; otherwise it was waiting (a lock, a collective no peer joined, I/O). CPU time
+# alone is not enough: measured with the machine overloaded by other work, a backlog eval got
+# only 0.44 cores while its thread stayed runnable. A blocked wait measures ~0.0 on both.
 BUSY_CORES = 0.5
+BUSY_RUNNABLE = 0.5
 
 # leak: RSS against step number after warm-up, Theil-Sen fit. The first 20% of steps are
 # warm-up (allocator caches and kernel caches fill, measured to settle within ~30 steps).
@@ -44,6 +47,9 @@ LEAK_SUSTAIN = 0.5
 # diverged: any non-finite loss; or the final loss (median of the last 10%) above twice the
 # initial (median of the first 10%): a loop that learns never doubles its starting loss.
 EXPLODE_FACTOR = 2.0
+# ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
+# their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
+SPIKE_FACTOR = 10.0
 
 # not_learning: the learning metric must fall by at least 5% from its first 10% to its last
 # 10% (medians, at least 3 points each). Fixed scenario loops fall by 30%+; noise of a
@@ -83,8 +89,24 @@ def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
     return _with_common(_pass(raw, meta), raw)
 
 
+def compile_seconds(raw: RawResult) -> float:
+    """Seconds a compiler ran in the child's tree (between samples that saw one)."""
+    pairs = zip(raw.samples, raw.samples[1:])
+    return sum(b.t - a.t for a, b in pairs if a.compiling)
+
+
 def _with_common(v: Verdict, raw: RawResult) -> Verdict:
     evidence = {"steps": len(raw.steps), **v.evidence}
+    compiled = compile_seconds(raw)
+    if compiled > 0:
+        # MLX's Linux CPU backend runs g++ the first time a graph runs: never a stall
+        evidence["compiler_s"] = round(compiled, 2)
+        v = Verdict(v.kind, v.detail, f"{v.reason}; a compiler ran {compiled:.1f} s (not "
+                    "counted against deadlines)", v.hint, v.evidence)
+    passed = {str(c.get("name")): c.get("evidence", {}) for c in raw.of_kind("check")
+              if c.get("ok")}
+    if passed:
+        evidence["checks_passed"] = passed
     if raw.malformed:
         evidence["malformed_records"] = raw.malformed
         reason = f"{v.reason} ({raw.malformed} malformed record line(s) ignored)"
@@ -148,19 +170,22 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
     stall = raw.stall
     if stall is None:
         return None
-    busy = stall.cpu_fraction >= BUSY_CORES
+    busy = stall.cpu_fraction >= BUSY_CORES or stall.runnable_fraction >= BUSY_RUNNABLE
     step_ms = _median_step_ms(raw)
     slope = _rss_slope_mb(raw)
     evidence = {"phase": stall.phase, "stalled_s": round(stall.stalled_s, 3),
                 "deadline_s": round(stall.deadline_s, 3), "last_step": stall.last_step,
                 "cpu_cores_during_stall": round(stall.cpu_fraction, 3),
-                "busy_threshold_cores": BUSY_CORES, "compile_s": round(stall.compile_s, 2),
+                "busy_threshold_cores": BUSY_CORES,
+                "runnable_share_during_stall": round(stall.runnable_fraction, 3),
+                "busy_threshold_runnable": BUSY_RUNNABLE, "compile_s": round(stall.compile_s, 2),
                 "step_ms_median_before": step_ms, "rss_mb_per_step_before": slope}
     where = f"after step {stall.last_step}" if stall.last_step else "before the first step"
     activity = "computing" if busy else "waiting"
     reason = (f"no heartbeat for {stall.stalled_s:.1f} s {where} (deadline "
               f"{stall.deadline_s:.1f} s, {stall.phase}); CPU at {stall.cpu_fraction:.2f} "
-              f"cores: the process was {activity}")
+              f"cores, a thread runnable in {stall.runnable_fraction:.0%} of samples: "
+              f"the process was {activity}")
     hint = hints.for_hang(busy, step_ms, slope)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
@@ -244,19 +269,21 @@ def _fallbacks(raw: RawResult) -> dict:
 
 def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     losses = metric_series(raw, "loss")
+    finite_params = [r.get("metrics", {}).get("params_finite") for r in raw.steps]
+    params = ({"first_non_finite_param_step": finite_params.index(False) + 1}
+              if False in finite_params else {})
     bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
     if bad:
         return Verdict("diverged", "non_finite", f"the loss became non-finite at reported "
                        f"step {bad[0] + 1} ({len(bad)} of {len(losses)} steps)",
                        hints.DIVERGED, {"first_non_finite_step": bad[0] + 1,
                                         "non_finite_steps": len(bad),
-                                        "last_finite_loss": _last_finite(losses)})
-    finite_params = [r.get("metrics", {}).get("params_finite") for r in raw.steps]
-    if False in finite_params:
-        at = finite_params.index(False) + 1
+                                        "last_finite_loss": _last_finite(losses), **params})
+    if params:
+        at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
-                       f"step {at}", hints.DIVERGED, {"first_non_finite_param_step": at})
-    return _exploded(losses)
+                       f"step {at}", hints.DIVERGED, params)
+    return _exploded(losses) or _spiked(losses)
 
 
 def _last_finite(values: list[float]) -> float | None:
@@ -274,6 +301,23 @@ def _exploded(losses: list[float]) -> Verdict | None:
                        f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
                        {"loss_first": first, "loss_last": last, "loss_max": max(losses),
                         "explode_factor": EXPLODE_FACTOR})
+    return None
+
+
+def _spiked(losses: list[float]) -> Verdict | None:
+    """A loss that blew far past its start, even if it later settled (often in a dead state:
+    huge parameters, normalisation overflowing to zero output, loss back at ln(vocab))."""
+    if len(losses) < MIN_POINTS:
+        return None
+    first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
+    start = max(WINDOW_MIN, int(len(losses) * WINDOW_FRAC))  # only after the first window
+    peak = max(losses[start:])
+    if first > 0 and peak > SPIKE_FACTOR * first and peak > max(losses[:start]):
+        at = losses.index(peak, start) + 1
+        return Verdict("diverged", "spike", f"the loss spiked to {peak:.3g} at reported step "
+                       f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
+                       {"loss_first": first, "loss_max": peak, "loss_max_step": at,
+                        "spike_factor": SPIKE_FACTOR})
     return None
 
 
@@ -332,6 +376,9 @@ def learning(raw: RawResult, meta: dict) -> dict | None:
 
 
 def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:
+    if not raw.steps and not raw.of_kind("check"):
+        return Verdict("not_learning", "no_steps", "the loop finished without a single step "
+                       "or check: nothing was trained or verified", hints.NO_STEPS, {})
     fit = learning(raw, meta)
     if fit is None or fit["drop"] >= MIN_DROP:
         return None
@@ -347,9 +394,6 @@ def _pass(raw: RawResult, meta: dict) -> Verdict:
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
-    checks = {str(c.get("name")): c.get("evidence", {}) for c in raw.of_kind("check")}
-    if checks:
-        evidence["checks_passed"] = checks
     reason = "finished cleanly"
     if fit:
         reason += (f"; {fit['metric']} fell {fit['drop']:.0%} "

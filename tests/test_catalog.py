@@ -9,7 +9,8 @@ import pytest
 from mlxprobe import catalog
 from mlxprobe.errors import UsageError
 
-META = 'SCENARIO = {"id": "%s", "title": "t", "variants": {"broken": "hang", "fixed": "pass"}}\n'
+META = ('SCENARIO = {"id": "%s", "title": "t", "variants": {"broken": "hang", "fixed": "pass"}}\n'
+        "def broken(probe): ...\ndef fixed(probe): ...\n")
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -56,6 +56,11 @@ def test_learning_metric_is_taken_from_the_scenario() -> None:
     assert v.kind == "pass"
 
 
+def test_finishing_without_a_step_or_check_is_not_a_pass() -> None:
+    v = classify(RawResult(records=[{"kind": "start"}, {"kind": "end"}], exit_code=0))
+    assert v.label == "not_learning:no_steps"
+
+
 def test_too_few_points_are_not_judged() -> None:
     assert classify(raw(steps([3.0] * 5))).kind == "pass"
 
@@ -69,6 +74,22 @@ def test_nan_loss_diverged() -> None:
 def test_exploding_loss_diverged() -> None:
     v = classify(raw(steps([2.0] * 50 + [50.0] * 50)))
     assert v.label == "diverged:exploding"
+
+
+def test_loss_spike_that_settles_is_diverged() -> None:
+    dead = [5.5] * 30 + [1e8] + [5.545] * 69  # blow-up, then the "dead" ln(256) state
+    v = classify(raw(steps(dead)))
+    assert v.label == "diverged:spike" and v.evidence["loss_max"] == 1e8
+
+
+def test_high_start_that_falls_is_not_a_spike() -> None:
+    assert classify(raw(steps([1e6] + [400.0 / (1 + i) for i in range(99)]))).kind == "pass"
+
+
+def test_passed_checks_show_in_any_verdict() -> None:
+    check = {"kind": "check", "name": "count", "ok": True, "evidence": {"params": 0}}
+    v = classify(raw(steps([2.0] * 10 + ["nan"] * 5) + [check]))
+    assert v.kind == "diverged" and v.evidence["checks_passed"] == {"count": {"params": 0}}
 
 
 def test_zero_gradients_no_update() -> None:
@@ -132,7 +153,7 @@ def test_exit_zero_without_end_record() -> None:
 
 
 def test_busy_stall_with_growing_memory_names_the_missing_eval() -> None:
-    stall = Stall("step", 1.5, 1.6, 0.95, 0.0, 100)
+    stall = Stall("step", 1.5, 1.6, 0.95, 1.0, 0.0, 100)
     r = raw(steps([{"unrecorded": "array"}] * 100), rss_mb=lambda i: 50 + 0.4 * i, stall=stall)
     r.exit_code, r.signal = None, 15
     v = classify(r)
@@ -141,8 +162,14 @@ def test_busy_stall_with_growing_memory_names_the_missing_eval() -> None:
     assert v.evidence["rss_mb_per_step_before"] == pytest.approx(0.4, rel=0.05)
 
 
+def test_starved_but_runnable_stall_is_busy() -> None:
+    v = classify(RawResult(stall=Stall("step", 1.5, 1.6, 0.3, 0.9, 0.0, 3), signal=15))
+    assert v.label == "hang:cpu_busy"
+    assert v.evidence["runnable_share_during_stall"] == 0.9
+
+
 def test_idle_stall() -> None:
-    v = classify(RawResult(stall=Stall("step", 1.5, 1.6, 0.01, 0.0, 3), signal=15))
+    v = classify(RawResult(stall=Stall("step", 1.5, 1.6, 0.01, 0.0, 0.0, 3), signal=15))
     assert v.label == "hang:cpu_idle" and "all_sum" in v.hint
 
 
@@ -154,6 +181,6 @@ def test_malformed_records_are_named_in_the_reason() -> None:
 
 
 def test_expectation_matching() -> None:
-    v = classify(RawResult(stall=Stall("step", 1.5, 1.6, 0.9, 0.0, 3), signal=15))
+    v = classify(RawResult(stall=Stall("step", 1.5, 1.6, 0.9, 1.0, 0.0, 3), signal=15))
     assert matches(v, "hang") and matches(v, "hang:cpu_busy")
     assert not matches(v, "hang:cpu_idle") and not matches(v, "pass")

@@ -11,18 +11,22 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from .. import catalog, matrix, report
+from .. import catalog, fingerprint, matrix, report, textfile
 from ..outcome import Outcome
-from ..reporters import table
+from ..reporters import ansi, html, live, summary_md, table
 from ..spec import RunSpec, spec_for
 from ..watchdog import Deadlines
-from .options import positive
+from .options import positive, writable_file
 
 NAME = "run"
 HELP = "run scenarios under the watchdog"
 EXIT_OK, EXIT_MISMATCH, EXIT_INTERRUPTED = 0, 1, 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
@@ -31,7 +35,10 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     pick.add_argument("--all", action="store_true", help="every scenario")
     run.add_argument("--variant", help="only this variant (e.g. broken, fixed)")
     run.add_argument("--scenarios", type=Path, help="a folder of scenario modules")
-    run.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
+    run.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here "
+                     "(an existing folder: a file in it named by the environment fingerprint)")
+    run.add_argument("--repeat", type=jobs_count, default=1, metavar="N",
+                     help="run every variant N times; the report keeps each run")
     run.add_argument("--startup-timeout", type=positive, default=Deadlines.startup_s,
                      metavar="S", help="seconds allowed until the first step (compiler time "
                      "not counted)")
@@ -47,6 +54,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="variants run in parallel (default: one per core, at most "
                      f"{matrix.MAX_AUTO_JOBS}; 1 for the steadiest timings)")
     run.add_argument("--quiet", action="store_true", help="only the table")
+    run.add_argument("--html", type=Path, metavar="PATH",
+                     help="write a self-contained HTML report with plots (needs matplotlib)")
+    run.add_argument("--markdown", type=Path, metavar="PATH",
+                     help="write a Markdown summary (e.g. for a CI step summary)")
+    run.add_argument("--no-color", action="store_true",
+                     help="no colour in the terminal (also: NO_COLOR=1)")
 
 
 def jobs_count(text: str) -> int:
@@ -56,50 +69,87 @@ def jobs_count(text: str) -> int:
 
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
-    scenarios = catalog.discover(args.scenarios)
-    chosen = scenarios if args.all else [catalog.select(scenarios, s) for s in args.scenario]
+    chosen = catalog.discover(args.scenarios) if args.all else _picked(args)
     deadlines = Deadlines(startup_s=args.startup_timeout, step_floor_s=args.step_floor,
                           step_factor=args.step_factor,
                           budget_s=args.budget or Deadlines.budget_s)
     if args.variant and not any(args.variant in s.variants for s in chosen):
         catalog.variants_of(chosen[0], args.variant)  # raises with the known variants
-    return [spec_for(s, v, deadlines, args.max_memory) for s in chosen
+    once = [spec_for(s, v, deadlines, args.max_memory) for s in chosen
             for v in catalog.variants_of(s, None) if args.variant in (None, v)]
+    return [replace(spec, repeat=r) for r in range(args.repeat) for spec in once]
+
+
+def _picked(args: argparse.Namespace) -> list[catalog.Scenario]:
+    """The scenarios named by --scenario; a broken file elsewhere in the folder is skipped
+    with a warning (it is an error when nothing else provides the id asked for)."""
+    scenarios, unreadable = catalog.scan(args.scenarios)
+    chosen = [catalog.select(scenarios, s, unreadable) for s in args.scenario]
+    for problem in unreadable:
+        print(f"mlxprobe: warning: skipped {problem}", file=sys.stderr)
+    return chosen
 
 
 def run(args: argparse.Namespace) -> int:
     specs = specs_from(args)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    for path in (args.json, args.html, args.markdown):
+        if path is not None:
+            writable_file(path)  # before the runs, not after them
+    if args.html:
+        html.require()  # before the runs: a missing matplotlib is known at once
+    stop_event = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop_event)) for sig in STOP_SIGNALS}
+    interrupted = False
     try:
-        outcomes = matrix.run_all(specs, args.jobs, None if args.quiet else _progress)
+        outcomes = _run_matrix(args, specs, stop_event)
     except matrix.Interrupted as stop:
+        interrupted = True  # further Ctrl-C/SIGTERM stay ignored: we are about to exit
         entries = [o.entry for o in stop.finished]
         _finish(args, entries, complete=False)
         print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
               + ("; partial report written" if args.json else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not interrupted:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     entries = [o.entry for o in outcomes]
     _finish(args, entries, complete=True)
     return EXIT_OK if all(e["matched"] for e in entries) else EXIT_MISMATCH
 
 
-def _progress(outcome: Outcome) -> None:
-    spec, raw = outcome.spec, outcome.raw
-    mark = "ok" if outcome.matched else "MISMATCH"
-    print(f"{spec.scenario_id} [{spec.variant}]: {outcome.verdict.label} ({mark}, "
-          f"{raw.wall_s:.1f} s)", file=sys.stderr, flush=True)
+def _run_matrix(args: argparse.Namespace, specs: list[RunSpec],
+                stop: threading.Event) -> list[Outcome]:
+    """The matrix under the live view (on stderr; plain lines when it is not a terminal)."""
+    if args.quiet:
+        return matrix.run_all(specs, args.jobs, stop=stop)
+    color = ansi.color_wanted(sys.stderr, args.no_color)
+    with live.LiveView(len(specs), sys.stderr, color) as view:
+        return matrix.run_all(specs, args.jobs, watcher=view, stop=stop)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stopper(stop: threading.Event) -> Callable[[int, object], None]:
+    """The handler of Ctrl-C and SIGTERM during the runs: the first one sets `stop` (the
+    matrix ends the running children and raises Interrupted); later ones are ignored until
+    the partial report is written (a second Ctrl-C must not cut the cleanup short and leave
+    a traceback, children or no report). It raises nothing: an exception at an arbitrary
+    point of the main thread could leave a lock of the thread pool held."""
+    def handle(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        stop.set()
+    return handle
 
 
 def _finish(args: argparse.Namespace, entries: list[dict], complete: bool) -> None:
+    built = report.build(entries, complete)
     if args.json:
-        report.write(args.json, report.build(entries, complete))
-    print(table.render(entries))
+        report.write(fingerprint.report_path(args.json, built), built)
+    if args.html:
+        html.write(args.html, built)
+    if args.markdown:
+        textfile.write(args.markdown, summary_md.render(built))
+    print(table.render(entries, color=ansi.color_wanted(sys.stdout, args.no_color)))
     if not args.quiet:
         for entry in entries:
             if not entry["matched"]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from . import ansi
+
 COLUMNS = ("scenario", "variant", "expected", "verdict", "ok", "steps", "step ms", "peak MB",
            "wall s", "reason")
 REASON_WIDTH = 70
@@ -29,12 +31,25 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def render(entries: list[dict]) -> str:
+def render(entries: list[dict], color: bool = False) -> str:
+    """The table; with `color`, verdicts are coloured by tone and a mismatch is bold red."""
     rows = [COLUMNS, *(row(e) for e in entries)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    if color:
+        lines[1:] = [_colored(r, e, widths) for r, e in zip(rows[1:], entries)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _colored(cells: tuple[str, ...], entry: dict, widths: list[int]) -> str:
+    """One row with the verdict and ok cells coloured (padding measured on plain text)."""
+    padded = [cell.ljust(w) for cell, w in zip(cells, widths)]
+    at = COLUMNS.index("verdict")
+    padded[at] = ansi.verdict(padded[at], entry.get("verdict"), True)
+    ok = COLUMNS.index("ok")
+    padded[ok] = ansi.paint(padded[ok], "good" if entry.get("matched") else "bad", True)
+    return "  ".join(padded).rstrip()
 
 
 def details(entry: dict) -> str:

@@ -13,7 +13,7 @@ SCENARIO = {
                  "grandchild": "hang:cpu_idle", "grow": "leak", "raise_early": "crash",
                  "flat_loss": "not_learning", "nan_loss": "diverged", "zero_grad": "no_update",
                  "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record",
-                 "forever": "hang"},
+                 "forever": "hang", "pinned_spin": "hang:cpu_busy"},
 }
 
 
@@ -104,3 +104,12 @@ def forever(probe):
     while True:
         time.sleep(0.05)
         probe.step(loss=1.0)
+
+
+def pinned_spin(probe):
+    """Spins pinned to core 0 (where the test runs CPU hogs): starved, but never waiting."""
+    os.sched_setaffinity(0, {0})
+    probe.step()
+    probe.step()
+    while True:
+        pass

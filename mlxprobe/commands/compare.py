@@ -1,0 +1,96 @@
+"""`mlxprobe compare BASE.json HEAD.json`: verdict changes, then metric regressions.
+
+Exit 0 when nothing regressed, 1 on a regression (a verdict that stopped matching, or a
+metric worse than its threshold and, for timings, confirmed by the rank test), 2 for a usage
+error (unreadable report, newer schema, bad threshold). `--markdown PATH` and `--junit PATH`
+write the same result for a CI step summary and a test-results view.
+
+Must not import: mlx, the child side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import comparison, report, textfile
+from ..comparison import Comparison
+from ..reporters import changes, html, junit, markdown
+from .options import positive
+
+NAME = "compare"
+HELP = "compare two reports: verdict changes, then metric regressions"
+EXIT_OK, EXIT_REGRESSION = 0, 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", type=Path, metavar="BASE.json", help="the baseline report")
+    parser.add_argument("head", type=Path, metavar="HEAD.json", help="the report to judge")
+    add_output_arguments(parser)
+    parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML page with "
+                        "plots: baseline against head, side by side (needs matplotlib)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Thresholds and outputs, shared with `mlxprobe gate`."""
+    names = ", ".join(f"{n} ({t.ratio:g}:{t.floor:g})"
+                      for n, t in comparison.DEFAULT_THRESHOLDS.items())
+    parser.add_argument("--threshold", action="append", default=[], metavar="NAME=RATIO[:FLOOR]",
+                        help=f"repeatable; defaults: {names}")
+    parser.add_argument("--alpha", type=probability, default=comparison.DEFAULT_ALPHA,
+                        help="rank-test level for timing regressions (default %(default)s)")
+    parser.add_argument("--markdown", type=Path, metavar="PATH",
+                        help="write a markdown summary (e.g. \"$GITHUB_STEP_SUMMARY\"; - for "
+                        "stdout, the table then goes to stderr)")
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="write JUnit XML")
+
+
+def probability(text: str) -> float:
+    value = positive(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be below 1")
+    return value
+
+
+def thresholds_from(args: argparse.Namespace) -> dict[str, comparison.Threshold]:
+    chosen = dict(comparison.DEFAULT_THRESHOLDS)
+    for text in args.threshold:
+        name, threshold = comparison.parse_threshold(text, comparison.DEFAULT_THRESHOLDS)
+        chosen[name] = threshold
+    return chosen
+
+
+def judge(args: argparse.Namespace, base: dict, head: dict, title: str = "mlxprobe compare",
+          notes: str = "") -> Comparison:
+    """Compare, print, write the outputs (markdown + `notes`). Shared with `mlxprobe gate`."""
+    result = comparison.compare(base, head, thresholds_from(args), args.alpha)
+    to_stdout = str(args.markdown) == "-"  # stdout carries the markdown alone
+    print(changes.render(result), file=sys.stderr if to_stdout else sys.stdout)
+    write_outputs(args, result, title, notes)
+    return result
+
+
+def exit_code(result: Comparison) -> int:
+    return EXIT_REGRESSION if result.failed else EXIT_OK
+
+
+def write_outputs(args: argparse.Namespace, result: Comparison, title: str,
+                  notes: str = "") -> None:
+    if str(args.markdown) == "-":
+        sys.stdout.write(markdown.render(result, title) + notes)
+    elif args.markdown:
+        textfile.write(args.markdown, markdown.render(result, title) + notes)
+    if args.junit:
+        textfile.write(args.junit, junit.render(result, title))
+
+
+def run(args: argparse.Namespace) -> int:
+    thresholds_from(args)  # a bad --threshold is a usage error before any file is read
+    if args.html:
+        html.require()
+    base, head = report.load(args.base), report.load(args.head)
+    result = judge(args, base, head)
+    if args.html:
+        html.write(args.html, head, base)
+    return exit_code(result)

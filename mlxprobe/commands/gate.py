@@ -1,0 +1,180 @@
+"""`mlxprobe gate --candidate REQ (--baseline REQ | --baseline-report PATH)`: judge an mlx bump.
+
+Builds (or reuses) an isolated environment per mlx requirement with mlxprobe installed from
+this checkout, runs the scenario matrix in each (`mlxprobe run --jobs 1`, N rounds ordered
+A B, B A, ... to cancel drift), merges each side's rounds and compares them as `mlxprobe
+compare` does. Exit 0 clean, 1 regression, 2 usage or setup error (one line), 130 interrupted.
+Everything lands in `--out` (default `mlxprobe-gate/`): base.json, head.json, summary.md and
+each round's report and table under parts/.
+
+Must not import: mlx, the child side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import environments, fingerprint, report, schedule, textfile
+from ..environments import Environment
+from ..errors import UsageError
+from ..reporters import markdown
+from . import compare
+from .running import jobs_count
+
+NAME = "gate"
+HELP = "run the scenarios on a baseline and a candidate mlx and compare"
+EXIT_INTERRUPTED = 130
+RUN_OK = (0, 1)  # `mlxprobe run` exit codes that still leave a full report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidate", required=True, metavar="REQ",
+                        help='the mlx to judge, as pip takes it: "mlx[cpu]==0.32.4", a range, '
+                        "a wheel file, a git URL")
+    base = parser.add_mutually_exclusive_group(required=True)
+    base.add_argument("--baseline", metavar="REQ", help="the mlx to compare against")
+    base.add_argument("--baseline-report", type=Path, metavar="PATH",
+                      help="a kept report (e.g. reports/linux-x86_64-cpu-mlx0.32.4.json)")
+    parser.add_argument("--repeat", type=jobs_count, default=3, metavar="N",
+                        help="rounds per side (default %(default)s; the rank test on timings "
+                        "needs 3 or more)")
+    parser.add_argument("--scenario", action="append", metavar="ID",
+                        help="only these scenarios (repeatable; default all)")
+    parser.add_argument("--variant", help="only this variant")
+    parser.add_argument("--scenarios", type=Path, metavar="DIR", help="your scenario folder")
+    parser.add_argument("--out", type=Path, default=Path("mlxprobe-gate"), metavar="DIR",
+                        help="where reports and the summary go (default %(default)s)")
+    parser.add_argument("--keep-reports", type=Path, metavar="DIR", help="also save each "
+                        "side's report in DIR, named by its fingerprint (for baselines)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="environment cache (default $MLXPROBE_CACHE or ~/.cache/mlxprobe)")
+    parser.add_argument("--refresh", action="store_true", help="rebuild the environments")
+    parser.add_argument("--mlxprobe", metavar="REQ", help="install this mlxprobe in the "
+                        "environments instead of a wheel of this checkout")
+    compare.add_output_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    compare.thresholds_from(args)  # usage errors before any slow work
+    started = time.monotonic()
+    kept = _selected(report.load(args.baseline_report), args) if args.baseline_report else None
+    try:
+        envs = _environments(args)
+        env_s = time.monotonic() - started
+        base, head = _run_sides(args, envs, kept)
+    except KeyboardInterrupt:
+        print("mlxprobe: gate interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    total = time.monotonic() - started
+    notes = markdown.gate_notes(_command_line(), _sides_rows(args, envs),
+                                schedule.order(args.repeat, tuple(envs)), total, env_s)
+    result = compare.judge(args, base, head, "mlxprobe gate", notes)
+    textfile.write(args.out / "summary.md", markdown.render(result, "mlxprobe gate") + notes)
+    print(f"\ngate wall time {total:.0f} s (environments {env_s:.0f} s, runs "
+          f"{total - env_s:.0f} s); reports and summary in {args.out}", file=sys.stderr)
+    return compare.exit_code(result)
+
+
+def _selected(kept: dict, args: argparse.Namespace) -> dict:
+    """The kept baseline's runs of the scenarios and variant this gate runs."""
+    runs = [r for r in kept["runs"] if (not args.scenario or r.get("scenario") in args.scenario)
+            and (not args.variant or r.get("variant") == args.variant)]
+    return {**kept, "runs": runs}
+
+
+def _command_line() -> str:
+    return "mlxprobe " + shlex.join(sys.argv[1:])
+
+
+def _sides_rows(args: argparse.Namespace, envs: dict[str, Environment]) -> list[list[str]]:
+    """[side, what it is, mlx, environment] for the summary."""
+    rows = [[side, env.requirement, env.mlx_version, env.how] for side, env in envs.items()]
+    if args.baseline_report:
+        rows.insert(0, [schedule.BASE, f"report {args.baseline_report}", "-", "-"])
+    return rows
+
+
+def _log(text: str) -> None:
+    print(f"mlxprobe gate: {text}", file=sys.stderr, flush=True)
+
+
+def _environments(args: argparse.Namespace) -> dict[str, Environment]:
+    cache = environments.cache_root(args.cache_dir)
+    wanted = {schedule.HEAD: args.candidate}
+    if args.baseline:
+        wanted = {schedule.BASE: args.baseline, **wanted}
+    package = environments.mlxprobe_package(args.mlxprobe, cache, _log)
+    envs = {}
+    for side, requirement in wanted.items():
+        env = environments.prepare(requirement, cache, package, args.refresh, _log)
+        _log(f"{side}: {requirement} -> mlx {env.mlx_version} ({env.how}, {env.path})")
+        envs[side] = env
+    return envs
+
+
+def _run_sides(args: argparse.Namespace, envs: dict[str, Environment],
+               kept: dict | None) -> tuple[dict, dict]:
+    parts: dict[str, list[dict]] = {side: [] for side in envs}
+    for side, r in schedule.order(args.repeat, tuple(envs)):
+        _log(f"round {r + 1}/{args.repeat}: {side} (mlx {envs[side].mlx_version})")
+        parts[side].append(_run_once(args, envs[side], side, r))
+    sides = {side: schedule.combine(found) for side, found in parts.items()}
+    for side, merged in sides.items():
+        report.write(args.out / f"{side}.json", merged)
+        if args.keep_reports:
+            report.write(fingerprint.report_path(_folder(args.keep_reports), merged), merged)
+    return (kept if kept is not None else sides[schedule.BASE]), sides[schedule.HEAD]
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_command(args: argparse.Namespace, env: Environment, json_path: Path) -> list[str]:
+    """`python -m mlxprobe.cli run ...` in the env, for one round."""
+    command = [str(env.python), "-m", "mlxprobe.cli", "run", "--jobs", "1",
+               "--json", str(json_path.resolve())]
+    for scenario in args.scenario or []:
+        command += ["--scenario", scenario]
+    if not args.scenario:
+        command.append("--all")
+    if args.variant:
+        command += ["--variant", args.variant]
+    if args.scenarios:
+        command += ["--scenarios", str(args.scenarios.resolve())]
+    return command
+
+
+def _run_once(args: argparse.Namespace, env: Environment, side: str, r: int) -> dict:
+    folder = _folder(args.out / "parts")
+    json_path = folder / f"{side}-{r + 1}.json"
+    json_path.unlink(missing_ok=True)
+    with open(folder / f"{side}-{r + 1}.txt", "w", encoding="utf-8") as table:
+        # cwd is the parts folder: never this checkout, whose mlxprobe/ would shadow the env's
+        proc = subprocess.Popen(run_command(args, env, json_path), stdout=table,
+                                stderr=subprocess.PIPE, text=True, cwd=folder,
+                                env=environments.clean_env())
+        last = _relay(proc, f"  {side} {r + 1}: ")
+    if proc.returncode == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
+    if proc.returncode not in RUN_OK or not json_path.exists():
+        raise UsageError(f"`mlxprobe run` in the {side} environment ({env.path}) failed with "
+                         f"exit code {proc.returncode}: {last}")
+    return report.load(json_path)
+
+
+def _relay(proc: subprocess.Popen, prefix: str) -> str:
+    """Copy the run's progress lines to our stderr; the last line (for an error message)."""
+    last = ""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        last = line.strip() or last
+        print(prefix + line.rstrip(), file=sys.stderr, flush=True)
+    proc.wait()
+    return last

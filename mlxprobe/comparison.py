@@ -1,0 +1,274 @@
+"""The comparison of two reports (BASE, HEAD): which verdicts changed, which metrics got worse.
+
+Job: a pure function of two loaded reports and the thresholds. Runs are grouped by (scenario,
+variant); with `run --repeat N` each group holds N runs.
+
+1. Verdicts first, and a change there is a hard failure: a variant whose runs all matched
+   their expectation in BASE and not all in HEAD is `newly failing` (expected `pass`) or `lost
+   its eyes` (a broken variant that no longer shows its failure: the scenario stopped
+   reproducing). Failing in both but differently is `changed`, also hard. The reverse is good
+   news: `newly fixed`, or `reproduces again`.
+2. Then metrics, only for variants that passed in every run on both sides: each metric has a
+   ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
+   metric (`ranked`: step time) must also pass a one-sided Mann-Whitney test over the runs
+   (p <= alpha) before it counts; with too few runs to reach alpha it is `worse?`, reported,
+   not failed.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+
+from . import fingerprint, ranktest
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A metric is worse when HEAD/BASE > ratio and HEAD - BASE > floor (lower is better)."""
+
+    key: str  # the run's metrics key
+    label: str
+    ratio: float
+    floor: float
+    ranked: bool = False  # noisy: needs the rank test over repeated runs
+    why: str = ""
+
+
+DEFAULT_THRESHOLDS: dict[str, Threshold] = {
+    "step_ms": Threshold("step_ms_median", "step ms", 1.25, 0.5, ranked=True,
+                         why="median step time; shared CI runners swing 10-20% run to run"),
+    "peak_mb": Threshold("peak_rss_mb", "peak MB", 1.20, 32.0,
+                         why="peak RSS of the process tree; allocator noise is a few MB"),
+    "slope": Threshold("rss_mb_per_step", "MB/step", 2.0, 0.05,
+                       why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
+    "loss": Threshold("loss_final", "final loss", 1.10, 0.05,
+                      why="median loss of the last 10% of steps; seeds are fixed"),
+}
+DEFAULT_ALPHA = 0.05
+
+HARD = ("newly failing", "lost its eyes", "changed")
+GOOD = ("newly fixed", "reproduces again")
+ORDER = (*HARD, "worse", "worse?", *GOOD, "better", "still failing", "missing", "new", "same")
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    name: str
+    label: str
+    base: float  # median over runs
+    head: float
+    ratio: float  # head / base (inf when base <= 0 < head)
+    state: str  # "worse", "worse?" (not confirmed by the rank test), "better", "same"
+    p: float | None = None  # one-sided Mann-Whitney p (ranked metrics)
+    runs: tuple[int, int] = (1, 1)
+
+
+@dataclass(frozen=True)
+class VariantChange:
+    scenario: str
+    variant: str
+    expected: str
+    base: str  # verdict summary, e.g. "pass", "hang:cpu_busy (2/3)", "-"
+    head: str
+    status: str  # one of ORDER, the verdict-level status
+    metrics: tuple[MetricChange, ...] = ()
+    note: str = ""
+    reason: str = ""  # why HEAD's verdict is what it is (its first mismatching run)
+
+    @property
+    def hard(self) -> bool:
+        return self.status in HARD
+
+    @property
+    def regressed(self) -> bool:
+        return self.hard or any(m.state == "worse" for m in self.metrics)
+
+    @property
+    def kind(self) -> str:
+        """The row's mark: the verdict status, or the worst metric state when that is 'same'."""
+        if self.status != "same":
+            return self.status
+        states = {m.state for m in self.metrics}
+        return next((s for s in ("worse", "worse?", "better") if s in states), "same")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    base_fingerprint: dict
+    head_fingerprint: dict
+    changes: tuple[VariantChange, ...]
+    warnings: tuple[str, ...] = ()
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def failed(self) -> bool:
+        return any(c.regressed for c in self.changes)
+
+    def of_kind(self, *kinds: str) -> list[VariantChange]:
+        return [c for c in self.changes if c.kind in kinds]
+
+
+def compare(base: dict, head: dict, thresholds: dict[str, Threshold] | None = None,
+            alpha: float = DEFAULT_ALPHA) -> Comparison:
+    """Compare two loaded reports; UsageError when they share no scenario variant."""
+    thresholds = DEFAULT_THRESHOLDS if thresholds is None else thresholds
+    base_runs, head_runs = _grouped(base), _grouped(head)
+    for side, runs in (("BASE", base_runs), ("HEAD", head_runs)):
+        if not runs:
+            raise UsageError(f"the {side} report holds no runs; nothing to compare")
+    if not set(base_runs) & set(head_runs):
+        raise UsageError("the two reports share no scenario variant; nothing to compare")
+    keys = list(base_runs) + [k for k in head_runs if k not in base_runs]
+    changes = [_variant(k, base_runs.get(k, []), head_runs.get(k, []), thresholds, alpha)
+               for k in keys]
+    changes.sort(key=lambda c: ORDER.index(c.kind))
+    base_fp, head_fp = fingerprint.of_report(base), fingerprint.of_report(head)
+    return Comparison(base_fp, head_fp, tuple(changes), _warnings(base, head, base_fp, head_fp),
+                      dict(thresholds), alpha)
+
+
+def _grouped(report: dict) -> dict[tuple[str, str], list[dict]]:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in report.get("runs", []):
+        groups.setdefault((str(run.get("scenario")), str(run.get("variant"))), []).append(run)
+    return groups
+
+
+def _warnings(base: dict, head: dict, base_fp: dict, head_fp: dict) -> tuple[str, ...]:
+    out = [f"{side} report is partial (its run was interrupted)"
+           for side, rep in (("BASE", base), ("HEAD", head)) if rep.get("complete") is False]
+    host = fingerprint.differences(base_fp, head_fp, fingerprint.HOST_KEYS)
+    if host:
+        diff = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in host.items())
+        out.append(f"the reports come from different hosts ({diff}): timings are not comparable")
+    return tuple(out)
+
+
+def label(run: dict) -> str:
+    detail = run.get("detail")
+    return f"{run.get('verdict')}:{detail}" if detail else str(run.get("verdict"))
+
+
+def summary(runs: list[dict]) -> str:
+    """'pass', or 'hang:cpu_busy (2/3)' when the runs disagree, '-' when there are none."""
+    if not runs:
+        return "-"
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[label(run)] = counts.get(label(run), 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{k} ({n}/{len(runs)})" for k, n in
+                     sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _all_matched(runs: list[dict]) -> bool:
+    return all(r.get("matched") for r in runs)
+
+
+def _failing_labels(runs: list[dict]) -> set[str]:
+    return {label(r) for r in runs if not r.get("matched")}
+
+
+def _variant(key: tuple[str, str], base: list[dict], head: list[dict],
+             thresholds: dict[str, Threshold], alpha: float) -> VariantChange:
+    expected = str((head or base)[0].get("expected"))
+    change = VariantChange(key[0], key[1], expected, summary(base), summary(head),
+                           _status(base, head, expected), note=_note(base, head),
+                           reason=_reason(head))
+    if change.status == "same" and _all_pass(base) and _all_pass(head):
+        metrics = tuple(m for t_name, t in thresholds.items()
+                        if (m := metric_change(t_name, t, base, head, alpha)) is not None)
+        return replace(change, metrics=metrics)
+    return change
+
+
+def _status(base: list[dict], head: list[dict], expected: str) -> str:
+    if not head:
+        return "missing"
+    if not base:
+        return "new"
+    was, now = _all_matched(base), _all_matched(head)
+    if was and not now:
+        return "newly failing" if expected == "pass" else "lost its eyes"
+    if now and not was:
+        return "newly fixed" if expected == "pass" else "reproduces again"
+    if not was and _failing_labels(base) != _failing_labels(head):
+        return "changed"
+    return "same" if was else "still failing"
+
+
+def _note(base: list[dict], head: list[dict]) -> str:
+    expected = {str(r.get("expected")) for r in base} | {str(r.get("expected")) for r in head}
+    return f"expectation differs between reports: {sorted(expected)}" if len(expected) > 1 \
+        else ""
+
+
+def _reason(runs: list[dict]) -> str:
+    chosen = next((r for r in runs if not r.get("matched")), runs[0] if runs else {})
+    return str(chosen.get("reason") or "")
+
+
+def _all_pass(runs: list[dict]) -> bool:
+    return bool(runs) and all(r.get("verdict") == "pass" for r in runs)
+
+
+def values(runs: list[dict], key: str) -> list[float]:
+    """The finite numbers of one metric over the runs."""
+    out = [(r.get("metrics") or {}).get(key) for r in runs]
+    return [float(v) for v in out if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v)]
+
+
+def metric_change(name: str, t: Threshold, base_runs: list[dict], head_runs: list[dict],
+                  alpha: float) -> MetricChange | None:
+    """One metric's change, None when a side has no value for it."""
+    base, head = values(base_runs, t.key), values(head_runs, t.key)
+    if not base or not head:
+        return None
+    b, h = statistics.median(base), statistics.median(head)
+    state = _direction(b, h, t)
+    p = None
+    if t.ranked and state != "same":
+        p = ranktest.greater_p(head, base) if state == "worse" else ranktest.greater_p(base, head)
+        if p > alpha:
+            state = "worse?" if state == "worse" else "same"
+    return MetricChange(name, t.label, b, h, _ratio(b, h), state, p, (len(base), len(head)))
+
+
+def _ratio(base: float, head: float) -> float:
+    if base > 0:
+        return head / base
+    return math.inf if head > 0 else 1.0
+
+
+def _direction(base: float, head: float, t: Threshold) -> str:
+    if head - base > t.floor and _ratio(base, head) > t.ratio:
+        return "worse"
+    if base - head > t.floor and _ratio(head, base) > t.ratio:
+        return "better"
+    return "same"
+
+
+def parse_threshold(text: str, known: dict[str, Threshold]) -> tuple[str, Threshold]:
+    """'step_ms=1.5' or 'step_ms=1.5:2' (ratio[:floor]) -> (name, threshold)."""
+    name, _, spec = text.partition("=")
+    if name not in known:
+        raise UsageError(f"unknown metric {name!r} in --threshold {text!r} "
+                         f"(known: {', '.join(known)})")
+    ratio_text, _, floor_text = spec.partition(":")
+    try:
+        ratio = float(ratio_text)
+        floor = float(floor_text) if floor_text else known[name].floor
+    except ValueError:
+        raise UsageError(f"--threshold {text!r}: expected NAME=RATIO[:FLOOR], "
+                         "e.g. step_ms=1.5:1") from None
+    if not ratio >= 1 or not floor >= 0:
+        raise UsageError(f"--threshold {text!r}: RATIO must be >= 1 and FLOOR >= 0")
+    return name, replace(known[name], ratio=ratio, floor=floor)

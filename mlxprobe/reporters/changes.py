@@ -1,0 +1,122 @@
+"""The terminal view of a comparison: one row per variant that changed, then why, then a total.
+
+Job: plain-text table of `comparison.Comparison` (newly failing, lost its eyes, worse, newly
+fixed, better ...), the reason of each regression, and the summary line. The words and
+numbers of a change (`explain`, `metric_text`, `headline`) live here so the markdown and JUnit
+reporters say the same thing.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..comparison import Comparison, MetricChange, VariantChange
+from ..ranktest import smallest_p
+
+COLUMNS = ("status", "scenario", "variant", "expected", "BASE", "HEAD", "what changed")
+TEXT_WIDTH = 110
+
+
+def metric_text(m: MetricChange, alpha: float) -> str:
+    """'step ms 10.1 -> 15.3 (x1.51, p=0.050, 3 vs 3 runs)'."""
+    text = f"{m.label} {_num(m.base)} -> {_num(m.head)} ({_ratio(m.ratio)}"
+    if m.p is not None:
+        text += f", p={m.p:.3f}"
+    if m.runs != (1, 1):
+        text += f", {m.runs[0]} vs {m.runs[1]} runs"
+    text += ")"
+    if m.state == "worse?":
+        text += " " + unconfirmed_reason(m, alpha)
+    return text
+
+
+def unconfirmed_reason(m: MetricChange, alpha: float) -> str:
+    if smallest_p(*m.runs) > alpha:
+        return "[not confirmed: too few runs for the rank test; use --repeat 3 or more]"
+    return f"[not confirmed: rank test p={m.p:.3f} > {alpha}]"
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _ratio(ratio: float) -> str:
+    return "new" if math.isinf(ratio) else f"x{ratio:.2f}"
+
+
+def explain(change: VariantChange, alpha: float) -> str:
+    """Why this row is what it is, in one line."""
+    moved = [metric_text(m, alpha) for m in change.metrics if m.state != "same"]
+    parts = {
+        "newly failing": f"was {change.base}, now {change.head}: {change.reason}",
+        "lost its eyes": f"expected {change.expected} no longer shows (now {change.head}): "
+                         "the scenario stopped reproducing",
+        "changed": f"failing differently: {change.base} -> {change.head}: {change.reason}",
+        "newly fixed": f"was {change.base}, now passes",
+        "reproduces again": f"shows {change.expected} again (was {change.base})",
+        "still failing": f"failing in both: {change.head}",
+        "missing": "not run in HEAD",
+        "new": "only in HEAD" + (f" ({change.reason})" if change.reason else ""),
+    }
+    text = parts.get(change.status, "")
+    return "; ".join(p for p in (text, *moved, change.note) if p)
+
+
+def headline(comparison: Comparison) -> str:
+    """'FAIL: 1 newly failing, 1 worse; good news: 1 newly fixed; 10 unchanged'."""
+    counts: dict[str, int] = {}
+    for c in comparison.changes:
+        counts[c.kind] = counts.get(c.kind, 0) + 1
+    bad = [f"{counts[k]} {k}" for k in ("newly failing", "lost its eyes", "changed", "worse")
+           if k in counts]
+    good = [f"{counts[k]} {k}" for k in ("newly fixed", "reproduces again", "better")
+            if k in counts]
+    other = [f"{counts[k]} {k}" for k in ("worse?", "still failing", "missing", "new", "same")
+             if k in counts]
+    text = ("FAIL: " + ", ".join(bad)) if comparison.failed else "OK: no regression"
+    if good:
+        text += "; good news: " + ", ".join(good)
+    return text + ("; " + ", ".join(other) if other else "")
+
+
+def sides(comparison: Comparison) -> str:
+    """'BASE mlx 0.31.2 -> HEAD mlx 0.32.4 on linux-x86_64-cpu (python 3.11.7)'."""
+    b, h = comparison.base_fingerprint, comparison.head_fingerprint
+    host = b.get("name") if b.get("name") == h.get("name") else f"{b.get('name')} / {h.get('name')}"
+    return (f"BASE mlx {b.get('mlx_version')} -> HEAD mlx {h.get('mlx_version')} on {host} "
+            f"(python {h.get('python')})")
+
+
+def rows(comparison: Comparison, everything: bool = False) -> list[tuple[str, ...]]:
+    shown = [c for c in comparison.changes if everything or c.kind != "same"]
+    return [(c.kind.upper() if c.regressed else c.kind, c.scenario, c.variant, c.expected,
+             c.base, c.head, explain(c, comparison.alpha)) for c in shown]
+
+
+def render(comparison: Comparison) -> str:
+    """The whole terminal output of `mlxprobe compare`."""
+    lines = [sides(comparison)]
+    lines += [f"warning: {w}" for w in comparison.warnings]
+    body = rows(comparison)
+    if body:
+        lines += ["", *_table([COLUMNS, *body])]
+    flagged = [c for c in comparison.changes if c.regressed or c.kind == "worse?"]
+    if flagged:
+        lines += ["", *(f"{c.scenario} [{c.variant}]: {explain(c, comparison.alpha)}"
+                        for c in flagged)]
+    lines += ["", headline(comparison)]
+    return "\n".join(lines)
+
+
+def _table(rows_: list[tuple[str, ...]]) -> list[str]:
+    clipped = [(*r[:-1], _clip(r[-1], TEXT_WIDTH)) for r in rows_]
+    widths = [max(len(r[i]) for r in clipped) for i in range(len(COLUMNS))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in clipped]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
