@@ -24,17 +24,17 @@ RUN_TOKEN_ENV = "MLXPROBE_RUN_TOKEN"
 SWEEP_ROUNDS = 3  # processes forking while they are killed: sweep again, at most this often
 
 
-def _alive(pids: dict[int, float]) -> list[psutil.Process]:
+def still_running(pids: dict[int, float]) -> list[psutil.Process]:
     """The processes among `pids` (pid -> create_time) that still run (zombies excluded)."""
-    alive = []
+    running = []
     for pid, created in pids.items():
         try:
             proc = psutil.Process(pid)
             if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
+                running.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-    return alive
+    return running
 
 
 def signal_all(pgid: int, procs: list[psutil.Process], sig: int) -> None:
@@ -53,16 +53,16 @@ def signal_all(pgid: int, procs: list[psutil.Process], sig: int) -> None:
 def wait_gone(pids: dict[int, float], timeout_s: float) -> list[psutil.Process]:
     """Wait until none of `pids` runs or the timeout passes; the ones still running."""
     end = time.monotonic() + timeout_s
-    alive = _alive(pids)
-    while alive and time.monotonic() < end:
+    left = still_running(pids)
+    while left and time.monotonic() < end:
         time.sleep(POLL_S)
-        alive = _alive(pids)
-    return alive
+        left = still_running(pids)
+    return left
 
 
 def end_tree(pgid: int, pids: dict[int, float], grace_s: float) -> list[int]:
     """TERM the tree, KILL what is left after `grace_s`; the pids that survived even that."""
-    signal_all(pgid, _alive(pids), signal.SIGTERM)
+    signal_all(pgid, still_running(pids), signal.SIGTERM)
     left = wait_gone(pids, grace_s)
     if left or _group_exists(pgid):
         signal_all(pgid, left, signal.SIGKILL)
@@ -94,7 +94,7 @@ def end_run(pgid: int, seen: dict[int, float], token: str, grace_s: float) -> li
         late = {pid: t for pid, t in carrying(token).items() if pid not in left}
         if not late:
             break
-        signal_all(pgid, _alive(late), signal.SIGKILL)
+        signal_all(pgid, still_running(late), signal.SIGKILL)
         left += [p.pid for p in wait_gone(late, 2.0)]
     return sorted(set(left))
 

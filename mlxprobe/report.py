@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import re
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from . import __version__, fingerprint
+from . import __version__, fingerprint, textfile
 from .errors import UsageError
 from .facts import RawResult
 from .spec import RunSpec
@@ -166,19 +164,7 @@ def dumps(report: dict) -> str:
 
 def write(path: Path, report: dict) -> None:
     """Write atomically: readers see the old file or the whole new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(dumps(report))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    textfile.write(Path(path), dumps(report))
 
 
 def load(path: Path) -> dict:

@@ -17,6 +17,7 @@ import time
 import psutil
 
 from .facts import Sample
+from .procs import still_running
 
 INTERVAL_S = 0.05  # 20 Hz: fine enough to see a 0.2 ms-per-step loop's RSS ramp between beats
 COMPILERS = frozenset({"g++", "gcc", "c++", "cc", "cc1", "cc1plus", "clang", "clang++",
@@ -92,15 +93,7 @@ class Sampler(threading.Thread):
 
     def known_alive(self) -> list[psutil.Process]:
         """Processes seen earlier that still exist with the same start time (no pid reuse)."""
-        alive = []
-        for pid, created in list(self.seen.items()):
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-        return alive
+        return still_running(dict(self.seen))
 
 
 def last_pid() -> int | None:
