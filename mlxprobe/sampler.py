@@ -1,8 +1,13 @@
 """The sampler: reads the child's process tree from outside (RSS, CPU time, compilers) at 20 Hz.
 
-Job: a thread that polls psutil and appends `Sample`s. It also remembers every pid it has seen
-in the tree (with its start time), so the runner can kill grandchildren that left the
+Job: a thread that polls the tree and appends `Sample`s. It also remembers every pid it has
+seen in the tree (with its start time), so the runner can kill grandchildren that left the
 process group or were re-parented after their parent died.
+
+Cost: at 20 Hz it must stay well under 1% of a core (benchmarks/RESULTS.md, point 3). On Linux
+a sample is one read of /proc/<pid>/stat per process (state, start time, CPU, RSS, name) plus
+its threads' states, and new descendants are looked for only among processes created since the
+last look; psutil (elsewhere, and to find the tree once) costs several times that.
 
 Must not import: mlx, the child side. It never signals the child: it only reads.
 """
@@ -13,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 import psutil
 
@@ -22,6 +28,18 @@ from .procs import still_running
 INTERVAL_S = 0.05  # 20 Hz: fine enough to see a 0.2 ms-per-step loop's RSS ramp between beats
 COMPILERS = frozenset({"g++", "gcc", "c++", "cc", "cc1", "cc1plus", "clang", "clang++",
                        "as", "ld", "collect2"})
+LINUX = sys.platform == "linux"
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if LINUX else 4096
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if LINUX else 100
+
+
+class Reading(NamedTuple):
+    """One process at one moment."""
+
+    rss: int
+    cpu_s: float
+    compiling: bool
+    runnable: int
 
 
 class Sampler(threading.Thread):
@@ -35,6 +53,9 @@ class Sampler(threading.Thread):
         self._lock = threading.Lock()
         self.samples: list[Sample] = []
         self.seen: dict[int, float] = {}  # pid -> create_time
+        self._starts: dict[int, int | None] = {}  # pid -> start time in clock ticks (Linux)
+        self._alive: set[int] = set()  # pids that answered the last sample
+        self._gone: set[int] = set()  # seen pids that stopped answering: never read again
         self._searched_at: int | None = None  # last_pid() when descendants were last searched
 
     def stop(self) -> None:
@@ -53,43 +74,59 @@ class Sampler(threading.Thread):
             self._stop_event.wait(self._interval)
 
     def sample_once(self) -> Sample | None:
-        procs = self.tree()
-        rss, cpu, compiling, alive, runnable = 0, 0.0, False, 0, 0
-        for proc in procs:
-            try:
-                with proc.oneshot():
-                    rss += proc.memory_info().rss
-                    times = proc.cpu_times()
-                    cpu += times.user + times.system
-                    compiling = compiling or proc.name() in COMPILERS
-                    runnable += runnable_threads(proc)
-                alive += 1
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-        if not alive:
+        """Read every live process of the tree (None when none is left)."""
+        self.search()
+        readings = {}
+        for pid in [p for p in list(self.seen) if p not in self._gone]:
+            reading = self._read(pid)
+            if reading is None:
+                self._gone.add(pid)  # exited, a zombie, or its pid now names another process
+            else:
+                readings[pid] = reading
+        self._alive = set(readings)
+        if not readings:
             return None
-        return Sample(time.monotonic(), rss, cpu, alive, compiling, runnable)
+        values = readings.values()
+        return Sample(time.monotonic(), sum(r.rss for r in values),
+                      sum(r.cpu_s for r in values), len(readings),
+                      any(r.compiling for r in values), sum(r.runnable for r in values))
 
-    def tree(self) -> list[psutil.Process]:
-        """The root, its descendants, and earlier-seen descendants that are still alive.
+    def search(self) -> None:
+        """Add the tree's processes not seen yet to `seen`.
 
-        Finding descendants reads every process on the machine (80% of a sample's cost,
-        benchmarks/RESULTS.md), so it is skipped while no process was created since the
-        last search: then none can have joined the tree."""
-        procs = self.known_alive()
-        stamp = last_pid()
-        if stamp is not None and stamp == self._searched_at:
-            return procs
+        A full search reads every process on the machine (80% of a sample's cost,
+        benchmarks/RESULTS.md), so it is done once; later searches look only at processes
+        created since the last one (pids handed out after its `last_pid`), and at none while
+        no process was created."""
+        stamp, since = last_pid(), self._searched_at
+        if stamp is not None and stamp == since:
+            return
+        if stamp is None or since is None:
+            try:
+                root = psutil.Process(self._root)
+                found = [root.pid, *(p.pid for p in root.children(recursive=True))]
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                return
+        else:
+            found = created_children(self._alive | {self._root}, since, stamp)
+        for pid in found:
+            if pid not in self.seen or pid in self._gone:  # new, or a gone one's pid reused
+                self._add(pid)
+        self._searched_at = stamp
+
+    def _read(self, pid: int) -> Reading | None:
+        if LINUX:
+            return read_proc(pid, self._starts.get(pid))
+        return read_psutil(pid, self.seen[pid])
+
+    def _add(self, pid: int) -> None:
         try:
-            root = psutil.Process(self._root)
-            for proc in [root, *root.children(recursive=True)]:
-                if proc.pid not in self.seen:
-                    self.seen[proc.pid] = proc.create_time()
-                    procs.append(proc)
-            self._searched_at = stamp
+            created = psutil.Process(pid).create_time()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            pass
-        return procs
+            return
+        self._starts[pid] = start_ticks(pid) if LINUX else None
+        self.seen[pid] = created
+        self._gone.discard(pid)
 
     def known_alive(self) -> list[psutil.Process]:
         """Processes seen earlier that still exist with the same start time (no pid reuse)."""
@@ -100,35 +137,108 @@ def last_pid() -> int | None:
     """The pid most recently given to a new process or thread (Linux: the last field of
     /proc/loadavg); unchanged means nothing was created. None where it cannot be read."""
     try:
-        fd = os.open("/proc/loadavg", os.O_RDONLY)
-        try:
-            return int(os.read(fd, 256).split()[-1])
-        finally:
-            os.close(fd)
-    except (OSError, ValueError, IndexError):
+        return int(_read("/proc/loadavg").split()[-1])
+    except (ValueError, IndexError):
         return None
 
 
-def runnable_threads(proc: psutil.Process) -> int:
-    """Threads of `proc` in state R (on a core or queued for one).
+def created_children(parents: set[int], since: int, now: int) -> list[int]:
+    """Processes created after the `last_pid` stamp `since` up to `now` whose parent is in
+    `parents` or among those found (a grandchild started meanwhile). Pids are handed out in
+    increasing order, wrapping at the maximum, so only /proc/<pid>/stat of pids in that
+    window are read, oldest first."""
+    def fresh(pid: int) -> bool:
+        return since < pid <= now if now >= since else (pid > since or pid <= now)
 
-    On Linux each thread's state is read from /proc/<pid>/task/<tid>/stat: a process whose
-    main thread waits while a worker thread computes (MLX evaluates on a stream thread) still
-    counts as busy, and a busy process starved of CPU by other load still counts as busy
-    (its CPU time alone would look idle). Elsewhere: the process state.
-    """
-    if sys.platform != "linux":
-        return int(proc.status() == psutil.STATUS_RUNNING)
-    count = 0
     try:
-        tasks = os.listdir(f"/proc/{proc.pid}/task")
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+    family, found = set(parents), []
+    for pid in sorted((p for p in pids if fresh(p)), key=lambda p: (p <= since, p)):
+        if parent_pid(pid) in family:
+            family.add(pid)
+            found.append(pid)
+    return found
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent's pid from /proc/<pid>/stat; None when the process is gone."""
+    text = _read(f"/proc/{pid}/stat")
+    try:
+        return int(text[text.rindex(b")") + 2:].split()[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def read_proc(pid: int, start: int | None) -> Reading | None:
+    """A process from one read of /proc/<pid>/stat, and its threads' states. None when it
+    is gone, a zombie, or not the process first seen under that pid (its start differs)."""
+    text = _read(f"/proc/{pid}/stat")
+    try:
+        close = text.rindex(b")")
+        fields = text[close + 2:].split()
+        if fields[0] == b"Z" or int(fields[19]) != start:
+            return None
+        name = text[text.index(b"(") + 1:close].decode(errors="replace")
+        cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return Reading(int(fields[21]) * PAGE_BYTES, cpu_s, name in COMPILERS,
+                       runnable_threads(pid))
+    except (ValueError, IndexError):
+        return None
+
+
+def read_psutil(pid: int, created: float) -> Reading | None:
+    """The same through psutil (not Linux): the process state stands for its threads'."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.create_time() != created or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            times = proc.cpu_times()
+            return Reading(proc.memory_info().rss, times.user + times.system,
+                           proc.name() in COMPILERS,
+                           int(proc.status() == psutil.STATUS_RUNNING))
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (Linux), None when it is gone."""
+    text = _read(f"/proc/{pid}/stat")
+    try:
+        return int(text[text.rindex(b")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def runnable_threads(pid: int) -> int:
+    """Threads of the process in state R (on a core or queued for one), from each thread's
+    /proc/<pid>/task/<tid>/stat: a process whose main thread waits while a worker thread
+    computes (MLX evaluates on a stream thread) still counts as busy, and a busy process
+    starved of CPU by other load still counts as busy (its CPU time alone would look idle)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return 0
-    for tid in tasks:  # plain os calls: this runs 20 times a second per process
-        try:
-            with open(f"/proc/{proc.pid}/task/{tid}/stat", "rb") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        count += text[text.rfind(b")") + 2: text.rfind(b")") + 3] == b"R"
+    count = 0
+    for tid in tasks:
+        text = _read(f"/proc/{pid}/task/{tid}/stat")
+        close = text.rfind(b")")
+        count += close >= 0 and text[close + 2:close + 3] == b"R"
     return count
+
+
+def _read(path: str) -> bytes:
+    """A small /proc file's bytes (b"" when it cannot be read): plain os calls, as this runs
+    20 times a second per process and thread."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)

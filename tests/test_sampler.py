@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
-from mlxprobe.sampler import Sampler, last_pid, runnable_threads
+from mlxprobe.sampler import Sampler, created_children, last_pid, parent_pid, runnable_threads
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads Linux /proc")
 
@@ -24,6 +25,23 @@ def test_last_pid_moves_when_a_process_starts():
     before = last_pid()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     assert before is not None and last_pid() != before
+
+
+def test_created_children_reads_only_the_window_of_new_pids():
+    since = last_pid()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        now = last_pid()
+        assert since is not None and now is not None
+        assert parent_pid(child.pid) == os.getpid()
+        assert child.pid in created_children({os.getpid()}, since, now)
+        assert created_children({os.getpid()}, now, now) == []  # nothing new since `now`
+        wrapped = max(now, child.pid) + 1  # a window that wraps past the largest pid
+        assert child.pid in created_children({os.getpid()}, wrapped, now)
+        assert created_children({child.pid}, since, now) == []  # not the child's child
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_grandchild_started_later_is_seen():
@@ -54,11 +72,49 @@ def test_a_grandchild_started_later_is_seen():
 def test_runnable_threads_sees_a_spinning_process():
     spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        sampler = Sampler(spin.pid)
         time.sleep(0.3)
-        proc = sampler.tree()[0]
-        counts = [runnable_threads(proc) for _ in range(20)]
+        counts = [runnable_threads(spin.pid) for _ in range(20)]
         assert max(counts) >= 1
+        samples = [Sampler(spin.pid).sample_once() for _ in range(5)]
+        assert all(s is not None and s.procs == 1 and s.cpu_s > 0 for s in samples)
     finally:
         spin.kill()
         spin.wait()
+
+
+def test_a_sample_agrees_with_psutil():
+    code = "import time; x = b'1' * (64 * 1024 * 1024); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(1.0)
+        sample = Sampler(child.pid).sample_once()
+        proc = psutil.Process(child.pid)
+        rss, times = proc.memory_info().rss, proc.cpu_times()
+        assert sample is not None and sample.procs == 1
+        assert abs(sample.rss - rss) < 0.05 * rss and sample.rss > 64 * 1024 * 1024
+        assert abs(sample.cpu_s - (times.user + times.system)) <= 0.05
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_exited_and_zombie_processes_are_not_counted():
+    code = ("import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'pass']); time.sleep(30)")  # never reaped
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        sampler = Sampler(child.pid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            zombies = [p for p in psutil.Process(child.pid).children()
+                       if p.status() == psutil.STATUS_ZOMBIE]
+            if zombies:
+                break
+            sampler.sample_once()
+            time.sleep(0.01)
+        assert zombies
+        sample = sampler.sample_once()
+        assert sample is not None and sample.procs == 1
+    finally:
+        child.kill()
+        child.wait()
