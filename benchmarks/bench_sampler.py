@@ -33,19 +33,24 @@ from mlxprobe.spec import spec_for
 SECONDS = 20
 
 
-class TimedSampler(Sampler):
-    """The real sampler, counting its own thread's CPU time and its searches."""
+class ThreadCPU:
+    """Mixin for a Thread: `cpu_s` is the CPU time its run() used."""
 
     cpu_s = 0.0
-    search_cpu_s = 0.0  # part of cpu_s spent in searches that looked at new processes
-    searches = 0
 
     def run(self) -> None:
         started = time.thread_time()
         try:
-            super().run()
+            super().run()  # type: ignore[misc]
         finally:
             self.cpu_s = time.thread_time() - started
+
+
+class TimedSampler(ThreadCPU, Sampler):
+    """The real sampler, counting its own thread's CPU time and its searches."""
+
+    search_cpu_s = 0.0  # part of cpu_s spent in searches that looked at new processes
+    searches = 0
 
     def search(self) -> None:
         before, started = self._searched_at, time.thread_time()
@@ -100,17 +105,8 @@ def _runnable(proc: psutil.Process) -> int:
     return count
 
 
-class TimedReader(RecordReader):
+class TimedReader(ThreadCPU, RecordReader):
     """The real record reader, counting its thread's CPU time."""
-
-    cpu_s = 0.0
-
-    def run(self) -> None:
-        started = time.thread_time()
-        try:
-            super().run()
-        finally:
-            self.cpu_s = time.thread_time() - started
 
 
 MODES = {"now": (TimedSampler, INTERVAL_S), "before": (PsutilSampler, INTERVAL_S),
