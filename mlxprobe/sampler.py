@@ -164,28 +164,21 @@ def created_children(parents: set[int], since: int, now: int) -> list[int]:
 
 def parent_pid(pid: int) -> int | None:
     """The parent's pid from /proc/<pid>/stat; None when the process is gone."""
-    text = _read(f"/proc/{pid}/stat")
-    try:
-        return int(text[text.rindex(b")") + 2:].split()[1])
-    except (ValueError, IndexError):
-        return None
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    return int(fields[1]) if len(fields) > 1 else None
 
 
 def read_proc(pid: int, start: int | None) -> Reading | None:
     """A process from one read of /proc/<pid>/stat, and its threads' states. None when it
     is gone, a zombie, or not the process first seen under that pid (its start differs)."""
     text = _read(f"/proc/{pid}/stat")
-    try:
-        close = text.rindex(b")")
-        fields = text[close + 2:].split()
-        if fields[0] == b"Z" or int(fields[19]) != start:
-            return None
-        name = text[text.index(b"(") + 1:close].decode(errors="replace")
-        cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        return Reading(int(fields[21]) * PAGE_BYTES, cpu_s, name in COMPILERS,
-                       runnable_threads(pid))
-    except (ValueError, IndexError):
+    fields = _after_name(text)
+    if len(fields) < 22 or fields[0] == b"Z" or int(fields[19]) != start:
         return None
+    name = text[text.index(b"(") + 1:text.rindex(b")")].decode(errors="replace")
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return Reading(int(fields[21]) * PAGE_BYTES, cpu_s, name in COMPILERS,
+                   runnable_threads(pid))
 
 
 def read_psutil(pid: int, created: float) -> Reading | None:
@@ -205,11 +198,8 @@ def read_psutil(pid: int, created: float) -> Reading | None:
 
 def start_ticks(pid: int) -> int | None:
     """When the process started, in clock ticks since boot (Linux), None when it is gone."""
-    text = _read(f"/proc/{pid}/stat")
-    try:
-        return int(text[text.rindex(b")") + 2:].split()[19])
-    except (ValueError, IndexError):
-        return None
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def runnable_threads(pid: int) -> int:
@@ -223,10 +213,20 @@ def runnable_threads(pid: int) -> int:
         return 0
     count = 0
     for tid in tasks:
-        text = _read(f"/proc/{pid}/task/{tid}/stat")
-        close = text.rfind(b")")
-        count += close >= 0 and text[close + 2:close + 3] == b"R"
+        fields = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
+        count += bool(fields) and fields[0] == b"R"
     return count
+
+
+def _stat_fields(path: str) -> list[bytes]:
+    """The fields of a /proc .../stat file after the "(name)" field ([] when unreadable):
+    [0] state, [1] ppid, [11] utime, [12] stime, [19] starttime, [21] rss pages."""
+    return _after_name(_read(path))
+
+
+def _after_name(text: bytes) -> list[bytes]:
+    close = text.rfind(b")")
+    return text[close + 2:].split() if close >= 0 else []
 
 
 def _read(path: str) -> bytes:
