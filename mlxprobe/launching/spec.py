@@ -1,18 +1,21 @@
-"""The run spec: everything the runner needs to start and watch one scenario variant.
+"""The run spec of a scenario variant: what to launch (`launch`) and what to expect.
 
 Job: a frozen description built by the CLI or the pytest plugin from a catalogue entry and
-the user's options. No behaviour.
+the user's options; `launch` turns it into the runner's `Launch` (the child command). No
+other behaviour.
 
 Must not import: mlx, the runner.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..watching.watchdog import Deadlines
 from .catalog import Scenario
+from .launch import Launch
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,13 @@ class RunSpec:
     env: tuple[tuple[str, str], ...] = ()  # extra environment for the child
     meta: dict = field(default_factory=dict, compare=False)  # the scenario's SCENARIO dict
     repeat: int = 0  # which of `run --repeat N` runs this is (0-based)
+
+    @property
+    def launch(self) -> Launch:
+        """The scenario child: `python -m mlxprobe.inside.child` for this variant."""
+        argv = (sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
+                "--module", self.module, "--variant", self.variant)
+        return Launch(argv, self.env, None, self.deadlines, self.max_memory_mb)
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,

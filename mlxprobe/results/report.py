@@ -52,6 +52,27 @@ def run_entry(spec: RunSpec, raw: RawResult, verdict: Verdict) -> dict:
             "environment": {k: raw.start.get(k) for k in ("mlx_version", "device", "python")}}
 
 
+def program_entry(argv: list[str], raw: RawResult, verdict: Verdict) -> dict:
+    """A watched program's entry: the same fields as a scenario run's, no expectation
+    (`expected` is None and `matched` means "no problem found"), plus how it was seen."""
+    entry = run_entry(_ProgramSpec(argv), raw, verdict)
+    entry.update(expected=None, matched=verdict.kind == "pass", program=list(argv),
+                 sources=raw.sources, extensions=raw.extensions,
+                 output_tail={"stdout": raw.stdout_tail[-4000:],
+                              "stderr": raw.stderr_tail[-4000:]})
+    return entry
+
+
+class _ProgramSpec:
+    """What `run_entry` reads of a spec, for a program: its name and arguments."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.scenario_id = "watch"
+        self.variant = " ".join(argv)[:120]
+        self.repeat = 0
+        self.expected = "pass"
+
+
 def metrics(raw: RawResult) -> dict:
     step_s = [r["step_s"] for r in raw.steps[1:] if isinstance(r.get("step_s"), (int, float))]
     losses = [v for v in metric_series(raw, "loss") if math.isfinite(v)]

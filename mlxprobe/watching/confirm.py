@@ -1,0 +1,46 @@
+"""Before calling a watched program hung: is it really stuck? Two looks at its Python stacks.
+
+Job: a user's program gives weaker progress signals than a scenario (a validation pass, a
+checkpoint save, a data pass may beat rarely), and a false hang makes people uninstall the
+tool. So a missed deadline of a watched program is confirmed: the main thread's Python stack
+of every process that armed its dump is taken twice, CONFIRM_GAP_S apart; if any changed, the
+program is moving (the deadline is extended, and the evidence says so); if none changed, it
+is stuck. A program that never gave a progress signal at all is called hung only on that
+evidence too (identical stacks and no output during the whole stall), never on time alone.
+
+Pure text handling plus one sleep; the stacks come from `stacks`.
+Must not import: mlx, the inside side, judging.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+CONFIRM_GAP_S = 1.0
+HEADER = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ .*:$")
+
+
+def main_stacks(dump: str) -> list[str]:
+    """The stack of the signalled ("Current") thread of each process in a dump."""
+    found, current, inside = [], [], False
+    for line in dump.splitlines():
+        if HEADER.match(line.strip()):
+            if inside:
+                found.append("\n".join(current))
+            inside, current = line.strip().startswith("Current thread"), []
+        elif inside and line.strip():
+            current.append(line.strip())
+    if inside:
+        found.append("\n".join(current))
+    return found
+
+
+def stuck(take: Callable[[], str], gap_s: float = CONFIRM_GAP_S) -> tuple[bool, str]:
+    """(no main-thread stack changed between two looks, the first look)."""
+    first = take()
+    time.sleep(gap_s)
+    second = take()
+    a, b = main_stacks(first), main_stacks(second)
+    return bool(a) and a == b, first
