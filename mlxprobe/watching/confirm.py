@@ -3,8 +3,10 @@
 Job: a user's program gives weaker progress signals than a scenario (a validation pass, a
 checkpoint save, a data pass may beat rarely), and a false hang makes people uninstall the
 tool. So a missed deadline of a watched program is confirmed: the main thread's Python stack
-of every process that armed its dump is taken twice, CONFIRM_GAP_S apart; if any changed, the
-program is moving (the deadline is extended, and the evidence says so); if none changed, it
+of every process that armed its dump is taken LOOKS times over CONFIRM_GAP_S; if any changed,
+the
+program is moving (the deadline is extended, and the evidence says so); if none changed in
+LOOKS looks, it
 is stuck. A program that never gave a progress signal at all is called hung only on that
 evidence too (identical stacks and no output during the whole stall), never on time alone.
 
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable
 
 CONFIRM_GAP_S = 1.0
+LOOKS = 5  # a tight Python loop of two lines shows the same line 5 times in 1/16 of cases
 HEADER = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ .*:$")
 
 
@@ -37,10 +40,13 @@ def main_stacks(dump: str) -> list[str]:
     return found
 
 
-def stuck(take: Callable[[], str], gap_s: float = CONFIRM_GAP_S) -> tuple[bool, str]:
-    """(no main-thread stack changed between two looks, the first look)."""
+def stuck(take: Callable[[], str], gap_s: float = CONFIRM_GAP_S,
+          looks: int = LOOKS) -> tuple[bool, str]:
+    """(no main-thread stack changed between `looks` looks over `gap_s`, the first look)."""
     first = take()
-    time.sleep(gap_s)
-    second = take()
-    a, b = main_stacks(first), main_stacks(second)
-    return bool(a) and a == b, first
+    seen = main_stacks(first)
+    for _ in range(looks - 1):
+        time.sleep(gap_s / (looks - 1))
+        if main_stacks(take()) != seen:
+            return False, first
+    return bool(seen), first

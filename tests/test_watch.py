@@ -1,0 +1,130 @@
+"""`mlxprobe watch -- PROGRAM`: the user's own program, unchanged, under the watchdog.
+
+Plain-Python and shell programs (tests/programs/) for the harness's behaviour; a real MLX
+loop for the bootstrap's heartbeats and for "the observer does not change the observed".
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from watching import PROGRAMS, python, watch
+
+LOSS_LINE = re.compile(rb"^step \d+ loss [0-9.]+$", re.M)
+
+
+def test_output_reaches_the_user_unchanged_then_the_final_block(tmp_path):
+    program = python("printer.py", "--steps", "40")
+    alone = subprocess.run(program, capture_output=True, timeout=60)
+    done, entry = watch(tmp_path, *program)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(alone.stdout)  # byte for byte, then mlxprobe's block
+    assert b"verdict" in done.stdout[len(alone.stdout):]
+    assert entry["verdict"] == "pass" and entry["expected"] is None
+    assert entry["sources"] == ["output"] and entry["metrics"]["steps"] == 40
+
+
+def test_stderr_lines_pass_through_and_count_as_progress(tmp_path):
+    program = python("printer.py", "--steps", "30", "--stderr")
+    alone = subprocess.run(program, capture_output=True, timeout=60)
+    done, entry = watch(tmp_path, *program)
+    assert alone.stderr and done.stderr.startswith(alone.stderr)
+    assert entry["metrics"]["steps"] == 30
+
+
+def test_a_clean_exit_is_pass_never_no_end_record(tmp_path):
+    done, entry = watch(tmp_path, *python("printer.py", "--steps", "3"))
+    assert (done.returncode, entry["verdict"]) == (0, "pass")
+    assert entry["metrics"]["exit_code"] == 0
+
+
+@pytest.mark.parametrize("args, label", [
+    (("--exit", "3"), "crash:exit_3"),
+    (("--raise", "shapes do not match"), "crash:ValueError"),
+])
+def test_a_failing_program_is_a_crash_with_its_exit_code(tmp_path, args, label):
+    done, entry = watch(tmp_path, *python("printer.py", *args))
+    assert done.returncode == 1
+    assert f"{entry['verdict']}:{entry['detail']}" == label
+    if "--raise" in args:
+        assert entry["evidence"]["message"] == "shapes do not match"
+
+
+def test_user_probe_calls_work_under_watch(tmp_path):
+    done, entry = watch(tmp_path, *python("printer.py", "--probe", "--steps", "20"))
+    assert entry["verdict"] == "wrong_result" and entry["detail"] == "final_accuracy"
+    assert "probe" in entry["sources"]
+    assert entry["evidence"]["failed_checks"]["final_accuracy"]["accuracy"] == 0.1
+
+
+def test_user_probe_calls_are_no_ops_outside_mlxprobe():
+    done = subprocess.run(python("printer.py", "--probe", "--steps", "5"), capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stderr == b""
+
+
+def test_a_flat_loss_from_the_output_is_not_learning(tmp_path):
+    done, entry = watch(tmp_path, *python("printer.py", "--flat", "--steps", "60"))
+    assert (done.returncode, entry["verdict"], entry["detail"]) == (1, "not_learning", "trend")
+    assert entry["evidence"]["trend"]["points"] == 60
+
+
+def test_a_shell_program_that_stalls_is_a_hang_from_its_output(tmp_path):
+    done, entry = watch(tmp_path, str(PROGRAMS / "stall.sh"), "stall",
+                        options=("--step-floor", "1"))
+    assert (done.returncode, entry["verdict"]) == (1, "hang")
+    assert entry["evidence"]["last_step"] == 20 and entry["sources"] == ["output"]
+
+
+def test_a_shell_program_that_runs_clean_passes(tmp_path):
+    done, entry = watch(tmp_path, str(PROGRAMS / "stall.sh"))
+    assert (done.returncode, entry["verdict"]) == (0, "pass")
+    assert entry["metrics"]["steps"] == 20
+
+
+def test_a_python_program_that_stops_moving_is_a_hang_with_its_stack(tmp_path):
+    done, entry = watch(tmp_path, *python("printer.py", "--stall-at", "10"),
+                        options=("--step-floor", "1"))
+    assert (entry["verdict"], entry["detail"]) == ("hang", "cpu_idle")
+    assert "time.sleep" in entry["stacks"]["python"] or "printer.py" in entry["stacks"]["python"]
+
+
+def test_moving_stacks_without_output_extend_the_deadline_never_a_false_hang(tmp_path):
+    done, entry = watch(tmp_path, *python("printer.py", "--busy-at", "5"),
+                        options=("--step-floor", "0.5", "--budget", "6"))
+    # the budget ends it: what counts is that no missed step deadline was held as a hang
+    assert entry["extensions"] >= 2
+    assert entry["evidence"]["phase"] == "budget"
+
+
+def test_losses_are_identical_with_and_without_watch(tmp_path):
+    program = python("mlx_linear.py", "--steps", "60")
+    alone = subprocess.run(program, capture_output=True, timeout=120)
+    done, entry = watch(tmp_path, *program)
+    assert LOSS_LINE.findall(alone.stdout) == LOSS_LINE.findall(done.stdout)
+    assert len(LOSS_LINE.findall(alone.stdout)) == 6
+    assert entry["verdict"] == "pass" and "update" in entry["sources"]
+    assert entry["metrics"]["steps"] == 60  # one heartbeat per optimizer update
+
+
+def test_a_compiled_step_beats_on_its_evaluations(tmp_path):
+    done, entry = watch(tmp_path, *python("mlx_linear.py", "--steps", "50", "--compiled"))
+    assert entry["verdict"] == "pass", entry["reason"]
+    # the update runs once, while the step is traced; every later step shows as its eval
+    assert entry["sources"] == ["update", "eval", "output"]
+    assert entry["metrics"]["steps"] == 50
+
+
+def test_a_learning_rate_of_zero_is_not_learning(tmp_path):
+    done, entry = watch(tmp_path, *python("mlx_linear.py", "--steps", "200", "--lr", "0"))
+    assert (entry["verdict"], entry["detail"]) == ("not_learning", "trend")
+
+
+def test_the_probe_gives_exact_evidence_under_watch(tmp_path):
+    done, entry = watch(tmp_path, *python("mlx_linear.py", "--steps", "40", "--lr", "0",
+                                          "--probe"))
+    assert entry["sources"][0] == "probe"  # the probe's steps are the series judged
+    assert (entry["verdict"], entry["detail"]) == ("not_learning", "trend")
+    assert entry["evidence"]["trend"]["points"] == 40
