@@ -128,3 +128,31 @@ def test_the_probe_gives_exact_evidence_under_watch(tmp_path):
     assert entry["sources"][0] == "probe"  # the probe's steps are the series judged
     assert (entry["verdict"], entry["detail"]) == ("not_learning", "trend")
     assert entry["evidence"]["trend"]["points"] == 40
+
+
+def test_on_a_terminal_a_status_line_stays_below_the_output(tmp_path):
+    import os
+    import pty
+    import sys
+
+    command = [sys.executable, "-m", "mlxprobe.cli", "watch", "--", *python(
+        "printer.py", "--steps", "12", "--every", "0.2")]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mlxprobe on a terminal
+        os.execvp(command[0], command)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.waitpid(pid, 0)
+    assert b"step 12 loss" in screen
+    assert b"\x1b[2mmlxprobe 0:0" in screen and b"| step " in screen  # the status line
+    assert b"\r\x1b[K" in screen  # cleared before the program's next line
+    shown = re.sub(rb"\x1b\[2m[^\x1b]*\x1b\[0m", b"", screen).replace(b"\r\x1b[K", b"")
+    program_lines = [line for line in shown.split(b"\r\n") if line.startswith(b"step ")]
+    assert len(program_lines) == 12  # every program line intact, none broken by the status

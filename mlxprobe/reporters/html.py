@@ -94,6 +94,8 @@ def header(report: dict, baseline: dict | None) -> str:
     runs = report.get("runs", [])
     matched = sum(1 for e in runs if e.get("matched"))
     lines = [f"{matched} of {len(runs)} verdicts matched their expectation", _about(report)]
+    if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
+        lines[0] = "program: " + esc(" ".join(runs[0].get("program") or [runs[0]["variant"]]))
     if baseline is not None:
         lines = [_changes(baseline, report), "baseline: " + _about(baseline),
                  "candidate: " + _about(report)]

@@ -33,6 +33,8 @@ def render(report: dict) -> str:
     mark = "✅" if not bad and runs else "❌"
     lines = [f"### {mark} mlxprobe: {len(runs) - len(bad)}/{len(runs)} verdicts matched "
              "their expectation", "", _about(report), ""]
+    if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
+        lines[0] = f"### {mark} mlxprobe watch: **{cell(label(runs[0]))}**"
     if not report.get("complete", True):
         lines += ["**Partial report: the run was interrupted.**", ""]
     lines += ["| " + " | ".join(HEAD) + " |", "|" + "|".join(ALIGN) + "|"]
@@ -52,7 +54,7 @@ def _row(entry: dict) -> str:
     m = entry.get("metrics") or {}
     ok = "✅" if entry.get("matched") else "❌"
     cells = (cell(entry.get("scenario")), cell(entry.get("variant")),
-             f"`{cell(entry.get('expected'))}`", f"**{cell(label(entry))}**", ok,
+             f"`{cell(entry.get('expected') or '-')}`", f"**{cell(label(entry))}**", ok,
              _num(m.get("steps"), 0), _num(m.get("step_ms_median"), 2),
              _num(m.get("peak_rss_mb"), 0), _num(m.get("wall_s"), 1))
     return "| " + " | ".join(cells) + " |"
@@ -67,6 +69,8 @@ def _num(value: object, digits: int) -> str:
 def _mismatch(entry: dict) -> list[str]:
     title = (f"{entry.get('scenario')} [{entry.get('variant')}]: expected "
              f"{entry.get('expected')}, got {label(entry)}")
+    if entry.get("expected") is None:
+        title = f"{entry.get('variant')}: {label(entry)}"
     evidence = json.dumps(entry.get("evidence") or {}, indent=1, default=str)
     lines = [f"<details><summary>{html.escape(title)}</summary>", "",
              f"**reason:** {cell(entry.get('reason', ''))}", ""]

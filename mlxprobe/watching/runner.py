@@ -137,12 +137,14 @@ class WatchedProcess:
         if not self.launch.parse_output:
             return None
         parser = ProgressParser(self.launch.progress)
+        last = [self.watch.started]
 
         def on_line(line: str) -> None:
-            self.watch.output_seen(time.monotonic())
+            now = time.monotonic()
+            self.watch.output_seen(now)
             record = parser.parse(line)
-            if record is not None:
-                record["t"] = time.monotonic()
+            if record is not None:  # a step's time: between the lines that announced steps
+                record["t"], record["step_s"], last[0] = now, now - last[0], now
                 self.watch.add(record)
         return on_line
 
