@@ -398,6 +398,29 @@ def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:
                    {"learning": fit, "min_drop": MIN_DROP})
 
 
+def _program_pass(raw: RawResult) -> Verdict:
+    """A watched program's pass says what was seen: the trend, or why learning was not
+    judged (too few loss values, or none: no source showed a loss)."""
+    losses = metric_series(raw, "loss")
+    fit = program.trend(losses)
+    evidence: dict = {"sources": raw.sources, "loss_values": len(losses)}
+    if fit:
+        evidence["trend"] = fit
+        reason = (f"finished cleanly; loss {fit['first']:.4g} -> {fit['last']:.4g} over "
+                  f"{fit['points']} values (fitted change {fit['fitted_change']:+.1%})")
+    elif losses:
+        reason = (f"finished cleanly; learning not judged: {len(losses)} loss values, "
+                  f"fewer than {program.TREND_MIN_POINTS}")
+    else:
+        reason = "finished cleanly; learning not judged: no loss was seen"
+    if not raw.sources:
+        reason += "; progress could not be observed"
+    leak = leak_fit(raw)
+    if leak:
+        evidence["memory"] = leak
+    return Verdict("pass", "", reason, "" if raw.sources else hints.UNOBSERVED, evidence)
+
+
 def _not_learning_trend(raw: RawResult) -> Verdict | None:
     """A user's run: judged on the whole run's trend and its noise (`program`)."""
     fit = program.trend(metric_series(raw, "loss"))
@@ -411,6 +434,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:
+    if raw.watched:
+        return _program_pass(raw)
     fit = learning(raw, meta)
     evidence: dict = {"learning": fit} if fit else {}
     leak = leak_fit(raw)

@@ -135,6 +135,11 @@ def series(raw: RawResult) -> dict:
                     if isinstance(v, (bool, int, float)) or v in NON_FINITE})
     out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]
                       for n in names}
+    learning, beats = raw.learning, raw.steps
+    if learning and (not beats or learning[0] is not beats[0]):  # another source (watch)
+        learning = even_subsample(learning, SERIES_POINTS)
+        out["loss_at"] = {"step": [r.get("step") for r in learning],
+                          "loss": [_json_number(r.get("loss")) for r in learning]}
     return out
 
 
