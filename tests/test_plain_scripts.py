@@ -121,7 +121,7 @@ def test_step2_broken_stalls_before_its_first_log_line() -> None:
 
     start = time.perf_counter()
     try:
-        proc = _run("step2_hang", "broken", timeout=8)
+        proc = _run("step2_hang", "broken", timeout=5)
     except subprocess.TimeoutExpired as stalled:
         out = stalled.stdout.decode() if isinstance(stalled.stdout, bytes) else stalled.stdout
         assert not out, out  # still computing the backlog: no line yet
