@@ -24,6 +24,7 @@ STACK_SIGNAL = signal.SIGUSR1
 START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", "error"
 PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
+OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
 EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")
 
 # "source" of a step/progress record; a step record without one comes from the probe

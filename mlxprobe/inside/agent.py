@@ -38,9 +38,14 @@ def start() -> None:
     hooks = {"mlx.core": lambda m: _core(beats, m),
              "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m)}
     for name in OPTIMIZER_MODULES:
-        hooks[name] = lambda m: beating.patch_optimizers(beats, m)
+        hooks[name] = lambda m: _optimizers(beats, m)
     imports.install(hooks)
     beating.watch_open_evals(beats)
+
+
+def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
+    beating.patch_optimizers(beats, module)
+    beating.patch_creation(beats, module)
 
 
 def _core(beats: beating.Beats, core: ModuleType) -> None:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from ..protocol import EVAL, EVAL_OPEN, MLX, STEP, UPDATE
+from ..protocol import EVAL, EVAL_OPEN, MLX, OPTIMIZER, STEP, UPDATE
 from .recorder import Probe, memory_counters
 
+MAX_CREATED = 20  # optimizer creations recorded (a program may build one per trial)
 OPEN_AFTER_S = 0.5  # an evaluation running this long is reported as open
 CHECK_EVERY_S = 0.25
 
@@ -40,6 +41,7 @@ class Beats:
     def __init__(self, probe: Probe) -> None:
         self.probe = probe
         self.steps = 0
+        self.created = 0  # optimizers created
         self._local = threading.local()  # nesting depth per thread
         self._updated = False  # an update ended since the last evaluation ended
         self._last = time.perf_counter()
@@ -142,6 +144,24 @@ def patch_optimizers(beats: Beats, module: ModuleType) -> None:
                 wrapped = beats.updating(original)
                 wrapped._mlxprobe = True  # type: ignore[attr-defined]
                 setattr(value, name, wrapped)
+
+
+def patch_creation(beats: Beats, module: ModuleType) -> None:
+    """Record each optimizer created (its class), at most MAX_CREATED: with no update ever
+    counted afterwards, the program built an optimizer and never stepped it."""
+    base = getattr(module, "Optimizer", None)
+    original = getattr(base, "__init__", None)
+    if not isinstance(base, type) or getattr(original, "_mlxprobe", False):
+        return
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if beats.created < MAX_CREATED:
+            beats.created += 1
+            beats.probe.emit(OPTIMIZER, name=type(self).__name__)
+    init._mlxprobe = True  # type: ignore[attr-defined]
+    base.__init__ = init
 
 
 def patch_eval(beats: Beats, core: ModuleType) -> None:

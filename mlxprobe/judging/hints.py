@@ -26,6 +26,9 @@ NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data it
             "zero step count, or every step skipped by an exception handler")
 ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
            "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
+IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
+                  "computation that falls back to a loss without gradients, or a condition "
+                  "that skips `optimizer.update(model, grads)`")
 UNOBSERVED = ("mlxprobe saw no progress signal: add `from mlxprobe import probe` and "
               "`probe.step(loss=loss_value)` once per step, or print `step N loss X` lines, or "
               "pass --progress REGEX")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 
+from ..protocol import OPTIMIZER, STEP, UPDATE
 from ..watching.facts import RawResult
 from . import hints
 from .stats import mann_kendall, theil_sen, window_median
@@ -63,6 +64,19 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
     return (kind, f"the program raised {kind}: {message[:300]} (exit code {raw.exit_code})",
             hints.for_error(kind, message), {**exit_facts(raw), "exception": kind,
                                              "message": message[:2000]})
+
+
+def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
+    """Evidence that the program built an optimizer and never stepped it while it reported
+    steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least
+    TREND_MIN_POINTS losses reported. None otherwise (a program that updates its parameters
+    by hand builds no optimizer, so it never meets this)."""
+    created = raw.of_kind(OPTIMIZER)
+    updates = [r for r in raw.of_kind(STEP) if r.get("source") == UPDATE]
+    if not created or updates or len(losses) < TREND_MIN_POINTS:
+        return None
+    return {"optimizers_created": [str(r.get("name")) for r in created][:5],
+            "optimizer_updates": 0, "loss_values": len(losses)}
 
 
 def trend(losses: list[float]) -> dict | None:

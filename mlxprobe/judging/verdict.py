@@ -258,6 +258,12 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
         return Verdict("no_update", "learning_rate", f"the learning rate was exactly 0.0 at "
                        f"all {len(rates)} reports: the parameters never changed",
                        hints.ZERO_LR, {"learning_rate": 0.0, "reports": len(rates)})
+    idle = program.idle_optimizer(raw, metric_series(raw, "loss")) if raw.watched else None
+    if idle:
+        return Verdict("no_update", "optimizer_idle", f"an optimizer was created "
+                       f"({idle['optimizers_created'][0]}) but never stepped while the program "
+                       f"reported {idle['loss_values']} losses: the parameters never changed",
+                       hints.IDLE_OPTIMIZER, idle)
     for name in ("grad_norm", "param_delta"):
         values = metric_series(raw, name)
         if len(values) >= 2 and all(v == 0.0 for v in values):

@@ -32,6 +32,14 @@ BUILT_IN = (
 )
 
 
+# metrics named on a progress line: `grad_norm 0.12`, `lr=1e-4`, `learning rate: 3e-4`
+METRICS = {"grad_norm": "grad_norm", "gradnorm": "grad_norm", "grad norm": "grad_norm",
+           "lr": "learning_rate", "learning_rate": "learning_rate",
+           "learning rate": "learning_rate"}
+METRIC = re.compile(rf"(?i)\b(?P<name>grad[_ ]?norm|learning[_ ]rate|lr)\b\s*[:=]?\s*"
+                    rf"(?P<value>{NUMBER})")
+
+
 def strip_ansi(line: str) -> str:
     return ANSI.sub("", line)
 
@@ -47,7 +55,7 @@ class ProgressParser:
         for pattern in self.patterns:
             found = pattern.search(text)
             if found is not None:
-                return _record(found)
+                return _with_metrics(_record(found), text)
         return None
 
 
@@ -63,6 +71,18 @@ def _record(found: re.Match) -> dict | None:
         record["metrics"] = {"val_loss": loss} if loss is not None else {}
     elif loss is not None:
         record["loss"] = loss
+    return record
+
+
+def _with_metrics(record: dict | None, text: str) -> dict | None:
+    """Add the metrics the line names (gradient norm, learning rate) to its record."""
+    if record is None:
+        return None
+    for found in METRIC.finditer(text):
+        value = _float(found["value"])
+        if value is not None:
+            name = METRICS[found["name"].lower().replace("-", "_")]
+            record.setdefault("metrics", {})[name] = value
     return record
 
 
