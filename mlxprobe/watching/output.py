@@ -27,7 +27,9 @@ BUILT_IN = (
     # "loss 3.4 at step 12", "loss=2.3 step=100"
     re.compile(rf"(?i)\b(?P<val>val(?:idation)?[ _])?loss\b\s*[:=]?\s*(?P<loss>{NUMBER})"
                rf".*?\b{STEP_WORD}\b\s*[:#=]?\s*(?P<step>\d+)"),
-    # a table row: "|  10 | 6.170 | ..." or "  10   6.170  1234.5" (mlx-lm's train table)
+    # a validation table row: "  60    val 6.337    0.89s" (mlx-lm 0.32)
+    re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<val>val)\s+(?P<loss>{NUMBER})\b"),
+    # a table row: "|  10 | 6.170 | ..." or "  10   6.170 ▼  1234.5" (mlx-lm 0.32's table)
     re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{NUMBER})\s*(?:[|│]|\s\S|$)"),
 )
 
