@@ -1,26 +1,23 @@
-"""Argument types shared by the subcommands. Must not import: mlx."""
+"""Argument types shared by the subcommands (the run settings' table: `launching.settings`).
+
+Must not import: mlx, the runner."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..launching.settings import finite_positive
 
 
 def positive(text: str) -> float:
     """A number > 0, or an argparse error naming the bad text."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
-    return value
+        return finite_positive(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def writable_file(path: Path) -> None:

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..launching import catalog
+from ..launching import catalog, settings
 from ..launching.spec import RunSpec, spec_for
 from ..pipeline import matrix
 from ..pipeline.outcome import Outcome
 from ..reporters import ansi, html, live, summary_md, table
 from ..results import fingerprint, report, textfile
-from ..watching.watchdog import Deadlines
-from .options import positive, writable_file
+from .options import writable_file
 
 NAME = "run"
 HELP = "run scenarios under the watchdog"
@@ -41,17 +40,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "(an existing folder: a file in it named by the environment fingerprint)")
     run.add_argument("--repeat", type=jobs_count, default=1, metavar="N",
                      help="run every variant N times; the report keeps each run")
-    run.add_argument("--startup-timeout", type=positive, default=Deadlines.startup_s,
-                     metavar="S", help="seconds allowed until the first step (compiler time "
-                     "not counted)")
-    run.add_argument("--step-floor", type=positive, default=Deadlines.step_floor_s,
-                     metavar="S", help="minimum seconds allowed between two steps")
-    run.add_argument("--step-factor", type=positive, default=Deadlines.step_factor,
-                     metavar="K", help="allowed step time = K x the slowest recent step")
-    run.add_argument("--budget", type=positive, metavar="S",
-                     help="total seconds per variant (default: the scenario's own, or 600)")
-    run.add_argument("--max-memory", type=positive, metavar="MB",
-                     help="kill a variant whose process tree RSS exceeds this")
+    settings.add_run_options(run)
     run.add_argument("--jobs", type=jobs_count, default=matrix.auto_jobs(), metavar="N",
                      help="variants run in parallel (default: one per core, at most "
                      f"{matrix.MAX_AUTO_JOBS}; 1 for the steadiest timings)")
@@ -72,12 +61,10 @@ def jobs_count(text: str) -> int:
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
     chosen = catalog.discover(args.scenarios) if args.all else _picked(args)
-    deadlines = Deadlines(startup_s=args.startup_timeout, step_floor_s=args.step_floor,
-                          step_factor=args.step_factor,
-                          budget_s=args.budget or Deadlines.budget_s)
+    deadlines, max_memory = settings.deadlines_from(args)
     if args.variant and not any(args.variant in s.variants for s in chosen):
         catalog.variants_of(chosen[0], args.variant)  # raises with the known variants
-    once = [spec_for(s, v, deadlines, args.max_memory) for s in chosen
+    once = [spec_for(s, v, deadlines, max_memory) for s in chosen
             for v in catalog.variants_of(s, None) if args.variant in (None, v)]
     return [replace(spec, repeat=r) for r in range(args.repeat) for spec in once]
 

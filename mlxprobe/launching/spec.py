@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..watching.watchdog import Deadlines
+from ..watching.watchdog import BUDGET_S, Deadlines
 from .catalog import Scenario
 
 
@@ -31,9 +31,10 @@ class RunSpec:
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,
              max_memory_mb: float | None = None) -> RunSpec:
-    """The spec for one variant; the scenario's own budget applies unless one was given."""
+    """The spec for one variant; a budget not given (None) is the scenario's own, else the
+    default: the spec always carries a number."""
     deadlines = deadlines or Deadlines()
-    if scenario.budget_s is not None and deadlines.budget_s == Deadlines().budget_s:
-        deadlines = replace(deadlines, budget_s=scenario.budget_s)
+    if deadlines.budget_s is None:
+        deadlines = replace(deadlines, budget_s=scenario.budget_s or BUDGET_S)
     return RunSpec(scenario.id, variant, scenario.variants[variant], scenario.import_root,
                    scenario.module, deadlines, max_memory_mb, meta=scenario.meta)
