@@ -21,7 +21,7 @@ from .launching import catalog, settings
 from .launching.spec import spec_for
 from .pipeline.outcome import Outcome, execute
 from .reporters import table
-from .results import report
+from .results import report, textfile
 
 ENTRIES = pytest.StashKey[list]()
 SETTINGS = pytest.StashKey[tuple]()
@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENTRIES] = []
     try:
         config.stash[SETTINGS] = settings.deadlines_from(config.option, PREFIX)
+        if config.getoption("--mlxprobe-json"):  # before the runs, not after them
+            textfile.writable_file(Path(config.getoption("--mlxprobe-json")))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -93,8 +95,25 @@ class ScenarioItem(pytest.Item):
                              f"{self.scenario.variants[self.name]}"
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the report of the items that ran; complete only when every collected scenario
+    item ran (not when pytest was interrupted, stopped at a failure, or an item errored
+    before its verdict), else the runs it lacks and why."""
     path = session.config.getoption("--mlxprobe-json")
     entries = session.config.stash.get(ENTRIES, [])
-    if path and entries:
-        report.write(Path(path), report.build(entries, complete=not session.shouldstop))
+    if not (path and entries):
+        return
+    ran = {(e["scenario"], e["variant"]) for e in entries}
+    missing = [{"scenario": i.scenario.id, "variant": i.name, "repeat": 0}
+               for i in session.items if isinstance(i, ScenarioItem)
+               and (i.scenario.id, i.name) not in ran]
+    report.write(Path(path), report.build(entries, not missing, missing,
+                                          _why_stopped(session, exitstatus)))
+
+
+def _why_stopped(session: pytest.Session, exitstatus: int) -> str:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "pytest was interrupted"
+    if session.shouldstop:
+        return f"pytest stopped early: {session.shouldstop}"
+    return "not run to a verdict (skipped, or an error in the harness)"

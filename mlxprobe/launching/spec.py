@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..watching.watchdog import BUDGET_S, Deadlines
+from . import expectations
 from .catalog import Scenario
 
 
@@ -27,6 +28,7 @@ class RunSpec:
     env: tuple[tuple[str, str], ...] = ()  # extra environment for the child
     meta: dict = field(default_factory=dict, compare=False)  # the scenario's SCENARIO dict
     repeat: int = 0  # which of `run --repeat N` runs this is (0-based)
+    expected_before_mlx: str | None = None  # the bound whose override set `expected`
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,
@@ -37,4 +39,5 @@ def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = Non
     if deadlines.budget_s is None:
         deadlines = replace(deadlines, budget_s=scenario.budget_s or BUDGET_S)
     return RunSpec(scenario.id, variant, scenario.variants[variant], scenario.import_root,
-                   scenario.module, deadlines, max_memory_mb, meta=scenario.meta)
+                   scenario.module, deadlines, max_memory_mb, meta=scenario.meta,
+                   expected_before_mlx=expectations.applied_bound(scenario.meta, variant))
