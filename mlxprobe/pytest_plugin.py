@@ -114,6 +114,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _why_stopped(session: pytest.Session, exitstatus: int) -> str:
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         return "pytest was interrupted"
-    if session.shouldstop:
-        return f"pytest stopped early: {session.shouldstop}"
+    if session.shouldstop or session.shouldfail:
+        return f"pytest stopped early: {session.shouldstop or session.shouldfail}"
     return "not run to a verdict (skipped, or an error in the harness)"

@@ -113,7 +113,7 @@ def _finish_partial(args: argparse.Namespace, specs: list[RunSpec], entries: lis
                if (s.scenario_id, s.variant, s.repeat) not in done]
     why = f"interrupted by {signal.Signals(signals[0]).name}" if signals else "interrupted"
     _finish(args, entries, complete=False, missing=missing, stopped=why)
-    print(f"mlxprobe: {why} after {len(entries)} of {len(specs)} runs"
+    print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
           + ("; partial report written" if args.json else ""), file=sys.stderr)
 
 
