@@ -246,6 +246,21 @@ def test_a_change_both_sides_expected_is_its_own_group_not_a_failure(tmp_path: P
     assert "OK: no regression; 1 changed as expected" in header
 
 
+def test_reports_without_the_bound_still_say_how_the_expectation_moved() -> None:
+    base = report.build([entry("broken", "pass", "pass")])
+    head = report.build([entry("broken", "no_update", "no_update")])
+    for side in (base, head):
+        del side["runs"][0]["expected_before_mlx"]  # a report from before the key
+    [change] = comparison.compare(base, head).changes
+    assert change.kind == "changed as expected"
+    assert change.why_expected == "expectation pass -> no_update"
+    hang = [report.build([{**entry("x", "hang", "hang"), "detail": d}]) for d in ("cpu_busy",
+                                                                              "cpu_idle")]
+    [moved] = comparison.compare(*hang).changes
+    assert changes.expected_text(moved).startswith(
+        "hang:cpu_busy -> hang:cpu_idle (both match the expectation hang)")
+
+
 def test_the_bound_that_set_an_expectation_is_in_the_spec() -> None:
     scenario = catalog.load_file(SCENARIOS / "swallowed_grad_error.py")
     assert scenario is not None

@@ -291,10 +291,8 @@ def _why_expected(base: list[dict], head: list[dict]) -> str:
         return f"expected from mlx {', '.join(sorted(bounds[0]))}"
     if bounds[1] and not bounds[0]:
         return f"expected before mlx {', '.join(sorted(bounds[1]))}"
-    expectations = sorted({str(r.get("expected")) for r in base + head})
-    if len(expectations) > 1:
-        return f"expectation {' -> '.join(expectations)}"
-    return f"both match the expectation {expectations[0]}"
+    was, now = (", ".join(sorted({str(r.get("expected")) for r in runs})) for runs in (base, head))
+    return f"expectation {was} -> {now}" if was != now else f"both match the expectation {was}"
 
 
 def _note(base: list[dict], head: list[dict]) -> str:
