@@ -29,11 +29,12 @@ from test_cli import assert_one_line_usage_error, cli
 from mlxprobe import cli as mlxprobe_cli
 from mlxprobe.commands import compare as compare_command
 from mlxprobe.commands import gate
-from mlxprobe.gating import comparison
+from mlxprobe.errors import UsageError
+from mlxprobe.gating import comparison, environments
 from mlxprobe.gating.environments import Environment
 from mlxprobe.launching import catalog, expectations
 from mlxprobe.launching.spec import spec_for
-from mlxprobe.reporters import changes
+from mlxprobe.reporters import changes, summary_md
 from mlxprobe.results import report
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -298,12 +299,35 @@ def test_a_gate_whose_sides_run_the_same_mlx_says_so() -> None:
     assert gate._same_mlx({"head": env}) == ""
 
 
-def test_pytest_on_a_folder_without_scenarios_is_not_green(tmp_path: Path) -> None:
+def test_pytest_on_a_folder_without_scenarios_is_not_green_nor_a_stale_report(
+        tmp_path: Path) -> None:
     (tmp_path / "util.py").write_text("X = 1\n")
+    stale = save(tmp_path / "old.json", *variants("a"))
     done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path), "-q",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+                           "-p", "no:cacheprovider", "--mlxprobe-json", str(stale)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 5, done.stdout  # pytest's "no tests collected"
+    assert report.load(stale)["runs"] == []  # the old report does not pass for this session
+    assert_one_line_usage_error(cli("compare", str(stale), str(stale)), "holds no runs")
+
+
+def test_a_partial_report_is_never_shown_as_all_good(tmp_path: Path) -> None:
+    partial = report.build(variants("a"), complete=False, stopped="interrupted by SIGINT",
+                           missing=[{"scenario": "s", "variant": "b", "repeat": 0}])
+    text = summary_md.render(partial)
+    assert text.startswith("### ❌ mlxprobe: 1/1 verdicts matched their expectation (partial")
+    assert "Partial report (interrupted by SIGINT): 1 run(s) missing, not judged." in text
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(partial))
+    shown = cli("report", str(path))
+    assert shown.returncode == 0 and "1 run(s) missing, not judged" in shown.stdout
+
+
+def test_a_gate_environment_without_mlx_is_refused(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")],
+                   check=True, timeout=120)
+    with pytest.raises(UsageError, match="has no mlx installed"):
+        environments.installed_mlx(tmp_path / "env")
 
 
 STOPS = '''SCENARIO = {"id": "stops", "title": "a failure, then more", "variants":

@@ -157,3 +157,5 @@ def _finish(args: argparse.Namespace, entries: list[dict], complete: bool,
             if not entry["matched"]:
                 print("\n" + table.details(entry))
     print("\n" + table.summary(entries))
+    if not complete:
+        print(summary_md.partial_line(built))
