@@ -146,7 +146,7 @@ def test_a_partial_head_fails_naming_the_missing_runs_and_why(tmp_path: Path) ->
     assert done.returncode == 1, done.stdout
     assert ("error: HEAD report is partial (interrupted by SIGTERM): 1 run(s) missing: "
             "s [b] #1") in done.stdout
-    assert "1 partial report(s)" in done.stdout.splitlines()[-1]
+    assert "1 problem(s) with the reports" in done.stdout.splitlines()[-1]
 
 
 def test_a_partial_base_fails_too_and_old_partial_reports_name_what_they_lack(
@@ -284,6 +284,15 @@ def test_reports_from_different_hosts_compare_verdicts_but_not_metrics() -> None
     result = comparison.compare(base, head)
     assert not result.metrics_compared and all(not c.metrics for c in result.changes)
     assert changes.headline(result).endswith("metrics NOT compared (different hosts)")
+
+
+def test_nothing_matched_on_either_side_is_a_failure_not_still_failing() -> None:
+    crashed = [entry(v, "pass", "crash") for v in ("a", "b")]
+    result = comparison.compare(report.build(crashed), report.build(crashed))
+    assert {c.kind for c in result.changes} == {"still failing"}
+    assert result.failed and "nothing was checked" in result.problems[0]
+    one_ok = report.build([entry("a"), entry("b", "pass", "crash")])
+    assert not comparison.compare(one_ok, one_ok).failed  # a known failure stays known
 
 
 def test_reports_of_different_mlxprobe_versions_are_warned() -> None:

@@ -193,9 +193,13 @@ def _warnings(base: dict, head: dict, base_fp: dict, head_fp: dict) -> tuple[str
 
 def _problems(base: dict, head: dict) -> tuple[str, ...]:
     """A partial report on either side: which runs it lacks and why (none, when it was
-    narrowed to a selection whose runs it all holds)."""
+    narrowed to a selection whose runs it all holds); no matched run on either side (every
+    variant 'still failing': the scenarios did not run, nothing was compared)."""
     found = [_partial(side, rep, other) for side, rep, other in
              (("BASE", base, head), ("HEAD", head, base)) if rep.get("complete") is False]
+    if not any(r.get("matched") for rep in (base, head) for r in rep.get("runs", [])):
+        found.append("no run matched its expectation on either side: nothing was checked "
+                     "(do the scenarios run at all in these environments?)")
     return tuple(p for p in found if p)
 
 

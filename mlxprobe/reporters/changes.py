@@ -80,7 +80,8 @@ def headline(comparison: Comparison) -> str:
         counts[c.kind] = counts.get(c.kind, 0) + 1
     bad = [f"{counts[k]} {k}" for k in ("newly failing", "lost its eyes", "changed",
                                          "missing", "worse") if k in counts]
-    bad += [f"{len(comparison.problems)} partial report(s)"] if comparison.problems else []
+    bad += [f"{len(comparison.problems)} problem(s) with the reports"] \
+        if comparison.problems else []
     good = [f"{counts[k]} {k}" for k in ("newly fixed", "reproduces again", "better")
             if k in counts]
     other = [f"{counts[k]} {k}" for k in ("worse?", EXPECTED, "still failing", "left out",

@@ -4,7 +4,8 @@ Job: one testsuite, one testcase per scenario variant (classname = scenario id, 
 variant); a regression (a variant missing from HEAD too) is a <failure> whose message says
 what changed; a variant left out on purpose (`--allow-missing`) is <skipped>; anything else
 worth a look (a fix, a change as expected, an unconfirmed slow-down) goes to <system-out>.
-A partial report is one more failing testcase (classname `mlxprobe`, name `complete reports`).
+A problem with the reports themselves (a partial one, nothing matched on either side) is one
+more failing testcase each (classname `mlxprobe`, name `reports`).
 
 Must not import: mlx, the runner.
 """
@@ -49,6 +50,6 @@ def _case(change: VariantChange, alpha: float) -> ET.Element:
 
 
 def _problem(problem: str) -> ET.Element:
-    case = ET.Element("testcase", classname="mlxprobe", name="complete reports")
-    ET.SubElement(case, "failure", message=problem[:1000], type="partial report").text = problem
+    case = ET.Element("testcase", classname="mlxprobe", name="reports")
+    ET.SubElement(case, "failure", message=problem[:1000], type="reports").text = problem
     return case
