@@ -91,12 +91,14 @@ def test_compare_passes_missing_variants_only_when_narrowed_on_purpose(tmp_path:
     assert narrowed.returncode == 0 and "OK: no regression; 1 same" in narrowed.stdout
     still = cli("compare", str(base), str(head), "--scenario", "s")
     assert still.returncode == 1 and "1 missing" in still.stdout  # s [b] is in the selection
+    head_lacks = cli("compare", str(base), str(head), "--scenario", "s", "--variant", "b")
+    assert head_lacks.returncode == 2 and "HEAD report holds no runs" in head_lacks.stderr
 
 
 @pytest.mark.parametrize("selection, words", [
     (["--variant", "nope"], ["--variant 'nope'", "BASE"]),
     (["--scenario", "nope"], ["--scenario 'nope'", "BASE"]),
-    (["--scenario", "t"], ["--scenario 't'", "HEAD"]),
+    (["--scenario", "t"], ["HEAD report holds no runs"]),  # HEAD lacks all of t
 ])
 def test_a_compare_selection_that_matches_nothing_is_a_usage_error(
         selection: list[str], words: list[str], tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def narrowed(args: argparse.Namespace, data: dict, side: str) -> dict:
     """The report narrowed to `--scenario`/`--variant` (unchanged when neither is given)."""
     if not args.scenario and not args.variant:
         return data
-    return comparison.narrow(data, side, args.scenario, args.variant)
+    return comparison.narrow(data, side, args.scenario, args.variant, strict=side == "BASE")
 
 
 def exit_code(result: Comparison) -> int:

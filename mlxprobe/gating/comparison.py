@@ -149,22 +149,29 @@ def compare(base: dict, head: dict, thresholds: dict[str, Threshold] | None = No
                       dict(thresholds), alpha, _problems(base, head), same_host)
 
 
-def narrow(report: dict, side: str, scenarios: list[str] | None, variant: str | None) -> dict:
-    """`report` with only the runs (and missing runs) of the selection; a UsageError when the
-    selection names a scenario or variant the report does not hold (it would compare
-    nothing and pass)."""
+def narrow(report: dict, side: str, scenarios: list[str] | None, variant: str | None,
+           strict: bool = True) -> dict:
+    """`report` with only the runs (and missing runs) of the selection. `strict` (for BASE):
+    a UsageError when the selection names a scenario or variant the report does not hold
+    (it would compare nothing and pass); HEAD is not strict: what it lacks is `missing`."""
     def chosen(run: dict) -> bool:
         return (not scenarios or run.get("scenario") in scenarios) and \
             (not variant or run.get("variant") == variant)
     runs = [r for r in report.get("runs", []) if chosen(r)]
+    if strict:
+        _require_selection(report, side, scenarios, variant, runs)
+    missing = [m for m in report.get("missing") or [] if isinstance(m, dict) and chosen(m)]
+    return {**report, "runs": runs, **({"missing": missing} if "missing" in report else {})}
+
+
+def _require_selection(report: dict, side: str, scenarios: list[str] | None,
+                       variant: str | None, runs: list[dict]) -> None:
     for wanted in scenarios or []:
         if not any(r.get("scenario") == wanted for r in report.get("runs", [])):
             raise UsageError(f"--scenario {wanted!r}: the {side} report holds no such scenario")
     if not runs:
         raise UsageError(f"--variant {variant!r}: the {side} report holds no run of it"
                          + (" in the scenarios chosen" if scenarios else ""))
-    missing = [m for m in report.get("missing") or [] if isinstance(m, dict) and chosen(m)]
-    return {**report, "runs": runs, **({"missing": missing} if "missing" in report else {})}
 
 
 def _grouped(report: dict) -> dict[tuple[str, str], list[dict]]:
