@@ -3,9 +3,12 @@
 Builds (or reuses) an isolated environment per mlx requirement with mlxprobe installed from
 this checkout, runs the scenario matrix in each (`mlxprobe run --jobs 1`, N rounds ordered
 A B, B A, ... to cancel drift), merges each side's rounds and compares them as `mlxprobe
-compare` does. Exit 0 clean, 1 regression, 2 usage or setup error (one line), 130 interrupted.
-Everything lands in `--out` (default `mlxprobe-gate/`): base.json, head.json, summary.md and
-each round's report and table under parts/.
+compare` does (a variant missing from a side, a partial side or nothing matched on either
+side fail too; a change both sides expected is listed as `changed as expected`). Exit 0
+clean, 1 regression, 2 usage or setup error (one line; an environment without mlx, an output
+path that cannot be written, both checked before any run), 130 interrupted. Everything lands
+in `--out` (default `mlxprobe-gate/`): base.json, head.json, summary.md and each round's
+report and table under parts/; `--html PATH` adds the comparison page.
 
 Must not import: mlx, the child side.
 """
