@@ -1,11 +1,11 @@
 """The run settings (deadlines and memory limit): one table for the CLI and the pytest plugin.
 
-Job: each row says a setting's option name, metavar, help and which `Deadlines` field it sets
-(None: the memory limit). From it the options are built, for `mlxprobe run` as `--NAME` and
-for pytest as `--mlxprobe-NAME`, all with the default None, meaning "not given": the
-`Deadlines` default applies, and for the budget the scenario's own `budget_s` first (so an
-explicit `--budget 600` is honoured, not mistaken for the default). Values are checked here
-(a finite number > 0), and a bad one is a one-line error naming the option it came from.
+Job: each row says a setting's option name, metavar, help (with its default), parser
+(validator) and which `Deadlines` field it sets (None: the memory limit). From it the options
+are built, for `mlxprobe run` as `--NAME` and for pytest as `--mlxprobe-NAME`, all with the
+default None, meaning "not given": the `Deadlines` default applies, and for the budget the
+scenario's own `budget_s` first (so an explicit `--budget 600` is honoured, not mistaken for
+the default). A bad value is a one-line error naming the option it came from.
 
 Public, for any command that runs variants (e.g. a future `mlxprobe watch`):
 - `add_run_options(parser, prefix="")`: adds the five options to an argparse parser (or, with
@@ -22,10 +22,22 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..watching.watchdog import BUDGET_S, Deadlines
+
+
+def finite_positive(text: str | float) -> float:
+    """A finite number > 0; ValueError with a short reason otherwise."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{text!r} must be a finite number > 0")
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,8 @@ class Setting:
     name: str  # the option without dashes or prefix: "step-floor"
     field: str | None  # the Deadlines field it sets; None for the memory limit
     metavar: str
-    help: str
+    help: str  # says the default (every option's own default is None: "not given")
+    parse: Callable[[str | float], float] = finite_positive  # ValueError with a reason
 
     def flag(self, prefix: str = "") -> str:
         return f"--{prefix}{self.name}"
@@ -56,22 +69,13 @@ SETTINGS = (
 )
 
 
-def finite_positive(text: str | float) -> float:
-    """A finite number > 0; ValueError with a short reason otherwise."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{text!r} is not a number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{text!r} must be a finite number > 0")
-    return value
-
-
-def _argparse_type(text: str) -> float:
-    try:
-        return finite_positive(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _argparse_type(setting: Setting) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return setting.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
 def add_run_options(parser: object, prefix: str = "") -> None:
@@ -81,7 +85,7 @@ def add_run_options(parser: object, prefix: str = "") -> None:
     add = parser.add_argument if argparse_like else parser.addoption  # type: ignore[attr-defined]
     for s in SETTINGS:
         add(s.flag(prefix), dest=s.dest(prefix), default=None, metavar=s.metavar, help=s.help,
-            **({"type": _argparse_type} if argparse_like else {}))
+            **({"type": _argparse_type(s)} if argparse_like else {}))
 
 
 def value_of(setting: Setting, values: object, prefix: str = "") -> float | None:
@@ -90,7 +94,7 @@ def value_of(setting: Setting, values: object, prefix: str = "") -> float | None
     if raw is None:
         return None
     try:
-        return finite_positive(raw)
+        return setting.parse(raw)
     except ValueError as exc:
         raise UsageError(f"{setting.flag(prefix)}: {exc}") from None
 
