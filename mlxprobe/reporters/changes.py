@@ -123,7 +123,7 @@ def render(comparison: Comparison) -> str:
                         for c in flagged)]
     expected = comparison.of_kind(EXPECTED)
     if expected:
-        lines += ["", f"{EXPECTED} (not a failure; mlx changed and the scenario says it would):",
+        lines += ["", f"{EXPECTED} (not a failure: the verdict moved, and both sides matched):",
                   *(f"  {c.scenario} [{c.variant}]: {expected_text(c)}" for c in expected)]
     lines += ["", headline(comparison)]
     return "\n".join(lines)

@@ -29,8 +29,8 @@ def render(comparison: Comparison, title: str = "mlxprobe compare") -> str:
         parts += ["", _changes_table(changed, comparison.alpha)]
     expected = comparison.of_kind(EXPECTED)
     if expected:
-        parts += ["", f"### {MARKS[EXPECTED]} Changed as expected (not a failure: mlx changed, "
-                  "and the scenario says it would)", "",
+        parts += ["", f"### {MARKS[EXPECTED]} Changed as expected (not a failure: the verdict "
+                  "moved, and both sides matched)", "",
                   *(f"- `{_escape(c.scenario)}` {_escape(c.variant)}: "
                     f"{_escape(expected_text(c))}" for c in expected)]
     parts += ["", _metrics_section(comparison), "", _thresholds_section(comparison)]
