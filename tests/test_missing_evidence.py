@@ -297,6 +297,12 @@ def test_nothing_matched_on_either_side_is_a_failure_not_still_failing() -> None
     assert not comparison.compare(one_ok, one_ok).failed  # a known failure stays known
 
 
+def test_a_report_compared_with_itself_says_so(tmp_path: Path) -> None:
+    same = save(tmp_path / "r.json", *variants("a"))
+    done = cli("compare", str(same), str(same))
+    assert done.returncode == 0 and "warning: BASE and HEAD are the same report" in done.stdout
+
+
 def test_reports_of_different_mlxprobe_versions_are_warned() -> None:
     base, head = report.build([entry()]), report.build([entry()])
     base["mlxprobe_version"] = "0.0.9"

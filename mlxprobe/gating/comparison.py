@@ -182,7 +182,8 @@ def _grouped(report: dict) -> dict[tuple[str, str], list[dict]]:
 
 
 def _warnings(base: dict, head: dict, base_fp: dict, head_fp: dict) -> tuple[str, ...]:
-    out = []
+    out = ["BASE and HEAD are the same report (same runs, same time): this compared a run "
+           "with itself"] if base == head else []
     host = fingerprint.differences(base_fp, head_fp, fingerprint.HOST_KEYS)
     if host:
         diff = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in host.items())
