@@ -30,18 +30,28 @@ def cell(value: object) -> str:
 def render(report: dict) -> str:
     runs = report.get("runs", [])
     bad = [e for e in runs if not e.get("matched")]
-    mark = "✅" if not bad and runs else "❌"
+    complete = report.get("complete", True) is not False
+    mark = "✅" if not bad and runs and complete else "❌"
     lines = [f"### {mark} mlxprobe: {len(runs) - len(bad)}/{len(runs)} verdicts matched "
-             "their expectation", "", _about(report), ""]
+             "their expectation" + ("" if complete else " (partial report)"), "",
+             _about(report), ""]
     if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
         lines[0] = f"### {mark} mlxprobe watch: **{cell(label(runs[0]))}**"
-    if not report.get("complete", True):
-        lines += ["**Partial report: the run was interrupted.**", ""]
+    if not complete:
+        lines += [f"**{cell(partial_line(report))}**", ""]
     lines += ["| " + " | ".join(HEAD) + " |", "|" + "|".join(ALIGN) + "|"]
     lines += [_row(e) for e in runs]
     for entry in bad:
         lines += ["", *_mismatch(entry)]
     return "\n".join(lines) + "\n"
+
+
+def partial_line(report: dict) -> str:
+    """'Partial report (interrupted by SIGINT): 3 runs missing, not judged.'"""
+    missing = report.get("missing")
+    count = f"{len(missing)} run(s) missing, not judged" if isinstance(missing, list) \
+        else "the runs it lacks are not recorded"
+    return f"Partial report ({report.get('stopped') or 'the run was interrupted'}): {count}."
 
 
 def _about(report: dict) -> str:

@@ -5,8 +5,10 @@ series, gather entries into a report, write it atomically (temp file + rename), 
 report back, refusing unknown schemas and corrupt files with a one-line UsageError.
 
 Shape: {"schema": 1, "mlxprobe_version", "mlx_version", "python", "platform", "created",
-"complete", "fingerprint": {"mlx_version", "python", "os", "machine", "device", "name"},
-"runs": [{"scenario", "variant", "repeat", "expected", "verdict", "detail", "matched",
+"complete" (when false, also "missing": [{"scenario", "variant", "repeat"}] and "stopped": why),
+"fingerprint": {"mlx_version", "python", "os", "machine", "device", "name"},
+"runs": [{"scenario", "variant", "repeat", "expected", "expected_before_mlx" (the mlx
+bound whose override set `expected`, or null), "verdict", "detail", "matched",
 "reason", "hint", "evidence", "metrics": {"steps", "wall_s", "step_ms_median",
 "peak_rss_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
 ...}, "series": {...}, "stacks": {...}}]}
@@ -43,7 +45,7 @@ FLAT_LIST = re.compile(r"\[[^\[\]{}]*\]")  # a JSON list holding no list or obje
 def run_entry(spec: RunSpec, raw: RawResult, verdict: Verdict) -> dict:
     """One run's entry in the report."""
     return {"scenario": spec.scenario_id, "variant": spec.variant, "repeat": spec.repeat,
-            "expected": spec.expected,
+            "expected": spec.expected, "expected_before_mlx": spec.expected_before_mlx,
             "verdict": verdict.kind, "detail": verdict.detail,
             "matched": matches(verdict, spec.expected), "reason": verdict.reason,
             "hint": verdict.hint, "evidence": _json_safe(verdict.evidence),
@@ -172,8 +174,10 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def build(entries: list[dict], complete: bool = True) -> dict:
-    """The whole report around the run entries."""
+def build(entries: list[dict], complete: bool = True, missing: list[dict] | None = None,
+          stopped: str = "") -> dict:
+    """The whole report around the run entries; a partial one (`complete` False) also says
+    which runs it lacks (`missing`: scenario, variant, repeat) and why (`stopped`)."""
     mlx = next((e["environment"].get("mlx_version") for e in entries
                 if e["environment"].get("mlx_version")), None)
     return {"schema": SCHEMA, "mlxprobe_version": __version__, "mlx_version": mlx,
@@ -181,7 +185,13 @@ def build(entries: list[dict], complete: bool = True) -> dict:
             "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                      time.gmtime()),
             "complete": complete, "fingerprint": fingerprint.of_entries(entries),
+            **({} if complete else {"missing": missing or [], "stopped": stopped}),
             "runs": entries}
+
+
+def run_key(spec: RunSpec) -> dict:
+    """How a partial report names a run it lacks."""
+    return {"scenario": spec.scenario_id, "variant": spec.variant, "repeat": spec.repeat}
 
 
 def dumps(report: dict) -> str:
