@@ -94,16 +94,3 @@ def test_probe_option_is_a_no_op_outside_mlxprobe() -> None:
     proc = _run("weights_not_loaded", "broken", "--probe")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "sanity check FAILED: validation loss after loading" in proc.stdout
-
-
-def test_as_catalogue_writes_valid_scenario_modules(tmp_path: Path) -> None:
-    """The generator of the "watch + probe" measurement: one loadable module per scenario,
-    its variants the catalogue's (running them is `mlxprobe run --scenarios DIR --all`)."""
-    from mlxprobe import catalog
-
-    proc = _run("as_catalogue", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for module in MODULES:
-        loaded = catalog.load_file(tmp_path / module.name)
-        assert loaded is not None, module.name
-        assert list(loaded.variants) == list(_scenario(module)["variants"])

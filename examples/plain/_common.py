@@ -36,9 +36,7 @@ FORMATS = ("step", "iter", "bar", "notebook")
 def _load_probe() -> Any:
     from mlxprobe import probe  # only with --probe: the user's own probe calls
 
-    if hasattr(probe, "step"):  # module-level step/check/note (issue 10)
-        return probe
-    return probe.Probe.from_env()  # an mlxprobe from before the module-level functions
+    return probe
 
 
 def _number(value: Any) -> str:

@@ -25,12 +25,13 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..judging.verdict import classify
+from ..launching import settings
 from ..launching.launch import Launch
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import report, textfile
+from ..results.textfile import writable_file
 from ..watching import output, runner
 from ..watching.watchdog import Deadlines
-from .options import positive, writable_file
 
 NAME = "watch"
 HELP = "run your own training program under the watchdog: mlxprobe watch -- python train.py"
@@ -40,7 +41,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # 300 s to the first sign of progress (loading a large model's weights from disk prints
 # nothing for minutes); 5 s between steps at least (GC pauses, logging, a data shard), and a
 # missed deadline is confirmed on the stacks before it is a hang (`watching.confirm`).
-STARTUP_S, STEP_FLOOR_S = 300.0, 5.0
+WATCH_DEADLINES = Deadlines(startup_s=300.0, step_floor_s=5.0, budget_s=math.inf)
 
 
 def add_arguments(watch: argparse.ArgumentParser) -> None:
@@ -51,16 +52,7 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
     watch.add_argument("--progress", metavar="REGEX",
                        help="read progress from output lines matching REGEX, with named groups "
                        "`step` and (optional) `loss`")
-    watch.add_argument("--startup-timeout", type=positive, default=STARTUP_S, metavar="S",
-                       help="seconds allowed until the first sign of progress")
-    watch.add_argument("--step-floor", type=positive, default=STEP_FLOOR_S, metavar="S",
-                       help="minimum seconds allowed between two steps")
-    watch.add_argument("--step-factor", type=positive, default=Deadlines.step_factor,
-                       metavar="K", help="allowed step time = K x the slowest recent step")
-    watch.add_argument("--budget", type=positive, metavar="S",
-                       help="end the program after S seconds (default: no limit)")
-    watch.add_argument("--max-memory", type=positive, metavar="MB",
-                       help="kill the program when its process tree's RSS exceeds this")
+    settings.add_run_options(watch, base=WATCH_DEADLINES)
     watch.add_argument("--no-status", action="store_true",
                        help="no status line below the program's output on a terminal")
     watch.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
@@ -72,9 +64,8 @@ def launch_from(args: argparse.Namespace) -> Launch:
     argv = program_argv(args.program)
     if args.progress is not None and (problem := output.validate(args.progress)):
         raise UsageError(problem)
-    deadlines = Deadlines(startup_s=args.startup_timeout, step_floor_s=args.step_floor,
-                          step_factor=args.step_factor, budget_s=args.budget or math.inf)
-    return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=args.max_memory,
+    deadlines, max_memory = settings.deadlines_from(args, base=WATCH_DEADLINES)
+    return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
                   bootstrap=True, echo=True, progress=args.progress, parse_output=True,
                   records_fd=False)
 

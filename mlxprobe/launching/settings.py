@@ -7,10 +7,12 @@ default None, meaning "not given": the `Deadlines` default applies, and for the 
 scenario's own `budget_s` first (so an explicit `--budget 600` is honoured, not mistaken for
 the default). A bad value is a one-line error naming the option it came from.
 
-Public, for any command that runs variants (e.g. a future `mlxprobe watch`):
-- `add_run_options(parser, prefix="")`: adds the five options to an argparse parser (or, with
-  `prefix="mlxprobe-"`, a pytest option group: anything with `add_argument` or `addoption`);
-- `deadlines_from(values, prefix="") -> (Deadlines, max_memory_mb | None)`: reads them back
+Public, for any command that runs something (`run`, `watch`, the pytest plugin):
+- `add_run_options(parser, prefix="", base=None)`: adds the five options to an argparse
+  parser (or, with `prefix="mlxprobe-"`, a pytest option group: anything with
+  `add_argument` or `addoption`); the help states `base`'s defaults (`watch` has its own);
+- `deadlines_from(values, prefix="", base=None) -> (Deadlines, max_memory_mb | None)`: `base`
+  with the options given; reads them back
   from an argparse Namespace (or any object whose attributes are the option dests; pytest's
   `config.option`), checking text values; a `UsageError` naming `--PREFIXNAME` otherwise.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import UsageError
 from ..watching.watchdog import BUDGET_S, Deadlines
@@ -45,7 +47,7 @@ class Setting:
     name: str  # the option without dashes or prefix: "step-floor"
     field: str | None  # the Deadlines field it sets; None for the memory limit
     metavar: str
-    help: str  # says the default (every option's own default is None: "not given")
+    about: str  # the help, without its default (said by `help`)
     parse: Callable[[str | float], float] = finite_positive  # ValueError with a reason
 
     def flag(self, prefix: str = "") -> str:
@@ -54,18 +56,26 @@ class Setting:
     def dest(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}".replace("-", "_")
 
+    def help(self, base: Deadlines) -> str:
+        """The help with the default that applies when the option is not given."""
+        value = getattr(base, self.field) if self.field else None
+        if self.field == "budget_s" and value is None:
+            default = f"the scenario's own, else {BUDGET_S:g}"
+        elif value is None or value == math.inf:
+            default = "no limit"
+        else:
+            default = f"{value:g}"
+        return f"{self.about} (default: {default})"
+
 
 SETTINGS = (
     Setting("startup-timeout", "startup_s", "S", "seconds allowed until the first step "
-            f"(compiler time not counted; default {Deadlines.startup_s:g})"),
-    Setting("step-floor", "step_floor_s", "S", "minimum seconds allowed between two steps "
-            f"(default {Deadlines.step_floor_s:g})"),
+            "(compiler time not counted)"),
+    Setting("step-floor", "step_floor_s", "S", "minimum seconds allowed between two steps"),
     Setting("step-factor", "step_factor", "K", "allowed step time = K x the slowest recent "
-            f"step (default {Deadlines.step_factor:g})"),
-    Setting("budget", "budget_s", "S", "total seconds per variant (default: the scenario's "
-            f"own, else {BUDGET_S:g})"),
-    Setting("max-memory", None, "MB", "kill a variant whose process tree RSS exceeds this "
-            "(default: no limit)"),
+            "step"),
+    Setting("budget", "budget_s", "S", "total seconds per run"),
+    Setting("max-memory", None, "MB", "kill a run whose process tree RSS exceeds this"),
 )
 
 
@@ -78,14 +88,16 @@ def _argparse_type(setting: Setting) -> Callable[[str], float]:
     return parse
 
 
-def add_run_options(parser: object, prefix: str = "") -> None:
+def add_run_options(parser: object, prefix: str = "", base: Deadlines | None = None) -> None:
     """Add the settings to an argparse parser or group (`add_argument`, values checked as
-    they are parsed) or a pytest group (`addoption`, text checked by `deadlines_from`)."""
+    they are parsed) or a pytest group (`addoption`, text checked by `deadlines_from`).
+    `base` holds the defaults the help states (those `deadlines_from` is then given)."""
+    base = base or Deadlines()
     argparse_like = hasattr(parser, "add_argument")
     add = parser.add_argument if argparse_like else parser.addoption  # type: ignore[attr-defined]
     for s in SETTINGS:
-        add(s.flag(prefix), dest=s.dest(prefix), default=None, metavar=s.metavar, help=s.help,
-            **({"type": _argparse_type(s)} if argparse_like else {}))
+        add(s.flag(prefix), dest=s.dest(prefix), default=None, metavar=s.metavar,
+            help=s.help(base), **({"type": _argparse_type(s)} if argparse_like else {}))
 
 
 def value_of(setting: Setting, values: object, prefix: str = "") -> float | None:
@@ -99,8 +111,10 @@ def value_of(setting: Setting, values: object, prefix: str = "") -> float | None
         raise UsageError(f"{setting.flag(prefix)}: {exc}") from None
 
 
-def deadlines_from(values: object, prefix: str = "") -> tuple[Deadlines, float | None]:
-    """(Deadlines with the given settings, the memory limit in MB or None)."""
+def deadlines_from(values: object, prefix: str = "",
+                   base: Deadlines | None = None) -> tuple[Deadlines, float | None]:
+    """(`base`, default `Deadlines()`, with the given settings; the memory limit or None)."""
     given = {s.field: value_of(s, values, prefix) for s in SETTINGS}
     memory = given.pop(None)
-    return Deadlines(**{k: v for k, v in given.items() if v is not None}), memory
+    return replace(base or Deadlines(), **{k: v for k, v in given.items() if v is not None}), \
+        memory

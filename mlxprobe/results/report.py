@@ -73,6 +73,7 @@ class _ProgramSpec:
         self.variant = " ".join(argv)[:120]
         self.repeat = 0
         self.expected = "pass"
+        self.expected_before_mlx = None
 
 
 def metrics(raw: RawResult) -> dict:

@@ -185,7 +185,8 @@ class WatchedProcess:
         `confirm`); otherwise the deadline restarts now and the extension is counted."""
         before = self.watch.last_beat()
         if armed:
-            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder))
+            tree = [p.pid for p in self.sampler.known_alive()]
+            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), tree)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
         if self.watch.last_beat() != before:

@@ -3,7 +3,8 @@
 Arguments (all optional): --steps N, --every S (seconds between steps), --stall-at K (sleep
 forever after step K, printing nothing), --exit C (exit code at the end), --raise MSG (raise
 ValueError at the end), --stderr (every 3rd line to stderr), --flat (the loss does not fall),
---busy-at K (after step K compute in Python forever, printing nothing), --probe (also call
+--busy-at K (after step K compute in Python forever, printing nothing), --save-at K (after
+step K write a "checkpoint" in 1 MiB pieces for 5 s, printing nothing), --probe (also call
 mlxprobe's probe: step with the loss, and a failing check at the end).
 No mlx: the harness's own tests need no MLX.
 """
@@ -17,6 +18,7 @@ parser.add_argument("--steps", type=int, default=30)
 parser.add_argument("--every", type=float, default=0.0)
 parser.add_argument("--stall-at", type=int)
 parser.add_argument("--busy-at", type=int)
+parser.add_argument("--save-at", type=int)
 parser.add_argument("--exit", type=int, default=0)
 parser.add_argument("--raise", dest="error")
 parser.add_argument("--stderr", action="store_true")
@@ -41,6 +43,14 @@ for step in range(1, args.steps + 1):
             for i in range(1000):
                 total += i
             total %= 7
+    if step == args.save_at:
+        import tempfile
+
+        with tempfile.TemporaryFile() as checkpoint:
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end:
+                checkpoint.write(b"\0" * (1 << 20))
+                checkpoint.seek(0)
     time.sleep(args.every)
 
 if args.probe:
