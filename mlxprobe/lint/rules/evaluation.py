@@ -12,7 +12,15 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Edit, Finding
-from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in
+from ..flow import (
+    assigned,
+    assignments,
+    body_nodes,
+    calls,
+    helper_of,
+    loop_reach,
+    names_in,
+)
 from ..names import EVAL, MLX_CORE, dotted, last_name, root_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
@@ -54,10 +62,11 @@ def covers_update(arg: ast.AST, outputs: set[str]) -> bool:
 def passes_optimizer(source: SourceFile, nodes: list[ast.AST], optimizer: str) -> bool:
     """An unknown call given the optimizer (a checkpoint, a sync) may evaluate its state."""
     for call in calls(nodes):
-        if source.imports.resolve(call.func) in EVAL:
+        if source.imports.resolve(call.func) in EVAL or helper_of(source, call):
             continue
-        args = [*call.args, *(k.value for k in call.keywords)]
-        if any(optimizer in ast.unparse(a) for a in args if not isinstance(a, ast.Constant)):
+        args = (ast.unparse(a) for a in (*call.args, *(k.value for k in call.keywords))
+                if isinstance(a, (ast.Name, ast.Attribute)))
+        if any(a == optimizer or a.startswith(optimizer + ".") for a in args):
             return True
     return False
 

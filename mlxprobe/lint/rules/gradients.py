@@ -147,7 +147,7 @@ class UnaveragedAccumulation(Rule):
                     continue
                 grads = call.args[1] if len(call.args) == 2 else None
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
-                        scope, grads.id, {call, sums[grads.id]}):
+                        scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
                     reported.add(call)
                     yield self.hit(source, call)
 

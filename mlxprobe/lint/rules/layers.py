@@ -88,7 +88,7 @@ class Conv1dChannelsFirst(Rule):
                 continue
             fed = self._before(call.args[0], values, call.lineno)
             subject = swapped(source, fed)
-            if subject is not None and self._channels_last(subject, values, last, call):
+            if subject is not None and self._channels_last(subject, values, last, fed.lineno):
                 yield self.hit(source, call)
 
     def _before(self, node: ast.AST, values: list, line: int) -> ast.AST:
@@ -99,9 +99,8 @@ class Conv1dChannelsFirst(Rule):
                    if isinstance(t, ast.Name) and t.id == node.id and t.lineno < line]
         return max(earlier, key=lambda e: e[0])[1] if earlier else node
 
-    def _channels_last(self, node: ast.AST, values: list, last: set[str],
-                       call: ast.Call) -> bool:
-        produced = self._before(node, values, call.lineno)
+    def _channels_last(self, node: ast.AST, values: list, last: set[str], line: int) -> bool:
+        produced = self._before(node, values, line)
         parts = dotted(produced.func) if isinstance(produced, ast.Call) else None
         return bool(parts and parts[:1] == ["self"] and parts[-1] in last)
 
