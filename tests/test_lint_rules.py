@@ -549,3 +549,15 @@ def test_suppression_comments(comment: str, silenced: bool) -> None:
         optimizer.update(model, grads)  {comment}
     """
     assert (fired(code, "MLX001") == []) is silenced
+
+
+def test_mlx007_needs_the_name_to_be_a_batch_of_sequences() -> None:
+    code = """
+    def f(model, tensor, idx, ids):
+        diff = tensor[:, 1:] - tensor[:, :-1]
+        steps = idx[1:] - idx[:-1]
+        other = idx[1:]
+        inputs, targets = ids[:, :-1], ids[1:]
+        return diff, steps, other, inputs, targets
+    """
+    assert fired(code, "MLX007") == [6]

@@ -114,16 +114,44 @@ def is_batch_shift(node: ast.Subscript) -> bool:
             and s.upper is None and s.step is None)
 
 
+def two_dimensional(name: str, subscripts: list[ast.Subscript], made_from: dict) -> bool:
+    """`name` is used as (batch, sequence): indexed `name[:, ...]`, or fed to the call whose
+    output is shifted with `[:, :-1]` (`model(name)[:, :-1]`, `logits = model(name)`)."""
+    for s in subscripts:
+        if isinstance(s.value, ast.Name) and s.value.id == name and isinstance(s.slice,
+                                                                               ast.Tuple):
+            return True
+        if is_sequence_shift(s):
+            producer = made_from.get(s.value.id) if isinstance(s.value, ast.Name) else s.value
+            if isinstance(producer, ast.Call) and any(name in names_in(a) for a in producer.args):
+                return True
+    return False
+
+
+def one_dimensional(name: str, subscripts: list[ast.Subscript]) -> bool:
+    """`name[:-1]` next to `name[1:]` is a 1-D difference, not a label shift."""
+    return any(isinstance(s.value, ast.Name) and s.value.id == name and isinstance(
+        s.slice, ast.Slice) and is_minus_one(s.slice.upper) for s in subscripts)
+
+
 class LabelShiftBatchAxis(Rule):
-    """MLX007: `ids[1:]` in a function that shifts predictions with `[:, :-1]`."""
+    """MLX007: `ids[1:]` where `ids` is a (batch, sequence) array whose predictions are
+    shifted with `[:, :-1]`."""
 
     id = "MLX007"
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
-            subscripts = [n for n in body_nodes(source, function) if isinstance(n, ast.Subscript)]
-            if any(map(is_sequence_shift, subscripts)):
-                yield from (self.hit(source, s) for s in subscripts if is_batch_shift(s))
+            nodes = body_nodes(source, function)
+            subscripts = [n for n in nodes if isinstance(n, ast.Subscript)]
+            if not any(map(is_sequence_shift, subscripts)):
+                continue
+            made_from = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            for s in filter(is_batch_shift, subscripts):
+                name = s.value.id
+                if two_dimensional(name, subscripts, made_from) and not one_dimensional(
+                        name, subscripts):
+                    yield self.hit(source, s)
 
 
 class UnshiftedLabels(Rule):
