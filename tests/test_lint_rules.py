@@ -561,3 +561,15 @@ def test_mlx007_needs_the_name_to_be_a_batch_of_sequences() -> None:
         return diff, steps, other, inputs, targets
     """
     assert fired(code, "MLX007") == [6]
+
+
+def test_mlx002_and_mlx007_in_top_level_notebook_style_code() -> None:
+    code = """
+    logits = model(input_ids)
+    shift_logits = logits[:, :-1, :]
+    shift_labels = input_ids[1:]
+    numerator = shift_logits - mx.max(shift_logits, axis=-1, keepdims=True)
+    log_probs = numerator - mx.log(mx.sum(mx.exp(numerator), axis=-1, keepdims=True))
+    loss = -mx.mean(log_probs)
+    """
+    assert rules(code) == [("MLX007", 4), ("MLX002", 7)]

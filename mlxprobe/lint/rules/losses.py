@@ -74,22 +74,36 @@ def is_gather(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and any(w in node.id.lower() for w in LABEL_WORDS)
 
 
+def scopes(source: SourceFile) -> list[ast.AST]:
+    """Every function, and the module itself (notebook-style top-level code)."""
+    return [source.tree, *source.of_type(*FUNCTIONS)]
+
+
+def loss_values(nodes: list[ast.AST]) -> Iterator[ast.AST]:
+    """What a scope returns, and what it assigns to a name containing "loss"."""
+    for node in nodes:
+        if isinstance(node, ast.Return) and node.value is not None:
+            yield node.value
+        elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and "loss" in t.id.lower() for t in node.targets):
+            yield node.value
+
+
 class LogSoftmaxWithoutLabels(Rule):
-    """MLX002: `return -mean(log_softmax(...))` where no label ever selects a probability."""
+    """MLX002: `-mean(log_softmax(...))` returned (or assigned to a loss) where no label ever
+    selects a probability."""
 
     id = "MLX002"
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function in source.of_type(*FUNCTIONS):
-            for node in body_nodes(source, function):
-                if not isinstance(node, ast.Return) or node.value is None:
-                    continue
-                reduced = negated_reduction(node.value)
+        for scope in scopes(source):
+            for value in loss_values(body_nodes(source, scope)):
+                reduced = negated_reduction(value)
                 if reduced is None:
                     continue
-                nodes = lineage(function, reduced)
+                nodes = lineage(scope, reduced)
                 if any(map(is_log_softmax, nodes)) and not any(map(is_gather, nodes)):
-                    yield self.hit(source, node.value)
+                    yield self.hit(source, value)
 
 
 def is_minus_one(node: ast.AST | None) -> bool:
@@ -141,8 +155,8 @@ class LabelShiftBatchAxis(Rule):
     id = "MLX007"
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function in source.of_type(*FUNCTIONS):
-            nodes = body_nodes(source, function)
+        for scope in scopes(source):
+            nodes = body_nodes(source, scope)
             subscripts = [n for n in nodes if isinstance(n, ast.Subscript)]
             if not any(map(is_sequence_shift, subscripts)):
                 continue
