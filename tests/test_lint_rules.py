@@ -573,3 +573,44 @@ def test_mlx002_and_mlx007_in_top_level_notebook_style_code() -> None:
     loss = -mx.mean(log_probs)
     """
     assert rules(code) == [("MLX007", 4), ("MLX002", 7)]
+
+
+STEP_LOOP = """
+def train(model, optimizer, data):
+    def step(batch):
+        (loss, metrics), grads = loss_and_grad(model, batch)
+        optimizer.update(model, grads)
+        return loss, metrics, {returned}
+
+    losses, accumulated = 0, {{"kl": 0}}
+    for it, batch in enumerate(data):
+        lvalue, metrics, extra = step(batch)
+        losses += lvalue
+        for k, v in metrics.items():
+            accumulated[k] += v
+        {evaluation}
+        if it % 10 == 0:
+            print(losses.item())
+            accumulated = {{"kl": 0}}
+"""
+
+
+def test_mlx008_step_metrics_accumulated_unevaluated() -> None:
+    """The pattern of github.com/Goekdeniz-Guelmez/mlx-lm-lora/pull/47 (8 trainers): a
+    periodic reset inside an `if` still lets the graph grow for ten steps."""
+    code = STEP_LOOP.format(returned="loss.item()", evaluation="mx.eval(state, losses)")
+    assert fired(code, "MLX008") == [13]
+
+
+@pytest.mark.parametrize("evaluation", [
+    "mx.eval(state, losses, accumulated)",
+    "acc = [v for v in accumulated.values()]\n        mx.eval(state, losses, *acc)",
+])
+def test_mlx008_step_metrics_evaluated_are_clean(evaluation: str) -> None:
+    code = STEP_LOOP.format(returned="loss.item()", evaluation=evaluation)
+    assert fired(code, "MLX008") == []
+
+
+def test_mlx008_python_values_returned_by_the_step_are_clean() -> None:
+    code = STEP_LOOP.format(returned="loss.item()", evaluation="mx.eval(state, losses, metrics)")
+    assert fired(code.replace("accumulated[k] += v", "total += extra"), "MLX008") == []

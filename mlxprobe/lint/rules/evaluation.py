@@ -20,8 +20,9 @@ from ..flow import (
     helper_of,
     loop_reach,
     names_in,
+    walk,
 )
-from ..names import EVAL, MLX_CORE, dotted, last_name, root_name
+from ..names import EVAL, MLX_CORE, dotted, last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
 
@@ -129,6 +130,61 @@ def loss_names(nodes: list[ast.AST]) -> set[str]:
     return found
 
 
+def is_materialised(node: ast.AST) -> bool:
+    """`x.item()`, `float(x)` and the like: a Python value, not an array."""
+    return isinstance(node, ast.Call) and last_name(node.func) in MATERIALISE
+
+
+def returned(helper: ast.AST) -> list[ast.AST]:
+    return [n.value for n in walk(helper.body) if isinstance(n, ast.Return) and n.value]
+
+
+def trains(source: SourceFile, helper: ast.AST) -> bool:
+    """A same-module step function: it calls an optimizer's update."""
+    return any(is_optimizer_update(source, c) for c in calls(body_nodes(source, helper)))
+
+
+def step_arrays(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names bound to what a same-module training step returns, unless it returns a Python
+    value there (`lvalue, toks, metrics = step(batch)`), and the values of such a dict
+    (`for k, v in metrics.items()`)."""
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        helper = helper_of(source, value) if isinstance(value, ast.Call) else None
+        if helper is None or not trains(source, helper):
+            continue
+        for result in returned(helper):
+            found |= arrays_bound(target, result)
+    return found | dict_values(nodes, found)
+
+
+def arrays_bound(target: ast.AST, result: ast.AST) -> set[str]:
+    if isinstance(target, ast.Tuple) and isinstance(result, ast.Tuple):
+        if len(target.elts) != len(result.elts):
+            return set()
+        return {n for t, r in zip(target.elts, result.elts) for n in arrays_bound(t, r)}
+    if isinstance(target, ast.Name) and not is_materialised(result):
+        return {target.id}
+    return set()
+
+
+def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:
+    """`v` of `for k, v in d.items()` / `for v in d.values()` over one of `dicts`."""
+    found: set[str] = set()
+    for node in nodes:
+        if not (isinstance(node, ast.For) and isinstance(node.iter, ast.Call)):
+            continue
+        method, owner = last_name(node.iter.func), getattr(node.iter.func, "value", None)
+        if not (isinstance(owner, ast.Name) and owner.id in dicts):
+            continue
+        if method == "items" and isinstance(node.target, ast.Tuple) and len(
+                node.target.elts) == 2:
+            found |= set(assigned(node.target.elts[1]))
+        elif method == "values":
+            found |= set(assigned(node.target))
+    return found
+
+
 def materialised(nodes: list[ast.AST]) -> set[str]:
     """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop."""
     found: set[str] = set()
@@ -140,16 +196,23 @@ def materialised(nodes: list[ast.AST]) -> set[str]:
     return found
 
 
+def container(node: ast.AST) -> str:
+    """`d` for `d`, `d[k]`, `self.d[k]`'s root `self`."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
 def kept(node: ast.AST) -> tuple[str, str] | None:
     """(container, value) of `c.append(v)`, `t += v` or `t = t + v` with a bare-name value."""
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         call = node.value
         if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
                 call.args[0], ast.Name):
-            return root_name(call.func.value) or "", call.args[0].id
+            return container(call.func.value), call.args[0].id
     if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
         if isinstance(node.value, ast.Name):
-            return root_name(node.target) or "", node.value.id
+            return container(node.target), node.value.id
     if isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp):
         value, target = node.value, node.targets[0]
         if isinstance(value.op, ast.Add) and isinstance(value.right, ast.Name) and isinstance(
@@ -159,10 +222,11 @@ def kept(node: ast.AST) -> tuple[str, str] | None:
     return None
 
 
-def reset(body: list[ast.AST], keeper: ast.AST, name: str) -> bool:
-    """The container is bound afresh inside the loop (not kept across steps)."""
-    others = (n for n in body if isinstance(n, (ast.Assign, ast.AnnAssign)) and n is not keeper)
-    return any(name in assigned(t) for n in others for t, _ in assignments([n]))
+def reset(loop: ast.AST, keeper: ast.AST, name: str) -> bool:
+    """The container is bound afresh at every step (an assignment directly in the loop body;
+    one inside an `if`, every N steps, still lets it grow in between)."""
+    fresh = (n for n in loop.body if isinstance(n, (ast.Assign, ast.AnnAssign)) and n is not keeper)
+    return any(name in assigned(t) for n in fresh for t, _ in assignments([n]))
 
 
 class LazyLossKept(Rule):
@@ -174,17 +238,21 @@ class LazyLossKept(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
-            losses = loss_names(body)
+            losses = loss_names(body) | step_arrays(source, body)
             if not losses:
                 continue
             safe = materialised(body) | self._evaluated(source, loop)
             for node in body:
                 hit = kept(node)
                 if (hit and hit[0] and hit[1] in losses and not {*hit} & safe
-                        and not reset(body, node, hit[0]) and node not in reported):
+                        and not reset(loop, node, hit[0]) and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)
 
     def _evaluated(self, source: SourceFile, loop: ast.AST) -> set[str]:
+        """Names evaluated in the loop, and the names the evaluated lists are built from."""
         nodes = loop_reach(source, loop)
-        return {n for e in evals(source, nodes) for a in e.args for n in names_in(a)}
+        names = {n for e in evals(source, nodes) for a in e.args for n in names_in(a)}
+        built = {n for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id in names
+                 for n in names_in(v)}
+        return names | built
