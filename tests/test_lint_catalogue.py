@@ -8,6 +8,7 @@ A new scenario must be added to `SCENARIO_RULES`, `NOT_VISIBLE` or `NO_SOURCE_MA
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,13 @@ def test_broken_is_caught_and_fixed_is_clean(scenario: catalog.Scenario) -> None
         top = function.split(".")[0]
         assert top in broken, f"{function} is not run by any broken variant"
         assert top not in fixed_only, f"{function} is run only by the fixed variant"
+
+
+def test_the_readme_rule_table_lists_every_rule() -> None:
+    readme = (catalog.default_folder().parent / "README.md")
+    if not readme.exists():  # an installed scenarios folder: the source tree's README
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+    text = readme.read_text()
+    for rule in RULES.values():
+        row = next((line for line in text.splitlines() if line.startswith(f"| {rule.id} |")), "")
+        assert rule.message in row and ("yes" if rule.autofix else "no") in row.split("|")[-2]

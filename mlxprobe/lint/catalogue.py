@@ -93,7 +93,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "a channels-last tensor is swapped to channels-first before an nn.Conv1d",
         "pass (batch, length, channels) to nn.Conv1d: drop the swapaxes/transpose",
         "MLX Conv1d reads the last axis as channels: a ValueError when C != L, and when "
-        "C == L the catalogue's conv ran on the wrong axis (max |conv - reference| 11.2)",
+        "C == L the catalogue's conv ran on the wrong axis (max abs(conv - reference) 11.2)",
         "conv1d-layout"),
     RuleInfo(
         "MLX010", "zeroed-grads-freeze",
