@@ -614,3 +614,20 @@ def test_mlx008_step_metrics_evaluated_are_clean(evaluation: str) -> None:
 def test_mlx008_python_values_returned_by_the_step_are_clean() -> None:
     code = STEP_LOOP.format(returned="loss.item()", evaluation="mx.eval(state, losses, metrics)")
     assert fired(code.replace("accumulated[k] += v", "total += extra"), "MLX008") == []
+
+
+def test_near_misses_from_mlx_own_tests() -> None:
+    """MLX's python/tests: an optimizer stepped on an empty tree (a schedule test), and a
+    worker that records a gradient error for the test to assert on."""
+    code = """
+    for _ in range(100):
+        optimizer.update({}, {})
+
+    def grad_worker():
+        try:
+            g = mx.grad(lambda a: (a * a).sum())
+            r = g(x)
+        except Exception as e:
+            errors.append(("grad", repr(e)))
+    """
+    assert rules(code) == []

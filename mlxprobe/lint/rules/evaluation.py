@@ -35,7 +35,10 @@ def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
     if not isinstance(func, ast.Attribute) or func.attr != "update":
         return False
     receiver = (last_name(func.value) or "").lower()
-    return "opt" in receiver and len(call.args) + len(call.keywords) == 2
+    if "opt" not in receiver or len(call.args) + len(call.keywords) != 2:
+        return False
+    model = call.args[0] if call.args else call.keywords[0].value
+    return not isinstance(model, (ast.Dict, ast.List, ast.Tuple, ast.Constant))  # no params
 
 
 def evals(source: SourceFile, nodes: list[ast.AST]) -> list[ast.Call]:

@@ -153,11 +153,22 @@ class UnaveragedAccumulation(Rule):
 
 
 def is_grad_call(source: SourceFile, call: ast.Call) -> bool:
-    """A call that computes gradients: `loss_and_grad(...)`, `mx.value_and_grad(f)(...)`."""
+    """A call that computes gradients: `loss_and_grad(...)`, `mx.value_and_grad(f)(...)`
+    (not `mx.grad(f)` itself, which only builds the function)."""
     if isinstance(call.func, ast.Call):
         return source.imports.resolve(call.func.func) in MX_GRAD | NN_GRAD
+    if source.imports.resolve(call.func) in MX_GRAD | NN_GRAD:
+        return False
     name = (last_name(call.func) or "").lower()
     return "and_grad" in name or name in ("grad", "grad_fn", "vjp")
+
+
+def falls_back(handler: ast.ExceptHandler) -> bool:
+    """The loop goes on without the gradients: `continue`, `pass`, a `return`, or a loss."""
+    nodes = list(walk(handler.body))
+    if any(isinstance(n, (ast.Continue, ast.Pass, ast.Return)) for n in nodes):
+        return True
+    return any("loss" in (last_name(c.func) or "").lower() for c in calls(nodes))
 
 
 def is_broad(handler: ast.ExceptHandler) -> bool:
@@ -183,7 +194,7 @@ class SwallowedGradError(Rule):
             if not any(is_grad_call(source, c) for c in calls(walk(node.body))):
                 continue
             for handler in node.handlers:
-                if is_broad(handler) and not propagates(handler):
+                if is_broad(handler) and falls_back(handler) and not propagates(handler):
                     yield self.hit(source, handler)
 
 
