@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import UsageError
 from ..lint import discovery, fixer, report, sarif
@@ -54,19 +55,21 @@ def run(args: argparse.Namespace) -> int:
     files = 0
     for name, path in discovery.expand(args.paths):
         try:
-            text = discovery.read(name, path)
-            found = lint_source(text, name, args.select, args.ignore)
+            findings += check_file(name, path, args)
+            files += 1
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
             errors.append(error_line(name, exc))
-            continue
-        files += 1
-        if args.fix and path is not None:
-            found = fix(path, text, found, args)
-        findings.extend(found)
     emit(args.format, findings, files, errors)
     if errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def check_file(name: str, path: Path | None, args: argparse.Namespace) -> list[Finding]:
+    """One file's findings (after `--fix`, what is left); raises if it cannot be checked."""
+    text = discovery.read(name, path)
+    found = lint_source(text, name, args.select, args.ignore)
+    return fix(path, text, found, args) if args.fix and path is not None else found
 
 
 def error_line(name: str, exc: Exception) -> str:
@@ -78,7 +81,7 @@ def error_line(name: str, exc: Exception) -> str:
     return f"{name}: cannot check: {exc}"
 
 
-def fix(path, text: str, found: list[Finding], args: argparse.Namespace) -> list[Finding]:  # noqa: ANN001
+def fix(path: Path, text: str, found: list[Finding], args: argparse.Namespace) -> list[Finding]:
     """Apply the safe edits, write the file, and lint it again for what is left."""
     fixed, applied = fixer.apply(text, found)
     if not applied:
