@@ -631,3 +631,32 @@ def test_near_misses_from_mlx_own_tests() -> None:
             errors.append(("grad", repr(e)))
     """
     assert rules(code) == []
+
+
+@pytest.mark.parametrize("header, call", [
+    ("from mlx import core as mx\n", "mx.value_and_grad(lambda p, x: f(x))"),
+    ("import mlx.core\n", "mlx.core.value_and_grad(lambda p, x: f(x))"),
+    ("from mlx.core import value_and_grad as vag\n", "vag(lambda p, x: f(x))"),
+])
+def test_qualified_names_through_any_import_form(header: str, call: str) -> None:
+    assert rules(f"g = {call}\n", header=header) == [("MLX003", 1)]
+
+
+def test_qualified_names_not_fooled_by_other_libraries() -> None:
+    assert rules("g = jax.value_and_grad(lambda p, x: f(x))\n", header="import jax\n") == []
+    assert rules("g = mx.value_and_grad(lambda p, x: f(x))\n", header="import mxnet as mx\n") == []
+
+
+@pytest.mark.parametrize("header, loss, flatten", [
+    ("from mlx.nn.losses import cross_entropy\nfrom mlx.utils import tree_flatten as tf\n",
+     "cross_entropy", "tf"),
+    ("import mlx.nn.losses as L\nimport mlx.utils as U\n", "L.cross_entropy", "U.tree_flatten"),
+])
+def test_aliased_losses_and_utils(header: str, loss: str, flatten: str) -> None:
+    code = f"""
+    def f(model, t):
+        return {loss}(model(t), t)
+
+    n = sum(p.size for p in {flatten}(params))
+    """
+    assert rules(code, header=header) == [("MLX011", 3), ("MLX004", 5)]
