@@ -133,3 +133,15 @@ def test_lint_never_imports_mlx(project: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": ""}, timeout=60)
     assert done.returncode == 1, done.stderr
+
+
+def test_notebook_cells_are_checked_and_reported_by_cell(project: Path) -> None:
+    cells = [{"cell_type": "markdown", "source": ["# training"]},
+             {"cell_type": "code", "source": ["%pip install mlx\n", "import mlx.core as mx"]},
+             {"cell_type": "code", "source": HANG.replace("import mlx.core as mx\n", "")}]
+    (project / "nb.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
+    (project / "bad.ipynb").write_text("[]")
+    done = lint(".", "--format", "json", cwd=project)
+    found = [(f["path"], f["line"], f["rule"]) for f in json.loads(done.stdout)["findings"]]
+    assert ("nb.ipynb:cell 2", 7, "MLX001") in found
+    assert "bad.ipynb: cannot check: not a Jupyter notebook" in done.stderr

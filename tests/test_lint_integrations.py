@@ -70,7 +70,7 @@ def hooks() -> list[dict]:
 def test_pre_commit_hook_names_a_real_entry() -> None:
     (hook,) = hooks()
     assert hook["id"] == "mlxprobe-lint" and hook["language"] == "python"
-    assert hook["types"] == ["python"]
+    assert hook["types_or"] == ["python", "jupyter"]
     program, command, *_ = shlex.split(hook["entry"])
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[program] == "mlxprobe.cli:main"

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..lint import discovery, fixer, report, sarif
+from ..lint import discovery, fixer, notebook, report, sarif
 from ..lint.catalogue import RULES
 from ..lint.engine import lint_source
 from ..lint.finding import Finding
@@ -38,7 +38,7 @@ def rule_ids(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="files, folders (their *.py) or - for stdin")
+                        help="files, folders (their *.py and *.ipynb) or - for stdin")
     parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     parser.add_argument("--select", type=rule_ids, metavar="IDS",
                         help="only these rules (ids or prefixes, comma-separated)")
@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
 def check_file(name: str, path: Path | None, args: argparse.Namespace) -> list[Finding]:
     """One file's findings (after `--fix`, what is left); raises if it cannot be checked."""
     text = discovery.read(name, path)
+    if name.endswith(notebook.SUFFIX):
+        code, where = notebook.script(text)
+        return [notebook.locate(f, name, where)
+                for f in lint_source(code, name, args.select, args.ignore)]
     found = lint_source(text, name, args.select, args.ignore)
     return fix(path, text, found, args) if args.fix and path is not None else found
 

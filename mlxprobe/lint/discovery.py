@@ -1,4 +1,5 @@
-"""Which files `mlxprobe lint PATH...` checks: files as given, `*.py` under folders, `-`.
+"""Which files `mlxprobe lint PATH...` checks: files as given, `*.py` and `*.ipynb` under
+folders, `-` for stdin.
 
 Job: expand the command line's paths into (display name, text) pairs, in a stable order;
 a path that cannot be read becomes an error line, and the others are still checked.
@@ -17,8 +18,9 @@ STDIN = "-"
 
 
 def python_files(folder: Path) -> Iterator[Path]:
-    """`*.py` under `folder`, sorted, skipping hidden and cache folders."""
-    for path in sorted(folder.rglob("*.py")):
+    """`*.py` and `*.ipynb` under `folder`, sorted, skipping hidden and cache folders."""
+    found = [*folder.rglob("*.py"), *folder.rglob("*.ipynb")]
+    for path in sorted(found):
         parts = path.relative_to(folder).parts[:-1]
         if not any(p.startswith(".") or p in SKIP_DIRS for p in parts):
             yield path
