@@ -131,12 +131,15 @@ def test_mlx001_a_builtin_eval_or_module_eval_is_not_mx_eval() -> None:
     assert fired(code, "MLX001") == [4]
 
 
-def test_mlx001_optimizer_handed_to_an_unknown_call_may_evaluate() -> None:
-    code = """
+@pytest.mark.parametrize("call", ["checkpoint.maybe_save(model, optimizer)",
+                                  "save_state(optimizer.state)",
+                                  "val_loss = evaluate(model, valid)"])
+def test_mlx001_update_handed_to_an_unknown_call_may_be_evaluated(call: str) -> None:
+    code = f"""
     for batch in data:
         loss, grads = loss_and_grad(model, batch)
         optimizer.update(model, grads)
-        checkpoint.maybe_save(model, optimizer)
+        {call}
     """
     assert fired(code, "MLX001") == []
 
@@ -660,3 +663,13 @@ def test_aliased_losses_and_utils(header: str, loss: str, flatten: str) -> None:
     n = sum(p.size for p in {flatten}(params))
     """
     assert rules(code, header=header) == [("MLX011", 3), ("MLX004", 5)]
+
+
+def test_mlx001_logging_the_learning_rate_evaluates_nothing_else() -> None:
+    code = """
+    for batch in data:
+        loss, grads = loss_and_grad(model, batch)
+        optimizer.update(model, grads)
+        log_lr(optimizer.learning_rate)
+    """
+    assert fired(code, "MLX001") == [4]

@@ -63,14 +63,23 @@ def covers_update(arg: ast.AST, outputs: set[str]) -> bool:
     return True
 
 
-def passes_optimizer(source: SourceFile, nodes: list[ast.AST], optimizer: str) -> bool:
-    """An unknown call given the optimizer (a checkpoint, a sync) may evaluate its state."""
+HANDOVER_WORDS = ("eval", "valid", "save", "checkpoint", "sync")
+
+
+def hands_over(source: SourceFile, nodes: list[ast.AST], update: ast.Call) -> bool:
+    """A call we cannot see into that may evaluate the update: one given the optimizer (a
+    checkpoint, a sync), or given the model by a name like `evaluate(model, ...)`."""
+    optimizer = ast.unparse(update.func.value)
+    model = ast.unparse(update.args[0]) if update.args else ""
     for call in calls(nodes):
         if source.imports.resolve(call.func) in EVAL or helper_of(source, call):
             continue
-        args = (ast.unparse(a) for a in (*call.args, *(k.value for k in call.keywords))
-                if isinstance(a, (ast.Name, ast.Attribute)))
-        if any(a == optimizer or a.startswith(optimizer + ".") for a in args):
+        given = [ast.unparse(a) for a in (*call.args, *(k.value for k in call.keywords))
+                 if isinstance(a, (ast.Name, ast.Attribute))]
+        named = (last_name(call.func) or "").lower()
+        if optimizer in given or optimizer + ".state" in given:
+            return True
+        if model in given and any(w in named for w in HANDOVER_WORDS):
             return True
     return False
 
@@ -96,8 +105,7 @@ class UpdateWithoutEval(Rule):
         outputs = step_outputs(nodes)
         if any(covers_update(a, outputs) for e in evals(source, nodes) for a in e.args):
             return []
-        optimizer = ast.unparse(updates[0].func.value)
-        return [] if passes_optimizer(source, nodes, optimizer) else updates
+        return [] if hands_over(source, nodes, updates[0]) else updates
 
     def _edit(self, source: SourceFile, loop: ast.AST, call: ast.Call) -> Edit | None:
         """Insert `mx.eval(model.parameters(), optimizer.state)` after a plain update line."""
