@@ -673,3 +673,28 @@ def test_mlx001_logging_the_learning_rate_evaluates_nothing_else() -> None:
         log_lr(optimizer.learning_rate)
     """
     assert fired(code, "MLX001") == [4]
+
+
+def test_mlx004_pairs_from_a_function_passed_as_a_callable() -> None:
+    """The catalogue's form: the pairs come from a function handed down as `leaves`."""
+    code = """
+    def as_written(tree):
+        return tree_flatten(tree)
+
+    def unpacked(tree):
+        return (v for _, v in tree_flatten(tree))
+
+    def count(tree, leaves):
+        return sum(p.size for p in leaves(tree) if isinstance(p, mx.array))
+
+    def train(leaves):
+        return count(params, leaves)
+
+    def broken():
+        train(as_written)
+
+    def fixed():
+        train(unpacked)
+    """
+    assert fired(code, "MLX004") == [3]
+    assert fired(code.replace("train(as_written)", "train(unpacked)"), "MLX004") == []

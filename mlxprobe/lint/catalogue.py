@@ -131,6 +131,7 @@ SCENARIO_RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "step2-hang": (("MLX001", "broken"),),
     "closure-value-and-grad": (("MLX003", "broken.step"),),
     "manual-log-softmax": (("MLX002", "seed_loss"),),
+    "tree-flatten-tuples": (("MLX004", "leaves_as_written"),),
     "swallowed-grad-error": (("MLX006", "step_with_fallback"),),
     "label-shift-batch-axis": (("MLX007", "seed_fixed_loss"),),
     "lazy-metrics": (("MLX008", "broken"),),
@@ -144,9 +145,6 @@ SCENARIO_RULES: dict[str, tuple[tuple[str, str], ...]] = {
 # The failure has a mark in source, but this scenario module spreads it over runtime flags or
 # callables a per-module static check cannot follow; the rule is tested on the seed's form.
 NOT_VISIBLE: dict[str, str] = {
-    "tree-flatten-tuples": "MLX004: the pairs come from `leaves_as_written`, passed as a "
-    "callable through `_train` to `count_params`/`hand_norm`; the seed's direct `for param "
-    "in tree_flatten(params)` is caught (tests/test_lint_rules.py)",
     "unaveraged-accumulation": "MLX005: broken and fixed share `_train`; `average=False` is a "
     "runtime flag and the summing is in `_loops.GradAccumulator`; the direct form is caught "
     "(and in qlora-notebook's `notebook_loop`)",
