@@ -3,6 +3,12 @@
 
 Job: find loops whose work MLX never computes, so the graph (and memory) grows every step.
 
+Why evaluating only the loss does not satisfy MLX001: the next step's forward pass does
+evaluate the updated parameters (one step late), but not the optimizer state off that path.
+Measured (mlx 0.32.4 CPU, 2026-11-22): AdamW on a Linear(8, 1), `loss.item()` every step and no
+other eval: RSS +38 MB over 39,000 steps (~1 KB a step, the never-evaluated `step` counter
+chain), and evaluating `optimizer.state` afterwards took 1.0 s.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
