@@ -698,3 +698,27 @@ def test_mlx004_pairs_from_a_function_passed_as_a_callable() -> None:
     """
     assert fired(code, "MLX004") == [3]
     assert fired(code.replace("train(as_written)", "train(unpacked)"), "MLX004") == []
+
+
+def test_mlx002_label_smoothing_term_is_clean() -> None:
+    code = """
+    def smoothed(logits, targets, eps):
+        lprobs = nn.log_softmax(logits, axis=-1)
+        nll_loss = -mx.take_along_axis(lprobs, targets[..., None], axis=-1).mean()
+        smooth_loss = -lprobs.mean()
+        return (1 - eps) * nll_loss + eps * smooth_loss
+    """
+    assert fired(code, "MLX002") == []
+
+
+def test_modules_that_do_not_import_mlx_are_not_checked() -> None:
+    """The same loop with PyTorch: no lazy arrays, so MLX001 and MLX008 mean nothing there."""
+    code = """
+    for batch in data:
+        loss, grads = loss_and_grad(model, batch)
+        optimizer.update(model, grads)
+        losses.append(loss)
+    """
+    assert rules(code, header="import torch\n") == []
+    assert [r for r, _ in rules(code, header="from mlx_lm import load\n")] == ["MLX001",
+                                                                               "MLX008"]

@@ -60,7 +60,8 @@ class Imports:
         return None
 
     def uses_mlx(self) -> bool:
-        return any(t == "mlx" or t.startswith("mlx.") for t in self.aliases.values())
+        """Anything imported from `mlx` or an `mlx_*` package (mlx_lm, mlx_vlm, ...)."""
+        return any(t.split(".")[0] == "mlx" or t.startswith("mlx_") for t in self.aliases.values())
 
 
 def dotted(node: ast.AST) -> list[str] | None:

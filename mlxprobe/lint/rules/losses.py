@@ -80,12 +80,16 @@ def scopes(source: SourceFile) -> list[ast.AST]:
 
 
 def loss_values(nodes: list[ast.AST]) -> Iterator[ast.AST]:
-    """What a scope returns, and what it assigns to a name containing "loss"."""
+    """What a scope returns, and what it assigns to a name containing "loss" that is the
+    loss itself (not a term combined with others, like label smoothing's uniform part)."""
+    combined = {n.id for b in nodes if isinstance(b, ast.BinOp) for n in (b.left, b.right)
+                if isinstance(n, ast.Name)}
     for node in nodes:
         if isinstance(node, ast.Return) and node.value is not None:
             yield node.value
         elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and "loss" in t.id.lower() for t in node.targets):
+                isinstance(t, ast.Name) and "loss" in t.id.lower() and t.id not in combined
+                for t in node.targets):
             yield node.value
 
 
