@@ -145,3 +145,12 @@ def test_notebook_cells_are_checked_and_reported_by_cell(project: Path) -> None:
     found = [(f["path"], f["line"], f["rule"]) for f in json.loads(done.stdout)["findings"]]
     assert ("nb.ipynb:cell 2", 7, "MLX001") in found
     assert "bad.ipynb: cannot check: not a Jupyter notebook" in done.stderr
+
+
+def test_fix_needs_mlx_core_imported_at_module_level(project: Path) -> None:
+    path = project / "pkg" / "train.py"
+    text = HANG.replace("import mlx.core as mx\n", "").replace(
+        "    for batch in data:", "    import mlx.core as mx\n    for batch in data:")
+    path.write_text(text)
+    done = lint("pkg/train.py", "--fix", "--select", "MLX001", cwd=project)
+    assert done.returncode == 1 and path.read_text() == text

@@ -28,7 +28,7 @@ from ..flow import (
     names_in,
     walk,
 )
-from ..names import EVAL, MLX_CORE, dotted, last_name
+from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
 
@@ -116,13 +116,14 @@ class UpdateWithoutEval(Rule):
     def _edit(self, source: SourceFile, loop: ast.AST, call: ast.Call) -> Edit | None:
         """Insert `mx.eval(model.parameters(), optimizer.state)` after a plain update line."""
         statement = source.parents.get(call)
-        mx = source.imports.alias_of(MLX_CORE)
+        mx = Imports(n for n in source.tree.body if isinstance(
+            n, (ast.Import, ast.ImportFrom))).alias_of(MLX_CORE)  # bound for the whole module
         model = call.args[0] if call.args else None
         if not (mx and isinstance(statement, ast.Expr) and statement in loop.body
                 and model is not None and dotted(model) and dotted(call.func.value)):
             return None
         line = source.lines[statement.end_lineno - 1]
-        rest = line[statement.end_col_offset:].strip()
+        rest = line.encode()[statement.end_col_offset:].decode(errors="ignore").strip()
         if rest and not rest.startswith("#"):
             return None
         first = source.lines[statement.lineno - 1]
