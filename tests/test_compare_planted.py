@@ -63,7 +63,10 @@ def test_planted_slowdown_fails_with_its_factor(clean: Path, tmp_path: Path) -> 
     assert "planted" in line and "steady" in line and "step ms" in line
     ratio = float(line.split("(x")[1].split(",")[0])
     assert DEFAULT_STEP_RATIO < ratio < planted.SLOW_FACTOR + 1
-    assert "p=0.050, 3 vs 3 runs" in line
+    # the exact one-sided p of 3 vs 3 without ties is 0.050; a tie in the rounded step times
+    # switches to the normal approximation (measured once: 0.038): either way at most 0.05
+    p_value = float(line.split("p=")[1].split(",")[0])
+    assert p_value <= 0.05 and "3 vs 3 runs" in line
     assert "**worse**" in summary.read_text() and "<failure" in junit_xml.read_text()
 
 

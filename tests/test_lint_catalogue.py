@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlxprobe import catalog
+from mlxprobe.launching import catalog
 from mlxprobe.lint import lint_source
 from mlxprobe.lint.catalogue import NO_SOURCE_MARK, NOT_VISIBLE, RULES, SCENARIO_RULES
 
