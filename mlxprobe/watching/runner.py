@@ -47,6 +47,7 @@ __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
 TICK_S = 0.05
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
+MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[1] / "inside" / "bootstrap"
 Echo = Callable[[str, bytes], None]  # (stream name, chunk): where `watch` shows the output
@@ -85,6 +86,28 @@ class WatchedProcess:
         self.raw = RawResult(started=self.watch.started)
         self._echo = echo
         self._closers: list[int] = []
+        self._maxrss: int | None = None  # bytes, the reaped child's ru_maxrss
+
+    def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
+        """Has the child exited? Reaped with os.wait4, which also gives the kernel's RSS
+        high-water mark of the child and of the descendants it reaped (ru_maxrss): the
+        exact peak, where the 20 Hz samples can miss a short one. Sets `returncode`."""
+        child = self.child
+        if child.returncode is not None:
+            return True
+        end = time.monotonic() + timeout_s
+        while True:
+            try:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: no usage, Popen knows the code
+                return child.poll() is not None
+            if pid == child.pid:
+                child.returncode = os.waitstatus_to_exitcode(status)
+                self._maxrss = usage.ru_maxrss * MAXRSS_UNIT
+                return True
+            if not block or time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
 
     def start(self) -> None:
         read_fd, channel, keep = self._channel()
@@ -150,7 +173,7 @@ class WatchedProcess:
 
     def tick(self) -> bool:
         """One watchdog look; False once the process ended or was ended."""
-        if self.child.poll() is not None:
+        if self._reaped(block=False):
             return False
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
@@ -206,7 +229,7 @@ class WatchedProcess:
             grace = min(grace, INTERRUPT_GRACE_S)
         raw.survivors = procs.end_run(self.child.pid, dict(self.sampler.seen), self.token,
                                       grace)
-        code = _reap(self.child)
+        code = self.child.returncode if self._reaped(REAP_TIMEOUT_S) else None
         for fd in self._closers:  # the program's writers are gone: let the reader see EOF
             os.close(fd)
         self._closers.clear()
@@ -223,6 +246,9 @@ class WatchedProcess:
         raw.records = self.watch.all_records()
         raw.malformed = self.reader.parser.malformed
         raw.samples = list(self.sampler.samples)
+        marks = [*self.sampler.hwm.values(), *([self._maxrss] if self._maxrss else [])]
+        raw.peak_rss = max(marks) if marks else None
+        raw.device_status = self.sampler.device.status
         raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
         raw.wall_s = time.monotonic() - self.watch.started
         raw.watched = self.launch.watched
@@ -252,14 +278,6 @@ def run(launch: Launch, abort: threading.Event | None = None,
         finally:
             raw = process.finish(interrupted)
         return raw
-
-
-def _reap(child: subprocess.Popen) -> int | None:
-    """The child's exit status; None if even SIGKILL did not end it (it is in `survivors`)."""
-    try:
-        return child.wait(timeout=REAP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def _over_memory(launch: Launch, latest: Sample | None) -> bool:
