@@ -17,9 +17,9 @@ variant); with `run --repeat N` each group holds N runs.
 2. Then metrics, only for variants that passed in every run on both sides: each metric has a
    ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
    metric (`ranked`: step time, peak memory, memory slope) must also pass a one-sided
-   Mann-Whitney test over the runs (p <= alpha) before it counts; with too few runs to reach alpha it is `worse?`, reported,
-   not failed. Reports from different hosts (OS, machine, device) have their verdicts
-   compared but not their metrics, and the headline says so.
+   Mann-Whitney test over the runs (p <= alpha) before it counts; with too few runs to reach
+   alpha it is `worse?`, reported, not failed. Reports from different hosts (OS, machine,
+   device) have their verdicts compared but not their metrics, and the headline says so.
 
 Must not import: mlx, the runner, reporters.
 """

@@ -105,6 +105,17 @@ def _with_common(v: Verdict, raw: RawResult) -> Verdict:
         evidence["compiler_s"] = round(compiled, 2)
         v = Verdict(v.kind, v.detail, f"{v.reason}; a compiler ran {compiled:.1f} s (not "
                     "counted against deadlines)", v.hint, v.evidence)
+    if raw.compiling:
+        # a GPU backend compiles kernels in the process: seen only in its native stacks
+        seen = sum(c.get("credited_s", 0.0) for c in raw.compiling)
+        frames = sorted({str(c.get("frame")) for c in raw.compiling})
+        evidence["kernel_compile_s"] = round(seen, 2)
+        evidence["kernel_compile_looks"] = raw.compiling[:20]
+        capped = " until the cap of compile time" if raw.compile_capped else ""
+        v = Verdict(v.kind, v.detail, f"{v.reason}; kernel compilation ({', '.join(frames)}) "
+                    f"seen in the native stacks for {seen:.1f} s at {len(raw.compiling)} "
+                    f"missed deadline(s){capped} (not counted against deadlines or the "
+                    "budget)", v.hint, v.evidence)
     passed = {str(c.get("name")): c.get("evidence", {}) for c in raw.of_kind("check")
               if c.get("ok")}
     if passed:
@@ -128,13 +139,27 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     errors = raw.of_kind("error")
     if errors:
-        return _error_crash(errors[0])
+        return _metal(_error_crash(errors[0]), str(errors[0].get("message", "")))
     if raw.signal is not None:
         name = _signal_name(raw.signal)
-        return Verdict("crash", name, f"the child died of {name}",
-                       hints.for_signal(raw.signal), {"signal": raw.signal,
-                                                      "stderr_tail": raw.stderr_tail[-2000:]})
-    return _exit_crash(raw)
+        return _metal(Verdict("crash", name, f"the child died of {name}",
+                              hints.for_signal(raw.signal),
+                              {"signal": raw.signal, "stderr_tail": raw.stderr_tail[-2000:]}),
+                      raw.stderr_tail)
+    found = _exit_crash(raw)
+    return _metal(found, raw.stderr_tail) if found is not None else None
+
+
+def _metal(v: Verdict, text: str) -> Verdict:
+    """A crash whose stderr (or message) holds a known Metal failure is named after it
+    (`crash:metal_gpu_timeout`, ...), with that failure's fix; the signal or exception
+    stays in the evidence."""
+    found = hints.metal_failure(text[-20000:])
+    if found is None:
+        return v
+    detail, line, hint = found
+    return Verdict("crash", detail, f"{v.reason}; Metal reported: {line[:300]}", hint,
+                   {**v.evidence, "metal_error": line, "crash_was": v.label})
 
 
 def _error_crash(error: dict) -> Verdict:

@@ -61,6 +61,9 @@ class RawResult:
     extensions: int = 0  # missed deadlines not held: the stacks showed the program moving
     peak_rss: int | None = None  # bytes: the kernel's high-water marks (VmHWM, ru_maxrss)
     device_status: str = ""  # how device memory was sampled, or why it was not
+    # missed deadlines forgiven because the native stacks showed compilation (NVRTC, Metal)
+    compiling: list[dict] = field(default_factory=list)
+    compile_capped: bool = False  # compilation went on past watchdog.COMPILE_CAP_S
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import confirm, procs, stacks, watchdog
+from . import compiling, confirm, procs, stacks, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -87,6 +87,8 @@ class WatchedProcess:
         self._echo = echo
         self._closers: list[int] = []
         self._maxrss: int | None = None  # bytes, the reaped child's ru_maxrss
+        self._warmup: int | None = None  # warm-up steps, once the steps settled
+        self.compile_total = 0.0  # seconds compiling seen (compiler children, native stacks)
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
         """Has the child exited? Reaped with os.wait4, which also gives the kernel's RSS
@@ -178,6 +180,7 @@ class WatchedProcess:
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
             self.watch.compile_s += TICK_S
+            self.compile_total += TICK_S
         if _over_memory(self.launch, latest):
             self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
@@ -187,12 +190,16 @@ class WatchedProcess:
 
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
+        pace, warming = self._pace()
         missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
-                                  watch.intervals(d.window + 1), watch.compile_s)
+                                  pace, watch.compile_s, warming, self.compile_total)
         if missed is None:
             return False
         stall = _stall(missed, now, watch, self.sampler.samples)
         armed = watch.armed_pids()
+        native = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        if self._compiling(native, now):
+            return False
         if self.launch.watched:
             held, first = self._confirmed(missed[0], armed)
             if not held:
@@ -200,7 +207,46 @@ class WatchedProcess:
         else:
             first = stacks.python_stacks(armed, self.folder)
         self.raw.stall, self.raw.python_stacks = stall, first
-        self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        self.raw.native_stacks = native
+        return True
+
+    def _pace(self) -> tuple[list[float], bool]:
+        """(the step times the deadline is paced by, still warming up?): every step while
+        the steps have not settled, then the recent steady ones (`watchdog`)."""
+        watch, window = self.watch, self.launch.deadlines.window
+        beats = len(watch.beats)
+        if self._warmup is None:
+            if beats > watchdog.WARMUP_CAP + watchdog.WARMUP_STABLE:
+                self._warmup = watchdog.WARMUP_CAP  # settled or not: warm-up is over
+            else:
+                times = watch.intervals()
+                self._warmup = watchdog.warmup_steps(times)
+                if self._warmup is None:
+                    return times, True
+        if beats - self._warmup > window:
+            return watch.intervals(window), False
+        return watchdog.steady(watch.intervals(), self._warmup, window), False
+
+    def _compiling(self, native: str, now: float) -> bool:
+        """A missed deadline while the native stacks show a compiler (NVRTC, ptxas, Metal's
+        compiler, a module load): the time since the last heartbeat not yet counted is
+        counted as compiling, which re-arms the deadline and the budget, up to
+        COMPILE_CAP_S in all; the evidence lists each such look."""
+        frame = compiling.compiler_frame(native)
+        if frame is None:
+            return False
+        credited = sum(c["credited_s"] for c in self.raw.compiling)
+        last = self.watch.last_beat() or self.watch.started
+        credit = max(0.0, (now - last) - self.watch.compile_s)
+        credit = min(credit, watchdog.COMPILE_CAP_S - credited)
+        if credit <= 0 and credited >= watchdog.COMPILE_CAP_S:
+            self.raw.compile_capped = True
+            return False
+        self.watch.compile_s += credit
+        self.compile_total += credit
+        self.raw.compiling.append({"at_s": round(now - self.watch.started, 2), "frame": frame,
+                                   "credited_s": round(credit, 3),
+                                   "last_step": self.watch.last_step()})
         return True
 
     def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
