@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+MB = 1 << 20
+
 from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
+from mlxprobe.watching import devices
 from mlxprobe.watching.compiling import compiler_frame
-from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.facts import RawResult, Sample
 from mlxprobe.watching.watchdog import (
     WARMUP_CAP,
     Deadlines,
@@ -169,3 +172,89 @@ def test_compilation_seen_in_stacks_is_in_the_evidence() -> None:
     verdict = classify(raw)
     assert verdict.evidence["kernel_compile_s"] == 1.6
     assert "nvrtcCompileProgram" in verdict.reason
+
+
+def _memory_run(active_mb, rss_mb=lambda i: 904.0, device_mb=None, n: int = 200,
+                device_status: str = "") -> RawResult:
+    """A 200-step run whose loss falls, with each memory view given per step."""
+    records = [{"kind": "start", "t": 0.0}]
+    records += [{"kind": "step", "step": i + 1, "t": 1.0 + i * 0.01, "step_s": 0.01,
+                 "loss": 5.0 - 0.01 * i, "memory": {"mx_active": int(active_mb(i) * MB)}}
+                for i in range(n)]
+    samples = [Sample(1.0 + i * 0.01, int(rss_mb(i) * MB), 0.01 * i, 1, False, 0,
+                      None if device_mb is None else int(device_mb(i) * MB)) for i in range(n)]
+    return RawResult(records=records + [{"kind": "end", "t": 9.0}], exit_code=0,
+                     samples=samples, device_status=device_status)
+
+
+def test_a_leak_invisible_in_rss_is_seen_in_mlx_memory() -> None:
+    """issue 13, lazy-metrics broken on CUDA: RSS 904 -> 910 MB (the CUDA context swamps
+    it), MLX active memory 0.64 -> 2.83 MB over 200 steps (~11 KB/step)."""
+    broken = classify(_memory_run(lambda i: 0.64 + 0.011 * i, lambda i: 904.0 + 0.03 * i))
+    assert broken.label == "leak:mx_active", broken
+    assert broken.evidence["grew_in"] == ["mx_active"]
+    assert not broken.evidence["views"]["rss"]["grew"]
+    assert "MLX active memory grew 11.3 KB/step" in broken.reason
+
+
+def test_the_fixed_variant_wandering_in_its_band_is_no_leak() -> None:
+    wander = [0.4, 0.55, 0.7, 0.5, 0.45, 0.65]
+    fixed = classify(_memory_run(lambda i: wander[i % len(wander)] + (0.0 if i < 100 else 0.05)))
+    assert fixed.kind == "pass", fixed
+    assert not fixed.evidence["memory_views"]["mx_active"]["grew"]
+
+
+def test_the_cpu_leak_is_still_called_on_rss_first() -> None:
+    """CPU lazy-metrics: each kept loss pins its logits, 264 KB a step in both views."""
+    cpu = classify(_memory_run(lambda i: 0.66 + 0.25 * i, lambda i: 120.0 + 0.26 * i))
+    assert cpu.label == "leak:rss" and cpu.evidence["grew_in"] == ["rss", "mx_active"]
+    assert cpu.evidence["rss_mb_per_step"] > 0.2  # the historical keys stay
+
+
+def test_gpu_memory_is_a_view_of_its_own() -> None:
+    run = _memory_run(lambda i: 0.5, device_mb=lambda i: 600.0 + 0.5 * i,
+                      device_status="sampled through NVML")
+    verdict = classify(run)
+    assert verdict.label == "leak:device" and verdict.evidence["views"]["device"]["grew"]
+    assert verdict.evidence["device_memory"] == "sampled through NVML"
+    absent = classify(_memory_run(lambda i: 0.5, device_status=devices.NOT_INSTALLED))
+    assert absent.kind == "pass" and absent.evidence["device_memory"] == devices.NOT_INSTALLED
+
+
+class _FakeNvml:
+    """pynvml's calls that DeviceMemory makes, on one GPU with two processes."""
+
+    class Proc:
+        def __init__(self, pid: int, used: int | None) -> None:
+            self.pid, self.usedGpuMemory = pid, used
+
+    def __init__(self) -> None:
+        self.used = {100: 700 * MB, 999: 5000 * MB}
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
+        return f"gpu{index}"
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: str) -> list:
+        return [self.Proc(pid, used) for pid, used in self.used.items()]
+
+
+def test_device_memory_counts_only_the_tree() -> None:
+    nvml, now = _FakeNvml(), [0.0]
+    memory = devices.DeviceMemory(loader=lambda: (nvml, ""), clock=lambda: now[0])
+    assert memory.used([100, 101]) == 700 * MB  # pid 999 is another user's
+    nvml.used[100] = 900 * MB
+    assert memory.used([100]) == 700 * MB  # read at most every READ_EVERY_S
+    now[0] = 1.0
+    assert memory.used([100]) == 900 * MB and memory.status == "sampled through NVML"
+    missing = devices.DeviceMemory(loader=lambda: (None, devices.NOT_INSTALLED))
+    assert missing.used([1]) is None and "nvidia-ml-py" in missing.status
+
+
+def test_without_nvml_installed_device_memory_says_so() -> None:
+    memory = devices.DeviceMemory()
+    value = memory.used([1])
+    assert value is None or isinstance(value, int)
+    assert memory.status  # "not sampled: nvidia-ml-py is not installed ..." here
