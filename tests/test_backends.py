@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-MB = 1 << 20
-
 from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching import devices
@@ -22,6 +20,7 @@ from mlxprobe.watching.watchdog import (
     warmup_steps,
 )
 
+MB = 1 << 20
 # py-spy dump --native of qlora-notebook fixed on an H100 (issue 13: the chain quoted there,
 # in py-spy's format; addresses and argument lists shortened)
 NVRTC_PYSPY = """\
