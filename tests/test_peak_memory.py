@@ -15,6 +15,7 @@ from test_compare import kinds, repeated
 from mlxprobe.gating.comparison import compare
 from mlxprobe.pipeline.outcome import execute
 from mlxprobe.results.report import metrics
+from mlxprobe.watching import sampler
 from mlxprobe.watching.sampler import Reading, Sampler, high_water_mark, tree_rss
 
 MB = 1 << 20
@@ -24,7 +25,8 @@ FORKER = ("import os, sys, time\n"
           "pid = os.fork()\n"
           "if pid: print(pid, flush=True)\n"
           "time.sleep(30)\n")
-linux = pytest.mark.skipif(sys.platform != "linux", reason="reads Linux /proc")
+linux = pytest.mark.skipif(not sampler.LINUX, reason="reads Linux /proc (switched off by "
+                           "MLXPROBE_NO_PROC or not Linux)")
 
 
 def test_a_forked_not_execd_child_adds_only_its_own_pages() -> None:
@@ -67,14 +69,15 @@ def test_the_false_peak_is_reproduced_and_gone() -> None:
             pass
 
 
-@linux
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX")
 def test_a_runs_peak_is_the_kernels_high_water_mark() -> None:
     outcome = execute(child_spec("fork_spike"))
     assert outcome.verdict.kind == "pass", outcome.verdict
     found = metrics(outcome.raw)
     assert outcome.raw.peak_rss is not None
     assert 40 < found["peak_rss_mb"] < 40 + 40  # one process's pages, not two
-    assert found["peak_tree_rss_mb"] < 1.3 * found["peak_rss_mb"]
+    if sampler.LINUX:  # psutil cannot tell a forked, not exec'd child: its sum may double
+        assert found["peak_tree_rss_mb"] < 1.3 * found["peak_rss_mb"]
 
 
 def test_one_noisy_run_a_side_never_fails_on_memory() -> None:

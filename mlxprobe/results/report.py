@@ -29,7 +29,15 @@ from pathlib import Path
 from .. import __version__
 from ..errors import UsageError
 from ..judging.stats import even_subsample, window_median
-from ..judging.verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
+from ..judging.verdict import (
+    MB,
+    Verdict,
+    leak_fit,
+    matches,
+    memory_at_steps,
+    metric_series,
+    rss_at_steps,
+)
 from ..launching.spec import RunSpec
 from ..protocol import NON_FINITE
 from ..watching.facts import RawResult
@@ -149,6 +157,9 @@ def series(raw: RawResult) -> dict:
            "loss": [_json_number(r.get("loss")) for r in steps],
            "rss_mb": [_round(rss.get(r.get("step")), 1) for r in steps],
            "mx_active_mb": [_round(r.get("memory", {}).get("mx_active"), 1 / MB) for r in steps]}
+    device = dict(memory_at_steps(raw, "device"))
+    if device:  # GPU memory (NVML), beside RSS
+        out["device_mb"] = [_round(device.get(r.get("step")), 1) for r in steps]
     names = sorted({k for r in steps for k, v in r.get("metrics", {}).items()
                     if isinstance(v, (bool, int, float)) or v in NON_FINITE})
     out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]
