@@ -4,11 +4,16 @@ warm-up keeps compile-slow first steps from setting the pace."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
+from conftest import child_spec
 
 from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
-from mlxprobe.watching import devices
+from mlxprobe.pipeline.outcome import execute
+from mlxprobe.watching import devices, stacks
 from mlxprobe.watching.compiling import compiler_frame
 from mlxprobe.watching.facts import RawResult, Sample
 from mlxprobe.watching.watchdog import (
@@ -257,3 +262,71 @@ def test_without_nvml_installed_device_memory_says_so() -> None:
     value = memory.used([1])
     assert value is None or isinstance(value, int)
     assert memory.status  # "not sampled: nvidia-ml-py is not installed ..." here
+
+
+def test_a_compile_seen_in_the_native_stacks_is_not_a_hang(monkeypatch) -> None:
+    """The runner: a 3 s pause after step 2 with a 1 s deadline, the native stacks in NVRTC
+    (recorded text, the platform's stack tool faked): extended, noted, never a hang."""
+    looks = []
+    monkeypatch.setattr(stacks, "native_stacks", lambda pid: looks.append(pid) or NVRTC_PYSPY)
+    outcome = execute(child_spec("compile_pause", step_floor_s=1.0))
+    assert outcome.verdict.kind == "pass", outcome.verdict
+    assert looks and outcome.raw.compiling
+    assert outcome.verdict.evidence["kernel_compile_s"] >= 1.0
+    assert "nvrtcCompileProgram" in outcome.verdict.reason
+
+
+def test_a_real_hang_is_still_called_at_its_deadline(monkeypatch) -> None:
+    monkeypatch.setattr(stacks, "native_stacks", lambda pid: BACKLOG_PYSPY)
+    outcome = execute(child_spec("sleep", step_floor_s=1.0))
+    assert outcome.verdict.label == "hang:cpu_idle", outcome.verdict
+    assert outcome.verdict.evidence["stalled_s"] < 2.5
+    assert outcome.raw.native_stacks == BACKLOG_PYSPY and not outcome.raw.compiling
+
+
+# A `sample` report in sample(1)'s documented layout (header, call graph, totals, images);
+# not recorded on a Mac: no public recording of a Metal compile was found
+SAMPLE_REPORT = """\
+Analysis of sampling Python (pid 4412) every 1 millisecond
+Process:         Python [4412]
+Path:            /opt/homebrew/Cellar/python@3.12/3.12.7/Frameworks/Python.framework/Python
+Load Address:    0x100ad8000
+Date/Time:       2026-11-20 10:12:31.204 +0100
+
+""" + METAL_SAMPLE + """\
+
+Total number in stack (recursive counted multiple times):
+        812       mlx::core::eval(std::vector<mlx::core::array>)  (in libmlx.dylib)
+
+Sort by top of stack, same collapsed (when >= 5):
+        812       MTLCompilerConnection::compileRequest  (in MTLCompiler)
+
+Binary Images:
+       0x100ad8000 -        0x100adbfff +Python (0) <5D0A...> /opt/homebrew/.../Python
+"""
+
+
+def test_macos_native_stacks_come_from_sample(monkeypatch) -> None:
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        Path(argv[argv.index("-file") + 1]).write_text(SAMPLE_REPORT)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(stacks, "macos", lambda: True)
+    monkeypatch.setattr(stacks.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(stacks.subprocess, "run", fake_run)
+    text = stacks.native_stacks(4412)
+    assert calls[0][:5] == ["/usr/bin/sample", "4412", "1", "-mayDie", "-file"]
+    assert text.startswith("Analysis of sampling Python (pid 4412)")
+    assert "Process:         Python [4412]" in text and "Binary Images" not in text
+    assert "[0x" not in text and "(in Metal) + 132" not in text
+    assert "-[_MTLDevice newLibraryWithSource:options:error:]  (in Metal)" in text
+    assert compiler_frame(text) == "newLibraryWithSource"
+
+
+def test_macos_without_sample_says_so(monkeypatch) -> None:
+    monkeypatch.setattr(stacks, "macos", lambda: True)
+    monkeypatch.setattr(stacks.shutil, "which", lambda name: None)
+    assert "`sample` tool was not found" in stacks.native_stacks(1)
