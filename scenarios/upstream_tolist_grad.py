@@ -104,7 +104,7 @@ def guard(probe) -> None:  # noqa: ANN001 - mlxprobe.probe.Probe
     log: dict = {}
     loss_and_grad = nn.value_and_grad(model, lambda m, xb, yb: loss_fn(m, xb, yb, log))
     probe.reset_clock()
-    for i in range(STEPS):
+    for _ in range(STEPS):
         rows = mx.array(rng.integers(0, SAMPLES, BATCH))
         loss, grads = loss_and_grad(model, x[rows], y[rows])
         norm = global_norm(grads).item()
