@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_common import Section, Target, median, spread
 
-from mlxprobe import report
+from mlxprobe.results import report
 
 PHASES = ("startup_s", "setup_s", "loop_s")
 TARGET_S = 30.0
@@ -46,7 +46,7 @@ def cache_without_corpus(folder: Path) -> Path:
     for path in real.glob("tinylm-*"):
         shutil.copy2(path, folder / path.name)
     with patched_env("MLXPROBE_CACHE", str(folder)):
-        from mlxprobe_scenarios import _text  # imports mlx: only here, in the benchmark
+        from mlxprobe_scenarios import _text
 
         _text._cache_path().mkdir(parents=True, exist_ok=True)
     return folder

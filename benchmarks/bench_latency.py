@@ -4,8 +4,8 @@ mlxprobe: `outcome.execute` in this process on (a) the step2-hang broken variant
 lazy graph: the process computes a backlog) and (b) tests/children/plain.py `sleep` (an idle
 deadlock), with the default deadlines. Latency = monotonic time when `execute` returned minus
 the arrival time of the last step record; split into detection (the watchdog's `stalled_s`),
-stacks (faulthandler + py-spy, timed by wrapping `mlxprobe.stacks`) and the rest (ending the
-tree, reaping, judging).
+stacks (faulthandler + py-spy, timed by wrapping `mlxprobe.watching.stacks`) and the rest (ending
+the tree, reaping, judging).
 
 Alternatives on the same two hangs, each in its own process with a real `Probe` writing to a
 file (so the last heartbeat's wall time is known):
@@ -32,8 +32,10 @@ from pathlib import Path
 
 from bench_common import PLAIN_CHILDREN, Section, Target, median, spread
 
-from mlxprobe import catalog, outcome, stacks
-from mlxprobe.spec import spec_for
+from mlxprobe.launching import catalog
+from mlxprobe.launching.spec import spec_for
+from mlxprobe.pipeline import outcome
+from mlxprobe.watching import stacks
 
 USER_N = 300.0  # what a user sets for a training test; pytest-timeout's README uses 300 too
 SMALL_N = 5.0
@@ -46,7 +48,7 @@ LOOPS = {
 
 TRAIN = """\
 import sys, time
-from mlxprobe.probe import Probe
+from mlxprobe.inside.recorder import Probe
 probe = Probe(open({beats!r}, "w", buffering=1))
 probe.emit("note", info={{"started": True}})
 {loop}"""
@@ -54,7 +56,7 @@ probe.emit("note", info={{"started": True}})
 TEST = """\
 import sys, time
 import pytest
-from mlxprobe.probe import Probe
+from mlxprobe.inside.recorder import Probe
 
 @pytest.mark.timeout({n}{method})
 def test_train():
@@ -65,7 +67,7 @@ def test_train():
 
 @contextmanager
 def timed_stacks(spent: dict):
-    """Time mlxprobe.stacks' two captures (the runner calls them through the module)."""
+    """Time mlxprobe.watching.stacks' two captures (the runner calls them through the module)."""
     originals = {name: getattr(stacks, name) for name in ("python_stacks", "native_stacks")}
 
     def wrap(name, fn):  # noqa: ANN001, ANN202

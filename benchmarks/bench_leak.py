@@ -21,9 +21,11 @@ from pathlib import Path
 
 from bench_common import BENCH_DIR, CHILDREN, Section, Target
 
-from mlxprobe import catalog, matrix, report
-from mlxprobe.spec import spec_for
-from mlxprobe.verdict import LEAK_MIN_MB, LEAK_MIN_REL, LEAK_WARMUP_FRAC
+from mlxprobe.judging.verdict import LEAK_MIN_MB, LEAK_MIN_REL, LEAK_WARMUP_FRAC
+from mlxprobe.launching import catalog
+from mlxprobe.launching.spec import spec_for
+from mlxprobe.pipeline import matrix
+from mlxprobe.results import report
 
 STABILITY_OUT = BENCH_DIR / "stability-out"
 STEPS, PACE_S = 100, 0.01

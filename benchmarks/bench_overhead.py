@@ -21,7 +21,7 @@ import time
 
 from bench_common import Section, Target, median, percentile, spread
 
-from mlxprobe.probe import Probe
+from mlxprobe.inside.recorder import Probe
 
 BLOCK = 50
 ROUNDS = 10  # blocks per loop: 30 blocks in all, each loop first in turn

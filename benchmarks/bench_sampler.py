@@ -24,11 +24,12 @@ from pathlib import Path
 import psutil
 from bench_common import CHILDREN, Section, Target, median, spread
 
-from mlxprobe import catalog, runner
-from mlxprobe.facts import Sample
-from mlxprobe.records import RecordReader
-from mlxprobe.sampler import COMPILERS, INTERVAL_S, Sampler
-from mlxprobe.spec import spec_for
+from mlxprobe.launching import catalog
+from mlxprobe.launching.spec import spec_for
+from mlxprobe.watching import runner
+from mlxprobe.watching.facts import Sample
+from mlxprobe.watching.records import RecordReader
+from mlxprobe.watching.sampler import COMPILERS, INTERVAL_S, Sampler
 
 SECONDS = 20
 

@@ -56,7 +56,7 @@ def marked(mark: str) -> list[psutil.Process]:
 
 
 def children_of_run(mark: str) -> int:
-    return sum(1 for p in marked(mark) if "mlxprobe.child" in p.cmdline())
+    return sum(1 for p in marked(mark) if "mlxprobe.inside.child" in p.cmdline())
 
 
 def trial(folder: Path, signum: int) -> tuple[float, float]:

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlxprobe import report
 from mlxprobe.reporters import html, summary_md
+from mlxprobe.results import report
 
 
 def best_of(repeat: int, render) -> tuple[float, str]:  # noqa: ANN001 - () -> str

@@ -28,8 +28,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mlxprobe import report
 from mlxprobe.errors import UsageError
+from mlxprobe.results import report
 
 HOG = "while True: pass"
 DEFAULT_OUT = Path(__file__).resolve().parent / "stability-out"

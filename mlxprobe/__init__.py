@@ -1,7 +1,7 @@
 """mlxprobe: reproduce, diagnose and gate the known ways an MLX training loop goes wrong.
 
 This package's parent side (CLI, pytest plugin, runner, verdict, reporters) never imports mlx;
-only `mlxprobe.child` and `mlxprobe.probe` (the child side) do.
+only `mlxprobe.inside.child` and `mlxprobe.inside.recorder` (the child side) do.
 """
 
 __version__ = "0.1.0"

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from . import catalog, report
 from .errors import UsageError
-from .outcome import Outcome, execute
+from .launching import catalog
+from .launching.spec import spec_for
+from .pipeline.outcome import Outcome, execute
 from .reporters import table
-from .spec import spec_for
-from .watchdog import Deadlines
+from .results import report
+from .watching.watchdog import Deadlines
 
 ENTRIES = pytest.StashKey[list]()
 

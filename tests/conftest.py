@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mlxprobe import catalog
-from mlxprobe.spec import RunSpec, spec_for
-from mlxprobe.watchdog import Deadlines
+from mlxprobe.launching import catalog
+from mlxprobe.launching.spec import RunSpec, spec_for
+from mlxprobe.watching.watchdog import Deadlines
 
 collect_ignore_glob = ["children/*"]
 CHILDREN = Path(__file__).parent / "children"

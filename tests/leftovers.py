@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from mlxprobe.spec import RunSpec
+from mlxprobe.launching.spec import RunSpec
 
 MARK_ENV = "MLXPROBE_TEST_MARK"
 PIDFILE_ENV = "MLXPROBE_TEST_PIDFILE"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlxprobe import catalog
 from mlxprobe.errors import UsageError
+from mlxprobe.launching import catalog
 
 META = ('SCENARIO = {"id": "%s", "title": "t", "variants": {"broken": "hang", "fixed": "pass"}}\n'
         "def broken(probe): ...\ndef fixed(probe): ...\n")

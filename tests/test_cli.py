@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import CHILDREN
 
-from mlxprobe import report
 from mlxprobe.errors import UsageError
+from mlxprobe.results import report
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlxprobe import comparison, report
-from mlxprobe.comparison import DEFAULT_THRESHOLDS, compare
 from mlxprobe.errors import UsageError
+from mlxprobe.gating import comparison
+from mlxprobe.gating.comparison import DEFAULT_THRESHOLDS, compare
 from mlxprobe.reporters import changes, junit, markdown
+from mlxprobe.results import report
 
 ENV = {"mlx_version": "0.32.4", "device": "Device(cpu, 0)", "python": "3.11.7"}
 

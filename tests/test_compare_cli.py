@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import CHILDREN
 from test_cli import assert_one_line_usage_error, cli
 
-from mlxprobe import fingerprint, report
+from mlxprobe.results import fingerprint, report
 
 
 def write_report(path: Path, **changes: object) -> Path:
@@ -86,7 +86,7 @@ def test_compare_and_gate_load_without_mlx(tmp_path: Path) -> None:
     base = write_report(tmp_path / "base.json")
     code = ("import sys; from mlxprobe.cli import main; "
             f"assert main(['compare', {str(base)!r}, {str(base)!r}]) == 0; "
-            "import mlxprobe.commands.gate, mlxprobe.environments; "
+            "import mlxprobe.commands.gate, mlxprobe.gating.environments; "
             "assert 'mlx' not in sys.modules, 'mlx was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)

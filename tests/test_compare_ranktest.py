@@ -8,7 +8,7 @@ import math
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlxprobe import ranktest
+from mlxprobe.gating import ranktest
 
 # Reference values computed with scipy.stats.mannwhitneyu(x, y, alternative="greater").
 SCIPY_EXACT = [

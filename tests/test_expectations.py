@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlxprobe.expectations import parse, resolve
+from mlxprobe.launching.expectations import parse, resolve
 
 META = {"variants": {"broken": "no_update", "fixed": "pass"},
         "expected_before_mlx": {"0.32": {"broken": "pass"}, "0.30": {"broken": "crash"}}}

@@ -25,12 +25,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from leftovers import kill_marked, left_after, marked, new_mark, pids_in, running
 
-from mlxprobe import matrix, watchdog
-from mlxprobe.outcome import Outcome, execute
-from mlxprobe.records import MAX_LINE_BYTES
-from mlxprobe.runner import TAIL_BYTES, Watch
-from mlxprobe.verdict import matches
-from mlxprobe.watchdog import Deadlines
+from mlxprobe.judging.verdict import matches
+from mlxprobe.pipeline import matrix
+from mlxprobe.pipeline.outcome import Outcome, execute
+from mlxprobe.watching import watchdog
+from mlxprobe.watching.records import MAX_LINE_BYTES
+from mlxprobe.watching.runner import TAIL_BYTES, Watch
+from mlxprobe.watching.watchdog import Deadlines
 
 
 @pytest.fixture
@@ -150,7 +151,7 @@ def test_killing_the_parent_takes_its_children_along(mark: str, tmp_path: Path) 
     its lifeline closed and ends its own process group."""
     code = ("import sys, dataclasses; sys.path.insert(0, sys.argv[1])\n"
             "from conftest import child_spec\nfrom leftovers import marked\n"
-            "from mlxprobe.outcome import execute\n"
+            "from mlxprobe.pipeline.outcome import execute\n"
             "execute(marked(child_spec('fork_hang', module='faults', step_floor_s=600.0), "
             "sys.argv[2], __import__('pathlib').Path(sys.argv[3])))\n")
     pidfile = tmp_path / "pids"

@@ -22,7 +22,7 @@ import psutil
 import pytest
 from leftovers import carrying, kill_marked, left_after, marked_env, new_mark
 
-from mlxprobe import report
+from mlxprobe.results import report
 
 MODULE = '''
 import time
@@ -79,7 +79,7 @@ def endless_children(mark: str) -> list[int]:
     for pid in carrying(mark):
         try:
             argv = psutil.Process(pid).cmdline()
-            if "mlxprobe.child" in argv and any(a.startswith("forever_") for a in argv):
+            if "mlxprobe.inside.child" in argv and any(a.startswith("forever_") for a in argv):
                 found.append(pid)
         except psutil.Error:
             continue

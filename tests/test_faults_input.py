@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mlxprobe import cli, report
+from mlxprobe import cli
+from mlxprobe.results import report
 
 GOOD = '''SCENARIO = {"id": "good", "title": "learns", "variants": {"main": "pass"}}
 

@@ -14,11 +14,11 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlxprobe import report
-from mlxprobe.facts import RawResult, Sample, Stall
-from mlxprobe.records import FIELDS, LineParser, well_formed
-from mlxprobe.spec import RunSpec
-from mlxprobe.verdict import classify
+from mlxprobe.judging.verdict import classify
+from mlxprobe.launching.spec import RunSpec
+from mlxprobe.results import report
+from mlxprobe.watching.facts import RawResult, Sample, Stall
+from mlxprobe.watching.records import FIELDS, LineParser, well_formed
 
 FIELD_NAMES = sorted({name for fields in FIELDS.values() for name in fields}
                      | {"loss", "metrics", "memory", "type", "message", "traceback", "info"})

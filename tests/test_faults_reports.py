@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlxprobe import cli, report
+from mlxprobe import cli
 from mlxprobe.errors import UsageError
+from mlxprobe.results import report
 
 RUN = {"scenario": "s", "variant": "broken", "expected": "pass", "verdict": "pass",
        "detail": "", "matched": True, "reason": "finished cleanly", "hint": "",

@@ -13,10 +13,11 @@ from conftest import CHILDREN
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlxprobe import comparison, environments, fingerprint, report, schedule
 from mlxprobe.commands import gate
-from mlxprobe.environments import Environment
 from mlxprobe.errors import UsageError
+from mlxprobe.gating import comparison, environments, schedule
+from mlxprobe.gating.environments import Environment
+from mlxprobe.results import fingerprint, report
 
 
 @given(st.integers(1, 12))

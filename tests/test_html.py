@@ -22,8 +22,8 @@ from conftest import CHILDREN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlxprobe import report
 from mlxprobe.reporters import html, html_run, plots, summary_md
+from mlxprobe.results import report
 
 HOSTILE = '<script>alert("id")</script><img src=x onerror=alert(1)>&amp;\'"'
 HOSTILE_CHECK = "</pre><script>alert('check')</script>"

@@ -15,8 +15,8 @@ import time
 
 from conftest import CHILDREN, child_spec
 
-from mlxprobe import matrix
-from mlxprobe.outcome import execute
+from mlxprobe.pipeline import matrix
+from mlxprobe.pipeline.outcome import execute
 from mlxprobe.reporters import ansi, live, table
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # a colour code

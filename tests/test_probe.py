@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from mlxprobe.probe import Probe, plain
+from mlxprobe.inside.recorder import Probe, plain
 
 
 class Untouchable:

@@ -8,7 +8,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlxprobe.records import MAX_LINE_BYTES, LineParser, RecordReader
+from mlxprobe.watching.records import MAX_LINE_BYTES, LineParser, RecordReader
 
 
 def line(**fields) -> bytes:

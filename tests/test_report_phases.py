@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import child_spec
 
-from mlxprobe import outcome, report
-from mlxprobe.facts import RawResult
+from mlxprobe.pipeline import outcome
+from mlxprobe.results import report
+from mlxprobe.watching.facts import RawResult
 
 
 def test_phases_from_arrival_times_and_step_durations():

@@ -11,8 +11,8 @@ import psutil
 import pytest
 from conftest import child_spec
 
-from mlxprobe.outcome import execute
-from mlxprobe.verdict import matches
+from mlxprobe.judging.verdict import matches
+from mlxprobe.pipeline.outcome import execute
 
 
 def assert_nothing_left(outcome) -> None:

@@ -12,7 +12,13 @@ import time
 import psutil
 import pytest
 
-from mlxprobe.sampler import Sampler, created_children, last_pid, parent_pid, runnable_threads
+from mlxprobe.watching.sampler import (
+    Sampler,
+    created_children,
+    last_pid,
+    parent_pid,
+    runnable_threads,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads Linux /proc")
 

@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlxprobe.facts import RawResult, Sample, Stall
-from mlxprobe.verdict import (
-    LEAK_MIN_MB,
-    MB,
-    MIN_DROP,
-    classify,
-    matches,
-)
+from mlxprobe.judging.verdict import LEAK_MIN_MB, MB, MIN_DROP, classify, matches
+from mlxprobe.watching.facts import RawResult, Sample, Stall
 
 
 def steps(losses: list, t0: float = 1.0, dt: float = 0.01, **metrics) -> list[dict]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlxprobe.watchdog import Deadlines, current_deadline, overdue, step_deadline
+from mlxprobe.watching.watchdog import Deadlines, current_deadline, overdue, step_deadline
 
 D = Deadlines(startup_s=100.0, step_floor_s=1.5, step_factor=10.0, window=5, budget_s=500.0)
 

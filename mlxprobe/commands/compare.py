@@ -14,9 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import comparison, report, textfile
-from ..comparison import Comparison
+from ..gating import comparison
+from ..gating.comparison import Comparison
 from ..reporters import changes, html, junit, markdown
+from ..results import report, textfile
 from .options import positive
 
 NAME = "compare"

@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from .. import environments, fingerprint, report, schedule, textfile
-from ..environments import Environment
 from ..errors import UsageError
+from ..gating import environments, schedule
+from ..gating.environments import Environment
 from ..reporters import markdown
+from ..results import fingerprint, report, textfile
 from . import compare
 from .running import jobs_count
 

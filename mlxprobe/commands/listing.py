@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import catalog
+from ..launching import catalog
 
 NAME = "list"
 HELP = "list scenarios, their variants and expectations"

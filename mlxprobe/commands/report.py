@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import report, textfile
 from ..reporters import ansi, html, summary_md, table
+from ..results import report, textfile
 
 NAME = "report"
 HELP = "render a JSON report as HTML, Markdown or a table"

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .. import catalog, fingerprint, matrix, report, textfile
-from ..outcome import Outcome
+from ..launching import catalog
+from ..launching.spec import RunSpec, spec_for
+from ..pipeline import matrix
+from ..pipeline.outcome import Outcome
 from ..reporters import ansi, html, live, summary_md, table
-from ..spec import RunSpec, spec_for
-from ..watchdog import Deadlines
+from ..results import fingerprint, report, textfile
+from ..watching.watchdog import Deadlines
 from .options import positive, writable_file
 
 NAME = "run"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 
-from ..comparison import Comparison, MetricChange, VariantChange
-from ..ranktest import smallest_p
+from ..gating.comparison import Comparison, MetricChange, VariantChange
+from ..gating.ranktest import smallest_p
 
 COLUMNS = ("status", "scenario", "variant", "expected", "BASE", "HEAD", "what changed")
 TEXT_WIDTH = 110

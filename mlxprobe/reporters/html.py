@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import textfile
+from ..results import textfile
 from . import plots
 from .html_run import badge, card, esc
 from .html_style import CSS

@@ -13,7 +13,7 @@ import html
 import json
 import re
 
-from ..hints import EVAL_STATE
+from ..judging.hints import EVAL_STATE
 from .tones import label, tone
 
 METRICS = (("steps", "steps", "{:d}"), ("wall_s", "wall time", "{:.1f} s"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..comparison import Comparison, VariantChange
+from ..gating.comparison import Comparison, VariantChange
 from .changes import explain, sides
 
 

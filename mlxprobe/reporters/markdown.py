@@ -9,8 +9,8 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from ..comparison import Comparison, VariantChange
-from ..fingerprint import KEYS
+from ..gating.comparison import Comparison, VariantChange
+from ..results.fingerprint import KEYS
 from .changes import explain, headline, sides
 
 MARKS = {"newly failing": "❌", "lost its eyes": "❌", "changed": "❌", "worse": "🔺",

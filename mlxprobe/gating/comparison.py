@@ -23,8 +23,9 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 
-from . import fingerprint, ranktest
-from .errors import UsageError
+from ..errors import UsageError
+from ..results import fingerprint
+from . import ranktest
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..watching.watchdog import Deadlines
 from .catalog import Scenario
-from .watchdog import Deadlines
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The runner: start one variant in a child process, watch it, end its tree, return raw facts.
 
-Job: spawn `python -m mlxprobe.child` in a new session with a dedicated record pipe, drain
+Job: spawn `python -m mlxprobe.inside.child` in a new session with a dedicated record pipe, drain
 its stdout/stderr (keeping tails, never blocking on full pipes), sample it from outside,
 apply the watchdog policy, take stacks on a stall, then SIGTERM/SIGKILL the whole tree.
 It judges nothing: `classify` does.
@@ -22,12 +22,12 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from ..launching.spec import RunSpec
+from ..protocol import LIFELINE_FD_ENV, RECORD_FD_ENV, RUN_TOKEN_ENV
 from . import procs, stacks, watchdog
 from .facts import RawResult, Sample, Stall
-from .probe import LIFELINE_FD_ENV, RECORD_FD_ENV
 from .records import RecordReader
 from .sampler import Sampler
-from .spec import RunSpec
 
 TICK_S = 0.05
 TAIL_BYTES = 64 * 1024
@@ -94,7 +94,7 @@ class Watch:
 
 
 def child_command(spec: RunSpec, stacks_path: Path) -> list[str]:
-    return [sys.executable, "-m", "mlxprobe.child", "--root", str(spec.import_root),
+    return [sys.executable, "-m", "mlxprobe.inside.child", "--root", str(spec.import_root),
             "--module", spec.module, "--variant", spec.variant, "--stacks", str(stacks_path)]
 
 
@@ -103,7 +103,7 @@ def child_env(spec: RunSpec, fd: int, lifeline_fd: int = -1, token: str = "") ->
     env.update(dict(spec.env))
     env[RECORD_FD_ENV] = str(fd)
     env[LIFELINE_FD_ENV] = str(lifeline_fd)  # EOF on it: the parent died, end the group
-    env[procs.RUN_TOKEN_ENV] = token  # inherited by all the child starts: found at the end
+    env[RUN_TOKEN_ENV] = token  # inherited by all the child starts: found at the end
     env["PYTHONFAULTHANDLER"] = "1"  # a segfault in the child prints its stack to stderr
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

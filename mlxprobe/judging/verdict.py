@@ -18,8 +18,9 @@ import signal
 import statistics
 from dataclasses import dataclass, field
 
+from ..protocol import decode_number
+from ..watching.facts import RawResult
 from . import hints
-from .facts import RawResult
 from .stats import theil_sen, window_median
 
 MB = 1024 * 1024
@@ -233,20 +234,12 @@ def metric_series(raw: RawResult, name: str) -> list[float]:
     out = []
     for rec in raw.steps:
         value = rec.get("loss") if name == "loss" else rec.get("metrics", {}).get(name)
-        number = _number(value)
+        number = decode_number(value)
         if number is not None:
             out.append(number)
     return out
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if value in ("nan", "inf", "-inf"):
-        return float(value)
-    return None
 
 
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:

@@ -24,12 +24,14 @@ import statistics
 import time
 from pathlib import Path
 
-from . import __version__, fingerprint, textfile
-from .errors import UsageError
-from .facts import RawResult
-from .spec import RunSpec
-from .stats import even_subsample, window_median
-from .verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
+from .. import __version__
+from ..errors import UsageError
+from ..judging.stats import even_subsample, window_median
+from ..judging.verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
+from ..launching.spec import RunSpec
+from ..protocol import NON_FINITE
+from ..watching.facts import RawResult
+from . import fingerprint, textfile
 
 SCHEMA = 1
 RUN_KEYS = ("scenario", "variant", "expected", "verdict", "matched")  # in every schema-1 run
@@ -109,7 +111,7 @@ def series(raw: RawResult) -> dict:
            "rss_mb": [_round(rss.get(r.get("step")), 1) for r in steps],
            "mx_active_mb": [_round(r.get("memory", {}).get("mx_active"), 1 / MB) for r in steps]}
     names = sorted({k for r in steps for k, v in r.get("metrics", {}).items()
-                    if isinstance(v, (bool, int, float)) or v in ("nan", "inf", "-inf")})
+                    if isinstance(v, (bool, int, float)) or v in NON_FINITE})
     out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]
                       for n in names}
     return out

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UsageError
 from . import expectations
-from .errors import UsageError
 
 REQUIRED_KEYS = ("id", "title", "variants")
 PACKAGE = "mlxprobe_scenarios"
-# the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.verdict
+# the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.judging.verdict
 VERDICT_KINDS = ("pass", "hang", "crash", "leak", "diverged", "not_learning", "no_update",
                  "wrong_result")
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
+from ..launching.spec import RunSpec
 from .outcome import Outcome, execute
-from .spec import RunSpec
 
 MAX_AUTO_JOBS = 4
 

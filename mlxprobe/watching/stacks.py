@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-STACK_SIGNAL = signal.SIGUSR1  # must match mlxprobe.child
+from ..protocol import STACK_SIGNAL
+
 PYTHON_WAIT_S = 1.0
 PYSPY_TIMEOUT_S = 20.0
 MAX_STACK_CHARS = 64_000

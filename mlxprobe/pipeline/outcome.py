@@ -11,10 +11,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import report, runner
-from .facts import RawResult
-from .spec import RunSpec
-from .verdict import Verdict, classify, matches
+from ..judging.verdict import Verdict, classify, matches
+from ..launching.spec import RunSpec
+from ..results import report
+from ..watching import runner
+from ..watching.facts import RawResult
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The child process: import one scenario module and run one variant under the probe.
 
-Run as `python -m mlxprobe.child --root DIR --module NAME --variant V --stacks FILE`, with the
-record pipe's fd in MLXPROBE_RECORD_FD. It registers faulthandler so that SIGUSR1 from the
+Run as `python -m mlxprobe.inside.child --root DIR --module NAME --variant V --stacks FILE`,
+with the record pipe's fd in MLXPROBE_RECORD_FD. It registers faulthandler so that SIGUSR1 from the
 parent dumps every thread's Python stack into FILE, writes a start record, calls
 `<module>.<variant>(probe)`, and ends with an end record, or an error record and exit code 1
 when the loop raises.
@@ -27,9 +27,9 @@ import threading
 import traceback
 from typing import IO
 
-from .probe import LIFELINE_FD_ENV, RECORD_FD_ENV, Probe
+from ..protocol import LIFELINE_FD_ENV, RECORD_FD_ENV, STACK_SIGNAL
+from .recorder import Probe, shared
 
-STACK_SIGNAL = signal.SIGUSR1
 ERROR_EXIT = 1
 
 
@@ -89,7 +89,7 @@ def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlxprobe.child")
+    parser = argparse.ArgumentParser(prog="mlxprobe.inside.child")
     for flag in ("--root", "--module", "--variant", "--stacks"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args(argv)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get(RECORD_FD_ENV):
         os.set_inheritable(int(os.environ[RECORD_FD_ENV]), False)  # EOF when the child ends
     stacks = arm_stack_dump(args.stacks)
-    probe = Probe.from_env()
+    probe = shared()
     probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module, **environment())
     probe.reset_clock()
     code = run_variant(probe, args.root, args.module, args.variant)

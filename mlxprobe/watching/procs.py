@@ -19,8 +19,9 @@ import time
 
 import psutil
 
+from ..protocol import RUN_TOKEN_ENV
+
 POLL_S = 0.02
-RUN_TOKEN_ENV = "MLXPROBE_RUN_TOKEN"
 SWEEP_ROUNDS = 3  # processes forking while they are killed: sweep again, at most this often
 
 

@@ -9,7 +9,7 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from .errors import UsageError
+from ..errors import UsageError
 
 BASE, HEAD = "base", "head"
 

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .errors import UsageError
+from .. import __version__
+from ..errors import UsageError
 
 STAMP = "mlxprobe-env.json"
 SOURCE_PARTS = ("pyproject.toml", "README.md", "mlxprobe", "scenarios")  # the wheel's sources

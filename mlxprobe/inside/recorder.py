@@ -1,0 +1,131 @@
+"""The child-side API a training loop calls once per step: `probe.step(loss=..., **metrics)`.
+
+Job: turn what the loop already has into JSON-line records on the record pipe (never stdout),
+plus MLX's own memory counters. It must never evaluate an MLX array: a value that is not a
+plain Python number is recorded by its type name only, so a loop that forgot to evaluate is
+observed as it is. Outside mlxprobe (no record fd in the environment) every call is a no-op,
+so a user can leave the calls in a real training script.
+
+May import: the standard library; `mlx.core` lazily and only for memory counters.
+Must not import: the parent side (runner, watchdog, verdict, reporters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import IO, Any
+
+from ..protocol import RECORD_FD_ENV, encode_number
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe copy of `value` that never touches an MLX array's data.
+
+    Numbers, strings, bools and None pass through (non-finite floats become the strings
+    "nan", "inf", "-inf"); lists/tuples/dicts are copied recursively; anything else (an
+    un-evaluated `mx.array`, a numpy array) becomes `{"unrecorded": "<type name>"}`.
+    """
+    if isinstance(value, float):
+        return encode_number(value)
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return {"unrecorded": type(value).__name__}
+
+
+def memory_counters() -> dict[str, int]:
+    """MLX's allocator counters in bytes (active, peak, cache); {} when unavailable.
+
+    Reading a counter evaluates nothing. Older mlx (< 0.24) kept them under `mx.metal`.
+    """
+    try:
+        import mlx.core as mx
+    except ImportError:
+        return {}
+    out: dict[str, int] = {}
+    for name in ("active", "peak", "cache"):
+        fn = getattr(mx, f"get_{name}_memory", None)
+        if fn is None:
+            fn = getattr(getattr(mx, "metal", None), f"get_{name}_memory", None)
+        if fn is not None:
+            try:
+                out[f"mx_{name}"] = int(fn())
+            except (RuntimeError, ValueError):
+                continue
+    return out
+
+
+class Probe:
+    """Writes start/step/check/end records; one instance per child process."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()  # one line at a time from any thread
+        self._step = 0
+        self._last = time.perf_counter()
+
+    @classmethod
+    def from_env(cls) -> Probe:
+        """The probe for this process: connected when mlxprobe started it, else a no-op."""
+        fd = os.environ.get(RECORD_FD_ENV)
+        if not fd:
+            return cls(None)
+        return cls(os.fdopen(int(fd), "w", buffering=1, closefd=False))
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Write one record line; never raises into the loop under test."""
+        if self._stream is None:
+            return
+        record = {"kind": kind, "time": time.time(), **plain(fields)}
+        line = json.dumps(record, allow_nan=False) + "\n"
+        with self._lock:
+            try:
+                if self._stream is not None:
+                    self._stream.write(line)
+            except (OSError, ValueError):
+                self._stream = None  # the parent is gone: stop recording, keep training
+
+    def step(self, loss: Any = None, **metrics: Any) -> None:
+        """One heartbeat: call once per training step, after the step's work."""
+        now = time.perf_counter()
+        self._step += 1
+        self.emit("step", step=self._step, step_s=now - self._last, loss=loss,
+                  metrics=metrics, memory=memory_counters())
+        self._last = now
+
+    def check(self, name: str, ok: bool, hint: str = "", **evidence: Any) -> None:
+        """A scenario-specific correctness check; a failed one makes the verdict wrong_result."""
+        self.emit("check", name=name, ok=bool(ok), hint=hint, evidence=evidence)
+
+    def note(self, **info: Any) -> None:
+        """Free-form facts for the report (model size, data size, settings)."""
+        self.emit("note", info=info)
+
+    def reset_clock(self) -> None:
+        """Start the next step's timer now (after set-up that is not a training step)."""
+        self._last = time.perf_counter()
+
+
+_SHARED: list[Probe] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def shared() -> Probe:
+    """The one probe of this process (the child, the bootstrap and the user's own
+    `probe.step` calls all write through it, so their lines never interleave)."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(Probe.from_env())
+        return _SHARED[0]
