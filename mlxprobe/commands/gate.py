@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..gating import environments, schedule
 from ..gating.environments import Environment
+from ..launching import catalog
 from ..reporters import markdown
 from ..results import fingerprint, report, textfile
 from . import compare
@@ -46,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "needs 3 or more)")
     parser.add_argument("--scenario", action="append", metavar="ID",
                         help="only these scenarios (repeatable; default all)")
+    parser.add_argument("--tag", action="append", metavar="TAG",
+                        help="only scenarios carrying this tag (repeatable), e.g. upstream")
     parser.add_argument("--variant", help="only this variant")
     parser.add_argument("--scenarios", type=Path, metavar="DIR", help="your scenario folder")
     parser.add_argument("--out", type=Path, default=Path("mlxprobe-gate"), metavar="DIR",
@@ -62,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
+    if args.tag:  # the same selection `mlxprobe run` will make in each environment
+        if args.scenario:
+            raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
+        args.tagged = {s.id for s in catalog.with_tags(catalog.discover(args.scenarios),
+                                                       args.tag)}
     started = time.monotonic()
     kept = _selected(report.load(args.baseline_report), args) if args.baseline_report else None
     try:
@@ -83,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _selected(kept: dict, args: argparse.Namespace) -> dict:
     """The kept baseline's runs of the scenarios and variant this gate runs."""
-    runs = [r for r in kept["runs"] if (not args.scenario or r.get("scenario") in args.scenario)
+    wanted = args.scenario or getattr(args, "tagged", None)
+    runs = [r for r in kept["runs"] if (not wanted or r.get("scenario") in wanted)
             and (not args.variant or r.get("variant") == args.variant)]
     return {**kept, "runs": runs}
 
@@ -143,7 +152,9 @@ def run_command(args: argparse.Namespace, env: Environment, json_path: Path) -> 
                "--json", str(json_path.resolve())]
     for scenario in args.scenario or []:
         command += ["--scenario", scenario]
-    if not args.scenario:
+    for tag in getattr(args, "tag", None) or []:
+        command += ["--tag", tag]
+    if not (args.scenario or getattr(args, "tag", None)):
         command.append("--all")
     if args.variant:
         command += ["--variant", args.variant]
