@@ -161,3 +161,16 @@ def test_gate_checks_tags_before_any_slow_work(folder: Path) -> None:
             "--scenarios", str(folder))
     assert_one_line_usage_error(cli(*base, "--tag", "upstrem"), "upstrem", "upstream")
     assert_one_line_usage_error(cli(*base, "--tag", "upstream", "--scenario", "a"), "--tag")
+
+
+def test_gate_reads_tags_from_the_checkout_it_installs() -> None:
+    """Without --scenarios the environments run this checkout's scenarios (its wheel)."""
+    import argparse
+
+    from mlxprobe.commands import gate
+    from mlxprobe.gating import environments
+
+    assert environments.checkout_root() == SCENARIOS.parent
+    args = argparse.Namespace(scenarios=None, mlxprobe=None)
+    assert gate._catalogue(args) == SCENARIOS
+    assert gate._catalogue(argparse.Namespace(scenarios=None, mlxprobe="mlxprobe==1")) is None

@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tag:  # the same selection `mlxprobe run` will make in each environment
         if args.scenario:
             raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
-        args.tagged = {s.id for s in catalog.with_tags(catalog.discover(args.scenarios),
-                                                       args.tag)}
+        folder = _catalogue(args)
+        if folder is not None:
+            args.tagged = {s.id for s in catalog.with_tags(catalog.discover(folder), args.tag)}
     started = time.monotonic()
     kept = _selected(report.load(args.baseline_report), args) if args.baseline_report else None
     try:
@@ -87,6 +88,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ngate wall time {total:.0f} s (environments {env_s:.0f} s, runs "
           f"{total - env_s:.0f} s); reports and summary in {args.out}", file=sys.stderr)
     return compare.exit_code(result)
+
+
+def _catalogue(args: argparse.Namespace) -> Path | None:
+    """The scenario folder the environments will run: --scenarios, else the scenarios of the
+    checkout whose wheel they get; None when --mlxprobe installs another mlxprobe there."""
+    if args.scenarios:
+        return args.scenarios
+    root = None if args.mlxprobe else environments.checkout_root()
+    return root / "scenarios" if root else None
 
 
 def _selected(kept: dict, args: argparse.Namespace) -> dict:

@@ -74,7 +74,7 @@ def installer() -> str:
 
 def checkout_root() -> Path | None:
     """The source checkout this mlxprobe runs from, None when installed from a wheel."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # mlxprobe/gating/environments.py
     return root if (root / "pyproject.toml").is_file() and (root / "scenarios").is_dir() else None
 
 
