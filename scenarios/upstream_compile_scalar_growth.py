@@ -19,11 +19,12 @@ margin on either side of any threshold; the issue's form separates the releases 
 
 Measured here (CPU, 2 cores, 2026-11-22, thread CPU time, N = 1000 vs 4000, outside mlxprobe):
 mlx 0.32.4 4.8-6.0 (still superlinear: 2000 -> 8000 gives 5.5-6.9; the issue is open, but the
-quadratic term is ~20x smaller than in 0.28), 0.29.3 5.1; mlx 0.27.1 16.8 and 0.28.0 17.4
-(N = 4000 took 0.30 s there against 0.015-0.024 s on 0.32.4). Under mlxprobe (the check's
-`ratio`): 0.32.4 5.3 and 5.6 (0.5 s a run), 0.29.3 5.6: pass; 0.27.1 13.7 and 0.28.0 15.1:
-`wrong_result`. So this guard fails on 0.27.1 and 0.28.0 and passes from 0.29.3 on; 0.29.0 to
-0.29.2 were not tried (the bound below says 0.29.3 for that reason). It guards against the
+quadratic term is ~20x smaller than in 0.28), 0.29.3 5.1; mlx 0.27.1 16.8 and 0.28.0 17.4 (N =
+4000 took 0.30 s there against 0.015-0.024 s on 0.32.4). Under mlxprobe (the check's `ratio`):
+0.32.4 5.3-6.8 (0.5-1 s a run), 0.32.3 5.8, 0.32.2 6.2, 0.32.1 6.0, 0.32.0 5.1, 0.31.2 6.7,
+0.31.1 7.1, 0.30.1 7.3, 0.30.0 7.5, 0.29.3 4.8-5.6: pass; 0.27.1 13.7 and 15.2, 0.28.0 14.5 and
+15.1: `wrong_result`. So this guard fails on 0.27.1 and 0.28.0 and passes from 0.29.3 on; 0.29.0
+to 0.29.2 were not tried (the bound below says 0.29.3 for that reason). It guards against the
 growth getting back to that; it cannot say the open issue is fixed.
 """
 

@@ -22,9 +22,13 @@ are dropped each time. If captured arrays are kept again, RSS climbs ~2 MiB a cy
 (the verdict's rule: >= 16 MB and >= 10% growth after warm-up, sustained). MLX's active memory
 is reported per step (`active_mb`) as evidence.
 
-Measured here (CPU, 2 cores, 2026-11-22): mlx 0.32.4 and 0.32.0 flat (pass); mlx 0.31.1 and
-0.31.2: +2 MiB of active memory and RSS per cycle: `leak`. See the README table for the run
-numbers.
+Measured here (CPU, 2 cores, 2026-11-22), 40 cycles, 2.3-9 s: mlx 0.32.4 and 0.32.3 flat
+(RSS growth 0.0 MB after warm-up: pass); 0.30.0, 0.30.1, 0.31.1, 0.31.2 (the reported
+release), 0.32.0, 0.32.1 and 0.32.2: RSS +2.0 MB a cycle, +62 to +65 MB over the 32 cycles
+after warm-up (and active memory +2 MiB a cycle): `leak:rss`. 0.27.1, 0.28.0 and 0.29.3 are
+flat: a regression in 0.30.0, the release whose compile copying also broke mlx#2864
+(upstream-compile-random-state), consistent with the diagnosis above; fixed in 0.32.3 (the
+fixing commit is not in the stored copy of the mlx repository, which ends after 0.32.1).
 """
 
 from __future__ import annotations

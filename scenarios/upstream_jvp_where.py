@@ -23,8 +23,9 @@ finite differences in float64 NumPy over the model's own weights. Also the repor
 Measured here (CPU, 2 cores, 2026-11-22): mlx 0.32.4 and 0.32.0 pass (jvp within 2.3e-7 of
 the finite differences, <u, Jv> = <J^T u, v> to 2e-7, report case 6.0). mlx 0.31.2 (the
 reported release), 0.31.1 and 0.27.1: the tangent is a boolean array of False (`jvp_dtype`
-bool, all 0), all three checks fail: `wrong_result`. So the bug is in every release that
-installs here before 0.32.0.
+bool, all 0), all three checks fail: `wrong_result`; the same on 0.28.0, 0.29.3, 0.30.0 and
+0.30.1. 0.32.1 to 0.32.4 pass. So the bug is in every release that installs here before
+0.32.0.
 """
 
 from __future__ import annotations

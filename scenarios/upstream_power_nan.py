@@ -23,8 +23,9 @@ values) and that both fits converged (the check is skipped on a non-finite run, 
 
 Measured here (mlx 0.32.4, CPU, 2 cores, 2026-11-22), 150 Adam steps (~1.8 s): all finite,
 spline MSE 0.50 at init -> 2.2e-5, gamma fit a = 1.4999, p = 2.1997 (true 1.5, 2.2), the
-report's vjp [[123, 123], [-123, -123]]. The same on 0.27.1.
-The bugs predate every release that installs here (0.27+): this guard was never seen failing.
+report's vjp [[123, 123], [-123, -123]]. Passes on every release tried: 0.27.1, 0.28.0, 0.29.3,
+0.30.0, 0.30.1, 0.31.1, 0.31.2, 0.32.0, 0.32.1, 0.32.2, 0.32.3 and 0.32.4. The bugs predate
+every release that installs here (0.27+): this guard was never seen failing.
 """
 
 from __future__ import annotations
