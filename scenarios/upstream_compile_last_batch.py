@@ -9,10 +9,11 @@ optimizer.state]`, trains for a whole epoch with `optim.Adam` and then raises Ru
 last minibatch of the epoch (batch 234 of 235 with batch size 256: the one smaller batch).
 SGD worked; Adam, AdamW, RMSprop and Adagrad (the optimizers with per-parameter state) failed;
 `mx.disable_compile()` or a dataset that is a whole number of batches made it go away.
-Diagnosis: the new input shape forces a retrace of the compiled step; the optimizer state
-captured as an implicit input/output was mishandled on that retrace, leaving placeholder
-arrays without a primitive in `optimizer.state`. Fix: in mlx's compile, closed with the issue
-(mlx 0.15, mid 2024).
+Diagnosis (the stored issue has no maintainer comment; this is our reading of the facts
+above): the smaller batch is a new input shape, so the compiled step is traced again, and the
+optimizer state captured as an implicit input and output came back from that trace as
+placeholder arrays without a primitive. Fix: the issue is closed; the fixing commit could not
+be identified in the stored copy of the mlx repository.
 
 The guard trains the MNIST-shaped loop on a tiny synthetic problem (64 features, 10 classes
 from a fixed random teacher, 1000 samples: 15 batches of 64 and a last batch of 40), the step
