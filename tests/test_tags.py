@@ -174,3 +174,25 @@ def test_gate_reads_tags_from_the_checkout_it_installs() -> None:
     args = argparse.Namespace(scenarios=None, mlxprobe=None)
     assert gate._catalogue(args) == SCENARIOS
     assert gate._catalogue(argparse.Namespace(scenarios=None, mlxprobe="mlxprobe==1")) is None
+
+
+def test_gate_lists_a_verdict_that_changed_as_each_release_expects() -> None:
+    """An upstream guard between a release with the bug and one without: both sides match
+    their expectation (expected_before_mlx), the verdicts differ: listed, not failed."""
+    from test_compare import rep, run
+
+    from mlxprobe.gating.comparison import compare
+    from mlxprobe.reporters import changes, markdown
+
+    guard = {"scenario": "upstream-x", "variant": "guard"}
+    base = rep(run(**guard), mlx="0.32.4")
+    head = rep(run(**guard, expected="crash", verdict="crash", detail="SIGSEGV"), mlx="0.30.0")
+    result = compare(base, head)
+    [change] = result.changes
+    assert change.kind == "expected change" and not result.failed
+    assert "pass -> crash:SIGSEGV, as each side expects" in changes.render(result)
+    assert "1 expected change" in changes.headline(result)
+    assert "expected change" in markdown.render(result, "mlxprobe gate")
+    # the release expected to crash but passing is still a hard change (the guard went blind)
+    blind = compare(base, rep(run(**guard, expected="crash"), mlx="0.30.0"))
+    assert [c.kind for c in blind.changes] == ["lost its eyes"] and blind.failed

@@ -7,7 +7,9 @@ variant); with `run --repeat N` each group holds N runs.
    their expectation in BASE and not all in HEAD is `newly failing` (expected `pass`) or `lost
    its eyes` (a broken variant that no longer shows its failure: the scenario stopped
    reproducing). Failing in both but differently is `changed`, also hard. The reverse is good
-   news: `newly fixed`, or `reproduces again`.
+   news: `newly fixed`, or `reproduces again`. Matching on both sides with different verdicts
+   because the expectation itself differs (`expected_before_mlx`: a bug known in one of the
+   two mlx releases) is `expected change`: listed, never failed.
 2. Then metrics, only for variants that passed in every run on both sides: each metric has a
    ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
    metric (`ranked`: step time) must also pass a one-sided Mann-Whitney test over the runs
@@ -54,7 +56,9 @@ DEFAULT_ALPHA = 0.05
 
 HARD = ("newly failing", "lost its eyes", "changed")
 GOOD = ("newly fixed", "reproduces again")
-ORDER = (*HARD, "worse", "worse?", *GOOD, "better", "still failing", "missing", "new", "same")
+KNOWN = "expected change"  # both matched, different verdicts: the expectation differs by release
+ORDER = (*HARD, "worse", "worse?", *GOOD, "better", KNOWN, "still failing", "missing", "new",
+         "same")
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,13 @@ def _status(base: list[dict], head: list[dict], expected: str) -> str:
         return "newly fixed" if expected == "pass" else "reproduces again"
     if not was and _failing_labels(base) != _failing_labels(head):
         return "changed"
+    if was and _expectations(base) != _expectations(head) and summary(base) != summary(head):
+        return KNOWN
     return "same" if was else "still failing"
+
+
+def _expectations(runs: list[dict]) -> set[str]:
+    return {str(r.get("expected")) for r in runs}
 
 
 def _note(base: list[dict], head: list[dict]) -> str:

@@ -57,6 +57,8 @@ def explain(change: VariantChange, alpha: float) -> str:
         "newly fixed": f"was {change.base}, now passes",
         "reproduces again": f"shows {change.expected} again (was {change.base})",
         "still failing": f"failing in both: {change.head}",
+        "expected change": f"{change.base} -> {change.head}, as each side expects: "
+                           f"{change.reason}",
         "missing": "not run in HEAD",
         "new": "only in HEAD" + (f" ({change.reason})" if change.reason else ""),
     }
@@ -73,7 +75,8 @@ def headline(comparison: Comparison) -> str:
            if k in counts]
     good = [f"{counts[k]} {k}" for k in ("newly fixed", "reproduces again", "better")
             if k in counts]
-    other = [f"{counts[k]} {k}" for k in ("worse?", "still failing", "missing", "new", "same")
+    other = [f"{counts[k]} {k}" for k in ("worse?", "expected change", "still failing",
+                                          "missing", "new", "same")
              if k in counts]
     text = ("FAIL: " + ", ".join(bad)) if comparison.failed else "OK: no regression"
     if good:

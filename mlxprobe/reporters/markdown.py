@@ -15,7 +15,7 @@ from .changes import explain, headline, sides
 
 MARKS = {"newly failing": "❌", "lost its eyes": "❌", "changed": "❌", "worse": "🔺",
          "worse?": "⚠️", "newly fixed": "✅", "reproduces again": "✅", "better": "🟢",
-         "still failing": "⚪", "missing": "❔", "new": "🆕", "same": ""}
+         "expected change": "ℹ️", "still failing": "⚪", "missing": "❔", "new": "🆕", "same": ""}
 
 
 def render(comparison: Comparison, title: str = "mlxprobe compare") -> str:
