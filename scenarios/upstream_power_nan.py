@@ -9,7 +9,9 @@ init the spline is 0 and sin(0) is exactly 0). Fix: mlx#505 "Power VJP fix for 0
 https://github.com/ml-explore/mlx/issues/628 ("Unexpected result from mlx.core.vjp", mlx
 0.1.0): the gradient of `(a - b) ** b` with respect to the exponent was NaN where the base is
 0 (JAX: -123 for the report's cotangent 123): d/dy x^y = x^y log x is 0 * -inf there. awni:
-"We could try and make it such that 0 log 0 = 0", done once `where` handled inf (mlx#598).
+"We could try and make it such that 0 log 0 = 0 ... We can fix this once #598 is fixed"; the
+issue is closed (the fixing commit was not identified), and every release tried gives JAX's
+-123.
 
 The guard trains, in one loop with Adam, the two models the reports describe: the spline
 (piecewise linear between 16 control points, all 0 at init) fitted to sin(x) on [0, 2 pi] with
