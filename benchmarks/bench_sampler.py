@@ -141,7 +141,7 @@ def one_run(spec, mode: str) -> dict:  # noqa: ANN001 - RunSpec
     made: dict = {}
     with timed_threads(mode, made):
         cpu_before, main_before = time.process_time(), time.thread_time()
-        raw = runner.run(spec)
+        raw = runner.run(spec.launch)
         main = time.thread_time() - main_before
         cpu = time.process_time() - cpu_before
     sampler, wall = made["sampler"], raw.wall_s

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                       # all five, ~14 min on 2 cores
     python benchmarks/run.py --only latency        # one (repeatable): latency, overhead,
-                                                   # sampler, catalogue, leak
+                                                   # sampler, catalogue, leak, watch
     python benchmarks/run.py --quick               # fewer repetitions (a smoke run)
     python benchmarks/run.py --wait-quiet 1500     # first wait up to 25 min for load < 0.8
     python benchmarks/run.py --markdown out.md --json out.json
@@ -25,6 +25,7 @@ import bench_latency
 import bench_leak
 import bench_overhead
 import bench_sampler
+import bench_watch
 from bench_common import (
     Section,
     load1,
@@ -36,7 +37,7 @@ from bench_common import (
 )
 
 BENCHES = {"latency": bench_latency, "overhead": bench_overhead, "sampler": bench_sampler,
-           "catalogue": bench_catalogue, "leak": bench_leak}
+           "catalogue": bench_catalogue, "leak": bench_leak, "watch": bench_watch}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

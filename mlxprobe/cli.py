@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands import compare, gate, listing, report, running
+from .commands import compare, gate, lint, listing, report, running, watch
 from .errors import UsageError
 
-COMMANDS = (listing, running, compare, gate, report)
+COMMANDS = (listing, running, watch, compare, gate, report, lint)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

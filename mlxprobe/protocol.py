@@ -11,16 +11,24 @@ import math
 import signal
 
 RECORD_FD_ENV = "MLXPROBE_RECORD_FD"  # the write end of the record pipe (JSON lines)
+RECORD_PATH_ENV = "MLXPROBE_RECORD_PATH"  # a FIFO every process of a watched program opens
+BOOTSTRAP_ENV = "MLXPROBE_BOOTSTRAP"  # "1": the injected sitecustomize sets up the agent
+HOME_ENV = "MLXPROBE_HOME"  # the folder holding the mlxprobe package, for the bootstrap
 LIFELINE_FD_ENV = "MLXPROBE_LIFELINE_FD"  # read end of a pipe only the parent writes to
 RUN_TOKEN_ENV = "MLXPROBE_RUN_TOKEN"  # inherited by everything the child starts: found at the end
-STACKS_PATH_ENV = "MLXPROBE_STACKS"  # where the child's faulthandler writes on STACK_SIGNAL
+STACKS_DIR_ENV = "MLXPROBE_STACKS_DIR"  # faulthandler of process PID writes to DIR/PID.txt
 RANK_ENV = "MLXPROBE_RANK"  # set by the launcher of several ranks; stamped on every record
 STACK_SIGNAL = signal.SIGUSR1
 
 # record kinds
 START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", "error"
-EVAL = "eval"  # an outermost evaluation entered (bootstrap): "where" and "t" of entry
-PROGRESS = "progress"  # a step read from the program's output (source "output")
+PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
+MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
+OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
+EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")
+
+# "source" of a step/progress record; a step record without one comes from the probe
+PROBE, UPDATE, EVAL, CALLBACK, OUTPUT = "probe", "update", "eval", "callback", "output"
 
 NON_FINITE = ("nan", "inf", "-inf")
 

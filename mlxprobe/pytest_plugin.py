@@ -4,47 +4,47 @@ Job: a Python file with a top-level `SCENARIO = {...}` literal becomes a collect
 are its variants (`scenarios/step2_hang.py::broken`). An item runs its variant through the
 same path as the CLI (`outcome.execute`) and passes when the verdict matches the expected
 one; its failure text shows the verdict, evidence, fix hint and, for a hang, the stacks.
-`--mlxprobe-json PATH` writes the JSON report of the items that ran.
+`--mlxprobe-json PATH` writes the JSON report of the items that ran; the run settings are
+the CLI's (`launching.settings`) prefixed `--mlxprobe-` (`--mlxprobe-budget S`, ...).
 
 Must not import: mlx, the child side (the plugin loads in every pytest run).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 
 from .errors import UsageError
-from .launching import catalog
+from .launching import catalog, settings
 from .launching.spec import spec_for
 from .pipeline.outcome import Outcome, execute
 from .reporters import table
-from .results import report
-from .watching.watchdog import Deadlines
+from .results import report, textfile
 
 ENTRIES = pytest.StashKey[list]()
+SETTINGS = pytest.StashKey[tuple]()
+PREFIX = "mlxprobe-"
 UPSTREAM = "upstream"  # the tag of the guards against mlx's own bugs, always a known marker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlxprobe", "mlxprobe scenarios")
     group.addoption("--mlxprobe-json", metavar="PATH", help="write the scenarios' JSON report")
-    group.addoption("--mlxprobe-step-floor", type=float, default=Deadlines.step_floor_s,
-                    metavar="S", help="minimum seconds allowed between two steps")
-    group.addoption("--mlxprobe-max-memory", type=float, default=None, metavar="MB",
-                    help="kill a variant whose process tree RSS exceeds this")
+    settings.add_run_options(group, PREFIX)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENTRIES] = []
     config.addinivalue_line("markers", f"{UPSTREAM}: scenario guarding against a fixed mlx "
                             "bug (SCENARIO['tags']); select with -m upstream")
-    for option in ("--mlxprobe-step-floor", "--mlxprobe-max-memory"):
-        value = config.getoption(option)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise pytest.UsageError(f"{option} must be a finite number > 0, got {value}")
+    try:
+        config.stash[SETTINGS] = settings.deadlines_from(config.option, PREFIX)
+        if config.getoption("--mlxprobe-json"):  # before the runs, not after them
+            textfile.writable_file(Path(config.getoption("--mlxprobe-json")))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -89,9 +89,8 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         config = self.config
-        deadlines = Deadlines(step_floor_s=config.getoption("--mlxprobe-step-floor"))
-        spec = spec_for(self.scenario, self.name, deadlines,
-                        config.getoption("--mlxprobe-max-memory"))
+        deadlines, max_memory = config.stash[SETTINGS]
+        spec = spec_for(self.scenario, self.name, deadlines, max_memory)
         outcome = execute(spec)
         config.stash[ENTRIES].append(outcome.entry)
         if not outcome.matched:
@@ -107,8 +106,27 @@ class ScenarioItem(pytest.Item):
                              f"{self.scenario.variants[self.name]}"
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the report of the items that ran; complete only when every collected scenario
+    item ran (not when pytest was interrupted, stopped at a failure, or an item errored
+    before its verdict), else the runs it lacks and why. Written even when nothing ran: an
+    older report at that path must not pass for this session's (an empty one is refused
+    by `compare`)."""
     path = session.config.getoption("--mlxprobe-json")
     entries = session.config.stash.get(ENTRIES, [])
-    if path and entries:
-        report.write(Path(path), report.build(entries, complete=not session.shouldstop))
+    if not path:
+        return
+    ran = {(e["scenario"], e["variant"]) for e in entries}
+    missing = [{"scenario": i.scenario.id, "variant": i.name, "repeat": 0}
+               for i in session.items if isinstance(i, ScenarioItem)
+               and (i.scenario.id, i.name) not in ran]
+    report.write(Path(path), report.build(entries, not missing, missing,
+                                          _why_stopped(session, exitstatus)))
+
+
+def _why_stopped(session: pytest.Session, exitstatus: int) -> str:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "pytest was interrupted"
+    if session.shouldstop or session.shouldfail:
+        return f"pytest stopped early: {session.shouldstop or session.shouldfail}"
+    return "not run to a verdict (skipped, or an error in the harness)"

@@ -38,7 +38,28 @@ def test_package_folder_gives_dotted_module(tmp_path: Path) -> None:
 def test_private_and_plain_modules_are_skipped(tmp_path: Path) -> None:
     write(tmp_path, "_helper.py", META % "h")
     write(tmp_path, "util.py", "X = 1\n")
-    assert catalog.discover(tmp_path) == []
+    with pytest.raises(UsageError, match="no scenario modules found in"):
+        catalog.discover(tmp_path)
+    write(tmp_path, "real.py", META % "r")
+    assert [s.id for s in catalog.discover(tmp_path)] == ["r"]
+
+
+@pytest.mark.parametrize("override, words", [
+    ('{"0.32.1": {"broken": "no_updte"}}', "'no_updte' for 'broken'"),
+    ('{"0.32.1": {"brokn": "pass"}}', "names variant 'brokn'"),
+    ('{"latest": {"broken": "pass"}}', "'latest' is not an mlx version"),
+    ('{"0.32.1": "pass"}', "must map variant names"),
+    ('["0.32.1"]', "must map mlx versions"),
+])
+def test_expected_before_mlx_is_checked_statically(tmp_path: Path, override: str,
+                                                    words: str) -> None:
+    text = META.replace('"variants"', f'"expected_before_mlx": {override}, "variants"')
+    write(tmp_path, "versioned.py", text % "v")
+    with pytest.raises(UsageError) as caught:
+        catalog.discover(tmp_path)
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / "versioned.py") + ": ") and words in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize("text, words", [

@@ -60,7 +60,8 @@ def test_newly_fixed_and_reproducing_again_are_good_news() -> None:
 
 
 def test_failing_in_both_same_way_is_not_a_regression_but_differently_is() -> None:
-    assert not compare(rep(run(verdict="leak")), rep(run(verdict="leak"))).failed
+    known = rep(run(verdict="leak"), run(variant="ok"))  # one run matched: the loop runs
+    assert not compare(known, known).failed
     result = compare(rep(run(verdict="leak")), rep(run(verdict="crash")))
     assert kinds(result) == {("s", "fixed"): "changed"} and result.failed
 
@@ -72,11 +73,13 @@ def test_one_failing_repeat_of_three_fails() -> None:
     assert result.failed and result.changes[0].head == "pass (2/3), hang:cpu_idle (1/3)"
 
 
-def test_missing_and_new_variants_are_reported_not_failed() -> None:
-    result = compare(rep(run(variant="a"), run(variant="b")), rep(run(variant="a"),
-                                                                  run(variant="c")))
+def test_missing_variants_fail_unless_allowed_and_new_ones_never_do() -> None:
+    base, head = rep(run(variant="a"), run(variant="b")), rep(run(variant="a"), run(variant="c"))
+    result = compare(base, head)
     assert kinds(result) == {("s", "a"): "same", ("s", "b"): "missing", ("s", "c"): "new"}
-    assert not result.failed
+    assert result.failed and changes.headline(result).startswith("FAIL: 1 missing")
+    allowed = compare(base, head, allow_missing=True)
+    assert kinds(allowed)[("s", "b")] == "left out" and not allowed.failed
 
 
 def test_reports_without_a_common_variant_are_a_usage_error() -> None:
@@ -176,12 +179,13 @@ def test_parse_threshold() -> None:
             comparison.parse_threshold(bad, DEFAULT_THRESHOLDS)
 
 
-def test_host_difference_and_partial_report_are_warned() -> None:
+def test_host_difference_is_warned_and_partial_report_fails() -> None:
     base, head = rep(run()), rep(run())
     head["fingerprint"] = {**head["fingerprint"], "machine": "arm64"}
     head["complete"] = False
-    warnings = " ".join(compare(base, head).warnings)
-    assert "HEAD report is partial" in warnings and "machine x86_64 -> arm64" in warnings
+    result = compare(base, head)
+    assert "machine x86_64 -> arm64" in " ".join(result.warnings)
+    assert result.failed and "HEAD report is partial" in result.problems[0]
 
 
 def test_reports_from_before_the_fingerprint_still_compare() -> None:

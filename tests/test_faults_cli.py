@@ -110,6 +110,9 @@ def assert_partial_report(path: Path, output: str = "") -> None:
     assert data["complete"] is False
     assert sorted(r["variant"] for r in data["runs"]) == ["quick_a", "quick_b"], output
     assert all(r["verdict"] == "pass" and r["matched"] for r in data["runs"]), output
+    assert sorted(m["variant"] for m in data["missing"]) == ["forever_a", "forever_b",
+                                                            "forever_c"], output
+    assert data["stopped"].startswith("interrupted"), output
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -126,6 +129,7 @@ def test_signal_ends_every_child_and_writes_a_partial_report(signum: int, folder
     assert "Traceback" not in stderr, stderr
     assert "interrupted after 2 of 5 runs" in stderr
     assert_partial_report(out, stdout + stderr)
+    assert report.load(out)["stopped"] == f"interrupted by {signal.Signals(signum).name}"
     assert "2/2 verdicts matched" in stdout or "quick_a" in stdout
 
 

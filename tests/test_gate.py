@@ -76,6 +76,11 @@ def test_requirement_key_is_stable_and_a_local_wheel_counts_by_content(tmp_path:
         "git+https://example.invalid/mlx"
 
 
+def test_the_checkout_is_found_from_the_gating_package() -> None:
+    root = Path(__file__).resolve().parent.parent
+    assert environments.checkout_root() == root  # the wheel the gate installs is built here
+
+
 def test_source_stamp_follows_the_files(tmp_path: Path) -> None:
     (tmp_path / "mlxprobe").mkdir()
     (tmp_path / "mlxprobe" / "a.py").write_text("x = 1\n")

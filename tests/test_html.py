@@ -2,7 +2,8 @@
 
 One real `mlxprobe run` of plain-Python children (tests/children/plain.py, under scenario
 ids full of markup) feeds every test here; the page is opened in headless Chromium (Debian's
-`chromium`, installed by the README's test command) and checked as a person would see it:
+`chromium`, installed by the README's test command; elsewhere Chrome or Chromium where it is,
+or `$CHROMIUM`: see browser.py) and checked as a person would see it:
 the DOM has every scenario's plots and the verdict badges, the screenshot shows the lines.
 """
 
@@ -11,13 +12,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import BrowserMissing, find_browser
 from conftest import CHILDREN
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -282,8 +283,13 @@ def test_no_user_text_becomes_markup(name: str, variant: str, reason: str, hint:
 
 
 def chromium(*args: str, home: Path) -> subprocess.CompletedProcess:
-    exe = shutil.which("chromium")
-    assert exe, "Debian's chromium is not installed: run the README's test command"
+    exe, missing = "", ""
+    try:
+        exe = find_browser()
+    except BrowserMissing as error:
+        missing = str(error)
+    if missing:
+        pytest.fail(missing, pytrace=False)  # one line: what to install; never a skip
     env = {**os.environ, "HOME": str(home)}
     profile = home / "profile"
     profile.mkdir(exist_ok=True)

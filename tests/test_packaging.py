@@ -1,10 +1,18 @@
-"""The wheel ships every package: pyproject's explicit package list matches the source tree."""
+"""The wheel ships every package: pyproject's explicit package list matches the source tree.
+
+tomllib is Python 3.11+; mlxprobe supports 3.10, where the same parser is the `tomli` package
+(in the `test` extra for Python < 3.11 only).
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -143,17 +143,19 @@ def test_children_folder_has_no_tags() -> None:
     assert all(s.tags == () for s in catalog.discover(CHILDREN))
 
 
-def test_gate_passes_tags_to_each_round(tmp_path: Path) -> None:
+def test_gate_passes_tags_to_each_round(folder: Path, tmp_path: Path) -> None:
     from test_gate import gate_args, this_interpreter
 
     from mlxprobe.commands import gate
 
-    args = gate_args(tmp_path, scenario=None, tag=["upstream"])
+    args = gate_args(tmp_path, scenario=None, tag=["upstream"], scenarios=folder,
+                     mlxprobe=None)
     command = gate.run_command(args, this_interpreter(), tmp_path / "x.json")
     assert command[command.index("--tag") + 1] == "upstream" and "--all" not in command
+    assert gate._tagged(args) == ["a"]
     kept = {"runs": [{"scenario": "a", "variant": "ok"}, {"scenario": "b", "variant": "ok"}]}
-    args.tagged, args.variant = {"a"}, None
-    assert gate._selected(kept, args)["runs"] == [{"scenario": "a", "variant": "ok"}]
+    assert gate._with_ids(kept, ["a"])["runs"] == [{"scenario": "a", "variant": "ok"}]
+    assert gate._with_ids(kept, None) is kept
 
 
 def test_gate_checks_tags_before_any_slow_work(folder: Path) -> None:
@@ -181,7 +183,7 @@ def test_gate_lists_a_verdict_that_changed_as_each_release_expects() -> None:
     their expectation (expected_before_mlx), the verdicts differ: listed, not failed."""
     from test_compare import rep, run
 
-    from mlxprobe.gating.comparison import compare
+    from mlxprobe.gating.comparison import EXPECTED, compare
     from mlxprobe.reporters import changes, markdown
 
     guard = {"scenario": "upstream-x", "variant": "guard"}
@@ -189,10 +191,9 @@ def test_gate_lists_a_verdict_that_changed_as_each_release_expects() -> None:
     head = rep(run(**guard, expected="crash", verdict="crash", detail="SIGSEGV"), mlx="0.30.0")
     result = compare(base, head)
     [change] = result.changes
-    assert change.kind == "expected change" and not result.failed
-    assert "pass -> crash:SIGSEGV, as each side expects" in changes.render(result)
-    assert "1 expected change" in changes.headline(result)
-    assert "expected change" in markdown.render(result, "mlxprobe gate")
+    assert change.kind == EXPECTED == "changed as expected" and not result.failed
+    assert f"1 {EXPECTED}" in changes.headline(result)
+    assert "upstream-x" in markdown.render(result, "mlxprobe gate")
     # the release expected to crash but passing is still a hard change (the guard went blind)
     blind = compare(base, rep(run(**guard, expected="crash"), mlx="0.30.0"))
     assert [c.kind for c in blind.changes] == ["lost its eyes"] and blind.failed

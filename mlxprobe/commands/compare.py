@@ -1,9 +1,12 @@
 """`mlxprobe compare BASE.json HEAD.json`: verdict changes, then metric regressions.
 
-Exit 0 when nothing regressed, 1 on a regression (a verdict that stopped matching, or a
-metric worse than its threshold and, for timings, confirmed by the rank test), 2 for a usage
-error (unreadable report, newer schema, bad threshold). `--markdown PATH` and `--junit PATH`
-write the same result for a CI step summary and a test-results view.
+Exit 0 when nothing regressed, 1 on a regression (a verdict that stopped matching, a
+variant of BASE missing from HEAD, a partial report on either side, or a metric worse than
+its threshold and, for timings, confirmed by the rank test), 2 for a usage error
+(unreadable report, newer schema, bad threshold, a selection that matches nothing).
+`--scenario ID` / `--variant NAME` narrow both reports first, `--allow-missing` lets HEAD
+lack variants of BASE. `--markdown PATH` and `--junit PATH` write the same result for a CI
+step summary and a test-results view.
 
 Must not import: mlx, the child side.
 """
@@ -28,6 +31,9 @@ EXIT_OK, EXIT_REGRESSION = 0, 1
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", type=Path, metavar="BASE.json", help="the baseline report")
     parser.add_argument("head", type=Path, metavar="HEAD.json", help="the report to judge")
+    parser.add_argument("--scenario", action="append", metavar="ID", help="compare only these "
+                        "scenarios (repeatable; as given to `mlxprobe run`)")
+    parser.add_argument("--variant", help="compare only this variant")
     add_output_arguments(parser)
     parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML page with "
                         "plots: baseline against head, side by side (needs matplotlib)")
@@ -45,6 +51,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write a markdown summary (e.g. \"$GITHUB_STEP_SUMMARY\"; - for "
                         "stdout, the table then goes to stderr)")
     parser.add_argument("--junit", type=Path, metavar="PATH", help="write JUnit XML")
+    parser.add_argument("--allow-missing", action="store_true", help="a variant of BASE that "
+                        "HEAD lacks is not a failure (default: it is, it was not checked)")
 
 
 def probability(text: str) -> float:
@@ -65,11 +73,20 @@ def thresholds_from(args: argparse.Namespace) -> dict[str, comparison.Threshold]
 def judge(args: argparse.Namespace, base: dict, head: dict, title: str = "mlxprobe compare",
           notes: str = "") -> Comparison:
     """Compare, print, write the outputs (markdown + `notes`). Shared with `mlxprobe gate`."""
-    result = comparison.compare(base, head, thresholds_from(args), args.alpha)
+    base, head = narrowed(args, base, "BASE"), narrowed(args, head, "HEAD")
+    result = comparison.compare(base, head, thresholds_from(args), args.alpha,
+                                args.allow_missing)
     to_stdout = str(args.markdown) == "-"  # stdout carries the markdown alone
     print(changes.render(result), file=sys.stderr if to_stdout else sys.stdout)
     write_outputs(args, result, title, notes)
     return result
+
+
+def narrowed(args: argparse.Namespace, data: dict, side: str) -> dict:
+    """The report narrowed to `--scenario`/`--variant` (unchanged when neither is given)."""
+    if not args.scenario and not args.variant:
+        return data
+    return comparison.narrow(data, side, args.scenario, args.variant, strict=side == "BASE")
 
 
 def exit_code(result: Comparison) -> int:
@@ -93,5 +110,5 @@ def run(args: argparse.Namespace) -> int:
     base, head = report.load(args.base), report.load(args.head)
     result = judge(args, base, head)
     if args.html:
-        html.write(args.html, head, base)
+        html.write(args.html, narrowed(args, head, "HEAD"), narrowed(args, base, "BASE"), result)
     return exit_code(result)

@@ -3,9 +3,12 @@
 Builds (or reuses) an isolated environment per mlx requirement with mlxprobe installed from
 this checkout, runs the scenario matrix in each (`mlxprobe run --jobs 1`, N rounds ordered
 A B, B A, ... to cancel drift), merges each side's rounds and compares them as `mlxprobe
-compare` does. Exit 0 clean, 1 regression, 2 usage or setup error (one line), 130 interrupted.
-Everything lands in `--out` (default `mlxprobe-gate/`): base.json, head.json, summary.md and
-each round's report and table under parts/.
+compare` does (a variant missing from a side, a partial side or nothing matched on either
+side fail too; a change both sides expected is listed as `changed as expected`). Exit 0
+clean, 1 regression, 2 usage or setup error (one line; an environment without mlx, an output
+path that cannot be written, both checked before any run), 130 interrupted. Everything lands
+in `--out` (default `mlxprobe-gate/`): base.json, head.json, summary.md and each round's
+report and table under parts/; `--html PATH` adds the comparison page.
 
 Must not import: mlx, the child side.
 """
@@ -20,10 +23,10 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
-from ..gating import environments, schedule
+from ..gating import comparison, environments, schedule
 from ..gating.environments import Environment
 from ..launching import catalog
-from ..reporters import markdown
+from ..reporters import html, markdown
 from ..results import fingerprint, report, textfile
 from . import compare
 from .running import jobs_count
@@ -61,21 +64,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlxprobe", metavar="REQ", help="install this mlxprobe in the "
                         "environments instead of a wheel of this checkout")
     compare.add_output_arguments(parser)
+    parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML page: "
+                        "baseline against candidate, with plots (needs matplotlib)")
 
 
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
-    if args.tag:  # the same selection `mlxprobe run` will make in each environment
-        if args.scenario:
-            raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
-        folder = _catalogue(args)
-        if folder is not None:
-            args.tagged = {s.id for s in catalog.with_tags(catalog.discover(folder), args.tag)}
+    tagged = _tagged(args)
+    _check_outputs(args)
     started = time.monotonic()
-    kept = _selected(report.load(args.baseline_report), args) if args.baseline_report else None
+    kept = compare.narrowed(args, _with_ids(report.load(args.baseline_report), tagged), "BASE") \
+        if args.baseline_report else None
     try:
         envs = _environments(args)
         env_s = time.monotonic() - started
+        same = _same_mlx(envs)
+        if same:
+            _log(same)
         base, head = _run_sides(args, envs, kept)
     except KeyboardInterrupt:
         print("mlxprobe: gate interrupted", file=sys.stderr)
@@ -85,9 +90,26 @@ def run(args: argparse.Namespace) -> int:
                                 schedule.order(args.repeat, tuple(envs)), total, env_s)
     result = compare.judge(args, base, head, "mlxprobe gate", notes)
     textfile.write(args.out / "summary.md", markdown.render(result, "mlxprobe gate") + notes)
+    if args.html:
+        html.write(args.html, compare.narrowed(args, head, "HEAD"),
+                   compare.narrowed(args, base, "BASE"), result)
     print(f"\ngate wall time {total:.0f} s (environments {env_s:.0f} s, runs "
           f"{total - env_s:.0f} s); reports and summary in {args.out}", file=sys.stderr)
     return compare.exit_code(result)
+
+
+def _tagged(args: argparse.Namespace) -> list[str] | None:
+    """The ids `--tag` selects, as `mlxprobe run --tag` will in each environment (checked
+    now: an unknown tag is a usage error before any slow work); None without --tag or when
+    the catalogue the environments run cannot be read here (--mlxprobe)."""
+    if not args.tag:
+        return None
+    if args.scenario:
+        raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
+    folder = _catalogue(args)
+    if folder is None:
+        return None
+    return [s.id for s in catalog.with_tags(catalog.discover(folder), args.tag)]
 
 
 def _catalogue(args: argparse.Namespace) -> Path | None:
@@ -99,12 +121,29 @@ def _catalogue(args: argparse.Namespace) -> Path | None:
     return root / "scenarios" if root else None
 
 
-def _selected(kept: dict, args: argparse.Namespace) -> dict:
-    """The kept baseline's runs of the scenarios and variant this gate runs."""
-    wanted = args.scenario or getattr(args, "tagged", None)
-    runs = [r for r in kept["runs"] if (not wanted or r.get("scenario") in wanted)
-            and (not args.variant or r.get("variant") == args.variant)]
-    return {**kept, "runs": runs}
+def _with_ids(kept: dict, ids: list[str] | None) -> dict:
+    """A kept baseline narrowed to the tagged scenarios (one it lacks shows up as `new`)."""
+    return kept if ids is None else comparison.narrow(kept, "BASE", ids, None, strict=False)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every file the gate writes after its runs can be written: checked before them."""
+    outputs = [args.out / "summary.md", args.markdown, args.junit, args.html,
+               args.keep_reports / "x.json" if args.keep_reports else None]
+    for path in outputs:
+        if path is not None and str(path) != "-":
+            textfile.writable_file(path)
+    if args.html:
+        html.require()
+
+
+def _same_mlx(envs: dict[str, Environment]) -> str:
+    """A warning when both sides run the same mlx: the gate then judges nothing new."""
+    versions = {env.mlx_version for env in envs.values()}
+    if len(envs) > 1 and len(versions) == 1:
+        return (f"warning: both sides run mlx {versions.pop()}: this gate compares an mlx "
+                "with itself")
+    return ""
 
 
 def _command_line() -> str:

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         runs = candidate["runs"]
         print(table.render(runs, color=ansi.color_wanted(sys.stdout, args.no_color)))
         print("\n" + table.summary(runs))
+        if candidate.get("complete") is False:
+            print(summary_md.partial_line(candidate))
     return 0
 
 

@@ -17,14 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UsageError
-from ..launching import catalog
+from ..launching import catalog, settings
 from ..launching.spec import RunSpec, spec_for
 from ..pipeline import matrix
 from ..pipeline.outcome import Outcome
 from ..reporters import ansi, html, live, summary_md, table
 from ..results import fingerprint, report, textfile
-from ..watching.watchdog import Deadlines
-from .options import positive, writable_file
 
 NAME = "run"
 HELP = "run scenarios under the watchdog"
@@ -44,17 +42,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "(an existing folder: a file in it named by the environment fingerprint)")
     run.add_argument("--repeat", type=jobs_count, default=1, metavar="N",
                      help="run every variant N times; the report keeps each run")
-    run.add_argument("--startup-timeout", type=positive, default=Deadlines.startup_s,
-                     metavar="S", help="seconds allowed until the first step (compiler time "
-                     "not counted)")
-    run.add_argument("--step-floor", type=positive, default=Deadlines.step_floor_s,
-                     metavar="S", help="minimum seconds allowed between two steps")
-    run.add_argument("--step-factor", type=positive, default=Deadlines.step_factor,
-                     metavar="K", help="allowed step time = K x the slowest recent step")
-    run.add_argument("--budget", type=positive, metavar="S",
-                     help="total seconds per variant (default: the scenario's own, or 600)")
-    run.add_argument("--max-memory", type=positive, metavar="MB",
-                     help="kill a variant whose process tree RSS exceeds this")
+    settings.add_run_options(run)
     run.add_argument("--jobs", type=jobs_count, default=matrix.auto_jobs(), metavar="N",
                      help="variants run in parallel (default: one per core, at most "
                      f"{matrix.MAX_AUTO_JOBS}; 1 for the steadiest timings)")
@@ -75,12 +63,10 @@ def jobs_count(text: str) -> int:
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
     chosen = chosen_scenarios(args)
-    deadlines = Deadlines(startup_s=args.startup_timeout, step_floor_s=args.step_floor,
-                          step_factor=args.step_factor,
-                          budget_s=args.budget or Deadlines.budget_s)
+    deadlines, max_memory = settings.deadlines_from(args)
     if args.variant and not any(args.variant in s.variants for s in chosen):
         catalog.variants_of(chosen[0], args.variant)  # raises with the known variants
-    once = [spec_for(s, v, deadlines, args.max_memory) for s in chosen
+    once = [spec_for(s, v, deadlines, max_memory) for s in chosen
             for v in catalog.variants_of(s, None) if args.variant in (None, v)]
     return [replace(spec, repeat=r) for r in range(args.repeat) for spec in once]
 
@@ -103,7 +89,8 @@ def _picked(args: argparse.Namespace) -> list[catalog.Scenario]:
     """The scenarios named by --scenario; a broken file elsewhere in the folder is skipped
     with a warning (it is an error when nothing else provides the id asked for)."""
     scenarios, unreadable = catalog.scan(args.scenarios)
-    chosen = [catalog.select(scenarios, s, unreadable) for s in args.scenario]
+    folder = args.scenarios or catalog.default_folder()
+    chosen = [catalog.select(scenarios, s, unreadable, folder) for s in args.scenario]
     for problem in unreadable:
         print(f"mlxprobe: warning: skipped {problem}", file=sys.stderr)
     return chosen
@@ -113,20 +100,18 @@ def run(args: argparse.Namespace) -> int:
     specs = specs_from(args)
     for path in (args.json, args.html, args.markdown):
         if path is not None:
-            writable_file(path)  # before the runs, not after them
+            textfile.writable_file(path)  # before the runs, not after them
     if args.html:
         html.require()  # before the runs: a missing matplotlib is known at once
     stop_event = threading.Event()
-    previous = {sig: signal.signal(sig, _stopper(stop_event)) for sig in STOP_SIGNALS}
+    signals: list[int] = []
+    previous = {sig: signal.signal(sig, _stopper(stop_event, signals)) for sig in STOP_SIGNALS}
     interrupted = False
     try:
         outcomes = _run_matrix(args, specs, stop_event)
     except matrix.Interrupted as stop:
         interrupted = True  # further Ctrl-C/SIGTERM stay ignored: we are about to exit
-        entries = [o.entry for o in stop.finished]
-        _finish(args, entries, complete=False)
-        print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
-              + ("; partial report written" if args.json else ""), file=sys.stderr)
+        _finish_partial(args, specs, [o.entry for o in stop.finished], signals)
         return EXIT_INTERRUPTED
     finally:
         if not interrupted:
@@ -135,6 +120,18 @@ def run(args: argparse.Namespace) -> int:
     entries = [o.entry for o in outcomes]
     _finish(args, entries, complete=True)
     return EXIT_OK if all(e["matched"] for e in entries) else EXIT_MISMATCH
+
+
+def _finish_partial(args: argparse.Namespace, specs: list[RunSpec], entries: list[dict],
+                    signals: list[int]) -> None:
+    """The partial report: the runs that finished, the ones that did not, and why."""
+    done = {(e["scenario"], e["variant"], e["repeat"]) for e in entries}
+    missing = [report.run_key(s) for s in specs
+               if (s.scenario_id, s.variant, s.repeat) not in done]
+    why = f"interrupted by {signal.Signals(signals[0]).name}" if signals else "interrupted"
+    _finish(args, entries, complete=False, missing=missing, stopped=why)
+    print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
+          + ("; partial report written" if args.json else ""), file=sys.stderr)
 
 
 def _run_matrix(args: argparse.Namespace, specs: list[RunSpec],
@@ -147,21 +144,24 @@ def _run_matrix(args: argparse.Namespace, specs: list[RunSpec],
         return matrix.run_all(specs, args.jobs, watcher=view, stop=stop)
 
 
-def _stopper(stop: threading.Event) -> Callable[[int, object], None]:
+def _stopper(stop: threading.Event, seen: list[int]) -> Callable[[int, object], None]:
     """The handler of Ctrl-C and SIGTERM during the runs: the first one sets `stop` (the
     matrix ends the running children and raises Interrupted); later ones are ignored until
     the partial report is written (a second Ctrl-C must not cut the cleanup short and leave
     a traceback, children or no report). It raises nothing: an exception at an arbitrary
-    point of the main thread could leave a lock of the thread pool held."""
+    point of the main thread could leave a lock of the thread pool held. The signal goes to
+    `seen`, for the partial report's `stopped`."""
     def handle(signum: int, frame: object) -> None:
+        seen.append(signum)
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         stop.set()
     return handle
 
 
-def _finish(args: argparse.Namespace, entries: list[dict], complete: bool) -> None:
-    built = report.build(entries, complete)
+def _finish(args: argparse.Namespace, entries: list[dict], complete: bool,
+            missing: list[dict] | None = None, stopped: str = "") -> None:
+    built = report.build(entries, complete, missing, stopped)
     if args.json:
         report.write(fingerprint.report_path(args.json, built), built)
     if args.html:
@@ -174,3 +174,5 @@ def _finish(args: argparse.Namespace, entries: list[dict], complete: bool) -> No
             if not entry["matched"]:
                 print("\n" + table.details(entry))
     print("\n" + table.summary(entries))
+    if not complete:
+        print(summary_md.partial_line(built))

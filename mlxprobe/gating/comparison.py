@@ -7,14 +7,19 @@ variant); with `run --repeat N` each group holds N runs.
    their expectation in BASE and not all in HEAD is `newly failing` (expected `pass`) or `lost
    its eyes` (a broken variant that no longer shows its failure: the scenario stopped
    reproducing). Failing in both but differently is `changed`, also hard. The reverse is good
-   news: `newly fixed`, or `reproduces again`. Matching on both sides with different verdicts
-   because the expectation itself differs (`expected_before_mlx`: a bug known in one of the
-   two mlx releases) is `expected change`: listed, never failed.
+   news: `newly fixed`, or `reproduces again`. A variant that matched on both sides with
+   different verdicts (an `expected_before_mlx` override on one side: mlx changed, and the
+   scenario says it would) is `changed as expected`: not a failure, but never hidden.
+   A variant of BASE that HEAD lacks is `missing`, a failure, unless the caller allowed it
+   (`left out`); narrowing both reports to a selection first (`narrow`) is the other way to
+   compare on purpose less than BASE holds. A partial report (`"complete": false`) on either
+   side is a failure of its own (`problems`), naming the runs it lacks and why.
 2. Then metrics, only for variants that passed in every run on both sides: each metric has a
    ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
    metric (`ranked`: step time) must also pass a one-sided Mann-Whitney test over the runs
    (p <= alpha) before it counts; with too few runs to reach alpha it is `worse?`, reported,
-   not failed.
+   not failed. Reports from different hosts (OS, machine, device) have their verdicts
+   compared but not their metrics, and the headline says so.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -54,11 +59,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 }
 DEFAULT_ALPHA = 0.05
 
-HARD = ("newly failing", "lost its eyes", "changed")
+HARD = ("newly failing", "lost its eyes", "changed", "missing")
 GOOD = ("newly fixed", "reproduces again")
-KNOWN = "expected change"  # both matched, different verdicts: the expectation differs by release
-ORDER = (*HARD, "worse", "worse?", *GOOD, "better", KNOWN, "still failing", "missing", "new",
+EXPECTED = "changed as expected"
+ORDER = (*HARD, "worse", "worse?", EXPECTED, *GOOD, "better", "still failing", "left out", "new",
          "same")
+SHOWN_MISSING = 8  # a partial report's missing runs named in its problem line
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class VariantChange:
     metrics: tuple[MetricChange, ...] = ()
     note: str = ""
     reason: str = ""  # why HEAD's verdict is what it is (its first mismatching run)
+    why_expected: str = ""  # changed as expected: the rule, e.g. "expected from mlx 0.32.1"
 
     @property
     def hard(self) -> bool:
@@ -110,18 +117,21 @@ class Comparison:
     warnings: tuple[str, ...] = ()
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
+    problems: tuple[str, ...] = ()  # failures not of one variant: a partial report
+    metrics_compared: bool = True  # False when the reports come from different hosts
 
     @property
     def failed(self) -> bool:
-        return any(c.regressed for c in self.changes)
+        return bool(self.problems) or any(c.regressed for c in self.changes)
 
     def of_kind(self, *kinds: str) -> list[VariantChange]:
         return [c for c in self.changes if c.kind in kinds]
 
 
 def compare(base: dict, head: dict, thresholds: dict[str, Threshold] | None = None,
-            alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Compare two loaded reports; UsageError when they share no scenario variant."""
+            alpha: float = DEFAULT_ALPHA, allow_missing: bool = False) -> Comparison:
+    """Compare two loaded reports; UsageError when they share no scenario variant.
+    `allow_missing`: a variant of BASE that HEAD lacks is `left out`, not `missing`."""
     thresholds = DEFAULT_THRESHOLDS if thresholds is None else thresholds
     base_runs, head_runs = _grouped(base), _grouped(head)
     for side, runs in (("BASE", base_runs), ("HEAD", head_runs)):
@@ -129,13 +139,39 @@ def compare(base: dict, head: dict, thresholds: dict[str, Threshold] | None = No
             raise UsageError(f"the {side} report holds no runs; nothing to compare")
     if not set(base_runs) & set(head_runs):
         raise UsageError("the two reports share no scenario variant; nothing to compare")
-    keys = list(base_runs) + [k for k in head_runs if k not in base_runs]
-    changes = [_variant(k, base_runs.get(k, []), head_runs.get(k, []), thresholds, alpha)
-               for k in keys]
-    changes.sort(key=lambda c: ORDER.index(c.kind))
     base_fp, head_fp = fingerprint.of_report(base), fingerprint.of_report(head)
+    same_host = not fingerprint.differences(base_fp, head_fp, fingerprint.HOST_KEYS)
+    keys = list(base_runs) + [k for k in head_runs if k not in base_runs]
+    changes = [_variant(k, base_runs.get(k, []), head_runs.get(k, []),
+                        thresholds if same_host else {}, alpha, allow_missing) for k in keys]
+    changes.sort(key=lambda c: ORDER.index(c.kind))
     return Comparison(base_fp, head_fp, tuple(changes), _warnings(base, head, base_fp, head_fp),
-                      dict(thresholds), alpha)
+                      dict(thresholds), alpha, _problems(base, head), same_host)
+
+
+def narrow(report: dict, side: str, scenarios: list[str] | None, variant: str | None,
+           strict: bool = True) -> dict:
+    """`report` with only the runs (and missing runs) of the selection. `strict` (for BASE):
+    a UsageError when the selection names a scenario or variant the report does not hold
+    (it would compare nothing and pass); HEAD is not strict: what it lacks is `missing`."""
+    def chosen(run: dict) -> bool:
+        return (not scenarios or run.get("scenario") in scenarios) and \
+            (not variant or run.get("variant") == variant)
+    runs = [r for r in report.get("runs", []) if chosen(r)]
+    if strict:
+        _require_selection(report, side, scenarios, variant, runs)
+    missing = [m for m in report.get("missing") or [] if isinstance(m, dict) and chosen(m)]
+    return {**report, "runs": runs, **({"missing": missing} if "missing" in report else {})}
+
+
+def _require_selection(report: dict, side: str, scenarios: list[str] | None,
+                       variant: str | None, runs: list[dict]) -> None:
+    for wanted in scenarios or []:
+        if not any(r.get("scenario") == wanted for r in report.get("runs", [])):
+            raise UsageError(f"--scenario {wanted!r}: the {side} report holds no such scenario")
+    if not runs:
+        raise UsageError(f"--variant {variant!r}: the {side} report holds no run of it"
+                         + (" in the scenarios chosen" if scenarios else ""))
 
 
 def _grouped(report: dict) -> dict[tuple[str, str], list[dict]]:
@@ -146,13 +182,55 @@ def _grouped(report: dict) -> dict[tuple[str, str], list[dict]]:
 
 
 def _warnings(base: dict, head: dict, base_fp: dict, head_fp: dict) -> tuple[str, ...]:
-    out = [f"{side} report is partial (its run was interrupted)"
-           for side, rep in (("BASE", base), ("HEAD", head)) if rep.get("complete") is False]
+    out = ["BASE and HEAD are the same report (same runs, same time): this compared a run "
+           "with itself"] if base == head else []
     host = fingerprint.differences(base_fp, head_fp, fingerprint.HOST_KEYS)
     if host:
         diff = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in host.items())
-        out.append(f"the reports come from different hosts ({diff}): timings are not comparable")
+        out.append(f"the reports come from different hosts ({diff}): timings are not "
+                   "comparable, metrics were not compared (verdicts were)")
+    out += [f"{side} report is partial ({rep.get('stopped') or 'interrupted'}), but holds "
+            "every run of the selection compared" for side, rep in (("BASE", base), ("HEAD", head))
+            if rep.get("complete") is False and rep.get("missing") == []]
+    versions = (base.get("mlxprobe_version"), head.get("mlxprobe_version"))
+    if versions[0] != versions[1] and all(versions):
+        out.append(f"the reports were made by different mlxprobe versions ({versions[0]} -> "
+                   f"{versions[1]}): a verdict may have changed with mlxprobe's rules, not mlx")
     return tuple(out)
+
+
+def _problems(base: dict, head: dict) -> tuple[str, ...]:
+    """A partial report on either side: which runs it lacks and why (none, when it was
+    narrowed to a selection whose runs it all holds); no matched run on either side (every
+    variant 'still failing': the scenarios did not run, nothing was compared)."""
+    found = [_partial(side, rep, other) for side, rep, other in
+             (("BASE", base, head), ("HEAD", head, base)) if rep.get("complete") is False]
+    if not any(r.get("matched") for rep in (base, head) for r in rep.get("runs", [])):
+        found.append("no run matched its expectation on either side: nothing was checked "
+                     "(do the scenarios run at all in these environments?)")
+    return tuple(p for p in found if p)
+
+
+def _partial(side: str, rep: dict, other: dict) -> str:
+    why = str(rep.get("stopped") or "its run was interrupted")
+    missing = rep.get("missing")
+    if isinstance(missing, list):
+        names = [f"{m.get('scenario')} [{m.get('variant')}] #{int(m.get('repeat') or 0) + 1}"
+                 for m in missing if isinstance(m, dict)]
+        if not names:
+            return ""
+        what = f"{len(names)} run(s) missing: " + _some(names)
+    else:  # a report from before the list was kept: name what the other side has
+        lacking = sorted(set(_grouped(other)) - set(_grouped(rep)))
+        what = "the runs it lacks are not recorded" + (
+            "; variants only the other side has: " + _some([f"{s} [{v}]" for s, v in lacking])
+            if lacking else "")
+    return f"{side} report is partial ({why}): {what}"
+
+
+def _some(names: list[str]) -> str:
+    more = len(names) - SHOWN_MISSING
+    return ", ".join(names[:SHOWN_MISSING]) + (f" and {more} more" if more > 0 else "")
 
 
 def label(run: dict) -> str:
@@ -182,11 +260,16 @@ def _failing_labels(runs: list[dict]) -> set[str]:
 
 
 def _variant(key: tuple[str, str], base: list[dict], head: list[dict],
-             thresholds: dict[str, Threshold], alpha: float) -> VariantChange:
+             thresholds: dict[str, Threshold], alpha: float,
+             allow_missing: bool = False) -> VariantChange:
     expected = str((head or base)[0].get("expected"))
-    change = VariantChange(key[0], key[1], expected, summary(base), summary(head),
-                           _status(base, head, expected), note=_note(base, head),
-                           reason=_reason(head))
+    status = _status(base, head, expected)
+    if status == "missing" and allow_missing:
+        status = "left out"
+    change = VariantChange(key[0], key[1], expected, summary(base), summary(head), status,
+                           note=_note(base, head) if status != EXPECTED else "",
+                           reason=_reason(head),
+                           why_expected=_why_expected(base, head) if status == EXPECTED else "")
     if change.status == "same" and _all_pass(base) and _all_pass(head):
         metrics = tuple(m for t_name, t in thresholds.items()
                         if (m := metric_change(t_name, t, base, head, alpha)) is not None)
@@ -206,13 +289,22 @@ def _status(base: list[dict], head: list[dict], expected: str) -> str:
         return "newly fixed" if expected == "pass" else "reproduces again"
     if not was and _failing_labels(base) != _failing_labels(head):
         return "changed"
-    if was and _expectations(base) != _expectations(head) and summary(base) != summary(head):
-        return KNOWN
+    if was and {label(r) for r in base} != {label(r) for r in head}:
+        return EXPECTED
     return "same" if was else "still failing"
 
 
-def _expectations(runs: list[dict]) -> set[str]:
-    return {str(r.get("expected")) for r in runs}
+def _why_expected(base: list[dict], head: list[dict]) -> str:
+    """'expected from mlx 0.32.1' (BASE ran under an `expected_before_mlx` override that HEAD
+    is past), 'expected before mlx ...' (the reverse), or what both sides expected."""
+    bounds = [{str(r["expected_before_mlx"]) for r in runs if r.get("expected_before_mlx")}
+              for runs in (base, head)]
+    if bounds[0] and not bounds[1]:
+        return f"expected from mlx {', '.join(sorted(bounds[0]))}"
+    if bounds[1] and not bounds[0]:
+        return f"expected before mlx {', '.join(sorted(bounds[1]))}"
+    was, now = (", ".join(sorted({str(r.get("expected")) for r in runs})) for runs in (base, head))
+    return f"expectation {was} -> {now}" if was != now else f"both match the expectation {was}"
 
 
 def _note(base: list[dict], head: list[dict]) -> str:

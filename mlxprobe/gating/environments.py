@@ -164,8 +164,8 @@ def prepare(requirement: str, cache: Path, mlxprobe: tuple[str, str], refresh: b
     with _locked(path.with_name(path.name + ".lock")):
         state = _ensure(path, requirement, package, stamp, refresh, log)
         old = _stamp(path) or {}
-        version = old.get("mlx_version") if state == "cached" and old.get("mlx_version") \
-            else installed_mlx(path)
+        known = old.get("mlx_version") not in (None, "unknown")  # "unknown": older stamps
+        version = old["mlx_version"] if state == "cached" and known else installed_mlx(path)
         _stamp(path, {"requirement": requirement, "mlxprobe": stamp, "mlx_version": version})
     spent = round(time.monotonic() - started, 1) if state != "cached" else 0.0
     return Environment(requirement, path, version, spent, state)
@@ -244,11 +244,16 @@ def _pip_install(path: Path, args: list[str], what: str) -> None:
 
 
 def installed_mlx(path: Path) -> str:
-    """The mlx version installed in the venv at `path`."""
+    """The mlx version installed in the venv at `path`; a UsageError when there is none (the
+    gate would run every variant into an import error and call that a side)."""
     code = "import importlib.metadata as m; print(m.version('mlx'))"
     done = subprocess.run([str(python_in(path)), "-c", code], capture_output=True, text=True,
                           env=clean_env())
-    return done.stdout.strip() or "unknown"
+    if done.returncode != 0 or not done.stdout.strip():
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"the environment {path} has no mlx installed ({last}); "
+                         "try --refresh, or check the requirement")
+    return done.stdout.strip()
 
 
 def clean_env() -> dict[str, str]:

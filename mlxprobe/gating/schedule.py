@@ -30,4 +30,9 @@ def combine(parts: list[dict]) -> dict:
     if len(versions) > 1:
         raise UsageError(f"one side ran different mlx versions: {sorted(map(str, versions))}")
     runs = [{**run, "repeat": r} for r, part in enumerate(parts) for run in part["runs"]]
-    return {**parts[0], "complete": all(p.get("complete", True) for p in parts), "runs": runs}
+    merged = {**parts[0], "complete": all(p.get("complete", True) for p in parts), "runs": runs}
+    if not merged["complete"]:
+        merged["missing"] = [{**m, "repeat": r} for r, part in enumerate(parts)
+                             for m in part.get("missing") or []]
+        merged["stopped"] = next((p["stopped"] for p in parts if p.get("stopped")), "")
+    return merged

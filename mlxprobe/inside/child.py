@@ -1,15 +1,10 @@
 """The child process: import one scenario module and run one variant under the probe.
 
-Run as `python -m mlxprobe.inside.child --root DIR --module NAME --variant V --stacks FILE`,
-with the record pipe's fd in MLXPROBE_RECORD_FD. It registers faulthandler so that SIGUSR1 from the
-parent dumps every thread's Python stack into FILE, writes a start record, calls
-`<module>.<variant>(probe)`, and ends with an end record, or an error record and exit code 1
-when the loop raises.
-
-It holds a lifeline (MLXPROBE_LIFELINE_FD): the read end of a pipe whose write end only the
-parent holds. When the parent dies without cleaning up (SIGKILL, a crash, a CI runner
-killing pytest), the read returns EOF and a thread SIGKILLs the child's process group, so no
-trainer outlives its harness.
+Run as `python -m mlxprobe.inside.child --root DIR --module NAME --variant V`, with the record
+pipe's fd in MLXPROBE_RECORD_FD. It arms the stack dump (STACK_SIGNAL from the parent writes
+every thread's Python stack to a file, see `process`), holds the lifeline (the parent's death
+ends the group), writes a start record, calls `<module>.<variant>(probe)`, and ends with an
+end record, or an error record and exit code 1 when the loop raises.
 
 May import: mlx (it is the child side), the probe. Must not import: runner, watchdog, verdict.
 """
@@ -17,17 +12,14 @@ May import: mlx (it is the child side), the probe. Must not import: runner, watc
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import importlib
 import os
 import platform
-import signal
 import sys
-import threading
 import traceback
-from typing import IO
 
-from ..protocol import LIFELINE_FD_ENV, RECORD_FD_ENV, STACK_SIGNAL
+from ..protocol import RECORD_FD_ENV
+from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
 ERROR_EXIT = 1
@@ -47,33 +39,6 @@ def environment() -> dict[str, str]:
     return facts
 
 
-def arm_stack_dump(path: str) -> IO[str]:
-    """SIGUSR1 -> all threads' Python stacks appended to `path` (kept open for the handler)."""
-    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - must outlive this function
-    faulthandler.register(STACK_SIGNAL, file=stream, all_threads=True, chain=False)
-    return stream
-
-
-def hold_lifeline() -> None:
-    """Watch the parent's lifeline on a thread: EOF (the parent is gone) ends our group."""
-    fd = int(os.environ.pop(LIFELINE_FD_ENV, "-1"))
-    if fd < 0:
-        return
-    os.set_inheritable(fd, False)  # processes the loop starts must not hold it
-    group = os.getpgrp()
-
-    def wait_for_eof() -> None:
-        try:
-            while os.read(fd, 1):
-                continue
-        except OSError:
-            pass
-        os.killpg(group, signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)  # in case the loop left the group
-
-    threading.Thread(target=wait_for_eof, name="mlxprobe-lifeline", daemon=True).start()
-
-
 def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
     """Import the scenario and run the variant; the exit code for the child."""
     sys.path.insert(0, root)
@@ -89,20 +54,19 @@ def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlxprobe.inside.child")
-    for flag in ("--root", "--module", "--variant", "--stacks"):
+    parser = argparse.ArgumentParser(prog="mlxprobe.child")
+    for flag in ("--root", "--module", "--variant"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args(argv)
     hold_lifeline()
     if os.environ.get(RECORD_FD_ENV):
         os.set_inheritable(int(os.environ[RECORD_FD_ENV]), False)  # EOF when the child ends
-    stacks = arm_stack_dump(args.stacks)
+    armed = arm_stack_dump()
     probe = shared()
-    probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module, **environment())
+    probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module,
+               stacks=armed, **environment())
     probe.reset_clock()
-    code = run_variant(probe, args.root, args.module, args.variant)
-    stacks.close()
-    return code
+    return run_variant(probe, args.root, args.module, args.variant)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import IO, Any
 
-from ..protocol import RECORD_FD_ENV, encode_number
+from ..protocol import RECORD_FD_ENV, RECORD_PATH_ENV, encode_number
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -63,6 +63,17 @@ def memory_counters() -> dict[str, int]:
     return out
 
 
+def _open_fifo(path: str) -> IO[str] | None:
+    """The run's FIFO for writing, or None when it is gone (the harness ended). Non-blocking
+    open (never waits for a reader), then blocking writes, like a pipe."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w", buffering=1)
+
+
 class Probe:
     """Writes start/step/check/end records; one instance per child process."""
 
@@ -74,7 +85,14 @@ class Probe:
 
     @classmethod
     def from_env(cls) -> Probe:
-        """The probe for this process: connected when mlxprobe started it, else a no-op."""
+        """The probe for this process: connected when mlxprobe started it, else a no-op.
+
+        A scenario child gets an inherited pipe fd (RECORD_FD_ENV); every Python process of a
+        watched program gets the path of the run's FIFO (RECORD_PATH_ENV), since a program's
+        own subprocesses do not inherit its fds (Python's subprocess closes them)."""
+        path = os.environ.get(RECORD_PATH_ENV)
+        if path:
+            return cls(_open_fifo(path))
         fd = os.environ.get(RECORD_FD_ENV)
         if not fd:
             return cls(None)

@@ -24,6 +24,14 @@ NO_END = ("the loop ended the process itself (sys.exit / os._exit) before return
           "return from the training function instead")
 NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data iterator, a "
             "zero step count, or every step skipped by an exception handler")
+ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
+           "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
+IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
+                  "computation that falls back to a loss without gradients, or a condition "
+                  "that skips `optimizer.update(model, grads)`")
+UNOBSERVED = ("mlxprobe saw no progress signal: add `from mlxprobe import probe` and "
+              "`probe.step(loss=loss_value)` once per step, or print `step N loss X` lines, or "
+              "pass --progress REGEX")
 WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
 NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "

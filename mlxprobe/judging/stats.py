@@ -32,3 +32,17 @@ def window_median(values: Sequence[float], frac: float, minimum: int, tail: bool
     n = max(minimum, int(len(values) * frac))
     part = values[-n:] if tail else values[:n]
     return statistics.median(part)
+
+
+def mann_kendall(values: Sequence[float]) -> dict:
+    """Mann-Kendall trend test: Kendall's S over all pairs, its normal z (continuity
+    corrected, no tie correction: losses are floats) and the one-sided p of a *decrease*.
+    At most ~200 points (evenly subsampled), so the cost does not grow with the run."""
+    points = even_subsample(list(values), int(MAX_PAIRS ** 0.5))
+    n = len(points)
+    s = sum((b > a) - (b < a) for i, a in enumerate(points) for b in points[i + 1:])
+    variance = n * (n - 1) * (2 * n + 5) / 18
+    if variance == 0:
+        return {"n": n, "s": s, "z": 0.0, "p_decrease": 1.0}
+    z = (s - (s > 0) + (s < 0)) / variance ** 0.5
+    return {"n": n, "s": s, "z": z, "p_decrease": statistics.NormalDist().cdf(z)}

@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import signal
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..protocol import decode_number
+from ..protocol import PROGRESS, decode_number
 from ..watching.facts import RawResult
-from . import hints
+from . import hints, program
 from .stats import theil_sen, window_median
 
 MB = 1024 * 1024
@@ -145,6 +146,9 @@ def _error_crash(error: dict) -> Verdict:
 
 
 def _exit_crash(raw: RawResult) -> Verdict | None:
+    if raw.watched:  # a user's program owes no end record: its exit code says how it ended
+        failed = program.failed_exit(raw)
+        return Verdict("crash", *failed) if failed else None
     if raw.exit_code not in (0, None):
         return Verdict("crash", f"exit_{raw.exit_code}",
                        f"the child exited with code {raw.exit_code} and no error record",
@@ -230,19 +234,36 @@ def _wrong_result(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 def metric_series(raw: RawResult, name: str) -> list[float]:
-    """Values of `name` (the loss or a metric) over the steps that reported it as a number."""
+    """Values of `name` (the loss or a metric) over the records that reported it as a number:
+    the loss from the best source that has one (`RawResult.learning`), a metric from the
+    steps, else from progress records (a trainer's validation loss, learning rate)."""
+    if name == "loss":
+        return _numbers(r.get("loss") for r in raw.learning)
+    found = _numbers(r.get("metrics", {}).get(name) for r in raw.steps)
+    return found or _numbers(r.get("metrics", {}).get(name) for r in raw.of_kind(PROGRESS))
+
+
+def _numbers(values: Iterable[object]) -> list[float]:
     out = []
-    for rec in raw.steps:
-        value = rec.get("loss") if name == "loss" else rec.get("metrics", {}).get(name)
+    for value in values:
         number = decode_number(value)
         if number is not None:
             out.append(number)
     return out
 
 
-
-
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
+    rates = metric_series(raw, "learning_rate")
+    if len(rates) >= 2 and all(v == 0.0 for v in rates):
+        return Verdict("no_update", "learning_rate", f"the learning rate was exactly 0.0 at "
+                       f"all {len(rates)} reports: the parameters never changed",
+                       hints.ZERO_LR, {"learning_rate": 0.0, "reports": len(rates)})
+    idle = program.idle_optimizer(raw, metric_series(raw, "loss")) if raw.watched else None
+    if idle:
+        return Verdict("no_update", "optimizer_idle", f"an optimizer was created "
+                       f"({idle['optimizers_created'][0]}) but never stepped while the program "
+                       f"reported {idle['loss_values']} losses: the parameters never changed",
+                       hints.IDLE_OPTIMIZER, idle)
     for name in ("grad_norm", "param_delta"):
         values = metric_series(raw, name)
         if len(values) >= 2 and all(v == 0.0 for v in values):
@@ -369,6 +390,8 @@ def learning(raw: RawResult, meta: dict) -> dict | None:
 
 
 def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:
+    if raw.watched:
+        return _not_learning_trend(raw)
     if not raw.steps and not raw.of_kind("check"):
         return Verdict("not_learning", "no_steps", "the loop finished without a single step "
                        "or check: nothing was trained or verified", hints.NO_STEPS, {})
@@ -381,7 +404,44 @@ def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:
                    {"learning": fit, "min_drop": MIN_DROP})
 
 
+def _program_pass(raw: RawResult) -> Verdict:
+    """A watched program's pass says what was seen: the trend, or why learning was not
+    judged (too few loss values, or none: no source showed a loss)."""
+    losses = metric_series(raw, "loss")
+    fit = program.trend(losses)
+    evidence: dict = {"sources": raw.sources, "loss_values": len(losses)}
+    if fit:
+        evidence["trend"] = fit
+        reason = (f"finished cleanly; loss {fit['first']:.4g} -> {fit['last']:.4g} over "
+                  f"{fit['points']} values (fitted change {fit['fitted_change']:+.1%})")
+    elif losses:
+        reason = (f"finished cleanly; learning not judged: {len(losses)} loss values, "
+                  f"fewer than {program.TREND_MIN_POINTS}")
+    else:
+        reason = "finished cleanly; learning not judged: no loss was seen"
+    if not raw.sources:
+        reason += "; progress could not be observed"
+    leak = leak_fit(raw)
+    if leak:
+        evidence["memory"] = leak
+    return Verdict("pass", "", reason, "" if raw.sources else hints.UNOBSERVED, evidence)
+
+
+def _not_learning_trend(raw: RawResult) -> Verdict | None:
+    """A user's run: judged on the whole run's trend and its noise (`program`)."""
+    fit = program.trend(metric_series(raw, "loss"))
+    if fit is None or not program.flat(fit):
+        return None
+    return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
+                   f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
+                   f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
+                   f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
+                   hints.NOT_LEARNING, {"trend": fit})
+
+
 def _pass(raw: RawResult, meta: dict) -> Verdict:
+    if raw.watched:
+        return _program_pass(raw)
     fit = learning(raw, meta)
     evidence: dict = {"learning": fit} if fit else {}
     leak = leak_fit(raw)

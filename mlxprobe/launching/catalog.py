@@ -89,12 +89,16 @@ def _read(path: Path) -> bytes:
 
 
 def _check_variants(path: Path, meta: dict, tree: ast.Module) -> None:
-    """Each expectation names a known verdict kind; each variant is defined in the module."""
+    """Each expectation (`expected_before_mlx` too) names a known verdict kind and a variant
+    the scenario lists; each variant is defined in the module."""
     for variant, expected in meta["variants"].items():
         kind = str(expected).partition(":")[0]
         if kind not in VERDICT_KINDS:
             raise UsageError(f"{path}: variant {variant!r} expects {expected!r}; the verdict "
                              f"must be one of {', '.join(VERDICT_KINDS)} (or kind:detail)")
+    problem = expectations.problem(meta, VERDICT_KINDS)
+    if problem:
+        raise UsageError(f"{path}: {problem}")
     names = defined_names(tree)
     if names is None:
         return
@@ -184,12 +188,21 @@ def default_folder() -> Path:
 
 def discover(folder: Path | None = None) -> list[Scenario]:
     """Every scenario in `folder` (default: the bundled ones), sorted by file name; a
-    UsageError naming the first file that cannot be read (syntax error, bad SCENARIO)."""
+    UsageError naming the first file that cannot be read (syntax error, bad SCENARIO), or
+    the folder when it holds no scenario module at all (a typo in a CI path must not run
+    nothing and pass)."""
     scenarios, problems = scan(folder)
     if problems:
         more = f" (and {len(problems) - 1} more broken file(s))" if len(problems) > 1 else ""
         raise UsageError(problems[0] + more)
+    if not scenarios:
+        raise UsageError(nothing_found(folder or default_folder()))
     return scenarios
+
+
+def nothing_found(folder: Path) -> str:
+    return (f"no scenario modules found in {folder} (a scenario module is a .py file with a "
+            "literal SCENARIO dict)")
 
 
 def scan(folder: Path | None = None) -> tuple[list[Scenario], list[str]]:
@@ -222,12 +235,15 @@ def _refuse_duplicates(scenarios: list[Scenario]) -> None:
         seen[s.id] = s.path
 
 
-def select(scenarios: list[Scenario], wanted: str, unreadable: Sequence[str] = ()) -> Scenario:
+def select(scenarios: list[Scenario], wanted: str, unreadable: Sequence[str] = (),
+           folder: Path | None = None) -> Scenario:
     """The scenario called `wanted`; a UsageError naming close matches otherwise (and the
     first of the `unreadable` files, which might have defined it)."""
     by_id = {s.id: s for s in scenarios}
     if wanted in by_id:
         return by_id[wanted]
+    if not scenarios and not unreadable and folder is not None:
+        raise UsageError(f"unknown scenario {wanted!r}: {nothing_found(folder)}")
     close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `mlxprobe list`"
     if unreadable:

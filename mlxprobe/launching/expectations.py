@@ -37,6 +37,48 @@ def installed_mlx() -> tuple[int, ...] | None:
     return None
 
 
+def problem(meta: dict, kinds: tuple[str, ...]) -> str | None:
+    """Why `meta[KEY]` is unusable (checked statically by the catalogue), or None: each bound
+    a version string, mapping variants the scenario has to a known verdict kind."""
+    bounds = meta.get(KEY)
+    if bounds is None:
+        return None
+    if not isinstance(bounds, dict):
+        return f"SCENARIO[{KEY!r}] must map mlx versions to {{variant: verdict}}"
+    for bound, overrides in bounds.items():
+        if not isinstance(bound, str) or not parse(bound):
+            return f"SCENARIO[{KEY!r}]: {bound!r} is not an mlx version like '0.32.1'"
+        if not isinstance(overrides, dict) or not overrides:
+            return f"SCENARIO[{KEY!r}][{bound!r}] must map variant names to verdicts"
+        found = next((p for v, e in overrides.items()
+                      if (p := _override_problem(meta, bound, v, e, kinds))), None)
+        if found:
+            return found
+    return None
+
+
+def _override_problem(meta: dict, bound: str, variant: object, expected: object,
+                      kinds: tuple[str, ...]) -> str | None:
+    where = f"SCENARIO[{KEY!r}][{bound!r}]"
+    if variant not in meta["variants"]:
+        return f"{where} names variant {variant!r}, which SCENARIO['variants'] does not list"
+    if str(expected).partition(":")[0] not in kinds:
+        return (f"{where} expects {expected!r} for {variant!r}; the verdict must be one of "
+                f"{', '.join(kinds)} (or kind:detail)")
+    return None
+
+
+def applied_bound(meta: dict, variant: str, version: tuple[int, ...] | None = None) -> str | None:
+    """The bound whose override set `variant`'s expectation for `version` (default: the
+    installed mlx), e.g. '0.32.1'; None when the scenario's own expectation applies."""
+    version = installed_mlx() if version is None else version
+    applied = None
+    for bound in sorted(meta.get(KEY) or {}, key=parse, reverse=True):
+        if version is not None and version < parse(bound) and variant in meta[KEY][bound]:
+            applied = str(bound)
+    return applied
+
+
 def resolve(meta: dict, version: tuple[int, ...] | None = None) -> dict[str, str]:
     """Variant -> expected verdict for `version` (default: the installed mlx)."""
     expected = {str(k): str(v) for k, v in meta["variants"].items()}

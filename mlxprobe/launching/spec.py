@@ -1,18 +1,22 @@
-"""The run spec: everything the runner needs to start and watch one scenario variant.
+"""The run spec of a scenario variant: what to launch (`launch`) and what to expect.
 
 Job: a frozen description built by the CLI or the pytest plugin from a catalogue entry and
-the user's options. No behaviour.
+the user's options; `launch` turns it into the runner's `Launch` (the child command). No
+other behaviour.
 
 Must not import: mlx, the runner.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..watching.watchdog import Deadlines
+from ..watching.watchdog import BUDGET_S, Deadlines
+from . import expectations
 from .catalog import Scenario
+from .launch import Launch
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,23 @@ class RunSpec:
     env: tuple[tuple[str, str], ...] = ()  # extra environment for the child
     meta: dict = field(default_factory=dict, compare=False)  # the scenario's SCENARIO dict
     repeat: int = 0  # which of `run --repeat N` runs this is (0-based)
+    expected_before_mlx: str | None = None  # the bound whose override set `expected`
+
+    @property
+    def launch(self) -> Launch:
+        """The scenario child: `python -m mlxprobe.inside.child` for this variant."""
+        argv = (sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
+                "--module", self.module, "--variant", self.variant)
+        return Launch(argv, self.env, None, self.deadlines, self.max_memory_mb)
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,
              max_memory_mb: float | None = None) -> RunSpec:
-    """The spec for one variant; the scenario's own budget applies unless one was given."""
+    """The spec for one variant; a budget not given (None) is the scenario's own, else the
+    default: the spec always carries a number."""
     deadlines = deadlines or Deadlines()
-    if scenario.budget_s is not None and deadlines.budget_s == Deadlines().budget_s:
-        deadlines = replace(deadlines, budget_s=scenario.budget_s)
+    if deadlines.budget_s is None:
+        deadlines = replace(deadlines, budget_s=scenario.budget_s or BUDGET_S)
     return RunSpec(scenario.id, variant, scenario.variants[variant], scenario.import_root,
-                   scenario.module, deadlines, max_memory_mb, meta=scenario.meta)
+                   scenario.module, deadlines, max_memory_mb, meta=scenario.meta,
+                   expected_before_mlx=expectations.applied_bound(scenario.meta, variant))

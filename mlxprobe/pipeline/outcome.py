@@ -34,6 +34,6 @@ def execute(spec: RunSpec, abort: threading.Event | None = None,
             on_record: Callable[[dict], None] | None = None) -> Outcome:
     """Run one variant and judge it (an aborted run's outcome has `raw.interrupted` set).
     `on_record` sees the child's records as they arrive (see `runner.run`)."""
-    raw = runner.run(spec, abort, on_record)
+    raw = runner.run(spec.launch, abort, on_record)
     verdict = classify(raw, spec.meta)
     return Outcome(spec, raw, verdict, report.run_entry(spec, raw, verdict))

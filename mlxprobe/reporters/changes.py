@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..gating.comparison import Comparison, MetricChange, VariantChange
+from ..gating.comparison import EXPECTED, Comparison, MetricChange, VariantChange
 from ..gating.ranktest import smallest_p
 
 COLUMNS = ("status", "scenario", "variant", "expected", "BASE", "HEAD", "what changed")
@@ -57,13 +57,20 @@ def explain(change: VariantChange, alpha: float) -> str:
         "newly fixed": f"was {change.base}, now passes",
         "reproduces again": f"shows {change.expected} again (was {change.base})",
         "still failing": f"failing in both: {change.head}",
-        "expected change": f"{change.base} -> {change.head}, as each side expects: "
-                           f"{change.reason}",
-        "missing": "not run in HEAD",
+        "missing": "in BASE, not in HEAD: not checked (narrow both with --scenario/--variant "
+                   "or pass --allow-missing if that is on purpose)",
+        "left out": "in BASE, not in HEAD (allowed: --allow-missing)",
+        EXPECTED: expected_text(change),
         "new": "only in HEAD" + (f" ({change.reason})" if change.reason else ""),
     }
     text = parts.get(change.status, "")
     return "; ".join(p for p in (text, *moved, change.note) if p)
+
+
+def expected_text(change: VariantChange) -> str:
+    """'pass -> no_update (expected from mlx 0.32.1): no step changed the parameters'."""
+    text = f"{change.base} -> {change.head} ({change.why_expected})"
+    return text + (f": {change.reason}" if change.reason else "")
 
 
 def headline(comparison: Comparison) -> str:
@@ -71,17 +78,21 @@ def headline(comparison: Comparison) -> str:
     counts: dict[str, int] = {}
     for c in comparison.changes:
         counts[c.kind] = counts.get(c.kind, 0) + 1
-    bad = [f"{counts[k]} {k}" for k in ("newly failing", "lost its eyes", "changed", "worse")
-           if k in counts]
+    bad = [f"{counts[k]} {k}" for k in ("newly failing", "lost its eyes", "changed",
+                                         "missing", "worse") if k in counts]
+    bad += [f"{len(comparison.problems)} problem(s) with the reports"] \
+        if comparison.problems else []
     good = [f"{counts[k]} {k}" for k in ("newly fixed", "reproduces again", "better")
             if k in counts]
-    other = [f"{counts[k]} {k}" for k in ("worse?", "expected change", "still failing",
-                                          "missing", "new", "same")
-             if k in counts]
+    other = [f"{counts[k]} {k}" for k in ("worse?", EXPECTED, "still failing", "left out",
+                                          "new", "same") if k in counts]
     text = ("FAIL: " + ", ".join(bad)) if comparison.failed else "OK: no regression"
     if good:
         text += "; good news: " + ", ".join(good)
-    return text + ("; " + ", ".join(other) if other else "")
+    text += "; " + ", ".join(other) if other else ""
+    if not comparison.metrics_compared:
+        text += "; metrics NOT compared (different hosts)"
+    return text
 
 
 def sides(comparison: Comparison) -> str:
@@ -101,6 +112,7 @@ def rows(comparison: Comparison, everything: bool = False) -> list[tuple[str, ..
 def render(comparison: Comparison) -> str:
     """The whole terminal output of `mlxprobe compare`."""
     lines = [sides(comparison)]
+    lines += [f"error: {p}" for p in comparison.problems]
     lines += [f"warning: {w}" for w in comparison.warnings]
     body = rows(comparison)
     if body:
@@ -109,6 +121,10 @@ def render(comparison: Comparison) -> str:
     if flagged:
         lines += ["", *(f"{c.scenario} [{c.variant}]: {explain(c, comparison.alpha)}"
                         for c in flagged)]
+    expected = comparison.of_kind(EXPECTED)
+    if expected:
+        lines += ["", f"{EXPECTED} (not a failure: the verdict moved, and both sides matched):",
+                  *(f"  {c.scenario} [{c.variant}]: {expected_text(c)}" for c in expected)]
     lines += ["", headline(comparison)]
     return "\n".join(lines)
 

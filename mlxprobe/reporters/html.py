@@ -14,8 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
+from ..gating import comparison
+from ..gating.comparison import EXPECTED, Comparison
 from ..results import textfile
 from . import plots
+from .changes import expected_text, headline
 from .html_run import badge, card, esc
 from .html_style import CSS
 from .tones import label
@@ -44,17 +48,21 @@ class Run:
 Groups = dict[str, dict[str, list[Run]]]  # scenario -> variant -> runs, in report order
 
 
-def write(path: Path, report: dict, baseline: dict | None = None) -> None:
-    textfile.write(path, render(report, baseline))
+def write(path: Path, report: dict, baseline: dict | None = None,
+          result: Comparison | None = None) -> None:
+    textfile.write(path, render(report, baseline, result))
 
 
-def render(report: dict, baseline: dict | None = None) -> str:
-    """The page for `report`; with `baseline`, baseline against `report` as the candidate."""
+def render(report: dict, baseline: dict | None = None, result: Comparison | None = None) -> str:
+    """The page for `report`; with `baseline`, baseline against `report` as the candidate,
+    headed by the comparison's verdict (`result`, else one with the default thresholds)."""
     plots.require()
     sides = [("baseline", baseline), ("candidate", report)] if baseline else [("", report)]
     groups = group(sides)
     colors = variant_colors(groups)
-    body = [header(report, baseline), grid(groups, compare=baseline is not None)]
+    if baseline is not None and result is None:
+        result = _comparison(baseline, report)
+    body = [header(report, baseline, result), grid(groups, compare=baseline is not None)]
     body += [section(i, name, variants, colors) for i, (name, variants)
              in enumerate(groups.items())]
     title = "mlxprobe comparison" if baseline else "mlxprobe report"
@@ -90,18 +98,40 @@ def variant_colors(groups: Groups) -> dict[str, str]:
     return {n: VARIANT_COLORS.get(n) or next(others) for n in names}
 
 
-def header(report: dict, baseline: dict | None) -> str:
+def _comparison(baseline: dict, candidate: dict) -> Comparison | None:
+    try:
+        return comparison.compare(baseline, candidate)
+    except UsageError:  # nothing in common: the page still shows both
+        return None
+
+
+def header(report: dict, baseline: dict | None, result: Comparison | None = None) -> str:
     runs = report.get("runs", [])
     matched = sum(1 for e in runs if e.get("matched"))
     lines = [f"{matched} of {len(runs)} verdicts matched their expectation", _about(report)]
+    if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
+        lines[0] = "program: " + esc(" ".join(runs[0].get("program") or [runs[0]["variant"]]))
     if baseline is not None:
         lines = [_changes(baseline, report), "baseline: " + _about(baseline),
                  "candidate: " + _about(report)]
+        lines = _verdict_lines(result) + lines
     if not report.get("complete", True) or (baseline and not baseline.get("complete", True)):
         lines.append('<span class="partial">partial report: the run was interrupted</span>')
     title = "mlxprobe: baseline against candidate" if baseline else "mlxprobe report"
     return f"<header><h1>{title}</h1>" + "".join(f"<p>{line}</p>" for line in lines) \
         + "</header>"
+
+
+def _verdict_lines(result: Comparison | None) -> list[str]:
+    """The comparison's headline, its partial-report errors and its changes as expected."""
+    if result is None:
+        return []
+    lines = [f'<strong>{esc(headline(result))}</strong>']
+    lines += [f'<span class="partial">{esc(p)}</span>' for p in result.problems]
+    lines += [f'<span class="expected-change">{EXPECTED}: {esc(c.scenario)} '
+              f"[{esc(c.variant)}] {esc(expected_text(c))}</span>"
+              for c in result.of_kind(EXPECTED)]
+    return lines
 
 
 def _about(report: dict) -> str:

@@ -35,23 +35,30 @@ def badge(entry: dict) -> str:
     """The verdict badge; a mismatch is outlined and says what was expected."""
     kind = str(entry.get("verdict"))
     mark = "ok" if entry.get("matched") else "mismatch"
-    title = f"{label(entry)} (expected {entry.get('expected')})"
+    title = label(entry) + (f" (expected {entry['expected']})" if entry.get("expected") else "")
     return (f'<span class="badge tone-{tone(kind)} {mark}" data-verdict="{esc(kind)}" '
             f'title="{esc(title)}">{esc(label(entry))}</span>')
 
 
 def card(entry: dict, heading: str, color: str) -> str:
     """A run's whole card; `heading` is plain text (escaped here)."""
-    matched = "matches" if entry.get("matched") else "does NOT match"
     parts = [f'<h3><span class="swatch" style="background:{color}"></span>{esc(heading)}</h3>',
-             f'<p>{badge(entry)} <span class="expect">{matched} expected '
-             f'<code>{esc(entry.get("expected"))}</code></span></p>',
+             f'<p>{badge(entry)} <span class="expect">{_expectation(entry)}</span></p>',
              f'<p class="reason">{esc(entry.get("reason", ""))}</p>', metrics(entry),
              evidence(entry.get("evidence") or {}), fix(str(entry.get("hint") or "")),
              stacks(entry.get("stacks") or {})]
     css = "run" + ("" if entry.get("matched") else " mismatch")
     return f'<article class="{css}" data-verdict="{esc(entry.get("verdict"))}">' \
            + "".join(parts) + "</article>"
+
+
+def _expectation(entry: dict) -> str:
+    """"matches expected X" for a scenario; for a watched program, how it was watched."""
+    if entry.get("expected") is None:
+        sources = ", ".join(entry.get("sources") or []) or "none"
+        return f"your program, watched through: {esc(sources)}"
+    matched = "matches" if entry.get("matched") else "does NOT match"
+    return f'{matched} expected <code>{esc(entry.get("expected"))}</code>'
 
 
 def metrics(entry: dict) -> str:

@@ -12,6 +12,7 @@ main { max-width: 1500px; margin: 0 auto; padding: 16px 24px 48px; }
 header h1 { font-size: 22px; margin: 8px 0 4px; }
 header p { margin: 2px 0; color: #444; }
 .partial { color: var(--bad); font-weight: 600; }
+.expected-change { color: #8a5a00; }
 h2 { font-size: 18px; margin: 0 0 6px; word-break: break-all; }
 h3 { font-size: 15px; margin: 0 0 6px; word-break: break-all; }
 h4 { font-size: 13px; margin: 8px 0 2px; text-transform: uppercase; color: #555; }

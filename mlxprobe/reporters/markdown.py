@@ -9,22 +9,30 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from ..gating.comparison import Comparison, VariantChange
+from ..gating.comparison import EXPECTED, Comparison, VariantChange
 from ..results.fingerprint import KEYS
-from .changes import explain, headline, sides
+from .changes import expected_text, explain, headline, sides
 
-MARKS = {"newly failing": "❌", "lost its eyes": "❌", "changed": "❌", "worse": "🔺",
-         "worse?": "⚠️", "newly fixed": "✅", "reproduces again": "✅", "better": "🟢",
-         "expected change": "ℹ️", "still failing": "⚪", "missing": "❔", "new": "🆕", "same": ""}
+MARKS = {"newly failing": "❌", "lost its eyes": "❌", "changed": "❌", "missing": "❌",
+         "worse": "🔺", "worse?": "⚠️", EXPECTED: "ℹ️", "newly fixed": "✅",
+         "reproduces again": "✅", "better": "🟢", "still failing": "⚪", "left out": "❔",
+         "new": "🆕", "same": ""}
 
 
 def render(comparison: Comparison, title: str = "mlxprobe compare") -> str:
     parts = [f"## {title}: {headline(comparison)}", "", _escape(sides(comparison)), "",
              _fingerprints(comparison)]
+    parts += [f"> **error:** {_escape(p)}" for p in comparison.problems]
     parts += [f"> **warning:** {_escape(w)}" for w in comparison.warnings]
     changed = [c for c in comparison.changes if c.kind != "same"]
     if changed:
         parts += ["", _changes_table(changed, comparison.alpha)]
+    expected = comparison.of_kind(EXPECTED)
+    if expected:
+        parts += ["", f"### {MARKS[EXPECTED]} Changed as expected (not a failure: the verdict "
+                  "moved, and both sides matched)", "",
+                  *(f"- `{_escape(c.scenario)}` {_escape(c.variant)}: "
+                    f"{_escape(expected_text(c))}" for c in expected)]
     parts += ["", _metrics_section(comparison), "", _thresholds_section(comparison)]
     return "\n".join(parts) + "\n"
 

@@ -80,8 +80,12 @@ def _panel(ax, key: str, title: str, lines: list[Line]) -> None:  # noqa: ANN001
 
 
 def _draw(ax, key: str, line: Line) -> bool:  # noqa: ANN001 - Axes
-    """Draw one run's series (and its stall on the step-time panel); False if no data."""
-    steps, ys = steps_of(line.series), values(line.series, key)
+    """Draw one run's series (and its stall on the step-time panel); False if no data.
+    A watched program's loss may come from another source than its steps (mlx-lm's
+    callback, output lines): then it has its own steps (`loss_at`)."""
+    source = line.series.get("loss_at") if key == "loss" else None
+    source = source or line.series
+    steps, ys = steps_of(source), values(source, key)
     style = {"color": line.color, "linewidth": 1.3, "linestyle": "--" if line.dashed else "-",
              "alpha": 0.75 if line.dashed else 1.0}
     if not any(math.isfinite(y) for y in ys) and line.stall is None:

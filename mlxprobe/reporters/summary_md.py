@@ -30,16 +30,28 @@ def cell(value: object) -> str:
 def render(report: dict) -> str:
     runs = report.get("runs", [])
     bad = [e for e in runs if not e.get("matched")]
-    mark = "✅" if not bad and runs else "❌"
+    complete = report.get("complete", True) is not False
+    mark = "✅" if not bad and runs and complete else "❌"
     lines = [f"### {mark} mlxprobe: {len(runs) - len(bad)}/{len(runs)} verdicts matched "
-             "their expectation", "", _about(report), ""]
-    if not report.get("complete", True):
-        lines += ["**Partial report: the run was interrupted.**", ""]
+             "their expectation" + ("" if complete else " (partial report)"), "",
+             _about(report), ""]
+    if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
+        lines[0] = f"### {mark} mlxprobe watch: **{cell(label(runs[0]))}**"
+    if not complete:
+        lines += [f"**{cell(partial_line(report))}**", ""]
     lines += ["| " + " | ".join(HEAD) + " |", "|" + "|".join(ALIGN) + "|"]
     lines += [_row(e) for e in runs]
     for entry in bad:
         lines += ["", *_mismatch(entry)]
     return "\n".join(lines) + "\n"
+
+
+def partial_line(report: dict) -> str:
+    """'Partial report (interrupted by SIGINT): 3 runs missing, not judged.'"""
+    missing = report.get("missing")
+    count = f"{len(missing)} run(s) missing, not judged" if isinstance(missing, list) \
+        else "the runs it lacks are not recorded"
+    return f"Partial report ({report.get('stopped') or 'the run was interrupted'}): {count}."
 
 
 def _about(report: dict) -> str:
@@ -52,7 +64,7 @@ def _row(entry: dict) -> str:
     m = entry.get("metrics") or {}
     ok = "✅" if entry.get("matched") else "❌"
     cells = (cell(entry.get("scenario")), cell(entry.get("variant")),
-             f"`{cell(entry.get('expected'))}`", f"**{cell(label(entry))}**", ok,
+             f"`{cell(entry.get('expected') or '-')}`", f"**{cell(label(entry))}**", ok,
              _num(m.get("steps"), 0), _num(m.get("step_ms_median"), 2),
              _num(m.get("peak_rss_mb"), 0), _num(m.get("wall_s"), 1))
     return "| " + " | ".join(cells) + " |"
@@ -67,6 +79,8 @@ def _num(value: object, digits: int) -> str:
 def _mismatch(entry: dict) -> list[str]:
     title = (f"{entry.get('scenario')} [{entry.get('variant')}]: expected "
              f"{entry.get('expected')}, got {label(entry)}")
+    if entry.get("expected") is None:
+        title = f"{entry.get('variant')}: {label(entry)}"
     evidence = json.dumps(entry.get("evidence") or {}, indent=1, default=str)
     lines = [f"<details><summary>{html.escape(title)}</summary>", "",
              f"**reason:** {cell(entry.get('reason', ''))}", ""]

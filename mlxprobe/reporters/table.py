@@ -14,13 +14,30 @@ COLUMNS = ("scenario", "variant", "expected", "verdict", "ok", "steps", "step ms
 REASON_WIDTH = 70
 
 
+PROGRAM_COLUMNS = ("program", "verdict", "exit", "steps", "step ms", "peak MB", "wall s",
+                   "sources", "reason")
+
+
 def row(entry: dict) -> tuple[str, ...]:
     m = entry.get("metrics", {})
-    label = entry["verdict"] + (f":{entry['detail']}" if entry.get("detail") else "")
-    return (entry["scenario"], entry["variant"], entry["expected"], label,
+    return (entry["scenario"], entry["variant"], entry["expected"], _label(entry),
             "yes" if entry.get("matched") else "NO", str(m.get("steps", "")),
             _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
             _num(m.get("wall_s"), 1), _clip(entry.get("reason", ""), REASON_WIDTH))
+
+
+def program_row(entry: dict) -> tuple[str, ...]:
+    """A watched program: no expectation; its exit status and the progress sources."""
+    m = entry.get("metrics", {})
+    ended = f"SIG{m['signal']}" if m.get("signal") else str(m.get("exit_code", "-"))
+    return (_clip(entry["variant"], 40), _label(entry), ended, str(m.get("steps", "")),
+            _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
+            _num(m.get("wall_s"), 1), ",".join(entry.get("sources", [])) or "none",
+            _clip(entry.get("reason", ""), REASON_WIDTH))
+
+
+def _label(entry: dict) -> str:
+    return entry["verdict"] + (f":{entry['detail']}" if entry.get("detail") else "")
 
 
 def _num(value: object, digits: int = 2) -> str:
@@ -31,31 +48,36 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def render(entries: list[dict], color: bool = False) -> str:
-    """The table; with `color`, verdicts are coloured by tone and a mismatch is bold red."""
-    rows = [COLUMNS, *(row(e) for e in entries)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+def render(entries: list[dict], color: bool = False, expectation: bool = True) -> str:
+    """The table; with `color`, verdicts are coloured by tone and a mismatch is bold red.
+    Without `expectation` (a watched program), the program's columns."""
+    columns, make = (COLUMNS, row) if expectation else (PROGRAM_COLUMNS, program_row)
+    rows = [columns, *(make(e) for e in entries)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if color:
-        lines[1:] = [_colored(r, e, widths) for r, e in zip(rows[1:], entries)]
+        lines[1:] = [_colored(r, e, widths, columns) for r, e in zip(rows[1:], entries)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def _colored(cells: tuple[str, ...], entry: dict, widths: list[int]) -> str:
+def _colored(cells: tuple[str, ...], entry: dict, widths: list[int],
+             columns: tuple[str, ...] = COLUMNS) -> str:
     """One row with the verdict and ok cells coloured (padding measured on plain text)."""
     padded = [cell.ljust(w) for cell, w in zip(cells, widths)]
-    at = COLUMNS.index("verdict")
+    at = columns.index("verdict")
     padded[at] = ansi.verdict(padded[at], entry.get("verdict"), True)
-    ok = COLUMNS.index("ok")
-    padded[ok] = ansi.paint(padded[ok], "good" if entry.get("matched") else "bad", True)
+    if "ok" in columns:
+        ok = columns.index("ok")
+        padded[ok] = ansi.paint(padded[ok], "good" if entry.get("matched") else "bad", True)
     return "  ".join(padded).rstrip()
 
 
-def details(entry: dict) -> str:
+def details(entry: dict, expectation: bool = True) -> str:
     """Everything a person needs about one run: reason, evidence, hint, stacks."""
-    parts = [f"{entry['scenario']} [{entry['variant']}]: expected {entry['expected']}, got "
-             f"{entry['verdict']}" + (f":{entry['detail']}" if entry.get("detail") else ""),
+    head = (f"{entry['scenario']} [{entry['variant']}]: expected {entry['expected']}, got "
+            if expectation else f"{entry['variant']}: ")
+    parts = [head + _label(entry),
              f"  reason:   {entry.get('reason', '')}",
              "  evidence: " + json.dumps(entry.get("evidence", {}), default=str)[:3000]]
     if entry.get("hint"):

@@ -5,8 +5,10 @@ series, gather entries into a report, write it atomically (temp file + rename), 
 report back, refusing unknown schemas and corrupt files with a one-line UsageError.
 
 Shape: {"schema": 1, "mlxprobe_version", "mlx_version", "python", "platform", "created",
-"complete", "fingerprint": {"mlx_version", "python", "os", "machine", "device", "name"},
-"runs": [{"scenario", "variant", "repeat", "expected", "verdict", "detail", "matched",
+"complete" (when false, also "missing": [{"scenario", "variant", "repeat"}] and "stopped": why),
+"fingerprint": {"mlx_version", "python", "os", "machine", "device", "name"},
+"runs": [{"scenario", "variant", "repeat", "expected", "expected_before_mlx" (the mlx
+bound whose override set `expected`, or null), "verdict", "detail", "matched",
 "reason", "hint", "evidence", "metrics": {"steps", "wall_s", "step_ms_median",
 "peak_rss_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
 ...}, "series": {...}, "stacks": {...}}]}
@@ -43,13 +45,35 @@ FLAT_LIST = re.compile(r"\[[^\[\]{}]*\]")  # a JSON list holding no list or obje
 def run_entry(spec: RunSpec, raw: RawResult, verdict: Verdict) -> dict:
     """One run's entry in the report."""
     return {"scenario": spec.scenario_id, "variant": spec.variant, "repeat": spec.repeat,
-            "expected": spec.expected,
+            "expected": spec.expected, "expected_before_mlx": spec.expected_before_mlx,
             "verdict": verdict.kind, "detail": verdict.detail,
             "matched": matches(verdict, spec.expected), "reason": verdict.reason,
             "hint": verdict.hint, "evidence": _json_safe(verdict.evidence),
             "metrics": metrics(raw), "series": series(raw), "stacks": _stacks(raw),
             "notes": [_json_safe(n.get("info", {})) for n in raw.of_kind("note")][:NOTES],
             "environment": {k: raw.start.get(k) for k in ("mlx_version", "device", "python")}}
+
+
+def program_entry(argv: list[str], raw: RawResult, verdict: Verdict) -> dict:
+    """A watched program's entry: the same fields as a scenario run's, no expectation
+    (`expected` is None and `matched` means "no problem found"), plus how it was seen."""
+    entry = run_entry(_ProgramSpec(argv), raw, verdict)
+    entry.update(expected=None, matched=verdict.kind == "pass", program=list(argv),
+                 sources=raw.sources, extensions=raw.extensions,
+                 output_tail={"stdout": raw.stdout_tail[-4000:],
+                              "stderr": raw.stderr_tail[-4000:]})
+    return entry
+
+
+class _ProgramSpec:
+    """What `run_entry` reads of a spec, for a program: its name and arguments."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.scenario_id = "watch"
+        self.variant = " ".join(argv)[:120]
+        self.repeat = 0
+        self.expected = "pass"
+        self.expected_before_mlx = None
 
 
 def metrics(raw: RawResult) -> dict:
@@ -114,6 +138,11 @@ def series(raw: RawResult) -> dict:
                     if isinstance(v, (bool, int, float)) or v in NON_FINITE})
     out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]
                       for n in names}
+    learning, beats = raw.learning, raw.steps
+    if learning and (not beats or learning[0] is not beats[0]):  # another source (watch)
+        learning = even_subsample(learning, SERIES_POINTS)
+        out["loss_at"] = {"step": [r.get("step") for r in learning],
+                          "loss": [_json_number(r.get("loss")) for r in learning]}
     return out
 
 
@@ -146,8 +175,10 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def build(entries: list[dict], complete: bool = True) -> dict:
-    """The whole report around the run entries."""
+def build(entries: list[dict], complete: bool = True, missing: list[dict] | None = None,
+          stopped: str = "") -> dict:
+    """The whole report around the run entries; a partial one (`complete` False) also says
+    which runs it lacks (`missing`: scenario, variant, repeat) and why (`stopped`)."""
     mlx = next((e["environment"].get("mlx_version") for e in entries
                 if e["environment"].get("mlx_version")), None)
     return {"schema": SCHEMA, "mlxprobe_version": __version__, "mlx_version": mlx,
@@ -155,7 +186,13 @@ def build(entries: list[dict], complete: bool = True) -> dict:
             "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                      time.gmtime()),
             "complete": complete, "fingerprint": fingerprint.of_entries(entries),
+            **({} if complete else {"missing": missing or [], "stopped": stopped}),
             "runs": entries}
+
+
+def run_key(spec: RunSpec) -> dict:
+    """How a partial report names a run it lacks."""
+    return {"scenario": spec.scenario_id, "variant": spec.variant, "repeat": spec.repeat}
 
 
 def dumps(report: dict) -> str:

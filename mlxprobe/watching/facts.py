@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..protocol import CALLBACK, EVAL, MLX, NON_FINITE, OUTPUT, PROBE, PROGRESS, START, STEP, UPDATE
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -54,15 +56,67 @@ class RawResult:
     started: float = 0.0  # parent monotonic time the child was started
     survivors: list[int] = field(default_factory=list)  # pids alive after cleanup (must be [])
     interrupted: bool = False  # the parent was interrupted (Ctrl-C, SIGTERM)
+    watched: bool = False  # a user's own program (`watch`): no end record is owed
+    extensions: int = 0  # missed deadlines not held: the stacks showed the program moving
 
     def of_kind(self, kind: str) -> list[dict]:
-        return [r for r in self.records if r.get("kind") == kind]
+        return self._views().get(kind, [])
+
+    def _views(self) -> dict[str, list[dict]]:
+        """Records by kind, built once per records list (they are read many times)."""
+        key = (id(self.records), len(self.records))
+        cached = self.__dict__.get("_by_kind")
+        if cached is None or cached[0] != key:
+            by_kind: dict[str, list[dict]] = {}
+            for record in self.records:
+                by_kind.setdefault(record.get("kind"), []).append(record)
+            cached = (key, by_kind)
+            self.__dict__["_by_kind"] = cached
+        return cached[1]
 
     @property
     def steps(self) -> list[dict]:
-        return self.of_kind("step")
+        """The step series of the best source present: the probe's own steps, else the
+        bootstrap's (updates, evaluations), else progress from a callback or the output."""
+        beats = self.of_kind(STEP)
+        probe = [r for r in beats if r.get("source", PROBE) == PROBE]
+        if probe or not beats:
+            return probe or self._progress()
+        return [r for r in beats if r.get("source") in (UPDATE, EVAL)]
+
+    def _progress(self) -> list[dict]:
+        found = self.of_kind(PROGRESS)
+        callback = [r for r in found if r.get("source") == CALLBACK]
+        return callback or found
+
+    @property
+    def learning(self) -> list[dict]:
+        """The records that carry the training loss, from the best source that has one."""
+        candidates = (self.steps, [r for r in self._progress() if "loss" in r],
+                      [r for r in self.of_kind(PROGRESS) if r.get("source") == OUTPUT
+                       and "loss" in r])
+        for records in candidates:
+            if any(_numeric(r.get("loss")) for r in records):
+                return records
+        return self.steps
+
+    @property
+    def sources(self) -> list[str]:
+        """Where progress came from: probe, update, eval, callback, output."""
+        seen = {r.get("source", PROBE) for r in self.of_kind(STEP)}
+        seen |= {r.get("source", OUTPUT) for r in self.of_kind(PROGRESS)}
+        return [s for s in (PROBE, UPDATE, EVAL, CALLBACK, OUTPUT) if s in seen]
 
     @property
     def start(self) -> dict:
-        found = self.of_kind("start")
-        return found[0] if found else {}
+        """The first start record, with what the bootstrap learnt later (mlx, device)."""
+        found = self.of_kind(START)
+        merged = dict(found[0]) if found else {}
+        for record in self.of_kind(MLX):
+            merged.update({k: v for k, v in record.items() if k not in ("kind", "t", "time")})
+        return merged
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or \
+        value in NON_FINITE

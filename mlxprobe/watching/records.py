@@ -30,6 +30,9 @@ _NUMBER = (int, float)
 FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "step": {"step": ((int,), True), "step_s": (_NUMBER, False), "metrics": ((dict,), False),
              "memory": ((dict,), False)},
+    "progress": {"step": ((int,), True), "metrics": ((dict,), False),
+                 "source": ((str,), False)},
+    "eval_open": {"since": (_NUMBER, True)},
     "check": {"name": ((str,), True), "ok": ((bool,), True), "hint": ((str,), False),
               "evidence": ((dict,), False)},
     "start": {"pid": ((int,), False), "mlx_version": ((str,), False),

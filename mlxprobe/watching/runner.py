@@ -1,11 +1,14 @@
-"""The runner: start one variant in a child process, watch it, end its tree, return raw facts.
+"""The runner: start one launch, watch it, end its tree, return raw facts.
 
-Job: spawn `python -m mlxprobe.inside.child` in a new session with a dedicated record pipe, drain
-its stdout/stderr (keeping tails, never blocking on full pipes), sample it from outside,
-apply the watchdog policy, take stacks on a stall, then SIGTERM/SIGKILL the whole tree.
-It judges nothing: `classify` does.
+Job: spawn the launch's argv in a new session with a record channel (an inherited pipe fd
+for a scenario child; a FIFO path for a watched program, whose own subprocesses open it by
+name), drain stdout/stderr (keeping tails, passing them on for `watch`, parsing progress from
+their lines), sample the tree from outside, apply the watchdog policy, take stacks on a
+stall, then SIGTERM/SIGKILL the whole tree. It judges nothing: `classify` does.
 
-Must not import: mlx, the child side, the verdict.
+`WatchedProcess` is one watched process and its tree, so that a caller can watch several.
+
+Must not import: mlx, the inside side (it is started as a program), the verdict.
 """
 
 from __future__ import annotations
@@ -18,178 +21,237 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from ..launching.spec import RunSpec
-from ..protocol import LIFELINE_FD_ENV, RECORD_FD_ENV, RUN_TOKEN_ENV
-from . import procs, stacks, watchdog
+from ..launching.launch import Launch
+from ..protocol import (
+    BOOTSTRAP_ENV,
+    HOME_ENV,
+    LIFELINE_FD_ENV,
+    RECORD_FD_ENV,
+    RECORD_PATH_ENV,
+    RUN_TOKEN_ENV,
+    STACKS_DIR_ENV,
+)
+from . import confirm, procs, stacks, watchdog
 from .facts import RawResult, Sample, Stall
+from .heartbeat import Watch
+from .output import ProgressParser
 from .records import RecordReader
 from .sampler import Sampler
+from .streams import TAIL_BYTES, StreamReader
+
+__all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
 
 TICK_S = 0.05
-TAIL_BYTES = 64 * 1024
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP_DIR = Path(__file__).resolve().parents[1] / "inside" / "bootstrap"
+Echo = Callable[[str, bytes], None]  # (stream name, chunk): where `watch` shows the output
 
 
-class TailReader(threading.Thread):
-    """Drains a pipe to EOF, keeping only the last TAIL_BYTES."""
-
-    def __init__(self, stream) -> None:  # noqa: ANN001 - a binary file object
-        super().__init__(name="mlxprobe-tail", daemon=True)
-        self._stream = stream
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-
-    def run(self) -> None:
-        while chunk := self._stream.read1(TAIL_BYTES):
-            self._chunks.append(chunk)
-            self._size += len(chunk)
-            while self._size - len(self._chunks[0]) >= TAIL_BYTES:
-                self._size -= len(self._chunks.popleft())
-        self._stream.close()
-
-    def text(self) -> str:
-        return b"".join(self._chunks)[-TAIL_BYTES:].decode("utf-8", errors="replace")
-
-
-class Watch:
-    """Heartbeat bookkeeping fed by the record reader thread."""
-
-    def __init__(self, started: float,
-                 on_record: Callable[[dict], None] | None = None) -> None:
-        self.started = started
-        self.on_record = on_record  # told of each record as it arrives (live progress)
-        self.records: list[dict] = []
-        self.beats: list[float] = []
-        self.compile_s = 0.0  # compiler time since the last heartbeat
-        self._lock = threading.Lock()
-
-    def add(self, record: dict) -> None:
-        with self._lock:
-            self.records.append(record)
-            if record.get("kind") == "step":
-                self.beats.append(record["t"])
-                self.compile_s = 0.0
-        if self.on_record is not None:
-            self.on_record(record)
-
-    def intervals(self, last: int | None = None) -> list[float]:
-        """Seconds between heartbeats, the first counted from the start. With `last`, only
-        the last `last` of them once there are more (the watchdog reads a recent window;
-        a child beating 40 000 times a second must not cost O(steps) per tick)."""
-        with self._lock:
-            if last is not None and len(self.beats) > last:
-                times = self.beats[-(last + 1):]
-            else:
-                times = [self.started, *self.beats]
-        return [b - a for a, b in zip(times, times[1:])]
-
-    def last_beat(self) -> float | None:
-        with self._lock:
-            return self.beats[-1] if self.beats else None
-
-
-def child_command(spec: RunSpec, stacks_path: Path) -> list[str]:
-    return [sys.executable, "-m", "mlxprobe.inside.child", "--root", str(spec.import_root),
-            "--module", spec.module, "--variant", spec.variant, "--stacks", str(stacks_path)]
-
-
-def child_env(spec: RunSpec, fd: int, lifeline_fd: int = -1, token: str = "") -> dict[str, str]:
+def child_env(launch: Launch, folder: Path, channel: dict[str, str], token: str) -> dict:
     env = dict(os.environ)
-    env.update(dict(spec.env))
-    env[RECORD_FD_ENV] = str(fd)
-    env[LIFELINE_FD_ENV] = str(lifeline_fd)  # EOF on it: the parent died, end the group
+    env.update(dict(launch.env))
+    env.update(channel)
     env[RUN_TOKEN_ENV] = token  # inherited by all the child starts: found at the end
+    env[STACKS_DIR_ENV] = str(folder)
     env["PYTHONFAULTHANDLER"] = "1"  # a segfault in the child prints its stack to stderr
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    if launch.bootstrap:
+        env[BOOTSTRAP_ENV] = "1"
+        env[HOME_ENV] = str(PACKAGE_ROOT)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # its lines reach the user as they are printed
+        _prepend_path(env, BOOTSTRAP_DIR)
+    else:
+        _prepend_path(env, PACKAGE_ROOT)
     return env
 
 
-def run(spec: RunSpec, abort: threading.Event | None = None,
-        on_record: Callable[[dict], None] | None = None) -> RawResult:
-    """Run one variant to its end (or its deadline) and return what was observed.
+def _prepend_path(env: dict[str, str], folder: Path) -> None:
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
 
-    Setting `abort` (from another thread) ends the child's tree at once and marks the result
-    `interrupted`. `on_record` (optional) sees each record as it arrives, on the reader
-    thread: it must be quick and must not raise.
-    """
-    with tempfile.TemporaryDirectory(prefix="mlxprobe-") as tmp:
-        stacks_path = Path(tmp) / "stacks.txt"
-        read_fd, write_fd = os.pipe()
+
+class WatchedProcess:
+    """One launched process and its tree, from start to the raw facts of its end."""
+
+    def __init__(self, launch: Launch, folder: Path, on_record=None,  # noqa: ANN001
+                 echo: Echo | None = None) -> None:
+        self.launch = launch
+        self.folder = folder
+        self.token = uuid.uuid4().hex
+        self.watch = Watch(time.monotonic(), on_record, launch.watched)
+        self.raw = RawResult(started=self.watch.started)
+        self._echo = echo
+        self._closers: list[int] = []
+
+    def start(self) -> None:
+        read_fd, channel, keep = self._channel()
         life_read, life_write = os.pipe()  # the parent holds the write end while it lives
-        token = uuid.uuid4().hex
-        started = time.monotonic()
+        channel[LIFELINE_FD_ENV] = str(life_read)
         try:
-            child = subprocess.Popen(
-                child_command(spec, stacks_path), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(write_fd, life_read), start_new_session=True,
-                env=child_env(spec, write_fd, life_read, token))
+            self.child = subprocess.Popen(
+                self.launch.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, pass_fds=(*keep, life_read), start_new_session=True,
+                cwd=self.launch.cwd, env=child_env(self.launch, self.folder, channel, self.token))
         except BaseException:
-            os.close(read_fd)
-            os.close(life_write)
+            for fd in (read_fd, life_write, *self._closers):
+                os.close(fd)
             raise
         finally:
-            os.close(write_fd)
-            os.close(life_read)
-        try:
-            return _watch_child(spec, child, read_fd, Watch(started, on_record), stacks_path,
-                                abort, token)
-        finally:
-            os.close(life_write)  # after the tree is gone (closing it earlier ends the group)
+            for fd in (*keep, life_read):
+                os.close(fd)
+        self._life_write = life_write
+        self._threads(read_fd)
 
+    def _channel(self) -> tuple[int, dict[str, str], tuple[int, ...]]:
+        """(read fd, environment naming the write side, fds the child must inherit)."""
+        if self.launch.records_fd:
+            read_fd, write_fd = os.pipe()
+            return read_fd, {RECORD_FD_ENV: str(write_fd)}, (write_fd,)
+        path = self.folder / "records.fifo"
+        os.mkfifo(path, 0o600)
+        read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(read_fd, True)
+        # our own writer keeps the FIFO from reading EOF before (and between) the program's
+        self._closers.append(os.open(path, os.O_WRONLY))
+        return read_fd, {RECORD_PATH_ENV: str(path)}, ()
 
-def _watch_child(spec: RunSpec, child: subprocess.Popen, read_fd: int, watch: Watch,
-                 stacks_path: Path, abort: threading.Event | None, token: str) -> RawResult:
-    threads = _start_threads(child, read_fd, watch)
-    sampler: Sampler = threads[0]
-    raw = RawResult(started=watch.started)
-    try:
-        _loop(spec, child, watch, sampler, raw, stacks_path, abort or threading.Event())
-    except KeyboardInterrupt:
-        raw.interrupted = True
-        raise
-    finally:
-        _finish(spec, child, watch, threads, raw, token)
-    return raw
+    def _threads(self, read_fd: int) -> None:
+        self.sampler = Sampler(self.child.pid)
+        self.reader = RecordReader(read_fd, self.watch.add)
+        parse = self._parser()
+        self.out = StreamReader(self.child.stdout, self._echo_to("stdout"), parse)
+        self.err = StreamReader(self.child.stderr, self._echo_to("stderr"), parse)
+        for thread in (self.sampler, self.reader, self.out, self.err):
+            thread.start()
 
+    def _echo_to(self, name: str) -> Callable[[bytes], None] | None:
+        if self._echo is None:
+            return None
+        echo = self._echo
+        return lambda chunk: echo(name, chunk)
 
-def _start_threads(child: subprocess.Popen, read_fd: int, watch: Watch) -> list:
-    threads = [Sampler(child.pid), RecordReader(read_fd, watch.add),
-               TailReader(child.stdout), TailReader(child.stderr)]
-    for thread in threads:
-        thread.start()
-    return threads
+    def _parser(self) -> Callable[[str], None] | None:
+        if not self.launch.parse_output:
+            return None
+        parser = ProgressParser(self.launch.progress)
+        last = [self.watch.started]
 
+        def on_line(line: str) -> None:
+            now = time.monotonic()
+            self.watch.output_seen(now)
+            record = parser.parse(line)
+            if record is not None:  # a step's time: between the lines that announced steps
+                record["t"], record["step_s"], last[0] = now, now - last[0], now
+                self.watch.add(record)
+        return on_line
 
-def _loop(spec: RunSpec, child: subprocess.Popen, watch: Watch, sampler: Sampler,
-          raw: RawResult, stacks_path: Path, abort: threading.Event) -> None:
-    d = spec.deadlines
-    while child.poll() is None:
-        if abort.wait(TICK_S):
-            raw.interrupted = True
-            return
-        latest = sampler.latest()
+    def tick(self) -> bool:
+        """One watchdog look; False once the process ended or was ended."""
+        if self.child.poll() is not None:
+            return False
+        latest = self.sampler.latest()
         if latest is not None and latest.compiling:
-            watch.compile_s += TICK_S
-        if _over_memory(spec, latest):
-            raw.memory_limit_mb = spec.max_memory_mb
+            self.watch.compile_s += TICK_S
+        if _over_memory(self.launch, latest):
+            self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
-            procs.signal_all(child.pid, sampler.known_alive(), signal.SIGKILL)
-            return
-        now = time.monotonic()
+            procs.signal_all(self.child.pid, self.sampler.known_alive(), signal.SIGKILL)
+            return False
+        return not self._overdue()
+
+    def _overdue(self) -> bool:
+        d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
         missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
                                   watch.intervals(d.window + 1), watch.compile_s)
-        if missed is not None:
-            raw.stall = _stall(missed, now, watch, sampler.samples)
-            raw.python_stacks = stacks.python_stacks(child.pid, stacks_path)
-            raw.native_stacks = stacks.native_stacks(child.pid)
-            return
+        if missed is None:
+            return False
+        stall = _stall(missed, now, watch, self.sampler.samples)
+        armed = watch.armed_pids()
+        if self.launch.watched:
+            held, first = self._confirmed(missed[0], armed)
+            if not held:
+                return False
+        else:
+            first = stacks.python_stacks(armed, self.folder)
+        self.raw.stall, self.raw.python_stacks = stall, first
+        self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        return True
+
+    def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
+        """A watched program's missed deadline holds only if its stacks stood still (see
+        `confirm`); otherwise the deadline restarts now and the extension is counted."""
+        before = self.watch.last_beat()
+        if armed:
+            tree = [p.pid for p in self.sampler.known_alive()]
+            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), tree)
+        else:  # not Python: output progress that stopped is all there is; no progress at all
+            held, first = phase != "startup", stacks.python_stacks([], self.folder)
+        if self.watch.last_beat() != before:
+            held = False  # it beat or printed while we looked
+        if not held:
+            self.watch.alive_at(time.monotonic())
+            self.raw.extensions += 1
+        return held, first
+
+    def finish(self, interrupted: bool = False) -> RawResult:
+        """End the tree, reap the child, join the readers, fill in the raw result."""
+        raw = self.raw
+        raw.interrupted = raw.interrupted or interrupted
+        self.sampler.sample_once()  # make sure every live descendant is in `seen`
+        grace = self.launch.deadlines.grace_s
+        if raw.interrupted:  # the user is waiting and the run is discarded: a short grace
+            grace = min(grace, INTERRUPT_GRACE_S)
+        raw.survivors = procs.end_run(self.child.pid, dict(self.sampler.seen), self.token,
+                                      grace)
+        code = _reap(self.child)
+        for fd in self._closers:  # the program's writers are gone: let the reader see EOF
+            os.close(fd)
+        self._closers.clear()
+        self.sampler.stop()
+        for thread in (self.sampler, self.reader, self.out, self.err):
+            thread.join(timeout=5.0)
+        os.close(self._life_write)  # after the tree is gone (closing it earlier ends the group)
+        self._fill(raw, code)
+        return raw
+
+    def _fill(self, raw: RawResult, code: int | None) -> None:
+        if code is not None:
+            raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
+        raw.records = self.watch.all_records()
+        raw.malformed = self.reader.parser.malformed
+        raw.samples = list(self.sampler.samples)
+        raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
+        raw.wall_s = time.monotonic() - self.watch.started
+        raw.watched = self.launch.watched
+
+
+def run(launch: Launch, abort: threading.Event | None = None,
+        on_record: Callable[[dict], None] | None = None, echo: Echo | None = None) -> RawResult:
+    """Run one launch to its end (or its deadline) and return what was observed.
+
+    Setting `abort` (from another thread) ends the tree at once and marks the result
+    `interrupted`. `on_record` (optional) sees each record as it arrives, on a reader thread:
+    it must be quick and must not raise. `echo` receives the program's output chunks.
+    """
+    abort = abort or threading.Event()
+    with tempfile.TemporaryDirectory(prefix="mlxprobe-") as tmp:
+        process = WatchedProcess(launch, Path(tmp), on_record, echo)
+        process.start()
+        interrupted = False
+        try:
+            while process.tick():
+                if abort.wait(TICK_S):
+                    interrupted = True
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            raw = process.finish(interrupted)
+        return raw
 
 
 def _reap(child: subprocess.Popen) -> int | None:
@@ -200,9 +262,9 @@ def _reap(child: subprocess.Popen) -> int | None:
         return None
 
 
-def _over_memory(spec: RunSpec, latest: Sample | None) -> bool:
-    return (spec.max_memory_mb is not None and latest is not None
-            and latest.rss > spec.max_memory_mb * 1024 * 1024)
+def _over_memory(launch: Launch, latest: Sample | None) -> bool:
+    return (launch.max_memory_mb is not None and latest is not None
+            and latest.rss > launch.max_memory_mb * 1024 * 1024)
 
 
 def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: list[Sample]) -> Stall:
@@ -214,29 +276,9 @@ def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: list[Sa
     if len(window) >= 2 and window[-1].t > window[0].t:
         cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)
     runnable = sum(1 for s in window if s.runnable > 0) / len(window) if window else 0.0
-    steps = [r for r in watch.records if r.get("kind") == "step"]
-    last_step = int(steps[-1].get("step", len(steps))) if steps else 0
-    return Stall(phase, deadline, now - since, cpu, runnable, watch.compile_s, last_step)
+    return Stall(phase, deadline, now - since, cpu, runnable, watch.compile_s,
+                 watch.last_step())
 
 
-def _finish(spec: RunSpec, child: subprocess.Popen, watch: Watch, threads: list,
-            raw: RawResult, token: str) -> None:
-    """End the tree, reap the child, join the readers, fill in the raw result."""
-    sampler, reader, out, err = threads
-    sampler.sample_once()  # make sure every live descendant is in `seen`
-    grace = spec.deadlines.grace_s
-    if raw.interrupted:  # the user is waiting and the run is discarded: a short grace only
-        grace = min(grace, INTERRUPT_GRACE_S)
-    raw.survivors = procs.end_run(child.pid, dict(sampler.seen), token, grace)
-    code = _reap(child)
-    sampler.stop()
-    for thread in (sampler, reader, out, err):
-        thread.join(timeout=5.0)
-    if code is not None:
-        raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
-    raw.records = list(watch.records)
-    raw.malformed = reader.parser.malformed
-    raw.samples = list(sampler.samples)
-    raw.stdout_tail, raw.stderr_tail = out.text(), err.text()
-    raw.wall_s = time.monotonic() - watch.started
-
+if sys.platform == "win32":  # pragma: no cover - os.mkfifo and sessions are POSIX
+    raise ImportError("mlxprobe watches processes on Linux and macOS only")

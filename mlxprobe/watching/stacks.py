@@ -22,26 +22,47 @@ PYSPY_TIMEOUT_S = 20.0
 MAX_STACK_CHARS = 64_000
 
 
-def python_stacks(pid: int, path: Path) -> str:
-    """Signal the child and wait (bounded) for its faulthandler dump to appear in `path`."""
+def python_stacks(pids: list[int], folder: Path) -> str:
+    """Signal each process that armed its stack dump and collect what each wrote (bounded in
+    time). Only processes that said they armed it are signalled: STACK_SIGNAL would end any
+    other (a shell, a binary). With several, each dump is headed by its pid."""
+    if not pids:
+        return "(no Python stacks: no watched process armed its stack dump)"
+    dumps = [(pid, _one_dump(pid, folder / f"{pid}.txt")) for pid in pids]
+    if len(dumps) == 1:
+        return dumps[0][1]
+    return "\n".join(f"--- process {pid} ---\n{text}" for pid, text in dumps)[-MAX_STACK_CHARS:]
+
+
+def _one_dump(pid: int, path: Path) -> str:
+    before = path.stat().st_size if path.exists() else 0
     try:
         os.kill(pid, STACK_SIGNAL)
     except ProcessLookupError:
-        return "(child already gone: no Python stacks)"
+        return "(process already gone: no Python stacks)"
     end = time.monotonic() + PYTHON_WAIT_S
     text = ""
     while time.monotonic() < end:
         time.sleep(0.05)
-        text = path.read_text(errors="replace") if path.exists() else ""
-        if text and _settled(path, text):
+        text = _since(path, before)
+        if text and _settled(path, before, text):
             break
     return text[-MAX_STACK_CHARS:] or "(no Python stacks: the child did not answer SIGUSR1)"
 
 
-def _settled(path: Path, text: str) -> bool:
+def _since(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(offset)
+            return stream.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _settled(path: Path, offset: int, text: str) -> bool:
     """The dump stopped growing (faulthandler writes it in one go, thread by thread)."""
     time.sleep(0.05)
-    return path.read_text(errors="replace") == text
+    return _since(path, offset) == text
 
 
 def native_stacks(pid: int) -> str:

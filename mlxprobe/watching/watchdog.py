@@ -12,6 +12,7 @@ Defaults and why (measured on a 2-core Linux machine, mlx 0.32.4 CPU):
   healthy scenario step, and leaves a stalled step found within ~2 s of its last heartbeat.
   A loop whose steps really take seconds gets 10x its slowest recent step.
 - budget 600 s for a whole run, a backstop only; scenarios set their own (`budget_s`).
+  `budget_s=None` means "not given": the run spec puts the scenario's own there, else 600.
 
 Must not import: mlx, psutil, the runner (it is pure).
 """
@@ -35,12 +36,12 @@ class Deadlines:
     step_floor_s: float = STEP_FLOOR_S
     step_factor: float = STEP_FACTOR
     window: int = WINDOW
-    budget_s: float = BUDGET_S
+    budget_s: float | None = None  # None: the scenario's own, else BUDGET_S
     grace_s: float = GRACE_S
 
     def __post_init__(self) -> None:
         for name in ("startup_s", "step_floor_s", "step_factor", "budget_s", "grace_s"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.window < 1:
             raise ValueError(f"window must be >= 1, got {self.window}")
@@ -67,8 +68,9 @@ def overdue(d: Deadlines, now: float, started: float, last_beat: float | None, b
 
     `compile_s` is how long a compiler ran since the last heartbeat: it extends the deadline.
     """
-    if now - started > d.budget_s:
-        return "budget", d.budget_s
+    budget = BUDGET_S if d.budget_s is None else d.budget_s
+    if now - started > budget:
+        return "budget", budget
     phase, allowed = current_deadline(d, beats, step_seconds)
     since = now - (last_beat if last_beat is not None else started)
     if since - compile_s > allowed:

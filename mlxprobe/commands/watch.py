@@ -1,0 +1,129 @@
+"""`mlxprobe watch -- PROGRAM [ARGS...]`: diagnose the user's own, unmodified training run.
+
+The program runs as it would (its output reaches the terminal unchanged), under the watchdog:
+progress from the injected bootstrap for Python programs (optimizer updates, evaluations,
+mlx-lm's callback, `probe.step` calls the user added), from the program's output lines for
+anything else (`--progress REGEX`), and the process tree sampled from outside. At the end:
+the table row, reason, evidence, fix and report files, as `run`.
+
+Exit 0 pass, 1 a problem found, 2 usage, 130 interrupted (the program's tree is ended and a
+partial report written). The program's own exit code and signal are in the report.
+
+Must not import: mlx, the inside side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import UsageError
+from ..judging.verdict import classify
+from ..launching import settings
+from ..launching.launch import Launch
+from ..reporters import ansi, console, html, summary_md, table
+from ..results import report, textfile
+from ..results.textfile import writable_file
+from ..watching import output, runner
+from ..watching.watchdog import Deadlines
+
+NAME = "watch"
+HELP = "run your own training program under the watchdog: mlxprobe watch -- python train.py"
+EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A user's run is not a scenario whose step times we know: longer deadlines, no budget.
+# 300 s to the first sign of progress (loading a large model's weights from disk prints
+# nothing for minutes); 5 s between steps at least (GC pauses, logging, a data shard), and a
+# missed deadline is confirmed on the stacks before it is a hang (`watching.confirm`).
+WATCH_DEADLINES = Deadlines(startup_s=300.0, step_floor_s=5.0, budget_s=math.inf)
+
+
+def add_arguments(watch: argparse.ArgumentParser) -> None:
+    watch.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
+    watch.add_argument("--html", type=Path, metavar="PATH",
+                       help="write a self-contained HTML report with plots (needs matplotlib)")
+    watch.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown summary")
+    watch.add_argument("--progress", metavar="REGEX",
+                       help="read progress from output lines matching REGEX, with named groups "
+                       "`step` and (optional) `loss`")
+    settings.add_run_options(watch, base=WATCH_DEADLINES)
+    watch.add_argument("--no-status", action="store_true",
+                       help="no status line below the program's output on a terminal")
+    watch.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    watch.add_argument("program", nargs=argparse.REMAINDER,
+                       help="-- then the program and its arguments")
+
+
+def launch_from(args: argparse.Namespace) -> Launch:
+    argv = program_argv(args.program)
+    if args.progress is not None and (problem := output.validate(args.progress)):
+        raise UsageError(problem)
+    deadlines, max_memory = settings.deadlines_from(args, base=WATCH_DEADLINES)
+    return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
+                  bootstrap=True, echo=True, progress=args.progress, parse_output=True,
+                  records_fd=False)
+
+
+def program_argv(program: list[str]) -> list[str]:
+    argv = program[1:] if program[:1] == ["--"] else list(program)
+    if not argv:
+        raise UsageError("no program to watch: give it after --, e.g. "
+                         "`mlxprobe watch -- python train.py`")
+    exe = argv[0]
+    found = shutil.which(exe) if os.sep not in exe else (exe if os.access(exe, os.X_OK) else None)
+    if found is None:
+        raise UsageError(f"cannot run {exe!r}: not found or not executable"
+                         + ("" if os.sep in exe else " on PATH"))
+    return argv
+
+
+def run(args: argparse.Namespace) -> int:
+    launch = launch_from(args)
+    for path in (args.json, args.html, args.markdown):
+        if path is not None:
+            writable_file(path)
+    if args.html:
+        html.require()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in STOP_SIGNALS}
+    try:
+        with console.for_terminal(args.no_status) as screen:
+            raw = runner.run(launch, stop, screen.record, screen.echo)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return _finish(args, list(launch.argv), raw)
+
+
+def _stopper(stop: threading.Event):  # noqa: ANN202 - a signal handler
+    def handle(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        stop.set()
+    return handle
+
+
+def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
+    verdict = classify(raw, {})
+    entry = report.program_entry(argv, raw, verdict)
+    built = report.build([entry], complete=not raw.interrupted)
+    if args.json:
+        report.write(args.json, built)
+    if args.html:
+        html.write(args.html, built)
+    if args.markdown:
+        textfile.write(args.markdown, summary_md.render(built))
+    color = ansi.color_wanted(sys.stdout, args.no_color)
+    print("\n" + table.render([entry], color=color, expectation=False))
+    print("\n" + table.details(entry, expectation=False))
+    if raw.interrupted:
+        print("mlxprobe: interrupted; the program's tree was ended"
+              + ("; partial report written" if args.json else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if verdict.kind == "pass" else EXIT_PROBLEM

@@ -1,0 +1,53 @@
+"""The agent inside a watched Python program: set up by the bootstrap before the program runs.
+
+Job: connect the shared probe to the run's record FIFO, hold the lifeline, arm the stack
+dump, write a start record, and hook imports: `mlx.core` (evaluations), `mlx.optimizers`
+(updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback). When no harness
+is listening (the variable is set but the FIFO is gone) it does nothing.
+
+May import: the standard library and the inside modules; mlx only through the import hook.
+Must not import: the watching side.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from types import ModuleType
+
+from ..protocol import MLX, START
+from . import beats as beating
+from . import imports, trainers
+from .process import arm_stack_dump, hold_lifeline
+from .recorder import shared
+
+OPTIMIZER_MODULES = ("mlx.optimizers.optimizers", "mlx.optimizers")
+
+
+def start() -> None:
+    probe = shared()
+    if not probe.active:
+        return
+    hold_lifeline()
+    armed = arm_stack_dump()
+    probe.emit(START, pid=os.getpid(), stacks=armed, source="bootstrap",
+               argv=[str(a)[:200] for a in sys.orig_argv[:16]],
+               python=platform.python_version())
+    beats = beating.Beats(probe)
+    hooks = {"mlx.core": lambda m: _core(beats, m),
+             "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m)}
+    for name in OPTIMIZER_MODULES:
+        hooks[name] = lambda m: _optimizers(beats, m)
+    imports.install(hooks)
+    beating.watch_open_evals(beats)
+
+
+def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
+    beating.patch_optimizers(beats, module)
+    beating.patch_creation(beats, module)
+
+
+def _core(beats: beating.Beats, core: ModuleType) -> None:
+    beating.patch_eval(beats, core)
+    beats.probe.emit(MLX, mlx_version=getattr(core, "__version__", "unknown"))

@@ -1,0 +1,102 @@
+"""Rules for a user's own program under `watch`, where no expected curve is known.
+
+Job: pure functions the verdict applies when `raw.watched`: how the program ended (its exit
+code and the Python traceback at the end of its stderr, since no error record is owed), a
+learning rule that decides on the trend of the whole run with its noise (a slowly falling
+fine-tuning loss is normal), and the exact case of a learning rate of 0.
+
+Thresholds and why:
+- learning is judged on at least TREND_MIN_POINTS loss values: fewer say nothing about a
+  trend (mlx-lm reports its train loss every 10 iterations by default).
+- not_learning needs all three: no significant decrease (Mann-Kendall, one-sided
+  p >= 0.05), a fitted change (Theil-Sen slope x steps) above -1% of the first loss, and the
+  median of the last 10% of values less than 5% below the first 10%'s (the scenario rule).
+  A noisy but falling loss (measured: mlx-lm LoRA at 1e-3 fell 2% in 50 iterations) passes
+  on the first two; a loss that fell fast and then sat at its floor passes on the third; a
+  flat loss with noise fails all three; a rising one too.
+
+Must not import: mlx, the watching side's runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..protocol import OPTIMIZER, STEP, UPDATE
+from ..watching.facts import RawResult
+from . import hints
+from .stats import mann_kendall, theil_sen, window_median
+
+TREND_MIN_POINTS = 10
+MIN_DROP, WINDOW_FRAC, WINDOW_MIN = 0.05, 0.1, 3  # as verdict's scenario rule
+TREND_P = 0.05
+TREND_MIN_FALL = 0.01
+TRACEBACK_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
+                            r"Warning|Fault))(?::\s*(?P<message>.*))?$")
+
+
+def raised(stderr: str) -> tuple[str, str] | None:
+    """(exception type, message) of the traceback that ends `stderr`, if one does."""
+    if "Traceback (most recent call last)" not in stderr:
+        return None
+    for line in reversed(stderr.rstrip().splitlines()[-40:]):
+        found = TRACEBACK_LAST.match(line.strip())
+        if found:
+            name = found["type"].rsplit(".", 1)[-1]
+            return name, found["message"] or ""
+    return None
+
+
+def exit_facts(raw: RawResult) -> dict:
+    return {"exit_code": raw.exit_code, "stderr_tail": raw.stderr_tail[-2000:]}
+
+
+def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
+    """(detail, reason, hint, evidence) of a program that exited non-zero; None for 0."""
+    if raw.exit_code in (0, None):
+        return None
+    error = raised(raw.stderr_tail)
+    if error is None:
+        return (f"exit_{raw.exit_code}", f"the program exited with code {raw.exit_code}",
+                hints.EXIT, exit_facts(raw))
+    kind, message = error
+    return (kind, f"the program raised {kind}: {message[:300]} (exit code {raw.exit_code})",
+            hints.for_error(kind, message), {**exit_facts(raw), "exception": kind,
+                                             "message": message[:2000]})
+
+
+def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
+    """Evidence that the program built an optimizer and never stepped it while it reported
+    steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least
+    TREND_MIN_POINTS losses reported. None otherwise (a program that updates its parameters
+    by hand builds no optimizer, so it never meets this)."""
+    created = raw.of_kind(OPTIMIZER)
+    updates = [r for r in raw.of_kind(STEP) if r.get("source") == UPDATE]
+    if not created or updates or len(losses) < TREND_MIN_POINTS:
+        return None
+    return {"optimizers_created": [str(r.get("name")) for r in created][:5],
+            "optimizer_updates": 0, "loss_values": len(losses)}
+
+
+def trend(losses: list[float]) -> dict | None:
+    """The whole run's loss trend: Mann-Kendall and the Theil-Sen fitted change."""
+    values = [v for v in losses if math.isfinite(v)]
+    if len(values) < TREND_MIN_POINTS:
+        return None
+    test = mann_kendall(values)
+    head = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False)
+    tail = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=True)
+    slope = theil_sen(list(range(len(values))), values)
+    first = values[0] if values[0] else 1.0
+    change = slope * (len(values) - 1) / abs(first)
+    return {"points": len(values), "kendall_s": test["s"], "z": round(test["z"], 3),
+            "p_decrease": round(test["p_decrease"], 4), "fitted_change": round(change, 4),
+            "first": round(values[0], 4), "last": round(values[-1], 4),
+            "window_drop": round((head - tail) / abs(head), 4) if head else 0.0,
+            "p_threshold": TREND_P, "min_fall": TREND_MIN_FALL, "min_window_drop": MIN_DROP}
+
+
+def flat(fit: dict) -> bool:
+    return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
+            and fit["window_drop"] < MIN_DROP)

@@ -1,0 +1,37 @@
+"""What to launch: one frozen description of a process to start and watch.
+
+Job: argv, environment, working folder, deadlines, memory limit, and which progress sources
+apply (the record pipe always; the injected bootstrap for a Python program under `watch`;
+the program's output lines). Built once by the CLI or the pytest plugin (a scenario variant
+becomes one kind of launch, `RunSpec.launch`), consumed by the runner. No behaviour.
+
+What to *expect* (an expected verdict, or none) is not here: see `spec.RunSpec`.
+
+Must not import: mlx, the runner, the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..watching.watchdog import Deadlines
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # added to the parent's environment
+    cwd: Path | None = None
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    max_memory_mb: float | None = None
+    bootstrap: bool = False  # inject the sitecustomize agent (heartbeats from mlx calls)
+    echo: bool = False  # the program's stdout/stderr go on to ours (and are parsed)
+    progress: str | None = None  # the user's --progress REGEX (named groups step, loss)
+    parse_output: bool = False  # read step/loss from the program's output lines
+    records_fd: bool = True  # a scenario child writes to an inherited pipe fd
+
+    @property
+    def watched(self) -> bool:
+        """A user's own program (no end record is owed; the exit code tells how it ended)."""
+        return not self.records_fd

@@ -1,0 +1,50 @@
+"""Run the rules over one module's text: parse, check, select, drop silenced findings.
+
+Job: the one entry point the CLI, the flake8 plugin and the tests share.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from .finding import Finding
+from .rules import ALL
+from .source import SourceFile, index, parse
+from .suppression import is_silenced
+
+
+def enabled(rule: str, select: Iterable[str] | None, ignore: Iterable[str] | None) -> bool:
+    """flake8's semantics: ids or prefixes; `ignore` wins over `select`."""
+    if ignore and any(rule.startswith(p) for p in ignore):
+        return False
+    return not select or any(rule.startswith(p) for p in select)
+
+
+def check(source: SourceFile, select: Iterable[str] | None = None,
+          ignore: Iterable[str] | None = None) -> list[Finding]:
+    """Every enabled rule's findings on a parsed module, silenced ones dropped, sorted.
+    A module that imports nothing from MLX gets no findings: the rules are about MLX's
+    semantics (lazy arrays, its Conv1d layout), and the same code with PyTorch is not a bug."""
+    if not source.imports.uses_mlx():
+        return []
+    lines = source.lines
+    found = {f for rule in ALL if enabled(rule.id, select, ignore)
+             for f in rule().check(source)}
+    return sorted((f for f in found if not is_silenced(f, lines)), key=Finding.sort_key)
+
+
+def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None = None,
+                ignore: Iterable[str] | None = None) -> list[Finding]:
+    """Findings for one module's text; raises SyntaxError or ValueError if it cannot parse."""
+    if "mlx" not in text:  # no MLX import possible: check the syntax only
+        ast.parse(text, filename=path)
+        return []
+    return check(parse(path, text), select, ignore)
+
+
+def lint_tree(tree: ast.Module, text: str, path: str) -> list[Finding]:
+    """Findings for a tree someone else parsed (flake8 hands one over)."""
+    return check(index(path, text, tree)) if "mlx" in text else []

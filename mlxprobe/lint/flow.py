@@ -1,0 +1,116 @@
+"""What runs in a loop: its body and the module's own helper functions it calls.
+
+Job: the small, shared pieces of intra-module flow the rules need: walk a body without
+entering nested definitions, follow calls to functions defined in the same module (a plain
+name or `self.method`), and read what a body assigns.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+
+from .names import dotted
+from .source import FUNCTIONS, SourceFile
+
+NESTED = (*FUNCTIONS, ast.ClassDef, ast.Lambda)
+HELPER_DEPTH = 3
+
+
+def walk(stmts: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every node under `stmts`, not entering nested functions, classes or lambdas."""
+    stack = list(stmts)[::-1]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, NESTED):
+            stack.extend(reversed(node._kids))  # set by `source.index`
+
+
+def calls(nodes: Iterable[ast.AST]) -> Iterator[ast.Call]:
+    return (n for n in nodes if isinstance(n, ast.Call))
+
+
+def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's own function a call runs: `helper(...)` or `self.helper(...)`."""
+    parts = dotted(call.func)
+    if parts is None or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
+        return None
+    return source.local_function(parts[-1])
+
+
+def body_nodes(source: SourceFile, owner: ast.AST) -> list[ast.AST]:
+    """`walk(owner.body)`, computed once per function or loop."""
+    key = ("body", owner)
+    if key not in source.cache:
+        source.cache[key] = list(walk(owner.body))
+    return source.cache[key]
+
+
+def loop_reach(source: SourceFile, loop: ast.AST) -> list[ast.AST]:
+    """`reach(loop.body)`, computed once per loop."""
+    key = ("reach", loop)
+    if key not in source.cache:
+        source.cache[key] = reach(source, loop.body)
+    return source.cache[key]
+
+
+def reach(source: SourceFile, stmts: list[ast.stmt]) -> list[ast.AST]:
+    """The nodes of `stmts` and of the same-module helpers they call (a few levels deep)."""
+    seen: set[ast.AST] = set()
+    nodes = list(walk(stmts))
+    frontier = nodes
+    for _ in range(HELPER_DEPTH):
+        helpers = {h for c in calls(frontier) if (h := helper_of(source, c)) and h not in seen}
+        seen |= helpers
+        frontier = [n for h in helpers for n in body_nodes(source, h)]
+        nodes.extend(frontier)
+    return nodes
+
+
+def assigned(node: ast.AST) -> Iterator[str]:
+    """Names bound by an assignment target (through tuples and starred)."""
+    if isinstance(node, ast.Name):
+        yield node.id
+    elif isinstance(node, (ast.Tuple, ast.List)):
+        for element in node.elts:
+            yield from assigned(element)
+    elif isinstance(node, ast.Starred):
+        yield from assigned(node.value)
+
+
+def names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def qualname(source: SourceFile, node: ast.AST) -> str:
+    """`broken.step` for a function `step` defined inside `broken`; "" at module level."""
+    parts = []
+    scope = source.enclosing(node, (*FUNCTIONS, ast.ClassDef))
+    while scope is not None:
+        parts.append(scope.name)
+        scope = source.enclosing(scope, (*FUNCTIONS, ast.ClassDef))
+    return ".".join(reversed(parts))
+
+
+def pairs(target: ast.AST, value: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(target, value) pairs of an assignment, matching `a, b = x, y` element by element."""
+    both = (ast.Tuple, ast.List)
+    if isinstance(target, both) and isinstance(value, both) and len(target.elts) == len(
+            value.elts):
+        for t, v in zip(target.elts, value.elts):
+            yield from pairs(t, v)
+    else:
+        yield target, value
+
+
+def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(target, value) of every `=` among `nodes`, tuples matched element-wise."""
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                yield from pairs(target, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            yield node.target, node.value

@@ -1,0 +1,28 @@
+"""The rules, one class each (MLX001...), grouped in modules by what they read.
+
+Job: list every rule class once, in id order, for the engine and the flake8 plugin.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+from .base import Rule
+from .evaluation import LazyLossKept, UpdateWithoutEval
+from .gradients import (
+    MxGradUnusedArgument,
+    SwallowedGradError,
+    UnaveragedAccumulation,
+    ZeroedGradsFreeze,
+)
+from .layers import Conv1dChannelsFirst, CustomModuleContainer
+from .loading import SilentPartialLoad
+from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .trees import TreeFlattenPairs
+
+ALL: tuple[type[Rule], ...] = tuple(sorted((
+    UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
+    UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
+    Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
+    CustomModuleContainer,
+), key=lambda r: r.id))

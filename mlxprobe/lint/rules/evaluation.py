@@ -1,0 +1,276 @@
+"""Rules about lazy evaluation in training loops: MLX001 (update never evaluated) and MLX008
+(loss arrays kept across steps un-evaluated).
+
+Job: find loops whose work MLX never computes, so the graph (and memory) grows every step.
+
+Why evaluating only the loss does not satisfy MLX001: the next step's forward pass does
+evaluate the updated parameters (one step late), but not the optimizer state off that path.
+Measured (mlx 0.32.4 CPU, 2026-11-22): AdamW on a Linear(8, 1), `loss.item()` every step and no
+other eval: RSS +38 MB over 39,000 steps (~1 KB a step, the never-evaluated `step` counter
+chain), and evaluating `optimizer.state` afterwards took 1.0 s.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Edit, Finding
+from ..flow import (
+    assigned,
+    assignments,
+    body_nodes,
+    calls,
+    helper_of,
+    loop_reach,
+    names_in,
+    walk,
+)
+from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
+from ..source import LOOPS, SourceFile
+from .base import Rule
+
+MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asarray"})
+
+
+def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
+    """`optimizer.update(model, grads)`: an `update` with two arguments on an optimizer."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr != "update":
+        return False
+    receiver = (last_name(func.value) or "").lower()
+    if "opt" not in receiver or len(call.args) + len(call.keywords) != 2:
+        return False
+    model = call.args[0] if call.args else call.keywords[0].value
+    return not isinstance(model, (ast.Dict, ast.List, ast.Tuple, ast.Constant))  # no params
+
+
+def evals(source: SourceFile, nodes: list[ast.AST]) -> list[ast.Call]:
+    return [c for c in calls(nodes) if source.imports.resolve(c.func) in EVAL]
+
+
+def step_outputs(nodes: list[ast.AST]) -> set[str]:
+    """Names a loop binds to a loss or gradient: `loss, grads = loss_and_grad(...)`."""
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        call_name = last_name(value.func) if isinstance(value, ast.Call) else None
+        if isinstance(target, ast.Tuple) and "grad" in (call_name or "").lower():
+            found.update(assigned(target))
+    return found
+
+
+def covers_update(arg: ast.AST, outputs: set[str]) -> bool:
+    """An eval argument that may hold parameters or state (a bare loss or grads does not)."""
+    if isinstance(arg, ast.Name):
+        lowered = arg.id.lower()
+        return not (arg.id in outputs or "loss" in lowered or "grad" in lowered)
+    return True
+
+
+HANDOVER_WORDS = ("eval", "valid", "save", "checkpoint", "sync")
+
+
+def hands_over(source: SourceFile, nodes: list[ast.AST], update: ast.Call) -> bool:
+    """A call we cannot see into that may evaluate the update: one given the optimizer (a
+    checkpoint, a sync), or given the model by a name like `evaluate(model, ...)`."""
+    optimizer = ast.unparse(update.func.value)
+    model = ast.unparse(update.args[0]) if update.args else ""
+    for call in calls(nodes):
+        if source.imports.resolve(call.func) in EVAL or helper_of(source, call):
+            continue
+        given = [ast.unparse(a) for a in (*call.args, *(k.value for k in call.keywords))
+                 if isinstance(a, (ast.Name, ast.Attribute))]
+        named = (last_name(call.func) or "").lower()
+        if optimizer in given or optimizer + ".state" in given:
+            return True
+        if model in given and any(w in named for w in HANDOVER_WORDS):
+            return True
+    return False
+
+
+class UpdateWithoutEval(Rule):
+    """MLX001: `optimizer.update` reached from a loop in which nothing evaluates the update."""
+
+    id = "MLX001"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for loop in source.of_type(*LOOPS):
+            nodes = loop_reach(source, loop)
+            for call in self._unevaluated(source, nodes):
+                if call not in reported:
+                    reported.add(call)
+                    yield self.hit(source, call, self._edit(source, loop, call))
+
+    def _unevaluated(self, source: SourceFile, nodes: list[ast.AST]) -> list[ast.Call]:
+        updates = [c for c in calls(nodes) if is_optimizer_update(source, c)]
+        if not updates:
+            return []
+        outputs = step_outputs(nodes)
+        if any(covers_update(a, outputs) for e in evals(source, nodes) for a in e.args):
+            return []
+        return [] if hands_over(source, nodes, updates[0]) else updates
+
+    def _edit(self, source: SourceFile, loop: ast.AST, call: ast.Call) -> Edit | None:
+        """Insert `mx.eval(model.parameters(), optimizer.state)` after a plain update line."""
+        statement = source.parents.get(call)
+        mx = Imports(n for n in source.tree.body if isinstance(
+            n, (ast.Import, ast.ImportFrom))).alias_of(MLX_CORE)  # bound for the whole module
+        model = call.args[0] if call.args else None
+        if not (mx and isinstance(statement, ast.Expr) and statement in loop.body
+                and model is not None and dotted(model) and dotted(call.func.value)):
+            return None
+        line = source.lines[statement.end_lineno - 1]
+        rest = line.encode()[statement.end_col_offset:].decode(errors="ignore").strip()
+        if rest and not rest.startswith("#"):
+            return None
+        first = source.lines[statement.lineno - 1]
+        indent = first[: len(first) - len(first.lstrip())]
+        text = (f"{indent}{mx}.eval({ast.unparse(model)}.parameters(), "
+                f"{ast.unparse(call.func.value)}.state)\n")
+        return Edit(statement.end_lineno + 1, 0, statement.end_lineno + 1, 0, text)
+
+
+def loss_names(nodes: list[ast.AST]) -> set[str]:
+    """Names a loop binds to a step's loss array: the first of `loss, g = grad_fn(...)`, or
+    `loss = f(...)` (not `float(...)`/`.item()`)."""
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        if not isinstance(value, ast.Call) or last_name(value.func) in MATERIALISE:
+            continue
+        callee = (last_name(value.func) or "").lower()
+        if isinstance(target, ast.Tuple) and target.elts and "grad" in callee:
+            found.update(assigned(target.elts[0]))
+        elif isinstance(target, ast.Name) and "loss" in target.id.lower():
+            found.add(target.id)
+    return found
+
+
+def is_materialised(node: ast.AST) -> bool:
+    """`x.item()`, `float(x)` and the like: a Python value, not an array."""
+    return isinstance(node, ast.Call) and last_name(node.func) in MATERIALISE
+
+
+def returned(helper: ast.AST) -> list[ast.AST]:
+    return [n.value for n in walk(helper.body) if isinstance(n, ast.Return) and n.value]
+
+
+def trains(source: SourceFile, helper: ast.AST) -> bool:
+    """A same-module step function: it calls an optimizer's update."""
+    return any(is_optimizer_update(source, c) for c in calls(body_nodes(source, helper)))
+
+
+def step_arrays(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names bound to what a same-module training step returns, unless it returns a Python
+    value there (`lvalue, toks, metrics = step(batch)`), and the values of such a dict
+    (`for k, v in metrics.items()`)."""
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        helper = helper_of(source, value) if isinstance(value, ast.Call) else None
+        if helper is None or not trains(source, helper):
+            continue
+        for result in returned(helper):
+            found |= arrays_bound(target, result)
+    return found | dict_values(nodes, found)
+
+
+def arrays_bound(target: ast.AST, result: ast.AST) -> set[str]:
+    if isinstance(target, ast.Tuple) and isinstance(result, ast.Tuple):
+        if len(target.elts) != len(result.elts):
+            return set()
+        return {n for t, r in zip(target.elts, result.elts) for n in arrays_bound(t, r)}
+    if isinstance(target, ast.Name) and not is_materialised(result):
+        return {target.id}
+    return set()
+
+
+def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:
+    """`v` of `for k, v in d.items()` / `for v in d.values()` over one of `dicts`."""
+    found: set[str] = set()
+    for node in nodes:
+        if not (isinstance(node, ast.For) and isinstance(node.iter, ast.Call)):
+            continue
+        method, owner = last_name(node.iter.func), getattr(node.iter.func, "value", None)
+        if not (isinstance(owner, ast.Name) and owner.id in dicts):
+            continue
+        if method == "items" and isinstance(node.target, ast.Tuple) and len(
+                node.target.elts) == 2:
+            found |= set(assigned(node.target.elts[1]))
+        elif method == "values":
+            found |= set(assigned(node.target))
+    return found
+
+
+def materialised(nodes: list[ast.AST]) -> set[str]:
+    """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop."""
+    found: set[str] = set()
+    for call in calls(nodes):
+        if isinstance(call.func, ast.Attribute) and call.func.attr in MATERIALISE:
+            found |= names_in(call.func.value)
+        elif last_name(call.func) in MATERIALISE:
+            found |= {n for a in call.args for n in names_in(a)}
+    return found
+
+
+def container(node: ast.AST) -> str:
+    """`d` for `d`, `d[k]`, `self.d[k]`'s root `self`."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def kept(node: ast.AST) -> tuple[str, str] | None:
+    """(container, value) of `c.append(v)`, `t += v` or `t = t + v` with a bare-name value."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        call = node.value
+        if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
+                call.args[0], ast.Name):
+            return container(call.func.value), call.args[0].id
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+        if isinstance(node.value, ast.Name):
+            return container(node.target), node.value.id
+    if isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp):
+        value, target = node.value, node.targets[0]
+        if isinstance(value.op, ast.Add) and isinstance(value.right, ast.Name) and isinstance(
+                target, ast.Name) and isinstance(value.left, ast.Name) and (
+                value.left.id == target.id):
+            return target.id, value.right.id
+    return None
+
+
+def reset(loop: ast.AST, keeper: ast.AST, name: str) -> bool:
+    """The container is bound afresh at every step (an assignment directly in the loop body;
+    one inside an `if`, every N steps, still lets it grow in between)."""
+    fresh = (n for n in loop.body if isinstance(n, (ast.Assign, ast.AnnAssign)) and n is not keeper)
+    return any(name in assigned(t) for n in fresh for t, _ in assignments([n]))
+
+
+class LazyLossKept(Rule):
+    """MLX008: a loss array appended or summed across a loop's steps, never evaluated."""
+
+    id = "MLX008"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for loop in source.of_type(*LOOPS):
+            body = body_nodes(source, loop)
+            losses = loss_names(body) | step_arrays(source, body)
+            if not losses:
+                continue
+            safe = materialised(body) | self._evaluated(source, loop)
+            for node in body:
+                hit = kept(node)
+                if (hit and hit[0] and hit[1] in losses and not {*hit} & safe
+                        and not reset(loop, node, hit[0]) and node not in reported):
+                    reported.add(node)
+                    yield self.hit(source, node)
+
+    def _evaluated(self, source: SourceFile, loop: ast.AST) -> set[str]:
+        """Names evaluated in the loop, and the names the evaluated lists are built from."""
+        nodes = loop_reach(source, loop)
+        names = {n for e in evals(source, nodes) for a in e.args for n in names_in(a)}
+        built = {n for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id in names
+                 for n in names_in(v)}
+        return names | built

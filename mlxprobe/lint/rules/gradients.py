@@ -1,0 +1,230 @@
+"""Rules about how gradients are taken and applied: MLX003 (mx.value_and_grad over an unused
+argument), MLX005 (summed micro-batch gradients never divided), MLX006 (gradient error
+swallowed by a fallback), MLX010 (a gradient subtree zeroed instead of freezing).
+
+Job: find gradient code whose update is silently zero, too large, skipped or still applied.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
+from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
+from ..source import LOOPS, SourceFile
+from .base import Rule
+from .evaluation import is_optimizer_update
+
+ADD = frozenset({"mlx.core.add", "operator.add"})
+ZEROS = frozenset({"mlx.core.zeros_like"})
+BROAD = frozenset({"Exception", "BaseException"})
+EXITS = frozenset({"exit", "_exit", "abort"})
+TRIES = tuple({ast.Try, getattr(ast, "TryStar", ast.Try)})  # `except*` from Python 3.11
+
+
+def argnums(call: ast.Call) -> set[int] | None:
+    """The differentiated positions of `mx.value_and_grad(f, argnums)`; None if not literal."""
+    given = call.args[1] if len(call.args) > 1 else None
+    given = next((k.value for k in call.keywords if k.arg == "argnums"), given)
+    if given is None:
+        return {0}
+    items = given.elts if isinstance(given, (ast.Tuple, ast.List)) else [given]
+    if all(isinstance(i, ast.Constant) and isinstance(i.value, int) for i in items):
+        return {i.value for i in items}
+    return None
+
+
+def visible_function(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST | None:
+    """The lambda, or the def named by `node`, in a scope that encloses `call`."""
+    if isinstance(node, ast.Lambda):
+        return node
+    if not isinstance(node, ast.Name):
+        return None
+    scopes = set()
+    scope = source.enclosing(call)
+    while scope is not None:
+        scopes.add(scope)
+        scope = source.enclosing(scope)
+    found = [f for f in source.functions.get(node.id, []) if source.enclosing(f) in scopes
+             or source.enclosing(f) is None]
+    return found[0] if len(found) == 1 else None
+
+
+class MxGradUnusedArgument(Rule):
+    """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
+
+    id = "MLX003"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in MX_GRAD or not call.args:
+                continue
+            function = visible_function(source, call, call.args[0])
+            positions = argnums(call)
+            if function is None or positions is None:
+                continue
+            params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+            if not params or max(positions) >= len(params):
+                continue
+            body = function.body if isinstance(function.body, list) else [function.body]
+            used = {n.id for b in body for n in ast.walk(b) if isinstance(n, ast.Name)}
+            if all(params[i] not in used for i in positions):
+                yield self.hit(source, call)
+
+
+def is_add(source: SourceFile, node: ast.AST) -> bool:
+    if isinstance(node, ast.Lambda):
+        return isinstance(node.body, ast.BinOp) and isinstance(node.body.op, ast.Add)
+    return source.imports.resolve(node) in ADD
+
+
+def sums_into(source: SourceFile, value: ast.AST, name: str, depth: int = 0) -> bool:
+    """`value` adds a gradient tree into `name`: tree_map(add, name, g), or a helper doing so."""
+    if isinstance(value, ast.IfExp):
+        return any(sums_into(source, v, name, depth) for v in (value.body, value.orelse))
+    if not isinstance(value, ast.Call) or name not in {n for a in value.args
+                                                       for n in names_in(a)}:
+        return False
+    if source.imports.resolve(value.func) in TREE_MAP and value.args:
+        return is_add(source, value.args[0])
+    helper = helper_of(source, value)
+    if helper is None or depth or not helper.args.args:
+        return False
+    returns = [n.value for n in body_nodes(source, helper) if isinstance(n, ast.Return) and n.value]
+    first = helper.args.args[0].arg
+    return any(sums_into(source, r, first, depth + 1) for r in returns)
+
+
+def accumulators(source: SourceFile, body: list[ast.AST]) -> dict[str, ast.AST]:
+    """Names a loop sums gradient trees into, with the node that does it."""
+    found: dict[str, ast.AST] = {}
+    for target, value in assignments(body):
+        if isinstance(target, ast.Name) and sums_into(source, value, target.id):
+            found[target.id] = value
+    for node in body:
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(
+                node.target, ast.Subscript) and isinstance(node.target.value, ast.Name):
+            found[node.target.value.id] = node
+    return found
+
+
+def divided(nodes: list[ast.AST], name: str, skip: set[ast.AST]) -> bool:
+    """`name` may be scaled: a division or product, or any other call that is given it."""
+    for node in nodes:
+        if node in skip:
+            continue
+        if isinstance(node, ast.Call) and name in {n for a in (*node.args, *(
+                k.value for k in node.keywords)) for n in names_in(a)}:
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mult,
+                                                                ast.FloorDiv)):
+            if name in names_in(node):
+                return True
+        if isinstance(node, ast.AugAssign) and not isinstance(node.op, ast.Add):
+            if name in names_in(node.target):
+                return True
+    return False
+
+
+class UnaveragedAccumulation(Rule):
+    """MLX005: `optimizer.update(model, acc)` with `acc` summed in the loop, never divided."""
+
+    id = "MLX005"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for loop in source.of_type(*LOOPS):
+            body = body_nodes(source, loop)
+            sums = accumulators(source, body)
+            function = source.enclosing(loop)
+            scope = body_nodes(source, function) if function else body
+            for call in calls(body):
+                if call in reported or not is_optimizer_update(source, call):
+                    continue
+                grads = call.args[1] if len(call.args) == 2 else None
+                if isinstance(grads, ast.Name) and grads.id in sums and not divided(
+                        scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
+                    reported.add(call)
+                    yield self.hit(source, call)
+
+
+def is_grad_call(source: SourceFile, call: ast.Call) -> bool:
+    """A call that computes gradients: `loss_and_grad(...)`, `mx.value_and_grad(f)(...)`
+    (not `mx.grad(f)` itself, which only builds the function)."""
+    if isinstance(call.func, ast.Call):
+        return source.imports.resolve(call.func.func) in MX_GRAD | NN_GRAD
+    if source.imports.resolve(call.func) in MX_GRAD | NN_GRAD:
+        return False
+    name = (last_name(call.func) or "").lower()
+    return "and_grad" in name or name in ("grad", "grad_fn", "vjp")
+
+
+def falls_back(handler: ast.ExceptHandler) -> bool:
+    """The loop goes on without the gradients: `continue`, `pass`, a `return`, or a loss."""
+    nodes = list(walk(handler.body))
+    if any(isinstance(n, (ast.Continue, ast.Pass, ast.Return)) for n in nodes):
+        return True
+    return any("loss" in (last_name(c.func) or "").lower() for c in calls(nodes))
+
+
+def is_broad(handler: ast.ExceptHandler) -> bool:
+    kind = handler.type
+    kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    return kind is None or any(last_name(k) in BROAD for k in kinds)
+
+
+def propagates(handler: ast.ExceptHandler) -> bool:
+    """The handler re-raises or ends the program."""
+    nodes = list(walk(handler.body))
+    return any(isinstance(n, ast.Raise) for n in nodes) or any(
+        last_name(c.func) in EXITS for c in calls(nodes))
+
+
+class SwallowedGradError(Rule):
+    """MLX006: a broad `except` around a gradient call that neither re-raises nor exits."""
+
+    id = "MLX006"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(*TRIES):
+            if not any(is_grad_call(source, c) for c in calls(walk(node.body))):
+                continue
+            for handler in node.handlers:
+                if is_broad(handler) and falls_back(handler) and not propagates(handler):
+                    yield self.hit(source, handler)
+
+
+def zeroes(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.zeros_like`, or a lambda returning zeros_like(g) or g * 0."""
+    if isinstance(node, ast.Lambda):
+        body = node.body
+        if isinstance(body, ast.Call):
+            return source.imports.resolve(body.func) in ZEROS
+        return isinstance(body, ast.BinOp) and isinstance(body.op, ast.Mult) and any(
+            isinstance(s, ast.Constant) and s.value == 0 for s in (body.left, body.right))
+    return source.imports.resolve(node) in ZEROS
+
+
+class ZeroedGradsFreeze(Rule):
+    """MLX010: `grads[k] = tree_map(mx.zeros_like, grads[k])` (or zeros_like of it)."""
+
+    id = "MLX010"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(ast.Assign):
+            target, value = node.targets[0], node.value
+            if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                    and "grad" in target.value.id.lower() and isinstance(value, ast.Call)):
+                continue
+            if self._zeroes_target(source, value, ast.unparse(target)):
+                yield self.hit(source, node)
+
+    def _zeroes_target(self, source: SourceFile, value: ast.Call, target: str) -> bool:
+        same = [ast.unparse(a) == target for a in value.args]
+        if source.imports.resolve(value.func) in TREE_MAP and len(value.args) == 2:
+            return zeroes(source, value.args[0]) and same[1]
+        return source.imports.resolve(value.func) in ZEROS and bool(same) and same[0]

@@ -1,0 +1,119 @@
+"""Rules about model definitions: MLX009 (a channels-last tensor swapped to channels-first
+before an nn.Conv1d) and MLX013 (a hand-written ModuleList MLX cannot see into).
+
+Job: read a module class's layers (`self.x = nn.Conv1d(...)` in its methods) and how its
+methods feed them.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, body_nodes
+from ..names import dotted, last_name
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+CONV1D = frozenset({"mlx.nn.Conv1d"})
+CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerNorm",
+                                                  "RMSNorm", "QuantizedLinear",
+                                                  "QuantizedEmbedding", "MultiHeadAttention"))
+SWAPS = ({1, 2}, {-1, -2})
+CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+
+
+def layers(source: SourceFile, cls: ast.ClassDef, kinds: frozenset[str]) -> set[str]:
+    """Attribute names `self.<name> = <one of kinds>(...)` in the class's methods."""
+    found = set()
+    for method in (n for n in cls.body if isinstance(n, FUNCTIONS)):
+        for target, value in assignments(body_nodes(source, method)):
+            parts = dotted(target)
+            if parts and len(parts) == 2 and parts[0] == "self" and isinstance(value, ast.Call):
+                if source.imports.resolve(value.func) in kinds:
+                    found.add(parts[1])
+    return found
+
+
+def ints(nodes: list[ast.AST]) -> list[int] | None:
+    out = []
+    for node in nodes:
+        value = ast.literal_eval(node) if isinstance(node, (ast.Constant, ast.UnaryOp)) else None
+        if not isinstance(value, int):
+            return None
+        out.append(value)
+    return out
+
+
+def swapped(source: SourceFile, node: ast.AST) -> ast.AST | None:
+    """E for `E.swapaxes(1, 2)`, `mx.swapaxes(E, 1, 2)`, `E.transpose(0, 2, 1)`, ..."""
+    if not isinstance(node, ast.Call):
+        return None
+    name, args = last_name(node.func), list(node.args)
+    method = isinstance(node.func, ast.Attribute) and source.imports.resolve(node.func) is None
+    subject = node.func.value if method else (args.pop(0) if args else None)
+    if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+        args = args[0].elts
+    axes = ints(args)
+    if subject is None or axes is None:
+        return None
+    if name == "swapaxes" and set(axes) in SWAPS:
+        return subject
+    return subject if name == "transpose" and axes == [0, 2, 1] else None
+
+
+class Conv1dChannelsFirst(Rule):
+    """MLX009: `self.conv(x.swapaxes(1, 2))` where x comes from a channels-last layer."""
+
+    id = "MLX009"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for cls in source.of_type(ast.ClassDef):
+            convs = layers(source, cls, CONV1D)
+            if not convs:
+                continue
+            last = layers(source, cls, CHANNELS_LAST)
+            for method in (n for n in cls.body if isinstance(n, FUNCTIONS)):
+                yield from self._method(source, method, convs, last)
+
+    def _method(self, source: SourceFile, method: ast.AST, convs: set[str],
+                last: set[str]) -> Iterator[Finding]:
+        values = list(assignments(body_nodes(source, method)))
+        for call in (n for n in body_nodes(source, method) if isinstance(n, ast.Call)):
+            parts = dotted(call.func)
+            if not (parts and parts[:1] == ["self"] and parts[-1] in convs and call.args):
+                continue
+            fed = self._before(call.args[0], values, call.lineno)
+            subject = swapped(source, fed)
+            if subject is not None and self._channels_last(subject, values, last, fed.lineno):
+                yield self.hit(source, call)
+
+    def _before(self, node: ast.AST, values: list, line: int) -> ast.AST:
+        """A name's latest assignment before `line` (the node itself if not a name)."""
+        if not isinstance(node, ast.Name):
+            return node
+        earlier = [(t.lineno, v) for t, v in values
+                   if isinstance(t, ast.Name) and t.id == node.id and t.lineno < line]
+        return max(earlier, key=lambda e: e[0])[1] if earlier else node
+
+    def _channels_last(self, node: ast.AST, values: list, last: set[str], line: int) -> bool:
+        produced = self._before(node, values, line)
+        parts = dotted(produced.func) if isinstance(produced, ast.Call) else None
+        return bool(parts and parts[:1] == ["self"] and parts[-1] in last)
+
+
+class CustomModuleContainer(Rule):
+    """MLX013: `class ModuleList:` (not a list, dict or Module) in code that uses MLX."""
+
+    id = "MLX013"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not source.imports.uses_mlx():
+            return
+        for cls in source.of_type(ast.ClassDef):
+            bases = {last_name(b) for b in cls.bases}
+            if cls.name in CONTAINERS and bases <= {"object"}:
+                yield self.hit(source, cls)

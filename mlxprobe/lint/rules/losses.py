@@ -1,0 +1,198 @@
+"""Rules about how a loss is written: MLX002 (hand-written log-softmax with no label),
+MLX007 (labels shifted on the batch axis), MLX011 (labels not shifted at all).
+
+Job: read a loss function's own body; no flow across functions.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, body_nodes, names_in, walk
+from ..names import CROSS_ENTROPY, last_name
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+GATHERS = frozenset({"take_along_axis", "take", "gather", "cross_entropy", "one_hot",
+                     "nll_loss", "where"})
+LABEL_WORDS = ("label", "target", "mask", "onehot", "one_hot")
+
+
+def negated_reduction(expr: ast.AST) -> ast.AST | None:
+    """X for `-mx.mean(X)`, `-X.mean()`, `-mx.sum(X)`; None otherwise."""
+    if not (isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub)):
+        return None
+    call = expr.operand
+    if not isinstance(call, ast.Call) or last_name(call.func) not in ("mean", "sum"):
+        return None
+    if call.args:
+        return call.args[0]
+    return call.func.value if isinstance(call.func, ast.Attribute) else None
+
+
+def lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:
+    """The nodes `expr` is computed from inside `function` (following local assignments)."""
+    values: dict[str, list[ast.AST]] = {}
+    for target, value in assignments(walk(function.body)):
+        if isinstance(target, ast.Name):
+            values.setdefault(target.id, []).append(value)
+    nodes, todo, seen = list(ast.walk(expr)), names_in(expr), set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for value in values.get(name, []):
+            nodes.extend(ast.walk(value))
+            todo |= names_in(value) - seen
+    return nodes
+
+
+def is_log_softmax(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    name = last_name(node.func)
+    if name in ("log_softmax", "logsumexp"):
+        return True
+    inner = [n for a in node.args for n in ast.walk(a)]
+    return name == "log" and any(isinstance(n, ast.Call) and last_name(n.func) == "exp"
+                                 for n in inner)
+
+
+def is_gather(node: ast.AST) -> bool:
+    """A label enters: a gather call, an index array, a product of two arrays, a label name."""
+    if isinstance(node, ast.Call):
+        return last_name(node.func) in GATHERS
+    if isinstance(node, ast.Subscript):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return any(not isinstance(p, (ast.Slice, ast.Constant, ast.UnaryOp)) for p in parts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return not any(isinstance(s, (ast.Constant, ast.UnaryOp)) for s in (node.left,
+                                                                             node.right))
+    return isinstance(node, ast.Name) and any(w in node.id.lower() for w in LABEL_WORDS)
+
+
+def scopes(source: SourceFile) -> list[ast.AST]:
+    """Every function, and the module itself (notebook-style top-level code)."""
+    return [source.tree, *source.of_type(*FUNCTIONS)]
+
+
+def loss_values(nodes: list[ast.AST]) -> Iterator[ast.AST]:
+    """What a scope returns, and what it assigns to a name containing "loss" that is the
+    loss itself (not a term combined with others, like label smoothing's uniform part)."""
+    combined = {n.id for b in nodes if isinstance(b, ast.BinOp) for n in (b.left, b.right)
+                if isinstance(n, ast.Name)}
+    for node in nodes:
+        if isinstance(node, ast.Return) and node.value is not None:
+            yield node.value
+        elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and "loss" in t.id.lower() and t.id not in combined
+                for t in node.targets):
+            yield node.value
+
+
+class LogSoftmaxWithoutLabels(Rule):
+    """MLX002: `-mean(log_softmax(...))` returned (or assigned to a loss) where no label ever
+    selects a probability."""
+
+    id = "MLX002"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for scope in scopes(source):
+            for value in loss_values(body_nodes(source, scope)):
+                reduced = negated_reduction(value)
+                if reduced is None:
+                    continue
+                nodes = lineage(scope, reduced)
+                if any(map(is_log_softmax, nodes)) and not any(map(is_gather, nodes)):
+                    yield self.hit(source, value)
+
+
+def is_minus_one(node: ast.AST | None) -> bool:
+    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant) and node.operand.value == 1)
+
+
+def is_sequence_shift(node: ast.Subscript) -> bool:
+    """`x[:, :-1]` or `x[:, :-1, :]`: batch first, predictions shifted on the sequence."""
+    if not isinstance(node.slice, ast.Tuple) or len(node.slice.elts) < 2:
+        return False
+    first, second = node.slice.elts[:2]
+    full = isinstance(first, ast.Slice) and not (first.lower or first.upper or first.step)
+    return full and isinstance(second, ast.Slice) and is_minus_one(second.upper)
+
+
+def is_batch_shift(node: ast.Subscript) -> bool:
+    """`name[1:]`: one slice, starting at 1, on a plain name."""
+    s = node.slice
+    return (isinstance(node.value, ast.Name) and isinstance(s, ast.Slice)
+            and isinstance(s.lower, ast.Constant) and s.lower.value == 1
+            and s.upper is None and s.step is None)
+
+
+def two_dimensional(name: str, subscripts: list[ast.Subscript], made_from: dict) -> bool:
+    """`name` is used as (batch, sequence): indexed `name[:, ...]`, or fed to the call whose
+    output is shifted with `[:, :-1]` (`model(name)[:, :-1]`, `logits = model(name)`)."""
+    for s in subscripts:
+        if isinstance(s.value, ast.Name) and s.value.id == name and isinstance(s.slice,
+                                                                               ast.Tuple):
+            return True
+        if is_sequence_shift(s):
+            producer = made_from.get(s.value.id) if isinstance(s.value, ast.Name) else s.value
+            if isinstance(producer, ast.Call) and any(name in names_in(a) for a in producer.args):
+                return True
+    return False
+
+
+def one_dimensional(name: str, subscripts: list[ast.Subscript]) -> bool:
+    """`name[:-1]` next to `name[1:]` is a 1-D difference, not a label shift."""
+    return any(isinstance(s.value, ast.Name) and s.value.id == name and isinstance(
+        s.slice, ast.Slice) and is_minus_one(s.slice.upper) for s in subscripts)
+
+
+class LabelShiftBatchAxis(Rule):
+    """MLX007: `ids[1:]` where `ids` is a (batch, sequence) array whose predictions are
+    shifted with `[:, :-1]`."""
+
+    id = "MLX007"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for scope in scopes(source):
+            nodes = body_nodes(source, scope)
+            subscripts = [n for n in nodes if isinstance(n, ast.Subscript)]
+            if not any(map(is_sequence_shift, subscripts)):
+                continue
+            made_from = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            for s in filter(is_batch_shift, subscripts):
+                name = s.value.id
+                if two_dimensional(name, subscripts, made_from) and not one_dimensional(
+                        name, subscripts):
+                    yield self.hit(source, s)
+
+
+class UnshiftedLabels(Rule):
+    """MLX011: `cross_entropy(model(x), x)`, directly or through a local `logits = model(x)`."""
+
+    id = "MLX011"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in CROSS_ENTROPY or len(call.args) < 2:
+                continue
+            logits, targets = call.args[:2]
+            if isinstance(targets, ast.Constant):
+                continue
+            producers = [logits, *self._values(source, call, logits)]
+            wanted = ast.dump(targets)
+            if any(isinstance(p, ast.Call) and p.args and ast.dump(p.args[0]) == wanted
+                   for p in producers):
+                yield self.hit(source, call)
+
+    def _values(self, source: SourceFile, call: ast.Call, name: ast.AST) -> list[ast.AST]:
+        function = source.enclosing(call)
+        if function is None or not isinstance(name, ast.Name):
+            return []
+        return [v for t, v in assignments(body_nodes(source, function))
+                if isinstance(t, ast.Name) and t.id == name.id]

@@ -1,0 +1,146 @@
+"""MLX004: `for leaf in tree_flatten(tree)` that uses each `(path, array)` pair as an array,
+also where the pairs come from a module function passed along as a callable.
+
+Job: read how the loop target of a `tree_flatten` loop or comprehension is used; fire only
+when it is used as an array and never as a pair.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Edit, Finding
+from ..flow import body_nodes
+from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
+from ..source import SourceFile
+from .base import Rule
+
+ARRAY_ATTRIBUTES = frozenset({"size", "shape", "dtype", "ndim", "nbytes", "astype", "sum",
+                              "mean", "square", "reshape", "item", "flatten", "abs", "max",
+                              "min", "T"})
+ARRAY_OPS = (ast.Mult, ast.Pow, ast.Sub, ast.Div, ast.MatMult)
+
+
+def use_of(source: SourceFile, name: ast.Name) -> str:
+    """"pair", "array" or "" for one read of the loop target."""
+    parent = source.parents.get(name)
+    if isinstance(parent, ast.Subscript) and parent.value is name:
+        return "pair"
+    if isinstance(parent, (ast.Assign, ast.comprehension)) and isinstance(
+            getattr(parent, "targets", [getattr(parent, "target", None)])[0], ast.Tuple):
+        return "pair"
+    if isinstance(parent, ast.Attribute) and parent.attr in ARRAY_ATTRIBUTES:
+        return "array"
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ARRAY_OPS):
+        return "array"
+    if isinstance(parent, ast.Call) and name in parent.args:
+        return array_call(source, parent)
+    return ""
+
+
+def array_call(source: SourceFile, call: ast.Call) -> str:
+    """`isinstance(x, mx.array)` and `mx.<op>(x)` read `x` as an array."""
+    if isinstance(call.func, ast.Name) and call.func.id == "isinstance" and len(call.args) == 2:
+        return "array" if source.imports.resolve(call.args[1]) in ARRAY else ""
+    resolved = source.imports.resolve(call.func) or ""
+    return "array" if resolved.startswith(MLX_CORE + ".") else ""
+
+
+def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
+    """(loop or comprehension over a call, with a plain-name target; where it is read)."""
+    for node in source.of_type(ast.For, ast.AsyncFor, ast.comprehension):
+        if not (isinstance(node.iter, ast.Call) and isinstance(node.target, ast.Name)):
+            continue
+        if isinstance(node, ast.comprehension):
+            scope = [n for n in ast.walk(source.parents[node]) if n is not node.iter]
+        else:
+            scope = body_nodes(source, node)
+        yield node, scope
+
+
+def used_as_arrays(source: SourceFile, loop: ast.AST, scope: list[ast.AST]) -> bool:
+    """The loop target is read as an array somewhere and never as a pair."""
+    reads = [n for n in scope if isinstance(n, ast.Name) and n.id == loop.target.id
+             and isinstance(n.ctx, ast.Load)]
+    uses = {use_of(source, n) for n in reads}
+    return "array" in uses and "pair" not in uses
+
+
+def pair_producers(source: SourceFile) -> dict[str, ast.AST]:
+    """Module functions whose every `return` is `tree_flatten(...)`: name -> first return."""
+    found = {}
+    for name, defs in source.functions.items():
+        returns = [n.value for n in body_nodes(source, defs[0])
+                   if isinstance(n, ast.Return)] if len(defs) == 1 else []
+        if returns and all(isinstance(r, ast.Call) and source.imports.resolve(r.func)
+                           in TREE_FLATTEN for r in returns):
+            found[name] = returns[0]
+    return found
+
+
+def parameter_index(function: ast.AST, name: str) -> int | None:
+    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    return names.index(name) if name in names else None
+
+
+def passed_producers(source: SourceFile, function: ast.AST, param: str,
+                     producers: dict[str, ast.AST], depth: int = 0) -> set[str]:
+    """Pair producers that reach `function`'s parameter `param` through its call sites."""
+    index, found = parameter_index(function, param), set()
+    if index is None or depth > 3:
+        return found
+    for call in source.of_type(ast.Call):
+        if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
+            continue
+        given = call.args[index] if index < len(call.args) else next(
+            (k.value for k in call.keywords if k.arg == param), None)
+        if not isinstance(given, ast.Name):
+            continue
+        if given.id in producers:
+            found.add(given.id)
+        elif (caller := source.enclosing(call)) is not None:
+            found |= passed_producers(source, caller, given.id, producers, depth + 1)
+    return found
+
+
+class TreeFlattenPairs(Rule):
+    """MLX004: the pairs of `tree_flatten` used as arrays (`isinstance`, `.size`, `p * p`),
+    iterated directly or through a module function that returns them, passed as a callable."""
+
+    id = "MLX004"
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        producers = pair_producers(source)
+        reported: set[str] = set()
+        for loop, scope in iterations(source):
+            if not used_as_arrays(source, loop, scope):
+                continue
+            if source.imports.resolve(loop.iter.func) in TREE_FLATTEN:
+                yield self.hit(source, loop.target, self._edit(loop, scope))
+            for name in self._producers(source, loop, producers) - reported:
+                reported.add(name)
+                yield self.hit(source, producers[name])
+
+    def _producers(self, source: SourceFile, loop: ast.AST,
+                   producers: dict[str, ast.AST]) -> set[str]:
+        """Producers iterated here: `for x in producer(t)`, or `for x in leaves(t)` with
+        `leaves` a parameter some call site fills with a producer."""
+        callee = loop.iter.func
+        if not isinstance(callee, ast.Name):
+            return set()
+        if callee.id in producers:
+            return {callee.id}
+        function = source.enclosing(loop)
+        return set() if function is None else passed_producers(source, function, callee.id,
+                                                               producers)
+
+    def _edit(self, loop: ast.AST, scope: list[ast.AST]) -> Edit | None:
+        """`for p in` -> `for _, p in`, unless `_` is already used there."""
+        if any(isinstance(n, ast.Name) and n.id == "_" for n in scope):
+            return None
+        target = loop.target
+        return Edit(target.lineno, target.col_offset, target.end_lineno,
+                    target.end_col_offset, f"_, {target.id}")

@@ -1,0 +1,75 @@
+"""Progress read from output lines (`watching.output`), and the stall confirmation's reading of
+stack dumps (`watching.confirm`)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlxprobe.watching.confirm import main_stacks
+from mlxprobe.watching.output import ProgressParser, validate
+
+PARSER = ProgressParser()
+
+
+@pytest.mark.parametrize("line, step, loss", [
+    ("step 12 loss 3.4567", 12, 3.4567),
+    ("Iter 10: Train loss 6.170, Learning Rate 1.000e-05, It/sec 2.345", 10, 6.17),
+    ("iter 5 | loss 2.3", 5, 2.3),
+    ("[step 100/1000] loss=2.3", 100, 2.3),
+    ("Epoch 1 Step 10 Loss: 2.3", 10, 2.3),
+    ("\x1b[1mstep\x1b[0m 7 loss \x1b[32m1.5e-02\x1b[0m", 7, 0.015),
+    ("loss=0.25 step=40", 40, 0.25),
+    ("step 3 loss nan", 3, "nan"),
+])
+def test_built_in_forms(line, step, loss):
+    record = PARSER.parse(line)
+    assert record["kind"] == "progress" and record["source"] == "output"
+    assert (record["step"], record["loss"]) == (step, loss)
+
+
+def test_a_validation_line_is_a_metric_never_the_training_loss():
+    record = PARSER.parse("Iter 1: Val loss 6.200, Val took 1.234s")
+    assert record == {"kind": "progress", "source": "output", "step": 1,
+                      "metrics": {"val_loss": 6.2}}
+
+
+@pytest.mark.parametrize("line", ["loading model weights", "epoch 3 loss 1.2",
+                                  "2024-01-01 12:00:01 saved", "", "step: done"])
+def test_lines_without_progress(line):
+    assert PARSER.parse(line) is None
+
+
+def test_a_user_regex_replaces_the_built_in_forms():
+    parser = ProgressParser(r"\[(?P<step>\d+)\] obj=(?P<loss>\S+)")
+    assert parser.parse("[4] obj=0.5")["loss"] == 0.5
+    assert parser.parse("step 12 loss 3.4") is None
+
+
+def test_validate_names_the_problem():
+    assert "not a regular expression" in validate("(")
+    assert "(?P<step>" in validate(r"loss (\d+)")
+    assert validate(r"(?P<step>\d+)") is None
+
+
+@given(st.text(max_size=300))
+def test_the_parser_never_raises(line):
+    record = PARSER.parse(line)
+    assert record is None or isinstance(record["step"], int)
+
+
+DUMP = """Thread 0x00007f1 (most recent call first):
+  File "beats.py", line 158 in loop
+  File "threading.py", line 982 in run
+
+Current thread 0x00007f2 (most recent call first):
+  File "train.py", line 42 in step
+  File "train.py", line 50 in <module>
+"""
+
+
+def test_main_stacks_keeps_the_signalled_thread_only():
+    assert main_stacks(DUMP) == ['File "train.py", line 42 in step\n'
+                                 'File "train.py", line 50 in <module>']
+    assert main_stacks("(no Python stacks)") == []
