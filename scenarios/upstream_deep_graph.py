@@ -29,9 +29,9 @@ the 102,000-deep graph within 7e-8 of NumPy; 3.5-5.5 s. Passes on every release 
 0.28.0, 0.29.3, 0.30.0, 0.30.1, 0.31.1, 0.31.2, 0.32.0, 0.32.1, 0.32.2, 0.32.3 and 0.32.4;
 ratios 3.1-6.9). Found while measuring, not guarded (it fails on 0.32.4): the gradient of a
 plain 120,000-operation chain (`x = x * 0.99999 + 0.00001`, 60,000 times, `mx.grad`) dies of
-SIGSEGV on 0.32.4 and 0.27.1 (stack overflow; 70,000 operations work), so the 110k-deep part is
-evaluated, not differentiated. The bugs themselves predate every release that installs here
-(0.27+): this guard was never seen failing.
+SIGSEGV on 0.32.4 and 0.27.1 (70,000 operations work; the cause was not investigated), so
+the 102k-deep part is evaluated, not differentiated. The bugs themselves predate every release
+that installs here (0.27+): this guard was never seen failing.
 """
 
 from __future__ import annotations
