@@ -51,7 +51,7 @@ SCENARIO = {
     "budget_s": 60,
 }
 
-BLOCKS, DIM, BATCH, CYCLES, LR = 8, 256, 8, 40, 0.5
+BLOCKS, DIM, BATCH, CYCLES, LR = 8, 256, 8, 40, 0.5  # 40: the leak rule fits >= 30 steps
 
 
 def make_forward(weights: list[mx.array]):  # noqa: ANN201 - a function of one array
