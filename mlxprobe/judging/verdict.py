@@ -454,6 +454,7 @@ def _leak(raw: RawResult, meta: dict) -> Verdict | None:
     view, words = grown[0]
     fit = views[view]
     evidence = {"view": view, "grew_in": [v for v, _ in grown], "views": views,
+                "min_growth_mb": fit["min_growth_mb"], "min_growth_rel": fit["min_growth_rel"],
                 "sustain_ratio": LEAK_SUSTAIN, **_mx_active(raw), **_device_note(raw)}
     rss = leak_fit(raw)
     if rss:  # the RSS numbers under their historical keys (reports, comparisons)
