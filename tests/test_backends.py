@@ -330,3 +330,15 @@ def test_macos_without_sample_says_so(monkeypatch) -> None:
     monkeypatch.setattr(stacks, "macos", lambda: True)
     monkeypatch.setattr(stacks.shutil, "which", lambda name: None)
     assert "`sample` tool was not found" in stacks.native_stacks(1)
+
+
+def test_plots_show_gpu_memory_beside_rss_where_sampled() -> None:
+    pytest.importorskip("matplotlib")
+    from mlxprobe.reporters import plots
+
+    series = {"step": [1, 2, 3], "step_ms": [2.0, 2.1, 2.0], "loss": [3.0, 2.5, 2.0],
+              "rss_mb": [904.0, 905.0, 905.0], "mx_active_mb": [0.6, 0.7, 0.7]}
+    without = plots.figure_svg([plots.Line(series, "#1f77b4")])
+    with_gpu = plots.figure_svg([plots.Line({**series, "device_mb": [610.0, 612.0, 612.0]},
+                                            "#1f77b4")])
+    assert "GPU memory" not in without and "GPU memory (MB, NVML)" in with_gpu
