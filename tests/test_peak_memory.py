@@ -77,7 +77,9 @@ def test_a_runs_peak_is_the_kernels_high_water_mark() -> None:
     assert outcome.raw.peak_rss is not None
     assert 40 < found["peak_rss_mb"] < 40 + 40  # one process's pages, not two
     if sampler.LINUX:  # psutil cannot tell a forked, not exec'd child: its sum may double
-        assert found["peak_tree_rss_mb"] < 1.3 * found["peak_rss_mb"]
+        # the 40 MB the forked child shares are not counted again (measured: tree 61.4-61.6
+        # MB against a 61.5-61.7 MB high-water mark, 8 runs); half of them is the margin
+        assert found["peak_tree_rss_mb"] < found["peak_rss_mb"] + 20, found
 
 
 def test_one_noisy_run_a_side_never_fails_on_memory() -> None:
