@@ -27,7 +27,15 @@ from pathlib import Path
 from .. import __version__
 from ..errors import UsageError
 from ..judging.stats import even_subsample, window_median
-from ..judging.verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
+from ..judging.verdict import (
+    MB,
+    Verdict,
+    leak_fit,
+    matches,
+    metric_series,
+    metric_tally,
+    rss_at_steps,
+)
 from ..launching.spec import RunSpec
 from ..protocol import NON_FINITE
 from ..watching.facts import RawResult
@@ -76,12 +84,12 @@ class _ProgramSpec:
 def metrics(raw: RawResult) -> dict:
     step_s = [r["step_s"] for r in raw.steps[1:] if isinstance(r.get("step_s"), (int, float))]
     losses = [v for v in metric_series(raw, "loss") if math.isfinite(v)]
-    peak_rss = max((s.rss for s in raw.samples), default=0) / MB
-    return {"steps": len(raw.steps), "wall_s": round(raw.wall_s, 3),
+    loss = metric_tally(raw, "loss")
+    peak_rss = raw.sampled.peak_rss / MB
+    return {"steps": raw.step_count, "wall_s": round(raw.wall_s, 3),
             "step_ms_median": round(statistics.median(step_s) * 1000, 3) if step_s else None,
             "first_step_ms": _first_step_ms(raw), "peak_rss_mb": round(peak_rss, 1),
-            "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None,
+            "loss_first": loss.first_finite, "loss_last": loss.last_finite,
             "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
             "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
 
@@ -91,12 +99,12 @@ def phases(raw: RawResult) -> dict:
     mlx imported), `setup_s` from there to the first step's start (the scenario's model and
     data), `loop_s` the sum of step times. The rest of wall_s comes after the last step."""
     start = raw.start.get("t")
-    timed = [r["step_s"] for r in raw.steps if isinstance(r.get("step_s"), (int, float))]
-    first = raw.steps[0] if raw.steps else {}
+    steps = raw.steps
+    first = steps[0] if steps else {}
     begun = first["t"] - first["step_s"] if isinstance(first.get("step_s"), (int, float)) \
         else None
     return {"startup_s": _seconds(start, raw.started), "setup_s": _seconds(begun, start),
-            "loop_s": round(sum(timed), 3)}
+            "loop_s": round(raw.view(raw.steps_view).step_s, 3)}
 
 
 def _seconds(end: float | None, begin: float | None) -> float | None:

@@ -40,6 +40,7 @@ from .heartbeat import Watch
 from .output import ProgressParser
 from .records import RecordReader
 from .sampler import Sampler
+from .samples import SampleStore
 from .streams import TAIL_BYTES, StreamReader
 
 __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
@@ -162,7 +163,7 @@ class WatchedProcess:
 
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
-        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
+        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
                                   watch.intervals(d.window + 1), watch.compile_s)
         if missed is None:
             return False
@@ -217,9 +218,10 @@ class WatchedProcess:
     def _fill(self, raw: RawResult, code: int | None) -> None:
         if code is not None:
             raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
-        raw.records = self.watch.all_records()
+        raw.records, raw.store = self.watch.all_records(), self.watch.store
         raw.malformed = self.reader.parser.malformed
-        raw.samples = list(self.sampler.samples)
+        raw.samples = self.sampler.samples.retained()
+        raw.sample_facts = self.sampler.samples.facts()
         raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
         raw.wall_s = time.monotonic() - self.watch.started
         raw.watched = self.launch.watched
@@ -264,11 +266,11 @@ def _over_memory(launch: Launch, latest: Sample | None) -> bool:
             and latest.rss > launch.max_memory_mb * 1024 * 1024)
 
 
-def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: list[Sample]) -> Stall:
+def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleStore) -> Stall:
     """The facts of a missed deadline; CPU is measured before stacks are taken."""
     phase, deadline = missed
     since = watch.last_beat() or watch.started
-    window = [s for s in list(samples) if s.t >= since]
+    window = samples.since(since)
     cpu = 0.0
     if len(window) >= 2 and window[-1].t > window[0].t:
         cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)
