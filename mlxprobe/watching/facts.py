@@ -130,7 +130,7 @@ class RawResult:
         store = self._store()
         if store.view(PROBE_VIEW).count:
             return PROBE_VIEW
-        return TRAINER_VIEW if store.kinds[STEP] else self._progress_view()
+        return TRAINER_VIEW if store.count_of(STEP) else self._progress_view()
 
     def _progress_view(self) -> str:
         return CALLBACK_VIEW if self.view(CALLBACK_VIEW).count else PROGRESS_VIEW
@@ -169,7 +169,7 @@ class RawResult:
     @property
     def sources(self) -> list[str]:
         """Where progress came from: probe, update, eval, callback, output."""
-        seen = {source for _, source in self._store().sources}
+        seen = {source for _, source in self._store().sources()}
         return [s for s in (PROBE, UPDATE, EVAL, CALLBACK, OUTPUT) if s in seen]
 
     @property

@@ -35,6 +35,15 @@ class Thinned(Generic[Item]):
         self.count += 1
         self.recent.append(item)
 
+    def extend(self, items: list[Item]) -> None:
+        """`add` of each item, in one go."""
+        self.kept += items[(-self.count) % self.every::self.every]
+        self.count += len(items)
+        self.recent.extend(items)
+        while len(self.kept) > self.limit:
+            self.every *= 2
+            self.kept = self.kept[::2]
+
     @property
     def thinned(self) -> bool:
         return self.every > 1
