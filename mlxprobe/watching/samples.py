@@ -51,7 +51,10 @@ class SampleStore:
             return self._history.merged()
 
     def facts(self) -> SampleFacts:
+        """Exact over every sample (computed as before from the samples while all are kept)."""
         with self._lock:
+            if not self._history.thinned:
+                return SampleFacts.of(self._history.kept)
             return SampleFacts(self._history.count, self._peak, self._compile_s)
 
     def __len__(self) -> int:
