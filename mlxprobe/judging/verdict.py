@@ -8,6 +8,12 @@ constant with the reason for its value. No I/O, no clock, no processes.
 Order: crash (memory kill, exception, signal, bad exit) > hang > wrong_result (a failed
 scenario check) > no_update > diverged > leak > not_learning > pass.
 
+Cost: the rules that must be exact over a whole run (a metric 0.0 at every step, the first
+non-finite loss and the count, the first non-finite parameters, the largest loss and where,
+fallback steps, the step count) read the record store's running tallies (`metric_tally`);
+the others read the kept series, whole up to 20,000 steps, evenly thinned beyond. So the
+verdict's cost does not grow with the steps, and up to that limit it is the whole-list one.
+
 Must not import: mlx, psutil, the runner.
 """
 
