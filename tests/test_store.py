@@ -21,7 +21,7 @@ from mlxprobe.protocol import CALLBACK, EVAL, OUTPUT, PROBE, PROGRESS, STEP, UPD
 from mlxprobe.watching.facts import RawResult, Sample
 from mlxprobe.watching.heartbeat import RECENT_BEATS, Watch
 from mlxprobe.watching.samples import SampleStore
-from mlxprobe.watching.store import EXACT, FULL_LIMIT, RECENT, VIEWS, RecordStore, views_of
+from mlxprobe.watching.store import EXACT, RECENT, THINNED, VIEWS, RecordStore, views_of
 from mlxprobe.watching.tally import Tally
 
 
@@ -39,12 +39,12 @@ def test_a_million_heartbeats_keep_a_bounded_store_with_exact_aggregates() -> No
     probe = store.view("probe")
     kept = probe.records()
     assert probe.count == n and probe.decimated
-    assert FULL_LIMIT // 2 <= len(probe.history.kept) <= FULL_LIMIT
-    assert len(kept) <= FULL_LIMIT + 1 and len(probe.history.recent) == RECENT
+    assert THINNED // 2 <= len(probe.history.kept) <= THINNED
+    assert len(kept) <= THINNED + 1 and len(probe.history.recent) == RECENT
     steps = [r["step"] for r in kept]
     every = probe.history.every
     assert steps[:-1] == list(range(1, n + 1, every)) and steps[-1] == n  # even, and the last
-    assert len(store.records()) <= FULL_LIMIT + RECENT + 2
+    assert len(store.records()) <= THINNED + RECENT + 2
     loss = probe.tallies["loss"]
     assert (loss.n, loss.bad, loss.first_bad) == (n, 1, 777_777)
     assert loss.max == 3.0 - 1e-7 and loss.max_at == 1

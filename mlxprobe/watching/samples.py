@@ -17,6 +17,7 @@ from .facts import Sample, SampleFacts
 from .thinned import Thinned
 
 FULL_SAMPLES = 24_000  # 20 minutes at 20 Hz kept whole
+THINNED_SAMPLES = 8_192  # then 4,096-8,192 evenly spaced ones (RSS at steps, plots)
 RECENT_SAMPLES = 2_400  # then the last 2 minutes in full
 
 
@@ -24,7 +25,7 @@ class SampleStore:
     """Samples in arrival order, bounded; `facts()` holds the exact running values."""
 
     def __init__(self, limit: int = FULL_SAMPLES, recent: int = RECENT_SAMPLES) -> None:
-        self._history: Thinned[Sample] = Thinned(limit, recent)
+        self._history: Thinned[Sample] = Thinned(limit, recent, THINNED_SAMPLES)
         self._peak = 0
         self._compile_s: float = 0
         self._lock = threading.Lock()

@@ -1,7 +1,7 @@
 """A bounded history of items: whole up to a limit, then evenly thinned, plus the latest ones.
 
 Job: keep every item while there are at most `limit`; past it, every k-th item (k doubles
-whenever `limit` are kept again, so between limit/2 and limit are kept, evenly spaced over the
+whenever more than `cap` are kept, so between cap/2 and cap are kept, evenly spaced over the
 whole history) and the last `recent` items in full. Memory is O(limit + recent) however many
 items come; each `add` is O(1) amortised. Used for step records and for outside samples.
 
@@ -19,8 +19,9 @@ Item = TypeVar("Item")
 class Thinned(Generic[Item]):
     """Every item up to `limit`, then every k-th (kept[i] is item number i * every)."""
 
-    def __init__(self, limit: int, recent: int) -> None:
+    def __init__(self, limit: int, recent: int, cap: int | None = None) -> None:
         self.limit = limit
+        self.cap = min(cap or limit, limit)  # items kept once thinned
         self.count = 0
         self.every = 1
         self.kept: list[Item] = []
@@ -29,9 +30,7 @@ class Thinned(Generic[Item]):
     def add(self, item: Item) -> None:
         if self.count % self.every == 0:
             self.kept.append(item)
-            if len(self.kept) > self.limit:
-                self.every *= 2
-                self.kept = self.kept[::2]
+            self._thin()
         self.count += 1
         self.recent.append(item)
 
@@ -40,7 +39,10 @@ class Thinned(Generic[Item]):
         self.kept += items[(-self.count) % self.every::self.every]
         self.count += len(items)
         self.recent.extend(items)
-        while len(self.kept) > self.limit:
+        self._thin()
+
+    def _thin(self) -> None:
+        while len(self.kept) > (self.limit if self.every == 1 else self.cap):
             self.every *= 2
             self.kept = self.kept[::2]
 
