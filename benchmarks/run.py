@@ -1,6 +1,6 @@
 """What mlxprobe costs and how fast it sees a hang, against the alternatives (issue 7).
 
-    python benchmarks/run.py                       # all five, ~14 min on 2 cores
+    python benchmarks/run.py                       # all six, ~20 min on 2 cores
     python benchmarks/run.py --only latency        # one (repeatable): latency, overhead,
                                                    # sampler, catalogue, leak, longrun
     python benchmarks/run.py --only longrun        # issue 10: 10^4..10^7 heartbeats (~15 min)
