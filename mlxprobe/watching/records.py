@@ -93,6 +93,21 @@ def _no_constants(name: str) -> float:
 
 
 DECODER = json.JSONDecoder(parse_constant=_no_constants)  # made once: not per line
+JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
+
+
+def decode_line(text: str) -> object:
+    """`DECODER.decode(text)` through its scanner directly: the same value or ValueError
+    for the same texts, without the wrapper's two whitespace regex matches (measured: a
+    third of decoding a heartbeat line)."""
+    text = text.strip(JSON_SPACE)
+    try:
+        value, end = DECODER.scan_once(text, 0)
+    except StopIteration as exc:
+        raise ValueError("not a JSON value") from exc
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 class LineParser:
@@ -143,7 +158,7 @@ class LineParser:
 
     def _parse(self, line: bytes, records: list[dict]) -> None:
         try:
-            record = DECODER.decode(line.decode("utf-8"))
+            record = decode_line(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             record = None
         try:
