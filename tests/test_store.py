@@ -38,7 +38,7 @@ def test_a_million_heartbeats_keep_a_bounded_store_with_exact_aggregates() -> No
     store.add({"kind": "end", "t": 1e9})
     probe = store.view("probe")
     kept = probe.records()
-    assert probe.count == n and probe.decimated
+    assert probe.count == n and probe.thinned
     assert THINNED // 2 <= len(probe.history.kept) <= THINNED
     assert len(kept) <= THINNED + 1 and len(probe.history.recent) == RECENT
     steps = [r["step"] for r in kept]

@@ -27,10 +27,10 @@ EMPTY: dict = {}
 FULL_LIMIT = 20_000  # records of one view kept whole; catalogue scenarios have <= ~2,000
 THINNED = 8_192  # then 4,096-8,192 evenly spaced ones: plots, fits, window medians (a
 # verdict on 20,000 kept steps took 0.3-0.8 s on a loaded 2-core machine; on 8,192, a third)
-RECENT = 1_000  # the last records of a view kept in full once it is decimated
+RECENT = 1_000  # the last records of a view kept in full once it is thinned
 EXACT = ("loss", "learning_rate", "grad_norm", "param_delta")  # exact rules read these
 CAPS = {"note": 200, "eval_open": 200}  # kept per kind; the report shows 50 notes
-WHOLE_VIEWS = 8  # x the limit: the records kept in arrival order before only views are
+WHOLE_VIEWS = 8  # past 8x the limit, no list of every record in arrival order is kept
 OTHER_CAP = 10_000  # kept of any other kind (start, end, error, check, mlx are a handful)
 # the views: probe steps, trainer steps (update/eval), callback and any progress, and the
 # progress records that carry a loss (all, from a callback, from output)
@@ -91,13 +91,13 @@ class Series:
         return self.history.count
 
     @property
-    def decimated(self) -> bool:
+    def thinned(self) -> bool:
         return self.history.thinned
 
     @property
     def step_s(self) -> float:
         """The numeric step_s summed over every record (exactly `sum` of them while whole)."""
-        return self._step_s if self.decimated else sum(_seconds(self.history.kept))
+        return self._step_s if self.thinned else sum(_seconds(self.history.kept))
 
     def records(self) -> list[dict]:
         """Every record while whole; else the evenly kept ones and the last one."""
@@ -119,7 +119,7 @@ class RecordStore:
         self._sources: Counter[tuple[str, str]] = Counter()  # (kind, source) of beats
         self.dropped: Counter[str] = Counter()  # records over their kind's cap
         self._others: list[dict] = []  # records of no view, in arrival order
-        self._whole: list[dict] | None = []  # every record in order, until a view decimates
+        self._whole: list[dict] | None = []  # every record in order, until a view thins
         self._pending: list[dict] = []
 
     @classmethod
@@ -151,7 +151,7 @@ class RecordStore:
         if self._whole is not None:
             self._whole += kept
             if len(self._whole) > WHOLE_VIEWS * self._limit or \
-                    any(self._views[n].decimated for n in groups):
+                    any(self._views[n].thinned for n in groups):
                 self._whole = None
 
     def _route(self, batch: list[dict]) -> tuple[dict[str, list[dict]], list[dict]]:
@@ -196,8 +196,8 @@ class RecordStore:
         return Counter(self._sources)
 
     def records(self) -> list[dict]:
-        """What is kept, in arrival order: every record while no view was decimated; else
-        the other records and each view's decimated and recent ones, by arrival time."""
+        """What is kept, in arrival order: every record while no view was thinned; else
+        the other records and each view's thinned and recent ones, by arrival time."""
         self._flush()
         if self._whole is not None:
             return list(self._whole)
