@@ -1,8 +1,9 @@
 """What mlxprobe costs and how fast it sees a hang, against the alternatives (issue 7).
 
-    python benchmarks/run.py                       # all five, ~14 min on 2 cores
+    python benchmarks/run.py                       # all six, ~20 min on 2 cores
     python benchmarks/run.py --only latency        # one (repeatable): latency, overhead,
-                                                   # sampler, catalogue, leak, watch
+                                                   # sampler, catalogue, leak, watch, longrun
+    python benchmarks/run.py --only longrun        # issue 10: 10^4..10^7 heartbeats (~15 min)
     python benchmarks/run.py --quick               # fewer repetitions (a smoke run)
     python benchmarks/run.py --wait-quiet 1500     # first wait up to 25 min for load < 0.8
     python benchmarks/run.py --markdown out.md --json out.json
@@ -23,6 +24,7 @@ from pathlib import Path
 import bench_catalogue
 import bench_latency
 import bench_leak
+import bench_longrun
 import bench_overhead
 import bench_sampler
 import bench_watch
@@ -37,7 +39,8 @@ from bench_common import (
 )
 
 BENCHES = {"latency": bench_latency, "overhead": bench_overhead, "sampler": bench_sampler,
-           "catalogue": bench_catalogue, "leak": bench_leak, "watch": bench_watch}
+           "catalogue": bench_catalogue, "leak": bench_leak, "watch": bench_watch,
+           "longrun": bench_longrun}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -8,6 +8,12 @@ constant with the reason for its value. No I/O, no clock, no processes.
 Order: crash (memory kill, exception, signal, bad exit) > hang > wrong_result (a failed
 scenario check) > no_update > diverged > leak > not_learning > pass.
 
+Cost: the rules that must be exact over a whole run (a metric 0.0 at every step, the first
+non-finite loss and the count, the first non-finite parameters, the largest loss and where,
+fallback steps, the step count) read the record store's running tallies (`metric_tally`);
+the others read the kept series, whole up to 20,000 steps, evenly thinned beyond. So the
+verdict's cost does not grow with the steps, and up to that limit it is the whole-list one.
+
 Must not import: mlx, psutil, the runner.
 """
 
@@ -19,8 +25,10 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..protocol import PROGRESS, decode_number
+from ..protocol import decode_number
 from ..watching.facts import RawResult
+from ..watching.store import EXACT, PROGRESS_VIEW
+from ..watching.tally import Tally
 from . import hints, program
 from .stats import theil_sen, window_median
 
@@ -114,12 +122,11 @@ def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
 
 def compile_seconds(raw: RawResult) -> float:
     """Seconds a compiler ran in the child's tree (between samples that saw one)."""
-    pairs = zip(raw.samples, raw.samples[1:])
-    return sum(b.t - a.t for a, b in pairs if a.compiling)
+    return raw.sampled.compile_s
 
 
 def _with_common(v: Verdict, raw: RawResult) -> Verdict:
-    evidence = {"steps": len(raw.steps), **v.evidence}
+    evidence = {"steps": raw.step_count, **v.evidence}
     compiled = compile_seconds(raw)
     if compiled > 0:
         # MLX's Linux CPU backend runs g++ the first time a graph runs: never a stall
@@ -152,7 +159,7 @@ def _with_common(v: Verdict, raw: RawResult) -> Verdict:
 
 def _crash(raw: RawResult, meta: dict) -> Verdict | None:
     if raw.memory_limit_mb is not None:
-        peak = max((s.rss for s in raw.samples), default=0) / MB
+        peak = raw.sampled.peak_rss / MB
         return Verdict("crash", "oom", f"killed at {peak:.0f} MB RSS, over the "
                        f"{raw.memory_limit_mb:.0f} MB limit", hints.OOM,
                        {"peak_rss_mb": round(peak, 1), "limit_mb": raw.memory_limit_mb})
@@ -282,11 +289,22 @@ def _wrong_result(raw: RawResult, meta: dict) -> Verdict | None:
 def metric_series(raw: RawResult, name: str) -> list[float]:
     """Values of `name` (the loss or a metric) over the records that reported it as a number:
     the loss from the best source that has one (`RawResult.learning`), a metric from the
-    steps, else from progress records (a trainer's validation loss, learning rate)."""
+    steps, else from progress records (a trainer's validation loss, learning rate). A long
+    run's records are thinned evenly: these are then evenly spaced values of the run."""
     if name == "loss":
         return _numbers(r.get("loss") for r in raw.learning)
     found = _numbers(r.get("metrics", {}).get(name) for r in raw.steps)
-    return found or _numbers(r.get("metrics", {}).get(name) for r in raw.of_kind(PROGRESS))
+    progress = raw.view(PROGRESS_VIEW).records()
+    return found or _numbers(r.get("metrics", {}).get(name) for r in progress)
+
+
+def metric_tally(raw: RawResult, name: str) -> Tally:
+    """Exact aggregates of `name` (one of `store.EXACT`) over every value of the series
+    `metric_series` reads, kept or not."""
+    if name == "loss":
+        return raw.tally(raw.learning_view, "loss")
+    found = raw.tally(raw.steps_view, name)
+    return found if found.n else raw.tally(PROGRESS_VIEW, name)
 
 
 def _numbers(values: Iterable[object]) -> list[float]:
@@ -299,11 +317,11 @@ def _numbers(values: Iterable[object]) -> list[float]:
 
 
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
-    rates = metric_series(raw, "learning_rate")
-    if len(rates) >= 2 and all(v == 0.0 for v in rates):
+    rates = metric_tally(raw, "learning_rate")
+    if rates.n >= 2 and rates.all_zero:
         return Verdict("no_update", "learning_rate", f"the learning rate was exactly 0.0 at "
-                       f"all {len(rates)} reports: the parameters never changed",
-                       hints.ZERO_LR, {"learning_rate": 0.0, "reports": len(rates)})
+                       f"all {rates.n} reports: the parameters never changed",
+                       hints.ZERO_LR, {"learning_rate": 0.0, "reports": rates.n})
     idle = program.idle_optimizer(raw, metric_series(raw, "loss")) if raw.watched else None
     if idle:
         return Verdict("no_update", "optimizer_idle", f"an optimizer was created "
@@ -311,69 +329,65 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
                        f"reported {idle['loss_values']} losses: the parameters never changed",
                        hints.IDLE_OPTIMIZER, idle)
     for name in ("grad_norm", "param_delta"):
-        values = metric_series(raw, name)
-        if len(values) >= 2 and all(v == 0.0 for v in values):
+        values = metric_tally(raw, name)
+        if values.n >= 2 and values.all_zero:
             extra = _fallbacks(raw)
-            return Verdict("no_update", name, f"{name} was exactly 0.0 at all {len(values)} "
+            return Verdict("no_update", name, f"{name} was exactly 0.0 at all {values.n} "
                            f"steps that reported it: the parameters never changed",
-                           hints.NO_UPDATE, {name: 0.0, "steps_reporting": len(values),
+                           hints.NO_UPDATE, {name: 0.0, "steps_reporting": values.n,
                                              **extra})
     return None
 
 
 def _fallbacks(raw: RawResult) -> dict:
-    flags = [r.get("metrics", {}).get("fallback") for r in raw.steps]
-    taken = sum(1 for f in flags if f is True)
+    taken = raw.view(raw.steps_view).fallbacks
     return {"fallback_steps": taken} if taken else {}
 
 
 def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
-    losses = metric_series(raw, "loss")
-    finite_params = [r.get("metrics", {}).get("params_finite") for r in raw.steps]
-    params = ({"first_non_finite_param_step": finite_params.index(False) + 1}
-              if False in finite_params else {})
-    bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
-    if bad:
+    tally = metric_tally(raw, "loss")
+    first_false = raw.view(raw.steps_view).first_false
+    params = {"first_non_finite_param_step": first_false} if first_false else {}
+    if tally.bad:
         return Verdict("diverged", "non_finite", f"the loss became non-finite at reported "
-                       f"step {bad[0] + 1} ({len(bad)} of {len(losses)} steps)",
-                       hints.DIVERGED, {"first_non_finite_step": bad[0] + 1,
-                                        "non_finite_steps": len(bad),
-                                        "last_finite_loss": _last_finite(losses), **params})
+                       f"step {tally.first_bad} ({tally.bad} of {tally.n} steps)",
+                       hints.DIVERGED, {"first_non_finite_step": tally.first_bad,
+                                        "non_finite_steps": tally.bad,
+                                        "last_finite_loss": tally.last_finite, **params})
     if params:
         at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
                        f"step {at}", hints.DIVERGED, params)
-    return _exploded(losses) or _spiked(losses)
+    losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
+    return _exploded(losses, tally) or _spiked(losses, tally)
 
 
-def _last_finite(values: list[float]) -> float | None:
-    finite = [v for v in values if math.isfinite(v)]
-    return finite[-1] if finite else None
-
-
-def _exploded(losses: list[float]) -> Verdict | None:
-    if len(losses) < MIN_POINTS:
+def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
+    if tally.n < MIN_POINTS:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
     last = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
     if first > 0 and last > EXPLODE_FACTOR * first:
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
                        f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
-                       {"loss_first": first, "loss_last": last, "loss_max": max(losses),
+                       {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
 
 
-def _spiked(losses: list[float]) -> Verdict | None:
+def _spiked(losses: list[float], tally: Tally) -> Verdict | None:
     """A loss that blew far past its start, even if it later settled (often in a dead state:
-    huge parameters, normalisation overflowing to zero output, loss back at ln(vocab))."""
-    if len(losses) < MIN_POINTS:
+    huge parameters, normalisation overflowing to zero output, loss back at ln(vocab)).
+
+    The peak after the first window beats every loss before it exactly when the whole run's
+    maximum first occurs after that window: then it is that maximum, and where it was (the
+    tally's), so no series is needed beyond the first window's median."""
+    if tally.n < MIN_POINTS or tally.max is None or tally.max_at is None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
-    start = max(WINDOW_MIN, int(len(losses) * WINDOW_FRAC))  # only after the first window
-    peak = max(losses[start:])
-    if first > 0 and peak > SPIKE_FACTOR * first and peak > max(losses[:start]):
-        at = losses.index(peak, start) + 1
+    start = max(WINDOW_MIN, int(tally.n * WINDOW_FRAC))  # only after the first window
+    peak, at = tally.max, tally.max_at
+    if first > 0 and peak > SPIKE_FACTOR * first and at > start:
         return Verdict("diverged", "spike", f"the loss spiked to {peak:.3g} at reported step "
                        f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
                        {"loss_first": first, "loss_max": peak, "loss_max_step": at,
@@ -495,8 +509,9 @@ def learning(raw: RawResult, meta: dict) -> dict | None:
     first = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False)
     last = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=True)
     drop = (first - last) / abs(first) if first else 0.0
+    points = metric_tally(raw, name).finite if name in EXACT else len(values)
     return {"metric": name, "first": round(first, 4), "last": round(last, 4),
-            "drop": round(drop, 4), "points": len(values)}
+            "drop": round(drop, 4), "points": points}
 
 
 def _not_learning(raw: RawResult, meta: dict) -> Verdict | None:

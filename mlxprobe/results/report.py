@@ -36,6 +36,7 @@ from ..judging.verdict import (
     matches,
     memory_at_steps,
     metric_series,
+    metric_tally,
     rss_at_steps,
 )
 from ..launching.spec import RunSpec
@@ -88,11 +89,11 @@ class _ProgramSpec:
 def metrics(raw: RawResult) -> dict:
     step_s = [r["step_s"] for r in raw.steps[1:] if isinstance(r.get("step_s"), (int, float))]
     losses = [v for v in metric_series(raw, "loss") if math.isfinite(v)]
-    return {"steps": len(raw.steps), "wall_s": round(raw.wall_s, 3),
+    loss = metric_tally(raw, "loss")
+    return {"steps": raw.step_count, "wall_s": round(raw.wall_s, 3),
             "step_ms_median": round(statistics.median(step_s) * 1000, 3) if step_s else None,
             "first_step_ms": _first_step_ms(raw), **memory_peaks(raw),
-            "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None,
+            "loss_first": loss.first_finite, "loss_last": loss.last_finite,
             "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
             "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
 
@@ -103,7 +104,7 @@ def memory_peaks(raw: RawResult) -> dict:
     20 Hz sample; `peak_tree_rss_mb`: the highest sample of the whole tree (its processes
     summed); `peak_device_mb`: GPU memory of the tree (NVML), `peak_mx_active_mb`: MLX's own
     counter at the heartbeats; None where the view was not seen."""
-    sampled = max((s.rss for s in raw.samples), default=0) / MB
+    sampled = raw.sampled.peak_rss / MB  # exact over the whole run (the store keeps the max)
     device = [s.device for s in raw.samples if getattr(s, "device", None) is not None]
     active = [r.get("memory", {}).get("mx_active") for r in raw.steps]
     active = [a for a in active if isinstance(a, int)]
@@ -118,12 +119,12 @@ def phases(raw: RawResult) -> dict:
     mlx imported), `setup_s` from there to the first step's start (the scenario's model and
     data), `loop_s` the sum of step times. The rest of wall_s comes after the last step."""
     start = raw.start.get("t")
-    timed = [r["step_s"] for r in raw.steps if isinstance(r.get("step_s"), (int, float))]
-    first = raw.steps[0] if raw.steps else {}
+    steps = raw.steps
+    first = steps[0] if steps else {}
     begun = first["t"] - first["step_s"] if isinstance(first.get("step_s"), (int, float)) \
         else None
     return {"startup_s": _seconds(start, raw.started), "setup_s": _seconds(begun, start),
-            "loop_s": round(sum(timed), 3)}
+            "loop_s": round(raw.view(raw.steps_view).step_s, 3)}
 
 
 def _seconds(end: float | None, begin: float | None) -> float | None:

@@ -1,6 +1,9 @@
 """Raw facts of one run, as the runner observed them: the contract between runner and verdict.
 
-Job: plain data classes, no behaviour beyond small derived views. Nothing here judges.
+Job: plain data classes, no behaviour beyond small derived views. Nothing here judges. The
+records are what the runner's `RecordStore` kept (every record of a short run; a long run's
+step views thinned, with exact tallies); a RawResult built from a plain list of records
+(tests, old callers) builds that store from the list on first use.
 
 Must not import: mlx, the runner, the verdict.
 """
@@ -9,7 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..protocol import CALLBACK, EVAL, MLX, NON_FINITE, OUTPUT, PROBE, PROGRESS, START, STEP, UPDATE
+from ..protocol import CALLBACK, EVAL, MLX, OUTPUT, PROBE, START, STEP, UPDATE
+from .store import (
+    CALLBACK_LOSS,
+    CALLBACK_VIEW,
+    OUTPUT_LOSS,
+    PROBE_VIEW,
+    PROGRESS_LOSS,
+    PROGRESS_VIEW,
+    TRAINER_VIEW,
+    RecordStore,
+    Series,
+)
+from .tally import Tally
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,20 @@ class Stall:
     last_step: int  # last heartbeat's step number, 0 before the first
 
 
+@dataclass(frozen=True)
+class SampleFacts:
+    """Exact running values over every sample taken, kept or not."""
+
+    count: int
+    peak_rss: int  # bytes
+    compile_s: float  # seconds between samples that saw a compiler (and the next sample)
+
+    @classmethod
+    def of(cls, samples: list[Sample]) -> SampleFacts:
+        compiled = sum(b.t - a.t for a, b in zip(samples, samples[1:]) if a.compiling)
+        return cls(len(samples), max((s.rss for s in samples), default=0), compiled)
+
+
 @dataclass
 class RawResult:
     """Everything the runner knows after the child and its tree are gone."""
@@ -64,6 +93,8 @@ class RawResult:
     # missed deadlines forgiven because the native stacks showed compilation (NVRTC, Metal)
     compiling: list[dict] = field(default_factory=list)
     compile_capped: bool = False  # compilation went on past watchdog.COMPILE_CAP_S
+    store: RecordStore | None = None  # the runner's store; None: built from `records`
+    sample_facts: SampleFacts | None = None  # the runner's; None: computed from `samples`
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])
@@ -80,37 +111,71 @@ class RawResult:
             self.__dict__["_by_kind"] = cached
         return cached[1]
 
+    def _store(self) -> RecordStore:
+        """The runner's store, or one built once per records list from it."""
+        if self.store is not None:
+            return self.store
+        key = (id(self.records), len(self.records))
+        cached = self.__dict__.get("_built_store")
+        if cached is None or cached[0] != key:
+            cached = (key, RecordStore.of(self.records))
+            self.__dict__["_built_store"] = cached
+        return cached[1]
+
+    def view(self, name: str) -> Series:
+        return self._store().view(name)
+
+    def tally(self, view: str, name: str) -> Tally:
+        """Exact aggregates of `name` (the loss or a metric in `store.EXACT`) over a view."""
+        return self.view(view).tallies[name]
+
+    @property
+    def steps_view(self) -> str:
+        """The view of the best source present: the probe's own steps, else the
+        bootstrap's (updates, evaluations), else progress from a callback or the output."""
+        store = self._store()
+        if store.view(PROBE_VIEW).count:
+            return PROBE_VIEW
+        return TRAINER_VIEW if store.count_of(STEP) else self._progress_view()
+
+    def _progress_view(self) -> str:
+        return CALLBACK_VIEW if self.view(CALLBACK_VIEW).count else PROGRESS_VIEW
+
     @property
     def steps(self) -> list[dict]:
-        """The step series of the best source present: the probe's own steps, else the
-        bootstrap's (updates, evaluations), else progress from a callback or the output."""
-        beats = self.of_kind(STEP)
-        probe = [r for r in beats if r.get("source", PROBE) == PROBE]
-        if probe or not beats:
-            return probe or self._progress()
-        return [r for r in beats if r.get("source") in (UPDATE, EVAL)]
+        """The step series of the best source present (`steps_view`): every record of a
+        short run; evenly thinned ones of a long run (`step_count` is exact)."""
+        return self.view(self.steps_view).records()
 
-    def _progress(self) -> list[dict]:
-        found = self.of_kind(PROGRESS)
-        callback = [r for r in found if r.get("source") == CALLBACK]
-        return callback or found
+    @property
+    def step_count(self) -> int:
+        return self.view(self.steps_view).count
+
+    @property
+    def learning_view(self) -> str:
+        """The view that carries the training loss, from the best source that has one."""
+        progress_loss = CALLBACK_LOSS if self.view(CALLBACK_VIEW).count else PROGRESS_LOSS
+        for name in (self.steps_view, progress_loss, OUTPUT_LOSS):
+            if self.tally(name, "loss").n:
+                return name
+        return self.steps_view
 
     @property
     def learning(self) -> list[dict]:
         """The records that carry the training loss, from the best source that has one."""
-        candidates = (self.steps, [r for r in self._progress() if "loss" in r],
-                      [r for r in self.of_kind(PROGRESS) if r.get("source") == OUTPUT
-                       and "loss" in r])
-        for records in candidates:
-            if any(_numeric(r.get("loss")) for r in records):
-                return records
-        return self.steps
+        return self.view(self.learning_view).records()
+
+    @property
+    def sampled(self) -> SampleFacts:
+        """Peak RSS and compiler seconds over every sample (the runner's, else `samples`)."""
+        if self.sample_facts is not None:
+            return self.sample_facts
+        return SampleFacts.of(self.samples)
 
     @property
     def sources(self) -> list[str]:
         """Where progress came from: probe, update, eval, callback, output."""
-        seen = {r.get("source", PROBE) for r in self.of_kind(STEP)}
-        seen |= {r.get("source", OUTPUT) for r in self.of_kind(PROGRESS)}
+        seen = {source for _, source in self._store().sources()}
         return [s for s in (PROBE, UPDATE, EVAL, CALLBACK, OUTPUT) if s in seen]
 
     @property
@@ -122,7 +187,3 @@ class RawResult:
             merged.update({k: v for k, v in record.items() if k not in ("kind", "t", "time")})
         return merged
 
-
-def _numeric(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) or \
-        value in NON_FINITE

@@ -1,9 +1,11 @@
 """Heartbeat bookkeeping of one watched process, fed by the record and output reader threads.
 
-Job: keep the records, the arrival times of progress (a `step` record from any source, a
-`progress` record from output or a trainer's callback), the time of the last output line (a
-watched program that prints is alive), compiler time since the last beat, and which
-processes armed their stack dump. The watchdog reads it on the runner's thread.
+Job: keep the records (in a bounded `RecordStore`), the count of heartbeats (a `step` record
+from any source, a `progress` record from output or a trainer's callback) and the arrival
+times of the last RECENT_BEATS of them (the watchdog reads only its window of recent
+intervals), the time of the last output line (a watched program that prints is alive),
+compiler time since the last beat, and which processes armed their stack dump. The watchdog
+reads it on the runner's thread. Memory does not grow with the run.
 
 Must not import: mlx, the inside side, judging.
 """
@@ -11,11 +13,14 @@ Must not import: mlx, the inside side, judging.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from ..protocol import PROGRESS, START, STEP
+from .store import RecordStore
 
 BEAT_KINDS = frozenset({STEP, PROGRESS})
+RECENT_BEATS = 4096  # arrival times kept: the watchdog's window (50 by default) and more
 
 
 class Watch:
@@ -26,8 +31,9 @@ class Watch:
         self.started = started
         self.on_record = on_record  # told of each record as it arrives (live progress)
         self.output_counts = output_counts  # a printed line postpones a stall (watch)
-        self.records: list[dict] = []
-        self.beats: list[float] = []
+        self.store = RecordStore()
+        self.beats: deque[float] = deque(maxlen=RECENT_BEATS)  # the latest arrival times
+        self.beat_count = 0
         self.compile_s = 0.0  # compiler time since the last heartbeat
         self._last_output: float | None = None
         self._last_step = 0
@@ -36,10 +42,11 @@ class Watch:
 
     def add(self, record: dict) -> None:
         with self._lock:
-            self.records.append(record)
+            self.store.add(record)
             kind = record.get("kind")
             if kind in BEAT_KINDS:
                 self.beats.append(record["t"])
+                self.beat_count += 1
                 self.compile_s = 0.0
                 self._last_step = int(record.get("step", self._last_step + 1))
             elif kind == START and record.get("stacks") and isinstance(record.get("pid"), int):
@@ -58,10 +65,14 @@ class Watch:
     def intervals(self, last: int | None = None) -> list[float]:
         """Seconds between heartbeats, the first counted from the start. With `last`, only
         the last `last` of them once there are more (the watchdog reads a recent window;
-        a child beating 40 000 times a second must not cost O(steps) per tick)."""
+        a child beating 40 000 times a second must not cost O(steps) per tick). Only the
+        last RECENT_BEATS arrival times are kept: never more intervals than that."""
         with self._lock:
-            if last is not None and len(self.beats) > last:
-                times = self.beats[-(last + 1):]
+            if last is not None and self.beat_count > last:
+                n = min(last + 1, len(self.beats))
+                times = [self.beats[i] for i in range(-n, 0)]
+            elif self.beat_count > len(self.beats):  # the oldest times are forgotten
+                times = list(self.beats)
             else:
                 times = [self.started, *self.beats]
         return [b - a for a, b in zip(times, times[1:])]
@@ -83,5 +94,6 @@ class Watch:
             return list(self._armed)
 
     def all_records(self) -> list[dict]:
+        """The records kept (every one of a short run), in arrival order."""
         with self._lock:
-            return list(self.records)
+            return self.store.records()

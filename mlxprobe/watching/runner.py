@@ -40,6 +40,7 @@ from .heartbeat import Watch
 from .output import ProgressParser
 from .records import RecordReader
 from .sampler import Sampler
+from .samples import SampleStore
 from .streams import TAIL_BYTES, StreamReader
 
 __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
@@ -191,7 +192,7 @@ class WatchedProcess:
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
         pace, warming = self._pace()
-        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
+        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
                                   pace, watch.compile_s, warming, self.compile_total)
         if missed is None:
             return False
@@ -214,7 +215,7 @@ class WatchedProcess:
         """(the step times the deadline is paced by, still warming up?): every step while
         the steps have not settled, then the recent steady ones (`watchdog`)."""
         watch, window = self.watch, self.launch.deadlines.window
-        beats = len(watch.beats)
+        beats = watch.beat_count
         if self._warmup is None:
             if beats > watchdog.WARMUP_CAP + watchdog.WARMUP_STABLE:
                 self._warmup = watchdog.WARMUP_CAP  # settled or not: warm-up is over
@@ -289,9 +290,10 @@ class WatchedProcess:
     def _fill(self, raw: RawResult, code: int | None) -> None:
         if code is not None:
             raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
-        raw.records = self.watch.all_records()
+        raw.records, raw.store = self.watch.all_records(), self.watch.store
         raw.malformed = self.reader.parser.malformed
-        raw.samples = list(self.sampler.samples)
+        raw.samples = self.sampler.samples.retained()
+        raw.sample_facts = self.sampler.samples.facts()
         marks = [*self.sampler.hwm.values(), *([self._maxrss] if self._maxrss else [])]
         raw.peak_rss = max(marks) if marks else None
         raw.device_status = self.sampler.device.status
@@ -331,11 +333,11 @@ def _over_memory(launch: Launch, latest: Sample | None) -> bool:
             and latest.rss > launch.max_memory_mb * 1024 * 1024)
 
 
-def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: list[Sample]) -> Stall:
+def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleStore) -> Stall:
     """The facts of a missed deadline; CPU is measured before stacks are taken."""
     phase, deadline = missed
     since = watch.last_beat() or watch.started
-    window = [s for s in list(samples) if s.t >= since]
+    window = samples.since(since)
     cpu = 0.0
     if len(window) >= 2 and window[-1].t > window[0].t:
         cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)

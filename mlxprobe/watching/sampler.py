@@ -1,6 +1,7 @@
 """The sampler: reads the child's process tree from outside (RSS, CPU time, compilers) at 20 Hz.
 
-Job: a thread that polls the tree and appends `Sample`s. It also remembers every pid it has
+Job: a thread that polls the tree and appends `Sample`s to a bounded `SampleStore`
+(whole for 20 minutes, then thinned, with the exact peak RSS). It also remembers every pid it has
 seen in the tree (with its start time), so the runner can kill grandchildren that left the
 process group or were re-parented after their parent died.
 
@@ -25,6 +26,7 @@ import psutil
 from .devices import DeviceMemory
 from .facts import Sample
 from .procs import still_running
+from .samples import SampleStore
 
 INTERVAL_S = 0.05  # 20 Hz: fine enough to see a 0.2 ms-per-step loop's RSS ramp between beats
 COMPILERS = frozenset({"g++", "gcc", "c++", "cc", "cc1", "cc1plus", "clang", "clang++",
@@ -58,8 +60,7 @@ class Sampler(threading.Thread):
         self._root = pid
         self._interval = interval_s
         self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self.samples: list[Sample] = []
+        self.samples = SampleStore()
         self.seen: dict[int, float] = {}  # pid -> create_time
         self._starts: dict[int, int | None] = {}  # pid -> start time in clock ticks (Linux)
         self._alive: set[int] = set()  # pids that answered the last sample
@@ -73,15 +74,13 @@ class Sampler(threading.Thread):
         self._stop_event.set()
 
     def latest(self) -> Sample | None:
-        with self._lock:
-            return self.samples[-1] if self.samples else None
+        return self.samples.latest()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             sample = self.sample_once()
             if sample is not None:
-                with self._lock:
-                    self.samples.append(sample)
+                self.samples.append(sample)
             self._stop_event.wait(self._interval)
 
     def sample_once(self) -> Sample | None:

@@ -1,0 +1,211 @@
+"""The record store: what the parent keeps of a run's records, bounded however long it runs.
+
+Job: route each record to the step views the verdict chooses from (`VIEWS`: the probe's
+steps, a trainer's updates/evaluations, callback or output progress, ...) and keep, per view,
+every record up to FULL_LIMIT (every catalogue scenario stays whole: its verdict is the one
+of a full list), then an evenly thinned series (every k-th record, k doubling when more than
+THINNED; for plots, fits and window medians), the last RECENT records in full, and exact
+streaming aggregates (`Tally` per metric in EXACT, the first `params_finite == False`,
+`fallback` steps, summed `step_s`, the count). Other records are kept whole up to a cap per
+kind (notes and eval notices are few that matter); counts per kind and per (kind, source)
+are exact. Records are routed in batches (a heartbeat costs ~1-2 us here).
+
+Must not import: mlx, the runner, judging.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from ..protocol import CALLBACK, EVAL, OUTPUT, PROBE, PROGRESS, STEP, UPDATE
+from .tally import Tally
+from .thinned import Thinned
+
+BATCH = 256  # records routed together
+EMPTY: dict = {}
+FULL_LIMIT = 20_000  # records of one view kept whole; catalogue scenarios have <= ~2,000
+THINNED = 8_192  # then 4,096-8,192 evenly spaced ones: plots, fits, window medians (a
+# verdict on 20,000 kept steps took 0.3-0.8 s on a loaded 2-core machine; on 8,192, a third)
+RECENT = 1_000  # the last records of a view kept in full once it is thinned
+EXACT = ("loss", "learning_rate", "grad_norm", "param_delta")  # exact rules read these
+CAPS = {"note": 200, "eval_open": 200}  # kept per kind; the report shows 50 notes
+WHOLE_VIEWS = 8  # past 8x the limit, no list of every record in arrival order is kept
+OTHER_CAP = 10_000  # kept of any other kind (start, end, error, check, mlx are a handful)
+# the views: probe steps, trainer steps (update/eval), callback and any progress, and the
+# progress records that carry a loss (all, from a callback, from output)
+PROBE_VIEW, TRAINER_VIEW, CALLBACK_VIEW, PROGRESS_VIEW = "probe", "trainer", "callback", \
+    "progress"
+CALLBACK_LOSS, PROGRESS_LOSS, OUTPUT_LOSS = "callback_loss", "progress_loss", "output_loss"
+VIEWS = (PROBE_VIEW, TRAINER_VIEW, CALLBACK_VIEW, PROGRESS_VIEW, CALLBACK_LOSS,
+         PROGRESS_LOSS, OUTPUT_LOSS)
+
+
+def views_of(record: dict) -> tuple[str, ...]:
+    """The views a record belongs to (none for a record that is not a step or progress)."""
+    kind = record.get("kind")
+    if kind == STEP:
+        source = record.get("source", PROBE)
+        if source == PROBE:
+            return (PROBE_VIEW,)
+        return (TRAINER_VIEW,) if source in (UPDATE, EVAL) else ()
+    if kind != PROGRESS:
+        return ()
+    source, loss = record.get("source"), "loss" in record
+    views = [PROGRESS_VIEW]
+    if source == CALLBACK:
+        views += [CALLBACK_VIEW, CALLBACK_LOSS] if loss else [CALLBACK_VIEW]
+    if loss:
+        views += [PROGRESS_LOSS, OUTPUT_LOSS] if source == OUTPUT else [PROGRESS_LOSS]
+    return tuple(views)
+
+
+class Series:
+    """One view's records: whole up to `limit`, then thinned + recent, and exact tallies."""
+
+    def __init__(self, limit: int = FULL_LIMIT, recent: int = RECENT) -> None:
+        self.history: Thinned[dict] = Thinned(limit, recent, THINNED)
+        self.tallies = {name: Tally() for name in EXACT}
+        self.first_false: int | None = None  # 1-based record of the first params_finite False
+        self.fallbacks = 0  # records whose metrics say fallback: True
+        self._step_s: float = 0  # sum of the numeric step_s
+
+    def extend(self, records: list[dict]) -> None:
+        """Add records in arrival order; the tallies see each field of a batch as one list
+        (C loops over lists: a heartbeat costs about a microsecond, not ten)."""
+        before = self.history.count
+        self.history.extend(records)
+        self.tallies["loss"].extend([r.get("loss") for r in records])
+        metrics = [r.get("metrics", EMPTY) for r in records]
+        for name in EXACT[1:]:
+            self.tallies[name].extend([m.get(name) for m in metrics])
+        if self.first_false is None:
+            flags = [m.get("params_finite") for m in metrics]
+            if False in flags:  # == False, as the verdict always read it (0 too)
+                self.first_false = before + flags.index(False) + 1
+        self.fallbacks += sum(1 for m in metrics if m.get("fallback") is True)
+        self._step_s = sum(_seconds(records), self._step_s)
+
+    @property
+    def count(self) -> int:
+        return self.history.count
+
+    @property
+    def thinned(self) -> bool:
+        return self.history.thinned
+
+    @property
+    def step_s(self) -> float:
+        """The numeric step_s summed over every record (exactly `sum` of them while whole)."""
+        return self._step_s if self.thinned else sum(_seconds(self.history.kept))
+
+    def records(self) -> list[dict]:
+        """Every record while whole; else the evenly kept ones and the last one."""
+        return self.history.even()
+
+
+def _seconds(records: list[dict]) -> list[float]:
+    return [s for s in (r.get("step_s") for r in records) if isinstance(s, (int, float))]
+
+
+class RecordStore:
+    """All that is kept of one run's records; not thread-safe (the caller holds a lock).
+    Records wait in a batch of BATCH before they are routed; every read routes them first."""
+
+    def __init__(self, limit: int = FULL_LIMIT, recent: int = RECENT) -> None:
+        self._limit, self._recent = limit, recent
+        self._views: dict[str, Series] = {}
+        self._kinds: Counter[str] = Counter()
+        self._sources: Counter[tuple[str, str]] = Counter()  # (kind, source) of beats
+        self.dropped: Counter[str] = Counter()  # records over their kind's cap
+        self._others: list[dict] = []  # records of no view, in arrival order
+        self._whole: list[dict] | None = []  # every record in order, until a view thins
+        self._pending: list[dict] = []
+
+    @classmethod
+    def of(cls, records: Iterable[dict], limit: int = FULL_LIMIT,
+           recent: int = RECENT) -> RecordStore:
+        store = cls(limit, recent)
+        for record in records:
+            store.add(record)
+        return store
+
+    def add(self, record: dict) -> None:
+        self._pending.append(record)
+        if len(self._pending) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        if _all_probe_steps(batch):
+            self._kinds[STEP] += len(batch)
+            self._sources[STEP, PROBE] += len(batch)
+            groups = {PROBE_VIEW: batch}
+            kept = batch
+        else:
+            groups, kept = self._route(batch)
+        for name, records in groups.items():
+            self._series(name).extend(records)
+        if self._whole is not None:
+            self._whole += kept
+            if len(self._whole) > WHOLE_VIEWS * self._limit or \
+                    any(self._views[n].thinned for n in groups):
+                self._whole = None
+
+    def _route(self, batch: list[dict]) -> tuple[dict[str, list[dict]], list[dict]]:
+        """(records of each view, the records kept) of a mixed batch, one by one."""
+        groups: dict[str, list[dict]] = {}
+        kept = []
+        for record in batch:
+            kind = record.get("kind")
+            self._kinds[kind] += 1
+            if kind in (STEP, PROGRESS):
+                self._sources[kind, record.get("source", PROBE if kind == STEP else OUTPUT)] += 1
+                for name in views_of(record):
+                    groups.setdefault(name, []).append(record)
+            elif self._kinds[kind] > CAPS.get(kind, OTHER_CAP):
+                self.dropped[kind] += 1
+                continue
+            else:
+                self._others.append(record)
+            kept.append(record)
+        return groups, kept
+
+    def _series(self, name: str) -> Series:
+        series = self._views.get(name)
+        if series is None:
+            series = self._views[name] = Series(self._limit, self._recent)
+        return series
+
+    def view(self, name: str) -> Series:
+        """A view's series (an empty one when no record belongs to it)."""
+        self._flush()
+        return self._views.get(name) or Series(self._limit, self._recent)
+
+    def count_of(self, kind: str) -> int:
+        """Records of `kind` seen, kept or not."""
+        self._flush()
+        return self._kinds[kind]
+
+    def sources(self) -> Counter[tuple[str, str]]:
+        """Heartbeats seen by (kind, source): a step's default source is the probe, a
+        progress record's the output."""
+        self._flush()
+        return Counter(self._sources)
+
+    def records(self) -> list[dict]:
+        """What is kept, in arrival order: every record while no view was thinned; else
+        the other records and each view's thinned and recent ones, by arrival time."""
+        self._flush()
+        if self._whole is not None:
+            return list(self._whole)
+        kept = {id(r): r for s in self._views.values() for r in s.history.merged()}
+        return sorted([*self._others, *kept.values()], key=lambda r: r.get("t", 0.0))
+
+
+def _all_probe_steps(batch: list[dict]) -> bool:
+    """Every record a probe step (the common case: routed as one list)."""
+    return [r.get("kind") for r in batch].count(STEP) == len(batch) and \
+        [r.get("source", PROBE) for r in batch].count(PROBE) == len(batch)
