@@ -100,7 +100,7 @@ def metrics(raw: RawResult) -> dict:
 
 def memory_peaks(raw: RawResult) -> dict:
     """Peaks of each memory view in MB. `peak_rss_mb`: the kernel's high-water mark of the
-    largest process (VmHWM, ru_maxrss: exact, never a sum) where known, else the highest
+    largest process (VmHWM: exact, never a sum) where known, else the highest
     20 Hz sample; `peak_tree_rss_mb`: the highest sample of the whole tree (its processes
     summed); `peak_device_mb`: GPU memory of the tree (NVML), `peak_mx_active_mb`: MLX's own
     counter at the heartbeats; None where the view was not seen."""
