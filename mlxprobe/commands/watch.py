@@ -67,7 +67,7 @@ def launch_from(args: argparse.Namespace) -> Launch:
     deadlines, max_memory = settings.deadlines_from(args, base=WATCH_DEADLINES)
     return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
                   bootstrap=True, echo=True, progress=args.progress, parse_output=True,
-                  records_fd=False)
+                  records_fd=False, watched=True)
 
 
 def program_argv(program: list[str]) -> list[str]:
