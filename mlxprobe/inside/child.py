@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from ..protocol import RECORD_FD_ENV
-from . import collectives
+from . import beats, collectives
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -55,13 +55,17 @@ def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
 
 
 def _count_collectives(probe: Probe) -> None:
-    """A rank of a distributed scenario counts its collectives by the probe's steps."""
+    """A rank of a distributed scenario counts its collectives by the probe's steps and
+    reports an evaluation left open (a rank blocked in a collective is inside one)."""
     if probe.rank is None:
         return
     import mlx.core as mx
 
     counter = collectives.Collectives(probe, lambda: probe._step + 1)
     collectives.patch_distributed(counter, mx)
+    evals = beats.Beats(probe, counting=False)
+    beats.patch_eval(evals, mx)
+    beats.watch_open_evals(evals)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,7 @@ class RawResult:
     interrupted: bool = False  # the parent was interrupted (Ctrl-C, SIGTERM)
     watched: bool = False  # a user's own program (`watch`): no end record is owed
     extensions: int = 0  # missed deadlines not held: the stacks showed the program moving
+    ranks: list[dict] = field(default_factory=list)  # a stalled job's per-rank facts (`ranks`)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

@@ -5,6 +5,10 @@ Job: keep the records, the arrival times of progress (a `step` record from any s
 watched program that prints is alive), compiler time since the last beat, and which
 processes armed their stack dump. The watchdog reads it on the runner's thread.
 
+A distributed job's records carry their rank: each rank's heartbeats are kept apart, and the
+job's pace is its slowest live rank's (the rank whose last heartbeat is oldest; a rank that
+ended is out of the race), so a straggler that progresses is not a hang.
+
 Must not import: mlx, the inside side, judging.
 """
 
@@ -32,18 +36,28 @@ class Watch:
         self._last_output: float | None = None
         self._last_step = 0
         self._armed: list[int] = []
+        self._rank_beats: dict[int, list[float]] = {}
+        self._rank_pids: dict[int, int] = {}
+        self._ended: set[int] = set()
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
         with self._lock:
             self.records.append(record)
             kind = record.get("kind")
+            rank = record.get("rank")
             if kind in BEAT_KINDS:
                 self.beats.append(record["t"])
+                if isinstance(rank, int):
+                    self._rank_beats.setdefault(rank, []).append(record["t"])
                 self.compile_s = 0.0
                 self._last_step = int(record.get("step", self._last_step + 1))
-            elif kind == START and record.get("stacks") and isinstance(record.get("pid"), int):
-                self._armed.append(record["pid"])
+            elif kind == START and isinstance(record.get("pid"), int):
+                if record.get("stacks"):
+                    self._armed.append(record["pid"])
+                if isinstance(rank, int):
+                    self._rank_pids[rank] = record["pid"]
+                    self._rank_beats.setdefault(rank, [])
         if self.on_record is not None:
             self.on_record(record)
 
@@ -55,21 +69,44 @@ class Watch:
         """Progress seen another way (the stacks moved): the stall clock restarts at `t`."""
         self.output_seen(t)
 
+    def rank_pids(self) -> dict[int, int]:
+        """rank -> pid, from the ranks' start records."""
+        with self._lock:
+            return dict(self._rank_pids)
+
+    def ranks_alive(self, pids: set[int]) -> None:
+        """The ranks whose process is not among `pids` have ended: out of the pace."""
+        with self._lock:
+            self._ended |= {r for r, pid in self._rank_pids.items() if pid not in pids}
+
+    def _paced(self) -> list[float]:
+        """The heartbeat times that set the pace: the slowest live rank's, else all."""
+        live = [b for r, b in self._rank_beats.items() if r not in self._ended]
+        if not live:
+            return self.beats
+        return min(live, key=lambda b: (len(b) > 0, b[-1] if b else 0.0))
+
+    def beat_count(self) -> int:
+        with self._lock:
+            return len(self._paced())
+
     def intervals(self, last: int | None = None) -> list[float]:
         """Seconds between heartbeats, the first counted from the start. With `last`, only
         the last `last` of them once there are more (the watchdog reads a recent window;
         a child beating 40 000 times a second must not cost O(steps) per tick)."""
         with self._lock:
-            if last is not None and len(self.beats) > last:
-                times = self.beats[-(last + 1):]
+            beats = self._paced()
+            if last is not None and len(beats) > last:
+                times = beats[-(last + 1):]
             else:
-                times = [self.started, *self.beats]
+                times = [self.started, *beats]
         return [b - a for a, b in zip(times, times[1:])]
 
     def last_beat(self) -> float | None:
         """The last sign of progress: a heartbeat, or for a watched program an output line."""
         with self._lock:
-            beat = self.beats[-1] if self.beats else None
+            paced = self._paced()
+            beat = paced[-1] if paced else None
             if self.output_counts and self._last_output is not None:
                 return max(beat or self._last_output, self._last_output)
             return beat

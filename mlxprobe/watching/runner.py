@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import confirm, procs, stacks, watchdog
+from . import confirm, procs, ranks, stacks, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -152,6 +152,9 @@ class WatchedProcess:
         """One watchdog look; False once the process ended or was ended."""
         if self.child.poll() is not None:
             return False
+        if self.watch.rank_pids():
+            self.watch.ranks_alive({p.pid for p in self.sampler.known_alive()
+                                    if ranks.alive(p.pid)})
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
             self.watch.compile_s += TICK_S
@@ -164,12 +167,15 @@ class WatchedProcess:
 
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
-        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
+        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count(),
                                   watch.intervals(d.window + 1), watch.compile_s)
         if missed is None:
             return False
         stall = _stall(missed, now, watch, self.sampler.samples)
         armed = watch.armed_pids()
+        rank_pids = set(watch.rank_pids().values())
+        if rank_pids:  # the launcher's own loop moves while its ranks stand still
+            armed = [pid for pid in armed if pid in rank_pids] or armed
         if self.launch.watched:
             held, first = self._confirmed(missed[0], armed)
             if not held:
@@ -177,7 +183,11 @@ class WatchedProcess:
         else:
             first = stacks.python_stacks(armed, self.folder)
         self.raw.stall, self.raw.python_stacks = stall, first
-        self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        if rank_pids:  # a distributed job: every rank's facts; its native stacks are there
+            self.raw.ranks = ranks.rank_facts(watch.rank_pids(), self.folder, armed)
+            self.raw.native_stacks = "(per rank: see the ranks' evidence)"
+        else:
+            self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
         return True
 
     def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
