@@ -80,10 +80,13 @@ def _found(step: int, at: dict[int, int], issued: dict[int, list[dict]],
     if list(at.values()).count(usual) * 2 <= len(at):  # no majority (2 ranks): fewer is odd
         usual = max(at.values())
     culprits = [rank for rank, n in at.items() if n != usual]
-    totals = {rank: len(records) for rank, records in issued.items()}
+    upto = min(done.get(r, 0) for r in issued)
+    within = {rank: sum(1 for r in records if int(r.get("step", 0)) <= upto)
+              for rank, records in issued.items()}
     return {"step": step, "counts_at_step": at, "culprits": culprits, "usual": usual,
-            "issued": totals, "steps": {r: done.get(r, 0) for r in issued},
-            "paired": _pairing(issued)}
+            "compared_steps": upto, "issued": within,
+            "issued_in_all": {rank: len(records) for rank, records in issued.items()},
+            "steps": {r: done.get(r, 0) for r in issued}, "paired": _pairing(issued)}
 
 
 def _pairing(issued: dict[int, list[dict]]) -> dict | None:
@@ -99,8 +102,8 @@ def _pairing(issued: dict[int, list[dict]]) -> dict | None:
 def mismatch_text(found: dict) -> str:
     """'rank 1 issued 4 collectives in 5 steps, rank 0 issued 5: rank 1 skipped one at
     step 3; from then on their collectives paired different steps'."""
-    issued, steps, usual = found["issued"], found["steps"], found["usual"]
-    parts = [f"rank {r} issued {issued[r]} collectives in {steps[r]} steps"
+    issued, upto, usual = found["issued"], found["compared_steps"], found["usual"]
+    parts = [f"rank {r} issued {issued[r]} collectives in {upto} steps"
              if i == 0 else f"rank {r} issued {issued[r]}"
              for i, r in enumerate(sorted(issued, key=lambda r: r not in found["culprits"]))]
     acts = []

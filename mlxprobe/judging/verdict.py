@@ -210,11 +210,11 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
               f"the process was {activity}")
     hint = hints.for_hang(busy, step_ms, slope)
     if ranks.distributed(raw):
-        return _rank_hang(raw, evidence, where)
+        return _rank_hang(raw, evidence)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
 
-def _rank_hang(raw: RawResult, evidence: dict, where: str) -> Verdict:
+def _rank_hang(raw: RawResult, evidence: dict) -> Verdict:
     """A distributed job's stall: judged by its ranks' main threads (a polling socket thread
     is not computing), the culprit named by its collective count."""
     stall = raw.stall
@@ -223,8 +223,8 @@ def _rank_hang(raw: RawResult, evidence: dict, where: str) -> Verdict:
     busy = bool(ranks.main_busy(raw))
     found = ranks.mismatch(raw)
     lines = "; ".join(ranks.rank_line(r, info) for r, info in summary.items())
-    reason = (f"no heartbeat from the slowest rank for {stall.stalled_s:.1f} s {where} "
-              f"(deadline {stall.deadline_s:.1f} s): {lines}")
+    reason = (f"no heartbeat from the slowest rank for {stall.stalled_s:.1f} s (deadline "
+              f"{stall.deadline_s:.1f} s): {lines}")
     evidence = {**evidence, "ranks": summary, "main_thread_busy": busy,
                 "busy_main_cores": ranks.BUSY_MAIN_CORES}
     if found:

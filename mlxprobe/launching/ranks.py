@@ -22,6 +22,7 @@ BACKENDS = ("ring", "nccl", "mpi", "jaccl", "jaccl-ring")
 LAUNCHER_CODE = ("import sys; from mlx._distributed_utils.launch import main; "
                  "sys.argv[0] = 'mlx.launch'; main()")
 PORT_TRIES = 50
+MAX_LOCAL = 64  # ranks on this one machine
 
 
 def free_ports(count: int) -> int:

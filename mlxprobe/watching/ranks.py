@@ -42,3 +42,10 @@ def rank_facts(rank_pids: dict[int, int], folder: Path, armed: list[int]) -> lis
             facts["native_stack"] = stacks.native_stacks(pid)
         out.append(facts)
     return out
+
+
+def joined(facts: list[dict], key: str) -> str:
+    """One text of every rank's stack of one kind, each headed by its rank and pid."""
+    parts = [f"--- rank {f['rank']} (pid {f['pid']}) ---\n{f.get(key) or '(ended)'}"
+             for f in facts]
+    return "\n".join(parts)[-stacks.MAX_STACK_CHARS:]

@@ -185,7 +185,8 @@ class WatchedProcess:
         self.raw.stall, self.raw.python_stacks = stall, first
         if rank_pids:  # a distributed job: every rank's facts; its native stacks are there
             self.raw.ranks = ranks.rank_facts(watch.rank_pids(), self.folder, armed)
-            self.raw.native_stacks = "(per rank: see the ranks' evidence)"
+            self.raw.python_stacks = ranks.joined(self.raw.ranks, "python_stack")
+            self.raw.native_stacks = ranks.joined(self.raw.ranks, "native_stack")
         else:
             self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
         return True
