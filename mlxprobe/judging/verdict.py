@@ -268,7 +268,7 @@ def _wrong_result(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     first = failed[0]
     evidence = {c["name"]: c.get("evidence", {}) for c in failed}
-    names = ", ".join(str(c.get("name")) for c in failed)
+    names = ", ".join(dict.fromkeys(str(c.get("name")) for c in failed))
     failing = sorted({c["rank"] for c in failed if isinstance(c.get("rank"), int)})
     if failing:
         names += f" (on rank{'s' if len(failing) > 1 else ''} {', '.join(map(str, failing))})"

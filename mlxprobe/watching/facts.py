@@ -78,8 +78,12 @@ class RawResult:
     @property
     def steps(self) -> list[dict]:
         """The step series of the best source present: the probe's own steps, else the
-        bootstrap's (updates, evaluations), else progress from a callback or the output."""
+        bootstrap's (updates, evaluations), else progress from a callback or the output.
+        In a distributed job, the lowest rank's (its ranks' own series: `judging.ranks`)."""
         beats = self.of_kind(STEP)
+        ranked = {r["rank"] for r in beats if isinstance(r.get("rank"), int)}
+        if len(ranked) > 1:
+            beats = [r for r in beats if r.get("rank") == min(ranked)]
         probe = [r for r in beats if r.get("source", PROBE) == PROBE]
         if probe or not beats:
             return probe or self._progress()
