@@ -18,7 +18,10 @@ from .process import hold_lifeline
 
 def main(argv: list[str] | None = None) -> None:
     hold_lifeline()
-    from mlx._distributed_utils.launch import main as launch
+    try:
+        from mlx._distributed_utils.launch import main as launch
+    except ImportError:  # mlx before 0.27 kept its launcher here
+        from mlx.distributed_run import main as launch
 
     sys.argv = ["mlx.launch", *(sys.argv[1:] if argv is None else argv)]
     launch()
