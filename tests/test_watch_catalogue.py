@@ -5,7 +5,8 @@ variants whose failure only a correctness check can see run again with `--probe`
 class must be the catalogue's, except where the evidence cannot be seen from outside: those
 are listed in ALONE_SEES_PASS with the reason (examples/plain/README.md has the whole table).
 Every fixed variant must pass with a clear fall of its printed loss; no variant may be `hang`
-unless the catalogue says so (0 false hangs).
+unless the catalogue says so (0 false hangs). Distributed scenarios (`"ranks"`) have no plain
+script: `watch` of a user's own multi-rank script is tests/test_distributed.py's.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def _variants() -> list[tuple[str, str, str]]:
         tree = ast.parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SCENARIO":
-                for variant, expected in ast.literal_eval(node.value)["variants"].items():
+                meta = ast.literal_eval(node.value)
+                if meta.get("ranks", 1) > 1:  # distributed: no plain script, see
+                    continue  # tests/test_distributed.py (watch --ranks of a user's script)
+                for variant, expected in meta["variants"].items():
                     out.append((path.stem, variant, expected.split(":")[0]))
     return out
 
