@@ -14,11 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 from leftovers import carrying, kill_marked, left_after, marked_env, new_mark
-from watching import GUARD_S, python, watch
+from watching import GUARD_S, watch
 
 from mlxprobe.launching import ranks
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+TRAIN = str(ROOT / "examples" / "distributed" / "train.py")  # the README's example
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_broken_scenarios_name_the_rank_at_fault(tmp_path, mark):
 
 
 def test_watch_of_a_users_two_rank_script_names_the_culprit(tmp_path, mark):
-    done, entry = watch(tmp_path, *python("dist_linear.py", "--skip-at", "3"),
+    done, entry = watch(tmp_path, sys.executable, TRAIN, "--skip-at", "3",
                         options=("--ranks", "2", "--step-floor", "3"), mark=mark)
     assert left_after(mark, wait_s=5.0) == []
     assert (entry["verdict"], entry["detail"]) == ("hang", "collective"), entry["reason"]
@@ -72,7 +74,7 @@ def test_watch_of_a_users_two_rank_script_names_the_culprit(tmp_path, mark):
 
 def test_watch_of_mlx_launch_in_the_command_passes_a_clean_job(tmp_path, mark):
     launcher = [sys.executable, "-c", ranks.LAUNCHER_CODE, *ranks.launcher_args(2, "ring"),
-                "--", *python("dist_linear.py", "--steps", "12")]
+                "--", sys.executable, TRAIN, "--steps", "12"]
     done, entry = watch(tmp_path, *launcher, mark=mark)
     assert left_after(mark, wait_s=5.0) == []
     assert entry["verdict"] == "pass", entry["reason"]
@@ -85,7 +87,7 @@ def test_no_rank_or_launcher_survives_a_killed_harness(tmp_path, mark, command):
         argv = ["run", "--scenarios", str(SCENARIOS), "--scenario", "rank-skips-allreduce",
                 "--variant", "broken", "--step-floor", "60"]
     else:
-        argv = ["watch", "--ranks", "2", "--", *python("dist_linear.py", "--skip-at", "3")]
+        argv = ["watch", "--ranks", "2", "--", sys.executable, TRAIN, "--skip-at", "3"]
     harness = subprocess.Popen([sys.executable, "-m", "mlxprobe.cli", *argv],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=marked_env(mark))

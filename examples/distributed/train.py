@@ -1,6 +1,7 @@
-"""A real data-parallel MLX loop for `watch` tests: every rank (mlx.launch) fits its own shard
-of a linear regression, gradients averaged with `nn.average_gradients` (one `all_sum` per
-step), then the ranks `all_sum` their validation losses.
+"""A real data-parallel MLX loop (the README's distributed example; `watch` tests): every
+rank (mlx.launch) fits its own shard of a linear regression, gradients averaged with
+`nn.average_gradients` (one `all_sum` per step), then the ranks `all_sum` their validation
+losses. No mlxprobe in it.
 
 --steps N; --skip-at S: rank 1 alone skips the averaging at step S (its "local check" says
 so), so its collectives pair with rank 0's of other steps from then on and the final
