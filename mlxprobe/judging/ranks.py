@@ -211,6 +211,19 @@ def main_busy(raw: RawResult) -> bool | None:
     return max(cores) >= BUSY_MAIN_CORES if cores else None
 
 
+def finished_early(raw: RawResult) -> str:
+    """Which ranks had finished their loop (an end record) while another still ran, or ""."""
+    steps = last_steps(raw)
+    done = sorted(rank for rank, records in by_rank(raw).items()
+                  if any(r.get("kind") == "end" for r in records))
+    if not done or len(done) == len(steps):
+        return ""
+    said = ", ".join(f"rank {r} after step {steps.get(r, 0)}" for r in done)
+    others = ", ".join(f"rank {r} at step {n}" for r, n in sorted(steps.items())
+                       if r not in done)
+    return f"finished first: {said} (its peers still issued collectives: {others})"
+
+
 def failed_nodes(stderr: str) -> dict[int, int]:
     """rank -> exit code, from `mlx.launch`'s own warnings (it exits 0 itself)."""
     return {int(m["rank"]): int(m["code"]) for m in NODE_EXIT.finditer(stderr)}

@@ -138,12 +138,18 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     errors = raw.of_kind("error")
     if errors:
-        return _error_crash(errors[0])
+        crash = _error_crash(errors[0])
+        gone = ranks.finished_early(raw) if ranks.distributed(raw) else ""
+        return Verdict(crash.kind, crash.detail, f"{crash.reason}; {gone}" if gone
+                       else crash.reason, crash.hint, crash.evidence)
     failed = ranks.failed_nodes(raw.stderr_tail) if ranks.distributed(raw) else {}
     if failed:
         rank, code = min(failed.items())
-        return Verdict("crash", f"rank_{rank}_exit_{code}", f"rank {rank} exited with code "
-                       f"{code} (the launcher said so and exited {raw.exit_code})", hints.EXIT,
+        how = f"exit_{code}" if code >= 0 else _signal_name(-code)
+        return Verdict("crash", f"rank_{rank}_{how}", f"rank {rank} ended with "
+                       f"{how.replace('_', ' code ')} and no error record (the launcher said "
+                       f"so, then exited {raw.exit_code})",
+                       hints.EXIT if code >= 0 else hints.for_signal(-code),
                        {"failed_ranks": failed, "stderr_tail": raw.stderr_tail[-2000:]})
     if raw.signal is not None:
         name = _signal_name(raw.signal)

@@ -74,10 +74,10 @@ class Watch:
         with self._lock:
             return dict(self._rank_pids)
 
-    def ranks_alive(self, pids: set[int]) -> None:
-        """The ranks whose process is not among `pids` have ended: out of the pace."""
+    def rank_ended(self, rank: int) -> None:
+        """The rank's process has ended: it is out of the pace."""
         with self._lock:
-            self._ended |= {r for r, pid in self._rank_pids.items() if pid not in pids}
+            self._ended.add(rank)
 
     def _paced(self) -> list[float]:
         """The heartbeat times that set the pace: the slowest live rank's, else all."""

@@ -152,9 +152,9 @@ class WatchedProcess:
         """One watchdog look; False once the process ended or was ended."""
         if self.child.poll() is not None:
             return False
-        if self.watch.rank_pids():
-            self.watch.ranks_alive({p.pid for p in self.sampler.known_alive()
-                                    if ranks.alive(p.pid)})
+        for rank, pid in self.watch.rank_pids().items():
+            if not ranks.alive(pid):
+                self.watch.rank_ended(rank)
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
             self.watch.compile_s += TICK_S
