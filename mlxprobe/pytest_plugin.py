@@ -26,6 +26,7 @@ from .results import report, textfile
 ENTRIES = pytest.StashKey[list]()
 SETTINGS = pytest.StashKey[tuple]()
 PREFIX = "mlxprobe-"
+UPSTREAM = "upstream"  # the tag of the guards against mlx's own bugs, always a known marker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENTRIES] = []
+    config.addinivalue_line("markers", f"{UPSTREAM}: scenario guarding against a fixed mlx "
+                            "bug (SCENARIO['tags']); select with -m upstream")
     try:
         config.stash[SETTINGS] = settings.deadlines_from(config.option, PREFIX)
         if config.getoption("--mlxprobe-json"):  # before the runs, not after them
@@ -61,8 +64,16 @@ class ScenarioFile(pytest.File):
             scenario = catalog.load_file(self.path)
         except UsageError as exc:
             raise self.CollectError(str(exc)) from None
+        markers = {line.split(":")[0].strip() for line in self.config.getini("markers")}
+        for tag in scenario.tags:  # each tag is a marker: `pytest scenarios/ -m upstream`
+            if tag not in markers:  # registered, so --strict-markers accepts it
+                self.config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
+                markers.add(tag)
         for variant in scenario.variants:
-            yield ScenarioItem.from_parent(self, name=variant, scenario=scenario)
+            item = ScenarioItem.from_parent(self, name=variant, scenario=scenario)
+            for tag in scenario.tags:
+                item.add_marker(tag)
+            yield item
 
 
 class ScenarioMismatch(Exception):

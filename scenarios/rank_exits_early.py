@@ -28,6 +28,7 @@ SCENARIO = {
     "variants": {"broken": "crash:RuntimeError", "fixed": "pass"},
     "budget_s": 60,
     "ranks": 2,
+    "tags": ["distributed"],
 }
 
 BATCHES = {0: 40, 1: 30}  # rows per rank did not divide evenly

@@ -30,6 +30,7 @@ SCENARIO = {
     "variants": {"broken": "hang:collective", "fixed": "pass"},
     "budget_s": 60,
     "ranks": 2,
+    "tags": ["distributed"],
 }
 
 STEPS, BAD_STEP, BAD_LOSS = 30, 3, 50.0

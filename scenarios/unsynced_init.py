@@ -25,6 +25,7 @@ SCENARIO = {
     "variants": {"broken": "wrong_result", "fixed": "pass"},
     "budget_s": 60,
     "ranks": 2,
+    "tags": ["distributed"],
 }
 
 STEPS = 40

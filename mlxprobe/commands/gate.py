@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
-from ..gating import environments, schedule
+from ..gating import comparison, environments, schedule
 from ..gating.environments import Environment
+from ..launching import catalog
 from ..reporters import html, markdown
 from ..results import fingerprint, report, textfile
 from . import compare
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "needs 3 or more)")
     parser.add_argument("--scenario", action="append", metavar="ID",
                         help="only these scenarios (repeatable; default all)")
+    parser.add_argument("--tag", action="append", metavar="TAG",
+                        help="only scenarios carrying this tag (repeatable), e.g. upstream")
     parser.add_argument("--variant", help="only this variant")
     parser.add_argument("--scenarios", type=Path, metavar="DIR", help="your scenario folder")
     parser.add_argument("--out", type=Path, default=Path("mlxprobe-gate"), metavar="DIR",
@@ -67,9 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
+    tagged = _tagged(args)
     _check_outputs(args)
     started = time.monotonic()
-    kept = compare.narrowed(args, report.load(args.baseline_report), "BASE") \
+    kept = compare.narrowed(args, _with_ids(report.load(args.baseline_report), tagged), "BASE") \
         if args.baseline_report else None
     try:
         envs = _environments(args)
@@ -92,6 +96,34 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ngate wall time {total:.0f} s (environments {env_s:.0f} s, runs "
           f"{total - env_s:.0f} s); reports and summary in {args.out}", file=sys.stderr)
     return compare.exit_code(result)
+
+
+def _tagged(args: argparse.Namespace) -> list[str] | None:
+    """The ids `--tag` selects, as `mlxprobe run --tag` will in each environment (checked
+    now: an unknown tag is a usage error before any slow work); None without --tag or when
+    the catalogue the environments run cannot be read here (--mlxprobe)."""
+    if not args.tag:
+        return None
+    if args.scenario:
+        raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
+    folder = _catalogue(args)
+    if folder is None:
+        return None
+    return [s.id for s in catalog.with_tags(catalog.discover(folder), args.tag)]
+
+
+def _catalogue(args: argparse.Namespace) -> Path | None:
+    """The scenario folder the environments will run: --scenarios, else the scenarios of the
+    checkout whose wheel they get; None when --mlxprobe installs another mlxprobe there."""
+    if args.scenarios:
+        return args.scenarios
+    root = None if args.mlxprobe else environments.checkout_root()
+    return root / "scenarios" if root else None
+
+
+def _with_ids(kept: dict, ids: list[str] | None) -> dict:
+    """A kept baseline narrowed to the tagged scenarios (one it lacks shows up as `new`)."""
+    return kept if ids is None else comparison.narrow(kept, "BASE", ids, None, strict=False)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -169,7 +201,9 @@ def run_command(args: argparse.Namespace, env: Environment, json_path: Path) -> 
                "--json", str(json_path.resolve())]
     for scenario in args.scenario or []:
         command += ["--scenario", scenario]
-    if not args.scenario:
+    for tag in getattr(args, "tag", None) or []:
+        command += ["--tag", tag]
+    if not (args.scenario or getattr(args, "tag", None)):
         command.append("--all")
     if args.variant:
         command += ["--variant", args.variant]

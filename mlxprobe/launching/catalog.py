@@ -14,6 +14,7 @@ import ast
 import difflib
 import importlib.util
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from ..errors import UsageError
 from . import expectations
 
 REQUIRED_KEYS = ("id", "title", "variants")
+# a tag is a pytest marker name too (`pytest scenarios/ -m upstream`): a Python identifier
+# without leading underscore, or kebab-case
+TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 PACKAGE = "mlxprobe_scenarios"
 MAX_RANKS = 8  # local ranks of one machine: a scenario is a tiny model, not a cluster
 # the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.judging.verdict
@@ -50,6 +54,11 @@ class Scenario:
     def budget_s(self) -> float | None:
         value = self.meta.get("budget_s")
         return float(value) if value is not None else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The scenario's `SCENARIO["tags"]` (e.g. "upstream": a guard against an mlx bug)."""
+        return tuple(self.meta.get("tags", ()))
 
 
 def read_metadata(path: Path) -> dict | None:
@@ -148,6 +157,11 @@ def _literal(path: Path, node: ast.expr) -> dict:
     if not (isinstance(ranks, int) and not isinstance(ranks, bool) and 1 <= ranks <= MAX_RANKS):
         raise UsageError(f"{path}: SCENARIO['ranks'] must be a whole number from 1 to "
                          f"{MAX_RANKS} (processes launched through mlx.launch), got {ranks!r}")
+    tags = meta.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(t, str) and TAG.fullmatch(t)
+                                           for t in tags)):
+        raise UsageError(f"{path}: SCENARIO['tags'] must be a list of names (letters, digits, "
+                         f"_ and -, starting with a letter), got {tags!r}")
     return meta
 
 
@@ -245,6 +259,21 @@ def select(scenarios: list[Scenario], wanted: str, unreadable: Sequence[str] = (
     if unreadable:
         hint += f"; a scenario file could not be read: {unreadable[0]}"
     raise UsageError(f"unknown scenario {wanted!r}{hint}")
+
+
+def known_tags(scenarios: Sequence[Scenario]) -> list[str]:
+    return sorted({t for s in scenarios for t in s.tags})
+
+
+def with_tags(scenarios: Sequence[Scenario], tags: Sequence[str]) -> list[Scenario]:
+    """The scenarios carrying any of `tags`; a UsageError naming the known tags when a tag is
+    carried by no scenario (a typo would otherwise select nothing and pass)."""
+    known = known_tags(scenarios)
+    unknown = [t for t in tags if t not in known]
+    if unknown:
+        listed = ", ".join(known) if known else "none"
+        raise UsageError(f"unknown tag {unknown[0]!r}; the scenarios' tags are: {listed}")
+    return [s for s in scenarios if set(s.tags) & set(tags)]
 
 
 def variants_of(scenario: Scenario, wanted: str | None) -> list[str]:

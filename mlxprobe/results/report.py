@@ -58,8 +58,9 @@ def program_entry(argv: list[str], raw: RawResult, verdict: Verdict) -> dict:
     """A watched program's entry: the same fields as a scenario run's, no expectation
     (`expected` is None and `matched` means "no problem found"), plus how it was seen."""
     entry = run_entry(_ProgramSpec(argv), raw, verdict)
+    ended = raw.stall is not None or raw.memory_limit_mb is not None or raw.interrupted
     entry.update(expected=None, matched=verdict.kind == "pass", program=list(argv),
-                 sources=raw.sources, extensions=raw.extensions,
+                 sources=raw.sources, extensions=raw.extensions, ended_by_mlxprobe=ended,
                  output_tail={"stdout": raw.stdout_tail[-4000:],
                               "stderr": raw.stderr_tail[-4000:]})
     return entry
