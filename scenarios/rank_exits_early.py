@@ -26,7 +26,7 @@ SCENARIO = {
     "title": "uneven shards: one rank exits early, the other loses its peer mid-collective",
     "source": ["issue 16"],
     "variants": {"broken": "crash:RuntimeError", "fixed": "pass"},
-    "budget_s": 60,
+    "budget_s": 120,  # CPU: ~5 s; CUDA may JIT its kernels on a first run
     "ranks": 2,
     "tags": ["distributed"],
 }
