@@ -112,3 +112,15 @@ def _wait_for_ranks(mark: str, count: int) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the ranks never started")
+
+
+def test_ranks_that_cannot_start_are_a_crash_though_mlx_launch_exits_0(tmp_path, mark):
+    script = tmp_path / "train.py"  # not executable: each rank's `exec` fails with 126/127
+    script.write_text("print('never')\n")
+    launcher = [sys.executable, "-c", ranks.LAUNCHER_CODE, *ranks.launcher_args(2, "ring"),
+                "--", str(script)]
+    done, entry = watch(tmp_path, *launcher, mark=mark)
+    assert left_after(mark, wait_s=5.0) == []
+    assert entry["metrics"]["exit_code"] == 0  # the launcher's own
+    assert entry["verdict"] == "crash" and entry["detail"].startswith("rank_"), entry["reason"]
+    assert "no error record" in entry["reason"]

@@ -142,7 +142,7 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         gone = ranks.finished_early(raw) if ranks.distributed(raw) else ""
         return Verdict(crash.kind, crash.detail, f"{crash.reason}; {gone}" if gone
                        else crash.reason, crash.hint, crash.evidence)
-    failed = ranks.failed_nodes(raw.stderr_tail) if ranks.distributed(raw) else {}
+    failed = ranks.failed_nodes(raw.stderr_tail)  # mlx.launch's own line: it exits 0
     if failed:
         rank, code = min(failed.items())
         how = f"exit_{code}" if code >= 0 else _signal_name(-code)
