@@ -27,9 +27,10 @@ def alive(pid: int) -> bool:
         return False
 
 
-def rank_facts(rank_pids: dict[int, int], folder: Path, armed: list[int]) -> list[dict]:
+def rank_facts(rank_pids: dict[int, int], folder: Path, armed: list[int],
+               natives: dict[int, str] | None = None) -> list[dict]:
     """One dict per rank, by rank: pid, alive, at (wall clock), threads,
-    python_stack, native_stack."""
+    python_stack, native_stack (`natives`: pid -> one already taken)."""
     live = {rank: pid for rank, pid in rank_pids.items() if alive(pid)}
     split = threads.cpu_split(list(live.values()))
     out = []
@@ -39,7 +40,7 @@ def rank_facts(rank_pids: dict[int, int], folder: Path, armed: list[int]) -> lis
             facts["threads"] = split.get(pid, [])[:MAX_THREADS]
             facts["python_stack"] = (stacks.python_stacks([pid], folder) if pid in armed
                                      else "(no Python stacks: the rank did not arm its dump)")
-            facts["native_stack"] = stacks.native_stacks(pid)
+            facts["native_stack"] = (natives or {}).get(pid) or stacks.native_stacks(pid)
         out.append(facts)
     return out
 
