@@ -28,7 +28,7 @@ def _job(skip: dict[int, int], steps: int = 5, final: bool = False) -> list[dict
             if skip.get(rank) != step:
                 seq += 1
                 out.append({"kind": "collective", "rank": rank, "seq": seq, "op": "all_sum",
-                            "step": step})
+                            "step": step, "where": "/home/u/train.py:41"})
             out.append({"kind": "step", "rank": rank, "step": step, "loss": 1.0 / step})
         if final:
             out.append({"kind": "collective", "rank": rank, "seq": seq + 1, "op": "all_sum",
@@ -43,7 +43,8 @@ def test_the_rank_that_skipped_is_named_with_its_step():
     assert found["paired"] == {"seq": 3, "steps": {0: 3, 1: 4}}
     assert ranks.mismatch_text(found) == (
         "rank 1 issued 4 collectives in 5 steps, rank 0 issued 5: rank 1 skipped one at step "
-        "3; from then on their collectives paired different steps")
+        "3 (rank 0 issued it at train.py:41); from then on their collectives paired different "
+        "steps")
 
 
 def test_equal_counts_are_no_mismatch_and_unfinished_steps_are_not_compared():

@@ -83,7 +83,10 @@ def _found(step: int, at: dict[int, int], issued: dict[int, list[dict]],
     upto = min(done.get(r, 0) for r in issued)
     within = {rank: sum(1 for r in records if int(r.get("step", 0)) <= upto)
               for rank, records in issued.items()}
+    usual_rank = next(rank for rank, n in at.items() if n == usual)
+    where = [r.get("where") for r in issued[usual_rank] if int(r.get("step", 0)) == step]
     return {"step": step, "counts_at_step": at, "culprits": culprits, "usual": usual,
+            "issued_at": {"rank": usual_rank, "where": [w for w in where if w][:3]},
             "compared_steps": upto, "issued": within,
             "issued_in_all": {rank: len(records) for rank, records in issued.items()},
             "steps": {r: done.get(r, 0) for r in issued}, "paired": _pairing(issued)}
@@ -112,6 +115,10 @@ def mismatch_text(found: dict) -> str:
         diff = usual - n
         what = (f"skipped {_count(diff)}" if diff > 0 else f"issued {_count(-diff)} extra")
         acts.append(f"rank {rank} {what} at step {found['step']}")
+    other = found.get("issued_at") or {}
+    if other.get("where") and any(found["counts_at_step"][r] < usual for r in found["culprits"]):
+        acts[-1] += (f" (rank {other['rank']} issued it at "
+                     f"{', '.join(_short(w) for w in other['where'])})")
     text = f"{', '.join(parts)}: {'; '.join(acts)}"
     if found.get("paired"):
         text += "; from then on their collectives paired different steps"
