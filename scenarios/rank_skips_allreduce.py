@@ -12,8 +12,9 @@ Fix: decide the skip collectively (`all_sum` of a "bad batch" flag: every rank s
 
 Measured here (mlx 0.32.4, Linux CPU, ring backend over 127.0.0.1, 2 ranks, 2026-11-22): both
 ranks block for good inside `mx.eval` (py-spy: `pthread_cond_wait` <- `mlx::core::Event::wait`
-<- `mlx::core::eval`), each main thread at 0.00 cores beside a ring thread polling at ~0.5
-cores. With equal shapes instead (a rank that skips and then exits) the ring backend does
+<- `mlx::core::eval`), each main thread at 0.00 cores beside a ring thread polling at
+0.06-0.6 cores (over half a second; the lower figures with mlxprobe's own sampling competing
+for the 2 cores). With equal shapes instead (a rank that skips and then exits) the ring backend does
 not hang: the waiting rank raises "[ring] connection to a peer was lost".
 """
 
