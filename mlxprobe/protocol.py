@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import signal
+from collections.abc import Mapping
 
 RECORD_FD_ENV = "MLXPROBE_RECORD_FD"  # the write end of the record pipe (JSON lines)
 RECORD_PATH_ENV = "MLXPROBE_RECORD_PATH"  # a FIFO every process of a watched program opens
@@ -17,7 +18,10 @@ HOME_ENV = "MLXPROBE_HOME"  # the folder holding the mlxprobe package, for the b
 LIFELINE_FD_ENV = "MLXPROBE_LIFELINE_FD"  # read end of a pipe only the parent writes to
 RUN_TOKEN_ENV = "MLXPROBE_RUN_TOKEN"  # inherited by everything the child starts: found at the end
 STACKS_DIR_ENV = "MLXPROBE_STACKS_DIR"  # faulthandler of process PID writes to DIR/PID.txt
-RANK_ENV = "MLXPROBE_RANK"  # set by the launcher of several ranks; stamped on every record
+RANK_ENV = "MLXPROBE_RANK"  # a rank's number, stamped on every record it writes
+# where a distributed launcher tells a process its rank: ours first, then mlx.launch (ring,
+# nccl, jaccl set MLX_RANK), then MPI's (mlx.launch --backend mpi runs mpirun)
+RANK_ENVS = (RANK_ENV, "MLX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
 STACK_SIGNAL = signal.SIGUSR1
 
 # record kinds
@@ -26,11 +30,21 @@ PROGRESS = "progress"  # a step read from output or from a trainer's callback ("
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
 EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")
+COLLECTIVE = "collective"  # a rank issued a collective: "seq" (per rank), "op", "step"
 
 # "source" of a step/progress record; a step record without one comes from the probe
 PROBE, UPDATE, EVAL, CALLBACK, OUTPUT = "probe", "update", "eval", "callback", "output"
 
 NON_FINITE = ("nan", "inf", "-inf")
+
+
+def rank_from(environ: Mapping[str, str]) -> int | None:
+    """This process's rank as its launcher set it, or None outside a distributed job."""
+    for name in RANK_ENVS:
+        value = environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return None
 
 
 def encode_number(value: float) -> float | str:

@@ -5,7 +5,8 @@ variants whose failure only a correctness check can see run again with `--probe`
 class must be the catalogue's, except where the evidence cannot be seen from outside: those
 are listed in ALONE_SEES_PASS with the reason (examples/plain/README.md has the whole table).
 Every fixed variant must pass with a clear fall of its printed loss; no variant may be `hang`
-unless the catalogue says so (0 false hangs).
+unless the catalogue says so (0 false hangs). Distributed scenarios (`"ranks"`) have no plain
+script: `watch` of a user's own multi-rank script is tests/test_distributed.py's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _variants() -> list[tuple[str, str, str]]:
                 scenario = ast.literal_eval(node.value)
                 if "upstream" in scenario.get("tags", []):
                     continue  # guards on MLX's own bugs, not a user's loop: no plain script
+                if scenario.get("ranks", 1) > 1:  # distributed: no plain script, see
+                    continue  # tests/test_distributed.py (watch --ranks of a user's script)
                 for variant, expected in scenario["variants"].items():
                     out.append((path.stem, variant, expected.split(":")[0]))
     return out

@@ -1,7 +1,9 @@
 """`mlxprobe watch -- PROGRAM [ARGS...]`: diagnose the user's own, unmodified training run.
 
 The program runs as it would (its output reaches the terminal unchanged), under the watchdog:
-progress from the injected bootstrap for Python programs (optimizer updates, evaluations,
+with `--ranks N` (or a launcher in the command, `mlx.launch ...`) every rank
+of a distributed job is watched and the job judged by its slowest rank; progress from the
+injected bootstrap for Python programs (optimizer updates, evaluations,
 mlx-lm's callback, `probe.step` calls the user added), from the program's output lines for
 anything else (`--progress REGEX`), and the process tree sampled from outside. At the end:
 the table row, reason, evidence, fix and report files, as `run`.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..judging.verdict import classify
+from ..launching import ranks as launching_ranks
 from ..launching import settings
 from ..launching.launch import Launch
 from ..reporters import ansi, console, html, summary_md, table
@@ -52,6 +55,12 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
     watch.add_argument("--progress", metavar="REGEX",
                        help="read progress from output lines matching REGEX, with named groups "
                        "`step` and (optional) `loss`")
+    watch.add_argument("--ranks", type=_ranks, default=1, metavar="N",
+                       help="run the program as N ranks through mlx.launch on 127.0.0.1 "
+                       "(free ports chosen per run); every rank is watched")
+    watch.add_argument("--backend", choices=launching_ranks.BACKENDS,
+                       help="mlx.launch's backend for --ranks (default: mlx.launch's own "
+                       "choice, nccl where CUDA is available, else ring)")
     settings.add_run_options(watch, base=WATCH_DEADLINES)
     watch.add_argument("--no-status", action="store_true",
                        help="no status line below the program's output on a terminal")
@@ -65,9 +74,21 @@ def launch_from(args: argparse.Namespace) -> Launch:
     if args.progress is not None and (problem := output.validate(args.progress)):
         raise UsageError(problem)
     deadlines, max_memory = settings.deadlines_from(args, base=WATCH_DEADLINES)
+    if args.backend is not None and args.ranks == 1:
+        raise UsageError("--backend needs --ranks N (N > 1); a launcher in the command "
+                         "(mlx.launch ...) takes its own --backend")
+    if args.ranks > 1:
+        argv = launching_ranks.launch_argv(args.ranks, argv, args.backend)
     return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
                   bootstrap=True, echo=True, progress=args.progress, parse_output=True,
-                  records_fd=False)
+                  records_fd=False, watched=True, ranks=args.ranks)
+
+
+def _ranks(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= launching_ranks.MAX_LOCAL:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to "
+                                         f"{launching_ranks.MAX_LOCAL}, got {text!r}")
+    return int(text)
 
 
 def program_argv(program: list[str]) -> list[str]:
@@ -98,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return _finish(args, list(launch.argv), raw)
+    shown = list(launch.argv)
+    if args.ranks > 1:  # the user's own command, not our launcher line
+        shown = [f"[{args.ranks} ranks]", *program_argv(args.program)]
+    return _finish(args, shown, raw)
 
 
 def _stopper(stop: threading.Event):  # noqa: ANN202 - a signal handler

@@ -1,9 +1,11 @@
 """The agent inside a watched Python program: set up by the bootstrap before the program runs.
 
 Job: connect the shared probe to the run's record FIFO, hold the lifeline, arm the stack
-dump, write a start record, and hook imports: `mlx.core` (evaluations), `mlx.optimizers`
-(updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback). When no harness
-is listening (the variable is set but the FIFO is gone) it does nothing.
+dump, write a start record, and hook imports: `mlx.core` (evaluations, collectives),
+`mlx.optimizers` (updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback).
+In a rank of a distributed job (its launcher set its rank) an uncaught exception is also
+written as an error record: `mlx.launch` exits 0 whatever its ranks did. When no harness is
+listening (the variable is set but the FIFO is gone) it does nothing.
 
 May import: the standard library and the inside modules; mlx only through the import hook.
 Must not import: the watching side.
@@ -14,13 +16,14 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from types import ModuleType
+import traceback
+from types import ModuleType, TracebackType
 
-from ..protocol import MLX, START
+from ..protocol import ERROR, MLX, START
 from . import beats as beating
-from . import imports, trainers
+from . import collectives, imports, trainers
 from .process import arm_stack_dump, hold_lifeline
-from .recorder import shared
+from .recorder import Probe, shared
 
 OPTIMIZER_MODULES = ("mlx.optimizers.optimizers", "mlx.optimizers")
 
@@ -41,6 +44,8 @@ def start() -> None:
         hooks[name] = lambda m: _optimizers(beats, m)
     imports.install(hooks)
     beating.watch_open_evals(beats)
+    if probe.rank is not None:
+        _report_uncaught(probe)
 
 
 def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
@@ -50,4 +55,17 @@ def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
 
 def _core(beats: beating.Beats, core: ModuleType) -> None:
     beating.patch_eval(beats, core)
+    counter = collectives.Collectives(beats.probe, lambda: beats.steps + 1)
+    collectives.patch_distributed(counter, core)
     beats.probe.emit(MLX, mlx_version=getattr(core, "__version__", "unknown"))
+
+
+def _report_uncaught(probe: Probe) -> None:
+    """An exception that ends this rank becomes an error record, then Python's own report."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        probe.emit(ERROR, type=kind.__name__, message=str(value)[:4000], traceback=text[-8000:])
+        previous(kind, value, tb)
+    sys.excepthook = hook

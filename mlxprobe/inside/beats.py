@@ -38,8 +38,10 @@ CHECK_EVERY_S = 0.25
 class Beats:
     """The counters of one process (updates, evaluations) and the records they give."""
 
-    def __init__(self, probe: Probe) -> None:
+    def __init__(self, probe: Probe, counting: bool = True) -> None:
         self.probe = probe
+        self.counting = counting  # False: only open evaluations are reported (a scenario's
+        # rank, whose steps come from its probe)
         self.steps = 0
         self.created = 0  # optimizers created
         self._local = threading.local()  # nesting depth per thread
@@ -60,6 +62,8 @@ class Beats:
         setattr(self._local, name, self._depth(name) - 1)
 
     def beat(self, source: str) -> None:
+        if not self.counting:
+            return
         now = time.perf_counter()
         self.steps += 1
         if self.steps == 1:

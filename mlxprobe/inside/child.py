@@ -19,6 +19,7 @@ import sys
 import traceback
 
 from ..protocol import RECORD_FD_ENV
+from . import beats, collectives
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -53,6 +54,20 @@ def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
     return 0
 
 
+def _count_collectives(probe: Probe) -> None:
+    """A rank of a distributed scenario counts its collectives by the probe's steps and
+    reports an evaluation left open (a rank blocked in a collective is inside one)."""
+    if probe.rank is None:
+        return
+    import mlx.core as mx
+
+    counter = collectives.Collectives(probe, lambda: probe._step + 1)
+    collectives.patch_distributed(counter, mx)
+    evals = beats.Beats(probe, counting=False)
+    beats.patch_eval(evals, mx)
+    beats.watch_open_evals(evals)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlxprobe.child")
     for flag in ("--root", "--module", "--variant"):
@@ -65,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = shared()
     probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module,
                stacks=armed, **environment())
+    _count_collectives(probe)
     probe.reset_clock()
     return run_variant(probe, args.root, args.module, args.variant)
 

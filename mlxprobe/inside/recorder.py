@@ -18,7 +18,7 @@ import threading
 import time
 from typing import IO, Any
 
-from ..protocol import RECORD_FD_ENV, RECORD_PATH_ENV, encode_number
+from ..protocol import RECORD_FD_ENV, RECORD_PATH_ENV, encode_number, rank_from
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -79,6 +79,7 @@ class Probe:
 
     def __init__(self, stream: IO[str] | None) -> None:
         self._stream = stream
+        self.rank = rank_from(os.environ)  # stamped on every record of a distributed job
         self._lock = threading.Lock()  # one line at a time from any thread
         self._step = 0
         self._last = time.perf_counter()
@@ -107,6 +108,8 @@ class Probe:
         if self._stream is None:
             return
         record = {"kind": kind, "time": time.time(), **plain(fields)}
+        if self.rank is not None:
+            record["rank"] = self.rank
         line = json.dumps(record, allow_nan=False) + "\n"
         with self._lock:
             try:

@@ -33,6 +33,9 @@ IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` aroun
 UNOBSERVED = ("mlxprobe saw no progress signal: add `from mlxprobe import probe` and "
               "`probe.step(loss=loss_value)` once per step, or print `step N loss X` lines, or "
               "pass --progress REGEX")
+COLLECTIVE = ("every rank must issue the same collectives in the same order: decide a skip "
+              "collectively (all_sum a flag, then every rank skips or none does), and give "
+              "every rank the same number of steps")
 WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
 NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "
@@ -56,6 +59,9 @@ _HANG_IDLE = ("the process sat idle waiting: a lock, I/O, or a collective (`mx.d
               "all_sum`) that another rank never joined; see the stacks for the blocking call")
 
 _ERRORS = (
+    (("peer", "lost"), "a rank's peer ended (or crashed) while this rank still issued "
+                       "collectives: give every rank the same number of steps (equal shards, "
+                       "or stop when any rank runs out: all_sum a 'done' flag each step)"),
     (("conv", "channel"), "MLX Conv1d takes NLC (batch, length, channels): transpose PyTorch "
                           "NCL input first, `x = x.transpose(0, 2, 1)`"),
     (("shape",), "an array has the wrong shape: next-token labels shift the sequence axis, "

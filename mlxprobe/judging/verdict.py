@@ -5,8 +5,10 @@ Job: `classify(raw, meta)` looks at the records, samples and exit status in a fi
 it was decided on and the thresholds they were compared with. Every threshold is a named
 constant with the reason for its value. No I/O, no clock, no processes.
 
-Order: crash (memory kill, exception, signal, bad exit) > hang > wrong_result (a failed
-scenario check) > no_update > diverged > leak > not_learning > pass.
+Order: crash (memory kill, exception, signal, bad exit, a rank that failed) > hang >
+wrong_result (a failed scenario check; ranks whose collectives per step differ) > no_update >
+diverged > leak > not_learning > pass. A distributed job (records stamped with ranks) gets
+its per-rank evidence and the culprit named (`ranks`).
 
 Cost: the rules that must be exact over a whole run (a metric 0.0 at every step, the first
 non-finite loss and the count, the first non-finite parameters, the largest loss and where,
@@ -29,7 +31,7 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, program
+from . import hints, program, ranks
 from .stats import theil_sen, window_median
 
 MB = 1024 * 1024
@@ -113,7 +115,8 @@ def matches(verdict: Verdict, expected: str) -> bool:
 def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
     """The verdict for one run. `meta` is the scenario's SCENARIO dict (learning_metric)."""
     meta = meta or {}
-    for rule in (_crash, _hang, _wrong_result, _no_update, _diverged, _leak, _not_learning):
+    for rule in (_crash, _hang, _wrong_result, _collectives, _no_update, _diverged, _leak,
+                 _not_learning):
         verdict = rule(raw, meta)
         if verdict is not None:
             return _with_common(verdict, raw)
@@ -127,6 +130,13 @@ def compile_seconds(raw: RawResult) -> float:
 
 def _with_common(v: Verdict, raw: RawResult) -> Verdict:
     evidence = {"steps": raw.step_count, **v.evidence}
+    if ranks.distributed(raw):
+        evidence.setdefault("ranks", ranks.rank_summary(raw))
+        found = ranks.mismatch(raw)
+        if found and "collective_mismatch" not in evidence:
+            evidence["collective_mismatch"] = found
+            v = Verdict(v.kind, v.detail, f"{v.reason}; {ranks.mismatch_text(found)}", v.hint,
+                        v.evidence)
     compiled = compile_seconds(raw)
     if compiled > 0:
         # MLX's Linux CPU backend runs g++ the first time a graph runs: never a stall
@@ -167,7 +177,19 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     errors = raw.of_kind("error")
     if errors:
-        return _metal(_error_crash(errors[0]), str(errors[0].get("message", "")))
+        crash = _metal(_error_crash(errors[0]), str(errors[0].get("message", "")))
+        gone = ranks.finished_early(raw) if ranks.distributed(raw) else ""
+        return Verdict(crash.kind, crash.detail, f"{crash.reason}; {gone}" if gone
+                       else crash.reason, crash.hint, crash.evidence)
+    failed = ranks.failed_nodes(raw.stderr_tail)  # mlx.launch's own line: it exits 0
+    if failed:
+        rank, code = min(failed.items())
+        how = f"exit_{code}" if code >= 0 else _signal_name(-code)
+        return Verdict("crash", f"rank_{rank}_{how}", f"rank {rank} ended with "
+                       f"{how.replace('_', ' code ')} and no error record (the launcher said "
+                       f"so, then exited {raw.exit_code})",
+                       hints.EXIT if code >= 0 else hints.for_signal(-code),
+                       {"failed_ranks": failed, "stderr_tail": raw.stderr_tail[-2000:]})
     if raw.signal is not None:
         name = _signal_name(raw.signal)
         return _metal(Verdict("crash", name, f"the child died of {name}",
@@ -192,7 +214,8 @@ def _metal(v: Verdict, text: str) -> Verdict:
 
 def _error_crash(error: dict) -> Verdict:
     kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
-    return Verdict("crash", kind, f"the loop raised {kind}: {message[:300]}",
+    who = f"rank {error['rank']}" if isinstance(error.get("rank"), int) else "the loop"
+    return Verdict("crash", kind, f"{who} raised {kind}: {message[:300]}",
                    hints.for_error(kind, message),
                    {"exception": kind, "message": message[:2000],
                     "traceback": str(error.get("traceback", ""))[-3000:]})
@@ -245,6 +268,30 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
               f"cores, a thread runnable in {stall.runnable_fraction:.0%} of samples: "
               f"the process was {activity}")
     hint = hints.for_hang(busy, step_ms, slope)
+    if ranks.distributed(raw):
+        return _rank_hang(raw, evidence)
+    return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
+
+
+def _rank_hang(raw: RawResult, evidence: dict) -> Verdict:
+    """A distributed job's stall: judged by its ranks' main threads (a polling socket thread
+    is not computing), the culprit named by its collective count."""
+    stall = raw.stall
+    assert stall is not None
+    summary = ranks.rank_summary(raw)
+    busy = bool(ranks.main_busy(raw))
+    found = ranks.mismatch(raw)
+    lines = "; ".join(ranks.rank_line(r, info) for r, info in summary.items())
+    reason = (f"no heartbeat from the slowest rank for {stall.stalled_s:.1f} s (deadline "
+              f"{stall.deadline_s:.1f} s): {lines}")
+    evidence = {**evidence, "ranks": summary, "main_thread_busy": busy,
+                "busy_main_cores": ranks.BUSY_MAIN_CORES}
+    if found:
+        evidence["collective_mismatch"] = found
+        return Verdict("hang", "collective", f"{ranks.mismatch_text(found)}. {reason}",
+                       hints.COLLECTIVE, evidence)
+    hint = hints.for_hang(busy, evidence["step_ms_median_before"],
+                          evidence["rss_mb_per_step_before"])
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
 
@@ -280,10 +327,23 @@ def _wrong_result(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     first = failed[0]
     evidence = {c["name"]: c.get("evidence", {}) for c in failed}
-    names = ", ".join(str(c.get("name")) for c in failed)
+    names = ", ".join(dict.fromkeys(str(c.get("name")) for c in failed))
+    failing = sorted({c["rank"] for c in failed if isinstance(c.get("rank"), int)})
+    if failing:
+        names += f" (on rank{'s' if len(failing) > 1 else ''} {', '.join(map(str, failing))})"
     return Verdict("wrong_result", str(first.get("name", "")),
                    f"scenario check failed: {names}",
                    str(first.get("hint") or hints.WRONG_RESULT), {"failed_checks": evidence})
+
+
+def _collectives(raw: RawResult, meta: dict) -> Verdict | None:
+    """Ranks that issued different collectives at a step: their collectives were paired
+    across different steps (NCCL does so silently), whatever happened next."""
+    found = ranks.mismatch(raw) if ranks.distributed(raw) else None
+    if found is None:
+        return None
+    return Verdict("wrong_result", "collective_mismatch", ranks.mismatch_text(found),
+                   hints.COLLECTIVE, {"collective_mismatch": found})
 
 
 def metric_series(raw: RawResult, name: str) -> list[float]:

@@ -27,6 +27,7 @@ REQUIRED_KEYS = ("id", "title", "variants")
 # without leading underscore, or kebab-case
 TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 PACKAGE = "mlxprobe_scenarios"
+MAX_RANKS = 8  # local ranks of one machine: a scenario is a tiny model, not a cluster
 # the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.judging.verdict
 VERDICT_KINDS = ("pass", "hang", "crash", "leak", "diverged", "not_learning", "no_update",
                  "wrong_result")
@@ -43,6 +44,11 @@ class Scenario:
     import_root: Path  # the sys.path entry the child adds
     module: str  # dotted module name under import_root
     meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ranks(self) -> int:
+        """How many ranks run each variant (through `mlx.launch`); 1: a plain child."""
+        return int(self.meta.get("ranks", 1))
 
     @property
     def budget_s(self) -> float | None:
@@ -147,6 +153,10 @@ def _literal(path: Path, node: ast.expr) -> dict:
                          f"got {budget!r}")
     if not isinstance(meta.get("learning_metric", ""), str):
         raise UsageError(f"{path}: SCENARIO['learning_metric'] must be a metric name")
+    ranks = meta.get("ranks", 1)
+    if not (isinstance(ranks, int) and not isinstance(ranks, bool) and 1 <= ranks <= MAX_RANKS):
+        raise UsageError(f"{path}: SCENARIO['ranks'] must be a whole number from 1 to "
+                         f"{MAX_RANKS} (processes launched through mlx.launch), got {ranks!r}")
     tags = meta.get("tags", [])
     if not (isinstance(tags, list) and all(isinstance(t, str) and TAG.fullmatch(t)
                                            for t in tags)):

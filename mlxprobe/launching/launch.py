@@ -29,9 +29,6 @@ class Launch:
     echo: bool = False  # the program's stdout/stderr go on to ours (and are parsed)
     progress: str | None = None  # the user's --progress REGEX (named groups step, loss)
     parse_output: bool = False  # read step/loss from the program's output lines
-    records_fd: bool = True  # a scenario child writes to an inherited pipe fd
-
-    @property
-    def watched(self) -> bool:
-        """A user's own program (no end record is owed; the exit code tells how it ended)."""
-        return not self.records_fd
+    records_fd: bool = True  # a single scenario child writes to an inherited pipe fd
+    watched: bool = False  # a user's own program: no end record owed, its exit code tells
+    ranks: int = 1  # processes of a distributed job (each stamps its records with its rank)

@@ -9,14 +9,17 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..watching.watchdog import BUDGET_S, Deadlines
-from . import expectations
+from . import expectations, ranks
 from .catalog import Scenario
 from .launch import Launch
+
+BACKEND_ENV = "MLXPROBE_BACKEND"  # the backend of a distributed scenario (mlx.launch's default)
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,18 @@ class RunSpec:
 
     @property
     def launch(self) -> Launch:
-        """The scenario child: `python -m mlxprobe.inside.child` for this variant."""
-        argv = (sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
-                "--module", self.module, "--variant", self.variant)
-        return Launch(argv, self.env, None, self.deadlines, self.max_memory_mb)
+        """The scenario child: `python -m mlxprobe.inside.child` for this variant; with
+        `ranks` > 1 in SCENARIO, that many of them through `mlx.launch` on 127.0.0.1, writing
+        to the run's FIFO (the launcher does not pass fds on to its ranks)."""
+        child = [sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
+                 "--module", self.module, "--variant", self.variant]
+        count = int(self.meta.get("ranks", 1))
+        if count == 1:
+            return Launch(tuple(child), self.env, None, self.deadlines, self.max_memory_mb)
+        backend = dict(self.env).get(BACKEND_ENV) or os.environ.get(BACKEND_ENV) or None
+        argv = ranks.scenario_argv(count, child, backend)
+        return Launch(tuple(argv), self.env, None, self.deadlines, self.max_memory_mb,
+                      records_fd=False, ranks=count)
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,

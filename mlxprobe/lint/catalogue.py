@@ -162,6 +162,13 @@ NO_SOURCE_MARK: dict[str, str] = {
     "check the loss before the update either",
     "no-grad-clipping": "clipping is only needed at some learning rates; mlx-lm's trainer "
     "does not clip, so a missing clip is not a bug by itself",
+    "rank-exits-early": "the step count comes from the local shard's length; whether shards "
+    "are even across ranks is a runtime fact",
+    "rank-skips-allreduce": "the skip is a branch on a local value around a collective; "
+    "correct loops branch on local values too, and the fix's branch differs only by what the "
+    "value was reduced from",
+    "unsynced-init": "the initial weights differ by a seed taken from the rank; nothing in "
+    "the source says the model is never averaged before training",
     # the upstream guards (tag "upstream"): the bug is in mlx, the guard's code is correct
     **{f"upstream-{name}": f"a bug in mlx itself ({issue}), not in the training code"
        for name, issue in (("compile-last-batch", "mlx#1160"),

@@ -95,6 +95,7 @@ class RawResult:
     compile_capped: bool = False  # compilation went on past watchdog.COMPILE_CAP_S
     store: RecordStore | None = None  # the runner's store; None: built from `records`
     sample_facts: SampleFacts | None = None  # the runner's; None: computed from `samples`
+    ranks: list[dict] = field(default_factory=list)  # a stalled job's per-rank facts (`ranks`)
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])
@@ -144,8 +145,13 @@ class RawResult:
     @property
     def steps(self) -> list[dict]:
         """The step series of the best source present (`steps_view`): every record of a
-        short run; evenly thinned ones of a long run (`step_count` is exact)."""
-        return self.view(self.steps_view).records()
+        short run; evenly thinned ones of a long run (`step_count` is exact). In a
+        distributed job, the lowest rank's (its ranks' own series: `judging.ranks`)."""
+        records = self.view(self.steps_view).records()
+        ranked = {r["rank"] for r in records if isinstance(r.get("rank"), int)}
+        if len(ranked) > 1:
+            return [r for r in records if r.get("rank") == min(ranked)]
+        return records
 
     @property
     def step_count(self) -> int:

@@ -7,6 +7,11 @@ intervals), the time of the last output line (a watched program that prints is a
 compiler time since the last beat, and which processes armed their stack dump. The watchdog
 reads it on the runner's thread. Memory does not grow with the run.
 
+A distributed job's records carry their rank: each rank's heartbeats are kept apart (a
+`Lane` each, bounded alike), and the job's pace is its slowest live rank's (the rank whose
+last heartbeat is oldest; a rank that ended is out of the race), so a straggler that
+progresses is not a hang.
+
 Must not import: mlx, the inside side, judging.
 """
 
@@ -23,6 +28,21 @@ BEAT_KINDS = frozenset({STEP, PROGRESS})
 RECENT_BEATS = 4096  # arrival times kept: the watchdog's window (50 by default) and more
 
 
+class Lane:
+    """The heartbeats of one rank (or of the whole job): a count and the latest times."""
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=RECENT_BEATS)
+        self.count = 0
+
+    def add(self, t: float) -> None:
+        self.times.append(t)
+        self.count += 1
+
+    def last(self) -> float | None:
+        return self.times[-1] if self.times else None
+
+
 class Watch:
     """What has been seen so far; every method is safe from any thread."""
 
@@ -32,27 +52,37 @@ class Watch:
         self.on_record = on_record  # told of each record as it arrives (live progress)
         self.output_counts = output_counts  # a printed line postpones a stall (watch)
         self.store = RecordStore()
-        self.beats: deque[float] = deque(maxlen=RECENT_BEATS)  # the latest arrival times
-        self.beat_count = 0
+        self.all = Lane()  # every heartbeat of the job
         self.compile_s = 0.0  # compiler time since the last heartbeat
         self._last_output: float | None = None
         self._last_step = 0
         self._armed: list[int] = []
+        self._ranks: dict[int, Lane] = {}
+        self._rank_pids: dict[int, int] = {}
+        self._ended: set[int] = set()
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
         with self._lock:
             self.store.add(record)
-            kind = record.get("kind")
+            kind, rank = record.get("kind"), record.get("rank")
             if kind in BEAT_KINDS:
-                self.beats.append(record["t"])
-                self.beat_count += 1
+                self.all.add(record["t"])
+                if isinstance(rank, int):
+                    self._ranks.setdefault(rank, Lane()).add(record["t"])
                 self.compile_s = 0.0
                 self._last_step = int(record.get("step", self._last_step + 1))
-            elif kind == START and record.get("stacks") and isinstance(record.get("pid"), int):
-                self._armed.append(record["pid"])
+            elif kind == START and isinstance(record.get("pid"), int):
+                self._started(record, rank)
         if self.on_record is not None:
             self.on_record(record)
+
+    def _started(self, record: dict, rank: object) -> None:
+        if record.get("stacks"):
+            self._armed.append(record["pid"])
+        if isinstance(rank, int):
+            self._rank_pids[rank] = record["pid"]
+            self._ranks.setdefault(rank, Lane())
 
     def output_seen(self, t: float) -> None:
         with self._lock:
@@ -62,25 +92,56 @@ class Watch:
         """Progress seen another way (the stacks moved): the stall clock restarts at `t`."""
         self.output_seen(t)
 
+    def rank_pids(self) -> dict[int, int]:
+        """rank -> pid, from the ranks' start records."""
+        with self._lock:
+            return dict(self._rank_pids)
+
+    def rank_ended(self, rank: int) -> None:
+        """The rank's process has ended: it is out of the pace."""
+        with self._lock:
+            self._ended.add(rank)
+
+    def _paced(self) -> Lane:
+        """The heartbeats that set the pace: the slowest live rank's, else the job's."""
+        live = [lane for r, lane in self._ranks.items() if r not in self._ended]
+        if not live:
+            return self.all
+        return min(live, key=lambda lane: (lane.count > 0, lane.last() or 0.0))
+
+    @property
+    def beat_count(self) -> int:
+        """Heartbeats of the pace-setting lane (the whole job's for one process)."""
+        with self._lock:
+            return self._paced().count
+
+    @property
+    def beats(self) -> deque[float]:
+        """The latest heartbeat times of the pace-setting lane."""
+        with self._lock:
+            return self._paced().times
+
     def intervals(self, last: int | None = None) -> list[float]:
         """Seconds between heartbeats, the first counted from the start. With `last`, only
         the last `last` of them once there are more (the watchdog reads a recent window;
         a child beating 40 000 times a second must not cost O(steps) per tick). Only the
         last RECENT_BEATS arrival times are kept: never more intervals than that."""
         with self._lock:
-            if last is not None and self.beat_count > last:
-                n = min(last + 1, len(self.beats))
-                times = [self.beats[i] for i in range(-n, 0)]
-            elif self.beat_count > len(self.beats):  # the oldest times are forgotten
-                times = list(self.beats)
+            lane = self._paced()
+            beats = lane.times
+            if last is not None and lane.count > last:
+                n = min(last + 1, len(beats))
+                times = [beats[i] for i in range(-n, 0)]
+            elif lane.count > len(beats):  # the oldest times are forgotten
+                times = list(beats)
             else:
-                times = [self.started, *self.beats]
+                times = [self.started, *beats]
         return [b - a for a, b in zip(times, times[1:])]
 
     def last_beat(self) -> float | None:
         """The last sign of progress: a heartbeat, or for a watched program an output line."""
         with self._lock:
-            beat = self.beats[-1] if self.beats else None
+            beat = self._paced().last()
             if self.output_counts and self._last_output is not None:
                 return max(beat or self._last_output, self._last_output)
             return beat

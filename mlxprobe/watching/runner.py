@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import compiling, confirm, procs, stacks, watchdog
+from . import compiling, confirm, procs, ranks, stacks, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -167,6 +167,9 @@ class WatchedProcess:
         """One watchdog look; False once the process ended or was ended."""
         if self._reaped(block=False):
             return False
+        for rank, pid in self.watch.rank_pids().items():
+            if not ranks.alive(pid):
+                self.watch.rank_ended(rank)
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
             self.watch.compile_s += TICK_S
@@ -187,7 +190,12 @@ class WatchedProcess:
             return False
         stall = _stall(missed, now, watch, self.sampler.samples)
         armed = watch.armed_pids()
-        native = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        rank_pids = watch.rank_pids()
+        if rank_pids:  # the launcher's own loop moves while its ranks stand still
+            armed = [pid for pid in armed if pid in rank_pids.values()] or armed
+        natives = ({pid: stacks.native_stacks(pid) for pid in rank_pids.values()} if rank_pids
+                   else {0: stacks.native_stacks(armed[0] if armed else self.child.pid)})
+        native = "\n".join(natives.values())
         if self._compiling(native, now):
             return False
         if self.launch.watched:
@@ -198,13 +206,17 @@ class WatchedProcess:
             first = stacks.python_stacks(armed, self.folder)
         self.raw.stall, self.raw.python_stacks = stall, first
         self.raw.native_stacks = native
+        if rank_pids:  # a distributed job: every rank's facts, stacks headed by rank
+            self.raw.ranks = ranks.rank_facts(rank_pids, self.folder, armed, natives)
+            self.raw.python_stacks = ranks.joined(self.raw.ranks, "python_stack")
+            self.raw.native_stacks = ranks.joined(self.raw.ranks, "native_stack")
         return True
 
     def _pace(self) -> tuple[list[float], bool]:
         """(the step times the deadline is paced by, still warming up?): every step while
         the steps have not settled, then the recent steady ones (`watchdog`)."""
         watch, window = self.watch, self.launch.deadlines.window
-        beats = watch.beat_count
+        beats = watch.beat_count  # the slowest live rank's, in a distributed job
         if self._warmup is None:
             if beats > watchdog.WARMUP_CAP + watchdog.WARMUP_STABLE:
                 self._warmup = watchdog.WARMUP_CAP  # settled or not: warm-up is over

@@ -1,0 +1,47 @@
+"""CPU by thread: which threads of a process burn the CPU while it stalls.
+
+Job: read every thread's CPU time of some processes twice, GAP_S apart, and give each
+thread's cores over that gap (its name too, where the OS tells it). A rank waiting in a
+collective shows a main thread at ~0 cores beside a communication thread that polls its
+socket (measured: mlx's ring backend, about 0.1-0.5 cores here): the process is not
+computing, its main thread is waiting.
+
+psutil and /proc only. Must not import: mlx, the inside side, judging.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+
+GAP_S = 0.5
+
+
+def _times(pid: int) -> dict[int, float]:
+    try:
+        return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+    except (psutil.Error, OSError):
+        return {}
+
+
+def _name(pid: int, tid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_split(pids: list[int], gap_s: float = GAP_S) -> dict[int, list[dict]]:
+    """pid -> its threads, busiest first: {"tid", "name", "main", "cores"}."""
+    before = {pid: _times(pid) for pid in pids}
+    time.sleep(gap_s)
+    out: dict[int, list[dict]] = {}
+    for pid in pids:
+        after = _times(pid)
+        rows = [{"tid": tid, "name": _name(pid, tid), "main": tid == pid,
+                 "cores": round(max(0.0, t - before[pid].get(tid, t)) / gap_s, 3)}
+                for tid, t in after.items()]
+        out[pid] = sorted(rows, key=lambda r: -r["cores"])
+    return out
