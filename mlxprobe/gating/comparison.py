@@ -18,7 +18,9 @@ variant); with `run --repeat N` each group holds N runs.
    ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
    metric (`ranked`: step time) must also pass a one-sided Mann-Whitney test over the runs
    (p <= alpha) before it counts; with too few runs to reach alpha it is `worse?`, reported,
-   not failed. Reports from different hosts (OS, machine, device) have their verdicts
+   not failed. The learning curve (`curves`: the loss over matching steps against the
+   noise band of each side's runs) is `worse` when HEAD learns differently, `worse?` with
+   one run on a side. Reports from different hosts (OS, machine, device) have their verdicts
    compared but not their metrics, and the headline says so.
 
 Must not import: mlx, the runner, reporters.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError
 from ..results import fingerprint
-from . import ranktest
+from . import curves, ranktest
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Threshold:
     why: str = ""
 
 
+CURVE_KEY = "series.loss"  # not a metrics key: the learning curve rule (`curves`)
 DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "step_ms": Threshold("step_ms_median", "step ms", 1.25, 0.5, ranked=True,
                          why="median step time; shared CI runners swing 10-20% run to run"),
@@ -56,6 +59,11 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
                        why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
     "loss": Threshold("loss_final", "final loss", 1.10, 0.05,
                       why="median loss of the last 10% of steps; seeds are fixed"),
+    "curve": Threshold(CURVE_KEY, "learning curve", 1.5, 0.01,
+                       why="loss over matching steps; RATIO: the noise band in widths of one "
+                       "side's run-to-run spread, FLOOR: the narrowest band, a fraction of "
+                       "the loss; outside it on 25% of steps or at the end is worse (needs "
+                       "2+ runs a side, else worse?)"),
 }
 DEFAULT_ALPHA = 0.05
 
@@ -77,6 +85,7 @@ class MetricChange:
     state: str  # "worse", "worse?" (not confirmed by the rank test), "better", "same"
     p: float | None = None  # one-sided Mann-Whitney p (ranked metrics)
     runs: tuple[int, int] = (1, 1)
+    detail: str = ""  # the learning curve: steps outside the band, final losses
 
 
 @dataclass(frozen=True)
@@ -332,6 +341,8 @@ def values(runs: list[dict], key: str) -> list[float]:
 def metric_change(name: str, t: Threshold, base_runs: list[dict], head_runs: list[dict],
                   alpha: float) -> MetricChange | None:
     """One metric's change, None when a side has no value for it."""
+    if t.key == CURVE_KEY:
+        return curve_change(name, t, base_runs, head_runs)
     base, head = values(base_runs, t.key), values(head_runs, t.key)
     if not base or not head:
         return None
@@ -343,6 +354,17 @@ def metric_change(name: str, t: Threshold, base_runs: list[dict], head_runs: lis
         if p > alpha:
             state = "worse?" if state == "worse" else "same"
     return MetricChange(name, t.label, b, h, _ratio(b, h), state, p, (len(base), len(head)))
+
+
+def curve_change(name: str, t: Threshold, base_runs: list[dict],
+                 head_runs: list[dict]) -> MetricChange | None:
+    """The learning curve as a metric change: base/head are the final losses."""
+    found = curves.judge(base_runs, head_runs, t.ratio, t.floor)
+    if found is None:
+        return None
+    b, h = found.band.final(found.band.base), found.band.final(found.band.head)
+    return MetricChange(name, t.label, b, h, _ratio(b, h), found.state,
+                        runs=found.band.runs, detail=found.detail)
 
 
 def _ratio(base: float, head: float) -> float:
