@@ -59,7 +59,7 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
                        why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
     "loss": Threshold("loss_final", "final loss", 1.10, 0.05,
                       why="median loss of the last 10% of steps; seeds are fixed"),
-    "curve": Threshold(CURVE_KEY, "learning curve", 1.5, 0.01,
+    "curve": Threshold(CURVE_KEY, "learning curve", 3.0, 0.01,
                        why="loss over matching steps; RATIO: the noise band in widths of one "
                        "side's run-to-run spread, FLOOR: the narrowest band, a fraction of "
                        "the loss; outside it on 25% of steps or at the end is worse (needs "
@@ -271,7 +271,8 @@ def _failing_labels(runs: list[dict]) -> set[str]:
 def _variant(key: tuple[str, str], base: list[dict], head: list[dict],
              thresholds: dict[str, Threshold], alpha: float,
              allow_missing: bool = False) -> VariantChange:
-    expected = str((head or base)[0].get("expected"))
+    # a watched program has no expectation (None): it is expected to pass
+    expected = str((head or base)[0].get("expected") or "pass")
     status = _status(base, head, expected)
     if status == "missing" and allow_missing:
         status = "left out"
@@ -362,7 +363,8 @@ def curve_change(name: str, t: Threshold, base_runs: list[dict],
     found = curves.judge(base_runs, head_runs, t.ratio, t.floor)
     if found is None:
         return None
-    b, h = found.band.final(found.band.base), found.band.final(found.band.head)
+    found_band = found.band
+    b, h = (found_band.loss(found_band.final(v)) for v in (found_band.base, found_band.head))
     return MetricChange(name, t.label, b, h, _ratio(b, h), found.state,
                         runs=found.band.runs, detail=found.detail)
 
