@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,44 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, options: list[str],
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "cache").exists()  # nothing built
+
+
+def test_the_ci_example_gates_train_py_with_the_summary_in_the_job_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-gate-train.yml").read_text())
+    steps = workflow["jobs"]["gate"]["steps"]
+    command = next(s["run"] for s in steps if s.get("name") == "gate train.py")
+    (tmp_path / "deps.txt").write_text("numpy\n")
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path))
+    words = [os.path.expandvars(w) for w in shlex.split(command)]
+    assert words[:2] == ["mlxprobe", "gate"] and "$GITHUB_STEP_SUMMARY" in words
+    args = cli.build_parser().parse_args(words[1:])
+    gate._check_program(args)
+    assert args.program == ["python", "train.py", "--iters", "200"]
+    assert args.repeat == 3 and args.requirements is not None
+
+
+def test_mlx_lms_trainer_gated_between_identical_sides_passes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The real trainer (mlx-lm, this interpreter's mlx on both sides): no false alarm. The
+    gate between two mlx releases downloads them: benchmarks/gate_mlx_lm.py."""
+    pytest.importorskip("mlx_lm")
+    from fixtures.tiny_mlx_lm import build
+
+    model, data = build(tmp_path / "tiny")
+    envs = {"base": stand_in(tmp_path, "a"), "head": stand_in(tmp_path, "b")}
+    monkeypatch.setattr(gate, "_environments", lambda args: envs)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["gate", "--baseline", "a", "--candidate", "b", "--repeat", "2",
+                     "--out", str(tmp_path / "gate"), "--", "python", "-m", "mlx_lm", "lora",
+                     "--model", str(model), "--data", str(data), "--train", "--iters", "12",
+                     "--batch-size", "4", "--num-layers", "2", "--steps-per-report", "2",
+                     "--val-batches", "2", "--adapter-path", str(tmp_path / "adapters")])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err[-3000:]
+    head = json.loads((tmp_path / "gate" / "head.json").read_text())
+    assert all(r["verdict"] == "pass" and "callback" in r["sources"] for r in head["runs"])
+    assert len(head["runs"][0]["series"]["loss_at"]["loss"]) == 6
+    assert "learning curve" in (tmp_path / "gate" / "summary.md").read_text()

@@ -38,7 +38,8 @@ from . import compare
 from .running import jobs_count
 
 NAME = "gate"
-HELP = "run the scenarios on a baseline and a candidate mlx and compare"
+HELP = ("run your program (gate ... -- python train.py) or the scenarios on a baseline and "
+        "a candidate mlx and compare")
 EXIT_INTERRUPTED = 130
 RUN_OK = (0, 1)  # `mlxprobe run` exit codes that still leave a full report
 

@@ -114,14 +114,22 @@ def _scale(ax, key: str, ys: list[float]) -> None:  # noqa: ANN001 - Axes
         _log_axis(ax)
 
 
-def _log_axis(ax) -> None:  # noqa: ANN001 - Axes
-    """A log y axis labelled 1, 2, 5, 10, ... in plain numbers (no 10^x minor labels)."""
+def _log_axis(ax, dense: bool = True) -> None:  # noqa: ANN001 - Axes
+    """A log y axis labelled 1, 2, 5, 10, ... in plain numbers (no 10^x minor labels);
+    not `dense`: powers of ten only (a span of many decades)."""
     from matplotlib import ticker
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    subs = (1.0, 2.0, 5.0) if dense else (1.0,)
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _span(ys: list[float]) -> float:
+    """max / min of the positive finite values (1.0 when there are none)."""
+    finite = [y for y in ys if math.isfinite(y) and y > 0]
+    return max(finite) / min(finite) if finite else 1.0
 
 
 def steps_of(series: dict) -> list[float]:
@@ -181,7 +189,7 @@ def band_svg(steps: list[float], low: list[float], high: list[float],
             ax.plot(steps, ys, color=BAND_COLORS[side], linewidth=2.0,
                     linestyle="--" if side == "baseline" else "-", label=f"{side} median")
         if log_scale:
-            _log_axis(ax)
+            _log_axis(ax, dense=_span(low + high) <= LOG_SPAN)
         ax.legend(loc="upper right", fontsize=8, frameon=False)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
