@@ -55,6 +55,9 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
                          why="median step time; shared CI runners swing 10-20% run to run"),
     "peak_mb": Threshold("peak_rss_mb", "peak MB", 1.20, 32.0,
                          why="peak RSS of the process tree; allocator noise is a few MB"),
+    "mx_peak_mb": Threshold("mx_peak_mb", "MLX peak MB", 1.20, 32.0,
+                            why="largest MLX active memory at a step: MLX's own view, next "
+                            "to the process's RSS"),
     "slope": Threshold("rss_mb_per_step", "MB/step", 2.0, 0.05,
                        why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
     "loss": Threshold("loss_final", "final loss", 1.10, 0.05,

@@ -10,7 +10,7 @@ Shape: {"schema": 1, "mlxprobe_version", "mlx_version", "python", "platform", "c
 "runs": [{"scenario", "variant", "repeat", "expected", "expected_before_mlx" (the mlx
 bound whose override set `expected`, or null), "verdict", "detail", "matched",
 "reason", "hint", "evidence", "metrics": {"steps", "wall_s", "step_ms_median",
-"peak_rss_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
+"peak_rss_mb", "mx_peak_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
 ...}, "series": {...}, "stacks": {...}}]}
 
 Must not import: mlx, the runner.
@@ -83,10 +83,19 @@ def metrics(raw: RawResult) -> dict:
     return {"steps": len(raw.steps), "wall_s": round(raw.wall_s, 3),
             "step_ms_median": round(statistics.median(step_s) * 1000, 3) if step_s else None,
             "first_step_ms": _first_step_ms(raw), "peak_rss_mb": round(peak_rss, 1),
+            "mx_peak_mb": _mx_peak_mb(raw),
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
             "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
             "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
+
+
+def _mx_peak_mb(raw: RawResult) -> float | None:
+    """The largest MLX active memory any step reported (MLX's own view of its memory, next
+    to the process tree's RSS), None when no step reported it."""
+    active = [r.get("memory", {}).get("mx_active") for r in raw.steps]
+    found = [v for v in active if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return round(max(found) / MB, 1) if found else None
 
 
 def phases(raw: RawResult) -> dict:
