@@ -1,6 +1,6 @@
 """How small a learning-curve change `mlxprobe gate ... -- PROGRAM` sees with 3 runs a side.
 
-The program is tests/programs/mlx_linear.py (SGD on linear regression, 60 steps, 16 random
+The program is tests/programs/mlx_linear.py (SGD on linear regression, 60 steps, 64 random
 rows a step, a loss printed every 10 steps). Its learning rate is scaled on the candidate
 side only, through MLXPROBE_TEST_LR_SCALE, which only that test program reads: both sides
 are stand-ins of this interpreter (tests/test_gate_program.py's `stand_in`), the candidate's
@@ -11,9 +11,9 @@ Two programs: `seeded` (the same rows every run: runs of one side are bit-identi
 band is the 1% floor) and `unseeded` (`--unseeded`: rows drawn from the process id, runs
 differ as with an unseeded data loader, the band is 3x their spread in log(loss)).
 A scale of 1.0 is the false-alarm check. Prints a Markdown table; `--trials N` gates per
-cell (default 3).
+cell (default 3), `--scales`, `--modes` a part.
 
-    PYTHONPATH=. python benchmarks/gate_curve_planted.py [--trials 3]
+    PYTHONPATH=. python benchmarks/gate_curve_planted.py [--trials 3] [--scales 1 0.9]
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from mlxprobe import cli  # noqa: E402
 from mlxprobe.commands import gate  # noqa: E402
 
 PROGRAM = ROOT / "tests" / "programs" / "mlx_linear.py"
-SCALES = (1.0, 0.99, 0.98, 0.95, 0.9, 0.8, 0.5)
-MODES = {"seeded": ["--batch", "16"], "unseeded": ["--batch", "16", "--unseeded"]}
+SCALES = (1.0, 0.99, 0.98, 0.95, 0.9, 0.8, 0.7, 0.5)
+MODES = {"seeded": ["--batch", "64"], "unseeded": ["--batch", "64", "--unseeded"]}
 
 
 def one_gate(folder: Path, scale: float, mode: str) -> tuple[int, str]:
@@ -58,12 +58,14 @@ def one_gate(folder: Path, scale: float, mode: str) -> tuple[int, str]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--scales", type=float, nargs="+", default=SCALES)
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     args = parser.parse_args()
     started = time.monotonic()
     print("| program | LR scale on the candidate | gates failed (exit 1) | example |")
     print("|---|---|---|---|")
-    for mode in MODES:
-        for scale in SCALES:
+    for mode in args.modes:
+        for scale in args.scales:
             codes, example = [], ""
             for _ in range(args.trials):
                 with tempfile.TemporaryDirectory(prefix="gate-planted-") as tmp:

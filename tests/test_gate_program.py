@@ -21,7 +21,7 @@ from mlxprobe.gating import environments
 from mlxprobe.gating.environments import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = ("python", str(PROGRAMS / "mlx_linear.py"), "--steps", "60", "--batch", "16",
+PROGRAM = ("python", str(PROGRAMS / "mlx_linear.py"), "--steps", "60", "--batch", "64",
            "--unseeded")
 
 

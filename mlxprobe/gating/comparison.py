@@ -62,11 +62,11 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
                        why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
     "loss": Threshold("loss_final", "final loss", 1.10, 0.05,
                       why="median loss of the last 10% of steps; seeds are fixed"),
-    "curve": Threshold(CURVE_KEY, "learning curve", 3.0, 0.01,
-                       why="loss over matching steps; RATIO: the noise band in widths of one "
-                       "side's run-to-run spread, FLOOR: the narrowest band, a fraction of "
-                       "the loss; outside it on 25% of steps or at the end is worse (needs "
-                       "2+ runs a side, else worse?)"),
+    "curve": Threshold(CURVE_KEY, "learning curve", 3.0, 0.05,
+                       why="loss over matching steps (log scale when positive): HEAD's median "
+                       "outside BASE's band on 25% of the steps or at the end is worse (with "
+                       "2+ runs a side, else worse?); RATIO: the band in run-to-run spreads, "
+                       "FLOOR: the narrowest band, a share of how far the curve moved"),
 }
 DEFAULT_ALPHA = 0.05
 
@@ -218,8 +218,10 @@ def _problems(base: dict, head: dict) -> tuple[str, ...]:
     found = [_partial(side, rep, other) for side, rep, other in
              (("BASE", base, head), ("HEAD", head, base)) if rep.get("complete") is False]
     if not any(r.get("matched") for rep in (base, head) for r in rep.get("runs", [])):
+        programs = all(r.get("program") for rep in (base, head) for r in rep.get("runs", []))
+        what = "does the program pass" if programs else "do the scenarios run"
         found.append("no run matched its expectation on either side: nothing was checked "
-                     "(do the scenarios run at all in these environments?)")
+                     f"({what} at all in these environments?)")
     return tuple(p for p in found if p)
 
 

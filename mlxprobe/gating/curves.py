@@ -9,8 +9,9 @@ then a noise-aware judgement:
   loss is 1e-4), not a constant.
 - The noise band at each step is `ratio` times the widest spread (max - min) of one side's
   runs there: what the same program on the same mlx already varies by. Seeded runs are often
-  bit-identical, so the band is never narrower than `floor` times the loss there (relative;
-  without log space also at least 1e-3 of the curve's largest loss).
+  bit-identical, so the band is never narrower than `floor` times how far BASE's curve moved
+  (max - min of its median; a cross-entropy that falls from 6.44 to 6.31 moved 0.13, whatever
+  its level), nor than 0.1% of the loss.
 - `worse`: the HEAD median curve leaves the band (either way: learning faster is learning
   differently too) on at least `OUTSIDE_SHARE` of the matching steps, or its final loss
   (median of the last 10% of matching steps, at least 3) differs by more than the band there.
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 OUTSIDE_SHARE = 0.25  # share of matching steps outside the band that makes a curve differ
 MIN_STEPS = 3  # fewer matching steps than this: no curve to compare
-ABS_FLOOR = 1e-3  # the band's absolute floor, times the largest loss of the BASE curve
+FLOAT_NOISE = 1e-3  # the narrowest band of all, a share of the loss
 TAIL = 0.1  # the final loss: median of the last 10% of matching steps (at least 3)
 
 
@@ -104,11 +105,11 @@ def band(base_runs: list[dict], head_runs: list[dict], ratio: float,
         head = [{s: math.log(c[s]) for s in steps} for c in head]
     b = [statistics.median(c[s] for c in base) for s in steps]
     h = [statistics.median(c[s] for c in head) for s in steps]
-    # the narrowest band: `floor` of the loss (in log space: log(1 + floor)), never less
-    # than ABS_FLOOR of the curve's largest loss
-    scale = 0.0 if logs else ABS_FLOOR * max(abs(v) for v in b)
-    half = [max(ratio * max(_spread(base, s), _spread(head, s)),
-                math.log1p(floor) if logs else floor * abs(b[i]), scale)
+    # the narrowest band (seeded runs repeat bit for bit: no measured noise): `floor` of how
+    # far BASE's curve moved, and never less than float noise (FLOAT_NOISE of the loss)
+    moved = floor * (max(b) - min(b))
+    half = [max(ratio * max(_spread(base, s), _spread(head, s)), moved,
+                math.log1p(FLOAT_NOISE) if logs else FLOAT_NOISE * abs(b[i]))
             for i, s in enumerate(steps)]
     return Band(tuple(steps), tuple(b), tuple(h), tuple(half), (len(base), len(head)), logs)
 
