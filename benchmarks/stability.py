@@ -2,10 +2,13 @@
 
     python benchmarks/stability.py --runs 10                 # quiet machine
     python benchmarks/stability.py --runs 10 --busy          # + one CPU-bound hog process
+    python benchmarks/stability.py --runs 3 --xdist 2        # `pytest scenarios/ -n 2`
     python benchmarks/stability.py --summary                 # only print what is stored
 
-Each round is one `mlxprobe run --all --json` (the real CLI path, in a subprocess) whose
-report is kept in --out (default benchmarks/stability-out/), named by mode and round number.
+Each round is one `mlxprobe run --all --json` (the real CLI path, in a subprocess), or with
+`--xdist N` one `pytest scenarios/ -n N --mlxprobe-json` (the pytest plugin under
+pytest-xdist, as users with big suites run it: `pytest -n auto`), whose report is kept in
+--out (default benchmarks/stability-out/), named by mode and round number.
 Rerunning with the same --out reuses every complete round already there (the script is
 resumable: stop it any time, start it again, it carries on; --fresh starts over). The
 summary counts, per scenario variant, the verdicts seen over all stored rounds of each mode
@@ -42,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep a core busy with a CPU-bound process during every round")
     parser.add_argument("--hogs", type=int, default=1, help="how many hog processes (--busy)")
     parser.add_argument("--jobs", type=int, default=1, help="mlxprobe run --jobs (default 1)")
+    parser.add_argument("--xdist", type=int, default=0, metavar="N",
+                        help="run each round as `pytest scenarios/ -n N` (pytest-xdist)")
     parser.add_argument("--scenarios", type=Path, help="a scenario folder (default: bundled)")
     parser.add_argument("--scenario", action="append", help="only these ids (repeatable)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rounds are kept")
@@ -53,7 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def mode_of(args: argparse.Namespace) -> str:
-    mode = f"busy{args.hogs}-j{args.jobs}" if args.busy else f"quiet-j{args.jobs}"
+    jobs = f"xdist{args.xdist}" if args.xdist else f"j{args.jobs}"
+    mode = f"busy{args.hogs}-{jobs}" if args.busy else f"quiet-{jobs}"
     return f"{mode}-{args.tag}" if args.tag else mode
 
 
@@ -71,12 +77,24 @@ def stored(path: Path) -> dict | None:
 
 
 def cli_command(args: argparse.Namespace, path: Path) -> list[str]:
+    if args.xdist:
+        return xdist_command(args, path)
     cmd = [sys.executable, "-m", "mlxprobe.cli", "run", "--quiet", "--no-color", "--jobs",
            str(args.jobs), "--json", str(path)]
     if args.scenarios:
         cmd += ["--scenarios", str(args.scenarios)]
     picks = [x for s in args.scenario or [] for x in ("--scenario", s)]
     return cmd + (picks or ["--all"])
+
+
+def xdist_command(args: argparse.Namespace, path: Path) -> list[str]:
+    """The round as pytest runs it under pytest-xdist: one worker process per `-n`, each
+    running its share of the scenario items; the plugin merges the shares into `path`."""
+    folder = args.scenarios or Path(__file__).resolve().parents[1] / "scenarios"
+    picks = ["-k", " or ".join(s.replace("-", "_") for s in args.scenario)] \
+        if args.scenario else []
+    return [sys.executable, "-m", "pytest", str(folder), "-n", str(args.xdist), "-q",
+            "-p", "no:cacheprovider", "--mlxprobe-json", str(path), *picks]
 
 
 def run_round(args: argparse.Namespace, mode: str, index: int) -> None:
@@ -93,7 +111,8 @@ def run_round(args: argparse.Namespace, mode: str, index: int) -> None:
     wall = time.monotonic() - started
     if done.returncode not in (0, 1):
         sys.exit(f"round {index} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    meta = {"mode": mode, "round": index, "jobs": args.jobs, "wall_s": round(wall, 2),
+    meta = {"mode": mode, "round": index, "jobs": args.jobs, "xdist": args.xdist,
+            "wall_s": round(wall, 2),
             "exit": done.returncode, "loadavg_1min_before": load_before,
             "loadavg_1min_after": os.getloadavg()[0]}
     path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1))

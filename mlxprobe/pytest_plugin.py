@@ -6,6 +6,8 @@ same path as the CLI (`outcome.execute`) and passes when the verdict matches the
 one; its failure text shows the verdict, evidence, fix hint and, for a hang, the stacks.
 `--mlxprobe-json PATH` writes the JSON report of the items that ran; the run settings are
 the CLI's (`launching.settings`) prefixed `--mlxprobe-` (`--mlxprobe-budget S`, ...).
+Under pytest-xdist (`-n N`) each worker writes its share next to PATH and the controller
+merges the shares into PATH when the session ends.
 
 Must not import: mlx, the child side (the plugin loads in every pytest run).
 """
@@ -26,6 +28,9 @@ from .results import report, textfile
 ENTRIES = pytest.StashKey[list]()
 SETTINGS = pytest.StashKey[tuple]()
 PREFIX = "mlxprobe-"
+SHARE = ".share-"  # PATH.share-gw0: an xdist worker's runs
+_CALLED_BY_RUN: set[str] = set()  # node ids whose test body ran (xdist: all workers')
+UPSTREAM = "upstream"  # the tag of the guards against mlx's own bugs, always a known marker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,12 +41,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENTRIES] = []
+    _CALLED_BY_RUN.clear()
+    config.addinivalue_line("markers", f"{UPSTREAM}: scenario guarding against a fixed mlx "
+                            "bug (SCENARIO['tags']); select with -m upstream")
     try:
         config.stash[SETTINGS] = settings.deadlines_from(config.option, PREFIX)
-        if config.getoption("--mlxprobe-json"):  # before the runs, not after them
-            textfile.writable_file(Path(config.getoption("--mlxprobe-json")))
+        path = config.getoption("--mlxprobe-json")
+        if path:  # before the runs, not after them
+            textfile.writable_file(Path(path))
+            if not hasattr(config, "workerinput"):  # shares of an earlier session: not ours
+                for old in _shares(Path(path)):
+                    old.unlink()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _shares(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + SHARE + "*"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Seen by the xdist controller for every worker's item: which ones ran their body."""
+    if report.when == "call":
+        _CALLED_BY_RUN.add(report.nodeid)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -61,8 +83,16 @@ class ScenarioFile(pytest.File):
             scenario = catalog.load_file(self.path)
         except UsageError as exc:
             raise self.CollectError(str(exc)) from None
+        markers = {line.split(":")[0].strip() for line in self.config.getini("markers")}
+        for tag in scenario.tags:  # each tag is a marker: `pytest scenarios/ -m upstream`
+            if tag not in markers:  # registered, so --strict-markers accepts it
+                self.config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
+                markers.add(tag)
         for variant in scenario.variants:
-            yield ScenarioItem.from_parent(self, name=variant, scenario=scenario)
+            item = ScenarioItem.from_parent(self, name=variant, scenario=scenario)
+            for tag in scenario.tags:
+                item.add_marker(tag)
+            yield item
 
 
 class ScenarioMismatch(Exception):
@@ -105,6 +135,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     entries = session.config.stash.get(ENTRIES, [])
     if not path:
         return
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:  # an xdist worker: its share, merged by the controller
+        share = Path(str(path) + SHARE + str(worker.get("workerid", "w")))
+        report.write(share, report.build(entries, True, [], ""))
+        return
+    shares = _shares(Path(path))
+    if shares:
+        _merge(Path(path), shares, entries, exitstatus)
+        return
     ran = {(e["scenario"], e["variant"]) for e in entries}
     missing = [{"scenario": i.scenario.id, "variant": i.name, "repeat": 0}
                for i in session.items if isinstance(i, ScenarioItem)
@@ -119,3 +158,20 @@ def _why_stopped(session: pytest.Session, exitstatus: int) -> str:
     if session.shouldstop or session.shouldfail:
         return f"pytest stopped early: {session.shouldstop or session.shouldfail}"
     return "not run to a verdict (skipped, or an error in the harness)"
+
+
+
+def _merge(path: Path, shares: list[Path], entries: list[dict], exitstatus: int) -> None:
+    """The controller of an xdist session: the workers' shares as one report, complete when
+    every item whose body ran left its run (a worker that crashed mid-run did not)."""
+    for share in shares:
+        try:
+            entries = entries + list(report.load(share).get("runs", []))
+        except UsageError:
+            pass
+        share.unlink(missing_ok=True)
+    lost = len(_CALLED_BY_RUN) - len(entries)
+    complete = lost <= 0 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    why = "" if complete else (f"{lost} run(s) lost with an xdist worker" if lost > 0 else
+                               "pytest stopped before every item ran")
+    report.write(path, report.build(entries, complete, [], why))

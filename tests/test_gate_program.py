@@ -117,6 +117,7 @@ def test_the_users_requirements_are_part_of_the_environment_key(tmp_path: Path) 
 
 @pytest.mark.parametrize(("options", "message"), [
     (["--scenario", "x", "--", "python", "t.py"], "--scenario selects scenarios"),
+    (["--tag", "upstream", "--", "python", "t.py"], "--tag selects scenarios"),
     (["--with", "mlx-lm"], "go with a program"),
     (["--requirements", "no-such.txt", "--", "python", "t.py"], "no such file"),
     (["--", "--repeat", "3"], "options of gate go before"),

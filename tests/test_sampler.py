@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from mlxprobe.watching import sampler
 from mlxprobe.watching.sampler import (
     Sampler,
     created_children,
@@ -20,19 +21,24 @@ from mlxprobe.watching.sampler import (
     runnable_threads,
 )
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads Linux /proc")
+# The /proc functions themselves only where they are used; the Sampler's tests run on
+# whichever path is on (MLXPROBE_NO_PROC=1 takes psutil's, the macOS path: README)
+proc_only = pytest.mark.skipif(not sampler.LINUX, reason="reads Linux /proc (switched off "
+                               "by MLXPROBE_NO_PROC or not Linux)")
 
 LATE_GRANDCHILD = ("import subprocess, sys, time; time.sleep(0.5); "
                    "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
                    "print(p.pid, flush=True); time.sleep(30)")
 
 
+@proc_only
 def test_last_pid_moves_when_a_process_starts():
     before = last_pid()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     assert before is not None and last_pid() != before
 
 
+@proc_only
 def test_created_children_reads_only_the_window_of_new_pids():
     since = last_pid()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -75,6 +81,7 @@ def test_a_grandchild_started_later_is_seen():
         child.wait()
 
 
+@proc_only
 def test_runnable_threads_sees_a_spinning_process():
     spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -123,4 +130,29 @@ def test_exited_and_zombie_processes_are_not_counted():
         assert sample is not None and sample.procs == 1
     finally:
         child.kill()
+        child.wait()
+
+
+def test_the_psutil_path_reads_the_same_tree(monkeypatch):
+    """The path macOS takes (and MLXPROBE_NO_PROC=1 on Linux): the same tree, RSS and CPU
+    through psutil, no /proc read, a full search for descendants each time."""
+    monkeypatch.setattr(sampler, "LINUX", False)
+    child = subprocess.Popen([sys.executable, "-c", LATE_GRANDCHILD], stdout=subprocess.PIPE,
+                             text=True)
+    grandchild = 0
+    try:
+        watcher = Sampler(child.pid)
+        assert sampler.last_pid() is None  # no /proc/loadavg stamp: search every time
+        grandchild = int(child.stdout.readline())
+        time.sleep(0.2)
+        sample = watcher.sample_once()
+        assert sample is not None and sample.procs == 2 and grandchild in watcher.seen
+        assert sample.rss > 0 and sample.cpu_s > 0 and watcher.hwm == {}
+    finally:
+        for pid in (grandchild, child.pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         child.wait()

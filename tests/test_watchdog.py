@@ -24,7 +24,7 @@ def test_only_the_recent_window_counts() -> None:
 
 
 def test_first_step_does_not_set_the_pace() -> None:
-    assert current_deadline(D, 2, [30.0, 0.01]) == ("step", 1.5)
+    assert current_deadline(D, 2, [30.0, 0.01], warming=True) == ("warmup", 1.5)
 
 
 def test_startup_deadline_before_first_beat() -> None:
@@ -34,12 +34,14 @@ def test_startup_deadline_before_first_beat() -> None:
 
 
 def test_step_deadline_missed() -> None:
-    assert overdue(D, 12.0, 0.0, 10.0, 3, [1.0, 0.01, 0.01], 0.0) == ("step", 1.5)
-    assert overdue(D, 11.0, 0.0, 10.0, 3, [1.0, 0.01, 0.01], 0.0) is None
+    assert overdue(D, 12.0, 0.0, 10.0, 3, [1.0, 0.01, 0.01], 0.0, warming=True) == \
+        ("warmup", 1.5)
+    assert overdue(D, 12.0, 0.0, 10.0, 3, [0.01, 0.01], 0.0) == ("step", 1.5)
+    assert overdue(D, 11.0, 0.0, 10.0, 3, [0.01, 0.01], 0.0) is None
 
 
 def test_compile_time_extends_the_deadline() -> None:
-    assert overdue(D, 30.0, 0.0, 10.0, 3, [1.0, 0.01, 0.01], compile_s=19.0) is None
+    assert overdue(D, 30.0, 0.0, 10.0, 3, [0.01, 0.01], compile_s=19.0) is None
 
 
 def test_budget_caps_everything() -> None:

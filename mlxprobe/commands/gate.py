@@ -29,8 +29,9 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
-from ..gating import environments, schedule
+from ..gating import comparison, environments, schedule
 from ..gating.environments import Environment
+from ..launching import catalog
 from ..reporters import html, markdown
 from ..results import fingerprint, report, textfile
 from ..watching import output
@@ -57,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "needs 3 or more)")
     parser.add_argument("--scenario", action="append", metavar="ID",
                         help="only these scenarios (repeatable; default all)")
+    parser.add_argument("--tag", action="append", metavar="TAG",
+                        help="only scenarios carrying this tag (repeatable), e.g. upstream")
     parser.add_argument("--variant", help="only this variant")
     parser.add_argument("--scenarios", type=Path, metavar="DIR", help="your scenario folder")
     parser.add_argument("--out", type=Path, default=Path("mlxprobe-gate"), metavar="DIR",
@@ -86,9 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
     _check_program(args)
+    tagged = _tagged(args)
     _check_outputs(args)
     started = time.monotonic()
-    kept = compare.narrowed(args, report.load(args.baseline_report), "BASE") \
+    kept = compare.narrowed(args, _with_ids(report.load(args.baseline_report), tagged), "BASE") \
         if args.baseline_report else None
     try:
         envs = _environments(args)
@@ -125,8 +129,8 @@ def _check_program(args: argparse.Namespace) -> None:
             raise UsageError("--with, --requirements and --progress go with a program: "
                              "`mlxprobe gate ... -- python train.py`")
         return
-    for flag, value in (("--scenario", args.scenario), ("--variant", args.variant),
-                        ("--scenarios", args.scenarios)):
+    for flag, value in (("--scenario", args.scenario), ("--tag", getattr(args, "tag", None)),
+                        ("--variant", args.variant), ("--scenarios", args.scenarios)):
         if value:
             raise UsageError(f"{flag} selects scenarios; a gate of your program "
                              f"(-- {shlex.join(program)}) runs no scenario")
@@ -134,6 +138,34 @@ def _check_program(args: argparse.Namespace) -> None:
         raise UsageError(f"{program[0]!r} is no program: options of gate go before `--`")
     if args.progress is not None and (problem := output.validate(args.progress)):
         raise UsageError(problem)
+
+
+def _tagged(args: argparse.Namespace) -> list[str] | None:
+    """The ids `--tag` selects, as `mlxprobe run --tag` will in each environment (checked
+    now: an unknown tag is a usage error before any slow work); None without --tag or when
+    the catalogue the environments run cannot be read here (--mlxprobe)."""
+    if not args.tag:
+        return None
+    if args.scenario:
+        raise UsageError("--tag selects from the whole catalogue: use it without --scenario")
+    folder = _catalogue(args)
+    if folder is None:
+        return None
+    return [s.id for s in catalog.with_tags(catalog.discover(folder), args.tag)]
+
+
+def _catalogue(args: argparse.Namespace) -> Path | None:
+    """The scenario folder the environments will run: --scenarios, else the scenarios of the
+    checkout whose wheel they get; None when --mlxprobe installs another mlxprobe there."""
+    if args.scenarios:
+        return args.scenarios
+    root = None if args.mlxprobe else environments.checkout_root()
+    return root / "scenarios" if root else None
+
+
+def _with_ids(kept: dict, ids: list[str] | None) -> dict:
+    """A kept baseline narrowed to the tagged scenarios (one it lacks shows up as `new`)."""
+    return kept if ids is None else comparison.narrow(kept, "BASE", ids, None, strict=False)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -213,7 +245,9 @@ def run_command(args: argparse.Namespace, env: Environment, json_path: Path) -> 
                "--json", str(json_path.resolve())]
     for scenario in args.scenario or []:
         command += ["--scenario", scenario]
-    if not args.scenario:
+    for tag in getattr(args, "tag", None) or []:
+        command += ["--tag", tag]
+    if not (args.scenario or getattr(args, "tag", None)):
         command.append("--all")
     if args.variant:
         command += ["--variant", args.variant]

@@ -1,4 +1,4 @@
-"""`mlxprobe list`: scenario ids, variants with expected verdicts, one-line titles.
+"""`mlxprobe list`: scenario ids, variants with expected verdicts, one-line titles, [tags].
 
 Must not import: mlx, the child side.
 """
@@ -16,10 +16,16 @@ HELP = "list scenarios, their variants and expectations"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenarios", type=Path, help="a folder of scenario modules")
+    parser.add_argument("--tag", action="append", metavar="TAG",
+                        help="only scenarios carrying this tag (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
-    for s in catalog.discover(args.scenarios):
+    scenarios = catalog.discover(args.scenarios)
+    if args.tag:
+        scenarios = catalog.with_tags(scenarios, args.tag)
+    for s in scenarios:
         expected = ", ".join(f"{v}={e}" for v, e in s.variants.items())
-        print(f"{s.id:32s} {expected:45s} {s.title}")
+        tags = f" [{', '.join(s.tags)}]" if s.tags else ""
+        print(f"{s.id:32s} {expected:45s} {s.title}{tags}")
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ..errors import UsageError
 from ..launching import catalog, settings
 from ..launching.spec import RunSpec, spec_for
 from ..pipeline import matrix
@@ -30,9 +31,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
-    pick = run.add_mutually_exclusive_group(required=True)
+    pick = run.add_mutually_exclusive_group()
     pick.add_argument("--scenario", action="append", metavar="ID", help="repeatable")
     pick.add_argument("--all", action="store_true", help="every scenario")
+    run.add_argument("--tag", action="append", metavar="TAG", help="every scenario carrying "
+                     "this tag (repeatable: any of them; alone or with --all), e.g. upstream")
     run.add_argument("--variant", help="only this variant (e.g. broken, fixed)")
     run.add_argument("--scenarios", type=Path, help="a folder of scenario modules")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here "
@@ -59,13 +62,27 @@ def jobs_count(text: str) -> int:
 
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
-    chosen = catalog.discover(args.scenarios) if args.all else _picked(args)
+    chosen = chosen_scenarios(args)
     deadlines, max_memory = settings.deadlines_from(args)
     if args.variant and not any(args.variant in s.variants for s in chosen):
         catalog.variants_of(chosen[0], args.variant)  # raises with the known variants
     once = [spec_for(s, v, deadlines, max_memory) for s in chosen
             for v in catalog.variants_of(s, None) if args.variant in (None, v)]
     return [replace(spec, repeat=r) for r in range(args.repeat) for spec in once]
+
+
+def chosen_scenarios(args: argparse.Namespace) -> list[catalog.Scenario]:
+    """--scenario ID..., or --all and/or --tag TAG... (one of them is required)."""
+    tags = getattr(args, "tag", None)
+    if args.scenario and tags:
+        raise UsageError("--tag selects from the whole catalogue: use it alone or with --all, "
+                         "not with --scenario")
+    if args.scenario:
+        return _picked(args)
+    if not (args.all or tags):
+        raise UsageError("one of --scenario ID, --all or --tag TAG is required")
+    scenarios = catalog.discover(args.scenarios)
+    return catalog.with_tags(scenarios, tags) if tags else scenarios
 
 
 def _picked(args: argparse.Namespace) -> list[catalog.Scenario]:

@@ -14,6 +14,7 @@ import ast
 import difflib
 import importlib.util
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from ..errors import UsageError
 from . import expectations
 
 REQUIRED_KEYS = ("id", "title", "variants")
+# a tag is a pytest marker name too (`pytest scenarios/ -m upstream`): a Python identifier
+# without leading underscore, or kebab-case
+TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 PACKAGE = "mlxprobe_scenarios"
 # the verdict kinds an expectation may name ("kind" or "kind:detail"); see mlxprobe.judging.verdict
 VERDICT_KINDS = ("pass", "hang", "crash", "leak", "diverged", "not_learning", "no_update",
@@ -44,6 +48,11 @@ class Scenario:
     def budget_s(self) -> float | None:
         value = self.meta.get("budget_s")
         return float(value) if value is not None else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The scenario's `SCENARIO["tags"]` (e.g. "upstream": a guard against an mlx bug)."""
+        return tuple(self.meta.get("tags", ()))
 
 
 def read_metadata(path: Path) -> dict | None:
@@ -138,6 +147,11 @@ def _literal(path: Path, node: ast.expr) -> dict:
                          f"got {budget!r}")
     if not isinstance(meta.get("learning_metric", ""), str):
         raise UsageError(f"{path}: SCENARIO['learning_metric'] must be a metric name")
+    tags = meta.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(t, str) and TAG.fullmatch(t)
+                                           for t in tags)):
+        raise UsageError(f"{path}: SCENARIO['tags'] must be a list of names (letters, digits, "
+                         f"_ and -, starting with a letter), got {tags!r}")
     return meta
 
 
@@ -235,6 +249,21 @@ def select(scenarios: list[Scenario], wanted: str, unreadable: Sequence[str] = (
     if unreadable:
         hint += f"; a scenario file could not be read: {unreadable[0]}"
     raise UsageError(f"unknown scenario {wanted!r}{hint}")
+
+
+def known_tags(scenarios: Sequence[Scenario]) -> list[str]:
+    return sorted({t for s in scenarios for t in s.tags})
+
+
+def with_tags(scenarios: Sequence[Scenario], tags: Sequence[str]) -> list[Scenario]:
+    """The scenarios carrying any of `tags`; a UsageError naming the known tags when a tag is
+    carried by no scenario (a typo would otherwise select nothing and pass)."""
+    known = known_tags(scenarios)
+    unknown = [t for t in tags if t not in known]
+    if unknown:
+        listed = ", ".join(known) if known else "none"
+        raise UsageError(f"unknown tag {unknown[0]!r}; the scenarios' tags are: {listed}")
+    return [s for s in scenarios if set(s.tags) & set(tags)]
 
 
 def variants_of(scenario: Scenario, wanted: str | None) -> list[str]:

@@ -162,4 +162,15 @@ NO_SOURCE_MARK: dict[str, str] = {
     "check the loss before the update either",
     "no-grad-clipping": "clipping is only needed at some learning rates; mlx-lm's trainer "
     "does not clip, so a missing clip is not a bug by itself",
+    # the upstream guards (tag "upstream"): the bug is in mlx, the guard's code is correct
+    **{f"upstream-{name}": f"a bug in mlx itself ({issue}), not in the training code"
+       for name, issue in (("compile-last-batch", "mlx#1160"),
+                           ("compile-random-state", "mlx#815, mlx#2864"),
+                           ("compile-scalar-growth", "mlx#2643"),
+                           ("compile-split-leak", "mlx#3932"),
+                           ("compile-state-tracer", "mlx#946"),
+                           ("deep-graph", "mlx#451, mlx#810"),
+                           ("jvp-where", "mlx#3627"),
+                           ("power-nan", "mlx#504, mlx#628"),
+                           ("tolist-grad", "mlx#610"))},
 }

@@ -19,7 +19,10 @@ from .tones import label, tone
 METRICS = (("steps", "steps", "{:d}"), ("wall_s", "wall time", "{:.1f} s"),
            ("step_ms_median", "median step", "{:.3g} ms"),
            ("first_step_ms", "first step", "{:.4g} ms"),
-           ("peak_rss_mb", "peak RSS", "{:.0f} MB"), ("loss_first", "first loss", "{:.4g}"),
+           ("peak_rss_mb", "peak RSS", "{:.0f} MB"),
+           ("peak_device_mb", "peak GPU memory", "{:.0f} MB"),
+           ("peak_mx_active_mb", "peak MLX active", "{:.2f} MB"),
+           ("loss_first", "first loss", "{:.4g}"),
            ("loss_last", "last loss", "{:.4g}"), ("exit_code", "exit code", "{}"),
            ("signal", "signal", "{}"))
 STACK_CHARS = 30_000  # the tail of a stack dump that is shown

@@ -20,6 +20,7 @@ from ..errors import UsageError
 
 PANELS = (("loss", "loss"), ("step_ms", "step time (ms, log scale)"),
           ("rss_mb", "process RSS (MB)"), ("mx_active_mb", "MLX active memory (MB)"))
+DEVICE_PANEL = ("device_mb", "GPU memory (MB, NVML)")  # beside RSS, where a run has it
 FIGSIZE = (13.0, 2.7)  # inches; the page scales the SVG to its column width
 MARGINS = {"left": 0.04, "right": 0.995, "bottom": 0.17, "top": 0.9, "wspace": 0.22}
 LOG_SPAN = 1000.0  # a loss panel whose values span more than this factor uses a log scale
@@ -53,9 +54,13 @@ def figure_svg(lines: list[Line]) -> str:
 
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9,
                                 "axes.spines.top": False, "axes.spines.right": False}):
-        fig = Figure(figsize=FIGSIZE)
+        panels = list(PANELS)
+        if any(math.isfinite(v) for line in lines for v in values(line.series, "device_mb")):
+            panels.insert(3, DEVICE_PANEL)
+        width = FIGSIZE[0] * len(panels) / len(PANELS)
+        fig = Figure(figsize=(width, FIGSIZE[1]))
         fig.subplots_adjust(**MARGINS)  # fixed: a layout engine would double the time
-        for ax, (key, title) in zip(fig.subplots(1, len(PANELS)), PANELS):
+        for ax, (key, title) in zip(fig.subplots(1, len(panels)), panels):
             _panel(ax, key, title, lines)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})

@@ -30,6 +30,8 @@ def program_row(entry: dict) -> tuple[str, ...]:
     """A watched program: no expectation; its exit status and the progress sources."""
     m = entry.get("metrics", {})
     ended = f"SIG{m['signal']}" if m.get("signal") else str(m.get("exit_code", "-"))
+    if entry.get("ended_by_mlxprobe"):
+        ended = "ended"  # mlxprobe ended it (a hang, the memory limit, Ctrl-C)
     return (_clip(entry["variant"], 40), _label(entry), ended, str(m.get("steps", "")),
             _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
             _num(m.get("wall_s"), 1), ",".join(entry.get("sources", [])) or "none",

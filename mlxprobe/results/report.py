@@ -10,7 +10,7 @@ Shape: {"schema": 1, "mlxprobe_version", "mlx_version", "python", "platform", "c
 "runs": [{"scenario", "variant", "repeat", "expected", "expected_before_mlx" (the mlx
 bound whose override set `expected`, or null), "verdict", "detail", "matched",
 "reason", "hint", "evidence", "metrics": {"steps", "wall_s", "step_ms_median",
-"peak_rss_mb", "mx_peak_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
+"peak_rss_mb", "rss_mb_per_step", "loss_final", "startup_s", "setup_s", "loop_s",
 ...}, "series": {...}, "stacks": {...}}]}
 
 Must not import: mlx, the runner.
@@ -29,7 +29,15 @@ from pathlib import Path
 from .. import __version__
 from ..errors import UsageError
 from ..judging.stats import even_subsample, window_median
-from ..judging.verdict import MB, Verdict, leak_fit, matches, metric_series, rss_at_steps
+from ..judging.verdict import (
+    MB,
+    Verdict,
+    leak_fit,
+    matches,
+    memory_at_steps,
+    metric_series,
+    rss_at_steps,
+)
 from ..launching.spec import RunSpec
 from ..protocol import NON_FINITE
 from ..watching.facts import RawResult
@@ -58,8 +66,9 @@ def program_entry(argv: list[str], raw: RawResult, verdict: Verdict) -> dict:
     """A watched program's entry: the same fields as a scenario run's, no expectation
     (`expected` is None and `matched` means "no problem found"), plus how it was seen."""
     entry = run_entry(_ProgramSpec(argv), raw, verdict)
+    ended = raw.stall is not None or raw.memory_limit_mb is not None or raw.interrupted
     entry.update(expected=None, matched=verdict.kind == "pass", program=list(argv),
-                 sources=raw.sources, extensions=raw.extensions,
+                 sources=raw.sources, extensions=raw.extensions, ended_by_mlxprobe=ended,
                  output_tail={"stdout": raw.stdout_tail[-4000:],
                               "stderr": raw.stderr_tail[-4000:]})
     return entry
@@ -79,23 +88,29 @@ class _ProgramSpec:
 def metrics(raw: RawResult) -> dict:
     step_s = [r["step_s"] for r in raw.steps[1:] if isinstance(r.get("step_s"), (int, float))]
     losses = [v for v in metric_series(raw, "loss") if math.isfinite(v)]
-    peak_rss = max((s.rss for s in raw.samples), default=0) / MB
     return {"steps": len(raw.steps), "wall_s": round(raw.wall_s, 3),
             "step_ms_median": round(statistics.median(step_s) * 1000, 3) if step_s else None,
-            "first_step_ms": _first_step_ms(raw), "peak_rss_mb": round(peak_rss, 1),
-            "mx_peak_mb": _mx_peak_mb(raw),
+            "first_step_ms": _first_step_ms(raw), **memory_peaks(raw),
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
             "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
             "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
 
 
-def _mx_peak_mb(raw: RawResult) -> float | None:
-    """The largest MLX active memory any step reported (MLX's own view of its memory, next
-    to the process tree's RSS), None when no step reported it."""
+def memory_peaks(raw: RawResult) -> dict:
+    """Peaks of each memory view in MB. `peak_rss_mb`: the kernel's high-water mark of the
+    largest process (VmHWM, ru_maxrss: exact, never a sum) where known, else the highest
+    20 Hz sample; `peak_tree_rss_mb`: the highest sample of the whole tree (its processes
+    summed); `peak_device_mb`: GPU memory of the tree (NVML), `peak_mx_active_mb`: MLX's own
+    counter at the heartbeats; None where the view was not seen."""
+    sampled = max((s.rss for s in raw.samples), default=0) / MB
+    device = [s.device for s in raw.samples if getattr(s, "device", None) is not None]
     active = [r.get("memory", {}).get("mx_active") for r in raw.steps]
-    found = [v for v in active if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return round(max(found) / MB, 1) if found else None
+    active = [a for a in active if isinstance(a, int)]
+    peak = raw.peak_rss / MB if raw.peak_rss else sampled
+    return {"peak_rss_mb": round(peak, 1), "peak_tree_rss_mb": round(sampled, 1),
+            "peak_device_mb": round(max(device) / MB, 1) if device else None,
+            "peak_mx_active_mb": round(max(active) / MB, 2) if active else None}
 
 
 def phases(raw: RawResult) -> dict:
@@ -143,6 +158,9 @@ def series(raw: RawResult) -> dict:
            "loss": [_json_number(r.get("loss")) for r in steps],
            "rss_mb": [_round(rss.get(r.get("step")), 1) for r in steps],
            "mx_active_mb": [_round(r.get("memory", {}).get("mx_active"), 1 / MB) for r in steps]}
+    device = dict(memory_at_steps(raw, "device"))
+    if device:  # GPU memory (NVML), beside RSS
+        out["device_mb"] = [_round(device.get(r.get("step")), 1) for r in steps]
     names = sorted({k for r in steps for k, v in r.get("metrics", {}).items()
                     if isinstance(v, (bool, int, float)) or v in NON_FINITE})
     out["metrics"] = {n: [_json_number(r.get("metrics", {}).get(n)) for r in steps]

@@ -22,6 +22,7 @@ class Sample:
     procs: int  # processes in the tree
     compiling: bool  # a compiler (g++, cc1plus, ...) is running in the tree
     runnable: int = 0  # threads in the tree that are running or waiting for a core (state R)
+    device: int | None = None  # GPU memory bytes held by the tree (NVML); None: not sampled
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class RawResult:
     interrupted: bool = False  # the parent was interrupted (Ctrl-C, SIGTERM)
     watched: bool = False  # a user's own program (`watch`): no end record is owed
     extensions: int = 0  # missed deadlines not held: the stacks showed the program moving
+    peak_rss: int | None = None  # bytes: the kernel's high-water marks (VmHWM, ru_maxrss)
+    device_status: str = ""  # how device memory was sampled, or why it was not
+    # missed deadlines forgiven because the native stacks showed compilation (NVRTC, Metal)
+    compiling: list[dict] = field(default_factory=list)
+    compile_capped: bool = False  # compilation went on past watchdog.COMPILE_CAP_S
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import confirm, procs, stacks, watchdog
+from . import compiling, confirm, procs, stacks, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -47,6 +47,7 @@ __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
 TICK_S = 0.05
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
+MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[1] / "inside" / "bootstrap"
 Echo = Callable[[str, bytes], None]  # (stream name, chunk): where `watch` shows the output
@@ -85,6 +86,30 @@ class WatchedProcess:
         self.raw = RawResult(started=self.watch.started)
         self._echo = echo
         self._closers: list[int] = []
+        self._maxrss: int | None = None  # bytes, the reaped child's ru_maxrss
+        self._warmup: int | None = None  # warm-up steps, once the steps settled
+        self.compile_total = 0.0  # seconds compiling seen (compiler children, native stacks)
+
+    def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
+        """Has the child exited? Reaped with os.wait4, which also gives the kernel's RSS
+        high-water mark of the child and of the descendants it reaped (ru_maxrss): the
+        exact peak, where the 20 Hz samples can miss a short one. Sets `returncode`."""
+        child = self.child
+        if child.returncode is not None:
+            return True
+        end = time.monotonic() + timeout_s
+        while True:
+            try:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: no usage, Popen knows the code
+                return child.poll() is not None
+            if pid == child.pid:
+                child.returncode = os.waitstatus_to_exitcode(status)
+                self._maxrss = usage.ru_maxrss * MAXRSS_UNIT
+                return True
+            if not block or time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
 
     def start(self) -> None:
         read_fd, channel, keep = self._channel()
@@ -150,11 +175,12 @@ class WatchedProcess:
 
     def tick(self) -> bool:
         """One watchdog look; False once the process ended or was ended."""
-        if self.child.poll() is not None:
+        if self._reaped(block=False):
             return False
         latest = self.sampler.latest()
         if latest is not None and latest.compiling:
             self.watch.compile_s += TICK_S
+            self.compile_total += TICK_S
         if _over_memory(self.launch, latest):
             self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
@@ -164,12 +190,16 @@ class WatchedProcess:
 
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
+        pace, warming = self._pace()
         missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), len(watch.beats),
-                                  watch.intervals(d.window + 1), watch.compile_s)
+                                  pace, watch.compile_s, warming, self.compile_total)
         if missed is None:
             return False
         stall = _stall(missed, now, watch, self.sampler.samples)
         armed = watch.armed_pids()
+        native = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        if self._compiling(native, now):
+            return False
         if self.launch.watched:
             held, first = self._confirmed(missed[0], armed)
             if not held:
@@ -177,7 +207,46 @@ class WatchedProcess:
         else:
             first = stacks.python_stacks(armed, self.folder)
         self.raw.stall, self.raw.python_stacks = stall, first
-        self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        self.raw.native_stacks = native
+        return True
+
+    def _pace(self) -> tuple[list[float], bool]:
+        """(the step times the deadline is paced by, still warming up?): every step while
+        the steps have not settled, then the recent steady ones (`watchdog`)."""
+        watch, window = self.watch, self.launch.deadlines.window
+        beats = len(watch.beats)
+        if self._warmup is None:
+            if beats > watchdog.WARMUP_CAP + watchdog.WARMUP_STABLE:
+                self._warmup = watchdog.WARMUP_CAP  # settled or not: warm-up is over
+            else:
+                times = watch.intervals()
+                self._warmup = watchdog.warmup_steps(times)
+                if self._warmup is None:
+                    return times, True
+        if beats - self._warmup > window:
+            return watch.intervals(window), False
+        return watchdog.steady(watch.intervals(), self._warmup, window), False
+
+    def _compiling(self, native: str, now: float) -> bool:
+        """A missed deadline while the native stacks show a compiler (NVRTC, ptxas, Metal's
+        compiler, a module load): the time since the last heartbeat not yet counted is
+        counted as compiling, which re-arms the deadline and the budget, up to
+        COMPILE_CAP_S in all; the evidence lists each such look."""
+        frame = compiling.compiler_frame(native)
+        if frame is None:
+            return False
+        credited = sum(c["credited_s"] for c in self.raw.compiling)
+        last = self.watch.last_beat() or self.watch.started
+        credit = max(0.0, (now - last) - self.watch.compile_s)
+        credit = min(credit, watchdog.COMPILE_CAP_S - credited)
+        if credit <= 0 and credited >= watchdog.COMPILE_CAP_S:
+            self.raw.compile_capped = True
+            return False
+        self.watch.compile_s += credit
+        self.compile_total += credit
+        self.raw.compiling.append({"at_s": round(now - self.watch.started, 2), "frame": frame,
+                                   "credited_s": round(credit, 3),
+                                   "last_step": self.watch.last_step()})
         return True
 
     def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
@@ -206,7 +275,7 @@ class WatchedProcess:
             grace = min(grace, INTERRUPT_GRACE_S)
         raw.survivors = procs.end_run(self.child.pid, dict(self.sampler.seen), self.token,
                                       grace)
-        code = _reap(self.child)
+        code = self.child.returncode if self._reaped(REAP_TIMEOUT_S) else None
         for fd in self._closers:  # the program's writers are gone: let the reader see EOF
             os.close(fd)
         self._closers.clear()
@@ -223,6 +292,9 @@ class WatchedProcess:
         raw.records = self.watch.all_records()
         raw.malformed = self.reader.parser.malformed
         raw.samples = list(self.sampler.samples)
+        marks = [*self.sampler.hwm.values(), *([self._maxrss] if self._maxrss else [])]
+        raw.peak_rss = max(marks) if marks else None
+        raw.device_status = self.sampler.device.status
         raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
         raw.wall_s = time.monotonic() - self.watch.started
         raw.watched = self.launch.watched
@@ -252,14 +324,6 @@ def run(launch: Launch, abort: threading.Event | None = None,
         finally:
             raw = process.finish(interrupted)
         return raw
-
-
-def _reap(child: subprocess.Popen) -> int | None:
-    """The child's exit status; None if even SIGKILL did not end it (it is in `survivors`)."""
-    try:
-        return child.wait(timeout=REAP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def _over_memory(launch: Launch, latest: Sample | None) -> bool:

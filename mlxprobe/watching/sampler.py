@@ -22,15 +22,21 @@ from typing import NamedTuple
 
 import psutil
 
+from .devices import DeviceMemory
 from .facts import Sample
 from .procs import still_running
 
 INTERVAL_S = 0.05  # 20 Hz: fine enough to see a 0.2 ms-per-step loop's RSS ramp between beats
 COMPILERS = frozenset({"g++", "gcc", "c++", "cc", "cc1", "cc1plus", "clang", "clang++",
                        "as", "ld", "collect2"})
-LINUX = sys.platform == "linux"
+# MLXPROBE_NO_PROC=1 (a debugging switch) reads every process through psutil even on Linux:
+# the path macOS takes, so that CI on Linux exercises it (README, "Apple silicon")
+NO_PROC_ENV = "MLXPROBE_NO_PROC"
+LINUX = sys.platform == "linux" and os.environ.get(NO_PROC_ENV, "") in ("", "0")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if LINUX else 4096
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if LINUX else 100
+PF_FORKNOEXEC = 0x40  # /proc/<pid>/stat flags: forked, has not exec'd yet (shares its pages)
+HWM_EVERY = 20  # read the kernel's RSS high-water mark (VmHWM) once a second at 20 Hz
 
 
 class Reading(NamedTuple):
@@ -40,6 +46,8 @@ class Reading(NamedTuple):
     cpu_s: float
     compiling: bool
     runnable: int
+    ppid: int = 0
+    forked: bool = False  # forked and not exec'd yet: its RSS is (mostly) its parent's pages
 
 
 class Sampler(threading.Thread):
@@ -57,6 +65,9 @@ class Sampler(threading.Thread):
         self._alive: set[int] = set()  # pids that answered the last sample
         self._gone: set[int] = set()  # seen pids that stopped answering: never read again
         self._searched_at: int | None = None  # last_pid() when descendants were last searched
+        self.hwm: dict[int, int] = {}  # pid -> the kernel's RSS high-water mark (bytes)
+        self._count = 0
+        self.device = DeviceMemory()  # GPU memory per process (NVML), when there is one
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -86,10 +97,22 @@ class Sampler(threading.Thread):
         self._alive = set(readings)
         if not readings:
             return None
+        self._count += 1
+        if self._count % HWM_EVERY == 1:
+            self.read_hwm()
         values = readings.values()
-        return Sample(time.monotonic(), sum(r.rss for r in values),
+        return Sample(time.monotonic(), tree_rss(readings),
                       sum(r.cpu_s for r in values), len(readings),
-                      any(r.compiling for r in values), sum(r.runnable for r in values))
+                      any(r.compiling for r in values), sum(r.runnable for r in values),
+                      self.device.used(list(readings)))
+
+    def read_hwm(self) -> None:
+        """Keep each live process's kernel high-water mark (Linux VmHWM): exact where the
+        20 Hz samples can miss a short peak, and free of any double count."""
+        for pid in self._alive:
+            mark = high_water_mark(pid) if LINUX else None
+            if mark is not None:
+                self.hwm[pid] = max(mark, self.hwm.get(pid, 0))
 
     def search(self) -> None:
         """Add the tree's processes not seen yet to `seen`.
@@ -133,9 +156,36 @@ class Sampler(threading.Thread):
         return still_running(dict(self.seen))
 
 
+def tree_rss(readings: dict[int, Reading]) -> int:
+    """The tree's RSS without counting a page twice where it can be told: a process that
+    forked and has not exec'd yet (PF_FORKNOEXEC: a vfork/posix_spawn child of `popen`
+    before its exec, a fork() worker) shares its parent's pages, and its RSS counts them
+    again. Measured cause of a false `compare` failure: MLX's CPU backend starts its
+    compiler through popen; under load the spawned child's window before exec stretches to
+    tens of ms and a 20 Hz sample caught parent + child = twice the process (+39 MB).
+    Such a child adds only what it holds beyond its parent's RSS."""
+    total = 0
+    for reading in readings.values():
+        parent = readings.get(reading.ppid) if reading.forked else None
+        total += max(0, reading.rss - parent.rss) if parent is not None else reading.rss
+    return total
+
+
+def high_water_mark(pid: int) -> int | None:
+    """VmHWM of /proc/<pid>/status in bytes (None when gone or a kernel thread)."""
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith(b"VmHWM:"):
+            parts = line.split()
+            return int(parts[1]) * 1024 if len(parts) > 1 and parts[1].isdigit() else None
+    return None
+
+
 def last_pid() -> int | None:
     """The pid most recently given to a new process or thread (Linux: the last field of
-    /proc/loadavg); unchanged means nothing was created. None where it cannot be read."""
+    /proc/loadavg); unchanged means nothing was created. None where it cannot be read (and
+    with the /proc path switched off: a full search each time, as on macOS)."""
+    if not LINUX:
+        return None
     try:
         return int(_read("/proc/loadavg").split()[-1])
     except (ValueError, IndexError):
@@ -178,7 +228,7 @@ def read_proc(pid: int, start: int | None) -> Reading | None:
     name = text[text.index(b"(") + 1:text.rindex(b")")].decode(errors="replace")
     cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return Reading(int(fields[21]) * PAGE_BYTES, cpu_s, name in COMPILERS,
-                   runnable_threads(pid))
+                   runnable_threads(pid), int(fields[1]), bool(int(fields[6]) & PF_FORKNOEXEC))
 
 
 def read_psutil(pid: int, created: float) -> Reading | None:
@@ -191,7 +241,7 @@ def read_psutil(pid: int, created: float) -> Reading | None:
             times = proc.cpu_times()
             return Reading(proc.memory_info().rss, times.user + times.system,
                            proc.name() in COMPILERS,
-                           int(proc.status() == psutil.STATUS_RUNNING))
+                           int(proc.status() == psutil.STATUS_RUNNING), proc.ppid())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 

@@ -13,7 +13,8 @@ SCENARIO = {
                  "grandchild": "hang:cpu_idle", "grow": "leak", "raise_early": "crash",
                  "flat_loss": "not_learning", "nan_loss": "diverged", "zero_grad": "no_update",
                  "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record",
-                 "forever": "hang", "pinned_spin": "hang:cpu_busy"},
+                 "forever": "hang", "pinned_spin": "hang:cpu_busy", "fork_spike": "pass",
+                 "compile_pause": "pass"},
 }
 
 
@@ -113,3 +114,30 @@ def pinned_spin(probe):
     probe.step()
     while True:
         pass
+
+
+def fork_spike(probe):
+    """Holds 40 MB, then forks a child that waits without exec'ing (popen's child before its
+    exec, stretched by load): its RSS repeats its parent's pages (issue 13's +39 MB)."""
+    keep = bytearray(40 << 20)
+    for i in range(0, len(keep), 4096):
+        keep[i] = 1
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(1.0)
+        os._exit(0)
+    for _ in range(40):
+        time.sleep(0.03)
+        probe.step()
+    os.waitpid(pid, 0)
+
+
+def compile_pause(probe):
+    """Two quick steps, a 3 s pause (a kernel compile, as the test's faked native stacks
+    say), then quick steps again."""
+    for i in range(2):
+        probe.step(loss=5.0 - i)
+    time.sleep(3.0)
+    for i in range(8):
+        time.sleep(0.01)
+        probe.step(loss=3.0 - 0.1 * i)
