@@ -139,6 +139,9 @@ def _detail(found: Band, outside: list[int], b_final: float, h_final: float) -> 
     way = "above" if above * 2 >= len(outside) else "below"
     text = f"{len(outside)} of {len(found.steps)} steps outside the noise band"
     text += f" ({way})" if outside else ""
-    width = f"x/÷{math.exp(found.final_half):.3g}" if found.logs else f"±{found.final_half:.2g}"
+    width = f"±{found.final_half:.2g}"
+    if found.logs:  # a factor either way: as a percentage while it is small
+        factor = math.exp(found.final_half)
+        width = f"±{(factor - 1) * 100:.2g}%" if factor < 2 else f"x/÷{factor:.3g}"
     return text + (f", final loss {found.loss(b_final):.4g} -> {found.loss(h_final):.4g} "
                    f"(band {width})")
