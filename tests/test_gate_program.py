@@ -174,3 +174,31 @@ def test_mlx_lms_trainer_gated_between_identical_sides_passes(
     assert all(r["verdict"] == "pass" and "callback" in r["sources"] for r in head["runs"])
     assert len(head["runs"][0]["series"]["loss_at"]["loss"]) == 6
     assert "learning curve" in (tmp_path / "gate" / "summary.md").read_text()
+
+
+def test_a_local_project_is_reinstalled_on_each_use_of_a_cached_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    installs: list[list[str]] = []
+    monkeypatch.setattr(environments, "_pip_install", lambda path, args, _: installs.append(args))
+
+    def build(path: Path, requirement: str, package: str, log: object, extras: tuple) -> None:
+        path.mkdir(parents=True)
+        installs.append(["build", *extras])
+
+    monkeypatch.setattr(environments, "_build", build)
+    monkeypatch.setattr(environments, "installed_mlx", lambda path: "0.32.4")
+    extras = environments.extra_requirements([str(project), "mlx-lm==0.32.2"], None)
+    first = environments.prepare("mlx[cpu]==0.32.4", tmp_path / "cache", ("wheel", "s1"),
+                                 log=lambda _: None, extras=extras)
+    assert first.state == "built" and installs == [["build", *extras]]
+    environments.python_in(first.path).parent.mkdir()
+    environments.python_in(first.path).touch()
+    again = environments.prepare("mlx[cpu]==0.32.4", tmp_path / "cache", ("wheel", "s1"),
+                                 log=lambda _: None, extras=extras)
+    assert again.path == first.path and again.state == "updated"
+    assert installs[-1] == ["--no-deps", "--force-reinstall", str(project.resolve())]
+    plain = environments.prepare("mlx[cpu]==0.32.4", tmp_path / "cache", ("wheel", "s1"),
+                                 log=lambda _: None)
+    assert plain.path != first.path  # what is installed is the key
