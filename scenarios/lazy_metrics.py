@@ -54,7 +54,12 @@ SCENARIO = {
     "budget_s": 60,
 }
 
-STEPS = 200  # the broken loop keeps 0.25 MB a step: ~41 MB over the 160 fitted steps
+# On the CPU the broken loop keeps 0.25 MB a step: ~41 MB over the 160 fitted steps of 200.
+# On a GPU (CUDA, measured on an H100 2026-11-22) an evaluated step's logits are released and
+# each kept loss holds only ~1 KB of MLX active memory (0.156 MB over 160 fitted steps, under
+# the 1 MB floor of that view; RSS holds the 900 MB CUDA context and shows nothing), so the
+# loop runs longer there to make the same leak visible: ~2.4 MB over 2,400 fitted steps.
+STEPS = 200 if mx.default_device() == mx.cpu else 3000
 
 
 def broken(probe: Probe) -> None:
