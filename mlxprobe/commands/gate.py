@@ -1,6 +1,11 @@
-"""`mlxprobe gate --candidate REQ (--baseline REQ | --baseline-report PATH)`: judge an mlx bump.
+"""`mlxprobe gate --candidate REQ (--baseline REQ | --baseline-report PATH) [-- PROGRAM]`.
 
-Builds (or reuses) an isolated environment per mlx requirement with mlxprobe installed from
+Judges an mlx bump. With `-- PROGRAM [ARGS]` on the user's own training: each round runs
+`mlxprobe watch --json ... -- PROGRAM` in the environment (its bin/ first on PATH, so `python`
+is the env's; from the current directory), with the user's requirements installed there too
+(`--with REQ` repeated, `--with .` for the current project, `--requirements FILE`); the
+program's output goes to parts/<side>-<round>.txt. Without a program, on the scenarios:
+builds (or reuses) an isolated environment per mlx requirement with mlxprobe installed from
 this checkout, runs the scenario matrix in each (`mlxprobe run --jobs 1`, N rounds ordered
 A B, B A, ... to cancel drift), merges each side's rounds and compares them as `mlxprobe
 compare` does (a variant missing from a side, a partial side or nothing matched on either
@@ -16,6 +21,7 @@ Must not import: mlx, the child side.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -28,11 +34,13 @@ from ..gating.environments import Environment
 from ..launching import catalog
 from ..reporters import html, markdown
 from ..results import fingerprint, report, textfile
+from ..watching import output
 from . import compare
 from .running import jobs_count
 
 NAME = "gate"
-HELP = "run the scenarios on a baseline and a candidate mlx and compare"
+HELP = ("run your program (gate ... -- python train.py) or the scenarios on a baseline and "
+        "a candidate mlx and compare")
 EXIT_INTERRUPTED = 130
 RUN_OK = (0, 1)  # `mlxprobe run` exit codes that still leave a full report
 
@@ -66,10 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compare.add_output_arguments(parser)
     parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML page: "
                         "baseline against candidate, with plots (needs matplotlib)")
+    parser.add_argument("--with", dest="with_", action="append", metavar="REQ",
+                        help="with a program: also install REQ in both environments "
+                        "(repeatable; `.` is the project in the current directory)")
+    parser.add_argument("--requirements", type=Path, metavar="FILE",
+                        help="with a program: also install this requirements file (pip -r)")
+    parser.add_argument("--progress", metavar="REGEX", help="with a program: as `mlxprobe "
+                        "watch --progress` (read steps and losses from output lines)")
+    parser.add_argument("program", nargs=argparse.REMAINDER,
+                        help="-- then your training program and its arguments, e.g. "
+                        "`-- python train.py --iters 200` (default: the scenarios)")
 
 
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
+    _check_program(args)
     tagged = _tagged(args)
     _check_outputs(args)
     started = time.monotonic()
@@ -96,6 +115,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ngate wall time {total:.0f} s (environments {env_s:.0f} s, runs "
           f"{total - env_s:.0f} s); reports and summary in {args.out}", file=sys.stderr)
     return compare.exit_code(result)
+
+
+def _check_program(args: argparse.Namespace) -> None:
+    """With a program: its argv (`args.program`, without the `--`), the user's requirements
+    (`args.extras`) and no scenario selection; usage errors before any slow work."""
+    program = list(args.program or [])
+    program = program[1:] if program[:1] == ["--"] else program
+    args.program = program
+    args.extras = environments.extra_requirements(args.with_, args.requirements)
+    if not program:
+        if args.extras or args.progress is not None:
+            raise UsageError("--with, --requirements and --progress go with a program: "
+                             "`mlxprobe gate ... -- python train.py`")
+        return
+    for flag, value in (("--scenario", args.scenario), ("--tag", getattr(args, "tag", None)),
+                        ("--variant", args.variant), ("--scenarios", args.scenarios)):
+        if value:
+            raise UsageError(f"{flag} selects scenarios; a gate of your program "
+                             f"(-- {shlex.join(program)}) runs no scenario")
+    if program[0].startswith("-"):
+        raise UsageError(f"{program[0]!r} is no program: options of gate go before `--`")
+    if args.progress is not None and (problem := output.validate(args.progress)):
+        raise UsageError(problem)
 
 
 def _tagged(args: argparse.Namespace) -> list[str] | None:
@@ -152,7 +194,8 @@ def _command_line() -> str:
 
 def _sides_rows(args: argparse.Namespace, envs: dict[str, Environment]) -> list[list[str]]:
     """[side, what it is, mlx, environment] for the summary."""
-    rows = [[side, env.requirement, env.mlx_version, env.how] for side, env in envs.items()]
+    rows = [[side, " + ".join((env.requirement, *env.extras)), env.mlx_version, env.how]
+            for side, env in envs.items()]
     if args.baseline_report:
         rows.insert(0, [schedule.BASE, f"report {args.baseline_report}", "-", "-"])
     return rows
@@ -170,7 +213,8 @@ def _environments(args: argparse.Namespace) -> dict[str, Environment]:
     package = environments.mlxprobe_package(args.mlxprobe, cache, _log)
     envs = {}
     for side, requirement in wanted.items():
-        env = environments.prepare(requirement, cache, package, args.refresh, _log)
+        env = environments.prepare(requirement, cache, package, args.refresh, _log,
+                                   getattr(args, "extras", ()))
         _log(f"{side}: {requirement} -> mlx {env.mlx_version} ({env.how}, {env.path})")
         envs[side] = env
     return envs
@@ -212,20 +256,45 @@ def run_command(args: argparse.Namespace, env: Environment, json_path: Path) -> 
     return command
 
 
+def watch_command(args: argparse.Namespace, env: Environment, json_path: Path) -> list[str]:
+    """`ENV/bin/mlxprobe watch ... -- PROGRAM`, for one round of a program. The console
+    script, not `python -m`: the program runs from the user's directory, which may hold an
+    mlxprobe/ folder that `-m` would import instead of the env's."""
+    command = [str(environments.script_in(env.path, "mlxprobe")), "watch", "--no-status",
+               "--no-color", "--json", str(json_path.resolve())]
+    if args.progress is not None:
+        command += ["--progress", args.progress]
+    return [*command, "--", *args.program]
+
+
+def program_env(env: Environment) -> dict[str, str]:
+    """The environment variables of a program's round: the venv activated (its bin/ first
+    on PATH, so `python` in the program's command line is the env's python)."""
+    clean = environments.clean_env()
+    bin_dir = str(environments.python_in(env.path).parent)
+    return {**clean, "VIRTUAL_ENV": str(env.path),
+            "PATH": os.pathsep.join(p for p in (bin_dir, clean.get("PATH")) if p)}
+
+
 def _run_once(args: argparse.Namespace, env: Environment, side: str, r: int) -> dict:
     folder = _folder(args.out / "parts")
     json_path = folder / f"{side}-{r + 1}.json"
     json_path.unlink(missing_ok=True)
+    program = bool(getattr(args, "program", None))
+    if program:  # the user's program runs where the user is, as it would without the gate
+        command, cwd, variables = watch_command(args, env, json_path), None, program_env(env)
+    else:  # cwd is the parts folder: never this checkout, whose mlxprobe/ would shadow
+        command, cwd, variables = run_command(args, env, json_path), folder, \
+            environments.clean_env()
+    what = "mlxprobe watch" if program else "mlxprobe run"
     with open(folder / f"{side}-{r + 1}.txt", "w", encoding="utf-8") as table:
-        # cwd is the parts folder: never this checkout, whose mlxprobe/ would shadow the env's
-        proc = subprocess.Popen(run_command(args, env, json_path), stdout=table,
-                                stderr=subprocess.PIPE, text=True, cwd=folder,
-                                env=environments.clean_env())
+        proc = subprocess.Popen(command, stdout=table, stderr=subprocess.PIPE, text=True,
+                                cwd=cwd, env=variables)
         last = _relay(proc, f"  {side} {r + 1}: ")
     if proc.returncode == EXIT_INTERRUPTED:
         raise KeyboardInterrupt
     if proc.returncode not in RUN_OK or not json_path.exists():
-        raise UsageError(f"`mlxprobe run` in the {side} environment ({env.path}) failed with "
+        raise UsageError(f"`{what}` in the {side} environment ({env.path}) failed with "
                          f"exit code {proc.returncode}: {last}")
     return report.load(json_path)
 

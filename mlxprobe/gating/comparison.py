@@ -18,7 +18,9 @@ variant); with `run --repeat N` each group holds N runs.
    ratio threshold and an absolute noise floor, applied to the medians over repeats. A noisy
    metric (`ranked`: step time, peak memory, memory slope) must also pass a one-sided
    Mann-Whitney test over the runs (p <= alpha) before it counts; with too few runs to reach
-   alpha it is `worse?`, reported, not failed. Reports from different hosts (OS, machine,
+   alpha it is `worse?`, reported, not failed. The learning curve (`curves`: the loss over
+   matching steps against the noise band of each side's runs) is `worse` when HEAD learns
+   differently, `worse?` with one run on a side. Reports from different hosts (OS, machine,
    device) have their verdicts compared but not their metrics, and the headline says so.
 
 Must not import: mlx, the runner, reporters.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError
 from ..results import fingerprint
-from . import ranktest
+from . import curves, ranktest
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Threshold:
     why: str = ""
 
 
+CURVE_KEY = "series.loss"  # not a metrics key: the learning curve rule (`curves`)
 DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "step_ms": Threshold("step_ms_median", "step ms", 1.25, 0.5, ranked=True,
                          why="median step time; shared CI runners swing 10-20% run to run"),
@@ -55,10 +58,20 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "peak_mb": Threshold("peak_rss_mb", "peak MB", 1.20, 32.0, ranked=True,
                          why="peak RSS, the kernel's high-water mark; allocator noise is a "
                              "few MB"),
+    "mx_peak_mb": Threshold("peak_mx_active_mb", "MLX peak MB", 1.20, 32.0, ranked=True,
+                            why="MLX's own active-memory counter at the heartbeats (another "
+                            "view than RSS: MLX's buffers)"),
+    "device_mb": Threshold("peak_device_mb", "device MB", 1.20, 32.0, ranked=True,
+                           why="GPU memory of the tree (NVML), where seen"),
     "slope": Threshold("rss_mb_per_step", "MB/step", 2.0, 0.05, ranked=True,
                        why="RSS slope after warm-up; 0.05 MB/step is 15 MB over 300 steps"),
     "loss": Threshold("loss_final", "final loss", 1.10, 0.05,
                       why="median loss of the last 10% of steps; seeds are fixed"),
+    "curve": Threshold(CURVE_KEY, "learning curve", 3.0, 0.05,
+                       why="loss over matching steps (log scale when positive): HEAD's median "
+                       "outside BASE's band on 25% of the steps or at the end is worse (with "
+                       "2+ runs a side, else worse?); RATIO: the band in run-to-run spreads, "
+                       "FLOOR: the narrowest band, a share of how far the curve moved"),
 }
 DEFAULT_ALPHA = 0.05
 
@@ -80,6 +93,7 @@ class MetricChange:
     state: str  # "worse", "worse?" (not confirmed by the rank test), "better", "same"
     p: float | None = None  # one-sided Mann-Whitney p (ranked metrics)
     runs: tuple[int, int] = (1, 1)
+    detail: str = ""  # the learning curve: steps outside the band, final losses
 
 
 @dataclass(frozen=True)
@@ -209,8 +223,10 @@ def _problems(base: dict, head: dict) -> tuple[str, ...]:
     found = [_partial(side, rep, other) for side, rep, other in
              (("BASE", base, head), ("HEAD", head, base)) if rep.get("complete") is False]
     if not any(r.get("matched") for rep in (base, head) for r in rep.get("runs", [])):
+        programs = all(r.get("program") for rep in (base, head) for r in rep.get("runs", []))
+        what = "does the program pass" if programs else "do the scenarios run"
         found.append("no run matched its expectation on either side: nothing was checked "
-                     "(do the scenarios run at all in these environments?)")
+                     f"({what} at all in these environments?)")
     return tuple(p for p in found if p)
 
 
@@ -265,7 +281,8 @@ def _failing_labels(runs: list[dict]) -> set[str]:
 def _variant(key: tuple[str, str], base: list[dict], head: list[dict],
              thresholds: dict[str, Threshold], alpha: float,
              allow_missing: bool = False) -> VariantChange:
-    expected = str((head or base)[0].get("expected"))
+    # a watched program has no expectation (None): it is expected to pass
+    expected = str((head or base)[0].get("expected") or "pass")
     status = _status(base, head, expected)
     if status == "missing" and allow_missing:
         status = "left out"
@@ -335,6 +352,8 @@ def values(runs: list[dict], key: str) -> list[float]:
 def metric_change(name: str, t: Threshold, base_runs: list[dict], head_runs: list[dict],
                   alpha: float) -> MetricChange | None:
     """One metric's change, None when a side has no value for it."""
+    if t.key == CURVE_KEY:
+        return curve_change(name, t, base_runs, head_runs)
     base, head = values(base_runs, t.key), values(head_runs, t.key)
     if not base or not head:
         return None
@@ -346,6 +365,18 @@ def metric_change(name: str, t: Threshold, base_runs: list[dict], head_runs: lis
         if p > alpha:
             state = "worse?" if state == "worse" else "same"
     return MetricChange(name, t.label, b, h, _ratio(b, h), state, p, (len(base), len(head)))
+
+
+def curve_change(name: str, t: Threshold, base_runs: list[dict],
+                 head_runs: list[dict]) -> MetricChange | None:
+    """The learning curve as a metric change: base/head are the final losses."""
+    found = curves.judge(base_runs, head_runs, t.ratio, t.floor)
+    if found is None:
+        return None
+    found_band = found.band
+    b, h = (found_band.loss(found_band.final(v)) for v in (found_band.base, found_band.head))
+    return MetricChange(name, t.label, b, h, _ratio(b, h), found.state,
+                        runs=found.band.runs, detail=found.detail)
 
 
 def _ratio(base: float, head: float) -> float:

@@ -2,10 +2,13 @@
 
 Job: build a venv (with `uv` when it is installed, else `python -m venv` + pip) holding a
 given mlx requirement ("mlx[cpu]==0.31.2", a range, a local wheel, a git URL: whatever pip
-accepts) and mlxprobe itself (a wheel built once from this checkout, never editable, so the
-env runs the same bits). Environments live under `$MLXPROBE_CACHE/envs/<hash of requirement
-and python>` (default `~/.cache/mlxprobe`); a stamp file written last marks one as complete, so
-an interrupted build is rebuilt, and a changed checkout only reinstalls mlxprobe. A lock file
+accepts), the user's own requirements when gating their program (`--with REQ`, `--requirements
+FILE`: part of the cache key) and mlxprobe itself (a wheel built once from this checkout, never
+editable, so the env runs the same bits). Environments live under
+`$MLXPROBE_CACHE/envs/<hash of what is installed and python>` (default `~/.cache/mlxprobe`);
+a stamp file written last marks one as complete, so an interrupted build is rebuilt, and a
+changed checkout only reinstalls mlxprobe (a local project, `--with .`, is reinstalled on
+every use). A lock file
 keeps two gates from building the same env at once.
 
 Must not import: mlx, the runner.
@@ -33,6 +36,7 @@ from ..errors import UsageError
 STAMP = "mlxprobe-env.json"
 SOURCE_PARTS = ("pyproject.toml", "README.md", "mlxprobe", "scenarios")  # the wheel's sources
 KEEP_WHEELS = 3  # wheels of older checkouts kept in the cache
+REQUIREMENTS_FILE = "requirements:"  # an extra that is a requirements file (pip -r)
 Log = Callable[[str], None]
 
 
@@ -43,6 +47,7 @@ class Environment:
     mlx_version: str
     built_s: float  # seconds spent building or updating it now (0 when reused as it was)
     state: str = "cached"  # "built", "updated" (mlxprobe reinstalled) or "cached"
+    extras: tuple[str, ...] = ()  # the user's requirements installed with mlx
 
     @property
     def how(self) -> str:
@@ -60,6 +65,12 @@ class Environment:
 
 def python_in(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def script_in(venv: Path, name: str) -> Path:
+    """A console script of the venv (`mlxprobe`)."""
+    return venv / ("Scripts" if os.name == "nt" else "bin") / (name + (".exe" if os.name ==
+                                                                         "nt" else ""))
 
 
 def cache_root(explicit: Path | None = None) -> Path:
@@ -91,12 +102,52 @@ def source_stamp(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def requirement_key(requirement: str) -> str:
-    """The cache key of an env: the requirement (a local file by content) and this python."""
-    local = Path(requirement).expanduser()
-    what = _file_digest(local) if local.is_file() else requirement.strip()
-    text = json.dumps([what, sys.executable, sys.version, installer()])
+def requirement_key(requirement: str, extras: tuple[str, ...] = ()) -> str:
+    """The cache key of an env: everything installed in it (the mlx requirement and the
+    user's extra requirements, a local file by content, a local folder by path) and this
+    python. Without extras the key is the one older gates used."""
+    what = [_identity(r) for r in (requirement, *extras)]
+    text = json.dumps([what[0] if not extras else what, sys.executable, sys.version,
+                       installer()])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _identity(requirement: str) -> str:
+    if requirement.startswith(REQUIREMENTS_FILE):
+        return REQUIREMENTS_FILE + _identity(requirement[len(REQUIREMENTS_FILE):])
+    local = Path(requirement).expanduser()
+    if local.is_file():
+        return _file_digest(local)
+    return f"dir:{local.resolve()}" if local.is_dir() else requirement.strip()
+
+
+def extra_requirements(with_: list[str] | None, requirements: Path | None) -> tuple[str, ...]:
+    """The user's requirements as the env keeps them: each `--with REQ`, then the file of
+    `--requirements FILE` as 'requirements:PATH'. UsageError for a file that is not there."""
+    extras = tuple(r.strip() for r in with_ or [] if r.strip())
+    if requirements is not None:
+        if not requirements.is_file():
+            raise UsageError(f"--requirements {requirements}: no such file")
+        extras += (REQUIREMENTS_FILE + str(requirements.resolve()),)
+    return extras
+
+
+def pip_arguments(extras: tuple[str, ...]) -> list[str]:
+    """What pip installs for the extras: local paths absolute, a requirements file as -r."""
+    out: list[str] = []
+    for extra in extras:
+        if extra.startswith(REQUIREMENTS_FILE):
+            out += ["-r", install_argument(extra[len(REQUIREMENTS_FILE):])]
+        else:
+            out.append(install_argument(extra))
+    return out
+
+
+def local_projects(extras: tuple[str, ...]) -> list[str]:
+    """The extras that are local folders (`--with .`): reinstalled each time the env is used,
+    as their code changes without their path changing."""
+    return [install_argument(e) for e in extras
+            if not e.startswith(REQUIREMENTS_FILE) and Path(e).expanduser().is_dir()]
 
 
 def _file_digest(path: Path) -> str:
@@ -156,19 +207,20 @@ def _prune(wheels: Path, keep: Path, count: int = KEEP_WHEELS) -> None:
 
 
 def prepare(requirement: str, cache: Path, mlxprobe: tuple[str, str], refresh: bool = False,
-            log: Log = print) -> Environment:
-    """The ready environment for `requirement` holding `mlxprobe` (from `mlxprobe_package`)."""
+            log: Log = print, extras: tuple[str, ...] = ()) -> Environment:
+    """The ready environment for `requirement` holding `mlxprobe` (from `mlxprobe_package`)
+    and the user's `extras` (from `extra_requirements`)."""
     package, stamp = mlxprobe
-    path = cache / "envs" / requirement_key(requirement)
+    path = cache / "envs" / requirement_key(requirement, extras)
     started = time.monotonic()
     with _locked(path.with_name(path.name + ".lock")):
-        state = _ensure(path, requirement, package, stamp, refresh, log)
+        state = _ensure(path, requirement, package, stamp, refresh, log, extras)
         old = _stamp(path) or {}
         known = old.get("mlx_version") not in (None, "unknown")  # "unknown": older stamps
         version = old["mlx_version"] if state == "cached" and known else installed_mlx(path)
         _stamp(path, {"requirement": requirement, "mlxprobe": stamp, "mlx_version": version})
     spent = round(time.monotonic() - started, 1) if state != "cached" else 0.0
-    return Environment(requirement, path, version, spent, state)
+    return Environment(requirement, path, version, spent, state, extras)
 
 
 def mlxprobe_package(mlxprobe: str | None, cache: Path, log: Log = print) -> tuple[str, str]:
@@ -183,17 +235,24 @@ def mlxprobe_package(mlxprobe: str | None, cache: Path, log: Log = print) -> tup
 
 
 def _ensure(path: Path, requirement: str, package: str, stamp: str, refresh: bool,
-            log: Log) -> str:
-    """Build or update the env: 'built', 'updated' (mlxprobe only) or 'cached'."""
+            log: Log, extras: tuple[str, ...] = ()) -> str:
+    """Build or update the env: 'built', 'updated' (mlxprobe or a local project) or
+    'cached'."""
     done = _stamp(path)
     if refresh or done is None or not python_in(path).exists():
-        _build(path, requirement, package, log)
+        _build(path, requirement, package, log, extras)
         return "built"
+    state = "cached"
     if done.get("mlxprobe") != stamp:
         log(f"updating mlxprobe in {path}")
         _pip_install(path, ["--no-deps", "--force-reinstall", package], "mlxprobe")
-        return "updated"
-    return "cached"
+        state = "updated"
+    projects = local_projects(extras)
+    if projects:
+        log(f"reinstalling {', '.join(projects)} in {path}")
+        _pip_install(path, ["--no-deps", "--force-reinstall", *projects], "your project")
+        state = "updated"
+    return state
 
 
 def _stamp(path: Path, write: dict | None = None) -> dict | None:
@@ -218,8 +277,10 @@ def _locked(lock: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(path: Path, requirement: str, package: str, log: Log) -> None:
-    log(f"building an environment for {requirement!r} in {path} ({installer()})")
+def _build(path: Path, requirement: str, package: str, log: Log,
+           extras: tuple[str, ...] = ()) -> None:
+    also = f" with {', '.join(extras)}" if extras else ""
+    log(f"building an environment for {requirement!r}{also} in {path} ({installer()})")
     shutil.rmtree(path, ignore_errors=True)
     try:
         if installer() == "uv":
@@ -228,7 +289,8 @@ def _build(path: Path, requirement: str, package: str, log: Log) -> None:
         else:
             _call([sys.executable, "-m", "venv", str(path)], "create a venv",
                   path.with_suffix(".log"))
-        _pip_install(path, [package, install_argument(requirement)], requirement)
+        _pip_install(path, [package, install_argument(requirement), *pip_arguments(extras)],
+                     requirement + also)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise

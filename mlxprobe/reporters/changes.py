@@ -20,7 +20,13 @@ TEXT_WIDTH = 110
 
 
 def metric_text(m: MetricChange, alpha: float) -> str:
-    """'step ms 10.1 -> 15.3 (x1.51, p=0.050, 3 vs 3 runs)'."""
+    """'step ms 10.1 -> 15.3 (x1.51, p=0.050, 3 vs 3 runs)'; the learning curve: 'learning
+    curve differs: 30 of 60 steps outside the noise band (above), final ... (3 vs 3 runs)'."""
+    if m.detail:
+        text = f"{m.label} differs: {m.detail} ({m.runs[0]} vs {m.runs[1]} runs)"
+        if m.state == "worse?":
+            text += " [not confirmed: one run on a side measures no noise; use --repeat 3]"
+        return text
     text = f"{m.label} {_num(m.base)} -> {_num(m.head)} ({_ratio(m.ratio)}"
     if m.p is not None:
         text += f", p={m.p:.3f}"

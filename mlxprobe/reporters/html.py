@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..gating import comparison
+from ..gating import comparison, curves
 from ..gating.comparison import EXPECTED, Comparison
 from ..results import textfile
 from . import plots
@@ -63,7 +63,9 @@ def render(report: dict, baseline: dict | None = None, result: Comparison | None
     if baseline is not None and result is None:
         result = _comparison(baseline, report)
     body = [header(report, baseline, result), grid(groups, compare=baseline is not None)]
-    body += [section(i, name, variants, colors) for i, (name, variants)
+    curve = (result.thresholds.get("curve") if result is not None else None) \
+        or comparison.DEFAULT_THRESHOLDS["curve"]
+    body += [section(i, name, variants, colors, curve) for i, (name, variants)
              in enumerate(groups.items())]
     title = "mlxprobe comparison" if baseline else "mlxprobe report"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -172,16 +174,42 @@ def _cell(runs: list[Run], compare: bool) -> str:
 
 
 def section(index: int, name: str, variants: dict[str, list[Run]],
-            colors: dict[str, str]) -> str:
-    """One scenario: legend, the plots of all its runs, the runs' cards side by side."""
+            colors: dict[str, str], curve: comparison.Threshold | None = None) -> str:
+    """One scenario: legend, the plots of all its runs, in a comparison each variant's
+    learning curve against the baseline's noise band, the runs' cards side by side."""
     runs = [r for rs in variants.values() for r in rs]
     lines = [plots.Line(r.entry.get("series") or {}, colors[str(r.entry.get("variant"))],
                         dashed=r.side == "baseline", stall=_stall(r.entry)) for r in runs]
     cards = [_cards(rs, colors) for rs in variants.values()]
+    bands = "".join(learning_curve(v, rs, curve) for v, rs in variants.items()) \
+        if curve is not None else ""
     return (f'<section class="scenario" id="s{index}" data-scenario="{esc(name)}">'
             f"<h2>{esc(name)}</h2>{legend(runs, colors)}"
-            f'<figure class="plot">{plots.figure_svg(lines)}</figure>'
+            f'<figure class="plot">{plots.figure_svg(lines)}</figure>{bands}'
             f'<div class="{_runs_class(runs)}">{"".join(cards)}</div></section>')
+
+
+def learning_curve(variant: str, runs: list[Run], t: comparison.Threshold) -> str:
+    """Both sides' loss curves over the matching steps with the baseline's noise band
+    shaded, and the rule's words; "" when a side has no curve (or nothing is compared)."""
+    base = [r.entry for r in runs if r.side == "baseline"]
+    head = [r.entry for r in runs if r.side == "candidate"]
+    found = curves.judge(base, head, t.ratio, t.floor) if base and head else None
+    if found is None:
+        return ""
+    band = found.band
+    steps, loss = list(band.steps), band.loss
+    low = [loss(b - w) for b, w in zip(band.base, band.half)]
+    high = [loss(b + w) for b, w in zip(band.base, band.half)]
+    each = [("baseline", c) for c in map(curves.curve, base) if c] + \
+        [("candidate", c) for c in map(curves.curve, head) if c]
+    svg = plots.band_svg(steps, low, high, [(side, [c[s] for s in steps]) for side, c in each],
+                         [("baseline", [loss(v) for v in band.base]),
+                          ("candidate", [loss(v) for v in band.head])], band.logs)
+    state = {"worse": "differs", "worse?": "differs (unconfirmed: one run on a side)"} \
+        .get(found.state, "within the noise band")
+    return (f'<figure class="plot curve"><figcaption>{esc(variant)}: learning curve '
+            f"{state}: {esc(found.detail)}</figcaption>{svg}</figure>")
 
 
 def _runs_class(runs: list[Run]) -> str:

@@ -41,6 +41,8 @@ table.grid .badge { max-width: 15em; overflow: hidden; text-overflow: ellipsis;
                  background-size: 6px 4px; }
 figure.plot { margin: 0 0 8px; }
 figure.plot svg { width: 100%; height: auto; display: block; }
+figure.curve { max-width: 760px; }
+figure.curve figcaption { font-size: 0.9em; margin: 4px 0; }
 .runs { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr));
         gap: 12px; }
 .runs.compare { grid-template-columns: 1fr; }

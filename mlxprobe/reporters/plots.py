@@ -119,14 +119,22 @@ def _scale(ax, key: str, ys: list[float]) -> None:  # noqa: ANN001 - Axes
         _log_axis(ax)
 
 
-def _log_axis(ax) -> None:  # noqa: ANN001 - Axes
-    """A log y axis labelled 1, 2, 5, 10, ... in plain numbers (no 10^x minor labels)."""
+def _log_axis(ax, dense: bool = True) -> None:  # noqa: ANN001 - Axes
+    """A log y axis labelled 1, 2, 5, 10, ... in plain numbers (no 10^x minor labels);
+    not `dense`: powers of ten only (a span of many decades)."""
     from matplotlib import ticker
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    subs = (1.0, 2.0, 5.0) if dense else (1.0,)
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _span(ys: list[float]) -> float:
+    """max / min of the positive finite values (1.0 when there are none)."""
+    finite = [y for y in ys if math.isfinite(y) and y > 0]
+    return max(finite) / min(finite) if finite else 1.0
 
 
 def steps_of(series: dict) -> list[float]:
@@ -153,3 +161,42 @@ def _as_float(value: object) -> float:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+BAND_COLORS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
+CURVE_FIGSIZE = (6.5, 2.9)
+
+
+def band_svg(steps: list[float], low: list[float], high: list[float],
+             runs: list[tuple[str, list[float]]], medians: list[tuple[str, list[float]]],
+             log_scale: bool) -> str:
+    """The learning curve of a comparison as an `<svg>`: every run of both sides (thin),
+    each side's median (thick; the baseline dashed) and the baseline's noise band shaded.
+    `runs` and `medians` are (side, losses at `steps`), side "baseline" or "candidate"."""
+    require()
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9,
+                                "axes.spines.top": False, "axes.spines.right": False}):
+        fig = Figure(figsize=CURVE_FIGSIZE)
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.88)
+        ax = fig.subplots()
+        ax.set_title("learning curve: baseline band shaded", loc="left", fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.25)
+        ax.fill_between(steps, low, high, color=BAND_COLORS["baseline"], alpha=0.18,
+                        linewidth=0, label="baseline noise band")
+        for side, ys in runs:
+            ax.plot(steps, ys, color=BAND_COLORS[side], linewidth=0.7, alpha=0.45,
+                    linestyle="--" if side == "baseline" else "-")
+        for side, ys in medians:
+            ax.plot(steps, ys, color=BAND_COLORS[side], linewidth=2.0,
+                    linestyle="--" if side == "baseline" else "-", label=f"{side} median")
+        if log_scale:
+            _log_axis(ax, dense=_span(low + high) <= LOG_SPAN)
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]

@@ -2,10 +2,16 @@
 
 --steps N, --lr LR, --compiled (an mx.compile'd step, evaluated with mx.eval, as mlx-lm
 does), --lazy-item (no mx.eval: `loss.item()` each step evaluates everything), --probe
-(report the loss and gradient norm through mlxprobe's probe as well).
+(report the loss and gradient norm through mlxprobe's probe as well), --batch B (SGD on B
+random rows a step instead of all 256), --unseeded (those rows drawn from a seed of the
+process id: runs differ, as an unseeded data loader's do).
+
+MLXPROBE_TEST_LR_SCALE (read by this test program only) multiplies the learning rate: the
+planted learning-curve change of the gate's tests, set on one side only.
 """
 
 import argparse
+import os
 from functools import partial
 
 import mlx.core as mx
@@ -18,13 +24,17 @@ parser.add_argument("--steps", type=int, default=120)
 parser.add_argument("--lr", type=float, default=0.05)
 parser.add_argument("--compiled", action="store_true")
 parser.add_argument("--probe", action="store_true")
+parser.add_argument("--batch", type=int, default=0)
+parser.add_argument("--unseeded", action="store_true")
 args = parser.parse_args()
 
 mx.random.seed(0)
 model = nn.Linear(8, 1)
-optimizer = optim.SGD(learning_rate=args.lr)
+scale = float(os.environ.get("MLXPROBE_TEST_LR_SCALE") or 1.0)
+optimizer = optim.SGD(learning_rate=args.lr * scale)
 x = mx.random.normal((256, 8))
 y = x @ mx.arange(8, dtype=mx.float32).reshape(8, 1) / 8
+rows = mx.random.key(os.getpid() if args.unseeded else 1)
 
 
 def loss_fn(m, a, b):
@@ -45,7 +55,12 @@ if args.compiled:
     step = partial(mx.compile, inputs=state, outputs=state)(step)
 
 for i in range(1, args.steps + 1):
-    loss, grads = step(x, y)
+    if args.batch:
+        rows, sub = mx.random.split(rows)
+        pick = mx.random.randint(0, x.shape[0], (args.batch,), key=sub)
+        loss, grads = step(x[pick], y[pick])
+    else:
+        loss, grads = step(x, y)
     mx.eval(state, loss)
     if args.probe:
         from mlxprobe import probe
