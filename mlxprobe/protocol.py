@@ -26,6 +26,7 @@ STACK_SIGNAL = signal.SIGUSR1
 
 # record kinds
 START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", "error"
+EXITING = "exiting"  # bootstrap (atexit): the process is shutting down ("pid")
 PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)

@@ -13,13 +13,16 @@ Must not import: the watching side.
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from types import ModuleType, TracebackType
 
-from ..protocol import ERROR, MLX, START
+from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
 from . import collectives, imports, trainers
 from .process import arm_stack_dump, hold_lifeline
@@ -37,6 +40,7 @@ def start() -> None:
     probe.emit(START, pid=os.getpid(), stacks=armed, source="bootstrap",
                argv=[str(a)[:200] for a in sys.orig_argv[:16]],
                python=platform.python_version())
+    _on_shutdown(lambda: probe.emit(EXITING, pid=os.getpid()))
     beats = beating.Beats(probe)
     hooks = {"mlx.core": lambda m: _core(beats, m),
              "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m)}
@@ -46,6 +50,21 @@ def start() -> None:
     beating.watch_open_evals(beats)
     if probe.rank is not None:
         _report_uncaught(probe)
+
+
+def _on_shutdown(announce: Callable[[], None]) -> None:
+    """Say "exiting" as soon as the program's main thread is done: shutting down (atexit
+    handlers, freeing a big graph, a CUDA context) beats no more, and Python stops answering
+    the stack signal once its finalisation has begun. `threading._register_atexit` (CPython
+    3.9+) runs before the program's own atexit handlers; plain atexit where it is missing."""
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(announce)
+            return
+    except RuntimeError:  # already shutting down
+        return
+    atexit.register(announce)
 
 
 def _optimizers(beats: beating.Beats, module: ModuleType) -> None:

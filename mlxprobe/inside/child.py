@@ -50,16 +50,16 @@ def run_variant(probe: Probe, root: str, module: str, variant: str) -> int:
         probe.emit("error", type=type(exc).__name__, message=str(exc)[:4000],
                    traceback=traceback.format_exc()[-8000:])
         return ERROR_EXIT
-    probe.emit("end", steps=probe._step)
+    probe.emit("end", steps=probe._step, pid=os.getpid())
     return 0
 
 
 def _count_collectives(probe: Probe) -> None:
     """A rank of a distributed scenario counts its collectives by the probe's steps and
     reports an evaluation left open (a rank blocked in a collective is inside one)."""
-    if probe.rank is None:
-        return
-    import mlx.core as mx
+    mx = sys.modules.get("mlx.core")
+    if probe.rank is None or mx is None:  # mlx failed to import (the start record says why):
+        return  # importing it again would abort in nanobind; the variant raises the error
 
     counter = collectives.Collectives(probe, lambda: probe._step + 1)
     collectives.patch_distributed(counter, mx)

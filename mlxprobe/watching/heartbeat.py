@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from ..protocol import PROGRESS, START, STEP
+from ..protocol import END, EXITING, PROGRESS, START, STEP
 from .store import RecordStore
 
 BEAT_KINDS = frozenset({STEP, PROGRESS})
@@ -60,6 +60,7 @@ class Watch:
         self._ranks: dict[int, Lane] = {}
         self._rank_pids: dict[int, int] = {}
         self._ended: set[int] = set()
+        self._exiting: dict[int, float] = {}  # pid -> when it said it was shutting down
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
@@ -74,6 +75,8 @@ class Watch:
                 self._last_step = int(record.get("step", self._last_step + 1))
             elif kind == START and isinstance(record.get("pid"), int):
                 self._started(record, rank)
+            elif kind in (EXITING, END) and isinstance(record.get("pid"), int):
+                self._exiting[record["pid"]] = record["t"]
         if self.on_record is not None:
             self.on_record(record)
 
@@ -151,8 +154,18 @@ class Watch:
             return self._last_step
 
     def armed_pids(self) -> list[int]:
+        """Processes that answer the stack signal: armed, and not shutting down (Python's
+        finalisation unregisters the handler, and the signal would then end the process)."""
         with self._lock:
-            return list(self._armed)
+            return [pid for pid in self._armed if pid not in self._exiting]
+
+    def exiting_since(self) -> float | None:
+        """When the last armed process said it was shutting down, once all of them have;
+        None while one of them still runs its program (or none ever armed)."""
+        with self._lock:
+            if not self._armed or any(pid not in self._exiting for pid in self._armed):
+                return None
+            return max(self._exiting[pid] for pid in self._armed)
 
     def all_records(self) -> list[dict]:
         """The records kept (every one of a short run), in arrival order."""

@@ -47,6 +47,7 @@ __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
 
 TICK_S = 0.05
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
+SHUTDOWN_S = 120.0  # after the program said it was exiting (freeing memory, a CUDA context)
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[1] / "inside" / "bootstrap"
@@ -183,6 +184,9 @@ class WatchedProcess:
 
     def _overdue(self) -> bool:
         d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
+        exiting = watch.exiting_since()
+        if exiting is not None:  # shutting down: no step deadline, only a cap on the wait
+            return self._shutdown_overdue(now, exiting)
         pace, warming = self._pace()
         missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
                                   pace, watch.compile_s, warming, self.compile_total)
@@ -249,6 +253,16 @@ class WatchedProcess:
         self.raw.compiling.append({"at_s": round(now - self.watch.started, 2), "frame": frame,
                                    "credited_s": round(credit, 3),
                                    "last_step": self.watch.last_step()})
+        return True
+
+    def _shutdown_overdue(self, now: float, since: float) -> bool:
+        """A process that said it was exiting and is still there after SHUTDOWN_S: a hang in
+        its shutdown (no stack signal: Python no longer answers it then)."""
+        if now - since <= SHUTDOWN_S:
+            return False
+        self.raw.stall = _stall(("shutdown", SHUTDOWN_S), now, self.watch, self.sampler.samples)
+        self.raw.python_stacks = "(none taken: the process was shutting down)"
+        self.raw.native_stacks = stacks.native_stacks(self.child.pid)
         return True
 
     def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
