@@ -78,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         os.set_inheritable(int(os.environ[RECORD_FD_ENV]), False)  # EOF when the child ends
     armed = arm_stack_dump()
     probe = shared()
+    facts = environment()
     probe.emit("start", pid=os.getpid(), variant=args.variant, module=args.module,
-               stacks=armed, **environment())
+               stacks=armed, **facts)
+    if facts["mlx_version"].startswith("not importable") and "mlx" in sys.modules:
+        # mlx was found but failed to start (e.g. "no CUDA-capable device is detected" in a
+        # rank that mlx.launch gave no GPU): importing it again would abort in nanobind
+        probe.emit("error", type="ImportError", message=facts["mlx_version"][16:], traceback="")
+        return ERROR_EXIT
     _count_collectives(probe)
     probe.reset_clock()
     return run_variant(probe, args.root, args.module, args.variant)
