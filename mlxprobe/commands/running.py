@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         html.require()  # before the runs: a missing matplotlib is known at once
     stop_event = threading.Event()
     signals: list[int] = []
-    previous = {sig: signal.signal(sig, _stopper(stop_event, signals)) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, stopper(stop_event, signals)) for sig in STOP_SIGNALS}
     interrupted = False
     try:
         outcomes = _run_matrix(args, specs, stop_event)
@@ -144,7 +144,7 @@ def _run_matrix(args: argparse.Namespace, specs: list[RunSpec],
         return matrix.run_all(specs, args.jobs, watcher=view, stop=stop)
 
 
-def _stopper(stop: threading.Event, seen: list[int]) -> Callable[[int, object], None]:
+def stopper(stop: threading.Event, seen: list[int]) -> Callable[[int, object], None]:
     """The handler of Ctrl-C and SIGTERM during the runs: the first one sets `stop` (the
     matrix ends the running children and raises Interrupted); later ones are ignored until
     the partial report is written (a second Ctrl-C must not cut the cleanup short and leave

@@ -35,11 +35,11 @@ from ..results import report, textfile
 from ..results.textfile import writable_file
 from ..watching import output, runner
 from ..watching.watchdog import Deadlines
+from .running import STOP_SIGNALS, stopper
 
 NAME = "watch"
 HELP = "run your own training program under the watchdog: mlxprobe watch -- python train.py"
 EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # A user's run is not a scenario whose step times we know: longer deadlines, no budget.
 # 300 s to the first sign of progress (loading a large model's weights from disk prints
 # nothing for minutes); 5 s between steps at least (GC pauses, logging, a data shard), and a
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         html.require()
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, stopper(stop, [])) for sig in STOP_SIGNALS}
     try:
         with console.for_terminal(args.no_status) as screen:
             raw = runner.run(launch, stop, screen.record, screen.echo)
@@ -123,14 +123,6 @@ def run(args: argparse.Namespace) -> int:
     if args.ranks > 1:  # the user's own command, not our launcher line
         shown = [f"[{args.ranks} ranks]", *program_argv(args.program)]
     return _finish(args, shown, raw)
-
-
-def _stopper(stop: threading.Event):  # noqa: ANN202 - a signal handler
-    def handle(signum: int, frame: object) -> None:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        stop.set()
-    return handle
 
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001

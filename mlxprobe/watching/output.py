@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ..protocol import OUTPUT, PROGRESS
+from ..protocol import OUTPUT, PROGRESS, encode_number
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\r")
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
@@ -92,12 +92,9 @@ def _float(text: str | None) -> float | str | None:
     if text is None:
         return None
     try:
-        value = float(text)
+        return encode_number(float(text))
     except ValueError:
         return None
-    if value != value or value in (float("inf"), float("-inf")):
-        return "nan" if value != value else ("inf" if value > 0 else "-inf")
-    return value
 
 
 def validate(regex: str) -> str | None:
