@@ -6,6 +6,7 @@ loop for the bootstrap's heartbeats and for "the observer does not change the ob
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 
@@ -13,6 +14,10 @@ import pytest
 from watching import PROGRAMS, python, watch
 
 LOSS_LINE = re.compile(rb"^step \d+ loss [0-9.]+$", re.M)
+
+
+def losses(stdout: bytes) -> list[float]:
+    return [float(line.split()[-1]) for line in LOSS_LINE.findall(stdout)]
 
 
 def test_output_reaches_the_user_unchanged_then_the_final_block(tmp_path):
@@ -110,8 +115,13 @@ def test_losses_are_identical_with_and_without_watch(tmp_path):
     program = python("mlx_linear.py", "--steps", "60")
     alone = subprocess.run(program, capture_output=True, timeout=120)
     done, entry = watch(tmp_path, *program)
-    assert LOSS_LINE.findall(alone.stdout) == LOSS_LINE.findall(done.stdout)
-    assert len(LOSS_LINE.findall(alone.stdout)) == 6
+    # MLX's CPU backend is not bit-reproducible under load: measured with no mlxprobe at all,
+    # two busy cores, 10 runs of this program: step 10 printed 0.30050734 four times,
+    # 0.30050737 once, 0.30050740 five times (2e-7 relative). Equal within that, not beyond.
+    alone_losses, watched = losses(alone.stdout), losses(done.stdout)
+    assert len(alone_losses) == len(watched) == 6
+    assert all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
+               for a, b in zip(alone_losses, watched)), (alone_losses, watched)
     assert entry["verdict"] == "pass" and "update" in entry["sources"]
     assert entry["metrics"]["steps"] == 60  # one heartbeat per optimizer update
 
