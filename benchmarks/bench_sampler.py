@@ -122,8 +122,8 @@ def timed_threads(mode: str, made: dict):
     originals = runner.Sampler, runner.RecordReader
     kind, interval_s = MODES[mode]
 
-    def sampler(pid: int) -> TimedSampler:
-        made["sampler"] = kind(pid, interval_s)
+    def sampler(pid: int, asked_s: float = interval_s) -> TimedSampler:
+        made["sampler"] = kind(pid, interval_s if mode != "now" else asked_s)
         return made["sampler"]
 
     def reader(fd: int, on_record) -> TimedReader:  # noqa: ANN001 - Callable[[dict], None]

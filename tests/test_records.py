@@ -67,7 +67,7 @@ def test_valid_records_survive_any_chunking(steps: list[int], data: st.DataObjec
 def test_reader_thread_stamps_arrival_time() -> None:
     read_fd, write_fd = os.pipe()
     got: list[dict] = []
-    reader = RecordReader(read_fd, got.append)
+    reader = RecordReader(read_fd, got.extend)
     reader.start()
     os.write(write_fd, line(step=1) + b"junk\n")
     os.close(write_fd)

@@ -1,10 +1,11 @@
 """The child-side API a training loop calls once per step: `probe.step(loss=..., **metrics)`.
 
 Job: turn what the loop already has into JSON-line records on the record pipe (never stdout),
-plus MLX's own memory counters. It must never evaluate an MLX array: a value that is not a
-plain Python number is recorded by its type name only, so a loop that forgot to evaluate is
-observed as it is. Outside mlxprobe (no record fd in the environment) every call is a no-op,
-so a user can leave the calls in a real training script.
+plus MLX's own memory counters; `writer.Writer` writes them (fast steps packed together).
+It must never evaluate an MLX array: a value that is not a plain Python number is recorded
+by its type name only, so a loop that forgot to evaluate is observed as it is. Outside
+mlxprobe (no record fd in the environment) every call is a no-op, so a user can leave the
+calls in a real training script.
 
 May import: the standard library; `mlx.core` lazily and only for memory counters.
 Must not import: the parent side (runner, watchdog, verdict, reporters).
@@ -12,13 +13,13 @@ Must not import: the parent side (runner, watchdog, verdict, reporters).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from typing import IO, Any
 
-from ..protocol import RECORD_FD_ENV, RECORD_PATH_ENV, encode_number, rank_from
+from ..protocol import RECORD_FD_ENV, RECORD_PATH_ENV, STEP, encode_number, rank_from
+from .writer import Writer
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -78,9 +79,8 @@ class Probe:
     """Writes start/step/check/end records; one instance per child process."""
 
     def __init__(self, stream: IO[str] | None) -> None:
-        self._stream = stream
+        self._writer = Writer(stream)
         self.rank = rank_from(os.environ)  # stamped on every record of a distributed job
-        self._lock = threading.Lock()  # one line at a time from any thread
         self._step = 0
         self._last = time.perf_counter()
 
@@ -101,22 +101,24 @@ class Probe:
 
     @property
     def active(self) -> bool:
-        return self._stream is not None
+        return self._writer.active
 
     def emit(self, kind: str, **fields: Any) -> None:
-        """Write one record line; never raises into the loop under test."""
-        if self._stream is None:
+        """Write one record (a step record may wait a moment to go with the next ones:
+        `writer.Writer`); never raises into the loop under test."""
+        if not self._writer.active:
             return
         record = {"kind": kind, "time": time.time(), **plain(fields)}
         if self.rank is not None:
             record["rank"] = self.rank
-        line = json.dumps(record, allow_nan=False) + "\n"
-        with self._lock:
-            try:
-                if self._stream is not None:
-                    self._stream.write(line)
-            except (OSError, ValueError):
-                self._stream = None  # the parent is gone: stop recording, keep training
+        if kind == STEP:
+            self._writer.beat(record)
+        else:
+            self._writer.record(record)
+
+    def flush(self) -> None:
+        """Write any step records still held (before the process ends without a record)."""
+        self._writer.flush()
 
     def step(self, loss: Any = None, **metrics: Any) -> None:
         """One heartbeat: call once per training step, after the step's work."""

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from ..packing import Block
 from ..protocol import END, EXITING, PROGRESS, START, STEP
 from .store import RecordStore
 
@@ -38,6 +39,10 @@ class Lane:
     def add(self, t: float) -> None:
         self.times.append(t)
         self.count += 1
+
+    def extend(self, times: list[float]) -> None:
+        self.times.extend(times)
+        self.count += len(times)
 
     def last(self) -> float | None:
         return self.times[-1] if self.times else None
@@ -64,21 +69,51 @@ class Watch:
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
+        self.add_many([record])
+
+    def add_many(self, items: list[dict | Block]) -> None:
+        """Records and blocks of step records (`packing.Block`), in arrival order: one
+        read's worth."""
         with self._lock:
-            self.store.add(record)
-            kind, rank = record.get("kind"), record.get("rank")
-            if kind in BEAT_KINDS:
-                self.all.add(record["t"])
-                if isinstance(rank, int):
-                    self._ranks.setdefault(rank, Lane()).add(record["t"])
-                self.compile_s = 0.0
-                self._last_step = int(record.get("step", self._last_step + 1))
-            elif kind == START and isinstance(record.get("pid"), int):
-                self._started(record, rank)
-            elif kind in (EXITING, END) and isinstance(record.get("pid"), int):
-                self._exiting[record["pid"]] = record["t"]
+            self.store.extend(items)
+            for item in items:
+                if type(item) is Block:
+                    self._block(item)
+                elif item.get("kind") in BEAT_KINDS:
+                    self._beat(item)
+                else:
+                    self._other(item)
         if self.on_record is not None:
-            self.on_record(record)
+            for item in items:
+                for record in item.records() if type(item) is Block else (item,):
+                    self.on_record(record)
+
+    def _beat(self, record: dict) -> None:
+        self.all.add(record["t"])
+        rank = record.get("rank")
+        if isinstance(rank, int):
+            self._ranks.setdefault(rank, Lane()).add(record["t"])
+        self.compile_s = 0.0
+        self._last_step = int(record.get("step", self._last_step + 1))
+
+    def _block(self, block: Block) -> None:
+        ranks = block.column("rank")
+        if ranks is not None and len(set(ranks)) > 1:  # not from one process: one by one
+            for record in block.records():
+                self._beat(record)
+            return
+        self.all.extend(block.t)
+        if ranks and isinstance(ranks[0], int):
+            self._ranks.setdefault(ranks[0], Lane()).extend(block.t)
+        self.compile_s = 0.0
+        self._last_step = block.last("step")  # checked: an int
+
+    def _other(self, record: dict) -> None:
+        kind, rank = record.get("kind"), record.get("rank")
+        if kind == START and isinstance(record.get("pid"), int):
+            self._started(record, rank)
+        elif kind in (EXITING, END) and isinstance(record.get("pid"), int):
+            self._exiting[record["pid"]] = record["t"]
 
     def _started(self, record: dict, rank: object) -> None:
         if record.get("stacks"):

@@ -8,7 +8,9 @@ THINNED; for plots, fits and window medians), the last RECENT records in full, a
 streaming aggregates (`Tally` per metric in EXACT, the first `params_finite == False`,
 `fallback` steps, summed `step_s`, the count). Other records are kept whole up to a cap per
 kind (notes and eval notices are few that matter); counts per kind and per (kind, source)
-are exact. Records are routed in batches (a heartbeat costs ~1-2 us here).
+are exact. Records are routed in batches (a heartbeat costs ~1-2 us here). A `Block` (a fast
+loop's packed steps) is routed record by record while the store still keeps every record,
+then as columns into its view, where only the records kept are made.
 
 Must not import: mlx, the runner, judging.
 """
@@ -18,9 +20,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from ..packing import Block
 from ..protocol import CALLBACK, EVAL, OUTPUT, PROBE, PROGRESS, STEP, UPDATE
 from .tally import Tally
-from .thinned import Thinned
+from .thinned import Thinned, made
 
 BATCH = 256  # records routed together
 EMPTY: dict = {}
@@ -86,6 +89,27 @@ class Series:
         self.fallbacks += sum(1 for m in metrics if m.get("fallback") is True)
         self._step_s = sum(_seconds(records), self._step_s)
 
+    def extend_block(self, block: Block) -> None:
+        """`extend` by a block's step records, read column by column: only the records the
+        history keeps are made (a long run's block costs its columns, not its dicts)."""
+        before = self.history.count
+        self.history.extend_made(len(block), block.record, block.held)
+        for name, group in zip(EXACT, ("keys", "metrics", "metrics", "metrics")):
+            self._tally(block, group, name)
+        flags = block.metric("params_finite") or []
+        if self.first_false is None and False in flags:
+            self.first_false = before + flags.index(False) + 1
+        self.fallbacks += sum(1 for f in block.metric("fallback") or () if f is True)
+        self._step_s = sum(_numbers(block.column("step_s") or []), self._step_s)
+
+    def _tally(self, block: Block, group: str, name: str) -> None:
+        constant, value = block.constant(group, name)
+        if constant:
+            self.tallies[name].add_same(value, len(block))
+        else:
+            column = block.column(name) if group == "keys" else block.metric(name)
+            self.tallies[name].extend(column or [], finite=True)
+
     @property
     def count(self) -> int:
         return self.history.count
@@ -97,7 +121,7 @@ class Series:
     @property
     def step_s(self) -> float:
         """The numeric step_s summed over every record (exactly `sum` of them while whole)."""
-        return self._step_s if self.thinned else sum(_seconds(self.history.kept))
+        return self._step_s if self.thinned else sum(_seconds(self.history.even()))
 
     def records(self) -> list[dict]:
         """Every record while whole; else the evenly kept ones and the last one."""
@@ -105,7 +129,13 @@ class Series:
 
 
 def _seconds(records: list[dict]) -> list[float]:
-    return [s for s in (r.get("step_s") for r in records) if isinstance(s, (int, float))]
+    return _numbers([r.get("step_s") for r in records])
+
+
+def _numbers(values: list) -> list[float]:
+    if set(map(type, values)) <= {int, float}:  # the usual case, at C speed
+        return values
+    return [s for s in values if isinstance(s, (int, float))]
 
 
 class RecordStore:
@@ -119,7 +149,7 @@ class RecordStore:
         self._sources: Counter[tuple[str, str]] = Counter()  # (kind, source) of beats
         self.dropped: Counter[str] = Counter()  # records over their kind's cap
         self._others: list[dict] = []  # records of no view, in arrival order
-        self._whole: list[dict] | None = []  # every record in order, until a view thins
+        self._whole: list | None = []  # every record in order (or held), until a view thins
         self._pending: list[dict] = []
 
     @classmethod
@@ -131,9 +161,41 @@ class RecordStore:
         return store
 
     def add(self, record: dict) -> None:
-        self._pending.append(record)
+        self.extend([record])
+
+    def extend(self, items: list[dict | Block]) -> None:
+        """Records and blocks of step records, in arrival order."""
+        for item in items:
+            if type(item) is Block:
+                self._block(item)
+            else:
+                self._pending.append(item)
         if len(self._pending) >= BATCH:
             self._flush()
+
+    def _block(self, block: Block) -> None:
+        """A block's records, as columns into their one view (records held to be made when
+        read); one by one when they belong to more than one view, or to none."""
+        sources = _sources(block)
+        view = _view_of(sources) if sources is not None else None
+        if view is None:
+            self._pending += block.records()
+            return
+        self._flush()  # the records before it first
+        self._kinds[STEP] += len(block)
+        for source, count in sources.items():  # type: ignore[union-attr]
+            self._sources[STEP, source] += count
+        series = self._series(view)
+        series.extend_block(block)
+        if self._whole is not None:
+            self._whole += [block.held(i) for i in range(len(block))]
+            self._whole_checked([view])
+
+    def _whole_checked(self, views: Iterable[str]) -> None:
+        """Stop keeping every record in order once that list is long or a view thinned."""
+        if len(self._whole) > WHOLE_VIEWS * self._limit or \
+                any(self._views[n].thinned for n in views):  # type: ignore[arg-type]
+            self._whole = None
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -150,9 +212,7 @@ class RecordStore:
             self._series(name).extend(records)
         if self._whole is not None:
             self._whole += kept
-            if len(self._whole) > WHOLE_VIEWS * self._limit or \
-                    any(self._views[n].thinned for n in groups):
-                self._whole = None
+            self._whole_checked(groups)
 
     def _route(self, batch: list[dict]) -> tuple[dict[str, list[dict]], list[dict]]:
         """(records of each view, the records kept) of a mixed batch, one by one."""
@@ -200,9 +260,32 @@ class RecordStore:
         the other records and each view's thinned and recent ones, by arrival time."""
         self._flush()
         if self._whole is not None:
-            return list(self._whole)
+            return list(map(made, self._whole))
         kept = {id(r): r for s in self._views.values() for r in s.history.merged()}
         return sorted([*self._others, *kept.values()], key=lambda r: r.get("t", 0.0))
+
+
+def _sources(block: Block) -> Counter | None:
+    """How many of a block's steps come from each source (None: a source that is not a
+    string)."""
+    constant, value = block.constant("keys", "source")
+    if constant:
+        return Counter({value: len(block)}) if type(value) is str else None
+    column = block.column("source")
+    if column is None:
+        return Counter({PROBE: len(block)})
+    try:
+        counts = Counter(column)
+    except TypeError:  # an unhashable value
+        return None
+    return counts if all(type(s) is str for s in counts) else None
+
+
+def _view_of(sources: Counter) -> str | None:
+    """The one view steps of these sources belong to (None: more than one, or none)."""
+    if sources.keys() == {PROBE}:
+        return PROBE_VIEW
+    return TRAINER_VIEW if sources.keys() <= {UPDATE, EVAL} else None
 
 
 def _all_probe_steps(batch: list[dict]) -> bool:

@@ -57,10 +57,14 @@ class Tally:
         if self.max is None or value > self.max:
             self.max, self.max_at = value, self.n
 
-    def extend(self, raw: list[object]) -> None:
+    def extend(self, raw: list[object], finite: bool = False) -> None:
         """Add each recorded value that is a number (`decode_number`): a list of finite
-        floats (and Nones) at C speed, anything else value by value."""
+        floats (and Nones) at C speed, anything else value by value. `finite`: the caller
+        knows no float is non-finite (orjson decoded them), so they are not looked at again."""
         types = set(map(type, raw))
+        if finite and types == {float}:
+            self._finite(raw)  # type: ignore[arg-type]
+            return
         if types <= _FLOATS:
             values = raw if NoneType not in types else [v for v in raw if v is not None]
             if all(map(math.isfinite, values)):  # type: ignore[arg-type]
@@ -70,6 +74,21 @@ class Tally:
             number = decode_number(value)
             if number is not None:
                 self.add(number)
+
+    def add_same(self, value: object, count: int) -> None:
+        """`extend` by `count` copies of one recorded value, in O(1)."""
+        number = decode_number(value)
+        if number is None or count <= 0:
+            return
+        if not math.isfinite(number):
+            self.bad += count
+            self.first_bad = self.n + 1 if self.first_bad is None else self.first_bad
+            self.n += count
+            return
+        self._finite([number])
+        self.n += count - 1
+        self.zeros += (count - 1) * (number == 0.0)
+        self.last_finite = number
 
     def _finite(self, values: list[float]) -> None:
         if not values:

@@ -11,6 +11,8 @@ Must not import: mlx, the runner, judging.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from itertools import repeat
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -41,6 +43,16 @@ class Thinned(Generic[Item]):
         self.recent.extend(items)
         self._thin()
 
+    def extend_made(self, count: int, make: Callable[[int], Item],
+                    held: Callable[[int], tuple]) -> None:
+        """`extend` by `count` items made only when read: each kept one is held as
+        `held(i)`, a (maker, argument) pair of its own; each recent one as (make, i).
+        Items must not be tuples."""
+        self.kept += [held(i) for i in range((-self.count) % self.every, count, self.every)]
+        self.count += count
+        self.recent.extend(zip(repeat(make), range(max(0, count - self.recent.maxlen), count)))
+        self._thin()
+
     def _thin(self) -> None:
         while len(self.kept) > (self.limit if self.every == 1 else self.cap):
             self.every *= 2
@@ -52,14 +64,20 @@ class Thinned(Generic[Item]):
 
     def even(self) -> list[Item]:
         """Every item while whole; else the evenly kept ones, and the last one."""
-        if self.every == 1 or (self.count - 1) % self.every == 0:
-            return list(self.kept)
-        return [*self.kept, self.recent[-1]]
+        kept = list(map(made, self.kept))
+        if self.every == 1:
+            return kept
+        return kept if (self.count - 1) % self.every == 0 else [*kept, made(self.recent[-1])]
 
     def merged(self) -> list[Item]:
         """The evenly kept items and the recent ones, in order, each once."""
         if self.every == 1:
-            return list(self.kept)
+            return list(map(made, self.kept))
         first_recent = self.count - len(self.recent)  # item number of recent[0]
         older = self.kept[:-(-first_recent // self.every)] if first_recent > 0 else []
-        return [*older, *self.recent]
+        return [*map(made, older), *map(made, self.recent)]
+
+
+def made(item: Item | tuple) -> Item:
+    """An item, made now if it was held as (maker, argument)."""
+    return item[0](item[1]) if type(item) is tuple else item  # type: ignore[return-value]

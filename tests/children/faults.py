@@ -102,19 +102,22 @@ def flood(probe):
     sys.stderr.flush()
 
 
-def _raw_records(data: bytes) -> None:
-    """Bytes written straight to the record pipe, around the probe."""
+def _raw_records(probe, data: bytes) -> None:
+    """Bytes written straight to the record pipe, around the probe (the steps it holds to
+    pack them go first: `inside/writer.py`)."""
+    probe.flush()
     os.write(int(os.environ["MLXPROBE_RECORD_FD"]), data)
 
 
 def garbage_records(probe):
     """Garbage, non-UTF-8, JSON that is not a record, a 3 MiB line; valid steps around them."""
     _learn(probe, 10)
-    _raw_records(b"not json at all\n\xff\xfe\x00\n[1, 2, 3]\n{\"no_kind\": 1}\n")
-    _raw_records(b"{\"kind\": \"step\", " + b"x" * (3 * MB) + b"\n")
-    _raw_records(b"{\"kind\": \"st")  # a partial line: it joins the next record, both lost
+    _raw_records(probe, b"not json at all\n\xff\xfe\x00\n[1, 2, 3]\n{\"no_kind\": 1}\n")
+    _raw_records(probe, b"{\"kind\": \"step\", " + b"x" * (3 * MB) + b"\n")
+    _raw_records(probe, b"{\"kind\": \"st")  # a partial line: it joins the next record, both lost
     for i in range(10, 20):
         probe.step(loss=10.0 - 0.2 * i)
+        probe.flush()  # a line each: the partial line swallows exactly one
 
 
 BAD_FIELDS = (
@@ -131,7 +134,7 @@ BAD_FIELDS = (
 def bad_fields(probe):
     """Records that parse as JSON but carry fields of the wrong types; then a hang."""
     probe.step(loss=1.0)
-    _raw_records(b"".join(json.dumps(r).encode() + b"\n" for r in BAD_FIELDS))
+    _raw_records(probe, b"".join(json.dumps(r).encode() + b"\n" for r in BAD_FIELDS))
     probe.step(loss=1.0)
     time.sleep(1000)
 
@@ -164,6 +167,7 @@ def close_records(probe):
     """Closes the record pipe and goes on: the heartbeats stop, so it is a hang."""
     probe.step()
     probe.step()
+    probe.flush()  # the steps it holds to pack them go first (inside/writer.py)
     os.close(int(os.environ["MLXPROBE_RECORD_FD"]))
     for _ in range(1000):
         time.sleep(1)
