@@ -126,8 +126,8 @@ def timed_threads(mode: str, made: dict):
         made["sampler"] = kind(pid, interval_s if mode != "now" else asked_s)
         return made["sampler"]
 
-    def reader(fd: int, on_record) -> TimedReader:  # noqa: ANN001 - Callable[[dict], None]
-        made["reader"] = TimedReader(fd, on_record)
+    def reader(fd: int, on_record, *pause: float) -> TimedReader:  # noqa: ANN001
+        made["reader"] = TimedReader(fd, on_record, *pause)
         return made["reader"]
 
     runner.Sampler, runner.RecordReader = sampler, reader

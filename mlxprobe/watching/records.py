@@ -13,7 +13,9 @@ never raises and never holds more than MAX_LINE_BYTES of a partial line.
 `RecordReader` runs the parser on a pipe in a thread and hands each read's records on
 together. Where the pipe's buffer can be made PIPE_BYTES large (Linux), it sleeps PAUSE_S
 after a read of BUSY_BYTES or more (a child beating fast): a few large reads a second cost
-far less than hundreds of small ones; a slow child's records are read as they come.
+far less than hundreds of small ones; a slow child's records are read as they come (or,
+with `idle_pause_s`, at most that often: `watch`, whose deadlines are 5 s and more). The
+records' times come from the child's clock (`stamp`), so a pause does not make them late.
 
 Lines are decoded by orjson (measured here: 1.1 us a heartbeat line against 6.6 us for the
 standard library's json), which refuses NaN, Infinity and numbers that overflow a double;
@@ -283,23 +285,25 @@ class RecordReader(threading.Thread):
     """Reads a pipe fd until EOF; calls `on_records` with the records of each read, in
     order (arrival time in 't')."""
 
-    def __init__(self, fd: int, on_records: Callable[[list[Item]], None]) -> None:
+    def __init__(self, fd: int, on_records: Callable[[list[Item]], None],
+                 idle_pause_s: float = 0.0) -> None:
         super().__init__(name="mlxprobe-records", daemon=True)
         self._fd = fd
         self._on_records = on_records
+        self._idle_pause_s = idle_pause_s  # after a small read too (`watch`: 5 s deadlines)
         self.parser = LineParser()
         self.callback_errors = 0
         self.parser_errors = 0
 
     def run(self) -> None:
-        pause = PAUSE_S if enlarge(self._fd) else 0.0
+        enlarged = enlarge(self._fd)  # else a pause could fill the pipe and block the child
+        busy, idle = (PAUSE_S, self._idle_pause_s) if enlarged else (0.0, 0.0)
         try:
             while chunk := os.read(self._fd, READ_CHUNK):
                 records = self._parsed(chunk)
                 if records:
                     self._deliver(records)
-                if len(chunk) >= BUSY_BYTES:
-                    time.sleep(pause)
+                time.sleep(busy if len(chunk) >= BUSY_BYTES else idle)
         except OSError:
             pass
         finally:

@@ -47,9 +47,10 @@ __all__ = ["TAIL_BYTES", "Watch", "WatchedProcess", "run"]
 
 TICK_S = 0.05
 # a user's program under `watch` (deadlines of 5 s and more, runs of hours): a look every
-# 0.25 s and 10 samples a second, so the parent's own work stays far below the program's
+# 0.25 s, 10 samples a second and at most 4 reads of its records a second (each woken read
+# cost ~0.4 ms on a busy 2-core machine), so the parent's own work stays far below the program's
 # (measured: 2.4% of a core at 20 Hz on a 2-core machine, where it competes with it)
-WATCH_TICK_S, WATCH_SAMPLE_S = 0.25, 0.1
+WATCH_TICK_S, WATCH_SAMPLE_S, WATCH_READ_PAUSE_S = 0.25, 0.1, 0.25
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
 SHUTDOWN_S = 120.0  # after the program said it was exiting (freeing memory, a CUDA context)
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
@@ -142,7 +143,8 @@ class WatchedProcess:
     def _threads(self, read_fd: int) -> None:
         interval = WATCH_SAMPLE_S if self.launch.watched else INTERVAL_S
         self.sampler = Sampler(self.child.pid, interval)
-        self.reader = RecordReader(read_fd, self.watch.add_many)
+        self.reader = RecordReader(read_fd, self.watch.add_many,
+                                   WATCH_READ_PAUSE_S if self.launch.watched else 0.0)
         parse = self._parser()
         self.out = StreamReader(self.child.stdout, self._echo_to("stdout"), parse)
         self.err = StreamReader(self.child.stderr, self._echo_to("stderr"), parse)
