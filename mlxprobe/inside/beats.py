@@ -27,7 +27,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from ..protocol import EVAL, EVAL_OPEN, MLX, OPTIMIZER, STEP, UPDATE
+from ..protocol import EVAL, EVAL_OPEN, MLX, OPTIMIZER, UPDATE
 from .recorder import Probe, memory_counters
 
 MAX_CREATED = 20  # optimizer creations recorded (a program may build one per trial)
@@ -68,8 +68,8 @@ class Beats:
         self.steps += 1
         if self.steps == 1:
             self.probe.emit(MLX, device=_device())  # the program has used the device now
-        self.probe.emit(STEP, step=self.steps, step_s=now - self._last, source=source,
-                        memory=memory_counters())
+        self.probe.step_later(step=self.steps, step_s=now - self._last, source=source,
+                              memory=memory_counters())
         self._last = now
 
     def updating(self, original: Callable) -> Callable:

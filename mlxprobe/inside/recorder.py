@@ -79,8 +79,8 @@ class Probe:
     """Writes start/step/check/end records; one instance per child process."""
 
     def __init__(self, stream: IO[str] | None) -> None:
-        self._writer = Writer(stream)
         self.rank = rank_from(os.environ)  # stamped on every record of a distributed job
+        self._writer = Writer(stream, self._step_record)
         self._step = 0
         self._last = time.perf_counter()
 
@@ -108,13 +108,27 @@ class Probe:
         `writer.Writer`); never raises into the loop under test."""
         if not self._writer.active:
             return
-        record = {"kind": kind, "time": time.time(), **plain(fields)}
-        if self.rank is not None:
-            record["rank"] = self.rank
+        record = self._record(kind, time.time(), fields)
         if kind == STEP:
             self._writer.beat(record)
         else:
             self._writer.record(record)
+
+    def step_later(self, **fields: Any) -> None:
+        """A step record of plain values (numbers, strings, dicts of them), made and written
+        by the writer's own thread (`Writer.later`): what the `watch` agent's heartbeats
+        use, costing the program's thread one append."""
+        if self._writer.active:
+            self._writer.later(time.time(), fields)
+
+    def _record(self, kind: str, sent: float, fields: dict) -> dict:
+        record = {"kind": kind, "time": sent, **plain(fields)}
+        if self.rank is not None:
+            record["rank"] = self.rank
+        return record
+
+    def _step_record(self, sent: float, fields: dict) -> dict:
+        return self._record(STEP, sent, fields)
 
     def flush(self) -> None:
         """Write any step records still held (before the process ends without a record)."""
