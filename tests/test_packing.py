@@ -20,7 +20,15 @@ from mlxprobe.inside.writer import COALESCE_S, Writer
 from mlxprobe.packing import LINE_LIMIT, Block, Pack, row_of, shape_of
 from mlxprobe.protocol import EVAL, PROBE, STEP, UPDATE
 from mlxprobe.watching.heartbeat import Watch
-from mlxprobe.watching.records import LineParser, RecordReader, stamp
+from mlxprobe.watching.records import (
+    BUSY_BYTES,
+    PAUSE_S,
+    PIPE_BYTES,
+    LineParser,
+    RecordReader,
+    pause,
+    stamp,
+)
 from mlxprobe.watching.store import EXACT, VIEWS, RecordStore
 from mlxprobe.watching.tally import Tally
 
@@ -273,3 +281,20 @@ def test_a_parser_failure_loses_a_read_never_the_reader(monkeypatch) -> None:
     os.close(write_fd)
     reader.join(timeout=5)
     assert not reader.is_alive() and reader.parser_errors == 1 and len(got) == 1
+
+
+def test_the_reader_never_waits_long_enough_to_fill_half_the_pipe() -> None:
+    assert pause(100, 0.01, idle_s=0.25) == 0.25  # a small read: the idle pause
+    assert pause(BUSY_BYTES, 0.1, idle_s=0.0) == PAUSE_S  # a fast child, far from full
+    fast = pause(4 * PIPE_BYTES, 1.0, idle_s=0.0)  # 4 MiB a second
+    assert 0 < fast < PAUSE_S and fast * 4 * PIPE_BYTES <= PIPE_BYTES / 2 + 1
+
+
+def test_records_held_by_the_store_are_made_once() -> None:
+    records = [{"kind": STEP, "time": 1.0 + i, "step": i + 1, "loss": 1.0} for i in range(50)]
+    store = RecordStore(limit=10, recent=5)
+    for block in LineParser().feed(packed_lines(records), now=100.0, wall=51.0):
+        store.extend([block])
+    first, again = store.view("probe").records(), store.view("probe").records()
+    assert [r["step"] for r in first] == [r["step"] for r in again]
+    assert all(a is b for a, b in zip(first, again))

@@ -11,9 +11,10 @@ from the child's clock (`stamp`): `feed` returns records and blocks, in order. T
 never raises and never holds more than MAX_LINE_BYTES of a partial line.
 
 `RecordReader` runs the parser on a pipe in a thread and hands each read's records on
-together. Where the pipe's buffer can be made PIPE_BYTES large (Linux), it sleeps PAUSE_S
-after a read of BUSY_BYTES or more (a child beating fast): a few large reads a second cost
-far less than hundreds of small ones; a slow child's records are read as they come (or,
+together. Where the pipe's buffer can be made PIPE_BYTES large (Linux), it sleeps up to
+PAUSE_S after a read of BUSY_BYTES or more (a child beating fast), never so long that the
+pipe would fill past half (`pause`): a few large reads a second cost far less than hundreds
+of small ones; a slow child's records are read as they come (or,
 with `idle_pause_s`, at most that often: `watch`, whose deadlines are 5 s and more). The
 records' times come from the child's clock (`stamp`), so a pause does not make them late.
 
@@ -45,7 +46,7 @@ Item = dict | Block  # what the parser gives: a record, or a block of step recor
 MAX_LINE_BYTES = 1 << 20  # a heartbeat is ~300 bytes; 1 MiB leaves room for big notes
 READ_CHUNK = 1 << 20
 PIPE_BYTES = 1 << 20  # the record pipe's buffer where it can be enlarged (Linux's default cap)
-PAUSE_S = 0.25  # after a large read, once the buffer is that large: ten reads a second
+PAUSE_S = 0.25  # at most, after a large read, once the buffer is that large
 BUSY_BYTES = 1 << 14  # a read this large: the child beats fast (a slow one is read at once)
 MAX_INT = 1 << 63  # larger integers cannot be turned into floats safely downstream
 _NUMBER = (int, float)
@@ -297,13 +298,16 @@ class RecordReader(threading.Thread):
 
     def run(self) -> None:
         enlarged = enlarge(self._fd)  # else a pause could fill the pipe and block the child
-        busy, idle = (PAUSE_S, self._idle_pause_s) if enlarged else (0.0, 0.0)
+        last = time.monotonic()
         try:
             while chunk := os.read(self._fd, READ_CHUNK):
                 records = self._parsed(chunk)
                 if records:
                     self._deliver(records)
-                time.sleep(busy if len(chunk) >= BUSY_BYTES else idle)
+                now = time.monotonic()
+                if enlarged:
+                    time.sleep(pause(len(chunk), now - last, self._idle_pause_s))
+                last = now
         except OSError:
             pass
         finally:
@@ -326,6 +330,17 @@ class RecordReader(threading.Thread):
             self._on_records(records)
         except Exception:  # noqa: BLE001 - counted, never raised into the reader
             self.callback_errors += 1
+
+
+def pause(size: int, since_s: float, idle_s: float) -> float:
+    """How long to wait before the next read, after reading `size` bytes written over
+    `since_s`: PAUSE_S after a large read, less when the child writes so fast that the pipe
+    would be more than half full by then (it must never block on it); `idle_s` after a
+    small one."""
+    if size < BUSY_BYTES:
+        return idle_s
+    rate = size / max(since_s, 1e-3)  # bytes a second
+    return min(PAUSE_S, PIPE_BYTES / 2 / rate)
 
 
 def enlarge(fd: int) -> bool:

@@ -260,7 +260,8 @@ class RecordStore:
         the other records and each view's thinned and recent ones, by arrival time."""
         self._flush()
         if self._whole is not None:
-            return list(map(made, self._whole))
+            self._whole = list(map(made, self._whole))  # made once (read again: the same)
+            return list(self._whole)
         kept = {id(r): r for s in self._views.values() for r in s.history.merged()}
         return sorted([*self._others, *kept.values()], key=lambda r: r.get("t", 0.0))
 

@@ -64,18 +64,24 @@ class Thinned(Generic[Item]):
 
     def even(self) -> list[Item]:
         """Every item while whole; else the evenly kept ones, and the last one."""
-        kept = list(map(made, self.kept))
-        if self.every == 1:
-            return kept
-        return kept if (self.count - 1) % self.every == 0 else [*kept, made(self.recent[-1])]
+        self._make_held()
+        if self.every == 1 or (self.count - 1) % self.every == 0:
+            return list(self.kept)
+        return [*self.kept, self.recent[-1]]
 
     def merged(self) -> list[Item]:
         """The evenly kept items and the recent ones, in order, each once."""
+        self._make_held()
         if self.every == 1:
-            return list(map(made, self.kept))
+            return list(self.kept)
         first_recent = self.count - len(self.recent)  # item number of recent[0]
         older = self.kept[:-(-first_recent // self.every)] if first_recent > 0 else []
-        return [*map(made, older), *map(made, self.recent)]
+        return [*older, *self.recent]
+
+    def _make_held(self) -> None:
+        """Make the items held by `extend_made`, once: read again, they are the same items."""
+        self.kept = list(map(made, self.kept))
+        self.recent = deque(map(made, self.recent), maxlen=self.recent.maxlen)
 
 
 def made(item: Item | tuple) -> Item:
