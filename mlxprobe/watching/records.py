@@ -295,6 +295,7 @@ class RecordReader(threading.Thread):
         self.parser = LineParser()
         self.callback_errors = 0
         self.parser_errors = 0
+        self._hurry = threading.Event()  # set: no more pauses (the writers are gone)
 
     def run(self) -> None:
         enlarged = enlarge(self._fd)  # else a pause could fill the pipe and block the child
@@ -306,13 +307,17 @@ class RecordReader(threading.Thread):
                     self._deliver(records)
                 now = time.monotonic()
                 if enlarged:
-                    time.sleep(pause(len(chunk), now - last, self._idle_pause_s))
+                    self._hurry.wait(pause(len(chunk), now - last, self._idle_pause_s))
                 last = now
         except OSError:
             pass
         finally:
             self.parser.close()
             os.close(self._fd)
+
+    def hurry(self) -> None:
+        """Read what is left without pausing (the run is ending: nobody waits for a pause)."""
+        self._hurry.set()
 
     def _parsed(self, chunk: bytes) -> list[Item]:
         """The chunk's records; a parser bug loses the chunk (counted), never the reader (a

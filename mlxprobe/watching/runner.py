@@ -303,6 +303,7 @@ class WatchedProcess:
         for fd in self._closers:  # the program's writers are gone: let the reader see EOF
             os.close(fd)
         self._closers.clear()
+        self.reader.hurry()
         self.sampler.stop()
         for thread in (self.sampler, self.reader, self.out, self.err):
             thread.join(timeout=5.0)
