@@ -199,12 +199,17 @@ class LineParser:
             elif line and not line.isspace():
                 self._parse(line, records, plain)
         self._take(rest, records, complete=False)
-        if any(type(item) is Block for item in records):
-            records = self._checked(records)
-        if now is not None:
-            for item in records:
-                if type(item) is Block:
-                    stamp(item, now, wall)
+        return self._blocks_done(records, now, wall)
+
+    def _blocks_done(self, records: list[Item], now: float | None,
+                     wall: float | None) -> list[Item]:
+        """The read's blocks checked (`_checked`) and, with `now`, stamped."""
+        if not any(type(item) is Block for item in records):
+            return records
+        records = self._checked(records)
+        for block in records if now is not None else ():
+            if type(block) is Block:
+                stamp(block, now, wall)  # type: ignore[arg-type]
         return records
 
     def close(self) -> list[dict]:
@@ -298,22 +303,26 @@ class RecordReader(threading.Thread):
         self._hurry = threading.Event()  # set: no more pauses (the writers are gone)
 
     def run(self) -> None:
-        enlarged = enlarge(self._fd)  # else a pause could fill the pipe and block the child
-        last = time.monotonic()
         try:
-            while chunk := os.read(self._fd, READ_CHUNK):
-                records = self._parsed(chunk)
-                if records:
-                    self._deliver(records)
-                now = time.monotonic()
-                if enlarged:
-                    self._hurry.wait(pause(len(chunk), now - last, self._idle_pause_s))
-                last = now
+            self._read_all(enlarge(self._fd))
         except OSError:
             pass
         finally:
             self.parser.close()
             os.close(self._fd)
+
+    def _read_all(self, enlarged: bool) -> None:
+        """Read, hand on and (where the pipe was enlarged: else a pause could fill it and
+        block the child) pause, until EOF."""
+        last = time.monotonic()
+        while chunk := os.read(self._fd, READ_CHUNK):
+            records = self._parsed(chunk)
+            if records:
+                self._deliver(records)
+            now = time.monotonic()
+            if enlarged:
+                self._hurry.wait(pause(len(chunk), now - last, self._idle_pause_s))
+            last = now
 
     def hurry(self) -> None:
         """Read what is left without pausing (the run is ending: nobody waits for a pause)."""
