@@ -298,3 +298,12 @@ def test_records_held_by_the_store_are_made_once() -> None:
     first, again = store.view("probe").records(), store.view("probe").records()
     assert [r["step"] for r in first] == [r["step"] for r in again]
     assert all(a is b for a, b in zip(first, again))
+
+
+def test_a_packed_step_written_before_a_printed_one_never_moves_the_stall_clock_back() -> None:
+    watch = Watch(started=0.0, output_counts=True)
+    watch.add({"kind": "progress", "step": 1, "source": "output", "t": 10.0})
+    records = [{"kind": STEP, "time": 50.0 + 0.1 * i, "step": i + 1} for i in range(3)]
+    watch.add_many(LineParser().feed(packed_lines(records), now=10.1, wall=50.5))
+    assert watch.last_beat() == 10.0 and min(watch.intervals()) >= 0.0
+    assert watch.beat_count == 4

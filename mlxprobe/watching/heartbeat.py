@@ -30,17 +30,22 @@ RECENT_BEATS = 4096  # arrival times kept: the watchdog's window (50 by default)
 
 
 class Lane:
-    """The heartbeats of one rank (or of the whole job): a count and the latest times."""
+    """The heartbeats of one rank (or of the whole job): a count and the latest times, never
+    decreasing. A packed step's time is when the child wrote it (its clock), a printed step's
+    when its line arrived; one that comes in after a later one counts as at that later time,
+    so the stall clock never goes back and no interval is negative."""
 
     def __init__(self) -> None:
         self.times: deque[float] = deque(maxlen=RECENT_BEATS)
         self.count = 0
 
     def add(self, t: float) -> None:
-        self.times.append(t)
-        self.count += 1
+        self.extend([t])
 
     def extend(self, times: list[float]) -> None:
+        if self.times and times and times[0] < self.times[-1]:
+            floor = self.times[-1]
+            times = [max(t, floor) for t in times]
         self.times.extend(times)
         self.count += len(times)
 
