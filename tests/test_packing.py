@@ -307,3 +307,10 @@ def test_a_packed_step_written_before_a_printed_one_never_moves_the_stall_clock_
     watch.add_many(LineParser().feed(packed_lines(records), now=10.1, wall=50.5))
     assert watch.last_beat() == 10.0 and min(watch.intervals()) >= 0.0
     assert watch.beat_count == 4
+
+
+def test_a_clock_step_between_write_and_read_falls_back_to_the_arrival() -> None:
+    records = [{"kind": STEP, "time": 50.0 + 0.01 * i, "step": i + 1} for i in range(3)]
+    [block] = LineParser().feed(packed_lines(records))
+    stamp(block, now=10.0, wall=3650.0)  # the system clock jumped an hour forward
+    assert [round(t, 6) for t in block.t] == [9.98, 9.99, 10.0]

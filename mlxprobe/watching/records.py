@@ -159,11 +159,13 @@ def stamp(block: Block, now: float, wall: float | None = None) -> None:
     """Arrival times on the parent's clock: each record when the child's clock ("time",
     the same system clock as `wall`, read with `now`) says it was written, so a reader
     that paused does not make them late; never after `now`, never decreasing. Without
-    `wall`, the last record arrived `now`; without the child's clock, all did."""
+    `wall`, or when the clocks disagree by more than MAX_LAG_S (a clock step), the last
+    record arrived `now`; without the child's clock, all did."""
     sent = block.column("time")
     try:
         if sent is not None and sent == sorted(sent):  # the usual case: one shift
-            shift = now - max(sent[-1], sent[-1] if wall is None else wall)
+            lag = 0.0 if wall is None else wall - sent[-1]
+            shift = now - sent[-1] - (lag if 0.0 <= lag <= MAX_LAG_S else 0.0)
             block.t = [x + shift for x in sent]
         elif sent is not None:  # the child's clock stepped back: never after the next one
             block.t = list(accumulate((now - max(0.0, sent[-1] - x) for x in sent), max))
@@ -171,6 +173,9 @@ def stamp(block: Block, now: float, wall: float | None = None) -> None:
             block.t = [now] * len(block)
     except TypeError:  # a time that is not a number
         block.t = [now] * len(block)
+
+
+MAX_LAG_S = 2.0  # a read later than this after the write: the clocks are not to be trusted
 
 
 class LineParser:
