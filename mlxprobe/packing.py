@@ -119,23 +119,14 @@ def _names(names: tuple[str, ...] | None) -> list[str] | None:
     return None if names is None else list(names)
 
 
-def unpack(packed: dict, previous: Block | None = None) -> Block | None:
+def unpack(packed: dict) -> Block | None:
     """The step records of a decoded `beats` line as a `Block`; None when its header does
-    not hold together (the caller counts it malformed). A header equal to `previous`'s (a
-    block already unpacked) is not checked again."""
+    not hold together or its values are not whole rows (the caller counts it malformed)."""
     header = [packed.get(k) for k in HEADER]
-    values = packed.get("values")
-    if type(values) is not list:
+    if not _valid(*header):
         return None
-    if previous is None or header != previous.header or \
-            list(map(type, header[4])) != previous.same_types:
-        if not _valid(*header):
-            return None
-    keys, metrics, memory, same_at, same, n = header
-    width = len(keys) + len(metrics or ()) + len(memory or ()) - len(same_at)
-    if len(values) != n * width:
-        return None
-    return Block(keys, metrics, memory, same_at, same, n, values)
+    block = Block(*header[:-1], 0, [])
+    return block if block.takes(packed) else None
 
 
 HEADER = ("keys", "metrics", "memory", "same_at", "same", "n")
@@ -165,33 +156,30 @@ class Block:
     them: making every one would cost more than reading the line). `t`: each record's
     arrival time, set by the reader."""
 
-    __slots__ = ("_at", "cuts", "header", "keys", "layout", "memory", "metrics", "n", "same",
-                 "same_at", "same_types", "t", "values", "width")
+    __slots__ = ("_at", "cuts", "header", "layout", "n", "same_types", "t", "values", "width")
 
     def __init__(self, keys: list[str], metrics: list[str] | None, memory: list[str] | None,
                  same_at: list[int], same: list, n: int, values: list) -> None:
-        self.keys, self.metrics, self.memory = keys, metrics, memory
-        self.same_at, self.same, self.n, self.values = same_at, same, n, values
-        self.header = [keys, metrics, memory, same_at, same]
-        self.same_types = list(map(type, same))
+        self.header = [keys, metrics, memory, same_at, same]  # what a line must repeat to join
+        self.same_types = list(map(type, same))  # and its constants' types (1 == 1.0 == True)
         self.layout = Layout(keys, metrics, memory, dict(zip(same_at, same)))
-        self.width = self.layout.width
-        self._at = self.layout.at
+        self.width, self._at = self.layout.width, self.layout.at  # read on every column
+        self.n, self.values = n, values
         self.t: list[float] = []
-        self.cuts = [n]  # how many rows each joined line had, summed
+        self.cuts = [n] if n else []  # how many rows each joined line had, summed
 
     def __len__(self) -> int:
         return self.n
 
     def takes(self, packed: dict) -> bool:
         """Add a decoded `beats` line's rows after these when it has this shape, the same
-        constants and whole rows (what `unpack` then joining would do, without making a
-        block); False when not."""
+        constants and whole rows (a line joining the block before it; `unpack`, to an
+        empty block of the line's own header); False when not."""
         values, n = packed.get("values"), packed.get("n")
         header = [packed.get(k) for k in HEADER[:-1]]
         if type(values) is not list or type(n) is not int or n < 0 or \
                 len(values) != n * self.width or header != self.header or \
-                list(map(type, header[4])) != self.same_types:
+                list(map(type, header[-1])) != self.same_types:
             return False
         self.values += values
         self.n += n
@@ -201,8 +189,7 @@ class Block:
     def lines(self) -> list[Block]:
         """The lines that were joined into this block, each a block again."""
         starts = [0, *self.cuts[:-1]]
-        return [Block(self.keys, self.metrics, self.memory, self.same_at, self.same, b - a,
-                      self.values[a * self.width:b * self.width])
+        return [Block(*self.header, b - a, self.values[a * self.width:b * self.width])
                 for a, b in zip(starts, self.cuts)]
 
     def record(self, i: int) -> dict:

@@ -85,16 +85,6 @@ def names_in(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def qualname(source: SourceFile, node: ast.AST) -> str:
-    """`broken.step` for a function `step` defined inside `broken`; "" at module level."""
-    parts = []
-    scope = source.enclosing(node, (*FUNCTIONS, ast.ClassDef))
-    while scope is not None:
-        parts.append(scope.name)
-        scope = source.enclosing(scope, (*FUNCTIONS, ast.ClassDef))
-    return ".".join(reversed(parts))
-
-
 def pairs(target: ast.AST, value: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
     """(target, value) pairs of an assignment, matching `a, b = x, y` element by element."""
     both = (ast.Tuple, ast.List)

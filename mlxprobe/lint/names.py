@@ -81,8 +81,3 @@ def last_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else None
-
-
-def root_name(node: ast.AST) -> str | None:
-    parts = dotted(node)
-    return parts[0] if parts else None

@@ -185,7 +185,6 @@ class LineParser:
         self._buffer = bytearray()
         self._discarding = False  # inside an over-long line, dropping until its newline
         self._now: float | None = None
-        self._shape: Block | None = None  # the last block unpacked (its header is valid)
         self.malformed = 0
 
     def feed(self, data: bytes, now: float | None = None,
@@ -269,11 +268,10 @@ class LineParser:
         last = records[-1] if records else None
         if type(last) is Block and last.takes(packed):  # the common case: one more line
             return
-        block = unpack(packed, self._shape)
+        block = unpack(packed)
         if block is None:
             self.malformed += 1
             return
-        self._shape = block
         records.append(block)
 
     def _checked(self, items: list[Item]) -> list[Item]:

@@ -82,12 +82,8 @@ class Series:
         metrics = [r.get("metrics", EMPTY) for r in records]
         for name in EXACT[1:]:
             self.tallies[name].extend([m.get(name) for m in metrics])
-        if self.first_false is None:
-            flags = [m.get("params_finite") for m in metrics]
-            if False in flags:  # == False, as the verdict always read it (0 too)
-                self.first_false = before + flags.index(False) + 1
-        self.fallbacks += sum(1 for m in metrics if m.get("fallback") is True)
-        self._step_s = sum(_seconds(records), self._step_s)
+        self._flags(before, [m.get("params_finite") for m in metrics],
+                    [m.get("fallback") for m in metrics], [r.get("step_s") for r in records])
 
     def extend_block(self, block: Block) -> None:
         """`extend` by a block's step records, read column by column: only the records the
@@ -96,11 +92,16 @@ class Series:
         self.history.extend_made(len(block), block.record, block.held)
         for name, group in zip(EXACT, ("keys", "metrics", "metrics", "metrics")):
             self._tally(block, group, name)
-        flags = block.metric("params_finite") or []
-        if self.first_false is None and False in flags:
-            self.first_false = before + flags.index(False) + 1
-        self.fallbacks += sum(1 for f in block.metric("fallback") or () if f is True)
-        self._step_s = sum(_numbers(block.column("step_s") or []), self._step_s)
+        self._flags(before, block.metric("params_finite") or [],
+                    block.metric("fallback") or [], block.column("step_s") or [])
+
+    def _flags(self, before: int, finite: list, fallback: list, seconds: list) -> None:
+        """The first params_finite False (== False, as the verdict always read it: 0 too),
+        the fallbacks and the summed step_s of records after the `before` first."""
+        if self.first_false is None and False in finite:
+            self.first_false = before + finite.index(False) + 1
+        self.fallbacks += sum(1 for f in fallback if f is True)
+        self._step_s = sum(_numbers(seconds), self._step_s)
 
     def _tally(self, block: Block, group: str, name: str) -> None:
         constant, value = block.constant(group, name)
