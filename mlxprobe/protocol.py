@@ -32,6 +32,7 @@ MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
 EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")
 COLLECTIVE = "collective"  # a rank issued a collective: "seq" (per rank), "op", "step"
+PARAMS = "params"  # bootstrap: a look at the trainable parameters an eval just evaluated
 BEATS = "beats"  # several step records of one shape in one line (packing.py)
 
 # "source" of a step/progress record; a step record without one comes from the probe

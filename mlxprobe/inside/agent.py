@@ -29,6 +29,7 @@ from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
 OPTIMIZER_MODULES = ("mlx.optimizers.optimizers", "mlx.optimizers")
+MODULE_BASE = "mlx.nn.layers.base"  # nn.Module: a program's own `model.update(...)`
 
 
 def start() -> None:
@@ -46,6 +47,7 @@ def start() -> None:
              "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m)}
     for name in OPTIMIZER_MODULES:
         hooks[name] = lambda m: _optimizers(beats, m)
+    hooks[MODULE_BASE] = lambda m: beating.patch_module_update(beats, m)
     imports.install(hooks)
     beating.watch_open_evals(beats)
     if probe.rank is not None:

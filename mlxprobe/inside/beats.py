@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from ..protocol import EVAL, EVAL_OPEN, MLX, OPTIMIZER, UPDATE
+from .params import ParamWatch
 from .recorder import Probe, memory_counters
 
 MAX_CREATED = 20  # optimizer creations recorded (a program may build one per trial)
@@ -49,6 +50,7 @@ class Beats:
         self._last = time.perf_counter()
         self._open: tuple[float, str] | None = None  # (wall time, "file:line") of an eval
         self._reported: tuple[float, str] | None = None
+        self.params = ParamWatch(probe) if counting else None
 
     def _depth(self, name: str) -> int:
         return getattr(self._local, name, 0)
@@ -76,6 +78,8 @@ class Beats:
         @functools.wraps(original)
         def update(*args: Any, **kwargs: Any) -> Any:
             outermost = self._enter("update")
+            if outermost and self.params is not None and len(args) > 1:
+                self.params.saw_model(args[1], stepped=True)
             try:
                 return original(*args, **kwargs)
             finally:
@@ -95,12 +99,23 @@ class Beats:
                     self._leave("eval")
             self._open = (time.time(), _caller())
             try:
-                return original(*args, **kwargs)
+                result = original(*args, **kwargs)
             finally:
                 self._leave("eval")
                 self._open = None
                 self._closed()
+            self._look(args, kwargs)
+            return result
         return evaluate
+
+    def _look(self, args: tuple, kwargs: dict) -> None:
+        """A look at the parameters this eval evaluated (`params`); never breaks the eval."""
+        if self.params is None:
+            return
+        try:
+            self.params.after_eval(args, kwargs, self.steps)
+        except Exception:  # noqa: BLE001 - an observer's slip must not reach the program
+            self.params = None
 
     def _closed(self) -> None:
         if self._updated:
@@ -166,6 +181,23 @@ def patch_creation(beats: Beats, module: ModuleType) -> None:
             beats.probe.emit(OPTIMIZER, name=type(self).__name__)
     init._mlxprobe = True  # type: ignore[attr-defined]
     base.__init__ = init
+
+
+def patch_module_update(beats: Beats, module: ModuleType) -> None:
+    """Note each module whose own `update` the program calls (a loop that updates its
+    parameters by hand: `model.update(tree_map(...))`): its parameters are looked at."""
+    base = getattr(module, "Module", None)
+    original = getattr(base, "update", None)
+    if beats.params is None or not callable(original) or getattr(original, "_mlxprobe", False):
+        return
+    watch = beats.params
+
+    @functools.wraps(original)
+    def update(self: Any, *args: Any, **kwargs: Any) -> Any:
+        watch.saw_model(self)
+        return original(self, *args, **kwargs)
+    update._mlxprobe = True  # type: ignore[attr-defined]
+    base.update = update  # type: ignore[union-attr]
 
 
 def patch_eval(beats: Beats, core: ModuleType) -> None:

@@ -40,6 +40,17 @@ WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
 NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "
              "`module.freeze()`, and let gradient errors raise instead of falling back")
+NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
+                    "that the gradient reaches the parameters (no `mx.stop_gradient`, "
+                    "differentiate the model: `nn.value_and_grad(model, loss_fn)`), that the "
+                    "update is applied to the model you train (`optimizer.update(model, "
+                    "grads)`, not to a copy), and that the step is not below the dtype's "
+                    "resolution (bfloat16 weights with a tiny learning rate)")
+NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
+                  "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
+                  "called on them) or the update skips them; unfreeze with "
+                  "`module.unfreeze()` and check `tree_flatten(model.trainable_parameters())`"
+                  " lists them")
 DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")

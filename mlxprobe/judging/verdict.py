@@ -25,13 +25,13 @@ import math
 import signal
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, program, ranks
+from . import hints, metrics, params, program, ranks
+from .rule import Rule, Verdict
 from .stats import theil_sen, window_median
 
 MB = 1024 * 1024
@@ -93,19 +93,6 @@ WINDOW_MIN = 3
 MIN_POINTS = 10  # fewer points than this: learning is not judged
 
 
-@dataclass(frozen=True)
-class Verdict:
-    kind: str
-    detail: str = ""
-    reason: str = ""
-    hint: str = ""
-    evidence: dict = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.detail}" if self.detail else self.kind
-
-
 def matches(verdict: Verdict, expected: str) -> bool:
     """`expected` is "kind" (any detail) or "kind:detail"."""
     kind, _, detail = expected.partition(":")
@@ -113,14 +100,46 @@ def matches(verdict: Verdict, expected: str) -> bool:
 
 
 def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
-    """The verdict for one run. `meta` is the scenario's SCENARIO dict (learning_metric)."""
+    """The verdict for one run. `meta` is the scenario's SCENARIO dict (learning_metric).
+    Every rule of `rulebook()` is run; the first that fires decides, and the evidence lists
+    each one that fired (`rules`) and the signal it read."""
     meta = meta or {}
-    for rule in (_crash, _hang, _wrong_result, _collectives, _no_update, _diverged, _leak,
-                 _not_learning):
-        verdict = rule(raw, meta)
-        if verdict is not None:
-            return _with_common(verdict, raw)
-    return _with_common(_pass(raw, meta), raw)
+    fired = [(rule, v) for rule in rulebook() if (v := rule.judge(raw, meta)) is not None]
+    chosen = fired[0][1] if fired else _pass(raw, meta)
+    verdict = _with_common(chosen, raw)
+    if fired:
+        verdict.evidence["rules"] = [rule.fired(v) for rule, v in fired]
+    return verdict
+
+
+def rulebook() -> tuple[Rule, ...]:
+    """Every rule, in the order of precedence: crash > hang > wrong_result > no_update >
+    diverged > leak > not_learning. The threshold texts are the constants' own."""
+    return (
+        Rule("crash", "errors", "an error record, a signal, a non-zero exit, a memory kill",
+             "the child's exit status and its records", _crash),
+        Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
+             f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples",
+             "deadlines from the steps seen (watching/deadlines)", _hang),
+        Rule("wrong_result.check", "records", "a scenario check failed", "the scenario",
+             _wrong_result),
+        Rule("wrong_result.collectives", "records", "ranks issued different collectives",
+             "records of each rank's collectives", _collectives),
+        Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
+             "exactly 0 at every report; an optimizer built and never stepped",
+             "the program's own reports", _no_update),
+        *params.NO_UPDATE,
+        Rule("diverged.loss", "metrics", f"a non-finite loss; the loss above "
+             f"{EXPLODE_FACTOR:g}x its start at the end, or {SPIKE_FACTOR:g}x at a peak",
+             "healthy catalogue loops never exceed their first loss by more than ~1.3x",
+             _diverged),
+        *metrics.RULES,
+        *params.DIVERGED,
+        Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
+             "after warm-up, sustained", "catalogue runs (reports/)", _leak),
+        Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
+             "significant fall (a program)", "catalogue runs; Mann-Kendall", _not_learning),
+    )
 
 
 def compile_seconds(raw: RawResult) -> float:

@@ -13,9 +13,12 @@ Must not import: mlx, the inside side, judging.
 
 from __future__ import annotations
 
+import math
 import re
 
+from .. import metric_names
 from ..protocol import OUTPUT, PROGRESS, encode_number
+from . import fields
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\r")
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
@@ -47,18 +50,104 @@ def strip_ansi(line: str) -> str:
 
 
 class ProgressParser:
-    """Turns output lines into progress records (or None for a line without one)."""
+    """Turns output lines into progress records (or None for a line without one).
+
+    The built-in forms are tried first (mlx-lm's table rows need them); any other line with
+    a position (`fields.read`: a step word, `N/M`, `[N]`, an epoch) and a named number, or
+    with a loss-like or accuracy-like number and no position, is progress too: its best
+    loss-like value is the record's loss (`loss_name` says which when it is not `loss`), the
+    other values its metrics. Steps never go back: a counter that restarts each epoch
+    continues from the last step; a program that prints no step gets its lines counted."""
 
     def __init__(self, user_regex: str | None = None) -> None:
-        self.patterns = (re.compile(user_regex),) if user_regex else BUILT_IN
+        self.user = re.compile(user_regex) if user_regex else None
+        self.steps = Steps()
 
     def parse(self, line: str) -> dict | None:
         text = strip_ansi(line)
-        for pattern in self.patterns:
+        if self.user is not None:
+            found = self.user.search(text)
+            return _with_metrics(_record(found), text) if found is not None else None
+        line_fields = fields.read(text)
+        for pattern in BUILT_IN:
             found = pattern.search(text)
             if found is not None:
-                return _with_metrics(_record(found), text)
+                return self._placed(_with_fields(_record(found), line_fields), line_fields)
+        return self._placed(_general(line_fields), line_fields)
+
+    def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
+        if record is not None:
+            record["step"] = self.steps.place(record.get("step"), line.epoch)
+        return record
+
+
+class Steps:
+    """The run's step for each progress line: the program's own numbers while they go up;
+    after a restart (a new epoch) they continue from the last one; with none printed, the
+    lines are counted (a line without a step after lines with one keeps the last step)."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.raw: int | None = None  # the program's last printed step
+        self.last = 0
+        self.lines = 0
+
+    def place(self, raw: int | None, epoch: int | None) -> int:
+        self.lines += 1
+        if raw is None:
+            self.last = self.last if self.raw is not None else self.lines
+            return self.last
+        if self.raw is not None and raw < self.raw:
+            self.offset = self.last
+        self.raw, self.last = raw, self.offset + raw
+        return self.last
+
+
+def _general(line: fields.Line) -> dict | None:
+    """A progress record from a line no built-in form matched, or None."""
+    if not line.values or not _is_progress(line):
         return None
+    position = line.step if line.step is not None else line.epoch
+    record: dict = {"kind": PROGRESS, "source": OUTPUT, "step": position}
+    return _with_fields(record, line)
+
+
+def _is_progress(line: fields.Line) -> bool:
+    if line.step is not None or line.epoch is not None or line.percent is not None:
+        return True
+    return any(metric_names.role(n) in (metric_names.LOSS, metric_names.ACCURACY)
+               or (not math.isfinite(v) and metric_names.judged_for_finite(n))
+               for n, v in line.values.items())
+
+
+def _with_fields(record: dict | None, line: fields.Line) -> dict | None:
+    """Add a line's named values: its best loss-like one as the loss (when the record has
+    none yet and is not a validation row), the others as metrics."""
+    if record is None:
+        return None
+    values = dict(line.values)
+    if "loss" not in record and not record.get("metrics"):
+        best = _best_loss(values)
+        if best is not None:
+            record["loss"] = encode_number(values.pop(best))
+            if best != "loss":
+                record["loss_name"] = best
+    elif "loss" in record:
+        best = _best_loss(values)
+        if best is not None and values[best] == record["loss"]:
+            values.pop(best)
+    metrics = record.setdefault("metrics", {})
+    for name, value in values.items():
+        metrics.setdefault(name, encode_number(value))
+    if not metrics:
+        record.pop("metrics")
+    return record
+
+
+def _best_loss(values: dict[str, float]) -> str | None:
+    ranked = [(metric_names.loss_rank(n), i, n) for i, n in enumerate(values)]
+    ranked = [r for r in ranked if r[0] is not None]
+    return min(ranked)[2] if ranked else None
 
 
 def _record(found: re.Match) -> dict | None:

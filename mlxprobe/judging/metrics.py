@@ -1,0 +1,83 @@
+"""Rule units on the metrics a program reports, whatever it calls them.
+
+Job: every number a program prints or hands over under a name (`metric_names` tells a loss
+from an accuracy from a timing) is evidence. `non_finite` is `diverged` when a metric that is
+not a timing or a count became nan/inf and stayed so: at least PERSIST of its reports from
+the first non-finite one on are non-finite (a run that ends on it always is). One inf among
+finite reports (a skipped overflow step) is not a divergence; it is noted in the evidence.
+The training loss under any name (`loss_name`) is judged by the loss rules in `verdict`.
+
+Threshold and why: PERSIST = 0.5. A diverged run prints nan at every report after it
+diverged (nan propagates through every later update); a transient overflow that the
+program recovers from leaves finite reports after it.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import metric_names
+from ..protocol import decode_number
+from ..watching.facts import RawResult
+from ..watching.store import PROGRESS_VIEW
+from . import hints
+from .rule import Rule, Verdict
+
+PERSIST = 0.5
+
+
+def series(raw: RawResult) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of every named metric the run reported, in order: the metrics of its
+    step records and of its progress records (output lines, a trainer's callback)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    records = raw.steps if raw.steps_view != PROGRESS_VIEW else []
+    for record in [*records, *raw.view(PROGRESS_VIEW).records()]:
+        step = record.get("step")
+        for name, value in (record.get("metrics") or {}).items():
+            number = decode_number(value)
+            if number is not None and isinstance(step, int):
+                out.setdefault(str(name), []).append((step, number))
+    return out
+
+
+def first_persisting(values: list[tuple[int, float]]) -> dict | None:
+    """Where a metric became non-finite and stayed so (see PERSIST), or None."""
+    bad = [i for i, (_, v) in enumerate(values) if not math.isfinite(v)]
+    if not bad:
+        return None
+    for i in bad:
+        after = values[i:]
+        share = sum(1 for _, v in after if not math.isfinite(v)) / len(after)
+        if share >= PERSIST:
+            return {"first_step": values[i][0], "value": str(values[i][1]),
+                    "non_finite_reports": len(bad), "reports": len(values),
+                    "share_after": round(share, 3), "persist_threshold": PERSIST}
+    return None
+
+
+def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
+    found = {}
+    for name, values in series(raw).items():
+        if metric_names.judged_for_finite(name):
+            hit = first_persisting(values)
+            if hit is not None:
+                found[name] = hit
+    if not found:
+        return None
+    name, hit = min(found.items(), key=lambda item: item[1]["first_step"])
+    others = sorted(set(found) - {name})
+    also = f"; also non-finite: {', '.join(others)}" if others else ""
+    return Verdict("diverged", "non_finite_metric", f"the metric `{name}` became "
+                   f"{hit['value']} at step {hit['first_step']} and stayed non-finite "
+                   f"({hit['non_finite_reports']} of {hit['reports']} reports){also}",
+                   hints.DIVERGED, {"metric": name, **hit, "non_finite_metrics": found})
+
+
+RULES = (
+    Rule("diverged.metric", "metrics", f"a named metric (not a timing or count) non-finite "
+         f"in >= {PERSIST:.0%} of its reports from its first non-finite one",
+         "a diverged run's metrics stay nan (nan propagates through every later update)",
+         non_finite),
+)

@@ -1,0 +1,110 @@
+"""Rule units on parameter movement: the looks the bootstrap takes after the program's evals.
+
+Job: each `params` record (`inside/params.py`) says which parameter groups (module paths)
+were compared with the previous look, which did not change at all, and which hold a
+non-finite value. From the run of looks:
+- `frozen_all`: no_update when no compared group changed in any of at least MIN_LOOKS
+  comparisons spanning at least MIN_STEPS steps (the optimizer ran, nothing moved: a zero
+  learning rate, a gradient that never reaches the parameters, updates applied to a copy,
+  steps smaller than the dtype's resolution).
+- `frozen_part`: no_update naming the groups that never changed in any comparison while
+  other groups did (part of the model never trains while the rest does).
+- `non_finite`: diverged when a look found a non-finite parameter.
+Both no_update rules stand down when any look saw a non-finite value (nan stays nan: a
+diverged model looks "unchanged").
+
+Thresholds and why: MIN_LOOKS = 3 comparisons (looks are at least 0.5 s apart, so a run
+is watched for >= 1.5 s of evaluated steps) and MIN_STEPS = 5 steps between the first and
+the last compared look: a learning-rate warm-up from 0 or a long validation pass moves
+nothing for a while, never for a whole run. Values are compared bit for bit on a strided
+sample of 32 per parameter: any update an optimizer applies changes them.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+from ..protocol import PARAMS
+from ..watching.facts import RawResult
+from . import hints
+from .rule import Rule, Verdict
+
+MIN_LOOKS = 3
+MIN_STEPS = 5
+
+
+def looks(raw: RawResult) -> list[dict]:
+    """The looks that compared at least one group with a previous look."""
+    return [r for r in raw.of_kind(PARAMS) if r.get("compared")]
+
+
+def _judged(raw: RawResult) -> list[dict] | None:
+    """The comparisons, when there are enough of them over enough steps, and none of the
+    looks saw a non-finite value; else None."""
+    compared = looks(raw)
+    if len(compared) < MIN_LOOKS or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+        return None
+    span = int(compared[-1].get("step", 0)) - int(compared[0].get("step", 0))
+    return compared if span >= MIN_STEPS else None
+
+
+def _evidence(compared: list[dict]) -> dict:
+    return {"looks": len(compared), "first_step": compared[0].get("step"),
+            "last_step": compared[-1].get("step"), "groups": compared[-1].get("compared"),
+            "min_looks": MIN_LOOKS, "min_steps": MIN_STEPS,
+            "look_cost_us_median": sorted(r.get("cost_us", 0) for r in compared)[
+                len(compared) // 2]}
+
+
+def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
+    compared = _judged(raw)
+    if compared is None or any(r.get("changed") for r in compared):
+        return None
+    ev = _evidence(compared)
+    return Verdict("no_update", "params", f"no trainable parameter changed in {ev['looks']} "
+                   f"looks from step {ev['first_step']} to {ev['last_step']} "
+                   f"({ev['groups']} parameter groups compared bit for bit)",
+                   hints.NO_UPDATE_PARAMS, ev)
+
+
+def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
+    compared = _judged(raw)
+    if compared is None or not any(r.get("changed") for r in compared):
+        return None
+    never = set(compared[0].get("unchanged") or [])
+    for record in compared[1:]:
+        never &= set(record.get("unchanged") or [])
+    if not never:
+        return None
+    names = sorted(never)
+    ev = {**_evidence(compared), "never_changed": names}
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
+                   f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
+                   f"while the other groups did", hints.NO_UPDATE_PART.format(groups=shown), ev)
+
+
+def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
+    bad = [r for r in raw.of_kind(PARAMS) if r.get("nonfinite")]
+    if not bad:
+        return None
+    first = bad[0]
+    groups = ", ".join(first["nonfinite"][:6])
+    return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
+                   f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
+                   hints.DIVERGED, {"first_non_finite_look_step": first.get("step"),
+                                    "non_finite_groups": first["nonfinite"],
+                                    "looks_non_finite": len(bad)})
+
+
+SOURCE = "looks compare 32 strided values per parameter bit for bit (inside/params.py)"
+NO_UPDATE = (
+    Rule("no_update.params", "params", f"no group changed in >= {MIN_LOOKS} looks over "
+         f">= {MIN_STEPS} steps", SOURCE, frozen_all),
+    Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
+         f"over >= {MIN_STEPS} steps while others changed", SOURCE, frozen_part),
+)
+DIVERGED = (
+    Rule("diverged.params", "params", "any sampled parameter value non-finite", SOURCE,
+         non_finite),
+)

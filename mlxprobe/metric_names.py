@@ -1,0 +1,96 @@
+"""What a metric's name says about it: a loss, an accuracy, a position, a rate, or unknown.
+
+Job: the vocabulary both sides share. The output parser (`watching/output.py`) uses it to
+tell a step counter from a metric and to pick a line's training loss whatever the program
+calls it (`loss`, `train_loss`, `mse`, `nll`, `ppl`, ...); the verdict (`judging/`) uses it
+to know which way a metric should move and which numbers are not learning evidence at all
+(timings, throughput, memory).
+
+Roles and why:
+- LOSS (lower is better): names holding `loss` and the usual error measures (mse, mae, rmse,
+  nll, ce, bce, xent, err, error, cost, ppl, perplexity). KL and ELBO are kept out: KL often
+  rises while a VAE learns and ELBO's sign depends on the program, so neither may decide
+  learning or an explosion; they still count for non-finite values.
+- ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
+  score, bleu, rouge, iou. Not judged for learning (a noisy reward is normal), only for
+  non-finite values.
+- POSITION: step/iteration/epoch/batch counters. Never a metric.
+- RATE: time, throughput, memory, counts of tokens: never learning evidence and never
+  `diverged` (an `inf` tokens/s after a zero elapsed time is harmless).
+- a validation prefix (val, valid, eval, test, dev) marks a held-out metric: never the
+  training loss.
+
+Written by hand: the words are ours to choose. Standard library only.
+Must not import: mlx, any other part of mlxprobe.
+"""
+
+from __future__ import annotations
+
+import re
+
+LOSS, ACCURACY, POSITION, RATE, OTHER = "loss", "accuracy", "position", "rate", "other"
+
+POSITIONS = frozenset({"step", "steps", "iter", "iters", "iteration", "iterations", "it",
+                       "update", "updates", "global_step", "batch", "epoch", "ep", "episode",
+                       "round", "n_iter", "gstep", "train_step", "batch_idx", "idx"})
+_RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|ms|took|"
+                   r"duration|speed|throughput|tok|toks|tokens|token|samples|mem|memory|"
+                   r"peak|gb|mb|kb|bytes|it/s|it/sec|wall|clock|date|seed|size|count|n|"
+                   r"params|parameters|gpu|cpu)(?:$|_|/)|/s(?:ec)?$|per_s(?:ec)?$")
+_VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout)(?:_|$)")
+_LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
+               r"reconstruction)")
+_LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)")
+_ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|"
+                       r"return|returns|score|bleu|rouge|iou)(?:$|_)")
+_NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
+
+
+def normal(name: str) -> str:
+    """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`."""
+    text = re.sub(r"[\s\-]+", "_", name.strip().strip(":=|,;()[]{}'\"").lower())
+    return text.strip("_")
+
+
+def role(name: str) -> str:
+    """The role of a normalised name (see the module's docstring)."""
+    if name in POSITIONS:
+        return POSITION
+    if name in ("lr", "learning_rate"):
+        return OTHER
+    if _RATE.search(name):
+        return RATE
+    if _LOSS.search(name) and not _NEVER_PRIMARY.search(name):
+        return LOSS
+    if _ACCURACY.search(name):
+        return ACCURACY
+    return OTHER
+
+
+def held_out(name: str) -> bool:
+    """A validation/test metric: never the training loss."""
+    return bool(_VALIDATION.search(name))
+
+
+def loss_rank(name: str) -> int | None:
+    """How good a candidate for the training loss `name` is (lower wins), None if not one:
+    `loss` itself, then `train(ing)_loss`, then other names holding `loss` (a total before
+    its parts), then the error measures."""
+    if role(name) != LOSS or held_out(name):
+        return None
+    if name == "loss":
+        return 0
+    if name in ("train_loss", "training_loss", "total_loss", "avg_loss", "mean_loss"):
+        return 1
+    return 2 if "loss" in name else 3
+
+
+def lower_is_better(name: str) -> bool | None:
+    """True for a loss, False for an accuracy, None when the name does not say."""
+    found = role(name)
+    return True if found == LOSS else (False if found == ACCURACY else None)
+
+
+def judged_for_finite(name: str) -> bool:
+    """Whether a non-finite value of this metric means the run diverged (not a rate)."""
+    return role(name) not in (RATE, POSITION)

@@ -1,0 +1,118 @@
+"""Named numbers and the step position in one line of a program's output, in any common shape.
+
+Job: `read(text)` finds every `name value` pair on a line (`loss 0.5`, `loss=0.5`,
+`Loss: 0.5`, `'loss': 0.5`, `"loss": NaN`, `loss array(0.5, dtype=float32)`, two-word
+names like `Train loss`, `val acc 93%`) and where the line is in the run: a step word
+(`step 12`, `iter 5`, `batch 10/50`), a bare `N/M` (tqdm's `45/100`), a leading `[N]`,
+an `epoch E`, a percentage. JSON lines and printed dicts are read by the same scan (their
+keys are names, their values numbers). A number glued to letters (`30.1it/s`, `1.2s`) is a
+unit, not a value; a number with no name before it (a time stamp, a tqdm bar's clock) is
+nobody's.
+
+Written by hand: no library reads training logs; `re` does the matching. Pure functions.
+Must not import: mlx, the inside side, judging.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..metric_names import POSITION, normal, role
+
+NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
+              "inf": float("inf"), "+inf": float("inf"), "-inf": float("-inf"),
+              "infinity": float("inf"), "-infinity": float("-inf")}
+# an MLX scalar or one-element array as Python prints it: array(0.5, dtype=float32)
+ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)")
+TOKEN = re.compile(rf"(?P<word>[A-Za-z_][\w./-]*)|(?<![\w.])(?P<num>{NUMBER})(?![\w.])"
+                   r"(?P<pct>%)?")
+GAP = re.compile(r"^[\s'\":=|]{0,4}$")
+RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
+LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
+STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
+                        "updates", "global_step", "batch", "train_step", "gstep", "n_iter",
+                        "batch_idx", "episode", "round"})
+EPOCH_WORDS = frozenset({"epoch", "ep"})
+QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval",
+                        "learning", "grad", "gradient", "avg", "average", "mean", "total",
+                        "running", "epoch", "recon", "reconstruction", "policy", "value",
+                        "entropy", "smoothed", "global", "dev", "trained", "peak"})
+ALIASES = {"lr": "learning_rate", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+           "gradnorm": "grad_norm", "gradient_norm": "grad_norm"}
+
+
+@dataclass
+class Line:
+    """What one line says: its named values (in order), and its position words."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    step: int | None = None  # a step word's number, or a bare N/M's N, or a leading [N]
+    epoch: int | None = None
+    percent: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.values and self.step is None and self.epoch is None
+
+
+def read(text: str) -> Line:
+    """The named values and the position of one (ANSI-free) line."""
+    text = ARRAY.sub(r"\1", text)
+    line = Line()
+    pairs = list(_pairs(text))
+    for name, value, pct in pairs:
+        _take(line, name, value, pct)
+    if line.step is None:
+        line.step = _bare_step(text)
+    return line
+
+
+def _pairs(text: str):
+    """(normalised name or "", value, was a percentage) for each number on the line."""
+    words: list[tuple[str, int]] = []  # (word, end) of the words seen so far
+    for found in TOKEN.finditer(text):
+        word, num = found["word"], found["num"]
+        if word is not None and word.lower() not in NON_FINITE:
+            words.append((word, found.end()))
+            continue
+        value = NON_FINITE[word.lower()] if word is not None else float(num)
+        yield _name_before(text, words, found.start()), value, bool(found["pct"])
+        words.append(("", found.end()))  # a number breaks a two-word name
+
+
+def _name_before(text: str, words: list[tuple[str, int]], start: int) -> str:
+    if not words or not words[-1][0] or not GAP.match(text[words[-1][1]:start]):
+        return ""
+    name = words[-1][0]
+    if len(words) > 1 and words[-2][0].lower() in QUALIFIERS \
+            and re.fullmatch(r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"):
+        name = f"{words[-2][0]} {name}"
+    found = normal(name)
+    return ALIASES.get(found, found)
+
+
+def _take(line: Line, name: str, value: float, pct: bool) -> None:
+    if not name:
+        if pct and line.percent is None:
+            line.percent = value
+        return
+    if name in EPOCH_WORDS and value.is_integer():
+        line.epoch = int(value) if line.epoch is None else line.epoch
+    elif name in STEP_WORDS and value.is_integer() and value >= 0:
+        line.step = int(value) if line.step is None else line.step
+    elif role(name) != POSITION:
+        line.values.setdefault(name, value)
+
+
+def _bare_step(text: str) -> int | None:
+    """A step with no word before it: tqdm's `45/100`, or a leading `[12]`."""
+    for found in RATIO.finditer(text):
+        before = text[:found.start()].rstrip(" :=[(")
+        last = re.search(r"([A-Za-z_][\w]*)$", before)
+        done, total = int(found.group(1)), int(found.group(2))
+        if done <= total and (last is None or normal(last.group(1)) not in EPOCH_WORDS):
+            return done
+    leading = LEADING.match(text)
+    return int(leading.group(1)) if leading else None

@@ -1,0 +1,85 @@
+"""Progress and metrics read from output lines in the shapes real training scripts print
+(`watching.fields`, `watching.output`), and what a metric's name says (`metric_names`)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlxprobe import metric_names
+from mlxprobe.watching import fields
+from mlxprobe.watching.output import ProgressParser
+
+
+@pytest.mark.parametrize("line, step, loss, loss_name, metrics", [
+    ("| epoch 3 | batch 10/50 | mse 0.0231 | mae 0.1 |", 10, 0.0231, "mse", {"mae": 0.1}),
+    ("Epoch 3:  45%|####5     | 45/100 [00:01<00:01, 30.10it/s, loss=0.523, acc=0.81]",
+     45, 0.523, None, {"acc": 0.81}),
+    ('{"step": 10, "loss": NaN, "metrics": {"acc": 0.9}}', 10, "nan", None, {"acc": 0.9}),
+    ("{'iter': 4, 'objective': array(nan, dtype=float32)}", 4, None, None,
+     {"objective": "nan"}),
+    ("[12] err=0.33 kl=1.2", 12, 0.33, "err", {"kl": 1.2}),
+    ("Epoch 2/10 - train_loss: 0.41 - val_loss: 0.52 - val_acc: 93.2%", 2, 0.41,
+     "train_loss", {"val_loss": 0.52, "val_acc": 93.2}),
+    ("INFO:root:step 10 recon 0.5 kl 0.1", 10, 0.5, "recon", {"kl": 0.1}),
+    ("epoch 3 loss 1.2", 3, 1.2, None, None),
+    ("it 7 ppl 35.2 lr 1e-3", 7, 35.2, "ppl", {"learning_rate": 0.001}),
+])
+def test_common_shapes(line, step, loss, loss_name, metrics):
+    record = ProgressParser().parse(line)
+    assert record["step"] == step
+    assert record.get("loss") == loss
+    assert record.get("loss_name") == loss_name
+    assert record.get("metrics") == metrics
+
+
+@pytest.mark.parametrize("line, name", [("reward: -12.5", "reward"), ("energy nan", "energy"),
+                                        ("accuracy 0.93", "accuracy")])
+def test_a_line_without_a_position_counts_when_its_number_is_evidence(line, name):
+    record = ProgressParser().parse(line)
+    assert record["step"] == 1 and name in record["metrics"]
+
+
+def test_a_number_glued_to_a_unit_or_without_a_name_is_nobodys():
+    line = fields.read("12:00:01 took 1.5s at 30it/s, 3 workers")
+    assert line.values == {} and line.step is None
+
+
+def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
+    parser = ProgressParser()
+    got = [parser.parse(f"epoch {e} iter {i} loss 1.0")["step"] for e in (1, 2)
+           for i in (10, 20)]
+    assert got == [10, 20, 30, 40]
+    assert parser.parse("val_loss 0.9")["step"] == 40  # a validation line after a step
+    counting = ProgressParser()
+    assert [counting.parse(f"mse: {v}")["step"] for v in (0.3, 0.2, 0.1)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("name, role", [
+    ("loss", metric_names.LOSS), ("train_loss", metric_names.LOSS),
+    ("val_mse", metric_names.LOSS), ("ppl", metric_names.LOSS), ("acc", metric_names.ACCURACY),
+    ("val_accuracy", metric_names.ACCURACY), ("reward", metric_names.ACCURACY),
+    ("tokens/sec", metric_names.RATE), ("it/s", metric_names.RATE),
+    ("elapsed_time", metric_names.RATE), ("peak_mem", metric_names.RATE),
+    ("epoch", metric_names.POSITION), ("kl", metric_names.OTHER),
+    ("kl_loss", metric_names.OTHER), ("learning_rate", metric_names.OTHER),
+])
+def test_roles(name, role):
+    assert metric_names.role(name) == role
+
+
+def test_the_training_loss_is_never_a_validation_metric_and_a_total_beats_its_parts():
+    assert metric_names.loss_rank("val_loss") is None
+    assert metric_names.loss_rank("loss") < metric_names.loss_rank("total_loss") \
+        < metric_names.loss_rank("recon_loss") < metric_names.loss_rank("mse")
+    assert metric_names.lower_is_better("acc") is False
+    assert metric_names.lower_is_better("objective") is None
+
+
+@given(st.text(max_size=200))
+def test_fields_never_raise_and_values_are_floats(text):
+    line = fields.read(text)
+    assert all(isinstance(v, float) for v in line.values.values())
+    assert line.step is None or line.step >= 0
+    assert all(n == n.lower() and " " not in n for n in line.values)
