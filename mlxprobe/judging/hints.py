@@ -54,6 +54,28 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
 DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
+NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a finite, "
+              "not rising, run): an op whose value or gradient is undefined at its input "
+              "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
+              "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "
+              "`mx.log(mx.maximum(p, 1e-9))`, or a float16 value past 65504 (compute the "
+              "loss in float32); check with `mx.isnan(x).any()` where it first appears")
+NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
+              "lower the learning rate, clip before the update, `grads, _ = "
+              "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "
+              "not finite")
+GROWTH_FACTOR = 2.0  # the last finite value over the first: a blow-up, not a sudden NaN
+
+
+def for_non_finite(before: list[float]) -> str:
+    """The fix for a run that went non-finite, from the finite values before it: grown
+    more than GROWTH_FACTOR x its first value (an explosion) or not (an undefined op)."""
+    finite = [v for v in before if v == v and abs(v) != float("inf")]
+    if len(finite) >= 2 and abs(finite[-1]) > GROWTH_FACTOR * abs(finite[0]) > 0:
+        return NAN_GROWTH
+    return NAN_SUDDEN
+
+
 LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across steps "
         "(`total += loss.item()`), and evaluate the step's state: " + EVAL_STATE)
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "

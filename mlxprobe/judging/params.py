@@ -24,10 +24,11 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-from ..protocol import PARAMS
+from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
 from . import hints
 from .rule import Rule, Verdict
+from .stats import finite_head
 
 MIN_LOOKS = 3
 MIN_STEPS = 5
@@ -92,9 +93,14 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     groups = ", ".join(first["nonfinite"][:6])
     return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
                    f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
-                   hints.DIVERGED, {"first_non_finite_look_step": first.get("step"),
+                   hints.for_non_finite(finite_head(_losses(raw))),
+                   {"first_non_finite_look_step": first.get("step"),
                                     "non_finite_groups": first["nonfinite"],
                                     "looks_non_finite": len(bad)})
+
+
+def _losses(raw: RawResult) -> list[float]:
+    return [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
 
 
 SOURCE = "looks compare 32 strided values per parameter bit for bit (inside/params.py)"

@@ -5,6 +5,7 @@ Must not import: mlx, numpy (kept pure Python so the parent side stays light).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -46,3 +47,11 @@ def mann_kendall(values: Sequence[float]) -> dict:
         return {"n": n, "s": s, "z": 0.0, "p_decrease": 1.0}
     z = (s - (s > 0) + (s < 0)) / variance ** 0.5
     return {"n": n, "s": s, "z": z, "p_decrease": statistics.NormalDist().cdf(z)}
+
+
+def finite_head(values: list[float]) -> list[float]:
+    """The values before the first non-finite one (all of them when none is)."""
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            return values[:i]
+    return values

@@ -32,7 +32,7 @@ from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import hints, metrics, params, program, ranks
 from .rule import Rule, Verdict
-from .stats import theil_sen, window_median
+from .stats import finite_head, theil_sen, window_median
 
 MB = 1024 * 1024
 
@@ -428,9 +428,10 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     first_false = raw.view(raw.steps_view).first_false
     params = {"first_non_finite_param_step": first_false} if first_false else {}
     if tally.bad:
-        return Verdict("diverged", "non_finite", f"the loss became non-finite at reported "
-                       f"step {tally.first_bad} ({tally.bad} of {tally.n} steps)",
-                       hints.DIVERGED, {"first_non_finite_step": tally.first_bad,
+        return Verdict("diverged", "non_finite", f"the {_loss_words(raw)} became non-finite "
+                       f"at reported step {tally.first_bad} ({tally.bad} of {tally.n} steps)",
+                       hints.for_non_finite(finite_head(metric_series(raw, "loss"))),
+                       {"first_non_finite_step": tally.first_bad,
                                         "non_finite_steps": tally.bad,
                                         "last_finite_loss": tally.last_finite, **params})
     if params:
@@ -439,6 +440,19 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
                        f"step {at}", hints.DIVERGED, params)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     return _exploded(losses, tally) or _spiked(losses, tally)
+
+
+def loss_name(raw: RawResult) -> str:
+    """What the program called the loss it reported (`loss` unless it said otherwise)."""
+    for record in raw.learning[:50]:
+        if record.get("loss_name"):
+            return str(record["loss_name"])
+    return "loss"
+
+
+def _loss_words(raw: RawResult) -> str:
+    name = loss_name(raw)
+    return "loss" if name == "loss" else f"loss (`{name}`)"
 
 
 def _exploded(losses: list[float], tally: Tally) -> Verdict | None:

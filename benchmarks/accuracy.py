@@ -1,0 +1,196 @@
+"""How well mlxprobe diagnoses failures it was never shown: the corpus scorer (issue 21).
+
+Runs every case of `corpus/<half>/cases.toml` as a user would, `mlxprobe watch --json R --
+python SCRIPT`, and `mlxprobe lint --format json SCRIPT`, then prints per case and per half:
+- class: the broken script's verdict class is one of the case's `expect` classes;
+- hint: the verdict's fix text holds, for each word group of `hint`, one of its words
+  (case-insensitive);
+- false alarm: an ok twin or a correct loop got anything but `pass`;
+- lint: fired on a broken script with `lint_mark`; findings on an ok twin or correct loop.
+
+    python benchmarks/accuracy.py                 # both halves, the whole corpus
+    python benchmarks/accuracy.py --half dev --only sqrt_distance_nan,freeze_after_lora
+    python benchmarks/accuracy.py --json scores.json
+
+Runs one script at a time (a 2-core machine: parallel runs would change the timings the
+verdicts read). Standard library + mlxprobe's CLI; no mlx import here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+HALVES = ("dev", "heldout")
+RUN_LIMIT_S = 600  # watch ends a hang itself; this only guards the scorer
+
+
+@dataclass
+class Run:
+    """One script under watch and lint."""
+
+    script: str
+    role: str  # broken | ok | correct
+    verdict: str = ""
+    hint: str = ""
+    reason: str = ""
+    wall_s: float = 0.0
+    lint: list[str] = field(default_factory=list)  # "MLX001:12"
+
+
+@dataclass
+class Score:
+    case: str
+    half: str
+    kind: str
+    expect: list[str]
+    runs: list[Run]
+    class_hit: bool | None = None  # broken only
+    hint_hit: bool | None = None
+    false_alarms: list[str] = field(default_factory=list)
+    lint_mark: bool = False
+    lint_fired: bool | None = None
+    lint_false: list[str] = field(default_factory=list)
+
+
+def load(corpus: Path, half: str) -> list[dict]:
+    path = corpus / half / "cases.toml"
+    if not path.exists():
+        return []
+    return tomllib.loads(path.read_text())["case"]
+
+
+def watch(folder: Path, script: str, args: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "r.json"
+        cmd = [sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status", "--no-color",
+               "--json", str(report), "--", sys.executable, script, *args]
+        started = time.monotonic()
+        subprocess.run(cmd, cwd=folder, capture_output=True, timeout=RUN_LIMIT_S)
+        wall = time.monotonic() - started
+        if not report.exists():
+            return {"verdict": "no_report", "hint": "", "reason": "", "wall_s": wall}
+        run = json.loads(report.read_text())["runs"][0]
+    label = run["verdict"] + (f":{run['detail']}" if run.get("detail") else "")
+    return {"verdict": label, "hint": run.get("hint", ""), "reason": run.get("reason", ""),
+            "wall_s": round(wall, 1)}
+
+
+def lint(folder: Path, script: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "mlxprobe.cli", "lint", "--format", "json",
+                           script], cwd=folder, capture_output=True, text=True, timeout=120)
+    try:
+        found = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError:
+        return [f"unreadable:{done.returncode}"]
+    items = found.get("findings", found) if isinstance(found, dict) else found
+    return [f"{f.get('rule', f.get('code', '?'))}:{f.get('line', '?')}" for f in items]
+
+
+def hint_hit(text: str, groups: list[list[str]]) -> bool:
+    lowered = text.lower()
+    return all(any(word.lower() in lowered for word in group) for group in groups)
+
+
+def score_case(corpus: Path, half: str, case: dict) -> Score:
+    folder = corpus / half
+    roles = ([("broken", case["broken"]), ("ok", case["ok"])] if case["kind"] == "failure"
+             else [("correct", case["script"])])
+    runs = []
+    for role, script in roles:
+        run = Run(script, role, **watch(folder, script, case.get("args", [])))
+        run.lint = lint(folder, script)
+        runs.append(run)
+    return judge(half, case, runs)
+
+
+def judge(half: str, case: dict, runs: list[Run]) -> Score:
+    score = Score(case["name"], half, case["kind"], case.get("expect", ["pass"]), runs,
+                  lint_mark=bool(case.get("lint_mark")))
+    for run in runs:
+        cls = run.verdict.split(":")[0]
+        if run.role == "broken":
+            score.class_hit = cls in score.expect
+            score.hint_hit = score.class_hit and hint_hit(run.hint, case.get("hint", []))
+            score.lint_fired = bool(run.lint) if score.lint_mark else None
+        else:
+            if cls != "pass":
+                score.false_alarms.append(f"{run.script}: {run.verdict}")
+            if run.lint:
+                score.lint_false.append(f"{run.script}: {', '.join(run.lint)}")
+    return score
+
+
+def rate(hits: list[bool]) -> str:
+    return f"{sum(hits)}/{len(hits)} ({100 * sum(hits) / len(hits):.0f}%)" if hits else "-"
+
+
+def summary(scores: list[Score], half: str) -> dict:
+    mine = [s for s in scores if s.half == half]
+    broken = [s for s in mine if s.kind == "failure"]
+    clean_runs = sum(1 for s in mine for r in s.runs if r.role != "broken")
+    marked = [s for s in broken if s.lint_mark]
+    return {"half": half, "failures": len(broken), "clean_runs": clean_runs,
+            "class": rate([bool(s.class_hit) for s in broken]),
+            "hint": rate([bool(s.hint_hit) for s in broken]),
+            "false_alarms": sum(len(s.false_alarms) for s in mine),
+            "lint_fired": rate([bool(s.lint_fired) for s in marked]),
+            "lint_false": sum(len(s.lint_false) for s in mine)}
+
+
+def print_table(scores: list[Score]) -> None:
+    print(f"{'half':8} {'case':32} {'expect':16} {'broken got':28} {'cls':4} {'hint':4} "
+          f"{'clean runs':24} {'lint':6}")
+    for s in scores:
+        broken = next((r for r in s.runs if r.role == "broken"), None)
+        got = broken.verdict if broken else "-"
+        clean = "; ".join(f"{r.role}={r.verdict}" for r in s.runs if r.role != "broken")
+        mark = ("-" if s.lint_fired is None else ("fired" if s.lint_fired else "quiet"))
+        if s.lint_false:
+            mark += "+FP"
+        print(f"{s.half:8} {s.case[:32]:32} {','.join(s.expect)[:16]:16} {got[:28]:28} "
+              f"{_yn(s.class_hit):4} {_yn(s.hint_hit):4} {clean[:24]:24} {mark:6}")
+
+
+def _yn(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--half", choices=(*HALVES, "all"), default="all")
+    parser.add_argument("--only", default="", help="comma-separated case names")
+    parser.add_argument("--json", type=Path, help="write every score here")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="the corpus folder")
+    opts = parser.parse_args(argv)
+    halves = HALVES if opts.half == "all" else (opts.half,)
+    only = {n for n in opts.only.split(",") if n}
+    scores = []
+    for half in halves:
+        for case in load(opts.corpus, half):
+            if not only or case["name"] in only:
+                scores.append(score_case(opts.corpus, half, case))
+                print(f"  scored {half}/{case['name']}", file=sys.stderr, flush=True)
+    print_table(scores)
+    for half in halves:
+        print(json.dumps(summary(scores, half)))
+    if opts.json:
+        opts.json.write_text(json.dumps([asdict(s) for s in scores], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
