@@ -28,6 +28,7 @@ watching side.
 from __future__ import annotations
 
 import math
+import struct
 import time
 import weakref
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ class ParamWatch:
         record = self._look(evaluated)
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
-        if record["compared"] or record["nonfinite"]:
+        if record["leaves"]:
             record["cost_us"] = round(cost * 1e6, 1)
             self.probe.emit(PARAMS, step=step, **record)
 
@@ -171,7 +172,7 @@ def read_sample(leaf: Any) -> tuple[bytes | None, bool]:
 def _finite(picked: bytes, fmt: str, code: str) -> bool:
     """Whether the sampled values of a float array are all finite (integers always are)."""
     if fmt in ("f", "d", "e"):
-        return all(math.isfinite(v) for v in memoryview(picked).cast(fmt))
+        return all(math.isfinite(v) for (v,) in struct.iter_unpack(fmt, picked))
     if fmt == "bfloat16":  # exponent bits all ones: inf or nan
         return all((w & 0x7F80) != 0x7F80 for w in memoryview(picked).cast(code))
     return True

@@ -30,7 +30,7 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, metrics, params, program, ranks
+from . import hints, memory_shape, metrics, params, program, ranks
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -569,15 +569,26 @@ def _leak(raw: RawResult, meta: dict) -> Verdict | None:
     unit = f"{fit['mb_per_step'] * 1024:.1f} KB" if fit["mb_per_step"] < 0.1 else \
         f"{fit['mb_per_step']:.3f} MB"
     also = f"; also grew: {', '.join(w for _, w in grown[1:])}" if len(grown) > 1 else ""
+    shape = _shape(raw)
+    if shape:
+        evidence["memory_shape"] = shape
+    how = f"; RSS over time: {memory_shape.words(shape)}" if shape else ""
     return Verdict("leak", view, f"{words} grew {unit}/step (+{fit['growth_mb']:.2f} MB over "
                    f"{fit['fitted_steps']} steps after warm-up, from {fit['baseline_mb']:.2f} "
-                   f"MB){also}", hints.LEAK, evidence)
+                   f"MB){also}{how}", hints.LEAK, evidence)
+
+
+def _shape(raw: RawResult) -> dict | None:
+    """The shape of RSS over the run's samples (`memory_shape`)."""
+    return memory_shape.describe([(s.t, s.rss / MB) for s in raw.samples])
 
 
 def _views_note(raw: RawResult) -> dict:
-    """A pass's memory views (each fit and its floors) and how device memory was seen."""
-    views = memory_views(raw)
-    return {**({"memory_views": views} if views else {}), **_device_note(raw)}
+    """A pass's memory views (each fit and its floors), the shape of RSS over time, and how
+    device memory was seen."""
+    views, shape = memory_views(raw), _shape(raw)
+    return {**({"memory_views": views} if views else {}),
+            **({"memory_shape": shape} if shape else {}), **_device_note(raw)}
 
 
 def _device_note(raw: RawResult) -> dict:

@@ -1,0 +1,101 @@
+"""The rule units on general evidence (issue 21): metrics of any name (`judging.metrics`),
+parameter looks (`judging.params`), the shape of memory (`judging.memory_shape`), the
+trajectory-chosen fix for a divergence, and the rules that fired listed in the evidence."""
+
+from __future__ import annotations
+
+from mlxprobe.judging import hints, memory_shape
+from mlxprobe.judging.verdict import classify, rulebook
+from mlxprobe.watching.facts import RawResult
+
+
+def watched(records: list[dict]) -> RawResult:
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def line(step: int, **metrics) -> dict:
+    return {"kind": "progress", "source": "output", "step": step, "t": float(step),
+            "metrics": metrics}
+
+
+def look(step: int, compared: int, unchanged: list[str], nonfinite: list[str] = ()) -> dict:
+    return {"kind": "params", "step": step, "look": step, "leaves": 2 * compared,
+            "compared": compared, "changed": compared - len(unchanged),
+            "unchanged": unchanged, "unchanged_count": len(unchanged),
+            "nonfinite": list(nonfinite), "cost_us": 120.0}
+
+
+def test_a_metric_of_any_name_that_stays_nan_is_diverged_and_named():
+    records = [line(i, stress=0.8 - 0.01 * i) for i in range(1, 4)]
+    records += [line(i, stress="nan") for i in range(4, 12)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("diverged", "non_finite_metric")
+    assert v.evidence["metric"] == "stress" and v.evidence["first_step"] == 4
+    assert v.hint == hints.NAN_SUDDEN  # finite and falling before: an undefined op
+    assert v.evidence["rules"][0] == {"rule": "diverged.metric", "signal": "metrics",
+                                      "verdict": "diverged:non_finite_metric"}
+
+
+def test_one_transient_inf_among_finite_reports_is_not_a_divergence():
+    records = [line(i, grad_norm=1.0) for i in range(1, 20)]
+    records[5] = line(6, grad_norm="inf")
+    assert classify(watched(records)).kind == "pass"
+
+
+def test_a_rate_that_is_inf_is_never_a_divergence():
+    records = [line(i, **{"tokens/sec": "inf"}) for i in range(1, 20)]
+    assert classify(watched(records)).kind == "pass"
+
+
+def test_a_value_that_grew_then_went_nan_gets_the_learning_rate_fix():
+    assert hints.for_non_finite([1.0, 3.0, 50.0]) == hints.NAN_GROWTH
+    assert hints.for_non_finite([1.0, 0.9, 0.8]) == hints.NAN_SUDDEN
+
+
+def test_a_group_that_never_changes_while_others_do_is_no_update_naming_it():
+    records = [look(10 * i, 3, ["enc"]) for i in range(1, 5)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("no_update", "part")
+    assert v.evidence["never_changed"] == ["enc"] and "enc" in v.hint
+
+
+def test_nothing_changing_at_all_is_no_update_params():
+    v = classify(watched([look(10 * i, 2, ["a", "b"]) for i in range(1, 5)]))
+    assert (v.kind, v.detail) == ("no_update", "params")
+
+
+def test_a_group_frozen_for_a_while_then_trained_is_not_no_update():
+    records = [look(10, 2, ["enc"]), look(20, 2, ["enc"]), look(30, 2, []), look(40, 2, [])]
+    assert classify(watched(records)).kind == "pass"
+
+
+def test_too_few_looks_or_steps_are_not_judged():
+    assert classify(watched([look(10, 2, ["a", "b"]), look(20, 2, ["a", "b"])])).kind == "pass"
+    few_steps = [look(10 + i, 2, ["a", "b"]) for i in range(4)]
+    assert classify(watched(few_steps)).kind == "pass"
+
+
+def test_non_finite_parameters_are_diverged_not_frozen():
+    records = [look(10 * i, 2, ["a", "b"], nonfinite=["a", "b"]) for i in range(1, 5)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("diverged", "non_finite_params")
+
+
+def test_every_rule_states_its_signal_threshold_and_source():
+    for rule in rulebook():
+        assert rule.signal in ("metrics", "params", "memory", "stacks", "errors", "exit",
+                               "records"), rule.name
+        assert rule.threshold and rule.source, rule.name
+
+
+def test_memory_shapes():
+    climb = [(float(i), 50.0 + i) for i in range(100)]
+    assert memory_shape.describe(climb)["shape"] == "climb"
+    growing = [(float(i), 50.0 + (i % 10) * 10 + i * 0.5) for i in range(100)]
+    found = memory_shape.describe(growing)
+    assert found["shape"] == "saw-tooth, peaks growing" and found["teeth"] == 7
+    bounded = [(float(i), 50.0 + (i % 10) * 10) for i in range(100)]
+    assert memory_shape.describe(bounded)["shape"] == "saw-tooth, flat peaks"
+    assert memory_shape.describe([(float(i), 50.0 + (i % 3)) for i in range(100)])["shape"] \
+        == "flat"
+    assert memory_shape.describe(climb[:5]) is None

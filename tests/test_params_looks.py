@@ -1,0 +1,66 @@
+"""Parameter looks inside a watched program (`inside/params.py`): only what the program's
+own eval evaluated is read, and a real MLX run with a part that never trains gets
+`no_update:part` naming it while its fixed twin passes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import pytest
+
+from mlxprobe.inside.params import ParamWatch, read_sample
+
+PROGRAM = Path(__file__).parent / "programs" / "frozen_part.py"
+
+
+class Records:
+    """Collects what the watch writes (the probe's emit)."""
+
+    def __init__(self) -> None:
+        self.got: list[dict] = []
+
+    def emit(self, kind: str, **fields: object) -> None:
+        self.got.append({"kind": kind, **fields})
+
+
+def test_only_the_arrays_the_eval_evaluated_are_read():
+    model = nn.Linear(4, 4)
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    model.weight = model.weight * 2  # lazy: never passed to an eval below
+    watch.next_at = 0.0
+    watch.after_eval((model.bias,), {}, step=2)
+    assert [r["leaves"] for r in sink.got] == [2, 1]
+    assert sink.got[1]["compared"] == 1 and sink.got[1]["unchanged"] == ["bias"]
+
+
+def test_a_sample_sees_non_finite_values_in_every_float_dtype():
+    for dtype in (mx.float32, mx.float16, mx.bfloat16):
+        values = mx.array([1.0] + [float("nan")] * 127).astype(dtype)  # a diverged tensor
+        mx.eval(values)
+        assert read_sample(values)[1] is False, dtype
+        fine = mx.ones((128,), dtype=dtype)
+        mx.eval(fine)
+        assert read_sample(fine)[1] is True, dtype
+
+
+@pytest.mark.parametrize("variant, label", [("broken", "no_update:part"), ("fixed", "pass")])
+def test_a_part_that_never_trains_is_named(tmp_path, variant, label):
+    report = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status", "--json",
+                    str(report), "--", sys.executable, str(PROGRAM), variant],
+                   capture_output=True, timeout=300, check=False)
+    import json
+
+    run = json.loads(report.read_text())["runs"][0]
+    got = run["verdict"] + (f":{run['detail']}" if run.get("detail") else "")
+    assert got == label, run["reason"]
+    if variant == "broken":
+        assert run["evidence"]["never_changed"] == ["enc"]
