@@ -99,3 +99,18 @@ def test_memory_shapes():
     assert memory_shape.describe([(float(i), 50.0 + (i % 3)) for i in range(100)])["shape"] \
         == "flat"
     assert memory_shape.describe(climb[:5]) is None
+
+
+def test_memory_climbing_over_time_in_a_run_with_few_steps_is_a_leak():
+    from mlxprobe.watching.facts import Sample
+
+    mb = 1024 * 1024
+    samples = [Sample(t=i * 0.1, rss=int((100 + 0.5 * i) * mb), cpu_s=0.0, procs=1,
+                      compiling=False) for i in range(200)]
+    raw = RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True, samples=samples)
+    v = classify(raw)
+    assert (v.kind, v.detail) == ("leak", "rss_over_time")
+    flat = [Sample(t=i * 0.1, rss=int((100 + (i % 3)) * mb), cpu_s=0.0, procs=1,
+                   compiling=False) for i in range(200)]
+    assert classify(RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True,
+                              samples=flat)).kind == "pass"

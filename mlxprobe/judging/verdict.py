@@ -30,7 +30,7 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, memory_shape, metrics, params, program, ranks
+from . import hints, leak_time, memory_shape, metrics, params, program, ranks
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -137,6 +137,7 @@ def rulebook() -> tuple[Rule, ...]:
         *params.DIVERGED,
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
+        *leak_time.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program)", "catalogue runs; Mann-Kendall", _not_learning),
     )

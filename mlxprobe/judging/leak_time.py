@@ -1,0 +1,67 @@
+"""Rule unit: memory that climbs over time in a run with too few steps to fit it by step.
+
+Job: the step-based leak rule (`verdict._leak`) needs LEAK_MIN_STEPS heartbeats after
+warm-up. A loop that never evaluates and prints rarely, or prints nothing until its end,
+gives none or a handful, yet the outside samples (RSS of the tree, 10-20 a second) still
+show memory climbing between prints. This rule fits RSS against time instead, with the same
+floors as the step rule, and only where the step rule could not judge.
+
+Thresholds and why: the step rule's (16 MB and 10% of the RSS at warm-up end, the last half's
+slope at least half of the whole fit's), after the first 20% of the run's samples (kernel
+compilation, imports, data set-up), over at least MIN_SAMPLES samples and MIN_SECONDS: a
+shorter run's RSS is mostly its start-up.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+from ..watching.facts import RawResult
+from . import hints, memory_shape
+from .rule import Rule, Verdict
+from .stats import theil_sen
+
+MB = 1024 * 1024
+WARMUP = 0.2
+MIN_SAMPLES = 50
+MIN_SECONDS = 5.0
+MIN_STEPS_BY_STEP = 30  # the step rule's LEAK_MIN_STEPS: below it, time decides
+MIN_MB, MIN_REL, SUSTAIN = 16.0, 0.10, 0.5
+
+
+def fit(raw: RawResult) -> dict | None:
+    """RSS against time after warm-up: slope, growth, baseline; None when too short."""
+    points = [(s.t, s.rss / MB) for s in raw.samples]
+    body = points[int(len(points) * WARMUP):]
+    if len(body) < MIN_SAMPLES or body[-1][0] - body[0][0] < MIN_SECONDS:
+        return None
+    xs, ys = [p[0] for p in body], [p[1] for p in body]
+    slope, late = theil_sen(xs, ys), theil_sen(xs[len(xs) // 2:], ys[len(ys) // 2:])
+    seconds = xs[-1] - xs[0]
+    return {"mb_per_s": round(slope, 4), "late_mb_per_s": round(late, 4),
+            "growth_mb": round(slope * seconds, 2), "baseline_mb": round(ys[0], 2),
+            "seconds": round(seconds, 1), "samples": len(body)}
+
+
+def climbing(raw: RawResult, meta: dict) -> Verdict | None:
+    if raw.step_count >= MIN_STEPS_BY_STEP / (1 - WARMUP) or raw.stall is not None:
+        return None
+    found = fit(raw)
+    if found is None or found["growth_mb"] < max(MIN_MB, MIN_REL * found["baseline_mb"]) \
+            or found["late_mb_per_s"] < SUSTAIN * found["mb_per_s"]:
+        return None
+    shape = memory_shape.describe([(s.t, s.rss / MB) for s in raw.samples])
+    how = f"; {memory_shape.words(shape)}" if shape else ""
+    return Verdict("leak", "rss_over_time", f"RSS grew {found['mb_per_s']:.2f} MB/s (+"
+                   f"{found['growth_mb']:.1f} MB over {found['seconds']:.0f} s after warm-up, "
+                   f"from {found['baseline_mb']:.0f} MB) in a run with {raw.step_count} "
+                   f"reported steps{how}", hints.LEAK,
+                   {"fit": found, "memory_shape": shape, "min_growth_mb": MIN_MB,
+                    "min_growth_rel": MIN_REL, "sustain_ratio": SUSTAIN})
+
+
+RULES = (
+    Rule("leak.over_time", "memory", f"with < {MIN_STEPS_BY_STEP} steps after warm-up: RSS "
+         f"against time grew >= {MIN_MB:g} MB and {MIN_REL:.0%}, sustained", "the step "
+         "rule's floors (catalogue runs), applied over time", climbing),
+)
