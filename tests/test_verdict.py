@@ -65,6 +65,21 @@ def test_nan_loss_diverged() -> None:
     assert v.evidence["first_non_finite_step"] == 11
 
 
+def test_a_nan_the_program_skipped_is_not_a_divergence() -> None:
+    # nan-unchecked's fixed loop prints the one bad batch's NaN, skips it, and learns on
+    skipped = falling(39) + ["nan"] + falling(110)
+    v = classify(raw(steps(skipped)))
+    assert v.kind == "pass", v.reason
+
+
+def test_a_nan_loss_names_the_programs_own_step() -> None:
+    records = steps([2.0] * 10 + ["nan"] * 5)
+    for record in records:
+        record["step"] *= 5  # the program reports every 5th step
+    v = classify(raw(records))
+    assert "at step 55 " in v.reason and v.evidence["first_non_finite_report"] == 11
+
+
 def test_exploding_loss_diverged() -> None:
     v = classify(raw(steps([2.0] * 50 + [50.0] * 50)))
     assert v.label == "diverged:exploding"

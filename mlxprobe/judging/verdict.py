@@ -428,19 +428,40 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     tally = metric_tally(raw, "loss")
     first_false = raw.view(raw.steps_view).first_false
     params = {"first_non_finite_param_step": first_false} if first_false else {}
-    if tally.bad:
+    if tally.bad and _persisted(tally):
+        step = _program_step(raw, tally.first_bad)
+        at = f"step {step}" if step is not None else f"reported step {tally.first_bad}"
         return Verdict("diverged", "non_finite", f"the {_loss_words(raw)} became non-finite "
-                       f"at reported step {tally.first_bad} ({tally.bad} of {tally.n} steps)",
+                       f"at {at} ({tally.bad} of {tally.n} reports)",
                        hints.for_non_finite(finite_head(metric_series(raw, "loss"))),
-                       {"first_non_finite_step": tally.first_bad,
-                                        "non_finite_steps": tally.bad,
-                                        "last_finite_loss": tally.last_finite, **params})
+                       {"first_non_finite_step": step or tally.first_bad,
+                        "first_non_finite_report": tally.first_bad,
+                        "non_finite_steps": tally.bad, "last_finite_loss": tally.last_finite,
+                        "persist_threshold": metrics.PERSIST, **params})
     if params:
         at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
                        f"step {at}", hints.DIVERGED, params)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     return _exploded(losses, tally) or _spiked(losses, tally)
+
+
+def _persisted(tally: Tally) -> bool:
+    """The loss stayed non-finite from its first non-finite report on (`metrics.PERSIST`):
+    every non-finite value lies at or after `first_bad`, so the share is exact. One NaN
+    that the program skipped, with finite losses after it, is not a divergence."""
+    assert tally.first_bad is not None
+    return tally.bad / (tally.n - tally.first_bad + 1) >= metrics.PERSIST
+
+
+def _program_step(raw: RawResult, position: int) -> int | None:
+    """The step the program itself gave its `position`-th loss report (1-based), where its
+    records say so and all of them are kept; else None."""
+    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    if len(records) != metric_tally(raw, "loss").n or position > len(records):
+        return None
+    step = records[position - 1].get("step")
+    return step if isinstance(step, int) else None
 
 
 def loss_name(raw: RawResult) -> str:
