@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import signal
 
+from . import known_errors
+
 EVAL_STATE = "mx.eval(loss, model.parameters(), optimizer.state)  # after optimizer.update(...)"
 
 # RSS climbing by more than this per step before a busy stall is the lazy-graph signature
@@ -104,42 +106,13 @@ _ERRORS = (
 )
 
 
-# Known failure texts of MLX's Metal backend (Apple silicon), as MLX prints them (an uncaught
-# C++ exception aborts with `libc++abi: terminating due to uncaught exception of type
-# std::runtime_error: ...`; a Python-side one is a RuntimeError with the same words):
-# (crash detail, pattern in stderr or the error message, fix hint)
-METAL_FAILURES = (
-    ("metal_gpu_timeout", r"Caused GPU Timeout Error|kIOGPUCommandBufferCallbackErrorTimeout",
-     "the GPU ran one command buffer past macOS's watchdog (GPU Timeout): a single "
-     "evaluation did too much work, usually a graph never evaluated across many steps or "
-     "one huge op; evaluate every step, " + EVAL_STATE + ", and split huge batches or "
-     "sequences"),
-    ("metal_out_of_memory", r"Insufficient Memory|kIOGPUCommandBufferCallbackErrorOutOfMemory",
-     "the GPU ran out of memory during a command buffer: lower the batch or sequence "
-     "length, keep Python floats instead of arrays across steps, and cap MLX's cache "
-     "(`mx.set_cache_limit(...)`); check `mx.get_peak_memory()` against the machine's "
-     "`mx.device_info()['max_recommended_working_set_size']`"),
-    ("metal_resource_limit", r"Resource limit \(\d+\) exceeded",
-     "too many live Metal buffers at once (macOS's per-process resource limit, 499000 by "
-     "default): something keeps many small arrays alive (a list of per-step arrays, a "
-     "growing cache); keep Python floats (`loss.item()`), `mx.clear_cache()` between "
-     "phases, and evaluate every step"),
-    ("metal_buffer_too_large", r"greater than the maximum allowed buffer size",
-     "one array is larger than the largest Metal buffer this machine allows: split the "
-     "batch or sequence, or check a shape that exploded (a broadcast that should not be)"),
-    ("metal_wired_limit", r"set_wired_limit|wired limit|wired memory",
-     "the wired-memory limit asked for is larger than macOS allows this process: call "
-     "`mx.set_wired_limit(...)` with at most `mx.device_info()"
-     "['max_recommended_working_set_size']`, or raise the system's limit with `sudo sysctl "
-     "iogpu.wired_limit_mb=N` (mlx-lm's docs)"),
-    ("metal_command_buffer", r"\[METAL\] Command buffer execution failed",
-     "a Metal command buffer failed: read the reason in stderr_tail (the words after "
-     "`execution failed:`); GPU timeouts and out-of-memory are the usual ones"),
-)
+# Known GPU failures (Metal aborts, CUDA allocation failures) name the crash after themselves:
+# (crash detail, pattern in stderr or the error message, fix hint), from `known_errors`
+METAL_FAILURES = tuple((e.crash, e.pattern, e.hint) for e in known_errors.crash_entries())
 
 
 def metal_failure(text: str) -> tuple[str, str, str] | None:
-    """(crash detail, the line that said so, fix hint) for a known Metal failure text in
+    """(crash detail, the line that said so, fix hint) for a known GPU failure text in
     `text` (stderr or an exception's message), None when there is none."""
     for detail, pattern, hint in METAL_FAILURES:
         found = re.search(pattern, text)
@@ -151,6 +124,11 @@ def metal_failure(text: str) -> tuple[str, str, str] | None:
 
 
 def for_error(kind: str, message: str) -> str:
+    """The fix for an exception: a known MLX error text (`known_errors`) says its cause and
+    fix; else a few word rules; else the exception itself."""
+    known = known_errors.find(f"{kind}: {message}")
+    if known is not None:
+        return known.hint
     text = f"{kind} {message}".lower()
     for words, hint in _ERRORS:
         if all(w in text for w in words):

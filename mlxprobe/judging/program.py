@@ -25,7 +25,7 @@ import re
 
 from ..protocol import OPTIMIZER, STEP, UPDATE
 from ..watching.facts import RawResult
-from . import hints
+from . import hints, known_errors
 from .stats import mann_kendall, theil_sen, window_median
 
 TREND_MIN_POINTS = 10
@@ -63,7 +63,8 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
     kind, message = error
     return (kind, f"the program raised {kind}: {message[:300]} (exit code {raw.exit_code})",
             hints.for_error(kind, message), {**exit_facts(raw), "exception": kind,
-                                             "message": message[:2000]})
+                                             "message": message[:2000],
+                                             **known_errors.evidence(kind, message)})
 
 
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:

@@ -30,7 +30,7 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, leak_time, memory_shape, metrics, params, program, ranks
+from . import hints, known_errors, leak_time, memory_shape, metrics, params, program, ranks
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -238,7 +238,8 @@ def _error_crash(error: dict) -> Verdict:
     return Verdict("crash", kind, f"{who} raised {kind}: {message[:300]}",
                    hints.for_error(kind, message),
                    {"exception": kind, "message": message[:2000],
-                    "traceback": str(error.get("traceback", ""))[-3000:]})
+                    "traceback": str(error.get("traceback", ""))[-3000:],
+                    **known_errors.evidence(kind, message)})
 
 
 def _exit_crash(raw: RawResult) -> Verdict | None:

@@ -1,0 +1,273 @@
+"""Known MLX error texts: the message pattern, the cause in one sentence, the fix as a code
+line, and the public issue where users met it.
+
+Job: a crash's hint says why and what to change, not only what was raised. `find(text)`
+matches an exception's `Type: message` (or a stderr tail) against the table, first match
+wins, so the more specific patterns come first. Entries with a `crash` name a crash after
+themselves (`crash:metal_gpu_timeout`): aborts whose exception type says nothing (SIGABRT
+from an uncaught C++ exception). The patterns are MLX's own message texts, measured on mlx
+0.32.4 where the error can be raised on a CPU (tests/test_known_errors.py raises each of
+those for real) and quoted from the linked issue otherwise (Metal, CUDA).
+
+Written by hand: no library holds MLX's error texts. Must not import: mlx, anything with
+side effects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EVAL_STATE = "`mx.eval(loss, model.parameters(), optimizer.state)`"
+
+
+@dataclass(frozen=True)
+class KnownError:
+    name: str
+    pattern: str  # a regular expression searched in "Type: message" or stderr
+    cause: str  # one sentence
+    fix: str  # a code line (or two)
+    source: str  # the public issue
+    crash: str = ""  # a crash detail that names the crash after this error
+
+    @property
+    def hint(self) -> str:
+        return f"{self.cause}; fix: {self.fix} (seen in {self.source})"
+
+
+GH = "https://github.com/"
+TABLE: tuple[KnownError, ...] = (
+    KnownError(
+        "eval_in_transform",
+        r"\[eval\] Attempting to eval an array (during function transformations|without a "
+        r"primitive)",
+        "an array was evaluated (`.item()`, `float()`, `print`, `np.array`, `mx.eval`) inside "
+        "a function under `mx.compile`, `vmap` or a gradient transform, where values do not "
+        "exist yet",
+        "return the array from the compiled step and read it outside: `loss = step(x); "
+        "print(loss.item())`", GH + "ml-explore/mlx/issues/1083"),
+    KnownError(
+        "conv_channels_last",
+        r"\[conv\] Expect the input channels in the input and weight array to match",
+        "the input reached a convolution channels-first (PyTorch's NCL / NCHW); MLX's Conv1d "
+        "and Conv2d take channels last (NLC / NHWC)",
+        "`x = x.transpose(0, 2, 1)` (Conv1d) or `x = x.transpose(0, 2, 3, 1)` (Conv2d) "
+        "before the model", GH + "Blaizzy/mlx-embeddings/issues/21"),
+    KnownError(
+        "weights_not_in_model",
+        r"Received \d+ parameters not in model",
+        "the checkpoint holds parameters the model does not have: quantized weights "
+        "(`.scales`, `.biases`) loaded into an unquantized model, or keys with another prefix",
+        "`nn.quantize(model, group_size, bits)` before `model.load_weights(path)`, or rename "
+        "the keys to the model's `tree_flatten(model.parameters())` names",
+        GH + "Blaizzy/nativ/issues/69"),
+    KnownError(
+        "weight_shape",
+        r"Expected shape \([\d, ]*\) but received shape \([\d, ]*\) for parameter",
+        "a checkpoint's parameter has another layout or size than the model's: PyTorch conv "
+        "weights are (out, in, k), MLX's (out, k, in); or the model was built from another "
+        "config",
+        "`w = w.transpose(0, 2, 1)` for conv weights from PyTorch, or build the model from "
+        "the checkpoint's own config", GH + "ml-explore/mlx-examples/issues/1064"),
+    KnownError(
+        "missing_parameter",
+        r"Module does not have parameter named",
+        "`model.update(...)` (or `load_weights`) got a name the module does not have: the "
+        "tree of parameters does not match the model's",
+        "build updates from the model's own tree: `model.update(tree_map(f, "
+        "model.parameters()))`", GH + "ml-explore/mlx/issues/2233"),
+    KnownError(
+        "gather_float_indices",
+        r"\[gather\] Got indices with invalid dtype",
+        "float values were used as indices: token ids built as floats, or hidden states "
+        "fed to an `nn.Embedding`",
+        "`tokens = tokens.astype(mx.int32)` before the embedding or the indexing",
+        GH + "exo-explore/exo/issues/133"),
+    KnownError(
+        "item_of_array",
+        r"\[convert\] Only length-1 arrays can be converted to Python scalars",
+        "`.item()` or `float()` was called on an array with more than one element, most "
+        "often a loss left unreduced (`reduction='none'`)",
+        "`loss = loss.mean()` inside the loss function, then `loss.item()`",
+        GH + "ml-explore/mlx/pull/1360"),
+    KnownError(
+        "grad_of_non_scalar",
+        r"\[vjp\] Output shape \([\d,]*\) does not (match )?cotangent shape",
+        "the function given to `grad`/`value_and_grad` returns an array that is not a "
+        "scalar: a per-example loss, or a loss of shape (1,)",
+        "`return nn.losses.cross_entropy(logits, y, reduction='mean')` (or `loss.mean()`, "
+        "`loss.squeeze()`)", GH + "ml-explore/mlx/issues/2169"),
+    KnownError(
+        "grad_returns_non_array",
+        r"\[value_and_grad\] The return value of the function whose gradient",
+        "the loss function returns something other than an array first: a Python float "
+        "(`.item()` inside it), a dict or a string",
+        "`return loss, aux` with `loss` an `mx.array` scalar; call `.item()` outside",
+        GH + "ml-explore/mlx/issues/487"),
+    KnownError(
+        "non_array_argument",
+        r"\[tree_flatten\] The argument should contain only arrays",
+        "a function under `grad`/`value_and_grad`/`compile` got a Python number, None or "
+        "a string among the arguments it differentiates",
+        "`mx.array(x)` for numbers, or pass non-arrays through a closure or "
+        "`functools.partial`", GH + "ml-explore/mlx/issues/3774"),
+    KnownError(
+        "vjp_not_implemented",
+        r"\[Primitive::vjp\] Not implemented for (\w+)",
+        "the loss differentiates through an op that has no gradient (argmax, argsort, "
+        "integer casts)",
+        "keep such ops out of the gradient path: `idx = mx.stop_gradient(mx.argmax(s, "
+        "axis=-1))`, or use a differentiable surrogate (`mx.softmax`)",
+        GH + "ml-explore/mlx/issues/1427"),
+    KnownError(
+        "jvp_not_implemented",
+        r"\[Primitive::jvp\] Not implemented for (\w+)",
+        "forward-mode differentiation (`mx.jvp`) reached an op without a JVP rule",
+        "use reverse mode: `mx.vjp(fn, [x], [v])` or `mx.value_and_grad(fn)`",
+        GH + "ml-explore/mlx/issues/1771"),
+    KnownError(
+        "reshape_size",
+        r"\[reshape\] Cannot reshape array of size \d+ into shape",
+        "an array's size does not fit the shape asked for: a last batch shorter than the "
+        "batch size, or a head/width setting that does not divide the data",
+        "reshape with the array's own sizes, `x.reshape(x.shape[0], x.shape[1], -1)`, or "
+        "drop the short last batch", GH + "mzbac/mlx_sharding/issues/5"),
+    KnownError(
+        "matmul_inner_dim",
+        r"\[(matmul|addmm)\] Last dimension of first input with shape .* must match second "
+        r"to last dimension",
+        "a layer got inputs whose last axis is not its input width: a wrong flatten, the "
+        "features on another axis, or a layer built for another size",
+        "`x = x.reshape(x.shape[0], -1)` before the layer and `nn.Linear(x.shape[-1], out)`",
+        GH + "ml-explore/mlx/issues/213"),
+    KnownError(
+        "integer_matmul",
+        r"Only inexact types are supported",
+        "integer arrays (NumPy's default int64 data) reached a matmul or a Linear layer",
+        "`x = mx.array(x_np, dtype=mx.float32)` (or `x.astype(mx.float32)`)",
+        GH + "ml-explore/mlx/issues/376"),
+    KnownError(
+        "broadcast_shapes",
+        r"\[broadcast_shapes\] Shapes .* cannot be broadcast",
+        "two arrays disagree on an axis: a shape that only worked at batch size 1, targets "
+        "of another shape than the predictions, or a mask of the wrong length",
+        "compare `pred.shape` and `y.shape`; `y = y.reshape(pred.shape)` or build the mask "
+        "from the batch's own length", GH + "ml-explore/mlx-examples/pull/1135"),
+    KnownError(
+        "concatenate_shapes",
+        r"\[concatenate\] All the input array",
+        "arrays of different shapes were joined: sequences of different lengths in one "
+        "batch",
+        "pad every sequence to the batch's longest before joining: `mx.pad(x, [(0, 0), "
+        "(0, n - x.shape[1])])`", GH + "ml-explore/mlx/issues/542"),
+    KnownError(
+        "ragged_batch",
+        r"Initialization encountered non-uniform length",
+        "a ragged Python list (sequences of different lengths) was turned into an array",
+        "pad to one length first: `mx.array([s + [pad_id] * (n - len(s)) for s in batch])`",
+        GH + "ml-explore/mlx/issues/939"),
+    KnownError(
+        "quantize_group_size",
+        r"\[quantize\] The last dimension of the matrix needs to be divisible",
+        "a layer's width is not a multiple of the quantization group size",
+        "`nn.quantize(model, group_size=64, class_predicate=lambda p, m: isinstance(m, "
+        "nn.Linear) and m.weight.shape[-1] % 64 == 0)`", GH + "ml-explore/mlx/issues/1033"),
+    KnownError(
+        "bad_cast",
+        r"std::bad_cast",
+        "an `mx.array` was given where MLX wants a Python int or list (a shape built from "
+        "array values, `savez` of a Python list)",
+        "`x.reshape(int(n), -1)`; save only arrays: `mx.savez(path, **{k: mx.array(v)})`",
+        GH + "Blaizzy/mlx-vlm/issues/1981"),
+    KnownError(
+        "int64_scatter_gpu",
+        r"\[Scatter::eval_gpu\] Does not support int64",
+        "an int64 array was scattered on the GPU",
+        "`values = values.astype(mx.int32)` before the `.at[...]` update",
+        GH + "ml-explore/mlx/issues/1076"),
+    KnownError(
+        "gpu_not_implemented",
+        r"\[\w+::eval_gpu\] .*(NYI|not yet supported)",
+        "this op (a `mx.linalg` factorization or inverse) has no GPU kernel",
+        "run it on the CPU stream: `mx.linalg.inv(a, stream=mx.cpu)`",
+        GH + "ml-explore/mlx/issues/1238"),
+    KnownError(
+        "cuda_out_of_memory",
+        r"cudaMalloc(Managed|Async)?\(?.*\)? failed: (out of memory|an illegal memory access)",
+        "the GPU ran out of device memory",
+        "lower the batch or sequence length, keep Python floats across steps "
+        "(`loss.item()`) and " + EVAL_STATE + " every step",
+        GH + "ml-explore/mlx/issues/2821", "cuda_out_of_memory"),
+    KnownError(
+        "metal_gpu_timeout",
+        r"Caused GPU Timeout Error|kIOGPUCommandBufferCallbackErrorTimeout",
+        "one command buffer ran past macOS's GPU watchdog: a single evaluation did too much "
+        "work, usually a graph never evaluated across many steps, or one huge op",
+        "evaluate every step, " + EVAL_STATE + ", and split huge batches or sequences",
+        GH + "ml-explore/mlx/issues/1231", "metal_gpu_timeout"),
+    KnownError(
+        "metal_out_of_memory",
+        r"Insufficient Memory|kIOGPUCommandBufferCallbackErrorOutOfMemory",
+        "the GPU ran out of memory during a command buffer",
+        "lower the batch or sequence length, keep Python floats across steps, and cap MLX's "
+        "cache: `mx.set_cache_limit(...)`; compare `mx.get_peak_memory()` with "
+        "`mx.device_info()['max_recommended_working_set_size']`",
+        GH + "ml-explore/mlx/pull/479", "metal_out_of_memory"),
+    KnownError(
+        "metal_resource_limit",
+        r"Resource limit \(\d+\) exceeded",
+        "too many live Metal buffers at once (macOS's per-process limit, 499000 by default): "
+        "something keeps many small arrays alive, such as a list of per-step arrays or a "
+        "graph never evaluated",
+        "keep Python floats (`loss.item()`), `mx.clear_cache()` between phases, and "
+        + EVAL_STATE + " every step", GH + "ml-explore/mlx/issues/1712",
+        "metal_resource_limit"),
+    KnownError(
+        "metal_buffer_too_large",
+        r"greater than the maximum allowed buffer size",
+        "one array is larger than the largest Metal buffer this machine allows",
+        "split the batch or sequence (`for chunk in mx.split(x, 4)`), or look for a shape "
+        "that exploded (a broadcast that should not be)",
+        GH + "lmstudio-ai/lmstudio-bug-tracker/issues/2240",
+        "metal_buffer_too_large"),
+    KnownError(
+        "metal_wired_limit",
+        r"set_wired_limit|wired limit|wired memory",
+        "the wired-memory limit asked for is larger than macOS allows this process",
+        "`mx.set_wired_limit(mx.device_info()['max_recommended_working_set_size'])`, or "
+        "raise the system's limit: `sudo sysctl iogpu.wired_limit_mb=N`",
+        GH + "osaurus-ai/vmlx-swift/pull/417", "metal_wired_limit"),
+    KnownError(
+        "metal_internal_error",
+        r"Command buffer execution failed: Internal Error",
+        "a Metal command buffer failed with an internal error; with large batches this is "
+        "the GPU watchdog ending a command buffer that ran too long",
+        "decrease the batch size or sequence length, and " + EVAL_STATE + " every step",
+        GH + "ml-explore/mlx/issues/1335", "metal_internal_error"),
+    KnownError(
+        "metal_command_buffer",
+        r"\[METAL\] Command buffer execution failed",
+        "a Metal command buffer failed (the reason follows `execution failed:` in stderr)",
+        "read the reason in stderr_tail; GPU timeouts and out-of-memory are the usual ones: "
+        "smaller batches and " + EVAL_STATE + " every step",
+        GH + "ml-explore/mlx/pull/479", "metal_command_buffer"),
+)
+
+
+def find(text: str) -> KnownError | None:
+    """The first table entry whose pattern occurs in `text`, or None."""
+    for entry in TABLE:
+        if re.search(entry.pattern, text):
+            return entry
+    return None
+
+
+def crash_entries() -> tuple[KnownError, ...]:
+    """The entries that name a crash after themselves (GPU aborts)."""
+    return tuple(entry for entry in TABLE if entry.crash)
+
+
+def evidence(kind: str, message: str) -> dict:
+    """What a crash's evidence says of a known error: its table name and its issue."""
+    entry = find(f"{kind}: {message}")
+    return {"known_error": entry.name, "known_error_source": entry.source} if entry else {}

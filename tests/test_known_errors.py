@@ -1,0 +1,125 @@
+"""The known-error table: every entry matches the text MLX really prints, and a crash with that
+text gets the entry's cause and fix.
+
+Texts that a CPU can raise are raised for real by one child process on the installed mlx
+(RAISED); the GPU-only ones (Metal, CUDA) are quoted from the issue each entry links (QUOTED).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mlxprobe.judging import known_errors
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+# entry name -> a statement that makes mlx 0.32.4 raise it on a CPU (mx, nn, np in scope)
+RAISED = {
+    "eval_in_transform": "mx.compile(lambda x: mx.array(x.sum().item()))(mx.ones(3))",
+    "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
+    "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
+    "weight_shape": "nn.Linear(2, 2).save_weights(F); nn.Linear(3, 3).load_weights(F)",
+    "missing_parameter": "nn.Linear(2, 2).update({'weightx': mx.ones((2, 2))})",
+    "gather_float_indices": "nn.Embedding(10, 4)(mx.ones((2, 3)))",
+    "item_of_array": "mx.ones((3,)).item()",
+    "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",
+    "grad_returns_non_array": "mx.value_and_grad(lambda x: 'a')(mx.ones(3))",
+    "non_array_argument": "mx.value_and_grad(lambda x: x * 2)(3.0)",
+    "reshape_size": "mx.ones((2, 3)).reshape(4, 2)",
+    "matmul_inner_dim": "nn.Linear(4, 2)(mx.ones((3, 5)))",
+    "integer_matmul": "mx.ones((2, 2), dtype=mx.int32) @ mx.ones((2, 2), dtype=mx.int32)",
+    "broadcast_shapes": "mx.ones((2, 3)) + mx.ones((4, 5))",
+    "concatenate_shapes": "mx.concatenate([mx.ones((2, 3)), mx.ones((2, 4))])",
+    "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
+    "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
+    "bad_cast": "mx.savez(F, x=[1, 2])",
+}
+# entry name -> the text quoted from its issue (a GPU raises it)
+QUOTED = {
+    "vjp_not_implemented": "ValueError: [Primitive::vjp] Not implemented for ArgReduce.",
+    "jvp_not_implemented": "ValueError: [Primitive::jvp] Not implemented for AddMM.",
+    "int64_scatter_gpu": "std::invalid_argument: [Scatter::eval_gpu] Does not support int64",
+    "gpu_not_implemented": "std::runtime_error: [Inverse::eval_gpu] Metal inversion NYI.",
+    "cuda_out_of_memory": "RuntimeError: cudaMallocManaged failed: an illegal memory access "
+                          "was encountered.",
+    "metal_gpu_timeout": "[METAL] Command buffer execution failed: Caused GPU Timeout Error "
+                         "(00000002:kIOGPUCommandBufferCallbackErrorTimeout).",
+    "metal_out_of_memory": "[METAL] Command buffer execution failed: Insufficient Memory "
+                           "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)",
+    "metal_resource_limit": "RuntimeError: [metal::malloc] Resource limit (499000) exceeded.",
+    "metal_buffer_too_large": "[metal::malloc] Attempting to allocate 48736917632 bytes which "
+                              "is greater than the maximum allowed buffer size of 30150672384",
+    "metal_wired_limit": "[metal::set_wired_limit] Setting a wired limit larger than the "
+                         "maximum working set size is not allowed.",
+    "metal_internal_error": "[METAL] Command buffer execution failed: Internal Error "
+                            "(0000000e:Internal Error)",
+    "metal_command_buffer": "[METAL] Command buffer execution failed: Impacting Interactivity "
+                            "(0000000e:kIOGPUCommandBufferCallbackErrorImpactingInteractivity)",
+}
+
+CHILD = """
+import json, os, sys, tempfile
+import mlx.core as mx, mlx.nn as nn
+F = os.path.join(tempfile.mkdtemp(), "w.npz")
+out = {}
+for name, statement in json.loads(sys.argv[1]).items():
+    try:
+        result = eval(statement) if ";" not in statement else exec(statement)
+        if isinstance(result, mx.array):
+            mx.eval(result)
+        out[name] = "no error"
+    except Exception as error:
+        out[name] = f"{type(error).__name__}: {error}"
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def raised() -> dict[str, str]:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), json.dumps(RAISED)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_every_entry_has_a_text_here() -> None:
+    names = [entry.name for entry in known_errors.TABLE]
+    assert len(names) >= 25 and len(set(names)) == len(names)
+    assert set(RAISED) | set(QUOTED) == set(names) and not set(RAISED) & set(QUOTED)
+
+
+@pytest.mark.parametrize("name", sorted(RAISED))
+def test_a_text_mlx_raises_here_finds_its_entry(raised: dict[str, str], name: str) -> None:
+    found = known_errors.find(raised[name])
+    assert found is not None and found.name == name, raised[name]
+
+
+@pytest.mark.parametrize("name", sorted(QUOTED))
+def test_a_quoted_gpu_text_finds_its_entry(name: str) -> None:
+    found = known_errors.find(QUOTED[name])
+    assert found is not None and found.name == name
+
+
+@pytest.mark.parametrize("entry", known_errors.TABLE, ids=lambda e: e.name)
+def test_every_entry_names_cause_fix_and_issue(entry: known_errors.KnownError) -> None:
+    assert entry.source.startswith("https://github.com/") and "/" in entry.source[19:]
+    assert len(entry.cause) > 30 and "`" in entry.fix
+
+
+def test_a_crash_with_a_known_text_says_its_cause_fix_and_issue(raised: dict) -> None:
+    kind, _, message = raised["conv_channels_last"].partition(": ")
+    error = {"kind": "error", "t": 1.0, "type": kind, "message": message}
+    verdict = classify(RawResult(records=[{"kind": "start", "t": 0.0}, error], exit_code=1))
+    assert verdict.label == "crash:ValueError"
+    assert "transpose(0, 2, 1)" in verdict.hint and "channels last" in verdict.hint
+    assert verdict.evidence["known_error"] == "conv_channels_last"
+    assert verdict.evidence["known_error_source"].endswith("mlx-embeddings/issues/21")
+
+
+def test_an_unknown_text_keeps_the_plain_hint() -> None:
+    assert known_errors.find("ValueError: something nobody has seen") is None
