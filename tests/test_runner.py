@@ -104,6 +104,33 @@ def test_busy_child_starved_of_cpu_is_still_busy() -> None:
     assert evidence["runnable_share_during_stall"] > 0.8
 
 
+def test_a_step_that_waits_for_a_core_is_not_a_hang() -> None:
+    """Six hogs share core 0 with a healthy child whose steps need 0.3 s of CPU: each step
+    takes over the 1 s step deadline in wall time, most of it waiting on the run queue
+    (Linux schedstat), which does not count: it passes (a false hang under load before)."""
+    hogs = _hogs_on_core_0(6)
+    try:
+        outcome = execute(child_spec("pinned_work"))
+    finally:
+        _stop(hogs)
+    steps = [r["t"] for r in outcome.raw.steps]
+    assert outcome.verdict.kind == "pass", outcome.verdict
+    assert max(b - a for a, b in zip(steps, steps[1:])) > 1.0  # a wall-clock deadline missed
+    assert_nothing_left(outcome)
+
+
+def _hogs_on_core_0(n: int) -> list[subprocess.Popen]:
+    hog = "import os; os.sched_setaffinity(0, {0})\nwhile True: pass"
+    return [subprocess.Popen([sys.executable, "-c", hog], start_new_session=True)  # own
+            for _ in range(n)]  # autogroup each: the child's share is 1/(n+1) of the core
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
 def test_compilation_is_not_a_hang(tmp_path) -> None:
     """A step spent in g++ (MLX's CPU backend, cold cache) outlasts the step deadline, yet the
     run passes, and the evidence says how long the compiler ran."""

@@ -129,7 +129,8 @@ def rulebook() -> tuple[Rule, ...]:
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
         *params.NO_UPDATE,
-        Rule("diverged.loss", "metrics", f"a non-finite loss; the loss above "
+        Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
+             f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start at the end, or {SPIKE_FACTOR:g}x at a peak",
              "healthy catalogue loops never exceed their first loss by more than ~1.3x",
              _diverged),
@@ -281,7 +282,8 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
                 "busy_threshold_cores": BUSY_CORES,
                 "runnable_share_during_stall": round(stall.runnable_fraction, 3),
                 "busy_threshold_runnable": BUSY_RUNNABLE, "compile_s": round(stall.compile_s, 2),
-                "step_ms_median_before": step_ms, "rss_mb_per_step_before": slope}
+                "step_ms_median_before": step_ms, "rss_mb_per_step_before": slope,
+                "run_queue_wait_s": stall.waited_s}
     where = f"after step {stall.last_step}" if stall.last_step else "before the first step"
     activity = "computing" if busy else "waiting"
     reason = (f"no heartbeat for {stall.stalled_s:.1f} s {where} (deadline "

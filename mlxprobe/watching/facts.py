@@ -51,6 +51,7 @@ class Stall:
     runnable_fraction: float  # share of stall samples with a runnable thread in the tree
     compile_s: float  # seconds of the stall a compiler was running (excluded from deadline)
     last_step: int  # last heartbeat's step number, 0 before the first
+    waited_s: float = 0.0  # seconds of the stall the tree waited for a core (not counted)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import compiling, confirm, procs, ranks, stacks, watchdog
+from . import compiling, confirm, procs, ranks, stacks, starvation, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -95,6 +95,7 @@ class WatchedProcess:
         self._warmup: int | None = None  # warm-up steps, once the steps settled
         self.compile_total = 0.0  # seconds compiling seen (compiler children, native stacks)
         self.tick_s = WATCH_TICK_S if launch.watched else TICK_S
+        self.waits = starvation.RunQueueWait()  # time the tree waited for a core
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
         """Has the child exited (polled until `timeout_s` when `block`)? Sets `returncode`.
@@ -183,6 +184,7 @@ class WatchedProcess:
         if latest is not None and latest.compiling:
             self.watch.compile_s += self.tick_s
             self.compile_total += self.tick_s
+        self.waits.on_tick(self.watch.beat_count, self._tree_pids)
         if _over_memory(self.launch, latest):
             self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
@@ -191,16 +193,15 @@ class WatchedProcess:
         return not self._overdue()
 
     def _overdue(self) -> bool:
-        d, now, watch = self.launch.deadlines, time.monotonic(), self.watch
+        now, watch = time.monotonic(), self.watch
         exiting = watch.exiting_since()
         if exiting is not None:  # shutting down: no step deadline, only a cap on the wait
             return self._shutdown_overdue(now, exiting)
-        pace, warming = self._pace()
-        missed = watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
-                                  pace, watch.compile_s, warming, self.compile_total)
-        if missed is None:
-            return False
-        stall = _stall(missed, now, watch, self.sampler.samples)
+        missed = self._missed(now)
+        if missed is None or (self.waits.credit(self._tree_pids()) > 0
+                              and (missed := self._missed(now)) is None):
+            return False  # the time it waited for a core is the machine's, not a stall
+        stall = _stall(missed, now, watch, self.sampler.samples, self.waits.credited_s)
         armed = watch.armed_pids()
         rank_pids = watch.rank_pids()
         if rank_pids:  # the launcher's own loop moves while its ranks stand still
@@ -223,6 +224,18 @@ class WatchedProcess:
             self.raw.python_stacks = ranks.joined(self.raw.ranks, "python_stack")
             self.raw.native_stacks = ranks.joined(self.raw.ranks, "native_stack")
         return True
+
+    def _missed(self, now: float) -> tuple[str, float] | None:
+        """The deadline missed now, if one is: compile time and run-queue wait since the
+        last heartbeat do not count."""
+        d, watch = self.launch.deadlines, self.watch
+        pace, warming = self._pace()
+        return watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
+                                pace, watch.compile_s + self.waits.credited_s, warming,
+                                self.compile_total)
+
+    def _tree_pids(self) -> list[int]:
+        return [self.child.pid, *(p.pid for p in self.sampler.known_alive())]
 
     def _pace(self) -> tuple[list[float], bool]:
         """(the step times the deadline is paced by, still warming up?): every step while
@@ -357,7 +370,8 @@ def _over_memory(launch: Launch, latest: Sample | None) -> bool:
             and latest.rss > launch.max_memory_mb * 1024 * 1024)
 
 
-def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleStore) -> Stall:
+def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleStore,
+           waited_s: float) -> Stall:
     """The facts of a missed deadline; CPU is measured before stacks are taken."""
     phase, deadline = missed
     since = watch.last_beat() or watch.started
@@ -367,7 +381,7 @@ def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleS
         cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)
     runnable = sum(1 for s in window if s.runnable > 0) / len(window) if window else 0.0
     return Stall(phase, deadline, now - since, cpu, runnable, watch.compile_s,
-                 watch.last_step())
+                 watch.last_step(), round(waited_s, 3))
 
 
 if sys.platform == "win32":  # pragma: no cover - os.mkfifo and sessions are POSIX

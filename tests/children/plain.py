@@ -14,7 +14,7 @@ SCENARIO = {
                  "flat_loss": "not_learning", "nan_loss": "diverged", "zero_grad": "no_update",
                  "failed_check": "wrong_result", "exit_quiet": "crash:no_end_record",
                  "forever": "hang", "pinned_spin": "hang:cpu_busy", "fork_spike": "pass",
-                 "compile_pause": "pass"},
+                 "compile_pause": "pass", "pinned_work": "pass"},
 }
 
 
@@ -114,6 +114,17 @@ def pinned_spin(probe):
     probe.step()
     while True:
         pass
+
+
+def pinned_work(probe):
+    """Healthy steps of 0.3 s of CPU each, pinned to core 0 (where the test runs CPU hogs):
+    each takes seconds of wall time, most of them waiting for the core."""
+    os.sched_setaffinity(0, {0})
+    for i in range(4):
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        probe.step(loss=4.0 - i)
 
 
 def fork_spike(probe):
