@@ -114,3 +114,15 @@ def test_memory_climbing_over_time_in_a_run_with_few_steps_is_a_leak():
                    compiling=False) for i in range(200)]
     assert classify(RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True,
                               samples=flat)).kind == "pass"
+
+
+def test_memory_that_climbs_only_while_a_compiler_runs_is_not_a_leak():
+    """g++ in the tree and each kernel MLX loads add RSS while it compiles (a cold compile
+    child climbed 17 MB over 26 s of g++ at a load average of 20): judged after it."""
+    from mlxprobe.watching.facts import Sample
+
+    mb = 1024 * 1024
+    samples = [Sample(t=i * 0.1, rss=int((100 + 0.5 * min(i, 260)) * mb), cpu_s=0.0,
+                      procs=2 if i < 260 else 1, compiling=i < 260) for i in range(300)]
+    raw = RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True, samples=samples)
+    assert classify(raw).kind == "pass"

@@ -8,8 +8,10 @@ floors as the step rule, and only where the step rule could not judge.
 
 Thresholds and why: the step rule's (16 MB and 10% of the RSS at warm-up end, the last half's
 slope at least half of the whole fit's), after the first 20% of the run's samples (kernel
-compilation, imports, data set-up), over at least MIN_SAMPLES samples and MIN_SECONDS: a
-shorter run's RSS is mostly its start-up.
+compilation, imports, data set-up) and after the last sample that saw a compiler in the tree
+(g++ is in the tree's RSS while it runs, and each compiled kernel MLX loads adds a few MB:
+measured, a cold compile child "grew" 17 MB over 26 s of g++ at a load average of 20), over
+at least MIN_SAMPLES samples and MIN_SECONDS: a shorter run's RSS is mostly its start-up.
 
 Must not import: mlx, the runner.
 """
@@ -31,8 +33,10 @@ MIN_MB, MIN_REL, SUSTAIN = 16.0, 0.10, 0.5
 
 def fit(raw: RawResult) -> dict | None:
     """RSS against time after warm-up: slope, growth, baseline; None when too short."""
-    points = [(s.t, s.rss / MB) for s in raw.samples]
-    body = points[int(len(points) * WARMUP):]
+    samples = list(raw.samples)
+    compiled = [i for i, s in enumerate(samples) if s.compiling]
+    start = max(int(len(samples) * WARMUP), compiled[-1] + 1 if compiled else 0)
+    body = [(s.t, s.rss / MB) for s in samples[start:]]
     if len(body) < MIN_SAMPLES or body[-1][0] - body[0][0] < MIN_SECONDS:
         return None
     xs, ys = [p[0] for p in body], [p[1] for p in body]
