@@ -38,6 +38,12 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
     "bad_cast": "mx.savez(F, x=[1, 2])",
+    "grad_keyword_call": "mx.value_and_grad(lambda x: x.sum())(x=mx.ones(3))",
+    "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",
+    "learning_rate_not_array": "optim.SGD(learning_rate=lambda s: 0.1).update(M, "
+                               "tree_map(mx.zeros_like, M.parameters()))",
+    "compile_uncaptured_state": "mx.compile(lambda x: O.update(M, nn.value_and_grad(M, "
+                                "lambda x: M(x).sum())(x)[1]) or x)(X); mx.eval(M.parameters())",
 }
 # entry name -> the text quoted from its issue (a GPU raises it)
 QUOTED = {
@@ -64,10 +70,12 @@ QUOTED = {
 
 CHILD = """
 import json, os, sys, tempfile
-import mlx.core as mx, mlx.nn as nn
+import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim
+from mlx.utils import tree_map
 F = os.path.join(tempfile.mkdtemp(), "w.npz")
 out = {}
 for name, statement in json.loads(sys.argv[1]).items():
+    M, O, X = nn.Linear(2, 2), optim.SGD(0.1), mx.ones((1, 2))
     try:
         result = eval(statement) if ";" not in statement else exec(statement)
         if isinstance(result, mx.array):
@@ -119,6 +127,12 @@ def test_a_crash_with_a_known_text_says_its_cause_fix_and_issue(raised: dict) ->
     assert "transpose(0, 2, 1)" in verdict.hint and "channels last" in verdict.hint
     assert verdict.evidence["known_error"] == "conv_channels_last"
     assert verdict.evidence["known_error_source"].endswith("mlx-embeddings/issues/21")
+
+
+def test_a_hint_names_the_op_the_message_names() -> None:
+    entry = known_errors.find(QUOTED["vjp_not_implemented"])
+    assert entry is not None and "no gradient: ArgReduce" in entry.hint_for(
+        QUOTED["vjp_not_implemented"])
 
 
 def test_an_unknown_text_keeps_the_plain_hint() -> None:

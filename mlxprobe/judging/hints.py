@@ -126,9 +126,10 @@ def metal_failure(text: str) -> tuple[str, str, str] | None:
 def for_error(kind: str, message: str) -> str:
     """The fix for an exception: a known MLX error text (`known_errors`) says its cause and
     fix; else a few word rules; else the exception itself."""
-    known = known_errors.find(f"{kind}: {message}")
+    text = f"{kind}: {message}"
+    known = known_errors.find(text)
     if known is not None:
-        return known.hint
+        return known.hint_for(text)
     text = f"{kind} {message}".lower()
     for words, hint in _ERRORS:
         if all(w in text for w in words):

@@ -34,9 +34,25 @@ class KnownError:
     def hint(self) -> str:
         return f"{self.cause}; fix: {self.fix} (seen in {self.source})"
 
+    def hint_for(self, text: str) -> str:
+        """The hint, with `{0}` in the cause filled by the pattern's first group in `text`
+        (the op or the type the message names)."""
+        found = re.search(self.pattern, text)
+        named = found.group(1) if found and found.groups() and found.group(1) else "this op"
+        return self.hint.replace("{0}", named)
+
 
 GH = "https://github.com/"
 TABLE: tuple[KnownError, ...] = (
+    KnownError(
+        "compile_uncaptured_state",
+        r"make sure all the inputs and outputs are captured",
+        "a compiled function changed state it was not given: the model's parameters, the "
+        "optimizer's state or the random state were updated inside `mx.compile` without "
+        "`inputs=`/`outputs=`, so the arrays left behind have no primitive",
+        "`state = [model.state, optimizer.state, mx.random.state]; step = "
+        "partial(mx.compile, inputs=state, outputs=state)(step)`",
+        GH + "ml-explore/mlx/pull/629"),
     KnownError(
         "eval_in_transform",
         r"\[eval\] Attempting to eval an array (during function transformations|without a "
@@ -105,6 +121,31 @@ TABLE: tuple[KnownError, ...] = (
         "`return loss, aux` with `loss` an `mx.array` scalar; call `.item()` outside",
         GH + "ml-explore/mlx/issues/487"),
     KnownError(
+        "grad_keyword_call",
+        r"Can't compute the gradient of argument index \d+ because the function is called "
+        r"with only \d+ positional",
+        "the function made by `value_and_grad`/`grad` was called with keyword arguments; "
+        "gradients are taken with respect to positional arguments (`argnums`) only",
+        "call it positionally: `loss, grads = loss_and_grad(model, x, y)`, or set `argnums=` "
+        "to the positions to differentiate", GH + "ml-explore/mlx/pull/1081"),
+    KnownError(
+        "grad_nothing_trainable",
+        r"\[grad\] Must specify at least one argument",
+        "there was nothing to differentiate: `nn.value_and_grad(model, ...)` found no "
+        "trainable parameter (the whole model frozen, or LoRA/unfreeze applied to a path "
+        "that does not exist)",
+        "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])`, and check "
+        "`tree_flatten(model.trainable_parameters())` is not empty",
+        GH + "ml-explore/mlx-examples/pull/940"),
+    KnownError(
+        "learning_rate_not_array",
+        r"'(float|int)' object has no attribute 'astype'",
+        "a learning rate or schedule gave a Python number where the optimizer expects an "
+        "`mx.array`: a hand-written schedule called with the step returns a {0}",
+        "return an array from the schedule, `return mx.array(lr)`, or compose MLX's own: "
+        "`optim.join_schedules([optim.linear_schedule(...), optim.cosine_decay(...)], [n])`",
+        GH + "SceneWorks/SceneWorks/pull/138"),
+    KnownError(
         "non_array_argument",
         r"\[tree_flatten\] The argument should contain only arrays",
         "a function under `grad`/`value_and_grad`/`compile` got a Python number, None or "
@@ -114,15 +155,16 @@ TABLE: tuple[KnownError, ...] = (
     KnownError(
         "vjp_not_implemented",
         r"\[Primitive::vjp\] Not implemented for (\w+)",
-        "the loss differentiates through an op that has no gradient (argmax, argsort, "
-        "integer casts)",
-        "keep such ops out of the gradient path: `idx = mx.stop_gradient(mx.argmax(s, "
-        "axis=-1))`, or use a differentiable surrogate (`mx.softmax`)",
+        "the loss differentiates through an op that has no gradient: {0} (argmax, argsort, "
+        "linalg inverses and factorizations have none)",
+        "keep such ops out of the gradient path, `idx = mx.stop_gradient(mx.argmax(s, "
+        "axis=-1))`, or rewrite with differentiable ops (`mx.softmax` for argmax, a "
+        "Cholesky-factor parameterization instead of `mx.linalg.inv`)",
         GH + "ml-explore/mlx/issues/1427"),
     KnownError(
         "jvp_not_implemented",
         r"\[Primitive::jvp\] Not implemented for (\w+)",
-        "forward-mode differentiation (`mx.jvp`) reached an op without a JVP rule",
+        "forward-mode differentiation (`mx.jvp`) reached an op without a JVP rule: {0}",
         "use reverse mode: `mx.vjp(fn, [x], [v])` or `mx.value_and_grad(fn)`",
         GH + "ml-explore/mlx/issues/1771"),
     KnownError(
