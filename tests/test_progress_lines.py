@@ -74,3 +74,19 @@ def test_main_stacks_keeps_the_signalled_thread_only():
     assert main_stacks(DUMP) == ['File "train.py", line 42 in step\n'
                                  'File "train.py", line 50 in <module>']
     assert main_stacks("(no Python stacks)") == []
+
+
+def test_a_table_is_read_by_its_header():
+    """`epoch  batch  mse  val_mse` then rows of numbers: each number takes its column's
+    name (the row's first numbers are the epoch and the batch, never the loss)."""
+    parser = ProgressParser()
+    assert parser.parse(f"{'epoch':>5} {'batch':>6} {'mse':>9} {'val_mse':>9}") is None
+    record = parser.parse("    3     27    9.8524   12.5087")
+    assert record["loss"] == 9.8524 and record["loss_name"] == "mse"
+    assert record["metrics"] == {"val_mse": 12.5087}
+
+
+def test_a_sentence_is_never_a_table_header():
+    parser = ProgressParser()
+    assert parser.parse("Loading tokenizer files") is None
+    assert parser.parse("  10   6.170 ▼  1234.5")["loss"] == 6.17  # mlx-lm's row, as before

@@ -60,8 +60,11 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "not rising, run): an op whose value or gradient is undefined at its input "
               "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
               "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "
-              "`mx.log(mx.maximum(p, 1e-9))`, or a float16 value past 65504 (compute the "
-              "loss in float32); check with `mx.isnan(x).any()` where it first appears")
+              "`mx.log(mx.maximum(p, 1e-9))`; a hand-written cross-entropy on "
+              "probabilities (the log of a sigmoid or softmax that saturated to 0 or 1): "
+              "compute it from the logits, `nn.losses.binary_cross_entropy(logits, y, "
+              "with_logits=True)`; or a float16 value past 65504 (compute the loss in "
+              "float32); check with `mx.isnan(x).any()` where it first appears")
 NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
               "lower the learning rate, clip before the update, `grads, _ = "
               "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "
@@ -79,10 +82,19 @@ def for_non_finite(before: list[float]) -> str:
 
 
 LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across steps "
-        "(`total += loss.item()`), and evaluate the step's state: " + EVAL_STATE)
+        "(`total += loss.item()`), and evaluate the step's state: " + EVAL_STATE + "; state "
+        "that `model.parameters()` does not reach is never evaluated and keeps every step's "
+        "graph alive: arrays or sub-modules (BatchNorm running stats) held in a custom "
+        "container class, which MLX's Module does not traverse (hold them in a plain list "
+        "or dict), or in private attributes")
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
-                "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`, "
-                "and that the optimizer updates the parameters you train")
+                "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`; "
+                "that the optimizer updates the parameters you train, and that they are "
+                "parameters at all: arrays in private attributes (`self._w`) or in "
+                "containers MLX does not traverse are not trainable "
+                "(`tree_flatten(model.trainable_parameters())` lists what trains); and that "
+                "the learning rate is not tiny for the whole run (a warm-up or schedule "
+                "counted in samples instead of steps)")
 
 _HANG_LAZY = ("steps took {ms} ms while RSS grew {mb:.3f} MB/step: the loop builds "
               "a lazy graph it never evaluates, and the first real eval (a log line, a "

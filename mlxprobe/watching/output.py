@@ -4,7 +4,9 @@ Job: strip ANSI codes from a line and find a step number and a loss in it, with 
 forms built in (`step 12 loss 3.45`, `Iter 10: Train loss 6.170, ...`, `iter 5 | loss 2.3`,
 `[step 100/1000] loss=2.3`, `Epoch 1 Step 10 Loss: 2.3`, mlx-lm's table rows) or with the
 user's `--progress REGEX` (named groups `step` and `loss`, `loss` optional). A validation line
-(`Val loss`, `val_loss`) gives a `val_loss` metric, never the training loss. The result is a
+(`Val loss`, `val_loss`) gives a `val_loss` metric, never the training loss. A table (a
+header line of column names with a position or a metric among them, then rows of numbers
+only) is read by its header: each row's numbers take the column names. The result is a
 `progress` record like every other source's.
 
 Written by hand: the line forms are ours to choose, and `re` does the matching.
@@ -62,12 +64,20 @@ class ProgressParser:
     def __init__(self, user_regex: str | None = None) -> None:
         self.user = re.compile(user_regex) if user_regex else None
         self.steps = Steps()
+        self.header: list[str] | None = None  # the last table header's column names
 
     def parse(self, line: str) -> dict | None:
         text = strip_ansi(line)
         if self.user is not None:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
+        cells = table_cells(text)
+        if is_header(cells):
+            self.header = cells
+            return None
+        if self.header is not None and len(cells) == len(self.header) and numeric(cells):
+            named = fields.read(" ".join(f"{h} {c}" for h, c in zip(self.header, cells)))
+            return self._placed(_general(named), named)
         line_fields = fields.read(text)
         for pattern in BUILT_IN:
             found = pattern.search(text)
@@ -79,6 +89,29 @@ class ProgressParser:
         if record is not None:
             record["step"] = self.steps.place(record.get("step"), line.epoch)
         return record
+
+
+CELL_SPLIT = re.compile(r"[\s|│,]+")
+HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*")
+
+
+def table_cells(text: str) -> list[str]:
+    """The cells of a table line: words or numbers between spaces, bars and commas."""
+    return [cell for cell in CELL_SPLIT.split(text.strip()) if cell]
+
+
+def is_header(cells: list[str]) -> bool:
+    """A table header: two or more name cells and nothing else, one of them a position or
+    a metric (`epoch  batch  mse  val_mse`), so that a sentence is never taken for one."""
+    names = [metric_names.normal(c) for c in cells]
+    return (len(cells) >= 2 and all(HEADER_CELL.fullmatch(c) for c in cells)
+            and any(metric_names.role(n) in (metric_names.POSITION, metric_names.LOSS,
+                                             metric_names.ACCURACY) for n in names))
+
+
+def numeric(cells: list[str]) -> bool:
+    """Every cell a number (nan and inf included; a trailing % allowed)."""
+    return all(re.fullmatch(NUMBER, cell.rstrip("%"), re.IGNORECASE) for cell in cells)
 
 
 class Steps:
