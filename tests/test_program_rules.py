@@ -72,3 +72,16 @@ def test_trend_evidence_carries_its_thresholds():
     fit = trend(noisy(2.0, 0.0, 30, 0.01))
     assert {"p_decrease", "fitted_change", "window_drop", "p_threshold", "min_fall",
             "min_window_drop", "points"} <= set(fit)
+
+
+def test_a_message_that_goes_on_over_lines_is_read_whole():
+    """MLX's compile error says what to do on its second line: the known-error table needs
+    it to tell uncaptured state from an eval inside compile."""
+    stderr = ("Traceback (most recent call last):\n  File \"t.py\", line 9, in <module>\n"
+              "RuntimeError: [eval] Attempting to eval an array without a primitive.\n"
+              "If you are compiling a function, make sure all the inputs and outputs are "
+              "captured:\nhttps://ml-explore.github.io/mlx/build/html/usage/compile.html\n")
+    kind, message = raised(stderr)
+    assert kind == "RuntimeError" and "inputs and outputs are captured" in message
+    v = classify(watched([], exit_code=1, stderr=stderr))
+    assert v.evidence["known_error"] == "compile_uncaptured_state"

@@ -32,6 +32,7 @@ TREND_MIN_POINTS = 10
 MIN_DROP, WINDOW_FRAC, WINDOW_MIN = 0.05, 0.1, 3  # as verdict's scenario rule
 TREND_P = 0.05
 TREND_MIN_FALL = 0.01
+MESSAGE_LINES = 5
 TRACEBACK_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                             r"Warning|Fault))(?::\s*(?P<message>.*))?$")
 
@@ -40,12 +41,24 @@ def raised(stderr: str) -> tuple[str, str] | None:
     """(exception type, message) of the traceback that ends `stderr`, if one does."""
     if "Traceback (most recent call last)" not in stderr:
         return None
-    for line in reversed(stderr.rstrip().splitlines()[-40:]):
-        found = TRACEBACK_LAST.match(line.strip())
+    lines = stderr.rstrip().splitlines()[-40:]
+    for at in range(len(lines) - 1, -1, -1):
+        found = TRACEBACK_LAST.match(lines[at].strip())
         if found:
             name = found["type"].rsplit(".", 1)[-1]
-            return name, found["message"] or ""
+            return name, _message(found["message"] or "", lines[at + 1:])
     return None
+
+
+def _message(first: str, after: list[str]) -> str:
+    """An exception's message with the lines it continues on (MLX's compile error says
+    what to do on its second line), up to MESSAGE_LINES of them."""
+    more = []
+    for line in after[:MESSAGE_LINES]:
+        if not line.strip() or line.startswith(("Traceback", "  File ")):
+            break
+        more.append(line.strip())
+    return "\n".join([first, *more])
 
 
 def exit_facts(raw: RawResult) -> dict:
