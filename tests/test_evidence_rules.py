@@ -126,3 +126,22 @@ def test_memory_that_climbs_only_while_a_compiler_runs_is_not_a_leak():
                       procs=2 if i < 260 else 1, compiling=i < 260) for i in range(300)]
     raw = RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True, samples=samples)
     assert classify(raw).kind == "pass"
+
+
+def test_a_run_that_ends_in_its_warm_up_and_learns_little_is_not_learning():
+    """The learning rate rose at every report to the end while the loss fell 2% (the dev
+    corpus' warm-up counted in samples); a run that learns during its warm-up, a constant
+    small rate, and a decaying schedule are never flagged."""
+    def run(rates, losses):  # as the output parser makes them from `lr=.. ppl=..` lines
+        return RawResult(records=[{**line(i + 1, learning_rate=r), "loss": p,
+                                   "loss_name": "ppl"}
+                                  for i, (r, p) in enumerate(zip(rates, losses))],
+                         exit_code=0, watched=True)
+
+    rising = [1.2e-6 * (i + 1) for i in range(13)]
+    slow = [11.25 - 0.02 * i for i in range(13)]
+    v = classify(run(rising, slow))
+    assert v.label == "not_learning:lr_warmup" and "warm-up" in v.hint
+    assert classify(run(rising, [11.0 * 0.9 ** i for i in range(13)])).kind == "pass"
+    assert classify(run([1e-5] * 13, slow)).kind == "pass"
+    assert classify(run(list(reversed(rising)), slow)).kind == "pass"

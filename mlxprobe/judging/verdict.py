@@ -30,7 +30,17 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, known_errors, leak_time, memory_shape, metrics, params, program, ranks
+from . import (
+    hints,
+    known_errors,
+    leak_time,
+    memory_shape,
+    metrics,
+    params,
+    program,
+    ranks,
+    schedule,
+)
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -139,6 +149,7 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
         *leak_time.RULES,
+        *schedule.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program)", "catalogue runs; Mann-Kendall", _not_learning),
     )
