@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..gating.comparison import EXPECTED, Comparison, MetricChange, VariantChange
+from ..gating.comparison import EXPECTED, SKIPPED, Comparison, MetricChange, VariantChange
 from ..gating.ranktest import smallest_p
 
 COLUMNS = ("status", "scenario", "variant", "expected", "BASE", "HEAD", "what changed")
@@ -63,6 +63,7 @@ def explain(change: VariantChange, alpha: float) -> str:
         "newly fixed": f"was {change.base}, now passes",
         "reproduces again": f"shows {change.expected} again (was {change.base})",
         "still failing": f"failing in both: {change.head}",
+        SKIPPED: f"NOT checked, not run ({change.reason})",
         "missing": "in BASE, not in HEAD: not checked (narrow both with --scenario/--variant "
                    "or pass --allow-missing if that is on purpose)",
         "left out": "in BASE, not in HEAD (allowed: --allow-missing)",
@@ -92,6 +93,8 @@ def headline(comparison: Comparison) -> str:
             if k in counts]
     other = [f"{counts[k]} {k}" for k in ("worse?", EXPECTED, "still failing", "left out",
                                           "new", "same") if k in counts]
+    if SKIPPED in counts:  # never part of an OK: say what was not checked
+        other.append(skipped_line(comparison))
     text = ("FAIL: " + ", ".join(bad)) if comparison.failed else "OK: no regression"
     if good:
         text += "; good news: " + ", ".join(good)
@@ -99,6 +102,15 @@ def headline(comparison: Comparison) -> str:
     if not comparison.metrics_compared:
         text += "; metrics NOT compared (different hosts)"
     return text
+
+
+def skipped_line(comparison: Comparison) -> str:
+    """'6 skipped, NOT checked (HEAD: NCCL needs ...)': variants a side's machine could not
+    run; the gate's OK does not cover them."""
+    skipped = comparison.of_kind(SKIPPED)
+    reasons = sorted({c.reason for c in skipped})
+    return (f"{len(skipped)} {SKIPPED}, NOT checked ({reasons[0]}"
+            + (f"; and {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else "") + ")")
 
 
 def sides(comparison: Comparison) -> str:
