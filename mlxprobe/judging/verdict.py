@@ -30,7 +30,7 @@ from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
-from . import hints, leak_time, memory_shape, metrics, params, program, ranks
+from . import hints, leak_time, memory_shape, metrics, orphans, params, program, ranks
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -116,6 +116,7 @@ def rulebook() -> tuple[Rule, ...]:
     """Every rule, in the order of precedence: crash > hang > wrong_result > no_update >
     diverged > leak > not_learning. The threshold texts are the constants' own."""
     return (
+        *orphans.RULES,  # before crash and hang: they would judge the waiting peer's symptom
         Rule("crash", "errors", "an error record, a signal, a non-zero exit, a memory kill",
              "the child's exit status and its records", _crash),
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
