@@ -92,8 +92,8 @@ def test_skipped_runs_are_counted_apart_and_do_not_fail_the_run(gpus, tmp_path, 
     assert code == 0 and len(runs) == 6
     assert all(r["verdict"] == "skipped" and not r["matched"] for r in runs)
     assert all("CUDA, 1 GPU" in r["skipped"] for r in runs)
-    assert "0/0 verdicts matched their expectation; 6 skipped (not run on this machine: " \
-        "NCCL needs one CUDA GPU per rank" in printed
+    assert "no verdict: every run was skipped; 6 skipped (not run on this machine: NCCL " \
+        "needs one CUDA GPU per rank" in printed
 
 
 def entry(variant: str, skipped: str = "") -> dict:
@@ -119,3 +119,14 @@ def test_the_table_marks_a_skipped_run():
     assert table.row(entry("fixed", "no GPU"))[4] == "skip"
     assert table.summary([entry("fixed", "no GPU"), entry("other")]) == (
         "1/1 verdicts matched their expectation; 1 skipped (not run on this machine: no GPU)")
+
+
+def test_watch_ranks_takes_the_same_placement(gpus, capsys):
+    from mlxprobe.commands import watch
+    args = cli.build_parser().parse_args(["watch", "--ranks", "2", "--", "python", "x.py"])
+    gpus(1)
+    argv = watch.launch_from(args).argv
+    assert argv[argv.index("--backend") + 1] == "ring"
+    assert "sharing the one GPU" in capsys.readouterr().err
+    code = cli.main(["watch", "--ranks", "2", "--backend", "nccl", "--", "python", "x.py"])
+    assert code == 2 and "CUDA, 1 GPU" in capsys.readouterr().err

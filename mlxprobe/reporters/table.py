@@ -106,6 +106,8 @@ def summary(entries: list[dict]) -> str:
     a skipped run is counted apart, never as matched."""
     judged = [e for e in entries if not e.get("skipped")]
     bad = [e for e in judged if not e.get("matched")]
+    if entries and not judged:
+        return "no verdict: every run was skipped" + skipped_text(entries)
     return (f"{len(judged) - len(bad)}/{len(judged)} verdicts matched their expectation"
             + (f"; {len(bad)} did not" if bad else "") + skipped_text(entries))
 
