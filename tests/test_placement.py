@@ -41,6 +41,8 @@ def test_fewer_gpus_than_ranks_runs_the_ring_backend_sharing_the_gpu():
     chosen = place(2, None, ONE_GPU)
     assert chosen.backend == "ring" and chosen.skip is None
     assert "sharing the one GPU" in chosen.where and "CUDA, 1 GPU" in chosen.where
+    four = place(4, None, TWO_GPUS)  # ring gives its ranks no CUDA_VISIBLE_DEVICES: GPU 0
+    assert four.backend == "ring" and "4 ranks sharing GPU 0" in four.where
 
 
 def test_one_gpu_per_rank_keeps_mlx_launchs_default_nccl():

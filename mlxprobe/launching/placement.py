@@ -62,7 +62,7 @@ def place(ranks: int, backend: str | None, shape: MachineShape) -> Placement:
     wants_nccl = backend == "nccl" or (backend is None and shape.cuda)
     if not wants_nccl:
         return Placement(backend, f"{backend or 'ring'} backend, {ranks} ranks on "
-                         f"{'the GPUs' if shape.cuda else 'this machine'} "
+                         f"{_shared(shape) if shape.cuda else 'this machine'} "
                          f"({shape.describe()})")
     if shape.cuda and shape.gpus >= ranks:
         return Placement(backend, f"NCCL, one GPU per rank ({ranks} of {shape.gpus} GPUs)")
@@ -71,13 +71,15 @@ def place(ranks: int, backend: str | None, shape: MachineShape) -> Placement:
             f"NCCL needs one CUDA GPU per rank: {ranks} ranks, this machine has "
             f"{shape.describe()} (NCCL refuses two ranks on one GPU; unset MLXPROBE_BACKEND "
             "to run the ranks on the ring backend)"))
-    sharing = f"sharing the {_gpus(shape.gpus)}" if shape.gpus else "on the CPU"
+    sharing = f"sharing {_shared(shape)}" if shape.gpus else "on the CPU"
     return Placement("ring", f"ring backend, {ranks} ranks {sharing} (fewer GPUs than "
                      f"ranks: {shape.describe()}; NCCL needs one GPU per rank)")
 
 
-def _gpus(count: int) -> str:
-    return "one GPU" if count == 1 else f"{count} GPUs"
+def _shared(shape: MachineShape) -> str:
+    """Which GPU ring's ranks use: `mlx.launch` gives ring ranks no CUDA_VISIBLE_DEVICES,
+    so every rank takes MLX's default device, GPU 0."""
+    return "the one GPU" if shape.gpus == 1 else "GPU 0"
 
 
 @functools.lru_cache(maxsize=1)
