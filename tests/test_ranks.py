@@ -151,3 +151,46 @@ def test_a_two_rank_scenario_launches_through_mlx_launch(tmp_path: Path):
     assert not launch.records_fd and not launch.watched  # a FIFO: ranks inherit no fds
     assert launch.argv[1:3] == ("-m", "mlxprobe.inside.launcher")
     assert launch.argv[launch.argv.index("--") + 2:][:2] == ("-m", "mlxprobe.inside.child")
+
+
+def _uneven(steps: int = 3) -> list[dict]:
+    """Rank 1 finishes its loop after `steps`; rank 0 issues one more collective."""
+    return _job({}, steps=steps) + [
+        {"kind": "end", "rank": 1},
+        {"kind": "collective", "rank": 0, "seq": steps + 1, "op": "all_sum",
+         "step": steps + 1, "where": "/home/u/train.py:41"},
+        {"kind": "eval_open", "rank": 0, "since": 50.0, "where": "/home/u/train.py:44"}]
+
+
+def test_a_rank_that_ended_early_is_one_verdict_on_ring_and_nccl():
+    from mlxprobe.watching.facts import Stall
+    ring = _uneven() + [{"kind": "error", "rank": 0, "type": "RuntimeError",
+                         "message": "[ring] connection to a peer was lost"}]
+    facts = [{"rank": 0, "pid": 10, "alive": True, "at": 60.0, "threads": []},
+             {"rank": 1, "pid": 11, "alive": False}]
+    stall = Stall(phase="step", stalled_s=9.0, deadline_s=5.0, last_step=3, cpu_fraction=0.0,
+                  runnable_fraction=0.0, compile_s=0.0)
+    nccl = RawResult(records=_uneven(), stall=stall, ranks=facts)
+    verdicts = [classify(RawResult(records=ring, exit_code=0)), classify(nccl)]
+    assert {(v.kind, v.detail) for v in verdicts} == {("hang", "collective")}
+    for v in verdicts:
+        assert v.reason.startswith("rank 1 finished its loop after step 3 having issued 3 "
+                                   "collectives; rank 0 issued collective #4 (all_sum at step "
+                                   "4, train.py:41), which rank 1 never joined, and ")
+        assert v.evidence["orphaned_collective"]["collective"]["seq"] == 4
+        assert "all_min" in v.hint
+    assert "raised RuntimeError: [ring] connection" in verdicts[0].reason
+    assert "waited in an evaluation at train.py:44 for 9.0 s" in verdicts[1].reason
+
+
+def test_a_rank_that_raised_or_was_killed_is_the_crash_whoever_waits():
+    raised = _uneven() + [{"kind": "error", "rank": 1, "type": "ValueError", "message": "x"}]
+    raised = [r for r in raised if r.get("kind") != "end"]
+    verdict = classify(RawResult(records=raised, exit_code=0, stderr_tail=""))
+    assert verdict.label == "crash:ValueError" and "rank 1 raised ValueError" in verdict.reason
+    killed = [r for r in _uneven() if r.get("kind") != "end"] + [
+        {"kind": "error", "rank": 0, "type": "RuntimeError", "message": "peer lost"}]
+    stderr = "[WARN] Node with rank 1 exited with code -9\n"
+    verdict = classify(RawResult(records=killed, exit_code=0, stderr_tail=stderr))
+    assert verdict.label == "crash:rank_1_SIGKILL"
+    assert "rank 1 exited with code -9 after step 3" in verdict.reason

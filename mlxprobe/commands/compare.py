@@ -5,8 +5,9 @@ variant of BASE missing from HEAD, a partial report on either side, or a metric 
 its threshold and, for timings, confirmed by the rank test), 2 for a usage error
 (unreadable report, newer schema, bad threshold, a selection that matches nothing).
 `--scenario ID` / `--variant NAME` narrow both reports first, `--allow-missing` lets HEAD
-lack variants of BASE. `--markdown PATH` and `--junit PATH` write the same result for a CI
-step summary and a test-results view.
+lack variants of BASE. `--markdown PATH`, `--junit PATH` and `--json PATH` write the same
+result for a CI step summary, a test-results view and tools (`-`: stdout); `--no-color` as
+for `run`.
 
 Must not import: mlx, the child side.
 """
@@ -17,9 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from ..gating import comparison
 from ..gating.comparison import Comparison
-from ..reporters import changes, html, junit, markdown
+from ..reporters import ansi, changes, comparison_json, html, junit, markdown
 from ..results import report, textfile
 from .options import positive
 
@@ -51,6 +53,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write a markdown summary (e.g. \"$GITHUB_STEP_SUMMARY\"; - for "
                         "stdout, the table then goes to stderr)")
     parser.add_argument("--junit", type=Path, metavar="PATH", help="write JUnit XML")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the comparison as "
+                        "JSON (- for stdout, the table then goes to stderr)")
+    parser.add_argument("--no-color", action="store_true",
+                        help="no colour in the terminal (also: NO_COLOR=1)")
     parser.add_argument("--allow-missing", action="store_true", help="a variant of BASE that "
                         "HEAD lacks is not a failure (default: it is, it was not checked)")
 
@@ -70,14 +76,21 @@ def thresholds_from(args: argparse.Namespace) -> dict[str, comparison.Threshold]
     return chosen
 
 
+def check_stdout(args: argparse.Namespace) -> None:
+    """One output at most on stdout (`-`): two would interleave."""
+    if str(args.markdown) == "-" and str(args.json) == "-":
+        raise UsageError("--markdown - and --json - both want stdout: give one of them a file")
+
+
 def judge(args: argparse.Namespace, base: dict, head: dict, title: str = "mlxprobe compare",
           notes: str = "") -> Comparison:
     """Compare, print, write the outputs (markdown + `notes`). Shared with `mlxprobe gate`."""
     base, head = narrowed(args, base, "BASE"), narrowed(args, head, "HEAD")
     result = comparison.compare(base, head, thresholds_from(args), args.alpha,
                                 args.allow_missing)
-    to_stdout = str(args.markdown) == "-"  # stdout carries the markdown alone
-    print(changes.render(result), file=sys.stderr if to_stdout else sys.stdout)
+    to_stdout = "-" in (str(args.markdown), str(args.json))  # stdout carries that alone
+    stream = sys.stderr if to_stdout else sys.stdout
+    print(changes.render(result, ansi.color_wanted(stream, args.no_color)), file=stream)
     write_outputs(args, result, title, notes)
     return result
 
@@ -101,10 +114,15 @@ def write_outputs(args: argparse.Namespace, result: Comparison, title: str,
         textfile.write(args.markdown, markdown.render(result, title) + notes)
     if args.junit:
         textfile.write(args.junit, junit.render(result, title))
+    if str(args.json) == "-":
+        sys.stdout.write(comparison_json.render(result))
+    elif args.json:
+        textfile.write(args.json, comparison_json.render(result))
 
 
 def run(args: argparse.Namespace) -> int:
     thresholds_from(args)  # a bad --threshold is a usage error before any file is read
+    check_stdout(args)
     if args.html:
         html.require()
     base, head = report.load(args.base), report.load(args.head)

@@ -88,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     compare.thresholds_from(args)  # usage errors before any slow work
+    compare.check_stdout(args)
     _check_program(args)
     tagged = _tagged(args)
     _check_outputs(args)
@@ -170,7 +171,7 @@ def _with_ids(kept: dict, ids: list[str] | None) -> dict:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every file the gate writes after its runs can be written: checked before them."""
-    outputs = [args.out / "summary.md", args.markdown, args.junit, args.html,
+    outputs = [args.out / "summary.md", args.markdown, args.junit, args.html, args.json,
                args.keep_reports / "x.json" if args.keep_reports else None]
     for path in outputs:
         if path is not None and str(path) != "-":

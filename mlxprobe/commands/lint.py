@@ -20,6 +20,7 @@ from ..lint.catalogue import RULES
 from ..lint.engine import lint_source
 from ..lint.finding import Finding
 from ..lint.flake8_plugin import VERSION
+from ..results import textfile
 
 NAME = "lint"
 HELP = "find known MLX training-loop bugs in source code (no MLX needed)"
@@ -45,11 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ignore", type=rule_ids, metavar="IDS", help="skip these rules")
     parser.add_argument("--fix", action="store_true",
                         help="apply the safe rewrites (MLX001, MLX004) in place")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the findings "
+                        "as JSON here (what --format json prints), whatever --format prints")
+    parser.add_argument("--no-color", action="store_true", help="accepted as by every "
+                        "command that prints a report; the lint's output has no colour")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.fix and "-" in args.paths:
         raise UsageError("--fix rewrites files in place; it cannot take stdin (-)")
+    if args.json:
+        textfile.writable_file(args.json)  # before the files are read
     findings: list[Finding] = []
     errors: list[str] = []
     files = 0
@@ -60,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
             errors.append(error_line(name, exc))
     emit(args.format, findings, files, errors)
+    if args.json:
+        textfile.write(args.json, report.as_json(findings, files, errors) + "\n")
     if errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings else EXIT_CLEAN

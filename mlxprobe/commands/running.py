@@ -98,6 +98,7 @@ def _picked(args: argparse.Namespace) -> list[catalog.Scenario]:
 
 def run(args: argparse.Namespace) -> int:
     specs = specs_from(args)
+    _say_placement(args, specs)
     for path in (args.json, args.html, args.markdown):
         if path is not None:
             textfile.writable_file(path)  # before the runs, not after them
@@ -119,7 +120,15 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
     entries = [o.entry for o in outcomes]
     _finish(args, entries, complete=True)
-    return EXIT_OK if all(e["matched"] for e in entries) else EXIT_MISMATCH
+    return EXIT_OK if all(e["matched"] or e.get("skipped") for e in entries) else EXIT_MISMATCH
+
+
+def _say_placement(args: argparse.Namespace, specs: list[RunSpec]) -> None:
+    """Where the distributed scenarios' ranks run on this machine (decided before any run:
+    a bad MLXPROBE_GPUS is a usage error at once), one line on stderr."""
+    where = {s.placement.skip or s.placement.where for s in specs if s.rank_count > 1}
+    if where and not args.quiet:
+        print(f"mlxprobe: distributed scenarios: {'; '.join(sorted(where))}", file=sys.stderr)
 
 
 def _finish_partial(args: argparse.Namespace, specs: list[RunSpec], entries: list[dict],
@@ -171,7 +180,7 @@ def _finish(args: argparse.Namespace, entries: list[dict], complete: bool,
     print(table.render(entries, color=ansi.color_wanted(sys.stdout, args.no_color)))
     if not args.quiet:
         for entry in entries:
-            if not entry["matched"]:
+            if not entry["matched"] and not entry.get("skipped"):
                 print("\n" + table.details(entry))
     print("\n" + table.summary(entries))
     if not complete:

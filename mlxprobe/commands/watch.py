@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..judging.verdict import classify
+from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
-from ..launching import settings
 from ..launching.launch import Launch
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import report, textfile
@@ -60,7 +60,8 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
                        "(free ports chosen per run); every rank is watched")
     watch.add_argument("--backend", choices=launching_ranks.BACKENDS,
                        help="mlx.launch's backend for --ranks (default: mlx.launch's own "
-                       "choice, nccl where CUDA is available, else ring)")
+                       "choice, nccl where CUDA has a GPU per rank, else ring: with fewer "
+                       "GPUs than ranks the ranks share them on ring)")
     settings.add_run_options(watch, base=WATCH_DEADLINES)
     watch.add_argument("--no-status", action="store_true",
                        help="no status line below the program's output on a terminal")
@@ -78,10 +79,21 @@ def launch_from(args: argparse.Namespace) -> Launch:
         raise UsageError("--backend needs --ranks N (N > 1); a launcher in the command "
                          "(mlx.launch ...) takes its own --backend")
     if args.ranks > 1:
-        argv = launching_ranks.launch_argv(args.ranks, argv, args.backend)
+        argv = launching_ranks.launch_argv(args.ranks, argv, _backend(args))
     return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
                   bootstrap=True, echo=True, progress=args.progress, parse_output=True,
                   records_fd=False, watched=True, ranks=args.ranks)
+
+
+def _backend(args: argparse.Namespace) -> str | None:
+    """The backend for --ranks on this machine (`placement`: fewer CUDA GPUs than ranks runs
+    the ring backend, the ranks sharing the GPUs); one that cannot run here: a usage error."""
+    placed = placement.place(args.ranks, args.backend, placement.machine_shape())
+    if placed.skip:
+        raise UsageError(placed.skip)
+    if placed.backend != args.backend:
+        print(f"mlxprobe: --ranks {args.ranks}: {placed.where}", file=sys.stderr)
+    return placed.backend
 
 
 def _ranks(text: str) -> int:

@@ -78,8 +78,9 @@ DEFAULT_ALPHA = 0.05
 HARD = ("newly failing", "lost its eyes", "changed", "missing")
 GOOD = ("newly fixed", "reproduces again")
 EXPECTED = "changed as expected"
-ORDER = (*HARD, "worse", "worse?", EXPECTED, *GOOD, "better", "still failing", "left out", "new",
-         "same")
+SKIPPED = "skipped"  # not run on a side's machine (its shape): neither passed nor failed
+ORDER = (*HARD, "worse", "worse?", EXPECTED, *GOOD, "better", "still failing", SKIPPED,
+         "left out", "new", "same")
 SHOWN_MISSING = 8  # a partial report's missing runs named in its problem line
 
 
@@ -288,7 +289,8 @@ def _variant(key: tuple[str, str], base: list[dict], head: list[dict],
         status = "left out"
     change = VariantChange(key[0], key[1], expected, summary(base), summary(head), status,
                            note=_note(base, head) if status != EXPECTED else "",
-                           reason=_reason(head),
+                           reason=skip_reasons(base, head) if status == SKIPPED
+                           else _reason(head),
                            why_expected=_why_expected(base, head) if status == EXPECTED else "")
     if change.status == "same" and _all_pass(base) and _all_pass(head):
         metrics = tuple(m for t_name, t in thresholds.items()
@@ -302,6 +304,8 @@ def _status(base: list[dict], head: list[dict], expected: str) -> str:
         return "missing"
     if not base:
         return "new"
+    if any(r.get("skipped") for r in (*base, *head)):
+        return SKIPPED  # never a pass: the headline says it was not checked
     was, now = _all_matched(base), _all_matched(head)
     if was and not now:
         return "newly failing" if expected == "pass" else "lost its eyes"
@@ -336,6 +340,14 @@ def _note(base: list[dict], head: list[dict]) -> str:
 def _reason(runs: list[dict]) -> str:
     chosen = next((r for r in runs if not r.get("matched")), runs[0] if runs else {})
     return str(chosen.get("reason") or "")
+
+
+def skip_reasons(change_base: list[dict], change_head: list[dict]) -> str:
+    """'BASE: REASON; HEAD: REASON' for the sides whose runs were skipped."""
+    parts = [f"{side}: {next(str(r['skipped']) for r in runs if r.get('skipped'))}"
+             for side, runs in (("BASE", change_base), ("HEAD", change_head))
+             if any(r.get("skipped") for r in runs)]
+    return "; ".join(parts)
 
 
 def _all_pass(runs: list[dict]) -> bool:

@@ -234,3 +234,75 @@ def finished_early(raw: RawResult) -> str:
 def failed_nodes(stderr: str) -> dict[int, int]:
     """rank -> exit code, from `mlx.launch`'s own warnings (it exits 0 itself)."""
     return {int(m["rank"]): int(m["code"]) for m in NODE_EXIT.finditer(stderr)}
+
+
+def orphaned(raw: RawResult) -> dict | None:
+    """A rank that ended (its loop finished, it raised, or its process was gone) while a
+    peer had issued a collective it never joined, and that peer then failed (raised, or
+    stalled): who ended, how, after which step and how many collectives, and the first
+    collective the peer waited in alone. The same facts on every backend: the ring backend
+    makes the waiting rank raise, NCCL leaves it waiting. None otherwise."""
+    issued = collectives(raw)
+    if len(issued) < 2 or any(r and r[-1].get("capped") for r in issued.values()):
+        return None
+    most = max(len(r) for r in issued.values())
+    ended = {rank: how for rank in issued if len(issued[rank]) < most
+             and (how := _ended(raw, rank))}
+    waiting = [rank for rank in issued if len(issued[rank]) == most and _failed(raw, rank)]
+    if not ended or not waiting:
+        return None
+    rank = min(ended, key=lambda r: len(issued[r]))
+    peer = waiting[0]
+    alone = issued[peer][len(issued[rank])]
+    return {"ended_rank": rank, "how": ended[rank], "exit_code": failed_nodes(
+                raw.stderr_tail).get(rank), "last_step": last_steps(raw).get(rank, 0),
+            "collectives": len(issued[rank]), "waiting_rank": peer,
+            "collective": {k: alone.get(k) for k in ("seq", "op", "step", "where")},
+            "peer": _peer_state(raw, peer)}
+
+
+def _ended(raw: RawResult, rank: int) -> str:
+    """How `rank` ended ('' while it still ran): its loop finished, it raised, the launcher
+    saw its process exit, or it was gone when the job stalled."""
+    records = by_rank(raw).get(rank, [])
+    error = next((r for r in records if r.get("kind") == "error"), None)
+    if error is not None:
+        return f"raised {error.get('type')}: {str(error.get('message'))[:200]}"
+    if any(r.get("kind") == "end" for r in records):
+        return "finished its loop"
+    code = failed_nodes(raw.stderr_tail).get(rank)
+    if code is not None:
+        return f"exited with code {code}"
+    fact = next((f for f in raw.ranks if f.get("rank") == rank), None)
+    return "had ended" if fact is not None and not fact.get("alive") else ""
+
+
+def _failed(raw: RawResult, rank: int) -> bool:
+    records = by_rank(raw).get(rank, [])
+    return raw.stall is not None or any(r.get("kind") == "error" for r in records)
+
+
+def _peer_state(raw: RawResult, rank: int) -> str:
+    records = by_rank(raw).get(rank, [])
+    error = next((r for r in records if r.get("kind") == "error"), None)
+    if error is not None:
+        return f"raised {error.get('type')}: {str(error.get('message'))[:200]}"
+    fact = next((f for f in raw.ranks if f.get("rank") == rank), {})
+    opened = open_eval(records, fact.get("at"))
+    stalled = f" for {raw.stall.stalled_s:.1f} s" if raw.stall is not None else ""
+    if opened:
+        return (f"waited in an evaluation at {_short(opened.get('where'))}{stalled} until "
+                "mlxprobe ended it")
+    return f"stopped sending heartbeats{stalled} until mlxprobe ended it"
+
+
+def orphan_text(found: dict) -> str:
+    """'rank 1 finished its loop after step 30 having issued 30 collectives; rank 0 issued
+    collective #31 (all_sum at step 31, _data_parallel.py:66), which rank 1 never joined,
+    and raised RuntimeError: ...'."""
+    alone = found["collective"]
+    return (f"rank {found['ended_rank']} {found['how']} after step {found['last_step']} "
+            f"having issued {found['collectives']} collectives; rank {found['waiting_rank']} "
+            f"issued collective #{alone.get('seq')} ({alone.get('op')} at step "
+            f"{alone.get('step')}, {_short(alone.get('where'))}), which rank "
+            f"{found['ended_rank']} never joined, and {found['peer']}")

@@ -36,6 +36,7 @@ from . import (
     leak_time,
     memory_shape,
     metrics,
+    orphans,
     params,
     program,
     ranks,
@@ -126,6 +127,7 @@ def rulebook() -> tuple[Rule, ...]:
     """Every rule, in the order of precedence: crash > hang > wrong_result > no_update >
     diverged > leak > not_learning. The threshold texts are the constants' own."""
     return (
+        *orphans.RULES,  # before crash and hang: they would judge the waiting peer's symptom
         Rule("crash", "errors", "an error record, a signal, a non-zero exit, a memory kill",
              "the child's exit status and its records", _crash),
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "

@@ -18,6 +18,7 @@ from ..watching.watchdog import BUDGET_S, Deadlines
 from . import expectations, ranks
 from .catalog import Scenario
 from .launch import Launch
+from .placement import Placement, machine_shape, place
 
 BACKEND_ENV = "MLXPROBE_BACKEND"  # the backend of a distributed scenario (mlx.launch's default)
 
@@ -43,13 +44,25 @@ class RunSpec:
         to the run's FIFO (the launcher does not pass fds on to its ranks)."""
         child = [sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
                  "--module", self.module, "--variant", self.variant]
-        count = int(self.meta.get("ranks", 1))
+        count = self.rank_count
         if count == 1:
             return Launch(tuple(child), self.env, None, self.deadlines, self.max_memory_mb)
-        backend = dict(self.env).get(BACKEND_ENV) or os.environ.get(BACKEND_ENV) or None
-        argv = ranks.scenario_argv(count, child, backend)
+        argv = ranks.scenario_argv(count, child, self.placement.backend)
         return Launch(tuple(argv), self.env, None, self.deadlines, self.max_memory_mb,
                       records_fd=False, ranks=count)
+
+    @property
+    def rank_count(self) -> int:
+        return int(self.meta.get("ranks", 1))
+
+    @property
+    def placement(self) -> Placement:
+        """Where the ranks run on this machine (the backend asked for, its GPUs), or why
+        they cannot (`skip`); a single process: no question."""
+        backend = dict(self.env).get(BACKEND_ENV) or os.environ.get(BACKEND_ENV) or None
+        if self.rank_count == 1:
+            return Placement(backend, "one process")
+        return place(self.rank_count, backend, machine_shape())
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,

@@ -29,11 +29,33 @@ class Outcome:
     def matched(self) -> bool:
         return matches(self.verdict, self.spec.expected)
 
+    @property
+    def skipped(self) -> bool:
+        return bool(self.entry.get("skipped"))
+
 
 def execute(spec: RunSpec, abort: threading.Event | None = None,
             on_record: Callable[[dict], None] | None = None) -> Outcome:
     """Run one variant and judge it (an aborted run's outcome has `raw.interrupted` set).
     `on_record` sees the child's records as they arrive (see `runner.run`)."""
+    placed = spec.placement
+    if placed.skip:
+        return skipped(spec, placed.skip)
     raw = runner.run(spec.launch, abort, on_record)
     verdict = classify(raw, spec.meta)
-    return Outcome(spec, raw, verdict, report.run_entry(spec, raw, verdict))
+    entry = report.run_entry(spec, raw, verdict)
+    if spec.rank_count > 1:
+        entry["placement"] = placed.where
+    return Outcome(spec, raw, verdict, entry)
+
+
+def skipped(spec: RunSpec, why: str) -> Outcome:
+    """A variant this machine cannot run as written: nothing launched, `skipped` with the
+    one-line reason (counted apart from matched and mismatched runs by every reporter)."""
+    verdict = Verdict("skipped", "machine_shape", why, "run it on a machine of the shape it "
+                      "needs, or let mlxprobe choose the backend (unset MLXPROBE_BACKEND)",
+                      {"ranks": spec.rank_count})
+    raw = RawResult()
+    entry = report.run_entry(spec, raw, verdict)
+    entry.update(matched=False, skipped=why)
+    return Outcome(spec, raw, verdict, entry)

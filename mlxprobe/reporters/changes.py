@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 
-from ..gating.comparison import EXPECTED, Comparison, MetricChange, VariantChange
+from ..gating.comparison import EXPECTED, SKIPPED, Comparison, MetricChange, VariantChange
 from ..gating.ranktest import smallest_p
+from . import ansi
 
 COLUMNS = ("status", "scenario", "variant", "expected", "BASE", "HEAD", "what changed")
 TEXT_WIDTH = 110
@@ -63,6 +64,7 @@ def explain(change: VariantChange, alpha: float) -> str:
         "newly fixed": f"was {change.base}, now passes",
         "reproduces again": f"shows {change.expected} again (was {change.base})",
         "still failing": f"failing in both: {change.head}",
+        SKIPPED: f"NOT checked, not run ({change.reason})",
         "missing": "in BASE, not in HEAD: not checked (narrow both with --scenario/--variant "
                    "or pass --allow-missing if that is on purpose)",
         "left out": "in BASE, not in HEAD (allowed: --allow-missing)",
@@ -92,6 +94,8 @@ def headline(comparison: Comparison) -> str:
             if k in counts]
     other = [f"{counts[k]} {k}" for k in ("worse?", EXPECTED, "still failing", "left out",
                                           "new", "same") if k in counts]
+    if SKIPPED in counts:  # never part of an OK: say what was not checked
+        other.append(skipped_line(comparison))
     text = ("FAIL: " + ", ".join(bad)) if comparison.failed else "OK: no regression"
     if good:
         text += "; good news: " + ", ".join(good)
@@ -99,6 +103,15 @@ def headline(comparison: Comparison) -> str:
     if not comparison.metrics_compared:
         text += "; metrics NOT compared (different hosts)"
     return text
+
+
+def skipped_line(comparison: Comparison) -> str:
+    """'6 skipped, NOT checked (HEAD: NCCL needs ...)': variants a side's machine could not
+    run; the gate's OK does not cover them."""
+    skipped = comparison.of_kind(SKIPPED)
+    reasons = sorted({c.reason for c in skipped})
+    return (f"{len(skipped)} {SKIPPED}, NOT checked ({reasons[0]}"
+            + (f"; and {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else "") + ")")
 
 
 def sides(comparison: Comparison) -> str:
@@ -115,14 +128,15 @@ def rows(comparison: Comparison, everything: bool = False) -> list[tuple[str, ..
              c.base, c.head, explain(c, comparison.alpha)) for c in shown]
 
 
-def render(comparison: Comparison) -> str:
-    """The whole terminal output of `mlxprobe compare`."""
+def render(comparison: Comparison, color: bool = False) -> str:
+    """The whole terminal output of `mlxprobe compare`; with `color`, the status column
+    and the headline coloured (a regression red, good news green, a warning yellow)."""
     lines = [sides(comparison)]
     lines += [f"error: {p}" for p in comparison.problems]
     lines += [f"warning: {w}" for w in comparison.warnings]
     body = rows(comparison)
     if body:
-        lines += ["", *_table([COLUMNS, *body])]
+        lines += ["", *_table([COLUMNS, *body], color)]
     flagged = [c for c in comparison.changes if c.regressed or c.kind == "worse?"]
     if flagged:
         lines += ["", *(f"{c.scenario} [{c.variant}]: {explain(c, comparison.alpha)}"
@@ -131,16 +145,31 @@ def render(comparison: Comparison) -> str:
     if expected:
         lines += ["", f"{EXPECTED} (not a failure: the verdict moved, and both sides matched):",
                   *(f"  {c.scenario} [{c.variant}]: {expected_text(c)}" for c in expected)]
-    lines += ["", headline(comparison)]
+    top = headline(comparison)
+    lines += ["", ansi.paint(top, "bad" if comparison.failed else "good", color)]
     return "\n".join(lines)
 
 
-def _table(rows_: list[tuple[str, ...]]) -> list[str]:
+def _tone(status: str) -> str:
+    """The colour of a status cell (its text, upper-cased when it regressed)."""
+    if status.isupper() or status in ("worse", "worse?", SKIPPED):
+        return "bad" if status.isupper() else "warn"
+    return "good" if status in ("newly fixed", "reproduces again", "better") else "none"
+
+
+def _table(rows_: list[tuple[str, ...]], color: bool = False) -> list[str]:
     clipped = [(*r[:-1], _clip(r[-1], TEXT_WIDTH)) for r in rows_]
     widths = [max(len(r[i]) for r in clipped) for i in range(len(COLUMNS))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in clipped]
+    out = [_line(r, widths, color and i > 0) for i, r in enumerate(clipped)]
     out.insert(1, "  ".join("-" * w for w in widths))
     return out
+
+
+def _line(cells: tuple[str, ...], widths: list[int], color: bool) -> str:
+    padded = [cell.ljust(w) for cell, w in zip(cells, widths)]
+    if color:  # padding measured on plain text
+        padded[0] = ansi.paint(padded[0], _tone(cells[0]), True)
+    return "  ".join(padded).rstrip()
 
 
 def _clip(text: str, width: int) -> str:

@@ -22,6 +22,7 @@ from . import plots
 from .changes import expected_text, headline
 from .html_run import badge, card, esc
 from .html_style import CSS
+from .table import skipped_text
 from .tones import label
 
 VARIANT_COLORS = {"broken": "#d62728", "fixed": "#2ca02c"}
@@ -110,7 +111,9 @@ def _comparison(baseline: dict, candidate: dict) -> Comparison | None:
 def header(report: dict, baseline: dict | None, result: Comparison | None = None) -> str:
     runs = report.get("runs", [])
     matched = sum(1 for e in runs if e.get("matched"))
-    lines = [f"{matched} of {len(runs)} verdicts matched their expectation", _about(report)]
+    judged = sum(1 for e in runs if not e.get("skipped"))
+    lines = [f"{matched} of {judged} verdicts matched their expectation"
+             + esc(skipped_text(runs)), _about(report)]
     if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
         lines[0] = "program: " + esc(" ".join(runs[0].get("program") or [runs[0]["variant"]]))
     if baseline is not None:

@@ -23,7 +23,7 @@ def render(comparison: Comparison, suite: str = "mlxprobe compare") -> str:
     cases = [_case(c, comparison.alpha) for c in comparison.changes]
     cases += [_problem(p) for p in comparison.problems]
     failures = sum(1 for c in comparison.changes if c.regressed) + len(comparison.problems)
-    skipped = sum(1 for c in comparison.changes if c.status == "left out")
+    skipped = sum(1 for c in comparison.changes if c.status in ("left out", "skipped"))
     node = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)),
                          failures=str(failures), errors="0", skipped=str(skipped))
     properties = ET.SubElement(node, "properties")
@@ -42,7 +42,7 @@ def _case(change: VariantChange, alpha: float) -> ET.Element:
         failure = ET.SubElement(case, "failure", message=f"{change.kind}: {text}"[:1000],
                                 type=change.kind)
         failure.text = f"BASE {change.base}\nHEAD {change.head}\n{text}"
-    elif change.status == "left out":
+    elif change.status in ("left out", "skipped"):
         ET.SubElement(case, "skipped", message=text)
     elif text:
         ET.SubElement(case, "system-out").text = f"{change.kind}: {text}"

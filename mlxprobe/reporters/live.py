@@ -131,6 +131,8 @@ class LiveView:
         name = run_name(getattr(outcome, "spec", None))
         if raw.interrupted:
             return f"{name}: interrupted ({where})"
+        if entry.get("skipped"):
+            return f"{name}: {ansi.paint('skipped', 'warn', self.color)} ({entry['skipped']})"
         ok = getattr(outcome, "matched", False)
         mark = ansi.paint("ok" if ok else "MISMATCH", "good" if ok else "bad", self.color)
         label = ansi.verdict(verdict.label, verdict.kind, self.color)

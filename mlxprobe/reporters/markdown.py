@@ -15,8 +15,8 @@ from .changes import expected_text, explain, headline, sides
 
 MARKS = {"newly failing": "❌", "lost its eyes": "❌", "changed": "❌", "missing": "❌",
          "worse": "🔺", "worse?": "⚠️", EXPECTED: "ℹ️", "newly fixed": "✅",
-         "reproduces again": "✅", "better": "🟢", "still failing": "⚪", "left out": "❔",
-         "new": "🆕", "same": ""}
+         "reproduces again": "✅", "better": "🟢", "still failing": "⚪", "skipped": "⏭️",
+         "left out": "❔", "new": "🆕", "same": ""}
 
 
 def render(comparison: Comparison, title: str = "mlxprobe compare") -> str:

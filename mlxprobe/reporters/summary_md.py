@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 
+from .table import skipped_text
 from .tones import label
 
 HEAD = ("scenario", "variant", "expected", "verdict", "ok", "steps", "step ms", "peak MB",
@@ -29,11 +30,13 @@ def cell(value: object) -> str:
 
 def render(report: dict) -> str:
     runs = report.get("runs", [])
-    bad = [e for e in runs if not e.get("matched")]
+    judged = [e for e in runs if not e.get("skipped")]
+    bad = [e for e in judged if not e.get("matched")]
     complete = report.get("complete", True) is not False
-    mark = "✅" if not bad and runs and complete else "❌"
-    lines = [f"### {mark} mlxprobe: {len(runs) - len(bad)}/{len(runs)} verdicts matched "
-             "their expectation" + ("" if complete else " (partial report)"), "",
+    mark = "✅" if not bad and judged and complete else "❌"
+    lines = [f"### {mark} mlxprobe: {len(judged) - len(bad)}/{len(judged)} verdicts matched "
+             "their expectation" + cell(skipped_text(runs))
+             + ("" if complete else " (partial report)"), "",
              _about(report), ""]
     if runs and all(e.get("expected") is None for e in runs):  # `watch` of a program
         lines[0] = f"### {mark} mlxprobe watch: **{cell(label(runs[0]))}**"
@@ -41,7 +44,7 @@ def render(report: dict) -> str:
         lines += [f"**{cell(partial_line(report))}**", ""]
     lines += ["| " + " | ".join(HEAD) + " |", "|" + "|".join(ALIGN) + "|"]
     lines += [_row(e) for e in runs]
-    for entry in bad:
+    for entry in bad:  # skipped runs: their reason is in the headline
         lines += ["", *_mismatch(entry)]
     return "\n".join(lines) + "\n"
 
@@ -62,7 +65,7 @@ def _about(report: dict) -> str:
 
 def _row(entry: dict) -> str:
     m = entry.get("metrics") or {}
-    ok = "✅" if entry.get("matched") else "❌"
+    ok = "⏭️" if entry.get("skipped") else "✅" if entry.get("matched") else "❌"
     cells = (cell(entry.get("scenario")), cell(entry.get("variant")),
              f"`{cell(entry.get('expected') or '-')}`", f"**{cell(label(entry))}**", ok,
              _num(m.get("steps"), 0), _num(m.get("step_ms_median"), 2),

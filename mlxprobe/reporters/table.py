@@ -21,7 +21,7 @@ PROGRAM_COLUMNS = ("program", "verdict", "exit", "steps", "step ms", "peak MB", 
 def row(entry: dict) -> tuple[str, ...]:
     m = entry.get("metrics", {})
     return (entry["scenario"], entry["variant"], entry["expected"], _label(entry),
-            "yes" if entry.get("matched") else "NO", str(m.get("steps", "")),
+            ok_cell(entry), str(m.get("steps", "")),
             _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
             _num(m.get("wall_s"), 1), _clip(entry.get("reason", ""), REASON_WIDTH))
 
@@ -36,6 +36,13 @@ def program_row(entry: dict) -> tuple[str, ...]:
             _num(m.get("step_ms_median")), _num(m.get("peak_rss_mb"), 0),
             _num(m.get("wall_s"), 1), ",".join(entry.get("sources", [])) or "none",
             _clip(entry.get("reason", ""), REASON_WIDTH))
+
+
+def ok_cell(entry: dict) -> str:
+    """'yes', 'NO', or 'skip' (not run on this machine: neither matched nor not)."""
+    if entry.get("skipped"):
+        return "skip"
+    return "yes" if entry.get("matched") else "NO"
 
 
 def _label(entry: dict) -> str:
@@ -71,7 +78,8 @@ def _colored(cells: tuple[str, ...], entry: dict, widths: list[int],
     padded[at] = ansi.verdict(padded[at], entry.get("verdict"), True)
     if "ok" in columns:
         ok = columns.index("ok")
-        padded[ok] = ansi.paint(padded[ok], "good" if entry.get("matched") else "bad", True)
+        tone = "warn" if entry.get("skipped") else "good" if entry.get("matched") else "bad"
+        padded[ok] = ansi.paint(padded[ok], tone, True)
     return "  ".join(padded).rstrip()
 
 
@@ -94,6 +102,21 @@ def _indent(text: str) -> str:
 
 
 def summary(entries: list[dict]) -> str:
-    bad = [e for e in entries if not e.get("matched")]
-    return (f"{len(entries) - len(bad)}/{len(entries)} verdicts matched their expectation"
-            + (f"; {len(bad)} did not" if bad else ""))
+    """'49/49 verdicts matched their expectation; 6 skipped (not run on this machine: ...)':
+    a skipped run is counted apart, never as matched."""
+    judged = [e for e in entries if not e.get("skipped")]
+    bad = [e for e in judged if not e.get("matched")]
+    if entries and not judged:
+        return "no verdict: every run was skipped" + skipped_text(entries)
+    return (f"{len(judged) - len(bad)}/{len(judged)} verdicts matched their expectation"
+            + (f"; {len(bad)} did not" if bad else "") + skipped_text(entries))
+
+
+def skipped_text(entries: list[dict]) -> str:
+    """'; 6 skipped (not run on this machine: REASON)', or '' when none was skipped."""
+    skipped = [e for e in entries if e.get("skipped")]
+    if not skipped:
+        return ""
+    reasons = sorted({str(e["skipped"]) for e in skipped})
+    return (f"; {len(skipped)} skipped (not run on this machine: {reasons[0]}"
+            + (f"; and {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else "") + ")")
