@@ -145,3 +145,16 @@ def test_a_run_that_ends_in_its_warm_up_and_learns_little_is_not_learning():
     assert classify(run(rising, [11.0 * 0.9 ** i for i in range(13)])).kind == "pass"
     assert classify(run([1e-5] * 13, slow)).kind == "pass"
     assert classify(run(list(reversed(rising)), slow)).kind == "pass"
+
+
+def test_memory_that_climbs_as_processes_join_the_tree_is_not_a_leak():
+    """A launcher's ranks start one by one under load, each adding its imports to the
+    tree's RSS: judged only once the tree's processes stopped changing."""
+    from mlxprobe.watching.facts import Sample
+
+    mb = 1024 * 1024
+    samples = [Sample(t=i * 0.1, rss=int((100 + 0.4 * min(i, 250)) * mb), cpu_s=0.0,
+                      procs=1 + i // 50 if i < 250 else 6, compiling=False)
+               for i in range(290)]
+    raw = RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True, samples=samples)
+    assert classify(raw).kind == "pass"

@@ -10,7 +10,10 @@ Thresholds and why: the step rule's (16 MB and 10% of the RSS at warm-up end, th
 slope at least half of the whole fit's), after the first 20% of the run's samples (kernel
 compilation, imports, data set-up) and after the last sample that saw a compiler in the tree
 (g++ is in the tree's RSS while it runs, and each compiled kernel MLX loads adds a few MB:
-measured, a cold compile child "grew" 17 MB over 26 s of g++ at a load average of 20), over
+measured, a cold compile child "grew" 17 MB over 26 s of g++ at a load average of 20) and
+after the last change in the tree's process count (the ranks of a launcher starting one by
+one under load add their imports to the tree's RSS: a clean 12-step 2-rank job was once a
+false leak at a load average of 19), over
 at least MIN_SAMPLES samples and MIN_SECONDS: a shorter run's RSS is mostly its start-up.
 
 Must not import: mlx, the runner.
@@ -34,8 +37,9 @@ MIN_MB, MIN_REL, SUSTAIN = 16.0, 0.10, 0.5
 def fit(raw: RawResult) -> dict | None:
     """RSS against time after warm-up: slope, growth, baseline; None when too short."""
     samples = list(raw.samples)
-    compiled = [i for i, s in enumerate(samples) if s.compiling]
-    start = max(int(len(samples) * WARMUP), compiled[-1] + 1 if compiled else 0)
+    settled = [i for i, s in enumerate(samples)
+               if s.compiling or (i and s.procs != samples[i - 1].procs)]
+    start = max(int(len(samples) * WARMUP), settled[-1] + 1 if settled else 0)
     body = [(s.t, s.rss / MB) for s in samples[start:]]
     if len(body) < MIN_SAMPLES or body[-1][0] - body[0][0] < MIN_SECONDS:
         return None
