@@ -121,7 +121,7 @@ def _since(path: Path, offset: int) -> str:
 
 
 def _settled(path: Path, offset: int, text: str) -> bool:
-    """The dump stopped growing (faulthandler writes it in one go, thread by thread)."""
+    """The dump stopped growing (the answerer writes it in one go)."""
     time.sleep(0.05)
     return _since(path, offset) == text
 
