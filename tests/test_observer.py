@@ -5,10 +5,11 @@ exec into a program that is not Python, a `subprocess` and a forked multiprocess
 its own SIGUSR1 handler, real MLX) under the real runner and bootstrap, as `mlxprobe watch`
 runs it, while a thread asks every process that ever armed its stack dump for its stacks in
 a tight loop, through start-up, its end and after (the production request, `stacks.ask`),
-and busy-loop hogs load the machine. Before the fix (SIGUSR1 to faulthandler) the same loop
-killed 94 of 100 plain children under 2 hogs. The counts are small enough for CI (measured
-~40 s on a 2-core machine shared with other jobs); `benchmarks/soak.py` is the long version
-of the whole suite.
+and busy-loop hogs load the machine. Each program waits until it was answered once before it
+ends, so every run is asked around its end however the load falls. The same test against
+the SIGUSR1 mechanism it replaces: 73 of 165 runs died of SIGUSR1. Cost: 58 to 78 s measured
+on a 2-core machine at a load average of 10 to 20 (other jobs' load, not only its own hogs).
+`benchmarks/soak.py` soaks the whole suite.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def test_stack_requests_around_the_end_never_kill_or_change_a_program(hogs):
     asked = Counter()
     for mode, (_, _, delivered) in zip(modes, results):
         asked[mode] += delivered
-    assert all(asked[mode] > RUNS[mode] for mode in RUNS), dict(asked)  # it was exercised
+    assert all(asked[mode] >= RUNS[mode] for mode in RUNS), dict(asked)  # each run waits
 
 
 def test_a_process_that_exec_d_or_ended_is_not_asked(tmp_path):

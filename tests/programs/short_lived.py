@@ -8,12 +8,17 @@ stress test of "the observer never harms the observed" (tests/test_observer.py).
   spawn        runs `sleep` (not Python) and a fork()ed multiprocessing worker, then returns
   own_handler  installs its own SIGUSR1 handler first; exits 3 if it ever ran or was replaced
   mlx          a few real MLX evaluations, then returns
-Exit 0 whenever nothing from outside changed it.
+Exit 0 whenever nothing from outside changed it. Under mlxprobe it first waits (at most
+ASKED_WITHIN_S) until its stacks were asked for and answered once, so that every run is
+asked before and while it ends, however loaded the machine; exit 4 if they never were.
 """
 
 import os
 import signal
 import sys
+import time
+
+ASKED_WITHIN_S = 30.0
 
 MODE = sys.argv[1]
 ran: list[int] = []
@@ -26,6 +31,14 @@ if MODE == "own_handler":
 
 for step in range(1, 4):
     print(f"step {step} loss {1.0 / step:.4f}", flush=True)
+
+if os.environ.get("MLXPROBE_STACKS_DIR"):
+    answers = os.path.join(os.environ["MLXPROBE_STACKS_DIR"], f"{os.getpid()}.txt")
+    end = time.monotonic() + ASKED_WITHIN_S
+    while not (os.path.exists(answers) and os.path.getsize(answers)):
+        if time.monotonic() > end:
+            sys.exit(4)
+        time.sleep(0.005)
 
 if MODE == "mlx":
     import mlx.core as mx
