@@ -6,8 +6,11 @@ that module for why a signal can end or change the program) and take the native 
 `py-spy dump --native` where py-spy is installed (Linux); on macOS, where py-spy's native
 mode is not supported (and needs root), the system's own `sample PID 1` (one second of
 samples, its call graph kept). A process that does not answer (a thread holds its GIL, or
-it is shutting down) has its Python stacks read from outside by `py-spy dump` where it
-works. All bounded in time; a failure to get stacks is reported as text, never raised.
+it is shutting down) has its Python stacks read from outside by `py-spy dump --nonblocking`
+where it works. All bounded in time; a failure to get stacks is reported as text, never
+raised. The native dump attaches with ptrace (py-spy pauses the threads for the dump: a
+stop, never an end; taken only once a deadline was missed): the one touch of the program
+left, and the reason the Python stacks are not taken that way.
 
 Must not import: mlx, the child side.
 """
@@ -77,13 +80,15 @@ def ask(fifo: str) -> bool:
 
 def pyspy_python_stacks(pid: int) -> str:
     """A process that did not answer (a thread holds its GIL, or it is shutting down): its
-    Python stacks read from outside by `py-spy dump`, in the answerer's layout."""
+    Python stacks read from outside by `py-spy dump --nonblocking` (memory reads only: the
+    process is not even paused), in the answerer's layout."""
     unanswered = f"(no Python stacks: the process did not answer within {PYTHON_WAIT_S:.0f} s"
     pyspy = shutil.which("py-spy")
     if pyspy is None or macos():
         return unanswered + "; py-spy could not read them from outside)"
     try:
-        done = subprocess.run([pyspy, "dump", "--full-filenames", "--pid", str(pid)],
+        done = subprocess.run([pyspy, "dump", "--nonblocking", "--full-filenames", "--pid",
+                               str(pid)],
                               capture_output=True, text=True, timeout=PYSPY_TIMEOUT_S)
     except (subprocess.TimeoutExpired, OSError):
         done = None
