@@ -79,9 +79,19 @@ def failures(xml: Path) -> dict[str, str]:
     found = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
         for bad in (*case.findall("failure"), *case.findall("error")):
-            name = f"{case.get('classname', '')}::{case.get('name', '')}"
+            name = f"{test_path(case.get('classname', ''))}::{case.get('name', '')}"
             found[name] = (bad.get("message") or bad.text or "").strip().splitlines()[:1]
     return {name: (lines[0] if lines else "")[:200] for name, lines in found.items()}
+
+
+def test_path(classname: str) -> str:
+    """junit's `tests.test_x.TestY` as pytest's `tests/test_x.py::TestY`."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        path = "/".join(parts[:cut]) + ".py"
+        if (ROOT / path).exists():
+            return "::".join([path, *parts[cut:]])
+    return classname
 
 
 def start_hogs(count: int) -> list[subprocess.Popen]:
