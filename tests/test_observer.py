@@ -7,8 +7,8 @@ runs it, while a thread asks every process that ever armed its stack dump for it
 a tight loop, through start-up, its end and after (the production request, `stacks.ask`),
 and busy-loop hogs load the machine. Each program waits until it was answered once before it
 ends, so every run is asked around its end however the load falls. The same test against
-the SIGUSR1 mechanism it replaces: 73 of 165 runs died of SIGUSR1. Cost: 58 to 78 s measured
-on a 2-core machine at a load average of 10 to 20 (other jobs' load, not only its own hogs).
+the SIGUSR1 mechanism it replaces: 73 of 165 runs died of SIGUSR1. Cost: 16 s measured on a
+2-core machine at a load average of ~2 (its own 2 hogs included), 58 to 78 s at 10 to 20.
 `benchmarks/soak.py` soaks the whole suite.
 """
 
