@@ -4,8 +4,8 @@ mlxprobe: `outcome.execute` in this process on (a) the step2-hang broken variant
 lazy graph: the process computes a backlog) and (b) tests/children/plain.py `sleep` (an idle
 deadlock), with the default deadlines. Latency = monotonic time when `execute` returned minus
 the arrival time of the last step record; split into detection (the watchdog's `stalled_s`),
-stacks (faulthandler + py-spy, timed by wrapping `mlxprobe.watching.stacks`) and the rest (ending
-the tree, reaping, judging).
+stacks (the answerer thread + py-spy, timed by wrapping `mlxprobe.watching.stacks`) and the
+rest (ending the tree, reaping, judging).
 
 Alternatives on the same two hangs, each in its own process with a real `Probe` writing to a
 file (so the last heartbeat's wall time is known):
@@ -240,7 +240,7 @@ def _notes_and_targets(section: Section, data: dict, once: dict) -> None:
         "interrupt the C++ evaluation either (its SIGALRM handler runs when `.item()` returns: "
         f"latency {once['step2 pytest-signal']['latency_s']:.1f} s at N={SMALL_N:.0f}).")
     section.notes.append("stacks? = the loop's file appears in what the method printed. "
-                         "mlxprobe takes every thread's Python stack (faulthandler) and native "
+                         "mlxprobe takes every thread's Python stack (asked) and native "
                          "stack (py-spy); pytest-timeout's thread method dumps every thread's "
                          "Python stack; its signal method too, but only once Python runs "
                          "again (SIGALRM's handler); timeout(1) prints nothing.")

@@ -1,4 +1,4 @@
-"""The parent-child protocol in one place: environment variables, the stack signal, record
+"""The parent-child protocol in one place: environment variables, the stack request, record
 kinds and how numbers that JSON cannot hold are written.
 
 Both sides import it: the inside (child, recorder, bootstrap) and the watching side (runner,
@@ -8,7 +8,7 @@ records, procs). Standard library only. Must not import: mlx, any other part of 
 from __future__ import annotations
 
 import math
-import signal
+import os
 from collections.abc import Mapping
 
 RECORD_FD_ENV = "MLXPROBE_RECORD_FD"  # the write end of the record pipe (JSON lines)
@@ -17,12 +17,11 @@ BOOTSTRAP_ENV = "MLXPROBE_BOOTSTRAP"  # "1": the injected sitecustomize sets up 
 HOME_ENV = "MLXPROBE_HOME"  # the folder holding the mlxprobe package, for the bootstrap
 LIFELINE_FD_ENV = "MLXPROBE_LIFELINE_FD"  # read end of a pipe only the parent writes to
 RUN_TOKEN_ENV = "MLXPROBE_RUN_TOKEN"  # inherited by everything the child starts: found at the end
-STACKS_DIR_ENV = "MLXPROBE_STACKS_DIR"  # faulthandler of process PID writes to DIR/PID.txt
+STACKS_DIR_ENV = "MLXPROBE_STACKS_DIR"  # DIR/PID.ask: a FIFO process PID answers to DIR/PID.txt
 RANK_ENV = "MLXPROBE_RANK"  # a rank's number, stamped on every record it writes
 # where a distributed launcher tells a process its rank: ours first, then mlx.launch (ring,
 # nccl, jaccl set MLX_RANK), then MPI's (mlx.launch --backend mpi runs mpirun)
 RANK_ENVS = (RANK_ENV, "MLX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
-STACK_SIGNAL = signal.SIGUSR1
 
 # record kinds
 START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", "error"
@@ -39,6 +38,16 @@ BEATS = "beats"  # several step records of one shape in one line (packing.py)
 PROBE, UPDATE, EVAL, CALLBACK, OUTPUT = "probe", "update", "eval", "callback", "output"
 
 NON_FINITE = ("nan", "inf", "-inf")
+
+
+def stacks_file(folder: str, pid: int) -> str:
+    """Where process `pid` appends its Python stacks, each answer in one write."""
+    return os.path.join(folder, f"{pid}.txt")
+
+
+def stacks_request(folder: str, pid: int) -> str:
+    """The FIFO process `pid` listens on: a byte written there asks for its stacks."""
+    return os.path.join(folder, f"{pid}.ask")
 
 
 def rank_from(environ: Mapping[str, str]) -> int | None:

@@ -264,7 +264,13 @@ def test_without_nvml_installed_device_memory_says_so() -> None:
     memory = devices.DeviceMemory()
     value = memory.used([1])
     assert value is None or isinstance(value, int)
-    assert memory.status  # "not sampled: nvidia-ml-py is not installed ..." here
+    assert memory.status  # "not sampled: no NVIDIA GPU" here
+
+
+def test_no_nvidia_gpu_is_said_and_no_install_is_asked(monkeypatch) -> None:
+    monkeypatch.setattr(devices, "nvidia_gpu_present", lambda: False)
+    assert devices.load_nvml() == (None, devices.NO_GPU)
+    assert "install" not in devices.NO_GPU
 
 
 def test_a_compile_seen_in_the_native_stacks_is_not_a_hang(monkeypatch) -> None:

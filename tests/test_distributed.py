@@ -51,7 +51,7 @@ def test_broken_scenarios_name_the_rank_at_fault(tmp_path, mark):
     for rank in ("0", "1"):  # both block inside an evaluation, main thread waiting
         info = skip["evidence"]["ranks"][rank]
         assert info["in_eval"] and info["cpu"]["main_cores"] < 0.5
-        assert "Current thread" in info["python_stack"]
+        assert "Main thread" in info["python_stack"]
     early = by_id["rank-exits-early"]
     assert (early["verdict"], early["detail"]) == ("hang", "collective")  # as under NCCL
     assert early["reason"].startswith("rank 1 finished its loop after step 30 having issued "

@@ -57,7 +57,7 @@ def start() -> None:
 def _on_shutdown(announce: Callable[[], None]) -> None:
     """Say "exiting" as soon as the program's main thread is done: shutting down (atexit
     handlers, freeing a big graph, a CUDA context) beats no more, and Python stops answering
-    the stack signal once its finalisation has begun. `threading._register_atexit` (CPython
+    stack requests once its finalisation has begun. `threading._register_atexit` (CPython
     3.9+) runs before the program's own atexit handlers; plain atexit where it is missing."""
     register = getattr(threading, "_register_atexit", None)
     try:

@@ -1,10 +1,10 @@
 """The child process: import one scenario module and run one variant under the probe.
 
 Run as `python -m mlxprobe.inside.child --root DIR --module NAME --variant V`, with the record
-pipe's fd in MLXPROBE_RECORD_FD. It arms the stack dump (STACK_SIGNAL from the parent writes
-every thread's Python stack to a file, see `process`), holds the lifeline (the parent's death
-ends the group), writes a start record, calls `<module>.<variant>(probe)`, and ends with an
-end record, or an error record and exit code 1 when the loop raises.
+pipe's fd in MLXPROBE_RECORD_FD. It arms the stack dump (a thread writes every thread's
+Python stack to a file when the parent asks over a FIFO, see `answerer`), holds the lifeline
+(the parent's death ends the group), writes a start record, calls `<module>.<variant>(probe)`,
+and ends with an end record, or an error record and exit code 1 when the loop raises.
 
 May import: mlx (it is the child side), the probe. Must not import: runner, watchdog, verdict.
 """

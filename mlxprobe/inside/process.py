@@ -2,40 +2,22 @@
 
 Job: `hold_lifeline()` watches the read end of a pipe only the parent writes to (EOF: the
 harness died without cleaning up, so the process group is killed: no trainer outlives its
-harness); `arm_stack_dump()` makes STACK_SIGNAL write every thread's Python stack to
-`<MLXPROBE_STACKS_DIR>/<pid>.txt` through faulthandler (C-level: it answers even while the
-main thread is inside a long MLX evaluation).
+harness); `arm_stack_dump()` (from `answerer`: a thread answers stack requests written to a
+FIFO, no signal is ever sent to the program) is re-exported for the callers.
 
 May import: the standard library, `protocol`. Must not import: mlx, the watching side.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import signal
 import threading
-from typing import IO
 
-from ..protocol import LIFELINE_FD_ENV, STACK_SIGNAL, STACKS_DIR_ENV
+from ..protocol import LIFELINE_FD_ENV
+from .answerer import arm_stack_dump
 
-_KEPT: list[IO[str]] = []  # the dump file must outlive the caller (faulthandler writes to it)
-
-
-def stacks_file(folder: str, pid: int) -> str:
-    return os.path.join(folder, f"{pid}.txt")
-
-
-def arm_stack_dump() -> bool:
-    """STACK_SIGNAL -> all threads' stacks appended to this pid's file; False when no folder
-    was given (the process then never tells the parent it can be asked)."""
-    folder = os.environ.get(STACKS_DIR_ENV)
-    if not folder or not os.path.isdir(folder):
-        return False
-    stream = open(stacks_file(folder, os.getpid()), "a", encoding="utf-8")  # noqa: SIM115
-    faulthandler.register(STACK_SIGNAL, file=stream, all_threads=True, chain=False)
-    _KEPT.append(stream)
-    return True
+__all__ = ["arm_stack_dump", "hold_lifeline"]
 
 
 def hold_lifeline() -> None:

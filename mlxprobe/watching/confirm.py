@@ -32,17 +32,18 @@ import psutil
 CONFIRM_GAP_S = 1.0
 LOOKS = 5
 IO_MOVING = 1 << 20  # 1 MiB of reads or writes during the looks: a checkpoint, a data shard
-HEADER = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ .*:$")
+HEADER = re.compile(r"^(Main thread|Current thread|Thread) 0x[0-9a-f]+ .*:$")
+MAIN = ("Main thread", "Current thread")  # the answerer's; faulthandler's signalled thread
 
 
 def main_stacks(dump: str) -> list[str]:
-    """The stack of the signalled ("Current") thread of each process in a dump."""
+    """The stack of the main thread of each process in a dump."""
     found, current, inside = [], [], False
     for line in dump.splitlines():
         if HEADER.match(line.strip()):
             if inside:
                 found.append("\n".join(current))
-            inside, current = line.strip().startswith("Current thread"), []
+            inside, current = line.strip().startswith(MAIN), []
         elif inside and line.strip():
             current.append(line.strip())
     if inside:

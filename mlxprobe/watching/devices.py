@@ -5,6 +5,9 @@ the tree's processes hold (bytes, summed over GPUs and processes), or None where
 be known, and `status` says why in words for the evidence. NVML is the optional
 `nvidia-ml-py` package (`import pynvml`); it is looked for once, on the first call, and read
 at most every READ_EVERY_S (an NVML query costs ~0.1-1 ms; memory moves slower than steps).
+Where the machine has no NVIDIA GPU (no /dev/nvidia* device, no `nvidia-smi`, no NVML
+library: checked without importing pynvml) the status says "no NVIDIA GPU", not to install
+a package that would find nothing.
 
 On Apple silicon there is no separate device memory: MLX's buffers live in unified memory,
 which the child's own counters (`mx_active`, every heartbeat) show; RSS shows them only in
@@ -16,15 +19,42 @@ Must not import: mlx, the child side. Reads only.
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import time
 from types import ModuleType
 
 READ_EVERY_S = 0.5
 NOT_INSTALLED = "not sampled: nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+NO_GPU = "not sampled: no NVIDIA GPU"
+
+
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+                "/usr/lib", "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib")
+LD_CACHE = "/etc/ld.so.cache"
+
+
+def nvidia_gpu_present() -> bool:
+    """A device node, the driver's `nvidia-smi` or its NVML library (in the loader's cache,
+    a usual folder or LD_LIBRARY_PATH): ~10 ms on a loaded 2-core machine, no import, no subprocess
+    (`ctypes.util.find_library` runs a compiler when the library is absent: 225 ms)."""
+    if glob.glob("/dev/nvidia[0-9]*") or shutil.which("nvidia-smi"):
+        return True
+    folders = [*LIBRARY_DIRS, *os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)]
+    if any(glob.glob(os.path.join(f, "libnvidia-ml.so*")) for f in folders if f):
+        return True
+    try:
+        with open(LD_CACHE, "rb") as cache:
+            return b"libnvidia-ml.so" in cache.read()
+    except OSError:
+        return False
 
 
 def load_nvml() -> tuple[ModuleType | None, str]:
     """(the initialised pynvml module, "") or (None, why not)."""
+    if not nvidia_gpu_present():
+        return None, NO_GPU
     try:
         import pynvml  # type: ignore[import-not-found]
     except ImportError:

@@ -194,8 +194,8 @@ class Watch:
             return self._last_step
 
     def armed_pids(self) -> list[int]:
-        """Processes that answer the stack signal: armed, and not shutting down (Python's
-        finalisation unregisters the handler, and the signal would then end the process)."""
+        """Processes that answer stack requests: armed, and not shutting down (a request
+        could no longer harm one, but its answer would show shutdown, not the program)."""
         with self._lock:
             return [pid for pid in self._armed if pid not in self._exiting]
 

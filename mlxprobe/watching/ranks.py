@@ -1,9 +1,9 @@
 """The per-rank facts of a stalled distributed job, taken from outside before it is ended.
 
 Job: for each rank that wrote a start record (rank -> pid): is it alive, its CPU by thread
-(measured first, for all ranks at once: signalling for stacks perturbs it), its Python stack
-(faulthandler) and its native stack (py-spy). Plain dicts for `RawResult.ranks`; nothing
-here judges.
+(measured first, for all ranks at once: answering a stack request perturbs it), its Python
+stack (asked of its answerer thread) and its native stack (py-spy). Plain dicts for
+`RawResult.ranks`; nothing here judges.
 
 Must not import: mlx, the inside side, judging.
 """

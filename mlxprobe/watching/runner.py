@@ -278,7 +278,7 @@ class WatchedProcess:
 
     def _shutdown_overdue(self, now: float, since: float) -> bool:
         """A process that said it was exiting and is still there after SHUTDOWN_S: a hang in
-        its shutdown (no stack signal: Python no longer answers it then)."""
+        its shutdown (no stack request: Python stops running threads as it finalises)."""
         if now - since <= SHUTDOWN_S:
             return False
         self.raw.stall = _stall(("shutdown", SHUTDOWN_S), now, self.watch, self.sampler.samples)

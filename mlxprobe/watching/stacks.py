@@ -1,10 +1,16 @@
-"""Stack capture of a stalled child: Python stacks via faulthandler, native via py-spy.
+"""Stack capture of a stalled child: Python stacks on request, native via py-spy.
 
-Job: ask the child for all threads' Python stacks (SIGUSR1, the child's faulthandler writes
-them to a file) and take the native stacks: `py-spy dump --native` where py-spy is installed
-(Linux); on macOS, where py-spy's native mode is not supported (and needs root), the
-system's own `sample PID 1` (one second of samples, its call graph kept). Both are bounded
-in time; a failure to get stacks is reported as text, never raised.
+Job: ask each process that armed its stack dump for all threads' Python stacks (a byte
+written to its FIFO, answered by its `inside.answerer` thread into a file; no signal: see
+that module for why a signal can end or change the program) and take the native stacks:
+`py-spy dump --native` where py-spy is installed (Linux); on macOS, where py-spy's native
+mode is not supported (and needs root), the system's own `sample PID 1` (one second of
+samples, its call graph kept). A process that does not answer (a thread holds its GIL, or
+it is shutting down) has its Python stacks read from outside by `py-spy dump --nonblocking`
+where it works. All bounded in time; a failure to get stacks is reported as text, never
+raised. The native dump attaches with ptrace (py-spy pauses the threads for the dump: a
+stop, never an end; taken only once a deadline was missed): the one touch of the program
+left, and the reason the Python stacks are not taken that way.
 
 Must not import: mlx, the child side.
 """
@@ -20,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..protocol import STACK_SIGNAL
+from ..protocol import stacks_file, stacks_request
 
 PYTHON_WAIT_S = 1.0
 PYSPY_TIMEOUT_S = 20.0
@@ -29,23 +35,21 @@ MAX_STACK_CHARS = 64_000
 
 
 def python_stacks(pids: list[int], folder: Path) -> str:
-    """Signal each process that armed its stack dump and collect what each wrote (bounded in
-    time). Only processes that said they armed it are signalled: STACK_SIGNAL would end any
-    other (a shell, a binary). With several, each dump is headed by its pid."""
+    """Ask each process that armed its stack dump and collect what each wrote (bounded in
+    time). With several, each dump is headed by its pid."""
     if not pids:
         return "(no Python stacks: no watched process armed its stack dump)"
-    dumps = [(pid, _one_dump(pid, folder / f"{pid}.txt")) for pid in pids]
+    dumps = [(pid, _one_dump(pid, folder)) for pid in pids]
     if len(dumps) == 1:
         return dumps[0][1]
     return "\n".join(f"--- process {pid} ---\n{text}" for pid, text in dumps)[-MAX_STACK_CHARS:]
 
 
-def _one_dump(pid: int, path: Path) -> str:
+def _one_dump(pid: int, folder: Path) -> str:
+    path = Path(stacks_file(str(folder), pid))
     before = path.stat().st_size if path.exists() else 0
-    try:
-        os.kill(pid, STACK_SIGNAL)
-    except ProcessLookupError:
-        return "(process already gone: no Python stacks)"
+    if not ask(stacks_request(str(folder), pid)):
+        return "(no Python stacks: the process is not listening: it ended or exec'd)"
     end = time.monotonic() + PYTHON_WAIT_S
     text = ""
     while time.monotonic() < end:
@@ -53,7 +57,63 @@ def _one_dump(pid: int, path: Path) -> str:
         text = _since(path, before)
         if text and _settled(path, before, text):
             break
-    return text[-MAX_STACK_CHARS:] or "(no Python stacks: the child did not answer SIGUSR1)"
+    return text[-MAX_STACK_CHARS:] or pyspy_python_stacks(pid)
+
+
+def ask(fifo: str) -> bool:
+    """Write one request byte to a process's FIFO; False when no process listens on it (no
+    reader: ENXIO; never made: ENOENT). Never blocks."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"?")
+    except BlockingIOError:
+        pass  # the FIFO is full of unanswered requests: one more is not needed
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def pyspy_python_stacks(pid: int) -> str:
+    """A process that did not answer (a thread holds its GIL, or it is shutting down): its
+    Python stacks read from outside by `py-spy dump --nonblocking` (memory reads only: the
+    process is not even paused), in the answerer's layout."""
+    unanswered = f"(no Python stacks: the process did not answer within {PYTHON_WAIT_S:.0f} s"
+    pyspy = shutil.which("py-spy")
+    if pyspy is None or macos():
+        return unanswered + "; py-spy could not read them from outside)"
+    try:
+        done = subprocess.run([pyspy, "dump", "--nonblocking", "--full-filenames", "--pid",
+                               str(pid)],
+                              capture_output=True, text=True, timeout=PYSPY_TIMEOUT_S)
+    except (subprocess.TimeoutExpired, OSError):
+        done = None
+    text = from_pyspy(done.stdout) if done is not None and done.returncode == 0 else ""
+    return text[-MAX_STACK_CHARS:] or unanswered + "; py-spy could not read them either)"
+
+
+_PYSPY_THREAD = re.compile(r'^Thread (0x[0-9a-fA-F]+|\d+) \(([^)]*)\)(?:: "(.*)")?')
+_PYSPY_FRAME = re.compile(r"^ {4}(\S.*) \((.+):(\d+)\)$")
+
+
+def from_pyspy(text: str) -> str:
+    """`py-spy dump` output in the answerer's (faulthandler's) layout: "Main thread 0x..."
+    for the thread py-spy names MainThread, one `File "f", line N in func` a frame."""
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        thread = _PYSPY_THREAD.match(line)
+        frame = _PYSPY_FRAME.match(line)
+        if thread:
+            ident = int(thread[1], 0)
+            head = "Main thread" if thread[3] == "MainThread" else "Thread"
+            blocks.append([f"{head} 0x{ident:016x} (py-spy, most recent call first):"])
+        elif frame and blocks:
+            blocks[-1].append(f'  File "{frame[2]}", line {frame[3]} in {frame[1]}')
+    return "\n\n".join("\n".join(b) for b in blocks) + "\n" if blocks else ""
 
 
 def _since(path: Path, offset: int) -> str:
@@ -66,7 +126,7 @@ def _since(path: Path, offset: int) -> str:
 
 
 def _settled(path: Path, offset: int, text: str) -> bool:
-    """The dump stopped growing (faulthandler writes it in one go, thread by thread)."""
+    """The dump stopped growing (the answerer writes it in one go)."""
     time.sleep(0.05)
     return _since(path, offset) == text
 
