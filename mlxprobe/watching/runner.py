@@ -73,6 +73,9 @@ def child_env(launch: Launch, folder: Path, channel: dict[str, str], token: str)
         _prepend_path(env, BOOTSTRAP_DIR)
     else:
         _prepend_path(env, PACKAGE_ROOT)
+    if launch.preload:  # a native program: MLX's eval entry points go through the interposer
+        name = "DYLD_INSERT_LIBRARIES" if sys.platform == "darwin" else "LD_PRELOAD"
+        env[name] = " ".join(p for p in (launch.preload, env.get(name)) if p)
     return env
 
 
@@ -324,6 +327,7 @@ class WatchedProcess:
         raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
         raw.wall_s = time.monotonic() - self.watch.started
         raw.watched = self.launch.watched
+        raw.interposer = interposer_status(self.launch, raw)
 
 
 def run(launch: Launch, abort: threading.Event | None = None,
@@ -350,6 +354,20 @@ def run(launch: Launch, abort: threading.Event | None = None,
         finally:
             raw = process.finish(interrupted)
         return raw
+
+
+NO_LIBMLX = ("not active: loaded, but the program has no dynamic libmlx (statically linked, "
+             "as mlx-rs builds by default?): progress from its output only")
+
+
+def interposer_status(launch: Launch, raw: RawResult) -> str:
+    """What the report says of the interposer: "loaded", why not, or "" (not a native
+    program)."""
+    if not launch.preload:
+        return launch.interposer
+    if any(r.get("source") == "interposer" for r in raw.of_kind("start")):
+        return "loaded"
+    return NO_LIBMLX
 
 
 def _over_memory(launch: Launch, latest: Sample | None) -> bool:

@@ -1,4 +1,5 @@
-"""Stack capture of a stalled child: Python stacks via faulthandler, native via py-spy.
+"""Stack capture of a stalled child: Python stacks via faulthandler, native via py-spy
+(a compiled program: eu-stack or gdb, `debugger`).
 
 Job: ask the child for all threads' Python stacks (SIGUSR1, the child's faulthandler writes
 them to a file) and take the native stacks: `py-spy dump --native` where py-spy is installed
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..protocol import STACK_SIGNAL
+from . import debugger
 
 PYTHON_WAIT_S = 1.0
 PYSPY_TIMEOUT_S = 20.0
@@ -77,9 +79,12 @@ def macos() -> bool:
 
 
 def native_stacks(pid: int) -> str:
-    """`py-spy dump --native` of the child (macOS: `sample`), or why there are none."""
+    """`py-spy dump --native` of the child (macOS: `sample`; a process that is not Python:
+    a debugger, `debugger`), or why there are none."""
     if macos():
         return sample_stacks(pid)
+    if not debugger.is_python(pid):
+        return debugger.debugger_stacks(pid)[-MAX_STACK_CHARS:]
     pyspy = shutil.which("py-spy")
     if pyspy is None:
         return "(py-spy not installed: pip install py-spy for native stacks)"
