@@ -21,6 +21,7 @@ import pytest
 from .errors import UsageError
 from .launching import catalog, settings
 from .launching.spec import spec_for
+from .native import build
 from .pipeline.outcome import Outcome, execute
 from .reporters import table
 from .results import report, textfile
@@ -109,6 +110,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         config = self.config
         deadlines, max_memory = config.stash[SETTINGS]
+        if self.scenario.native and (problem := build.toolchain_problem()):
+            pytest.skip(f"native scenario not built: {problem}")
         spec = spec_for(self.scenario, self.name, deadlines, max_memory)
         outcome = execute(spec)
         config.stash[ENTRIES].append(outcome.entry)
