@@ -85,8 +85,9 @@ def details(entry: dict, expectation: bool = True) -> str:
     if entry.get("hint"):
         parts.append(f"  fix:      {entry['hint']}")
     if entry.get("interposer"):  # a native program: where its heartbeats came from
-        parts.append(f"  interposer: {entry['interposer']}; progress from "
-                     f"{', '.join(entry.get('sources') or []) or 'nothing'}")
+        seen = ", ".join(entry.get("sources") or []) or "nothing"
+        parts.append(f"  interposer: {entry['interposer']}" + (
+            f"; progress from {seen}" if entry["interposer"] == "loaded" else ""))
     for kind, text in (entry.get("stacks") or {}).items():
         parts.append(f"  {kind} stacks:\n" + _indent(text[-4000:]))
     return "\n".join(parts)
