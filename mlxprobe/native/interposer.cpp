@@ -21,6 +21,7 @@
 // MLXPROBE_RECORD_PATH (or the fd in MLXPROBE_RECORD_FD). The program's thread only appends
 // to a vector under a mutex. Without either variable, or in a process with no dynamic
 // libmlx (a statically linked binary, a compiler child), every wrapper only forwards.
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <time.h>
@@ -38,10 +39,6 @@
 #include <utility>
 #include <vector>
 
-#include "mlx/array.h"
-
-namespace mx = mlx::core;
-
 namespace {
 
 constexpr const char* EVAL = "_ZN3mlx4core4evalESt6vectorINS0_5arrayESaIS2_EE";
@@ -54,7 +51,12 @@ constexpr int COALESCE_MS = 50;
 constexpr double OPEN_AFTER_S = 0.5;
 constexpr size_t ROWS_PER_LINE = 24;  // a beats line stays well under PIPE_BUF (4096)
 
-using EvalFn = void (*)(std::vector<mx::array>);
+// `void eval(std::vector<array>)`: a by-value parameter of a type with a destructor is
+// passed by invisible reference (the Itanium C++ ABI, x86-64 and arm64 alike): the caller
+// builds the vector, passes its address and destroys it after the call. So the wrapper takes
+// that address and hands the very same object to the real function: no MLX header, no
+// array copied, moved or destroyed here.
+using EvalFn = void (*)(void*);
 using CounterFn = size_t (*)();
 
 double wall_now() {
@@ -176,6 +178,13 @@ void report_open(State& s) {
   void* caller = s.open_caller.load();
   if (caller != nullptr && dladdr(caller, &info) != 0) {
     where = info.dli_sname ? info.dli_sname : (info.dli_fname ? info.dli_fname : "?");
+    int status = 0;
+    char* plain = info.dli_sname ? abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status)
+                                 : nullptr;
+    if (plain != nullptr) {
+      where = plain;
+      std::free(plain);
+    }
   }
   char buf[128];
   std::snprintf(buf, sizeof buf, "{\"kind\":\"eval_open\",\"time\":%.6f,\"since\":%.6f,",
@@ -304,7 +313,7 @@ void eval_ended() {
   beat("eval");
 }
 
-void evaluating(const char* name, std::vector<mx::array>& outputs, void* caller) {
+void evaluating(const char* name, void* outputs, void* caller) {
   static EvalFn eval_fn = nullptr;
   static EvalFn async_fn = nullptr;
   EvalFn& fn = name == EVAL ? eval_fn : async_fn;
@@ -313,26 +322,29 @@ void evaluating(const char* name, std::vector<mx::array>& outputs, void* caller)
   if (!s.active || eval_depth > 0) {
     ++eval_depth;
     struct Leave { ~Leave() { --eval_depth; } } leave;
-    fn(std::move(outputs));
+    fn(outputs);
     return;
   }
   ++eval_depth;
   s.open_caller.store(caller);
   s.open_since.store(wall_now());
   struct Leave { ~Leave() { --eval_depth; eval_ended(); } } leave;
-  fn(std::move(outputs));
+  fn(outputs);
 }
 
 }  // namespace
 
-namespace mlx::core {
+// the exported names, mangled (checked against libmlx's with nm -D | c++filt)
+extern "C" {
 
-void eval(std::vector<array> outputs) {
+__attribute__((visibility("default"))) void _ZN3mlx4core4evalESt6vectorINS0_5arrayESaIS2_EE(
+    void* outputs) {
   evaluating(EVAL, outputs, __builtin_return_address(0));
 }
 
-void async_eval(std::vector<array> outputs) {
+__attribute__((visibility("default"))) void
+_ZN3mlx4core10async_evalESt6vectorINS0_5arrayESaIS2_EE(void* outputs) {
   evaluating(ASYNC_EVAL, outputs, __builtin_return_address(0));
 }
 
-}  // namespace mlx::core
+}  // extern "C"
