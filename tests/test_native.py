@@ -21,7 +21,7 @@ from mlxprobe.errors import UsageError
 from mlxprobe.launching import catalog
 from mlxprobe.native import build, program
 from mlxprobe.packing import unpack
-from mlxprobe.watching import debugger
+from mlxprobe.watching import confirm, debugger
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TOOLCHAIN = build.toolchain_problem()
@@ -109,7 +109,7 @@ def test_a_native_program_without_libmlx_falls_back_to_output(tmp_path):
     shell.write_text("for i in 1 2 3 4 5; do echo \"step $i loss 0.$((9 - i))\"; done\n")
     done, entry = watch(tmp_path, "/bin/sh", str(shell))
     assert entry["verdict"] == "pass" and entry["sources"] == ["output"]
-    assert entry["interposer"].startswith("not active: loaded, but the program has no dynamic")
+    assert entry["interposer"].startswith("not active: the program has no dynamic libmlx")
 
 
 def test_python_and_scripts_are_not_native(tmp_path):
@@ -146,6 +146,17 @@ def test_gdb_stacks_read_like_py_spy():
         "    mlx::core::eval (libmlx.so)",
         "    (anonymous namespace)::train_lazy",
         "    main"]
+
+
+def test_a_native_stall_holds_only_while_the_main_thread_stands_still():
+    first = debugger.condense_gdb(GDB)
+    assert confirm.thread_stack(first, 6960).splitlines()[0] == "mlx::core::eval_impl (libmlx.so)"
+    assert confirm.native_stuck(first, lambda: first, 6960, [], gap_s=0.0)
+    moved = first.replace("(anonymous namespace)::train_lazy", "save_checkpoint")
+    assert not confirm.native_stuck(first, lambda: moved, 6960, [], gap_s=0.0)
+    other = first.replace("thread_fn", "other_fn")  # another thread moving: still stuck
+    assert confirm.native_stuck(first, lambda: other, 6960, [], gap_s=0.0)
+    assert not confirm.native_stuck("(gdb failed)", lambda: "(gdb failed)", 6960, [], 0.0)
 
 
 def test_the_catalogue_checks_a_native_scenario(tmp_path):

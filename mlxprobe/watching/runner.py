@@ -214,7 +214,7 @@ class WatchedProcess:
         if self._compiling(native, now):
             return False
         if self.launch.watched:
-            held, first = self._confirmed(missed[0], armed)
+            held, first = self._confirmed(missed[0], armed, native)
             if not held:
                 return False
         else:
@@ -276,7 +276,7 @@ class WatchedProcess:
         self.raw.native_stacks = stacks.native_stacks(self.child.pid)
         return True
 
-    def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
+    def _confirmed(self, phase: str, armed: list[int], native: str) -> tuple[bool, str]:
         """A watched program's missed deadline holds only if its stacks stood still (see
         `confirm`); otherwise the deadline restarts now and the extension is counted."""
         before = self.watch.last_beat()
@@ -285,6 +285,10 @@ class WatchedProcess:
             held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), tree)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
+            if held and (self.launch.preload or self.launch.interposer):  # a native program
+                tree = [p.pid for p in self.sampler.known_alive()]
+                pid = self.child.pid
+                held = confirm.native_stuck(native, lambda: stacks.native_stacks(pid), pid, tree)
         if self.watch.last_beat() != before:
             held = False  # it beat or printed while we looked
         if not held:
@@ -356,8 +360,8 @@ def run(launch: Launch, abort: threading.Event | None = None,
         return raw
 
 
-NO_LIBMLX = ("not active: loaded, but the program has no dynamic libmlx (statically linked, "
-             "as mlx-rs builds by default?): progress from its output only")
+NO_LIBMLX = ("not active: the program has no dynamic libmlx to wrap (MLX linked statically, "
+             "as mlx-rs does by default, or no MLX at all): progress from its output only")
 
 
 def interposer_status(launch: Launch, raw: RawResult) -> str:
