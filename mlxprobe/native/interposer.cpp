@@ -265,7 +265,7 @@ std::string argv_json() {
   return out + "]";
 }
 
-void announce(State& s) {
+void announce() {
   char buf[160];
   std::snprintf(buf, sizeof buf,
                 "{\"kind\":\"start\",\"time\":%.6f,\"pid\":%d,\"stacks\":false,"
@@ -294,7 +294,7 @@ __attribute__((constructor)) void start() {
   }
   s.last = mono_now();
   s.active = true;
-  announce(s);
+  announce();
   s.writer = std::thread(writing);
   s.writer.detach();
 }
@@ -332,19 +332,51 @@ void evaluating(const char* name, void* outputs, void* caller) {
   fn(outputs);
 }
 
+[[gnu::always_inline]] inline void wrapped_eval(void* outputs) {  // inlined: its caller is MLX's
+  evaluating(EVAL, outputs, __builtin_return_address(0));
+}
+
+[[gnu::always_inline]] inline void wrapped_async_eval(void* outputs) {
+  evaluating(ASYNC_EVAL, outputs, __builtin_return_address(0));
+}
+
+#if defined(__APPLE__)
+// macOS: dyld's interposing table ({replacement, replacee}); DYLD_INSERT_LIBRARIES alone does
+// not override a symbol bound to its library (two-level namespace). The replacees are weak
+// imports: in a process with no libmlx they are null and nothing is interposed.
+// NOT VERIFIED: no Mac was available to this project (Linux is tested).
+extern "C" {
+__attribute__((weak_import)) void _ZN3mlx4core4evalESt6vectorINS0_5arrayESaIS2_EE(void*);
+__attribute__((weak_import)) void _ZN3mlx4core10async_evalESt6vectorINS0_5arrayESaIS2_EE(void*);
+}
+struct Interpose {
+  const void* replacement;
+  const void* replacee;
+};
+__attribute__((used, section("__DATA,__interpose"))) const Interpose INTERPOSED[] = {
+    {reinterpret_cast<const void*>(&wrapped_eval),
+     reinterpret_cast<const void*>(&_ZN3mlx4core4evalESt6vectorINS0_5arrayESaIS2_EE)},
+    {reinterpret_cast<const void*>(&wrapped_async_eval),
+     reinterpret_cast<const void*>(&_ZN3mlx4core10async_evalESt6vectorINS0_5arrayESaIS2_EE)},
+};
+#endif
+
 }  // namespace
 
-// the exported names, mangled (checked against libmlx's with nm -D | c++filt)
+#if !defined(__APPLE__)
+// Linux: the exported names themselves (mangled, checked against libmlx's with
+// nm -D | c++filt); LD_PRELOAD puts them ahead of libmlx's in every lookup
 extern "C" {
 
 __attribute__((visibility("default"))) void _ZN3mlx4core4evalESt6vectorINS0_5arrayESaIS2_EE(
     void* outputs) {
-  evaluating(EVAL, outputs, __builtin_return_address(0));
+  wrapped_eval(outputs);
 }
 
 __attribute__((visibility("default"))) void
 _ZN3mlx4core10async_evalESt6vectorINS0_5arrayESaIS2_EE(void* outputs) {
-  evaluating(ASYNC_EVAL, outputs, __builtin_return_address(0));
+  wrapped_async_eval(outputs);
 }
 
 }  // extern "C"
+#endif
