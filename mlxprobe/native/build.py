@@ -108,7 +108,7 @@ def interposer() -> Path:
     root = mlx_root()
     folder = cache_root() / f"interposer-{source_key([INTERPOSER_SOURCE], root)}"
     name = "libmlxprobe_interposer" + LIBRARY_SUFFIX
-    return _cached(folder, name, lambda tmp: _compile_library(tmp / name, root))
+    return _cached(folder, name, lambda tmp: _compile_library(tmp / name))
 
 
 def _cached(folder: Path, name: str, build) -> Path:  # noqa: ANN001 - (Path) -> None
@@ -145,7 +145,9 @@ def _cmake_build(source_dir: Path, build_dir: Path, root: Path, target: str) -> 
     _run([tool, "--build", str(build_dir), "--target", target], f"building {target}")
 
 
-def _compile_library(out: Path, root: Path) -> None:  # noqa: ARG001 - keyed by mlx anyway
+def _compile_library(out: Path) -> None:
+    """No MLX header is needed (see interposer.cpp); the cache key still holds mlx's version:
+    the mangled names it wraps are MLX's."""
     shared = ["-dynamiclib", "-undefined", "dynamic_lookup"] if sys.platform == "darwin" \
         else ["-shared"]
     _run([compiler(), "-std=c++17", "-O2", "-fPIC", *shared, str(INTERPOSER_SOURCE), "-o",
