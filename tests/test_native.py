@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,8 @@ def test_the_interposer_is_inert_without_a_harness(native_step2):
 
 @needs_toolchain
 def test_watch_broken_is_a_busy_hang_in_eval_with_native_stacks(native_step2, tmp_path):
+    if not (shutil.which("eu-stack") or shutil.which("gdb")):
+        pytest.skip("no debugger for native stacks: apt-get install gdb (or elfutils)")
     done, entry = watch(tmp_path, str(native_step2), "broken")
     assert (done.returncode, entry["verdict"], entry["detail"]) == (1, "hang", "cpu_busy")
     assert entry["interposer"] == "loaded" and entry["sources"] == ["eval"]
@@ -156,7 +159,8 @@ def test_a_native_stall_holds_only_while_the_main_thread_stands_still():
     assert not confirm.native_stuck(first, lambda: moved, 6960, [], gap_s=0.0)
     other = first.replace("thread_fn", "other_fn")  # another thread moving: still stuck
     assert confirm.native_stuck(first, lambda: other, 6960, [], gap_s=0.0)
-    assert not confirm.native_stuck("(gdb failed)", lambda: "(gdb failed)", 6960, [], 0.0)
+    # no stack to compare (no debugger): the missed deadline stands, as for any non-Python
+    assert confirm.native_stuck("(no native stacks: install gdb)", lambda: "", 6960, [], 0.0)
 
 
 def test_the_catalogue_checks_a_native_scenario(tmp_path):
