@@ -25,13 +25,15 @@ Variants (the program's first argument):
 
 Measured here (mlx 0.32.4 CPU, g++ 12, 2 cores shared with ~8 jobs, load 10-17, 2026-11-23):
 - No variant deadlocks, at step 2 or later. The lazy loops (broken, clear-cache) build 2000
-  steps of graph with no evaluation, RSS ~0.16 MB/step, then the first `loss.item()` runs the
-  backlog: a 2000-step backlog took ~15-30 s at RSS ~220 MB peak (3000 steps: 45 s, 333 MB;
-  `clear_cache()` changed neither), and then finished with the same loss and parameters as
-  the fixed loop at that step (the lazy graph computes the same numbers, later). Under the
-  watchdog it is `hang:cpu_busy`: the last heartbeat is the model's initial eval, the stall
-  is inside `mlx::core::eval` <- `mlx::core::array::eval` <- `train_lazy` (native stacks
-  from gdb).
+  steps of graph with no evaluation (~0.6 ms a step, 1.2 s in all; RSS +0.1 MB a step), then
+  the first `loss.item()` runs the backlog: 2000 steps took 15-70 s here depending on the
+  load, at a peak RSS of 220 MB (3000 steps: 45 s, 333 MB); `clear_cache()` changed neither.
+  Given the time it finishes, with the loss and parameters of the fixed loop (300 steps:
+  the same loss 0.5523 and parameter checksum 3254.500027): the lazy graph computes the same
+  numbers, later. Under the watchdog it is `hang:cpu_busy`: the only heartbeat is the
+  model's initial eval, and the stall is inside `mlx::core::eval` <- `mlx::core::array::eval`
+  <- `train_lazy` (native stacks from gdb; the interposer reports the eval open since the
+  backlog began), as the Python loop's backlog is (`step2-hang`).
 - broken-loss-eval (the seeds' own code) is NOT broken: evaluating the loss evaluates the
   parameters it depends on, so each step's update is computed one step late, with the next
   loss. 300 steps gave the very loss and parameter checksum of the fixed loop (loss 4.365 ->
