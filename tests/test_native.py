@@ -115,6 +115,21 @@ def test_a_native_program_without_libmlx_falls_back_to_output(tmp_path):
     assert entry["interposer"].startswith("not active: the program has no dynamic libmlx")
 
 
+@needs_toolchain
+def test_a_python_program_under_a_native_launcher_runs_as_without_it(tmp_path):
+    """`watch -- bash -c "python train.py"`: bash gets the interposer, and so does the Python it
+    starts (LD_PRELOAD is inherited), where libmlx is loaded later, with RTLD_LOCAL: the
+    wrappers stay inert and forward to it; the bootstrap watches the program."""
+    script = tmp_path / "train.py"
+    script.write_text("import mlx.core as mx\nx = mx.ones((4,))\nfor i in range(20):\n"
+                      "    x = x * 0.9\n    mx.eval(x)\n"
+                      "    print(f'step {i + 1} loss {x.sum().item():.4f}', flush=True)\n")
+    done, entry = watch(tmp_path, "/bin/sh", "-c", f"{sys.executable} {script}")
+    assert (done.returncode, entry["verdict"]) == (0, "pass"), done.stderr[-2000:]
+    assert "eval" in entry["sources"] and entry.get("interposer") is None
+    assert "step 20 loss 0.4863" in done.stdout.decode()
+
+
 def test_python_and_scripts_are_not_native(tmp_path):
     script = tmp_path / "run.sh"
     script.write_text("#!/bin/sh\necho hi\n")

@@ -23,6 +23,7 @@
 // libmlx (a statically linked binary, a compiler child), every wrapper only forwards.
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,10 +103,33 @@ State& state() {
 
 thread_local int eval_depth = 0;
 
+// a loaded object's definition of `name` other than ours: libmlx loaded with RTLD_LOCAL (by
+// Python's extension loader, say, under a native launcher such as bash or uv) is not in
+// the global scope RTLD_NEXT searches, yet its callers still bind to our exported names
+int find_local(struct dl_phdr_info* info, size_t, void* data) {
+  auto* want = static_cast<std::pair<const char*, void*>*>(data);
+  if (want->second != nullptr || info->dlpi_name == nullptr || !*info->dlpi_name) return 0;
+  void* handle = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) return 0;
+  void* found = dlsym(handle, want->first);
+  Dl_info ours, theirs;  // our own library defines the name too: skip it
+  if (found != nullptr && dladdr(reinterpret_cast<void*>(&find_local), &ours) != 0 &&
+      dladdr(found, &theirs) != 0 && ours.dli_fbase != theirs.dli_fbase) {
+    want->second = found;
+  }
+  dlclose(handle);
+  return want->second != nullptr;
+}
+
 void* real(const char* name) {
   void* found = dlsym(RTLD_NEXT, name);
   if (found == nullptr) {
-    std::fprintf(stderr, "mlxprobe interposer: %s not found after the interposer\n", name);
+    std::pair<const char*, void*> want{name, nullptr};
+    dl_iterate_phdr(find_local, &want);
+    found = want.second;
+  }
+  if (found == nullptr) {
+    std::fprintf(stderr, "mlxprobe interposer: %s not found in any loaded library\n", name);
     std::abort();
   }
   return found;

@@ -369,8 +369,11 @@ def interposer_status(launch: Launch, raw: RawResult) -> str:
     program)."""
     if not launch.preload:
         return launch.interposer
-    if any(r.get("source") == "interposer" for r in raw.of_kind("start")):
+    sources = {r.get("source") for r in raw.of_kind("start")}
+    if "interposer" in sources:
         return "loaded"
+    if "bootstrap" in sources:  # a launcher (bash, uv) of a Python program: the bootstrap's
+        return ""
     return NO_LIBMLX
 
 
