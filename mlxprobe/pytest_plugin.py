@@ -20,7 +20,8 @@ import pytest
 
 from .errors import UsageError
 from .launching import catalog, settings
-from .launching.spec import spec_for
+from .launching.spec import native_paths, spec_for
+from .native import build
 from .pipeline.outcome import Outcome, execute
 from .reporters import table
 from .results import report, textfile
@@ -109,6 +110,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         config = self.config
         deadlines, max_memory = config.stash[SETTINGS]
+        if self.scenario.native:
+            _build_or_skip(self.scenario)
         spec = spec_for(self.scenario, self.name, deadlines, max_memory)
         outcome = execute(spec)
         config.stash[ENTRIES].append(outcome.entry)
@@ -125,6 +128,17 @@ class ScenarioItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.scenario.id} [{self.name}] expects " \
                              f"{self.scenario.variants[self.name]}"
+
+
+def _build_or_skip(scenario: catalog.Scenario) -> None:
+    """A native scenario's program, built once (cached); skipped with what to install when
+    this machine has no toolchain (a build that fails with one is an error, not a skip)."""
+    try:
+        native_paths(scenario.import_root, scenario.module, scenario.native)
+    except build.NativeUnavailable as exc:
+        if build.toolchain_problem() is None:
+            raise
+        pytest.skip(f"native scenario not built: {exc}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

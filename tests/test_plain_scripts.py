@@ -36,7 +36,8 @@ def _scenario(path: Path) -> dict:
 
 MODULES = sorted(p for p in SCENARIOS.glob("*.py") if not p.name.startswith("_")
                  and "upstream" not in _scenario(p).get("tags", [])  # MLX's bugs: no script
-                 and _scenario(p).get("ranks", 1) == 1)  # distributed: examples/distributed
+                 and _scenario(p).get("ranks", 1) == 1  # distributed: examples/distributed
+                 and "native" not in _scenario(p))  # a C++ program: tests/test_native.py
 VARIANTS = [(p.stem, variant, expected) for p in MODULES
             for variant, expected in _scenario(p)["variants"].items()]
 FIXED = [stem for stem, variant, _ in VARIANTS if variant == "fixed"]

@@ -51,6 +51,8 @@ def _variants() -> list[tuple[str, str, str]]:
                 scenario = ast.literal_eval(node.value)
                 if "upstream" in scenario.get("tags", []):
                     continue  # guards on MLX's own bugs, not a user's loop: no plain script
+                if "native" in scenario:  # a compiled program, no plain script: its watch
+                    continue  # runs are tests/test_native.py's
                 if scenario.get("ranks", 1) > 1:  # distributed: no plain script, see
                     continue  # tests/test_distributed.py (watch --ranks of a user's script)
                 for variant, expected in scenario["variants"].items():

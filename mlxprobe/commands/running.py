@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..launching import catalog, settings
-from ..launching.spec import RunSpec, spec_for
+from ..launching.spec import RunSpec, native_paths, spec_for
+from ..native import build
 from ..pipeline import matrix
 from ..pipeline.outcome import Outcome
 from ..reporters import ansi, html, live, summary_md, table
@@ -62,13 +63,33 @@ def jobs_count(text: str) -> int:
 
 
 def specs_from(args: argparse.Namespace) -> list[RunSpec]:
-    chosen = chosen_scenarios(args)
+    chosen = buildable(chosen_scenarios(args), explicit=bool(args.scenario))
     deadlines, max_memory = settings.deadlines_from(args)
     if args.variant and not any(args.variant in s.variants for s in chosen):
         catalog.variants_of(chosen[0], args.variant)  # raises with the known variants
     once = [spec_for(s, v, deadlines, max_memory) for s in chosen
             for v in catalog.variants_of(s, None) if args.variant in (None, v)]
     return [replace(spec, repeat=r) for r in range(args.repeat) for spec in once]
+
+
+def buildable(chosen: list[catalog.Scenario], explicit: bool) -> list[catalog.Scenario]:
+    """The scenarios that can run here, native programs built before the runs (once, cached).
+    A native scenario that cannot be built: one line and exit 2 when asked for by id, else
+    skipped with a warning line naming what to install (never a silent pass)."""
+    kept = []
+    for scenario in chosen:
+        if scenario.native:
+            try:
+                native_paths(scenario.import_root, scenario.module, scenario.native)
+            except build.NativeUnavailable as exc:
+                if explicit:
+                    raise
+                print(f"mlxprobe: warning: skipped {scenario.id}: {exc}", file=sys.stderr)
+                continue
+        kept.append(scenario)
+    if not kept:
+        raise UsageError("nothing to run: every chosen scenario was skipped")
+    return kept
 
 
 def chosen_scenarios(args: argparse.Namespace) -> list[catalog.Scenario]:

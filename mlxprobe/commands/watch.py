@@ -30,6 +30,7 @@ from ..judging.verdict import classify
 from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
 from ..launching.launch import Launch
+from ..native import program
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import report, textfile
 from ..results.textfile import writable_file
@@ -63,6 +64,9 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
                        "choice, nccl where CUDA has a GPU per rank, else ring: with fewer "
                        "GPUs than ranks the ranks share them on ring)")
     settings.add_run_options(watch, base=WATCH_DEADLINES)
+    watch.add_argument("--no-interposer", action="store_true",
+                       help="a native (compiled) program: no interposer library, progress "
+                       "from its output only (also: MLXPROBE_NO_INTERPOSER=1)")
     watch.add_argument("--no-status", action="store_true",
                        help="no status line below the program's output on a terminal")
     watch.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
@@ -78,11 +82,13 @@ def launch_from(args: argparse.Namespace) -> Launch:
     if args.backend is not None and args.ranks == 1:
         raise UsageError("--backend needs --ranks N (N > 1); a launcher in the command "
                          "(mlx.launch ...) takes its own --backend")
+    preload, why = program.interposer_for(argv, args.no_interposer, args.ranks)
     if args.ranks > 1:
         argv = launching_ranks.launch_argv(args.ranks, argv, _backend(args))
     return Launch(tuple(argv), deadlines=deadlines, max_memory_mb=max_memory,
                   bootstrap=True, echo=True, progress=args.progress, parse_output=True,
-                  records_fd=False, watched=True, ranks=args.ranks)
+                  records_fd=False, watched=True, ranks=args.ranks, preload=preload,
+                  interposer=why)
 
 
 def _backend(args: argparse.Namespace) -> str | None:

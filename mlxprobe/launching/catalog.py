@@ -51,6 +51,11 @@ class Scenario:
         return int(self.meta.get("ranks", 1))
 
     @property
+    def native(self) -> dict | None:
+        """{"project", "program"} of a scenario whose variants are a native program's."""
+        return self.meta.get("native")
+
+    @property
     def budget_s(self) -> float | None:
         value = self.meta.get("budget_s")
         return float(value) if value is not None else None
@@ -105,6 +110,9 @@ def _check_variants(path: Path, meta: dict, tree: ast.Module) -> None:
     problem = expectations.problem(meta, VERDICT_KINDS)
     if problem:
         raise UsageError(f"{path}: {problem}")
+    if "native" in meta:  # a native program's variants are its first argument, not functions
+        _check_native(path, meta["native"])
+        return
     names = defined_names(tree)
     if names is None:
         return
@@ -112,6 +120,18 @@ def _check_variants(path: Path, meta: dict, tree: ast.Module) -> None:
     if missing:
         raise UsageError(f"{path}: SCENARIO lists variant(s) {', '.join(missing)} but the "
                          "module defines no such function")
+
+
+def _check_native(path: Path, native: object) -> None:
+    """`SCENARIO["native"]`: {"project": a CMake folder next to the module, "program": the
+    target built there}; each variant runs as `program VARIANT`."""
+    keys = ("project", "program")
+    if not (isinstance(native, dict) and all(isinstance(native.get(k), str) for k in keys)):
+        raise UsageError(f"{path}: SCENARIO['native'] must be {{'project': FOLDER, 'program': "
+                         f"TARGET}}, got {native!r}")
+    if not (path.parent / native["project"] / "CMakeLists.txt").is_file():
+        raise UsageError(f"{path}: SCENARIO['native'] names {native['project']!r}, which holds "
+                         "no CMakeLists.txt next to the module")
 
 
 # top-level blocks that may define a variant conditionally: such modules are not judged

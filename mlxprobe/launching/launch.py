@@ -32,3 +32,5 @@ class Launch:
     records_fd: bool = True  # a single scenario child writes to an inherited pipe fd
     watched: bool = False  # a user's own program: no end record owed, its exit code tells
     ranks: int = 1  # processes of a distributed job (each stamps its records with its rank)
+    preload: str | None = None  # a native program: the interposer library it is started with
+    interposer: str = ""  # why a native program runs without the interposer ("" when it has one)

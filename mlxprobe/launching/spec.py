@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..native import build
 from ..watching.watchdog import BUDGET_S, Deadlines
 from . import expectations, ranks
 from .catalog import Scenario
@@ -42,6 +43,8 @@ class RunSpec:
         """The scenario child: `python -m mlxprobe.inside.child` for this variant; with
         `ranks` > 1 in SCENARIO, that many of them through `mlx.launch` on 127.0.0.1, writing
         to the run's FIFO (the launcher does not pass fds on to its ranks)."""
+        if self.meta.get("native"):
+            return self._native_launch()
         child = [sys.executable, "-m", "mlxprobe.inside.child", "--root", str(self.import_root),
                  "--module", self.module, "--variant", self.variant]
         count = self.rank_count
@@ -63,6 +66,22 @@ class RunSpec:
         if self.rank_count == 1:
             return Placement(backend, "one process")
         return place(self.rank_count, backend, machine_shape())
+
+
+    def _native_launch(self) -> Launch:
+        """A native scenario: its program (built once, cached) run as `watch` runs a compiled
+        program: the interposer preloaded, progress from its records and its output lines.
+        A NativeUnavailable (a UsageError) when it cannot be built here."""
+        program, preload = native_paths(self.import_root, self.module, self.meta["native"])
+        return Launch((str(program), self.variant), self.env, None, self.deadlines,
+                      self.max_memory_mb, parse_output=True, records_fd=False, watched=True,
+                      preload=str(preload))
+
+
+def native_paths(import_root: Path, module: str, native: dict) -> tuple[Path, Path]:
+    """(the built program, the built interposer) of a native scenario."""
+    folder = Path(import_root, *module.split(".")[:-1]) / native["project"]
+    return build.program(folder, native["program"]), build.interposer()
 
 
 def spec_for(scenario: Scenario, variant: str, deadlines: Deadlines | None = None,

@@ -145,6 +145,8 @@ SCENARIO_RULES: dict[str, tuple[tuple[str, str], ...]] = {
 # The failure has a mark in source, but this scenario module spreads it over runtime flags or
 # callables a per-module static check cannot follow; the rule is tested on the seed's form.
 NOT_VISIBLE: dict[str, str] = {
+    "native-step2-hang": "a C++ program (scenarios/native/native_step2.cpp): the lint reads "
+    "Python source only",
     "unaveraged-accumulation": "MLX005: broken and fixed share `_train`; `average=False` is a "
     "runtime flag and the summing is in `_loops.GradAccumulator`; the direct form is caught "
     "(and in qlora-notebook's `notebook_loop`)",

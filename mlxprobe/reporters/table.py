@@ -92,6 +92,10 @@ def details(entry: dict, expectation: bool = True) -> str:
              "  evidence: " + json.dumps(entry.get("evidence", {}), default=str)[:3000]]
     if entry.get("hint"):
         parts.append(f"  fix:      {entry['hint']}")
+    if entry.get("interposer"):  # a native program: where its heartbeats came from
+        seen = ", ".join(entry.get("sources") or []) or "nothing"
+        parts.append(f"  interposer: {entry['interposer']}" + (
+            f"; progress from {seen}" if entry["interposer"] == "loaded" else ""))
     for kind, text in (entry.get("stacks") or {}).items():
         parts.append(f"  {kind} stacks:\n" + _indent(text[-4000:]))
     return "\n".join(parts)

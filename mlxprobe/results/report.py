@@ -70,6 +70,7 @@ def program_entry(argv: list[str], raw: RawResult, verdict: Verdict) -> dict:
     ended = raw.stall is not None or raw.memory_limit_mb is not None or raw.interrupted
     entry.update(expected=None, matched=verdict.kind == "pass", program=list(argv),
                  sources=raw.sources, extensions=raw.extensions, ended_by_mlxprobe=ended,
+                 interposer=raw.interposer or None,
                  output_tail={"stdout": raw.stdout_tail[-4000:],
                               "stderr": raw.stderr_tail[-4000:]})
     return entry
@@ -189,6 +190,8 @@ def _json_number(value: object) -> float | str | None:
 def _stacks(raw: RawResult) -> dict:
     if raw.stall is None:
         return {}
+    if raw.interposer and raw.python_stacks.startswith("(no Python stacks"):
+        return {"native": raw.native_stacks}  # a native program: there are none to take
     return {"python": raw.python_stacks, "native": raw.native_stacks}
 
 

@@ -75,3 +75,30 @@ def stuck(take: Callable[[], str], pids: list[int], gap_s: float = CONFIRM_GAP_S
         if main_stacks(take()) != seen:
             return False, first
     return bool(seen) and io_bytes(pids) - io_before < IO_MOVING, first
+
+
+def thread_stack(text: str, tid: int) -> str:
+    """The frames of thread `tid` in py-spy-style native stacks (`Thread TID: "name"`)."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("Thread "):
+            inside = line.split()[1].rstrip(":") == str(tid)
+        elif inside:
+            lines.append(line.strip())
+    return "\n".join(lines)
+
+
+def native_stuck(first: str, take: Callable[[], str], pid: int, pids: list[int],
+                 gap_s: float = CONFIRM_GAP_S) -> bool:
+    """A compiled program (no Python stacks): its main thread's native stack (from `first`,
+    then one more look after `gap_s`) stood still and fewer than IO_MOVING bytes moved. One
+    more look only: a debugger's look takes seconds (gdb ~2 s with libmlx's symbols). With
+    no stack to compare (no debugger installed, the look failed) the missed deadline stands,
+    as for any program that is not Python."""
+    seen = thread_stack(first, pid)
+    if not seen:
+        return True
+    io_before = io_bytes(pids)
+    time.sleep(gap_s)
+    return thread_stack(take(), pid) == seen and io_bytes(pids) - io_before < IO_MOVING
+

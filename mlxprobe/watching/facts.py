@@ -97,6 +97,7 @@ class RawResult:
     store: RecordStore | None = None  # the runner's store; None: built from `records`
     sample_facts: SampleFacts | None = None  # the runner's; None: computed from `samples`
     ranks: list[dict] = field(default_factory=list)  # a stalled job's per-rank facts (`ranks`)
+    interposer: str = ""  # a native program: "loaded", or why it ran without (else "")
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

@@ -73,6 +73,9 @@ def child_env(launch: Launch, folder: Path, channel: dict[str, str], token: str)
         _prepend_path(env, BOOTSTRAP_DIR)
     else:
         _prepend_path(env, PACKAGE_ROOT)
+    if launch.preload:  # a native program: MLX's eval entry points go through the interposer
+        name = "DYLD_INSERT_LIBRARIES" if sys.platform == "darwin" else "LD_PRELOAD"
+        env[name] = " ".join(p for p in (launch.preload, env.get(name)) if p)
     return env
 
 
@@ -212,7 +215,7 @@ class WatchedProcess:
         if self._compiling(native, now):
             return False
         if self.launch.watched:
-            held, first = self._confirmed(missed[0], armed)
+            held, first = self._confirmed(missed[0], armed, native)
             if not held:
                 return False
         else:
@@ -286,7 +289,7 @@ class WatchedProcess:
         self.raw.native_stacks = stacks.native_stacks(self.child.pid)
         return True
 
-    def _confirmed(self, phase: str, armed: list[int]) -> tuple[bool, str]:
+    def _confirmed(self, phase: str, armed: list[int], native: str) -> tuple[bool, str]:
         """A watched program's missed deadline holds only if its stacks stood still (see
         `confirm`); otherwise the deadline restarts now and the extension is counted."""
         before = self.watch.last_beat()
@@ -295,6 +298,10 @@ class WatchedProcess:
             held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), tree)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
+            if held and (self.launch.preload or self.launch.interposer):  # a native program
+                tree = [p.pid for p in self.sampler.known_alive()]
+                pid = self.child.pid
+                held = confirm.native_stuck(native, lambda: stacks.native_stacks(pid), pid, tree)
         if self.watch.last_beat() != before:
             held = False  # it beat or printed while we looked
         if not held:
@@ -337,6 +344,7 @@ class WatchedProcess:
         raw.stdout_tail, raw.stderr_tail = self.out.text(), self.err.text()
         raw.wall_s = time.monotonic() - self.watch.started
         raw.watched = self.launch.watched
+        raw.interposer = interposer_status(self.launch, raw)
 
 
 def run(launch: Launch, abort: threading.Event | None = None,
@@ -363,6 +371,23 @@ def run(launch: Launch, abort: threading.Event | None = None,
         finally:
             raw = process.finish(interrupted)
         return raw
+
+
+NO_LIBMLX = ("not active: the program has no dynamic libmlx to wrap (MLX linked statically, "
+             "as mlx-rs does by default, or no MLX at all): progress from its output only")
+
+
+def interposer_status(launch: Launch, raw: RawResult) -> str:
+    """What the report says of the interposer: "loaded", why not, or "" (not a native
+    program)."""
+    if not launch.preload:
+        return launch.interposer
+    sources = {r.get("source") for r in raw.of_kind("start")}
+    if "interposer" in sources:
+        return "loaded"
+    if "bootstrap" in sources:  # a launcher (bash, uv) of a Python program: the bootstrap's
+        return ""
+    return NO_LIBMLX
 
 
 def _over_memory(launch: Launch, latest: Sample | None) -> bool:

@@ -1,4 +1,5 @@
-"""Stack capture of a stalled child: Python stacks on request, native via py-spy.
+"""Stack capture of a stalled child: Python stacks on request, native via py-spy (a
+compiled program: eu-stack or gdb, `debugger`).
 
 Job: ask each process that armed its stack dump for all threads' Python stacks (a byte
 written to its FIFO, answered by its `inside.answerer` thread into a file; no signal: see
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..protocol import stacks_file, stacks_request
+from . import debugger
 
 PYTHON_WAIT_S = 1.0
 PYSPY_TIMEOUT_S = 20.0
@@ -137,9 +139,12 @@ def macos() -> bool:
 
 
 def native_stacks(pid: int) -> str:
-    """`py-spy dump --native` of the child (macOS: `sample`), or why there are none."""
+    """`py-spy dump --native` of the child (macOS: `sample`; a process that is not Python:
+    a debugger, `debugger`), or why there are none."""
     if macos():
         return sample_stacks(pid)
+    if not debugger.is_python(pid):
+        return debugger.debugger_stacks(pid)[-MAX_STACK_CHARS:]
     pyspy = shutil.which("py-spy")
     if pyspy is None:
         return "(py-spy not installed: pip install py-spy for native stacks)"
