@@ -59,11 +59,13 @@ def test_clean_file_exits_zero(project: Path) -> None:
 
 
 def test_a_file_that_does_not_parse_is_named_and_the_others_still_checked(project: Path) -> None:
-    (project / "pkg" / "broken.py").write_text("def f(:\n")
+    # a file that can hold a finding (MLX, a loop, an update); one that cannot is not parsed
+    (project / "pkg" / "broken.py").write_text(
+        "import mlx.core as mx\nfor b in data:\n    def f(:\n        opt.update(m, g)\n")
     done = lint("pkg", "missing.py", "--format", "json", cwd=project)
     assert done.returncode == 2
     errors = done.stderr.strip().splitlines()
-    assert errors == ["mlxprobe: error: pkg/broken.py:1: cannot parse: invalid syntax",
+    assert errors == ["mlxprobe: error: pkg/broken.py:3: cannot parse: invalid syntax",
                       "mlxprobe: error: missing.py: cannot read: No such file or directory"]
     report = json.loads(done.stdout)
     assert report["files"] == 2 and len(report["findings"]) == 2

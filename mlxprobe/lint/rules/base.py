@@ -8,6 +8,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..catalogue import RULES
@@ -19,6 +20,14 @@ class Rule:
     """Subclasses set `id` and implement `check`; one subclass per rule."""
 
     id = ""
+    # True when the rule reads no more than the top-level definition it fires in (and the
+    # module's head): the engine may then parse only the blocks `may_fire` accepts.
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        """False only when `text` cannot hold a finding (plain substring tests, no parse)."""
+        return True
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         raise NotImplementedError
@@ -26,3 +35,18 @@ class Rule:
     def hit(self, source: SourceFile, node: ast.AST, edit: Edit | None = None) -> Finding:
         return Finding(self.id, source.path, node.lineno, node.col_offset,
                        RULES[self.id].message, edit)
+
+
+UPDATE = re.compile(r"(?i:opt)\w*\.update\(")  # `optimizer.update(`, `self.opt.update(`
+
+
+def loops(text: str) -> bool:
+    """The text may hold a loop (a `for` or `while` statement or a comprehension)."""
+    return "for " in text or "while " in text
+
+
+def trains(text: str) -> bool:
+    """The text may hold a training loop: a loop, and a gradient taken (`value_and_grad`,
+    `grad(`) or an optimizer's update."""
+    return ("and_grad" in text or "grad(" in text or (
+        ".update(" in text and UPDATE.search(text) is not None)) and loops(text)

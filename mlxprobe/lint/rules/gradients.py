@@ -16,7 +16,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
 from ..source import LOOPS, SourceFile
-from .base import Rule
+from .base import Rule, trains
 from .evaluation import is_optimizer_update
 
 ADD = frozenset({"mlx.core.add", "operator.add"})
@@ -58,6 +58,11 @@ class MxGradUnusedArgument(Rule):
     """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
 
     id = "MLX003"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "and_grad" in text or "grad(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
@@ -135,6 +140,10 @@ class UnaveragedAccumulation(Rule):
 
     id = "MLX005"
 
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text)
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
@@ -188,6 +197,11 @@ class SwallowedGradError(Rule):
     """MLX006: a broad `except` around a gradient call that neither re-raises nor exits."""
 
     id = "MLX006"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("grad" in text or "vjp" in text) and "except" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(*TRIES):
@@ -213,6 +227,11 @@ class ZeroedGradsFreeze(Rule):
     """MLX010: `grads[k] = tree_map(mx.zeros_like, grads[k])` (or zeros_like of it)."""
 
     id = "MLX010"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("zeros_like" in text or "* 0" in text or "*0" in text) and "rad" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):

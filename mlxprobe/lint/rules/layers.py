@@ -69,6 +69,11 @@ class Conv1dChannelsFirst(Rule):
     """MLX009: `self.conv(x.swapaxes(1, 2))` where x comes from a channels-last layer."""
 
     id = "MLX009"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "Conv1d" in text and ("swapaxes" in text or "transpose" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in source.of_type(ast.ClassDef):
@@ -109,6 +114,11 @@ class CustomModuleContainer(Rule):
     """MLX013: `class ModuleList:` (not a list, dict or Module) in code that uses MLX."""
 
     id = "MLX013"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return any(c in text for c in CONTAINERS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not source.imports.uses_mlx():
