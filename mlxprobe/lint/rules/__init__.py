@@ -18,11 +18,15 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .numerics import LogOfProbability
+from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .transforms import EvalUnderCompile, GradientCut, GradKeywordCall, PerExampleLossGrad
 from .trees import TreeFlattenPairs
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
-    CustomModuleContainer,
+    CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
+    PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
 ), key=lambda r: r.id))

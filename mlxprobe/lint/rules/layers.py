@@ -10,6 +10,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -23,6 +24,8 @@ CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerN
                                                   "RMSNorm", "QuantizedLinear",
                                                   "QuantizedEmbedding", "MultiHeadAttention"))
 SWAPS = ({1, 2}, {-1, -2})
+PLAIN_CLASS = re.compile(r"^[ \t]*class (\w+)[ \t]*(?:\([ \t]*(?:object)?[ \t]*\))?[ \t]*:",
+                         re.MULTILINE)
 CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
 
 
@@ -110,20 +113,39 @@ class Conv1dChannelsFirst(Rule):
         return bool(parts and parts[:1] == ["self"] and parts[-1] in last)
 
 
+def plain_classes(source: SourceFile) -> set[str]:
+    """The module's classes that derive from nothing MLX looks inside (no base, `object`)."""
+    return {c.name for c in source.of_type(ast.ClassDef)
+            if {last_name(b) for b in c.bases} <= {"object"}}
+
+
+def holds_modules(source: SourceFile, call: ast.Call) -> bool:
+    """The call is given `mlx.nn` layers (directly, in a list or a comprehension)."""
+    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
+        "mlx.nn.") for a in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(a))
+
+
 class CustomModuleContainer(Rule):
-    """MLX013: `class ModuleList:` (not a list, dict or Module) in code that uses MLX."""
+    """MLX013: an nn.Module stores its layers in an instance of a hand-written container
+    class (not a Module, list or dict): `self.blocks = ModuleList([...])`."""
 
     id = "MLX013"
-    local = True
+    local = False
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return any(c in text for c in CONTAINERS)
+        return "nn." in text and any(f"= {name}(" in text for name in PLAIN_CLASS.findall(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not source.imports.uses_mlx():
+        plain = plain_classes(source)
+        if not plain:
             return
         for cls in source.of_type(ast.ClassDef):
-            bases = {last_name(b) for b in cls.bases}
-            if cls.name in CONTAINERS and bases <= {"object"}:
-                yield self.hit(source, cls)
+            if not any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in cls.bases):
+                continue
+            for target, value in assignments(ast.walk(cls)):
+                parts = dotted(target)
+                if (parts and parts[0] == "self" and isinstance(value, ast.Call)
+                        and isinstance(value.func, ast.Name) and value.func.id in plain
+                        and (value.func.id in CONTAINERS or holds_modules(source, value))):
+                    yield self.hit(source, value)
