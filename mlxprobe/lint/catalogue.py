@@ -164,7 +164,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "nn.losses.mse_loss(model(x), y, reduction='mean')  # or .mean() before returning",
         "measured (mlx 0.32.4 CPU): ValueError '[vjp] Output shape (3) does not match cotangent "
         "shape ().' at the first step",
-        "", source="https://github.com/ml-explore/mlx/issues/2169"),
+        "", source="https://github.com/ml-explore/mlx/issues/487"),
     RuleInfo(
         "MLX019", "private-weight",
         "a randomly initialised array in a _private attribute of an nn.Module: it is not a "
@@ -173,7 +173,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "MLX leaves members whose name starts with '_' out of parameters(); measured (mlx "
         "0.32.4 CPU): a Module with `self._w` and `self.b` lists only ['b'], so value_and_grad "
         "and the optimizer never see _w",
-        "", source="https://github.com/ml-explore/mlx-swift/pull/200"),
+        "", source="https://github.com/ml-explore/mlx/issues/127"),
     RuleInfo(
         "MLX020", "clamp-after-singular",
         "a clamp applied to the sqrt of a squared distance: the gradient is still NaN where "
@@ -188,7 +188,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "optimizer.update(model, grads)  # then mx.eval(model.parameters(), optimizer.state)",
         "the loop computes a loss and gradients every step and throws the gradients away: the "
         "loss stays where it started (the parameters never change)",
-        "", source="https://github.com/ml-explore/mlx-examples/issues/1101"),
+        "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/7"),
     RuleInfo(
         "MLX022", "log-of-probability",
         "the log of a sigmoid/softmax probability (or of 1 - it): -inf once the prediction "
@@ -197,7 +197,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "sigmoid(z) rounds to exactly 1.0 in float32 from z ~ 17: measured (mlx 0.32.4 CPU) "
         "log(1 - sigmoid(20)) = -inf and its gradient NaN, so the loss and then the weights go "
         "non-finite as soon as the model is confident",
-        "", source="https://github.com/huggingface/candle/issues/2561"),
+        "", source="https://github.com/ml-explore/mlx/pull/1280"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,
