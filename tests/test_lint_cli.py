@@ -156,3 +156,19 @@ def test_fix_needs_mlx_core_imported_at_module_level(project: Path) -> None:
     path.write_text(text)
     done = lint("pkg/train.py", "--fix", "--select", "MLX001", cwd=project)
     assert done.returncode == 1 and path.read_text() == text
+
+
+def test_explain_prints_why_fix_and_source() -> None:
+    done = lint("--explain", "mlx020")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("MLX020 clamp-after-singular: ")
+    assert lines[1].startswith("why:    ") and "nan" in lines[1].lower()
+    assert lines[2] == "fix:    mx.sqrt(mx.maximum(d2, eps))  # clamp the input, not the output"
+    assert lines[3] == "source: https://github.com/ml-explore/mlx/issues/3668"
+
+
+def test_explain_an_unknown_rule_and_no_path_are_usage_errors() -> None:
+    assert lint("--explain", "MLX999").returncode == 2
+    done = lint()
+    assert done.returncode == 2 and "no PATH to lint" in done.stderr

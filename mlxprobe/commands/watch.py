@@ -30,6 +30,7 @@ from ..judging.verdict import classify
 from ..launching import ranks as launching_ranks
 from ..launching import settings
 from ..launching.launch import Launch
+from ..pipeline import lint_evidence
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import report, textfile
 from ..results.textfile import writable_file
@@ -127,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
     verdict = classify(raw, {})
-    entry = report.program_entry(argv, raw, verdict)
+    entry = lint_evidence.attach(report.program_entry(argv, raw, verdict), argv,
+                                 raw.python_stacks)
     built = report.build([entry], complete=not raw.interrupted)
     if args.json:
         report.write(args.json, built)
