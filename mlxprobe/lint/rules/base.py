@@ -45,8 +45,18 @@ def loops(text: str) -> bool:
     return "for " in text or "while " in text
 
 
+_LAST: list = [None, False]  # the last text `trains` saw and its answer (rules ask in turn)
+
+
 def trains(text: str) -> bool:
     """The text may hold a training loop: a loop, and a gradient taken (`value_and_grad`,
-    `grad(`) or an optimizer's update."""
+    `grad(`) or an optimizer's update. Several rules ask about the same text in turn, so
+    the last answer is kept."""
+    if _LAST[0] is not text:
+        _LAST[:] = [text, _trains(text)]
+    return _LAST[1]
+
+
+def _trains(text: str) -> bool:
     return ("and_grad" in text or "grad(" in text or (
         ".update(" in text and UPDATE.search(text) is not None)) and loops(text)

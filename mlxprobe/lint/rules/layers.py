@@ -24,8 +24,8 @@ CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerN
                                                   "RMSNorm", "QuantizedLinear",
                                                   "QuantizedEmbedding", "MultiHeadAttention"))
 SWAPS = ({1, 2}, {-1, -2})
-PLAIN_CLASS = re.compile(r"^[ \t]*class (\w+)[ \t]*(?:\([ \t]*(?:object)?[ \t]*\))?[ \t]*:",
-                         re.MULTILINE)
+# `class Name:` / `class Name(object):` (a superset: the rule checks the bases in the tree)
+PLAIN_CLASS = re.compile(r"class (\w+)[ \t]*(?:\([ \t]*(?:object)?[ \t]*\))?[ \t]*:")
 CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
 
 
