@@ -259,3 +259,99 @@ def test_mlx022_fused_forms_are_clean() -> None:
         return nn.losses.binary_cross_entropy(z, y, with_logits=True) + mx.log(z.exp()).mean()
     """
     assert fired(code, "MLX022") == []
+
+
+# MLX023: a compiled step that updates state it does not declare -----------------------------
+
+@pytest.mark.parametrize("compiled", ["@mx.compile", "@partial(mx.compile, shapeless=True)"])
+def test_mlx023_compiled_update_without_state(compiled: str) -> None:
+    code = f"""
+    {compiled}
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+    """
+    assert fired(code, "MLX023") == [2]
+
+
+def test_mlx023_compile_call_and_declared_state() -> None:
+    code = """
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        model.update(apply(grads))
+        return loss
+
+    fast = mx.compile(step)
+    state = [model.state, optimizer.state]
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def good(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+
+    @mx.compile
+    def forward(x):
+        return model(x)
+    """
+    assert fired(code, "MLX023") == [7]
+
+
+# MLX024: an op with no VJP in differentiated code --------------------------------------------
+
+def test_mlx024_inverse_in_a_module_method_under_value_and_grad() -> None:
+    code = """
+    class Gaussian(nn.Module):
+        def nll(self, x):
+            cov = self.chol @ self.chol.T
+            prec = mx.linalg.inv(cov, stream=mx.cpu)
+            return ((x @ prec) * x).sum()
+
+    loss_and_grad = nn.value_and_grad(model, lambda m, x: m.nll(x))
+    """
+    assert fired(code, "MLX024") == [5]
+
+
+def test_mlx024_constant_operand_or_no_gradient_is_clean() -> None:
+    code = """
+    def loss_fn(model, x):
+        basis = mx.linalg.qr(mx.random.normal((4, 4)), stream=mx.cpu)[0]
+        return (model(x) @ basis).sum()
+
+    def whiten(x):
+        return x @ mx.linalg.inv(x.T @ x, stream=mx.cpu)
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX024") == []
+
+
+# MLX025: training float16 parameters ---------------------------------------------------------
+
+def test_mlx025_float16_parameters_trained() -> None:
+    code = """
+    DTYPE = mx.float16
+    model.set_dtype(DTYPE)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    assert fired(code, "MLX025") == [3]
+
+
+def test_mlx025_bfloat16_or_no_training_is_clean() -> None:
+    trained = """
+    model.set_dtype(mx.bfloat16)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    converted = """
+    model.set_dtype(mx.float16)
+    for name, w in weights:
+        save(name, w)
+    """
+    assert fired(trained, "MLX025") == [] and fired(converted, "MLX025") == []

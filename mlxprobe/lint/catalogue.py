@@ -198,6 +198,33 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "log(1 - sigmoid(20)) = -inf and its gradient NaN, so the loss and then the weights go "
         "non-finite as soon as the model is confident",
         "", source="https://github.com/ml-explore/mlx/pull/1280"),
+    RuleInfo(
+        "MLX023", "compiled-state-uncaptured",
+        "a function compiled without inputs=/outputs= updates the model or optimizer state",
+        "@partial(mx.compile, inputs=state, outputs=state)  # state = [model.state, "
+        "optimizer.state]",
+        "the updated parameters are not outputs of the compiled graph; measured in the "
+        "failure corpus (mlx 0.32.4 CPU): RuntimeError '[eval] Attempting to eval an array "
+        "without a primitive' at the first mx.eval(state) after the step",
+        "", source="https://github.com/ml-explore/mlx/pull/629"),
+    RuleInfo(
+        "MLX024", "no-gradient-op",
+        "an mx.linalg decomposition/solve (no VJP in MLX) on differentiated inputs",
+        "rewrite without the decomposition (e.g. parametrise the precision's Cholesky factor) "
+        "or stop_gradient what needs no gradient",
+        "measured (mlx 0.32.4 CPU): mx.grad through inv, cholesky, qr, svd, eigh, eig, pinv, "
+        "lu, tri_inv, solve_triangular raises '[Primitive::vjp] Not implemented for ...' "
+        "(solve: a gather VJP error) at the first step",
+        "", source="https://github.com/ml-explore/mlx/issues/1427"),
+    RuleInfo(
+        "MLX025", "half-precision-training",
+        "parameters set to float16 in a module that trains them: float16's range ends at "
+        "65504",
+        "model.set_dtype(mx.bfloat16)  # float32's range; or keep float32 weights",
+        "float16 overflows past 65504 and flushes small updates; measured in the failure "
+        "corpus (mlx 0.32.4 CPU): raw features above 65504 became inf and the mse was nan at "
+        "all 20 epoch reports, bfloat16 trained",
+        "", source="https://github.com/Blaizzy/mlx-vlm/pull/293"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -18,9 +18,16 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
-from .numerics import LogOfProbability
+from .numerics import HalfPrecisionTraining, LogOfProbability
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
-from .transforms import EvalUnderCompile, GradientCut, GradKeywordCall, PerExampleLossGrad
+from .transforms import (
+    CompiledStateUncaptured,
+    EvalUnderCompile,
+    GradientCut,
+    GradKeywordCall,
+    NoGradientOp,
+    PerExampleLossGrad,
+)
 from .trees import TreeFlattenPairs
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
@@ -29,4 +36,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
+    CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining,
 ), key=lambda r: r.id))

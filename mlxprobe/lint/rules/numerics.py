@@ -1,5 +1,6 @@
-"""Rules about numerics a loss can lose to float32, stated on local dataflow: MLX022 (the log
-of a probability from sigmoid or softmax: -inf, then NaN gradients, once it saturates).
+"""Rules about numerics a loss can lose to its dtype, stated on local dataflow: MLX022 (the log
+of a probability from sigmoid or softmax: -inf, then NaN gradients, once it saturates),
+MLX025 (parameters trained in float16, whose range ends at 65504).
 
 Job: find losses that go non-finite on confident predictions while a fused form would not.
 
@@ -14,8 +15,10 @@ from collections.abc import Iterator
 from ..dataflow import contexts
 from ..finding import Finding
 from ..flow import assignments, body_nodes
+from ..names import last_name
 from ..source import SourceFile
-from .base import Rule
+from .base import Rule, trains
+from .evaluation import is_optimizer_update
 
 LOGS = frozenset({"mlx.core.log", "mlx.core.log2", "mlx.core.log10"})
 SIGMOID = frozenset({"mlx.core.sigmoid", "mlx.nn.sigmoid"})
@@ -66,3 +69,36 @@ class LogOfProbability(Rule):
         if isinstance(node, ast.Name) and depth and len(values.get(node.id, [])) == 1:
             return self._probability(source, values[node.id][0], values, kinds, depth - 1)
         return False
+
+
+FLOAT16 = "mlx.core.float16"
+
+
+def module_constants(source: SourceFile) -> dict[str, ast.AST]:
+    """Module-level `NAME = value` bindings (the last one wins)."""
+    return {t.id: v for t, v in assignments(source.tree.body) if isinstance(t, ast.Name)}
+
+
+class HalfPrecisionTraining(Rule):
+    """MLX025: `model.set_dtype(mx.float16)` (directly or through a module constant) in a
+    module that updates parameters with an optimizer: float16 (max 65504) with no loss
+    scaling, where bfloat16 keeps float32's range."""
+
+    id = "MLX025"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "float16" in text and "set_dtype(" in text and trains(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not any(is_optimizer_update(source, c) for c in source.of_type(ast.Call)):
+            return
+        constants = module_constants(source)
+        for call in source.of_type(ast.Call):
+            if last_name(call.func) != "set_dtype" or len(call.args) != 1:
+                continue
+            dtype = call.args[0]
+            if isinstance(dtype, ast.Name) and dtype.id in constants:
+                dtype = constants[dtype.id]
+            if source.imports.resolve(dtype) == FLOAT16:
+                yield self.hit(source, call)

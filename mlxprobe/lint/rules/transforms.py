@@ -2,7 +2,9 @@
 (`dataflow`): MLX015 (an evaluation inside a compiled or vmapped function), MLX016 (a
 differentiated function whose result reaches its inputs only through a Python value or
 `stop_gradient`), MLX017 (a gradient function called with its differentiated argument as a
-keyword), MLX018 (a per-example loss, `reduction="none"`, differentiated).
+keyword), MLX018 (a per-example loss, `reduction="none"`, differentiated), MLX023 (a compiled
+step that updates state it does not declare), MLX024 (an op with no gradient in
+differentiated code).
 
 Job: find transformed functions that crash at the first step or silently give zero gradients.
 
@@ -15,12 +17,15 @@ import ast
 import re
 from collections.abc import Iterator
 
-from ..dataflow import evaluation, grad_functions, returns_of, under
+from ..dataflow import COMPILE, evaluation, function_of, grad_functions, returns_of, under
 from ..finding import Finding
-from ..flow import assignments, calls, walk
-from ..source import SourceFile
+from ..flow import assignments, calls, reach, walk
+from ..names import last_name
+from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .evaluation import is_optimizer_update
 from .gradients import argnums
+from .state import model_update, module_classes
 
 # `mx.compile`, `from mlx.core import compile`, `core.compile`: not `re.compile`.
 MX_COMPILE = re.compile(r"(?<!re)\.compile\b|import[^\n]*\bcompile\b")
@@ -166,3 +171,114 @@ class PerExampleLossGrad(Rule):
                 value = bound.get(result.id) if isinstance(result, ast.Name) else result
                 if value is not None and per_example(value):
                     yield self.hit(source, result)
+
+
+def declares_state(source: SourceFile, node: ast.AST) -> bool:
+    """A compile call or decorator that names captured state: `inputs=`/`outputs=`."""
+    return isinstance(node, ast.Call) and any(k.arg in ("inputs", "outputs")
+                                              for k in node.keywords)
+
+
+def compiles(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.compile`, `mx.compile(...)`, `partial(mx.compile, ...)`."""
+    if isinstance(node, ast.Call):
+        if source.imports.resolve(node.func) in COMPILE:
+            return True
+        return bool(last_name(node.func) == "partial" and node.args
+                    and source.imports.resolve(node.args[0]) in COMPILE)
+    return source.imports.resolve(node) in COMPILE
+
+
+def uncaptured_compiles(source: SourceFile) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(function, the decorator or call) compiled without `inputs=`/`outputs=`."""
+    for function in source.of_type(*FUNCTIONS):
+        for decorator in function.decorator_list:
+            if compiles(source, decorator) and not declares_state(source, decorator):
+                yield function, decorator
+    for call in source.of_type(ast.Call):
+        if source.imports.resolve(call.func) in COMPILE and call.args and not declares_state(
+                source, call):
+            function = function_of(source, call.args[0])
+            if function is not None and not isinstance(function, ast.Lambda):
+                yield function, call
+
+
+class CompiledStateUncaptured(Rule):
+    """MLX023: a function compiled without `inputs=`/`outputs=` updates the model or the
+    optimizer (`optimizer.update`, `model.update`): the new state is not an output."""
+
+    id = "MLX023"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "compile" in text and ".update(" in text and MX_COMPILE.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for function, where in uncaptured_compiles(source):
+            if function in reported:
+                continue
+            nodes = reach(source, function.body)
+            if any(is_optimizer_update(source, c) or model_update(c) for c in calls(nodes)):
+                reported.add(function)
+                yield self.hit(source, where)
+
+
+NO_VJP = frozenset(f"mlx.core.linalg.{n}" for n in (
+    "inv", "tri_inv", "cholesky", "cholesky_inv", "qr", "svd", "eig", "eigh", "eigvals",
+    "eigvalsh", "pinv", "solve", "solve_triangular", "lu", "lu_factor"))
+
+
+def differentiated(source: SourceFile) -> dict[ast.AST, list[ast.AST]]:
+    """Functions run under a gradient transformation -> the nodes they run, with the
+    methods of the module's own nn.Module classes they call (`m.nll(x)`, `model(x)`)."""
+    methods = {f.name: f for c in module_classes(source) for f in c.body
+               if isinstance(f, FUNCTIONS)}
+    found: dict[ast.AST, list[ast.AST]] = {}
+    for function, nodes in under(source, "grad"):
+        extra: list[ast.AST] = []
+        for call in calls(nodes):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else "__call__"
+            if name in methods and methods[name] not in found:
+                extra += reach(source, methods[name].body)
+                found[methods[name]] = []
+        found[function] = nodes + extra
+    return found
+
+
+class NoGradientOp(Rule):
+    """MLX024: an `mx.linalg` decomposition or solve (no VJP in MLX) on a differentiated
+    function's inputs or a module's parameters, inside code run under value_and_grad."""
+
+    id = "MLX024"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "linalg." in text and "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for nodes in differentiated(source).values():
+            for call in calls(nodes):
+                if (call not in seen and source.imports.resolve(call.func) in NO_VJP
+                        and self._on_inputs(source, call)):
+                    seen.add(call)
+                    yield self.hit(source, call)
+
+    def _on_inputs(self, source: SourceFile, call: ast.Call) -> bool:
+        """The operand is computed from the enclosing function's arguments (or `self`)."""
+        function = source.enclosing(call)
+        if function is None or not call.args:
+            return False
+        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
+        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        todo, seen = [call.args[0]], set()
+        while todo:
+            node = todo.pop()
+            for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name)):
+                if name in params:
+                    return True
+                if name in bound and name not in seen:
+                    seen.add(name)
+                    todo.append(bound[name])
+        return False
