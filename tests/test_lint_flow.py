@@ -355,3 +355,39 @@ def test_mlx025_bfloat16_or_no_training_is_clean() -> None:
         save(name, w)
     """
     assert fired(trained, "MLX025") == [] and fired(converted, "MLX025") == []
+
+
+# MLX026: lazy arrays built in a thread and handed to another ---------------------------------
+
+def test_mlx026_producer_thread_hands_out_lazy_arrays() -> None:
+    code = """
+    def produce(q):
+        for batch in loader:
+            x = mx.array(batch["x"]) / 255.0
+            q.put(x)
+
+    def load(path):
+        return mx.load(path)["w"] * 2
+
+    threading.Thread(target=produce, args=(q,)).start()
+    future = pool.submit(load, "w.npz")
+    """
+    assert fired(code, "MLX026") == [5, 8]
+
+
+def test_mlx026_evaluated_or_numpy_hand_off_is_clean() -> None:
+    code = """
+    def produce(q):
+        for batch in loader:
+            x = mx.array(batch["x"]) / 255.0
+            mx.eval(x)
+            q.put(x)
+
+    def prepare(q):
+        for batch in loader:
+            q.put(np.asarray(batch["x"]) / 255.0)
+
+    threading.Thread(target=produce, args=(q,)).start()
+    threading.Thread(target=prepare, args=(q,)).start()
+    """
+    assert fired(code, "MLX026") == []

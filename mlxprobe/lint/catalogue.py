@@ -225,6 +225,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "corpus (mlx 0.32.4 CPU): raw features above 65504 became inf and the mse was nan at "
         "all 20 epoch reports, bfloat16 trained",
         "", source="https://github.com/Blaizzy/mlx-vlm/pull/293"),
+    RuleInfo(
+        "MLX026", "cross-thread-arrays",
+        "a function run in another thread hands out MLX arrays it built and never evaluated",
+        "mx.eval(x) in the thread that built x before handing it over, or hand over NumPy "
+        "data and build the arrays in the consuming thread",
+        "MLX streams are per thread since mlx 0.31.2: measured (mlx 0.32.4 CPU) a producer "
+        "thread putting lazy `(x @ x.T).sum()` on a queue makes the main thread's mx.eval "
+        "raise RuntimeError 'There is no Stream(cpu, 0) in current thread.'",
+        "", source="https://github.com/ml-explore/mlx/issues/3727"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -159,8 +159,10 @@ def is_array(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
         return is_array(source, node.left, arrays) or is_array(source, node.right, arrays)
     if isinstance(node, ast.UnaryOp):
         return is_array(source, node.operand, arrays)
-    if isinstance(node, ast.Subscript):
-        return is_array(source, node.value, arrays)
+    if isinstance(node, ast.Subscript):  # a slice of an array, or an entry of mx.load(...)
+        loaded = isinstance(node.value, ast.Call) and source.imports.resolve(
+            node.value.func) == "mlx.core.load"
+        return loaded or is_array(source, node.value, arrays)
     return is_mx_array_call(source, node)
 
 

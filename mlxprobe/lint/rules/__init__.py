@@ -20,6 +20,7 @@ from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .numerics import HalfPrecisionTraining, LogOfProbability
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .threads import CrossThreadArrays
 from .transforms import (
     CompiledStateUncaptured,
     EvalUnderCompile,
@@ -36,5 +37,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
-    CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining,
+    CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
 ), key=lambda r: r.id))
