@@ -391,3 +391,36 @@ def test_mlx026_evaluated_or_numpy_hand_off_is_clean() -> None:
     threading.Thread(target=prepare, args=(q,)).start()
     """
     assert fired(code, "MLX026") == []
+
+
+# MLX005, generalised: a summed gradient tree reaching any update undivided -------------------
+
+@pytest.mark.parametrize("update", [
+    "params = tree_map(lambda p, g: p - 0.1 * g, params, acc)",
+    "model.update(tree_map(lambda p, g: p - 0.1 * g, model.parameters(), acc))",
+])
+def test_mlx005_summed_by_key_and_applied_by_hand(update: str) -> None:
+    code = f"""
+    for step in range(100):
+        acc = None
+        for micro in range(4):
+            loss, grads = loss_and_grad(params, batch[micro])
+            acc = grads if acc is None else {{k: acc[k] + grads[k] for k in acc}}
+        {update}
+        mx.eval(params, model.parameters())
+    """
+    assert fired(code, "MLX005") == [7]
+
+
+def test_mlx005_divided_before_the_hand_update_is_clean() -> None:
+    code = """
+    for step in range(100):
+        acc = None
+        for micro in range(4):
+            loss, grads = loss_and_grad(params, batch[micro])
+            acc = grads if acc is None else {k: acc[k] + grads[k] for k in acc}
+        acc = {k: v / 4 for k, v in acc.items()}
+        params = tree_map(lambda p, g: p - 0.1 * g, params, acc)
+        mx.eval(params)
+    """
+    assert fired(code, "MLX005") == []
