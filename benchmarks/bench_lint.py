@@ -45,6 +45,36 @@ def parse_all(texts: list[tuple[str, str]]) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+UNIT = """
+def train_{i}(model, optimizer, data, params):
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    acc = None
+    for epoch in range(10):
+        for step, batch in enumerate(data):
+            loss, grads = loss_and_grad(model, batch)
+            acc = grads if acc is None else tree_map(mx.add, acc, grads)
+            params = tree_map(lambda p, g: p - 0.1 * g, params, grads)
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state, params)
+            print(loss.item())
+"""
+HEAD = "import mlx.core as mx\nimport mlx.nn as nn\nfrom mlx.utils import tree_map\n"
+
+
+def scaling(repeat: int) -> None:
+    """CPU time per byte of one file of k training functions, every rule applicable: flat
+    per-byte cost as k grows is the O(size of the file) check."""
+    for k in (50, 200, 800):
+        text = HEAD + "".join(UNIT.format(i=i) for i in range(k))
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.process_time()
+            lint_source(text, "scaling.py")
+            best = min(best, time.process_time() - started)
+        print(f"  one file of {k} training loops, {len(text) / 1e3:.0f} KB: {best:.3f} s CPU, "
+              f"{best / len(text) * 1e6:.2f} us/byte")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=Path, help="where to fetch and unpack the wheels")
@@ -69,6 +99,7 @@ def main() -> None:
           f"lint / parse CPU = {cpu / parse_cpu:.2f} (a ratio the machine's load mostly cancels)")
     for f in best["findings"]:
         print(f"  {f.path}:{f.line}:{f.col + 1}: {f.rule} {f.message}")
+    scaling(min(args.repeat, 3))
 
 
 if __name__ == "__main__":
