@@ -53,8 +53,9 @@ def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None =
     rules = chosen(select, ignore, text) if "mlx" in text else []
     if not rules:
         return []
-    if all(r.local for r in rules):
-        tree = parse_blocks(text, path, lambda block: any(r.may_fire(block) for r in rules))
+    wanted = [r.wanted(text) for r in rules]
+    if all(w is not None for w in wanted):
+        tree = parse_blocks(text, path, lambda block: any(w(block) for w in wanted))
     else:
         tree = ast.parse(text, filename=path)
     return [] if tree is None else check(index(path, text, tree), rules=rules)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..catalogue import RULES
 from ..finding import Edit, Finding
@@ -28,6 +28,12 @@ class Rule:
     def may_fire(text: str) -> bool:
         """False only when `text` cannot hold a finding (plain substring tests, no parse)."""
         return True
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool] | None:
+        """Which top-level blocks of `text` the rule needs (a test on a block's text), or
+        None for the whole module; a local rule needs the blocks `may_fire` accepts."""
+        return cls.may_fire if cls.local else None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         raise NotImplementedError

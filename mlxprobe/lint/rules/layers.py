@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes
@@ -135,6 +135,12 @@ class CustomModuleContainer(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return "nn." in text and any(f"= {name}(" in text for name in PLAIN_CLASS.findall(text))
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that define a plain class or store an instance of one."""
+        names = [n for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text]
+        return lambda block: any(f"class {n}" in block or f"= {n}(" in block for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         plain = plain_classes(source)

@@ -11,7 +11,8 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
@@ -19,6 +20,9 @@ from ..flow import calls, walk
 from ..source import SourceFile
 from .base import Rule
 
+# `Thread(target=f)`, `target=self.f`, `pool.submit(f, ...)`: the names of what runs there
+STARTED = re.compile(r"(?:target=|submit\(|run_in_executor\([^,]*,|apply_async\()\s*"
+                     r"(?:self\.)?(\w+)")
 HAND_OFF = frozenset({"put", "put_nowait", "append", "extend", "send", "set_result"})
 
 
@@ -30,8 +34,15 @@ class CrossThreadArrays(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("Thread" in text or "submit(" in text or "executor" in text) and (
-            "put(" in text or "append(" in text or "return" in text)
+        return ("target=" in text or "submit(" in text or "run_in_executor(" in text
+                or "apply_async(" in text) and ("put" in text or "append(" in text
+                                                or "return" in text or "send(" in text)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that start a thread and those defining the functions it runs."""
+        names = set(STARTED.findall(text))
+        return lambda block: cls.may_fire(block) or any(f"def {n}(" in block for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, nodes in under(source, "thread"):
