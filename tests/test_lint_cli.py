@@ -59,11 +59,13 @@ def test_clean_file_exits_zero(project: Path) -> None:
 
 
 def test_a_file_that_does_not_parse_is_named_and_the_others_still_checked(project: Path) -> None:
-    (project / "pkg" / "broken.py").write_text("def f(:\n")
+    # a file that can hold a finding (MLX, a loop, an update); one that cannot is not parsed
+    (project / "pkg" / "broken.py").write_text(
+        "import mlx.core as mx\nfor b in data:\n    def f(:\n        opt.update(m, g)\n")
     done = lint("pkg", "missing.py", "--format", "json", cwd=project)
     assert done.returncode == 2
     errors = done.stderr.strip().splitlines()
-    assert errors == ["mlxprobe: error: pkg/broken.py:1: cannot parse: invalid syntax",
+    assert errors == ["mlxprobe: error: pkg/broken.py:3: cannot parse: invalid syntax",
                       "mlxprobe: error: missing.py: cannot read: No such file or directory"]
     report = json.loads(done.stdout)
     assert report["files"] == 2 and len(report["findings"]) == 2
@@ -154,3 +156,19 @@ def test_fix_needs_mlx_core_imported_at_module_level(project: Path) -> None:
     path.write_text(text)
     done = lint("pkg/train.py", "--fix", "--select", "MLX001", cwd=project)
     assert done.returncode == 1 and path.read_text() == text
+
+
+def test_explain_prints_why_fix_and_source() -> None:
+    done = lint("--explain", "mlx020")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("MLX020 clamp-after-singular: ")
+    assert lines[1].startswith("why:    ") and "nan" in lines[1].lower()
+    assert lines[2] == "fix:    mx.sqrt(mx.maximum(d2, eps))  # clamp the input, not the output"
+    assert lines[3] == "source: https://github.com/ml-explore/mlx/issues/3668"
+
+
+def test_explain_an_unknown_rule_and_no_path_are_usage_errors() -> None:
+    assert lint("--explain", "MLX999").returncode == 2
+    done = lint()
+    assert done.returncode == 2 and "no PATH to lint" in done.stderr

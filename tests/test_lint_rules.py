@@ -523,14 +523,51 @@ def test_mlx013_custom_module_list() -> None:
     class ModuleList:
         def __init__(self, modules):
             self._modules = list(modules)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = ModuleList([nn.Linear(4, 4) for _ in range(3)])
     """
-    assert fired(code, "MLX013") == [2]
+    assert fired(code, "MLX013") == [9]
+
+
+def test_mlx013_any_plain_container_of_layers() -> None:
+    """Not the name: any hand-written class holding layers is invisible to MLX."""
+    code = """
+    class Stack:
+        def __init__(self, *layers):
+            self.layers = layers
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = Stack(nn.Linear(4, 4), nn.ReLU())
+    """
+    assert fired(code, "MLX013") == [9]
+
+
+def test_mlx013_a_container_class_no_module_stores_is_clean() -> None:
+    """The corpus's fixed twin keeps the class but stores a plain list."""
+    code = """
+    class ModuleList:
+        def __init__(self, modules):
+            self._modules = list(modules)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [nn.Linear(4, 4) for _ in range(3)]
+    """
+    assert fired(code, "MLX013") == []
 
 
 @pytest.mark.parametrize("base", ["list", "nn.Module", "dict"])
 def test_mlx013_containers_mlx_can_see_into_are_clean(base: str) -> None:
-    assert fired(f"class ModuleList({base}):\n    pass\n", "MLX013") == []
-    assert rules("class ModuleList:\n    pass\n", header="import torch\n") == []
+    use = ("class Net(nn.Module):\n    def __init__(self):\n"
+           "        self.blocks = ModuleList([nn.Linear(2, 2)])\n")
+    assert fired(f"class ModuleList({base}):\n    pass\n" + use, "MLX013") == []
+    assert rules("class ModuleList:\n    pass\n" + use, header="import torch\n") == []
 
 
 # suppression comments -------------------------------------------------------------------------

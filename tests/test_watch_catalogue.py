@@ -108,3 +108,15 @@ def test_crashes_name_the_exception_from_the_traceback(entries):
     crashes = {k: e for k, e in entries.items() if e["verdict"] == "crash" and not k[2]}
     assert len(crashes) == sum(1 for v in VARIANTS if v[2] == "crash") == 7
     assert all(e["detail"] in ("ValueError", "RuntimeError") for e in crashes.values())
+
+
+def test_the_lint_finding_that_explains_the_hang_is_cited_at_its_line(entries):
+    """Static and dynamic evidence together: step2's hang is explained by MLX001 at the
+    `optimizer.update` line of the script, first in the fix; a passing run gets no lint."""
+    entry = entries[("step2_hang", "broken", False)]
+    lines = (PLAIN / "step2_hang.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "optimizer.update(model, grads)" in text)
+    explains = [(f["rule"], f["path"], f["line"]) for f in entry["lint"]["explains"]]
+    assert explains == [("MLX001", "examples/plain/step2_hang.py", line)]
+    assert entry["hint"].startswith(f"lint MLX001 at examples/plain/step2_hang.py:{line}: ")
+    assert all("lint" not in e for e in entries.values() if e["verdict"] == "pass")

@@ -38,8 +38,10 @@ def rule_ids(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="files, folders (their *.py and *.ipynb) or - for stdin")
+    parser.add_argument("--explain", type=rule_id, metavar="MLXnnn",
+                        help="print a rule's why (measured), its fix and its source, and exit")
     parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     parser.add_argument("--select", type=rule_ids, metavar="IDS",
                         help="only these rules (ids or prefixes, comma-separated)")
@@ -52,7 +54,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "command that prints a report; the lint's output has no colour")
 
 
+def rule_id(text: str) -> str:
+    """One exact rule id, checked against the table."""
+    rule = text.strip().upper()
+    if rule not in RULES:
+        raise argparse.ArgumentTypeError(f"no rule {text!r} (known: MLX001...{max(RULES)})")
+    return rule
+
+
+def explain(rule: str) -> str:
+    info = RULES[rule]
+    seen = f"mlxprobe run --scenario {info.scenario}" if info.scenario else "-"
+    return "\n".join([f"{info.id} {info.name}: {info.message}", f"why:    {info.why}",
+                      f"fix:    {info.fix}", f"source: {info.source or '-'}",
+                      f"see:    {seen}", f"--fix:  {'yes' if info.autofix else 'no'}"])
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.explain:
+        print(explain(args.explain))
+        return EXIT_CLEAN
+    if not args.paths:
+        raise UsageError("no PATH to lint: give files or folders (or - for stdin), or "
+                         "--explain MLXnnn")
     if args.fix and "-" in args.paths:
         raise UsageError("--fix rewrites files in place; it cannot take stdin (-)")
     if args.json:

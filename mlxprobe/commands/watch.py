@@ -31,6 +31,7 @@ from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
 from ..launching.launch import Launch
 from ..native import program
+from ..pipeline import lint_evidence
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import report, textfile
 from ..results.textfile import writable_file
@@ -145,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
     verdict = classify(raw, {})
-    entry = report.program_entry(argv, raw, verdict)
+    entry = lint_evidence.attach(report.program_entry(argv, raw, verdict), argv,
+                                 raw.python_stacks)
     built = report.build([entry], complete=not raw.interrupted)
     if args.json:
         report.write(args.json, built)

@@ -118,11 +118,122 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "weights-not-loaded"),
     RuleInfo(
         "MLX013", "custom-module-container",
-        "a hand-written ModuleList/ModuleDict: MLX does not look inside it for parameters",
+        "an nn.Module keeps layers in a hand-written container class: MLX does not look "
+        "inside it for parameters",
         "store the layers in a plain list or dict attribute of an nn.Module",
         "MLX only recurses into Modules, lists and dicts: the layers' parameters are not in "
         "model.parameters(), so mx.eval misses them and active memory rises until a crash",
         "", source="https://github.com/ml-explore/mlx-examples/issues/1262"),
+    RuleInfo(
+        "MLX014", "state-never-evaluated",
+        "parameters updated in a loop (model.update, a rebound parameter tree) that never "
+        "evaluates anything",
+        "mx.eval(params, loss)  # or mx.eval(model.parameters()), once per step",
+        "the same lazy-graph growth as MLX001, whatever spells the update: with nothing "
+        "evaluated each step (mlx 0.32.4 CPU) steps return in ~0.2 ms while RSS climbs, and the "
+        "first evaluation runs the whole backlog (a hang at the first log line)",
+        "", source="https://github.com/ml-explore/mlx/issues/1432"),
+    RuleInfo(
+        "MLX015", "eval-under-compile",
+        "an evaluation (mx.eval, .item(), .tolist(), np.array) inside a function run under "
+        "mx.compile or mx.vmap",
+        "return the array from the compiled function and evaluate it outside",
+        "measured (mlx 0.32.4 CPU): the first call raises ValueError '[eval] Attempting to eval "
+        "an array during function transformations like compile or vmap is not allowed.'",
+        "", source="https://github.com/ml-explore/mlx/issues/1083"),
+    RuleInfo(
+        "MLX016", "gradient-cut",
+        "the differentiated function's result reaches its inputs only through .item(), "
+        "float(), np.array() or stop_gradient: every gradient is zero",
+        "keep the loss an mx.array end to end: no .item()/float()/np.array inside the loss",
+        "measured (mlx 0.32.4 CPU): mx.grad of `mx.array((w * w).sum().item())` and of "
+        "`mx.stop_gradient(w * w).sum()` are exactly 0 for every w; no error, nothing trains",
+        "", source="https://github.com/ml-explore/mlx/issues/610"),
+    RuleInfo(
+        "MLX017", "grad-keyword-call",
+        "a value_and_grad/grad function called with its differentiated argument as a keyword",
+        "grad_fn(params, x, y)  # the differentiated arguments are positional",
+        "mx.value_and_grad differentiates positional arguments only; measured (mlx 0.32.4 CPU): "
+        "ValueError '[value_and_grad] Can't compute the gradient of argument index 0 because "
+        "the function is called with only 0 positional arguments.'",
+        "", source="https://github.com/ml-explore/mlx/pull/1081"),
+    RuleInfo(
+        "MLX018", "per-example-loss-grad",
+        "a differentiated function returns a reduction='none' loss: value_and_grad needs a "
+        "scalar",
+        "nn.losses.mse_loss(model(x), y, reduction='mean')  # or .mean() before returning",
+        "measured (mlx 0.32.4 CPU): ValueError '[vjp] Output shape (3) does not match cotangent "
+        "shape ().' at the first step",
+        "", source="https://github.com/ml-explore/mlx/issues/487"),
+    RuleInfo(
+        "MLX019", "private-weight",
+        "a randomly initialised array in a _private attribute of an nn.Module: it is not a "
+        "parameter and never trains",
+        "self.weight = mx.random.normal(shape) * scale  # no leading underscore",
+        "MLX leaves members whose name starts with '_' out of parameters(); measured (mlx "
+        "0.32.4 CPU): a Module with `self._w` and `self.b` lists only ['b'], so value_and_grad "
+        "and the optimizer never see _w",
+        "", source="https://github.com/ml-explore/mlx/issues/127"),
+    RuleInfo(
+        "MLX020", "clamp-after-singular",
+        "a clamp applied to the sqrt of a squared distance: the gradient is still NaN where "
+        "the distance is 0",
+        "mx.sqrt(mx.maximum(d2, eps))  # clamp the input, not the output",
+        "the gradient of maximum(sqrt(x), eps) at x = 0 is 0 * inf = NaN; measured (mlx "
+        "0.32.4 CPU): grad at [0, 1] = [nan, 0.5], clamping the input gives [0, 0.5]",
+        "", source="https://github.com/ml-explore/mlx/issues/3668"),
+    RuleInfo(
+        "MLX021", "grads-never-applied",
+        "gradients computed in a loop are never read and nothing updates the model",
+        "optimizer.update(model, grads)  # then mx.eval(model.parameters(), optimizer.state)",
+        "the loop computes a loss and gradients every step and throws the gradients away: the "
+        "loss stays where it started (the parameters never change)",
+        "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/7"),
+    RuleInfo(
+        "MLX022", "log-of-probability",
+        "the log of a sigmoid/softmax probability (or of 1 - it): -inf once the prediction "
+        "saturates",
+        "nn.losses.binary_cross_entropy(logits, y, with_logits=True)  # or nn.log_sigmoid",
+        "sigmoid(z) rounds to exactly 1.0 in float32 from z ~ 17: measured (mlx 0.32.4 CPU) "
+        "log(1 - sigmoid(20)) = -inf and its gradient NaN, so the loss and then the weights go "
+        "non-finite as soon as the model is confident",
+        "", source="https://github.com/ml-explore/mlx/pull/1280"),
+    RuleInfo(
+        "MLX023", "compiled-state-uncaptured",
+        "a function compiled without inputs=/outputs= updates the model or optimizer state",
+        "@partial(mx.compile, inputs=state, outputs=state)  # state = [model.state, "
+        "optimizer.state]",
+        "the updated parameters are not outputs of the compiled graph; measured in the "
+        "failure corpus (mlx 0.32.4 CPU): RuntimeError '[eval] Attempting to eval an array "
+        "without a primitive' at the first mx.eval(state) after the step",
+        "", source="https://github.com/ml-explore/mlx/pull/629"),
+    RuleInfo(
+        "MLX024", "no-gradient-op",
+        "an mx.linalg decomposition/solve (no VJP in MLX) on differentiated inputs",
+        "rewrite without the decomposition (e.g. parametrise the precision's Cholesky factor) "
+        "or stop_gradient what needs no gradient",
+        "measured (mlx 0.32.4 CPU): mx.grad through inv, cholesky, qr, svd, eigh, eig, pinv, "
+        "lu, tri_inv, solve_triangular raises '[Primitive::vjp] Not implemented for ...' "
+        "(solve: a gather VJP error) at the first step",
+        "", source="https://github.com/ml-explore/mlx/issues/1427"),
+    RuleInfo(
+        "MLX025", "half-precision-training",
+        "parameters set to float16 in a module that trains them: float16's range ends at "
+        "65504",
+        "model.set_dtype(mx.bfloat16)  # float32's range; or keep float32 weights",
+        "float16 overflows past 65504 and flushes small updates; measured in the failure "
+        "corpus (mlx 0.32.4 CPU): raw features above 65504 became inf and the mse was nan at "
+        "all 20 epoch reports, bfloat16 trained",
+        "", source="https://github.com/Blaizzy/mlx-vlm/pull/293"),
+    RuleInfo(
+        "MLX026", "cross-thread-arrays",
+        "a function run in another thread hands out MLX arrays it built and never evaluated",
+        "mx.eval(x) in the thread that built x before handing it over, or hand over NumPy "
+        "data and build the arrays in the consuming thread",
+        "MLX streams are per thread since mlx 0.31.2: measured (mlx 0.32.4 CPU) a producer "
+        "thread putting lazy `(x @ x.T).sum()` on a queue makes the main thread's mx.eval "
+        "raise RuntimeError 'There is no Stream(cpu, 0) in current thread.'",
+        "", source="https://github.com/ml-explore/mlx/issues/3727"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

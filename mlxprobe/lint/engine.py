@@ -11,8 +11,9 @@ import ast
 from collections.abc import Iterable
 
 from .finding import Finding
-from .rules import ALL
-from .source import SourceFile, index, parse
+from .partial import parse_blocks
+from .rules import ALL, Rule
+from .source import SourceFile, index
 from .suppression import is_silenced
 
 
@@ -23,26 +24,41 @@ def enabled(rule: str, select: Iterable[str] | None, ignore: Iterable[str] | Non
     return not select or any(rule.startswith(p) for p in select)
 
 
+def chosen(select: Iterable[str] | None, ignore: Iterable[str] | None,
+           text: str | None = None) -> list[type[Rule]]:
+    """The enabled rules, and of those, when `text` is given, the ones that can fire in it."""
+    return [r for r in ALL if enabled(r.id, select, ignore)
+            and (text is None or r.may_fire(text))]
+
+
 def check(source: SourceFile, select: Iterable[str] | None = None,
-          ignore: Iterable[str] | None = None) -> list[Finding]:
+          ignore: Iterable[str] | None = None,
+          rules: list[type[Rule]] | None = None) -> list[Finding]:
     """Every enabled rule's findings on a parsed module, silenced ones dropped, sorted.
     A module that imports nothing from MLX gets no findings: the rules are about MLX's
     semantics (lazy arrays, its Conv1d layout), and the same code with PyTorch is not a bug."""
     if not source.imports.uses_mlx():
         return []
     lines = source.lines
-    found = {f for rule in ALL if enabled(rule.id, select, ignore)
+    found = {f for rule in (chosen(select, ignore) if rules is None else rules)
              for f in rule().check(source)}
     return sorted((f for f in found if not is_silenced(f, lines)), key=Finding.sort_key)
 
 
 def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None = None,
                 ignore: Iterable[str] | None = None) -> list[Finding]:
-    """Findings for one module's text; raises SyntaxError or ValueError if it cannot parse."""
-    if "mlx" not in text:  # no MLX import possible: check the syntax only
-        ast.parse(text, filename=path)
+    """Findings for one module's text; raises SyntaxError or ValueError if it cannot parse.
+    Only what can hold a finding is parsed (`partial`): a file with no `mlx` in it, or in
+    which no rule's text test passes, is not parsed at all, so its syntax is not checked."""
+    rules = chosen(select, ignore, text) if "mlx" in text else []
+    if not rules:
         return []
-    return check(parse(path, text), select, ignore)
+    wanted = [r.wanted(text) for r in rules]
+    if all(w is not None for w in wanted):
+        tree = parse_blocks(text, path, lambda block: any(w(block) for w in wanted))
+    else:
+        tree = ast.parse(text, filename=path)
+    return [] if tree is None else check(index(path, text, tree), rules=rules)
 
 
 def lint_tree(tree: ast.Module, text: str, path: str) -> list[Finding]:

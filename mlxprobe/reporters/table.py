@@ -91,14 +91,29 @@ def details(entry: dict, expectation: bool = True) -> str:
              f"  reason:   {entry.get('reason', '')}",
              "  evidence: " + json.dumps(entry.get("evidence", {}), default=str)[:3000]]
     if entry.get("hint"):
-        parts.append(f"  fix:      {entry['hint']}")
+        parts.append("  fix:      " + entry["hint"].replace("\n", "\n            "))
     if entry.get("interposer"):  # a native program: where its heartbeats came from
         seen = ", ".join(entry.get("sources") or []) or "nothing"
         parts.append(f"  interposer: {entry['interposer']}" + (
             f"; progress from {seen}" if entry["interposer"] == "loaded" else ""))
+    parts += _lint_lines(entry.get("lint") or {})
     for kind, text in (entry.get("stacks") or {}).items():
         parts.append(f"  {kind} stacks:\n" + _indent(text[-4000:]))
     return "\n".join(parts)
+
+
+def _lint_lines(lint: dict) -> list[str]:
+    """Static findings in the program's own files: those that explain the verdict (already
+    first in the fix) and, apart, those that do not."""
+    out = []
+    for title, key in (("lint, explains this verdict", "explains"),
+                       ("lint, other findings (not this verdict)", "other")):
+        found = lint.get(key) or []
+        if found:
+            out.append(f"  {title}:")
+            out += [f"    {f['path']}:{f['line']}:{f['col']}: {f['rule']} {f['message']}"
+                    for f in found]
+    return out
 
 
 def _indent(text: str) -> str:

@@ -18,11 +18,24 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .numerics import HalfPrecisionTraining, LogOfProbability
+from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .threads import CrossThreadArrays
+from .transforms import (
+    CompiledStateUncaptured,
+    EvalUnderCompile,
+    GradientCut,
+    GradKeywordCall,
+    NoGradientOp,
+    PerExampleLossGrad,
+)
 from .trees import TreeFlattenPairs
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
-    CustomModuleContainer,
+    CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
+    PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
+    CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
 ), key=lambda r: r.id))

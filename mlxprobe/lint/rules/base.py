@@ -8,7 +8,8 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..catalogue import RULES
 from ..finding import Edit, Finding
@@ -19,6 +20,20 @@ class Rule:
     """Subclasses set `id` and implement `check`; one subclass per rule."""
 
     id = ""
+    # True when the rule reads no more than the top-level definition it fires in (and the
+    # module's head): the engine may then parse only the blocks `may_fire` accepts.
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        """False only when `text` cannot hold a finding (plain substring tests, no parse)."""
+        return True
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool] | None:
+        """Which top-level blocks of `text` the rule needs (a test on a block's text), or
+        None for the whole module; a local rule needs the blocks `may_fire` accepts."""
+        return cls.may_fire if cls.local else None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         raise NotImplementedError
@@ -26,3 +41,28 @@ class Rule:
     def hit(self, source: SourceFile, node: ast.AST, edit: Edit | None = None) -> Finding:
         return Finding(self.id, source.path, node.lineno, node.col_offset,
                        RULES[self.id].message, edit)
+
+
+UPDATE = re.compile(r"(?i:opt)\w*\.update\(")  # `optimizer.update(`, `self.opt.update(`
+
+
+def loops(text: str) -> bool:
+    """The text may hold a loop (a `for` or `while` statement or a comprehension)."""
+    return "for " in text or "while " in text
+
+
+_LAST: list = [None, False]  # the last text `trains` saw and its answer (rules ask in turn)
+
+
+def trains(text: str) -> bool:
+    """The text may hold a training loop: a loop, and a gradient taken (`value_and_grad`,
+    `grad(`) or an optimizer's update. Several rules ask about the same text in turn, so
+    the last answer is kept."""
+    if _LAST[0] is not text:
+        _LAST[:] = [text, _trains(text)]
+    return _LAST[1]
+
+
+def _trains(text: str) -> bool:
+    return ("and_grad" in text or "grad(" in text or (
+        ".update(" in text and UPDATE.search(text) is not None)) and loops(text)

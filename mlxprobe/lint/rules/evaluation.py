@@ -31,6 +31,7 @@ from ..flow import (
 from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
+from .base import trains as may_train
 
 MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asarray"})
 
@@ -94,6 +95,10 @@ class UpdateWithoutEval(Rule):
     """MLX001: `optimizer.update` reached from a loop in which nothing evaluates the update."""
 
     id = "MLX001"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return may_train(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
@@ -251,6 +256,10 @@ class LazyLossKept(Rule):
     """MLX008: a loss array appended or summed across a loop's steps, never evaluated."""
 
     id = "MLX008"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return may_train(text) and ("append(" in text or "+" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()

@@ -16,7 +16,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
 from ..source import LOOPS, SourceFile
-from .base import Rule
+from .base import Rule, trains
 from .evaluation import is_optimizer_update
 
 ADD = frozenset({"mlx.core.add", "operator.add"})
@@ -58,6 +58,11 @@ class MxGradUnusedArgument(Rule):
     """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
 
     id = "MLX003"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "and_grad" in text or "grad(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
@@ -99,11 +104,37 @@ def sums_into(source: SourceFile, value: ast.AST, name: str, depth: int = 0) -> 
     return any(sums_into(source, r, first, depth + 1) for r in returns)
 
 
+def sums_by_key(value: ast.AST, name: str) -> bool:
+    """`acc = {k: acc[k] + g[k] for k in acc}`: a dict comprehension adding into `name`."""
+    if isinstance(value, ast.IfExp):
+        return sums_by_key(value.body, name) or sums_by_key(value.orelse, name)
+    return (isinstance(value, ast.DictComp) and isinstance(value.value, ast.BinOp)
+            and isinstance(value.value.op, ast.Add) and name in names_in(value.value))
+
+
+def applied_trees(source: SourceFile, body: list[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(update node, the gradient tree it applies): `optimizer.update(model, g)`, and
+    `model.update(tree_map(f, params, g))` or `params = tree_map(f, params, g)` by hand."""
+    for call in calls(body):
+        if is_optimizer_update(source, call) and len(call.args) == 2:
+            yield call, call.args[1]
+        elif (isinstance(call.func, ast.Attribute) and call.func.attr == "update"
+              and len(call.args) == 1 and isinstance(call.args[0], ast.Call)
+              and source.imports.resolve(call.args[0].func) in TREE_MAP):
+            yield from ((call, a) for a in call.args[0].args[2:])
+    for target, value in assignments(body):
+        if (isinstance(target, ast.Name) and isinstance(value, ast.Call)
+                and source.imports.resolve(value.func) in TREE_MAP and len(value.args) > 2
+                and target.id in names_in(value.args[1])):
+            yield from ((value, a) for a in value.args[2:])
+
+
 def accumulators(source: SourceFile, body: list[ast.AST]) -> dict[str, ast.AST]:
     """Names a loop sums gradient trees into, with the node that does it."""
     found: dict[str, ast.AST] = {}
     for target, value in assignments(body):
-        if isinstance(target, ast.Name) and sums_into(source, value, target.id):
+        if isinstance(target, ast.Name) and (sums_into(source, value, target.id)
+                                             or sums_by_key(value, target.id)):
             found[target.id] = value
     for node in body:
         if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(
@@ -127,13 +158,32 @@ def divided(nodes: list[ast.AST], name: str, skip: set[ast.AST]) -> bool:
         if isinstance(node, ast.AugAssign) and not isinstance(node.op, ast.Add):
             if name in names_in(node.target):
                 return True
+        if scaled_comprehension(node, name):
+            return True
     return False
 
 
+def scaled_comprehension(node: ast.AST, name: str) -> bool:
+    """`{k: v / n for k, v in name.items()}`: a comprehension over `name` that divides or
+    multiplies each element."""
+    if not isinstance(node, (ast.DictComp, ast.ListComp, ast.GeneratorExp)):
+        return False
+    over = any(name in names_in(g.iter) for g in node.generators)
+    element = node.value if isinstance(node, ast.DictComp) else node.elt
+    return over and any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Div, ast.Mult))
+                        for n in ast.walk(element))
+
+
 class UnaveragedAccumulation(Rule):
-    """MLX005: `optimizer.update(model, acc)` with `acc` summed in the loop, never divided."""
+    """MLX005: a gradient tree summed in the loop (tree_map(add), `+=` by key, a dict
+    comprehension) reaches an update (`optimizer.update`, `model.update(tree_map(...))`, a
+    rebound parameter tree) and is never divided."""
 
     id = "MLX005"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
@@ -142,10 +192,9 @@ class UnaveragedAccumulation(Rule):
             sums = accumulators(source, body)
             function = source.enclosing(loop)
             scope = body_nodes(source, function) if function else body
-            for call in calls(body):
-                if call in reported or not is_optimizer_update(source, call):
+            for call, grads in applied_trees(source, body):
+                if call in reported:
                     continue
-                grads = call.args[1] if len(call.args) == 2 else None
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
                         scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
                     reported.add(call)
@@ -188,6 +237,11 @@ class SwallowedGradError(Rule):
     """MLX006: a broad `except` around a gradient call that neither re-raises nor exits."""
 
     id = "MLX006"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("grad" in text or "vjp" in text) and "except" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(*TRIES):
@@ -213,6 +267,11 @@ class ZeroedGradsFreeze(Rule):
     """MLX010: `grads[k] = tree_map(mx.zeros_like, grads[k])` (or zeros_like of it)."""
 
     id = "MLX010"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("zeros_like" in text or "* 0" in text or "*0" in text) and "rad" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):

@@ -10,7 +10,8 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes
@@ -23,6 +24,8 @@ CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerN
                                                   "RMSNorm", "QuantizedLinear",
                                                   "QuantizedEmbedding", "MultiHeadAttention"))
 SWAPS = ({1, 2}, {-1, -2})
+# `class Name:` / `class Name(object):` (a superset: the rule checks the bases in the tree)
+PLAIN_CLASS = re.compile(r"class (\w+)[ \t]*(?:\([ \t]*(?:object)?[ \t]*\))?[ \t]*:")
 CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
 
 
@@ -69,6 +72,11 @@ class Conv1dChannelsFirst(Rule):
     """MLX009: `self.conv(x.swapaxes(1, 2))` where x comes from a channels-last layer."""
 
     id = "MLX009"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "Conv1d" in text and ("swapaxes" in text or "transpose" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in source.of_type(ast.ClassDef):
@@ -105,15 +113,45 @@ class Conv1dChannelsFirst(Rule):
         return bool(parts and parts[:1] == ["self"] and parts[-1] in last)
 
 
+def plain_classes(source: SourceFile) -> set[str]:
+    """The module's classes that derive from nothing MLX looks inside (no base, `object`)."""
+    return {c.name for c in source.of_type(ast.ClassDef)
+            if {last_name(b) for b in c.bases} <= {"object"}}
+
+
+def holds_modules(source: SourceFile, call: ast.Call) -> bool:
+    """The call is given `mlx.nn` layers (directly, in a list or a comprehension)."""
+    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
+        "mlx.nn.") for a in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(a))
+
+
 class CustomModuleContainer(Rule):
-    """MLX013: `class ModuleList:` (not a list, dict or Module) in code that uses MLX."""
+    """MLX013: an nn.Module stores its layers in an instance of a hand-written container
+    class (not a Module, list or dict): `self.blocks = ModuleList([...])`."""
 
     id = "MLX013"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "nn." in text and any(f"= {name}(" in text for name in PLAIN_CLASS.findall(text))
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that define a plain class or store an instance of one."""
+        names = [n for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text]
+        return lambda block: any(f"class {n}" in block or f"= {n}(" in block for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not source.imports.uses_mlx():
+        plain = plain_classes(source)
+        if not plain:
             return
         for cls in source.of_type(ast.ClassDef):
-            bases = {last_name(b) for b in cls.bases}
-            if cls.name in CONTAINERS and bases <= {"object"}:
-                yield self.hit(source, cls)
+            if not any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in cls.bases):
+                continue
+            for target, value in assignments(ast.walk(cls)):
+                parts = dotted(target)
+                if (parts and parts[0] == "self" and isinstance(value, ast.Call)
+                        and isinstance(value.func, ast.Name) and value.func.id in plain
+                        and (value.func.id in CONTAINERS or holds_modules(source, value))):
+                    yield self.hit(source, value)

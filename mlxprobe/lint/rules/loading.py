@@ -37,6 +37,11 @@ class SilentPartialLoad(Rule):
     """MLX012: `model.load_weights([... if key in weights], strict=False)`."""
 
     id = "MLX012"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "load_weights" in text and "strict" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

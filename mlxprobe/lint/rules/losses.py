@@ -98,6 +98,12 @@ class LogSoftmaxWithoutLabels(Rule):
     selects a probability."""
 
     id = "MLX002"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("log_softmax" in text or "logsumexp" in text or (
+            "log(" in text and "exp(" in text)) and ("mean(" in text or "sum(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for scope in scopes(source):
@@ -157,6 +163,11 @@ class LabelShiftBatchAxis(Rule):
     shifted with `[:, :-1]`."""
 
     id = "MLX007"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ":-1" in text and ("[1:]" in text or "[1 :]" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for scope in scopes(source):
@@ -176,6 +187,11 @@ class UnshiftedLabels(Rule):
     """MLX011: `cross_entropy(model(x), x)`, directly or through a local `logits = model(x)`."""
 
     id = "MLX011"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "cross_entropy" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -112,6 +112,10 @@ class TreeFlattenPairs(Rule):
 
     id = "MLX004"
 
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "tree_flatten" in text
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
         producers = pair_producers(source)
         reported: set[str] = set()

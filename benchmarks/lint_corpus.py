@@ -1,0 +1,63 @@
+"""Score `mlxprobe lint` on a half of the failure corpus (issue 21): the share of broken
+scripts whose bug leaves a source mark (`lint_mark = true`) that get a finding, and the
+findings on every script that must be clean (the fixed twins, the correct loops).
+
+    PYTHONPATH=. python benchmarks/lint_corpus.py [corpus/dev]
+
+Prints one line per script and the two scores; exit 1 when a clean script has a finding or
+fewer than 80 % of the marked broken scripts are found.
+Must not import: mlx.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from mlxprobe.lint import lint_source
+
+TARGET = 0.8
+
+
+def findings(path: Path) -> list[str]:
+    return [f"{f.rule}:{f.line}" for f in lint_source(path.read_text(), str(path))]
+
+
+def score(folder: Path) -> tuple[list[tuple[str, bool, list[str]]], list[tuple[str, list[str]]]]:
+    """(broken name, found, findings) per marked failure; (clean name, findings) per script
+    that must stay silent."""
+    cases = tomllib.loads((folder / "cases.toml").read_text())["case"]
+    broken, clean = [], []
+    for case in cases:
+        if case.get("kind") == "correct":
+            clean.append((case["script"], findings(folder / case["script"])))
+            continue
+        clean.append((case["ok"], findings(folder / case["ok"])))
+        if case.get("lint_mark"):
+            found = findings(folder / case["broken"])
+            broken.append((case["broken"], bool(found), found))
+    return broken, clean
+
+
+def main() -> int:
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "corpus/dev")
+    broken, clean = score(folder)
+    for name, found, what in broken:
+        print(f"{'found ' if found else 'MISSED'} {name} {' '.join(what)}")
+    for name, what in clean:
+        print(f"{'clean ' if not what else 'FALSE '} {name} {' '.join(what)}")
+    hits = sum(found for _, found, _ in broken)
+    false = [name for name, what in clean if what]
+    rate = hits / len(broken) if broken else 1.0
+    print(f"fired on {hits} of {len(broken)} marked broken scripts ({rate:.0%}, target >= "
+          f"{TARGET:.0%}); findings on {len(false)} of {len(clean)} clean scripts (target 0)")
+    return 0 if rate >= TARGET and not false else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

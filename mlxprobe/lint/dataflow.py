@@ -1,0 +1,211 @@
+"""Array dataflow over one module: which expressions hold MLX arrays, where arrays are
+evaluated, which functions run under `mx.compile`/`mx.vmap`, a gradient transformation or
+another thread, and what a loop updates and carries from one iteration to the next.
+
+Job: the facts the flow rules (MLX014...) are stated on, computed once per module and cached
+on the `SourceFile`; one pass over the nodes the index already holds (O(size of the file)).
+Static and intra-module: a name bound from `mx.*`, from arithmetic or a slice of an array, or
+from a value_and_grad function's call holds an array; what flows through another module's
+function is unknown and never assumed to be an array.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from .flow import assignments, body_nodes, calls, reach, walk
+from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
+from .source import FUNCTIONS, SourceFile
+
+MLX = "mlx.core."
+# mlx.core functions that do not return an array (or run one): never an array source.
+NOT_ARRAYS = frozenset({"eval", "async_eval", "compile", "value_and_grad", "grad", "vmap", "vjp",
+                        "jvp", "custom_function", "checkpoint", "stream", "new_stream",
+                        "set_default_device", "set_default_stream", "default_device",
+                        "default_stream", "synchronize", "save", "savez", "savez_compressed",
+                        "save_safetensors", "save_gguf", "load", "disable_compile",
+                        "enable_compile", "clear_cache", "finfo", "iinfo", "issubdtype",
+                        "seed", "export_function", "import_function", "device_info",
+                        "get_active_memory", "get_peak_memory", "get_cache_memory",
+                        "reset_peak_memory", "set_memory_limit", "set_cache_limit"})
+MATERIALISE_METHODS = frozenset({"item", "tolist"})
+NUMPY_COPIES = frozenset({"numpy.array", "numpy.asarray"})
+COMPILE = frozenset({"mlx.core.compile"})
+VMAP = frozenset({"mlx.core.vmap"})
+TRANSFORMS_GRAD = MX_GRAD | NN_GRAD | {"mlx.core.vjp", "mlx.core.jvp"}
+THREADS = frozenset({"threading.Thread"})
+SUBMIT = frozenset({"submit", "apply_async", "run_in_executor"})
+ARRAY_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow, ast.FloorDiv)
+
+
+def is_mx_array_call(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.zeros(...)`, `mx.random.normal(...)`: an mlx.core function returning an array."""
+    if not isinstance(node, ast.Call):
+        return False
+    name = source.imports.resolve(node.func) or ""
+    return name.startswith(MLX) and name.rsplit(".", 1)[-1] not in NOT_ARRAYS
+
+
+def holds_mx_call(source: SourceFile, node: ast.AST) -> bool:
+    """The expression computes something with an mlx.core array function."""
+    return any(is_mx_array_call(source, n) for n in ast.walk(node))
+
+
+def evaluation(source: SourceFile, call: ast.Call) -> str | None:
+    """What kind of evaluation a call is: "eval" (mx.eval/async_eval), "item" (`.item()`,
+    `.tolist()`), "numpy" (`np.array(x)`); None when it evaluates nothing we can see."""
+    resolved = source.imports.resolve(call.func)
+    if resolved in EVAL:
+        return "eval"
+    if isinstance(call.func, ast.Attribute) and call.func.attr in MATERIALISE_METHODS:
+        return "item" if not call.args else None
+    if resolved in NUMPY_COPIES and call.args:
+        return "numpy"
+    return None
+
+
+def function_of(source: SourceFile, node: ast.AST) -> ast.AST | None:
+    """The def or lambda a callable expression names: `f`, `self.f`, a lambda."""
+    if isinstance(node, ast.Lambda):
+        return node
+    parts = dotted(node)
+    if parts is None or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
+        return None
+    return source.local_function(parts[-1])
+
+
+def transformed_arg(source: SourceFile, call: ast.Call) -> tuple[str, ast.AST] | None:
+    """(kind, callable) when `call` transforms or starts a callable: mx.compile(f),
+    mx.vmap(f), mx.value_and_grad(f), nn.value_and_grad(model, f), Thread(target=f),
+    executor.submit(f, ...)."""
+    name = source.imports.resolve(call.func)
+    if name in COMPILE | VMAP | MX_GRAD and call.args:
+        return ("compile" if name in COMPILE else "vmap" if name in VMAP else "grad"), call.args[0]
+    if name in NN_GRAD and len(call.args) > 1:
+        return "grad", call.args[1]
+    if name in THREADS or last_name(call.func) == "Thread":
+        target = next((k.value for k in call.keywords if k.arg == "target"), None)
+        return ("thread", target) if target is not None else None
+    if last_name(call.func) in SUBMIT and call.args:
+        return "thread", call.args[0]
+    return None
+
+
+def decorated_kind(source: SourceFile, decorator: ast.AST) -> str | None:
+    """`@mx.compile`, `@partial(mx.compile, ...)`: the decorated function is compiled."""
+    if isinstance(decorator, ast.Call):
+        if source.imports.resolve(decorator.func) in COMPILE:
+            return "compile"
+        if last_name(decorator.func) == "partial" and decorator.args:
+            decorator = decorator.args[0]
+    resolved = source.imports.resolve(decorator)
+    return "compile" if resolved in COMPILE else "vmap" if resolved in VMAP else None
+
+
+def contexts(source: SourceFile) -> dict[ast.AST, set[str]]:
+    """Each function (def or lambda) that runs transformed or threaded -> the kinds."""
+    key = ("contexts", source.tree)
+    if key in source.cache:
+        return source.cache[key]
+    found: dict[ast.AST, set[str]] = {}
+    for function in source.of_type(*FUNCTIONS):
+        for decorator in function.decorator_list:
+            if kind := decorated_kind(source, decorator):
+                found.setdefault(function, set()).add(kind)
+    for call in source.of_type(ast.Call):
+        given = transformed_arg(source, call)
+        function = function_of(source, given[1]) if given else None
+        if function is not None:
+            found.setdefault(function, set()).add(given[0])
+    source.cache[key] = found
+    return found
+
+
+def under(source: SourceFile, kind: str) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
+    """(function, the nodes it runs: its body and its same-module helpers) per function run
+    under `kind`."""
+    for function, kinds in contexts(source).items():
+        if kind in kinds:
+            body = function.body if isinstance(function.body, list) else [function.body]
+            yield function, reach(source, body)
+
+
+def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
+    """Names a function (or the module) binds to arrays: from mlx.core calls, from arithmetic
+    or slices of arrays, from calls of gradient functions; to a fixed point in source order."""
+    key = ("arrays", scope)
+    if key in source.cache:
+        return source.cache[key]
+    nodes = body_nodes(source, scope) if not isinstance(scope, ast.Module) else list(
+        walk(scope.body))
+    pairs = [(t, v) for t, v in assignments(nodes)]
+    found: set[str] = set()
+    for _ in range(2):  # a second pass for names used before their binding in the text
+        for target, value in pairs:
+            if isinstance(target, ast.Name) and is_array(source, value, found):
+                found.add(target.id)
+    source.cache[key] = found
+    return found
+
+
+def is_array(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
+    """The expression is an MLX array, as far as this module shows."""
+    if isinstance(node, ast.Name):
+        return node.id in arrays
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ARRAY_OPS):
+        return is_array(source, node.left, arrays) or is_array(source, node.right, arrays)
+    if isinstance(node, ast.UnaryOp):
+        return is_array(source, node.operand, arrays)
+    if isinstance(node, ast.Subscript):  # a slice of an array, or an entry of mx.load(...)
+        loaded = isinstance(node.value, ast.Call) and source.imports.resolve(
+            node.value.func) == "mlx.core.load"
+        return loaded or is_array(source, node.value, arrays)
+    return is_mx_array_call(source, node)
+
+
+def grad_functions(source: SourceFile) -> dict[str, ast.Call]:
+    """Names bound to `mx.value_and_grad(f, ...)`/`mx.grad(...)` -> the transforming call."""
+    key = ("grad_functions", source.tree)
+    if key not in source.cache:
+        source.cache[key] = {
+            t.id: v for t, v in assignments(source.of_type(ast.Assign))
+            if isinstance(t, ast.Name) and isinstance(v, ast.Call)
+            and source.imports.resolve(v.func) in MX_GRAD}
+    return source.cache[key]
+
+
+def conditional(source: SourceFile, node: ast.AST, loop: ast.AST) -> bool:
+    """`node` runs only on some iterations of `loop`: under an `if`, a `try` handler or
+    a nested loop's `else`, between the node and the loop."""
+    parent = source.parents.get(node)
+    while parent is not None and parent is not loop:
+        if isinstance(parent, (ast.If, ast.IfExp, ast.ExceptHandler, ast.Match)):
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
+def evaluates_each_step(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> bool:
+    """Something in the loop evaluates arrays: an `mx.eval`/`mx.async_eval` anywhere in it
+    (a chosen cadence), or an `.item()`/`np.array(...)` that runs at every iteration."""
+    for call in calls(nodes):
+        kind = evaluation(source, call)
+        if kind == "eval" or (kind and not conditional(source, call, loop)):
+            return True
+    return False
+
+
+def unused_after(nodes: list[ast.AST], name: str, bound: ast.AST) -> bool:
+    """`name` is never read among `nodes` (other than in the binding `bound` itself)."""
+    inside = set(ast.walk(bound))
+    return not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                   and n not in inside for n in nodes)
+
+
+def returns_of(function: ast.AST) -> list[ast.AST]:
+    if isinstance(function, ast.Lambda):
+        return [function.body]
+    return [n.value for n in walk(function.body) if isinstance(n, ast.Return) and n.value]

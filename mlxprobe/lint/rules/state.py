@@ -1,0 +1,213 @@
+"""Rules about training state, stated on the dataflow facts (`dataflow`): MLX014 (state
+updated in a loop and never evaluated, whatever updates it), MLX019 (a randomly initialised
+module array kept in a `_private` attribute, so never a parameter), MLX020 (a clamp applied
+after `sqrt`/`log` instead of before: NaN gradients at 0), MLX021 (gradients computed in a
+loop and never applied).
+
+Job: find state that never trains or that grows a lazy graph, however the update is spelled.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import evaluates_each_step, unused_after
+from ..finding import Finding
+from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
+from ..names import TREE_MAP, dotted, last_name
+from ..source import FUNCTIONS, LOOPS, SourceFile
+from .base import Rule, trains
+from .evaluation import is_optimizer_update, step_outputs
+
+MODULE_WORDS = ("model", "net", "module")
+
+
+def outermost(source: SourceFile, loop: ast.AST) -> ast.AST:
+    """The outermost loop around `loop` in the same function (or `loop` itself)."""
+    outer, node = loop, source.parents.get(loop)
+    while node is not None and not isinstance(node, (*FUNCTIONS, ast.ClassDef, ast.Lambda)):
+        if isinstance(node, LOOPS):
+            outer = node
+        node = source.parents.get(node)
+    return outer
+
+
+def model_update(call: ast.Call) -> bool:
+    """`model.update(tree)`: one positional tree on a receiver named like a module."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr == "update"):
+        return False
+    receiver = (last_name(call.func.value) or "").lower()
+    return (len(call.args) == 1 and not call.keywords and any(w in receiver for w in MODULE_WORDS)
+            and not isinstance(call.args[0], (ast.Dict, ast.DictComp, ast.Constant)))
+
+
+def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set[str]) -> bool:
+    """`p = tree_map(f, p, g)` or `p = {k: p[k] - lr * g[k] for k in p}`: a carried tree
+    rebound from itself and the step's gradients."""
+    if not isinstance(target, ast.Name):
+        return False
+    used = names_in(value)
+    if target.id not in used or not (used & grads or any("grad" in n.lower() for n in used)):
+        return False
+    if isinstance(value, ast.Call):
+        return source.imports.resolve(value.func) in TREE_MAP
+    return isinstance(value, ast.DictComp)
+
+
+def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
+    """The loop's updates of training state other than `optimizer.update` (MLX001's)."""
+    grads = step_outputs(nodes)
+    found: list[ast.AST] = [c for c in calls(nodes) if model_update(c)
+                            and not is_optimizer_update(source, c)]
+    found += [v for t, v in assignments(nodes) if rebinds_tree(source, t, v, grads)]
+    return found
+
+
+class StateNeverEvaluated(Rule):
+    """MLX014: a loop updates the parameters (`model.update(...)`, a tree rebound with
+    tree_map or a dict comprehension) and nothing in it evaluates anything each step."""
+
+    id = "MLX014"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text) and (".update(" in text or "tree_map" in text or "{" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for loop in source.of_type(*LOOPS):
+            updates = [u for u in state_updates(source, loop_reach(source, loop))
+                       if u not in reported]
+            outer = outermost(source, loop)
+            if updates and not evaluates_each_step(source, outer, loop_reach(source, outer)):
+                reported.update(updates)
+                yield self.hit(source, updates[0])
+
+
+def module_classes(source: SourceFile) -> list[ast.ClassDef]:
+    """Classes deriving from an `mlx.nn` class."""
+    return [c for c in source.of_type(ast.ClassDef)
+            if any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)]
+
+
+def random_init(source: SourceFile, value: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
+        "mlx.core.random.") for n in ast.walk(value))
+
+
+class PrivateWeight(Rule):
+    """MLX019: `self._w = mx.random.normal(...)` in an nn.Module, read by its methods: MLX
+    leaves `_`-prefixed members out of `parameters()`, so the weight never trains."""
+
+    id = "MLX019"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "self._" in text and "random." in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for cls in module_classes(source):
+            nodes = list(ast.walk(cls))
+            for target, value in assignments(nodes):
+                parts = dotted(target)
+                if not (parts and len(parts) == 2 and parts[0] == "self"
+                        and parts[1].startswith("_") and not parts[1].startswith("__")):
+                    continue
+                if random_init(source, value) and self._read(nodes, parts[1]):
+                    yield self.hit(source, target)
+
+    def _read(self, nodes: list[ast.AST], attr: str) -> bool:
+        return any(isinstance(n, ast.Attribute) and n.attr == attr and isinstance(
+            n.ctx, ast.Load) and isinstance(n.value, ast.Name) and n.value.id == "self"
+            for n in nodes)
+
+
+SINGULAR = frozenset({"mlx.core.sqrt", "mlx.core.rsqrt"})
+CLAMPS = frozenset({"mlx.core.maximum", "mlx.core.clip"})
+DEPTH = 3
+
+
+class ClampAfterSingular(Rule):
+    """MLX020: `mx.maximum(mx.sqrt(d2), eps)` (or clip) where d2 is computed from a
+    difference (a distance, which is exactly 0 when two points meet): the clamp guards the
+    value, not the gradient, which is NaN there. A norm of one vector is left alone."""
+
+    id = "MLX020"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "sqrt(" in text and ("maximum(" in text or "clip(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in CLAMPS or not call.args:
+                continue
+            values = self._values(source, call)
+            inner = self._resolve(call.args[0], values)
+            if (isinstance(inner, ast.Call) and source.imports.resolve(inner.func) in SINGULAR
+                    and inner.args and self._difference(inner.args[0], values, DEPTH)):
+                yield self.hit(source, call)
+
+    def _values(self, source: SourceFile, call: ast.Call) -> dict[str, list[ast.AST]]:
+        function = source.enclosing(call)
+        nodes = body_nodes(source, function) if function else []
+        values: dict[str, list[ast.AST]] = {}
+        for target, value in assignments(nodes):
+            if isinstance(target, ast.Name):
+                values.setdefault(target.id, []).append(value)
+        return values
+
+    def _resolve(self, node: ast.AST, values: dict[str, list[ast.AST]]) -> ast.AST:
+        """A name's single binding in the function, else the node."""
+        if isinstance(node, ast.Name) and len(values.get(node.id, [])) == 1:
+            return values[node.id][0]
+        return node
+
+    def _difference(self, node: ast.AST, values: dict[str, list[ast.AST]], depth: int) -> bool:
+        """The value is computed from `a - b` (following local names a few levels)."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
+                return True
+            if depth and isinstance(n, ast.Name) and any(
+                    self._difference(v, values, depth - 1) for v in values.get(n.id, [])):
+                return True
+        return False
+
+
+class GradsNeverApplied(Rule):
+    """MLX021: `loss, grads = loss_and_grad(...)` in a loop, and the gradients are never
+    read and nothing in the loop updates a model or optimizer."""
+
+    id = "MLX021"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for loop in source.of_type(*LOOPS):
+            nodes = loop_reach(source, loop)
+            if any(last_name(c.func) in ("update", "apply_gradients") for c in calls(nodes)):
+                continue
+            scope = source.enclosing(loop)
+            everything = body_nodes(source, scope) if scope else list(walk(source.tree.body))
+            for statement in loop.body:
+                yield from self._unused(source, statement, everything)
+
+    def _unused(self, source: SourceFile, statement: ast.stmt,
+                everything: list[ast.AST]) -> Iterator[Finding]:
+        if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+            return
+        target = statement.targets[0]
+        if not (isinstance(target, ast.Tuple) and len(target.elts) == 2):
+            return
+        callee = (last_name(statement.value.func) or "").lower()
+        names = list(assigned(target.elts[1]))
+        if "grad" in callee and names and names[0] != "_" and unused_after(
+                everything, names[0], statement):
+            yield self.hit(source, statement)

@@ -1,0 +1,284 @@
+"""Rules about code that runs under a transformation, stated on the dataflow facts
+(`dataflow`): MLX015 (an evaluation inside a compiled or vmapped function), MLX016 (a
+differentiated function whose result reaches its inputs only through a Python value or
+`stop_gradient`), MLX017 (a gradient function called with its differentiated argument as a
+keyword), MLX018 (a per-example loss, `reduction="none"`, differentiated), MLX023 (a compiled
+step that updates state it does not declare), MLX024 (an op with no gradient in
+differentiated code).
+
+Job: find transformed functions that crash at the first step or silently give zero gradients.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..dataflow import COMPILE, evaluation, function_of, grad_functions, returns_of, under
+from ..finding import Finding
+from ..flow import assignments, calls, reach, walk
+from ..names import last_name
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .evaluation import is_optimizer_update
+from .gradients import argnums
+from .state import model_update, module_classes
+
+# `mx.compile`, `from mlx.core import compile`, `core.compile`: not `re.compile`.
+MX_COMPILE = re.compile(r"(?<!re)\.compile\b|import[^\n]*\bcompile\b")
+CUTS = frozenset({"float", "int", "bool"})
+STOP = frozenset({"mlx.core.stop_gradient"})
+
+
+class EvalUnderCompile(Rule):
+    """MLX015: `mx.eval`, `.item()`, `.tolist()` or `np.array(x)` in a function run under
+    `mx.compile` or `mx.vmap` (or a same-module helper it calls)."""
+
+    id = "MLX015"
+    local = True  # the compiled function and its evaluation in one top-level block
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("compile" in text or "vmap" in text) and (
+            "eval(" in text or ".item()" in text or ".tolist()" in text or "array(" in text) and (
+            "vmap" in text or MX_COMPILE.search(text) is not None)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for kind in ("compile", "vmap"):
+            for _, nodes in under(source, kind):
+                for call in calls(nodes):
+                    if call not in seen and evaluation(source, call):
+                        seen.add(call)
+                        yield self.hit(source, call)
+
+
+def is_cut(source: SourceFile, node: ast.AST) -> bool:
+    """A call whose result carries no gradient: `.item()`, `float(x)`, `np.array(x)`,
+    `mx.stop_gradient(x)`."""
+    if not isinstance(node, ast.Call):
+        return False
+    if evaluation(source, node) in ("item", "numpy"):
+        return True
+    if isinstance(node.func, ast.Name) and node.func.id in CUTS and node.args:
+        return True
+    return source.imports.resolve(node.func) in STOP
+
+
+def reaches(source: SourceFile, node: ast.AST, dead: set[str]) -> bool:
+    """A value in `node` may carry a gradient: a live name, not only through a cut, a
+    constant or a module reference."""
+    if is_cut(source, node) or isinstance(node, ast.Constant):
+        return False
+    if isinstance(node, ast.Name):
+        return node.id not in dead and node.id not in source.imports.aliases
+    if isinstance(node, ast.Call):
+        func = [] if source.imports.resolve(node.func) else [node.func]
+        parts = [*func, *node.args, *(k.value for k in node.keywords)]
+        return any(reaches(source, p, dead) for p in parts)
+    return any(reaches(source, c, dead) for c in ast.iter_child_nodes(node))
+
+
+def first(node: ast.AST) -> ast.AST:
+    """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
+    return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
+
+
+class GradientCut(Rule):
+    """MLX016: every result of a differentiated function reaches its inputs only through
+    `.item()`, `float()`, `np.array()` or `mx.stop_gradient`: every gradient is zero."""
+
+    id = "MLX016"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad(" in text and ("stop_gradient" in text or ".item()" in text or "float(" in text
+                                   or "array(" in text or ".tolist()" in text or "int(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, _ in under(source, "grad"):
+            body = function.body if isinstance(function.body, list) else [function.body]
+            cuts = [n for n in walk(body) if is_cut(source, n)]
+            results = [first(r) for r in returns_of(function)]
+            if not cuts or not results:
+                continue
+            dead = self._dead(source, body)
+            if not any(reaches(source, r, dead) for r in results):
+                yield self.hit(source, cuts[0])
+
+    def _dead(self, source: SourceFile, body: list[ast.stmt]) -> set[str]:
+        """Names whose value (last bound, in source order) carries no gradient."""
+        dead: set[str] = set()
+        for target, value in assignments(walk(body)):
+            if isinstance(target, ast.Name):
+                if reaches(source, value, dead):
+                    dead.discard(target.id)
+                else:
+                    dead.add(target.id)
+        return dead
+
+
+class GradKeywordCall(Rule):
+    """MLX017: `grad_fn(params=p, x=x)` where `grad_fn = mx.value_and_grad(f)`: the
+    differentiated argument is passed by keyword, so it is not a positional argument."""
+
+    id = "MLX017"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        functions = grad_functions(source)
+        for call in source.of_type(ast.Call):
+            if not (isinstance(call.func, ast.Name) and call.func.id in functions):
+                continue
+            positions = argnums(functions[call.func.id])
+            starred = any(isinstance(a, ast.Starred) for a in call.args) or any(
+                k.arg is None for k in call.keywords)
+            if positions and not starred and call.keywords and len(call.args) <= max(positions):
+                yield self.hit(source, call)
+
+
+def per_example(node: ast.AST) -> bool:
+    """A loss call with `reduction="none"`: one value per example, not a scalar."""
+    return isinstance(node, ast.Call) and any(
+        k.arg == "reduction" and isinstance(k.value, ast.Constant) and k.value.value == "none"
+        for k in node.keywords)
+
+
+class PerExampleLossGrad(Rule):
+    """MLX018: a differentiated function returns a `reduction="none"` loss (directly or
+    through a local name): value_and_grad needs a scalar."""
+
+    id = "MLX018"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "none" in text and "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, _ in under(source, "grad"):
+            body = function.body if isinstance(function.body, list) else [function.body]
+            bound = {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
+            for result in map(first, returns_of(function)):
+                value = bound.get(result.id) if isinstance(result, ast.Name) else result
+                if value is not None and per_example(value):
+                    yield self.hit(source, result)
+
+
+def declares_state(source: SourceFile, node: ast.AST) -> bool:
+    """A compile call or decorator that names captured state: `inputs=`/`outputs=`."""
+    return isinstance(node, ast.Call) and any(k.arg in ("inputs", "outputs")
+                                              for k in node.keywords)
+
+
+def compiles(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.compile`, `mx.compile(...)`, `partial(mx.compile, ...)`."""
+    if isinstance(node, ast.Call):
+        if source.imports.resolve(node.func) in COMPILE:
+            return True
+        return bool(last_name(node.func) == "partial" and node.args
+                    and source.imports.resolve(node.args[0]) in COMPILE)
+    return source.imports.resolve(node) in COMPILE
+
+
+def uncaptured_compiles(source: SourceFile) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(function, the decorator or call) compiled without `inputs=`/`outputs=`."""
+    for function in source.of_type(*FUNCTIONS):
+        for decorator in function.decorator_list:
+            if compiles(source, decorator) and not declares_state(source, decorator):
+                yield function, decorator
+    for call in source.of_type(ast.Call):
+        if source.imports.resolve(call.func) in COMPILE and call.args and not declares_state(
+                source, call):
+            function = function_of(source, call.args[0])
+            if function is not None and not isinstance(function, ast.Lambda):
+                yield function, call
+
+
+class CompiledStateUncaptured(Rule):
+    """MLX023: a function compiled without `inputs=`/`outputs=` updates the model or the
+    optimizer (`optimizer.update`, `model.update`): the new state is not an output."""
+
+    id = "MLX023"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "compile" in text and ".update(" in text and MX_COMPILE.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.AST] = set()
+        for function, where in uncaptured_compiles(source):
+            if function in reported:
+                continue
+            nodes = reach(source, function.body)
+            if any(is_optimizer_update(source, c) or model_update(c) for c in calls(nodes)):
+                reported.add(function)
+                yield self.hit(source, where)
+
+
+NO_VJP = frozenset(f"mlx.core.linalg.{n}" for n in (
+    "inv", "tri_inv", "cholesky", "cholesky_inv", "qr", "svd", "eig", "eigh", "eigvals",
+    "eigvalsh", "pinv", "solve", "solve_triangular", "lu", "lu_factor"))
+
+
+def differentiated(source: SourceFile) -> dict[ast.AST, list[ast.AST]]:
+    """Functions run under a gradient transformation -> the nodes they run, with the
+    methods of the module's own nn.Module classes they call (`m.nll(x)`, `model(x)`)."""
+    methods = {f.name: f for c in module_classes(source) for f in c.body
+               if isinstance(f, FUNCTIONS)}
+    found: dict[ast.AST, list[ast.AST]] = {}
+    for function, nodes in under(source, "grad"):
+        extra: list[ast.AST] = []
+        for call in calls(nodes):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else "__call__"
+            if name in methods and methods[name] not in found:
+                extra += reach(source, methods[name].body)
+                found[methods[name]] = []
+        found[function] = nodes + extra
+    return found
+
+
+class NoGradientOp(Rule):
+    """MLX024: an `mx.linalg` decomposition or solve (no VJP in MLX) on a differentiated
+    function's inputs or a module's parameters, inside code run under value_and_grad."""
+
+    id = "MLX024"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "linalg." in text and "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for nodes in differentiated(source).values():
+            for call in calls(nodes):
+                if (call not in seen and source.imports.resolve(call.func) in NO_VJP
+                        and self._on_inputs(source, call)):
+                    seen.add(call)
+                    yield self.hit(source, call)
+
+    def _on_inputs(self, source: SourceFile, call: ast.Call) -> bool:
+        """The operand is computed from the enclosing function's arguments (or `self`)."""
+        function = source.enclosing(call)
+        if function is None or not call.args:
+            return False
+        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
+        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        todo, seen = [call.args[0]], set()
+        while todo:
+            node = todo.pop()
+            for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name)):
+                if name in params:
+                    return True
+                if name in bound and name not in seen:
+                    seen.add(name)
+                    todo.append(bound[name])
+        return False

@@ -1,0 +1,114 @@
+"""Static evidence for a dynamic verdict: lint the program's own files and join the findings
+that explain the verdict to its report entry.
+
+Job: a step after `classify` (the verdict stays what the run showed). For a verdict other than
+`pass`, lint the main script and the files in the Python stacks (never site-packages, the
+standard library or mlxprobe itself), and split the findings: those whose rule produces this
+verdict class at run time (`EXPLAINS`) go to `lint.explains` and raise the hint to their
+exact line ("lint MLX001 at train.py:25: ..."); the others are listed apart (`lint.other`),
+never in the hint. Nothing here changes the verdict's kind, reason or evidence.
+
+Must not import: mlx, the child side, reporters.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import sysconfig
+from pathlib import Path
+
+from ..lint.catalogue import RULES
+from ..lint.engine import lint_source
+from ..lint.finding import Finding
+
+# Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
+EXPLAINS: dict[str, frozenset[str]] = {
+    "hang": frozenset({"MLX001", "MLX008", "MLX014"}),
+    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014"}),
+    "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018"}),
+    "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022"}),
+    "not_learning": frozenset({"MLX002", "MLX003", "MLX006", "MLX010", "MLX011", "MLX012",
+                               "MLX016", "MLX019", "MLX021"}),
+    "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021"}),
+}
+FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+MAX_FILES = 50
+MAX_BYTES = 2_000_000
+
+
+def foreign_roots() -> list[Path]:
+    """Folders whose files are not the program's own: installed packages and the stdlib."""
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("purelib", "platlib", "stdlib", "platstdlib")}
+    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    roots.add(str(Path(__file__).resolve().parent.parent))  # mlxprobe itself
+    return [Path(r).resolve() for r in roots if r]
+
+
+def own(path: Path, roots: list[Path]) -> bool:
+    parts = set(path.parts)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    return not any(path.is_relative_to(r) for r in roots)
+
+
+def program_files(argv: list[str], stacks: str, cwd: Path) -> list[Path]:
+    """The main script (the first `*.py` argument) and the files of the Python stacks."""
+    named = [a for a in argv[1:] if a.endswith(".py")][:1]
+    named += [m.group(1) for m in FRAME.finditer(stacks or "")]
+    roots, found = foreign_roots(), []
+    for name in named:
+        path = (cwd / name).resolve()
+        if path not in found and path.is_file() and own(path, roots):
+            found.append(path)
+    return found[:MAX_FILES]
+
+
+def findings_in(files: list[Path]) -> list[Finding]:
+    out: list[Finding] = []
+    for path in files:
+        try:
+            if path.stat().st_size <= MAX_BYTES:
+                out += lint_source(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue  # the program's own problem; the verdict already says what happened
+    return out
+
+
+def as_dict(f: Finding, cwd: Path) -> dict:
+    info = RULES[f.rule]
+    try:
+        shown = str(Path(f.path).relative_to(cwd))
+    except ValueError:
+        shown = f.path
+    return {"rule": f.rule, "path": shown, "line": f.line, "col": f.col + 1,
+            "message": info.message, "fix": info.fix, "why": info.why, "source": info.source}
+
+
+def joined(kind: str, found: list[Finding], cwd: Path) -> dict:
+    """{"explains": [...], "other": [...]} for a verdict class."""
+    related = EXPLAINS.get(kind, frozenset())
+    return {"explains": [as_dict(f, cwd) for f in found if f.rule in related],
+            "other": [as_dict(f, cwd) for f in found if f.rule not in related]}
+
+
+def hint_line(finding: dict) -> str:
+    return (f"lint {finding['rule']} at {finding['path']}:{finding['line']}: "
+            f"{finding['message']}; fix: {finding['fix']}")
+
+
+def attach(entry: dict, argv: list[str], stacks: str, cwd: Path | None = None) -> dict:
+    """Add `lint` to a report entry whose verdict is not `pass`; a finding that explains the
+    verdict goes first in the hint. Returns the entry."""
+    if entry.get("verdict") in ("pass", None):
+        return entry
+    cwd = cwd or Path.cwd()
+    found = findings_in(program_files(argv, stacks, cwd))
+    if not found:
+        return entry
+    entry["lint"] = joined(entry["verdict"], found, cwd)
+    lines = [hint_line(f) for f in entry["lint"]["explains"]]
+    if lines:
+        entry["hint"] = "\n".join([*lines, entry.get("hint") or ""]).strip()
+    return entry

@@ -1,0 +1,426 @@
+"""The dataflow rules (MLX014-MLX022) on small programs: each fires on its bug however the
+bug is spelled, and stays silent on the fixed form and on near misses from real code."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mlxprobe.lint import lint_source
+
+HEADER = """\
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from functools import partial
+from mlx.utils import tree_map
+"""
+
+
+def fired(code: str, rule: str) -> list[int]:
+    offset = HEADER.count("\n")
+    found = lint_source(HEADER + textwrap.dedent(code), "case.py")
+    return [f.line - offset for f in found if f.rule == rule]
+
+
+# MLX014: state updated in a loop and never evaluated, whatever updates it -------------------
+
+@pytest.mark.parametrize("update", [
+    "model.update(tree_map(lambda p, g: p - 0.1 * g, model.parameters(), grads))",
+    "params = tree_map(lambda p, g: p - 0.1 * g, params, grads)",
+    "params = {k: params[k] - 0.1 * grads[k] for k in params}",
+])
+def test_mlx014_update_never_evaluated(update: str) -> None:
+    code = f"""
+    for step in range(1000):
+        loss, grads = loss_and_grad(params, x, y)
+        {update}
+        if step % 500 == 0:
+            print(loss.item())
+    """
+    assert fired(code, "MLX014") == [4]
+
+
+@pytest.mark.parametrize("evaluation", [
+    "mx.eval(params, loss)",
+    "print(loss.item())",
+    "losses.append(np.array(loss))",
+    "if step % 10 == 0:\n            mx.eval(params)",
+])
+def test_mlx014_evaluated_each_step_is_clean(evaluation: str) -> None:
+    code = f"""
+    for step in range(1000):
+        loss, grads = loss_and_grad(params, x, y)
+        params = tree_map(lambda p, g: p - 0.1 * g, params, grads)
+        {evaluation}
+    """
+    assert fired(code, "MLX014") == []
+
+
+def test_mlx014_inner_loop_evaluated_by_the_outer_one() -> None:
+    code = """
+    for epoch in range(10):
+        for batch in data:
+            loss, grads = loss_and_grad(params, batch)
+            params = tree_map(lambda p, g: p - 0.1 * g, params, grads)
+        mx.eval(params)
+    """
+    assert fired(code, "MLX014") == []
+
+
+# MLX015: evaluation inside a compiled or vmapped function -----------------------------------
+
+@pytest.mark.parametrize("decorator, evaluation", [
+    ("@mx.compile", "mx.eval(y)"),
+    ("@partial(mx.compile, inputs=state)", "print(y.item())"),
+    ("", "values = y.tolist()"),
+])
+def test_mlx015_eval_under_compile(decorator: str, evaluation: str) -> None:
+    code = f"""
+    {decorator}
+    def step(x):
+        y = x * 2
+        {evaluation}
+        return y
+
+    fast = mx.compile(step)
+    """
+    assert fired(code, "MLX015") == [5]
+
+
+def test_mlx015_eval_outside_the_compiled_function_is_clean() -> None:
+    code = """
+    @mx.compile
+    def step(x):
+        return x * 2
+
+    y = step(mx.ones(3))
+    print(y.item())
+    """
+    assert fired(code, "MLX015") == []
+
+
+# MLX016: the loss reaches its inputs only through a Python value or stop_gradient ------------
+
+@pytest.mark.parametrize("body", [
+    "return mx.array(model(x).sum().item())",
+    "value = float(mx.mean(model(x) - y))\n        return mx.array(value)",
+    "return mx.stop_gradient(model(x)).sum()",
+])
+def test_mlx016_gradient_cut(body: str) -> None:
+    code = f"""
+    def loss_fn(model, x, y):
+        {body}
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX016") == [3]
+
+
+def test_mlx016_item_for_logging_beside_a_live_loss_is_clean() -> None:
+    code = """
+    def loss_fn(model, x, y):
+        loss = mx.mean((model(x) - y) ** 2)
+        scale = float(x.shape[0])
+        target = mx.stop_gradient(y)
+        return loss * scale + mx.mean(target)
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX016") == []
+
+
+# MLX017: the differentiated argument passed by keyword --------------------------------------
+
+def test_mlx017_keyword_call() -> None:
+    code = """
+    grad_fn = mx.value_and_grad(loss_fn)
+    loss, grads = grad_fn(params=params, x=x, y=y)
+    ok = grad_fn(params, x=x, y=y)
+    """
+    assert fired(code, "MLX017") == [3]
+
+
+def test_mlx017_nn_value_and_grad_takes_keywords() -> None:
+    code = """
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    loss, grads = loss_and_grad(model=model, x=x)
+    second = mx.grad(loss_fn, argnums=1)
+    g = second(params, x, y=y)
+    """
+    assert fired(code, "MLX017") == []
+
+
+# MLX018: a per-example loss differentiated --------------------------------------------------
+
+def test_mlx018_reduction_none_differentiated() -> None:
+    code = """
+    def loss_fn(model, x, y):
+        losses = nn.losses.mse_loss(model(x), y, reduction="none")
+        return losses
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX018") == [4]
+
+
+def test_mlx018_reduced_afterwards_is_clean() -> None:
+    code = """
+    def loss_fn(model, x, y, w):
+        losses = nn.losses.mse_loss(model(x), y, reduction="none")
+        return (losses * w).mean()
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX018") == []
+
+
+# MLX019: a random weight in a _private attribute --------------------------------------------
+
+def test_mlx019_private_random_weight() -> None:
+    code = """
+    class Scorer(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self._proj = mx.random.normal((dim, dim)) * 0.02
+            self._inv_freq = 1.0 / (10000 ** (mx.arange(0, dim, 2) / dim))
+
+        def __call__(self, x):
+            return x @ self._proj * self._inv_freq
+    """
+    assert fired(code, "MLX019") == [5]
+
+
+# MLX020: the clamp after sqrt of a distance --------------------------------------------------
+
+def test_mlx020_clamp_after_sqrt_of_a_distance() -> None:
+    code = """
+    def dist(a, b):
+        diff = a[:, None] - b[None]
+        d2 = (diff * diff).sum(-1)
+        return mx.maximum(mx.sqrt(d2), 1e-6)
+
+    def safe(a, b):
+        d2 = ((a - b) ** 2).sum(-1)
+        return mx.sqrt(mx.maximum(d2, 1e-6))
+
+    def normalize(x):
+        return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1)), 1e-12)
+    """
+    assert fired(code, "MLX020") == [5]
+
+
+# MLX021: gradients computed and never applied -----------------------------------------------
+
+def test_mlx021_grads_never_applied() -> None:
+    code = """
+    for epoch in range(100):
+        loss, grads = loss_and_grad_fn(model, x, y)
+        mx.eval(model.parameters(), loss)
+    """
+    assert fired(code, "MLX021") == [3]
+
+
+@pytest.mark.parametrize("use", [
+    "optimizer.update(model, grads)",
+    "accumulated = grads if accumulated is None else tree_map(mx.add, accumulated, grads)",
+])
+def test_mlx021_grads_used_is_clean(use: str) -> None:
+    code = f"""
+    accumulated = None
+    for epoch in range(100):
+        loss, grads = loss_and_grad_fn(model, x, y)
+        {use}
+        mx.eval(model.parameters(), loss)
+    """
+    assert fired(code, "MLX021") == []
+
+
+# MLX022: the log of a saturating probability ------------------------------------------------
+
+def test_mlx022_log_of_sigmoid() -> None:
+    code = """
+    def loss_fn(model, x, y):
+        p = mx.sigmoid(model(x))
+        return -(y * mx.log(p) + (1 - y) * mx.log(1 - p)).mean()
+
+    def sample(logits):
+        return mx.log(mx.softmax(logits, axis=-1)) + noise
+    """
+    assert fired(code, "MLX022") == [4, 4]
+
+
+def test_mlx022_fused_forms_are_clean() -> None:
+    code = """
+    def loss_fn(model, x, y):
+        z = model(x)
+        return nn.losses.binary_cross_entropy(z, y, with_logits=True) + mx.log(z.exp()).mean()
+    """
+    assert fired(code, "MLX022") == []
+
+
+# MLX023: a compiled step that updates state it does not declare -----------------------------
+
+@pytest.mark.parametrize("compiled", ["@mx.compile", "@partial(mx.compile, shapeless=True)"])
+def test_mlx023_compiled_update_without_state(compiled: str) -> None:
+    code = f"""
+    {compiled}
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+    """
+    assert fired(code, "MLX023") == [2]
+
+
+def test_mlx023_compile_call_and_declared_state() -> None:
+    code = """
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        model.update(apply(grads))
+        return loss
+
+    fast = mx.compile(step)
+    state = [model.state, optimizer.state]
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def good(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+
+    @mx.compile
+    def forward(x):
+        return model(x)
+    """
+    assert fired(code, "MLX023") == [7]
+
+
+# MLX024: an op with no VJP in differentiated code --------------------------------------------
+
+def test_mlx024_inverse_in_a_module_method_under_value_and_grad() -> None:
+    code = """
+    class Gaussian(nn.Module):
+        def nll(self, x):
+            cov = self.chol @ self.chol.T
+            prec = mx.linalg.inv(cov, stream=mx.cpu)
+            return ((x @ prec) * x).sum()
+
+    loss_and_grad = nn.value_and_grad(model, lambda m, x: m.nll(x))
+    """
+    assert fired(code, "MLX024") == [5]
+
+
+def test_mlx024_constant_operand_or_no_gradient_is_clean() -> None:
+    code = """
+    def loss_fn(model, x):
+        basis = mx.linalg.qr(mx.random.normal((4, 4)), stream=mx.cpu)[0]
+        return (model(x) @ basis).sum()
+
+    def whiten(x):
+        return x @ mx.linalg.inv(x.T @ x, stream=mx.cpu)
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX024") == []
+
+
+# MLX025: training float16 parameters ---------------------------------------------------------
+
+def test_mlx025_float16_parameters_trained() -> None:
+    code = """
+    DTYPE = mx.float16
+    model.set_dtype(DTYPE)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    assert fired(code, "MLX025") == [3]
+
+
+def test_mlx025_bfloat16_or_no_training_is_clean() -> None:
+    trained = """
+    model.set_dtype(mx.bfloat16)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    converted = """
+    model.set_dtype(mx.float16)
+    for name, w in weights:
+        save(name, w)
+    """
+    assert fired(trained, "MLX025") == [] and fired(converted, "MLX025") == []
+
+
+# MLX026: lazy arrays built in a thread and handed to another ---------------------------------
+
+def test_mlx026_producer_thread_hands_out_lazy_arrays() -> None:
+    code = """
+    def produce(q):
+        for batch in loader:
+            x = mx.array(batch["x"]) / 255.0
+            q.put(x)
+
+    def load(path):
+        return mx.load(path)["w"] * 2
+
+    threading.Thread(target=produce, args=(q,)).start()
+    future = pool.submit(load, "w.npz")
+    """
+    assert fired(code, "MLX026") == [5, 8]
+
+
+def test_mlx026_evaluated_or_numpy_hand_off_is_clean() -> None:
+    code = """
+    def produce(q):
+        for batch in loader:
+            x = mx.array(batch["x"]) / 255.0
+            mx.eval(x)
+            q.put(x)
+
+    def prepare(q):
+        for batch in loader:
+            q.put(np.asarray(batch["x"]) / 255.0)
+
+    threading.Thread(target=produce, args=(q,)).start()
+    threading.Thread(target=prepare, args=(q,)).start()
+    """
+    assert fired(code, "MLX026") == []
+
+
+# MLX005, generalised: a summed gradient tree reaching any update undivided -------------------
+
+@pytest.mark.parametrize("update", [
+    "params = tree_map(lambda p, g: p - 0.1 * g, params, acc)",
+    "model.update(tree_map(lambda p, g: p - 0.1 * g, model.parameters(), acc))",
+])
+def test_mlx005_summed_by_key_and_applied_by_hand(update: str) -> None:
+    code = f"""
+    for step in range(100):
+        acc = None
+        for micro in range(4):
+            loss, grads = loss_and_grad(params, batch[micro])
+            acc = grads if acc is None else {{k: acc[k] + grads[k] for k in acc}}
+        {update}
+        mx.eval(params, model.parameters())
+    """
+    assert fired(code, "MLX005") == [7]
+
+
+def test_mlx005_divided_before_the_hand_update_is_clean() -> None:
+    code = """
+    for step in range(100):
+        acc = None
+        for micro in range(4):
+            loss, grads = loss_and_grad(params, batch[micro])
+            acc = grads if acc is None else {k: acc[k] + grads[k] for k in acc}
+        acc = {k: v / 4 for k, v in acc.items()}
+        params = tree_map(lambda p, g: p - 0.1 * g, params, acc)
+        mx.eval(params)
+    """
+    assert fired(code, "MLX005") == []
