@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,28 +74,53 @@ def test_a_start_up_that_works_past_the_idle_deadline_is_no_hang(tmp_path, mode)
     assert entry["metrics"]["startup_idle_max_s"] < float(IDLE)
 
 
-def test_mlx_jit_with_a_cold_cache_is_no_idle_hang(tmp_path):
+def test_mlx_jit_with_a_cold_cache_before_step_one_is_no_idle_hang(tmp_path):
+    # the first evaluation compiles 3 kernels with g++ (seconds each, a cold cache): the
+    # parent waits on its compiler child the whole time, and that is work
     cold = tmp_path / "cold"
     cold.mkdir()
-    done, entry = watch(tmp_path, *python("mlx_linear.py", "--steps", "20", "--compiled"),
+    done, entry = watch(tmp_path, *python("mlx_startup.py", "--jit", "3"),
                         options=("--idle-timeout", "1"), env={"TMPDIR": str(cold)})
     assert (done.returncode, entry["verdict"]) == (0, "pass"), entry.get("reason")
+    assert entry["evidence"]["compiler_s"] > 1.0 and entry["metrics"]["steps"] >= 5
+    assert entry["metrics"]["startup_idle_max_s"] < 1.0
+
+
+def test_a_tree_waiting_on_a_server_outside_it_is_left_to_the_startup_allowance(tmp_path):
+    # asleep on a socket whose peer is no process of the tree: it waits on the world (a
+    # download, a server, a rank on another host), not on itself
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        done, entry = watch(tmp_path, *python("startup.py", "--mode", "socket", "--port",
+                                               str(port)),
+                            options=("--idle-timeout", "1", "--startup-timeout", "8"))
+    assert (entry["verdict"], entry["evidence"]["phase"]) == ("hang", "startup"), entry
+    assert entry["evidence"]["stalled_s"] >= 8
 
 
 def _stopped(tmp_path, sig: int, after_s: float, *options: str) -> tuple[int, dict]:
-    """Start `watch` on a sleeping program, send `sig` to mlxprobe after `after_s`."""
+    """Start `watch` on a program that blocks, send `sig` to mlxprobe `after_s` after the
+    program said it was loading (its workers started: from then on the tree sleeps)."""
     out = tmp_path / "watch.json"
-    command = [sys.executable, "-m", "mlxprobe.cli", "watch", "--json", str(out), *options,
-               "--", *python("startup.py", "--mode", "blocked")]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(after_s)
-    child.send_signal(sig)
-    child.communicate(timeout=GUARD_S)
+    command = [sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status", "--json",
+               str(out), *options, "--", *python("startup.py", "--mode", "blocked")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        for line in child.stdout:  # the program's own output, passed through
+            if line.startswith(b"loading data"):
+                break
+        time.sleep(after_s)
+        child.send_signal(sig)
+        child.communicate(timeout=GUARD_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     return child.returncode, json.loads(out.read_text())["runs"][0]
 
 
 def test_ctrl_c_on_a_sleeping_program_is_interrupted_with_its_diagnosis(tmp_path):
-    code, entry = _stopped(tmp_path, signal.SIGINT, LOOKS_IDLE_S + 5)
+    code, entry = _stopped(tmp_path, signal.SIGINT, LOOKS_IDLE_S + 3)
     assert (code, entry["verdict"], entry["detail"]) == (130, "interrupted", "SIGINT")
     evidence = entry["evidence"]
     assert evidence["looks_like"] == "hang:cpu_idle", evidence
@@ -106,7 +132,7 @@ def test_ctrl_c_on_a_sleeping_program_is_interrupted_with_its_diagnosis(tmp_path
 
 
 def test_sigterm_to_mlxprobe_is_interrupted_too(tmp_path):
-    code, entry = _stopped(tmp_path, signal.SIGTERM, 4)
+    code, entry = _stopped(tmp_path, signal.SIGTERM, 1)
     assert (code, entry["verdict"], entry["detail"]) == (143, "interrupted", "SIGTERM")
 
 

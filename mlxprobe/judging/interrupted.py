@@ -44,6 +44,7 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
                 "idle_s": round(raw.idle_s, 2), "looks_idle_s": LOOKS_IDLE_S,
                 "idle_deadline_s": _deadline(raw), "wall_s": round(raw.wall_s, 2),
                 "tree_ended_with": raw.ended_with or None,
+                "outside_waits": raw.outside_waits,
                 "rss_mb": _rss_mb(raw), "processes": tree_words.evidence(raw.processes),
                 "doing": tree_words.doing_counts(raw.processes)}
     return Verdict("interrupted", raw.stopped_by, reason, hint, evidence)
@@ -51,6 +52,11 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
 
 def looks_like(raw: RawResult, meta: dict) -> tuple[str, str, str]:
     """(the verdict the evidence would give, why in words, the hint to show)."""
+    if raw.idle_s >= LOOKS_IDLE_S and raw.outside_waits:
+        return ("waiting_outside", f"idle for {raw.idle_s:.0f} s, waiting on sockets to "
+                f"outside the tree ({', '.join(raw.outside_waits[:3])}): a server, a "
+                "download or remote ranks, not a hang of the program itself",
+                hints.INTERRUPTED)
     if raw.idle_s >= LOOKS_IDLE_S and raw.processes:
         return ("hang:cpu_idle", f"idle for {raw.idle_s:.0f} s in every process: looks like "
                 f"hang:cpu_idle (the idle deadline is {_deadline(raw):g} s before the first "

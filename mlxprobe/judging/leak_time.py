@@ -9,7 +9,9 @@ floors as the step rule, and only where the step rule could not judge.
 Thresholds and why: the step rule's (16 MB and 10% of the RSS at warm-up end, the last half's
 slope at least half of the whole fit's), after the first 20% of the run's samples (kernel
 compilation, imports, data set-up), over at least MIN_SAMPLES samples and MIN_SECONDS: a
-shorter run's RSS is mostly its start-up.
+shorter run's RSS is mostly its start-up. Samples taken while a compiler ran in the tree are
+left out: g++ children (MLX's CPU JIT, cold cache) add ~100 MB teeth to the tree's RSS
+(measured: a cold 3-kernel first step read as +25 MB "leak", a saw-tooth of 3 teeth).
 
 Must not import: mlx, the runner.
 """
@@ -31,7 +33,7 @@ MIN_MB, MIN_REL, SUSTAIN = 16.0, 0.10, 0.5
 
 def fit(raw: RawResult) -> dict | None:
     """RSS against time after warm-up: slope, growth, baseline; None when too short."""
-    points = [(s.t, s.rss / MB) for s in raw.samples]
+    points = [(s.t, s.rss / MB) for s in raw.samples if not s.compiling]
     body = points[int(len(points) * WARMUP):]
     if len(body) < MIN_SAMPLES or body[-1][0] - body[0][0] < MIN_SECONDS:
         return None

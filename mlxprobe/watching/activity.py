@@ -238,6 +238,36 @@ def wait_channels(pid: int) -> dict[str, int]:
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def outside_peers(pids: list[int]) -> list[str]:
+    """The tree's network waits on something outside it: "pid -> address" for each TCP/UDP
+    socket connected to a peer that is no socket of the tree (a server, a download, a rank
+    on another host), and each socket listening on a non-loopback address (a rank 0 waiting
+    for remote ranks). A tree asleep on those waits on the world, not on itself: no idle
+    hang (the start-up allowance decides). Sockets between processes of the tree are
+    internal waits (a deadlock stays a hang)."""
+    conns = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            found = (proc.net_connections if hasattr(proc, "net_connections")
+                     else proc.connections)(kind="inet")
+        except (psutil.Error, OSError):
+            continue
+        conns += [(pid, c) for c in found]
+    ours = {(c.laddr.ip, c.laddr.port) for _, c in conns if c.laddr}
+    outside = []
+    for pid, c in conns:
+        if c.raddr and (c.raddr.ip, c.raddr.port) not in ours:
+            outside.append(f"{pid} -> {c.raddr.ip}:{c.raddr.port}")
+        elif not c.raddr and c.status == psutil.CONN_LISTEN and c.laddr \
+                and not c.laddr.ip.startswith(LOOPBACK):
+            outside.append(f"{pid} listening on {c.laddr.ip}:{c.laddr.port}")
+    return outside
+
+
 def command(pid: int) -> str:
     try:
         return " ".join(psutil.Process(pid).cmdline())[:200]

@@ -104,6 +104,7 @@ class RawResult:
     stopped_by: str = ""  # an interrupted run: "SIGINT", "SIGTERM", "budget"
     ended_with: str = ""  # the signal mlxprobe ended an interrupted tree with (not a crash)
     idle_deadline_s: float | None = None  # the run's idle deadline before the first step
+    outside_waits: list[str] = field(default_factory=list)  # an idle tree's sockets to the world
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

@@ -34,8 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import compiling, confirm, procs, ranks, stacks, tree, watchdog
-from .activity import Activity
+from . import activity, compiling, confirm, procs, ranks, stacks, tree, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -101,7 +100,7 @@ class WatchedProcess:
         self._warmup: int | None = None  # warm-up steps, once the steps settled
         self.compile_total = 0.0  # seconds compiling seen (compiler children, native stacks)
         self.tick_s = WATCH_TICK_S if launch.watched else TICK_S
-        self.activity = Activity(self.watch.started)
+        self.activity = activity.Activity(self.watch.started)
         self._looked_at = 0.0
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
@@ -227,6 +226,8 @@ class WatchedProcess:
             self.raw.stopped_by = "budget"
             self.diagnose(interrupted=True)
             return True
+        if missed[0] == "startup_idle" and self._waits_outside():
+            return False
         idle_since = self.activity.last_active if missed[0] == "startup_idle" else None
         stall = _stall(missed, now, watch, self.sampler.samples, idle_since)
         armed = watch.armed_pids()
@@ -261,6 +262,16 @@ class WatchedProcess:
             self.raw.native_stacks = ranks.joined(self.raw.ranks, "native_stack")
         return True
 
+    def _waits_outside(self) -> bool:
+        """An idle tree with a socket to the world (a download, a server, remote ranks)
+        waits on it, not on itself: the idle clock restarts, the look is kept as evidence,
+        and the start-up allowance decides."""
+        outside = activity.outside_peers(self.sampler.alive_pids())
+        if outside:
+            self.activity.saw_work()
+            self.raw.outside_waits = outside[:20]
+        return bool(outside)
+
     def _described(self) -> list[dict]:
         """What each process of the tree did lately, and how long the tree slept, now."""
         self.raw.idle_s = round(self.activity.idle_s(), 2)
@@ -280,6 +291,7 @@ class WatchedProcess:
         self._looked_at = 0.0
         self._look_at_tree()
         described = self._described()
+        self.raw.outside_waits = activity.outside_peers(self.sampler.alive_pids())[:20]
         armed = self.watch.armed_pids()
         dumps = tree.dumps(self.sampler.alive_pids(), INTERRUPT_STACKS_S)
         self.raw.python_stacks = stacks.python_stacks(armed, self.folder) if armed else ""

@@ -5,6 +5,7 @@
     python startup.py --mode read --seconds S   # S s of reading a local file over and over
     python startup.py --mode compile --seconds S  # S s of a compiler child (g++ -O2 ...)
     python startup.py --mode sleep          # one process, asleep (time.sleep)
+    python startup.py --mode socket --port P  # waits for a reply from a server on port P
 
 Then (unless blocked) STEPS steps printed as `step N loss X`. `--start fork|spawn` picks how
 the workers start. Plain Python: the harness tests' stand-in for a training script's start.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,7 +77,8 @@ def compile_for(seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", default="blocked",
-                        choices=("blocked", "pool", "read", "compile", "sleep"))
+                        choices=("blocked", "pool", "read", "compile", "sleep", "socket"))
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--start", default="fork", choices=("fork", "spawn", "forkserver"))
     parser.add_argument("--steps", type=int, default=5)
@@ -89,6 +92,9 @@ def main() -> None:
         read(args.seconds)
     elif args.mode == "compile":
         compile_for(args.seconds)
+    elif args.mode == "socket":
+        with socket.create_connection(("127.0.0.1", args.port)) as peer:
+            peer.recv(1)  # the server (outside the tree) never answers
     else:
         time.sleep(3600)
     for step in range(1, args.steps + 1):
