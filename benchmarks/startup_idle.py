@@ -78,7 +78,17 @@ def watched(argv: list[str], env: dict, out: Path) -> dict:
     entry = json.loads(out.read_text())["runs"][0]
     label = entry["verdict"] + (f":{entry['detail']}" if entry["detail"] else "")
     return {"verdict": label, "wall_s": wall, "steps": entry["metrics"]["steps"],
-            "idle_max_s": entry["metrics"].get("startup_idle_max_s")}
+            "idle_max_s": entry["metrics"].get("startup_idle_max_s"),
+            "extensions": entry.get("extensions"), "first_step_s": _first_step_s(entry)}
+
+
+def _first_step_s(entry: dict) -> float | None:
+    """Seconds from start to the end of the first step (None without steps)."""
+    metrics = entry["metrics"]
+    if not metrics["steps"] or metrics.get("first_step_ms") is None:
+        return None
+    parts = (metrics.get("startup_s"), metrics.get("setup_s"))
+    return round(sum(p for p in parts if p) + metrics["first_step_ms"] / 1000, 1)
 
 
 def main() -> None:
@@ -90,14 +100,15 @@ def main() -> None:
     wanted = [w for w in args.only.split(",") if w]
     with tempfile.TemporaryDirectory(prefix="mlxprobe-startup-") as tmp:
         folder = Path(tmp)
-        print(f"{'start-up':40s} {'verdict':22s} {'steps':>5s} {'wall s':>7s} "
-              f"{'longest sleep s':>15s}")
+        print(f"{'start-up':36s} {'verdict':16s} {'steps':>5s} {'wall s':>7s} "
+              f"{'step 1 at s':>11s} {'longest sleep s':>15s} {'ext':>3s}")
         for name, (argv, env) in startups(args.seconds, folder).items():
             if wanted and not any(name.startswith(w) for w in wanted):
                 continue
             got = watched(argv, env, folder / f"{name.replace('/', '_')}.json")
-            print(f"{name:40s} {got['verdict']:22s} {got.get('steps', '-')!s:>5s} "
-                  f"{got['wall_s']:7.1f} {got.get('idle_max_s')!s:>15s}", flush=True)
+            print(f"{name:36s} {got['verdict']:16s} {got.get('steps', '-')!s:>5s} "
+                  f"{got['wall_s']:7.1f} {got.get('first_step_s')!s:>11s} "
+                  f"{got.get('idle_max_s')!s:>15s} {got.get('extensions')!s:>3s}", flush=True)
         print(f"load average: {os.getloadavg()}")
 
 

@@ -155,14 +155,19 @@ def _look(t: float, cpu: float = 0.0, io: int = 0, rss: int = 0, states: str = "
     (_look(1.25), []),
     (_look(1.25, cpu=0.01), []),  # one clock tick in a quarter second: a timer's wake-up
     (_look(1.25, cpu=0.2), ["cpu"]),
-    (_look(1.25, states="SR"), ["running"]),
-    (_look(1.25, states="D"), ["running"]),
+    (_look(1.25, states="SR"), []),  # R at one look only: a wake-up
+    (_look(1.25, states="D"), []),
     (_look(1.25, io=1 << 20), ["io"]),
     (_look(1.25, rss=1 << 20), ["memory"]),
     (_look(1.25, name="cc1plus"), ["compiling"]),
 ])
 def test_what_a_process_did_between_two_looks(after, did):
     assert activity.worked(_look(1.0), after) == did
+
+
+def test_a_thread_runnable_at_two_looks_in_a_row_is_running():
+    assert activity.worked(_look(1.0, states="SR"), _look(1.25, states="RS")) == ["running"]
+    assert activity.worked(_look(1.0, states="D"), _look(1.25, states="D")) == ["running"]
 
 
 DUMP = """Process 7: python train.py

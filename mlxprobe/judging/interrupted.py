@@ -45,7 +45,8 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
                 "idle_deadline_s": _deadline(raw), "wall_s": round(raw.wall_s, 2),
                 "tree_ended_with": raw.ended_with or None,
                 "outside_waits": raw.outside_waits,
-                "rss_mb": _rss_mb(raw), "processes": tree_words.evidence(raw.processes),
+                "rss_mb": _rss_mb(raw), "last_work": raw.last_work,
+                "processes": tree_words.evidence(raw.processes),
                 "doing": tree_words.doing_counts(raw.processes)}
     return Verdict("interrupted", raw.stopped_by, reason, hint, evidence)
 

@@ -35,6 +35,7 @@ def slept(raw: RawResult, meta: dict) -> Verdict | None:
                 "idle_deadline_s": stall.deadline_s, "last_step": 0,
                 "cpu_cores_during_stall": round(stall.cpu_fraction, 3),
                 "runnable_share_during_stall": round(stall.runnable_fraction, 3),
+                "last_work": raw.last_work,
                 "processes": tree_words.evidence(procs),
                 "doing": tree_words.doing_counts(procs)}
     return Verdict("hang", "cpu_idle", reason, hints.STARTUP_IDLE, evidence)

@@ -3,11 +3,12 @@
 Job: a look at each process of the tree (Linux: /proc/PID/stat, every thread's
 /proc/PID/task/TID/stat, /proc/PID/io; elsewhere psutil) gives its CPU seconds, its threads'
 states, its I/O bytes (read and written by system calls: files, pipes, sockets) and its RSS.
-Against the previous look, the tree was *working* when any of: CPU above IDLE_CORES, a thread
-running or queued for a core (R) or in a disk wait (D), a compiler process (g++, cc1plus: MLX's
-CPU backend JIT), IO_BYTES of I/O, RSS moving by RSS_BYTES, a process started or ended, an
-output line. Otherwise every thread of every process was asleep (a futex, a pipe, `waitpid`,
-a socket with no bytes, a sleep): the tree was *idle*. `Activity` keeps when the tree was last
+Against the previous look, the tree was *working* when any of: CPU above IDLE_CORES, a
+thread running or queued for a core (R) or in a disk wait (D) at two looks in a row, a
+compiler process (g++, cc1plus: MLX's CPU backend JIT), IO_BYTES of I/O, RSS moving by
+RSS_BYTES, a process started or ended, an output line. Otherwise every thread of every
+process was asleep (a futex, a pipe, `waitpid`, a socket with no bytes, a sleep): the tree
+was *idle*. `Activity` keeps when the tree was last
 working (the start-up idle deadline reads it) and each process's recent looks (what it did in
 the last seconds, for an interrupted run's report); `processes()` describes each, with the
 kernel's wait channel of each sleeping thread (/proc/PID/task/TID/wchan: futex_wait_queue,
@@ -120,10 +121,12 @@ def thread_states(pid: int) -> str:
 
 def worked(before: ProcLook | None, after: ProcLook) -> list[str]:
     """What the process did between two looks (empty: nothing, it slept)."""
-    did = [word for word, yes in (("compiling", after.compiling),
-                                  ("running", bool(set(after.states) & BUSY_STATES))) if yes]
     if before is None:
-        return [*did, "started"]
+        return ["compiling"] * after.compiling + ["started"]
+    # a thread R (or D) at two looks in a row: a wake-up of a sleeping thread is R for a
+    # moment (longer on a loaded machine, queued for a core), a busy or starved one stays R
+    running = bool(set(after.states) & BUSY_STATES) and bool(set(before.states) & BUSY_STATES)
+    did = [word for word, yes in (("compiling", after.compiling), ("running", running)) if yes]
     gap = max(after.t - before.t, 1e-3)
     if (after.cpu_s - before.cpu_s) / gap > IDLE_CORES:
         did.append("cpu")
@@ -144,6 +147,7 @@ class Activity:
         self._recent: dict[int, deque[tuple[ProcLook, tuple[str, ...]]]] = {}
         self._alive: set[int] = set()
         self._looked: float | None = None  # when the last look was taken
+        self.last_work = ""  # what the last work seen was: "pid 12 (python): cpu"
 
     def look(self, pids: list[int], output_at: float | None = None) -> bool:
         """Look at the live processes `pids` of the tree; True when the tree worked since
@@ -160,11 +164,12 @@ class Activity:
             history.append((now_look, did))
             while history and now - history[0][0].t > RECENT_S:
                 history.popleft()
-            active = active or bool(did)
+            if did:
+                active, self.last_work = True, f"pid {pid} ({now_look.name}): {', '.join(did)}"
         ended = self._alive - set(seen)
         previous = self.started if self._looked is None else self._looked
         if ended or (output_at is not None and output_at > previous):
-            active = True
+            active, self.last_work = True, "a process ended" if ended else "an output line"
         self._alive, self._looked = set(seen), now
         self.looks += 1
         if active or not seen:

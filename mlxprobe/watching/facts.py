@@ -100,6 +100,7 @@ class RawResult:
     # (`activity`, `tree`): taken on a hang before the first step and on an interruption
     processes: list[dict] = field(default_factory=list)
     idle_s: float = 0.0  # seconds every process of the tree had slept when the run ended
+    last_work: str = ""  # the tree's last work seen before that sleep: "pid 12 (python): cpu"
     startup_idle_max_s: float = 0.0  # the longest such sleep before the first step
     stopped_by: str = ""  # an interrupted run: "SIGINT", "SIGTERM", "budget"
     ended_with: str = ""  # the signal mlxprobe ended an interrupted tree with (not a crash)

@@ -275,6 +275,7 @@ class WatchedProcess:
     def _described(self) -> list[dict]:
         """What each process of the tree did lately, and how long the tree slept, now."""
         self.raw.idle_s = round(self.activity.idle_s(), 2)
+        self.raw.last_work = self.activity.last_work
         return self.activity.processes()
 
     def _tree_facts(self, dumps: dict[int, str], processes: list[dict]) -> None:
