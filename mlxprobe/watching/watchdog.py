@@ -54,8 +54,9 @@ COMPILE_CAP_S = 600.0
 # for IDLE_S is a hang, whatever the startup allowance says: a start-up that works gets the
 # whole allowance, one that sleeps does not. Measured (README, "A run stuck before its first
 # step"): the longest such sleep of real start-ups (import mlx, an mlx-lm model load and
-# LoRA start, a worker pool preparing data, the g++ JIT first step, a dataset read) was
-# under 1 s; 30 s leaves a 30x margin and room for a short network or lock wait.
+# LoRA start, a worker pool preparing data, the g++ JIT first step, a dataset read, every
+# fixed examples/plain script; benchmarks/startup_idle.py at load 7-15 on 2 cores) was
+# 0.34 s; 30 s is 88x that and leaves room for a lock or pipe that answers late.
 IDLE_S = 30.0
 
 
