@@ -131,6 +131,12 @@ def test_signal_ends_every_child_and_writes_a_partial_report(signum: int, folder
     assert_partial_report(out, stdout + stderr)
     assert report.load(out)["stopped"] == f"interrupted by {signal.Signals(signum).name}"
     assert "2/2 verdicts matched" in stdout or "quick_a" in stdout
+    # the runs the signal ended: `interrupted` with what their processes were doing
+    stopped = report.load(out)["interrupted_runs"]
+    assert sorted(r["variant"] for r in stopped) == ["forever_a", "forever_b"], stdout
+    name = signal.Signals(signum).name
+    assert {(r["verdict"], r["detail"]) for r in stopped} == {("interrupted", name)}
+    assert all(r["evidence"]["processes"] for r in stopped), stopped
 
 
 def test_second_ctrl_c_during_cleanup_changes_nothing(folder: Path, tmp_path: Path,

@@ -1,7 +1,9 @@
 """`mlxprobe run`: run scenario variants under the watchdog, print the table, write the report.
 
 Exit 0 when every verdict matched its expectation, 1 when one did not, 130 when interrupted
-(Ctrl-C or SIGTERM end the current child's tree and a partial report is written).
+(Ctrl-C or SIGTERM end the current child's tree and a partial report is written; each run
+the interruption ended is printed and kept under `interrupted_runs` with the verdict
+`interrupted` and what its processes were doing).
 
 Must not import: mlx, the child side.
 """
@@ -17,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UsageError
+from ..judging.verdict import classify
 from ..launching import catalog, settings
 from ..launching.spec import RunSpec, native_paths, spec_for
 from ..native import build
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         outcomes = _run_matrix(args, specs, stop_event)
     except matrix.Interrupted as stop:
         interrupted = True  # further Ctrl-C/SIGTERM stay ignored: we are about to exit
-        _finish_partial(args, specs, [o.entry for o in stop.finished], signals)
+        _finish_partial(args, specs, [o.entry for o in stop.finished], signals,
+                        _stopped_entries(stop.stopped, signals))
         return EXIT_INTERRUPTED
     finally:
         if not interrupted:
@@ -152,14 +156,31 @@ def _say_placement(args: argparse.Namespace, specs: list[RunSpec]) -> None:
         print(f"mlxprobe: distributed scenarios: {'; '.join(sorted(where))}", file=sys.stderr)
 
 
+def _stopped_entries(stopped: list[Outcome], signals: list[int]) -> list[dict]:
+    """The runs the interruption ended, judged again now that the signal is known: verdict
+    `interrupted:SIGINT` with what each process was doing (`judging.interrupted`)."""
+    entries = []
+    for outcome in stopped:
+        if signals:
+            outcome.raw.stopped_by = signal.Signals(signals[0]).name
+        verdict = classify(outcome.raw, outcome.spec.meta)
+        entries.append(report.run_entry(outcome.spec, outcome.raw, verdict))
+    return entries
+
+
 def _finish_partial(args: argparse.Namespace, specs: list[RunSpec], entries: list[dict],
-                    signals: list[int]) -> None:
-    """The partial report: the runs that finished, the ones that did not, and why."""
+                    signals: list[int], stopped: list[dict] | None = None) -> None:
+    """The partial report: the runs that finished, the ones that did not, and why; the
+    runs the interruption ended (`interrupted_runs`: each with its diagnosis) are among
+    the missing ones and printed with their details."""
     done = {(e["scenario"], e["variant"], e["repeat"]) for e in entries}
     missing = [report.run_key(s) for s in specs
                if (s.scenario_id, s.variant, s.repeat) not in done]
     why = f"interrupted by {signal.Signals(signals[0]).name}" if signals else "interrupted"
-    _finish(args, entries, complete=False, missing=missing, stopped=why)
+    for entry in stopped or []:
+        print("\n" + table.details(entry))
+    _finish(args, entries, complete=False, missing=missing, stopped=why,
+            interrupted=stopped or [])
     print(f"mlxprobe: interrupted after {len(entries)} of {len(specs)} runs"
           + ("; partial report written" if args.json else ""), file=sys.stderr)
 
@@ -190,8 +211,11 @@ def stopper(stop: threading.Event, seen: list[int]) -> Callable[[int, object], N
 
 
 def _finish(args: argparse.Namespace, entries: list[dict], complete: bool,
-            missing: list[dict] | None = None, stopped: str = "") -> None:
+            missing: list[dict] | None = None, stopped: str = "",
+            interrupted: list[dict] | None = None) -> None:
     built = report.build(entries, complete, missing, stopped)
+    if interrupted:
+        built["interrupted_runs"] = interrupted
     if args.json:
         report.write(fingerprint.report_path(args.json, built), built)
     if args.html:

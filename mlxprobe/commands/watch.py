@@ -8,8 +8,11 @@ mlx-lm's callback, `probe.step` calls the user added), from the program's output
 anything else (`--progress REGEX`), and the process tree sampled from outside. At the end:
 the table row, reason, evidence, fix and report files, as `run`.
 
-Exit 0 pass, 1 a problem found, 2 usage, 130 interrupted (the program's tree is ended and a
-partial report written). The program's own exit code and signal are in the report.
+Exit 0 pass, 1 a problem found, 2 usage; stopped by the user, the verdict is `interrupted`
+(with the diagnosis of that moment) and the exit code the shell's convention, 128 + the
+signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM; 124 when `--budget` ran out (as
+coreutils' `timeout`). The program's tree is ended and a partial report written. The
+program's own exit code and signal are in the report.
 
 Must not import: mlx, the inside side.
 """
@@ -41,7 +44,7 @@ from .running import STOP_SIGNALS, stopper
 
 NAME = "watch"
 HELP = "run your own training program under the watchdog: mlxprobe watch -- python train.py"
-EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED, EXIT_BUDGET = 0, 1, 130, 124
 # A user's run is not a scenario whose step times we know: longer deadlines, no budget.
 # 300 s to the first sign of progress (loading a large model's weights from disk prints
 # nothing for minutes); 5 s between steps at least (GC pauses, logging, a data shard), and a
@@ -130,18 +133,30 @@ def run(args: argparse.Namespace) -> int:
             writable_file(path)
     if args.html:
         html.require()
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, stopper(stop, [])) for sig in STOP_SIGNALS}
+    stop, signals = threading.Event(), []
+    previous = {sig: signal.signal(sig, stopper(stop, signals)) for sig in STOP_SIGNALS}
     try:
         with console.for_terminal(args.no_status) as screen:
             raw = runner.run(launch, stop, screen.record, screen.echo)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if raw.interrupted and signals and not raw.stopped_by:
+        raw.stopped_by = signal.Signals(signals[0]).name
     shown = list(launch.argv)
     if args.ranks > 1:  # the user's own command, not our launcher line
         shown = [f"[{args.ranks} ranks]", *program_argv(args.program)]
     return _finish(args, shown, raw)
+
+
+def interrupted_code(stopped_by: str) -> int:
+    """128 + the signal (130 Ctrl-C, 143 SIGTERM); 124 for the budget."""
+    if stopped_by == "budget":
+        return EXIT_BUDGET
+    try:
+        return 128 + signal.Signals[stopped_by]
+    except KeyError:
+        return EXIT_INTERRUPTED
 
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
@@ -159,7 +174,7 @@ def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN
     print("\n" + table.render([entry], color=color, expectation=False))
     print("\n" + table.details(entry, expectation=False))
     if raw.interrupted:
-        print("mlxprobe: interrupted; the program's tree was ended"
-              + ("; partial report written" if args.json else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"mlxprobe: interrupted ({raw.stopped_by or 'stopped'}); the program's tree "
+              "was ended" + ("; partial report written" if args.json else ""), file=sys.stderr)
+        return interrupted_code(raw.stopped_by)
     return EXIT_OK if verdict.kind == "pass" else EXIT_PROBLEM

@@ -105,6 +105,15 @@ _HANG_BUSY = ("the process kept computing far past its usual step time: see the 
 _HANG_IDLE = ("the process sat idle waiting: a lock, I/O, or a collective (`mx.distributed."
               "all_sum`) that another rank never joined; see the stacks for the blocking call")
 
+STARTUP_IDLE = ("every process waited before the first step: look at the line each process "
+                "waits on (below): a main process blocked on a Queue, pipe or `join()` of "
+                "workers that wait themselves (a worker that died or never got its task, a "
+                "pool started after threads: prefer `mp.get_context('spawn')`), a lock or "
+                "socket nobody answers; if the program really waits on something outside "
+                "(a server, a file lock), raise `--idle-timeout`")
+INTERRUPTED = ("nothing failed: the run was stopped before its end; the evidence shows what "
+               "each process was doing at that moment")
+
 _ERRORS = (
     (("peer", "lost"), "a rank's peer ended (or crashed) while this rank still issued "
                        "collectives: give every rank the same number of steps (equal shards, "

@@ -32,6 +32,7 @@ from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
     hints,
+    interrupted,
     known_errors,
     leak_time,
     memory_shape,
@@ -42,6 +43,7 @@ from . import (
     ranks,
     schedule,
 )
+from . import startup as startup_rules
 from .rule import Rule, Verdict
 from .stats import finite_head, theil_sen, window_median
 
@@ -127,9 +129,11 @@ def rulebook() -> tuple[Rule, ...]:
     """Every rule, in the order of precedence: crash > hang > wrong_result > no_update >
     diverged > leak > not_learning. The threshold texts are the constants' own."""
     return (
+        *interrupted.RULES,
         *orphans.RULES,  # before crash and hang: they would judge the waiting peer's symptom
         Rule("crash", "errors", "an error record, a signal, a non-zero exit, a memory kill",
              "the child's exit status and its records", _crash),
+        *startup_rules.RULES,
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
              f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples",
              "deadlines from the steps seen (watching/deadlines)", _hang),

@@ -8,7 +8,7 @@ scenario's own `budget_s` first (so an explicit `--budget 600` is honoured, not 
 the default). A bad value is a one-line error naming the option it came from.
 
 Public, for any command that runs something (`run`, `watch`, the pytest plugin):
-- `add_run_options(parser, prefix="", base=None)`: adds the five options to an argparse
+- `add_run_options(parser, prefix="", base=None)`: adds the options to an argparse
   parser (or, with `prefix="mlxprobe-"`, a pytest option group: anything with
   `add_argument` or `addoption`); the help states `base`'s defaults (`watch` has its own);
 - `deadlines_from(values, prefix="", base=None) -> (Deadlines, max_memory_mb | None)`: `base`
@@ -71,6 +71,9 @@ class Setting:
 SETTINGS = (
     Setting("startup-timeout", "startup_s", "S", "seconds allowed until the first step "
             "(compiler time not counted)"),
+    Setting("idle-timeout", "idle_s", "S", "before the first step: seconds every process of "
+            "the program's tree may sleep (no CPU, I/O, compiler or output) before it is a "
+            "hang"),
     Setting("step-floor", "step_floor_s", "S", "minimum seconds allowed between two steps"),
     Setting("step-factor", "step_factor", "K", "allowed step time = K x the slowest recent "
             "step"),

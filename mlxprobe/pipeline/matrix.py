@@ -40,9 +40,13 @@ class Watcher(Protocol):
 
 
 class Interrupted(Exception):
-    def __init__(self, finished: list[Outcome]) -> None:
+    """`finished`: the runs that ended on their own; `stopped`: those the interruption
+    ended (their verdict `interrupted`, with the diagnosis of that moment)."""
+
+    def __init__(self, finished: list[Outcome], stopped: list[Outcome] | None = None) -> None:
         super().__init__(f"interrupted after {len(finished)} runs")
         self.finished = finished
+        self.stopped = stopped or []
 
 
 def run_all(specs: list[RunSpec], jobs: int,
@@ -67,7 +71,8 @@ def run_all(specs: list[RunSpec], jobs: int,
             _collect(futures, {f for f in futures if f.done() and not f.cancelled()},
                      results, lambda o: None, threading.Event())
             finished = [results[i] for i in sorted(results) if not results[i].raw.interrupted]
-            raise Interrupted(finished) from None
+            stopped = [results[i] for i in sorted(results) if results[i].raw.interrupted]
+            raise Interrupted(finished, stopped) from None
     return [results[i] for i in sorted(results)]
 
 

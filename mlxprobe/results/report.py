@@ -96,7 +96,8 @@ def metrics(raw: RawResult) -> dict:
             "first_step_ms": _first_step_ms(raw), **memory_peaks(raw),
             "loss_first": loss.first_finite, "loss_last": loss.last_finite,
             "loss_final": _final(losses), "rss_mb_per_step": _slope(raw),
-            "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw)}
+            "exit_code": raw.exit_code, "signal": raw.signal, **phases(raw),
+            "startup_idle_max_s": round(raw.startup_idle_max_s, 2)}
 
 
 def memory_peaks(raw: RawResult) -> dict:
@@ -188,7 +189,7 @@ def _json_number(value: object) -> float | str | None:
 
 
 def _stacks(raw: RawResult) -> dict:
-    if raw.stall is None:
+    if raw.stall is None and not raw.interrupted:
         return {}
     if raw.interposer and raw.python_stacks.startswith("(no Python stacks"):
         return {"native": raw.native_stacks}  # a native program: there are none to take

@@ -98,6 +98,16 @@ class RawResult:
     sample_facts: SampleFacts | None = None  # the runner's; None: computed from `samples`
     ranks: list[dict] = field(default_factory=list)  # a stalled job's per-rank facts (`ranks`)
     interposer: str = ""  # a native program: "loaded", or why it ran without (else "")
+    # what each process of the tree did in its last seconds, with the line it waited on
+    # (`activity`, `tree`): taken on a hang before the first step and on an interruption
+    processes: list[dict] = field(default_factory=list)
+    idle_s: float = 0.0  # seconds every process of the tree had slept when the run ended
+    last_work: str = ""  # the tree's last work seen before that sleep: "pid 12 (python): cpu"
+    startup_idle_max_s: float = 0.0  # the longest such sleep before the first step
+    stopped_by: str = ""  # an interrupted run: "SIGINT", "SIGTERM", "budget"
+    ended_with: str = ""  # the signal mlxprobe ended an interrupted tree with (not a crash)
+    idle_deadline_s: float | None = None  # the run's idle deadline before the first step
+    outside_waits: list[str] = field(default_factory=list)  # an idle tree's sockets to the world
 
     def of_kind(self, kind: str) -> list[dict]:
         return self._views().get(kind, [])

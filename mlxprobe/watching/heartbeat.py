@@ -131,6 +131,11 @@ class Watch:
         with self._lock:
             self._last_output = t
 
+    def last_output(self) -> float | None:
+        """When the last output line arrived (None before any)."""
+        with self._lock:
+            return self._last_output
+
     def alive_at(self, t: float) -> None:
         """Progress seen another way (the stacks moved): the stall clock restarts at `t`."""
         self.output_seen(t)

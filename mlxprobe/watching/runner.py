@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import compiling, confirm, procs, ranks, stacks, starvation, watchdog
+from . import activity, compiling, confirm, procs, ranks, stacks, starvation, tree, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .output import ProgressParser
@@ -54,6 +54,11 @@ WATCH_TICK_S, WATCH_SAMPLE_S, WATCH_READ_PAUSE_S = 0.25, 0.1, 0.25
 INTERRUPT_GRACE_S = 0.5  # SIGTERM -> SIGKILL after Ctrl-C: "gone within a second or two"
 SHUTDOWN_S = 120.0  # after the program said it was exiting (freeing memory, a CUDA context)
 REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes longer
+# a look at what each process of the tree does (`activity`): 4 a second, ~40 small /proc
+# reads for a tree of 3 processes and 10 threads each
+ACTIVITY_S = 0.25
+OUR_SIGNALS = (signal.SIGTERM, signal.SIGKILL)  # how `procs.end_tree` ends a tree
+INTERRUPT_STACKS_S = 3.0  # py-spy of each process after Ctrl-C: the user is waiting
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[1] / "inside" / "bootstrap"
 Echo = Callable[[str, bytes], None]  # (stream name, chunk): where `watch` shows the output
@@ -99,6 +104,8 @@ class WatchedProcess:
         self.compile_total = 0.0  # seconds compiling seen (compiler children, native stacks)
         self.tick_s = WATCH_TICK_S if launch.watched else TICK_S
         self.waits = starvation.RunQueueWait()  # time the tree waited for a core
+        self.activity = activity.Activity(self.watch.started)
+        self._looked_at = 0.0
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
         """Has the child exited (polled until `timeout_s` when `block`)? Sets `returncode`.
@@ -180,6 +187,7 @@ class WatchedProcess:
         """One watchdog look; False once the process ended or was ended."""
         if self._reaped(block=False):
             return False
+        self._look_at_tree()
         for rank, pid in self.watch.rank_pids().items():
             if not ranks.alive(pid):
                 self.watch.rank_ended(rank)
@@ -195,33 +203,64 @@ class WatchedProcess:
             return False
         return not self._overdue()
 
+    def _look_at_tree(self) -> None:
+        """What each process of the tree does (`activity`), every ACTIVITY_S; before the
+        first step, the longest sleep of the whole tree is kept (the measurements behind
+        the idle deadline)."""
+        now = time.monotonic()
+        if now - self._looked_at < ACTIVITY_S:
+            return
+        self._looked_at = now
+        self.activity.look(self.sampler.alive_pids(), self.watch.last_output())
+        if self.watch.beat_count == 0:
+            idle = self.activity.idle_s(now)
+            self.raw.startup_idle_max_s = max(self.raw.startup_idle_max_s, idle)
+
     def _overdue(self) -> bool:
         now, watch = time.monotonic(), self.watch
         exiting = watch.exiting_since()
         if exiting is not None:  # shutting down: no step deadline, only a cap on the wait
             return self._shutdown_overdue(now, exiting)
         missed = self._missed(now)
-        if missed is None or (self.waits.credit(self._tree_pids()) > 0
+        if missed is None or (missed[0] != "budget"
+                              and self.waits.credit(self._tree_pids()) > 0
                               and (missed := self._missed(now)) is None):
             return False  # the time it waited for a core is the machine's, not a stall
-        stall = _stall(missed, now, watch, self.sampler.samples, self.waits.credited_s)
+        if missed[0] == "budget" and self.launch.watched:  # the user's own limit: stopped
+            self.raw.stopped_by = "budget"
+            self.diagnose(interrupted=True)
+            return True
+        if missed[0] == "startup_idle" and self._waits_outside():
+            return False
+        idle_since = self.activity.last_active if missed[0] == "startup_idle" else None
+        stall = _stall(missed, now, watch, self.sampler.samples, self.waits.credited_s,
+                       idle_since)
         armed = watch.armed_pids()
         rank_pids = watch.rank_pids()
         if rank_pids:  # the launcher's own loop moves while its ranks stand still
             armed = [pid for pid in armed if pid in rank_pids.values()] or armed
-        natives = ({pid: stacks.native_stacks(pid) for pid in rank_pids.values()} if rank_pids
-                   else {0: stacks.native_stacks(armed[0] if armed else self.child.pid)})
+        if missed[0] == "startup_idle" and not rank_pids:  # every process of the tree
+            described = self._described()  # before the stacks take their seconds
+            natives = tree.dumps(self.sampler.alive_pids())
+        else:
+            natives = ({pid: stacks.native_stacks(pid) for pid in rank_pids.values()}
+                       if rank_pids else
+                       {0: stacks.native_stacks(armed[0] if armed else self.child.pid)})
         native = "\n".join(natives.values())
         if self._compiling(native, now):
+            self.activity.saw_work()  # the idle clock restarts too
             return False
         if self.launch.watched:
             held, first = self._confirmed(missed[0], armed, native)
             if not held:
+                self.activity.saw_work()
                 return False
         else:
             first = stacks.python_stacks(armed, self.folder)
         self.raw.stall, self.raw.python_stacks = stall, first
         self.raw.native_stacks = native
+        if missed[0] == "startup_idle" and not rank_pids:
+            self._tree_facts(natives, described)
         if rank_pids:  # a distributed job: every rank's facts, stacks headed by rank
             self.raw.ranks = ranks.rank_facts(rank_pids, self.folder, armed, natives)
             self.raw.python_stacks = ranks.joined(self.raw.ranks, "python_stack")
@@ -235,10 +274,47 @@ class WatchedProcess:
         pace, warming = self._pace()
         return watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
                                 pace, watch.compile_s + self.waits.credited_s, warming,
-                                self.compile_total)
+                                self.compile_total, self.activity.idle_s(now))
 
     def _tree_pids(self) -> list[int]:
         return [self.child.pid, *(p.pid for p in self.sampler.known_alive())]
+
+    def _waits_outside(self) -> bool:
+        """An idle tree with a socket to the world (a download, a server, remote ranks)
+        waits on it, not on itself: the idle clock restarts, the look is kept as evidence,
+        and the start-up allowance decides."""
+        outside = activity.outside_peers(self.sampler.alive_pids())
+        if outside:
+            self.activity.saw_work()
+            self.raw.outside_waits = outside[:20]
+        return bool(outside)
+
+    def _described(self) -> list[dict]:
+        """What each process of the tree did lately, and how long the tree slept, now."""
+        self.raw.idle_s = round(self.activity.idle_s(), 2)
+        self.raw.last_work = self.activity.last_work
+        return self.activity.processes()
+
+    def _tree_facts(self, dumps: dict[int, str], processes: list[dict]) -> None:
+        """Each process of the tree (what it did lately, the line it waits on) and the
+        stacks of all of them, headed by process, into the raw result."""
+        self.raw.processes = tree.with_stacks(processes, dumps)
+        self.raw.native_stacks = tree.joined(processes, dumps) or self.raw.native_stacks
+
+    def diagnose(self, interrupted: bool = False) -> None:
+        """The state of the tree at this moment, before it is ended (an interruption):
+        what each process did in its last seconds, every process's stacks, how long the
+        whole tree had slept."""
+        self.raw.interrupted = self.raw.interrupted or interrupted
+        self._looked_at = 0.0
+        self._look_at_tree()
+        described = self._described()
+        self.raw.outside_waits = activity.outside_peers(self.sampler.alive_pids())[:20]
+        armed = self.watch.armed_pids()
+        dumps = tree.dumps(self.sampler.alive_pids(), INTERRUPT_STACKS_S)
+        self.raw.python_stacks = stacks.python_stacks(armed, self.folder) if armed else ""
+        self.raw.native_stacks = "\n".join(dumps.values())
+        self._tree_facts(dumps, described)
 
     def _pace(self) -> tuple[list[float], bool]:
         """(the step times the deadline is paced by, still warming up?): every step while
@@ -294,8 +370,8 @@ class WatchedProcess:
         `confirm`); otherwise the deadline restarts now and the extension is counted."""
         before = self.watch.last_beat()
         if armed:
-            tree = [p.pid for p in self.sampler.known_alive()]
-            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), tree)
+            pids = [p.pid for p in self.sampler.known_alive()]
+            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), pids)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
             if held and (self.launch.preload or self.launch.interposer):  # a native program
@@ -334,6 +410,9 @@ class WatchedProcess:
     def _fill(self, raw: RawResult, code: int | None) -> None:
         if code is not None:
             raw.exit_code, raw.signal = (code, None) if code >= 0 else (None, -code)
+        if raw.interrupted and raw.signal in OUR_SIGNALS:  # ours, sent as the user asked
+            raw.ended_with, raw.signal = signal.Signals(raw.signal).name, None
+        raw.idle_deadline_s = self.launch.deadlines.idle_s
         raw.records, raw.store = self.watch.all_records(), self.watch.store
         raw.malformed = self.reader.parser.malformed + self.reader.parser_errors
         raw.samples = self.sampler.samples.retained()
@@ -364,6 +443,7 @@ def run(launch: Launch, abort: threading.Event | None = None,
             while process.tick():
                 if abort.wait(process.tick_s):
                     interrupted = True
+                    process.diagnose(interrupted=True)
                     break
         except KeyboardInterrupt:
             interrupted = True
@@ -396,10 +476,11 @@ def _over_memory(launch: Launch, latest: Sample | None) -> bool:
 
 
 def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleStore,
-           waited_s: float) -> Stall:
-    """The facts of a missed deadline; CPU is measured before stacks are taken."""
+           waited_s: float = 0.0, since: float | None = None) -> Stall:
+    """The facts of a missed deadline (from `since`, default the last heartbeat or the
+    start); CPU is measured before stacks are taken."""
     phase, deadline = missed
-    since = watch.last_beat() or watch.started
+    since = since or watch.last_beat() or watch.started
     window = samples.since(since)
     cpu = 0.0
     if len(window) >= 2 and window[-1].t > window[0].t:

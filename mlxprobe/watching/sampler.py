@@ -150,6 +150,11 @@ class Sampler(threading.Thread):
         self.seen[pid] = created
         self._gone.discard(pid)
 
+    def alive_pids(self) -> list[int]:
+        """The pids that answered the last sample (the root first when it did)."""
+        alive = self._alive
+        return sorted(alive, key=lambda pid: (pid != self._root, pid))
+
     def known_alive(self) -> list[psutil.Process]:
         """Processes seen earlier that still exist with the same start time (no pid reuse)."""
         return still_running(dict(self.seen))

@@ -138,7 +138,7 @@ def macos() -> bool:
     return sys.platform == "darwin"
 
 
-def native_stacks(pid: int) -> str:
+def native_stacks(pid: int, timeout_s: float = PYSPY_TIMEOUT_S) -> str:
     """`py-spy dump --native` of the child (macOS: `sample`; a process that is not Python:
     a debugger, `debugger`), or why there are none."""
     if macos():
@@ -150,9 +150,9 @@ def native_stacks(pid: int) -> str:
         return "(py-spy not installed: pip install py-spy for native stacks)"
     try:
         done = subprocess.run([pyspy, "dump", "--native", "--pid", str(pid)],
-                              capture_output=True, text=True, timeout=PYSPY_TIMEOUT_S)
+                              capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return f"(py-spy dump timed out after {PYSPY_TIMEOUT_S:.0f} s)"
+        return f"(py-spy dump timed out after {timeout_s:.0f} s)"
     except OSError as exc:
         return f"(py-spy failed to start: {exc})"
     text = done.stdout if done.returncode == 0 else f"(py-spy failed: {done.stderr.strip()})"

@@ -49,6 +49,15 @@ WARMUP_CAP = 50
 # compilation seen in the native stacks extends a missed deadline; at most this much in all
 # per run (issue 13: 20-60 s of NVRTC per process for the quantized kernels, cold)
 COMPILE_CAP_S = 600.0
+# before the first step, a tree in which every thread of every process sleeps (no CPU, no
+# thread running or in disk wait, no compiler, no I/O, no RSS change, no output: `activity`)
+# for IDLE_S is a hang, whatever the startup allowance says: a start-up that works gets the
+# whole allowance, one that sleeps does not. Measured (README, "A run stuck before its first
+# step"): the longest such sleep of real start-ups (import mlx, an mlx-lm model load and
+# LoRA start, a worker pool preparing data, the g++ JIT first step, a dataset read, every
+# fixed examples/plain script; benchmarks/startup_idle.py at load 7-15 on 2 cores) was
+# 0.34 s; 30 s is 88x that and leaves room for a lock or pipe that answers late.
+IDLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Deadlines:
     step_factor: float = STEP_FACTOR
     window: int = WINDOW
     budget_s: float | None = None  # None: the scenario's own, else BUDGET_S
+    idle_s: float = IDLE_S  # before the first step: every process of the tree asleep this long
     grace_s: float = GRACE_S
 
     def __post_init__(self) -> None:
@@ -111,15 +121,19 @@ def steady(step_seconds: Sequence[float], warmup: int, window: int) -> list[floa
 
 def overdue(d: Deadlines, now: float, started: float, last_beat: float | None, beats: int,
             step_seconds: Sequence[float], compile_s: float, warming: bool = False,
-            compile_total_s: float = 0.0) -> tuple[str, float] | None:
+            compile_total_s: float = 0.0, idle_s: float = 0.0) -> tuple[str, float] | None:
     """(phase, deadline) of a missed deadline, or None while the child is within its time.
 
     `compile_s` is how long the child compiled since the last heartbeat: it extends the
-    deadline; `compile_total_s`, how long it compiled in all, extends the budget.
+    deadline; `compile_total_s`, how long it compiled in all, extends the budget. `idle_s`
+    is how long every process of the tree has slept: before the first heartbeat, `d.idle_s`
+    of it is the "startup_idle" deadline.
     """
     budget = BUDGET_S if d.budget_s is None else d.budget_s
     if now - started - compile_total_s > budget:
         return "budget", budget
+    if beats == 0 and idle_s > d.idle_s:
+        return "startup_idle", d.idle_s
     phase, allowed = current_deadline(d, beats, step_seconds, warming)
     since = now - (last_beat if last_beat is not None else started)
     if since - compile_s > allowed:
