@@ -12,10 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands import compare, gate, lint, listing, overview, report, running, versions, watch
+from .commands import (
+    attach,
+    compare,
+    gate,
+    lint,
+    listing,
+    overview,
+    report,
+    running,
+    versions,
+    watch,
+)
 from .errors import UsageError
 
-COMMANDS = (watch, lint, running, gate, compare, report, listing)  # overview.ORDER
+COMMANDS = (watch, attach, lint, running, gate, compare, report, listing)  # overview.ORDER
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
