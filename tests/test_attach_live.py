@@ -14,9 +14,12 @@ import os
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from mlxprobe import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "examples" / "plain"
@@ -83,6 +86,8 @@ def test_healthy_loop_progresses_undisturbed_and_a_dead_loader_hangs_idle(starte
     assert code == 0 and run["verdict"] == "progressing", text
     assert run["evidence"]["progress"]["per_s"] > 0 and "steps/s" in run["reason"]
     assert "train (" in run["stacks"]["python"] and "MainThread" in run["stacks"]["native"]
+    assert run["environment"]["mlx_version"] == metadata.version("mlx")
+    assert cli.main(["report", str(tmp_path / "healthy.json")]) == 0  # the reporters read it
 
     code, run, text = finished(looking_stuck, tmp_path / "stuck.json")
     assert code == 1 and (run["verdict"], run["detail"]) == ("hang", "cpu_idle"), text

@@ -117,7 +117,23 @@ def entry_of(facts: Attached) -> dict:
                  attached={"pid": facts.pid, "looked_s": round(facts.window_s, 2),
                            "looks": len(facts.looks), "outputs": facts.outputs,
                            "native_dump_s": facts.native_pause_s})
+    entry["environment"] = facts.environment or entry["environment"]
+    entry["metrics"].update(_progress_metrics(verdict.evidence))
     return entry
+
+
+def _progress_metrics(evidence: dict) -> dict:
+    """`steps`: the program's last step read (its counter, else its output); `step_ms_median`:
+    from the rate seen while we looked (both absent when none was read)."""
+    progress = evidence.get("progress") or {}
+    counter = evidence.get("counter") or {}
+    found = {}
+    last = progress.get("last", counter.get("last", evidence.get("steps")))
+    if isinstance(last, int):
+        found["steps"] = last
+    if progress.get("per_s"):
+        found["step_ms_median"] = round(1000 / progress["per_s"], 2)
+    return found
 
 
 def _shown(argv: list[str]) -> list[str]:
@@ -126,17 +142,10 @@ def _shown(argv: list[str]) -> list[str]:
 
 
 def _for_table(entry: dict, facts: Attached) -> dict:
-    """The table's exit column says whether the process is still running, and the steps
-    column the last step read (the JSON keeps exit_code null: mlxprobe is not its parent)."""
-    metrics = dict(entry["metrics"])
-    metrics["exit_code"] = "ended" if facts.ended_at is not None else "running"
-    progress = entry["evidence"].get("progress") or {}
-    counter = entry["evidence"].get("counter") or {}
-    last = progress.get("last", counter.get("last"))
-    if last is not None:
-        metrics["steps"] = last
-    if progress.get("per_s"):
-        metrics["step_ms_median"] = round(1000 / progress["per_s"], 2)
+    """The table's exit column says whether the process is still running (the JSON keeps
+    exit_code null: mlxprobe is not its parent, it never learns the code)."""
+    metrics = {**entry["metrics"], "exit_code": "ended" if facts.ended_at is not None
+               else "running"}
     return {**entry, "metrics": metrics}
 
 

@@ -73,14 +73,11 @@ def settled(f: Attached) -> bool:
 
 
 def raw_of(f: Attached, stall: Stall | None = None) -> RawResult:
-    """The facts as `classify` reads them: progress records from the output, the samples."""
-    records, last = [], None
-    for record in f.records:
-        if last is not None:
-            record = {**record, "step_s": record["t"] - last}
-        records.append(record)
-        last = record["t"]
-    return RawResult(records=records, samples=list(f.samples), stall=stall, watched=True,
+    """The facts as `classify` reads them: progress records from the output (no step times:
+    lines are read once a look, so their arrival says nothing of a step's length), the
+    samples."""
+    return RawResult(records=list(f.records), samples=list(f.samples), stall=stall,
+                     watched=True,
                      started=f.started, wall_s=f.window_s,
                      python_stacks=f.python_stacks(), native_stacks=f.native_stacks)
 

@@ -32,6 +32,7 @@ class Attached:
     native_pause_s: float | None = None  # wall time of the one blocking native dump
     compiler: str | None = None  # a compiler frame in the native stacks (NVRTC, Metal, g++)
     costs: dict = field(default_factory=dict)  # what sampling cost (per look, native dump)
+    environment: dict = field(default_factory=dict)  # mlx_version, device, python
 
     @property
     def last_t(self) -> float:

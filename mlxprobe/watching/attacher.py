@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import psutil
 
-from . import compiling, confirm, outfile, pyspy, stacks, threads
+from . import compiling, confirm, outfile, pyspy, stacks, target, threads
 from .attached import Attached
 from .output import ProgressParser
 from .sampler import Sampler
@@ -36,7 +36,8 @@ class Session:
                  nonblocking: bool = False, progress: str | None = None) -> None:
         self.proc, self.for_s, self.settled = proc, for_s, settled
         self.nonblocking = nonblocking
-        self.facts = Attached(proc.pid, argv, time.monotonic())
+        self.facts = Attached(proc.pid, argv, time.monotonic(),
+                              environment=target.environment(proc.pid))
         self.files = self._output_files(progress)
         self.sampler = Sampler(proc.pid, SAMPLE_S)
 

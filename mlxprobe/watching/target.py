@@ -16,6 +16,8 @@ import platform
 import re
 import shlex
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import psutil
 
@@ -104,6 +106,37 @@ def check_mlx(proc: psutil.Process) -> None:
                          f"{below[0]} is: mlxprobe attach {below[0]}")
     raise UsageError(f"process {proc.pid} ({name}) is not an MLX program (no MLX library "
                      "loaded in it): give the PID of the process that trains")
+
+
+GPU_LIBRARY = re.compile(r"libcuda\.|libcudart|libnvrtc|mlx_cuda|libnccl")
+PYTHON_LIBRARY = re.compile(r"libpython(\d+\.\d+)|/python(\d+\.\d+)/")
+
+
+def environment(pid: int) -> dict:
+    """The report's environment of the process, read from its mapped files (Linux): mlx's
+    version from the dist-info beside the mapped MLX library, the device (a CUDA library
+    mapped: gpu), Python's minor version; None where it cannot be told."""
+    try:
+        with open(f"/proc/{pid}/maps") as stream:
+            paths = {line.split()[-1] for line in stream if "/" in line}
+    except OSError:
+        return {"mlx_version": None, "device": None, "python": None}
+    mlx = next((p for p in paths if MLX_LIBRARY.search(p)), None)
+    python = next((m.group(1) or m.group(2) for p in paths
+                   if (m := PYTHON_LIBRARY.search(p))), None)
+    return {"mlx_version": _mlx_version(mlx) if mlx else None,
+            "device": "gpu" if any(GPU_LIBRARY.search(p) for p in paths) else "cpu",
+            "python": python}
+
+
+def _mlx_version(library: str) -> str | None:
+    parts = Path(library).parts
+    if "mlx" not in parts:
+        return None
+    site = Path(*parts[:len(parts) - 1 - parts[::-1].index("mlx")])
+    found = [d.version for d in metadata.distributions(path=[str(site)])
+             if (d.metadata["Name"] or "").lower() == "mlx"]
+    return found[0] if found else None
 
 
 def argv(proc: psutil.Process) -> list[str]:
