@@ -6,7 +6,8 @@ of a distributed job is watched and the job judged by its slowest rank; progress
 injected bootstrap for Python programs (optimizer updates, evaluations,
 mlx-lm's callback, `probe.step` calls the user added), from the program's output lines for
 anything else (`--progress REGEX`), and the process tree sampled from outside. At the end:
-the table row, reason, evidence, fix and report files, as `run`.
+the table row, reason, evidence, fix and report files, as `run`. While it runs, SIGUSR1 to
+mlxprobe (`kill -USR1 PID`) prints what the program is doing now (`ondemand`).
 
 Exit 0 pass, 1 a problem found, 2 usage, 130 interrupted (the program's tree is ended and a
 partial report written). The program's own exit code and signal are in the report.
@@ -35,6 +36,7 @@ from ..results import report, textfile
 from ..results.textfile import writable_file
 from ..watching import output, runner
 from ..watching.watchdog import Deadlines
+from .ondemand import OnDemand
 from .running import STOP_SIGNALS, stopper
 
 NAME = "watch"
@@ -114,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, stopper(stop, [])) for sig in STOP_SIGNALS}
     try:
-        with console.for_terminal(args.no_status) as screen:
-            raw = runner.run(launch, stop, screen.record, screen.echo)
+        with console.for_terminal(args.no_status) as screen, OnDemand(
+                lambda text: screen.echo("stderr", text.encode())) as live:
+            raw = runner.run(launch, stop, _both(screen.record, live.record), screen.echo)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -123,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
     if args.ranks > 1:  # the user's own command, not our launcher line
         shown = [f"[{args.ranks} ranks]", *program_argv(args.program)]
     return _finish(args, shown, raw)
+
+
+def _both(first, second):  # noqa: ANN001, ANN202
+    """One `on_record` that tells the status line and the on-demand look (SIGUSR1)."""
+    def both(record: dict) -> None:
+        first(record)
+        second(record)
+    return both
 
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
