@@ -143,9 +143,13 @@ def _progressing(f: Attached, progress: dict) -> Verdict:
 
 def _finished(f: Attached) -> Verdict:
     seconds = (f.ended_at or f.started) - f.started
+    progress = _progress(f)
+    before = (f" after step {progress['first']} -> {progress['last']} at "
+              f"{progress['per_s']:.2f} steps/s" if progress else "")
     return Verdict("finished", "", f"the process ended {seconds:.1f} s after mlxprobe began "
-                   "looking (its exit status goes to its parent; run it under `mlxprobe "
-                   "watch` to have it judged)", "", common(f))
+                   f"looking{before} (its exit status goes to its parent; run it under "
+                   "`mlxprobe watch` to have it judged)", "",
+                   {**common(f), "progress": progress})
 
 
 def _compiling(f: Attached) -> Verdict:

@@ -70,6 +70,8 @@ class Session:
         if facts.ended_at is None:
             facts.threads = threads.cores_between(self.proc.pid, cpu_before, facts.window_s)
             self._native()
+        else:
+            facts.native_stacks = "(not taken: the process ended)"
         self._gather_output()
         return facts
 
