@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 
 from ..errors import UsageError
+from ..judging import cells
 from ..judging.verdict import classify
 from ..launching import ranks as launching_ranks
 from ..launching import settings
@@ -137,7 +138,7 @@ def _both(first, second):  # noqa: ANN001, ANN202
 
 
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
-    verdict = classify(raw, {})
+    verdict = cells.named(raw, classify(raw, {}))  # a notebook's cell, where there is one
     entry = report.program_entry(argv, raw, verdict)
     built = report.build([entry], complete=not raw.interrupted)
     if args.json:
