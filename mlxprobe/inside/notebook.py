@@ -16,6 +16,7 @@ IPython itself (the hook gets its module).
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from types import ModuleType
 
 from ..protocol import ERROR
@@ -38,25 +39,31 @@ def patch_shell(probe: Probe, module: ModuleType) -> None:
     shell_class.__init__ = init
 
 
-def watch_cells(probe: Probe, shell: object) -> None:
+def watch_cells(probe: Probe, shell: object,
+                watched: Callable[[str], bool] | None = None) -> None:
+    """Register the shell's cell events; `watched(source)` (the magics') marks the cells a
+    notebook watcher should judge, in the record's `watched` field."""
     state: dict = {}
 
     def before(info: object) -> None:
         source = str(getattr(info, "raw_cell", "") or "")
-        first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+        lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if not ln.startswith("%%")), lines[0] if lines else "")
         state["cell"] = {"count": getattr(shell, "execution_count", None),
                          "cell_id": getattr(info, "cell_id", None),
                          "first_line": first[:FIRST_LINE], "lines": source.count("\n") + 1}
+        if watched is not None:
+            state["cell"]["watched"] = watched(source)
         probe.emit(CELL, **state["cell"])
 
     def after(result: object) -> None:
         cell = state.get("cell", {})
         error = getattr(result, "error_in_exec", None)
-        probe.emit(CELL_END, count=cell.get("count"), ok=error is None)
-        if error is not None:
+        if error is not None:  # before the cell's end: a watcher judges the cell with it
             text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             probe.emit(ERROR, type=type(error).__name__, message=str(error)[:4000],
                        traceback=text[-8000:], cell=cell)
+        probe.emit(CELL_END, count=cell.get("count"), ok=error is None)
 
     shell.events.register("pre_run_cell", before)  # type: ignore[attr-defined]
     shell.events.register("post_run_cell", after)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import psutil
 
-from . import compiling, confirm, outfile, pyspy, stacks, target, threads
+from . import compiling, confirm, outfile, output, pyspy, stacks, target, threads
 from .attached import Attached
 from .output import ProgressParser
 from .sampler import Sampler
@@ -125,6 +125,8 @@ class Session:
                                         "process while its stacks are unwound)")
             return
         start = time.monotonic()
-        self.facts.native_stacks = stacks.native_stacks(self.proc.pid)
+        # py-spy colours its text when the environment asks for colour (a Jupyter kernel's
+        # CLICOLOR_FORCE, inherited by the notebook watcher): plain text for the reports
+        self.facts.native_stacks = output.strip_ansi(stacks.native_stacks(self.proc.pid))
         self.facts.native_pause_s = round(time.monotonic() - start, 3)
         self.facts.compiler = compiling.compiler_frame(self.facts.native_stacks)

@@ -13,13 +13,34 @@ Pure data in, data out. Must not import: mlx, psutil, judging.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .pyspy import Look
 
 STEP_NAMES = ("global_step", "step", "it", "iteration", "iter", "steps", "n_steps", "n", "i",
               "batch_idx", "idx", "epoch")
+STUCK_NAMES = STEP_NAMES[:7]  # a counter that did not move is named only if it says "step"
 MIN_LOOKS = 2
+# frames that are not the program's: the standard library, a Jupyter kernel's machinery,
+# mlxprobe's own agent (their locals are no training loop's counter)
+MACHINERY = re.compile(r"/(IPython|ipykernel|tornado|asyncio|traitlets|zmq|jupyter_client|"
+                       r"mlxprobe)/|/lib/python3\.\d+/[^/]+\.py$|^<frozen")
+
+
+def machinery(file: str) -> bool:
+    return bool(MACHINERY.search(file))
+
+
+def program_frames(frames: tuple) -> list:
+    """The innermost frames up to where a kernel's or the interpreter's machinery begins
+    (a notebook cell's stack without the forty frames of ipykernel below it)."""
+    out = []
+    for frame in frames:
+        if out and machinery(frame.file) and any(not machinery(f.file) for f in out):
+            break
+        out.append(frame)
+    return out
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ def series(looks: list[Look], pid: int) -> dict[tuple[str, str, int, str], list[
         if main is None:
             continue
         for depth, frame in enumerate(reversed(main.frames)):
+            if machinery(frame.file):
+                continue
             for name, value in frame.ints.items():
                 found.setdefault((frame.name, frame.file, depth, name), []).append(
                     (look.t, value))
@@ -72,7 +95,7 @@ def step_counter(looks: list[Look], pid: int) -> Counter | None:
             continue
         moved = values[-1] > values[0]
         named = STEP_NAMES.index(name) if name in STEP_NAMES else len(STEP_NAMES)
-        if not moved and named == len(STEP_NAMES):
+        if not moved and name not in STUCK_NAMES:
             continue
         rank = (not moved, named, depth)
         where = f"{func} ({file.rsplit('/', 1)[-1]})"
