@@ -4,7 +4,8 @@ diagnosis of the watched program without ending the run.
 Job: keep the program's recent progress records (teed from the runner's `on_record`, each
 stamped when it arrived) and the pid of the process the bootstrap started in (its `start`
 record; else the MLX process below mlxprobe); on SIGUSR1 (`kill -USR1 <mlxprobe's pid>`; the
-program runs in its own session, so the signal reaches only mlxprobe) start one thread that
+program runs in its own session, so the signal reaches only mlxprobe), or Enter on the
+terminal (the program's stdin is not the terminal under watch), start one thread that
 looks at it the way `attach` does (`attacher.Session`: non-blocking py-spy looks, RSS, CPU
 by thread, one native dump; LOOK_S at most, less once decided) with the heartbeats seen
 meanwhile as progress, judges it (`judging.now`) and writes the verdict, reason, fix and the
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TextIO
 
 import psutil
 
@@ -44,7 +47,15 @@ class OnDemand:
 
     def __enter__(self) -> OnDemand:
         self._previous = signal.signal(signal.SIGUSR1, self._signalled)
+        if _terminal(sys.stdin):  # the program's stdin is not the terminal: Enter is ours
+            threading.Thread(target=self._keys, args=(sys.stdin,), name="mlxprobe-keys",
+                             daemon=True).start()
         return self
+
+    def _keys(self, stream: TextIO) -> None:
+        """Enter on the terminal asks for a look, as SIGUSR1 does."""
+        for _ in iter(stream.readline, ""):
+            self._signalled(signal.SIGUSR1, None)
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGUSR1, self._previous)  # type: ignore[arg-type]
@@ -103,6 +114,13 @@ class OnDemand:
         return None
 
 
+def _terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
 def _text(verdict, facts, beat: dict | None) -> str:  # noqa: ANN001
     lines = [f"mlxprobe: now: {verdict.label}: {verdict.reason}"]
     if beat is not None:
@@ -114,5 +132,5 @@ def _text(verdict, facts, beat: dict | None) -> str:  # noqa: ANN001
     if main is not None:
         lines.append("  main thread (Python):")
         lines += [f"    {frame.where}" for frame in main.frames[:12]]
-    lines.append("  (the run goes on; send SIGUSR1 again for another look)")
+    lines.append("  (the run goes on; SIGUSR1 or Enter for another look)")
     return "\n".join(lines) + "\n"
