@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -113,3 +114,32 @@ def test_step2_backlog_is_computing_without_progress(started, tmp_path) -> None:
     assert code == 1 and (run["verdict"], run["detail"]) == ("hang", "cpu_busy"), text
     assert "MLX evaluation" in run["reason"] and "eval_impl" in run["stacks"]["native"]
     assert proc.poll() is None  # still running: attach never ends it
+
+
+def test_a_native_program_is_judged_on_its_output(tmp_path) -> None:
+    """Not Python (py-spy cannot read it): progress from its output file, a stall from that
+    output's silence with the CPU idle; native stacks from gdb where it is installed."""
+    binary = tmp_path / "native_mlx"
+    subprocess.run(["gcc", "-O1", "-o", str(binary), str(ROOT / "tests" / "programs" /
+                    "native_mlx.c"), "-ldl"], check=True, timeout=120)
+    library = Path(metadata.distribution("mlx").locate_file("mlx/lib/libmlx.so"))
+    procs = []
+    for variant in ("run", "stall"):
+        with open(tmp_path / f"{variant}.log", "w") as out:
+            procs.append(subprocess.Popen([str(binary), str(library), variant], stdout=out,
+                                          stderr=subprocess.STDOUT))
+    try:
+        time.sleep(1.0)
+        running = attach(procs[0].pid, tmp_path / "run.json", "--for", "4s")
+        stalled = attach(procs[1].pid, tmp_path / "stall.json", "--for", "6s")
+        code, run, text = finished(running, tmp_path / "run.json")
+        assert (code, run["verdict"], run["detail"]) == (0, "progressing", "output"), text
+        code, run, text = finished(stalled, tmp_path / "stall.json")
+        assert (code, run["verdict"], run["detail"]) == (1, "hang", "cpu_idle"), text
+        assert "not a Python process" in run["reason"] and run["evidence"]["steps"] == 5
+        if shutil.which("gdb"):
+            assert "pause" in run["stacks"]["native"] and "a sleep or a signal" in run["reason"]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

@@ -174,7 +174,7 @@ def _costs(facts: Attached) -> str:
              "mlxprobe's CPU)" if looks else "sampling: no Python looks",
              "RSS/CPU read from /proc at 20 Hz"]
     if facts.native_pause_s is not None:
-        parts.append(f"one native dump (pauses the process while unwinding; py-spy took "
+        parts.append(f"one native dump (pauses the process while unwinding; the dump took "
                      f"{facts.native_pause_s * 1000:.0f} ms in all)")
     return "; ".join(parts)
 

@@ -44,7 +44,7 @@ WAITS = (
         r"pthread_mutex|futex|sem_wait|lock_PyThread|PyThread_acquire")),
     ("I/O (a read, a socket, a pipe)", re.compile(
         r"\b(read|recv\w*|poll|select|epoll_wait|accept|connect|readinto)\b")),
-    ("a sleep", re.compile(r"nanosleep|\bsleep\b")),
+    ("a sleep or a signal", re.compile(r"nanosleep|\bsleep\b|\bpause\b|sigsuspend|sigwait")),
 )
 
 
@@ -56,8 +56,10 @@ def judge(f: Attached) -> Verdict:
         return _progressing(f, progress)
     if f.compiler or any(s.compiling for s in f.samples):
         return _compiling(f)
-    if f.window_s < STUCK_S or not f.looks:
+    if f.window_s < STUCK_S:
         return _undecided(f)
+    if not f.looks:  # not Python: judged on its output, CPU and I/O alone
+        return _quiet_output(f) or _undecided(f)
     same, seconds = counters.unchanged_tail(f.looks, f.pid)
     if seconds >= STUCK_S and f.io_bytes < IO_MOVING:
         return _stuck(f, same, seconds)
@@ -212,6 +214,25 @@ def _stuck(f: Attached, same: int, seconds: float) -> Verdict:
     return Verdict(judged.kind, judged.detail, reason, judged.hint, evidence)
 
 
+def _quiet_output(f: Attached) -> Verdict | None:
+    """A program without Python stacks (a native binary) that printed progress before we
+    looked and printed none while we looked, for at least STUCK_S, with no I/O."""
+    steps = [r["step"] for r in f.before if isinstance(r.get("step"), int)]
+    if not steps or f.records or f.io_bytes >= IO_MOVING:
+        return None
+    quiet = f.window_s + (f.output_quiet_s or 0.0)
+    cpu, runnable = cpu_share(f)
+    stall = Stall("step", STUCK_S, quiet, cpu, runnable, 0.0, steps[-1])
+    judged = verdicts.classify(raw_of(f, stall), {})
+    doing = ("computing without progress" if judged.detail == "cpu_busy"
+             else f"idle, waiting on {_waiting_on(f, ())}")
+    reason = (f"no new progress line for {quiet:.1f} s (its output's last step {steps[-1]}; "
+              f"not a Python process: judged on its output, CPU and I/O); CPU at {cpu:.2f} "
+              f"cores, a thread runnable in {runnable:.0%} of samples: {doing}")
+    return Verdict(judged.kind, judged.detail, reason, judged.hint,
+                   {**judged.evidence, "steps": steps[-1], **common(f), "quiet_s": round(quiet, 1)})
+
+
 def _computing(f: Attached) -> str:
     if "eval_impl" in f.native_stacks or "mlx::core::eval" in f.native_stacks:
         return " (inside an MLX evaluation: a lazy backlog or a huge graph)"
@@ -235,7 +256,8 @@ def _main_native(f: Attached) -> str:
     lines, inside = [], False
     for line in f.native_stacks.splitlines():
         if line.startswith("Thread "):
-            inside = line.startswith(f"Thread {f.pid} ") or '"MainThread"' in line
+            inside = (line.startswith(f"Thread {f.pid} ") or '"MainThread"' in line
+                      or f"(LWP {f.pid})" in line)  # py-spy's layout, or gdb's
         elif inside:
             lines.append(line)
     return "\n".join(lines)

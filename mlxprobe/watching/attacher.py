@@ -14,6 +14,8 @@ Must not import: mlx, the inside side, judging (the settle test is passed in).
 from __future__ import annotations
 
 import resource
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -125,8 +127,32 @@ class Session:
                                         "process while its stacks are unwound)")
             return
         start = time.monotonic()
+        if self.facts.look_error.startswith("not a Python process") and not stacks.macos():
+            self.facts.native_stacks = gdb_stacks(self.proc.pid)
+            self.facts.native_pause_s = round(time.monotonic() - start, 3)
+            return
         # py-spy colours its text when the environment asks for colour (a Jupyter kernel's
         # CLICOLOR_FORCE, inherited by the notebook watcher): plain text for the reports
         self.facts.native_stacks = output.strip_ansi(stacks.native_stacks(self.proc.pid))
         self.facts.native_pause_s = round(time.monotonic() - start, 3)
         self.facts.compiler = compiling.compiler_frame(self.facts.native_stacks)
+
+
+GDB_TIMEOUT_S = 30.0
+
+
+def gdb_stacks(pid: int) -> str:
+    """Every thread's native stack of a process that is not Python (py-spy reads only
+    Python), from `gdb -batch`: like py-spy's native mode it stops the process while it
+    unwinds, then detaches; the process runs on."""
+    tool = shutil.which("gdb")
+    if tool is None:
+        return "(no native stacks: not a Python process and gdb is not installed)"
+    try:
+        done = subprocess.run([tool, "-batch", "-nx", "-p", str(pid), "-ex",
+                               "thread apply all bt 40"], capture_output=True, text=True,
+                              timeout=GDB_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return f"(gdb failed: {exc})"
+    frames = [ln for ln in done.stdout.splitlines() if ln.startswith(("Thread ", "#"))]
+    return "\n".join(frames)[-stacks.MAX_STACK_CHARS:] or f"(gdb failed: {done.stderr[-300:]})"

@@ -87,8 +87,11 @@ def look(pid: int) -> Look:
     except subprocess.TimeoutExpired:
         raise LookError(f"py-spy dump took over {TIMEOUT_S:.0f} s") from None
     if done.returncode != 0:
-        words = " ".join((done.stderr or done.stdout).split())
-        raise LookError(words[:400] or f"py-spy exited {done.returncode}")
+        text = (done.stderr or done.stdout).strip()
+        first = text.splitlines()[0].removeprefix("Error: ").strip() if text else ""
+        if "python version" in first.lower():
+            raise LookError(f"not a Python process (py-spy: {first})")
+        raise LookError(first[:300] or f"py-spy exited {done.returncode}")
     return Look(start, parse(done.stdout), time.monotonic() - start)
 
 
