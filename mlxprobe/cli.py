@@ -1,7 +1,8 @@
 """The command line: `mlxprobe <command>`, one module per command in `mlxprobe.commands`.
 
-Job: build the parser from the registered commands and dispatch. Bad input is one line on
-stderr and exit code 2, never a traceback.
+Job: build the parser from the registered commands (its first screen: `commands.overview`;
+`--version`: `commands.versions`) and dispatch. Bad input is one line on stderr and exit
+code 2, never a traceback.
 
 Must not import: mlx, the child side.
 """
@@ -11,10 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands import compare, gate, lint, listing, report, running, watch
+from .commands import (
+    attach,
+    compare,
+    gate,
+    lint,
+    listing,
+    overview,
+    report,
+    running,
+    versions,
+    watch,
+)
 from .errors import UsageError
 
-COMMANDS = (listing, running, watch, compare, gate, report, lint)
+COMMANDS = (watch, attach, lint, running, gate, compare, report, listing)  # overview.ORDER
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -27,11 +39,24 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="mlxprobe", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser = Parser(prog="mlxprobe", usage="mlxprobe [-h] [--version] COMMAND ...",
+                    description=overview.text([c.NAME for c in COMMANDS]),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Versions, nargs=0,
+                        help="mlxprobe's, mlx's and Python's versions and the backend")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                metavar="COMMAND", help=argparse.SUPPRESS)
     for command in COMMANDS:
-        command.add_arguments(sub.add_parser(command.NAME, help=command.HELP))
+        command.add_arguments(sub.add_parser(command.NAME, description=command.HELP))
     return parser
+
+
+class _Versions(argparse.Action):
+    """`--version`: printed when asked (it starts a child to ask mlx for its backend)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        print(versions.text())
+        parser.exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

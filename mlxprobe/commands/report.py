@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         _markdown(args.markdown, candidate)
     if not args.html and not args.markdown:
         runs = candidate["runs"]
-        print(table.render(runs, color=ansi.color_wanted(sys.stdout, args.no_color)))
+        programs = all("program" in r for r in runs)  # watch/attach: no expectation
+        print(table.render(runs, color=ansi.color_wanted(sys.stdout, args.no_color),
+                           expectation=not programs))
         print("\n" + table.summary(runs))
         if candidate.get("complete") is False:
             print(summary_md.partial_line(candidate))

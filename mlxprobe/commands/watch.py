@@ -6,7 +6,8 @@ of a distributed job is watched and the job judged by its slowest rank; progress
 injected bootstrap for Python programs (optimizer updates, evaluations,
 mlx-lm's callback, `probe.step` calls the user added), from the program's output lines for
 anything else (`--progress REGEX`), and the process tree sampled from outside. At the end:
-the table row, reason, evidence, fix and report files, as `run`.
+the table row, reason, evidence, fix and report files, as `run`. While it runs, SIGUSR1 to
+mlxprobe (`kill -USR1 PID`) prints what the program is doing now (`ondemand`).
 
 Exit 0 pass, 1 a problem found, 2 usage; stopped by the user, the verdict is `interrupted`
 (with the diagnosis of that moment) and the exit code the shell's convention, 128 + the
@@ -29,6 +30,7 @@ import threading
 from pathlib import Path
 
 from ..errors import UsageError
+from ..judging import cells
 from ..judging.verdict import classify
 from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
@@ -40,6 +42,7 @@ from ..results import report, textfile
 from ..results.textfile import writable_file
 from ..watching import output, runner
 from ..watching.watchdog import Deadlines
+from .ondemand import OnDemand
 from .running import STOP_SIGNALS, stopper
 
 NAME = "watch"
@@ -136,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     stop, signals = threading.Event(), []
     previous = {sig: signal.signal(sig, stopper(stop, signals)) for sig in STOP_SIGNALS}
     try:
-        with console.for_terminal(args.no_status) as screen:
-            raw = runner.run(launch, stop, screen.record, screen.echo)
+        with console.for_terminal(args.no_status) as screen, OnDemand(
+                lambda text: screen.echo("stderr", text.encode())) as live:
+            raw = runner.run(launch, stop, _both(screen.record, live.record), screen.echo)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -159,8 +163,16 @@ def interrupted_code(stopped_by: str) -> int:
         return EXIT_INTERRUPTED
 
 
+def _both(first, second):  # noqa: ANN001, ANN202
+    """One `on_record` that tells the status line and the on-demand look (SIGUSR1)."""
+    def both(record: dict) -> None:
+        first(record)
+        second(record)
+    return both
+
+
 def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
-    verdict = classify(raw, {})
+    verdict = cells.named(raw, classify(raw, {}))  # a notebook's cell, where there is one
     entry = lint_evidence.attach(report.program_entry(argv, raw, verdict), argv,
                                  raw.python_stacks)
     built = report.build([entry], complete=not raw.interrupted)

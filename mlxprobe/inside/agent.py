@@ -2,7 +2,8 @@
 
 Job: connect the shared probe to the run's record FIFO, hold the lifeline, arm the stack
 dump, write a start record, and hook imports: `mlx.core` (evaluations, collectives),
-`mlx.optimizers` (updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback).
+`mlx.optimizers` (updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback),
+IPython's shell (a Jupyter kernel's cells: `notebook`).
 In a rank of a distributed job (its launcher set its rank) an uncaught exception is also
 written as an error record: `mlx.launch` exits 0 whatever its ranks did. When no harness is
 listening (the variable is set but the FIFO is gone) it does nothing.
@@ -24,7 +25,7 @@ from types import ModuleType, TracebackType
 
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
-from . import collectives, imports, trainers
+from . import collectives, imports, notebook, trainers
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -44,7 +45,8 @@ def start() -> None:
     _on_shutdown(lambda: probe.emit(EXITING, pid=os.getpid()))
     beats = beating.Beats(probe)
     hooks = {"mlx.core": lambda m: _core(beats, m),
-             "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m)}
+             "mlx_lm.tuner.trainer": lambda m: trainers.patch_trainer(probe, m),
+             notebook.SHELL_MODULE: lambda m: notebook.patch_shell(probe, m)}
     for name in OPTIMIZER_MODULES:
         hooks[name] = lambda m: _optimizers(beats, m)
     hooks[MODULE_BASE] = lambda m: beating.patch_module_update(beats, m)

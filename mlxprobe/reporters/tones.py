@@ -9,7 +9,8 @@ Must not import: mlx, the runner, anything with side effects.
 from __future__ import annotations
 
 TONES = {"pass": "good", "hang": "bad", "crash": "bad", "leak": "warn", "diverged": "warn",
-         "not_learning": "warn", "no_update": "warn", "wrong_result": "warn"}
+         "not_learning": "warn", "no_update": "warn", "wrong_result": "warn",
+         "progressing": "good", "finished": "good"}  # the last two: `attach`
 
 
 def tone(verdict: str | None) -> str:

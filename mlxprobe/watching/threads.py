@@ -19,7 +19,7 @@ import psutil
 GAP_S = 0.5
 
 
-def _times(pid: int) -> dict[int, float]:
+def thread_times(pid: int) -> dict[int, float]:
     try:
         return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
     except (psutil.Error, OSError):
@@ -35,13 +35,14 @@ def _name(pid: int, tid: int) -> str:
 
 def cpu_split(pids: list[int], gap_s: float = GAP_S) -> dict[int, list[dict]]:
     """pid -> its threads, busiest first: {"tid", "name", "main", "cores"}."""
-    before = {pid: _times(pid) for pid in pids}
+    before = {pid: thread_times(pid) for pid in pids}
     time.sleep(gap_s)
-    out: dict[int, list[dict]] = {}
-    for pid in pids:
-        after = _times(pid)
-        rows = [{"tid": tid, "name": _name(pid, tid), "main": tid == pid,
-                 "cores": round(max(0.0, t - before[pid].get(tid, t)) / gap_s, 3)}
-                for tid, t in after.items()]
-        out[pid] = sorted(rows, key=lambda r: -r["cores"])
-    return out
+    return {pid: cores_between(pid, before[pid], gap_s) for pid in pids}
+
+
+def cores_between(pid: int, before: dict[int, float], gap_s: float) -> list[dict]:
+    """Each thread's cores since `before` (its `thread_times`, `gap_s` ago), busiest first."""
+    rows = [{"tid": tid, "name": _name(pid, tid), "main": tid == pid,
+             "cores": round(max(0.0, t - before.get(tid, t)) / gap_s, 3)}
+            for tid, t in thread_times(pid).items()]
+    return sorted(rows, key=lambda r: -r["cores"])
