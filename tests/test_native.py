@@ -220,3 +220,20 @@ def test_pytest_skips_a_native_scenario_naming_what_to_install(tmp_path):
     assert "5 skipped" in done.stdout, done.stdout[-2000:]
     assert "native scenario not built" in done.stdout
     assert "apt-get install g++ cmake" in done.stdout
+
+
+def test_a_warm_up_stall_with_no_debugger_counts_as_maybe_compiling():
+    """On a GPU machine with neither gdb nor eu-stack, a native program's first steps (CUDA
+    compiles its kernels in the process) cannot be told from a hang: credited as compiling
+    (bounded by the compile cap), never after warm-up, never for a Python program."""
+    from types import SimpleNamespace
+
+    from mlxprobe.watching.runner import Runner
+
+    none = "(no native stacks: install elfutils (eu-stack) or gdb, e.g. apt-get install elfutils)"
+    native = SimpleNamespace(launch=SimpleNamespace(preload="/x/libinterposer.so", interposer=""))
+    python = SimpleNamespace(launch=SimpleNamespace(preload=None, interposer=""))
+    assert "may be compiling" in Runner._unseen(native, none, "warmup")
+    assert Runner._unseen(native, none, "step") is None
+    assert Runner._unseen(python, none, "warmup") is None
+    assert Runner._unseen(native, "Thread 1: main\n  mlx::core::eval", "warmup") is None
