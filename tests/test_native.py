@@ -228,7 +228,7 @@ def test_a_warm_up_stall_with_no_debugger_counts_as_maybe_compiling():
     (bounded by the compile cap), never after warm-up, never for a Python program."""
     from types import SimpleNamespace
 
-    from mlxprobe.watching.runner import Runner
+    from mlxprobe.watching.runner import WatchedProcess as Runner
 
     none = "(no native stacks: install elfutils (eu-stack) or gdb, e.g. apt-get install elfutils)"
     native = SimpleNamespace(launch=SimpleNamespace(preload="/x/libinterposer.so", interposer=""))
