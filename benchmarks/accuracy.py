@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,16 +75,31 @@ def load(corpus: Path, half: str) -> list[dict]:
     return tomllib.loads(path.read_text())["case"]
 
 
+def run_bounded(cmd: list[str], folder: Path, limit_s: float) -> tuple[int | None, str]:
+    """Run `cmd` in its own session; past `limit_s` kill the whole group (the watched script
+    included, so nothing is left behind) and return (None, stdout so far)."""
+    proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=limit_s)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, out
+
+
 def watch(folder: Path, script: str, args: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
         cmd = [sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status", "--no-color",
                "--json", str(report), "--", sys.executable, script, *args]
         started = time.monotonic()
-        subprocess.run(cmd, cwd=folder, capture_output=True, timeout=RUN_LIMIT_S)
-        wall = time.monotonic() - started
-        if not report.exists():
-            return {"verdict": "no_report", "hint": "", "reason": "", "wall_s": wall}
+        code, _ = run_bounded(cmd, folder, RUN_LIMIT_S)
+        wall = round(time.monotonic() - started, 1)
+        if code is None or not report.exists():
+            label = "scorer_timeout" if code is None else "no_report"
+            return {"verdict": label, "hint": "", "reason": "", "wall_s": wall}
         run = json.loads(report.read_text())["runs"][0]
     label = run["verdict"] + (f":{run['detail']}" if run.get("detail") else "")
     return {"verdict": label, "hint": run.get("hint", ""), "reason": run.get("reason", ""),
@@ -90,12 +107,12 @@ def watch(folder: Path, script: str, args: list[str]) -> dict:
 
 
 def lint(folder: Path, script: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-m", "mlxprobe.cli", "lint", "--format", "json",
-                           script], cwd=folder, capture_output=True, text=True, timeout=120)
+    code, out = run_bounded([sys.executable, "-m", "mlxprobe.cli", "lint", "--format", "json",
+                             script], folder, 120)
     try:
-        found = json.loads(done.stdout or "[]")
+        found = json.loads(out or "[]")
     except json.JSONDecodeError:
-        return [f"unreadable:{done.returncode}"]
+        return [f"unreadable:{code}"]
     items = found.get("findings", found) if isinstance(found, dict) else found
     return [f"{f.get('rule', f.get('code', '?'))}:{f.get('line', '?')}" for f in items]
 

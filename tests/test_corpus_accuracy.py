@@ -1,0 +1,57 @@
+"""The corpus scorer (benchmarks/accuracy.py) on a small subset of the development corpus, run for
+real: `mlxprobe watch` and `mlxprobe lint` on user-style scripts mlxprobe was never tuned on.
+
+Each case's ok twin or correct loop must get `pass` and each broken twin one of its expected
+classes (cases.toml). The subset is three cases whose scripts take 1-7 s each: a NaN from sqrt at
+0 (diverged), an optimizer that is never stepped (no_update / not_learning) and a correct loop
+trained by hand-written SGD. Cost: about 30 s on 2 cores (five `watch` runs and five `lint`
+runs); the whole corpus runs in the benchmark, not here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBSET = ("rbf_centre_sqrt_nan", "missing_optimizer_update", "correct_manual_sgd")
+
+
+def _scorer():
+    spec = importlib.util.spec_from_file_location("corpus_accuracy",
+                                                  ROOT / "benchmarks" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+SCORER = _scorer()
+CASES = {c["name"]: c for c in SCORER.load(SCORER.CORPUS, "dev")}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", SUBSET)
+def test_subset_case_scores_as_expected(name: str):
+    score = SCORER.score_case(SCORER.CORPUS, "dev", CASES[name])
+    got = {run.role: run.verdict for run in score.runs}
+    assert not score.false_alarms, got
+    if score.kind == "failure":
+        assert score.class_hit, f"broken got {got['broken']}, expected one of {score.expect}"
+
+
+def test_hint_words_need_one_word_of_every_group():
+    groups = [["sqrt"], ["maximum", "clamp"]]
+    assert SCORER.hint_hit("Clamp the input of SQRT", groups)
+    assert not SCORER.hint_hit("the input of sqrt is 0", groups)
+
+
+def test_every_dev_case_names_files_that_exist():
+    folder = SCORER.CORPUS / "dev"
+    for case in CASES.values():
+        files = [case["broken"], case["ok"]] if case["kind"] == "failure" else [case["script"]]
+        assert all((folder / f).is_file() for f in files), case["name"]
+        assert case.get("expect"), case["name"]
