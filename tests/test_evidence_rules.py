@@ -158,3 +158,24 @@ def test_memory_that_climbs_as_processes_join_the_tree_is_not_a_leak():
                for i in range(290)]
     raw = RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True, samples=samples)
     assert classify(raw).kind == "pass"
+
+
+def _progress(losses, **metrics):
+    return RawResult(records=[{**line(i + 1, **{k: v[i] for k, v in metrics.items()}),
+                               "loss": x} for i, x in enumerate(losses)],
+                     exit_code=0, watched=True)
+
+
+def test_a_surrogate_loss_that_crosses_zero_is_never_judged_for_learning():
+    """A policy-gradient loss (held-out corpus: noisy around 0, both signs) is not a
+    quantity that must fall: a relative change against a first value near 0 means nothing."""
+    pg = [-0.3956, -0.0007, -0.0021, 0.0032, -0.0008, -0.0215, 0.0006, 0.0004, 0.002,
+          -0.001, 0.003, 0.0041]
+    assert classify(_progress(pg)).kind == "pass"
+
+
+def test_a_rising_reward_is_learning_whatever_the_loss_does():
+    flat = [1.0 + 0.01 * (i % 3) for i in range(14)]
+    rising = [0.2 + 0.05 * i for i in range(14)]
+    assert classify(_progress(flat, reward=rising)).kind == "pass"
+    assert classify(_progress(flat, reward=[0.1] * 14)).label == "not_learning:trend"

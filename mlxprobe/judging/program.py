@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 
+from .. import metric_names
 from ..protocol import OPTIMIZER, STEP, UPDATE
 from ..watching.facts import RawResult
 from . import hints, known_errors
@@ -114,3 +115,24 @@ def trend(losses: list[float]) -> dict | None:
 def flat(fit: dict) -> bool:
     return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
             and fit["window_drop"] < MIN_DROP)
+
+
+def surrogate(losses: list[float]) -> bool:
+    """A loss that is not a quantity to minimise: some of its values are negative (a
+    policy-gradient or other surrogate objective crosses zero; a relative change against a
+    first value near zero means nothing)."""
+    return any(v < 0 for v in losses if math.isfinite(v))
+
+
+def rising_metric(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The name of a higher-is-better metric (`metric_names`: reward, accuracy, score, ...)
+    that rose over >= TREND_MIN_POINTS reports by the same test a falling loss passes
+    (its negation is not `flat`: a significant trend, a fitted rise, or its last 10% above
+    its first 10% by MIN_DROP: a reward that climbs fast, then saturates, counts)."""
+    for name, points in series.items():
+        if metric_names.lower_is_better(name) is not False:
+            continue
+        fit = trend([-v for _, v in points])
+        if fit and not flat(fit):
+            return name
+    return None

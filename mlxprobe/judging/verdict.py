@@ -700,9 +700,15 @@ def _program_pass(raw: RawResult) -> Verdict:
 
 
 def _not_learning_trend(raw: RawResult) -> Verdict | None:
-    """A user's run: judged on the whole run's trend and its noise (`program`)."""
-    fit = program.trend(metric_series(raw, "loss"))
-    if fit is None or not program.flat(fit):
+    """A user's run: judged on the whole run's trend and its noise (`program`); never on a
+    surrogate objective (a loss that is negative or changes sign, as a policy-gradient
+    loss does: its value is not progress), and never when a higher-is-better metric the
+    program reports rose significantly (a reward, an accuracy: learning seen)."""
+    losses = metric_series(raw, "loss")
+    fit = program.trend(losses)
+    if fit is None or not program.flat(fit) or program.surrogate(losses):
+        return None
+    if program.rising_metric(metrics.series(raw)):
         return None
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
