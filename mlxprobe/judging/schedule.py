@@ -24,13 +24,12 @@ from __future__ import annotations
 
 from ..protocol import decode_number
 from ..watching.facts import RawResult
-from . import metrics
+from . import metrics, program
 from .rule import Rule, Verdict
-from .stats import window_median
 
 MIN_REPORTS = 10
 RISE = 2.0
-MIN_DROP, WINDOW_FRAC, WINDOW_MIN = 0.05, 0.1, 3  # the scenario rule's
+MIN_DROP = program.MIN_DROP  # the scenario rule's
 HINT = ("the learning rate was still rising at the end of the run: the warm-up is longer "
         "than the run (often counted in samples or tokens instead of optimizer steps), so "
         "every update was tiny; count the warm-up in updates, a small share of the run: "
@@ -48,14 +47,11 @@ def rising_to_the_end(rates: list[float]) -> bool:
 
 
 def loss_drop(raw: RawResult) -> float | None:
-    """The loss's first-10% median minus its last-10% median, over the first's."""
-    losses = [v for v in (decode_number(r.get("loss")) for r in raw.learning)
-              if v is not None and v == v]
-    if len(losses) < MIN_REPORTS:
-        return None
-    head = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
-    tail = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
-    return (head - tail) / abs(head) if head else None
+    """The loss's first-10% median minus its last-10% median, over the first's (the trend
+    rule's own `window_drop`, `program.trend`)."""
+    losses = [v for v in (decode_number(r.get("loss")) for r in raw.learning) if v is not None]
+    fit = program.trend(losses)
+    return fit["window_drop"] if fit else None
 
 
 def warming_up(raw: RawResult, meta: dict) -> Verdict | None:

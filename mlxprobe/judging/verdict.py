@@ -126,8 +126,9 @@ def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
 
 
 def rulebook() -> tuple[Rule, ...]:
-    """Every rule, in the order of precedence: crash > hang > wrong_result > no_update >
-    diverged > leak > not_learning. The threshold texts are the constants' own."""
+    """Every rule, in the order of precedence: interrupted > a rank that left its peers
+    (orphans) > crash > an idle start-up > hang > wrong_result > no_update > diverged > leak >
+    not_learning. The threshold texts are the constants' own."""
     return (
         *interrupted.RULES,
         *orphans.RULES,  # before crash and hang: they would judge the waiting peer's symptom
