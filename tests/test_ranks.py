@@ -194,3 +194,17 @@ def test_a_rank_that_raised_or_was_killed_is_the_crash_whoever_waits():
     verdict = classify(RawResult(records=killed, exit_code=0, stderr_tail=stderr))
     assert verdict.label == "crash:rank_1_SIGKILL"
     assert "rank 1 exited with code -9 after step 3" in verdict.reason
+
+
+def test_a_rank_killed_after_its_loop_ended_is_the_launchers_teardown_not_the_fault():
+    # CI under load: rank 1 wrote its end record, was still exiting when rank 0 raised, and
+    # the launcher's teardown SIGTERMed it ("exited with code -15")
+    records = _uneven() + [{"kind": "error", "rank": 0, "type": "RuntimeError",
+                            "message": "[ring] connection to a peer was lost"}]
+    stderr = "[WARN] Node with rank 1 exited with code -15\n"
+    verdict = classify(RawResult(records=records, exit_code=0, stderr_tail=stderr))
+    assert verdict.label == "hang:collective"
+    assert verdict.evidence["orphaned_collective"]["exit_code"] is None
+    failing = [r for r in records if r.get("kind") != "end"]  # killed before its loop ended
+    verdict = classify(RawResult(records=failing, exit_code=0, stderr_tail=stderr))
+    assert verdict.label == "crash:rank_1_SIGTERM"

@@ -254,11 +254,21 @@ def orphaned(raw: RawResult) -> dict | None:
     rank = min(ended, key=lambda r: len(issued[r]))
     peer = waiting[0]
     alone = issued[peer][len(issued[rank])]
-    return {"ended_rank": rank, "how": ended[rank], "exit_code": failed_nodes(
-                raw.stderr_tail).get(rank), "last_step": last_steps(raw).get(rank, 0),
+    return {"ended_rank": rank, "how": ended[rank], "exit_code": _root_exit(raw, rank),
+            "last_step": last_steps(raw).get(rank, 0),
             "collectives": len(issued[rank]), "waiting_rank": peer,
             "collective": {k: alone.get(k) for k in ("seq", "op", "step", "where")},
             "peer": _peer_state(raw, peer)}
+
+
+def _root_exit(raw: RawResult, rank: int) -> int | None:
+    """The launcher's exit code for `rank` when that exit is the cause. A rank that had
+    finished its loop and was then killed was still shutting down when the launcher tore
+    the job down after its peer failed (measured under load: "Node with rank 1 exited with
+    code -15" after rank 1's end record): that signal is the teardown's, not the fault."""
+    code = failed_nodes(raw.stderr_tail).get(rank)
+    finished = any(r.get("kind") == "end" for r in by_rank(raw).get(rank, []))
+    return None if finished and code is not None and code < 0 else code
 
 
 def _ended(raw: RawResult, rank: int) -> str:
