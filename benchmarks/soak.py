@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
                 print(f"run {index + 1}: {run['s']:.0f} s, exit codes {run['codes']}, "
                       f"{len(run['failed'])} failed", flush=True)
+                for name, text in run["failed"].items():  # as they happen: a long soak
+                    print(f"    {name}: {text}", flush=True)  # may be cut short
     finally:
         for hog in hogs:
             hog.kill()
