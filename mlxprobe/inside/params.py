@@ -6,7 +6,9 @@ outermost `mx.eval` calls, at most once per LOOK_EVERY_S, read a strided sample 
 trainable parameter that this very eval just evaluated, compare it with the last sample,
 and write a `params` record: how many parameter groups (a parameter's module path) were
 compared, which of them did not change at all since the last look, and which hold a
-non-finite value. The judge (`judging/params.py`) decides from a run of such looks.
+non-finite value; the first look also counts, from shapes and dtypes only, the weight
+matrices that train and those that are frozen (quantized ones hold integers). The judge
+(`judging/params.py`) decides from a run of such looks.
 
 The observer must not change the observed: only arrays passed to the eval that just
 returned are read (their memory holds values already; reading it computes nothing), through
@@ -81,15 +83,18 @@ class ParamWatch:
         started = time.perf_counter()
         evaluated = _array_ids((args, tuple(kwargs.values())))
         record = self._look(evaluated)
+        if self.looks == 1:  # once: what trains and what is frozen (shapes only)
+            record["census"] = self._census()
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
-        if record["leaves"]:
+        if record["leaves"] or "census" in record:
             record["cost_us"] = round(cost * 1e6, 1)
             self.probe.emit(PARAMS, step=step, **record)
 
     def _look(self, evaluated: set[int]) -> dict:
         groups: dict[str, list[bool]] = {}  # group -> changed flags of its compared leaves
         bad: set[str] = set()
+        moves: list[float | None] = []  # float32 leaves: relative change since the last look
         seen = 0
         for path, leaf in self._leaves():
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
@@ -105,8 +110,12 @@ class ParamWatch:
             self.last[path] = sample
             if before is not None and len(before) == len(sample):
                 groups.setdefault(group, []).append(before != sample)
+                moves.append(_move(before, sample, leaf))
         self.looks += 1
-        return _summary(groups, bad, seen, self.looks)
+        return {**_summary(groups, bad, seen, self.looks), **_moved(moves)}
+
+    def _census(self) -> list[dict]:
+        return [census(m) for ref in self.models if (m := ref()) is not None]
 
     def _leaves(self) -> Iterator[tuple[str, Any]]:
         alive = [ref() for ref in self.models]
@@ -114,6 +123,40 @@ class ParamWatch:
         for model in alive:
             prefix = f"{type(model).__name__}:" if len(alive) > 1 else ""
             yield from ((prefix + p, leaf) for p, leaf in _flat(model.trainable_parameters()))
+
+
+def census(model: Any) -> dict:
+    """How many weight matrices (ndim >= 2) train and how many are frozen (of those, how many
+    hold integers: quantized), from shapes and dtypes only (metadata: nothing is read)."""
+    trainable = {id(leaf) for _, leaf in _flat(model.trainable_parameters())}
+    out = {"model": type(model).__name__, "trainable_matrices": 0, "trainable_values": 0,
+           "frozen_matrices": 0, "frozen_quantized": 0}
+    for _, leaf in _flat(model.parameters()):
+        matrix = getattr(leaf, "ndim", 0) >= 2
+        if id(leaf) in trainable:
+            out["trainable_values"] += int(getattr(leaf, "size", 0))
+            out["trainable_matrices"] += matrix
+        elif matrix:
+            out["frozen_matrices"] += 1
+            out["frozen_quantized"] += "int" in str(getattr(leaf, "dtype", ""))
+    return out
+
+
+def _move(before: bytes, after: bytes, leaf: Any) -> float | None:
+    """mean |after - before| / mean |before| over a float32 leaf's sample; None for other
+    dtypes, an all-zero or a non-finite sample."""
+    if not str(getattr(leaf, "dtype", "")).endswith("float32"):
+        return None
+    old, new = memoryview(before).cast("f"), memoryview(after).cast("f")
+    scale = sum(abs(v) for v in old)
+    moved = sum(abs(a - b) for a, b in zip(new, old))
+    return moved / scale if scale and math.isfinite(moved + scale) else None
+
+
+def _moved(moves: list[float | None]) -> dict:
+    """The median relative change of the float32 leaves compared (absent when none)."""
+    found = sorted(m for m in moves if m is not None)
+    return {"move_median": float(f"{found[len(found) // 2]:.3g}")} if found else {}
 
 
 def _summary(groups: dict[str, list[bool]], bad: set[str], seen: int, looks: int) -> dict:

@@ -53,6 +53,14 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
                   "called on them) or the update skips them; unfreeze with "
                   "`module.unfreeze()` and check `tree_flatten(model.trainable_parameters())`"
                   " lists them")
+FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linear into a "
+                    "QuantizedLinear whose integer weights cannot be trained, so only the "
+                    "float biases learn; train in float and quantize afterwards, or train "
+                    "LoRA adapters on the quantized model (`linear_to_lora_layers`, QLoRA)")
+FROZEN_WEIGHTS = ("every weight matrix is frozen (a `model.freeze()` with nothing unfrozen "
+                  "but biases and norms), so the model can hardly learn: unfreeze the "
+                  "layers you mean to train (`model.unfreeze()` or `module.unfreeze()`) and "
+                  "check `tree_flatten(model.trainable_parameters())` lists their weights")
 DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")

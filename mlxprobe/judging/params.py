@@ -85,6 +85,22 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                    f"while the other groups did", hints.NO_UPDATE_PART.format(groups=shown), ev)
 
 
+def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
+    """The model the optimizer steps has weight matrices, and every one of them is frozen:
+    only vectors (biases, norms) can learn."""
+    found = next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+    if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
+            or not found["frozen_matrices"]:
+        return None
+    quantized = found["frozen_quantized"]
+    what = (f", {quantized} of them quantized (integer weights)" if quantized else "")
+    return Verdict("no_update", "frozen_weights", f"every weight matrix of the trained "
+                   f"{found['model']} is frozen ({found['frozen_matrices']} matrices{what}); "
+                   f"only {found['trainable_values']} values of vectors (biases, norms) can "
+                   "learn", hints.FROZEN_QUANTIZED if quantized else hints.FROZEN_WEIGHTS,
+                   {"census": found})
+
+
 def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     bad = [r for r in raw.of_kind(PARAMS) if r.get("nonfinite")]
     if not bad:
@@ -109,6 +125,9 @@ NO_UPDATE = (
          f">= {MIN_STEPS} steps", SOURCE, frozen_all),
     Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
          f"over >= {MIN_STEPS} steps while others changed", SOURCE, frozen_part),
+    Rule("no_update.frozen_weights", "params", "the stepped model has weight matrices "
+         f"(ndim >= 2), none trainable, over >= {MIN_STEPS} steps", "failure corpus: "
+         "quantized_weights_frozen (mlx PR 2142: quantized layers are frozen)", frozen_weights),
 )
 DIVERGED = (
     Rule("diverged.params", "params", "any sampled parameter value non-finite", SOURCE,

@@ -39,9 +39,12 @@ from . import (
     metrics,
     orphans,
     params,
+    phases,
     program,
     ranks,
     schedule,
+    stalled,
+    unevaluated,
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
@@ -155,8 +158,10 @@ def rulebook() -> tuple[Rule, ...]:
         *params.DIVERGED,
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
+        *unevaluated.RULES,  # before leak_time: it names the cause
         *leak_time.RULES,
         *schedule.RULES,
+        *stalled.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program)", "catalogue runs; Mann-Kendall", _not_learning),
     )
@@ -464,6 +469,9 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
                        f"step {at}", hints.DIVERGED, params)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
+    start = phases.last_start(raw, losses)
+    if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
+        losses, tally = losses[start:], Tally.of(losses[start:])
     return _exploded(losses, tally) or _spiked(losses, tally)
 
 
@@ -680,15 +688,17 @@ def _program_pass(raw: RawResult) -> Verdict:
     """A watched program's pass says what was seen: the trend, or why learning was not
     judged (too few loss values, or none: no source showed a loss)."""
     losses = metric_series(raw, "loss")
-    fit = program.trend(losses)
+    start = phases.last_start(raw, losses)
+    fit = program.trend(losses[start:])
     evidence: dict = {"sources": raw.sources, "loss_values": len(losses)}
+    curve = f" in the last loss curve (from report {start + 1})" if start else ""
     if fit:
-        evidence["trend"] = fit
+        evidence["trend"] = {**fit, **({"from_report": start + 1} if start else {})}
         reason = (f"finished cleanly; loss {fit['first']:.4g} -> {fit['last']:.4g} over "
-                  f"{fit['points']} values (fitted change {fit['fitted_change']:+.1%})")
+                  f"{fit['points']} values{curve} (fitted change {fit['fitted_change']:+.1%})")
     elif losses:
-        reason = (f"finished cleanly; learning not judged: {len(losses)} loss values, "
-                  f"fewer than {program.TREND_MIN_POINTS}")
+        reason = (f"finished cleanly; learning not judged: {len(losses) - start} loss "
+                  f"values{curve}, fewer than {program.TREND_MIN_POINTS}")
     else:
         reason = "finished cleanly; learning not judged: no loss was seen"
     if not raw.sources:
@@ -706,6 +716,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     loss does: its value is not progress), and never when a higher-is-better metric the
     program reports rose significantly (a reward, an accuracy: learning seen)."""
     losses = metric_series(raw, "loss")
+    losses = losses[phases.last_start(raw, losses):]  # the last loss curve (`phases`)
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses):
         return None

@@ -88,6 +88,8 @@ class ProgressParser:
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
         if record is not None:
             record["step"] = self.steps.place(record.get("step"), line.epoch)
+            if self.steps.restarted:  # the program's counter went back (judging/phases)
+                record["restart"] = True
         return record
 
 
@@ -124,9 +126,11 @@ class Steps:
         self.raw: int | None = None  # the program's last printed step
         self.last = 0
         self.lines = 0
+        self.restarted = False  # the last placed line's counter went back
 
     def place(self, raw: int | None, epoch: int | None) -> int:
         self.lines += 1
+        self.restarted = raw is not None and self.raw is not None and raw < self.raw
         if raw is None:
             self.last = self.last if self.raw is not None else self.lines
             return self.last

@@ -1,0 +1,129 @@
+"""Rule unit: a loop that reports progress but never evaluates, while memory climbs report
+after report, and then pays for it in one long evaluation.
+
+Job: a loop that carries arrays from one iteration to the next (accumulated gradients, a
+running total of losses) and never evaluates them builds one lazy graph whose every node,
+and every input it holds, stays alive until the first evaluation. It prints its progress,
+takes no optimizer step and runs no `mx.eval` meanwhile, so the step-based leak rule sees one
+step and the time-based one (which needs >= 5 s) may see too short a run on a fast machine.
+The evidence any such run has: a stretch of the program's own progress reports with no
+update and no evaluation between them (the bootstrap counts both), RSS higher at almost
+every report, and the evaluation that ends the stretch running long (it computes the whole
+backlog).
+
+Thresholds and why: MIN_REPORTS = 5 reports in the stretch (a trajectory); the stretch starts
+after the program built its optimizer (data set-up, tokenizing and model loading come before
+it, and grow memory for good reasons); RSS at its last report at least the leak rules' floors
+above its first (16 MB and 10%), higher than the report before at RISING_SHARE = 75% of the
+reports, and still climbing in the stretch's second half (at least a quarter of the growth:
+not a warm-up that levelled off); the evaluation after it open for at least the bootstrap's
+OPEN_AFTER_S (0.5 s) with no compiler running, or the run ending inside the stretch. Applied
+only while every step record is kept (a short run: the step rule judges long ones).
+Measured (failure corpus, old held-out half, `grad_accum_lazy_leak`, mlx issue 2840): 8
+reports, RSS 32 -> 190 MB, then a 2 s evaluation; its fixed twin evaluates 4,096 times.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from ..protocol import EVAL_OPEN
+from ..watching.facts import RawResult, Sample
+from ..watching.store import PROBE_VIEW, PROGRESS_VIEW, TRAINER_VIEW
+from .rule import Rule, Verdict
+
+MB = 1024 * 1024
+MIN_REPORTS = 5
+MIN_MB, MIN_REL = 16.0, 0.10  # the leak rules' floors
+RISING_SHARE = 0.75
+LATE_SHARE = 0.25
+HINT = ("arrays carried from one iteration to the next (accumulated gradients, a running "
+        "loss total) are never evaluated, so every iteration adds to one lazy graph that "
+        "keeps all its inputs alive until the end: evaluate them each iteration, "
+        "`mx.eval(accumulated_grads, total_loss)` after the accumulation line")
+
+
+def _times(raw: RawResult, view: str) -> list[float] | None:
+    series = raw.view(view)
+    records = series.records()
+    if len(records) != series.count:  # thinned: a long run, judged by the step rule
+        return None
+    return sorted(float(r.get("t", 0.0)) for r in records)
+
+
+def stretch(raw: RawResult) -> list[dict]:
+    """The longest run of progress reports after the optimizer was built with no step
+    (update or evaluation) between them."""
+    made = [float(r.get("t", 0.0)) for r in raw.of_kind("optimizer")]
+    steps = [_times(raw, v) for v in (TRAINER_VIEW, PROBE_VIEW)]
+    if not made or any(s is None for s in steps):
+        return []
+    marks = sorted(t for s in steps for t in s or [])
+    groups: dict[int, list[dict]] = {}
+    for report in raw.view(PROGRESS_VIEW).records():
+        if float(report.get("t", 0.0)) >= made[0]:
+            groups.setdefault(bisect.bisect(marks, float(report["t"])), []).append(report)
+    return max(groups.values(), key=len, default=[])
+
+
+def rss_at(samples: list[Sample], t: float) -> float | None:
+    """MB of the last sample at or before `t`."""
+    i = bisect.bisect([s.t for s in samples], t)
+    return samples[i - 1].rss / MB if i else None
+
+
+def climb(raw: RawResult, reports: list[dict]) -> dict | None:
+    """RSS at each report, when it climbed past the floors at almost every report and
+    still in the second half; else None."""
+    values = [rss_at(raw.samples, float(r.get("t", 0.0))) for r in reports]
+    if len(reports) < MIN_REPORTS or any(v is None for v in values):
+        return None
+    mb = [float(v) for v in values if v is not None]
+    growth, half = mb[-1] - mb[0], mb[-1] - mb[len(mb) // 2]
+    rising = sum(b > a for a, b in zip(mb, mb[1:])) / (len(mb) - 1)
+    if growth < max(MIN_MB, MIN_REL * mb[0]) or rising < RISING_SHARE \
+            or half < LATE_SHARE * growth:
+        return None
+    return {"reports": len(mb), "rss_mb_at_reports": [round(v, 1) for v in mb],
+            "growth_mb": round(growth, 1), "rising_share": round(rising, 2)}
+
+
+def backlog(raw: RawResult, after: float) -> dict | None:
+    """The long evaluation that ended the stretch (opened after its last report, no
+    compiler meanwhile), or the run's end inside the stretch; None otherwise."""
+    opened = [r for r in raw.of_kind(EVAL_OPEN) if float(r.get("t", 0.0)) >= after]
+    if opened:
+        compiled = any(s.compiling for s in raw.samples if s.t >= after)
+        return None if compiled else {"evaluation_open_at": opened[0].get("where")}
+    marks = [t for v in (TRAINER_VIEW, PROBE_VIEW) for t in _times(raw, v) or []]
+    return {"ended_inside": True} if not any(t >= after for t in marks) else None
+
+
+def unevaluated(raw: RawResult, meta: dict) -> Verdict | None:
+    if not raw.watched or raw.stall is not None:
+        return None
+    reports = stretch(raw)
+    found = climb(raw, reports) if reports else None
+    paid = backlog(raw, float(reports[-1].get("t", 0.0))) if found else None
+    if found is None or paid is None:
+        return None
+    where = f", then an evaluation at {paid['evaluation_open_at']} ran >= 0.5 s" \
+        if paid.get("evaluation_open_at") else ", and the run ended inside it"
+    return Verdict("leak", "unevaluated", f"the program reported progress {found['reports']} "
+                   "times with no optimizer step and no evaluation between the reports, while "
+                   f"RSS grew {found['growth_mb']:.0f} MB ({found['rss_mb_at_reports'][0]:.0f}"
+                   f" -> {found['rss_mb_at_reports'][-1]:.0f} MB, higher at "
+                   f"{found['rising_share']:.0%} of the reports){where}", HINT,
+                   {**found, **paid, "min_reports": MIN_REPORTS, "min_growth_mb": MIN_MB,
+                    "min_growth_rel": MIN_REL, "rising_share_min": RISING_SHARE})
+
+
+RULES = (
+    Rule("leak.unevaluated", "memory", f">= {MIN_REPORTS} progress reports after the "
+         f"optimizer was built with no step between them, RSS +{MIN_MB:g} MB and "
+         f"{MIN_REL:.0%}, higher at {RISING_SHARE:.0%} of them and still climbing, then a long "
+         "evaluation (or the end)", "failure corpus: grad_accum_lazy_leak (mlx issue 2840)",
+         unevaluated),
+)

@@ -1,0 +1,174 @@
+"""The rule units added from the old held-out half's misses (issue 21): parameters that
+stopped moving (`judging.stalled`), a model whose weight matrices are all frozen
+(`judging.params.frozen_weights`), a loop that reports progress without evaluating while
+memory climbs (`judging.unevaluated`); and the looks' movement and census (`inside.params`).
+Each is checked on the case that shows it and on the shapes of correct runs near it."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from mlxprobe.inside.params import ParamWatch, census
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult, Sample
+
+MB = 1024 * 1024
+
+
+def watched(records: list[dict], samples: list[Sample] = ()) -> RawResult:
+    return RawResult(records=records, exit_code=0, watched=True, samples=list(samples))
+
+
+def look(step: int, move: float | None, unchanged: list[str] = ()) -> dict:
+    record = {"kind": "params", "step": step, "look": step, "leaves": 4, "compared": 2,
+              "changed": 2 - len(unchanged), "unchanged": list(unchanged),
+              "unchanged_count": len(unchanged), "nonfinite": []}
+    return record if move is None else {**record, "move_median": move}
+
+
+def steps(n: int) -> list[dict]:
+    return [{"kind": "step", "source": "update", "step": i, "t": float(i)} for i in
+            range(1, n + 1)]
+
+
+def test_parameters_that_stop_moving_for_most_of_the_run_are_stalled():
+    # mlp_lr_too_high as measured: a big first move, then ~3e-7 per look of ~70 steps
+    records = steps(500) + [look(1, None), look(84, 113.0)] + [
+        look(84 + 75 * i, 3e-7, ["layers.0"]) for i in range(1, 6)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("not_learning", "stalled")
+    assert v.evidence["since_step"] == 84 and v.evidence["unchanged_throughout"] == ["layers.0"]
+    assert "learning rate" in v.hint and "lower" in v.hint
+
+
+def test_a_run_that_keeps_moving_or_stalls_only_at_its_end_is_not_stalled():
+    moving = steps(500) + [look(100 * i, 1e-4) for i in range(1, 6)]  # mlp's fixed twin
+    assert classify(watched(moving)).kind == "pass"
+    late = steps(500) + [look(100 * i, 1e-4) for i in range(1, 4)] + [
+        look(400, 1e-8), look(450, 1e-8), look(500, 1e-8)]  # the last 20% of the run
+    assert classify(watched(late)).kind == "pass"
+
+
+def test_a_run_that_learned_and_converged_is_never_stalled():
+    losses = [{"kind": "progress", "source": "output", "step": s, "t": float(s),
+               "loss": 2.0 * 0.9 ** (s / 10)} for s in range(10, 501, 10)]
+    records = steps(500) + losses + [look(1, None)] + [look(50 * i, 1e-9)
+                                                       for i in range(1, 11)]
+    assert classify(watched(records)).kind == "pass"
+
+
+def census_look(matrices: int, frozen: int, quantized: int) -> dict:
+    found = {"model": "Sequential", "trainable_matrices": matrices, "trainable_values": 320,
+             "frozen_matrices": frozen, "frozen_quantized": quantized}
+    return {**look(1, None), "compared": 0, "census": [found]}
+
+
+def test_a_model_whose_weight_matrices_are_all_frozen_is_no_update():
+    v = classify(watched(steps(400) + [census_look(0, 9, 3)]))
+    assert v.label == "no_update:frozen_weights" and "quantize" in v.hint
+    plain = classify(watched(steps(400) + [census_look(0, 4, 0)]))
+    assert plain.label == "no_update:frozen_weights" and "unfreeze" in plain.hint
+    qlora = classify(watched(steps(400) + [census_look(8, 12, 4)]))  # adapters train
+    assert qlora.kind == "pass"
+
+
+def test_census_reads_shapes_only_and_counts_quantized_frozen_matrices():
+    model = nn.Sequential(nn.Linear(64, 32), nn.Linear(32, 8))
+    assert census(model)["trainable_matrices"] == 2
+    nn.quantize(model, group_size=32, bits=4)
+    found = census(model)
+    assert found["trainable_matrices"] == 0 and found["trainable_values"] == 40
+    assert found["frozen_quantized"] == 2 and found["frozen_matrices"] == 6
+
+
+def test_a_look_measures_the_relative_movement_of_float32_parameters():
+    class Sink:
+        got: list[dict] = []
+
+        def emit(self, kind: str, **fields: object) -> None:
+            self.got.append(fields)
+
+    model = nn.Linear(8, 8)
+    mx.eval(model.parameters())
+    watch = ParamWatch(Sink())  # type: ignore[arg-type]
+    watch.saw_model(model)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    model.update({"weight": model.weight * 1.01, "bias": model.bias * 1.01})
+    mx.eval(model.parameters())
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=2)
+    assert "census" in Sink.got[0] and "move_median" not in Sink.got[0]
+    assert abs(Sink.got[1]["move_median"] - 0.01) < 1e-4
+
+
+def reports(n: int, start: float = 10.0) -> list[dict]:
+    return [{"kind": "progress", "source": "output", "step": 1, "t": start + 0.2 * i,
+             "metrics": {"accumulated": 512.0 * (i + 1)}} for i in range(n)]
+
+
+def samples(mb_at: callable, until: float = 16.0) -> list[Sample]:
+    return [Sample(t=0.05 * i, rss=int(mb_at(0.05 * i) * MB), cpu_s=0.0, procs=1,
+                   compiling=False) for i in range(int(until / 0.05))]
+
+
+def climbing(t: float) -> float:
+    return 30.0 + max(0.0, min(t, 12.0) - 10.0) * 80.0  # +160 MB while the reports come
+
+
+def test_reports_without_evaluations_while_memory_climbs_are_an_unevaluated_leak():
+    # grad_accum_lazy_leak as measured: 8 reports, RSS 32 -> 190 MB, then a long evaluation
+    records = [{"kind": "optimizer", "name": "SGD", "t": 9.0}, *reports(8),
+               {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6},
+               {"kind": "step", "source": "update", "step": 1, "t": 14.0}]
+    v = classify(watched(records, samples(climbing)))
+    assert v.label == "leak:unevaluated" and "mx.eval" in v.hint
+    assert v.evidence["reports"] == 8 and v.evidence["growth_mb"] > 100
+
+
+def test_evaluations_between_reports_or_flat_memory_or_set_up_are_not_that_leak():
+    evaluated = [{"kind": "optimizer", "name": "SGD", "t": 9.0}]
+    for i, report in enumerate(reports(8)):  # the fixed twin evaluates every micro-step
+        evaluated += [report, {"kind": "step", "source": "eval", "step": i + 1,
+                               "t": report["t"] + 0.1}]
+    # (memory that climbs over 5+ s is still the time rule's to judge: not this one's)
+    assert classify(watched(evaluated, samples(climbing))).detail != "unevaluated"
+    flat = [{"kind": "optimizer", "name": "SGD", "t": 9.0}, *reports(8),
+            {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6}]
+    assert classify(watched(flat, samples(lambda t: 30.0))).kind == "pass"
+    set_up = [*reports(8), {"kind": "optimizer", "name": "SGD", "t": 13.0},  # loading data
+              {"kind": "eval_open", "since": 13.5, "where": "train.py:46", "t": 14.1}]
+    assert classify(watched(set_up, samples(climbing))).detail != "unevaluated"
+
+
+def curve(values: list[float], restart_at: int | None = None) -> list[dict]:
+    return [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i), "loss": v,
+             **({"restart": True} if i == restart_at else {})} for i, v in enumerate(values)]
+
+
+PRETRAIN = [0.023, 0.01, 0.008, 0.006, 0.005, 0.004, 0.003, 0.003, 0.002, 0.002]
+FINETUNE = [1.898, 0.9, 0.56, 0.3, 0.157, 0.12, 0.092, 0.07, 0.054, 0.045, 0.039]
+
+
+def test_a_second_loss_curve_after_the_counter_restarts_is_judged_on_its_own():
+    # load_weights_missing_head_ok: pre-train, then fine-tune with `Iter` starting again
+    v = classify(watched(curve(PRETRAIN + FINETUNE, restart_at=len(PRETRAIN))))
+    assert v.kind == "pass" and "last loss curve (from report 11)" in v.reason
+    one_curve = classify(watched(curve(PRETRAIN + FINETUNE)))  # no restart: one curve
+    assert one_curve.kind == "diverged"
+
+
+def test_an_epoch_counter_restart_without_a_jump_is_no_new_phase():
+    rising = [1.0 + 0.3 * i for i in range(20)]  # a loss that climbs through epochs
+    v = classify(watched(curve(rising, restart_at=10)))
+    assert v.label == "diverged:exploding"
+
+
+def test_the_output_parser_marks_a_counter_that_went_back():
+    from mlxprobe.watching.output import ProgressParser
+
+    parser = ProgressParser()
+    got = [parser.parse(f"[{phase}] Iter {i}: Train loss 0.5") for phase, i in
+           (("pretrain", 50), ("pretrain", 100), ("finetune", 50), ("finetune", 100))]
+    assert [r.get("restart", False) for r in got] == [False, False, True, False]
+    assert [r["step"] for r in got] == [50, 100, 150, 200]
