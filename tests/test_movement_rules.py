@@ -20,8 +20,9 @@ def watched(records: list[dict], samples: list[Sample] = ()) -> RawResult:
     return RawResult(records=records, exit_code=0, watched=True, samples=list(samples))
 
 
-def look(step: int, move: float | None, unchanged: list[str] = ()) -> dict:
-    record = {"kind": "params", "step": step, "look": step, "leaves": 4, "compared": 2,
+def look(step: int, move: float | None, unchanged: list[str] = ()) -> dict:  # step = updates
+    record = {"kind": "params", "step": step, "updates": step, "look": step, "leaves": 4,
+              "compared": 2,
               "changed": 2 - len(unchanged), "unchanged": list(unchanged),
               "unchanged_count": len(unchanged), "nonfinite": []}
     return record if move is None else {**record, "move_median": move}
@@ -38,7 +39,7 @@ def test_parameters_that_stop_moving_for_most_of_the_run_are_stalled():
         look(84 + 75 * i, 3e-7, ["layers.0"]) for i in range(1, 6)]
     v = classify(watched(records))
     assert (v.kind, v.detail) == ("not_learning", "stalled")
-    assert v.evidence["since_step"] == 84 and v.evidence["unchanged_throughout"] == ["layers.0"]
+    assert v.evidence["since_update"] == 84 and v.evidence["unchanged_throughout"] == ["layers.0"]
     assert "learning rate" in v.hint and "lower" in v.hint
 
 
@@ -172,3 +173,19 @@ def test_the_output_parser_marks_a_counter_that_went_back():
            (("pretrain", 50), ("pretrain", 100), ("finetune", 50), ("finetune", 100))]
     assert [r.get("restart", False) for r in got] == [False, False, True, False]
     assert [r["step"] for r in got] == [50, 100, 150, 200]
+
+
+def test_looks_during_a_validation_pass_are_no_evidence_of_a_stall():
+    # 300 updates that move, then a long final validation (evaluations, no update): its
+    # looks compare unchanged parameters but no optimizer update happened between them
+    train = [look(60 * i, 1e-4) for i in range(1, 6)]
+    validation = [{**look(300, 0.0), "step": 300 + 200 * i} for i in range(1, 6)]
+    assert classify(watched(steps(1300) + train + validation)).kind == "pass"
+
+
+def test_a_small_noisy_loss_that_doubles_at_an_epoch_boundary_is_no_new_phase():
+    from mlxprobe.judging import phases
+
+    noisy = [0.6, 0.3, 0.1, 0.05, 0.03, 0.02, 0.015, 0.04, 0.02, 0.03]  # cosine_decay_steps_ok
+    raw = watched(curve(noisy, restart_at=7))
+    assert phases.last_start(raw, noisy) == 0

@@ -44,6 +44,7 @@ class Beats:
         self.counting = counting  # False: only open evaluations are reported (a scenario's
         # rank, whose steps come from its probe)
         self.steps = 0
+        self.updates = 0  # outermost optimizer updates (a parameter look's own clock)
         self.created = 0  # optimizers created
         self._local = threading.local()  # nesting depth per thread
         self._updated = False  # an update ended since the last evaluation ended
@@ -86,6 +87,7 @@ class Beats:
                 self._leave("update")
                 if outermost:
                     self._updated = True
+                    self.updates += 1
                     self.beat(UPDATE)
         return update
 
@@ -113,7 +115,7 @@ class Beats:
         if self.params is None:
             return
         try:
-            self.params.after_eval(args, kwargs, self.steps)
+            self.params.after_eval(args, kwargs, self.steps, self.updates)
         except Exception:  # noqa: BLE001 - an observer's slip must not reach the program
             self.params = None
 

@@ -13,8 +13,8 @@ non-finite value. From the run of looks:
 Both no_update rules stand down when any look saw a non-finite value (nan stays nan: a
 diverged model looks "unchanged").
 
-Thresholds and why: MIN_LOOKS = 3 comparisons (looks are at least 0.5 s apart, so a run
-is watched for >= 1.5 s of evaluated steps) and MIN_STEPS = 5 steps between the first and
+Thresholds and why: MIN_LOOKS = 3 comparisons (looks are at least 0.25 s apart, so a run
+is watched for >= 0.75 s of evaluated steps) and MIN_STEPS = 5 steps between the first and
 the last compared look: a learning-rate warm-up from 0 or a long validation pass moves
 nothing for a while, never for a whole run. Values are compared bit for bit on a strided
 sample of 32 per parameter: any update an optimizer applies changes them.

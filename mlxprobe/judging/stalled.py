@@ -1,23 +1,25 @@
 """Rule unit: the parameters stopped moving for the rest of the run (they changed by less
-than float32 can resolve, per step), and the run's loss did not fall meanwhile.
+than float32 can resolve, per optimizer update), and the run's loss did not fall much.
 
 Job: a network whose units died (a learning rate so high that the first steps push every
 ReLU negative: their gradient is exactly 0 from then on), a schedule that decayed to ~0, a
 gradient that vanished, all leave the same trace in the parameter looks (`inside/params.py`):
 the median relative change of the sampled float32 parameters between two looks, divided by
-the steps between them, falls below float32's resolution and stays there. Bit-exact
+the optimizer updates between them, falls below float32's resolution and stays there (looks
+with no update since the last, as in a validation pass, are no evidence either way; a
+compiled step whose `Optimizer.update` runs only while traced gives none). Bit-exact
 comparisons (`params.frozen_*`) miss it: the last live units, rounding and momentum still
 flip a few bits.
 
 Thresholds and why: EPS = 1.19e-7 (float32's machine epsilon: a relative step below it is
-lost to rounding for most values) per step; the stall is the looks from some point to the
-end, at least MIN_LOOKS of them (looks are >= 0.5 s apart) spanning at least HALF of the
-run's steps; the run's loss, when it reports one, fell less than CONVERGED (50%): a run that
+lost to rounding for most values) per update; the stall is the looks from some point to the
+end, at least MIN_LOOKS of them (looks are >= 0.25 s apart) spanning at least HALF of the
+run's updates; the run's loss, when it reports one, fell less than CONVERGED (50%): a run that
 learned and converged early is never called stalled. Measured (failure corpus, old held-out
-half, `mlp_lr_too_high`, mlx issue 188): 3e-9 to 6e-9 per step in the 5 looks from step 167
+half, `mlp_lr_too_high`, mlx issue 188): 3e-9 to 6e-9 per update in the 5 looks from update 167
 to 459 of 500, the first layer bit-for-bit unchanged, accuracy flat at ~0.11; its fixed twin
-(lr 1e-3): 1.1e-6 to 2.7e-5 per step, still learning at 0.98. Correct loops of the corpus and
-the catalogue's fixed variants stay above EPS per step (checked with the scorer).
+(lr 1e-3): 1.1e-6 to 2.7e-5 per update, still learning at 0.98. Correct loops of the corpus and
+the catalogue's fixed variants stay above EPS per update (checked with the scorer).
 
 Must not import: mlx, the runner.
 """
@@ -33,39 +35,40 @@ EPS = 1.19e-7
 MIN_LOOKS = 3
 HALF = 0.5
 CONVERGED = 0.5
-HINT = ("the parameters stopped moving early (changes below float32's resolution per step): "
+HINT = ("the parameters stopped moving early (changes below float32's resolution per "
+        "update): "
         "a learning rate too high that killed the units in the first steps (dead ReLUs: "
         "their gradient is exactly 0 from then on) — lower the learning rate 10x (e.g. "
         "1e-3 for SGD) and normalise the inputs — or a learning-rate schedule that decayed "
         "to ~0 (check its decay steps count optimizer updates)")
 
 
-def per_step(looks: list[dict]) -> list[tuple[int, int, float]]:
-    """(previous look's step, step, median relative change per step between them) of the
-    looks that measured one."""
+def per_update(looks: list[dict]) -> list[tuple[int, int, float]]:
+    """(previous look's update count, update count, median relative change per optimizer
+    update between them) of the looks that measured one after updates (a look after a
+    validation pass, with no update since the last, is no evidence either way)."""
     out, last = [], None
     for look in looks:
-        step, move = int(look.get("step", 0)), look.get("move_median")
-        if last is not None and move is not None and step > last:
-            out.append((last, step, float(move) / (step - last)))
-        last = step
+        done, move = int(look.get("updates", 0)), look.get("move_median")
+        if last is not None and move is not None and done > last:
+            out.append((last, done, float(move) / (done - last)))
+        last = done
     return out
 
 
 def stall(raw: RawResult) -> dict | None:
     """The looks from the first one below EPS that stays below it to the end."""
-    moves = per_step(list(raw.of_kind(PARAMS)))
+    moves = per_update(list(raw.of_kind(PARAMS)))
     tail = 0
     while tail < len(moves) and moves[-1 - tail][2] < EPS:
         tail += 1
     if tail < MIN_LOOKS:
         return None
     since, last = moves[-tail][0], moves[-1][1]
-    steps = max(raw.step_count, last)
-    if last - since < HALF * steps:
+    if last - since < HALF * last:
         return None
-    return {"since_step": since, "last_step": last, "steps": steps, "looks": tail,
-            "per_step": [float(f"{m:.3g}") for *_, m in moves[-tail:]],
+    return {"since_update": since, "last_update": last, "looks": tail,
+            "per_update": [float(f"{m:.3g}") for *_, m in moves[-tail:]],
             "before": [float(f"{m:.3g}") for *_, m in moves[:-tail]], "eps": EPS}
 
 
@@ -79,19 +82,19 @@ def stalled(raw: RawResult, meta: dict) -> Verdict | None:
     found = stall(raw)
     if found is None or learned(raw):
         return None
-    frozen = _unchanged(raw, found["since_step"])
+    frozen = _unchanged(raw, found["since_update"])
     found["unchanged_throughout"] = frozen
     named = f"; unchanged bit for bit: {', '.join(frozen[:6])}" if frozen else ""
-    return Verdict("not_learning", "stalled", f"the parameters stopped moving: from step "
-                   f"{found['since_step']} to {found['last_step']} ({found['looks']} looks) "
-                   f"their median relative change per step was at most "
-                   f"{max(found['per_step']):.2g}, below float32's resolution ({EPS:.3g})"
+    return Verdict("not_learning", "stalled", f"the parameters stopped moving: from update "
+                   f"{found['since_update']} to {found['last_update']} ({found['looks']} looks) "
+                   f"their median relative change per optimizer update was at most "
+                   f"{max(found['per_update']):.2g}, below float32's resolution ({EPS:.3g})"
                    f"{named}", HINT, found)
 
 
 def _unchanged(raw: RawResult, since: int) -> list[str]:
     looks = [r for r in raw.of_kind(PARAMS) if r.get("compared")
-             and int(r.get("step", 0)) > since]
+             and int(r.get("updates", 0)) > since]
     names = set(looks[0].get("unchanged") or []) if looks else set()
     for look in looks[1:]:
         names &= set(look.get("unchanged") or [])
@@ -100,7 +103,8 @@ def _unchanged(raw: RawResult, since: int) -> list[str]:
 
 RULES = (
     Rule("not_learning.stalled", "params", f"median relative parameter change < {EPS:.3g} "
-         f"per step in >= {MIN_LOOKS} looks to the end spanning >= {HALF:.0%} of the steps; "
+         f"per update in >= {MIN_LOOKS} looks to the end spanning >= {HALF:.0%} of the "
+         "updates; "
          f"the loss fell < {CONVERGED:.0%}", "failure corpus: mlp_lr_too_high (mlx issue "
          "188); float32's epsilon", stalled),
 )
