@@ -24,6 +24,8 @@ RAISED = {
     "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
     "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weight_shape": "nn.Linear(2, 2).save_weights(F); nn.Linear(3, 3).load_weights(F)",
+    "weights_missing": "mx.savez(F, weight=mx.ones((2, 2))); nn.Linear(2, 2).load_weights(F)",
+    "module_not_initialised": "type('Net', (nn.Module,), {'__init__': lambda s: None})().freeze()",
     "missing_parameter": "nn.Linear(2, 2).update({'weightx': mx.ones((2, 2))})",
     "gather_float_indices": "nn.Embedding(10, 4)(mx.ones((2, 3)))",
     "item_of_array": "mx.ones((3,)).item()",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import signal
 
-from . import known_errors
+from . import causes, known_errors, tracebacks
 
 EVAL_STATE = "mx.eval(loss, model.parameters(), optimizer.state)  # after optimizer.update(...)"
 
@@ -144,9 +144,16 @@ def metal_failure(text: str) -> tuple[str, str, str] | None:
     return None
 
 
-def for_error(kind: str, message: str) -> str:
-    """The fix for an exception: a known MLX error text (`known_errors`) says its cause and
-    fix; else a few word rules; else the exception itself."""
+def for_error(kind: str, message: str, traceback: str = "") -> str:
+    """The fix for an exception: a rule on the traceback's raising line (`causes`); else a
+    known MLX error text (`known_errors`) says its cause and fix; else a few word rules;
+    else the exception itself. Every hint but the first names the user's raising line."""
+    found = tracebacks.frames(traceback)
+    explained = causes.cause(kind, message, found)
+    return explained if explained else _by_message(kind, message) + causes.where(found)
+
+
+def _by_message(kind: str, message: str) -> str:
     text = f"{kind}: {message}"
     known = known_errors.find(text)
     if known is not None:

@@ -57,11 +57,12 @@ TABLE: tuple[KnownError, ...] = (
         "eval_in_transform",
         r"\[eval\] Attempting to eval an array (during function transformations|without a "
         r"primitive)",
-        "an array was evaluated (`.item()`, `float()`, `print`, `np.array`, `mx.eval`) inside "
-        "a function under `mx.compile`, `vmap` or a gradient transform, where values do not "
-        "exist yet",
+        "an array was evaluated (`.item()`, `float()`, `print`, `np.array`, `mx.eval`, or a "
+        "Python `if`/`while` condition on an array) inside a function under `mx.compile`, "
+        "`vmap` or a gradient transform, where values do not exist yet",
         "return the array from the compiled step and read it outside: `loss = step(x); "
-        "print(loss.item())`", GH + "ml-explore/mlx/issues/1083"),
+        "print(loss.item())`; replace data-dependent control flow with `mx.where(cond, a, b)` "
+        "or a fixed-count loop", GH + "ml-explore/mlx/issues/1083"),
     KnownError(
         "conv_channels_last",
         r"\[conv\] Expect the input channels in the input and weight array to match",
@@ -78,6 +79,17 @@ TABLE: tuple[KnownError, ...] = (
         "the keys to the model's `tree_flatten(model.parameters())` names",
         GH + "Blaizzy/nativ/issues/69"),
     KnownError(
+        "weights_missing",
+        r"Missing \d+ parameters:\s*([\w.]*\w)",
+        "the model has parameters the checkpoint lacks (`{0}` the first of them): an output "
+        "head tied to the input embedding in the checkpoint (`tie_word_embeddings`) but "
+        "built as its own `lm_head` in the model, a layer the checkpoint's config does not "
+        "have, or keys saved under another prefix",
+        "build the model from the checkpoint's own config (a tied head has no `lm_head`: "
+        "`logits = model.embed_tokens.as_linear(h)`); `model.load_weights(path, "
+        "strict=False)` only for parameters meant to start fresh",
+        GH + "ml-explore/mlx-lm/issues/648"),
+    KnownError(
         "weight_shape",
         r"Expected shape \([\d, ]*\) but received shape \([\d, ]*\) for parameter",
         "a checkpoint's parameter has another layout or size than the model's: PyTorch conv "
@@ -92,6 +104,14 @@ TABLE: tuple[KnownError, ...] = (
         "tree of parameters does not match the model's",
         "build updates from the model's own tree: `model.update(tree_map(f, "
         "model.parameters()))`", GH + "ml-explore/mlx/issues/2233"),
+    KnownError(
+        "module_not_initialised",
+        r"'(\w+)' object has no attribute '_(?:no_grad|training)'",
+        "`{0}.__init__` never called `super().__init__()`: the layers it stores are there, "
+        "but `nn.Module`'s own bookkeeping (`_no_grad`, `_training`) is not, so "
+        "`trainable_parameters()`, `freeze()` and `value_and_grad` fail on it",
+        "call `super().__init__()` first in every `nn.Module` subclass's `__init__`",
+        GH + "ml-explore/mlx/issues/1393"),
     KnownError(
         "gather_float_indices",
         r"\[gather\] Got indices with invalid dtype",

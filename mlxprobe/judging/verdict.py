@@ -255,7 +255,7 @@ def _error_crash(error: dict) -> Verdict:
     kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
     who = f"rank {error['rank']}" if isinstance(error.get("rank"), int) else "the loop"
     return Verdict("crash", kind, f"{who} raised {kind}: {message[:300]}",
-                   hints.for_error(kind, message),
+                   hints.for_error(kind, message, str(error.get("traceback", ""))),
                    {"exception": kind, "message": message[:2000],
                     "traceback": str(error.get("traceback", ""))[-3000:],
                     **known_errors.evidence(kind, message)})
