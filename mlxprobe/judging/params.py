@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
-from . import hints
+from . import hints, metrics, policy
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -93,7 +93,8 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     groups = ", ".join(first["nonfinite"][:6])
     return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
                    f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
-                   hints.for_non_finite(finite_head(_losses(raw))),
+                   policy.non_finite_hint(metrics.series(raw))
+                   or hints.for_non_finite(finite_head(_losses(raw))),
                    {"first_non_finite_look_step": first.get("step"),
                                     "non_finite_groups": first["nonfinite"],
                                     "looks_non_finite": len(bad)})

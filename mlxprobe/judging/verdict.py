@@ -39,6 +39,7 @@ from . import (
     metrics,
     orphans,
     params,
+    policy,
     program,
     ranks,
     schedule,
@@ -454,7 +455,7 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         at = f"step {step}" if step is not None else f"reported step {tally.first_bad}"
         return Verdict("diverged", "non_finite", f"the {_loss_words(raw)} became non-finite "
                        f"at {at} ({tally.bad} of {tally.n} reports)",
-                       hints.for_non_finite(finite_head(metric_series(raw, "loss"))),
+                       _non_finite_hint(raw),
                        {"first_non_finite_step": step or tally.first_bad,
                         "first_non_finite_report": tally.first_bad,
                         "non_finite_steps": tally.bad, "last_finite_loss": tally.last_finite,
@@ -462,9 +463,16 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     if params:
         at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
-                       f"step {at}", hints.DIVERGED, params)
+                       f"step {at}", policy.non_finite_hint(metrics.series(raw))
+                       or hints.DIVERGED, params)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     return _exploded(losses, tally) or _spiked(losses, tally)
+
+
+def _non_finite_hint(raw: RawResult) -> str:
+    """A policy-gradient run's NaN hint (`policy`), else the loss's own (`hints`)."""
+    return (policy.non_finite_hint(metrics.series(raw))
+            or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
 
 def _persisted(tally: Tally) -> bool:
@@ -715,7 +723,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   hints.NOT_LEARNING, {"trend": fit})
+                   policy.flat_hint(metrics.series(raw), losses) or hints.NOT_LEARNING,
+                   {"trend": fit})
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:
