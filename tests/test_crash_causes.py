@@ -38,6 +38,12 @@ PROGRAMS = {
                 self.layer = nn.Linear(2, 2)
         nn.value_and_grad(Net(), lambda m: m.layer(mx.ones((1, 2))).sum())(Net())
     """,
+    "optimizer_key": """
+        import mlx.optimizers as optim
+        model, other = nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2))
+        _, grads = nn.value_and_grad(other, lambda m, x: m(x).sum())(other, mx.ones((1, 2)))
+        optim.Adam(1e-3).update(model, grads)
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -96,6 +102,12 @@ def test_a_module_without_super_init_says_so(stderr: dict[str, str]) -> None:
     hint = hint_of(stderr["no_super_init"])
     assert "`Net.__init__` never called `super().__init__()`" in hint
     assert "(raised at train_no_super_init.py:" in hint
+
+
+def test_a_key_error_inside_the_optimizer_is_a_tree_mismatch(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["optimizer_key"])
+    assert hint.startswith("the optimizer met key 'layers'")
+    assert "train_optimizer_key.py:7: `optim.Adam(1e-3).update(model, grads)`" in hint
 
 
 def test_an_unknown_error_still_names_the_raising_line(stderr: dict[str, str]) -> None:

@@ -40,6 +40,10 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
     "bad_cast": "mx.savez(F, x=[1, 2])",
+    "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",
+    "compile_non_array_argument": "mx.compile(lambda x: x)(object())",
+    "incompatible_arguments": "mx.ones(2).astype('float32')",
+    "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
     "grad_keyword_call": "mx.value_and_grad(lambda x: x.sum())(x=mx.ones(3))",
     "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",
     "learning_rate_not_array": "optim.SGD(learning_rate=lambda s: 0.1).update(M, "
@@ -72,7 +76,7 @@ QUOTED = {
 
 CHILD = """
 import json, os, sys, tempfile
-import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim
+import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim, numpy as np
 from mlx.utils import tree_map
 F = os.path.join(tempfile.mkdtemp(), "w.npz")
 out = {}

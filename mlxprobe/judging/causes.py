@@ -15,6 +15,10 @@ through. Each rule below is one statement true of every program with that failur
   was a Python 0: its expression is named (read with `ast`), and in a training loop it is
   a count: a warm-up or schedule length, a number of batches or steps, a dataset size
   (mlx-examples issue 618: `it / args.lr_warmup` with `--lr_warmup 0`).
+- `optimizer_tree_key`: a KeyError raised inside `mlx.optimizers` (`update`,
+  `apply_gradients`, `init`): MLX walks the gradients, the parameters and the optimizer's
+  state as one tree, so a key in one that the others lack is a mismatch of the three (mlx
+  issue 1328: an optimizer state restored from a checkpoint of another model layout).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -25,7 +29,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .tracebacks import Frame, user_frame
+from .tracebacks import Frame, passed, user_frame
 
 GH = "https://github.com/"
 EVAL_IN_TRANSFORM = re.compile(r"\[eval\] Attempting to eval an array (during function "
@@ -44,6 +48,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return control_flow_under_transform(user)
     if kind == "ZeroDivisionError":
         return zero_division(user)
+    if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
+        return optimizer_tree_key(message, user)
     return None
 
 
@@ -67,6 +73,18 @@ def control_flow_under_transform(user: Frame) -> str | None:
             "(a fixed-count `for _ in range(n)` with `x = mx.where(cond, new, x)` inside), "
             "or keep that part out of the compiled function and compile the rest (seen in "
             f"{GH}ml-explore/mlx/issues/1648)")
+
+
+def optimizer_tree_key(message: str, user: Frame) -> str:
+    return (f"the optimizer met key {message.strip()[:80]} in one of the gradients, the "
+            f"model's parameters and its own state but not in another ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`): gradients taken from another model or built by "
+            "hand, a model changed (layers added, LoRA applied, frozen) after the optimizer's "
+            "state was built, or a state loaded from another model's checkpoint; take the "
+            "gradients from the model you update, `loss, grads = nn.value_and_grad(model, "
+            "loss_fn)(model, x, y); optimizer.update(model, grads)`, and build a fresh "
+            "optimizer after changing the model (seen in "
+            f"{GH}ml-explore/mlx/issues/1328)")
 
 
 def zero_division(user: Frame) -> str:

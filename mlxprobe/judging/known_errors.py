@@ -235,6 +235,40 @@ TABLE: tuple[KnownError, ...] = (
         "`nn.quantize(model, group_size=64, class_predicate=lambda p, m: isinstance(m, "
         "nn.Linear) and m.weight.shape[-1] % 64 == 0)`", GH + "ml-explore/mlx/issues/1033"),
     KnownError(
+        "bfloat16_to_numpy",
+        r"PEP 3118 buffer format string",
+        "a bfloat16 `mx.array` was turned into a NumPy array (`np.array(x)`, a metric or a "
+        "plot computed in NumPy, `np.save`): NumPy has no bfloat16",
+        "cast first: `np.array(x.astype(mx.float32))`",
+        GH + "ml-explore/mlx/issues/3974"),
+    KnownError(
+        "compile_non_array_argument",
+        r"\[compile\] Function arguments must be trees of arrays or constants",
+        "a function under `mx.compile` was called with an argument that is neither an array "
+        "nor a number, string or None (a NumPy array, a model or optimizer object, a "
+        "generator)",
+        "pass arrays (`mx.array(x_np)`); reach the model and optimizer through the closure "
+        "and name their state: `partial(mx.compile, inputs=state, outputs=state)(step)`",
+        GH + "ml-explore/mlx/pull/745"),
+    KnownError(
+        "incompatible_arguments",
+        r"(\w+)\(\): incompatible function arguments",
+        "MLX's `{0}()` got an argument of a type it does not take: a Python number or list "
+        "where it wants an `mx.array`, a string dtype such as 'float32', a NumPy value or "
+        "None where a shape or an MLX dtype is expected",
+        "match the signature printed under the error: `mx.array(x)` for numbers and lists, "
+        "`x.astype(mx.float32)` with an MLX dtype",
+        GH + "ml-explore/mlx/issues/1094"),
+    KnownError(
+        "load_failed_to_open",
+        r"\[load(?:_safetensors|_gguf)?\] Failed to open file",
+        "a weights or checkpoint file could not be opened: a wrong path (relative to another "
+        "working directory), a file never written (a save that did not run), or a download "
+        "that did not finish",
+        "check `os.path.exists(path)` before `mx.load(path)` / `model.load_weights(path)`, "
+        "and save with the same path you load from",
+        GH + "ml-explore/mlx-lm/issues/251"),
+    KnownError(
         "bad_cast",
         r"std::bad_cast",
         "an `mx.array` was given where MLX wants a Python int or list (a shape built from "
