@@ -1,12 +1,14 @@
-"""Hints for a policy-gradient run and a loss identically zero (`judging.policy`): the verdict
+"""Hints for a run that does not learn or goes non-finite, from its metrics (`judging.stalls`,
+`judging.policy`): a loss identically zero, a rate at its floor, a policy-gradient run. The verdict
 stays what the rules give; only its fix text speaks of rewards, advantages and the ratio.
 Records shaped as a watched program's output lines give them (plain Python, < 0.1 s)."""
 
 from __future__ import annotations
 
+import math
 import random
 
-from mlxprobe.judging import hints, policy
+from mlxprobe.judging import hints, policy, stalls
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 
@@ -55,9 +57,28 @@ def test_a_supervised_nan_keeps_the_loss_hint() -> None:
     assert verdict.label == "diverged:non_finite" and verdict.hint == hints.NAN_SUDDEN
 
 
-def test_reward_names_and_zero_losses() -> None:
+def test_a_flat_run_whose_rate_sat_at_its_floor_names_the_schedule() -> None:
+    # mlx-examples issue 985's shape: decay_steps in epochs, lr 1e-7 from the second report
+    losses = [0.55, 0.59, 0.51] * 8
+    verdict = classify(run(losses, learning_rate=[5e-2] + [1e-7] * 23))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("the learning rate was at most 1e-07 at 23 of 24 reports")
+    assert "decay_steps" in verdict.hint
+
+
+def test_a_cosine_decay_to_its_end_is_no_tiny_rate() -> None:
+    rates = [0.5 * 1e-2 * (1 + math.cos(math.pi * i / 99)) + 1e-5 for i in range(100)]
+    assert stalls.tiny_rate(rates) is None
+    assert stalls.tiny_rate([1e-5] * 20) is None  # a constant small rate: a slow fine-tune
+
+
+def test_a_loss_that_never_changes_points_at_saturated_units() -> None:
+    verdict = classify(run([2.3026] * 12, accuracy=[0.113] * 12))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("the loss was 2.3026 at every one of 12 reports")
+
+
+def test_reward_names() -> None:
     assert policy.reward_name({"loss_kl": [], "rewards_mean": []}) == "rewards_mean"
     assert policy.reward_name({"acc": [], "rewardless": [], "adv_std": []}) == "adv_std"
     assert policy.reward_name({"accuracy": [], "score": []}) is None
-    assert policy.all_zero([0.0, -0.0] * 5) and not policy.all_zero([0.0] * 9)
-    assert not policy.all_zero([0.0] * 9 + [1e-4])

@@ -93,8 +93,10 @@ NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, 
                 "parameters at all: arrays in private attributes (`self._w`) or in "
                 "containers MLX does not traverse are not trainable "
                 "(`tree_flatten(model.trainable_parameters())` lists what trains); and that "
-                "the learning rate is not tiny for the whole run (a warm-up or schedule "
-                "counted in samples instead of steps)")
+                "the learning rate is neither tiny for the whole run (a warm-up or a "
+                "schedule's decay_steps counted in samples or epochs instead of steps) nor "
+                "so high that the first updates saturated the units (a loss stuck at "
+                "ln(classes), one class predicted: lower it 10x)")
 
 _HANG_LAZY = ("steps took {ms} ms while RSS grew {mb:.3f} MB/step: the loop builds "
               "a lazy graph it never evaluates, and the first real eval (a log line, a "

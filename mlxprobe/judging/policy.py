@@ -1,7 +1,7 @@
-"""Fix hints for a policy-gradient (RL) run and for a loss that is exactly zero.
+"""Fix hints for a policy-gradient (RL) run.
 
 Job: pick the text of a `not_learning` or `diverged` verdict from metric evidence any run
-has; it never decides a verdict. Two facts are read:
+has; it never decides a verdict. The fact read:
 - a policy-gradient run: it reports a reward-like metric (a name holding reward(s),
   return(s), advantage(s) or adv: GRPO, PPO and REINFORCE loops all print one). Its loss is
   a surrogate, `-(ratio * advantage)`, whose value says little; its gradient vanishes when
@@ -9,8 +9,6 @@ has; it never decides a verdict. Two facts are read:
   or when the importance ratio does not depend on the policy; it goes NaN where the
   advantages are normalised by a group's std of 0 (mlx-lm-lora issue 50; mlx-examples
   PR 1233's logs: every reward 0.000, loss 0.000 for 170 iterations).
-- a loss that is 0.0 at every report, at least MIN_REPORTS of them (to the digits the
-  program printed): a loss identically zero has no gradient, whatever its name.
 
 Must not import: mlx, the watching side's runner, reporters.
 """
@@ -20,7 +18,6 @@ from __future__ import annotations
 import re
 
 REWARD = re.compile(r"(?:^|_)(?:rewards?|returns?|advantages?|adv)(?:$|_)")
-MIN_REPORTS = 10  # as program.TREND_MIN_POINTS: fewer zeros say nothing
 
 PG_CHECKS = (
     "the policy gradient is advantage x d log-prob, so it vanishes when (1) the reward "
@@ -34,10 +31,6 @@ PG_CHECKS = (
     "to the reference. Judge an RL run by its reward, not its loss: a surrogate with "
     "normalised advantages sits near 0 even while it learns")
 PG_FLAT = "a policy-gradient run (it reports `{name}`) that does not learn: " + PG_CHECKS
-ZERO_LOSS = (
-    "the loss was exactly 0 at all {n} reports (to the digits printed): a loss that is "
-    "identically 0 gives no gradient: a mask or weight that zeroes every term, targets "
-    "copied from the predictions, or a policy-gradient loss with nothing to push: " + PG_CHECKS)
 PG_NAN = (
     "a policy-gradient run (it reports `{name}`) went non-finite: the usual source is the "
     "advantage normalisation `(r - r.mean()) / r.std()`: a group whose rewards are all "
@@ -53,16 +46,8 @@ def reward_name(series: dict[str, list[tuple[int, float]]]) -> str | None:
     return next((name for name in series if REWARD.search(name)), None)
 
 
-def all_zero(losses: list[float]) -> bool:
-    """At least MIN_REPORTS losses, every one exactly 0 (printed as 0.000 or -0.000)."""
-    return len(losses) >= MIN_REPORTS and all(v == 0 for v in losses)
-
-
-def flat_hint(series: dict[str, list[tuple[int, float]]], losses: list[float]) -> str | None:
-    """The hint for a run that does not learn, when these facts say more than the plain
-    one: a loss identically zero, or a policy-gradient run; else None."""
-    if all_zero(losses):
-        return ZERO_LOSS.format(n=len(losses))
+def flat_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The hint for a policy-gradient run that does not learn; None for any other run."""
     name = reward_name(series)
     return PG_FLAT.format(name=name) if name else None
 

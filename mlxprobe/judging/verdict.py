@@ -43,6 +43,7 @@ from . import (
     program,
     ranks,
     schedule,
+    stalls,
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
@@ -723,7 +724,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   policy.flat_hint(metrics.series(raw), losses) or hints.NOT_LEARNING,
+                   stalls.hint(metrics.series(raw), losses) or hints.NOT_LEARNING,
                    {"trend": fit})
 
 
