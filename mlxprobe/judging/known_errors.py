@@ -216,6 +216,17 @@ TABLE: tuple[KnownError, ...] = (
         "compare `pred.shape` and `y.shape`; `y = y.reshape(pred.shape)` or build the mask "
         "from the batch's own length", GH + "ml-explore/mlx-examples/pull/1135"),
     KnownError(
+        "loss_shapes",
+        r"(?:Targets|Predictions|Inputs) shape \(.*\) does not match (?:logits|targets) "
+        r"shape",
+        "a loss in `nn.losses` got targets of another shape than its predictions: class "
+        "indices must have the logits' shape without the class axis ((batch,) for (batch, "
+        "classes)), one-hot or probability targets the logits' own shape; regression "
+        "targets (batch,) against predictions (batch, 1)",
+        "`nn.losses.cross_entropy(logits, y)` with `y.shape == logits.shape[:-1]` (integer "
+        "class ids); for mse or bce `y = y.reshape(pred.shape)`",
+        GH + "ml-explore/mlx/pull/517"),
+    KnownError(
         "concatenate_shapes",
         r"\[concatenate\] All the input array",
         "arrays of different shapes were joined: sequences of different lengths in one "
