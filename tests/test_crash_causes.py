@@ -44,6 +44,13 @@ PROGRAMS = {
         _, grads = nn.value_and_grad(other, lambda m, x: m(x).sum())(other, mx.ones((1, 2)))
         optim.Adam(1e-3).update(model, grads)
     """,
+    "tree_add": """
+        model = nn.Linear(2, 2)
+        grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+        _, acc = grad_fn(model, mx.ones((1, 2)))
+        _, grads = grad_fn(model, mx.ones((1, 2)))
+        acc = acc + grads
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -108,6 +115,12 @@ def test_a_key_error_inside_the_optimizer_is_a_tree_mismatch(stderr: dict[str, s
     hint = hint_of(stderr["optimizer_key"])
     assert hint.startswith("the optimizer met key 'layers'")
     assert "train_optimizer_key.py:7: `optim.Adam(1e-3).update(model, grads)`" in hint
+
+
+def test_arithmetic_on_a_gradient_tree_says_tree_map(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["tree_add"])
+    assert hint.startswith("`+` was applied to a dict or list")
+    assert "tree_map(mx.add, acc, grads)" in hint and "train_tree_add.py:8" in hint
 
 
 def test_an_unknown_error_still_names_the_raising_line(stderr: dict[str, str]) -> None:

@@ -19,6 +19,9 @@ through. Each rule below is one statement true of every program with that failur
   `apply_gradients`, `init`): MLX walks the gradients, the parameters and the optimizer's
   state as one tree, so a key in one that the others lack is a mismatch of the three (mlx
   issue 1328: an optimizer state restored from a checkpoint of another model layout).
+- `tree_arithmetic`: Python's "unsupported operand type(s)" with a dict or list operand:
+  gradients and parameters are trees of arrays (nested dicts), which `+`, `*`, `/` do not
+  combine; gradient accumulation is done with `tree_map` (mlx issue 2840).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -36,11 +39,15 @@ EVAL_IN_TRANSFORM = re.compile(r"\[eval\] Attempting to eval an array (during fu
                                r"transformations|without a primitive)")
 CONTROL_FLOW = re.compile(r"^(?:if|elif|while|assert)\b")
 DIVISIONS = (ast.Div, ast.FloorDiv, ast.Mod)
+TREE_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): (?:'(?:dict|list)' and|"
+                          r".* and '(?:dict|list)')")
 LINE_CHARS = 160  # a quoted source line is cut here
 
 
 def cause(kind: str, message: str, found: list[Frame]) -> str | None:
     """The hint of the first rule that explains this crash, or None."""
+    if kind == "TypeError" and TREE_OPERAND.search(message):
+        return tree_arithmetic(message) + where(found)
     user = user_frame(found)
     if user is None or not user.text:
         return None
@@ -73,6 +80,16 @@ def control_flow_under_transform(user: Frame) -> str | None:
             "(a fixed-count `for _ in range(n)` with `x = mx.where(cond, new, x)` inside), "
             "or keep that part out of the compiled function and compile the rest (seen in "
             f"{GH}ml-explore/mlx/issues/1648)")
+
+
+def tree_arithmetic(message: str) -> str:
+    found = TREE_OPERAND.search(message)
+    op = found.group(1).strip() if found else "+"
+    return (f"`{op}` was applied to a dict or list: MLX's gradients and parameters are trees "
+            "(nested dicts and lists of arrays), not arrays, so they are combined leaf by "
+            "leaf: `acc = tree_map(mx.add, acc, grads)`, `grads = tree_map(lambda g: g / n, "
+            "grads)` (`from mlx.utils import tree_map`), with `mx.eval(acc)` after each "
+            f"micro-step (seen in {GH}ml-explore/mlx/issues/2840)")
 
 
 def optimizer_tree_key(message: str, user: Frame) -> str:
