@@ -45,6 +45,13 @@ def test_a_flat_supervised_run_keeps_the_plain_hint() -> None:
     assert verdict.label == "not_learning:trend" and verdict.hint == hints.NOT_LEARNING
 
 
+def test_a_policy_gradient_run_with_zero_gradients_gets_the_policy_checks() -> None:
+    verdict = classify(run([0.1, -0.2] * 6, reward=chance(12, 4), grad_norm=[0.0] * 12))
+    assert verdict.label == "no_update:grad_norm"
+    assert verdict.hint.startswith("no parameter changed in a policy-gradient run")
+    assert classify(run([0.5] * 12, grad_norm=[0.0] * 12)).hint == hints.NO_UPDATE
+
+
 def test_a_policy_gradient_nan_names_the_group_std() -> None:
     losses = [-0.1, -0.4] + [float("nan")] * 14
     verdict = classify(run(losses, reward=[0.6, 0.7] + [0.59] * 14))

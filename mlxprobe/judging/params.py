@@ -65,7 +65,7 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("no_update", "params", f"no trainable parameter changed in {ev['looks']} "
                    f"looks from step {ev['first_step']} to {ev['last_step']} "
                    f"({ev['groups']} parameter groups compared bit for bit)",
-                   hints.NO_UPDATE_PARAMS, ev)
+                   policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE_PARAMS, ev)
 
 
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:

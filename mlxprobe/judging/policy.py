@@ -31,6 +31,8 @@ PG_CHECKS = (
     "to the reference. Judge an RL run by its reward, not its loss: a surrogate with "
     "normalised advantages sits near 0 even while it learns")
 PG_FLAT = "a policy-gradient run (it reports `{name}`) that does not learn: " + PG_CHECKS
+PG_FROZEN = ("no parameter changed in a policy-gradient run (it reports `{name}`): its "
+             "gradient was exactly 0: " + PG_CHECKS)
 PG_NAN = (
     "a policy-gradient run (it reports `{name}`) went non-finite: the usual source is the "
     "advantage normalisation `(r - r.mean()) / r.std()`: a group whose rewards are all "
@@ -50,6 +52,12 @@ def flat_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
     """The hint for a policy-gradient run that does not learn; None for any other run."""
     name = reward_name(series)
     return PG_FLAT.format(name=name) if name else None
+
+
+def frozen_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The hint for a policy-gradient run whose parameters never changed; else None."""
+    name = reward_name(series)
+    return PG_FROZEN.format(name=name) if name else None
 
 
 def non_finite_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:

@@ -437,8 +437,8 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
             extra = _fallbacks(raw)
             return Verdict("no_update", name, f"{name} was exactly 0.0 at all {values.n} "
                            f"steps that reported it: the parameters never changed",
-                           hints.NO_UPDATE, {name: 0.0, "steps_reporting": values.n,
-                                             **extra})
+                           policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE,
+                           {name: 0.0, "steps_reporting": values.n, **extra})
     return None
 
 
