@@ -50,9 +50,10 @@ NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learn
                     "resolution (bfloat16 weights with a tiny learning rate)")
 NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
                   "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
-                  "called on them) or the update skips them; unfreeze with "
-                  "`module.unfreeze()` and check `tree_flatten(model.trainable_parameters())`"
-                  " lists them")
+                  "called on them, or layers quantized with `nn.quantize`, whose weights are "
+                  "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
+                  "the update skips them; unfreeze with `module.unfreeze()` and check "
+                  "`tree_flatten(model.trainable_parameters())` lists them")
 DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
