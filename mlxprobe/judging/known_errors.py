@@ -113,6 +113,15 @@ TABLE: tuple[KnownError, ...] = (
         "call `super().__init__()` first in every `nn.Module` subclass's `__init__`",
         GH + "ml-explore/mlx/issues/1393"),
     KnownError(
+        "array_attribute",
+        r"'(?:mlx\.core\.)?array' object has no attribute '(\w+)'",
+        "an `mx.array` was used like a PyTorch tensor or a NumPy array: it has no `{0}`",
+        "`np.array(x)` for `.numpy()`/`__array__`, `mx.stop_gradient(x)` for `.detach()`, "
+        "`x.reshape(...)` for `.view(...)`, `x.shape` for `.size()`, `mx.expand_dims(x, 0)` "
+        "for `.unsqueeze(0)`; gradients come from `nn.value_and_grad(model, loss_fn)`, not "
+        "`loss.backward()`, and arrays need no `.cpu()`/`.to(device)`",
+        GH + "ml-explore/mlx-examples/issues/259"),
+    KnownError(
         "gather_float_indices",
         r"\[gather\] Got indices with invalid dtype",
         "float values were used as indices: token ids built as floats, or hidden states "
