@@ -54,19 +54,22 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
     if kind == "ValueError" and EVAL_IN_TRANSFORM.search(message):
         return control_flow_under_transform(user)
     if kind == "ZeroDivisionError":
-        return zero_division(user)
+        return zero_division(user, found[-1])
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
         return optimizer_tree_key(message, user)
     return None
 
 
 def where(found: list[Frame]) -> str:
-    """` (raised at train.py:51: `line`)` for the user's innermost frame; "" without one."""
+    """` (raised at train.py:51: `line`)` for the user's innermost frame, naming the MLX
+    function that raised when the error came from MLX's Python code; "" without one."""
     user = user_frame(found)
     if user is None:
         return ""
     text = f": `{user.text[:LINE_CHARS]}`" if user.text else ""
-    return f" (raised at {user.where}{text})"
+    inner = passed(found)
+    via = f" inside `{inner[0]}`, called" if inner and found[-1].library else ""
+    return f" (raised{via} at {user.where}{text})"
 
 
 def control_flow_under_transform(user: Frame) -> str | None:
@@ -104,8 +107,8 @@ def optimizer_tree_key(message: str, user: Frame) -> str:
             f"{GH}ml-explore/mlx/issues/1328)")
 
 
-def zero_division(user: Frame) -> str:
-    named = denominators(user.text)
+def zero_division(user: Frame, raising: Frame) -> str:
+    named = denominators(user.text) if raising is user else []
     guard = f"`max({named[0]}, 1)`" if named else "`max(n, 1)`"
     return (f"{_zero_named(named)} a Python 0 at {user.where}: `{user.text[:LINE_CHARS]}` (an "
             "`mx.array` divided by zero gives inf, so this is a plain number): in a training "
@@ -117,7 +120,7 @@ def zero_division(user: Frame) -> str:
 
 def _zero_named(named: list[str]) -> str:
     if not named:
-        return "a denominator was"
+        return "a denominator (or a count this line passes on) was"
     quoted = ", ".join(f"`{d}`" for d in named)
     return f"{quoted} was" if len(named) == 1 else f"one of {quoted} was"
 
