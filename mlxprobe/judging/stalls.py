@@ -4,9 +4,10 @@ Job: the text of a `not_learning` verdict; it never decides a verdict. `hint(ser
 losses)` tries each fact below in order and gives the first one's hint, None when none
 holds (the verdict keeps `hints.NOT_LEARNING`). Each holds on at least MIN_REPORTS reports
 (as `program.TREND_MIN_POINTS`: fewer say nothing of a run):
-- zero loss: every loss report is exactly 0 (to the digits printed). A loss identically 0
-  has no gradient, whatever its name (mlx-examples PR 1233's GRPO logs: loss 0.000 and
-  every reward 0.000 for 170 iterations).
+- zero loss: every loss report is exactly 0 (to the digits printed): a loss with no
+  gradient (every term masked out), or a policy-gradient surrogate, whose value is ~0 by
+  construction (mlx-examples PR 1233's GRPO logs: loss 0.000 and every reward 0.000 for
+  170 iterations).
 - tiny rate: the program reports its learning rate and it was at most TINY_RATE (1e-6)
   or at most FLOOR_SHARE (1%) of its own peak at TINY_SHARE (half) or more of its
   reports. A cosine decay spends only its last ~6% below 1% of its peak, so half the run
@@ -34,10 +35,10 @@ TINY_SHARE = 0.5
 Series = dict[str, list[tuple[int, float]]]
 
 ZERO_LOSS = (
-    "the loss was exactly 0 at all {n} reports (to the digits printed): a loss that is "
-    "identically 0 gives no gradient: a mask or weight that zeroes every term, targets "
-    "copied from the predictions, or a policy-gradient loss with nothing to push: "
-    + policy.PG_CHECKS)
+    "the loss was exactly 0 at all {n} reports (to the digits printed): either it has no "
+    "gradient (a mask or weight that zeroes every term, targets copied from the "
+    "predictions), or it is a policy-gradient surrogate, ~0 by construction with "
+    "normalised advantages, so judge it by its reward: " + policy.PG_CHECKS)
 TINY = (
     "the learning rate was at most {low:.3g} at {k} of {n} reports (peak {peak:.3g}): the "
     "updates were too small to move the loss: a schedule that reached its floor early "
