@@ -11,6 +11,8 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlxprobe.judging import causes, hints, tracebacks
 from mlxprobe.judging.program import raised
@@ -142,3 +144,20 @@ def test_denominators_of_one_line() -> None:
     assert causes.denominators("x = a // b % len(c)") == ["len(c)", "b"]
     assert causes.denominators("elif total / n > 1:") == ["n"]
     assert causes.denominators("    total / (n") == []  # a fragment: nothing named
+
+
+FRAMEISH = st.sampled_from([
+    "Traceback (most recent call last):\n", '  File "/x/train.py", line 3, in <module>\n',
+    '  File "/lib/python3.11/site-packages/mlx/optimizers/optimizers.py", line 9, in f\n',
+    "    lr = a / (b\n", "    while x:\n", "    ~~^~~\n", "    \x00 / 0\n", "\n"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(["ZeroDivisionError", "ValueError", "KeyError", "TypeError",
+                             "AttributeError"]),
+       message=st.text(max_size=80), lines=st.lists(FRAMEISH | st.text(max_size=40),
+                                                    max_size=12))
+def test_any_traceback_gives_a_hint_and_never_raises(kind: str, message: str,
+                                                      lines: list[str]) -> None:
+    hint = hints.for_error(kind, message, "".join(lines))
+    assert isinstance(hint, str) and hint

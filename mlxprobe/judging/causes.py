@@ -142,6 +142,6 @@ def _parse(line: str) -> ast.AST | None:
     for attempt in (text, f"{text} pass", f"{text}\n    pass"):
         try:
             return ast.parse(attempt)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
     return None
