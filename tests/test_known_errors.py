@@ -24,6 +24,8 @@ RAISED = {
     "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
     "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weight_shape": "nn.Linear(2, 2).save_weights(F); nn.Linear(3, 3).load_weights(F)",
+    "weights_missing": "mx.savez(F, weight=mx.ones((2, 2))); nn.Linear(2, 2).load_weights(F)",
+    "module_not_initialised": "type('Net', (nn.Module,), {'__init__': lambda s: None})().freeze()",
     "missing_parameter": "nn.Linear(2, 2).update({'weightx': mx.ones((2, 2))})",
     "gather_float_indices": "nn.Embedding(10, 4)(mx.ones((2, 3)))",
     "item_of_array": "mx.ones((3,)).item()",
@@ -38,6 +40,12 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
     "bad_cast": "mx.savez(F, x=[1, 2])",
+    "array_attribute": "mx.ones(2).backward()",
+    "loss_shapes": "nn.losses.cross_entropy(mx.zeros((4, 3)), mx.zeros((4, 2), dtype=mx.int32))",
+    "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",
+    "compile_non_array_argument": "mx.compile(lambda x: x)(object())",
+    "incompatible_arguments": "mx.ones(2).astype('float32')",
+    "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
     "grad_keyword_call": "mx.value_and_grad(lambda x: x.sum())(x=mx.ones(3))",
     "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",
     "learning_rate_not_array": "optim.SGD(learning_rate=lambda s: 0.1).update(M, "
@@ -70,7 +78,7 @@ QUOTED = {
 
 CHILD = """
 import json, os, sys, tempfile
-import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim
+import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim, numpy as np
 from mlx.utils import tree_map
 F = os.path.join(tempfile.mkdtemp(), "w.npz")
 out = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import signal
 
-from . import known_errors
+from . import causes, known_errors, tracebacks
 
 EVAL_STATE = "mx.eval(loss, model.parameters(), optimizer.state)  # after optimizer.update(...)"
 
@@ -50,9 +50,10 @@ NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learn
                     "resolution (bfloat16 weights with a tiny learning rate)")
 NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
                   "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
-                  "called on them) or the update skips them; unfreeze with "
-                  "`module.unfreeze()` and check `tree_flatten(model.trainable_parameters())`"
-                  " lists them")
+                  "called on them, or layers quantized with `nn.quantize`, whose weights are "
+                  "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
+                  "the update skips them; unfreeze with `module.unfreeze()` and check "
+                  "`tree_flatten(model.trainable_parameters())` lists them")
 FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linear into a "
                     "QuantizedLinear whose integer weights cannot be trained, so only the "
                     "float biases learn; train in float and quantize afterwards, or train "
@@ -101,8 +102,10 @@ NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, 
                 "parameters at all: arrays in private attributes (`self._w`) or in "
                 "containers MLX does not traverse are not trainable "
                 "(`tree_flatten(model.trainable_parameters())` lists what trains); and that "
-                "the learning rate is not tiny for the whole run (a warm-up or schedule "
-                "counted in samples instead of steps)")
+                "the learning rate is neither tiny for the whole run (a warm-up or a "
+                "schedule's decay_steps counted in samples or epochs instead of steps) nor "
+                "so high that the first updates saturated the units (a loss stuck at "
+                "ln(classes), one class predicted: lower it 10x)")
 
 _HANG_LAZY = ("steps took {ms} ms while RSS grew {mb:.3f} MB/step: the loop builds "
               "a lazy graph it never evaluates, and the first real eval (a log line, a "
@@ -152,9 +155,16 @@ def metal_failure(text: str) -> tuple[str, str, str] | None:
     return None
 
 
-def for_error(kind: str, message: str) -> str:
-    """The fix for an exception: a known MLX error text (`known_errors`) says its cause and
-    fix; else a few word rules; else the exception itself."""
+def for_error(kind: str, message: str, traceback: str = "") -> str:
+    """The fix for an exception: a rule on the traceback's raising line (`causes`); else a
+    known MLX error text (`known_errors`) says its cause and fix; else a few word rules;
+    else the exception itself. Every hint but the first names the user's raising line."""
+    found = tracebacks.frames(traceback)
+    explained = causes.cause(kind, message, found)
+    return explained if explained else _by_message(kind, message) + causes.where(found)
+
+
+def _by_message(kind: str, message: str) -> str:
     text = f"{kind}: {message}"
     known = known_errors.find(text)
     if known is not None:

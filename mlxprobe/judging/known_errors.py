@@ -57,11 +57,12 @@ TABLE: tuple[KnownError, ...] = (
         "eval_in_transform",
         r"\[eval\] Attempting to eval an array (during function transformations|without a "
         r"primitive)",
-        "an array was evaluated (`.item()`, `float()`, `print`, `np.array`, `mx.eval`) inside "
-        "a function under `mx.compile`, `vmap` or a gradient transform, where values do not "
-        "exist yet",
+        "an array was evaluated (`.item()`, `float()`, `print`, `np.array`, `mx.eval`, or a "
+        "Python `if`/`while` condition on an array) inside a function under `mx.compile`, "
+        "`vmap` or a gradient transform, where values do not exist yet",
         "return the array from the compiled step and read it outside: `loss = step(x); "
-        "print(loss.item())`", GH + "ml-explore/mlx/issues/1083"),
+        "print(loss.item())`; replace data-dependent control flow with `mx.where(cond, a, b)` "
+        "or a fixed-count loop", GH + "ml-explore/mlx/issues/1083"),
     KnownError(
         "conv_channels_last",
         r"\[conv\] Expect the input channels in the input and weight array to match",
@@ -78,6 +79,17 @@ TABLE: tuple[KnownError, ...] = (
         "the keys to the model's `tree_flatten(model.parameters())` names",
         GH + "Blaizzy/nativ/issues/69"),
     KnownError(
+        "weights_missing",
+        r"Missing \d+ parameters:\s*([\w.]*\w)",
+        "the model has parameters the checkpoint lacks (`{0}` the first of them): an output "
+        "head tied to the input embedding in the checkpoint (`tie_word_embeddings`) but "
+        "built as its own `lm_head` in the model, a layer the checkpoint's config does not "
+        "have, or keys saved under another prefix",
+        "build the model from the checkpoint's own config (a tied head has no `lm_head`: "
+        "`logits = model.embed_tokens.as_linear(h)`); `model.load_weights(path, "
+        "strict=False)` only for parameters meant to start fresh",
+        GH + "ml-explore/mlx-lm/issues/648"),
+    KnownError(
         "weight_shape",
         r"Expected shape \([\d, ]*\) but received shape \([\d, ]*\) for parameter",
         "a checkpoint's parameter has another layout or size than the model's: PyTorch conv "
@@ -92,6 +104,23 @@ TABLE: tuple[KnownError, ...] = (
         "tree of parameters does not match the model's",
         "build updates from the model's own tree: `model.update(tree_map(f, "
         "model.parameters()))`", GH + "ml-explore/mlx/issues/2233"),
+    KnownError(
+        "module_not_initialised",
+        r"'(\w+)' object has no attribute '_(?:no_grad|training)'",
+        "`{0}.__init__` never called `super().__init__()`: the layers it stores are there, "
+        "but `nn.Module`'s own bookkeeping (`_no_grad`, `_training`) is not, so "
+        "`trainable_parameters()`, `freeze()` and `value_and_grad` fail on it",
+        "call `super().__init__()` first in every `nn.Module` subclass's `__init__`",
+        GH + "ml-explore/mlx/issues/1393"),
+    KnownError(
+        "array_attribute",
+        r"'(?:mlx\.core\.)?array' object has no attribute '(\w+)'",
+        "an `mx.array` was used like a PyTorch tensor or a NumPy array: it has no `{0}`",
+        "`np.array(x)` for `.numpy()`/`__array__`, `mx.stop_gradient(x)` for `.detach()`, "
+        "`x.reshape(...)` for `.view(...)`, `x.shape` for `.size()`, `mx.expand_dims(x, 0)` "
+        "for `.unsqueeze(0)`; gradients come from `nn.value_and_grad(model, loss_fn)`, not "
+        "`loss.backward()`, and arrays need no `.cpu()`/`.to(device)`",
+        GH + "ml-explore/mlx-examples/issues/259"),
     KnownError(
         "gather_float_indices",
         r"\[gather\] Got indices with invalid dtype",
@@ -196,6 +225,17 @@ TABLE: tuple[KnownError, ...] = (
         "compare `pred.shape` and `y.shape`; `y = y.reshape(pred.shape)` or build the mask "
         "from the batch's own length", GH + "ml-explore/mlx-examples/pull/1135"),
     KnownError(
+        "loss_shapes",
+        r"(?:Targets|Predictions|Inputs) shape \(.*\) does not match (?:logits|targets) "
+        r"shape",
+        "a loss in `nn.losses` got targets of another shape than its predictions: class "
+        "indices must have the logits' shape without the class axis ((batch,) for (batch, "
+        "classes)), one-hot or probability targets the logits' own shape; regression "
+        "targets (batch,) against predictions (batch, 1)",
+        "`nn.losses.cross_entropy(logits, y)` with `y.shape == logits.shape[:-1]` (integer "
+        "class ids); for mse or bce `y = y.reshape(pred.shape)`",
+        GH + "ml-explore/mlx/pull/517"),
+    KnownError(
         "concatenate_shapes",
         r"\[concatenate\] All the input array",
         "arrays of different shapes were joined: sequences of different lengths in one "
@@ -214,6 +254,40 @@ TABLE: tuple[KnownError, ...] = (
         "a layer's width is not a multiple of the quantization group size",
         "`nn.quantize(model, group_size=64, class_predicate=lambda p, m: isinstance(m, "
         "nn.Linear) and m.weight.shape[-1] % 64 == 0)`", GH + "ml-explore/mlx/issues/1033"),
+    KnownError(
+        "bfloat16_to_numpy",
+        r"PEP 3118 buffer format string",
+        "a bfloat16 `mx.array` was turned into a NumPy array (`np.array(x)`, a metric or a "
+        "plot computed in NumPy, `np.save`): NumPy has no bfloat16",
+        "cast first: `np.array(x.astype(mx.float32))`",
+        GH + "ml-explore/mlx/issues/3974"),
+    KnownError(
+        "compile_non_array_argument",
+        r"\[compile\] Function arguments must be trees of arrays or constants",
+        "a function under `mx.compile` was called with an argument that is neither an array "
+        "nor a number, string or None (a NumPy array, a model or optimizer object, a "
+        "generator)",
+        "pass arrays (`mx.array(x_np)`); reach the model and optimizer through the closure "
+        "and name their state: `partial(mx.compile, inputs=state, outputs=state)(step)`",
+        GH + "ml-explore/mlx/pull/745"),
+    KnownError(
+        "incompatible_arguments",
+        r"(\w+)\(\): incompatible function arguments",
+        "MLX's `{0}()` got an argument of a type it does not take: a Python number or list "
+        "where it wants an `mx.array`, a string dtype such as 'float32', a NumPy value or "
+        "None where a shape or an MLX dtype is expected",
+        "match the signature printed under the error: `mx.array(x)` for numbers and lists, "
+        "`x.astype(mx.float32)` with an MLX dtype",
+        GH + "ml-explore/mlx/issues/1094"),
+    KnownError(
+        "load_failed_to_open",
+        r"\[load(?:_safetensors|_gguf)?\] Failed to open file",
+        "a weights or checkpoint file could not be opened: a wrong path (relative to another "
+        "working directory), a file never written (a save that did not run), or a download "
+        "that did not finish",
+        "check `os.path.exists(path)` before `mx.load(path)` / `model.load_weights(path)`, "
+        "and save with the same path you load from",
+        GH + "ml-explore/mlx-lm/issues/251"),
     KnownError(
         "bad_cast",
         r"std::bad_cast",

@@ -22,7 +22,7 @@ from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
-from . import hints
+from . import hints, policy
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -70,11 +70,12 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     name, hit = min(found.items(), key=lambda item: item[1]["first_step"])
     others = sorted(set(found) - {name})
     also = f"; also non-finite: {', '.join(others)}" if others else ""
-    values = [v for _, v in series(raw)[name]]
+    reported = series(raw)
+    values = [v for _, v in reported[name]]
     return Verdict("diverged", "non_finite_metric", f"the metric `{name}` became "
                    f"{hit['value']} at step {hit['first_step']} and stayed non-finite "
                    f"({hit['non_finite_reports']} of {hit['reports']} reports){also}",
-                   hints.for_non_finite(finite_head(values)),
+                   policy.non_finite_hint(reported) or hints.for_non_finite(finite_head(values)),
                    {"metric": name, **hit, "non_finite_metrics": found})
 
 

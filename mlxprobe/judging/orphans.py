@@ -40,7 +40,8 @@ def _orphaned(raw: RawResult, meta: dict) -> Verdict | None:
                  None)
     if error is not None:
         kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
-        return Verdict("crash", kind, text, hints.for_error(kind, message),
+        return Verdict("crash", kind, text, hints.for_error(kind, message,
+                                                              str(error.get("traceback", ""))),
                        {**evidence, "exception": kind, "message": message[:2000],
                         "traceback": str(error.get("traceback", ""))[-3000:]})
     code = found.get("exit_code")

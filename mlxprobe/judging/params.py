@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
-from . import hints
+from . import hints, metrics, policy
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -65,7 +65,7 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("no_update", "params", f"no trainable parameter changed in {ev['looks']} "
                    f"looks from step {ev['first_step']} to {ev['last_step']} "
                    f"({ev['groups']} parameter groups compared bit for bit)",
-                   hints.NO_UPDATE_PARAMS, ev)
+                   policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE_PARAMS, ev)
 
 
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
@@ -109,7 +109,8 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     groups = ", ".join(first["nonfinite"][:6])
     return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
                    f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
-                   hints.for_non_finite(finite_head(_losses(raw))),
+                   policy.non_finite_hint(metrics.series(raw))
+                   or hints.for_non_finite(finite_head(_losses(raw))),
                    {"first_non_finite_look_step": first.get("step"),
                                     "non_finite_groups": first["nonfinite"],
                                     "looks_non_finite": len(bad)})

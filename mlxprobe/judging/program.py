@@ -76,7 +76,7 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
                 hints.EXIT, exit_facts(raw))
     kind, message = error
     return (kind, f"the program raised {kind}: {message[:300]} (exit code {raw.exit_code})",
-            hints.for_error(kind, message), {**exit_facts(raw), "exception": kind,
+            hints.for_error(kind, message, raw.stderr_tail), {**exit_facts(raw), "exception": kind,
                                              "message": message[:2000],
                                              **known_errors.evidence(kind, message)})
 

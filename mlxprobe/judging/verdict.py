@@ -40,10 +40,12 @@ from . import (
     orphans,
     params,
     phases,
+    policy,
     program,
     ranks,
     schedule,
     stalled,
+    stalls,
     unevaluated,
 )
 from . import startup as startup_rules
@@ -260,7 +262,7 @@ def _error_crash(error: dict) -> Verdict:
     kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
     who = f"rank {error['rank']}" if isinstance(error.get("rank"), int) else "the loop"
     return Verdict("crash", kind, f"{who} raised {kind}: {message[:300]}",
-                   hints.for_error(kind, message),
+                   hints.for_error(kind, message, str(error.get("traceback", ""))),
                    {"exception": kind, "message": message[:2000],
                     "traceback": str(error.get("traceback", ""))[-3000:],
                     **known_errors.evidence(kind, message)})
@@ -440,8 +442,8 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
             extra = _fallbacks(raw)
             return Verdict("no_update", name, f"{name} was exactly 0.0 at all {values.n} "
                            f"steps that reported it: the parameters never changed",
-                           hints.NO_UPDATE, {name: 0.0, "steps_reporting": values.n,
-                                             **extra})
+                           policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE,
+                           {name: 0.0, "steps_reporting": values.n, **extra})
     return None
 
 
@@ -459,7 +461,7 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         at = f"step {step}" if step is not None else f"reported step {tally.first_bad}"
         return Verdict("diverged", "non_finite", f"the {_loss_words(raw)} became non-finite "
                        f"at {at} ({tally.bad} of {tally.n} reports)",
-                       hints.for_non_finite(finite_head(metric_series(raw, "loss"))),
+                       _non_finite_hint(raw),
                        {"first_non_finite_step": step or tally.first_bad,
                         "first_non_finite_report": tally.first_bad,
                         "non_finite_steps": tally.bad, "last_finite_loss": tally.last_finite,
@@ -467,12 +469,19 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     if params:
         at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
-                       f"step {at}", hints.DIVERGED, params)
+                       f"step {at}", policy.non_finite_hint(metrics.series(raw))
+                       or hints.DIVERGED, params)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
     return _exploded(losses, tally) or _spiked(losses, tally)
+
+
+def _non_finite_hint(raw: RawResult) -> str:
+    """A policy-gradient run's NaN hint (`policy`), else the loss's own (`hints`)."""
+    return (policy.non_finite_hint(metrics.series(raw))
+            or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
 
 def _persisted(tally: Tally) -> bool:
@@ -726,7 +735,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   hints.NOT_LEARNING, {"trend": fit})
+                   stalls.hint(metrics.series(raw), losses) or hints.NOT_LEARNING,
+                   {"trend": fit})
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:

@@ -1,0 +1,147 @@
+"""A crash's cause read from its traceback: the user's line that raised and what Python's or
+MLX's semantics say of it, for crashes whose message alone says too little.
+
+Job: `cause(kind, message, found)` gives a fix hint from evidence any crash has: the
+exception's type and message, the innermost frame of the user's code (`tracebacks`:
+file:line and the source line Python printed) and the MLX functions the exception passed
+through. Each rule below is one statement true of every program with that failure:
+- `control_flow_under_transform`: MLX's "[eval] Attempting to eval an array during function
+  transformations" raised at a user line that is an `if`/`elif`/`while`/`assert`: Python
+  control flow needs the array's value, which does not exist while `mx.compile`, `vmap` or
+  a gradient traces the function (mlx issue 1648: a `while` on `mx.any(...)` in a compiled
+  function).
+- `zero_division`: ZeroDivisionError is raised by Python numbers only (an `mx.array`
+  divided by zero gives inf/nan, never an exception), so a denominator on the raising line
+  was a Python 0: its expression is named (read with `ast`), and in a training loop it is
+  a count: a warm-up or schedule length, a number of batches or steps, a dataset size
+  (mlx-examples issue 618: `it / args.lr_warmup` with `--lr_warmup 0`).
+- `optimizer_tree_key`: a KeyError raised inside `mlx.optimizers` (`update`,
+  `apply_gradients`, `init`): MLX walks the gradients, the parameters and the optimizer's
+  state as one tree, so a key in one that the others lack is a mismatch of the three (mlx
+  issue 1328: an optimizer state restored from a checkpoint of another model layout).
+- `tree_arithmetic`: Python's "unsupported operand type(s)" with a dict or list operand:
+  gradients and parameters are trees of arrays (nested dicts), which `+`, `*`, `/` do not
+  combine; gradient accumulation is done with `tree_map` (mlx issue 2840).
+`where(found)` names the raising line for any other crash's hint.
+
+Must not import: mlx, anything with side effects.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from .tracebacks import Frame, passed, user_frame
+
+GH = "https://github.com/"
+EVAL_IN_TRANSFORM = re.compile(r"\[eval\] Attempting to eval an array (during function "
+                               r"transformations|without a primitive)")
+CONTROL_FLOW = re.compile(r"^(?:if|elif|while|assert)\b")
+DIVISIONS = (ast.Div, ast.FloorDiv, ast.Mod)
+TREE_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): (?:'(?:dict|list)' and|"
+                          r".* and '(?:dict|list)')")
+LINE_CHARS = 160  # a quoted source line is cut here
+
+
+def cause(kind: str, message: str, found: list[Frame]) -> str | None:
+    """The hint of the first rule that explains this crash, or None."""
+    if kind == "TypeError" and TREE_OPERAND.search(message):
+        return tree_arithmetic(message) + where(found)
+    user = user_frame(found)
+    if user is None or not user.text:
+        return None
+    if kind == "ValueError" and EVAL_IN_TRANSFORM.search(message):
+        return control_flow_under_transform(user)
+    if kind == "ZeroDivisionError":
+        return zero_division(user, found[-1])
+    if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
+        return optimizer_tree_key(message, user)
+    return None
+
+
+def where(found: list[Frame]) -> str:
+    """` (raised at train.py:51: `line`)` for the user's innermost frame, naming the MLX
+    function that raised when the error came from MLX's Python code; "" without one."""
+    user = user_frame(found)
+    if user is None:
+        return ""
+    text = f": `{user.text[:LINE_CHARS]}`" if user.text else ""
+    inner = passed(found)
+    via = f" inside `{inner[0]}`, called" if inner and found[-1].library else ""
+    return f" (raised{via} at {user.where}{text})"
+
+
+def control_flow_under_transform(user: Frame) -> str | None:
+    if not CONTROL_FLOW.match(user.text):
+        return None
+    word = user.text.split()[0].rstrip(":")
+    return (f"`{user.text[:LINE_CHARS]}` ({user.where}) is Python control flow on an array's "
+            f"value inside a function under `mx.compile` (or `vmap`, a gradient): compile "
+            f"traces the function once, without values, so a data-dependent `{word}` "
+            "condition cannot be evaluated there; make the loop or branch data-independent "
+            "(a fixed-count `for _ in range(n)` with `x = mx.where(cond, new, x)` inside), "
+            "or keep that part out of the compiled function and compile the rest (seen in "
+            f"{GH}ml-explore/mlx/issues/1648)")
+
+
+def tree_arithmetic(message: str) -> str:
+    found = TREE_OPERAND.search(message)
+    op = found.group(1).strip() if found else "+"
+    return (f"`{op}` was applied to a dict or list: MLX's gradients and parameters are trees "
+            "(nested dicts and lists of arrays), not arrays, so they are combined leaf by "
+            "leaf: `acc = tree_map(mx.add, acc, grads)`, `grads = tree_map(lambda g: g / n, "
+            "grads)` (`from mlx.utils import tree_map`), with `mx.eval(acc)` after each "
+            f"micro-step (seen in {GH}ml-explore/mlx/issues/2840)")
+
+
+def optimizer_tree_key(message: str, user: Frame) -> str:
+    return (f"the optimizer met key {message.strip()[:80]} in one of the gradients, the "
+            f"model's parameters and its own state but not in another ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`): gradients taken from another model or built by "
+            "hand, a model changed (layers added, LoRA applied, frozen) after the optimizer's "
+            "state was built, or a state loaded from another model's checkpoint; take the "
+            "gradients from the model you update, `loss, grads = nn.value_and_grad(model, "
+            "loss_fn)(model, x, y); optimizer.update(model, grads)`, and build a fresh "
+            "optimizer after changing the model (seen in "
+            f"{GH}ml-explore/mlx/issues/1328)")
+
+
+def zero_division(user: Frame, raising: Frame) -> str:
+    named = denominators(user.text) if raising is user else []
+    guard = f"`max({named[0]}, 1)`" if named else "`max(n, 1)`"
+    return (f"{_zero_named(named)} a Python 0 at {user.where}: `{user.text[:LINE_CHARS]}` (an "
+            "`mx.array` divided by zero gives inf, so this is a plain number): in a training "
+            "loop a count that can be zero: a warmup or schedule length set to 0, an empty "
+            f"dataset or a batch count of 0; guard the division, {guard}, or skip that term "
+            "when the count is 0 (a warmup of 0 steps means no warmup; seen in "
+            f"{GH}ml-explore/mlx-examples/issues/618)")
+
+
+def _zero_named(named: list[str]) -> str:
+    if not named:
+        return "a denominator (or a count this line passes on) was"
+    quoted = ", ".join(f"`{d}`" for d in named)
+    return f"{quoted} was" if len(named) == 1 else f"one of {quoted} was"
+
+
+def denominators(line: str) -> list[str]:
+    """The right-hand sides of `/`, `//` and `%` in one source line, as written."""
+    tree = _parse(line)
+    if tree is None:
+        return []
+    found = [ast.unparse(n.right) for n in ast.walk(tree)
+             if isinstance(n, ast.BinOp) and isinstance(n.op, DIVISIONS)]
+    return list(dict.fromkeys(found))
+
+
+def _parse(line: str) -> ast.AST | None:
+    """A lone source line as a tree: a compound statement's header gets a body, `elif`
+    becomes `if`; None when it is a fragment of a longer statement."""
+    text = re.sub(r"^elif\b", "if", line.strip())
+    for attempt in (text, f"{text} pass", f"{text}\n    pass"):
+        try:
+            return ast.parse(attempt)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+    return None

@@ -1,0 +1,66 @@
+"""Fix hints for a policy-gradient (RL) run.
+
+Job: pick the text of a `not_learning` or `diverged` verdict from metric evidence any run
+has; it never decides a verdict. The fact read:
+- a policy-gradient run: it reports a reward-like metric (a name holding reward(s),
+  return(s), advantage(s) or adv: GRPO, PPO and REINFORCE loops all print one). Its loss is
+  a surrogate, `-(ratio * advantage)`, whose value says little; its gradient vanishes when
+  the advantages are all zero (a reward that never fires, or every reward in a group equal)
+  or when the importance ratio does not depend on the policy; it goes NaN where the
+  advantages are normalised by a group's std of 0 (mlx-lm-lora issue 50; mlx-examples
+  PR 1233's logs: every reward 0.000, loss 0.000 for 170 iterations).
+
+Must not import: mlx, the watching side's runner, reporters.
+"""
+
+from __future__ import annotations
+
+import re
+
+REWARD = re.compile(r"(?:^|_)(?:rewards?|returns?|advantages?|adv)(?:$|_)")
+
+PG_CHECKS = (
+    "the policy gradient is advantage x d log-prob, so it vanishes when (1) the reward "
+    "never fires: every reward 0, or every reward of a group equal, gives all-zero "
+    "advantages: call the reward function by hand on a few outputs (a string compared "
+    "with an int, an answer format never matched, is never true); (2) the importance ratio "
+    "`mx.exp(logp - old_logp)` is constant: a log-ratio built from `mx.zeros_like`, or a "
+    "`logp` not computed from the current policy inside the loss, carries no gradient: "
+    "compute `logp` from the model in the loss function and only `old_logp` under "
+    "`mx.stop_gradient`; (3) the KL penalty (beta) outweighs the reward and pins the policy "
+    "to the reference. Judge an RL run by its reward, not its loss: a surrogate with "
+    "normalised advantages sits near 0 even while it learns")
+PG_FLAT = "a policy-gradient run (it reports `{name}`) that does not learn: " + PG_CHECKS
+PG_FROZEN = ("no parameter changed in a policy-gradient run (it reports `{name}`): its "
+             "gradient was exactly 0: " + PG_CHECKS)
+PG_NAN = (
+    "a policy-gradient run (it reports `{name}`) went non-finite: the usual source is the "
+    "advantage normalisation `(r - r.mean()) / r.std()`: a group whose rewards are all "
+    "equal has a std of 0, and 0/0 is NaN: add an eps, `(r - mean) / (std + 1e-4)`, or give "
+    "such groups zero advantage; then the log-ratio: `mx.exp(logp - old_logp)` overflows "
+    "when the policy drifts from the old one: clip it, `mx.exp(mx.clip(logp - old_logp, "
+    "-20, 20))`, and clip the ratio as PPO does; take log-probs from "
+    "`nn.log_softmax(logits)`, never `mx.log(mx.softmax(...))` (-inf at a probability of 0)")
+
+
+def reward_name(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The first reward-like metric the run reported, or None."""
+    return next((name for name in series if REWARD.search(name)), None)
+
+
+def flat_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The hint for a policy-gradient run that does not learn; None for any other run."""
+    name = reward_name(series)
+    return PG_FLAT.format(name=name) if name else None
+
+
+def frozen_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The hint for a policy-gradient run whose parameters never changed; else None."""
+    name = reward_name(series)
+    return PG_FROZEN.format(name=name) if name else None
+
+
+def non_finite_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The hint for a policy-gradient run that went non-finite; None for any other run."""
+    name = reward_name(series)
+    return PG_NAN.format(name=name) if name else None

@@ -1,0 +1,164 @@
+"""A crash's hint from its traceback (`judging.tracebacks`, `judging.causes`): real tracebacks,
+raised for real by one child process (plain Python, and mlx 0.32.4 on the CPU), read back
+from its stderr as a watched program's would be. Cost: one child and 100 hypothesis examples,
+~3 s under load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlxprobe.judging import causes, hints, tracebacks
+from mlxprobe.judging.program import raised
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+# name -> a training-style program fragment that raises (mx, nn in scope)
+PROGRAMS = {
+    "zero_division": """
+        def schedule(step, warmup_steps):
+            return min(1.0, step / warmup_steps) * 1e-3
+        schedule(1, 0)
+    """,
+    "compile_while": """
+        @mx.compile
+        def smooth(x):
+            while mx.any(x > 1):
+                x = x / 2
+            return x
+        smooth(mx.array([4.0, 0.5]))
+    """,
+    "no_super_init": """
+        class Net(nn.Module):
+            def __init__(self):
+                self.layer = nn.Linear(2, 2)
+        nn.value_and_grad(Net(), lambda m: m.layer(mx.ones((1, 2))).sum())(Net())
+    """,
+    "optimizer_key": """
+        import mlx.optimizers as optim
+        model, other = nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2))
+        _, grads = nn.value_and_grad(other, lambda m, x: m(x).sum())(other, mx.ones((1, 2)))
+        optim.Adam(1e-3).update(model, grads)
+    """,
+    "tree_add": """
+        model = nn.Linear(2, 2)
+        grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+        _, acc = grad_fn(model, mx.ones((1, 2)))
+        _, grads = grad_fn(model, mx.ones((1, 2)))
+        acc = acc + grads
+    """,
+    "unknown": """
+        import json
+        config = json.loads("{not json")
+    """,
+}
+
+CHILD = """
+import json, subprocess, sys, tempfile, textwrap
+out = {}
+for name, body in json.loads(sys.argv[1]).items():
+    path = f"{tempfile.mkdtemp()}/train_{name}.py"
+    with open(path, "w") as f:
+        f.write("import mlx.core as mx\\nimport mlx.nn as nn\\n" + textwrap.dedent(body))
+    done = subprocess.run([sys.executable, path], capture_output=True, text=True)
+    out[name] = done.stderr
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def stderr() -> dict[str, str]:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), json.dumps(PROGRAMS)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def hint_of(text: str) -> str:
+    error = raised(text)
+    assert error is not None, text[-1000:]
+    return hints.for_error(*error, text)
+
+
+def test_frames_tell_the_users_line_from_the_librarys(stderr: dict[str, str]) -> None:
+    found = tracebacks.frames(stderr["no_super_init"])
+    user = tracebacks.user_frame(found)
+    assert user is not None and user.path.endswith("train_no_super_init.py")
+    assert user.text.startswith("nn.value_and_grad(Net()")
+    assert "mlx.nn.layers.base.__getattr__" in tracebacks.passed(found)
+    assert found[-1].library and not found[0].library
+
+
+def test_a_zero_division_names_the_denominator_and_the_guard(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["zero_division"])
+    assert "`warmup_steps` was a Python 0" in hint and "`max(warmup_steps, 1)`" in hint
+    assert "train_zero_division.py:5" in hint and "warmup" in hint
+
+
+def test_control_flow_under_compile_names_the_line_and_why(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["compile_while"])
+    assert hint.startswith("`while mx.any(x > 1):` (train_compile_while.py:6)")
+    assert "mx.compile" in hint and "mx.where" in hint
+
+
+def test_a_module_without_super_init_says_so(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["no_super_init"])
+    assert "`Net.__init__` never called `super().__init__()`" in hint
+    assert "(raised inside `mlx.nn.layers.base.__getattr__`, called at train_no_super_init.py:" \
+        in hint
+
+
+def test_a_key_error_inside_the_optimizer_is_a_tree_mismatch(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["optimizer_key"])
+    assert hint.startswith("the optimizer met key 'layers'")
+    assert "train_optimizer_key.py:7: `optim.Adam(1e-3).update(model, grads)`" in hint
+
+
+def test_arithmetic_on_a_gradient_tree_says_tree_map(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["tree_add"])
+    assert hint.startswith("`+` was applied to a dict or list")
+    assert "tree_map(mx.add, acc, grads)" in hint and "train_tree_add.py:8" in hint
+
+
+def test_an_unknown_error_still_names_the_raising_line(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["unknown"])
+    assert hint.startswith("the loop raised JSONDecodeError")
+    assert 'train_unknown.py:5: `config = json.loads("{not json")`' in hint
+
+
+def test_a_watched_crash_gets_the_traceback_hint(stderr: dict[str, str]) -> None:
+    raw = RawResult(records=[], exit_code=1, stderr_tail=stderr["zero_division"],
+                    watched=True)
+    verdict = classify(raw)
+    assert verdict.label == "crash:ZeroDivisionError" and "warmup_steps" in verdict.hint
+
+
+def test_denominators_of_one_line() -> None:
+    assert causes.denominators("lr = min(1, it / args.warmup) * base") == ["args.warmup"]
+    assert causes.denominators("x = a // b % len(c)") == ["len(c)", "b"]
+    assert causes.denominators("elif total / n > 1:") == ["n"]
+    assert causes.denominators("    total / (n") == []  # a fragment: nothing named
+
+
+FRAMEISH = st.sampled_from([
+    "Traceback (most recent call last):\n", '  File "/x/train.py", line 3, in <module>\n',
+    '  File "/lib/python3.11/site-packages/mlx/optimizers/optimizers.py", line 9, in f\n',
+    "    lr = a / (b\n", "    while x:\n", "    ~~^~~\n", "    \x00 / 0\n", "\n"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(kind=st.sampled_from(["ZeroDivisionError", "ValueError", "KeyError", "TypeError",
+                             "AttributeError"]),
+       message=st.text(max_size=80), lines=st.lists(FRAMEISH | st.text(max_size=40),
+                                                    max_size=12))
+def test_any_traceback_gives_a_hint_and_never_raises(kind: str, message: str,
+                                                      lines: list[str]) -> None:
+    hint = hints.for_error(kind, message, "".join(lines))
+    assert isinstance(hint, str) and hint

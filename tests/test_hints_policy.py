@@ -1,0 +1,91 @@
+"""Hints for a run that does not learn or goes non-finite, from its metrics (`judging.stalls`,
+`judging.policy`): a loss identically zero, a rate at its floor, a policy-gradient run. The verdict
+stays what the rules give; only its fix text speaks of rewards, advantages and the ratio.
+Records shaped as a watched program's output lines give them (plain Python, < 0.1 s)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from mlxprobe.judging import hints, policy, stalls
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def run(losses: list, **metrics: list) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 10 * (i + 1), "loss": v,
+                "t": float(i), "metrics": {k: m[i] for k, m in metrics.items()}}
+               for i, v in enumerate(losses)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def chance(n: int, seed: int = 0) -> list[float]:
+    rng = random.Random(seed)
+    return [round(0.1 + rng.uniform(-0.05, 0.05), 3) for _ in range(n)]
+
+
+def test_a_flat_policy_gradient_run_speaks_of_reward_advantage_and_ratio() -> None:
+    verdict = classify(run([0.0, -0.0] * 8, reward=chance(16)))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("the loss was exactly 0 at all 16 reports")
+    assert "reward never fires" in verdict.hint and "importance ratio" in verdict.hint
+
+
+def test_a_flat_reward_run_with_a_moving_loss_gets_the_policy_checks() -> None:
+    losses = [round(0.5 + 0.01 * ((-1) ** i), 3) for i in range(16)]
+    verdict = classify(run(losses, avg_reward=chance(16, 1)))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("a policy-gradient run (it reports `avg_reward`)")
+
+
+def test_a_flat_supervised_run_keeps_the_plain_hint() -> None:
+    losses = [round(2.3 + 0.01 * ((-1) ** i), 3) for i in range(16)]
+    verdict = classify(run(losses, accuracy=chance(16, 2)))
+    assert verdict.label == "not_learning:trend" and verdict.hint == hints.NOT_LEARNING
+
+
+def test_a_policy_gradient_run_with_zero_gradients_gets_the_policy_checks() -> None:
+    verdict = classify(run([0.1, -0.2] * 6, reward=chance(12, 4), grad_norm=[0.0] * 12))
+    assert verdict.label == "no_update:grad_norm"
+    assert verdict.hint.startswith("no parameter changed in a policy-gradient run")
+    assert classify(run([0.5] * 12, grad_norm=[0.0] * 12)).hint == hints.NO_UPDATE
+
+
+def test_a_policy_gradient_nan_names_the_group_std() -> None:
+    losses = [-0.1, -0.4] + [float("nan")] * 14
+    verdict = classify(run(losses, reward=[0.6, 0.7] + [0.59] * 14))
+    assert verdict.label == "diverged:non_finite"
+    assert "std" in verdict.hint and "(std + 1e-4)" in verdict.hint
+
+
+def test_a_supervised_nan_keeps_the_loss_hint() -> None:
+    verdict = classify(run([1.0, 0.9] + [float("nan")] * 14, acc=[0.5] * 16))
+    assert verdict.label == "diverged:non_finite" and verdict.hint == hints.NAN_SUDDEN
+
+
+def test_a_flat_run_whose_rate_sat_at_its_floor_names_the_schedule() -> None:
+    # mlx-examples issue 985's shape: decay_steps in epochs, lr 1e-7 from the second report
+    losses = [0.55, 0.59, 0.51] * 8
+    verdict = classify(run(losses, learning_rate=[5e-2] + [1e-7] * 23))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("the learning rate was at most 1e-07 at 23 of 24 reports")
+    assert "decay_steps" in verdict.hint
+
+
+def test_a_cosine_decay_to_its_end_is_no_tiny_rate() -> None:
+    rates = [0.5 * 1e-2 * (1 + math.cos(math.pi * i / 99)) + 1e-5 for i in range(100)]
+    assert stalls.tiny_rate(rates) is None
+    assert stalls.tiny_rate([1e-5] * 20) is None  # a constant small rate: a slow fine-tune
+
+
+def test_a_loss_that_never_changes_points_at_saturated_units() -> None:
+    verdict = classify(run([2.3026] * 12, accuracy=[0.113] * 12))
+    assert verdict.label == "not_learning:trend"
+    assert verdict.hint.startswith("the loss was 2.3026 at every one of 12 reports")
+
+
+def test_reward_names() -> None:
+    assert policy.reward_name({"loss_kl": [], "rewards_mean": []}) == "rewards_mean"
+    assert policy.reward_name({"acc": [], "rewardless": [], "adv_std": []}) == "adv_std"
+    assert policy.reward_name({"accuracy": [], "score": []}) is None
