@@ -83,3 +83,12 @@ def test_fields_never_raise_and_values_are_floats(text):
     assert all(isinstance(v, float) for v in line.values.values())
     assert line.step is None or line.step >= 0
     assert all(n == n.lower() and " " not in n for n in line.values)
+
+
+def test_a_mean_is_named_after_what_it_averages():
+    # mlx-lm-lora's GRPO prints "rewards mean 0.000 std 0.000": the mean is a reward
+    line = fields.read("iter 10 | rewards mean 0.000 std 0.000 | loss 0.1")
+    assert line.values["rewards_mean"] == 0.0 and line.values["loss"] == 0.1
+    assert fields.read("Iter 5: Train loss 1.2, Rewards mean -0.3").values == {
+        "train_loss": 1.2, "rewards_mean": -0.3}
+    assert fields.read("step mean 0.3").values == {"mean": 0.3}  # a position is no subject

@@ -39,6 +39,7 @@ QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",
                         "running", "epoch", "recon", "reconstruction", "policy", "value",
                         "entropy", "smoothed", "global", "dev", "trained", "peak"})
+MEANS = frozenset({"mean", "avg", "average"})  # after a name: `rewards mean 0.3`
 ALIASES = {"lr": "learning_rate", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
            "gradnorm": "grad_norm", "gradient_norm": "grad_norm"}
 
@@ -86,11 +87,18 @@ def _name_before(text: str, words: list[tuple[str, int]], start: int) -> str:
     if not words or not words[-1][0] or not GAP.match(text[words[-1][1]:start]):
         return ""
     name = words[-1][0]
-    if len(words) > 1 and words[-2][0].lower() in QUALIFIERS \
-            and re.fullmatch(r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"):
+    spaced = len(words) > 1 and bool(re.fullmatch(
+        r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"))
+    if spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name)):
         name = f"{words[-2][0]} {name}"
     found = normal(name)
     return ALIASES.get(found, found)
+
+
+def _mean_of(subject: str, name: str) -> bool:
+    """`rewards mean 0.3`: a mean named after what it averages (its name, not `mean`)."""
+    low = subject.lower()
+    return name.lower() in MEANS and bool(low) and low not in STEP_WORDS | EPOCH_WORDS
 
 
 def _take(line: Line, name: str, value: float, pct: bool) -> None:
