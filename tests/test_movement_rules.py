@@ -189,3 +189,16 @@ def test_a_small_noisy_loss_that_doubles_at_an_epoch_boundary_is_no_new_phase():
     noisy = [0.6, 0.3, 0.1, 0.05, 0.03, 0.02, 0.015, 0.04, 0.02, 0.03]  # cosine_decay_steps_ok
     raw = watched(curve(noisy, restart_at=7))
     assert phases.last_start(raw, noisy) == 0
+
+
+def test_a_set_up_phase_with_progress_lines_before_regular_training_is_not_that_leak():
+    # the optimizer built first, then a data set tokenized with progress lines (memory
+    # grows for good), a long first step, then regular training: a report per step
+    records = [{"kind": "optimizer", "name": "AdamW", "t": 9.0}, *reports(8),
+               {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6},
+               {"kind": "step", "source": "update", "step": 1, "t": 13.0}]
+    for i in range(2, 12):
+        records += [{"kind": "step", "source": "update", "step": i, "t": 13.0 + 0.2 * i},
+                    {"kind": "progress", "source": "output", "step": i, "loss": 1.0,
+                     "t": 13.1 + 0.2 * i}]
+    assert classify(watched(records, samples(climbing))).detail != "unevaluated"

@@ -16,9 +16,11 @@ after the program built its optimizer (data set-up, tokenizing and model loading
 it, and grow memory for good reasons); RSS at its last report at least the leak rules' floors
 above its first (16 MB and 10%), higher than the report before at RISING_SHARE = 75% of the
 reports, and still climbing in the stretch's second half (at least a quarter of the growth:
-not a warm-up that levelled off); the evaluation after it open for at least the bootstrap's
-OPEN_AFTER_S (0.5 s) with no compiler running, or the run ending inside the stretch. Applied
-only while every step record is kept (a short run: the step rule judges long ones).
+not a warm-up that levelled off); no regular training after it (>= MIN_REPORTS reports most
+with a step between them: then the stretch was a set-up phase with progress lines); the
+evaluation after it open for at least the bootstrap's OPEN_AFTER_S (0.5 s) with no compiler
+running, or the run ending inside the stretch. Applied only while every step record is kept
+(a short run: the step rule judges long ones).
 Measured (failure corpus, old held-out half, `grad_accum_lazy_leak`, mlx issue 2840): 8
 reports, RSS 32 -> 190 MB, then a 2 s evaluation; its fixed twin evaluates 4,096 times.
 
@@ -65,7 +67,16 @@ def stretch(raw: RawResult) -> list[dict]:
     for report in raw.view(PROGRESS_VIEW).records():
         if float(report.get("t", 0.0)) >= made[0]:
             groups.setdefault(bisect.bisect(marks, float(report["t"])), []).append(report)
-    return max(groups.values(), key=len, default=[])
+    found = max(sorted(groups.items()), key=lambda item: len(item[1]), default=(0, []))
+    after = [len(g) for at, g in groups.items() if at > found[0]]
+    return [] if _regular(after) else found[1]
+
+
+def _regular(after: list[int]) -> bool:
+    """Whether training went on regularly after the stretch (>= MIN_REPORTS more reports,
+    most with a step between them): then the stretch was a phase before it (a data set
+    tokenized with progress lines after the optimizer was built), not the loop's way."""
+    return len(after) >= MIN_REPORTS and sorted(after)[len(after) // 2] <= 1
 
 
 def rss_at(samples: list[Sample], t: float) -> float | None:
