@@ -21,7 +21,7 @@ PAD = 0
 
 
 def make_example(rng):
-    n = rng.randint(6, 400)
+    n = rng.randint(6, 200)
     tok = rng.randint(1, VOCAB - 1)
     out = []
     for _ in range(n):
@@ -48,9 +48,9 @@ class TinyLM(nn.Module):
 
 
 class Trainer:
-    def __init__(self, steps=700, batch_size=4):
+    def __init__(self, steps=900, token_budget=500):
         self.steps = steps
-        self.batch_size = batch_size
+        self.token_budget = token_budget
         self.model = TinyLM()
         self.opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.01)
         self.rng = random.Random(0)
@@ -60,6 +60,15 @@ class Trainer:
         mask = (y != PAD).astype(mx.float32)
         ce = nn.losses.cross_entropy(model(x), y) * mask
         return ce.sum() / mask.sum()
+
+    def next_batch(self):
+        # dynamic batching: add examples until the token budget is used up
+        batch, tokens = [], 0
+        while tokens < self.token_budget:
+            ex = make_example(self.rng)
+            batch.append(ex)
+            tokens += len(ex)
+        return batch
 
     def train(self):
         state = [self.model.state, self.opt.state]
@@ -72,7 +81,7 @@ class Trainer:
 
         running = 0.0
         for it in range(1, self.steps + 1):
-            batch = [make_example(self.rng) for _ in range(self.batch_size)]
+            batch = self.next_batch()
             loss = step(collate(batch))
             mx.eval(loss, state)
             running += loss.item()
