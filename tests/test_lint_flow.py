@@ -424,3 +424,40 @@ def test_mlx005_divided_before_the_hand_update_is_clean() -> None:
         mx.eval(params)
     """
     assert fired(code, "MLX005") == []
+
+
+# MLX027: an nn.Module subclass whose __init__ never runs nn.Module.__init__ ----------------
+
+def test_mlx027_module_without_super_init() -> None:
+    code = """
+    class Net(nn.Module):
+        def __init__(self, width):
+            self.layers = [nn.Linear(2, width), nn.Linear(width, 2)]
+
+    class Deeper(Net):
+        def __init__(self):
+            self.extra = nn.Linear(2, 2)
+    """
+    assert fired(code, "MLX027") == [3, 7]
+
+
+def test_mlx027_quiet_when_a_base_init_runs() -> None:
+    code = """
+    class A(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(2, 2)
+
+    class B(A):
+        def __init__(self):
+            A.__init__(self)
+
+    class C(nn.Module):
+        def __call__(self, x):
+            return x
+
+    class Plain:
+        def __init__(self):
+            self.l = 1
+    """
+    assert fired(code, "MLX027") == []

@@ -234,6 +234,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "thread putting lazy `(x @ x.T).sum()` on a queue makes the main thread's mx.eval "
         "raise RuntimeError 'There is no Stream(cpu, 0) in current thread.'",
         "", source="https://github.com/ml-explore/mlx/issues/3727"),
+    RuleInfo(
+        "MLX027", "module-without-super-init",
+        "an nn.Module subclass defines __init__ and never calls super().__init__()",
+        "super().__init__()  # first line of __init__",
+        "nn.Module.__init__ sets the bookkeeping (_no_grad, _training) that freeze, "
+        "trainable_parameters and nn.value_and_grad read; measured (mlx 0.32.4 CPU): the "
+        "forward pass, parameters() and load_weights work, and the first value_and_grad step "
+        "raises AttributeError '... object has no attribute '_no_grad''",
+        "", source="https://github.com/ml-explore/mlx/issues/1393"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

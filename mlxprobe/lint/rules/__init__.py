@@ -8,6 +8,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 from .base import Rule
+from .construction import ModuleWithoutSuperInit
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -38,4 +39,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
+    ModuleWithoutSuperInit,
 ), key=lambda r: r.id))
