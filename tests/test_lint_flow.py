@@ -177,6 +177,32 @@ def test_mlx018_reduced_afterwards_is_clean() -> None:
     assert fired(code, "MLX018") == []
 
 
+@pytest.mark.parametrize("loss", [
+    "nn.losses.cross_entropy(model(x), y)",  # cross_entropy's reduction defaults to "none"
+    "nn.losses.mse_loss(model(x), y, reduction='none') * w[:, None]",
+    "mx.square(nn.losses.nll_loss(model(x), y)) + 0.1",
+])
+def test_mlx018_unreduced_default_or_elementwise(loss: str) -> None:
+    code = f"""
+    loss_and_grad = nn.value_and_grad(model, lambda model, x, y, w: {loss})
+    """
+    assert fired(code, "MLX018") == [2]
+
+
+@pytest.mark.parametrize("loss", [
+    "nn.losses.cross_entropy(model(x), y).mean()",
+    "nn.losses.cross_entropy(model(x), y, reduction='mean')",
+    "nn.losses.mse_loss(model(x), y) * w",  # mse_loss's reduction defaults to "mean"
+    "mx.sum(nn.losses.cross_entropy(model(x), y) * w) / w.sum()",
+    "nn.losses.cross_entropy(model(x), y, None, -1, 0.0, 'sum')",
+])
+def test_mlx018_reduced_losses_are_clean(loss: str) -> None:
+    code = f"""
+    loss_and_grad = nn.value_and_grad(model, lambda model, x, y, w: {loss})
+    """
+    assert fired(code, "MLX018") == []
+
+
 # MLX019: a random weight in a _private attribute --------------------------------------------
 
 def test_mlx019_private_random_weight() -> None:

@@ -159,11 +159,12 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/pull/1081"),
     RuleInfo(
         "MLX018", "per-example-loss-grad",
-        "a differentiated function returns a reduction='none' loss: value_and_grad needs a "
-        "scalar",
-        "nn.losses.mse_loss(model(x), y, reduction='mean')  # or .mean() before returning",
+        "a differentiated function returns a per-example loss (reduction='none', the default "
+        "of cross_entropy and most nn.losses) never reduced: value_and_grad needs a scalar",
+        "nn.losses.cross_entropy(logits, y, reduction='mean')  # or .mean() before returning",
         "measured (mlx 0.32.4 CPU): ValueError '[vjp] Output shape (3) does not match cotangent "
-        "shape ().' at the first step",
+        "shape ().' at the first step; the same for elementwise arithmetic on it (a weighted "
+        "per-sample loss, mlx#2376: 'Output shape (64,3)')",
         "", source="https://github.com/ml-explore/mlx/issues/487"),
     RuleInfo(
         "MLX019", "private-weight",

@@ -20,6 +20,7 @@ from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .numerics import HalfPrecisionTraining, LogOfProbability
+from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .threads import CrossThreadArrays
 from .transforms import (
@@ -28,7 +29,6 @@ from .transforms import (
     GradientCut,
     GradKeywordCall,
     NoGradientOp,
-    PerExampleLossGrad,
 )
 from .trees import TreeFlattenPairs
 

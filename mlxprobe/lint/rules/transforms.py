@@ -2,9 +2,8 @@
 (`dataflow`): MLX015 (an evaluation inside a compiled or vmapped function), MLX016 (a
 differentiated function whose result reaches its inputs only through a Python value or
 `stop_gradient`), MLX017 (a gradient function called with its differentiated argument as a
-keyword), MLX018 (a per-example loss, `reduction="none"`, differentiated), MLX023 (a compiled
-step that updates state it does not declare), MLX024 (an op with no gradient in
-differentiated code).
+keyword), MLX023 (a compiled step that updates state it does not declare), MLX024 (an op with
+no gradient in differentiated code). MLX018 (a loss never reduced) is in `reduction`.
 
 Job: find transformed functions that crash at the first step or silently give zero gradients.
 
@@ -143,34 +142,6 @@ class GradKeywordCall(Rule):
                 k.arg is None for k in call.keywords)
             if positions and not starred and call.keywords and len(call.args) <= max(positions):
                 yield self.hit(source, call)
-
-
-def per_example(node: ast.AST) -> bool:
-    """A loss call with `reduction="none"`: one value per example, not a scalar."""
-    return isinstance(node, ast.Call) and any(
-        k.arg == "reduction" and isinstance(k.value, ast.Constant) and k.value.value == "none"
-        for k in node.keywords)
-
-
-class PerExampleLossGrad(Rule):
-    """MLX018: a differentiated function returns a `reduction="none"` loss (directly or
-    through a local name): value_and_grad needs a scalar."""
-
-    id = "MLX018"
-    local = False
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return "none" in text and "grad(" in text
-
-    def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function, _ in under(source, "grad"):
-            body = function.body if isinstance(function.body, list) else [function.body]
-            bound = {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
-            for result in map(first, returns_of(function)):
-                value = bound.get(result.id) if isinstance(result, ast.Name) else result
-                if value is not None and per_example(value):
-                    yield self.hit(source, result)
 
 
 def declares_state(source: SourceFile, node: ast.AST) -> bool:
