@@ -487,3 +487,56 @@ def test_mlx027_quiet_when_a_base_init_runs() -> None:
             self.l = 1
     """
     assert fired(code, "MLX027") == []
+
+
+# MLX008 on dataflow: any array a training step computes, kept across steps ----------------
+
+METRICS = """
+def metrics_of(model, x, y):
+    logits = model(x)
+    probs = mx.softmax(logits, axis=-1)
+    entropy = -(probs * mx.log(probs)).sum(axis=-1).mean()
+    return {"entropy": entropy, "acc": (logits.argmax(-1) == y).mean()}
+
+def train(model, opt, data):
+    grad_fn = nn.value_and_grad(model, loss_fn)
+    totals = {"entropy": 0.0, "acc": 0.0}
+    for step, (x, y) in enumerate(data):
+        loss, grads = grad_fn(model, x, y)
+        opt.update(model, grads)
+        metrics = metrics_of(model, x, y)
+        for k, v in metrics.items():
+            totals[k] += v
+        mx.eval(model.parameters(), opt.state, loss{extra})
+        if step % 100 == 0:
+            print({k: v.item() / 100 for k, v in totals.items()})
+"""
+
+
+def test_mlx008_metrics_summed_across_training_steps() -> None:
+    assert fired(METRICS.replace("{extra}", ""), "MLX008") == [16]
+
+
+def test_mlx008_metrics_in_the_step_eval_are_clean() -> None:
+    assert fired(METRICS.replace("{extra}", ", *totals.values()"), "MLX008") == []
+
+
+def test_mlx008_quiet_outside_training_and_on_python_numbers() -> None:
+    code = """
+    def validate(model, data):
+        correct = 0
+        for x, y in data:
+            hits = (model(x).argmax(-1) == y).sum()
+            correct += hits
+        return correct.item()
+
+    def train(model, opt, data):
+        total = 0.0
+        for x, y in data:
+            loss, grads = loss_and_grad(model, x, y)
+            opt.update(model, grads)
+            mx.eval(model.parameters(), opt.state)
+            value = loss.item()
+            total += value
+    """
+    assert fired(code, "MLX008") == []

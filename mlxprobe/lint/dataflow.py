@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .flow import assignments, body_nodes, calls, reach, walk
+from .flow import assignments, body_nodes, calls, helper_of, reach, walk
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
 from .source import FUNCTIONS, SourceFile
 
@@ -39,6 +39,12 @@ TRANSFORMS_GRAD = MX_GRAD | NN_GRAD | {"mlx.core.vjp", "mlx.core.jvp"}
 THREADS = frozenset({"threading.Thread"})
 SUBMIT = frozenset({"submit", "apply_async", "run_in_executor"})
 ARRAY_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow, ast.FloorDiv)
+COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+# mlx.nn functions that return an array (besides everything in mlx.nn.losses).
+NN_ARRAYS = frozenset(f"mlx.nn.{name}" for name in (
+    "log_softmax", "softmax", "sigmoid", "relu", "gelu", "silu", "tanh", "softplus",
+    "log_sigmoid", "leaky_relu", "elu", "selu", "mish", "hardswish", "glu", "celu", "relu6",
+    "softsign", "gelu_approx", "gelu_fast_approx", "prelu", "softmin", "hard_tanh"))
 
 
 def is_mx_array_call(source: SourceFile, node: ast.AST) -> bool:
@@ -163,7 +169,48 @@ def is_array(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
         loaded = isinstance(node.value, ast.Call) and source.imports.resolve(
             node.value.func) == "mlx.core.load"
         return loaded or is_array(source, node.value, arrays)
-    return is_mx_array_call(source, node)
+    if isinstance(node, ast.Compare) and all(isinstance(o, COMPARISONS) for o in node.ops):
+        return any(is_array(source, n, arrays) for n in (node.left, *node.comparators))
+    return isinstance(node, ast.Call) and gives_array(source, node, arrays)
+
+
+def gives_array(source: SourceFile, call: ast.Call, arrays: set[str]) -> bool:
+    """An mlx.core array function, an array method (`x.mean()`, not `.item()`), an
+    `mlx.nn` loss or activation, or a same-module function that returns an array."""
+    if is_mx_array_call(source, call):
+        return True
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr not in MATERIALISE_METHODS and is_array(
+            source, func.value, arrays):
+        return True
+    name = source.imports.resolve(func) or ""
+    if name.startswith("mlx.nn.losses.") or name in NN_ARRAYS:
+        return True
+    helper = helper_of(source, call)
+    return helper is not None and returns_array(source, helper)
+
+
+def returns_array(source: SourceFile, function: ast.AST) -> bool:
+    """Some `return` of a same-module function gives an array (cached; recursion-safe)."""
+    key = ("returns_array", function)
+    if key not in source.cache:
+        source.cache[key] = False  # a recursive call is not assumed to give an array
+        arrays = arrays_in(source, function)
+        source.cache[key] = any(is_array(source, r, arrays) for r in returns_of(function))
+    return source.cache[key]
+
+
+def array_dict(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
+    """A dict literal with an array among its values, or a same-module function's call that
+    returns one (`metrics = compute_metrics(...)`)."""
+    if isinstance(node, ast.Dict):
+        return any(is_array(source, v, arrays) for v in node.values)
+    helper = helper_of(source, node) if isinstance(node, ast.Call) else None
+    if helper is None:
+        return False
+    inner = arrays_in(source, helper)
+    return any(array_dict(source, r, inner) for r in returns_of(helper)
+               if not isinstance(r, ast.Call))
 
 
 def grad_functions(source: SourceFile) -> dict[str, ast.Call]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import array_dict, arrays_in
 from ..finding import Edit, Finding
 from ..flow import (
     assigned,
@@ -34,6 +35,7 @@ from .base import Rule
 from .base import trains as may_train
 
 MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asarray"})
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
@@ -208,15 +210,42 @@ def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:
     return found
 
 
-def materialised(nodes: list[ast.AST]) -> set[str]:
-    """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop."""
+def materialised(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop (not a
+    comprehension's own variable of the same name: `{k: v.item() for k, v in d.items()}`)."""
     found: set[str] = set()
     for call in calls(nodes):
         if isinstance(call.func, ast.Attribute) and call.func.attr in MATERIALISE:
-            found |= names_in(call.func.value)
+            found |= names_in(call.func.value) - comprehension_names(source, call)
         elif last_name(call.func) in MATERIALISE:
-            found |= {n for a in call.args for n in names_in(a)}
+            found |= {n for a in call.args for n in names_in(a)} - comprehension_names(
+                source, call)
     return found
+
+
+def comprehension_names(source: SourceFile, node: ast.AST) -> set[str]:
+    """The names bound by the comprehensions around `node` (in its own statement)."""
+    found: set[str] = set()
+    parent = source.parents.get(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, COMPREHENSIONS):
+            found |= {n for g in parent.generators for n in names_in(g.target)}
+        parent = source.parents.get(parent)
+    return found
+
+
+def trained_arrays(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    """In a loop that trains (a gradient step or an optimizer update), the names bound to
+    arrays in its function, and the values of dicts of arrays it iterates (`for k, v in
+    metrics.items()`): each step's new parameters are in their graphs."""
+    reached = loop_reach(source, loop)
+    if not (step_outputs(reached) or any(is_optimizer_update(source, c) for c in calls(reached))):
+        return set()
+    scope = source.enclosing(loop) or source.tree
+    arrays = arrays_in(source, scope)
+    dicts = {t.id for t, v in assignments(nodes)
+             if isinstance(t, ast.Name) and array_dict(source, v, arrays)}
+    return arrays | dict_values(nodes, dicts)
 
 
 def container(node: ast.AST) -> str:
@@ -265,10 +294,11 @@ class LazyLossKept(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
-            losses = loss_names(body) | step_arrays(source, body)
+            losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
+                source, loop, body)
             if not losses:
                 continue
-            safe = materialised(body) | self._evaluated(source, loop)
+            safe = materialised(source, body) | self._evaluated(source, loop)
             for node in body:
                 hit = kept(node)
                 if (hit and hit[0] and hit[1] in losses and not {*hit} & safe
