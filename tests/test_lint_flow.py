@@ -90,6 +90,55 @@ def test_mlx015_eval_under_compile(decorator: str, evaluation: str) -> None:
     assert fired(code, "MLX015") == [5]
 
 
+@pytest.mark.parametrize("test", [
+    "while mx.any(scores[1:] < scores[:-1]):",
+    "if (scores.max() - scores.min()) > 1.0:",
+    "assert mx.all(mx.isfinite(scores))",
+])
+def test_mlx015_array_branch_in_the_loss_of_a_compiled_step(test: str) -> None:
+    """The branch sits two calls deep: step -> grad_fn (value_and_grad of loss_fn) -> fix."""
+    code = f"""
+    def fix(scores):
+        {test}
+            scores = mx.maximum(scores, 0.0)
+        return scores
+
+    def loss_fn(model, x, y):
+        return mx.mean((fix(model(x)) - y) ** 2)
+
+    grad_fn = nn.value_and_grad(model, loss_fn)
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x, y):
+        loss, grads = grad_fn(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+    """.replace("assert mx.all(mx.isfinite(scores))\n            scores", "assert mx.all("
+                "mx.isfinite(scores))\n        scores")
+    assert fired(code, "MLX015") == [3]
+
+
+def test_mlx015_branches_on_python_values_and_shapes_are_clean() -> None:
+    code = """
+    def fix(scores, clip):
+        if scores.shape[0] > 1 and clip is not None:
+            scores = mx.minimum(scores, clip)
+        while len(scores.shape) < 2:
+            scores = scores[None]
+        return scores
+
+    @mx.compile
+    def step(x):
+        return fix(x * 2, None)
+
+    def uncompiled(x):
+        while mx.any(x > 1):
+            x = x / 2
+        return x
+    """
+    assert fired(code, "MLX015") == []
+
+
 def test_mlx015_eval_outside_the_compiled_function_is_clean() -> None:
     code = """
     @mx.compile

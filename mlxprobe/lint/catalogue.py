@@ -138,11 +138,12 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1432"),
     RuleInfo(
         "MLX015", "eval-under-compile",
-        "an evaluation (mx.eval, .item(), .tolist(), np.array) inside a function run under "
-        "mx.compile or mx.vmap",
+        "an evaluation (mx.eval, .item(), .tolist(), np.array, or an if/while/float() on an "
+        "array) inside a function run under mx.compile or mx.vmap",
         "return the array from the compiled function and evaluate it outside",
         "measured (mlx 0.32.4 CPU): the first call raises ValueError '[eval] Attempting to eval "
-        "an array during function transformations like compile or vmap is not allowed.'",
+        "an array during function transformations like compile or vmap is not allowed.'; the "
+        "same for a Python `while mx.any(...)` in the loss of a compiled step (mlx#1648)",
         "", source="https://github.com/ml-explore/mlx/issues/1083"),
     RuleInfo(
         "MLX016", "gradient-cut",

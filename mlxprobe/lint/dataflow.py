@@ -136,7 +136,23 @@ def under(source: SourceFile, kind: str) -> Iterator[tuple[ast.AST, list[ast.AST
     for function, kinds in contexts(source).items():
         if kind in kinds:
             body = function.body if isinstance(function.body, list) else [function.body]
-            yield function, reach(source, body)
+            yield function, reach(source, body, wrapped(source))
+
+
+def wrapped(source: SourceFile) -> dict[str, ast.AST]:
+    """Names bound to a transformed same-module function -> that function: `grad_fn =
+    nn.value_and_grad(model, loss_fn)`, `step = mx.compile(step_fn)` (calling the name runs
+    the function)."""
+    key = ("wrapped", source.tree)
+    if key not in source.cache:
+        found: dict[str, ast.AST] = {}
+        for target, value in assignments(source.of_type(ast.Assign)):
+            given = transformed_arg(source, value) if isinstance(value, ast.Call) else None
+            function = function_of(source, given[1]) if given and given[0] != "thread" else None
+            if isinstance(target, ast.Name) and function is not None:
+                found[target.id] = function
+        source.cache[key] = found
+    return source.cache[key]
 
 
 def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:

@@ -23,9 +23,9 @@ from .numerics import HalfPrecisionTraining, LogOfProbability
 from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .threads import CrossThreadArrays
+from .tracing import EvalUnderCompile
 from .transforms import (
     CompiledStateUncaptured,
-    EvalUnderCompile,
     GradientCut,
     GradKeywordCall,
     NoGradientOp,
