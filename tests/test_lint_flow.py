@@ -589,3 +589,44 @@ def test_mlx008_quiet_outside_training_and_on_python_numbers() -> None:
             total += value
     """
     assert fired(code, "MLX008") == []
+
+
+# MLX028: a per-step standardisation with no epsilon ----------------------------------------
+
+STANDARDISE = """
+X = mx.random.normal((256, 4))
+X = (X - X.mean(axis=0)) / X.std(axis=0)
+
+def advantages(rewards):
+    r = rewards.reshape(-1, 8)
+    mean = r.mean(axis=1, keepdims=True)
+    {std}
+    return ((r - mean) / {denominator}).reshape(-1)
+
+for step in range(100):
+    rewards = reward_fn(policy(X))
+    loss, grads = loss_and_grad(policy, X, advantages(rewards))
+    opt.update(policy, grads)
+    mx.eval(policy.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("std", [
+    "std = r.std(axis=1, keepdims=True)",
+    "std = mx.sqrt(mx.var(r, axis=1, keepdims=True))",
+    "std = mx.sqrt(((r - mean) ** 2).mean(axis=1, keepdims=True))",
+])
+def test_mlx028_std_without_epsilon_in_a_training_step(std: str) -> None:
+    code = STANDARDISE.replace("{std}", std).replace("{denominator}", "std")
+    assert fired(code, "MLX028") == [9]
+
+
+@pytest.mark.parametrize("std, denominator", [
+    ("std = r.std(axis=1, keepdims=True)", "(std + 1e-4)"),
+    ("std = r.std(axis=1, keepdims=True)", "mx.maximum(std, 1e-6)"),
+    ("var = mx.var(r, axis=1, keepdims=True)", "mx.sqrt(var + 1e-5)"),
+])
+def test_mlx028_guarded_or_setup_only_is_clean(std: str, denominator: str) -> None:
+    """The setup normalisation of X (before the loop) is left alone too."""
+    code = STANDARDISE.replace("{std}", std).replace("{denominator}", denominator)
+    assert fired(code, "MLX028") == []

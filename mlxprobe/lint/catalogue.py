@@ -248,6 +248,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "forward pass, parameters() and load_weights work, and the first value_and_grad step "
         "raises AttributeError '... object has no attribute '_no_grad''",
         "", source="https://github.com/ml-explore/mlx/issues/1393"),
+    RuleInfo(
+        "MLX028", "unguarded-standardisation",
+        "a training step divides by a standard deviation with no epsilon: 0/0 = NaN when the "
+        "values are all equal",
+        "(r - r.mean()) / (r.std() + 1e-4)",
+        "statistics recomputed at every step on a small group (GRPO rewards, a batch) are "
+        "constant sooner or later: std 0 and (r - mean) / std = 0/0; measured in the failure "
+        "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
+        "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

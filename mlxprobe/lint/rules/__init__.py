@@ -19,7 +19,7 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
-from .numerics import HalfPrecisionTraining, LogOfProbability
+from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .threads import CrossThreadArrays
@@ -39,5 +39,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
-    ModuleWithoutSuperInit,
+    ModuleWithoutSuperInit, UnguardedStandardisation,
 ), key=lambda r: r.id))
