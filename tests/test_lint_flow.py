@@ -630,3 +630,44 @@ def test_mlx028_guarded_or_setup_only_is_clean(std: str, denominator: str) -> No
     """The setup normalisation of X (before the loop) is left alone too."""
     code = STANDARDISE.replace("{std}", std).replace("{denominator}", denominator)
     assert fired(code, "MLX028") == []
+
+
+# MLX029: a quantized model trained whole ---------------------------------------------------
+
+QUANTIZED = """
+def main(model, data):
+    {before}
+    nn.quantize(model, group_size=32, bits=4)
+    {after}
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx029_quantized_then_trained_whole() -> None:
+    code = QUANTIZED.replace("{before}", "pass").replace("{after}", "pass")
+    assert fired(code, "MLX029") == [4]
+
+
+@pytest.mark.parametrize("after", [
+    "model.freeze()",
+    "linear_to_lora_layers(model, 8, {'rank': 8})",
+])
+def test_mlx029_qlora_recipe_is_clean(after: str) -> None:
+    code = QUANTIZED.replace("{before}", "pass").replace("{after}", after)
+    assert fired(code, "MLX029") == []
+
+
+def test_mlx029_quantized_after_training_is_clean() -> None:
+    code = """
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    nn.quantize(model, group_size=32, bits=4)
+    """
+    assert fired(code, "MLX029") == []

@@ -258,6 +258,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
         "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
+    RuleInfo(
+        "MLX029", "quantized-then-trained",
+        "a model quantized with nn.quantize is then trained whole (no freeze, no adapters): "
+        "its quantized weights cannot train",
+        "train in float and nn.quantize afterwards, or model.freeze() and train LoRA adapters",
+        "QuantizedLinear's weight, scales and biases are frozen and cannot be unfrozen; "
+        "measured in the failure corpus (mlx 0.32.4 CPU): a 4-bit MLP had 320 trainable "
+        "parameters (its float biases) of 33,088 and the loss plateaued at 0.28 (0.03 when "
+        "trained in float, then quantized)",
+        "", source="https://github.com/ml-explore/mlx/pull/2142"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -20,6 +20,7 @@ from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
+from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .threads import CrossThreadArrays
@@ -39,5 +40,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
-    ModuleWithoutSuperInit, UnguardedStandardisation,
+    ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
 ), key=lambda r: r.id))
