@@ -24,6 +24,10 @@ from collections.abc import Callable
 BLOCK = re.compile(r"^(?:@|def |async def |class )", re.MULTILINE)
 # What a block defines at column 0: a function, a class or a module-level name.
 DEFINES = re.compile(r"^(?:(?:async )?def |class )?(\w+)\s*[(:=]", re.MULTILINE)
+# The names a block may run: called (`name(`, `self.name(`), or handed to a transformation
+# (`nn.value_and_grad(model, loss_fn)`, `mx.compile(step)`).
+CALLED = re.compile(r"\b(\w+)\s*\(")
+HANDED = re.compile(r"(?:grad|compile|vmap|checkpoint)\(([^()]*)\)")
 WORD = re.compile(r"\w+")
 
 
@@ -63,20 +67,25 @@ def parse_blocks(text: str, path: str, wanted: Callable[[str], bool]) -> ast.Mod
         return ast.parse(text, filename=path)
 
 
-def closure(text: str, seed: Callable[[str], bool]) -> Callable[[str], bool]:
-    """A block test: the blocks `seed` accepts and, to a fixed point, every block that defines
-    (at column 0) a name one of the kept blocks mentions, so a rule that follows calls
+def closure(text: str, seed: Callable[[str], bool]) -> set[str]:
+    """The blocks `seed` accepts and, to a fixed point, every block that defines
+    (at column 0) a name one of the kept blocks runs, so a rule that follows calls
     (`step` -> `grad_fn` -> `loss_fn` -> a helper) sees each function on the way."""
     pieces = blocks(text)
     keep = [seed(p) for p in pieces]
     defined = [set(DEFINES.findall(p)) for p in pieces]
-    used = {w for p, k in zip(pieces, keep) if k for w in WORD.findall(p)}
+    used = {w for p, k in zip(pieces, keep) if k for w in runs(p)}
     grew = True
     while grew:
         grew = False
         for i, piece in enumerate(pieces):
             if not keep[i] and defined[i] & used:
                 keep[i], grew = True, True
-                used.update(WORD.findall(piece))
-    kept = {p for p, k in zip(pieces, keep) if k}
-    return lambda block: block in kept
+                used.update(runs(piece))
+    return {p for p, k in zip(pieces[1:], keep[1:]) if k}
+
+
+def runs(block: str) -> set[str]:
+    """The names a block calls or hands to a transformation."""
+    handed = {w for args in HANDED.findall(block) for w in WORD.findall(args)}
+    return set(CALLED.findall(block)) | handed

@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import body_nodes, calls
+from ..partial import blocks
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
-# A top-level block that starts with `class Name(<a base>):` (decorators allowed).
-DERIVED = re.compile(r"^(?:@[^\n]*\n)*class \w+\((?!\s*object\s*\))[^)]")
+# A class statement at column 0: its name and its bases' text.
+CLASS = re.compile(r"^(?:@[^\n]*\n)*class (\w+)\(([^)]*)\)", re.MULTILINE)
 
 
 def lacks_super_init(text: str) -> bool:
@@ -58,6 +59,11 @@ def calls_base_init(source: SourceFile, init: ast.AST) -> bool:
                for c in calls(body_nodes(source, init)))
 
 
+def module_like(bases: str, local: set[str]) -> bool:
+    return "nn." in bases or "Module" in bases or any(
+        name in local for name in re.findall(r"\w+", bases))
+
+
 class ModuleWithoutSuperInit(Rule):
     """MLX027: a class deriving from an `mlx.nn` Module defines `__init__` and never calls
     its base class's `__init__`."""
@@ -71,7 +77,21 @@ class ModuleWithoutSuperInit(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        return lambda block: DERIVED.match(block) is not None and lacks_super_init(block)
+        """The blocks of a class deriving from something named like a Module (`nn.X`,
+        `Module`, the text's own such classes) with an `__init__` it may not chain, and the
+        blocks of the local classes those derive from (to resolve their bases)."""
+        modules = {name for name, bases in CLASS.findall(text) if module_like(bases, set())}
+        if not modules:
+            return lambda block: False
+        suspects = [h for b in blocks(text)[1:] if (h := CLASS.match(b)) and module_like(
+            h.group(2), modules) and lacks_super_init(b)]
+        names = {h.group(1) for h in suspects} | {
+            n for h in suspects for n in re.findall(r"\w+", h.group(2)) if n in modules}
+
+        def wanted_block(block: str) -> bool:
+            head = CLASS.match(block)
+            return head is not None and head.group(1) in names
+        return wanted_block
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):

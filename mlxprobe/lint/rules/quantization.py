@@ -20,7 +20,7 @@ from ..finding import Finding
 from ..flow import body_nodes, calls, walk
 from ..names import NN_GRAD, last_name
 from ..source import SourceFile
-from .base import Rule
+from .base import Rule, trains
 from .evaluation import is_optimizer_update
 
 QUANTIZE = frozenset({"mlx.nn.quantize", "mlx.nn.layers.quantized.quantize"})
@@ -56,7 +56,7 @@ class QuantizedThenTrained(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "quantize(" in text and ("grad(" in text or ".update(" in text)
+        return "quantize(" in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -25,11 +25,27 @@ from .base import Rule
 # `mx.compile`, `from mlx.core import compile`, `core.compile`: not `re.compile`.
 MX_COMPILE = re.compile(r"(?<!re)\.compile\b|import[^\n]*\bcompile\b")
 TESTS = (ast.If, ast.While, ast.IfExp, ast.Assert)
+# Text that may hold an explicit or implicit evaluation (a superset of what `check` reports).
+EVALUATES = re.compile(r"\b(?:if|while|assert|float|int|bool)\b|eval\(|\.item\(|\.tolist\(|array\(")
 CONVERSIONS = frozenset({"float", "int", "bool"})
 
 
+def mx_compiles(text: str) -> bool:
+    """`MX_COMPILE.search(text)`, by `str.find` (a regex scan of every file costs more)."""
+    at = text.find("compile")
+    while at >= 0:
+        before = text[max(0, at - 3):at]
+        line = text[text.rfind("\n", 0, at) + 1:at]
+        if (before.endswith(".") and not before.endswith("re.")) or "import" in line:
+            if not (text[at + 7:at + 8].isalnum() or text[at + 7:at + 8] == "_"):
+                return True
+        at = text.find("compile", at + 7)
+    return False
+
+
 def seeds(block: str) -> bool:
-    return "compile" in block or "vmap" in block
+    """A block that compiles or vmaps something (decorator or call)."""
+    return "vmap(" in block or "@mx.vmap" in block or mx_compiles(block)
 
 
 def implicit_evaluation(source: SourceFile, node: ast.AST) -> ast.AST | None:
@@ -56,11 +72,16 @@ class EvalUnderCompile(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "vmap" in text or ("compile" in text and MX_COMPILE.search(text) is not None)
+        return "vmap" in text or mx_compiles(text)
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        return closure(text, seeds)
+        """The compiling blocks and what they call, when one of those can evaluate at all
+        (most compiled functions, such as fused activations, hold no test and no eval)."""
+        kept = closure(text, seeds)
+        if not any(EVALUATES.search(b) for b in kept):
+            kept = set()
+        return kept.__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         seen: set[ast.AST] = set()
