@@ -671,3 +671,65 @@ def test_mlx029_quantized_after_training_is_clean() -> None:
     nn.quantize(model, group_size=32, bits=4)
     """
     assert fired(code, "MLX029") == []
+
+
+# Spellings the dataflow rules follow (a forward pass, inline value_and_grad, helpers) -------
+
+def test_mlx008_metric_expressions_and_metric_dicts_kept() -> None:
+    code = """
+    model = nn.Linear(4, 2)
+    for step in range(1000):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        accuracy += (model(x).argmax(-1) == y).mean()
+        history.append({"loss": loss, "scale": mx.abs(x).max()})
+        total += loss.item()
+    """
+    assert fired(code, "MLX008") == [7, 8]
+
+
+def test_mlx015_branch_on_an_inline_value_and_grad_loss() -> None:
+    code = """
+    @mx.compile
+    def step(x, y):
+        loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+        if loss > 1e3:
+            return mx.zeros_like(loss)
+        return loss
+    """
+    assert fired(code, "MLX015") == [5]
+
+
+@pytest.mark.parametrize("loss, lines", [
+    ("mx.square(model(x) - y)", [2]),
+    ("(pred - y) ** 2", [2]),
+    ("mx.mean(mx.square(model(x) - y))", []),
+    ("model(x, y) * 0.5", []),  # a model that returns its own loss
+])
+def test_mlx018_prediction_minus_target_unreduced(loss: str, lines: list[int]) -> None:
+    code = f"""
+    def loss_fn(model, x, y):
+        pred = model(x)
+        return {loss}
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert [n - 2 for n in fired(code, "MLX018")] == lines
+
+
+def test_mlx029_quantized_then_handed_to_a_training_function() -> None:
+    code = """
+    def train(model, optimizer, data):
+        loss_and_grad = nn.value_and_grad(model, loss_fn)
+        for x, y in data:
+            loss, grads = loss_and_grad(model, x, y)
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state)
+
+    def main():
+        student = nn.Sequential(nn.Linear(64, 64))
+        nn.quantize(student, 32, 4)
+        train(student, optim.Adam(learning_rate=1e-3), batches())
+    """
+    assert fired(code, "MLX029") == [11]

@@ -143,16 +143,46 @@ def wrapped(source: SourceFile) -> dict[str, ast.AST]:
     """Names bound to a transformed same-module function -> that function: `grad_fn =
     nn.value_and_grad(model, loss_fn)`, `step = mx.compile(step_fn)` (calling the name runs
     the function)."""
-    key = ("wrapped", source.tree)
+    return {name: function for name, (_, function) in transformed(source).items()
+            if function is not None}
+
+
+def transformed(source: SourceFile) -> dict[str, tuple[str, ast.AST | None]]:
+    """Names bound to a transformation's result -> (its kind, the same-module function it
+    transforms, or None when that is not one of the module's own): `loss_and_grad =
+    nn.value_and_grad(model, loss_fn)` -> ("grad", loss_fn)."""
+    key = ("transformed", source.tree)
     if key not in source.cache:
-        found: dict[str, ast.AST] = {}
+        found: dict[str, tuple[str, ast.AST | None]] = {}
         for target, value in assignments(source.of_type(ast.Assign)):
             given = transformed_arg(source, value) if isinstance(value, ast.Call) else None
-            function = function_of(source, given[1]) if given and given[0] != "thread" else None
-            if isinstance(target, ast.Name) and function is not None:
-                found[target.id] = function
+            if isinstance(target, ast.Name) and given and given[0] != "thread":
+                found[target.id] = (given[0], function_of(source, given[1]))
         source.cache[key] = found
     return source.cache[key]
+
+
+def bound_arrays(source: SourceFile, target: ast.AST, value: ast.AST, arrays: set[str]) -> \
+        list[str]:
+    """The names an assignment binds to arrays: `x = <an array>`, and the loss of `loss,
+    grads = loss_and_grad(...)` for a value_and_grad function."""
+    if isinstance(target, ast.Name):
+        return [target.id] if is_array(source, value, arrays) else []
+    if isinstance(target, ast.Tuple) and target.elts and isinstance(target.elts[0], ast.Name):
+        return [target.elts[0].id] if grad_call(source, value) else []
+    return []
+
+
+def grad_call(source: SourceFile, value: ast.AST) -> bool:
+    """A call of a value_and_grad function: `loss_and_grad(...)` for a name bound to one, or
+    `nn.value_and_grad(model, f)(...)` inline."""
+    if not isinstance(value, ast.Call):
+        return False
+    if isinstance(value.func, ast.Call):
+        given = transformed_arg(source, value.func)
+        return given is not None and given[0] == "grad"
+    name = value.func.id if isinstance(value.func, ast.Name) else ""
+    return transformed(source).get(name, ("", None))[0] == "grad"
 
 
 def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
@@ -167,8 +197,7 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
     found: set[str] = set()
     for _ in range(2):  # a second pass for names used before their binding in the text
         for target, value in pairs:
-            if isinstance(target, ast.Name) and is_array(source, value, found):
-                found.add(target.id)
+            found.update(bound_arrays(source, target, value, found))
     source.cache[key] = found
     return found
 
@@ -202,8 +231,40 @@ def gives_array(source: SourceFile, call: ast.Call, arrays: set[str]) -> bool:
     name = source.imports.resolve(func) or ""
     if name.startswith("mlx.nn.losses.") or name in NN_ARRAYS:
         return True
-    helper = helper_of(source, call)
+    if isinstance(func, ast.Name) and func.id in module_instances(source):
+        return True  # `model(x)`: a forward pass
+    helper = helper_of(source, call) or compiled(source, call)
     return helper is not None and returns_array(source, helper)
+
+
+def module_instances(source: SourceFile) -> set[str]:
+    """Names bound (anywhere in the module) to an `mlx.nn` layer or to an instance of the
+    module's own classes deriving from one: `model = MLP(...)`, `head = nn.Linear(4, 2)`."""
+    key = ("module_instances", source.tree)
+    if key not in source.cache:
+        classes = {c.name for c in source.of_type(ast.ClassDef) if any(
+            (source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)}
+        source.cache[key] = {
+            t.id for t, v in assignments(source.of_type(ast.Assign))
+            if isinstance(t, ast.Name) and isinstance(v, ast.Call) and layer_call(
+                source, v, classes)}
+    return source.cache[key]
+
+
+def layer_call(source: SourceFile, call: ast.Call, classes: set[str]) -> bool:
+    """`nn.Linear(...)`, `nn.Sequential(...)`, `MyModel(...)`: a Module is built."""
+    if isinstance(call.func, ast.Name) and call.func.id in classes:
+        return True
+    name = source.imports.resolve(call.func) or ""
+    return name.startswith("mlx.nn.") and name.rsplit(".", 1)[-1][:1].isupper()
+
+
+def compiled(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's own function a call of a compiled name runs (`step = mx.compile(f)`)."""
+    if not isinstance(call.func, ast.Name):
+        return None
+    kind, function = transformed(source).get(call.func.id, ("", None))
+    return function if kind == "compile" and not isinstance(function, ast.Lambda) else None
 
 
 def returns_array(source: SourceFile, function: ast.AST) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import array_dict, arrays_in
+from ..dataflow import array_dict, arrays_in, is_array
 from ..finding import Edit, Finding
 from ..flow import (
     assigned,
@@ -238,14 +238,49 @@ def trained_arrays(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> s
     """In a loop that trains (a gradient step or an optimizer update), the names bound to
     arrays in its function, and the values of dicts of arrays it iterates (`for k, v in
     metrics.items()`): each step's new parameters are in their graphs."""
-    reached = loop_reach(source, loop)
-    if not (step_outputs(reached) or any(is_optimizer_update(source, c) for c in calls(reached))):
+    if not loop_trains(source, loop):
         return set()
-    scope = source.enclosing(loop) or source.tree
-    arrays = arrays_in(source, scope)
+    arrays = scope_arrays(source, loop)
     dicts = {t.id for t, v in assignments(nodes)
              if isinstance(t, ast.Name) and array_dict(source, v, arrays)}
-    return arrays | dict_values(nodes, dicts)
+    return arrays | dicts | dict_values(nodes, dicts)
+
+
+def loop_trains(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop takes a gradient step or updates with an optimizer (in it or its helpers)."""
+    reached = loop_reach(source, loop)
+    return bool(step_outputs(reached)) or any(is_optimizer_update(source, c)
+                                              for c in calls(reached))
+
+
+def scope_arrays(source: SourceFile, node: ast.AST) -> set[str]:
+    return arrays_in(source, source.enclosing(node) or source.tree)
+
+
+def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST) -> tuple[str, str] | None:
+    """(container, "") of `c += <an array expression>` or `c.append(<one, or a dict of
+    them>)` in a training loop: `acc += (pred == y).mean()` keeps the step's graph as surely
+    as a named array."""
+    added = expression_added(node)
+    if added is None or isinstance(added[1], ast.Name) or not loop_trains(source, loop):
+        return None
+    arrays = scope_arrays(source, loop)
+    value = added[1]
+    if is_array(source, value, arrays) or array_dict(source, value, arrays):
+        return container(added[0]), ""
+    return None
+
+
+def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(container, value) of `c += value` or `c.append(value)`."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+        return node.target, node.value
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        call = node.value
+        if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
+                call.func, ast.Attribute):
+            return call.func.value, call.args[0]
+    return None
 
 
 def container(node: ast.AST) -> str:
@@ -300,8 +335,8 @@ class LazyLossKept(Rule):
                 continue
             safe = materialised(source, body) | self._evaluated(source, loop)
             for node in body:
-                hit = kept(node)
-                if (hit and hit[0] and hit[1] in losses and not {*hit} & safe
+                hit = kept(node) or kept_expression(source, loop, node)
+                if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
                         and not reset(loop, node, hit[0]) and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)

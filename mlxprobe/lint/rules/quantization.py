@@ -17,7 +17,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes, calls, walk
+from ..flow import body_nodes, calls, helper_of, walk
 from ..names import NN_GRAD, last_name
 from ..source import SourceFile
 from .base import Rule, trains
@@ -72,4 +72,20 @@ class QuantizedThenTrained(Rule):
                        name: str) -> bool:
         later = [c for c in calls(nodes) if c.lineno > quantize.lineno]
         return not adapted(source, nodes, name) and any(
-            trained_module(source, c) == name for c in later)
+            trained_module(source, c) == name or trains_argument(source, c, name)
+            for c in later)
+
+
+def trains_argument(source: SourceFile, call: ast.Call, name: str) -> bool:
+    """`train(model, ...)` where the module's own `train` trains the parameter `model` is
+    passed to, and neither freezes it nor gives it adapters."""
+    helper = helper_of(source, call)
+    given = [i for i, a in enumerate(call.args) if isinstance(a, ast.Name) and a.id == name]
+    if helper is None or not given or isinstance(helper, ast.Lambda):
+        return False
+    params = [a.arg for a in helper.args.posonlyargs + helper.args.args]
+    if given[0] >= len(params):
+        return False
+    inner, nodes = params[given[0]], body_nodes(source, helper)
+    return not adapted(source, nodes, inner) and any(
+        trained_module(source, c) == inner for c in calls(nodes))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import returns_of, under
+from ..dataflow import module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..source import SourceFile
@@ -52,17 +52,39 @@ def last_bindings(body: list[ast.AST]) -> dict[str, ast.AST]:
     return {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
 
 
-def unreduced(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST], depth: int) -> bool:
-    """`node` is a per-example loss, or elementwise arithmetic on one (through local names)."""
+class Trail:
+    """What `unreduced` follows in one differentiated function: its local bindings and the
+    names whose calls are forward passes (its first parameter, the module's layers)."""
+
+    def __init__(self, source: SourceFile, function: ast.AST) -> None:
+        body = function.body if isinstance(function.body, list) else [function.body]
+        self.source, self.bound = source, last_bindings(body)
+        params = function.args.posonlyargs + function.args.args
+        self.models = module_instances(source) | ({params[0].arg} if params else set())
+
+    def prediction(self, node: ast.AST, depth: int) -> bool:
+        """`model(x)` (directly or through a local name): one output per example."""
+        if isinstance(node, ast.Name) and depth and node.id in self.bound:
+            return self.prediction(self.bound[node.id], depth - 1)
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+            node.func.id in self.models)
+
+
+def unreduced(trail: Trail, node: ast.AST, depth: int) -> bool:
+    """`node` is a per-example loss, a prediction minus a target, or elementwise arithmetic
+    on one (through local names)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ARITHMETIC):
-        return any(unreduced(source, n, bound, depth) for n in (node.left, node.right))
+        if isinstance(node.op, ast.Sub) and any(
+                trail.prediction(n, depth) for n in (node.left, node.right)):
+            return True
+        return any(unreduced(trail, n, depth) for n in (node.left, node.right))
     if isinstance(node, ast.UnaryOp):
-        return unreduced(source, node.operand, bound, depth)
-    if isinstance(node, ast.Name) and depth and node.id in bound:
-        return unreduced(source, bound[node.id], bound, depth - 1)
-    if isinstance(node, ast.Call) and source.imports.resolve(node.func) in ELEMENTWISE:
-        return any(unreduced(source, a, bound, depth) for a in node.args)
-    return per_example(source, node)
+        return unreduced(trail, node.operand, depth)
+    if isinstance(node, ast.Name) and depth and node.id in trail.bound:
+        return unreduced(trail, trail.bound[node.id], depth - 1)
+    if isinstance(node, ast.Call) and trail.source.imports.resolve(node.func) in ELEMENTWISE:
+        return any(unreduced(trail, a, depth) for a in node.args)
+    return per_example(trail.source, node)
 
 
 def first(node: ast.AST) -> ast.AST:
@@ -83,8 +105,7 @@ class PerExampleLossGrad(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, _ in under(source, "grad"):
-            body = function.body if isinstance(function.body, list) else [function.body]
-            bound = last_bindings(body)
+            trail = Trail(source, function)
             for result in map(first, returns_of(function)):
-                if unreduced(source, result, bound, DEPTH):
+                if unreduced(trail, result, DEPTH):
                     yield self.hit(source, result)
