@@ -164,7 +164,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX018", "per-example-loss-grad",
         "a differentiated function returns a per-example loss (reduction='none', the default "
-        "of cross_entropy and most nn.losses) never reduced: value_and_grad needs a scalar",
+        "of cross_entropy and most nn.losses, or a prediction minus a target) never reduced: "
+        "value_and_grad needs a scalar",
         "nn.losses.cross_entropy(logits, y, reduction='mean')  # or .mean() before returning",
         "measured (mlx 0.32.4 CPU): ValueError '[vjp] Output shape (3) does not match cotangent "
         "shape ().' at the first step; the same for elementwise arithmetic on it (a weighted "
