@@ -685,6 +685,8 @@ def test_mlx008_metric_expressions_and_metric_dicts_kept() -> None:
         accuracy += (model(x).argmax(-1) == y).mean()
         history.append({"loss": loss, "scale": mx.abs(x).max()})
         total += loss.item()
+        mx.eval(loss)
+        weighted += loss * x.shape[0]
     """
     assert fired(code, "MLX008") == [7, 8]
 

@@ -257,18 +257,26 @@ def scope_arrays(source: SourceFile, node: ast.AST) -> set[str]:
     return arrays_in(source, source.enclosing(node) or source.tree)
 
 
-def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST) -> tuple[str, str] | None:
+def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST,
+                    safe: set[str]) -> tuple[str, str] | None:
     """(container, "") of `c += <an array expression>` or `c.append(<one, or a dict of
-    them>)` in a training loop: `acc += (pred == y).mean()` keeps the step's graph as surely
-    as a named array."""
+    them>)` in a training loop, where the expression holds graph the step did not evaluate:
+    `acc += (model(x).argmax(-1) == y).mean()` keeps the step's forward pass as surely as a
+    named array (`total += loss * n` with `loss` evaluated keeps only scalars)."""
     added = expression_added(node)
     if added is None or isinstance(added[1], ast.Name) or not loop_trains(source, loop):
         return None
     arrays = scope_arrays(source, loop)
     value = added[1]
-    if is_array(source, value, arrays) or array_dict(source, value, arrays):
-        return container(added[0]), ""
-    return None
+    if not (is_array(source, value, arrays) or array_dict(source, value, arrays)):
+        return None
+    return (container(added[0]), "") if pins(source, value, arrays, safe) else None
+
+
+def pins(source: SourceFile, value: ast.AST, arrays: set[str], safe: set[str]) -> bool:
+    """The expression computes an array (a call) or reads one nobody evaluated."""
+    return any(isinstance(n, ast.Call) and is_array(source, n, arrays) or isinstance(
+        n, ast.Name) and n.id in arrays and n.id not in safe for n in ast.walk(value))
 
 
 def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
@@ -335,7 +343,7 @@ class LazyLossKept(Rule):
                 continue
             safe = materialised(source, body) | self._evaluated(source, loop)
             for node in body:
-                hit = kept(node) or kept_expression(source, loop, node)
+                hit = kept(node) or kept_expression(source, loop, node, safe)
                 if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
                         and not reset(loop, node, hit[0]) and node not in reported):
                     reported.add(node)
