@@ -68,3 +68,11 @@ def test_a_pass_and_a_clean_program_get_no_lint(tmp_path: Path) -> None:
     (tmp_path / "clean.py").write_text("import mlx.core as mx\nx = mx.ones(3)\n")
     got = lint_evidence.attach(entry("hang"), ["python", "clean.py"], "", tmp_path)
     assert "lint" not in got and got["hint"] == "the run's own hint"
+
+
+def test_every_rule_explains_some_verdict_class() -> None:
+    """A rule missing from EXPLAINS would never raise a hint to its line."""
+    from mlxprobe.lint.catalogue import RULES
+
+    mapped = set().union(*lint_evidence.EXPLAINS.values())
+    assert set(RULES) - mapped == set()

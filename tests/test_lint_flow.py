@@ -90,6 +90,55 @@ def test_mlx015_eval_under_compile(decorator: str, evaluation: str) -> None:
     assert fired(code, "MLX015") == [5]
 
 
+@pytest.mark.parametrize("test", [
+    "while mx.any(scores[1:] < scores[:-1]):",
+    "if (scores.max() - scores.min()) > 1.0:",
+    "assert mx.all(mx.isfinite(scores))",
+])
+def test_mlx015_array_branch_in_the_loss_of_a_compiled_step(test: str) -> None:
+    """The branch sits two calls deep: step -> grad_fn (value_and_grad of loss_fn) -> fix."""
+    code = f"""
+    def fix(scores):
+        {test}
+            scores = mx.maximum(scores, 0.0)
+        return scores
+
+    def loss_fn(model, x, y):
+        return mx.mean((fix(model(x)) - y) ** 2)
+
+    grad_fn = nn.value_and_grad(model, loss_fn)
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x, y):
+        loss, grads = grad_fn(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+    """.replace("assert mx.all(mx.isfinite(scores))\n            scores", "assert mx.all("
+                "mx.isfinite(scores))\n        scores")
+    assert fired(code, "MLX015") == [3]
+
+
+def test_mlx015_branches_on_python_values_and_shapes_are_clean() -> None:
+    code = """
+    def fix(scores, clip):
+        if scores.shape[0] > 1 and clip is not None:
+            scores = mx.minimum(scores, clip)
+        while len(scores.shape) < 2:
+            scores = scores[None]
+        return scores
+
+    @mx.compile
+    def step(x):
+        return fix(x * 2, None)
+
+    def uncompiled(x):
+        while mx.any(x > 1):
+            x = x / 2
+        return x
+    """
+    assert fired(code, "MLX015") == []
+
+
 def test_mlx015_eval_outside_the_compiled_function_is_clean() -> None:
     code = """
     @mx.compile
@@ -173,6 +222,32 @@ def test_mlx018_reduced_afterwards_is_clean() -> None:
         return (losses * w).mean()
 
     loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert fired(code, "MLX018") == []
+
+
+@pytest.mark.parametrize("loss", [
+    "nn.losses.cross_entropy(model(x), y)",  # cross_entropy's reduction defaults to "none"
+    "nn.losses.mse_loss(model(x), y, reduction='none') * w[:, None]",
+    "mx.square(nn.losses.nll_loss(model(x), y)) + 0.1",
+])
+def test_mlx018_unreduced_default_or_elementwise(loss: str) -> None:
+    code = f"""
+    loss_and_grad = nn.value_and_grad(model, lambda model, x, y, w: {loss})
+    """
+    assert fired(code, "MLX018") == [2]
+
+
+@pytest.mark.parametrize("loss", [
+    "nn.losses.cross_entropy(model(x), y).mean()",
+    "nn.losses.cross_entropy(model(x), y, reduction='mean')",
+    "nn.losses.mse_loss(model(x), y) * w",  # mse_loss's reduction defaults to "mean"
+    "mx.sum(nn.losses.cross_entropy(model(x), y) * w) / w.sum()",
+    "nn.losses.cross_entropy(model(x), y, None, -1, 0.0, 'sum')",
+])
+def test_mlx018_reduced_losses_are_clean(loss: str) -> None:
+    code = f"""
+    loss_and_grad = nn.value_and_grad(model, lambda model, x, y, w: {loss})
     """
     assert fired(code, "MLX018") == []
 
@@ -424,3 +499,239 @@ def test_mlx005_divided_before_the_hand_update_is_clean() -> None:
         mx.eval(params)
     """
     assert fired(code, "MLX005") == []
+
+
+# MLX027: an nn.Module subclass whose __init__ never runs nn.Module.__init__ ----------------
+
+def test_mlx027_module_without_super_init() -> None:
+    code = """
+    class Net(nn.Module):
+        def __init__(self, width):
+            self.layers = [nn.Linear(2, width), nn.Linear(width, 2)]
+
+    class Deeper(Net):
+        def __init__(self):
+            self.extra = nn.Linear(2, 2)
+    """
+    assert fired(code, "MLX027") == [3, 7]
+
+
+def test_mlx027_quiet_when_a_base_init_runs() -> None:
+    code = """
+    class A(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(2, 2)
+
+    class B(A):
+        def __init__(self):
+            A.__init__(self)
+
+    class C(nn.Module):
+        def __call__(self, x):
+            return x
+
+    class Plain:
+        def __init__(self):
+            self.l = 1
+    """
+    assert fired(code, "MLX027") == []
+
+
+# MLX008 on dataflow: any array a training step computes, kept across steps ----------------
+
+METRICS = """
+def metrics_of(model, x, y):
+    logits = model(x)
+    probs = mx.softmax(logits, axis=-1)
+    entropy = -(probs * mx.log(probs)).sum(axis=-1).mean()
+    return {"entropy": entropy, "acc": (logits.argmax(-1) == y).mean()}
+
+def train(model, opt, data):
+    grad_fn = nn.value_and_grad(model, loss_fn)
+    totals = {"entropy": 0.0, "acc": 0.0}
+    for step, (x, y) in enumerate(data):
+        loss, grads = grad_fn(model, x, y)
+        opt.update(model, grads)
+        metrics = metrics_of(model, x, y)
+        for k, v in metrics.items():
+            totals[k] += v
+        mx.eval(model.parameters(), opt.state, loss{extra})
+        if step % 100 == 0:
+            print({k: v.item() / 100 for k, v in totals.items()})
+"""
+
+
+def test_mlx008_metrics_summed_across_training_steps() -> None:
+    assert fired(METRICS.replace("{extra}", ""), "MLX008") == [16]
+
+
+def test_mlx008_metrics_in_the_step_eval_are_clean() -> None:
+    assert fired(METRICS.replace("{extra}", ", *totals.values()"), "MLX008") == []
+
+
+def test_mlx008_quiet_outside_training_and_on_python_numbers() -> None:
+    code = """
+    def validate(model, data):
+        correct = 0
+        for x, y in data:
+            hits = (model(x).argmax(-1) == y).sum()
+            correct += hits
+        return correct.item()
+
+    def train(model, opt, data):
+        total = 0.0
+        for x, y in data:
+            loss, grads = loss_and_grad(model, x, y)
+            opt.update(model, grads)
+            mx.eval(model.parameters(), opt.state)
+            value = loss.item()
+            total += value
+    """
+    assert fired(code, "MLX008") == []
+
+
+# MLX028: a per-step standardisation with no epsilon ----------------------------------------
+
+STANDARDISE = """
+X = mx.random.normal((256, 4))
+X = (X - X.mean(axis=0)) / X.std(axis=0)
+
+def advantages(rewards):
+    r = rewards.reshape(-1, 8)
+    mean = r.mean(axis=1, keepdims=True)
+    {std}
+    return ((r - mean) / {denominator}).reshape(-1)
+
+for step in range(100):
+    rewards = reward_fn(policy(X))
+    loss, grads = loss_and_grad(policy, X, advantages(rewards))
+    opt.update(policy, grads)
+    mx.eval(policy.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("std", [
+    "std = r.std(axis=1, keepdims=True)",
+    "std = mx.sqrt(mx.var(r, axis=1, keepdims=True))",
+    "std = mx.sqrt(((r - mean) ** 2).mean(axis=1, keepdims=True))",
+])
+def test_mlx028_std_without_epsilon_in_a_training_step(std: str) -> None:
+    code = STANDARDISE.replace("{std}", std).replace("{denominator}", "std")
+    assert fired(code, "MLX028") == [9]
+
+
+@pytest.mark.parametrize("std, denominator", [
+    ("std = r.std(axis=1, keepdims=True)", "(std + 1e-4)"),
+    ("std = r.std(axis=1, keepdims=True)", "mx.maximum(std, 1e-6)"),
+    ("var = mx.var(r, axis=1, keepdims=True)", "mx.sqrt(var + 1e-5)"),
+])
+def test_mlx028_guarded_or_setup_only_is_clean(std: str, denominator: str) -> None:
+    """The setup normalisation of X (before the loop) is left alone too."""
+    code = STANDARDISE.replace("{std}", std).replace("{denominator}", denominator)
+    assert fired(code, "MLX028") == []
+
+
+# MLX029: a quantized model trained whole ---------------------------------------------------
+
+QUANTIZED = """
+def main(model, data):
+    {before}
+    nn.quantize(model, group_size=32, bits=4)
+    {after}
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx029_quantized_then_trained_whole() -> None:
+    code = QUANTIZED.replace("{before}", "pass").replace("{after}", "pass")
+    assert fired(code, "MLX029") == [4]
+
+
+@pytest.mark.parametrize("after", [
+    "model.freeze()",
+    "linear_to_lora_layers(model, 8, {'rank': 8})",
+])
+def test_mlx029_qlora_recipe_is_clean(after: str) -> None:
+    code = QUANTIZED.replace("{before}", "pass").replace("{after}", after)
+    assert fired(code, "MLX029") == []
+
+
+def test_mlx029_quantized_after_training_is_clean() -> None:
+    code = """
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    nn.quantize(model, group_size=32, bits=4)
+    """
+    assert fired(code, "MLX029") == []
+
+
+# Spellings the dataflow rules follow (a forward pass, inline value_and_grad, helpers) -------
+
+def test_mlx008_metric_expressions_and_metric_dicts_kept() -> None:
+    code = """
+    model = nn.Linear(4, 2)
+    for step in range(1000):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        accuracy += (model(x).argmax(-1) == y).mean()
+        history.append({"loss": loss, "scale": mx.abs(x).max()})
+        total += loss.item()
+        mx.eval(loss)
+        weighted += loss * x.shape[0]
+    """
+    assert fired(code, "MLX008") == [7, 8]
+
+
+def test_mlx015_branch_on_an_inline_value_and_grad_loss() -> None:
+    code = """
+    @mx.compile
+    def step(x, y):
+        loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+        if loss > 1e3:
+            return mx.zeros_like(loss)
+        return loss
+    """
+    assert fired(code, "MLX015") == [5]
+
+
+@pytest.mark.parametrize("loss, lines", [
+    ("mx.square(model(x) - y)", [2]),
+    ("(pred - y) ** 2", [2]),
+    ("mx.mean(mx.square(model(x) - y))", []),
+    ("model(x, y) * 0.5", []),  # a model that returns its own loss
+])
+def test_mlx018_prediction_minus_target_unreduced(loss: str, lines: list[int]) -> None:
+    code = f"""
+    def loss_fn(model, x, y):
+        pred = model(x)
+        return {loss}
+
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    """
+    assert [n - 2 for n in fired(code, "MLX018")] == lines
+
+
+def test_mlx029_quantized_then_handed_to_a_training_function() -> None:
+    code = """
+    def train(model, optimizer, data):
+        loss_and_grad = nn.value_and_grad(model, loss_fn)
+        for x, y in data:
+            loss, grads = loss_and_grad(model, x, y)
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state)
+
+    def main():
+        student = nn.Sequential(nn.Linear(64, 64))
+        nn.quantize(student, 32, 4)
+        train(student, optim.Adam(learning_rate=1e-3), batches())
+    """
+    assert fired(code, "MLX029") == [11]

@@ -1,6 +1,6 @@
 """The lint on code nobody here wrote: mlx-lm (its trainer is the reference correct loop) and
-MLX's own `nn`, `optimizers` and `utils`. Zero findings: each finding there was either fixed
-as a false positive or would have to be explained as a true one.
+MLX's own `nn`, `optimizers` and `utils`. No finding but the true positive named in
+`TRUE_POSITIVES`: any other finding there is a false positive to fix.
 
 mlx-lm is in the `test` extra; where it is not installed, the wheel is fetched with
 `pip download` (and the test fails, saying so, if that is impossible offline).
@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 
 from mlxprobe.lint import lint_source
+
+# MLX027: recurrent_gemma's Model.__init__ never calls super().__init__(), so model.freeze()
+# (every LoRA run) raises AttributeError '_no_grad' (measured, mlx-lm 0.32.2, mlx 0.32.4 CPU).
+TRUE_POSITIVES = ["models/recurrent_gemma.py:415: MLX027"]
 
 
 def installed(package: str) -> Path | None:
@@ -47,7 +51,8 @@ def mlx_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def findings_under(folder: Path) -> list[str]:
     out = []
     for path in sorted(folder.rglob("*.py")):
-        out += [f"{path}:{f.line}: {f.rule}" for f in lint_source(path.read_text(), str(path))]
+        where = path.relative_to(folder)
+        out += [f"{where}:{f.line}: {f.rule}" for f in lint_source(path.read_text(), str(path))]
     return out
 
 
@@ -60,7 +65,8 @@ def test_mlx_lm_trainer_has_no_findings(mlx_lm: Path) -> None:
 
 def test_all_of_mlx_lm_has_no_findings(mlx_lm: Path) -> None:
     assert len(list(mlx_lm.rglob("*.py"))) > 100
-    assert findings_under(mlx_lm) == []
+    # the installed release may differ from 0.32.2 (where the bug may be fixed)
+    assert [f for f in findings_under(mlx_lm) if f not in TRUE_POSITIVES] == []
 
 
 def test_mlx_nn_and_optimizers_have_no_findings() -> None:

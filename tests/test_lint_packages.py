@@ -1,8 +1,9 @@
 """The lint on real third-party MLX training code from PyPI: mlx-lm 0.32.2, mlx-lm-lora 5.10.2
-and mlx-vlm 0.7.10 (their trainers, LoRA/DPO/GRPO loops and ~1,800 model files). Zero
-findings: each finding there was either fixed as a false positive or would have to be named
-as a true one. The wheels are fetched once (`tests/lint_packages.py`) and cached; a run that
-can neither find them cached nor download them fails and says so (never a silent skip).
+and mlx-vlm 0.7.10 (their trainers, LoRA/DPO/GRPO loops and ~1,800 model files). No finding
+but the true positives named in `TRUE_POSITIVES` (each checked by hand, with what it breaks):
+any other finding there is a false positive to fix. The wheels are fetched once
+(`tests/lint_packages.py`) and cached; a run that can neither find them cached nor download
+them fails and says so (never a silent skip).
 
 Cost: ~1-2 s once the wheels are cached (the lint parses only what can hold a finding).
 """
@@ -18,6 +19,15 @@ from mlxprobe.lint import lint_source
 
 TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
        "mlx-vlm==0.7.10": "mlx_vlm"}
+# Real bugs the lint finds in these releases (path under the package folder:line: rule).
+# MLX027, no super().__init__(): inference works, but freeze() (every LoRA run) raises
+# AttributeError '_no_grad'; measured for recurrent_gemma's Model (mlx 0.32.4 CPU).
+TRUE_POSITIVES = {
+    "mlx_lm": ["models/recurrent_gemma.py:415: MLX027"],
+    "mlx_lm_lora": [],
+    "mlx_vlm": ["models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",
+                "models/mimo_v2/audio.py:54: MLX027"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +42,8 @@ def findings_under(folder: Path) -> list[str]:
     out = []
     for path in sorted(folder.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        out += [f"{path}:{f.line}: {f.rule}" for f in lint_source(text, str(path))]
+        where = path.relative_to(folder)
+        out += [f"{where}:{f.line}: {f.rule}" for f in lint_source(text, str(path))]
     return out
 
 
@@ -43,7 +54,7 @@ def test_package_has_no_findings(packages: Path, package: str) -> None:
     dist = packages / f"{TOP[package]}-{version}.dist-info"
     assert dist.is_dir(), f"{package} is not the cached version"
     assert len(list(folder.rglob("*.py"))) > 20
-    assert findings_under(folder) == []
+    assert findings_under(folder) == TRUE_POSITIVES[TOP[package]]
 
 
 def test_the_trainers_are_linted_not_skipped(packages: Path) -> None:

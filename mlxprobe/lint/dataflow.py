@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .flow import assignments, body_nodes, calls, reach, walk
+from .flow import assignments, body_nodes, calls, helper_of, reach, walk
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
 from .source import FUNCTIONS, SourceFile
 
@@ -39,6 +39,12 @@ TRANSFORMS_GRAD = MX_GRAD | NN_GRAD | {"mlx.core.vjp", "mlx.core.jvp"}
 THREADS = frozenset({"threading.Thread"})
 SUBMIT = frozenset({"submit", "apply_async", "run_in_executor"})
 ARRAY_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow, ast.FloorDiv)
+COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+# mlx.nn functions that return an array (besides everything in mlx.nn.losses).
+NN_ARRAYS = frozenset(f"mlx.nn.{name}" for name in (
+    "log_softmax", "softmax", "sigmoid", "relu", "gelu", "silu", "tanh", "softplus",
+    "log_sigmoid", "leaky_relu", "elu", "selu", "mish", "hardswish", "glu", "celu", "relu6",
+    "softsign", "gelu_approx", "gelu_fast_approx", "prelu", "softmin", "hard_tanh"))
 
 
 def is_mx_array_call(source: SourceFile, node: ast.AST) -> bool:
@@ -130,7 +136,53 @@ def under(source: SourceFile, kind: str) -> Iterator[tuple[ast.AST, list[ast.AST
     for function, kinds in contexts(source).items():
         if kind in kinds:
             body = function.body if isinstance(function.body, list) else [function.body]
-            yield function, reach(source, body)
+            yield function, reach(source, body, wrapped(source))
+
+
+def wrapped(source: SourceFile) -> dict[str, ast.AST]:
+    """Names bound to a transformed same-module function -> that function: `grad_fn =
+    nn.value_and_grad(model, loss_fn)`, `step = mx.compile(step_fn)` (calling the name runs
+    the function)."""
+    return {name: function for name, (_, function) in transformed(source).items()
+            if function is not None}
+
+
+def transformed(source: SourceFile) -> dict[str, tuple[str, ast.AST | None]]:
+    """Names bound to a transformation's result -> (its kind, the same-module function it
+    transforms, or None when that is not one of the module's own): `loss_and_grad =
+    nn.value_and_grad(model, loss_fn)` -> ("grad", loss_fn)."""
+    key = ("transformed", source.tree)
+    if key not in source.cache:
+        found: dict[str, tuple[str, ast.AST | None]] = {}
+        for target, value in assignments(source.of_type(ast.Assign)):
+            given = transformed_arg(source, value) if isinstance(value, ast.Call) else None
+            if isinstance(target, ast.Name) and given and given[0] != "thread":
+                found[target.id] = (given[0], function_of(source, given[1]))
+        source.cache[key] = found
+    return source.cache[key]
+
+
+def bound_arrays(source: SourceFile, target: ast.AST, value: ast.AST, arrays: set[str]) -> \
+        list[str]:
+    """The names an assignment binds to arrays: `x = <an array>`, and the loss of `loss,
+    grads = loss_and_grad(...)` for a value_and_grad function."""
+    if isinstance(target, ast.Name):
+        return [target.id] if is_array(source, value, arrays) else []
+    if isinstance(target, ast.Tuple) and target.elts and isinstance(target.elts[0], ast.Name):
+        return [target.elts[0].id] if grad_call(source, value) else []
+    return []
+
+
+def grad_call(source: SourceFile, value: ast.AST) -> bool:
+    """A call of a value_and_grad function: `loss_and_grad(...)` for a name bound to one, or
+    `nn.value_and_grad(model, f)(...)` inline."""
+    if not isinstance(value, ast.Call):
+        return False
+    if isinstance(value.func, ast.Call):
+        given = transformed_arg(source, value.func)
+        return given is not None and given[0] == "grad"
+    name = value.func.id if isinstance(value.func, ast.Name) else ""
+    return transformed(source).get(name, ("", None))[0] == "grad"
 
 
 def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
@@ -145,8 +197,7 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
     found: set[str] = set()
     for _ in range(2):  # a second pass for names used before their binding in the text
         for target, value in pairs:
-            if isinstance(target, ast.Name) and is_array(source, value, found):
-                found.add(target.id)
+            found.update(bound_arrays(source, target, value, found))
     source.cache[key] = found
     return found
 
@@ -163,7 +214,80 @@ def is_array(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
         loaded = isinstance(node.value, ast.Call) and source.imports.resolve(
             node.value.func) == "mlx.core.load"
         return loaded or is_array(source, node.value, arrays)
-    return is_mx_array_call(source, node)
+    if isinstance(node, ast.Compare) and all(isinstance(o, COMPARISONS) for o in node.ops):
+        return any(is_array(source, n, arrays) for n in (node.left, *node.comparators))
+    return isinstance(node, ast.Call) and gives_array(source, node, arrays)
+
+
+def gives_array(source: SourceFile, call: ast.Call, arrays: set[str]) -> bool:
+    """An mlx.core array function, an array method (`x.mean()`, not `.item()`), an
+    `mlx.nn` loss or activation, or a same-module function that returns an array."""
+    if is_mx_array_call(source, call):
+        return True
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr not in MATERIALISE_METHODS and is_array(
+            source, func.value, arrays):
+        return True
+    name = source.imports.resolve(func) or ""
+    if name.startswith("mlx.nn.losses.") or name in NN_ARRAYS:
+        return True
+    if isinstance(func, ast.Name) and func.id in module_instances(source):
+        return True  # `model(x)`: a forward pass
+    helper = helper_of(source, call) or compiled(source, call)
+    return helper is not None and returns_array(source, helper)
+
+
+def module_instances(source: SourceFile) -> set[str]:
+    """Names bound (anywhere in the module) to an `mlx.nn` layer or to an instance of the
+    module's own classes deriving from one: `model = MLP(...)`, `head = nn.Linear(4, 2)`."""
+    key = ("module_instances", source.tree)
+    if key not in source.cache:
+        classes = {c.name for c in source.of_type(ast.ClassDef) if any(
+            (source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)}
+        source.cache[key] = {
+            t.id for t, v in assignments(source.of_type(ast.Assign))
+            if isinstance(t, ast.Name) and isinstance(v, ast.Call) and layer_call(
+                source, v, classes)}
+    return source.cache[key]
+
+
+def layer_call(source: SourceFile, call: ast.Call, classes: set[str]) -> bool:
+    """`nn.Linear(...)`, `nn.Sequential(...)`, `MyModel(...)`: a Module is built."""
+    if isinstance(call.func, ast.Name) and call.func.id in classes:
+        return True
+    name = source.imports.resolve(call.func) or ""
+    return name.startswith("mlx.nn.") and name.rsplit(".", 1)[-1][:1].isupper()
+
+
+def compiled(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's own function a call of a compiled name runs (`step = mx.compile(f)`)."""
+    if not isinstance(call.func, ast.Name):
+        return None
+    kind, function = transformed(source).get(call.func.id, ("", None))
+    return function if kind == "compile" and not isinstance(function, ast.Lambda) else None
+
+
+def returns_array(source: SourceFile, function: ast.AST) -> bool:
+    """Some `return` of a same-module function gives an array (cached; recursion-safe)."""
+    key = ("returns_array", function)
+    if key not in source.cache:
+        source.cache[key] = False  # a recursive call is not assumed to give an array
+        arrays = arrays_in(source, function)
+        source.cache[key] = any(is_array(source, r, arrays) for r in returns_of(function))
+    return source.cache[key]
+
+
+def array_dict(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
+    """A dict literal with an array among its values, or a same-module function's call that
+    returns one (`metrics = compute_metrics(...)`)."""
+    if isinstance(node, ast.Dict):
+        return any(is_array(source, v, arrays) for v in node.values)
+    helper = helper_of(source, node) if isinstance(node, ast.Call) else None
+    if helper is None:
+        return False
+    inner = arrays_in(source, helper)
+    return any(array_dict(source, r, inner) for r in returns_of(helper)
+               if not isinstance(r, ast.Call))
 
 
 def grad_functions(source: SourceFile) -> dict[str, ast.Call]:

@@ -45,7 +45,8 @@ def body_nodes(source: SourceFile, owner: ast.AST) -> list[ast.AST]:
     """`walk(owner.body)`, computed once per function or loop."""
     key = ("body", owner)
     if key not in source.cache:
-        source.cache[key] = list(walk(owner.body))
+        body = owner.body
+        source.cache[key] = list(walk(body if isinstance(body, list) else [body]))  # a lambda
     return source.cache[key]
 
 
@@ -57,13 +58,17 @@ def loop_reach(source: SourceFile, loop: ast.AST) -> list[ast.AST]:
     return source.cache[key]
 
 
-def reach(source: SourceFile, stmts: list[ast.stmt]) -> list[ast.AST]:
-    """The nodes of `stmts` and of the same-module helpers they call (a few levels deep)."""
+def reach(source: SourceFile, stmts: list[ast.stmt],
+          wrapped: dict[str, ast.AST] | None = None) -> list[ast.AST]:
+    """The nodes of `stmts` and of the same-module helpers they call (a few levels deep),
+    also through the names in `wrapped` (`grad_fn` -> the function it transforms)."""
     seen: set[ast.AST] = set()
     nodes = list(walk(stmts))
     frontier = nodes
+    wrapped = wrapped or {}
     for _ in range(HELPER_DEPTH):
-        helpers = {h for c in calls(frontier) if (h := helper_of(source, c)) and h not in seen}
+        helpers = {h for c in calls(frontier) if (h := helper_of(source, c) or (
+            wrapped.get(c.func.id) if isinstance(c.func, ast.Name) else None)) and h not in seen}
         seen |= helpers
         frontier = [n for h in helpers for n in body_nodes(source, h)]
         nodes.extend(frontier)

@@ -22,6 +22,13 @@ from collections.abc import Callable
 
 # A top-level definition starts at column 0: a decorator, `def`, `async def` or `class`.
 BLOCK = re.compile(r"^(?:@|def |async def |class )", re.MULTILINE)
+# What a block defines at column 0: a function, a class or a module-level name.
+DEFINES = re.compile(r"^(?:(?:async )?def |class )?(\w+)\s*[(:=]", re.MULTILINE)
+# The names a block may run: called (`name(`, `self.name(`), or handed to a transformation
+# (`nn.value_and_grad(model, loss_fn)`, `mx.compile(step)`).
+CALLED = re.compile(r"\b(\w+)\s*\(")
+HANDED = re.compile(r"(?:grad|compile|vmap|checkpoint)\(([^()]*)\)")
+WORD = re.compile(r"\w+")
 
 
 def blocks(text: str) -> list[str]:
@@ -58,3 +65,27 @@ def parse_blocks(text: str, path: str, wanted: Callable[[str], bool]) -> ast.Mod
         return ast.parse(kept, filename=path)
     except (SyntaxError, ValueError):
         return ast.parse(text, filename=path)
+
+
+def closure(text: str, seed: Callable[[str], bool]) -> set[str]:
+    """The blocks `seed` accepts and, to a fixed point, every block that defines
+    (at column 0) a name one of the kept blocks runs, so a rule that follows calls
+    (`step` -> `grad_fn` -> `loss_fn` -> a helper) sees each function on the way."""
+    pieces = blocks(text)
+    keep = [seed(p) for p in pieces]
+    defined = [set(DEFINES.findall(p)) for p in pieces]
+    used = {w for p, k in zip(pieces, keep) if k for w in runs(p)}
+    grew = True
+    while grew:
+        grew = False
+        for i, piece in enumerate(pieces):
+            if not keep[i] and defined[i] & used:
+                keep[i], grew = True, True
+                used.update(runs(piece))
+    return {p for p, k in zip(pieces[1:], keep[1:]) if k}
+
+
+def runs(block: str) -> set[str]:
+    """The names a block calls or hands to a transformation."""
+    handed = {w for args in HANDED.findall(block) for w in WORD.findall(args)}
+    return set(CALLED.findall(block)) | handed

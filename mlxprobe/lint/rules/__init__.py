@@ -8,6 +8,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 from .base import Rule
+from .construction import ModuleWithoutSuperInit
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -18,16 +19,17 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
-from .numerics import HalfPrecisionTraining, LogOfProbability
+from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
+from .quantization import QuantizedThenTrained
+from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .threads import CrossThreadArrays
+from .tracing import EvalUnderCompile
 from .transforms import (
     CompiledStateUncaptured,
-    EvalUnderCompile,
     GradientCut,
     GradKeywordCall,
     NoGradientOp,
-    PerExampleLossGrad,
 )
 from .trees import TreeFlattenPairs
 
@@ -38,4 +40,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CustomModuleContainer, StateNeverEvaluated, EvalUnderCompile, GradientCut, GradKeywordCall,
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
+    ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
 ), key=lambda r: r.id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import array_dict, arrays_in, is_array
 from ..finding import Edit, Finding
 from ..flow import (
     assigned,
@@ -34,6 +35,7 @@ from .base import Rule
 from .base import trains as may_train
 
 MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asarray"})
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
@@ -208,15 +210,85 @@ def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:
     return found
 
 
-def materialised(nodes: list[ast.AST]) -> set[str]:
-    """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop."""
+def materialised(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names that are `.item()`-ed, `float()`-ed or the like somewhere in the loop (not a
+    comprehension's own variable of the same name: `{k: v.item() for k, v in d.items()}`)."""
     found: set[str] = set()
     for call in calls(nodes):
         if isinstance(call.func, ast.Attribute) and call.func.attr in MATERIALISE:
-            found |= names_in(call.func.value)
+            found |= names_in(call.func.value) - comprehension_names(source, call)
         elif last_name(call.func) in MATERIALISE:
-            found |= {n for a in call.args for n in names_in(a)}
+            found |= {n for a in call.args for n in names_in(a)} - comprehension_names(
+                source, call)
     return found
+
+
+def comprehension_names(source: SourceFile, node: ast.AST) -> set[str]:
+    """The names bound by the comprehensions around `node` (in its own statement)."""
+    found: set[str] = set()
+    parent = source.parents.get(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, COMPREHENSIONS):
+            found |= {n for g in parent.generators for n in names_in(g.target)}
+        parent = source.parents.get(parent)
+    return found
+
+
+def trained_arrays(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    """In a loop that trains (a gradient step or an optimizer update), the names bound to
+    arrays in its function, and the values of dicts of arrays it iterates (`for k, v in
+    metrics.items()`): each step's new parameters are in their graphs."""
+    if not loop_trains(source, loop):
+        return set()
+    arrays = scope_arrays(source, loop)
+    dicts = {t.id for t, v in assignments(nodes)
+             if isinstance(t, ast.Name) and array_dict(source, v, arrays)}
+    return arrays | dicts | dict_values(nodes, dicts)
+
+
+def loop_trains(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop takes a gradient step or updates with an optimizer (in it or its helpers)."""
+    reached = loop_reach(source, loop)
+    return bool(step_outputs(reached)) or any(is_optimizer_update(source, c)
+                                              for c in calls(reached))
+
+
+def scope_arrays(source: SourceFile, node: ast.AST) -> set[str]:
+    return arrays_in(source, source.enclosing(node) or source.tree)
+
+
+def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST,
+                    safe: set[str]) -> tuple[str, str] | None:
+    """(container, "") of `c += <an array expression>` or `c.append(<one, or a dict of
+    them>)` in a training loop, where the expression holds graph the step did not evaluate:
+    `acc += (model(x).argmax(-1) == y).mean()` keeps the step's forward pass as surely as a
+    named array (`total += loss * n` with `loss` evaluated keeps only scalars)."""
+    added = expression_added(node)
+    if added is None or isinstance(added[1], ast.Name) or not loop_trains(source, loop):
+        return None
+    arrays = scope_arrays(source, loop)
+    value = added[1]
+    if not (is_array(source, value, arrays) or array_dict(source, value, arrays)):
+        return None
+    return (container(added[0]), "") if pins(source, value, arrays, safe) else None
+
+
+def pins(source: SourceFile, value: ast.AST, arrays: set[str], safe: set[str]) -> bool:
+    """The expression computes an array (a call) or reads one nobody evaluated."""
+    return any(isinstance(n, ast.Call) and is_array(source, n, arrays) or isinstance(
+        n, ast.Name) and n.id in arrays and n.id not in safe for n in ast.walk(value))
+
+
+def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(container, value) of `c += value` or `c.append(value)`."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+        return node.target, node.value
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        call = node.value
+        if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
+                call.func, ast.Attribute):
+            return call.func.value, call.args[0]
+    return None
 
 
 def container(node: ast.AST) -> str:
@@ -265,13 +337,14 @@ class LazyLossKept(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
-            losses = loss_names(body) | step_arrays(source, body)
+            losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
+                source, loop, body)
             if not losses:
                 continue
-            safe = materialised(body) | self._evaluated(source, loop)
+            safe = materialised(source, body) | self._evaluated(source, loop)
             for node in body:
-                hit = kept(node)
-                if (hit and hit[0] and hit[1] in losses and not {*hit} & safe
+                hit = kept(node) or kept_expression(source, loop, node, safe)
+                if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
                         and not reset(loop, node, hit[0]) and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)

@@ -1,6 +1,8 @@
 """Rules about numerics a loss can lose to its dtype, stated on local dataflow: MLX022 (the log
 of a probability from sigmoid or softmax: -inf, then NaN gradients, once it saturates),
-MLX025 (parameters trained in float16, whose range ends at 65504).
+MLX025 (parameters trained in float16, whose range ends at 65504), MLX028 (a division by a
+standard deviation computed at every training step, with no epsilon: 0/0 once the values
+are all equal).
 
 Job: find losses that go non-finite on confident predictions while a fused form would not.
 
@@ -12,13 +14,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import contexts
+from ..dataflow import contexts, wrapped
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import assignments, body_nodes, calls, reach
 from ..names import last_name
-from ..source import SourceFile
+from ..source import LOOPS, SourceFile
 from .base import Rule, trains
-from .evaluation import is_optimizer_update
+from .evaluation import is_optimizer_update, step_outputs
+from .reduction import last_bindings
 
 LOGS = frozenset({"mlx.core.log", "mlx.core.log2", "mlx.core.log10"})
 SIGMOID = frozenset({"mlx.core.sigmoid", "mlx.nn.sigmoid"})
@@ -102,3 +105,81 @@ class HalfPrecisionTraining(Rule):
                 dtype = constants[dtype.id]
             if source.imports.resolve(dtype) == FLOAT16:
                 yield self.hit(source, call)
+
+
+STD = frozenset({"mlx.core.std"})
+VAR = frozenset({"mlx.core.var"})
+MEAN = frozenset({"mlx.core.mean"})
+SQRT = frozenset({"mlx.core.sqrt"})
+STD_DEPTH = 3
+
+
+def subject(source: SourceFile, call: ast.Call, names: frozenset[str], method: str) -> \
+        ast.AST | None:
+    """X of `mx.<name>(X, ...)` or `X.<method>(...)`; None for any other call."""
+    if source.imports.resolve(call.func) in names:
+        return call.args[0] if call.args else None
+    if isinstance(call.func, ast.Attribute) and call.func.attr == method and not (
+            source.imports.resolve(call.func)):
+        return call.func.value
+    return None
+
+
+def squared(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(
+        n.right, ast.Constant) and n.right.value == 2 or isinstance(n, ast.Call) and last_name(
+        n.func) == "square" for n in ast.walk(node))
+
+
+def variance(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.var(x)`, `x.var()`, or the mean of a square (`((x - m) ** 2).mean()`)."""
+    if not isinstance(node, ast.Call):
+        return False
+    if subject(source, node, VAR, "var") is not None:
+        return True
+    averaged = subject(source, node, MEAN, "mean")
+    return averaged is not None and squared(averaged)
+
+
+def deviation(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST], depth: int) -> bool:
+    """`node` is a standard deviation with nothing added: `mx.std(x)`, `x.std()`,
+    `mx.sqrt(<a variance>)`, through local names (`std + eps` is not one)."""
+    if isinstance(node, ast.Name) and depth and node.id in bound:
+        return deviation(source, bound[node.id], bound, depth - 1)
+    if not isinstance(node, ast.Call):
+        return False
+    if subject(source, node, STD, "std") is not None:
+        return True
+    return source.imports.resolve(node.func) in SQRT and bool(node.args) and variance(
+        source, node.args[0])
+
+
+def training_reach(source: SourceFile) -> list[ast.AST]:
+    """What the module's training loops run (a gradient step or an optimizer update in the
+    loop), through its helpers and the functions behind value_and_grad names."""
+    found: dict[ast.AST, None] = {}
+    for loop in source.of_type(*LOOPS):
+        nodes = reach(source, loop.body, wrapped(source))
+        if step_outputs(nodes) or any(is_optimizer_update(source, c) for c in calls(nodes)):
+            found.update(dict.fromkeys(nodes))
+    return list(found)
+
+
+class UnguardedStandardisation(Rule):
+    """MLX028: code a training loop runs at every step divides by a standard deviation with
+    no epsilon (`(r - r.mean()) / r.std()`): a group of equal values gives 0/0 = NaN."""
+
+    id = "MLX028"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text) and ("std(" in text or "sqrt(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in training_reach(source):
+            if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+                continue
+            function = source.enclosing(node)
+            bound = last_bindings(function.body) if function is not None else {}
+            if deviation(source, node.right, bound, STD_DEPTH):
+                yield self.hit(source, node)

@@ -1,10 +1,9 @@
 """Rules about code that runs under a transformation, stated on the dataflow facts
-(`dataflow`): MLX015 (an evaluation inside a compiled or vmapped function), MLX016 (a
-differentiated function whose result reaches its inputs only through a Python value or
-`stop_gradient`), MLX017 (a gradient function called with its differentiated argument as a
-keyword), MLX018 (a per-example loss, `reduction="none"`, differentiated), MLX023 (a compiled
-step that updates state it does not declare), MLX024 (an op with no gradient in
-differentiated code).
+(`dataflow`): MLX016 (a differentiated function whose result reaches its inputs only through a
+Python value or `stop_gradient`), MLX017 (a gradient function called with its differentiated
+argument as a keyword), MLX023 (a compiled step that updates state it does not declare),
+MLX024 (an op with no gradient in differentiated code). MLX015 (an evaluation under compile or
+vmap) is in `tracing`, MLX018 (a loss never reduced) in `reduction`.
 
 Job: find transformed functions that crash at the first step or silently give zero gradients.
 
@@ -14,7 +13,6 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from ..dataflow import COMPILE, evaluation, function_of, grad_functions, returns_of, under
@@ -26,34 +24,10 @@ from .base import Rule
 from .evaluation import is_optimizer_update
 from .gradients import argnums
 from .state import model_update, module_classes
+from .tracing import MX_COMPILE
 
-# `mx.compile`, `from mlx.core import compile`, `core.compile`: not `re.compile`.
-MX_COMPILE = re.compile(r"(?<!re)\.compile\b|import[^\n]*\bcompile\b")
 CUTS = frozenset({"float", "int", "bool"})
 STOP = frozenset({"mlx.core.stop_gradient"})
-
-
-class EvalUnderCompile(Rule):
-    """MLX015: `mx.eval`, `.item()`, `.tolist()` or `np.array(x)` in a function run under
-    `mx.compile` or `mx.vmap` (or a same-module helper it calls)."""
-
-    id = "MLX015"
-    local = True  # the compiled function and its evaluation in one top-level block
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return ("compile" in text or "vmap" in text) and (
-            "eval(" in text or ".item()" in text or ".tolist()" in text or "array(" in text) and (
-            "vmap" in text or MX_COMPILE.search(text) is not None)
-
-    def check(self, source: SourceFile) -> Iterator[Finding]:
-        seen: set[ast.AST] = set()
-        for kind in ("compile", "vmap"):
-            for _, nodes in under(source, kind):
-                for call in calls(nodes):
-                    if call not in seen and evaluation(source, call):
-                        seen.add(call)
-                        yield self.hit(source, call)
 
 
 def is_cut(source: SourceFile, node: ast.AST) -> bool:
@@ -143,34 +117,6 @@ class GradKeywordCall(Rule):
                 k.arg is None for k in call.keywords)
             if positions and not starred and call.keywords and len(call.args) <= max(positions):
                 yield self.hit(source, call)
-
-
-def per_example(node: ast.AST) -> bool:
-    """A loss call with `reduction="none"`: one value per example, not a scalar."""
-    return isinstance(node, ast.Call) and any(
-        k.arg == "reduction" and isinstance(k.value, ast.Constant) and k.value.value == "none"
-        for k in node.keywords)
-
-
-class PerExampleLossGrad(Rule):
-    """MLX018: a differentiated function returns a `reduction="none"` loss (directly or
-    through a local name): value_and_grad needs a scalar."""
-
-    id = "MLX018"
-    local = False
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return "none" in text and "grad(" in text
-
-    def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function, _ in under(source, "grad"):
-            body = function.body if isinstance(function.body, list) else [function.body]
-            bound = {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
-            for result in map(first, returns_of(function)):
-                value = bound.get(result.id) if isinstance(result, ast.Name) else result
-                if value is not None and per_example(value):
-                    yield self.hit(source, result)
 
 
 def declares_state(source: SourceFile, node: ast.AST) -> bool:

@@ -1,0 +1,91 @@
+"""MLX029: a model quantized with `nn.quantize` and then trained whole.
+
+Job: find, in one function (or the module's top level), `nn.quantize(m, ...)` followed by a
+training of the same `m` (`nn.value_and_grad(m, ...)`, `optimizer.update(m, ...)`) where
+nothing freezes `m` or gives it adapters (the QLoRA recipe: `m.freeze()`, then LoRA layers).
+`QuantizedLinear` freezes its packed weight, scales and biases, and they cannot be unfrozen
+(mlx PR #2142): measured in the failure corpus (mlx 0.32.4 CPU), a 3-layer MLP quantized to
+4 bits had 320 trainable parameters (its float biases) of 33,088, and the distillation loss
+plateaued at 0.28 where training in float first reached 0.03.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import body_nodes, calls, helper_of, walk
+from ..names import NN_GRAD, last_name
+from ..source import SourceFile
+from .base import Rule, trains
+from .evaluation import is_optimizer_update
+
+QUANTIZE = frozenset({"mlx.nn.quantize", "mlx.nn.layers.quantized.quantize"})
+ADAPTER_WORDS = ("lora", "dora", "adapter")
+
+
+def trained_module(source: SourceFile, call: ast.Call) -> str | None:
+    """m of `nn.value_and_grad(m, f)` or `optimizer.update(m, grads)` (a plain name)."""
+    given = call.args[0] if call.args else None
+    if source.imports.resolve(call.func) in NN_GRAD or is_optimizer_update(source, call):
+        return given.id if isinstance(given, ast.Name) else None
+    return None
+
+
+def adapted(source: SourceFile, nodes: list[ast.AST], name: str) -> bool:
+    """`name` is frozen (`m.freeze()`) or handed to an adapter builder (`..._lora(m, ...)`)."""
+    for call in calls(nodes):
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "freeze" and isinstance(
+                func.value, ast.Name) and func.value.id == name:
+            return True
+        words = (last_name(func) or "").lower()
+        if any(w in words for w in ADAPTER_WORDS):
+            return True
+    return False
+
+
+class QuantizedThenTrained(Rule):
+    """MLX029: `nn.quantize(m)` and later, in the same scope, `m` trained with no freeze and
+    no adapters."""
+
+    id = "MLX029"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "quantize(" in text and trains(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in QUANTIZE or not call.args:
+                continue
+            model = call.args[0]
+            scope = source.enclosing(call)
+            nodes = body_nodes(source, scope) if scope else list(walk(source.tree.body))
+            if isinstance(model, ast.Name) and self._trained_later(source, nodes, call, model.id):
+                yield self.hit(source, call)
+
+    def _trained_later(self, source: SourceFile, nodes: list[ast.AST], quantize: ast.Call,
+                       name: str) -> bool:
+        later = [c for c in calls(nodes) if c.lineno > quantize.lineno]
+        return not adapted(source, nodes, name) and any(
+            trained_module(source, c) == name or trains_argument(source, c, name)
+            for c in later)
+
+
+def trains_argument(source: SourceFile, call: ast.Call, name: str) -> bool:
+    """`train(model, ...)` where the module's own `train` trains the parameter `model` is
+    passed to, and neither freezes it nor gives it adapters."""
+    helper = helper_of(source, call)
+    given = [i for i, a in enumerate(call.args) if isinstance(a, ast.Name) and a.id == name]
+    if helper is None or not given or isinstance(helper, ast.Lambda):
+        return False
+    params = [a.arg for a in helper.args.posonlyargs + helper.args.args]
+    if given[0] >= len(params):
+        return False
+    inner, nodes = params[given[0]], body_nodes(source, helper)
+    return not adapted(source, nodes, inner) and any(
+        trained_module(source, c) == inner for c in calls(nodes))

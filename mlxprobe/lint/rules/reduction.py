@@ -1,0 +1,111 @@
+"""MLX018: a differentiated function returns a loss that was never reduced to a scalar.
+
+Job: follow a differentiated function's result back through its own local names and
+elementwise arithmetic to a loss that keeps one value per example: `reduction="none"`
+given, or left at its default where `mlx.nn.losses` defaults to "none" (cross_entropy,
+nll_loss, kl_div_loss, ...: the table below, read from mlx 0.32.4's signatures). A reduction
+anywhere on the way (`.mean()`, `mx.sum(...)`, any call not known to be elementwise) ends
+the trail: what it returns is not followed further.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import module_instances, returns_of, under
+from ..finding import Finding
+from ..flow import assignments, walk
+from ..source import SourceFile
+from .base import Rule
+
+# mlx.nn.losses functions whose `reduction` defaults to "none" -> its positional index.
+DEFAULT_NONE = {f"mlx.nn.losses.{name}": index for name, index in (
+    ("cross_entropy", 5), ("nll_loss", 3), ("kl_div_loss", 3), ("hinge_loss", 2),
+    ("huber_loss", 3), ("log_cosh_loss", 2), ("cosine_similarity_loss", 4),
+    ("margin_ranking_loss", 4), ("triplet_loss", 7))}
+ELEMENTWISE = frozenset(f"mlx.core.{name}" for name in (
+    "multiply", "add", "subtract", "divide", "square", "abs", "exp", "log", "sqrt", "negative",
+    "maximum", "minimum", "where", "clip", "power", "sigmoid", "tanh"))
+ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
+DEPTH = 4
+
+
+def per_example(source: SourceFile, node: ast.AST) -> bool:
+    """A loss call that keeps one value per example: `reduction="none"`, or the default of a
+    loss whose default is "none" (no `reduction` given, by keyword or position)."""
+    if not isinstance(node, ast.Call):
+        return False
+    given = next((k.value for k in node.keywords if k.arg == "reduction"), None)
+    if given is not None:
+        return isinstance(given, ast.Constant) and given.value == "none"
+    index = DEFAULT_NONE.get(source.imports.resolve(node.func) or "")
+    unpacked = any(isinstance(a, ast.Starred) for a in node.args) or any(
+        k.arg is None for k in node.keywords)
+    return index is not None and len(node.args) <= index and not unpacked
+
+
+def last_bindings(body: list[ast.AST]) -> dict[str, ast.AST]:
+    """Each local name's last binding in source order."""
+    return {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
+
+
+class Trail:
+    """What `unreduced` follows in one differentiated function: its local bindings and the
+    names whose calls are forward passes (its first parameter, the module's layers)."""
+
+    def __init__(self, source: SourceFile, function: ast.AST) -> None:
+        body = function.body if isinstance(function.body, list) else [function.body]
+        self.source, self.bound = source, last_bindings(body)
+        params = function.args.posonlyargs + function.args.args
+        self.models = module_instances(source) | ({params[0].arg} if params else set())
+
+    def prediction(self, node: ast.AST, depth: int) -> bool:
+        """`model(x)` (directly or through a local name): one output per example."""
+        if isinstance(node, ast.Name) and depth and node.id in self.bound:
+            return self.prediction(self.bound[node.id], depth - 1)
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+            node.func.id in self.models)
+
+
+def unreduced(trail: Trail, node: ast.AST, depth: int) -> bool:
+    """`node` is a per-example loss, a prediction minus a target, or elementwise arithmetic
+    on one (through local names)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ARITHMETIC):
+        if isinstance(node.op, ast.Sub) and any(
+                trail.prediction(n, depth) for n in (node.left, node.right)):
+            return True
+        return any(unreduced(trail, n, depth) for n in (node.left, node.right))
+    if isinstance(node, ast.UnaryOp):
+        return unreduced(trail, node.operand, depth)
+    if isinstance(node, ast.Name) and depth and node.id in trail.bound:
+        return unreduced(trail, trail.bound[node.id], depth - 1)
+    if isinstance(node, ast.Call) and trail.source.imports.resolve(node.func) in ELEMENTWISE:
+        return any(unreduced(trail, a, depth) for a in node.args)
+    return per_example(trail.source, node)
+
+
+def first(node: ast.AST) -> ast.AST:
+    """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
+    return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
+
+
+class PerExampleLossGrad(Rule):
+    """MLX018: a differentiated function returns a per-example loss, or elementwise
+    arithmetic on one, never reduced: value_and_grad needs a scalar."""
+
+    id = "MLX018"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad(" in text and ("none" in text or "loss" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, _ in under(source, "grad"):
+            trail = Trail(source, function)
+            for result in map(first, returns_of(function)):
+                if unreduced(trail, result, DEPTH):
+                    yield self.hit(source, result)

@@ -1,0 +1,99 @@
+"""MLX015: an evaluation inside a function run under `mx.compile` or `mx.vmap`: explicit
+(`mx.eval`, `.item()`, `.tolist()`, `np.array(x)`) or implicit (an `if`/`while`/`assert` test,
+or `float()`/`int()`/`bool()`, on an array value: Python needs the value, MLX must evaluate).
+
+Job: follow what a compiled or vmapped function runs (its body, the module's helpers it calls,
+and the functions behind names bound to `value_and_grad`/`compile` of a local function) to an
+evaluation. Under `mx.grad`/`value_and_grad` alone an evaluation is allowed, so only compile
+and vmap count.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+
+from ..dataflow import arrays_in, evaluation, is_array, under
+from ..finding import Finding
+from ..partial import closure
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+# `mx.compile`, `from mlx.core import compile`, `core.compile`: not `re.compile`.
+MX_COMPILE = re.compile(r"(?<!re)\.compile\b|import[^\n]*\bcompile\b")
+TESTS = (ast.If, ast.While, ast.IfExp, ast.Assert)
+# Text that may hold an explicit or implicit evaluation (a superset of what `check` reports).
+EVALUATES = re.compile(r"\b(?:if|while|assert|float|int|bool)\b|eval\(|\.item\(|\.tolist\(|array\(")
+CONVERSIONS = frozenset({"float", "int", "bool"})
+
+
+def mx_compiles(text: str) -> bool:
+    """`MX_COMPILE.search(text)`, by `str.find` (a regex scan of every file costs more)."""
+    at = text.find("compile")
+    while at >= 0:
+        before = text[max(0, at - 3):at]
+        line = text[text.rfind("\n", 0, at) + 1:at]
+        if (before.endswith(".") and not before.endswith("re.")) or "import" in line:
+            if not (text[at + 7:at + 8].isalnum() or text[at + 7:at + 8] == "_"):
+                return True
+        at = text.find("compile", at + 7)
+    return False
+
+
+def seeds(block: str) -> bool:
+    """A block that compiles or vmaps something (decorator or call)."""
+    return "vmap(" in block or "@mx.vmap" in block or mx_compiles(block)
+
+
+def implicit_evaluation(source: SourceFile, node: ast.AST) -> ast.AST | None:
+    """The array a statement or call makes Python read: an `if`/`while`/`assert` test or a
+    `float(x)`/`int(x)`/`bool(x)` argument that is an array (as far as the module shows)."""
+    if isinstance(node, TESTS):
+        value = node.test
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+          and node.func.id in CONVERSIONS and len(node.args) == 1):
+        value = node.args[0]
+    else:
+        return None
+    scope = source.enclosing(node)
+    arrays = arrays_in(source, scope) if isinstance(scope, FUNCTIONS) else set()
+    return value if is_array(source, value, arrays) else None
+
+
+class EvalUnderCompile(Rule):
+    """MLX015: an explicit or implicit evaluation in a function run under `mx.compile` or
+    `mx.vmap` (or in what it calls in the same module)."""
+
+    id = "MLX015"
+    local = True  # reads the compiled function and the blocks defining what it calls
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "vmap" in text or mx_compiles(text)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The compiling blocks and what they call, when one of those can evaluate at all
+        (most compiled functions, such as fused activations, hold no test and no eval)."""
+        kept = closure(text, seeds)
+        if not any(EVALUATES.search(b) for b in kept):
+            kept = set()
+        return kept.__contains__
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for kind in ("compile", "vmap"):
+            for _, nodes in under(source, kind):
+                for node in nodes:
+                    where = self._evaluated(source, node)
+                    if where is not None and where not in seen:
+                        seen.add(where)
+                        yield self.hit(source, where)
+
+    def _evaluated(self, source: SourceFile, node: ast.AST) -> ast.AST | None:
+        if isinstance(node, ast.Call) and evaluation(source, node):
+            return node
+        return implicit_evaluation(source, node)
