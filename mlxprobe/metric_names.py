@@ -43,6 +43,10 @@ _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perpl
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|"
                        r"return|returns|score|bleu|rouge|iou)(?:$|_)")
+# one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
+# goes to an equilibrium (a discriminator's BCE to ln 4), not down, as both players learn
+_ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
+                          r"adversarial)(?:$|_)")
 _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
 
 
@@ -65,6 +69,12 @@ def role(name: str) -> str:
     if _ACCURACY.search(name):
         return ACCURACY
     return OTHER
+
+
+def adversarial(name: str) -> bool:
+    """A loss of one player of a two-player game (`d_loss`, `loss_G`, `critic_loss`): its
+    fall is no measure of learning."""
+    return role(name) == LOSS and bool(_ADVERSARIAL.search(name))
 
 
 def held_out(name: str) -> bool:

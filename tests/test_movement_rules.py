@@ -202,3 +202,12 @@ def test_a_set_up_phase_with_progress_lines_before_regular_training_is_not_that_
                     {"kind": "progress", "source": "output", "step": i, "loss": 1.0,
                      "t": 13.1 + 0.2 * i}]
     assert classify(watched(records, samples(climbing))).detail != "unevaluated"
+
+
+def test_a_gan_whose_losses_settle_at_their_equilibrium_is_not_judged_for_learning():
+    # correct_gan_two_optimizers (fresh half): d_loss rises to ~ln 4 as both players learn
+    lines = [{"kind": "progress", "source": "output", "step": 100 * i, "t": float(i),
+              "loss": 1.31 + 0.004 * i, "loss_name": "d_loss"} for i in range(1, 21)]
+    assert classify(watched(lines)).kind == "pass"
+    plain = [{**r, "loss_name": "loss"} for r in lines]
+    assert classify(watched(plain)).label == "not_learning:trend"

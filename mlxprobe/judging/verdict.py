@@ -26,6 +26,7 @@ import signal
 import statistics
 from collections.abc import Iterable
 
+from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
@@ -722,12 +723,17 @@ def _program_pass(raw: RawResult) -> Verdict:
 def _not_learning_trend(raw: RawResult) -> Verdict | None:
     """A user's run: judged on the whole run's trend and its noise (`program`); never on a
     surrogate objective (a loss that is negative or changes sign, as a policy-gradient
-    loss does: its value is not progress), and never when a higher-is-better metric the
-    program reports rose significantly (a reward, an accuracy: learning seen)."""
+    loss does: its value is not progress), never on one player's loss of a two-player game
+    (`d_loss`, `g_loss`, `critic_loss`: a GAN's losses go to an equilibrium, a
+    discriminator's BCE to ln 4 = 1.386, as both learn; measured on the fresh corpus half's
+    `correct_gan_two_optimizers`: d_loss 1.311 -> 1.381), and never when a higher-is-better
+    metric the program reports rose significantly (a reward, an accuracy: learning seen)."""
     losses = metric_series(raw, "loss")
     losses = losses[phases.last_start(raw, losses):]  # the last loss curve (`phases`)
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses):
+        return None
+    if metric_names.adversarial(loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
     if program.rising_metric(metrics.series(raw)):
         return None
