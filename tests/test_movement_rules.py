@@ -10,6 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxprobe.inside.params import ParamWatch, census
+from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult, Sample
 
@@ -211,3 +212,13 @@ def test_a_gan_whose_losses_settle_at_their_equilibrium_is_not_judged_for_learni
     assert classify(watched(lines)).kind == "pass"
     plain = [{**r, "loss_name": "loss"} for r in lines]
     assert classify(watched(plain)).label == "not_learning:trend"
+
+
+def test_a_validation_metric_nan_beside_a_finite_training_loss_is_an_empty_evaluation():
+    lines = [{"kind": "progress", "source": "output", "step": 10 * i, "t": float(i),
+              "loss": 1.0 - 0.02 * i, "metrics": {"val_loss": float("nan")}}
+             for i in range(1, 12)]
+    v = classify(watched(lines))
+    assert v.label == "diverged:non_finite_metric" and v.hint == hints.NAN_HELD_OUT
+    both = [{**r, "loss": float("nan")} for r in lines]  # training itself diverged
+    assert classify(watched(both)).hint != hints.NAN_HELD_OUT

@@ -73,7 +73,17 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "probabilities (the log of a sigmoid or softmax that saturated to 0 or 1): "
               "compute it from the logits, `nn.losses.binary_cross_entropy(logits, y, "
               "with_logits=True)`; or a float16 value past 65504 (compute the loss in "
-              "float32); check with `mx.isnan(x).any()` where it first appears")
+              "float32); a softmax over a row that is all -inf (an attention mask that "
+              "masks every position of a row, e.g. left padding with a causal mask: mask "
+              "with a large negative finite value, -1e9 or `mx.finfo(x.dtype).min`); or a "
+              "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
+              "re-created for the next epoch: reset it each epoch); check with "
+              "`mx.isnan(x).any()` where it first appears")
+NAN_HELD_OUT = ("only the held-out metric is non-finite while the training loss stays "
+                "finite: the evaluation averaged over no batches or no tokens, 0/0 (an "
+                "evaluation loop that ran zero batches: a batch count of -1 or 0, a "
+                "validation set smaller than one batch, an exhausted iterator); check how "
+                "many validation batches ran and divide by `max(count, 1)`")
 NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
               "lower the learning rate, clip before the update, `grads, _ = "
               "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "

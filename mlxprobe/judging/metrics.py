@@ -75,8 +75,17 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("diverged", "non_finite_metric", f"the metric `{name}` became "
                    f"{hit['value']} at step {hit['first_step']} and stayed non-finite "
                    f"({hit['non_finite_reports']} of {hit['reports']} reports){also}",
-                   policy.non_finite_hint(reported) or hints.for_non_finite(finite_head(values)),
+                   _hint(raw, name, reported, values),
                    {"metric": name, **hit, "non_finite_metrics": found})
+
+
+def _hint(raw: RawResult, name: str, reported: dict, values: list[float]) -> str:
+    """A validation metric non-finite while the training loss stayed finite is an
+    evaluation over nothing; else the policy-gradient or the trajectory's fix."""
+    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+    if metric_names.held_out(name) and losses and all(math.isfinite(v) for v in losses):
+        return hints.NAN_HELD_OUT
+    return policy.non_finite_hint(reported) or hints.for_non_finite(finite_head(values))
 
 
 
