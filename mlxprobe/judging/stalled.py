@@ -26,9 +26,9 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from ..protocol import PARAMS, decode_number
+from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import program
+from . import schedule
 from .rule import Rule, Verdict
 
 EPS = 1.19e-7
@@ -73,9 +73,8 @@ def stall(raw: RawResult) -> dict | None:
 
 
 def learned(raw: RawResult) -> bool:
-    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
-    fit = program.trend(losses)
-    return bool(fit) and fit["window_drop"] >= CONVERGED
+    drop = schedule.loss_drop(raw)  # the trend rule's window drop, as the warm-up rule reads it
+    return drop is not None and drop >= CONVERGED
 
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:
