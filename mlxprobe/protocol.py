@@ -29,6 +29,7 @@ EXITING = "exiting"  # bootstrap (atexit): the process is shutting down ("pid")
 PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
+COMPILE = "compile"  # bootstrap: the program called mx.compile ("where": its file:line)
 EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")
 COLLECTIVE = "collective"  # a rank issued a collective: "seq" (per rank), "op", "step"
 PARAMS = "params"  # bootstrap: a look at the trainable parameters an eval just evaluated

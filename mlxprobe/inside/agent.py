@@ -25,7 +25,7 @@ from types import ModuleType, TracebackType
 
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
-from . import collectives, imports, notebook, trainers
+from . import collectives, compiles, imports, notebook, trainers
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -78,6 +78,7 @@ def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
 
 def _core(beats: beating.Beats, core: ModuleType) -> None:
     beating.patch_eval(beats, core)
+    compiles.patch_compile(beats.probe, core)
     counter = collectives.Collectives(beats.probe, lambda: beats.steps + 1)
     collectives.patch_distributed(counter, core)
     beats.probe.emit(MLX, mlx_version=getattr(core, "__version__", "unknown"))

@@ -45,6 +45,7 @@ class Beats:
         # rank, whose steps come from its probe)
         self.steps = 0
         self.updates = 0  # outermost optimizer updates (a parameter look's own clock)
+        self.evals = 0  # outermost evaluations (`mx.eval`) ended
         self.created = 0  # optimizers created
         self._local = threading.local()  # nesting depth per thread
         self._updated = False  # an update ended since the last evaluation ended
@@ -72,7 +73,7 @@ class Beats:
         if self.steps == 1:
             self.probe.emit(MLX, device=_device())  # the program has used the device now
         self.probe.step_later(step=self.steps, step_s=now - self._last, source=source,
-                              memory=memory_counters())
+                              evals=self.evals, memory=memory_counters())
         self._last = now
 
     def updating(self, original: Callable) -> Callable:
@@ -120,6 +121,7 @@ class Beats:
             self.params = None
 
     def _closed(self) -> None:
+        self.evals += 1
         if self._updated:
             self._updated = False
         else:

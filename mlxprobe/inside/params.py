@@ -6,8 +6,10 @@ outermost `mx.eval` calls, at most once per LOOK_EVERY_S, read a strided sample 
 trainable parameter that this very eval just evaluated, compare it with the last sample,
 and write a `params` record: how many parameter groups (a parameter's module path) were
 compared, which of them did not change at all since the last look, and which hold a
-non-finite value; the first look also counts, from shapes and dtypes only, the weight
-matrices that train and those that are frozen (quantized ones hold integers). The judge
+non-finite value, and which float32 weight matrices did not change while another
+parameter of their own module did (`stuck`); the first look also counts, from shapes and
+dtypes only, the weight matrices that train and those that are frozen (quantized ones hold
+integers). The judge
 (`judging/params.py`) decides from a run of such looks.
 
 The observer must not change the observed: only arrays passed to the eval that just
@@ -95,6 +97,7 @@ class ParamWatch:
 
     def _look(self, evaluated: set[int]) -> dict:
         groups: dict[str, list[bool]] = {}  # group -> changed flags of its compared leaves
+        still: list[tuple[str, str]] = []  # (group, path): float32 matrices unchanged
         bad: set[str] = set()
         moves: list[float | None] = []  # float32 leaves: relative change since the last look
         seen = 0
@@ -113,8 +116,11 @@ class ParamWatch:
             if before is not None and len(before) == len(sample):
                 groups.setdefault(group, []).append(before != sample)
                 moves.append(_move(before, sample, leaf))
+                if before == sample and _float_matrix(leaf):
+                    still.append((group, path))
         self.looks += 1
-        return {**_summary(groups, bad, seen, self.looks), **_moved(moves)}
+        return {**_summary(groups, bad, seen, self.looks), **_moved(moves),
+                **_stuck(groups, still)}
 
     def _census(self) -> list[dict]:
         return [census(m) for ref in self.models if (m := ref()) is not None]
@@ -153,6 +159,18 @@ def _move(before: bytes, after: bytes, leaf: Any) -> float | None:
     scale = sum(abs(v) for v in old)
     moved = sum(abs(a - b) for a, b in zip(new, old))
     return moved / scale if scale and math.isfinite(moved + scale) else None
+
+
+def _float_matrix(leaf: Any) -> bool:
+    return getattr(leaf, "ndim", 0) >= 2 and str(getattr(leaf, "dtype", "")).endswith("float32")
+
+
+def _stuck(groups: dict[str, list[bool]], still: list[tuple[str, str]]) -> dict:
+    """float32 weight matrices unchanged since the last look while another parameter of
+    their own module (its bias, a norm) changed: the gradient reached the module, not the
+    weight (absent when none)."""
+    stuck = sorted(path for group, path in still if any(groups.get(group, ())))
+    return {"stuck": stuck[:MAX_NAMES]} if stuck else {}
 
 
 def _moved(moves: list[float | None]) -> dict:

@@ -44,7 +44,9 @@ NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with resp
              "`module.freeze()`, and let gradient errors raise instead of falling back")
 NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
                     "that the gradient reaches the parameters (no `mx.stop_gradient`, "
-                    "differentiate the model: `nn.value_and_grad(model, loss_fn)`), that the "
+                    "differentiate the model: `nn.value_and_grad(model, loss_fn)`, whose loss "
+                    "function runs the forward pass itself: outputs computed outside it and "
+                    "passed in are constants, with zero gradient), that the "
                     "update is applied to the model you train (`optimizer.update(model, "
                     "grads)`, not to a copy), and that the step is not below the dtype's "
                     "resolution (bfloat16 weights with a tiny learning rate)")
@@ -54,6 +56,13 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
                   "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
                   "the update skips them; unfreeze with `module.unfreeze()` and check "
                   "`tree_flatten(model.trainable_parameters())` lists them")
+STUCK_WEIGHTS = ("{weights} never changed while the bias or norm of its own module did: the "
+                 "gradient reaches the layer's output but not its weight. An op of zero "
+                 "gradient on the weight's path (`mx.round`, `mx.floor`, `mx.sign`, a "
+                 "comparison: a fake-quantization or binarization) needs a straight-through "
+                 "estimator: `w_q = w + mx.stop_gradient(quantize(w) - w)`; or a "
+                 "`mx.stop_gradient` on the weight, or inputs to the layer that are all zero "
+                 "(dead ReLUs before it)")
 FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linear into a "
                     "QuantizedLinear whose integer weights cannot be trained, so only the "
                     "float biases learn; train in float and quantize afterwards, or train "
@@ -106,6 +115,25 @@ LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across st
         "graph alive: arrays or sub-modules (BatchNorm running stats) held in a custom "
         "container class, which MLX's Module does not traverse (hold them in a plain list "
         "or dict), or in private attributes")
+LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
+                "`optimizer.update` adds to one lazy graph that keeps every step's arrays "
+                "alive, and whatever evaluates first (a `float(loss)` at a log line, a "
+                "checkpoint) computes the whole backlog at once. Evaluate the updated state "
+                "every step: " + EVAL_STATE)
+LEAK_COMPILED = ("the program compiles a function ({site}): `mx.compile` traces and keeps a "
+                 "new graph for every new input shape and every new Python value passed as an "
+                 "argument (a str, an int, a float), so memory grows with each distinct one: pad "
+                 "inputs to a few fixed lengths (buckets) or `mx.compile(f, shapeless=True)`, "
+                 "and pass a changing constant as an `mx.array` or not at all. Otherwise: ")
+
+
+def leak_for(compile_sites: list[str]) -> str:
+    """The leak hint: the compile cache first where the program compiles a function."""
+    if not compile_sites:
+        return LEAK
+    return LEAK_COMPILED.format(site=compile_sites[0]) + LEAK
+
+
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
                 "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`; "
                 "that the optimizer updates the parameters you train, and that they are "

@@ -292,8 +292,10 @@ TABLE: tuple[KnownError, ...] = (
         "bad_cast",
         r"std::bad_cast",
         "an `mx.array` was given where MLX wants a Python int or list (a shape built from "
-        "array values, `savez` of a Python list)",
-        "`x.reshape(int(n), -1)`; save only arrays: `mx.savez(path, **{k: mx.array(v)})`",
+        "array values), or `mx.savez`/`mx.save_safetensors` was given something other than "
+        "a flat dict of arrays (a Python list, or a nested tree such as `optimizer.state`)",
+        "`x.reshape(int(n), -1)`; save a tree flattened: `mx.savez(path, "
+        "**dict(tree_flatten(optimizer.state)))` (`from mlx.utils import tree_flatten`)",
         GH + "Blaizzy/mlx-vlm/issues/1981"),
     KnownError(
         "int64_scatter_gpu",

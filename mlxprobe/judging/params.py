@@ -9,6 +9,11 @@ non-finite value. From the run of looks:
   steps smaller than the dtype's resolution).
 - `frozen_part`: no_update naming the groups that never changed in any comparison while
   other groups did (part of the model never trains while the rest does).
+- `stuck_weights`: no_update naming the float32 weight matrices that never changed in any
+  comparison while a bias or norm of their own module did: the gradient reaches the module's
+  output but not its weight (an op of zero gradient on its path: `mx.round`, `mx.floor`,
+  `mx.sign`; a `stop_gradient`; inputs that are all zero). bfloat16/float16 weights are left
+  out: a step below their resolution leaves them unchanged while a bias near 0 moves.
 - `non_finite`: diverged when a look found a non-finite parameter.
 Both no_update rules stand down when any look saw a non-finite value (nan stays nan: a
 diverged model looks "unchanged").
@@ -85,6 +90,27 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                    f"while the other groups did", hints.NO_UPDATE_PART.format(groups=shown), ev)
 
 
+def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
+    """float32 weight matrices unchanged at every comparison while another parameter of
+    their own module (its bias, a norm) changed: the gradient reaches the module's output,
+    never its weight."""
+    compared = _judged(raw)
+    if compared is None:
+        return None
+    never = set(compared[0].get("stuck") or [])
+    for record in compared[1:]:
+        never &= set(record.get("stuck") or [])
+    if not never:
+        return None
+    names = sorted(never)
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    ev = {**_evidence(compared), "stuck_weights": names}
+    return Verdict("no_update", "stuck_weights", f"weight matrix {shown} never changed in "
+                   f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
+                   "while another parameter of its own module (a bias, a norm) changed at "
+                   "each", hints.STUCK_WEIGHTS.format(weights=shown), ev)
+
+
 def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     """The model the optimizer steps has weight matrices, and every one of them is frozen:
     only vectors (biases, norms) can learn."""
@@ -126,6 +152,10 @@ NO_UPDATE = (
          f">= {MIN_STEPS} steps", SOURCE, frozen_all),
     Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
          f"over >= {MIN_STEPS} steps while others changed", SOURCE, frozen_part),
+    Rule("no_update.stuck_weights", "params", "a float32 weight matrix unchanged in every "
+         f"one of >= {MIN_LOOKS} looks over >= {MIN_STEPS} steps while a bias or norm of its "
+         "own module changed", "failure corpus: qat_round_no_ste (mlx-lm PR 153: a rounding "
+         "without a straight-through estimator)", stuck_weights),
     Rule("no_update.frozen_weights", "params", "the stepped model has weight matrices "
          f"(ndim >= 2), none trainable, over >= {MIN_STEPS} steps", "failure corpus: "
          "quantized_weights_frozen (mlx PR 2142: quantized layers are frozen)", frozen_weights),

@@ -27,7 +27,9 @@ PG_CHECKS = (
     "`mx.exp(logp - old_logp)` is constant: a log-ratio built from `mx.zeros_like`, or a "
     "`logp` not computed from the current policy inside the loss, carries no gradient: "
     "compute `logp` from the model in the loss function and only `old_logp` under "
-    "`mx.stop_gradient`; (3) the KL penalty (beta) outweighs the reward and pins the policy "
+    "`mx.stop_gradient` (the function given to `value_and_grad` must run the forward "
+    "pass itself: log-probs computed outside it and passed in are constants to the "
+    "differentiation); (3) the KL penalty (beta) outweighs the reward and pins the policy "
     "to the reference. Judge an RL run by its reward, not its loss: a surrogate with "
     "normalised advantages sits near 0 even while it learns")
 PG_FLAT = "a policy-gradient run (it reports `{name}`) that does not learn: " + PG_CHECKS

@@ -24,7 +24,7 @@ import math
 import re
 
 from .. import metric_names
-from ..protocol import OPTIMIZER, STEP, UPDATE
+from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE
 from ..watching.facts import RawResult
 from . import hints, known_errors
 from .stats import mann_kendall, theil_sen, window_median
@@ -79,6 +79,11 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
             hints.for_error(kind, message, raw.stderr_tail), {**exit_facts(raw), "exception": kind,
                                              "message": message[:2000],
                                              **known_errors.evidence(kind, message)})
+
+
+def compile_sites(raw: RawResult) -> list[str]:
+    """Where the program's own code called `mx.compile` (file:line, file name only)."""
+    return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)]
 
 
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:

@@ -32,6 +32,7 @@ from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
+    backlog,
     hints,
     interrupted,
     known_errors,
@@ -161,6 +162,7 @@ def rulebook() -> tuple[Rule, ...]:
         *params.DIVERGED,
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
+        *backlog.RULES,  # before leak_time: it names the cause
         *unevaluated.RULES,  # before leak_time: it names the cause
         *leak_time.RULES,
         *schedule.RULES,
@@ -636,7 +638,7 @@ def _leak(raw: RawResult, meta: dict) -> Verdict | None:
     how = f"; RSS over time: {memory_shape.words(shape)}" if shape else ""
     return Verdict("leak", view, f"{words} grew {unit}/step (+{fit['growth_mb']:.2f} MB over "
                    f"{fit['fitted_steps']} steps after warm-up, from {fit['baseline_mb']:.2f} "
-                   f"MB){also}{how}", hints.LEAK, evidence)
+                   f"MB){also}{how}", hints.leak_for(program.compile_sites(raw)), evidence)
 
 
 def _shape(raw: RawResult) -> dict | None:

@@ -83,7 +83,7 @@ class ProgressParser:
             found = pattern.search(text)
             if found is not None:
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
-        return self._placed(_general(line_fields), line_fields)
+        return self._placed(_general(line_fields, text), line_fields)
 
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
         if record is not None:
@@ -93,6 +93,7 @@ class ProgressParser:
         return record
 
 
+UNNAMED = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
 HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*")
 
@@ -140,13 +141,19 @@ class Steps:
         return self.last
 
 
-def _general(line: fields.Line) -> dict | None:
-    """A progress record from a line no built-in form matched, or None."""
-    if not line.values or not _is_progress(line):
+def _general(line: fields.Line, text: str = "") -> dict | None:
+    """A progress record from a line no built-in form matched, or None. A line with a step
+    counter and another number but no named value (`iter 3000 | 5446 it/s`) is progress
+    with no metric; a step counter alone (`Step 1: loading data`) is not."""
+    if not (line.values or _counted(line, text)) or not _is_progress(line):
         return None
     position = line.step if line.step is not None else line.epoch
     record: dict = {"kind": PROGRESS, "source": OUTPUT, "step": position}
     return _with_fields(record, line)
+
+
+def _counted(line: fields.Line, text: str) -> bool:
+    return line.step is not None and len(UNNAMED.findall(text)) >= 2
 
 
 def _is_progress(line: fields.Line) -> bool:

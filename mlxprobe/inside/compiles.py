@@ -1,0 +1,61 @@
+"""Where a Python program compiles: each `mx.compile` call made by the program's own code.
+
+Job: wrap `mlx.core.compile` so that a call from outside the mlx package (mlx.nn compiles
+its activations at import: those are not the program's) is recorded once per call site
+(`compile`, "where": file:line), at most MAX_SITES sites. A memory verdict then knows the
+program compiles, and that a new input shape or a new Python constant passed to a compiled
+function traces and keeps another graph (the commonest cause of memory that grows with a
+compiled step).
+
+The wrapper calls the original with the same arguments and returns its result: it never
+evaluates an array and never changes what is compiled.
+
+May import: the standard library, `recorder`. Must not import: mlx (handed the module), the
+watching side.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from ..protocol import COMPILE
+from .recorder import Probe
+
+MAX_SITES = 20
+
+
+def _site(skip: str) -> str | None:
+    """file:line of the first caller outside the folder `skip` and the import machinery
+    (mlx.nn compiles while it is imported), or None."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith((skip, "<frozen")):
+        frame = frame.f_back  # type: ignore[assignment]
+    return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def recording(probe: Probe, original: Callable, skip: str) -> Callable:
+    seen: set[str] = set()
+
+    @functools.wraps(original)
+    def compile(*args: Any, **kwargs: Any) -> Any:  # noqa: A001 - mx.compile's own name
+        where = _site(skip)
+        if where is not None and where not in seen and len(seen) < MAX_SITES:
+            seen.add(where)
+            probe.emit(COMPILE, where=where)
+        return original(*args, **kwargs)
+    compile._mlxprobe = True  # type: ignore[attr-defined]
+    return compile
+
+
+def patch_compile(probe: Probe, core: ModuleType) -> None:
+    original = getattr(core, "compile", None)
+    if not callable(original) or getattr(original, "_mlxprobe", False):
+        return
+    package = os.path.dirname(getattr(core, "__file__", "") or "")  # .../mlx
+    skip = package + os.sep if package else "\0"
+    core.compile = recording(probe, original, skip)

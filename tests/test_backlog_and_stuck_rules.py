@@ -1,0 +1,135 @@
+"""Rule units added from the fresh halves' misses (issue 21): float32 weight matrices that
+never move while their own module's bias does (`no_update.stuck_weights`), optimizer updates
+with no evaluation between them paid for in one long wait (`leak.lazy_backlog`), the
+compile cache named in a memory verdict's fix, and progress lines with a step counter but
+no named value. Each is checked on the shape that shows it and on the correct shapes near
+it."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from mlxprobe.inside.compiles import recording
+from mlxprobe.inside.params import ParamWatch
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult, Sample
+from mlxprobe.watching.output import ProgressParser
+
+MB = 1024 * 1024
+
+
+class Records:
+    def __init__(self) -> None:
+        self.got: list[dict] = []
+
+    def emit(self, kind: str, **fields: object) -> None:
+        self.got.append({"kind": kind, **fields})
+
+
+def watched(records: list[dict], samples: list[Sample] = ()) -> RawResult:
+    return RawResult(records=records, exit_code=0, watched=True, samples=list(samples))
+
+
+def rss(points: list[tuple[float, float]]) -> list[Sample]:
+    return [Sample(t=t, rss=int(mb * MB), cpu_s=0.0, procs=1, compiling=False)
+            for t, mb in points]
+
+
+def test_a_look_names_a_float32_weight_that_stayed_while_its_own_bias_moved():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    mx.eval(model.parameters())
+    records = Records()
+    watch = ParamWatch(records)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    layer = model.layers[0]
+    layer.update({"bias": layer.bias + 1.0})  # the weight stays: a rounding's zero gradient
+    model.layers[1].update({"weight": model.layers[1].weight * 2.0})  # this weight moves
+    mx.eval(model.parameters())
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=2)
+    assert records.got[-1]["stuck"] == ["layers.0.weight"]
+
+
+def stuck_look(step: int, stuck: list[str]) -> dict:
+    record = {"kind": "params", "step": step, "updates": step, "leaves": 4, "compared": 2,
+              "changed": 2, "unchanged": [], "unchanged_count": 0, "nonfinite": []}
+    return {**record, "stuck": stuck} if stuck else record
+
+
+def steps(n: int) -> list[dict]:
+    return [{"kind": "step", "source": "update", "step": i, "t": float(i)} for i in
+            range(1, n + 1)]
+
+
+def test_a_weight_stuck_at_every_look_is_no_update_naming_it_and_the_rounding_fix():
+    records = steps(400) + [stuck_look(100 * i, ["fc1.weight"]) for i in range(1, 5)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("no_update", "stuck_weights")
+    assert v.evidence["stuck_weights"] == ["fc1.weight"]
+    assert "straight-through" in v.hint and "mx.round" in v.hint
+
+
+def test_a_weight_that_was_still_at_some_looks_only_is_not_stuck():
+    # a sparse input (a bag of words) leaves a sampled slice still now and then, never always
+    records = steps(400) + [stuck_look(100 * i, ["fc1.weight"] if i % 2 else [])
+                            for i in range(1, 6)]
+    assert classify(watched(records)).kind == "pass"
+
+
+def updates(times: list[float], evals: list[int], gap_at: int, gap_s: float) -> list[dict]:
+    return [{"kind": "step", "source": "update", "step": i + 1, "t": t, "evals": evals[i],
+             "step_s": gap_s if i == gap_at else 0.0003} for i, t in enumerate(times)]
+
+
+def lazy_epoch(evals: list[int], climb_mb: float) -> RawResult:
+    """detr_never_eval_state's first epochs as measured: 1,000 updates of 0.3 ms, RSS
+    climbing while they run, then one update waiting 4.9 s for the backlog."""
+    times = [0.5 + 0.0005 * i for i in range(1000)] + [5.5 + 0.0005 * i for i in range(1000)]
+    points = [(0.1 * k, 40 + climb_mb * min(1.0, 0.1 * k / 1.0)) for k in range(80)]
+    return watched(updates(times, evals, 1000, 4.9), rss(points))
+
+
+def test_updates_with_no_eval_between_them_and_a_long_wait_are_a_lazy_backlog():
+    v = classify(lazy_epoch([1] * 2000, climb_mb=140))
+    assert (v.kind, v.detail) == ("leak", "lazy_backlog")
+    assert v.evidence["gap_s"] == 4.9 and v.evidence["updates_before"] == 1000
+    assert "mx.eval" in v.hint and "optimizer.state" in v.hint
+
+
+def test_a_loop_that_evaluates_each_step_or_keeps_memory_flat_is_no_backlog():
+    # each update followed by an mx.eval: the count grows, no stretch
+    assert classify(lazy_epoch(list(range(2000)), climb_mb=140)).kind == "pass"
+    # .item() each step and a long validation pass: no mx.eval, but RSS stays flat
+    assert classify(lazy_epoch([1] * 2000, climb_mb=3)).kind == "pass"
+
+
+def test_a_memory_verdict_names_the_compile_cache_when_the_program_compiles():
+    n = 400
+    records = [{"kind": "step", "source": "update", "step": i, "t": 0.05 * i}
+               for i in range(1, n + 1)]
+    points = [(0.05 * i, 60 + 0.2 * i) for i in range(n + 1)]
+    plain = classify(watched(records, rss(points)))
+    compiled = classify(watched(records + [{"kind": "compile", "where": "/x/train.py:38"}],
+                                rss(points)))
+    assert plain.kind == compiled.kind == "leak"
+    assert "mx.compile" not in plain.hint
+    assert "train.py:38" in compiled.hint and "shapeless" in compiled.hint
+
+
+def test_a_compile_call_is_recorded_once_per_site_outside_the_mlx_package():
+    records = Records()
+    compile_ = recording(records, mx.compile, skip="/nonexistent/mlx/")  # type: ignore[arg-type]
+    for _ in range(3):
+        step = compile_(lambda x: x * 2)
+    assert step(mx.array(2.0)).item() == 4.0
+    assert len(records.got) == 1 and records.got[0]["kind"] == "compile"
+    assert records.got[0]["where"].startswith(__file__ + ":")
+
+
+def test_a_step_counter_with_an_unnamed_rate_is_progress_a_bare_counter_is_not():
+    parser = ProgressParser()
+    assert parser.parse("iter   1000 |       5446 it/s")["step"] == 1000
+    assert parser.parse("Step 1: loading data") is None
+    assert parser.parse("Python 3.11.7") is None
