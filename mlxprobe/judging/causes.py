@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import re
 
+from .. import syntax
 from .tracebacks import Frame, passed, user_frame
 
 GH = "https://github.com/"
@@ -141,7 +142,7 @@ def _parse(line: str) -> ast.AST | None:
     text = re.sub(r"^elif\b", "if", line.strip())
     for attempt in (text, f"{text} pass", f"{text}\n    pass"):
         try:
-            return ast.parse(attempt)
+            return syntax.parse(attempt)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
     return None

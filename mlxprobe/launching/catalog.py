@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import syntax
 from ..errors import UsageError
 from . import expectations
 
@@ -77,7 +78,7 @@ def read_metadata(path: Path) -> dict | None:
     if b"SCENARIO" not in data:
         return None
     try:
-        tree = ast.parse(data, filename=str(path))  # bytes: a coding declaration is honoured
+        tree = syntax.parse(data, filename=str(path))  # bytes: a coding declaration is honoured
     except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
         where = f"{path}:{getattr(exc, 'lineno', None) or '?'}"
         reason = getattr(exc, "msg", None) or str(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from .. import syntax
 from .finding import Finding
 from .partial import parse_blocks
 from .rules import ALL, Rule
@@ -57,7 +58,7 @@ def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None =
     if all(w is not None for w in wanted):
         tree = parse_blocks(text, path, lambda block: any(w(block) for w in wanted))
     else:
-        tree = ast.parse(text, filename=path)
+        tree = syntax.parse(text, filename=path)
     return [] if tree is None else check(index(path, text, tree), rules=rules)
 
 

@@ -20,6 +20,8 @@ import ast
 import re
 from collections.abc import Callable
 
+from .. import syntax
+
 # A top-level definition starts at column 0: a decorator, `def`, `async def` or `class`.
 BLOCK = re.compile(r"^(?:@|def |async def |class )", re.MULTILINE)
 # What a block defines at column 0: a function, a class or a module-level name.
@@ -60,11 +62,11 @@ def parse_blocks(text: str, path: str, wanted: Callable[[str], bool]) -> ast.Mod
     if not any_wanted:
         return None
     if kept == text:
-        return ast.parse(text, filename=path)
+        return syntax.parse(text, filename=path)
     try:
-        return ast.parse(kept, filename=path)
+        return syntax.parse(kept, filename=path)
     except (SyntaxError, ValueError):
-        return ast.parse(text, filename=path)
+        return syntax.parse(text, filename=path)
 
 
 def closure(text: str, seed: Callable[[str], bool]) -> set[str]:

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .. import syntax
 from .names import Imports
 
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -60,7 +61,7 @@ class SourceFile:
 
 def parse(path: str, text: str) -> SourceFile:
     """Parse and index; raises SyntaxError (or ValueError for NUL bytes) when it cannot."""
-    return index(path, text, ast.parse(text, filename=path))
+    return index(path, text, syntax.parse(text, filename=path))
 
 
 def index(path: str, text: str, tree: ast.Module) -> SourceFile:
