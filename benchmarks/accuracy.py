@@ -188,12 +188,18 @@ def _yn(value: bool | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--half", choices=(*HALVES, "all"), default="all")
+    parser.add_argument("--half", default="all", help=f"one of {', '.join(HALVES)} (the "
+                        "folders of --corpus holding a cases.toml), or all")
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--json", type=Path, help="write every score here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the corpus folder")
     opts = parser.parse_args(argv)
-    halves = HALVES if opts.half == "all" else (opts.half,)
+    found = tuple(sorted(p.parent.name for p in opts.corpus.glob("*/cases.toml")))
+    if opts.half != "all" and opts.half not in found:
+        print(f"accuracy: no half {opts.half!r} in {opts.corpus} (there: {', '.join(found)})",
+              file=sys.stderr)
+        return 2
+    halves = found if opts.half == "all" else (opts.half,)
     only = {n for n in opts.only.split(",") if n}
     scores = []
     for half in halves:
@@ -201,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             if not only or case["name"] in only:
                 scores.append(score_case(opts.corpus, half, case))
                 print(f"  scored {half}/{case['name']}", file=sys.stderr, flush=True)
+                if opts.json:  # as it goes: a long sweep cut short keeps what it scored
+                    opts.json.write_text(json.dumps([asdict(s) for s in scores], indent=1))
     print_table(scores)
     for half in halves:
         print(json.dumps(summary(scores, half)))
