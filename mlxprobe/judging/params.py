@@ -73,16 +73,21 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
                    policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE_PARAMS, ev)
 
 
+def _always(compared: list[dict], key: str) -> list[str]:
+    """The names listed under `key` in every one of the looks."""
+    names = set(compared[0].get(key) or [])
+    for record in compared[1:]:
+        names &= set(record.get(key) or [])
+    return sorted(names)
+
+
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     compared = _judged(raw)
     if compared is None or not any(r.get("changed") for r in compared):
         return None
-    never = set(compared[0].get("unchanged") or [])
-    for record in compared[1:]:
-        never &= set(record.get("unchanged") or [])
-    if not never:
+    names = _always(compared, "unchanged")
+    if not names:
         return None
-    names = sorted(never)
     ev = {**_evidence(compared), "never_changed": names}
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
@@ -97,12 +102,9 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
     compared = _judged(raw)
     if compared is None:
         return None
-    never = set(compared[0].get("stuck") or [])
-    for record in compared[1:]:
-        never &= set(record.get("stuck") or [])
-    if not never:
+    names = _always(compared, "stuck")
+    if not names:
         return None
-    names = sorted(never)
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     ev = {**_evidence(compared), "stuck_weights": names}
     return Verdict("no_update", "stuck_weights", f"weight matrix {shown} never changed in "
