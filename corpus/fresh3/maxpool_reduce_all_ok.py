@@ -39,7 +39,7 @@ def make_data(n, key):
     horiz = (r[None, :, None, None] == 6) & (labels[:, None, None, None] == 0)
     vert = (r[None, None, :, None] == 6) & (labels[:, None, None, None] == 1)
     diag = (r[None, :, None, None] == r[None, None, :, None]) & (labels[:, None, None, None] == 2)
-    return img + 2.0 * (horiz | vert | diag), labels
+    return img + 0.6 * (horiz | vert | diag), labels
 
 
 X, Y = make_data(384, mx.random.key(2))
