@@ -269,6 +269,33 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "parameters (its float biases) of 33,088 and the loss plateaued at 0.28 (0.03 when "
         "trained in float, then quantized)",
         "", source="https://github.com/ml-explore/mlx/pull/2142"),
+    RuleInfo(
+        "MLX030", "clip-pair-as-grads",
+        "the (clipped_grads, total_norm) pair that optim.clip_grad_norm returns is used whole "
+        "as the gradients",
+        "grads, grad_norm = optim.clip_grad_norm(grads, max_norm=1.0)",
+        "clip_grad_norm returns a tuple; handed whole to optimizer.update it is walked as a "
+        "tree against the parameters: measured in the failure corpus (mlx 0.32.4 CPU), the "
+        "first update raised TypeError \"'str' object does not support item assignment\"",
+        "", source="https://github.com/ml-explore/mlx/issues/1622"),
+    RuleInfo(
+        "MLX031", "nested-tree-saved",
+        "a nested tree (optimizer.state, model.parameters()) is saved with mx.savez or "
+        "mx.save_safetensors without tree_flatten",
+        "mx.savez(path, **dict(tree_flatten(optimizer.state)))",
+        "the savers take a flat name -> array mapping; measured in the failure corpus (mlx "
+        "0.32.4 CPU): mx.savez(path, **optimizer.state) raised RuntimeError std::bad_cast at "
+        "the first checkpoint, after the training time was spent",
+        "", source="https://github.com/ml-explore/mlx/pull/1329"),
+    RuleInfo(
+        "MLX032", "zero-epsilon",
+        "an optimizer is built with eps=0: a parameter whose gradient is exactly 0 is updated "
+        "by 0/0 = NaN",
+        "eps=1e-8  # keep the optimizer's default",
+        "Adam's accumulators start at 0, so a row that gets no gradient (an embedding row "
+        "absent from the batch) divides 0 by sqrt(0) + 0; measured in the failure corpus (mlx "
+        "0.32.4 CPU): the loss was nan from step 20 on (eps=1e-8: 0.68 -> 0.11)",
+        "", source="https://github.com/ml-explore/mlx/pull/3712"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
+from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -41,4 +42,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
+    ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon,
 ), key=lambda r: r.id))
