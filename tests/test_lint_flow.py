@@ -43,6 +43,38 @@ def test_mlx014_update_never_evaluated(update: str) -> None:
     assert fired(code, "MLX014") == [4]
 
 
+@pytest.mark.parametrize("update", [
+    "for i, p in enumerate(params):\n            p -= lr * g[i]",
+    "w = w - lr * dw",
+    "params[0] -= 0.1 * g[0]",
+])
+def test_mlx014_hand_written_step_never_evaluated(update: str) -> None:
+    """A descent step spelled by hand on arrays carried by the loop (mlx#1711)."""
+    code = f"""
+    for step in range(1000):
+        loss, g = loss_and_grad(*params, x, y)
+        dw = g[0]
+        {update}
+        if step % 500 == 0:
+            print(step)
+    """
+    assert len(fired(code, "MLX014")) == 1
+
+
+@pytest.mark.parametrize("update", [
+    "for i, p in enumerate(params):\n            p -= lr * g[i]\n        mx.eval(params)",
+    "lr = lr - 0.001 * step",
+    "grad_sum -= g[0]\n        mx.eval(grad_sum)",
+])
+def test_mlx014_hand_written_step_evaluated_or_no_step_is_clean(update: str) -> None:
+    code = f"""
+    for step in range(1000):
+        loss, g = loss_and_grad(*params, x, y)
+        {update}
+    """
+    assert fired(code, "MLX014") == []
+
+
 @pytest.mark.parametrize("evaluation", [
     "mx.eval(params, loss)",
     "print(loss.item())",

@@ -129,8 +129,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx-examples/issues/1262"),
     RuleInfo(
         "MLX014", "state-never-evaluated",
-        "parameters updated in a loop (model.update, a rebound parameter tree) that never "
-        "evaluates anything",
+        "parameters updated in a loop (model.update, a rebound parameter tree, p -= lr * g) "
+        "that never evaluates anything",
         "mx.eval(params, loss)  # or mx.eval(model.parameters()), once per step",
         "the same lazy-graph growth as MLX001, whatever spells the update: with nothing "
         "evaluated each step (mlx 0.32.4 CPU) steps return in ~0.2 ms while RSS climbs, and the "

@@ -57,12 +57,38 @@ def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set
     return isinstance(value, ast.DictComp)
 
 
+def reads_grads(node: ast.AST, grads: set[str]) -> bool:
+    """The expression reads the step's gradients (a name the gradient call bound, or one
+    named like a gradient)."""
+    return any(n in grads or "grad" in n.lower() for n in names_in(node))
+
+
+def descent_step(node: ast.AST, grads: set[str]) -> bool:
+    """`p -= lr * g[i]` or `w = w - lr * dw`: an array stepped against its gradient in
+    place or rebound from itself, whatever the names (a gradient is never the target)."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Sub):
+        target, step = node.target, node.value
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+            node.value, ast.BinOp) and isinstance(node.value.op, ast.Sub):
+        target, step = node.targets[0], node.value.right
+        if ast.unparse(target) != ast.unparse(node.value.left):
+            return False
+    else:
+        return False
+    return (isinstance(target, (ast.Name, ast.Subscript, ast.Attribute))
+            and not reads_grads(target, grads) and reads_grads(step, grads))
+
+
 def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
     """The loop's updates of training state other than `optimizer.update` (MLX001's)."""
     grads = step_outputs(nodes)
     found: list[ast.AST] = [c for c in calls(nodes) if model_update(c)
                             and not is_optimizer_update(source, c)]
     found += [v for t, v in assignments(nodes) if rebinds_tree(source, t, v, grads)]
+    if grads:
+        derived = grads | {n for t, v in assignments(nodes) if reads_grads(v, grads)
+                           for n in assigned(t)}
+        found += [n for n in nodes if descent_step(n, derived)]
     return found
 
 
@@ -74,7 +100,8 @@ class StateNeverEvaluated(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return trains(text) and (".update(" in text or "tree_map" in text or "{" in text)
+        return trains(text) and (".update(" in text or "tree_map" in text or "{" in text
+                                 or "-" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
