@@ -296,6 +296,26 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "absent from the batch) divides 0 by sqrt(0) + 0; measured in the failure corpus (mlx "
         "0.32.4 CPU): the loss was nan from step 20 on (eps=1e-8: 0.68 -> 0.11)",
         "", source="https://github.com/ml-explore/mlx/pull/3712"),
+    RuleInfo(
+        "MLX033", "model-outside-grad",
+        "nn.value_and_grad(model, f) where f never runs the model: the forward pass is "
+        "computed outside, so every gradient is 0",
+        "run the forward pass inside f: loss_fn(model, batch) calls model(...)",
+        "nn.value_and_grad swaps the parameters into the model and differentiates f; a loss "
+        "computed from log-probs made before the call does not depend on them: measured in "
+        "the failure corpus (mlx 0.32.4 CPU), an ORPO loop's loss stayed at 2.92 for 300 "
+        "iterations with chance accuracy (forward inside f: 2.78 -> 0.020)",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/68"),
+    RuleInfo(
+        "MLX034", "rounding-without-ste",
+        "mx.round/floor/ceil of a scaled array in differentiated code with no "
+        "straight-through estimator: its gradient is 0",
+        "w + mx.stop_gradient(mx.round(w / s) * s - w)  # straight-through",
+        "rounding is piecewise constant, so its gradient is exactly 0 and whatever feeds it "
+        "never trains: measured in the failure corpus (mlx 0.32.4 CPU), fake-quantized "
+        "weights stayed bit-identical to their init for 1500 steps and the loss plateaued "
+        "at 0.32-0.43 (straight-through: 0.28 -> 0.07-0.24)",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/153"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

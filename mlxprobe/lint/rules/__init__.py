@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
+from .differentiation import ModelOutsideGrad, StepFunctionInGrad
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -42,5 +43,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
-    ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon,
+    ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
 ), key=lambda r: r.id))

@@ -1,0 +1,161 @@
+"""Rules about what a gradient transformation can see, stated on the differentiated code:
+MLX033 (`nn.value_and_grad(model, f)` where neither `f` nor the helpers it calls ever reach
+the model: the forward pass ran outside, so every gradient is 0), MLX034 (`mx.round`,
+`mx.floor` or `mx.ceil` of a scaled array, `round(w / s) * s`, on the way from a parameter to
+the loss with no straight-through estimator: their gradient is 0).
+
+Job: find differentiated code whose gradient is zero by construction, however it is named.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import under
+from ..finding import Finding
+from ..flow import assignments, calls, names_in, reach, walk
+from ..names import NN_GRAD, dotted
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .gradients import visible_function
+from .state import module_classes
+
+
+def mentions(nodes: list[ast.AST], parts: list[str]) -> bool:
+    """Some node names the chain `parts` (`model`, or `self.model`)."""
+    if len(parts) == 1:
+        return any(isinstance(n, ast.Name) and n.id == parts[0] for n in nodes)
+    return any(isinstance(n, ast.Attribute) and dotted(n) == parts for n in nodes)
+
+
+def bound_name(source: SourceFile, call: ast.Call) -> str | None:
+    """`vg` in `vg = nn.value_and_grad(model, f)`."""
+    parent = source.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(
+            parent.targets[0], ast.Name):
+        return parent.targets[0].id
+    return None
+
+
+def model_passed(source: SourceFile, name: str | None, parts: list[str]) -> bool:
+    """Some call of `name` hands the model over as an argument (`vg(model, x, y)`)."""
+    if name is None:
+        return True  # called where we cannot see: assume it may be
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Name) and call.func.id == name:
+            given = [*call.args, *(k.value for k in call.keywords)]
+            if any(dotted(g) == parts or isinstance(g, ast.Starred) for g in given):
+                return True
+    return False
+
+
+class ModelOutsideGrad(Rule):
+    """MLX033: `nn.value_and_grad(model, f)` where `f` (with the module's helpers it calls)
+    never touches `model` and no call hands it over: the loss does not depend on the
+    parameters value_and_grad swaps in."""
+
+    id = "MLX033"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "value_and_grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in NN_GRAD or len(call.args) < 2:
+                continue
+            parts = dotted(call.args[0])
+            function = visible_function(source, call, call.args[1])
+            if parts is None or function is None:
+                continue
+            body = function.body if isinstance(function.body, list) else [function.body]
+            nodes = reach(source, body)
+            if not self._opaque(source, nodes) and not mentions(nodes, parts) and not (
+                    model_passed(source, bound_name(source, call), parts)):
+                yield self.hit(source, call)
+
+    def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
+        """The function reads `self` or a global module instance we cannot follow."""
+        return any(isinstance(n, ast.Name) and n.id == "self" for n in nodes)
+
+
+STEPS = frozenset(f"mlx.core.{n}" for n in ("round", "floor", "ceil"))
+STOP = frozenset({"mlx.core.stop_gradient"})
+
+
+def differentiated_nodes(source: SourceFile) -> list[ast.AST]:
+    """What a gradient transformation in this module runs: the functions handed to
+    value_and_grad/grad and their helpers, and, when one of them runs a forward pass,
+    every method of the module's own nn.Module classes."""
+    found: dict[ast.AST, None] = {}
+    for _, nodes in under(source, "grad"):
+        found.update(dict.fromkeys(nodes))
+    if found:
+        for cls in module_classes(source):
+            methods = [f for f in cls.body if isinstance(f, FUNCTIONS)]
+            found.update(dict.fromkeys(reach(source, [s for f in methods for s in f.body])))
+    return list(found)
+
+
+def stopped(source: SourceFile, node: ast.AST) -> bool:
+    """`node` sits inside an `mx.stop_gradient(...)` argument (a straight-through form)."""
+    parent = source.parents.get(node)
+    while parent is not None and not isinstance(parent, (*FUNCTIONS, ast.Lambda)):
+        if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in STOP:
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
+class StepFunctionInGrad(Rule):
+    """MLX034: `mx.round(w / s) * s` (or floor, ceil) of a scaled array the differentiated
+    code computes from its inputs, outside any `mx.stop_gradient` and not cast to an integer
+    index: the gradient through it is exactly 0, so what feeds it never trains."""
+
+    id = "MLX034"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad" in text and any(f"{n}(" in text for n in ("round", "floor", "ceil"))
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for call in calls(differentiated_nodes(source)):
+            if call in seen or source.imports.resolve(call.func) not in STEPS:
+                continue
+            seen.add(call)
+            if self._quantises(source, call) and self._traced(source, call):
+                yield self.hit(source, call)
+
+    def _quantises(self, source: SourceFile, call: ast.Call) -> bool:
+        """`round(x / s)`: a scaled array snapped to a grid and kept a float (an index
+        `floor(x * n).astype(mx.int32)` is no quantisation)."""
+        scaled = bool(call.args) and isinstance(call.args[0], ast.BinOp)
+        parent = source.parents.get(call)
+        cast = isinstance(parent, ast.Attribute) and parent.attr == "astype"
+        return scaled and not cast and not stopped(source, call)
+
+    def _traced(self, source: SourceFile, call: ast.Call) -> bool:
+        """The operand reads the enclosing function's arguments or `self` (so it may carry
+        a parameter), not only constants."""
+        function = source.enclosing(call)
+        if function is None:
+            return False
+        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
+        return bool(params & {n.id for n in ast.walk(call.args[0]) if isinstance(n, ast.Name)}
+                    or self._bound_from(function, call.args[0], params))
+
+    def _bound_from(self, function: ast.AST, node: ast.AST, params: set[str]) -> bool:
+        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        todo, seen = list(names_in(node)), set()
+        while todo:
+            name = todo.pop()
+            if name in params:
+                return True
+            if name in bound and name not in seen:
+                seen.add(name)
+                todo.extend(names_in(bound[name]))
+        return False

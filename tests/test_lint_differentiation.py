@@ -1,0 +1,104 @@
+"""MLX033-MLX034 (rules/differentiation.py) on small programs: differentiated code whose
+gradient is zero by construction is found however it is named; the working forms are not.
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mlxprobe.lint import lint_source
+
+HEADER = """\
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+"""
+
+
+def fired(code: str, rule: str) -> list[int]:
+    offset = HEADER.count("\n")
+    found = lint_source(HEADER + textwrap.dedent(code), "case.py")
+    return [f.line - offset for f in found if f.rule == rule]
+
+
+OUTSIDE = """
+net = MLP()
+opt = optim.Adam(learning_rate=1e-3)
+
+def objective({params}):
+    return {body}
+
+vg = nn.value_and_grad(net, objective)
+for x, y in data:
+    {before}
+    loss, g = vg({args})
+    opt.update(net, g)
+    mx.eval(net.parameters(), opt.state)
+"""
+
+
+def outside(params: str, body: str, before: str, args: str) -> str:
+    return (OUTSIDE.replace("{params}", params).replace("{body}", body)
+            .replace("{before}", before).replace("{args}", args))
+
+
+@pytest.mark.parametrize("params, body, before, args", [
+    ("pred, y", "nn.losses.mse_loss(pred, y)", "pred = net(x)", "pred, y"),
+    ("a, b", "(a - b).mean()", "a, b = net(x), net(y)", "a, b"),
+])
+def test_mlx033_forward_pass_outside_the_differentiated_function(params, body, before,
+                                                                   args) -> None:
+    assert fired(outside(params, body, before, args), "MLX033") == [8]
+
+
+@pytest.mark.parametrize("params, body, before, args", [
+    ("m, x, y", "nn.losses.mse_loss(m(x), y)", "pass", "net, x, y"),
+    ("x, y", "nn.losses.mse_loss(net(x), y)", "pass", "x, y"),
+    ("x, y", "helper(x, y)", "pass", "x, y"),
+    ("*a", "loss_of(*a)", "pass", "*batch"),
+])
+def test_mlx033_model_reached_inside_is_clean(params, body, before, args) -> None:
+    code = outside(params, body, before, args) + "\ndef helper(x, y):\n    return net(x).sum()\n"
+    assert fired(code, "MLX033") == []
+
+
+QAT = """
+def fake_quant(w):
+    scale = mx.stop_gradient(mx.abs(w).max()) / 7
+    {line}
+
+class QLinear(nn.Module):
+    def __call__(self, x):
+        return x @ fake_quant(self.weight).T
+
+def loss_fn(model, x, y):
+    return nn.losses.mse_loss(model(x), y)
+
+step = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "return mx.round(w / scale) * scale",
+    "q = mx.floor(w * 8 + 0.5)\n    return q / 8",
+])
+def test_mlx034_rounding_in_the_forward_pass(line: str) -> None:
+    assert fired(QAT.replace("{line}", line), "MLX034") == [4]
+
+
+@pytest.mark.parametrize("line", [
+    "return w + mx.stop_gradient(mx.round(w / scale) * scale - w)",
+    "idx = mx.floor(w * 8).astype(mx.int32)\n    return w[idx]",
+    "return mx.round(w)",
+])
+def test_mlx034_straight_through_or_index_is_clean(line: str) -> None:
+    assert fired(QAT.replace("{line}", line), "MLX034") == []
+
+
+def test_mlx034_rounding_outside_differentiated_code_is_clean() -> None:
+    code = "def export(w, s):\n    return mx.round(w / s) * s\n"
+    assert fired(code, "MLX034") == []
