@@ -767,3 +767,44 @@ def test_mlx029_quantized_then_handed_to_a_training_function() -> None:
         train(student, optim.Adam(learning_rate=1e-3), batches())
     """
     assert fired(code, "MLX029") == [11]
+
+
+RMS = """
+class RMSNorm(nn.Module):
+    def __call__(self, x):
+        ms = {ms}
+        return self.weight * x * mx.rsqrt({root})
+
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for x, y in data:
+    loss, grads = loss_and_grad(model, x, y)
+"""
+
+
+@pytest.mark.parametrize("ms, root", [
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms"),
+    ("mx.square(x).mean(axis=-1, keepdims=True)", "ms"),
+    ("(x ** 2).mean(-1, keepdims=True)", "ms"),
+])
+def test_mlx028_rmsnorm_without_epsilon_in_the_differentiated_forward(ms: str, root: str) \
+        -> None:
+    """mlx#4312: rsqrt of a bare mean square is inf on an all-zero row."""
+    assert fired(RMS.replace("{ms}", ms).replace("{root}", root), "MLX028") == [5]
+
+
+@pytest.mark.parametrize("ms, root", [
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms + 1e-6"),
+    ("mx.mean(x * x, axis=-1, keepdims=True) + self.eps", "ms"),
+    ("mx.mean(x * y, axis=-1, keepdims=True)", "ms"),
+])
+def test_mlx028_rmsnorm_with_epsilon_is_clean(ms: str, root: str) -> None:
+    assert fired(RMS.replace("{ms}", ms).replace("{root}", root), "MLX028") == []
+
+
+def test_mlx028_rmsnorm_without_a_gradient_in_the_module_is_clean() -> None:
+    """Inference code (no value_and_grad, no training loop) is left alone."""
+    code = RMS.replace("{ms}", "mx.mean(x * x, axis=-1)").replace("{root}", "ms")
+    assert fired(code.split("def loss_fn")[0], "MLX028") == []

@@ -251,13 +251,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1393"),
     RuleInfo(
         "MLX028", "unguarded-standardisation",
-        "a training step divides by a standard deviation with no epsilon: 0/0 = NaN when the "
-        "values are all equal",
+        "a training step divides by a standard deviation (or scales by the rsqrt of a mean "
+        "square) with no epsilon: 0/0 = NaN when the values are all equal or all zero",
         "(r - r.mean()) / (r.std() + 1e-4)",
         "statistics recomputed at every step on a small group (GRPO rewards, a batch) are "
         "constant sooner or later: std 0 and (r - mean) / std = 0/0; measured in the failure "
         "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
-        "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98",
+        "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98; "
+        "an RMSNorm without eps on zero-filled rows gave loss nan from step 0 (rsqrt(ms + "
+        "1e-6): 0.72 -> 0.07, mlx#4312)",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
     RuleInfo(
         "MLX029", "quantized-then-trained",
