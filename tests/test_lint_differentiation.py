@@ -102,3 +102,46 @@ def test_mlx034_straight_through_or_index_is_clean(line: str) -> None:
 def test_mlx034_rounding_outside_differentiated_code_is_clean() -> None:
     code = "def export(w, s):\n    return mx.round(w / s) * s\n"
     assert fired(code, "MLX034") == []
+
+
+MASKED = """
+import math
+NEG = {neg}
+
+class Attention(nn.Module):
+    def __call__(self, q, k, keep):
+        scores = q @ k.T
+        scores = mx.where(keep, scores, {fill})
+        return mx.softmax(scores, axis=-1)
+
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+vg = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("neg, fill", [
+    ("-math.inf", "NEG"),
+    ("None", "-mx.inf"),
+    ("None", "float('-inf')"),
+    ("None", "-float('inf')"),
+])
+def test_mlx035_minus_infinity_mask_into_softmax(neg: str, fill: str) -> None:
+    """mlx#2608: a fully masked row is softmax(-inf, ..., -inf) = NaN."""
+    assert fired(MASKED.replace("{neg}", neg).replace("{fill}", fill), "MLX035") == [8]
+
+
+@pytest.mark.parametrize("neg, fill", [
+    ("-1e9", "NEG"),
+    ("None", "mx.finfo(scores.dtype).min"),
+    ("None", "0.0"),
+])
+def test_mlx035_finite_fill_is_clean(neg: str, fill: str) -> None:
+    assert fired(MASKED.replace("{neg}", neg).replace("{fill}", fill), "MLX035") == []
+
+
+def test_mlx035_inference_only_module_is_clean() -> None:
+    """Sampling and inference code (no gradient in the module) masks with -inf safely."""
+    code = MASKED.replace("{neg}", "None").replace("{fill}", "-mx.inf").split("def loss_fn")[0]
+    assert fired(code, "MLX035") == []

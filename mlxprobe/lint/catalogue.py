@@ -318,6 +318,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "weights stayed bit-identical to their init for 1500 steps and the loss plateaued "
         "at 0.32-0.43 (straight-through: 0.28 -> 0.07-0.24)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/153"),
+    RuleInfo(
+        "MLX035", "infinite-mask-softmax",
+        "scores filled with -inf (mx.where) and fed to a softmax in differentiated code: a "
+        "row with every key masked is NaN",
+        "mx.where(keep, scores, mx.finfo(scores.dtype).min)  # or -1e9",
+        "softmax over a row that is all -inf is 0/0; under a padding mask some rows (left "
+        "padding under a causal mask) have no key left; measured in the failure corpus (mlx "
+        "0.32.4 CPU): the loss was nan from step 16 on and the NaN spread through the next "
+        "layer to every row (-1e9: 0.20 -> 0.02)",
+        "", source="https://github.com/ml-explore/mlx/pull/2608"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

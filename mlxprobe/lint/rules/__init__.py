@@ -21,6 +21,7 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .masks import InfiniteMaskSoftmax
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
@@ -44,4 +45,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
+    InfiniteMaskSoftmax,
 ), key=lambda r: r.id))

@@ -89,7 +89,14 @@ STOP = frozenset({"mlx.core.stop_gradient"})
 def differentiated_nodes(source: SourceFile) -> list[ast.AST]:
     """What a gradient transformation in this module runs: the functions handed to
     value_and_grad/grad and their helpers, and, when one of them runs a forward pass,
-    every method of the module's own nn.Module classes."""
+    every method of the module's own nn.Module classes (cached per module)."""
+    key = ("differentiated_nodes", source.tree)
+    if key not in source.cache:
+        source.cache[key] = grad_region(source)
+    return source.cache[key]
+
+
+def grad_region(source: SourceFile) -> list[ast.AST]:
     found: dict[ast.AST, None] = {}
     for _, nodes in under(source, "grad"):
         found.update(dict.fromkeys(nodes))

@@ -172,7 +172,14 @@ def bare_variance(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
 
 def training_reach(source: SourceFile) -> list[ast.AST]:
     """What the module's training loops run (a gradient step or an optimizer update in the
-    loop), through its helpers and the functions behind value_and_grad names."""
+    loop), through its helpers and the functions behind value_and_grad names (cached)."""
+    key = ("training_reach", source.tree)
+    if key not in source.cache:
+        source.cache[key] = loops_reach(source)
+    return source.cache[key]
+
+
+def loops_reach(source: SourceFile) -> list[ast.AST]:
     found: dict[ast.AST, None] = {}
     for loop in source.of_type(*LOOPS):
         nodes = reach(source, loop.body, wrapped(source))

@@ -1,0 +1,85 @@
+"""Rules about masks in differentiated code, stated on where a value comes from: MLX035
+(scores filled with -inf through `mx.where` and fed to a softmax: a row with every key masked
+gives NaN, forward and back). A division by a mask's count (`ce.sum() / mask.sum()`) is not a
+rule: correct loops (mlx-lm's DWQ loss, the corpus's correct twins) divide the same way and
+only their data keeps the count above 0.
+
+Job: find masked softmaxes that go NaN on an empty mask.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import walk
+from ..source import SourceFile
+from .base import Rule
+from .differentiation import differentiated_nodes
+from .reduction import last_bindings
+
+WHERE = frozenset({"mlx.core.where"})
+SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
+INF = frozenset({"math.inf", "mlx.core.inf", "numpy.inf"})
+
+
+def bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
+    """The last binding of each local name in the function around `node`."""
+    function = source.enclosing(node)
+    return last_bindings(function.body) if function is not None else {}
+
+
+def minus_infinity(source: SourceFile, node: ast.AST, constants: dict[str, ast.AST]) -> bool:
+    """`-math.inf`, `-mx.inf`, `float("-inf")`, `-float("inf")`, or a name bound to one."""
+    if isinstance(node, ast.Name) and node.id in constants:
+        return minus_infinity(source, constants.pop(node.id), constants)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = node.operand
+        return source.imports.resolve(inner) in INF or infinite_float(inner, "inf")
+    return infinite_float(node, "-inf")
+
+
+def infinite_float(node: ast.AST, text: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+        node.func.id == "float") and len(node.args) == 1 and isinstance(
+        node.args[0], ast.Constant) and str(node.args[0].value).lower() == text
+
+
+def softmaxed(source: SourceFile, where: ast.Call) -> bool:
+    """The `mx.where` result reaches a softmax in the same function: directly, or through
+    the name it is bound to."""
+    parent = source.parents.get(where)
+    if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in SOFTMAX:
+        return True
+    if not (isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name)):
+        return False
+    name, function = parent.targets[0].id, source.enclosing(where)
+    body = function.body if function is not None else source.tree.body
+    return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) in SOFTMAX
+               and any(isinstance(a, ast.Name) and a.id == name for a in n.args)
+               for n in walk(body))
+
+
+class InfiniteMaskSoftmax(Rule):
+    """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax in differentiated code: a
+    row whose keys are all masked is softmax(-inf, ..., -inf) = NaN, and its gradient too."""
+
+    id = "MLX035"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "inf" in text and "softmax(" in text and "grad" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        constants = last_bindings(source.tree.body)
+        for node in differentiated_nodes(source):
+            if not (isinstance(node, ast.Call) and source.imports.resolve(node.func) in WHERE
+                    and len(node.args) == 3):
+                continue
+            scope = {**constants, **bindings(source, node)}
+            if any(minus_infinity(source, a, dict(scope)) for a in node.args[1:]) and (
+                    softmaxed(source, node)):
+                yield self.hit(source, node)
