@@ -145,3 +145,42 @@ def test_mlx035_inference_only_module_is_clean() -> None:
     """Sampling and inference code (no gradient in the module) masks with -inf safely."""
     code = MASKED.replace("{neg}", "None").replace("{fill}", "-mx.inf").split("def loss_fn")[0]
     assert fired(code, "MLX035") == []
+
+
+STOPPED = """
+class Sampler(nn.Module):
+    def __call__(self, x):
+        h = self.proj(x)
+        offsets = mx.tanh(self.offsets(x))
+        loc = mx.arange(8) + offsets
+        {line}
+        return h * loc{extra}
+
+def loss_fn(model, x, y):
+    return nn.losses.mse_loss(model(x), y)
+
+vg = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "loc = mx.stop_gradient(loc)",
+    "loc = mx.stop_gradient(mx.arange(8) + offsets)",
+])
+def test_mlx036_layer_cut_from_the_loss(line: str) -> None:
+    """mlx#1213: the offset layer feeds only a stop_gradient, so it never trains."""
+    assert fired(STOPPED.replace("{line}", line).replace("{extra}", ""), "MLX036") == [7]
+
+
+@pytest.mark.parametrize("line, extra", [
+    ("lo = mx.stop_gradient(mx.floor(loc)).astype(mx.int32)", " + lo"),
+    ("target = mx.stop_gradient(h)", " + target + self.proj(loc)"),
+    ("loc = mx.stop_gradient(loc)", " + self.offsets(h)"),
+])
+def test_mlx036_index_only_or_layer_used_elsewhere_is_clean(line: str, extra: str) -> None:
+    assert fired(STOPPED.replace("{line}", line).replace("{extra}", extra), "MLX036") == []
+
+
+def test_mlx036_frozen_teacher_is_clean() -> None:
+    code = STOPPED.replace("{line}", "loc = mx.stop_gradient(loc)").replace("{extra}", "")
+    assert fired(code + "model.offsets.freeze()\n", "MLX036") == []

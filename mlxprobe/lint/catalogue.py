@@ -328,6 +328,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.32.4 CPU): the loss was nan from step 16 on and the NaN spread through the next "
         "layer to every row (-1e9: 0.20 -> 0.02)",
         "", source="https://github.com/ml-explore/mlx/pull/2608"),
+    RuleInfo(
+        "MLX036", "stopped-layer",
+        "mx.stop_gradient on a value computed from a layer that is used nowhere else: that "
+        "layer's parameters get no gradient and never train",
+        "stop only what has no gradient (the integer gather index), not the value the layer "
+        "computes: lo = mx.stop_gradient(mx.floor(loc)).astype(mx.int32)",
+        "stop_gradient cuts every path back to the layer, so its gradient is exactly 0 and "
+        "optimizer.update leaves it where it started; measured in the failure corpus (mlx "
+        "0.32.4 CPU): a deformable sampler's offset layer stayed at its init and the mse was "
+        "flat at 0.75-0.90 for 1200 steps (index-only stop: 0.73 -> 0.05)",
+        "", source="https://github.com/ml-explore/mlx/issues/1213"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
-from .differentiation import ModelOutsideGrad, StepFunctionInGrad
+from .differentiation import ModelOutsideGrad, StepFunctionInGrad, StoppedLayer
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -45,5 +45,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
-    InfiniteMaskSoftmax,
+    InfiniteMaskSoftmax, StoppedLayer,
 ), key=lambda r: r.id))
