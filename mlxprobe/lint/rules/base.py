@@ -66,3 +66,11 @@ def trains(text: str) -> bool:
 def _trains(text: str) -> bool:
     return ("and_grad" in text or "grad(" in text or (
         ".update(" in text and UPDATE.search(text) is not None)) and loops(text)
+
+
+GRAD_CALL = re.compile(r"and_grad\(|(?<!stop_)grad\(")
+
+
+def differentiates(text: str) -> bool:
+    """The text may take a gradient: `value_and_grad(` or `grad(` (not `stop_gradient(`)."""
+    return GRAD_CALL.search(text) is not None

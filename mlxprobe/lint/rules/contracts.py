@@ -92,10 +92,12 @@ class NestedTreeSaved(Rule):
     model.parameters())`: the saver takes a flat name -> array mapping."""
 
     id = "MLX031"
+    local = True  # an optimizer bound in another top-level block is known by its name
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "save" in text and ("state" in text or "parameters()" in text)
+        return ("savez" in text or "save_safetensors" in text or "save_gguf" in text) and (
+            ".state" in text or "parameters()" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

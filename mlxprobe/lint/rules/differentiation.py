@@ -20,7 +20,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, calls, names_in, reach, walk
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule
+from .base import Rule, differentiates
 from .gradients import visible_function
 from .state import module_classes
 
@@ -127,7 +127,7 @@ class StepFunctionInGrad(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "grad" in text and any(f"{n}(" in text for n in ("round", "floor", "ceil"))
+        return any(f"{n}(" in text for n in ("round", "floor", "ceil")) and differentiates(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         seen: set[ast.AST] = set()
@@ -226,7 +226,7 @@ class StoppedLayer(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "stop_gradient(" in text and "grad" in text and "freeze" not in text
+        return "stop_gradient(" in text and "freeze" not in text and differentiates(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         region = set(differentiated_nodes(source))

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import walk
 from ..source import SourceFile
-from .base import Rule
+from .base import Rule, differentiates
 from .differentiation import differentiated_nodes
 from .reduction import last_bindings
 
@@ -71,7 +71,7 @@ class InfiniteMaskSoftmax(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "inf" in text and "softmax(" in text and "grad" in text
+        return "inf" in text and "softmax(" in text and differentiates(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         constants = last_bindings(source.tree.body)

@@ -188,6 +188,14 @@ def loops_reach(source: SourceFile) -> list[ast.AST]:
     return list(found)
 
 
+def function_bindings(source: SourceFile, function: ast.AST | None) -> dict[str, ast.AST]:
+    """`last_bindings` of a function's body (of nothing at module level), cached."""
+    key = ("last_bindings", function)
+    if key not in source.cache:
+        source.cache[key] = last_bindings(function.body) if function is not None else {}
+    return source.cache[key]
+
+
 class UnguardedStandardisation(Rule):
     """MLX028: code a training loop runs at every step, or the differentiated forward pass,
     divides by a standard deviation with no epsilon (`(r - r.mean()) / r.std()`) or scales
@@ -201,14 +209,12 @@ class UnguardedStandardisation(Rule):
         return trains(text) and ("std(" in text or "sqrt(" in text)  # rsqrt( too
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        seen: set[ast.AST] = set()
-        for node in (*training_reach(source), *differentiated_nodes(source)):
-            if node in seen or not isinstance(node, (ast.BinOp, ast.Call)):
-                continue
-            seen.add(node)
+        candidates = {n: None for n in (*training_reach(source), *differentiated_nodes(source))
+                      if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) or isinstance(
+                          n, ast.Call) and source.imports.resolve(n.func) in RSQRT}
+        for node in candidates:
             function = source.enclosing(node)
-            bound = last_bindings(function.body) if function is not None else {}
-            if self._unguarded(source, node, bound):
+            if self._unguarded(source, node, function_bindings(source, function)):
                 yield self.hit(source, node)
 
     def _unguarded(self, source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
