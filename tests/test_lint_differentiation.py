@@ -126,6 +126,7 @@ vg = nn.value_and_grad(model, loss_fn)
     ("None", "-mx.inf"),
     ("None", "float('-inf')"),
     ("None", "-float('inf')"),
+    ("None", "mx.array(-mx.inf, scores.dtype)"),
 ])
 def test_mlx035_minus_infinity_mask_into_softmax(neg: str, fill: str) -> None:
     """mlx#2608: a fully masked row is softmax(-inf, ..., -inf) = NaN."""
@@ -184,3 +185,10 @@ def test_mlx036_index_only_or_layer_used_elsewhere_is_clean(line: str, extra: st
 def test_mlx036_frozen_teacher_is_clean() -> None:
     code = STOPPED.replace("{line}", "loc = mx.stop_gradient(loc)").replace("{extra}", "")
     assert fired(code + "model.offsets.freeze()\n", "MLX036") == []
+
+
+def test_mlx035_additive_minus_infinity_bias_into_softmax() -> None:
+    code = MASKED.replace("{neg}", "None").replace(
+        "scores = mx.where(keep, scores, {fill})",
+        "bias = mx.where(keep, 0.0, -mx.inf)\n        scores = scores + bias")
+    assert fired(code, "MLX035") == [8]

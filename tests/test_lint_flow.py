@@ -47,6 +47,7 @@ def test_mlx014_update_never_evaluated(update: str) -> None:
     "for i, p in enumerate(params):\n            p -= lr * g[i]",
     "w = w - lr * dw",
     "params[0] -= 0.1 * g[0]",
+    "params = [p - lr * d for p, d in zip(params, g)]",
 ])
 def test_mlx014_hand_written_step_never_evaluated(update: str) -> None:
     """A descent step spelled by hand on arrays carried by the loop (mlx#1711)."""
@@ -788,6 +789,7 @@ for x, y in data:
     ("mx.mean(x * x, axis=-1, keepdims=True)", "ms"),
     ("mx.square(x).mean(axis=-1, keepdims=True)", "ms"),
     ("(x ** 2).mean(-1, keepdims=True)", "ms"),
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms + 1e-6) * (ms ** -0.5"),
 ])
 def test_mlx028_rmsnorm_without_epsilon_in_the_differentiated_forward(ms: str, root: str) \
         -> None:

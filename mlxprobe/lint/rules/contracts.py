@@ -60,7 +60,7 @@ class ClipPairAsGrads(Rule):
 
 
 SAVERS = frozenset(f"mlx.core.{n}" for n in (
-    "savez", "savez_compressed", "save_safetensors", "save_gguf"))
+    "save", "savez", "savez_compressed", "save_safetensors", "save_gguf"))
 TREE_METHODS = frozenset({"parameters", "trainable_parameters", "children"})
 
 
@@ -96,8 +96,7 @@ class NestedTreeSaved(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("savez" in text or "save_safetensors" in text or "save_gguf" in text) and (
-            ".state" in text or "parameters()" in text)
+        return "save" in text and (".state" in text or "parameters()" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
@@ -131,6 +130,10 @@ def entry_of(literal: ast.Dict, key: object) -> ast.AST | None:
                  if isinstance(k, ast.Constant) and k.value == key), None)
 
 
+# Where eps sits among each optimizer's positional parameters (mlx.optimizers 0.32).
+EPS_POSITION = {"Adam": 2, "AdamW": 2, "Adamax": 2, "RMSprop": 2, "AdaDelta": 2, "Adagrad": 1}
+
+
 class ZeroEpsilon(Rule):
     """MLX032: an `mlx.optimizers` optimizer built with `eps=0` (a keyword, or a config
     dict spread into it): a parameter whose gradient is exactly 0 updates by 0/0."""
@@ -139,7 +142,7 @@ class ZeroEpsilon(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "eps" in text and "optimizers" in text
+        return "optimizers" in text and ("eps" in text or "Ada" in text or "RMSprop" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         ordered = sorted(source.of_type(ast.Assign), key=lambda n: n.lineno)
@@ -147,8 +150,15 @@ class ZeroEpsilon(Rule):
         for call in source.of_type(ast.Call):
             if not (source.imports.resolve(call.func) or "").startswith("mlx.optimizers."):
                 continue
-            if any(self._zero(source, k, dict(bound)) for k in call.keywords):
+            if any(self._zero(source, k, dict(bound)) for k in call.keywords) or (
+                    self._zero_positional(source, call)):
                 yield self.hit(source, call)
+
+    def _zero_positional(self, source: SourceFile, call: ast.Call) -> bool:
+        """`optim.Adam(1e-3, [0.9, 0.999], 0.0)`: eps given by position."""
+        name = (source.imports.resolve(call.func) or "").rsplit(".", 1)[-1]
+        at = EPS_POSITION.get(name)
+        return at is not None and len(call.args) > at and constant_zero(call.args[at])
 
     def _zero(self, source: SourceFile, keyword: ast.keyword, bound: dict) -> bool:
         if keyword.arg == "eps":

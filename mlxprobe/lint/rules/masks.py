@@ -15,7 +15,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import walk
+from ..flow import assignments, names_in, walk
 from ..source import SourceFile
 from .base import Rule, differentiates
 from .differentiation import differentiated_nodes
@@ -24,6 +24,8 @@ from .reduction import last_bindings
 WHERE = frozenset({"mlx.core.where"})
 SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
 INF = frozenset({"math.inf", "mlx.core.inf", "numpy.inf"})
+ARRAY = frozenset({"mlx.core.array"})
+DEPTH = 3
 
 
 def bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
@@ -36,6 +38,8 @@ def minus_infinity(source: SourceFile, node: ast.AST, constants: dict[str, ast.A
     """`-math.inf`, `-mx.inf`, `float("-inf")`, `-float("inf")`, or a name bound to one."""
     if isinstance(node, ast.Name) and node.id in constants:
         return minus_infinity(source, constants.pop(node.id), constants)
+    if isinstance(node, ast.Call) and source.imports.resolve(node.func) in ARRAY and node.args:
+        return minus_infinity(source, node.args[0], constants)  # mx.array(-mx.inf, dtype)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = node.operand
         return source.imports.resolve(inner) in INF or infinite_float(inner, "inf")
@@ -50,17 +54,21 @@ def infinite_float(node: ast.AST, text: str) -> bool:
 
 def softmaxed(source: SourceFile, where: ast.Call) -> bool:
     """The `mx.where` result reaches a softmax in the same function: directly, or through
-    the name it is bound to."""
+    the local names it flows into (`scores = scores + bias`), a few bindings deep."""
     parent = source.parents.get(where)
     if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in SOFTMAX:
         return True
     if not (isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name)):
         return False
-    name, function = parent.targets[0].id, source.enclosing(where)
+    function = source.enclosing(where)
     body = function.body if function is not None else source.tree.body
+    flows = {parent.targets[0].id}
+    pairs = [(t.id, v) for t, v in assignments(walk(body)) if isinstance(t, ast.Name)
+             and v is not where]
+    for _ in range(DEPTH):
+        flows |= {name for name, value in pairs if names_in(value) & flows}
     return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) in SOFTMAX
-               and any(isinstance(a, ast.Name) and a.id == name for a in n.args)
-               for n in walk(body))
+               and any(names_in(a) & flows for a in n.args) for n in walk(body))
 
 
 class InfiniteMaskSoftmax(Rule):

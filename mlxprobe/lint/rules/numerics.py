@@ -188,6 +188,13 @@ def loops_reach(source: SourceFile) -> list[ast.AST]:
     return list(found)
 
 
+def negative(node: ast.AST) -> bool:
+    """A negative constant exponent: `-0.5`."""
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(
+        node.operand, ast.Constant) or isinstance(node, ast.Constant) and isinstance(
+        node.value, (int, float)) and node.value < 0
+
+
 def function_bindings(source: SourceFile, function: ast.AST | None) -> dict[str, ast.AST]:
     """`last_bindings` of a function's body (of nothing at module level), cached."""
     key = ("last_bindings", function)
@@ -209,16 +216,22 @@ class UnguardedStandardisation(Rule):
         return trains(text) and ("std(" in text or "sqrt(" in text)  # rsqrt( too
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        candidates = {n: None for n in (*training_reach(source), *differentiated_nodes(source))
-                      if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) or isinstance(
-                          n, ast.Call) and source.imports.resolve(n.func) in RSQRT}
-        for node in candidates:
+        nodes = (*training_reach(source), *differentiated_nodes(source))
+        for node in dict.fromkeys(n for n in nodes if self._candidate(source, n)):
             function = source.enclosing(node)
             if self._unguarded(source, node, function_bindings(source, function)):
                 yield self.hit(source, node)
 
+    def _candidate(self, source: SourceFile, node: ast.AST) -> bool:
+        """A division, a power, or an rsqrt call: what `_unguarded` reads."""
+        if isinstance(node, ast.BinOp):
+            return isinstance(node.op, (ast.Div, ast.Pow))
+        return isinstance(node, ast.Call) and source.imports.resolve(node.func) in RSQRT
+
     def _unguarded(self, source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
-        """`x / std` or `x * mx.rsqrt(mean_square)` with no epsilon anywhere."""
+        """`x / std`, `x * mx.rsqrt(mean_square)` or `mean_square ** -0.5`, no epsilon."""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return negative(node.right) and bare_variance(source, node.left, bound, STD_DEPTH)
         if isinstance(node, ast.BinOp):
             return isinstance(node.op, ast.Div) and deviation(
                 source, node.right, bound, STD_DEPTH)

@@ -45,8 +45,9 @@ def model_update(call: ast.Call) -> bool:
 
 
 def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set[str]) -> bool:
-    """`p = tree_map(f, p, g)` or `p = {k: p[k] - lr * g[k] for k in p}`: a carried tree
-    rebound from itself and the step's gradients."""
+    """`p = tree_map(f, p, g)`, `p = {k: p[k] - lr * g[k] for k in p}` or `p = [w - lr * g
+    for w, g in zip(p, grads)]`: a carried tree rebound from itself and the step's
+    gradients."""
     if not isinstance(target, ast.Name):
         return False
     used = names_in(value)
@@ -54,7 +55,7 @@ def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set
         return False
     if isinstance(value, ast.Call):
         return source.imports.resolve(value.func) in TREE_MAP
-    return isinstance(value, ast.DictComp)
+    return isinstance(value, (ast.DictComp, ast.ListComp))
 
 
 def reads_grads(node: ast.AST, grads: set[str]) -> bool:
