@@ -810,3 +810,17 @@ def test_mlx028_rmsnorm_without_a_gradient_in_the_module_is_clean() -> None:
     """Inference code (no value_and_grad, no training loop) is left alone."""
     code = RMS.replace("{ms}", "mx.mean(x * x, axis=-1)").replace("{root}", "ms")
     assert fired(code.split("def loss_fn")[0], "MLX028") == []
+
+
+@pytest.mark.parametrize("body, fires", [
+    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True))", True),
+    ("return z / mx.linalg.norm(z, axis=-1, keepdims=True)", True),
+    ("n2 = mx.sum(mx.square(z), axis=-1, keepdims=True)\n        return z / mx.sqrt(n2)", True),
+    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True) + 1e-8)", False),
+    ("return z / mx.maximum(mx.linalg.norm(z, axis=-1, keepdims=True), 1e-8)", False),
+])
+def test_mlx028_l2_normalisation_in_the_differentiated_forward(body: str, fires: bool) -> None:
+    """An all-zero embedding (a dead ReLU row) normalised with no epsilon is 0/0."""
+    code = RMS.replace("ms = {ms}\n        return self.weight * x * mx.rsqrt({root})",
+                       "z = self.proj(x)\n        " + body)
+    assert bool(fired(code, "MLX028")) == fires

@@ -251,8 +251,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1393"),
     RuleInfo(
         "MLX028", "unguarded-standardisation",
-        "a training step divides by a standard deviation (or scales by the rsqrt of a mean "
-        "square) with no epsilon: 0/0 = NaN when the values are all equal or all zero",
+        "a training step divides by a standard deviation or a norm (or scales by the rsqrt "
+        "of a mean square) with no epsilon: 0/0 = NaN when the values are all equal or zero",
         "(r - r.mean()) / (r.std() + 1e-4)",
         "statistics recomputed at every step on a small group (GRPO rewards, a batch) are "
         "constant sooner or later: std 0 and (r - mean) / std = 0/0; measured in the failure "

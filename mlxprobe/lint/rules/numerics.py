@@ -113,6 +113,8 @@ VAR = frozenset({"mlx.core.var"})
 MEAN = frozenset({"mlx.core.mean"})
 SQRT = frozenset({"mlx.core.sqrt"})
 RSQRT = frozenset({"mlx.core.rsqrt"})
+SUM = frozenset({"mlx.core.sum"})
+NORM = frozenset({"mlx.core.linalg.norm"})
 STD_DEPTH = 3
 
 
@@ -140,26 +142,31 @@ def self_product(node: ast.AST) -> bool:
 
 
 def variance(source: SourceFile, node: ast.AST) -> bool:
-    """`mx.var(x)`, `x.var()`, or the mean of a square (`((x - m) ** 2).mean()`)."""
+    """`mx.var(x)`, `x.var()`, or the mean or sum of a square (`((x - m) ** 2).mean()`,
+    `(z * z).sum(-1)`: a squared norm)."""
     if not isinstance(node, ast.Call):
         return False
     if subject(source, node, VAR, "var") is not None:
         return True
     averaged = subject(source, node, MEAN, "mean")
+    if averaged is None:
+        averaged = subject(source, node, SUM, "sum")
     return averaged is not None and squared(averaged)
 
 
 def deviation(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST], depth: int) -> bool:
-    """`node` is a standard deviation with nothing added: `mx.std(x)`, `x.std()`,
-    `mx.sqrt(<a variance>)`, through local names (`std + eps` is not one)."""
+    """`node` is a standard deviation or a norm with nothing added: `mx.std(x)`, `x.std()`,
+    `mx.sqrt(<a variance or squared norm>)`, `mx.linalg.norm(x)`, through local names
+    (`std + eps` is not one)."""
     if isinstance(node, ast.Name) and depth and node.id in bound:
         return deviation(source, bound[node.id], bound, depth - 1)
     if not isinstance(node, ast.Call):
         return False
-    if subject(source, node, STD, "std") is not None:
+    if subject(source, node, STD, "std") is not None or source.imports.resolve(
+            node.func) in NORM:
         return True
-    return source.imports.resolve(node.func) in SQRT and bool(node.args) and variance(
-        source, node.args[0])
+    return source.imports.resolve(node.func) in SQRT and bool(node.args) and bare_variance(
+        source, node.args[0], bound, depth)
 
 
 def bare_variance(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
@@ -213,7 +220,8 @@ class UnguardedStandardisation(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return trains(text) and ("std(" in text or "sqrt(" in text)  # rsqrt( too
+        return trains(text) and ("std(" in text or "sqrt(" in text  # rsqrt( too
+                                 or "linalg.norm(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         nodes = (*training_reach(source), *differentiated_nodes(source))
