@@ -824,3 +824,19 @@ def test_mlx028_l2_normalisation_in_the_differentiated_forward(body: str, fires:
     code = RMS.replace("ms = {ms}\n        return self.weight * x * mx.rsqrt({root})",
                        "z = self.proj(x)\n        " + body)
     assert bool(fired(code, "MLX028")) == fires
+
+
+def test_mlx014_grad_function_result_steps_the_parameters_never_evaluated() -> None:
+    """`g = step(params, x, y)` with `step = mx.grad(loss_fn)`: the result names the
+    gradients whatever it is called."""
+    code = """
+    step = mx.grad(loss_fn)
+    for i in range(5000):
+        g = step(params, x, y)
+        for k in params:
+            params[k] = params[k] - 0.01 * g[k]
+    print(loss_fn(params, x, y).item())
+    """
+    assert fired(code, "MLX014") == [6]
+    assert fired(code.replace("0.01 * g[k]\n", "0.01 * g[k]\n        mx.eval(params)\n"),
+                 "MLX014") == []

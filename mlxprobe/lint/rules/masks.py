@@ -23,6 +23,9 @@ from .reduction import last_bindings
 
 WHERE = frozenset({"mlx.core.where"})
 SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
+# An additive -inf mask NaNs a fully masked row here too (a boolean mask does not; measured,
+# mlx 0.32.4 CPU).
+CONSUMERS = SOFTMAX | {"mlx.core.fast.scaled_dot_product_attention"}
 INF = frozenset({"math.inf", "mlx.core.inf", "numpy.inf"})
 ARRAY = frozenset({"mlx.core.array"})
 DEPTH = 3
@@ -52,34 +55,47 @@ def infinite_float(node: ast.AST, text: str) -> bool:
         node.args[0], ast.Constant) and str(node.args[0].value).lower() == text
 
 
+def consumes(source: SourceFile, node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and source.imports.resolve(node.func) in CONSUMERS
+
+
+def given(call: ast.Call) -> list[ast.AST]:
+    return [*call.args, *(k.value for k in call.keywords)]
+
+
 def softmaxed(source: SourceFile, where: ast.Call) -> bool:
-    """The `mx.where` result reaches a softmax in the same function: directly, or through
-    the local names it flows into (`scores = scores + bias`), a few bindings deep."""
+    """The `mx.where` result reaches a softmax (or an additive attention mask) in the same
+    function, through the local names it flows into (`scores = scores + bias`), or is handed
+    to a layer or helper in a module whose differentiated code runs a softmax."""
     parent = source.parents.get(where)
-    if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in SOFTMAX:
+    if consumes(source, parent):
         return True
     if not (isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name)):
         return False
     function = source.enclosing(where)
-    body = function.body if function is not None else source.tree.body
+    body = list(walk(function.body if function is not None else source.tree.body))
     flows = {parent.targets[0].id}
-    pairs = [(t.id, v) for t, v in assignments(walk(body)) if isinstance(t, ast.Name)
+    pairs = [(t.id, v) for t, v in assignments(body) if isinstance(t, ast.Name)
              and v is not where]
     for _ in range(DEPTH):
         flows |= {name for name, value in pairs if names_in(value) & flows}
-    return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) in SOFTMAX
-               and any(names_in(a) & flows for a in n.args) for n in walk(body))
+    handed = [c for c in body if isinstance(c, ast.Call)
+              and any(names_in(a) & flows for a in given(c))]
+    return any(consumes(source, c) for c in handed) or bool(handed) and any(
+        consumes(source, n) for n in differentiated_nodes(source))
 
 
 class InfiniteMaskSoftmax(Rule):
-    """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax in differentiated code: a
-    row whose keys are all masked is softmax(-inf, ..., -inf) = NaN, and its gradient too."""
+    """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax (or as an additive mask to
+    `mx.fast.scaled_dot_product_attention`) in differentiated code: a row whose keys are all
+    masked is softmax(-inf, ..., -inf) = NaN, and its gradient too."""
 
     id = "MLX035"
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "inf" in text and "softmax(" in text and differentiates(text)
+        return "inf" in text and ("softmax(" in text or "attention(" in text) and (
+            differentiates(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         constants = last_bindings(source.tree.body)

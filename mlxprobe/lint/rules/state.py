@@ -14,10 +14,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import evaluates_each_step, unused_after
+from ..dataflow import evaluates_each_step, transformed, unused_after
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
-from ..names import TREE_MAP, dotted, last_name
+from ..names import MX_GRAD, TREE_MAP, dotted, last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update, step_outputs
@@ -80,9 +80,23 @@ def descent_step(node: ast.AST, grads: set[str]) -> bool:
             and not reads_grads(target, grads) and reads_grads(step, grads))
 
 
+def gradient_names(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names bound to the result of a gradient function's call: `g = step(params, x)`
+    with `step = mx.grad(loss_fn)`, or `g = mx.grad(loss_fn)(params, x)`."""
+    kinds = transformed(source)
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        func = value.func if isinstance(value, ast.Call) else None
+        direct = isinstance(func, ast.Call) and source.imports.resolve(func.func) in MX_GRAD
+        named = isinstance(func, ast.Name) and kinds.get(func.id, ("",))[0] == "grad"
+        if direct or named:
+            found.update(assigned(target))
+    return found
+
+
 def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
     """The loop's updates of training state other than `optimizer.update` (MLX001's)."""
-    grads = step_outputs(nodes)
+    grads = step_outputs(nodes) | gradient_names(source, nodes)
     found: list[ast.AST] = [c for c in calls(nodes) if model_update(c)
                             and not is_optimizer_update(source, c)]
     found += [v for t, v in assignments(nodes) if rebinds_tree(source, t, v, grads)]
