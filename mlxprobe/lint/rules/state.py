@@ -64,20 +64,42 @@ def reads_grads(node: ast.AST, grads: set[str]) -> bool:
     return any(n in grads or "grad" in n.lower() for n in names_in(node))
 
 
-def descent_step(node: ast.AST, grads: set[str]) -> bool:
-    """`p -= lr * g[i]` or `w = w - lr * dw`: an array stepped against its gradient in
-    place or rebound from itself, whatever the names (a gradient is never the target)."""
+def descent_shape(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(target, step) of `p -= step` or `w = w - step` on a name, an item or an attribute."""
     if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Sub):
         target, step = node.target, node.value
     elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
             node.value, ast.BinOp) and isinstance(node.value.op, ast.Sub):
         target, step = node.targets[0], node.value.right
-        if ast.unparse(target) != ast.unparse(node.value.left):
-            return False
+        if not isinstance(target, (ast.Name, ast.Subscript, ast.Attribute)) or ast.unparse(
+                target) != ast.unparse(node.value.left):
+            return None
     else:
-        return False
-    return (isinstance(target, (ast.Name, ast.Subscript, ast.Attribute))
-            and not reads_grads(target, grads) and reads_grads(step, grads))
+        return None
+    return (target, step) if isinstance(target, (ast.Name, ast.Subscript, ast.Attribute)) \
+        else None
+
+
+def descent_steps(source: SourceFile, nodes: list[ast.AST], grads: set[str]) -> list[ast.AST]:
+    """`p -= lr * g[i]` or `w = w - lr * dw`: an array stepped against its gradient (a name
+    the gradient call bound, or one bound from it in the loop), whatever the names; a
+    gradient is never the target."""
+    shaped = [(n, shape) for n in nodes if (shape := descent_shape(n)) is not None]
+    if not shaped:
+        return []
+    grads = grads | gradient_names(source, nodes)
+    bound: dict[str, list[ast.AST]] = {}
+    for target, value in assignments(nodes):
+        for name in assigned(target):
+            bound.setdefault(name, []).append(value)
+
+    def from_grads(node: ast.AST) -> bool:
+        names = names_in(node)
+        return reads_grads(node, grads) or any(
+            reads_grads(v, grads) for n in names for v in bound.get(n, ()))
+
+    return [n for n, (target, step) in shaped
+            if not reads_grads(target, grads) and from_grads(step)]
 
 
 def gradient_names(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
@@ -96,20 +118,18 @@ def gradient_names(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
 
 def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
     """The loop's updates of training state other than `optimizer.update` (MLX001's)."""
-    grads = step_outputs(nodes) | gradient_names(source, nodes)
+    grads = step_outputs(nodes)
     found: list[ast.AST] = [c for c in calls(nodes) if model_update(c)
                             and not is_optimizer_update(source, c)]
     found += [v for t, v in assignments(nodes) if rebinds_tree(source, t, v, grads)]
-    if grads:
-        derived = grads | {n for t, v in assignments(nodes) if reads_grads(v, grads)
-                           for n in assigned(t)}
-        found += [n for n in nodes if descent_step(n, derived)]
+    found += descent_steps(source, nodes, grads)
     return found
 
 
 class StateNeverEvaluated(Rule):
     """MLX014: a loop updates the parameters (`model.update(...)`, a tree rebound with
-    tree_map or a dict comprehension) and nothing in it evaluates anything each step."""
+    tree_map or a comprehension, an array stepped against its gradient by hand) and nothing
+    in it evaluates anything each step."""
 
     id = "MLX014"
 
