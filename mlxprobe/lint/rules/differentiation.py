@@ -32,6 +32,12 @@ def mentions(nodes: list[ast.AST], parts: list[str]) -> bool:
     return any(isinstance(n, ast.Attribute) and dotted(n) == parts for n in nodes)
 
 
+def aliases(source: SourceFile, parts: list[str]) -> set[str]:
+    """Names bound anywhere in the module to the model itself (`net = model`)."""
+    return {t.id for t, v in assignments(source.of_type(ast.Assign))
+            if isinstance(t, ast.Name) and dotted(v) == parts}
+
+
 def bound_name(source: SourceFile, call: ast.Call) -> str | None:
     """`vg` in `vg = nn.value_and_grad(model, f)`."""
     parent = source.parents.get(call)
@@ -74,8 +80,9 @@ class ModelOutsideGrad(Rule):
                 continue
             body = function.body if isinstance(function.body, list) else [function.body]
             nodes = reach(source, body)
-            if not self._opaque(source, nodes) and not mentions(nodes, parts) and not (
-                    model_passed(source, bound_name(source, call), parts)):
+            names = [parts, *([a] for a in aliases(source, parts))]
+            if not self._opaque(source, nodes) and not any(mentions(nodes, p) for p in names) \
+                    and not model_passed(source, bound_name(source, call), parts):
                 yield self.hit(source, call)
 
     def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
