@@ -227,3 +227,21 @@ def test_mlx035_boolean_mask_to_the_attention_is_clean() -> None:
                           "~pad[:, None, None, :]").replace(
         "{attend}", "return mx.fast.scaled_dot_product_attention(x, x, x, scale=1.0, mask=bias)")
     assert fired(code, "MLX035") == []
+
+
+@pytest.mark.parametrize("mask", [
+    "keep = mx.tril(mx.ones((q.shape[0], q.shape[0]))) > 0",
+    "keep = mx.arange(q.shape[0])[:, None] >= mx.arange(q.shape[0])[None]",
+])
+def test_mlx035_causal_mask_built_in_place_is_clean(mask: str) -> None:
+    """A causal mask keeps the diagonal: no row is all -inf."""
+    code = MASKED.replace("{neg}", "None").replace("{fill}", "-mx.inf").replace(
+        "def __call__(self, q, k, keep):", "def __call__(self, q, k):\n        " + mask)
+    assert fired(code, "MLX035") == []
+
+
+def test_mlx035_causal_and_padding_mask_fires() -> None:
+    code = MASKED.replace("{neg}", "None").replace("{fill}", "-mx.inf").replace(
+        "def __call__(self, q, k, keep):",
+        "def __call__(self, q, k, valid):\n        keep = mx.tril(mx.ones((4, 4))) * valid")
+    assert fired(code, "MLX035") == [9]

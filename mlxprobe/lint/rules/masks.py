@@ -28,6 +28,7 @@ SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
 CONSUMERS = SOFTMAX | {"mlx.core.fast.scaled_dot_product_attention"}
 INF = frozenset({"math.inf", "mlx.core.inf", "numpy.inf"})
 ARRAY = frozenset({"mlx.core.array"})
+ARANGE = frozenset({"mlx.core.arange"})
 DEPTH = 3
 
 
@@ -85,10 +86,38 @@ def softmaxed(source: SourceFile, where: ast.Call) -> bool:
         consumes(source, n) for n in differentiated_nodes(source))
 
 
+BAND = frozenset(f"mlx.core.{n}" for n in ("tril", "triu"))
+
+
+def causal_only(source: SourceFile, condition: ast.AST, scope: dict[str, ast.AST]) -> bool:
+    """The mask is a causal or band mask built right here (`mx.tril(...)`, `arange(L)[:, None]
+    >= arange(L)`), reading no data: it always keeps the diagonal, so no row is all -inf."""
+    todo, seen, banded = [condition], set(), False
+    function = source.enclosing(condition)
+    params = {a.arg for a in function.args.args} if function is not None else set()
+    while todo:
+        for n in ast.walk(todo.pop()):
+            if isinstance(n, ast.Call) and source.imports.resolve(n.func) in BAND | ARANGE:
+                banded = True
+            if isinstance(n, ast.Name) and n.id in params and not shape_read(source, n):
+                return False
+            if isinstance(n, ast.Name) and n.id in scope and n.id not in seen:
+                seen.add(n.id)
+                todo.append(scope[n.id])
+    return banded
+
+
+def shape_read(source: SourceFile, name: ast.Name) -> bool:
+    """`x.shape` (a size, not data)."""
+    parent = source.parents.get(name)
+    return isinstance(parent, ast.Attribute) and parent.attr == "shape"
+
+
 class InfiniteMaskSoftmax(Rule):
     """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax (or as an additive mask to
     `mx.fast.scaled_dot_product_attention`) in differentiated code: a row whose keys are all
-    masked is softmax(-inf, ..., -inf) = NaN, and its gradient too."""
+    masked is softmax(-inf, ..., -inf) = NaN, and its gradient too. A causal or band mask
+    built in place from tril/triu/arange alone keeps the diagonal and is left alone."""
 
     id = "MLX035"
 
@@ -105,5 +134,5 @@ class InfiniteMaskSoftmax(Rule):
                 continue
             scope = {**constants, **bindings(source, node)}
             if any(minus_infinity(source, a, dict(scope)) for a in node.args[1:]) and (
-                    softmaxed(source, node)):
+                    softmaxed(source, node)) and not causal_only(source, node.args[0], scope):
                 yield self.hit(source, node)
