@@ -86,6 +86,7 @@ step = nn.value_and_grad(model, loss_fn)
 @pytest.mark.parametrize("line", [
     "return mx.round(w / scale) * scale",
     "q = mx.floor(w * 8 + 0.5)\n    return q / 8",
+    "return (w / scale).round() * scale",
 ])
 def test_mlx034_rounding_in_the_forward_pass(line: str) -> None:
     assert fired(QAT.replace("{line}", line), "MLX034") == [4]
@@ -178,6 +179,7 @@ def test_mlx036_layer_cut_from_the_loss(line: str) -> None:
     ("lo = mx.stop_gradient(mx.floor(loc)).astype(mx.int32)", " + lo"),
     ("target = mx.stop_gradient(h)", " + target + self.proj(loc)"),
     ("loc = mx.stop_gradient(loc)", " + self.offsets(h)"),
+    ("h = mx.stop_gradient(self.proj(x))", ""),
 ])
 def test_mlx036_index_only_or_layer_used_elsewhere_is_clean(line: str, extra: str) -> None:
     assert fired(STOPPED.replace("{line}", line).replace("{extra}", extra), "MLX036") == []

@@ -139,16 +139,24 @@ class StepFunctionInGrad(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         seen: set[ast.AST] = set()
         for call in calls(differentiated_nodes(source)):
-            if call in seen or source.imports.resolve(call.func) not in STEPS:
+            if call in seen or not self._rounds(source, call):
                 continue
             seen.add(call)
             if self._quantises(source, call) and self._traced(source, call):
                 yield self.hit(source, call)
 
+    def _rounds(self, source: SourceFile, call: ast.Call) -> bool:
+        """`mx.round(...)`, `mx.floor(...)`, `mx.ceil(...)`, or `(w / s).round()`."""
+        method = isinstance(call.func, ast.Attribute) and call.func.attr == "round" and (
+            isinstance(call.func.value, ast.BinOp))
+        return method or source.imports.resolve(call.func) in STEPS
+
     def _quantises(self, source: SourceFile, call: ast.Call) -> bool:
         """`round(x / s)`: a scaled array snapped to a grid and kept a float (an index
         `floor(x * n).astype(mx.int32)` is no quantisation)."""
-        scaled = bool(call.args) and isinstance(call.args[0], ast.BinOp)
+        operand = call.func.value if not call.args and isinstance(
+            call.func, ast.Attribute) else (call.args[0] if call.args else None)
+        scaled = isinstance(operand, ast.BinOp)
         parent = source.parents.get(call)
         cast = isinstance(parent, ast.Attribute) and parent.attr == "astype"
         return scaled and not cast and not stopped(source, call)
@@ -160,8 +168,9 @@ class StepFunctionInGrad(Rule):
         if function is None:
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
-        return bool(params & {n.id for n in ast.walk(call.args[0]) if isinstance(n, ast.Name)}
-                    or self._bound_from(function, call.args[0], params))
+        operand = call.args[0] if call.args else call.func.value
+        return bool(params & {n.id for n in ast.walk(operand) if isinstance(n, ast.Name)}
+                    or self._bound_from(function, operand, params))
 
     def _bound_from(self, function: ast.AST, node: ast.AST, params: set[str]) -> bool:
         bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
@@ -226,7 +235,8 @@ def attribute_uses(source: SourceFile, attr: str) -> list[ast.Attribute]:
 class StoppedLayer(Rule):
     """MLX036: `mx.stop_gradient(x)` in differentiated code where x is computed from a layer
     of the module (`self.offsets(h)`) that is used nowhere else: that layer's parameters
-    get no gradient and never train. A frozen layer, or one read elsewhere (an EMA copy),
+    get no gradient and never train. A frozen layer, one read elsewhere (an EMA copy), or
+    a sub-network's output stopped whole (`stop_gradient(self.backbone(x))`, a linear probe)
     is left alone."""
 
     id = "MLX036"
@@ -249,12 +259,21 @@ class StoppedLayer(Rule):
         if function is None:
             return False
         trace = Trace(source, function)
+        if self._whole_layer(trace, call.args[0], call.lineno):
+            return False
         stopped = trace.layers(call.args[0], call.lineno, barrier=False)
         live: set[ast.Call] = set()
         for node in returns_of(function):
             live |= trace.layers(node, node.lineno, barrier=True)
         return any(c not in live and self._only_here(source, c.func.attr, stopped)
                    for c in stopped)
+
+    def _whole_layer(self, trace: Trace, node: ast.AST, line: int) -> bool:
+        """`mx.stop_gradient(self.backbone(x))`: a sub-network's output stopped whole, a
+        deliberate freeze (a linear probe), not a quantity computed from it."""
+        if isinstance(node, ast.Name):
+            node = trace.binding(node.id, line)
+        return isinstance(node, ast.Call) and self_attribute(node.func)
 
     def _only_here(self, source: SourceFile, attr: str, stopped: set[ast.Call]) -> bool:
         funcs = {id(c.func) for c in stopped}
