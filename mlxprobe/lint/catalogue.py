@@ -259,7 +259,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
         "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98; "
         "an RMSNorm without eps on zero-filled rows gave loss nan from step 0 (rsqrt(ms + "
-        "1e-6): 0.72 -> 0.07, mlx#4312)",
+        "1e-6): 0.72 -> 0.07, mlx#4312); z / mx.linalg.norm(z) of an all-zero row: loss "
+        "and gradient NaN (with sqrt(sum(z * z) + 1e-8): finite)",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
     RuleInfo(
         "MLX029", "quantized-then-trained",
