@@ -10,7 +10,7 @@ from __future__ import annotations
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
-from .differentiation import ModelOutsideGrad, StepFunctionInGrad, StoppedLayer
+from .differentiation import ModelOutsideGrad, StepFunctionInGrad
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -26,6 +26,7 @@ from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandard
 from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .stopping import StoppedLayer
 from .threads import CrossThreadArrays
 from .tracing import EvalUnderCompile
 from .transforms import (

@@ -75,15 +75,21 @@ def softmaxed(source: SourceFile, where: ast.Call) -> bool:
         return False
     function = source.enclosing(where)
     body = list(walk(function.body if function is not None else source.tree.body))
-    flows = {parent.targets[0].id}
-    pairs = [(t.id, v) for t, v in assignments(body) if isinstance(t, ast.Name)
-             and v is not where]
-    for _ in range(DEPTH):
-        flows |= {name for name, value in pairs if names_in(value) & flows}
+    flows = flowing(body, parent.targets[0].id, where)
     handed = [c for c in body if isinstance(c, ast.Call)
               and any(names_in(a) & flows for a in given(c))]
     return any(consumes(source, c) for c in handed) or bool(handed) and any(
         consumes(source, n) for n in differentiated_nodes(source))
+
+
+def flowing(body: list[ast.AST], name: str, origin: ast.AST) -> set[str]:
+    """`name` and the local names computed from it, a few bindings deep."""
+    flows = {name}
+    pairs = [(t.id, v) for t, v in assignments(body) if isinstance(t, ast.Name)
+             and v is not origin]
+    for _ in range(DEPTH):
+        flows |= {n for n, value in pairs if names_in(value) & flows}
+    return flows
 
 
 BAND = frozenset(f"mlx.core.{n}" for n in ("tril", "triu"))
@@ -92,19 +98,25 @@ BAND = frozenset(f"mlx.core.{n}" for n in ("tril", "triu"))
 def causal_only(source: SourceFile, condition: ast.AST, scope: dict[str, ast.AST]) -> bool:
     """The mask is a causal or band mask built right here (`mx.tril(...)`, `arange(L)[:, None]
     >= arange(L)`), reading no data: it always keeps the diagonal, so no row is all -inf."""
-    todo, seen, banded = [condition], set(), False
     function = source.enclosing(condition)
     params = {a.arg for a in function.args.args} if function is not None else set()
+    nodes = traced(condition, scope)
+    reads_data = any(isinstance(n, ast.Name) and n.id in params and not shape_read(source, n)
+                     for n in nodes)
+    return not reads_data and any(isinstance(n, ast.Call) and source.imports.resolve(
+        n.func) in BAND | ARANGE for n in nodes)
+
+
+def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
+    """The nodes of `node` and of the local bindings of the names it reads, transitively."""
+    todo, seen, found = [node], set(), []
     while todo:
         for n in ast.walk(todo.pop()):
-            if isinstance(n, ast.Call) and source.imports.resolve(n.func) in BAND | ARANGE:
-                banded = True
-            if isinstance(n, ast.Name) and n.id in params and not shape_read(source, n):
-                return False
+            found.append(n)
             if isinstance(n, ast.Name) and n.id in scope and n.id not in seen:
                 seen.add(n.id)
                 todo.append(scope[n.id])
-    return banded
+    return found
 
 
 def shape_read(source: SourceFile, name: ast.Name) -> bool:
