@@ -68,9 +68,8 @@ def _trains(text: str) -> bool:
         ".update(" in text and UPDATE.search(text) is not None)) and loops(text)
 
 
-GRAD_CALL = re.compile(r"and_grad\(|(?<!stop_)grad\(")
-
-
 def differentiates(text: str) -> bool:
-    """The text may take a gradient: `value_and_grad(` or `grad(` (not `stop_gradient(`)."""
-    return GRAD_CALL.search(text) is not None
+    """The text may take a gradient: `value_and_grad(` or `grad(` (`stop_gradient(` alone is
+    not one: it holds no `grad(`). A plain substring test: a regex here cost ~0.1 s over the
+    three packages."""
+    return "grad(" in text
