@@ -61,6 +61,8 @@ def test_mlx033_forward_pass_outside_the_differentiated_function(params, body, b
     ("x, y", "helper(x, y)", "pass", "x, y"),
     ("*a", "loss_of(*a)", "pass", "*batch"),
     ("x, y", "nn.losses.mse_loss(forward(x), y)", "forward = net", "x, y"),
+    ("x, y", "other_module.loss(x, y)", "pass", "x, y"),
+    ("x, y", "agent.policy_loss(x, y)", "pass", "x, y"),
 ])
 def test_mlx033_model_reached_inside_is_clean(params, body, before, args) -> None:
     code = outside(params, body, before, args) + "\ndef helper(x, y):\n    return net(x).sum()\n"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import assignments, calls, names_in, reach, walk
+from ..flow import assigned, assignments, calls, helper_of, names_in, reach, walk
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, differentiates
@@ -85,8 +85,40 @@ class ModelOutsideGrad(Rule):
                 yield self.hit(source, call)
 
     def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
-        """The function reads `self` or a global module instance we cannot follow."""
-        return any(isinstance(n, ast.Name) and n.id == "self" for n in nodes)
+        """The function reads `self`, or calls something that might run the model where we
+        cannot see: another module's function, a method of a global object."""
+        return any(isinstance(n, ast.Name) and n.id == "self" for n in nodes) or any(
+            isinstance(n, ast.Call) and not transparent(source, n) for n in nodes)
+
+
+SAFE_MODULES = ("mlx.", "numpy.", "math.")
+BUILTINS = frozenset({"len", "range", "float", "int", "sum", "max", "min", "abs", "zip",
+                      "enumerate", "list", "dict", "tuple", "print", "isinstance", "round"})
+
+
+def transparent(source: SourceFile, call: ast.Call) -> bool:
+    """A call that cannot run a forward pass we do not see: an MLX, NumPy or math function,
+    a builtin, the module's own function (followed), or a method of a local value."""
+    resolved = source.imports.resolve(call.func) or ""
+    if resolved.startswith(SAFE_MODULES) or helper_of(source, call) is not None:
+        return True
+    if isinstance(call.func, ast.Name):
+        return call.func.id in BUILTINS
+    root = call.func
+    while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    return not isinstance(root, ast.Name) or local_name(source, call, root.id)
+
+
+def local_name(source: SourceFile, node: ast.AST, name: str) -> bool:
+    """`name` is a parameter or a local binding of the function around `node`."""
+    function = source.enclosing(node, (*FUNCTIONS, ast.Lambda))
+    if function is None:
+        return False
+    params = {a.arg for a in (*function.args.posonlyargs, *function.args.args,
+                              *function.args.kwonlyargs)}
+    body = function.body if isinstance(function.body, list) else [function.body]
+    return name in params or any(name in assigned(t) for t, _ in assignments(walk(body)))
 
 
 STEPS = frozenset(f"mlx.core.{n}" for n in ("round", "floor", "ceil"))
