@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "corpus" / "dev"
-HALVES = [ROOT / "corpus" / name for name in ("dev", "heldout")]
+HALVES = [ROOT / "corpus" / name for name in ("dev", "heldout", "fresh", "fresh2")]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from lint_corpus import TARGET, score  # noqa: E402
 

@@ -43,6 +43,39 @@ def test_mlx014_update_never_evaluated(update: str) -> None:
     assert fired(code, "MLX014") == [4]
 
 
+@pytest.mark.parametrize("update", [
+    "for i, p in enumerate(params):\n            p -= lr * g[i]",
+    "w = w - lr * dw",
+    "params[0] -= 0.1 * g[0]",
+    "params = [p - lr * d for p, d in zip(params, g)]",
+])
+def test_mlx014_hand_written_step_never_evaluated(update: str) -> None:
+    """A descent step spelled by hand on arrays carried by the loop (mlx#1711)."""
+    code = f"""
+    for step in range(1000):
+        loss, g = loss_and_grad(*params, x, y)
+        dw = g[0]
+        {update}
+        if step % 500 == 0:
+            print(step)
+    """
+    assert len(fired(code, "MLX014")) == 1
+
+
+@pytest.mark.parametrize("update", [
+    "for i, p in enumerate(params):\n            p -= lr * g[i]\n        mx.eval(params)",
+    "lr = lr - 0.001 * step",
+    "grad_sum -= g[0]\n        mx.eval(grad_sum)",
+])
+def test_mlx014_hand_written_step_evaluated_or_no_step_is_clean(update: str) -> None:
+    code = f"""
+    for step in range(1000):
+        loss, g = loss_and_grad(*params, x, y)
+        {update}
+    """
+    assert fired(code, "MLX014") == []
+
+
 @pytest.mark.parametrize("evaluation", [
     "mx.eval(params, loss)",
     "print(loss.item())",
@@ -735,3 +768,75 @@ def test_mlx029_quantized_then_handed_to_a_training_function() -> None:
         train(student, optim.Adam(learning_rate=1e-3), batches())
     """
     assert fired(code, "MLX029") == [11]
+
+
+RMS = """
+class RMSNorm(nn.Module):
+    def __call__(self, x):
+        ms = {ms}
+        return self.weight * x * mx.rsqrt({root})
+
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for x, y in data:
+    loss, grads = loss_and_grad(model, x, y)
+"""
+
+
+@pytest.mark.parametrize("ms, root", [
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms"),
+    ("mx.square(x).mean(axis=-1, keepdims=True)", "ms"),
+    ("(x ** 2).mean(-1, keepdims=True)", "ms"),
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms + 1e-6) * (ms ** -0.5"),
+])
+def test_mlx028_rmsnorm_without_epsilon_in_the_differentiated_forward(ms: str, root: str) \
+        -> None:
+    """mlx#4312: rsqrt of a bare mean square is inf on an all-zero row."""
+    assert fired(RMS.replace("{ms}", ms).replace("{root}", root), "MLX028") == [5]
+
+
+@pytest.mark.parametrize("ms, root", [
+    ("mx.mean(x * x, axis=-1, keepdims=True)", "ms + 1e-6"),
+    ("mx.mean(x * x, axis=-1, keepdims=True) + self.eps", "ms"),
+    ("mx.mean(x * y, axis=-1, keepdims=True)", "ms"),
+])
+def test_mlx028_rmsnorm_with_epsilon_is_clean(ms: str, root: str) -> None:
+    assert fired(RMS.replace("{ms}", ms).replace("{root}", root), "MLX028") == []
+
+
+def test_mlx028_rmsnorm_without_a_gradient_in_the_module_is_clean() -> None:
+    """Inference code (no value_and_grad, no training loop) is left alone."""
+    code = RMS.replace("{ms}", "mx.mean(x * x, axis=-1)").replace("{root}", "ms")
+    assert fired(code.split("def loss_fn")[0], "MLX028") == []
+
+
+@pytest.mark.parametrize("body, fires", [
+    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True))", True),
+    ("return z / mx.linalg.norm(z, axis=-1, keepdims=True)", True),
+    ("n2 = mx.sum(mx.square(z), axis=-1, keepdims=True)\n        return z / mx.sqrt(n2)", True),
+    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True) + 1e-8)", False),
+    ("return z / mx.maximum(mx.linalg.norm(z, axis=-1, keepdims=True), 1e-8)", False),
+])
+def test_mlx028_l2_normalisation_in_the_differentiated_forward(body: str, fires: bool) -> None:
+    """An all-zero embedding (a dead ReLU row) normalised with no epsilon is 0/0."""
+    code = RMS.replace("ms = {ms}\n        return self.weight * x * mx.rsqrt({root})",
+                       "z = self.proj(x)\n        " + body)
+    assert bool(fired(code, "MLX028")) == fires
+
+
+def test_mlx014_grad_function_result_steps_the_parameters_never_evaluated() -> None:
+    """`g = step(params, x, y)` with `step = mx.grad(loss_fn)`: the result names the
+    gradients whatever it is called."""
+    code = """
+    step = mx.grad(loss_fn)
+    for i in range(5000):
+        g = step(params, x, y)
+        for k in params:
+            params[k] = params[k] - 0.01 * g[k]
+    print(loss_fn(params, x, y).item())
+    """
+    assert fired(code, "MLX014") == [6]
+    assert fired(code.replace("0.01 * g[k]\n", "0.01 * g[k]\n        mx.eval(params)\n"),
+                 "MLX014") == []

@@ -129,8 +129,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx-examples/issues/1262"),
     RuleInfo(
         "MLX014", "state-never-evaluated",
-        "parameters updated in a loop (model.update, a rebound parameter tree) that never "
-        "evaluates anything",
+        "parameters updated in a loop (model.update, a rebound parameter tree, p -= lr * g) "
+        "that never evaluates anything",
         "mx.eval(params, loss)  # or mx.eval(model.parameters()), once per step",
         "the same lazy-graph growth as MLX001, whatever spells the update: with nothing "
         "evaluated each step (mlx 0.32.4 CPU) steps return in ~0.2 ms while RSS climbs, and the "
@@ -251,13 +251,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1393"),
     RuleInfo(
         "MLX028", "unguarded-standardisation",
-        "a training step divides by a standard deviation with no epsilon: 0/0 = NaN when the "
-        "values are all equal",
+        "a training step divides by a standard deviation or a norm (or scales by the rsqrt "
+        "of a mean square) with no epsilon: 0/0 = NaN when the values are all equal or zero",
         "(r - r.mean()) / (r.std() + 1e-4)",
         "statistics recomputed at every step on a small group (GRPO rewards, a batch) are "
         "constant sooner or later: std 0 and (r - mean) / std = 0/0; measured in the failure "
         "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
-        "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98",
+        "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98; "
+        "an RMSNorm without eps on zero-filled rows gave loss nan from step 0 (rsqrt(ms + "
+        "1e-6): 0.72 -> 0.07, mlx#4312); z / mx.linalg.norm(z) of an all-zero row: loss "
+        "and gradient NaN (with sqrt(sum(z * z) + 1e-8): finite)",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
     RuleInfo(
         "MLX029", "quantized-then-trained",
@@ -269,6 +272,74 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "parameters (its float biases) of 33,088 and the loss plateaued at 0.28 (0.03 when "
         "trained in float, then quantized)",
         "", source="https://github.com/ml-explore/mlx/pull/2142"),
+    RuleInfo(
+        "MLX030", "clip-pair-as-grads",
+        "the (clipped_grads, total_norm) pair that optim.clip_grad_norm returns is used whole "
+        "as the gradients",
+        "grads, grad_norm = optim.clip_grad_norm(grads, max_norm=1.0)",
+        "clip_grad_norm returns a tuple; handed whole to optimizer.update it is walked as a "
+        "tree against the parameters: measured in the failure corpus (mlx 0.32.4 CPU), the "
+        "first update raised TypeError \"'str' object does not support item assignment\"",
+        "", source="https://github.com/ml-explore/mlx/issues/1622"),
+    RuleInfo(
+        "MLX031", "nested-tree-saved",
+        "a nested tree (optimizer.state, model.parameters()) is saved with mx.savez or "
+        "mx.save_safetensors without tree_flatten",
+        "mx.savez(path, **dict(tree_flatten(optimizer.state)))",
+        "the savers take a flat name -> array mapping; measured in the failure corpus (mlx "
+        "0.32.4 CPU): mx.savez(path, **optimizer.state) raised RuntimeError std::bad_cast at "
+        "the first checkpoint, after the training time was spent",
+        "", source="https://github.com/ml-explore/mlx/pull/1329"),
+    RuleInfo(
+        "MLX032", "zero-epsilon",
+        "an optimizer is built with eps=0: a parameter whose gradient is exactly 0 is updated "
+        "by 0/0 = NaN",
+        "eps=1e-8  # keep the optimizer's default",
+        "Adam's accumulators start at 0, so a row that gets no gradient (an embedding row "
+        "absent from the batch) divides 0 by sqrt(0) + 0; measured in the failure corpus (mlx "
+        "0.32.4 CPU): the loss was nan from step 20 on (eps=1e-8: 0.68 -> 0.11)",
+        "", source="https://github.com/ml-explore/mlx/pull/3712"),
+    RuleInfo(
+        "MLX033", "model-outside-grad",
+        "nn.value_and_grad(model, f) where f never runs the model: the forward pass is "
+        "computed outside, so every gradient is 0",
+        "run the forward pass inside f: loss_fn(model, batch) calls model(...)",
+        "nn.value_and_grad swaps the parameters into the model and differentiates f; a loss "
+        "computed from log-probs made before the call does not depend on them: measured in "
+        "the failure corpus (mlx 0.32.4 CPU), an ORPO loop's loss stayed at 2.92 for 300 "
+        "iterations with chance accuracy (forward inside f: 2.78 -> 0.020)",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/68"),
+    RuleInfo(
+        "MLX034", "rounding-without-ste",
+        "mx.round/floor/ceil of a scaled array in differentiated code with no "
+        "straight-through estimator: its gradient is 0",
+        "w + mx.stop_gradient(mx.round(w / s) * s - w)  # straight-through",
+        "rounding is piecewise constant, so its gradient is exactly 0 and whatever feeds it "
+        "never trains: measured in the failure corpus (mlx 0.32.4 CPU), fake-quantized "
+        "weights stayed bit-identical to their init for 1500 steps and the loss plateaued "
+        "at 0.32-0.43 (straight-through: 0.28 -> 0.07-0.24)",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/153"),
+    RuleInfo(
+        "MLX035", "infinite-mask-softmax",
+        "scores filled with -inf (mx.where) and fed to a softmax in differentiated code: a "
+        "row with every key masked is NaN",
+        "mx.where(keep, scores, mx.finfo(scores.dtype).min)  # or -1e9",
+        "softmax over a row that is all -inf is 0/0; under a padding mask some rows (left "
+        "padding under a causal mask) have no key left; measured in the failure corpus (mlx "
+        "0.32.4 CPU): the loss was nan from step 16 on and the NaN spread through the next "
+        "layer to every row (-1e9: 0.20 -> 0.02)",
+        "", source="https://github.com/ml-explore/mlx/pull/2608"),
+    RuleInfo(
+        "MLX036", "stopped-layer",
+        "mx.stop_gradient on a value computed from a layer that is used nowhere else: that "
+        "layer's parameters get no gradient and never train",
+        "stop only what has no gradient (the integer gather index), not the value the layer "
+        "computes: lo = mx.stop_gradient(mx.floor(loc)).astype(mx.int32)",
+        "stop_gradient cuts every path back to the layer, so its gradient is exactly 0 and "
+        "optimizer.update leaves it where it started; measured in the failure corpus (mlx "
+        "0.32.4 CPU): a deformable sampler's offset layer stayed at its init and the mse was "
+        "flat at 0.75-0.90 for 1200 steps (index-only stop: 0.73 -> 0.05)",
+        "", source="https://github.com/ml-explore/mlx/issues/1213"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

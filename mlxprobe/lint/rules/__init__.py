@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
+from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
+from .differentiation import ModelOutsideGrad, StepFunctionInGrad
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .gradients import (
     MxGradUnusedArgument,
@@ -19,10 +21,12 @@ from .gradients import (
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .masks import InfiniteMaskSoftmax
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .stopping import StoppedLayer
 from .threads import CrossThreadArrays
 from .tracing import EvalUnderCompile
 from .transforms import (
@@ -41,4 +45,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     PerExampleLossGrad, PrivateWeight, ClampAfterSingular, GradsNeverApplied, LogOfProbability,
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
+    ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
+    InfiniteMaskSoftmax, StoppedLayer,
 ), key=lambda r: r.id))

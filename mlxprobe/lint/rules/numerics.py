@@ -1,8 +1,8 @@
 """Rules about numerics a loss can lose to its dtype, stated on local dataflow: MLX022 (the log
 of a probability from sigmoid or softmax: -inf, then NaN gradients, once it saturates),
 MLX025 (parameters trained in float16, whose range ends at 65504), MLX028 (a division by a
-standard deviation computed at every training step, with no epsilon: 0/0 once the values
-are all equal).
+standard deviation, or an rsqrt of a mean square, computed at every training step or in the
+differentiated forward pass, with no epsilon: 0/0 once the values are all equal or zero).
 
 Job: find losses that go non-finite on confident predictions while a fused form would not.
 
@@ -20,6 +20,7 @@ from ..flow import assignments, body_nodes, calls, reach
 from ..names import last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
+from .differentiation import differentiated_nodes
 from .evaluation import is_optimizer_update, step_outputs
 from .reduction import last_bindings
 
@@ -111,6 +112,9 @@ STD = frozenset({"mlx.core.std"})
 VAR = frozenset({"mlx.core.var"})
 MEAN = frozenset({"mlx.core.mean"})
 SQRT = frozenset({"mlx.core.sqrt"})
+RSQRT = frozenset({"mlx.core.rsqrt"})
+SUM = frozenset({"mlx.core.sum"})
+NORM = frozenset({"mlx.core.linalg.norm"})
 STD_DEPTH = 3
 
 
@@ -126,37 +130,63 @@ def subject(source: SourceFile, call: ast.Call, names: frozenset[str], method: s
 
 
 def squared(node: ast.AST) -> bool:
+    """`x ** 2`, `mx.square(x)`, `x.square()` or `x * x` somewhere in the expression."""
     return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(
         n.right, ast.Constant) and n.right.value == 2 or isinstance(n, ast.Call) and last_name(
-        n.func) == "square" for n in ast.walk(node))
+        n.func) == "square" or self_product(n) for n in ast.walk(node))
+
+
+def self_product(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and ast.unparse(
+        node.left) == ast.unparse(node.right)
 
 
 def variance(source: SourceFile, node: ast.AST) -> bool:
-    """`mx.var(x)`, `x.var()`, or the mean of a square (`((x - m) ** 2).mean()`)."""
+    """`mx.var(x)`, `x.var()`, or the mean or sum of a square (`((x - m) ** 2).mean()`,
+    `(z * z).sum(-1)`: a squared norm)."""
     if not isinstance(node, ast.Call):
         return False
     if subject(source, node, VAR, "var") is not None:
         return True
     averaged = subject(source, node, MEAN, "mean")
+    if averaged is None:
+        averaged = subject(source, node, SUM, "sum")
     return averaged is not None and squared(averaged)
 
 
 def deviation(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST], depth: int) -> bool:
-    """`node` is a standard deviation with nothing added: `mx.std(x)`, `x.std()`,
-    `mx.sqrt(<a variance>)`, through local names (`std + eps` is not one)."""
+    """`node` is a standard deviation or a norm with nothing added: `mx.std(x)`, `x.std()`,
+    `mx.sqrt(<a variance or squared norm>)`, `mx.linalg.norm(x)`, through local names
+    (`std + eps` is not one)."""
     if isinstance(node, ast.Name) and depth and node.id in bound:
         return deviation(source, bound[node.id], bound, depth - 1)
     if not isinstance(node, ast.Call):
         return False
-    if subject(source, node, STD, "std") is not None:
+    if subject(source, node, STD, "std") is not None or source.imports.resolve(
+            node.func) in NORM:
         return True
-    return source.imports.resolve(node.func) in SQRT and bool(node.args) and variance(
-        source, node.args[0])
+    return source.imports.resolve(node.func) in SQRT and bool(node.args) and bare_variance(
+        source, node.args[0], bound, depth)
+
+
+def bare_variance(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
+                  depth: int) -> bool:
+    """`node` is a variance or a mean square with nothing added, through local names."""
+    if isinstance(node, ast.Name) and depth and node.id in bound:
+        return bare_variance(source, bound[node.id], bound, depth - 1)
+    return variance(source, node)
 
 
 def training_reach(source: SourceFile) -> list[ast.AST]:
     """What the module's training loops run (a gradient step or an optimizer update in the
-    loop), through its helpers and the functions behind value_and_grad names."""
+    loop), through its helpers and the functions behind value_and_grad names (cached)."""
+    key = ("training_reach", source.tree)
+    if key not in source.cache:
+        source.cache[key] = loops_reach(source)
+    return source.cache[key]
+
+
+def loops_reach(source: SourceFile) -> list[ast.AST]:
     found: dict[ast.AST, None] = {}
     for loop in source.of_type(*LOOPS):
         nodes = reach(source, loop.body, wrapped(source))
@@ -165,21 +195,53 @@ def training_reach(source: SourceFile) -> list[ast.AST]:
     return list(found)
 
 
+def negative(node: ast.AST) -> bool:
+    """A negative constant exponent: `-0.5`."""
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(
+        node.operand, ast.Constant) or isinstance(node, ast.Constant) and isinstance(
+        node.value, (int, float)) and node.value < 0
+
+
+def function_bindings(source: SourceFile, function: ast.AST | None) -> dict[str, ast.AST]:
+    """`last_bindings` of a function's body (of nothing at module level), cached."""
+    key = ("last_bindings", function)
+    if key not in source.cache:
+        source.cache[key] = last_bindings(function.body) if function is not None else {}
+    return source.cache[key]
+
+
 class UnguardedStandardisation(Rule):
-    """MLX028: code a training loop runs at every step divides by a standard deviation with
-    no epsilon (`(r - r.mean()) / r.std()`): a group of equal values gives 0/0 = NaN."""
+    """MLX028: code a training loop runs at every step, or the differentiated forward pass,
+    divides by a standard deviation with no epsilon (`(r - r.mean()) / r.std()`) or scales
+    by the rsqrt of a bare mean square (an RMSNorm without eps): a group of equal values, or
+    an all-zero row, gives 0/0 = NaN."""
 
     id = "MLX028"
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return trains(text) and ("std(" in text or "sqrt(" in text)
+        return trains(text) and ("std(" in text or "sqrt(" in text  # rsqrt( too
+                                 or "linalg.norm(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in training_reach(source):
-            if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
-                continue
+        nodes = (*training_reach(source), *differentiated_nodes(source))
+        for node in dict.fromkeys(n for n in nodes if self._candidate(source, n)):
             function = source.enclosing(node)
-            bound = last_bindings(function.body) if function is not None else {}
-            if deviation(source, node.right, bound, STD_DEPTH):
+            if self._unguarded(source, node, function_bindings(source, function)):
                 yield self.hit(source, node)
+
+    def _candidate(self, source: SourceFile, node: ast.AST) -> bool:
+        """A division, a power, or an rsqrt call: what `_unguarded` reads."""
+        if isinstance(node, ast.BinOp):
+            return isinstance(node.op, (ast.Div, ast.Pow))
+        return isinstance(node, ast.Call) and source.imports.resolve(node.func) in RSQRT
+
+    def _unguarded(self, source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
+        """`x / std`, `x * mx.rsqrt(mean_square)` or `mean_square ** -0.5`, no epsilon."""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return negative(node.right) and bare_variance(source, node.left, bound, STD_DEPTH)
+        if isinstance(node, ast.BinOp):
+            return isinstance(node.op, ast.Div) and deviation(
+                source, node.right, bound, STD_DEPTH)
+        return source.imports.resolve(node.func) in RSQRT and bool(node.args) and (
+            bare_variance(source, node.args[0], bound, STD_DEPTH))

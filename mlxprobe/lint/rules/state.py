@@ -14,10 +14,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import evaluates_each_step, unused_after
+from ..dataflow import evaluates_each_step, transformed, unused_after
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
-from ..names import TREE_MAP, dotted, last_name
+from ..names import MX_GRAD, TREE_MAP, dotted, last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update, step_outputs
@@ -45,8 +45,9 @@ def model_update(call: ast.Call) -> bool:
 
 
 def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set[str]) -> bool:
-    """`p = tree_map(f, p, g)` or `p = {k: p[k] - lr * g[k] for k in p}`: a carried tree
-    rebound from itself and the step's gradients."""
+    """`p = tree_map(f, p, g)`, `p = {k: p[k] - lr * g[k] for k in p}` or `p = [w - lr * g
+    for w, g in zip(p, grads)]`: a carried tree rebound from itself and the step's
+    gradients."""
     if not isinstance(target, ast.Name):
         return False
     used = names_in(value)
@@ -54,7 +55,65 @@ def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set
         return False
     if isinstance(value, ast.Call):
         return source.imports.resolve(value.func) in TREE_MAP
-    return isinstance(value, ast.DictComp)
+    return isinstance(value, (ast.DictComp, ast.ListComp))
+
+
+def reads_grads(node: ast.AST, grads: set[str]) -> bool:
+    """The expression reads the step's gradients (a name the gradient call bound, or one
+    named like a gradient)."""
+    return any(n in grads or "grad" in n.lower() for n in names_in(node))
+
+
+def descent_shape(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(target, step) of `p -= step` or `w = w - step` on a name, an item or an attribute."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Sub):
+        target, step = node.target, node.value
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+            node.value, ast.BinOp) and isinstance(node.value.op, ast.Sub):
+        target, step = node.targets[0], node.value.right
+        if not isinstance(target, (ast.Name, ast.Subscript, ast.Attribute)) or ast.unparse(
+                target) != ast.unparse(node.value.left):
+            return None
+    else:
+        return None
+    return (target, step) if isinstance(target, (ast.Name, ast.Subscript, ast.Attribute)) \
+        else None
+
+
+def descent_steps(source: SourceFile, nodes: list[ast.AST], grads: set[str]) -> list[ast.AST]:
+    """`p -= lr * g[i]` or `w = w - lr * dw`: an array stepped against its gradient (a name
+    the gradient call bound, or one bound from it in the loop), whatever the names; a
+    gradient is never the target."""
+    shaped = [(n, shape) for n in nodes if (shape := descent_shape(n)) is not None]
+    if not shaped:
+        return []
+    grads = grads | gradient_names(source, nodes)
+    bound: dict[str, list[ast.AST]] = {}
+    for target, value in assignments(nodes):
+        for name in assigned(target):
+            bound.setdefault(name, []).append(value)
+
+    def from_grads(node: ast.AST) -> bool:
+        names = names_in(node)
+        return reads_grads(node, grads) or any(
+            reads_grads(v, grads) for n in names for v in bound.get(n, ()))
+
+    return [n for n, (target, step) in shaped
+            if not reads_grads(target, grads) and from_grads(step)]
+
+
+def gradient_names(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names bound to the result of a gradient function's call: `g = step(params, x)`
+    with `step = mx.grad(loss_fn)`, or `g = mx.grad(loss_fn)(params, x)`."""
+    kinds = transformed(source)
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        func = value.func if isinstance(value, ast.Call) else None
+        direct = isinstance(func, ast.Call) and source.imports.resolve(func.func) in MX_GRAD
+        named = isinstance(func, ast.Name) and kinds.get(func.id, ("",))[0] == "grad"
+        if direct or named:
+            found.update(assigned(target))
+    return found
 
 
 def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
@@ -63,18 +122,21 @@ def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
     found: list[ast.AST] = [c for c in calls(nodes) if model_update(c)
                             and not is_optimizer_update(source, c)]
     found += [v for t, v in assignments(nodes) if rebinds_tree(source, t, v, grads)]
+    found += descent_steps(source, nodes, grads)
     return found
 
 
 class StateNeverEvaluated(Rule):
     """MLX014: a loop updates the parameters (`model.update(...)`, a tree rebound with
-    tree_map or a dict comprehension) and nothing in it evaluates anything each step."""
+    tree_map or a comprehension, an array stepped against its gradient by hand) and nothing
+    in it evaluates anything each step."""
 
     id = "MLX014"
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return trains(text) and (".update(" in text or "tree_map" in text or "{" in text)
+        return trains(text) and (".update(" in text or "tree_map" in text or "{" in text
+                                 or "-" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()

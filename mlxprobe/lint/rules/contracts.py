@@ -1,0 +1,170 @@
+"""Rules about what MLX's training APIs give and take, stated on where a value comes from:
+MLX030 (the `(grads, norm)` pair of `optim.clip_grad_norm` used whole as the gradients),
+MLX031 (a nested tree, like `optimizer.state` or `model.parameters()`, saved with
+`mx.savez`/`mx.save_safetensors` without `tree_flatten`), MLX032 (an optimizer built with
+`eps=0`, directly or from a config dict spread into it).
+
+Job: find a value handed to an MLX API in a shape the API does not take.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, body_nodes, walk
+from ..names import last_name
+from ..source import SourceFile
+from .base import Rule
+
+CLIP = frozenset({"mlx.optimizers.clip_grad_norm", "mlx.optimizers.optimizers.clip_grad_norm"})
+
+
+def scope_nodes(source: SourceFile, node: ast.AST) -> list[ast.AST]:
+    """The nodes of the function around `node`, or of the module's top level."""
+    function = source.enclosing(node)
+    return body_nodes(source, function) if function is not None else list(
+        walk(source.tree.body))
+
+
+class ClipPairAsGrads(Rule):
+    """MLX030: `grads = optim.clip_grad_norm(grads, max_norm)` (or the call handed straight
+    to another call): the function returns `(clipped_grads, total_norm)`."""
+
+    id = "MLX030"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "clip_grad_norm" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) in CLIP and self._used_whole(source, call):
+                yield self.hit(source, call)
+
+    def _used_whole(self, source: SourceFile, call: ast.Call) -> bool:
+        parent = source.parents.get(call)
+        if isinstance(parent, (ast.Call, ast.keyword)):
+            return True  # `optimizer.update(model, clip_grad_norm(g, 1.0))`
+        if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                and isinstance(parent.targets[0], ast.Name)):
+            return False
+        name = parent.targets[0].id
+        reads = [n for n in scope_nodes(source, call) if isinstance(n, ast.Name)
+                 and n.id == name and isinstance(n.ctx, ast.Load)]
+        return any(not isinstance(source.parents.get(n), ast.Subscript) for n in reads)
+
+
+SAVERS = frozenset(f"mlx.core.{n}" for n in (
+    "save", "savez", "savez_compressed", "save_safetensors", "save_gguf"))
+TREE_METHODS = frozenset({"parameters", "trainable_parameters", "children"})
+
+
+def optimizers(source: SourceFile) -> set[str]:
+    """Names bound anywhere to an `mlx.optimizers` constructor's result."""
+    return {t.id for t, v in assignments(source.of_type(ast.Assign, ast.AnnAssign))
+            if isinstance(t, ast.Name) and isinstance(v, ast.Call)
+            and (source.imports.resolve(v.func) or "").startswith("mlx.optimizers.")}
+
+
+def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
+    """`optimizer.state`, `model.parameters()`, `dict(...)` of one, or a local name bound to
+    one: a tree of dicts and lists, not a flat mapping of names to arrays."""
+    if isinstance(node, ast.Name) and node.id in bound:
+        return nested_tree(source, bound.pop(node.id), bound)
+    if isinstance(node, ast.Attribute) and node.attr == "state":
+        owner = last_name(node.value) or ""
+        return owner in optimizers(source) or "opt" in owner.lower()
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute) and node.func.attr in TREE_METHODS:
+        return not node.args
+    wraps = isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) == 1
+    return wraps and nested_tree(source, node.args[0], bound)
+
+
+class NestedTreeSaved(Rule):
+    """MLX031: `mx.savez(path, **optimizer.state)`, `mx.save_safetensors(path,
+    model.parameters())`: the saver takes a flat name -> array mapping."""
+
+    id = "MLX031"
+    local = True  # an optimizer bound in another top-level block is known by its name
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "save" in text and (".state" in text or "parameters()" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in SAVERS:
+                continue
+            bound = {t.id: v for t, v in assignments(scope_nodes(source, call))
+                     if isinstance(t, ast.Name)}
+            given = [*call.args[1:], *(k.value for k in call.keywords if k.arg is None)]
+            if any(nested_tree(source, g, dict(bound)) for g in given):
+                yield self.hit(source, call)
+
+
+def constant_zero(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float) and (
+        node.value == 0)
+
+
+def dict_of(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> ast.Dict | None:
+    """The dict literal an expression reads: a name bound to one, or `CONFIG["optimizer"]`."""
+    if isinstance(node, ast.Name) and node.id in bound:
+        return dict_of(source, bound.pop(node.id), bound)
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        outer = dict_of(source, node.value, bound)
+        entry = entry_of(outer, node.slice.value) if outer is not None else None
+        return dict_of(source, entry, bound) if entry is not None else None
+    return node if isinstance(node, ast.Dict) else None
+
+
+def entry_of(literal: ast.Dict, key: object) -> ast.AST | None:
+    return next((v for k, v in zip(literal.keys, literal.values)
+                 if isinstance(k, ast.Constant) and k.value == key), None)
+
+
+# Where eps sits among each optimizer's positional parameters (mlx.optimizers 0.32).
+EPS_POSITION = {"Adam": 2, "AdamW": 2, "Adamax": 2, "RMSprop": 2, "AdaDelta": 2, "Adagrad": 1}
+
+
+class ZeroEpsilon(Rule):
+    """MLX032: an `mlx.optimizers` optimizer built with `eps=0` (a keyword, or a config
+    dict spread into it): a parameter whose gradient is exactly 0 updates by 0/0."""
+
+    id = "MLX032"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "optimizers" in text and ("eps" in text or "Ada" in text or "RMSprop" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        ordered = sorted(source.of_type(ast.Assign), key=lambda n: n.lineno)
+        bound = {t.id: v for t, v in assignments(ordered) if isinstance(t, ast.Name)}
+        for call in source.of_type(ast.Call):
+            if not (source.imports.resolve(call.func) or "").startswith("mlx.optimizers."):
+                continue
+            if any(self._zero(source, k, dict(bound)) for k in call.keywords) or (
+                    self._zero_positional(source, call)):
+                yield self.hit(source, call)
+
+    def _zero_positional(self, source: SourceFile, call: ast.Call) -> bool:
+        """`optim.Adam(1e-3, [0.9, 0.999], 0.0)`: eps given by position."""
+        name = (source.imports.resolve(call.func) or "").rsplit(".", 1)[-1]
+        at = EPS_POSITION.get(name)
+        return at is not None and len(call.args) > at and constant_zero(call.args[at])
+
+    def _zero(self, source: SourceFile, keyword: ast.keyword, bound: dict) -> bool:
+        if keyword.arg == "eps":
+            return constant_zero(keyword.value)
+        if keyword.arg is not None:
+            return False
+        literal = dict_of(source, keyword.value, bound)
+        entry = entry_of(literal, "eps") if literal is not None else None
+        return entry is not None and constant_zero(entry)

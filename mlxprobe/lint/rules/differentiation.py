@@ -1,0 +1,216 @@
+"""Rules about what a gradient transformation can see, stated on the differentiated code:
+MLX033 (`nn.value_and_grad(model, f)` where neither `f` nor the helpers it calls ever reach
+the model: the forward pass ran outside, so every gradient is 0), MLX034 (`mx.round`,
+`mx.floor` or `mx.ceil` of a scaled array, `round(w / s) * s`, on the way from a parameter to
+the loss with no straight-through estimator: their gradient is 0).
+
+Job: find differentiated code whose gradient is zero by construction, however it is named.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import under
+from ..finding import Finding
+from ..flow import assigned, assignments, calls, helper_of, names_in, reach, walk
+from ..names import NN_GRAD, dotted
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule, differentiates
+from .gradients import visible_function
+from .state import module_classes
+
+
+def mentions(nodes: list[ast.AST], parts: list[str]) -> bool:
+    """Some node names the chain `parts` (`model`, or `self.model`)."""
+    if len(parts) == 1:
+        return any(isinstance(n, ast.Name) and n.id == parts[0] for n in nodes)
+    return any(isinstance(n, ast.Attribute) and dotted(n) == parts for n in nodes)
+
+
+def aliases(source: SourceFile, parts: list[str]) -> set[str]:
+    """Names bound anywhere in the module to the model itself (`net = model`)."""
+    return {t.id for t, v in assignments(source.of_type(ast.Assign))
+            if isinstance(t, ast.Name) and dotted(v) == parts}
+
+
+def bound_name(source: SourceFile, call: ast.Call) -> str | None:
+    """`vg` in `vg = nn.value_and_grad(model, f)`."""
+    parent = source.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(
+            parent.targets[0], ast.Name):
+        return parent.targets[0].id
+    return None
+
+
+def model_passed(source: SourceFile, name: str | None, parts: list[str]) -> bool:
+    """Some call of `name` hands the model over as an argument (`vg(model, x, y)`)."""
+    if name is None:
+        return True  # called where we cannot see: assume it may be
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Name) and call.func.id == name:
+            given = [*call.args, *(k.value for k in call.keywords)]
+            if any(dotted(g) == parts or isinstance(g, ast.Starred) for g in given):
+                return True
+    return False
+
+
+class ModelOutsideGrad(Rule):
+    """MLX033: `nn.value_and_grad(model, f)` where `f` (with the module's helpers it calls)
+    never touches `model` and no call hands it over: the loss does not depend on the
+    parameters value_and_grad swaps in."""
+
+    id = "MLX033"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "value_and_grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in NN_GRAD or len(call.args) < 2:
+                continue
+            parts = dotted(call.args[0])
+            function = visible_function(source, call, call.args[1])
+            if parts is None or function is None:
+                continue
+            body = function.body if isinstance(function.body, list) else [function.body]
+            nodes = reach(source, body)
+            names = [parts, *([a] for a in aliases(source, parts))]
+            if not self._opaque(source, nodes) and not any(mentions(nodes, p) for p in names) \
+                    and not model_passed(source, bound_name(source, call), parts):
+                yield self.hit(source, call)
+
+    def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
+        """The function reads `self`, or calls something that might run the model where we
+        cannot see: another module's function, a method of a global object."""
+        return any(isinstance(n, ast.Name) and n.id == "self" for n in nodes) or any(
+            isinstance(n, ast.Call) and not transparent(source, n) for n in nodes)
+
+
+SAFE_MODULES = ("mlx.", "numpy.", "math.")
+BUILTINS = frozenset({"len", "range", "float", "int", "sum", "max", "min", "abs", "zip",
+                      "enumerate", "list", "dict", "tuple", "print", "isinstance", "round"})
+
+
+def transparent(source: SourceFile, call: ast.Call) -> bool:
+    """A call that cannot run a forward pass we do not see: an MLX, NumPy or math function,
+    a builtin, the module's own function (followed), or a method of a local value."""
+    resolved = source.imports.resolve(call.func) or ""
+    if resolved.startswith(SAFE_MODULES) or helper_of(source, call) is not None:
+        return True
+    if isinstance(call.func, ast.Name):
+        return call.func.id in BUILTINS
+    root = call.func
+    while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    return not isinstance(root, ast.Name) or local_name(source, call, root.id)
+
+
+def local_name(source: SourceFile, node: ast.AST, name: str) -> bool:
+    """`name` is a parameter or a local binding of the function around `node`."""
+    function = source.enclosing(node, (*FUNCTIONS, ast.Lambda))
+    if function is None:
+        return False
+    params = {a.arg for a in (*function.args.posonlyargs, *function.args.args,
+                              *function.args.kwonlyargs)}
+    body = function.body if isinstance(function.body, list) else [function.body]
+    return name in params or any(name in assigned(t) for t, _ in assignments(walk(body)))
+
+
+STEPS = frozenset(f"mlx.core.{n}" for n in ("round", "floor", "ceil"))
+STOP = frozenset({"mlx.core.stop_gradient"})
+
+
+def differentiated_nodes(source: SourceFile) -> list[ast.AST]:
+    """What a gradient transformation in this module runs: the functions handed to
+    value_and_grad/grad and their helpers, and, when one of them runs a forward pass,
+    every method of the module's own nn.Module classes (cached per module)."""
+    key = ("differentiated_nodes", source.tree)
+    if key not in source.cache:
+        source.cache[key] = grad_region(source)
+    return source.cache[key]
+
+
+def grad_region(source: SourceFile) -> list[ast.AST]:
+    found: dict[ast.AST, None] = {}
+    for _, nodes in under(source, "grad"):
+        found.update(dict.fromkeys(nodes))
+    if found:
+        for cls in module_classes(source):
+            methods = [f for f in cls.body if isinstance(f, FUNCTIONS)]
+            found.update(dict.fromkeys(reach(source, [s for f in methods for s in f.body])))
+    return list(found)
+
+
+def stopped(source: SourceFile, node: ast.AST) -> bool:
+    """`node` sits inside an `mx.stop_gradient(...)` argument (a straight-through form)."""
+    parent = source.parents.get(node)
+    while parent is not None and not isinstance(parent, (*FUNCTIONS, ast.Lambda)):
+        if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in STOP:
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
+class StepFunctionInGrad(Rule):
+    """MLX034: `mx.round(w / s) * s` (or floor, ceil) of a scaled array the differentiated
+    code computes from its inputs, outside any `mx.stop_gradient` and not cast to an integer
+    index: the gradient through it is exactly 0, so what feeds it never trains."""
+
+    id = "MLX034"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return any(f"{n}(" in text for n in ("round", "floor", "ceil")) and differentiates(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        seen: set[ast.AST] = set()
+        for call in calls(differentiated_nodes(source)):
+            if call in seen or not self._rounds(source, call):
+                continue
+            seen.add(call)
+            if self._quantises(source, call) and self._traced(source, call):
+                yield self.hit(source, call)
+
+    def _rounds(self, source: SourceFile, call: ast.Call) -> bool:
+        """`mx.round(...)`, `mx.floor(...)`, `mx.ceil(...)`, or `(w / s).round()`."""
+        method = isinstance(call.func, ast.Attribute) and call.func.attr == "round" and (
+            isinstance(call.func.value, ast.BinOp))
+        return method or source.imports.resolve(call.func) in STEPS
+
+    def _quantises(self, source: SourceFile, call: ast.Call) -> bool:
+        """`round(x / s)`: a scaled array snapped to a grid and kept a float (an index
+        `floor(x * n).astype(mx.int32)` is no quantisation)."""
+        operand = call.func.value if not call.args and isinstance(
+            call.func, ast.Attribute) else (call.args[0] if call.args else None)
+        scaled = isinstance(operand, ast.BinOp)
+        parent = source.parents.get(call)
+        cast = isinstance(parent, ast.Attribute) and parent.attr == "astype"
+        return scaled and not cast and not stopped(source, call)
+
+    def _traced(self, source: SourceFile, call: ast.Call) -> bool:
+        """The operand reads the enclosing function's arguments or `self` (so it may carry
+        a parameter), not only constants."""
+        function = source.enclosing(call)
+        if function is None:
+            return False
+        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
+        operand = call.args[0] if call.args else call.func.value
+        return bool(params & {n.id for n in ast.walk(operand) if isinstance(n, ast.Name)}
+                    or self._bound_from(function, operand, params))
+
+    def _bound_from(self, function: ast.AST, node: ast.AST, params: set[str]) -> bool:
+        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        todo, seen = list(names_in(node)), set()
+        while todo:
+            name = todo.pop()
+            if name in params:
+                return True
+            if name in bound and name not in seen:
+                seen.add(name)
+                todo.extend(names_in(bound[name]))
+        return False

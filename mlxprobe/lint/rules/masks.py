@@ -1,0 +1,150 @@
+"""Rules about masks in differentiated code, stated on where a value comes from: MLX035
+(scores filled with -inf through `mx.where` and fed to a softmax: a row with every key masked
+gives NaN, forward and back). A division by a mask's count (`ce.sum() / mask.sum()`) is not a
+rule: correct loops (mlx-lm's DWQ loss, the corpus's correct twins) divide the same way and
+only their data keeps the count above 0.
+
+Job: find masked softmaxes that go NaN on an empty mask.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, names_in, walk
+from ..source import SourceFile
+from .base import Rule, differentiates
+from .differentiation import differentiated_nodes
+from .reduction import last_bindings
+
+WHERE = frozenset({"mlx.core.where"})
+SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
+# An additive -inf mask NaNs a fully masked row here too (a boolean mask does not; measured,
+# mlx 0.32.4 CPU).
+CONSUMERS = SOFTMAX | {"mlx.core.fast.scaled_dot_product_attention"}
+INF = frozenset({"math.inf", "mlx.core.inf", "numpy.inf"})
+ARRAY = frozenset({"mlx.core.array"})
+ARANGE = frozenset({"mlx.core.arange"})
+DEPTH = 3
+
+
+def bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
+    """The last binding of each local name in the function around `node`."""
+    function = source.enclosing(node)
+    return last_bindings(function.body) if function is not None else {}
+
+
+def minus_infinity(source: SourceFile, node: ast.AST, constants: dict[str, ast.AST]) -> bool:
+    """`-math.inf`, `-mx.inf`, `float("-inf")`, `-float("inf")`, or a name bound to one."""
+    if isinstance(node, ast.Name) and node.id in constants:
+        return minus_infinity(source, constants.pop(node.id), constants)
+    if isinstance(node, ast.Call) and source.imports.resolve(node.func) in ARRAY and node.args:
+        return minus_infinity(source, node.args[0], constants)  # mx.array(-mx.inf, dtype)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = node.operand
+        return source.imports.resolve(inner) in INF or infinite_float(inner, "inf")
+    return infinite_float(node, "-inf")
+
+
+def infinite_float(node: ast.AST, text: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+        node.func.id == "float") and len(node.args) == 1 and isinstance(
+        node.args[0], ast.Constant) and str(node.args[0].value).lower() == text
+
+
+def consumes(source: SourceFile, node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and source.imports.resolve(node.func) in CONSUMERS
+
+
+def given(call: ast.Call) -> list[ast.AST]:
+    return [*call.args, *(k.value for k in call.keywords)]
+
+
+def softmaxed(source: SourceFile, where: ast.Call) -> bool:
+    """The `mx.where` result reaches a softmax (or an additive attention mask) in the same
+    function, through the local names it flows into (`scores = scores + bias`), or is handed
+    to a layer or helper in a module whose differentiated code runs a softmax."""
+    parent = source.parents.get(where)
+    if consumes(source, parent):
+        return True
+    if not (isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name)):
+        return False
+    function = source.enclosing(where)
+    body = list(walk(function.body if function is not None else source.tree.body))
+    flows = flowing(body, parent.targets[0].id, where)
+    handed = [c for c in body if isinstance(c, ast.Call)
+              and any(names_in(a) & flows for a in given(c))]
+    return any(consumes(source, c) for c in handed) or bool(handed) and any(
+        consumes(source, n) for n in differentiated_nodes(source))
+
+
+def flowing(body: list[ast.AST], name: str, origin: ast.AST) -> set[str]:
+    """`name` and the local names computed from it, a few bindings deep."""
+    flows = {name}
+    pairs = [(t.id, v) for t, v in assignments(body) if isinstance(t, ast.Name)
+             and v is not origin]
+    for _ in range(DEPTH):
+        flows |= {n for n, value in pairs if names_in(value) & flows}
+    return flows
+
+
+BAND = frozenset(f"mlx.core.{n}" for n in ("tril", "triu"))
+
+
+def causal_only(source: SourceFile, condition: ast.AST, scope: dict[str, ast.AST]) -> bool:
+    """The mask is a causal or band mask built right here (`mx.tril(...)`, `arange(L)[:, None]
+    >= arange(L)`), reading no data: it always keeps the diagonal, so no row is all -inf."""
+    function = source.enclosing(condition)
+    params = {a.arg for a in function.args.args} if function is not None else set()
+    nodes = traced(condition, scope)
+    reads_data = any(isinstance(n, ast.Name) and n.id in params and not shape_read(source, n)
+                     for n in nodes)
+    return not reads_data and any(isinstance(n, ast.Call) and source.imports.resolve(
+        n.func) in BAND | ARANGE for n in nodes)
+
+
+def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
+    """The nodes of `node` and of the local bindings of the names it reads, transitively."""
+    todo, seen, found = [node], set(), []
+    while todo:
+        for n in ast.walk(todo.pop()):
+            found.append(n)
+            if isinstance(n, ast.Name) and n.id in scope and n.id not in seen:
+                seen.add(n.id)
+                todo.append(scope[n.id])
+    return found
+
+
+def shape_read(source: SourceFile, name: ast.Name) -> bool:
+    """`x.shape` (a size, not data)."""
+    parent = source.parents.get(name)
+    return isinstance(parent, ast.Attribute) and parent.attr == "shape"
+
+
+class InfiniteMaskSoftmax(Rule):
+    """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax (or as an additive mask to
+    `mx.fast.scaled_dot_product_attention`) in differentiated code: a row whose keys are all
+    masked is softmax(-inf, ..., -inf) = NaN, and its gradient too. A causal or band mask
+    built in place from tril/triu/arange alone keeps the diagonal and is left alone."""
+
+    id = "MLX035"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "inf" in text and ("softmax(" in text or "attention(" in text) and (
+            differentiates(text))
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        constants = last_bindings(source.tree.body)
+        for node in differentiated_nodes(source):
+            if not (isinstance(node, ast.Call) and source.imports.resolve(node.func) in WHERE
+                    and len(node.args) == 3):
+                continue
+            scope = {**constants, **bindings(source, node)}
+            if any(minus_infinity(source, a, dict(scope)) for a in node.args[1:]) and (
+                    softmaxed(source, node)) and not causal_only(source, node.args[0], scope):
+                yield self.hit(source, node)

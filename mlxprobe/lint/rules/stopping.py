@@ -1,0 +1,115 @@
+"""MLX036: `mx.stop_gradient` on a value computed from a layer of the module that reaches
+the method's result only through it and is used nowhere else: that layer never trains.
+
+Job: follow one method's local names from a stop_gradient back to the module's layers, and
+from its results with stop_gradient as a barrier, to find a layer cut from the loss.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import returns_of
+from ..finding import Finding
+from ..flow import assigned, walk
+from ..source import SourceFile
+from .base import Rule, differentiates
+from .differentiation import STOP, differentiated_nodes
+
+
+class Trace:
+    """The `self.<layer>(...)` calls an expression in one method is computed from, through
+    the local names it reads (the binding before the read, in source order), optionally
+    not crossing `mx.stop_gradient`."""
+
+    def __init__(self, source: SourceFile, function: ast.AST) -> None:
+        self.source, self.defs = source, {}
+        for node in walk(function.body):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value:
+                for target in getattr(node, "targets", None) or [node.target]:
+                    for name in assigned(target):
+                        self.defs.setdefault(name, []).append(node)
+
+    def binding(self, name: str, line: int) -> ast.AST | None:
+        before = [d for d in self.defs.get(name, []) if d.lineno < line]
+        return max(before, key=lambda d: d.lineno).value if before else None
+
+    def layers(self, node: ast.AST, line: int, barrier: bool) -> set[ast.Call]:
+        found: set[ast.Call] = set()
+        todo, seen = [(node, line)], set()
+        while todo:
+            current, at = todo.pop()
+            if barrier and isinstance(current, ast.Call) and self.source.imports.resolve(
+                    current.func) in STOP:
+                continue
+            if isinstance(current, ast.Call) and self_attribute(current.func):
+                found.add(current)
+            if isinstance(current, ast.Name) and (current.id, at) not in seen:
+                seen.add((current.id, at))
+                value = self.binding(current.id, at)
+                if value is not None:
+                    todo.append((value, value.lineno))
+            todo += [(kid, at) for kid in ast.iter_child_nodes(current)]
+        return found
+
+
+def self_attribute(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+        node.value.id == "self")
+
+
+def attribute_uses(source: SourceFile, attr: str) -> list[ast.Attribute]:
+    """Every read of `<anything>.attr` in the module (its assignment in __init__ aside)."""
+    return [n for n in source.of_type(ast.Attribute) if n.attr == attr
+            and isinstance(n.ctx, ast.Load)]
+
+
+class StoppedLayer(Rule):
+    """MLX036: `mx.stop_gradient(x)` in differentiated code where x is computed from a layer
+    of the module (`self.offsets(h)`) that is used nowhere else: that layer's parameters
+    get no gradient and never train. A frozen layer, one read elsewhere (an EMA copy), or
+    a sub-network's output stopped whole (`stop_gradient(self.backbone(x))`, a linear probe)
+    is left alone."""
+
+    id = "MLX036"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "stop_gradient(" in text and "freeze" not in text and differentiates(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        region = set(differentiated_nodes(source))
+        for call in source.of_type(ast.Call):
+            if call in region and source.imports.resolve(call.func) in STOP and call.args:
+                if self._starves(source, call):
+                    yield self.hit(source, call)
+
+    def _starves(self, source: SourceFile, call: ast.Call) -> bool:
+        """Some layer the stopped value is computed from reaches the method's result only
+        through a stop_gradient, and is used nowhere else in the module."""
+        function = source.enclosing(call)
+        if function is None:
+            return False
+        trace = Trace(source, function)
+        if self._whole_layer(trace, call.args[0], call.lineno):
+            return False
+        stopped = trace.layers(call.args[0], call.lineno, barrier=False)
+        live: set[ast.Call] = set()
+        for node in returns_of(function):
+            live |= trace.layers(node, node.lineno, barrier=True)
+        return any(c not in live and self._only_here(source, c.func.attr, stopped)
+                   for c in stopped)
+
+    def _whole_layer(self, trace: Trace, node: ast.AST, line: int) -> bool:
+        """`mx.stop_gradient(self.backbone(x))`: a sub-network's output stopped whole, a
+        deliberate freeze (a linear probe), not a quantity computed from it."""
+        if isinstance(node, ast.Name):
+            node = trace.binding(node.id, line)
+        return isinstance(node, ast.Call) and self_attribute(node.func)
+
+    def _only_here(self, source: SourceFile, attr: str, stopped: set[ast.Call]) -> bool:
+        funcs = {id(c.func) for c in stopped}
+        return all(id(use) in funcs for use in attribute_uses(source, attr))
