@@ -133,3 +133,31 @@ def test_a_step_counter_with_an_unnamed_rate_is_progress_a_bare_counter_is_not()
     assert parser.parse("iter   1000 |       5446 it/s")["step"] == 1000
     assert parser.parse("Step 1: loading data") is None
     assert parser.parse("Python 3.11.7") is None
+
+
+def reports(losses: list[float], acc: list[float] | None = None) -> list[dict]:
+    out = []
+    for i, loss in enumerate(losses):
+        record = {"kind": "progress", "source": "output", "step": 10 * (i + 1),
+                  "t": float(i), "loss": loss}
+        if acc is not None:
+            record["metrics"] = {"train_acc": acc[i]}
+        out.append(record)
+    return out
+
+
+def test_a_loss_at_its_floor_or_an_accuracy_at_its_ceiling_is_never_not_learning():
+    # fresh3's correct pooling twin: 0.067 then 0.000 at every epoch, train acc 1.000
+    floor = reports([0.067] + [0.0] * 11)
+    assert classify(watched(floor)).kind == "pass"
+    # its DPO twin: the loss printed 0.0000 from its first report, reward accuracy 1.000
+    ceiling = reports([0.0] * 10, acc=[1.0] * 10)
+    assert classify(watched(ceiling)).kind == "pass"
+
+
+def test_a_flat_loss_or_a_loss_zero_from_the_start_with_no_ceiling_is_still_judged():
+    flat = reports([1.14, 1.12, 1.13, 1.12, 1.14, 1.13, 1.12, 1.13, 1.12, 1.13, 1.12, 1.12],
+                   acc=[0.52] * 12)
+    assert classify(watched(flat)).label == "not_learning:trend"
+    zero = reports([0.0] * 12, acc=[0.31] * 12)  # a loss that never saw the labels
+    assert classify(watched(zero)).label == "not_learning:trend"

@@ -29,9 +29,9 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-from ..protocol import PARAMS, decode_number
+from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import hints, metrics, policy
+from . import hints, metrics, policy, program
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -138,14 +138,10 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
                    f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
                    policy.non_finite_hint(metrics.series(raw))
-                   or hints.for_non_finite(finite_head(_losses(raw))),
+                   or hints.for_non_finite(finite_head(program.losses(raw))),
                    {"first_non_finite_look_step": first.get("step"),
                                     "non_finite_groups": first["nonfinite"],
                                     "looks_non_finite": len(bad)})
-
-
-def _losses(raw: RawResult) -> list[float]:
-    return [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
 
 
 SOURCE = "looks compare 32 strided values per parameter bit for bit (inside/params.py)"

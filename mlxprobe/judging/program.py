@@ -24,13 +24,17 @@ import math
 import re
 
 from .. import metric_names
-from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE
+from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE, decode_number
 from ..watching.facts import RawResult
 from . import hints, known_errors
 from .stats import mann_kendall, theil_sen, window_median
 
 TREND_MIN_POINTS = 10
 MIN_DROP, WINDOW_FRAC, WINDOW_MIN = 0.05, 0.1, 3  # as verdict's scenario rule
+# converged: a non-negative loss whose last window is <= 1% of its highest value, or an
+# accuracy in [0, 1] whose last window is >= 0.999 (fresh3's correct DPO and pooling
+# twins: loss 0.067 -> 0.000 and reward_acc 1.000 at every report)
+FLOOR_SHARE, CEILING = 0.01, 0.999
 TREND_P = 0.05
 TREND_MIN_FALL = 0.01
 MESSAGE_LINES = 5
@@ -81,6 +85,11 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
                                              **known_errors.evidence(kind, message)})
 
 
+def losses(raw: RawResult) -> list[float]:
+    """The loss values the run reported, from its best source (`RawResult.learning`)."""
+    return [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+
+
 def compile_sites(raw: RawResult) -> list[str]:
     """Where the program's own code called `mx.compile` (file:line, file name only)."""
     return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)]
@@ -120,6 +129,25 @@ def trend(losses: list[float]) -> dict | None:
 def flat(fit: dict) -> bool:
     return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
             and fit["window_drop"] < MIN_DROP)
+
+
+def converged(losses: list[float], series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """Why there is nothing left to learn, or None: the loss sits at its floor (non-negative,
+    its last window at most FLOOR_SHARE of its highest value: a cross-entropy printed as
+    0.000), or an accuracy-like metric in [0, 1] sits at its ceiling (last window >=
+    CEILING). A loss that is 0 from its first value with no metric at its ceiling is not
+    converged (a loss that never saw the labels can be 0 too)."""
+    values = [v for v in losses if math.isfinite(v)]
+    if values and min(values) >= 0 and max(values) > 0 and window_median(
+            values, WINDOW_FRAC, WINDOW_MIN, tail=True) <= FLOOR_SHARE * max(values):
+        return "the loss is at its floor"
+    for name, points in series.items():
+        got = [v for _, v in points if math.isfinite(v)]
+        if metric_names.role(name) == metric_names.ACCURACY and got and min(got) >= 0 \
+                and max(got) <= 1 and window_median(got, WINDOW_FRAC, WINDOW_MIN,
+                                                    tail=True) >= CEILING:
+            return f"{name} is at its ceiling"
+    return None
 
 
 def surrogate(losses: list[float]) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import schedule
+from . import metrics, program, schedule
 from .rule import Rule, Verdict
 
 EPS = 1.19e-7
@@ -73,8 +73,14 @@ def stall(raw: RawResult) -> dict | None:
 
 
 def learned(raw: RawResult) -> bool:
-    drop = schedule.loss_drop(raw)  # the trend rule's window drop, as the warm-up rule reads it
-    return drop is not None and drop >= CONVERGED
+    """The loss fell by CONVERGED (the trend rule's window drop, as the warm-up rule reads
+    it), or there is nothing left to learn (`program.converged`: a loss at its floor, an
+    accuracy at its ceiling: parameters stop moving when the gradient vanishes)."""
+    drop = schedule.loss_drop(raw)
+    if drop is not None and drop >= CONVERGED:
+        return True
+    return program.converged(program.losses(raw), metrics.series(raw)) \
+        is not None
 
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:
@@ -104,6 +110,7 @@ RULES = (
     Rule("not_learning.stalled", "params", f"median relative parameter change < {EPS:.3g} "
          f"per update in >= {MIN_LOOKS} looks to the end spanning >= {HALF:.0%} of the "
          "updates; "
-         f"the loss fell < {CONVERGED:.0%}", "failure corpus: mlp_lr_too_high (mlx issue "
+         f"the loss fell < {CONVERGED:.0%} and is not at its floor (nor an accuracy at its "
+         "ceiling)", "failure corpus: mlp_lr_too_high (mlx issue "
          "188); float32's epsilon", stalled),
 )

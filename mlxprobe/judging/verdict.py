@@ -168,7 +168,10 @@ def rulebook() -> tuple[Rule, ...]:
         *schedule.RULES,
         *stalled.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
-             "significant fall (a program)", "catalogue runs; Mann-Kendall", _not_learning),
+             "significant fall (a program; not when the loss is at its floor, <= "
+             f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "
+             f"{program.CEILING:g})", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
+             "converged twins", _not_learning),
     )
 
 
@@ -737,7 +740,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if metric_names.adversarial(loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
-    if program.rising_metric(metrics.series(raw)):
+    if program.rising_metric(metrics.series(raw)) or program.converged(
+            losses, metrics.series(raw)):
         return None
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
