@@ -161,3 +161,26 @@ def test_a_flat_loss_or_a_loss_zero_from_the_start_with_no_ceiling_is_still_judg
     assert classify(watched(flat)).label == "not_learning:trend"
     zero = reports([0.0] * 12, acc=[0.31] * 12)  # a loss that never saw the labels
     assert classify(watched(zero)).label == "not_learning:trend"
+
+
+def test_an_unknown_error_s_hint_quotes_its_message_which_often_says_the_fix():
+    from mlxprobe.judging import hints
+
+    text = hints.for_error("ValueError", "[foo] Bar failed. Use stop_gradient on baz.\nmore")
+    assert "Use stop_gradient on baz." in text and "more" not in text
+
+
+def test_a_model_training_in_bfloat16_gets_the_precision_fix_in_its_learning_hint():
+    model = nn.Linear(8, 8)
+    model.set_dtype(mx.bfloat16)
+    mx.eval(model.parameters())
+    records = Records()
+    watch = ParamWatch(records)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    census = records.got[-1]["census"]
+    assert census[0]["trainable_dtypes"] == {"bfloat16": 72}
+    flat = reports([1.14, 1.12, 1.13, 1.12, 1.14, 1.13, 1.12, 1.13, 1.12, 1.13, 1.12, 1.12])
+    v = classify(watched(flat + [records.got[-1]]))
+    assert v.label == "not_learning:trend" and "bfloat16" in v.hint and "float32" in v.hint
+    assert "bfloat16" not in classify(watched(flat)).hint

@@ -40,6 +40,10 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
     "bad_cast": "mx.savez(F, x=[1, 2])",
+    "quantized_float_weights": "Q = nn.QuantizedLinear(64, 64); Q.weight = "
+                               "mx.ones((64, 64), dtype=mx.float16); Q(mx.ones((2, 64)))",
+    "vjp_of_indices": "mx.grad(lambda x: mx.take_along_axis(x, mx.argsort(x), -1).sum())"
+                      "(mx.ones(4))",
     "array_attribute": "mx.ones(2).backward()",
     "loss_shapes": "nn.losses.cross_entropy(mx.zeros((4, 3)), mx.zeros((4, 2), dtype=mx.int32))",
     "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",

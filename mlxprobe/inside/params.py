@@ -135,15 +135,20 @@ class ParamWatch:
 
 def census(model: Any) -> dict:
     """How many weight matrices (ndim >= 2) train and how many are frozen (of those, how many
-    hold integers: quantized), from shapes and dtypes only (metadata: nothing is read)."""
+    hold integers: quantized), and the trainable values per dtype, from shapes and dtypes
+    only (metadata: nothing is read)."""
     trainable = {id(leaf) for _, leaf in _flat(model.trainable_parameters())}
+    dtypes: dict[str, int] = {}  # trainable values per dtype
     out = {"model": type(model).__name__, "trainable_matrices": 0, "trainable_values": 0,
-           "frozen_matrices": 0, "frozen_quantized": 0}
+           "frozen_matrices": 0, "frozen_quantized": 0, "trainable_dtypes": dtypes}
     for _, leaf in _flat(model.parameters()):
         matrix = getattr(leaf, "ndim", 0) >= 2
         if id(leaf) in trainable:
-            out["trainable_values"] += int(getattr(leaf, "size", 0))
+            size = int(getattr(leaf, "size", 0))
+            out["trainable_values"] += size
             out["trainable_matrices"] += matrix
+            kind = str(getattr(leaf, "dtype", "?")).rpartition(".")[2]
+            dtypes[kind] = dtypes.get(kind, 0) + size
         elif matrix:
             out["frozen_matrices"] += 1
             out["frozen_quantized"] += "int" in str(getattr(leaf, "dtype", ""))

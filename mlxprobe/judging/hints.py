@@ -134,8 +134,16 @@ def leak_for(compile_sites: list[str]) -> str:
     return LEAK_COMPILED.format(site=compile_sites[0]) + LEAK
 
 
+LOW_PRECISION = ("the model trains in {dtype}: its small updates round away against the "
+                 "weights (bfloat16 keeps 8 bits of mantissa) and hand-written norms or "
+                 "sums of squares overflow float16 (max 65504): keep float32 master weights "
+                 "and train in float32, or compute norms and the loss in float32 "
+                 "(`x.astype(mx.float32)`), casting back after. Otherwise: ")
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
-                "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`; "
+                "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`, "
+                "with a loss mask aligned to the shifted targets (a mask off by one position "
+                "trains on the wrong tokens) and reductions over the right axis (a max or "
+                "mean pooled over the whole batch instead of per example mixes the examples); "
                 "that the optimizer updates the parameters you train, and that they are "
                 "parameters at all: arrays in private attributes (`self._w`) or in "
                 "containers MLX does not traverse are not trainable "
@@ -202,6 +210,9 @@ def for_error(kind: str, message: str, traceback: str = "") -> str:
     return explained if explained else _by_message(kind, message) + causes.where(found)
 
 
+MESSAGE_CHARS = 240  # of an unknown error's first line, quoted in its hint
+
+
 def _by_message(kind: str, message: str) -> str:
     text = f"{kind}: {message}"
     known = known_errors.find(text)
@@ -211,7 +222,9 @@ def _by_message(kind: str, message: str) -> str:
     for words, hint in _ERRORS:
         if all(w in text for w in words):
             return hint
-    return f"the loop raised {kind}: fix the error shown; do not swallow it in a fallback"
+    said = message.strip().splitlines()[0][:MESSAGE_CHARS] if message.strip() else ""
+    return (f"the loop raised {kind}" + (f" ({said})" if said else "") + ": fix what the "
+            "message names (MLX's messages often say the fix); do not swallow it in a fallback")
 
 
 def for_signal(number: int) -> str:

@@ -289,6 +289,24 @@ TABLE: tuple[KnownError, ...] = (
         "and save with the same path you load from",
         GH + "ml-explore/mlx-lm/issues/251"),
     KnownError(
+        "quantized_float_weights",
+        r"\[quantized_matmul\] The weight matrix should be uint32",
+        "a quantized layer holds float weights: float (unquantized) weights were loaded into "
+        "a model already turned quantized by `nn.quantize`, or a quantized checkpoint into a "
+        "float model: the load and the quantize run in the wrong order",
+        "load the float weights first, then quantize: `model.load_weights(path); "
+        "nn.quantize(model)`; a quantized checkpoint goes into a model quantized with its "
+        "own group_size/bits before `load_weights`",
+        GH + "priontific/MLX-text-completion-notebook/issues/1"),
+    KnownError(
+        "vjp_of_indices",
+        r"Cannot calculate VJP with respect to indices",
+        "the gradient reaches integer indices (the result of `mx.argsort`/`mx.argpartition`, "
+        "a top-k routing, used in a gather or `take_along_axis`): indices have no gradient",
+        "wrap the indices: `idx = mx.stop_gradient(mx.argpartition(-scores, kth=k - 1, "
+        "axis=-1)[..., :k])`, and take the gradient through the gathered scores",
+        GH + "ml-explore/mlx-lm/issues/287"),
+    KnownError(
         "bad_cast",
         r"std::bad_cast",
         "an `mx.array` was given where MLX wants a Python int or list (a shape built from "

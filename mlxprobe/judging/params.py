@@ -129,6 +129,16 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
                    {"census": found})
 
 
+def low_precision(raw: RawResult) -> str | None:
+    """float16 or bfloat16 when it holds most of the trained model's trainable values (the
+    first look's census), else None."""
+    found = next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+    dtypes = (found or {}).get("trainable_dtypes") or {}
+    total = sum(dtypes.values())
+    low = max(("float16", "bfloat16"), key=lambda d: dtypes.get(d, 0))
+    return low if total and dtypes.get(low, 0) * 2 > total else None
+
+
 def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     bad = [r for r in raw.of_kind(PARAMS) if r.get("nonfinite")]
     if not bad:

@@ -747,8 +747,14 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   stalls.hint(metrics.series(raw), losses) or hints.NOT_LEARNING,
-                   {"trend": fit})
+                   _low_precision(raw) + (stalls.hint(metrics.series(raw), losses)
+                                          or hints.NOT_LEARNING), {"trend": fit})
+
+
+def _low_precision(raw: RawResult) -> str:
+    """The low-precision part of a learning hint, when the model trains in float16/bf16."""
+    dtype = params.low_precision(raw)
+    return hints.LOW_PRECISION.format(dtype=dtype) if dtype else ""
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:
