@@ -184,3 +184,10 @@ def test_a_model_training_in_bfloat16_gets_the_precision_fix_in_its_learning_hin
     v = classify(watched(flat + [records.got[-1]]))
     assert v.label == "not_learning:trend" and "bfloat16" in v.hint and "float32" in v.hint
     assert "bfloat16" not in classify(watched(flat)).hint
+
+
+def test_a_step_counter_beside_bare_numbers_is_a_configuration_line_not_progress():
+    # mlx-lm 0.32's banner: read as step 4, it shifted every later step (the soak saw it)
+    assert ProgressParser().parse("│    batch · iters   4 · 60") is None
+    assert ProgressParser().parse("Step 1/3: downloading model (2.1 GB)") is None
+    assert ProgressParser().parse("step 40 (0.21 s)")["step"] == 40

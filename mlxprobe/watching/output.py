@@ -93,7 +93,8 @@ class ProgressParser:
         return record
 
 
-UNNAMED = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|samples?|"
+                          r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
 HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*")
 
@@ -143,8 +144,8 @@ class Steps:
 
 def _general(line: fields.Line, text: str = "") -> dict | None:
     """A progress record from a line no built-in form matched, or None. A line with a step
-    counter and another number but no named value (`iter 3000 | 5446 it/s`) is progress
-    with no metric; a step counter alone (`Step 1: loading data`) is not."""
+    counter and a throughput or a time but no named value (`iter 3000 | 5446 it/s`) is
+    progress with no metric; a step counter alone (`Step 1: loading data`) is not."""
     if not (line.values or _counted(line, text)) or not _is_progress(line):
         return None
     position = line.step if line.step is not None else line.epoch
@@ -153,7 +154,10 @@ def _general(line: fields.Line, text: str = "") -> dict | None:
 
 
 def _counted(line: fields.Line, text: str) -> bool:
-    return line.step is not None and len(UNNAMED.findall(text)) >= 2
+    """A step counter with a throughput or a time beside it (`iter 3000 | 5446 it/s`,
+    `step 40 (0.21 s)`): a loop's progress even with no metric named. A counter beside bare
+    numbers is not (`batch · iters  4 · 60` is a configuration line)."""
+    return line.step is not None and RATE_OR_TIME.search(text) is not None
 
 
 def _is_progress(line: fields.Line) -> bool:
