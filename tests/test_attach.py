@@ -155,3 +155,40 @@ def test_not_an_mlx_program_is_one_line(capsys) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_look_that_raced_the_interpreter_is_asked_again_a_lasting_error_is_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """py-spy's non-blocking read can fail one look ("Failed to get stack traces", seen by
+    the soak under load); only a lasting error (not Python, no py-spy) stops the asking."""
+    from mlxprobe.watching import attacher as attaching
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        answers = [pyspy.LookError("Failed to get stack traces"), look(1.0, [("train", 5, {})])]
+        monkeypatch.setattr(attaching.pyspy, "look", lambda pid: _answer(answers))
+        session = attaching.Session(psutil_process(child.pid), ["python"], 1.0)
+        session._look()
+        session._look()
+        assert len(session.facts.looks) == 1
+        answers[:] = [pyspy.LookError("not a Python process", lasting=True)] * 2
+        lasting = attaching.Session(psutil_process(child.pid), ["python"], 1.0)
+        lasting._look()
+        lasting._look()
+        assert len(answers) == 1 and not lasting.facts.looks  # asked once only
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _answer(answers: list):
+    got = answers.pop(0)
+    if isinstance(got, Exception):
+        raise got
+    return got
+
+
+def psutil_process(pid: int):
+    import psutil
+
+    return psutil.Process(pid)

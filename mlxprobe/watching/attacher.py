@@ -42,6 +42,7 @@ class Session:
                               environment=target.environment(proc.pid))
         self.files = self._output_files(progress)
         self.sampler = Sampler(proc.pid, SAMPLE_S)
+        self._hopeless = False  # a lasting LookError: py-spy is never asked again
 
     def _output_files(self, progress: str | None) -> list[outfile.OutputFile]:
         found, seen = [], set()
@@ -93,7 +94,7 @@ class Session:
             time.sleep(max(0.0, min(end, began + LOOK_EVERY_S) - time.monotonic()))
 
     def _look(self) -> None:
-        if self.facts.look_error and not self.facts.looks:
+        if self._hopeless:
             return  # not a Python process, or py-spy missing: no use asking again
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
@@ -101,6 +102,7 @@ class Session:
         except pyspy.LookError as exc:
             if self._alive():
                 self.facts.look_error = str(exc)
+                self._hopeless = exc.lasting  # one look's race: the next may succeed
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         costs = self.facts.costs.setdefault("look_cpu_s", [])

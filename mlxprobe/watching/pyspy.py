@@ -24,7 +24,17 @@ INT_REPR = r"-?\d+"
 
 
 class LookError(RuntimeError):
-    """py-spy could not read the process; the message is py-spy's, on one line."""
+    """py-spy could not read the process; the message is py-spy's, on one line. `lasting`:
+    asking again cannot help (py-spy missing, not a Python process, no permission); else
+    the failure is one look's (a non-blocking read raced the running interpreter: "Failed
+    to get stack traces", seen under load) and the next look may succeed."""
+
+    def __init__(self, message: str, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+
+
+LASTING = ("permission denied", "operation not permitted", "no such process")
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ def look(pid: int) -> Look:
     """One non-blocking look with locals; LookError when py-spy cannot read the process."""
     tool = available()
     if tool is None:
-        raise LookError("py-spy is not installed: pip install py-spy")
+        raise LookError("py-spy is not installed: pip install py-spy", lasting=True)
     start = time.monotonic()
     try:
         done = subprocess.run([tool, "dump", "--pid", str(pid), "--json", "--locals",
@@ -90,8 +100,9 @@ def look(pid: int) -> Look:
         text = (done.stderr or done.stdout).strip()
         first = text.splitlines()[0].removeprefix("Error: ").strip() if text else ""
         if "python version" in first.lower():
-            raise LookError(f"not a Python process (py-spy: {first})")
-        raise LookError(first[:300] or f"py-spy exited {done.returncode}")
+            raise LookError(f"not a Python process (py-spy: {first})", lasting=True)
+        raise LookError(first[:300] or f"py-spy exited {done.returncode}",
+                        lasting=any(w in first.lower() for w in LASTING))
     return Look(start, parse(done.stdout), time.monotonic() - start)
 
 
