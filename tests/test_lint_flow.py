@@ -465,6 +465,22 @@ def test_mlx025_bfloat16_or_no_training_is_clean() -> None:
     assert fired(trained, "MLX025") == [] and fired(converted, "MLX025") == []
 
 
+def test_mlx025_float16_copy_that_is_only_saved_is_clean() -> None:
+    """A float16 checkpoint written from another model; the trained model stays float32."""
+    code = """
+    base = Net()
+    base.set_dtype(mx.float16)
+    base.save_weights(ckpt)
+    model = Net()
+    model.load_weights(ckpt)
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    assert fired(code, "MLX025") == []
+
+
 # MLX026: lazy arrays built in a thread and handed to another ---------------------------------
 
 def test_mlx026_producer_thread_hands_out_lazy_arrays() -> None:
@@ -813,14 +829,15 @@ def test_mlx028_rmsnorm_without_a_gradient_in_the_module_is_clean() -> None:
 
 
 @pytest.mark.parametrize("body, fires", [
-    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True))", True),
-    ("return z / mx.linalg.norm(z, axis=-1, keepdims=True)", True),
-    ("n2 = mx.sum(mx.square(z), axis=-1, keepdims=True)\n        return z / mx.sqrt(n2)", True),
+    ("return z / mx.sqrt((z * z).sum(-1, keepdims=True))", False),
+    ("return z / mx.linalg.norm(z, axis=-1, keepdims=True)", False),
+    ("n2 = mx.sum(mx.square(z), axis=-1, keepdims=True)\n        return z / mx.sqrt(n2)", False),
     ("return z / mx.sqrt((z * z).sum(-1, keepdims=True) + 1e-8)", False),
     ("return z / mx.maximum(mx.linalg.norm(z, axis=-1, keepdims=True), 1e-8)", False),
 ])
-def test_mlx028_l2_normalisation_in_the_differentiated_forward(body: str, fires: bool) -> None:
-    """An all-zero embedding (a dead ReLU row) normalised with no epsilon is 0/0."""
+def test_mlx028_l2_normalisation_is_left_alone(body: str, fires: bool) -> None:
+    """`z / norm(z)` with no epsilon: CLIP-style code trains fine (a learned projection's norm is
+    never 0 in practice; corpus/fresh3 pyfloat_in_params_ok), so it is not reported."""
     code = RMS.replace("ms = {ms}\n        return self.weight * x * mx.rsqrt({root})",
                        "z = self.proj(x)\n        " + body)
     assert bool(fired(code, "MLX028")) == fires
