@@ -340,6 +340,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.32.4 CPU): a deformable sampler's offset layer stayed at its init and the mse was "
         "flat at 0.75-0.90 for 1200 steps (index-only stop: 0.73 -> 0.05)",
         "", source="https://github.com/ml-explore/mlx/issues/1213"),
+    RuleInfo(
+        "MLX037", "missing-mlx-api",
+        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...) that mlx does not "
+        "have: a removed API, a NumPy or PyTorch spelling, a typo",
+        "use the current API (mx.simplify was removed: drop the call; mx.eval evaluates)",
+        "the module attribute is looked up only when the line runs: measured in the failure "
+        "corpus (mlx 0.32.4 CPU): a tutorial's mx.simplify(loss, model.parameters()) raised "
+        "AttributeError: module 'mlx.core' has no attribute 'simplify' at the first step "
+        "(without the call: mse 0.083 at epoch 30); the names are mlx 0.32.4's own dir()",
+        "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/10"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

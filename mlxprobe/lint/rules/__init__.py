@@ -7,6 +7,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .api import MissingMlxApi
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
@@ -46,5 +47,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
-    InfiniteMaskSoftmax, StoppedLayer,
+    InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi,
 ), key=lambda r: r.id))
