@@ -350,6 +350,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "AttributeError: module 'mlx.core' has no attribute 'simplify' at the first step "
         "(without the call: mse 0.083 at epoch 30); the names are mlx 0.32.4's own dir()",
         "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/10"),
+    RuleInfo(
+        "MLX038", "gather-by-learned-indices",
+        "in differentiated code, take_along_axis/take gathers with indices from an argsort, "
+        "argpartition, argmax or argmin of a layer's output, with no stop_gradient: the "
+        "backward pass cannot differentiate the indices",
+        "inds = mx.stop_gradient(mx.argsort(-scores, axis=-1)[:, :k])",
+        "the gather's VJP with respect to its indices is not implemented; measured (mlx 0.32.4 "
+        "CPU): a top-2 mixture-of-experts router raised ValueError '[gather_axis] Cannot "
+        "calculate VJP with respect to indices' at the first step (with stop_gradient: mse "
+        "1.15 -> 0.15); argpartition, argmax and mx.take fail the same way",
+        "", source="https://github.com/ml-explore/mlx-lm/issues/287"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

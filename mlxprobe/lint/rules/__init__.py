@@ -19,6 +19,7 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
+from .indices import GatherByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
@@ -47,5 +48,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
-    InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi,
+    InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
 ), key=lambda r: r.id))
