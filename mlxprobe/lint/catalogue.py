@@ -361,6 +361,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "calculate VJP with respect to indices' at the first step (with stop_gradient: mse "
         "1.15 -> 0.15); argpartition, argmax and mx.take fail the same way",
         "", source="https://github.com/ml-explore/mlx-lm/issues/287"),
+    RuleInfo(
+        "MLX039", "number-in-differentiated-tree",
+        "a Python number sits in the dict passed as the argument mx.value_and_grad/mx.grad "
+        "differentiates: that argument may hold only arrays",
+        "keep hyperparameters out of params (a module constant, or mx.array(0.1) to learn it)",
+        "the differentiated argument is flattened and every leaf must be an array; measured "
+        "in the failure corpus (mlx 0.32.4 CPU): params = {'w': ..., 'temperature': 0.1} "
+        "raised ValueError '[tree_flatten] The argument should contain only arrays' at the "
+        "first step (temperature as a module constant: info_nce falls to ~0.03)",
+        "", source="https://github.com/ml-explore/mlx/issues/3774"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -21,6 +21,7 @@ from .gradients import (
 )
 from .indices import GatherByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
+from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
@@ -49,4 +50,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
+    NumberInDifferentiatedTree,
 ), key=lambda r: r.id))
