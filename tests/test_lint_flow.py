@@ -123,6 +123,21 @@ def test_mlx015_eval_under_compile(decorator: str, evaluation: str) -> None:
     assert fired(code, "MLX015") == [5]
 
 
+def test_mlx015_method_compiled_through_partial_call() -> None:
+    """`self.step = partial(mx.compile, inputs=..., outputs=...)(self._step)`: not a decorator."""
+    code = """
+    class Trainer:
+        def __init__(self):
+            self.step = partial(mx.compile, inputs=self.state, outputs=self.state)(self._step)
+
+        def _step(self, x):
+            loss = (x * 2).sum()
+            self.running = 0.9 * self.running + 0.1 * loss.item()
+            return loss
+    """
+    assert fired(code, "MLX015") == [8]
+
+
 @pytest.mark.parametrize("test", [
     "while mx.any(scores[1:] < scores[:-1]):",
     "if (scores.max() - scores.min()) > 1.0:",
