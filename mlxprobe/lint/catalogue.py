@@ -371,6 +371,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "raised ValueError '[tree_flatten] The argument should contain only arrays' at the "
         "first step (temperature as a module constant: info_nce falls to ~0.03)",
         "", source="https://github.com/ml-explore/mlx/issues/3774"),
+    RuleInfo(
+        "MLX040", "reduction-into-batch-slice",
+        "a reduction with no axis (mx.max(window)) is written into a slice that keeps the "
+        "batch axis whole (out[:, i, j, :] = ...): every example gets the whole batch's value",
+        "reduce over the window's own axes: pooled[:, i, j, :] = mx.max(window, axis=(1, 2))",
+        "the scalar broadcasts silently into every row; measured in the failure corpus (mlx "
+        "0.32.4 CPU): a hand-written max-pool with mx.max(window) made every feature the same, "
+        "the loss stayed at 1.12 and accuracy at the majority class (axis=(1, 2): loss 0.011 "
+        "-> 0.000, accuracy 1.0)",
+        "", source="https://github.com/ml-explore/mlx/issues/267"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

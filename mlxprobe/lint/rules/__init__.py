@@ -28,6 +28,7 @@ from .masks import InfiniteMaskSoftmax
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
+from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .threads import CrossThreadArrays
@@ -50,5 +51,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
-    NumberInDifferentiatedTree,
+    NumberInDifferentiatedTree, ReductionIntoBatchSlice,
 ), key=lambda r: r.id))
