@@ -51,7 +51,7 @@ class ReductionIntoBatchSlice(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "[:," in text and "mlx" in text
+        return "[:," in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):
