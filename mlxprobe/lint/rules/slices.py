@@ -12,12 +12,15 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
 
+# `[:, ...] = <something>.max(` on one line; the literal prefix keeps the search cheap.
+WRITE = re.compile(r"\[:,[^\]\n]*\] = [\w.\[\]:, ]*(?:max|min|mean|sum|prod|logsumexp|var|std)\(")
 REDUCTIONS = frozenset({"max", "min", "mean", "sum", "prod", "logsumexp", "var", "std"})
 
 
@@ -51,7 +54,7 @@ class ReductionIntoBatchSlice(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "[:," in text
+        return "[:," in text and WRITE.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):
