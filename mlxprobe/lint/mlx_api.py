@@ -1,7 +1,7 @@
 """The public names of `mlx.core` and its submodules in mlx 0.32.4 (what `dir()` lists), as data.
 
-Job: data only, for MLX037 (an `mx.<name>` that mlx does not have). Regenerate with the
-snippet in tests/test_lint_api.py when mlx is upgraded.
+Job: data only, for MLX037 (an `mx.<name>` that mlx does not have). Regenerate from `dir()`
+of each module when mlx is upgraded; tests/test_lint_api.py checks it against the installed mlx.
 
 Must not import: mlx, anything of mlxprobe.
 """
