@@ -49,6 +49,7 @@ def outside(params: str, body: str, before: str, args: str) -> str:
 @pytest.mark.parametrize("params, body, before, args", [
     ("pred, y", "nn.losses.mse_loss(pred, y)", "pred = net(x)", "pred, y"),
     ("a, b", "(a - b).mean()", "a, b = net(x), net(y)", "a, b"),
+    ("m, a, b", "nn.log_sigmoid(a - b).mean()", "a, b = net(x), net(y)", "net, a, b"),
 ])
 def test_mlx033_forward_pass_outside_the_differentiated_function(params, body, before,
                                                                    args) -> None:
@@ -63,6 +64,7 @@ def test_mlx033_forward_pass_outside_the_differentiated_function(params, body, b
     ("x, y", "nn.losses.mse_loss(forward(x), y)", "forward = net", "x, y"),
     ("x, y", "other_module.loss(x, y)", "pass", "x, y"),
     ("x, y", "agent.policy_loss(x, y)", "pass", "x, y"),
+    ("m, a, b", "nn.log_sigmoid(m(a) - b).mean()", "pass", "net, x, y"),
 ])
 def test_mlx033_model_reached_inside_is_clean(params, body, before, args) -> None:
     code = outside(params, body, before, args) + "\ndef helper(x, y):\n    return net(x).sum()\n"

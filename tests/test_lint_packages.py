@@ -22,10 +22,15 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # Real bugs the lint finds in these releases (path under the package folder:line: rule).
 # MLX027, no super().__init__(): inference works, but freeze() (every LoRA run) raises
 # AttributeError '_no_grad'; measured for recurrent_gemma's Model (mlx 0.32.4 CPU).
+# MLX037, `mx.bool`: mlx.core has `bool_`, no `bool` (mlx 0.32.4: hasattr(mx, "bool") is
+# False), so gemma3n's audio encoder called with a mask, and idefics2 called with no
+# pixel_attention_mask, raise AttributeError.
 TRUE_POSITIVES = {
     "mlx_lm": ["models/recurrent_gemma.py:415: MLX027"],
     "mlx_lm_lora": [],
-    "mlx_vlm": ["models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",
+    "mlx_vlm": ["models/gemma3n/audio.py:538: MLX037",
+                "models/idefics2/idefics2.py:215: MLX037",
+                "models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",
                 "models/mimo_v2/audio.py:54: MLX027"],
 }
 

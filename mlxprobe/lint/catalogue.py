@@ -251,7 +251,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1393"),
     RuleInfo(
         "MLX028", "unguarded-standardisation",
-        "a training step divides by a standard deviation or a norm (or scales by the rsqrt "
+        "a training step divides by a standard deviation (or scales by the rsqrt "
         "of a mean square) with no epsilon: 0/0 = NaN when the values are all equal or zero",
         "(r - r.mean()) / (r.std() + 1e-4)",
         "statistics recomputed at every step on a small group (GRPO rewards, a batch) are "
@@ -259,8 +259,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "corpus (mlx 0.32.4 CPU): GRPO advantages went NaN by iter 20 and the loss was nan at "
         "every later report, the policy weights NaN; with + 1e-4 the reward rose 0.69 -> 0.98; "
         "an RMSNorm without eps on zero-filled rows gave loss nan from step 0 (rsqrt(ms + "
-        "1e-6): 0.72 -> 0.07, mlx#4312); z / mx.linalg.norm(z) of an all-zero row: loss "
-        "and gradient NaN (with sqrt(sum(z * z) + 1e-8): finite)",
+        "1e-6): 0.72 -> 0.07, mlx#4312). An L2 norm is not reported: z / norm(z) with no "
+        "epsilon trains fine on a learned projection (CLIP-style, corpus fresh3)",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/50"),
     RuleInfo(
         "MLX029", "quantized-then-trained",
@@ -340,6 +340,47 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.32.4 CPU): a deformable sampler's offset layer stayed at its init and the mse was "
         "flat at 0.75-0.90 for 1200 steps (index-only stop: 0.73 -> 0.05)",
         "", source="https://github.com/ml-explore/mlx/issues/1213"),
+    RuleInfo(
+        "MLX037", "missing-mlx-api",
+        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...) that mlx does not "
+        "have: a removed API, a NumPy or PyTorch spelling, a typo",
+        "use the current API (mx.simplify was removed: drop the call; mx.eval evaluates)",
+        "the module attribute is looked up only when the line runs: measured in the failure "
+        "corpus (mlx 0.32.4 CPU): a tutorial's mx.simplify(loss, model.parameters()) raised "
+        "AttributeError: module 'mlx.core' has no attribute 'simplify' at the first step "
+        "(without the call: mse 0.083 at epoch 30); the names are mlx 0.32.4's own dir()",
+        "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/10"),
+    RuleInfo(
+        "MLX038", "gather-by-learned-indices",
+        "in differentiated code, take_along_axis/take gathers with indices from an argsort, "
+        "argpartition, argmax or argmin of a layer's output, with no stop_gradient: the "
+        "backward pass cannot differentiate the indices",
+        "inds = mx.stop_gradient(mx.argsort(-scores, axis=-1)[:, :k])",
+        "the gather's VJP with respect to its indices is not implemented; measured (mlx 0.32.4 "
+        "CPU): a top-2 mixture-of-experts router raised ValueError '[gather_axis] Cannot "
+        "calculate VJP with respect to indices' at the first step (with stop_gradient: mse "
+        "1.15 -> 0.15); argpartition, argmax and mx.take fail the same way",
+        "", source="https://github.com/ml-explore/mlx-lm/issues/287"),
+    RuleInfo(
+        "MLX039", "number-in-differentiated-tree",
+        "a Python number sits in the dict passed as the argument mx.value_and_grad/mx.grad "
+        "differentiates: that argument may hold only arrays",
+        "keep hyperparameters out of params (a module constant, or mx.array(0.1) to learn it)",
+        "the differentiated argument is flattened and every leaf must be an array; measured "
+        "in the failure corpus (mlx 0.32.4 CPU): params = {'w': ..., 'temperature': 0.1} "
+        "raised ValueError '[tree_flatten] The argument should contain only arrays' at the "
+        "first step (temperature as a module constant: info_nce falls to ~0.03)",
+        "", source="https://github.com/ml-explore/mlx/issues/3774"),
+    RuleInfo(
+        "MLX040", "reduction-into-batch-slice",
+        "a reduction with no axis (mx.max(window)) is written into a slice that keeps the "
+        "batch axis whole (out[:, i, j, :] = ...): every example gets the whole batch's value",
+        "reduce over the window's own axes: pooled[:, i, j, :] = mx.max(window, axis=(1, 2))",
+        "the scalar broadcasts silently into every row; measured in the failure corpus (mlx "
+        "0.32.4 CPU): a hand-written max-pool with mx.max(window) made every feature the same, "
+        "the loss stayed at 1.12 and accuracy at the majority class (axis=(1, 2): loss 0.011 "
+        "-> 0.000, accuracy 1.0)",
+        "", source="https://github.com/ml-explore/mlx/issues/267"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -86,8 +86,8 @@ def function_of(source: SourceFile, node: ast.AST) -> ast.AST | None:
 def transformed_arg(source: SourceFile, call: ast.Call) -> tuple[str, ast.AST] | None:
     """(kind, callable) when `call` transforms or starts a callable: mx.compile(f),
     mx.vmap(f), mx.value_and_grad(f), nn.value_and_grad(model, f), Thread(target=f),
-    executor.submit(f, ...)."""
-    name = source.imports.resolve(call.func)
+    executor.submit(f, ...); `partial(mx.compile, inputs=...)(f)` as mx.compile(f)."""
+    name = source.imports.resolve(partial_of(call.func) or call.func)
     if name in COMPILE | VMAP | MX_GRAD and call.args:
         return ("compile" if name in COMPILE else "vmap" if name in VMAP else "grad"), call.args[0]
     if name in NN_GRAD and len(call.args) > 1:
@@ -97,6 +97,13 @@ def transformed_arg(source: SourceFile, call: ast.Call) -> tuple[str, ast.AST] |
         return ("thread", target) if target is not None else None
     if last_name(call.func) in SUBMIT and call.args:
         return "thread", call.args[0]
+    return None
+
+
+def partial_of(node: ast.AST) -> ast.AST | None:
+    """`mx.compile` in `partial(mx.compile, ...)`; None for anything else."""
+    if isinstance(node, ast.Call) and last_name(node.func) == "partial" and node.args:
+        return node.args[0]
     return None
 
 

@@ -7,6 +7,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .api import MissingMlxApi
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
@@ -18,13 +19,16 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
+from .indices import GatherByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
+from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .quantization import QuantizedThenTrained
 from .reduction import PerExampleLossGrad
+from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .threads import CrossThreadArrays
@@ -46,5 +50,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledStateUncaptured, NoGradientOp, HalfPrecisionTraining, CrossThreadArrays,
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
-    InfiniteMaskSoftmax, StoppedLayer,
+    InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
+    NumberInDifferentiatedTree, ReductionIntoBatchSlice,
 ), key=lambda r: r.id))

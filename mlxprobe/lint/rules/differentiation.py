@@ -46,14 +46,19 @@ def bound_name(source: SourceFile, call: ast.Call) -> str | None:
     return None
 
 
-def model_passed(source: SourceFile, name: str | None, parts: list[str]) -> bool:
-    """Some call of `name` hands the model over as an argument (`vg(model, x, y)`)."""
+def model_passed(source: SourceFile, name: str | None, parts: list[str],
+                 read: set[str], params: list[str]) -> bool:
+    """Some call of `name` hands the model over as an argument (`vg(model, x, y)`) that the
+    function reads (a model passed to a parameter the loss ignores reaches nothing)."""
     if name is None:
         return True  # called where we cannot see: assume it may be
     for call in source.of_type(ast.Call):
         if isinstance(call.func, ast.Name) and call.func.id == name:
-            given = [*call.args, *(k.value for k in call.keywords)]
-            if any(dotted(g) == parts or isinstance(g, ast.Starred) for g in given):
+            if any(isinstance(g, ast.Starred) for g in call.args) or any(
+                    dotted(k.value) == parts and k.arg in read for k in call.keywords):
+                return True
+            if any(dotted(g) == parts and (i >= len(params) or params[i] in read)
+                   for i, g in enumerate(call.args)):
                 return True
     return False
 
@@ -80,8 +85,10 @@ class ModelOutsideGrad(Rule):
             body = function.body if isinstance(function.body, list) else [function.body]
             nodes = reach(source, body)
             names = [parts, *([a] for a in aliases(source, parts))]
+            params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+            read = {n.id for n in nodes if isinstance(n, ast.Name)}
             if not self._opaque(source, nodes) and not any(mentions(nodes, p) for p in names) \
-                    and not model_passed(source, bound_name(source, call), parts):
+                    and not model_passed(source, bound_name(source, call), parts, read, params):
                 yield self.hit(source, call)
 
     def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
@@ -106,6 +113,9 @@ def transparent(source: SourceFile, call: ast.Call) -> bool:
         return call.func.id in BUILTINS
     root = call.func
     while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(root, ast.Call) and (source.imports.resolve(root.func) or "").startswith(
+                SAFE_MODULES):
+            return True  # a method of an array an MLX function returned: `mx.abs(x).mean()`
         root = root.func if isinstance(root, ast.Call) else root.value
     return not isinstance(root, ast.Name) or local_name(source, call, root.id)
 

@@ -1,0 +1,70 @@
+"""MLX037: a name read from `mlx.core` (or one of its submodules: `mx.linalg`, `mx.random`,
+`mx.fast`, ...) that mlx does not have: a removed API (`mx.simplify`), a PyTorch or NumPy
+spelling, a typo. It fails with AttributeError only when the line first runs, often after
+the model is built and the data loaded.
+
+Job: compare each `mx.<name>` read against the names mlx itself lists (`mlx_api`, data).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..mlx_api import MODULES
+from ..source import SourceFile
+from .base import Rule
+
+
+def missing(qualified: str | None) -> bool:
+    """`mlx.core.simplify`: the module is one of mlx's and has no such name (dunders such as
+    `mx.__version__` are every module's)."""
+    if qualified is None or "." not in qualified:
+        return False
+    module, name = qualified.rsplit(".", 1)
+    return not name.startswith("__") and module in MODULES and name not in MODULES[module]
+
+
+ALIAS = re.compile(r"(?:import mlx\.core|from mlx import core) as (\w+)")
+
+
+def aliases(text: str) -> set[str]:
+    """The names mlx.core is imported as (`mx`; "mlx.core" for a plain `import mlx.core`)."""
+    found = set(ALIAS.findall(text)) if " as " in text else set()
+    return found | ({"mlx.core"} if "import mlx.core" in text else set())
+
+
+def unknown_in_text(text: str) -> bool:
+    """Any `<alias>.<name>` or `<alias>.<submodule>.<name>` in the text, for an alias of
+    mlx.core imported there, that mlx does not have: a cheap test before any parsing (a
+    superset: the parsed check decides; a literal-prefix regex, `\\b` would cost 20x)."""
+    for alias in aliases(text):
+        reads = set(re.findall(re.escape(alias) + r"\.([\w.]+)", text))
+        if any(missing_read(read.rstrip(".")) for read in reads):
+            return True
+    return False
+
+
+def missing_read(read: str) -> bool:
+    """`simplify` or `linalg.matrix_rank` (read after `mx.`): mlx has no such name."""
+    parts = read.split(".")
+    return missing(f"mlx.core.{parts[0]}") or missing("mlx.core." + ".".join(parts[:2]))
+
+
+class MissingMlxApi(Rule):
+    """MLX037: `mx.simplify(...)`, `mx.nonzero(x)`: mlx.core has no such attribute."""
+
+    id = "MLX037"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "mlx" in text and unknown_in_text(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(ast.Attribute):
+            if isinstance(node.ctx, ast.Load) and missing(source.imports.resolve(node)):
+                yield self.hit(source, node)

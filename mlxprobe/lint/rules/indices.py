@@ -1,0 +1,81 @@
+"""MLX038: in differentiated code, a gather (`mx.take_along_axis`, `mx.take`) whose indices
+come from an arg-op (`mx.argsort`, `mx.argpartition`, `mx.argmax`, `mx.argmin`) over a
+layer's output, with no `mx.stop_gradient` between: the backward pass asks for the
+gradient with respect to the indices, which MLX cannot compute, and the first step fails.
+
+Job: follow one method's gather indices back through its local names to an arg-op, and
+that arg-op's input to the module's layers (stop_gradient is a barrier both ways).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule, differentiates
+from .differentiation import STOP, differentiated_nodes
+from .stopping import Trace
+
+GATHERS = frozenset({"mlx.core.take_along_axis", "mlx.core.take"})
+ARG_OPS = frozenset({"mlx.core.argsort", "mlx.core.argpartition", "mlx.core.argmax",
+                     "mlx.core.argmin"})
+
+
+def indices_of(call: ast.Call) -> ast.AST | None:
+    """The indices argument of `take_along_axis(a, indices, ...)` / `take(a, indices, ...)`."""
+    named = [k.value for k in call.keywords if k.arg == "indices"]
+    return call.args[1] if len(call.args) > 1 else (named[0] if named else None)
+
+
+def arg_ops(source: SourceFile, trace: Trace, node: ast.AST, line: int) -> list[ast.Call]:
+    """The arg-op calls `node` is computed from, through local names, not crossing
+    stop_gradient."""
+    found, todo, seen = [], [(node, line)], set()
+    while todo:
+        current, at = todo.pop()
+        resolved = source.imports.resolve(current.func) if isinstance(
+            current, ast.Call) else None
+        if resolved in STOP:
+            continue
+        if resolved in ARG_OPS:
+            found.append(current)
+            continue
+        if isinstance(current, ast.Name) and (current.id, at) not in seen:
+            seen.add((current.id, at))
+            value = trace.binding(current.id, at)
+            todo += [(value, value.lineno)] if value is not None else []
+        todo += [(kid, at) for kid in ast.iter_child_nodes(current)]
+    return found
+
+
+class GatherByLearnedIndices(Rule):
+    """MLX038: `inds = mx.argsort(-scores)[:, :k]; mx.take_along_axis(x, inds, -1)` with
+    `scores` from `self.router(x)`, in a module that takes gradients: the VJP of a gather
+    with respect to its indices is not implemented (top-k routing must stop_gradient them)."""
+
+    id = "MLX038"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return differentiates(text) and "arg" in text and "take" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.Call] = set()
+        for node in differentiated_nodes(source):
+            if isinstance(node, ast.Call) and source.imports.resolve(node.func) in GATHERS:
+                for op in self._learned(source, node):
+                    if op not in reported:
+                        reported.add(op)
+                        yield self.hit(source, op)
+
+    def _learned(self, source: SourceFile, gather: ast.Call) -> list[ast.Call]:
+        function, indices = source.enclosing(gather), indices_of(gather)
+        if function is None or indices is None:
+            return []
+        trace = Trace(source, function)
+        return [op for op in arg_ops(source, trace, indices, gather.lineno) if op.args
+                and trace.layers(op.args[0], op.lineno, barrier=True)]

@@ -1,0 +1,61 @@
+"""MLX038 (rules/indices.py) on small programs: a gather whose indices are an arg-op of a
+layer's output, in a module that takes gradients, fires on the arg-op; stop_gradient on the
+indices, indices computed from data, or a module with no gradient stay silent.
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mlxprobe.lint import lint_source
+
+MOE = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class MoE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.router = nn.Linear(8, 4)
+
+    def __call__(self, x, lengths):
+        scores = mx.softmax(self.router(x), axis=-1)
+        {line}
+        return mx.take_along_axis(scores, inds, axis=-1).sum(-1)
+
+
+loss_and_grad = nn.value_and_grad(model, lambda m, x, n: m(x, n).mean())
+"""
+
+
+def fired(code: str) -> list[int]:
+    found = lint_source(textwrap.dedent(code), "case.py")
+    return [f.line for f in found if f.rule == "MLX038"]
+
+
+@pytest.mark.parametrize("line", [
+    "inds = mx.argsort(-scores, axis=-1)[:, :2]",
+    "inds = mx.argpartition(-scores, kth=1, axis=-1)[..., :2]",
+    "top = mx.argmax(scores, axis=-1, keepdims=True)\n        inds = top.astype(mx.int32)",
+])
+def test_mlx038_indices_from_a_layer_are_differentiated(line: str) -> None:
+    assert fired(MOE.replace("{line}", line)) == [13]
+
+
+@pytest.mark.parametrize("line", [
+    "inds = mx.stop_gradient(mx.argsort(-scores, axis=-1)[:, :2])",
+    "inds = mx.argsort(mx.stop_gradient(-scores), axis=-1)[:, :2]",
+    "inds = mx.argsort(lengths, axis=-1)[:, :2]",
+])
+def test_mlx038_stopped_or_data_indices_are_clean(line: str) -> None:
+    assert fired(MOE.replace("{line}", line)) == []
+
+
+def test_mlx038_inference_module_is_clean() -> None:
+    code = MOE.replace("{line}", "inds = mx.argsort(-scores, axis=-1)[:, :2]")
+    assert fired(code.split("loss_and_grad")[0]) == []
