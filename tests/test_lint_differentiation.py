@@ -6,24 +6,8 @@ Cost: < 0.5 s (no MLX).
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-
-from mlxprobe.lint import lint_source
-
-HEADER = """\
-import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
-"""
-
-
-def fired(code: str, rule: str) -> list[int]:
-    offset = HEADER.count("\n")
-    found = lint_source(HEADER + textwrap.dedent(code), "case.py")
-    return [f.line - offset for f in found if f.rule == rule]
-
+from lint_snippets import fired
 
 OUTSIDE = """
 net = MLP()

@@ -3,27 +3,8 @@ bug is spelled, and stays silent on the fixed form and on near misses from real 
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-
-from mlxprobe.lint import lint_source
-
-HEADER = """\
-import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
-import numpy as np
-from functools import partial
-from mlx.utils import tree_map
-"""
-
-
-def fired(code: str, rule: str) -> list[int]:
-    offset = HEADER.count("\n")
-    found = lint_source(HEADER + textwrap.dedent(code), "case.py")
-    return [f.line - offset for f in found if f.rule == rule]
-
+from lint_snippets import fired
 
 # MLX014: state updated in a loop and never evaluated, whatever updates it -------------------
 
