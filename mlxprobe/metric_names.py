@@ -71,6 +71,15 @@ def role(name: str) -> str:
     return OTHER
 
 
+_STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
+
+
+def stage_counter(name: str) -> bool:
+    """A counter of the program's own stages (`stage`, `phase`, `curriculum_stage`): where
+    it changes, the program says a new task (longer sequences, a harder set) begins."""
+    return bool(_STAGE.search(name))
+
+
 def adversarial(name: str) -> bool:
     """A loss of one player of a two-player game (`d_loss`, `loss_G`, `critic_loss`): its
     fall is no measure of learning."""

@@ -191,3 +191,15 @@ def test_a_step_counter_beside_bare_numbers_is_a_configuration_line_not_progress
     assert ProgressParser().parse("│    batch · iters   4 · 60") is None
     assert ProgressParser().parse("Step 1/3: downloading model (2.1 GB)") is None
     assert ProgressParser().parse("step 40 (0.21 s)")["step"] == 40
+
+
+def test_a_curriculum_whose_loss_jumps_where_its_stage_counter_changes_is_judged_per_stage():
+    # fresh4's correct_curriculum_length as printed (seen after its score): JSON lines with
+    # "stage" and "mse"; sequences double at reports 7 and 13
+    mse = [0.0063, 0.00033, 6e-05, 3e-05, 3e-05, 2e-05, 0.00155, 0.00046, 0.00028, 0.00019,
+           0.00016, 0.00045, 0.00646, 0.00052, 0.00055, 0.0011, 0.00037, 0.00054]
+    stages = [0] * 6 + [1] * 6 + [2] * 6
+    records = [{**r, "metrics": {"stage": s}} for r, s in zip(reports(mse), stages)]
+    assert classify(watched(records)).kind == "pass"
+    # the boundary is the counter the program prints, not the jump: without it, one curve
+    assert classify(watched(reports(mse))).kind == "diverged"

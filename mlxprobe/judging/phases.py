@@ -5,7 +5,9 @@ checkpoint prints two loss curves one after the other, and its own step counter 
 at the second. Read as one curve, the second curve's start is a "spike" or an "explosion"
 and the first curve's low end makes the second look like it never learned. A new phase is a
 report where the program's printed counter went back (the output parser marks it `restart`)
-and the loss jumped at least JUMP x the report before it AND back to at least where the
+or a stage counter it prints changed (`stage 1 -> 2`: a curriculum's longer sequences, a
+harder set; fresh4's `correct_curriculum_length`, mse 0.00045 -> 0.00646 as its stage went
+to 2), and the loss jumped at least JUMP x the report before it AND back to at least where the
 curve before it began (the median of its first WINDOW reports). The loss rules judge the
 last phase. An epoch counter that restarts every epoch is no new phase: a small noisy loss
 may double at an epoch boundary (measured: `cosine_decay_steps_ok`, mse ~0.03), it does not
@@ -21,6 +23,7 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
+from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 
@@ -36,9 +39,19 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
         return 0
     start = 0
     for i in range(1, len(losses)):
-        if records[i].get("restart") and _new_curve(losses[start:i], losses[i]):
+        if _boundary(records[i - 1], records[i]) and _new_curve(losses[start:i], losses[i]):
             start = i
     return start
+
+
+def _boundary(before: dict, record: dict) -> bool:
+    """The program marked a new phase here: its counter went back (`restart`), or a stage
+    counter it prints (`metric_names.stage_counter`: stage, phase) changed."""
+    if record.get("restart"):
+        return True
+    now, then = record.get("metrics") or {}, before.get("metrics") or {}
+    return any(metric_names.stage_counter(name) and name in then and then[name] != value
+               for name, value in now.items())
 
 
 def _new_curve(before: list[float], first: float) -> bool:
