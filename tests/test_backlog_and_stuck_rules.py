@@ -203,3 +203,15 @@ def test_a_curriculum_whose_loss_jumps_where_its_stage_counter_changes_is_judged
     assert classify(watched(records)).kind == "pass"
     # the boundary is the counter the program prints, not the jump: without it, one curve
     assert classify(watched(reports(mse))).kind == "diverged"
+
+
+def test_an_idle_hang_after_a_thread_died_names_the_thread_and_its_exception():
+    from mlxprobe.judging import hints
+
+    stderr = ("Exception in thread Thread-1 (producer):\nTraceback (most recent call last):\n"
+              '  File "train.py", line 30, in producer\n'
+              "ValueError: cannot reshape array of size 12 into shape (16,3)\n")
+    text = hints.thread_died(stderr)
+    assert text is not None and "Thread-1 (producer): ValueError: cannot reshape" in text
+    assert "queue.get(timeout" in text
+    assert hints.thread_died("Traceback (most recent call last):\nValueError: x\n") is None

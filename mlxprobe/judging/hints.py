@@ -44,7 +44,9 @@ NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with resp
              "`module.freeze()`, and let gradient errors raise instead of falling back")
 NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
                     "that the gradient reaches the parameters (no `mx.stop_gradient`, "
-                    "differentiate the model: `nn.value_and_grad(model, loss_fn)`, whose loss "
+                    "a gradient scaled to 0: `clip_grad_norm` with max_norm=0 (0 meant as 'off': "
+                    "skip the call instead), differentiate the model: "
+                    "`nn.value_and_grad(model, loss_fn)`, whose loss "
                     "function runs the forward pass itself: outputs computed outside it and "
                     "passed in are constants, with zero gradient), that the "
                     "update is applied to the model you train (`optimizer.update(model, "
@@ -85,6 +87,9 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "float32); a softmax over a row that is all -inf (an attention mask that "
               "masks every position of a row, e.g. left padding with a causal mask: mask "
               "with a large negative finite value, -1e9 or `mx.finfo(x.dtype).min`); or a "
+              "variance computed as E[x^2] - E[x]^2, which cancellation makes negative "
+              "in float32 (its sqrt is NaN: use `mx.var` or the two-pass `mx.mean((x - "
+              "mean) ** 2)`); or a "
               "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
               "re-created for the next epoch: reset it each epoch); check with "
               "`mx.isnan(x).any()` where it first appears")
@@ -96,7 +101,9 @@ NAN_HELD_OUT = ("only the held-out metric is non-finite while the training loss 
 NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
               "lower the learning rate, clip before the update, `grads, _ = "
               "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "
-              "not finite")
+              "not finite; where gradients are accumulated by hand, reset the sum to zero "
+              "after each update (`acc = tree_map(mx.zeros_like, acc)`): a sum never "
+              "cleared makes every step larger than the last")
 GROWTH_FACTOR = 2.0  # the last finite value over the first: a blow-up, not a sudden NaN
 
 
@@ -159,6 +166,24 @@ _HANG_LAZY = ("steps took {ms} ms while RSS grew {mb:.3f} MB/step: the loop buil
 _HANG_BUSY = ("the process kept computing far past its usual step time: see the native "
               "stacks for the op; a graph that grows across steps (missing " + EVAL_STATE +
               ") or an input much larger than before are the usual causes")
+THREAD_DIED = ("a thread of the program died ({what}) and the loop waits for what it "
+               "would have produced (a `queue.get()` with no timeout, a `join()`): an "
+               "exception in a data-loader or prefetch thread ends only that thread, often "
+               "on the last, partial batch. Fix that exception, and hand a worker's failure "
+               "to the main thread (put the exception on the queue and re-raise it there, or "
+               "`queue.get(timeout=...)`)")
+_THREAD_DIED = re.compile(r"Exception in thread ([^\n:]+):\n(?:.*\n)*?(\w[\w.]*(?:Error|"
+                          r"Exception|Interrupt)\b[^\n]*)")
+
+
+def thread_died(stderr: str) -> str | None:
+    """The hang fix when the program's stderr shows a thread that died of an exception."""
+    found = _THREAD_DIED.search(stderr or "")
+    if found is None:
+        return None
+    return THREAD_DIED.format(what=f"{found[1].strip()}: {found[2].strip()[:200]}")
+
+
 _HANG_IDLE = ("the process sat idle waiting: a lock, I/O, or a collective (`mx.distributed."
               "all_sum`) that another rank never joined; see the stacks for the blocking call")
 

@@ -321,7 +321,8 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
               f"{stall.deadline_s:.1f} s, {stall.phase}); CPU at {stall.cpu_fraction:.2f} "
               f"cores, a thread runnable in {stall.runnable_fraction:.0%} of samples: "
               f"the process was {activity}")
-    hint = hints.for_hang(busy, step_ms, slope)
+    hint = (not busy and hints.thread_died(raw.stderr_tail)) or hints.for_hang(busy, step_ms,
+                                                                              slope)
     if ranks.distributed(raw):
         return _rank_hang(raw, evidence)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
