@@ -28,7 +28,7 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from ..protocol import UPDATE
+from ..protocol import STEP, UPDATE
 from ..watching.facts import RawResult
 from . import hints
 from .rule import Rule, Verdict
@@ -44,7 +44,7 @@ def stretches(raw: RawResult) -> list[list[dict]]:
     """Runs of consecutive update records with the same `evals` count (no `mx.eval` between
     them), at least MIN_UPDATES long."""
     runs: list[list[dict]] = []
-    for record in raw.of_kind("step"):
+    for record in raw.of_kind(STEP):
         if record.get("source") != UPDATE or "evals" not in record:
             runs.append([])
         elif runs and runs[-1] and runs[-1][-1].get("evals") == record.get("evals"):
@@ -61,15 +61,16 @@ def gap(run: list[dict]) -> dict | None:
     for i, record in enumerate(run):
         took = float(record.get("step_s") or 0.0)
         if i >= MIN_UPDATES and took >= GAP_MIN_S and took >= GAP_RATIO * max(median, 1e-9):
-            return {"index": i, "gap_s": round(took, 2), "median_update_ms":
-                    round(median * 1e3, 3), "updates_before": i}
+            return {"gap_s": round(took, 2), "median_update_ms": round(median * 1e3, 3),
+                    "updates_before": i}
     return None
 
 
 def climbed(raw: RawResult, run: list[dict], found: dict) -> dict | None:
     """RSS from the run's first update to the one before the gap, when it grew past the
     floors and still climbed in the second half; else None."""
-    at = [float(run[k].get("t", 0.0)) for k in (0, found["index"] // 2, found["index"] - 1)]
+    end = found["updates_before"]  # the gap's index in the run
+    at = [float(run[k].get("t", 0.0)) for k in (0, end // 2, end - 1)]
     mb = [rss_at(raw.samples, t) for t in at]
     if any(v is None for v in mb):
         return None

@@ -22,7 +22,7 @@ from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
-from . import hints, policy
+from . import hints, policy, program
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -82,7 +82,7 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
 def _hint(raw: RawResult, name: str, reported: dict, values: list[float]) -> str:
     """A validation metric non-finite while the training loss stayed finite is an
     evaluation over nothing; else the policy-gradient or the trajectory's fix."""
-    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+    losses = program.losses(raw)
     if metric_names.held_out(name) and losses and all(math.isfinite(v) for v in losses):
         return hints.NAN_HELD_OUT
     return policy.non_finite_hint(reported) or hints.for_non_finite(finite_head(values))

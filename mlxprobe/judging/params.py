@@ -81,6 +81,16 @@ def _always(compared: list[dict], key: str) -> list[str]:
     return sorted(names)
 
 
+def _shown(names: list[str]) -> str:
+    """At most six names, then how many more."""
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def _census(raw: RawResult) -> dict | None:
+    """The first look's census of the trained model (`inside/params.census`), if any."""
+    return next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+
+
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     compared = _judged(raw)
     if compared is None or not any(r.get("changed") for r in compared):
@@ -89,7 +99,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     if not names:
         return None
     ev = {**_evidence(compared), "never_changed": names}
-    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    shown = _shown(names)
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    f"while the other groups did", hints.NO_UPDATE_PART.format(groups=shown), ev)
@@ -105,7 +115,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
     names = _always(compared, "stuck")
     if not names:
         return None
-    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    shown = _shown(names)
     ev = {**_evidence(compared), "stuck_weights": names}
     return Verdict("no_update", "stuck_weights", f"weight matrix {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
@@ -116,7 +126,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
 def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     """The model the optimizer steps has weight matrices, and every one of them is frozen:
     only vectors (biases, norms) can learn."""
-    found = next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+    found = _census(raw)
     if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
             or not found["frozen_matrices"]:
         return None
@@ -132,7 +142,7 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
 def low_precision(raw: RawResult) -> str | None:
     """float16 or bfloat16 when it holds most of the trained model's trainable values (the
     first look's census), else None."""
-    found = next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+    found = _census(raw)
     dtypes = (found or {}).get("trainable_dtypes") or {}
     total = sum(dtypes.values())
     low = max(("float16", "bfloat16"), key=lambda d: dtypes.get(d, 0))

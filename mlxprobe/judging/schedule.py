@@ -22,7 +22,6 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import metrics, program
 from .rule import Rule, Verdict
@@ -49,8 +48,7 @@ def rising_to_the_end(rates: list[float]) -> bool:
 def loss_drop(raw: RawResult) -> float | None:
     """The loss's first-10% median minus its last-10% median, over the first's (the trend
     rule's own `window_drop`, `program.trend`)."""
-    losses = [v for v in (decode_number(r.get("loss")) for r in raw.learning) if v is not None]
-    fit = program.trend(losses)
+    fit = program.trend(program.losses(raw))
     return fit["window_drop"] if fit else None
 
 

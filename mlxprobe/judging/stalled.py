@@ -79,8 +79,7 @@ def learned(raw: RawResult) -> bool:
     drop = schedule.loss_drop(raw)
     if drop is not None and drop >= CONVERGED:
         return True
-    return program.converged(program.losses(raw), metrics.series(raw)) \
-        is not None
+    return program.converged(program.losses(raw), metrics.series(raw)) is not None
 
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:

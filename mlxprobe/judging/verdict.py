@@ -741,15 +741,15 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if metric_names.adversarial(loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
-    if program.rising_metric(metrics.series(raw)) or program.converged(
-            losses, metrics.series(raw)):
+    series = metrics.series(raw)
+    if program.rising_metric(series) or program.converged(losses, series):
         return None
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   _low_precision(raw) + (stalls.hint(metrics.series(raw), losses)
-                                          or hints.NOT_LEARNING), {"trend": fit})
+                   _low_precision(raw) + (stalls.hint(series, losses) or hints.NOT_LEARNING),
+                   {"trend": fit})
 
 
 def _low_precision(raw: RawResult) -> str:

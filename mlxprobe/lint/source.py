@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import syntax
 from .names import Imports
@@ -37,6 +38,13 @@ class SourceFile:
     by_type: dict[type, list[ast.AST]] = field(default_factory=lambda: defaultdict(list))
     functions: dict[str, list[ast.AST]] = field(default_factory=lambda: defaultdict(list))
     cache: dict[tuple[str, ast.AST], object] = field(default_factory=dict)
+
+    def cached(self, name: str, node: ast.AST, make: Callable[[], object]) -> Any:
+        """`make()`'s result, computed once per (name, node) for this module."""
+        key = (name, node)
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     @property
     def lines(self) -> list[str]:

@@ -139,10 +139,7 @@ def differentiated_nodes(source: SourceFile) -> list[ast.AST]:
     """What a gradient transformation in this module runs: the functions handed to
     value_and_grad/grad and their helpers, and, when one of them runs a forward pass,
     every method of the module's own nn.Module classes (cached per module)."""
-    key = ("differentiated_nodes", source.tree)
-    if key not in source.cache:
-        source.cache[key] = grad_region(source)
-    return source.cache[key]
+    return source.cached("differentiated_nodes", source.tree, lambda: grad_region(source))
 
 
 def grad_region(source: SourceFile) -> list[ast.AST]:

@@ -184,10 +184,7 @@ def bare_variance(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
 def training_reach(source: SourceFile) -> list[ast.AST]:
     """What the module's training loops run (a gradient step or an optimizer update in the
     loop), through its helpers and the functions behind value_and_grad names (cached)."""
-    key = ("training_reach", source.tree)
-    if key not in source.cache:
-        source.cache[key] = loops_reach(source)
-    return source.cache[key]
+    return source.cached("training_reach", source.tree, lambda: loops_reach(source))
 
 
 def loops_reach(source: SourceFile) -> list[ast.AST]:
