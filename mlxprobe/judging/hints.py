@@ -58,6 +58,13 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
                   "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
                   "the update skips them; unfreeze with `module.unfreeze()` and check "
                   "`tree_flatten(model.trainable_parameters())` lists them")
+STOPPED = ("every parameter stopped changing after step {step} while optimizer updates went "
+           "on: the updates reach another copy of the model. A gradient function bound to "
+           "the model it was built with (`nn.value_and_grad(model, fn)`, a compiled step "
+           "capturing `model`) keeps differentiating the old instance after the model is "
+           "replaced (a restart from a checkpoint, a new model per stage): re-create the "
+           "value_and_grad (and the optimizer, and any `mx.compile` state) for the new "
+           "instance; or the learning rate fell to exactly 0")
 STUCK_WEIGHTS = ("{weights} never changed while the bias or norm of its own module did: the "
                  "gradient reaches the layer's output but not its weight. An op of zero "
                  "gradient on the weight's path (`mx.round`, `mx.floor`, `mx.sign`, a "

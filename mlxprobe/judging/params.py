@@ -44,7 +44,7 @@ def looks(raw: RawResult) -> list[dict]:
     return [r for r in raw.of_kind(PARAMS) if r.get("compared")]
 
 
-def _judged(raw: RawResult) -> list[dict] | None:
+def judged(raw: RawResult) -> list[dict] | None:
     """The comparisons, when there are enough of them over enough steps, and none of the
     looks saw a non-finite value; else None."""
     compared = looks(raw)
@@ -63,7 +63,7 @@ def _evidence(compared: list[dict]) -> dict:
 
 
 def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
-    compared = _judged(raw)
+    compared = judged(raw)
     if compared is None or any(r.get("changed") for r in compared):
         return None
     ev = _evidence(compared)
@@ -92,7 +92,7 @@ def _census(raw: RawResult) -> dict | None:
 
 
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
-    compared = _judged(raw)
+    compared = judged(raw)
     if compared is None or not any(r.get("changed") for r in compared):
         return None
     names = _always(compared, "unchanged")
@@ -109,7 +109,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
     """float32 weight matrices unchanged at every comparison while another parameter of
     their own module (its bias, a norm) changed: the gradient reaches the module's output,
     never its weight."""
-    compared = _judged(raw)
+    compared = judged(raw)
     if compared is None:
         return None
     names = _always(compared, "stuck")

@@ -48,6 +48,7 @@ from . import (
     schedule,
     stalled,
     stalls,
+    standstill,
     unevaluated,
 )
 from . import startup as startup_rules
@@ -153,6 +154,7 @@ def rulebook() -> tuple[Rule, ...]:
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
         *params.NO_UPDATE,
+        *standstill.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
              f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start at the end, or {SPIKE_FACTOR:g}x at a peak",

@@ -1,0 +1,79 @@
+"""Rule unit: the parameters stopped changing at some point while optimizer updates went on.
+
+Job: from the parameter looks (`inside/params.py`), the trailing looks in which no
+parameter group changed bit for bit although optimizer updates happened since the previous
+look, after earlier looks in which parameters did change. Seen when the updates reach
+another copy of the model: a `nn.value_and_grad(model, fn)` (or a compiled step) bound to
+the model it was built with keeps differentiating that instance after the program replaced
+the model (a restart from its best checkpoint, a new model per stage), so the new model's
+gradient is 0 and the optimizer moves nothing. (A model frozen from the start is
+`params.frozen_all`; a part that never trains, `params.frozen_part`.)
+
+Thresholds and why: at least STILL_LOOKS trailing comparisons (as `params.MIN_LOOKS`;
+looks are >= 0.25 s apart) each after updates, spanning at least STILL_SHARE of the run's
+optimizer updates: a learning rate that reaches 0 only at the last update, or an
+evaluation pass (no updates between looks: no evidence) is never enough. Any optimizer
+update with a non-zero gradient and learning rate changes a float32 parameter's bits;
+weight decay alone changes them too.
+Stands down when there is nothing left to learn (`program.converged`: a loss at its floor,
+an accuracy at its ceiling: a hinge or perceptron loss is exactly 0 with zero gradient).
+Measured (failure corpus fresh4, `stale_value_and_grad_model`, mlx-swift issue 135): 6
+trailing looks unchanged from update 366 to 781 of 781, after 4 looks that changed (median
+relative change 0.08-0.36); its fixed twin changes at every look.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+from ..watching.facts import RawResult
+from . import hints, metrics, params, program
+from .rule import Rule, Verdict
+
+STILL_LOOKS = 3
+STILL_SHARE = 0.25
+
+
+def still_tail(compared: list[dict]) -> tuple[dict | None, list[dict]]:
+    """(the last look that changed, the looks after it that changed nothing and came after
+    updates); (None, []) when no look changed."""
+    tail = []
+    for index in range(len(compared) - 1, -1, -1):
+        look = compared[index]
+        if look.get("changed"):
+            return look, tail[::-1]
+        if index and _updates(look) > _updates(compared[index - 1]):
+            tail.append(look)
+    return None, []
+
+
+def _updates(look: dict) -> int:
+    return int(look.get("updates", 0))
+
+
+def stopped(raw: RawResult, meta: dict) -> Verdict | None:
+    compared = params.judged(raw)
+    if compared is None:
+        return None
+    moved, tail = still_tail(compared)
+    if moved is None or len(tail) < STILL_LOOKS:
+        return None
+    since, last = _updates(moved), _updates(tail[-1])
+    if last - since < STILL_SHARE * last \
+            or program.converged(program.losses(raw), metrics.series(raw)):
+        return None
+    ev = {"last_changed_step": moved.get("step"), "last_changed_update": since,
+          "unchanged_looks": len(tail), "last_update": last, "still_looks": STILL_LOOKS,
+          "still_share": STILL_SHARE}
+    return Verdict("no_update", "stopped", f"no parameter changed in the last {len(tail)} "
+                   f"looks (updates {since} to {last}, after step {moved.get('step')}) while "
+                   "the optimizer kept updating; they changed before",
+                   hints.STOPPED.format(step=moved.get("step")), ev)
+
+
+RULES = (
+    Rule("no_update.stopped", "params", f">= {STILL_LOOKS} trailing looks after updates "
+         f"with nothing changed, spanning >= {STILL_SHARE:.0%} of the updates, after looks "
+         "that changed", "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)",
+         stopped),
+)

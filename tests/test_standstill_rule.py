@@ -1,0 +1,63 @@
+"""`no_update.stopped`: every parameter stops changing part-way while optimizer updates go
+on (updates reaching another copy of the model). Checked on that shape and on the correct
+shapes near it: an evaluation pass with no updates, a short tail, a converged loss."""
+
+from __future__ import annotations
+
+from mlxprobe.judging.standstill import STILL_LOOKS, still_tail
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def look(updates: int, changed: bool) -> dict:
+    return {"kind": "params", "step": updates, "updates": updates, "leaves": 6,
+            "compared": 3, "changed": 3 if changed else 0,
+            "unchanged": [] if changed else ["fc1", "fc2", "fc3"],
+            "unchanged_count": 0 if changed else 3, "nonfinite": []}
+
+
+def losses(values: list[float]) -> list[dict]:
+    return [{"kind": "progress", "source": "output", "step": 60 * (i + 1), "t": float(i),
+             "loss": v} for i, v in enumerate(values)]
+
+
+def run(looks: list[dict], loss: list[float]) -> RawResult:
+    return RawResult(records=[*looks, *losses(loss)], exit_code=0, watched=True)
+
+
+FALLING = [0.13, 0.05, 0.03, 0.02, 0.012, 0.011, 0.0105, 0.0104, 0.0106, 0.0103]
+
+
+def test_parameters_that_stop_changing_while_updates_go_on_are_no_update_stopped():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    verdict = classify(run(looks, FALLING))
+    assert (verdict.kind, verdict.detail) == ("no_update", "stopped")
+    assert verdict.evidence["last_changed_update"] == 180
+    assert "value_and_grad" in verdict.hint
+
+
+def test_looks_after_no_update_are_no_evidence():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(180, False) for _ in range(5)]
+    assert still_tail(looks)[1] == []
+    assert classify(run(looks, FALLING)).kind == "pass"
+
+
+def test_a_short_still_tail_is_not_enough():
+    looks = [look(u, True) for u in range(50, 950, 50)] + [look(u, False)
+                                                           for u in (960, 980)]
+    assert len(still_tail(looks)[1]) < STILL_LOOKS
+    assert classify(run(looks, FALLING)).kind == "pass"
+
+
+def test_a_still_tail_under_a_quarter_of_the_updates_is_not_enough():
+    looks = [look(u, True) for u in range(50, 1000, 50)] + [look(u, False)
+                                                            for u in (1010, 1020, 1030)]
+    assert classify(run(looks, FALLING)).kind == "pass"
+
+
+def test_a_loss_at_its_floor_stands_the_rule_down():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    floor = [0.9, 0.4, 0.1, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert classify(run(looks, floor)).kind == "pass"
