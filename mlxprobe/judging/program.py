@@ -95,6 +95,11 @@ def compile_sites(raw: RawResult) -> list[str]:
     return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)]
 
 
+def optimizer_names(raw: RawResult) -> list[str]:
+    """The class names of the optimizers the program built, each once, in order."""
+    return list(dict.fromkeys(str(r.get("name")) for r in raw.of_kind(OPTIMIZER)))[:5]
+
+
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
     """Evidence that the program built an optimizer and never stepped it while it reported
     steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least

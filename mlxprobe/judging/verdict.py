@@ -33,6 +33,7 @@ from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
     backlog,
+    chance,
     hints,
     interrupted,
     known_errors,
@@ -169,6 +170,7 @@ def rulebook() -> tuple[Rule, ...]:
         *leak_time.RULES,
         *schedule.RULES,
         *stalled.RULES,
+        *chance.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program; not when the loss is at its floor, <= "
              f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "

@@ -1,0 +1,102 @@
+"""Rule unit: a classifier that predicts at chance for the whole run.
+
+Job: a model whose output distribution is uniform over K classes has a cross-entropy of
+exactly ln K and an accuracy of 1/K on average; so when a run reports a loss L and an
+accuracy A, and A stays at exp(-L) (the accuracy a uniform guess with that loss gives)
+while the loss does not fall, the model has learned nothing: the updates do not move it
+(an optimizer other than the one configured, a learning rate far too small for the
+optimizer used, labels not matched to their inputs). A slow fine-tune is never judged on
+this: its accuracy sits far above exp(-L) (a language model at loss 2.3 with token
+accuracy 0.45: exp(-L) = 0.10), and a classifier that learned anything beats chance.
+
+Thresholds and why: the last third of the reports (at least MIN_TAIL values of each);
+the accuracy's median at most RATIO x exp(-L's median) (at chance, mini-batch accuracies
+scatter around 1/K: 0.047-0.156 for K = 10 on batches of 64, median ~0.11-0.12, 1.1-1.2x);
+exp(-L) at most MAX_CHANCE (K >= 3: for 2 classes, a trained model at loss 0.3 and
+accuracy 0.9 has A / exp(-L) = 1.2, indistinguishable); the loss fell less than MIN_DROP
+over the run (the trend rule's window drop). Measured (failure corpus fresh4,
+`optimizer_choice_ignored`, Soup PR 734): ce 2.33 -> 2.31 over 24 reports, acc 0.05-0.16
+(exp(-ce) = 0.100); its fixed twin: ce 2.3 -> 0.3, acc -> 0.9.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import metrics, program, schedule
+from .rule import Rule, Verdict
+
+MIN_TAIL = 5
+RATIO = 1.3
+MAX_CHANCE = 1 / 3
+MIN_DROP = 0.05
+HINT = ("the model predicts at chance: its accuracy is what a uniform guess with this loss "
+        "gives, so the updates do not move it. Check that the optimizer your config asks "
+        "for is the one built and stepped (an SGD at a learning rate tuned for Adam/AdamW, "
+        "1e-3, barely moves a classifier: SGD needs ~0.1; a config's optimizer, schedule "
+        "or weight decay ignored by the builder), that the learning rate reaches it, and "
+        "that labels are matched to their inputs (shuffled together)")
+
+
+def tail(values: list[float]) -> list[float]:
+    """The last third of the finite values."""
+    finite = [v for v in values if math.isfinite(v)]
+    return finite[-max(1, len(finite) // 3):]
+
+
+def accuracies(raw: RawResult) -> dict[str, list[float]]:
+    """Every accuracy-like metric's values as fractions (a percentage scaled to [0, 1])."""
+    out = {}
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points]
+        if metric_names.role(name) != metric_names.ACCURACY or not values:
+            continue
+        scale = 100.0 if 1 < max(values) <= 100 else 1.0
+        out[name] = [v / scale for v in values]
+    return out
+
+
+def at_chance(raw: RawResult) -> dict | None:
+    """The evidence that every accuracy sits at exp(-loss) in the run's last third, or None."""
+    losses = tail(program.losses(raw))
+    if len(losses) < MIN_TAIL or min(losses) < 0:
+        return None
+    chance = math.exp(-statistics.median(losses))
+    accs = {n: statistics.median(t) for n, v in accuracies(raw).items()
+            if len(t := tail(v)) >= MIN_TAIL}
+    if not accs or chance > MAX_CHANCE or max(accs.values()) > RATIO * chance:
+        return None
+    return {"chance_from_loss": round(chance, 4), "classes_from_loss": round(1 / chance, 1),
+            "accuracy_medians": {n: round(a, 4) for n, a in accs.items()},
+            "ratio_max": RATIO, "max_chance": round(MAX_CHANCE, 3), "min_drop": MIN_DROP}
+
+
+def guessing(raw: RawResult, meta: dict) -> Verdict | None:
+    found = at_chance(raw)
+    drop = schedule.loss_drop(raw)
+    if found is None or drop is None or drop >= MIN_DROP:
+        return None
+    found["loss_drop"] = round(drop, 4)
+    shown = ", ".join(f"{n} {a:.3f}" for n, a in found["accuracy_medians"].items())
+    return Verdict("not_learning", "chance", f"predictions at chance: in the last third of "
+                   f"the run {shown} against exp(-loss) = {found['chance_from_loss']:.3f} "
+                   f"(a uniform guess over ~{found['classes_from_loss']:.0f} classes), and "
+                   f"the loss fell {drop:.1%} over the run", _hint(raw), found)
+
+
+def _hint(raw: RawResult) -> str:
+    used = program.optimizer_names(raw)
+    return HINT + (f" (the optimizer built here: {', '.join(used)})" if used else "")
+
+
+RULES = (
+    Rule("not_learning.chance", "metrics", f"every accuracy's last-third median <= {RATIO}x "
+         f"exp(-loss) (<= {MAX_CHANCE:.2f}: >= 3 classes) and the loss fell < {MIN_DROP:.0%}",
+         "failure corpus: optimizer_choice_ignored (Soup PR 734); a uniform guess over K "
+         "classes: loss ln K, accuracy 1/K", guessing),
+)

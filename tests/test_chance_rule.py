@@ -1,0 +1,56 @@
+"""`not_learning.chance`: a classifier whose accuracy stays at exp(-loss), the accuracy a
+uniform guess with that loss gives, while the loss does not fall. Checked on that shape and
+on the correct shapes near it: a slow language-model fine-tune (token accuracy far above
+exp(-loss)), a two-class problem, a loss that falls, a summed loss."""
+
+from __future__ import annotations
+
+import math
+
+from mlxprobe.judging.chance import at_chance
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def run(losses: list[float], accs: list[float], name: str = "acc") -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": float(i),
+                "loss": loss, "metrics": {"ce": loss, name: acc}}
+               for i, (loss, acc) in enumerate(zip(losses, accs))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+NOISE = [0.047, 0.156, 0.109, 0.141, 0.094, 0.125, 0.078, 0.109]
+
+
+def flat(level: float, n: int = 24) -> list[float]:
+    return [level * (1 - 0.0005 * i) + 0.01 * math.sin(i) for i in range(n)]
+
+
+def test_accuracy_at_a_uniform_guess_with_a_flat_loss_is_not_learning_chance():
+    verdict = classify(run(flat(2.33), [NOISE[i % 8] for i in range(24)]))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "chance")
+    assert verdict.evidence["classes_from_loss"] == round(1 / verdict.evidence[
+        "chance_from_loss"], 1)
+
+
+def test_a_slow_language_model_fine_tune_is_not_at_chance():
+    assert at_chance(run(flat(2.3), [0.44 + 0.001 * i for i in range(24)])) is None
+
+
+def test_two_classes_are_never_judged():
+    assert at_chance(run(flat(0.69), [0.5] * 24)) is None
+
+
+def test_a_falling_loss_is_learning_even_at_a_low_accuracy():
+    losses = [2.3 * 0.97 ** i for i in range(24)]
+    verdict = classify(run(losses, [NOISE[i % 8] for i in range(24)]))
+    assert verdict.detail != "chance"
+
+
+def test_a_summed_loss_gives_no_chance_level():
+    assert at_chance(run(flat(147.0), [NOISE[i % 8] for i in range(24)])) is None
+
+
+def test_a_percentage_accuracy_is_read_as_a_fraction():
+    assert at_chance(run(flat(2.33), [100 * NOISE[i % 8] for i in range(24)], "acc")) \
+        is not None
