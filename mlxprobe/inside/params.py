@@ -6,11 +6,12 @@ outermost `mx.eval` calls, at most once per LOOK_EVERY_S, read a strided sample 
 trainable parameter that this very eval just evaluated, compare it with the last sample,
 and write a `params` record: how many parameter groups (a parameter's module path) were
 compared, which of them did not change at all since the last look, and which hold a
-non-finite value, and which float32 weight matrices did not change while another
-parameter of their own module did (`stuck`); the first look also counts, from shapes and
-dtypes only, the weight matrices that train and those that are frozen (quantized ones hold
-integers). The judge
-(`judging/params.py`) decides from a run of such looks.
+non-finite value, which float32 weight matrices did not change while another parameter
+of their own module did (`stuck`), and for bfloat16/float16 weight matrices the median
+share of sampled values still bit-identical to the first look (`low_same_share`); the
+first look also counts, from shapes and dtypes only, the weight matrices that train and
+those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
+`judging/rounding.py`) decide from a run of such looks.
 
 The observer must not change the observed: only arrays passed to the eval that just
 returned are read (their memory holds values already; reading it computes nothing), through
@@ -58,6 +59,7 @@ class ParamWatch:
         self.probe = probe
         self.models: list[weakref.ref] = []
         self.last: dict[str, bytes] = {}
+        self.first: dict[str, bytes] = {}  # low-precision weight matrices: the first sample
         self.looks = 0
         self.next_at = 0.0
 
@@ -100,6 +102,7 @@ class ParamWatch:
         still: list[tuple[str, str]] = []  # (group, path): float32 matrices unchanged
         bad: set[str] = set()
         moves: list[float | None] = []  # float32 leaves: relative change since the last look
+        same: list[float] = []  # low-precision matrices: share of values still at the first
         seen = 0
         for path, leaf in self._leaves():
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
@@ -113,6 +116,8 @@ class ParamWatch:
                 bad.add(group)
             before = self.last.get(path)
             self.last[path] = sample
+            if _low_matrix(leaf):
+                same.append(same_share(self.first.setdefault(path, sample), sample))
             if before is not None and len(before) == len(sample):
                 groups.setdefault(group, []).append(before != sample)
                 moves.append(_move(before, sample, leaf))
@@ -120,7 +125,7 @@ class ParamWatch:
                     still.append((group, path))
         self.looks += 1
         return {**_summary(groups, bad, seen, self.looks), **_moved(moves),
-                **_stuck(groups, still)}
+                **_stuck(groups, still), **_same(same)}
 
     def _census(self) -> list[dict]:
         return [census(m) for ref in self.models if (m := ref()) is not None]
@@ -168,6 +173,25 @@ def _move(before: bytes, after: bytes, leaf: Any) -> float | None:
 
 def _float_matrix(leaf: Any) -> bool:
     return getattr(leaf, "ndim", 0) >= 2 and str(getattr(leaf, "dtype", "")).endswith("float32")
+
+
+def _low_matrix(leaf: Any) -> bool:
+    return getattr(leaf, "ndim", 0) >= 2 and str(getattr(leaf, "dtype", "")).endswith(
+        ("bfloat16", "float16"))
+
+
+def same_share(first: bytes, now: bytes) -> float:
+    """The share of a 16-bit sample's values bit-identical to the first look's."""
+    old, new = memoryview(first).cast("H"), memoryview(now).cast("H")
+    return sum(a == b for a, b in zip(old, new)) / max(1, min(len(old), len(new)))
+
+
+def _same(shares: list[float]) -> dict:
+    """The median share, over the low-precision weight matrices, of sampled values never
+    changed since the first look (absent when there are none)."""
+    found = sorted(shares)
+    return {"low_same_share": round(found[len(found) // 2], 3),
+            "low_matrices": len(found)} if found else {}
 
 
 def _stuck(groups: dict[str, list[bool]], still: list[tuple[str, str]]) -> dict:

@@ -46,6 +46,7 @@ from . import (
     policy,
     program,
     ranks,
+    rounding,
     schedule,
     stalled,
     stalls,
@@ -156,6 +157,7 @@ def rulebook() -> tuple[Rule, ...]:
              "the program's own reports", _no_update),
         *params.NO_UPDATE,
         *standstill.RULES,
+        *rounding.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
              f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start at the end, or {SPIKE_FACTOR:g}x at a peak",
