@@ -10,14 +10,15 @@ from mlxprobe.watching.facts import RawResult
 
 
 def look(updates: int, changed: bool) -> dict:
-    return {"kind": "params", "step": updates, "updates": updates, "leaves": 6,
+    return {"kind": "params", "step": updates, "updates": updates, "t": updates / 60,
+            "leaves": 6,
             "compared": 3, "changed": 3 if changed else 0,
             "unchanged": [] if changed else ["fc1", "fc2", "fc3"],
             "unchanged_count": 0 if changed else 3, "nonfinite": []}
 
 
 def losses(values: list[float]) -> list[dict]:
-    return [{"kind": "progress", "source": "output", "step": 60 * (i + 1), "t": float(i),
+    return [{"kind": "progress", "source": "output", "step": 60 * (i + 1), "t": i + 1.0,
              "loss": v} for i, v in enumerate(values)]
 
 
@@ -61,3 +62,10 @@ def test_a_loss_at_its_floor_stands_the_rule_down():
                                                        for u in (300, 400, 500, 600)]
     floor = [0.9, 0.4, 0.1, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert classify(run(looks, floor)).kind == "pass"
+
+
+def test_a_deterministic_loss_at_a_fixed_point_is_converged_not_stopped():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    fixed = [0.72, 0.3, 0.011, 0.010886] + [0.010886] * 6  # full-batch descent, converged
+    assert classify(run(looks, fixed)).kind == "pass"

@@ -15,7 +15,11 @@ optimizer updates: a learning rate that reaches 0 only at the last update, or an
 evaluation pass (no updates between looks: no evidence) is never enough. Any optimizer
 update with a non-zero gradient and learning rate changes a float32 parameter's bits;
 weight decay alone changes them too.
-Stands down when there is nothing left to learn (`program.converged`: a loss at its floor,
+Stands down when the losses reported over the still looks are one value (FIXED_SPREAD:
+a full-batch gradient descent that reached its float32 fixed point, corpus
+`dev/missing_optimizer_update_ok`: loss 0.010886 at every report from update ~1000 of
+2000, parameters bit-identical; a mini-batch loss of a frozen model keeps varying), and
+when there is nothing left to learn (`program.converged`: a loss at its floor,
 an accuracy at its ceiling: a hinge or perceptron loss is exactly 0 with zero gradient).
 Measured (failure corpus fresh4, `stale_value_and_grad_model`, mlx-swift issue 135): 6
 trailing looks unchanged from update 366 to 781 of 781, after 4 looks that changed (median
@@ -26,12 +30,14 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
+from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import hints, metrics, params, program
 from .rule import Rule, Verdict
 
 STILL_LOOKS = 3
 STILL_SHARE = 0.25
+FIXED_SPREAD = 1e-4  # relative spread of the losses reported over the still looks
 
 
 def still_tail(compared: list[dict]) -> tuple[dict | None, list[dict]]:
@@ -51,6 +57,20 @@ def _updates(look: dict) -> int:
     return int(look.get("updates", 0))
 
 
+def fixed_point(raw: RawResult, since: object) -> bool:
+    """The losses reported after time `since` (the last look that changed) are one value
+    (relative spread <= FIXED_SPREAD): a deterministic loss at a fixed point of its
+    optimizer (full-batch descent converged in float32), not a model the updates miss (a
+    mini-batch loss keeps varying)."""
+    if not isinstance(since, (int, float)):
+        return False
+    after = [v for r in raw.learning if isinstance(r.get("t"), (int, float))
+             and r["t"] > since and (v := decode_number(r.get("loss"))) is not None]
+    if len(after) < 2:
+        return False
+    return max(after) - min(after) <= FIXED_SPREAD * max(abs(v) for v in after)
+
+
 def stopped(raw: RawResult, meta: dict) -> Verdict | None:
     compared = params.judged(raw)
     if compared is None:
@@ -59,7 +79,7 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
     if moved is None or len(tail) < STILL_LOOKS:
         return None
     since, last = _updates(moved), _updates(tail[-1])
-    if last - since < STILL_SHARE * last \
+    if last - since < STILL_SHARE * last or fixed_point(raw, moved.get("t")) \
             or program.converged(program.losses(raw), metrics.series(raw)):
         return None
     ev = {"last_changed_step": moved.get("step"), "last_changed_update": since,
@@ -74,6 +94,6 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
 RULES = (
     Rule("no_update.stopped", "params", f">= {STILL_LOOKS} trailing looks after updates "
          f"with nothing changed, spanning >= {STILL_SHARE:.0%} of the updates, after looks "
-         "that changed", "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)",
+         "that changed; the losses reported over them not one value (a fixed point)", "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)",
          stopped),
 )
