@@ -94,6 +94,6 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
 RULES = (
     Rule("no_update.stopped", "params", f">= {STILL_LOOKS} trailing looks after updates "
          f"with nothing changed, spanning >= {STILL_SHARE:.0%} of the updates, after looks "
-         "that changed; the losses reported over them not one value (a fixed point)", "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)",
-         stopped),
+         "that changed; the losses reported over them not one value (a fixed point)",
+         "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)", stopped),
 )
