@@ -96,10 +96,13 @@ def test_runnable_threads_sees_a_spinning_process():
 
 
 def test_a_sample_agrees_with_psutil():
-    code = "import time; x = b'1' * (64 * 1024 * 1024); time.sleep(30)"
-    child = subprocess.Popen([sys.executable, "-c", code])
+    code = ("import time; x = b'1' * (64 * 1024 * 1024); print('ready', flush=True); "
+            "time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        # sample once the child says its 64 MB are written: a fixed sleep read a child still
+        # starting under load (psutil 59.6 MB, the sample 8 MB apart, soak with load 11)
+        assert child.stdout.readline().strip() == "ready"
         sample = Sampler(child.pid).sample_once()
         proc = psutil.Process(child.pid)
         rss, times = proc.memory_info().rss, proc.cpu_times()
