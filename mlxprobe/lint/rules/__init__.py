@@ -12,7 +12,9 @@ from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .differentiation import ModelOutsideGrad, StepFunctionInGrad
+from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
+from .freezing import KeysNameSubmodule
 from .gradients import (
     MxGradUnusedArgument,
     SwallowedGradError,
@@ -25,8 +27,10 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
+from .moments import VarianceByMoments
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
-from .quantization import QuantizedThenTrained
+from .precision import Bfloat16SmallSteps
+from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
@@ -51,5 +55,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
-    NumberInDifferentiatedTree, ReductionIntoBatchSlice,
+    NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
+    VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
 ), key=lambda r: r.id))
