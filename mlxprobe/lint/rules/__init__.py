@@ -44,6 +44,7 @@ from .transforms import (
     NoGradientOp,
 )
 from .trees import TreeFlattenPairs
+from .unbound import UnboundName
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
@@ -57,4 +58,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
+    UnboundName,
 ), key=lambda r: r.id))
