@@ -460,6 +460,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "measured in the failure corpus (mlx 0.32.4 CPU): 80 iterations trained (loss 2.79 "
         "-> 0.10), then NameError: name 'params' is not defined at the first validation",
         "", source="https://github.com/ml-explore/mlx-examples/issues/3"),
+    RuleInfo(
+        "MLX048", "half-square-overflow",
+        "a float16 array is squared and averaged (mean(x * x)), directly or in a hand-written "
+        "norm layer it is passed to: x * x overflows float16 for |x| > 256",
+        "nn.RMSNorm(dims)  # or upcast first: x32 = x.astype(mx.float32)",
+        "float16 ends at 65504, so the square is inf, the mean inf, its rsqrt 0 and the norm "
+        "outputs zeros (NaN on GPU in mlx-vlm#84); the layers before it get no gradient; "
+        "measured in the failure corpus (mlx 0.32.4 CPU): raw 0..255 pixels through a "
+        "float16 hand-written RMSNorm, loss flat at 1.38, accuracy 0.29 for 300 epochs "
+        "(nn.RMSNorm: loss 0.40 -> 0.01, accuracy 1.0)",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/84"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -29,7 +29,7 @@ from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabel
 from .masks import InfiniteMaskSoftmax
 from .moments import VarianceByMoments
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
-from .precision import Bfloat16SmallSteps
+from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .slices import ReductionIntoBatchSlice
@@ -58,5 +58,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
-    UnboundName,
+    UnboundName, HalfSquareOverflow,
 ), key=lambda r: r.id))
