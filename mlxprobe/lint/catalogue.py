@@ -471,6 +471,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "float16 hand-written RMSNorm, loss flat at 1.38, accuracy 0.29 for 300 epochs "
         "(nn.RMSNorm: loss 0.40 -> 0.01, accuracy 1.0)",
         "", source="https://github.com/Blaizzy/mlx-vlm/issues/84"),
+    RuleInfo(
+        "MLX049", "mask-shifted-like-inputs",
+        "per-token scores taken at targets x[:, 1:] are multiplied by a mask sliced "
+        "mask[:, :-1]: each weight sits one position before its token",
+        "m = mask[:, 1:]  # shift the mask like the targets it weights",
+        "score t is the prediction of token t + 1, so a mask aligned with the tokens must be "
+        "shifted like the targets; sliced like the inputs it scores the token after the one "
+        "marked; measured in the failure corpus (mlx 0.32.4 CPU): nll stuck at 4.14 = ln 63 "
+        "(a random token) for 600 iterations (mask[:, 1:]: 0.16 -> 0.002)",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/80"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

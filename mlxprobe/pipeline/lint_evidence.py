@@ -33,7 +33,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048"}),
     "not_learning": frozenset({"MLX002", "MLX003", "MLX006", "MLX010", "MLX011", "MLX012",
                                "MLX016", "MLX019", "MLX021", "MLX029", "MLX033", "MLX034",
-                               "MLX036", "MLX040", "MLX044", "MLX046", "MLX048"}),
+                               "MLX036", "MLX040", "MLX044", "MLX046", "MLX048",
+                               "MLX049"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048"}),
 }

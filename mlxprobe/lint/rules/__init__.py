@@ -7,6 +7,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
@@ -58,5 +59,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
-    UnboundName, HalfSquareOverflow,
+    UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs,
 ), key=lambda r: r.id))
