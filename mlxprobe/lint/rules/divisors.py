@@ -32,8 +32,8 @@ DEPTH = 3
 
 def conjuncts(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
               depth: int) -> list[ast.AST]:
-    """The terms of `a & b & ...` or `mx.logical_and(a, b)`, through local names, casts and
-    slices; [node] for anything else."""
+    """The terms of `a & b & ...` or `mx.logical_and(a, b)`, through local names and casts;
+    [node] for anything else."""
     if isinstance(node, ast.Name) and depth and node.id in bound:
         return conjuncts(source, bound[node.id], bound, depth - 1)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
