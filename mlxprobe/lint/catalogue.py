@@ -381,6 +381,106 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the loss stayed at 1.12 and accuracy at the majority class (axis=(1, 2): loss 0.011 "
         "-> 0.000, accuracy 1.0)",
         "", source="https://github.com/ml-explore/mlx/issues/267"),
+    RuleInfo(
+        "MLX041", "unguarded-mask-count",
+        "a differentiated loss is divided by the count of a window mask (pos >= offset & "
+        "pos < length, per row) with no floor: a batch whose windows are all empty gives "
+        "0/0 = NaN",
+        "ce.sum() / mx.maximum(ntoks, 1)  # ntoks = mask.sum()",
+        "the window is empty in a row whose start reaches its end (a prompt that fills the "
+        "truncated sequence), and rows sorted by length batch such rows together: the loss "
+        "is 0/0 = NaN and its gradient NaN in every parameter; measured in the failure "
+        "corpus (mlx 0.32.4 CPU): 'Train loss nan' at every report from iter 40 on (floored: "
+        "loss 4.04 -> 0.23)",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/1355"),
+    RuleInfo(
+        "MLX042", "warmup-by-option",
+        "a linear warmup factor min(1, step / args.<length>) divides by a command-line "
+        "length with no floor: the option set to 0 (no warmup) divides by zero",
+        "min(1, it / max(args.lr_warmup, 1))  # or skip the ramp when the length is 0",
+        "0 is the natural way to ask for no warmup, and the Python division raises "
+        "ZeroDivisionError before the first step; measured in the failure corpus (mlx 0.32.4 "
+        "CPU, --lr_warmup 0): exit 1 at the warmup line (with max(.., 1): trains, loss falls "
+        "to 0.000)",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/618"),
+    RuleInfo(
+        "MLX043", "variance-by-moments",
+        "a variance computed as mean(x * x) - mean(x) ** 2: in float32 the two terms cancel "
+        "and the result can be 0 or negative",
+        "var = mx.var(x, axis=0, keepdims=True)  # or mx.mean((x - mean) ** 2, ...)",
+        "for values on an offset large against their spread both moments agree to every "
+        "float32 digit, so the difference is rounding noise, often negative, and sqrt of it "
+        "is NaN (the cause of mlx#1302's NaN std); measured in the failure corpus (mlx 0.32.4 "
+        "CPU): a per-batch standardisation of pressure readings (~1013 hPa, std 0.4) got a "
+        "variance of -0.125 and the mse was NaN from step 8 (two-pass: 0.51 -> 0.03)",
+        "", source="https://github.com/ml-explore/mlx/issues/1302"),
+    RuleInfo(
+        "MLX044", "keys-name-submodule",
+        "freeze/unfreeze(keys=[...]) names a child module (self.head = nn.Linear(...)): "
+        "keys match parameter names (weight, bias), so nothing is frozen or unfrozen",
+        "model.head.unfreeze()  # call it on the child module itself",
+        "with recurse=True each module compares the keys with its own parameters' names; a "
+        "child module's name matches none and strict=False says nothing (the answer in "
+        "mlx#655); measured in the failure corpus (mlx 0.32.4 CPU): model.freeze(); "
+        "model.unfreeze(keys=['head']) left no trainable parameter and value_and_grad raised "
+        "ValueError '[grad] Must specify at least one argument' (model.head.unfreeze(): the "
+        "head trains, loss 0.87 -> 0.65)",
+        "", source="https://github.com/ml-explore/mlx/issues/655"),
+    RuleInfo(
+        "MLX045", "quantized-then-loaded",
+        "nn.quantize(model) runs before model.load_weights(..., strict=False) of its weights: "
+        "a float checkpoint fills the quantized layers and strict=False hides it",
+        "model.load_weights(path); nn.quantize(model, ...)  # load the float weights, then "
+        "quantize (or strict=True for a quantized checkpoint)",
+        "QuantizedLinear expects a packed uint32 weight with scales and biases; a float "
+        "checkpoint has neither, strict=False skips the missing keys and sets the float "
+        "weight; measured in the failure corpus (mlx 0.32.4 CPU): ValueError "
+        "'[quantized_matmul] The weight matrix should be uint32 but received float16' at the "
+        "first step (load, then quantize: loss 0.15 -> 0.10)",
+        "", source="https://github.com/priontific/MLX-text-completion-notebook/issues/1"),
+    RuleInfo(
+        "MLX046", "bfloat16-small-steps",
+        "parameters cast to bfloat16 (set_dtype) are stepped by Adam/AdamW/Lion with a "
+        "learning rate <= 1e-4: most updates are below half a bfloat16 ulp and round away",
+        "keep the trained parameters in float32 (model.set_dtype(mx.float32)) and cast "
+        "activations, or keep a float32 master copy",
+        "bfloat16 has 8 significant bits, so an update smaller than |w| / 256 leaves w "
+        "unchanged; Adam's step is about the learning rate, so with lr <= 1e-4 every weight "
+        "above 0.0256 is frozen in place, silently; measured in the failure corpus (mlx 0.32.4 "
+        "CPU, lr 2e-5): after 300 steps only 21-45 % of each weight matrix's entries had "
+        "changed at all, loss 1.31 -> 1.12 in 600 steps (float32: 1.19 -> 0.13)",
+        "", source="https://github.com/unslothai/unsloth-zoo/pull/684"),
+    RuleInfo(
+        "MLX047", "unbound-name",
+        "a branch a training loop runs every N steps reads a name that nothing in the "
+        "module binds and no builtin provides: NameError when it first runs",
+        "read the object the script holds (eval_fn(model, valid), not a stale params)",
+        "a global is looked up only when its line runs, so a stale name in a branch that "
+        "runs every N steps (validation, a checkpoint) lets training run and then crashes; "
+        "measured in the failure corpus (mlx 0.32.4 CPU): 80 iterations trained (loss 2.79 "
+        "-> 0.10), then NameError: name 'params' is not defined at the first validation",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/3"),
+    RuleInfo(
+        "MLX048", "half-square-overflow",
+        "a float16 array is squared and averaged (mean(x * x)), directly or in a hand-written "
+        "norm layer it is passed to: x * x overflows float16 for |x| > 256",
+        "nn.RMSNorm(dims)  # or upcast first: x32 = x.astype(mx.float32)",
+        "float16 ends at 65504, so the square is inf, the mean inf, its rsqrt 0 and the norm "
+        "outputs zeros (NaN on GPU in mlx-vlm#84); the layers before it get no gradient; "
+        "measured in the failure corpus (mlx 0.32.4 CPU): raw 0..255 pixels through a "
+        "float16 hand-written RMSNorm, loss flat at 1.38, accuracy 0.29 for 300 epochs "
+        "(nn.RMSNorm: loss 0.40 -> 0.01, accuracy 1.0)",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/84"),
+    RuleInfo(
+        "MLX049", "mask-shifted-like-inputs",
+        "per-token scores taken at targets x[:, 1:] are multiplied by a mask sliced "
+        "mask[:, :-1]: each weight sits one position before its token",
+        "m = mask[:, 1:]  # shift the mask like the targets it weights",
+        "score t is the prediction of token t + 1, so a mask aligned with the tokens must be "
+        "shifted like the targets; sliced like the inputs it scores the token after the one "
+        "marked; measured in the failure corpus (mlx 0.32.4 CPU): nll stuck at 4.14 = ln 63 "
+        "(a random token) for 600 iterations (mask[:, 1:]: 0.16 -> 0.002)",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/80"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

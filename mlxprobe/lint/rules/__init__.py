@@ -7,12 +7,15 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .differentiation import ModelOutsideGrad, StepFunctionInGrad
+from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
+from .freezing import KeysNameSubmodule
 from .gradients import (
     MxGradUnusedArgument,
     SwallowedGradError,
@@ -25,8 +28,10 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
+from .moments import VarianceByMoments
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
-from .quantization import QuantizedThenTrained
+from .precision import Bfloat16SmallSteps, HalfSquareOverflow
+from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
@@ -40,6 +45,7 @@ from .transforms import (
     NoGradientOp,
 )
 from .trees import TreeFlattenPairs
+from .unbound import UnboundName
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
@@ -51,5 +57,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleWithoutSuperInit, UnguardedStandardisation, QuantizedThenTrained,
     ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon, ModelOutsideGrad, StepFunctionInGrad,
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
-    NumberInDifferentiatedTree, ReductionIntoBatchSlice,
+    NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
+    VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
+    UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs,
 ), key=lambda r: r.id))

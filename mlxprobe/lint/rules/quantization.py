@@ -1,4 +1,5 @@
-"""MLX029: a model quantized with `nn.quantize` and then trained whole.
+"""MLX029: a model quantized with `nn.quantize` and then trained whole; MLX045: a model
+quantized and then given weights with `load_weights(..., strict=False)`.
 
 Job: find, in one function (or the module's top level), `nn.quantize(m, ...)` followed by a
 training of the same `m` (`nn.value_and_grad(m, ...)`, `optimizer.update(m, ...)`) where
@@ -6,7 +7,10 @@ nothing freezes `m` or gives it adapters (the QLoRA recipe: `m.freeze()`, then L
 `QuantizedLinear` freezes its packed weight, scales and biases, and they cannot be unfrozen
 (mlx PR #2142): measured in the failure corpus (mlx 0.32.4 CPU), a 3-layer MLP quantized to
 4 bits had 320 trainable parameters (its float biases) of 33,088, and the distillation loss
-plateaued at 0.28 where training in float first reached 0.03.
+plateaued at 0.28 where training in float first reached 0.03. MLX045: the quantized layers
+expect a packed uint32 `weight` with `scales` and `biases`; a float checkpoint loaded after
+`nn.quantize` lacks those, strict=False accepts it, and the float weight lands in a
+`QuantizedLinear` (the first forward raises, or the model keeps its init).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -89,3 +93,44 @@ def trains_argument(source: SourceFile, call: ast.Call, name: str) -> bool:
     inner, nodes = params[given[0]], body_nodes(source, helper)
     return not adapted(source, nodes, inner) and any(
         trained_module(source, c) == inner for c in calls(nodes))
+
+
+def loads_loose(call: ast.Call, name: str) -> bool:
+    """`name.load_weights(..., strict=False)`."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "load_weights" and isinstance(
+        func.value, ast.Name) and func.value.id == name and any(
+        k.arg == "strict" and isinstance(k.value, ast.Constant) and k.value.value is False
+        for k in call.keywords)
+
+
+class QuantizedThenLoaded(Rule):
+    """MLX045: `nn.quantize(m)` and later, in the same scope and before any adapter is
+    attached, `m.load_weights(..., strict=False)`."""
+
+    id = "MLX045"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "quantize(" in text and "strict=False" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in QUANTIZE or not call.args:
+                continue
+            if not isinstance(call.args[0], ast.Name):
+                continue
+            scope = source.enclosing(call)
+            nodes = body_nodes(source, scope) if scope else list(walk(source.tree.body))
+            yield from self._loads(source, nodes, call, call.args[0].id)
+
+    def _loads(self, source: SourceFile, nodes: list[ast.AST], quantize: ast.Call,
+               name: str) -> Iterator[Finding]:
+        later = sorted((c for c in calls(nodes) if c.lineno > quantize.lineno),
+                       key=lambda c: c.lineno)
+        for call in later:
+            if any(w in (last_name(call.func) or "").lower() for w in ADAPTER_WORDS):
+                return  # adapters attached: what is loaded from here on may be theirs
+            if loads_loose(call, name):
+                yield self.hit(source, call)

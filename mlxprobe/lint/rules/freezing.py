@@ -1,0 +1,81 @@
+"""MLX044: `model.unfreeze(keys=["head"])` (or `freeze`) where the key is the name of a
+child module, not of a parameter.
+
+Job: read which attribute names the module's own nn.Module classes bind to layers
+(`self.head = nn.Linear(...)`) and flag a freeze/unfreeze whose `keys` name one of them. The
+keys are matched against each module's own parameter names (`weight`, `bias`), at every
+depth with `recurse=True`: a child module's name matches nothing, and with `strict=False`
+(the default) nothing says so (mlx#655).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import is_mx_array_call, layer_call
+from ..finding import Finding
+from ..flow import assignments, walk
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .state import module_classes
+
+FREEZES = frozenset({"freeze", "unfreeze"})
+
+
+def self_attribute(node: ast.AST) -> str | None:
+    """`head` of `self.head`."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+            node.value.id == "self"):
+        return node.attr
+    return None
+
+
+def attribute_kinds(source: SourceFile) -> tuple[set[str], set[str]]:
+    """(names the module's nn.Module classes bind to layers, names they bind to arrays)."""
+    classes = module_classes(source)
+    names = {c.name for c in classes}
+    layers: set[str] = set()
+    arrays: set[str] = set()
+    methods = [f for c in classes for f in c.body if isinstance(f, FUNCTIONS)]
+    for target, value in assignments(walk(s for f in methods for s in f.body)):
+        name = self_attribute(target)
+        if name and isinstance(value, ast.Call) and layer_call(source, value, names):
+            layers.add(name)
+        elif name and is_mx_array_call(source, value):
+            arrays.add(name)
+    return layers, arrays
+
+
+def keys_given(call: ast.Call) -> list[ast.Constant]:
+    """The string constants of a `keys=` argument (a string, or a list or tuple of them)."""
+    given = next((k.value for k in call.keywords if k.arg == "keys"), None)
+    elements = given.elts if isinstance(given, (ast.List, ast.Tuple)) else [given]
+    return [e for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+
+
+def strict(call: ast.Call) -> bool:
+    return any(k.arg == "strict" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+               for k in call.keywords)
+
+
+class KeysNameSubmodule(Rule):
+    """MLX044: a freeze/unfreeze `keys` entry that is a child module's attribute name."""
+
+    id = "MLX044"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "freeze(" in text and "keys" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        layers, arrays = attribute_kinds(source)
+        for call in source.of_type(ast.Call):
+            if not (isinstance(call.func, ast.Attribute) and call.func.attr in FREEZES):
+                continue
+            if strict(call):
+                continue  # strict=True raises on a key that is not a parameter
+            if any(k.value in layers and k.value not in arrays for k in keys_given(call)):
+                yield self.hit(source, call)

@@ -1,0 +1,81 @@
+"""MLX047: a branch that a loop runs only on some iterations (every N steps: validation, a
+checkpoint) reads a name that nothing in the module binds and no builtin provides.
+
+Job: collect every name the module binds anywhere (assignments, parameters, definitions,
+imports, `except ... as`, `match` captures, `global`) and flag the first read of each name
+outside that set and outside `builtins` that sits under an `if` inside a loop. Python looks a
+global up only when the line runs, so such a stale name trains for hours and then raises
+NameError (mlx-examples#3: `eval_fn(params, valid)` in a script that holds a `model`); an
+unbound name read at every step fails at once and is left to pyflakes. A module with a star
+import or that writes its own namespace (`globals()`, `exec`) is skipped: its names cannot be
+read off the text.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Iterator
+
+from ..dataflow import conditional
+from ..finding import Finding
+from ..source import LOOPS, SourceFile
+from .base import Rule, trains
+
+# Module attributes, names builtins gains in later Pythons, IPython's injected names.
+IMPLICIT = frozenset({
+    "__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__", "__path__",
+    "__builtins__", "__annotations__", "__dict__", "__module__", "__qualname__", "__class__",
+    "__debug__", "ExceptionGroup", "BaseExceptionGroup", "aiter", "anext", "EncodingWarning",
+    "PythonFinalizationError", "WindowsError", "display", "get_ipython"})
+KNOWN = frozenset(dir(builtins)) | IMPLICIT
+DYNAMIC = ("globals()", "locals()", "vars()", "exec(", "__builtins__", "import *",
+           "sys.modules[")
+BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler,
+           ast.MatchAs, ast.MatchStar)
+
+
+def imported(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
+    for alias in node.names:
+        yield alias.asname or alias.name.split(".")[0]
+
+
+def bound_names(source: SourceFile) -> set[str]:
+    """Every name the module binds, at any depth and in any scope."""
+    found = {n.id for n in source.of_type(ast.Name) if not isinstance(n.ctx, ast.Load)}
+    found |= {a.arg for a in source.of_type(ast.arg)}
+    found |= {n.name for n in source.of_type(*BINDERS) if n.name}
+    found |= {name for n in source.of_type(ast.Import, ast.ImportFrom) for name in imported(n)}
+    found |= {name for n in source.of_type(ast.Global, ast.Nonlocal) for name in n.names}
+    found |= {n.rest for n in source.of_type(ast.MatchMapping) if n.rest}
+    return found
+
+
+def periodic(source: SourceFile, node: ast.AST) -> bool:
+    """`node` runs only on some iterations of the loop around it."""
+    loop = source.enclosing(node, LOOPS)
+    return loop is not None and conditional(source, node, loop)
+
+
+class UnboundName(Rule):
+    """MLX047: the first read of each name that the module never binds (not a builtin),
+    in a branch a loop runs only on some iterations."""
+
+    id = "MLX047"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text) and not any(d in text for d in DYNAMIC)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        known = bound_names(source) | KNOWN
+        reported: set[str] = set()
+        reads = sorted((n for n in source.of_type(ast.Name) if n.id not in known
+                        and periodic(source, n)),
+                       key=lambda n: (n.lineno, n.col_offset))
+        for name in reads:
+            if name.id not in reported:
+                reported.add(name.id)
+                yield self.hit(source, name)
