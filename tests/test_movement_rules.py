@@ -160,6 +160,15 @@ def test_a_second_loss_curve_after_the_counter_restarts_is_judged_on_its_own():
     assert one_curve.kind == "diverged"
 
 
+def test_a_counter_restart_on_a_report_without_a_loss_starts_the_new_curve():
+    # lora_scale_alpha_raw_ok: the LoRA stage opens with `{'Step': 0, 'Val loss': ...}`
+    records = curve(PRETRAIN + FINETUNE)
+    validation = {"kind": "progress", "source": "output", "step": 0, "restart": True,
+                  "t": len(PRETRAIN) - 0.5, "metrics": {"val_loss": 1.17}}
+    v = classify(watched([*records[:len(PRETRAIN)], validation, *records[len(PRETRAIN):]]))
+    assert v.kind == "pass" and "last loss curve (from report 11)" in v.reason
+
+
 def test_an_epoch_counter_restart_without_a_jump_is_no_new_phase():
     rising = [1.0 + 0.3 * i for i in range(20)]  # a loss that climbs through epochs
     v = classify(watched(curve(rising, restart_at=10)))

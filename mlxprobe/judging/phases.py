@@ -4,7 +4,9 @@ Job: a program that pre-trains and then fine-tunes, trains a second model, or re
 checkpoint prints two loss curves one after the other, and its own step counter starts again
 at the second. Read as one curve, the second curve's start is a "spike" or an "explosion"
 and the first curve's low end makes the second look like it never learned. A new phase is a
-report where the program's printed counter went back (the output parser marks it `restart`)
+report where the program's printed counter went back (the output parser marks it `restart`,
+on that report or on a report without a loss between two losses: fresh5's
+`lora_scale_alpha_raw_ok` starts its LoRA stage with a `Step 0` validation line)
 or a stage counter it prints changed (`stage 1 -> 2`: a curriculum's longer sequences, a
 harder set; fresh4's `correct_curriculum_length`, mse 0.00045 -> 0.00646 as its stage went
 to 2), and the loss jumped at least JUMP x the report before it AND back to at least where the
@@ -26,6 +28,7 @@ from __future__ import annotations
 from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
+from ..watching.store import PROGRESS_VIEW
 
 JUMP = 2.0
 WINDOW = 3  # the reports that say where a curve began
@@ -37,21 +40,37 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
     if len(records) != len(losses):
         return 0
+    restarts = restart_times(raw)
     start = 0
     for i in range(1, len(losses)):
-        if _boundary(records[i - 1], records[i]) and _new_curve(losses[start:i], losses[i]):
+        if _boundary(records[i - 1], records[i], restarts) \
+                and _new_curve(losses[start:i], losses[i]):
             start = i
     return start
 
 
-def _boundary(before: dict, record: dict) -> bool:
-    """The program marked a new phase here: its counter went back (`restart`), or a stage
-    counter it prints (`metric_names.stage_counter`: stage, phase) changed."""
-    if record.get("restart"):
+def restart_times(raw: RawResult) -> list[float]:
+    """When the program's printed counter went back, on any progress report (a report with
+    no loss, as a validation line that starts the new stage at step 0, counts too)."""
+    return [r["t"] for r in raw.view(PROGRESS_VIEW).records()
+            if r.get("restart") and isinstance(r.get("t"), (int, float))]
+
+
+def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:
+    """The program marked a new phase here: its counter went back (`restart`) at this report
+    or at one between the two, or a stage counter it prints (`metric_names.stage_counter`:
+    stage, phase) changed."""
+    if record.get("restart") or _between(restarts, before.get("t"), record.get("t")):
         return True
     now, then = record.get("metrics") or {}, before.get("metrics") or {}
     return any(metric_names.stage_counter(name) and name in then and then[name] != value
                for name, value in now.items())
+
+
+def _between(times: list[float], start: object, end: object) -> bool:
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+        return False
+    return any(start < t <= end for t in times)
 
 
 def _new_curve(before: list[float], first: float) -> bool:
