@@ -86,6 +86,16 @@ def test_a_table_is_read_by_its_header():
     assert record["metrics"] == {"val_mse": 12.5087}
 
 
+def test_a_table_with_a_percentage_column_is_read_by_its_header():
+    """`step | l1_w | total | recon | l1 | active%` (fresh5's sparse autoencoder): the loss
+    is the column named like one, never the first number after the step (a coefficient)."""
+    parser = ProgressParser()
+    assert parser.parse("step |   l1_w |    total |    recon |      l1 | active%") is None
+    record = parser.parse("  100 | 0.0056 |   0.1750 |   0.0834 |  16.491 |    80.8")
+    assert record["loss"] == 0.0834 and record["loss_name"] == "recon"
+    assert record["metrics"]["l1_w"] == 0.0056
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

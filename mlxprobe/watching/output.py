@@ -96,7 +96,7 @@ class ProgressParser:
 RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|samples?|"
                           r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
-HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*")
+HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*%?")  # `active%`, `acc%`: a percentage column
 
 
 def table_cells(text: str) -> list[str]:
