@@ -215,3 +215,12 @@ def test_an_idle_hang_after_a_thread_died_names_the_thread_and_its_exception():
     assert text is not None and "Thread-1 (producer): ValueError: cannot reshape" in text
     assert "queue.get(timeout" in text
     assert hints.thread_died("Traceback (most recent call last):\nValueError: x\n") is None
+
+
+def test_a_thread_that_died_of_a_known_error_gets_that_errors_fix():
+    from mlxprobe.judging import hints
+
+    stderr = ("Exception in thread Thread-1 (metrics_logger):\nTraceback (most recent call "
+              "last):\nRuntimeError: There is no Stream(cpu, 0) in current thread.\n")
+    text = hints.thread_died(stderr)
+    assert text is not None and "streams are per thread" in text and "mx.eval(loss)" in text

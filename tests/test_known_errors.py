@@ -54,6 +54,8 @@ RAISED = {
     "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",
     "learning_rate_not_array": "optim.SGD(learning_rate=lambda s: 0.1).update(M, "
                                "tree_map(mx.zeros_like, M.parameters()))",
+    "stream_of_another_thread": "import concurrent.futures as C; A = mx.ones(2) + 1; "
+                                "C.ThreadPoolExecutor(1).submit(mx.eval, A).result()",
     "compile_uncaptured_state": "mx.compile(lambda x: O.update(M, nn.value_and_grad(M, "
                                 "lambda x: M(x).sum())(x)[1]) or x)(X); mx.eval(M.parameters())",
 }

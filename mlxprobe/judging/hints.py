@@ -188,7 +188,9 @@ def thread_died(stderr: str) -> str | None:
     found = _THREAD_DIED.search(stderr or "")
     if found is None:
         return None
-    return THREAD_DIED.format(what=f"{found[1].strip()}: {found[2].strip()[:200]}")
+    died = THREAD_DIED.format(what=f"{found[1].strip()}: {found[2].strip()[:200]}")
+    entry = known_errors.find(found[2])
+    return f"{died}. Its error: {entry.hint}" if entry else died
 
 
 _HANG_IDLE = ("the process sat idle waiting: a lock, I/O, or a collective (`mx.distributed."

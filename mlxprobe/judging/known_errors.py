@@ -54,6 +54,15 @@ TABLE: tuple[KnownError, ...] = (
         "partial(mx.compile, inputs=state, outputs=state)(step)`",
         GH + "ml-explore/mlx/pull/629"),
     KnownError(
+        "stream_of_another_thread",
+        r"There is no Stream\(\w+, \d+\) in current thread",
+        "an array built lazily in one thread (or a stream made there) was evaluated or used "
+        "in another: MLX's streams are per thread (since 0.31.2), so a lazy loss handed to a "
+        "logger thread, or a stream object handed to a prefetch worker, cannot run there",
+        "`mx.eval(loss)` (or hand over `loss.item()`) in the thread that built it; create "
+        "the stream inside the thread that uses it: `s = mx.new_stream(mx.cpu)` there",
+        GH + "ml-explore/mlx/issues/3727"),
+    KnownError(
         "eval_in_transform",
         r"\[eval\] Attempting to eval an array (during function transformations|without a "
         r"primitive)",
