@@ -224,3 +224,12 @@ def test_a_thread_that_died_of_a_known_error_gets_that_errors_fix():
               "last):\nRuntimeError: There is no Stream(cpu, 0) in current thread.\n")
     text = hints.thread_died(stderr)
     assert text is not None and "streams are per thread" in text and "mx.eval(loss)" in text
+
+
+def test_a_flat_loss_of_a_program_that_compiles_names_the_random_state():
+    flat = [0.75 + 0.02 * ((i * 7) % 5) for i in range(12)]
+    records = [*reports(flat), {"kind": "compile", "where": "/x/train.py:38", "t": 0.0}]
+    verdict = classify(watched(records))
+    assert verdict.label == "not_learning:trend" and "mx.random.state" in verdict.hint
+    assert "train.py:38" in verdict.hint
+    assert "mx.random.state" not in classify(watched(reports(flat))).hint

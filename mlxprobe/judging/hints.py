@@ -153,6 +153,12 @@ LOW_PRECISION = ("the model trains in {dtype}: its small updates round away agai
                  "sums of squares overflow float16 (max 65504): keep float32 master weights "
                  "and train in float32, or compute norms and the loss in float32 "
                  "(`x.astype(mx.float32)`), casting back after. Otherwise: ")
+COMPILED_STEP = ("the program compiles ({where}): a compiled function's captured arrays "
+                 "are constants, so a step that draws its batch or its noise with "
+                 "`mx.random` without `mx.random.state` in its `inputs`/`outputs` replays "
+                 "the same draw every call (`partial(mx.compile, inputs=[model.state, "
+                 "optimizer.state, mx.random.state], outputs=[...same])`), and a Python "
+                 "value it closes over stays fixed at its first trace. Otherwise: ")
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
                 "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`, "
                 "with a loss mask aligned to the shifted targets (a mask off by one position "

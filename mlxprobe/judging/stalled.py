@@ -39,7 +39,9 @@ HINT = ("the parameters stopped moving early (changes below float32's resolution
         "update): "
         "a learning rate too high that killed the units in the first steps (dead ReLUs: "
         "their gradient is exactly 0 from then on) — lower the learning rate 10x (e.g. "
-        "1e-3 for SGD) and normalise the inputs — or a learning-rate schedule that decayed "
+        "1e-3 for SGD) and normalise the inputs; a loss summed over the batch (`.sum()`, "
+        "`reduction='sum'`) makes that step batch-size times larger: average it "
+        "(`reduction='mean'`) — or a learning-rate schedule that decayed "
         "to ~0 (check its decay steps count optimizer updates)")
 
 

@@ -754,14 +754,20 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   _low_precision(raw) + (stalls.hint(series, losses) or hints.NOT_LEARNING),
-                   {"trend": fit})
+                   _low_precision(raw) + _compiled(raw)
+                   + (stalls.hint(series, losses) or hints.NOT_LEARNING), {"trend": fit})
 
 
 def _low_precision(raw: RawResult) -> str:
     """The low-precision part of a learning hint, when the model trains in float16/bf16."""
     dtype = params.low_precision(raw)
     return hints.LOW_PRECISION.format(dtype=dtype) if dtype else ""
+
+
+def _compiled(raw: RawResult) -> str:
+    """The compiled-step part of a learning hint, when the program calls `mx.compile`."""
+    sites = program.compile_sites(raw)
+    return hints.COMPILED_STEP.format(where=", ".join(sites[:3])) if sites else ""
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:
