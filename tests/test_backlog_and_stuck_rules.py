@@ -233,3 +233,48 @@ def test_a_flat_loss_of_a_program_that_compiles_names_the_random_state():
     assert verdict.label == "not_learning:trend" and "mx.random.state" in verdict.hint
     assert "train.py:38" in verdict.hint
     assert "mx.random.state" not in classify(watched(reports(flat))).hint
+
+
+def test_a_look_names_groups_whose_weight_matrix_is_all_zero():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    model.layers[0].update({"weight": mx.zeros((8, 8))})
+    mx.eval(model.parameters())
+    records = Records()
+    watch = ParamWatch(records)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    assert records.got[-1]["zero_groups"] == ["layers.0"]
+
+
+def part_look(step: int, zero: list[str]) -> dict:
+    return {"kind": "params", "step": step, "updates": step, "leaves": 4, "compared": 2,
+            "changed": 1, "unchanged": ["layers.0"], "unchanged_count": 1, "nonfinite": [],
+            "zero_groups": zero}
+
+
+def test_a_part_that_never_trains_with_zero_weights_is_told_of_the_initialiser():
+    verdict = classify(watched([part_look(s, ["layers.0"]) for s in (10, 20, 30, 40)]))
+    assert verdict.label == "no_update:part" and "nn.init.constant" in verdict.hint
+    assert verdict.evidence["all_zero_weights"] == ["layers.0"]
+    plain = classify(watched([part_look(s, []) for s in (10, 20, 30, 40)]))
+    assert "nn.init.constant" not in plain.hint
+
+
+def test_a_part_that_never_trains_in_a_program_that_checkpoints_names_the_checkpoint():
+    records = [part_look(s, []) for s in (10, 20, 30, 40)] + [
+        {"kind": "compile", "where": "/x/train.py:35", "call": "checkpoint", "t": 0.0}]
+    verdict = classify(watched(records))
+    assert "mlx.nn.utils.checkpoint" in verdict.hint and "train.py:35" in verdict.hint
+
+
+def test_only_the_programs_own_checkpoint_calls_are_recorded():
+    import types
+
+    calls = Records()
+    core = types.SimpleNamespace(__file__=mx.__file__, compile=mx.compile,
+                                 checkpoint=mx.checkpoint)
+    from mlxprobe.inside.compiles import patch_compile
+
+    patch_compile(calls, core)  # type: ignore[arg-type]
+    core.checkpoint(lambda x: x * 2)
+    assert [r["call"] for r in calls.got] == ["checkpoint"]

@@ -1,11 +1,13 @@
-"""Where a Python program compiles: each `mx.compile` call made by the program's own code.
+"""Where a Python program compiles or checkpoints: each `mx.compile` and `mx.checkpoint`
+call made by the program's own code.
 
-Job: wrap `mlx.core.compile` so that a call from outside the mlx package (mlx.nn compiles
-its activations at import: those are not the program's) is recorded once per call site
-(`compile`, "where": file:line), at most MAX_SITES sites. A memory verdict then knows the
-program compiles, and that a new input shape or a new Python constant passed to a compiled
-function traces and keeps another graph (the commonest cause of memory that grows with a
-compiled step).
+Job: wrap `mlx.core.compile` and `mlx.core.checkpoint` so that a call from outside the mlx
+package (mlx.nn compiles its activations at import: those are not the program's) is
+recorded once per call site (`compile`, "where": file:line, "call": compile or checkpoint),
+at most MAX_SITES sites each. A memory verdict then knows the program compiles, and that a
+new input shape or a new Python constant passed to a compiled function traces and keeps
+another graph (the commonest cause of memory that grows with a compiled step); a no-update
+verdict knows it checkpoints (`mx.checkpoint(fn)` differentiates only fn's arguments).
 
 The wrapper calls the original with the same arguments and returns its result: it never
 evaluates an array and never changes what is compiled.
@@ -38,24 +40,28 @@ def _site(skip: str) -> str | None:
     return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def recording(probe: Probe, original: Callable, skip: str) -> Callable:
+def recording(probe: Probe, original: Callable, skip: str, call: str = "compile") -> Callable:
     seen: set[str] = set()
 
     @functools.wraps(original)
     def compile(*args: Any, **kwargs: Any) -> Any:  # noqa: A001 - mx.compile's own name
         where = _site(skip)
+        if call == "checkpoint" and sys._getframe(1).f_code.co_filename.startswith(skip):
+            where = None  # `mlx.nn.utils.checkpoint(module)`: the module's own, right use
         if where is not None and where not in seen and len(seen) < MAX_SITES:
             seen.add(where)
-            probe.emit(COMPILE, where=where)
+            probe.emit(COMPILE, where=where, call=call)
         return original(*args, **kwargs)
     compile._mlxprobe = True  # type: ignore[attr-defined]
     return compile
 
 
 def patch_compile(probe: Probe, core: ModuleType) -> None:
-    original = getattr(core, "compile", None)
-    if not callable(original) or getattr(original, "_mlxprobe", False):
-        return
+    """Wrap `mx.compile` and `mx.checkpoint` (a checkpointed function differentiates only
+    its arguments: a no-update fix names it)."""
     package = os.path.dirname(getattr(core, "__file__", "") or "")  # .../mlx
     skip = package + os.sep if package else "\0"
-    core.compile = recording(probe, original, skip)
+    for call in ("compile", "checkpoint"):
+        original = getattr(core, call, None)
+        if callable(original) and not getattr(original, "_mlxprobe", False):
+            setattr(core, call, recording(probe, original, skip, call))

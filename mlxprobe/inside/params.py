@@ -8,8 +8,9 @@ and write a `params` record: how many parameter groups (a parameter's module pat
 compared, which of them did not change at all since the last look, and which hold a
 non-finite value, which float32 weight matrices did not change while another parameter
 of their own module did (`stuck`), and for bfloat16/float16 weight matrices the median
-share of sampled values still bit-identical to the first look (`low_same_share`); the
-first look also counts, from shapes and dtypes only, the weight matrices that train and
+share of sampled values still bit-identical to the first look (`low_same_share`), and the
+groups holding a weight matrix whose sample is all zero (`zero_groups`); the first look
+also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
 
@@ -103,6 +104,7 @@ class ParamWatch:
         bad: set[str] = set()
         moves: list[float | None] = []  # float32 leaves: relative change since the last look
         same: list[float] = []  # low-precision matrices: share of values still at the first
+        zeros: set[str] = set()  # groups with a weight matrix whose sample is all zero
         seen = 0
         for path, leaf in self._leaves():
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
@@ -116,6 +118,8 @@ class ParamWatch:
                 bad.add(group)
             before = self.last.get(path)
             self.last[path] = sample
+            if getattr(leaf, "ndim", 0) >= 2 and not any(sample):
+                zeros.add(group)
             if _low_matrix(leaf):
                 same.append(same_share(self.first.setdefault(path, sample), sample))
             if before is not None and len(before) == len(sample):
@@ -125,7 +129,8 @@ class ParamWatch:
                     still.append((group, path))
         self.looks += 1
         return {**_summary(groups, bad, seen, self.looks), **_moved(moves),
-                **_stuck(groups, still), **_same(same)}
+                **_stuck(groups, still), **_same(same),
+                **({"zero_groups": sorted(zeros)[:MAX_NAMES]} if zeros else {})}
 
     def _census(self) -> list[dict]:
         return [census(m) for ref in self.models if (m := ref()) is not None]

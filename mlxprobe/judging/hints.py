@@ -65,6 +65,16 @@ STOPPED = ("every parameter stopped changing after step {step} while optimizer u
            "replaced (a restart from a checkpoint, a new model per stage): re-create the "
            "value_and_grad (and the optimizer, and any `mx.compile` state) for the new "
            "instance; or the learning rate fell to exactly 0")
+ZERO_WEIGHTS = ("the weights of {groups} are all 0: an initialiser applied to every "
+                "parameter zeroed them (`model.apply(nn.init.constant(0.0))` sets weight "
+                "matrices too: zero only the biases, `model.apply(init, filter_fn=lambda m, k, "
+                "v: k == 'bias')` or `apply_to_modules`), and a layer whose input or output "
+                "weights are all 0 gets a zero gradient, so it never moves. ")
+CHECKPOINTED = ("the program checkpoints ({where}): `mx.checkpoint(fn)` differentiates only "
+                "fn's arguments, so the parameters a closure or a module attribute reaches "
+                "are constants with zero gradient; use `mlx.nn.utils.checkpoint(module)`, "
+                "which passes the module's parameters explicitly, or pass the state as an "
+                "argument. ")
 STUCK_WEIGHTS = ("{weights} never changed while the bias or norm of its own module did: the "
                  "gradient reaches the layer's output but not its weight. An op of zero "
                  "gradient on the weight's path (`mx.round`, `mx.floor`, `mx.sign`, a "

@@ -98,11 +98,22 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     names = _always(compared, "unchanged")
     if not names:
         return None
-    ev = {**_evidence(compared), "never_changed": names}
+    zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
+    ev = {**_evidence(compared), "never_changed": names, "all_zero_weights": zero}
     shown = _shown(names)
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
-                   f"while the other groups did", hints.NO_UPDATE_PART.format(groups=shown), ev)
+                   f"while the other groups did" + (f"; the weights of {_shown(zero)} are "
+                                                    "all 0" if zero else ""),
+                   _part_hint(raw, shown, zero), ev)
+
+
+def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
+    """The part fix, led by what the run showed: weights that are all 0, a checkpoint."""
+    lead = hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
+    sites = program.checkpoint_sites(raw)
+    lead += hints.CHECKPOINTED.format(where=", ".join(sites[:3])) if sites else ""
+    return lead + hints.NO_UPDATE_PART.format(groups=shown)
 
 
 def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:

@@ -92,7 +92,14 @@ def losses(raw: RawResult) -> list[float]:
 
 def compile_sites(raw: RawResult) -> list[str]:
     """Where the program's own code called `mx.compile` (file:line, file name only)."""
-    return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)]
+    return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)
+            if r.get("call", "compile") == "compile"]
+
+
+def checkpoint_sites(raw: RawResult) -> list[str]:
+    """Where the program's own code called `mx.checkpoint` (file:line, file name only)."""
+    return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)
+            if r.get("call") == "checkpoint"]
 
 
 def optimizer_names(raw: RawResult) -> list[str]:
