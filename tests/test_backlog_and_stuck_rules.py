@@ -278,3 +278,12 @@ def test_only_the_programs_own_checkpoint_calls_are_recorded():
     patch_compile(calls, core)  # type: ignore[arg-type]
     core.checkpoint(lambda x: x * 2)
     assert [r["call"] for r in calls.got] == ["checkpoint"]
+
+
+def test_a_look_before_the_models_are_all_known_does_not_hide_a_part_that_never_trains():
+    early = {**part_look(1, []), "compared": 5, "changed": 5, "unchanged": [],
+             "unchanged_count": 0}  # another set of groups: the encoder was not compared
+    later = [{**part_look(s, []), "compared": 19, "changed": 17,
+              "unchanged": ["Model:cond.net"]} for s in (8, 14, 20, 25)]
+    verdict = classify(watched([early, *later]))
+    assert verdict.label == "no_update:part" and verdict.evidence["looks"] == 4

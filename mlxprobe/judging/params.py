@@ -73,8 +73,21 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
                    policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE_PARAMS, ev)
 
 
+def settled(compared: list[dict]) -> list[dict]:
+    """The looks that compared as many groups as the last one: before the program's models
+    are all known (a second model, a module seen updating itself first), a look compares
+    another set of groups, and a group it did not compare is in no list of it."""
+    last = compared[-1].get("compared")
+    return [r for r in compared if r.get("compared") == last]
+
+
 def _always(compared: list[dict], key: str) -> list[str]:
-    """The names listed under `key` in every one of the looks."""
+    """The names listed under `key` in every one of the settled looks (at least MIN_LOOKS
+    of them over at least MIN_STEPS steps; else none)."""
+    compared = settled(compared)
+    span = int(compared[-1].get("step", 0)) - int(compared[0].get("step", 0))
+    if len(compared) < MIN_LOOKS or span < MIN_STEPS:
+        return []
     names = set(compared[0].get(key) or [])
     for record in compared[1:]:
         names &= set(record.get(key) or [])
@@ -99,7 +112,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     if not names:
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
-    ev = {**_evidence(compared), "never_changed": names, "all_zero_weights": zero}
+    ev = {**_evidence(settled(compared)), "never_changed": names, "all_zero_weights": zero}
     shown = _shown(names)
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
@@ -127,7 +140,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
     if not names:
         return None
     shown = _shown(names)
-    ev = {**_evidence(compared), "stuck_weights": names}
+    ev = {**_evidence(settled(compared)), "stuck_weights": names}
     return Verdict("no_update", "stuck_weights", f"weight matrix {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    "while another parameter of its own module (a bias, a norm) changed at "
