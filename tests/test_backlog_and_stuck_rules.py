@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+from probe_records import Records
 
 from mlxprobe.inside.compiles import recording
 from mlxprobe.inside.params import ParamWatch
@@ -18,13 +19,6 @@ from mlxprobe.watching.output import ProgressParser
 
 MB = 1024 * 1024
 
-
-class Records:
-    def __init__(self) -> None:
-        self.got: list[dict] = []
-
-    def emit(self, kind: str, **fields: object) -> None:
-        self.got.append({"kind": kind, **fields})
 
 
 def watched(records: list[dict], samples: list[Sample] = ()) -> RawResult:

@@ -11,20 +11,12 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import pytest
+from probe_records import Records
 
 from mlxprobe.inside.params import ParamWatch, read_sample
 
 PROGRAM = Path(__file__).parent / "programs" / "frozen_part.py"
 
-
-class Records:
-    """Collects what the watch writes (the probe's emit)."""
-
-    def __init__(self) -> None:
-        self.got: list[dict] = []
-
-    def emit(self, kind: str, **fields: object) -> None:
-        self.got.append({"kind": kind, **fields})
 
 
 def test_only_the_arrays_the_eval_evaluated_are_read():

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+from probe_records import Records
 
 from mlxprobe.inside.params import ParamWatch, same_share
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
-
-
-class Records:
-    def __init__(self) -> None:
-        self.got: list[dict] = []
-
-    def emit(self, kind: str, **fields: object) -> None:
-        self.got.append({"kind": kind, **fields})
 
 
 def test_same_share_counts_bit_identical_16_bit_values():
