@@ -38,6 +38,7 @@ import struct
 import time
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import PARAMS
@@ -99,13 +100,7 @@ class ParamWatch:
             self.probe.emit(PARAMS, step=step, updates=updates, **record)
 
     def _look(self, evaluated: set[int]) -> dict:
-        groups: dict[str, list[bool]] = {}  # group -> changed flags of its compared leaves
-        still: list[tuple[str, str]] = []  # (group, path): float32 matrices unchanged
-        bad: set[str] = set()
-        moves: list[float | None] = []  # float32 leaves: relative change since the last look
-        same: list[float] = []  # low-precision matrices: share of values still at the first
-        zeros: set[str] = set()  # groups with a weight matrix whose sample is all zero
-        seen = 0
+        tally, seen = LookTally(), 0
         for path, leaf in self._leaves():
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
                 continue
@@ -113,24 +108,12 @@ class ParamWatch:
             sample, finite = read_sample(leaf)
             if sample is None:
                 continue
-            group = path.rpartition(".")[0] or path
-            if not finite:
-                bad.add(group)
             before = self.last.get(path)
             self.last[path] = sample
-            if getattr(leaf, "ndim", 0) >= 2 and not any(sample):
-                zeros.add(group)
-            if _low_matrix(leaf):
-                same.append(same_share(self.first.setdefault(path, sample), sample))
-            if before is not None and len(before) == len(sample):
-                groups.setdefault(group, []).append(before != sample)
-                moves.append(_move(before, sample, leaf))
-                if before == sample and _float_matrix(leaf):
-                    still.append((group, path))
+            first = self.first.setdefault(path, sample) if _low_matrix(leaf) else None
+            tally.add(path, leaf, (before, sample, first), finite)
         self.looks += 1
-        return {**_summary(groups, bad, seen, self.looks), **_moved(moves),
-                **_stuck(groups, still), **_same(same),
-                **({"zero_groups": sorted(zeros)[:MAX_NAMES]} if zeros else {})}
+        return tally.record(seen, self.looks)
 
     def _census(self) -> list[dict]:
         return [census(m) for ref in self.models if (m := ref()) is not None]
@@ -141,6 +124,40 @@ class ParamWatch:
         for model in alive:
             prefix = f"{type(model).__name__}:" if len(alive) > 1 else ""
             yield from ((prefix + p, leaf) for p, leaf in _flat(model.trainable_parameters()))
+
+
+@dataclass
+class LookTally:
+    """What one look found, leaf by leaf (see the module's docstring)."""
+
+    groups: dict[str, list[bool]] = field(default_factory=dict)  # changed flags per group
+    still: list[tuple[str, str]] = field(default_factory=list)  # float32 matrices unchanged
+    bad: set[str] = field(default_factory=set)
+    moves: list[float | None] = field(default_factory=list)  # float32: relative change
+    same: list[float] = field(default_factory=list)  # low precision: share still at first
+    zeros: set[str] = field(default_factory=set)  # groups with an all-zero weight matrix
+
+    def add(self, path: str, leaf: Any, samples: tuple, finite: bool) -> None:
+        """One leaf's (previous, current, first-look) samples; the first only for a
+        low-precision matrix, the previous None at a leaf's first look."""
+        before, sample, first = samples
+        group = path.rpartition(".")[0] or path
+        if not finite:
+            self.bad.add(group)
+        if getattr(leaf, "ndim", 0) >= 2 and not any(sample):
+            self.zeros.add(group)
+        if first is not None:
+            self.same.append(same_share(first, sample))
+        if before is not None and len(before) == len(sample):
+            self.groups.setdefault(group, []).append(before != sample)
+            self.moves.append(_move(before, sample, leaf))
+            if before == sample and _float_matrix(leaf):
+                self.still.append((group, path))
+
+    def record(self, seen: int, looks: int) -> dict:
+        zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
+        return {**_summary(self.groups, self.bad, seen, looks), **_moved(self.moves),
+                **_stuck(self.groups, self.still), **_same(self.same), **zeros}
 
 
 def census(model: Any) -> dict:
