@@ -32,10 +32,13 @@ MAX_SITES = 20
 
 
 def _site(skip: str) -> str | None:
-    """file:line of the first caller outside the folder `skip` and the import machinery
-    (mlx.nn compiles while it is imported), or None."""
+    """file:line of the first caller outside the folder `skip`, or None when the call came
+    through the import machinery (mlx.nn compiles its activations while it is imported:
+    the program's `import mlx.nn` line is not a compile site)."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith((skip, "<frozen")):
+        if frame.f_code.co_filename.startswith("<frozen"):
+            return None
         frame = frame.f_back  # type: ignore[assignment]
     return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
