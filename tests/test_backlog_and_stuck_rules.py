@@ -281,3 +281,23 @@ def test_a_look_before_the_models_are_all_known_does_not_hide_a_part_that_never_
               "unchanged": ["Model:cond.net"]} for s in (8, 14, 20, 25)]
     verdict = classify(watched([early, *later]))
     assert verdict.label == "no_update:part" and verdict.evidence["looks"] == 4
+
+
+def test_a_compile_made_while_a_module_is_imported_is_not_a_compile_site(tmp_path, monkeypatch):
+    import importlib
+    import types
+
+    from mlxprobe.inside.compiles import patch_compile
+
+    calls = Records()
+    core = types.SimpleNamespace(__file__=mx.__file__, compile=mx.compile,
+                                 checkpoint=mx.checkpoint)
+    patch_compile(calls, core)  # type: ignore[arg-type]
+    (tmp_path / "compiles_at_import.py").write_text(
+        "import builtins\nbuiltins._core.compile(lambda x: x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("builtins._core", core, raising=False)
+    importlib.import_module("compiles_at_import")  # as mlx.nn compiles its activations
+    assert calls.got == []
+    core.compile(lambda x: x * 2)  # the program's own call
+    assert [r["call"] for r in calls.got] == ["compile"]
