@@ -289,15 +289,18 @@ def test_a_compile_made_while_a_module_is_imported_is_not_a_compile_site(tmp_pat
 
     from mlxprobe.inside.compiles import patch_compile
 
+    package = tmp_path / "fakemlx"  # stands for the mlx package: mlx.nn compiles at import
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "activations.py").write_text(
+        "import builtins\nbuiltins._core.compile(lambda x: x)\n")
     calls = Records()
-    core = types.SimpleNamespace(__file__=mx.__file__, compile=mx.compile,
+    core = types.SimpleNamespace(__file__=str(package / "__init__.py"), compile=mx.compile,
                                  checkpoint=mx.checkpoint)
     patch_compile(calls, core)  # type: ignore[arg-type]
-    (tmp_path / "compiles_at_import.py").write_text(
-        "import builtins\nbuiltins._core.compile(lambda x: x)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("builtins._core", core, raising=False)
-    importlib.import_module("compiles_at_import")  # as mlx.nn compiles its activations
+    importlib.import_module("fakemlx.activations")  # the program's `import mlx.nn`
     assert calls.got == []
     core.compile(lambda x: x * 2)  # the program's own call
     assert [r["call"] for r in calls.got] == ["compile"]
