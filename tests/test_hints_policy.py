@@ -41,8 +41,11 @@ def test_a_flat_reward_run_with_a_moving_loss_gets_the_policy_checks() -> None:
 
 def test_a_flat_supervised_run_keeps_the_plain_hint() -> None:
     losses = [round(2.3 + 0.01 * ((-1) ** i), 3) for i in range(16)]
-    verdict = classify(run(losses, accuracy=chance(16, 2)))
+    above_chance = [a + 0.3 for a in chance(16, 2)]  # 0.4: above a uniform guess's 0.1
+    verdict = classify(run(losses, accuracy=above_chance))
     assert verdict.label == "not_learning:trend" and verdict.hint == hints.NOT_LEARNING
+    at_chance = classify(run(losses, accuracy=chance(16, 2)))  # exp(-2.3) = 0.100
+    assert at_chance.label == "not_learning:chance" and "policy" not in at_chance.hint
 
 
 def test_a_policy_gradient_run_with_zero_gradients_gets_the_policy_checks() -> None:
