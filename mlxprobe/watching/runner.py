@@ -195,7 +195,7 @@ class WatchedProcess:
         if latest is not None and latest.compiling:
             self.watch.compile_s += self.tick_s
             self.compile_total += self.tick_s
-        self.waits.on_tick(self.watch.beat_count, self._tree_pids)
+        self.waits.on_tick(self.watch.beat_count, self._waiting_pids)
         if _over_memory(self.launch, latest):
             self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
@@ -223,7 +223,7 @@ class WatchedProcess:
             return self._shutdown_overdue(now, exiting)
         missed = self._missed(now)
         if missed is None or (missed[0] != "budget"
-                              and self.waits.credit(self._tree_pids()) > 0
+                              and self.waits.credit(self._waiting_pids()) > 0
                               and (missed := self._missed(now)) is None):
             return False  # the time it waited for a core is the machine's, not a stall
         if missed[0] == "budget" and self.launch.watched:  # the user's own limit: stopped
@@ -275,6 +275,12 @@ class WatchedProcess:
         return watchdog.overdue(d, now, watch.started, watch.last_beat(), watch.beat_count,
                                 pace, watch.compile_s + self.waits.credited_s, warming,
                                 self.compile_total, self.activity.idle_s(now))
+
+    def _waiting_pids(self) -> list[int]:
+        """Whose run-queue wait is the machine's stall: the tree's threads and this
+        process's own (a record reader that waits for a core leaves heartbeats unread: soak,
+        a false `hang` after 1.2 s with a 1.0 s deadline and the child's wait at 0.0 s)."""
+        return [os.getpid(), *self._tree_pids()]
 
     def _tree_pids(self) -> list[int]:
         return [self.child.pid, *(p.pid for p in self.sampler.known_alive())]

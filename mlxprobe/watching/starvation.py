@@ -6,9 +6,12 @@ wait per thread (`/proc/PID/task/TID/schedstat`, second field: nanoseconds spent
 but waiting on a run queue). `RunQueueWait` keeps those counters at the last heartbeat, and
 on a missed deadline says how long the most-waiting thread of the tree has waited since:
 that much of the stall is the machine's, and the runner does not count it (as it does not
-count a compiler's time). A real hang is still called: an idle deadlock has no runnable
-thread, so nothing waits on a run queue; a busy one runs whenever it gets a core, so its
-deadline is paced in the time it could run.
+count a compiler's time). The runner's own threads count too: a record reader that waits
+for a core leaves the child's heartbeats unread, and the deadline would be missed on the
+watcher's stall (soak, 2 hogs and load ~8: `hang` after 1.2 s of a 1.0 s deadline on a
+child stepping 10,000 times a second, whose own wait was 0.0 s). A real hang is still
+called: an idle deadlock has no runnable thread, so nothing waits on a run queue; a busy one
+runs whenever it gets a core, so its deadline is paced in the time it could run.
 
 Measured (2026-11-23, 2 cores, load average 14-20 from parallel test runs): two catalogue
 variants were called `hang:cpu_busy` with "CPU at 0.00 cores, a thread runnable in 100% of
