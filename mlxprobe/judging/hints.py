@@ -56,7 +56,11 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
                   "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
                   "called on them, or layers quantized with `nn.quantize`, whose weights are "
                   "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
-                  "the update skips them; unfreeze with `module.unfreeze()` and check "
+                  "the update skips them, or the loss is taken only where they cannot "
+                  "reach (labels or a loss mask not aligned with the inputs after a shift "
+                  "or an expansion of placeholder tokens: a causal model's loss at positions "
+                  "before every text token never reaches the token embedding); unfreeze with "
+                  "`module.unfreeze()` and check "
                   "`tree_flatten(model.trainable_parameters())` lists them")
 STOPPED = ("every parameter stopped changing after step {step} while optimizer updates went "
            "on: the updates reach another copy of the model. A gradient function bound to "
