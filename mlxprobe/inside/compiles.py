@@ -1,13 +1,14 @@
 """Where a Python program compiles or checkpoints: each `mx.compile` and `mx.checkpoint`
 call made by the program's own code.
 
-Job: wrap `mlx.core.compile` and `mlx.core.checkpoint` so that a call from outside the mlx
-package (mlx.nn compiles its activations at import: those are not the program's) is
-recorded once per call site (`compile`, "where": file:line, "call": compile or checkpoint),
-at most MAX_SITES sites each. A memory verdict then knows the program compiles, and that a
-new input shape or a new Python constant passed to a compiled function traces and keeps
-another graph (the commonest cause of memory that grows with a compiled step); a no-update
-verdict knows it checkpoints (`mx.checkpoint(fn)` differentiates only fn's arguments).
+Job: wrap `mlx.core.compile` and `mlx.core.checkpoint` so that a call made directly by code
+outside the mlx package (mlx.nn compiles its activations at import: those are not the
+program's) is recorded once per call site (`compile`, "where": file:line, "call": compile
+or checkpoint), at most MAX_SITES sites each. A memory verdict then knows the program
+compiles, and that a new input shape or a new Python constant passed to a compiled
+function traces and keeps another graph (the commonest cause of memory that grows with a
+compiled step); a no-update verdict knows it checkpoints (`mx.checkpoint(fn)`
+differentiates only fn's arguments).
 
 The wrapper calls the original with the same arguments and returns its result: it never
 evaluates an array and never changes what is compiled.
@@ -32,15 +33,13 @@ MAX_SITES = 20
 
 
 def _site(skip: str) -> str | None:
-    """file:line of the first caller outside the folder `skip`, or None when the call came
-    through the import machinery (mlx.nn compiles its activations while it is imported:
-    the program's `import mlx.nn` line is not a compile site)."""
+    """file:line of the caller, or None when the call came from inside the folder `skip`
+    (the mlx package: mlx.nn compiles its activations while it is imported,
+    `mlx.nn.utils.checkpoint(module)` checkpoints the right way) or from the import
+    machinery: those are not the program's own calls."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith((skip, "<frozen")):
-        if frame.f_code.co_filename.startswith("<frozen"):
-            return None
-        frame = frame.f_back  # type: ignore[assignment]
-    return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    name = frame.f_code.co_filename
+    return None if name.startswith((skip, "<frozen")) else f"{name}:{frame.f_lineno}"
 
 
 def recording(probe: Probe, original: Callable, skip: str, call: str = "compile") -> Callable:
@@ -49,8 +48,6 @@ def recording(probe: Probe, original: Callable, skip: str, call: str = "compile"
     @functools.wraps(original)
     def compile(*args: Any, **kwargs: Any) -> Any:  # noqa: A001 - mx.compile's own name
         where = _site(skip)
-        if call == "checkpoint" and sys._getframe(1).f_code.co_filename.startswith(skip):
-            where = None  # `mlx.nn.utils.checkpoint(module)`: the module's own, right use
         if where is not None and where not in seen and len(seen) < MAX_SITES:
             seen.add(where)
             probe.emit(COMPILE, where=where, call=call)

@@ -63,7 +63,7 @@ def climbing(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("leak", "rss_over_time", f"RSS grew {found['mb_per_s']:.2f} MB/s (+"
                    f"{found['growth_mb']:.1f} MB over {found['seconds']:.0f} s after warm-up, "
                    f"from {found['baseline_mb']:.0f} MB) in a run with {raw.step_count} "
-                   f"reported steps{how}", hints.leak_for(program.compile_sites(raw)),
+                   f"reported steps{how}", hints.leak_for(program.call_sites(raw)),
                    {"fit": found, "memory_shape": shape, "min_growth_mb": MIN_MB,
                     "min_growth_rel": MIN_REL, "sustain_ratio": SUSTAIN})
 

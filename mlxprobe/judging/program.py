@@ -90,16 +90,11 @@ def losses(raw: RawResult) -> list[float]:
     return [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
 
 
-def compile_sites(raw: RawResult) -> list[str]:
-    """Where the program's own code called `mx.compile` (file:line, file name only)."""
+def call_sites(raw: RawResult, call: str = "compile") -> list[str]:
+    """Where the program's own code called `mx.compile` (or `mx.checkpoint`, `call`):
+    file:line, file name only."""
     return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)
-            if r.get("call", "compile") == "compile"]
-
-
-def checkpoint_sites(raw: RawResult) -> list[str]:
-    """Where the program's own code called `mx.checkpoint` (file:line, file name only)."""
-    return [str(r.get("where", "?")).rsplit("/", 1)[-1] for r in raw.of_kind(COMPILE)
-            if r.get("call") == "checkpoint"]
+            if r.get("call", "compile") == call]
 
 
 def optimizer_names(raw: RawResult) -> list[str]:

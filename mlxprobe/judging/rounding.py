@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import metrics, params, program, schedule
+from . import params, schedule
 from .rule import Rule, Verdict
 
 MIN_UPDATES = 100
@@ -46,12 +46,9 @@ def low_looks(raw: RawResult) -> list[dict]:
 
 
 def learned(raw: RawResult) -> bool:
-    """The loss fell by LEARNED (first-10% to last-10% medians), or there is nothing left to
-    learn (`program.converged`): a model that learns well despite its rounded weights is
-    never judged."""
-    drop = schedule.loss_drop(raw)
-    return (drop is not None and drop >= LEARNED) or program.converged(
-        program.losses(raw), metrics.series(raw)) is not None
+    """The loss fell by LEARNED, or there is nothing left to learn: a model that learns well
+    despite its rounded weights is never judged."""
+    return schedule.learned(raw, LEARNED)
 
 
 def rounded(raw: RawResult, meta: dict) -> Verdict | None:

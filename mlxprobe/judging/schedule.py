@@ -45,6 +45,14 @@ def rising_to_the_end(rates: list[float]) -> bool:
             and rates[-1] > tail_start)
 
 
+def learned(raw: RawResult, share: float) -> bool:
+    """The loss fell by `share` (`loss_drop`), or there is nothing left to learn
+    (`program.converged`: a loss at its floor, an accuracy at its ceiling)."""
+    drop = loss_drop(raw)
+    return (drop is not None and drop >= share) or program.converged(
+        program.losses(raw), metrics.series(raw)) is not None
+
+
 def loss_drop(raw: RawResult) -> float | None:
     """The loss's first-10% median minus its last-10% median, over the first's (the trend
     rule's own `window_drop`, `program.trend`)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import metrics, program, schedule
+from . import schedule
 from .rule import Rule, Verdict
 
 EPS = 1.19e-7
@@ -76,12 +76,9 @@ def stall(raw: RawResult) -> dict | None:
 
 def learned(raw: RawResult) -> bool:
     """The loss fell by CONVERGED (the trend rule's window drop, as the warm-up rule reads
-    it), or there is nothing left to learn (`program.converged`: a loss at its floor, an
-    accuracy at its ceiling: parameters stop moving when the gradient vanishes)."""
-    drop = schedule.loss_drop(raw)
-    if drop is not None and drop >= CONVERGED:
-        return True
-    return program.converged(program.losses(raw), metrics.series(raw)) is not None
+    it), or there is nothing left to learn: parameters stop moving when the gradient
+    vanishes."""
+    return schedule.learned(raw, CONVERGED)
 
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:

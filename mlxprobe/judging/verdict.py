@@ -648,7 +648,7 @@ def _leak(raw: RawResult, meta: dict) -> Verdict | None:
     how = f"; RSS over time: {memory_shape.words(shape)}" if shape else ""
     return Verdict("leak", view, f"{words} grew {unit}/step (+{fit['growth_mb']:.2f} MB over "
                    f"{fit['fitted_steps']} steps after warm-up, from {fit['baseline_mb']:.2f} "
-                   f"MB){also}{how}", hints.leak_for(program.compile_sites(raw)), evidence)
+                   f"MB){also}{how}", hints.leak_for(program.call_sites(raw)), evidence)
 
 
 def _shape(raw: RawResult) -> dict | None:
@@ -766,7 +766,7 @@ def _low_precision(raw: RawResult) -> str:
 
 def _compiled(raw: RawResult) -> str:
     """The compiled-step part of a learning hint, when the program calls `mx.compile`."""
-    sites = program.compile_sites(raw)
+    sites = program.call_sites(raw)
     return hints.COMPILED_STEP.format(where=", ".join(sites[:3])) if sites else ""
 
 
