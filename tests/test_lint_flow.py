@@ -356,6 +356,30 @@ def test_mlx022_log_of_sigmoid() -> None:
     assert fired(code, "MLX022") == [4, 4]
 
 
+def test_mlx022_probability_into_a_loss_that_logs_it() -> None:
+    """binary_cross_entropy told its input is a probability logs it (fresh5's
+    bce_probs_saturation_nan: loss NaN once the classifier is confident)."""
+    code = """
+    def loss_fn(m, x, t):
+        p = mx.sigmoid(m(x).squeeze(-1))
+        return nn.losses.binary_cross_entropy(p, t, with_logits=False)
+
+    def other(m, x, t):
+        return nn.losses.binary_cross_entropy(mx.sigmoid(m(x)), t, with_logits=False)
+    """
+    assert fired(code, "MLX022") == [4, 7]
+
+
+def test_mlx022_a_loss_given_logits_or_a_guarded_probability_is_clean() -> None:
+    code = """
+    def loss_fn(m, x, t):
+        p = mx.clip(mx.sigmoid(m(x)), 1e-6, 1 - 1e-6)
+        a = nn.losses.binary_cross_entropy(p, t, with_logits=False)
+        return a + nn.losses.binary_cross_entropy(m(x), t, with_logits=True)
+    """
+    assert fired(code, "MLX022") == []
+
+
 def test_mlx022_fused_forms_are_clean() -> None:
     code = """
     def loss_fn(model, x, y):

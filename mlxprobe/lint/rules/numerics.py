@@ -25,6 +25,9 @@ from .evaluation import is_optimizer_update, step_outputs
 from .reduction import last_bindings
 
 LOGS = frozenset({"mlx.core.log", "mlx.core.log2", "mlx.core.log10"})
+# losses that take the log of their input as given: a probability passed where they could
+# take the logit (`with_logits=True`) is logged inside them
+LOG_LOSSES = frozenset({"mlx.nn.losses.binary_cross_entropy"})
 SIGMOID = frozenset({"mlx.core.sigmoid", "mlx.nn.sigmoid"})
 SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
 DEPTH = 2
@@ -32,24 +35,35 @@ DEPTH = 2
 
 class LogOfProbability(Rule):
     """MLX022: `mx.log(p)` or `mx.log(1 - p)` with `p = mx.sigmoid(z)` (or a softmax, in a
-    loss): p rounds to exactly 0 or 1 in float32 and the log is -inf."""
+    loss), or p handed to a loss that logs it (`binary_cross_entropy(p, y, with_logits=False)`):
+    p rounds to exactly 0 or 1 in float32 and the log is -inf."""
 
     id = "MLX022"
     local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "log(" in text and ("sigmoid(" in text or "softmax(" in text)
+        return ("log(" in text or "with_logits=False" in text) and (
+            "sigmoid(" in text or "softmax(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            if source.imports.resolve(call.func) not in LOGS or not call.args:
+            if not call.args or not self._logs(source, call):
                 continue
             function = source.enclosing(call)
             kinds = SIGMOID | (SOFTMAX if self._in_loss(source, function) else frozenset())
             values = self._values(source, function)
             if self._probability(source, call.args[0], values, kinds, DEPTH):
                 yield self.hit(source, call)
+
+    @staticmethod
+    def _logs(source: SourceFile, call: ast.Call) -> bool:
+        """`call` takes the log of its first argument: `mx.log(...)`, or a loss told its
+        input is a probability (`with_logits=False`)."""
+        name = source.imports.resolve(call.func)
+        return name in LOGS or name in LOG_LOSSES and any(
+            k.arg == "with_logits" and isinstance(k.value, ast.Constant) and k.value.value is False
+            for k in call.keywords)
 
     def _in_loss(self, source: SourceFile, function: ast.AST | None) -> bool:
         return function is not None and ("loss" in function.name.lower()
