@@ -483,6 +483,36 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "marked; measured in the failure corpus (mlx 0.32.4 CPU): nll stuck at 4.14 = ln 63 "
         "(a random token) for 600 iterations (mask[:, 1:]: 0.16 -> 0.002)",
         "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/issues/80"),
+    RuleInfo(
+        "MLX050", "array-into-thread",
+        "an array the loop has not evaluated is put on a queue that a function run in another "
+        "thread reads and evaluates",
+        "mx.eval(loss)  # before q.put(...); or put loss.item(), a number",
+        "MLX streams are per thread since mlx 0.31.2: the graph of an array belongs to the "
+        "stream of the thread that built it, and evaluating it from another thread raises "
+        "'There is no Stream(cpu, 0) in current thread'; measured in the failure corpus (mlx "
+        "0.32.4 CPU): the logger thread died at its first .item() and the loop's queue.join() "
+        "waited forever",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/1614"),
+    RuleInfo(
+        "MLX051", "stream-of-another-thread",
+        "a function run in another thread uses a stream made outside it (mx.new_stream at "
+        "module level or in the thread that starts it)",
+        "s = mx.new_stream(mx.cpu)  # inside the thread's function, before its loop",
+        "a stream belongs to the thread that made it (mlx 0.31.2 on): measured in the failure "
+        "corpus (mlx 0.32.4 CPU), a data worker evaluating under a module-level stream never "
+        "handed a batch over and the training loop waited on its queue with no output",
+        "", source="https://github.com/ml-explore/mlx/issues/3727"),
+    RuleInfo(
+        "MLX052", "stream-per-step",
+        "mx.new_stream(...) runs at every iteration (in a loop, or in a function the loop "
+        "calls): each makes and keeps another stream",
+        "data_stream = mx.new_stream(mx.cpu)  # once, before the loop; then mx.stream(data_stream)",
+        "a CPU stream runs its own thread and is not freed while the process lives: measured "
+        "in the failure corpus (mlx 0.32.4 CPU), a stream per batch left threads = steps + 1 "
+        "and RSS grew 85 -> 183 MB over 8000 steps where one stream made before the loop "
+        "stayed flat",
+        "", source="https://github.com/ml-explore/mlx/issues/2118"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

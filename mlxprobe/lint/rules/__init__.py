@@ -36,7 +36,8 @@ from .reduction import PerExampleLossGrad
 from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
-from .threads import CrossThreadArrays
+from .streams import ForeignStream, StreamPerStep
+from .threads import ArraysIntoThread, CrossThreadArrays
 from .tracing import EvalUnderCompile
 from .transforms import (
     CompiledStateUncaptured,
@@ -59,5 +60,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InfiniteMaskSoftmax, StoppedLayer, MissingMlxApi, GatherByLearnedIndices,
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
-    UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs,
+    UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
+    StreamPerStep,
 ), key=lambda r: r.id))

@@ -1,5 +1,6 @@
 """MLX026: lazy arrays built in one thread and handed to another (a queue, a shared list, a
-returned future), never evaluated where they were built.
+returned future), never evaluated where they were built; MLX050: the same in the other
+direction, a loop's arrays put on a queue that a thread's function reads and evaluates.
 
 Job: follow the arrays a thread's function builds (`dataflow.arrays_in`) to where they leave
 the thread. MLX streams are per thread (since mlx 0.31.2): a graph recorded on a worker
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
-from ..flow import calls, walk
+from ..flow import calls, names_in, walk
 from ..source import SourceFile
 from .base import Rule
 
@@ -64,3 +65,68 @@ class CrossThreadArrays(Rule):
                 and node.func.attr in HAND_OFF and node.args):
             return node.args[0]
         return None
+
+
+PUTS = frozenset({"put", "put_nowait"})
+CONVERSIONS = frozenset({"float", "int", "print", "str"})
+
+
+class ArraysIntoThread(Rule):
+    """MLX050: outside the threads, an array the code has not evaluated (a loss, a batch) is
+    put on a queue that a function run in another thread reads and evaluates
+    (`.item()`, `float()`, `print`): the graph belongs to the putting thread's stream."""
+
+    id = "MLX050"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("target=" in text or "submit(" in text) and "put" in text and ".get(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        queues = self._read_queues(source)
+        if not queues:
+            return
+        for call in source.of_type(ast.Call):
+            if self._put_on(call) in queues and not self._in_thread(source, call):
+                scope = source.enclosing(call) or source.tree
+                if any(self._lazy(source, v, scope) for v in self._values(call.args[0])):
+                    yield self.hit(source, call)
+
+    def _read_queues(self, source: SourceFile) -> set[str]:
+        """Queues (as text: `log_q`, `self.q`) that a thread's function gets from, where that
+        function evaluates or converts what it gets."""
+        found: set[str] = set()
+        for _, nodes in under(source, "thread"):
+            if any(evaluation(source, c) or _converts(c) for c in calls(nodes)):
+                found |= {ast.unparse(c.func.value) for c in calls(nodes)
+                          if isinstance(c.func, ast.Attribute) and c.func.attr == "get"}
+        return found
+
+    @staticmethod
+    def _put_on(call: ast.Call) -> str | None:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in PUTS and call.args:
+            return ast.unparse(func.value)
+        return None
+
+    @staticmethod
+    def _in_thread(source: SourceFile, node: ast.AST) -> bool:
+        function = source.enclosing(node)
+        return function is not None and any(f is function for f, _ in under(source, "thread"))
+
+    @staticmethod
+    def _values(node: ast.AST) -> list[ast.AST]:
+        return list(node.elts) if isinstance(node, (ast.Tuple, ast.List)) else [node]
+
+    def _lazy(self, source: SourceFile, value: ast.AST, scope: ast.AST) -> bool:
+        """`value` is an array of `scope` that no evaluation in `scope` names."""
+        if not isinstance(value, ast.Name) or not is_array(source, value, arrays_in(source, scope)):
+            return False
+        nodes = walk(scope.body) if not isinstance(scope, ast.Lambda) else []
+        return not any(evaluation(source, c) == "eval" and value.id in names_in(c)
+                       or evaluation(source, c) == "item" and value.id in names_in(c.func)
+                       for c in calls(nodes))
+
+
+def _converts(call: ast.Call) -> bool:
+    return isinstance(call.func, ast.Name) and call.func.id in CONVERSIONS
