@@ -513,6 +513,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "and RSS grew 85 -> 183 MB over 8000 steps where one stream made before the loop "
         "stayed flat",
         "", source="https://github.com/ml-explore/mlx/issues/2118"),
+    RuleInfo(
+        "MLX053", "compiled-state-incomplete",
+        "a function compiled with inputs=/outputs= changes state its list leaves out: an "
+        "optimizer or module it updates, or mx.random.state when it draws random numbers "
+        "(mx.random, dropout)",
+        "state = [model.state, optimizer.state, mx.random.state]  # all the step changes",
+        "what a compiled function reads and changes outside its arguments is frozen into the "
+        "graph at the first call unless it is listed: measured (mlx 0.32.4 CPU) a compiled "
+        "mx.random.normal and a compiled nn.Dropout gave the same numbers at every call, and in "
+        "the failure corpus a minibatch drawn inside the step was the same batch every step "
+        "(full-set nll flat 0.75 -> 0.81; listed: 0.04 -> 0.013), while an EMA module updated "
+        "in the step raised 'Attempting to eval an array without a primitive'",
+        "", source="https://github.com/ml-explore/mlx/pull/653"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

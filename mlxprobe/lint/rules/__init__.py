@@ -10,6 +10,7 @@ from __future__ import annotations
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
+from .compiled import CompiledStateIncomplete
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .differentiation import ModelOutsideGrad, StepFunctionInGrad
@@ -61,5 +62,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
-    StreamPerStep,
+    StreamPerStep, CompiledStateIncomplete,
 ), key=lambda r: r.id))

@@ -1,0 +1,120 @@
+"""MLX053: a function compiled with `inputs=`/`outputs=` changes state its list leaves out: an
+optimizer or a module it updates, or the random state when it draws random numbers (from
+`mx.random`, or through a dropout layer of the model a compiled training step trains).
+
+Job: resolve the declared state (a literal list, or a module-level name bound to one and never
+grown) and compare it with what the compiled function's code updates and draws. The list is
+compared as text (`opt.state`), which is how programs write it; an unresolvable list is left
+alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import COMPILE, function_of, module_instances
+from ..finding import Finding
+from ..flow import assignments, calls, reach
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .evaluation import is_optimizer_update
+from .state import model_update
+from .transforms import compiles, declares_state
+
+RANDOM_STATE = "mlx.core.random.state"
+NOT_DRAWS = frozenset({"mlx.core.random.seed", "mlx.core.random.key", "mlx.core.random.split",
+                       RANDOM_STATE})
+GROWS = frozenset({"append", "extend", "insert"})
+DROPOUT = frozenset({"mlx.nn.Dropout", "mlx.nn.Dropout2d", "mlx.nn.Dropout3d"})
+
+
+def stateful_compiles(source: SourceFile) -> Iterator[tuple[ast.AST, ast.Call]]:
+    """(function, the compile decorator or call that declares its state)."""
+    for function in source.of_type(*FUNCTIONS):
+        for decorator in function.decorator_list:
+            if compiles(source, decorator) and declares_state(source, decorator):
+                yield function, decorator
+    for call in source.of_type(ast.Call):
+        if (source.imports.resolve(call.func) in COMPILE and call.args
+                and declares_state(source, call)):
+            function = function_of(source, call.args[0])
+            if function is not None and not isinstance(function, ast.Lambda):
+                yield function, call
+
+
+def declared(source: SourceFile, compile_call: ast.Call) -> list[ast.AST] | None:
+    """The elements of `outputs=` (a list, or a module-level name bound once to a list that
+    nothing grows); None when they cannot be read here."""
+    value = next((k.value for k in compile_call.keywords if k.arg == "outputs"), None)
+    if isinstance(value, ast.Name):
+        value = _module_list(source, value.id)
+    return list(value.elts) if isinstance(value, (ast.List, ast.Tuple)) else None
+
+
+def _module_list(source: SourceFile, name: str) -> ast.AST | None:
+    bound = [v for t, v in assignments(source.tree.body) if isinstance(t, ast.Name)
+             and t.id == name]
+    grown = any(isinstance(c.func, ast.Attribute) and c.func.attr in GROWS
+                and isinstance(c.func.value, ast.Name) and c.func.value.id == name
+                for c in source.of_type(ast.Call))
+    return bound[0] if len(bound) == 1 and not grown else None
+
+
+class CompiledStateIncomplete(Rule):
+    """MLX053: `@partial(mx.compile, inputs=state, outputs=state)` over a function that
+    updates an optimizer or module whose `.state` is not in the list, or draws from
+    `mx.random` while `mx.random.state` is not in it."""
+
+    id = "MLX053"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "outputs=" in text and "compile" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, where in stateful_compiles(source):
+            listed = declared(source, where)
+            if listed is None:
+                continue
+            texts = {ast.unparse(e) for e in listed}
+            has_random = any(source.imports.resolve(e) == RANDOM_STATE for e in listed)
+            nodes = list(calls(reach(source, function.body)))
+            if any(self._missing(source, c, texts, has_random) for c in nodes) or (
+                    not has_random and self._drops_out(source, nodes)):
+                yield self.hit(source, where)
+
+    @staticmethod
+    def _drops_out(source: SourceFile, nodes: list[ast.Call]) -> bool:
+        """A training step (it updates with an optimizer) in a module that builds a dropout
+        layer with a rate that is not a literal 0: the step's masks come from the random
+        state."""
+        return any(is_optimizer_update(source, c) for c in nodes) and any(
+            source.imports.resolve(c.func) in DROPOUT and not _zero_rate(c)
+            for c in source.of_type(ast.Call))
+
+    def _missing(self, source: SourceFile, call: ast.Call, texts: set[str],
+                 has_random: bool) -> bool:
+        """`call` changes state that `texts` (the declared list, as text) leaves out."""
+        name = source.imports.resolve(call.func) or ""
+        if name.startswith("mlx.core.random.") and name not in NOT_DRAWS:
+            return not has_random and not any(k.arg == "key" for k in call.keywords)
+        if is_optimizer_update(source, call) or model_update(call) or _module_update(source, call):
+            receiver = ast.unparse(call.func.value)
+            return not {f"{receiver}.state", f"{receiver}.parameters()"} & texts
+        return False
+
+
+def _zero_rate(call: ast.Call) -> bool:
+    rate = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "p"),
+                                                None)
+    return isinstance(rate, ast.Constant) and rate.value == 0
+
+
+def _module_update(source: SourceFile, call: ast.Call) -> bool:
+    """`ema.update(tree)` on a name bound to a module (`ema = nn.Linear(...)`)."""
+    func = call.func
+    return (isinstance(func, ast.Attribute) and func.attr == "update" and len(call.args) == 1
+            and isinstance(func.value, ast.Name) and func.value.id in module_instances(source))
