@@ -526,6 +526,38 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "(full-set nll flat 0.75 -> 0.81; listed: 0.04 -> 0.013), while an EMA module updated "
         "in the step raised 'Attempting to eval an array without a primitive'",
         "", source="https://github.com/ml-explore/mlx/pull/653"),
+    RuleInfo(
+        "MLX054", "constant-init-everywhere",
+        "model.apply(nn.init.constant(c)) with no filter_fn sets every parameter, weight "
+        "matrices included, to c",
+        "model.apply(nn.init.constant(0.0), filter_fn=lambda m, k, v: k == 'bias')",
+        "Module.apply runs the initialiser on every parameter unless filter_fn picks some: with "
+        "every weight equal the units of a layer get the same gradient and stay identical (c = "
+        "0: no gradient reaches the hidden layers at all); measured in the failure corpus (mlx "
+        "0.32.4 CPU): mse 0.778 -> 0.777 over 15 epochs, every weight still exactly 0.0 "
+        "(biases only: 0.467 -> 0.005)",
+        "", source="https://github.com/ml-explore/mlx/issues/1364"),
+    RuleInfo(
+        "MLX055", "batchnorm-stats-never-evaluated",
+        "a training loop evaluates model.trainable_parameters() but not the model's BatchNorm "
+        "running statistics, which every forward pass updates",
+        "mx.eval(model.parameters(), optimizer.state, loss)  # parameters() holds the stats",
+        "BatchNorm's running_mean/running_var are parameters that are not trainable: each "
+        "training-mode forward pass replaces them with a lazy blend of the old value and the "
+        "batch's, a chain that grows by one step each iteration until something evaluates it; "
+        "measured in the failure corpus (mlx 0.32.4 CPU): RSS 66 -> 330 MB over 320 steps, "
+        "flat with model.parameters() evaluated",
+        "", source="https://github.com/ml-explore/mlx/issues/1960"),
+    RuleInfo(
+        "MLX056", "checkpoint-over-module",
+        "mx.checkpoint(layer) over a module: the layer's parameters are not arguments of the "
+        "checkpointed call, so they get no gradient",
+        "from mlx.nn.utils import checkpoint; h = checkpoint(blk)(h)",
+        "mx.checkpoint differentiates the arguments it is called with; a module's parameters "
+        "are read from inside it as constants (nn.utils.checkpoint passes them in); measured in "
+        "the failure corpus (mlx 0.32.4 CPU): after 3 epochs 24 of 28 parameter arrays, every "
+        "checkpointed block, bit-identical to their initial values while the loss still fell",
+        "", source="https://github.com/VincentGourbin/flux-2-swift-mlx/issues/38"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -25,7 +25,7 @@ from ..lint.finding import Finding
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
     "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051"}),
-    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052"}),
+    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055"}),
     "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018", "MLX023", "MLX024",
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",
@@ -35,9 +35,10 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "not_learning": frozenset({"MLX002", "MLX003", "MLX006", "MLX010", "MLX011", "MLX012",
                                "MLX016", "MLX019", "MLX021", "MLX029", "MLX033", "MLX034",
                                "MLX036", "MLX040", "MLX044", "MLX046", "MLX048",
-                               "MLX049", "MLX053"}),
+                               "MLX049", "MLX053", "MLX054", "MLX056"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
-                            "MLX033", "MLX034", "MLX036", "MLX046", "MLX048"}),
+                            "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
+                            "MLX056"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

@@ -29,6 +29,11 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
+from .modules import (
+    BatchNormStatsNeverEvaluated,
+    CheckpointOverModule,
+    ConstantInitEverywhere,
+)
 from .moments import VarianceByMoments
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
@@ -62,5 +67,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NumberInDifferentiatedTree, ReductionIntoBatchSlice, UnguardedMaskCount, WarmupByOption,
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
-    StreamPerStep, CompiledStateIncomplete,
+    StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
+    BatchNormStatsNeverEvaluated, CheckpointOverModule,
 ), key=lambda r: r.id))

@@ -1,0 +1,141 @@
+"""Rules about what a program does to a whole nn.Module: MLX054 (one constant initialiser
+applied to every parameter, weights included), MLX055 (a training loop that evaluates only
+the trainable parameters of a model with BatchNorm, whose running statistics every forward
+pass updates), MLX056 (`mx.checkpoint` over a module: its parameters are not arguments).
+
+Job: find modules by what binds them (`nn.*` layers and the module's own classes, lists of
+them, their attributes) and match what is applied to them.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import layer_call, module_instances
+from ..finding import Finding
+from ..flow import assignments, body_nodes, calls
+from ..names import EVAL
+from ..source import LOOPS, SourceFile
+from .base import Rule, trains
+from .state import module_classes
+
+CONSTANT_INIT = "mlx.nn.init.constant"
+CHECKPOINT = "mlx.core.checkpoint"
+BATCH_NORM = "mlx.nn.BatchNorm"
+
+
+def _keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+class ConstantInitEverywhere(Rule):
+    """MLX054: `model.apply(nn.init.constant(c))` with no `filter_fn`: every weight matrix
+    becomes c, so the units of a layer stay identical (c = 0: no gradient reaches them)."""
+
+    id = "MLX054"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "constant(" in text and ".apply(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        inits = {t.id for t, v in assignments(source.of_type(ast.Assign))
+                 if isinstance(t, ast.Name) and self._constant(source, v)}
+        for call in source.of_type(ast.Call):
+            if (isinstance(call.func, ast.Attribute) and call.func.attr == "apply"
+                    and len(call.args) == 1 and _keyword(call, "filter_fn") is None
+                    and (self._constant(source, call.args[0]) or isinstance(
+                        call.args[0], ast.Name) and call.args[0].id in inits)):
+                yield self.hit(source, call)
+
+    @staticmethod
+    def _constant(source: SourceFile, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and source.imports.resolve(node.func) == CONSTANT_INIT
+
+
+class BatchNormStatsNeverEvaluated(Rule):
+    """MLX055: a training loop's only evaluation of the model is `model.trainable_parameters()`
+    while the module builds a BatchNorm that tracks running statistics: each forward pass
+    updates them lazily and nothing evaluates them."""
+
+    id = "MLX055"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "BatchNorm(" in text and "trainable_parameters()" in text and trains(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not any(self._tracks(source, c) for c in source.of_type(ast.Call)):
+            return
+        for loop in source.of_type(*LOOPS):
+            evals = [c for c in calls(body_nodes(source, loop))
+                     if source.imports.resolve(c.func) in EVAL]
+            args = {ast.unparse(a) for c in evals for a in c.args}
+            models = {a[:-len(".trainable_parameters()")] for a in args
+                      if a.endswith(".trainable_parameters()")}
+            for model in models:
+                if not {f"{model}.parameters()", f"{model}.state", model} & args:
+                    yield self.hit(source, next(c for c in evals if model in ast.unparse(c)))
+
+    @staticmethod
+    def _tracks(source: SourceFile, call: ast.Call) -> bool:
+        """`nn.BatchNorm(...)` keeping running statistics (the default)."""
+        if source.imports.resolve(call.func) != BATCH_NORM:
+            return False
+        tracks = _keyword(call, "track_running_stats")
+        return not (isinstance(tracks, ast.Constant) and tracks.value is False)
+
+
+class CheckpointOverModule(Rule):
+    """MLX056: `mx.checkpoint(layer)` where `layer` is a module (a layer bound by name, an
+    attribute set to one, a loop variable over a list of them): mx.checkpoint differentiates
+    only the arguments it is called with, so the module's parameters are constants inside it
+    (`nn.utils.checkpoint` is the module-aware form)."""
+
+    id = "MLX056"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "checkpoint(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if (source.imports.resolve(call.func) == CHECKPOINT and call.args
+                    and self._module(source, call.args[0])):
+                yield self.hit(source, call)
+
+    def _module(self, source: SourceFile, node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in module_instances(source) or node.id in self._layer_loop_names(
+                source)
+        return isinstance(node, ast.Attribute) and node.attr in self._layer_attributes(source)
+
+    @staticmethod
+    def _layer_attributes(source: SourceFile) -> set[str]:
+        """`self.x` attributes a module class binds to layers (or lists of layers)."""
+        classes = {c.name for c in module_classes(source)}
+        return {t.attr for t, v in assignments(source.of_type(ast.Assign))
+                if isinstance(t, ast.Attribute) and _layers(source, v, classes)}
+
+    def _layer_loop_names(self, source: SourceFile) -> set[str]:
+        """Loop variables over an attribute bound to a list of layers: `for blk in
+        self.blocks`."""
+        attributes = self._layer_attributes(source)
+        return {loop.target.id for loop in source.of_type(ast.For)
+                if isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Attribute)
+                and loop.iter.attr in attributes}
+
+
+def _layers(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
+    """A layer call, or a list (or comprehension) of them."""
+    if isinstance(value, ast.Call):
+        return layer_call(source, value, classes)
+    if isinstance(value, ast.List):
+        return any(_layers(source, e, classes) for e in value.elts)
+    if isinstance(value, ast.ListComp):
+        return _layers(source, value.elt, classes)
+    return False
