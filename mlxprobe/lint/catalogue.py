@@ -558,6 +558,28 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the failure corpus (mlx 0.32.4 CPU): after 3 epochs 24 of 28 parameter arrays, every "
         "checkpointed block, bit-identical to their initial values while the loss still fell",
         "", source="https://github.com/VincentGourbin/flux-2-swift-mlx/issues/38"),
+    RuleInfo(
+        "MLX057", "type-identity-with-subclass",
+        "type(x) is C where this module derives a class from C: the subclass's instances fail "
+        "the test",
+        "isinstance(x, C)",
+        "type() is the exact class, so a branch written for C skips every subclass instance "
+        "(a cache kind, a layer variant); measured in the failure corpus (mlx 0.32.4 CPU): the "
+        "per-document cache reset skipped the long-context subclass, and its keys grew over "
+        "every document: RSS +1.4 MB/s, tokens/s 802 -> 504, no finish in 120 s",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/commit/"
+        "a4fca9cd1185b778f9a8dd03fdbdc421b2f27503"),
+    RuleInfo(
+        "MLX058", "targets-match-no-layer",
+        "a list of module names that a walk over the model's modules tests against names no "
+        "layer attribute of the module's own model classes",
+        "TARGET_MODULES = [\"query\", \"value\"]  # the attribute names the model defines",
+        "adapters or freezing by name reach only the modules whose names match: with none "
+        "matching, nothing is adapted (and after model.freeze() nothing trains); measured in "
+        "the failure corpus (mlx 0.32.4 CPU): 'trainable parameters: 0', then ValueError "
+        "'[grad] Must specify at least one argument'",
+        "", source="https://github.com/unslothai/unsloth-zoo/commit/"
+        "2847103ca494da83fc69b2ebc8079b9f91e647e8"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

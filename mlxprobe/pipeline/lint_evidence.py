@@ -25,20 +25,21 @@ from ..lint.finding import Finding
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
     "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051"}),
-    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055"}),
+    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055", "MLX057"}),
     "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018", "MLX023", "MLX024",
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",
-                        "MLX053"}),
+                        "MLX053", "MLX058"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048"}),
     "not_learning": frozenset({"MLX002", "MLX003", "MLX006", "MLX010", "MLX011", "MLX012",
                                "MLX016", "MLX019", "MLX021", "MLX029", "MLX033", "MLX034",
                                "MLX036", "MLX040", "MLX044", "MLX046", "MLX048",
-                               "MLX049", "MLX053", "MLX054", "MLX056"}),
+                               "MLX049", "MLX053", "MLX054", "MLX056",
+                               "MLX058"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
-                            "MLX056"}),
+                            "MLX056", "MLX058"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

@@ -35,6 +35,7 @@ from .modules import (
     ConstantInitEverywhere,
 )
 from .moments import VarianceByMoments
+from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
@@ -68,5 +69,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     VarianceByMoments, KeysNameSubmodule, QuantizedThenLoaded, Bfloat16SmallSteps,
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
-    BatchNormStatsNeverEvaluated, CheckpointOverModule,
+    BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
+    TargetsMatchNoLayer,
 ), key=lambda r: r.id))
