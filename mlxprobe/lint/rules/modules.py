@@ -100,7 +100,7 @@ class CheckpointOverModule(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "checkpoint(" in text
+        return ".checkpoint(" in text or "import checkpoint" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

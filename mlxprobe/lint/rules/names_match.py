@@ -11,6 +11,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import layer_call, module_instances
@@ -21,6 +22,9 @@ from .base import Rule
 from .state import module_classes
 
 WALKS = frozenset({"named_modules", "children", "leaf_modules", "modules"})
+# `type(x) is C` as written (one space each side): a literal-led pattern, ~15x cheaper over
+# the three packages than one allowing any spacing (0.014 s against 0.2 s)
+TYPE_TEST = re.compile(r"type\([\w.\[\]]+\) (?:is|==) ")
 
 
 class TypeIdentityWithSubclass(Rule):
@@ -31,7 +35,7 @@ class TypeIdentityWithSubclass(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "type(" in text and "class " in text
+        return "type(" in text and "class " in text and TYPE_TEST.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         derived = {b.id for c in source.of_type(ast.ClassDef) for b in c.bases
