@@ -34,6 +34,7 @@ from ..watching.tally import Tally
 from . import (
     backlog,
     chance,
+    constant,
     hints,
     interrupted,
     known_errors,
@@ -170,6 +171,7 @@ def rulebook() -> tuple[Rule, ...]:
         *backlog.RULES,  # before leak_time: it names the cause
         *unevaluated.RULES,  # before leak_time: it names the cause
         *leak_time.RULES,
+        *constant.RULES,
         *schedule.RULES,
         *stalled.RULES,
         *chance.RULES,

@@ -1,0 +1,77 @@
+"""Rule unit: a loss-like metric that prints the same value at every report of the run.
+
+Job: a loss measured on anything a training run changes (its parameters, its batches) moves
+at least in its last printed digits from one report to the next. A loss that is the same
+number, to 4 or more significant digits, at every one of its reports from the first to the
+last measures something that never changed: the model it evaluates is not the one being
+trained (a new instance, a local copy, a stale reference), or the updates never reach the
+model (an update handed flat dotted keys with `strict=False`, a result dropped). Whatever
+the parameter looks or the loss's own trend say, that number says the run learned nothing.
+
+Thresholds and why: at least MIN_REPORTS reports (the trend rule's window is 10; 6 identical
+values are already beyond any learning run's chance), every value bit-identical as parsed,
+and at least MIN_DIGITS significant digits in it (a loss printed as `0.69` or `2.3` can sit
+still while it falls slowly; `0.7142` or `0.72512` cannot over six reports unless the run's
+whole change is below 0.01%). Measured (failure corpus fresh6): `trainer_local_model_shadow`
+(mlx-swift-examples PR 110) val_loss 0.7142 at all 12 epochs while the trained copy moved;
+`manual_sgd_flat_update_nonstrict` (mlx PR 2239) full_mse 0.72512 at all 8 reports over 800
+updates; their fixed twins fall (0.71 -> 0.06; 0.73 -> 0.05).
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import metrics
+from .rule import Rule, Verdict
+
+MIN_REPORTS = 6
+MIN_DIGITS = 4
+HINT = ("the printed {name} never changed, so what it measures never changed: check that "
+        "the model you evaluate is the one the optimizer updates (not a new instance, a "
+        "local copy or a stale reference such as self.model next to a local model), and that "
+        "the updates reach it: model.update() of a flat {{'layers.0.weight': ...}} dict with "
+        "strict=False silently matches nothing (tree_unflatten(list(flat.items())) first), "
+        "and an update whose result is dropped changes nothing")
+
+
+def digits(value: float) -> int:
+    """Significant digits of a parsed value as Python prints it back (0.7142 -> 4)."""
+    text = repr(abs(value)).split("e")[0].replace(".", "").lstrip("0")
+    return len(text.rstrip("0"))
+
+
+def frozen(raw: RawResult) -> tuple[str, list[float]] | None:
+    """The first loss-like metric whose every report is one value with enough digits."""
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points]
+        if (metric_names.role(name) == metric_names.LOSS and len(values) >= MIN_REPORTS
+                and math.isfinite(values[0]) and len(set(values)) == 1
+                and digits(values[0]) >= MIN_DIGITS):
+            return name, values
+    return None
+
+
+def constant(raw: RawResult, meta: dict) -> Verdict | None:
+    found = frozen(raw)
+    if found is None:
+        return None
+    name, values = found
+    evidence = {"metric": name, "value": values[0], "reports": len(values),
+                "min_reports": MIN_REPORTS, "min_digits": MIN_DIGITS}
+    return Verdict("not_learning", "constant", f"the loss `{name}` printed the same value "
+                   f"{values[0]:g} at all {len(values)} reports (>= {MIN_REPORTS}, "
+                   f">= {MIN_DIGITS} significant digits): what it measures never changed",
+                   HINT.format(name=name), evidence)
+
+
+RULES = (
+    Rule("not_learning.constant", "metrics", f"a loss-like metric one value at every report "
+         f"(>= {MIN_REPORTS} reports, >= {MIN_DIGITS} significant digits)",
+         "failure corpus: fresh6 trainer_local_model_shadow (mlx-swift-examples PR 110), "
+         "manual_sgd_flat_update_nonstrict (mlx PR 2239)", constant),
+)

@@ -1,0 +1,41 @@
+"""`not_learning.constant`: a loss-like metric printed as one value at every report, the
+shape of a run that evaluates a model nothing updates. Checked on that shape and on the
+correct shapes near it: a coarse print of a slowly falling loss, a loss that settles after
+falling, an accuracy that saturates, too few reports."""
+
+from __future__ import annotations
+
+from mlxprobe.judging.constant import digits, frozen
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def run(values: list[float], name: str = "val_loss") -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
+                "metrics": {name: v}} for i, v in enumerate(values)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_loss_one_value_at_every_report_is_not_learning_constant():
+    verdict = classify(run([0.7142] * 12))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "constant")
+    assert verdict.evidence["reports"] == 12 and "val_loss" in verdict.reason
+
+
+def test_a_coarse_print_of_a_slow_fall_is_not_judged():
+    assert frozen(run([0.69] * 12)) is None
+    assert frozen(run([2.3] * 12)) is None
+
+
+def test_a_loss_that_falls_then_settles_is_not_constant():
+    assert frozen(run([0.9, 0.5, 0.3] + [0.2125] * 9)) is None
+
+
+def test_an_accuracy_at_its_ceiling_or_too_few_reports_are_not_judged():
+    assert frozen(run([0.9875] * 12, "val_acc")) is None
+    assert frozen(run([0.7142] * 5)) is None
+
+
+def test_significant_digits_are_counted_as_printed():
+    assert [digits(v) for v in (0.7142, 0.72512, 16.75, 2.0, 100.0, 1.5e-05)] == [
+        4, 5, 4, 1, 1, 2]
