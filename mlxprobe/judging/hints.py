@@ -32,6 +32,11 @@ ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's star
 IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
                   "computation that falls back to a loss without gradients, or a condition "
                   "that skips `optimizer.update(model, grads)`")
+IDLE_COMPILED = ("the program compiles ({where}): Python control flow inside an mx.compile'd "
+                 "function (an `if` on a step counter or a flag deciding whether to call "
+                 "optimizer.update) is decided once, when the function is traced, and never "
+                 "again: pass the condition in as an argument (an array) and select with "
+                 "mx.where, or keep the update outside the compiled function. ")
 UNOBSERVED = ("mlxprobe saw no progress signal: add `from mlxprobe import probe` and "
               "`probe.step(loss=loss_value)` once per step, or print `step N loss X` lines, or "
               "pass --progress REGEX")

@@ -310,10 +310,15 @@ TABLE: tuple[KnownError, ...] = (
     KnownError(
         "vjp_of_indices",
         r"Cannot calculate VJP with respect to indices",
-        "the gradient reaches integer indices (the result of `mx.argsort`/`mx.argpartition`, "
-        "a top-k routing, used in a gather or `take_along_axis`): indices have no gradient",
-        "wrap the indices: `idx = mx.stop_gradient(mx.argpartition(-scores, kth=k - 1, "
-        "axis=-1)[..., :k])`, and take the gradient through the gathered scores",
+        "the gradient reaches integer indices, which have none: indices computed from the "
+        "model (`mx.argsort`/`mx.argpartition`, a top-k routing, a group index) used in a "
+        "gather, `take_along_axis` or `put_along_axis`; or integer token ids passed as the "
+        "argument mx.value_and_grad/mx.grad differentiates (argnums=0, the first positional "
+        "argument, by default)",
+        "wrap computed indices: `idx = mx.stop_gradient(mx.argpartition(-scores, kth=k - 1, "
+        "axis=-1)[..., :k])` and take the gradient through the gathered scores; differentiate "
+        "the parameters, not the ids: `mx.value_and_grad(loss_fn, argnums=1)` for "
+        "`loss_fn(tokens, params)`, or put the parameters first",
         GH + "ml-explore/mlx-lm/issues/287"),
     KnownError(
         "bad_cast",

@@ -439,6 +439,13 @@ def _numbers(values: Iterable[object]) -> list[float]:
     return out
 
 
+def _idle_hint(raw: RawResult) -> str:
+    """The idle-optimizer fix, led by the compile sites when the program compiles."""
+    sites = program.call_sites(raw, "compile")
+    lead = hints.IDLE_COMPILED.format(where=", ".join(sites[:3])) if sites else ""
+    return lead + hints.IDLE_OPTIMIZER
+
+
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
     rates = metric_tally(raw, "learning_rate")
     if rates.n >= 2 and rates.all_zero:
@@ -450,7 +457,7 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
         return Verdict("no_update", "optimizer_idle", f"an optimizer was created "
                        f"({idle['optimizers_created'][0]}) but never stepped while the program "
                        f"reported {idle['loss_values']} losses: the parameters never changed",
-                       hints.IDLE_OPTIMIZER, idle)
+                       _idle_hint(raw), idle)
     for name in ("grad_norm", "param_delta"):
         values = metric_tally(raw, name)
         if values.n >= 2 and values.all_zero:
