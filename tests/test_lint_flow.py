@@ -877,3 +877,21 @@ def test_mlx014_grad_function_result_steps_the_parameters_never_evaluated() -> N
     assert fired(code, "MLX014") == [6]
     assert fired(code.replace("0.01 * g[k]\n", "0.01 * g[k]\n        mx.eval(params)\n"),
                  "MLX014") == []
+
+
+def test_mlx008_a_counter_rebound_from_an_aux_output_of_the_grad_call() -> None:
+    """`correct = correct + (argmax(logits) == y).sum()` with logits the auxiliary output of
+    `(loss, logits), grads = step(...)` (fresh6's lazy_accuracy_counter_pins_logits)."""
+    code = """
+    step = nn.value_and_grad(model, loss_fn)
+    correct = mx.array(0)
+    for x, y in batches():
+        (loss, logits), grads = step(model, x, y)
+        optimizer.update(model, grads)
+        correct = correct + (mx.argmax(logits, axis=-1) == y).sum()
+        mx.eval(model.parameters(), optimizer.state, loss)
+    print(correct.item())
+    """
+    assert fired(code, "MLX008") == [7]
+    evaluated = code.replace("optimizer.state, loss)", "optimizer.state, loss, correct)")
+    assert fired(evaluated, "MLX008") == []

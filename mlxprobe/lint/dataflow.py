@@ -175,8 +175,10 @@ def bound_arrays(source: SourceFile, target: ast.AST, value: ast.AST, arrays: se
     grads = loss_and_grad(...)` for a value_and_grad function."""
     if isinstance(target, ast.Name):
         return [target.id] if is_array(source, value, arrays) else []
-    if isinstance(target, ast.Tuple) and target.elts and isinstance(target.elts[0], ast.Name):
-        return [target.elts[0].id] if grad_call(source, value) else []
+    if isinstance(target, ast.Tuple) and target.elts and grad_call(source, value):
+        head = target.elts[0]  # `loss, grads = ...` or `(loss, aux), grads = ...`
+        names = [head] if isinstance(head, ast.Name) else getattr(head, "elts", [])
+        return [n.id for n in names if isinstance(n, ast.Name)]
     return []
 
 

@@ -280,9 +280,14 @@ def pins(source: SourceFile, value: ast.AST, arrays: set[str], safe: set[str]) -
 
 
 def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
-    """(container, value) of `c += value` or `c.append(value)`."""
+    """(container, value) of `c += value`, `c = c + value` or `c.append(value)`."""
     if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
         return node.target, node.value
+    if (isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.BinOp)
+            and isinstance(node.value.op, ast.Add) and isinstance(node.value.left, ast.Name)
+            and node.value.left.id == node.targets[0].id):
+        return node.targets[0], node.value.right
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         call = node.value
         if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
