@@ -16,6 +16,7 @@ from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .differentiation import ModelOutsideGrad, StepFunctionInGrad
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
+from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysNameSubmodule
 from .gradients import (
     MxGradUnusedArgument,
@@ -70,5 +71,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer,
+    TargetsMatchNoLayer, FlatUpdateNonStrict,
 ), key=lambda r: r.id))

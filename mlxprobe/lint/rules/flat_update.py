@@ -1,0 +1,85 @@
+"""MLX064: a flat mapping of dotted paths (`tree_flatten` keys, `layers.0.weight`) handed to
+`Module.update(..., strict=False)`: update walks a nested tree, so with strict=False every
+dotted key matches nothing and nothing is updated, silently.
+
+Job: follow a dict's keys back to `tree_flatten` pairs (`dict(tree_flatten(t))`, a dict
+comprehension over them, `d[name] = ...` in a loop over them) and find it passed to
+`update` with `strict=False` and no `tree_unflatten` in between.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assignments, walk
+from ..names import TREE_FLATTEN
+from ..source import SourceFile
+from .base import Rule
+
+
+class FlatUpdateNonStrict(Rule):
+    """MLX064: `model.update(flat, strict=False)` with `flat` keyed by tree_flatten paths."""
+
+    id = "MLX064"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "strict=False" in text and "tree_flatten" in text and ".update(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if not self._nonstrict_update(call):
+                continue
+            scope = source.enclosing(call) or source.tree
+            if self._flat(source, call.args[0], scope):
+                yield self.hit(source, call)
+
+    @staticmethod
+    def _nonstrict_update(call: ast.Call) -> bool:
+        return (isinstance(call.func, ast.Attribute) and call.func.attr == "update"
+                and len(call.args) == 1 and any(
+                    k.arg == "strict" and isinstance(k.value, ast.Constant)
+                    and k.value.value is False for k in call.keywords))
+
+    def _flat(self, source: SourceFile, node: ast.AST, scope: ast.AST) -> bool:
+        """`node` is built from tree_flatten pairs: inline, or a name of `scope` so bound
+        or filled."""
+        if self._from_pairs(source, node, set()):
+            return True
+        if not isinstance(node, ast.Name):
+            return False
+        nodes = list(walk(scope.body))
+        pairs = self._pair_names(source, nodes)
+        bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == node.id]
+        return any(self._from_pairs(source, v, pairs) for v in bound) or any(
+            self._filled(n, node.id, pairs) for n in nodes)
+
+    def _from_pairs(self, source: SourceFile, value: ast.AST, pairs: set[str]) -> bool:
+        """`dict(tree_flatten(t))` or `{k: ... for k, v in tree_flatten(t)}`."""
+        if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "dict" and value.args:
+            return self._flattens(source, value.args[0])
+        if isinstance(value, ast.DictComp):
+            return any(self._flattens(source, g.iter) for g in value.generators)
+        return False
+
+    @staticmethod
+    def _flattens(source: SourceFile, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and source.imports.resolve(node.func) in TREE_FLATTEN
+
+    def _pair_names(self, source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+        """Loop variables holding a tree_flatten path: `for name, g in tree_flatten(t)`."""
+        return {loop.target.elts[0].id for loop in nodes if isinstance(loop, ast.For)
+                and self._flattens(source, loop.iter) and isinstance(loop.target, ast.Tuple)
+                and isinstance(loop.target.elts[0], ast.Name)}
+
+    @staticmethod
+    def _filled(node: ast.AST, name: str, pairs: set[str]) -> bool:
+        """`name[path] = ...` with `path` a tree_flatten path variable."""
+        return isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name
+            and isinstance(t.slice, ast.Name) and t.slice.id in pairs for t in node.targets)
