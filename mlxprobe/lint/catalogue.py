@@ -592,6 +592,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the failure corpus a hand-written SGD printed full_mse 0.72512 at all 8 reports over "
         "800 updates (tree_unflatten: 0.73 -> 0.05)",
         "", source="https://github.com/ml-explore/mlx/pull/2239"),
+    RuleInfo(
+        "MLX065", "traced-branch",
+        "an if/while in a compiled function tests a Python value that is not its argument "
+        "and that the program changes between calls (a loop counter, a global)",
+        "pass the condition in: step(x, y, do_update) (a Python value argument is part of the "
+        "compiled function's key: each value gets its own trace), or keep the branch outside",
+        "mx.compile runs the Python function once, when it traces it: a branch on a captured "
+        "Python value is taken as it was then at every later call; measured in the failure "
+        "corpus (mlx 0.32.4 CPU): gradient accumulation that updates when (it + 1) % ACCUM == "
+        "0 never stepped the optimizer (traced at it = 1), 20 losses reported, parameters "
+        "unchanged; measured (mlx 0.32.4 CPU) the same branch taken as an argument, "
+        "compile(f)(x, True) and (x, False), gives both results",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/pull/21"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -163,8 +163,9 @@ def transformed(source: SourceFile) -> dict[str, tuple[str, ast.AST | None]]:
         found: dict[str, tuple[str, ast.AST | None]] = {}
         for target, value in assignments(source.of_type(ast.Assign)):
             given = transformed_arg(source, value) if isinstance(value, ast.Call) else None
-            if isinstance(target, ast.Name) and given and given[0] != "thread":
-                found[target.id] = (given[0], function_of(source, given[1]))
+            if isinstance(target, (ast.Name, ast.Attribute)) and given and given[0] != "thread":
+                # `grad_fn = ...`, and a trainer's `self.vg = nn.value_and_grad(...)`
+                found[ast.unparse(target)] = (given[0], function_of(source, given[1]))
         source.cache[key] = found
     return source.cache[key]
 
@@ -190,7 +191,7 @@ def grad_call(source: SourceFile, value: ast.AST) -> bool:
     if isinstance(value.func, ast.Call):
         given = transformed_arg(source, value.func)
         return given is not None and given[0] == "grad"
-    name = value.func.id if isinstance(value.func, ast.Name) else ""
+    name = ast.unparse(value.func) if isinstance(value.func, (ast.Name, ast.Attribute)) else ""
     return transformed(source).get(name, ("", None))[0] == "grad"
 
 

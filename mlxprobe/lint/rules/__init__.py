@@ -10,7 +10,7 @@ from __future__ import annotations
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
-from .compiled import CompiledStateIncomplete
+from .compiled import CompiledStateIncomplete, TracedBranch
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .differentiation import ModelOutsideGrad, StepFunctionInGrad
@@ -71,5 +71,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch,
 ), key=lambda r: r.id))

@@ -1,6 +1,9 @@
 """MLX053: a function compiled with `inputs=`/`outputs=` changes state its list leaves out: an
 optimizer or a module it updates, or the random state when it draws random numbers (from
 `mx.random`, or through a dropout layer of the model a compiled training step trains).
+MLX065: a compiled function branches (`if`, `while`, `x if c else y`) on a Python value it
+does not take as an argument and that changes between calls (a module-level loop counter, a
+global it increments): the branch is taken as it was when the function was traced.
 
 Job: resolve the declared state (a literal list, or a module-level name bound to one and never
 grown) and compare it with what the compiled function's code updates and draws. The list is
@@ -15,13 +18,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import COMPILE, function_of, module_instances
+from ..dataflow import COMPILE, function_of, module_instances, under
 from ..finding import Finding
-from ..flow import assignments, calls, reach
+from ..flow import assigned, assignments, calls, names_in, reach, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .state import model_update
+from .tracing import MX_COMPILE
 from .transforms import compiles, declares_state
 
 RANDOM_STATE = "mlx.core.random.state"
@@ -118,3 +122,52 @@ def _module_update(source: SourceFile, call: ast.Call) -> bool:
     func = call.func
     return (isinstance(func, ast.Attribute) and func.attr == "update" and len(call.args) == 1
             and isinstance(func.value, ast.Name) and func.value.id in module_instances(source))
+
+
+BRANCHES = (ast.If, ast.While, ast.IfExp)
+
+
+class TracedBranch(Rule):
+    """MLX065: an `if`/`while` in a compiled function tests a name that is neither its
+    argument nor its own local, and that the module rebinds as it runs (a loop variable at
+    module level, a global assigned more than once or incremented)."""
+
+    id = "MLX065"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "compile" in text and "if " in text and MX_COMPILE.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        changing = changing_globals(source)
+        if not changing:
+            return
+        for function, nodes in under(source, "compile"):
+            declared = {n for g in nodes if isinstance(g, ast.Global) for n in g.names}
+            own = (_arguments(function) | {n for node in nodes for n in _bound(node)}) - declared
+            for node in nodes:
+                if isinstance(node, BRANCHES) and names_in(node.test) & (changing - own):
+                    yield self.hit(source, node)
+
+
+def changing_globals(source: SourceFile) -> set[str]:
+    """Module-level names rebound as the program runs: a module-level loop's variable or a
+    name the loop's body assigns, a name a function declares global."""
+    loops = [node for node in walk(source.tree.body) if isinstance(node, (ast.For, ast.While))
+             and source.enclosing(node) is None]
+    found = {n for loop in loops if isinstance(loop, ast.For) for n in assigned(loop.target)}
+    found |= {n for loop in loops for node in walk(loop.body) for n in _bound(node)}
+    return found | {n for g in source.of_type(ast.Global) for n in g.names}
+
+
+def _bound(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Assign):
+        return {n for t in node.targets for n in assigned(t)}
+    if isinstance(node, ast.AugAssign | ast.For):
+        return set(assigned(node.target))
+    return set()
+
+
+def _arguments(function: ast.AST) -> set[str]:
+    args = function.args
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
