@@ -55,6 +55,7 @@ from .transforms import (
 )
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
+from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
@@ -71,5 +72,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
 ), key=lambda r: r.id))
