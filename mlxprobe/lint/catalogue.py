@@ -615,6 +615,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "50 MB of MLX memory, 1.3 MB with mx.contiguous; in the failure corpus RSS +127 MB over "
         "260 steps (flat with the copy)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/1077"),
+    RuleInfo(
+        "MLX059", "scatter-by-learned-indices",
+        "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
+        "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "
+        "output, with no stop_gradient: the backward pass cannot differentiate the indices",
+        "idx = mx.stop_gradient(mx.argpartition(scores, kth=k - 1, axis=-1)[..., :k])",
+        "a scatter's VJP with respect to its indices is not implemented; measured (mlx 0.32.4 "
+        "CPU): with the indices an argpartition of a layer's output, mx.put_along_axis raised "
+        "ValueError '[scatter_axis] Cannot calculate VJP with respect to indices', and "
+        "x.at[idx].add(v) and x[idx] = v raised '[scatter] Cannot calculate VJP with respect to "
+        "indices' at the first value_and_grad; with stop_gradient on the indices all three ran "
+        "(in the failure corpus: group-limited MoE routing crashed at step 1)",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/324"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

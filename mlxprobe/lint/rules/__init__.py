@@ -24,7 +24,7 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
-from .indices import GatherByLearnedIndices
+from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
@@ -72,5 +72,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices,
 ), key=lambda r: r.id))

@@ -1,10 +1,12 @@
-"""MLX038: in differentiated code, a gather (`mx.take_along_axis`, `mx.take`) whose indices
-come from an arg-op (`mx.argsort`, `mx.argpartition`, `mx.argmax`, `mx.argmin`) over a
-layer's output, with no `mx.stop_gradient` between: the backward pass asks for the
-gradient with respect to the indices, which MLX cannot compute, and the first step fails.
+"""MLX038 and MLX059: in differentiated code, a gather (MLX038: `mx.take_along_axis`,
+`mx.take`) or a scatter-style write (MLX059: `mx.put_along_axis`, `x.at[idx].add(...)`,
+`x[idx] = v`) whose indices come from an arg-op (`mx.argsort`, `mx.argpartition`,
+`mx.argmax`, `mx.argmin`) over a layer's output, with no `mx.stop_gradient` between: the
+backward pass asks for the gradient with respect to the indices, which MLX cannot compute,
+and the first step fails.
 
-Job: follow one method's gather indices back through its local names to an arg-op, and
-that arg-op's input to the module's layers (stop_gradient is a barrier both ways).
+Job: follow one method's gather or write indices back through its local names to an arg-op,
+and that arg-op's input to the module's layers (stop_gradient is a barrier both ways).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -21,6 +23,8 @@ from .differentiation import STOP, differentiated_nodes
 from .stopping import Trace
 
 GATHERS = frozenset({"mlx.core.take_along_axis", "mlx.core.take"})
+PUT = "mlx.core.put_along_axis"
+AT_OPS = frozenset({"add", "subtract", "multiply", "divide", "maximum", "minimum"})
 ARG_OPS = frozenset({"mlx.core.argsort", "mlx.core.argpartition", "mlx.core.argmax",
                      "mlx.core.argmin"})
 
@@ -73,9 +77,54 @@ class GatherByLearnedIndices(Rule):
                         yield self.hit(source, op)
 
     def _learned(self, source: SourceFile, gather: ast.Call) -> list[ast.Call]:
-        function, indices = source.enclosing(gather), indices_of(gather)
-        if function is None or indices is None:
-            return []
-        trace = Trace(source, function)
-        return [op for op in arg_ops(source, trace, indices, gather.lineno) if op.args
-                and trace.layers(op.args[0], op.lineno, barrier=True)]
+        return learned(source, gather, indices_of(gather))
+
+
+def learned(source: SourceFile, node: ast.AST, indices: ast.AST | None) -> list[ast.Call]:
+    """The arg-ops over a layer's output (not stopped) that `indices`, read at `node`, is
+    computed from."""
+    function = source.enclosing(node)
+    if function is None or indices is None:
+        return []
+    trace = Trace(source, function)
+    return [op for op in arg_ops(source, trace, indices, node.lineno) if op.args
+            and trace.layers(op.args[0], op.lineno, barrier=True)]
+
+
+def write_indices(source: SourceFile, node: ast.AST) -> ast.AST | None:
+    """The indices of a scatter-style write: `mx.put_along_axis(a, indices, v)`,
+    `a.at[indices].add(v)` (and the other `.at` updates), `a[indices] = v`, `a[indices] += v`."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr in AT_OPS
+                and isinstance(func.value, ast.Subscript)
+                and isinstance(func.value.value, ast.Attribute) and func.value.value.attr == "at"):
+            return func.value.slice
+        return indices_of(node) if source.imports.resolve(func) == PUT else None
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+        node, ast.AugAssign) else []
+    return next((t.slice for t in targets if isinstance(t, ast.Subscript)), None)
+
+
+class ScatterByLearnedIndices(Rule):
+    """MLX059: `mx.put_along_axis(scores, idx, 0.0, axis=-1)`, `out.at[idx].add(v)` or
+    `out[idx] = v` with `idx` an arg-op of a layer's output (`mx.argpartition(self.gate(x))`),
+    in a module that takes gradients: the VJP of a scatter with respect to its indices is not
+    implemented, so the first backward pass fails."""
+
+    id = "MLX059"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return differentiates(text) and "arg" in text and (
+            "put_along_axis(" in text or ".at[" in text or "] = " in text or "] += " in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        reported: set[ast.Call] = set()
+        for node in differentiated_nodes(source):
+            indices = write_indices(source, node) if isinstance(
+                node, (ast.Call, ast.Assign, ast.AugAssign)) else None
+            for op in learned(source, node, indices) if indices is not None else []:
+                if op not in reported:
+                    reported.add(op)
+                    yield self.hit(source, op)
