@@ -628,6 +628,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "indices' at the first value_and_grad; with stop_gradient on the indices all three ran "
         "(in the failure corpus: group-limited MoE routing crashed at step 1)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/324"),
+    RuleInfo(
+        "MLX063", "indexed-augmented-assignment",
+        "agg[idx] += v (or agg[idx] = agg[idx] + v) on an MLX array with array indices: a "
+        "repeated index keeps one of its updates, the others are lost",
+        "agg = agg.at[idx].add(v)",
+        "like NumPy's fancy indexing, the read, add and write are three separate ops, so "
+        "duplicate indices write in turn and the last write wins; measured (mlx 0.32.4 CPU): "
+        "zeros(4) with idx [0, 0, 0, 2] and v [1, 2, 3, 4] gave [3, 0, 4, 0] for both spellings "
+        "where .at[idx].add(v) gave [6, 0, 4, 0]; in the failure corpus a sum-aggregation "
+        "graph layer kept one message per node: train mse stuck at 16.7 over 60 epochs "
+        "(.at[dst].add: 0.0000)",
+        "", source="https://github.com/ml-explore/mlx/pull/394"),
 )}
 
 # Scenario id -> the (rule, enclosing function) pairs the lint must report in that module,

@@ -7,6 +7,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .accumulation import IndexedAugmentedAssignment
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
@@ -72,5 +73,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment,
 ), key=lambda r: r.id))
