@@ -629,6 +629,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "(in the failure corpus: group-limited MoE routing crashed at step 1)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/324"),
     RuleInfo(
+        "MLX062", "unstable-sigmoid-softmax",
+        "in differentiated code, a hand-written sigmoid 1 / (1 + exp(-x)), or a softmax "
+        "exp(z) / sum(exp(z)) whose z is not shifted by its maximum: exp overflows to inf",
+        "mx.sigmoid(x); mx.softmax(z, axis=-1)  # or mx.exp(z - mx.stop_gradient(z.max(...)))",
+        "float32 exp overflows to inf above 88.7; measured (mlx 0.32.4 CPU): "
+        "grad of sum(1 / (1 + mx.exp(-x))) at x = -100 and -89 was NaN (mx.sigmoid: 0.0), and "
+        "an unshifted softmax of [1, 50, 90] gave [0, 0, NaN] with an all-NaN gradient "
+        "(shifted or mx.softmax: [0, 4e-18, 1]); in the failure corpus a SwiGLU gate on raw "
+        "sensor inputs had train nll NaN from epoch 1 (mx.sigmoid: 0.59 -> 0.56), and a GAT "
+        "edge softmax mse NaN from epoch 2 (max-shifted: 0.162 at epoch 30; the same fix as "
+        "mlx-graphs PR 11)",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/370"),
+    RuleInfo(
         "MLX063", "indexed-augmented-assignment",
         "agg[idx] += v (or agg[idx] = agg[idx] + v) on an MLX array with array indices: a "
         "repeated index keeps one of its updates, the others are lost",

@@ -39,6 +39,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
+from .overflow import UnstableSigmoidSoftmax
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
@@ -73,5 +74,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
 ), key=lambda r: r.id))
