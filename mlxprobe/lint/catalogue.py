@@ -629,6 +629,21 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "(in the failure corpus: group-limited MoE routing crashed at step 1)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/324"),
     RuleInfo(
+        "MLX060", "shapeless-compile-reads-shape",
+        "a function compiled with shapeless=True (or what it runs: its helpers, the model it "
+        "calls) uses an input's shape as a number: the value traced at the first call is kept "
+        "for every later shape",
+        "x = x.reshape(-1, d)  # or mx.flatten(x, 1); or mx.compile(f) without shapeless",
+        "a shapeless compile traces once and replays the graph for new shapes, so x.shape[0] "
+        "stays the first call's number; measured (mlx 0.32.4 CPU), compiled after a batch of 4: "
+        "x.reshape(x.shape[0], -1) raised ValueError '[reshape] Cannot reshape array of size 18 "
+        "into shape (4,4)' at a batch of 3 and gave shape (4, 9) instead of (6, 6) at a batch "
+        "of 6; sum(x[i] for i in range(x.shape[0])) summed 4 rows of 6 (4.0 for 6.0); in the "
+        "failure corpus the epoch's last, smaller batch raised ValueError '[broadcast_shapes] "
+        "Shapes (64) and (40) cannot be broadcast'; x.reshape(-1, 6) and mx.flatten(x, 1) "
+        "followed every batch",
+        "", source="https://github.com/ml-explore/mlx/pull/1742"),
+    RuleInfo(
         "MLX062", "unstable-sigmoid-softmax",
         "in differentiated code, a hand-written sigmoid 1 / (1 + exp(-x)), or a softmax "
         "exp(z) / sum(exp(z)) whose z is not shifted by its maximum: exp overflows to inf",

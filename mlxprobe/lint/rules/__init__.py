@@ -43,6 +43,7 @@ from .overflow import UnstableSigmoidSoftmax
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
+from .shapeless import ShapelessCompileReadsShape
 from .slices import ReductionIntoBatchSlice
 from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
@@ -74,5 +75,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax, ShapelessCompileReadsShape,
 ), key=lambda r: r.id))
