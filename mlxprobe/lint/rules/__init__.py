@@ -41,6 +41,7 @@ from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .overflow import UnstableSigmoidSoftmax
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
+from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .shapeless import ShapelessCompileReadsShape
@@ -75,5 +76,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax, ShapelessCompileReadsShape,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax, ShapelessCompileReadsShape, ForkAfterMlx,
 ), key=lambda r: r.id))
