@@ -76,5 +76,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnboundName, HalfSquareOverflow, MaskShiftedLikeInputs, ArraysIntoThread, ForeignStream,
     StreamPerStep, CompiledStateIncomplete, ConstantInitEverywhere,
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
-    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView, ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax, ShapelessCompileReadsShape, ForkAfterMlx,
+    TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
+    ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
+    ShapelessCompileReadsShape, ForkAfterMlx,
 ), key=lambda r: r.id))
