@@ -74,3 +74,16 @@ def test_reader_thread_stamps_arrival_time() -> None:
     reader.join(timeout=5)
     assert not reader.is_alive() and len(got) == 1 and "t" in got[0]
     assert reader.parser.malformed == 1
+
+
+def test_unread_counts_what_the_writers_put_in_the_pipe_and_not_read_yet() -> None:
+    """A missed deadline is judged only once this is 0 (watching/runner): heartbeats that
+    wait in the pipe during the reader's pause are not a stalled child."""
+    read_fd, write_fd = os.pipe()
+    reader = RecordReader(read_fd, lambda records: None)
+    os.write(write_fd, b'{"kind": "step", "step": 1}\n' * 3)
+    assert reader.unread() == 3 * len(b'{"kind": "step", "step": 1}\n')
+    reader.start()
+    os.close(write_fd)
+    reader.join(5)
+    assert not reader.is_alive() and reader.unread() == 0  # read to EOF, then closed

@@ -32,6 +32,8 @@ import fcntl
 import json
 import math
 import os
+import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -304,6 +306,8 @@ class RecordReader(threading.Thread):
         self.callback_errors = 0
         self.parser_errors = 0
         self._hurry = threading.Event()  # set: no more pauses (the writers are gone)
+        self._wake = threading.Event()  # set: end the pause under way (a deadline looks)
+        self._open = True
 
     def run(self) -> None:
         try:
@@ -312,6 +316,7 @@ class RecordReader(threading.Thread):
             pass
         finally:
             self.parser.close()
+            self._open = False
             os.close(self._fd)
 
     def _read_all(self, enlarged: bool) -> None:
@@ -323,13 +328,31 @@ class RecordReader(threading.Thread):
             if records:
                 self._deliver(records)
             now = time.monotonic()
-            if enlarged:
-                self._hurry.wait(pause(len(chunk), now - last, self._idle_pause_s))
+            if enlarged and not self._hurry.is_set():
+                self._wake.wait(pause(len(chunk), now - last, self._idle_pause_s))
+                self._wake.clear()
             last = now
 
     def hurry(self) -> None:
         """Read what is left without pausing (the run is ending: nobody waits for a pause)."""
         self._hurry.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """End the pause under way: read what the writers have put in the pipe now."""
+        self._wake.set()
+
+    def unread(self) -> int:
+        """Bytes in the pipe that this reader has not read yet (FIONREAD; 0 once closed or
+        where it cannot be had). A deadline judged while heartbeats wait here would judge
+        this reader's pause, not the child (soak: a false hang, no heartbeat seen for 1.5 s
+        at a 1.0 s deadline, from a child sending tens of thousands of them)."""
+        if not self._open:
+            return 0
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return 0
 
     def _parsed(self, chunk: bytes) -> list[Item]:
         """The chunk's records; a parser bug loses the chunk (counted), never the reader (a

@@ -226,6 +226,9 @@ class WatchedProcess:
                               and self.waits.credit(self._waiting_pids()) > 0
                               and (missed := self._missed(now)) is None):
             return False  # the time it waited for a core is the machine's, not a stall
+        if missed[0] != "budget" and self.reader.unread() > 0:
+            self.reader.wake()  # heartbeats sent and not yet read: judge them first
+            return False
         if missed[0] == "budget" and self.launch.watched:  # the user's own limit: stopped
             self.raw.stopped_by = "budget"
             self.diagnose(interrupted=True)
