@@ -32,6 +32,11 @@ ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's star
 IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
                   "computation that falls back to a loss without gradients, or a condition "
                   "that skips `optimizer.update(model, grads)`")
+ENDLESS_LOOP = ("the program loops without end in the Python lines of its stacks (below): a "
+                "loop whose exit is never met, most often a batch iterator that yields nothing "
+                "(a data set with fewer examples than one batch, with the last partial batch "
+                "dropped, loops forever: check len(dataset) >= batch_size), or a `while` on a "
+                "value nothing in the loop changes")
 IDLE_COMPILED = ("the program compiles ({where}): Python control flow inside an mx.compile'd "
                  "function (an `if` on a step counter or a flag deciding whether to call "
                  "optimizer.update) is decided once, when the function is traced, and never "

@@ -333,6 +333,12 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
                                                                               slope)
     if ranks.distributed(raw):
         return _rank_hang(raw, evidence)
+    if raw.looping:  # held by `watching/loops`: the stacks moved, among lines seen before
+        evidence["looping"] = raw.looping
+        reason += (f"; for {raw.looping['looping_s']:.0f} s its main thread cycled among "
+                   f"{raw.looping['distinct_stacks']} stacks already seen, with no output, "
+                   "I/O or memory change: an endless loop")
+        hint = hints.ENDLESS_LOOP
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
 

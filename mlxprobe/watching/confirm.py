@@ -65,16 +65,20 @@ def io_bytes(pids: list[int]) -> int:
 
 
 def stuck(take: Callable[[], str], pids: list[int], gap_s: float = CONFIRM_GAP_S,
-          looks: int = LOOKS) -> tuple[bool, str]:
+          looks: int = LOOKS, seen: set | None = None) -> tuple[bool, str]:
     """(neither a main-thread stack changed nor IO_MOVING bytes moved over `looks` looks
-    across `gap_s`, the first look)."""
+    across `gap_s`, the first look); the main-thread stacks looked at are added to `seen`."""
     io_before, first = io_bytes(pids), take()
-    seen = main_stacks(first)
+    kept = seen if seen is not None else set()
+    start = main_stacks(first)
+    kept.add(tuple(start))
     for _ in range(looks - 1):
         time.sleep(gap_s / (looks - 1))
-        if main_stacks(take()) != seen:
+        now = main_stacks(take())
+        kept.add(tuple(now))
+        if now != start:
             return False, first
-    return bool(seen) and io_bytes(pids) - io_before < IO_MOVING, first
+    return bool(start) and io_bytes(pids) - io_before < IO_MOVING, first
 
 
 def thread_stack(text: str, tid: int) -> str:

@@ -65,6 +65,7 @@ class Watch:
         self.all = Lane()  # every heartbeat of the job
         self.compile_s = 0.0  # compiler time since the last heartbeat
         self._last_output: float | None = None
+        self._outputs = 0  # output lines (an extension of a deadline is not one)
         self._last_step = 0
         self._armed: list[int] = []
         self._ranks: dict[int, Lane] = {}
@@ -130,6 +131,12 @@ class Watch:
     def output_seen(self, t: float) -> None:
         with self._lock:
             self._last_output = t
+            self._outputs += 1
+
+    def signs(self) -> tuple[int, int]:
+        """(heartbeats, output lines) seen: what the program itself did, unlike `alive_at`."""
+        with self._lock:
+            return self._paced().count, self._outputs
 
     def last_output(self) -> float | None:
         """When the last output line arrived (None before any)."""
@@ -138,7 +145,8 @@ class Watch:
 
     def alive_at(self, t: float) -> None:
         """Progress seen another way (the stacks moved): the stall clock restarts at `t`."""
-        self.output_seen(t)
+        with self._lock:
+            self._last_output = t
 
     def rank_pids(self) -> dict[int, int]:
         """rank -> pid, from the ranks' start records."""

@@ -37,6 +37,7 @@ from ..protocol import (
 from . import activity, compiling, confirm, procs, ranks, stacks, starvation, tree, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
+from .loops import LoopWatch
 from .output import ProgressParser
 from .records import RecordReader
 from .sampler import INTERVAL_S, Sampler
@@ -105,6 +106,7 @@ class WatchedProcess:
         self.tick_s = WATCH_TICK_S if launch.watched else TICK_S
         self.waits = starvation.RunQueueWait()  # time the tree waited for a core
         self.activity = activity.Activity(self.watch.started)
+        self.loop = LoopWatch()  # the stacks of a stall that keeps moving (an endless loop)
         self._looked_at = 0.0
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
@@ -387,10 +389,12 @@ class WatchedProcess:
     def _confirmed(self, phase: str, armed: list[int], native: str) -> tuple[bool, str]:
         """A watched program's missed deadline holds only if its stacks stood still (see
         `confirm`); otherwise the deadline restarts now and the extension is counted."""
-        before = self.watch.last_beat()
+        before, seen = self.watch.last_beat(), set()
         if armed:
             pids = [p.pid for p in self.sampler.known_alive()]
-            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), pids)
+            held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), pids,
+                                        seen=seen)
+            held = held or self._endless(self.watch.signs(), seen, pids)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
             if held and (self.launch.preload or self.launch.interposer):  # a native program
@@ -403,6 +407,15 @@ class WatchedProcess:
             self.watch.alive_at(time.monotonic())
             self.raw.extensions += 1
         return held, first
+
+    def _endless(self, beat: tuple[int, int], seen: set, pids: list[int]) -> bool:
+        """The moving stacks of this stall cycle among lines already seen (`loops`)."""
+        now, latest = time.monotonic(), self.sampler.latest()
+        rss = latest.rss if latest is not None else 0
+        if not self.loop.endless(beat, seen, now, rss, confirm.io_bytes(pids)):
+            return False
+        self.raw.looping = self.loop.evidence(now)
+        return True
 
     def finish(self, interrupted: bool = False) -> RawResult:
         """End the tree, reap the child, join the readers, fill in the raw result."""
