@@ -222,3 +222,15 @@ def test_the_interrupted_exit_codes_follow_the_shell_convention():
     assert [interrupted_code(s) for s in ("SIGINT", "SIGTERM", "budget", "")] == \
         [130, 143, 124, 130]
 
+
+
+def test_without_the_pids_thread_the_scripts_thread_is_the_main_one():
+    """py-spy names threads by pthread id where no native id is known: the thread running
+    the script's `<module>` is picked, never mlxprobe's own lifeline or heartbeat thread."""
+    dump = ("Thread 0x7fb8a92c66c0 (idle): \"Thread-3\"\n"
+            "    wait_for_eof (mlxprobe/inside/process.py:37)\n"
+            "    run (threading.py:982)\n"
+            "Thread 0x7fb8aa241b80 (active): \"MainThread\"\n"
+            "    iterate_batches (train.py:34)\n"
+            "    <module> (train.py:78)\n")
+    assert tree.waits_on(dump, 7)["line"] == "iterate_batches (train.py:34)"

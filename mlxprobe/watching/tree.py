@@ -38,7 +38,7 @@ def dumps(pids: list[int], timeout_s: float = TREE_TIMEOUT_S) -> dict[int, str]:
 
 def main_thread(dump: str, pid: int) -> list[str]:
     """The frame lines of the process's main thread (its tid is its pid), innermost first;
-    the first thread's when no thread has that id."""
+    `_likely_main`'s pick when no thread has that id."""
     blocks: list[tuple[str, list[str]]] = []
     for line in dump.splitlines():
         found = THREAD.match(line)
@@ -50,7 +50,20 @@ def main_thread(dump: str, pid: int) -> list[str]:
     for tid, frames in blocks:
         if tid == str(pid):
             return frames
-    return blocks[0][1] if blocks else []
+    return _likely_main([frames for _, frames in blocks])
+
+
+def _likely_main(blocks: list[list[str]]) -> list[str]:
+    """Where no thread id is the pid (a dump with other thread ids): the thread whose
+    outermost frame is the script's `<module>`, else the first that is not one of
+    mlxprobe's own threads in the program (a heartbeat or lifeline thread is never the
+    program's work)."""
+    for frames in blocks:
+        if any("<module>" in f for f in frames):
+            return frames
+    ours = "/mlxprobe/inside/"
+    return next((f for f in blocks if not any(ours in line for line in f)),
+                blocks[0] if blocks else [])
 
 
 def _own(path: str) -> bool:
