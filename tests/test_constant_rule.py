@@ -39,3 +39,10 @@ def test_an_accuracy_at_its_ceiling_or_too_few_reports_are_not_judged():
 def test_significant_digits_are_counted_as_printed():
     assert [digits(v) for v in (0.7142, 0.72512, 16.75, 2.0, 100.0, 1.5e-05)] == [
         4, 5, 4, 1, 1, 2]
+
+
+def test_a_fixed_reference_loss_beside_a_falling_one_is_not_judged():
+    records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
+                "metrics": {"teacher_loss": 0.7142, "student_loss": 2.0 * 0.9 ** i}}
+               for i in range(12)]
+    assert frozen(RawResult(records=records, exit_code=0, watched=True)) is None

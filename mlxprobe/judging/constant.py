@@ -15,7 +15,9 @@ still while it falls slowly; `0.7142` or `0.72512` cannot over six reports unles
 whole change is below 0.01%). Measured (failure corpus fresh6): `trainer_local_model_shadow`
 (mlx-swift-examples PR 110) val_loss 0.7142 at all 12 epochs while the trained copy moved;
 `manual_sgd_flat_update_nonstrict` (mlx PR 2239) full_mse 0.72512 at all 8 reports over 800
-updates; their fixed twins fall (0.71 -> 0.06; 0.73 -> 0.05).
+updates; their fixed twins fall (0.71 -> 0.06; 0.73 -> 0.05). It stands down when another
+loss-like metric of the run fell by more than 20% (last third's median against the first
+third's): a distillation run may print its teacher's fixed loss beside the student's.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -23,6 +25,7 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
+import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
@@ -31,6 +34,7 @@ from .rule import Rule, Verdict
 
 MIN_REPORTS = 6
 MIN_DIGITS = 4
+FELL = 0.8  # another loss fell by more than 20%: the run learns
 HINT = ("the printed {name} never changed, so what it measures never changed: check that "
         "the model you evaluate is the one the optimizer updates (not a new instance, a "
         "local copy or a stale reference such as self.model next to a local model), and that "
@@ -46,14 +50,26 @@ def digits(value: float) -> int:
 
 
 def frozen(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first loss-like metric whose every report is one value with enough digits."""
-    for name, points in metrics.series(raw).items():
-        values = [v for _, v in points]
-        if (metric_names.role(name) == metric_names.LOSS and len(values) >= MIN_REPORTS
-                and math.isfinite(values[0]) and len(set(values)) == 1
+    """The first loss-like metric whose every report is one value with enough digits, when
+    no other loss-like metric of the run fell (a teacher's or a baseline's fixed loss printed
+    beside a student's falling one is a reference, not a stale model)."""
+    losses = {name: [v for _, v in points] for name, points in metrics.series(raw).items()
+              if metric_names.role(name) == metric_names.LOSS}
+    for name, values in losses.items():
+        if (len(values) >= MIN_REPORTS and math.isfinite(values[0]) and len(set(values)) == 1
                 and digits(values[0]) >= MIN_DIGITS):
-            return name, values
+            others = [v for n, v in losses.items() if n != name]
+            return None if any(fell(v) for v in others) else (name, values)
     return None
+
+
+def fell(values: list[float]) -> bool:
+    """The last third's median is below FELL x the first third's (finite values)."""
+    finite = [v for v in values if math.isfinite(v)]
+    third = len(finite) // 3
+    if third < 2:
+        return False
+    return statistics.median(finite[-third:]) < FELL * statistics.median(finite[:third])
 
 
 def constant(raw: RawResult, meta: dict) -> Verdict | None:
