@@ -40,8 +40,8 @@ ENDLESS_LOOP = ("the program loops without end in the Python lines of its stacks
 IDLE_COMPILED = ("the program compiles ({where}): Python control flow inside an mx.compile'd "
                  "function (an `if` on a step counter or a flag deciding whether to call "
                  "optimizer.update) is decided once, when the function is traced, and never "
-                 "again: pass the condition in as an argument (an array) and select with "
-                 "mx.where, or keep the update outside the compiled function. ")
+                 "again: pass the condition in as an argument (each Python value gets its own "
+                 "trace), or keep the update outside the compiled function. ")
 UNOBSERVED = ("mlxprobe saw no progress signal: add `from mlxprobe import probe` and "
               "`probe.step(loss=loss_value)` once per step, or print `step N loss X` lines, or "
               "pass --progress REGEX")

@@ -343,3 +343,27 @@ def returns_of(function: ast.AST) -> list[ast.AST]:
     if isinstance(function, ast.Lambda):
         return [function.body]
     return [n.value for n in walk(function.body) if isinstance(n, ast.Return) and n.value]
+
+
+def layer_attributes(source: SourceFile) -> set[str]:
+    """`self.x` attributes the module's own nn.Module classes bind to a layer or a list of
+    layers (`self.head = nn.Linear(...)`, `self.blocks = [Block() for _ in range(4)]`)."""
+    key = ("layer_attributes", source.tree)
+    if key not in source.cache:
+        classes = [c for c in source.of_type(ast.ClassDef) if any(
+            (source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)]
+        names = {c.name for c in classes}
+        source.cache[key] = {t.attr for c in classes for t, v in assignments(ast.walk(c))
+                             if isinstance(t, ast.Attribute) and _layers(source, v, names)}
+    return source.cache[key]
+
+
+def _layers(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
+    """A layer call, or a list (or comprehension) of them."""
+    if isinstance(value, ast.Call):
+        return layer_call(source, value, classes)
+    if isinstance(value, ast.List):
+        return any(_layers(source, e, classes) for e in value.elts)
+    if isinstance(value, ast.ListComp):
+        return _layers(source, value.elt, classes)
+    return False

@@ -109,3 +109,9 @@ def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
                 yield from pairs(target, node.value)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             yield node.target, node.value
+
+
+def arguments(function: ast.AST) -> set[str]:
+    """The names of a def's or lambda's arguments (positional-only, positional, keyword-only)."""
+    args = getattr(function, "args", None)
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()

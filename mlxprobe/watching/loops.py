@@ -24,15 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .confirm import IO_MOVING
+
 LOOP_S = 300.0
 QUIET_S = 120.0
 RSS_FLAT = 4 << 20
-IO_MOVING = 1 << 20
 
 
 @dataclass
 class LoopWatch:
-    """The current stall's stacks, RSS and I/O at its start; `reset` on any beat."""
+    """The current stall's stacks, and RSS and I/O at its start; all start again when the
+    program's own signs of progress (`beat`) change."""
 
     beat: object = None  # the program's own signs of progress (heartbeats, output lines)
     since: float | None = None

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from ..dataflow import COMPILE, function_of, module_instances, under
 from ..finding import Finding
-from ..flow import assigned, assignments, calls, names_in, reach, walk
+from ..flow import arguments, assigned, assignments, calls, names_in, reach, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
@@ -144,7 +144,7 @@ class TracedBranch(Rule):
             return
         for function, nodes in under(source, "compile"):
             declared = {n for g in nodes if isinstance(g, ast.Global) for n in g.names}
-            own = (_arguments(function) | {n for node in nodes for n in _bound(node)}) - declared
+            own = (arguments(function) | {n for node in nodes for n in _bound(node)}) - declared
             for node in nodes:
                 if isinstance(node, BRANCHES) and names_in(node.test) & (changing - own):
                     yield self.hit(source, node)
@@ -167,7 +167,3 @@ def _bound(node: ast.AST) -> set[str]:
         return set(assigned(node.target))
     return set()
 
-
-def _arguments(function: ast.AST) -> set[str]:
-    args = function.args
-    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}

@@ -14,13 +14,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import layer_call, module_instances
+from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
 from ..names import EVAL
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
-from .state import module_classes
 
 CONSTANT_INIT = "mlx.nn.init.constant"
 CHECKPOINT = "mlx.core.checkpoint"
@@ -112,30 +111,14 @@ class CheckpointOverModule(Rule):
         if isinstance(node, ast.Name):
             return node.id in module_instances(source) or node.id in self._layer_loop_names(
                 source)
-        return isinstance(node, ast.Attribute) and node.attr in self._layer_attributes(source)
+        return isinstance(node, ast.Attribute) and node.attr in layer_attributes(source)
 
     @staticmethod
-    def _layer_attributes(source: SourceFile) -> set[str]:
-        """`self.x` attributes a module class binds to layers (or lists of layers)."""
-        classes = {c.name for c in module_classes(source)}
-        return {t.attr for t, v in assignments(source.of_type(ast.Assign))
-                if isinstance(t, ast.Attribute) and _layers(source, v, classes)}
-
-    def _layer_loop_names(self, source: SourceFile) -> set[str]:
+    def _layer_loop_names(source: SourceFile) -> set[str]:
         """Loop variables over an attribute bound to a list of layers: `for blk in
         self.blocks`."""
-        attributes = self._layer_attributes(source)
+        attributes = layer_attributes(source)
         return {loop.target.id for loop in source.of_type(ast.For)
                 if isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Attribute)
                 and loop.iter.attr in attributes}
 
-
-def _layers(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
-    """A layer call, or a list (or comprehension) of them."""
-    if isinstance(value, ast.Call):
-        return layer_call(source, value, classes)
-    if isinstance(value, ast.List):
-        return any(_layers(source, e, classes) for e in value.elts)
-    if isinstance(value, ast.ListComp):
-        return _layers(source, value.elt, classes)
-    return False

@@ -14,12 +14,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from ..dataflow import layer_call, module_instances
+from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, calls
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .state import module_classes
 
 WALKS = frozenset({"named_modules", "children", "leaf_modules", "modules"})
 # `type(x) is C` as written (one space each side): a literal-led pattern, ~15x cheaper over
@@ -69,7 +68,7 @@ class TargetsMatchNoLayer(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         lists = self._string_lists(source)
-        layers = self._layer_attributes(source)
+        layers = layer_attributes(source)
         walkers = {f.name: f for f in source.of_type(*FUNCTIONS)
                    if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and self._walks(f)}
         if not (lists and layers and walkers):
@@ -99,15 +98,6 @@ class TargetsMatchNoLayer(Rule):
                         value.elts):
                     found[target.id] = texts
         return found
-
-    @staticmethod
-    def _layer_attributes(source: SourceFile) -> set[str]:
-        """`self.x = <a layer>` in the module's own nn.Module classes."""
-        classes = module_classes(source)
-        names = {c.name for c in classes}
-        return {t.attr for c in classes for t, v in assignments(ast.walk(c))
-                if isinstance(t, ast.Attribute) and isinstance(v, ast.Call)
-                and layer_call(source, v, names)}
 
     @staticmethod
     def _matches(targets: list[str], layers: set[str]) -> bool:

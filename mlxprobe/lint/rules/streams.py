@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import assigned, assignments, body_nodes, calls, helper_of
+from ..flow import arguments, assigned, assignments, body_nodes, calls, helper_of
 from ..source import LOOPS, SourceFile
 from .base import Rule
 
@@ -47,13 +47,8 @@ class ForeignStream(Rule):
                      for t in node.targets for n in assigned(t)}
             for node in nodes:
                 if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-                        and node.id in streams - local - self._parameters(function)):
+                        and node.id in streams - local - arguments(function)):
                     yield self.hit(source, node)
-
-    @staticmethod
-    def _parameters(function: ast.AST) -> set[str]:
-        args = getattr(function, "args", None)
-        return {a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)} if args else set()
 
 
 class StreamPerStep(Rule):
