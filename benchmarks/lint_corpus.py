@@ -4,8 +4,10 @@ findings on every script that must be clean (the fixed twins, the correct loops)
 
     PYTHONPATH=. python benchmarks/lint_corpus.py [corpus/dev]
 
-Prints one line per script and the two scores; exit 1 when a clean script has a finding or
-fewer than 80 % of the marked broken scripts are found.
+A lint-only half (`lint_cases.toml`, e.g. corpus/lintheld1: the catalogue's rule families
+spelled anew by builders who never saw the rules) counts a broken script as found only when
+the rule of its `family` fires. Prints one line per script and the two scores; exit 1 when a
+clean script has a finding or fewer than 80 % of the marked broken scripts are found.
 Must not import: mlx.
 """
 
@@ -31,17 +33,26 @@ def findings(path: Path) -> list[str]:
 def score(folder: Path) -> tuple[list[tuple[str, bool, list[str]]], list[tuple[str, list[str]]]]:
     """(broken name, found, findings) per marked failure; (clean name, findings) per script
     that must stay silent."""
-    cases = tomllib.loads((folder / "cases.toml").read_text())["case"]
     broken, clean = [], []
-    for case in cases:
+    for case in cases(folder):
         if case.get("kind") == "correct":
             clean.append((case["script"], findings(folder / case["script"])))
             continue
         clean.append((case["ok"], findings(folder / case["ok"])))
         if case.get("lint_mark"):
             found = findings(folder / case["broken"])
-            broken.append((case["broken"], bool(found), found))
+            family = case.get("family", "")
+            broken.append((case["broken"], any(f.startswith(family) for f in found), found))
     return broken, clean
+
+
+def cases(folder: Path) -> list[dict]:
+    """A half's cases: `cases.toml` (the failure corpus, also scored by `accuracy.py`) or
+    `lint_cases.toml` (a lint-only half: each broken script names the rule `family` whose
+    bug it holds, and only a finding of that rule counts)."""
+    path = folder / "cases.toml"
+    path = path if path.is_file() else folder / "lint_cases.toml"
+    return tomllib.loads(path.read_text())["case"]
 
 
 def main() -> int:

@@ -74,9 +74,12 @@ def evaluation(source: SourceFile, call: ast.Call) -> str | None:
 
 
 def function_of(source: SourceFile, node: ast.AST) -> ast.AST | None:
-    """The def or lambda a callable expression names: `f`, `self.f`, a lambda."""
+    """The def or lambda a callable expression names: `f`, `self.f`, a lambda, and the
+    function a `partial(f, ...)` binds arguments of."""
     if isinstance(node, ast.Lambda):
         return node
+    if isinstance(node, ast.Call) and last_name(node.func) == "partial" and node.args:
+        return function_of(source, node.args[0])
     parts = dotted(node)
     if parts is None or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
         return None

@@ -34,11 +34,39 @@ def calls(nodes: Iterable[ast.AST]) -> Iterator[ast.Call]:
 
 
 def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
-    """The module's own function a call runs: `helper(...)` or `self.helper(...)`."""
+    """The module's own function a call runs: `helper(...)`, `self.helper(...)`, or
+    `trainer.step(...)` where `trainer` is bound to an instance of one of the module's
+    classes (`trainer = Trainer(...)`)."""
     parts = dotted(call.func)
-    if parts is None or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
+    if parts is None or len(parts) > 2:
         return None
+    if len(parts) == 2 and parts[0] != "self":
+        return instance_method(source, parts[0], parts[1])
     return source.local_function(parts[-1])
+
+
+def instance_method(source: SourceFile, name: str, method: str) -> ast.AST | None:
+    """The method `method` of the module's class that `name` is an instance of."""
+    cls = instances(source).get(name)
+    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == method),
+                None) if cls is not None else None
+
+
+def instances(source: SourceFile) -> dict[str, ast.ClassDef]:
+    """Plain names bound to an instance of one of the module's classes (`t = Trainer()`),
+    when every binding of that name makes the same class."""
+    def make() -> dict[str, ast.ClassDef]:
+        classes = {c.name: c for c in source.of_type(ast.ClassDef)}
+        found: dict[str, ast.ClassDef | None] = {}
+        for node in source.of_type(ast.Assign):
+            func = node.value.func if isinstance(node.value, ast.Call) else None
+            cls = classes.get(func.id) if isinstance(func, ast.Name) else None
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    known = found.setdefault(target.id, cls)
+                    found[target.id] = cls if known is cls else None
+        return {k: v for k, v in found.items() if v is not None}
+    return source.cached("instances", source.tree, make)
 
 
 def body_nodes(source: SourceFile, owner: ast.AST) -> list[ast.AST]:

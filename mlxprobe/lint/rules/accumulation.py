@@ -29,6 +29,19 @@ WRITTEN = re.compile(r"\] (?:[+-]= |= \w+\[[^\]\n]*\] [+-] )")
 # Index makers whose entries never repeat: a range, a permutation, the positions of a mask.
 UNIQUE = frozenset({"arange", "argsort", "permutation", "where", "nonzero", "flatnonzero",
                     "argwhere", "unique"})
+DEPTH = 3  # names followed back through slices
+
+
+def unique(trace: Trace, value: ast.AST | None, line: int, depth: int) -> bool:
+    """`value` is made by an index maker whose entries never repeat, or is a slice of a name
+    bound to one (`ids = perm[i:i + b]` after `perm = mx.random.permutation(n)`)."""
+    if value is None:
+        return False
+    if any(isinstance(n, ast.Call) and last_name(n.func) in UNIQUE for n in ast.walk(value)):
+        return True
+    return depth > 0 and isinstance(value, ast.Subscript) and isinstance(
+        value.value, ast.Name) and unique(trace, trace.binding(value.value.id, line), line,
+                                          depth - 1)
 
 
 def accumulated(node: ast.AST) -> ast.Subscript | None:
@@ -83,8 +96,7 @@ class IndexedAugmentedAssignment(Rule):
         parts = index.elts if isinstance(index, ast.Tuple) else [index]
         for part in parts:
             value = trace.binding(part.id, index.lineno) if isinstance(part, ast.Name) else part
-            if value is not None and any(isinstance(n, ast.Call) and last_name(n.func) in UNIQUE
-                                         for n in ast.walk(value)):
+            if unique(trace, value, index.lineno, DEPTH):
                 continue
             if isinstance(part, ast.Name) and part.id in params or (
                     not isinstance(part, (ast.Constant, ast.Slice))

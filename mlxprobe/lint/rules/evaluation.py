@@ -77,16 +77,18 @@ HANDOVER_WORDS = ("eval", "valid", "save", "checkpoint", "sync")
 
 def hands_over(source: SourceFile, nodes: list[ast.AST], update: ast.Call) -> bool:
     """A call we cannot see into that may evaluate the update: one given the optimizer (a
-    checkpoint, a sync), or given the model by a name like `evaluate(model, ...)`."""
+    checkpoint, a sync) or the object holding it (`cb.on_step_end(self)` for `self.opt`),
+    or given the model by a name like `evaluate(model, ...)`."""
     optimizer = ast.unparse(update.func.value)
     model = ast.unparse(update.args[0]) if update.args else ""
+    owner = (dotted(update.func.value) or [""])[0] if "." in optimizer else ""
     for call in calls(nodes):
         if source.imports.resolve(call.func) in EVAL or helper_of(source, call):
             continue
         given = [ast.unparse(a) for a in (*call.args, *(k.value for k in call.keywords))
                  if isinstance(a, (ast.Name, ast.Attribute))]
         named = (last_name(call.func) or "").lower()
-        if optimizer in given or optimizer + ".state" in given:
+        if optimizer in given or optimizer + ".state" in given or (owner and owner in given):
             return True
         if model in given and any(w in named for w in HANDOVER_WORDS):
             return True
@@ -181,6 +183,17 @@ def step_arrays(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
         for result in returned(helper):
             found |= arrays_bound(target, result)
     return found | dict_values(nodes, found)
+
+
+def yielded_arrays(source: SourceFile, loop: ast.AST) -> set[str]:
+    """`for loss in train_steps(...)`: the loop's names bound to what a same-module training
+    generator yields (a step's loss array, unless it yields a Python value)."""
+    call = getattr(loop, "iter", None)
+    helper = helper_of(source, call) if isinstance(call, ast.Call) else None
+    if helper is None or not trains(source, helper):
+        return set()
+    yields = [n.value for n in walk(helper.body) if isinstance(n, ast.Yield) and n.value]
+    return {name for value in yields for name in arrays_bound(loop.target, value)}
 
 
 def arrays_bound(target: ast.AST, result: ast.AST) -> set[str]:
@@ -343,7 +356,7 @@ class LazyLossKept(Rule):
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
             losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
-                source, loop, body)
+                source, loop, body) | yielded_arrays(source, loop)
             if not losses:
                 continue
             safe = materialised(source, body) | self._evaluated(source, loop)

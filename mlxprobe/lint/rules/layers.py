@@ -13,11 +13,13 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
+from ..dataflow import layer_call
 from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import dotted, last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .state import module_classes
 
 CONV1D = frozenset({"mlx.nn.Conv1d"})
 CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerNorm",
@@ -119,10 +121,11 @@ def plain_classes(source: SourceFile) -> set[str]:
             if {last_name(b) for b in c.bases} <= {"object"}}
 
 
-def holds_modules(source: SourceFile, call: ast.Call) -> bool:
-    """The call is given `mlx.nn` layers (directly, in a list or a comprehension)."""
-    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
-        "mlx.nn.") for a in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(a))
+def holds_modules(source: SourceFile, call: ast.Call, modules: set[str]) -> bool:
+    """The call is given layers (directly, in a list or a comprehension): `mlx.nn` ones or
+    instances of the module's own nn.Module classes (`modules`)."""
+    return any(isinstance(n, ast.Call) and layer_call(source, n, modules)
+               for a in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(a))
 
 
 class CustomModuleContainer(Rule):
@@ -138,20 +141,23 @@ class CustomModuleContainer(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that define a plain class or store an instance of one."""
+        """The blocks that define a plain class or store an instance of one, and those that
+        define classes deriving from `nn` (the layers such a container may hold)."""
         names = [n for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text]
-        return lambda block: any(f"class {n}" in block or f"= {n}(" in block for n in names)
+        return lambda block: any(f"class {n}" in block or f"= {n}(" in block for n in names) or (
+            "class " in block and "nn." in block)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         plain = plain_classes(source)
         if not plain:
             return
+        modules = {c.name for c in module_classes(source)}
         for cls in source.of_type(ast.ClassDef):
-            if not any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in cls.bases):
+            if cls.name not in modules:
                 continue
             for target, value in assignments(ast.walk(cls)):
                 parts = dotted(target)
                 if (parts and parts[0] == "self" and isinstance(value, ast.Call)
                         and isinstance(value.func, ast.Name) and value.func.id in plain
-                        and (value.func.id in CONTAINERS or holds_modules(source, value))):
+                        and (value.func.id in CONTAINERS or holds_modules(source, value, modules))):
                     yield self.hit(source, value)

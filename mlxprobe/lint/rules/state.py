@@ -12,9 +12,9 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from ..dataflow import evaluates_each_step, transformed, unused_after
+from ..dataflow import evaluates_each_step, layer_call, transformed, unused_after
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
@@ -172,15 +172,33 @@ class PrivateWeight(Rule):
         return "self._" in text and "random." in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        classes = {c.name for c in module_classes(source)}
         for cls in module_classes(source):
             nodes = list(ast.walk(cls))
-            for target, value in assignments(nodes):
-                parts = dotted(target)
-                if not (parts and len(parts) == 2 and parts[0] == "self"
-                        and parts[1].startswith("_") and not parts[1].startswith("__")):
-                    continue
-                if random_init(source, value) and self._read(nodes, parts[1]):
+            owned = [(t, parts[1], v) for t, v in assignments(nodes)
+                     if (parts := dotted(t)) and len(parts) == 2 and parts[0] == "self"]
+            if not self._meant_to_train(source, [(a, v) for _, a, v in owned], classes):
+                continue
+            for target, attr, value in owned:
+                if (attr.startswith("_") and not attr.startswith("__")
+                        and random_init(source, value) and self._read(nodes, attr)):
                     yield self.hit(source, target)
+
+    @staticmethod
+    def _meant_to_train(source: SourceFile, owned: list[tuple[str, ast.AST]],
+                        classes: set[str]) -> bool:
+        """The class keeps trainable arrays of its own beside the private one (`self.bias =
+        mx.zeros(...)`: a layer whose weight was meant to train), or has no trainable layer
+        at all. A class whose training is all in public sub-layers keeps a private random
+        array on purpose: a fixed feature map (random Fourier features, a fixed projection)."""
+        public = [v for a, v in owned if not a.startswith("_")]
+        def made_by(v: ast.AST, test: Callable[[ast.Call], bool]) -> bool:
+            return any(isinstance(n, ast.Call) and test(n) for n in ast.walk(v))
+
+        layers = [v for v in public if made_by(v, lambda c: layer_call(source, c, classes))]
+        arrays = any(made_by(v, lambda c: (source.imports.resolve(c.func) or "").startswith(
+            "mlx.core.")) for v in public if v not in layers)
+        return arrays or not layers
 
     def _read(self, nodes: list[ast.AST], attr: str) -> bool:
         return any(isinstance(n, ast.Attribute) and n.attr == attr and isinstance(

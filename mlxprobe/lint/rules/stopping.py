@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assigned, walk
+from ..flow import assigned, body_nodes, calls, helper_of, walk
 from ..source import SourceFile
 from .base import Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
@@ -61,10 +61,32 @@ def self_attribute(node: ast.AST) -> bool:
         node.value.id == "self")
 
 
+CHANGES = frozenset({"update", "load_weights", "freeze", "unfreeze", "apply", "set_dtype",
+                     "update_modules"})
+
+
 def attribute_uses(source: SourceFile, attr: str) -> list[ast.Attribute]:
-    """Every read of `<anything>.attr` in the module (its assignment in __init__ aside)."""
+    """The reads of `<anything>.attr` in the module that may run or change the layer: a
+    call of it, a changing method of it (`.update(...)`, an EMA copy), or the layer handed
+    to a function that is not the module's own read-only helper. A read for a printout
+    (`snapshot(model.router)`, `model.router.parameters()`) is not one."""
     return [n for n in source.of_type(ast.Attribute) if n.attr == attr
-            and isinstance(n.ctx, ast.Load)]
+            and isinstance(n.ctx, ast.Load) and may_change(source, n)]
+
+
+def may_change(source: SourceFile, use: ast.Attribute) -> bool:
+    parent = source.parents.get(use)
+    if isinstance(parent, ast.Call) and parent.func is use:
+        return True
+    if isinstance(parent, ast.Attribute):
+        grand = source.parents.get(parent)
+        return parent.attr in CHANGES or not (isinstance(grand, ast.Call) and grand.func is parent)
+    if isinstance(parent, ast.Call):  # handed over as an argument
+        helper = helper_of(source, parent)
+        return helper is None or any(
+            isinstance(c.func, ast.Attribute) and c.func.attr in CHANGES
+            for c in calls(body_nodes(source, helper)))
+    return False
 
 
 class StoppedLayer(Rule):

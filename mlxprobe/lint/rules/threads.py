@@ -27,6 +27,11 @@ STARTED = re.compile(r"(?:target=|submit\(|run_in_executor\([^,]*,|apply_async\(
 HAND_OFF = frozenset({"put", "put_nowait", "append", "extend", "send", "set_result"})
 
 
+def elements(node: ast.AST) -> list[ast.AST]:
+    """The items of a tuple or list display (`q.put((xb, yb))`), else the value itself."""
+    return list(node.elts) if isinstance(node, (ast.Tuple, ast.List)) else [node]
+
+
 class CrossThreadArrays(Rule):
     """MLX026: a function run in another thread (`Thread(target=f)`, `executor.submit(f)`)
     puts, appends or returns an MLX array it built, and evaluates nothing itself."""
@@ -53,7 +58,8 @@ class CrossThreadArrays(Rule):
             arrays = arrays_in(source, function)
             for node in walk(function.body):
                 handed = self._handed(node)
-                if handed is not None and is_array(source, handed, arrays):
+                if handed is not None and any(is_array(source, v, arrays)
+                                              for v in elements(handed)):
                     yield self.hit(source, node)
 
     def _handed(self, node: ast.AST) -> ast.AST | None:
@@ -89,7 +95,7 @@ class ArraysIntoThread(Rule):
         for call in source.of_type(ast.Call):
             if self._put_on(call) in queues and not self._in_thread(source, call):
                 scope = source.enclosing(call) or source.tree
-                if any(self._lazy(source, v, scope) for v in self._values(call.args[0])):
+                if any(self._lazy(source, v, scope) for v in elements(call.args[0])):
                     yield self.hit(source, call)
 
     def _read_queues(self, source: SourceFile) -> set[str]:
@@ -113,10 +119,6 @@ class ArraysIntoThread(Rule):
     def _in_thread(source: SourceFile, node: ast.AST) -> bool:
         function = source.enclosing(node)
         return function is not None and any(f is function for f, _ in under(source, "thread"))
-
-    @staticmethod
-    def _values(node: ast.AST) -> list[ast.AST]:
-        return list(node.elts) if isinstance(node, (ast.Tuple, ast.List)) else [node]
 
     def _lazy(self, source: SourceFile, value: ast.AST, scope: ast.AST) -> bool:
         """`value` is an array of `scope` that no evaluation in `scope` names."""

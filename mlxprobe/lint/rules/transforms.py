@@ -27,6 +27,7 @@ from .state import model_update, module_classes
 from .tracing import MX_COMPILE
 
 CUTS = frozenset({"float", "int", "bool"})
+DEPTH = 3  # levels of the module's own functions followed
 STOP = frozenset({"mlx.core.stop_gradient"})
 
 
@@ -42,18 +43,79 @@ def is_cut(source: SourceFile, node: ast.AST) -> bool:
     return source.imports.resolve(node.func) in STOP
 
 
-def reaches(source: SourceFile, node: ast.AST, dead: set[str]) -> bool:
+def reaches(source: SourceFile, node: ast.AST, dead: set[str], depth: int = DEPTH) -> bool:
     """A value in `node` may carry a gradient: a live name, not only through a cut, a
-    constant or a module reference."""
+    constant, a module-level constant or a module reference; through a call of one of the
+    module's own functions only where that function's result does (`pinball(pred, y)`)."""
     if is_cut(source, node) or isinstance(node, ast.Constant):
         return False
     if isinstance(node, ast.Name):
-        return node.id not in dead and node.id not in source.imports.aliases
+        return node.id not in dead | constants(source) and node.id not in source.imports.aliases
     if isinstance(node, ast.Call):
+        helper = function_of(source, node.func) if depth else None
+        if helper is not None and not isinstance(helper, ast.Lambda):
+            return helper_reaches(source, helper, node, dead, depth - 1)
         func = [] if source.imports.resolve(node.func) else [node.func]
         parts = [*func, *node.args, *(k.value for k in node.keywords)]
-        return any(reaches(source, p, dead) for p in parts)
-    return any(reaches(source, c, dead) for c in ast.iter_child_nodes(node))
+        return any(reaches(source, p, dead, depth) for p in parts)
+    return any(reaches(source, c, dead, depth) for c in ast.iter_child_nodes(node))
+
+
+def helper_reaches(source: SourceFile, helper: ast.AST, call: ast.Call, dead: set[str],
+                   depth: int) -> bool:
+    """The helper's result carries a gradient, given which of its arguments do at this
+    call (an argument left to a constant default does not)."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords):
+        return True
+    values = bound_arguments(helper, call)
+    seed = {name for name, value in values.items()
+            if value is not None and not reaches(source, value, dead, depth)}
+    inner = dead_names(source, helper.body, seed, depth)
+    return any(reaches(source, first(r), inner, depth) for r in returns_of(helper))
+
+
+def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
+    """Each parameter's value at this call: the argument given, else its default; `self`
+    of a method called as `self.f(...)` is None (not judged)."""
+    args = helper.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    values: dict[str, ast.AST | None] = dict(zip(
+        positional[len(positional) - len(args.defaults):], args.defaults))
+    values.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
+    if isinstance(call.func, ast.Attribute) and positional[:1] == ["self"]:
+        positional = positional[1:]
+        values["self"] = None
+    values.update(zip(positional, call.args))
+    values.update({k.arg: k.value for k in call.keywords if k.arg})
+    return values
+
+
+def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],
+               depth: int = DEPTH) -> set[str]:
+    """Names whose value (last bound, in source order) carries no gradient."""
+    dead = set(seed)
+    for target, value in assignments(walk(body)):
+        if isinstance(target, ast.Name):
+            if reaches(source, value, dead, depth):
+                dead.discard(target.id)
+            else:
+                dead.add(target.id)
+    return dead
+
+
+def constants(source: SourceFile) -> set[str]:
+    """Module-level names bound only to numbers or strings (`QUANTILE = 0.9`)."""
+    def make() -> set[str]:
+        bound: dict[str, bool] = {}
+        for node in source.tree.body:
+            for target, value in assignments([node]):
+                if isinstance(target, ast.Name):
+                    plain = isinstance(value, ast.Constant) or (isinstance(
+                        value, ast.UnaryOp) and isinstance(value.operand, ast.Constant))
+                    bound[target.id] = bound.get(target.id, True) and plain
+        return {name for name, plain in bound.items() if plain}
+    return source.cached("constants", source.tree, make)
 
 
 def first(node: ast.AST) -> ast.AST:
@@ -76,24 +138,13 @@ class GradientCut(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, _ in under(source, "grad"):
             body = function.body if isinstance(function.body, list) else [function.body]
-            cuts = [n for n in walk(body) if is_cut(source, n)]
+            cuts = [n for n in reach(source, body) if is_cut(source, n)]
             results = [first(r) for r in returns_of(function)]
             if not cuts or not results:
                 continue
-            dead = self._dead(source, body)
+            dead = dead_names(source, body, set())
             if not any(reaches(source, r, dead) for r in results):
                 yield self.hit(source, cuts[0])
-
-    def _dead(self, source: SourceFile, body: list[ast.stmt]) -> set[str]:
-        """Names whose value (last bound, in source order) carries no gradient."""
-        dead: set[str] = set()
-        for target, value in assignments(walk(body)):
-            if isinstance(target, ast.Name):
-                if reaches(source, value, dead):
-                    dead.discard(target.id)
-                else:
-                    dead.add(target.id)
-        return dead
 
 
 class GradKeywordCall(Rule):
