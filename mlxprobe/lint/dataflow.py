@@ -80,10 +80,25 @@ def function_of(source: SourceFile, node: ast.AST) -> ast.AST | None:
         return node
     if isinstance(node, ast.Call) and last_name(node.func) == "partial" and node.args:
         return function_of(source, node.args[0])
+    if isinstance(node, ast.Name) and node.id in named_lambdas(source):
+        return named_lambdas(source)[node.id]
     parts = dotted(node)
     if parts is None or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
         return None
     return source.local_function(parts[-1])
+
+
+def named_lambdas(source: SourceFile) -> dict[str, ast.Lambda]:
+    """Names bound to a lambda (`mse = lambda m, x, y: ...`), where that is their only
+    binding in the module."""
+    def make() -> dict[str, ast.Lambda]:
+        found: dict[str, list[ast.AST]] = {}
+        for target, value in assignments(source.of_type(ast.Assign)):
+            if isinstance(target, ast.Name):
+                found.setdefault(target.id, []).append(value)
+        return {k: v[0] for k, v in found.items()
+                if len(v) == 1 and isinstance(v[0], ast.Lambda) and k not in source.functions}
+    return source.cached("named_lambdas", source.tree, make)
 
 
 def transformed_arg(source: SourceFile, call: ast.Call) -> tuple[str, ast.AST] | None:
@@ -136,8 +151,18 @@ def contexts(source: SourceFile) -> dict[ast.AST, set[str]]:
         function = function_of(source, given[1]) if given else None
         if function is not None:
             found.setdefault(function, set()).add(given[0])
+    for run in thread_runs(source):
+        found.setdefault(run, set()).add("thread")
     source.cache[key] = found
     return found
+
+
+def thread_runs(source: SourceFile) -> list[ast.AST]:
+    """The `run` methods of the module's `threading.Thread` subclasses: what `start()` runs
+    in the new thread."""
+    return [f for c in source.of_type(ast.ClassDef) if any(
+        last_name(b) == "Thread" for b in c.bases) for f in c.body
+        if isinstance(f, FUNCTIONS) and f.name == "run"]
 
 
 def under(source: SourceFile, kind: str) -> Iterator[tuple[ast.AST, list[ast.AST]]]:

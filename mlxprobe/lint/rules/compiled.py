@@ -24,7 +24,7 @@ from ..flow import arguments, assigned, assignments, calls, names_in, reach, wal
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
-from .state import model_update
+from .state import model_update, module_classes
 from .tracing import MX_COMPILE
 from .transforms import compiles, declares_state
 
@@ -50,16 +50,22 @@ def stateful_compiles(source: SourceFile) -> Iterator[tuple[ast.AST, ast.Call]]:
 
 
 def declared(source: SourceFile, compile_call: ast.Call) -> list[ast.AST] | None:
-    """The elements of `outputs=` (a list, or a module-level name bound once to a list that
-    nothing grows); None when they cannot be read here."""
+    """The elements of `outputs=` (a list, or a name bound once to a list that nothing
+    grows, at module level or in the function that compiles); None when they cannot be read
+    here."""
     value = next((k.value for k in compile_call.keywords if k.arg == "outputs"), None)
     if isinstance(value, ast.Name):
-        value = _module_list(source, value.id)
+        scope = source.enclosing(compile_call)
+        if scope is not None and compile_call in getattr(scope, "decorator_list", ()):
+            scope = source.enclosing(scope)  # a decorator runs where its function is defined
+        local = _module_list(source, value.id, scope.body) if scope is not None and not (
+            isinstance(scope, ast.Lambda)) else None
+        value = local or _module_list(source, value.id, source.tree.body)
     return list(value.elts) if isinstance(value, (ast.List, ast.Tuple)) else None
 
 
-def _module_list(source: SourceFile, name: str) -> ast.AST | None:
-    bound = [v for t, v in assignments(source.tree.body) if isinstance(t, ast.Name)
+def _module_list(source: SourceFile, name: str, body: list[ast.stmt]) -> ast.AST | None:
+    bound = [v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)
              and t.id == name]
     grown = any(isinstance(c.func, ast.Attribute) and c.func.attr in GROWS
                 and isinstance(c.func.value, ast.Name) and c.func.value.id == name
@@ -95,20 +101,34 @@ class CompiledStateIncomplete(Rule):
         """A training step (it updates with an optimizer) in a module that builds a dropout
         layer with a rate that is not a literal 0: the step's masks come from the random
         state."""
-        return any(is_optimizer_update(source, c) for c in nodes) and any(
+        return any(is_optimizer_update(source, c) for c in nodes) and (any(
             source.imports.resolve(c.func) in DROPOUT and not _zero_rate(c)
-            for c in source.of_type(ast.Call))
+            for c in source.of_type(ast.Call)) or layer_draws(source))
 
     def _missing(self, source: SourceFile, call: ast.Call, texts: set[str],
                  has_random: bool) -> bool:
         """`call` changes state that `texts` (the declared list, as text) leaves out."""
-        name = source.imports.resolve(call.func) or ""
-        if name.startswith("mlx.core.random.") and name not in NOT_DRAWS:
-            return not has_random and not any(k.arg == "key" for k in call.keywords)
+        if draws(source, call):
+            return not has_random
         if is_optimizer_update(source, call) or model_update(call) or _module_update(source, call):
             receiver = ast.unparse(call.func.value)
             return not {f"{receiver}.state", f"{receiver}.parameters()"} & texts
         return False
+
+
+def layer_draws(source: SourceFile) -> bool:
+    """A forward method of the module's own nn.Module classes draws from `mx.random` with
+    no explicit key (a drop-connect mask, noise): every training step uses the random
+    state."""
+    return any(draws(source, c) for cls in module_classes(source) for f in cls.body
+               if isinstance(f, FUNCTIONS) and f.name != "__init__"
+               for c in calls(walk(f.body)))
+
+
+def draws(source: SourceFile, call: ast.Call) -> bool:
+    name = source.imports.resolve(call.func) or ""
+    return name.startswith("mlx.core.random.") and name not in NOT_DRAWS and not any(
+        k.arg == "key" for k in call.keywords)
 
 
 def _zero_rate(call: ast.Call) -> bool:
@@ -152,12 +172,34 @@ class TracedBranch(Rule):
 
 def changing_globals(source: SourceFile) -> set[str]:
     """Module-level names rebound as the program runs: a module-level loop's variable or a
-    name the loop's body assigns, a name a function declares global."""
+    name the loop's body assigns, a global a function rebinds step after step."""
     loops = [node for node in walk(source.tree.body) if isinstance(node, (ast.For, ast.While))
              and source.enclosing(node) is None]
     found = {n for loop in loops if isinstance(loop, ast.For) for n in assigned(loop.target)}
     found |= {n for loop in loops for node in walk(loop.body) for n in _bound(node)}
-    return found | {n for g in source.of_type(ast.Global) for n in g.names}
+    return found | {n for g in source.of_type(ast.Global) for n in g.names
+                    if rebinds_repeatedly(source, source.enclosing(g), n)}
+
+
+def rebinds_repeatedly(source: SourceFile, function: ast.AST | None, name: str) -> bool:
+    """The function declaring `name` global increments it, rebinds it inside a loop, or is
+    itself called from a loop; a configuration set once (`CFG = Hyper(...)` in main) is not."""
+    if function is None:
+        return True
+    binds = [n for n in walk(function.body) if name in _bound(n)]
+    return any(isinstance(n, ast.AugAssign) or in_loop(source, n, function) for n in binds) or any(
+        isinstance(c.func, ast.Name) and c.func.id == getattr(function, "name", "")
+        and in_loop(source, c, None) for c in source.of_type(ast.Call))
+
+
+def in_loop(source: SourceFile, node: ast.AST, stop: ast.AST | None) -> bool:
+    """A `for`/`while` encloses `node` (below `stop`, when given)."""
+    parent = source.parents.get(node)
+    while parent is not None and parent is not stop:
+        if isinstance(parent, (ast.For, ast.While)):
+            return True
+        parent = source.parents.get(parent)
+    return False
 
 
 def _bound(node: ast.AST) -> set[str]:

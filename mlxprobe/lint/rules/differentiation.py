@@ -197,7 +197,25 @@ class StepFunctionInGrad(Rule):
         scaled = isinstance(operand, ast.BinOp)
         parent = source.parents.get(call)
         cast = isinstance(parent, ast.Attribute) and parent.attr == "astype"
-        return scaled and not cast and not stopped(source, call)
+        return scaled and not cast and not stopped(source, call) and not self._straight_through(
+            source, call)
+
+    @staticmethod
+    def _straight_through(source: SourceFile, call: ast.Call) -> bool:
+        """`wq = round(w / s) * s` whose every later read sits inside `mx.stop_gradient`
+        (`w + mx.stop_gradient(wq - w)`): the straight-through estimator, spelled in two
+        lines."""
+        statement = source.parents.get(call)
+        while statement is not None and not isinstance(statement, ast.stmt):
+            statement = source.parents.get(statement)
+        function = source.enclosing(call)
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name) and function is not None):
+            return False
+        name = statement.targets[0].id
+        reads = [n for n in walk(function.body) if isinstance(n, ast.Name) and n.id == name
+                 and isinstance(n.ctx, ast.Load)]
+        return bool(reads) and all(stopped(source, n) for n in reads)
 
     def _traced(self, source: SourceFile, call: ast.Call) -> bool:
         """The operand reads the enclosing function's arguments or `self` (so it may carry

@@ -17,8 +17,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments
+from ..flow import assignments, helper_of
 from ..names import dotted, last_name
 from ..source import SourceFile
 from .base import Rule, differentiates, trains
@@ -102,11 +103,19 @@ class UnguardedMaskCount(Rule):
 
 
 def options(source: SourceFile) -> set[str]:
-    """Names bound to a parsed command line: `args = parser.parse_args()`."""
+    """Names bound to a parsed command line: `args = parser.parse_args()`, or `args =
+    parse()` where the module's own `parse` returns one."""
     return source.cached("options", source.tree, lambda: {
         t.id for t, v in assignments(source.of_type(ast.Assign))
-        if isinstance(t, ast.Name) and isinstance(v, ast.Call)
-        and last_name(v.func) in ("parse_args", "parse_known_args")})
+        if isinstance(t, ast.Name) and isinstance(v, ast.Call) and parses(source, v)})
+
+
+def parses(source: SourceFile, call: ast.Call, depth: int = 2) -> bool:
+    if last_name(call.func) in ("parse_args", "parse_known_args"):
+        return True
+    helper = helper_of(source, call) if depth else None
+    return helper is not None and not isinstance(helper, ast.Lambda) and any(
+        isinstance(r, ast.Call) and parses(source, r, depth - 1) for r in returns_of(helper))
 
 
 def one(node: ast.AST) -> bool:

@@ -185,6 +185,22 @@ def step_arrays(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
     return found | dict_values(nodes, found)
 
 
+def bounded(source: SourceFile, loop: ast.AST, node: ast.AST) -> bool:
+    """`node` runs only while the loop's counter is below a constant (`if it < 3:`): it keeps
+    a fixed number of arrays, not one more each step."""
+    counters = set(assigned(loop.target)) if isinstance(loop, ast.For) else set()
+    parent = source.parents.get(node)
+    while parent is not None and parent is not loop:
+        test = parent.test if isinstance(parent, ast.If) else None
+        if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                and test.left.id in counters and len(test.ops) == 1
+                and isinstance(test.ops[0], (ast.Lt, ast.LtE))
+                and isinstance(test.comparators[0], ast.Constant)):
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
 def yielded_arrays(source: SourceFile, loop: ast.AST) -> set[str]:
     """`for loss in train_steps(...)`: the loop's names bound to what a same-module training
     generator yields (a step's loss array, unless it yields a Python value)."""
@@ -363,7 +379,8 @@ class LazyLossKept(Rule):
             for node in body:
                 hit = kept(node) or kept_expression(source, loop, node, safe)
                 if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
-                        and not reset(loop, node, hit[0]) and node not in reported):
+                        and not reset(loop, node, hit[0]) and not bounded(source, loop, node)
+                        and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)
 

@@ -3,7 +3,8 @@
 dotted key matches nothing and nothing is updated, silently.
 
 Job: follow a dict's keys back to `tree_flatten` pairs (`dict(tree_flatten(t))`, a dict
-comprehension over them, `d[name] = ...` in a loop over them) and find it passed to
+comprehension over them, `d[name] = ...` in a loop over them) or to a loaded checkpoint
+(`mx.load(path)`: the flat dict it was saved as) and find it passed to
 `update` with `strict=False` and no `tree_unflatten` in between.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -20,6 +21,8 @@ from ..names import TREE_FLATTEN
 from ..source import SourceFile
 from .base import Rule
 
+LOAD = "mlx.core.load"
+
 
 class FlatUpdateNonStrict(Rule):
     """MLX064: `model.update(flat, strict=False)` with `flat` keyed by tree_flatten paths."""
@@ -29,7 +32,8 @@ class FlatUpdateNonStrict(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "strict=False" in text and "tree_flatten" in text and ".update(" in text
+        return "strict=False" in text and ("tree_flatten" in text or "load(" in text) and (
+            ".update(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
@@ -60,9 +64,12 @@ class FlatUpdateNonStrict(Rule):
             self._filled(n, node.id, pairs) for n in nodes)
 
     def _from_pairs(self, source: SourceFile, value: ast.AST, pairs: set[str]) -> bool:
-        """`dict(tree_flatten(t))` or `{k: ... for k, v in tree_flatten(t)}`."""
+        """`dict(tree_flatten(t))`, `{k: ... for k, v in tree_flatten(t)}`, or `mx.load(path)`
+        (a checkpoint's arrays, one flat dict keyed by the paths they were saved under)."""
         if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "dict" and value.args:
             return self._flattens(source, value.args[0])
+        if isinstance(value, ast.Call) and source.imports.resolve(value.func) == LOAD:
+            return True
         if isinstance(value, ast.DictComp):
             return any(self._flattens(source, g.iter) for g in value.generators)
         return False

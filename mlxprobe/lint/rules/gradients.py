@@ -10,7 +10,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
@@ -263,6 +263,23 @@ def zeroes(source: SourceFile, node: ast.AST) -> bool:
     return source.imports.resolve(node) in ZEROS
 
 
+def decays(source: SourceFile) -> bool:
+    """An optimizer of this module may move a parameter whose gradient is 0: AdamW (weight
+    decay 0.01 by default) or any optimizer given a `weight_decay` other than 0; also when the
+    module builds no optimizer we can see. Only decay-free optimizers (Adam, SGD, ...): False."""
+    built = [c for c in source.of_type(ast.Call)
+             if (source.imports.resolve(c.func) or "").startswith("mlx.optimizers.")
+             and (last_name(c.func) or "")[:1].isupper()]
+    return not built or any(weight_decay(c) for c in built)
+
+
+def weight_decay(call: ast.Call) -> bool:
+    given = next((k.value for k in call.keywords if k.arg == "weight_decay"), None)
+    if given is None:
+        return last_name(call.func) == "AdamW"
+    return not (isinstance(given, ast.Constant) and given.value == 0)
+
+
 class ZeroedGradsFreeze(Rule):
     """MLX010: `grads[k] = tree_map(mx.zeros_like, grads[k])` (or zeros_like of it)."""
 
@@ -273,7 +290,14 @@ class ZeroedGradsFreeze(Rule):
     def may_fire(text: str) -> bool:
         return ("zeros_like" in text or "* 0" in text or "*0" in text) and "rad" in text
 
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that zero a gradient and those that build an optimizer."""
+        return lambda block: cls.may_fire(block) or "optim" in block or "Adam" in block
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not decays(source):
+            return
         for node in source.of_type(ast.Assign):
             target, value = node.targets[0], node.value
             if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)

@@ -1,7 +1,8 @@
 """Rules about how a loss is written: MLX002 (hand-written log-softmax with no label),
 MLX007 (labels shifted on the batch axis), MLX011 (labels not shifted at all).
 
-Job: read a loss function's own body; no flow across functions.
+Job: read a loss function's own body, and the module's own helpers it computes the loss
+with (MLX002: a log-softmax written in a helper).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -9,7 +10,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes, names_in, walk
@@ -20,6 +21,7 @@ from .base import Rule
 GATHERS = frozenset({"take_along_axis", "take", "gather", "cross_entropy", "one_hot",
                      "nll_loss", "where"})
 LABEL_WORDS = ("label", "target", "mask", "onehot", "one_hot")
+HELPER_DEPTH = 2  # levels of the module's own functions a loss is followed into
 
 
 def negated_reduction(expr: ast.AST) -> ast.AST | None:
@@ -34,8 +36,24 @@ def negated_reduction(expr: ast.AST) -> ast.AST | None:
     return call.func.value if isinstance(call.func, ast.Attribute) else None
 
 
-def lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:
-    """The nodes `expr` is computed from inside `function` (following local assignments)."""
+def lineage(function: ast.AST, expr: ast.AST, source: SourceFile | None = None,
+            depth: int = HELPER_DEPTH) -> list[ast.AST]:
+    """The nodes `expr` is computed from inside `function` (following local assignments),
+    and, given `source`, inside the module's own functions it calls (`log_probs(logits)`),
+    through what they return."""
+    nodes = local_lineage(function, expr)
+    if source is None or not depth:
+        return nodes
+    helpers = {h for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+               and (h := source.local_function(n.func.id)) is not None and h is not function}
+    for helper in helpers:
+        for node in walk(helper.body):
+            if isinstance(node, ast.Return) and node.value is not None:
+                nodes.extend(lineage(helper, node.value, source, depth - 1))
+    return nodes
+
+
+def local_lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:
     values: dict[str, list[ast.AST]] = {}
     for target, value in assignments(walk(function.body)):
         if isinstance(target, ast.Name):
@@ -105,13 +123,19 @@ class LogSoftmaxWithoutLabels(Rule):
         return ("log_softmax" in text or "logsumexp" in text or (
             "log(" in text and "exp(" in text)) and ("mean(" in text or "sum(" in text)
 
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that may hold the loss, and those that may hold its log-softmax."""
+        return lambda block: cls.may_fire(block) or "log_softmax" in block or (
+            "logsumexp" in block) or ("log(" in block and "exp(" in block)
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for scope in scopes(source):
             for value in loss_values(body_nodes(source, scope)):
                 reduced = negated_reduction(value)
                 if reduced is None:
                     continue
-                nodes = lineage(scope, reduced)
+                nodes = lineage(scope, reduced, source)
                 if any(map(is_log_softmax, nodes)) and not any(map(is_gather, nodes)):
                     yield self.hit(source, value)
 

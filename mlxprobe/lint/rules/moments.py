@@ -3,7 +3,9 @@
 Job: find the one-pass variance formula on arrays, through local names. In float32 the two
 terms agree to every digit when the values sit on an offset large against their spread
 (pressure in hPa, pixel sums, logits late in training): the difference cancels to 0 or goes
-negative, and sqrt of it is NaN (mlx#1302, the same formula inside an old mx.std).
+negative, and sqrt of it is NaN (mlx#1302, the same formula inside an old mx.std). Moments
+of data first shifted by a reference value (`d = x - x[:1]`) are the standard remedy and
+are left alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -78,5 +80,13 @@ class VarianceByMoments(Rule):
                 continue
             bound = function_bindings(source, source.enclosing(node))
             first = mean_square_of(source, node.left, bound)
-            if first is not None and first == squared_mean_of(source, node.right, bound):
+            if (first is not None and first == squared_mean_of(source, node.right, bound)
+                    and not shifted(first, bound)):
                 yield self.hit(source, node)
+
+
+def shifted(name: str, bound: dict[str, ast.AST]) -> bool:
+    """The moments are taken of data already shifted by a reference (`d = x - x[:1]`): the
+    shifted-data algorithm, whose values sit near 0, so the two terms do not cancel."""
+    value = bound.get(name)
+    return isinstance(value, ast.BinOp) and isinstance(value.op, ast.Sub)

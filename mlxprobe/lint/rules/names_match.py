@@ -26,6 +26,11 @@ WALKS = frozenset({"named_modules", "children", "leaf_modules", "modules"})
 TYPE_TEST = re.compile(r"type\([\w.\[\]]+\) (?:is|==) ")
 
 
+def class_key(source: SourceFile, node: ast.AST) -> str:
+    """A class as named here, imports resolved: `nn.Linear` -> `mlx.nn.Linear`, `Base`."""
+    return source.imports.resolve(node) or ast.unparse(node)
+
+
 class TypeIdentityWithSubclass(Rule):
     """MLX057: `type(x) is C` (or `==`) where this module defines a subclass of C: an
     instance of the subclass fails the test (`isinstance(x, C)` is the test that holds)."""
@@ -37,15 +42,15 @@ class TypeIdentityWithSubclass(Rule):
         return "type(" in text and "class " in text and TYPE_TEST.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        derived = {b.id for c in source.of_type(ast.ClassDef) for b in c.bases
-                   if isinstance(b, ast.Name)}
+        derived = {class_key(source, b) for c in source.of_type(ast.ClassDef) for b in c.bases
+                   if isinstance(b, (ast.Name, ast.Attribute))}
         if not derived:
             return
         for compare in source.of_type(ast.Compare):
             if (len(compare.ops) == 1 and isinstance(compare.ops[0], (ast.Is, ast.Eq))
                     and self._type_call(compare.left)
-                    and isinstance(compare.comparators[0], ast.Name)
-                    and compare.comparators[0].id in derived):
+                    and isinstance(compare.comparators[0], (ast.Name, ast.Attribute))
+                    and class_key(source, compare.comparators[0]) in derived):
                 yield self.hit(source, compare)
 
     @staticmethod

@@ -13,9 +13,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import under
+from ..dataflow import SUBMIT, transformed_arg, under
 from ..finding import Finding
 from ..flow import arguments, assigned, assignments, body_nodes, calls, helper_of
+from ..names import last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
 
@@ -49,6 +50,22 @@ class ForeignStream(Rule):
                 if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
                         and node.id in streams - local - arguments(function)):
                     yield self.hit(source, node)
+        for call in source.of_type(ast.Call):
+            for given in thread_arguments(source, call):
+                if isinstance(given, ast.Name) and given.id in streams:
+                    yield self.hit(source, given)
+
+
+def thread_arguments(source: SourceFile, call: ast.Call) -> list[ast.AST]:
+    """What a thread start hands its function: `Thread(target=f, args=(a, b))`,
+    `pool.submit(f, a, b)`."""
+    given = transformed_arg(source, call)
+    if given is None or given[0] != "thread":
+        return []
+    args = next((k.value for k in call.keywords if k.arg == "args"), None)
+    if isinstance(args, (ast.Tuple, ast.List)):
+        return list(args.elts)
+    return list(call.args[1:]) if last_name(call.func) in SUBMIT else []
 
 
 class StreamPerStep(Rule):

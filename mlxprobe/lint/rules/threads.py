@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
-from ..flow import calls, names_in, walk
+from ..flow import calls, helper_of, names_in, walk
 from ..source import SourceFile
 from .base import Rule
 
@@ -86,7 +86,8 @@ class ArraysIntoThread(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("target=" in text or "submit(" in text) and "put" in text and ".get(" in text
+        return ("target=" in text or "submit(" in text or "Thread)" in text) and (
+            "put" in text and ".get(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         queues = self._read_queues(source)
@@ -97,6 +98,25 @@ class ArraysIntoThread(Rule):
                 scope = source.enclosing(call) or source.tree
                 if any(self._lazy(source, v, scope) for v in elements(call.args[0])):
                     yield self.hit(source, call)
+                else:
+                    yield from self._lazy_callers(source, call, scope)
+
+    def _lazy_callers(self, source: SourceFile, put: ast.Call,
+                      scope: ast.AST) -> Iterator[Finding]:
+        """`writer.log(step, loss)` where `log(self, step, loss)` puts its argument on the
+        queue: the call sites that hand it an array they have not evaluated."""
+        params = [a.arg for a in getattr(getattr(scope, "args", None), "args", [])]
+        put = {v.id for v in elements(put.args[0]) if isinstance(v, ast.Name)} & set(params)
+        if not put:
+            return
+        method = bool(params) and params[0] == "self"
+        for call in source.of_type(ast.Call):
+            if helper_of(source, call) is not scope:
+                continue
+            given = dict(zip(params[1:] if method else params, call.args))
+            caller = source.enclosing(call) or source.tree
+            if any(n in given and self._lazy(source, given[n], caller) for n in put):
+                yield self.hit(source, call)
 
     def _read_queues(self, source: SourceFile) -> set[str]:
         """Queues (as text: `log_q`, `self.q`) that a thread's function gets from, where that
