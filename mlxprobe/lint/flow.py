@@ -2,7 +2,8 @@
 
 Job: the small, shared pieces of intra-module flow the rules need: walk a body without
 entering nested definitions, follow calls to functions defined in the same module (a plain
-name or `self.method`), and read what a body assigns.
+name, `self.method`, or `obj.method` where `obj` is an instance of one of the module's
+classes), and read what a body assigns.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """

@@ -1,6 +1,9 @@
 """MLX026: lazy arrays built in one thread and handed to another (a queue, a shared list, a
 returned future), never evaluated where they were built; MLX050: the same in the other
-direction, a loop's arrays put on a queue that a thread's function reads and evaluates.
+direction, a loop's arrays put on a queue that a thread's function reads and evaluates (also
+through a method that puts its argument: the call sites that hand it a lazy array). A
+thread's function is a `Thread(target=f)`/`submit(f)` target or the `run` of a
+`threading.Thread` subclass.
 
 Job: follow the arrays a thread's function builds (`dataflow.arrays_in`) to where they leave
 the thread. MLX streams are per thread (since mlx 0.31.2): a graph recorded on a worker
