@@ -65,6 +65,8 @@ QUOTED = {
     "jvp_not_implemented": "ValueError: [Primitive::jvp] Not implemented for AddMM.",
     "int64_scatter_gpu": "std::invalid_argument: [Scatter::eval_gpu] Does not support int64",
     "gpu_not_implemented": "std::runtime_error: [Inverse::eval_gpu] Metal inversion NYI.",
+    "float64_on_gpu": "MLX error: float64 is not supported on the GPU at "
+                      "mlx-swift/Source/Cmlx/mlx-c/mlx/c/ops.cpp:643",
     "cuda_out_of_memory": "RuntimeError: cudaMallocManaged failed: an illegal memory access "
                           "was encountered.",
     "metal_gpu_timeout": "[METAL] Command buffer execution failed: Caused GPU Timeout Error "

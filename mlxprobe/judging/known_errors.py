@@ -336,6 +336,14 @@ TABLE: tuple[KnownError, ...] = (
         "`values = values.astype(mx.int32)` before the `.at[...]` update",
         GH + "ml-explore/mlx/issues/1076"),
     KnownError(
+        "float64_on_gpu",
+        r"float64 is not supported on the GPU",
+        "an array is float64 (NumPy's default float, kept by `mx.array(np_array)`), and the "
+        "GPU has no float64",
+        "make it float32 where it enters: `mx.array(x, dtype=mx.float32)` or "
+        "`x.astype(np.float32)`; keep float64 work on `stream=mx.cpu`",
+        GH + "ml-explore/mlx-swift/issues/269"),
+    KnownError(
         "gpu_not_implemented",
         r"\[\w+::eval_gpu\] .*(NYI|not yet supported)",
         "this op (a `mx.linalg` factorization or inverse) has no GPU kernel",
