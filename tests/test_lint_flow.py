@@ -312,8 +312,29 @@ def test_mlx020_clamp_after_sqrt_of_a_distance() -> None:
 
     def normalize(x):
         return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1)), 1e-12)
+
+    def loss_fn(model, a, b):
+        return dist(model(a), b).mean() + safe(a, b).mean() + normalize(a).mean()
+
+    step = nn.value_and_grad(model, loss_fn)
     """
     assert fired(code, "MLX020") == [5]
+
+
+def test_mlx020_is_quiet_outside_differentiated_code() -> None:
+    code = """
+    def advantages(rew):
+        mu = rew.mean(axis=1, keepdims=True)
+        sd = mx.sqrt(mx.mean(mx.square(rew - mu), axis=1, keepdims=True))
+        return (rew - mu) / mx.maximum(sd, 1e-6)
+
+    def pg_loss(policy, ctx, adv):
+        return -mx.mean(adv * policy(ctx))
+
+    step = nn.value_and_grad(policy, pg_loss)
+    adv = advantages(rewards)
+    """
+    assert fired(code, "MLX020") == []
 
 
 # MLX021: gradients computed and never applied -----------------------------------------------

@@ -329,13 +329,14 @@ def array_dict(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:
 
 
 def grad_functions(source: SourceFile) -> dict[str, ast.Call]:
-    """Names bound to `mx.value_and_grad(f, ...)`/`mx.grad(...)` -> the transforming call."""
+    """Names (and `self.x` attributes, keyed as written) bound to `mx.value_and_grad(f, ...)`/
+    `mx.grad(...)` -> the transforming call."""
     key = ("grad_functions", source.tree)
     if key not in source.cache:
         source.cache[key] = {
-            t.id: v for t, v in assignments(source.of_type(ast.Assign))
-            if isinstance(t, ast.Name) and isinstance(v, ast.Call)
-            and source.imports.resolve(v.func) in MX_GRAD}
+            ast.unparse(t): v for t, v in assignments(source.of_type(ast.Assign))
+            if (isinstance(t, ast.Name) or dotted(t) is not None and dotted(t)[0] == "self")
+            and isinstance(v, ast.Call) and source.imports.resolve(v.func) in MX_GRAD}
     return source.cache[key]
 
 

@@ -14,7 +14,7 @@ from .base import Rule
 from .compiled import CompiledStateIncomplete, TracedBranch
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
-from .differentiation import ModelOutsideGrad, StepFunctionInGrad
+from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
@@ -46,7 +46,7 @@ from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .shapeless import ShapelessCompileReadsShape
 from .slices import ReductionIntoBatchSlice
-from .state import ClampAfterSingular, GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .threads import ArraysIntoThread, CrossThreadArrays

@@ -150,7 +150,8 @@ BRANCHES = (ast.If, ast.While, ast.IfExp)
 class TracedBranch(Rule):
     """MLX065: an `if`/`while` in a compiled function tests a name that is neither its
     argument nor its own local, and that the module rebinds as it runs (a loop variable at
-    module level, a global assigned more than once or incremented)."""
+    module level, a global assigned more than once or incremented), or an attribute of
+    `self` the program increments (`self.global_step += 1`)."""
 
     id = "MLX065"
 
@@ -159,15 +160,29 @@ class TracedBranch(Rule):
         return "compile" in text and "if " in text and MX_COMPILE.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        changing = changing_globals(source)
-        if not changing:
+        changing, attributes = changing_globals(source), changing_attributes(source)
+        if not changing and not attributes:
             return
         for function, nodes in under(source, "compile"):
             declared = {n for g in nodes if isinstance(g, ast.Global) for n in g.names}
             own = (arguments(function) | {n for node in nodes for n in _bound(node)}) - declared
             for node in nodes:
-                if isinstance(node, BRANCHES) and names_in(node.test) & (changing - own):
+                if isinstance(node, BRANCHES) and (names_in(node.test) & (changing - own) or (
+                        self_attributes(node.test) & attributes)):
                     yield self.hit(source, node)
+
+
+def self_attributes(node: ast.AST) -> set[str]:
+    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "self"}
+
+
+def changing_attributes(source: SourceFile) -> set[str]:
+    """`self.x` attributes the program increments (`self.global_step += 1`): a step counter
+    an object carries from call to call."""
+    return {n.target.attr for n in source.of_type(ast.AugAssign)
+            if isinstance(n.target, ast.Attribute) and isinstance(n.target.value, ast.Name)
+            and n.target.value.id == "self"}
 
 
 def changing_globals(source: SourceFile) -> set[str]:

@@ -15,7 +15,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, walk
+from ..flow import assignments, body_nodes, helper_of, walk
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -32,10 +32,10 @@ def scope_nodes(source: SourceFile, node: ast.AST) -> list[ast.AST]:
 
 class ClipPairAsGrads(Rule):
     """MLX030: `grads = optim.clip_grad_norm(grads, max_norm)` (or the call handed straight
-    to another call): the function returns `(clipped_grads, total_norm)`."""
+    to another call, or returned by a helper whose result is so used): the function returns
+    `(clipped_grads, total_norm)`."""
 
     id = "MLX030"
-    local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -46,10 +46,14 @@ class ClipPairAsGrads(Rule):
             if source.imports.resolve(call.func) in CLIP and self._used_whole(source, call):
                 yield self.hit(source, call)
 
-    def _used_whole(self, source: SourceFile, call: ast.Call) -> bool:
+    def _used_whole(self, source: SourceFile, call: ast.Call, depth: int = 2) -> bool:
         parent = source.parents.get(call)
         if isinstance(parent, (ast.Call, ast.keyword)):
             return True  # `optimizer.update(model, clip_grad_norm(g, 1.0))`
+        if isinstance(parent, ast.Return) and depth:  # a helper hands the pair back
+            function = source.enclosing(call)
+            return any(helper_of(source, site) is function and self._used_whole(
+                source, site, depth - 1) for site in source.of_type(ast.Call))
         if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
                 and isinstance(parent.targets[0], ast.Name)):
             return False

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import assigned, assignments, calls, helper_of, names_in, reach, walk
+from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in, reach, walk
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, differentiates
@@ -46,21 +46,34 @@ def bound_name(source: SourceFile, call: ast.Call) -> str | None:
     return None
 
 
-def model_passed(source: SourceFile, name: str | None, parts: list[str],
+def model_passed(source: SourceFile, sites: list[ast.Call] | None, parts: list[str],
                  read: set[str], params: list[str]) -> bool:
-    """Some call of `name` hands the model over as an argument (`vg(model, x, y)`) that the
-    function reads (a model passed to a parameter the loss ignores reaches nothing)."""
-    if name is None:
+    """Some call of the gradient function hands the model over as an argument (`vg(model,
+    x, y)`) that the function reads (a model passed to a parameter the loss ignores reaches
+    nothing)."""
+    if sites is None:
         return True  # called where we cannot see: assume it may be
-    for call in source.of_type(ast.Call):
-        if isinstance(call.func, ast.Name) and call.func.id == name:
-            if any(isinstance(g, ast.Starred) for g in call.args) or any(
-                    dotted(k.value) == parts and k.arg in read for k in call.keywords):
-                return True
-            if any(dotted(g) == parts and (i >= len(params) or params[i] in read)
-                   for i, g in enumerate(call.args)):
-                return True
+    for call in sites:
+        if any(isinstance(g, ast.Starred) for g in call.args) or any(
+                dotted(k.value) == parts and k.arg in read for k in call.keywords):
+            return True
+        if any(dotted(g) == parts and (i >= len(params) or params[i] in read)
+               for i, g in enumerate(call.args)):
+            return True
     return False
+
+
+def call_sites(source: SourceFile, transform: ast.Call) -> list[ast.Call] | None:
+    """The calls of a gradient function: of the name it is bound to, or the call that runs it
+    at once (`nn.value_and_grad(m, f)(m)`); None when it is neither (handed elsewhere)."""
+    parent = source.parents.get(transform)
+    if isinstance(parent, ast.Call) and parent.func is transform:
+        return [parent]
+    name = bound_name(source, transform)
+    if name is None:
+        return None
+    return [c for c in source.of_type(ast.Call)
+            if isinstance(c.func, ast.Name) and c.func.id == name]
 
 
 class ModelOutsideGrad(Rule):
@@ -88,7 +101,7 @@ class ModelOutsideGrad(Rule):
             params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
             read = {n.id for n in nodes if isinstance(n, ast.Name)}
             if not self._opaque(source, nodes) and not any(mentions(nodes, p) for p in names) \
-                    and not model_passed(source, bound_name(source, call), parts, read, params):
+                    and not model_passed(source, call_sites(source, call), parts, read, params):
                 yield self.hit(source, call)
 
     def _opaque(self, source: SourceFile, nodes: list[ast.AST]) -> bool:
@@ -238,4 +251,60 @@ class StepFunctionInGrad(Rule):
             if name in bound and name not in seen:
                 seen.add(name)
                 todo.extend(names_in(bound[name]))
+        return False
+
+
+SINGULAR = frozenset({"mlx.core.sqrt", "mlx.core.rsqrt"})
+CLAMPS = frozenset({"mlx.core.maximum", "mlx.core.clip"})
+DEPTH = 3
+
+
+class ClampAfterSingular(Rule):
+    """MLX020: `mx.maximum(mx.sqrt(d2), eps)` (or clip) where d2 is computed from a
+    difference (a distance, which is exactly 0 when two points meet): the clamp guards the
+    value, not the gradient, which is NaN there. A norm of one vector is left alone, and so is
+    a clamp outside differentiated code (a reward's standard deviation): no gradient there."""
+
+    id = "MLX020"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "sqrt(" in text and ("maximum(" in text or "clip(" in text) and differentiates(
+            text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        region = set(differentiated_nodes(source))
+        for call in source.of_type(ast.Call):
+            if (source.imports.resolve(call.func) not in CLAMPS or not call.args
+                    or call not in region):
+                continue
+            values = self._values(source, call)
+            inner = self._resolve(call.args[0], values)
+            if (isinstance(inner, ast.Call) and source.imports.resolve(inner.func) in SINGULAR
+                    and inner.args and self._difference(inner.args[0], values, DEPTH)):
+                yield self.hit(source, call)
+
+    def _values(self, source: SourceFile, call: ast.Call) -> dict[str, list[ast.AST]]:
+        function = source.enclosing(call)
+        nodes = body_nodes(source, function) if function else []
+        values: dict[str, list[ast.AST]] = {}
+        for target, value in assignments(nodes):
+            if isinstance(target, ast.Name):
+                values.setdefault(target.id, []).append(value)
+        return values
+
+    def _resolve(self, node: ast.AST, values: dict[str, list[ast.AST]]) -> ast.AST:
+        """A name's single binding in the function, else the node."""
+        if isinstance(node, ast.Name) and len(values.get(node.id, [])) == 1:
+            return values[node.id][0]
+        return node
+
+    def _difference(self, node: ast.AST, values: dict[str, list[ast.AST]], depth: int) -> bool:
+        """The value is computed from `a - b` (following local names a few levels)."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
+                return True
+            if depth and isinstance(n, ast.Name) and any(
+                    self._difference(v, values, depth - 1) for v in values.get(n.id, [])):
+                return True
         return False

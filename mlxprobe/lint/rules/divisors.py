@@ -134,19 +134,20 @@ def guarded(source: SourceFile, node: ast.AST, text: str) -> bool:
 
 
 class WarmupByOption(Rule):
-    """MLX042: `min(1, step / args.warmup)` in a training module, the length read from the
-    command line with no floor and no `if args.warmup` around it."""
+    """MLX042: `min(1, step / args.warmup)` (or `mx.minimum`) in a training module, the length
+    read from the command line with no floor and no `if args.warmup` around it."""
 
     id = "MLX042"
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "min(" in text and "parse_" in text and trains(text)
+        return ("min(" in text or "minimum(" in text) and "parse_" in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         parsed = options(source)
         for call in source.of_type(ast.Call):
-            if not (isinstance(call.func, ast.Name) and call.func.id == "min"):
+            if not (isinstance(call.func, ast.Name) and call.func.id == "min"
+                    or source.imports.resolve(call.func) == "mlx.core.minimum"):
                 continue
             if len(call.args) == 2 and any(one(a) for a in call.args):
                 yield from self._ramps(source, call, parsed)
@@ -156,7 +157,29 @@ class WarmupByOption(Rule):
             if not (isinstance(ratio, ast.BinOp) and isinstance(ratio.op, ast.Div)):
                 continue
             parts = dotted(ratio.right)
-            if parts and len(parts) == 2 and parts[0] in parsed and not guarded(
-                    source, call, ast.unparse(ratio.right)):
+            if parts and len(parts) == 2 and parts[0] in parsed and may_be_zero(
+                    source, parts[1]) and not guarded(source, call, ast.unparse(ratio.right)):
                 yield self.hit(source, ratio)
+
+
+def may_be_zero(source: SourceFile, option: str) -> bool:
+    """A length the user may set to 0: a warm-up (0 turns it off), or an option whose
+    declared default is 0 (`--iters 300` is not one)."""
+    if "warm" in option:
+        return True
+    default = option_defaults(source).get(option)
+    return default is None or (isinstance(default, ast.Constant) and default.value == 0)
+
+
+def option_defaults(source: SourceFile) -> dict[str, ast.AST]:
+    """`--warmup-steps ... default=0` -> {"warmup_steps": 0}, from `add_argument` calls."""
+    def make() -> dict[str, ast.AST]:
+        found: dict[str, ast.AST] = {}
+        for call in source.of_type(ast.Call):
+            flag = call.args[0] if last_name(call.func) == "add_argument" and call.args else None
+            default = next((k.value for k in call.keywords if k.arg == "default"), None)
+            if isinstance(flag, ast.Constant) and isinstance(flag.value, str) and default:
+                found[flag.value.lstrip("-").replace("-", "_")] = default
+        return found
+    return source.cached("option_defaults", source.tree, make)
 

@@ -305,6 +305,22 @@ class ZeroedGradsFreeze(Rule):
                 continue
             if self._zeroes_target(source, value, ast.unparse(target)):
                 yield self.hit(source, node)
+        for comp in source.of_type(ast.DictComp):
+            if self._zeroes_entries(source, comp):
+                yield self.hit(source, comp)
+
+    def _zeroes_entries(self, source: SourceFile, comp: ast.DictComp) -> bool:
+        """`{k: (tree_map(mx.zeros_like, v) if k in frozen else v) for k, v in grads.items()}`:
+        some entries of a gradient dict rebuilt as zeros."""
+        generator = comp.generators[0]
+        it, target = generator.iter, generator.target
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
+                and it.func.attr == "items" and "grad" in ast.unparse(it.func.value).lower()
+                and isinstance(target, ast.Tuple) and len(target.elts) == 2):
+            return False
+        value = ast.unparse(target.elts[1])
+        return any(isinstance(n, ast.Call) and self._zeroes_target(source, n, value)
+                   for n in ast.walk(comp.value))
 
     def _zeroes_target(self, source: SourceFile, value: ast.Call, target: str) -> bool:
         same = [ast.unparse(a) == target for a in value.args]

@@ -1,8 +1,7 @@
 """Rules about training state, stated on the dataflow facts (`dataflow`): MLX014 (state
 updated in a loop and never evaluated, whatever updates it), MLX019 (a randomly initialised
-module array kept in a `_private` attribute, so never a parameter), MLX020 (a clamp applied
-after `sqrt`/`log` instead of before: NaN gradients at 0), MLX021 (gradients computed in a
-loop and never applied).
+module array kept in a `_private` attribute, so never a parameter), MLX021 (gradients
+computed in a loop and never applied). MLX020 (a clamp after `sqrt`) is in `differentiation`.
 
 Job: find state that never trains or that grows a lazy graph, however the update is spelled.
 
@@ -204,59 +203,6 @@ class PrivateWeight(Rule):
         return any(isinstance(n, ast.Attribute) and n.attr == attr and isinstance(
             n.ctx, ast.Load) and isinstance(n.value, ast.Name) and n.value.id == "self"
             for n in nodes)
-
-
-SINGULAR = frozenset({"mlx.core.sqrt", "mlx.core.rsqrt"})
-CLAMPS = frozenset({"mlx.core.maximum", "mlx.core.clip"})
-DEPTH = 3
-
-
-class ClampAfterSingular(Rule):
-    """MLX020: `mx.maximum(mx.sqrt(d2), eps)` (or clip) where d2 is computed from a
-    difference (a distance, which is exactly 0 when two points meet): the clamp guards the
-    value, not the gradient, which is NaN there. A norm of one vector is left alone."""
-
-    id = "MLX020"
-    local = True
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return "sqrt(" in text and ("maximum(" in text or "clip(" in text)
-
-    def check(self, source: SourceFile) -> Iterator[Finding]:
-        for call in source.of_type(ast.Call):
-            if source.imports.resolve(call.func) not in CLAMPS or not call.args:
-                continue
-            values = self._values(source, call)
-            inner = self._resolve(call.args[0], values)
-            if (isinstance(inner, ast.Call) and source.imports.resolve(inner.func) in SINGULAR
-                    and inner.args and self._difference(inner.args[0], values, DEPTH)):
-                yield self.hit(source, call)
-
-    def _values(self, source: SourceFile, call: ast.Call) -> dict[str, list[ast.AST]]:
-        function = source.enclosing(call)
-        nodes = body_nodes(source, function) if function else []
-        values: dict[str, list[ast.AST]] = {}
-        for target, value in assignments(nodes):
-            if isinstance(target, ast.Name):
-                values.setdefault(target.id, []).append(value)
-        return values
-
-    def _resolve(self, node: ast.AST, values: dict[str, list[ast.AST]]) -> ast.AST:
-        """A name's single binding in the function, else the node."""
-        if isinstance(node, ast.Name) and len(values.get(node.id, [])) == 1:
-            return values[node.id][0]
-        return node
-
-    def _difference(self, node: ast.AST, values: dict[str, list[ast.AST]], depth: int) -> bool:
-        """The value is computed from `a - b` (following local names a few levels)."""
-        for n in ast.walk(node):
-            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
-                return True
-            if depth and isinstance(n, ast.Name) and any(
-                    self._difference(v, values, depth - 1) for v in values.get(n.id, [])):
-                return True
-        return False
 
 
 class GradsNeverApplied(Rule):

@@ -78,9 +78,8 @@ def may_change(source: SourceFile, use: ast.Attribute) -> bool:
     parent = source.parents.get(use)
     if isinstance(parent, ast.Call) and parent.func is use:
         return True
-    if isinstance(parent, ast.Attribute):
-        grand = source.parents.get(parent)
-        return parent.attr in CHANGES or not (isinstance(grand, ast.Call) and grand.func is parent)
+    if isinstance(parent, ast.Attribute):  # `x.router.update(...)`, `x.router.weight = w`
+        return parent.attr in CHANGES or isinstance(parent.ctx, ast.Store)
     if isinstance(parent, ast.Call):  # handed over as an argument
         helper = helper_of(source, parent)
         return helper is None or any(

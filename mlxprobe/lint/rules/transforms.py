@@ -16,7 +16,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import COMPILE, evaluation, function_of, grad_functions, returns_of, under
+from ..dataflow import (
+    COMPILE,
+    evaluation,
+    function_of,
+    grad_functions,
+    layer_attributes,
+    returns_of,
+    under,
+)
 from ..finding import Finding
 from ..flow import assignments, calls, reach, walk
 from ..names import last_name
@@ -119,6 +127,40 @@ def constants(source: SourceFile) -> set[str]:
     return source.cached("constants", source.tree, make)
 
 
+SHAPES = frozenset({"shape", "ndim", "dtype", "size"})
+
+
+def unstopped_names(source: SourceFile, node: ast.AST) -> Iterator[str]:
+    """The names `node` reads that may carry a gradient: outside any `mx.stop_gradient(...)`,
+    not a shape (`h.shape[1]`), and not a plain setting of `self` (`self.eps`)."""
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        if isinstance(current, ast.Call) and source.imports.resolve(current.func) in STOP:
+            continue
+        if isinstance(current, ast.Attribute) and (current.attr in SHAPES or (
+                isinstance(current.value, ast.Name) and current.value.id == "self"
+                and current.attr in settings(source))):
+            continue
+        if isinstance(current, ast.Name):
+            yield current.id
+        todo.extend(ast.iter_child_nodes(current))
+
+
+def settings(source: SourceFile) -> set[str]:
+    """`self.x` attributes the module's nn.Module classes bind only to plain values (`self.eps
+    = eps`): no MLX call, no layer, in any of their bindings."""
+    def make() -> set[str]:
+        kinds: dict[str, bool] = {}
+        for cls in module_classes(source):
+            for target, value in assignments(ast.walk(cls)):
+                if isinstance(target, ast.Attribute):
+                    plain = not any(isinstance(n, ast.Call) for n in ast.walk(value))
+                    kinds[target.attr] = kinds.get(target.attr, True) and plain
+        return {attr for attr, plain in kinds.items() if plain} - layer_attributes(source)
+    return source.cached("settings", source.tree, make)
+
+
 def first(node: ast.AST) -> ast.AST:
     """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
     return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
@@ -162,9 +204,13 @@ class GradKeywordCall(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         functions = grad_functions(source)
         for call in source.of_type(ast.Call):
-            if not (isinstance(call.func, ast.Name) and call.func.id in functions):
+            func = call.func
+            name = func.id if isinstance(func, ast.Name) else f"self.{func.attr}" if (
+                isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and func.value.id == "self") else ""
+            if name not in functions:
                 continue
-            positions = argnums(functions[call.func.id])
+            positions = argnums(functions[name])
             starred = any(isinstance(a, ast.Starred) for a in call.args) or any(
                 k.arg is None for k in call.keywords)
             if positions and not starred and call.keywords and len(call.args) <= max(positions):
@@ -264,7 +310,9 @@ class NoGradientOp(Rule):
                     yield self.hit(source, call)
 
     def _on_inputs(self, source: SourceFile, call: ast.Call) -> bool:
-        """The operand is computed from the enclosing function's arguments (or `self`)."""
+        """The operand is computed from the enclosing function's arguments (or `self`), not
+        only through `mx.stop_gradient` (a covariance stopped before `eigh` has no VJP to
+        ask for)."""
         function = source.enclosing(call)
         if function is None or not call.args:
             return False
@@ -273,7 +321,7 @@ class NoGradientOp(Rule):
         todo, seen = [call.args[0]], set()
         while todo:
             node = todo.pop()
-            for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name)):
+            for name in unstopped_names(source, node):
                 if name in params:
                     return True
                 if name in bound and name not in seen:

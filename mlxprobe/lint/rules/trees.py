@@ -70,11 +70,12 @@ def used_as_arrays(source: SourceFile, loop: ast.AST, scope: list[ast.AST]) -> b
 
 
 def pair_producers(source: SourceFile) -> dict[str, ast.AST]:
-    """Module functions whose every `return` is `tree_flatten(...)`: name -> first return."""
+    """Module functions whose every `return` (or `yield from`) is `tree_flatten(...)`: name
+    -> the first of them."""
     found = {}
     for name, defs in source.functions.items():
         returns = [n.value for n in body_nodes(source, defs[0])
-                   if isinstance(n, ast.Return)] if len(defs) == 1 else []
+                   if isinstance(n, (ast.Return, ast.YieldFrom))] if len(defs) == 1 else []
         if returns and all(isinstance(r, ast.Call) and source.imports.resolve(r.func)
                            in TREE_FLATTEN for r in returns):
             found[name] = returns[0]
