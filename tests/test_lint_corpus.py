@@ -19,8 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "corpus" / "dev"
+# a half not yet scored holds a file UNSCORED (its one score is the coordinator's, as it
+# comes out: no test may lint it first)
 HALVES = sorted(p for p in (ROOT / "corpus").iterdir()
-                if (p / "cases.toml").is_file() or (p / "lint_cases.toml").is_file())
+                if ((p / "cases.toml").is_file() or (p / "lint_cases.toml").is_file())
+                and not (p / "UNSCORED").exists())
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from lint_corpus import TARGET  # noqa: E402
 from lint_corpus import score as score_half  # noqa: E402
