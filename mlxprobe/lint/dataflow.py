@@ -280,8 +280,7 @@ def module_instances(source: SourceFile) -> set[str]:
     module's own classes deriving from one: `model = MLP(...)`, `head = nn.Linear(4, 2)`."""
     key = ("module_instances", source.tree)
     if key not in source.cache:
-        classes = {c.name for c in source.of_type(ast.ClassDef) if any(
-            (source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)}
+        classes = {c.name for c in module_classes(source)}
         source.cache[key] = {
             t.id for t, v in assignments(source.of_type(ast.Assign))
             if isinstance(t, ast.Name) and isinstance(v, ast.Call) and layer_call(
@@ -334,8 +333,8 @@ def grad_functions(source: SourceFile) -> dict[str, ast.Call]:
     key = ("grad_functions", source.tree)
     if key not in source.cache:
         source.cache[key] = {
-            ast.unparse(t): v for t, v in assignments(source.of_type(ast.Assign))
-            if (isinstance(t, ast.Name) or dotted(t) is not None and dotted(t)[0] == "self")
+            ".".join(parts): v for t, v in assignments(source.of_type(ast.Assign))
+            if (parts := dotted(t)) is not None and (len(parts) == 1 or parts[0] == "self")
             and isinstance(v, ast.Call) and source.imports.resolve(v.func) in MX_GRAD}
     return source.cache[key]
 
@@ -379,8 +378,7 @@ def layer_attributes(source: SourceFile) -> set[str]:
     layers (`self.head = nn.Linear(...)`, `self.blocks = [Block() for _ in range(4)]`)."""
     key = ("layer_attributes", source.tree)
     if key not in source.cache:
-        classes = [c for c in source.of_type(ast.ClassDef) if any(
-            (source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)]
+        classes = module_classes(source)
         names = {c.name for c in classes}
         source.cache[key] = {t.attr for c in classes for t, v in assignments(ast.walk(c))
                              if isinstance(t, ast.Attribute) and _layers(source, v, names)}
@@ -396,3 +394,10 @@ def _layers(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
     if isinstance(value, ast.ListComp):
         return _layers(source, value.elt, classes)
     return False
+
+
+def module_classes(source: SourceFile) -> list[ast.ClassDef]:
+    """The module's classes deriving from an `mlx.nn` class (computed once per module)."""
+    return source.cached("module_classes", source.tree, lambda: [
+        c for c in source.of_type(ast.ClassDef)
+        if any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)])

@@ -144,3 +144,19 @@ def arguments(function: ast.AST) -> set[str]:
     """The names of a def's or lambda's arguments (positional-only, positional, keyword-only)."""
     args = getattr(function, "args", None)
     return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
+
+
+def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
+    """Each parameter's value at this call: the argument given, else its default; `self`
+    of a method called as `self.f(...)` is None (not judged)."""
+    args = helper.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    values: dict[str, ast.AST | None] = dict(zip(
+        positional[len(positional) - len(args.defaults):], args.defaults))
+    values.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
+    if isinstance(call.func, ast.Attribute) and positional[:1] == ["self"]:
+        positional = positional[1:]
+        values["self"] = None
+    values.update(zip(positional, call.args))
+    values.update({k.arg: k.value for k in call.keywords if k.arg})
+    return values

@@ -10,7 +10,10 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterable
+
+BUILTIN_NAMES = frozenset(dir(builtins))  # what a bare name may mean without a binding
 
 EVAL = frozenset({"mlx.core.eval", "mlx.core.async_eval"})
 MX_GRAD = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})

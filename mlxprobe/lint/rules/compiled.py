@@ -18,13 +18,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import COMPILE, function_of, module_instances, under
+from ..dataflow import COMPILE, function_of, module_classes, module_instances, under
 from ..finding import Finding
 from ..flow import arguments, assigned, assignments, calls, names_in, reach, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
-from .state import model_update, module_classes
+from .state import model_update
 from .tracing import MX_COMPILE
 from .transforms import compiles, declares_state
 

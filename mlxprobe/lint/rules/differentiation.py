@@ -14,14 +14,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import under
+from ..dataflow import module_classes, under
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in, reach, walk
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, differentiates
 from .gradients import visible_function
-from .state import module_classes
 
 
 def mentions(nodes: list[ast.AST], parts: list[str]) -> bool:

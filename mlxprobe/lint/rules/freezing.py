@@ -15,12 +15,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import is_mx_array_call, layer_call
+from ..dataflow import is_mx_array_call, layer_call, module_classes
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .state import module_classes
 
 FREEZES = frozenset({"freeze", "unfreeze"})
 

@@ -13,13 +13,12 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from ..dataflow import layer_call
+from ..dataflow import layer_call, module_classes
 from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import dotted, last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .state import module_classes
 
 CONV1D = frozenset({"mlx.nn.Conv1d"})
 CHANNELS_LAST = frozenset(f"mlx.nn.{n}" for n in ("Linear", "Embedding", "LayerNorm",

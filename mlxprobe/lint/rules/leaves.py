@@ -16,10 +16,9 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments, helper_of, walk
+from ..flow import assignments, bound_arguments, helper_of, walk
 from ..source import SourceFile
 from .base import Rule, differentiates
-from .transforms import bound_arguments
 
 TRANSFORMS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
 

@@ -20,6 +20,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
+from ..dataflow import module_classes
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, walk
 from ..names import last_name
@@ -30,7 +31,6 @@ from .evaluation import is_optimizer_update
 from .freezing import self_attribute
 from .moments import square_of
 from .numerics import MEAN, module_constants, subject
-from .state import module_classes
 
 BFLOAT16 = "mlx.core.bfloat16"
 ADAM_FAMILY = frozenset(f"mlx.optimizers.{n}" for n in ("Adam", "AdamW", "Adamax", "Lion"))

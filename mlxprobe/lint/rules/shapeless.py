@@ -17,13 +17,20 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import COMPILE, function_of, module_instances, partial_of, transformed_arg, wrapped
+from ..dataflow import (
+    COMPILE,
+    function_of,
+    module_classes,
+    module_instances,
+    partial_of,
+    transformed_arg,
+    wrapped,
+)
 from ..finding import Finding
 from ..flow import calls, reach
 from ..names import NN_GRAD
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .state import module_classes
 from .transforms import compiles
 
 SHAPELESS = "shapeless=True"

@@ -13,7 +13,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
-from ..dataflow import evaluates_each_step, layer_call, transformed, unused_after
+from ..dataflow import (
+    evaluates_each_step,
+    layer_call,
+    module_classes,
+    transformed,
+    unused_after,
+)
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
@@ -146,12 +152,6 @@ class StateNeverEvaluated(Rule):
             if updates and not evaluates_each_step(source, outer, loop_reach(source, outer)):
                 reported.update(updates)
                 yield self.hit(source, updates[0])
-
-
-def module_classes(source: SourceFile) -> list[ast.ClassDef]:
-    """Classes deriving from an `mlx.nn` class."""
-    return [c for c in source.of_type(ast.ClassDef)
-            if any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)]
 
 
 def random_init(source: SourceFile, value: ast.AST) -> bool:

@@ -22,17 +22,18 @@ from ..dataflow import (
     function_of,
     grad_functions,
     layer_attributes,
+    module_classes,
     returns_of,
     under,
 )
 from ..finding import Finding
-from ..flow import assignments, calls, reach, walk
+from ..flow import assignments, bound_arguments, calls, reach, walk
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .gradients import argnums
-from .state import model_update, module_classes
+from .state import model_update
 from .tracing import MX_COMPILE
 
 CUTS = frozenset({"float", "int", "bool"})
@@ -82,22 +83,6 @@ def helper_reaches(source: SourceFile, helper: ast.AST, call: ast.Call, dead: se
             if value is not None and not reaches(source, value, dead, depth)}
     inner = dead_names(source, helper.body, seed, depth)
     return any(reaches(source, first(r), inner, depth) for r in returns_of(helper))
-
-
-def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
-    """Each parameter's value at this call: the argument given, else its default; `self`
-    of a method called as `self.f(...)` is None (not judged)."""
-    args = helper.args
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    values: dict[str, ast.AST | None] = dict(zip(
-        positional[len(positional) - len(args.defaults):], args.defaults))
-    values.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
-    if isinstance(call.func, ast.Attribute) and positional[:1] == ["self"]:
-        positional = positional[1:]
-        values["self"] = None
-    values.update(zip(positional, call.args))
-    values.update({k.arg: k.value for k in call.keywords if k.arg})
-    return values
 
 
 def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],

@@ -16,11 +16,11 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import builtins
 from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
+from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
 
@@ -30,7 +30,7 @@ IMPLICIT = frozenset({
     "__builtins__", "__annotations__", "__dict__", "__module__", "__qualname__", "__class__",
     "__debug__", "ExceptionGroup", "BaseExceptionGroup", "aiter", "anext", "EncodingWarning",
     "PythonFinalizationError", "WindowsError", "display", "get_ipython"})
-KNOWN = frozenset(dir(builtins)) | IMPLICIT
+KNOWN = BUILTIN_NAMES | IMPLICIT
 DYNAMIC = ("globals()", "locals()", "vars()", "exec(", "__builtins__", "import *",
            "sys.modules[")
 BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler,

@@ -14,13 +14,13 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from collections.abc import Iterator
 
 from ..dataflow import arrays_in
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls
+from ..names import BUILTIN_NAMES
 from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update
@@ -95,17 +95,23 @@ def data_iterator(node: ast.AST) -> bool:
     name = node.func.id if isinstance(node.func, ast.Name) else ""
     if name in ("enumerate", "zip", "iter") and node.args:
         return data_iterator(node.args[0])
-    return name not in dir(builtins)
+    return name not in BUILTIN_NAMES
 
 
 def model_call(source: SourceFile, value: ast.AST) -> bool:
     """`encoder(tokens)`: a call of a plain name that is no function, class or import of
     the module (a model object handed in or built elsewhere)."""
     return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-            and value.func.id not in source.functions and value.func.id not in {
-                c.name for c in source.of_type(ast.ClassDef)}
+            and value.func.id not in source.functions
+            and value.func.id not in class_names(source)
             and source.imports.resolve(value.func) is None
-            and value.func.id not in dir(builtins))
+            and value.func.id not in BUILTIN_NAMES)
+
+
+def class_names(source: SourceFile) -> set[str]:
+    """The names of the module's classes (computed once per module)."""
+    return source.cached("class_names", source.tree,
+                         lambda: {c.name for c in source.of_type(ast.ClassDef)})
 
 
 def _slices(index: ast.AST) -> bool:
