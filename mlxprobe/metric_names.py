@@ -8,12 +8,15 @@ to know which way a metric should move and which numbers are not learning eviden
 
 Roles and why:
 - LOSS (lower is better): names holding `loss` and the usual error measures (mse, mae, rmse,
-  nll, ce, bce, xent, err, error, cost, ppl, perplexity). KL and ELBO are kept out: KL often
-  rises while a VAE learns and ELBO's sign depends on the program, so neither may decide
-  learning or an explosion; they still count for non-finite values.
+  nll, ce, bce, xent, err, error, cost, ppl, perplexity, l1, smooth_l1, huber, hinge). KL
+  and ELBO are kept out: KL often rises while a VAE learns and ELBO's sign depends on the
+  program, so neither may decide learning or an explosion; they still count for non-finite
+  values. Nor is a norm (`l1_norm`, `weight_norm`): a norm of the weights grows as a model
+  learns.
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
-  score, bleu, rouge, iou. Not judged for learning (a noisy reward is normal), only for
-  non-finite values.
+  score, bleu, rouge, iou, and the retrieval and image measures (hit, hits, mrr, ndcg, map,
+  top1/top5, psnr, ssim), also with a cut-off (`recall@1`, `hit@10`, `ndcg@5`). Not judged
+  for learning by the trend (a noisy reward is normal).
 - POSITION: step/iteration/epoch/batch counters. Never a metric.
 - RATE: time, throughput, memory, counts of tokens: never learning evidence and never
   `diverged` (an `inf` tokens/s after a zero elapsed time is harmless).
@@ -39,15 +42,18 @@ _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|
                    r"params|parameters|gpu|cpu)(?:$|_|/)|/s(?:ec)?$|per_s(?:ec)?$")
 _VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout)(?:_|$)")
 _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
-               r"reconstruction)")
+               r"reconstruction|l1|smooth_l1|huber|hinge)")
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|"
-                       r"return|returns|score|bleu|rouge|iou)(?:$|_)")
+                       r"return|returns|score|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
+                       r"top5|psnr|ssim)(?:$|_|@)")
 # one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
 # goes to an equilibrium (a discriminator's BCE to ln 4), not down, as both players learn
 _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
                           r"adversarial)(?:$|_)")
 _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
+# a norm of weights or gradients (`l1_norm`, `w_norm`): it grows as a model learns
+_NORM = re.compile(r"(?:^|_)norm(?:$|_)")
 
 
 def normal(name: str) -> str:
@@ -64,7 +70,7 @@ def role(name: str) -> str:
         return OTHER
     if _RATE.search(name):
         return RATE
-    if _LOSS.search(name) and not _NEVER_PRIMARY.search(name):
+    if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)):
         return LOSS
     if _ACCURACY.search(name):
         return ACCURACY

@@ -1,7 +1,7 @@
 """`not_learning.chance`: a classifier whose accuracy stays at exp(-loss), the accuracy a
 uniform guess with that loss gives, while the loss does not fall. Checked on that shape and
 on the correct shapes near it: a slow language-model fine-tune (token accuracy far above
-exp(-loss)), a two-class problem, a loss that falls, a summed loss."""
+exp(-loss)), a two-class problem (judged only at ln 2 itself), a loss that falls, a summed loss."""
 
 from __future__ import annotations
 
@@ -37,8 +37,25 @@ def test_a_slow_language_model_fine_tune_is_not_at_chance():
     assert at_chance(run(flat(2.3), [0.44 + 0.001 * i for i in range(24)])) is None
 
 
-def test_two_classes_are_never_judged():
-    assert at_chance(run(flat(0.69), [0.5] * 24)) is None
+def test_two_classes_at_ln2_with_a_flat_loss_are_not_learning_chance():
+    losses = [math.log(2) + 0.002 * math.sin(i) + 0.002 * (12 - i) / 12 for i in range(12)]
+    verdict = classify(run(losses, [0.515 - 0.01 * (i % 2) for i in range(12)]))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "chance")
+    assert "one permutation" in verdict.hint
+
+
+def test_two_classes_off_ln2_or_above_chance_accuracy_are_not_judged():
+    assert at_chance(run(flat(0.60), [0.5] * 24)) is None
+    assert at_chance(run(flat(0.69), [0.66] * 24)) is None
+    assert at_chance(run(flat(0.3), [0.9] * 24)) is None
+
+
+def test_two_classes_under_heavy_label_noise_fall_to_their_floor_and_pass():
+    """45% label noise: the best loss is H(0.55) = 0.688, reached from ~0.70 (a fall of
+    > 1%), train accuracy ~0.55: learning, not chance."""
+    losses = [0.688 + 0.014 * 0.8 ** i for i in range(24)]
+    verdict = classify(run(losses, [0.5 + 0.05 * (1 - 0.8 ** i) for i in range(24)]))
+    assert verdict.detail != "chance"
 
 
 def test_a_falling_loss_is_learning_even_at_a_low_accuracy():

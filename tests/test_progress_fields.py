@@ -64,6 +64,9 @@ def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
     ("elapsed_time", metric_names.RATE), ("peak_mem", metric_names.RATE),
     ("epoch", metric_names.POSITION), ("kl", metric_names.OTHER),
     ("kl_loss", metric_names.OTHER), ("learning_rate", metric_names.OTHER),
+    ("smooth_l1", metric_names.LOSS), ("huber", metric_names.LOSS),
+    ("l1_norm", metric_names.OTHER), ("recall@1", metric_names.ACCURACY),
+    ("ndcg@10", metric_names.ACCURACY), ("psnr", metric_names.ACCURACY),
 ])
 def test_roles(name, role):
     assert metric_names.role(name) == role

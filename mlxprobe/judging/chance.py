@@ -9,7 +9,12 @@ optimizer used, labels not matched to their inputs). A slow fine-tune is never j
 this: its accuracy sits far above exp(-L) (a language model at loss 2.3 with token
 accuracy 0.45: exp(-L) = 0.10), and a classifier that learned anything beats chance.
 
-Thresholds and why: the last third of the reports (at least MIN_TAIL values of each);
+A loss one value at every report of the tail is left to the trend rule, whose hint for a
+loss that never moves (units saturated, a loss computed from something that never changes)
+says more than chance does.
+
+Thresholds and why: the last third of the reports (at least MIN_TAIL values of each; a
+run of at least the trend rule's 10 reports gives its last MIN_TAIL when a third is fewer);
 the accuracy's median at most RATIO x exp(-L's median) (at chance, mini-batch accuracies
 scatter around 1/K: 0.047-0.156 for K = 10 on batches of 64, median ~0.11-0.12, 1.1-1.2x);
 exp(-L) at most MAX_CHANCE (K >= 3: for 2 classes, a trained model at loss 0.3 and
@@ -17,6 +22,14 @@ accuracy 0.9 has A / exp(-L) = 1.2, indistinguishable); the loss fell less than 
 over the run (the trend rule's window drop). Measured (failure corpus fresh4,
 `optimizer_choice_ignored`, Soup PR 734): ce 2.33 -> 2.31 over 24 reports, acc 0.05-0.16
 (exp(-ce) = 0.100); its fixed twin: ce 2.3 -> 0.3, acc -> 0.9.
+
+Two classes are judged only at chance itself: the loss's last-third median within
+BINARY_TOL of ln 2, every accuracy's at most BINARY_ACC, and the loss fell less than
+BINARY_DROP (a binary model that learned anything leaves ln 2; a correct run on labels with
+45% noise sits at H(0.55) = 0.688, 0.7% under ln 2, but it falls there from its start by
+more than BINARY_DROP and its accuracy is ~0.55-0.6). Measured (failure corpus fresh7,
+`shuffle_inputs_targets_separately`: inputs and labels permuted apart): xent 0.6949 ->
+0.6925 over 12 reports, train_acc 0.506-0.515; its fixed twin: 0.59 -> 0.004, acc 0.999.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -35,18 +48,24 @@ MIN_TAIL = 5
 RATIO = 1.3
 MAX_CHANCE = 1 / 3
 MIN_DROP = 0.05
+BINARY_TOL, BINARY_ACC, BINARY_DROP = 0.01, 0.6, 0.01
 HINT = ("the model predicts at chance: its accuracy is what a uniform guess with this loss "
         "gives, so the updates do not move it. Check that the optimizer your config asks "
         "for is the one built and stepped (an SGD at a learning rate tuned for Adam/AdamW, "
         "1e-3, barely moves a classifier: SGD needs ~0.1; a config's optimizer, schedule "
         "or weight decay ignored by the builder), that the learning rate reaches it, and "
-        "that labels are matched to their inputs (shuffled together)")
+        "that labels are matched to their inputs: shuffled together, one permutation "
+        "indexing both (`perm = mx.random.permutation(n); x, y = x[perm], y[perm]`), never "
+        "one shuffle for the inputs and another for the labels")
 
 
 def tail(values: list[float]) -> list[float]:
-    """The last third of the finite values."""
+    """The last third of the finite values, at least MIN_TAIL of them when the run has
+    as many as the trend rule judges (a run of 12 reports: its last 5)."""
     finite = [v for v in values if math.isfinite(v)]
-    return finite[-max(1, len(finite) // 3):]
+    if len(finite) < program.TREND_MIN_POINTS:
+        return finite[-max(1, len(finite) // 3):]
+    return finite[-max(MIN_TAIL, len(finite) // 3):]
 
 
 def accuracies(raw: RawResult) -> dict[str, list[float]]:
@@ -64,29 +83,45 @@ def accuracies(raw: RawResult) -> dict[str, list[float]]:
 def at_chance(raw: RawResult) -> dict | None:
     """The evidence that every accuracy sits at exp(-loss) in the run's last third, or None."""
     losses = tail(program.losses(raw))
-    if len(losses) < MIN_TAIL or min(losses) < 0:
+    if len(losses) < MIN_TAIL or min(losses) < 0 or len(set(losses)) == 1:
         return None
     chance = math.exp(-statistics.median(losses))
     accs = {n: statistics.median(t) for n, v in accuracies(raw).items()
             if len(t := tail(v)) >= MIN_TAIL}
-    if not accs or chance > MAX_CHANCE or max(accs.values()) > RATIO * chance:
+    if not accs or not (_many_classes(chance, accs) or binary(chance, accs)):
         return None
     return {"chance_from_loss": round(chance, 4), "classes_from_loss": round(1 / chance, 1),
             "accuracy_medians": {n: round(a, 4) for n, a in accs.items()},
             "ratio_max": RATIO, "max_chance": round(MAX_CHANCE, 3), "min_drop": MIN_DROP}
 
 
+def _many_classes(chance: float, accs: dict[str, float]) -> bool:
+    return chance <= MAX_CHANCE and max(accs.values()) <= RATIO * chance
+
+
+def binary(chance: float, accs: dict[str, float]) -> bool:
+    """Two classes at chance itself: the loss at ln 2 (exp(-loss) at 0.5) within
+    BINARY_TOL, no accuracy above BINARY_ACC."""
+    return abs(math.log(chance) + math.log(2)) <= BINARY_TOL * math.log(2) \
+        and max(accs.values()) <= BINARY_ACC
+
+
 def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     found = at_chance(raw)
     drop = schedule.loss_drop(raw)
-    if found is None or drop is None or drop >= MIN_DROP:
+    if found is None or drop is None or drop >= _min_drop(found):
         return None
-    found["loss_drop"] = round(drop, 4)
+    found["loss_drop"], found["min_drop"] = round(drop, 4), _min_drop(found)
     shown = ", ".join(f"{n} {a:.3f}" for n, a in found["accuracy_medians"].items())
-    return Verdict("not_learning", "chance", f"predictions at chance: in the last third of "
-                   f"the run {shown} against exp(-loss) = {found['chance_from_loss']:.3f} "
+    return Verdict("not_learning", "chance", f"predictions at chance: at the end of the run "
+                   f"(its last third, >= {MIN_TAIL} reports) {shown} against exp(-loss) = "
+                   f"{found['chance_from_loss']:.3f} "
                    f"(a uniform guess over ~{found['classes_from_loss']:.0f} classes), and "
                    f"the loss fell {drop:.1%} over the run", _hint(raw), found)
+
+
+def _min_drop(found: dict) -> float:
+    return BINARY_DROP if found["chance_from_loss"] > MAX_CHANCE else MIN_DROP
 
 
 def _hint(raw: RawResult) -> str:
@@ -96,7 +131,9 @@ def _hint(raw: RawResult) -> str:
 
 RULES = (
     Rule("not_learning.chance", "metrics", f"every accuracy's last-third median <= {RATIO}x "
-         f"exp(-loss) (<= {MAX_CHANCE:.2f}: >= 3 classes) and the loss fell < {MIN_DROP:.0%}",
-         "failure corpus: optimizer_choice_ignored (Soup PR 734); a uniform guess over K "
-         "classes: loss ln K, accuracy 1/K", guessing),
+         f"exp(-loss) (<= {MAX_CHANCE:.2f}: >= 3 classes) and the loss fell < {MIN_DROP:.0%}; "
+         f"two classes: the loss within {BINARY_TOL:.0%} of ln 2, accuracies <= {BINARY_ACC}, "
+         f"fell < {BINARY_DROP:.0%}", "failure corpus: optimizer_choice_ignored (Soup PR "
+         "734), shuffle_inputs_targets_separately (fresh7); a uniform guess over K classes: "
+         "loss ln K, accuracy 1/K", guessing),
 )
