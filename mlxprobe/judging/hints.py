@@ -177,6 +177,14 @@ LOW_PRECISION = ("the model trains in {dtype}: its small updates round away agai
                  "sums of squares overflow float16 (max 65504): keep float32 master weights "
                  "and train in float32, or compute norms and the loss in float32 "
                  "(`x.astype(mx.float32)`), casting back after. Otherwise: ")
+RECOMPILING = ("every step compiles again: `mx.compile` keys its cache on the Python values "
+               "and the input shapes it is called with, so a float or int that changes at "
+               "each call (a warm-up or schedule factor, a step count, a temperature) is a "
+               "constant of a new trace, and each new trace compiles new kernels{where}. "
+               "Pass a changing scalar as an array, `step_fn(x, y, mx.array(warm))`, or "
+               "compute it inside from an array counter; for shapes that change at every "
+               "batch, pad to a few fixed lengths (buckets) or "
+               "`mx.compile(fn, shapeless=True)`")
 COMPILED_STEP = ("the program compiles ({where}): a compiled function's captured arrays "
                  "are constants, so a step that draws its batch or its noise with "
                  "`mx.random` without `mx.random.state` in its `inputs`/`outputs` replays "

@@ -47,6 +47,7 @@ from . import (
     policy,
     program,
     ranks,
+    recompiling,
     rounding,
     schedule,
     stalled,
@@ -146,6 +147,7 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("crash", "errors", "an error record, a signal, a non-zero exit, a memory kill",
              "the child's exit status and its records", _crash),
         *startup_rules.RULES,
+        *recompiling.RULES,
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
              f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples",
              "deadlines from the steps seen (watching/deadlines)", _hang),
@@ -310,7 +312,7 @@ def _signal_name(number: int) -> str:
 
 def _hang(raw: RawResult, meta: dict) -> Verdict | None:
     stall = raw.stall
-    if stall is None:
+    if stall is None or raw.recompiling:  # held by `watching/recompiles`: its own unit
         return None
     busy = stall.cpu_fraction >= BUSY_CORES or stall.runnable_fraction >= BUSY_RUNNABLE
     step_ms = _median_step_ms(raw)

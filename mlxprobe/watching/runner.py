@@ -39,6 +39,7 @@ from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .loops import LoopWatch
 from .output import ProgressParser
+from .recompiles import WINDOW_S, WINDOWS, RecompileWatch
 from .records import RecordReader
 from .sampler import INTERVAL_S, Sampler
 from .samples import SampleStore
@@ -107,6 +108,7 @@ class WatchedProcess:
         self.waits = starvation.RunQueueWait()  # time the tree waited for a core
         self.activity = activity.Activity(self.watch.started)
         self.loop = LoopWatch()  # the stacks of a stall that keeps moving (an endless loop)
+        self.recompiles = RecompileWatch()  # a loop that compiles at every step
         self._looked_at = 0.0
 
     def _reaped(self, timeout_s: float = 0.0, block: bool = True) -> bool:
@@ -198,12 +200,30 @@ class WatchedProcess:
             self.watch.compile_s += self.tick_s
             self.compile_total += self.tick_s
         self.waits.on_tick(self.watch.beat_count, self._waiting_pids)
+        if self._recompiling(latest):
+            return False
         if _over_memory(self.launch, latest):
             self.raw.memory_limit_mb = self.launch.max_memory_mb
             # SIGKILL at once: a grace period would let it grab more
             procs.signal_all(self.child.pid, self.sampler.known_alive(), signal.SIGKILL)
             return False
         return not self._overdue()
+
+    def _recompiling(self, latest: Sample | None) -> bool:
+        """A watched program that has compiled most of the time for minutes while its steps
+        came (`recompiles`): held as a hang, with the stacks of that moment."""
+        now = time.monotonic()
+        compiling_now = latest is not None and latest.compiling
+        self.recompiles.look(now, compiling_now, self.watch.beat_count)
+        if not (self.launch.watched and self.recompiles.held()):
+            return False
+        self.raw.recompiling = self.recompiles.evidence()
+        self.raw.stall = _stall(("recompiling", WINDOW_S * WINDOWS), now, self.watch,
+                                self.sampler.samples, self.waits.credited_s)
+        armed = self.watch.armed_pids()
+        self.raw.python_stacks = stacks.python_stacks(armed, self.folder) if armed else ""
+        self.raw.native_stacks = stacks.native_stacks(armed[0] if armed else self.child.pid)
+        return True
 
     def _look_at_tree(self) -> None:
         """What each process of the tree does (`activity`), every ACTIVITY_S; before the
