@@ -54,6 +54,7 @@ from . import (
     stalls,
     standstill,
     unevaluated,
+    zero_accuracy,
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
@@ -177,6 +178,7 @@ def rulebook() -> tuple[Rule, ...]:
         *schedule.RULES,
         *stalled.RULES,
         *chance.RULES,
+        *zero_accuracy.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program; not when the loss is at its floor, <= "
              f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "

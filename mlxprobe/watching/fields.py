@@ -1,12 +1,13 @@
 """Named numbers and the step position in one line of a program's output, in any common shape.
 
-Job: `read(text)` finds every `name value` pair on a line (`loss 0.5`, `loss=0.5`,
-`Loss: 0.5`, `'loss': 0.5`, `"loss": NaN`, `loss array(0.5, dtype=float32)`, two-word
-names like `Train loss`, `val acc 93%`) and where the line is in the run: a step word
-(`step 12`, `iter 5`, `batch 10/50`), a bare `N/M` (tqdm's `45/100`), a leading `[N]`,
-an `epoch E`, a percentage. JSON lines and printed dicts are read by the same scan (their
-keys are names, their values numbers). A number glued to letters (`30.1it/s`, `1.2s`) is a
-unit, not a value; a number with no name before it (a time stamp, a tqdm bar's clock) is
+Job: `read(text)` finds every `name value` pair on a line (`loss 0.5`, `loss=0.5`, `Loss:
+0.5`, `'loss': 0.5`, `"loss": NaN`, `loss array(0.5, dtype=float32)`, two-word names like
+`Train loss`, `val acc 93%`, a cut-off like `recall@1`) and where the line is in the run: a
+step word (`step 12`, `iter 5`, `batch 10/50`), a bare `N/M` (tqdm's `45/100`), a leading
+`[N]`, an `epoch E`, a percentage. JSON lines and printed dicts are read by the same scan
+(their keys are names, their values numbers). A number glued to letters (`30.1it/s`, `1.2s`)
+is a unit, not a value; a number with no name before it (a time stamp, a tqdm bar's clock)
+is
 nobody's.
 
 Written by hand: no library reads training logs; `re` does the matching. Pure functions.
@@ -26,8 +27,8 @@ NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
               "infinity": float("inf"), "-infinity": float("-inf")}
 # an MLX scalar or one-element array as Python prints it: array(0.5, dtype=float32)
 ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)")
-TOKEN = re.compile(rf"(?P<word>[A-Za-z_][\w./-]*)|(?<![\w.])(?P<num>{NUMBER})(?![\w.])"
-                   r"(?P<pct>%)?")
+TOKEN = re.compile(rf"(?P<word>[A-Za-z_][\w./-]*(?:@\d+)?)|"
+                   rf"(?<![\w.])(?P<num>{NUMBER})(?![\w.])(?P<pct>%)?")
 GAP = re.compile(r"^[\s'\":=|]{0,4}$")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")

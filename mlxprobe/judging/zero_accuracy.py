@@ -1,0 +1,76 @@
+"""Rule unit: the loss falls while the task's accuracy sits at zero (the loss works against
+the task).
+
+Job: a run whose loss falls significantly learns what its loss rewards; when an accuracy it
+reports at the same time is zero at every report after the first and never rose above its
+first value, what the loss rewards is not the task the accuracy measures: a sign turned
+round (minimising a similarity, `nn.losses.cosine_similarity_loss`, which returns the
+similarity itself; maximising a distance), or an accuracy taken against other targets than
+the loss's. A model that learns anything of a task scores above zero on it: even a uniform
+guess over K classes scores 1/K.
+
+Thresholds and why: the loss's trend over >= 10 reports falls significantly (Mann-Kendall
+p < 0.05, the trend rule's own test: `program.trend`); the accuracy (a fraction, or a
+percentage scaled) at most ZERO at every one of its reports after the first, >= MIN_REPORTS
+of them, and never above its first. Rewards, returns and scores are left out (an RL
+reward is an objective and may sit at 0 for long). Measured (failure corpus fresh7,
+`cosine_similarity_minimized`, mlx PR 336): cos_loss -0.942 -> -0.963 over 10 reports (it
+falls: it is the similarity itself), recall@1 0.006 then 0.000 at all 10 later reports; the
+fixed twin (1 - cos): recall@1 1.000. A language model's token accuracy leaves 0 within its
+first reports (the commonest token); a detector's mAP rises above 0.000 once it learns.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..watching.facts import RawResult
+from . import chance, program
+from .rule import Rule, Verdict
+
+ZERO = 0.001
+MIN_REPORTS = 6
+OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|return|returns|score)(?:$|_|@)")
+HINT = ("the loss falls while {name} stays at 0: what the loss rewards works against what "
+        "{name} measures. Check the loss's sign: `nn.losses.cosine_similarity_loss` returns "
+        "the similarity itself, so minimising it pushes pairs apart: minimise `1 - cos` (or "
+        "`-cos`) instead; a likelihood or a similarity is maximised, so minimise its "
+        "negative. Then check that {name} is taken against the same targets as the loss "
+        "(labels, pairs, an argmax over the class axis)")
+
+
+def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
+    """The first accuracy at <= ZERO at every report after its first, never above it."""
+    for name, values in chance.accuracies(raw).items():
+        later = [v for v in values[1:] if math.isfinite(v)]
+        if OBJECTIVE.search(name) or len(later) < MIN_REPORTS:
+            continue
+        if max(later) <= ZERO and max(later) <= values[0]:
+            return name, values
+    return None
+
+
+def opposed(raw: RawResult, meta: dict) -> Verdict | None:
+    found = zeroed(raw)
+    fit = program.trend(program.losses(raw)) if found else None
+    if found is None or fit is None or fit["p_decrease"] >= program.TREND_P:
+        return None
+    name, values = found
+    evidence = {"accuracy": name, "accuracy_first": values[0], "accuracy_max_later":
+                max(values[1:]), "reports": len(values), "zero": ZERO, "loss_trend": fit}
+    return Verdict("not_learning", "opposed", f"the loss fell ({fit['first']:.4g} -> "
+                   f"{fit['last']:.4g}, Mann-Kendall p={fit['p_decrease']:.2g}) while "
+                   f"{name} was <= {ZERO} at all {len(values) - 1} reports after its first "
+                   f"({values[0]:.3g}): the loss works against the task",
+                   HINT.format(name=name), evidence)
+
+
+RULES = (
+    Rule("not_learning.opposed", "metrics", f"the loss falls significantly (p < "
+         f"{program.TREND_P}) while an accuracy (not a reward) is <= {ZERO} at >= "
+         f"{MIN_REPORTS} reports after its first, never above it",
+         "failure corpus: fresh7 cosine_similarity_minimized (mlx PR 336)", opposed),
+)
