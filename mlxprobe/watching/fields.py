@@ -7,8 +7,7 @@ step word (`step 12`, `iter 5`, `batch 10/50`), a bare `N/M` (tqdm's `45/100`), 
 `[N]`, an `epoch E`, a percentage. JSON lines and printed dicts are read by the same scan
 (their keys are names, their values numbers). A number glued to letters (`30.1it/s`, `1.2s`)
 is a unit, not a value; a number with no name before it (a time stamp, a tqdm bar's clock)
-is
-nobody's.
+is nobody's.
 
 Written by hand: no library reads training logs; `re` does the matching. Pure functions.
 Must not import: mlx, the inside side, judging.
