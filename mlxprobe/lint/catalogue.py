@@ -616,6 +616,25 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "260 steps (flat with the copy)",
         "", source="https://github.com/ml-explore/mlx-lm/pull/1077"),
     RuleInfo(
+        "MLX067", "nll-on-scores",
+        "nn.losses.nll_loss is given a model's output, and nothing in this module takes a "
+        "log-probability (no log_softmax): nll_loss expects log-probabilities",
+        "nn.losses.nll_loss(nn.log_softmax(logits, axis=-1), y)  # or cross_entropy(logits, y)",
+        "nll_loss(inputs, targets) is -inputs[targets]: on raw scores it rewards a larger target "
+        "score without bound, and the scores grow until they overflow; measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh7 nll_loss_raw_logits) loss NaN at step 29, the log_softmax twin "
+        "1.09 -> 0.05",
+        "", source="https://github.com/ml-explore/mlx/pull/98"),
+    RuleInfo(
+        "MLX068", "similarity-minimised",
+        "a differentiated function returns nn.losses.cosine_similarity_loss(...) as its loss: "
+        "it is the similarity itself, so minimising it pushes the pairs apart",
+        "return 1.0 - nn.losses.cosine_similarity_loss(a, b, reduction='mean')",
+        "cosine_similarity_loss returns the cosine similarity (1 for aligned pairs), not a "
+        "distance; measured (mlx 0.32.4 CPU, failure corpus fresh7 cosine_similarity_minimized) "
+        "recall@1 0.000 while the returned value fell to -0.96, 1.000 with 1 - cos",
+        "", source="https://github.com/ml-explore/mlx/pull/336"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

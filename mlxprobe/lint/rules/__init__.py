@@ -39,6 +39,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
+from .objectives import NllOnScores, SimilarityMinimised
 from .overflow import UnstableSigmoidSoftmax
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
@@ -78,5 +79,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     BatchNormStatsNeverEvaluated, CheckpointOverModule, TypeIdentityWithSubclass,
     TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
-    ShapelessCompileReadsShape, ForkAfterMlx,
+    ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
 ), key=lambda r: r.id))

@@ -1,0 +1,119 @@
+"""Rules about what a loss function computes, stated on MLX's loss API: MLX067 (`nll_loss`
+handed a model's raw scores in a module where nothing computes log-probabilities), MLX068
+(`cosine_similarity_loss`, the similarity itself, returned as the loss a gradient minimises).
+
+Job: `mlx.nn.losses.nll_loss(inputs, targets)` is `-inputs[targets]`: it expects
+log-probabilities, and on raw scores it rewards making the target's score large without
+bound (the scores grow until they overflow; failure corpus fresh7 `nll_loss_raw_logits`:
+NaN at step 29). `mlx.nn.losses.cosine_similarity_loss(x1, x2)` returns the cosine similarity
+(1 for aligned pairs), not a distance: minimised as it is, it pushes the pairs apart (mlx PR
+336; fresh7 `cosine_similarity_minimized`: recall@1 0.000 while the "loss" fell to -0.96).
+
+MLX067 fires where the first argument of `nll_loss` is a call's result (`model(x)`, a layer,
+directly or through a local name) and no text of the module computes log-probabilities
+(`log_softmax`, `LogSoftmax`, `logsumexp`, `log(` of anything): a model that returns them
+would have one. MLX068 fires where a differentiated function returns (as its loss, the first
+of a tuple) `cosine_similarity_loss(...)` or a mean/sum of it, not negated and not
+subtracted from something; one term among others of a sum (a decorrelation penalty) is
+left alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..dataflow import returns_of, under
+from ..finding import Finding
+from ..flow import assignments, body_nodes
+from ..source import SourceFile
+from .base import Rule
+
+NLL = frozenset({"mlx.nn.losses.nll_loss"})
+COSINE = frozenset({"mlx.nn.losses.cosine_similarity_loss"})
+LOG_PROBS = re.compile(r"log_softmax|LogSoftmax|logsumexp|\blog\(")
+REDUCTIONS = frozenset({"mean", "sum"})
+
+
+def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.AST]:
+    """What a local name was bound to in the function around `node` (none for another
+    expression): `logits = model(x)` for `logits`."""
+    function = source.enclosing(node)
+    if function is None or not isinstance(name, ast.Name):
+        return []
+    return [v for t, v in assignments(body_nodes(source, function))
+            if isinstance(t, ast.Name) and t.id == name.id]
+
+
+class NllOnScores(Rule):
+    """MLX067: `nn.losses.nll_loss(model(x), y)` in a module that never takes a log of a
+    probability."""
+
+    id = "MLX067"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "nll_loss" in text and LOG_PROBS.search(text) is None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if LOG_PROBS.search(source.text):
+            return
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in NLL or not call.args:
+                continue
+            given = call.args[0]
+            producers = [given, *local_values(source, call, given)]
+            if any(isinstance(p, ast.Call) for p in producers):
+                yield self.hit(source, call)
+
+
+def loss_of(node: ast.AST) -> ast.AST:
+    """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
+    return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
+
+
+class SimilarityMinimised(Rule):
+    """MLX068: a differentiated function returns `cosine_similarity_loss(...)` as its loss."""
+
+    id = "MLX068"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "cosine_similarity_loss" in text and "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, _ in under(source, "grad"):
+            for result in map(loss_of, returns_of(function)):
+                found = self._similarity(source, result)
+                if found is not None:
+                    yield self.hit(source, found)
+
+    def _similarity(self, source: SourceFile, node: ast.AST, depth: int = 2) -> ast.Call | None:
+        """The cosine call `node` is (through a mean/sum or a local name), or None."""
+        if isinstance(node, ast.Name) and depth:
+            for value in local_values(source, node, node):
+                if (found := self._similarity(source, value, depth - 1)) is not None:
+                    return found
+            return None
+        if not isinstance(node, ast.Call):
+            return None
+        if source.imports.resolve(node.func) in COSINE:
+            return node
+        inner = _reduced(source, node)
+        return self._similarity(source, inner, depth) if inner is not None else None
+
+
+def _reduced(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The argument of `mx.mean(x)`, `x.mean()`, `mx.sum(x)`; None for another call."""
+    name = source.imports.resolve(call.func) or ""
+    if name in ("mlx.core.mean", "mlx.core.sum") and call.args:
+        return call.args[0]
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in REDUCTIONS and not name:
+        return func.value
+    return None

@@ -1,0 +1,66 @@
+"""MLX067 and MLX068 on small programs: nll_loss on a model's raw scores, a cosine similarity
+minimised as a loss; and the near misses that stay silent (log-probabilities computed, a
+distance `1 - cos`, a penalty term of a sum, code that is not differentiated)."""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+NLL = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(2, 3)
+
+    def __call__(self, x):
+        return {ret}
+
+
+def loss_fn(model, x, y):
+    scores = model(x)
+    return nn.losses.nll_loss(scores, y, reduction="mean")
+"""
+
+
+def test_mlx067_nll_loss_on_a_models_raw_scores() -> None:
+    assert fired(NLL.format(ret="self.out(x)"), "MLX067") == [13]
+    direct = "def loss_fn(model, x, y):\n    return nn.losses.nll_loss(model(x), y)\n"
+    assert fired(direct, "MLX067") == [2]
+
+
+def test_mlx067_silent_where_the_model_gives_log_probabilities() -> None:
+    assert fired(NLL.format(ret="nn.log_softmax(self.out(x), axis=-1)"), "MLX067") == []
+    assert fired(NLL.format(ret="self.out(x) - mx.logsumexp(self.out(x), -1, keepdims=True)"),
+                 "MLX067") == []
+
+
+def test_mlx067_silent_on_a_name_that_is_not_a_call() -> None:
+    code = "def loss_fn(logp, y):\n    return nn.losses.nll_loss(logp, y)\n"
+    assert fired(code, "MLX067") == []
+
+
+COSINE = """
+def loss_fn(model, q, k):
+    {body}
+
+vg = nn.value_and_grad(model, loss_fn)
+"""
+
+
+def test_mlx068_the_similarity_returned_as_the_loss() -> None:
+    body = "return nn.losses.cosine_similarity_loss(model(q), k, reduction='mean')"
+    assert fired(COSINE.format(body=body), "MLX068") == [3]
+    body = "sim = nn.losses.cosine_similarity_loss(model(q), k)\n    return mx.mean(sim), sim"
+    assert fired(COSINE.format(body=body), "MLX068") == [3]
+
+
+def test_mlx068_silent_on_a_distance_a_penalty_or_code_not_differentiated() -> None:
+    body = "return 1.0 - nn.losses.cosine_similarity_loss(model(q), k, reduction='mean')"
+    assert fired(COSINE.format(body=body), "MLX068") == []
+    body = "return -nn.losses.cosine_similarity_loss(model(q), k).mean()"
+    assert fired(COSINE.format(body=body), "MLX068") == []
+    body = ("ce = nn.losses.cross_entropy(model(q), k).mean()\n"
+            "    return ce + 0.1 * nn.losses.cosine_similarity_loss(q, k).mean()")
+    assert fired(COSINE.format(body=body), "MLX068") == []
+    plain = "def score(a, b):\n    return nn.losses.cosine_similarity_loss(a, b)\n"
+    assert fired(plain, "MLX068") == []
