@@ -635,6 +635,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "recall@1 0.000 while the returned value fell to -0.96, 1.000 with 1 - cos",
         "", source="https://github.com/ml-explore/mlx/pull/336"),
     RuleInfo(
+        "MLX069", "host-round-trip",
+        "a forward pass sends a layer's output through the host (np.array, .tolist(), .item()) "
+        "and back: the layers before this call get no gradient",
+        "h = (h - mx.median(h, axis=0)) / iqr  # the same arithmetic in mx ops keeps the gradient",
+        "autodiff follows MLX ops only: an array copied to NumPy and wrapped again in mx.array "
+        "is a new constant; measured (mlx 0.32.4 CPU, failure corpus fresh7 "
+        "numpy_op_in_forward_cuts_grad) the feature layers unchanged over 539 steps while the "
+        "head trained",
+        "", source="https://github.com/ml-explore/mlx/pull/323"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

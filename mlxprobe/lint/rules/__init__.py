@@ -25,6 +25,7 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
+from .host import HostRoundTrip
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
@@ -80,4 +81,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
+    HostRoundTrip,
 ), key=lambda r: r.id))

@@ -1,0 +1,106 @@
+"""MLX069: a forward pass that sends a layer's output through the host (NumPy, `.tolist()`,
+`.item()`) and back: the layers before that point get no gradient.
+
+Job: in a module's `__call__` or in a differentiated function, find a call of one of the
+module's own helpers (`self.robust_norm(self.feat(x))`) whose result reaches its arguments
+only through a host copy (`np.array(h)`, `np.asarray(h)`, `h.tolist()`, `h.item()`; its
+NumPy arithmetic and the `mx.array(...)` it returns are new constants to autodiff), given a
+layer's output. Everything that computed that output trains on no gradient, while the layers
+after the helper still learn (failure corpus fresh7 `numpy_op_in_forward_cuts_grad`, mlx PR
+323: the feature extractor's weights never changed in 539 steps, the head's did). MLX016
+judges a differentiated function whose every result is cut; this rule the cut inside one
+path. A helper applied to the raw inputs (data normalised in NumPy) cuts nothing trained and
+is left alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import evaluation, layer_attributes, module_classes, module_instances, under
+from ..finding import Finding
+from ..flow import assignments, body_nodes, bound_arguments, calls, helper_of, names_in, walk
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .transforms import dead_names, first, reaches
+
+HOST = frozenset({"item", "numpy"})
+
+
+def forwards(source: SourceFile) -> list[ast.AST]:
+    """The module classes' `__call__` methods and the differentiated functions."""
+    found = [f for c in module_classes(source) for f in c.body
+             if isinstance(f, FUNCTIONS) and f.name == "__call__"]
+    return found + [f for f, _ in under(source, "grad") if f not in found]
+
+
+def host_cut(source: SourceFile, helper: ast.AST, given: str) -> bool:
+    """The helper copies its argument `given` (or a value made from it) to the host, and
+    none of its results reaches an argument except through such a copy (or a constant)."""
+    body = helper.body if isinstance(helper.body, list) else [helper.body]
+    made = derived(body, given)
+    if not any(isinstance(n, ast.Call) and evaluation(source, n) in HOST
+               and made & names_in(n) for n in walk(body)):
+        return False
+    dead = dead_names(source, body, set())
+    results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
+    return bool(results) and not any(reaches(source, r, dead) for r in results)
+
+
+def derived(body: list[ast.stmt], name: str) -> set[str]:
+    """`name` and the local names bound (in source order) from values that read it."""
+    made = {name}
+    for target, value in assignments(walk(body)):
+        if isinstance(target, ast.Name) and made & names_in(value):
+            made.add(target.id)
+    return made
+
+
+def layer_output(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
+                 depth: int = 2) -> bool:
+    """`node` holds a layer's output: a call of a `self.<layer>` or of a module instance,
+    directly or through a local name bound to one (`depth` names deep)."""
+    for part in ast.walk(node):
+        if isinstance(part, ast.Call) and layer_applied(source, part):
+            return True
+        if depth and isinstance(part, ast.Name) and part.id in bound and layer_output(
+                source, bound[part.id], bound, depth - 1):
+            return True
+    return False
+
+
+def layer_applied(source: SourceFile, call: ast.Call) -> bool:
+    """`self.feat(x)` (a layer attribute) or `encoder(x)` (a module instance)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return func.value.id == "self" and func.attr in layer_attributes(source)
+    return isinstance(func, ast.Name) and func.id in module_instances(source)
+
+
+class HostRoundTrip(Rule):
+    """MLX069: `self.helper(self.layer(x))` in a forward, where the helper's result reaches
+    its argument only through `np.array(...)`, `.tolist()` or `.item()`."""
+
+    id = "MLX069"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("array(" in text or ".tolist()" in text or ".item()" in text) and (
+            "__call__" in text or "grad(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function in forwards(source):
+            nodes = body_nodes(source, function)
+            bound = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            for call in calls(nodes):
+                helper = helper_of(source, call)
+                if helper is None or isinstance(helper, ast.Lambda) or helper is function:
+                    continue
+                given = bound_arguments(helper, call)
+                if any(value is not None and layer_output(source, value, bound)
+                       and host_cut(source, helper, name) for name, value in given.items()):
+                    yield self.hit(source, call)
