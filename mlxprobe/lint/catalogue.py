@@ -645,6 +645,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "head trained",
         "", source="https://github.com/ml-explore/mlx/pull/323"),
     RuleInfo(
+        "MLX070", "slice-write-lost",
+        "a write into a name bound to a slice of an MLX array (part = W[...]; part[...] = v), "
+        "and the name is never read again: the write changes only the slice's own array, "
+        "never W",
+        "W[:, OLD:] = W[:, OLD:] - lr * gW[:, OLD:]  # write into the array itself",
+        "an MLX slice is a new array for writes (no NumPy-style write-through view); measured "
+        "(mlx 0.32.4 CPU, failure corpus fresh7 slice_view_update_no_writeback) the columns "
+        "updated through the slice stayed 0 and the loss 0.6907 at every epoch; written into W "
+        "0.21 -> 0.008",
+        "", source="https://github.com/ml-explore/mlx/issues/2208"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -14,6 +14,7 @@ from .base import Rule
 from .compiled import CompiledStateIncomplete, TracedBranch
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
+from .copies import SliceWriteLost
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
@@ -81,5 +82,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
-    HostRoundTrip,
+    HostRoundTrip, SliceWriteLost,
 ), key=lambda r: r.id))
