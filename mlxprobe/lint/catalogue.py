@@ -646,7 +646,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/pull/323"),
     RuleInfo(
         "MLX070", "slice-write-lost",
-        "a write into a name bound to a slice of an MLX array (part = W[...]; part[...] = v), "
+        "an item write into a name bound to a slice of an MLX array (part = W[...]; "
+        "part[...] = v), "
         "and the name is never read again: the write changes only the slice's own array, "
         "never W",
         "W[:, OLD:] = W[:, OLD:] - lr * gW[:, OLD:]  # write into the array itself",

@@ -3,7 +3,7 @@ through to the array (NumPy's views, PyTorch's `narrow`): in MLX the write chang
 new array the slice made.
 
 Job: in a function, or the module's top-level code, find `part = W[...]` where `W` holds an
-MLX array, then `part[...] = value` or `part += value`, after which `part` is never read
+MLX array, then `part[...] = value` (or `part[...] += value`), after which `part` is never read
 again: the write is all that was done with it, so it was meant for `W`, which never sees
 it. Measured (mlx 0.32.4 CPU, failure corpus fresh7 `slice_view_update_no_writeback`, mlx
 issue 2208): the new-class columns updated through `W_new = W[:, OLD:]; W_new[:] = ...`
@@ -42,18 +42,16 @@ def slice_names(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> dic
 
 
 def written(node: ast.AST) -> str | None:
-    """The name an in-place write changes: `part[...] = v`, `part[...] += v`, `part += v`."""
+    """The name an item write changes: `part[...] = v`, `part[...] += v`."""
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         target = node.targets[0]
     elif isinstance(node, ast.AugAssign):
         target = node.target
     else:
         return None
-    if isinstance(target, ast.Subscript):
-        target = target.value
-    elif not isinstance(node, ast.AugAssign):
+    if not isinstance(target, ast.Subscript):
         return None
-    return target.id if isinstance(target, ast.Name) else None
+    return target.value.id if isinstance(target.value, ast.Name) else None
 
 
 def read_after(nodes: list[ast.AST], name: str, write: ast.AST) -> bool:
