@@ -657,6 +657,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.21 -> 0.008",
         "", source="https://github.com/ml-explore/mlx/issues/2208"),
     RuleInfo(
+        "MLX071", "derived-once",
+        "__init__ derives an array from a parameter (self.w = f(self.v)) and the forward reads "
+        "only the derived copy: the parameter never gets a gradient",
+        "direction = self.v / mx.linalg.norm(self.v, axis=1, keepdims=True)  # in __call__",
+        "value_and_grad differentiates the forward, which never touches the parameter, so its "
+        "gradient is zero; measured (mlx 0.32.4 CPU, failure corpus fresh7 "
+        "weightnorm_cached_direction_frozen) v unchanged over 1392 steps while g and the bias "
+        "trained; computed in __call__, loss 0.26 -> 0.03",
+        "", source="https://github.com/ml-explore/mlx-swift/issues/166"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -49,6 +49,7 @@ from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .shapeless import ShapelessCompileReadsShape
 from .slices import ReductionIntoBatchSlice
+from .snapshots import DerivedOnce
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
@@ -82,5 +83,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
-    HostRoundTrip, SliceWriteLost,
+    HostRoundTrip, SliceWriteLost, DerivedOnce,
 ), key=lambda r: r.id))
