@@ -667,6 +667,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "trained; computed in __call__, loss 0.26 -> 0.03",
         "", source="https://github.com/ml-explore/mlx-swift/issues/166"),
     RuleInfo(
+        "MLX072", "second-moment-of-weights",
+        "an optimizer's apply_single squares the parameter, not the gradient, in a state "
+        "update that reads no gradient: a second moment must average squared gradients",
+        "v = b2 * v + (1 - b2) * mx.square(gradient)",
+        "each step becomes lr * m / |w|: tiny for large weights, huge for small ones; measured "
+        "(mlx 0.32.4 CPU, failure corpus fresh7 adopt_second_moment_uses_params) train mse "
+        "0.51 -> 0.44 over 80 epochs, 0.51 -> 0.09 with the gradient squared",
+        "", source="https://github.com/stockeh/mlx-optimizers/issues/43"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

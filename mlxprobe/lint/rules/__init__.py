@@ -42,6 +42,7 @@ from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .objectives import NllOnScores, SimilarityMinimised
+from .optimizers import SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
@@ -83,5 +84,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     TargetsMatchNoLayer, FlatUpdateNonStrict, TracedBranch, KeptSliceView,
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
-    HostRoundTrip, SliceWriteLost, DerivedOnce,
+    HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
 ), key=lambda r: r.id))
