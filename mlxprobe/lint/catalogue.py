@@ -676,6 +676,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.51 -> 0.44 over 80 epochs, 0.51 -> 0.09 with the gradient squared",
         "", source="https://github.com/stockeh/mlx-optimizers/issues/43"),
     RuleInfo(
+        "MLX073", "collective-on-some-ranks",
+        "a collective's result (all_sum, all_gather, ...) is evaluated only under an if that "
+        "tests the rank: the ranks that skip the branch never run it, and the others wait",
+        "mx.eval(avg)  # on every rank, before `if rank == 0: print(avg.item())`",
+        "collectives are lazy: a rank joins only when it evaluates the result; measured "
+        "(mlx 0.32.4 CPU, ring backend, 2 ranks, failure corpus fresh7 rank0_only_all_sum_hang) "
+        "rank 0 blocked in its first .item() while rank 1 finished; with mx.eval(avg) on every "
+        "rank both finish",
+        "", source="https://github.com/ml-explore/mlx/issues/1210"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -11,6 +11,7 @@ from .accumulation import IndexedAugmentedAssignment
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .base import Rule
+from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
@@ -85,4 +86,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
+    CollectiveOnSomeRanks,
 ), key=lambda r: r.id))
