@@ -686,6 +686,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "rank both finish",
         "", source="https://github.com/ml-explore/mlx/issues/1210"),
     RuleInfo(
+        "MLX074", "scalar-into-compiled",
+        "a compiled function is called in a loop with a Python number made from the loop's "
+        "counter: every new value is a new trace and new kernels",
+        "loss = train_step(x, y, mx.array(warm))  # an array argument: one trace for every value",
+        "mx.compile keys its cache on non-array arguments; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh7 compile_scalar_warmup_stall) a warm-up factor passed as a float: 1-3 s "
+        "a step, the compiler running 77% of the time; as an mx.array: 1.3 ms a step",
+        "", source="https://github.com/ml-explore/mlx/issues/3964"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

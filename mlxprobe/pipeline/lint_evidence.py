@@ -25,7 +25,7 @@ from ..lint.finding import Finding
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
     "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
-                       "MLX073"}),
+                       "MLX073", "MLX074"}),
     "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055", "MLX057",
                        "MLX066"}),
     "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018", "MLX023", "MLX024",

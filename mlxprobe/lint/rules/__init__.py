@@ -49,6 +49,7 @@ from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
+from .retrace import ScalarIntoCompiled
 from .shapeless import ShapelessCompileReadsShape
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
@@ -86,5 +87,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
-    CollectiveOnSomeRanks,
+    CollectiveOnSomeRanks, ScalarIntoCompiled,
 ), key=lambda r: r.id))
