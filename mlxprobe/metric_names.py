@@ -42,8 +42,11 @@ _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|
                    r"params|parameters|gpu|cpu)(?:$|_|/)|/s(?:ec)?$|per_s(?:ec)?$")
 _VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout)(?:_|$)")
 _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
-               r"reconstruction|l1|smooth_l1|huber|hinge)")
-_LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)")
+               r"reconstruction)")
+# the name of a loss itself, at the end of a name (`train_l1`, `huber`), never its weight
+# or its schedule (`l1_w`, `l1_weight`: a coefficient that ramps up on purpose)
+_LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
+_LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)|(?:^|_){_LOSS_NAMES}$")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|"
                        r"return|returns|score|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
                        r"top5|psnr|ssim)(?:$|_|@)")

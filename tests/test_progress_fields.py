@@ -65,7 +65,8 @@ def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
     ("epoch", metric_names.POSITION), ("kl", metric_names.OTHER),
     ("kl_loss", metric_names.OTHER), ("learning_rate", metric_names.OTHER),
     ("smooth_l1", metric_names.LOSS), ("huber", metric_names.LOSS),
-    ("l1_norm", metric_names.OTHER), ("recall@1", metric_names.ACCURACY),
+    ("l1_norm", metric_names.OTHER), ("l1_w", metric_names.OTHER),
+    ("recall@1", metric_names.ACCURACY),
     ("ndcg@10", metric_names.ACCURACY), ("psnr", metric_names.ACCURACY),
 ])
 def test_roles(name, role):
