@@ -695,6 +695,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "a step, the compiler running 77% of the time; as an mx.array: 1.3 ms a step",
         "", source="https://github.com/ml-explore/mlx/issues/3964"),
     RuleInfo(
+        "MLX075", "pairs-shuffled-apart",
+        "inputs and targets are shuffled by two different permutations (or two in-place "
+        "shuffles): every input loses its label",
+        "perm = mx.random.permutation(N); X, Y = X[perm], Y[perm]  # one permutation for both",
+        "examples and labels must move together; measured (mlx 0.32.4 CPU, failure corpus "
+        "fresh7 shuffle_inputs_targets_separately) xent stayed at ln 2 and accuracy at 0.51 for "
+        "12 epochs; with one permutation 0.59 -> 0.004, accuracy 0.999",
+        "", source="https://github.com/ml-explore/mlx/issues/1469"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

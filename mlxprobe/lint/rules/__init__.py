@@ -45,6 +45,7 @@ from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandard
 from .objectives import NllOnScores, SimilarityMinimised
 from .optimizers import SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
+from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
@@ -87,5 +88,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
-    CollectiveOnSomeRanks, ScalarIntoCompiled,
+    CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart,
 ), key=lambda r: r.id))
