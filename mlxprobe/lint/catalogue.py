@@ -704,6 +704,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "12 epochs; with one permutation 0.59 -> 0.004, accuracy 0.999",
         "", source="https://github.com/ml-explore/mlx/issues/1469"),
     RuleInfo(
+        "MLX076", "module-in-custom-function",
+        "an mx.custom_function runs a module it closes over (or one handed to the function "
+        "that builds it): its vjp returns cotangents for the arguments only, so the module's "
+        "parameters get no gradient",
+        "h = clip_grad(self.encoder(x))  # custom_function of the output: identity forward",
+        "custom_function replaces autodiff of its body by the given vjp; measured (mlx 0.32.4 "
+        "CPU, failure corpus fresh7 custom_vjp_wraps_encoder_frozen) the wrapped encoder "
+        "unchanged over 979 steps while the head trained; wrapping its output, all layers train",
+        "", source="https://github.com/ml-explore/mlx/issues/1669"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

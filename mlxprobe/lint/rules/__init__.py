@@ -16,6 +16,7 @@ from .compiled import CompiledStateIncomplete, TracedBranch
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .copies import SliceWriteLost
+from .custom_vjp import ModuleInCustomFunction
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
@@ -88,5 +89,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ScatterByLearnedIndices, IndexedAugmentedAssignment, UnstableSigmoidSoftmax,
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
-    CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart,
+    CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
 ), key=lambda r: r.id))

@@ -1,0 +1,82 @@
+"""MLX076: a module run inside an `mx.custom_function`: its parameters get no gradient.
+
+Job: `mx.custom_function` replaces autodiff of its body by the `vjp` the program gives,
+which returns cotangents for the function's arguments only. A layer the body calls without
+taking its parameters as an argument (a module closed over: a global model, or one handed to
+a factory that builds the custom function) is outside the differentiated arguments: its
+weights never get a gradient. Find a custom function whose body calls a module instance of
+the file, or calls a name that is an argument of the function that builds it, when that
+builder is called with a layer (`clip_backward(self.encoder, 0.5)`). Measured (mlx 0.32.4
+CPU, failure corpus fresh7 `custom_vjp_wraps_encoder_frozen`, mlx issue 1669): a
+gradient-clipping wrapper around the encoder: the encoder's layers unchanged over 979 steps
+while the head trained; wrapping only the encoder's output (identity forward, clipped
+backward): all layers train. A custom function of its own arguments only, or a builder
+handed a plain function, is left alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import layer_attributes, module_instances
+from ..finding import Finding
+from ..flow import arguments, bound_arguments, calls, walk
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+CUSTOM = "mlx.core.custom_function"
+
+
+def custom_functions(source: SourceFile) -> Iterator[ast.AST]:
+    """The defs decorated with `mx.custom_function`."""
+    for function in source.of_type(*FUNCTIONS):
+        if any(source.imports.resolve(d) == CUSTOM for d in function.decorator_list):
+            yield function
+
+
+def free_callees(function: ast.AST) -> set[str]:
+    """Names the function's body calls that are not its own arguments."""
+    own = arguments(function)
+    return {c.func.id for c in calls(walk(function.body))
+            if isinstance(c.func, ast.Name) and c.func.id not in own}
+
+
+def is_layer(source: SourceFile, node: ast.AST | None) -> bool:
+    """`self.encoder` (a layer attribute) or a module instance's name."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id == "self" and node.attr in layer_attributes(source)
+    return isinstance(node, ast.Name) and node.id in module_instances(source)
+
+
+class ModuleInCustomFunction(Rule):
+    """MLX076: `@mx.custom_function def f(x): return encoder(x)` with `encoder` a module
+    closed over, or handed to the builder of `f`."""
+
+    id = "MLX076"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "custom_function" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function in custom_functions(source):
+            free = free_callees(function)
+            if free & module_instances(source):
+                yield self.hit(source, function)
+                continue
+            builder = source.enclosing(function)
+            if builder is None:
+                continue
+            handed = free & arguments(builder)
+            yield from (self.hit(source, c) for c in self._builds(source, builder)
+                        if any(is_layer(source, bound_arguments(builder, c).get(n))
+                               for n in handed))
+
+    @staticmethod
+    def _builds(source: SourceFile, builder: ast.AST) -> list[ast.Call]:
+        return [c for c in source.of_type(ast.Call)
+                if isinstance(c.func, ast.Name) and c.func.id == builder.name]
