@@ -714,6 +714,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "unchanged over 979 steps while the head trained; wrapping its output, all layers train",
         "", source="https://github.com/ml-explore/mlx/issues/1669"),
     RuleInfo(
+        "MLX077", "signed-huber",
+        "a hand-written Huber / smooth-L1 loss picks its branch on the signed error "
+        "(mx.where(d < beta, ...)) where d = pred - target: every negative error takes the "
+        "quadratic branch",
+        "diff = mx.abs(predictions - targets)  # the magnitude chooses the branch",
+        "large negative errors get an uncapped quadratic gradient; measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh7 smooth_l1_signed_diff) the loss rose 6.5 -> 7.1 over 20 "
+        "epochs, with mx.abs 0.49 -> 0.15 (mlx PR 1974 fixed the same formula in MLX's own "
+        "smooth_l1_loss)",
+        "", source="https://github.com/ml-explore/mlx/pull/1974"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

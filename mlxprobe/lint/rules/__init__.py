@@ -29,6 +29,7 @@ from .gradients import (
     ZeroedGradsFreeze,
 )
 from .host import HostRoundTrip
+from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
@@ -90,4 +91,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
+    SignedHuber,
 ), key=lambda r: r.id))
