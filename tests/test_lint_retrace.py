@@ -21,6 +21,7 @@ for epoch in range(3):
     for x, y in batches:
         step += 1
         {body}
+        optimizer.update(model, grads)
 """
 
 

@@ -21,6 +21,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import evaluation
@@ -33,6 +34,7 @@ from .copies import scope_nodes
 COLLECTIVES = frozenset(f"mlx.core.distributed.{n}" for n in (
     "all_sum", "all_gather", "all_max", "all_min", "sum_scatter"))
 SHOWN = frozenset({"print", "float", "int"})
+RANK_TEST = re.compile(r"\bif [^\n]*rank")
 
 
 def rank_names(nodes: list[ast.AST]) -> set[str]:
@@ -79,8 +81,8 @@ class CollectiveOnSomeRanks(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "rank()" in text and ("all_sum" in text or "all_gather" in text
-                                     or "all_max" in text or "all_min" in text)
+        return "rank()" in text and ("all_sum" in text or "all_gather" in text or "all_max"
+                                     in text or "all_min" in text) and RANK_TEST.search(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for scope in [source.tree, *source.of_type(*FUNCTIONS)]:

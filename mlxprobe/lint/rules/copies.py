@@ -2,7 +2,8 @@
 through to the array (NumPy's views, PyTorch's `narrow`): in MLX the write changes only the
 new array the slice made.
 
-Job: in a function, or the module's top-level code, find `part = W[...]` where `W` holds an
+Job: in a training program (a loop, and a gradient or an optimizer update), in a function
+or the module's top-level code, find `part = W[...]` where `W` holds an
 MLX array, then `part[...] = value` (or `part[...] += value`), after which `part` is never read
 again: the write is all that was done with it, so it was meant for `W`, which never sees
 it. Measured (mlx 0.32.4 CPU, failure corpus fresh7 `slice_view_update_no_writeback`, mlx
@@ -17,13 +18,17 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import arrays_in
 from ..finding import Finding
 from ..flow import assignments, body_nodes, walk
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule
+from .base import Rule, trains
+
+# an item write at the start of a line: `part[:, 2:] = ...`, `part[0] += ...`
+WRITE = re.compile(r"^[ \t]*(\w+)\[[^\n]*\]\s*[-+*/]?= ", re.MULTILINE)
 
 
 def scope_nodes(source: SourceFile, scope: ast.AST) -> list[ast.AST]:
@@ -69,9 +74,14 @@ class SliceWriteLost(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "] = " in text or "] += " in text or "] -= " in text
+        if "] = " not in text and "] += " not in text and "] -= " not in text:
+            return False
+        return trains(text) and any(re.search(rf"\b{m[1]} = [\w.]+\[", text)
+                                    for m in WRITE.finditer(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not trains(source.text):
+            return
         for scope in [source.tree, *source.of_type(*FUNCTIONS)]:
             nodes = scope_nodes(source, scope)
             parts = slice_names(source, scope, nodes)

@@ -3,8 +3,8 @@
 
 Job: in a module's `__call__` or in a differentiated function, find a call of one of the
 module's own helpers (`self.robust_norm(self.feat(x))`) whose result reaches its arguments
-only through a host copy (`np.array(h)`, `np.asarray(h)`, `h.tolist()`, `h.item()`; its
-NumPy arithmetic and the `mx.array(...)` it returns are new constants to autodiff), given a
+only through a host copy (`np.array(h)`, `np.asarray(h)`, `h.tolist()`, `h.item()`) and
+that returns `mx.array(...)` of what it made there (a new constant to autodiff), given a
 layer's output. Everything that computed that output trains on no gradient, while the layers
 after the helper still learn (failure corpus fresh7 `numpy_op_in_forward_cuts_grad`, mlx PR
 323: the feature extractor's weights never changed in 539 steps, the head's did). MLX016
@@ -28,6 +28,9 @@ from .base import Rule
 from .transforms import dead_names, first, reaches
 
 HOST = frozenset({"item", "numpy"})
+ARRAY = "mlx.core.array"
+HOST_TEXT = ("np.array(", "np.asarray(", "numpy.array(", "numpy.asarray(", ".tolist()",
+             ".item()")
 
 
 def forwards(source: SourceFile) -> list[ast.AST]:
@@ -47,7 +50,9 @@ def host_cut(source: SourceFile, helper: ast.AST, given: str) -> bool:
         return False
     dead = dead_names(source, body, set())
     results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
-    return bool(results) and not any(reaches(source, r, dead) for r in results)
+    wrapped = any(isinstance(r, ast.Call) and source.imports.resolve(r.func) == ARRAY
+                  for r in results)
+    return wrapped and not any(reaches(source, r, dead) for r in results)
 
 
 def derived(body: list[ast.stmt], name: str) -> set[str]:
@@ -89,7 +94,7 @@ class HostRoundTrip(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("array(" in text or ".tolist()" in text or ".item()" in text) and (
+        return "return mx.array(" in text and any(h in text for h in HOST_TEXT) and (
             "__call__" in text or "grad(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:

@@ -2,13 +2,14 @@
 error instead of its magnitude.
 
 Job: find `mx.where(d < beta, <quadratic in d>, ...)` (or `d <= beta`, `beta > d`) where `d`
-is bound to a difference (`d = pred - target`) and never made absolute, and `beta` is not
-0: every negative error, however large, takes the quadratic branch, so its gradient grows
-without the linear cap, and outliers on one side dominate. The magnitude `mx.abs(d)` must
-choose the branch. Measured (mlx 0.32.4 CPU, failure corpus fresh7 `smooth_l1_signed_diff`;
-mlx PR 1974 fixed MLX's own `smooth_l1_loss` for the same formula): the loss rose 6.5 -> 7.1
-over 20 epochs with SGD+momentum; with `diff = mx.abs(pred - target)` it fell 0.49 -> 0.15.
-A branch on the sign itself (`d < 0`: a pinball or quantile loss) is left alone.
+is bound to a difference (`d = pred - target`, on one line) and never made absolute, and
+`beta` is not 0: every negative error, however large, takes the quadratic branch, so its
+gradient grows without the linear cap, and outliers on one side dominate. The magnitude
+`mx.abs(d)` must choose the branch. Measured (mlx 0.32.4 CPU, failure corpus fresh7
+`smooth_l1_signed_diff`; mlx PR 1974 fixed MLX's own `smooth_l1_loss` for the same formula):
+the loss rose 6.5 -> 7.1 over 20 epochs with SGD+momentum; with `diff = mx.abs(pred -
+target)` it fell 0.49 -> 0.15. A branch on the sign itself (`d < 0`: a pinball or quantile
+loss) is left alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -16,6 +17,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -24,6 +26,8 @@ from ..source import SourceFile
 from .base import Rule
 
 WHERE = "mlx.core.where"
+# `where(d < beta` or `where(beta > d`: both sides' names
+WHERE_TEST = re.compile(r"where\(\s*(\w+)\s*(?:<=?|>=?)\s*(\w+)")
 SQUARE = "mlx.core.square"
 
 
@@ -76,7 +80,9 @@ class SignedHuber(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "where(" in text and (" < " in text or " > " in text)
+        """A `where(d < ...` whose `d` is bound on one line to a difference."""
+        return "where(" in text and any(re.search(rf"\b{name} = [^\n]* - ", text)
+                                        for m in WHERE_TEST.finditer(text) for name in m.groups())
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -2,7 +2,8 @@
 call: `mx.compile` keys its cache on non-array arguments, so each new value is a new trace
 and new kernels.
 
-Job: in a loop, find a call of a compiled function (a def decorated with `mx.compile`, or a
+Job: in a training program (a loop, and a gradient or an optimizer update), in a loop, find
+a call of a compiled function (a def decorated with `mx.compile`, or a
 name bound to `mx.compile(f)`) given, as an argument, a Python number made from the loop's
 own counter (the `for` variable of `range`/`enumerate`, or a name the loop body increments)
 by arithmetic and `min`/`max`/`float`/`int`/`round`/`math.*`: it changes at every
@@ -25,7 +26,7 @@ from ..dataflow import compiled, contexts
 from ..finding import Finding
 from ..flow import assigned, assignments, calls, names_in, walk
 from ..source import LOOPS, SourceFile
-from .base import Rule
+from .base import Rule, trains
 
 NUMERIC = frozenset({"min", "max", "float", "int", "round", "abs"})
 COUNTED = frozenset({"range", "enumerate"})
@@ -96,9 +97,11 @@ class ScalarIntoCompiled(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "compile" in text and ("for " in text or "while " in text)
+        return "compile" in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not trains(source.text):
+            return
         traced = {f for f, kinds in contexts(source).items() if "compile" in kinds}
         if not traced:
             return

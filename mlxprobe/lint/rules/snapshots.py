@@ -3,14 +3,15 @@ forward reads only the derived copy: the parameter never gets a gradient.
 
 Job: in an nn.Module subclass, find `self.derived = f(self.weight)` in `__init__`, where
 `self.weight` is bound there to an MLX array (a parameter: a public attribute holding an
-array), when no method other than `__init__` reads `self.weight` and `__call__` reads
-`self.derived`. The derived array is computed once, from the initial values: `value_and_grad`
-differentiates the forward, which never touches `weight`, so `weight`'s gradient is zero and
-the optimizer never moves it (a private `_derived` is not even a parameter; a public one
-trains on its own, and the reparameterisation is lost). Measured (mlx 0.32.4 CPU, failure
-corpus fresh7 `weightnorm_cached_direction_frozen`, mlx-swift issue 166): weight norm's
-direction `v / ||v||` cached in `__init__`: `v` unchanged in 7 looks over 1392 steps while
-`g` and the bias trained; computed in `__call__`, the loss fell 0.26 -> 0.03.
+array, `self.weight = mx....` on one line), when no method other than `__init__` reads
+`self.weight` and `__call__` reads `self.derived`. The derived array is computed once, from
+the initial values: `value_and_grad` differentiates the forward, which never touches
+`weight`, so `weight`'s gradient is zero and the optimizer never moves it (a private
+`_derived` is not even a parameter; a public one trains on its own, and the
+reparameterisation is lost). Measured (mlx 0.32.4 CPU, failure corpus fresh7
+`weightnorm_cached_direction_frozen`, mlx-swift issue 166): weight norm's direction `v /
+||v||` cached in `__init__`: `v` unchanged in 7 looks over 1392 steps while `g` and the bias
+trained; computed in `__call__`, the loss fell 0.26 -> 0.03.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -18,6 +19,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import holds_mx_call, module_classes
@@ -25,6 +27,8 @@ from ..finding import Finding
 from ..flow import assignments, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+
+PARAMETER = re.compile(r"self\.(\w+) = mx\.")
 
 
 def methods(cls: ast.ClassDef) -> dict[str, ast.AST]:
@@ -60,7 +64,11 @@ class DerivedOnce(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "__call__" in text and "= self." in text
+        """A `self.v = mx.` binding, and a `self.w = ...self.v` line."""
+        if "__call__" not in text:
+            return False
+        bound = set(PARAMETER.findall(text))
+        return any(re.search(rf"self\.\w+ = [^\n]*self\.{p}\b", text) for p in bound)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):
