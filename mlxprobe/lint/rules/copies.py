@@ -74,10 +74,11 @@ class SliceWriteLost(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        if "] = " not in text and "] += " not in text and "] -= " not in text:
+        if "] = " not in text and "] += " not in text and "] -= " not in text or not trains(text):
             return False
-        return trains(text) and any(re.search(rf"\b{m[1]} = [\w.]+\[", text)
-                                    for m in WRITE.finditer(text))
+        names = {m[1] for m in WRITE.finditer(text)}
+        return bool(names) and re.search(
+            rf"\b(?:{'|'.join(sorted(names))}) = [\w.]+\[", text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not trains(source.text):

@@ -81,8 +81,11 @@ class SignedHuber(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         """A `where(d < ...` whose `d` is bound on one line to a difference."""
-        return "where(" in text and any(re.search(rf"\b{name} = [^\n]* - ", text)
-                                        for m in WHERE_TEST.finditer(text) for name in m.groups())
+        if "where(" not in text:
+            return False
+        names = {n for m in WHERE_TEST.finditer(text) for n in m.groups()}
+        return bool(names) and re.search(
+            rf"^[ \t]*(?:{'|'.join(sorted(names))}) = [^\n]* - ", text, re.MULTILINE) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -65,10 +65,11 @@ class DerivedOnce(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         """A `self.v = mx.` binding, and a `self.w = ...self.v` line."""
-        if "__call__" not in text:
+        if "__call__" not in text or " = mx." not in text:
             return False
         bound = set(PARAMETER.findall(text))
-        return any(re.search(rf"self\.\w+ = [^\n]*self\.{p}\b", text) for p in bound)
+        return bool(bound) and re.search(
+            rf"self\.\w+ = [^\n]*self\.(?:{'|'.join(sorted(bound))})\b", text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):
