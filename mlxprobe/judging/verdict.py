@@ -35,6 +35,7 @@ from . import (
     backlog,
     chance,
     constant,
+    elsewhere,
     hints,
     interrupted,
     known_errors,
@@ -503,6 +504,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
                        f"step {at}", policy.non_finite_hint(metrics.series(raw))
                        or hints.DIVERGED, params)
+    if raw.watched and elsewhere.learning_elsewhere(raw, loss_name(raw).lower()):
+        return None  # the judged loss is not the objective: the run learns (`elsewhere`)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
@@ -744,11 +747,23 @@ def _program_pass(raw: RawResult) -> Verdict:
         reason = "finished cleanly; learning not judged: no loss was seen"
     if not raw.sources:
         reason += "; progress could not be observed"
+    if fit and fit["fitted_change"] > 0:  # a loss that rose and was not judged: say why
+        reason += _elsewhere_note(raw)
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
     evidence.update(_views_note(raw))
     return Verdict("pass", "", reason, "" if raw.sources else hints.UNOBSERVED, evidence)
+
+
+def _elsewhere_note(raw: RawResult) -> str:
+    """Why a loss that rose was not judged: the run learned on another measure."""
+    found = elsewhere.learning_elsewhere(raw, loss_name(raw).lower())
+    if not found:
+        return ""
+    other = found.get("accuracy_rose") or found.get("other_loss_fell")
+    return (f"; the loss read by its name (`{loss_name(raw)}`) is not judged alone: "
+            f"`{other}` {'rose' if 'accuracy_rose' in found else 'fell'} over the run")
 
 
 def _not_learning_trend(raw: RawResult) -> Verdict | None:
@@ -769,6 +784,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
+    if elsewhere.other_loss_fell(raw, loss_name(raw).lower()):
+        return None  # an error measure among several, not the objective (`elsewhere`)
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "

@@ -1,0 +1,79 @@
+"""Evidence that a run learns whatever its judged loss did: an accuracy that rose, another
+loss that fell. The explosion rules (`diverged.exploding`, `diverged.spike`) stand down on it.
+
+Job: a loss read by its name is not always the objective the program minimises. A summed
+loss grows with the data it sums over (active learning adds labelled examples each round:
+failure corpus fresh8 `correct_active_learning_rounds`, train_ce_sum 0.9 -> 22.6 while
+test_acc rose 0.964 -> 0.996); a multi-task run prints each task's error, and the one it no
+longer trains rises (fresh8 `correct_task_switch_ewc`: mse_A 0.003 -> 0.35 after the switch
+to task B, mse_B 0.73 -> 0.003). A run that really diverges gets worse on every measure: its
+updates are too large for all of them.
+
+Thresholds and why:
+- an accuracy-like metric (not a reward: an RL reward may rise while a value loss blows up)
+  with >= MIN_REPORTS reports, its last third's median above its first report by >= ROSE
+  (absolute, as a fraction: an accuracy often saturates within its first reports) and its
+  last value at or above its first;
+- or, when the judged loss is an error measure picked by its name among several (no `loss`
+  in its name: `mse_A` beside `mse_B`), another loss-like training metric whose last third's
+  median is below FELL x its first third's.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import chance, metrics
+from .zero_accuracy import OBJECTIVE
+
+MIN_REPORTS = 4
+ROSE = 0.02
+FELL = 0.5
+
+
+def thirds(values: list[float]) -> tuple[float, float] | None:
+    """Medians of the first and the last third of the finite values (>= 1 value each)."""
+    finite = [v for v in values if math.isfinite(v)]
+    third = max(1, len(finite) // 3)
+    if len(finite) < MIN_REPORTS:
+        return None
+    return statistics.median(finite[:third]), statistics.median(finite[-third:])
+
+
+def accuracy_rose(raw: RawResult) -> str | None:
+    """The name of an accuracy that rose over the run, or None."""
+    for name, values in chance.accuracies(raw).items():
+        ends = thirds(values)
+        if OBJECTIVE.search(name) or ends is None:
+            continue
+        if ends[1] - values[0] >= ROSE and values[-1] >= values[0]:
+            return name
+    return None
+
+
+def other_loss_fell(raw: RawResult, judged: str) -> str | None:
+    """Another training loss that fell by half, when the judged one has no `loss` in its
+    name (an error measure chosen among several), or None."""
+    if "loss" in judged:
+        return None
+    for name, points in metrics.series(raw).items():
+        if name == judged or metric_names.loss_rank(name) is None:
+            continue
+        ends = thirds([v for _, v in points])
+        if ends is not None and ends[0] > 0 and ends[1] < FELL * ends[0]:
+            return name
+    return None
+
+
+def learning_elsewhere(raw: RawResult, judged: str) -> dict | None:
+    """The evidence, or None."""
+    rose = accuracy_rose(raw)
+    if rose:
+        return {"accuracy_rose": rose, "min_rise": ROSE}
+    fell = other_loss_fell(raw, judged)
+    return {"other_loss_fell": fell, "fell_below": FELL} if fell else None
