@@ -299,12 +299,35 @@ def _by_message(kind: str, message: str) -> str:
             "message names (MLX's messages often say the fix); do not swallow it in a fallback")
 
 
-def for_signal(number: int) -> str:
+NATIVE_CRASH = ("a native crash: see stderr_tail for the faulthandler stack{where}. A known "
+                "cause when that line takes or evaluates gradients: the backward pass "
+                "recurses over the graph, and a very deep graph (a Python loop unrolled "
+                "into the loss, 100k+ ops) overflows the native stack: unroll fewer steps "
+                "(fewer, larger time steps; a matrix power by repeated squaring instead of "
+                "many small matmuls), `mx.checkpoint` segments, or evaluate partial results; "
+                "otherwise report it with the stack")
+FAULT_LINE = re.compile(r'File "([^"]+)", line (\d+) in ')
+
+
+def for_signal(number: int, stderr: str = "") -> str:
+    """A signal's hint; a known text in stderr (a heap corruption) gives its entry's."""
     if number == signal.SIGKILL:
         return "killed with SIGKILL: often the kernel's OOM killer; check peak RSS"
+    found = known_errors.find(stderr[-20000:]) if stderr else None
+    if found is not None and not found.crash:
+        return found.hint_for(stderr[-20000:])
     if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
-        return "a native crash: see stderr_tail for the faulthandler stack and report it"
+        return NATIVE_CRASH.format(where=_fault_line(stderr))
     return "the process was ended by a signal: see stderr_tail"
+
+
+def _fault_line(stderr: str) -> str:
+    """` (it crashed at train.py:58)`: the innermost frame faulthandler printed."""
+    frames = FAULT_LINE.findall(stderr)
+    if not frames:
+        return ""
+    path, line = frames[0]
+    return f" (it crashed at {path.rsplit('/', 1)[-1]}:{line})"
 
 
 def for_hang(busy: bool, step_ms: float | None, rss_mb_per_step: float | None) -> str:

@@ -63,6 +63,25 @@ TABLE: tuple[KnownError, ...] = (
         "the stream inside the thread that uses it: `s = mx.new_stream(mx.cpu)` there",
         GH + "ml-explore/mlx/issues/3727"),
     KnownError(
+        "heap_corruption",
+        r"munmap_chunk\(\): invalid pointer|free\(\): invalid (?:pointer|size)|double free "
+        r"or corruption|malloc\(\): (?:corrupted|invalid)|corrupted size vs\. prev_size",
+        "the C library found its heap corrupted: something wrote outside an array. MLX does "
+        "not check indices, so an index past the end writes or reads out of bounds: class "
+        "labels at or above the number of classes (labels numbered from 1 for K logits), a "
+        "token id at or above the vocabulary size, a gather or scatter index past an axis",
+        "labels must run 0..K-1: `y = y - 1` for labels numbered from 1; check once before "
+        "training: `assert mx.max(y).item() < num_classes`",
+        GH + "ml-explore/mlx/issues/206"),
+    KnownError(
+        "shadowed_function",
+        r"TypeError: '(\w+)' object is not callable",
+        "a name that held a function was rebound to a value (a {0}) and then called: an "
+        "accumulator named like the function (`loss = 0` in the scope that calls "
+        "`loss(...)`) shadows it",
+        "rename one of the two: the function (`loss_fn`) or the value (`total_loss`)",
+        GH + "Po-Hsun-Su/pytorch-ssim/issues/29"),
+    KnownError(
         "eval_in_transform",
         r"\[eval\] Attempting to eval an array (during function transformations|without a "
         r"primitive)",

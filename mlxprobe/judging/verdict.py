@@ -258,7 +258,7 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
     if raw.signal is not None:
         name = _signal_name(raw.signal)
         return _metal(Verdict("crash", name, f"the child died of {name}",
-                              hints.for_signal(raw.signal),
+                              hints.for_signal(raw.signal, raw.stderr_tail),
                               {"signal": raw.signal, "stderr_tail": raw.stderr_tail[-2000:]}),
                       raw.stderr_tail)
     found = _exit_crash(raw)
