@@ -725,6 +725,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "smooth_l1_loss)",
         "", source="https://github.com/ml-explore/mlx/pull/1974"),
     RuleInfo(
+        "MLX078", "no-axis-normalisation",
+        "mx.softmax / mx.logsumexp without an axis: MLX normalises over every axis of the "
+        "array, the whole batch at once",
+        "weights = mx.softmax(scores, axis=-1)",
+        "MLX's default is axis=None (all axes), unlike PyTorch's dim=-1 and nn.softmax; "
+        "measured (mlx 0.32.4 CPU, failure corpus fresh8 a8_attn_pool_softmax_noaxis) "
+        "attention pooling flattened from epoch 3 while val_acc fell 0.51 -> 0.28; with "
+        "axis=-1 it learned",
+        "", source="https://github.com/ml-explore/mlx/issues/1041"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .accumulation import IndexedAugmentedAssignment
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
+from .axes import NoAxisNormalisation
 from .base import Rule
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch
@@ -91,5 +92,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
-    SignedHuber,
+    SignedHuber, NoAxisNormalisation,
 ), key=lambda r: r.id))
