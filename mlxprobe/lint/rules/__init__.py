@@ -54,6 +54,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .retrace import ScalarIntoCompiled
+from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
@@ -92,5 +93,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapelessCompileReadsShape, ForkAfterMlx, NllOnScores, SimilarityMinimised,
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
-    SignedHuber, NoAxisNormalisation,
+    SignedHuber, NoAxisNormalisation, CalledNumber,
 ), key=lambda r: r.id))
