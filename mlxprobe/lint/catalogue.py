@@ -744,6 +744,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "evaluation raised TypeError: 'int' object is not callable",
         "", source="https://github.com/ml-explore/mlx-examples/pull/433"),
     RuleInfo(
+        "MLX080", "unused-sibling-layer",
+        "a layer built in __init__ is never used, while a sibling of the same kind is called "
+        "twice in __call__: a copied call names the wrong layer, and the unused one never trains",
+        "x = self.ln2(x + y)  # the second norm where the copied call used the first",
+        "the unused layer gets no gradient and keeps its initial weights; measured (mlx 0.32.4 "
+        "CPU, failure corpus fresh8 b8_decoder_cross_norm_reused) val_acc still 1.000, and "
+        "both blocks' ln2 unchanged from their initial values",
+        "", source="https://github.com/ml-explore/mlx/issues/1636"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

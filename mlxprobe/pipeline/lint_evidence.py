@@ -45,7 +45,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
-                            "MLX070", "MLX071", "MLX076"}),
+                            "MLX070", "MLX071", "MLX076", "MLX080"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

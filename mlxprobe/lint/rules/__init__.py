@@ -56,6 +56,7 @@ from .reduction import PerExampleLossGrad
 from .retrace import ScalarIntoCompiled
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
+from .siblings import UnusedSibling
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
@@ -94,4 +95,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
+    UnusedSibling,
 ), key=lambda r: r.id))
