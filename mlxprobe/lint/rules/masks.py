@@ -95,12 +95,17 @@ def flowing(body: list[ast.AST], name: str, origin: ast.AST) -> set[str]:
 BAND = frozenset(f"mlx.core.{n}" for n in ("tril", "triu"))
 
 
-def causal_only(source: SourceFile, condition: ast.AST, scope: dict[str, ast.AST]) -> bool:
-    """The mask is a causal or band mask built right here (`mx.tril(...)`, `arange(L)[:, None]
-    >= arange(L)`), reading no data: it always keeps the diagonal, so no row is all -inf."""
+def causal_only(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) -> bool:
+    """The mask is a causal or band mask built here or in the module's `__init__`
+    (`mx.tril(...)`, `arange(L)[:, None] >= arange(L)`), reading no data, and the -inf goes
+    where the band is not: it keeps the diagonal, so no row is all -inf. The same mask with
+    the two branches of `where` swapped masks the diagonal, and the last row is all -inf."""
+    condition = where.args[0]
     function = source.enclosing(condition)
-    params = {a.arg for a in function.args.args} if function is not None else set()
-    nodes = traced(condition, scope)
+    params = {a.arg for a in function.args.args} - {"self"} if function is not None else set()
+    nodes = traced(condition, {**scope, **init_bindings(source, where)})
+    if not keeps_band(source, where, scope):
+        return False
     reads_data = any(isinstance(n, ast.Name) and n.id in params and not shape_read(source, n)
                      for n in nodes)
     return not reads_data and any(isinstance(n, ast.Call) and source.imports.resolve(
@@ -108,15 +113,48 @@ def causal_only(source: SourceFile, condition: ast.AST, scope: dict[str, ast.AST
 
 
 def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
-    """The nodes of `node` and of the local bindings of the names it reads, transitively."""
+    """The nodes of `node` and of the local bindings of the names it reads (and of the
+    `self.x` attributes `scope` holds as "self.x"), transitively."""
     todo, seen, found = [node], set(), []
     while todo:
         for n in ast.walk(todo.pop()):
             found.append(n)
-            if isinstance(n, ast.Name) and n.id in scope and n.id not in seen:
-                seen.add(n.id)
-                todo.append(scope[n.id])
+            key = n.id if isinstance(n, ast.Name) else (
+                f"self.{n.attr}" if isinstance(n, ast.Attribute) and isinstance(
+                    n.value, ast.Name) and n.value.id == "self" else None)
+            if key in scope and key not in seen:
+                seen.add(key)
+                todo.append(scope[key])
     return found
+
+
+def init_bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
+    """`self.x` -> its binding in the `__init__` of the class around `node` (as "self.x")."""
+    cls = source.enclosing(node, (ast.ClassDef,))
+    init = next((f for f in cls.body if getattr(f, "name", "") == "__init__"), None) if (
+        cls is not None) else None
+    if init is None:
+        return {}
+    return {f"self.{t.attr}": v for t, v in assignments(walk(init.body))
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+            and t.value.id == "self"}
+
+
+def keeps_band(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) -> bool:
+    """The -inf of `mx.where(cond, x, y)` goes where the band mask is 0: in `x` when the
+    condition is negated (`band == 0`, `~band`), in `y` otherwise."""
+    infinite = [i for i, a in enumerate(where.args[1:], 1)
+                if minus_infinity(source, a, dict(scope))]
+    return infinite == ([1] if negated(where.args[0]) else [2])
+
+
+def negated(condition: ast.AST) -> bool:
+    """`band == 0`, `~band`, `not band`: true off the band."""
+    if isinstance(condition, ast.UnaryOp) and isinstance(condition.op, (ast.Invert, ast.Not)):
+        return True
+    return isinstance(condition, ast.Compare) and len(condition.ops) == 1 and isinstance(
+        condition.ops[0], ast.Eq) and isinstance(condition.comparators[0], ast.Constant) and (
+        condition.comparators[0].value == 0)
 
 
 def shape_read(source: SourceFile, name: ast.Name) -> bool:
@@ -146,5 +184,5 @@ class InfiniteMaskSoftmax(Rule):
                 continue
             scope = {**constants, **bindings(source, node)}
             if any(minus_infinity(source, a, dict(scope)) for a in node.args[1:]) and (
-                    softmaxed(source, node)) and not causal_only(source, node.args[0], scope):
+                    softmaxed(source, node)) and not causal_only(source, node, scope):
                 yield self.hit(source, node)
