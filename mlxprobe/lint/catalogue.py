@@ -753,6 +753,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "both blocks' ln2 unchanged from their initial values",
         "", source="https://github.com/ml-explore/mlx/issues/1636"),
     RuleInfo(
+        "MLX081", "deep-unrolled-loop",
+        "a Python loop of >= 100,000 chained steps inside differentiated code: the backward "
+        "pass recurses over a graph that deep and overflows the native stack",
+        "P = M; for _ in range(17): P = P @ P  # M ** 131072 by squaring: 17 ops, not 131072",
+        "measured (mlx 0.32.4 CPU, default 8 MB stack, failure corpus fresh8 "
+        "a8_heat_diffusivity_unrolled_grad) 131,072 chained matmuls in the loss: SIGSEGV in "
+        "the first value_and_grad call; 50,000 ran (12.6 s)",
+        "", source="https://github.com/ml-explore/mlx/issues/451"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

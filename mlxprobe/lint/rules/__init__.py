@@ -72,6 +72,7 @@ from .transforms import (
 )
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
+from .unrolled import DeepUnrolledLoop
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
@@ -95,5 +96,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
-    UnusedSibling,
+    UnusedSibling, DeepUnrolledLoop,
 ), key=lambda r: r.id))
