@@ -31,6 +31,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..source import SourceFile
 from .base import Rule
+from .transforms import first
 
 NLL = frozenset({"mlx.nn.losses.nll_loss"})
 COSINE = frozenset({"mlx.nn.losses.cosine_similarity_loss"})
@@ -71,11 +72,6 @@ class NllOnScores(Rule):
                 yield self.hit(source, call)
 
 
-def loss_of(node: ast.AST) -> ast.AST:
-    """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
-    return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
-
-
 class SimilarityMinimised(Rule):
     """MLX068: a differentiated function returns `cosine_similarity_loss(...)` as its loss."""
 
@@ -88,7 +84,7 @@ class SimilarityMinimised(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, _ in under(source, "grad"):
-            for result in map(loss_of, returns_of(function)):
+            for result in map(first, returns_of(function)):
                 found = self._similarity(source, result)
                 if found is not None:
                     yield self.hit(source, found)
