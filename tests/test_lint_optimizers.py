@@ -1,6 +1,7 @@
-"""MLX072 on small programs: an optimizer whose second moment squares the parameter; and
-the near misses that stay silent (the gradient squared, a weight EMA, a weight-decay term
-beside the gradient, a method that is not apply_single)."""
+"""MLX072 and MLX082 on small programs: an optimizer whose second moment squares the
+parameter, one that returns its step; and the near misses that stay silent (the gradient
+squared, a weight EMA, a weight-decay term beside the gradient, a method that is not
+apply_single, a return of the new parameter)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def test_mlx072_silent_on_the_gradient_an_ema_or_another_method() -> None:
         assert fired(OPT.format(name="apply_single", moment=moment), "MLX072") == []
     code = OPT.format(name="helper", moment="v = 0.99 * v + 0.01 * mx.square(parameter)")
     assert fired(code, "MLX072") == []
+
+
+STEP = """
+class Mine(optim.Optimizer):
+    def apply_single(self, gradient, parameter, state):
+        m = 0.9 * state["m"] + 0.1 * gradient
+        state["m"] = m
+        step = self.learning_rate * m
+        {ret}
+"""
+
+
+def test_mlx082_apply_single_returns_the_step() -> None:
+    assert fired(STEP.format(ret="return step"), "MLX082") == [7]
+
+
+def test_mlx082_silent_on_the_new_parameter() -> None:
+    for ret in ("return parameter - step", "new = parameter - step\n        return new",
+                "return parameter"):
+        assert fired(STEP.format(ret=ret), "MLX082") == [], ret

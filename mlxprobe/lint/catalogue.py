@@ -762,6 +762,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the first value_and_grad call; 50,000 ran (12.6 s)",
         "", source="https://github.com/ml-explore/mlx/issues/451"),
     RuleInfo(
+        "MLX082", "returns-the-step",
+        "an optimizer's apply_single returns a value that reads no parameter: it returns the "
+        "step, and Optimizer.update writes the step into the model as its new weights",
+        "return parameter - step  # apply_single returns the parameter's new value",
+        "Optimizer.update stores what apply_single returns; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh9 b9_entropy_adam_returns_step) loss 11.3 -> 9.6 over 12 reports, never "
+        "converging; with parameter - step it trains",
+        "", source="https://github.com/ml-explore/mlx/issues/1581"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -46,7 +46,7 @@ from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .objectives import NllOnScores, SimilarityMinimised
-from .optimizers import SecondMomentOfWeights
+from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
 from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
@@ -96,5 +96,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
-    UnusedSibling, DeepUnrolledLoop,
+    UnusedSibling, DeepUnrolledLoop, ReturnsTheStep,
 ), key=lambda r: r.id))

@@ -1,5 +1,5 @@
 """MLX072: a hand-written optimizer whose second moment squares the parameter, not the
-gradient.
+gradient. MLX082: a hand-written `apply_single` that returns the step, not the new parameter.
 
 Job: in an `apply_single(self, gradient, parameter, state)` method (the per-parameter step
 of an `mlx.optimizers.Optimizer` subclass), find a value squared (`mx.square(p)`, `p ** 2`,
@@ -12,6 +12,13 @@ mlx-optimizers issue 43): train mse 0.51 -> 0.44 over 80 epochs against 0.51 -> 
 `mx.square(gradient)`. A weight EMA (`ema = d * ema + (1 - d) * p`) squares nothing and is
 left alone.
 
+MLX082: `Optimizer.apply_single` returns the parameter's new value (`Optimizer.update`
+writes whatever it returns into the model); a return that reads neither the parameter nor a
+name made from it returns the step itself, and the model becomes its own update. Measured
+(mlx 0.32.4 CPU, failure corpus fresh9 `b9_entropy_adam_returns_step`, mlx issue 1581): an
+Adam subclass returning `lr * m / (sqrt(v) + eps)`: loss 11.3 -> 9.6 over 12 reports, never
+converging; `return parameter - step` trains.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -20,10 +27,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import assignments, names_in, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .host import derived
 
 SQUARE = frozenset({"mlx.core.square"})
 
@@ -79,3 +88,21 @@ class SecondMomentOfWeights(Rule):
             for _, value in assignments(walk(method.body)):
                 if weights & squared(source, value) and gradient not in names_in(value):
                     yield self.hit(source, value)
+
+
+class ReturnsTheStep(Rule):
+    """MLX082: `return lr * m / (mx.sqrt(v) + eps)` in `apply_single`: no parameter in it."""
+
+    id = "MLX082"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "apply_single" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for method, _, parameter in step_methods(source):
+            weights = derived(method.body, parameter)
+            for node in returns_of(method):
+                if node is not None and not weights & names_in(node):
+                    yield self.hit(source, node)
