@@ -33,9 +33,12 @@ def marked(spec: RunSpec, mark: str, pidfile: Path | None = None) -> RunSpec:
     return dataclasses.replace(spec, env=tuple(env))
 
 
-def marked_env(mark: str) -> dict[str, str]:
-    """The environment for a subprocess (a CLI run) whose whole tree carries `mark`."""
-    return {**os.environ, MARK_ENV: mark}
+def marked_env(mark: str, tmp: Path | None = None) -> dict[str, str]:
+    """The environment for a subprocess (a CLI run) whose whole tree carries `mark`; with
+    `tmp`, its temporary folders go there (a harness a test SIGKILLs cannot remove its own
+    runner folder: under the test's tmp_path, pytest does)."""
+    env = {**os.environ, MARK_ENV: mark}
+    return {**env, "TMPDIR": str(tmp)} if tmp is not None else env
 
 
 def running(pid: int) -> bool:

@@ -157,7 +157,7 @@ def test_killing_the_parent_takes_its_children_along(mark: str, tmp_path: Path) 
             "sys.argv[2], __import__('pathlib').Path(sys.argv[3])))\n")
     pidfile = tmp_path / "pids"
     parent = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), mark,
-                               str(pidfile)])
+                               str(pidfile)], env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         _wait_for(lambda: len(pids_in(pidfile)) == 2, 30)
         assert left_after(mark) != []  # child and two grandchildren are running

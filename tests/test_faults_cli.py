@@ -70,7 +70,8 @@ def start_cli(folder: Path, out: Path, mark: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mlxprobe.cli", "run", "--scenarios", str(folder), "--all",
          "--jobs", "2", "--json", str(out), "--step-floor", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=marked_env(mark))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=marked_env(mark, out.parent))
 
 
 def endless_children(mark: str) -> list[int]:

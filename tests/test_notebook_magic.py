@@ -100,5 +100,15 @@ def test_magics_in_a_real_kernel() -> None:
         kernel.run("%mlxprobe on")
         every = kernel.run(PLAIN)
         assert "mlxprobe verdict: pass" in every["plain"] and "mlxprobe steps: 10" in every["plain"]
+        folder = kernel.run("print(get_ipython()._mlxprobe_session.folder)")["text"].strip()
+        assert Path(folder).is_dir()
     finally:
         kernel.close()
+    _gone(Path(folder))  # the watcher removes its session folder once the kernel is gone
+
+
+def _gone(folder: Path, timeout_s: float = 10.0) -> None:
+    end = time.monotonic() + timeout_s
+    while folder.exists():
+        assert time.monotonic() < end, f"{folder} left behind"
+        time.sleep(0.1)

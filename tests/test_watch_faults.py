@@ -27,7 +27,7 @@ def _start(tmp_path, mark: str, *program: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "mlxprobe.cli", "watch", "--json",
                str(tmp_path / "w.json"), "--", *program]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=marked_env(mark))
+                            env=marked_env(mark, tmp_path))
 
 
 def _wait_for_line(proc: subprocess.Popen, text: bytes) -> None:

@@ -15,6 +15,7 @@ Must not import: mlx.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -158,6 +159,7 @@ def main(argv: list[str]) -> int:
         watch.tick()
         time.sleep(TICK_S)
     os.close(hold)
+    shutil.rmtree(folder, ignore_errors=True)  # the kernel is gone: nobody reads it again
     return 0
 
 
