@@ -91,7 +91,7 @@ def test_no_rank_or_launcher_survives_a_killed_harness(tmp_path, mark, command):
         argv = ["watch", "--ranks", "2", "--", sys.executable, TRAIN, "--skip-at", "3"]
     harness = subprocess.Popen([sys.executable, "-m", "mlxprobe.cli", *argv],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=marked_env(mark))
+                               env=marked_env(mark, tmp_path))
     _wait_for_ranks(mark, 2)
     harness.kill()
     harness.wait(timeout=GUARD_S)
