@@ -83,6 +83,15 @@ def role(name: str) -> str:
 _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
 
 
+_OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|return|returns|score)(?:$|_|@)")
+
+
+def objective(name: str) -> bool:
+    """A higher-is-better name that is an objective, not a task's accuracy (a reward, a
+    return, a score): it may sit at 0 or rise for long while a run learns."""
+    return bool(_OBJECTIVE.search(name))
+
+
 def stage_counter(name: str) -> bool:
     """A counter of the program's own stages (`stage`, `phase`, `curriculum_stage`): where
     it changes, the program says a new task (longer sequences, a harder set) begins."""

@@ -109,9 +109,10 @@ def binary(chance: float, accs: dict[str, float]) -> bool:
 def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     found = at_chance(raw)
     drop = schedule.loss_drop(raw)
-    if found is None or drop is None or drop >= _min_drop(found):
+    least = _min_drop(found) if found is not None else 0.0
+    if found is None or drop is None or drop >= least:
         return None
-    found["loss_drop"], found["min_drop"] = round(drop, 4), _min_drop(found)
+    found["loss_drop"], found["min_drop"] = round(drop, 4), least
     shown = ", ".join(f"{n} {a:.3f}" for n, a in found["accuracy_medians"].items())
     return Verdict("not_learning", "chance", f"predictions at chance: at the end of the run "
                    f"(its last third, >= {MIN_TAIL} reports) {shown} against exp(-loss) = "

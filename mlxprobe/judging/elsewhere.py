@@ -29,7 +29,6 @@ import statistics
 from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, metrics
-from .zero_accuracy import OBJECTIVE
 
 MIN_REPORTS = 4
 ROSE = 0.02
@@ -49,7 +48,7 @@ def accuracy_rose(raw: RawResult) -> str | None:
     """The name of an accuracy that rose over the run, or None."""
     for name, values in chance.accuracies(raw).items():
         ends = thirds(values)
-        if OBJECTIVE.search(name) or ends is None:
+        if metric_names.objective(name) or ends is None:
             continue
         if ends[1] - values[0] >= ROSE and values[-1] >= values[0]:
             return name

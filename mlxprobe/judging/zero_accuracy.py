@@ -25,15 +25,14 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
-import re
 
+from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, program
 from .rule import Rule, Verdict
 
 ZERO = 0.001
 MIN_REPORTS = 6
-OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|return|returns|score)(?:$|_|@)")
 HINT = ("the loss falls while {name} stays at 0: what the loss rewards works against what "
         "{name} measures. Check the loss's sign: `nn.losses.cosine_similarity_loss` returns "
         "the similarity itself, so minimising it pushes pairs apart: minimise `1 - cos` (or "
@@ -46,7 +45,7 @@ def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
     """The first accuracy at <= ZERO at every report after its first, never above it."""
     for name, values in chance.accuracies(raw).items():
         later = [v for v in values[1:] if math.isfinite(v)]
-        if OBJECTIVE.search(name) or len(later) < MIN_REPORTS:
+        if metric_names.objective(name) or len(later) < MIN_REPORTS:
             continue
         if max(later) <= ZERO and max(later) <= values[0]:
             return name, values

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .flow import assignments, body_nodes, calls, helper_of, reach, walk
+from .flow import assignments, calls, helper_of, reach, scope_nodes, walk
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
 from .source import FUNCTIONS, SourceFile
 
@@ -229,9 +229,7 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
     key = ("arrays", scope)
     if key in source.cache:
         return source.cache[key]
-    nodes = body_nodes(source, scope) if not isinstance(scope, ast.Module) else list(
-        walk(scope.body))
-    pairs = [(t, v) for t, v in assignments(nodes)]
+    pairs = list(assignments(scope_nodes(source, scope)))
     found: set[str] = set()
     for _ in range(2):  # a second pass for names used before their binding in the text
         for target, value in pairs:
@@ -401,3 +399,31 @@ def module_classes(source: SourceFile) -> list[ast.ClassDef]:
     return source.cached("module_classes", source.tree, lambda: [
         c for c in source.of_type(ast.ClassDef)
         if any((source.imports.resolve(b) or "").startswith("mlx.nn.") for b in c.bases)])
+
+
+def forwards(source: SourceFile) -> list[ast.AST]:
+    """The module classes' `__call__` methods and the differentiated functions."""
+    found = [f for c in module_classes(source) for f in c.body
+             if isinstance(f, FUNCTIONS) and f.name == "__call__"]
+    return found + [f for f, _ in under(source, "grad") if f not in found]
+
+
+def layer_output(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
+                 depth: int = 2) -> bool:
+    """`node` holds a layer's output: a call of a `self.<layer>` or of a module instance,
+    directly or through a local name bound to one (`depth` names deep)."""
+    for part in ast.walk(node):
+        if isinstance(part, ast.Call) and layer_applied(source, part):
+            return True
+        if depth and isinstance(part, ast.Name) and part.id in bound and layer_output(
+                source, bound[part.id], bound, depth - 1):
+            return True
+    return False
+
+
+def layer_applied(source: SourceFile, call: ast.Call) -> bool:
+    """`self.feat(x)` (a layer attribute) or `encoder(x)` (a module instance)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return func.value.id == "self" and func.attr in layer_attributes(source)
+    return isinstance(func, ast.Name) and func.id in module_instances(source)

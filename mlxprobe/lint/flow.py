@@ -160,3 +160,40 @@ def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None
     values.update(zip(positional, call.args))
     values.update({k.arg: k.value for k in call.keywords if k.arg})
     return values
+
+
+def scope_nodes(source: SourceFile, scope: ast.AST) -> list[ast.AST]:
+    """The nodes a function runs, or the module's top-level code (its functions apart)."""
+    if isinstance(scope, ast.Module):
+        return list(walk(scope.body))
+    return body_nodes(source, scope)
+
+
+def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.AST]:
+    """What a local name was bound to in the function around `node` (none for another
+    expression): `logits = model(x)` for `logits`."""
+    function = source.enclosing(node)
+    if function is None or not isinstance(name, ast.Name):
+        return []
+    return [v for t, v in assignments(body_nodes(source, function))
+            if isinstance(t, ast.Name) and t.id == name.id]
+
+
+def derived(body: list[ast.stmt], name: str, not_from: str | None = None) -> set[str]:
+    """`name` and the local names bound (in source order) from values that read it, leaving
+    out any value that also reads `not_from` (`parameter = parameter - lr * m` stays the
+    parameter; a value read from the gradient is not)."""
+    made = {name}
+    for target, value in assignments(walk(body)):
+        read = names_in(value)
+        if isinstance(target, ast.Name) and made & read and not_from not in read:
+            made.add(target.id)
+    return made
+
+
+def self_attr(node: ast.AST) -> str | None:
+    """`x` of `self.x`, else None."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+            and node.value.id == "self":
+        return node.attr
+    return None

@@ -23,11 +23,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from ..dataflow import forwards, layer_output
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
 from ..source import SourceFile
 from .base import Rule
-from .host import forwards, layer_output
 
 ALL_AXES = frozenset({"mlx.core.softmax", "mlx.core.logsumexp"})
 # a call with one argument and no keyword: no comma at its top level, outside brackets and

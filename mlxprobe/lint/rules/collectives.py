@@ -26,10 +26,9 @@ from collections.abc import Iterator
 
 from ..dataflow import evaluation
 from ..finding import Finding
-from ..flow import assignments, names_in
+from ..flow import assignments, names_in, scope_nodes
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .copies import scope_nodes
 
 COLLECTIVES = frozenset(f"mlx.core.distributed.{n}" for n in (
     "all_sum", "all_gather", "all_max", "all_min", "sum_scatter"))

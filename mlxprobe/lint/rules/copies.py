@@ -23,19 +23,12 @@ from collections.abc import Iterator
 
 from ..dataflow import arrays_in
 from ..finding import Finding
-from ..flow import assignments, body_nodes, walk
+from ..flow import assignments, scope_nodes
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, trains
 
 # an item write at the start of a line: `part[:, 2:] = ...`, `part[0] += ...`
 WRITE = re.compile(r"^[ \t]*(\w+)\[[^\n]*\]\s*[-+*/]?= ", re.MULTILINE)
-
-
-def scope_nodes(source: SourceFile, scope: ast.AST) -> list[ast.AST]:
-    """The nodes a function runs, or the module's top-level code (its functions apart)."""
-    if isinstance(scope, ast.Module):
-        return list(walk(scope.body))
-    return body_nodes(source, scope)
 
 
 def slice_names(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> dict[str, str]:

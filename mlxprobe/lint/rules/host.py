@@ -20,10 +20,19 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import evaluation, layer_attributes, module_classes, module_instances, under
+from ..dataflow import evaluation, forwards, layer_output
 from ..finding import Finding
-from ..flow import assignments, body_nodes, bound_arguments, calls, helper_of, names_in, walk
-from ..source import FUNCTIONS, SourceFile
+from ..flow import (
+    assignments,
+    body_nodes,
+    bound_arguments,
+    calls,
+    derived,
+    helper_of,
+    names_in,
+    walk,
+)
+from ..source import SourceFile
 from .base import Rule
 from .transforms import dead_names, first, reaches
 
@@ -31,13 +40,6 @@ HOST = frozenset({"item", "numpy"})
 ARRAY = "mlx.core.array"
 HOST_TEXT = ("np.array(", "np.asarray(", "numpy.array(", "numpy.asarray(", ".tolist()",
              ".item()")
-
-
-def forwards(source: SourceFile) -> list[ast.AST]:
-    """The module classes' `__call__` methods and the differentiated functions."""
-    found = [f for c in module_classes(source) for f in c.body
-             if isinstance(f, FUNCTIONS) and f.name == "__call__"]
-    return found + [f for f, _ in under(source, "grad") if f not in found]
 
 
 def host_cut(source: SourceFile, helper: ast.AST, given: str) -> bool:
@@ -53,36 +55,6 @@ def host_cut(source: SourceFile, helper: ast.AST, given: str) -> bool:
     wrapped = any(isinstance(r, ast.Call) and source.imports.resolve(r.func) == ARRAY
                   for r in results)
     return wrapped and not any(reaches(source, r, dead) for r in results)
-
-
-def derived(body: list[ast.stmt], name: str) -> set[str]:
-    """`name` and the local names bound (in source order) from values that read it."""
-    made = {name}
-    for target, value in assignments(walk(body)):
-        if isinstance(target, ast.Name) and made & names_in(value):
-            made.add(target.id)
-    return made
-
-
-def layer_output(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
-                 depth: int = 2) -> bool:
-    """`node` holds a layer's output: a call of a `self.<layer>` or of a module instance,
-    directly or through a local name bound to one (`depth` names deep)."""
-    for part in ast.walk(node):
-        if isinstance(part, ast.Call) and layer_applied(source, part):
-            return True
-        if depth and isinstance(part, ast.Name) and part.id in bound and layer_output(
-                source, bound[part.id], bound, depth - 1):
-            return True
-    return False
-
-
-def layer_applied(source: SourceFile, call: ast.Call) -> bool:
-    """`self.feat(x)` (a layer attribute) or `encoder(x)` (a module instance)."""
-    func = call.func
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return func.value.id == "self" and func.attr in layer_attributes(source)
-    return isinstance(func, ast.Name) and func.id in module_instances(source)
 
 
 class HostRoundTrip(Rule):

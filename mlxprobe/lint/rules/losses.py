@@ -13,7 +13,7 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, names_in, walk
+from ..flow import assignments, body_nodes, local_values, names_in, walk
 from ..names import CROSS_ENTROPY, last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -224,15 +224,8 @@ class UnshiftedLabels(Rule):
             logits, targets = call.args[:2]
             if isinstance(targets, ast.Constant):
                 continue
-            producers = [logits, *self._values(source, call, logits)]
+            producers = [logits, *local_values(source, call, logits)]
             wanted = ast.dump(targets)
             if any(isinstance(p, ast.Call) and p.args and ast.dump(p.args[0]) == wanted
                    for p in producers):
                 yield self.hit(source, call)
-
-    def _values(self, source: SourceFile, call: ast.Call, name: ast.AST) -> list[ast.AST]:
-        function = source.enclosing(call)
-        if function is None or not isinstance(name, ast.Name):
-            return []
-        return [v for t, v in assignments(body_nodes(source, function))
-                if isinstance(t, ast.Name) and t.id == name.id]

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of, under
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import local_values
 from ..source import SourceFile
 from .base import Rule
 from .transforms import first
@@ -37,16 +37,6 @@ NLL = frozenset({"mlx.nn.losses.nll_loss"})
 COSINE = frozenset({"mlx.nn.losses.cosine_similarity_loss"})
 LOG_PROBS = re.compile(r"log_softmax|LogSoftmax|logsumexp|\blog\(")
 REDUCTIONS = frozenset({"mean", "sum"})
-
-
-def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.AST]:
-    """What a local name was bound to in the function around `node` (none for another
-    expression): `logits = model(x)` for `logits`."""
-    function = source.enclosing(node)
-    if function is None or not isinstance(name, ast.Name):
-        return []
-    return [v for t, v in assignments(body_nodes(source, function))
-            if isinstance(t, ast.Name) and t.id == name.id]
 
 
 class NllOnScores(Rule):

@@ -29,10 +29,9 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments, names_in, walk
+from ..flow import assignments, derived, names_in, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .host import derived
 
 SQUARE = frozenset({"mlx.core.square"})
 
@@ -61,17 +60,6 @@ def squared(source: SourceFile, node: ast.AST) -> set[str]:
     return found
 
 
-def made_from(body: list[ast.stmt], name: str, not_from: str) -> set[str]:
-    """`name` and the local names bound from it, in source order, that never read
-    `not_from` (`parameter = parameter - lr * m` stays the parameter)."""
-    made = {name}
-    for target, value in assignments(walk(body)):
-        read = names_in(value)
-        if isinstance(target, ast.Name) and made & read and not_from not in read:
-            made.add(target.id)
-    return made
-
-
 class SecondMomentOfWeights(Rule):
     """MLX072: `v = b2 * v + (1 - b2) * mx.square(parameter)` in `apply_single`."""
 
@@ -84,7 +72,7 @@ class SecondMomentOfWeights(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for method, gradient, parameter in step_methods(source):
-            weights = made_from(method.body, parameter, gradient)
+            weights = derived(method.body, parameter, gradient)
             for _, value in assignments(walk(method.body)):
                 if weights & squared(source, value) and gradient not in names_in(value):
                     yield self.hit(source, value)

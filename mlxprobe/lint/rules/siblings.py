@@ -24,10 +24,9 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .snapshots import self_attr
 
 BUILT = re.compile(r"self\.(\w+) = nn\.")
 DOTTED = re.compile(r"\.(\w+)")

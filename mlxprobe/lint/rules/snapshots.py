@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import holds_mx_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -33,14 +33,6 @@ PARAMETER = re.compile(r"self\.(\w+) = mx\.")
 
 def methods(cls: ast.ClassDef) -> dict[str, ast.AST]:
     return {f.name: f for f in cls.body if isinstance(f, FUNCTIONS)}
-
-
-def self_attr(node: ast.AST) -> str | None:
-    """`x` of `self.x`, else None."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-            and node.value.id == "self":
-        return node.attr
-    return None
 
 
 def reads(function: ast.AST) -> set[str]:
