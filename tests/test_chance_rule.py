@@ -71,3 +71,19 @@ def test_a_summed_loss_gives_no_chance_level():
 def test_a_percentage_accuracy_is_read_as_a_fraction():
     assert at_chance(run(flat(2.33), [100 * NOISE[i % 8] for i in range(24)], "acc")) \
         is not None
+
+
+def test_a_short_run_at_chance_at_every_report_is_not_learning_chance():
+    """vision_inputs_dropped_for_embedded as measured: 9 reports (too few for the trend
+    rule), loss 1.375-1.386 at ln 4, val_acc 0.24-0.26."""
+    losses = [1.3746, 1.3857, 1.3831, 1.3826, 1.3755, 1.3818, 1.3795, 1.3766, 1.3835]
+    verdict = classify(run(losses, [0.24] * 4 + [0.263] * 5))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "chance")
+    assert "every report of a short run" in verdict.reason and "images" in verdict.hint
+
+
+def test_a_short_run_whose_loss_fell_at_all_or_beat_chance_is_not_judged():
+    falling = [1.386, 1.38, 1.37, 1.33, 1.30, 1.25]
+    assert classify(run(falling, [0.25] * 6)).detail != "chance"
+    assert classify(run([1.386] * 3 + [1.39] * 3, [0.6] * 6)).detail != "chance"
+    assert classify(run([1.386, 1.39, 1.385, 1.388], [0.25] * 4)).detail != "chance"

@@ -17,6 +17,10 @@ Thresholds and why:
   1432: 0.33 ms median, gaps 2.9 s and 5.6 s: 8,500x and 16,600x; a correct loop that reads
   `loss.item()` each step pays its compute in every step, so its long validation pass is
   ~100-1000x its step, not 10,000x).
+- or the wait after the stretch's last update until the program's next record (a report,
+  its exit) held the gap: the evaluation after the loop paid for it (measured, failure
+  corpus fresh9 `swallowed_cache_clear_skips_eval`: 1,500 updates at 0.5 ms, none
+  evaluated, then 6.2 s to the next report, RSS 108 -> 268 MB).
 - RSS at the gap's start at least the leak rules' floors (16 MB and 10%) above the stretch's
   start, and still climbing in its second half (LATE_SHARE of the growth): the graph was
   growing, not an allocator warming up (measured: 43 -> 116 -> 183 MB in 1,000 updates).
@@ -66,6 +70,28 @@ def gap(run: list[dict]) -> dict | None:
     return None
 
 
+def tail_gap(raw: RawResult, run: list[dict]) -> dict | None:
+    """The wait after the run's last update until the program's next valued record (a
+    report with a number, its exit), when it took >= GAP_MIN_S and >= GAP_RATIO x the
+    median update: the evaluation after the loop that computed the backlog."""
+    last = float(run[-1].get("t", 0.0))
+    later = [float(r["t"]) for r in raw.records if float(r.get("t", 0.0)) > last and valued(r)]
+    times = sorted(float(r.get("step_s") or 0.0) for r in run)
+    median = times[len(times) // 2]
+    waited = min(later) - last if later else 0.0
+    if waited < GAP_MIN_S or waited < GAP_RATIO * max(median, 1e-9):
+        return None
+    return {"gap_s": round(waited, 2), "median_update_ms": round(median * 1e3, 3),
+            "updates_before": len(run), "after_the_loop": True}
+
+
+def valued(record: dict) -> bool:
+    """A record that needed the program's arrays computed: a report with a value (a loss,
+    a metric), or its exit; a progress line with no number (`step 1500`) needed none."""
+    return record.get("kind") == "exiting" or bool(record.get("metrics")) \
+        or record.get("loss") is not None
+
+
 def climbed(raw: RawResult, run: list[dict], found: dict) -> dict | None:
     """RSS from the run's first update to the one before the gap, when it grew past the
     floors and still climbed in the second half; else None."""
@@ -86,26 +112,37 @@ def backlog(raw: RawResult, meta: dict) -> Verdict | None:
     if not raw.watched or raw.stall is not None:
         return None
     for run in stretches(raw):
-        found = gap(run)
+        found = gap(run) or tail_gap(raw, run)
         grew = climbed(raw, run, found) if found else None
         if found and grew:
-            return _verdict(found, grew)
+            return _verdict(found, grew, never_evaluated(raw))
     return None
 
 
-def _verdict(found: dict, grew: dict) -> Verdict:
+def never_evaluated(raw: RawResult) -> bool:
+    """No `mx.eval` ran in the whole run (every update record's count is 0)."""
+    counts = {r.get("evals") for r in raw.of_kind(STEP) if r.get("source") == UPDATE}
+    return counts == {0}
+
+
+def _verdict(found: dict, grew: dict, never: bool) -> Verdict:
+    waited = ("the program's next record after the last of them came" if
+              found.get("after_the_loop") else "one update waited")
     return Verdict("leak", "lazy_backlog", f"{found['updates_before']} optimizer updates ran "
                    f"with no mx.eval between them ({found['median_update_ms']} ms each, median) "
                    f"while RSS grew {grew['growth_mb']:.0f} MB ({grew['rss_mb'][0]:.0f} -> "
-                   f"{grew['rss_mb'][-1]:.0f} MB), then one update waited {found['gap_s']} s "
-                   "for the backlog: each step's update builds on a graph never evaluated",
-                   hints.LAZY_BACKLOG, {**found, **grew, "min_updates": MIN_UPDATES,
-                                        "gap_min_s": GAP_MIN_S, "gap_ratio": GAP_RATIO})
+                   f"{grew['rss_mb'][-1]:.0f} MB), then {waited} {found['gap_s']} s later, "
+                   "the backlog computed: each step's update builds on a graph never evaluated"
+                   + ("; no mx.eval ran in the whole run" if never else ""),
+                   hints.LAZY_BACKLOG + (hints.EVAL_NEVER_REACHED if never else ""),
+                   {**found, **grew, "never_evaluated": never, "min_updates": MIN_UPDATES,
+                    "gap_min_s": GAP_MIN_S, "gap_ratio": GAP_RATIO})
 
 
 RULES = (
     Rule("leak.lazy_backlog", "memory", f">= {MIN_UPDATES} optimizer updates with no mx.eval "
-         f"between them, one of them >= {GAP_MIN_S:g} s and >= {GAP_RATIO:g}x their median, "
+         f"between them, one of them (or the wait after the last) >= {GAP_MIN_S:g} s and "
+         f">= {GAP_RATIO:g}x their median, "
          f"RSS +{MIN_MB:g} MB and {MIN_REL:.0%} before it and still climbing",
          "failure corpus: detr_never_eval_state (mlx issue 1432)", backlog),
 )

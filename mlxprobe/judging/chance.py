@@ -19,7 +19,12 @@ the accuracy's median at most RATIO x exp(-L's median) (at chance, mini-batch ac
 scatter around 1/K: 0.047-0.156 for K = 10 on batches of 64, median ~0.11-0.12, 1.1-1.2x);
 exp(-L) at most MAX_CHANCE (K >= 3: for 2 classes, a trained model at loss 0.3 and
 accuracy 0.9 has A / exp(-L) = 1.2, indistinguishable); the loss fell less than MIN_DROP
-over the run (the trend rule's window drop). Measured (failure corpus fresh4,
+over the run (the trend rule's window drop). A run of MIN_TAIL to 9 reports, too short
+for the trend rule, is judged on all its reports, its fall measured from its first value to
+its lowest (any fall counts); measured (failure corpus fresh9,
+`vision_inputs_dropped_for_embedded`: the images never reach the model): 9 reports, loss
+1.375-1.386 (ln 4 = 1.386), val_acc 0.24-0.26, fell 0.0%; its fixed twin 0.61 -> 0.04.
+Measured (failure corpus fresh4,
 `optimizer_choice_ignored`, Soup PR 734): ce 2.33 -> 2.31 over 24 reports, acc 0.05-0.16
 (exp(-ce) = 0.100); its fixed twin: ce 2.3 -> 0.3, acc -> 0.9.
 
@@ -56,16 +61,29 @@ HINT = ("the model predicts at chance: its accuracy is what a uniform guess with
         "or weight decay ignored by the builder), that the learning rate reaches it, and "
         "that labels are matched to their inputs: shuffled together, one permutation "
         "indexing both (`perm = mx.random.permutation(n); x, y = x[perm], y[perm]`), never "
-        "one shuffle for the inputs and another for the labels")
+        "one shuffle for the inputs and another for the labels; and that the inputs that "
+        "decide the label reach the model at all (an input such as the images or a feature "
+        "column dropped on the way, passed as None or replaced by zeros or a placeholder "
+        "leaves only the prior to learn)")
 
 
 def tail(values: list[float]) -> list[float]:
     """The last third of the finite values, at least MIN_TAIL of them when the run has
-    as many as the trend rule judges (a run of 12 reports: its last 5)."""
+    as many as the trend rule judges (a run of 12 reports: its last 5); a shorter run's
+    values all (its drop is then judged from its first value to its lowest: `short_drop`)."""
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < program.TREND_MIN_POINTS:
-        return finite[-max(1, len(finite) // 3):]
+        return finite
     return finite[-max(MIN_TAIL, len(finite) // 3):]
+
+
+def short_drop(losses: list[float]) -> float | None:
+    """A run too short for the trend rule: how far its loss ever fell below its first
+    value, over the first (any fall counts, so a short run that learned is never judged)."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if len(finite) < MIN_TAIL or finite[0] <= 0:
+        return None
+    return (finite[0] - min(finite)) / finite[0]
 
 
 def accuracies(raw: RawResult) -> dict[str, list[float]]:
@@ -109,16 +127,24 @@ def binary(chance: float, accs: dict[str, float]) -> bool:
 def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     found = at_chance(raw)
     drop = schedule.loss_drop(raw)
+    if drop is None:
+        drop = short_drop(program.losses(raw))
     least = _min_drop(found) if found is not None else 0.0
     if found is None or drop is None or drop >= least:
         return None
     found["loss_drop"], found["min_drop"] = round(drop, 4), least
     shown = ", ".join(f"{n} {a:.3f}" for n, a in found["accuracy_medians"].items())
-    return Verdict("not_learning", "chance", f"predictions at chance: at the end of the run "
-                   f"(its last third, >= {MIN_TAIL} reports) {shown} against exp(-loss) = "
+    return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} {shown} "
+                   f"against exp(-loss) = "
                    f"{found['chance_from_loss']:.3f} "
                    f"(a uniform guess over ~{found['classes_from_loss']:.0f} classes), and "
                    f"the loss fell {drop:.1%} over the run", _hint(raw), found)
+
+
+def _where(raw: RawResult) -> str:
+    if len(program.losses(raw)) < program.TREND_MIN_POINTS:
+        return f"at every report of a short run (>= {MIN_TAIL} reports)"
+    return f"at the end of the run (its last third, >= {MIN_TAIL} reports)"
 
 
 def _min_drop(found: dict) -> float:
@@ -134,7 +160,9 @@ RULES = (
     Rule("not_learning.chance", "metrics", f"every accuracy's last-third median <= {RATIO}x "
          f"exp(-loss) (<= {MAX_CHANCE:.2f}: >= 3 classes) and the loss fell < {MIN_DROP:.0%}; "
          f"two classes: the loss within {BINARY_TOL:.0%} of ln 2, accuracies <= {BINARY_ACC}, "
-         f"fell < {BINARY_DROP:.0%}", "failure corpus: optimizer_choice_ignored (Soup PR "
-         "734), shuffle_inputs_targets_separately (fresh7); a uniform guess over K classes: "
+         f"fell < {BINARY_DROP:.0%}; a run of {MIN_TAIL}-9 reports: all of them, and its "
+         "loss never below its first", "failure corpus: optimizer_choice_ignored (Soup PR "
+         "734), shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
+         "embedded (fresh9); a uniform guess over K classes: "
          "loss ln K, accuracy 1/K", guessing),
 )

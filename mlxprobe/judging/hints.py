@@ -158,6 +158,11 @@ LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "
                 "checkpoint) computes the whole backlog at once. Evaluate the updated state "
                 "every step: " + EVAL_STATE)
+EVAL_NEVER_REACHED = (". No `mx.eval` ran at all in this run: if the loop has one, it is never "
+                      "reached: behind a condition that never holds, or after a call that "
+                      "raises inside a `try`/`except` that swallows the error (an API this "
+                      "mlx does not have, e.g. a renamed cache function, raises "
+                      "AttributeError there every step); keep the eval outside the try")
 LEAK_COMPILED = ("the program compiles a function ({site}): `mx.compile` traces and keeps a "
                  "new graph for every new input shape and every new Python value passed as an "
                  "argument (a str, an int, a float), so memory grows with each distinct one: pad "

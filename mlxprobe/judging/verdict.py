@@ -170,10 +170,10 @@ def rulebook() -> tuple[Rule, ...]:
              _diverged),
         *metrics.RULES,
         *params.DIVERGED,
+        *backlog.RULES,  # before leak and leak_time: it names the cause
+        *unevaluated.RULES,  # before leak and leak_time: it names the cause
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
-        *backlog.RULES,  # before leak_time: it names the cause
-        *unevaluated.RULES,  # before leak_time: it names the cause
         *leak_time.RULES,
         *constant.RULES,
         *schedule.RULES,

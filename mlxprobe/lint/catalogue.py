@@ -771,6 +771,27 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "converging; with parameter - step it trains",
         "", source="https://github.com/ml-explore/mlx/issues/1581"),
     RuleInfo(
+        "MLX083", "nan-passes-guard",
+        "a guard skips a bad batch by comparing its loss with a bound, and nothing tests for "
+        "NaN: every comparison with NaN is False, so a NaN loss passes the guard and its "
+        "gradient reaches the update",
+        "if not math.isfinite(loss_f) or loss_f > MAX_SANE_LOSS:  # NaN fails every comparison",
+        "NaN > bound is False; measured (mlx 0.32.4 CPU, failure corpus fresh9 "
+        "b9_nan_guard_threshold_only) a batch with a NaN reading passed "
+        "`if loss_f > 100: continue`: huber NaN from step 90 to the end, 0 batches "
+        "skipped; with the isfinite test 8 skipped and it converged",
+        "", source="https://github.com/trevin-creator/autoresearch-mlx/pull/13"),
+    RuleInfo(
+        "MLX084", "setting-never-read",
+        "a setting that shapes the update (gradient clipping, weight decay, warm-up, "
+        "accumulation, momentum, label smoothing) is declared in a config and never read: "
+        "the run trains without it, silently",
+        "grads, _ = optim.clip_grad_norm(grads, cfg.max_grad_norm)  # read the setting",
+        "nothing in the module reads the declared name; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh9 b9_max_grad_norm_config_ignored) max_grad_norm = 1.0 declared, never "
+        "applied: loss 4e8 by step 20, NaN from step 23; clipped it fell 1.13 -> 0.05",
+        "", source="https://github.com/MakazhanAlpamys/Soup/pull/750"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

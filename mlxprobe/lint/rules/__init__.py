@@ -29,6 +29,7 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
+from .guards import NanPassesGuard
 from .host import HostRoundTrip
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
@@ -54,6 +55,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .retrace import ScalarIntoCompiled
+from .settings import SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .siblings import UnusedSibling
@@ -96,5 +98,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     HostRoundTrip, SliceWriteLost, DerivedOnce, SecondMomentOfWeights,
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
-    UnusedSibling, DeepUnrolledLoop, ReturnsTheStep,
+    UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
 ), key=lambda r: r.id))

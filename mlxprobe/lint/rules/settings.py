@@ -1,0 +1,140 @@
+"""MLX084: a training setting that changes the update (gradient clipping, weight decay,
+warm-up, accumulation, momentum, label smoothing) declared in a config and never read.
+
+Job: collect the settings a module declares (a `@dataclass` field, a name in a class body
+whose name says it holds settings (`*Config`, `*Args`, `*Params`, `*Settings`,
+`*HParams`), an `argparse` option, a key of a dict literal bound to a config-like name) and
+report each one whose name says it shapes the update and that nothing in the module reads:
+no `cfg.max_grad_norm`, no `["max_grad_norm"]`/`.get("max_grad_norm")`, no
+`getattr(cfg, "max_grad_norm")`, no bare name. The run then trains without it, silently:
+the config validates and nobody is told. A module that hands its config on whole
+(`asdict(cfg)`, `vars(args)`, `**cfg`, `cfg.__dict__`, `json.dump(cfg ...)`) may read it
+elsewhere and is left alone.
+Measured (mlx 0.32.4 CPU, failure corpus fresh9 `b9_max_grad_norm_config_ignored`, Soup
+issue 749: `training.max_grad_norm` accepted and never applied on the MLX path): an SGD
+loop whose config asks for `max_grad_norm = 1.0`: the loss reached 4e8 by step 20 and NaN
+from step 23; applying `optim.clip_grad_norm(grads, cfg.max_grad_norm)` it fell 1.13 ->
+0.05.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule
+
+KNOB = re.compile(r"(?i)^(?:max_grad_norm|grad_norm_clip|max_norm|\w*clip\w*|weight_decay|"
+                  r"warmup\w*|\w*warmup_steps|grad(?:ient)?_accum\w*|accum\w*_steps|"
+                  r"momentum|nesterov|label_smoothing)$")
+KNOB_WORDS = ("grad_norm", "max_norm", "clip_", "_clip", "weight_decay", "warmup", "accum",
+              "momentum", "nesterov", "label_smoothing", "grad-norm", "max-norm", "clip-",
+              "-clip", "weight-decay", "label-smoothing")
+SETTINGS_WORDS = ("dataclass", "add_argument", "config", "Config", "cfg")
+# a knob declared: a class-body field, an option, a dict key (checked last: a regex pass)
+DECLARATION = re.compile(r"^[ \t]+(?:max_grad_norm|grad_norm_clip|max_norm|\w*clip\w*|"
+                         r"weight_decay|warmup\w*|grad(?:ient)?_accum\w*|accum\w*_steps|"
+                         r"momentum|nesterov|label_smoothing)\s*[:=]|add_argument\(|"
+                         r"[\"'](?:max_grad_norm|\w*clip\w*|weight_decay|warmup\w*|"
+                         r"\w*accum\w*|momentum|label_smoothing)[\"']\s*:", re.MULTILINE)
+SETTINGS_CLASS = re.compile(r"(?i)(config|args|params|settings|hparams|options)$")
+SETTINGS_NAME = re.compile(r"(?i)^(cfg|config|conf|hparams|hps|params|settings|args|"
+                           r"\w*_config|\w*_cfg)$")
+WHOLE = re.compile(r"asdict\(|vars\(|__dict__|\*\*\s*\w*(?:cfg|conf|args|params|settings)|"
+                   r"json\.dumps?\(\s*\w*(?:cfg|conf)|to_dict\(|model_dump\(|OmegaConf|yaml")
+
+
+def dataclass_fields(node: ast.ClassDef) -> Iterator[tuple[str, ast.AST]]:
+    """The names a settings class declares in its body (annotated or assigned)."""
+    decorated = any("dataclass" in ast.unparse(d) for d in node.decorator_list)
+    if not (decorated or SETTINGS_CLASS.search(node.name)):
+        return
+    for statement in node.body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            yield statement.target.id, statement
+        elif isinstance(statement, ast.Assign):
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    yield target.id, statement
+
+
+def option_dest(call: ast.Call) -> str | None:
+    """`add_argument("--max-grad-norm", ...)`: its dest (`dest=` when given)."""
+    for keyword in call.keywords:
+        if keyword.arg == "dest" and isinstance(keyword.value, ast.Constant):
+            return str(keyword.value.value)
+    flags = [a.value for a in call.args if isinstance(a, ast.Constant)
+             and isinstance(a.value, str)]
+    long = [f for f in flags if f.startswith("--")] or flags
+    return long[0].lstrip("-").replace("-", "_") if long else None
+
+
+def options(source: SourceFile) -> Iterator[tuple[str, ast.AST]]:
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument":
+            dest = option_dest(call)
+            if dest:
+                yield dest, call
+
+
+def dict_keys(source: SourceFile) -> Iterator[tuple[str, ast.AST]]:
+    """Keys of a dict literal bound to a config-like name (`config = {"clip": 1.0}`)."""
+    for node in source.of_type(ast.Assign):
+        named = [t for t in node.targets if isinstance(t, ast.Name)
+                 and SETTINGS_NAME.match(t.id)]
+        if named and isinstance(node.value, ast.Dict):
+            for key in node.value.keys:
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    yield key.value, key
+
+
+def declared(source: SourceFile) -> Iterator[tuple[str, ast.AST]]:
+    for node in source.of_type(ast.ClassDef):
+        yield from dataclass_fields(node)
+    yield from options(source)
+    yield from dict_keys(source)
+
+
+def reads(source: SourceFile, declaring: set[int]) -> set[str]:
+    """Every name the module reads as an attribute, a bare name or a string key, apart
+    from the declarations themselves."""
+    found: set[str] = set()
+    for node in source.of_type(ast.Attribute, ast.Name, ast.Constant):
+        if id(node) in declaring:
+            continue
+        if isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+    return found
+
+
+class SettingNeverRead(Rule):
+    """MLX084: `max_grad_norm: float = 1.0` in a config nobody reads."""
+
+    id = "MLX084"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return any(w in text for w in KNOB_WORDS) and any(w in text for w in SETTINGS_WORDS) \
+            and WHOLE.search(text) is None and DECLARATION.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        knobs = [(name, node) for name, node in declared(source) if KNOB.match(name)]
+        if not knobs:
+            return
+        declaring = {id(n) for _, n in knobs} | {id(n.target) for _, n in knobs
+                                                  if isinstance(n, ast.AnnAssign)}
+        declaring |= {id(t) for _, n in knobs if isinstance(n, ast.Assign) for t in n.targets}
+        declaring |= {id(a) for _, n in knobs if isinstance(n, ast.Call) for a in n.args}
+        used = reads(source, declaring)
+        for name, node in knobs:
+            if name not in used:
+                yield self.hit(source, node)

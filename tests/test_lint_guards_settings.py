@@ -1,0 +1,68 @@
+"""MLX083 and MLX084 on small programs: a loss guard that a NaN passes, a training setting
+declared and never read; and the near misses that stay silent (the guard tests isfinite, a
+guard that stops the run, two losses compared; the setting read as an attribute, a key,
+through getattr, a config handed on whole)."""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+GUARD = """
+for x, y in batches():
+    loss, grads = loss_and_grad(model, x, y)
+    loss_f = loss.item()
+    if {test}:
+        {leave}
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx083_a_guard_that_nan_passes() -> None:
+    for test in ("loss_f > MAX_SANE_LOSS", "loss_f >= 100.0", "100.0 < loss_f"):
+        assert fired(GUARD.format(test=test, leave="continue"), "MLX083") == [5], test
+
+
+def test_mlx083_silent_when_nan_is_tested_or_the_guard_does_not_skip() -> None:
+    tested = "not math.isfinite(loss_f) or loss_f > MAX_SANE_LOSS"
+    assert fired(GUARD.format(test=tested, leave="continue"), "MLX083") == []
+    assert fired(GUARD.format(test="loss_f > 100.0", leave="break"), "MLX083") == []
+    assert fired(GUARD.format(test="loss_f > best_loss", leave="continue"), "MLX083") == []
+    assert fired(GUARD.format(test="loss_f < 100.0", leave="continue"), "MLX083") == []
+    elsewhere = GUARD.format(test="loss_f > 100.0", leave="continue") + \
+        "assert not mx.isnan(loss_f)\n"
+    assert fired(elsewhere, "MLX083") == []
+
+
+CONFIG = """
+@dataclass
+class TrainConfig:
+    lr: float = 0.1
+    max_grad_norm: float = 1.0
+
+def train(cfg: TrainConfig):
+    opt = optim.SGD(learning_rate=cfg.lr)
+    for x, y in batches():
+        loss, grads = loss_and_grad(model, x, y)
+        {use}
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state)
+"""
+
+
+def test_mlx084_a_setting_never_read() -> None:
+    assert fired(CONFIG.format(use="pass"), "MLX084") == [5]
+    options = ("parser.add_argument('--weight-decay', type=float, default=0.01)\n"
+               "args = parser.parse_args()\nopt = optim.AdamW(learning_rate=args.lr)\n")
+    assert fired(options, "MLX084") == [1]
+    literal = "config = {'lr': 0.1, 'warmup_steps': 100}\nopt = optim.Adam(config['lr'])\n"
+    assert fired(literal, "MLX084") == [1]
+
+
+def test_mlx084_silent_when_the_setting_is_read_or_the_config_handed_on() -> None:
+    for use in ("grads, _ = optim.clip_grad_norm(grads, cfg.max_grad_norm)",
+                "clip = getattr(cfg, 'max_grad_norm')", "log(asdict(cfg))",
+                "clip = settings['max_grad_norm']"):
+        assert fired(CONFIG.format(use=use), "MLX084") == [], use
+    plain = "class Net(nn.Module):\n    momentum = 0.9\n"
+    assert fired(plain, "MLX084") == []
