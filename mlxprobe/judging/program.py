@@ -133,6 +133,14 @@ def trend(losses: list[float]) -> dict | None:
             "p_threshold": TREND_P, "min_fall": TREND_MIN_FALL, "min_window_drop": MIN_DROP}
 
 
+def loss_name(raw: RawResult) -> str:
+    """What the program called the loss it reported (`loss` unless it said otherwise)."""
+    for record in raw.learning[:50]:
+        if record.get("loss_name"):
+            return str(record["loss_name"])
+    return "loss"
+
+
 def flat(fit: dict) -> bool:
     return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
             and fit["window_drop"] < MIN_DROP)

@@ -49,6 +49,7 @@ from . import (
     program,
     ranks,
     recompiling,
+    replaced,
     rounding,
     schedule,
     stalled,
@@ -178,6 +179,7 @@ def rulebook() -> tuple[Rule, ...]:
         *constant.RULES,
         *schedule.RULES,
         *stalled.RULES,
+        *replaced.RULES,
         *chance.RULES,
         *zero_accuracy.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
@@ -537,12 +539,7 @@ def _program_step(raw: RawResult, position: int) -> int | None:
     return step if isinstance(step, int) else None
 
 
-def loss_name(raw: RawResult) -> str:
-    """What the program called the loss it reported (`loss` unless it said otherwise)."""
-    for record in raw.learning[:50]:
-        if record.get("loss_name"):
-            return str(record["loss_name"])
-    return "loss"
+loss_name = program.loss_name
 
 
 def _loss_words(raw: RawResult) -> str:
