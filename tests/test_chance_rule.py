@@ -87,3 +87,21 @@ def test_a_short_run_whose_loss_fell_at_all_or_beat_chance_is_not_judged():
     assert classify(run(falling, [0.25] * 6)).detail != "chance"
     assert classify(run([1.386] * 3 + [1.39] * 3, [0.6] * 6)).detail != "chance"
     assert classify(run([1.386, 1.39, 1.385, 1.388], [0.25] * 4)).detail != "chance"
+
+
+def test_the_chance_hint_names_adam_without_bias_correction_when_that_was_stepped():
+    """adamw_port_no_bias_correction: AdamW at a PyTorch learning rate, MLX's default
+    bias_correction=False, the model at chance."""
+    raw = run(flat(2.33), [NOISE[i % 8] for i in range(24)])
+    settings = {"bias_correction": False, "betas": [0.9, 0.999], "eps": 1e-8}
+    stepped = [{"kind": "step", "source": "update", "step": 20 * (i + 1), "t": i - 0.5}
+               for i in range(24)]
+    raw = RawResult(records=[{"kind": "optimizer", "name": "AdamW", "t": 0.0},
+                             {"kind": "optimizer", "name": "AdamW", "settings": settings,
+                              "t": 0.1}, *stepped, *raw.records], exit_code=0, watched=True)
+    hint = classify(raw).hint
+    assert "bias_correction=True" in hint and "AdamW" in hint
+    corrected = {**settings, "bias_correction": True}
+    raw.records[1]["settings"] = corrected
+    assert "bias_correction=True" not in classify(RawResult(
+        records=raw.records, exit_code=0, watched=True)).hint

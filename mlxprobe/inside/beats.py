@@ -82,6 +82,9 @@ class Beats:
             outermost = self._enter("update")
             if outermost and self.params is not None and len(args) > 1:
                 self.params.saw_model(args[1], stepped=True)
+            if outermost and self.updates == 0 and args:
+                self.probe.emit(OPTIMIZER, name=type(args[0]).__name__,
+                                settings=settings(args[0]))
             try:
                 return original(*args, **kwargs)
             finally:
@@ -167,6 +170,22 @@ def patch_optimizers(beats: Beats, module: ModuleType) -> None:
                 wrapped = beats.updating(original)
                 wrapped._mlxprobe = True  # type: ignore[attr-defined]
                 setattr(value, name, wrapped)
+
+
+SETTINGS = ("bias_correction", "betas", "eps", "weight_decay", "momentum", "nesterov")
+
+
+def settings(optimizer: Any) -> dict:
+    """The optimizer's plain Python settings (`bias_correction`, `betas`, ...): numbers and
+    flags only, never an array (reading one could evaluate what the program did not)."""
+    found = {}
+    for name in SETTINGS:
+        value = getattr(optimizer, name, None)
+        if isinstance(value, (list, tuple)) and all(type(v) in (int, float) for v in value):
+            found[name] = list(value)
+        elif type(value) in (bool, int, float):
+            found[name] = value
+    return found
 
 
 def patch_creation(beats: Beats, module: ModuleType) -> None:

@@ -46,7 +46,7 @@ import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import metrics, program, schedule
+from . import hints, metrics, program, schedule
 from .rule import Rule, Verdict
 
 MIN_TAIL = 5
@@ -153,7 +153,9 @@ def _min_drop(found: dict) -> float:
 
 def _hint(raw: RawResult) -> str:
     used = program.optimizer_names(raw)
-    return HINT + (f" (the optimizer built here: {', '.join(used)})" if used else "")
+    uncorrected = hints.NO_BIAS_CORRECTION if program.uncorrected_adam(raw) else ""
+    return HINT + (f" (the optimizer built here: {', '.join(used)}{uncorrected})"
+                   if used else "")
 
 
 RULES = (

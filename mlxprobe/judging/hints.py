@@ -158,6 +158,12 @@ LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "
                 "checkpoint) computes the whole backlog at once. Evaluate the updated state "
                 "every step: " + EVAL_STATE)
+NO_BIAS_CORRECTION = ("; its bias_correction is False (MLX's default for Adam/AdamW, "
+                      "unlike PyTorch's): with betas (0.9, 0.999) its early steps are 3-7x "
+                      "larger than PyTorch's at the same learning rate for the first ~100 "
+                      "steps, so a learning rate ported from PyTorch can throw the model "
+                      "into saturation at once: pass `bias_correction=True`, or warm the "
+                      "learning rate up (`optim.linear_schedule` joined to the main one)")
 EVAL_NEVER_REACHED = (". No `mx.eval` ran at all in this run: if the loop has one, it is never "
                       "reached: behind a condition that never holds, or after a call that "
                       "raises inside a `try`/`except` that swallows the error (an API this "

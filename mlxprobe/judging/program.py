@@ -102,6 +102,21 @@ def optimizer_names(raw: RawResult) -> list[str]:
     return list(dict.fromkeys(str(r.get("name")) for r in raw.of_kind(OPTIMIZER)))[:5]
 
 
+def optimizer_settings(raw: RawResult) -> dict:
+    """The plain settings of the first optimizer the program stepped (`bias_correction`,
+    `betas`, ...: read at its first update), or {}."""
+    for record in raw.of_kind(OPTIMIZER):
+        if isinstance(record.get("settings"), dict):
+            return dict(record["settings"])
+    return {}
+
+
+def uncorrected_adam(raw: RawResult) -> bool:
+    """The optimizer stepped is an Adam-family one with `bias_correction=False` (MLX's
+    default, unlike PyTorch's)."""
+    return optimizer_settings(raw).get("bias_correction") is False
+
+
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
     """Evidence that the program built an optimizer and never stepped it while it reported
     steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least
