@@ -66,3 +66,30 @@ def test_mlx084_silent_when_the_setting_is_read_or_the_config_handed_on() -> Non
         assert fired(CONFIG.format(use=use), "MLX084") == [], use
     plain = "class Net(nn.Module):\n    momentum = 0.9\n"
     assert fired(plain, "MLX084") == []
+
+
+OPTIONS = """
+parser = argparse.ArgumentParser()
+parser.add_argument("--learning-rate", type=float{default})
+parser.add_argument("--iters", type=int)
+args = parser.parse_args()
+for k, v in yaml.safe_load(open(args.config)).items():
+    if {test}:
+        {fill}
+opt = optim.Adam(learning_rate=args.learning_rate)
+"""
+
+
+def test_mlx085_a_default_the_config_fill_never_replaces() -> None:
+    for test, fill in (("getattr(args, k, None) is None", "setattr(args, k, v)"),
+                       ("args.get(k) is None", "args[k] = v")):
+        code = OPTIONS.format(default=", default=1e-5", test=test, fill=fill)
+        assert fired(code, "MLX085") == [3], test
+
+
+def test_mlx085_silent_with_no_default_a_none_default_or_an_unconditional_fill() -> None:
+    fill = dict(test="getattr(args, k, None) is None", fill="setattr(args, k, v)")
+    assert fired(OPTIONS.format(default="", **fill), "MLX085") == []
+    assert fired(OPTIONS.format(default=", default=None", **fill), "MLX085") == []
+    always = OPTIONS.format(default=", default=1e-5", test="True", fill="setattr(args, k, v)")
+    assert fired(always, "MLX085") == []

@@ -25,9 +25,18 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # MLX037, `mx.bool`: mlx.core has `bool_`, no `bool` (mlx 0.32.4: hasattr(mx, "bool") is
 # False), so gemma3n's audio encoder called with a mask, and idefics2 called with no
 # pixel_attention_mask, raise AttributeError.
+# MLX085, an option with a default where the config fills only options still None: the
+# config file's value never applies (checked: `vars(build_parser().parse_args([]))` holds
+# each of them non-None). mlx-lm: `clear_cache_threshold` (default 0); mlx-lm-lora's
+# train.py: 24 options, among them `gradient_accumulation_steps` (a config asking for 4
+# trains with 1), `sft_loss_type`, `grpo_loss_type`, `group_size`, `temperature`; and
+# train_judge.py's `gradient_accumulation_steps`.
+LORA_DEFAULTS = [f"train.py:{line}: MLX085" for line in (
+    303, 328, 416, 423, 426, 431, 434, 435, 436, 438, 443, 445,
+    466, 469, 475, 481, 484, 520, 532, 539, 546, 552, 558, 564)]
 TRUE_POSITIVES = {
-    "mlx_lm": ["models/recurrent_gemma.py:415: MLX027"],
-    "mlx_lm_lora": [],
+    "mlx_lm": ["lora.py:201: MLX085", "models/recurrent_gemma.py:415: MLX027"],
+    "mlx_lm_lora": [*LORA_DEFAULTS, "train_judge.py:181: MLX085"],
     "mlx_vlm": ["models/gemma3n/audio.py:538: MLX037",
                 "models/idefics2/idefics2.py:215: MLX037",
                 "models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",

@@ -55,7 +55,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .reduction import PerExampleLossGrad
 from .retrace import ScalarIntoCompiled
-from .settings import SettingNeverRead
+from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .siblings import UnusedSibling
@@ -99,4 +99,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
+    DefaultHidesConfig,
 ), key=lambda r: r.id))

@@ -16,6 +16,15 @@ loop whose config asks for `max_grad_norm = 1.0`: the loss reached 4e8 by step 2
 from step 23; applying `optim.clip_grad_norm(grads, cfg.max_grad_norm)` it fell 1.13 ->
 0.05.
 
+MLX085: an option given a default (`add_argument("--learning-rate", default=1e-5)`) in a
+module that fills its options from a config file only where they are None (`if
+getattr(args, k, None) is None: setattr(args, k, v)`, `if args.get(k) is None: args[k] =
+v`): the option is never None, so the config's value for it never applies, and the run
+trains with the parser's default. Measured (mlx 0.32.4 CPU, failure corpus fresh8
+`a8_cli_default_shadows_config_lr`, mlx-examples' LoRA config loading): the config's
+learning_rate 3e-3 shadowed by a default of 1e-5: loss 0.99 -> 0.96 over 600 steps; with no
+default it fell to 0.017.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -138,3 +147,53 @@ class SettingNeverRead(Rule):
         for name, node in knobs:
             if name not in used:
                 yield self.hit(source, node)
+
+
+FILL_TEXT = re.compile(r"is None:\s*\n\s*(?:setattr\(|\w+\[\w+\] = )")
+
+
+def unset_test(test: ast.AST) -> bool:
+    """`getattr(args, k, None) is None`, `args.get(k) is None`, `args[k] is None`."""
+    if not (isinstance(test, ast.Compare) and isinstance(test.ops[0], ast.Is)
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None):
+        return False
+    read = test.left
+    if isinstance(read, ast.Subscript):
+        return True
+    name = getattr(getattr(read, "func", None), "id", None) or getattr(
+        getattr(read, "func", None), "attr", None)
+    return isinstance(read, ast.Call) and name in ("getattr", "get")
+
+
+def fills(loop: ast.For) -> bool:
+    """A loop over a config's items that sets each option still None."""
+    return any(isinstance(s, ast.If) and unset_test(s.test) and any(
+        isinstance(n, ast.Assign) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call))
+        for n in s.body) for s in loop.body)
+
+
+def defaulted(source: SourceFile) -> Iterator[ast.keyword]:
+    """`default=<not None>` of each `add_argument` call."""
+    for _, call in options(source):
+        for keyword in call.keywords:
+            if keyword.arg == "default" and not (isinstance(keyword.value, ast.Constant)
+                                                 and keyword.value.value is None):
+                yield keyword
+
+
+class DefaultHidesConfig(Rule):
+    """MLX085: `add_argument("--lr", default=1e-5)` where the config fills options that are
+    None."""
+
+    id = "MLX085"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "add_argument" in text and "default=" in text and \
+            FILL_TEXT.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if any(fills(loop) for loop in source.of_type(ast.For)):
+            for keyword in defaulted(source):
+                yield self.hit(source, keyword.value)
