@@ -329,3 +329,29 @@ def test_a_backlog_paid_after_the_loop_is_a_lazy_backlog_that_says_no_eval_ran()
 def test_a_long_wait_after_the_loop_with_flat_memory_is_no_backlog():
     report = {"kind": "progress", "source": "output", "step": 1500, "metrics": {"mse": 0.1}}
     assert classify(after_the_loop(3, report)).detail != "lazy_backlog"
+
+
+def by_hand(climb_mb: float, evals: bool) -> RawResult:
+    """never_eval_param_list as measured: a loop that updates a parameter list by hand (no
+    optimizer), 12 `iter N | it/s` reports in 1.2 s while RSS climbs, then the final
+    `.item()` computes the backlog for 6.9 s and the run ends."""
+    records = [{"kind": "progress", "source": "output", "step": 1000 * (i + 1),
+                "t": 0.2 + 0.1 * i} for i in range(12)]
+    records += [{"kind": "progress", "source": "output", "step": 12000, "loss": 0.47,
+                 "t": 8.1}, {"kind": "exiting", "t": 8.11}]
+    if evals:  # an mx.eval between the reports: the loop evaluates
+        records += [{"kind": "step", "source": "eval", "step": 1000 * (i + 1),
+                     "t": 0.25 + 0.1 * i, "evals": i + 1} for i in range(12)]
+    points = [(0.1 * k, 38 + climb_mb * min(1.0, 0.1 * k / 1.4)) for k in range(82)]
+    return watched(sorted(records, key=lambda r: r["t"]), rss(points))
+
+
+def test_a_loop_by_hand_that_never_evaluates_while_memory_climbs_is_unevaluated():
+    v = classify(by_hand(700, evals=False))
+    assert (v.kind, v.detail) == ("leak", "unevaluated")
+    assert v.evidence["growth_mb"] >= 600
+
+
+def test_a_loop_by_hand_that_evaluates_or_keeps_memory_flat_is_not_unevaluated():
+    assert classify(by_hand(700, evals=True)).detail != "unevaluated"
+    assert classify(by_hand(3, evals=False)).detail != "unevaluated"

@@ -105,3 +105,8 @@ def test_the_chance_hint_names_adam_without_bias_correction_when_that_was_steppe
     raw.records[1]["settings"] = corrected
     assert "bias_correction=True" not in classify(RawResult(
         records=raw.records, exit_code=0, watched=True)).hint
+
+
+def test_a_loss_past_any_uniform_guess_is_not_judged_at_chance_and_does_not_fail():
+    """exp(-loss) underflows to 0.0 past a loss of ~745 (a diverging run's reports)."""
+    assert at_chance(run([1e4 * (i + 1) for i in range(8)], [0.5] * 8)) is None

@@ -104,6 +104,8 @@ def at_chance(raw: RawResult) -> dict | None:
     if len(losses) < MIN_TAIL or min(losses) < 0 or len(set(losses)) == 1:
         return None
     chance = math.exp(-statistics.median(losses))
+    if chance <= 0.0:  # a loss beyond ~745: no uniform guess gives it
+        return None
     accs = {n: statistics.median(t) for n, v in accuracies(raw).items()
             if len(t := tail(v)) >= MIN_TAIL}
     if not accs or not (_many_classes(chance, accs) or binary(chance, accs)):

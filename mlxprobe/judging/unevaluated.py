@@ -13,8 +13,13 @@ backlog).
 
 Thresholds and why: MIN_REPORTS = 5 reports in the stretch (a trajectory); the stretch starts
 after the program built its optimizer (data set-up, tokenizing and model loading come before
-it, and grow memory for good reasons); RSS at its last report at least the leak rules' floors
-above its first (16 MB and 10%), higher than the report before at RISING_SHARE = 75% of the
+it, and grow memory for good reasons); a program that updates by hand builds none, and is
+judged from its start only when it never ran an `mx.eval` nor an optimizer update at all
+(a set-up phase followed by a loop that evaluates is then never one stretch; one followed by
+a loop that reads `.item()` only keeps RSS flat through its loop, so the climb fails;
+measured, failure corpus `never_eval_param_list`: 12 reports at ~9,400 it/s, RSS 6 -> 730
+MB in 2 s, then 6.9 s in the final `.item()`); RSS at its last report at least the leak
+rules' floors above its first (16 MB and 10%), higher than the report before at RISING_SHARE = 75% of the
 reports, and still climbing in the stretch's second half (at least a quarter of the growth:
 not a warm-up that levelled off); no regular training after it (>= MIN_REPORTS reports most
 with a step between them: then the stretch was a set-up phase with progress lines); the
@@ -57,15 +62,19 @@ def _times(raw: RawResult, view: str) -> list[float] | None:
 
 def stretch(raw: RawResult) -> list[dict]:
     """The longest run of progress reports after the optimizer was built with no step
-    (update or evaluation) between them."""
+    (update or evaluation) between them; in a run that built no optimizer (updates by
+    hand), its reports from the start, when no update and no evaluation was ever counted."""
     made = [float(r.get("t", 0.0)) for r in raw.of_kind("optimizer")]
     steps = [_times(raw, v) for v in (TRAINER_VIEW, PROBE_VIEW)]
-    if not made or any(s is None for s in steps):
+    if any(s is None for s in steps):
         return []
     marks = sorted(t for s in steps for t in s or [])
+    if not made and marks:  # no optimizer: judged only when nothing was ever evaluated
+        return []
+    since = made[0] if made else float("-inf")
     groups: dict[int, list[dict]] = {}
     for report in raw.view(PROGRESS_VIEW).records():
-        if float(report.get("t", 0.0)) >= made[0]:
+        if float(report.get("t", 0.0)) >= since:
             groups.setdefault(bisect.bisect(marks, float(report["t"])), []).append(report)
     found = max(sorted(groups.items()), key=lambda item: len(item[1]), default=(0, []))
     after = [len(g) for at, g in groups.items() if at > found[0]]
