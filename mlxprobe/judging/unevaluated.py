@@ -19,8 +19,8 @@ judged from its start only when it never ran an `mx.eval` nor an optimizer updat
 a loop that reads `.item()` only keeps RSS flat through its loop, so the climb fails;
 measured, failure corpus `never_eval_param_list`: 12 reports at ~9,400 it/s, RSS 6 -> 730
 MB in 2 s, then 6.9 s in the final `.item()`); RSS at its last report at least the leak
-rules' floors above its first (16 MB and 10%), higher than the report before at RISING_SHARE = 75% of the
-reports, and still climbing in the stretch's second half (at least a quarter of the growth:
+rules' floors above its first (16 MB and 10%), higher than the report before at
+RISING_SHARE = 75% of the reports, and still climbing in the stretch's second half (at least a quarter of the growth:
 not a warm-up that levelled off); no regular training after it (>= MIN_REPORTS reports most
 with a step between them: then the stretch was a set-up phase with progress lines); the
 evaluation after it open for at least the bootstrap's OPEN_AFTER_S (0.5 s) with no compiler
