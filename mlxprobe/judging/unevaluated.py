@@ -11,21 +11,21 @@ update and no evaluation between them (the bootstrap counts both), RSS higher at
 every report, and the evaluation that ends the stretch running long (it computes the whole
 backlog).
 
-Thresholds and why: MIN_REPORTS = 5 reports in the stretch (a trajectory); the stretch starts
-after the program built its optimizer (data set-up, tokenizing and model loading come before
-it, and grow memory for good reasons); a program that updates by hand builds none, and is
-judged from its start only when it never ran an `mx.eval` nor an optimizer update at all
-(a set-up phase followed by a loop that evaluates is then never one stretch; one followed by
-a loop that reads `.item()` only keeps RSS flat through its loop, so the climb fails;
-measured, failure corpus `never_eval_param_list`: 12 reports at ~9,400 it/s, RSS 6 -> 730
-MB in 2 s, then 6.9 s in the final `.item()`); RSS at its last report at least the leak
-rules' floors above its first (16 MB and 10%), higher than the report before at
-RISING_SHARE = 75% of the reports, and still climbing in the stretch's second half (at least a quarter of the growth:
-not a warm-up that levelled off); no regular training after it (>= MIN_REPORTS reports most
-with a step between them: then the stretch was a set-up phase with progress lines); the
-evaluation after it open for at least the bootstrap's OPEN_AFTER_S (0.5 s) with no compiler
-running, or the run ending inside the stretch. Applied only while every step record is kept
-(a short run: the step rule judges long ones).
+Thresholds and why: MIN_REPORTS = 5 reports in the stretch (a trajectory); the stretch
+starts after the program built its optimizer (data set-up, tokenizing and model loading come
+before it, and grow memory for good reasons); a program that updates by hand builds none,
+and is judged from its start only when it never ran an `mx.eval` nor an optimizer update at
+all (a set-up phase followed by a loop that evaluates is then never one stretch; one
+followed by a loop that reads `.item()` only keeps RSS flat through its loop, so the climb
+fails; measured, failure corpus `never_eval_param_list`: 12 reports at ~9,400 it/s, RSS 6 ->
+730 MB in 2 s, then 6.9 s in the final `.item()`); RSS at its last report at least the leak
+rules' floors above its first (16 MB and 10%), higher than the report before at RISING_SHARE
+= 75% of the reports, and still climbing in the stretch's second half (at least a quarter of
+the growth: not a warm-up that levelled off); no regular training after it (>= MIN_REPORTS
+reports most with a step between them: then the stretch was a set-up phase with progress
+lines); the evaluation after it open for at least the bootstrap's OPEN_AFTER_S (0.5 s) with
+no compiler running, or the run ending inside the stretch. Applied only while every step
+record is kept (a short run: the step rule judges long ones).
 Measured (failure corpus, old held-out half, `grad_accum_lazy_leak`, mlx issue 2840): 8
 reports, RSS 32 -> 190 MB, then a 2 s evaluation; its fixed twin evaluates 4,096 times.
 
