@@ -69,8 +69,11 @@ class DerivedOnce(Rule):
             init, forward = found.get("__init__"), found.get("__call__")
             if init is None or forward is None:
                 continue
+            bound = parameters(source, init)
+            if not bound:
+                continue
             read_elsewhere = set().union(*(reads(f) for n, f in found.items() if n != "__init__"))
-            frozen = parameters(source, init) - read_elsewhere
+            frozen = bound - read_elsewhere
             for target, value in assignments(walk(init.body)):
                 derived = self_attr(target)
                 if derived in reads(forward) and frozen & reads(value) and isinstance(
