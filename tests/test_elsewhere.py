@@ -35,3 +35,23 @@ def test_a_run_worse_on_every_measure_still_diverges() -> None:
     assert classify(run(rows, "loss")).label == "diverged:exploding"
     rows = [{"mse_a": 0.1 * 1.5 ** i, "mse_b": 0.1 * 1.4 ** i} for i in range(12)]
     assert classify(run(rows, "mse_a")).kind == "diverged"
+
+
+SPIKES = [3.4e4, 0.85, 0.021, 0.011, 4.8e4, 0.008, 0.010, 5.7e4, 0.012, 0.0097, 1.1e5, 0.0066,
+          0.012, 0.0083, 3.1e4, 9.4e3, 6.6e3, 2.2e4, 1.0e5, 4.8e4, 1.3e5, 2.1e5, 1.7e4, 0.0077]
+
+
+def test_batch_outliers_beside_a_validation_error_that_converged_are_no_explosion() -> None:
+    """correct_outlier_spikes_huber (fresh10): 1% gross target outliers make the batch
+    error jump at 13 of 24 reports while the validation error fell in its first third and
+    stayed there."""
+    val = [1.96, 0.77, 0.115] + [0.0778] * 21
+    rows = [{"batch_mse": b, "val_mae": v} for b, v in zip(SPIKES, val)]
+    verdict = classify(run(rows, "batch_mse"))
+    assert verdict.kind == "pass" and "val_mae" in verdict.reason
+
+
+def test_spikes_beside_a_validation_error_that_climbs_back_still_diverge() -> None:
+    val = [1.96, 0.77, 0.115] + [0.0778 * 1.4 ** i for i in range(21)]
+    rows = [{"batch_mse": b, "val_mae": v} for b, v in zip(SPIKES, val)]
+    assert classify(run(rows, "batch_mse")).kind == "diverged"
