@@ -57,6 +57,7 @@ from . import (
     standstill,
     unevaluated,
     zero_accuracy,
+    zero_logit,
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
@@ -181,6 +182,7 @@ def rulebook() -> tuple[Rule, ...]:
         *stalled.RULES,
         *replaced.RULES,
         *chance.RULES,
+        *zero_logit.RULES,
         *zero_accuracy.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program; not when the loss is at its floor, <= "
