@@ -52,6 +52,7 @@ from . import (
     replaced,
     rounding,
     schedule,
+    spinning,
     stalled,
     stalls,
     standstill,
@@ -347,6 +348,11 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
         reason += (f"; for {raw.looping['looping_s']:.0f} s its main thread cycled among "
                    f"{raw.looping['distinct_stacks']} stacks already seen, with no output, "
                    "I/O or memory change: an endless loop")
+        hint = hints.ENDLESS_LOOP
+    elif busy and (spot := spinning.in_own_python(raw.python_stacks, raw.native_stacks)):
+        evidence["computing_in"] = spot
+        reason += (f"; its main thread computes in the program's own Python at {spot}, with "
+                   "no MLX frame on its native stack")
         hint = hints.ENDLESS_LOOP
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 

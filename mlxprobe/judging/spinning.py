@@ -1,0 +1,67 @@
+"""Where a busy stall computes: in MLX, or in the program's own Python with no MLX op running.
+
+Job: a hang whose process computes at full speed is most often a lazy backlog: the main
+thread sits in `mx.eval`/`.item()` and natively in MLX (`mlx::core::eval_impl` in
+`libmlx.so`). When the native main thread holds no MLX frame at all while its Python stack
+ends in the program's own file (not an installed package, not the standard library), the
+work is the program's Python itself: a loop whose exit never comes (a batch iterator over
+fewer examples than one batch inside `while True`). That changes the fix, not the verdict:
+this reads the stacks the stall already took and names the line.
+
+Evidence needed: both dumps of the stall (Python's faulthandler layout, py-spy's native
+one); without the native one (macOS, no py-spy) nothing is said. Measured (failure corpus
+fresh10 `a10_drop_last_stage_spin`): main thread at the program's `iterate_batches` line,
+native frames numpy's `permutation` only; a lazy-backlog hang's native main thread shows
+`mlx::core::eval_impl (libmlx.so)`.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+import re
+
+PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
+NATIVE_MAIN = re.compile(r'^Thread \d+ \([^)]*\): "MainThread"')
+MLX_NATIVE = re.compile(r"libmlx|mlx::|/mlx/|\(mlx/|mlx\.core|core\.cpython.*mlx")
+FOREIGN = ("site-packages", "dist-packages", "/lib/python3", "/mlxprobe/", "<frozen")
+
+
+def main_python_frame(stacks: str) -> tuple[str, int, str] | None:
+    """(file, line, function) of the main thread's innermost Python frame."""
+    inside = False
+    for line in stacks.splitlines():
+        if line.startswith("Main thread"):
+            inside = True
+        elif inside and (found := PY_FRAME.match(line)):
+            return found["file"], int(found["line"]), found["func"].strip()
+        elif inside and not line.strip():
+            return None
+    return None
+
+
+def native_main(native: str) -> list[str]:
+    """The frame lines of the native dump's main thread."""
+    frames: list[str] = []
+    inside = False
+    for line in native.splitlines():
+        if NATIVE_MAIN.match(line):
+            inside = True
+        elif inside and line.startswith("Thread "):
+            break
+        elif inside and line.strip():
+            frames.append(line.strip())
+    return frames
+
+
+def in_own_python(python_stacks: str, native: str) -> str | None:
+    """`file:line (function)` when the stall computes in the program's own Python with no
+    MLX frame on the native main thread; None otherwise or when a dump is missing."""
+    top = main_python_frame(python_stacks or "")
+    frames = native_main(native or "")
+    if top is None or not frames or any(MLX_NATIVE.search(f) for f in frames):
+        return None
+    path, line, func = top
+    if any(part in path for part in FOREIGN):
+        return None
+    return f"{path.rsplit('/', 1)[-1]}:{line} ({func})"
