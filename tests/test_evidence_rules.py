@@ -179,3 +179,13 @@ def test_a_rising_reward_is_learning_whatever_the_loss_does():
     rising = [0.2 + 0.05 * i for i in range(14)]
     assert classify(_progress(flat, reward=rising)).kind == "pass"
     assert classify(_progress(flat, reward=[0.1] * 14)).label == "not_learning:trend"
+
+
+def test_a_learning_rate_that_becomes_nan_names_the_schedule():
+    """a10_warmup_equals_iters_nan_lr: warm-up as long as the run, a cosine decay of 0 steps:
+    the learning rate and then the validation loss are NaN."""
+    records = [line(50, learning_rate=1e-3, val_loss=0.4),
+               line(100, learning_rate="nan", val_loss="nan")]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("diverged", "non_finite_metric")
+    assert v.hint == hints.NAN_SCHEDULE and "warm-up" in v.hint

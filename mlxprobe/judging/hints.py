@@ -124,6 +124,13 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
               "re-created for the next epoch: reset it each epoch); check with "
               "`mx.isnan(x).any()` where it first appears")
+NAN_SCHEDULE = ("the learning rate itself became non-finite: the schedule computed it from a "
+                "0/0 or an inf, and each update after it writes NaN into the weights. A "
+                "warm-up or decay of 0 steps divides by zero: a cosine decay over `iters - "
+                "warmup` steps is 0 steps long when the warm-up equals the iterations, a "
+                "linear warm-up over 0 steps is 0/0; give each part >= 1 step "
+                "(`max(1, iters - warmup)`) and check the schedule's lengths against the "
+                "run's iterations before training (print `schedule(0)`, `schedule(iters)`)")
 NAN_HELD_OUT = ("only the held-out metric is non-finite while the training loss stays "
                 "finite: the evaluation averaged over no batches or no tokens, 0/0 (an "
                 "evaluation loop that ran zero batches: a batch count of -1 or 0, a "

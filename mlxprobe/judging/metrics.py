@@ -75,8 +75,18 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("diverged", "non_finite_metric", f"the metric `{name}` became "
                    f"{hit['value']} at step {hit['first_step']} and stayed non-finite "
                    f"({hit['non_finite_reports']} of {hit['reports']} reports){also}",
-                   _hint(raw, name, reported, values),
+                   _schedule_hint(found) or _hint(raw, name, reported, values),
                    {"metric": name, **hit, "non_finite_metrics": found})
+
+
+LEARNING_RATES = ("lr", "learning_rate")
+
+
+def _schedule_hint(found: dict) -> str | None:
+    """The learning rate itself became non-finite: the schedule computed it from a 0/0 or
+    an inf, and every update after it carries it into the weights."""
+    return hints.NAN_SCHEDULE if any(metric_names.normal(n) in LEARNING_RATES
+                                     for n in found) else None
 
 
 def _hint(raw: RawResult, name: str, reported: dict, values: list[float]) -> str:
