@@ -119,6 +119,8 @@ def test_a_key_error_inside_the_optimizer_is_a_tree_mismatch(stderr: dict[str, s
     hint = hint_of(stderr["optimizer_key"])
     assert hint.startswith("the optimizer met key 'layers'")
     assert "train_optimizer_key.py:7: `optim.Adam(1e-3).update(model, grads)`" in hint
+    # b10_residual_cached_on_self (fresh10): an activation stored on the module in __call__
+    assert "`self.skip = x` in `__call__`" in hint and "local variables" in hint
 
 
 def test_arithmetic_on_a_gradient_tree_says_tree_map(stderr: dict[str, str]) -> None:
