@@ -189,3 +189,16 @@ def test_a_learning_rate_that_becomes_nan_names_the_schedule():
     v = classify(watched(records))
     assert (v.kind, v.detail) == ("diverged", "non_finite_metric")
     assert v.hint == hints.NAN_SCHEDULE and "warm-up" in v.hint
+
+
+def test_a_loss_nan_under_an_optimizer_stepped_with_eps_zero_names_eps():
+    """b10_adam_eps_zero: AdamW(eps=0.0), an embedding row whose gradient is 0: 0/0."""
+    settings = {"bias_correction": False, "betas": [0.9, 0.999], "eps": 0.0}
+    records = [{"kind": "optimizer", "name": "AdamW", "settings": settings, "t": 0.0}]
+    records += [{"kind": "progress", "source": "output", "step": 50 * i, "t": float(i),
+                 "loss": "nan", "metrics": {"nll": "nan"}, "loss_name": "nll"}
+                for i in range(1, 13)]
+    v = classify(watched(records))
+    assert (v.kind, v.detail) == ("diverged", "non_finite") and v.hint == hints.NAN_EPS_ZERO
+    records[0]["settings"] = {**settings, "eps": 1e-8}
+    assert classify(watched(records)).hint != hints.NAN_EPS_ZERO

@@ -124,6 +124,11 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
               "re-created for the next epoch: reset it each epoch); check with "
               "`mx.isnan(x).any()` where it first appears")
+NAN_EPS_ZERO = ("the optimizer was stepped with eps = 0: Adam/AdamW/RMSprop divide by "
+                "`sqrt(v) + eps`, and a parameter whose gradient is exactly 0 at its first steps "
+                "(an embedding row never looked up, a masked unit) has v = 0, so its update "
+                "is 0/0 = NaN, and the loss follows; keep eps positive, the default 1e-8 "
+                "(1e-6 or more in float16/bfloat16)")
 NAN_SCHEDULE = ("the learning rate itself became non-finite: the schedule computed it from a "
                 "0/0 or an inf, and each update after it writes NaN into the weights. A "
                 "warm-up or decay of 0 steps divides by zero: a cosine decay over `iters - "

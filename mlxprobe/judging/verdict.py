@@ -524,7 +524,10 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 def _non_finite_hint(raw: RawResult) -> str:
-    """A policy-gradient run's NaN hint (`policy`), else the loss's own (`hints`)."""
+    """An optimizer stepped with eps = 0 (its own 0/0), else a policy-gradient run's NaN
+    hint (`policy`), else the loss's own (`hints`)."""
+    if program.optimizer_settings(raw).get("eps") == 0:
+        return hints.NAN_EPS_ZERO
     return (policy.non_finite_hint(metrics.series(raw))
             or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
