@@ -198,6 +198,9 @@ def test_a_loss_nan_under_an_optimizer_stepped_with_eps_zero_names_eps():
     records += [{"kind": "progress", "source": "output", "step": 50 * i, "t": float(i),
                  "loss": "nan", "metrics": {"nll": "nan"}, "loss_name": "nll"}
                 for i in range(1, 13)]
+    records += [{"kind": "step", "source": "update", "step": 50 * i, "t": i - 0.5}
+                for i in range(1, 13)]
+    records.sort(key=lambda r: r["t"])
     v = classify(watched(records))
     assert (v.kind, v.detail) == ("diverged", "non_finite") and v.hint == hints.NAN_EPS_ZERO
     records[0]["settings"] = {**settings, "eps": 1e-8}
