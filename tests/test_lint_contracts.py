@@ -70,6 +70,7 @@ def test_mlx031_flat_mapping_is_clean(line: str) -> None:
     "CFG = {'opt': {'learning_rate': 1e-3, 'eps': 0.0}}\nopt = optim.Adam(**CFG['opt'])",
     "kw = dict(learning_rate=1e-3)\nkw = {'eps': 0}\nopt = optim.RMSprop(**kw)",
     "opt = optim.Adam(1e-3, [0.9, 0.999], 0.0)",
+    "CFG = {'lr': 1e-3, 'eps': 0.0}\nopt = optim.AdamW(learning_rate=CFG['lr'], eps=CFG['eps'])",
 ])
 def test_mlx032_zero_epsilon(code: str) -> None:
     assert len(fired(code, "MLX032")) == 1
@@ -81,6 +82,7 @@ def test_mlx032_zero_epsilon(code: str) -> None:
     "CFG = {'eps': 0.0}\nopt = optim.Adam(learning_rate=1e-3, **other)",
     "opt = optim.Adam(learning_rate=1e-3)",
     "opt = optim.SGD(1e-3, 0.0, 0.0)",
+    "CFG = {'lr': 1e-3, 'eps': 1e-8}\nopt = optim.AdamW(learning_rate=CFG['lr'], eps=CFG['eps'])",
 ])
 def test_mlx032_positive_or_default_epsilon_is_clean(code: str) -> None:
     assert fired(code, "MLX032") == []

@@ -64,3 +64,25 @@ def test_mlx068_silent_on_a_distance_a_penalty_or_code_not_differentiated() -> N
     assert fired(COSINE.format(body=body), "MLX068") == []
     plain = "def score(a, b):\n    return nn.losses.cosine_similarity_loss(a, b)\n"
     assert fired(plain, "MLX068") == []
+
+
+BCE = """
+def loss_fn(model, x, y):
+    logits = model(x)
+    {body}
+"""
+
+
+def test_mlx086_probabilities_handed_to_a_loss_that_takes_logits() -> None:
+    for body in ("return nn.losses.binary_cross_entropy(mx.sigmoid(logits), y)",
+                 "p = mx.sigmoid(logits)\n    return nn.losses.binary_cross_entropy(p, y)",
+                 "return nn.losses.cross_entropy(mx.softmax(logits, axis=-1), y)"):
+        assert len(fired(BCE.format(body=body), "MLX086")) == 1, body
+
+
+def test_mlx086_silent_on_logits_or_probabilities_declared() -> None:
+    for body in ("return nn.losses.binary_cross_entropy(logits, y)",
+                 "return nn.losses.binary_cross_entropy(mx.sigmoid(logits), y, "
+                 "with_logits=False)",
+                 "return nn.losses.cross_entropy(logits, y)"):
+        assert fired(BCE.format(body=body), "MLX086") == [], body

@@ -803,6 +803,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "it fell to 0.017",
         "", source="https://github.com/ml-explore/mlx-examples/pull/1196"),
     RuleInfo(
+        "MLX086", "probabilities-as-logits",
+        "a sigmoid's output passed to binary_cross_entropy with its default with_logits=True "
+        "(or a softmax's to cross_entropy): the loss squashes the probabilities a second time",
+        "nn.losses.binary_cross_entropy(logits, y)  # the loss applies the sigmoid itself",
+        "MLX's binary_cross_entropy takes logits by default; measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh10 b10_bce_sigmoid_twice) the loss sat at ln 2 (0.6931) for 8 "
+        "epochs and ended at 0.68; with the logits it fell 0.29 -> 0.05",
+        "", source="https://github.com/pappitti/mlx-raclate/blob/09ae60cfdcbbf7e9382615fe6c36a"
+        "61ca14c021d/src/mlx_raclate/models/modernbert.py#L770"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

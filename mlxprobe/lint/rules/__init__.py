@@ -46,7 +46,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
-from .objectives import NllOnScores, SimilarityMinimised
+from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
 from .pairs import PairsShuffledApart
@@ -99,5 +99,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
-    DefaultHidesConfig,
+    DefaultHidesConfig, ProbabilitiesAsLogits,
 ), key=lambda r: r.id))

@@ -118,6 +118,16 @@ def constant_zero(node: ast.AST) -> bool:
         node.value == 0)
 
 
+def looked_up_zero(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
+    """`CFG["eps"]` where `CFG` is bound to a dict literal whose `"eps"` entry is 0."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)):
+        return False
+    literal = dict_of(source, node.value, dict(bound))
+    entry = entry_of(literal, node.slice.value) if literal is not None else None
+    return entry is not None and constant_zero(entry)
+
+
 def dict_of(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> ast.Dict | None:
     """The dict literal an expression reads: a name bound to one, or `CONFIG["optimizer"]`."""
     if isinstance(node, ast.Name) and node.id in bound:
@@ -166,7 +176,7 @@ class ZeroEpsilon(Rule):
 
     def _zero(self, source: SourceFile, keyword: ast.keyword, bound: dict) -> bool:
         if keyword.arg == "eps":
-            return constant_zero(keyword.value)
+            return constant_zero(keyword.value) or looked_up_zero(source, keyword.value, bound)
         if keyword.arg is not None:
             return False
         literal = dict_of(source, keyword.value, bound)

@@ -1,6 +1,7 @@
 """Rules about what a loss function computes, stated on MLX's loss API: MLX067 (`nll_loss`
 handed a model's raw scores in a module where nothing computes log-probabilities), MLX068
-(`cosine_similarity_loss`, the similarity itself, returned as the loss a gradient minimises).
+(`cosine_similarity_loss`, the similarity itself, returned as the loss a gradient minimises),
+MLX086 (a loss that squashes its input itself handed a sigmoid's or softmax's output).
 
 Job: `mlx.nn.losses.nll_loss(inputs, targets)` is `-inputs[targets]`: it expects
 log-probabilities, and on raw scores it rewards making the target's score large without
@@ -16,6 +17,14 @@ would have one. MLX068 fires where a differentiated function returns (as its los
 of a tuple) `cosine_similarity_loss(...)` or a mean/sum of it, not negated and not
 subtracted from something; one term among others of a sum (a decorrelation penalty) is
 left alone.
+
+MLX086 fires where the first argument of `binary_cross_entropy` (without
+`with_logits=False`; MLX's default is True) is `mx.sigmoid(...)`, directly or through a local
+name, or that of `cross_entropy` (which always takes logits) is `mx.softmax(...)`: the
+probabilities are squashed a second time, into (0.5, 0.73) for a sigmoid, so the loss sits near
+ln 2 and barely moves. Measured (mlx 0.32.4 CPU, failure corpus fresh10
+`b10_bce_sigmoid_twice`): train_bce 0.6931-0.6932 for 8 epochs, 0.6795 at 12; passing the
+logits, 0.29 -> 0.05.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -103,3 +112,40 @@ def _reduced(source: SourceFile, call: ast.Call) -> ast.AST | None:
     if isinstance(func, ast.Attribute) and func.attr in REDUCTIONS and not name:
         return func.value
     return None
+
+
+# MLX086: a loss that applies its own sigmoid/softmax (the default, `with_logits=True`, of
+# `binary_cross_entropy`; `cross_entropy` always) handed probabilities: squashed twice.
+SQUASHED = {"mlx.nn.losses.binary_cross_entropy": frozenset({"mlx.core.sigmoid",
+                                                             "mlx.nn.sigmoid"}),
+            "mlx.nn.losses.cross_entropy": frozenset({"mlx.core.softmax", "mlx.nn.softmax"})}
+
+
+def takes_logits(call: ast.Call) -> bool:
+    """The loss call applies its own squashing: no `with_logits=False`."""
+    return not any(k.arg == "with_logits" and isinstance(k.value, ast.Constant)
+                   and k.value.value is False for k in call.keywords)
+
+
+class ProbabilitiesAsLogits(Rule):
+    """MLX086: `nn.losses.binary_cross_entropy(mx.sigmoid(logits), y)` (with_logits left at
+    True), `nn.losses.cross_entropy(mx.softmax(logits), y)`."""
+
+    id = "MLX086"
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("binary_cross_entropy" in text and "sigmoid" in text) or (
+            "cross_entropy" in text and "softmax" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            squash = SQUASHED.get(source.imports.resolve(call.func) or "")
+            if squash is None or not call.args or not takes_logits(call):
+                continue
+            given = call.args[0]
+            producers = [given, *local_values(source, call, given)]
+            if any(isinstance(p, ast.Call) and source.imports.resolve(p.func) in squash
+                   for p in producers):
+                yield self.hit(source, given)
