@@ -86,3 +86,27 @@ def test_mlx086_silent_on_logits_or_probabilities_declared() -> None:
                  "with_logits=False)",
                  "return nn.losses.cross_entropy(logits, y)"):
         assert fired(BCE.format(body=body), "MLX086") == [], body
+
+
+BLOCK = """
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def __call__(self, x):
+        h = self.fc(x)
+        {line}
+        return h + {use}
+"""
+
+
+def test_mlx087_an_activation_stored_on_the_module() -> None:
+    assert len(fired(BLOCK.format(line="self.skip = h", use="self.skip"), "MLX087")) == 1
+    assert len(fired(BLOCK.format(line="self.last = x * 2", use="x"), "MLX087")) == 1
+
+
+def test_mlx087_silent_on_locals_private_names_constants_and_running_statistics() -> None:
+    for line, use in (("skip = h", "skip"), ("self._skip = h", "self._skip"),
+                      ("self.calls = 3", "x"), ("self.H = self.H + x.T @ x", "x")):
+        assert fired(BLOCK.format(line=line, use=use), "MLX087") == [], line

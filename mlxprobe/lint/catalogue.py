@@ -813,6 +813,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/pappitti/mlx-raclate/blob/09ae60cfdcbbf7e9382615fe6c36a"
         "61ca14c021d/src/mlx_raclate/models/modernbert.py#L770"),
     RuleInfo(
+        "MLX087", "activation-on-module",
+        "an array computed in a module's __call__ is stored on the module (self.x = h): the "
+        "Module collects it as a parameter, and the next optimizer.update meets a key the "
+        "gradients do not have",
+        "skip = h  # a local variable (or self._skip: Module does not collect _names)",
+        "nn.Module collects every public array attribute as a parameter; measured (mlx 0.32.4 "
+        "CPU, failure corpus fresh10 b10_residual_cached_on_self) self.skip = h in __call__: "
+        "KeyError: 'skip' in the second optimizer.update; with a local it trains",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/641"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

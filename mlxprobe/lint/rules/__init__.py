@@ -8,6 +8,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 from .accumulation import IndexedAugmentedAssignment
+from .activations import ActivationOnModule
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .axes import NoAxisNormalisation
@@ -99,5 +100,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
-    DefaultHidesConfig, ProbabilitiesAsLogits,
+    DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule,
 ), key=lambda r: r.id))
