@@ -110,3 +110,33 @@ def test_mlx087_silent_on_locals_private_names_constants_and_running_statistics(
     for line, use in (("skip = h", "skip"), ("self._skip = h", "self._skip"),
                       ("self.calls = 3", "x"), ("self.H = self.H + x.T @ x", "x")):
         assert fired(BLOCK.format(line=line, use=use), "MLX087") == [], line
+
+
+TRAINER = """
+class Trainer:
+    def __init__(self):
+        self.lr = 0.0
+        self.step = 0
+        self._apply = mx.compile(self._update)
+
+    def _update(self, params, grads):
+        return tree_map(lambda p, g: p - {read} * g, params, grads)
+
+    def schedule(self):
+        self.lr = {rebind}
+
+    def train_step(self, params, grads):
+        self.schedule()
+        return self._apply(params, grads)
+"""
+
+
+def test_mlx088_a_number_on_self_read_by_a_compiled_function_and_rebound() -> None:
+    code = TRAINER.format(read="self.lr", rebind="0.1 * min(1.0, self.step / 50)")
+    assert len(fired(code, "MLX088")) == 1
+
+
+def test_mlx088_silent_when_passed_in_or_set_only_in_init_or_an_array() -> None:
+    assert fired(TRAINER.format(read="lr", rebind="0.1 * self.step"), "MLX088") == []
+    assert fired(TRAINER.format(read="self.lr", rebind="self.lr"), "MLX088") == []
+    assert fired(TRAINER.format(read="self.lr", rebind="mx.array(0.1)"), "MLX088") == []

@@ -823,6 +823,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "KeyError: 'skip' in the second optimizer.update; with a local it trains",
         "", source="https://github.com/ml-explore/mlx-examples/issues/641"),
     RuleInfo(
+        "MLX088", "number-frozen-by-compile",
+        "a compiled function reads a Python number on self (self.lr) that another method "
+        "rebinds as the run goes: mx.compile traced the value it read the first time and "
+        "keeps it",
+        "step(params, grads, state, mx.array(self.lr))  # pass it in as an array",
+        "a compiled graph holds the Python values it read while tracing as constants; "
+        "measured (mlx 0.32.4 CPU, failure corpus fresh10 a10_compiled_step_stale_lr) an SGD "
+        "update compiled while a warm-up held self.lr = 0.0: the weights never changed, loss "
+        "1.1087 every epoch, while the log printed lr 0.1; passed as an argument it fell "
+        "0.80 -> 0.08",
+        "", source="https://github.com/ml-explore/mlx-swift/pull/87"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

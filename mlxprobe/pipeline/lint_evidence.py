@@ -43,11 +43,12 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX058", "MLX063", "MLX064", "MLX065", "MLX068",
                                "MLX069", "MLX070", "MLX071", "MLX072",
                                "MLX075", "MLX076", "MLX077", "MLX078",
-                               "MLX082", "MLX084", "MLX085", "MLX086"}),
+                               "MLX082", "MLX084", "MLX085", "MLX086",
+                               "MLX088"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
-                            "MLX070", "MLX071", "MLX076", "MLX080"}),
+                            "MLX070", "MLX071", "MLX076", "MLX080", "MLX088"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

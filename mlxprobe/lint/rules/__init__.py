@@ -14,7 +14,7 @@ from .api import MissingMlxApi
 from .axes import NoAxisNormalisation
 from .base import Rule
 from .collectives import CollectiveOnSomeRanks
-from .compiled import CompiledStateIncomplete, TracedBranch
+from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
 from .copies import SliceWriteLost
@@ -100,5 +100,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CollectiveOnSomeRanks, ScalarIntoCompiled, PairsShuffledApart, ModuleInCustomFunction,
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
-    DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule,
+    DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
 ), key=lambda r: r.id))

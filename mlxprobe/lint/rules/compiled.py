@@ -4,6 +4,10 @@ optimizer or a module it updates, or the random state when it draws random numbe
 MLX065: a compiled function branches (`if`, `while`, `x if c else y`) on a Python value it
 does not take as an argument and that changes between calls (a module-level loop counter, a
 global it increments): the branch is taken as it was when the function was traced.
+MLX088: a compiled function reads a number on `self` (`self.lr`) that a method other than
+`__init__` rebinds to a Python number as the run goes (a warm-up schedule): the trace holds the
+value it read the first time (fresh10 `a10_compiled_step_stale_lr`: compiled while the warm-up
+held 0.0, the weights never moved; passed in as `mx.array(self.lr)` it trains).
 
 Job: resolve the declared state (a literal list, or a module-level name bound to one and never
 grown) and compare it with what the compiled function's code updates and draws. The list is
@@ -224,3 +228,57 @@ def _bound(node: ast.AST) -> set[str]:
         return set(assigned(node.target))
     return set()
 
+
+
+NUMERIC_CALLS = frozenset({"min", "max", "float", "int", "round", "abs"})
+
+
+def numeric(value: ast.AST) -> bool:
+    """A Python number as the program computes one: a constant, arithmetic, `min(...)`,
+    `float(...)`, `math.cos(...)` (never a call that could return an array)."""
+    if isinstance(value, ast.Constant):
+        return type(value.value) in (int, float)
+    if isinstance(value, (ast.BinOp, ast.UnaryOp)):
+        return True
+    func = value.func if isinstance(value, ast.Call) else None
+    name = getattr(func, "id", None) or (
+        f"{func.value.id}.{func.attr}" if isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name) else "")
+    return name in NUMERIC_CALLS or name.startswith("math.")
+
+
+def rebound_numbers(source: SourceFile) -> set[str]:
+    """`self.x` attributes a method other than `__init__` sets to a Python number as the
+    program runs (`self.lr = self.base_lr * min(1.0, step / warmup)` in a schedule)."""
+    found = set()
+    for function in source.of_type(*FUNCTIONS):
+        if function.name == "__init__":
+            continue
+        for target, value in assignments(walk(function.body)):
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                    and target.value.id == "self" and numeric(value):
+                found.add(target.attr)
+    return found | changing_attributes(source)
+
+
+class TracedNumber(Rule):
+    """MLX088: a compiled function reads `self.lr`, a number another method rebinds as the
+    run goes: the trace kept the value it read the first time."""
+
+    id = "MLX088"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "compile" in text and "self." in text and MX_COMPILE.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        changing = rebound_numbers(source)
+        if not changing:
+            return
+        for _, nodes in under(source, "compile"):
+            inner = [n for lam in nodes if isinstance(lam, ast.Lambda) for n in ast.walk(lam.body)]
+            for node in [*nodes, *inner]:
+                if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) \
+                        and isinstance(node.value, ast.Name) and node.value.id == "self" \
+                        and node.attr in changing:
+                    yield self.hit(source, node)
