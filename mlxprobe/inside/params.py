@@ -134,6 +134,7 @@ class LookTally:
     still: list[tuple[str, str]] = field(default_factory=list)  # float32 matrices unchanged
     bad: set[str] = field(default_factory=set)
     moves: list[float | None] = field(default_factory=list)  # float32: relative change
+    scales: list[float | None] = field(default_factory=list)  # float32: size now / before
     same: list[float] = field(default_factory=list)  # low precision: share still at first
     zeros: set[str] = field(default_factory=set)  # groups with an all-zero weight matrix
 
@@ -151,12 +152,14 @@ class LookTally:
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
             self.moves.append(_move(before, sample, leaf))
+            self.scales.append(_scale(before, sample, leaf))
             if before == sample and _float_matrix(leaf):
                 self.still.append((group, path))
 
     def record(self, seen: int, looks: int) -> dict:
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
         return {**_summary(self.groups, self.bad, seen, looks), **_moved(self.moves),
+                **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros}
 
 
@@ -222,6 +225,21 @@ def _stuck(groups: dict[str, list[bool]], still: list[tuple[str, str]]) -> dict:
     weight (absent when none)."""
     stuck = sorted(path for group, path in still if any(groups.get(group, ())))
     return {"stuck": stuck[:MAX_NAMES]} if stuck else {}
+
+
+def _scale(before: bytes, after: bytes, leaf: Any) -> float | None:
+    """mean |after| / mean |before| over a float32 leaf's sample (how much it grew or
+    shrank); None for other dtypes, an all-zero or a non-finite sample."""
+    if not str(getattr(leaf, "dtype", "")).endswith("float32"):
+        return None
+    old, new = memoryview(before).cast("f"), memoryview(after).cast("f")
+    scale, now = sum(abs(v) for v in old), sum(abs(v) for v in new)
+    return now / scale if scale and math.isfinite(now + scale) else None
+
+
+def _median(key: str, values: list[float | None]) -> dict:
+    found = sorted(v for v in values if v is not None)
+    return {key: float(f"{found[len(found) // 2]:.3g}")} if found else {}
 
 
 def _moved(moves: list[float | None]) -> dict:

@@ -10,7 +10,11 @@ between two looks: ~1 when the new values are unrelated small numbers (or ~0), ~
 independent draws of the same spread; a run that trains moves far less between looks once
 past its first steps.
 
-Thresholds and why: every look after updates from the second on moved >= REPLACED (0.9),
+Thresholds and why: every look after updates from the second on moved >= REPLACED (0.9)
+while the weights did not grow (median size ratio now / before <= MAX_SCALE = 1.0: a head
+trained from a small init moves by more than its own size because it grows, 1.3-2.3x per
+look, fresh10 `b10_unfreeze_submodule_key_ok`; the step-returning optimizer's weights
+shrink to step size, 0.08x then 0.4x),
 at least MIN_LOOKS of them, spanning at least HALF of the run's updates; and the run did not
 learn: its loss fell less than CONVERGED (50%, the stall rule's own), is not one player's
 loss of a two-player game, no higher-is-better metric rose. Measured (failure corpus fresh9,
@@ -32,6 +36,7 @@ from . import metrics, program, schedule
 from .rule import Rule, Verdict
 
 REPLACED = 0.9
+MAX_SCALE = 1.0
 MIN_LOOKS = 2
 HALF = 0.5
 CONVERGED = 0.5
@@ -43,26 +48,35 @@ HINT = ("the weights are overwritten at every update, not adjusted: something wr
         "once, outside the loop, not re-created or re-initialised every step")
 
 
-def moves(raw: RawResult) -> list[tuple[int, int, float]]:
-    """(the last look's update count, this look's, median relative change between them)
-    of each look that followed updates (the stall rule's `per_update`, not divided)."""
+def moves(raw: RawResult) -> list[tuple[int, int, float, float | None]]:
+    """(the last look's update count, this look's, median relative change between them,
+    median size ratio now / before) of each look that followed updates (the stall rule's
+    `per_update`, not divided)."""
     out, last = [], None
     for look in raw.of_kind(PARAMS):
         done, move = int(look.get("updates", 0)), look.get("move_median")
         if last is not None and move is not None and done > last:
-            out.append((last, done, float(move)))
+            scale = look.get("scale_median")
+            out.append((last, done, float(move), None if scale is None else float(scale)))
         last = done
     return out
 
 
+def not_grown(scale: float | None) -> bool:
+    """The weights did not grow between the looks (a head trained from a small init moves
+    by more than its own size because it grows: 1.3-2.3x per look)."""
+    return scale is not None and scale <= MAX_SCALE
+
+
 def overwritten(raw: RawResult) -> dict | None:
     found = moves(raw)
-    if len(found) < MIN_LOOKS or min(m for *_, m in found) < REPLACED:
+    if len(found) < MIN_LOOKS or any(m < REPLACED or not not_grown(s) for _, _, m, s in found):
         return None
     if found[-1][1] - found[0][0] < HALF * found[-1][1]:
         return None
-    return {"moves": [round(m, 3) for *_, m in found],
-            "at_updates": [u for _, u, _ in found], "replaced": REPLACED}
+    return {"moves": [round(m, 3) for _, _, m, _ in found],
+            "scales": [s for *_, s in found], "at_updates": [u for _, u, _, _ in found],
+            "replaced": REPLACED, "max_scale": MAX_SCALE}
 
 
 def learning_seen(raw: RawResult) -> bool:
@@ -84,7 +98,8 @@ def replaced(raw: RawResult, meta: dict) -> Verdict | None:
 
 RULES = (
     Rule("not_learning.replaced", "params", f"median relative parameter change >= {REPLACED} "
-         f"at every look after updates (>= {MIN_LOOKS} looks), the loss fell < "
+         f"and size ratio <= {MAX_SCALE:g} at every look after updates (>= {MIN_LOOKS} "
+         f"looks), the loss fell < "
          f"{CONVERGED:.0%}, no two-player loss, no metric rose", "failure corpus: "
          "b9_entropy_adam_returns_step (fresh9, mlx issue 1581); correct loops: < 0.7 at a "
          "look after the first", replaced),
