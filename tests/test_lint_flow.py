@@ -916,3 +916,27 @@ def test_mlx008_a_counter_rebound_from_an_aux_output_of_the_grad_call() -> None:
     assert fired(code, "MLX008") == [7]
     evaluated = code.replace("optimizer.state, loss)", "optimizer.state, loss, correct)")
     assert fired(evaluated, "MLX008") == []
+
+
+HISTORY = """
+step_fn = nn.value_and_grad(model, loss_fn)
+losses = []
+for it in range(500):
+    loss, grads = step_fn(model, x, y)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+    losses.append(loss)
+    if it % 100 == 0:
+        print({read})
+"""
+
+
+def test_mlx008_a_loss_history_read_one_element_at_a_time_is_still_kept() -> None:
+    """b10_lazy_loss_history (fresh10): `losses[-1].item()` at a print evaluates the last
+    array only; the other 99 of each 100 keep their graphs (RSS 56 -> 294 MB)."""
+    assert fired(HISTORY.format(read="losses[-1].item()"), "MLX008") == [8]
+
+
+def test_mlx008_a_history_materialised_whole_is_clean() -> None:
+    assert fired(HISTORY.format(read="[l.item() for l in losses]").replace(
+        "losses.append(loss)", "losses.append(loss.item())"), "MLX008") == []

@@ -252,6 +252,20 @@ def materialised(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
     return found
 
 
+def element_only(nodes: list[ast.AST]) -> set[str]:
+    """Names materialised in the loop only one element at a time (`losses[-1].item()`: the
+    last array of a list; the others stay unevaluated)."""
+    whole, element = set(), set()
+    for call in calls(nodes):
+        if isinstance(call.func, ast.Attribute) and call.func.attr in MATERIALISE:
+            target = call.func.value
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                element.add(target.value.id)
+            else:
+                whole |= names_in(target)
+    return element - whole
+
+
 def comprehension_names(source: SourceFile, node: ast.AST) -> set[str]:
     """The names bound by the comprehensions around `node` (in its own statement)."""
     found: set[str] = set()
@@ -375,7 +389,8 @@ class LazyLossKept(Rule):
                 source, loop, body) | yielded_arrays(source, loop)
             if not losses:
                 continue
-            safe = materialised(source, body) | self._evaluated(source, loop)
+            safe = (materialised(source, body) - element_only(body)) | self._evaluated(
+                source, loop)
             for node in body:
                 hit = kept(node) or kept_expression(source, loop, node, safe)
                 if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
