@@ -162,7 +162,9 @@ def for_non_finite(before: list[float]) -> str:
 LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across steps "
         "(`total += loss.item()`), and evaluate the step's state: " + EVAL_STATE + "; state "
         "that `model.parameters()` does not reach is never evaluated and keeps every step's "
-        "graph alive: arrays or sub-modules (BatchNorm running stats) held in a custom "
+        "graph alive: state kept beside the model (an EMA or shadow copy of the weights, "
+        "running averages, a metric accumulator: put it in the step's `mx.eval` too), "
+        "arrays or sub-modules (BatchNorm running stats) held in a custom "
         "container class, which MLX's Module does not traverse (hold them in a plain list "
         "or dict), or in private attributes")
 LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
