@@ -1,7 +1,9 @@
-"""MLX083 and MLX084 on small programs: a loss guard that a NaN passes, a training setting
-declared and never read; and the near misses that stay silent (the guard tests isfinite, a
-guard that stops the run, two losses compared; the setting read as an attribute, a key,
-through getattr, a config handed on whole)."""
+"""MLX083, MLX084, MLX085 and MLX089 on small programs: a loss guard that a NaN passes, a
+training setting declared and never read, an option default that hides the config's value,
+an update every k steps with the last gradients alone; and the near misses that stay silent
+(the guard tests isfinite, a guard that stops the run, two losses compared; the setting read
+as an attribute, a key, through getattr, a config handed on whole; no default; gradients
+summed)."""
 
 from __future__ import annotations
 
@@ -93,3 +95,31 @@ def test_mlx085_silent_with_no_default_a_none_default_or_an_unconditional_fill()
     assert fired(OPTIONS.format(default=", default=None", **fill), "MLX085") == []
     always = OPTIONS.format(default=", default=1e-5", test="True", fill="setattr(args, k, v)")
     assert fired(always, "MLX085") == []
+
+
+ACCUM = """
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+acc = None
+for step, (x, y) in enumerate(batches()):
+    loss, grads = loss_and_grad(model, x, y)
+    {accumulate}
+    if (step + 1) % 4 == 0:
+        {before}
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx089_an_update_every_k_steps_with_the_last_gradients_alone() -> None:
+    code = ACCUM.format(accumulate="mx.eval(loss, grads)", before="pass")
+    assert fired(code, "MLX089") == [9]
+
+
+def test_mlx089_silent_when_the_gradients_are_summed_or_every_step_updates() -> None:
+    summed = ACCUM.format(
+        accumulate="acc = grads if acc is None else tree_map(mx.add, acc, grads)",
+        before="grads = tree_map(lambda g: g / 4, acc)")
+    assert fired(summed, "MLX089") == []
+    every = ACCUM.replace("if (step + 1) % 4 == 0:", "if True:").format(
+        accumulate="pass", before="pass")
+    assert fired(every, "MLX089") == []

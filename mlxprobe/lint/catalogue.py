@@ -835,6 +835,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.80 -> 0.08",
         "", source="https://github.com/ml-explore/mlx-swift/pull/87"),
     RuleInfo(
+        "MLX089", "accumulation-without-sum",
+        "the optimizer steps every k micro-batches with the gradients of the last one alone: "
+        "the gradients are never summed, so k - 1 micro-batches are computed and dropped",
+        "acc = grads if acc is None else tree_map(mx.add, acc, grads)  # then update with "
+        "tree_map(lambda g: g / k, acc)",
+        "the update sees one micro-batch's gradient at a step sized for k; measured (mlx "
+        "0.32.4 CPU, failure corpus fresh9 a9_grad_accum_skips_microbatches) full-data mse "
+        "3.44 -> 1.9e11 -> NaN; summed and divided by k, 0.74 -> 0.0029",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/326"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

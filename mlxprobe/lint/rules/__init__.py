@@ -60,6 +60,7 @@ from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .siblings import UnusedSibling
+from .skipped import GradientsNotAccumulated
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
@@ -101,4 +102,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
+    GradientsNotAccumulated,
 ), key=lambda r: r.id))
