@@ -940,3 +940,26 @@ def test_mlx008_a_loss_history_read_one_element_at_a_time_is_still_kept() -> Non
 def test_mlx008_a_history_materialised_whole_is_clean() -> None:
     assert fired(HISTORY.format(read="[l.item() for l in losses]").replace(
         "losses.append(loss)", "losses.append(loss.item())"), "MLX008") == []
+
+
+# MLX090: a per-example loss summed over the batch, undivided --------------------------------
+
+SUMMED = """
+def loss_fn(model, x, y, mask):
+    ce = nn.losses.cross_entropy(model(x), y)
+    return {ret}
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("ret", ["ce.sum()", "mx.sum(ce)",
+                                 "nn.losses.cross_entropy(model(x), y).sum()"])
+def test_mlx090_a_summed_batch_loss(ret: str) -> None:
+    assert fired(SUMMED.format(ret=ret), "MLX090") == [4]
+
+
+@pytest.mark.parametrize("ret", ["ce.mean()", "(ce * mask).sum() / mask.sum()",
+                                 "ce.sum() / x.shape[0]", "ce.sum(axis=-1).mean()"])
+def test_mlx090_a_mean_or_a_sum_divided_is_clean(ret: str) -> None:
+    assert fired(SUMMED.format(ret=ret), "MLX090") == []

@@ -845,6 +845,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "3.44 -> 1.9e11 -> NaN; summed and divided by k, 0.74 -> 0.0029",
         "", source="https://github.com/ml-explore/mlx-lm/pull/326"),
     RuleInfo(
+        "MLX090", "summed-batch-loss",
+        "a differentiated function returns a per-example loss summed over the batch, "
+        "undivided: the gradient, and every step, grows with the batch size",
+        "return nn.losses.cross_entropy(model(x), y, reduction='mean')  # or .sum() / n",
+        "a sum's gradient is batch-size times a mean's; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh5 ce_sum_reduction_diverges) cross_entropy(...).sum() over batches of "
+        "256 with SGD 0.5: loss 7295 -> 16977; .mean() fell 1.16 -> 0.07",
+        "", source="https://github.com/ml-explore/mlx/pull/118"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -54,7 +54,7 @@ from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
-from .reduction import PerExampleLossGrad
+from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .retrace import ScalarIntoCompiled
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
@@ -102,5 +102,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
-    GradientsNotAccumulated,
+    GradientsNotAccumulated, SummedBatchLoss,
 ), key=lambda r: r.id))

@@ -1,4 +1,10 @@
 """MLX018: a differentiated function returns a loss that was never reduced to a scalar.
+MLX090: one that returns a per-example loss summed over the batch (`.sum()`, `mx.sum(...)`
+with no axis), undivided: its gradient, and every step, grows with the batch size, so a
+learning rate tuned for a mean diverges (failure corpus fresh5 `ce_sum_reduction_diverges`:
+`cross_entropy(m(x), y).sum()` over batches of 256 with SGD at 0.5: the loss rose 7295 ->
+16977 and stayed in the thousands; `.mean()` fell 1.16 -> 0.07). A sum divided by a count
+(`(ce * mask).sum() / ntoks`), or over one axis, is a mean and is left alone.
 
 Job: follow a differentiated function's result back through its own local names and
 elementwise arithmetic to a loss that keeps one value per example: `reduction="none"`
@@ -108,4 +114,38 @@ class PerExampleLossGrad(Rule):
             trail = Trail(source, function)
             for result in map(first, returns_of(function)):
                 if unreduced(trail, result, DEPTH):
+                    yield self.hit(source, result)
+
+
+def summed_loss(trail: Trail, node: ast.AST, depth: int) -> bool:
+    """`per_example_loss.sum()` or `mx.sum(per_example_loss)` with no axis (through local
+    names): one number that grows with the batch."""
+    if isinstance(node, ast.Name) and depth and node.id in trail.bound:
+        return summed_loss(trail, trail.bound[node.id], depth - 1)
+    if not isinstance(node, ast.Call) or node.keywords:
+        return False
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "sum" and not node.args:
+        return unreduced(trail, func.value, depth)
+    if trail.source.imports.resolve(func) == "mlx.core.sum" and len(node.args) == 1:
+        return unreduced(trail, node.args[0], depth)
+    return False
+
+
+class SummedBatchLoss(Rule):
+    """MLX090: a differentiated function returns a per-example loss summed over the batch,
+    undivided: the gradient (and so the step) grows with the batch size."""
+
+    id = "MLX090"
+    local = False
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad(" in text and "sum(" in text and "loss" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function, _ in under(source, "grad"):
+            trail = Trail(source, function)
+            for result in map(first, returns_of(function)):
+                if summed_loss(trail, result, DEPTH):
                     yield self.hit(source, result)
