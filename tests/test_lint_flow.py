@@ -963,3 +963,25 @@ def test_mlx090_a_summed_batch_loss(ret: str) -> None:
                                  "ce.sum() / x.shape[0]", "ce.sum(axis=-1).mean()"])
 def test_mlx090_a_mean_or_a_sum_divided_is_clean(ret: str) -> None:
     assert fired(SUMMED.format(ret=ret), "MLX090") == []
+
+
+# MLX091: the gradient of the first argument, used only as an index ---------------------------
+
+FUNCTIONAL = """
+def loss_fn({args}):
+    h = mx.tanh(params["emb"][tokens])
+    logits = h @ params["w"]
+    return nn.losses.cross_entropy(logits, targets, reduction="mean")
+
+grad_fn = mx.value_and_grad(loss_fn{extra})
+"""
+
+
+def test_mlx091_the_gradient_of_token_ids() -> None:
+    assert fired(FUNCTIONAL.format(args="tokens, targets, params", extra=""), "MLX091") == [7]
+
+
+@pytest.mark.parametrize("args,extra", [("tokens, targets, params", ", argnums=2"),
+                                        ("params, tokens, targets", "")])
+def test_mlx091_silent_with_argnums_or_the_parameters_first(args: str, extra: str) -> None:
+    assert fired(FUNCTIONAL.format(args=args, extra=extra), "MLX091") == []

@@ -854,6 +854,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "256 with SGD 0.5: loss 7295 -> 16977; .mean() fell 1.16 -> 0.07",
         "", source="https://github.com/ml-explore/mlx/pull/118"),
     RuleInfo(
+        "MLX091", "grad-of-indices",
+        "mx.value_and_grad(f) differentiates f's first argument, which f uses only as an "
+        "index (emb[tokens]): the gradient is taken of integer ids, not of the parameters",
+        "grad_fn = mx.value_and_grad(loss_fn, argnums=2)  # the parameters' position",
+        "mx.grad and mx.value_and_grad differentiate argnums=0 by default; measured (mlx "
+        "0.32.4 CPU, failure corpus fresh6 functional_grad_wrt_token_ids) loss 1.48 -> 1.45 "
+        "over 600 AdamW steps; with argnums=2 it trains",
+        "", source="https://github.com/ml-explore/mlx/pull/3820"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -11,6 +11,7 @@ from .accumulation import IndexedAugmentedAssignment
 from .activations import ActivationOnModule
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
+from .argnums import GradOfIndices
 from .axes import NoAxisNormalisation
 from .base import Rule
 from .collectives import CollectiveOnSomeRanks
@@ -102,5 +103,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
-    GradientsNotAccumulated, SummedBatchLoss,
+    GradientsNotAccumulated, SummedBatchLoss, GradOfIndices,
 ), key=lambda r: r.id))
