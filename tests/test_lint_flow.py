@@ -985,3 +985,35 @@ def test_mlx091_the_gradient_of_token_ids() -> None:
                                         ("params, tokens, targets", "")])
 def test_mlx091_silent_with_argnums_or_the_parameters_first(args: str, extra: str) -> None:
     assert fired(FUNCTIONAL.format(args=args, extra=extra), "MLX091") == []
+
+
+# MLX092: a child's own update() bypassed by the parent's ------------------------------------
+
+OVERRIDE = """
+class Codebook(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding_sum = mx.zeros((8, 4))
+
+    def update(self, parameters, strict=True):
+        super().update(parameters, strict)
+        self._cached = self.embedding_sum / 2
+
+class Tokenizer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.vq = Codebook()
+
+model = Tokenizer()
+{call}
+"""
+
+
+def test_mlx092_a_parent_update_bypasses_the_child_override() -> None:
+    assert fired(OVERRIDE.format(call='model.update({"vq": {"embedding_sum": s}})'),
+                 "MLX092") == [17]
+
+
+def test_mlx092_silent_when_the_child_is_updated_itself_or_another_key() -> None:
+    assert fired(OVERRIDE.format(call='model.vq.update({"embedding_sum": s})'), "MLX092") == []
+    assert fired(OVERRIDE.format(call='model.update({"head": {"w": s}})'), "MLX092") == []

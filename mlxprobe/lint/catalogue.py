@@ -863,6 +863,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "over 600 AdamW steps; with argnums=2 it trains",
         "", source="https://github.com/ml-explore/mlx/pull/3820"),
     RuleInfo(
+        "MLX092", "update-override-bypassed",
+        "a module with its own update() is updated through its parent (model.update({'vq': "
+        "...})): the parent's Module.update sets the child's arrays itself and never calls "
+        "the override",
+        "model.vq.update({...})  # call the child's own update",
+        "Module.update assigns the leaves directly since MLX 0.26; measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh9 a9_vq_codebook_update_override) an EMA codebook whose update() "
+        "refreshes a cache: distortion 65.9 -> 64.2; through model.vq.update 65.9 -> 5.3",
+        "", source="https://github.com/kyutai-labs/moshi/pull/316"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

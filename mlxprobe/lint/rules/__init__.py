@@ -51,6 +51,7 @@ from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandard
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
+from .overrides import UpdateOverrideBypassed
 from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
@@ -103,5 +104,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SignedHuber, NoAxisNormalisation, CalledNumber,
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
-    GradientsNotAccumulated, SummedBatchLoss, GradOfIndices,
+    GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
 ), key=lambda r: r.id))
