@@ -98,6 +98,14 @@ def first(node: ast.AST) -> ast.AST:
     return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
 
 
+def differentiated_results(source: SourceFile) -> Iterator[tuple[Trail, ast.AST]]:
+    """(the function's trail, the loss it returns) of each differentiated function."""
+    for function, _ in under(source, "grad"):
+        trail = Trail(source, function)
+        for result in map(first, returns_of(function)):
+            yield trail, result
+
+
 class PerExampleLossGrad(Rule):
     """MLX018: a differentiated function returns a per-example loss, or elementwise
     arithmetic on one, never reduced: value_and_grad needs a scalar."""
@@ -110,11 +118,9 @@ class PerExampleLossGrad(Rule):
         return "grad(" in text and ("none" in text or "loss" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function, _ in under(source, "grad"):
-            trail = Trail(source, function)
-            for result in map(first, returns_of(function)):
-                if unreduced(trail, result, DEPTH):
-                    yield self.hit(source, result)
+        for trail, result in differentiated_results(source):
+            if unreduced(trail, result, DEPTH):
+                yield self.hit(source, result)
 
 
 def summed_loss(trail: Trail, node: ast.AST, depth: int) -> bool:
@@ -144,8 +150,6 @@ class SummedBatchLoss(Rule):
         return "grad(" in text and "sum(" in text and "loss" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function, _ in under(source, "grad"):
-            trail = Trail(source, function)
-            for result in map(first, returns_of(function)):
-                if summed_loss(trail, result, DEPTH):
-                    yield self.hit(source, result)
+        for trail, result in differentiated_results(source):
+            if summed_loss(trail, result, DEPTH):
+                yield self.hit(source, result)
