@@ -1017,3 +1017,46 @@ def test_mlx092_a_parent_update_bypasses_the_child_override() -> None:
 def test_mlx092_silent_when_the_child_is_updated_itself_or_another_key() -> None:
     assert fired(OVERRIDE.format(call='model.vq.update({"embedding_sum": s})'), "MLX092") == []
     assert fired(OVERRIDE.format(call='model.update({"head": {"w": s}})'), "MLX092") == []
+
+
+# MLX019 through a local draw; MLX093: a freeze key that differs only in case ----------------
+
+PADDED = """
+class PaddedEmbedding(nn.Module):
+    def __init__(self, vocab, dim):
+        super().__init__()
+        self.scale = mx.ones((dim,))
+        rows = mx.random.normal((vocab - 1, dim)) * 0.1
+        self.{name} = mx.concatenate([mx.zeros((1, dim)), rows], axis=0)
+
+    def __call__(self, ids):
+        return self.{name}[ids] * self.scale
+"""
+
+
+def test_mlx019_a_private_table_made_from_a_local_draw() -> None:
+    assert fired(PADDED.format(name="_weight"), "MLX019") == [7]
+    assert fired(PADDED.format(name="weight"), "MLX019") == []
+
+
+ADAPTER = """
+class LoRALinear(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.base = nn.Linear(d, d)
+        self.lora_A = mx.random.normal((d, 4))
+        self.lora_B = mx.zeros((4, d))
+
+model = LoRALinear(8)
+model.freeze()
+model.unfreeze(keys={keys}, strict=False)
+"""
+
+
+def test_mlx093_a_key_that_differs_only_in_case() -> None:
+    assert fired(ADAPTER.format(keys='["lora_a", "lora_b"]'), "MLX093") == [11, 11]
+
+
+def test_mlx093_silent_on_exact_keys_or_names_no_local_layer_binds() -> None:
+    assert fired(ADAPTER.format(keys='["lora_A", "lora_B"]'), "MLX093") == []
+    assert fired(ADAPTER.format(keys='["bias", "head"]'), "MLX093") == []

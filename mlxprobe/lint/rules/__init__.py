@@ -24,7 +24,7 @@ from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionI
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
-from .freezing import KeysNameSubmodule
+from .freezing import KeysMisspelled, KeysNameSubmodule
 from .gradients import (
     MxGradUnusedArgument,
     SwallowedGradError,
@@ -105,4 +105,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
+    KeysMisspelled,
 ), key=lambda r: r.id))

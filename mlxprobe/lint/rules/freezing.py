@@ -7,6 +7,12 @@ keys are matched against each module's own parameter names (`weight`, `bias`), a
 depth with `recurse=True`: a child module's name matches nothing, and with `strict=False`
 (the default) nothing says so (mlx#655).
 
+MLX093: a key of `freeze`/`unfreeze` that differs from an attribute the module's own layers
+bind only in case (`"lora_a"` where the layer binds `self.lora_A`): keys are matched exactly,
+so it matches nothing and the adapters stay frozen. Measured (mlx 0.32.4 CPU, failure corpus
+fresh11 `a11_unfreeze_keys_mismatch`, after `model.freeze()`): val loss 0.0418 -> 0.0417 over
+600 iterations, only one bias training; with `["lora_A", "lora_B"]` it trains.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -17,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import is_mx_array_call, layer_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -78,3 +84,42 @@ class KeysNameSubmodule(Rule):
                 continue  # strict=True raises on a key that is not a parameter
             if any(k.value in layers and k.value not in arrays for k in keys_given(call)):
                 yield self.hit(source, call)
+
+
+def module_attributes(source: SourceFile) -> set[str]:
+    """The attribute names the module's own nn.Module classes bind on `self`."""
+    return {a for cls in module_classes(source) for node in ast.walk(cls)
+            if isinstance(node, ast.Assign) for t in node.targets if (a := self_attr(t))}
+
+
+def key_strings(call: ast.Call) -> list[ast.Constant]:
+    """The string keys of `freeze(keys=[...])` / `unfreeze(keys=[...])` (a literal list)."""
+    keys = next((k.value for k in call.keywords if k.arg == "keys"), None)
+    if keys is None and call.args:
+        keys = call.args[0]
+    if isinstance(keys, ast.Constant) and isinstance(keys.value, str):
+        return [keys]
+    elts = keys.elts if isinstance(keys, (ast.List, ast.Tuple)) else []
+    return [e for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+
+
+class KeysMisspelled(Rule):
+    """MLX093: `model.unfreeze(keys=["lora_a"])` where the module's own layer binds
+    `self.lora_A`: a key that differs from an attribute only in case matches nothing."""
+
+    id = "MLX093"
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "freeze(" in text and "keys" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        attributes = module_attributes(source)
+        folded = {a.lower() for a in attributes}
+        for call in source.of_type(ast.Call):
+            if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("freeze",
+                                                                                "unfreeze")):
+                continue
+            for key in key_strings(call):
+                if key.value not in attributes and key.value.lower() in folded:
+                    yield self.hit(source, key)

@@ -159,6 +159,19 @@ def random_init(source: SourceFile, value: ast.AST) -> bool:
         "mlx.core.random.") for n in ast.walk(value))
 
 
+def random_made(source: SourceFile, target: ast.AST, value: ast.AST) -> bool:
+    """`value` draws from `mx.random`, or reads a local name of its function bound to a draw
+    (`rows = mx.random.normal(...) * 0.1; self._w = mx.concatenate([pad, rows])`)."""
+    if random_init(source, value):
+        return True
+    function = source.enclosing(target)
+    if function is None:
+        return False
+    drawn = {t.id for t, v in assignments(walk(function.body))
+             if isinstance(t, ast.Name) and random_init(source, v)}
+    return bool(names_in(value) & drawn)
+
+
 class PrivateWeight(Rule):
     """MLX019: `self._w = mx.random.normal(...)` in an nn.Module, read by its methods: MLX
     leaves `_`-prefixed members out of `parameters()`, so the weight never trains."""
@@ -180,7 +193,7 @@ class PrivateWeight(Rule):
                 continue
             for target, attr, value in owned:
                 if (attr.startswith("_") and not attr.startswith("__")
-                        and random_init(source, value) and self._read(nodes, attr)):
+                        and random_made(source, target, value) and self._read(nodes, attr)):
                     yield self.hit(source, target)
 
     @staticmethod
