@@ -55,3 +55,22 @@ def test_spikes_beside_a_validation_error_that_climbs_back_still_diverge() -> No
     val = [1.96, 0.77, 0.115] + [0.0778 * 1.4 ** i for i in range(21)]
     rows = [{"batch_mse": b, "val_mae": v} for b, v in zip(SPIKES, val)]
     assert classify(run(rows, "batch_mse")).kind == "diverged"
+
+
+LAGRANGIAN = [1.5896, 0.0103, 0.0096, 0.0094, 0.43, 0.4682, 0.4716, 0.4718, 0.4717, 0.4716,
+              0.4716, 0.4715, 0.4715, 0.4714, 0.4714, 0.4713]
+
+
+def test_a_loss_that_rose_to_a_steady_level_under_half_its_start_is_no_explosion() -> None:
+    """correct_a11_lagrangian_dual_ascent (fresh11): an unconstrained fit, then a constraint's
+    multiplier switched on: the mse rose 50x from its best and settled, under a third of its
+    first report; neither an explosion nor a loss that does not fall."""
+    verdict = classify(run([{"lagrangian": v} for v in LAGRANGIAN], "lagrangian"))
+    assert verdict.kind == "pass"
+
+
+def test_a_loss_that_climbs_on_or_passes_its_start_still_explodes() -> None:
+    climbing = LAGRANGIAN[:4] + [0.05 * 1.4 ** i for i in range(12)]
+    assert classify(run([{"loss": v} for v in climbing], "loss")).kind == "diverged"
+    past = LAGRANGIAN[:4] + [3.2 + 0.001 * i for i in range(12)]
+    assert classify(run([{"loss": v} for v in past], "loss")).kind == "diverged"

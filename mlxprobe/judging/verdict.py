@@ -110,6 +110,11 @@ MEMORY_VIEWS = (  # (view, its name in words, min growth MB, min growth relative
 # diverged: any non-finite loss; or the final loss (median of the last 10%) above twice the
 # initial (median of the first 10%): a loop that learns never doubles its starting loss.
 EXPLODE_FACTOR = 2.0
+# A loss that rose but ended steady (its last third within 5% of its median) at under half its
+# first report is no explosion: failure corpus fresh11 `correct_a11_lagrangian_dual_ascent`,
+# a constrained fit whose multiplier switches on at iteration 300: mse 1.59 -> 0.0094, then
+# 0.47 and flat; a blow-up passes its start or climbs on.
+SETTLED_SHARE, SETTLED_RANGE = 0.5, 0.05
 # ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
 # their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
 SPIKE_FACTOR = 10.0
@@ -563,12 +568,23 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
     last = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
-    if first > 0 and last > EXPLODE_FACTOR * first:
+    if first > 0 and last > EXPLODE_FACTOR * first and not settled_below_start(losses, last):
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
                        f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
                        {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
+
+
+def settled_below_start(losses: list[float], last: float) -> bool:
+    """The loss rose from its best but ended steady at under SETTLED_SHARE of its first
+    report (its last third within SETTLED_RANGE of its median): a run that traded some fit
+    for something else switched on (a constraint's multiplier, a regulariser, a harder data
+    stage), not a blow-up, which passes its start or climbs on."""
+    tail = losses[-max(WINDOW_MIN, len(losses) // 3):]
+    middle = statistics.median(tail)
+    return losses[0] > 0 and last <= SETTLED_SHARE * losses[0] and middle > 0 and (
+        max(tail) - min(tail)) <= SETTLED_RANGE * middle
 
 
 def _spiked(losses: list[float], tally: Tally) -> Verdict | None:
@@ -787,6 +803,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses):
         return None
+    if fell_by_half(losses):  # it learned; a later rise is the diverged rules' to judge
+        return None
     if metric_names.adversarial(loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
     series = metrics.series(raw)
@@ -800,6 +818,15 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
                    _low_precision(raw) + _compiled(raw)
                    + (stalls.hint(series, losses) or hints.NOT_LEARNING), {"trend": fit})
+
+
+def fell_by_half(losses: list[float]) -> bool:
+    """The loss once fell to half its first report or below (a positive loss): the run
+    learned, whatever its curve did after (fresh11 `correct_a11_lagrangian_dual_ascent`:
+    1.59 -> 0.0094, then a constraint switched on, 0.47 flat)."""
+    finite = [v for v in losses if math.isfinite(v)]
+    return bool(finite) and finite[0] > 0 and min(finite) >= 0 and \
+        min(finite) <= SETTLED_SHARE * finite[0]
 
 
 def _low_precision(raw: RawResult) -> str:
