@@ -28,6 +28,7 @@ START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", 
 EXITING = "exiting"  # bootstrap (atexit): the process is shutting down ("pid")
 PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
+WEIGHTS = "weights"  # bootstrap: a load_weights call, how many given names matched the model
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)
 COMPILE = "compile"  # bootstrap: the program called mx.compile ("where": its file:line)
 EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a while ("since")

@@ -25,7 +25,7 @@ from types import ModuleType, TracebackType
 
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
-from . import collectives, compiles, imports, notebook, trainers
+from . import collectives, compiles, imports, loads, notebook, trainers
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -49,11 +49,16 @@ def start() -> None:
              notebook.SHELL_MODULE: lambda m: notebook.patch_shell(probe, m)}
     for name in OPTIMIZER_MODULES:
         hooks[name] = lambda m: _optimizers(beats, m)
-    hooks[MODULE_BASE] = lambda m: beating.patch_module_update(beats, m)
+    hooks[MODULE_BASE] = lambda m: _module_base(beats, probe, m)
     imports.install(hooks)
     beating.watch_open_evals(beats)
     if probe.rank is not None:
         _report_uncaught(probe)
+
+
+def _module_base(beats: beating.Beats, probe: Probe, module: ModuleType) -> None:
+    beating.patch_module_update(beats, module)
+    loads.patch_load_weights(probe, module)
 
 
 def _on_shutdown(announce: Callable[[], None]) -> None:

@@ -156,8 +156,8 @@ def _min_drop(found: dict) -> float:
 def _hint(raw: RawResult) -> str:
     used = program.optimizer_names(raw)
     uncorrected = hints.NO_BIAS_CORRECTION if program.uncorrected_adam(raw) else ""
-    return HINT + (f" (the optimizer built here: {', '.join(used)}{uncorrected})"
-                   if used else "")
+    return program.load_note(raw) + HINT + (
+        f" (the optimizer built here: {', '.join(used)}{uncorrected})" if used else "")
 
 
 RULES = (

@@ -24,7 +24,7 @@ import math
 import re
 
 from .. import metric_names
-from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE, decode_number
+from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE, WEIGHTS, decode_number
 from ..watching.facts import RawResult
 from . import hints, known_errors
 from .stats import mann_kendall, theil_sen, window_median
@@ -109,6 +109,30 @@ def optimizer_settings(raw: RawResult) -> dict:
         if isinstance(record.get("settings"), dict):
             return dict(record["settings"])
     return {}
+
+
+def weights_missed(raw: RawResult) -> dict | None:
+    """The first `load_weights(..., strict=False)` that left some of the model without its
+    given weights (names that matched no parameter), or None."""
+    for record in raw.of_kind(WEIGHTS):
+        if not record.get("strict") and record.get("unmatched") and record.get(
+                "without_weight"):
+            return record
+    return None
+
+
+def load_note(raw: RawResult) -> str:
+    """The fix's first words when a non-strict load missed: which names, and what to do."""
+    found = weights_missed(raw)
+    if found is None:
+        return ""
+    return (f"`{found.get('model')}.load_weights(..., strict=False)` matched "
+            f"{found.get('matched')} of the {found.get('given')} weights it was given "
+            f"(e.g. `{(found.get('unmatched_names') or ['?'])[0]}` matches no parameter; "
+            f"{found.get('without_weight')} of {found.get('parameters')} parameters, e.g. "
+            f"`{(found.get('without_weight_names') or ['?'])[0]}`, kept their random init): "
+            "rename the keys to the model's paths (strip or add the prefix, `k[len('encoder."
+            "'):]`) and load with `strict=True`, which says what does not match. ")
 
 
 def uncorrected_adam(raw: RawResult) -> bool:
