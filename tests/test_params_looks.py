@@ -56,3 +56,40 @@ def test_a_part_that_never_trains_is_named(tmp_path, variant, label):
     assert got == label, run["reason"]
     if variant == "broken":
         assert run["evidence"]["never_changed"] == ["enc"]
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(4, 4)
+
+
+def test_a_model_only_copied_into_is_not_looked_at_once_an_optimizer_steps_another():
+    """a11_unfreeze_keys_mismatch_ok (fresh11): a teacher of the same class, filled once by
+    `teacher.update(model.parameters())`, was looked at beside the trained model, under the
+    same `Tiny:` prefix, so the teacher's still weight read as stuck beside the model's
+    moving bias."""
+    model, teacher = Tiny(), Tiny()
+    mx.eval(model.parameters(), teacher.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(teacher)  # Module.update by hand
+    watch.saw_model(model, stepped=True)  # an optimizer's update
+    watch.after_eval((model.parameters(), teacher.parameters()), {}, step=1, updates=1)
+    assert sink.got[0]["leaves"] == 2  # the model's weight and bias, not the teacher's
+
+
+def test_the_census_after_the_first_update_counts_a_model_frozen_after_its_first_eval():
+    model = Tiny()
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1, updates=0)
+    model.freeze()
+    model.out.unfreeze(keys=["bias"])
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=2, updates=1)
+    first, second = (r["census"][0] for r in sink.got)
+    assert first["trainable_matrices"] == 1 and second["trainable_matrices"] == 0
+    assert second["frozen_matrices"] == 1

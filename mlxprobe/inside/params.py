@@ -64,12 +64,16 @@ class ParamWatch:
         self.first: dict[str, bytes] = {}  # low-precision weight matrices: the first sample
         self.looks = 0
         self.next_at = 0.0
+        self.stepped: set[int] = set()  # ids of the models an optimizer stepped
+        self.censused = False
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
         stepped (`stepped`) takes the place of one only seen updating itself."""
         if not hasattr(model, "trainable_parameters"):
             return
+        if stepped:
+            self.stepped.add(id(model))
         if any(ref() is model for ref in self.models):
             return
         if len(self.models) >= MAX_MODELS:
@@ -91,7 +95,11 @@ class ParamWatch:
         started = time.perf_counter()
         evaluated = _array_ids((args, tuple(kwargs.values())))
         record = self._look(evaluated)
-        if self.looks == 1:  # once: what trains and what is frozen (shapes only)
+        if self.looks == 1 or (updates and not self.censused):
+            # what trains and what is frozen (shapes only): at the first look, and again at
+            # the first look after an optimizer update (a model frozen after its first
+            # eval, as a LoRA set-up does, is counted as it trains)
+            self.censused = bool(updates)
             record["census"] = self._census()
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
@@ -116,13 +124,22 @@ class ParamWatch:
         return tally.record(seen, self.looks)
 
     def _census(self) -> list[dict]:
-        return [census(m) for ref in self.models if (m := ref()) is not None]
+        return [census(m) for m in self._trained()]
+
+    def _trained(self) -> list[Any]:
+        """The live models an optimizer stepped; every model seen updating itself when none
+        was stepped (a loop that updates by hand)."""
+        alive = [m for ref in self.models if (m := ref()) is not None]
+        return [m for m in alive if id(m) in self.stepped] or alive
 
     def _leaves(self) -> Iterator[tuple[str, Any]]:
-        alive = [ref() for ref in self.models]
-        alive = [m for m in alive if m is not None]
-        for model in alive:
-            prefix = f"{type(model).__name__}:" if len(alive) > 1 else ""
+        """The trainable leaves of the trained models (`_trained`), each path prefixed with
+        its model's class, numbered when two share one."""
+        alive = self._trained()
+        names = [type(m).__name__ for m in alive]
+        for i, model in enumerate(alive):
+            name = names[i] if names.count(names[i]) == 1 else f"{names[i]}#{i + 1}"
+            prefix = f"{name}:" if len(alive) > 1 else ""
             yield from ((prefix + p, leaf) for p, leaf in _flat(model.trainable_parameters()))
 
 

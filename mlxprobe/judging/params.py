@@ -100,8 +100,10 @@ def _shown(names: list[str]) -> str:
 
 
 def _census(raw: RawResult) -> dict | None:
-    """The first look's census of the trained model (`inside/params.census`), if any."""
-    return next((c for r in raw.of_kind(PARAMS) for c in r.get("census") or []), None)
+    """The trained model's census (`inside/params.census`): the one taken after the first
+    optimizer update when there is one (what trains as it trains), else the first look's."""
+    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
+    return found[-1] if found else None
 
 
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
