@@ -32,7 +32,7 @@ from __future__ import annotations
 from .. import metric_names
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import metrics, program, schedule
+from . import metrics, program, schedule, stalled
 from .rule import Rule, Verdict
 
 REPLACED = 0.9
@@ -51,15 +51,14 @@ HINT = ("the weights are overwritten at every update, not adjusted: something wr
 def moves(raw: RawResult) -> list[tuple[int, int, float, float | None]]:
     """(the last look's update count, this look's, median relative change between them,
     median size ratio now / before) of each look that followed updates (the stall rule's
-    `per_update`, not divided)."""
-    out, last = [], None
-    for look in raw.of_kind(PARAMS):
-        done, move = int(look.get("updates", 0)), look.get("move_median")
-        if last is not None and move is not None and done > last:
-            scale = look.get("scale_median")
-            out.append((last, done, float(move), None if scale is None else float(scale)))
-        last = done
-    return out
+    looks, the change not divided by the updates)."""
+    return [(last, done, float(look["move_median"]), _ratio(look))
+            for last, done, look in stalled.after_updates(list(raw.of_kind(PARAMS)))]
+
+
+def _ratio(look: dict) -> float | None:
+    scale = look.get("scale_median")
+    return None if scale is None else float(scale)
 
 
 def not_grown(scale: float | None) -> bool:

@@ -45,17 +45,24 @@ HINT = ("the parameters stopped moving early (changes below float32's resolution
         "to ~0 (check its decay steps count optimizer updates)")
 
 
-def per_update(looks: list[dict]) -> list[tuple[int, int, float]]:
-    """(previous look's update count, update count, median relative change per optimizer
-    update between them) of the looks that measured one after updates (a look after a
-    validation pass, with no update since the last, is no evidence either way)."""
+def after_updates(looks: list[dict]) -> list[tuple[int, int, dict]]:
+    """(previous look's update count, update count, the look) of the looks that measured a
+    move after updates (a look after a validation pass, with no update since the last, is
+    no evidence either way)."""
     out, last = [], None
     for look in looks:
-        done, move = int(look.get("updates", 0)), look.get("move_median")
-        if last is not None and move is not None and done > last:
-            out.append((last, done, float(move) / (done - last)))
+        done = int(look.get("updates", 0))
+        if last is not None and look.get("move_median") is not None and done > last:
+            out.append((last, done, look))
         last = done
     return out
+
+
+def per_update(looks: list[dict]) -> list[tuple[int, int, float]]:
+    """(previous look's update count, update count, median relative change per optimizer
+    update between them) of the looks that measured one after updates."""
+    return [(last, done, float(look["move_median"]) / (done - last))
+            for last, done, look in after_updates(looks)]
 
 
 def stall(raw: RawResult) -> dict | None:
