@@ -22,6 +22,7 @@ from mlxprobe.watching.facts import RawResult
 # entry name -> a statement that makes mlx 0.32.4 raise it on a CPU (mx, nn, np in scope)
 RAISED = {
     "eval_in_transform": "mx.compile(lambda x: mx.array(x.sum().item()))(mx.ones(3))",
+    "random_state_assigned": "exec('mx.random.state[0] = mx.random.key(0)')",
     "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
     "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weight_shape": "nn.Linear(2, 2).save_weights(F); nn.Linear(3, 3).load_weights(F)",

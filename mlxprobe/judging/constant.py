@@ -40,7 +40,9 @@ HINT = ("the printed {name} never changed, so what it measures never changed: ch
         "local copy or a stale reference such as self.model next to a local model), and that "
         "the updates reach it: model.update() of a flat {{'layers.0.weight': ...}} dict with "
         "strict=False silently matches nothing (tree_unflatten(list(flat.items())) first), "
-        "and an update whose result is dropped changes nothing")
+        "and an update whose result is dropped changes nothing; or the learning rate is 0: "
+        "a schedule already at its end (a cosine decay whose decay_steps count epochs, not "
+        "optimizer steps, is 0 after the first few steps: give it the run's total steps)")
 
 
 def digits(value: float) -> int:

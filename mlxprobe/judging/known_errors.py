@@ -63,6 +63,14 @@ TABLE: tuple[KnownError, ...] = (
         "the stream inside the thread that uses it: `s = mx.new_stream(mx.cpu)` there",
         GH + "ml-explore/mlx/issues/3727"),
     KnownError(
+        "random_state_assigned",
+        r"'_RandomState' object does not support item assignment",
+        "the program assigns into `mx.random.state` (to rewind or reseed the global key): "
+        "since mlx 0.32.1 it is a read-only view of the global random state",
+        "reseed with `mx.random.seed(n)`, or keep your own key and pass it explicitly: "
+        "`key = mx.random.key(n); mx.random.normal(shape, key=key)`",
+        GH + "ml-explore/mlx/pull/3828"),
+    KnownError(
         "heap_corruption",
         r"munmap_chunk\(\): invalid pointer|free\(\): invalid (?:pointer|size)|double free "
         r"or corruption|malloc\(\): (?:corrupted|invalid)|corrupted size vs\. prev_size",
