@@ -123,3 +123,9 @@ def test_mlx089_silent_when_the_gradients_are_summed_or_every_step_updates() -> 
     every = ACCUM.replace("if (step + 1) % 4 == 0:", "if True:").format(
         accumulate="pass", before="pass")
     assert fired(every, "MLX089") == []
+
+
+def test_mlx094_an_assignment_into_the_random_state() -> None:
+    """b12_rng_state_rewind_assign (fresh12): read-only since mlx 0.32.1."""
+    assert fired("key = mx.random.state[0]\nmx.random.state[0] = key\n", "MLX094") == [2]
+    assert fired("key = mx.random.state[0]\nmx.random.seed(0)\n", "MLX094") == []

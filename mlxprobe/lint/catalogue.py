@@ -882,6 +882,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "adapters stayed frozen: val loss 0.0418 -> 0.0417 over 600 iterations",
         "", source="https://github.com/unslothai/unsloth-zoo/pull/939"),
     RuleInfo(
+        "MLX094", "random-state-assigned",
+        "an assignment into mx.random.state (mx.random.state[0] = key): read-only since mlx "
+        "0.32.1, it raises TypeError",
+        "mx.random.seed(n)  # or keep a key and pass key=mx.random.key(n) explicitly",
+        "mx.random.state is a read-only view since mlx 0.32.1 (PR 3828); measured (mlx 0.32.4 "
+        "CPU, failure corpus fresh12 b12_rng_state_rewind_assign) TypeError: '_RandomState' "
+        "object does not support item assignment at the first validation call",
+        "", source="https://github.com/ml-explore/mlx/pull/3828"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -32,7 +32,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",
                         "MLX053", "MLX058", "MLX059", "MLX060", "MLX079",
-                        "MLX081", "MLX087"}),
+                        "MLX081", "MLX087", "MLX094"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",

@@ -56,6 +56,7 @@ from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
+from .random_state import RandomStateAssigned
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .retrace import ScalarIntoCompiled
 from .settings import DefaultHidesConfig, SettingNeverRead
@@ -105,5 +106,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
-    KeysMisspelled,
+    KeysMisspelled, RandomStateAssigned,
 ), key=lambda r: r.id))
