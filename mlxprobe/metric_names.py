@@ -59,6 +59,9 @@ _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
 _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
 
 
+LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate
+
+
 def normal(name: str) -> str:
     """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`."""
     text = re.sub(r"[\s\-]+", "_", name.strip().strip(":=|,;()[]{}'\"").lower())
@@ -69,7 +72,7 @@ def role(name: str) -> str:
     """The role of a normalised name (see the module's docstring)."""
     if name in POSITIONS:
         return POSITION
-    if name in ("lr", "learning_rate"):
+    if name in LEARNING_RATES:
         return OTHER
     if _RATE.search(name):
         return RATE

@@ -168,15 +168,16 @@ class LookTally:
             self.same.append(same_share(first, sample))
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
-            self.moves.append(_move(before, sample, leaf))
-            self.scales.append(_scale(before, sample, leaf))
+            move, scale = _change(before, sample, leaf)
+            self.moves.append(move)
+            self.scales.append(scale)
             if before == sample and _float_matrix(leaf):
                 self.still.append((group, path))
 
     def record(self, seen: int, looks: int) -> dict:
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
-        return {**_summary(self.groups, self.bad, seen, looks), **_moved(self.moves),
-                **_median("scale_median", self.scales),
+        return {**_summary(self.groups, self.bad, seen, looks),
+                **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros}
 
 
@@ -202,15 +203,18 @@ def census(model: Any) -> dict:
     return out
 
 
-def _move(before: bytes, after: bytes, leaf: Any) -> float | None:
-    """mean |after - before| / mean |before| over a float32 leaf's sample; None for other
-    dtypes, an all-zero or a non-finite sample."""
+def _change(before: bytes, after: bytes, leaf: Any) -> tuple[float | None, float | None]:
+    """(mean |after - before|, mean |after|), each over mean |before|, of a float32 leaf's
+    sample: how far it moved and how much it grew; (None, None) for other dtypes, an
+    all-zero or a non-finite sample."""
     if not str(getattr(leaf, "dtype", "")).endswith("float32"):
-        return None
+        return None, None
     old, new = memoryview(before).cast("f"), memoryview(after).cast("f")
-    scale = sum(abs(v) for v in old)
+    scale, now = sum(abs(v) for v in old), sum(abs(v) for v in new)
     moved = sum(abs(a - b) for a, b in zip(new, old))
-    return moved / scale if scale and math.isfinite(moved + scale) else None
+    if not scale or not math.isfinite(moved + scale + now):
+        return None, None
+    return moved / scale, now / scale
 
 
 def _float_matrix(leaf: Any) -> bool:
@@ -244,25 +248,10 @@ def _stuck(groups: dict[str, list[bool]], still: list[tuple[str, str]]) -> dict:
     return {"stuck": stuck[:MAX_NAMES]} if stuck else {}
 
 
-def _scale(before: bytes, after: bytes, leaf: Any) -> float | None:
-    """mean |after| / mean |before| over a float32 leaf's sample (how much it grew or
-    shrank); None for other dtypes, an all-zero or a non-finite sample."""
-    if not str(getattr(leaf, "dtype", "")).endswith("float32"):
-        return None
-    old, new = memoryview(before).cast("f"), memoryview(after).cast("f")
-    scale, now = sum(abs(v) for v in old), sum(abs(v) for v in new)
-    return now / scale if scale and math.isfinite(now + scale) else None
-
-
 def _median(key: str, values: list[float | None]) -> dict:
+    """The median of the float32 leaves' values under `key` (absent when none)."""
     found = sorted(v for v in values if v is not None)
     return {key: float(f"{found[len(found) // 2]:.3g}")} if found else {}
-
-
-def _moved(moves: list[float | None]) -> dict:
-    """The median relative change of the float32 leaves compared (absent when none)."""
-    found = sorted(m for m in moves if m is not None)
-    return {"move_median": float(f"{found[len(found) // 2]:.3g}")} if found else {}
 
 
 def _summary(groups: dict[str, list[bool]], bad: set[str], seen: int, looks: int) -> dict:

@@ -58,10 +58,15 @@ def stretches(raw: RawResult) -> list[list[dict]]:
     return [run for run in runs if len(run) >= MIN_UPDATES]
 
 
+def median_update(run: list[dict]) -> float:
+    """The median seconds an update of the run took."""
+    times = sorted(float(r.get("step_s") or 0.0) for r in run)
+    return times[len(times) // 2]
+
+
 def gap(run: list[dict]) -> dict | None:
     """The first update of the run that took >= GAP_MIN_S and >= GAP_RATIO x its median."""
-    times = sorted(float(r.get("step_s") or 0.0) for r in run)
-    median = times[len(times) // 2]
+    median = median_update(run)
     for i, record in enumerate(run):
         took = float(record.get("step_s") or 0.0)
         if i >= MIN_UPDATES and took >= GAP_MIN_S and took >= GAP_RATIO * max(median, 1e-9):
@@ -76,8 +81,7 @@ def tail_gap(raw: RawResult, run: list[dict]) -> dict | None:
     median update: the evaluation after the loop that computed the backlog."""
     last = float(run[-1].get("t", 0.0))
     later = [float(r["t"]) for r in raw.records if float(r.get("t", 0.0)) > last and valued(r)]
-    times = sorted(float(r.get("step_s") or 0.0) for r in run)
-    median = times[len(times) // 2]
+    median = median_update(run)
     waited = min(later) - last if later else 0.0
     if waited < GAP_MIN_S or waited < GAP_RATIO * max(median, 1e-9):
         return None

@@ -79,13 +79,10 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
                    {"metric": name, **hit, "non_finite_metrics": found})
 
 
-LEARNING_RATES = ("lr", "learning_rate")
-
-
 def _schedule_hint(found: dict) -> str | None:
     """The learning rate itself became non-finite: the schedule computed it from a 0/0 or
     an inf, and every update after it carries it into the weights."""
-    return hints.NAN_SCHEDULE if any(metric_names.normal(n) in LEARNING_RATES
+    return hints.NAN_SCHEDULE if any(metric_names.normal(n) in metric_names.LEARNING_RATES
                                      for n in found) else None
 
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import re
 
+from . import tracebacks
+
 PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
 NATIVE_MAIN = re.compile(r'^Thread \d+ \([^)]*\): "MainThread"')
 MLX_NATIVE = re.compile(r"libmlx|mlx::|/mlx/|\(mlx/|mlx\.core|core\.cpython.*mlx")
-FOREIGN = ("site-packages", "dist-packages", "/lib/python3", "/mlxprobe/", "<frozen")
+OURS = ("/mlxprobe/", "<frozen")  # beside installed packages and the stdlib (`tracebacks`)
 
 
 def main_python_frame(stacks: str) -> tuple[str, int, str] | None:
@@ -62,6 +64,6 @@ def in_own_python(python_stacks: str, native: str) -> str | None:
     if top is None or not frames or any(MLX_NATIVE.search(f) for f in frames):
         return None
     path, line, func = top
-    if any(part in path for part in FOREIGN):
+    if tracebacks.INSTALLED.search(path) or any(part in path for part in OURS):
         return None
     return f"{path.rsplit('/', 1)[-1]}:{line} ({func})"

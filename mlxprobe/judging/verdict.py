@@ -519,7 +519,7 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
                        f"step {at}", policy.non_finite_hint(metrics.series(raw))
                        or hints.DIVERGED, params)
-    if raw.watched and elsewhere.learning_elsewhere(raw, loss_name(raw).lower()):
+    if raw.watched and elsewhere.learning_elsewhere(raw, program.loss_name(raw).lower()):
         return None  # the judged loss is not the objective: the run learns (`elsewhere`)
     losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
     start = phases.last_start(raw, losses)
@@ -555,11 +555,8 @@ def _program_step(raw: RawResult, position: int) -> int | None:
     return step if isinstance(step, int) else None
 
 
-loss_name = program.loss_name
-
-
 def _loss_words(raw: RawResult) -> str:
-    name = loss_name(raw)
+    name = program.loss_name(raw)
     return "loss" if name == "loss" else f"loss (`{name}`)"
 
 
@@ -782,11 +779,11 @@ def _program_pass(raw: RawResult) -> Verdict:
 
 def _elsewhere_note(raw: RawResult) -> str:
     """Why a loss that rose was not judged: the run learned on another measure."""
-    found = elsewhere.learning_elsewhere(raw, loss_name(raw).lower())
+    found = elsewhere.learning_elsewhere(raw, program.loss_name(raw).lower())
     if not found:
         return ""
     other = found.get("accuracy_rose") or found.get("other_loss_fell")
-    return (f"; the loss read by its name (`{loss_name(raw)}`) is not judged alone: "
+    return (f"; the loss read by its name (`{program.loss_name(raw)}`) is not judged alone: "
             f"`{other}` {'rose' if 'accuracy_rose' in found else 'fell'} over the run")
 
 
@@ -805,12 +802,12 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if fell_by_half(losses):  # it learned; a later rise is the diverged rules' to judge
         return None
-    if metric_names.adversarial(loss_name(raw)):  # a GAN's losses seek an equilibrium
+    if metric_names.adversarial(program.loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
-    if elsewhere.other_loss_fell(raw, loss_name(raw).lower()):
+    if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):
         return None  # an error measure among several, not the objective (`elsewhere`)
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "

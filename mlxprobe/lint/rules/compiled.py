@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from ..dataflow import COMPILE, function_of, module_classes, module_instances, under
 from ..finding import Finding
 from ..flow import arguments, assigned, assignments, calls, names_in, reach, walk
+from ..names import dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
@@ -240,10 +241,8 @@ def numeric(value: ast.AST) -> bool:
         return type(value.value) in (int, float)
     if isinstance(value, (ast.BinOp, ast.UnaryOp)):
         return True
-    func = value.func if isinstance(value, ast.Call) else None
-    name = getattr(func, "id", None) or (
-        f"{func.value.id}.{func.attr}" if isinstance(func, ast.Attribute)
-        and isinstance(func.value, ast.Name) else "")
+    parts = dotted(value.func) if isinstance(value, ast.Call) else None
+    name = ".".join(parts or [])
     return name in NUMERIC_CALLS or name.startswith("math.")
 
 

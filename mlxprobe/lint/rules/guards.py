@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import names_in
+from ..names import last_name
 from ..source import SourceFile
 from .base import UPDATE, Rule
 
@@ -34,14 +35,13 @@ UPDATES = frozenset({"update", "apply_gradients"})
 
 def loss_name(node: ast.AST) -> bool:
     """A name or attribute that says it holds a loss (`loss_f`, `self.loss`)."""
-    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
-    return "loss" in name.lower()
+    return "loss" in (last_name(node) or "").lower()
 
 
 def bound(node: ast.AST) -> bool:
     """A fixed bound: a number, a constant's name (`MAX_SANE_LOSS`), or a name that does
     not hold a loss (never `best_loss`: that compares two losses)."""
-    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    name = last_name(node) or ""
     return isinstance(node, ast.Constant) or name.isupper() or not loss_name(node)
 
 
@@ -65,9 +65,7 @@ def optimizer_update(node: ast.AST) -> bool:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and node.func.attr in UPDATES):
         return False
-    owner = node.func.value
-    name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
-    return name.lower().startswith("opt")
+    return (last_name(node.func.value) or "").lower().startswith("opt")
 
 
 def updates_after(body: list[ast.stmt], guard: ast.stmt) -> bool:
@@ -81,9 +79,7 @@ def nan_tested(source: SourceFile) -> set[str]:
     `isinf(...)`, `nan_to_num(...)` (any module's), or `x != x`."""
     found: set[str] = set()
     for call in source.of_type(ast.Call):
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(
-            call.func, "id", "")
-        if name in NAN_TESTS:
+        if last_name(call.func) in NAN_TESTS:
             found |= {n for a in call.args for n in names_in(a)}
     for test in source.of_type(ast.Compare):
         if isinstance(test.ops[0], ast.NotEq) and ast.dump(test.left) == ast.dump(

@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
@@ -161,9 +162,7 @@ def unset_test(test: ast.AST) -> bool:
     read = test.left
     if isinstance(read, ast.Subscript):
         return True
-    name = getattr(getattr(read, "func", None), "id", None) or getattr(
-        getattr(read, "func", None), "attr", None)
-    return isinstance(read, ast.Call) and name in ("getattr", "get")
+    return isinstance(read, ast.Call) and last_name(read.func) in ("getattr", "get")
 
 
 def fills(loop: ast.For) -> bool:
