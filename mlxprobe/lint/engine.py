@@ -8,9 +8,11 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 
 from .. import syntax
+from . import anchors
 from .finding import Finding
 from .partial import parse_blocks
 from .rules import ALL, Rule
@@ -27,9 +29,19 @@ def enabled(rule: str, select: Iterable[str] | None, ignore: Iterable[str] | Non
 
 def chosen(select: Iterable[str] | None, ignore: Iterable[str] | None,
            text: str | None = None) -> list[type[Rule]]:
-    """The enabled rules, and of those, when `text` is given, the ones that can fire in it."""
-    return [r for r in ALL if enabled(r.id, select, ignore)
-            and (text is None or r.may_fire(text))]
+    """The enabled rules, and of those, when `text` is given, the ones that can fire in it:
+    one pass finds which rules' anchors the text holds, then the rest run `may_fire`."""
+    rules = [r for r in ALL if enabled(r.id, select, ignore)]
+    if text is None:
+        return rules
+    found = anchors.present(text, anchor_words(tuple(rules)))
+    return [r for r in rules if (not r.anchors or not found.isdisjoint(r.anchors))
+            and r.may_fire(text)]
+
+
+@functools.cache
+def anchor_words(rules: tuple[type[Rule], ...]) -> frozenset[str]:
+    return frozenset(a for r in rules for a in r.anchors)
 
 
 def check(source: SourceFile, select: Iterable[str] | None = None,

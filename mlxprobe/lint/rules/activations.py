@@ -58,6 +58,7 @@ class ActivationOnModule(Rule):
     """MLX087: `self.skip = h` in `__call__`, `h` made from the input."""
 
     id = "MLX087"
+    anchors = ("def __call__(",)
     local = True
 
     @staticmethod

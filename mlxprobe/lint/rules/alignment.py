@@ -77,6 +77,7 @@ class MaskShiftedLikeInputs(Rule):
     """MLX049: scores at `x[:, 1:]` times a mask `y[:, :-1]` of another array."""
 
     id = "MLX049"
+    anchors = (":-1]",)
     local = True
 
     @staticmethod

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
-from .base import Rule
+from .base import DIFFERENTIATES, Rule
 
 TRANSFORMS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
 
@@ -46,6 +46,7 @@ class GradOfIndices(Rule):
     """MLX091: `mx.value_and_grad(loss_fn)` with `loss_fn(tokens, targets, params)`."""
 
     id = "MLX091"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -40,6 +40,7 @@ class NoAxisNormalisation(Rule):
     """MLX078: `mx.softmax(scores)` without `axis=`."""
 
     id = "MLX078"
+    anchors = ("softmax(", "logsumexp(")
     local = False
 
     @staticmethod

@@ -23,6 +23,9 @@ class Rule:
     # True when the rule reads no more than the top-level definition it fires in (and the
     # module's head): the engine may then parse only the blocks `may_fire` accepts.
     local = False
+    # Substrings of which a text holds at least one whenever `may_fire` accepts it (empty:
+    # no such promise); the engine finds all rules' anchors in one pass (`anchors.present`).
+    anchors: tuple[str, ...] = ()
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -43,6 +46,9 @@ class Rule:
                        RULES[self.id].message, edit)
 
 
+# What a text holds whenever `trains` (below) accepts it, and whenever `differentiates` does.
+TRAINS = ("and_grad", "grad(", ".update(")
+DIFFERENTIATES = ("grad(",)
 UPDATE = re.compile(r"(?i:opt)\w*\.update\(")  # `optimizer.update(`, `self.opt.update(`
 
 

@@ -76,6 +76,7 @@ class CollectiveOnSomeRanks(Rule):
     """MLX073: `avg = mx.distributed.all_sum(x)` evaluated only under `if rank == 0:`."""
 
     id = "MLX073"
+    anchors = ("rank()",)
     local = True
 
     @staticmethod

@@ -84,6 +84,7 @@ class CompiledStateIncomplete(Rule):
     `mx.random` while `mx.random.state` is not in it."""
 
     id = "MLX053"
+    anchors = ("outputs=",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -159,6 +160,7 @@ class TracedBranch(Rule):
     `self` the program increments (`self.global_step += 1`)."""
 
     id = "MLX065"
+    anchors = ("compile",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -265,6 +267,7 @@ class TracedNumber(Rule):
     run goes: the trace kept the value it read the first time."""
 
     id = "MLX088"
+    anchors = ("compile",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -69,6 +69,7 @@ class ModuleWithoutSuperInit(Rule):
     its base class's `__init__`."""
 
     id = "MLX027"
+    anchors = ("def __init__(",)
     local = True
 
     @staticmethod

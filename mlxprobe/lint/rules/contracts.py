@@ -36,6 +36,7 @@ class ClipPairAsGrads(Rule):
     `(clipped_grads, total_norm)`."""
 
     id = "MLX030"
+    anchors = ("clip_grad_norm",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -96,6 +97,7 @@ class NestedTreeSaved(Rule):
     model.parameters())`: the saver takes a flat name -> array mapping."""
 
     id = "MLX031"
+    anchors = ("save",)
     local = True  # an optimizer bound in another top-level block is known by its name
 
     @staticmethod
@@ -153,6 +155,7 @@ class ZeroEpsilon(Rule):
     dict spread into it): a parameter whose gradient is exactly 0 updates by 0/0."""
 
     id = "MLX032"
+    anchors = ("optimizers",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

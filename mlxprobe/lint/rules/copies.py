@@ -25,7 +25,7 @@ from ..dataflow import arrays_in
 from ..finding import Finding
 from ..flow import assignments, scope_nodes
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 
 # an item write at the start of a line: `part[:, 2:] = ...`, `part[0] += ...`
 WRITE = re.compile(r"^[ \t]*(\w+)\[[^\n]*\]\s*[-+*/]?= ", re.MULTILINE)
@@ -63,6 +63,7 @@ class SliceWriteLost(Rule):
     """MLX070: `part = W[...]; part[...] = v` with `part` never read again."""
 
     id = "MLX070"
+    anchors = TRAINS
     local = True
 
     @staticmethod

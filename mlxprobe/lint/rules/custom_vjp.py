@@ -56,6 +56,7 @@ class ModuleInCustomFunction(Rule):
     closed over, or handed to the builder of `f`."""
 
     id = "MLX076"
+    anchors = ("custom_function",)
     local = False
 
     @staticmethod

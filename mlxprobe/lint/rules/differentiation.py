@@ -19,7 +19,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in, reach, walk
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 from .gradients import visible_function
 
 
@@ -81,6 +81,7 @@ class ModelOutsideGrad(Rule):
     parameters value_and_grad swaps in."""
 
     id = "MLX033"
+    anchors = ("value_and_grad(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -181,6 +182,7 @@ class StepFunctionInGrad(Rule):
     index: the gradient through it is exactly 0, so what feeds it never trains."""
 
     id = "MLX034"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -265,6 +267,7 @@ class ClampAfterSingular(Rule):
     a clamp outside differentiated code (a reward's standard deviation): no gradient there."""
 
     id = "MLX020"
+    anchors = ("sqrt(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

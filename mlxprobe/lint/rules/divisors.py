@@ -22,7 +22,7 @@ from ..finding import Finding
 from ..flow import assignments, helper_of
 from ..names import dotted, last_name
 from ..source import SourceFile
-from .base import Rule, differentiates, trains
+from .base import DIFFERENTIATES, Rule, differentiates, trains
 from .differentiation import differentiated_nodes
 from .numerics import function_bindings, subject
 
@@ -88,6 +88,7 @@ class UnguardedMaskCount(Rule):
     floor (`mx.maximum(n, 1)`)."""
 
     id = "MLX041"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -138,6 +139,7 @@ class WarmupByOption(Rule):
     read from the command line with no floor and no `if args.warmup` around it."""
 
     id = "MLX042"
+    anchors = ("parse_",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -31,7 +31,7 @@ from ..flow import (
 )
 from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
 from ..source import LOOPS, SourceFile
-from .base import Rule
+from .base import TRAINS, Rule
 from .base import trains as may_train
 
 MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asarray"})
@@ -99,6 +99,7 @@ class UpdateWithoutEval(Rule):
     """MLX001: `optimizer.update` reached from a loop in which nothing evaluates the update."""
 
     id = "MLX001"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -376,6 +377,7 @@ class LazyLossKept(Rule):
     """MLX008: a loss array appended or summed across a loop's steps, never evaluated."""
 
     id = "MLX008"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -28,6 +28,7 @@ class FlatUpdateNonStrict(Rule):
     """MLX064: `model.update(flat, strict=False)` with `flat` keyed by tree_flatten paths."""
 
     id = "MLX064"
+    anchors = ("strict=False",)
     local = True
 
     @staticmethod

@@ -70,6 +70,7 @@ class KeysNameSubmodule(Rule):
     """MLX044: a freeze/unfreeze `keys` entry that is a child module's attribute name."""
 
     id = "MLX044"
+    anchors = ("freeze(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -108,6 +109,7 @@ class KeysMisspelled(Rule):
     `self.lora_A`: a key that differs from an attribute only in case matches nothing."""
 
     id = "MLX093"
+    anchors = ("freeze(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -16,7 +16,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
 from ..source import LOOPS, SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update
 
 ADD = frozenset({"mlx.core.add", "operator.add"})
@@ -58,6 +58,7 @@ class MxGradUnusedArgument(Rule):
     """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
 
     id = "MLX003"
+    anchors = ("and_grad", "grad(")
     local = True
 
     @staticmethod
@@ -180,6 +181,7 @@ class UnaveragedAccumulation(Rule):
     rebound parameter tree) and is never divided."""
 
     id = "MLX005"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -237,6 +239,7 @@ class SwallowedGradError(Rule):
     """MLX006: a broad `except` around a gradient call that neither re-raises nor exits."""
 
     id = "MLX006"
+    anchors = ("grad", "vjp")
     local = True
 
     @staticmethod
@@ -284,6 +287,7 @@ class ZeroedGradsFreeze(Rule):
     """MLX010: `grads[k] = tree_map(mx.zeros_like, grads[k])` (or zeros_like of it)."""
 
     id = "MLX010"
+    anchors = ("zeros_like", "* 0", "*0")
     local = True
 
     @staticmethod

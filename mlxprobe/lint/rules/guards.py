@@ -100,6 +100,7 @@ class NanPassesGuard(Rule):
     """MLX083: `if loss_f > MAX_SANE_LOSS: continue` before `optimizer.update`."""
 
     id = "MLX083"
+    anchors = (".update(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -62,6 +62,7 @@ class HostRoundTrip(Rule):
     its argument only through `np.array(...)`, `.tolist()` or `.item()`."""
 
     id = "MLX069"
+    anchors = ("return mx.array(",)
     local = False
 
     @staticmethod

@@ -76,6 +76,7 @@ class SignedHuber(Rule):
     """MLX077: `mx.where(d < beta, 0.5 * d ** 2 / beta, ...)` with `d = pred - target`."""
 
     id = "MLX077"
+    anchors = ("where(",)
     local = True
 
     @staticmethod

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
 from .stopping import Trace
 
@@ -62,6 +62,7 @@ class GatherByLearnedIndices(Rule):
     with respect to its indices is not implemented (top-k routing must stop_gradient them)."""
 
     id = "MLX038"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -113,6 +114,7 @@ class ScatterByLearnedIndices(Rule):
     implemented, so the first backward pass fails."""
 
     id = "MLX059"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:

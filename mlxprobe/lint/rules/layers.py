@@ -73,6 +73,7 @@ class Conv1dChannelsFirst(Rule):
     """MLX009: `self.conv(x.swapaxes(1, 2))` where x comes from a channels-last layer."""
 
     id = "MLX009"
+    anchors = ("Conv1d",)
     local = True
 
     @staticmethod

@@ -18,7 +18,7 @@ from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import assignments, bound_arguments, helper_of, walk
 from ..source import SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 
 TRANSFORMS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
 
@@ -63,6 +63,7 @@ class NumberInDifferentiatedTree(Rule):
     dict literal holding a Python number."""
 
     id = "MLX039"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -37,6 +37,7 @@ class SilentPartialLoad(Rule):
     """MLX012: `model.load_weights([... if key in weights], strict=False)`."""
 
     id = "MLX012"
+    anchors = ("load_weights",)
     local = True
 
     @staticmethod

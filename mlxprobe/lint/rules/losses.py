@@ -116,6 +116,7 @@ class LogSoftmaxWithoutLabels(Rule):
     selects a probability."""
 
     id = "MLX002"
+    anchors = ("log_softmax", "logsumexp", "log(")
     local = True
 
     @staticmethod
@@ -187,6 +188,7 @@ class LabelShiftBatchAxis(Rule):
     shifted with `[:, :-1]`."""
 
     id = "MLX007"
+    anchors = (":-1",)
     local = True
 
     @staticmethod
@@ -211,6 +213,7 @@ class UnshiftedLabels(Rule):
     """MLX011: `cross_entropy(model(x), x)`, directly or through a local `logits = model(x)`."""
 
     id = "MLX011"
+    anchors = ("cross_entropy",)
     local = True
 
     @staticmethod

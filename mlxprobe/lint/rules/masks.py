@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import assignments, names_in, walk
 from ..source import SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
 from .reduction import last_bindings
 
@@ -170,6 +170,7 @@ class InfiniteMaskSoftmax(Rule):
     built in place from tril/triu/arange alone keeps the diagonal and is left alone."""
 
     id = "MLX035"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -35,6 +35,7 @@ class ConstantInitEverywhere(Rule):
     becomes c, so the units of a layer stay identical (c = 0: no gradient reaches them)."""
 
     id = "MLX054"
+    anchors = ("constant(",)
     local = True
 
     @staticmethod
@@ -62,6 +63,7 @@ class BatchNormStatsNeverEvaluated(Rule):
     updates them lazily and nothing evaluates them."""
 
     id = "MLX055"
+    anchors = ("BatchNorm(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -96,6 +98,7 @@ class CheckpointOverModule(Rule):
     (`nn.utils.checkpoint` is the module-aware form)."""
 
     id = "MLX056"
+    anchors = (".checkpoint(", "import checkpoint")
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -68,6 +68,7 @@ class VarianceByMoments(Rule):
     """MLX043: `E[x^2] - E[x]^2` on arrays: catastrophic cancellation, a negative variance."""
 
     id = "MLX043"
+    anchors = ("mean(",)
     local = True
 
     @staticmethod

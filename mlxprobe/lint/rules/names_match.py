@@ -36,6 +36,7 @@ class TypeIdentityWithSubclass(Rule):
     instance of the subclass fails the test (`isinstance(x, C)` is the test that holds)."""
 
     id = "MLX057"
+    anchors = ("type(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -66,6 +67,7 @@ class TargetsMatchNoLayer(Rule):
     define."""
 
     id = "MLX058"
+    anchors = ("named_modules(", "children(")
 
     @staticmethod
     def may_fire(text: str) -> bool:

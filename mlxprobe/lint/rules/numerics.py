@@ -19,7 +19,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, reach
 from ..names import last_name
 from ..source import LOOPS, SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 from .differentiation import differentiated_nodes
 from .evaluation import is_optimizer_update, step_outputs
 from .reduction import last_bindings
@@ -39,6 +39,7 @@ class LogOfProbability(Rule):
     p rounds to exactly 0 or 1 in float32 and the log is -inf."""
 
     id = "MLX022"
+    anchors = ("sigmoid(", "softmax(")
     local = True
 
     @staticmethod
@@ -109,6 +110,7 @@ class HalfPrecisionTraining(Rule):
     scaling, where bfloat16 keeps float32's range."""
 
     id = "MLX025"
+    anchors = ("set_dtype(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -232,6 +234,7 @@ class UnguardedStandardisation(Rule):
     an all-zero row, gives 0/0 = NaN."""
 
     id = "MLX028"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -53,6 +53,7 @@ class NllOnScores(Rule):
     probability."""
 
     id = "MLX067"
+    anchors = ("nll_loss",)
     local = False
 
     @staticmethod
@@ -75,6 +76,7 @@ class SimilarityMinimised(Rule):
     """MLX068: a differentiated function returns `cosine_similarity_loss(...)` as its loss."""
 
     id = "MLX068"
+    anchors = ("cosine_similarity_loss",)
     local = False
 
     @staticmethod
@@ -132,6 +134,7 @@ class ProbabilitiesAsLogits(Rule):
     True), `nn.losses.cross_entropy(mx.softmax(logits), y)`."""
 
     id = "MLX086"
+    anchors = ("cross_entropy",)
     local = True
 
     @staticmethod

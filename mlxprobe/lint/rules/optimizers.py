@@ -64,6 +64,7 @@ class SecondMomentOfWeights(Rule):
     """MLX072: `v = b2 * v + (1 - b2) * mx.square(parameter)` in `apply_single`."""
 
     id = "MLX072"
+    anchors = ("apply_single",)
     local = True
 
     @staticmethod
@@ -82,6 +83,7 @@ class ReturnsTheStep(Rule):
     """MLX082: `return lr * m / (mx.sqrt(v) + eps)` in `apply_single`: no parameter in it."""
 
     id = "MLX082"
+    anchors = ("apply_single",)
     local = True
 
     @staticmethod

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..names import last_name
 from ..source import SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
 from .stopping import Trace
 
@@ -62,6 +62,7 @@ class UnstableSigmoidSoftmax(Rule):
     with `z` not shifted by a max, in code a gradient runs through."""
 
     id = "MLX062"
+    anchors = DIFFERENTIATES
 
     @staticmethod
     def may_fire(text: str) -> bool:

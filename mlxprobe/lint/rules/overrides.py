@@ -46,6 +46,7 @@ class UpdateOverrideBypassed(Rule):
     """MLX092: `model.update({"vq": {...}})` where `vq` is a module with its own `update`."""
 
     id = "MLX092"
+    anchors = ("def update(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -60,6 +60,7 @@ class PairsShuffledApart(Rule):
     """MLX075: `X = X[permutation(N)]; Y = Y[permutation(N)]`, or two in-place shuffles."""
 
     id = "MLX075"
+    anchors = ("permutation(", "shuffle(")
     local = True
 
     @staticmethod

@@ -76,6 +76,7 @@ class Bfloat16SmallSteps(Rule):
     literal learning rate <= 1e-4 updates."""
 
     id = "MLX046"
+    anchors = ("set_dtype(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -182,6 +183,7 @@ class HalfSquareOverflow(Rule):
     or as the input of a layer of the module's own class (a hand-written RMSNorm)."""
 
     id = "MLX048"
+    anchors = ("float16",)
     local = True  # reads the casting blocks and the blocks defining what they build
 
     @staticmethod

@@ -46,6 +46,7 @@ class ForkAfterMlx(Rule):
     and the module has run MLX before: the forked workers block in their first MLX op."""
 
     id = "MLX061"
+    anchors = ("multiprocessing", "ProcessPool")
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -57,6 +57,7 @@ class QuantizedThenTrained(Rule):
     no adapters."""
 
     id = "MLX029"
+    anchors = ("quantize(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -109,6 +110,7 @@ class QuantizedThenLoaded(Rule):
     attached, `m.load_weights(..., strict=False)`."""
 
     id = "MLX045"
+    anchors = ("quantize(",)
     local = True
 
     @staticmethod

@@ -26,6 +26,7 @@ class RandomStateAssigned(Rule):
     """MLX094: `mx.random.state[0] = key`."""
 
     id = "MLX094"
+    anchors = ("random.state[",)
     local = True
 
     @staticmethod

@@ -25,7 +25,7 @@ from ..dataflow import module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..source import SourceFile
-from .base import Rule
+from .base import DIFFERENTIATES, Rule
 
 # mlx.nn.losses functions whose `reduction` defaults to "none" -> its positional index.
 DEFAULT_NONE = {f"mlx.nn.losses.{name}": index for name, index in (
@@ -111,6 +111,7 @@ class PerExampleLossGrad(Rule):
     arithmetic on one, never reduced: value_and_grad needs a scalar."""
 
     id = "MLX018"
+    anchors = DIFFERENTIATES
     local = False
 
     @staticmethod
@@ -143,6 +144,7 @@ class SummedBatchLoss(Rule):
     undivided: the gradient (and so the step) grows with the batch size."""
 
     id = "MLX090"
+    anchors = DIFFERENTIATES
     local = False
 
     @staticmethod

@@ -93,6 +93,7 @@ class ScalarIntoCompiled(Rule):
     and `step` is the loop's counter."""
 
     id = "MLX074"
+    anchors = ("compile",)
     local = False
 
     @staticmethod

@@ -130,6 +130,7 @@ class SettingNeverRead(Rule):
     """MLX084: `max_grad_norm: float = 1.0` in a config nobody reads."""
 
     id = "MLX084"
+    anchors = KNOB_WORDS
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -186,6 +187,7 @@ class DefaultHidesConfig(Rule):
     None."""
 
     id = "MLX085"
+    anchors = ("add_argument",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

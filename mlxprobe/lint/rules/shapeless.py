@@ -116,6 +116,7 @@ class ShapelessCompileReadsShape(Rule):
     wrong."""
 
     id = "MLX060"
+    anchors = (SHAPELESS,)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -59,6 +59,7 @@ class UnusedSibling(Rule):
     """MLX080: `self.ln2 = nn.LayerNorm(d)` never read, `self.ln1(...)` called twice."""
 
     id = "MLX080"
+    anchors = ("= nn.",)
     local = False
 
     @staticmethod

@@ -64,6 +64,7 @@ class GradientsNotAccumulated(Rule):
     optimizer.update(model, grads)`, `grads` never summed."""
 
     id = "MLX089"
+    anchors = (".update(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -50,6 +50,7 @@ class ReductionIntoBatchSlice(Rule):
     example's window (a hand-written max-pool with the axis forgotten)."""
 
     id = "MLX040"
+    anchors = ("[:,",)
     local = True
 
     @staticmethod

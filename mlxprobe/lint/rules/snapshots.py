@@ -52,6 +52,7 @@ class DerivedOnce(Rule):
     but `__init__` reading `self.v`."""
 
     id = "MLX071"
+    anchors = (" = mx.",)
     local = True
 
     @staticmethod

@@ -24,7 +24,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update, step_outputs
 
 MODULE_WORDS = ("model", "net", "module")
@@ -137,6 +137,7 @@ class StateNeverEvaluated(Rule):
     in it evaluates anything each step."""
 
     id = "MLX014"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -177,6 +178,7 @@ class PrivateWeight(Rule):
     leaves `_`-prefixed members out of `parameters()`, so the weight never trains."""
 
     id = "MLX019"
+    anchors = ("self._",)
     local = True
 
     @staticmethod
@@ -223,6 +225,7 @@ class GradsNeverApplied(Rule):
     read and nothing in the loop updates a model or optimizer."""
 
     id = "MLX021"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:

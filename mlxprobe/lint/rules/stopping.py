@@ -96,6 +96,7 @@ class StoppedLayer(Rule):
     is left alone."""
 
     id = "MLX036"
+    anchors = ("stop_gradient(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

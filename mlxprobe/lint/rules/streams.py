@@ -33,6 +33,7 @@ class ForeignStream(Rule):
     belongs to the thread that made it, and work put on it from the worker never runs."""
 
     id = "MLX051"
+    anchors = ("new_stream(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -73,6 +74,7 @@ class StreamPerStep(Rule):
     every iteration makes (and keeps) another stream."""
 
     id = "MLX052"
+    anchors = ("new_stream(",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

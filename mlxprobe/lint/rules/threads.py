@@ -40,6 +40,7 @@ class CrossThreadArrays(Rule):
     puts, appends or returns an MLX array it built, and evaluates nothing itself."""
 
     id = "MLX026"
+    anchors = ("target=", "submit(", "run_in_executor(", "apply_async(")
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -86,6 +87,7 @@ class ArraysIntoThread(Rule):
     (`.item()`, `float()`, `print`): the graph belongs to the putting thread's stream."""
 
     id = "MLX050"
+    anchors = ("target=", "submit(", "Thread)")
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -68,6 +68,7 @@ class EvalUnderCompile(Rule):
     `mx.vmap` (or in what it calls in the same module)."""
 
     id = "MLX015"
+    anchors = ("vmap", "compile")
     local = True  # reads the compiled function and the blocks defining what it calls
 
     @staticmethod

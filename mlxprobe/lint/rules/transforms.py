@@ -30,7 +30,7 @@ from ..finding import Finding
 from ..flow import assignments, bound_arguments, calls, reach, walk
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule
+from .base import DIFFERENTIATES, Rule
 from .evaluation import is_optimizer_update
 from .gradients import argnums
 from .state import model_update
@@ -156,6 +156,7 @@ class GradientCut(Rule):
     `.item()`, `float()`, `np.array()` or `mx.stop_gradient`: every gradient is zero."""
 
     id = "MLX016"
+    anchors = DIFFERENTIATES
     local = False
 
     @staticmethod
@@ -180,6 +181,7 @@ class GradKeywordCall(Rule):
     differentiated argument is passed by keyword, so it is not a positional argument."""
 
     id = "MLX017"
+    anchors = DIFFERENTIATES
     local = False
 
     @staticmethod
@@ -237,6 +239,7 @@ class CompiledStateUncaptured(Rule):
     optimizer (`optimizer.update`, `model.update`): the new state is not an output."""
 
     id = "MLX023"
+    anchors = ("compile",)
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -280,6 +283,7 @@ class NoGradientOp(Rule):
     function's inputs or a module's parameters, inside code run under value_and_grad."""
 
     id = "MLX024"
+    anchors = ("linalg.",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -112,6 +112,7 @@ class TreeFlattenPairs(Rule):
     iterated directly or through a module function that returns them, passed as a callable."""
 
     id = "MLX004"
+    anchors = ("tree_flatten",)
 
     @staticmethod
     def may_fire(text: str) -> bool:

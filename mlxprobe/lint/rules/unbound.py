@@ -22,7 +22,7 @@ from ..dataflow import conditional
 from ..finding import Finding
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 
 # Module attributes, names builtins gains in later Pythons, IPython's injected names.
 IMPLICIT = frozenset({
@@ -64,6 +64,7 @@ class UnboundName(Rule):
     in a branch a loop runs only on some iterations."""
 
     id = "MLX047"
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -22,7 +22,7 @@ from ..dataflow import under
 from ..finding import Finding
 from ..flow import assigned, assignments, names_in, walk
 from ..source import SourceFile
-from .base import Rule, differentiates
+from .base import DIFFERENTIATES, Rule, differentiates
 
 MIN_STEPS = 100_000
 OPS = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__, ast.Pow: pow,
@@ -61,6 +61,7 @@ class DeepUnrolledLoop(Rule):
     """MLX081: `for _ in range(131072): T = T @ M` in differentiated code."""
 
     id = "MLX081"
+    anchors = DIFFERENTIATES
     local = False
 
     @staticmethod

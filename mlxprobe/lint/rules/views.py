@@ -37,6 +37,7 @@ class KeptSliceView(Rule):
     step, with `bank` living across steps: the slice keeps all of `h`."""
 
     id = "MLX066"
+    anchors = (".append(",)
     local = True  # one step's function or loop
 
     @staticmethod

@@ -1,0 +1,34 @@
+"""A rule's anchors are a promise: whenever its `may_fire` accepts a text, the text holds one
+of them. Checked on every script of the corpus, the catalogue and the examples (the rule
+tests check the same through `lint_source` on each rule's own snippets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlxprobe.lint import anchors
+from mlxprobe.lint.rules import ALL
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = [p.read_text(encoding="utf-8") for folder in ("corpus", "scenarios", "examples")
+         for p in sorted((ROOT / folder).rglob("*.py"))]
+ANCHORED = [r for r in ALL if r.anchors]
+
+
+def test_most_rules_name_anchors():
+    assert len(TEXTS) > 300 and len(ANCHORED) >= 80
+
+
+@pytest.mark.parametrize("rule", ANCHORED, ids=lambda r: r.id)
+def test_may_fire_implies_an_anchor(rule):
+    accepted = [t for t in TEXTS if rule.may_fire(t)]
+    assert all(any(a in t for a in rule.anchors) for t in accepted)
+
+
+def test_present_finds_overlapping_words():
+    words = frozenset({"grad(", "and_grad", "grad", ".update(", "absent"})
+    found = anchors.present("loss, g = nn.value_and_grad(m, f)(m, x)", words)
+    assert found == {"grad(", "and_grad", "grad"}
+    assert anchors.present("", words) == set() and anchors.present("x", frozenset()) == set()
