@@ -84,7 +84,7 @@ def closure(text: str, seed: Callable[[str], bool]) -> set[str]:
             if not keep[i] and defined[i] & used:
                 keep[i], grew = True, True
                 used.update(runs(piece))
-    return {p for p, k in zip(pieces[1:], keep[1:]) if k}
+    return {p for p, k in zip(pieces, keep) if k}
 
 
 def runs(block: str) -> set[str]:

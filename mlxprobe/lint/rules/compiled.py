@@ -20,17 +20,19 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..dataflow import COMPILE, function_of, module_classes, module_instances, under
 from ..finding import Finding
 from ..flow import arguments, assigned, assignments, calls, names_in, reach, walk
 from ..names import dotted
+from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .state import model_update
-from .tracing import MX_COMPILE
+from .tracing import MX_COMPILE, mx_compiles
 from .transforms import compiles, declares_state
 
 RANDOM_STATE = "mlx.core.random.state"
@@ -151,6 +153,24 @@ def _module_update(source: SourceFile, call: ast.Call) -> bool:
 
 
 BRANCHES = (ast.If, ast.While, ast.IfExp)
+# Blocks that may change what a compiled function reads: code at module level (a loop there
+# rebinds its names), `self.x += ...`, any `self.x = ...` line (a text superset of a method
+# other than `__init__` rebinding it). A `global` anywhere keeps every block: the function
+# that rebinds it may be called from a loop in any other.
+TOP_LEVEL = re.compile(r"^(?:for|while|if|with|try)\b", re.MULTILINE)
+SELF_INCREMENT = re.compile(r"self\.\w+ [-+*/]= ")
+SELF_BIND = re.compile(r"self\.\w+ [-+*/]?= ")
+
+
+def compiled_blocks(text: str, reads: Callable[[str], bool],
+                    changes: Callable[[str], bool]) -> Callable[[str], bool]:
+    """The blocks that compile a function and those defining what it runs (`closure`), when
+    one of them `reads` what the rule is about, and every block that `changes` it; no block
+    at all when none of the compiled code reads it (a fused activation tests nothing)."""
+    kept = closure(text, mx_compiles)
+    if not any(reads(block) for block in kept):
+        return frozenset().__contains__
+    return lambda block: block in kept or changes(block)
 
 
 class TracedBranch(Rule):
@@ -161,10 +181,19 @@ class TracedBranch(Rule):
 
     id = "MLX065"
     anchors = ("compile",)
+    local = True  # reads the compiled code and the blocks that may rebind what it tests
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "compile" in text and "if " in text and MX_COMPILE.search(text) is not None
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        if "global " in text:
+            return lambda block: True
+        return compiled_blocks(text, lambda b: "if " in b or "while " in b,
+                               lambda b: TOP_LEVEL.search(b) is not None
+                               or SELF_INCREMENT.search(b) is not None)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         changing, attributes = changing_globals(source), changing_attributes(source)
@@ -268,10 +297,16 @@ class TracedNumber(Rule):
 
     id = "MLX088"
     anchors = ("compile",)
+    local = True  # reads the compiled code and the blocks that may rebind `self.x`
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "compile" in text and "self." in text and MX_COMPILE.search(text) is not None
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        return compiled_blocks(text, lambda b: "self." in b,
+                               lambda b: SELF_BIND.search(b) is not None)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         changing = rebound_numbers(source)

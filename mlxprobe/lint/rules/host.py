@@ -18,7 +18,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..dataflow import evaluation, forwards, layer_output
 from ..finding import Finding
@@ -32,6 +32,7 @@ from ..flow import (
     names_in,
     walk,
 )
+from ..partial import DEFINES, blocks, closure
 from ..source import SourceFile
 from .base import Rule
 from .transforms import dead_names, first, reaches
@@ -63,12 +64,22 @@ class HostRoundTrip(Rule):
 
     id = "MLX069"
     anchors = ("return mx.array(",)
-    local = False
+    local = True  # reads the helpers, their callers, the differentiating code and callees
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "return mx.array(" in text and any(h in text for h in HOST_TEXT) and (
             "__call__" in text or "grad(" in text)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """Blocks that may hold a helper (a host copy and `return mx.array(`), blocks that
+        name what those define (its callers) or differentiate, and what they all call."""
+        helpers = [b for b in blocks(text) if "return mx.array(" in b
+                   and any(h in b for h in HOST_TEXT)]
+        names = {n for b in helpers for n in DEFINES.findall(b)}
+        return closure(text, lambda b: "grad(" in b or b in helpers
+                       or any(n in b for n in names)).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in forwards(source):

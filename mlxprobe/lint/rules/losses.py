@@ -126,8 +126,9 @@ class LogSoftmaxWithoutLabels(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that may hold the loss, and those that may hold its log-softmax."""
-        return lambda block: cls.may_fire(block) or "log_softmax" in block or (
+        """The blocks that may hold the loss (a reduction, whose log-probabilities may come
+        from a helper in another block), and those that may hold its log-softmax."""
+        return lambda block: "mean(" in block or "sum(" in block or "log_softmax" in block or (
             "logsumexp" in block) or ("log(" in block and "exp(" in block)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:

@@ -64,10 +64,13 @@ class UnusedSibling(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        """A `self.x = nn.` binding whose `.x` occurs nowhere else in the text."""
+        """A `self.x = nn.` binding whose `.x` occurs nowhere else in the text, and one
+        such layer called twice (`self.y(` twice)."""
         if "__call__" not in text or "= nn." not in text:
             return False
         built = set(BUILT.findall(text))
+        if not any(text.count(f"self.{name}(") >= 2 for name in built):
+            return False  # no layer called twice
         seen = Counter(DOTTED.findall(text))
         return any(seen[name] == 1 for name in built)
 

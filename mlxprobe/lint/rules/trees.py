@@ -10,11 +10,12 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Edit, Finding
 from ..flow import body_nodes
 from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
+from ..partial import DEFINES, blocks, closure
 from ..source import SourceFile
 from .base import Rule
 
@@ -113,10 +114,19 @@ class TreeFlattenPairs(Rule):
 
     id = "MLX004"
     anchors = ("tree_flatten",)
+    local = True  # reads the loops over pairs, the functions returning them, their callers
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "tree_flatten" in text
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """Blocks that flatten or name what a flattening block defines (a producer's
+        callers), and every block they call (a function handed a producer)."""
+        names = {n for b in blocks(text) if "tree_flatten" in b for n in DEFINES.findall(b)}
+        return closure(text, lambda b: "tree_flatten" in b
+                       or any(n in b for n in names)).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         producers = pair_producers(source)
