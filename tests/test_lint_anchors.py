@@ -13,7 +13,8 @@ from mlxprobe.lint.rules import ALL
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [p.read_text(encoding="utf-8") for folder in ("corpus", "scenarios", "examples")
-         for p in sorted((ROOT / folder).rglob("*.py"))]
+         for p in sorted((ROOT / folder).rglob("*.py"))
+         if not (p.parent / "UNSCORED").exists()]  # a held-out half waits for its one score
 ANCHORED = [r for r in ALL if r.anchors]
 
 
