@@ -13,7 +13,7 @@ import mlx.nn as nn
 import pytest
 from probe_records import Records
 
-from mlxprobe.inside.params import ParamWatch, read_sample
+from mlxprobe.inside.params import ParamWatch, census, read_sample
 
 PROGRAM = Path(__file__).parent / "programs" / "frozen_part.py"
 
@@ -93,3 +93,69 @@ def test_the_census_after_the_first_update_counts_a_model_frozen_after_its_first
     first, second = (r["census"][0] for r in sink.got)
     assert first["trainable_matrices"] == 1 and second["trainable_matrices"] == 0
     assert second["frozen_matrices"] == 1
+
+
+class Adapted(nn.Module):
+    """A base layer with LoRA factors, named as mlx-lm's `LoRALinear` names them."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.base = base
+        self.lora_a = mx.zeros((4, 2))
+        self.lora_b = mx.zeros((2, 4))
+
+
+def _looked(watch: ParamWatch, model: nn.Module, step: int, updates: int) -> None:
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=step, updates=updates)
+
+
+def test_a_second_stage_gets_its_census_once_an_update_ran_on_its_new_trainables():
+    """b13_lora_freeze_after_attach (fresh13): the base trains, then adapters are attached
+    and `model.freeze()` freezes them too; the census taken in the first stage knew none."""
+    model = Tiny()
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    _looked(watch, model, 1, 0)
+    _looked(watch, model, 2, 1)
+    model.out = Adapted(model.out)
+    model.freeze()
+    mx.eval(model.parameters())
+    _looked(watch, model, 3, 5)  # the set changed here: no update has run on it yet
+    assert [bool(r.get("census")) for r in sink.got] == [True, True]
+    _looked(watch, model, 4, 6)
+    assert [bool(r.get("census")) for r in sink.got] == [True, True, True]
+    adapters = sink.got[-1]["census"][0]["adapters"]
+    assert adapters == {"count": 2, "trainable": 0,
+                        "frozen_names": ["out.lora_a", "out.lora_b"]}
+
+
+def test_a_model_frozen_after_its_last_update_keeps_the_census_it_trained_under():
+    model = Tiny()
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    _looked(watch, model, 1, 1)
+    model.freeze()  # for evaluation: no optimizer update follows
+    _looked(watch, model, 2, 1)
+    _looked(watch, model, 3, 1)
+    assert [bool(r.get("census")) for r in sink.got] == [True]
+
+
+class Private(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._layers = [nn.Linear(4, 8), nn.Linear(8, 3)]
+        self._inv_freq = mx.ones((5,))  # a private buffer: not a module's weight
+        self.temperature = mx.array(1.0)
+
+
+def test_modules_under_private_attributes_are_counted_and_private_buffers_are_not():
+    """a13_underscore_layers_constant (fresh13), mlx issue 141: `self._layers` is left out
+    of parameters(), so its layers never train."""
+    found = census(Private())
+    assert found["hidden"] == {"_layers": 4 * 8 + 8 + 8 * 3 + 3}
+    assert found["trainable_values"] == 1 and census(Tiny())["hidden"] == {}

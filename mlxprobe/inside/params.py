@@ -27,7 +27,7 @@ looks are at least LOOK_EVERY_S apart and the wait after a look is at least 1/CO
 times what it cost, so looking never takes more than 0.5% of the program's time.
 
 Written by hand: nothing else reads MLX memory without evaluating. May import: the standard
-library, `recorder`. Must not import: mlx (it works on the objects handed to it), the
+library, `recorder`, `anatomy`. Must not import: mlx (it works on the objects handed to it), the
 watching side.
 """
 
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import PARAMS
+from . import anatomy
 from .recorder import Probe
 
 LOOK_EVERY_S = 0.25  # at most four looks a second: a fast loop pays ~nothing per step, and
@@ -66,6 +67,8 @@ class ParamWatch:
         self.next_at = 0.0
         self.stepped: set[int] = set()  # ids of the models an optimizer stepped
         self.censused = False
+        self.shape = 0  # a hash of the trainable parameters' paths at the last look
+        self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
@@ -95,11 +98,15 @@ class ParamWatch:
         started = time.perf_counter()
         evaluated = _array_ids((args, tuple(kwargs.values())))
         record = self._look(evaluated)
-        if self.looks == 1 or (updates and not self.censused):
+        self._reshaped(record.pop("shape"), updates)
+        if self.looks == 1 or (updates > self.updates_at_shape and not self.censused):
             # what trains and what is frozen (shapes only): at the first look, and again at
             # the first look after an optimizer update (a model frozen after its first
-            # eval, as a LoRA set-up does, is counted as it trains)
-            self.censused = bool(updates)
+            # eval, as a LoRA set-up does, is counted as it trains), and after the first
+            # update once the set of trainable parameters changed (adapters attached and
+            # a freeze for a second stage; a model frozen at the end, never stepped
+            # again, keeps the census it trained under)
+            self.censused = updates > self.updates_at_shape
             record["census"] = self._census()
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
@@ -107,9 +114,17 @@ class ParamWatch:
             record["cost_us"] = round(cost * 1e6, 1)
             self.probe.emit(PARAMS, step=step, updates=updates, **record)
 
+    def _reshaped(self, shape: int, updates: int) -> None:
+        """A new set of trainable parameters, once the census after the first update was
+        taken, asks for another once an update ran on it."""
+        if shape != self.shape and self.looks > 1 and self.censused:
+            self.censused, self.updates_at_shape = False, updates
+        self.shape = shape
+
     def _look(self, evaluated: set[int]) -> dict:
-        tally, seen = LookTally(), 0
+        tally, seen, paths = LookTally(), 0, []
         for path, leaf in self._leaves():
+            paths.append(path)
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
                 continue
             seen += 1
@@ -121,7 +136,7 @@ class ParamWatch:
             first = self.first.setdefault(path, sample) if _low_matrix(leaf) else None
             tally.add(path, leaf, (before, sample, first), finite)
         self.looks += 1
-        return tally.record(seen, self.looks)
+        return {**tally.record(seen, self.looks), "shape": hash(tuple(paths))}
 
     def _census(self) -> list[dict]:
         return [census(m) for m in self._trained()]
@@ -183,13 +198,16 @@ class LookTally:
 
 def census(model: Any) -> dict:
     """How many weight matrices (ndim >= 2) train and how many are frozen (of those, how many
-    hold integers: quantized), and the trainable values per dtype, from shapes and dtypes
-    only (metadata: nothing is read)."""
+    hold integers: quantized), the trainable values per dtype, the modules under private
+    attributes and the LoRA adapters (`anatomy`), from shapes, dtypes and names only
+    (metadata: nothing is read)."""
     trainable = {id(leaf) for _, leaf in _flat(model.trainable_parameters())}
+    leaves = list(_flat(model.parameters()))
     dtypes: dict[str, int] = {}  # trainable values per dtype
     out = {"model": type(model).__name__, "trainable_matrices": 0, "trainable_values": 0,
-           "frozen_matrices": 0, "frozen_quantized": 0, "trainable_dtypes": dtypes}
-    for _, leaf in _flat(model.parameters()):
+           "frozen_matrices": 0, "frozen_quantized": 0, "trainable_dtypes": dtypes,
+           "hidden": anatomy.hidden(model), "adapters": anatomy.adapters(leaves, trainable)}
+    for _, leaf in leaves:
         matrix = getattr(leaf, "ndim", 0) >= 2
         if id(leaf) in trainable:
             size = int(getattr(leaf, "size", 0))

@@ -46,7 +46,7 @@ import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import hints, metrics, program, schedule
+from . import anatomy, hints, metrics, program, schedule
 from .rule import Rule, Verdict
 
 MIN_TAIL = 5
@@ -156,7 +156,7 @@ def _min_drop(found: dict) -> float:
 def _hint(raw: RawResult) -> str:
     used = program.optimizer_names(raw)
     uncorrected = hints.NO_BIAS_CORRECTION if program.uncorrected_adam(raw) else ""
-    return program.load_note(raw) + HINT + (
+    return anatomy.notes(raw) + HINT + (
         f" (the optimizer built here: {', '.join(used)}{uncorrected})" if used else "")
 
 

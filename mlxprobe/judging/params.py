@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import hints, metrics, policy, program
+from . import anatomy, hints, metrics, policy, program
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -99,13 +99,6 @@ def _shown(names: list[str]) -> str:
     return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
 
 
-def _census(raw: RawResult) -> dict | None:
-    """The trained model's census (`inside/params.census`): the one taken after the first
-    optimizer update when there is one (what trains as it trains), else the first look's."""
-    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
-    return found[-1] if found else None
-
-
 def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     compared = judged(raw)
     if compared is None or not any(r.get("changed") for r in compared):
@@ -152,7 +145,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
 def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     """The model the optimizer steps has weight matrices, and every one of them is frozen:
     only vectors (biases, norms) can learn."""
-    found = _census(raw)
+    found = anatomy.census(raw)
     if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
             or not found["frozen_matrices"]:
         return None
@@ -168,7 +161,7 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
 def low_precision(raw: RawResult) -> str | None:
     """float16 or bfloat16 when it holds most of the trained model's trainable values (the
     first look's census), else None."""
-    found = _census(raw)
+    found = anatomy.census(raw)
     dtypes = (found or {}).get("trainable_dtypes") or {}
     total = sum(dtypes.values())
     low = max(("float16", "bfloat16"), key=lambda d: dtypes.get(d, 0))

@@ -32,6 +32,7 @@ from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
+    anatomy,
     backlog,
     chance,
     constant,
@@ -169,6 +170,7 @@ def rulebook() -> tuple[Rule, ...]:
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
         *params.NO_UPDATE,
+        *anatomy.RULES,
         *standstill.RULES,
         *rounding.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "

@@ -1,0 +1,82 @@
+"""What the trained model's census shows beyond movement: modules kept out of its parameters
+under private names, LoRA adapters that are frozen.
+
+Job: read the census (`inside/params.census`, facts from `inside/anatomy`) and give
+- `frozen_adapters`, a rule unit: no_update when the stepped model has LoRA adapter
+  parameters and not one of them is trainable, over >= MIN_STEPS steps: the optimizer runs
+  and the adapters, the only part a LoRA fine-tune means to train, never change (failure
+  corpus fresh13 `b13_lora_freeze_after_attach`, mlx-vlm issue 2178: `model.freeze()` after
+  the adapters were attached; 49 of 3649 values trained, the loss fell 6% where the fixed
+  twin's fell 88%);
+- `notes(raw)`, the first words of a learning fix: a non-strict load that missed
+  (`program.load_note`) and the modules under private attributes (mlx issue 141: MLX treats
+  `_` members as constants; fresh11 `a11_underscore_param_frozen`, fresh13
+  `a13_underscore_layers_constant`: a layer list kept as `self._layers` never trained).
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+from ..protocol import PARAMS
+from ..watching.facts import RawResult
+from . import program
+from .rule import Rule, Verdict
+
+MIN_STEPS = 5  # as the other census rule (`params.frozen_weights`): the optimizer ran
+
+HIDDEN = ("{where} hold(s) {values} values of modules kept under attribute names that start "
+          "with an underscore: MLX's Module.parameters() leaves every `_` attribute out "
+          "(private members are constants), so the optimizer never sees those weights and "
+          "they never train: rename the attribute (`self.{public} = ...` instead of "
+          "`self.{private} = ...`); keep a `_` name only for what must not train. ")
+ADAPTERS = ("the LoRA adapters ({names}) are frozen, so only {values} values of the model "
+            "train: a `model.freeze()` after the adapters were attached froze them too. "
+            "Freeze the base model first, then attach the adapters (mlx-lm: `model.freeze()` "
+            "before `linear_to_lora_layers(...)`), or unfreeze them after the freeze: "
+            "`model.unfreeze(keys=[\"lora_a\", \"lora_b\"], strict=False)`")
+
+
+def census(raw: RawResult) -> dict | None:
+    """The trained model's census: the one taken after the first optimizer update when
+    there is one (what trains as it trains), else the first look's."""
+    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
+    return found[-1] if found else None
+
+
+def hidden_note(raw: RawResult) -> str:
+    """The private-attribute part of a learning fix, or ""."""
+    found = (census(raw) or {}).get("hidden") or {}
+    if not found:
+        return ""
+    where = ", ".join(f"`{name}`" for name in found)
+    private = next(iter(found)).rpartition(".")[2]
+    return HIDDEN.format(where=where, values=sum(found.values()), private=private,
+                         public=private.lstrip("_") or "layers")
+
+
+def notes(raw: RawResult) -> str:
+    """What the model's loading and structure say, to lead a learning fix."""
+    return program.load_note(raw) + hidden_note(raw)
+
+
+def frozen_adapters(raw: RawResult, meta: dict) -> Verdict | None:
+    found = census(raw)
+    adapters = (found or {}).get("adapters") or {}
+    if not adapters.get("count") or adapters.get("trainable") or raw.step_count < MIN_STEPS:
+        return None
+    names = ", ".join(adapters.get("frozen_names") or [])
+    return Verdict("no_update", "frozen_adapters", f"all {adapters['count']} LoRA adapter "
+                   f"parameters of the trained {found['model']} are frozen ({names}) while "
+                   f"the optimizer stepped it for {raw.step_count} steps; "
+                   f"{found['trainable_values']} values train",
+                   ADAPTERS.format(names=names, values=found["trainable_values"]),
+                   {"census": found, "min_steps": MIN_STEPS})
+
+
+RULES = (
+    Rule("no_update.frozen_adapters", "params", "the stepped model has LoRA adapter "
+         f"parameters (a path part `lora*` or `*adapter*`), none trainable, over >= "
+         f"{MIN_STEPS} steps", "failure corpus: b13_lora_freeze_after_attach (mlx-vlm issue "
+         "2178, PR 2181: freeze first, then attach the adapters)", frozen_adapters),
+)
