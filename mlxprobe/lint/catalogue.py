@@ -891,6 +891,26 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "object does not support item assignment at the first validation call",
         "", source="https://github.com/ml-explore/mlx/pull/3828"),
     RuleInfo(
+        "MLX095", "private-layers",
+        "an nn.Module keeps layers its __call__ uses under a private attribute "
+        "(self._layers = [...]): parameters() leaves every `_` attribute out, so they never "
+        "train",
+        "self.layers = [nn.Linear(d, d) for _ in range(n)]  # a public name: trained",
+        "MLX treats private members as constants (mlx issue 141); measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh13 a13_underscore_layers_constant) 1 trainable value of 6155 and "
+        "val_acc 0.079 at every epoch; renamed, val_acc 0.991",
+        "", source="https://github.com/ml-explore/mlx/issues/141"),
+    RuleInfo(
+        "MLX096", "freeze-after-adapters",
+        "model.freeze() after LoRA adapters were attached, with no unfreeze of them after: "
+        "the freeze freezes the new adapters too",
+        "model.freeze()  # first; then attach: linear_to_lora_layers(model, ...)",
+        "freeze() freezes every parameter the model holds at that moment; measured (mlx "
+        "0.32.4 CPU, failure corpus fresh12 a12_lora_wrap_then_freeze) 0 trainable "
+        "parameters and ValueError: [grad] Must specify at least one argument; fresh13 "
+        "b13_lora_freeze_after_attach: 49 of 3649 values trained, the loss fell 6%",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/2178"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

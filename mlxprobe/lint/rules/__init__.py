@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .accumulation import IndexedAugmentedAssignment
 from .activations import ActivationOnModule
+from .adapters import FreezeAfterAdapters
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .argnums import GradOfIndices
@@ -54,6 +55,7 @@ from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
 from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
+from .private_layers import PrivateLayers
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .random_state import RandomStateAssigned
@@ -106,5 +108,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnusedSibling, DeepUnrolledLoop, ReturnsTheStep, NanPassesGuard, SettingNeverRead,
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
-    KeysMisspelled, RandomStateAssigned,
+    KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
 ), key=lambda r: r.id))

@@ -1,0 +1,97 @@
+"""MLX096: `model.freeze()` after LoRA adapters were attached, with no unfreeze of them after.
+
+Job: in one function (or the module's top-level code), find an adapter attached (a call of a
+class or function whose name holds `lora`: `LoRALinear(model.fc1)`,
+`linear_to_lora_layers(model, ...)`) and, on a later line, a `freeze()` of everything (no
+`keys=`), with no later `unfreeze(keys=...)` naming the adapters. `freeze()` freezes every
+parameter the model holds at that moment, the new adapters too: nothing of them trains
+(mlx-vlm issue 2178 and PR 2181, google-research/tabfm PR 51: freeze first, then attach).
+Measured (mlx 0.32.4 CPU, failure corpus fresh12 `a12_lora_wrap_then_freeze`: 0 trainable
+parameters, `ValueError: [grad] Must specify at least one argument`; fresh13
+`b13_lora_freeze_after_attach`: only the re-unfrozen head trained, 49 of 3649 values, the
+loss fell 6% where the fixed order's fell 88%).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import walk
+from ..names import dotted
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .freezing import keys_given
+
+# what a function that attaches adapters is called beside `lora` (`linear_to_lora_layers`,
+# `apply_lora`); a helper that only reads (`_resolve_lora_targets`) is none of these
+ATTACH_VERBS = ("to_lora", "apply", "add", "attach", "wrap", "inject", "convert", "lora_layers")
+
+
+def attaches(call: ast.Call) -> bool:
+    """A LoRA class built (`LoRALinear(...)`) or a function that attaches adapters called."""
+    parts = dotted(call.func) or []
+    last = parts[-1] if parts else ""
+    if "lora" not in last.lower() or last.startswith("_"):
+        return False
+    return last[:1].isupper() or any(v in last.lower() for v in ATTACH_VERBS)
+
+
+def receiver(call: ast.Call) -> str | None:
+    """`model` of `model.freeze()`, `self.model.freeze()` as `self`."""
+    parts = dotted(call.func) or []
+    return parts[0] if len(parts) >= 2 else None
+
+
+def names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def freezes(call: ast.Call, method: str) -> bool:
+    return isinstance(call.func, ast.Attribute) and call.func.attr == method
+
+
+def frees_adapters(call: ast.Call) -> bool:
+    """`unfreeze(keys=["lora_a", "lora_b"])` (or any key naming an adapter)."""
+    return freezes(call, "unfreeze") and any(
+        "lora" in str(k.value).lower() or "adapter" in str(k.value).lower()
+        for k in keys_given(call))
+
+
+class FreezeAfterAdapters(Rule):
+    """MLX096: adapters attached, then `model.freeze()` freezes them too."""
+
+    id = "MLX096"
+    anchors = ("freeze(",)
+    local = True  # reads one function, or the module's top-level code
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "freeze(" in text and ("lora" in text or "LoRA" in text or "Lora" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        scopes = [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]
+        for body in scopes:
+            nodes = list(walk(body))
+            found = [n for n in nodes if isinstance(n, ast.Call)]
+            for call in found:
+                if freezes(call, "freeze") and not call.keywords and not call.args \
+                        and self._after_attach(call, found, nodes) and not any(
+                            frees_adapters(c) and c.lineno > call.lineno for c in found):
+                    yield self.hit(source, call)
+
+    @staticmethod
+    def _after_attach(call: ast.Call, found: list[ast.Call], nodes: list[ast.AST]) -> bool:
+        """An adapter attached to the frozen object's name on an earlier line, the name not
+        bound again in between (a second session's fresh model)."""
+        name = receiver(call)
+        attached = [c.lineno for c in found if attaches(c) and c.lineno < call.lineno
+                    and name in names(c)]
+        if name is None or not attached:
+            return False
+        rebound = [n.lineno for n in nodes if isinstance(n, ast.Name) and n.id == name
+                   and isinstance(n.ctx, ast.Store)]
+        return not any(max(attached) < line < call.lineno for line in rebound)

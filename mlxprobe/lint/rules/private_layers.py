@@ -1,0 +1,97 @@
+"""MLX095: an nn.Module keeps layers it uses in its forward under a private attribute
+(`self._layers = [nn.Linear(...), ...]`, `self._proj = nn.Linear(...)`).
+
+Job: in the module's own nn.Module classes, find `self._x = <layer>` (a layer built there:
+`nn.*`, one of the module's own classes, a list or comprehension of them) whose attribute the
+class's `__call__` reads. MLX's `Module.parameters()` leaves every key that starts with `_`
+out (mlx issue 141: private members are constants), so those layers are never given to the
+optimizer and never train, while PyTorch's `nn.ModuleList` under the same name trains.
+Measured (mlx 0.32.4 CPU, failure corpus fresh13 `a13_underscore_layers_constant`): one
+trainable value (a temperature) of 6155, val_acc 0.079 at every epoch; renamed to
+`self.layers`, 6155 trainable values and val_acc 0.991. A private array (a buffer such as
+`self._inv_freq`) and an object passed in (`self._teacher = teacher`) are left alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+
+from ..dataflow import layer_call, module_classes
+from ..finding import Finding
+from ..flow import assignments, walk
+from ..partial import closure
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .freezing import self_attribute
+
+PRIVATE_LAYER = re.compile(r"self\._\w+ = (?:\[|nn\.|[A-Z])")
+
+
+# mlx.nn layers that hold parameters (activations, dropout, pooling hold none)
+PARAMETRIC = ("Linear", "Conv", "Embedding", "LayerNorm", "RMSNorm", "GroupNorm", "BatchNorm",
+              "InstanceNorm", "MultiHeadAttention", "LSTM", "GRU", "RNN", "Sequential",
+              "Bilinear", "Quantized", "Transformer")
+
+
+def built_layers(source: SourceFile, value: ast.AST, own: dict[str, ast.ClassDef]) -> bool:
+    """A layer that holds parameters built here, or a list, tuple or comprehension of them."""
+    if isinstance(value, ast.Call):
+        return parametric(source, value, own)
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return bool(value.elts) and all(built_layers(source, e, own) for e in value.elts)
+    if isinstance(value, ast.ListComp):
+        return built_layers(source, value.elt, own)
+    return False
+
+
+def parametric(source: SourceFile, call: ast.Call, own: dict[str, ast.ClassDef]) -> bool:
+    """`nn.Linear(...)` and the other nn layers with parameters, or one of the module's own
+    classes whose `__init__` binds something on `self` from a call (a layer, an array)."""
+    if isinstance(call.func, ast.Name) and call.func.id in own:
+        init = next((f for f in own[call.func.id].body
+                     if isinstance(f, FUNCTIONS) and f.name == "__init__"), None)
+        return init is not None and any(
+            self_attribute(t) is not None and isinstance(v, (ast.Call, ast.List, ast.ListComp))
+            for t, v in assignments(walk(init.body)))
+    name = (source.imports.resolve(call.func) or "").rsplit(".", 1)
+    return layer_call(source, call, set()) and name[-1].startswith(PARAMETRIC)
+
+
+def read_in(function: ast.AST) -> set[str]:
+    """The `self.x` attributes a method reads."""
+    return {n.attr for n in walk(function.body) if isinstance(n, ast.Attribute)
+            and isinstance(n.ctx, ast.Load) and self_attribute(n) is not None}
+
+
+class PrivateLayers(Rule):
+    """MLX095: `self._layers = [nn.Linear(...)]` read in `__call__`: never trained."""
+
+    id = "MLX095"
+    anchors = ("self._",)
+    local = True  # reads one class and the classes it builds
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "self._" in text and PRIVATE_LAYER.search(text) is not None
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        return closure(text, cls.may_fire).__contains__
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        classes = module_classes(source)
+        own = {c.name: c for c in classes}
+        for cls in classes:
+            methods = {f.name: f for f in cls.body if isinstance(f, FUNCTIONS)}
+            if "__init__" not in methods or "__call__" not in methods:
+                continue
+            used = read_in(methods["__call__"])
+            for target, value in assignments(walk(methods["__init__"].body)):
+                name = self_attribute(target)
+                if name and name.startswith("_") and not name.startswith("__") \
+                        and name in used and built_layers(source, value, own):
+                    yield self.hit(source, target)

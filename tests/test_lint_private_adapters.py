@@ -1,0 +1,106 @@
+"""MLX095 (layers kept under a private attribute) and MLX096 (a freeze after the LoRA
+adapters were attached), with their near misses."""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+PRIVATE = """
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._layers = [nn.Linear(8, 16), nn.Linear(16, 4)]
+        self._inv_freq = mx.ones((4,))
+        self._act = nn.ReLU()
+        self.temperature = mx.array(1.0)
+
+    def __call__(self, x):
+        for layer in self._layers:
+            x = self._act(layer(x))
+        return x * self._inv_freq / self.temperature
+"""
+
+
+def test_mlx095_private_layer_list_read_in_the_forward():
+    assert fired(PRIVATE, "MLX095") == [5]
+
+
+def test_mlx095_near_misses_public_name_buffers_unused_and_passed_in():
+    assert fired(PRIVATE.replace("_layers", "layers"), "MLX095") == []
+    unused = PRIVATE.replace("for layer in self._layers:", "for layer in []:")
+    assert fired(unused, "MLX095") == []
+    passed = PRIVATE.replace("def __init__(self):", "def __init__(self, layers):").replace(
+        "[nn.Linear(8, 16), nn.Linear(16, 4)]", "layers")
+    assert fired(passed, "MLX095") == []
+
+
+def test_mlx095_own_class_with_and_without_parameters():
+    code = """
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self._block = Block()
+            self._scale = Scale()
+
+        def __call__(self, x):
+            return self._scale(self._block(x))
+    """
+    assert fired(code, "MLX095") == [14]
+
+
+ADAPTERS = """
+class LoRALinear(nn.Module):
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+        self.lora_a = mx.zeros((4, 2))
+        self.lora_b = mx.zeros((2, 4))
+
+def adapt(model):
+    model.fc1 = LoRALinear(model.fc1)
+    model.freeze()
+    model.head.unfreeze()
+    return model
+"""
+
+
+def test_mlx096_freeze_after_the_adapters_were_attached():
+    assert fired(ADAPTERS, "MLX096") == [11]
+
+
+def test_mlx096_near_misses_freeze_first_unfreeze_adapters_keys_and_a_fresh_model():
+    first = ADAPTERS.replace("    model.fc1 = LoRALinear(model.fc1)\n    model.freeze()\n",
+                             "    model.freeze()\n    model.fc1 = LoRALinear(model.fc1)\n")
+    assert fired(first, "MLX096") == []
+    unfrozen = ADAPTERS.replace("model.head.unfreeze()",
+                                'model.unfreeze(keys=["lora_a", "lora_b"], strict=False)')
+    assert fired(unfrozen, "MLX096") == []
+    fresh = ADAPTERS.replace("    model.freeze()\n", "    model = load()\n    model.freeze()\n")
+    assert fired(fresh, "MLX096") == []
+    partial = ADAPTERS.replace("model.freeze()", 'model.freeze(keys=["weight"])')
+    assert fired(partial, "MLX096") == []
+
+
+def test_mlx096_a_function_that_attaches_and_a_helper_that_only_reads_names():
+    code = """
+    def setup(model, cfg):
+        targets = _resolve_lora_targets(model, cfg)
+        model.freeze()
+        linear_to_lora_layers(model, 4, cfg)
+        return model
+
+    def setup_wrong(model, cfg):
+        linear_to_lora_layers(model, 4, cfg)
+        model.freeze()
+        return model
+    """
+    assert fired(code, "MLX096") == [10]
