@@ -33,9 +33,20 @@ HANDED = re.compile(r"(?:grad|compile|vmap|checkpoint)\(([^()]*)\)")
 WORD = re.compile(r"\w+")
 
 
+_LAST: dict[str, object] = {}  # the last text cut, its pieces and closures (rules ask in turn)
+
+
 def blocks(text: str) -> list[str]:
     """The text cut before each top-level definition (its decorators included): the first
-    piece is the module's head (docstring, imports, code before any definition)."""
+    piece is the module's head (docstring, imports, code before any definition). The last
+    text's cut is kept: the engine and several rules' `wanted` ask for the same file."""
+    if _LAST.get("text") is not text:
+        _LAST.clear()
+        _LAST.update(text=text, pieces=_blocks(text))
+    return _LAST["pieces"]  # type: ignore[return-value]
+
+
+def _blocks(text: str) -> list[str]:
     starts: list[int] = []
     decorated = False
     for match in BLOCK.finditer(text):
@@ -72,8 +83,16 @@ def parse_blocks(text: str, path: str, wanted: Callable[[str], bool]) -> ast.Mod
 def closure(text: str, seed: Callable[[str], bool]) -> set[str]:
     """The blocks `seed` accepts and, to a fixed point, every block that defines
     (at column 0) a name one of the kept blocks runs, so a rule that follows calls
-    (`step` -> `grad_fn` -> `loss_fn` -> a helper) sees each function on the way."""
+    (`step` -> `grad_fn` -> `loss_fn` -> a helper) sees each function on the way. Kept per
+    seed for the last text (three rules follow what the file compiles)."""
     pieces = blocks(text)
+    key = ("closure", seed)
+    if key not in _LAST:
+        _LAST[key] = _closure(pieces, seed)  # type: ignore[index]
+    return _LAST[key]  # type: ignore[index,return-value]
+
+
+def _closure(pieces: list[str], seed: Callable[[str], bool]) -> set[str]:
     keep = [seed(p) for p in pieces]
     defined = [set(DEFINES.findall(p)) for p in pieces]
     used = {w for p, k in zip(pieces, keep) if k for w in runs(p)}

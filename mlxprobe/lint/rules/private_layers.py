@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator
 from ..dataflow import layer_call, module_classes
 from ..finding import Finding
 from ..flow import assignments, walk
-from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .freezing import self_attribute
 
-PRIVATE_LAYER = re.compile(r"self\._\w+ = (?:\[|nn\.|[A-Z])")
+# `self._x = nn.Linear(`, `self._x = [nn.Linear(`, `self._x = Block(`: its name, the class
+PRIVATE_LAYER = re.compile(r"self\.(_\w+) = \[?(?:nn\.)?([A-Z]\w*)\(")
 
 
 # mlx.nn layers that hold parameters (activations, dropout, pooling hold none)
@@ -76,11 +76,18 @@ class PrivateLayers(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "self._" in text and PRIVATE_LAYER.search(text) is not None
+        """A private attribute bound to a layer and read again (`self._x(`, `self._x:`,
+        `self._x[`, `self._x)` as in `enumerate(self._layers)`)."""
+        return "self._" in text and any(
+            any(f"self.{name}{c}" in text for c in "(:[)")
+            for name, _ in PRIVATE_LAYER.findall(text))
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        return closure(text, cls.may_fire).__contains__
+        """The blocks that may bind a private layer, and the classes they build."""
+        built = {kind for _, kind in PRIVATE_LAYER.findall(text)}
+        return lambda block: cls.may_fire(block) or any(
+            f"class {kind}(" in block for kind in built)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = module_classes(source)

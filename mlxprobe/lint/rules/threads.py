@@ -92,7 +92,7 @@ class ArraysIntoThread(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return ("target=" in text or "submit(" in text or "Thread)" in text) and (
-            "put" in text and ".get(" in text)
+            (".put(" in text or ".put_nowait(" in text) and ".get(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         queues = self._read_queues(source)
