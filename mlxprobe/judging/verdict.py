@@ -48,6 +48,7 @@ from . import (
     phases,
     policy,
     program,
+    ramp,
     ranks,
     recompiling,
     replaced,
@@ -361,6 +362,12 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
         reason += (f"; its main thread computes in the program's own Python at {spot}, with "
                    "no MLX frame on its native stack")
         hint = hints.ENDLESS_LOOP
+    elif busy and not (slope or 0) > hints.LAZY_RSS_MB_PER_STEP and (
+            found := ramp.after_last_step(raw)):
+        evidence["after_last_step"] = found
+        reason += (f"; RSS grew from {found['rss_mb_at_last_step']:.0f} to "
+                   f"{found['rss_mb_peak_after']:.0f} MB after the last step")
+        hint = ramp.hint(raw, stall.last_step, found)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
 

@@ -1,0 +1,70 @@
+"""Memory that climbs after the last reported step, then a busy stall: a loop the program
+does not report (a validation pass, a sum of losses) built one lazy graph.
+
+Job: for a busy hang whose steps did not grow memory (they were evaluated), compare the RSS
+sampled at the last heartbeat with its peak after it. A program that trains with evaluated
+steps and then runs a loop that accumulates an MLX array across batches (`total_loss =
+total_loss + loss`) and evaluates it once at the end grows one graph, holding every batch's
+inputs and intermediates, until that single evaluation, which then runs far past the step
+deadline. That changes the fix, not the verdict: this names the shape and the line.
+
+Thresholds and why: RAMP_MB = 64 MB and RAMP_SHARE = 50% of the RSS at the last step, both
+needed: measured (failure corpus fresh13 `a13_lazy_val_total`, openai/parameter-golf PR 32)
+44 -> 281 MB within ~1.5 s after step 1200, then 11 s in one evaluation; an evaluated
+validation pass of the same loop stays within 14 MB of its start (the validation data).
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+from ..watching.facts import RawResult
+from . import spinning, tracebacks
+
+MB = 1024 * 1024
+RAMP_MB = 64.0
+RAMP_SHARE = 0.5
+
+HINT = ("after step {step} RSS grew from {start:.0f} to {peak:.0f} MB with no step reported, "
+        "then the process computed in one evaluation{where}: a loop after the training "
+        "steps (a validation pass, a sum of losses or metrics) builds one lazy graph across "
+        "its batches and evaluates it once at the end. Evaluate inside that loop, each "
+        "batch: `mx.eval(total_loss)`, or accumulate Python floats: `total += loss.item()`")
+
+
+def after_last_step(raw: RawResult) -> dict | None:
+    """The RSS at the last heartbeat and its peak after it, when it grew by both
+    thresholds; None otherwise."""
+    last = raw.steps[-1].get("t") if raw.steps else None
+    before = [s.rss for s in raw.samples if last is not None and s.t <= last]
+    after = [s.rss for s in raw.samples if last is not None and s.t > last]
+    if not before or not after:
+        return None
+    start, peak = before[-1] / MB, max(after) / MB
+    grew = peak - start
+    if grew < RAMP_MB or grew < RAMP_SHARE * start:
+        return None
+    return {"rss_mb_at_last_step": round(start, 1), "rss_mb_peak_after": round(peak, 1),
+            "ramp_mb": RAMP_MB, "ramp_share": RAMP_SHARE}
+
+
+def own_line(python_stacks: str) -> str | None:
+    """`file:line` of the main thread's innermost frame in the program's own files."""
+    inside = False
+    for line in (python_stacks or "").splitlines():
+        if line.startswith("Main thread"):
+            inside = True
+        elif inside and not line.strip():
+            return None
+        elif inside and (found := spinning.PY_FRAME.match(line)):
+            path = found["file"]
+            if not tracebacks.INSTALLED.search(path) and not any(
+                    part in path for part in spinning.OURS):
+                return f"{path.rsplit('/', 1)[-1]}:{found['line']}"
+    return None
+
+
+def hint(raw: RawResult, step: int | None, found: dict) -> str:
+    line = own_line(raw.python_stacks)
+    return HINT.format(step=step, start=found["rss_mb_at_last_step"],
+                       peak=found["rss_mb_peak_after"], where=f" at {line}" if line else "")
