@@ -77,3 +77,31 @@ def other(x):
     return mx.random.normal(x.shape)
 """
     assert fired(code, "MLX053") == []
+
+
+@pytest.mark.parametrize("outputs, lines", [("", [5]), (", outputs=state", [])])
+def test_mlx053_state_given_as_inputs_only(outputs: str, lines: list[int]) -> None:
+    """b13_compile_state_inputs_only (fresh13): `inputs=state` alone, an optimizer updated
+    inside; with `outputs=state` too it trains."""
+    code = f"""
+model = nn.Linear(4, 1)
+state = [model.state, optimizer.state]
+
+@partial(mx.compile, inputs=state{outputs})
+def step(x, y):
+    loss, g = loss_and_grad(model, x, y)
+    optimizer.update(model, g)
+    return loss
+"""
+    assert fired(code, "MLX053") == lines
+
+
+def test_mlx053_inputs_only_over_a_function_that_changes_nothing_is_clean() -> None:
+    code = """
+state = [model.state]
+
+@partial(mx.compile, inputs=state)
+def predict(x):
+    return model(x)
+"""
+    assert fired(code, "MLX053") == []

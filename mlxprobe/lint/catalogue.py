@@ -524,7 +524,9 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "mx.random.normal and a compiled nn.Dropout gave the same numbers at every call, and in "
         "the failure corpus a minibatch drawn inside the step was the same batch every step "
         "(full-set nll flat 0.75 -> 0.81; listed: 0.04 -> 0.013), while an EMA module updated "
-        "in the step raised 'Attempting to eval an array without a primitive'",
+        "in the step raised 'Attempting to eval an array without a primitive'; state given "
+        "as inputs= only leaves all of it out (fresh13 b13_compile_state_inputs_only: that "
+        "error at the first step)",
         "", source="https://github.com/ml-explore/mlx/pull/653"),
     RuleInfo(
         "MLX054", "constant-init-everywhere",

@@ -1,6 +1,8 @@
 """MLX053: a function compiled with `inputs=`/`outputs=` changes state its list leaves out: an
 optimizer or a module it updates, or the random state when it draws random numbers (from
-`mx.random`, or through a dropout layer of the model a compiled training step trains).
+`mx.random`, or through a dropout layer of the model a compiled training step trains). State
+given as `inputs=` only leaves everything out (fresh13 `b13_compile_state_inputs_only`:
+"[eval] Attempting to eval an array without a primitive" at the first step).
 MLX065: a compiled function branches (`if`, `while`, `x if c else y`) on a Python value it
 does not take as an argument and that changes between calls (a module-level loop counter, a
 global it increments): the branch is taken as it was when the function was traced.
@@ -58,9 +60,12 @@ def stateful_compiles(source: SourceFile) -> Iterator[tuple[ast.AST, ast.Call]]:
 
 def declared(source: SourceFile, compile_call: ast.Call) -> list[ast.AST] | None:
     """The elements of `outputs=` (a list, or a name bound once to a list that nothing
-    grows, at module level or in the function that compiles); None when they cannot be read
-    here."""
-    value = next((k.value for k in compile_call.keywords if k.arg == "outputs"), None)
+    grows, at module level or in the function that compiles; none at all when only
+    `inputs=` is given); None when they cannot be read here."""
+    given = {k.arg: k.value for k in compile_call.keywords}
+    if "outputs" not in given and "inputs" in given:
+        return []  # state captured as inputs only: whatever the function changes is left out
+    value = given.get("outputs")
     if isinstance(value, ast.Name):
         scope = source.enclosing(compile_call)
         if scope is not None and compile_call in getattr(scope, "decorator_list", ()):
@@ -86,11 +91,11 @@ class CompiledStateIncomplete(Rule):
     `mx.random` while `mx.random.state` is not in it."""
 
     id = "MLX053"
-    anchors = ("outputs=",)
+    anchors = ("outputs=", "inputs=")
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "outputs=" in text and "compile" in text
+        return ("outputs=" in text or "inputs=" in text) and "compile" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, where in stateful_compiles(source):
