@@ -104,3 +104,35 @@ def test_mlx096_a_function_that_attaches_and_a_helper_that_only_reads_names():
         return model
     """
     assert fired(code, "MLX096") == [10]
+
+
+FROZEN = """
+def main():
+    model = Net()
+    model.load_weights("ckpt.safetensors")
+    model.freeze()
+    n = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    step = nn.value_and_grad(model, loss_fn)
+    for x, y in batches():
+        loss, grads = step(model, x, y)
+        optimizer.update(model, grads)
+"""
+
+
+def test_mlx097_everything_frozen_then_trained():
+    assert fired(FROZEN, "MLX097") == [5]
+
+
+def test_mlx097_near_misses_an_unfreeze_a_new_head_a_helper_and_adapters():
+    unfrozen = FROZEN.replace("    n = sum", "    model.output.unfreeze()\n    n = sum")
+    assert fired(unfrozen, "MLX097") == []
+    head = FROZEN.replace("    n = sum", "    model.head = nn.Linear(4, 2)\n    n = sum")
+    assert fired(head, "MLX097") == []
+    helper = FROZEN.replace("    n = sum", "    prepare(model)\n    n = sum")
+    assert fired(helper, "MLX097") == []
+    lora = FROZEN.replace("    n = sum", "    linear_to_lora_layers(model, 4, {})\n    n = sum")
+    assert fired(lora, "MLX097") == []
+    keys = FROZEN.replace("model.freeze()", 'model.freeze(keys=["weight"])')
+    assert fired(keys, "MLX097") == []
+    inference = FROZEN.replace("model.freeze()", "other.freeze()")
+    assert fired(inference, "MLX097") == []

@@ -913,6 +913,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "b13_lora_freeze_after_attach: 49 of 3649 values trained, the loss fell 6%",
         "", source="https://github.com/Blaizzy/mlx-vlm/issues/2178"),
     RuleInfo(
+        "MLX097", "frozen-then-trained",
+        "model.freeze() and then the same model trained (nn.value_and_grad, optimizer.update) "
+        "with nothing unfrozen anywhere in the file: no parameter is trainable",
+        "model.freeze(); model.output.unfreeze()  # unfreeze what you mean to tune",
+        "freeze() with no keys freezes every parameter; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh13 a13_frozen_after_load_embed) 'trainable params 0 / 21680' and "
+        "ValueError: [grad] Must specify at least one argument at the first step",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/209"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -32,7 +32,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",
                         "MLX053", "MLX058", "MLX059", "MLX060", "MLX079",
-                        "MLX081", "MLX087", "MLX094", "MLX096"}),
+                        "MLX081", "MLX087", "MLX094", "MLX096",
+                        "MLX097"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",
@@ -46,12 +47,14 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX075", "MLX076", "MLX077", "MLX078",
                                "MLX082", "MLX084", "MLX085", "MLX086",
                                "MLX088", "MLX089", "MLX090", "MLX091",
-                               "MLX092", "MLX093", "MLX095", "MLX096"}),
+                               "MLX092", "MLX093", "MLX095", "MLX096",
+                               "MLX097"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
-                            "MLX091", "MLX092", "MLX093", "MLX095", "MLX096"}),
+                            "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
+                               "MLX097"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .accumulation import IndexedAugmentedAssignment
 from .activations import ActivationOnModule
-from .adapters import FreezeAfterAdapters
+from .adapters import FreezeAfterAdapters, FrozenThenTrained
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .argnums import GradOfIndices
@@ -109,4 +109,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
+    FrozenThenTrained,
 ), key=lambda r: r.id))

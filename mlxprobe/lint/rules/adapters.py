@@ -1,4 +1,5 @@
 """MLX096: `model.freeze()` after LoRA adapters were attached, with no unfreeze of them after.
+MLX097: `model.freeze()`, then the same model trained with nothing unfrozen in the file.
 
 Job: in one function (or the module's top-level code), find an adapter attached (a call of a
 class or function whose name holds `lora`: `LoRALinear(model.fc1)`,
@@ -11,6 +12,15 @@ parameters, `ValueError: [grad] Must specify at least one argument`; fresh13
 `b13_lora_freeze_after_attach`: only the re-unfrozen head trained, 49 of 3649 values, the
 loss fell 6% where the fixed order's fell 88%).
 
+MLX097: a `freeze()` of everything, then `nn.value_and_grad(model, ...)` or
+`optimizer.update(model, ...)` of that model later in the same function, where the file
+holds no `unfreeze` at all, no adapter is attached, no attribute of the model is set after
+the freeze (a new head) and no call is handed the model in between (a helper that may
+unfreeze): nothing is trainable (mlx-examples issue 209: the LoRA example freezes the model
+after loading; the layers to tune must be unfrozen after it). Measured (mlx 0.32.4 CPU,
+fresh13 `a13_frozen_after_load_embed`): 'trainable params 0 / 21680', then `ValueError:
+[grad] Must specify at least one argument` at the first step.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -21,9 +31,10 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import walk
-from ..names import dotted
+from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .evaluation import is_optimizer_update
 from .freezing import keys_given
 
 # what a function that attaches adapters is called beside `lora` (`linear_to_lora_layers`,
@@ -95,3 +106,63 @@ class FreezeAfterAdapters(Rule):
         rebound = [n.lineno for n in nodes if isinstance(n, ast.Name) and n.id == name
                    and isinstance(n.ctx, ast.Store)]
         return not any(max(attached) < line < call.lineno for line in rebound)
+
+
+class FrozenThenTrained(Rule):
+    """MLX097: `model.freeze()`, then the model trained with nothing unfrozen."""
+
+    id = "MLX097"
+    anchors = ("freeze(",)
+    local = True  # reads one function, or the module's top-level code
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ".freeze()" in text and "unfreeze" not in text and (
+            "grad(" in text or ".update(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        scopes = [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]
+        for body in scopes:
+            nodes = list(walk(body))
+            for call in (n for n in nodes if isinstance(n, ast.Call)):
+                name = receiver(call) if freezes(call, "freeze") else None
+                if name and not call.args and not call.keywords and len(
+                        dotted(call.func) or []) == 2 and self._trained_frozen(
+                            source, name, call.lineno, nodes):
+                    yield self.hit(source, call)
+
+    @staticmethod
+    def _trained_frozen(source: SourceFile, name: str, line: int,
+                        nodes: list[ast.AST]) -> bool:
+        """`name` trained after `line`, with nothing between that may make part of it
+        trainable again."""
+        if any(isinstance(n, ast.Call) and attaches(n) and name in names(n)
+               and n.lineno < line for n in nodes):
+            return False  # adapters attached before the freeze: MLX096 says it
+        later = [n for n in nodes if getattr(n, "lineno", 0) > line]
+        trained = [n.lineno for n in later if isinstance(n, ast.Call) and _trains(source, n, name)]
+        if not trained:
+            return False
+        first = min(trained)
+        return not any(_frees(n, name) for n in later if getattr(n, "lineno", 0) < first)
+
+
+def _trains(source: SourceFile, call: ast.Call, name: str) -> bool:
+    """`nn.value_and_grad(name, ...)` or `optimizer.update(name, ...)`."""
+    given = call.args[0] if call.args else None
+    if not (isinstance(given, ast.Name) and given.id == name):
+        return False
+    return source.imports.resolve(call.func) in NN_GRAD or is_optimizer_update(source, call)
+
+
+def _frees(node: ast.AST, name: str) -> bool:
+    """Something that may make part of `name` trainable: an attribute set on it (a new
+    head), an adapter attached, a call handed it."""
+    if isinstance(node, (ast.Assign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any((dotted(t) or [""])[0] == name and isinstance(t, ast.Attribute)
+                   for t in targets)
+    if isinstance(node, ast.Call):
+        return attaches(node) or any(isinstance(a, ast.Name) and a.id == name
+                                     for a in [*node.args, *(k.value for k in node.keywords)])
+    return False
