@@ -41,6 +41,10 @@ RANDOM_STATE = "mlx.core.random.state"
 NOT_DRAWS = frozenset({"mlx.core.random.seed", "mlx.core.random.key", "mlx.core.random.split",
                        RANDOM_STATE})
 GROWS = frozenset({"append", "extend", "insert"})
+# how far after `compile` its state keywords are looked for in the text: a call or a
+# `partial(mx.compile, ...)` spread over a few lines (a model file's `inputs=` elsewhere
+# would otherwise parse it whole)
+DECLARES_WITHIN = 300
 DROPOUT = frozenset({"mlx.nn.Dropout", "mlx.nn.Dropout2d", "mlx.nn.Dropout3d"})
 
 
@@ -95,7 +99,13 @@ class CompiledStateIncomplete(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("outputs=" in text or "inputs=" in text) and "compile" in text
+        """`inputs=` or `outputs=` within DECLARES_WITHIN characters after a `compile`."""
+        at = text.find("compile")
+        while at >= 0:
+            if "puts=" in text[at:at + DECLARES_WITHIN]:
+                return True
+            at = text.find("compile", at + 7)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function, where in stateful_compiles(source):
