@@ -11,6 +11,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 
@@ -29,12 +30,21 @@ def missing(qualified: str | None) -> bool:
     return not name.startswith("__") and module in MODULES and name not in MODULES[module]
 
 
-ALIAS = re.compile(r"(?:import mlx\.core|from mlx import core) as (\w+)")
+IMPORTS = ("import mlx.core", "from mlx import core")
+ALIAS = re.compile(r" as (\w+)")
 
 
 def aliases(text: str) -> set[str]:
-    """The names mlx.core is imported as (`mx`; "mlx.core" for a plain `import mlx.core`)."""
-    found = set(ALIAS.findall(text)) if " as " in text else set()
+    """The names mlx.core is imported as (`mx`; "mlx.core" for a plain `import mlx.core`):
+    `str.find` of each import, then ` as name` right after it (a regex alternation of the
+    imports scanned every file at every position: 4x the cost)."""
+    found = set()
+    for lead in IMPORTS:
+        at = text.find(lead)
+        while at >= 0:
+            if (named := ALIAS.match(text, at + len(lead))) is not None:
+                found.add(named[1])
+            at = text.find(lead, at + 1)
     return found | ({"mlx.core"} if "import mlx.core" in text else set())
 
 
@@ -49,6 +59,7 @@ def unknown_in_text(text: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
 def missing_read(read: str) -> bool:
     """`simplify` or `linalg.matrix_rank` (read after `mx.`): mlx has no such name."""
     parts = read.split(".")

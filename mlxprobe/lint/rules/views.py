@@ -42,8 +42,8 @@ class KeptSliceView(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".append(" in text and ":" in text and (
-            trains(text) or KEPT_SLICE.search(text) is not None)
+        return ".append(" in text and ":" in text and (trains(text) or (
+            ("[:, -1" in text or "[:, 0" in text) and KEPT_SLICE.search(text) is not None))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for owner in source.of_type(*FUNCTIONS, *LOOPS):
