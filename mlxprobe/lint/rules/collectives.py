@@ -85,10 +85,13 @@ class CollectiveOnSomeRanks(Rule):
                                      in text or "all_min" in text) and RANK_TEST.search(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for scope in [source.tree, *source.of_type(*FUNCTIONS)]:
+        module_ranks = rank_names(scope_nodes(source, source.tree))  # once: read by all
+        scopes = {id(source.enclosing(c) or source.tree): source.enclosing(c) or source.tree
+                  for c in source.of_type(ast.Call)
+                  if source.imports.resolve(c.func) in COLLECTIVES}
+        for scope in scopes.values():  # only where a collective is called
             nodes = scope_nodes(source, scope)
-            ranks = rank_names(nodes) | (rank_names(scope_nodes(source, source.tree))
-                                         if scope is not source.tree else set())
+            ranks = rank_names(nodes) | module_ranks
             for target, value in assignments(nodes):
                 if not (isinstance(target, ast.Name) and self._collective(source, value)) or \
                         under_rank_test(source, value, ranks):
