@@ -74,3 +74,28 @@ def test_a_loss_that_climbs_on_or_passes_its_start_still_explodes() -> None:
     assert classify(run([{"loss": v} for v in climbing], "loss")).kind == "diverged"
     past = LAGRANGIAN[:4] + [3.2 + 0.001 * i for i in range(12)]
     assert classify(run([{"loss": v} for v in past], "loss")).kind == "diverged"
+
+
+REPTILE = [0.2894, 1.9349, 0.4548, 3.8130, 8.2588, 3.9635, 3.3909, 0.4304, 1.3745, 0.4319,
+           1.3799]
+
+
+def test_a_series_noisy_from_its_start_neither_explodes_nor_spikes() -> None:
+    """correct_b14_reptile_sine (fresh14): Reptile's loss on a new random task at each report
+    (0.29-8.26): window medians 0.455 -> 1.37, a peak of 8.26 after 1.93 in the first window."""
+    assert classify(run([{"task_loss": v} for v in REPTILE], "task_loss")).kind == "pass"
+
+
+HEAVY = [0.2189, 232.17, 0.029, 0.059, 259.16, 181.5, 0.1001, 0.0288, 0.0188, 116.4, 0.0242,
+         0.0129]
+
+
+def test_outlier_batches_as_large_as_the_first_ones_are_no_spike_unless_held_out_rises():
+    """a14_clipped_grads_unused_ok (fresh14): a heavy-tailed target, batch losses of 232 in
+    the first window and 259 later, while the validation error fell 0.18 -> 0.017."""
+    falling = [0.18 * 0.8 ** i for i in range(12)]
+    rows = [{"loss": b, "val_loss": v} for b, v in zip(HEAVY, falling)]
+    assert classify(run(rows, "loss")).kind == "pass"
+    rising = [0.18 * 1.5 ** i for i in range(12)]
+    rows = [{"loss": b, "val_loss": v} for b, v in zip(HEAVY, rising)]
+    assert classify(run(rows, "loss")).label == "diverged:spike"

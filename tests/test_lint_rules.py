@@ -759,3 +759,18 @@ def test_modules_that_do_not_import_mlx_are_not_checked() -> None:
     assert rules(code, header="import torch\n") == []
     assert [r for r, _ in rules(code, header="from mlx_lm import load\n")] == ["MLX001",
                                                                                "MLX008"]
+
+
+def test_mlx090_a_per_example_loss_vmapped_is_not_a_batch_sum() -> None:
+    """correct_a14_dpsgd (fresh14): DP-SGD's per-example gradients, `mx.vmap(mx.grad(f))`
+    where f sums the loss of one example (`x[None]`)."""
+    code = """
+    def example_loss(p, x, y):
+        return nn.losses.cross_entropy(forward(p, x[None]), y[None]).sum()
+
+    per_example_grads = mx.vmap(mx.grad(example_loss), in_axes=(None, 0, 0))
+    """
+    assert fired(code, "MLX090") == []
+    batch = code.replace("per_example_grads = mx.vmap(mx.grad(example_loss), in_axes=(None, 0, 0))",
+                         "grads = mx.grad(example_loss)")
+    assert fired(batch, "MLX090") == [3]

@@ -176,7 +176,9 @@ def rulebook() -> tuple[Rule, ...]:
         *rounding.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
              f"reports from its first non-finite one; the loss above "
-             f"{EXPLODE_FACTOR:g}x its start at the end, or {SPIKE_FACTOR:g}x at a peak",
+             f"{EXPLODE_FACTOR:g}x its start over its whole last window, or "
+             f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
+             "unless a held-out error rose)",
              "healthy catalogue loops never exceed their first loss by more than ~1.3x",
              _diverged),
         *metrics.RULES,
@@ -534,7 +536,7 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
-    return _exploded(losses, tally) or _spiked(losses, tally)
+    return _exploded(losses, tally) or _spiked(raw, losses, tally)
 
 
 def _non_finite_hint(raw: RawResult) -> str:
@@ -574,12 +576,21 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
     last = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
-    if first > 0 and last > EXPLODE_FACTOR * first and not settled_below_start(losses, last):
+    if first > 0 and last > EXPLODE_FACTOR * first and not settled_below_start(losses, last) \
+            and risen(losses, first):
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
                        f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
                        {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
+
+
+def risen(losses: list[float], first: float) -> bool:
+    """Every report of the last window lies above EXPLODE_FACTOR x the start: not one noisy
+    series whose window medians happen to differ by 2x (fresh14 `correct_b14_reptile_sine`,
+    a new random task at each report: medians 0.455 -> 1.37, the last window 0.43-1.38)."""
+    n = max(WINDOW_MIN, int(len(losses) * WINDOW_FRAC))
+    return min(losses[-n:]) > EXPLODE_FACTOR * first
 
 
 def settled_below_start(losses: list[float], last: float) -> bool:
@@ -593,7 +604,7 @@ def settled_below_start(losses: list[float], last: float) -> bool:
         max(tail) - min(tail)) <= SETTLED_RANGE * middle
 
 
-def _spiked(losses: list[float], tally: Tally) -> Verdict | None:
+def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None:
     """A loss that blew far past its start, even if it later settled (often in a dead state:
     huge parameters, normalisation overflowing to zero output, loss back at ln(vocab)).
 
@@ -605,12 +616,37 @@ def _spiked(losses: list[float], tally: Tally) -> Verdict | None:
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
     start = max(WINDOW_MIN, int(tally.n * WINDOW_FRAC))  # only after the first window
     peak, at = tally.max, tally.max_at
-    if first > 0 and peak > SPIKE_FACTOR * first and at > start:
+    if first > 0 and peak > SPIKE_FACTOR * first and at > start and (
+            peak > SPIKE_FACTOR * early_max(losses, tally.n) or held_out_rose(raw)):
         return Verdict("diverged", "spike", f"the loss spiked to {peak:.3g} at reported step "
                        f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
                        {"loss_first": first, "loss_max": peak, "loss_max_step": at,
                         "spike_factor": SPIKE_FACTOR})
     return None
+
+
+def early_max(losses: list[float], n: int) -> float:
+    """The largest loss of the first window: a series whose early reports already range
+    widely (a new random task per report, outlier batches of a heavy-tailed target) spikes
+    only past SPIKE_FACTOR x that (fresh14 `correct_b14_reptile_sine`: 0.29-1.93 early,
+    8.26 later; `a14_clipped_grads_unused_ok`: 0.22 and 232 early, 259 later, while its
+    validation error fell 0.18 -> 0.017)."""
+    window = losses[:max(WINDOW_MIN, int(n * WINDOW_FRAC))]
+    return max(window) if window else 0.0
+
+
+def held_out_rose(raw: RawResult) -> bool:
+    """A held-out error measure (`val_loss`, `test_mse`) whose whole last window lies above
+    EXPLODE_FACTOR x its first window's median: outliers as large as the early ones are a
+    spike when the model gets worse on held-out data too."""
+    for name, points in metrics.series(raw).items():
+        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
+            values = [v for _, v in points if math.isfinite(v)]
+            first = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False) \
+                if len(values) >= MIN_POINTS else 0.0
+            if first > 0 and risen(values, first):
+                return True
+    return False
 
 
 # --- leak, learning, pass ----------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import module_instances, returns_of, under
+from ..dataflow import contexts, module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..source import SourceFile
@@ -65,6 +65,7 @@ class Trail:
     def __init__(self, source: SourceFile, function: ast.AST) -> None:
         body = function.body if isinstance(function.body, list) else [function.body]
         self.source, self.bound = source, last_bindings(body)
+        self.function = function
         params = function.args.posonlyargs + function.args.args
         self.models = module_instances(source) | ({params[0].arg} if params else set())
 
@@ -152,6 +153,18 @@ class SummedBatchLoss(Rule):
         return "grad(" in text and "sum(" in text and "loss" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        per_example = vmapped(source)
         for trail, result in differentiated_results(source):
-            if summed_loss(trail, result, DEPTH):
+            if getattr(trail.function, "name", None) not in per_example and summed_loss(
+                    trail, result, DEPTH):
                 yield self.hit(source, result)
+
+
+def vmapped(source: SourceFile) -> set[str]:
+    """Names handed to `mx.vmap`, also inside another transformation (`mx.vmap(mx.grad(
+    example_loss))`): a function of one example, whose sum is that example's loss (fresh14
+    `correct_a14_dpsgd`: per-example gradients for DP-SGD)."""
+    return {n.id for c in source.of_type(ast.Call) if c.args
+            and source.imports.resolve(c.func) == "mlx.core.vmap"
+            for n in ast.walk(c.args[0]) if isinstance(n, ast.Name)} | {
+        getattr(f, "name", "") for f, kinds in contexts(source).items() if "vmap" in kinds}
