@@ -49,3 +49,8 @@ def test_modules_under_a_private_name_lead_the_learning_fix():
     note = anatomy.notes(run(found))
     assert "`_layers`" in note and "6154" in note and "self.layers" in note
     assert anatomy.notes(run(census())) == ""
+
+
+def test_modules_in_a_tuple_are_told_to_go_in_a_list():
+    note = anatomy.notes(run(census(hidden={"blocks": 40})))
+    assert "`blocks`" in note and "a list, not a tuple" in note and "rename" not in note

@@ -159,3 +159,16 @@ def test_modules_under_private_attributes_are_counted_and_private_buffers_are_no
     found = census(Private())
     assert found["hidden"] == {"_layers": 4 * 8 + 8 + 8 * 3 + 3}
     assert found["trainable_values"] == 1 and census(Tiny())["hidden"] == {}
+
+
+class Tupled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = (nn.Linear(4, 4), nn.Linear(4, 4))
+        self.head = nn.Linear(4, 1)
+
+
+def test_modules_kept_in_a_tuple_are_counted_as_hidden():
+    """a14_tuple_blocks_skipped (fresh14): parameters() walks dicts and lists only."""
+    found = census(Tupled())
+    assert found["hidden"] == {"blocks": 2 * (16 + 4)} and found["trainable_values"] == 5

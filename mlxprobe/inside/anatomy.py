@@ -2,11 +2,14 @@
 
 Job: two facts for the census (`params.census`), read from the module objects' structure,
 shapes and names, never from values (nothing is evaluated or read):
-- `hidden`: attributes whose name starts with `_` that hold modules (`self._layers = [...]`).
-  MLX's `Module.parameters()` leaves every `_` key out, so the weights of those modules are
-  constants: never given to the optimizer, never trained (mlx issue 141: "private members
-  are treated as constants"). A private array on a module (a buffer such as `_inv_freq`) is
-  not counted: only arrays that a module holds under a public name, below a private one.
+- `hidden`: attributes whose name starts with `_` that hold modules (`self._layers = [...]`),
+  and attributes that hold modules in a tuple (`self.blocks = (Block(), Block())`). MLX's
+  `Module.parameters()` leaves every `_` key out and walks only dicts and lists, so the
+  weights of those modules are constants: never given to the optimizer, never trained (mlx
+  issue 141: "private members are treated as constants"; mlx-swift issue 141 and fresh14
+  `a14_tuple_blocks_skipped`: blocks in a tuple kept their init). A private array on a
+  module (a buffer such as `_inv_freq`) is not counted: only arrays that a module holds
+  under a public name, below a private name or a tuple.
 - `adapters`: the LoRA adapter parameters (a path part starting with `lora` or holding
   `adapter`, as mlx-lm's `lora_a`/`lora_b` and PEFT's names), how many are frozen and how
   many train: a `model.freeze()` after the adapters were attached freezes them too
@@ -50,7 +53,8 @@ def _hidden_leaves(node: Any, path: str, owner: str | None,
             if owner is not None and not str(key).startswith("_") and _is_array(value):
                 yield owner, int(value.size)
             else:
-                below = owner or (where if str(key).startswith("_") else None)
+                hides = str(key).startswith("_") or isinstance(value, tuple)
+                below = owner or (where if hides else None)
                 yield from _hidden_leaves(value, where, below, seen)
     elif isinstance(node, (list, tuple, dict)):
         items = node.items() if isinstance(node, dict) else enumerate(node)

@@ -26,10 +26,12 @@ from .rule import Rule, Verdict
 MIN_STEPS = 5  # as the other census rule (`params.frozen_weights`): the optimizer ran
 
 HIDDEN = ("{where} hold(s) {values} values of modules kept under attribute names that start "
-          "with an underscore: MLX's Module.parameters() leaves every `_` attribute out "
-          "(private members are constants), so the optimizer never sees those weights and "
-          "they never train: rename the attribute (`self.{public} = ...` instead of "
-          "`self.{private} = ...`); keep a `_` name only for what must not train. ")
+          "with an underscore or in a tuple: MLX's Module.parameters() leaves every `_` "
+          "attribute out (private members are constants) and walks only dicts and lists, so "
+          "the optimizer never sees those weights and they never train: {fix}. ")
+RENAME = ("rename the attribute (`self.{public} = ...` instead of `self.{private} = ...`); "
+          "keep a `_` name only for what must not train")
+LISTED = "keep modules in a list, not a tuple (`self.{name} = [Block(), Block()]`)"
 ADAPTERS = ("the LoRA adapters ({names}) are frozen, so only {values} values of the model "
             "train: a `model.freeze()` after the adapters were attached froze them too. "
             "Freeze the base model first, then attach the adapters (mlx-lm: `model.freeze()` "
@@ -50,9 +52,10 @@ def hidden_note(raw: RawResult) -> str:
     if not found:
         return ""
     where = ", ".join(f"`{name}`" for name in found)
-    private = next(iter(found)).rpartition(".")[2]
-    return HIDDEN.format(where=where, values=sum(found.values()), private=private,
-                         public=private.lstrip("_") or "layers")
+    name = next(iter(found)).rpartition(".")[2]
+    fix = RENAME.format(private=name, public=name.lstrip("_") or "layers") \
+        if name.startswith("_") else LISTED.format(name=name)
+    return HIDDEN.format(where=where, values=sum(found.values()), fix=fix)
 
 
 def notes(raw: RawResult) -> str:

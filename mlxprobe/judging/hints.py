@@ -122,8 +122,10 @@ NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a f
               "in float32 (its sqrt is NaN: use `mx.var` or the two-pass `mx.mean((x - "
               "mean) ** 2)`); or a "
               "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
-              "re-created for the next epoch: reset it each epoch); check with "
-              "`mx.isnan(x).any()` where it first appears")
+              "re-created for the next epoch: reset it each epoch); or one huge step from "
+              "one outlier batch (a corrupted target, a unit glitch) with no clipping: clip "
+              "the gradient norm before the update, `grads, _ = optim.clip_grad_norm(grads, "
+              "max_norm=1.0)`; check with `mx.isnan(x).any()` where it first appears")
 NAN_EPS_ZERO = ("the optimizer was stepped with eps = 0: Adam/AdamW/RMSprop divide by "
                 "`sqrt(v) + eps`, and a parameter whose gradient is exactly 0 at its first steps "
                 "(an embedding row never looked up, a masked unit) has v = 0, so its update "
@@ -144,9 +146,11 @@ NAN_HELD_OUT = ("only the held-out metric is non-finite while the training loss 
 NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
               "lower the learning rate, clip before the update, `grads, _ = "
               "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "
-              "not finite; where gradients are accumulated by hand, reset the sum to zero "
-              "after each update (`acc = tree_map(mx.zeros_like, acc)`): a sum never "
-              "cleared makes every step larger than the last")
+              "not finite; where gradients are accumulated by hand, average them before the "
+              "update (divide the sum by the number of micro-batches, `tree_map(lambda g: g / "
+              "n_accum, acc)`: an undivided sum is a learning rate n_accum times larger) and "
+              "reset the sum to zero after each update (`acc = tree_map(mx.zeros_like, acc)`): "
+              "a sum never cleared makes every step larger than the last")
 GROWTH_FACTOR = 2.0  # the last finite value over the first: a blow-up, not a sudden NaN
 
 
