@@ -136,3 +136,33 @@ def test_mlx097_near_misses_an_unfreeze_a_new_head_a_helper_and_adapters():
     assert fired(keys, "MLX097") == []
     inference = FROZEN.replace("model.freeze()", "other.freeze()")
     assert fired(inference, "MLX097") == []
+
+
+TUPLED = """
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.proj = nn.Linear(d, d)
+
+class Net(nn.Module):
+    def __init__(self, d, n):
+        super().__init__()
+        self.blocks = tuple(Block(d) for _ in range(n))
+        self.head = nn.Linear(d, 1)
+
+    def __call__(self, x):
+        for blk in self.blocks:
+            x = x + blk(x)
+        return self.head(x)
+"""
+
+
+def test_mlx095_layers_kept_in_a_tuple():
+    """a14_tuple_blocks_skipped (fresh14): parameters() walks dicts and lists only."""
+    assert fired(TUPLED, "MLX095") == [10]
+    assert fired(TUPLED.replace("tuple(Block(d) for _ in range(n))",
+                                "[Block(d) for _ in range(n)]"), "MLX095") == []
+    assert fired(TUPLED.replace("tuple(Block(d) for _ in range(n))",
+                                "(Block(d), Block(d))"), "MLX095") == [10]
+    shapes = TUPLED.replace("tuple(Block(d) for _ in range(n))", "(d, n)")
+    assert fired(shapes, "MLX095") == []

@@ -774,3 +774,23 @@ def test_mlx090_a_per_example_loss_vmapped_is_not_a_batch_sum() -> None:
     batch = code.replace("per_example_grads = mx.vmap(mx.grad(example_loss), in_axes=(None, 0, 0))",
                          "grads = mx.grad(example_loss)")
     assert fired(batch, "MLX090") == [3]
+
+
+ACCUMULATED = """
+while update < 100:
+    prev = None
+    for _ in range(7):
+        loss, grads = loss_and_grad(model, x, y)
+        prev = grads if prev is None else tree_map(lambda a, b: a + b, prev, grads)
+    loss, grads = loss_and_grad(model, x, y)
+    grads = tree_map(lambda a, b: {combine}, prev, grads)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx005_a_sum_by_tree_map_is_no_scaling() -> None:
+    """b14_grad_accum_summed_sgd (fresh14): micro-batch gradients summed by tree_map in an
+    inner loop and once more after it, then applied undivided."""
+    assert fired(ACCUMULATED.format(combine="a + b"), "MLX005") == [9]
+    assert fired(ACCUMULATED.format(combine="(a + b) / 8"), "MLX005") == []

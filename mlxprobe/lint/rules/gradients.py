@@ -88,6 +88,12 @@ def is_add(source: SourceFile, node: ast.AST) -> bool:
     return source.imports.resolve(node) in ADD
 
 
+def adds(source: SourceFile, call: ast.Call) -> bool:
+    """`tree_map(lambda a, b: a + b, ...)`, `tree_map(mx.add, ...)`: a sum, no scaling."""
+    return source.imports.resolve(call.func) in TREE_MAP and bool(call.args) and is_add(
+        source, call.args[0])
+
+
 def sums_into(source: SourceFile, value: ast.AST, name: str, depth: int = 0) -> bool:
     """`value` adds a gradient tree into `name`: tree_map(add, name, g), or a helper doing so."""
     if isinstance(value, ast.IfExp):
@@ -144,13 +150,16 @@ def accumulators(source: SourceFile, body: list[ast.AST]) -> dict[str, ast.AST]:
     return found
 
 
-def divided(nodes: list[ast.AST], name: str, skip: set[ast.AST]) -> bool:
-    """`name` may be scaled: a division or product, or any other call that is given it."""
+def divided(nodes: list[ast.AST], name: str, skip: set[ast.AST],
+            source: SourceFile | None = None) -> bool:
+    """`name` may be scaled: a division or product, or any other call that is given it
+    (but a `tree_map` that only adds it into a sum: fresh14 `b14_grad_accum_summed_sgd`)."""
     for node in nodes:
         if node in skip:
             continue
         if isinstance(node, ast.Call) and name in {n for a in (*node.args, *(
-                k.value for k in node.keywords)) for n in names_in(a)}:
+                k.value for k in node.keywords)) for n in names_in(a)} and not (
+                    source is not None and adds(source, node)):
             return True
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mult,
                                                                 ast.FloorDiv)):
@@ -198,7 +207,7 @@ class UnaveragedAccumulation(Rule):
                 if call in reported:
                     continue
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
-                        scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
+                        scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}, source):
                     reported.add(call)
                     yield self.hit(source, call)
 

@@ -1,11 +1,15 @@
 """MLX095: an nn.Module keeps layers it uses in its forward under a private attribute
-(`self._layers = [nn.Linear(...), ...]`, `self._proj = nn.Linear(...)`).
+(`self._layers = [nn.Linear(...), ...]`, `self._proj = nn.Linear(...)`) or in a tuple
+(`self.blocks = tuple(Block(d) for _ in range(n))`).
 
 Job: in the module's own nn.Module classes, find `self._x = <layer>` (a layer built there:
-`nn.*`, one of the module's own classes, a list or comprehension of them) whose attribute the
-class's `__call__` reads. MLX's `Module.parameters()` leaves every key that starts with `_`
-out (mlx issue 141: private members are constants), so those layers are never given to the
-optimizer and never train, while PyTorch's `nn.ModuleList` under the same name trains.
+`nn.*`, one of the module's own classes, a list or comprehension of them), or `self.x = ` a
+tuple of layers, whose attribute the class's `__call__` reads. MLX's `Module.parameters()`
+leaves every key that starts with `_` out (mlx issue 141: private members are constants) and
+walks only dicts and lists (mlx-swift issue 141; fresh14 `a14_tuple_blocks_skipped`: blocks
+in a tuple kept their init, val_mse 0.173 -> 0.135 against 0.147 -> 0.00074 in a list), so
+those layers are never given to the optimizer and never train, while PyTorch's
+`nn.ModuleList` under the same name trains.
 Measured (mlx 0.32.4 CPU, failure corpus fresh13 `a13_underscore_layers_constant`): one
 trainable value (a temperature) of 6155, val_acc 0.079 at every epoch; renamed to
 `self.layers`, 6155 trainable values and val_acc 0.991. A private array (a buffer such as
@@ -27,8 +31,11 @@ from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .freezing import self_attribute
 
-# `self._x = nn.Linear(`, `self._x = [nn.Linear(`, `self._x = Block(`: its name, the class
-PRIVATE_LAYER = re.compile(r"self\.(_\w+) = \[?(?:nn\.)?([A-Z]\w*)\(")
+# `self._x = nn.Linear(`, `self._x = [nn.Linear(`, `self._x = Block(`, and any name given a
+# tuple of layers, `self.x = (Block(...), ...)`, `self.x = tuple(Block(d) for ...)`: its
+# name, the class
+PRIVATE_LAYER = re.compile(r"self\.(_\w+) = \[?(?:nn\.)?([A-Z]\w*)\(|"
+                           r"self\.(\w+) = (?:\(|tuple\(\[?)\s*(?:nn\.)?([A-Z]\w*)\(")
 
 
 # mlx.nn layers that hold parameters (activations, dropout, pooling hold none)
@@ -37,13 +44,29 @@ PARAMETRIC = ("Linear", "Conv", "Embedding", "LayerNorm", "RMSNorm", "GroupNorm"
               "Bilinear", "Quantized", "Transformer")
 
 
+def layer_bindings(text: str) -> list[tuple[str, str]]:
+    """(attribute, class) of each `PRIVATE_LAYER` match, private or tuple alike."""
+    return [(a or b, k or c) for a, k, b, c in PRIVATE_LAYER.findall(text)]
+
+
+def hidden_name(name: str, value: ast.AST) -> bool:
+    """A private attribute, or one given a tuple (`(...)` or `tuple(...)`)."""
+    tupled = isinstance(value, ast.Tuple) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+        and value.func.id == "tuple" and len(value.args) == 1)
+    return (name.startswith("_") and not name.startswith("__")) or tupled
+
+
 def built_layers(source: SourceFile, value: ast.AST, own: dict[str, ast.ClassDef]) -> bool:
     """A layer that holds parameters built here, or a list, tuple or comprehension of them."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+            and value.func.id == "tuple" and len(value.args) == 1:
+        return built_layers(source, value.args[0], own)
     if isinstance(value, ast.Call):
         return parametric(source, value, own)
     if isinstance(value, (ast.List, ast.Tuple)):
         return bool(value.elts) and all(built_layers(source, e, own) for e in value.elts)
-    if isinstance(value, ast.ListComp):
+    if isinstance(value, (ast.ListComp, ast.GeneratorExp)):
         return built_layers(source, value.elt, own)
     return False
 
@@ -71,21 +94,21 @@ class PrivateLayers(Rule):
     """MLX095: `self._layers = [nn.Linear(...)]` read in `__call__`: never trained."""
 
     id = "MLX095"
-    anchors = ("self._",)
+    anchors = ("self._", "tuple(", " = (")
     local = True  # reads one class and the classes it builds
 
     @staticmethod
     def may_fire(text: str) -> bool:
         """A private attribute bound to a layer and read again (`self._x(`, `self._x:`,
         `self._x[`, `self._x)` as in `enumerate(self._layers)`)."""
-        return "self._" in text and any(
+        return "self." in text and any(
             any(f"self.{name}{c}" in text for c in "(:[)")
-            for name, _ in PRIVATE_LAYER.findall(text))
+            for name, _ in layer_bindings(text))
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
         """The blocks that may bind a private layer, and the classes they build."""
-        built = {kind for _, kind in PRIVATE_LAYER.findall(text)}
+        built = {kind for _, kind in layer_bindings(text)}
         return lambda block: cls.may_fire(block) or any(
             f"class {kind}(" in block for kind in built)
 
@@ -99,6 +122,6 @@ class PrivateLayers(Rule):
             used = read_in(methods["__call__"])
             for target, value in assignments(walk(methods["__init__"].body)):
                 name = self_attribute(target)
-                if name and name.startswith("_") and not name.startswith("__") \
-                        and name in used and built_layers(source, value, own):
+                if name and hidden_name(name, value) and name in used \
+                        and built_layers(source, value, own):
                     yield self.hit(source, target)
