@@ -166,3 +166,24 @@ def test_mlx095_layers_kept_in_a_tuple():
                                 "(Block(d), Block(d))"), "MLX095") == [10]
     shapes = TUPLED.replace("tuple(Block(d) for _ in range(n))", "(d, n)")
     assert fired(shapes, "MLX095") == []
+
+
+CLIPPED = """
+def step(x, y):
+    loss, grads = loss_and_grad(model, x, y)
+    clipped_grads, total_norm = optim.clip_grad_norm(grads, max_norm={norm})
+    optimizer.update(model, {applied})
+    return loss, total_norm
+"""
+
+
+def test_mlx098_clipped_gradients_never_read():
+    """a14_clipped_grads_unused (fresh14), mlx-examples issue 924."""
+    assert fired(CLIPPED.format(norm="1.0", applied="grads"), "MLX098") == [4]
+
+
+def test_mlx098_near_misses_applied_measured_only_or_discarded():
+    assert fired(CLIPPED.format(norm="1.0", applied="clipped_grads"), "MLX098") == []
+    assert fired(CLIPPED.format(norm="1e9", applied="grads"), "MLX098") == []
+    discarded = CLIPPED.format(norm="1.0", applied="grads").replace("clipped_grads,", "_,")
+    assert fired(discarded, "MLX098") == []

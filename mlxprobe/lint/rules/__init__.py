@@ -18,7 +18,7 @@ from .base import Rule
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .construction import ModuleWithoutSuperInit
-from .contracts import ClipPairAsGrads, NestedTreeSaved, ZeroEpsilon
+from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsilon
 from .copies import SliceWriteLost
 from .custom_vjp import ModuleInCustomFunction
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
@@ -109,5 +109,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
-    FrozenThenTrained,
+    FrozenThenTrained, ClippedUnused,
 ), key=lambda r: r.id))

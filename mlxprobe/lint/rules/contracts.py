@@ -1,5 +1,6 @@
 """Rules about what MLX's training APIs give and take, stated on where a value comes from:
 MLX030 (the `(grads, norm)` pair of `optim.clip_grad_norm` used whole as the gradients),
+MLX098 (its clipped gradients never read: the update gets the unclipped ones),
 MLX031 (a nested tree, like `optimizer.state` or `model.parameters()`, saved with
 `mx.savez`/`mx.save_safetensors` without `tree_flatten`), MLX032 (an optimizer built with
 `eps=0`, directly or from a config dict spread into it).
@@ -62,6 +63,53 @@ class ClipPairAsGrads(Rule):
         reads = [n for n in scope_nodes(source, call) if isinstance(n, ast.Name)
                  and n.id == name and isinstance(n.ctx, ast.Load)]
         return any(not isinstance(source.parents.get(n), ast.Subscript) for n in reads)
+
+
+# a max_norm this large only measures the norm (for a log line): nothing is clipped
+MEASURE_ONLY = 1e6
+
+
+class ClippedUnused(Rule):
+    """MLX098: `clipped, norm = optim.clip_grad_norm(grads, max_norm)` and `clipped` never read
+    again: the update gets the unclipped `grads` (mlx-examples issue 924; fresh14
+    `a14_clipped_grads_unused`: heavy-tailed batches applied unclipped, max |w| 143 and every
+    hidden unit dead, val mse ~2 against 0.017 with the clipped tree). `_` as the first name,
+    or a max_norm of 1e6 or more (the norm measured for a log), is left alone."""
+
+    id = "MLX098"
+    anchors = ("clip_grad_norm",)
+    local = True  # reads one function
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "clip_grad_norm" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            if source.imports.resolve(call.func) not in CLIP or measures(call):
+                continue
+            name = clipped_name(source, call)
+            if name and not any(isinstance(n, ast.Name) and n.id == name and isinstance(
+                    n.ctx, ast.Load) for n in scope_nodes(source, call)):
+                yield self.hit(source, call)
+
+
+def clipped_name(source: SourceFile, call: ast.Call) -> str | None:
+    """`clipped` of `clipped, norm = clip_grad_norm(...)` (not `_`), else None."""
+    parent = source.parents.get(call)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+            and isinstance(parent.targets[0], ast.Tuple) and parent.targets[0].elts):
+        return None
+    first = parent.targets[0].elts[0]
+    return first.id if isinstance(first, ast.Name) and not first.id.startswith("_") else None
+
+
+def measures(call: ast.Call) -> bool:
+    """A literal max_norm of MEASURE_ONLY or more."""
+    given = call.args[1] if len(call.args) > 1 else next(
+        (k.value for k in call.keywords if k.arg == "max_norm"), None)
+    return isinstance(given, ast.Constant) and isinstance(given.value, (int, float)) and (
+        given.value >= MEASURE_ONLY)
 
 
 SAVERS = frozenset(f"mlx.core.{n}" for n in (
