@@ -187,3 +187,27 @@ def test_mlx098_near_misses_applied_measured_only_or_discarded():
     assert fired(CLIPPED.format(norm="1e9", applied="grads"), "MLX098") == []
     discarded = CLIPPED.format(norm="1.0", applied="grads").replace("clipped_grads,", "_,")
     assert fired(discarded, "MLX098") == []
+
+
+ONCE = """
+def train_epoch(model, optimizer, batches):
+    for i, (x, y) in enumerate(batches):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        {last}
+"""
+
+
+def test_mlx099_a_training_loop_that_breaks_at_once():
+    """b14_leftover_break_one_batch (fresh14): a leftover debugging break."""
+    assert fired(ONCE.format(last="break"), "MLX099") == [7]
+
+
+def test_mlx099_near_misses_a_guarded_break_and_a_sample_batch():
+    assert fired(ONCE.format(last="if i >= 100:\n            break"), "MLX099") == []
+    sample = """
+    for x, y in batches:
+        break
+    """
+    assert fired(sample, "MLX099") == []

@@ -50,6 +50,7 @@ from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
+from .once import BreaksAtOnce
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
@@ -109,5 +110,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
-    FrozenThenTrained, ClippedUnused,
+    FrozenThenTrained, ClippedUnused, BreaksAtOnce,
 ), key=lambda r: r.id))
