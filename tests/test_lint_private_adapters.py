@@ -211,3 +211,35 @@ def test_mlx099_near_misses_a_guarded_break_and_a_sample_batch():
         break
     """
     assert fired(sample, "MLX099") == []
+
+
+LATE = """
+class LM(nn.Module):
+    def loss(self, x, y):
+        return nn.losses.cross_entropy(self(x), y, reduction="mean")
+
+def main(model, optimizer, batches, valid):
+    step = nn.value_and_grad(model, model.loss)
+
+    def eval_fn(data):
+        return {who}.loss(*data).item()
+
+    for it, (x, y) in enumerate(batches):
+        loss, grads = step(x, y)
+        optimizer.update(model, grads)
+        {every}
+        if it % 100 == 0:
+            print(eval_fn(valid))
+    print(eval_fn(valid))
+"""
+
+
+def test_mlx047_a_name_unbound_in_its_scope_in_a_function_run_late():
+    """b14_eval_fn_self_reference (fresh14): `self` in a function nested in `main`."""
+    assert fired(LATE.format(who="self", every="pass"), "MLX047") == [10]
+
+
+def test_mlx047_near_misses_a_name_of_the_outer_function_and_a_function_run_every_step():
+    assert fired(LATE.format(who="model", every="pass"), "MLX047") == []
+    every = LATE.format(who="self", every="eval_fn(valid)")
+    assert fired(every, "MLX047") == []

@@ -460,7 +460,9 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "a global is looked up only when its line runs, so a stale name in a branch that "
         "runs every N steps (validation, a checkpoint) lets training run and then crashes; "
         "measured in the failure corpus (mlx 0.32.4 CPU): 80 iterations trained (loss 2.79 "
-        "-> 0.10), then NameError: name 'params' is not defined at the first validation",
+        "-> 0.10), then NameError: name 'params' is not defined at the first validation; a "
+        "name unbound in its own scope in a function run only there (`self` in an eval_fn "
+        "nested in main: fresh14 b14_eval_fn_self_reference) fails the same way",
         "", source="https://github.com/ml-explore/mlx-examples/issues/3"),
     RuleInfo(
         "MLX048", "half-square-overflow",

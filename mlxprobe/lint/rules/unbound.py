@@ -6,7 +6,10 @@ imports, `except ... as`, `match` captures, `global`) and flag the first read of
 outside that set and outside `builtins` that sits under an `if` inside a loop. Python looks a
 global up only when the line runs, so such a stale name trains for hours and then raises
 NameError (mlx-examples#3: `eval_fn(params, valid)` in a script that holds a `model`); an
-unbound name read at every step fails at once and is left to pyflakes. A module with a star
+unbound name read at every step fails at once and is left to pyflakes. A name read in a
+function, bound neither in it (nor in the functions around it) nor at the module's top level
+(a `self` in a function nested in `main`), is flagged too when that function runs late: all
+its calls periodic, or after a loop. A module with a star
 import or that writes its own namespace (`globals()`, `exec`) is skipped: its names cannot be
 read off the text.
 
@@ -20,6 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
+from ..flow import walk
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
@@ -73,10 +77,63 @@ class UnboundName(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         known = bound_names(source) | KNOWN
         reported: set[str] = set()
-        reads = sorted((n for n in source.of_type(ast.Name) if n.id not in known
-                        and periodic(source, n)),
+        reads = sorted((n for n in source.of_type(ast.Name) if isinstance(n.ctx, ast.Load)
+                        and (n.id not in known and periodic(source, n)
+                             or unbound_in_late_function(source, n))),
                        key=lambda n: (n.lineno, n.col_offset))
         for name in reads:
             if name.id not in reported:
                 reported.add(name.id)
                 yield self.hit(source, name)
+
+
+def module_level(source: SourceFile) -> set[str]:
+    """Names the module's own top-level code binds (definitions, imports, assignments, in
+    any block but not inside a function or class body), and every `global` name."""
+    found = {name for n in source.of_type(ast.Global) for name in n.names}
+    for node in walk(source.tree.body):  # does not enter functions, classes or lambdas
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, (*BINDERS, ast.Import, ast.ImportFrom)):
+            found |= set(imported(node)) if isinstance(node, (ast.Import, ast.ImportFrom)) \
+                else ({node.name} if getattr(node, "name", None) else set())
+    return found
+
+
+def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
+    """`read` names nothing its outermost function binds (at any depth) nor the module's
+    top level, and the function it sits in runs late: called only on some iterations of a
+    loop, or after a loop (mlx-examples' LSTM example, fresh14 `b14_eval_fn_self_reference`:
+    `self.loss(...)` in an `eval_fn` nested in `main`, NameError at the first validation)."""
+    function = source.enclosing(read)
+    if function is None or read.id in KNOWN or read.id in module_level(source):
+        return False
+    outer = function
+    while (up := source.enclosing(outer)) is not None:
+        outer = up
+    if read.id in source.cached("bound_in", outer, lambda: bound_in(outer)):
+        return False
+    sites = [c for c in source.of_type(ast.Call) if isinstance(c.func, ast.Name)
+             and c.func.id == getattr(function, "name", None)]
+    return bool(sites) and all(periodic(source, c) or after_a_loop(source, c) for c in sites)
+
+
+def bound_in(function: ast.AST) -> set[str]:
+    """Every name bound anywhere in a function, its nested functions and lambdas included."""
+    found = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+    found |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name)
+              and not isinstance(n.ctx, ast.Load)}
+    found |= {n.name for n in ast.walk(function) if isinstance(n, BINDERS) and n.name}
+    found |= {name for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for name in imported(n)}
+    return found | {name for n in ast.walk(function) if isinstance(n, (ast.Global, ast.Nonlocal))
+                    for name in n.names}
+
+
+def after_a_loop(source: SourceFile, call: ast.Call) -> bool:
+    """A call outside any loop, on a line after a loop of its own function."""
+    if source.enclosing(call, LOOPS) is not None:
+        return False
+    scope = source.enclosing(call)
+    body = scope.body if scope is not None else source.tree.body
+    return any(isinstance(n, LOOPS) and n.end_lineno < call.lineno for n in walk(body))
