@@ -54,3 +54,11 @@ def test_modules_under_a_private_name_lead_the_learning_fix():
 def test_modules_in_a_tuple_are_told_to_go_in_a_list():
     note = anatomy.notes(run(census(hidden={"blocks": 40})))
     assert "`blocks`" in note and "a list, not a tuple" in note and "rename" not in note
+
+
+def test_modules_in_a_tuple_are_no_update_and_a_private_name_is_left_to_the_fix():
+    verdict = classify(run(census(hidden={"blocks": 2080})))
+    assert verdict.label == "no_update:hidden_modules" and "`blocks`" in verdict.reason
+    assert "a list, not a tuple" in verdict.hint
+    assert classify(run(census(hidden={"_teacher": 2080}))).kind != "no_update"
+    assert classify(run(census(hidden={"blocks": 2080}), steps=3)).kind != "no_update"

@@ -6,7 +6,7 @@ shapes and names, never from values (nothing is evaluated or read):
   and attributes that hold modules in a tuple (`self.blocks = (Block(), Block())`). MLX's
   `Module.parameters()` leaves every `_` key out and walks only dicts and lists, so the
   weights of those modules are constants: never given to the optimizer, never trained (mlx
-  issue 141: "private members are treated as constants"; mlx-swift issue 141 and fresh14
+  issue 141: "private members are treated as constants"; mlx-swift issue 362 and fresh14
   `a14_tuple_blocks_skipped`: blocks in a tuple kept their init). A private array on a
   module (a buffer such as `_inv_freq`) is not counted: only arrays that a module holds
   under a public name, below a private name or a tuple.

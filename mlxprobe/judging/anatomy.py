@@ -2,6 +2,11 @@
 under private names, LoRA adapters that are frozen.
 
 Job: read the census (`inside/params.census`, facts from `inside/anatomy`) and give
+- `tupled_modules`, a rule unit: no_update when the stepped model keeps modules with arrays
+  in a tuple attribute, over >= MIN_STEPS steps: `Module.parameters()` walks dicts and lists
+  only, so they never train (fresh14 `a14_tuple_blocks_skipped`: residual blocks in a tuple
+  kept their init, val_mse 0.173 -> 0.135 against 0.147 -> 0.00074 in a list). A module
+  under a `_` name is left to the fix text: it may be a constant on purpose;
 - `frozen_adapters`, a rule unit: no_update when the stepped model has LoRA adapter
   parameters and not one of them is trainable, over >= MIN_STEPS steps: the optimizer runs
   and the adapters, the only part a LoRA fine-tune means to train, never change (failure
@@ -77,7 +82,33 @@ def frozen_adapters(raw: RawResult, meta: dict) -> Verdict | None:
                    {"census": found, "min_steps": MIN_STEPS})
 
 
+def in_tuples(found: dict) -> dict[str, int]:
+    """The hidden module paths that no private name explains: modules kept in a tuple."""
+    hidden = found.get("hidden") or {}
+    return {p: v for p, v in hidden.items() if not any(s.startswith("_") for s in p.split("."))}
+
+
+def tupled_modules(raw: RawResult, meta: dict) -> Verdict | None:
+    """Modules kept in a tuple attribute of the stepped model, over >= MIN_STEPS steps: MLX's
+    parameters() never walks a tuple, so their weights never train (a `_` name may be meant
+    as a constant, a teacher kept out of training; a tuple of layers has no such use)."""
+    found = census(raw)
+    tupled = in_tuples(found or {})
+    if not tupled or raw.step_count < MIN_STEPS:
+        return None
+    where = ", ".join(f"`{p}`" for p in tupled)
+    return Verdict("no_update", "hidden_modules", f"{where} of the trained {found['model']} "
+                   f"hold(s) {sum(tupled.values())} values of modules in a tuple, which "
+                   "Module.parameters() never walks: the optimizer never updates them while "
+                   f"{found['trainable_values']} other values train", hidden_note(raw),
+                   {"census": found, "min_steps": MIN_STEPS})
+
+
 RULES = (
+    Rule("no_update.hidden_modules", "params", "the stepped model keeps modules with arrays "
+         f"in a tuple attribute (not a `_` name), over >= {MIN_STEPS} steps", "failure corpus: "
+         "a14_tuple_blocks_skipped (mlx-swift issue 362: children in a container kind the "
+         "module walk skips)", tupled_modules),
     Rule("no_update.frozen_adapters", "params", "the stepped model has LoRA adapter "
          f"parameters (a path part `lora*` or `*adapter*`), none trainable, over >= "
          f"{MIN_STEPS} steps", "failure corpus: b13_lora_freeze_after_attach (mlx-vlm issue "

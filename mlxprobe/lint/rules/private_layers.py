@@ -6,7 +6,7 @@ Job: in the module's own nn.Module classes, find `self._x = <layer>` (a layer bu
 `nn.*`, one of the module's own classes, a list or comprehension of them), or `self.x = ` a
 tuple of layers, whose attribute the class's `__call__` reads. MLX's `Module.parameters()`
 leaves every key that starts with `_` out (mlx issue 141: private members are constants) and
-walks only dicts and lists (mlx-swift issue 141; fresh14 `a14_tuple_blocks_skipped`: blocks
+walks only dicts and lists (mlx-swift issue 362; fresh14 `a14_tuple_blocks_skipped`: blocks
 in a tuple kept their init, val_mse 0.173 -> 0.135 against 0.147 -> 0.00074 in a list), so
 those layers are never given to the optimizer and never train, while PyTorch's
 `nn.ModuleList` under the same name trains.
