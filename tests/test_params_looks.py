@@ -105,6 +105,14 @@ class Adapted(nn.Module):
         self.lora_b = mx.zeros((2, 4))
 
 
+def _watched(model: nn.Module) -> tuple[Records, ParamWatch]:
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    return sink, watch
+
+
 def _looked(watch: ParamWatch, model: nn.Module, step: int, updates: int) -> None:
     watch.next_at = 0.0
     watch.after_eval((model.parameters(),), {}, step=step, updates=updates)
@@ -114,10 +122,7 @@ def test_a_second_stage_gets_its_census_once_an_update_ran_on_its_new_trainables
     """b13_lora_freeze_after_attach (fresh13): the base trains, then adapters are attached
     and `model.freeze()` freezes them too; the census taken in the first stage knew none."""
     model = Tiny()
-    mx.eval(model.parameters())
-    sink = Records()
-    watch = ParamWatch(sink)  # type: ignore[arg-type]
-    watch.saw_model(model, stepped=True)
+    sink, watch = _watched(model)
     _looked(watch, model, 1, 0)
     _looked(watch, model, 2, 1)
     model.out = Adapted(model.out)
@@ -134,10 +139,7 @@ def test_a_second_stage_gets_its_census_once_an_update_ran_on_its_new_trainables
 
 def test_a_model_frozen_after_its_last_update_keeps_the_census_it_trained_under():
     model = Tiny()
-    mx.eval(model.parameters())
-    sink = Records()
-    watch = ParamWatch(sink)  # type: ignore[arg-type]
-    watch.saw_model(model, stepped=True)
+    sink, watch = _watched(model)
     _looked(watch, model, 1, 1)
     model.freeze()  # for evaluation: no optimizer update follows
     _looked(watch, model, 2, 1)

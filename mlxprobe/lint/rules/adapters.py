@@ -72,6 +72,17 @@ def frees_adapters(call: ast.Call) -> bool:
         for k in keys_given(call))
 
 
+def full_freezes(source: SourceFile) -> Iterator[tuple[ast.Call, list[ast.Call], list[ast.AST]]]:
+    """(a `x.freeze()` of everything, the calls of its scope, the scope's nodes), per
+    function and for the module's top-level code."""
+    for body in [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]:
+        nodes = list(walk(body))
+        found = [n for n in nodes if isinstance(n, ast.Call)]
+        for call in found:
+            if freezes(call, "freeze") and not call.keywords and not call.args:
+                yield call, found, nodes
+
+
 class FreezeAfterAdapters(Rule):
     """MLX096: adapters attached, then `model.freeze()` freezes them too."""
 
@@ -84,15 +95,10 @@ class FreezeAfterAdapters(Rule):
         return "freeze(" in text and ("lora" in text or "LoRA" in text or "Lora" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        scopes = [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]
-        for body in scopes:
-            nodes = list(walk(body))
-            found = [n for n in nodes if isinstance(n, ast.Call)]
-            for call in found:
-                if freezes(call, "freeze") and not call.keywords and not call.args \
-                        and self._after_attach(call, found, nodes) and not any(
-                            frees_adapters(c) and c.lineno > call.lineno for c in found):
-                    yield self.hit(source, call)
+        for call, found, nodes in full_freezes(source):
+            if self._after_attach(call, found, nodes) and not any(
+                    frees_adapters(c) and c.lineno > call.lineno for c in found):
+                yield self.hit(source, call)
 
     @staticmethod
     def _after_attach(call: ast.Call, found: list[ast.Call], nodes: list[ast.AST]) -> bool:
@@ -121,15 +127,11 @@ class FrozenThenTrained(Rule):
             "grad(" in text or ".update(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        scopes = [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]
-        for body in scopes:
-            nodes = list(walk(body))
-            for call in (n for n in nodes if isinstance(n, ast.Call)):
-                name = receiver(call) if freezes(call, "freeze") else None
-                if name and not call.args and not call.keywords and len(
-                        dotted(call.func) or []) == 2 and self._trained_frozen(
-                            source, name, call.lineno, nodes):
-                    yield self.hit(source, call)
+        for call, _, nodes in full_freezes(source):
+            name = receiver(call)
+            if name and len(dotted(call.func) or []) == 2 and self._trained_frozen(
+                    source, name, call.lineno, nodes):
+                yield self.hit(source, call)
 
     @staticmethod
     def _trained_frozen(source: SourceFile, name: str, line: int,
