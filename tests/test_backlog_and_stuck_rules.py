@@ -195,8 +195,13 @@ def test_a_curriculum_whose_loss_jumps_where_its_stage_counter_changes_is_judged
     stages = [0] * 6 + [1] * 6 + [2] * 6
     records = [{**r, "metrics": {"stage": s}} for r, s in zip(reports(mse), stages)]
     assert classify(watched(records)).kind == "pass"
-    # the boundary is the counter the program prints, not the jump: without it, one curve
-    assert classify(watched(reports(mse))).kind == "diverged"
+    # the boundary is the counter the program prints, not the jump: a last stage that starts
+    # 30x higher passes with its counter and, as one curve, is a spike past 10x the first
+    # window's largest loss
+    harder = mse[:12] + [v * 30 for v in mse[12:]]
+    records = [{**r, "metrics": {"stage": s}} for r, s in zip(reports(harder), stages)]
+    assert classify(watched(records)).kind == "pass"
+    assert classify(watched(reports(harder))).kind == "diverged"
 
 
 def test_an_idle_hang_after_a_thread_died_names_the_thread_and_its_exception():

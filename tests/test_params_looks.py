@@ -174,3 +174,17 @@ def test_modules_kept_in_a_tuple_are_counted_as_hidden():
     """a14_tuple_blocks_skipped (fresh14): parameters() walks dicts and lists only."""
     found = census(Tupled())
     assert found["hidden"] == {"blocks": 2 * (16 + 4)} and found["trainable_values"] == 5
+
+
+def test_a_stage_change_gets_its_census_before_the_next_look_is_due():
+    """b15_frozen_head_reassigned (fresh15): the second stage's steps were fast, no look came
+    after the one that saw the freeze; the census follows at its first update anyway."""
+    model = Tiny()
+    sink, watch = _watched(model)
+    _looked(watch, model, 1, 0)
+    _looked(watch, model, 2, 1)
+    model.freeze()
+    _looked(watch, model, 3, 5)
+    watch.after_eval((model.parameters(),), {}, step=4, updates=6)  # within LOOK_EVERY_S
+    assert sink.got[-1]["census"][0]["trainable_matrices"] == 0
+    assert sink.got[-1]["census"][0]["frozen_names"] == ["out.weight"]

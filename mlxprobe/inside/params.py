@@ -93,7 +93,10 @@ class ParamWatch:
         """Called right after the program's outermost eval returned (`updates`: optimizer
         updates so far)."""
         now = time.monotonic()
-        if not self.models or now < self.next_at:
+        if not self.models:
+            return
+        if now < self.next_at:
+            self._census_due(step, updates)
             return
         started = time.perf_counter()
         evaluated = _array_ids((args, tuple(kwargs.values())))
@@ -113,6 +116,15 @@ class ParamWatch:
         if record["leaves"] or "census" in record:
             record["cost_us"] = round(cost * 1e6, 1)
             self.probe.emit(PARAMS, step=step, updates=updates, **record)
+
+    def _census_due(self, step: int, updates: int) -> None:
+        """Between looks: the census a stage change asked for, as soon as an update ran on
+        the new trainable set (a second stage of a few fast steps may see no other look;
+        a census walks shapes only, once per change)."""
+        if self.looks > 1 and not self.censused and updates > self.updates_at_shape > 0:
+            self.censused = True
+            self.probe.emit(PARAMS, step=step, updates=updates, leaves=0, compared=0,
+                            census=self._census())
 
     def _reshaped(self, shape: int, updates: int) -> None:
         """A new set of trainable parameters, once the census after the first update was
@@ -206,8 +218,9 @@ def census(model: Any) -> dict:
     dtypes: dict[str, int] = {}  # trainable values per dtype
     out = {"model": type(model).__name__, "trainable_matrices": 0, "trainable_values": 0,
            "frozen_matrices": 0, "frozen_quantized": 0, "trainable_dtypes": dtypes,
-           "hidden": anatomy.hidden(model), "adapters": anatomy.adapters(leaves, trainable)}
-    for _, leaf in leaves:
+           "hidden": anatomy.hidden(model), "adapters": anatomy.adapters(leaves, trainable),
+           "frozen_names": []}
+    for path, leaf in leaves:
         matrix = getattr(leaf, "ndim", 0) >= 2
         if id(leaf) in trainable:
             size = int(getattr(leaf, "size", 0))
@@ -217,6 +230,8 @@ def census(model: Any) -> dict:
             dtypes[kind] = dtypes.get(kind, 0) + size
         elif matrix:
             out["frozen_matrices"] += 1
+            if len(out["frozen_names"]) < anatomy.MAX_NAMES:
+                out["frozen_names"].append(path)
             out["frozen_quantized"] += "int" in str(getattr(leaf, "dtype", ""))
     return out
 

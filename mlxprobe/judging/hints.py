@@ -100,10 +100,11 @@ FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linea
                     "QuantizedLinear whose integer weights cannot be trained, so only the "
                     "float biases learn; train in float and quantize afterwards, or train "
                     "LoRA adapters on the quantized model (`linear_to_lora_layers`, QLoRA)")
-FROZEN_WEIGHTS = ("every weight matrix is frozen (a `model.freeze()` with nothing unfrozen "
-                  "but biases and norms), so the model can hardly learn: unfreeze the "
-                  "layers you mean to train (`model.unfreeze()` or `module.unfreeze()`) and "
-                  "check `tree_flatten(model.trainable_parameters())` lists their weights")
+FROZEN_WEIGHTS = ("every weight matrix is frozen{names} (a `model.freeze()` with nothing "
+                  "unfrozen but biases and norms, or a layer's arrays replaced on a frozen "
+                  "module, which keeps them frozen), so the model can hardly learn: unfreeze "
+                  "the layers you mean to train ({example}) and check "
+                  "`tree_flatten(model.trainable_parameters())` lists their weights")
 DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")

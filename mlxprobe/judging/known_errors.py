@@ -134,6 +134,24 @@ TABLE: tuple[KnownError, ...] = (
         "`w = w.transpose(0, 2, 1)` for conv weights from PyTorch, or build the model from "
         "the checkpoint's own config", GH + "ml-explore/mlx-examples/issues/1064"),
     KnownError(
+        "flat_keys_to_update",
+        r'Module does not have parameter named "\w+\.[\w.]+"',
+        "`model.update(...)` got `tree_flatten`'s dotted keys ('layers.0.weight'): it takes "
+        "the nested tree (dicts and lists) that `model.parameters()` returns",
+        "rebuild the nested tree first: `model.update(tree_unflatten(list(new.items())))` "
+        "(`from mlx.utils import tree_unflatten`)", GH + "ml-explore/mlx/issues/2233"),
+    KnownError(
+        "module_through_transform",
+        r"'dict' object (?:has no attribute '(?:trainable_parameters|parameters|update|freeze|"
+        r"unfreeze|apply|train|eval|load_weights|children|modules)'|is not callable)",
+        "an `nn.Module` was passed as an argument through `mx.compile` (or another "
+        "transformation), which flattens its arguments as trees: inside, the model arrives "
+        "as a plain dict of arrays",
+        "close over the model and declare its state instead of passing it: `state = "
+        "[model.state, optimizer.state]; step = partial(mx.compile, inputs=state, "
+        "outputs=state)(step)` with `step(x, y)` using `model` from its scope",
+        GH + "ml-explore/mlx/issues/1388"),
+    KnownError(
         "missing_parameter",
         r"Module does not have parameter named",
         "`model.update(...)` (or `load_weights`) got a name the module does not have: the "

@@ -154,8 +154,19 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("no_update", "frozen_weights", f"every weight matrix of the trained "
                    f"{found['model']} is frozen ({found['frozen_matrices']} matrices{what}); "
                    f"only {found['trainable_values']} values of vectors (biases, norms) can "
-                   "learn", hints.FROZEN_QUANTIZED if quantized else hints.FROZEN_WEIGHTS,
+                   "learn", hints.FROZEN_QUANTIZED if quantized else frozen_hint(found),
                    {"census": found})
+
+
+def frozen_hint(found: dict) -> str:
+    """The frozen-weights fix, naming the frozen matrices and unfreezing the last one's
+    module (the output head, most often) when the census lists them."""
+    names = found.get("frozen_names") or []
+    module = names[-1].rpartition(".")[0] if names else ""
+    return hints.FROZEN_WEIGHTS.format(
+        names=f" ({', '.join(names)})" if names else "",
+        example=f"`model.{module}.unfreeze()`" if module else
+        "`model.unfreeze()` or `module.unfreeze()`")
 
 
 def low_precision(raw: RawResult) -> str | None:
