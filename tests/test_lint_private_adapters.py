@@ -243,3 +243,48 @@ def test_mlx047_near_misses_a_name_of_the_outer_function_and_a_function_run_ever
     assert fired(LATE.format(who="model", every="pass"), "MLX047") == []
     every = LATE.format(who="self", every="eval_fn(valid)")
     assert fired(every, "MLX047") == []
+
+
+COMPILED_MODEL = """
+model = MLP()
+
+def grad_step({params}):
+    return nn.value_and_grad(model, loss_fn)(model, x, y)
+
+grad_step = mx.compile(grad_step)
+for x, y in batches:
+    loss, grads = grad_step({args})
+"""
+
+
+def test_mlx100_a_module_handed_to_a_compiled_function():
+    """b15_compile_module_arg (fresh15), mlx issue 1388."""
+    code = COMPILED_MODEL.format(params="model, x, y", args="model, x, y")
+    assert fired("class MLP(nn.Module):\n    pass\n" + code, "MLX100") == [11]
+
+
+def test_mlx100_near_miss_the_model_closed_over():
+    code = COMPILED_MODEL.format(params="x, y", args="x, y")
+    assert fired("class MLP(nn.Module):\n    pass\n" + code, "MLX100") == []
+
+
+FLAT = """
+model = nn.Linear(4, 4)
+params = dict(tree_flatten(model.parameters()))
+new = {}
+for k, g in tree_flatten(grads):
+    new[k] = params[k] - 0.1 * g
+model.update(NEW)
+"""
+
+
+def test_mlx101_tree_flatten_keys_handed_to_update():
+    """b15_update_flat_keys (fresh15), mlx issue 2233."""
+    assert fired(FLAT.replace("NEW", "new"), "MLX101") == [7]
+
+
+def test_mlx101_near_misses_unflattened_non_strict_and_a_plain_dict():
+    assert fired(FLAT.replace("NEW", "tree_unflatten(list(new.items()))"), "MLX101") == []
+    assert fired(FLAT.replace("NEW", "new, strict=False"), "MLX101") == []
+    plain = FLAT.replace("NEW", "extra").replace("new = {}", "extra = {'weight': w}")
+    assert fired(plain, "MLX101") == []

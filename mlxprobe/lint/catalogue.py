@@ -943,6 +943,25 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "step per epoch, train loss 1.93 -> 1.70 over 6 epochs against 1.24 -> 0.16 without it",
         "", source="https://github.com/ml-explore/mlx-examples/commit/f59a36f94d1fefdf3ea480395f87a46cbf3c3dcd"),
     RuleInfo(
+        "MLX100", "module-through-compile",
+        "an nn.Module handed as an argument to a compiled function: mx.compile flattens "
+        "its arguments, so inside it the model is a plain dict",
+        "state = [model.state]; step = partial(mx.compile, inputs=state, outputs=state)(step)"
+        "  # close over the model",
+        "mx.compile passes arrays and trees of them; measured (mlx 0.32.4 CPU, failure "
+        "corpus fresh15 b15_compile_module_arg) AttributeError: 'dict' object has no "
+        "attribute 'trainable_parameters' at the first step",
+        "", source="https://github.com/ml-explore/mlx/issues/1388"),
+    RuleInfo(
+        "MLX101", "flat-keys-to-update",
+        "model.update(new) with new keyed by tree_flatten's dotted names ('layers.0.weight'): "
+        "update takes the nested tree",
+        "model.update(tree_unflatten(list(new.items())))",
+        "Module.update matches nested keys; measured (mlx 0.32.4 CPU, failure corpus fresh15 "
+        "b15_update_flat_keys) ValueError: Module does not have parameter named "
+        "\"layers.0.weight\" at the first step",
+        "", source="https://github.com/ml-explore/mlx/issues/2233"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -13,6 +13,7 @@ from .adapters import FreezeAfterAdapters, FrozenThenTrained
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .argnums import GradOfIndices
+from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .axes import NoAxisNormalisation
 from .base import Rule
 from .collectives import CollectiveOnSomeRanks
@@ -110,5 +111,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DefaultHidesConfig, ProbabilitiesAsLogits, ActivationOnModule, TracedNumber,
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
-    FrozenThenTrained, ClippedUnused, BreaksAtOnce,
+    FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
 ), key=lambda r: r.id))
