@@ -188,3 +188,17 @@ def test_a_stage_change_gets_its_census_before_the_next_look_is_due():
     watch.after_eval((model.parameters(),), {}, step=4, updates=6)  # within LOOK_EVERY_S
     assert sink.got[-1]["census"][0]["trainable_matrices"] == 0
     assert sink.got[-1]["census"][0]["frozen_names"] == ["out.weight"]
+
+
+def test_a_freeze_noted_between_looks_gets_the_census_after_the_next_update():
+    """`Module.freeze`/`unfreeze` are noted (inside/beats.patch_module_freezing): no look
+    needs to see the new trainable set before its census."""
+    model = Tiny()
+    sink, watch = _watched(model)
+    _looked(watch, model, 1, 1)
+    model.freeze()
+    watch.trainables_changed(updates=1)
+    watch.after_eval((model.parameters(),), {}, step=2, updates=1)  # no update yet
+    assert len(sink.got) == 1
+    watch.after_eval((model.parameters(),), {}, step=3, updates=2)
+    assert sink.got[-1]["census"][0]["frozen_names"] == ["out.weight"]

@@ -58,6 +58,7 @@ def start() -> None:
 
 def _module_base(beats: beating.Beats, probe: Probe, module: ModuleType) -> None:
     beating.patch_module_update(beats, module)
+    beating.patch_module_freezing(beats, module)
     loads.patch_load_weights(probe, module)
 
 

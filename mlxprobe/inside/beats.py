@@ -223,6 +223,32 @@ def patch_module_update(beats: Beats, module: ModuleType) -> None:
     base.update = update  # type: ignore[union-attr]
 
 
+def patch_module_freezing(beats: Beats, module: ModuleType) -> None:
+    """Note each `freeze`/`unfreeze` of a module: the trainable set may have changed, so the
+    census is taken again once an update ran on it (a second stage that freezes the model
+    and trains a head may be over before the next parameter look)."""
+    base = getattr(module, "Module", None)
+    if beats.params is None or base is None:
+        return
+    watch = beats.params
+    for name in ("freeze", "unfreeze"):
+        original = getattr(base, name, None)
+        if not callable(original) or getattr(original, "_mlxprobe", False):
+            continue
+        setattr(base, name, _noting(original, lambda: watch.trainables_changed(beats.updates)))
+
+
+def _noting(original: Callable, note: Callable[[], None]) -> Callable:
+    @functools.wraps(original)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        finally:
+            note()
+    wrapped._mlxprobe = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 def patch_eval(beats: Beats, core: ModuleType) -> None:
     original = getattr(core, "eval", None)
     if callable(original) and not getattr(original, "_mlxprobe", False):

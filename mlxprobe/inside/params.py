@@ -121,10 +121,16 @@ class ParamWatch:
         """Between looks: the census a stage change asked for, as soon as an update ran on
         the new trainable set (a second stage of a few fast steps may see no other look;
         a census walks shapes only, once per change)."""
-        if self.looks > 1 and not self.censused and updates > self.updates_at_shape > 0:
+        if self.looks >= 1 and not self.censused and updates > self.updates_at_shape > 0:
             self.censused = True
             self.probe.emit(PARAMS, step=step, updates=updates, leaves=0, compared=0,
                             census=self._census())
+
+    def trainables_changed(self, updates: int) -> None:
+        """The program froze or unfroze something: once the census after the first update
+        was taken, ask for another once an update ran on the new set."""
+        if self.censused:
+            self.censused, self.updates_at_shape = False, updates
 
     def _reshaped(self, shape: int, updates: int) -> None:
         """A new set of trainable parameters, once the census after the first update was
