@@ -27,11 +27,38 @@ from ..names import TREE_FLATTEN
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
-COMPILED_BY_CALL = re.compile(r"(\w+) = (?:(?:mx\.)?compile\(|partial\((?:mx\.)?compile\b)")
+# `step = mx.compile(`, `step = compile(`, `step = partial(mx.compile, ...)(`: the text after
+# the name (found by `str.find`: a regex led by `\w+` tried every position, 0.27 s here)
+COMPILING = (" = mx.compile(", " = compile(", " = partial(mx.compile", " = partial(compile")
+NAME_BEFORE = re.compile(r"(\w+)$")
 COMPILED_BY_DECORATOR = re.compile(r"@(?:mx\.compile|partial\(mx\.compile[^\n]*)\n"
                                    r"(?:@[^\n]*\n)*(?:async )?def (\w+)")
 BUILT = re.compile(r"^\s*(\w+) = (?:nn\.)?[A-Z]\w*\(", re.MULTILINE)
 WORD = re.compile(r"\w+")
+
+
+def compiled_in_text(text: str) -> set[str]:
+    """The names a line binds to a compiled function (`COMPILING`)."""
+    found = set()
+    for lead in COMPILING:
+        at = text.find(lead)
+        while at >= 0:
+            line = text[text.rfind("\n", 0, at) + 1:at]
+            if (named := NAME_BEFORE.search(line)) is not None:
+                found.add(named[1])
+            at = text.find(lead, at + 1)
+    return found
+
+
+def called_with(text: str, name: str) -> Iterator[str]:
+    """The text between the parentheses of each `name(...)` call (up to the first `)`), by
+    `str.find` (a `\\bname\\(` regex tried every position: 0.45 s over the packages)."""
+    at = text.find(name + "(")
+    while at >= 0:
+        if at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "_."):
+            start = at + len(name) + 1
+            yield text[start:text.find(")", start)]
+        at = text.find(name + "(", at + 1)
 
 
 def compiled_names(source: SourceFile) -> set[str]:
@@ -57,12 +84,12 @@ class ModuleThroughCompile(Rule):
         that a line binds to a constructor (`model = Net(...)`)."""
         if "compile" not in text:
             return False
-        compiled = set(COMPILED_BY_CALL.findall(text)) | set(COMPILED_BY_DECORATOR.findall(text))
+        compiled = compiled_in_text(text) | set(COMPILED_BY_DECORATOR.findall(text))
         if not compiled:
             return False
         built = set(BUILT.findall(text))
         return any(set(WORD.findall(given)) & built for name in compiled
-                   for given in re.findall(rf"\b{re.escape(name)}\(([^()]*)\)", text))
+                   for given in called_with(text, name))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         compiled = compiled_names(source)

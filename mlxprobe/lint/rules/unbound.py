@@ -106,28 +106,52 @@ def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
     loop, or after a loop (mlx-examples' LSTM example, fresh14 `b14_eval_fn_self_reference`:
     `self.loss(...)` in an `eval_fn` nested in `main`, NameError at the first validation)."""
     function = source.enclosing(read)
-    if function is None or read.id in KNOWN or read.id in module_level(source):
+    if function is None or read.id in KNOWN or read.id in source.cached(
+            "module_level", source.tree, lambda: module_level(source)):
         return False
     outer = function
     while (up := source.enclosing(outer)) is not None:
         outer = up
     if read.id in source.cached("bound_in", outer, lambda: bound_in(outer)):
         return False
-    sites = [c for c in source.of_type(ast.Call) if isinstance(c.func, ast.Name)
-             and c.func.id == getattr(function, "name", None)]
+    return source.cached("runs_late", function, lambda: runs_late(source, function))
+
+
+def runs_late(source: SourceFile, function: ast.AST) -> bool:
+    """Every call of the function by name is periodic or after a loop (and there is one)."""
+    sites = source.cached("calls_by_name", source.tree, lambda: calls_by_name(source)).get(
+        getattr(function, "name", None), [])
     return bool(sites) and all(periodic(source, c) or after_a_loop(source, c) for c in sites)
 
 
+def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
+    """The module's calls of a plain name, by that name (one pass)."""
+    found: dict[str, list[ast.Call]] = {}
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Name):
+            found.setdefault(call.func.id, []).append(call)
+    return found
+
+
 def bound_in(function: ast.AST) -> set[str]:
-    """Every name bound anywhere in a function, its nested functions and lambdas included."""
-    found = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
-    found |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name)
-              and not isinstance(n.ctx, ast.Load)}
-    found |= {n.name for n in ast.walk(function) if isinstance(n, BINDERS) and n.name}
-    found |= {name for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))
-              for name in imported(n)}
-    return found | {name for n in ast.walk(function) if isinstance(n, (ast.Global, ast.Nonlocal))
-                    for name in n.names}
+    """Every name bound anywhere in a function, its nested functions and lambdas included
+    (one pass over its nodes, by the children `source.index` recorded)."""
+    found: set[str] = set()
+    stack = [function]
+    while stack:
+        node = stack.pop()
+        stack.extend(node._kids)  # type: ignore[attr-defined]  # set by `source.index`
+        if isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, BINDERS) and node.name:
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update(imported(node))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(node.names)
+    return found
 
 
 def after_a_loop(source: SourceFile, call: ast.Call) -> bool:
