@@ -353,24 +353,31 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
                                                                               slope)
     if ranks.distributed(raw):
         return _rank_hang(raw, evidence)
-    if raw.looping:  # held by `watching/loops`: the stacks moved, among lines seen before
-        evidence["looping"] = raw.looping
-        reason += (f"; for {raw.looping['looping_s']:.0f} s its main thread cycled among "
-                   f"{raw.looping['distinct_stacks']} stacks already seen, with no output, "
-                   "I/O or memory change: an endless loop")
-        hint = hints.ENDLESS_LOOP
-    elif busy and (spot := spinning.in_own_python(raw.python_stacks, raw.native_stacks)):
-        evidence["computing_in"] = spot
-        reason += (f"; its main thread computes in the program's own Python at {spot}, with "
-                   "no MLX frame on its native stack")
-        hint = hints.ENDLESS_LOOP
-    elif busy and not (slope or 0) > hints.LAZY_RSS_MB_PER_STEP and (
-            found := ramp.after_last_step(raw)):
-        evidence["after_last_step"] = found
-        reason += (f"; RSS grew from {found['rss_mb_at_last_step']:.0f} to "
-                   f"{found['rss_mb_peak_after']:.0f} MB after the last step")
-        hint = ramp.hint(raw, stall.last_step, found)
+    cause = _stall_cause(raw, busy, slope)
+    if cause is not None:
+        key, found, more, hint = cause
+        evidence[key] = found
+        reason += more
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
+
+
+def _stall_cause(raw: RawResult, busy: bool,
+                 slope: float | None) -> tuple[str, object, str, str] | None:
+    """What the stall's stacks or memory say it is, beyond busy or idle: (evidence key, its
+    value, the reason's addition, the fix), or None."""
+    if raw.looping:  # held by `watching/loops`: the stacks moved, among lines seen before
+        return ("looping", raw.looping, f"; for {raw.looping['looping_s']:.0f} s its main "
+                f"thread cycled among {raw.looping['distinct_stacks']} stacks already seen, "
+                "with no output, I/O or memory change: an endless loop", hints.ENDLESS_LOOP)
+    if busy and (spot := spinning.in_own_python(raw.python_stacks, raw.native_stacks)):
+        return ("computing_in", spot, f"; its main thread computes in the program's own "
+                f"Python at {spot}, with no MLX frame on its native stack", hints.ENDLESS_LOOP)
+    if busy and not (slope or 0) > hints.LAZY_RSS_MB_PER_STEP and (
+            found := ramp.after_last_step(raw)):
+        return ("after_last_step", found, f"; RSS grew from {found['rss_mb_at_last_step']:.0f} "
+                f"to {found['rss_mb_peak_after']:.0f} MB after the last step",
+                ramp.hint(raw, raw.stall.last_step if raw.stall else None, found))
+    return None
 
 
 def _rank_hang(raw: RawResult, evidence: dict) -> Verdict:
