@@ -121,7 +121,7 @@ class ParamWatch:
         """Between looks: the census a stage change asked for, as soon as an update ran on
         the new trainable set (a second stage of a few fast steps may see no other look;
         a census walks shapes only, once per change)."""
-        if self.looks >= 1 and not self.censused and updates > self.updates_at_shape > 0:
+        if not self.censused and updates > self.updates_at_shape > 0:
             self.censused = True
             self.probe.emit(PARAMS, step=step, updates=updates, leaves=0, compared=0,
                             census=self._census())
@@ -133,10 +133,10 @@ class ParamWatch:
             self.censused, self.updates_at_shape = False, updates
 
     def _reshaped(self, shape: int, updates: int) -> None:
-        """A new set of trainable parameters, once the census after the first update was
-        taken, asks for another once an update ran on it."""
-        if shape != self.shape and self.looks > 1 and self.censused:
-            self.censused, self.updates_at_shape = False, updates
+        """A look that sees a new set of trainable parameters (adapters attached without a
+        freeze) counts as a change of it."""
+        if shape != self.shape and self.looks > 1:
+            self.trainables_changed(updates)
         self.shape = shape
 
     def _look(self, evaluated: set[int]) -> dict:

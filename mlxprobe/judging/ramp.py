@@ -19,7 +19,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 from ..watching.facts import RawResult
-from . import spinning, tracebacks
+from . import spinning
 
 MB = 1024 * 1024
 RAMP_MB = 64.0
@@ -36,8 +36,10 @@ def after_last_step(raw: RawResult) -> dict | None:
     """The RSS at the last heartbeat and its peak after it, when it grew by both
     thresholds; None otherwise."""
     last = raw.steps[-1].get("t") if raw.steps else None
-    before = [s.rss for s in raw.samples if last is not None and s.t <= last]
-    after = [s.rss for s in raw.samples if last is not None and s.t > last]
+    if last is None:
+        return None
+    before = [s.rss for s in raw.samples if s.t <= last]
+    after = [s.rss for s in raw.samples if s.t > last]
     if not before or not after:
         return None
     start, peak = before[-1] / MB, max(after) / MB
@@ -50,18 +52,9 @@ def after_last_step(raw: RawResult) -> dict | None:
 
 def own_line(python_stacks: str) -> str | None:
     """`file:line` of the main thread's innermost frame in the program's own files."""
-    inside = False
-    for line in (python_stacks or "").splitlines():
-        if line.startswith("Main thread"):
-            inside = True
-        elif inside and not line.strip():
-            return None
-        elif inside and (found := spinning.PY_FRAME.match(line)):
-            path = found["file"]
-            if not tracebacks.INSTALLED.search(path) and not any(
-                    part in path for part in spinning.OURS):
-                return f"{path.rsplit('/', 1)[-1]}:{found['line']}"
-    return None
+    return next((f"{path.rsplit('/', 1)[-1]}:{line}" for path, line, _ in
+                 spinning.main_python_frames(python_stacks or "") if spinning.own_file(path)),
+                None)
 
 
 def hint(raw: RawResult, step: int | None, found: dict) -> str:

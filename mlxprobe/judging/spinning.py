@@ -20,6 +20,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from . import tracebacks
 
@@ -29,17 +30,26 @@ MLX_NATIVE = re.compile(r"libmlx|mlx::|/mlx/|\(mlx/|mlx\.core|core\.cpython.*mlx
 OURS = ("/mlxprobe/", "<frozen")  # beside installed packages and the stdlib (`tracebacks`)
 
 
-def main_python_frame(stacks: str) -> tuple[str, int, str] | None:
-    """(file, line, function) of the main thread's innermost Python frame."""
+def main_python_frames(stacks: str) -> Iterator[tuple[str, int, str]]:
+    """(file, line, function) of the main thread's Python frames, innermost first."""
     inside = False
     for line in stacks.splitlines():
         if line.startswith("Main thread"):
             inside = True
         elif inside and (found := PY_FRAME.match(line)):
-            return found["file"], int(found["line"]), found["func"].strip()
+            yield found["file"], int(found["line"]), found["func"].strip()
         elif inside and not line.strip():
-            return None
-    return None
+            return
+
+
+def main_python_frame(stacks: str) -> tuple[str, int, str] | None:
+    """(file, line, function) of the main thread's innermost Python frame."""
+    return next(main_python_frames(stacks), None)
+
+
+def own_file(path: str) -> bool:
+    """A file of the program's own: not an installed package, the stdlib or mlxprobe."""
+    return not tracebacks.INSTALLED.search(path) and not any(part in path for part in OURS)
 
 
 def native_main(native: str) -> list[str]:
@@ -64,6 +74,6 @@ def in_own_python(python_stacks: str, native: str) -> str | None:
     if top is None or not frames or any(MLX_NATIVE.search(f) for f in frames):
         return None
     path, line, func = top
-    if tracebacks.INSTALLED.search(path) or any(part in path for part in OURS):
+    if not own_file(path):
         return None
     return f"{path.rsplit('/', 1)[-1]}:{line} ({func})"

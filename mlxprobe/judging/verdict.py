@@ -592,12 +592,16 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
     return None
 
 
+def window(n: int) -> int:
+    """How many reports the first (and the last) window of `n` holds."""
+    return max(WINDOW_MIN, int(n * WINDOW_FRAC))
+
+
 def risen(losses: list[float], first: float) -> bool:
     """Every report of the last window lies above EXPLODE_FACTOR x the start: not one noisy
     series whose window medians happen to differ by 2x (fresh14 `correct_b14_reptile_sine`,
     a new random task at each report: medians 0.455 -> 1.37, the last window 0.43-1.38)."""
-    n = max(WINDOW_MIN, int(len(losses) * WINDOW_FRAC))
-    return min(losses[-n:]) > EXPLODE_FACTOR * first
+    return min(losses[-window(len(losses)):]) > EXPLODE_FACTOR * first
 
 
 def settled_below_start(losses: list[float], last: float) -> bool:
@@ -621,7 +625,7 @@ def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None
     if tally.n < MIN_POINTS or tally.max is None or tally.max_at is None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
-    start = max(WINDOW_MIN, int(tally.n * WINDOW_FRAC))  # only after the first window
+    start = window(tally.n)  # only after the first window
     peak, at = tally.max, tally.max_at
     if first > 0 and peak > SPIKE_FACTOR * first and at > start and (
             peak > SPIKE_FACTOR * early_max(losses, tally.n) or held_out_rose(raw)):
@@ -638,8 +642,8 @@ def early_max(losses: list[float], n: int) -> float:
     only past SPIKE_FACTOR x that (fresh14 `correct_b14_reptile_sine`: 0.29-1.93 early,
     8.26 later; `a14_clipped_grads_unused_ok`: 0.22 and 232 early, 259 later, while its
     validation error fell 0.18 -> 0.017)."""
-    window = losses[:max(WINDOW_MIN, int(n * WINDOW_FRAC))]
-    return max(window) if window else 0.0
+    early = losses[:window(n)]
+    return max(early) if early else 0.0
 
 
 def held_out_rose(raw: RawResult) -> bool:

@@ -92,6 +92,15 @@ def closure(text: str, seed: Callable[[str], bool]) -> set[str]:
     return _LAST[key]  # type: ignore[index,return-value]
 
 
+def around(text: str, seed: Callable[[str], bool],
+           also: Callable[[str], bool] = lambda block: False) -> set[str]:
+    """The blocks `seed` (or `also`) accepts, the blocks that name what the seeded blocks
+    define (their callers), and, to a fixed point, what all of those run (`closure`)."""
+    names = {n for block in blocks(text) if seed(block) for n in DEFINES.findall(block)}
+    return closure(text, lambda block: seed(block) or also(block)
+                   or any(n in block for n in names))
+
+
 def _closure(pieces: list[str], seed: Callable[[str], bool]) -> set[str]:
     keep = [seed(p) for p in pieces]
     defined = [set(DEFINES.findall(p)) for p in pieces]

@@ -68,7 +68,7 @@ def compiled_names(source: SourceFile) -> set[str]:
              if isinstance(t, ast.Name) and isinstance(v, ast.Call)
              and (transformed_arg(source, v) or ("",))[0] == "compile"}
     return found | {getattr(f, "name", "") for f, kinds in contexts(source).items()
-                    if "compile" in kinds and any(True for _ in getattr(f, "decorator_list", ()))}
+                    if "compile" in kinds and getattr(f, "decorator_list", None)}
 
 
 class ModuleThroughCompile(Rule):

@@ -150,16 +150,15 @@ def accumulators(source: SourceFile, body: list[ast.AST]) -> dict[str, ast.AST]:
     return found
 
 
-def divided(nodes: list[ast.AST], name: str, skip: set[ast.AST],
-            source: SourceFile | None = None) -> bool:
+def divided(source: SourceFile, nodes: list[ast.AST], name: str, skip: set[ast.AST]) -> bool:
     """`name` may be scaled: a division or product, or any other call that is given it
     (but a `tree_map` that only adds it into a sum: fresh14 `b14_grad_accum_summed_sgd`)."""
     for node in nodes:
         if node in skip:
             continue
         if isinstance(node, ast.Call) and name in {n for a in (*node.args, *(
-                k.value for k in node.keywords)) for n in names_in(a)} and not (
-                    source is not None and adds(source, node)):
+                k.value for k in node.keywords)) for n in names_in(a)} and not adds(
+                    source, node):
             return True
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mult,
                                                                 ast.FloorDiv)):
@@ -207,7 +206,7 @@ class UnaveragedAccumulation(Rule):
                 if call in reported:
                     continue
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
-                        scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}, source):
+                        source, scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
                     reported.add(call)
                     yield self.hit(source, call)
 

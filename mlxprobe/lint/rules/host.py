@@ -32,7 +32,7 @@ from ..flow import (
     names_in,
     walk,
 )
-from ..partial import DEFINES, blocks, closure
+from ..partial import around
 from ..source import SourceFile
 from .base import Rule
 from .transforms import dead_names, first, reaches
@@ -75,11 +75,8 @@ class HostRoundTrip(Rule):
     def wanted(cls, text: str) -> Callable[[str], bool]:
         """Blocks that may hold a helper (a host copy and `return mx.array(`), blocks that
         name what those define (its callers) or differentiate, and what they all call."""
-        helpers = [b for b in blocks(text) if "return mx.array(" in b
-                   and any(h in b for h in HOST_TEXT)]
-        names = {n for b in helpers for n in DEFINES.findall(b)}
-        return closure(text, lambda b: "grad(" in b or b in helpers
-                       or any(n in b for n in names)).__contains__
+        return around(text, lambda b: "return mx.array(" in b and any(
+            h in b for h in HOST_TEXT), also=lambda b: "grad(" in b).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in forwards(source):

@@ -49,19 +49,24 @@ def layer_bindings(text: str) -> list[tuple[str, str]]:
     return [(a or b, k or c) for a, k, b, c in PRIVATE_LAYER.findall(text)]
 
 
+def tuple_call(value: ast.AST) -> ast.AST | None:
+    """What `tuple(...)` is given, or None for anything else."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+            and value.func.id == "tuple" and len(value.args) == 1:
+        return value.args[0]
+    return None
+
+
 def hidden_name(name: str, value: ast.AST) -> bool:
     """A private attribute, or one given a tuple (`(...)` or `tuple(...)`)."""
-    tupled = isinstance(value, ast.Tuple) or (
-        isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-        and value.func.id == "tuple" and len(value.args) == 1)
+    tupled = isinstance(value, ast.Tuple) or tuple_call(value) is not None
     return (name.startswith("_") and not name.startswith("__")) or tupled
 
 
 def built_layers(source: SourceFile, value: ast.AST, own: dict[str, ast.ClassDef]) -> bool:
     """A layer that holds parameters built here, or a list, tuple or comprehension of them."""
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-            and value.func.id == "tuple" and len(value.args) == 1:
-        return built_layers(source, value.args[0], own)
+    if (given := tuple_call(value)) is not None:
+        return built_layers(source, given, own)
     if isinstance(value, ast.Call):
         return parametric(source, value, own)
     if isinstance(value, (ast.List, ast.Tuple)):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from ..finding import Edit, Finding
 from ..flow import body_nodes
 from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
-from ..partial import DEFINES, blocks, closure
+from ..partial import around
 from ..source import SourceFile
 from .base import Rule
 
@@ -124,9 +124,7 @@ class TreeFlattenPairs(Rule):
     def wanted(cls, text: str) -> Callable[[str], bool]:
         """Blocks that flatten or name what a flattening block defines (a producer's
         callers), and every block they call (a function handed a producer)."""
-        names = {n for b in blocks(text) if "tree_flatten" in b for n in DEFINES.findall(b)}
-        return closure(text, lambda b: "tree_flatten" in b
-                       or any(n in b for n in names)).__contains__
+        return around(text, lambda b: "tree_flatten" in b).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         producers = pair_producers(source)

@@ -46,15 +46,31 @@ def imported(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
         yield alias.asname or alias.name.split(".")[0]
 
 
+BINDING_NODES = (ast.Name, ast.arg, *BINDERS, ast.Import, ast.ImportFrom, ast.Global,
+                 ast.Nonlocal, ast.MatchMapping)
+
+
+def binds(node: ast.AST) -> Iterator[str]:
+    """The names one node binds: a stored name, an argument, a definition, an import, a
+    `global`/`nonlocal`, a `match` capture."""
+    if isinstance(node, ast.Name):
+        if not isinstance(node.ctx, ast.Load):
+            yield node.id
+    elif isinstance(node, ast.arg):
+        yield node.arg
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield from imported(node)
+    elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        yield from node.names
+    elif isinstance(node, ast.MatchMapping):
+        yield from [node.rest] if node.rest else []
+    elif isinstance(node, BINDERS) and node.name:
+        yield node.name
+
+
 def bound_names(source: SourceFile) -> set[str]:
     """Every name the module binds, at any depth and in any scope."""
-    found = {n.id for n in source.of_type(ast.Name) if not isinstance(n.ctx, ast.Load)}
-    found |= {a.arg for a in source.of_type(ast.arg)}
-    found |= {n.name for n in source.of_type(*BINDERS) if n.name}
-    found |= {name for n in source.of_type(ast.Import, ast.ImportFrom) for name in imported(n)}
-    found |= {name for n in source.of_type(ast.Global, ast.Nonlocal) for name in n.names}
-    found |= {n.rest for n in source.of_type(ast.MatchMapping) if n.rest}
-    return found
+    return {name for node in source.of_type(*BINDING_NODES) for name in binds(node)}
 
 
 def periodic(source: SourceFile, node: ast.AST) -> bool:
@@ -91,13 +107,8 @@ def module_level(source: SourceFile) -> set[str]:
     """Names the module's own top-level code binds (definitions, imports, assignments, in
     any block but not inside a function or class body), and every `global` name."""
     found = {name for n in source.of_type(ast.Global) for name in n.names}
-    for node in walk(source.tree.body):  # does not enter functions, classes or lambdas
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            found.add(node.id)
-        elif isinstance(node, (*BINDERS, ast.Import, ast.ImportFrom)):
-            found |= set(imported(node)) if isinstance(node, (ast.Import, ast.ImportFrom)) \
-                else ({node.name} if getattr(node, "name", None) else set())
-    return found
+    # `walk` does not enter functions, classes or lambdas
+    return found | {name for node in walk(source.tree.body) for name in binds(node)}
 
 
 def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
@@ -141,16 +152,7 @@ def bound_in(function: ast.AST) -> set[str]:
     while stack:
         node = stack.pop()
         stack.extend(node._kids)  # type: ignore[attr-defined]  # set by `source.index`
-        if isinstance(node, ast.arg):
-            found.add(node.arg)
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            found.add(node.id)
-        elif isinstance(node, BINDERS) and node.name:
-            found.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.update(imported(node))
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            found.update(node.names)
+        found.update(binds(node))
     return found
 
 
