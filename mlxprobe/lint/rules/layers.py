@@ -17,6 +17,7 @@ from ..dataflow import layer_call, module_classes
 from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import dotted, last_name
+from ..partial import DEFINES, WORD, blocks
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -141,11 +142,17 @@ class CustomModuleContainer(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that define a plain class or store an instance of one, and those that
-        define classes deriving from `nn` (the layers such a container may hold)."""
+        """The blocks that define a plain class, the `nn` classes that store an instance of
+        one (the sites), and the `nn` classes a site names (the layers it may hand over)."""
         names = [n for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text]
-        return lambda block: any(f"class {n}" in block or f"= {n}(" in block for n in names) or (
-            "class " in block and "nn." in block)
+
+        def layer_class(block: str) -> bool:
+            return "class " in block and "nn." in block
+
+        sites = [b for b in blocks(text) if layer_class(b) and any(f"= {n}(" in b for n in names)]
+        named = {w for b in sites for w in WORD.findall(b)}
+        return lambda block: any(f"class {n}" in block for n in names) or (layer_class(block) and (
+            block in sites or not named.isdisjoint(DEFINES.findall(block))))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         plain = plain_classes(source)

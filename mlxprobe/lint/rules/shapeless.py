@@ -15,7 +15,8 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..dataflow import (
     COMPILE,
@@ -29,6 +30,7 @@ from ..dataflow import (
 from ..finding import Finding
 from ..flow import calls, reach
 from ..names import NN_GRAD
+from ..partial import DEFINES, WORD, blocks, closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .transforms import compiles
@@ -40,6 +42,7 @@ SHAPELESS = "shapeless=True"
 # then need no full parse (12 files of the three packages pass, 33 with no window: +0.7 s).
 WINDOW = 500
 NEAR = (".shape", "grad(", "model")
+PLAIN_CALL = re.compile(r"(?<![\w.])(\w+)\s*\(")
 
 
 def shapeless(call: ast.AST) -> bool:
@@ -128,6 +131,19 @@ class ShapelessCompileReadsShape(Rule):
             at = text.find(SHAPELESS, at + 1)
         return False
 
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool] | None:
+        """The blocks that compile shapeless and what they run (`closure`); the whole module
+        when that code calls a name bound by assignment (a model instance, a transformed
+        function: what it runs is found from its binding)."""
+        named = {w for line in text.splitlines() if SHAPELESS in line for w in WORD.findall(line)}
+        kept = closure(text, lambda b: SHAPELESS in b or not named.isdisjoint(DEFINES.findall(b)))
+        defined = {n for b in blocks(text) for n in DEFINES.findall(b)}
+        called = {n for b in kept for n in PLAIN_CALL.findall(b)} - defined
+        if "grad(" in "".join(kept) or any(bound(text, n) for n in called):
+            return None
+        return kept.__contains__
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
         lines: set[int] = set()
         for function in shapeless_functions(source):
@@ -137,3 +153,8 @@ class ShapelessCompileReadsShape(Rule):
                         and read_as_number(source, node)):
                     lines.add(node.lineno)
                     yield self.hit(source, node)
+
+
+def bound(text: str, name: str) -> bool:
+    """`name = ...` (or `name: T = ...`) somewhere in the text."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}\s*(?::[^=\n]*)?=(?!=)", text) is not None

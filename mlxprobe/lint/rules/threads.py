@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
 from ..flow import calls, helper_of, names_in, walk
+from ..partial import DEFINES, around
 from ..source import SourceFile
 from .base import Rule
 
@@ -93,6 +94,15 @@ class ArraysIntoThread(Rule):
     def may_fire(text: str) -> bool:
         return ("target=" in text or "submit(" in text or "Thread)" in text) and (
             (".put(" in text or ".put_nowait(" in text) and ".get(" in text)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that start a thread or put on a queue, what is started there, their
+        callers, and (`around`) everything those run."""
+        started = set(STARTED.findall(text))
+        return around(text, lambda b: ".put(" in b or ".put_nowait(" in b or "Thread)" in b
+                      or STARTED.search(b) is not None,
+                      lambda b: not started.isdisjoint(DEFINES.findall(b))).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         queues = self._read_queues(source)
