@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..mlx_api import MODULES
@@ -48,11 +48,12 @@ def aliases(text: str) -> set[str]:
     return found | ({"mlx.core"} if "import mlx.core" in text else set())
 
 
-def unknown_in_text(text: str) -> bool:
+def unknown_in_text(text: str, imported: set[str] | None = None) -> bool:
     """Any `<alias>.<name>` or `<alias>.<submodule>.<name>` in the text, for an alias of
-    mlx.core imported there, that mlx does not have: a cheap test before any parsing (a
-    superset: the parsed check decides; a literal-prefix regex, `\\b` would cost 20x)."""
-    for alias in aliases(text):
+    mlx.core imported there (or in `imported`), that mlx does not have: a cheap test before
+    any parsing (a superset: the parsed check decides; a literal-prefix regex, `\\b` would
+    cost 20x)."""
+    for alias in aliases(text) if imported is None else imported:
         reads = set(re.findall(re.escape(alias) + r"\.([\w.]+)", text))
         if any(missing_read(read.rstrip(".")) for read in reads):
             return True
@@ -74,6 +75,12 @@ class MissingMlxApi(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return "mlx" in text and unknown_in_text(text)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that read a name mlx.core lacks through an alias the file imports."""
+        imported = aliases(text)
+        return lambda block: unknown_in_text(block, imported)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Attribute):
