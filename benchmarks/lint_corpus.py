@@ -57,6 +57,10 @@ def cases(folder: Path) -> list[dict]:
 
 def main() -> int:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "corpus/dev")
+    if not any((folder / n).is_file() for n in ("cases.toml", "lint_cases.toml")):
+        print(f"lint_corpus: {folder} holds no cases.toml or lint_cases.toml: give one half's "
+              "folder, e.g. corpus/dev", file=sys.stderr)
+        return 2
     broken, clean = score(folder)
     for name, found, what in broken:
         print(f"{'found ' if found else 'MISSED'} {name} {' '.join(what)}")

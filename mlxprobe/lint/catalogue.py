@@ -962,6 +962,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "\"layers.0.weight\" at the first step",
         "", source="https://github.com/ml-explore/mlx/issues/2233"),
     RuleInfo(
+        "MLX102", "discarded-array-result",
+        "an MLX op called as a statement (mx.clip(w, -1, 1), optim.clip_grad_norm(grads, 1.0), "
+        "x.astype(mx.float16)): it returns a new array and changes nothing in place",
+        "w = mx.clip(w, -1, 1)  # keep the result (grads, _ = optim.clip_grad_norm(grads, 1.0))",
+        "MLX ops return new arrays; measured (mlx 0.32.4 CPU): after the statements "
+        "mx.clip(w, -1, 1), w.astype(mx.float16) and optim.clip_grad_norm(g, 1.0), w is still "
+        "[5, -7] in float32 and the gradient norm still 50.0",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/924"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -23,6 +23,7 @@ from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsi
 from .copies import SliceWriteLost
 from .custom_vjp import ModuleInCustomFunction
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
+from .discarded import DiscardedResult
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
@@ -112,4 +113,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
+    DiscardedResult,
 ), key=lambda r: r.id))
