@@ -63,7 +63,7 @@ def statement_call(text: str, at: int) -> bool:
     """The line around `at` is a statement that starts with such a call."""
     start = text.rfind("\n", 0, at) + 1
     lead = text[start:at].strip()
-    return (not lead or lead.isidentifier() or lead in ("nn", "optim")) and LINE.match(
+    return all(p.isidentifier() for p in lead.split(".") if p) and LINE.match(
         text, start) is not None and statement_starts(text, start)
 
 
