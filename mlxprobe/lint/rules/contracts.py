@@ -16,7 +16,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, helper_of, walk
+from ..flow import assignments, helper_of, scope_nodes
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -24,11 +24,9 @@ from .base import Rule
 CLIP = frozenset({"mlx.optimizers.clip_grad_norm", "mlx.optimizers.optimizers.clip_grad_norm"})
 
 
-def scope_nodes(source: SourceFile, node: ast.AST) -> list[ast.AST]:
+def around(source: SourceFile, node: ast.AST) -> list[ast.AST]:
     """The nodes of the function around `node`, or of the module's top level."""
-    function = source.enclosing(node)
-    return body_nodes(source, function) if function is not None else list(
-        walk(source.tree.body))
+    return scope_nodes(source, source.enclosing(node) or source.tree)
 
 
 class ClipPairAsGrads(Rule):
@@ -60,7 +58,7 @@ class ClipPairAsGrads(Rule):
                 and isinstance(parent.targets[0], ast.Name)):
             return False
         name = parent.targets[0].id
-        reads = [n for n in scope_nodes(source, call) if isinstance(n, ast.Name)
+        reads = [n for n in around(source, call) if isinstance(n, ast.Name)
                  and n.id == name and isinstance(n.ctx, ast.Load)]
         return any(not isinstance(source.parents.get(n), ast.Subscript) for n in reads)
 
@@ -90,7 +88,7 @@ class ClippedUnused(Rule):
                 continue
             name = clipped_name(source, call)
             if name and not any(isinstance(n, ast.Name) and n.id == name and isinstance(
-                    n.ctx, ast.Load) for n in scope_nodes(source, call)):
+                    n.ctx, ast.Load) for n in around(source, call)):
                 yield self.hit(source, call)
 
 
@@ -156,7 +154,7 @@ class NestedTreeSaved(Rule):
         for call in source.of_type(ast.Call):
             if source.imports.resolve(call.func) not in SAVERS:
                 continue
-            bound = {t.id: v for t, v in assignments(scope_nodes(source, call))
+            bound = {t.id: v for t, v in assignments(around(source, call))
                      if isinstance(t, ast.Name)}
             given = [*call.args[1:], *(k.value for k in call.keywords if k.arg is None)]
             if any(nested_tree(source, g, dict(bound)) for g in given):
