@@ -11,6 +11,10 @@ import pytest
 from lint_snippets import fired
 
 LOSS = """
+MAX_LEN = 64
+def encode(ids, prompt):
+    return ids[:MAX_LEN], min(len(prompt), MAX_LEN)
+
 def loss_fn(model, toks, offsets, lengths):
     inputs, targets = toks[:, :-1], toks[:, 1:]
     pos = mx.arange(1, targets.shape[1] + 1)[None, :]
@@ -33,7 +37,7 @@ def loss(mask: str, ret: str) -> str:
     "mask = ((offsets[:, None] <= pos) & (lengths[:, None] > pos)).astype(mx.float32)",
 ])
 def test_mlx041_window_count_divides_the_loss(mask: str) -> None:
-    assert fired(loss(mask, "ce.sum() / ntoks"), "MLX041") == [8]
+    assert fired(loss(mask, "ce.sum() / ntoks"), "MLX041") == [12]
 
 
 @pytest.mark.parametrize("mask, ret", [
@@ -45,6 +49,13 @@ def test_mlx041_window_count_divides_the_loss(mask: str) -> None:
 ])
 def test_mlx041_floored_or_length_only_masks_are_clean(mask: str, ret: str) -> None:
     assert fired(loss(mask, ret), "MLX041") == []
+
+
+def test_mlx041_sequences_never_cut_are_clean() -> None:
+    code = loss("mask = (pos >= offsets[:, None]) & (pos < lengths[:, None])",
+                "ce.sum() / ntoks").replace("ids[:MAX_LEN], min(len(prompt), MAX_LEN)",
+                                            "ids, len(prompt)")
+    assert fired(code, "MLX041") == []
 
 
 def test_mlx041_not_in_differentiated_code_is_clean() -> None:

@@ -403,6 +403,35 @@ def test_mlx008_evaluated_or_item_accumulation_is_clean(keep: str) -> None:
     assert fired(code, "MLX008") == []
 
 
+def test_mlx008_sum_formatted_before_its_reset_is_bounded() -> None:
+    code = """
+    total = 0
+    for step, batch in enumerate(data):
+        loss, grads = loss_and_grad(model, batch)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        total += loss
+        if step % 20 == 0:
+            print(f"loss/s {total / dt:.1f}")  # formatting evaluates it every 20 steps
+            total = 0
+    """
+    assert fired(code, "MLX008") == []
+
+
+def test_mlx008_list_only_counted_in_a_format_stays_a_finding() -> None:
+    code = """
+    running = []
+    for step, batch in enumerate(data):
+        loss, grads = loss_and_grad(model, batch)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        running.append(loss)
+        if step % 20 == 0:
+            print(f"{len(running)} kept")
+    """
+    assert fired(code, "MLX008") == [7]
+
+
 def test_mlx008_mlx_lm_style_accumulation_is_clean() -> None:
     code = """
     losses = 0

@@ -85,7 +85,10 @@ def window_count(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
 class UnguardedMaskCount(Rule):
     """MLX041: in differentiated code, a division by the number of True entries of a window
     mask (`(pos >= offsets) & (pos < lengths)`, then `loss.sum() / mask.sum()`) with no
-    floor (`mx.maximum(n, 1)`)."""
+    floor (`mx.maximum(n, 1)`), in a module that cuts its sequences to a maximum length
+    (`seq[:max_len]`, `min(len(prompt), max_len)`): a window is empty only when its start
+    reaches its end, which a prompt can do once the sequence is cut (fresh16
+    `raw_rows_batcher_keyerror_ok`, mlx-lm's loss copied with no cut: never empty)."""
 
     id = "MLX041"
     anchors = DIFFERENTIATES
@@ -95,12 +98,28 @@ class UnguardedMaskCount(Rule):
         return differentiates(text) and "sum(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not truncates(source):
+            return
         for node in dict.fromkeys(differentiated_nodes(source)):
             if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
                 continue
             bound = function_bindings(source, source.enclosing(node))
             if window_count(source, node.right, bound, DEPTH):
                 yield self.hit(source, node)
+
+
+def truncates(source: SourceFile) -> bool:
+    """A slice up to, or a `min` with, a name that says it is a maximum (`max_len`,
+    `MAX_SEQ_LENGTH`, `self.max_length`)."""
+    cuts = [n.upper for n in source.of_type(ast.Slice) if n.upper is not None]
+    cuts += [a for c in source.of_type(ast.Call) if last_name(c.func) == "min" for a in c.args]
+    return any(maximum(n) for cut in cuts for n in ast.walk(cut))
+
+
+def maximum(node: ast.AST) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(
+        node, ast.Attribute) else ""
+    return "max" in name.lower()
 
 
 def options(source: SourceFile) -> set[str]:

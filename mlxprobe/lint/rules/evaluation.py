@@ -250,7 +250,20 @@ def materialised(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
         elif last_name(call.func) in MATERIALISE:
             found |= {n for a in call.args for n in names_in(a)} - comprehension_names(
                 source, call)
-    return found
+    return found | formatted(nodes)
+
+
+def formatted(nodes: list[ast.AST]) -> set[str]:
+    """Names formatted into an f-string (`f"{n_tokens / dt:.1f}"`): formatting an array
+    evaluates it, so what is summed between two such prints is bounded (not a name only
+    counted there: `{len(losses)}`)."""
+    return {n for node in nodes if isinstance(node, ast.FormattedValue)
+            for n in names_in(node.value) - counted(node.value)}
+
+
+def counted(node: ast.AST) -> set[str]:
+    return {n for c in ast.walk(node) if isinstance(c, ast.Call) and last_name(c.func) == "len"
+            for a in c.args for n in names_in(a)}
 
 
 def element_only(nodes: list[ast.AST]) -> set[str]:
