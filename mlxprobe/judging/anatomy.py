@@ -44,6 +44,12 @@ ADAPTERS = ("the LoRA adapters ({names}) are frozen, so only {values} values of 
             "`model.unfreeze(keys=[\"lora_a\", \"lora_b\"], strict=False)`")
 
 
+ADAPTER_SCALE = ("; this is a fine-tune ({frozen} weight matrices frozen, {trainable} "
+                 "trainable: adapters): check the adapter's scale, the low-rank update scaled "
+                 "by alpha / rank (scaling by alpha alone is rank times too large), and a "
+                 "learning rate ~10x below full training's")
+
+
 def census(raw: RawResult) -> dict | None:
     """The trained model's census: the one taken after the first optimizer update when
     there is one (what trains as it trains), else the first look's."""
@@ -61,6 +67,18 @@ def hidden_note(raw: RawResult) -> str:
     fix = RENAME.format(private=name, public=name.lstrip("_") or "layers") \
         if name.startswith("_") else LISTED.format(name=name)
     return HIDDEN.format(where=where, values=sum(found.values()), fix=fix)
+
+
+def adapter_note(raw: RawResult) -> str:
+    """For a loss that blew up in a fine-tune whose base weights are frozen while a few
+    matrices train (adapters): the adapter's scale, the usual cause there (failure corpus
+    fresh16 `lora_scale_raw_alpha`, mlx-vlm issue 845: the update scaled by alpha, not
+    alpha / rank, 8x too large; loss 2.97 -> 69 in 7 steps)."""
+    found = census(raw) or {}
+    if not (found.get("frozen_matrices") and found.get("trainable_matrices")):
+        return ""
+    return ADAPTER_SCALE.format(frozen=found["frozen_matrices"],
+                                trainable=found["trainable_matrices"])
 
 
 def notes(raw: RawResult) -> str:

@@ -171,7 +171,9 @@ LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across st
         "running averages, a metric accumulator: put it in the step's `mx.eval` too), "
         "arrays or sub-modules (BatchNorm running stats) held in a custom "
         "container class, which MLX's Module does not traverse (hold them in a plain list "
-        "or dict), or in private attributes")
+        "or dict), or in private attributes; or a model's outputs kept in a list every "
+        "step for a metric at the end (the full logits of each batch: keep "
+        "`mx.argmax(logits, axis=-1)`, the predictions, or the metric's running counts)")
 LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "`optimizer.update` adds to one lazy graph that keeps every step's arrays "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "

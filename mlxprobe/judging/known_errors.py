@@ -141,6 +141,15 @@ TABLE: tuple[KnownError, ...] = (
         "rebuild the nested tree first: `model.update(tree_unflatten(list(new.items())))` "
         "(`from mlx.utils import tree_unflatten`)", GH + "ml-explore/mlx/issues/2233"),
     KnownError(
+        "row_indexed_by_position",
+        r"KeyError: \d+$",
+        "a mapping was indexed by position: an item is a dict (a raw dataset row such as "
+        "{'prompt': ..., 'completion': ...}) where the code expects a sequence (the "
+        "(tokens, offset) pair a tokenized dataset gives the length-sorting batcher)",
+        "tokenize (preprocess) the rows before batching: wrap the dataset so `__getitem__` "
+        "returns the encoded pair (mlx-lm's `CacheDataset(dataset)` over `process(row)`), or "
+        "index the row by its key", GH + "MakazhanAlpamys/Soup/pull/362"),
+    KnownError(
         "module_through_transform",
         r"'dict' object (?:has no attribute '(?:trainable_parameters|parameters|update|freeze|"
         r"unfreeze|apply|train|eval|load_weights|children|modules)'|is not callable)",

@@ -21,6 +21,7 @@ Must not import: mlx, psutil, the runner.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import statistics
@@ -543,7 +544,9 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
-    return _exploded(losses, tally) or _spiked(raw, losses, tally)
+    blown = _exploded(losses, tally) or _spiked(raw, losses, tally)
+    return dataclasses.replace(blown, hint=blown.hint + anatomy.adapter_note(raw)) \
+        if blown else None
 
 
 def _non_finite_hint(raw: RawResult) -> str:

@@ -71,9 +71,9 @@ class ProgressParser:
         if self.user is not None:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
-        cells = table_cells(text)
-        if is_header(cells):
-            self.header = cells
+        cells, heading = table_cells(text), header_cells(text)
+        if is_header(heading):
+            self.header = heading
             return None
         if self.header is not None and len(cells) == len(self.header) and numeric(cells):
             named = fields.read(" ".join(f"{h} {c}" for h, c in zip(self.header, cells)))
@@ -96,12 +96,23 @@ class ProgressParser:
 RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|samples?|"
                           r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
+BAR = re.compile(r"[|│]")
 HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*%?")  # `active%`, `acc%`: a percentage column
 
 
 def table_cells(text: str) -> list[str]:
     """The cells of a table line: words or numbers between spaces, bars and commas."""
     return [cell for cell in CELL_SPLIT.split(text.strip()) if cell]
+
+
+def header_cells(text: str) -> list[str]:
+    """A header's column names: between bars when the line has them, so that a name of
+    several words is one column (`| train rollout mse |` -> `train_rollout_mse`), else
+    as `table_cells` splits them."""
+    words = table_cells(text)
+    if not BAR.search(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
+        return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
+    return ["_".join(cell.split()) for cell in BAR.split(text) if cell.strip()]
 
 
 def is_header(cells: list[str]) -> bool:
