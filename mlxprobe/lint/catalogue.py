@@ -971,6 +971,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "[5, -7] in float32 and the gradient norm still 50.0",
         "", source="https://github.com/ml-explore/mlx-examples/issues/924"),
     RuleInfo(
+        "MLX103", "lora-alpha-without-rank",
+        "a low-rank adapter that keeps alpha and rank scales its update by alpha alone: "
+        "LoRA's scale is alpha / rank, so the update is rank times too large",
+        "return y + (self.alpha / self.rank) * ((x @ self.A) @ self.B)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh16 lora_scale_raw_alpha: rank 8, "
+        "alpha 16) the loss rose 2.97 -> 69 within 7 steps, then sat at ln 10 (chance) for "
+        "the remaining ~390 steps; scaled by alpha / rank it adapted normally",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/845"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

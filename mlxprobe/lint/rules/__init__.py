@@ -41,6 +41,7 @@ from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
+from .lora_scale import AlphaWithoutRank
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .masks import InfiniteMaskSoftmax
 from .modules import (
@@ -113,5 +114,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
-    DiscardedResult,
+    DiscardedResult, AlphaWithoutRank,
 ), key=lambda r: r.id))
