@@ -980,6 +980,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the remaining ~390 steps; scaled by alpha / rank it adapted normally",
         "", source="https://github.com/Blaizzy/mlx-vlm/issues/845"),
     RuleInfo(
+        "MLX104", "padded-to-longest-compiled",
+        "batches padded to their own longest sequence (max(len(s) for s in ...)) in a module "
+        "that compiles without shapeless=True: a new input shape, a new trace, almost every "
+        "step",
+        "width = MAX_LEN  # one fixed width (or a few buckets): one compiled graph each",
+        "mx.compile keeps a graph per input shape it has seen; measured (mlx 0.32.4 CPU, "
+        "failure corpus fresh16 charlm_pad_to_longest_compiled) RSS 78 -> 224 MB over 16 s "
+        "and still rising while the loss fell; with one fixed width 39 MB flat",
+        "", source="https://sanctum-docs.pages.dev/architecture/carmack-optimization/"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -57,6 +57,7 @@ from .once import BreaksAtOnce
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
+from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
@@ -114,5 +115,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
-    DiscardedResult, AlphaWithoutRank,
+    DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled,
 ), key=lambda r: r.id))
