@@ -990,6 +990,14 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "and still rising while the loss fell; with one fixed width 39 MB flat",
         "", source="https://sanctum-docs.pages.dev/architecture/carmack-optimization/"),
     RuleInfo(
+        "MLX105", "model-output-kept-per-step",
+        "a training step appends the model's whole output (its logits) to a list that lives "
+        "across steps: memory grows by one output per step for the whole run",
+        "self.all_preds.append(mx.argmax(logits, axis=-1))  # keep the predictions, not the logits",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh16 full_logits_kept_for_metrics) RSS "
+        "+188 MB over 148 steps of (8, 32, 1024) logits, flat when only the argmax is kept",
+        "", source="https://github.com/unslothai/unsloth-zoo/pull/878"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -55,6 +55,7 @@ from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandard
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .once import BreaksAtOnce
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
+from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
 from .padded import PaddedToLongestCompiled
@@ -115,5 +116,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
-    DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled,
+    DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept,
 ), key=lambda r: r.id))

@@ -1,0 +1,89 @@
+"""MLX105: a training step appends the model's whole output (its logits) to a list that
+outlives the step (`self.all_preds.append(logits)`), for a metric computed at the end. Each
+step keeps a (batch, length, vocab) array, so memory grows with the steps for the whole run
+(unsloth-zoo PR 878: +1.5 GB for a metric over full logits; failure corpus fresh16
+`full_logits_kept_for_metrics`: RSS +188 MB over 148 steps, flat when only the argmax is
+kept).
+
+Job: in a function that steps an optimizer, find the names that hold a model output (a call
+of a layer or a model instance, or the auxiliary output of a `value_and_grad` whose function
+returns one: `(loss, logits), grads = grad_fn(model, x, y)`) appended to a list the function
+does not create (an attribute, or a name bound outside it).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import layer_output, returns_of, wrapped
+from ..finding import Finding
+from ..flow import assigned, assignments, body_nodes, calls
+from ..names import last_name
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+from .evaluation import is_optimizer_update
+from .numerics import function_bindings
+
+
+def aux_outputs(source: SourceFile, target: ast.AST, value: ast.AST) -> set[str]:
+    """The names of `(loss, logits), grads = grad_fn(...)` whose element of the transformed
+    function's returned tuple is a model output."""
+    function = wrapped(source).get(ast.unparse(value.func)) if isinstance(
+        value, ast.Call) else None
+    if function is None or not (isinstance(target, ast.Tuple) and target.elts
+                                and isinstance(target.elts[0], ast.Tuple)):
+        return set()
+    bound = function_bindings(source, function)
+    found: set[str] = set()
+    for returned in returns_of(function):
+        if isinstance(returned, ast.Tuple):
+            for name, element in zip(target.elts[0].elts[1:], returned.elts[1:]):
+                if isinstance(name, ast.Name) and layer_output(source, element, bound):
+                    found.add(name.id)
+    return found
+
+
+def outputs(source: SourceFile, function: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    bound = function_bindings(source, function)
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        found |= aux_outputs(source, target, value)
+        if isinstance(target, ast.Name) and layer_output(source, value, bound):
+            found.add(target.id)
+    return found
+
+
+def outlives(function: ast.AST, nodes: list[ast.AST], container: ast.AST) -> bool:
+    """`self.x` or a name the function does not bind."""
+    if isinstance(container, ast.Attribute):
+        return isinstance(container.value, ast.Name) and container.value.id == "self"
+    local = {n for t, _ in assignments(nodes) for n in assigned(t)}
+    return isinstance(container, ast.Name) and container.id not in local
+
+
+class ModelOutputKept(Rule):
+    """MLX105: a step's model output appended to a list that lives across steps."""
+
+    id = "MLX105"
+    anchors = (".append(",)
+    local = True  # reads the step, the loss function and the model's classes
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ".append(" in text and ".update(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for function in source.of_type(*FUNCTIONS):
+            nodes = body_nodes(source, function)
+            if not any(is_optimizer_update(source, c) for c in calls(nodes)):
+                continue
+            kept = outputs(source, function, nodes)
+            for call in calls(nodes):
+                if (last_name(call.func) == "append" and len(call.args) == 1
+                        and isinstance(call.args[0], ast.Name) and call.args[0].id in kept
+                        and isinstance(call.func, ast.Attribute)
+                        and outlives(function, nodes, call.func.value)):
+                    yield self.hit(source, call)
