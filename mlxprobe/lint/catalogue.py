@@ -988,7 +988,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "mx.compile keeps a graph per input shape it has seen; measured (mlx 0.32.4 CPU, "
         "failure corpus fresh16 charlm_pad_to_longest_compiled) RSS 78 -> 224 MB over 16 s "
         "and still rising while the loss fell; with one fixed width 39 MB flat",
-        "", source="https://sanctum-docs.pages.dev/architecture/carmack-optimization/"),
+        "", source="https://github.com/ml-explore/mlx/issues/4464"),
     RuleInfo(
         "MLX105", "model-output-kept-per-step",
         "a training step appends the model's whole output (its logits) to a list that lives "
