@@ -50,6 +50,23 @@ def test_mlx105_reduced_or_step_local_is_clean(keep: str) -> None:
     assert fired(CODE.replace("{keep}", keep), "MLX105") == []
 
 
+@pytest.mark.parametrize("made, found", [("preds = []\n    for x, y in data:", [9]),
+                                         ("for x, y in data:\n        preds = []", [])])
+def test_mlx105_list_made_before_or_inside_the_loop(made: str, found: list[int]) -> None:
+    code = f"""
+def fit(model, opt, data):
+    loss_and_grad = nn.value_and_grad(model, lambda m, x, y: m(x).sum())
+    {made}
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        out = model(x)
+        preds.append(out)
+
+model = nn.Linear(4, 3)
+"""
+    assert fired(code, "MLX105") == found
+
+
 def test_mlx105_no_optimizer_step_is_clean() -> None:
     code = CODE.replace("{keep}", "self.kept.append(logits)").replace(
         "        self.opt.update(self.model, grads)\n", "")

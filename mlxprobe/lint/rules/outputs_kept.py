@@ -7,8 +7,8 @@ kept).
 
 Job: in a function that steps an optimizer, find the names that hold a model output (a call
 of a layer or a model instance, or the auxiliary output of a `value_and_grad` whose function
-returns one: `(loss, logits), grads = grad_fn(model, x, y)`) appended to a list the function
-does not create (an attribute, or a name bound outside it).
+returns one: `(loss, logits), grads = grad_fn(model, x, y)`) appended to a list the step does
+not create afresh (an attribute, a name bound outside the function, or before its loop).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -22,7 +22,7 @@ from ..dataflow import layer_output, returns_of, wrapped
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .numerics import function_bindings
@@ -56,12 +56,17 @@ def outputs(source: SourceFile, function: ast.AST, nodes: list[ast.AST]) -> set[
     return found
 
 
-def outlives(function: ast.AST, nodes: list[ast.AST], container: ast.AST) -> bool:
-    """`self.x` or a name the function does not bind."""
+def outlives(source: SourceFile, nodes: list[ast.AST], call: ast.Call) -> bool:
+    """The list appended to is `self.x`, a name the function does not bind, or a name the
+    loop around the append does not bind (a list made before the training loop)."""
+    container = call.func.value  # type: ignore[attr-defined]
     if isinstance(container, ast.Attribute):
         return isinstance(container.value, ast.Name) and container.value.id == "self"
-    local = {n for t, _ in assignments(nodes) for n in assigned(t)}
-    return isinstance(container, ast.Name) and container.id not in local
+    if not isinstance(container, ast.Name):
+        return False
+    loop = source.enclosing(call, LOOPS)
+    scope = body_nodes(source, loop) if loop is not None and loop in nodes else nodes
+    return container.id not in {n for t, _ in assignments(scope) for n in assigned(t)}
 
 
 class ModelOutputKept(Rule):
@@ -85,5 +90,5 @@ class ModelOutputKept(Rule):
                 if (last_name(call.func) == "append" and len(call.args) == 1
                         and isinstance(call.args[0], ast.Name) and call.args[0].id in kept
                         and isinstance(call.func, ast.Attribute)
-                        and outlives(function, nodes, call.func.value)):
+                        and outlives(source, nodes, call)):
                     yield self.hit(source, call)
