@@ -71,7 +71,8 @@ class ProgressParser:
         if self.user is not None:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
-        cells, heading = table_cells(text), header_cells(text)
+        cells = table_cells(text)
+        heading = header_cells(text, cells)
         if is_header(heading):
             self.header = heading
             return None
@@ -105,11 +106,10 @@ def table_cells(text: str) -> list[str]:
     return [cell for cell in CELL_SPLIT.split(text.strip()) if cell]
 
 
-def header_cells(text: str) -> list[str]:
+def header_cells(text: str, words: list[str]) -> list[str]:
     """A header's column names: between bars when the line has them, so that a name of
     several words is one column (`| train rollout mse |` -> `train_rollout_mse`), else
-    as `table_cells` splits them."""
-    words = table_cells(text)
+    its `table_cells` (`words`)."""
     if not BAR.search(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
         return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
     return ["_".join(cell.split()) for cell in BAR.split(text) if cell.strip()]

@@ -25,6 +25,7 @@ from ..finding import Finding
 from ..source import SourceFile
 from .api import missing
 from .base import Rule
+from .contracts import CLIP
 
 # `mlx.core` names (after `mlx.core.`) that act through a side effect or return no array.
 STATEFUL_NAMES = (r"eval|async_eval|save\w*|export\w*|import\w*|load|set_\w+|reset_\w+|"
@@ -33,7 +34,6 @@ STATEFUL_NAMES = (r"eval|async_eval|save\w*|export\w*|import\w*|load|set_\w+|res
                   r"vjp|jvp|random\.seed|random\.key|metal\.[\w.]+|cuda\.[\w.]+|"
                   r"distributed\.[\w.]+|fast\.metal_kernel|fast\.cuda_kernel|\w+_capture|array")
 STATEFUL = re.compile(rf"mlx\.core\.(?:{STATEFUL_NAMES})$")
-PURE = frozenset({"mlx.optimizers.clip_grad_norm", "mlx.optimizers.optimizers.clip_grad_norm"})
 # Array methods that return a new array and leave the receiver as it was.
 METHODS = ("astype", "reshape", "transpose", "swapaxes", "moveaxis", "flatten", "squeeze",
            "expand_dims", "abs", "square", "sqrt", "exp", "log", "round", "sum", "mean", "max",
@@ -70,7 +70,7 @@ def statement_call(text: str, at: int) -> bool:
 def pure_call(source: SourceFile, call: ast.Call) -> bool:
     """A call of an MLX function whose only effect is the array it returns."""
     name = source.imports.resolve(call.func) or ""
-    if name in PURE or name.startswith("mlx.nn.losses."):
+    if name in CLIP or name.startswith("mlx.nn.losses."):
         return True
     return name.startswith("mlx.core.") and STATEFUL.match(name) is None and not missing(name)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import arguments
+from ..flow import arguments, self_attr
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -31,32 +31,28 @@ RANK = re.compile(r"\b(?:\w*rank|r)\b")
 
 def bound(function: ast.AST) -> set[str]:
     """The `self.<name>` attributes a method assigns."""
-    return {t.attr for n in ast.walk(function) if isinstance(n, ast.Assign) for t in n.targets
-            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
-            and t.value.id == "self"}
+    return {name for n in ast.walk(function) if isinstance(n, ast.Assign) for t in n.targets
+            if (name := self_attr(t))}
 
 
 def given_alpha(init: ast.AST) -> set[str]:
     """Attributes bound to an alpha argument as it is (`self.scale = alpha`)."""
-    return {t.attr for n in ast.walk(init) if isinstance(n, ast.Assign)
+    return {name for n in ast.walk(init) if isinstance(n, ast.Assign)
             and isinstance(n.value, ast.Name) and "alpha" in n.value.id for t in n.targets
-            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
-            and t.value.id == "self"}
+            if (name := self_attr(t))}
 
 
-def read(function: ast.AST) -> list[ast.Attribute]:
-    return [n for n in ast.walk(function) if isinstance(n, ast.Attribute)
-            and isinstance(n.value, ast.Name) and n.value.id == "self"
-            and isinstance(n.ctx, ast.Load)]
+def read(function: ast.AST) -> set[str]:
+    """The `self.<name>` attributes a method reads."""
+    return {name for n in ast.walk(function) if isinstance(n, ast.Attribute)
+            and isinstance(n.ctx, ast.Load) and (name := self_attr(n))}
 
 
 def multiplied(function: ast.AST, attribute: str) -> ast.AST | None:
     """The `self.<attribute> * ...` (or `... * self.<attribute>`) in the method, if any."""
     for node in ast.walk(function):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
-                isinstance(side, ast.Attribute) and side.attr == attribute
-                and isinstance(side.value, ast.Name) and side.value.id == "self"
-                for side in (node.left, node.right)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and attribute in (
+                self_attr(node.left), self_attr(node.right)):
             return node
     return None
 
@@ -88,7 +84,7 @@ class AlphaWithoutRank(Rule):
         kept = bound(init)
         alphas = {a for a in kept if "alpha" in a} | given_alpha(init)
         ranks = {a for a in kept | arguments(init) if a == "r" or a.endswith("rank")}
-        used = {a.attr for a in read(call)}
+        used = read(call)
         if not ranks or used & ranks or not low_rank(call):
             return
         for alpha in alphas:
