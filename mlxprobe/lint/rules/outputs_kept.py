@@ -23,7 +23,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls
 from ..names import last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile
-from .base import Rule
+from .base import UPDATE, Rule
 from .evaluation import is_optimizer_update
 from .numerics import function_bindings
 
@@ -78,7 +78,9 @@ class ModelOutputKept(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".append(" in text and ".update(" in text
+        """An append and an optimizer update (`is_optimizer_update`: a receiver named
+        `opt...`) in the same text: a block lacking either holds no finding."""
+        return ".append(" in text and UPDATE.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
