@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import COMPILE, function_of, module_classes, module_instances, under
 from ..finding import Finding
-from ..flow import arguments, assigned, assignments, calls, names_in, reach, walk
+from ..flow import arguments, assigned, assignments, calls, names_in, reach, self_attr, walk
 from ..names import dotted
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
@@ -224,8 +224,7 @@ class TracedBranch(Rule):
 
 
 def self_attributes(node: ast.AST) -> set[str]:
-    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
-            and isinstance(n.value, ast.Name) and n.value.id == "self"}
+    return {a for n in ast.walk(node) if (a := self_attr(n)) is not None}
 
 
 def changing_attributes(source: SourceFile) -> set[str]:

@@ -30,14 +30,6 @@ from .base import Rule
 FREEZES = frozenset({"freeze", "unfreeze"})
 
 
-def self_attribute(node: ast.AST) -> str | None:
-    """`head` of `self.head`."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
-            node.value.id == "self"):
-        return node.attr
-    return None
-
-
 def attribute_kinds(source: SourceFile) -> tuple[set[str], set[str]]:
     """(names the module's nn.Module classes bind to layers, names they bind to arrays)."""
     classes = module_classes(source)
@@ -46,7 +38,7 @@ def attribute_kinds(source: SourceFile) -> tuple[set[str], set[str]]:
     arrays: set[str] = set()
     methods = [f for c in classes for f in c.body if isinstance(f, FUNCTIONS)]
     for target, value in assignments(walk(s for f in methods for s in f.body)):
-        name = self_attribute(target)
+        name = self_attr(target)
         if name and isinstance(value, ast.Call) and layer_call(source, value, names):
             layers.add(name)
         elif name and is_mx_array_call(source, value):

@@ -22,13 +22,12 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, walk
+from ..flow import assignments, body_nodes, calls, self_attr, walk
 from ..names import last_name
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update
-from .freezing import self_attribute
 from .moments import square_of
 from .numerics import MEAN, module_constants, subject
 
@@ -154,7 +153,7 @@ def layer_forward(source: SourceFile, cls: ast.ClassDef | None, call: ast.Call) 
         ast.AST | None:
     """The `__call__` of the module's own class that `self.norm(h)` runs, when `self.norm`
     is bound to an instance of it in `cls`."""
-    attr = self_attribute(call.func)
+    attr = self_attr(call.func)
     if cls is None or attr is None:
         return None
     classes = {c.name: c for c in module_classes(source)}
@@ -162,7 +161,7 @@ def layer_forward(source: SourceFile, cls: ast.ClassDef | None, call: ast.Call) 
     for target, value in assignments(walk(s for f in methods for s in f.body)):
         built = value.func.id if isinstance(value, ast.Call) and isinstance(
             value.func, ast.Name) else None
-        if self_attribute(target) == attr and built in classes:
+        if self_attr(target) == attr and built in classes:
             return next((f for f in classes[built].body if isinstance(f, FUNCTIONS)
                          and f.name == "__call__"), None)
     return None

@@ -26,10 +26,9 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .freezing import self_attribute
 
 # `self._x = nn.Linear(`, `self._x = [nn.Linear(`, `self._x = Block(`, and any name given a
 # tuple of layers, `self.x = (Block(...), ...)`, `self.x = tuple(Block(d) for ...)`: its
@@ -83,7 +82,7 @@ def parametric(source: SourceFile, call: ast.Call, own: dict[str, ast.ClassDef])
         init = next((f for f in own[call.func.id].body
                      if isinstance(f, FUNCTIONS) and f.name == "__init__"), None)
         return init is not None and any(
-            self_attribute(t) is not None and isinstance(v, (ast.Call, ast.List, ast.ListComp))
+            self_attr(t) is not None and isinstance(v, (ast.Call, ast.List, ast.ListComp))
             for t, v in assignments(walk(init.body)))
     name = (source.imports.resolve(call.func) or "").rsplit(".", 1)
     return layer_call(source, call, set()) and name[-1].startswith(PARAMETRIC)
@@ -92,7 +91,7 @@ def parametric(source: SourceFile, call: ast.Call, own: dict[str, ast.ClassDef])
 def read_in(function: ast.AST) -> set[str]:
     """The `self.x` attributes a method reads."""
     return {n.attr for n in walk(function.body) if isinstance(n, ast.Attribute)
-            and isinstance(n.ctx, ast.Load) and self_attribute(n) is not None}
+            and isinstance(n.ctx, ast.Load) and self_attr(n) is not None}
 
 
 class PrivateLayers(Rule):
@@ -126,7 +125,7 @@ class PrivateLayers(Rule):
                 continue
             used = read_in(methods["__call__"])
             for target, value in assignments(walk(methods["__init__"].body)):
-                name = self_attribute(target)
+                name = self_attr(target)
                 if name and hidden_name(name, value) and name in used \
                         and built_layers(source, value, own):
                     yield self.hit(source, target)

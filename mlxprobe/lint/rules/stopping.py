@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assigned, body_nodes, calls, helper_of, walk
+from ..flow import assigned, body_nodes, calls, helper_of, self_attr, walk
 from ..source import SourceFile
 from .base import Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
@@ -45,7 +45,7 @@ class Trace:
             if barrier and isinstance(current, ast.Call) and self.source.imports.resolve(
                     current.func) in STOP:
                 continue
-            if isinstance(current, ast.Call) and self_attribute(current.func):
+            if isinstance(current, ast.Call) and self_attr(current.func) is not None:
                 found.add(current)
             if isinstance(current, ast.Name) and (current.id, at) not in seen:
                 seen.add((current.id, at))
@@ -54,11 +54,6 @@ class Trace:
                     todo.append((value, value.lineno))
             todo += [(kid, at) for kid in ast.iter_child_nodes(current)]
         return found
-
-
-def self_attribute(node: ast.AST) -> bool:
-    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
-        node.value.id == "self")
 
 
 CHANGES = frozenset({"update", "load_weights", "freeze", "unfreeze", "apply", "set_dtype",
@@ -130,7 +125,7 @@ class StoppedLayer(Rule):
         deliberate freeze (a linear probe), not a quantity computed from it."""
         if isinstance(node, ast.Name):
             node = trace.binding(node.id, line)
-        return isinstance(node, ast.Call) and self_attribute(node.func)
+        return isinstance(node, ast.Call) and self_attr(node.func) is not None
 
     def _only_here(self, source: SourceFile, attr: str, stopped: set[ast.Call]) -> bool:
         funcs = {id(c.func) for c in stopped}
