@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from .flow import assignments, calls, helper_of, reach, scope_nodes, walk
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
-from .source import FUNCTIONS, SourceFile
+from .source import FUNCTIONS, SourceFile, descendants
 
 MLX = "mlx.core."
 # mlx.core functions that do not return an array (or run one): never an array source.
@@ -57,7 +57,7 @@ def is_mx_array_call(source: SourceFile, node: ast.AST) -> bool:
 
 def holds_mx_call(source: SourceFile, node: ast.AST) -> bool:
     """The expression computes something with an mlx.core array function."""
-    return any(is_mx_array_call(source, n) for n in ast.walk(node))
+    return any(is_mx_array_call(source, n) for n in descendants(node))
 
 
 def evaluation(source: SourceFile, call: ast.Call) -> str | None:
@@ -360,7 +360,7 @@ def evaluates_each_step(source: SourceFile, loop: ast.AST, nodes: list[ast.AST])
 
 def unused_after(nodes: list[ast.AST], name: str, bound: ast.AST) -> bool:
     """`name` is never read among `nodes` (other than in the binding `bound` itself)."""
-    inside = set(ast.walk(bound))
+    inside = set(descendants(bound))
     return not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
                    and n not in inside for n in nodes)
 
@@ -378,7 +378,7 @@ def layer_attributes(source: SourceFile) -> set[str]:
     if key not in source.cache:
         classes = module_classes(source)
         names = {c.name for c in classes}
-        source.cache[key] = {t.attr for c in classes for t, v in assignments(ast.walk(c))
+        source.cache[key] = {t.attr for c in classes for t, v in assignments(descendants(c))
                              if isinstance(t, ast.Attribute) and _layers(source, v, names)}
     return source.cache[key]
 
@@ -412,7 +412,7 @@ def layer_output(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
                  depth: int = 2) -> bool:
     """`node` holds a layer's output: a call of a `self.<layer>` or of a module instance,
     directly or through a local name bound to one (`depth` names deep)."""
-    for part in ast.walk(node):
+    for part in descendants(node):
         if isinstance(part, ast.Call) and layer_applied(source, part):
             return True
         if depth and isinstance(part, ast.Name) and part.id in bound and layer_output(

@@ -14,24 +14,29 @@ import ast
 from collections.abc import Iterable, Iterator
 
 from .names import dotted
-from .source import FUNCTIONS, SourceFile
+from .source import FUNCTIONS, SourceFile, descendants
 
 NESTED = (*FUNCTIONS, ast.ClassDef, ast.Lambda)
+NESTED_TYPES = frozenset(NESTED)
 HELPER_DEPTH = 3
 
 
 def walk(stmts: Iterable[ast.AST]) -> Iterator[ast.AST]:
-    """Every node under `stmts`, not entering nested functions, classes or lambdas."""
-    stack = list(stmts)[::-1]
+    """Every node under `stmts`, not entering nested functions, classes or lambdas. Node
+    types are compared with `type(...) is` (no AST class is subclassed): the walks and the
+    scans of their nodes are most of the rules' time, and this is a fifth faster."""
+    stack = list(stmts)
+    stack.reverse()
+    pop, extend = stack.pop, stack.extend
     while stack:
-        node = stack.pop()
+        node = pop()
         yield node
-        if not isinstance(node, NESTED):
-            stack.extend(reversed(node._kids))  # set by `source.index`
+        if type(node) not in NESTED_TYPES:
+            extend(reversed(node._kids))  # set by `source.index`
 
 
 def calls(nodes: Iterable[ast.AST]) -> Iterator[ast.Call]:
-    return (n for n in nodes if isinstance(n, ast.Call))
+    return (n for n in nodes if type(n) is ast.Call)
 
 
 def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
@@ -116,7 +121,7 @@ def assigned(node: ast.AST) -> Iterator[str]:
 
 
 def names_in(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
 
 
 def pairs(target: ast.AST, value: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
@@ -133,10 +138,11 @@ def pairs(target: ast.AST, value: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
 def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
     """(target, value) of every `=` among `nodes`, tuples matched element-wise."""
     for node in nodes:
-        if isinstance(node, ast.Assign):
+        kind = type(node)
+        if kind is ast.Assign:
             for target in node.targets:
                 yield from pairs(target, node.value)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        elif kind is ast.AnnAssign and node.value is not None:
             yield node.target, node.value
 
 

@@ -9,7 +9,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +88,19 @@ def index(path: str, text: str, tree: ast.Module) -> SourceFile:
     for function in source.of_type(*FUNCTIONS):
         source.functions[function.name].append(function)
     return source
+
+
+def descendants(node: ast.AST) -> Iterator[ast.AST]:
+    """`ast.walk` (the node and every node under it, breadth first) through the children
+    `index` recorded, without context or operator objects: a third of the time of
+    `ast.walk`, which asks each node for its fields. A node no index saw (a tree a rule
+    parsed itself) is walked with `ast.iter_child_nodes`."""
+    todo = deque([node])
+    while todo:
+        current = todo.popleft()
+        kids = getattr(current, "_kids", None)
+        todo.extend(ast.iter_child_nodes(current) if kids is None else kids)
+        yield current
 
 
 def children(node: ast.AST) -> list[ast.AST]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
 from ..names import last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 from .stopping import Trace
 
@@ -37,7 +37,7 @@ def unique(trace: Trace, value: ast.AST | None, line: int, depth: int) -> bool:
     bound to one (`ids = perm[i:i + b]` after `perm = mx.random.permutation(n)`)."""
     if value is None:
         return False
-    if any(isinstance(n, ast.Call) and last_name(n.func) in UNIQUE for n in ast.walk(value)):
+    if any(isinstance(n, ast.Call) and last_name(n.func) in UNIQUE for n in descendants(value)):
         return True
     return depth > 0 and isinstance(value, ast.Subscript) and isinstance(
         value.value, ast.Name) and unique(trace, trace.binding(value.value.id, line), line,

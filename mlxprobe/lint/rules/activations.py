@@ -29,8 +29,8 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, derived, names_in, self_attr, walk
-from ..source import FUNCTIONS, SourceFile
+from ..flow import assignments, body_nodes, derived, names_in, self_attr
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 STORED = re.compile(r"\n[ \t]+self\.[A-Za-z]\w* = ")
@@ -51,7 +51,7 @@ def from_inputs(forward: ast.AST) -> set[str]:
 
 def reads_self(value: ast.AST) -> set[str]:
     """The `self.x` attributes a value reads (`self.H + x.T @ x` reads `H`)."""
-    return {a for n in ast.walk(value) if (a := self_attr(n))}
+    return {a for n in descendants(value) if (a := self_attr(n))}
 
 
 class ActivationOnModule(Rule):
@@ -80,7 +80,7 @@ class ActivationOnModule(Rule):
             if forward is None:
                 continue
             inputs = from_inputs(forward)
-            for target, value in assignments(walk(forward.body)):
+            for target, value in assignments(body_nodes(source, forward)):
                 name = self_attr(target)
                 if name and not name.startswith("_") and names_in(value) & inputs \
                         and name not in reads_self(value):

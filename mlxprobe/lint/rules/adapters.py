@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import walk
 from ..names import NN_GRAD, dotted
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .freezing import keys_given
@@ -58,7 +58,7 @@ def receiver(call: ast.Call) -> str | None:
 
 
 def names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
 
 
 def freezes(call: ast.Call, method: str) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 from .losses import is_sequence_shift
 from .numerics import function_bindings
@@ -55,10 +55,10 @@ def resolved(node: ast.AST, bound: dict[str, ast.AST]) -> ast.AST:
 
 def scored_at_targets(node: ast.AST, bound: dict[str, ast.AST]) -> str | None:
     """The base text x when `node` gathers scores at a name bound to `x[:, 1:]`."""
-    for call in ast.walk(resolved(node, bound)):
+    for call in descendants(resolved(node, bound)):
         if not (isinstance(call, ast.Call) and last_name(call.func) in SCORES):
             continue
-        for name in (n for a in call.args for n in ast.walk(a) if isinstance(n, ast.Name)):
+        for name in (n for a in call.args for n in descendants(a) if isinstance(n, ast.Name)):
             value = bound.get(name.id)
             if value is not None and is_target_shift(value):
                 return ast.unparse(value.value)

@@ -20,7 +20,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
 
 TRANSFORMS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
@@ -28,7 +28,7 @@ TRANSFORMS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
 
 def index_only(source: SourceFile, function: ast.AST, name: str) -> bool:
     """Every read of `name` in the function is inside a subscript's index."""
-    reads = [n for n in ast.walk(function) if isinstance(n, ast.Name) and n.id == name
+    reads = [n for n in descendants(function) if isinstance(n, ast.Name) and n.id == name
              and isinstance(n.ctx, ast.Load)]
     return bool(reads) and all(in_index(source, n) for n in reads)
 

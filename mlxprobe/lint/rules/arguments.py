@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, module_instances, transformed_arg
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, body_nodes, walk
 from ..names import TREE_FLATTEN
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -113,7 +113,7 @@ def flat_dicts(source: SourceFile, body: list[ast.AST]) -> set[str]:
             loop.target.elts else None
         if isinstance(key, ast.Name) and isinstance(loop.iter, ast.Call) and \
                 source.imports.resolve(loop.iter.func) in TREE_FLATTEN:
-            found |= {t.value.id for t, _ in assignments(walk(loop.body))
+            found |= {t.value.id for t, _ in assignments(body_nodes(source, loop))
                       if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
                       and isinstance(t.slice, ast.Name) and t.slice.id == key.id}
     return found

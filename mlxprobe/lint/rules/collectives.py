@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from ..dataflow import evaluation
 from ..finding import Finding
 from ..flow import assignments, names_in, scope_nodes
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 COLLECTIVES = frozenset(f"mlx.core.distributed.{n}" for n in (
@@ -43,7 +43,7 @@ def rank_names(nodes: list[ast.AST]) -> set[str]:
 
 def rank_call(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-               and n.func.attr == "rank" for n in ast.walk(node))
+               and n.func.attr == "rank" for n in descendants(node))
 
 
 def evaluations(source: SourceFile, nodes: list[ast.AST], name: str) -> list[ast.Call]:
@@ -103,4 +103,4 @@ class CollectiveOnSomeRanks(Rule):
     @staticmethod
     def _collective(source: SourceFile, value: ast.AST) -> bool:
         return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) in COLLECTIVES
-                   for n in ast.walk(value))
+                   for n in descendants(value))

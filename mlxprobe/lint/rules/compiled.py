@@ -27,10 +27,20 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import COMPILE, function_of, module_classes, module_instances, under
 from ..finding import Finding
-from ..flow import arguments, assigned, assignments, calls, names_in, reach, self_attr, walk
+from ..flow import (
+    arguments,
+    assigned,
+    assignments,
+    body_nodes,
+    calls,
+    names_in,
+    reach,
+    self_attr,
+    walk,
+)
 from ..names import dotted
 from ..partial import closure
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .state import model_update
@@ -145,7 +155,7 @@ def layer_draws(source: SourceFile) -> bool:
     state."""
     return any(draws(source, c) for cls in module_classes(source) for f in cls.body
                if isinstance(f, FUNCTIONS) and f.name != "__init__"
-               for c in calls(walk(f.body)))
+               for c in calls(body_nodes(source, f)))
 
 
 def draws(source: SourceFile, call: ast.Call) -> bool:
@@ -224,7 +234,7 @@ class TracedBranch(Rule):
 
 
 def self_attributes(node: ast.AST) -> set[str]:
-    return {a for n in ast.walk(node) if (a := self_attr(n)) is not None}
+    return {a for n in descendants(node) if (a := self_attr(n)) is not None}
 
 
 def changing_attributes(source: SourceFile) -> set[str]:
@@ -238,10 +248,10 @@ def changing_attributes(source: SourceFile) -> set[str]:
 def changing_globals(source: SourceFile) -> set[str]:
     """Module-level names rebound as the program runs: a module-level loop's variable or a
     name the loop's body assigns, a global a function rebinds step after step."""
-    loops = [node for node in walk(source.tree.body) if isinstance(node, (ast.For, ast.While))
-             and source.enclosing(node) is None]
+    loops = [node for node in body_nodes(source, source.tree)
+             if isinstance(node, (ast.For, ast.While)) and source.enclosing(node) is None]
     found = {n for loop in loops if isinstance(loop, ast.For) for n in assigned(loop.target)}
-    found |= {n for loop in loops for node in walk(loop.body) for n in _bound(node)}
+    found |= {n for loop in loops for node in body_nodes(source, loop) for n in _bound(node)}
     return found | {n for g in source.of_type(ast.Global) for n in g.names
                     if rebinds_repeatedly(source, source.enclosing(g), n)}
 
@@ -251,7 +261,7 @@ def rebinds_repeatedly(source: SourceFile, function: ast.AST | None, name: str) 
     itself called from a loop; a configuration set once (`CFG = Hyper(...)` in main) is not."""
     if function is None:
         return True
-    binds = [n for n in walk(function.body) if name in _bound(n)]
+    binds = [n for n in body_nodes(source, function) if name in _bound(n)]
     return any(isinstance(n, ast.AugAssign) or in_loop(source, n, function) for n in binds) or any(
         isinstance(c.func, ast.Name) and c.func.id == getattr(function, "name", "")
         and in_loop(source, c, None) for c in source.of_type(ast.Call))
@@ -298,7 +308,7 @@ def rebound_numbers(source: SourceFile) -> set[str]:
     for function in source.of_type(*FUNCTIONS):
         if function.name == "__init__":
             continue
-        for target, value in assignments(walk(function.body)):
+        for target, value in assignments(body_nodes(source, function)):
             if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                     and target.value.id == "self" and numeric(value):
                 found.add(target.attr)
@@ -327,7 +337,8 @@ class TracedNumber(Rule):
         if not changing:
             return
         for _, nodes in under(source, "compile"):
-            inner = [n for lam in nodes if isinstance(lam, ast.Lambda) for n in ast.walk(lam.body)]
+            inner = [n for lam in nodes if isinstance(lam, ast.Lambda)
+                     for n in descendants(lam.body)]
             for node in [*nodes, *inner]:
                 if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) \
                         and isinstance(node.value, ast.Name) and node.value.id == "self" \

@@ -18,7 +18,7 @@ from ..dataflow import module_classes, under
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in, reach, walk
 from ..names import NN_GRAD, dotted
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .gradients import visible_function
 
@@ -227,7 +227,7 @@ class StepFunctionInGrad(Rule):
                 and isinstance(statement.targets[0], ast.Name) and function is not None):
             return False
         name = statement.targets[0].id
-        reads = [n for n in walk(function.body) if isinstance(n, ast.Name) and n.id == name
+        reads = [n for n in body_nodes(source, function) if isinstance(n, ast.Name) and n.id == name
                  and isinstance(n.ctx, ast.Load)]
         return bool(reads) and all(stopped(source, n) for n in reads)
 
@@ -239,7 +239,7 @@ class StepFunctionInGrad(Rule):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
         operand = call.args[0] if call.args else call.func.value
-        return bool(params & {n.id for n in ast.walk(operand) if isinstance(n, ast.Name)}
+        return bool(params & {n.id for n in descendants(operand) if isinstance(n, ast.Name)}
                     or self._bound_from(function, operand, params))
 
     def _bound_from(self, function: ast.AST, node: ast.AST, params: set[str]) -> bool:
@@ -303,7 +303,7 @@ class ClampAfterSingular(Rule):
 
     def _difference(self, node: ast.AST, values: dict[str, list[ast.AST]], depth: int) -> bool:
         """The value is computed from `a - b` (following local names a few levels)."""
-        for n in ast.walk(node):
+        for n in descendants(node):
             if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
                 return True
             if depth and isinstance(n, ast.Name) and any(

@@ -21,7 +21,7 @@ from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import assignments, helper_of
 from ..names import dotted, last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates, trains
 from .differentiation import differentiated_nodes
 from .numerics import function_bindings, subject
@@ -113,7 +113,7 @@ def truncates(source: SourceFile) -> bool:
     `MAX_SEQ_LENGTH`, `self.max_length`)."""
     cuts = [n.upper for n in source.of_type(ast.Slice) if n.upper is not None]
     cuts += [a for c in source.of_type(ast.Call) if last_name(c.func) == "min" for a in c.args]
-    return any(maximum(n) for cut in cuts for n in ast.walk(cut))
+    return any(maximum(n) for cut in cuts for n in descendants(cut))
 
 
 def maximum(node: ast.AST) -> bool:
@@ -147,7 +147,7 @@ def guarded(source: SourceFile, node: ast.AST, text: str) -> bool:
     parent = source.parents.get(node)
     while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.Module)):
         if isinstance(parent, (ast.If, ast.IfExp, ast.While)) and any(
-                ast.unparse(n) == text for n in ast.walk(parent.test)):
+                ast.unparse(n) == text for n in descendants(parent.test)):
             return True
         parent = source.parents.get(parent)
     return False

@@ -30,7 +30,7 @@ from ..flow import (
     walk,
 )
 from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
-from ..source import LOOPS, SourceFile
+from ..source import LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule
 from .base import trains as may_train
 
@@ -209,7 +209,7 @@ def yielded_arrays(source: SourceFile, loop: ast.AST) -> set[str]:
     helper = helper_of(source, call) if isinstance(call, ast.Call) else None
     if helper is None or not trains(source, helper):
         return set()
-    yields = [n.value for n in walk(helper.body) if isinstance(n, ast.Yield) and n.value]
+    yields = [n.value for n in body_nodes(source, helper) if isinstance(n, ast.Yield) and n.value]
     return {name for value in yields for name in arrays_bound(loop.target, value)}
 
 
@@ -262,7 +262,7 @@ def formatted(nodes: list[ast.AST]) -> set[str]:
 
 
 def counted(node: ast.AST) -> set[str]:
-    return {n for c in ast.walk(node) if isinstance(c, ast.Call) and last_name(c.func) == "len"
+    return {n for c in descendants(node) if isinstance(c, ast.Call) and last_name(c.func) == "len"
             for a in c.args for n in names_in(a)}
 
 
@@ -333,7 +333,7 @@ def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST,
 def pins(source: SourceFile, value: ast.AST, arrays: set[str], safe: set[str]) -> bool:
     """The expression computes an array (a call) or reads one nobody evaluated."""
     return any(isinstance(n, ast.Call) and is_array(source, n, arrays) or isinstance(
-        n, ast.Name) and n.id in arrays and n.id not in safe for n in ast.walk(value))
+        n, ast.Name) and n.id in arrays and n.id not in safe for n in descendants(value))
 
 
 def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from ..dataflow import is_mx_array_call, layer_call, module_classes
 from ..finding import Finding
 from ..flow import assignments, self_attr, walk
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 FREEZES = frozenset({"freeze", "unfreeze"})
@@ -81,7 +81,7 @@ class KeysNameSubmodule(Rule):
 
 def module_attributes(source: SourceFile) -> set[str]:
     """The attribute names the module's own nn.Module classes bind on `self`."""
-    return {a for cls in module_classes(source) for node in ast.walk(cls)
+    return {a for cls in module_classes(source) for node in descendants(cls)
             if isinstance(node, ast.Assign) for t in node.targets if (a := self_attr(t))}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
-from ..source import LOOPS, SourceFile
+from ..source import LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update
 
@@ -77,7 +77,7 @@ class MxGradUnusedArgument(Rule):
             if not params or max(positions) >= len(params):
                 continue
             body = function.body if isinstance(function.body, list) else [function.body]
-            used = {n.id for b in body for n in ast.walk(b) if isinstance(n, ast.Name)}
+            used = {n.id for b in body for n in descendants(b) if isinstance(n, ast.Name)}
             if all(params[i] not in used for i in positions):
                 yield self.hit(source, call)
 
@@ -180,7 +180,7 @@ def scaled_comprehension(node: ast.AST, name: str) -> bool:
     over = any(name in names_in(g.iter) for g in node.generators)
     element = node.value if isinstance(node, ast.DictComp) else node.elt
     return over and any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Div, ast.Mult))
-                        for n in ast.walk(element))
+                        for n in descendants(element))
 
 
 class UnaveragedAccumulation(Rule):
@@ -206,7 +206,8 @@ class UnaveragedAccumulation(Rule):
                 if call in reported:
                     continue
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
-                        source, scope, grads.id, {*ast.walk(call), *ast.walk(sums[grads.id])}):
+                        source, scope, grads.id,
+                        {*descendants(call), *descendants(sums[grads.id])}):
                     reported.add(call)
                     yield self.hit(source, call)
 
@@ -256,7 +257,7 @@ class SwallowedGradError(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(*TRIES):
-            if not any(is_grad_call(source, c) for c in calls(walk(node.body))):
+            if not any(is_grad_call(source, c) for c in calls(body_nodes(source, node))):
                 continue
             for handler in node.handlers:
                 if is_broad(handler) and falls_back(handler) and not propagates(handler):
@@ -332,7 +333,7 @@ class ZeroedGradsFreeze(Rule):
             return False
         value = ast.unparse(target.elts[1])
         return any(isinstance(n, ast.Call) and self._zeroes_target(source, n, value)
-                   for n in ast.walk(comp.value))
+                   for n in descendants(comp.value))
 
     def _zeroes_target(self, source: SourceFile, value: ast.Call, target: str) -> bool:
         same = [ast.unparse(a) == target for a in value.args]

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import names_in
 from ..names import last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import UPDATE, Rule
 
 NAN_TESTS = frozenset({"isnan", "isfinite", "isinf", "nan_to_num"})
@@ -71,7 +71,7 @@ def optimizer_update(node: ast.AST) -> bool:
 def updates_after(body: list[ast.stmt], guard: ast.stmt) -> bool:
     """A statement after the guard in its block calls an optimizer's update."""
     after = body[body.index(guard) + 1:]
-    return any(optimizer_update(n) for s in after for n in ast.walk(s))
+    return any(optimizer_update(n) for s in after for n in descendants(s))
 
 
 def nan_tested(source: SourceFile) -> set[str]:

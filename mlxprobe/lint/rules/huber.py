@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 WHERE = "mlx.core.where"
@@ -60,7 +60,7 @@ def compared(test: ast.AST) -> str | None:
 
 def quadratic(source: SourceFile, node: ast.AST, name: str) -> bool:
     """`node` squares `name`: `mx.square(d)`, `d ** 2`, `d * d`."""
-    for part in ast.walk(node):
+    for part in descendants(node):
         if isinstance(part, ast.Call) and source.imports.resolve(part.func) == SQUARE:
             if part.args and isinstance(part.args[0], ast.Name) and part.args[0].id == name:
                 return True

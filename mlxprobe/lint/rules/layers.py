@@ -18,7 +18,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import dotted, last_name
 from ..partial import DEFINES, WORD, blocks
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 CONV1D = frozenset({"mlx.nn.Conv1d"})
@@ -126,7 +126,7 @@ def holds_modules(source: SourceFile, call: ast.Call, modules: set[str]) -> bool
     """The call is given layers (directly, in a list or a comprehension): `mlx.nn` ones or
     instances of the module's own nn.Module classes (`modules`)."""
     return any(isinstance(n, ast.Call) and layer_call(source, n, modules)
-               for a in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(a))
+               for a in (*call.args, *(k.value for k in call.keywords)) for n in descendants(a))
 
 
 class CustomModuleContainer(Rule):
@@ -162,7 +162,7 @@ class CustomModuleContainer(Rule):
         for cls in source.of_type(ast.ClassDef):
             if cls.name not in modules:
                 continue
-            for target, value in assignments(ast.walk(cls)):
+            for target, value in assignments(descendants(cls)):
                 parts = dotted(target)
                 if (parts and parts[0] == "self" and isinstance(value, ast.Call)
                         and isinstance(value.func, ast.Name) and value.func.id in plain

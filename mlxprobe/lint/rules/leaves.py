@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments, bound_arguments, helper_of, walk
+from ..flow import assignments, body_nodes, bound_arguments, helper_of
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
 
@@ -48,7 +48,7 @@ def built_numbers(source: SourceFile, name: str) -> list[ast.AST]:
             continue
         given = {k: v for k, v in bound_arguments(builder, value).items() if v is not None}
         returned = {r.id for r in returns_of(builder) if isinstance(r, ast.Name)}
-        for node in walk(builder.body):
+        for node in body_nodes(source, builder):
             target = node.targets[0] if isinstance(node, ast.Assign) else None
             stored = node.value if isinstance(target, ast.Subscript) and isinstance(
                 target.value, ast.Name) and target.value.id in returned else None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 COMPREHENSIONS = (ast.ListComp, ast.GeneratorExp, ast.DictComp)
@@ -25,7 +25,7 @@ def filters_by_key(node: ast.AST) -> bool:
         return False
     conditions = [c for g in node.generators for c in g.ifs]
     return any(isinstance(n, ast.Compare) and any(isinstance(o, ast.In) for o in n.ops)
-               for c in conditions for n in ast.walk(c))
+               for c in conditions for n in descendants(c))
 
 
 def not_strict(call: ast.Call) -> bool:

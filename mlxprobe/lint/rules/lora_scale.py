@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from ..dataflow import module_classes
 from ..finding import Finding
 from ..flow import arguments, self_attr
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 ALPHA = re.compile(r"self\.\w*alpha\w*\s*=|self\.\w+\s*=\s*\w*alpha\w*\s*$", re.MULTILINE)
@@ -31,26 +31,26 @@ RANK = re.compile(r"\b(?:\w*rank|r)\b")
 
 def bound(function: ast.AST) -> set[str]:
     """The `self.<name>` attributes a method assigns."""
-    return {name for n in ast.walk(function) if isinstance(n, ast.Assign) for t in n.targets
+    return {name for n in descendants(function) if isinstance(n, ast.Assign) for t in n.targets
             if (name := self_attr(t))}
 
 
 def given_alpha(init: ast.AST) -> set[str]:
     """Attributes bound to an alpha argument as it is (`self.scale = alpha`)."""
-    return {name for n in ast.walk(init) if isinstance(n, ast.Assign)
+    return {name for n in descendants(init) if isinstance(n, ast.Assign)
             and isinstance(n.value, ast.Name) and "alpha" in n.value.id for t in n.targets
             if (name := self_attr(t))}
 
 
 def read(function: ast.AST) -> set[str]:
     """The `self.<name>` attributes a method reads."""
-    return {name for n in ast.walk(function) if isinstance(n, ast.Attribute)
+    return {name for n in descendants(function) if isinstance(n, ast.Attribute)
             and isinstance(n.ctx, ast.Load) and (name := self_attr(n))}
 
 
 def multiplied(function: ast.AST, attribute: str) -> ast.AST | None:
     """The `self.<attribute> * ...` (or `... * self.<attribute>`) in the method, if any."""
-    for node in ast.walk(function):
+    for node in descendants(function):
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and attribute in (
                 self_attr(node.left), self_attr(node.right)):
             return node
@@ -60,7 +60,7 @@ def multiplied(function: ast.AST, attribute: str) -> ast.AST | None:
 def low_rank(function: ast.AST) -> bool:
     return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult)
                or isinstance(n, ast.Call) and getattr(n.func, "attr", "") in ("matmul", "addmm")
-               for n in ast.walk(function))
+               for n in descendants(function))
 
 
 class AlphaWithoutRank(Rule):

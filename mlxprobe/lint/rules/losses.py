@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from ..finding import Finding
 from ..flow import assignments, body_nodes, local_values, names_in, walk
 from ..names import CROSS_ENTROPY, last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 GATHERS = frozenset({"take_along_axis", "take", "gather", "cross_entropy", "one_hot",
@@ -47,7 +47,7 @@ def lineage(function: ast.AST, expr: ast.AST, source: SourceFile | None = None,
     helpers = {h for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
                and (h := source.local_function(n.func.id)) is not None and h is not function}
     for helper in helpers:
-        for node in walk(helper.body):
+        for node in body_nodes(source, helper):
             if isinstance(node, ast.Return) and node.value is not None:
                 nodes.extend(lineage(helper, node.value, source, depth - 1))
     return nodes
@@ -58,12 +58,12 @@ def local_lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:
     for target, value in assignments(walk(function.body)):
         if isinstance(target, ast.Name):
             values.setdefault(target.id, []).append(value)
-    nodes, todo, seen = list(ast.walk(expr)), names_in(expr), set()
+    nodes, todo, seen = list(descendants(expr)), names_in(expr), set()
     while todo:
         name = todo.pop()
         seen.add(name)
         for value in values.get(name, []):
-            nodes.extend(ast.walk(value))
+            nodes.extend(descendants(value))
             todo |= names_in(value) - seen
     return nodes
 
@@ -74,7 +74,7 @@ def is_log_softmax(node: ast.AST) -> bool:
     name = last_name(node.func)
     if name in ("log_softmax", "logsumexp"):
         return True
-    inner = [n for a in node.args for n in ast.walk(a)]
+    inner = [n for a in node.args for n in descendants(a)]
     return name == "log" and any(isinstance(n, ast.Call) and last_name(n.func) == "exp"
                                  for n in inner)
 

@@ -15,8 +15,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, names_in, walk
-from ..source import SourceFile
+from ..flow import assignments, body_nodes, names_in, walk
+from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
 from .reduction import last_bindings
@@ -117,7 +117,7 @@ def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
     `self.x` attributes `scope` holds as "self.x"), transitively."""
     todo, seen, found = [node], set(), []
     while todo:
-        for n in ast.walk(todo.pop()):
+        for n in descendants(todo.pop()):
             found.append(n)
             key = n.id if isinstance(n, ast.Name) else (
                 f"self.{n.attr}" if isinstance(n, ast.Attribute) and isinstance(
@@ -135,7 +135,7 @@ def init_bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
         cls is not None) else None
     if init is None:
         return {}
-    return {f"self.{t.attr}": v for t, v in assignments(walk(init.body))
+    return {f"self.{t.attr}": v for t, v in assignments(body_nodes(source, init))
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
             and t.value.id == "self"}
 

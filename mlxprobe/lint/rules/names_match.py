@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, calls
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 WALKS = frozenset({"named_modules", "children", "leaf_modules", "modules"})
@@ -99,7 +99,7 @@ class TargetsMatchNoLayer(Rule):
     @staticmethod
     def _walks(function: ast.AST) -> bool:
         return any(isinstance(c.func, ast.Attribute) and c.func.attr in WALKS
-                   for c in calls(ast.walk(function)))
+                   for c in calls(descendants(function)))
 
     @staticmethod
     def _string_lists(source: SourceFile) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from ..dataflow import contexts, wrapped
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, reach
 from ..names import last_name
-from ..source import LOOPS, SourceFile
+from ..source import LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
 from .differentiation import differentiated_nodes
 from .evaluation import is_optimizer_update, step_outputs
@@ -156,7 +156,7 @@ def squared(node: ast.AST) -> bool:
     """`x ** 2`, `mx.square(x)`, `x.square()` or `x * x` somewhere in the expression."""
     return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(
         n.right, ast.Constant) and n.right.value == 2 or isinstance(n, ast.Call) and last_name(
-        n.func) == "square" or self_product(n) for n in ast.walk(node))
+        n.func) == "square" or self_product(n) for n in descendants(node))
 
 
 def self_product(node: ast.AST) -> bool:

@@ -17,7 +17,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import calls, walk
+from ..flow import body_nodes, calls
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update
@@ -40,5 +40,5 @@ class BreaksAtOnce(Rule):
             last = loop.body[-1] if loop.body else None
             if isinstance(last, ast.Break) and any(
                     is_optimizer_update(source, c) or is_grad_call(source, c)
-                    for c in calls(walk(loop.body))):
+                    for c in calls(body_nodes(source, loop))):
                 yield self.hit(source, last)

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments, derived, names_in, walk
-from ..source import FUNCTIONS, SourceFile
+from ..flow import assignments, body_nodes, derived, names_in
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 SQUARE = frozenset({"mlx.core.square"})
@@ -48,7 +48,7 @@ def step_methods(source: SourceFile) -> Iterator[tuple[ast.AST, str, str]]:
 def squared(source: SourceFile, node: ast.AST) -> set[str]:
     """The names squared inside `node`: `mx.square(x)`, `x ** 2`, `x * x`."""
     found: set[str] = set()
-    for part in ast.walk(node):
+    for part in descendants(node):
         if isinstance(part, ast.Call) and source.imports.resolve(part.func) in SQUARE:
             found |= names_in(part.args[0]) if part.args else set()
         elif isinstance(part, ast.BinOp) and isinstance(part.op, ast.Pow) and isinstance(
@@ -74,7 +74,7 @@ class SecondMomentOfWeights(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for method, gradient, parameter in step_methods(source):
             weights = derived(method.body, parameter, gradient)
-            for _, value in assignments(walk(method.body)):
+            for _, value in assignments(body_nodes(source, method)):
                 if weights & squared(source, value) and gradient not in names_in(value):
                     yield self.hit(source, value)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..names import last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
 from .stopping import Trace
@@ -47,7 +47,7 @@ def expanded(trace: Trace, node: ast.AST, line: int) -> list[ast.AST]:
     found, todo, seen = [], [(node, line, 0)], set()
     while todo:
         current, at, depth = todo.pop()
-        for sub in ast.walk(current):
+        for sub in descendants(current):
             found.append(sub)
             if isinstance(sub, ast.Name) and (sub.id, at) not in seen and depth < DEPTH:
                 seen.add((sub.id, at))

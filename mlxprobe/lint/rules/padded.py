@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from ..finding import Finding
 from ..flow import assignments, body_nodes
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 from .shapeless import shapeless
 from .transforms import compiles
@@ -45,7 +45,7 @@ def longest(value: ast.AST) -> bool:
     if not (isinstance(value, ast.Call) and last_name(value.func) == "max" and value.args):
         return False
     return any(isinstance(n, ast.Call) and last_name(n.func) == "len"
-               or isinstance(n, ast.Name) and n.id == "len" for n in ast.walk(value.args[0]))
+               or isinstance(n, ast.Name) and n.id == "len" for n in descendants(value.args[0]))
 
 
 def pads(nodes: list[ast.AST], width: str) -> bool:
@@ -56,7 +56,7 @@ def pads(nodes: list[ast.AST], width: str) -> bool:
             return True
         if isinstance(node, ast.Call) and last_name(node.func) in BUILDERS and any(
                 isinstance(n, ast.Name) and n.id == width for a in node.args
-                for n in ast.walk(a)):
+                for n in descendants(a)):
             return True
     return False
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import assignments
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 BODIES = ("body", "orelse", "finalbody")
@@ -68,7 +68,7 @@ class PairsShuffledApart(Rule):
         return text.count("permutation(") >= 2 or text.count("shuffle(") >= 2
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in ast.walk(source.tree):
+        for node in descendants(source.tree):
             for field in BODIES:
                 body = getattr(node, field, None)
                 if isinstance(body, list) and body and isinstance(body[0], ast.stmt):

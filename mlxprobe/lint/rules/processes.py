@@ -20,7 +20,7 @@ from ..dataflow import function_of, partial_of
 from ..finding import Finding
 from ..flow import calls, reach
 from ..names import last_name
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 STARTERS = frozenset({"multiprocessing.Pool", "multiprocessing.pool.Pool",
@@ -115,6 +115,6 @@ class ForkAfterMlx(Rule):
     @staticmethod
     def _mlx_outside(source: SourceFile, workers: list[ast.AST]) -> bool:
         """Some MLX call of the module is not in a worker (the parent runs MLX too)."""
-        inside = {n for w in workers for n in ast.walk(w)}
+        inside = {n for w in workers for n in descendants(w)}
         return any(c not in inside and (source.imports.resolve(c.func) or "").startswith("mlx.")
                    for c in source.of_type(ast.Call))

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from ..dataflow import contexts, module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
 
 # mlx.nn.losses functions whose `reduction` defaults to "none" -> its positional index.
@@ -166,5 +166,5 @@ def vmapped(source: SourceFile) -> set[str]:
     `correct_a14_dpsgd`: per-example gradients for DP-SGD)."""
     return {n.id for c in source.of_type(ast.Call) if c.args
             and source.imports.resolve(c.func) == "mlx.core.vmap"
-            for n in ast.walk(c.args[0]) if isinstance(n, ast.Name)} | {
+            for n in descendants(c.args[0]) if isinstance(n, ast.Name)} | {
         getattr(f, "name", "") for f, kinds in contexts(source).items() if "vmap" in kinds}

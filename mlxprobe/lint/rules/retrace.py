@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import compiled, contexts
 from ..finding import Finding
-from ..flow import assigned, assignments, calls, names_in, walk
+from ..flow import assigned, assignments, body_nodes, calls, names_in, walk
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
 
@@ -109,7 +109,7 @@ class ScalarIntoCompiled(Rule):
         constants = number_constants(source)
         for loop in source.of_type(*LOOPS):
             moving = changing(loop, constants)
-            for call in calls(walk(loop.body)):
+            for call in calls(body_nodes(source, loop)):
                 if self._innermost(source, call) is loop and self._runs(source, call, traced):
                     yield from (self.hit(source, a) for a in self._args(call)
                                 if numeric(a, constants, moving) and names_in(a) & moving)

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, self_attr, walk
-from ..source import FUNCTIONS, SourceFile
+from ..flow import assignments, body_nodes, self_attr
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 BUILT = re.compile(r"self\.(\w+) = nn\.")
@@ -35,7 +35,7 @@ DOTTED = re.compile(r"\.(\w+)")
 def built_layers(source: SourceFile, init: ast.AST) -> dict[str, tuple[str, ast.AST]]:
     """`self.x = nn.T(...)` in `__init__`: attribute -> (T, the assignment's target)."""
     found = {}
-    for target, value in assignments(walk(init.body)):
+    for target, value in assignments(body_nodes(source, init)):
         name = self_attr(target)
         kind = source.imports.resolve(value.func) if isinstance(value, ast.Call) else None
         if name and kind and kind.startswith("mlx.nn."):
@@ -51,7 +51,7 @@ def read_attributes(source: SourceFile) -> Counter:
 
 def called_in(function: ast.AST) -> Counter:
     """How often `self.x(...)` is called in a method, per attribute."""
-    return Counter(a for n in ast.walk(function) if isinstance(n, ast.Call)
+    return Counter(a for n in descendants(function) if isinstance(n, ast.Call)
                    and (a := self_attr(n.func)))
 
 

@@ -21,14 +21,14 @@ from collections.abc import Iterator
 
 from ..dataflow import grad_call
 from ..finding import Finding
-from ..flow import assigned, walk
-from ..source import SourceFile
+from ..flow import assigned, body_nodes, walk
+from ..source import SourceFile, descendants
 from .base import UPDATE, Rule
 from .evaluation import is_optimizer_update
 
 
 def remainder_test(test: ast.AST) -> bool:
-    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(test))
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in descendants(test))
 
 
 def grads_of(call: ast.Call) -> str | None:
@@ -74,7 +74,7 @@ class GradientsNotAccumulated(Rule):
         for guard in source.of_type(ast.If):
             if not remainder_test(guard.test):
                 continue
-            for node in walk(guard.body):
+            for node in body_nodes(source, guard):
                 if isinstance(node, ast.Call) and is_optimizer_update(source, node):
                     name = grads_of(node)
                     if name and fresh_each_step(source, guard, name):

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 from ..dataflow import holds_mx_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, self_attr, walk
-from ..source import FUNCTIONS, SourceFile
+from ..flow import assignments, body_nodes, self_attr
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 PARAMETER = re.compile(r"self\.(\w+) = mx\.")
@@ -37,13 +37,13 @@ def methods(cls: ast.ClassDef) -> dict[str, ast.AST]:
 
 def reads(function: ast.AST) -> set[str]:
     """The `self.x` attributes a method reads."""
-    return {a for n in ast.walk(function) if isinstance(getattr(n, "ctx", None), ast.Load)
+    return {a for n in descendants(function) if isinstance(getattr(n, "ctx", None), ast.Load)
             and (a := self_attr(n))}
 
 
 def parameters(source: SourceFile, init: ast.AST) -> set[str]:
     """Public `self.x` attributes `__init__` binds to an MLX array (`mx.random.normal(...)`)."""
-    return {a for t, v in assignments(walk(init.body)) if (a := self_attr(t))
+    return {a for t, v in assignments(body_nodes(source, init)) if (a := self_attr(t))
             and not a.startswith("_") and holds_mx_call(source, v)}
 
 
@@ -75,7 +75,7 @@ class DerivedOnce(Rule):
                 continue
             read_elsewhere = set().union(*(reads(f) for n, f in found.items() if n != "__init__"))
             frozen = bound - read_elsewhere
-            for target, value in assignments(walk(init.body)):
+            for target, value in assignments(body_nodes(source, init)):
                 derived = self_attr(target)
                 if derived in reads(forward) and frozen & reads(value) and isinstance(
                         value, (ast.BinOp, ast.Call, ast.UnaryOp)):

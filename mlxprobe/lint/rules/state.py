@@ -23,7 +23,7 @@ from ..dataflow import (
 from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
-from ..source import FUNCTIONS, LOOPS, SourceFile
+from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update, step_outputs
 
@@ -157,7 +157,7 @@ class StateNeverEvaluated(Rule):
 
 def random_init(source: SourceFile, value: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
-        "mlx.core.random.") for n in ast.walk(value))
+        "mlx.core.random.") for n in descendants(value))
 
 
 def random_made(source: SourceFile, target: ast.AST, value: ast.AST) -> bool:
@@ -168,7 +168,7 @@ def random_made(source: SourceFile, target: ast.AST, value: ast.AST) -> bool:
     function = source.enclosing(target)
     if function is None:
         return False
-    drawn = {t.id for t, v in assignments(walk(function.body))
+    drawn = {t.id for t, v in assignments(body_nodes(source, function))
              if isinstance(t, ast.Name) and random_init(source, v)}
     return bool(names_in(value) & drawn)
 
@@ -188,7 +188,7 @@ class PrivateWeight(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = {c.name for c in module_classes(source)}
         for cls in module_classes(source):
-            nodes = list(ast.walk(cls))
+            nodes = list(descendants(cls))
             owned = [(t, parts[1], v) for t, v in assignments(nodes)
                      if (parts := dotted(t)) and len(parts) == 2 and parts[0] == "self"]
             if not self._meant_to_train(source, [(a, v) for _, a, v in owned], classes):
@@ -207,7 +207,7 @@ class PrivateWeight(Rule):
         array on purpose: a fixed feature map (random Fourier features, a fixed projection)."""
         public = [v for a, v in owned if not a.startswith("_")]
         def made_by(v: ast.AST, test: Callable[[ast.Call], bool]) -> bool:
-            return any(isinstance(n, ast.Call) and test(n) for n in ast.walk(v))
+            return any(isinstance(n, ast.Call) and test(n) for n in descendants(v))
 
         layers = [v for v in public if made_by(v, lambda c: layer_call(source, c, classes))]
         arrays = any(made_by(v, lambda c: (source.imports.resolve(c.func) or "").startswith(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assigned, body_nodes, calls, helper_of, self_attr, walk
+from ..flow import assigned, body_nodes, calls, helper_of, self_attr
 from ..source import SourceFile
 from .base import Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
@@ -27,7 +27,7 @@ class Trace:
 
     def __init__(self, source: SourceFile, function: ast.AST) -> None:
         self.source, self.defs = source, {}
-        for node in walk(function.body):
+        for node in body_nodes(source, function):
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value:
                 for target in getattr(node, "targets", None) or [node.target]:
                     for name in assigned(target):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
-from ..flow import calls, helper_of, names_in, walk
+from ..flow import body_nodes, calls, helper_of, names_in
 from ..partial import DEFINES, around
 from ..source import SourceFile
 from .base import Rule
@@ -61,7 +61,7 @@ class CrossThreadArrays(Rule):
                     evaluation(source, c) == "eval" for c in calls(nodes)):
                 continue
             arrays = arrays_in(source, function)
-            for node in walk(function.body):
+            for node in body_nodes(source, function):
                 handed = self._handed(node)
                 if handed is not None and any(is_array(source, v, arrays)
                                               for v in elements(handed)):
@@ -159,7 +159,7 @@ class ArraysIntoThread(Rule):
         """`value` is an array of `scope` that no evaluation in `scope` names."""
         if not isinstance(value, ast.Name) or not is_array(source, value, arrays_in(source, scope)):
             return False
-        nodes = walk(scope.body) if not isinstance(scope, ast.Lambda) else []
+        nodes = body_nodes(source, scope) if not isinstance(scope, ast.Lambda) else []
         return not any(evaluation(source, c) == "eval" and value.id in names_in(c)
                        or evaluation(source, c) == "item" and value.id in names_in(c.func)
                        for c in calls(nodes))

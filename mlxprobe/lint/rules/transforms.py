@@ -27,9 +27,9 @@ from ..dataflow import (
     under,
 )
 from ..finding import Finding
-from ..flow import assignments, bound_arguments, calls, reach, walk
+from ..flow import assignments, body_nodes, bound_arguments, calls, reach, walk
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
 from .evaluation import is_optimizer_update
 from .gradients import argnums
@@ -138,9 +138,9 @@ def settings(source: SourceFile) -> set[str]:
     def make() -> set[str]:
         kinds: dict[str, bool] = {}
         for cls in module_classes(source):
-            for target, value in assignments(ast.walk(cls)):
+            for target, value in assignments(descendants(cls)):
                 if isinstance(target, ast.Attribute):
-                    plain = not any(isinstance(n, ast.Call) for n in ast.walk(value))
+                    plain = not any(isinstance(n, ast.Call) for n in descendants(value))
                     kinds[target.attr] = kinds.get(target.attr, True) and plain
         return {attr for attr, plain in kinds.items() if plain} - layer_attributes(source)
     return source.cached("settings", source.tree, make)
@@ -306,7 +306,8 @@ class NoGradientOp(Rule):
         if function is None or not call.args:
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
-        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        bound = {t.id: v for t, v in assignments(body_nodes(source, function))
+                 if isinstance(t, ast.Name)}
         todo, seen = [call.args[0]], set()
         while todo:
             node = todo.pop()

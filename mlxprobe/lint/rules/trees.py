@@ -16,7 +16,7 @@ from ..finding import Edit, Finding
 from ..flow import body_nodes
 from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
 from ..partial import around
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 ARRAY_ATTRIBUTES = frozenset({"size", "shape", "dtype", "ndim", "nbytes", "astype", "sum",
@@ -56,7 +56,7 @@ def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
         if not (isinstance(node.iter, ast.Call) and isinstance(node.target, ast.Name)):
             continue
         if isinstance(node, ast.comprehension):
-            scope = [n for n in ast.walk(source.parents[node]) if n is not node.iter]
+            scope = [n for n in descendants(source.parents[node]) if n is not node.iter]
         else:
             scope = body_nodes(source, node)
         yield node, scope

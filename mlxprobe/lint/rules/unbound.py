@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
-from ..flow import walk
+from ..flow import body_nodes, walk
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
@@ -108,7 +108,7 @@ def module_level(source: SourceFile) -> set[str]:
     any block but not inside a function or class body), and every `global` name."""
     found = {name for n in source.of_type(ast.Global) for name in n.names}
     # `walk` does not enter functions, classes or lambdas
-    return found | {name for node in walk(source.tree.body) for name in binds(node)}
+    return found | {name for node in body_nodes(source, source.tree) for name in binds(node)}
 
 
 def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
