@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .flow import assignments, calls, helper_of, reach, scope_nodes, walk
+from .flow import assignments, body_assignments, calls, helper_of, reach, walk
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
 from .source import FUNCTIONS, SourceFile, descendants
 
@@ -229,7 +229,7 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
     key = ("arrays", scope)
     if key in source.cache:
         return source.cache[key]
-    pairs = list(assignments(scope_nodes(source, scope)))
+    pairs = body_assignments(source, scope)
     found: set[str] = set()
     for _ in range(2):  # a second pass for names used before their binding in the text
         for target, value in pairs:

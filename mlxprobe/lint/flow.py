@@ -84,6 +84,15 @@ def body_nodes(source: SourceFile, owner: ast.AST) -> list[ast.AST]:
     return source.cache[key]
 
 
+def body_assignments(source: SourceFile, owner: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """`assignments(body_nodes(source, owner))`, computed once per scope (a dozen rules ask
+    for the bindings of the same function)."""
+    key = ("assignments", owner)
+    if key not in source.cache:
+        source.cache[key] = list(assignments(body_nodes(source, owner)))
+    return source.cache[key]
+
+
 def loop_reach(source: SourceFile, loop: ast.AST) -> list[ast.AST]:
     """`reach(loop.body)`, computed once per loop."""
     key = ("reach", loop)
@@ -169,9 +178,8 @@ def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None
 
 
 def scope_nodes(source: SourceFile, scope: ast.AST) -> list[ast.AST]:
-    """The nodes a function runs, or the module's top-level code (its functions apart)."""
-    if isinstance(scope, ast.Module):
-        return list(walk(scope.body))
+    """The nodes a function runs, or the module's top-level code (its functions apart),
+    computed once per scope (`body_nodes`)."""
     return body_nodes(source, scope)
 
 

@@ -30,6 +30,7 @@ class Imports:
 
     def __init__(self, statements: Iterable[ast.AST]) -> None:
         self.aliases: dict[str, str] = {}
+        self._resolved: dict[ast.AST, str | None] = {}  # rules ask about the same calls
         for node in statements:
             if isinstance(node, ast.Import):
                 self._add_import(node)
@@ -50,10 +51,11 @@ class Imports:
 
     def resolve(self, node: ast.AST) -> str | None:
         """`mx.eval` -> "mlx.core.eval"; None for a local or an unknown expression."""
-        parts = dotted(node)
-        if parts is None or parts[0] not in self.aliases:
-            return None
-        return ".".join([self.aliases[parts[0]], *parts[1:]])
+        if node not in self._resolved:
+            parts = dotted(node)
+            self._resolved[node] = None if parts is None or parts[0] not in self.aliases \
+                else ".".join([self.aliases[parts[0]], *parts[1:]])
+        return self._resolved[node]
 
     def alias_of(self, qualified: str) -> str | None:
         """The local name bound to the module `qualified` (`mx` for mlx.core), if any."""

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, derived, names_in, self_attr
+from ..flow import body_assignments, derived, names_in, self_attr
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
@@ -80,7 +80,7 @@ class ActivationOnModule(Rule):
             if forward is None:
                 continue
             inputs = from_inputs(forward)
-            for target, value in assignments(body_nodes(source, forward)):
+            for target, value in body_assignments(source, forward):
                 name = self_attr(target)
                 if name and not name.startswith("_") and names_in(value) & inputs \
                         and name not in reads_self(value):

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, module_instances, transformed_arg
 from ..finding import Finding
-from ..flow import assignments, body_nodes, walk
+from ..flow import assignments, body_assignments, calls, scope_nodes
 from ..names import TREE_FLATTEN
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -102,18 +102,18 @@ class ModuleThroughCompile(Rule):
                 yield self.hit(source, call)
 
 
-def flat_dicts(source: SourceFile, body: list[ast.AST]) -> set[str]:
-    """Names in `body` keyed by `tree_flatten`'s dotted names."""
+def flat_dicts(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names among a scope's `nodes` keyed by `tree_flatten`'s dotted names."""
     found = set()
-    for target, value in assignments(walk(body)):
+    for target, value in assignments(nodes):
         if isinstance(target, ast.Name) and flattens(source, value):
             found.add(target.id)
-    for loop in (n for n in walk(body) if isinstance(n, ast.For)):
+    for loop in (n for n in nodes if isinstance(n, ast.For)):
         key = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) and \
             loop.target.elts else None
         if isinstance(key, ast.Name) and isinstance(loop.iter, ast.Call) and \
                 source.imports.resolve(loop.iter.func) in TREE_FLATTEN:
-            found |= {t.value.id for t, _ in assignments(body_nodes(source, loop))
+            found |= {t.value.id for t, _ in body_assignments(source, loop)
                       if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
                       and isinstance(t.slice, ast.Name) and t.slice.id == key.id}
     return found
@@ -143,9 +143,10 @@ class FlatKeysToUpdate(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         modules = module_instances(source)
-        for body in [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]:
-            flat = flat_dicts(source, body)
-            for call in (n for n in walk(body) if isinstance(n, ast.Call)):
+        for scope in [source.tree, *source.of_type(*FUNCTIONS)]:
+            nodes = scope_nodes(source, scope)
+            flat = flat_dicts(source, nodes)
+            for call in calls(nodes):
                 func = call.func
                 if flat and isinstance(func, ast.Attribute) and func.attr == "update" and \
                         isinstance(func.value, ast.Name) and func.value.id in modules and \

@@ -31,6 +31,7 @@ from ..flow import (
     arguments,
     assigned,
     assignments,
+    body_assignments,
     body_nodes,
     calls,
     names_in,
@@ -308,7 +309,7 @@ def rebound_numbers(source: SourceFile) -> set[str]:
     for function in source.of_type(*FUNCTIONS):
         if function.name == "__init__":
             continue
-        for target, value in assignments(body_nodes(source, function)):
+        for target, value in body_assignments(source, function):
             if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                     and target.value.id == "self" and numeric(value):
                 found.add(target.attr)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import body_assignments
 from ..source import SourceFile, descendants
 from .base import Rule
 
@@ -37,7 +37,7 @@ def differences(source: SourceFile, call: ast.Call) -> set[str]:
     if function is None:
         return set()
     bound: dict[str, bool] = {}
-    for target, value in assignments(body_nodes(source, function)):
+    for target, value in body_assignments(source, function):
         if isinstance(target, ast.Name):
             signed = isinstance(value, ast.BinOp) and isinstance(value.op, ast.Sub)
             bound[target.id] = bound.get(target.id, True) and signed

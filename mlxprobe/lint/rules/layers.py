@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import assignments, body_assignments, body_nodes
 from ..names import dotted, last_name
 from ..partial import DEFINES, WORD, blocks
 from ..source import FUNCTIONS, SourceFile, descendants
@@ -35,7 +35,7 @@ def layers(source: SourceFile, cls: ast.ClassDef, kinds: frozenset[str]) -> set[
     """Attribute names `self.<name> = <one of kinds>(...)` in the class's methods."""
     found = set()
     for method in (n for n in cls.body if isinstance(n, FUNCTIONS)):
-        for target, value in assignments(body_nodes(source, method)):
+        for target, value in body_assignments(source, method):
             parts = dotted(target)
             if parts and len(parts) == 2 and parts[0] == "self" and isinstance(value, ast.Call):
                 if source.imports.resolve(value.func) in kinds:
@@ -92,7 +92,7 @@ class Conv1dChannelsFirst(Rule):
 
     def _method(self, source: SourceFile, method: ast.AST, convs: set[str],
                 last: set[str]) -> Iterator[Finding]:
-        values = list(assignments(body_nodes(source, method)))
+        values = list(body_assignments(source, method))
         for call in (n for n in body_nodes(source, method) if isinstance(n, ast.Call)):
             parts = dotted(call.func)
             if not (parts and parts[:1] == ["self"] and parts[-1] in convs and call.args):

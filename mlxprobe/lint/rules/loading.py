@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import body_assignments
 from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import Rule
@@ -55,5 +55,5 @@ class SilentPartialLoad(Rule):
         function = source.enclosing(call)
         if not isinstance(arg, ast.Name) or function is None:
             return [arg]
-        return [v for t, v in assignments(body_nodes(source, function))
+        return [v for t, v in body_assignments(source, function)
                 if isinstance(t, ast.Name) and t.id == arg.id]

@@ -15,7 +15,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, names_in, walk
+from ..flow import assignments, body_assignments, names_in, walk
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
@@ -135,7 +135,7 @@ def init_bindings(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
         cls is not None) else None
     if init is None:
         return {}
-    return {f"self.{t.attr}": v for t, v in assignments(body_nodes(source, init))
+    return {f"self.{t.attr}": v for t, v in body_assignments(source, init)
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
             and t.value.id == "self"}
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from ..dataflow import returns_of
 from ..finding import Finding
-from ..flow import assignments, body_nodes, derived, names_in
+from ..flow import body_assignments, derived, names_in
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
@@ -74,7 +74,7 @@ class SecondMomentOfWeights(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for method, gradient, parameter in step_methods(source):
             weights = derived(method.body, parameter, gradient)
-            for _, value in assignments(body_nodes(source, method)):
+            for _, value in body_assignments(source, method):
                 if weights & squared(source, value) and gradient not in names_in(value):
                     yield self.hit(source, value)
 

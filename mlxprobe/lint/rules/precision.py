@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, self_attr, walk
+from ..flow import assignments, body_assignments, body_nodes, calls, self_attr, walk
 from ..names import last_name
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
@@ -109,7 +109,7 @@ def bindings(source: SourceFile, function: ast.AST) -> dict[str, list[ast.AST]]:
     """Each local name -> the values bound to it, in source order (cached per function)."""
     def make() -> dict[str, list[ast.AST]]:
         found: dict[str, list[ast.AST]] = {}
-        for target, value in assignments(body_nodes(source, function)):
+        for target, value in body_assignments(source, function):
             if isinstance(target, ast.Name):
                 found.setdefault(target.id, []).append(value)
         return found

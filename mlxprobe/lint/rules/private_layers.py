@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, self_attr, walk
+from ..flow import assignments, body_assignments, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -83,7 +83,7 @@ def parametric(source: SourceFile, call: ast.Call, own: dict[str, ast.ClassDef])
                      if isinstance(f, FUNCTIONS) and f.name == "__init__"), None)
         return init is not None and any(
             self_attr(t) is not None and isinstance(v, (ast.Call, ast.List, ast.ListComp))
-            for t, v in assignments(body_nodes(source, init)))
+            for t, v in body_assignments(source, init))
     name = (source.imports.resolve(call.func) or "").rsplit(".", 1)
     return layer_call(source, call, set()) and name[-1].startswith(PARAMETRIC)
 

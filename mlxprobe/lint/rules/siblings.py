@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, self_attr
+from ..flow import body_assignments, self_attr
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
@@ -35,7 +35,7 @@ DOTTED = re.compile(r"\.(\w+)")
 def built_layers(source: SourceFile, init: ast.AST) -> dict[str, tuple[str, ast.AST]]:
     """`self.x = nn.T(...)` in `__init__`: attribute -> (T, the assignment's target)."""
     found = {}
-    for target, value in assignments(body_nodes(source, init)):
+    for target, value in body_assignments(source, init):
         name = self_attr(target)
         kind = source.imports.resolve(value.func) if isinstance(value, ast.Call) else None
         if name and kind and kind.startswith("mlx.nn."):

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import holds_mx_call, module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, self_attr
+from ..flow import body_assignments, self_attr
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
@@ -43,7 +43,7 @@ def reads(function: ast.AST) -> set[str]:
 
 def parameters(source: SourceFile, init: ast.AST) -> set[str]:
     """Public `self.x` attributes `__init__` binds to an MLX array (`mx.random.normal(...)`)."""
-    return {a for t, v in assignments(body_nodes(source, init)) if (a := self_attr(t))
+    return {a for t, v in body_assignments(source, init) if (a := self_attr(t))
             and not a.startswith("_") and holds_mx_call(source, v)}
 
 
@@ -75,7 +75,7 @@ class DerivedOnce(Rule):
                 continue
             read_elsewhere = set().union(*(reads(f) for n, f in found.items() if n != "__init__"))
             frozen = bound - read_elsewhere
-            for target, value in assignments(body_nodes(source, init)):
+            for target, value in body_assignments(source, init):
                 derived = self_attr(target)
                 if derived in reads(forward) and frozen & reads(value) and isinstance(
                         value, (ast.BinOp, ast.Call, ast.UnaryOp)):

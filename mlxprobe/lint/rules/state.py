@@ -21,7 +21,16 @@ from ..dataflow import (
     unused_after,
 )
 from ..finding import Finding
-from ..flow import assigned, assignments, body_nodes, calls, loop_reach, names_in, walk
+from ..flow import (
+    assigned,
+    assignments,
+    body_assignments,
+    body_nodes,
+    calls,
+    loop_reach,
+    names_in,
+    walk,
+)
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
@@ -168,7 +177,7 @@ def random_made(source: SourceFile, target: ast.AST, value: ast.AST) -> bool:
     function = source.enclosing(target)
     if function is None:
         return False
-    drawn = {t.id for t, v in assignments(body_nodes(source, function))
+    drawn = {t.id for t, v in body_assignments(source, function)
              if isinstance(t, ast.Name) and random_init(source, v)}
     return bool(names_in(value) & drawn)
 

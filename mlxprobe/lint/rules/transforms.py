@@ -27,7 +27,7 @@ from ..dataflow import (
     under,
 )
 from ..finding import Finding
-from ..flow import assignments, body_nodes, bound_arguments, calls, reach, walk
+from ..flow import assignments, body_assignments, bound_arguments, calls, reach, walk
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
@@ -306,7 +306,7 @@ class NoGradientOp(Rule):
         if function is None or not call.args:
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
-        bound = {t.id: v for t, v in assignments(body_nodes(source, function))
+        bound = {t.id: v for t, v in body_assignments(source, function)
                  if isinstance(t, ast.Name)}
         todo, seen = [call.args[0]], set()
         while todo:
