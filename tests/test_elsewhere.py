@@ -99,3 +99,30 @@ def test_outlier_batches_as_large_as_the_first_ones_are_no_spike_unless_held_out
     rising = [0.18 * 1.5 ** i for i in range(12)]
     rows = [{"loss": b, "val_loss": v} for b, v in zip(HEAVY, rising)]
     assert classify(run(rows, "loss")).label == "diverged:spike"
+
+
+# fresh17 `lora_scale20_lr_blowup`: the first report of training already averages a blown-up
+# loss, which then falls (read alone: learning); the validation loss measured before the first
+# update never comes back within 10x.
+BLOWN_TRAIN = [6854.0, 4428.0, 1999.0, 836.4, 560.6, 284.7, 165.6, 157.8, 95.1, 64.1, 49.4,
+               31.9, 42.8, 101.1, 245.5]
+
+
+def held_out_run(val: list[float]) -> RawResult:
+    rows = [{"loss": v} for v in BLOWN_TRAIN]
+    records = [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": float(i),
+                "loss": m["loss"], "loss_name": "loss", "metrics": m} for i, m in enumerate(rows)]
+    records += [{"kind": "progress", "source": "output", "step": 1 + 100 * i, "t": 0.5 + 5 * i,
+                 "metrics": {"val_loss": v}} for i, v in enumerate(val)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_held_out_loss_that_never_comes_back_near_its_first_evaluation_diverges() -> None:
+    verdict = classify(held_out_run([0.864, 361.9, 53.3, 228.3]))
+    assert verdict.label == "diverged:held_out"
+    assert verdict.evidence["lowest_after_first"] == 53.3 and "learning rate" in verdict.hint
+
+
+def test_a_held_out_loss_that_dips_back_below_10x_its_start_is_not_that_divergence() -> None:
+    assert classify(held_out_run([0.864, 361.9, 5.3, 228.3])).label != "diverged:held_out"
+    assert classify(held_out_run([0.864, 361.9])).label != "diverged:held_out"  # 2 evaluations

@@ -49,7 +49,10 @@ COLLECTIVE = ("every rank must issue the same collectives in the same order: dec
               "collectively (all_sum a flag, then every rank skips or none does), and give "
               "every rank the same number of steps")
 WRONG_RESULT = "a correctness check failed: see the failed check's evidence"
-NO_UPDATE = ("the gradients are zero, so nothing trains: differentiate with respect to the "
+NO_UPDATE = ("the gradients are zero, so nothing trains: the loss does not depend on what "
+             "is differentiated (a loss function that ignores its params argument and runs "
+             "`self.model` or a global model instead, a closure: `mx.value_and_grad(f)` "
+             "differentiates only f's first argument); differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "
              "`module.freeze()`, and let gradient errors raise instead of falling back")
 NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
@@ -105,7 +108,9 @@ FROZEN_WEIGHTS = ("every weight matrix is frozen{names} (a `model.freeze()` with
                   "module, which keeps them frozen), so the model can hardly learn: unfreeze "
                   "the layers you mean to train ({example}) and check "
                   "`tree_flatten(model.trainable_parameters())` lists their weights")
-DIVERGED = ("the loss or the parameters blew up: clip and check before the update, "
+DIVERGED = ("the loss or the parameters blew up: the updates are too large; lower the "
+            "learning rate (a blow-up in the first steps is a step too large for this model), "
+            "clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
 NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a finite, "

@@ -240,10 +240,13 @@ TABLE: tuple[KnownError, ...] = (
     KnownError(
         "non_array_argument",
         r"\[tree_flatten\] The argument should contain only arrays",
-        "a function under `grad`/`value_and_grad`/`compile` got a Python number, None or "
-        "a string among the arguments it differentiates",
-        "`mx.array(x)` for numbers, or pass non-arrays through a closure or "
-        "`functools.partial`", GH + "ml-explore/mlx/issues/3774"),
+        "a function under `grad`/`value_and_grad`/`compile` got something that is not a "
+        "tree of arrays among the arguments it differentiates: a Python number, None, a "
+        "string, or an object (a plain class holding networks, an optimizer, a policy)",
+        "differentiate a module or its parameters, `nn.value_and_grad(policy.net, loss_fn)` "
+        "(an `nn.Module` is a tree of arrays), `mx.array(x)` for numbers, or pass "
+        "non-arrays through a closure or `functools.partial`",
+        GH + "ml-explore/mlx/issues/3774"),
     KnownError(
         "vjp_not_implemented",
         r"\[Primitive::vjp\] Not implemented for (\w+)",

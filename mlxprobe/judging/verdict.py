@@ -121,6 +121,12 @@ SETTLED_SHARE, SETTLED_RANGE = 0.5, 0.05
 # ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
 # their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
 SPIKE_FACTOR = 10.0
+# ... or a held-out loss whose every evaluation after its first lies above 10x that first one
+# (at least 3 evaluations): failure corpus fresh17 `lora_scale20_lr_blowup`, val loss 0.864
+# before training, then 362, 53, 228, while the train loss fell from its first report (6854
+# -> 32 -> 246) and so read as learning. Over the 700-odd dumped corpus runs, no clean run's
+# held-out loss stays above even 1.5x its first value.
+HELD_OUT_FACTOR, HELD_OUT_MIN = 10.0, 3
 
 # not_learning: the learning metric must fall by at least 5% from its first 10% to its last
 # 10% (medians, at least 3 points each). Fixed scenario loops fall by 30%+; noise of a
@@ -179,8 +185,11 @@ def rulebook() -> tuple[Rule, ...]:
              f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start over its whole last window, or "
              f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
-             "unless a held-out error rose)",
-             "healthy catalogue loops never exceed their first loss by more than ~1.3x",
+             "unless a held-out error rose); a held-out loss above "
+             f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
+             f"{HELD_OUT_MIN} evaluations)",
+             "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
+             "clean corpus run's held-out loss stays above 1.5x its first",
              _diverged),
         *metrics.RULES,
         *params.DIVERGED,
@@ -544,7 +553,7 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
-    blown = _exploded(losses, tally) or _spiked(raw, losses, tally)
+    blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw)
     return dataclasses.replace(blown, hint=blown.hint + anatomy.adapter_note(raw)) \
         if blown else None
 
@@ -636,6 +645,26 @@ def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None
                        f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
                        {"loss_first": first, "loss_max": peak, "loss_max_step": at,
                         "spike_factor": SPIKE_FACTOR})
+    return None
+
+
+def _held_out_blew(raw: RawResult) -> Verdict | None:
+    """A held-out loss (`val_loss`) that never came back within HELD_OUT_FACTOR of its first
+    evaluation: the run broke in its first updates, whatever its training loss did after."""
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points if math.isfinite(v)]
+        if not (metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS
+                and len(values) >= HELD_OUT_MIN and values[0] > 0):
+            continue
+        lowest = min(values[1:])
+        if lowest > HELD_OUT_FACTOR * values[0]:
+            return Verdict("diverged", "held_out", f"the held-out loss `{name}` went from "
+                           f"{values[0]:.3g} at its first evaluation to {values[-1]:.3g}, "
+                           f"every later one above {HELD_OUT_FACTOR:g}x it (lowest "
+                           f"{lowest:.3g})", hints.DIVERGED,
+                           {"metric": name, "first": values[0], "last": values[-1],
+                            "lowest_after_first": lowest, "evaluations": len(values),
+                            "held_out_factor": HELD_OUT_FACTOR})
     return None
 
 
