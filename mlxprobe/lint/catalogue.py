@@ -998,6 +998,29 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "+188 MB over 148 steps of (8, 32, 1024) logits, flat when only the argmax is kept",
         "", source="https://github.com/unslothai/unsloth-zoo/pull/878"),
     RuleInfo(
+        "MLX106", "tree-path-as-keys",
+        "a tree_map_with_path callback joins or indexes its path as a sequence of keys, but "
+        "MLX hands it one dotted string ('layers.0.weight'): '.'.join(path) spells it letter "
+        "by letter and path[-1] is one character, so every lookup keyed by it misses",
+        "tree_map_with_path(lambda path, v: updates.get(path, v), params)  # path is 'a.b.0'",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh17 pathjoin_update_noop) every lookup "
+        "missed, model.update got the old values: full mse 0.5961 at every report for 600 "
+        "steps, 0.1199 -> 0.0066 with the path used as given",
+        "", source="https://github.com/ArjunDivecha/Droid-FineTuning/blob/"
+        "27a392db2547a8f02c7fe2165fdca8693aa8db82/MLX_MODEL_UPDATE_FIX.md"),
+    RuleInfo(
+        "MLX107", "object-differentiated",
+        "a gradient function (mx.value_and_grad, mx.grad) is called with an instance of a "
+        "plain class where it differentiates: it takes trees of arrays (arrays, lists, tuples, "
+        "dicts, nn.Modules), so the first call raises '[tree_flatten] The argument should "
+        "contain only arrays'",
+        "loss_and_grad = nn.value_and_grad(policy.net, loss_fn)  # differentiate the module",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh17 ppo_policy_object_vag) ValueError at "
+        "the first PPO update after a 256-step rollout; with the network differentiated the "
+        "mean episode reward rose 0.556 -> 0.970",
+        "", source="https://github.com/pruthvipmr/mlx-baselines3/blob/"
+        "2abba5ec7906e4396d8efe2da91a40aa0806928c/phase4_bugs.md"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

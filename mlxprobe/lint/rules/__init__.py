@@ -28,6 +28,7 @@ from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
+from .grad_targets import ObjectDifferentiated
 from .gradients import (
     MxGradUnusedArgument,
     SwallowedGradError,
@@ -85,6 +86,7 @@ from .transforms import (
     GradKeywordCall,
     NoGradientOp,
 )
+from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
 from .unrolled import DeepUnrolledLoop
@@ -116,5 +118,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GradientsNotAccumulated, SummedBatchLoss, GradOfIndices, UpdateOverrideBypassed,
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
-    DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept,
+    DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
+    ObjectDifferentiated,
 ), key=lambda r: r.id))

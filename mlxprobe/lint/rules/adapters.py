@@ -43,9 +43,12 @@ ATTACH_VERBS = ("to_lora", "apply", "add", "attach", "wrap", "inject", "convert"
 
 
 def attaches(call: ast.Call) -> bool:
-    """A LoRA class built (`LoRALinear(...)`) or a function that attaches adapters called."""
+    """A LoRA class built (`LoRALinear(...)`, `LoRALinear.from_base(layer)`) or a function
+    that attaches adapters called."""
     parts = dotted(call.func) or []
     last = parts[-1] if parts else ""
+    if any("lora" in p.lower() and p[:1].isupper() for p in parts[:-1]):
+        return True  # a LoRA class's own constructor
     if "lora" not in last.lower() or last.startswith("_"):
         return False
     return last[:1].isupper() or any(v in last.lower() for v in ATTACH_VERBS)

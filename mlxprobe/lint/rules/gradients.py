@@ -13,9 +13,9 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
+from ..flow import assignments, body_nodes, calls, helper_of, names_in, self_attr, walk
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
-from ..source import LOOPS, SourceFile, descendants
+from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update
 
@@ -54,6 +54,18 @@ def visible_function(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.A
     return found[0] if len(found) == 1 else None
 
 
+def bound_method(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST | None:
+    """The method `self.name` names, from inside a method of the same class (not a static
+    method: its first parameter is no `self`)."""
+    name = self_attr(node)
+    cls = source.enclosing(call, (ast.ClassDef,)) if name else None
+    method = next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == name),
+                  None) if cls is not None else None
+    if method is None or any(last_name(d) == "staticmethod" for d in method.decorator_list):
+        return None
+    return method
+
+
 class MxGradUnusedArgument(Rule):
     """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
 
@@ -70,10 +82,13 @@ class MxGradUnusedArgument(Rule):
             if source.imports.resolve(call.func) not in MX_GRAD or not call.args:
                 continue
             function = visible_function(source, call, call.args[0])
+            method = bound_method(source, call, call.args[0]) if function is None else None
+            function = function or method
             positions = argnums(call)
             if function is None or positions is None:
                 continue
             params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+            params = params[1:] if method is not None else params  # `self` is bound
             if not params or max(positions) >= len(params):
                 continue
             body = function.body if isinstance(function.body, list) else [function.body]

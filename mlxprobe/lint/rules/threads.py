@@ -18,9 +18,9 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from ..dataflow import arrays_in, evaluation, is_array, under
+from ..dataflow import array_dict, arrays_in, evaluation, is_array, under
 from ..finding import Finding
-from ..flow import body_nodes, calls, helper_of, names_in
+from ..flow import body_assignments, body_nodes, calls, helper_of, names_in
 from ..partial import DEFINES, around
 from ..source import SourceFile
 from .base import Rule
@@ -38,7 +38,8 @@ def elements(node: ast.AST) -> list[ast.AST]:
 
 class CrossThreadArrays(Rule):
     """MLX026: a function run in another thread (`Thread(target=f)`, `executor.submit(f)`)
-    puts, appends or returns an MLX array it built, and evaluates nothing itself."""
+    puts, appends or returns an MLX array it built (or a dict of them: a collated batch,
+    `batch = self._collate(rows)`), and evaluates nothing itself."""
 
     id = "MLX026"
     anchors = ("target=", "submit(", "run_in_executor(", "apply_async(")
@@ -61,10 +62,14 @@ class CrossThreadArrays(Rule):
                     evaluation(source, c) == "eval" for c in calls(nodes)):
                 continue
             arrays = arrays_in(source, function)
+            batches = {t.id for t, v in body_assignments(source, function)
+                       if isinstance(t, ast.Name) and array_dict(source, v, arrays)}
             for node in body_nodes(source, function):
                 handed = self._handed(node)
-                if handed is not None and any(is_array(source, v, arrays)
-                                              for v in elements(handed)):
+                if handed is not None and any(
+                        is_array(source, v, arrays) or array_dict(source, v, arrays)
+                        or isinstance(v, ast.Name) and v.id in batches
+                        for v in elements(handed)):
                     yield self.hit(source, node)
 
     def _handed(self, node: ast.AST) -> ast.AST | None:
