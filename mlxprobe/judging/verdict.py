@@ -124,7 +124,7 @@ SPIKE_FACTOR = 10.0
 # ... or a held-out loss whose every evaluation after its first lies above 10x that first one
 # (at least 3 evaluations): failure corpus fresh17 `lora_scale20_lr_blowup`, val loss 0.864
 # before training, then 362, 53, 228, while the train loss fell from its first report (6854
-# -> 32 -> 246) and so read as learning. Over the 700-odd dumped corpus runs, no clean run's
+# -> 32 -> 246) and so read as learning. Over 520 dumped corpus runs (19 halves), no clean run's
 # held-out loss stays above even 1.5x its first value.
 HELD_OUT_FACTOR, HELD_OUT_MIN = 10.0, 3
 

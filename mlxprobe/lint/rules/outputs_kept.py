@@ -80,7 +80,7 @@ class ModelOutputKept(Rule):
     def may_fire(text: str) -> bool:
         """An append and an optimizer update (`is_optimizer_update`: a receiver named
         `opt...`) in the same text: a block lacking either holds no finding."""
-        return ".append(" in text and UPDATE.search(text) is not None
+        return ".append(" in text and ".update(" in text and UPDATE.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
