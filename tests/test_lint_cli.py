@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from mlxprobe.lint.engine import MANY_FILES_GEN0, many_files
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG = """\
@@ -172,3 +175,10 @@ def test_explain_an_unknown_rule_and_no_path_are_usage_errors() -> None:
     assert lint("--explain", "MLX999").returncode == 2
     done = lint()
     assert done.returncode == 2 and "no PATH to lint" in done.stderr
+
+
+def test_many_files_raises_the_collector_threshold_and_puts_it_back() -> None:
+    saved = gc.get_threshold()
+    with many_files():
+        assert gc.get_threshold() == (MANY_FILES_GEN0, *saved[1:])
+    assert gc.get_threshold() == saved

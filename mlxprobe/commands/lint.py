@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..lint import discovery, fixer, notebook, report, sarif
 from ..lint.catalogue import RULES
-from ..lint.engine import lint_source
+from ..lint.engine import lint_source, many_files
 from ..lint.finding import Finding
 from ..lint.flake8_plugin import VERSION
 from ..results import textfile
@@ -84,12 +84,13 @@ def run(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
     errors: list[str] = []
     files = 0
-    for name, path in discovery.expand(args.paths):
-        try:
-            findings += check_file(name, path, args)
-            files += 1
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
-            errors.append(error_line(name, exc))
+    with many_files():
+        for name, path in discovery.expand(args.paths):
+            try:
+                findings += check_file(name, path, args)
+                files += 1
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+                errors.append(error_line(name, exc))
     emit(args.format, findings, files, errors)
     if args.json:
         textfile.write(args.json, report.as_json(findings, files, errors) + "\n")
