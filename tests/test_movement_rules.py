@@ -231,3 +231,21 @@ def test_a_validation_metric_nan_beside_a_finite_training_loss_is_an_empty_evalu
     assert v.label == "diverged:non_finite_metric" and v.hint == hints.NAN_HELD_OUT
     both = [{**r, "loss": float("nan")} for r in lines]  # training itself diverged
     assert classify(watched(both)).hint != hints.NAN_HELD_OUT
+
+
+def first_look(step: int) -> dict:
+    return {"kind": "params", "step": step, "updates": step, "look": 1, "leaves": 4,
+            "compared": 0, "changed": 0, "unchanged": [], "unchanged_count": 0, "nonfinite": []}
+
+
+def test_a_run_too_short_for_three_looks_is_judged_on_its_updates():
+    """fresh18 grpo_stale_logprobs_no_grad: 0.5 s, one comparison across 271 updates in
+    which no group moved; the same single comparison over 50 updates is not judged."""
+    frozen = steps(300) + [first_look(2), look(273, None, ["a", "b"])]
+    v = classify(watched(frozen))
+    assert v.label == "no_update:params" and v.evidence["updates"] == 271
+    assert "in 1 look from step 2 to 273" in v.reason
+    short = steps(60) + [first_look(2), look(52, None, ["a", "b"])]
+    assert classify(watched(short)).label != "no_update:params"
+    moved = steps(300) + [first_look(2), look(273, None)]
+    assert classify(watched(moved)).label != "no_update:params"

@@ -63,8 +63,12 @@ NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learn
                     "function runs the forward pass itself: outputs computed outside it and "
                     "passed in are constants, with zero gradient), that the "
                     "update is applied to the model you train (`optimizer.update(model, "
-                    "grads)`, not to a copy), and that the step is not below the dtype's "
-                    "resolution (bfloat16 weights with a tiny learning rate)")
+                    "grads)`, not to a copy), that a hand-written update finds what it "
+                    "looks up (gradients keyed by `tree_flatten`'s dotted names, "
+                    "'layers.0.weight', looked up in the nested tree value_and_grad returns, "
+                    "or a path joined again, miss every key and update nothing: flatten both "
+                    "sides, `dict(tree_flatten(grads))`), and that the step is not below the "
+                    "dtype's resolution (bfloat16 weights with a tiny learning rate)")
 NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
                   "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
                   "called on them, or layers quantized with `nn.quantize`, whose weights are "
