@@ -25,9 +25,9 @@ nothing for a while, never for a whole run. A run too short for three looks is j
 `frozen_all` when its comparisons span MIN_UPDATES = 100 optimizer updates from its first
 look (taken after the program's first update) on: failure corpus fresh18
 `grpo_stale_logprobs_no_grad`, 0.5 s, one comparison across 271 updates, no group moved;
-over 520 dumped corpus runs, a clean run's comparison saw nothing move only after earlier
-looks had (a hinge loss at 0, training done). Values are compared bit for bit on a strided
-sample of 32 per parameter: any update an optimizer applies changes them.
+over 536 dumped corpus runs (20 halves), a clean run's comparison saw nothing move only
+after earlier looks had (a hinge loss at 0, training done). Values are compared bit for bit
+on a strided sample of 32 per parameter: any update an optimizer applies changes them.
 
 Must not import: mlx, the runner, reporters.
 """
