@@ -56,23 +56,25 @@ def built_class(value: ast.AST, classes: dict[str, ast.ClassDef]) -> str | None:
     return None
 
 
-def instance_of(source: SourceFile, node: ast.AST, call: ast.Call,
-                classes: dict[str, ast.ClassDef]) -> str | None:
-    """The plain class a `name` or `self.x` argument is an instance of, when every binding
-    in its scope makes that class."""
+def bindings(source: SourceFile, node: ast.AST, call: ast.Call) -> list[ast.AST]:
+    """What a `self.x` argument is bound to in the enclosing class's methods, or a plain
+    name in the call's scope and at the module's top level (no other argument: [])."""
     attr = self_attr(node)
     if attr is not None:
         cls = source.enclosing(call, (ast.ClassDef,))
-        pairs = [(t, v) for f in (cls.body if cls else []) if isinstance(f, FUNCTIONS)
-                 for t, v in body_assignments(source, f) if self_attr(t) == attr]
-    elif isinstance(node, ast.Name):
-        scope = source.enclosing(call) or source.tree
-        pairs = [(t, v) for t, v in [*body_assignments(source, scope),
-                                     *assignments(source.tree.body)]
-                 if isinstance(t, ast.Name) and t.id == node.id]
-    else:
-        return None
-    made = {built_class(v, classes) for _, v in pairs}
+        return [v for f in (cls.body if cls else []) if isinstance(f, FUNCTIONS)
+                for t, v in body_assignments(source, f) if self_attr(t) == attr]
+    if not isinstance(node, ast.Name):
+        return []
+    scope = source.enclosing(call) or source.tree
+    return [v for t, v in [*body_assignments(source, scope), *assignments(source.tree.body)]
+            if isinstance(t, ast.Name) and t.id == node.id]
+
+
+def instance_of(source: SourceFile, node: ast.AST, call: ast.Call,
+                classes: dict[str, ast.ClassDef]) -> str | None:
+    """The plain class an argument is an instance of, when every binding makes that class."""
+    made = {built_class(v, classes) for v in bindings(source, node, call)}
     return made.pop() if len(made) == 1 and None not in made else None
 
 
