@@ -31,6 +31,7 @@ RAISED = {
     "missing_parameter": "nn.Linear(2, 2).update({'weightx': mx.ones((2, 2))})",
     "flat_keys_to_update": "nn.Linear(2, 2).update({'layers.0.weight': mx.ones((2, 2))})",
     "row_indexed_by_position": "sorted([0], key=lambda i: len({'prompt': 'a'}[i]))",
+    "dict_iterated_as_leaves": "sum(g * g for g in {'w': mx.ones(2)})",
     "module_through_transform": "mx.compile(lambda m, x: nn.value_and_grad(m, lambda mm, xx: "
                                 "mm(xx).sum())(m, x))(nn.Linear(2, 2), mx.ones((1, 2)))",
     "gather_float_indices": "nn.Embedding(10, 4)(mx.ones((2, 3)))",

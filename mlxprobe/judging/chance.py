@@ -61,7 +61,11 @@ HINT = ("the model predicts at chance: its accuracy is what a uniform guess with
         "or weight decay ignored by the builder), that the learning rate reaches it, and "
         "that labels are matched to their inputs: shuffled together, one permutation "
         "indexing both (`perm = mx.random.permutation(n); x, y = x[perm], y[perm]`), never "
-        "one shuffle for the inputs and another for the labels; and that the inputs that "
+        "one shuffle for the inputs and another for the labels; that each batch mixes the "
+        "classes (a dataset sorted by length or by label and cut into batches in order "
+        "gives batches of one class each, and every step pulls toward that batch's class: "
+        "shuffle the examples before batching, not only the order of the batches); and "
+        "that the inputs that "
         "decide the label reach the model at all (an input such as the images or a feature "
         "column dropped on the way, passed as None or replaced by zeros or a placeholder "
         "leaves only the prior to learn)")

@@ -141,6 +141,15 @@ TABLE: tuple[KnownError, ...] = (
         "rebuild the nested tree first: `model.update(tree_unflatten(list(new.items())))` "
         "(`from mlx.utils import tree_unflatten`)", GH + "ml-explore/mlx/issues/2233"),
     KnownError(
+        "dict_iterated_as_leaves",
+        r"can't multiply sequence by non-int of type 'str'",
+        "a loop meant to visit a tree's arrays visits a dict's string keys (iterating `grads`, "
+        "or `tree_map(...)` of it, yields its keys, not its arrays), so two strings are "
+        "multiplied",
+        "iterate the leaves, `sum((g * g).sum() for _, g in tree_flatten(grads))`, or clip "
+        "with MLX's own `optim.clip_grad_norm(grads, max_norm)`",
+        GH + "moyuan5989/mlx-forge/commit/a19aefbce7524747d3afaa92f297301907e2aa9c"),
+    KnownError(
         "row_indexed_by_position",
         r"KeyError: \d+$",
         "a mapping was indexed by position: an item is a dict (a raw dataset row such as "

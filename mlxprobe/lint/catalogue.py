@@ -1021,6 +1021,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/pruthvipmr/mlx-baselines3/blob/"
         "2abba5ec7906e4396d8efe2da91a40aa0806928c/phase4_bugs.md"),
     RuleInfo(
+        "MLX108", "optimizer-updates-a-dict",
+        "an optimizer's update is given a plain dict of the model's parts: Optimizer.update "
+        "hands the new parameters to that dict's own update (dict.update), which replaces its "
+        "entries and never writes the model, so no parameter changes",
+        "opt.update(model, {k: grads[k] for k in ('wte', 'lm_head')})  # the model itself",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh19 opt_update_module_dict) nll 3.361 -> "
+        "3.36 over 300 steps with two optimizers each given a dict of modules; it trained when "
+        "the model itself was passed with the group's gradients",
+        "", source="https://github.com/zhubert/mlxchat/commit/"
+        "179f30fea7ddd04ad06a63ade6eb3768d5ffbe81"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

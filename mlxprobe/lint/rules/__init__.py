@@ -90,6 +90,7 @@ from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
 from .unrolled import DeepUnrolledLoop
+from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
@@ -119,5 +120,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
-    ObjectDifferentiated,
+    ObjectDifferentiated, UpdateIntoDict,
 ), key=lambda r: r.id))
