@@ -63,19 +63,22 @@ def judged(raw: RawResult) -> list[dict] | None:
 def whole_run(raw: RawResult) -> list[dict] | None:
     """Fewer comparisons than MIN_LOOKS that together span MIN_UPDATES optimizer updates from
     the first look on, no look having seen a non-finite value; else None."""
-    records = raw.of_kind(PARAMS)
     compared = looks(raw)
-    if not compared or any(r.get("nonfinite") for r in records):
+    if not compared or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
         return None
-    spanned = int(compared[-1].get("updates") or 0) - int(records[0].get("updates") or 0)
-    return compared if spanned >= MIN_UPDATES else None
+    return compared if updates_spanned(raw, compared) >= MIN_UPDATES else None
+
+
+def updates_spanned(raw: RawResult, compared: list[dict]) -> int:
+    """Optimizer updates from the first look to the last compared one."""
+    first = raw.of_kind(PARAMS)[0]
+    return int(compared[-1].get("updates") or 0) - int(first.get("updates") or 0)
 
 
 def _short_run(raw: RawResult, compared: list[dict]) -> dict:
     """What a run too short for MIN_LOOKS was judged on: from its first look, the updates."""
-    first = raw.of_kind(PARAMS)[0]
-    return {"first_step": first.get("step"), "min_updates": MIN_UPDATES,
-            "updates": int(compared[-1].get("updates") or 0) - int(first.get("updates") or 0)}
+    return {"first_step": raw.of_kind(PARAMS)[0].get("step"), "min_updates": MIN_UPDATES,
+            "updates": updates_spanned(raw, compared)}
 
 
 def _evidence(compared: list[dict]) -> dict:

@@ -25,7 +25,7 @@ import dataclasses
 import math
 import signal
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .. import metric_names
 from ..protocol import decode_number
@@ -648,13 +648,18 @@ def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None
     return None
 
 
+def held_out_losses(raw: RawResult) -> Iterator[tuple[str, list[float]]]:
+    """Each held-out error measure (`val_loss`, `test_mse`) and its finite values."""
+    for name, points in metrics.series(raw).items():
+        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
+            yield name, [v for _, v in points if math.isfinite(v)]
+
+
 def _held_out_blew(raw: RawResult) -> Verdict | None:
     """A held-out loss (`val_loss`) that never came back within HELD_OUT_FACTOR of its first
     evaluation: the run broke in its first updates, whatever its training loss did after."""
-    for name, points in metrics.series(raw).items():
-        values = [v for _, v in points if math.isfinite(v)]
-        if not (metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS
-                and len(values) >= HELD_OUT_MIN and values[0] > 0):
+    for name, values in held_out_losses(raw):
+        if len(values) < HELD_OUT_MIN or values[0] <= 0:
             continue
         lowest = min(values[1:])
         if lowest > HELD_OUT_FACTOR * values[0]:
@@ -682,13 +687,11 @@ def held_out_rose(raw: RawResult) -> bool:
     """A held-out error measure (`val_loss`, `test_mse`) whose whole last window lies above
     EXPLODE_FACTOR x its first window's median: outliers as large as the early ones are a
     spike when the model gets worse on held-out data too."""
-    for name, points in metrics.series(raw).items():
-        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
-            values = [v for _, v in points if math.isfinite(v)]
-            first = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False) \
-                if len(values) >= MIN_POINTS else 0.0
-            if first > 0 and risen(values, first):
-                return True
+    for _, values in held_out_losses(raw):
+        first = window_median(values, WINDOW_FRAC, WINDOW_MIN, tail=False) \
+            if len(values) >= MIN_POINTS else 0.0
+        if first > 0 and risen(values, first):
+            return True
     return False
 
 

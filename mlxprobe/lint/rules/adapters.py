@@ -30,7 +30,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import walk
+from ..flow import scope_nodes
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
@@ -78,8 +78,8 @@ def frees_adapters(call: ast.Call) -> bool:
 def full_freezes(source: SourceFile) -> Iterator[tuple[ast.Call, list[ast.Call], list[ast.AST]]]:
     """(a `x.freeze()` of everything, the calls of its scope, the scope's nodes), per
     function and for the module's top-level code."""
-    for body in [source.tree.body, *(f.body for f in source.of_type(*FUNCTIONS))]:
-        nodes = list(walk(body))
+    for scope in [source.tree, *source.of_type(*FUNCTIONS)]:
+        nodes = scope_nodes(source, scope)
         found = [n for n in nodes if isinstance(n, ast.Call)]
         for call in found:
             if freezes(call, "freeze") and not call.keywords and not call.args:

@@ -38,13 +38,16 @@ MATERIALISE = frozenset({"item", "tolist", "float", "int", "bool", "array", "asa
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
+def steps_optimizer(call: ast.Call) -> bool:
+    """`<opt...>.update(a, b)`: an `update` with two arguments on a receiver named `opt...`."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "update" and "opt" in (
+        last_name(func.value) or "").lower() and len(call.args) + len(call.keywords) == 2
+
+
 def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
     """`optimizer.update(model, grads)`: an `update` with two arguments on an optimizer."""
-    func = call.func
-    if not isinstance(func, ast.Attribute) or func.attr != "update":
-        return False
-    receiver = (last_name(func.value) or "").lower()
-    if "opt" not in receiver or len(call.args) + len(call.keywords) != 2:
+    if not steps_optimizer(call):
         return False
     model = call.args[0] if call.args else call.keywords[0].value
     return not isinstance(model, (ast.Dict, ast.List, ast.Tuple, ast.Constant))  # no params

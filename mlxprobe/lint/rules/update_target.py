@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from ..dataflow import module_instances
 from ..finding import Finding
 from ..flow import body_assignments
-from ..names import dotted, last_name
+from ..names import dotted
 from ..source import SourceFile
 from .base import UPDATE, Rule
+from .evaluation import steps_optimizer
 
 
 def parts_dict(node: ast.AST, instances: set[str]) -> bool:
@@ -57,8 +58,5 @@ class UpdateIntoDict(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         instances = module_instances(source)
         for call in source.of_type(ast.Call):
-            func = call.func
-            if isinstance(func, ast.Attribute) and func.attr == "update" and \
-                    len(call.args) == 2 and "opt" in (last_name(func.value) or "").lower() \
-                    and dict_target(source, call, instances):
+            if steps_optimizer(call) and call.args and dict_target(source, call, instances):
                 yield self.hit(source, call)
