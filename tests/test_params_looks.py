@@ -13,7 +13,7 @@ import mlx.nn as nn
 import pytest
 from probe_records import Records
 
-from mlxprobe.inside.params import ParamWatch, census, read_sample
+from mlxprobe.inside.params import ParamWatch, census, read_sample, stride_for
 
 PROGRAM = Path(__file__).parent / "programs" / "frozen_part.py"
 
@@ -41,6 +41,21 @@ def test_a_sample_sees_non_finite_values_in_every_float_dtype():
         fine = mx.ones((128,), dtype=dtype)
         mx.eval(fine)
         assert read_sample(fine)[1] is True, dtype
+
+
+def test_a_matrix_sample_spreads_over_its_columns():
+    for rows, cols in ((64, 64), (64, 128), (256, 512), (5, 6), (64, 1)):
+        stride = stride_for(rows * cols, (rows, cols))
+        picked = range(0, rows * cols, stride)
+        assert len({i % cols for i in picked}) >= min(cols, 32), (rows, cols, stride)
+    assert stride_for(4096, (4096,)) == 128  # a vector has no columns
+
+
+def test_a_dead_units_column_is_not_the_whole_sample():
+    weight = mx.zeros((64, 64))
+    moved = weight + mx.concatenate([mx.zeros((64, 1)), mx.ones((64, 63))], axis=1)
+    mx.eval(weight, moved)  # column 0 (a dead ReLU's weights) stays, the rest moved
+    assert read_sample(weight)[0] != read_sample(moved)[0]
 
 
 @pytest.mark.parametrize("variant, label", [("broken", "no_update:part"), ("fixed", "pass")])

@@ -341,9 +341,22 @@ def read_sample(leaf: Any) -> tuple[bytes | None, bool]:
     if code is None:
         return None, True
     words = view.cast("B").cast(code)
-    stride = max(1, len(words) // SAMPLE)
-    picked = words[::stride].tobytes()
+    picked = words[::stride_for(len(words), view.shape)].tobytes()
     return picked, _finite(picked, view.format, code)
+
+
+def stride_for(count: int, shape: tuple[int, ...]) -> int:
+    """The sample's stride: SAMPLE values evenly spread, and for a matrix a stride that
+    shares no factor with its row length, so the values fall in as many columns as they
+    can. A stride that divides the row length reads one column only: 4096 values of a
+    64 x 64 weight at stride 128 are all column 0, the weights of one hidden unit, which
+    never change when that unit's ReLU is dead (a RealNVP flow's coupling net, fresh20
+    `correct_a20_realnvp_yaml`: a false `no_update:stuck_weights`)."""
+    stride = max(1, count // SAMPLE)
+    row = shape[-1] if len(shape) >= 2 else 1
+    while stride > 1 and math.gcd(stride, row) != 1:
+        stride -= 1
+    return stride
 
 
 def _finite(picked: bytes, fmt: str, code: str) -> bool:
