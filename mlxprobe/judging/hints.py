@@ -37,6 +37,23 @@ ENDLESS_LOOP = ("the program loops without end in the Python lines of its stacks
                 "(a data set with fewer examples than one batch, with the last partial batch "
                 "dropped, loops forever: check len(dataset) >= batch_size), or a `while` on a "
                 "value nothing in the loop changes")
+ENDLESS_ALLOCATING = ("the program loops without end and allocates each pass, with no "
+                      "output: a loop whose exit is never met while it keeps a copy of "
+                      "something every time, most often an item taken from a container and "
+                      "never removed from it (a partial batch left in its bucket, a queue "
+                      "entry read but not popped), so the same item comes back and is "
+                      "appended again: remove what you take (`del buckets[key]`, `pop`), and "
+                      "check that the loop's exit condition shrinks each pass")
+
+
+def allocating_loop_reason(found: dict) -> str:
+    """The reason's addition for a loop that allocates without end (`loops.allocating`)."""
+    return (f"; for {found['looping_s']:.0f} s it printed nothing, moved no I/O and its "
+            f"memory grew {found['rss_grown_mb']} MB ({found['rss_mb_per_s']} MB/s, >= "
+            f"{found['grown_share']:.0%} of the machine's {found['memory_mb']} MB; the rest "
+            f"would be gone in {found['memory_left_s']} s): a loop that allocates without end")
+
+
 IDLE_COMPILED = ("the program compiles ({where}): Python control flow inside an mx.compile'd "
                  "function (an `if` on a step counter or a flag deciding whether to call "
                  "optimizer.update) is decided once, when the function is traced, and never "

@@ -375,6 +375,9 @@ def _stall_cause(raw: RawResult, busy: bool,
                  slope: float | None) -> tuple[str, object, str, str] | None:
     """What the stall's stacks or memory say it is, beyond busy or idle: (evidence key, its
     value, the reason's addition, the fix), or None."""
+    if raw.looping and raw.looping.get("allocating"):  # `watching/loops.allocating`
+        return ("looping", raw.looping, hints.allocating_loop_reason(raw.looping),
+                hints.ENDLESS_ALLOCATING)
     if raw.looping:  # held by `watching/loops`: the stacks moved, among lines seen before
         return ("looping", raw.looping, f"; for {raw.looping['looping_s']:.0f} s its main "
                 f"thread cycled among {raw.looping['distinct_stacks']} stacks already seen, "

@@ -34,7 +34,7 @@ from ..protocol import (
     RUN_TOKEN_ENV,
     STACKS_DIR_ENV,
 )
-from . import activity, compiling, confirm, procs, ranks, stacks, starvation, tree, watchdog
+from . import activity, compiling, confirm, loops, procs, ranks, stacks, starvation, tree, watchdog
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .loops import LoopWatch
@@ -412,9 +412,11 @@ class WatchedProcess:
         before, seen = self.watch.last_beat(), set()
         if armed:
             pids = [p.pid for p in self.sampler.known_alive()]
+            io_before = confirm.io_bytes(pids)
             held, first = confirm.stuck(lambda: stacks.python_stacks(armed, self.folder), pids,
                                         seen=seen)
-            held = held or self._endless(self.watch.signs(), seen, pids)
+            held = held or self._endless(self.watch.signs(), seen, pids) or self._allocating(
+                seen, confirm.io_bytes(pids) - io_before)
         else:  # not Python: output progress that stopped is all there is; no progress at all
             held, first = phase != "startup", stacks.python_stacks([], self.folder)
             if held and (self.launch.preload or self.launch.interposer):  # a native program
@@ -427,6 +429,19 @@ class WatchedProcess:
             self.watch.alive_at(time.monotonic())
             self.raw.extensions += 1
         return held, first
+
+    def _allocating(self, seen: set, io_moved: int) -> bool:
+        """The stall since the program's last sign of progress grows memory without end
+        (`loops.allocating`)."""
+        watch = self.watch
+        start = max(t for t in (watch.started, watch.last_beat(), watch.last_output())
+                    if t is not None)
+        found = loops.allocating([(s.t, s.rss) for s in self.sampler.samples.since(start)],
+                                 io_moved)
+        if found is None:
+            return False
+        self.raw.looping = {**found, "distinct_stacks": len(seen)}
+        return True
 
     def _endless(self, beat: tuple[int, int], seen: set, pids: list[int]) -> bool:
         """The moving stacks of this stall cycle among lines already seen (`loops`)."""
