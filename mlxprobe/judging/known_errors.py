@@ -300,6 +300,18 @@ TABLE: tuple[KnownError, ...] = (
         "compare `pred.shape` and `y.shape`; `y = y.reshape(pred.shape)` or build the mask "
         "from the batch's own length", GH + "ml-explore/mlx-examples/pull/1135"),
     KnownError(
+        "loss_leading_axis",
+        r"Targets shape \((\d+)[,)].* does not match logits shape \((?!\1[,)])\d+",
+        "the logits' first axis is not the batch the targets hold (the two shapes' first "
+        "numbers differ): the logits were reduced, stacked or transposed over the wrong "
+        "axis, e.g. a time-major (time, batch, classes) output summed over axis=1 (the "
+        "batch) instead of axis=0 (time), or per-step outputs stacked on axis 0 then read "
+        "as batch-major",
+        "reduce or stack over the axis the layout names: `logits = out.sum(axis=0)` for "
+        "(time, batch, classes), or `mx.stack(steps, axis=1)`; check `logits.shape[0] == "
+        "y.shape[0]`",
+        GH + "trevin-creator/autoresearch-mlx/commit/4615e2d855c9731068f2e666dc6963ec7dc16de6"),
+    KnownError(
         "loss_shapes",
         r"(?:Targets|Predictions|Inputs) shape \(.*\) does not match (?:logits|targets) "
         r"shape",
