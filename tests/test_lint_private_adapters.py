@@ -90,6 +90,13 @@ def test_mlx096_near_misses_freeze_first_unfreeze_adapters_keys_and_a_fresh_mode
     assert fired(partial, "MLX096") == []
 
 
+def test_mlx096_a_freeze_of_the_wrapped_layer_inside_the_adapter_is_no_freeze_of_it():
+    inside = ADAPTERS.replace("    model.freeze()\n", "    model.fc1.base.freeze()\n")
+    assert fired(inside, "MLX096") == []
+    whole = ADAPTERS.replace("    model.freeze()\n", "    model.fc1.freeze()\n")
+    assert fired(whole, "MLX096") == [11]
+
+
 def test_mlx096_a_function_that_attaches_and_a_helper_that_only_reads_names():
     code = """
     def setup(model, cfg):

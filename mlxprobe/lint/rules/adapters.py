@@ -60,6 +60,18 @@ def receiver(call: ast.Call) -> str | None:
     return parts[0] if len(parts) >= 2 else None
 
 
+def covers(source: SourceFile, freeze: ast.Call, attach: ast.Call) -> bool:
+    """Whether the frozen object holds what `attach` made: always, unless the adapter is
+    bound to a path (`model.proj = LoRALinear(model.proj)`) that the frozen one does not
+    lead to (`model.proj.base.freeze()` freezes the wrapped layer inside it, not the
+    adapter: lora_stub_step_ok of the failure corpus fresh20)."""
+    bound = source.parents.get(attach)
+    if not (isinstance(bound, ast.Assign) and len(bound.targets) == 1):
+        return True
+    target, frozen = dotted(bound.targets[0]), (dotted(freeze.func) or [])[:-1]
+    return target is None or target[:len(frozen)] == frozen
+
+
 def names(node: ast.AST) -> set[str]:
     return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
 
@@ -99,17 +111,18 @@ class FreezeAfterAdapters(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call, found, nodes in full_freezes(source):
-            if self._after_attach(call, found, nodes) and not any(
+            if self._after_attach(source, call, found, nodes) and not any(
                     frees_adapters(c) and c.lineno > call.lineno for c in found):
                 yield self.hit(source, call)
 
     @staticmethod
-    def _after_attach(call: ast.Call, found: list[ast.Call], nodes: list[ast.AST]) -> bool:
+    def _after_attach(source: SourceFile, call: ast.Call, found: list[ast.Call],
+                      nodes: list[ast.AST]) -> bool:
         """An adapter attached to the frozen object's name on an earlier line, the name not
         bound again in between (a second session's fresh model)."""
         name = receiver(call)
         attached = [c.lineno for c in found if attaches(c) and c.lineno < call.lineno
-                    and name in names(c)]
+                    and name in names(c) and covers(source, call, c)]
         if name is None or not attached:
             return False
         rebound = [n.lineno for n in nodes if isinstance(n, ast.Name) and n.id == name
