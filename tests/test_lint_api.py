@@ -30,6 +30,8 @@ def fired(code: str) -> list[int]:
     "import mlx.core as mx\nx = mx.random.randn(3)\n",
     "from mlx import core as c\nv = c.linalg.matrix_rank(a)\n",
     "import mlx.core\nmlx.core.nonzero(a)\n",
+    "import mlx.nn as nn\nloss = -nn.losses.log_sigmoid(a - b)\n",
+    "import mlx.optimizers as optim\nopt = optim.AdamWW(learning_rate=1e-3)\n",
 ])
 def test_mlx037_names_mlx_does_not_have(code: str) -> None:
     assert fired(code) == [2]
@@ -41,6 +43,8 @@ def test_mlx037_names_mlx_does_not_have(code: str) -> None:
     "import mlx.core as mx\nq = mx.linalg.qr(a, stream=mx.cpu)\nmx.fast.rms_norm(x, w, 1e-5)\n",
     "import numpy as mx\nmx.simplify(a)\n",
     "import mlx.core as mx\nmx.foo = 1\n",
+    "import mlx.nn as nn\nl = nn.log_sigmoid(a) + nn.losses.cross_entropy(a, b)\n",
+    "import mlx.optimizers as optim\nopt = optim.AdamW(optim.cosine_decay(1e-3, 10))\n",
 ])
 def test_mlx037_names_mlx_has_are_clean(code: str) -> None:
     assert fired(code) == []

@@ -344,13 +344,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1213"),
     RuleInfo(
         "MLX037", "missing-mlx-api",
-        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...) that mlx does not "
-        "have: a removed API, a NumPy or PyTorch spelling, a typo",
-        "use the current API (mx.simplify was removed: drop the call; mx.eval evaluates)",
+        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...), mlx.nn.losses or "
+        "mlx.optimizers that mlx does not have: a removed API, a NumPy or PyTorch spelling, a "
+        "typo",
+        "use the current API (mx.simplify was removed: drop the call; mx.eval evaluates; "
+        "nn.losses has no log_sigmoid: nn.log_sigmoid)",
         "the module attribute is looked up only when the line runs: measured in the failure "
         "corpus (mlx 0.32.4 CPU): a tutorial's mx.simplify(loss, model.parameters()) raised "
         "AttributeError: module 'mlx.core' has no attribute 'simplify' at the first step "
-        "(without the call: mse 0.083 at epoch 30); the names are mlx 0.32.4's own dir()",
+        "(without the call: mse 0.083 at epoch 30), a DPO loss's nn.losses.log_sigmoid "
+        "'module 'mlx.nn.losses' has no attribute' at its first step (fresh20); the names are "
+        "mlx 0.32.4's own dir()",
         "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/10"),
     RuleInfo(
         "MLX038", "gather-by-learned-indices",

@@ -1,6 +1,8 @@
-"""The public names of `mlx.core` and its submodules in mlx 0.32.4 (what `dir()` lists), as data.
+"""The public names of `mlx.core` and its submodules, `mlx.nn.losses` and `mlx.optimizers` in mlx
+0.32.4 (what `dir()` lists), as data.
 
-Job: data only, for MLX037 (an `mx.<name>` that mlx does not have). Regenerate from `dir()`
+Job: data only, for MLX037 (an `mx.<name>`, `nn.losses.<name>` or `optim.<name>` that mlx
+does not have). Regenerate from `dir()`
 of each module when mlx is upgraded; tests/test_lint_api.py checks it against the installed mlx.
 
 Must not import: mlx, anything of mlxprobe.
@@ -90,6 +92,21 @@ MODULES: dict[str, frozenset[str]] = {
     }),
     "mlx.core.cuda": frozenset({
         "is_available"
+    }),
+    "mlx.nn.losses": frozenset({
+        "Literal", "Optional", "Reduction", "_reduce", "binary_cross_entropy",
+        "cosine_similarity_loss", "cross_entropy", "gaussian_nll_loss", "get_args",
+        "hinge_loss", "huber_loss", "kl_div_loss", "l1_loss", "log_cosh_loss",
+        "margin_ranking_loss", "math", "mse_loss", "mx", "nll_loss", "smooth_l1_loss",
+        "triplet_loss"
+    }),
+    "mlx.optimizers": frozenset({
+        "AdaDelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Callable",
+        "Lion", "List", "Module", "MultiOptimizer", "Muon", "Optimizer", "Optional",
+        "RMSprop", "SGD", "Tuple", "Union", "clip_grad_norm", "cosine_decay",
+        "exponential_decay", "join_schedules", "linear_schedule", "math", "mx",
+        "optimizers", "schedulers", "step_decay", "tree_flatten", "tree_map",
+        "tree_merge", "tree_reduce", "tree_unflatten"
     }),
 }
 

@@ -1,7 +1,8 @@
 """MLX037: a name read from `mlx.core` (or one of its submodules: `mx.linalg`, `mx.random`,
-`mx.fast`, ...) that mlx does not have: a removed API (`mx.simplify`), a PyTorch or NumPy
-spelling, a typo. It fails with AttributeError only when the line first runs, often after
-the model is built and the data loaded.
+`mx.fast`, ...), `mlx.nn.losses` or `mlx.optimizers` that mlx does not have: a removed API
+(`mx.simplify`), a PyTorch or NumPy spelling (`nn.losses.log_sigmoid`: fresh20
+`dpo_log_sigmoid_loss`), a typo. It fails with AttributeError only when the line first
+runs, often after the model is built and the data loaded.
 
 Job: compare each `mx.<name>` read against the names mlx itself lists (`mlx_api`, data).
 
@@ -30,41 +31,52 @@ def missing(qualified: str | None) -> bool:
     return not name.startswith("__") and module in MODULES and name not in MODULES[module]
 
 
-IMPORTS = ("import mlx.core", "from mlx import core")
+# the modules whose names are read through an alias, and how each is imported
+IMPORTS = {"mlx.core": ("import mlx.core", "from mlx import core"),
+           "mlx.nn": ("import mlx.nn", "from mlx import nn"),
+           "mlx.optimizers": ("import mlx.optimizers", "from mlx import optimizers")}
 ALIAS = re.compile(r" as (\w+)")
+# what is read after each module's alias: of mlx.nn only its losses are listed (its layers
+# are read everywhere in model files: scanning them all cost 0.05 s over the packages)
+READS = {"mlx.core": r"\.([\w.]+)", "mlx.nn": r"\.(losses\.\w+)", "mlx.optimizers": r"\.(\w+)"}
 
 
-def aliases(text: str) -> set[str]:
-    """The names mlx.core is imported as (`mx`; "mlx.core" for a plain `import mlx.core`):
-    `str.find` of each import, then ` as name` right after it (a regex alternation of the
-    imports scanned every file at every position: 4x the cost)."""
-    found = set()
-    for lead in IMPORTS:
-        at = text.find(lead)
-        while at >= 0:
-            if (named := ALIAS.match(text, at + len(lead))) is not None:
-                found.add(named[1])
-            at = text.find(lead, at + 1)
-    return found | ({"mlx.core"} if "import mlx.core" in text else set())
+def aliases(text: str) -> dict[str, str]:
+    """alias -> module for each module of IMPORTS the text imports (`mx` -> mlx.core;
+    "mlx.core" for a plain `import mlx.core`): `str.find` of each import, then ` as name`
+    right after it (a regex alternation of the imports scanned every file at every position:
+    4x the cost)."""
+    found = {}
+    for module, leads in IMPORTS.items():
+        for lead in leads:
+            at = text.find(lead)
+            while at >= 0:
+                if (named := ALIAS.match(text, at + len(lead))) is not None:
+                    found[named[1]] = module
+                at = text.find(lead, at + 1)
+        if f"import {module}\n" in text:
+            found[module] = module
+    return found
 
 
-def unknown_in_text(text: str, imported: set[str] | None = None) -> bool:
-    """Any `<alias>.<name>` or `<alias>.<submodule>.<name>` in the text, for an alias of
-    mlx.core imported there (or in `imported`), that mlx does not have: a cheap test before
-    any parsing (a superset: the parsed check decides; a literal-prefix regex, `\\b` would
-    cost 20x)."""
-    for alias in aliases(text) if imported is None else imported:
-        reads = set(re.findall(re.escape(alias) + r"\.([\w.]+)", text))
-        if any(missing_read(read.rstrip(".")) for read in reads):
+def unknown_in_text(text: str, imported: dict[str, str] | None = None) -> bool:
+    """Any `<alias>.<name>` or `<alias>.<submodule>.<name>` in the text, for an alias the
+    file imports (or in `imported`), that mlx does not have: a cheap test before any
+    parsing (a superset: the parsed check decides; a literal-prefix regex, `\\b` would cost
+    20x)."""
+    for alias, module in (aliases(text) if imported is None else imported).items():
+        reads = set(re.findall(re.escape(alias) + READS[module], text))
+        if any(missing_read(module, read.rstrip(".")) for read in reads):
             return True
     return False
 
 
 @functools.lru_cache(maxsize=4096)
-def missing_read(read: str) -> bool:
-    """`simplify` or `linalg.matrix_rank` (read after `mx.`): mlx has no such name."""
+def missing_read(module: str, read: str) -> bool:
+    """`simplify` or `linalg.matrix_rank` read after an alias of `module` (`nn` + `losses.x`
+    for mlx.nn): mlx has no such name."""
     parts = read.split(".")
-    return missing(f"mlx.core.{parts[0]}") or missing("mlx.core." + ".".join(parts[:2]))
+    return missing(f"{module}.{parts[0]}") or missing(f"{module}." + ".".join(parts[:2]))
 
 
 class MissingMlxApi(Rule):
@@ -78,7 +90,7 @@ class MissingMlxApi(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that read a name mlx.core lacks through an alias the file imports."""
+        """The blocks that read a name mlx lacks through an alias the file imports."""
         imported = aliases(text)
         return lambda block: unknown_in_text(block, imported)
 
