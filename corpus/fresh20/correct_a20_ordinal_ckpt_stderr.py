@@ -1,5 +1,5 @@
 """Ordinal regression (5 ordered grades) with a cumulative-logit (CORAL-style) loss.
-Residual blocks are wrapped in mx.checkpoint (activation recomputation).
+Residual blocks are wrapped in mlx.nn.utils.checkpoint (activation recomputation).
 All progress goes to stderr, one line every 2 epochs; stdout gets only the final summary."""
 import sys
 import time
@@ -7,6 +7,7 @@ import numpy as np
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.nn.utils import checkpoint
 
 K = 5
 rng = np.random.default_rng(21)
@@ -41,7 +42,7 @@ class Ordinal(nn.Module):
     def __call__(self, x):
         h = self.inp(x)
         for b in self.blocks:
-            h = mx.checkpoint(b)(h)
+            h = checkpoint(b)(h)
         return self.score(h) - self.thresholds   # (B, K-1) cumulative logits
 
 
