@@ -1036,6 +1036,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/zhubert/mlxchat/commit/"
         "179f30fea7ddd04ad06a63ade6eb3768d5ffbe81"),
     RuleInfo(
+        "MLX109", "step-never-used",
+        "an optimizer or a gradient function is built and never used: bound to a local name "
+        "its function never reads, or to self.<name> of a class the file builds and never "
+        "reads .<name> of: nothing computes a gradient or steps the optimizer, so no parameter "
+        "changes",
+        "loss, grads = self.loss_and_grad(self.model, x, y); self.optimizer.update(self.model, "
+        "grads)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh20 lora_stub_step) a LoRA trainer "
+        "whose step ran the forward pass only: loss 3.376-3.378 for 400 steps (chance ln 28 = "
+        "3.33), 2.73 -> 0.62 once the step computed gradients and called optimizer.update",
+        "", source="https://github.com/Mathews-Tom/EfficientAI-MLX-Toolkit/commit/"
+        "b10df58ae1d45210bc9119c774ee1045e6bbb572"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

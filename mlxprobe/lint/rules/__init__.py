@@ -90,6 +90,7 @@ from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
 from .unrolled import DeepUnrolledLoop
+from .unused_step import UnusedStep
 from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
@@ -120,5 +121,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
-    ObjectDifferentiated, UpdateIntoDict,
+    ObjectDifferentiated, UpdateIntoDict, UnusedStep,
 ), key=lambda r: r.id))
