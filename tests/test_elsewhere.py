@@ -108,8 +108,8 @@ BLOWN_TRAIN = [6854.0, 4428.0, 1999.0, 836.4, 560.6, 284.7, 165.6, 157.8, 95.1, 
                31.9, 42.8, 101.1, 245.5]
 
 
-def held_out_run(val: list[float]) -> RawResult:
-    rows = [{"loss": v} for v in BLOWN_TRAIN]
+def held_out_run(val: list[float], train: list[float] = BLOWN_TRAIN) -> RawResult:
+    rows = [{"loss": v} for v in train]
     records = [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": float(i),
                 "loss": m["loss"], "loss_name": "loss", "metrics": m} for i, m in enumerate(rows)]
     records += [{"kind": "progress", "source": "output", "step": 1 + 100 * i, "t": 0.5 + 5 * i,
@@ -126,3 +126,19 @@ def test_a_held_out_loss_that_never_comes_back_near_its_first_evaluation_diverge
 def test_a_held_out_loss_that_dips_back_below_10x_its_start_is_not_that_divergence() -> None:
     assert classify(held_out_run([0.864, 361.9, 5.3, 228.3])).label != "diverged:held_out"
     assert classify(held_out_run([0.864, 361.9])).label != "diverged:held_out"  # 2 evaluations
+
+
+def test_a_held_out_blow_up_beside_a_flat_training_loss_of_a_compiled_step_names_it() -> None:
+    """fresh11 b11_compiled_grad_captures_weights: the compiled step captured the weights, so
+    its loss is the first weights' at every epoch while the real weights blow up."""
+    flat = [15.46986] * 15
+    raw = held_out_run([3.67, 45.7, 3.1e3, 4.29e5], train=flat)
+    raw.records.append({"kind": "compile", "where": "/tmp/train.py:29", "call": "compile"})
+    verdict = classify(raw)
+    assert verdict.label == "diverged:held_out" and "captured its weights" in verdict.hint
+    assert "train.py:29" in verdict.hint and "inputs=model.state" in verdict.hint
+    plain = classify(held_out_run([3.67, 45.7, 3.1e3, 4.29e5], train=flat))
+    assert plain.label == "diverged:held_out" and "captured" not in plain.hint
+    falling = held_out_run([0.864, 361.9, 53.3, 228.3])
+    falling.records.append({"kind": "compile", "where": "/tmp/train.py:29", "call": "compile"})
+    assert "captured" not in classify(falling).hint  # its training loss fell: not stale

@@ -243,6 +243,14 @@ RECOMPILING = ("every step compiles again: `mx.compile` keys its cache on the Py
                "compute it inside from an array counter; for shapes that change at every "
                "batch, pad to a few fixed lengths (buckets) or "
                "`mx.compile(fn, shapeless=True)`")
+STALE_COMPILED = ("the held-out loss blew up while the training loss stayed flat: the loss "
+                  "the program reports does not follow the weights its optimizer changes. It "
+                  "compiles ({where}): a compiled function that reads the model without "
+                  "receiving it (a closure, `self`) captured its weights as constants at the "
+                  "first trace, so every step returns the first weights' loss and gradient "
+                  "while the real weights move on: give the compiled function the model's "
+                  "state, `partial(mx.compile, inputs=model.state, outputs=model.state)`, or "
+                  "compile a function of its arguments only. Otherwise: ")
 COMPILED_STEP = ("the program compiles ({where}): a compiled function's captured arrays "
                  "are constants, so a step that draws its batch or its noise with "
                  "`mx.random` without `mx.random.state` in its `inputs`/`outputs` replays "

@@ -556,7 +556,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
-    blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw)
+    blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw,
+                                                                                    losses)
     return dataclasses.replace(blown, hint=blown.hint + anatomy.adapter_note(raw)) \
         if blown else None
 
@@ -658,9 +659,11 @@ def held_out_losses(raw: RawResult) -> Iterator[tuple[str, list[float]]]:
             yield name, [v for _, v in points if math.isfinite(v)]
 
 
-def _held_out_blew(raw: RawResult) -> Verdict | None:
+def _held_out_blew(raw: RawResult, losses: list[float]) -> Verdict | None:
     """A held-out loss (`val_loss`) that never came back within HELD_OUT_FACTOR of its first
-    evaluation: the run broke in its first updates, whatever its training loss did after."""
+    evaluation: the run broke in its first updates, whatever its training loss did after.
+    Its fix names a compiled step's captured weights first when the training loss stayed
+    flat and the program compiles (`_stale_compiled`)."""
     for name, values in held_out_losses(raw):
         if len(values) < HELD_OUT_MIN or values[0] <= 0:
             continue
@@ -669,11 +672,24 @@ def _held_out_blew(raw: RawResult) -> Verdict | None:
             return Verdict("diverged", "held_out", f"the held-out loss `{name}` went from "
                            f"{values[0]:.3g} at its first evaluation to {values[-1]:.3g}, "
                            f"every later one above {HELD_OUT_FACTOR:g}x it (lowest "
-                           f"{lowest:.3g})", hints.DIVERGED,
+                           f"{lowest:.3g})", _stale_compiled(raw, losses) + hints.DIVERGED,
                            {"metric": name, "first": values[0], "last": values[-1],
                             "lowest_after_first": lowest, "evaluations": len(values),
                             "held_out_factor": HELD_OUT_FACTOR})
     return None
+
+
+def _stale_compiled(raw: RawResult, losses: list[float]) -> str:
+    """The held-out loss blew up while the training loss stayed flat, in a program that
+    compiles: the loss it reports does not follow the weights it changes, as when a compiled
+    function captured the model's weights at its first trace (fresh11
+    `b11_compiled_grad_captures_weights`: train loss 15.46986 at every epoch, val_mse 3.67 ->
+    4.29e+05)."""
+    fit = program.trend(losses)
+    sites = program.call_sites(raw)
+    if not sites or fit is None or not program.flat(fit):
+        return ""
+    return hints.STALE_COMPILED.format(where=", ".join(sites[:3]))
 
 
 def early_max(losses: list[float], n: int) -> float:
