@@ -148,8 +148,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
 def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
     """The part fix, led by what the run showed: weights that are all 0, a checkpoint."""
     lead = hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
-    sites = program.call_sites(raw, "checkpoint")
-    lead += hints.CHECKPOINTED.format(where=", ".join(sites[:3])) if sites else ""
+    lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
     return lead + hints.NO_UPDATE_PART.format(groups=shown)
 
 

@@ -97,6 +97,13 @@ def call_sites(raw: RawResult, call: str = "compile") -> list[str]:
             if r.get("call", "compile") == call]
 
 
+def at_sites(raw: RawResult, template: str, call: str = "compile") -> str:
+    """`template` with `{where}` filled by the first three places the program called `call`
+    (`mx.compile`, `mx.checkpoint`); "" when it never did."""
+    sites = call_sites(raw, call)
+    return template.format(where=", ".join(sites[:3])) if sites else ""
+
+
 def optimizer_names(raw: RawResult) -> list[str]:
     """The class names of the optimizers the program built, each once, in order."""
     return list(dict.fromkeys(str(r.get("name")) for r in raw.of_kind(OPTIMIZER)))[:5]

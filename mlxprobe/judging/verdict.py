@@ -498,9 +498,7 @@ def _numbers(values: Iterable[object]) -> list[float]:
 
 def _idle_hint(raw: RawResult) -> str:
     """The idle-optimizer fix, led by the compile sites when the program compiles."""
-    sites = program.call_sites(raw, "compile")
-    lead = hints.IDLE_COMPILED.format(where=", ".join(sites[:3])) if sites else ""
-    return lead + hints.IDLE_OPTIMIZER
+    return program.at_sites(raw, hints.IDLE_COMPILED) + hints.IDLE_OPTIMIZER
 
 
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
@@ -686,10 +684,7 @@ def _stale_compiled(raw: RawResult, losses: list[float]) -> str:
     `b11_compiled_grad_captures_weights`: train loss 15.46986 at every epoch, val_mse 3.67 ->
     4.29e+05)."""
     fit = program.trend(losses)
-    sites = program.call_sites(raw)
-    if not sites or fit is None or not program.flat(fit):
-        return ""
-    return hints.STALE_COMPILED.format(where=", ".join(sites[:3]))
+    return program.at_sites(raw, hints.STALE_COMPILED) if fit and program.flat(fit) else ""
 
 
 def early_max(losses: list[float], n: int) -> float:
@@ -944,8 +939,7 @@ def _low_precision(raw: RawResult) -> str:
 
 def _compiled(raw: RawResult) -> str:
     """The compiled-step part of a learning hint, when the program calls `mx.compile`."""
-    sites = program.call_sites(raw)
-    return hints.COMPILED_STEP.format(where=", ".join(sites[:3])) if sites else ""
+    return program.at_sites(raw, hints.COMPILED_STEP)
 
 
 def _pass(raw: RawResult, meta: dict) -> Verdict:

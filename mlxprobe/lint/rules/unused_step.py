@@ -42,7 +42,9 @@ def builds_step(source: SourceFile, value: ast.AST) -> bool:
 def local_unread(source: SourceFile, function: ast.AST, name: str) -> bool:
     """No read of `name` in the function, its nested functions and lambdas included, and no
     `global`/`nonlocal` that makes it another scope's name."""
-    nodes = scope_nodes(source, function) + _nested(source, function)
+    own = scope_nodes(source, function)
+    nodes = own + [n for f in own if isinstance(f, (*FUNCTIONS, ast.Lambda))
+                   for n in ast.walk(f)]
     return not any((type(n) is ast.Name and n.id == name and type(n.ctx) is ast.Load)
                    or (type(n) in (ast.Global, ast.Nonlocal) and name in n.names)
                    or (type(n) is ast.Call and type(n.func) is ast.Name
@@ -50,13 +52,9 @@ def local_unread(source: SourceFile, function: ast.AST, name: str) -> bool:
                    for n in nodes)
 
 
-def _nested(source: SourceFile, function: ast.AST) -> list[ast.AST]:
-    inner = [n for n in scope_nodes(source, function) if isinstance(n, (*FUNCTIONS, ast.Lambda))]
-    return [n for f in inner for n in ast.walk(f)]
-
-
 def attribute_unread(source: SourceFile, name: str) -> bool:
-    """No `.name` read anywhere in the file, and no `getattr`/`vars`/`__dict__` that could."""
+    """No `.name` read anywhere in the file (a file that reads attributes by `getattr` or
+    `__dict__` is left alone before this: `check`)."""
     return not any(n.attr == name and type(n.ctx) is ast.Load
                    for n in source.of_type(ast.Attribute))
 
