@@ -7,27 +7,30 @@ there is dropped without running its own text tests. Over mlx-lm, mlx-lm-lora an
 those tests made some 200 substring scans of each file (1.7 s of a 5.6 s lint); an anchor
 absent from a file is what costs, since `in` must read the whole file to say no.
 
-Why a library: pyahocorasick builds the automaton in C and reads each file once; Python's
-`re` alternation of the same strings took 4 s here (it tries each one at each position).
+Why a library: `ahocorasick_rs` (Python bindings of the Rust `aho-corasick` crate, with
+its SIMD prefilters) reads each file once and hands back every match in one call. Over the
+1,238 files of the three packages that name mlx (13 MB) it takes 0.15-0.23 s against
+0.97-1.49 s for `pyahocorasick` (which walks its trie a character at a time and yields each
+of the 91,000 matches to Python) and 2.3-3.2 s for a `word in text` per anchor (117 words),
+this 2-core machine, loaded; Python's `re` alternation of the same strings took 4 s (it
+tries each one at each position).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
 
-import ahocorasick
+import ahocorasick_rs
 
-_AUTOMATA: dict[frozenset[str], ahocorasick.Automaton] = {}
+_AUTOMATA: dict[frozenset[str], tuple[ahocorasick_rs.AhoCorasick, list[str]]] = {}
 
 
-def automaton(words: frozenset[str]) -> ahocorasick.Automaton:
-    """The automaton that finds `words`, built once per set of words."""
+def automaton(words: frozenset[str]) -> tuple[ahocorasick_rs.AhoCorasick, list[str]]:
+    """The automaton that finds `words` (all of them, overlapping), built once per set of
+    words, with the words in the order its matches index them."""
     if words not in _AUTOMATA:
-        built = ahocorasick.Automaton()
-        for word in words:
-            built.add_word(word, word)
-        built.make_automaton()
-        _AUTOMATA[words] = built
+        ordered = sorted(words)
+        _AUTOMATA[words] = (ahocorasick_rs.AhoCorasick(ordered), ordered)
     return _AUTOMATA[words]
 
 
@@ -35,4 +38,11 @@ def present(text: str, words: frozenset[str]) -> set[str]:
     """The `words` that occur in `text`."""
     if not words:
         return set()
-    return {word for _, word in automaton(words).iter(text)}
+    found, ordered = automaton(words)
+    return {ordered[i] for i, _, _ in found.find_matches_as_indexes(text, overlapping=True)}
+
+
+def starts(text: str, words: frozenset[str]) -> list[int]:
+    """Where in `text` each occurrence of one of `words` starts (character offsets)."""
+    found, _ = automaton(words)
+    return [start for _, start, _ in found.find_matches_as_indexes(text, overlapping=True)]
