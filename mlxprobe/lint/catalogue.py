@@ -1049,6 +1049,34 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/Mathews-Tom/EfficientAI-MLX-Toolkit/commit/"
         "b10df58ae1d45210bc9119c774ee1045e6bbb572"),
     RuleInfo(
+        "MLX110", "frozen-module-differentiated",
+        "mx.value_and_grad/mx.grad differentiates a module the program freezes or quantizes: "
+        "it differentiates every array leaf it is handed, frozen ones included, so the "
+        "freeze does nothing (optimizer.update trains the frozen parameters; a quantized "
+        "layer's packed weights raise at the first step)",
+        "loss_and_grad = nn.value_and_grad(model, loss_fn)  # model.trainable_parameters() "
+        "only",
+        "measured (mlx 0.32.4 CPU): with m.a.freeze(), mx.value_and_grad(f)(m, x) returned "
+        "gradients for a.weight and a.bias and one SGD step moved the frozen a.weight by up "
+        "to 0.031; nn.value_and_grad(m, f) gave only the trainable ones. Failure corpus "
+        "fresh21 qlora_grad_all_leaves: a 4-bit frozen policy with LoRA adapters raised "
+        "RuntimeError '[QuantizedMatmul::vjp] no gradient wrt the quantized weights' at the "
+        "first step",
+        "", source="https://github.com/menonpg/art-mlx/commit/"
+        "ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
+    RuleInfo(
+        "MLX111", "mask-after-exp",
+        "mx.exp of a difference multiplied by a mask (mx.tril/mx.triu, a comparison): the "
+        "masked-out entries are exponentiated too, and where one passes ~88.7 it is inf, and "
+        "inf * 0 is NaN",
+        "decay = mx.exp(mx.where(mask, a - b, -mx.inf))  # mask inside the exponent",
+        "measured (mlx 0.32.4 CPU): mx.exp([88., 89., 100.]) * [False] * 3 gave [0.0, nan, "
+        "nan]. Failure corpus fresh21 decay_mask_exp_overflow: a chunkwise decay matrix "
+        "exp(cum[i] - cum[j]) * causal trained for ~240 steps, then the loss was NaN for the "
+        "rest of the run; masked inside the exponent it stayed finite for 900 steps",
+        "", source="https://github.com/moyuan5989/mlx-forge/commit/"
+        "4882fbf6f9a09531147f6b13552e673d0747b03b"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

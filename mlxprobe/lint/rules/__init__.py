@@ -28,6 +28,7 @@ from .divisors import UnguardedMaskCount, WarmupByOption
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
+from .frozen_differentiated import FrozenDifferentiated
 from .grad_targets import ObjectDifferentiated
 from .gradients import (
     MxGradUnusedArgument,
@@ -44,6 +45,7 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .lora_scale import AlphaWithoutRank
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .masked_exp import MaskedAfterExp
 from .masks import InfiniteMaskSoftmax
 from .modules import (
     BatchNormStatsNeverEvaluated,
@@ -121,5 +123,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeysMisspelled, RandomStateAssigned, PrivateLayers, FreezeAfterAdapters,
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
-    ObjectDifferentiated, UpdateIntoDict, UnusedStep,
+    ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
 ), key=lambda r: r.id))

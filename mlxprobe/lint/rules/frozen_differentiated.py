@@ -1,0 +1,84 @@
+"""MLX110: `mx.value_and_grad(f)` (or `mx.grad`) differentiates a module the program
+freezes (`model.freeze()`, `model.backbone.freeze()`, `nn.quantize(model)`): the
+transformation differentiates every array leaf of the argument it is handed, frozen or not,
+so the freeze does nothing (`optimizer.update(model, grads)` trains the frozen parameters
+too), and a quantized layer's packed weights raise `[QuantizedMatmul::vjp] no gradient wrt
+the quantized weights` at the first step. `nn.value_and_grad(model, f)` differentiates
+`model.trainable_parameters()` only.
+
+Measured (mlx 0.32.4 CPU): a module with `m.a.freeze()` differentiated by
+`mx.value_and_grad(f)(m, x)` got gradients for `a.weight` and `a.bias`, and one SGD step
+moved the frozen `a.weight` by up to 0.031; `nn.value_and_grad(m, f)` gave only `b`'s.
+Failure corpus fresh21 `qlora_grad_all_leaves` (art-mlx's fix commit): a 4-bit quantized,
+frozen policy with LoRA adapters crashed at the first step with the error above.
+
+Job: find the calls of a gradient function (`grad_targets.transform_of`) and, at each
+position it differentiates, a name (or `self.x`) that the module freezes or quantizes: a
+`<name>.freeze()` or `<name>.<part>.freeze()` call, or the name handed to `nn.quantize`.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..names import dotted
+from ..source import SourceFile
+from .base import Rule
+from .grad_targets import transform_of
+from .gradients import argnums
+
+QUANTIZE = frozenset({"mlx.nn.quantize", "mlx.nn.layers.quantized.quantize"})
+
+
+def frozen_roots(source: SourceFile) -> set[str]:
+    """The dotted roots (`model`, `self.policy`) of what the module freezes or quantizes."""
+    roots = set()
+    for call in source.of_type(ast.Call):
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "freeze":
+            roots.add(_root(func.value))
+        elif source.imports.resolve(func) in QUANTIZE and call.args:
+            roots.add(_root(call.args[0]))
+    return roots - {""}
+
+
+def _root(node: ast.AST) -> str:
+    """`model` of `model.backbone.layers`; `self.policy` of `self.policy.net`."""
+    parts = dotted(node) or []
+    return ".".join(parts[:2] if parts[:1] == ["self"] else parts[:1])
+
+
+class FrozenDifferentiated(Rule):
+    """MLX110: `mx.value_and_grad` over a module the program freezes: the freeze is lost."""
+
+    id = "MLX110"
+    anchors = ("grad(",)
+    local = False  # the freeze and the gradient call sit in different blocks
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "grad(" in text and (".freeze(" in text or "quantize(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        roots = frozen_roots(source)
+        if not roots:
+            return
+        for call in source.of_type(ast.Call):
+            transform = transform_of(source, call)
+            positions = argnums(transform) if transform is not None else None
+            for i in sorted(positions or ()):
+                if i < len(call.args) and _differentiated_root(call.args[i]) in roots:
+                    yield self.hit(source, call.args[i])
+
+
+def _differentiated_root(node: ast.AST) -> str:
+    """The argument's own dotted name when it is a name or `self.x` (not a call: a
+    `model.trainable_parameters()` is what the fix hands over)."""
+    parts = dotted(node)
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] != "self"):
+        return ""
+    return ".".join(parts)
