@@ -49,6 +49,8 @@ RAISED = {
     "bad_cast": "mx.savez(F, x=[1, 2])",
     "quantized_float_weights": "Q = nn.QuantizedLinear(64, 64); Q.weight = "
                                "mx.ones((64, 64), dtype=mx.float16); Q(mx.ones((2, 64)))",
+    "quantized_weights_grad": "mx.value_and_grad(lambda m, x: m(x).sum())"
+                              "(nn.QuantizedLinear(64, 64), mx.ones((2, 64)))",
     "vjp_of_indices": "mx.grad(lambda x: mx.take_along_axis(x, mx.argsort(x), -1).sum())"
                       "(mx.ones(4))",
     "array_attribute": "mx.ones(2).backward()",

@@ -51,6 +51,34 @@ def test_a_matrix_sample_spreads_over_its_columns():
     assert stride_for(4096, (4096,)) == 128  # a vector has no columns
 
 
+class BagOfWords(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20_000, 32)
+        self.out = nn.Linear(32, 2)
+
+
+@pytest.mark.parametrize("table_sample, unchanged", [(1024, []), (32, ["emb"])])
+def test_a_lookup_table_whose_data_uses_few_rows_is_seen_to_change(monkeypatch, table_sample,
+                                                                    unchanged):
+    """fresh6 `correct_sparse_vocab_rows`: 400 of 20,000 embedding rows train; 32 sampled
+    values missed all of them (a false `no_update:part`), a table's 1024 do not."""
+    monkeypatch.setattr("mlxprobe.inside.params.SAMPLE_TABLE", table_sample)
+    model = BagOfWords()
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1, updates=1)
+    rows = mx.array(sorted(__import__("random").Random(0).sample(range(20_000), 400)))
+    model.emb.weight = model.emb.weight.at[rows].add(0.01)
+    model.out.weight = model.out.weight + 0.01
+    mx.eval(model.parameters())
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=2, updates=2)
+    assert sink.got[1]["compared"] == 2 and sink.got[1]["unchanged"] == unchanged
+
+
 def test_a_dead_units_column_is_not_the_whole_sample():
     weight = mx.zeros((64, 64))
     moved = weight + mx.concatenate([mx.zeros((64, 1)), mx.ones((64, 63))], axis=1)
@@ -217,3 +245,24 @@ def test_a_freeze_noted_between_looks_gets_the_census_after_the_next_update():
     assert len(sink.got) == 1
     watch.after_eval((model.parameters(),), {}, step=3, updates=2)
     assert sink.got[-1]["census"][0]["frozen_names"] == ["out.weight"]
+
+
+def test_the_model_stepped_last_is_the_one_the_census_judges():
+    """fresh2 `correct_distillation`: a teacher trained, then frozen; the student, seen first
+    updating itself (`nn.value_and_grad` calls its `update`), then stepped. The census led
+    with the frozen teacher: a false `no_update:frozen_weights`. The two models' shapes
+    differ: comparing them (a weakref's `==`) would raise inside the program."""
+    teacher, student = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
+    mx.eval(teacher.parameters(), student.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(teacher, stepped=True)
+    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    watch.saw_model(student)
+    teacher.freeze()
+    watch.trainables_changed(1)
+    watch.saw_model(student, stepped=True)
+    watch.next_at = 0.0
+    watch.after_eval((student.parameters(),), {}, step=2, updates=2)
+    lead = sink.got[-1]["census"][0]
+    assert (lead["model"], lead["trainable_matrices"]) == ("Sequential", 2)

@@ -25,6 +25,9 @@ from mlxprobe.watching.output import ProgressParser
     ("INFO:root:step 10 recon 0.5 kl 0.1", 10, 0.5, "recon", {"kl": 0.1}),
     ("epoch 3 loss 1.2", 3, 1.2, None, None),
     ("it 7 ppl 35.2 lr 1e-3", 7, 35.2, "ppl", {"learning_rate": 0.001}),
+    # two values named alike keep their two-word names (fresh21 grpo_bandit_ratio_flip)
+    ("INFO iter 25 | loss 0.0691 | sampled reward 0.000 | greedy reward 0.018 | 0.3s", 25,
+     0.0691, None, {"sampled_reward": 0.0, "greedy_reward": 0.018}),
 ])
 def test_common_shapes(line, step, loss, loss_name, metrics):
     record = ProgressParser().parse(line)

@@ -21,8 +21,9 @@ add work to the graph or evaluate a lazy array). Arrays the program did not eval
 skipped. A module is a dict of its children, so `mx.eval(model.parameters(), ...)`,
 `mx.eval(model, ...)` and mlx-lm's `mx.eval(state, ...)` all count.
 
-Cost: one look walks the eval's arguments and the models' trainable parameters and reads
-SAMPLE values of each of at most MAX_LEAVES leaves (measured ~1.4 us a leaf for the read);
+Cost: one look walks the eval's arguments, the models' modules (to find lookup tables) and
+trainable parameters, and reads SAMPLE values of each of at most MAX_LEAVES leaves
+(SAMPLE_TABLE of a lookup table's weight; measured ~1.4 us a leaf for the read);
 looks are at least LOOK_EVERY_S apart and the wait after a look is at least 1/COST_SHARE
 times what it cost, so looking never takes more than 0.5% of the program's time.
 
@@ -49,6 +50,12 @@ LOOK_EVERY_S = 0.25  # at most four looks a second: a fast loop pays ~nothing pe
 # a run that trains for 1.5 s still gets 5 looks (at 0.5 s a 600-step cosine run got 2)
 COST_SHARE = 0.005  # and never more than 0.5% of the time: the next look waits 200x its cost
 SAMPLE = 32  # values read per parameter (evenly strided over it)
+# values read from a lookup table's weight (an `nn.Embedding`): a step changes only the rows
+# of the ids its batch holds, so 32 values of a 20k-row table of which the data uses 400 rows
+# miss every one of them about half the time (fresh6 `correct_sparse_vocab_rows`: a false
+# `no_update:part`); 1024 rows miss them with p ~ 1e-9, and 0.7% of a 150k vocabulary with
+# p ~ 0.001
+SAMPLE_TABLE = 1024
 MAX_LEAVES = 4096  # parameters compared per look (a 7B model has ~300)
 MAX_MODELS = 4
 MAX_NAMES = 32  # group names written per record
@@ -72,12 +79,18 @@ class ParamWatch:
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
-        stepped (`stepped`) takes the place of one only seen updating itself."""
+        stepped (`stepped`) takes the place of one only seen updating itself, and the one
+        stepped last comes first (a teacher trained, then frozen, and a student trained
+        after it: the census judges the student; `nn.value_and_grad` updates the student
+        itself before its optimizer steps it, fresh2 `correct_distillation`)."""
         if not hasattr(model, "trainable_parameters"):
             return
         if stepped:
             self.stepped.add(id(model))
-        if any(ref() is model for ref in self.models):
+        at = next((i for i, ref in enumerate(self.models) if ref() is model), None)
+        if at is not None:
+            if stepped and at:  # by position: a weakref's == compares the modules' arrays
+                self.models.insert(0, self.models.pop(at))
             return
         if len(self.models) >= MAX_MODELS:
             if not stepped:
@@ -141,12 +154,12 @@ class ParamWatch:
 
     def _look(self, evaluated: set[int]) -> dict:
         tally, seen, paths = LookTally(), 0, []
-        for path, leaf in self._leaves():
+        for path, leaf, table in self._leaves():
             paths.append(path)
             if id(leaf) not in evaluated or seen >= MAX_LEAVES:
                 continue
             seen += 1
-            sample, finite = read_sample(leaf)
+            sample, finite = read_sample(leaf, SAMPLE_TABLE if table else SAMPLE)
             if sample is None:
                 continue
             before = self.last.get(path)
@@ -165,15 +178,17 @@ class ParamWatch:
         alive = [m for ref in self.models if (m := ref()) is not None]
         return [m for m in alive if id(m) in self.stepped] or alive
 
-    def _leaves(self) -> Iterator[tuple[str, Any]]:
+    def _leaves(self) -> Iterator[tuple[str, Any, bool]]:
         """The trainable leaves of the trained models (`_trained`), each path prefixed with
-        its model's class, numbered when two share one."""
+        its model's class, numbered when two share one, and whether it is a lookup table's."""
         alive = self._trained()
         names = [type(m).__name__ for m in alive]
         for i, model in enumerate(alive):
             name = names[i] if names.count(names[i]) == 1 else f"{names[i]}#{i + 1}"
             prefix = f"{name}:" if len(alive) > 1 else ""
-            yield from ((prefix + p, leaf) for p, leaf in _flat(model.trainable_parameters()))
+            tables = lookup_tables(model)
+            yield from ((prefix + p, leaf, p.rpartition(".")[0] in tables)
+                        for p, leaf in _flat(model.trainable_parameters()))
 
 
 @dataclass
@@ -300,6 +315,17 @@ def _summary(groups: dict[str, list[bool]], bad: set[str], seen: int, looks: int
             "unchanged_count": len(unchanged), "nonfinite": sorted(bad)[:MAX_NAMES]}
 
 
+def lookup_tables(model: Any) -> set[str]:
+    """The paths of the model's lookup-table modules: an `Embedding` or a subclass of one
+    (by class name: this side does not import mlx)."""
+    try:
+        modules = model.named_modules()
+    except (AttributeError, TypeError):
+        return set()
+    return {path for path, module in modules
+            if any(c.__name__.endswith("Embedding") for c in type(module).__mro__)}
+
+
 def _flat(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted path, leaf) of a parameter tree (dicts and lists, as `tree_flatten`)."""
     if isinstance(tree, dict):
@@ -328,8 +354,8 @@ def _array_ids(tree: Any) -> set[int]:
     return found
 
 
-def read_sample(leaf: Any) -> tuple[bytes | None, bool]:
-    """(SAMPLE strided values' bytes, all finite) of an evaluated array's memory; (None,
+def read_sample(leaf: Any, sample: int = SAMPLE) -> tuple[bytes | None, bool]:
+    """(`sample` strided values' bytes, all finite) of an evaluated array's memory; (None,
     True) for anything whose memory cannot be read as one contiguous block."""
     try:
         view = memoryview(leaf)
@@ -341,18 +367,18 @@ def read_sample(leaf: Any) -> tuple[bytes | None, bool]:
     if code is None:
         return None, True
     words = view.cast("B").cast(code)
-    picked = words[::stride_for(len(words), view.shape)].tobytes()
+    picked = words[::stride_for(len(words), view.shape, sample)].tobytes()
     return picked, _finite(picked, view.format, code)
 
 
-def stride_for(count: int, shape: tuple[int, ...]) -> int:
+def stride_for(count: int, shape: tuple[int, ...], sample: int = SAMPLE) -> int:
     """The sample's stride: SAMPLE values evenly spread, and for a matrix a stride that
     shares no factor with its row length, so the values fall in as many columns as they
     can. A stride that divides the row length reads one column only: 4096 values of a
     64 x 64 weight at stride 128 are all column 0, the weights of one hidden unit, which
     never change when that unit's ReLU is dead (a RealNVP flow's coupling net, fresh20
     `correct_a20_realnvp_yaml`: a false `no_update:stuck_weights`)."""
-    stride = max(1, count // SAMPLE)
+    stride = max(1, count // sample)
     row = shape[-1] if len(shape) >= 2 else 1
     while stride > 1 and math.gcd(stride, row) != 1:
         stride -= 1

@@ -118,8 +118,11 @@ STUCK_WEIGHTS = ("{weights} never changed while the bias or norm of its own modu
                  "gradient on the weight's path (`mx.round`, `mx.floor`, `mx.sign`, a "
                  "comparison: a fake-quantization or binarization) needs a straight-through "
                  "estimator: `w_q = w + mx.stop_gradient(quantize(w) - w)`; or a "
-                 "`mx.stop_gradient` on the weight, or inputs to the layer that are all zero "
-                 "(dead ReLUs before it)")
+                 "`mx.stop_gradient` on the weight, or inputs to the layer that are all zero: "
+                 "the layer before it never activates (dead ReLUs; spiking units that never "
+                 "cross their threshold, whose surrogate gradient (a steep sigmoid) "
+                 "vanishes away from it: a wider surrogate such as the fast sigmoid "
+                 "`x / (1 + k * abs(x))`, or inputs scaled to reach the threshold)")
 FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linear into a "
                     "QuantizedLinear whose integer weights cannot be trained, so only the "
                     "float biases learn; train in float and quantize afterwards, or train "
@@ -179,12 +182,25 @@ NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates ar
               "reset the sum to zero after each update (`acc = tree_map(mx.zeros_like, acc)`): "
               "a sum never cleared makes every step larger than the last")
 GROWTH_FACTOR = 2.0  # the last finite value over the first: a blow-up, not a sudden NaN
+NAN_UNBOUNDED = ("the loss fell below zero, past minus its first value, and kept falling until "
+                 "it became NaN/inf: the objective has no minimum. A term the loss maximises "
+                 "without bound runs away: a penalty subtracted from it (`- lam * mi` for a "
+                 "mutual-information or a KL estimate, an entropy bonus), a log-likelihood "
+                 "whose learned variance can shrink to 0; bound that term (clip or squash "
+                 "it, `mx.minimum(term, cap)`), weigh it against a term that opposes it from "
+                 "the start, or drop it from the loss and only monitor it; a loss that must "
+                 "stay >= 0 (cross-entropy, mse) going negative has a sign turned round")
 
 
 def for_non_finite(before: list[float]) -> str:
-    """The fix for a run that went non-finite, from the finite values before it: grown
-    more than GROWTH_FACTOR x its first value (an explosion) or not (an undefined op)."""
+    """The fix for a run that went non-finite, from the finite values before it: fallen
+    below minus its first value (an objective unbounded below), grown more than
+    GROWTH_FACTOR x its first value (an explosion), or neither (an undefined op).
+    Measured (failure corpus fresh21 `vae_mi_penalty_unbounded`, a VAE loss with `- lambda
+    * MI`): 3.97 at batch 16, -23.8 at batch 32, NaN from batch 48."""
     finite = [v for v in before if v == v and abs(v) != float("inf")]
+    if len(finite) >= 2 and finite[-1] < -abs(finite[0]) and finite[-1] == min(finite):
+        return NAN_UNBOUNDED
     if len(finite) >= 2 and abs(finite[-1]) > GROWTH_FACTOR * abs(finite[0]) > 0:
         return NAN_GROWTH
     return NAN_SUDDEN
@@ -365,13 +381,19 @@ def _by_message(kind: str, message: str) -> str:
             "message names (MLX's messages often say the fix); do not swallow it in a fallback")
 
 
-NATIVE_CRASH = ("a native crash: see stderr_tail for the faulthandler stack{where}. A known "
-                "cause when that line takes or evaluates gradients: the backward pass "
-                "recurses over the graph, and a very deep graph (a Python loop unrolled "
-                "into the loss, 100k+ ops) overflows the native stack: unroll fewer steps "
-                "(fewer, larger time steps; a matrix power by repeated squaring instead of "
-                "many small matmuls), `mx.checkpoint` segments, or evaluate partial results; "
-                "otherwise report it with the stack")
+NATIVE_CRASH = ("a native crash: see stderr_tail for the faulthandler stack{where}. Two "
+                "known causes. An index out of bounds: MLX does not check indices, so a "
+                "token id at or above the model's vocabulary size (a tokenizer and a model "
+                "config that disagree on vocab_size), a class label at or above the number "
+                "of classes, or a gather past an axis reads and writes outside the array "
+                "(a segfault, a glibc heap abort, or NaN): check once before training, "
+                "`assert mx.max(ids).item() < vocab_size` (ml-explore/mlx#206). A very deep "
+                "graph, when that line takes or evaluates gradients: the backward pass "
+                "recurses over the graph, and a Python loop unrolled into the loss (100k+ "
+                "ops) overflows the native stack: unroll fewer steps (fewer, larger time "
+                "steps; a matrix power by repeated squaring instead of many small matmuls), "
+                "`mx.checkpoint` segments, or evaluate partial results; otherwise report it "
+                "with the stack")
 FAULT_LINE = re.compile(r'File "([^"]+)", line (\d+) in ')
 
 

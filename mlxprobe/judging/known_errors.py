@@ -386,6 +386,17 @@ TABLE: tuple[KnownError, ...] = (
         "own group_size/bits before `load_weights`",
         GH + "priontific/MLX-text-completion-notebook/issues/1"),
     KnownError(
+        "quantized_weights_grad",
+        r"no gradient wrt the quantized weights",
+        "the gradient was asked for with respect to a quantized layer's packed weights: "
+        "`mx.value_and_grad(loss_fn)(model, ...)` differentiates every leaf of the model it "
+        "is handed, the frozen quantized base included, and a quantized matmul has no "
+        "gradient for its packed weights (QLoRA trains only the adapters)",
+        "`loss_and_grad = nn.value_and_grad(model, loss_fn)`: it differentiates only "
+        "`model.trainable_parameters()`; freeze the quantized base first (`model.freeze()`, "
+        "then attach or unfreeze the adapters)",
+        GH + "menonpg/art-mlx/commit/ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
+    KnownError(
         "vjp_of_indices",
         r"Cannot calculate VJP with respect to indices",
         "the gradient reaches integer indices, which have none: indices computed from the "

@@ -51,6 +51,7 @@ from . import (
     program,
     ramp,
     ranks,
+    receding,
     recompiling,
     replaced,
     rounding,
@@ -60,6 +61,7 @@ from . import (
     stalls,
     standstill,
     unevaluated,
+    weighting,
     zero_accuracy,
     zero_logit,
 )
@@ -205,11 +207,14 @@ def rulebook() -> tuple[Rule, ...]:
         *chance.RULES,
         *zero_logit.RULES,
         *zero_accuracy.RULES,
+        *receding.RULES,
         Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
              "significant fall (a program; not when the loss is at its floor, <= "
              f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "
-             f"{program.CEILING:g})", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
-             "converged twins", _not_learning),
+             f"{program.CEILING:g}; nor when it falls after a printed coefficient of it "
+             f"ramped through >= {weighting.MIN_VALUES} values and held {weighting.HELD} "
+             "reports)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged "
+             "twins, fresh21's beta-VAE warm-up", _not_learning),
     )
 
 
@@ -858,10 +863,10 @@ def _program_pass(raw: RawResult) -> Verdict:
     """A watched program's pass says what was seen: the trend, or why learning was not
     judged (too few loss values, or none: no source showed a loss)."""
     losses = metric_series(raw, "loss")
-    start = phases.last_start(raw, losses)
+    start = _judged_start(raw, losses)
     fit = program.trend(losses[start:])
     evidence: dict = {"sources": raw.sources, "loss_values": len(losses)}
-    curve = f" in the last loss curve (from report {start + 1})" if start else ""
+    curve = _curve_note(raw, start)
     if fit:
         evidence["trend"] = {**fit, **({"from_report": start + 1} if start else {})}
         reason = (f"finished cleanly; loss {fit['first']:.4g} -> {fit['last']:.4g} over "
@@ -880,6 +885,14 @@ def _program_pass(raw: RawResult) -> Verdict:
         evidence["memory"] = leak
     evidence.update(_views_note(raw))
     return Verdict("pass", "", reason, "" if raw.sources else hints.UNOBSERVED, evidence)
+
+
+def _curve_note(raw: RawResult, start: int) -> str:
+    """Which part of the loss was judged, when not all of it."""
+    if not start:
+        return ""
+    held = ", ".join(f"`{n}` held {v:g}" for n, v in weighting.held_since(raw).items())
+    return f" in the last loss curve (from report {start + 1}{', after ' + held if held else ''})"
 
 
 def _elsewhere_note(raw: RawResult) -> str:
@@ -901,7 +914,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     `correct_gan_two_optimizers`: d_loss 1.311 -> 1.381), and never when a higher-is-better
     metric the program reports rose significantly (a reward, an accuracy: learning seen)."""
     losses = metric_series(raw, "loss")
-    losses = losses[phases.last_start(raw, losses):]  # the last loss curve (`phases`)
+    losses = losses[_judged_start(raw, losses):]  # the last curve of one objective
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses):
         return None
@@ -920,6 +933,19 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw)
                    + (stalls.hint(series, losses) or hints.NOT_LEARNING), {"trend": fit})
+
+
+def _judged_start(raw: RawResult, losses: list[float]) -> int:
+    """Where the loss curve the trend rule judges begins: the last phase (`phases`); or,
+    when that curve shows no fall but the part after a printed coefficient stopped ramping
+    does, that part (`weighting`): the cut only ever takes a verdict back, never makes one."""
+    start = phases.last_start(raw, losses)
+    held = weighting.held_from(raw, losses)
+    if held <= start:
+        return start
+    whole, after = program.trend(losses[start:]), program.trend(losses[held:])
+    return held if whole and program.flat(whole) and after and not program.flat(after) \
+        else start
 
 
 def fell_by_half(losses: list[float]) -> bool:

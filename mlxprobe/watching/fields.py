@@ -63,15 +63,18 @@ def read(text: str) -> Line:
     text = ARRAY.sub(r"\1", text)
     line = Line()
     pairs = list(_pairs(text))
-    for name, value, pct in pairs:
-        _take(line, name, value, pct)
+    names = [name for name, _, _, _ in pairs]
+    for name, value, pct, qualified in pairs:
+        _take(line, qualified if names.count(name) > 1 else name, value, pct)
     if line.step is None:
         line.step = _bare_step(text)
     return line
 
 
 def _pairs(text: str):
-    """(normalised name or "", value, was a percentage) for each number on the line."""
+    """(normalised name or "", value, was a percentage, the name with the word before it)
+    for each number on the line: a line that names two values alike (`sampled reward 0.0 |
+    greedy reward 0.02`) keeps them apart by their two-word names."""
     words: list[tuple[str, int]] = []  # (word, end) of the words seen so far
     for found in TOKEN.finditer(text):
         word, num = found["word"], found["num"]
@@ -79,17 +82,22 @@ def _pairs(text: str):
             words.append((word, found.end()))
             continue
         value = NON_FINITE[word.lower()] if word is not None else float(num)
-        yield _name_before(text, words, found.start()), value, bool(found["pct"])
+        yield (_name_before(text, words, found.start()), value, bool(found["pct"]),
+               _name_before(text, words, found.start(), qualify=True))
         words.append(("", found.end()))  # a number breaks a two-word name
 
 
-def _name_before(text: str, words: list[tuple[str, int]], start: int) -> str:
+def _name_before(text: str, words: list[tuple[str, int]], start: int,
+                 qualify: bool = False) -> str:
+    """The name of the number at `start`: the word before it, with the word before that
+    when it qualifies it (`train loss`, `rewards mean`) or when `qualify` asks for it."""
     if not words or not words[-1][0] or not GAP.match(text[words[-1][1]:start]):
         return ""
     name = words[-1][0]
-    spaced = len(words) > 1 and bool(re.fullmatch(
+    spaced = len(words) > 1 and bool(words[-2][0]) and bool(re.fullmatch(
         r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"))
-    if spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name)):
+    if spaced and (qualify or words[-2][0].lower() in QUALIFIERS
+                   or _mean_of(words[-2][0], name)):
         name = f"{words[-2][0]} {name}"
     found = normal(name)
     return ALIASES.get(found, found)

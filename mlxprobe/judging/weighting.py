@@ -1,0 +1,87 @@
+"""Where a loss's own weighting stopped changing: a printed coefficient that ramped, then held.
+
+Job: a program that warms up a coefficient of its objective (a VAE's KL weight `beta` going
+0 -> 0.4 over the first epochs, an auxiliary term's lambda) changes what its loss measures
+while it ramps: the KL term it adds grows with the weight, so the printed total can rise for
+as long as the ramp lasts while the model learns. The loss before and after the ramp are
+values of different objectives. When the whole curve shows no fall, the trend rule looks
+again at the loss from the report where the coefficient reached the value it then held, and
+stands down if that part falls (`verdict._judged_start`): the cut only takes a verdict back,
+so a schedule that ends at a floor (a learning rate decayed to 0 too early) never hides a
+flat loss, and a run that converged during its warm-up is never judged on its flat tail.
+
+The coefficient is any number the program prints beside its loss that is neither a loss,
+an accuracy nor a reward, a counter (step, epoch, stage: `phases` has those), a time or a
+size (`metric_names.role` OTHER), that moved one way only through at least MIN_VALUES
+distinct values and then repeated its last value at least HELD times. A metric that keeps
+moving (a mutual-information estimate, a gradient norm) never holds, so it never cuts; one
+that never moved (a firing rate stuck at 0) has no ramp.
+
+Thresholds and why: MIN_VALUES = 3 (a ramp, not a toggle), HELD = 3 reports. Measured
+(failure corpus fresh21 `vae_mi_penalty_unbounded_ok`, a beta-VAE with a KL warm-up): the
+total loss went 2.58 -> 3.24 over epochs 1-5 while beta went 0 -> 0.4 and recon fell 2.58 ->
+1.31; with beta held at 0.4 (epochs 5-10) it fell 3.24 -> 3.06, every epoch lower.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+from .. import metric_names
+from ..protocol import decode_number
+from ..watching.facts import RawResult
+from ..watching.store import PROGRESS_VIEW
+
+MIN_VALUES = 3
+HELD = 3
+
+
+def held_from(raw: RawResult, losses: list[float]) -> int:
+    """The index in `losses` (the run's finite losses, whole) of the first loss reported
+    after every ramped coefficient reached its held value; 0 when none ramped or the loss
+    records cannot be matched to `losses` (thinned)."""
+    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    since = max((t for _, t in _ramps(raw).values()), default=None)
+    if since is None or len(records) != len(losses):
+        return 0
+    return next((i for i, r in enumerate(records) if _after(r.get("t"), since)), 0)
+
+
+def held_since(raw: RawResult) -> dict[str, float]:
+    """Each ramped coefficient's name and the value it held (the evidence)."""
+    return {name: value for name, (value, _) in _ramps(raw).items()}
+
+
+def _ramps(raw: RawResult) -> dict[str, tuple[float, float]]:
+    """name -> (held value, time of the report where it was first reached)."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for record in raw.view(PROGRESS_VIEW).records():
+        t = record.get("t")
+        for name, value in (record.get("metrics") or {}).items():
+            number = decode_number(value)
+            if number is not None and isinstance(t, (int, float)) and _coefficient(name):
+                points.setdefault(str(name), []).append((t, number))
+    return {name: found for name, series in points.items()
+            if (found := ramped(series)) is not None}
+
+
+def _coefficient(name: str) -> bool:
+    return metric_names.role(name) == metric_names.OTHER \
+        and not metric_names.stage_counter(name)
+
+
+def ramped(series: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(held value, when first reached) of a series that moved one way through MIN_VALUES
+    distinct values and then held its last value HELD reports; else None."""
+    values = [v for _, v in series]
+    if len(set(values)) < MIN_VALUES or len(values) < HELD or len(set(values[-HELD:])) != 1:
+        return None
+    steps = [b - a for a, b in zip(values, values[1:])]
+    if not (all(s >= 0 for s in steps) or all(s <= 0 for s in steps)):
+        return None
+    first = values.index(values[-1])
+    return values[-1], series[first][0]
+
+
+def _after(t: object, since: float) -> bool:
+    return isinstance(t, (int, float)) and t > since
