@@ -12,9 +12,10 @@ moved the frozen `a.weight` by up to 0.031; `nn.value_and_grad(m, f)` gave only 
 Failure corpus fresh21 `qlora_grad_all_leaves` (art-mlx's fix commit): a 4-bit quantized,
 frozen policy with LoRA adapters crashed at the first step with the error above.
 
-Job: find the calls of a gradient function (`grad_targets.transform_of`) and, at each
-position it differentiates, a name (or `self.x`) that the module freezes or quantizes: a
-`<name>.freeze()` or `<name>.<part>.freeze()` call, or the name handed to `nn.quantize`.
+Job: find the arguments a call of a gradient function differentiates
+(`grad_targets.differentiated_args`) that are a name (or `self.x`) the module freezes or
+quantizes: a `<name>.freeze()` or `<name>.<part>.freeze()` call, or the name handed to
+`nn.quantize`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -28,8 +29,7 @@ from ..finding import Finding
 from ..names import dotted
 from ..source import SourceFile
 from .base import Rule
-from .grad_targets import transform_of
-from .gradients import argnums
+from .grad_targets import differentiated_args
 
 QUANTIZE = frozenset({"mlx.nn.quantize", "mlx.nn.layers.quantized.quantize"})
 
@@ -67,12 +67,9 @@ class FrozenDifferentiated(Rule):
         roots = frozen_roots(source)
         if not roots:
             return
-        for call in source.of_type(ast.Call):
-            transform = transform_of(source, call)
-            positions = argnums(transform) if transform is not None else None
-            for i in sorted(positions or ()):
-                if i < len(call.args) and _differentiated_root(call.args[i]) in roots:
-                    yield self.hit(source, call.args[i])
+        for _, argument in differentiated_args(source):
+            if _differentiated_root(argument) in roots:
+                yield self.hit(source, argument)
 
 
 def _differentiated_root(node: ast.AST) -> str:

@@ -48,6 +48,14 @@ def transform_of(source: SourceFile, call: ast.Call) -> ast.Call | None:
     return grad_functions(source).get(".".join(parts)) if parts else None
 
 
+def differentiated_args(source: SourceFile) -> Iterator[tuple[ast.Call, ast.AST]]:
+    """(call, argument) for each argument a call of a gradient function differentiates."""
+    for call in source.of_type(ast.Call):
+        transform = transform_of(source, call)
+        positions = argnums(transform) if transform is not None else None
+        yield from ((call, call.args[i]) for i in sorted(positions or ()) if i < len(call.args))
+
+
 def built_class(value: ast.AST, classes: dict[str, ast.ClassDef]) -> str | None:
     """`Cls` of a `Cls(...)` value, when `Cls` is one of `classes`."""
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
@@ -93,9 +101,6 @@ class ObjectDifferentiated(Rule):
         classes = plain_classes(source)
         if not classes:
             return
-        for call in source.of_type(ast.Call):
-            transform = transform_of(source, call)
-            positions = argnums(transform) if transform is not None else None
-            for i in sorted(positions or ()):
-                if i < len(call.args) and instance_of(source, call.args[i], call, classes):
-                    yield self.hit(source, call.args[i])
+        for call, argument in differentiated_args(source):
+            if instance_of(source, argument, call, classes):
+                yield self.hit(source, argument)
