@@ -76,6 +76,7 @@ class ParamWatch:
         self.censused = False
         self.shape = 0  # a hash of the trainable parameters' paths at the last look
         self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
+        self.tables: dict[int, set[str]] = {}  # a model's lookup-table paths, per shape
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
@@ -150,6 +151,8 @@ class ParamWatch:
         freeze) counts as a change of it."""
         if shape != self.shape and self.looks > 1:
             self.trainables_changed(updates)
+        if shape != self.shape:
+            self.tables.clear()
         self.shape = shape
 
     def _look(self, evaluated: set[int]) -> dict:
@@ -178,6 +181,14 @@ class ParamWatch:
         alive = [m for ref in self.models if (m := ref()) is not None]
         return [m for m in alive if id(m) in self.stepped] or alive
 
+    def _tables_of(self, model: Any) -> set[str]:
+        """`lookup_tables(model)`, walked once until the trainable paths change
+        (`_reshaped` clears them): a large model's modules cost more to walk than its
+        leaves to read."""
+        if id(model) not in self.tables:
+            self.tables[id(model)] = lookup_tables(model)
+        return self.tables[id(model)]
+
     def _leaves(self) -> Iterator[tuple[str, Any, bool]]:
         """The trainable leaves of the trained models (`_trained`), each path prefixed with
         its model's class, numbered when two share one, and whether it is a lookup table's."""
@@ -186,7 +197,7 @@ class ParamWatch:
         for i, model in enumerate(alive):
             name = names[i] if names.count(names[i]) == 1 else f"{names[i]}#{i + 1}"
             prefix = f"{name}:" if len(alive) > 1 else ""
-            tables = lookup_tables(model)
+            tables = self._tables_of(model)
             yield from ((prefix + p, leaf, p.rpartition(".")[0] in tables)
                         for p, leaf in _flat(model.trainable_parameters()))
 

@@ -218,15 +218,18 @@ def surrogate(losses: list[float]) -> bool:
     return any(v < 0 for v in losses if math.isfinite(v))
 
 
-def rising_metric(series: dict[str, list[tuple[int, float]]]) -> str | None:
+def rising_metric(series: dict[str, list[tuple[int, float]]],
+                  significant: bool = False) -> str | None:
     """The name of a higher-is-better metric (`metric_names`: reward, accuracy, score, ...)
     that rose over >= TREND_MIN_POINTS reports by the same test a falling loss passes
     (its negation is not `flat`: a significant trend, a fitted rise, or its last 10% above
-    its first 10% by MIN_DROP: a reward that climbs fast, then saturates, counts)."""
+    its first 10% by MIN_DROP: a reward that climbs fast, then saturates, counts); with
+    `significant`, only by Mann-Kendall (p < TREND_P: the fitted change is relative to the
+    first value, and for a reward sampled near 0 that makes noise look like a rise)."""
     for name, points in series.items():
         if metric_names.lower_is_better(name) is not False:
             continue
         fit = trend([-v for _, v in points])
-        if fit and not flat(fit):
+        if fit and (fit["p_decrease"] < TREND_P if significant else not flat(fit)):
             return name
     return None

@@ -9,16 +9,16 @@ adds the gradient). A run that learns anything of its task does not end below ha
 it stood early on it; a run that only stalls stays where it began (the trend and chance
 rules' case), it does not recede.
 
-Thresholds and why: the metric (a fraction, a percentage or a reward >= 0 at every report,
-its first > 0) has >= 10 reports (the trend rule's minimum) and falls significantly by the
-trend rule's own test (Mann-Kendall p < 0.05, `program.trend`), its last third's median at
-most FELL = 0.5 x the highest value of its first third; no higher-is-better metric rose
-significantly (Mann-Kendall p < 0.05: a reward sampled near 0, 0.000-0.033, is noise, not a
-rise); the loss, if any, is flat by the trend rule (`program.flat`) or never
-judged. Measured (failure corpus fresh21 `grpo_bandit_ratio_flip`, the clipped surrogate's
-ratio computed as exp(old - new)): greedy reward 0.171 before training, then 0.018, 0.020,
-0.023, 0.014 and down to 0.008-0.012 (12 reports after the first, Mann-Kendall p = 0.001),
-loss flat 0.069-0.095; its fixed twin: 0.171 -> 0.829.
+Thresholds and why: the metric (a fraction, a percentage or a reward >= 0 at every report, its
+first > 0) has >= 10 reports (the trend rule's minimum) and falls significantly by the trend
+rule's own test (Mann-Kendall p < 0.05, `program.trend`), its last third's median at most FELL
+= 0.5 x the highest value of its first third; no higher-is-better metric rose significantly
+(`program.rising_metric(significant=True)`, Mann-Kendall p < 0.05: a reward sampled near 0,
+0.000-0.033, is noise, not a rise); the loss, if any, is flat by the trend rule
+(`program.flat`) or never judged. Measured (failure corpus fresh21 `grpo_bandit_ratio_flip`,
+the clipped surrogate's ratio computed as exp(old - new)): greedy reward 0.171 before
+training, then 0.018, 0.020, 0.023, 0.014 and down to 0.008-0.012 (12 reports after the first,
+Mann-Kendall p = 0.001), loss flat 0.069-0.095; its fixed twin: 0.171 -> 0.829.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -44,28 +44,17 @@ HINT = ("`{name}` (higher is better) fell from {first:.4g} to {last:.4g} while t
         "from the metric's")
 
 
-def receding(series: dict[str, list[tuple[int, float]]]) -> tuple[str, dict] | None:
+def receding(series: dict[str, list[tuple[int, float]]]
+              ) -> tuple[str, dict, list[float]] | None:
     """The first higher-is-better metric that fell to half its best early value, with its
-    trend, or None."""
+    trend and its finite values, or None."""
     for name, points in series.items():
         values = [v for _, v in points if math.isfinite(v)]
         if metric_names.lower_is_better(name) is not False or not _positive(values):
             continue
         fit = program.trend(values)
         if fit and fit["p_decrease"] < program.TREND_P and _tail(values) <= FELL * _best(values):
-            return name, fit
-    return None
-
-
-def rising(series: dict[str, list[tuple[int, float]]]) -> str | None:
-    """A higher-is-better metric that rose significantly (Mann-Kendall p < TREND_P), or
-    None. Stricter than `program.rising_metric`, whose fitted change is relative to a first
-    value that, for a reward sampled near 0, makes noise look like a rise."""
-    for name, points in series.items():
-        fit = program.trend([-v for _, v in points])
-        if metric_names.lower_is_better(name) is False and fit and \
-                fit["p_decrease"] < program.TREND_P:
-            return name
+            return name, fit, values
     return None
 
 
@@ -85,13 +74,13 @@ def _tail(values: list[float]) -> float:
 def judge(raw: RawResult, meta: dict) -> Verdict | None:
     series = metrics.series(raw)
     found = receding(series)
-    if found is None or rising(series):
+    if found is None or program.rising_metric(series, significant=True):
         return None
     loss = program.trend(program.losses(raw))
     if loss is not None and not program.flat(loss):
         return None
-    name, fit = found
-    evidence = {"metric": name, "trend": fit, "tail_median": round(_tail_of(series, name), 4),
+    name, fit, values = found
+    evidence = {"metric": name, "trend": fit, "tail_median": round(_tail(values), 4),
                 "fell_to_at_most": FELL, "loss_trend": loss}
     return Verdict("not_learning", "receding", f"`{name}` fell from {fit['first']:.4g} to "
                    f"{fit['last']:.4g} over {fit['points']} reports (Mann-Kendall p="
@@ -99,10 +88,6 @@ def judge(raw: RawResult, meta: dict) -> Verdict | None:
                    "third's best) "
                    "while the loss did not fall", HINT.format(name=name, first=fit["first"],
                                                              last=fit["last"]), evidence)
-
-
-def _tail_of(series: dict[str, list[tuple[int, float]]], name: str) -> float:
-    return _tail([v for _, v in series[name] if math.isfinite(v)])
 
 
 RULES = (

@@ -82,23 +82,26 @@ def _pairs(text: str):
             words.append((word, found.end()))
             continue
         value = NON_FINITE[word.lower()] if word is not None else float(num)
-        yield (_name_before(text, words, found.start()), value, bool(found["pct"]),
-               _name_before(text, words, found.start(), qualify=True))
+        name, qualified = _names_before(text, words, found.start())
+        yield name, value, bool(found["pct"]), qualified
         words.append(("", found.end()))  # a number breaks a two-word name
 
 
-def _name_before(text: str, words: list[tuple[str, int]], start: int,
-                 qualify: bool = False) -> str:
-    """The name of the number at `start`: the word before it, with the word before that
-    when it qualifies it (`train loss`, `rewards mean`) or when `qualify` asks for it."""
+def _names_before(text: str, words: list[tuple[str, int]], start: int) -> tuple[str, str]:
+    """The name of the number at `start` (the word before it, with the word before that when
+    it qualifies it: `train loss`, `rewards mean`), and that name with any word before it
+    (the same when there is none): ("", "") when no word names the number."""
     if not words or not words[-1][0] or not GAP.match(text[words[-1][1]:start]):
-        return ""
+        return "", ""
     name = words[-1][0]
     spaced = len(words) > 1 and bool(words[-2][0]) and bool(re.fullmatch(
         r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"))
-    if spaced and (qualify or words[-2][0].lower() in QUALIFIERS
-                   or _mean_of(words[-2][0], name)):
-        name = f"{words[-2][0]} {name}"
+    two = f"{words[-2][0]} {name}" if spaced else name
+    qualifies = spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name))
+    return _normal(two if qualifies else name), _normal(two)
+
+
+def _normal(name: str) -> str:
     found = normal(name)
     return ALIASES.get(found, found)
 
