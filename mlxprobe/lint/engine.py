@@ -89,7 +89,10 @@ def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None =
         return []
     wanted = [r.wanted(text) for r in rules]
     if all(w is not None for w in wanted):
-        tree = parse_blocks(text, path, lambda block: any(w(block) for w in wanted))
+        whole = [w for r, w in zip(rules, wanted) if not r.in_methods]
+        parts = [w for r, w in zip(rules, wanted) if r.in_methods]
+        tree = parse_blocks(text, path, lambda block: any(w(block) for w in whole),
+                            lambda part: any(w(part) for w in parts))
     else:
         tree = syntax.parse(text, filename=path)
     return [] if tree is None else check(index(path, text, tree), rules=rules)

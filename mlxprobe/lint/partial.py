@@ -24,6 +24,8 @@ from .. import syntax
 
 # A top-level definition starts at column 0: a decorator, `def`, `async def` or `class`.
 BLOCK = re.compile(r"^(?:@|def |async def |class )", re.MULTILINE)
+# A method of a top-level class starts at column 4: a decorator, `def` or `async def`.
+METHOD = re.compile(r"^    (?:@|def |async def )", re.MULTILINE)
 # What a block defines at column 0: a function, a class or a module-level name.
 DEFINES = re.compile(r"^(?:(?:async )?def |class )?(\w+)\s*[(:=]", re.MULTILINE)
 # The names a block may run: called (`name(`, `self.name(`), or handed to a transformation
@@ -47,29 +49,55 @@ def blocks(text: str) -> list[str]:
 
 
 def _blocks(text: str) -> list[str]:
+    return cut(text, BLOCK)
+
+
+def cut(text: str, starts_at: re.Pattern[str]) -> list[str]:
+    """`text` cut before each match of `starts_at` that does not follow a decorator line."""
     starts: list[int] = []
     decorated = False
-    for match in BLOCK.finditer(text):
+    for match in starts_at.finditer(text):
         if not decorated:
             starts.append(match.start())
-        decorated = text[match.start()] == "@"
+        decorated = text[match.end() - 1] == "@"
     bounds = [0, *[s for s in starts if s > 0], len(text)]
     return [text[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-def kept_text(text: str, wanted: Callable[[str], bool]) -> tuple[str, bool]:
-    """The text with every block but the head and the `wanted` ones blanked to its newlines,
-    and whether any block was wanted."""
+def blank(piece: str) -> str:
+    return "\n" * piece.count("\n")
+
+
+def kept_text(text: str, wanted: Callable[[str], bool],
+              in_method: Callable[[str], bool] = lambda part: False) -> tuple[str, bool]:
+    """The text with every block but the head and the wanted ones blanked to its newlines,
+    and whether any block was wanted. A block `wanted` accepts is kept whole; of a class
+    block it does not accept, the methods `in_method` accepts are kept (`methods_kept`)."""
     pieces = blocks(text)
-    keep = [True, *(wanted(p) for p in pieces[1:])]
-    kept = "".join(p if k else "\n" * p.count("\n") for p, k in zip(pieces, keep))
-    return kept, any(keep[1:]) or wanted(pieces[0])
+    kept = [(p, True) if wanted(p) else methods_kept(p, in_method) for p in pieces[1:]]
+    return pieces[0] + "".join(k for k, _ in kept), any(
+        w for _, w in kept) or wanted(pieces[0])
 
 
-def parse_blocks(text: str, path: str, wanted: Callable[[str], bool]) -> ast.Module | None:
+def methods_kept(piece: str, in_method: Callable[[str], bool]) -> tuple[str, bool]:
+    """A class block with its own lines, its `__init__` and the methods `in_method` accepts
+    (a function block: whole if `in_method` accepts it), and whether anything was; blank
+    when nothing was."""
+    if not (piece.startswith("class ") or piece.startswith("@") and "\nclass " in piece):
+        return (piece, True) if in_method(piece) else (blank(piece), False)
+    parts = cut(piece, METHOD)
+    keep = [in_method(p) for p in parts[1:]]
+    if not any(keep):
+        return blank(piece), False
+    return parts[0] + "".join(p if k or "def __init__(" in p else blank(p)
+                              for p, k in zip(parts[1:], keep)), True
+
+
+def parse_blocks(text: str, path: str, wanted: Callable[[str], bool],
+                 in_method: Callable[[str], bool] = lambda part: False) -> ast.Module | None:
     """The tree of the wanted blocks only (None if none is wanted); the whole file's tree
     when the cut cannot be parsed. Raises SyntaxError when the file itself cannot."""
-    kept, any_wanted = kept_text(text, wanted)
+    kept, any_wanted = kept_text(text, wanted, in_method)
     if not any_wanted:
         return None
     if kept == text:

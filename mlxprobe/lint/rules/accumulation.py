@@ -72,6 +72,7 @@ class IndexedAugmentedAssignment(Rule):
 
     id = "MLX063"
     local = True  # reads the enclosing function only
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -79,6 +79,7 @@ class MaskShiftedLikeInputs(Rule):
     id = "MLX049"
     anchors = (":-1]",)
     local = True
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

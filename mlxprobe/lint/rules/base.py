@@ -23,6 +23,10 @@ class Rule:
     # True when the rule reads no more than the top-level definition it fires in (and the
     # module's head): the engine may then parse only the blocks `may_fire` accepts.
     local = False
+    # True when a finding and all the rule reads lie within one method of a class (and the
+    # class's own lines and `__init__`): the engine may then keep only the methods of a
+    # class that the rule's `wanted` accepts, one at a time, not the whole class.
+    in_methods = False
     # Substrings of which a text holds at least one whenever `may_fire` accepts it (empty:
     # no such promise); the engine finds all rules' anchors in one pass (`anchors.present`).
     anchors: tuple[str, ...] = ()

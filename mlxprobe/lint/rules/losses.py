@@ -118,6 +118,7 @@ class LogSoftmaxWithoutLabels(Rule):
     id = "MLX002"
     anchors = ("log_softmax", "logsumexp", "log(")
     local = True
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -191,6 +192,7 @@ class LabelShiftBatchAxis(Rule):
     id = "MLX007"
     anchors = (":-1",)
     local = True
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

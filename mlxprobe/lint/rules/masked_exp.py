@@ -57,6 +57,7 @@ class MaskedAfterExp(Rule):
     id = "MLX111"
     anchors = ("exp(",)
     local = True  # one product and the bindings of its function
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

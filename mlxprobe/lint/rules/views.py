@@ -39,6 +39,7 @@ class KeptSliceView(Rule):
     id = "MLX066"
     anchors = (".append(",)
     local = True  # one step's function or loop
+    in_methods = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
