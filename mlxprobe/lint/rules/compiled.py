@@ -184,19 +184,26 @@ BRANCHES = (ast.If, ast.While, ast.IfExp)
 # other than `__init__` rebinding it). A `global` anywhere keeps every block: the function
 # that rebinds it may be called from a loop in any other.
 TOP_LEVEL = re.compile(r"^(?:for|while|if|with|try)\b", re.MULTILINE)
-SELF_INCREMENT = re.compile(r"self\.\w+ [-+*/]= ")
-SELF_BIND = re.compile(r"self\.\w+ [-+*/]?= ")
+SELF_INCREMENT = re.compile(r"self\.(\w+) [-+*/]= ")
+SELF_BIND = re.compile(r"self\.(\w+) [-+*/]?= ")
+SELF_READ = re.compile(r"self\.(\w+)")
+# A `global x` statement in a function (a "global attention" in a docstring is none).
+GLOBAL_STATEMENT = re.compile(r"^[ \t]+global \w", re.MULTILINE)
 
 
-def compiled_blocks(text: str, reads: Callable[[str], bool],
-                    changes: Callable[[str], bool]) -> Callable[[str], bool]:
+def compiled_blocks(text: str, reads: Callable[[str], bool], rebinds: re.Pattern[str],
+                    top_level: bool = False) -> Callable[[str], bool]:
     """The blocks that compile a function and those defining what it runs (`closure`), when
-    one of them `reads` what the rule is about, and every block that `changes` it; no block
-    at all when none of the compiled code reads it (a fused activation tests nothing)."""
+    one of them `reads` what the rule is about, and every block that `rebinds` (its group:
+    the attribute's name) a `self.x` the compiled code reads, or, with `top_level`, that
+    runs statements at module level; no block at all when none of the compiled code reads
+    what the rule is about (a fused activation tests nothing)."""
     kept = closure(text, mx_compiles)
     if not any(reads(block) for block in kept):
         return frozenset().__contains__
-    return lambda block: block in kept or changes(block)
+    read = {name for block in kept for name in SELF_READ.findall(block)}
+    return lambda block: block in kept or (top_level and TOP_LEVEL.search(block) is not None
+                                           ) or not read.isdisjoint(rebinds.findall(block))
 
 
 class TracedBranch(Rule):
@@ -215,11 +222,10 @@ class TracedBranch(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        if "global " in text:
+        if GLOBAL_STATEMENT.search(text) is not None:
             return lambda block: True
-        return compiled_blocks(text, lambda b: "if " in b or "while " in b,
-                               lambda b: TOP_LEVEL.search(b) is not None
-                               or SELF_INCREMENT.search(b) is not None)
+        return compiled_blocks(text, lambda b: "if " in b or "while " in b, SELF_INCREMENT,
+                               top_level=True)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         changing, attributes = changing_globals(source), changing_attributes(source)
@@ -330,8 +336,7 @@ class TracedNumber(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        return compiled_blocks(text, lambda b: "self." in b,
-                               lambda b: SELF_BIND.search(b) is not None)
+        return compiled_blocks(text, lambda b: "self." in b, SELF_BIND)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         changing = rebound_numbers(source)

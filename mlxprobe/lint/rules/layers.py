@@ -144,12 +144,15 @@ class CustomModuleContainer(Rule):
     def wanted(cls, text: str) -> Callable[[str], bool]:
         """The blocks that define a plain class, the `nn` classes that store an instance of
         one (the sites), and the `nn` classes a site names (the layers it may hand over)."""
-        names = [n for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text]
+        stored = {n: re.compile(rf"self\.\w+\s*(?::[^=\n]*)?=\s*{n}\(")
+                  for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text}
+        names = [n for n, binding in stored.items() if binding.search(text)]
 
         def layer_class(block: str) -> bool:
             return "class " in block and "nn." in block
 
-        sites = [b for b in blocks(text) if layer_class(b) and any(f"= {n}(" in b for n in names)]
+        sites = [b for b in blocks(text) if layer_class(b)
+                 and any(stored[n].search(b) for n in names)]
         named = {w for b in sites for w in WORD.findall(b)}
         return lambda block: any(f"class {n}" in block for n in names) or (layer_class(block) and (
             block in sites or not named.isdisjoint(DEFINES.findall(block))))

@@ -48,6 +48,12 @@ def layer_bindings(text: str) -> list[tuple[str, str]]:
     return [(a or b, k or c) for a, k, b, c in PRIVATE_LAYER.findall(text)]
 
 
+def bound_and_read(text: str, kinds: set[str]) -> bool:
+    """A private (or tuple) binding to one of `kinds`, read again in `text`."""
+    return any(kind in kinds and any(f"self.{name}{c}" in text for c in "(:[)")
+               for name, kind in layer_bindings(text))
+
+
 def tuple_call(value: ast.AST) -> ast.AST | None:
     """What `tuple(...)` is given, or None for anything else."""
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
@@ -111,10 +117,13 @@ class PrivateLayers(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that may bind a private layer, and the classes they build."""
-        built = {kind for _, kind in layer_bindings(text)}
-        return lambda block: cls.may_fire(block) or any(
-            f"class {kind}(" in block for kind in built)
+        """The blocks that bind a private layer that holds parameters (an nn layer of
+        `PARAMETRIC`, or a class this file defines) and read it again, and the classes of
+        this file they build (`parametric` reads their `__init__`)."""
+        kinds = {k for _, k in layer_bindings(text)
+                 if k.startswith(PARAMETRIC) or f"class {k}(" in text}
+        return lambda block: "self." in block and bound_and_read(block, kinds) or any(
+            f"class {kind}(" in block for kind in kinds)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = module_classes(source)

@@ -11,6 +11,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator
 
 from ..dataflow import (
@@ -32,6 +33,7 @@ from ..flow import (
     walk,
 )
 from ..names import MX_GRAD, TREE_MAP, dotted, last_name
+from ..partial import METHOD, cut
 from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
 from .evaluation import is_optimizer_update, step_outputs
@@ -164,6 +166,10 @@ class StateNeverEvaluated(Rule):
                 yield self.hit(source, updates[0])
 
 
+# `self._x =` or `self._x: T =` (not `==`).
+PRIVATE_BINDING = re.compile(r"self\._\w+\s*(?::[^\n=]*)?=(?!=)")
+
+
 def random_init(source: SourceFile, value: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
         "mlx.core.random.") for n in descendants(value))
@@ -193,6 +199,14 @@ class PrivateWeight(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return "self._" in text and "random." in text
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks with a method (or function) that binds `self._x` and draws from
+        `random.`: `random_made` looks for the draw in the binding's own function."""
+        return lambda block: "random." in block and any(
+            "random." in part and PRIVATE_BINDING.search(part) is not None
+            for part in cut(block, METHOD))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = {c.name for c in module_classes(source)}

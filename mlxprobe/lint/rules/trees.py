@@ -10,6 +10,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator
 
 from ..finding import Edit, Finding
@@ -23,6 +24,10 @@ ARRAY_ATTRIBUTES = frozenset({"size", "shape", "dtype", "ndim", "nbytes", "astyp
                               "mean", "square", "reshape", "item", "flatten", "abs", "max",
                               "min", "T"})
 ARRAY_OPS = (ast.Mult, ast.Pow, ast.Sub, ast.Div, ast.MatMult)
+# `for leaf in tree_flatten(`: a loop or comprehension over the pairs with one plain target.
+DIRECT_LOOP = re.compile(r"\bfor\s+\w+\s+in\s+(?:\w+\.)*tree_flatten\(")
+# A function that returns the pairs (`pair_producers`).
+PRODUCES = re.compile(r"\b(?:return|yield from)\s+(?:\w+\.)*tree_flatten\(")
 
 
 def use_of(source: SourceFile, name: ast.Name) -> str:
@@ -122,8 +127,11 @@ class TreeFlattenPairs(Rule):
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """Blocks that flatten or name what a flattening block defines (a producer's
-        callers), and every block they call (a function handed a producer)."""
+        """Blocks that loop over the pairs with one plain target; when a function returns
+        the pairs, also every block that flattens or names what a flattening block defines
+        (a producer's callers), and every block they call (a function handed a producer)."""
+        if PRODUCES.search(text) is None:
+            return lambda block: DIRECT_LOOP.search(block) is not None
         return around(text, lambda b: "tree_flatten" in b).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
