@@ -4,7 +4,8 @@
 does), --lazy-item (no mx.eval: `loss.item()` each step evaluates everything), --probe
 (report the loss and gradient norm through mlxprobe's probe as well), --batch B (SGD on B
 random rows a step instead of all 256), --unseeded (those rows drawn from a seed of the
-process id: runs differ, as an unseeded data loader's do).
+process id: runs differ, as an unseeded data loader's do), --step-sleep S (sleep S seconds
+after each step, so the run lasts long enough for the parameter looks, at most four a second).
 
 MLXPROBE_TEST_LR_SCALE (read by this test program only) multiplies the learning rate: the
 planted learning-curve change of the gate's tests, set on one side only.
@@ -12,6 +13,7 @@ planted learning-curve change of the gate's tests, set on one side only.
 
 import argparse
 import os
+import time
 from functools import partial
 
 import mlx.core as mx
@@ -26,6 +28,7 @@ parser.add_argument("--compiled", action="store_true")
 parser.add_argument("--probe", action="store_true")
 parser.add_argument("--batch", type=int, default=0)
 parser.add_argument("--unseeded", action="store_true")
+parser.add_argument("--step-sleep", type=float, default=0.0)
 args = parser.parse_args()
 
 mx.random.seed(0)
@@ -62,6 +65,7 @@ for i in range(1, args.steps + 1):
     else:
         loss, grads = step(x, y)
     mx.eval(state, loss)
+    time.sleep(args.step_sleep)
     if args.probe:
         from mlxprobe import probe
 
