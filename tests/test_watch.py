@@ -138,7 +138,7 @@ def test_a_learning_rate_of_zero_is_no_update(tmp_path):
     """Parameters that never change over >= 3 looks: `no_update`, whatever the loss does.
     The run is made to last 2 s, so that its looks (at most four a second) are enough on a
     quiet machine too: the program without it takes 0.34 s here, too short for three looks; then
-    the flat loss gives `not_learning:trend` (a busy CI machine gave `no_update`)."""
+    the flat loss gives `not_learning:trend` (this machine under load gave `no_update`)."""
     done, entry = watch(tmp_path, *python("mlx_linear.py", "--steps", "200", "--lr", "0",
                                           "--step-sleep", "0.01"))
     assert (entry["verdict"], entry["detail"]) == ("no_update", "params"), entry["reason"]
