@@ -7,9 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlxprobe.lint import anchors
 from mlxprobe.lint.rules import ALL
+from mlxprobe.lint.rules.base import UPDATE, optimizer_update_in
+from mlxprobe.lint.rules.tracing import MX_COMPILE, mx_compiles
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [p.read_text(encoding="utf-8") for folder in ("corpus", "scenarios", "examples")
@@ -33,3 +37,17 @@ def test_present_finds_overlapping_words():
     found = anchors.present("loss, g = nn.value_and_grad(m, f)(m, x)", words)
     assert found == {"grad(", "and_grad", "grad"}
     assert anchors.present("", words) == set() and anchors.present("x", frozenset()) == set()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="optOPTx_1 .\n(update", max_size=60))
+def test_the_optimizer_update_scan_is_the_regex(text):
+    """`optimizer_update_in` (a `str.find` scan) says what `UPDATE.search` says."""
+    assert optimizer_update_in(text) == (UPDATE.search(text) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="compile.rmx_ \nimport", max_size=60))
+def test_the_compile_scan_accepts_whatever_the_regex_does(text):
+    """`mx_compiles` accepts every text `MX_COMPILE` matches (a prefilter may say more)."""
+    assert mx_compiles(text) or MX_COMPILE.search(text) is None

@@ -56,6 +56,20 @@ DIFFERENTIATES = ("grad(",)
 UPDATE = re.compile(r"(?i:opt)\w*\.update\(")  # `optimizer.update(`, `self.opt.update(`
 
 
+def optimizer_update_in(text: str) -> bool:
+    """`UPDATE.search(text)`, by `str.find`: a regex with no literal head tries every
+    position of the text (0.10 s of the three packages' prefilter, against 0.01 s)."""
+    at = text.find(".update(")
+    while at >= 0:
+        start = at
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        if "opt" in text[start:at].lower():
+            return True
+        at = text.find(".update(", at + 8)
+    return False
+
+
 def loops(text: str) -> bool:
     """The text may hold a loop (a `for` or `while` statement or a comprehension)."""
     return "for " in text or "while " in text
@@ -75,7 +89,7 @@ def trains(text: str) -> bool:
 
 def _trains(text: str) -> bool:
     return ("and_grad" in text or "grad(" in text or (
-        ".update(" in text and UPDATE.search(text) is not None)) and loops(text)
+        ".update(" in text and optimizer_update_in(text))) and loops(text)
 
 
 def differentiates(text: str) -> bool:

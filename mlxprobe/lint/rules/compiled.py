@@ -45,7 +45,7 @@ from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 from .evaluation import is_optimizer_update
 from .state import model_update
-from .tracing import MX_COMPILE, mx_compiles
+from .tracing import mx_compiles
 from .transforms import compiles, declares_state
 
 RANDOM_STATE = "mlx.core.random.state"
@@ -218,7 +218,7 @@ class TracedBranch(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "compile" in text and "if " in text and MX_COMPILE.search(text) is not None
+        return "compile" in text and "if " in text and mx_compiles(text)
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
@@ -332,7 +332,7 @@ class TracedNumber(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "compile" in text and "self." in text and MX_COMPILE.search(text) is not None
+        return "compile" in text and "self." in text and mx_compiles(text)
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:

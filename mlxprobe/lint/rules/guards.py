@@ -26,7 +26,7 @@ from ..finding import Finding
 from ..flow import names_in
 from ..names import last_name
 from ..source import SourceFile, descendants
-from .base import UPDATE, Rule
+from .base import Rule, optimizer_update_in
 
 NAN_TESTS = frozenset({"isnan", "isfinite", "isinf", "nan_to_num"})
 GUARD = re.compile(r"if [^\n]*(?:loss[^\n]*[<>]|[<>][^\n]*loss)")
@@ -104,7 +104,7 @@ class NanPassesGuard(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return GUARD.search(text) is not None and UPDATE.search(text) is not None
+        return GUARD.search(text) is not None and optimizer_update_in(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         tested = nan_tested(source)

@@ -23,7 +23,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, body_nodes, calls
 from ..names import last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile
-from .base import UPDATE, Rule
+from .base import Rule, optimizer_update_in
 from .evaluation import is_optimizer_update
 from .numerics import function_bindings
 
@@ -80,7 +80,7 @@ class ModelOutputKept(Rule):
     def may_fire(text: str) -> bool:
         """An append and an optimizer update (`is_optimizer_update`: a receiver named
         `opt...`) in the same text: a block lacking either holds no finding."""
-        return ".append(" in text and ".update(" in text and UPDATE.search(text) is not None
+        return ".append(" in text and ".update(" in text and optimizer_update_in(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):

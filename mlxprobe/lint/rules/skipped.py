@@ -23,7 +23,7 @@ from ..dataflow import grad_call
 from ..finding import Finding
 from ..flow import assigned, body_nodes, walk
 from ..source import SourceFile, descendants
-from .base import UPDATE, Rule
+from .base import Rule, optimizer_update_in
 from .evaluation import is_optimizer_update
 
 
@@ -68,7 +68,7 @@ class GradientsNotAccumulated(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "% " in text and "grad" in text and UPDATE.search(text) is not None
+        return "% " in text and "grad" in text and optimizer_update_in(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for guard in source.of_type(ast.If):

@@ -34,7 +34,7 @@ from .base import DIFFERENTIATES, Rule
 from .evaluation import is_optimizer_update
 from .gradients import argnums
 from .state import model_update
-from .tracing import MX_COMPILE
+from .tracing import mx_compiles
 
 CUTS = frozenset({"float", "int", "bool"})
 DEPTH = 3  # levels of the module's own functions followed
@@ -243,7 +243,7 @@ class CompiledStateUncaptured(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "compile" in text and ".update(" in text and MX_COMPILE.search(text) is not None
+        return "compile" in text and ".update(" in text and mx_compiles(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()

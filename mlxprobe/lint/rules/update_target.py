@@ -23,7 +23,7 @@ from ..finding import Finding
 from ..flow import body_assignments
 from ..names import dotted
 from ..source import SourceFile
-from .base import UPDATE, Rule
+from .base import Rule, optimizer_update_in
 from .evaluation import steps_optimizer
 
 
@@ -53,7 +53,7 @@ class UpdateIntoDict(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".update(" in text and UPDATE.search(text) is not None
+        return ".update(" in text and optimizer_update_in(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         instances = module_instances(source)
