@@ -259,6 +259,20 @@ def test_a_part_that_never_trains_with_zero_weights_is_told_of_the_initialiser()
     assert "nn.init.constant" not in plain.hint
 
 
+def test_a_part_that_never_trains_in_a_float16_model_names_the_update_lost_to_rounding():
+    """fresh22's geglu (its ok twin): a zero-initialised float16 position table whose Adam
+    updates round to 0 (measured, see hints.LOW_PRECISION_PART)."""
+    census = {"model": "PatchNet", "trainable_dtypes": {"float16": 31000, "float32": 0},
+              "trainable_matrices": 5, "frozen_matrices": 0, "frozen_quantized": 0}
+    looks = [part_look(s, ["layers.0"]) for s in (10, 20, 30, 40)]
+    looks[0]["census"] = [census]
+    verdict = classify(watched(looks))
+    assert verdict.label == "no_update:part" and "trains in float16" in verdict.hint
+    assert verdict.hint.index("float32 master weights") < verdict.hint.index("nn.init.constant")
+    assert "trains in float16" not in classify(watched(
+        [part_look(s, ["layers.0"]) for s in (10, 20, 30, 40)])).hint
+
+
 def test_a_part_that_never_trains_in_a_program_that_checkpoints_names_the_checkpoint():
     records = [part_look(s, []) for s in (10, 20, 30, 40)] + [
         {"kind": "compile", "where": "/x/train.py:35", "call": "checkpoint", "t": 0.0}]

@@ -43,6 +43,9 @@ RAISED = {
     "matmul_inner_dim": "nn.Linear(4, 2)(mx.ones((3, 5)))",
     "integer_matmul": "mx.ones((2, 2), dtype=mx.int32) @ mx.ones((2, 2), dtype=mx.int32)",
     "broadcast_shapes": "mx.ones((2, 3)) + mx.ones((4, 5))",
+    "features_given_to_encoding": "mx.ones((2, 5, 8)) + "
+                                  "nn.SinusoidalPositionalEncoding(8)(mx.ones((2, 5, 8)))",
+    "number_as_string": "optim.cosine_decay('3e-3', 100, '1e-5')(mx.array(0))",
     "concatenate_shapes": "mx.concatenate([mx.ones((2, 3)), mx.ones((2, 4))])",
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
@@ -186,3 +189,21 @@ def test_a_segfault_names_its_line_and_the_deep_graph_cause() -> None:
                        'recent call first):\n  File "/x/heat.py", line 58 in <module>\n')
     verdict = classify(raw)
     assert "heat.py:58" in verdict.hint and "unroll" in verdict.hint
+
+
+@pytest.mark.parametrize("text", [
+    "TypeError: '<=' not supported between instances of 'float' and 'str'",
+    "TypeError: unsupported operand type(s) for *: 'float' and 'str'",
+    "TypeError: can't multiply sequence by non-int of type 'float'",
+    'TypeError: can only concatenate str (not "float") to str'])
+def test_every_spelling_of_a_number_given_as_a_string(text: str) -> None:
+    """Python's own words for a str meeting a number, as a config's `1e-5` gives them."""
+    assert known_errors.find(text).name == "number_as_string"
+
+
+def test_an_extra_trailing_axis_either_way_round_is_features_given_to_an_encoding() -> None:
+    for shapes in ("(16,24,32) and (16,24,32,32)", "(4,7,16) and (4,7)"):
+        text = f"ValueError: [broadcast_shapes] Shapes {shapes} cannot be broadcast."
+        assert known_errors.find(text).name == "features_given_to_encoding", shapes
+    other = "ValueError: [broadcast_shapes] Shapes (16,24) and (16,24,32,32) cannot be broadcast."
+    assert known_errors.find(other).name == "broadcast_shapes"

@@ -57,7 +57,18 @@ def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None
         "b3_wta_sparse_mask_broken.py", "c2_bf16_finetune_adamw_broken.py"]
 
 
+# Findings kept on scripts a builder labelled clean, each said in corpus/README.md (round 23):
+# MLX025 (parameters trained in float16) on two fixed twins that still train in float16.
+# geglu's really has a defect float16 makes: its zero-initialised position table never moves
+# (Adam's lr * m rounds to 0 in float16; measured, and `watch` says no_update:part there);
+# ppo's trains in float16 and happened to work. The rule stays: every other script of the
+# corpus that trains in float16 (eight broken ones, geglu's fixed twin) fails through it.
+KEPT = {("fresh22", "geglu_fp16_tanh_cubic_ok.py"): ["MLX025:69"],
+        ("fresh22", "ppo_softmax_log_underflow_ok.py"): ["MLX025:61"]}
+
+
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
 def test_no_finding_on_a_fixed_twin_or_a_correct_loop(half: Path) -> None:
     _, clean = score(half)
-    assert [(name, what) for name, what in clean if what] == []
+    found = [(name, what) for name, what in clean if what]
+    assert [(n, w) for n, w in found if KEPT.get((half.name, n)) != w] == []

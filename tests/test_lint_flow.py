@@ -476,6 +476,26 @@ def test_mlx024_constant_operand_or_no_gradient_is_clean() -> None:
     assert fired(code, "MLX024") == []
 
 
+def test_mlx024_a_custom_function_with_its_own_vjp_is_clean() -> None:
+    """Measured (mlx 0.32.4 CPU): mx.grad of an mx.custom_function that inverts K returns the
+    hand-written vjp's gradient; the same function without `@f.vjp` raises
+    `[Primitive::vjp] Not implemented for Inverse`."""
+    code = """
+    @mx.custom_function
+    def nlml(K, r):
+        return r @ mx.linalg.inv(K, stream=mx.cpu) @ r
+
+    {vjp}
+    def objective(params, x):
+        return nlml(params["K"], x)
+
+    loss_and_grad = mx.value_and_grad(objective)
+    """
+    with_vjp = "@nlml.vjp\n    def nlml_vjp(primals, cotangent, output):\n        return primals"
+    assert fired(code.format(vjp=with_vjp), "MLX024") == []
+    assert fired(code.format(vjp=""), "MLX024") == [4]
+
+
 # MLX025: training float16 parameters ---------------------------------------------------------
 
 def test_mlx025_float16_parameters_trained() -> None:

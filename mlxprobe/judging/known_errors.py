@@ -293,6 +293,30 @@ TABLE: tuple[KnownError, ...] = (
         "`x = mx.array(x_np, dtype=mx.float32)` (or `x.astype(mx.float32)`)",
         GH + "ml-explore/mlx/issues/376"),
     KnownError(
+        "features_given_to_encoding",
+        r"\[broadcast_shapes\] Shapes \(([\d,]+)\) and \(\1,\d+\)|"
+        r"\[broadcast_shapes\] Shapes \(([\d,]+),\d+\) and \(\2\)",
+        "one array has one more axis at the end than the other: a layer that adds a feature "
+        "axis to what it is given (a positional encoding such as "
+        "`nn.SinusoidalPositionalEncoding`, an `nn.Embedding`, a one-hot) was given an array "
+        "that already has its features (the hidden states) instead of integer positions or "
+        "token ids",
+        "give it the positions, not the features: `x = x + self.pos(mx.arange(x.shape[1]))`",
+        GH + "ml-explore/mlx/issues/147"),
+    KnownError(
+        "number_as_string",
+        r"(?:unsupported operand type\(s\) for [^:]+:|not supported between instances of) "
+        r"(?:'str' and '(?:str|int|float)'|'(?:int|float)' and 'str')|"
+        r"can't multiply sequence by non-int of type 'float'|"
+        r"can only concatenate str \(not \"(?:int|float)\"\) to str",
+        "a number arrived as a string: most often a hyperparameter read from a config or the "
+        "command line (PyYAML, a YAML 1.1 reader, reads `3e-3` or `1e-5` without a dot as a "
+        "string; `argparse` without `type=float`; an environment variable), handed on to an "
+        "optimizer or a schedule",
+        "convert every number a config gives: `lr = float(cfg['learning_rate'])`, "
+        "`args = [float(a) for a in cfg['arguments']]`; in YAML write `3.0e-3` (a dot and a "
+        "signed exponent); `add_argument('--lr', type=float)`", GH + "yaml/pyyaml/issues/173"),
+    KnownError(
         "broadcast_shapes",
         r"\[broadcast_shapes\] Shapes .* cannot be broadcast",
         "two arrays disagree on an axis: a shape that only worked at batch size 1, targets "

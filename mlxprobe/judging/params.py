@@ -146,8 +146,11 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
-    """The part fix, led by what the run showed: weights that are all 0, a checkpoint."""
-    lead = hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
+    """The part fix, led by what the run showed: a model in float16 or bfloat16, weights
+    that are all 0, a checkpoint."""
+    dtype = low_precision(raw)
+    lead = hints.LOW_PRECISION_PART.format(dtype=dtype) if dtype else ""
+    lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
     return lead + hints.NO_UPDATE_PART.format(groups=shown)
 
