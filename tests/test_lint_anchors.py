@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mlxprobe.lint import anchors
 from mlxprobe.lint.rules import ALL
+from mlxprobe.lint.rules.axes import ONE_ARGUMENT, one_argument_call
 from mlxprobe.lint.rules.base import UPDATE, optimizer_update_in
 from mlxprobe.lint.rules.tracing import MX_COMPILE, mx_compiles
 
@@ -40,14 +41,25 @@ def test_present_finds_overlapping_words():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="optOPTx_1 .\n(update", max_size=60))
+@given(st.lists(st.sampled_from(["opt", "OPT", "Optim", "x", "_", "1", " ", ".", "\n", "(",
+                                 ".update(", "update"]), max_size=20).map("".join))
 def test_the_optimizer_update_scan_is_the_regex(text):
     """`optimizer_update_in` (a `str.find` scan) says what `UPDATE.search` says."""
     assert optimizer_update_in(text) == (UPDATE.search(text) is not None)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="compile.rmx_ \nimport", max_size=60))
+@given(st.lists(st.sampled_from(["compile", ".", "re", "mx", "_", "x", " ", "\n", "import ",
+                                 "from "]), max_size=20).map("".join))
 def test_the_compile_scan_accepts_whatever_the_regex_does(text):
     """`mx_compiles` accepts every text `MX_COMPILE` matches (a prefilter may say more)."""
     assert mx_compiles(text) or MX_COMPILE.search(text) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["softmax(", "logsumexp(", "mx.", "x", "_", ",", "(", ")", "[",
+                                 "]", " ", "=", "axis=1"]), max_size=20).map("".join))
+def test_the_one_argument_scan_is_the_regex(text):
+    """`one_argument_call` (the regex tried where the word starts) says what
+    `ONE_ARGUMENT.search` says."""
+    assert one_argument_call(text) == (ONE_ARGUMENT.search(text) is not None)

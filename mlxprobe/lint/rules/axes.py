@@ -36,6 +36,19 @@ ONE_ARGUMENT = re.compile(r"\b(?:softmax|logsumexp)\((?:[^(),\[\]]|\[[^\[\]]*\]"
                           r"|\((?:[^()]|\([^()]*\))*\))*\)")
 
 
+def one_argument_call(text: str) -> bool:
+    """`ONE_ARGUMENT.search(text)`, tried only where `softmax(` or `logsumexp(` starts a word:
+    a regex with no literal head tries every position (0.08 s of the three packages)."""
+    for word in ("softmax(", "logsumexp("):
+        at = text.find(word)
+        while at >= 0:
+            if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] == "_")) and \
+                    ONE_ARGUMENT.match(text, at) is not None:
+                return True
+            at = text.find(word, at + 1)
+    return False
+
+
 class NoAxisNormalisation(Rule):
     """MLX078: `mx.softmax(scores)` without `axis=`."""
 
@@ -46,7 +59,7 @@ class NoAxisNormalisation(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return ("softmax(" in text or "logsumexp(" in text) and (
-            "__call__" in text or "grad(" in text) and ONE_ARGUMENT.search(text) is not None
+            "__call__" in text or "grad(" in text) and one_argument_call(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in forwards(source):
