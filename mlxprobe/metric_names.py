@@ -8,11 +8,12 @@ to know which way a metric should move and which numbers are not learning eviden
 
 Roles and why:
 - LOSS (lower is better): names holding `loss` and the usual error measures (mse, mae, rmse,
-  nll, ce, bce, xent, err, error, cost, ppl, perplexity, l1, smooth_l1, huber, hinge). KL
+  nll, ce, bce, xent, err, error, cost, ppl, perplexity, l1, smooth_l1, huber, hinge, and a
+  bandit's or an online learner's regret). KL
   and ELBO are kept out: KL often rises while a VAE learns and ELBO's sign depends on the
   program, so neither may decide learning or an explosion; they still count for non-finite
   values. Nor is a norm (`l1_norm`, `weight_norm`): a norm of the weights grows as a model
-  learns.
+  learns; nor a running total (`cum_regret`, `cumulative_loss`), which grows by construction.
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
   score, bleu, rouge, iou, and the retrieval and image measures (hit, hits, mrr, ndcg, map,
   top1/top5, psnr, ssim), also with a cut-off (`recall@1`, `hit@10`, `ndcg@5`). Not judged
@@ -42,7 +43,7 @@ _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|
                    r"params|parameters|gpu|cpu)(?:$|_|/)|/s(?:ec)?$|per_s(?:ec)?$")
 _VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout)(?:_|$)")
 _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
-               r"reconstruction)")
+               r"reconstruction|regret)")
 # the name of a loss itself, at the end of a name (`train_l1`, `huber`), never its weight
 # or its schedule (`l1_w`, `l1_weight`: a coefficient that ramps up on purpose)
 _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
@@ -57,6 +58,9 @@ _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|criti
 _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
 # a norm of weights or gradients (`l1_norm`, `w_norm`): it grows as a model learns
 _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
+# a running total (`cum_regret`, `cumulative_loss`): it grows by construction, whatever the
+# run learns
+_CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 
 
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate
@@ -76,7 +80,8 @@ def role(name: str) -> str:
         return OTHER
     if _RATE.search(name):
         return RATE
-    if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)):
+    if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)
+                                   or _CUMULATIVE.search(name)):
         return LOSS
     if _ACCURACY.search(name):
         return ACCURACY

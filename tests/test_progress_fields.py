@@ -71,6 +71,8 @@ def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
     ("l1_norm", metric_names.OTHER), ("l1_w", metric_names.OTHER),
     ("recall@1", metric_names.ACCURACY),
     ("ndcg@10", metric_names.ACCURACY), ("psnr", metric_names.ACCURACY),
+    ("window_regret_per_round", metric_names.LOSS), ("cum_regret", metric_names.OTHER),
+    ("cumulative_loss", metric_names.OTHER), ("preq_acc_cum", metric_names.ACCURACY),
 ])
 def test_roles(name, role):
     assert metric_names.role(name) == role
@@ -99,3 +101,21 @@ def test_a_mean_is_named_after_what_it_averages():
     assert fields.read("Iter 5: Train loss 1.2, Rewards mean -0.3").values == {
         "train_loss": 1.2, "rewards_mean": -0.3}
     assert fields.read("step mean 0.3").values == {"mean": 0.3}  # a position is no subject
+
+
+def test_a_qualifier_in_brackets_before_the_colon_is_part_of_the_name():
+    """fresh23's GRPO printed `mean group reward (last 60): 0.588`: the 60 is no value."""
+    line = fields.read("Step 60/1200, Loss: 0.0253, Policy Reward: 0.0, KL: 1.27, "
+                       "mean group reward (last 60): 0.588, 0.1s")
+    assert line.values == {"loss": 0.0253, "policy_reward": 0.0, "kl": 1.27, "reward": 0.588}
+    assert fields.read("acc (%): 93.5 loss=0.2").values == {"acc": 93.5, "loss": 0.2}
+
+
+def test_a_table_row_with_a_time_column_is_read_by_its_header():
+    """fresh23's VAE table: right-aligned columns and a `0.3s` time cell; the loss is the
+    `loss` column, the KL weight a metric."""
+    parser = ProgressParser()
+    assert parser.parse("epoch   kl_w         loss        recon           kl   time") is None
+    row = parser.parse("    4   6.25  432871.4773   98771.2621   53456.0350   1.1s")
+    assert row["step"] == 4 and row["loss"] == 432871.4773
+    assert row["metrics"] == {"kl_w": 6.25, "recon": 98771.2621, "kl": 53456.035}

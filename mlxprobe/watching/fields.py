@@ -26,6 +26,9 @@ NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
               "infinity": float("inf"), "-infinity": float("-inf")}
 # an MLX scalar or one-element array as Python prints it: array(0.5, dtype=float32)
 ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)")
+# a qualifier in brackets between a name and its colon or `=`: `mean group reward (last 60):
+# 0.588` names 0.588, and the 60 is no value
+QUALIFIER = re.compile(r"(?<=[A-Za-z_])\s*\([^()\n]*\)(?=\s*[:=])")
 TOKEN = re.compile(rf"(?P<word>[A-Za-z_][\w./-]*(?:@\d+)?)|"
                    rf"(?<![\w.])(?P<num>{NUMBER})(?![\w.])(?P<pct>%)?")
 GAP = re.compile(r"^[\s'\":=|]{0,4}$")
@@ -60,7 +63,7 @@ class Line:
 
 def read(text: str) -> Line:
     """The named values and the position of one (ANSI-free) line."""
-    text = ARRAY.sub(r"\1", text)
+    text = QUALIFIER.sub("", ARRAY.sub(r"\1", text))
     line = Line()
     pairs = list(_pairs(text))
     names = [name for name, _, _, _ in pairs]

@@ -98,6 +98,7 @@ RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|sampl
                           r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
 BAR = re.compile(r"[|│]")
+TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*%?")  # `active%`, `acc%`: a percentage column
 
 
@@ -125,8 +126,10 @@ def is_header(cells: list[str]) -> bool:
 
 
 def numeric(cells: list[str]) -> bool:
-    """Every cell a number (nan and inf included; a trailing % allowed)."""
-    return all(re.fullmatch(NUMBER, cell.rstrip("%"), re.IGNORECASE) for cell in cells)
+    """Every cell a number (nan and inf included; a trailing % allowed), or a time in
+    seconds or milliseconds under a `time` column (`0.3s`, `12ms`: read as no value)."""
+    return all(re.fullmatch(NUMBER, cell.rstrip("%"), re.IGNORECASE)
+               or TIME_CELL.fullmatch(cell) for cell in cells)
 
 
 class Steps:
