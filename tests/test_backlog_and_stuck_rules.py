@@ -374,3 +374,19 @@ def test_a_loop_by_hand_that_never_evaluates_while_memory_climbs_is_unevaluated(
 def test_a_loop_by_hand_that_evaluates_or_keeps_memory_flat_is_not_unevaluated():
     assert classify(by_hand(700, evals=True)).detail != "unevaluated"
     assert classify(by_hand(3, evals=False)).detail != "unevaluated"
+
+
+def test_an_idle_optimizer_quotes_the_error_the_program_printed_and_went_on_from():
+    """fresh23's GRPO: `nn.value_and_grad(..., has_aux=True)` raised at every step inside an
+    `except Exception` that printed it and returned a zero loss."""
+    line = "TypeError: value_and_grad() got an unexpected keyword argument 'has_aux'"
+    tail = "\n".join(["Training step failed", "Traceback (most recent call last):",
+                      '  File "/x/grpo.py", line 80, in step', line] * 3)
+    records = [{"kind": "optimizer", "name": "Adam", "t": 0.0},
+               *reports([0.0] * 12)]
+    raw = RawResult(records=records, exit_code=0, watched=True, stderr_tail=tail)
+    verdict = classify(raw)
+    assert verdict.label == "no_update:optimizer_idle"
+    assert f"`{line}` (3x" in verdict.hint and "`has_aux=` is JAX's" in verdict.hint
+    quiet = classify(watched(records))
+    assert quiet.label == "no_update:optimizer_idle" and "printed" not in quiet.hint

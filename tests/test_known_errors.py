@@ -46,6 +46,9 @@ RAISED = {
     "features_given_to_encoding": "mx.ones((2, 5, 8)) + "
                                   "nn.SinusoidalPositionalEncoding(8)(mx.ones((2, 5, 8)))",
     "number_as_string": "optim.cosine_decay('3e-3', 100, '1e-5')(mx.array(0))",
+    "transform_of_an_array": "mx.grad(mx.ones(3), {})",
+    "has_aux": "nn.value_and_grad(M, lambda m, x: m(x).sum(), has_aux=True)",
+    "array_at_set": "mx.ones(3).at[0].set(1.0)",
     "concatenate_shapes": "mx.concatenate([mx.ones((2, 3)), mx.ones((2, 4))])",
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",

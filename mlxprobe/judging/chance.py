@@ -68,7 +68,11 @@ HINT = ("the model predicts at chance: its accuracy is what a uniform guess with
         "that the inputs that "
         "decide the label reach the model at all (an input such as the images or a feature "
         "column dropped on the way, passed as None or replaced by zeros or a placeholder "
-        "leaves only the prior to learn)")
+        "leaves only the prior to learn), and arrive in an order that keeps what decides the "
+        "label (a reshape or transpose that scrambles positions, such as a hand-written "
+        "pooling or patching that averages the wrong axes: `x.reshape(B, H // k, k, W // k, "
+        "k, C).mean(axis=(2, 4))` averages k x k blocks, `.mean(axis=(1, 3))` averages pixels "
+        "k apart over the whole image)")
 
 
 def tail(values: list[float]) -> list[float]:

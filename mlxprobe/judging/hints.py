@@ -29,6 +29,9 @@ NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data it
             "zero step count, or every step skipped by an exception handler")
 ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
            "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
+SWALLOWED = ("the program printed `{error}` ({times}x in the last of its stderr) and went on: "
+             "an exception caught around the step (`except Exception:`) skips the update "
+             "every time; let it raise, or print its traceback once and stop. ")
 IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
                   "computation that falls back to a loss without gradients, or a condition "
                   "that skips `optimizer.update(model, grads)`")

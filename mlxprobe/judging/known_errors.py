@@ -293,6 +293,32 @@ TABLE: tuple[KnownError, ...] = (
         "`x = mx.array(x_np, dtype=mx.float32)` (or `x.astype(mx.float32)`)",
         GH + "ml-explore/mlx/issues/376"),
     KnownError(
+        "transform_of_an_array",
+        r"(?:value_and_grad|grad|vjp|jvp|vmap|compile|checkpoint)\(\): incompatible function "
+        r"arguments[\s\S]*Invoked with types: mlx\.core\.array",
+        "a function transformation was handed an array: `mx.grad` and `mx.value_and_grad` "
+        "take the loss function (a callable) and return a function that computes the "
+        "gradients; a loss already computed (PyTorch's `loss.backward()` habit) has no graph "
+        "left to differentiate",
+        "`loss_and_grad = nn.value_and_grad(model, loss_fn)`, then each step `loss, grads = "
+        "loss_and_grad(model, x, y)`", GH + "ml-explore/mlx/issues/605"),
+    KnownError(
+        "has_aux",
+        r"unexpected keyword argument 'has_aux'|Invoked with types: [^\n]*has_aux",
+        "`has_aux=` is JAX's: MLX's value_and_grad has no such argument; it differentiates the "
+        "first output of a function that returns several and hands the others back",
+        "`loss_and_grad = nn.value_and_grad(model, loss_fn)` with `loss_fn` returning "
+        "`(loss, aux)`; then `(loss, aux), grads = loss_and_grad(model, x)`",
+        GH + "Doriandarko/MLX-GRPO/commit/0a83ad7ba7f93f0c96a11c6c00268e86384a3445"),
+    KnownError(
+        "array_at_set",
+        r"'ArrayAt' object has no attribute '(\w+)'",
+        "`x.at[idx]` in MLX has add, subtract, multiply, divide, maximum and minimum, not "
+        "`{0}` (JAX's `.at[...].set`)",
+        "assign into the array, `x[idx] = value` (MLX arrays take slice assignment), or build "
+        "it, `x = mx.where(mask, value, x)`",
+        GH + "TortoiseHam/fastmlx/commit/f9bef738ab491939ca096951c7804abdf79e257b"),
+    KnownError(
         "features_given_to_encoding",
         r"\[broadcast_shapes\] Shapes \(([\d,]+)\) and \(\1,\d+\)|"
         r"\[broadcast_shapes\] Shapes \(([\d,]+),\d+\) and \(\2\)",

@@ -23,6 +23,8 @@ FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func
 CARETS = re.compile(r"^\s*[~^]+\s*$")
 INSTALLED = re.compile(r"[/\\](?:site-packages|dist-packages|lib[/\\]python\d[\d.]*)[/\\]")
 OWN = str(Path(__file__).resolve().parents[1])  # mlxprobe's own package folder
+# the last line of a printed exception: `TypeError: value_and_grad() got an unexpected ...`
+EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,15 @@ def passed(found: list[Frame], prefix: str = "mlx.") -> list[str]:
     innermost first."""
     names = [f"{f.module}.{f.function}" for f in reversed(found) if f.library]
     return [name for name in names if name.startswith(prefix)]
+
+
+def most_printed_error(text: str) -> tuple[str, int] | None:
+    """The exception line `text` (a stderr tail) printed most often, and how often, or None
+    when it printed none: what a program that catches its step's errors and goes on
+    (`except Exception: print(...)`) leaves behind."""
+    lines = [f"{kind}: {message.strip()}" for kind, message in EXCEPTION_LINE.findall(text)]
+    if not lines:
+        return None
+    top = max(set(lines), key=lines.count)
+    return top, lines.count(top)
+

@@ -60,6 +60,7 @@ from . import (
     stalled,
     stalls,
     standstill,
+    tracebacks,
     unevaluated,
     weighting,
     zero_accuracy,
@@ -502,8 +503,19 @@ def _numbers(values: Iterable[object]) -> list[float]:
 
 
 def _idle_hint(raw: RawResult) -> str:
-    """The idle-optimizer fix, led by the compile sites when the program compiles."""
-    return program.at_sites(raw, hints.IDLE_COMPILED) + hints.IDLE_OPTIMIZER
+    """The idle-optimizer fix, led by an error the program printed and went on from (with
+    its known cause and fix), and by the compile sites when the program compiles."""
+    return _swallowed(raw) + program.at_sites(raw, hints.IDLE_COMPILED) + hints.IDLE_OPTIMIZER
+
+
+def _swallowed(raw: RawResult) -> str:
+    found = tracebacks.most_printed_error(raw.stderr_tail)
+    if found is None:
+        return ""
+    line, times = found
+    known = known_errors.find(line)
+    return hints.SWALLOWED.format(error=line[:hints.MESSAGE_CHARS], times=times) + (
+        f"{known.hint_for(line)}. " if known else "")
 
 
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
