@@ -210,3 +210,13 @@ def test_an_extra_trailing_axis_either_way_round_is_features_given_to_an_encodin
         assert known_errors.find(text).name == "features_given_to_encoding", shapes
     other = "ValueError: [broadcast_shapes] Shapes (16,24) and (16,24,32,32) cannot be broadcast."
     assert known_errors.find(other).name == "broadcast_shapes"
+
+
+def test_a_transformation_given_an_array_is_found_from_the_first_line_alone():
+    """A crash record keeps the first lines of a long message: `Invoked with types` may be cut."""
+    text = ("TypeError: grad(): incompatible function arguments. The following argument types "
+            "are supported:\n    1. grad(fun: Callable[P, R], argnums: int | None = None)")
+    assert known_errors.find(text).name == "transform_of_an_array"
+    aux = ("TypeError: value_and_grad(): incompatible function arguments. ...\n\n"
+           "Invoked with types: function, kwargs = { has_aux: bool }")
+    assert known_errors.find(aux).name == "has_aux"

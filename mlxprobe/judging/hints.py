@@ -29,6 +29,11 @@ NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data it
             "zero step count, or every step skipped by an exception handler")
 ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
            "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
+KL_EXPLODED = ("`{name}` reached 1e12 or more: a Gaussian KL that large needs exp(logvar) "
+               "near 1e12, so the encoder's log-variance is unbounded and exp overflows "
+               "(an unbounded linear head, raw unscaled inputs): clip it, `logvar = "
+               "mx.clip(logvar, -10, 10)`, or predict the std through softplus; and "
+               "standardise the inputs. ")
 SWALLOWED = ("the program printed `{error}` ({times}x in the last of its stderr) and went on: "
              "an exception caught around the step (`except Exception:`) skips the update "
              "every time; let it raise, or print its traceback once and stop. ")

@@ -293,16 +293,6 @@ TABLE: tuple[KnownError, ...] = (
         "`x = mx.array(x_np, dtype=mx.float32)` (or `x.astype(mx.float32)`)",
         GH + "ml-explore/mlx/issues/376"),
     KnownError(
-        "transform_of_an_array",
-        r"(?:value_and_grad|grad|vjp|jvp|vmap|compile|checkpoint)\(\): incompatible function "
-        r"arguments[\s\S]*Invoked with types: mlx\.core\.array",
-        "a function transformation was handed an array: `mx.grad` and `mx.value_and_grad` "
-        "take the loss function (a callable) and return a function that computes the "
-        "gradients; a loss already computed (PyTorch's `loss.backward()` habit) has no graph "
-        "left to differentiate",
-        "`loss_and_grad = nn.value_and_grad(model, loss_fn)`, then each step `loss, grads = "
-        "loss_and_grad(model, x, y)`", GH + "ml-explore/mlx/issues/605"),
-    KnownError(
         "has_aux",
         r"unexpected keyword argument 'has_aux'|Invoked with types: [^\n]*has_aux",
         "`has_aux=` is JAX's: MLX's value_and_grad has no such argument; it differentiates the "
@@ -310,6 +300,15 @@ TABLE: tuple[KnownError, ...] = (
         "`loss_and_grad = nn.value_and_grad(model, loss_fn)` with `loss_fn` returning "
         "`(loss, aux)`; then `(loss, aux), grads = loss_and_grad(model, x)`",
         GH + "Doriandarko/MLX-GRPO/commit/0a83ad7ba7f93f0c96a11c6c00268e86384a3445"),
+    KnownError(
+        "transform_of_an_array",
+        r"(?:value_and_grad|grad|vjp|jvp|vmap|checkpoint)\(\): incompatible function arguments",
+        "a function transformation got arguments it does not take, most often an array: "
+        "`mx.grad` and `mx.value_and_grad` take the loss function (a callable) and return a "
+        "function that computes the gradients; a loss already computed (PyTorch's "
+        "`loss.backward()` habit) has no graph left to differentiate",
+        "`loss_and_grad = nn.value_and_grad(model, loss_fn)`, then each step `loss, grads = "
+        "loss_and_grad(model, x, y)`", GH + "ml-explore/mlx/issues/605"),
     KnownError(
         "array_at_set",
         r"'ArrayAt' object has no attribute '(\w+)'",

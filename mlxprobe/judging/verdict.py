@@ -62,6 +62,7 @@ from . import (
     standstill,
     tracebacks,
     unevaluated,
+    variance,
     weighting,
     zero_accuracy,
     zero_logit,
@@ -573,8 +574,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         losses, tally = losses[start:], Tally.of(losses[start:])
     blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw,
                                                                                     losses)
-    return dataclasses.replace(blown, hint=blown.hint + anatomy.adapter_note(raw)) \
-        if blown else None
+    return dataclasses.replace(blown, hint=variance.kl_note(raw) + blown.hint
+                               + anatomy.adapter_note(raw)) if blown else None
 
 
 def _non_finite_hint(raw: RawResult) -> str:

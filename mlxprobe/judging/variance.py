@@ -1,0 +1,33 @@
+"""Fix text: a diverged VAE whose KL term is far past any trained variance.
+
+Job: `kl_note(raw)` is the lead of a divergence's fix when a KL metric the program prints
+(`kl`, `kld`, `kl_loss`, any name `metric_names` keeps out of the loss as a KL) reached
+KL_HUGE: a Gaussian KL of 1e12 needs exp(logvar) of about 1e12, a log-variance near 28,
+where a trained encoder's sits within a few units of 0. Measured on fresh23
+`vae_logvar_unclipped` (an encoder's unbounded log-variance head on raw counts): the KL
+printed 3.3e26 at every epoch while its fixed twin (logvar clipped to [-10, 10]) printed
+126,876 at most. A fix text only: no verdict depends on it.
+
+Must not import: mlx, the watching side beyond its facts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..watching.facts import RawResult
+from . import hints, metrics
+
+KL_HUGE = 1e12
+KL_NAME = re.compile(r"(?:^|_)(?:kl|kld)(?:$|_)")
+
+
+def kl_note(raw: RawResult) -> str:
+    """The unbounded-variance lead when a KL metric reached KL_HUGE (or became non-finite),
+    else ""."""
+    for name, values in metrics.series(raw).items():
+        if KL_NAME.search(name.lower()) and any(
+                not math.isfinite(v) or abs(v) >= KL_HUGE for _, v in values):
+            return hints.KL_EXPLODED.format(name=name)
+    return ""
