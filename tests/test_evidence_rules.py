@@ -181,6 +181,18 @@ def test_a_rising_reward_is_learning_whatever_the_loss_does():
     assert classify(_progress(flat, reward=[0.1] * 14)).label == "not_learning:trend"
 
 
+def test_a_reward_that_rose_before_its_second_report_and_held_is_learning():
+    """fresh23's GRPO twin: the reward, a mean over 60 steps, 0.588 then 0.860-0.867; a flat
+    GRPO loss. A noisy reward whose first report is merely low is not enough."""
+    flat = [0.025 + 0.001 * (i % 3) for i in range(20)]
+    held = [0.588] + [0.860 + 0.002 * (i % 4) for i in range(19)]
+    assert classify(_progress(flat, reward=held)).kind == "pass"
+    noisy = [0.30] + [(0.33, 0.35, 0.32, 0.34, 0.36)[i % 5] for i in range(19)]
+    assert classify(_progress(flat, reward=noisy)).label == "not_learning:trend"
+    dipped = [0.588] + [0.860] * 14 + [0.55] + [0.860] * 4  # a last third that fell below
+    assert classify(_progress(flat, reward=dipped)).label == "not_learning:trend"
+
+
 def test_a_learning_rate_that_becomes_nan_names_the_schedule():
     """a10_warmup_equals_iters_nan_lr: warm-up as long as the run, a cosine decay of 0 steps:
     the learning rate and then the validation loss are NaN."""

@@ -215,8 +215,11 @@ def rulebook() -> tuple[Rule, ...]:
              f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "
              f"{program.CEILING:g}; nor when it falls after a printed coefficient of it "
              f"ramped through >= {weighting.MIN_VALUES} values and held {weighting.HELD} "
-             "reports)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged "
-             "twins, fresh21's beta-VAE warm-up", _not_learning),
+             "reports; nor when a higher-is-better metric rose: a trend, or from its first "
+             f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
+             "value above it)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
+             "converged twins, fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose "
+             "before its second report", _not_learning),
     )
 
 
