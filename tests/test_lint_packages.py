@@ -37,6 +37,11 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # shapeless=True, so each new (width, max_chosen) pair traces and keeps another graph
 # (mlx-lm's own batcher rounds widths up to a multiple of 32 against this). Read from the
 # source, not run here.
+# MLX112, JAX's `.at[...].set`: mlx-vlm's Florence-2 `shift_tokens_right` (called by the
+# model's forward whenever it is given labels and no decoder input ids: fine-tuning) runs
+# `tree_map(lambda x: x.at[:, 0].set(decoder_start_token_id), shifted)`; measured (mlx 0.32.4
+# CPU), the same line on a (1, 3) array raises AttributeError: 'ArrayAt' object has no
+# attribute 'set'.
 LORA_DEFAULTS = [f"train.py:{line}: MLX085" for line in (
     303, 328, 416, 423, 426, 431, 434, 435, 436, 438, 443, 445,
     466, 469, 475, 481, 484, 520, 532, 539, 546, 552, 558, 564)]
@@ -44,7 +49,8 @@ TRUE_POSITIVES = {
     "mlx_lm": ["lora.py:201: MLX085", "models/recurrent_gemma.py:415: MLX027"],
     "mlx_lm_lora": [*LORA_DEFAULTS, "train_judge.py:181: MLX085",
                     "trainer/ftpo_trainer.py:112: MLX104"],
-    "mlx_vlm": ["models/gemma3n/audio.py:538: MLX037",
+    "mlx_vlm": ["models/florence2/florence2.py:22: MLX112",
+                "models/gemma3n/audio.py:538: MLX037",
                 "models/idefics2/idefics2.py:215: MLX037",
                 "models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",
                 "models/mimo_v2/audio.py:54: MLX027"],

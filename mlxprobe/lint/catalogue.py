@@ -1077,6 +1077,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/moyuan5989/mlx-forge/commit/"
         "4882fbf6f9a09531147f6b13552e673d0747b03b"),
     RuleInfo(
+        "MLX112", "jax-spelling",
+        "a JAX spelling MLX lacks: x.at[i].set(v) (MLX's ArrayAt has add, subtract, multiply, "
+        "divide, maximum and minimum only) or has_aux= to value_and_grad/grad: it raises when "
+        "the line first runs, and a step wrapped in try/except swallows it at every step",
+        "x[i] = v  # or x = mx.where(mask, v, x); and value_and_grad(model, loss_fn) with "
+        "loss_fn returning (loss, aux): (loss, aux), grads = loss_and_grad(model, x)",
+        "measured (mlx 0.32.4 CPU): mx.ones(3).at[0].set(1.0) raises AttributeError: 'ArrayAt' "
+        "object has no attribute 'set'; nn.value_and_grad(model, f, has_aux=True) raises "
+        "TypeError: value_and_grad() got an unexpected keyword argument 'has_aux'. Failure "
+        "corpus fresh23 grpo_has_aux_swallowed: 1,200 TypeErrors swallowed by the step's "
+        "try/except, the parameters never moved",
+        "", source="https://github.com/Doriandarko/MLX-GRPO/commit/"
+        "0a83ad7ba7f93f0c96a11c6c00268e86384a3445"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -33,7 +33,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",
                         "MLX053", "MLX058", "MLX059", "MLX060", "MLX079",
                         "MLX081", "MLX087", "MLX094", "MLX096",
-                        "MLX097", "MLX100", "MLX101", "MLX107", "MLX110"}),
+                        "MLX097", "MLX100", "MLX101", "MLX107", "MLX110", "MLX112"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",
@@ -56,7 +56,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
-                            "MLX097", "MLX106", "MLX108", "MLX109"}),
+                            "MLX097", "MLX106", "MLX108", "MLX109", "MLX112"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

@@ -40,6 +40,7 @@ from .guards import NanPassesGuard
 from .host import HostRoundTrip
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
+from .jax_spellings import JaxSpelling
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
@@ -124,4 +125,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
+    JaxSpelling,
 ), key=lambda r: r.id))
