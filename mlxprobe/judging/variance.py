@@ -6,7 +6,7 @@ KL_HUGE: a Gaussian KL of 1e12 needs exp(logvar) of about 1e12, a log-variance n
 where a trained encoder's sits within a few units of 0. Measured on fresh23
 `vae_logvar_unclipped` (an encoder's unbounded log-variance head on raw counts): the KL
 printed 3.3e26 at every epoch while its fixed twin (logvar clipped to [-10, 10]) printed
-126,876 at most. A fix text only: no verdict depends on it.
+201,551 at most (its early epochs, 62 at the end). A fix text only: no verdict depends on it.
 
 Must not import: mlx, the watching side beyond its facts.
 """
