@@ -186,7 +186,8 @@ def test_a_reward_that_rose_before_its_second_report_and_held_is_learning():
     GRPO loss. A noisy reward whose first report is merely low is not enough."""
     flat = [0.025 + 0.001 * (i % 3) for i in range(20)]
     held = [0.588] + [0.860 + 0.002 * (i % 4) for i in range(19)]
-    assert classify(_progress(flat, reward=held)).kind == "pass"
+    passed = classify(_progress(flat, reward=held))
+    assert passed.kind == "pass" and "`reward` rose (0.588 -> 0.863" in passed.reason
     noisy = [0.30] + [(0.33, 0.35, 0.32, 0.34, 0.36)[i % 5] for i in range(19)]
     assert classify(_progress(flat, reward=noisy)).label == "not_learning:trend"
     dipped = [0.588] + [0.860] * 14 + [0.55] + [0.860] * 4  # a last third that fell below

@@ -896,6 +896,8 @@ def _program_pass(raw: RawResult) -> Verdict:
         reason += "; progress could not be observed"
     if fit and fit["fitted_change"] > 0:  # a loss that rose and was not judged: say why
         reason += _elsewhere_note(raw)
+    if fit and program.flat(fit):  # a flat loss that was not judged: say what rose instead
+        reason += _rising_note(raw)
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
@@ -909,6 +911,18 @@ def _curve_note(raw: RawResult, start: int) -> str:
         return ""
     held = ", ".join(f"`{n}` held {v:g}" for n, v in weighting.held_since(raw).items())
     return f" in the last loss curve (from report {start + 1}{', after ' + held if held else ''})"
+
+
+def _rising_note(raw: RawResult) -> str:
+    """The higher-is-better metric whose rise took a flat loss's verdict back, with its
+    first value and its last third's median."""
+    series = metrics.series(raw)
+    name = program.rising_metric(series)
+    if name is None:
+        return ""
+    values = [v for _, v in series[name] if math.isfinite(v)]
+    last = statistics.median(values[-max(3, len(values) // 3):])
+    return f"; the loss is flat, and `{name}` rose ({values[0]:.4g} -> {last:.4g}, last third)"
 
 
 def _elsewhere_note(raw: RawResult) -> str:
