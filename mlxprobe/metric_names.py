@@ -56,6 +56,7 @@ _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|r
 _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
                           r"adversarial)(?:$|_)")
 _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
+_KL = re.compile(r"(?:^|_)(?:kl|kld)(?:$|_)")
 # a norm of weights or gradients (`l1_norm`, `w_norm`): it grows as a model learns
 _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
 # a running total (`cum_regret`, `cumulative_loss`): it grows by construction, whatever the
@@ -110,6 +111,12 @@ def adversarial(name: str) -> bool:
     """A loss of one player of a two-player game (`d_loss`, `loss_G`, `critic_loss`): its
     fall is no measure of learning."""
     return role(name) == LOSS and bool(_ADVERSARIAL.search(name))
+
+
+def kl(name: str) -> bool:
+    """A KL divergence term (`kl`, `kld`, `kl_loss`): never the loss, and a VAE's variance
+    shows in it."""
+    return bool(_KL.search(name.lower()))
 
 
 def held_out(name: str) -> bool:

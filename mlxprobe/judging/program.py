@@ -248,5 +248,10 @@ def rose_and_held(values: list[float]) -> bool:
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < TREND_MIN_POINTS or finite[0] <= 0:
         return False
-    last = finite[-max(WINDOW_MIN, len(finite) // 3):]
+    last = last_third(finite)
     return statistics.median(last) >= ROSE_SHARE * finite[0] and min(last) > finite[0]
+
+
+def last_third(values: list[float]) -> list[float]:
+    """The last third of `values`, at least WINDOW_MIN of them."""
+    return values[-max(WINDOW_MIN, len(values) // 3):]

@@ -15,6 +15,7 @@ parse printed ones. Pure functions. Must not import: mlx, the watching side.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +93,7 @@ def most_printed_error(text: str) -> tuple[str, int] | None:
     """The exception line `text` (a stderr tail) printed most often, and how often, or None
     when it printed none: what a program that catches its step's errors and goes on
     (`except Exception: print(...)`) leaves behind."""
-    lines = [f"{kind}: {message.strip()}" for kind, message in EXCEPTION_LINE.findall(text)]
-    if not lines:
-        return None
-    top = max(set(lines), key=lines.count)
-    return top, lines.count(top)
+    counted = Counter(f"{kind}: {message.strip()}"
+                      for kind, message in EXCEPTION_LINE.findall(text))
+    return counted.most_common(1)[0] if counted else None
 

@@ -14,20 +14,19 @@ Must not import: mlx, the watching side beyond its facts.
 from __future__ import annotations
 
 import math
-import re
 
+from .. import metric_names
 from ..watching.facts import RawResult
 from . import hints, metrics
 
 KL_HUGE = 1e12
-KL_NAME = re.compile(r"(?:^|_)(?:kl|kld)(?:$|_)")
 
 
 def kl_note(raw: RawResult) -> str:
     """The unbounded-variance lead when a KL metric reached KL_HUGE (or became non-finite),
     else ""."""
     for name, values in metrics.series(raw).items():
-        if KL_NAME.search(name.lower()) and any(
+        if metric_names.kl(name) and any(
                 not math.isfinite(v) or abs(v) >= KL_HUGE for _, v in values):
             return hints.KL_EXPLODED.format(name=name)
     return ""

@@ -210,17 +210,22 @@ def rulebook() -> tuple[Rule, ...]:
         *zero_logit.RULES,
         *zero_accuracy.RULES,
         *receding.RULES,
-        Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
-             "significant fall (a program; not when the loss is at its floor, <= "
-             f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "
-             f"{program.CEILING:g}; nor when it falls after a printed coefficient of it "
-             f"ramped through >= {weighting.MIN_VALUES} values and held {weighting.HELD} "
-             "reports; nor when a higher-is-better metric rose: a trend, or from its first "
-             f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
-             "value above it)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
-             "converged twins, fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose "
-             "before its second report", _not_learning),
+        _not_learning_rule(),
     )
+
+
+def _not_learning_rule() -> Rule:
+    """The trend rule, with every exception that takes its verdict back in its threshold."""
+    return Rule("not_learning", "metrics", f"the loss fell < {MIN_DROP:.0%} (scenario), or no "
+                "significant fall (a program; not when the loss is at its floor, <= "
+                f"{program.FLOOR_SHARE:.0%} of its highest, or an accuracy at its ceiling, >= "
+                f"{program.CEILING:g}; nor when it falls after a printed coefficient of it "
+                f"ramped through >= {weighting.MIN_VALUES} values and held {weighting.HELD} "
+                "reports; nor when a higher-is-better metric rose: a trend, or from its first "
+                f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
+                "value above it)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
+                "converged twins, fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose "
+                "before its second report", _not_learning)
 
 
 def compile_seconds(raw: RawResult) -> float:
@@ -921,7 +926,7 @@ def _rising_note(raw: RawResult) -> str:
     if name is None:
         return ""
     values = [v for _, v in series[name] if math.isfinite(v)]
-    last = statistics.median(values[-max(3, len(values) // 3):])
+    last = statistics.median(program.last_third(values))
     return f"; the loss is flat, and `{name}` rose ({values[0]:.4g} -> {last:.4g}, last third)"
 
 
