@@ -1091,6 +1091,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/Doriandarko/MLX-GRPO/commit/"
         "0a83ad7ba7f93f0c96a11c6c00268e86384a3445"),
     RuleInfo(
+        "MLX113", "compiled-reads-stale-model",
+        "a function compiled without inputs=/outputs= reads a model the program updates "
+        "outside it (optimizer.update, model.update): the compiled graph keeps the parameters "
+        "it captured at its first call, so every call computes with those",
+        "@partial(mx.compile, inputs=model.state, outputs=model.state)  # or pass the "
+        "parameters as an argument",
+        "measured (mlx 0.32.4 CPU): a compiled step returning vg(model, x, y), followed by "
+        "opt.update(model, g), gave loss 0.13456 at four steps in a row while model(x) moved "
+        "-1.10 -> -2.57 -> -4.04 -> -5.50 (the same gradient each time); a compiled predict(x) "
+        "gave -1.10 every time. Failure corpus fresh11 and fresh15 "
+        "compiled_grad_captures_weights: the loss never fell",
+        "", source="https://github.com/ml-explore/mlx-swift-lm/issues/586"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -16,6 +16,7 @@ from .argnums import GradOfIndices
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .axes import NoAxisNormalisation
 from .base import Rule
+from .captures import CompiledReadsStaleModel
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .construction import ModuleWithoutSuperInit
@@ -98,6 +99,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    CompiledReadsStaleModel,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
