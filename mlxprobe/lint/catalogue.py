@@ -1104,6 +1104,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "compiled_grad_captures_weights: the loss never fell",
         "", source="https://github.com/ml-explore/mlx-swift-lm/issues/586"),
     RuleInfo(
+        "MLX114", "compiled-converts-argument",
+        "a compiled function called in a loop turns one of its arguments into an array with "
+        "mx.array (itself or in a helper): the argument is Python data, a compile-time "
+        "constant, so every new batch is a new trace and a new cache entry that is never freed",
+        "tokens = mx.array(encode(texts)); loss = train_step(tokens, y)  # convert outside",
+        "measured (mlx 0.32.4 CPU): a compiled f(rows, w) doing mx.array(rows) @ w, called 300 "
+        "times with new lists of ints, traced 300 times; given mx.array(rows) it traced once. "
+        "Failure corpus fresh20 compiled_step_text_recompile: a compiled TTS step tokenising "
+        "its transcripts inside, RSS 62 -> 450 MB over 3,000 steps, steps 2-3x slower",
+        "", source="https://github.com/lucasnewman/f5-tts-mlx/commit/"
+        "c51958ab6067bf5e8e060854278b16851fdc2d8c"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -25,9 +25,9 @@ from ..lint.finding import Finding
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
     "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
-                       "MLX073", "MLX074"}),
+                       "MLX073", "MLX074", "MLX114"}),
     "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055", "MLX057",
-                       "MLX066", "MLX104", "MLX105"}),
+                       "MLX066", "MLX104", "MLX105", "MLX114"}),
     "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018", "MLX023", "MLX024",
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",
                         "MLX039", "MLX042", "MLX044", "MLX045", "MLX047", "MLX050",

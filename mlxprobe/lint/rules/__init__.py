@@ -21,6 +21,7 @@ from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsilon
+from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
 from .custom_vjp import ModuleInCustomFunction
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
@@ -99,7 +100,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
-    CompiledReadsStaleModel,
+    CompiledReadsStaleModel, CompiledConvertsArgument,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
