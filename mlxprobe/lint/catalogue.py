@@ -1116,6 +1116,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/lucasnewman/f5-tts-mlx/commit/"
         "c51958ab6067bf5e8e060854278b16851fdc2d8c"),
     RuleInfo(
+        "MLX115", "grad-of-an-array",
+        "mx.grad or mx.value_and_grad handed the loss (an array) or given a parameter tree "
+        "where argnums goes: PyTorch's torch.autograd.grad(loss, params); MLX transforms a "
+        "function, so the call raises at once (and a try/except around the step swallows it "
+        "at every step)",
+        "loss, grads = nn.value_and_grad(model, loss_fn)(model, x, y)  # a function of the "
+        "model",
+        "measured (mlx 0.32.4 CPU): mx.grad(loss, model.trainable_parameters()), mx.grad(loss) "
+        "and mx.value_and_grad(loss, model.parameters()) with loss an array each raise "
+        "TypeError: grad(): incompatible function arguments. Failure corpus fresh23 "
+        "update_op_grad_of_array: a FastEstimator-style UpdateOp ported from PyTorch crashed "
+        "at its first step",
+        "", source="https://github.com/ml-explore/mlx/issues/605"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

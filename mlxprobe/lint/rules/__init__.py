@@ -84,6 +84,7 @@ from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .threads import ArraysIntoThread, CrossThreadArrays
+from .torch_spellings import GradOfAnArray
 from .tracing import EvalUnderCompile
 from .transforms import (
     CompiledStateUncaptured,
@@ -100,7 +101,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
-    CompiledReadsStaleModel, CompiledConvertsArgument,
+    CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
