@@ -1130,6 +1130,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "at its first step",
         "", source="https://github.com/ml-explore/mlx/issues/605"),
     RuleInfo(
+        "MLX116", "tree-iterated-as-leaves",
+        "a for loop or comprehension over a parameter or gradient tree itself "
+        "(model.parameters(), tree_map(...), the gradients of value_and_grad) uses each item "
+        "as an array: MLX's trees are dicts, and iterating one yields its keys (strings)",
+        "total = sum((g * g).sum() for _, g in tree_flatten(grads))  # the leaves",
+        "measured (mlx 0.32.4 CPU): sum((p * p).sum() for p in nn.Linear(2, 2).parameters()) "
+        "raises TypeError: can't multiply sequence by non-int of type 'str', and "
+        "[p.sum() for p in m.parameters()] AttributeError: 'str' object has no attribute "
+        "'sum' (PyTorch's `for p in model.parameters()` habit). Failure corpus fresh19 "
+        "clip_norm_iterates_dict_keys: a hand-written global-norm clip crashed at step 1",
+        "", source="https://github.com/moyuan5989/mlx-forge/commit/"
+        "a19aefbce7524747d3afaa92f297301907e2aa9c"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -92,6 +92,7 @@ from .transforms import (
     GradKeywordCall,
     NoGradientOp,
 )
+from .tree_iteration import TreeIteratedAsLeaves
 from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
@@ -101,7 +102,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
-    CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray,
+    CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

@@ -1,0 +1,113 @@
+"""MLX116: a `for` loop or a comprehension over a parameter or gradient tree itself
+(`model.parameters()`, `model.trainable_parameters()`, `tree_map(...)`, the gradients a
+`value_and_grad` returned) that uses each item as an array. MLX's trees are dicts: iterating
+one yields its keys, strings, so `(g * g).sum()` raises (PyTorch's `for p in
+model.parameters()` habit; its parameters are a flat iterator of tensors).
+
+Measured (mlx 0.32.4 CPU): `sum((p * p).sum() for p in nn.Linear(2, 2).parameters())` raises
+`TypeError: can't multiply sequence by non-int of type 'str'`, and `[p.sum() for p in
+m.parameters()]` raises `AttributeError: 'str' object has no attribute 'sum'`. Failure corpus
+fresh19 `clip_norm_iterates_dict_keys` (a hand-written global-norm clip over
+`tree_map(lambda x: x, grads)`; the fix iterates `tree_flatten(grads)`).
+
+Job: find such iterations; `.items()`, `.values()` and `tree_flatten(...)` are what to iterate.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assigned, assignments, body_assignments, names_in
+from ..source import SourceFile
+from .base import Rule
+
+TREE_METHODS = frozenset({"parameters", "trainable_parameters"})
+TREE_FUNCTIONS = frozenset({"mlx.utils.tree_map"})
+GRADS = frozenset({"mlx.nn.value_and_grad", "mlx.core.value_and_grad"})
+# Array methods a string lacks (and a str has: `strip`, `split`, `count`, ... are left out).
+ARRAY_METHODS = frozenset({"sum", "mean", "square", "abs", "astype", "reshape", "max", "min",
+                           "sqrt", "exp", "log", "flatten", "item", "size", "shape", "dtype"})
+
+
+def tree_call(source: SourceFile, node: ast.AST) -> bool:
+    """`model.parameters()`, `m.trainable_parameters()`, `tree_map(f, tree)`."""
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute) and node.func.attr in TREE_METHODS:
+        return not node.args and not node.keywords
+    return source.imports.resolve(node.func) in TREE_FUNCTIONS
+
+
+def graders(source: SourceFile) -> set[str]:
+    """Names bound to a value_and_grad: `loss_and_grad = nn.value_and_grad(model, f)`."""
+    return {t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(
+        t, ast.Name) and isinstance(v, ast.Call) and source.imports.resolve(v.func) in GRADS}
+
+
+def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str]:
+    """Names the scope binds to a tree: `params = model.parameters()`, and the gradients of
+    `loss, grads = loss_and_grad(...)` where `loss_and_grad` is one of `graders`."""
+    found: set[str] = set()
+    for target, value in body_assignments(source, scope):
+        if tree_call(source, value) and isinstance(target, ast.Name):
+            found.add(target.id)
+        elif isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(
+                value, ast.Call) and isinstance(value.func, ast.Name) and \
+                value.func.id in graders and isinstance(target.elts[1], ast.Name):
+            found.add(target.elts[1].id)
+    return found
+
+
+def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:
+    """One of `names` is an operand of arithmetic or the receiver of an array method."""
+    for node in nodes:
+        if isinstance(node, ast.BinOp) and (names_in(node.left) | names_in(node.right)) & names \
+                and (bare(node.left, names) or bare(node.right, names)):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in ARRAY_METHODS and isinstance(
+                node.value, ast.Name) and node.value.id in names:
+            return True
+    return False
+
+
+def bare(node: ast.AST, names: set[str]) -> bool:
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, ast.AST, list[ast.AST]]]:
+    """(the iterable, the loop target, the nodes that use it) of each `for` and generator."""
+    for loop in source.of_type(ast.For):
+        yield loop.iter, loop.target, [n for s in loop.body for n in ast.walk(s)]
+    for comp in source.of_type(ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp):
+        parts = [comp.key, comp.value] if isinstance(comp, ast.DictComp) else [comp.elt]
+        used = [n for p in parts for n in ast.walk(p)]
+        for gen in comp.generators:
+            yield gen.iter, gen.target, used
+
+
+class TreeIteratedAsLeaves(Rule):
+    """MLX116: `for g in grads: total += (g * g).sum()`: iterating a dict gives its keys."""
+
+    id = "MLX116"
+    anchors = ("parameters()", "tree_map(", "grad(")
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return " in " in text and ("parameters()" in text or "tree_map(" in text
+                                   or "grad(" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        named = graders(source)
+        for iterable, target, used in iterations(source):
+            if self._tree(source, iterable, named) and used_as_array(used, set(assigned(target))):
+                yield self.hit(source, iterable)
+
+    @staticmethod
+    def _tree(source: SourceFile, iterable: ast.AST, named: set[str]) -> bool:
+        if tree_call(source, iterable):
+            return True
+        scope = source.enclosing(iterable) or source.tree
+        return isinstance(iterable, ast.Name) and iterable.id in tree_names(source, scope, named)
