@@ -1143,6 +1143,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/moyuan5989/mlx-forge/commit/"
         "a19aefbce7524747d3afaa92f297301907e2aa9c"),
     RuleInfo(
+        "MLX117", "schedule-ends-in-one-epoch",
+        "a learning-rate schedule that decays to 0 (cosine_decay, linear_schedule to 0.0) over "
+        "the trip count of an inner loop that an outer loop runs several times: it ends after "
+        "the first epoch and the learning rate is 0 for every later one",
+        "schedule = optim.cosine_decay(lr, decay_steps=EPOCHS * steps_per_epoch)  # the run",
+        "measured (mlx 0.32.4 CPU): optim.cosine_decay(3e-4, 16) gives 3e-4 at step 0, 2.9e-6 "
+        "at step 15 and 0.0 at steps 16, 17, 100 and 400. Failure corpus fresh12 "
+        "a12_cosine_decay_steps_per_epoch: 25 epochs of 16 steps with decay_steps=16, val_nll "
+        "2.2955 and val_err 0.891 identical for epochs 2-25; over the run, 2.2484 -> 1.2996",
+        "", source="https://github.com/ml-explore/mlx/pull/859"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

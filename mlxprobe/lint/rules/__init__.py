@@ -73,6 +73,7 @@ from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .random_state import RandomStateAssigned
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .retrace import ScalarIntoCompiled
+from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
@@ -103,6 +104,7 @@ from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
+    ScheduleEndsInOneEpoch,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
