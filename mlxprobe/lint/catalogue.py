@@ -1154,6 +1154,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "2.2955 and val_err 0.891 identical for epochs 2-25; over the run, 2.2484 -> 1.2996",
         "", source="https://github.com/ml-explore/mlx/pull/859"),
     RuleInfo(
+        "MLX118", "zip-stops-at-one-pass",
+        "a training loop over zip(range(n), batches(...)) where batches is the module's own "
+        "generator making one pass over the data (no while loop): zip stops at the shorter, so "
+        "the run ends after one epoch, not n iterations, and exits 0",
+        "for it, batch in zip(range(1, iters + 1), itertools.cycle(batches(data, bs))):",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh22 zip_iters_single_pass_batches): a "
+        "run configured for 600 iterations over a 6-batch generator did 6 updates and exited "
+        "0 in 0.44 s, held-out loss 0.70 -> 0.68; with itertools.cycle it ran 600 "
+        "(0.70 -> 0.0013). mlx-lm's iterate_batches loops with while True for this reason",
+        "", source="https://github.com/moyuan5989/mlx-forge/commit/"
+        "8afd2e3bfec6ee6f1ecd3b51030c70c344bb01ba"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

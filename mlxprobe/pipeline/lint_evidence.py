@@ -52,7 +52,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX092", "MLX093", "MLX095", "MLX096",
                                "MLX097", "MLX098", "MLX099", "MLX102",
                                "MLX103", "MLX106", "MLX108", "MLX109", "MLX110",
-                               "MLX113", "MLX117"}),
+                               "MLX113", "MLX117", "MLX118"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",

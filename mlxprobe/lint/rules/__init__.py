@@ -60,6 +60,7 @@ from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .once import BreaksAtOnce
+from .one_pass import ZipStopsAtOnePass
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
@@ -104,7 +105,7 @@ from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
-    ScheduleEndsInOneEpoch,
+    ScheduleEndsInOneEpoch, ZipStopsAtOnePass,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
