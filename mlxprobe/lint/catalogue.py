@@ -1166,6 +1166,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/moyuan5989/mlx-forge/commit/"
         "8afd2e3bfec6ee6f1ecd3b51030c70c344bb01ba"),
     RuleInfo(
+        "MLX119", "bfloat16-to-numpy",
+        "in a program that makes bfloat16 arrays, the leaves of a tree (for k, v in "
+        "tree_flatten(...)) are handed to np.array/np.asarray as they are: NumPy has no "
+        "bfloat16, so the conversion raises at the first bfloat16 leaf",
+        "np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)  # or "
+        "mx.save_safetensors",
+        "measured (mlx 0.32.4 CPU): np.array(mx.ones(2, dtype=mx.bfloat16)) and np.asarray(...) "
+        "raise ValueError: 'bfloat16' is not a valid PEP 3118 buffer format string; after "
+        ".astype(mx.float32) both work. Failure corpus fresh21 bf16_opt_state_npz: a bfloat16 "
+        "regressor's checkpoint of the optimizer state crashed at the end of epoch 1",
+        "", source="https://github.com/xbsd/nanochat_mlx/commit/"
+        "c8cf714d64653d289188475856d76443a9d0cf5f"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

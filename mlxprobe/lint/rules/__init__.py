@@ -16,6 +16,7 @@ from .argnums import GradOfIndices
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .axes import NoAxisNormalisation
 from .base import Rule
+from .bfloat16_numpy import Bfloat16ToNumpy
 from .captures import CompiledReadsStaleModel
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
@@ -105,7 +106,7 @@ from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
-    ScheduleEndsInOneEpoch, ZipStopsAtOnePass,
+    ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

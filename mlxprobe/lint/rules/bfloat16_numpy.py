@@ -1,0 +1,65 @@
+"""MLX119: in a program that makes bfloat16 arrays (`model.set_dtype(mx.bfloat16)`,
+`.astype(mx.bfloat16)`, `dtype=mx.bfloat16`), the leaves of a tree (`for k, v in
+tree_flatten(opt.state)`) handed to `np.array`/`np.asarray` as they are: NumPy has no
+bfloat16, so the conversion raises at the first bfloat16 leaf (a checkpoint or a log of the
+weights that works in float32 and crashes once the model is cast).
+
+Measured (mlx 0.32.4 CPU): `np.array(mx.ones(2, dtype=mx.bfloat16))` and `np.asarray(...)`
+raise `ValueError: 'bfloat16' is not a valid PEP 3118 buffer format string`; after
+`.astype(mx.float32)` both work. Failure corpus fresh21 `bf16_opt_state_npz` (a bfloat16
+regressor's per-epoch checkpoint of the optimizer state crashed at the end of epoch 1).
+
+Job: find such conversions of a tree's leaves; one whose argument is cast first is left
+alone, and so is a program that never makes a bfloat16 array.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule
+from .tree_iteration import iterations
+
+BFLOAT16 = "mlx.core.bfloat16"
+FLATTEN = "mlx.utils.tree_flatten"
+TO_NUMPY = frozenset({"numpy.array", "numpy.asarray"})
+
+
+def makes_bfloat16(source: SourceFile) -> bool:
+    return any(source.imports.resolve(n) == BFLOAT16 for n in source.of_type(ast.Attribute))
+
+
+def leaf(target: ast.AST) -> str | None:
+    """`v` of `for k, v in tree_flatten(...)`."""
+    if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(
+            target.elts[1], ast.Name):
+        return target.elts[1].id
+    return None
+
+
+class Bfloat16ToNumpy(Rule):
+    """MLX119: `np.array(v)` for `k, v in tree_flatten(opt.state)` in a bfloat16 program."""
+
+    id = "MLX119"
+    anchors = ("bfloat16",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "bfloat16" in text and "tree_flatten" in text and ("np." in text
+                                                                 or "numpy" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not makes_bfloat16(source):
+            return
+        for iterable, target, used in iterations(source):
+            name = leaf(target)
+            if name is None or not isinstance(iterable, ast.Call) or \
+                    source.imports.resolve(iterable.func) != FLATTEN:
+                continue
+            yield from (self.hit(source, n) for n in used if isinstance(n, ast.Call)
+                        and source.imports.resolve(n.func) in TO_NUMPY and n.args
+                        and isinstance(n.args[0], ast.Name) and n.args[0].id == name)
