@@ -9,10 +9,13 @@ to know which way a metric should move and which numbers are not learning eviden
 Roles and why:
 - LOSS (lower is better): names holding `loss` and the usual error measures (mse, mae, rmse,
   nll, ce, bce, xent, err, error, cost, ppl, perplexity, l1, smooth_l1, huber, hinge, and a
-  bandit's or an online learner's regret). KL
-  and ELBO are kept out: KL often rises while a VAE learns and ELBO's sign depends on the
-  program, so neither may decide learning or an explosion; they still count for non-finite
-  values. Nor is a norm (`l1_norm`, `weight_norm`): a norm of the weights grows as a model
+  bandit's or an online learner's regret), and the negative ELBO (`neg_elbo`, `nelbo`, a
+  printed `-elbo`, kept as `minus_elbo`). KL and a bare ELBO are kept out: KL often rises
+  while a VAE learns, and a bare `elbo`'s sign depends on the program, so neither may decide
+  learning or an explosion; they still count for non-finite values (the output parser
+  judges an `elbo` printed below 0 as the ELBO itself, through its negative: `fields`). A
+  name written negated (`-loss`) runs the other way: OTHER.
+  Nor is a norm (`l1_norm`, `weight_norm`): a norm of the weights grows as a model
   learns; nor a running total (`cum_regret`, `cumulative_loss`), which grows by construction.
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
   score, bleu, rouge, iou, and the retrieval and image measures (hit, hits, mrr, ndcg, map,
@@ -56,6 +59,10 @@ _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|r
 _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
                           r"adversarial)(?:$|_)")
 _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
+# the negative ELBO, the loss of variational inference (`-elbo`, `neg_elbo`, `nelbo`)
+_NEGATIVE_ELBO = re.compile(r"(?:^|_)(?:(?:neg|negative|minus)_elbo|nelbo)(?:$|_)")
+# the ELBO itself, a bound on a log-likelihood to maximise (`elbo`, `train_elbo`)
+_ELBO = re.compile(r"^(?:(?:train|training|avg|mean|batch)_)?elbo$")
 _KL = re.compile(r"(?:^|_)(?:kl|kld)(?:$|_)")
 # a norm of weights or gradients (`l1_norm`, `w_norm`): it grows as a model learns
 _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
@@ -68,9 +75,12 @@ LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learn
 
 
 def normal(name: str) -> str:
-    """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`."""
-    text = re.sub(r"[\s\-]+", "_", name.strip().strip(":=|,;()[]{}'\"").lower())
-    return text.strip("_")
+    """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`; a name written
+    negated, `-elbo`, -> `minus_elbo`."""
+    text = name.strip().strip(":=|,;()[]{}'\"").lower()
+    negated = text[:1] == "-" and text[1:2].isalpha()
+    text = re.sub(r"[\s\-]+", "_", text).strip("_")
+    return f"minus_{text}" if negated else text
 
 
 def role(name: str) -> str:
@@ -81,6 +91,10 @@ def role(name: str) -> str:
         return OTHER
     if _RATE.search(name):
         return RATE
+    if _NEGATIVE_ELBO.search(name):
+        return LOSS
+    if name.startswith("minus_"):
+        return OTHER  # a negated metric (`-loss`) runs the other way; which, its name hides
     if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)
                                    or _CUMULATIVE.search(name)):
         return LOSS
@@ -117,6 +131,12 @@ def kl(name: str) -> bool:
     """A KL divergence term (`kl`, `kld`, `kl_loss`): never the loss, and a VAE's variance
     shows in it."""
     return bool(_KL.search(name.lower()))
+
+
+def elbo(name: str) -> bool:
+    """The ELBO itself (`elbo`, `train_elbo`), not its negative: a log-likelihood bound the
+    run maximises."""
+    return bool(_ELBO.match(name))
 
 
 def held_out(name: str) -> bool:

@@ -47,6 +47,32 @@ PROGRAMS = {
         _, grads = nn.value_and_grad(other, lambda m, x: m(x).sum())(other, mx.ones((1, 2)))
         optim.Adam(1e-3).update(model, grads)
     """,
+    "optimizer_state_dicts": """
+        import mlx.optimizers as optim
+        from mlx.utils import tree_flatten
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.h = [nn.Linear(2, 2), nn.Linear(2, 2)]
+            def __call__(self, x):
+                for layer in self.h:
+                    x = layer(x)
+                return x
+        model = Net()
+        _, grads = nn.value_and_grad(model, lambda m, x: m(x).sum())(model, mx.ones((1, 2)))
+        first = optim.Adam(1e-3)
+        first.update(model, grads)
+        state = {}
+        for key, value in tree_flatten(first.state):
+            node = state
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        resumed = optim.Adam(1e-3)
+        resumed.state = state
+        resumed.update(model, grads)
+    """,
     "tree_add": """
         model = nn.Linear(2, 2)
         grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
@@ -121,6 +147,15 @@ def test_a_key_error_inside_the_optimizer_is_a_tree_mismatch(stderr: dict[str, s
     assert "train_optimizer_key.py:7: `optim.Adam(1e-3).update(model, grads)`" in hint
     # b10_residual_cached_on_self (fresh10): an activation stored on the module in __call__
     assert "`self.skip = x` in `__call__`" in hint and "local variables" in hint
+
+
+def test_a_type_error_inside_the_optimizer_is_a_state_of_another_shape(
+        stderr: dict[str, str]) -> None:
+    # fresh24 resume_optstate_string_keys_c24: a state rebuilt from flat keys as nested dicts
+    hint = hint_of(stderr["optimizer_state_dicts"])
+    assert hint.startswith("the optimizer met a node of another type in its own state")
+    assert "'str' object does not support item assignment" in hint
+    assert "tree_unflatten" in hint and "train_optimizer_state_dicts.py:27" in hint
 
 
 def test_arithmetic_on_a_gradient_tree_says_tree_map(stderr: dict[str, str]) -> None:

@@ -28,6 +28,11 @@ from mlxprobe.watching.output import ProgressParser
     # two values named alike keep their two-word names (fresh21 grpo_bandit_ratio_flip)
     ("INFO iter 25 | loss 0.0691 | sampled reward 0.000 | greedy reward 0.018 | 0.3s", 25,
      0.0691, None, {"sampled_reward": 0.0, "greedy_reward": 0.018}),
+    # an aligned column pads past four spaces, and `-elbo` is the negative ELBO, a loss
+    # (fresh24 advi_samples_outside_grad: f"it {i:5d}  -elbo {v:12.3f}")
+    ("it     1  -elbo     3558.823  (0.0s)", 1, 3558.823, "minus_elbo", None),
+    # the ELBO itself, negative: its negative is the loss (fresh24 bernoulli_vi_*)
+    ("INFO iter 200 elbo -39.262", 200, 39.262, "neg_elbo", {"elbo": -39.262}),
 ])
 def test_common_shapes(line, step, loss, loss_name, metrics):
     record = ProgressParser().parse(line)
@@ -73,9 +78,21 @@ def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
     ("ndcg@10", metric_names.ACCURACY), ("psnr", metric_names.ACCURACY),
     ("window_regret_per_round", metric_names.LOSS), ("cum_regret", metric_names.OTHER),
     ("cumulative_loss", metric_names.OTHER), ("preq_acc_cum", metric_names.ACCURACY),
+    ("elbo", metric_names.OTHER), ("neg_elbo", metric_names.LOSS), ("nelbo", metric_names.LOSS),
+    ("minus_elbo", metric_names.LOSS), ("minus_loss", metric_names.OTHER),
+    ("neg_loss", metric_names.LOSS),
 ])
 def test_roles(name, role):
     assert metric_names.role(name) == role
+
+
+def test_a_name_written_negated_keeps_its_sign():
+    assert metric_names.normal("-elbo") == "minus_elbo"
+    assert metric_names.normal("x-y") == "x_y" and metric_names.normal("- loss") == "loss"
+
+
+def test_a_positive_elbo_is_not_negated_into_a_loss():
+    assert fields.read("step 3 elbo 12.5").values == {"elbo": 12.5}
 
 
 def test_the_training_loss_is_never_a_validation_metric_and_a_total_beats_its_parts():

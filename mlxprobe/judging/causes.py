@@ -19,6 +19,10 @@ through. Each rule below is one statement true of every program with that failur
   `apply_gradients`, `init`): MLX walks the gradients, the parameters and the optimizer's
   state as one tree, so a key in one that the others lack is a mismatch of the three (mlx
   issue 1328: an optimizer state restored from a checkpoint of another model layout).
+- `optimizer_tree_type`: a TypeError raised inside `mlx.optimizers`: the same walk met a
+  container or leaf of another type in the state than in the parameters (fresh24
+  `resume_optstate_string_keys_c24`: a state rebuilt by hand from flat keys, the blocks'
+  list a dict of '0', '1': "'str' object does not support item assignment").
 - `tree_arithmetic`: Python's "unsupported operand type(s)" with a dict or list operand:
   gradients and parameters are trees of arrays (nested dicts), which `+`, `*`, `/` do not
   combine; gradient accumulation is done with `tree_map` (mlx issue 2840).
@@ -42,6 +46,10 @@ CONTROL_FLOW = re.compile(r"^(?:if|elif|while|assert)\b")
 DIVISIONS = (ast.Div, ast.FloorDiv, ast.Mod)
 TREE_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): (?:'(?:dict|list)' and|"
                           r".* and '(?:dict|list)')")
+# a TypeError about a container (not a value of the wrong type: a learning rate read as a
+# string is `known_errors`' number_as_string)
+STRUCTURE = re.compile(r"does not support item assignment|is not subscriptable|indices must "
+                       r"be integers|object is not iterable|is not a mapping")
 LINE_CHARS = 160  # a quoted source line is cut here
 
 
@@ -58,6 +66,9 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return zero_division(user, found[-1])
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
         return optimizer_tree_key(message, user)
+    if kind == "TypeError" and STRUCTURE.search(message) and any(
+            n.startswith("mlx.optimizers") for n in passed(found)):
+        return optimizer_tree_type(message, user)
     return None
 
 
@@ -108,6 +119,18 @@ def optimizer_tree_key(message: str, user: Frame) -> str:
             "gradients from the model you update, `loss, grads = nn.value_and_grad(model, "
             "loss_fn)(model, x, y); optimizer.update(model, grads)`, and build a fresh "
             "optimizer after changing the model (seen in "
+            f"{GH}ml-explore/mlx/issues/1328)")
+
+
+def optimizer_tree_type(message: str, user: Frame) -> str:
+    return (f"the optimizer met a node of another type in its own state than in the "
+            f"parameters ({message.strip()[:80]}; {user.where}: `{user.text[:LINE_CHARS]}`): "
+            "MLX walks the gradients, the parameters and the optimizer state as one tree, so "
+            "their containers must match: a state restored from a flat checkpoint "
+            "(`tree_flatten` keys such as `layers.0.weight`) rebuilt by hand as nested dicts "
+            "turns a list of layers into a dict with string keys '0', '1'; rebuild it with "
+            "`optimizer.state = tree_unflatten(list(flat.items()))` (`from mlx.utils import "
+            "tree_unflatten`: numeric keys become lists), or build a fresh optimizer (seen in "
             f"{GH}ml-explore/mlx/issues/1328)")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import signal
 
-from . import causes, known_errors, tracebacks
+from . import causes, known_errors, shape_notes, tracebacks
 
 EVAL_STATE = "mx.eval(loss, model.parameters(), optimizer.state)  # after optimizer.update(...)"
 
@@ -156,8 +156,9 @@ DIVERGED = ("the loss or the parameters blew up: the updates are too large; lowe
             "clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
-NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a finite, "
-              "not rising, run): an op whose value or gradient is undefined at its input "
+NAN_SUDDEN_LEAD = ("a value became NaN/inf without growing first (non-finite from a "
+                   "finite, not rising, run): ")
+NAN_SUDDEN = NAN_SUDDEN_LEAD + ("an op whose value or gradient is undefined at its input "
               "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
               "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "
               "`mx.log(mx.maximum(p, 1e-9))`; a hand-written cross-entropy on "
@@ -211,13 +212,25 @@ NAN_UNBOUNDED = ("the loss fell below zero, past minus its first value, and kept
                  "stay >= 0 (cross-entropy, mse) going negative has a sign turned round")
 
 
+NAN_AT_FIRST = (
+    "the loss was non-finite from its first report: check the inputs first, "
+    "`mx.isnan(x).any()` on a batch: a standardisation `(x - mean) / std` where a constant "
+    "feature has a std of 0 makes 0/0 = NaN in every row (replace a zero std with 1.0 or "
+    "divide by `std + 1e-8`), a log of a 0 feature, missing values read as NaN; then the "
+    "initial parameters and the first step: ")
+
+
 def for_non_finite(before: list[float]) -> str:
-    """The fix for a run that went non-finite, from the finite values before it: fallen
-    below minus its first value (an objective unbounded below), grown more than
-    GROWTH_FACTOR x its first value (an explosion), or neither (an undefined op).
+    """The fix for a run that went non-finite, from the finite values before it: none (the
+    inputs first: fresh24 `d24_normalize_zero_std`, a constant feature standardised by its
+    std of 0, NaN from the first report), fallen below minus its first value (an objective
+    unbounded below), grown more than GROWTH_FACTOR x its first value (an explosion), or
+    neither (an undefined op).
     Measured (failure corpus fresh21 `vae_mi_penalty_unbounded`, a VAE loss with `- lambda
     * MI`): 3.97 at batch 16, -23.8 at batch 32, NaN from batch 48."""
     finite = [v for v in before if v == v and abs(v) != float("inf")]
+    if not finite:
+        return NAN_AT_FIRST + NAN_SUDDEN[len(NAN_SUDDEN_LEAD):]
     if len(finite) >= 2 and finite[-1] < -abs(finite[0]) and finite[-1] == min(finite):
         return NAN_UNBOUNDED
     if len(finite) >= 2 and abs(finite[-1]) > GROWTH_FACTOR * abs(finite[0]) > 0:
@@ -390,7 +403,7 @@ def _by_message(kind: str, message: str) -> str:
     text = f"{kind}: {message}"
     known = known_errors.find(text)
     if known is not None:
-        return known.hint_for(text)
+        return known.hint_for(text) + shape_notes.note(text)
     text = f"{kind} {message}".lower()
     for words, hint in _ERRORS:
         if all(w in text for w in words):

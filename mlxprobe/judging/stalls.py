@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-from . import policy
+from . import policy, variational
 
 MIN_REPORTS = 10
 TINY_RATE = 1e-6
@@ -54,13 +54,14 @@ CONSTANT = (
     "something that does not change (an `mx.stop_gradient` or cached value)")
 
 
-def hint(series: Series, losses: list[float]) -> str | None:
+def hint(series: Series, losses: list[float], loss_name: str = "loss") -> str | None:
     """The first fact's hint (see the module's docstring), or None."""
     finite = [v for v in losses if math.isfinite(v)]
     if len(finite) >= MIN_REPORTS and all(v == 0 for v in finite):
         return ZERO_LOSS.format(n=len(finite))
     return (tiny_rate([v for _, v in series.get("learning_rate", [])])
-            or policy.flat_hint(series) or constant_loss(finite))
+            or policy.flat_hint(series) or variational.flat_hint([loss_name, *series])
+            or constant_loss(finite))
 
 
 def tiny_rate(rates: list[float]) -> str | None:

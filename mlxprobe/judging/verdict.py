@@ -34,6 +34,7 @@ from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
     anatomy,
+    ascent,
     backlog,
     chance,
     constant,
@@ -63,6 +64,7 @@ from . import (
     tracebacks,
     unevaluated,
     variance,
+    variational,
     weighting,
     zero_accuracy,
     zero_logit,
@@ -582,8 +584,16 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         losses, tally = losses[start:], Tally.of(losses[start:])
     blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw,
                                                                                     losses)
-    return dataclasses.replace(blown, hint=variance.kl_note(raw) + blown.hint
+    return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
+
+
+def _blown_lead(raw: RawResult) -> str:
+    """What leads an explosion's fix: a VAE's unbounded variance (`variance`), a variational
+    run's two gradient paths (`variational`), a loss that rose at every report (`ascent`)."""
+    names = [program.loss_name(raw), *metrics.series(raw)]
+    return (variance.kl_note(raw) + variational.blown_note(names)
+            + ascent.note(metric_series(raw, "loss")))
 
 
 def _non_finite_hint(raw: RawResult) -> str:
@@ -967,7 +977,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw)
-                   + (stalls.hint(series, losses) or hints.NOT_LEARNING), {"trend": fit})
+                   + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
+                   {"trend": fit})
 
 
 def _judged_start(raw: RawResult, losses: list[float]) -> int:

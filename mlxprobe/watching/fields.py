@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..metric_names import POSITION, normal, role
+from ..metric_names import POSITION, elbo, normal, role
 
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
@@ -29,9 +29,11 @@ ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)"
 # a qualifier in brackets between a name and its colon or `=`: `mean group reward (last 60):
 # 0.588` names 0.588, and the 60 is no value
 QUALIFIER = re.compile(r"(?<=[A-Za-z_])\s*\([^()\n]*\)(?=\s*[:=])")
-TOKEN = re.compile(rf"(?P<word>[A-Za-z_][\w./-]*(?:@\d+)?)|"
+TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+)?)|"
                    rf"(?<![\w.])(?P<num>{NUMBER})(?![\w.])(?P<pct>%)?")
-GAP = re.compile(r"^[\s'\":=|]{0,4}$")
+# what may stand between a name and its number: a few separators, or only spaces (an aligned
+# column, `it     1  -elbo     3558.823`: f"{name:<6}{value:>12}" pads with more than four)
+GAP = re.compile(r"^(?:[\s'\":=|]{0,4}| {5,16})$")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
@@ -126,6 +128,8 @@ def _take(line: Line, name: str, value: float, pct: bool) -> None:
         line.step = int(value) if line.step is None else line.step
     elif role(name) != POSITION:
         line.values.setdefault(name, value)
+        if elbo(name) and value < 0:  # the ELBO itself: its negative is the run's loss
+            line.values.setdefault(f"neg_{name}", -value)
 
 
 def _bare_step(text: str) -> int | None:

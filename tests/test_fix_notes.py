@@ -1,0 +1,81 @@
+"""Fix texts picked from evidence any run has (`judging/variational.py`, `judging/ascent.py`,
+`judging/shape_notes.py`, `hints.for_non_finite`), on records shaped like fresh24's runs:
+each note appears where its fact holds and not where it does not."""
+
+from __future__ import annotations
+
+from mlxprobe.judging import ascent, hints, shape_notes, variational
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def run(losses: list[float], name: str = "loss", metrics: dict | None = None) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 100 * (i + 1),
+                "t": float(i), "loss": v, "loss_name": name, "metrics": metrics or {}}
+               for i, v in enumerate(losses)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_variational_runs_explosion_names_both_gradient_paths():
+    # fresh24 advi_samples_outside_grad: -elbo 3558 -> 9.7e4 -> ... -> 3.5e5
+    losses = [3558.8, 96533.2, 1.54e6, 4.05e7, 2.82e7, 2.86e8, 1.69e7, 5.46e6, 8.9e5,
+              2.3e5, 6.1e5, 2.1e6, 3.1e6, 1.2e6, 2.6e5, 3.5e5]
+    verdict = classify(run(losses, "minus_elbo"))
+    assert verdict.label == "diverged:exploding"
+    assert verdict.hint.startswith("a variational objective (`minus_elbo`) blew up")
+    assert "inside the function given to `value_and_grad`" in verdict.hint
+
+
+def test_a_flat_elbo_names_the_per_sample_advantage():
+    # fresh24 bernoulli_vi_averaged_baseline: elbo -35.2 -> -42.1, noisy
+    elbo = [-35.2, -39.3, -38.0, -40.7, -39.5, -38.0, -37.3, -39.7, -41.0, -41.5, -42.0,
+            -40.1, -42.5, -44.1, -40.7, -42.1]
+    verdict = classify(run([-v for v in elbo], "neg_elbo", {"elbo": -35.0}))
+    assert verdict.label == "not_learning:trend"
+    assert "per-sample objective before averaging" in verdict.hint
+
+
+def test_a_run_without_an_elbo_gets_no_variational_text():
+    assert variational.flat_hint(["loss", "acc"]) is None
+    assert variational.blown_note(["mse"]) == ""
+    assert variational.elbo_name(["loss", "train_elbo"]) == "train_elbo"
+
+
+def test_a_loss_rising_at_every_report_leads_with_another_objective():
+    # fresh24 d24_update_hardcoded_ce: train mse 1.99e4 -> 1.57e12, up at every epoch
+    losses = [1.99e4 * 1.9 ** i for i in range(25)]
+    verdict = classify(run(losses, "train_mse"))
+    assert verdict.label == "diverged:exploding"
+    assert verdict.hint.startswith("the loss rose at every one of its 25 reports")
+    assert "cross_entropy" in verdict.hint
+
+
+def test_a_rise_with_a_fall_between_is_no_ascent():
+    assert ascent.note([1.0, 2.0, 4.0, 3.0, 8.0, 16.0, 32.0]) == ""
+    assert ascent.note([1.0, 2.0, 4.0, 8.0, 16.0]) == ""  # under six reports
+    assert ascent.note([1.0, 2.0, 4.0, 8.0, 16.0, 32.0]).startswith("the loss rose")
+
+
+MATMUL = ("ValueError: [addmm] Last dimension of first input with shape (32,288) must match "
+          "second to last dimension of second input with shape (32,4).")
+
+
+def test_a_square_multiple_of_the_layer_width_names_a_flattened_spatial_map():
+    # fresh24 d24_resnet9_head_flatten: a 3 x 3 x 32 map flattened into nn.Linear(32, 4)
+    note = shape_notes.note(MATMUL)
+    assert "288 = 32 x 3 x 3" in note and "x.mean(axis=(1, 2))" in note
+    assert hints.for_error("ValueError", MATMUL.split(": ", 1)[1], "").count("3 x 3") == 2
+
+
+def test_other_widths_get_no_spatial_note():
+    assert shape_notes.note(MATMUL.replace("288", "96")) == ""  # 3x: not a square
+    assert shape_notes.note(MATMUL.replace("288", "100")) == ""  # not a multiple
+    assert shape_notes.note("ValueError: [reshape] Cannot reshape array") == ""
+
+
+def test_a_loss_non_finite_from_its_first_report_checks_the_inputs_first():
+    # fresh24 d24_normalize_zero_std: a constant feature standardised by its std of 0
+    text = hints.for_non_finite([])
+    assert text.startswith("the loss was non-finite from its first report")
+    assert "std" in text and "sqrt or log at 0" in text
+    assert not hints.for_non_finite([0.5, 0.4]).startswith("the loss was non-finite")
