@@ -1179,6 +1179,21 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/xbsd/nanochat_mlx/commit/"
         "c8cf714d64653d289188475856d76443a9d0cf5f"),
     RuleInfo(
+        "MLX120", "float32-mask-half-attention",
+        "an additive attention mask built in float32 (create_additive_causal_mask(L) without "
+        "dtype=, or the module's own builder returning mask * -1e9 with no dtype or cast) in "
+        "a program that makes float16/bfloat16 arrays and calls "
+        "mx.fast.scaled_dot_product_attention: float32 does not promote to a half type, so "
+        "the first half-precision forward pass raises",
+        "mask = nn.MultiHeadAttention.create_additive_causal_mask(L, dtype=h.dtype)",
+        "measured (mlx 0.32.4 CPU): mx.fast.scaled_dot_product_attention with bfloat16 q, k, v "
+        "and a float32 additive mask raises ValueError: [scaled_dot_product_attention] Mask "
+        "type must promote to output type bfloat16.; with mask.astype(q.dtype) it runs. "
+        "Failure corpus fresh24 fp32_causal_mask_half_attn_c24: a bfloat16 llama-style LM "
+        "crashed at its first step",
+        "", source="https://github.com/armbues/SiLLM/commit/"
+        "8a1f5664c306f941a2a3b19643ac59624b18163d"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -49,6 +49,7 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .lora_scale import AlphaWithoutRank
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
+from .mask_dtype import Float32MaskHalfAttention
 from .masked_exp import MaskedAfterExp
 from .masks import InfiniteMaskSoftmax
 from .modules import (
@@ -106,7 +107,7 @@ from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
-    ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy,
+    ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

@@ -1,0 +1,89 @@
+"""MLX120: an additive attention mask built in float32 (`nn.MultiHeadAttention
+.create_additive_causal_mask(L)` without `dtype=`, or the module's own builder returning
+`mask * -1e9` with no dtype or cast in it), in a program that makes float16 or bfloat16 arrays
+and calls `mx.fast.scaled_dot_product_attention`: the fused kernel requires the mask to
+promote to the output type, and float32 does not promote to a half type, so the first
+forward pass in half precision raises.
+
+Measured (mlx 0.32.4 CPU): `mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0,
+mask=m)` with bfloat16 q, k, v and a float32 additive mask raises `ValueError:
+[scaled_dot_product_attention] Mask type must promote to output type bfloat16.`; with
+`m.astype(q.dtype)` it runs. Failure corpus fresh24 `fp32_causal_mask_half_attn_c24` (a
+llama-style LM trained in bfloat16: crashed at its first step; the fix builds the mask in the
+activations' dtype with `mx.finfo(dtype).min`).
+
+Job: find such mask bindings that the function never casts.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import function_of
+from ..finding import Finding
+from ..flow import body_assignments, walk
+from ..source import SourceFile
+from .base import Rule
+
+SDPA = "mlx.core.fast.scaled_dot_product_attention"
+HALF = frozenset({"mlx.core.float16", "mlx.core.bfloat16"})
+BUILDER = "create_additive_causal_mask"
+
+
+def makes_half(source: SourceFile) -> bool:
+    return any(source.imports.resolve(n) in HALF for n in source.of_type(ast.Attribute))
+
+
+def float32_builder(source: SourceFile, call: ast.Call) -> bool:
+    """MLX's causal-mask builder without `dtype=`, or the module's own function that scales
+    by a large negative constant and never names a dtype."""
+    if any(k.arg == "dtype" for k in call.keywords) or len(call.args) > 1:
+        return False
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(
+        call.func, "id", "")
+    function = function_of(source, call.func)
+    if function is None or isinstance(function, ast.Lambda):
+        return name == BUILDER and source.imports.resolve(call.func) is not None
+    nodes = list(walk(function.body))
+    return not any(isinstance(n, (ast.Attribute, ast.keyword)) and (
+        getattr(n, "attr", None) == "astype" or getattr(n, "arg", None) == "dtype")
+        for n in nodes) and any(large_negative(n) for n in nodes)
+
+
+def large_negative(node: ast.AST) -> bool:
+    """`-1e9`, `-inf`-like: a negated constant of magnitude >= 1e4."""
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(
+        node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)) and \
+        abs(node.operand.value) >= 1e4
+
+
+def cast_later(source: SourceFile, scope: ast.AST, name: str) -> bool:
+    """The function casts `name` somewhere: `name.astype(...)`."""
+    return any(isinstance(n, ast.Attribute) and n.attr == "astype" and isinstance(
+        n.value, ast.Name) and n.value.id == name for n in walk(scope.body))
+
+
+class Float32MaskHalfAttention(Rule):
+    """MLX120: `mask = create_additive_causal_mask(L)` (float32) in a bfloat16 model that
+    calls the fused attention: it raises 'Mask type must promote to output type'."""
+
+    id = "MLX120"
+    anchors = ("scaled_dot_product_attention",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "scaled_dot_product_attention" in text and "float16" in text and (
+            "mask" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not makes_half(source) or not any(source.imports.resolve(c.func) == SDPA
+                                             for c in source.of_type(ast.Call)):
+            return
+        for scope in source.of_type(ast.FunctionDef, ast.AsyncFunctionDef):
+            for target, value in body_assignments(source, scope):
+                if isinstance(target, ast.Name) and isinstance(value, ast.Call) and \
+                        float32_builder(source, value) and not cast_later(
+                            source, scope, target.id):
+                    yield self.hit(source, value)
