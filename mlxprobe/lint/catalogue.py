@@ -1194,6 +1194,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/armbues/SiLLM/commit/"
         "8a1f5664c306f941a2a3b19643ac59624b18163d"),
     RuleInfo(
+        "MLX121", "keys-nested-by-hand",
+        "flat keys (layers.0.weight, as tree_flatten, save_safetensors and savez write them) "
+        "nested back by hand into dicts, a loop over key.split('.') making a {} per part: a "
+        "list's items become a dict with keys '0', '1', so the tree no longer matches the "
+        "model's when handed back (optimizer.state, model.update)",
+        "state = tree_unflatten(list(flat.items()))  # numeric keys become lists",
+        "measured (mlx 0.32.4 CPU): an Adam state of a model with a list of two layers, "
+        "flattened with tree_flatten and rebuilt this way, made the next optimizer.update "
+        "raise TypeError: 'str' object does not support item assignment inside "
+        "mlx.optimizers; tree_unflatten rebuilds the lists. Failure corpus fresh24 "
+        "resume_optstate_string_keys_c24: a resumed GPT run crashed at its first step",
+        "", source="https://github.com/zhubert/mlxchat/commit/"
+        "0d7db97f88f5be82052223fc25d734c039e883c0"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -100,6 +100,7 @@ from .tree_iteration import TreeIteratedAsLeaves
 from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .unbound import UnboundName
+from .unflatten import KeysNestedByHand
 from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
 from .update_target import UpdateIntoDict
@@ -108,6 +109,7 @@ from .views import KeptSliceView
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
+    KeysNestedByHand,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
