@@ -34,7 +34,7 @@ def load_other(flat):
 
 
 def test_mlx121_dotted_keys_nested_by_hand_fire():
-    assert fired(BY_HAND, "MLX121") == [9, 20]
+    assert fired(BY_HAND, "MLX121") == [9, 21]
 
 
 def test_mlx121_tree_unflatten_and_a_split_without_dicts_are_clean():
