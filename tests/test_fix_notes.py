@@ -1,6 +1,8 @@
 """Fix texts picked from evidence any run has (`judging/variational.py`, `judging/ascent.py`,
 `judging/shape_notes.py`, `hints.for_non_finite`), on records shaped like fresh24's runs:
-each note appears where its fact holds and not where it does not."""
+each note appears where its fact holds and not where it does not; and the trend rule's
+exception for a loss that fell before its second report and held (`program.fell_and_held`),
+on the same records."""
 
 from __future__ import annotations
 
@@ -79,3 +81,12 @@ def test_a_loss_non_finite_from_its_first_report_checks_the_inputs_first():
     assert text.startswith("the loss was non-finite from its first report")
     assert "std" in text and "sqrt or log at 0" in text
     assert not hints.for_non_finite([0.5, 0.4]).startswith("the loss was non-finite")
+
+
+def test_a_loss_that_fell_before_its_second_report_and_held_is_no_stall():
+    # fresh24 bernoulli_vi_averaged_baseline_ok: neg_elbo 35.4, then 23.99-24.08 flat
+    held = [35.36, 24.04, 24.08, 23.99, 24.06, 24.03, 24.01, 24.05, 24.0, 24.07, 24.02,
+            24.04, 23.99, 24.06, 24.03, 24.03]
+    assert classify(run(held, "neg_elbo")).label == "pass"
+    bounced = held[:-3] + [36.0, 24.0, 24.1]  # a last third that reaches its start again
+    assert classify(run(bounced, "neg_elbo")).label == "not_learning:trend"

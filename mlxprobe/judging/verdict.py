@@ -963,8 +963,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses):
         return None
-    if fell_by_half(losses):  # it learned; a later rise is the diverged rules' to judge
-        return None
+    if fell_by_half(losses) or program.fell_and_held(losses):
+        return None  # it learned; a later rise is the diverged rules' to judge
     if metric_names.adversarial(program.loss_name(raw)):  # a GAN's losses seek an equilibrium
         return None
     series = metrics.series(raw)
