@@ -31,22 +31,38 @@ def fired(code: str, rule: str) -> list[int]:
 
 def test_mlx001_update_without_eval() -> None:
     code = """
-    for x, y in data:
+    for step, (x, y) in enumerate(data):
         loss, grads = loss_and_grad(model, x, y)
         optimizer.update(model, grads)
-        print(loss.item())
+        if step % 100 == 0:
+            print(loss.item())
     """
     assert fired(code, "MLX001") == [4]
 
 
-def test_mlx001_eval_of_the_loss_alone_does_not_count() -> None:
+def test_mlx001_eval_of_the_loss_in_a_branch_does_not_count() -> None:
     code = """
     while True:
         loss, grads = loss_and_grad(model, x, y)
         self.optimizer.update(self.model, grads)
-        mx.eval(loss)
+        if done():
+            mx.eval(loss)
     """
     assert fired(code, "MLX001") == [4]
+
+
+def test_mlx001_a_loss_read_at_every_step_runs_the_previous_update() -> None:
+    # measured (mlx 0.32.4 CPU, an MLP under Adam, 2,000 steps): reading only `loss.item()`
+    # each step kept RSS at 27-28 MB and 2.3-2.5 ms a step, as a full mx.eval did: the next
+    # loss is computed from the updated parameters, so reading it runs the update
+    for read in ("print(loss.item())", "mx.eval(loss)", "total += float(loss)"):
+        code = f"""
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        {read}
+    """
+        assert fired(code, "MLX001") == [], read
 
 
 def test_mlx001_update_in_a_helper_called_from_the_loop() -> None:

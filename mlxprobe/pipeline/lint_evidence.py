@@ -35,7 +35,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX081", "MLX087", "MLX094", "MLX096",
                         "MLX097", "MLX100", "MLX101", "MLX107", "MLX110", "MLX112",
                         "MLX115", "MLX116", "MLX119", "MLX120",
-                        "MLX121"}),
+                        "MLX121", "MLX122"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",

@@ -13,6 +13,7 @@ from .adapters import FreezeAfterAdapters, FrozenThenTrained
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .argnums import GradOfIndices
+from .argument_count import GradOfMissingArgument
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .axes import NoAxisNormalisation
 from .base import Rule
@@ -109,7 +110,7 @@ from .views import KeptSliceView
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
-    KeysNestedByHand,
+    KeysNestedByHand, GradOfMissingArgument,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

@@ -95,6 +95,21 @@ class MissingMlxApi(Rule):
         return lambda block: unknown_in_text(block, imported)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        tested = probed(source)
         for node in source.of_type(ast.Attribute):
-            if isinstance(node.ctx, ast.Load) and missing(source.imports.resolve(node)):
+            if isinstance(node.ctx, ast.Load) and missing(source.imports.resolve(node)) \
+                    and node.attr not in tested:
                 yield self.hit(source, node)
+
+
+def probed(source: SourceFile) -> set[str]:
+    """Names the module tests for before it reads them: `hasattr(mx, "lgamma")`, a
+    `getattr(mx, "lgamma", ...)` with a default (fresh25 `zip_claims_csv`: `mx.lgamma(y + 1)
+    if hasattr(mx, "lgamma") else ...`, a program written for several mlx versions)."""
+    found: set[str] = set()
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Name) and call.func.id in ("hasattr", "getattr") and len(
+                call.args) >= 2 and isinstance(call.args[1], ast.Constant) and isinstance(
+                call.args[1].value, str):
+            found.add(call.args[1].value)
+    return found

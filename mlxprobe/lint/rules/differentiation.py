@@ -150,8 +150,11 @@ STOP = frozenset({"mlx.core.stop_gradient"})
 
 def differentiated_nodes(source: SourceFile) -> list[ast.AST]:
     """What a gradient transformation in this module runs: the functions handed to
-    value_and_grad/grad and their helpers, and, when one of them runs a forward pass,
-    every method of the module's own nn.Module classes (cached per module)."""
+    value_and_grad/grad and their helpers, and the `__call__` of the module's own nn.Module
+    classes with the methods it calls, and any method the differentiated code calls by name
+    (`model.nll(x)`); not a decoding method nothing differentiated calls (fresh25's
+    `viterbi`, `sparse_logits`: argmax indices that no gradient goes through). Cached per
+    module."""
     return source.cached("differentiated_nodes", source.tree, lambda: grad_region(source))
 
 
@@ -160,8 +163,10 @@ def grad_region(source: SourceFile) -> list[ast.AST]:
     for _, nodes in under(source, "grad"):
         found.update(dict.fromkeys(nodes))
     if found:
+        called = {c.func.attr for c in calls(list(found)) if isinstance(c.func, ast.Attribute)}
         for cls in module_classes(source):
-            methods = [f for f in cls.body if isinstance(f, FUNCTIONS)]
+            methods = [f for f in cls.body if isinstance(f, FUNCTIONS)
+                       and (f.name == "__call__" or f.name in called)]
             found.update(dict.fromkeys(reach(source, [s for f in methods for s in f.body])))
     return list(found)
 

@@ -30,7 +30,7 @@ from ..flow import (
     walk,
 )
 from ..names import EVAL, MLX_CORE, Imports, dotted, last_name
-from ..source import LOOPS, SourceFile, descendants
+from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule
 from .base import trains as may_train
 
@@ -75,6 +75,36 @@ def covers_update(arg: ast.AST, outputs: set[str]) -> bool:
     return True
 
 
+def loss_read_each_step(source: SourceFile, loop: ast.AST, outputs: set[str]) -> bool:
+    """The loop reads its loss at every iteration, outside any branch: `total +=
+    loss.item()`, `float(loss)`, `mx.eval(loss)`. The next step's loss is computed from the
+    updated parameters, so reading it runs the previous update: the lazy graph never holds
+    more than one step (fresh25's `yolo_closure_no_args_ok`: `epoch_loss += loss.item()`
+    each batch; the catalogue's step2-hang reads its loss only every LOG_EVERY steps)."""
+    todo = list(getattr(loop, "body", []))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.If, ast.For, ast.While, *FUNCTIONS, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Call) and read_loss(source, node, outputs):
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def read_loss(source: SourceFile, call: ast.Call, outputs: set[str]) -> bool:
+    """`loss.item()`, `float(loss)`, `mx.eval(loss)` of a step output or a name holding
+    `loss`."""
+    def is_loss(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and (node.id in outputs or "loss" in node.id.lower())
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in ("item", "tolist"):
+        return is_loss(func.value)
+    if isinstance(func, ast.Name) and func.id == "float" and call.args:
+        return is_loss(call.args[0])
+    return source.imports.resolve(func) in EVAL and any(is_loss(a) for a in call.args)
+
+
 HANDOVER_WORDS = ("eval", "valid", "save", "checkpoint", "sync")
 
 
@@ -112,17 +142,21 @@ class UpdateWithoutEval(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             nodes = loop_reach(source, loop)
-            for call in self._unevaluated(source, nodes):
+            for call in self._unevaluated(source, loop, nodes):
                 if call not in reported:
                     reported.add(call)
                     yield self.hit(source, call, self._edit(source, loop, call))
 
-    def _unevaluated(self, source: SourceFile, nodes: list[ast.AST]) -> list[ast.Call]:
+    def _unevaluated(self, source: SourceFile, loop: ast.AST,
+                     nodes: list[ast.AST]) -> list[ast.Call]:
         updates = [c for c in calls(nodes) if is_optimizer_update(source, c)]
         if not updates:
             return []
         outputs = step_outputs(nodes)
         if any(covers_update(a, outputs) for e in evals(source, nodes) for a in e.args):
+            return []
+        inner = source.enclosing(updates[0], LOOPS) or loop
+        if loss_read_each_step(source, inner, outputs):
             return []
         return [] if hands_over(source, nodes, updates[0]) else updates
 
