@@ -16,7 +16,9 @@ Roles and why:
   judges an `elbo` printed below 0 as the ELBO itself, through its negative: `fields`). A
   name written negated (`-loss`) runs the other way: OTHER.
   Nor is a norm (`l1_norm`, `weight_norm`): a norm of the weights grows as a model
-  learns; nor a running total (`cum_regret`, `cumulative_loss`), which grows by construction.
+  learns; nor a running total (`cum_regret`, `cumulative_loss`), which grows by construction;
+  nor a reference printed beside the loss (`const_rate_nll`, `baseline_mse`, `oracle_loss`,
+  `teacher_loss`), fixed by construction.
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
   score, bleu, rouge, iou, and the retrieval and image measures (hit, hits, mrr, ndcg, map,
   top1/top5, psnr, ssim), also with a cut-off (`recall@1`, `hit@10`, `ndcg@5`). Not judged
@@ -69,6 +71,11 @@ _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
 # a running total (`cum_regret`, `cumulative_loss`): it grows by construction, whatever the
 # run learns
 _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
+# a reference the program prints beside its loss (`const_rate_nll`, `baseline_mse`,
+# `oracle_loss`, `teacher_loss`): fixed by construction, never the run's loss (fresh25
+# `zip_claims_csv`: a constant-rate Poisson's NLL, 1.73747 at every epoch)
+_REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
+                        r"null|chance|uniform|bayes)(?:$|_)")
 
 
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate
@@ -96,7 +103,7 @@ def role(name: str) -> str:
     if name.startswith("minus_"):
         return OTHER  # a negated metric (`-loss`) runs the other way; which, its name hides
     if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)
-                                   or _CUMULATIVE.search(name)):
+                                   or _CUMULATIVE.search(name) or _REFERENCE.search(name)):
         return LOSS
     if _ACCURACY.search(name):
         return ACCURACY

@@ -90,3 +90,17 @@ def test_a_loss_that_fell_before_its_second_report_and_held_is_no_stall():
     assert classify(run(held, "neg_elbo")).label == "pass"
     bounced = held[:-3] + [36.0, 24.0, 24.1]  # a last third that reaches its start again
     assert classify(run(bounced, "neg_elbo")).label == "not_learning:trend"
+
+
+def test_a_float16_model_that_went_non_finite_is_told_of_float16s_range():
+    census = {"model": "Net", "trainable_dtypes": {"float16": 900}, "trainable_matrices": 2,
+              "frozen_matrices": 0, "frozen_quantized": 0}
+    look = {"kind": "params", "step": 1, "updates": 1, "leaves": 4, "compared": 4,
+            "changed": 4, "unchanged": [], "unchanged_count": 0, "nonfinite": [],
+            "zero_groups": [], "census": [census]}
+    nan = [float("nan")] * 12
+    half = run(nan)
+    half.records.insert(0, look)
+    assert classify(half).hint.startswith("the model computes in float16")
+    assert "mx.finfo(x.dtype).min" in classify(half).hint
+    assert not classify(run(nan)).hint.startswith("the model computes in float16")

@@ -212,6 +212,15 @@ NAN_UNBOUNDED = ("the loss fell below zero, past minus its first value, and kept
                  "stay >= 0 (cross-entropy, mse) going negative has a sign turned round")
 
 
+NAN_FLOAT16 = (
+    "the model computes in float16, whose largest value is 65504: a constant past it is inf "
+    "once cast, so a fill or mask value such as -1e6 or -1e9 becomes -inf and a sanitising "
+    "`mx.where(mx.isfinite(x), x, -1e6)` puts -inf back (fill with `mx.finfo(x.dtype).min`), "
+    "and exp, sums of squares and long reductions overflow (compute log-probs and the loss in "
+    "float32, `x.astype(mx.float32)`); measured on fresh25 `fp16_logprob_sentinel_overflow`: "
+    "NaN at the first update, finite with finfo's minimum. ")
+
+
 NAN_AT_FIRST = (
     "the loss was non-finite from its first report: check the inputs first, "
     "`mx.isnan(x).any()` on a batch: a standardisation `(x - mean) / std` where a constant "
@@ -247,7 +256,10 @@ LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across st
         "container class, which MLX's Module does not traverse (hold them in a plain list "
         "or dict), or in private attributes; or a model's outputs kept in a list every "
         "step for a metric at the end (the full logits of each batch: keep "
-        "`mx.argmax(logits, axis=-1)`, the predictions, or the metric's running counts)")
+        "`mx.argmax(logits, axis=-1)`, the predictions, or the metric's running counts); or "
+        "a buffer that every step appends to and trains on whole: an on-policy rollout "
+        "buffer never cleared after its update (clear it once the update has used it), a "
+        "replay buffer with no maximum size (a `collections.deque(maxlen=...)`)")
 LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "`optimizer.update` adds to one lazy graph that keeps every step's arrays "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "

@@ -196,9 +196,13 @@ TABLE: tuple[KnownError, ...] = (
     KnownError(
         "gather_float_indices",
         r"\[gather\] Got indices with invalid dtype",
-        "float values were used as indices: token ids built as floats, or hidden states "
-        "fed to an `nn.Embedding`",
-        "`tokens = tokens.astype(mx.int32)` before the embedding or the indexing",
+        "float values were used as indices: token ids built as floats, hidden states "
+        "fed to an `nn.Embedding`, or an integer index table stored on a module (a buffer) "
+        "that the optimizer updated as a parameter: any update, weight decay included, "
+        "makes it float32 at the first step",
+        "`tokens = tokens.astype(mx.int32)` before the embedding or the indexing; for a "
+        "module's index table, `model.freeze(keys=['table'], strict=True)` or keep it under a "
+        "name starting with `_` (not a parameter)",
         GH + "exo-explore/exo/issues/133"),
     KnownError(
         "item_of_array",

@@ -225,9 +225,12 @@ def _not_learning_rule() -> Rule:
                 f"ramped through >= {weighting.MIN_VALUES} values and held {weighting.HELD} "
                 "reports; nor when a higher-is-better metric rose: a trend, or from its first "
                 f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
-                "value above it)", "catalogue runs; Mann-Kendall; failure corpus: fresh3's "
-                "converged twins, fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose "
-                "before its second report", _not_learning)
+                "value above it; nor when the loss fell the same way: a last third whose median "
+                f"is <= its first report / {program.ROSE_SHARE:g}, every value below it)",
+                "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
+                "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
+                "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
+                "its second report", _not_learning)
 
 
 def compile_seconds(raw: RawResult) -> float:
@@ -598,11 +601,13 @@ def _blown_lead(raw: RawResult) -> str:
 
 def _non_finite_hint(raw: RawResult) -> str:
     """An optimizer stepped with eps = 0 (its own 0/0), else a policy-gradient run's NaN
-    hint (`policy`), else the loss's own (`hints`)."""
+    hint (`policy`), else the loss's own (`hints`); led by float16's range when the model
+    trains in float16 (the parameter looks' census)."""
     if program.optimizer_settings(raw).get("eps") == 0:
         return hints.NAN_EPS_ZERO
-    return (policy.non_finite_hint(metrics.series(raw))
-            or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
+    half = hints.NAN_FLOAT16 if params.low_precision(raw) == "float16" else ""
+    return half + (policy.non_finite_hint(metrics.series(raw))
+                   or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
 
 def _persisted(tally: Tally) -> bool:

@@ -1224,6 +1224,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/koogle/mlx-playground/commit/"
         "07889620d401f6680f6d2254ee02c3ceae9b07de"),
     RuleInfo(
+        "MLX123", "half-range-constant",
+        "a constant past float16's range (abs(c) > 65504: -1e6, -1e9) made into a float16 array "
+        "(mx.array(c, dtype=...), mx.full, mx.where(mask, c, x) with x cast to float16): it "
+        "is inf, so a fill or mask meant to be a large finite number is -inf and -inf - -inf "
+        "is NaN",
+        "fill = mx.finfo(x.dtype).min  # the most negative finite value of x's dtype",
+        "measured (mlx 0.32.4 CPU): mx.where(m, -1e9, x) with x float16 gave -inf where m "
+        "held, mx.array(-1e6, dtype=mx.float16) and mx.full((2,), -1e5, dtype=mx.float16) "
+        "gave -inf; bfloat16 gave -999424. Failure corpus fresh25 "
+        "fp16_logprob_sentinel_overflow: a GRPO log-prob path in float16 whose -1e6 sentinel "
+        "was -inf, NaN from the first update",
+        "", source="https://github.com/teilomillet/textpolicy/commit/"
+        "af26c7002617fb3bbd75ccc5113a9aac36757388"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -40,7 +40,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",
                            "MLX089", "MLX090", "MLX098", "MLX102",
-                           "MLX103", "MLX111", "MLX113"}),
+                           "MLX103", "MLX111", "MLX113", "MLX123"}),
     "not_learning": frozenset({"MLX002", "MLX003", "MLX006", "MLX010", "MLX011", "MLX012",
                                "MLX016", "MLX019", "MLX021", "MLX029", "MLX033", "MLX034",
                                "MLX036", "MLX040", "MLX044", "MLX046", "MLX048",

@@ -41,6 +41,7 @@ from .gradients import (
     ZeroedGradsFreeze,
 )
 from .guards import NanPassesGuard
+from .half_range import HalfRangeConstant
 from .host import HostRoundTrip
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
@@ -110,7 +111,7 @@ from .views import KeptSliceView
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
-    KeysNestedByHand, GradOfMissingArgument,
+    KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

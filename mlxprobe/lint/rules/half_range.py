@@ -1,0 +1,104 @@
+"""MLX123: a constant past float16's range (|c| > 65504: `-1e6`, `-1e9`, `1e5`) made into a
+float16 array: `mx.array(c, dtype=mx.float16)`, `mx.full(shape, c, dtype=x.dtype)` or
+`mx.where(mask, c, x)` with `x` a value the function cast to float16. The cast gives inf, so
+a fill or a mask meant to be a large finite number is -inf, and a sanitising
+`mx.where(mx.isfinite(x), x, -1e6)` puts back the -inf it meant to remove (then -inf - -inf
+is NaN).
+
+Measured (mlx 0.32.4 CPU): `mx.where(m, -1e9, x)` with x float16 gave -inf where m held,
+`mx.array(-1e6, dtype=mx.float16)` and `mx.full((2,), -1e5, dtype=mx.float16)` gave -inf;
+bfloat16 (float32's range) gave -999424. Failure corpus fresh25
+`fp16_logprob_sentinel_overflow` (a GRPO log-prob path cast to float16 whose -1e6 sentinel
+was -inf: NaN from the first update; `mx.finfo(lp.dtype).min` fixed it).
+
+Job: follow which names a function casts to float16 (`.astype(mx.float16)`, and names made
+from them) and find such constants given to them.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assigned, body_assignments, names_in, walk
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+FLOAT16 = "mlx.core.float16"
+HALF_MAX = 65504.0
+MAKERS = frozenset({"mlx.core.array", "mlx.core.full"})
+WHERE = "mlx.core.where"
+
+
+def constant(node: ast.AST) -> float | None:
+    """A number literal, negated or not."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = constant(node.operand)
+        return -value if value is not None else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and \
+            not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def past_range(node: ast.AST) -> bool:
+    value = constant(node)
+    return value is not None and abs(value) > HALF_MAX
+
+
+def half_names(source: SourceFile, scope: ast.AST) -> set[str]:
+    """Names the function binds to a float16 cast or to values made from one."""
+    found: set[str] = set()
+    for target, value in body_assignments(source, scope):
+        if casts_half(source, value) or names_in(value) & found:
+            found |= set(assigned(target))
+    return found
+
+
+def casts_half(source: SourceFile, node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr == "astype" and n.args
+               and source.imports.resolve(n.args[0]) == FLOAT16 for n in walk([node]))
+
+
+def half_dtype(source: SourceFile, node: ast.AST, half: set[str]) -> bool:
+    """`mx.float16`, or `x.dtype` of a float16 name."""
+    return source.imports.resolve(node) == FLOAT16 or (
+        isinstance(node, ast.Attribute) and node.attr == "dtype"
+        and isinstance(node.value, ast.Name) and node.value.id in half)
+
+
+def overflows(source: SourceFile, call: ast.Call, half: set[str]) -> bool:
+    name = source.imports.resolve(call.func)
+    if name in MAKERS:
+        dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+        values = call.args[:1] if name == "mlx.core.array" else call.args[1:2]
+        return dtype is not None and half_dtype(source, dtype, half) and any(
+            past_range(v) for v in values)
+    if name == WHERE and len(call.args) == 3:
+        a, b = call.args[1], call.args[2]
+        return (past_range(a) and isinstance(b, ast.Name) and b.id in half) or (
+            past_range(b) and isinstance(a, ast.Name) and a.id in half)
+    return False
+
+
+class HalfRangeConstant(Rule):
+    """MLX123: `mx.array(-1e6, dtype=lp.dtype)` with `lp` cast to float16: it is -inf."""
+
+    id = "MLX123"
+    anchors = ("float16",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "float16" in text and "e" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for scope in source.of_type(*FUNCTIONS):
+            if isinstance(scope, ast.Lambda):
+                continue
+            half = half_names(source, scope)
+            for node in walk(scope.body):
+                if isinstance(node, ast.Call) and overflows(source, node, half):
+                    yield self.hit(source, node)
