@@ -21,10 +21,9 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..names import MX_GRAD
 from ..source import SourceFile
 from .base import Rule
-from .gradients import argnums, bound_method, visible_function
+from .gradients import transformed_def
 
 
 class GradOfMissingArgument(Rule):
@@ -41,15 +40,10 @@ class GradOfMissingArgument(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            if source.imports.resolve(call.func) not in MX_GRAD or not call.args:
+            found = transformed_def(source, call)
+            if found is None or found[0].args.vararg is not None:
                 continue
-            function = visible_function(source, call, call.args[0])
-            method = bound_method(source, call, call.args[0]) if function is None else None
-            function = function or method
-            positions = argnums(call)
-            if function is None or positions is None or function.args.vararg is not None:
-                continue
-            count = len(function.args.posonlyargs) + len(function.args.args) - (
-                1 if method is not None else 0)
+            function, bound, positions = found
+            count = len(function.args.posonlyargs) + len(function.args.args) - int(bound)
             if max(positions) >= count:
                 yield self.hit(source, call)

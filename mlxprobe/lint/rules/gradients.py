@@ -54,6 +54,19 @@ def visible_function(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.A
     return found[0] if len(found) == 1 else None
 
 
+def transformed_def(source: SourceFile, call: ast.Call) -> tuple[ast.AST, bool, set[int]] | None:
+    """For `mx.value_and_grad(f, argnums)` / `mx.grad`: (f's def or lambda, whether it is a
+    method with `self` bound, the differentiated positions), when all are known."""
+    if source.imports.resolve(call.func) not in MX_GRAD or not call.args:
+        return None
+    function = visible_function(source, call, call.args[0])
+    method = bound_method(source, call, call.args[0]) if function is None else None
+    positions = argnums(call)
+    if (function or method) is None or positions is None:
+        return None
+    return function or method, method is not None, positions
+
+
 def bound_method(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST | None:
     """The method `self.name` names, from inside a method of the same class (not a static
     method: its first parameter is no `self`)."""
@@ -79,16 +92,12 @@ class MxGradUnusedArgument(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            if source.imports.resolve(call.func) not in MX_GRAD or not call.args:
+            found = transformed_def(source, call)
+            if found is None:
                 continue
-            function = visible_function(source, call, call.args[0])
-            method = bound_method(source, call, call.args[0]) if function is None else None
-            function = function or method
-            positions = argnums(call)
-            if function is None or positions is None:
-                continue
+            function, bound, positions = found
             params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-            params = params[1:] if method is not None else params  # `self` is bound
+            params = params[1:] if bound else params  # `self` is bound
             if not params or max(positions) >= len(params):
                 continue
             body = function.body if isinstance(function.body, list) else [function.body]
