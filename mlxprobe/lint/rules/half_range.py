@@ -19,17 +19,22 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assigned, body_assignments, names_in, walk
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
 
 FLOAT16 = "mlx.core.float16"
 HALF_MAX = 65504.0
 MAKERS = frozenset({"mlx.core.array", "mlx.core.full"})
 WHERE = "mlx.core.where"
+# a literal past 65504 in the text: `1e5`..`1e99`, or six digits or more
+DIGITS = ("e5", "e6", "e7", "e8", "e9", "e1", "e2", "e3", "E5", "E6", "E7", "E8", "E9", "E1",
+          "E2", "E3", "00000")  # a cheap test before BIG
+BIG = re.compile(r"\d[eE]\+?(?:[5-9]|[1-9]\d)\b|\b\d{6,}\b")
 
 
 def constant(node: ast.AST) -> float | None:
@@ -49,12 +54,14 @@ def past_range(node: ast.AST) -> bool:
 
 
 def half_names(source: SourceFile, scope: ast.AST) -> set[str]:
-    """Names the function binds to a float16 cast or to values made from one."""
-    found: set[str] = set()
-    for target, value in body_assignments(source, scope):
-        if casts_half(source, value) or names_in(value) & found:
-            found |= set(assigned(target))
-    return found
+    """Names the function binds to a float16 cast or to values made from one (cached)."""
+    def make() -> set[str]:
+        found: set[str] = set()
+        for target, value in body_assignments(source, scope):
+            if casts_half(source, value) or names_in(value) & found:
+                found |= set(assigned(target))
+        return found
+    return source.cached("half_names", scope, make)
 
 
 def casts_half(source: SourceFile, node: ast.AST) -> bool:
@@ -89,16 +96,24 @@ class HalfRangeConstant(Rule):
 
     id = "MLX123"
     anchors = ("float16",)
+    local = True  # reads one function
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "float16" in text and "e" in text
+        return "float16" in text and any(d in text for d in DIGITS) and BIG.search(
+            text) is not None
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        return lambda block: BIG.search(block) is not None and (
+            "float16" in block or "dtype" in block)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for scope in source.of_type(*FUNCTIONS):
-            if isinstance(scope, ast.Lambda):
+        """Only the calls given a literal past 65504 are followed to their function's casts."""
+        for call in source.of_type(ast.Call):
+            if not any(past_range(a) for a in call.args):
                 continue
-            half = half_names(source, scope)
-            for node in walk(scope.body):
-                if isinstance(node, ast.Call) and overflows(source, node, half):
-                    yield self.hit(source, node)
+            scope = source.enclosing(call)
+            if scope is not None and not isinstance(scope, ast.Lambda) and overflows(
+                    source, call, half_names(source, scope)):
+                yield self.hit(source, call)

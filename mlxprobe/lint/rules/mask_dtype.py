@@ -19,6 +19,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import function_of
@@ -30,6 +31,7 @@ from .base import Rule
 SDPA = "mlx.core.fast.scaled_dot_product_attention"
 HALF = frozenset({"mlx.core.float16", "mlx.core.bfloat16"})
 BUILDER = "create_additive_causal_mask"
+LARGE_NEGATIVE = re.compile(r"-\s*\d+(?:\.\d*)?[eE]\+?\d|-\s*\d{5,}")
 
 
 def makes_half(source: SourceFile) -> bool:
@@ -75,7 +77,7 @@ class Float32MaskHalfAttention(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return "scaled_dot_product_attention" in text and "float16" in text and (
-            "mask" in text)
+            BUILDER in text or LARGE_NEGATIVE.search(text) is not None)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not makes_half(source) or not any(source.imports.resolve(c.func) == SDPA

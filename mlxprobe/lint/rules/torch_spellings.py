@@ -40,6 +40,7 @@ class GradOfAnArray(Rule):
 
     id = "MLX115"
     anchors = ("grad(",)
+    local = True  # reads one call and the function around it
 
     @staticmethod
     def may_fire(text: str) -> bool:

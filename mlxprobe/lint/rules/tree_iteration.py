@@ -17,6 +17,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -24,6 +25,8 @@ from ..flow import assigned, assignments, body_assignments, names_in
 from ..source import SourceFile
 from .base import Rule
 
+# the text iterates a tree call or a name holding `grad` (`for g in grads:`)
+ITERATED = re.compile(r"\bin\s+(?:[\w.]*(?:parameters\(\)|tree_map\()|\w*grad)")
 TREE_METHODS = frozenset({"parameters", "trainable_parameters"})
 TREE_FUNCTIONS = frozenset({"mlx.utils.tree_map"})
 GRADS = frozenset({"mlx.nn.value_and_grad", "mlx.core.value_and_grad"})
@@ -97,7 +100,7 @@ class TreeIteratedAsLeaves(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return " in " in text and ("parameters()" in text or "tree_map(" in text
-                                   or "grad(" in text)
+                                   or "grad(" in text) and ITERATED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         named = graders(source)

@@ -19,7 +19,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import walk
@@ -67,10 +67,15 @@ class KeysNestedByHand(Rule):
 
     id = "MLX121"
     anchors = ('split(".")',)
+    local = True  # reads one function
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return 'split(".")' in text and "{}" in text and any(w in text for w in FLAT)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        return lambda block: 'split(".")' in block and "{}" in block
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(ast.FunctionDef, ast.AsyncFunctionDef, ast.Module):
