@@ -146,6 +146,14 @@ def elbo(name: str) -> bool:
     return bool(_ELBO.match(name))
 
 
+_VARIATIONAL = re.compile(r"(?:^|_)n?elbo(?:$|_)")
+
+
+def variational(name: str) -> bool:
+    """An ELBO or its negative (`elbo`, `neg_elbo`, `minus_elbo`, `nelbo`, `train_elbo`)."""
+    return bool(_VARIATIONAL.search(name))
+
+
 def held_out(name: str) -> bool:
     """A validation/test metric: never the training loss."""
     return bool(_VALIDATION.search(name))

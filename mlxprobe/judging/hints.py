@@ -156,26 +156,26 @@ DIVERGED = ("the loss or the parameters blew up: the updates are too large; lowe
             "clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
-NAN_SUDDEN_LEAD = ("a value became NaN/inf without growing first (non-finite from a "
-                   "finite, not rising, run): ")
-NAN_SUDDEN = NAN_SUDDEN_LEAD + ("an op whose value or gradient is undefined at its input "
-              "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
-              "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "
-              "`mx.log(mx.maximum(p, 1e-9))`; a hand-written cross-entropy on "
-              "probabilities (the log of a sigmoid or softmax that saturated to 0 or 1): "
-              "compute it from the logits, `nn.losses.binary_cross_entropy(logits, y, "
-              "with_logits=True)`; or a float16 value past 65504 (compute the loss in "
-              "float32); a softmax over a row that is all -inf (an attention mask that "
-              "masks every position of a row, e.g. left padding with a causal mask: mask "
-              "with a large negative finite value, -1e9 or `mx.finfo(x.dtype).min`); or a "
-              "variance computed as E[x^2] - E[x]^2, which cancellation makes negative "
-              "in float32 (its sqrt is NaN: use `mx.var` or the two-pass `mx.mean((x - "
-              "mean) ** 2)`); or a "
-              "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
-              "re-created for the next epoch: reset it each epoch); or one huge step from "
-              "one outlier batch (a corrupted target, a unit glitch) with no clipping: clip "
-              "the gradient norm before the update, `grads, _ = optim.clip_grad_norm(grads, "
-              "max_norm=1.0)`; check with `mx.isnan(x).any()` where it first appears")
+NAN_OPS = ("an op whose value or gradient is undefined at its input "
+           "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
+           "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "
+           "`mx.log(mx.maximum(p, 1e-9))`; a hand-written cross-entropy on "
+           "probabilities (the log of a sigmoid or softmax that saturated to 0 or 1): "
+           "compute it from the logits, `nn.losses.binary_cross_entropy(logits, y, "
+           "with_logits=True)`; or a float16 value past 65504 (compute the loss in "
+           "float32); a softmax over a row that is all -inf (an attention mask that "
+           "masks every position of a row, e.g. left padding with a causal mask: mask "
+           "with a large negative finite value, -1e9 or `mx.finfo(x.dtype).min`); or a "
+           "variance computed as E[x^2] - E[x]^2, which cancellation makes negative "
+           "in float32 (its sqrt is NaN: use `mx.var` or the two-pass `mx.mean((x - "
+           "mean) ** 2)`); or a "
+           "mean over zero batches, 0/0 (an exhausted data iterator or generator not "
+           "re-created for the next epoch: reset it each epoch); or one huge step from "
+           "one outlier batch (a corrupted target, a unit glitch) with no clipping: clip "
+           "the gradient norm before the update, `grads, _ = optim.clip_grad_norm(grads, "
+           "max_norm=1.0)`; check with `mx.isnan(x).any()` where it first appears")
+NAN_SUDDEN = ("a value became NaN/inf without growing first (non-finite from a finite, "
+              "not rising, run): " + NAN_OPS)
 NAN_EPS_ZERO = ("the optimizer was stepped with eps = 0: Adam/AdamW/RMSprop divide by "
                 "`sqrt(v) + eps`, and a parameter whose gradient is exactly 0 at its first steps "
                 "(an embedding row never looked up, a masked unit) has v = 0, so its update "
@@ -239,7 +239,7 @@ def for_non_finite(before: list[float]) -> str:
     * MI`): 3.97 at batch 16, -23.8 at batch 32, NaN from batch 48."""
     finite = [v for v in before if v == v and abs(v) != float("inf")]
     if not finite:
-        return NAN_AT_FIRST + NAN_SUDDEN[len(NAN_SUDDEN_LEAD):]
+        return NAN_AT_FIRST + NAN_OPS
     if len(finite) >= 2 and finite[-1] < -abs(finite[0]) and finite[-1] == min(finite):
         return NAN_UNBOUNDED
     if len(finite) >= 2 and abs(finite[-1]) > GROWTH_FACTOR * abs(finite[0]) > 0:

@@ -15,10 +15,9 @@ Must not import: mlx, the watching side's runner, reporters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-ELBO = re.compile(r"(?:^|_)n?elbo(?:$|_)")
+from .. import metric_names
 
 VI_CHECKS = (
     "the ELBO's gradient has two parts, and a loop can lose either: (1) continuous latents: "
@@ -36,7 +35,7 @@ VI_BLOWN = "a variational objective (`{name}`) blew up: " + VI_CHECKS + "; "
 
 def elbo_name(names: Iterable[str]) -> str | None:
     """The first ELBO-like name among the run's loss and metrics, or None."""
-    return next((name for name in names if ELBO.search(name)), None)
+    return next((name for name in names if metric_names.variational(name)), None)
 
 
 def flat_hint(names: Iterable[str]) -> str | None:

@@ -24,13 +24,14 @@ from ..source import SourceFile
 from .base import Rule
 from .tree_iteration import iterations
 
-BFLOAT16 = "mlx.core.bfloat16"
+BFLOAT16 = frozenset({"mlx.core.bfloat16"})
 FLATTEN = "mlx.utils.tree_flatten"
 TO_NUMPY = frozenset({"numpy.array", "numpy.asarray"})
 
 
-def makes_bfloat16(source: SourceFile) -> bool:
-    return any(source.imports.resolve(n) == BFLOAT16 for n in source.of_type(ast.Attribute))
+def makes_dtype(source: SourceFile, dtypes: frozenset[str]) -> bool:
+    """The module names one of `dtypes` (`mx.bfloat16`, however imported)."""
+    return any(source.imports.resolve(n) in dtypes for n in source.of_type(ast.Attribute))
 
 
 def leaf(target: ast.AST) -> str | None:
@@ -53,7 +54,7 @@ class Bfloat16ToNumpy(Rule):
                                                                  or "numpy" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not makes_bfloat16(source):
+        if not makes_dtype(source, BFLOAT16):
             return
         for iterable, target, used in iterations(source):
             name = leaf(target)

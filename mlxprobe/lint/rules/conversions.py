@@ -19,11 +19,20 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import compiled, contexts, function_of
+from ..dataflow import function_of
 from ..finding import Finding
-from ..flow import arguments, assigned, assignments, body_nodes, bound_arguments, calls, names_in
+from ..flow import (
+    arguments,
+    assigned,
+    body_assignments,
+    body_nodes,
+    bound_arguments,
+    calls,
+    names_in,
+)
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
+from .retrace import runs_traced, traced_functions
 
 DEPTH = 3  # levels of the module's own helpers followed
 ARRAY = "mlx.core.array"
@@ -32,7 +41,7 @@ ARRAY = "mlx.core.array"
 def derived(source: SourceFile, function: ast.AST, given: set[str]) -> set[str]:
     """`given` and the names the function binds (in source order) to values made from them."""
     found = set(given)
-    for target, value in assignments(body_nodes(source, function)):
+    for target, value in body_assignments(source, function):
         if names_in(value) & found:
             found |= set(assigned(target))
     return found
@@ -56,13 +65,6 @@ def converts(source: SourceFile, function: ast.AST, given: set[str], depth: int 
     return False
 
 
-def in_loop(source: SourceFile, node: ast.AST) -> bool:
-    parent = source.parents.get(node)
-    while parent is not None and not isinstance(parent, LOOPS):
-        parent = source.parents.get(parent)
-    return parent is not None
-
-
 class CompiledConvertsArgument(Rule):
     """MLX114: `loss = train_step(texts, y)` in a loop, where the compiled `train_step` does
     `mx.array(encode(texts))`: each new batch of Python data is a new trace."""
@@ -75,16 +77,9 @@ class CompiledConvertsArgument(Rule):
         return "compile" in text and "array(" in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        traced = {f for f, kinds in contexts(source).items() if "compile" in kinds}
+        traced = traced_functions(source)
         for call in source.of_type(ast.Call) if traced else ():
-            function = self._runs(source, call, traced)
-            if function is not None and in_loop(source, call) and converts(
+            function = runs_traced(source, call, traced)
+            if function is not None and source.enclosing(call, LOOPS) is not None and converts(
                     source, function, arguments(function) - {"self"}):
                 yield self.hit(source, call)
-
-    @staticmethod
-    def _runs(source: SourceFile, call: ast.Call, traced: set[ast.AST]) -> ast.AST | None:
-        target = compiled(source, call)
-        if target is None and isinstance(call.func, ast.Name):
-            target = source.local_function(call.func.id)
-        return target if target in traced else None

@@ -27,15 +27,12 @@ from ..finding import Finding
 from ..flow import body_assignments, walk
 from ..source import SourceFile
 from .base import Rule
+from .bfloat16_numpy import makes_dtype
 
 SDPA = "mlx.core.fast.scaled_dot_product_attention"
 HALF = frozenset({"mlx.core.float16", "mlx.core.bfloat16"})
 BUILDER = "create_additive_causal_mask"
 LARGE_NEGATIVE = re.compile(r"-\s*\d+(?:\.\d*)?[eE]\+?\d|-\s*\d{5,}")
-
-
-def makes_half(source: SourceFile) -> bool:
-    return any(source.imports.resolve(n) in HALF for n in source.of_type(ast.Attribute))
 
 
 def float32_builder(source: SourceFile, call: ast.Call) -> bool:
@@ -80,7 +77,7 @@ class Float32MaskHalfAttention(Rule):
             BUILDER in text or LARGE_NEGATIVE.search(text) is not None)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not makes_half(source) or not any(source.imports.resolve(c.func) == SDPA
+        if not makes_dtype(source, HALF) or not any(source.imports.resolve(c.func) == SDPA
                                              for c in source.of_type(ast.Call)):
             return
         for scope in source.of_type(ast.FunctionDef, ast.AsyncFunctionDef):

@@ -88,6 +88,20 @@ def number_constants(source: SourceFile) -> set[str]:
     return {n for n, plain in bound.items() if plain}
 
 
+def traced_functions(source: SourceFile) -> set[ast.AST]:
+    """The module's own functions run under `mx.compile`."""
+    return {f for f, kinds in contexts(source).items() if "compile" in kinds}
+
+
+def runs_traced(source: SourceFile, call: ast.Call, traced: set[ast.AST]) -> ast.AST | None:
+    """The compiled function among `traced` that a call runs (a name bound to `mx.compile(f)`,
+    or a decorated def called by name), else None."""
+    target = compiled(source, call)
+    if target is None and isinstance(call.func, ast.Name):
+        target = source.local_function(call.func.id)
+    return target if target in traced else None
+
+
 class ScalarIntoCompiled(Rule):
     """MLX074: `train_step(x, y, min(1.0, step / WARMUP))` where `train_step` is compiled
     and `step` is the loop's counter."""
@@ -103,30 +117,16 @@ class ScalarIntoCompiled(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not trains(source.text):
             return
-        traced = {f for f, kinds in contexts(source).items() if "compile" in kinds}
+        traced = traced_functions(source)
         if not traced:
             return
         constants = number_constants(source)
         for loop in source.of_type(*LOOPS):
             moving = changing(loop, constants)
             for call in calls(body_nodes(source, loop)):
-                if self._innermost(source, call) is loop and self._runs(source, call, traced):
+                if source.enclosing(call, LOOPS) is loop and runs_traced(source, call, traced):
                     yield from (self.hit(source, a) for a in self._args(call)
                                 if numeric(a, constants, moving) and names_in(a) & moving)
-
-    @staticmethod
-    def _innermost(source: SourceFile, node: ast.AST) -> ast.AST | None:
-        parent = source.parents.get(node)
-        while parent is not None and not isinstance(parent, LOOPS):
-            parent = source.parents.get(parent)
-        return parent
-
-    @staticmethod
-    def _runs(source: SourceFile, call: ast.Call, traced: set[ast.AST]) -> bool:
-        target = compiled(source, call)
-        if target is None and isinstance(call.func, ast.Name):
-            target = source.local_function(call.func.id)
-        return target in traced
 
     @staticmethod
     def _args(call: ast.Call) -> list[ast.AST]:

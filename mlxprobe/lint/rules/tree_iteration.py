@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments, body_assignments, names_in
+from ..flow import assigned, assignments, body_assignments
 from ..source import SourceFile
 from .base import Rule
 
@@ -67,8 +67,7 @@ def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str
 def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:
     """One of `names` is an operand of arithmetic or the receiver of an array method."""
     for node in nodes:
-        if isinstance(node, ast.BinOp) and (names_in(node.left) | names_in(node.right)) & names \
-                and (bare(node.left, names) or bare(node.right, names)):
+        if isinstance(node, ast.BinOp) and (bare(node.left, names) or bare(node.right, names)):
             return True
         if isinstance(node, ast.Attribute) and node.attr in ARRAY_METHODS and isinstance(
                 node.value, ast.Name) and node.value.id in names:
