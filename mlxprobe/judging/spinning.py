@@ -22,11 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..watching.native_frames import MLX_NATIVE, native_main
 from . import tracebacks
 
 PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
-NATIVE_MAIN = re.compile(r'^Thread \d+ \([^)]*\): "MainThread"')
-MLX_NATIVE = re.compile(r"libmlx|mlx::|/mlx/|\(mlx/|mlx\.core|core\.cpython.*mlx")
 OURS = ("/mlxprobe/", "<frozen")  # beside installed packages and the stdlib (`tracebacks`)
 
 
@@ -50,20 +49,6 @@ def main_python_frame(stacks: str) -> tuple[str, int, str] | None:
 def own_file(path: str) -> bool:
     """A file of the program's own: not an installed package, the stdlib or mlxprobe."""
     return not tracebacks.INSTALLED.search(path) and not any(part in path for part in OURS)
-
-
-def native_main(native: str) -> list[str]:
-    """The frame lines of the native dump's main thread."""
-    frames: list[str] = []
-    inside = False
-    for line in native.splitlines():
-        if NATIVE_MAIN.match(line):
-            inside = True
-        elif inside and line.startswith("Thread "):
-            break
-        elif inside and line.strip():
-            frames.append(line.strip())
-    return frames
 
 
 def in_own_python(python_stacks: str, native: str) -> str | None:

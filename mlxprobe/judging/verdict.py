@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 
 from .. import metric_names
 from ..protocol import decode_number
+from ..watching.evaluation import BUSY_CORES, BUSY_RUNNABLE
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
@@ -80,8 +81,7 @@ MB = 1024 * 1024
 # samples; otherwise it was waiting (a lock, a collective no peer joined, I/O). CPU time
 # alone is not enough: measured with the machine overloaded by other work, a backlog eval got
 # only 0.44 cores while its thread stayed runnable. A blocked wait measures ~0.0 on both.
-BUSY_CORES = 0.5
-BUSY_RUNNABLE = 0.5
+# (Defined in `watching/evaluation`, whose long-evaluation allowance asks the same question.)
 
 # leak: RSS against step number after warm-up, Theil-Sen fit. The first 20% of steps are
 # warm-up (allocator caches and kernel caches fill, measured to settle within ~30 steps).
@@ -383,6 +383,11 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
                                                                               slope)
     if ranks.distributed(raw):
         return _rank_hang(raw, evidence)
+    if raw.long_evaluation:  # held past the work before it (`watching/evaluation`)
+        evidence["long_evaluation"] = raw.long_evaluation
+        reason += (f"; inside one MLX evaluation for {raw.long_evaluation['inside_evaluation_s']:g}"
+                   f" s, longer than the {raw.long_evaluation['worked_before_s']:g} s from the "
+                   "first step to it")
     cause = _stall_cause(raw, busy, slope)
     if cause is not None:
         key, found, more, hint = cause

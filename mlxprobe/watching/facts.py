@@ -90,6 +90,7 @@ class RawResult:
     watched: bool = False  # a user's own program (`watch`): no end record is owed
     extensions: int = 0  # missed deadlines not held: the stacks showed the program moving
     looping: dict | None = None  # a stall held as an endless loop (`watching/loops`)
+    long_evaluation: dict | None = None  # a stall in one MLX evaluation (`watching/evaluation`)
     recompiling: dict | None = None  # a loop that compiled at every step (`recompiles`)
     peak_rss: int | None = None  # bytes: the kernel's high-water marks (VmHWM)
     device_status: str = ""  # how device memory was sampled, or why it was not

@@ -38,6 +38,7 @@ class Lane:
     def __init__(self) -> None:
         self.times: deque[float] = deque(maxlen=RECENT_BEATS)
         self.count = 0
+        self.first: float | None = None  # the first heartbeat's time (never forgotten)
 
     def add(self, t: float) -> None:
         self.extend([t])
@@ -46,6 +47,8 @@ class Lane:
         if self.times and times and times[0] < self.times[-1]:
             floor = self.times[-1]
             times = [max(t, floor) for t in times]
+        if self.first is None and times:
+            self.first = times[0]
         self.times.extend(times)
         self.count += len(times)
 
@@ -201,6 +204,11 @@ class Watch:
             if self.output_counts and self._last_output is not None:
                 return max(beat or self._last_output, self._last_output)
             return beat
+
+    def first_beat(self) -> float | None:
+        """When the pace-setting lane's first heartbeat came (None before any)."""
+        with self._lock:
+            return self._paced().first
 
     def last_step(self) -> int:
         with self._lock:

@@ -35,6 +35,7 @@ from ..protocol import (
     STACKS_DIR_ENV,
 )
 from . import activity, compiling, confirm, loops, procs, ranks, stacks, starvation, tree, watchdog
+from .evaluation import LongEvaluation
 from .facts import RawResult, Sample, Stall
 from .heartbeat import Watch
 from .loops import LoopWatch
@@ -59,6 +60,7 @@ REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes
 # a look at what each process of the tree does (`activity`): 4 a second, ~40 small /proc
 # reads for a tree of 3 processes and 10 threads each
 ACTIVITY_S = 0.25
+STEP_PHASES = ("step", "warmup")  # deadlines between heartbeats (not start-up, not budget)
 OUR_SIGNALS = (signal.SIGTERM, signal.SIGKILL)  # how `procs.end_tree` ends a tree
 INTERRUPT_STACKS_S = 3.0  # py-spy of each process after Ctrl-C: the user is waiting
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +110,7 @@ class WatchedProcess:
         self.waits = starvation.RunQueueWait()  # time the tree waited for a core
         self.activity = activity.Activity(self.watch.started)
         self.loop = LoopWatch()  # the stacks of a stall that keeps moving (an endless loop)
+        self.evaluation = LongEvaluation()  # a stall in one evaluation of bounded work
         self.recompiles = RecompileWatch()  # a loop that compiles at every step
         self._looked_at = 0.0
 
@@ -276,7 +279,7 @@ class WatchedProcess:
             self.activity.saw_work()  # the idle clock restarts too
             return False
         if self.launch.watched:
-            held, first = self._confirmed(missed[0], armed, native)
+            held, first = self._confirmed(missed[0], armed, native, stall)
             if not held:
                 self.activity.saw_work()
                 return False
@@ -406,9 +409,11 @@ class WatchedProcess:
         self.raw.native_stacks = stacks.native_stacks(self.child.pid)
         return True
 
-    def _confirmed(self, phase: str, armed: list[int], native: str) -> tuple[bool, str]:
+    def _confirmed(self, phase: str, armed: list[int], native: str,
+                   stall: Stall) -> tuple[bool, str]:
         """A watched program's missed deadline holds only if its stacks stood still (see
-        `confirm`); otherwise the deadline restarts now and the extension is counted."""
+        `confirm`) and it is not one long evaluation of bounded work (`evaluation`);
+        otherwise the deadline restarts now and the extension is counted."""
         before, seen = self.watch.last_beat(), set()
         if armed:
             pids = [p.pid for p in self.sampler.known_alive()]
@@ -425,10 +430,20 @@ class WatchedProcess:
                 held = confirm.native_stuck(native, lambda: stacks.native_stacks(pid), pid, tree)
         if self.watch.last_beat() != before:
             held = False  # it beat or printed while we looked
+        if held and armed and phase in STEP_PHASES and not self.raw.looping:
+            held = not self._evaluating(before, native, stall)
         if not held:
             self.watch.alive_at(time.monotonic())
             self.raw.extensions += 1
         return held, first
+
+    def _evaluating(self, before: float | None, native: str, stall: Stall) -> bool:
+        """The stall is one busy MLX evaluation no longer than the work before it."""
+        allowed = self.evaluation.allows(self.watch.signs(), before or self.watch.started,
+                                         self.watch.first_beat(), time.monotonic(),
+                                         (stall.cpu_fraction, stall.runnable_fraction), native)
+        self.raw.long_evaluation = self.evaluation.evidence
+        return allowed
 
     def _allocating(self, seen: set, io_moved: int) -> bool:
         """The stall since the program's last sign of progress grows memory without end
