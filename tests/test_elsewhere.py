@@ -142,3 +142,33 @@ def test_a_held_out_blow_up_beside_a_flat_training_loss_of_a_compiled_step_names
     falling = held_out_run([0.864, 361.9, 53.3, 228.3])
     falling.records.append({"kind": "compile", "where": "/tmp/train.py:29", "call": "compile"})
     assert "captured" not in classify(falling).hint  # its training loss fell: not stale
+
+
+GRPO = [0.0112, 0.016, 0.0169, 0.0387, 0.0236, 0.0249, 0.0268, 0.0249, 0.0247, 0.0258,
+        0.0423, 0.0249, 0.0244, 0.0259, 0.0269, 0.046, 0.0225, 0.0195, 0.0269, 0.0235,
+        0.0205, 0.0276, 0.0289, 0.0296, 0.0252, 0.024, 0.0257, 2.2247, 0.0238, 0.0265]
+REWARD = [0.12, 0.158, 0.179, 0.223, 0.295, 0.299, 0.317, 0.347, 0.380, 0.453, 0.424, 0.466,
+          0.413, 0.440, 0.496, 0.522, 0.495, 0.433, 0.474, 0.496, 0.490, 0.433, 0.476, 0.494,
+          0.472, 0.529, 0.522, 0.529, 0.512, 0.552]
+
+
+def test_one_report_that_spikes_and_comes_back_is_no_divergence() -> None:
+    """grpo_trainer_swallowed_step_ok (fresh26): a GRPO loss near 0.025 with one report of
+    2.22 (its KL term 111), then back at 0.024 and 0.027, its reward rising throughout."""
+    rows = [{"loss": v, "reward_mean": r} for v, r in zip(GRPO, REWARD)]
+    assert classify(run(rows, "loss")).kind == "pass"
+
+
+def test_a_spike_that_stays_above_the_level_before_it_or_ends_the_run_still_diverges() -> None:
+    dead = GRPO[:-2] + [0.05, 0.031]  # later reports above 0.046, the later half's largest
+    assert classify(run([{"loss": v} for v in dead], "loss")).label == "diverged:spike"
+    last = GRPO[:-1]  # the peak's one later report is fewer than RECOVERED_AFTER
+    assert classify(run([{"loss": v} for v in last], "loss")).label == "diverged:spike"
+
+
+def test_a_recovered_spike_in_a_run_that_learns_nothing_still_diverges() -> None:
+    """b8_lamb_trust_ratio_clamp_floor (fresh8): epoch mse ~0.57 at every report, one epoch
+    at 26 (a batch at 124), then back: thrashing, not learning, and its spike is kept."""
+    flat = [0.564, 0.656, 0.585, 0.593, 0.622, 0.605, 0.568, 0.56, 0.577, 0.628, 0.905,
+            0.612, 0.567, 26.48, 0.618, 0.571]
+    assert classify(run([{"mse": v} for v in flat], "mse")).label == "diverged:spike"

@@ -456,9 +456,13 @@ TABLE: tuple[KnownError, ...] = (
         "model (`mx.argsort`/`mx.argpartition`, a top-k routing, a group index) used in a "
         "gather, `take_along_axis` or `put_along_axis`; or integer token ids passed as the "
         "argument mx.value_and_grad/mx.grad differentiates (argnums=0, the first positional "
-        "argument, by default)",
+        "argument, by default); or a layer that stops the gradient to its routing indices "
+        "only in training mode (`if self.training: idx = mx.stop_gradient(idx)` before "
+        "`mx.gather_mm`), run in eval mode: a `model.eval()` for a validation pass with no "
+        "`model.train()` before the training steps",
         "wrap computed indices: `idx = mx.stop_gradient(mx.argpartition(-scores, kth=k - 1, "
-        "axis=-1)[..., :k])` and take the gradient through the gathered scores; differentiate "
+        "axis=-1)[..., :k])` and take the gradient through the gathered scores; call "
+        "`model.train()` before training (after any `model.eval()`); differentiate "
         "the parameters, not the ids: `mx.value_and_grad(loss_fn, argnums=1)` for "
         "`loss_fn(tokens, params)`, or put the parameters first",
         GH + "ml-explore/mlx-lm/issues/287"),

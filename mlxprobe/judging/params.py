@@ -34,9 +34,11 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
+import math
+
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import anatomy, hints, metrics, policy, program
+from . import anatomy, hints, metrics, policy, program, stalls
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -99,7 +101,14 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
                    f"look{'s' * (ev['looks'] != 1)} from step {ev['first_step']} to "
                    f"{ev['last_step']} "
                    f"({ev['groups']} parameter groups compared bit for bit)",
-                   policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE_PARAMS, ev)
+                   policy.frozen_hint(metrics.series(raw)) or _zero_loss(raw)
+                   or hints.NO_UPDATE_PARAMS, ev)
+
+
+def _zero_loss(raw: RawResult) -> str | None:
+    """A loss exactly 0 at every report leads the fix (`stalls.zero_loss`)."""
+    hint = stalls.zero_loss([v for v in program.losses(raw) if math.isfinite(v)])
+    return hint + " " + hints.NO_UPDATE_PARAMS if hint else None
 
 
 def settled(compared: list[dict]) -> list[dict]:

@@ -36,8 +36,10 @@ Series = dict[str, list[tuple[int, float]]]
 
 ZERO_LOSS = (
     "the loss was exactly 0 at all {n} reports (to the digits printed): either it has no "
-    "gradient (a mask or weight that zeroes every term, targets copied from the "
-    "predictions), or it is a policy-gradient surrogate, ~0 by construction with "
+    "gradient (a mask or weight that zeroes every term: a response-only loss mask whose "
+    "assistant or role token never occurs in the tokenized chat template selects no token, "
+    "check `mask.sum() > 0` on a batch; targets copied from the predictions), or it is "
+    "a policy-gradient surrogate, ~0 by construction with "
     "normalised advantages, so judge it by its reward: " + policy.PG_CHECKS)
 TINY = (
     "the learning rate was at most {low:.3g} at {k} of {n} reports (peak {peak:.3g}): the "
@@ -57,11 +59,18 @@ CONSTANT = (
 def hint(series: Series, losses: list[float], loss_name: str = "loss") -> str | None:
     """The first fact's hint (see the module's docstring), or None."""
     finite = [v for v in losses if math.isfinite(v)]
-    if len(finite) >= MIN_REPORTS and all(v == 0 for v in finite):
-        return ZERO_LOSS.format(n=len(finite))
-    return (tiny_rate([v for _, v in series.get("learning_rate", [])])
+    return zero_loss(finite) or (tiny_rate([v for _, v in series.get("learning_rate", [])])
             or policy.flat_hint(series) or variational.flat_hint([loss_name, *series])
             or constant_loss(finite))
+
+
+def zero_loss(finite: list[float]) -> str | None:
+    """ZERO_LOSS when every one of >= MIN_REPORTS finite loss reports is exactly 0 (also
+    the lead of a `no_update` whose parameters never moved: fresh26 `role_token_mask`,
+    loss 0.0000 at all 15 reports, an SFT mask that selected no token)."""
+    if len(finite) >= MIN_REPORTS and all(v == 0 for v in finite):
+        return ZERO_LOSS.format(n=len(finite))
+    return None
 
 
 def tiny_rate(rates: list[float]) -> str | None:

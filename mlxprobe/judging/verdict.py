@@ -127,6 +127,7 @@ SETTLED_SHARE, SETTLED_RANGE = 0.5, 0.05
 # ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
 # their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
 SPIKE_FACTOR = 10.0
+RECOVERED_AFTER = 2  # reports after a spike's peak, all back at the level before it (`recovered`)
 # ... or a held-out loss whose every evaluation after its first lies above 10x that first one
 # (at least 3 evaluations): failure corpus fresh17 `lora_scale20_lr_blowup`, val loss 0.864
 # before training, then 362, 53, 228, while the train loss fell from its first report (6854
@@ -191,7 +192,10 @@ def rulebook() -> tuple[Rule, ...]:
              f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start over its whole last window, or "
              f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
-             "unless a held-out error rose); a held-out loss above "
+             "unless a held-out error rose; not when every one of >= "
+             f"{RECOVERED_AFTER} later reports is back within the largest of the later half "
+             "before it and the run learns: a falling trend or a rising reward or accuracy); "
+             "a held-out loss above "
              f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
              f"{HELD_OUT_MIN} evaluations)",
              "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
@@ -688,12 +692,38 @@ def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None
     start = window(tally.n)  # only after the first window
     peak, at = tally.max, tally.max_at
     if first > 0 and peak > SPIKE_FACTOR * first and at > start and (
-            peak > SPIKE_FACTOR * early_max(losses, tally.n) or held_out_rose(raw)):
+            peak > SPIKE_FACTOR * early_max(losses, tally.n) and not (
+                recovered(losses, peak) and learns(raw, losses)) or held_out_rose(raw)):
         return Verdict("diverged", "spike", f"the loss spiked to {peak:.3g} at reported step "
                        f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
                        {"loss_first": first, "loss_max": peak, "loss_max_step": at,
                         "spike_factor": SPIKE_FACTOR})
     return None
+
+
+def recovered(losses: list[float], peak: float) -> bool:
+    """The peak was one excursion: every one of >= RECOVERED_AFTER reports after it lies
+    within the largest of the later half of the reports before it, so the run went on where it
+    was (fresh26 `grpo_trainer_swallowed_step_ok`: loss 0.024-0.030, one report of 2.22 with
+    its KL term at 111, then 0.024 and 0.027 while the reward kept rising 0.53 -> 0.55). A
+    blow-up that leaves the model dead sits at ln(vocab) after it, above its recent level,
+    and one that wipes the model climbs back from there: neither has come back. A peak lost
+    to a thinned series is not excused."""
+    if peak not in losses:
+        return False
+    at = losses.index(peak)
+    before, after = losses[at // 2:at], losses[at + 1:]
+    return bool(before) and len(after) >= RECOVERED_AFTER and max(after) <= max(before)
+
+
+def learns(raw: RawResult, losses: list[float]) -> bool:
+    """The run shows learning beside a recovered spike: its loss trend fell, or a
+    higher-is-better metric rose (fresh26's GRPO reward 0.12 -> 0.55). A run that thrashes
+    at the level it started from and spikes keeps its spike (fresh8
+    `b8_lamb_trust_ratio_clamp_floor`: mse ~0.57 throughout, one epoch at 124)."""
+    fit = program.trend(losses)
+    return bool(fit and not program.flat(fit)) or program.rising_metric(
+        metrics.series(raw)) is not None
 
 
 def held_out_losses(raw: RawResult) -> Iterator[tuple[str, list[float]]]:

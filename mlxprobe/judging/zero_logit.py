@@ -6,8 +6,10 @@ model that learns anything leaves it within a few steps (even the class prior mo
 with 27% positives the best constant guess scores H(0.27) = 0.58); a loss that sits at ln 2
 to three decimals report after report says the logit the loss sees does not move: a sigmoid
 applied before a loss that applies its own (`binary_cross_entropy` takes logits by
-default), a margin computed outside the gradient function (a constant 0), an output layer
-zeroed or saturated.
+default), a margin computed outside the gradient function (a constant 0), a DPO reference
+that is the policy itself (fresh26 `dpo_selfref`: reference log-probs as
+`mx.stop_gradient` of the policy's, every log-ratio 0, the loss 0.6931 at every step while
+the chosen log-probs drift -5.2 -> -3.5e5), an output layer zeroed or saturated.
 
 Thresholds and why: PINNED_REPORTS = 5 consecutive reports within TOL = 0.1% of ln 2 (the
 loss printed as 0.6931-0.6932; float noise of a live model moves the fourth decimal), and
@@ -40,7 +42,12 @@ HINT = ("the loss sits at ln 2 = 0.6931, the value a logistic loss takes when ev
         "pass `logits`, not `mx.sigmoid(logits)` (a sigmoid before it squashes every "
         "prediction into (0.5, 0.73)), or pass `with_logits=False` for probabilities; a "
         "preference margin (DPO/ORPO) must be computed inside the function you "
-        "differentiate; and the output layer must not be zeroed or saturated")
+        "differentiate, against a reference that is not the policy itself: reference "
+        "log-probs taken from the current policy (`mx.stop_gradient(policy_logps)`, the same "
+        "model called twice) make every log-ratio 0 in value, so the loss is ln 2 at every "
+        "step while the policy drifts; use a frozen copy of the starting model, or "
+        "precompute the reference log-probs once before training; and the output layer must "
+        "not be zeroed or saturated")
 
 
 def longest_pin(losses: list[float]) -> int:

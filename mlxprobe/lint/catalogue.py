@@ -1238,6 +1238,34 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/teilomillet/textpolicy/commit/"
         "af26c7002617fb3bbd75ccc5113a9aac36757388"),
     RuleInfo(
+        "MLX124", "trained-in-eval-mode",
+        "a model put in eval mode (model.eval()) and then stepped by an optimizer in a loop, "
+        "with no .train() call in the file: Dropout is off, BatchNorm neither uses batch "
+        "statistics nor updates its running ones, and code under if self.training: is "
+        "skipped for the whole run (or from the first validation pass on)",
+        "model.train()  # before the training loop, and after every validation pass",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh26 moe_switch_eval_mode_finetune): a "
+        "mixture-of-experts layer that stops the gradient to its routing indices only under "
+        "if self.training: raised [GatherMM] Cannot calculate VJP with respect to indices at "
+        "the first step after a baseline validation called model.eval(); with model.train() "
+        "before the loop it fine-tuned (val 3.86 -> 0.69)",
+        "", source="https://github.com/teilomillet/textpolicy/commit/"
+        "754979b19952dff869393e7ed25e0b515f182033"),
+    RuleInfo(
+        "MLX125", "wrapped-call-missing-argument",
+        "the function nn.value_and_grad(model, fn) (or mx.value_and_grad(fn), mx.grad(fn)) "
+        "returns is called with fewer positional arguments than fn requires: the "
+        "transformation hands its arguments to fn unchanged, so every call raises TypeError "
+        "(missing required positional argument)",
+        "loss, grads = loss_and_grad(model, x, y)  # the arguments fn takes, in its order",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh26 grpo_trainer_swallowed_step): def "
+        "loss_fn(policy_model) wrapped by nn.value_and_grad(self.model, loss_fn) and called "
+        "as grad_fn_raw() raised TypeError at all 600 steps; an except Exception around the "
+        "step swallowed it, the run exited 0 with its reward at chance (0.09-0.11; fixed "
+        "0.12 -> 0.55)",
+        "", source="https://github.com/Doriandarko/MLX-GRPO/commit/"
+        "167bf0bc5ce8d4626bd488f252529c2c8edc893e"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -35,7 +35,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX081", "MLX087", "MLX094", "MLX096",
                         "MLX097", "MLX100", "MLX101", "MLX107", "MLX110", "MLX112",
                         "MLX115", "MLX116", "MLX119", "MLX120",
-                        "MLX121", "MLX122"}),
+                        "MLX121", "MLX122", "MLX124", "MLX125"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",
@@ -53,14 +53,14 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX092", "MLX093", "MLX095", "MLX096",
                                "MLX097", "MLX098", "MLX099", "MLX102",
                                "MLX103", "MLX106", "MLX108", "MLX109", "MLX110",
-                               "MLX113", "MLX117", "MLX118"}),
+                               "MLX113", "MLX117", "MLX118", "MLX124"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
                             "MLX097", "MLX106", "MLX108", "MLX109", "MLX112",
-                            "MLX117"}),
+                            "MLX117", "MLX125"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

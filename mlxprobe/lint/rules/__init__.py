@@ -29,6 +29,7 @@ from .custom_vjp import ModuleInCustomFunction
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .discarded import DiscardedResult
 from .divisors import UnguardedMaskCount, WarmupByOption
+from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
@@ -54,6 +55,7 @@ from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabel
 from .mask_dtype import Float32MaskHalfAttention
 from .masked_exp import MaskedAfterExp
 from .masks import InfiniteMaskSoftmax
+from .missing_argument import WrappedCallMissingArgument
 from .modules import (
     BatchNormStatsNeverEvaluated,
     CheckpointOverModule,
@@ -111,7 +113,8 @@ from .views import KeptSliceView
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
-    KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant,
+    KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant, TrainedInEvalMode,
+    WrappedCallMissingArgument,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

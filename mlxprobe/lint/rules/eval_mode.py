@@ -1,0 +1,73 @@
+"""MLX124: a model put in eval mode (`model.eval()`) and then trained with no `.train()` call
+anywhere in the file: every layer that behaves differently while training (Dropout is off,
+BatchNorm uses and never updates its running statistics, code under `if self.training:` is
+skipped) runs as at inference for the whole run, or from the first validation pass on.
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh26 `moe_switch_eval_mode_finetune`, from
+textpolicy's fix): a mixture-of-experts layer that stops the gradient to its routing indices
+only `if self.training:` raised `[GatherMM] Cannot calculate VJP with respect to indices` at
+the first step after a baseline validation pass had called `model.eval()`; with
+`model.train()` before the loop it fine-tuned (val 3.86 -> 0.69).
+
+Job: find `X.eval()` (no arguments) in a function, or at module level, that also holds a loop
+ending after it whose body steps an optimizer on `X` (`optimizer.update(X, grads)`); a file
+that calls `.train()` (or `.train(True)`) anywhere is left alone, as is `mx.eval()`.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import calls, reach, walk
+from ..source import LOOPS, SourceFile
+from .base import Rule, trains
+from .evaluation import is_optimizer_update
+
+TRAIN_CALL = re.compile(r"\.train\(\s*(\)|True|mode\s*=\s*True)")
+
+
+def eval_call(node: ast.AST) -> str | None:
+    """The name `X` of a call `X.eval()` with no arguments (not `mx.eval`)."""
+    if not isinstance(node, ast.Call) or node.args or node.keywords:
+        return None
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "eval" and \
+            isinstance(func.value, ast.Name) and func.value.id not in ("mx", "mlx", "core"):
+        return func.value.id
+    return None
+
+
+def steps_on(source: SourceFile, loop: ast.AST, name: str) -> bool:
+    """The loop's body (and the module's own helpers it calls) steps an optimizer on `name`."""
+    for call in calls(reach(source, loop.body)):
+        if is_optimizer_update(source, call):
+            model = call.args[0] if call.args else call.keywords[0].value
+            if isinstance(model, ast.Name) and model.id == name:
+                return True
+    return False
+
+
+class TrainedInEvalMode(Rule):
+    """MLX124: `model.eval()` then `optimizer.update(model, grads)` in a later loop, and no
+    `model.train()` in the file."""
+
+    id = "MLX124"
+    anchors = (".eval()",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ".eval()" in text and trains(text) and not TRAIN_CALL.search(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            name = eval_call(call)
+            if name is None:
+                continue
+            scope = source.enclosing(call) or source.tree
+            if any(isinstance(n, LOOPS) and n.end_lineno >= call.lineno and steps_on(
+                    source, n, name) for n in walk(scope.body)):
+                yield self.hit(source, call)

@@ -1,0 +1,80 @@
+"""MLX125: the function `nn.value_and_grad(model, fn)` (or `mx.value_and_grad(fn)`,
+`mx.grad(fn)`) returns, called with fewer positional arguments than `fn` requires: the
+transformation hands its arguments to `fn` unchanged, so every call raises `TypeError:
+fn() missing 1 required positional argument` (PyTorch's closures take none; a refactor that
+gave the loss a `model` parameter and kept the call `grad_fn()`).
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh26 `grpo_trainer_swallowed_step`, from
+MLX-GRPO's fix): `def loss_fn(policy_model)` wrapped by `nn.value_and_grad(self.model,
+loss_fn)` and called as `grad_fn_raw()` raised that TypeError at all 600 steps; an `except
+Exception` around the step swallowed it, the run exited 0 and its reward stayed at chance
+(0.09-0.11, the fixed twin 0.12 -> 0.55).
+
+Job: find `g = <transformation>(..., fn)` with `fn` a def or lambda the module defines (no
+`*args`), and calls `g(...)` in the same scope with only positional arguments, none starred,
+fewer than `fn`'s parameters without defaults.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import walk
+from ..names import MX_GRAD, NN_GRAD
+from ..source import SourceFile
+from .base import Rule
+from .gradients import visible_function
+
+
+def wrapped(source: SourceFile, value: ast.AST) -> ast.AST | None:
+    """The def or lambda a gradient transformation `value` wraps, when the module has it."""
+    if not isinstance(value, ast.Call):
+        return None
+    name = source.imports.resolve(value.func)
+    index = 1 if name in NN_GRAD else 0 if name in MX_GRAD else None
+    if index is None or len(value.args) <= index:
+        return None
+    return visible_function(source, value, value.args[index])
+
+
+def required(function: ast.AST) -> int | None:
+    """How many positional parameters `function` needs (None with `*args`)."""
+    args = function.args
+    if args.vararg is not None:
+        return None
+    return len(args.posonlyargs) + len(args.args) - len(args.defaults)
+
+
+def short_calls(scope: ast.AST, name: str, need: int) -> Iterator[ast.Call]:
+    """Calls `name(...)` in `scope` with only positional, unstarred arguments, fewer than
+    `need`."""
+    for node in walk(scope.body):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == name and not node.keywords and len(node.args) < need and \
+                not any(isinstance(a, ast.Starred) for a in node.args):
+            yield node
+
+
+class WrappedCallMissingArgument(Rule):
+    """MLX125: `grad_fn = nn.value_and_grad(model, loss_fn)` with `def loss_fn(m):`, then
+    `grad_fn()`."""
+
+    id = "MLX125"
+    anchors = ("and_grad", "grad(")
+    local = True
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "and_grad" in text or "grad(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(ast.Assign):
+            target = node.targets[0] if len(node.targets) == 1 else None
+            function = wrapped(source, node.value) if isinstance(target, ast.Name) else None
+            need = required(function) if function is not None else None
+            if need:
+                scope = source.enclosing(node) or source.tree
+                yield from (self.hit(source, c) for c in short_calls(scope, target.id, need))
