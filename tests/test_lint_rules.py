@@ -592,6 +592,25 @@ def test_mlx013_any_plain_container_of_layers() -> None:
     assert fired(code, "MLX013") == [9]
 
 
+def test_mlx013_a_plain_class_that_builds_its_own_layers() -> None:
+    """fresh26 sac_bandit_actor_plain_class: `class Actor:` makes its layers itself; the
+    fixed twin derives it from nn.Module. A plain class with no layers stays clean."""
+    code = """
+    class Actor:
+        def __init__(self, n):
+            self.net = nn.Sequential(nn.Linear(n, n), nn.ReLU())
+
+    class Agent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.actor = Actor(4)
+    """
+    assert fired(code, "MLX013") == [9]
+    assert fired(code.replace("class Actor:", "class Actor(nn.Module):"), "MLX013") == []
+    assert fired(code.replace("nn.Sequential(nn.Linear(n, n), nn.ReLU())", "[n]"),
+                 "MLX013") == []
+
+
 def test_mlx013_a_container_class_no_module_stores_is_clean() -> None:
     """The corpus's fixed twin keeps the class but stores a plain list."""
     code = """

@@ -123,11 +123,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "weights-not-loaded"),
     RuleInfo(
         "MLX013", "custom-module-container",
-        "an nn.Module keeps layers in a hand-written container class: MLX does not look "
+        "an nn.Module keeps layers in a hand-written class that is not an nn.Module (a "
+        "container handed the layers, or a class that builds its own): MLX does not look "
         "inside it for parameters",
-        "store the layers in a plain list or dict attribute of an nn.Module",
+        "class Actor(nn.Module):  # with super().__init__(); or keep the layers in a list or "
+        "dict attribute of an nn.Module",
         "MLX only recurses into Modules, lists and dicts: the layers' parameters are not in "
-        "model.parameters(), so mx.eval misses them and active memory rises until a crash",
+        "model.parameters(), so mx.eval misses them and active memory rises until a crash, "
+        "and no optimizer trains them (failure corpus fresh26 sac_bandit_actor_plain_class: "
+        "the actor's 8 leaves missing from trainable_parameters(), its eval reward identical "
+        "at all 30 epochs)",
         "", source="https://github.com/ml-explore/mlx-examples/issues/1262"),
     RuleInfo(
         "MLX014", "state-never-evaluated",

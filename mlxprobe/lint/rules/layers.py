@@ -1,5 +1,6 @@
 """Rules about model definitions: MLX009 (a channels-last tensor swapped to channels-first
-before an nn.Conv1d) and MLX013 (a hand-written ModuleList MLX cannot see into).
+before an nn.Conv1d) and MLX013 (a hand-written ModuleList, or a plain class that builds
+layers, MLX cannot see into).
 
 Job: read a module class's layers (`self.x = nn.Conv1d(...)` in its methods) and how its
 methods feed them.
@@ -129,9 +130,22 @@ def holds_modules(source: SourceFile, call: ast.Call, modules: set[str]) -> bool
                for a in (*call.args, *(k.value for k in call.keywords)) for n in descendants(a))
 
 
+def builds_modules(source: SourceFile, name: str, modules: set[str]) -> bool:
+    """The module's plain class `name` makes layers in its own methods (`self.net =
+    nn.Sequential(...)`): an actor or a head written as a plain class (fresh26
+    `sac_bandit_actor_plain_class`: its 8 leaves missing from `trainable_parameters()`)."""
+    cls = next((c for c in source.of_type(ast.ClassDef) if c.name == name), None)
+    if cls is None:
+        return False
+    methods = [m for m in cls.body if isinstance(m, FUNCTIONS)]
+    return any(isinstance(value, ast.Call) and layer_call(source, value, modules)
+               for method in methods for _, value in body_assignments(source, method))
+
+
 class CustomModuleContainer(Rule):
-    """MLX013: an nn.Module stores its layers in an instance of a hand-written container
-    class (not a Module, list or dict): `self.blocks = ModuleList([...])`."""
+    """MLX013: an nn.Module stores its layers in an instance of a hand-written class (not a
+    Module, list or dict): `self.blocks = ModuleList([...])`, or `self.actor = Actor(...)`
+    whose plain class builds its own layers."""
 
     id = "MLX013"
     local = False
@@ -169,5 +183,6 @@ class CustomModuleContainer(Rule):
                 parts = dotted(target)
                 if (parts and parts[0] == "self" and isinstance(value, ast.Call)
                         and isinstance(value.func, ast.Name) and value.func.id in plain
-                        and (value.func.id in CONTAINERS or holds_modules(source, value, modules))):
+                        and (value.func.id in CONTAINERS or holds_modules(source, value, modules)
+                             or builds_modules(source, value.func.id, modules))):
                     yield self.hit(source, value)
