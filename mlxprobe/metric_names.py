@@ -65,6 +65,7 @@ _NEVER_PRIMARY = re.compile(r"(?:^|_)(?:kl|kld|elbo)(?:$|_)")
 _NEGATIVE_ELBO = re.compile(r"(?:^|_)(?:(?:neg|negative|minus)_elbo|nelbo)(?:$|_)")
 # the ELBO itself, a bound on a log-likelihood to maximise (`elbo`, `train_elbo`)
 _ELBO = re.compile(r"^(?:(?:train|training|avg|mean|batch)_)?elbo$")
+_LOG_VARIANCE = re.compile(r"log_?(var|variance|sigma|std|scale)(?![a-z])")
 _KL = re.compile(r"(?:^|_)(?:kl|kld)(?:$|_)")
 # a norm of weights or gradients (`l1_norm`, `w_norm`): it grows as a model learns
 _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
@@ -138,6 +139,12 @@ def kl(name: str) -> bool:
     """A KL divergence term (`kl`, `kld`, `kl_loss`): never the loss, and a VAE's variance
     shows in it."""
     return bool(_KL.search(name.lower()))
+
+
+def log_variance(name: str) -> bool:
+    """A log-variance or log-scale the program prints (`logvar`, `mean_logvar`, `log_var`,
+    `log_sigma`, `log_std`): a trained one sits within a few units of 0."""
+    return bool(_LOG_VARIANCE.search(name.lower()))
 
 
 def elbo(name: str) -> bool:

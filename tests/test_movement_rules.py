@@ -44,6 +44,15 @@ def test_parameters_that_stop_moving_for_most_of_the_run_are_stalled():
     assert "learning rate" in v.hint and "lower" in v.hint
 
 
+def test_a_stall_under_an_adaptive_optimizer_names_gradient_scaling_that_cancels():
+    """fresh27 backbone_lr_ratio_gradscale_adam: backbone gradients x 0.01 under Adam."""
+    records = steps(500) + [look(1, None), look(84, 113.0)] + [
+        look(84 + 75 * i, 3e-7) for i in range(1, 6)]
+    adam = {"kind": "optimizer", "name": "Adam", "t": 0.0}
+    assert "under Adam" in classify(watched([adam, *records])).hint
+    assert "under" not in classify(watched([{**adam, "name": "SGD"}, *records])).hint
+
+
 def test_a_run_that_keeps_moving_or_stalls_only_at_its_end_is_not_stalled():
     moving = steps(500) + [look(100 * i, 1e-4) for i in range(1, 6)]  # mlp's fixed twin
     assert classify(watched(moving)).kind == "pass"

@@ -34,6 +34,12 @@ KL_EXPLODED = ("`{name}` reached 1e12 or more: a Gaussian KL that large needs ex
                "(an unbounded linear head, raw unscaled inputs): clip it, `logvar = "
                "mx.clip(logvar, -10, 10)`, or predict the std through softplus; and "
                "standardise the inputs. ")
+LOGVAR_FAR = ("`{name}` reached {value:.4g}: a trained log-variance sits within a few units "
+              "of 0, and exp() of this over- or underflows (a variance of 0 whose log is "
+              "-inf, or inf); something rewards a variance without bound (a mutual-"
+              "information or entropy bonus, a KL weight still 0 in a warm-up): clip it, "
+              "`logvar = mx.clip(logvar, -10, 10)`, and add an eps inside every log of a "
+              "variance, `mx.log(var + 1e-8)`. ")
 SWALLOWED = ("the program printed `{error}` ({times}x in the last of its stderr) and went on: "
              "an exception caught around the step (`except Exception:`) skips the update "
              "every time; let it raise, or print its traceback once and stop. ")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import schedule
+from . import program, schedule
 from .rule import Rule, Verdict
 
 EPS = 1.19e-7
@@ -43,6 +43,17 @@ HINT = ("the parameters stopped moving early (changes below float32's resolution
         "`reduction='sum'`) makes that step batch-size times larger: average it "
         "(`reduction='mean'`) — or a learning-rate schedule that decayed "
         "to ~0 (check its decay steps count optimizer updates)")
+# the optimizers that divide each coordinate's step by a running gradient scale: a constant
+# factor on a group's gradients cancels there (fresh27 `backbone_lr_ratio_gradscale_adam`:
+# backbone gradients x 0.01 meant as a 1% learning rate; Adam stepped the backbone at the
+# full 5e-2 and killed its ReLUs within ~50 steps)
+ADAPTIVE = ("Adam", "AdamW", "Adamax", "Lion", "Adafactor", "AdaDelta", "Adagrad", "RMSprop",
+            "Muon")
+ADAPTIVE_NOTE = ("; under {name}, which normalises each coordinate's step, a part of the model "
+                 "slowed by scaling its gradients (`g * 0.01` as a smaller learning rate) is "
+                 "not slowed at all: the constant cancels, so that part steps at the full "
+                 "learning rate; give it its own optimizer (`optim.MultiOptimizer`) or scale "
+                 "its update (`p = old + ratio * (new - old)`)")
 
 
 def after_updates(looks: list[dict]) -> list[tuple[int, int, dict]]:
@@ -99,7 +110,13 @@ def stalled(raw: RawResult, meta: dict) -> Verdict | None:
                    f"{found['since_update']} to {found['last_update']} ({found['looks']} looks) "
                    f"their median relative change per optimizer update was at most "
                    f"{max(found['per_update']):.2g}, below float32's resolution ({EPS:.3g})"
-                   f"{named}", HINT, found)
+                   f"{named}", HINT + _adaptive(raw), found)
+
+
+def _adaptive(raw: RawResult) -> str:
+    """ADAPTIVE_NOTE when the program built an adaptive optimizer."""
+    name = next((n for n in program.optimizer_names(raw) if n in ADAPTIVE), None)
+    return ADAPTIVE_NOTE.format(name=name) if name else ""
 
 
 def _unchanged(raw: RawResult, since: int) -> list[str]:

@@ -611,11 +611,12 @@ def _blown_lead(raw: RawResult) -> str:
 def _non_finite_hint(raw: RawResult) -> str:
     """An optimizer stepped with eps = 0 (its own 0/0), else a policy-gradient run's NaN
     hint (`policy`), else the loss's own (`hints`); led by float16's range when the model
-    trains in float16 (the parameter looks' census)."""
+    trains in float16 (the parameter looks' census) and by a printed log-variance that ran
+    off (`variance.logvar_note`)."""
     if program.optimizer_settings(raw).get("eps") == 0:
         return hints.NAN_EPS_ZERO
     half = hints.NAN_FLOAT16 if params.low_precision(raw) == "float16" else ""
-    return half + (policy.non_finite_hint(metrics.series(raw))
+    return half + variance.logvar_note(raw) + (policy.non_finite_hint(metrics.series(raw))
                    or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
 
