@@ -66,11 +66,15 @@ def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None
 # orpo's twin still trains pure float16 (its broken twin is a float16 failure: the 1e-12
 # floor rounds to 0); its fix moved only the log-odds to float32. Round 27 (fresh26) a fourth:
 # fp16_instnorm_ct's twin trains pure float16 too; its fix moved only the instance norm's
-# statistics to float32.
+# statistics to float32. Round 28 (fresh27) a fifth, of another rule: MLX095 on
+# audio_tower_freeze_bookkeeping's twin, whose "learned" relative-position table sits under a
+# private attribute (`self._rel_pos`), which parameters() leaves out: measured, it is not among
+# the trainable parameters, so it never trains in the twin either.
 KEPT = {("fresh22", "geglu_fp16_tanh_cubic_ok.py"): ["MLX025:69"],
         ("fresh22", "ppo_softmax_log_underflow_ok.py"): ["MLX025:61"],
         ("fresh25", "orpo_half_odds_floor_ok.py"): ["MLX025:75"],
-        ("fresh26", "fp16_instnorm_ct_ok.py"): ["MLX025:61"]}
+        ("fresh26", "fp16_instnorm_ct_ok.py"): ["MLX025:61"],
+        ("fresh27", "audio_tower_freeze_bookkeeping_ok.py"): ["MLX095:36"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

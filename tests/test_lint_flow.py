@@ -462,6 +462,24 @@ def test_mlx024_inverse_in_a_module_method_under_value_and_grad() -> None:
     assert fired(code, "MLX024") == [5]
 
 
+def test_mlx024_a_path_its_flag_turns_off_is_clean_while_the_flag_stays_on() -> None:
+    """fresh27 zca_fast_eigh_path: the eigh path runs under `if self.use_fast_path`; the
+    fixed twin sets `model.white.use_fast_path = False` before training."""
+    code = """
+    class Whiten(nn.Module):
+        def _fast(self, cov):
+            return mx.linalg.eigh(cov, stream=mx.cpu)[1]
+
+        def __call__(self, h):
+            cov = h.T @ h
+            return h @ (self._fast(cov) if self.use_fast_path else cov)
+
+    loss_and_grad = nn.value_and_grad(model, lambda m, x: m(x).sum())
+    """
+    assert fired(code, "MLX024") == [4]
+    assert fired(code + "model.white.use_fast_path = False\n", "MLX024") == []
+
+
 def test_mlx024_constant_operand_or_no_gradient_is_clean() -> None:
     code = """
     def loss_fn(model, x):

@@ -1271,6 +1271,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/Doriandarko/MLX-GRPO/commit/"
         "167bf0bc5ce8d4626bd488f252529c2c8edc893e"),
     RuleInfo(
+        "MLX126", "detached-loss-term",
+        "a function run under value_and_grad/grad returns a sum one of whose terms is a "
+        "Python number made from an array (reg.item(), float(penalty)): the term adds to the "
+        "printed loss and gives no gradient, so the run does not minimise what it prints",
+        "return l + weight_decay * l2_reg  # keep the penalty an array: it has a gradient",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh27 gcn_l2_item_detached): return l + "
+        "weight_decay * l2_reg.item() left the weights unpenalised (|W| 6.4 -> 52) and the "
+        "printed loss rose 1.626 -> 2.617; with the penalty kept as an array it fell 1.626 "
+        "-> 0.682 with |W| near 12",
+        "", source="https://github.com/TristanBilot/mlx-GCN/commit/"
+        "9c25a237478947316d8a34b4b6b52c6326362552"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

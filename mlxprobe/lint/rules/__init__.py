@@ -26,6 +26,7 @@ from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsi
 from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
 from .custom_vjp import ModuleInCustomFunction
+from .detached_term import DetachedLossTerm
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .discarded import DiscardedResult
 from .divisors import UnguardedMaskCount, WarmupByOption
@@ -114,7 +115,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
     KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant, TrainedInEvalMode,
-    WrappedCallMissingArgument,
+    WrappedCallMissingArgument, DetachedLossTerm,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

@@ -288,6 +288,33 @@ def has_custom_vjp(source: SourceFile, function: ast.AST) -> bool:
                for n in source.of_type(ast.Attribute))
 
 
+def _flag_over(source: SourceFile, node: ast.AST) -> str | None:
+    """`flag` when `node` lies in the true branch of `if self.flag` / `a if self.flag else
+    b`, the nearest such branch; None otherwise."""
+    parent = source.parents.get(node)
+    while parent is not None:
+        if isinstance(parent, (ast.If, ast.IfExp)) and _self_attr(parent.test) and (
+                node is parent.body if isinstance(parent, ast.IfExp) else node in parent.body):
+            return _self_attr(parent.test)
+        node, parent = parent, source.parents.get(parent)
+    return None
+
+
+def _self_attr(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+            node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _set_false(source: SourceFile, flag: str) -> bool:
+    """Some assignment in the file sets `<anything>.flag = False`."""
+    return any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+               and n.value.value is False and any(isinstance(t, ast.Attribute)
+                                                 and t.attr == flag for t in n.targets)
+               for n in source.of_type(ast.Assign))
+
+
 class NoGradientOp(Rule):
     """MLX024: an `mx.linalg` decomposition or solve (no VJP in MLX) on a differentiated
     function's inputs or a module's parameters, inside code run under value_and_grad."""
@@ -304,9 +331,22 @@ class NoGradientOp(Rule):
         for nodes in differentiated(source).values():
             for call in calls(nodes):
                 if (call not in seen and source.imports.resolve(call.func) in NO_VJP
-                        and self._on_inputs(source, call)):
+                        and self._on_inputs(source, call)
+                        and not self._switched_off(source, call)):
                     seen.add(call)
                     yield self.hit(source, call)
+
+    def _switched_off(self, source: SourceFile, call: ast.Call) -> bool:
+        """The call's method runs only under `if self.<flag>` (a statement or an expression)
+        and the program sets that flag to False somewhere (`model.white.use_fast_path =
+        False`: fresh27 `zca_fast_eigh_path_ok` turns its eigh path off at run time)."""
+        function = source.enclosing(call)
+        name = getattr(function, "name", None)
+        uses = [n for n in source.of_type(ast.Call) if isinstance(n.func, ast.Attribute)
+                and n.func.attr == name and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == "self"]
+        flags = [_flag_over(source, use) for use in uses]
+        return bool(flags) and None not in flags and all(_set_false(source, f) for f in flags)
 
     def _on_inputs(self, source: SourceFile, call: ast.Call) -> bool:
         """The operand is computed from the enclosing function's arguments (or `self`), not
