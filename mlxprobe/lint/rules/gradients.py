@@ -79,16 +79,22 @@ def bound_method(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST |
     return method
 
 
-class MxGradUnusedArgument(Rule):
-    """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
+class TakesGradients(Rule):
+    """A local rule about gradient transformations: its text names `value_and_grad` or
+    `grad(`."""
 
-    id = "MLX003"
     anchors = ("and_grad", "grad(")
     local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "and_grad" in text or "grad(" in text
+
+
+class MxGradUnusedArgument(TakesGradients):
+    """MLX003: `mx.value_and_grad(f)` where `f` never reads the argument it differentiates."""
+
+    id = "MLX003"
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -25,8 +25,7 @@ from ..finding import Finding
 from ..flow import walk
 from ..names import MX_GRAD, NN_GRAD
 from ..source import SourceFile
-from .base import Rule
-from .gradients import visible_function
+from .gradients import TakesGradients, visible_function
 
 
 def wrapped(source: SourceFile, value: ast.AST) -> ast.AST | None:
@@ -58,17 +57,11 @@ def short_calls(scope: ast.AST, name: str, need: int) -> Iterator[ast.Call]:
             yield node
 
 
-class WrappedCallMissingArgument(Rule):
+class WrappedCallMissingArgument(TakesGradients):
     """MLX125: `grad_fn = nn.value_and_grad(model, loss_fn)` with `def loss_fn(m):`, then
     `grad_fn()`."""
 
     id = "MLX125"
-    anchors = ("and_grad", "grad(")
-    local = True
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return "and_grad" in text or "grad(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):
