@@ -415,6 +415,7 @@ class WatchedProcess:
         `confirm`) and it is not one long evaluation of bounded work (`evaluation`);
         otherwise the deadline restarts now and the extension is counted."""
         before, seen = self.watch.last_beat(), set()
+        self.raw.long_evaluation = None  # evidence of this stall only (`_evaluating`)
         if armed:
             pids = [p.pid for p in self.sampler.known_alive()]
             io_before = confirm.io_bytes(pids)
@@ -442,7 +443,7 @@ class WatchedProcess:
         allowed = self.evaluation.allows(self.watch.signs(), before or self.watch.started,
                                          self.watch.first_beat(), time.monotonic(),
                                          (stall.cpu_fraction, stall.runnable_fraction), native)
-        self.raw.long_evaluation = self.evaluation.evidence
+        self.raw.long_evaluation = None if allowed else self.evaluation.evidence
         return allowed
 
     def _allocating(self, seen: set, io_moved: int) -> bool:
