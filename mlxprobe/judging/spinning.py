@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..watching.native_frames import MLX_NATIVE, native_main
+from ..watching.native_frames import in_mlx, native_main
 from . import tracebacks
 
 PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>.+)$')
@@ -56,7 +56,7 @@ def in_own_python(python_stacks: str, native: str) -> str | None:
     MLX frame on the native main thread; None otherwise or when a dump is missing."""
     top = main_python_frame(python_stacks or "")
     frames = native_main(native or "")
-    if top is None or not frames or any(MLX_NATIVE.search(f) for f in frames):
+    if top is None or not frames or in_mlx(native):
         return None
     path, line, func = top
     if not own_file(path):

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 
 from .. import metric_names
 from ..protocol import decode_number
-from ..watching.evaluation import BUSY_CORES, BUSY_RUNNABLE
+from ..watching.evaluation import BUSY_CORES, BUSY_RUNNABLE, computing
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
@@ -366,7 +366,7 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
     stall = raw.stall
     if stall is None or raw.recompiling:  # held by `watching/recompiles`: its own unit
         return None
-    busy = stall.cpu_fraction >= BUSY_CORES or stall.runnable_fraction >= BUSY_RUNNABLE
+    busy = computing(stall.cpu_fraction, stall.runnable_fraction)
     step_ms = _median_step_ms(raw)
     slope = _rss_slope_mb(raw)
     evidence = {"phase": stall.phase, "stalled_s": round(stall.stalled_s, 3),

@@ -35,6 +35,12 @@ BUSY_CORES = 0.5  # the hang rule's own thresholds for a computing stall (`judgi
 BUSY_RUNNABLE = 0.5
 
 
+def computing(cores: float, runnable: float) -> bool:
+    """A stall computes rather than waits: >= BUSY_CORES cores, or a runnable thread in
+    >= BUSY_RUNNABLE of its samples (the hang rule's own test, `judging/verdict`)."""
+    return cores >= BUSY_CORES or runnable >= BUSY_RUNNABLE
+
+
 class LongEvaluation:
     """The current stall's start (kept across its extensions) and the decision."""
 
@@ -52,7 +58,7 @@ class LongEvaluation:
         self.evidence = None
         if first_beat is None or not in_mlx(native):
             return False
-        if busy[0] < BUSY_CORES and busy[1] < BUSY_RUNNABLE:
+        if not computing(*busy):
             return False
         worked, inside = self._since - first_beat, now - self._since
         self.evidence = {"inside_evaluation_s": round(inside, 2),

@@ -26,7 +26,7 @@ from ..flow import arguments, assignments, calls, reach
 from ..names import dotted
 from ..source import SourceFile
 from .base import Rule
-from .evaluation import is_optimizer_update
+from .evaluation import is_optimizer_update, updated_model
 from .state import model_update
 from .tracing import mx_compiles
 from .transforms import uncaptured_compiles
@@ -45,7 +45,7 @@ def updated_models(source: SourceFile) -> set[str]:
     found: set[str] = set()
     for call in source.of_type(ast.Call):
         if is_optimizer_update(source, call):
-            model = call.args[0] if call.args else call.keywords[0].value
+            model = updated_model(call)
         elif model_update(call):
             model = call.func.value  # type: ignore[attr-defined]
         else:

@@ -25,7 +25,7 @@ from ..finding import Finding
 from ..flow import calls, reach, walk
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
-from .evaluation import is_optimizer_update
+from .evaluation import is_optimizer_update, updated_model
 
 TRAIN_CALL = re.compile(r"\.train\(\s*(\)|True|mode\s*=\s*True)")
 
@@ -45,7 +45,7 @@ def steps_on(source: SourceFile, loop: ast.AST, name: str) -> bool:
     """The loop's body (and the module's own helpers it calls) steps an optimizer on `name`."""
     for call in calls(reach(source, loop.body)):
         if is_optimizer_update(source, call):
-            model = call.args[0] if call.args else call.keywords[0].value
+            model = updated_model(call)
             if isinstance(model, ast.Name) and model.id == name:
                 return True
     return False

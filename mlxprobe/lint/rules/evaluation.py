@@ -49,8 +49,13 @@ def is_optimizer_update(source: SourceFile, call: ast.Call) -> bool:
     """`optimizer.update(model, grads)`: an `update` with two arguments on an optimizer."""
     if not steps_optimizer(call):
         return False
-    model = call.args[0] if call.args else call.keywords[0].value
+    model = updated_model(call)
     return not isinstance(model, (ast.Dict, ast.List, ast.Tuple, ast.Constant))  # no params
+
+
+def updated_model(call: ast.Call) -> ast.AST:
+    """The model of `optimizer.update(model, grads)`, positional or keyword."""
+    return call.args[0] if call.args else call.keywords[0].value
 
 
 def evals(source: SourceFile, nodes: list[ast.AST]) -> list[ast.Call]:

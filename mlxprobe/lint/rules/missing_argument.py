@@ -21,22 +21,19 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import transformed_arg
 from ..finding import Finding
 from ..flow import walk
-from ..names import MX_GRAD, NN_GRAD
 from ..source import SourceFile
 from .gradients import TakesGradients, visible_function
 
 
 def wrapped(source: SourceFile, value: ast.AST) -> ast.AST | None:
     """The def or lambda a gradient transformation `value` wraps, when the module has it."""
-    if not isinstance(value, ast.Call):
+    found = transformed_arg(source, value) if isinstance(value, ast.Call) else None
+    if found is None or found[0] != "grad":
         return None
-    name = source.imports.resolve(value.func)
-    index = 1 if name in NN_GRAD else 0 if name in MX_GRAD else None
-    if index is None or len(value.args) <= index:
-        return None
-    return visible_function(source, value, value.args[index])
+    return visible_function(source, value, found[1])
 
 
 def required(function: ast.AST) -> int | None:

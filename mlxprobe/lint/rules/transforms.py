@@ -27,7 +27,15 @@ from ..dataflow import (
     under,
 )
 from ..finding import Finding
-from ..flow import assignments, body_assignments, bound_arguments, calls, reach, walk
+from ..flow import (
+    assignments,
+    body_assignments,
+    bound_arguments,
+    calls,
+    reach,
+    self_attr,
+    walk,
+)
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
@@ -293,17 +301,11 @@ def _flag_over(source: SourceFile, node: ast.AST) -> str | None:
     b`, the nearest such branch; None otherwise."""
     parent = source.parents.get(node)
     while parent is not None:
-        if isinstance(parent, (ast.If, ast.IfExp)) and _self_attr(parent.test) and (
-                node is parent.body if isinstance(parent, ast.IfExp) else node in parent.body):
-            return _self_attr(parent.test)
+        flag = self_attr(parent.test) if isinstance(parent, (ast.If, ast.IfExp)) else None
+        if flag and (node is parent.body if isinstance(parent, ast.IfExp)
+                     else node in parent.body):
+            return flag
         node, parent = parent, source.parents.get(parent)
-    return None
-
-
-def _self_attr(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-            node.value.id == "self":
-        return node.attr
     return None
 
 
@@ -342,9 +344,7 @@ class NoGradientOp(Rule):
         False`: fresh27 `zca_fast_eigh_path_ok` turns its eigh path off at run time)."""
         function = source.enclosing(call)
         name = getattr(function, "name", None)
-        uses = [n for n in source.of_type(ast.Call) if isinstance(n.func, ast.Attribute)
-                and n.func.attr == name and isinstance(n.func.value, ast.Name)
-                and n.func.value.id == "self"]
+        uses = [n for n in source.of_type(ast.Call) if self_attr(n.func) == name]
         flags = [_flag_over(source, use) for use in uses]
         return bool(flags) and None not in flags and all(_set_false(source, f) for f in flags)
 
