@@ -1283,6 +1283,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/TristanBilot/mlx-GCN/commit/"
         "9c25a237478947316d8a34b4b6b52c6326362552"),
     RuleInfo(
+        "MLX127", "compiled-random-replayed",
+        "a function compiled without inputs=/outputs= draws from mx.random with no key=: the "
+        "random state is captured when it is traced, so every call replays the same draw",
+        "@partial(mx.compile, inputs=mx.random.state, outputs=mx.random.state)",
+        "measured (mlx 0.32.4 CPU): @mx.compile over mx.random.categorical(x) returned the "
+        "same sample at six calls in a row, different ones with mx.random.state as inputs and "
+        "outputs; failure corpus fresh28 grpo_compiled_sampler_frozen_key: every completion of "
+        "a GRPO group identical, every advantage 0, reward 0.10 for 1500 steps",
+        "", source="https://github.com/robert-johansson/mlx-node/commit/"
+        "f39831e8110aa87fed67a70414fc7c4f10356655"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

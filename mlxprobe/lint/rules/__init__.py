@@ -80,6 +80,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .random_state import RandomStateAssigned
 from .reduction import PerExampleLossGrad, SummedBatchLoss
+from .replayed_random import ReplayedRandom
 from .retrace import ScalarIntoCompiled
 from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
@@ -115,7 +116,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
     KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant, TrainedInEvalMode,
-    WrappedCallMissingArgument, DetachedLossTerm,
+    WrappedCallMissingArgument, DetachedLossTerm, ReplayedRandom,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
