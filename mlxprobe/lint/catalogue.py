@@ -1294,6 +1294,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/robert-johansson/mlx-node/commit/"
         "f39831e8110aa87fed67a70414fc7c4f10356655"),
     RuleInfo(
+        "MLX128", "hand-written-softplus",
+        "in differentiated code, a hand-written softplus log(1 + exp(z)) or log1p(exp(z)) "
+        "whose z is not bounded: exp overflows to inf, the value is inf and its gradient NaN",
+        "nn.softplus(z)  # or mx.logaddexp(0, z)",
+        "float32 exp overflows to inf above 88.7; measured (mlx 0.32.4 CPU): at z = 100 "
+        "mx.log(1 + mx.exp(z)) is inf and its gradient NaN (nn.softplus: gradient 1); failure "
+        "corpus fresh28 sac_tanh_logprob_overflow: a SAC tanh-squash correction 2 * (log 2 - u "
+        "- log(1 + exp(-2u))) made the actor loss inf at step 1 and every parameter NaN",
+        "", source="https://github.com/pruthvipmr/mlx-baselines3/commit/"
+        "2cee5a1c08fc157c23714ce948c40b41851f389e"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -90,6 +90,7 @@ from .siblings import UnusedSibling
 from .skipped import GradientsNotAccumulated
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
+from .softplus import HandWrittenSoftplus
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
@@ -116,7 +117,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledReadsStaleModel, CompiledConvertsArgument, GradOfAnArray, TreeIteratedAsLeaves,
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
     KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant, TrainedInEvalMode,
-    WrappedCallMissingArgument, DetachedLossTerm, ReplayedRandom,
+    WrappedCallMissingArgument, DetachedLossTerm, ReplayedRandom, HandWrittenSoftplus,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,
