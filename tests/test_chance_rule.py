@@ -110,3 +110,19 @@ def test_the_chance_hint_names_adam_without_bias_correction_when_that_was_steppe
 def test_a_loss_past_any_uniform_guess_is_not_judged_at_chance_and_does_not_fail():
     """exp(-loss) underflows to 0.0 past a loss of ~745 (a diverging run's reports)."""
     assert at_chance(run([1e4 * (i + 1) for i in range(8)], [0.5] * 8)) is None
+
+
+def test_a_held_out_accuracy_at_chance_is_judged_over_a_training_one_above_it():
+    # fresh28 gcnconv_no_self_loops: train_acc 0.36 on its own nodes, test_acc at 0.25
+    losses = flat(1.33, 15)
+    records = [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": float(i),
+                "loss": loss, "metrics": {"train_acc": 0.36,
+                                                     "test_acc": 0.25 + 0.005 * (-1) ** i}}
+               for i, loss in enumerate(losses)]
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert verdict.label == "not_learning:chance"
+    assert list(verdict.evidence["accuracy_medians"]) == ["test_acc"]
+    assert "self-loops" in verdict.hint
+    for record in records:  # a held-out accuracy above chance: never judged on training's
+        record["metrics"] = {"train_acc": 0.25, "test_acc": 0.45}
+    assert at_chance(RawResult(records=records, exit_code=0, watched=True)) is None

@@ -92,3 +92,52 @@ def test_reward_names() -> None:
     assert policy.reward_name({"loss_kl": [], "rewards_mean": []}) == "rewards_mean"
     assert policy.reward_name({"acc": [], "rewardless": [], "adv_std": []}) == "adv_std"
     assert policy.reward_name({"accuracy": [], "score": []}) is None
+
+
+def test_an_actor_critic_nan_names_the_squash_correction() -> None:
+    records = run([float("nan")] * 12, mean_action=[0.5] * 12).records
+    for record in records:
+        record["loss_name"] = "actor_loss"
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert verdict.label == "diverged:non_finite"
+    assert verdict.hint.startswith("an actor-critic run (it reports `actor_loss`)")
+    assert "nn.softplus(-2 * u)" in verdict.hint
+    assert policy.non_finite_hint({"actor_loss": [], "reward": []}).startswith("an actor")
+    assert policy.non_finite_hint({"reactor_temp": []}) is None
+
+
+def look(t: float, changed: bool, nonfinite: bool = False) -> dict:
+    return {"kind": "params", "step": int(t * 10), "updates": int(t * 10), "leaves": 2,
+            "compared": 2, "changed": 2 if changed else 0, "unchanged": [],
+            "nonfinite": ["net"] if nonfinite else [], "t": t}
+
+
+def test_a_nan_in_the_loss_value_only_is_told_by_parameters_that_train_on() -> None:
+    reward = [round(0.3 + 0.04 * i, 2) for i in range(16)]
+    losses = [float("nan")] * 16  # reports at t = 0 .. 15
+    trained = run(losses, reward=reward)
+    trained.records += [look(t + 0.5, True) for t in range(4)]
+    verdict = classify(trained)
+    assert verdict.label == "diverged:non_finite"
+    assert verdict.hint.startswith(hints.NAN_VALUE_ONLY) and "std + 1e-4" in verdict.hint
+    two_looks = run(losses, reward=reward)  # too few looks after the first NaN report
+    two_looks.records += [look(t + 0.5, True) for t in range(2)]
+    went_nan = run(losses, reward=reward)  # the NaN reached the parameters
+    went_nan.records += [look(t + 0.5, True, nonfinite=t == 3) for t in range(4)]
+    for raw in (two_looks, went_nan):
+        assert not classify(raw).hint.startswith(hints.NAN_VALUE_ONLY)
+
+
+def test_zero_advantages_while_the_accuracy_is_low_is_not_learning() -> None:
+    losses = [-0.0003] + [0.0] * 15
+    low = classify(run(losses, reward=[0.17] + [0.1] * 15, greedy_acc=chance(16, 5)))
+    assert low.label == "not_learning:zero_advantage"
+    assert "mx.random.state" in low.hint and low.evidence["zero_reports"] == 15
+    solved = classify(run(losses, reward=[1.0] * 16, greedy_acc=[1.0] * 16))
+    rose = classify(run(losses, reward=[0.1 + 0.06 * i for i in range(16)],
+                        greedy_acc=chance(16, 5)))
+    no_accuracy = classify(run(losses, reward=[0.17] + [0.1] * 15))
+    moving = classify(run([0.01 * (-1) ** i for i in range(16)], reward=[0.1] * 16,
+                          greedy_acc=chance(16, 5)))
+    for verdict in (solved, rose, no_accuracy, moving):
+        assert verdict.label != "not_learning:zero_advantage"

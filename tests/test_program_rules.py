@@ -38,6 +38,18 @@ def test_a_flat_noisy_loss_is_not_learning():
     assert flagged >= 17  # a flat loss is flagged unless noise shows a chance fall
 
 
+def test_a_flat_loss_too_noisy_to_rule_out_a_fall_is_not_judged():
+    # fresh28's compiled_grad_interior_eval_ok: a single-batch NLL, +-15% noise, 12 reports,
+    # converged before its first report: its noise allows a fall of up to 32%
+    loud = [0.7421, 0.6784, 0.7299, 0.8645, 0.8843, 0.8068, 0.8624, 0.7397, 0.7441, 0.9230,
+            0.6999, 0.7141]
+    verdict = classify(watched(progress(loud)))
+    assert verdict.kind == "pass" and "too noisy to call flat" in verdict.reason
+    assert trend(loud)["change_low"] < -0.3
+    quiet = [0.8 + (v - 0.79) / 20 for v in loud]  # the same shape at 1/20 of the noise
+    assert classify(watched(progress(quiet))).label == "not_learning:trend"
+
+
 def test_a_loss_that_fell_then_sat_at_its_floor_passes():
     v = classify(watched(progress([5.0, 0.002] + [0.0] * 30)))
     assert v.kind == "pass"

@@ -227,6 +227,15 @@ NAN_FLOAT16 = (
     "NaN at the first update, finite with finfo's minimum. ")
 
 
+NAN_VALUE_ONLY = (
+    "the parameters stayed finite and kept changing after the loss went non-finite, so its "
+    "gradient was finite: the NaN is in the loss's value only, which is what an average "
+    "over an empty selection gives (`mx.mean` of a 0-element array is NaN and its gradient "
+    "is 0: a mask or filter that keeps no token, response or sample on some steps, such as "
+    "completions that are all empty); guard the count, `total / mx.maximum(count, 1)`, or "
+    "skip such batches. ")
+
+
 NAN_AT_FIRST = (
     "the loss was non-finite from its first report: check the inputs first, "
     "`mx.isnan(x).any()` on a batch: a standardisation `(x - mean) / std` where a constant "

@@ -92,7 +92,7 @@ def _hint(raw: RawResult, name: str, reported: dict, values: list[float]) -> str
     losses = program.losses(raw)
     if metric_names.held_out(name) and losses and all(math.isfinite(v) for v in losses):
         return hints.NAN_HELD_OUT
-    return policy.non_finite_hint(reported) or hints.for_non_finite(finite_head(values))
+    return policy.non_finite_hint(reported, name) or hints.for_non_finite(finite_head(values))
 
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 
-from ..protocol import PARAMS
+from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
 from . import anatomy, hints, metrics, policy, program, stalls
 from .rule import Rule, Verdict
@@ -227,11 +227,32 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     groups = ", ".join(first["nonfinite"][:6])
     return Verdict("diverged", "non_finite_params", f"parameters became non-finite by step "
                    f"{first.get('step')} (groups: {groups}; {len(bad)} look(s) saw it)",
-                   policy.non_finite_hint(metrics.series(raw))
+                   policy.non_finite_hint(metrics.series(raw), program.loss_name(raw))
                    or hints.for_non_finite(finite_head(program.losses(raw))),
                    {"first_non_finite_look_step": first.get("step"),
                                     "non_finite_groups": first["nonfinite"],
                                     "looks_non_finite": len(bad)})
+
+
+def value_only(raw: RawResult) -> dict | None:
+    """The loss went non-finite while the parameters stayed finite and kept changing: at
+    least MIN_LOOKS looks after its first non-finite report (on the parent's clock) changed
+    a group, and no look ever saw a non-finite value. A non-finite gradient would have made
+    them non-finite at its update (NaN stays NaN under every optimizer), so the gradient
+    was finite and the NaN is in the loss's value only (failure corpus fresh28
+    `grpo_all_empty_group_nan_mean`: `mx.mean` over an empty selection, NaN at all 16
+    reports, its gradient 0; the parameters trained on)."""
+    bad = next((r for r in raw.learning if _non_finite(r.get("loss"))), None)
+    if bad is None or "t" not in bad or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+        return None
+    after = [r for r in looks(raw) if r.get("t", -math.inf) >= bad["t"] and r.get("changed")]
+    return {"looks_changed_after": len(after), "min_looks": MIN_LOOKS} \
+        if len(after) >= MIN_LOOKS else None
+
+
+def _non_finite(value: object) -> bool:
+    number = decode_number(value)
+    return number is not None and not math.isfinite(number)
 
 
 SOURCE = "looks compare 32 strided values per parameter bit for bit (inside/params.py)"

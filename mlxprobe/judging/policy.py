@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 REWARD = re.compile(r"(?:^|_)(?:rewards?|returns?|advantages?|adv)(?:$|_)")
+ACTOR = re.compile(r"(?:^|_)actor(?:$|_)")
 
 PG_CHECKS = (
     "the policy gradient is advantage x d log-prob, so it vanishes when (1) the reward "
@@ -26,7 +27,8 @@ PG_CHECKS = (
     "with an int, an answer format never matched, is never true), and check that the "
     "rollouts of a group differ: greedy decoding (argmax, temperature 0) gives every "
     "completion the same reward, so sample them (`mx.random.categorical(logits / "
-    "temperature)`); (2) the importance ratio "
+    "temperature)`), and a sampler under `mx.compile` replays the random key it captured "
+    "unless `mx.random.state` is among its inputs and outputs; (2) the importance ratio "
     "`mx.exp(logp - old_logp)` is constant: a log-ratio built from `mx.zeros_like`, or a "
     "`logp` not computed from the current policy inside the loss, carries no gradient: "
     "compute `logp` from the model in the loss function and only `old_logp` under "
@@ -48,6 +50,16 @@ PG_NAN = (
     "`nn.log_softmax(logits)`, never `mx.log(mx.softmax(...))` (-inf at a probability of 0)")
 
 
+ACTOR_NAN = (
+    "an actor-critic run (it reports `{name}`) went non-finite: the usual source is the "
+    "actor's log-probability: the tanh-squash correction `log(1 - tanh(u)**2)` is log 0 = "
+    "-inf once tanh saturates, and written as `log(1 + exp(-2 * u))` its exp overflows "
+    "float32 for u < -44: use the stable form `2 * (math.log(2) - u - nn.softplus(-2 * u))`, "
+    "and clamp the log-std, `mx.clip(log_std, -20, 2)` (a wide std makes u huge); then the "
+    "critic: a bootstrapped target with no target network, or rewards not scaled, grows "
+    "without bound (clip the gradient norm). ")
+
+
 def reward_name(series: dict[str, list[tuple[int, float]]]) -> str | None:
     """The first reward-like metric the run reported, or None."""
     return next((name for name in series if REWARD.search(name)), None)
@@ -65,7 +77,13 @@ def frozen_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
     return PG_FROZEN.format(name=name) if name else None
 
 
-def non_finite_hint(series: dict[str, list[tuple[int, float]]]) -> str | None:
-    """The hint for a policy-gradient run that went non-finite; None for any other run."""
+def non_finite_hint(series: dict[str, list[tuple[int, float]]],
+                    loss_name: str = "") -> str | None:
+    """The hint for an RL run that went non-finite: an actor-critic's (a loss or metric
+    named for its actor: `actor_loss`) leads, then a policy-gradient run's (a reward-like
+    metric); None for any other run."""
+    actor = next((n for n in (loss_name, *series) if ACTOR.search(n.lower())), None)
     name = reward_name(series)
+    if actor:
+        return ACTOR_NAN.format(name=actor) + (PG_NAN.format(name=name) if name else "")
     return PG_NAN.format(name=name) if name else None

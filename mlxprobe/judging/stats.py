@@ -28,6 +28,23 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
     return statistics.median(slopes) if slopes else 0.0
 
 
+def sen_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float]:
+    """The ~95% confidence interval of the Theil-Sen slope of `values` against their index
+    (Sen 1968; Gilbert 1987, sec. 16.5): the pairwise slopes ranked, cut where Kendall's S's
+    normal spread puts the bounds. On the same even subsample as `theil_sen`."""
+    points = even_subsample(list(values), int(MAX_PAIRS ** 0.5))
+    step = (len(values) - 1) / (len(points) - 1) if len(points) > 1 else 1.0
+    slopes = sorted((b - a) / ((j - i) * step) for i, a in enumerate(points)
+                    for j, b in enumerate(points[i + 1:], i + 1))
+    if not slopes:
+        return 0.0, 0.0
+    n, pairs = len(points), len(slopes)
+    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
+    low = max(0, math.floor((pairs - spread) / 2))
+    high = min(pairs - 1, math.ceil((pairs + spread) / 2))
+    return slopes[low], slopes[high]
+
+
 def window_median(values: Sequence[float], frac: float, minimum: int, tail: bool) -> float:
     """Median of the first (or last) `frac` of `values`, at least `minimum` of them."""
     n = max(minimum, int(len(values) * frac))

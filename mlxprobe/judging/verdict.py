@@ -68,6 +68,7 @@ from . import (
     variational,
     weighting,
     zero_accuracy,
+    zero_advantage,
     zero_logit,
 )
 from . import startup as startup_rules
@@ -215,6 +216,7 @@ def rulebook() -> tuple[Rule, ...]:
         *chance.RULES,
         *zero_logit.RULES,
         *zero_accuracy.RULES,
+        *zero_advantage.RULES,
         *receding.RULES,
         _not_learning_rule(),
     )
@@ -230,11 +232,14 @@ def _not_learning_rule() -> Rule:
                 "reports; nor when a higher-is-better metric rose: a trend, or from its first "
                 f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
                 "value above it; nor when the loss fell the same way: a last third whose median "
-                f"is <= its first report / {program.ROSE_SHARE:g}, every value below it)",
+                f"is <= its first report / {program.ROSE_SHARE:g}, every value below it; nor "
+                "when its noise hides a fall: the lower end of the ~95% interval of its fitted "
+                f"change below -{program.MAX_HIDDEN_FALL:.0%})",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
-                "its second report", _not_learning)
+                "its second report; fresh28's NLL that converged before its first report",
+                _not_learning)
 
 
 def compile_seconds(raw: RawResult) -> float:
@@ -586,7 +591,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     if params:
         at = params["first_non_finite_param_step"]
         return Verdict("diverged", "non_finite_params", f"parameters became non-finite at "
-                       f"step {at}", policy.non_finite_hint(metrics.series(raw))
+                       f"step {at}", policy.non_finite_hint(metrics.series(raw),
+                                                             program.loss_name(raw))
                        or hints.DIVERGED, params)
     if raw.watched and elsewhere.learning_elsewhere(raw, program.loss_name(raw).lower()):
         return None  # the judged loss is not the objective: the run learns (`elsewhere`)
@@ -609,15 +615,18 @@ def _blown_lead(raw: RawResult) -> str:
 
 
 def _non_finite_hint(raw: RawResult) -> str:
-    """An optimizer stepped with eps = 0 (its own 0/0), else a policy-gradient run's NaN
-    hint (`policy`), else the loss's own (`hints`); led by float16's range when the model
-    trains in float16 (the parameter looks' census) and by a printed log-variance that ran
-    off (`variance.logvar_note`)."""
+    """An optimizer stepped with eps = 0 (its own 0/0), else an RL run's NaN hint
+    (`policy`), else the loss's own (`hints`); led by float16's range when the model trains
+    in float16 (the parameter looks' census), by a NaN in the loss's value only (the
+    parameters trained on finite: `params.value_only`) and by a printed log-variance that
+    ran off (`variance.logvar_note`)."""
     if program.optimizer_settings(raw).get("eps") == 0:
         return hints.NAN_EPS_ZERO
     half = hints.NAN_FLOAT16 if params.low_precision(raw) == "float16" else ""
-    return half + variance.logvar_note(raw) + (policy.non_finite_hint(metrics.series(raw))
-                   or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
+    value_only = hints.NAN_VALUE_ONLY if params.value_only(raw) else ""
+    return half + value_only + variance.logvar_note(raw) + (
+        policy.non_finite_hint(metrics.series(raw), program.loss_name(raw))
+        or hints.for_non_finite(finite_head(metric_series(raw, "loss"))))
 
 
 def _persisted(tally: Tally) -> bool:
@@ -953,7 +962,7 @@ def _program_pass(raw: RawResult) -> Verdict:
     if fit and fit["fitted_change"] > 0:  # a loss that rose and was not judged: say why
         reason += _elsewhere_note(raw)
     if fit and program.flat(fit):  # a flat loss that was not judged: say what rose instead
-        reason += _rising_note(raw)
+        reason += _rising_note(raw) + _noisy_note(fit)
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
@@ -981,6 +990,14 @@ def _rising_note(raw: RawResult) -> str:
     return f"; the loss is flat, and `{name}` rose ({values[0]:.4g} -> {last:.4g}, last third)"
 
 
+def _noisy_note(fit: dict) -> str:
+    """Why a flat loss was not judged when its noise hides a fall (`program.resolved`)."""
+    if program.resolved(fit):
+        return ""
+    return (f"; too noisy to call flat: a fall of up to {-fit['change_low']:.0%} over the run "
+            f"fits its noise (judged only below {program.MAX_HIDDEN_FALL:.0%})")
+
+
 def _elsewhere_note(raw: RawResult) -> str:
     """Why a loss that rose was not judged: the run learned on another measure."""
     found = elsewhere.learning_elsewhere(raw, program.loss_name(raw).lower())
@@ -1002,7 +1019,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     losses = metric_series(raw, "loss")
     losses = losses[_judged_start(raw, losses):]  # the last curve of one objective
     fit = program.trend(losses)
-    if fit is None or not program.flat(fit) or program.surrogate(losses):
+    if fit is None or not program.flat(fit) or program.surrogate(losses) \
+            or not program.resolved(fit):
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
