@@ -42,9 +42,10 @@ class HandWrittenSoftplus(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in differentiated_nodes(source):
+            if not _log_shaped(source, node):
+                continue
             function = source.enclosing(node)
-            if not isinstance(node, ast.Call) or function is None or isinstance(
-                    function, ast.Lambda):
+            if function is None or isinstance(function, ast.Lambda):
                 continue
             trace = Trace(source, function)
             exp = self._softplus_exp(source, trace, node)
@@ -54,14 +55,11 @@ class HandWrittenSoftplus(Rule):
     @staticmethod
     def _softplus_exp(source: SourceFile, trace: Trace, node: ast.Call) -> ast.Call | None:
         """The exp of `log(1 + exp(z))`, `log(e + 1)` with `e = exp(z)` or `log1p(exp(z))`,
-        else None."""
-        if len(node.args) != 1:
-            return None
+        else None (`node` is `_log_shaped`)."""
         name, arg = source.imports.resolve(node.func), node.args[0]
         if name == LOG1P:
             return _exp_of(source, trace, arg, node.lineno)
-        if name != LOG or not (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add)):
-            return None
+        assert isinstance(arg, ast.BinOp)  # `_log_shaped`
         for a, b in ((arg.left, arg.right), (arg.right, arg.left)):
             exp = _exp_of(source, trace, b, node.lineno) if one(a) else None
             if exp is not None:
@@ -73,6 +71,15 @@ class HandWrittenSoftplus(Rule):
         """The exponent is clipped or bounded by a max/min (through local names)."""
         return any(isinstance(n, ast.Call) and last_name(n.func) in BOUNDS
                    for n in expanded(trace, exponent(exp), exp.lineno))
+
+
+def _log_shaped(source: SourceFile, node: ast.AST) -> bool:
+    """A one-argument call of `mx.log1p`, or of `mx.log` on a sum (cheap: before any trace)."""
+    if not isinstance(node, ast.Call) or len(node.args) != 1:
+        return False
+    name = source.imports.resolve(node.func)
+    return name == LOG1P or (name == LOG and isinstance(node.args[0], ast.BinOp)
+                             and isinstance(node.args[0].op, ast.Add))
 
 
 def _exp_of(source: SourceFile, trace: Trace, node: ast.AST, line: int) -> ast.Call | None:
