@@ -66,24 +66,28 @@ def zero_share(losses: list[float]) -> tuple[int, int]:
     return sum(v == 0 for v in finite), len(finite)
 
 
-def zero_advantage(raw: RawResult, meta: dict) -> Verdict | None:
+def zeroed(raw: RawResult) -> dict | None:
+    """The reward's name and the zero count when the loss is exactly 0 at >= ZERO_SHARE of
+    >= TREND_MIN_POINTS reports of a reward run in which nothing rose; else None."""
     series = metrics.series(raw)
     reward = policy.reward_name(series)
     zeros, n = zero_share(program.losses(raw))
     if reward is None or n < program.TREND_MIN_POINTS or zeros < ZERO_SHARE * n \
             or program.rising_metric(series):
         return None
-    found = unsolved(raw)
-    if found is None:
-        return None
-    name, median = found
-    return Verdict("not_learning", "zero_advantage", f"the policy-gradient loss was exactly 0 "
-                   f"at {zeros} of {n} reports while {name} stayed at {median:.3g} (last "
-                   f"third) and no reward or accuracy rose: every advantage was 0",
-                   HINT, {"zero_reports": zeros, "reports": n, "zero_share": ZERO_SHARE,
-                          "reward": reward, "accuracy": name, "accuracy_last_third": median,
-                          "max_accuracy": MAX_ACCURACY})
+    return {"zero_reports": zeros, "reports": n, "zero_share": ZERO_SHARE, "reward": reward}
 
+
+def zero_advantage(raw: RawResult, meta: dict) -> Verdict | None:
+    found, low = zeroed(raw), unsolved(raw)
+    if found is None or low is None:
+        return None
+    evidence = {**found, "accuracy": low[0], "accuracy_last_third": low[1],
+                "max_accuracy": MAX_ACCURACY}
+    return Verdict("not_learning", "zero_advantage", f"the policy-gradient loss was exactly 0 "
+                   f"at {found['zero_reports']} of {found['reports']} reports while {low[0]} "
+                   f"stayed at {low[1]:.3g} (last third) and no reward or accuracy rose: every "
+                   "advantage was 0", HINT, evidence)
 
 RULES = (
     Rule("not_learning.zero_advantage", "metrics", f"a run reporting a reward: the loss "
