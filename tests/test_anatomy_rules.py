@@ -62,3 +62,17 @@ def test_modules_in_a_tuple_are_no_update_and_a_private_name_is_left_to_the_fix(
     assert "a list, not a tuple" in verdict.hint
     assert classify(run(census(hidden={"_teacher": 2080}))).kind != "no_update"
     assert classify(run(census(hidden={"blocks": 2080}), steps=3)).kind != "no_update"
+
+
+def test_trainable_adapters_that_never_moved_lead_the_no_update_fix():
+    """fresh29 moe_expert_lora_names: adapters under new attribute names, never called."""
+    idle = {"count": 24, "trainable": 24, "frozen_names": []}
+    looks = [{"kind": "params", "step": s, "updates": s, "leaves": 24, "compared": 12,
+              "changed": 0, "unchanged": ["moe.experts.0.gate_proj"], "unchanged_count": 12,
+              "nonfinite": [], "t": s / 10, **({"census": [census(idle)]} if s == 10 else {})}
+             for s in (10, 20, 30, 40)]
+    verdict = classify(RawResult(records=looks, exit_code=0, watched=True))
+    assert verdict.label == "no_update:params"
+    assert verdict.hint.startswith("the 24 LoRA adapter parameters are trainable")
+    assert anatomy.idle_adapters_note(run(census(FROZEN))) == ""
+    assert anatomy.idle_adapters_note(run(census())) == ""

@@ -390,3 +390,19 @@ def test_an_idle_optimizer_quotes_the_error_the_program_printed_and_went_on_from
     assert f"`{line}` (3x" in verdict.hint and "`has_aux=` is JAX's" in verdict.hint
     quiet = classify(watched(records))
     assert quiet.label == "no_update:optimizer_idle" and "printed" not in quiet.hint
+
+
+def frozen_look(step: int) -> dict:
+    return {"kind": "params", "step": step, "updates": step, "leaves": 4, "compared": 2,
+            "changed": 0, "unchanged": ["fc1", "fc2"], "unchanged_count": 2, "nonfinite": []}
+
+
+def test_a_compiled_program_whose_parameters_never_move_names_the_optimizer_state():
+    """fresh29's compiled_warmup_schedule_frozen: `inputs=[model.state]` only, a warm-up from
+    0 traced once, no parameter moved in 400 steps."""
+    looks = [frozen_look(s) for s in (10, 20, 30, 40)]
+    compiled = classify(watched(looks + [{"kind": "compile", "where": "/x/train.py:62"}]))
+    assert compiled.label == "no_update:params"
+    assert compiled.hint.startswith("the program compiles (train.py:62)")
+    assert "optimizer.state" in compiled.hint
+    assert not classify(watched(looks)).hint.startswith("the program compiles")

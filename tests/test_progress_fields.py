@@ -25,6 +25,10 @@ from mlxprobe.watching.output import ProgressParser
     ("INFO:root:step 10 recon 0.5 kl 0.1", 10, 0.5, "recon", {"kl": 0.1}),
     ("epoch 3 loss 1.2", 3, 1.2, None, None),
     ("it 7 ppl 35.2 lr 1e-3", 7, 35.2, "ppl", {"learning_rate": 0.001}),
+    # values in brackets after their names (fresh29 grad_accum_last_microbatch, gpt-mlx)
+    ("Step [10]\t\tTraining Loss [3.7917]\t\tLR [0.5]\t\t[0.4s]", 10, 3.7917,
+     "training_loss", {"learning_rate": 0.5}),
+    ("acc [3]: 0.5 loss 1.0", 1, 1.0, None, None),  # a bracket before a colon: no value
     # two values named alike keep their two-word names (fresh21 grpo_bandit_ratio_flip)
     ("INFO iter 25 | loss 0.0691 | sampled reward 0.000 | greedy reward 0.018 | 0.3s", 25,
      0.0691, None, {"sampled_reward": 0.0, "greedy_reward": 0.018}),

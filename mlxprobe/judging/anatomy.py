@@ -43,6 +43,15 @@ ADAPTERS = ("the LoRA adapters ({names}) are frozen, so only {values} values of 
             "before `linear_to_lora_layers(...)`), or unfreeze them after the freeze: "
             "`model.unfreeze(keys=[\"lora_a\", \"lora_b\"], strict=False)`")
 
+IDLE_ADAPTERS = ("the {count} LoRA adapter parameters are trainable and none of them moved: "
+                 "unless the learning rate is 0, their gradient was 0, so the forward pass "
+                 "never runs them: an adapter "
+                 "assigned under a new attribute name (`expert.gate_proj = "
+                 "LoRALinear.from_linear(expert.w1)`) is a registered child that nothing "
+                 "calls while `__call__` still calls `self.w1(x)`: assign it under the name "
+                 "the forward uses (`expert.w1 = LoRALinear.from_linear(expert.w1)`). "
+                 "Otherwise: ")
+
 
 ADAPTER_SCALE = ("; this is a fine-tune ({frozen} weight matrices frozen, {trainable} "
                  "trainable: adapters): check the adapter's scale, the low-rank update scaled "
@@ -79,6 +88,17 @@ def adapter_note(raw: RawResult) -> str:
         return ""
     return ADAPTER_SCALE.format(frozen=found["frozen_matrices"],
                                 trainable=found["trainable_matrices"])
+
+
+def idle_adapters_note(raw: RawResult) -> str:
+    """For a run in which no parameter moved: when the model trains LoRA adapters (every
+    one of them trainable), their gradient was 0, so the forward pass never runs them
+    (failure corpus fresh29 `moe_expert_lora_names`, mzbac/mlx-lora: adapters assigned
+    under new attribute names while `__call__` still called the wrapped layers)."""
+    adapters = (census(raw) or {}).get("adapters") or {}
+    if not adapters.get("count") or adapters.get("trainable") != adapters["count"]:
+        return ""
+    return IDLE_ADAPTERS.format(count=adapters["count"])
 
 
 def notes(raw: RawResult) -> str:

@@ -332,6 +332,12 @@ COMPILED_STEP = ("the program compiles ({where}): a compiled function's captured
                  "the same draw every call (`partial(mx.compile, inputs=[model.state, "
                  "optimizer.state, mx.random.state], outputs=[...same])`), and a Python "
                  "value it closes over stays fixed at its first trace. Otherwise: ")
+COMPILED_FROZEN = (
+    "the program compiles ({where}): a compiled step whose `inputs`/`outputs` leave out "
+    "`optimizer.state` keeps the optimizer's state as it was traced: its step count and a "
+    "schedule's learning rate stay at their first values, so a warm-up from 0 stays 0 and "
+    "nothing moves: `partial(mx.compile, inputs=[model.state, optimizer.state], "
+    "outputs=[model.state, optimizer.state])`. Otherwise: ")
 NOT_LEARNING = ("the loss does not fall: check the loss really uses the labels, "
                 "`nn.losses.cross_entropy(logits[:, :-1], tokens[:, 1:], reduction='mean')`, "
                 "with a loss mask aligned to the shifted targets (a mask off by one position "

@@ -101,8 +101,16 @@ def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
                    f"look{'s' * (ev['looks'] != 1)} from step {ev['first_step']} to "
                    f"{ev['last_step']} "
                    f"({ev['groups']} parameter groups compared bit for bit)",
-                   policy.frozen_hint(metrics.series(raw)) or _zero_loss(raw)
-                   or hints.NO_UPDATE_PARAMS, ev)
+                   _frozen_hint(raw), ev)
+
+
+def _frozen_hint(raw: RawResult) -> str:
+    """Led by adapters that train and never moved (`anatomy`) and by a compiled step that
+    may hold the optimizer's state as traced; then a policy-gradient run's, a zero loss's or
+    the plain fix."""
+    return (anatomy.idle_adapters_note(raw) + program.at_sites(raw, hints.COMPILED_FROZEN)
+            + (policy.frozen_hint(metrics.series(raw)) or _zero_loss(raw)
+               or hints.NO_UPDATE_PARAMS))
 
 
 def _zero_loss(raw: RawResult) -> str | None:
