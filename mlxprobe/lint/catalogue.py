@@ -1305,6 +1305,27 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/pruthvipmr/mlx-baselines3/commit/"
         "2cee5a1c08fc157c23714ce948c40b41851f389e"),
     RuleInfo(
+        "MLX129", "wrap-under-new-name",
+        "a layer wrapped from one attribute is stored under another that nothing reads "
+        "(e.gate_proj = LoRALinear.from_linear(e.w1) while the forward calls self.w1): the "
+        "wrapper trains nothing",
+        "e.w1 = LoRALinear.from_linear(e.w1, r=8)  # in place, under the name the forward uses",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh29 moe_expert_lora_names): 24 trainable "
+        "adapter leaves, every gradient exactly 0, validation loss 1.901 at all 12 reports; "
+        "wrapped in place the loss fell 1.42 -> 0.55",
+        "", source="https://github.com/mzbac/mlx-lora/commit/"
+        "0690329a5f2e87950c8e06a9e6dba9b0b9cfc5c1"),
+    RuleInfo(
+        "MLX130", "accumulation-overwritten",
+        "a gradient accumulator is overwritten from the last micro-batch's gradients before "
+        "the update it feeds: the sum is thrown away and one micro-batch's gradient is applied",
+        "acc = tree_map(lambda g: g / accumulation_steps, acc)  # scale the sum, not the last",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh29 grad_accum_last_microbatch): the "
+        "update scaled the last micro-batch's gradient by 1/32 and the loss fell 3.81 -> 3.60 "
+        "in 150 updates; scaling the accumulated sum it fell 3.81 -> 1.44",
+        "", source="https://github.com/georgeherbert/gpt-mlx/commit/"
+        "a12340861f0832b66fcbb1a56f6b413ab524e5f9"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -55,14 +55,14 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX097", "MLX098", "MLX099", "MLX102",
                                "MLX103", "MLX106", "MLX108", "MLX109", "MLX110",
                                "MLX113", "MLX117", "MLX118", "MLX124", "MLX126",
-                               "MLX127"}),
+                               "MLX127", "MLX129", "MLX130"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
                             "MLX097", "MLX106", "MLX108", "MLX109", "MLX112",
-                            "MLX117", "MLX125"}),
+                            "MLX117", "MLX125", "MLX129"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

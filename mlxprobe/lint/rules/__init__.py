@@ -72,6 +72,7 @@ from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
+from .overwritten_sum import OverwrittenAccumulation
 from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
@@ -80,6 +81,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .random_state import RandomStateAssigned
 from .reduction import PerExampleLossGrad, SummedBatchLoss
+from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
 from .retrace import ScalarIntoCompiled
 from .schedules import ScheduleEndsInOneEpoch
@@ -118,6 +120,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ScheduleEndsInOneEpoch, ZipStopsAtOnePass, Bfloat16ToNumpy, Float32MaskHalfAttention,
     KeysNestedByHand, GradOfMissingArgument, HalfRangeConstant, TrainedInEvalMode,
     WrappedCallMissingArgument, DetachedLossTerm, ReplayedRandom, HandWrittenSoftplus,
+    WrapUnderNewName, OverwrittenAccumulation,
     UpdateWithoutEval, LogSoftmaxWithoutLabels, MxGradUnusedArgument, TreeFlattenPairs,
     UnaveragedAccumulation, SwallowedGradError, LabelShiftBatchAxis, LazyLossKept,
     Conv1dChannelsFirst, ZeroedGradsFreeze, UnshiftedLabels, SilentPartialLoad,

@@ -17,6 +17,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import self_attr
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
@@ -83,13 +84,36 @@ class GatherByLearnedIndices(Rule):
 
 def learned(source: SourceFile, node: ast.AST, indices: ast.AST | None) -> list[ast.Call]:
     """The arg-ops over a layer's output (not stopped) that `indices`, read at `node`, is
-    computed from."""
+    computed from, unless those layers stay frozen (`frozen_away`)."""
     function = source.enclosing(node)
     if function is None or indices is None:
         return []
     trace = Trace(source, function)
     return [op for op in arg_ops(source, trace, indices, node.lineno) if op.args
-            and trace.layers(op.args[0], op.lineno, barrier=True)]
+            and (layers := trace.layers(op.args[0], op.lineno, barrier=True))
+            and not frozen_away(source, layers)]
+
+
+def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
+    """The program freezes a whole model (`model.freeze()`, no keys), unfreezes nothing, and
+    every LoRA wrap it makes is an attribute assignment (`e.gate_proj =
+    LoRALinear.from_linear(e.w1)`) of a name other than the layers that feed the scores: no
+    gradient reaches the scores, so none is asked of the indices (failure corpus fresh29
+    `moe_expert_lora_names_ok`: adapters on the experts only, the router frozen, it trains).
+    A wrap the module cannot see (`linear_to_lora_layers(model, ...)`) may reach them."""
+    calls = source.of_type(ast.Call)
+    if not any(_attr(c) == "freeze" and not c.args and not c.keywords for c in calls) \
+            or any(_attr(c) == "unfreeze" for c in calls):
+        return False
+    names = {self_attr(layer.func) for layer in layers}
+    wrapped = {id(a.value): a.targets[0] for a in source.of_type(ast.Assign)
+               if len(a.targets) == 1 and isinstance(a.targets[0], ast.Attribute)}
+    return all(id(c) in wrapped and wrapped[id(c)].attr not in names
+               for c in calls if "lora" in ast.unparse(c.func).lower())
+
+
+def _attr(call: ast.Call) -> str | None:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else None
 
 
 def write_indices(source: SourceFile, node: ast.AST) -> ast.AST | None:
