@@ -15,11 +15,15 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
+
+ASSIGNS_WRAP = re.compile(r"^[ \t]*[\w.\[\]]+\.\w+[ \t]*=[ \t]*[\w.]*"
+                          r"(?:from_linear|[Ll][Oo][Rr][Aa]\w*)\(", re.MULTILINE)
 
 
 class WrapUnderNewName(Rule):
@@ -29,7 +33,10 @@ class WrapUnderNewName(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "from_linear" in text or "lora" in text.lower()
+        """A line that assigns a wrapping call to an attribute (`e.x = LoRALinear...(`):
+        only such files are parsed whole for this rule (it reads every attribute load)."""
+        return ("from_linear" in text or "lora" in text.lower()) and bool(
+            ASSIGNS_WRAP.search(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         read = {n.attr for n in source.of_type(ast.Attribute) if isinstance(n.ctx, ast.Load)}
