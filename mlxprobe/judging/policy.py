@@ -1,14 +1,18 @@
 """Fix hints for a policy-gradient (RL) run.
 
 Job: pick the text of a `not_learning` or `diverged` verdict from metric evidence any run
-has; it never decides a verdict. The fact read:
+has; it never decides a verdict. The facts read:
 - a policy-gradient run: it reports a reward-like metric (a name holding reward(s),
   return(s), advantage(s) or adv: GRPO, PPO and REINFORCE loops all print one). Its loss is
   a surrogate, `-(ratio * advantage)`, whose value says little; its gradient vanishes when
   the advantages are all zero (a reward that never fires, or every reward in a group equal)
   or when the importance ratio does not depend on the policy; it goes NaN where the
   advantages are normalised by a group's std of 0 (mlx-lm-lora issue 50; mlx-examples
-  PR 1233's logs: every reward 0.000, loss 0.000 for 170 iterations).
+  PR 1233's logs: every reward 0.000, loss 0.000 for 170 iterations);
+- an actor-critic run: a loss or metric named for its actor (`actor_loss`). Its NaN most
+  often comes from the squashed Gaussian's log-probability (failure corpus fresh28
+  `sac_tanh_logprob_overflow`, mlx-baselines3: `log(1 + exp(-2u))` overflowed, the actor
+  loss inf at step 1 and every parameter NaN).
 
 Must not import: mlx, the watching side's runner, reporters.
 """
