@@ -108,6 +108,12 @@ def accuracies(raw: RawResult) -> dict[str, list[float]]:
     return out
 
 
+def task_accuracies(raw: RawResult) -> dict[str, list[float]]:
+    """`accuracies` without the objectives among them (a reward, a return, a score: an RL
+    reward may sit at 0 and has no known ceiling)."""
+    return {n: v for n, v in accuracies(raw).items() if not metric_names.objective(n)}
+
+
 def at_chance(raw: RawResult) -> dict | None:
     """The evidence that every accuracy sits at exp(-loss) in the run's last third, or None."""
     losses = tail(program.losses(raw))

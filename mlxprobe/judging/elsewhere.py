@@ -49,9 +49,9 @@ def thirds(values: list[float]) -> tuple[float, float] | None:
 
 def accuracy_rose(raw: RawResult) -> str | None:
     """The name of an accuracy that rose over the run, or None."""
-    for name, values in chance.accuracies(raw).items():
+    for name, values in chance.task_accuracies(raw).items():
         ends = thirds(values)
-        if metric_names.objective(name) or ends is None:
+        if ends is None:
             continue
         if ends[1] - values[0] >= ROSE and values[-1] >= values[0]:
             return name

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 
-from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, program
 from .rule import Rule, Verdict
@@ -43,9 +42,9 @@ HINT = ("the loss falls while {name} stays at 0: what the loss rewards works aga
 
 def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
     """The first accuracy at <= ZERO at every report after its first, never above it."""
-    for name, values in chance.accuracies(raw).items():
+    for name, values in chance.task_accuracies(raw).items():
         later = [v for v in values[1:] if math.isfinite(v)]
-        if metric_names.objective(name) or len(later) < MIN_REPORTS:
+        if len(later) < MIN_REPORTS:
             continue
         if max(later) <= ZERO and max(later) <= values[0]:
             return name, values

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import statistics
 
-from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, metrics, policy, program
 from .rule import Rule, Verdict
@@ -51,9 +50,9 @@ HINT = (
 def unsolved(raw: RawResult) -> tuple[str, float] | None:
     """The first accuracy (not a reward: its ceiling is unknown) whose last third's median
     is <= MAX_ACCURACY, with that median."""
-    for name, values in chance.accuracies(raw).items():
+    for name, values in chance.task_accuracies(raw).items():
         finite = [v for v in values if math.isfinite(v)]
-        if not metric_names.objective(name) and len(finite) >= program.TREND_MIN_POINTS:
+        if len(finite) >= program.TREND_MIN_POINTS:
             median = statistics.median(program.last_third(finite))
             if median <= MAX_ACCURACY:
                 return name, median

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import self_attr
+from ..names import last_name
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
@@ -102,8 +103,8 @@ def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
     `moe_expert_lora_names_ok`: adapters on the experts only, the router frozen, it trains).
     A wrap the module cannot see (`linear_to_lora_layers(model, ...)`) may reach them."""
     calls = source.of_type(ast.Call)
-    if not any(_attr(c) == "freeze" and not c.args and not c.keywords for c in calls) \
-            or any(_attr(c) == "unfreeze" for c in calls):
+    if not any(last_name(c.func) == "freeze" and not c.args and not c.keywords
+               for c in calls) or any(last_name(c.func) == "unfreeze" for c in calls):
         return False
     names = {self_attr(layer.func) for layer in layers}
     wrapped = {id(a.value): a.targets[0] for a in source.of_type(ast.Assign)
@@ -111,9 +112,6 @@ def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
     return all(id(c) in wrapped and wrapped[id(c)].attr not in names
                for c in calls if "lora" in ast.unparse(c.func).lower())
 
-
-def _attr(call: ast.Call) -> str | None:
-    return call.func.attr if isinstance(call.func, ast.Attribute) else None
 
 
 def write_indices(source: SourceFile, node: ast.AST) -> ast.AST | None:

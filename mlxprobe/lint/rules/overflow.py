@@ -91,15 +91,16 @@ class UnstableSigmoidSoftmax(Rule):
         exp = div.left
         if isinstance(exp, ast.Name):
             exp = trace.binding(exp.id, div.lineno)
-        if exp is None or not is_exp(source, exp) or self._shifted(source, trace, exp):
+        if exp is None or not is_exp(source, exp) or bounded(trace, exp):
             return False
         text = ast.unparse(div.left)
         return any(isinstance(n, ast.Call) and last_name(n.func) in SUMS and text in {
             ast.unparse(a) for a in (*n.args, getattr(n.func, "value", n.func))}
             for n in expanded(trace, div.right, div.lineno))
 
-    @staticmethod
-    def _shifted(source: SourceFile, trace: Trace, exp: ast.Call) -> bool:
-        """The exponent is bounded: it subtracts a max (or a logsumexp), or is clipped."""
-        return any(isinstance(n, ast.Call) and last_name(n.func) in BOUNDS
-                   for n in expanded(trace, exponent(exp), exp.lineno))
+
+def bounded(trace: Trace, exp: ast.Call) -> bool:
+    """The exponent is bounded: it subtracts a max (or a logsumexp), or is clipped or capped
+    (through the function's local names)."""
+    return any(isinstance(n, ast.Call) and last_name(n.func) in BOUNDS
+               for n in expanded(trace, exponent(exp), exp.lineno))

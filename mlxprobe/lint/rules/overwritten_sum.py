@@ -43,21 +43,24 @@ class OverwrittenAccumulation(Rule):
         for scope in source.of_type(*FUNCTIONS, *LOOPS):
             if isinstance(scope, ast.Lambda):
                 continue
-            function = source.enclosing(scope) if isinstance(scope, LOOPS) else scope
-            names = Trace(source, scope if function is None else function)
-            for value in overwrites(source, scope, names):
+            for value in overwrites(source, scope):
                 if value not in reported:
                     reported.add(value)
                     yield self.hit(source, value)
 
 
-def overwrites(source: SourceFile, scope: ast.AST, trace: Trace) -> Iterator[ast.AST]:
-    """The bindings of an accumulator that reach an update and drop its sum."""
+def overwrites(source: SourceFile, scope: ast.AST) -> Iterator[ast.AST]:
+    """The bindings of an accumulator that reach an update and drop its sum; the scope's
+    names are traced only when a summed accumulator reaches an update."""
     body = body_nodes(source, scope)
     sums = accumulators(source, body)
-    for call, grads in applied_trees(source, body):
-        if not isinstance(grads, ast.Name) or grads.id not in sums:
-            continue
+    applied = [(call, grads) for call, grads in applied_trees(source, body)
+               if isinstance(grads, ast.Name) and grads.id in sums] if sums else []
+    if not applied:
+        return
+    function = source.enclosing(scope) if isinstance(scope, LOOPS) else scope
+    trace = Trace(source, scope if function is None else function)
+    for call, grads in applied:
         value = trace.binding(grads.id, call.lineno)
         added = names_in(sums[grads.id]) - {grads.id}
         read = names_in(value) if value is not None else set()
