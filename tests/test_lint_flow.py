@@ -4,7 +4,7 @@ bug is spelled, and stays silent on the fixed form and on near misses from real 
 from __future__ import annotations
 
 import pytest
-from lint_snippets import fired
+from lint_snippets import HEADER, fired
 
 # MLX014: state updated in a loop and never evaluated, whatever updates it -------------------
 
@@ -666,6 +666,23 @@ def test_mlx027_quiet_when_a_base_init_runs() -> None:
     assert fired(code, "MLX027") == []
 
 
+def test_mlx025_float16_base_frozen_whole_before_float32_adapters_is_clean() -> None:
+    """fresh33 vit_fp16_mlp_overflow's correct twin: the float16 weights are frozen, only the
+    float32 layers attached after the freeze are trained; unfreezing them again trains them."""
+    code = """
+    model.set_dtype(mx.float16)
+    model.freeze()
+    model.head = nn.Linear(8, 2)
+    {thaw}
+    for x, y in data:
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    assert fired(code.replace("{thaw}", ""), "MLX025") == []
+    assert fired(code.replace("{thaw}", "model.unfreeze()"), "MLX025") == [2]
+
+
 # MLX008 on dataflow: any array a training step computes, kept across steps ----------------
 
 METRICS = """
@@ -1138,3 +1155,57 @@ class Head(nn.Module):
     fused = code.replace("mx.log(mx.softmax(self.fc(x), axis=-1))",
                          "nn.log_softmax(self.fc(x), axis=-1)")
     assert fired(fused, "MLX022") == []
+
+
+VALIDATION = """
+model = nn.Linear(4, 3)
+
+def loss_fn(model, x, y):
+    logits = model(x)
+    return nn.losses.cross_entropy(logits, y, reduction="sum"), mx.array(y.size), (
+        logits.argmax(-1) == y).sum()
+
+def evaluate(model, batches):
+    total, count, correct = mx.array(0.0), mx.array(0.0), None
+    for x, y in batches:
+        ce, n, c = loss_fn(model, x, y)
+        total = total + ce
+        count = count + n
+        correct = c if correct is None else correct + c
+        mx.eval(total, count{extra})
+    return (total / count).item(), (correct / count).item()
+
+for x, y in data:
+    loss, grads = loss_and_grad(model, x, y)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_mlx008_a_loss_functions_second_output_summed_unevaluated_in_validation() -> None:
+    """fresh33 lazy_eval_accuracy: the loss and token count are evaluated every batch, the
+    correct-count a loss function returns beside them is summed (`c if t is None else t + c`)
+    over 1,200 batches and evaluated once at the end."""
+    assert fired(VALIDATION.replace("{extra}", ""), "MLX008") == [15]
+    assert fired(VALIDATION.replace("{extra}", ", correct"), "MLX008") == []
+
+
+def test_unpacked_helper_outputs_are_arrays_only_where_every_return_holds_one() -> None:
+    import ast
+
+    from mlxprobe.lint.dataflow import arrays_in
+    from mlxprobe.lint.source import index
+
+    text = HEADER + """
+def f(x):
+    if x is None:
+        return mx.zeros(3), len(x)
+    return mx.ones(3), mx.array(2)
+
+def g(x):
+    a, b = f(x)
+    return a
+"""
+    source = index("case.py", text, ast.parse(text))
+    g = next(n for n in ast.walk(source.tree) if isinstance(n, ast.FunctionDef) and n.name == "g")
+    assert arrays_in(source, g) == {"a"}

@@ -226,7 +226,26 @@ def bound_arrays(source: SourceFile, target: ast.AST, value: ast.AST, arrays: se
         head = target.elts[0]  # `loss, grads = ...` or `(loss, aux), grads = ...`
         names = [head] if isinstance(head, ast.Name) else getattr(head, "elts", [])
         return [n.id for n in names if isinstance(n, ast.Name)]
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Call):
+        return unpacked_arrays(source, target, value)
     return []
+
+
+def unpacked_arrays(source: SourceFile, target: ast.Tuple, call: ast.Call) -> list[str]:
+    """`a, b, c = helper(...)` for a same-module function: the names at the positions where
+    every tuple it returns of that length holds an array (`ce, ntok, correct = loss_fn(...)`
+    all three; `loss, n = f(...)` with `n = len(x)` only `loss`)."""
+    helper = helper_of(source, call)
+    if helper is None or not all(isinstance(t, ast.Name) for t in target.elts):
+        return []
+    width = len(target.elts)
+    tuples = [r.elts for r in returns_of(helper)
+              if isinstance(r, ast.Tuple) and len(r.elts) == width]
+    if not tuples:
+        return []
+    inner = arrays_in(source, helper)
+    return [t.id for i, t in enumerate(target.elts)
+            if all(is_array(source, r[i], inner) for r in tuples)]
 
 
 def grad_call(source: SourceFile, value: ast.AST) -> bool:
@@ -249,6 +268,7 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
         return source.cache[key]
     pairs = body_assignments(source, scope)
     found: set[str] = set()
+    source.cache[key] = found  # a recursive helper sees what is found so far
     for _ in range(2):  # a second pass for names used before their binding in the text
         for target, value in pairs:
             found.update(bound_arrays(source, target, value, found))

@@ -200,6 +200,17 @@ def loss_names(nodes: list[ast.AST]) -> set[str]:
     return found
 
 
+def loss_outputs(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    """The arrays a loss function hands back beside the loss (`ce, ntok, correct =
+    loss_fn(...)`, all three arrays of the step's forward pass), as the function's dataflow
+    shows them."""
+    arrays = scope_arrays(source, loop)
+    return {n for target, value in assignments(nodes)
+            if isinstance(target, ast.Tuple) and isinstance(value, ast.Call)
+            and "loss" in (last_name(value.func) or "").lower()
+            for n in assigned(target) if n in arrays}
+
+
 def is_materialised(node: ast.AST) -> bool:
     """`x.item()`, `float(x)` and the like: a Python value, not an array."""
     return isinstance(node, ast.Call) and last_name(node.func) in MATERIALISE
@@ -403,7 +414,8 @@ def container(node: ast.AST) -> str:
 
 
 def kept(node: ast.AST) -> tuple[str, str] | None:
-    """(container, value) of `c.append(v)`, `t += v` or `t = t + v` with a bare-name value."""
+    """(container, value) of `c.append(v)`, `t += v` or `t = t + v` with a bare-name value
+    (also as the else branch of `t = v if t is None else t + v`)."""
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         call = node.value
         if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
@@ -412,6 +424,8 @@ def kept(node: ast.AST) -> tuple[str, str] | None:
     if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
         if isinstance(node.value, ast.Name):
             return container(node.target), node.value.id
+    if isinstance(node, ast.Assign) and isinstance(node.value, ast.IfExp):
+        return kept(ast.Assign(targets=node.targets, value=node.value.orelse))
     if isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp):
         value, target = node.value, node.targets[0]
         if isinstance(value.op, ast.Add) and isinstance(value.right, ast.Name) and isinstance(
@@ -443,7 +457,8 @@ class LazyLossKept(Rule):
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
             losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
-                source, loop, body) | yielded_arrays(source, loop)
+                source, loop, body) | yielded_arrays(source, loop) | loss_outputs(
+                source, loop, body)
             if not losses:
                 continue
             safe = (materialised(source, body) - element_only(body)) | self._evaluated(

@@ -19,6 +19,7 @@ from ..finding import Finding
 from ..flow import assignments, body_nodes, calls, reach
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
+from .adapters import freezes_all
 from .base import TRAINS, Rule, trains
 from .differentiation import differentiated_nodes
 from .evaluation import is_optimizer_update, step_outputs
@@ -133,8 +134,22 @@ class HalfPrecisionTraining(Rule):
             dtype = call.args[0]
             if isinstance(dtype, ast.Name) and dtype.id in constants:
                 dtype = constants[dtype.id]
-            if source.imports.resolve(dtype) == FLOAT16:
+            if source.imports.resolve(dtype) == FLOAT16 and not frozen_after(source, call):
                 yield self.hit(source, call)
+
+
+def frozen_after(source: SourceFile, cast: ast.Call) -> bool:
+    """The cast model is frozen whole (`model.freeze()`) later in the same function or
+    top-level code, and not unfrozen after: its float16 weights are not trained, only what is
+    attached after the freeze (fresh float32 adapters and heads; fresh33
+    `vit_fp16_mlp_overflow`'s correct twin)."""
+    model, scope = ast.unparse(cast.func.value), source.enclosing(cast)
+    later = [c for c in source.of_type(ast.Call) if c.lineno > cast.lineno
+             and isinstance(c.func, ast.Attribute) and ast.unparse(c.func.value) == model
+             and source.enclosing(c) is scope]
+    froze = [c.lineno for c in later if freezes_all(c)]
+    thawed = [c.lineno for c in later if c.func.attr == "unfreeze"]
+    return bool(froze) and not any(at > min(froze) for at in thawed)
 
 
 STD = frozenset({"mlx.core.std"})
