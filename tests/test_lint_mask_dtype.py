@@ -40,3 +40,19 @@ def test_mlx120_typed_cast_float32_and_unfused_programs_are_clean():
                            "mx.softmax(q @ k.T + mask, axis=-1) @ v")
     for program in (typed, float32, unfused):
         assert fired(program, "MLX120") == []
+
+
+DEFAULTED = HAND.replace('''def causal(n):
+    idx = mx.arange(n)
+    return (idx[:, None] < idx[None]) * -1e9''', '''def causal(n, dtype=mx.float32):
+    idx = mx.arange(n)
+    return mx.where(idx[:, None] < idx[None], mx.array(float("-inf"), dtype=dtype),
+                    mx.array(0.0, dtype=dtype))''')
+
+
+def test_mlx120_a_builder_whose_dtype_defaults_to_float32():
+    """fresh33 bf16_mask_gpt: the helper names a dtype, but its default is float32 and the
+    model's call does not pass one; passing the activations' dtype is clean."""
+    assert fired(DEFAULTED, "MLX120") == [15, 16]
+    passed = DEFAULTED.replace("mask = causal(h.shape[1])", "mask = causal(h.shape[1], h.dtype)")
+    assert fired(passed, "MLX120") == [16]

@@ -1,6 +1,7 @@
 """MLX120: an additive attention mask built in float32 (`nn.MultiHeadAttention
 .create_additive_causal_mask(L)` without `dtype=`, or the module's own builder returning
-`mask * -1e9` with no dtype or cast in it), in a program that makes float16 or bfloat16 arrays
+`mask * -1e9` or `-inf` with no dtype or cast in it, or with a `dtype` parameter that defaults
+to float32 and is not passed), in a program that makes float16 or bfloat16 arrays
 and calls `mx.fast.scaled_dot_product_attention`: the fused kernel requires the mask to
 promote to the output type, and float32 does not promote to a half type, so the first
 forward pass in half precision raises.
@@ -46,9 +47,24 @@ def float32_builder(source: SourceFile, call: ast.Call) -> bool:
     if function is None or isinstance(function, ast.Lambda):
         return name == BUILDER and source.imports.resolve(call.func) is not None
     nodes = list(walk(function.body))
-    return not any(isinstance(n, (ast.Attribute, ast.keyword)) and (
-        getattr(n, "attr", None) == "astype" or getattr(n, "arg", None) == "dtype")
-        for n in nodes) and any(large_negative(n) for n in nodes)
+    if not any(large_negative(n) or negative_infinity(n) for n in nodes):
+        return False
+    return float32_default(source, function) or not any(
+        isinstance(n, (ast.Attribute, ast.keyword)) and (
+            getattr(n, "attr", None) == "astype" or getattr(n, "arg", None) == "dtype")
+        for n in nodes)
+
+
+def float32_default(source: SourceFile, function: ast.AST) -> bool:
+    """The builder's `dtype` parameter defaults to float32 (`def mask(n, dtype=mx.float32)`),
+    and the call did not pass it (fresh33 `bf16_mask_gpt`: a bfloat16 GPT, its mask helper's
+    default float32, 'Mask type must promote to output type bfloat16' at step 1)."""
+    arguments = function.args
+    positional = arguments.posonlyargs + arguments.args
+    pairs = [*zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults),
+             *zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    return any(a.arg == "dtype" and d is not None
+               and source.imports.resolve(d) == "mlx.core.float32" for a, d in pairs)
 
 
 def large_negative(node: ast.AST) -> bool:
@@ -56,6 +72,19 @@ def large_negative(node: ast.AST) -> bool:
     return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(
         node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)) and \
         abs(node.operand.value) >= 1e4
+
+
+def negative_infinity(node: ast.AST) -> bool:
+    """`float("-inf")`, `-float("inf")`, `-math.inf`, `-mx.inf`, `-np.inf`."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float" and node.args:
+        text = node.args[0]
+        return isinstance(text, ast.Constant) and str(text.value).strip().lower() == "-inf"
+    if not (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
+        return False
+    operand = node.operand
+    return getattr(operand, "attr", None) == "inf" or isinstance(operand, ast.Call) and getattr(
+        operand.func, "id", None) == "float" and bool(operand.args) and isinstance(
+        operand.args[0], ast.Constant) and str(operand.args[0].value).lower() == "inf"
 
 
 def cast_later(source: SourceFile, scope: ast.AST, name: str) -> bool:
