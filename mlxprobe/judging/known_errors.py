@@ -416,6 +416,15 @@ TABLE: tuple[KnownError, ...] = (
         "return the pair from the loss function: `return loss, ntoks`",
         GH + "ml-explore/mlx/issues/4423"),
     KnownError(
+        "operand_type",
+        r"Cannot perform \w+ on an mlx\.core\.array and (\w+)",
+        "an array was combined in arithmetic with a Python {0}, which MLX's operators do not "
+        "take: most often a generator expression whose `sum(` was dropped (`l2 = (mx.sum(p * "
+        "p) for p in params)`), or a list or dict where one array was meant",
+        "reduce it to one array first: `l2 = sum(mx.sum(p * p) for _, p in "
+        "tree_flatten(model.parameters()))`, or `mx.array(values)` for a list",
+        GH + "koogle/mlx-playground/commit/e4e8492f18202ff579bec6a2626feab209ddd3ec"),
+    KnownError(
         "quantize_group_size",
         r"\[quantize\] The last dimension of the matrix needs to be divisible",
         "a layer's width is not a multiple of the quantization group size",

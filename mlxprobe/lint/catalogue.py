@@ -1378,6 +1378,30 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/Armd04/SpecLoRA/commit/"
         "0a367a041a39bd3705bdf2f0553bee909f78da49"),
     RuleInfo(
+        "MLX136", "layer-replaced-by-array",
+        "a module attribute that holds a layer is rebound to an array (an initializer's "
+        "return value) while the class still uses it as a layer: nn.init returns a new "
+        "array, it does not write into the layer, and self.x.weight then raises "
+        "AttributeError",
+        "self.emb.weight = nn.init.normal()(self.emb.weight)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh34 pattern_embed_init_clobber): "
+        "self.pat_embed = nn.init.normal()(self.pat_embed.weight) replaced the nn.Embedding "
+        "with an array and the first value_and_grad call raised AttributeError: 'array' "
+        "object has no attribute 'weight'; assigning to .weight it trained",
+        "", source="https://github.com/sachinraja13/DINO_DETR_MLX/commit/"
+        "0a997e69a0cc492b676527f57e801089e11a79cf"),
+    RuleInfo(
+        "MLX137", "generator-in-arithmetic",
+        "a name bound to a bare generator expression (parentheses where sum( was meant) is "
+        "an operand of arithmetic: MLX raises ValueError: Cannot perform addition on an "
+        "mlx.core.array and generator",
+        "l2 = sum(mx.sum(p * p) for _, p in tree_flatten(model.parameters()))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh34 policy_value_l2_genexpr): an L2 "
+        "penalty written as a parenthesised generator made p_loss + v_loss + l2_loss raise "
+        "ValueError inside the first value_and_grad call; with sum(...) around it it trained",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "e4e8492f18202ff579bec6a2626feab209ddd3ec"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

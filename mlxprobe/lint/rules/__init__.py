@@ -36,6 +36,7 @@ from .evaluation import LazyLossKept, UpdateWithoutEval
 from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
+from .generator_operand import GeneratorOperand
 from .grad_targets import ObjectDifferentiated
 from .gradients import (
     MxGradUnusedArgument,
@@ -49,6 +50,7 @@ from .host import HostRoundTrip
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .jax_spellings import JaxSpelling
+from .layer_clobbered import LayerReplacedByArray
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
@@ -121,6 +123,8 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    LayerReplacedByArray,
+    GeneratorOperand,
     DottedPathGetattr,
     NumpyIndex,
     ScalarUnpacked,
