@@ -75,6 +75,21 @@ def test_other_widths_get_no_spatial_note():
     assert shape_notes.note("ValueError: [reshape] Cannot reshape array") == ""
 
 
+BROADCAST = "ValueError: [broadcast_shapes] Shapes (48) and (384) cannot be broadcast."
+
+
+def test_a_broadcast_whose_one_axis_is_a_multiple_names_a_whole_batch_array():
+    # fresh34 slot_mask_concat: 8 samples' masks each built from the batch's 48 slot indices
+    note = shape_notes.note(BROADCAST)
+    assert "8x the other's (48 and 384)" in note and "x[i]" in note
+    assert "48 and 384" in hints.for_error("ValueError", BROADCAST.split(": ", 1)[1], "")
+
+
+def test_broadcasts_of_other_shapes_get_no_note():
+    for shapes in ("(48) and (100)", "(8,48) and (4,96)", "(4,6) and (4,6,2)"):
+        assert shape_notes.note(BROADCAST.replace("(48) and (384)", shapes)) == ""
+
+
 def test_a_loss_non_finite_from_its_first_report_checks_the_inputs_first():
     # fresh24 d24_normalize_zero_std: a constant feature standardised by its std of 0
     text = hints.for_non_finite([])

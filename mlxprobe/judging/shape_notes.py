@@ -5,7 +5,12 @@ far: a matmul (a Linear layer) whose input is k*k times as wide as the layer, k 
 k x k spatial map flattened (`x.reshape(B, -1)`) into a layer built for its channels, where
 the model meant to pool the spatial axes first. Measured on fresh24 `d24_resnet9_head_flatten`
 (a ResNet9 head: `[addmm] ... (32,288) ... (32,4)`, a 3 x 3 x 32 map into `nn.Linear(32, 4)`;
-the fix pools with `mx.max` over axes 1 and 2). A fix text only: no verdict depends on it.
+the fix pools with `mx.max` over axes 1 and 2). A second: a broadcast of two shapes of one rank
+that differ on one axis only, where one is k times the other (k >= 2): a per-sample array built
+from the whole batch (concatenated k times over), or a flattened (batch x length) array meeting
+a per-sample one. Measured on fresh34 `slot_mask_concat` (`Shapes (48) and (384)`: each of 8
+samples' masks compared the whole batch's 48 slot indices, 8 x 48). A fix text only: no
+verdict depends on either.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
 """
@@ -24,12 +29,39 @@ SPATIAL = ("; the input is {r}x the layer's width ({f} = {w} x {k} x {k}): a {k}
            "layer for {f} inputs")
 
 
+BROADCAST = re.compile(r"\[broadcast_shapes\] Shapes \(([\d, ]+)\) and \(([\d, ]+)\)")
+MULTIPLE = ("; one axis is {k}x the other's ({small} and {big}): an array built from the whole "
+            "batch where one sample's part was meant (a per-sample mask or index range "
+            "concatenated over the batch, then used per sample), or a flattened (batch x "
+            "length) array meeting an unflattened one: build each sample's part from its own "
+            "slice (`x[i]`), and flatten both sides or neither")
+
+
 def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
+    return spatial(text) or multiple(text)
+
+
+def multiple(text: str) -> str:
+    """Two shapes of one rank, one axis apart, one k >= 2 times the other."""
+    found = BROADCAST.search(text)
+    if found is None:
+        return ""
+    first, second = dims(found.group(1)), dims(found.group(2))
+    apart = [(a, b) for a, b in zip(first, second) if a != b]
+    if len(first) != len(second) or len(apart) != 1 or 0 in apart[0]:
+        return ""
+    small, big = sorted(apart[0])
+    return MULTIPLE.format(k=big // small, small=small, big=big) if (
+        small > 1 and big % small == 0) else ""
+
+
+def spatial(text: str) -> str:
+    """A matmul's input k*k times the layer's width."""
     found = MATMUL.search(text)
     if found is None:
         return ""
