@@ -19,11 +19,12 @@ Roles and why:
   learns; nor a running total (`cum_regret`, `cumulative_loss`), which grows by construction;
   nor a reference printed beside the loss (`const_rate_nll`, `baseline_mse`, `oracle_loss`,
   `teacher_loss`), fixed by construction.
-- ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward, return,
-  score, bleu, rouge, iou, and the retrieval and image measures (hit, hits, mrr, ndcg, map,
-  top1/top5, psnr, ssim), also with a cut-off (`recall@1`, `hit@10`, `ndcg@5`). Not judged
-  for learning by the trend (a noisy reward is normal).
-- POSITION: step/iteration/epoch/batch counters. Never a metric.
+- ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward (`rew`, as
+  Stable-Baselines3's `ep_rew_mean`), return, score, bleu, rouge, iou, and the retrieval and
+  image measures (hit, hits, mrr, ndcg, map, top1/top5, psnr, ssim), also with a cut-off
+  (`recall@1`, `hit@10`, `ndcg@5`). Not judged for learning by the trend (a noisy reward is
+  normal).
+- POSITION: step/iteration/epoch/batch counters (and RL's `total_timesteps`). Never a metric.
 - RATE: time, throughput, memory, counts of tokens: never learning evidence and never
   `diverged` (an `inf` tokens/s after a zero elapsed time is harmless).
 - a validation prefix (val, valid, eval, test, dev) marks a held-out metric: never the
@@ -41,7 +42,8 @@ LOSS, ACCURACY, POSITION, RATE, OTHER = "loss", "accuracy", "position", "rate", 
 
 POSITIONS = frozenset({"step", "steps", "iter", "iters", "iteration", "iterations", "it",
                        "update", "updates", "global_step", "batch", "epoch", "ep", "episode",
-                       "round", "n_iter", "gstep", "train_step", "batch_idx", "idx"})
+                       "round", "n_iter", "gstep", "train_step", "batch_idx", "idx",
+                       "timesteps", "total_timesteps", "num_timesteps"})
 _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|ms|took|"
                    r"duration|speed|throughput|tok|toks|tokens|token|samples|mem|memory|"
                    r"peak|gb|mb|kb|bytes|it/s|it/sec|wall|clock|date|seed|size|count|n|"
@@ -53,7 +55,7 @@ _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perpl
 # or its schedule (`l1_w`, `l1_weight`: a coefficient that ramps up on purpose)
 _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)|(?:^|_){_LOSS_NAMES}$")
-_ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|"
+_ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|rew|"
                        r"return|returns|score|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
                        r"top5|psnr|ssim)(?:$|_|@)")
 # one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
@@ -114,7 +116,7 @@ def role(name: str) -> str:
 _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
 
 
-_OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|return|returns|score)(?:$|_|@)")
+_OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score)(?:$|_|@)")
 
 
 def objective(name: str) -> bool:

@@ -146,3 +146,32 @@ def test_a_table_row_with_a_time_column_is_read_by_its_header():
     row = parser.parse("    4   6.25  432871.4773   98771.2621   53456.0350   1.1s")
     assert row["step"] == 4 and row["loss"] == 432871.4773
     assert row["metrics"] == {"kl_w": 6.25, "recon": 98771.2621, "kl": 53456.035}
+
+
+SB3_BLOCK = """------------------------------------
+| rollout/             |           |
+|    ep_rew_mean       | {reward}     |
+|    exploration_rate  | 0.578     |
+| time/                |           |
+|    total_timesteps   | {steps}      |
+| train/               |           |
+|    loss              | 0.0223    |
+------------------------------------"""
+
+
+def test_a_vertical_key_value_block_is_one_report():
+    # Stable-Baselines3's logger, as fresh34 dqn_eps_schedule prints it every 1000 steps
+    parser = ProgressParser()
+    text = SB3_BLOCK.format(reward=0.642, steps=1000) + "\n" + SB3_BLOCK.format(
+        reward=0.258, steps=2000)
+    records = [r for r in map(parser.parse, text.splitlines()) if r]
+    assert [r["step"] for r in records] == [1000, 2000]
+    assert [r["loss"] for r in records] == [0.0223, 0.0223]
+    assert [r["metrics"]["ep_rew_mean"] for r in records] == [0.642, 0.258]
+    assert metric_names.role("ep_rew_mean") == metric_names.ACCURACY
+
+
+def test_a_two_column_row_outside_a_block_is_not_progress_alone():
+    parser = ProgressParser()
+    assert parser.parse("| lr | 0.001 |") is None
+    assert parser.parse("| epoch | step | loss |") is None  # a header starts a table

@@ -46,7 +46,8 @@ RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
                         "updates", "global_step", "batch", "train_step", "gstep", "n_iter",
-                        "batch_idx", "episode", "round"})
+                        "batch_idx", "episode", "round", "timesteps", "total_timesteps",
+                        "num_timesteps"})
 EPOCH_WORDS = frozenset({"epoch", "ep"})
 QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval",
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",

@@ -65,12 +65,18 @@ class ProgressParser:
         self.user = re.compile(user_regex) if user_regex else None
         self.steps = Steps()
         self.header: list[str] | None = None  # the last table header's column names
+        self.block = KeyValueBlock()
 
     def parse(self, line: str) -> dict | None:
         text = strip_ansi(line)
         if self.user is not None:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
+        if self.block.takes(text):
+            return None
+        if self.block.rows:
+            named = self.block.close()
+            return self._placed(_general(named), named)
         cells = table_cells(text)
         heading = header_cells(text, cells)
         if is_header(heading):
@@ -130,6 +136,41 @@ def numeric(cells: list[str]) -> bool:
     seconds or milliseconds under a `time` column (`0.3s`, `12ms`: read as no value)."""
     return all(re.fullmatch(NUMBER, cell.rstrip("%"), re.IGNORECASE)
                or TIME_CELL.fullmatch(cell) for cell in cells)
+
+
+KEY_VALUE_ROW = re.compile(rf"^\s*[|│]\s*([A-Za-z_][\w./ -]*?)\s*[|│]\s*({NUMBER})\s*[|│]\s*$",
+                           re.IGNORECASE)
+SECTION_ROW = re.compile(r"^\s*[|│]\s*[A-Za-z_][\w./ -]*?\s*[|│]\s*[|│]\s*$")
+
+
+class KeyValueBlock:
+    """A vertical table of one report, a name and a number per row, as Stable-Baselines3's
+    logger (and RL code copying it, mlx-baselines3) prints every N steps:
+
+        | rollout/          |          |
+        |    ep_rew_mean    | 0.642    |
+        | train/            |          |
+        |    loss           | 0.0223   |
+        -----------------------------------
+
+    Rows are kept until the first line that is not one (its dashed rule): the block is then
+    one report, read as `name value` pairs (`fields.read`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    def takes(self, text: str) -> bool:
+        """Keep a row (a section heading inside a block is passed over)."""
+        found = KEY_VALUE_ROW.match(text)
+        if found is not None:
+            self.rows.append((found.group(1).strip().replace(" ", "_"), found.group(2)))
+            return True
+        return bool(self.rows) and SECTION_ROW.match(text) is not None
+
+    def close(self) -> fields.Line:
+        named = fields.read(" ".join(f"{name} {value}" for name, value in self.rows))
+        self.rows = []
+        return named
 
 
 class Steps:
