@@ -50,6 +50,19 @@ def test_a_flat_loss_too_noisy_to_rule_out_a_fall_is_not_judged():
     assert classify(watched(progress(quiet))).label == "not_learning:trend"
 
 
+def test_a_loss_that_is_a_noisy_level_from_its_first_report_is_not_judged():
+    # fresh35's precision_logdet_detached_ok: a Gaussian NLL at its noise floor by its first
+    # report (step 25 of 750), +-3% batch noise: as flat as a run that never learned
+    level = [10.2222, 10.4359, 10.2914, 10.0292, 10.4183, 10.1797, 10.6978, 10.3195, 10.5401,
+             10.3968, 10.3017]
+    verdict = classify(watched(progress(level)))
+    assert verdict.kind == "pass" and "a level with noise" in verdict.reason
+    fit = trend(level)
+    assert fit["change_low"] < 0 < fit["change_high"] < 0.15 and fit["noise"] >= 0.005
+    rising = [v * (1 + 0.03 * i) for i, v in enumerate(level)]  # the same noise, rising
+    assert classify(watched(progress(rising))).kind == "not_learning"
+
+
 def test_a_loss_that_fell_then_sat_at_its_floor_passes():
     v = classify(watched(progress([5.0, 0.002] + [0.0] * 30)))
     assert v.kind == "pass"

@@ -235,11 +235,14 @@ def _not_learning_rule() -> Rule:
                 "value above it; nor when the loss fell the same way: a last third whose median "
                 f"is <= its first report / {program.ROSE_SHARE:g}, every value below it; nor "
                 "when its noise hides a fall: the lower end of the ~95% interval of its fitted "
-                f"change below -{program.MAX_HIDDEN_FALL:.0%})",
+                f"change below -{program.MAX_HIDDEN_FALL:.0%}; nor when it is a level with "
+                f"noise: that interval holds 0 within +-{program.MAX_HIDDEN_FALL:.0%} and the "
+                f"values scatter >= {program.LEVEL_NOISE:.1%} of their median around it)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
-                "its second report; fresh28's NLL that converged before its first report",
+                "its second report; fresh28's NLL that converged before its first report; "
+                "fresh35's precision-matrix NLL at its noise floor by its first report",
                 _not_learning)
 
 
@@ -1004,6 +1007,10 @@ def _rising_note(raw: RawResult) -> str:
 
 def _noisy_note(fit: dict) -> str:
     """Why a flat loss was not judged when its noise hides a fall (`program.resolved`)."""
+    if program.resolved(fit) and program.noisy_level(fit):
+        return (f"; not judged: a level with noise from its first report (fitted change "
+                f"{fit['change_low']:+.1%} .. {fit['change_high']:+.1%}, scatter "
+                f"{fit['noise']:.1%}), as a loss that converged before it was first printed is")
     if program.resolved(fit):
         return ""
     return (f"; too noisy to call flat: a fall of up to {-fit['change_low']:.0%} over the run "
@@ -1032,7 +1039,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     losses = losses[_judged_start(raw, losses):]  # the last curve of one objective
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses) \
-            or not program.resolved(fit):
+            or not program.resolved(fit) or program.noisy_level(fit):
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
