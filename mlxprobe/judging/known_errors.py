@@ -416,6 +416,14 @@ TABLE: tuple[KnownError, ...] = (
         "return the pair from the loss function: `return loss, ntoks`",
         GH + "ml-explore/mlx/issues/4423"),
     KnownError(
+        "tree_utility_in_core",
+        r"module 'mlx\.core' has no attribute '(tree_\w+)'",
+        "`mx.{0}` does not exist: MLX's tree utilities (tree_map, tree_flatten, "
+        "tree_unflatten, tree_reduce) live in `mlx.utils`, not in `mlx.core` (JAX's `jax.tree_map` "
+        "spelling)",
+        "`from mlx.utils import tree_map`, then `acc = tree_map(lambda a, b: a + b, acc, grads)`",
+        GH + "JamesQFreeman/mlx-vit-tune/commit/a46fffab3e99f0e93021cdc2c64e342d3cef4449"),
+    KnownError(
         "operand_type",
         r"Cannot perform \w+ on an mlx\.core\.array and (\w+)",
         "an array was combined in arithmetic with a Python {0}, which MLX's operators do not "

@@ -1402,6 +1402,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/koogle/mlx-playground/commit/"
         "e4e8492f18202ff579bec6a2626feab209ddd3ec"),
     RuleInfo(
+        "MLX138", "truncation-as-terminal",
+        "an episode cut by a time limit is stored as terminal (done = terminated or "
+        "truncated) where a bootstrapped target masks the next state's value with (1 - done): "
+        "a truncated episode did not end, and its next state's value is dropped",
+        "done = terminated  # bootstrap through a TimeLimit cut; reset on terminated or truncated",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh35 dqn_timelimit_bootstrap): a DQN on a "
+        "task that never terminates stored done = terminated or truncated: its TD loss sat at "
+        "11.9-12.9 from step 1000 to 6000 with Q about 26 below Q*; with done = terminated the "
+        "TD loss fell 0.26 -> 0.00005 and Q matched Q*",
+        "", source="https://github.com/pruthvipmr/mlx-baselines3/commit/"
+        "70c3ebf929ea02986ceb5cb74ab30691b4200aca"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -114,6 +114,7 @@ from .transforms import (
 from .tree_iteration import TreeIteratedAsLeaves
 from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
+from .truncation import TruncationAsTerminal
 from .unapplied import UnappliedLayer
 from .unbound import UnboundName
 from .unflatten import KeysNestedByHand
@@ -123,6 +124,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    TruncationAsTerminal,
     LayerReplacedByArray,
     GeneratorOperand,
     DottedPathGetattr,
