@@ -137,6 +137,16 @@ LOW_PRECISION_PART = ("the model trains in {dtype}: an update too small for {dty
                       "gradients are small (a zero-initialised embedding, a bias) never "
                       "moves: keep float32 master weights (train with `model.set_dtype("
                       "mx.float32)` and cast the inputs), or give it a larger learning rate. ")
+# Measured (mlx 0.32.4 CPU, failure corpus fresh35 `halfprec_rmsnorm`): a hand-written RMSNorm
+# in float16 on inputs in the hundreds: mean(h ** 2) was inf, rsqrt(inf) = 0, the norm gave
+# exact zeros, and its weight and the next layer's got zero gradient at every step;
+# nn.RMSNorm (mx.fast.rms_norm accumulates in float32) trained.
+FLOAT16_OVERFLOW = ("Or a value overflowed float16 on their path (its range ends at 65504, so "
+                    "a square of an activation above 256 is inf): a hand-written norm or "
+                    "variance, `mx.rsqrt(mx.mean(h ** 2, -1) + eps)`, gives rsqrt(inf) = 0, "
+                    "the layers after it see zeros and get zero gradient; compute it in "
+                    "float32 (`h.astype(mx.float32)`) or use `nn.RMSNorm`/`nn.LayerNorm`, "
+                    "whose fused kernels accumulate in float32. ")
 CHECKPOINTED = ("the program checkpoints ({where}): `mx.checkpoint(fn)` differentiates only "
                 "fn's arguments, so the parameters a closure or a module attribute reaches "
                 "are constants with zero gradient; use `mlx.nn.utils.checkpoint(module)`, "

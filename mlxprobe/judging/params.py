@@ -167,6 +167,7 @@ def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
     that are all 0, a checkpoint."""
     dtype = low_precision(raw)
     lead = hints.LOW_PRECISION_PART.format(dtype=dtype) if dtype else ""
+    lead += hints.FLOAT16_OVERFLOW if dtype == "float16" else ""
     lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
     return lead + hints.NO_UPDATE_PART.format(groups=shown)
