@@ -58,6 +58,13 @@ def test_a_rise_with_a_fall_between_is_no_ascent():
     assert ascent.note([1.0, 2.0, 4.0, 8.0, 16.0, 32.0]).startswith("the loss rose")
 
 
+def test_an_ascent_names_a_loss_term_held_out_of_the_gradient():
+    # fresh35 precision_logdet_detached: the NLL's log-determinant under mx.stop_gradient
+    nll = [19.37, 40.40, 59.23, 79.57, 106.73, 129.69, 153.82, 186.04, 209.92, 224.56, 245.72]
+    text = ascent.note(nll)
+    assert "held out of its gradient" in text and "log-determinant" in text
+
+
 MATMUL = ("ValueError: [addmm] Last dimension of first input with shape (32,288) must match "
           "second to last dimension of second input with shape (32,4).")
 
