@@ -61,6 +61,10 @@ def test_a_loss_that_is_a_noisy_level_from_its_first_report_is_not_judged():
     assert fit["change_low"] < 0 < fit["change_high"] < 0.15 and fit["noise"] >= 0.005
     rising = [v * (1 + 0.03 * i) for i, v in enumerate(level)]  # the same noise, rising
     assert classify(watched(progress(rising))).kind == "not_learning"
+    # a second measure that agrees: an accuracy that stays where it was
+    flat_accuracy = [0.41, 0.40, 0.42, 0.41, 0.40, 0.41, 0.42, 0.40, 0.41, 0.41, 0.40]
+    assert classify(watched(progress(level, accuracy=flat_accuracy))).label == \
+        "not_learning:trend"
 
 
 def test_a_loss_that_fell_then_sat_at_its_floor_passes():

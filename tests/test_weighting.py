@@ -43,7 +43,7 @@ def test_the_same_total_without_the_coefficient_is_still_not_learning():
 def test_a_flat_loss_after_a_schedule_ends_at_a_floor_stays_not_learning():
     """A coefficient decayed to its floor (a learning rate cut to 0 too early) with a loss
     flat before and after: the cut takes nothing back."""
-    flat = [1.0 + 0.01 * (i % 3) for i in range(30)]
+    flat = [1.0 + 0.001 * (i % 3) for i in range(30)]  # under a noisy level's scatter
     lr = [max(0.0, 1e-3 * (1 - i / 10)) for i in range(30)]
     assert classify(run(flat, lr=lr)).label == "not_learning:trend"
 

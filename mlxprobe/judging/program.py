@@ -56,7 +56,9 @@ MAX_HIDDEN_FALL = 0.15
 # trend rule rightly calls flat are either noise-free (fresh5 `init_apply_zeroes_weights`
 # 0.02%, fresh7 `slice_view_update_no_writeback` 0.0%) or rise beyond the interval (dev
 # `private_weight_attr` -6.2% .. +28%; fresh7 `smooth_l1_signed_diff`, fresh24
-# `bernoulli_vi_averaged_baseline`, fresh5 `compile_random_batch_frozen`: all above 0)
+# `bernoulli_vi_averaged_baseline`, fresh5 `compile_random_batch_frozen`: all above 0). Only
+# the loss is judged so: a run that also reports an accuracy or a reward that did not rise, or
+# a learning rate at its floor, is still judged (the verdict's `corroborated`)
 LEVEL_NOISE = 0.005
 MESSAGE_LINES = 5
 TRACEBACK_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"

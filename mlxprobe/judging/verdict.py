@@ -237,7 +237,9 @@ def _not_learning_rule() -> Rule:
                 "when its noise hides a fall: the lower end of the ~95% interval of its fitted "
                 f"change below -{program.MAX_HIDDEN_FALL:.0%}; nor when it is a level with "
                 f"noise: that interval holds 0 within +-{program.MAX_HIDDEN_FALL:.0%} and the "
-                f"values scatter >= {program.LEVEL_NOISE:.1%} of their median around it)",
+                f"values scatter >= {program.LEVEL_NOISE:.1%} of their median around it, "
+                "unless the run reports a higher-is-better metric, which did not rise, or a "
+                "learning rate at its floor)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
@@ -977,7 +979,7 @@ def _program_pass(raw: RawResult) -> Verdict:
     if fit and fit["fitted_change"] > 0:  # a loss that rose and was not judged: say why
         reason += _elsewhere_note(raw)
     if fit and program.flat(fit):  # a flat loss that was not judged: say what rose instead
-        reason += _rising_note(raw) + _noisy_note(fit)
+        reason += _rising_note(raw) + _noisy_note(raw, fit)
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
@@ -1005,9 +1007,11 @@ def _rising_note(raw: RawResult) -> str:
     return f"; the loss is flat, and `{name}` rose ({values[0]:.4g} -> {last:.4g}, last third)"
 
 
-def _noisy_note(fit: dict) -> str:
-    """Why a flat loss was not judged when its noise hides a fall (`program.resolved`)."""
-    if program.resolved(fit) and program.noisy_level(fit):
+def _noisy_note(raw: RawResult, fit: dict) -> str:
+    """Why a flat loss was not judged: a level with noise and nothing else saying it does not
+    learn (`program.noisy_level`), or noise that hides a fall (`program.resolved`)."""
+    if program.resolved(fit) and program.noisy_level(fit) and not corroborated(
+            metrics.series(raw)):
         return (f"; not judged: a level with noise from its first report (fitted change "
                 f"{fit['change_low']:+.1%} .. {fit['change_high']:+.1%}, scatter "
                 f"{fit['noise']:.1%}), as a loss that converged before it was first printed is")
@@ -1039,7 +1043,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     losses = losses[_judged_start(raw, losses):]  # the last curve of one objective
     fit = program.trend(losses)
     if fit is None or not program.flat(fit) or program.surrogate(losses) \
-            or not program.resolved(fit) or program.noisy_level(fit):
+            or not program.resolved(fit):
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
@@ -1048,6 +1052,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
+    if program.noisy_level(fit) and not corroborated(series):
+        return None  # a level with noise: what a loss at its floor from the start shows too
     if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):
         return None  # an error measure among several, not the objective (`elsewhere`)
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
@@ -1057,6 +1063,15 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw)
                    + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
                    {"trend": fit})
+
+
+def corroborated(series: dict) -> bool:
+    """A second measure agrees that a noisy level is no learning: a higher-is-better metric
+    the run reports that did not rise (`rising_metric` ran first), or a learning rate that
+    sat at its floor (`stalls.tiny_rate`)."""
+    if any(metric_names.role(name) == metric_names.ACCURACY for name in series):
+        return True
+    return stalls.tiny_rate([v for _, v in series.get("learning_rate", [])]) is not None
 
 
 def _judged_start(raw: RawResult, losses: list[float]) -> int:

@@ -2,10 +2,11 @@
 
 Arguments (all optional): --steps N, --every S (seconds between steps), --stall-at K (sleep
 forever after step K, printing nothing), --exit C (exit code at the end), --raise MSG (raise
-ValueError at the end), --stderr (every 3rd line to stderr), --flat (the loss does not fall),
---busy-at K (after step K compute in Python forever, printing nothing), --save-at K (after
-step K write a "checkpoint" in 1 MiB pieces for 5 s, printing nothing), --probe (also call
-mlxprobe's probe: step with the loss, and a failing check at the end).
+ValueError at the end), --stderr (every 3rd line to stderr), --flat (the loss does not fall;
+0.05% scatter, below a noisy level's), --busy-at K (after step K compute in Python forever,
+printing nothing), --save-at K (after step K write a "checkpoint" in 1 MiB pieces for 5 s,
+printing nothing), --probe (also call mlxprobe's probe: step with the loss, and a failing
+check at the end).
 No mlx: the harness's own tests need no MLX.
 """
 
@@ -30,7 +31,7 @@ if args.probe:
     from mlxprobe import probe
 
 for step in range(1, args.steps + 1):
-    loss = 2.0 + 0.01 * (step % 3) if args.flat else 5.0 / step
+    loss = 2.0 + 0.001 * (step % 3) if args.flat else 5.0 / step
     stream = sys.stderr if args.stderr and step % 3 == 0 else sys.stdout
     print(f"step {step} loss {loss:.6f}", file=stream, flush=True)
     if args.probe:
