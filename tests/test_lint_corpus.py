@@ -69,7 +69,7 @@ def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None
 # statistics to float32. Round 28 (fresh27) a fifth, of another rule: MLX095 on
 # audio_tower_freeze_bookkeeping's twin, whose "learned" relative-position table sits under a
 # private attribute (`self._rel_pos`), which parameters() leaves out: measured, it is not among
-# the trainable parameters, so it never trains in the twin either. Round 36 (fresh35) a sixth
+# the trainable parameters, so it never trains in the twin either. Round 36 (fresh35) a sixth,
 # of MLX025: halfprec_rmsnorm's twin still trains pure float16; its fix replaced only the
 # hand-written RMSNorm (whose h ** 2 overflows float16) with nn.RMSNorm.
 KEPT = {("fresh22", "geglu_fp16_tanh_cubic_ok.py"): ["MLX025:69"],
