@@ -40,10 +40,10 @@ import re
 
 LOSS, ACCURACY, POSITION, RATE, OTHER = "loss", "accuracy", "position", "rate", "other"
 
+TIMESTEPS = frozenset({"timesteps", "total_timesteps", "num_timesteps"})  # an RL run's counter
 POSITIONS = frozenset({"step", "steps", "iter", "iters", "iteration", "iterations", "it",
                        "update", "updates", "global_step", "batch", "epoch", "ep", "episode",
-                       "round", "n_iter", "gstep", "train_step", "batch_idx", "idx",
-                       "timesteps", "total_timesteps", "num_timesteps"})
+                       "round", "n_iter", "gstep", "train_step", "batch_idx", "idx"}) | TIMESTEPS
 _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|ms|took|"
                    r"duration|speed|throughput|tok|toks|tokens|token|samples|mem|memory|"
                    r"peak|gb|mb|kb|bytes|it/s|it/sec|wall|clock|date|seed|size|count|n|"

@@ -1010,8 +1010,7 @@ def _rising_note(raw: RawResult) -> str:
 def _noisy_note(raw: RawResult, fit: dict) -> str:
     """Why a flat loss was not judged: a level with noise and nothing else saying it does not
     learn (`program.noisy_level`), or noise that hides a fall (`program.resolved`)."""
-    if program.resolved(fit) and program.noisy_level(fit) and not corroborated(
-            metrics.series(raw)):
+    if unjudged_level(fit, metrics.series(raw)):
         return (f"; not judged: a level with noise from its first report (fitted change "
                 f"{fit['change_low']:+.1%} .. {fit['change_high']:+.1%}, scatter "
                 f"{fit['noise']:.1%}), as a loss that converged before it was first printed is")
@@ -1052,7 +1051,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
-    if program.noisy_level(fit) and not corroborated(series):
+    if unjudged_level(fit, series):
         return None  # a level with noise: what a loss at its floor from the start shows too
     if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):
         return None  # an error measure among several, not the objective (`elsewhere`)
@@ -1063,6 +1062,11 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw)
                    + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
                    {"trend": fit})
+
+
+def unjudged_level(fit: dict, series: dict) -> bool:
+    """A noisy level (`program.noisy_level`) with no second measure agreeing: not judged."""
+    return program.noisy_level(fit) and not corroborated(series)
 
 
 def corroborated(series: dict) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..metric_names import POSITION, elbo, normal, role
+from ..metric_names import POSITION, TIMESTEPS, elbo, normal, role
 
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
@@ -46,8 +46,7 @@ RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
                         "updates", "global_step", "batch", "train_step", "gstep", "n_iter",
-                        "batch_idx", "episode", "round", "timesteps", "total_timesteps",
-                        "num_timesteps"})
+                        "batch_idx", "episode", "round"}) | TIMESTEPS
 EPOCH_WORDS = frozenset({"epoch", "ep"})
 QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval",
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",

@@ -33,6 +33,7 @@ from .bfloat16_numpy import makes_dtype
 SDPA = "mlx.core.fast.scaled_dot_product_attention"
 HALF = frozenset({"mlx.core.float16", "mlx.core.bfloat16"})
 BUILDER = "create_additive_causal_mask"
+NEGATIVE_INFINITY = re.compile(r"float\('-inf'\)|-float\('inf'\)|-[\w.]+\.inf")
 LARGE_NEGATIVE = re.compile(r"-\s*\d+(?:\.\d*)?[eE]\+?\d|-\s*\d{5,}")
 
 
@@ -76,15 +77,8 @@ def large_negative(node: ast.AST) -> bool:
 
 def negative_infinity(node: ast.AST) -> bool:
     """`float("-inf")`, `-float("inf")`, `-math.inf`, `-mx.inf`, `-np.inf`."""
-    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float" and node.args:
-        text = node.args[0]
-        return isinstance(text, ast.Constant) and str(text.value).strip().lower() == "-inf"
-    if not (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
-        return False
-    operand = node.operand
-    return getattr(operand, "attr", None) == "inf" or isinstance(operand, ast.Call) and getattr(
-        operand.func, "id", None) == "float" and bool(operand.args) and isinstance(
-        operand.args[0], ast.Constant) and str(operand.args[0].value).lower() == "inf"
+    return isinstance(node, (ast.Call, ast.UnaryOp)) and NEGATIVE_INFINITY.fullmatch(
+        ast.unparse(node).lower()) is not None
 
 
 def cast_later(source: SourceFile, scope: ast.AST, name: str) -> bool:
