@@ -119,6 +119,17 @@ _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
 _OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score)(?:$|_|@)")
 
 
+# the coefficient of determination (`r2`, `r2_logp`, `val_r2`, `r_squared`, `r2_score`):
+# 1 is perfect, 0 is the targets' mean, below 0 worse than that mean
+_EXPLAINED = re.compile(r"(?:^|_)(?:r2|r_2|rsq|r_sq|rsquared|r_squared|r2_score|"
+                        r"explained_variance)(?:$|_)")
+
+
+def explained_variance(name: str) -> bool:
+    """A coefficient of determination (R²): below 0 is worse than predicting the mean."""
+    return bool(_EXPLAINED.search(name))
+
+
 def objective(name: str) -> bool:
     """A higher-is-better name that is an objective, not a task's accuracy (a reward, a
     return, a score): it may sit at 0 or rise for long while a run learns."""

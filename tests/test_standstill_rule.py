@@ -69,3 +69,31 @@ def test_a_deterministic_loss_at_a_fixed_point_is_converged_not_stopped():
                                                        for u in (300, 400, 500, 600)]
     fixed = [0.72, 0.3, 0.011, 0.010886] + [0.010886] * 6  # full-batch descent, converged
     assert classify(run(looks, fixed)).kind == "pass"
+
+
+def with_rates(rates: list[float]) -> list[dict]:
+    return [{"kind": "progress", "source": "output", "step": 60 * (i + 1), "t": i + 1.0,
+             "metrics": {"learning_rate": r}} for i, r in enumerate(rates)]
+
+
+def test_a_printed_rate_at_0_before_the_stop_names_the_schedule_end():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    rates = [1e-3, 5e-4] + [0.0] * 8  # 0 from step 180, the last look that changed
+    raw = RawResult(records=[*looks, *losses(FALLING), *with_rates(rates)], exit_code=0,
+                    watched=True)
+    verdict = classify(raw)
+    assert verdict.label == "no_update:stopped"
+    assert verdict.evidence["learning_rate_zero_from_step"] == 180
+    assert "twice" in verdict.hint and "learning rate was 0 from step 180" in verdict.hint
+
+
+def test_a_rate_that_reaches_0_after_the_stop_or_rises_again_is_not_the_cause():
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    late = [1e-3] * 8 + [0.0, 0.0]  # 0 only from step 540, after the stop at 180
+    again = [1e-3, 0.0, 0.0, 5e-4] + [1e-3] * 6
+    for rates in (late, again):
+        raw = RawResult(records=[*looks, *losses(FALLING), *with_rates(rates)], exit_code=0,
+                        watched=True)
+        assert "value_and_grad" in classify(raw).hint

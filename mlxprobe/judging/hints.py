@@ -121,6 +121,14 @@ STOPPED = ("every parameter stopped changing after step {step} while optimizer u
            "replaced (a restart from a checkpoint, a new model per stage): re-create the "
            "value_and_grad (and the optimizer, and any `mx.compile` state) for the new "
            "instance; or the learning rate fell to exactly 0")
+RATE_ENDED = ("the printed learning rate was 0 from step {since} to the end, and no parameter "
+              "changed after step {step}: the schedule ended before the run did, so every "
+              "later update was 0. A scheduler advanced more than once per optimizer update "
+              "(stepped twice: in the training step and again in a callback or a second "
+              "`scheduler.step()`) runs at double speed, and one given too few total steps "
+              "(epochs or batches of one epoch instead of all updates) ends early: step the "
+              "schedule once per update and give it the run's total number of updates, "
+              "`optim.cosine_decay(lr, total_updates)` read from `optimizer.step`")
 ZERO_WEIGHTS = ("the weights of {groups} are all 0: an initialiser applied to every "
                 "parameter zeroed them (`model.apply(nn.init.constant(0.0))` sets weight "
                 "matrices too: zero only the biases, `model.apply(init, filter_fn=lambda m, k, "

@@ -29,6 +29,12 @@ over 536 dumped corpus runs (20 halves), a clean run's comparison saw nothing mo
 after earlier looks had (a hinge loss at 0, training done). Values are compared bit for bit
 on a strided sample of 32 per parameter: any update an optimizer applies changes them.
 
+The fix of a model that never moved is led by a loss exactly 0 at every one of >=
+ZERO_LOSS_REPORTS = 5 reports (fewer than the 10 a verdict from the loss alone needs: here
+the parameters decide, the loss only names the cause): fresh36
+`response_marker_template_mismatch`, 7 reports of 0.0, a response marker the chat template
+never emits, so every label was -100.
+
 Must not import: mlx, the runner, reporters.
 """
 
@@ -43,6 +49,7 @@ from .rule import Rule, Verdict
 from .stats import finite_head
 
 MIN_LOOKS = 3
+ZERO_LOSS_REPORTS = 5
 MIN_STEPS = 5
 MIN_UPDATES = 100
 
@@ -114,8 +121,10 @@ def _frozen_hint(raw: RawResult) -> str:
 
 
 def _zero_loss(raw: RawResult) -> str | None:
-    """A loss exactly 0 at every report leads the fix (`stalls.zero_loss`)."""
-    hint = stalls.zero_loss([v for v in program.losses(raw) if math.isfinite(v)])
+    """A loss exactly 0 at every one of >= ZERO_LOSS_REPORTS reports leads the fix
+    (`stalls.zero_loss`)."""
+    finite = [v for v in program.losses(raw) if math.isfinite(v)]
+    hint = stalls.zero_loss(finite, ZERO_LOSS_REPORTS)
     return hint + " " + hints.NO_UPDATE_PARAMS if hint else None
 
 

@@ -36,7 +36,8 @@ Series = dict[str, list[tuple[int, float]]]
 
 ZERO_LOSS = (
     "the loss was exactly 0 at all {n} reports (to the digits printed): either it has no "
-    "gradient (a mask or weight that zeroes every term: a response-only loss mask whose "
+    "gradient (a mask or weight that zeroes every term: every label at the ignore index "
+    "-100, a response-only loss mask whose "
     "assistant or role token never occurs in the tokenized chat template selects no token, "
     "check `mask.sum() > 0` on a batch; targets copied from the predictions), or it is "
     "a policy-gradient surrogate, ~0 by construction with "
@@ -64,11 +65,11 @@ def hint(series: Series, losses: list[float], loss_name: str = "loss") -> str | 
             or constant_loss(finite))
 
 
-def zero_loss(finite: list[float]) -> str | None:
-    """ZERO_LOSS when every one of >= MIN_REPORTS finite loss reports is exactly 0 (also
+def zero_loss(finite: list[float], least: int = MIN_REPORTS) -> str | None:
+    """ZERO_LOSS when every one of >= `least` finite loss reports is exactly 0 (also
     the lead of a `no_update` whose parameters never moved: fresh26 `role_token_mask`,
     loss 0.0000 at all 15 reports, an SFT mask that selected no token)."""
-    if len(finite) >= MIN_REPORTS and all(v == 0 for v in finite):
+    if len(finite) >= least and all(v == 0 for v in finite):
         return ZERO_LOSS.format(n=len(finite))
     return None
 

@@ -24,6 +24,12 @@ an accuracy at its ceiling: a hinge or perceptron loss is exactly 0 with zero gr
 Measured (failure corpus fresh4, `stale_value_and_grad_model`, mlx-swift issue 135): 6
 trailing looks unchanged from update 366 to 781 of 781, after 4 looks that changed (median
 relative change 0.08-0.36); its fixed twin changes at every look.
+The fix it names: a printed learning rate that reached 0 (at most ZERO_RATE x its peak, to
+the digits printed) and stayed there to the end, at or before the last look that changed
+plus the look interval, is the cause (a schedule that ends before the run: stepped twice per
+update, or too short); otherwise the updates reach another copy of the model. Measured
+(fresh36 `lr_callback_double_step`, a scheduler advanced by the loop and by a callback): lr
+0.00e+00 from step 650 of 1200, parameters unchanged after step 698.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -38,6 +44,7 @@ from .rule import Rule, Verdict
 STILL_LOOKS = 3
 STILL_SHARE = 0.25
 FIXED_SPREAD = 1e-4  # relative spread of the losses reported over the still looks
+ZERO_RATE = 1e-6  # a printed learning rate at most this share of its peak is 0
 
 
 def still_tail(compared: list[dict]) -> tuple[dict | None, list[dict]]:
@@ -82,18 +89,46 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
     if last - since < STILL_SHARE * last or fixed_point(raw, moved.get("t")) \
             or program.converged(program.losses(raw), metrics.series(raw)):
         return None
+    ended = rate_ended(raw, moved.get("step"))
     ev = {"last_changed_step": moved.get("step"), "last_changed_update": since,
           "unchanged_looks": len(tail), "last_update": last, "still_looks": STILL_LOOKS,
-          "still_share": STILL_SHARE}
+          "still_share": STILL_SHARE, "learning_rate_zero_from_step": ended}
     return Verdict("no_update", "stopped", f"no parameter changed in the last {len(tail)} "
                    f"looks (updates {since} to {last}, after step {moved.get('step')}) while "
                    "the optimizer kept updating; they changed before",
-                   hints.STOPPED.format(step=moved.get("step")), ev)
+                   _hint(ended, moved.get("step")), ev)
+
+
+def _hint(ended: int | None, step: object) -> str:
+    """The schedule's end when the printed rate was 0 by then; else another copy of the
+    model."""
+    if ended is None:
+        return hints.STOPPED.format(step=step)
+    return hints.RATE_ENDED.format(since=ended, step=step)
+
+
+def zero_rate_from(rates: list[tuple[int, float]]) -> int | None:
+    """The step from which a printed learning rate sat at 0 (<= ZERO_RATE x its peak) to
+    the end of the run, or None when it never did or rose again."""
+    peak = max((v for _, v in rates), default=0.0)
+    if peak <= 0:
+        return None
+    trailing = [v <= ZERO_RATE * peak for _, v in rates][::-1].index(False)  # the peak is not
+    return rates[len(rates) - trailing][0] if trailing else None
+
+
+def rate_ended(raw: RawResult, step: object) -> int | None:
+    """The step from which the printed rate was 0, when that was by the time nothing changed
+    (`step`, the last look that changed)."""
+    since = zero_rate_from(metrics.series(raw).get("learning_rate", []))
+    return since if isinstance(step, int) and since is not None and since <= step else None
 
 
 RULES = (
     Rule("no_update.stopped", "params", f">= {STILL_LOOKS} trailing looks after updates "
          f"with nothing changed, spanning >= {STILL_SHARE:.0%} of the updates, after looks "
          "that changed; the losses reported over them not one value (a fixed point)",
-         "failure corpus: stale_value_and_grad_model (mlx-swift issue 135)", stopped),
+         "failure corpus: stale_value_and_grad_model (mlx-swift issue 135); the fix from a "
+         f"printed learning rate <= {ZERO_RATE:g} x its peak: fresh36 lr_callback_double_step",
+         stopped),
 )

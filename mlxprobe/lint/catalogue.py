@@ -1414,6 +1414,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/pruthvipmr/mlx-baselines3/commit/"
         "70c3ebf929ea02986ceb5cb74ab30691b4200aca"),
     RuleInfo(
+        "MLX139", "host-valued-schedule",
+        "a hand-written learning-rate schedule passed to an mlx.optimizers optimizer returns a "
+        "Python number (it converts the step with int()/float()/.item() or computes with "
+        "math.*): the optimizer stores it as the rate and calls .astype on it, so the first "
+        "update raises AttributeError: 'float' object has no attribute 'astype'",
+        "return mx.array(lr)  # a schedule returns an array, as optim.cosine_decay does",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh36 warmup_cosine_float_lr): "
+        "optim.Adam(learning_rate=lr_schedule) with a warm-up + cosine schedule starting with "
+        "step = int(step) exited 1 at the first opt.update; returning mx.array(lr) it trained "
+        "(val_mse 0.58 -> 0.0069)",
+        "", source="https://github.com/SceneWorks/SceneWorks/commit/"
+        "9e895fd1c5e1fc1cf9074cc81bd804e998d8e408"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -39,7 +39,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX097", "MLX100", "MLX101", "MLX107", "MLX110", "MLX112",
                         "MLX115", "MLX116", "MLX119", "MLX120",
                         "MLX121", "MLX122", "MLX124", "MLX125", "MLX132",
-                        "MLX133", "MLX134", "MLX135", "MLX136", "MLX137"}),
+                        "MLX133", "MLX134", "MLX135", "MLX136", "MLX137", "MLX139"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",

@@ -47,6 +47,7 @@ from .gradients import (
 from .guards import NanPassesGuard
 from .half_range import HalfRangeConstant
 from .host import HostRoundTrip
+from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .jax_spellings import JaxSpelling
@@ -124,6 +125,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    HostValuedSchedule,
     TruncationAsTerminal,
     LayerReplacedByArray,
     GeneratorOperand,

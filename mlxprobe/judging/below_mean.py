@@ -1,0 +1,80 @@
+"""Rule unit: the loss falls far while an R² the program reports stays below 0 (the model
+predicts worse than the targets' mean, in the units the R² is taken in).
+
+Job: a coefficient of determination (`metric_names.explained_variance`: `r2`, `r2_logp`,
+`val_r2`, `r_squared`) is 0 for a model that predicts the targets' mean and 1 for a perfect
+one; whatever the task, a model that learned anything of it scores above 0. When the loss
+has fallen to a fraction of its start while the R² stayed below 0, what the loss rewards is
+not what the R² measures: the targets reach the loss at another scale than the metric sees
+them (normalised twice: once in the data and again in the loss; predictions not mapped back
+before the metric), or the metric is taken against other targets.
+
+Thresholds and why: the loss's trend over >= 10 reports falls significantly (Mann-Kendall
+p < 0.05, `program.trend`) and its last window's median is at most HALF of its first
+window's (a fall no slow fine-tune hides: a loss halved by learning moves an R² taken on
+the same targets above 0); the R² at >= MIN_REPORTS reports, below 0 at every report of its
+last half (its first reports may be below 0 while a model warms up). Measured (failure
+corpus fresh36, `property_head_double_norm`, targets z-scored twice): train MSE 0.239 ->
+0.0053 over 12 reports while R2 logP stayed in -0.14..-0.05 and R2 TPSA in -1.04..-0.97; the
+fixed twin: R2 0.69 -> 0.95 and 0.70 -> 0.97. No clean corpus run reports an R² below 0
+after its first reports.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import metrics, program
+from .rule import Rule, Verdict
+
+HALF = 0.5
+MIN_REPORTS = 6
+HINT = ("the loss fell while {name} stayed below 0: the predictions are worse than the "
+        "targets' mean in the units {name} is taken in, so the loss and {name} see the "
+        "targets differently. Scale the targets once: standardised (normalised) in the data "
+        "and again inside the loss is twice, and a model fitted to doubly scaled targets "
+        "predicts almost a constant; map predictions back with the same mean and std before "
+        "the metric, and take it against the same targets as the loss: "
+        "`r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()` on one scale")
+
+
+def below_zero(raw: RawResult) -> tuple[str, list[float]] | None:
+    """The first R² with >= MIN_REPORTS finite reports, below 0 at every one of its last
+    half."""
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points if math.isfinite(v)]
+        if metric_names.explained_variance(name) and len(values) >= MIN_REPORTS \
+                and max(values[len(values) // 2:]) < 0:
+            return name, values
+    return None
+
+
+def predicted_below_mean(raw: RawResult, meta: dict) -> Verdict | None:
+    found = below_zero(raw)
+    fit = program.trend(program.losses(raw)) if found else None
+    if found is None or fit is None or fit["p_decrease"] >= program.TREND_P \
+            or fit["window_drop"] < HALF:
+        return None
+    name, values = found
+    evidence = {"r2": name, "r2_first": values[0], "r2_max_last_half":
+                max(values[len(values) // 2:]), "reports": len(values), "loss_trend": fit,
+                "min_window_drop": HALF}
+    return Verdict("not_learning", "below_mean", f"the loss fell ({fit['first']:.4g} -> "
+                   f"{fit['last']:.4g}, window drop {fit['window_drop']:.0%}, Mann-Kendall "
+                   f"p={fit['p_decrease']:.2g}) while {name} stayed below 0 at every one of "
+                   f"its last {len(values) - len(values) // 2} reports (at most "
+                   f"{evidence['r2_max_last_half']:.3g}): worse than predicting the mean",
+                   HINT.format(name=name), evidence)
+
+
+RULES = (
+    Rule("not_learning.below_mean", "metrics", f"the loss falls significantly (p < "
+         f"{program.TREND_P}) to a last window <= {HALF:g}x its first while an R² (>= "
+         f"{MIN_REPORTS} reports) is below 0 at every report of its last half",
+         "failure corpus: fresh36 property_head_double_norm (Raiden-Makoto/MLX-VAE a4556e9)",
+         predicted_below_mean),
+)
