@@ -145,6 +145,32 @@ def test_reports_without_evaluations_while_memory_climbs_are_an_unevaluated_leak
     assert v.evidence["reports"] == 8 and v.evidence["growth_mb"] > 100
 
 
+def sawtooth(t: float) -> float:
+    return 30.0 + max(0.0, min(t, 12.0) - 10.0) * 80.0 if t < 12.3 else 40.0  # freed
+
+
+def test_a_quick_evaluation_that_frees_what_the_reports_piled_up_is_that_leak_too():
+    # fresh36 lazy_grad_accumulation on a quiet machine: no evaluation open 0.5 s, but RSS
+    # falls back after the update that ended the stretch
+    records = [{"kind": "optimizer", "name": "AdamW", "t": 9.0}, *reports(8),
+               {"kind": "step", "source": "update", "step": 1, "t": 12.2}]
+    v = classify(watched(records, samples(sawtooth)))
+    assert v.label == "leak:unevaluated" and v.evidence["released_mb"] > 100
+    assert "released" in v.reason
+    kept = classify(watched(records, samples(climbing)))  # nothing freed, nothing open
+    assert kept.detail != "unevaluated"
+
+
+def test_a_first_report_read_before_the_previous_release_does_not_hide_the_climb():
+    def lagging(t: float) -> float:  # the previous backlog's 400 MB still held at 10.0
+        return 430.0 if t <= 10.05 else climbing(t)
+    records = [{"kind": "optimizer", "name": "AdamW", "t": 9.0}, *reports(8),
+               {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6},
+               {"kind": "step", "source": "update", "step": 1, "t": 14.0}]
+    v = classify(watched(records, samples(lagging)))
+    assert v.label == "leak:unevaluated" and v.evidence["rss_mb_base"] < 100
+
+
 def test_evaluations_between_reports_or_flat_memory_or_set_up_are_not_that_leak():
     evaluated = [{"kind": "optimizer", "name": "SGD", "t": 9.0}]
     for i, report in enumerate(reports(8)):  # the fixed twin evaluates every micro-step
