@@ -24,6 +24,12 @@ Roles and why:
   image measures (hit, hits, mrr, ndcg, map, top1/top5, psnr, ssim), also with a cut-off
   (`recall@1`, `hit@10`, `ndcg@5`). Not judged for learning by the trend (a noisy reward is
   normal).
+- Agreement measures (a rank or linear correlation: `kendall_tau`, `spearman`, `pearson`,
+  `corr`; a concordance index, `c_index`; an R²) keep the role OTHER, as they have no chance
+  level nor a ceiling the accuracy rules read, but are higher-is-better (`lower_is_better`):
+  one that rises is learning evidence (fresh37 `plackett_luce_races_ical`: kendall_tau 0.872
+  -> 0.962 while a noisy last-batch NLL wobbled at its level). A bare `tau` or `rho` is left
+  out: a temperature or a coefficient is often printed under those names.
 - POSITION: step/iteration/epoch/batch counters (and RL's `total_timesteps`). Never a metric.
 - RATE: time, throughput, memory, counts of tokens: never learning evidence and never
   `diverged` (an `inf` tokens/s after a zero elapsed time is harmless).
@@ -192,10 +198,21 @@ def loss_rank(name: str) -> int | None:
     return 2 if "loss" in name else 3
 
 
+# an agreement measure, higher is better, that is no task accuracy (no chance level, no
+# ceiling of 1 as a fraction of hits): a rank or linear correlation (`kendall_tau`,
+# `spearman`, `pearson_r`, `corr`), a concordance index (`c_index`), an R²
+_AGREEMENT = re.compile(r"(?:^|_)(?:kendall|spearman|pearson|corr|correlation|concordance|"
+                        r"c_index|cindex)(?:$|_)")
+
+
 def lower_is_better(name: str) -> bool | None:
-    """True for a loss, False for an accuracy, None when the name does not say."""
+    """True for a loss, False for an accuracy or an agreement measure (a correlation, a
+    concordance index, an R²), None when the name does not say."""
     found = role(name)
-    return True if found == LOSS else (False if found == ACCURACY else None)
+    if found == LOSS:
+        return True
+    upward = found == ACCURACY or _AGREEMENT.search(name) or explained_variance(name)
+    return False if upward else None
 
 
 def judged_for_finite(name: str) -> bool:

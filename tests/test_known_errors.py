@@ -55,6 +55,7 @@ RAISED = {
     "index_type": "mx.ones((4, 5))[np.arange(4), mx.array([0, 1, 2, 3])]",
     "scalar_unpacked": "tuple(mx.array(1.0))",
     "operand_type": "mx.array(1.0) + (x for x in [1.0])",
+    "number_read_as_array": "total = 0; total.item()",
     "tree_utility_in_core": "mx.tree_map(lambda a: a, {'w': mx.ones(2)})",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",
     "bad_cast": "mx.savez(F, x=[1, 2])",

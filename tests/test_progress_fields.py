@@ -175,3 +175,9 @@ def test_a_two_column_row_outside_a_block_is_not_progress_alone():
     parser = ProgressParser()
     assert parser.parse("| lr | 0.001 |") is None
     assert parser.parse("| epoch | step | loss |") is None  # a header starts a table
+
+
+def test_an_escaped_line_break_separates_names_never_joins_them():
+    # fresh37 plackett_luce_races_ical: an iCalendar DESCRIPTION holds one report per line
+    line = fields.read(r"DESCRIPTION:nll=5.2535\nval_nll=5.5075\nkendall_tau=0.872\tacc=0.4")
+    assert line.values == {"nll": 5.2535, "val_nll": 5.5075, "kendall_tau": 0.872, "acc": 0.4}

@@ -251,6 +251,16 @@ TABLE: tuple[KnownError, ...] = (
         "`optim.join_schedules([optim.linear_schedule(...), optim.cosine_decay(...)], [n])`",
         GH + "SceneWorks/SceneWorks/pull/138"),
     KnownError(
+        "number_read_as_array",
+        r"'(int|float)' object has no attribute '(item|tolist)'",
+        "a value meant to be an `mx.array` is still a Python {0} when `.{1}()` reads it: an "
+        "accumulator reset to a number (a running loss or token count, `total = 0`) that "
+        "nothing was added to since, an empty window (a log forced right after a regular "
+        "one, an epoch or a pass of zero steps), or a value already converted by `.item()`",
+        "skip the read when nothing was accumulated, `if steps_since_log == 0: return`, or "
+        "keep the accumulator an array from the start, `total = mx.array(0.0)`",
+        GH + "unslothai/unsloth-zoo/commit/ed717c983b3abba83ac613f3083ebeac5e80c110"),
+    KnownError(
         "non_array_argument",
         r"\[tree_flatten\] The argument should contain only arrays",
         "a function under `grad`/`value_and_grad`/`compile` got something that is not a "

@@ -49,6 +49,7 @@ from . import (
     metrics,
     orphans,
     params,
+    parting,
     phases,
     policy,
     program,
@@ -221,6 +222,7 @@ def rulebook() -> tuple[Rule, ...]:
         *below_mean.RULES,
         *zero_advantage.RULES,
         *receding.RULES,
+        *parting.RULES,
         _not_learning_rule(),
     )
 

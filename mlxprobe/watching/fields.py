@@ -25,6 +25,10 @@ NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
               "inf": float("inf"), "+inf": float("inf"), "-inf": float("-inf"),
               "infinity": float("inf"), "-infinity": float("-inf")}
 # an MLX scalar or one-element array as Python prints it: array(0.5, dtype=float32)
+# a line break or tab written escaped, as a record on one line (an iCalendar DESCRIPTION,
+# a JSON string in a log line: `nll=5.25\nval_nll=5.51`): a separator, never part of a name
+# (fresh37 plackett_luce_races_ical read `nval_nll`, `nkendall_tau`)
+ESCAPED = re.compile(r"\\[nrt]")
 ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)")
 # a qualifier in brackets between a name and its colon or `=`: `mean group reward (last 60):
 # 0.588` names 0.588, and the 60 is no value
@@ -73,6 +77,7 @@ class Line:
 
 def read(text: str) -> Line:
     """The named values and the position of one (ANSI-free) line."""
+    text = ESCAPED.sub(" ", text)
     text = QUALIFIER.sub("", GLUED.sub(r"_\1", ARRAY.sub(r"\1", text)))
     text = BRACKETED.sub(r"\1\2", text)
     line = Line()
