@@ -1427,6 +1427,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/SceneWorks/SceneWorks/commit/"
         "9e895fd1c5e1fc1cf9074cc81bd804e998d8e408"),
     RuleInfo(
+        "MLX140", "logits-rebuilt-without-scale",
+        "logits rebuilt outside the model from a layer's weight (h @ model.head.weight.T, a "
+        "hand-written or fused loss) skip the scale the model's forward applies to that "
+        "layer's output (self.head(h) * self.output_multiplier): the loss trains another "
+        "function than the one the model computes and is evaluated on",
+        "z = (h @ model.head.weight.T) * model.output_multiplier  # as the forward scales it",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh37 glimmer_softcap_fused_ce): the "
+        "forward is cap * tanh(head(h) * 0.2 / cap), the loss rebuilt h @ head.weight.T "
+        "without the 0.2: 66.5% of the logits saturated tanh at init (3% with it); train CE "
+        "fell 4.45 -> 0.98 while val_acc fell 0.25 -> 0.027 (chance 0.021); with the "
+        "multiplier val_acc reached 0.996",
+        "", source="https://github.com/unslothai/unsloth-zoo/commit/"
+        "36dec5a210603c69da40aafc82435126087c39c9"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -86,6 +86,7 @@ from .private_layers import PrivateLayers
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .random_state import RandomStateAssigned
+from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
@@ -125,6 +126,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    LogitsRebuiltWithoutScale,
     HostValuedSchedule,
     TruncationAsTerminal,
     LayerReplacedByArray,
