@@ -27,3 +27,17 @@ def test_mlx123_finfo_bfloat16_and_small_constants_are_clean():
     bfloat16 = SENTINEL.replace("mx.float16", "mx.bfloat16")
     assert fired(finfo, "MLX123") == []
     assert fired(bfloat16, "MLX123") == []
+
+
+def test_mlx123_a_cast_inside_a_lambda_makes_its_results_float16():
+    """fresh38 fp16_caption_dropout_attn: `half = lambda t: t.astype(mx.float16)`."""
+    code = """
+    def attend(x, wq, wk, key_mask):
+        half = lambda t: t.astype(mx.float16)
+        q, k = half(x @ wq), half(x @ wk)
+        scores = q @ k.T
+        scores = mx.where(key_mask, scores, mx.array(-1e9, dtype=scores.dtype))
+        return mx.softmax(scores, axis=-1)
+    """
+    assert fired(code, "MLX123") == [6]
+    assert fired(code.replace("mx.float16", "mx.bfloat16"), "MLX123") == []

@@ -56,3 +56,26 @@ def test_mlx120_a_builder_whose_dtype_defaults_to_float32():
     assert fired(DEFAULTED, "MLX120") == [15, 16]
     passed = DEFAULTED.replace("mask = causal(h.shape[1])", "mask = causal(h.shape[1], h.dtype)")
     assert fired(passed, "MLX120") == [16]
+
+
+PADDED = """
+class Attention(nn.Module):
+    def __call__(self, q, k, v, pad):
+        mask = mx.where(pad[:, None, None, :], 0.0, -1e9)
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
+
+model = Attention()
+model.set_dtype(mx.bfloat16)
+"""
+
+
+def test_mlx120_a_padding_mask_selected_between_two_numbers():
+    """fresh38 bf16_padmask_sdpa_dtype: mx.where of 0.0 and -1e9 is float32 in a bfloat16
+    model; cast to the queries' dtype, or not the attention's mask, it is clean."""
+    assert fired(PADDED, "MLX120") == [4]
+    cast = PADDED.replace("scale=1.0, mask=mask)", "scale=1.0, mask=mask.astype(q.dtype))")
+    cast = cast.replace("        return mx.fast", "        mask = mask.astype(q.dtype)\n"
+                        "        return mx.fast")
+    other = PADDED.replace("mask=mask)", "mask=None) + mask")
+    for program in (cast, other):
+        assert fired(program, "MLX120") == []

@@ -41,3 +41,15 @@ def test_the_fix_and_the_near_misses_are_quiet():
     no_mask = DECAY.replace("causal = mx.tril(mx.ones((t, t), dtype=mx.bool_))",
                             "causal = mx.ones((t, t))")
     assert fired(no_mask, "MLX111") == []
+
+
+def test_mlx111_an_exponential_selected_against_0_by_where_has_a_nan_gradient():
+    code = """
+    def mix(g):
+        causal = mx.tril(mx.ones((8, 8))).astype(mx.bool_)
+        diff = g[:, :, None] - g[:, None, :]
+        decay = mx.where(causal, mx.exp(diff), 0.0)
+        fixed = mx.exp(mx.where(causal, diff, 0.0)) * causal
+        return decay, fixed
+    """
+    assert fired(code, "MLX111") == [5]

@@ -85,6 +85,16 @@ def test_exploding_loss_diverged() -> None:
     assert v.label == "diverged:exploding"
 
 
+def test_a_blow_up_before_the_second_report_is_measured_from_the_first() -> None:
+    # fresh38 ssm_overfit_lr_blowup: 1.36, then 2.8e17 and 1e14-4e15 to the end
+    blown = [1.36, 2.77e17, 2.17e15, 5.68e13, 4.24e15, 1e15, 4.98e14, 3e14, 2.27e14, 2e14,
+             1.8e14, 1.7e14, 1.65e14]
+    v = classify(raw(steps(blown)))
+    assert v.label == "diverged:exploding" and v.evidence["loss_first"] == 1.36
+    high_start = [1e-3, 5.0, 4.0, 3.0, 2.5, 2.0, 1.8, 1.7, 1.6, 1.5, 1.45, 1.4, 1.38]
+    assert classify(raw(steps(high_start))).kind != "diverged"  # 5000x, not 1e6x
+
+
 def test_loss_spike_that_settles_is_diverged() -> None:
     dead = [5.5] * 30 + [1e8] + [5.545] * 69  # blow-up, then the "dead" ln(256) state
     v = classify(raw(steps(dead)))

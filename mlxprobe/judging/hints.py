@@ -296,7 +296,11 @@ LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across st
         "`mx.argmax(logits, axis=-1)`, the predictions, or the metric's running counts); or "
         "a buffer that every step appends to and trains on whole: an on-policy rollout "
         "buffer never cleared after its update (clear it once the update has used it), a "
-        "replay buffer with no maximum size (a `collections.deque(maxlen=...)`)")
+        "replay buffer with no maximum size (a `collections.deque(maxlen=...)`); or a cache "
+        "or memo dict kept for the whole run that is never cleared or bounded (a search "
+        "tree's node cache, a tokenizer's or a feature's memo, each entry holding copies): "
+        "clear it per game or epoch, bound it (`functools.lru_cache(maxsize=...)`), or drop "
+        "it")
 LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "`optimizer.update` adds to one lazy graph that keeps every step's arrays "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "

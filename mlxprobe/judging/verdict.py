@@ -127,6 +127,13 @@ EXPLODE_FACTOR = 2.0
 # a constrained fit whose multiplier switches on at iteration 300: mse 1.59 -> 0.0094, then
 # 0.47 and flat; a blow-up passes its start or climbs on.
 SETTLED_SHARE, SETTLED_RANGE = 0.5, 0.05
+# ... measured from the first report itself when the whole last window lies six orders of
+# magnitude above it: a blow-up between the first and the second report puts the first
+# window's median past the start (failure corpus fresh38 `ssm_overfit_lr_blowup`:
+# cross-entropy 1.36, then 2.8e17 and 1.6e14-4.2e15 for the rest of the run); a first report
+# far below the rest that is no blow-up (a running mean divided by a whole interval at step 1)
+# is off by the interval's length, never by 1e6
+JUMP_FACTOR = 1e6
 # ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
 # their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
 SPIKE_FACTOR = 10.0
@@ -193,7 +200,9 @@ def rulebook() -> tuple[Rule, ...]:
         *rounding.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
              f"reports from its first non-finite one; the loss above "
-             f"{EXPLODE_FACTOR:g}x its start over its whole last window (not when a report "
+             f"{EXPLODE_FACTOR:g}x its start over its whole last window (the start: its first "
+             f"window's median, or its first report when the last window is above "
+             f"{JUMP_FACTOR:g}x that; not when a report "
              "of the later half, after the first one above that, is back at the start), or "
              f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
              "unless a held-out error rose; not when every one of >= "
@@ -667,6 +676,8 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
     last = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=True)
+    if _jumped(losses):  # the blow-up came before the first window's median could see it
+        first = losses[0]
     if first > 0 and last > EXPLODE_FACTOR * first and not settled_below_start(losses, last) \
             and risen(losses, first) and not returned(losses, first):
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
@@ -674,6 +685,12 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
                        {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
+
+
+def _jumped(losses: list[float]) -> bool:
+    """The first report positive and every report of the last window above JUMP_FACTOR x
+    it: orders of magnitude above where the run began, whatever its first window holds."""
+    return losses[0] > 0 and min(losses[-window(len(losses)):]) > JUMP_FACTOR * losses[0]
 
 
 def window(n: int) -> int:

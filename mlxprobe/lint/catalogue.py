@@ -1074,14 +1074,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
     RuleInfo(
         "MLX111", "mask-after-exp",
-        "mx.exp of a difference multiplied by a mask (mx.tril/mx.triu, a comparison): the "
-        "masked-out entries are exponentiated too, and where one passes ~88.7 it is inf, and "
-        "inf * 0 is NaN",
+        "mx.exp of a difference multiplied by a mask (mx.tril/mx.triu, a comparison), or "
+        "selected against 0 by mx.where with it: the masked-out entries are exponentiated "
+        "too, and where one passes ~88.7 it is inf, and inf * 0 is NaN (in the product, or "
+        "in the exponential's gradient)",
         "decay = mx.exp(mx.where(mask, a - b, -mx.inf))  # mask inside the exponent",
         "measured (mlx 0.32.4 CPU): mx.exp([88., 89., 100.]) * [False] * 3 gave [0.0, nan, "
         "nan]. Failure corpus fresh21 decay_mask_exp_overflow: a chunkwise decay matrix "
         "exp(cum[i] - cum[j]) * causal trained for ~240 steps, then the loss was NaN for the "
-        "rest of the run; masked inside the exponent it stayed finite for 900 steps",
+        "rest of the run; masked inside the exponent it stayed finite for 900 steps. fresh38 "
+        "decay_mixer_masked_exp: mx.where(causal, mx.exp(diff), 0.0) gave a NaN gradient on "
+        "the gate at the first step and nan losses after",
         "", source="https://github.com/moyuan5989/mlx-forge/commit/"
         "4882fbf6f9a09531147f6b13552e673d0747b03b"),
     RuleInfo(
@@ -1189,7 +1192,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX120", "float32-mask-half-attention",
         "an additive attention mask built in float32 (create_additive_causal_mask(L) without "
-        "dtype=, or the module's own builder returning mask * -1e9 with no dtype or cast) in "
+        "dtype=, the module's own builder returning mask * -1e9 with no dtype or cast, or "
+        "mx.where(keep, 0.0, -1e9) given as the attention's mask) in "
         "a program that makes float16/bfloat16 arrays and calls "
         "mx.fast.scaled_dot_product_attention: float32 does not promote to a half type, so "
         "the first half-precision forward pass raises",

@@ -65,6 +65,11 @@ def half_names(source: SourceFile, scope: ast.AST) -> set[str]:
 
 
 def casts_half(source: SourceFile, node: ast.AST) -> bool:
+    """A float16 cast in `node`, or in the body of a lambda it is (`half = lambda t:
+    t.astype(mx.float16)`: what `half(...)` returns is float16 too; fresh38
+    `fp16_caption_dropout_attn`)."""
+    if isinstance(node, ast.Lambda):
+        return casts_half(source, node.body)
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                and n.func.attr == "astype" and n.args
                and source.imports.resolve(n.args[0]) == FLOAT16 for n in walk([node]))

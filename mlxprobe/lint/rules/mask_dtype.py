@@ -13,6 +13,11 @@ mask=m)` with bfloat16 q, k, v and a float32 additive mask raises `ValueError:
 llama-style LM trained in bfloat16: crashed at its first step; the fix builds the mask in the
 activations' dtype with `mx.finfo(dtype).min`).
 
+A mask selected between two Python numbers, `mx.where(keep, 0.0, -1e9)`, is float32 too
+(fresh38 `bf16_padmask_sdpa_dtype`, mini-llm's fix: a key-padding mask in a model cast with
+`set_dtype(mx.bfloat16)`, the same ValueError at the first step; cast to `q.dtype` it
+trained); that one is read only where it is the fused attention's `mask=` in the function.
+
 Job: find such mask bindings that the function never casts.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -31,6 +36,7 @@ from .base import Rule
 from .bfloat16_numpy import makes_dtype
 
 SDPA = "mlx.core.fast.scaled_dot_product_attention"
+WHERE = "mlx.core.where"
 HALF = frozenset({"mlx.core.float16", "mlx.core.bfloat16"})
 BUILDER = "create_additive_causal_mask"
 NEGATIVE_INFINITY = re.compile(r"float\('-inf'\)|-float\('inf'\)|-[\w.]+\.inf")
@@ -81,6 +87,32 @@ def negative_infinity(node: ast.AST) -> bool:
         ast.unparse(node).lower()) is not None
 
 
+def where_of_numbers(source: SourceFile, call: ast.Call) -> bool:
+    """`mx.where(keep, 0.0, -1e9)`: a mask selected between two Python numbers, one a large
+    negative or -inf, is float32 whatever the model's dtype (fresh38
+    `bf16_padmask_sdpa_dtype`: a key-padding mask in a bfloat16 model)."""
+    if source.imports.resolve(call.func) != WHERE or len(call.args) != 3:
+        return False
+    values = call.args[1:]
+    return all(number(v) for v in values) and any(
+        large_negative(v) or negative_infinity(v) for v in values)
+
+
+def number(node: ast.AST) -> bool:
+    """A Python number written in place (`0.0`, `-1e9`, `float("-inf")`)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))) or \
+        negative_infinity(node) or NEGATIVE_INFINITY.fullmatch(f"-{ast.unparse(node)}") is not None
+
+
+def attention_mask(source: SourceFile, scope: ast.AST, name: str) -> bool:
+    """`name` is the `mask=` of a fused attention call in the function."""
+    return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) == SDPA and any(
+        k.arg == "mask" and isinstance(k.value, ast.Name) and k.value.id == name
+        for k in n.keywords) for n in walk(scope.body))
+
+
 def cast_later(source: SourceFile, scope: ast.AST, name: str) -> bool:
     """The function casts `name` somewhere: `name.astype(...)`."""
     return any(isinstance(n, ast.Attribute) and n.attr == "astype" and isinstance(
@@ -106,6 +138,12 @@ class Float32MaskHalfAttention(Rule):
         for scope in source.of_type(ast.FunctionDef, ast.AsyncFunctionDef):
             for target, value in body_assignments(source, scope):
                 if isinstance(target, ast.Name) and isinstance(value, ast.Call) and \
-                        float32_builder(source, value) and not cast_later(
+                        self._float32(source, scope, target.id, value) and not cast_later(
                             source, scope, target.id):
                     yield self.hit(source, value)
+
+    @staticmethod
+    def _float32(source: SourceFile, scope: ast.AST, name: str, value: ast.Call) -> bool:
+        """A float32 builder, or a `where` of two numbers given as the attention's mask."""
+        return float32_builder(source, value) or (
+            where_of_numbers(source, value) and attention_mask(source, scope, name))

@@ -10,8 +10,16 @@ Measured (mlx 0.32.4 CPU): `mx.exp(mx.array([88., 89., 100.])) * mx.array([False
 there. Failure corpus fresh21 `decay_mask_exp_overflow` (mlx-forge's fix commit): the loss
 fell for ~240 steps, then NaN for the rest of the run; the fixed twin stayed finite for 900.
 
-Job: find a product of an `mx.exp` of a difference and a mask: an `mx.tril`/`mx.triu` call,
-a comparison, or a name the function binds to one of those (or to its `.astype(...)`).
+Selecting instead of multiplying, `mx.where(mask, mx.exp(a - b), 0)`, keeps the forward
+finite, but the exponential's VJP multiplies the masked side's zero gradient by its `inf`:
+NaN again. Measured (failure corpus fresh38 `decay_mixer_masked_exp`, mlx-node's fix): the
+step-0 loss 3.3232 as its twin's, the gate's gradient NaN, every loss after nan; masking the
+difference before the exponential it fell 3.32 -> 0.0044.
+
+Job: find a product of an `mx.exp` of a difference (written in place or bound to a name in
+the function) and a mask, or an `mx.where` that selects such an exponential against 0 by a
+mask: an `mx.tril`/`mx.triu` call, a comparison, or a name the function binds to one of
+those (or to its `.astype(...)`).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -27,16 +35,25 @@ from .base import Rule
 from .numerics import function_bindings
 
 EXP = frozenset({"mlx.core.exp"})
+WHERE = "mlx.core.where"
 TRIANGLES = frozenset({"mlx.core.tril", "mlx.core.triu"})
 # what a text holds whenever it builds such a mask (a spaced comparison, not `->`)
 MASK_WORDS = ("tril(", "triu(", " < ", " > ", " <= ", " >= ", " == ")
 
 
-def exp_of_difference(source: SourceFile, node: ast.AST) -> bool:
-    """`mx.exp(a - b)`."""
-    return isinstance(node, ast.Call) and source.imports.resolve(node.func) in EXP \
-        and len(node.args) == 1 and isinstance(node.args[0], ast.BinOp) \
-        and isinstance(node.args[0].op, ast.Sub)
+def exp_of_difference(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
+    """`mx.exp(a - b)`, or `mx.exp(d)` with `d = a - b` in the function."""
+    if not (isinstance(node, ast.Call) and source.imports.resolve(node.func) in EXP
+            and len(node.args) == 1):
+        return False
+    inner = node.args[0]
+    if isinstance(inner, ast.Name) and inner.id in bound:
+        inner = bound[inner.id]
+    return isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub)
+
+
+def zero(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == 0
 
 
 def mask(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
@@ -64,11 +81,27 @@ class MaskedAfterExp(Rule):
         return "exp(" in text and any(w in text for w in MASK_WORDS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in source.of_type(ast.BinOp):
-            if not isinstance(node.op, ast.Mult):
-                continue
-            bound = function_bindings(source, source.enclosing(node))
-            for exp, other in ((node.left, node.right), (node.right, node.left)):
-                if exp_of_difference(source, exp) and mask(source, other, bound):
-                    yield self.hit(source, node)
-                    break
+        for node in source.of_type(ast.BinOp, ast.Call):
+            bound = function_bindings(source, source.enclosing(node)) if isinstance(
+                node, ast.Call) or isinstance(node.op, ast.Mult) else None
+            if bound is not None and (self._product(source, node, bound)
+                                      or self._selected(source, node, bound)):
+                yield self.hit(source, node)
+
+    @staticmethod
+    def _product(source: SourceFile, node: ast.AST, bound: dict) -> bool:
+        """`mx.exp(a - b) * mask`."""
+        return isinstance(node, ast.BinOp) and any(
+            exp_of_difference(source, e, bound) and mask(source, m, bound)
+            for e, m in ((node.left, node.right), (node.right, node.left)))
+
+    @staticmethod
+    def _selected(source: SourceFile, node: ast.AST, bound: dict) -> bool:
+        """`mx.where(mask, mx.exp(a - b), 0)`: finite forward, but the exponential's VJP
+        multiplies the masked side's zero gradient by its inf: NaN."""
+        if not (isinstance(node, ast.Call) and source.imports.resolve(node.func) == WHERE
+                and len(node.args) == 3 and mask(source, node.args[0], bound)):
+            return False
+        kept, other = node.args[1], node.args[2]
+        return (exp_of_difference(source, kept, bound) and zero(other)) or (
+            exp_of_difference(source, other, bound) and zero(kept))
