@@ -55,17 +55,16 @@ def below_zero(raw: RawResult) -> tuple[str, list[float]] | None:
 
 def predicted_below_mean(raw: RawResult, meta: dict) -> Verdict | None:
     found = below_zero(raw)
-    fit = program.trend(program.losses(raw)) if found else None
-    if found is None or fit is None or fit["p_decrease"] >= program.TREND_P \
-            or fit["window_drop"] < HALF:
+    fit = program.significant_fall(raw) if found else None
+    if found is None or fit is None or fit["window_drop"] < HALF:
         return None
     name, values = found
     evidence = {"r2": name, "r2_first": values[0], "r2_max_last_half":
                 max(values[len(values) // 2:]), "reports": len(values), "loss_trend": fit,
                 "min_window_drop": HALF}
-    return Verdict("not_learning", "below_mean", f"the loss fell ({fit['first']:.4g} -> "
-                   f"{fit['last']:.4g}, window drop {fit['window_drop']:.0%}, Mann-Kendall "
-                   f"p={fit['p_decrease']:.2g}) while {name} stayed below 0 at every one of "
+    return Verdict("not_learning", "below_mean", f"{program.fall_words(fit)} by "
+                   f"{fit['window_drop']:.0%} from its first window while {name} stayed "
+                   "below 0 at every one of "
                    f"its last {len(values) - len(values) // 2} reports (at most "
                    f"{evidence['r2_max_last_half']:.3g}): worse than predicting the mean",
                    HINT.format(name=name), evidence)

@@ -56,17 +56,16 @@ def _held_out_fell(series: dict) -> bool:
 def parting(raw: RawResult, meta: dict) -> Verdict | None:
     series = metrics.series(raw)
     found = receding.receding(_candidates(series))
-    loss = program.trend(program.losses(raw)) if found else None
-    if found is None or loss is None or loss["p_decrease"] >= program.TREND_P \
-            or loss["window_drop"] < program.MIN_DROP or _held_out_fell(series):
+    loss = program.significant_fall(raw) if found else None
+    if found is None or loss is None or loss["window_drop"] < program.MIN_DROP \
+            or _held_out_fell(series):
         return None
     name, fit, values = found
     if program.rising_metric({n: p for n, p in series.items() if n != name}, significant=True):
         return None
     evidence = {"metric": name, "trend": fit, "loss_trend": loss, "fell_to_at_most":
                 receding.FELL}
-    return Verdict("not_learning", "parting", f"the loss fell ({loss['first']:.4g} -> "
-                   f"{loss['last']:.4g}, Mann-Kendall p={loss['p_decrease']:.2g}) while "
+    return Verdict("not_learning", "parting", f"{program.fall_words(loss)} while "
                    f"`{name}` fell from {fit['first']:.4g} to {fit['last']:.4g} (p="
                    f"{fit['p_decrease']:.2g}; its last third's median <= {receding.FELL:g}x "
                    "its first third's best): they part ways", HINT.format(name=name), evidence)

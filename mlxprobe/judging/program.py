@@ -285,6 +285,19 @@ def rising_metric(series: dict[str, list[tuple[int, float]]],
     return None
 
 
+def significant_fall(raw: RawResult) -> dict | None:
+    """The loss's trend (`trend`) when it falls significantly (Mann-Kendall p < TREND_P):
+    the premise of the rules that read a falling loss against another metric."""
+    fit = trend(losses(raw))
+    return fit if fit is not None and fit["p_decrease"] < TREND_P else None
+
+
+def fall_words(fit: dict) -> str:
+    """`significant_fall`'s fit in words, for a verdict's reason."""
+    return (f"the loss fell ({fit['first']:.4g} -> {fit['last']:.4g}, Mann-Kendall "
+            f"p={fit['p_decrease']:.2g})")
+
+
 def rose_and_held(values: list[float]) -> bool:
     """A metric that rose at its first reports and stayed up: positive at its first report,
     its last third's median >= ROSE_SHARE x that and every value of its last third above

@@ -53,14 +53,13 @@ def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
 
 def opposed(raw: RawResult, meta: dict) -> Verdict | None:
     found = zeroed(raw)
-    fit = program.trend(program.losses(raw)) if found else None
-    if found is None or fit is None or fit["p_decrease"] >= program.TREND_P:
+    fit = program.significant_fall(raw) if found else None
+    if found is None or fit is None:
         return None
     name, values = found
     evidence = {"accuracy": name, "accuracy_first": values[0], "accuracy_max_later":
                 max(values[1:]), "reports": len(values), "zero": ZERO, "loss_trend": fit}
-    return Verdict("not_learning", "opposed", f"the loss fell ({fit['first']:.4g} -> "
-                   f"{fit['last']:.4g}, Mann-Kendall p={fit['p_decrease']:.2g}) while "
+    return Verdict("not_learning", "opposed", f"{program.fall_words(fit)} while "
                    f"{name} was <= {ZERO} at all {len(values) - 1} reports after its first "
                    f"({values[0]:.3g}): the loss works against the task",
                    HINT.format(name=name), evidence)
