@@ -20,6 +20,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -27,6 +28,9 @@ from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 SCALES = (ast.Mult, ast.Div)
+# `@ model.head.weight` / `matmul(h, x.head.weight...)`; `self.head(...) * self.scale`
+PRODUCT = re.compile(r"(?:@\s*|matmul\([^()]*,\s*)\w+(?:\.\w+)+\.weight\b")
+SCALED = re.compile(r"self\.\w+\([^()]*(?:\([^()]*\)[^()]*)*\)\s*[*/]\s*self\.\w")
 MATMUL = "mlx.core.matmul"
 
 
@@ -77,8 +81,11 @@ class LogitsRebuiltWithoutScale(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".weight" in text and "def __call__" in text and (
-            "@" in text or "matmul" in text)
+        """A product with a layer's weight and a layer call scaled by an attribute in the
+        text (3 of the packages' 1,875 files; without the two patterns 349 passed and were
+        parsed for this rule alone, ~1.5 s)."""
+        return ".weight" in text and "def __call__" in text and PRODUCT.search(
+            text) is not None and SCALED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         scales, calls = self._scales(source)
