@@ -99,6 +99,7 @@ def test_a_part_that_never_trains_is_named(tmp_path, variant, label):
     assert got == label, run["reason"]
     if variant == "broken":
         assert run["evidence"]["never_changed"] == ["enc"]
+        assert "meant to stay fixed" in run["hint"] and ".freeze()" in run["hint"]
 
 
 class Tiny(nn.Module):

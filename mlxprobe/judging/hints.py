@@ -113,7 +113,10 @@ NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient d
                   "or an expansion of placeholder tokens: a causal model's loss at positions "
                   "before every text token never reaches the token embedding); unfreeze with "
                   "`module.unfreeze()` and check "
-                  "`tree_flatten(model.trainable_parameters())` lists them")
+                  "`tree_flatten(model.trainable_parameters())` lists them. If they are meant "
+                  "to stay fixed (a backbone skipped on purpose in a hand-written update), "
+                  "say so: call `freeze()` on their module (`model.backbone.freeze()`); their "
+                  "gradient is then neither computed nor kept, and this verdict stands down")
 STOPPED = ("every parameter stopped changing after step {step} while optimizer updates went "
            "on: the updates reach another copy of the model. A gradient function bound to "
            "the model it was built with (`nn.value_and_grad(model, fn)`, a compiled step "

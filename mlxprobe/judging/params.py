@@ -168,10 +168,10 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    f"while the other groups did" + (f"; the weights of {_shown(zero)} are "
                                                     "all 0" if zero else ""),
-                   _part_hint(raw, shown, zero), ev)
+                   _part_hint(raw, names, zero), ev)
 
 
-def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
+def _part_hint(raw: RawResult, names: list[str], zero: list[str]) -> str:
     """The part fix, led by what the run showed: a model in float16 or bfloat16, weights
     that are all 0, a checkpoint."""
     dtype = low_precision(raw)
@@ -179,7 +179,7 @@ def _part_hint(raw: RawResult, shown: str, zero: list[str]) -> str:
     lead += hints.FLOAT16_OVERFLOW if dtype == "float16" else ""
     lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
-    return lead + hints.NO_UPDATE_PART.format(groups=shown)
+    return lead + hints.NO_UPDATE_PART.format(groups=_shown(names))
 
 
 def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
