@@ -11,14 +11,24 @@ python SCRIPT`, and `mlxprobe lint --format json SCRIPT`, then prints per case a
     python benchmarks/accuracy.py                 # both halves, the whole corpus
     python benchmarks/accuracy.py --half dev --only sqrt_distance_nan,freeze_after_lora
     python benchmarks/accuracy.py --json scores.json
+    python benchmarks/accuracy.py --raw /tmp/raw         # also keep each run's raw facts
+    python benchmarks/accuracy.py --raw /tmp/raw --rejudge   # judge them again, run nothing
+
+`--raw DIR` keeps each watched run's raw facts (`watch --save-raw`) and lint findings under
+DIR/<half>/, keyed by the script's SHA-1; `--rejudge` judges the kept facts again with the
+rules as they are now (in this process, seconds for the whole corpus) and runs only the
+scripts that have none or whose text changed. Timing-dependent facts (deadlines, samples)
+are those of the run that was kept.
 
 Runs one script at a time (a 2-core machine: parallel runs would change the timings the
-verdicts read). Standard library + mlxprobe's CLI; no mlx import here.
+verdicts read). Standard library + mlxprobe (its CLI; `--rejudge` its verdict and report
+entry); no mlx import here.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -89,11 +99,12 @@ def run_bounded(cmd: list[str], folder: Path, limit_s: float) -> tuple[int | Non
         return None, out
 
 
-def watch(folder: Path, script: str, args: list[str]) -> dict:
+def watch(folder: Path, script: str, args: list[str], raw: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
+        keep = ["--save-raw", str(raw)] if raw else []
         cmd = [sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status", "--no-color",
-               "--json", str(report), "--", sys.executable, script, *args]
+               "--json", str(report), *keep, "--", sys.executable, script, *args]
         started = time.monotonic()
         code, _ = run_bounded(cmd, folder, RUN_LIMIT_S)
         wall = round(time.monotonic() - started, 1)
@@ -101,6 +112,10 @@ def watch(folder: Path, script: str, args: list[str]) -> dict:
             label = "scorer_timeout" if code is None else "no_report"
             return {"verdict": label, "hint": "", "reason": "", "wall_s": wall}
         run = json.loads(report.read_text())["runs"][0]
+    return _label(run, wall)
+
+
+def _label(run: dict, wall: float) -> dict:
     label = run["verdict"] + (f":{run['detail']}" if run.get("detail") else "")
     return {"verdict": label, "hint": run.get("hint", ""), "reason": run.get("reason", ""),
             "wall_s": round(wall, 1)}
@@ -122,16 +137,58 @@ def hint_hit(text: str, groups: list[list[str]]) -> bool:
     return all(any(word.lower() in lowered for word in group) for group in groups)
 
 
-def score_case(corpus: Path, half: str, case: dict) -> Score:
+def score_case(corpus: Path, half: str, case: dict, keep: Keep | None = None) -> Score:
     folder = corpus / half
     roles = ([("broken", case["broken"]), ("ok", case["ok"])] if case["kind"] == "failure"
              else [("correct", case["script"])])
-    runs = []
-    for role, script in roles:
-        run = Run(script, role, **watch(folder, script, case.get("args", [])))
-        run.lint = lint(folder, script)
-        runs.append(run)
+    runs = [scored_run(folder, script, role, case.get("args", []), keep)
+            for role, script in roles]
     return judge(half, case, runs)
+
+
+@dataclass
+class Keep:
+    """Where each run's raw facts are kept (`--raw DIR`) and whether to judge them again."""
+
+    root: Path
+    rejudge: bool = False
+
+    def paths(self, folder: Path, script: str) -> tuple[Path, Path]:
+        """The raw facts and the lint findings of one script, named by its text's SHA-1."""
+        digest = hashlib.sha1((folder / script).read_bytes()).hexdigest()[:12]
+        stem = self.root / folder.name / f"{Path(script).stem}-{digest}"
+        return stem.with_suffix(".raw"), stem.with_suffix(".lint.json")
+
+
+def scored_run(folder: Path, script: str, role: str, args: list[str],
+               keep: Keep | None) -> Run:
+    """One script watched and linted; with `keep`, from its kept facts where they exist."""
+    if keep is None:
+        return Run(script, role, **watch(folder, script, args), lint=lint(folder, script))
+    raw, linted = keep.paths(folder, script)
+    if not (keep.rejudge and raw.exists() and linted.exists()):
+        run = Run(script, role, **watch(folder, script, args, raw), lint=lint(folder, script))
+        linted.parent.mkdir(parents=True, exist_ok=True)
+        linted.write_text(json.dumps({"lint": run.lint, "wall_s": run.wall_s}))
+        return run
+    kept = json.loads(linted.read_text())
+    return Run(script, role, **rejudged(folder, raw, kept["wall_s"]), lint=kept["lint"])
+
+
+def rejudged(folder: Path, raw: Path, wall: float) -> dict:
+    """The kept run judged by the rules as they are now (the watch command's own steps, in
+    the script's folder: the lint evidence reads the script by its path there)."""
+    from mlxprobe.commands.watch import judged
+    from mlxprobe.results import rawfacts
+
+    argv, facts = rawfacts.load(raw)
+    here = Path.cwd()
+    try:
+        os.chdir(folder)
+        _, entry = judged(argv, facts)
+    finally:
+        os.chdir(here)
+    return _label(entry, wall)
 
 
 def judge(half: str, case: dict, runs: list[Run]) -> Score:
@@ -193,7 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--json", type=Path, help="write every score here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the corpus folder")
+    parser.add_argument("--raw", type=Path, metavar="DIR",
+                        help="keep each run's raw facts and lint findings here")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="with --raw: judge the kept facts again instead of running")
     opts = parser.parse_args(argv)
+    if opts.rejudge and not opts.raw:
+        print("accuracy: --rejudge needs --raw DIR (where the runs were kept)", file=sys.stderr)
+        return 2
+    keep = Keep(opts.raw.resolve(), opts.rejudge) if opts.raw else None
     found = tuple(sorted(p.parent.name for p in opts.corpus.glob("*/cases.toml")))
     if opts.half != "all" and opts.half not in found:
         print(f"accuracy: no half {opts.half!r} in {opts.corpus} (there: {', '.join(found)})",
@@ -205,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for half in halves:
         for case in load(opts.corpus, half):
             if not only or case["name"] in only:
-                scores.append(score_case(opts.corpus, half, case))
+                scores.append(score_case(opts.corpus, half, case, keep))
                 print(f"  scored {half}/{case['name']}", file=sys.stderr, flush=True)
                 if opts.json:  # as it goes: a long sweep cut short keeps what it scored
                     opts.json.write_text(json.dumps([asdict(s) for s in scores], indent=1))

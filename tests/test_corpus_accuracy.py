@@ -55,3 +55,21 @@ def test_every_dev_case_names_files_that_exist():
         files = [case["broken"], case["ok"]] if case["kind"] == "failure" else [case["script"]]
         assert all((folder / f).is_file() for f in files), case["name"]
         assert case.get("expect"), case["name"]
+
+
+def test_kept_runs_are_judged_again_without_running_and_a_changed_script_runs(tmp_path):
+    half = tmp_path / "corpus" / "toy"
+    half.mkdir(parents=True)
+    (half / "loop.py").write_text("for i in range(1, 31):\n    print(f'step {i} loss "
+                                  "{1.0 / i:.4f}', flush=True)\n")
+    case = {"name": "toy_loop", "kind": "correct", "script": "loop.py", "expect": ["pass"]}
+    keep = SCORER.Keep(tmp_path / "raw")
+    first = SCORER.score_case(tmp_path / "corpus", "toy", case, keep)
+    raw, linted = keep.paths(half, "loop.py")
+    assert raw.is_file() and linted.is_file()
+    again = SCORER.score_case(tmp_path / "corpus", "toy", case,
+                              SCORER.Keep(tmp_path / "raw", rejudge=True))
+    assert [(r.verdict, r.hint, r.reason) for r in again.runs] == \
+        [(r.verdict, r.hint, r.reason) for r in first.runs] == [("pass", "", first.runs[0].reason)]
+    (half / "loop.py").write_text("print('step 1 loss 1.0')\n")
+    assert keep.paths(half, "loop.py")[0] != raw  # a changed text is a new key: it runs again

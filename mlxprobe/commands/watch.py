@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..judging import cells
+from ..judging.rule import Verdict
 from ..judging.verdict import classify
 from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
@@ -38,9 +39,10 @@ from ..launching.launch import Launch
 from ..native import program
 from ..pipeline import lint_evidence
 from ..reporters import ansi, console, html, summary_md, table
-from ..results import report, textfile
+from ..results import rawfacts, report, textfile
 from ..results.textfile import writable_file
 from ..watching import output, runner
+from ..watching.facts import RawResult
 from ..watching.watchdog import Deadlines
 from .ondemand import OnDemand
 from .running import STOP_SIGNALS, stopper
@@ -60,6 +62,9 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
     watch.add_argument("--html", type=Path, metavar="PATH",
                        help="write a self-contained HTML report with plots (needs matplotlib)")
     watch.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown summary")
+    watch.add_argument("--save-raw", type=Path, metavar="PATH",
+                       help="also write the run's raw facts here, to judge it again with newer "
+                       "rules without running it (a developer's cache: see results/rawfacts)")
     watch.add_argument("--progress", metavar="REGEX",
                        help="read progress from output lines matching REGEX, with named groups "
                        "`step` and (optional) `loss`")
@@ -131,7 +136,7 @@ def program_argv(program: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     launch = launch_from(args)
-    for path in (args.json, args.html, args.markdown):
+    for path in (args.json, args.html, args.markdown, args.save_raw):
         if path is not None:
             writable_file(path)
     if args.html:
@@ -171,10 +176,19 @@ def _both(first, second):  # noqa: ANN001, ANN202
     return both
 
 
-def _finish(args: argparse.Namespace, argv: list[str], raw) -> int:  # noqa: ANN001
+def judged(argv: list[str], raw: RawResult) -> tuple[Verdict, dict]:
+    """The verdict and the report entry of a watched run: `classify`, a notebook's cell
+    named, the program's own lint findings joined (also for a run saved with --save-raw)."""
     verdict = cells.named(raw, classify(raw, {}))  # a notebook's cell, where there is one
     entry = lint_evidence.attach(report.program_entry(argv, raw, verdict), argv,
                                  raw.python_stacks)
+    return verdict, entry
+
+
+def _finish(args: argparse.Namespace, argv: list[str], raw: RawResult) -> int:
+    if args.save_raw:
+        rawfacts.save(args.save_raw, argv, raw)
+    verdict, entry = judged(argv, raw)
     built = report.build([entry], complete=not raw.interrupted)
     if args.json:
         report.write(args.json, built)
