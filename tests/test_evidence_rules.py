@@ -59,6 +59,23 @@ def test_a_group_that_never_changes_while_others_do_is_no_update_naming_it():
     assert v.evidence["never_changed"] == ["enc"] and "enc" in v.hint
 
 
+def test_a_run_too_short_for_three_looks_names_a_part_still_over_100_updates():
+    """Two comparisons that together span >= 100 optimizer updates from the first look, the
+    other groups moving at each: the part is named, as `no_update.params` judges a short
+    run (fresh13 b13_moe_router_stop_gradient: 0.8 s, looks at steps 2, 385 and 777)."""
+    def at(step: int, updates: int, unchanged: list[str], compared: int = 5) -> dict:
+        return {**look(step, compared, unchanged), "updates": updates}
+
+    short = [at(2, 1, [], compared=0), at(385, 384, ["gate"]), at(777, 776, ["gate"])]
+    v = classify(watched(short))
+    assert v.label == "no_update:part" and v.evidence["never_changed"] == ["gate"]
+    assert v.evidence["updates"] == 775 and v.evidence["min_updates"] == 100
+    few = [at(2, 1, [], compared=0), at(40, 39, ["gate"]), at(80, 79, ["gate"])]
+    assert classify(watched(few)).kind == "pass"  # 78 updates: not judged
+    moved = [at(2, 1, [], compared=0), at(385, 384, ["gate"]), at(777, 776, [])]
+    assert classify(watched(moved)).kind == "pass"  # the gate moved at the second look
+
+
 def test_nothing_changing_at_all_is_no_update_params():
     v = classify(watched([look(10 * i, 2, ["a", "b"]) for i in range(1, 5)]))
     assert (v.kind, v.detail) == ("no_update", "params")
@@ -114,6 +131,23 @@ def test_memory_climbing_over_time_in_a_run_with_few_steps_is_a_leak():
                    compiling=False) for i in range(200)]
     assert classify(RawResult(records=[line(1, loss=1.0)], exit_code=0, watched=True,
                               samples=flat)).kind == "pass"
+
+
+def test_memory_that_climbs_beside_a_part_that_never_moves_is_the_leak():
+    """A part that never moves may be fixed on purpose (a backbone a hand-written update
+    skips); memory that climbs ends the run whatever was meant: the leak decides and the
+    part is listed among the rules that fired (fresh39 frozen_gradbuf_leak)."""
+    from mlxprobe.watching.facts import Sample
+
+    mb = 1024 * 1024
+    samples = [Sample(t=i * 0.1, rss=int((100 + 0.5 * i) * mb), cpu_s=0.0, procs=1,
+                      compiling=False) for i in range(200)]
+    looks = [look(10 * i, 3, ["backbone"]) for i in range(1, 5)]
+    v = classify(RawResult(records=looks, exit_code=0, watched=True, samples=samples))
+    assert v.kind == "leak"
+    assert {"rule": "no_update.part", "signal": "params", "verdict": "no_update:part"} in \
+        v.evidence["rules"]
+    assert classify(watched(looks)).label == "no_update:part"  # memory flat: the part decides
 
 
 def test_memory_that_climbs_only_while_a_compiler_runs_is_not_a_leak():

@@ -34,9 +34,15 @@ def steps(n: int) -> list[dict]:
             range(1, n + 1)]
 
 
+def flat_loss(n: int, every: int = 25) -> list[dict]:
+    """A loss that never falls (mlp_lr_too_high: dead units, accuracy ~0.11)."""
+    return [{"kind": "progress", "source": "output", "step": s, "t": float(s),
+             "loss": 2.302 + 0.001 * (s % 3)} for s in range(every, n + 1, every)]
+
+
 def test_parameters_that_stop_moving_for_most_of_the_run_are_stalled():
     # mlp_lr_too_high as measured: a big first move, then ~3e-7 per look of ~70 steps
-    records = steps(500) + [look(1, None), look(84, 113.0)] + [
+    records = steps(500) + flat_loss(500) + [look(1, None), look(84, 113.0)] + [
         look(84 + 75 * i, 3e-7, ["layers.0"]) for i in range(1, 6)]
     v = classify(watched(records))
     assert (v.kind, v.detail) == ("not_learning", "stalled")
@@ -46,7 +52,7 @@ def test_parameters_that_stop_moving_for_most_of_the_run_are_stalled():
 
 def test_a_stall_under_an_adaptive_optimizer_names_gradient_scaling_that_cancels():
     """fresh27 backbone_lr_ratio_gradscale_adam: backbone gradients x 0.01 under Adam."""
-    records = steps(500) + [look(1, None), look(84, 113.0)] + [
+    records = steps(500) + flat_loss(500) + [look(1, None), look(84, 113.0)] + [
         look(84 + 75 * i, 3e-7) for i in range(1, 6)]
     adam = {"kind": "optimizer", "name": "Adam", "t": 0.0}
     assert "under Adam" in classify(watched([adam, *records])).hint
@@ -67,6 +73,17 @@ def test_a_fit_moving_at_float32_resolution_at_its_optimum_is_not_stalled():
     records = steps(1600) + [look(1, None), look(200, 1e-3)] + [
         look(200 + 45 * i, 45 * 1.05e-7) for i in range(1, 31)]
     assert classify(watched(records)).kind == "pass"
+
+
+def test_a_stall_with_no_loss_read_is_not_judged():
+    """fresh31 hawkes_fibonacci_mle again: 5.1e-8 per update in one run (its log lines,
+    `F[  89]  nll/event +0.42338`, give no loss): without the loss a fit at its optimum
+    and dead units look the same; with a flat loss beside it, the same looks are a stall."""
+    looks = [look(1, None), look(200, 1e-3)] + [look(200 + 45 * i, 45 * 5.1e-8)
+                                                for i in range(1, 31)]
+    assert classify(watched(steps(1600) + looks)).kind == "pass"
+    assert classify(watched(steps(1600) + flat_loss(1600, 100) + looks)).label == \
+        "not_learning:stalled"
 
 
 def test_a_run_that_learned_and_converged_is_never_stalled():

@@ -15,13 +15,16 @@ Thresholds and why: STALL = EPS / 2 = 5.96e-8 per update (EPS = 1.19e-7, float32
 epsilon: a relative step below it is lost to rounding for most values; a converged full-batch
 fit moves by about EPS at its optimum, so the line is half of it); the stall is the looks from
 some point to the end, at least MIN_LOOKS of them (looks are >= 0.25 s apart) spanning at least
-HALF of the run's updates; the run's loss, when it reports one, fell less than CONVERGED (50%):
-a run that learned and converged early is never called stalled. Measured (failure corpus, old
-held-out half, `mlp_lr_too_high`, mlx issue 188): 3e-9 to 6e-9 per update in the 5 looks from
-update 167 to 459 of 500, the first layer bit-for-bit unchanged, accuracy flat at ~0.11; its
-fixed twin (lr 1e-3): 1.1e-6 to 2.7e-5 per update, still learning at 0.98. Correct loops of the
-corpus and the catalogue's fixed variants stay above STALL per update (checked with the
-scorer).
+HALF of the run's updates; the run's loss fell less than CONVERGED (50%): a run that learned and
+converged early is never called stalled. A run whose loss is never read is not judged: without
+it a fit at its optimum (full-batch, its gradient ~0) and dead units look the same (fresh31
+`hawkes_fibonacci_mle`, a correct MLE printing `F[ 89] nll/event +0.42338`, a shape the output
+reader takes no loss from: 5.1e-08 per update in one run, 1.0e-07 in another). Measured (failure
+corpus, old held-out half, `mlp_lr_too_high`, mlx issue 188): 3e-9 to 6e-9 per update in the 5
+looks from update 167 to 459 of 500, the first layer bit-for-bit unchanged, accuracy flat at
+~0.11; its fixed twin (lr 1e-3): 1.1e-6 to 2.7e-5 per update, still learning at 0.98. Correct
+loops of the corpus and the catalogue's fixed variants stay above STALL per update (checked with
+the scorer).
 
 Must not import: mlx, the runner.
 """
@@ -108,7 +111,7 @@ def learned(raw: RawResult) -> bool:
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:
     found = stall(raw)
-    if found is None or learned(raw):
+    if found is None or not program.losses(raw) or learned(raw):
         return None
     frozen = _unchanged(raw, found["since_update"])
     found["unchanged_throughout"] = frozen
@@ -140,7 +143,8 @@ RULES = (
     Rule("not_learning.stalled", "params", f"median relative parameter change < {STALL:.3g} "
          f"per update in >= {MIN_LOOKS} looks to the end spanning >= {HALF:.0%} of the "
          "updates; "
-         f"the loss fell < {CONVERGED:.0%} and is not at its floor (nor an accuracy at its "
-         "ceiling)", "failure corpus: mlp_lr_too_high (mlx issue "
-         "188); float32's epsilon", stalled),
+         f"the loss (reported: not judged without one) fell < {CONVERGED:.0%} and is not "
+         "at its floor (nor an accuracy at its ceiling)", "failure corpus: mlp_lr_too_high "
+         "(mlx issue 188); float32's epsilon; no loss read: fresh31 hawkes_fibonacci_mle",
+         stalled),
 )

@@ -7,8 +7,8 @@ constant with the reason for its value. No I/O, no clock, no processes.
 
 Order: crash (memory kill, exception, signal, bad exit, a rank that failed) > hang >
 wrong_result (a failed scenario check; ranks whose collectives per step differ) > no_update >
-diverged > leak > not_learning > pass. A distributed job (records stamped with ranks) gets
-its per-rank evidence and the culprit named (`ranks`).
+diverged > leak > no_update of a part > not_learning > pass. A distributed job (records
+stamped with ranks) gets its per-rank evidence and the culprit named (`ranks`).
 
 Cost: the rules that must be exact over a whole run (a metric 0.0 at every step, the first
 non-finite loss and the count, the first non-finite parameters, the largest loss and where,
@@ -176,7 +176,8 @@ def classify(raw: RawResult, meta: dict | None = None) -> Verdict:
 def rulebook() -> tuple[Rule, ...]:
     """Every rule, in the order of precedence: interrupted > a rank that left its peers
     (orphans) > crash > an idle start-up > hang > wrong_result > no_update > diverged > leak >
-    not_learning. The threshold texts are the constants' own."""
+    no_update of a part (one may be fixed on purpose) > not_learning. The threshold texts are
+    the constants' own."""
     return (
         *interrupted.RULES,
         *orphans.RULES,  # before crash and hang: they would judge the waiting peer's symptom
@@ -221,6 +222,7 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
         *leak_time.RULES,
+        *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *constant.RULES,
         *schedule.RULES,
         *stalled.RULES,
