@@ -1,6 +1,7 @@
 """`watch`'s "what is it doing now": Enter on the terminal, or SIGUSR1 to the mlxprobe
 process, prints a live diagnosis of the program and the run goes on to its own verdict.
-Cost: one healthy plain script under watch, ~10-20 s on the 2-core CI machine; real MLX."""
+Cost: one healthy plain script under watch (1,500 steps), ~15-45 s on the 2-core CI
+machine; real MLX."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "plain" / "prefetch_deadlock.py"
 LOOK = "mlxprobe: now: "
+STEPS = 1500  # 500 steps took 4.3 s alone on a faster 2-core machine (stop 49): the run ended
+# before the second look
 
 
 def wait_for(check, proc: subprocess.Popen, what: str, timeout: float = 180) -> None:
@@ -27,6 +30,7 @@ def wait_for(check, proc: subprocess.Popen, what: str, timeout: float = 180) -> 
 def test_enter_and_sigusr1_print_the_live_diagnosis_without_ending_the_run(tmp_path) -> None:
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLXPROBE_")}
+    env["PREFETCH_STEPS"] = str(STEPS)  # two looks of up to 6 s each must fit in the run
     keys, terminal = pty.openpty()  # mlxprobe's stdin is a terminal: Enter asks for a look
     with open(out, "w") as o, open(err, "w") as e:
         watch = subprocess.Popen([sys.executable, "-m", "mlxprobe.cli", "watch", "--no-status",
@@ -49,4 +53,4 @@ def test_enter_and_sigusr1_print_the_live_diagnosis_without_ending_the_run(tmp_p
     assert f"{LOOK}progressing" in said and "steps/s" in said, said
     assert "train (" in said  # the main thread's Python stack
     printed = out.read_text()
-    assert "step 500 " in printed and ": pass" in printed
+    assert f"step {STEPS} " in printed and ": pass" in printed

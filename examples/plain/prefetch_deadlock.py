@@ -5,13 +5,15 @@ overlap data preparation with MLX's compute). At batch DIES_AT the worker meets 
 batch, its reshape raises, and the exception ends only that thread (Python prints it on
 stderr); the training loop then waits in `queue.get()` forever: alive, no CPU, no output.
 fixed: the worker hands every batch and its own failure to the loop through the queue, a
-ragged batch is skipped, and the loop trains STEPS steps (long enough to attach to: ~5-15 s).
+ragged batch is skipped, and the loop trains STEPS steps (long enough to attach to: ~4-15 s;
+`PREFETCH_STEPS=N` in the environment trains N instead, for a machine where that is short).
 
 The loop is a function (as in most training code, mlx-lm's too), so its counter `step` is a
 local that `py-spy dump --locals` can read from outside. No scenario of its own: the failure
 is a hang (`hang:cpu_idle`) found by watching the process; no mlxprobe import.
 """
 
+import os
 import queue
 import threading
 
@@ -24,7 +26,7 @@ from mlxprobe_scenarios._lm import make_model, next_token_loss
 from mlxprobe_scenarios._text import split
 
 BATCH, SEQ, LR = 8, 32, 3e-3
-STEPS, DIES_AT, EVERY = 500, 40, 10
+STEPS, DIES_AT, EVERY = int(os.environ.get("PREFETCH_STEPS", "500")), 40, 10
 
 run = Run(["broken", "fixed"], fmt="step", every=EVERY, doc=__doc__)
 

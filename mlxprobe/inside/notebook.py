@@ -39,6 +39,18 @@ def patch_shell(probe: Probe, module: ModuleType) -> None:
     shell_class.__init__ = init
 
 
+def displayed_count(shell: object) -> int | None:
+    """The number the notebook shows beside the cell about to run (`[2]`). IPython 9 adds
+    one to `execution_count` before `pre_run_cell` fires (8 after the cell ran), so it reads
+    one high there; the inputs already in the history (a leading empty entry, then one per
+    cell run) are the count either way: measured with ipykernel 7.4 / IPython 9.18, the
+    second cell saw execution_count 3 and 2 history entries."""
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if isinstance(history, list) and history:
+        return len(history)
+    return getattr(shell, "execution_count", None)
+
+
 def watch_cells(probe: Probe, shell: object,
                 watched: Callable[[str], bool] | None = None) -> None:
     """Register the shell's cell events; `watched(source)` (the magics') marks the cells a
@@ -49,7 +61,7 @@ def watch_cells(probe: Probe, shell: object,
         source = str(getattr(info, "raw_cell", "") or "")
         lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
         first = next((ln for ln in lines if not ln.startswith("%%")), lines[0] if lines else "")
-        state["cell"] = {"count": getattr(shell, "execution_count", None),
+        state["cell"] = {"count": displayed_count(shell),
                          "cell_id": getattr(info, "cell_id", None),
                          "first_line": first[:FIRST_LINE], "lines": source.count("\n") + 1}
         if watched is not None:
