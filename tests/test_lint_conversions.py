@@ -58,3 +58,35 @@ def test_mlx114_a_compiled_function_called_once_is_clean():
     once = DIRECT.replace("for rows, y in batches:\n    loss, grads = step(rows, y)",
                           "loss, grads = step(rows, y)\nfor _ in range(3):\n    pass")
     assert fired(once, "MLX114") == []
+
+
+CLIP = """
+@partial(mx.compile, inputs=state, outputs=state)
+def update_fn(grads):
+    flat = tree_flatten(grads)
+    squares = [mx.sum(mx.square(g[1])) for g in flat]
+    norm = mx.sqrt(mx.sum(mx.array(squares)))
+    optimizer.update(model, tree_map(lambda g: g * mx.minimum(1.0, 1.0 / norm), grads))
+    return norm
+
+for x, y in batches:
+    loss, grads = vg(model, x, y)
+    norm = update_fn(grads)
+    mx.eval(model.state, optimizer.state)
+"""
+FLAT_PAIRS = CLIP.replace("mx.square(g[1])", "mx.square(g)")
+
+
+def test_mlx114_arrays_an_mlx_op_made_from_the_argument_are_no_python_data():
+    """fresh40 accum_clip_tuple_leaves_ok: per-leaf sums stacked with `mx.array(squares)`
+    in a compiled clip; the argument is a tree of arrays, traced once."""
+    assert fired(CLIP, "MLX114") == []
+
+
+def test_mlx004_pairs_bound_to_a_name_then_used_as_arrays():
+    """fresh40 accum_clip_tuple_leaves (mlx-raclate fa7fd3b): `flat = tree_flatten(grads)`,
+    then `mx.square(g)` of each (path, array) pair."""
+    assert fired(FLAT_PAIRS, "MLX004") == [5]
+    assert fired(CLIP, "MLX004") == []  # g[1]: the pair read as a pair
+    rebound = FLAT_PAIRS.replace("    squares =", "    flat = list(grads.values())\n    squares =")
+    assert fired(rebound, "MLX004") == []  # a binding that is not the pairs

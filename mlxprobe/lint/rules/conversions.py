@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import function_of
+from ..dataflow import function_of, holds_mx_call
 from ..finding import Finding
 from ..flow import (
     arguments,
@@ -39,10 +39,13 @@ ARRAY = "mlx.core.array"
 
 
 def derived(source: SourceFile, function: ast.AST, given: set[str]) -> set[str]:
-    """`given` and the names the function binds (in source order) to values made from them."""
+    """`given` and the names the function binds (in source order) to values made from them
+    by Python alone: a value an MLX op makes (`[mx.sum(g * g) for g in grads]`) is arrays,
+    traced like any array argument (fresh40 `accum_clip_tuple_leaves_ok`: a compiled
+    gradient-norm clip stacking per-leaf sums with `mx.array(squares)`)."""
     found = set(given)
     for target, value in body_assignments(source, function):
-        if names_in(value) & found:
+        if names_in(value) & found and not holds_mx_call(source, value):
             found |= set(assigned(target))
     return found
 

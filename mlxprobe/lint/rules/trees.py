@@ -1,5 +1,8 @@
 """MLX004: `for leaf in tree_flatten(tree)` that uses each `(path, array)` pair as an array,
-also where the pairs come from a module function passed along as a callable.
+also where the pairs come from a module function passed along as a callable, or from a name
+every binding of which is a `tree_flatten(...)` (`flat = tree_flatten(grads)` then `[mx.sum(
+mx.square(g)) for g in flat]`: fresh40 `accum_clip_tuple_leaves`, mlx-raclate fa7fd3b, a
+`ValueError: Invalid type tuple received in array initialization` at the first update).
 
 Job: read how the loop target of a `tree_flatten` loop or comprehension is used; fire only
 when it is used as an array and never as a pair.
@@ -14,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from ..finding import Edit, Finding
-from ..flow import body_nodes
+from ..flow import body_assignments, body_nodes
 from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
 from ..partial import around
 from ..source import SourceFile, descendants
@@ -26,6 +29,8 @@ ARRAY_ATTRIBUTES = frozenset({"size", "shape", "dtype", "ndim", "nbytes", "astyp
 ARRAY_OPS = (ast.Mult, ast.Pow, ast.Sub, ast.Div, ast.MatMult)
 # `for leaf in tree_flatten(`: a loop or comprehension over the pairs with one plain target.
 DIRECT_LOOP = re.compile(r"\bfor\s+\w+\s+in\s+(?:\w+\.)*tree_flatten\(")
+# A name bound to the pairs: `flat = tree_flatten(grads)` (`flattened`).
+BOUND = re.compile(r"\b\w+\s*=\s*(?:\w+\.)*tree_flatten\(")
 # A function that returns the pairs (`pair_producers`).
 PRODUCES = re.compile(r"\b(?:return|yield from)\s+(?:\w+\.)*tree_flatten\(")
 
@@ -56,15 +61,29 @@ def array_call(source: SourceFile, call: ast.Call) -> str:
 
 
 def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
-    """(loop or comprehension over a call, with a plain-name target; where it is read)."""
+    """(loop or comprehension over a call or a name, with a plain-name target; where it is
+    read)."""
     for node in source.of_type(ast.For, ast.AsyncFor, ast.comprehension):
-        if not (isinstance(node.iter, ast.Call) and isinstance(node.target, ast.Name)):
+        if not (isinstance(node.iter, (ast.Call, ast.Name))
+                and isinstance(node.target, ast.Name)):
             continue
         if isinstance(node, ast.comprehension):
             scope = [n for n in descendants(source.parents[node]) if n is not node.iter]
         else:
             scope = body_nodes(source, node)
         yield node, scope
+
+
+def flattened(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop runs over `tree_flatten(...)`, called in place or through a name that every
+    binding in its scope (the enclosing function, else the module) binds to such a call."""
+    if isinstance(loop.iter, ast.Call):
+        return source.imports.resolve(loop.iter.func) in TREE_FLATTEN
+    scope = source.enclosing(loop) or source.tree
+    values = [v for t, v in body_assignments(source, scope)
+              if isinstance(t, ast.Name) and t.id == loop.iter.id]
+    return bool(values) and all(isinstance(v, ast.Call) and source.imports.resolve(v.func)
+                                in TREE_FLATTEN for v in values)
 
 
 def used_as_arrays(source: SourceFile, loop: ast.AST, scope: list[ast.AST]) -> bool:
@@ -130,7 +149,7 @@ class TreeFlattenPairs(Rule):
         """Blocks that loop over the pairs with one plain target; when a function returns
         the pairs, also every block that flattens or names what a flattening block defines
         (a producer's callers), and every block they call (a function handed a producer)."""
-        if PRODUCES.search(text) is None:
+        if PRODUCES.search(text) is None and BOUND.search(text) is None:
             return lambda block: DIRECT_LOOP.search(block) is not None
         return around(text, lambda b: "tree_flatten" in b).__contains__
 
@@ -140,8 +159,10 @@ class TreeFlattenPairs(Rule):
         for loop, scope in iterations(source):
             if not used_as_arrays(source, loop, scope):
                 continue
-            if source.imports.resolve(loop.iter.func) in TREE_FLATTEN:
+            if flattened(source, loop):
                 yield self.hit(source, loop.target, self._edit(loop, scope))
+            if not isinstance(loop.iter, ast.Call):
+                continue
             for name in self._producers(source, loop, producers) - reported:
                 reported.add(name)
                 yield self.hit(source, producers[name])
