@@ -76,6 +76,20 @@ def test_a_run_too_short_for_three_looks_names_a_part_still_over_100_updates():
     assert classify(watched(moved)).kind == "pass"  # the gate moved at the second look
 
 
+def test_a_final_evaluation_in_other_units_is_not_a_point_of_the_loss():
+    """fresh40 nnue_cp_scale_ok: 11 reports of `train_loss` 0.086 -> 0.00072, then `eval
+    check: centipawn MAE=247.4` (a loss-like name, no position) read as a loss spike."""
+    def loss(step: int, value: float, name: str) -> dict:
+        return {"kind": "progress", "source": "output", "step": step, "t": float(step),
+                "loss": value, "loss_name": name}
+
+    run = [loss(i, 0.086 * 0.6 ** i, "train_loss") for i in range(11)]
+    v = classify(watched([*run, loss(11, 247.4, "mae")]))
+    assert v.kind == "pass" and v.evidence["loss_values"] == 11 and "0.0005" in v.reason
+    second = [loss(20 + i, 2.0 - 0.1 * i, "ft_loss") for i in range(5)]  # a curve of its own
+    assert len(RawResult(records=[*run, *second], exit_code=0, watched=True).learning) == 16
+
+
 def test_nothing_changing_at_all_is_no_update_params():
     v = classify(watched([look(10 * i, 2, ["a", "b"]) for i in range(1, 5)]))
     assert (v.kind, v.detail) == ("no_update", "params")

@@ -53,6 +53,7 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "negative_pad": "mx.pad(mx.ones((3,)), [(0, -2)])",
     "index_type": "mx.ones((4, 5))[np.arange(4), mx.array([0, 1, 2, 3])]",
+    "boolean_index": "mx.ones(4)[mx.array([True, False, True, False])]",
     "scalar_unpacked": "tuple(mx.array(1.0))",
     "operand_type": "mx.array(1.0) + (x for x in [1.0])",
     "number_read_as_array": "total = 0; total.item()",

@@ -181,3 +181,26 @@ def test_an_escaped_line_break_separates_names_never_joins_them():
     # fresh37 plackett_luce_races_ical: an iCalendar DESCRIPTION holds one report per line
     line = fields.read(r"DESCRIPTION:nll=5.2535\nval_nll=5.5075\nkendall_tau=0.872\tacc=0.4")
     assert line.values == {"nll": 5.2535, "val_nll": 5.5075, "kendall_tau": 0.872, "acc": 0.4}
+
+
+def test_a_table_with_bars_and_a_note_column_is_read_by_its_header():
+    """fresh19 correct_net2net_widening: `step | width | mse | note`, rows whose note is
+    empty or holds words; the width column was read as the loss before."""
+    parser = ProgressParser()
+    assert parser.parse(" step | width |       mse | note") is None
+    plain = parser.parse("   30 |     4 |   0.27298 |")
+    noted = parser.parse("  150 |    12 |   0.09128 | widened (mse before 0.09125)")
+    assert (plain["step"], plain["loss"], plain["metrics"]) == (30, 0.27298, {"width": 4.0})
+    assert (noted["step"], noted["loss"]) == (150, 0.09128)
+
+
+def test_a_line_with_a_training_and_a_validation_loss_keeps_the_training_one():
+    """fresh36 lr_callback_double_step logs `step 50 lr ... train_loss 0.6652 val_loss
+    0.6669`: the step-and-loss form matched the validation loss, and no loss was read."""
+    parser = ProgressParser()
+    record = parser.parse("2026-11-25 19:50:01,123 INFO trainer: epoch  1 step   50 lr "
+                          "9.65e-04 train_loss 0.6652 val_loss 0.6669 val_acc 0.581")
+    assert (record["loss"], record["loss_name"]) == (0.6652, "train_loss")
+    assert record["metrics"]["val_loss"] == 0.6669
+    val_only = parser.parse("Iter 60: Val loss 6.337, Val took 0.89s")
+    assert "loss" not in val_only and val_only["metrics"]["val_loss"] == 6.337

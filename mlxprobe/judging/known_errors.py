@@ -409,6 +409,15 @@ TABLE: tuple[KnownError, ...] = (
         "`assert len(tokens) == len(mask)` where the example is built",
         GH + "sethdford/csm-mlx/commit/327f7e2c0cc1aa7f91034b4a14d73098bf850597"),
     KnownError(
+        "boolean_index",
+        r"boolean indices are not yet supported",
+        "an MLX array was indexed with a boolean mask (NumPy's and PyTorch's `x[mask]`): MLX "
+        "does not select a data-dependent number of elements, its shapes are known before "
+        "the graph runs",
+        "keep the shape and weight by the mask: `mx.where(mask, x, 0.0)`, a masked mean as "
+        "`(x * mask).sum() / mask.sum()`, a masked std from those two moments",
+        GH + "ml-explore/mlx/issues/860"),
+    KnownError(
         "index_type",
         r"Cannot index mlx array using the given type",
         "an MLX array was indexed with a type MLX does not take as an index: a NumPy array or "

@@ -27,6 +27,7 @@ import statistics
 from .. import metric_names
 from ..protocol import COMPILE, OPTIMIZER, STEP, UPDATE, WEIGHTS, decode_number
 from ..watching.facts import RawResult
+from ..watching.store import TRAINER_VIEW
 from . import hints, known_errors
 from .stats import mann_kendall, sen_interval, theil_sen, window_median
 
@@ -106,6 +107,18 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
             hints.for_error(kind, message, raw.stderr_tail), {**exit_facts(raw), "exception": kind,
                                              "message": message[:2000],
                                              **known_errors.evidence(kind, message)})
+
+
+def update_times(raw: RawResult) -> list[float] | None:
+    """When each optimizer update was counted (the bootstrap's update records), or None when
+    some step records were thinned (a long run) or the program made none (it updates by
+    hand)."""
+    series = raw.view(TRAINER_VIEW)
+    records = series.records()
+    if len(records) != series.count:
+        return None
+    times = sorted(float(r.get("t", 0.0)) for r in records if r.get("source") == UPDATE)
+    return times or None
 
 
 def losses(raw: RawResult) -> list[float]:

@@ -41,6 +41,8 @@ from . import (
     chance,
     constant,
     elsewhere,
+    ended,
+    halted,
     hints,
     interrupted,
     known_errors,
@@ -58,6 +60,7 @@ from . import (
     receding,
     recompiling,
     replaced,
+    reverted,
     rounding,
     schedule,
     spinning,
@@ -192,6 +195,7 @@ def rulebook() -> tuple[Rule, ...]:
              _wrong_result),
         Rule("wrong_result.collectives", "records", "ranks issued different collectives",
              "records of each rank's collectives", _collectives),
+        *reverted.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
@@ -199,6 +203,8 @@ def rulebook() -> tuple[Rule, ...]:
         *anatomy.RULES,
         *standstill.RULES,
         *rounding.RULES,
+        *ended.RULES,  # after the looks' rules: `no_update.stopped` names the schedule too
+        *halted.RULES,
         Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
              f"reports from its first non-finite one; the loss above "
              f"{EXPLODE_FACTOR:g}x its start over its whole last window (the start: its first "

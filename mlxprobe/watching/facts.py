@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..protocol import CALLBACK, EVAL, MLX, OUTPUT, PROBE, START, STEP, UPDATE
+from ..protocol import CALLBACK, EVAL, MLX, OUTPUT, PROBE, START, STEP, UPDATE, decode_number
 from .store import (
     CALLBACK_LOSS,
     CALLBACK_VIEW,
@@ -66,6 +66,27 @@ class SampleFacts:
     def of(cls, samples: list[Sample]) -> SampleFacts:
         compiled = sum(b.t - a.t for a, b in zip(samples, samples[1:]) if a.compiling)
         return cls(len(samples), max((s.rss for s in samples), default=0), compiled)
+
+
+# A loss under another name than the run's own, in at most STRAY_MAX reports while the run's
+# name has at least OWN_MIN: a one-off evaluation in other units, not a point of the training
+# loss (fresh40 `nnue_cp_scale_ok`: 11 reports of `train_loss` 0.086 -> 0.00072, then `eval
+# check: centipawn MAE=247.4`, read as a spike of the loss to 247). Two reports are no
+# trajectory; a second curve of its own (a fine-tuning phase) has more.
+STRAY_MAX, OWN_MIN = 2, 5
+
+
+def without_strays(records: list[dict]) -> list[dict]:
+    """The loss records without those of a stray name (see STRAY_MAX): the run's own name is
+    the one most of its loss reports carry (`loss` when they carry none)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        name = str(record.get("loss_name") or "loss")
+        counts[name] = counts.get(name, 0) + 1
+    own = max(counts, key=counts.__getitem__, default="loss")
+    strays = {n for n, c in counts.items() if c <= STRAY_MAX} if counts.get(own, 0) >= \
+        OWN_MIN else set()
+    return [r for r in records if str(r.get("loss_name") or "loss") not in strays]
 
 
 @dataclass
@@ -142,7 +163,11 @@ class RawResult:
         return self._store().view(name)
 
     def tally(self, view: str, name: str) -> Tally:
-        """Exact aggregates of `name` (the loss or a metric in `store.EXACT`) over a view."""
+        """Exact aggregates of `name` (the loss or a metric in `store.EXACT`) over a view;
+        the loss of the learning view over its records without strays, where some were."""
+        if name == "loss" and view == self.learning_view and self._learning()[1]:
+            return Tally.of(v for r in self.learning
+                            if (v := decode_number(r.get("loss"))) is not None)
         return self.view(view).tallies[name]
 
     @property
@@ -177,14 +202,27 @@ class RawResult:
         """The view that carries the training loss, from the best source that has one."""
         progress_loss = CALLBACK_LOSS if self.view(CALLBACK_VIEW).count else PROGRESS_LOSS
         for name in (self.steps_view, progress_loss, OUTPUT_LOSS):
-            if self.tally(name, "loss").n:
+            if self.view(name).tallies["loss"].n:
                 return name
         return self.steps_view
 
     @property
     def learning(self) -> list[dict]:
-        """The records that carry the training loss, from the best source that has one."""
-        return self.view(self.learning_view).records()
+        """The records that carry the training loss, from the best source that has one,
+        without a stray name's (`strays`)."""
+        return self._learning()[0]
+
+    def _learning(self) -> tuple[list[dict], bool]:
+        """(the learning records, whether strays were left out), built once per store."""
+        series = self.view(self.learning_view)
+        key = (self.learning_view, series.count)
+        cached = self.__dict__.get("_learning_cache")
+        if cached is None or cached[0] != key:
+            records = series.records()
+            kept = without_strays(records) if len(records) == series.count else records
+            cached = (key, (kept, len(kept) != len(records)))
+            self.__dict__["_learning_cache"] = cached
+        return cached[1]
 
     @property
     def sampled(self) -> SampleFacts:

@@ -82,8 +82,9 @@ class ProgressParser:
         if is_header(heading):
             self.header = heading
             return None
-        if self.header is not None and len(cells) == len(self.header) and numeric(cells):
-            named = fields.read(" ".join(f"{h} {c}" for h, c in zip(self.header, cells)))
+        row = self._row(text, cells)
+        if row is not None:
+            named = fields.read(" ".join(f"{h} {c}" for h, c in row))
             return self._placed(_general(named), named)
         line_fields = fields.read(text)
         for pattern in BUILT_IN:
@@ -91,6 +92,23 @@ class ProgressParser:
             if found is not None:
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
+
+    def _row(self, text: str, cells: list[str]) -> list[tuple[str, str]] | None:
+        """A row of the last table header: (column name, number) pairs, or None. Rows of
+        numbers only, as many as the columns; in a table with bars, the cells between its
+        bars, where a cell may be empty or hold words under a column that names no position
+        or metric (a `note` column: `150 | 12 | 0.09128 | widened`; fresh19
+        `correct_net2net_widening`, whose `width` column was read as the loss otherwise)."""
+        if self.header is None:
+            return None
+        if len(cells) == len(self.header) and numeric(cells):
+            return list(zip(self.header, cells))
+        between = bar_cells(text) if BAR.search(text) else []
+        if len(between) != len(self.header):
+            return None
+        pairs = [(h, c) for h, c in zip(self.header, between) if c and numeric([c])]
+        words = [h for h, c in zip(self.header, between) if c and not numeric([c])]
+        return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
 
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
         if record is not None:
@@ -111,6 +129,20 @@ HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*%?")  # `active%`, `acc%`: a percent
 def table_cells(text: str) -> list[str]:
     """The cells of a table line: words or numbers between spaces, bars and commas."""
     return [cell for cell in CELL_SPLIT.split(text.strip()) if cell]
+
+
+def bar_cells(text: str) -> list[str]:
+    """The cells between a line's bars, empty ones kept (`  30 |  4 |  0.27 |` -> `30`,
+    `4`, `0.27`, ``): the outer bars only close the row."""
+    inner = text.strip()
+    inner = inner[1:] if inner[:1] in "|│" else inner
+    return [cell.strip() for cell in BAR.split(inner)]
+
+
+def _measured(column: str) -> bool:
+    """A column that names a position or a metric (a word there is no row of numbers)."""
+    return metric_names.role(metric_names.normal(column)) in (
+        metric_names.POSITION, metric_names.LOSS, metric_names.ACCURACY)
 
 
 def header_cells(text: str, words: list[str]) -> list[str]:
@@ -225,11 +257,13 @@ def _is_progress(line: fields.Line) -> bool:
 
 def _with_fields(record: dict | None, line: fields.Line) -> dict | None:
     """Add a line's named values: its best loss-like one as the loss (when the record has
-    none yet and is not a validation row), the others as metrics."""
+    none yet; a held-out loss never is one: a validation row stays one, and a line with a
+    training loss beside it, `step 50 train_loss 0.6652 val_loss 0.6669`, keeps that one:
+    fresh36 `lr_callback_double_step` read no loss at all), the others as metrics."""
     if record is None:
         return None
     values = dict(line.values)
-    if "loss" not in record and not record.get("metrics"):
+    if "loss" not in record:
         best = _best_loss(values)
         if best is not None:
             record["loss"] = encode_number(values.pop(best))

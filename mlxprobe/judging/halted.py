@@ -1,0 +1,86 @@
+"""Rule unit: the optimizer stopped stepping while the program went on reporting progress.
+
+Job: the bootstrap counts every optimizer update. A program that made its updates early and
+then went on for most of its run printing the same progress it printed while it trained, with
+no update at all, is a training loop that no longer steps: a step budget compared with a
+counter that is not offset when training resumes (mlx-baselines3's `learn(total_timesteps,
+reset_num_timesteps=False)`: every later call finds its target already reached and makes 0
+updates), an early-stopping flag left set from an earlier `fit`, a loop condition already
+false, an update skipped by a swallowed exception. The parameters stay where the last update
+left them.
+
+Thresholds and why: at least MIN_UPDATES = 10 updates (a run that trained), then at least
+MIN_REPORTS = 5 progress reports after the last one (a trajectory, not a closing summary),
+over at least MIN_SHARE = 50% of the time from the first update to the last report, the
+reports after it naming at least one metric the reports up to it named (the same progress
+going on, not a separate evaluation or generation phase with its own measures). A program
+that calls `mx.compile` is not judged: a compiled step's `Optimizer.update` runs only while
+traced, so its updates stop being counted after the first calls (the corpus's compiled
+loops: 2 counted updates, then every report after them); nor one that updates by hand (none
+counted). Measured (failure corpus fresh40 `ppo_chunked_learn_resume`): 48 updates in the
+first of 20 chunks (2.6 s), then 19 chunks and 13 s with none, the expected reward 0.472 at
+every one; its fixed twin updates in every chunk. Over every kept run of the corpus (1,080
+runs), with compiled programs left out, no other run has even 3 reports over 30% of its
+time after its last update.
+
+Must not import: mlx, the runner.
+"""
+
+from __future__ import annotations
+
+from ..protocol import COMPILE, PROGRESS
+from ..watching.facts import RawResult
+from . import program
+from .rule import Rule, Verdict
+
+MIN_UPDATES = 10
+MIN_REPORTS = 5
+MIN_SHARE = 0.5
+HINT = ("the optimizer stopped stepping while the loop went on: the training loop no longer "
+        "reaches its update. A step budget compared with a counter that is not offset when "
+        "training resumes (`learn(total_timesteps, reset_num_timesteps=False)` must aim at "
+        "`num_timesteps + total_timesteps`, not at `total_timesteps` again), an early-stop "
+        "flag left set by an earlier run and never reset, a loop condition already false, or "
+        "an exception swallowed around the step; check the update count grows every "
+        "iteration")
+
+
+def _names(records: list[dict]) -> set[str]:
+    """The metric names (the loss under its name too) a list of progress records carries."""
+    found: set[str] = set()
+    for record in records:
+        found |= set(record.get("metrics") or {})
+        if record.get("loss") is not None:
+            found.add(str(record.get("loss_name") or "loss"))
+    return found
+
+
+def halted(raw: RawResult, meta: dict) -> Verdict | None:
+    times = program.update_times(raw)
+    if times is None or len(times) < MIN_UPDATES or raw.of_kind(COMPILE):
+        return None
+    reports = sorted(raw.of_kind(PROGRESS), key=lambda r: float(r.get("t", 0.0)))
+    after = [r for r in reports if float(r.get("t", 0.0)) > times[-1]]
+    before = reports[:len(reports) - len(after)]
+    if len(after) < MIN_REPORTS or not _names(before) & _names(after):
+        return None
+    end = float(after[-1].get("t", 0.0))
+    share = (end - times[-1]) / max(end - times[0], 1e-9)
+    if share < MIN_SHARE:
+        return None
+    return Verdict("no_update", "updates_ended", f"no optimizer update after the {len(times)}th: "
+                   f"the program went on for {end - times[-1]:.1f} s ({share:.0%} of its "
+                   f"training time) and {len(after)} more progress reports without one",
+                   HINT, {"updates": len(times), "reports_after": len(after),
+                          "seconds_after": round(end - times[-1], 2), "share": round(share, 3),
+                          "min_updates": MIN_UPDATES, "min_reports": MIN_REPORTS,
+                          "min_share": MIN_SHARE})
+
+
+RULES = (
+    Rule("no_update.updates_ended", "records", f">= {MIN_UPDATES} optimizer updates, then >= "
+         f"{MIN_REPORTS} progress reports naming a metric reported before, over >= "
+         f"{MIN_SHARE:.0%} of the time from the first update, with none; not a program that "
+         "calls mx.compile", "failure corpus: fresh40 ppo_chunked_learn_resume "
+         "(mlx-baselines3 25c91f7)", halted),
+)

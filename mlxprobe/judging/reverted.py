@@ -1,0 +1,117 @@
+"""Rule unit: after training, a measured value comes back exactly to what it was before.
+
+Job: a metric the program reports (an accuracy, an error, a loss, under any name) that
+training moved far, then, after the last optimizer update, reads exactly the value it had at
+an earlier report taken before that training: the model evaluated at the end is not the one
+that trained. A deterministic evaluation of the same model on the same data gives the same
+number to the last digit; a trained model landing there by chance would have to undo its
+whole improvement to the printed digit. What does it: a reload that builds a fresh model and
+never loads the saved weights or adapters into it (mlx-examples PR 396: LoRA layers swapped
+into a new base model, the adapter arrays never applied), the base model object evaluated
+instead of the trained one, a save that wrote the untrained parameters.
+
+Thresholds and why: the last two reports of the metric both after every update the run made (the
+bootstrap counts them; a program that updates by hand counts none and is not judged; only while
+every step record is kept): two evaluations with no training between them, so the model changed
+without a step; the last exactly equal to an earlier report taken before some updates, the one
+before it better than that by at least MOVED_ACC (0.1, ten points of accuracy) for a
+higher-is-better metric, or at most MOVED_LOSS (half) of it for a lower-is-better one (training
+had really moved it). A training metric that wobbles back to a value it printed before is never
+judged: updates lie between its reports (checked: fresh24 `protonet_episodes`, `train_acc` 68 at
+its last report and at update 1499; fresh25 `orpo_half_odds_floor_ok`, `nll` 4e-06 at its last
+report and at update 248). Measured (failure corpus fresh40 `lora_reload_adapters_dropped`):
+task-B accuracy 0.575 before LoRA (update 1500), 0.840 after 500 LoRA updates in memory, 0.575
+again after the reload (update 3500); its fixed twin's reload reads 0.840. Over every kept run
+of the corpus (682 cases) no other run fires.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from .. import metric_names
+from ..protocol import PROGRESS, decode_number
+from ..watching.facts import RawResult
+from . import program
+from .rule import Rule, Verdict
+
+MOVED_ACC = 0.1
+MOVED_LOSS = 0.5
+HINT = ("what was evaluated at the end is not the model that trained: `{name}` came back "
+        "to exactly its value from before training. A reload that builds a fresh model must "
+        "load what was saved into it (`model.load_weights(path)`; for LoRA, swap the adapter "
+        "layers in, then `model.update(tree_unflatten(list(mx.load(adapter_file).items())))`: "
+        "adapters never loaded stay at lora_b = 0, the base model); evaluate the trained "
+        "model object, not the base one it was copied from; save after training, from the "
+        "trained model (`model.save_weights(path)`)")
+
+
+def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, float]]]:
+    """(updates counted before it, value) of each report of each measured name, in order:
+    the loss under its own name and every metric of the program's progress records."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for record in raw.of_kind(PROGRESS):
+        done = bisect.bisect_right(times, float(record.get("t", 0.0)))
+        named = dict(record.get("metrics") or {})
+        if record.get("loss") is not None:
+            named[str(record.get("loss_name") or "loss")] = record["loss"]
+        for name, value in named.items():
+            number = decode_number(value)
+            if number is not None and _direction(name) is not None:
+                out.setdefault(name, []).append((done, number))
+    return out
+
+
+def _direction(name: str) -> bool | None:
+    """True for a higher-is-better metric, False for a lower-is-better one, else None."""
+    role = metric_names.role(metric_names.normal(name))
+    return {metric_names.ACCURACY: True, metric_names.LOSS: False}.get(role)
+
+
+def _moved(before: float, middle: float, higher: bool) -> bool:
+    """Training took the metric far from `before`, the better way."""
+    if higher:
+        return middle - before >= MOVED_ACC
+    return before > 0 and middle <= MOVED_LOSS * before
+
+
+def came_back(values: list[tuple[int, float]], total: int, higher: bool) -> dict | None:
+    """The last two reports both after every update (no training between them), the first
+    of them moved far from an earlier report taken before some updates, the last exactly
+    equal to that earlier one."""
+    if len(values) < 3 or values[-1][0] != total or values[-2][0] != total:
+        return None
+    end, trained = values[-1][1], values[-2][1]
+    for then, value in values[:-2]:
+        if then < total and value == end and _moved(value, trained, higher):
+            return {"value": end, "updates_before": then, "updates_at_end": total,
+                    "trained": trained}
+    return None
+
+
+def reverted(raw: RawResult, meta: dict) -> Verdict | None:
+    times = program.update_times(raw)
+    if times is None:
+        return None
+    for name, values in reports(raw, times).items():
+        found = came_back(values, len(times), bool(_direction(name)))
+        if found is not None:
+            return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
+                           f"the last of {found['updates_at_end']} updates, exactly its value "
+                           f"after {found['updates_before']} (before training moved it to "
+                           f"{found['trained']:g} at the report before)", HINT.format(name=name),
+                           {"metric": name, **found, "moved_acc": MOVED_ACC,
+                            "moved_loss": MOVED_LOSS})
+    return None
+
+
+RULES = (
+    Rule("wrong_result.reverted", "metrics", "the last two reports of a metric after every "
+         "optimizer update (no update between them), the last exactly equal to a report "
+         "with fewer updates, the one before it better than that by >= "
+         f"{MOVED_ACC:g} (higher-is-better) or <= {MOVED_LOSS:g}x it (lower-is-better)",
+         "failure corpus: fresh40 lora_reload_adapters_dropped (mlx-examples PR 396)",
+         reverted),
+)

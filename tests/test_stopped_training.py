@@ -1,0 +1,93 @@
+"""Rule units on a training loop that stops training while the program goes on
+(`judging.ended`, `judging.halted`) and on a model evaluated at the end that is not the one
+that trained (`judging.reverted`): each on the run shape that shows it and on the correct
+shapes near it."""
+
+from __future__ import annotations
+
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def watched(records: list[dict]) -> RawResult:
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def update(t: float) -> dict:
+    return {"kind": "step", "source": "update", "step": int(t * 100), "t": t}
+
+
+def report(t: float, step: int, loss: float | None = None, **metrics) -> dict:
+    record = {"kind": "progress", "source": "output", "step": step, "t": t,
+              "metrics": metrics}
+    return record if loss is None else {**record, "loss": loss}
+
+
+def schedule(zeros: int, reports: int = 24) -> list[dict]:
+    rates = [1e-3 * (1 - i / (reports - zeros)) for i in range(reports - zeros)] + [0.0] * zeros
+    return [report(float(i), 50 * (i + 1), 0.66 - 0.005 * min(i, reports - zeros),
+                   learning_rate=r) for i, r in enumerate(rates)]
+
+
+def test_a_schedule_at_zero_for_the_last_quarter_of_the_run_is_no_update():
+    v = classify(watched(schedule(zeros=12)))
+    assert v.label == "no_update:lr_ended"
+    assert v.evidence["zero_reports"] == 12 and "twice" in v.hint
+
+
+def test_a_schedule_that_reaches_zero_on_its_last_reports_is_not_judged():
+    assert classify(watched(schedule(zeros=2))).kind == "pass"  # a decay that ends on time
+    assert classify(watched(schedule(zeros=5, reports=40))).kind == "pass"  # < 6 reports
+
+
+def chunks(updating: int, total: int = 20) -> list[dict]:
+    """An RL run in chunks of 24 updates and a report each; `updating` chunks update
+    (fresh40 ppo_chunked_learn_resume: 48 updates, then 19 chunks with none)."""
+    records: list[dict] = []
+    for chunk in range(total):
+        if chunk < updating:
+            records += [update(chunk + 0.03 * i) for i in range(1, 25)]
+        records.append(report(chunk + 0.95, 4096 * min(chunk + 1, updating),
+                              expected_reward=0.47, chunk=float(chunk)))
+    return records
+
+
+def test_updates_that_end_while_the_loop_goes_on_reporting_are_no_update():
+    v = classify(watched(chunks(updating=2)))
+    assert v.label == "no_update:updates_ended"
+    assert (v.evidence["updates"], v.evidence["reports_after"]) == (48, 19)
+    assert "reset_num_timesteps" in v.hint
+
+
+def test_a_run_that_updates_to_the_end_or_evaluates_apart_after_it_is_not_judged():
+    assert classify(watched(chunks(updating=20))).kind == "pass"
+    trained = [update(i * 0.01) for i in range(1, 200)] + [report(2.0, 200, 0.3, acc=0.9)]
+    evaluation = [report(3.0 + i, 200, test_bleu=0.3) for i in range(8)]  # its own measures
+    assert classify(watched(trained + evaluation)).kind == "pass"
+    compiled = [{"kind": "compile", "where": "train.py:9", "t": 0.0}, *chunks(updating=2)]
+    assert classify(watched(compiled)).kind == "pass"  # a compiled step counts no updates
+
+
+def reload(final_acc: float) -> list[dict]:
+    """Pre-training, a LoRA stage, then an evaluation in memory and one after a reload."""
+    records = [update(i * 0.001) for i in range(1, 1501)]
+    records += [report(2.0, 1, acc=1.0), report(2.1, 2, acc=0.575)]
+    records += [update(3 + i * 0.001) for i in range(1, 2001)]
+    records += [report(3 + i * 0.25, 250 * i, 0.5 / i, train_acc=0.8 + 0.02 * i)
+                for i in range(1, 9)]
+    return records + [report(6.0, 2000, acc=0.84), report(6.1, 2000, 6.27, acc=final_acc)]
+
+
+def test_a_metric_back_to_its_value_before_training_after_a_reload_is_wrong_result():
+    v = classify(watched(reload(final_acc=0.575)))
+    assert v.label == "wrong_result:reverted"
+    assert (v.evidence["metric"], v.evidence["trained"]) == ("acc", 0.84)
+    assert "load" in v.hint and "adapter" in v.hint
+
+
+def test_a_reload_that_keeps_the_trained_value_or_a_metric_that_wobbles_is_not_judged():
+    assert classify(watched(reload(final_acc=0.84))).kind == "pass"
+    wobble = [update(i * 0.01) for i in range(1, 301)]
+    wobble += [report(i * 0.3, 30 * i, 1.0 - 0.01 * i, train_acc=[68, 73, 68][i % 3])
+               for i in range(1, 11)]  # updates between every two reports
+    assert classify(watched(wobble)).kind == "pass"
