@@ -17,8 +17,9 @@ python SCRIPT`, and `mlxprobe lint --format json SCRIPT`, then prints per case a
 `--raw DIR` keeps each watched run's raw facts (`watch --save-raw`) and lint findings under
 DIR/<half>/, keyed by the script's SHA-1; `--rejudge` judges the kept facts again with the
 rules as they are now (in this process, seconds for the whole corpus) and runs only the
-scripts that have none or whose text changed. Timing-dependent facts (deadlines, samples)
-are those of the run that was kept.
+scripts that have none or whose text changed; a run that left no facts (the scorer's time
+limit, no report) keeps its label and is not run again. Timing-dependent facts (deadlines,
+samples) are those of the run that was kept.
 
 Runs one script at a time (a 2-core machine: parallel runs would change the timings the
 verdicts read). Standard library + mlxprobe (its CLI; `--rejudge` its verdict and report
@@ -166,12 +167,17 @@ def scored_run(folder: Path, script: str, role: str, args: list[str],
     if keep is None:
         return Run(script, role, **watch(folder, script, args), lint=lint(folder, script))
     raw, linted = keep.paths(folder, script)
-    if not (keep.rejudge and raw.exists() and linted.exists()):
+    kept = json.loads(linted.read_text()) if keep.rejudge and linted.exists() else None
+    if kept is not None and kept.get("unjudged"):  # no facts to judge: its run's own label
+        return Run(script, role, verdict=kept["unjudged"], wall_s=kept["wall_s"],
+                   lint=kept["lint"])
+    if kept is None or not raw.exists():
         run = Run(script, role, **watch(folder, script, args, raw), lint=lint(folder, script))
         linted.parent.mkdir(parents=True, exist_ok=True)
-        linted.write_text(json.dumps({"lint": run.lint, "wall_s": run.wall_s}))
+        unjudged = "" if raw.exists() else run.verdict  # scorer_timeout, no_report
+        linted.write_text(json.dumps({"lint": run.lint, "wall_s": run.wall_s,
+                                      "unjudged": unjudged}))
         return run
-    kept = json.loads(linted.read_text())
     return Run(script, role, **rejudged(folder, raw, kept["wall_s"]), lint=kept["lint"])
 
 

@@ -73,3 +73,17 @@ def test_kept_runs_are_judged_again_without_running_and_a_changed_script_runs(tm
         [(r.verdict, r.hint, r.reason) for r in first.runs] == [("pass", "", first.runs[0].reason)]
     (half / "loop.py").write_text("print('step 1 loss 1.0')\n")
     assert keep.paths(half, "loop.py")[0] != raw  # a changed text is a new key: it runs again
+
+
+def test_a_kept_run_that_left_no_facts_keeps_its_label_and_is_not_run_again(tmp_path):
+    half = tmp_path / "corpus" / "toy"
+    half.mkdir(parents=True)
+    (half / "stuck.py").write_text("raise SystemExit('must not run')\n")
+    keep = SCORER.Keep(tmp_path / "raw", rejudge=True)
+    raw, linted = keep.paths(half, "stuck.py")
+    linted.parent.mkdir(parents=True)
+    linted.write_text('{"lint": [], "wall_s": 600.0, "unjudged": "scorer_timeout"}')
+    case = {"name": "stuck", "kind": "correct", "script": "stuck.py", "expect": ["pass"]}
+    score = SCORER.score_case(tmp_path / "corpus", "toy", case, keep)
+    assert [(r.verdict, r.wall_s) for r in score.runs] == [("scorer_timeout", 600.0)]
+    assert not raw.exists()  # nothing was run

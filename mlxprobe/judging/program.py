@@ -114,6 +114,8 @@ def update_times(raw: RawResult) -> list[float] | None:
     some step records were thinned (a long run) or the program made none (it updates by
     hand)."""
     series = raw.view(TRAINER_VIEW)
+    if series.history.thinned:  # checked first: a long run's records are not made at all
+        return None
     records = series.records()
     if len(records) != series.count:
         return None
