@@ -98,6 +98,10 @@ def run_bounded(cmd: list[str], folder: Path, limit_s: float) -> tuple[int | Non
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         return None, out
+    finally:  # the scorer stopped (Ctrl-C, SIGTERM): its run's own session goes with it
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def watch(folder: Path, script: str, args: list[str], raw: Path | None = None) -> dict:
@@ -261,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rejudge", action="store_true",
                         help="with --raw: judge the kept facts again instead of running")
     opts = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through run_bounded
     if opts.rejudge and not opts.raw:
         print("accuracy: --rejudge needs --raw DIR (where the runs were kept)", file=sys.stderr)
         return 2
