@@ -80,6 +80,14 @@ PROGRAMS = {
         _, grads = grad_fn(model, mx.ones((1, 2)))
         acc = acc + grads
     """,
+    "truth_value": """
+        import random
+        def act(state, epsilon):
+            if random.random() < epsilon or (state[0] == 1):
+                return 0
+            return 1
+        act(mx.zeros((4, 8)), 0.0)
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -199,3 +207,15 @@ def test_any_traceback_gives_a_hint_and_never_raises(kind: str, message: str,
                                                       lines: list[str]) -> None:
     hint = hints.for_error(kind, message, "".join(lines))
     assert isinstance(hint, str) and hint
+
+
+def test_an_array_of_several_elements_used_as_a_truth_value_says_so(
+        stderr: dict[str, str]) -> None:
+    # fresh41 corridor_dqn_first_frame (mario-rl-mlx 4029fec): `or (state[0] == 1)`
+    hint = hint_of(stderr["truth_value"])
+    assert hint.startswith("an array of more than one element was used as a truth value")
+    assert "train_truth_value.py:6" in hint and "shape" in hint and "mx.all" in hint
+    # the same message from `.item()` of an unreduced loss keeps the known error's fix
+    assert "truth value" not in hints.for_error(
+        "ValueError", "[convert] Only length-1 arrays can be converted to Python scalars",
+        'File "train.py", line 3, in <module>\n    print(loss.item())\n')

@@ -91,3 +91,23 @@ def test_a_reload_that_keeps_the_trained_value_or_a_metric_that_wobbles_is_not_j
     wobble += [report(i * 0.3, 30 * i, 1.0 - 0.01 * i, train_acc=[68, 73, 68][i % 3])
                for i in range(1, 11)]  # updates between every two reports
     assert classify(watched(wobble)).kind == "pass"
+
+
+def printed(*lines: str) -> RawResult:
+    records = [report(float(i), i, 1.0 / i) for i in range(1, 12)]
+    return RawResult(records=records, exit_code=0, watched=True,
+                     stdout_tail="\n".join(["step 11 loss 0.09", *lines]) + "\n")
+
+
+def test_a_check_the_program_prints_as_failed_is_wrong_result_quoting_it():
+    # fresh41 specialist_lora_blend: a LoRA blend fused by blending the factors separately
+    v = classify(printed("fused vs on-the-fly blend: max|diff| 5.6428", "blend check: MISMATCH"))
+    assert v.label == "wrong_result:check_printed"
+    assert "`blend check: MISMATCH`" in v.reason and "product" in v.hint
+
+
+def test_a_failure_word_without_a_check_or_a_check_without_one_is_not_read():
+    for line in ("Training step failed: missing 1 required positional argument",
+                 "eval check: centipawn MAE=247.4 (predict-0 baseline 852.8)",
+                 "blend check: OK", "sanity check passed: 0 failed of 12"):
+        assert classify(printed(line)).kind == "pass", line

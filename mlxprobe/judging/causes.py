@@ -26,6 +26,12 @@ through. Each rule below is one statement true of every program with that failur
 - `tree_arithmetic`: Python's "unsupported operand type(s)" with a dict or list operand:
   gradients and parameters are trees of arrays (nested dicts), which `+`, `*`, `/` do not
   combine; gradient accumulation is done with `tree_map` (mlx issue 2840).
+- `truth_value`: MLX's "[convert] Only length-1 arrays can be converted to Python scalars"
+  raised at a user line that tests a truth value (`if`, `elif`, `while`, `assert`, `and`,
+  `or`, `not`): Python asked `bool()` of an array of several elements, most often a
+  comparison, which MLX computes element by element (fresh41 `corridor_dqn_first_frame`,
+  mario-rl-mlx 4029fec: `or (state[0] == 1)` meant `state.shape[0] == 1`; it raised only
+  once epsilon decayed and the `or` stopped short-circuiting).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -51,6 +57,8 @@ TREE_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): (?:'(?:di
 STRUCTURE = re.compile(r"does not support item assignment|is not subscriptable|indices must "
                        r"be integers|object is not iterable|is not a mapping")
 LINE_CHARS = 160  # a quoted source line is cut here
+LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
+TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
 
 
 def cause(kind: str, message: str, found: list[Frame]) -> str | None:
@@ -62,6 +70,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return None
     if kind == "ValueError" and EVAL_IN_TRANSFORM.search(message):
         return control_flow_under_transform(user)
+    if kind == "ValueError" and LENGTH_ONE in message and TRUTH_TEST.search(user.text):
+        return truth_value(user)
     if kind == "ZeroDivisionError":
         return zero_division(user, found[-1])
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
@@ -70,6 +80,17 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
             n.startswith("mlx.optimizers") for n in passed(found)):
         return optimizer_tree_type(message, user)
     return None
+
+
+def truth_value(user: Frame) -> str:
+    """An array of several elements asked for its truth value."""
+    return ("an array of more than one element was used as a truth value on the raising "
+            f"line ({user.where}: `{user.text[:LINE_CHARS]}`): `if`, `while`, `and`, `or` and "
+            "`not` call `bool()` on it, and a comparison of arrays is computed element by "
+            "element, so `x == 1` is an array of booleans, not a test; compare a shape or a "
+            "Python number (`x.shape[0] == 1`, `len(items) == 1`), or reduce it first "
+            "(`mx.all(x == 1).item()`, `mx.any(...)`); an operand of `or`/`and` that is "
+            "evaluated only sometimes raises only when it first is")
 
 
 def where(found: list[Frame]) -> str:

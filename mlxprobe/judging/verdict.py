@@ -39,6 +39,7 @@ from . import (
     backlog,
     below_mean,
     chance,
+    checked,
     constant,
     elsewhere,
     ended,
@@ -196,6 +197,7 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("wrong_result.collectives", "records", "ranks issued different collectives",
              "records of each rank's collectives", _collectives),
         *reverted.RULES,
+        *checked.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
