@@ -1445,6 +1445,37 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/unslothai/unsloth-zoo/commit/"
         "36dec5a210603c69da40aafc82435126087c39c9"),
     RuleInfo(
+        "MLX141", "unknown-keyword",
+        "an mlx.core function (or one of mx.linalg, mx.fft, mx.random, mx.fast) is called with "
+        "a keyword it does not take, often PyTorch's or NumPy's spelling (dim=, keepdim=, "
+        "size=, min=): a TypeError at the first call",
+        "mx.concatenate((cond, x), axis=-1)  # MLX's keywords: axis, keepdims, shape",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh41 e2_infill_concat_cond) "
+        "mx.concatenate(..., dim=-1) in the forward raised TypeError (incompatible function "
+        "arguments) inside the first value_and_grad call; with axis=-1 the model trained",
+        "", source="https://github.com/lucasnewman/e2-tts-mlx/commit/95624ca84a80f06e9a67d7e8fa84433a9c3eaae5"),
+    RuleInfo(
+        "MLX142", "falsy-seed",
+        "a seed tested for its truth before it seeds (if seed: np.random.seed(seed)): 0 is "
+        "falsy, so seed 0 seeds nothing and the order comes from whatever state the "
+        "generator was in, another in every process",
+        "if seed is not None: np.random.seed(seed)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh41 seed_zero_batch_order) two runs of "
+        "one config with seed=0 saw different batch orders, loss curves apart by up to 0.058; "
+        "with `if seed is not None:` identical",
+        "", source="https://github.com/ml-explore/mlx-lm/pull/1661"),
+    RuleInfo(
+        "MLX143", "array-reset-to-number",
+        "an array attribute is reset to a Python number (self.grad = 0) while the module "
+        "writes it by index (p.grad[row] += d): a number takes no item assignment, so the "
+        "first indexed write after a reset raises TypeError; whole-array arithmetic works "
+        "with the number and hides it until then",
+        "self.grad = mx.zeros_like(self.grad)  # reset to an array of the same shape",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh41 embed_grad_reset_int) the linear "
+        "layers trained through the reset; the embedding's row-wise gradient write raised "
+        "'int' object does not support item assignment at its first step after it",
+        "", source="https://github.com/AlexPetrusca/softgrad/commit/0bd46b8b5b914d1cefabfcbb323bc78e92c88e4e"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -33,6 +33,7 @@ from .divisors import UnguardedMaskCount, WarmupByOption
 from .dotted_path import DottedPathGetattr
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
+from .falsy_seed import FalsySeed
 from .flat_update import FlatUpdateNonStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
@@ -51,6 +52,7 @@ from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .jax_spellings import JaxSpelling
+from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
@@ -69,6 +71,7 @@ from .modules import (
 )
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
+from .number_reset import ArrayResetToNumber
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .numpy_index import NumpyIndex
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
@@ -126,6 +129,9 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    UnknownKeyword,
+    ArrayResetToNumber,
+    FalsySeed,
     LogitsRebuiltWithoutScale,
     HostValuedSchedule,
     TruncationAsTerminal,
