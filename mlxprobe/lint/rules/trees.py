@@ -31,6 +31,16 @@ ARRAY_OPS = (ast.Mult, ast.Pow, ast.Sub, ast.Div, ast.MatMult)
 DIRECT_LOOP = re.compile(r"\bfor\s+\w+\s+in\s+(?:\w+\.)*tree_flatten\(")
 # A name bound to the pairs: `flat = tree_flatten(grads)` (`flattened`).
 BOUND = re.compile(r"\b\w+\s*=\s*(?:\w+\.)*tree_flatten\(")
+BOUND_NAME = re.compile(r"\b(\w+)\s*=\s*(?:\w+\.)*tree_flatten\(")
+
+
+def bound_loops(text: str) -> bool:
+    """Some name bound to `tree_flatten(...)` is iterated by a `for` in the text (a prefilter:
+    parsing every block that binds one cost 0.15 s of the three packages)."""
+    return any(re.search(rf"\bfor\s+\w+\s+in\s+{name}\b", text)
+               for name in set(BOUND_NAME.findall(text)))
+
+
 # A function that returns the pairs (`pair_producers`).
 PRODUCES = re.compile(r"\b(?:return|yield from)\s+(?:\w+\.)*tree_flatten\(")
 
@@ -149,8 +159,11 @@ class TreeFlattenPairs(Rule):
         """Blocks that loop over the pairs with one plain target; when a function returns
         the pairs, also every block that flattens or names what a flattening block defines
         (a producer's callers), and every block they call (a function handed a producer)."""
-        if PRODUCES.search(text) is None and BOUND.search(text) is None:
-            return lambda block: DIRECT_LOOP.search(block) is not None
+        if PRODUCES.search(text) is None:
+            if not bound_loops(text):
+                return lambda block: DIRECT_LOOP.search(block) is not None
+            return lambda block: DIRECT_LOOP.search(block) is not None or (
+                BOUND.search(block) is not None and "for " in block)
         return around(text, lambda b: "tree_flatten" in b).__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
