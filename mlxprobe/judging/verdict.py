@@ -207,22 +207,7 @@ def rulebook() -> tuple[Rule, ...]:
         *rounding.RULES,
         *ended.RULES,  # after the looks' rules: `no_update.stopped` names the schedule too
         *halted.RULES,
-        Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} of its "
-             f"reports from its first non-finite one; the loss above "
-             f"{EXPLODE_FACTOR:g}x its start over its whole last window (the start: its first "
-             f"window's median, or its first report when the last window is above "
-             f"{JUMP_FACTOR:g}x that; not when a report "
-             "of the later half, after the first one above that, is back at the start), or "
-             f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
-             "unless a held-out error rose; not when every one of >= "
-             f"{RECOVERED_AFTER} later reports is back within the largest of the later half "
-             "before it and the run learns: a falling trend or a rising reward or accuracy); "
-             "a held-out loss above "
-             f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
-             f"{HELD_OUT_MIN} evaluations)",
-             "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
-             "clean corpus run's held-out loss stays above 1.5x its first",
-             _diverged),
+        _diverged_rule(),
         *metrics.RULES,
         *params.DIVERGED,
         *backlog.RULES,  # before leak and leak_time: it names the cause
@@ -244,6 +229,26 @@ def rulebook() -> tuple[Rule, ...]:
         *parting.RULES,
         _not_learning_rule(),
     )
+
+
+def _diverged_rule() -> Rule:
+    """The loss rule of divergence, with every exception in its threshold."""
+    return Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} "
+                f"of its reports from its first non-finite one; the loss above "
+                f"{EXPLODE_FACTOR:g}x its start over its whole last window (the start: its "
+                f"first window's median, or its first report when the last window is above "
+                f"{JUMP_FACTOR:g}x that; not when a report "
+                "of the later half, after the first one above that, is back at the start), or "
+                f"{SPIKE_FACTOR:g}x at a peak (past that times the first window's largest too, "
+                "unless a held-out error rose; not when every one of >= "
+                f"{RECOVERED_AFTER} later reports is back within the largest of the later half "
+                "before it and the run learns: a falling trend or a rising reward or accuracy); "
+                "a held-out loss above "
+                f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
+                f"{HELD_OUT_MIN} evaluations)",
+                "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
+                "clean corpus run's held-out loss stays above 1.5x its first",
+                _diverged)
 
 
 def _not_learning_rule() -> Rule:
