@@ -109,18 +109,24 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
                                              **known_errors.evidence(kind, message)})
 
 
-def update_times(raw: RawResult) -> list[float] | None:
-    """When each optimizer update was counted (the bootstrap's update records), or None when
-    some step records were thinned (a long run) or the program made none (it updates by
-    hand)."""
-    series = raw.view(TRAINER_VIEW)
-    if series.history.thinned:  # checked first: a long run's records are not made at all
+def step_times(raw: RawResult, view: str, source: str | None = None) -> list[float] | None:
+    """When each step record of `view` (of `source` alone, when given) arrived, in order;
+    None when the view was thinned (a long run: checked before its records are made)."""
+    series = raw.view(view)
+    if series.history.thinned:
         return None
     records = series.records()
     if len(records) != series.count:
         return None
-    times = sorted(float(r.get("t", 0.0)) for r in records if r.get("source") == UPDATE)
-    return times or None
+    return sorted(float(r.get("t", 0.0)) for r in records
+                  if source is None or r.get("source") == source)
+
+
+def update_times(raw: RawResult) -> list[float] | None:
+    """When each optimizer update was counted (the bootstrap's update records), or None when
+    some step records were thinned (a long run) or the program made none (it updates by
+    hand)."""
+    return step_times(raw, TRAINER_VIEW, UPDATE) or None
 
 
 def losses(raw: RawResult) -> list[float]:

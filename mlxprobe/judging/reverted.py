@@ -65,9 +65,10 @@ def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, flo
 
 
 def _direction(name: str) -> bool | None:
-    """True for a higher-is-better metric, False for a lower-is-better one, else None."""
-    role = metric_names.role(metric_names.normal(name))
-    return {metric_names.ACCURACY: True, metric_names.LOSS: False}.get(role)
+    """True for a higher-is-better metric, False for a lower-is-better one, else None
+    (`metric_names.lower_is_better`'s reading, the other way round)."""
+    lower = metric_names.lower_is_better(metric_names.normal(name))
+    return None if lower is None else not lower
 
 
 def _moved(before: float, middle: float, higher: bool) -> bool:

@@ -48,6 +48,7 @@ import bisect
 from ..protocol import EVAL_OPEN
 from ..watching.facts import RawResult, Sample
 from ..watching.store import PROBE_VIEW, PROGRESS_VIEW, TRAINER_VIEW
+from . import program
 from .rule import Rule, Verdict
 
 MB = 1024 * 1024
@@ -62,20 +63,12 @@ HINT = ("arrays carried from one iteration to the next (accumulated gradients, a
         "`mx.eval(accumulated_grads, total_loss)` after the accumulation line")
 
 
-def _times(raw: RawResult, view: str) -> list[float] | None:
-    series = raw.view(view)
-    records = series.records()
-    if len(records) != series.count:  # thinned: a long run, judged by the step rule
-        return None
-    return sorted(float(r.get("t", 0.0)) for r in records)
-
-
 def stretch(raw: RawResult) -> list[dict]:
     """The longest run of progress reports after the optimizer was built with no step
     (update or evaluation) between them; in a run that built no optimizer (updates by
     hand), its reports from the start, when no update and no evaluation was ever counted."""
     made = [float(r.get("t", 0.0)) for r in raw.of_kind("optimizer")]
-    steps = [_times(raw, v) for v in (TRAINER_VIEW, PROBE_VIEW)]
+    steps = [program.step_times(raw, v) for v in (TRAINER_VIEW, PROBE_VIEW)]
     if any(s is None for s in steps):
         return []
     marks = sorted(t for s in steps for t in s or [])
@@ -131,7 +124,7 @@ def backlog(raw: RawResult, reports: list[dict], found: dict) -> dict | None:
     if opened:
         compiled = any(s.compiling for s in raw.samples if s.t >= after)
         return None if compiled else {"evaluation_open_at": opened[0].get("where")}
-    marks = [t for v in (TRAINER_VIEW, PROBE_VIEW) for t in _times(raw, v) or []]
+    marks = [t for v in (TRAINER_VIEW, PROBE_VIEW) for t in program.step_times(raw, v) or []]
     if not any(t >= after for t in marks):
         return {"ended_inside": True}
     return released(raw, after - float(reports[0].get("t", 0.0)), after, found)

@@ -165,9 +165,9 @@ class RawResult:
     def tally(self, view: str, name: str) -> Tally:
         """Exact aggregates of `name` (the loss or a metric in `store.EXACT`) over a view;
         the loss of the learning view over its records without strays, where some were."""
-        if name == "loss" and view == self.learning_view and self._learning()[1]:
-            return Tally.of(v for r in self.learning
-                            if (v := decode_number(r.get("loss"))) is not None)
+        if name == "loss" and view == self.learning_view and (
+                kept := self._learning()[1]) is not None:
+            return kept
         return self.view(view).tallies[name]
 
     @property
@@ -212,15 +212,18 @@ class RawResult:
         without a stray name's (`strays`)."""
         return self._learning()[0]
 
-    def _learning(self) -> tuple[list[dict], bool]:
-        """(the learning records, whether strays were left out), built once per store."""
+    def _learning(self) -> tuple[list[dict], Tally | None]:
+        """(the learning records, their loss tally when strays were left out, else None),
+        built once per store."""
         series = self.view(self.learning_view)
         key = (self.learning_view, series.count)
         cached = self.__dict__.get("_learning_cache")
         if cached is None or cached[0] != key:
             records = series.records()
             kept = without_strays(records) if len(records) == series.count else records
-            cached = (key, (kept, len(kept) != len(records)))
+            tally = None if len(kept) == len(records) else Tally.of(
+                v for r in kept if (v := decode_number(r.get("loss"))) is not None)
+            cached = (key, (kept, tally))
             self.__dict__["_learning_cache"] = cached
         return cached[1]
 
