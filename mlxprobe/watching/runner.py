@@ -60,6 +60,10 @@ REAP_TIMEOUT_S = 10.0  # after SIGKILL; only a process stuck in the kernel takes
 # a look at what each process of the tree does (`activity`): 4 a second, ~40 small /proc
 # reads for a tree of 3 processes and 10 threads each
 ACTIVITY_S = 0.25
+# A budget miss of a run whose heartbeats still come is judged busy or idle on its last
+# BUDGET_WINDOW_S after the first heartbeat, not on the few ms since its last one (a 50 ms
+# window held one sample: busy or idle by chance; measured, tests/test_live under load).
+BUDGET_WINDOW_S = 10.0
 STEP_PHASES = ("step", "warmup")  # deadlines between heartbeats (not start-up, not budget)
 OUR_SIGNALS = (signal.SIGTERM, signal.SIGKILL)  # how `procs.end_tree` ends a tree
 INTERRUPT_STACKS_S = 3.0  # py-spy of each process after Ctrl-C: the user is waiting
@@ -564,13 +568,21 @@ def _stall(missed: tuple[str, float], now: float, watch: Watch, samples: SampleS
     start); CPU is measured before stacks are taken."""
     phase, deadline = missed
     since = since or watch.last_beat() or watch.started
-    window = samples.since(since)
+    window = samples.since(_window_start(phase, since, now, watch))
     cpu = 0.0
     if len(window) >= 2 and window[-1].t > window[0].t:
         cpu = max(0.0, window[-1].cpu_s - window[0].cpu_s) / (window[-1].t - window[0].t)
     runnable = sum(1 for s in window if s.runnable > 0) / len(window) if window else 0.0
     return Stall(phase, deadline, now - since, cpu, runnable, watch.compile_s,
                  watch.last_step(), round(waited_s, 3))
+
+
+def _window_start(phase: str, since: float, now: float, watch: Watch) -> float:
+    """Where the CPU samples of a stall start: its own start, but for a budget miss (beats
+    may still come) the last BUDGET_WINDOW_S after the first heartbeat."""
+    if phase != "budget":
+        return since
+    return min(since, max(watch.first_beat() or watch.started, now - BUDGET_WINDOW_S))
 
 
 if sys.platform == "win32":  # pragma: no cover - os.mkfifo and sessions are POSIX
