@@ -261,6 +261,18 @@ def test_a_small_noisy_loss_that_doubles_at_an_epoch_boundary_is_no_new_phase():
     assert phases.last_start(raw, noisy) == 0
 
 
+def test_a_restart_above_a_fallen_curve_s_opening_is_a_new_phase_without_a_jump():
+    from mlxprobe.judging import phases
+
+    # adapter_reload_default_scale_ok: base train_ce 1.004 -> 0.899, the adapter stage's
+    # epoch counter back at 5 with train_ce 1.041 (1.16x, no 2x jump)
+    base, adapt = [1.004, 0.972, 0.948, 0.921, 0.899], [1.041, 1.022, 1.011, 1.002, 0.999]
+    assert phases.last_start(watched(curve(base + adapt, restart_at=5)), base + adapt) == 5
+    assert classify(watched(curve(base + adapt, restart_at=5))).kind == "pass"
+    flat = [0.70, 0.68, 0.71, 0.69, 0.70, 0.72, 0.69, 0.70, 0.71, 0.70]  # never fell 5%
+    assert phases.last_start(watched(curve(flat, restart_at=5)), flat) == 0
+
+
 def test_a_set_up_phase_with_progress_lines_before_regular_training_is_not_that_leak():
     # the optimizer built first, then a data set tokenized with progress lines (memory
     # grows for good), a long first step, then regular training: a report per step

@@ -111,3 +111,42 @@ def test_a_failure_word_without_a_check_or_a_check_without_one_is_not_read():
                  "eval check: centipawn MAE=247.4 (predict-0 baseline 852.8)",
                  "blend check: OK", "sanity check passed: 0 failed of 12"):
         assert classify(printed(line)).kind == "pass", line
+
+
+def restored(test_ce: float, line_shape: str = "same", test_acc: float = 0.176) -> list[dict]:
+    """Base training and an adapter stage, then the adapter evaluated live and restored."""
+    records = [update(i * 0.001) for i in range(1, 1001)]
+    records += [report(0.2 * i, 5 * i, 1.0 - 0.02 * i, train_acc=0.6 + 0.01 * i)
+                for i in range(1, 6)]
+    records += [update(2 + i * 0.001) for i in range(1, 1001)]
+    records += [report(2 + 0.2 * i, 5 * i, 1.04 - 0.01 * i, train_acc=0.59 + 0.005 * i)
+                for i in range(1, 6)]
+    records[-5]["restart"] = True  # the epoch counter starts again: a new phase (1.04 after
+    # a curve that fell 1.0 -> 0.9, above all its opening reports: `judging.phases`)
+    live = {"test_ce": 1.08, "test_acc": 0.585}
+    if line_shape == "same":
+        return records + [report(4.0, 50, **live), report(4.1, 50, test_ce=test_ce,
+                                                          test_acc=test_acc, seconds=2.7)]
+    return records + [report(4.0, 50, train_ce=0.07, train_acc=0.96),
+                      report(4.1, 50, train_ce=test_ce, acc=0.84)]
+
+
+def test_the_same_metric_far_worse_with_no_update_between_is_wrong_result_degraded():
+    v = classify(watched(restored(test_ce=115.7)))
+    assert v.label == "wrong_result:degraded"
+    assert (v.evidence["metric"], v.evidence["before"], v.evidence["after"]) == (
+        "test_ce", 1.08, 115.7)
+    assert "scale" in v.hint and "config" in v.hint  # settings that are not weights
+
+
+def test_a_small_change_or_a_differently_shaped_second_line_is_not_degraded():
+    assert classify(watched(restored(1.2, test_acc=0.57))).kind == "pass"  # 1.1x: new data
+    # a training line and then a test line under one name: two evaluations, 10x apart
+    assert classify(watched(restored(test_ce=0.75, line_shape="other"))).kind == "pass"
+
+
+def test_a_record_stamped_late_does_not_move_the_update_count_of_the_reports_after_it():
+    records = restored(test_ce=115.7)
+    late = next(r for r in records if r.get("t") == 2.5)  # an update of the second stage
+    late["t"] = 4.05  # read between the two final reports
+    assert classify(watched(records)).label == "wrong_result:degraded"

@@ -15,6 +15,13 @@ last phase. An epoch counter that restarts every epoch is no new phase: a small 
 may double at an epoch boundary (measured: `cosine_decay_steps_ok`, mse ~0.03), it does not
 go back to its starting level.
 
+A curve that fell and restarts above every one of its first WINDOW reports is a new phase
+too, however small the jump: fresh42 `adapter_reload_default_scale_ok` trains a base model
+(train_ce 1.004 -> 0.899 over five reports) and then an adapter, its epoch counter back at 5
+and train_ce at 1.041 (1.16x): read as one curve, its last ten reports "did not fall".
+FELL = 0.05 (the trend rule's own smallest fall) keeps a flat noisy loss, which has not
+fallen, one curve.
+
 Thresholds and why: JUMP = 2.0, the divergence rule's own factor (a loop that learns never
 doubles its loss); measured on the failure corpus (old held-out half,
 `load_weights_missing_head_ok`): pre-training ends at 0.002, fine-tuning starts at 1.898
@@ -31,6 +38,7 @@ from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
 
 JUMP = 2.0
+FELL = 0.05  # the not_learning trend rule's own MIN_DROP: the curve before it learned
 WINDOW = 3  # the reports that say where a curve began
 
 
@@ -74,7 +82,11 @@ def _between(times: list[float], start: object, end: object) -> bool:
 
 
 def _new_curve(before: list[float], first: float) -> bool:
-    """`first` jumped JUMP x the report before it and back to at least where the curve
-    before it began (the median of its first WINDOW reports)."""
+    """`first` is back to at least where the curve before it began (the median of its first
+    WINDOW reports) and either jumped JUMP x the report before it, or is above every one of
+    those first reports after a curve that fell FELL below its opening."""
     opening = sorted(before[:WINDOW])[len(before[:WINDOW]) // 2]
-    return before[-1] > 0 and first >= JUMP * before[-1] and first >= opening
+    if before[-1] <= 0 or first < opening:
+        return False
+    fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
+    return first >= JUMP * before[-1] or (fell and first > max(before[:WINDOW]))

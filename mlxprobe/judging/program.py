@@ -118,8 +118,20 @@ def step_times(raw: RawResult, view: str, source: str | None = None) -> list[flo
     records = series.records()
     if len(records) != series.count:
         return None
-    return sorted(float(r.get("t", 0.0)) for r in records
-                  if source is None or r.get("source") == source)
+    times = [float(r.get("t", 0.0)) for r in records
+             if source is None or r.get("source") == source]
+    return _in_order(times)
+
+
+def _in_order(times: list[float]) -> list[float]:
+    """Arrival stamps made monotone in the records' own order: a record read late (stamped
+    after records the program sent after it; measured: fresh42 `adapter_reload_default_
+    scale`, update 3041 of 3150 stamped 0.1 s after update 3150) takes the earliest stamp of
+    those after it."""
+    out, low = list(times), math.inf
+    for i in range(len(out) - 1, -1, -1):
+        low = out[i] = min(out[i], low)
+    return out
 
 
 def update_times(raw: RawResult) -> list[float] | None:

@@ -29,12 +29,9 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-import bisect
-
-from .. import metric_names
-from ..protocol import PROGRESS, decode_number
 from ..watching.facts import RawResult
 from . import program
+from .readings import direction, reports
 from .rule import Rule, Verdict
 
 MOVED_ACC = 0.1
@@ -46,29 +43,6 @@ HINT = ("what was evaluated at the end is not the model that trained: `{name}` c
         "adapters never loaded stay at lora_b = 0, the base model); evaluate the trained "
         "model object, not the base one it was copied from; save after training, from the "
         "trained model (`model.save_weights(path)`)")
-
-
-def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, float]]]:
-    """(updates counted before it, value) of each report of each measured name, in order:
-    the loss under its own name and every metric of the program's progress records."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for record in raw.of_kind(PROGRESS):
-        done = bisect.bisect_right(times, float(record.get("t", 0.0)))
-        named = dict(record.get("metrics") or {})
-        if record.get("loss") is not None:
-            named[str(record.get("loss_name") or "loss")] = record["loss"]
-        for name, value in named.items():
-            number = decode_number(value)
-            if number is not None and _direction(name) is not None:
-                out.setdefault(name, []).append((done, number))
-    return out
-
-
-def _direction(name: str) -> bool | None:
-    """True for a higher-is-better metric, False for a lower-is-better one, else None
-    (`metric_names.lower_is_better`'s reading, the other way round)."""
-    lower = metric_names.lower_is_better(metric_names.normal(name))
-    return None if lower is None else not lower
 
 
 def _moved(before: float, middle: float, higher: bool) -> bool:
@@ -97,7 +71,7 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
     if times is None:
         return None
     for name, values in reports(raw, times).items():
-        found = came_back(values, len(times), bool(_direction(name)))
+        found = came_back(values, len(times), bool(direction(name)))
         if found is not None:
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "

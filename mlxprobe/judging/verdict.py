@@ -41,6 +41,7 @@ from . import (
     chance,
     checked,
     constant,
+    degraded,
     elsewhere,
     ended,
     halted,
@@ -197,6 +198,7 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("wrong_result.collectives", "records", "ranks issued different collectives",
              "records of each rank's collectives", _collectives),
         *reverted.RULES,
+        *degraded.RULES,
         *checked.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",

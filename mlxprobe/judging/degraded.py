@@ -1,0 +1,101 @@
+"""Rule unit: after training, the same metric evaluated again with no update between reads
+far worse.
+
+Job: a metric the program reports (a loss, an error, an accuracy, under any name) is
+evaluated twice after the run's last optimizer update, and the second reading is far worse
+than the first: nothing trained between the two, so the model evaluated second is not the
+model evaluated first. A deterministic evaluation of one model on the same data gives the
+same number; one on new data of the same task moves it a little, not tenfold. What does it:
+a reload that rebuilds the model with defaults instead of what trained (a LoRA scale or
+alpha not saved with the adapter weights: mlx-examples issue 622, where the restored
+adapter uses the class's default scale), a merge or a re-quantization that breaks the
+weights, an adapter file loaded into the wrong layers, a model mutated by its own evaluation.
+
+Thresholds and why: the last two reports of the metric both after every update the run made
+(the bootstrap counts them; only while every step record is kept, and only where the run's
+reports sit at >= COUNTED distinct update counts, so that updates are really counted between
+reports: a compiled step's updates are not, measured: fresh29
+`compiled_warmup_schedule_frozen_ok` reads every report at "2 updates"); the last worse than
+the one before by FACTOR (10x) for a lower-is-better metric, or lower by DROP of its scale
+(0.2, or 20 points of a percentage) for a higher-is-better one; the second report prints every
+measured name the first did (the same evaluation again, perhaps with more: a training line
+`loss 0.0744 train_acc 0.960` and then a test line `loss 0.7460 acc 0.840` are two
+evaluations, measured: fresh40 `lora_reload_adapters_dropped_ok`, 10.03x). Measured over
+every kept run of the corpus (713 cases): on clean runs the largest such change is
+selfies_vae's recon 7.36 -> 7.78 (1.06x) and gat_cora's val_acc rising 0.858 -> 0.958; the
+runs that fire are broken: fresh42 `adapter_reload_default_scale` (test_ce 1.08 -> 115.7,
+test_acc 0.585 -> 0.176), fresh35 `lora_merge_requant` (val_mse 1.4e-05 -> 0.0058), fresh22
+`reused_trainer_early_stop_flag` (eval_loss 0.088 -> 19.7).
+`wrong_result.reverted` goes first: a value back to its exact untrained reading names the
+cause more closely.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+from ..watching.facts import RawResult
+from . import program
+from .readings import companions, direction, reports
+from .rule import Rule, Verdict
+
+FACTOR = 10.0
+DROP = 0.2
+COUNTED = 3
+HINT = ("the model evaluated last is not the one that trained: `{name}` read {before:g}, "
+        "then {after:g} with no update between. A reload or merge that rebuilds the model "
+        "must restore everything the trained one had: the saved weights or adapters, loaded "
+        "into the rebuilt model (`model.load_weights(path, strict=True)`), and the settings "
+        "that are not weights (a LoRA scale or alpha and rank, a dropout, a quantization's "
+        "bits and group size) saved in a config next to them and passed back when the layers "
+        "are rebuilt, not left at the class defaults; a merge or re-quantization must be "
+        "checked against the unmerged model on the same data")
+
+
+def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | None:
+    """The last two reports both after every update, the last far worse than the one
+    before it."""
+    if len(values) < 2 or values[-1][0] != total or values[-2][0] != total:
+        return None
+    before, after = values[-2][1], values[-1][1]
+    if higher:
+        scale = 100.0 if max(abs(before), abs(after)) > 1.0 else 1.0
+        far = before - after >= DROP * scale
+    else:
+        far = before > 0 and after >= FACTOR * before
+    return {"before": before, "after": after, "updates": total} if far else None
+
+
+def degraded(raw: RawResult, meta: dict) -> Verdict | None:
+    times = program.update_times(raw)
+    if not times:
+        return None
+    named = reports(raw, times)
+    if len({done for values in named.values() for done, _ in values}) < COUNTED:
+        return None
+    shapes = companions(raw)
+    for name, values in named.items():
+        found = worse(values, len(times), bool(direction(name)))
+        if found is not None and shapes[name][-2] <= shapes[name][-1]:
+            return _verdict(name, found)
+    return None
+
+
+def _verdict(name: str, found: dict) -> Verdict:
+    return Verdict("wrong_result", "degraded", f"`{name}` read {found['before']:g} after the "
+                   f"last of {found['updates']} updates, then {found['after']:g} at the next "
+                   "report with no update between: the model evaluated second is not the one "
+                   "evaluated first", HINT.format(name=name, **found),
+                   {"metric": name, **found, "factor": FACTOR, "drop": DROP,
+                    "counted": COUNTED})
+
+
+RULES = (
+    Rule("wrong_result.degraded", "metrics", "the last two reports of a metric after every "
+         f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
+         "the second printing every measured name the first did, "
+         f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "
+         "its scale (higher-is-better)",
+         "failure corpus: fresh42 adapter_reload_default_scale (mlx-examples issue 622)",
+         degraded),
+)

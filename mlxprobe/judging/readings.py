@@ -1,0 +1,59 @@
+"""Signal: each measured metric's reports, with how many optimizer updates came before each.
+
+Job: the readings two rule units compare (`reverted`, `degraded`): for the loss under its own
+name and every metric of the program's progress records that has a direction (higher or lower
+is better, `metric_names`), the list of (updates counted before the report, value), in order.
+Reports with the same update count have no training between them.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from .. import metric_names
+from ..protocol import PROGRESS, decode_number
+from ..watching.facts import RawResult
+
+
+def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, float]]]:
+    """(updates counted before it, value) of each report of each measured name, in order:
+    the loss under its own name and every metric of the program's progress records."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for record in raw.of_kind(PROGRESS):
+        done = bisect.bisect_right(times, float(record.get("t", 0.0)))
+        for name, number in measured(record).items():
+            out.setdefault(name, []).append((done, number))
+    return out
+
+
+def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
+    """The measured names printed with each report of each measured name (the report's
+    line shape), in the order of `reports`."""
+    out: dict[str, list[frozenset[str]]] = {}
+    for record in raw.of_kind(PROGRESS):
+        names = frozenset(measured(record))
+        for name in names:
+            out.setdefault(name, []).append(names)
+    return out
+
+
+def measured(record: dict) -> dict[str, float]:
+    """A progress record's numbers that have a direction, by name (the loss under its own)."""
+    named = dict(record.get("metrics") or {})
+    if record.get("loss") is not None:
+        named[str(record.get("loss_name") or "loss")] = record["loss"]
+    out = {}
+    for name, value in named.items():
+        number = decode_number(value)
+        if number is not None and direction(name) is not None:
+            out[name] = number
+    return out
+
+
+def direction(name: str) -> bool | None:
+    """True for a higher-is-better metric, False for a lower-is-better one, else None
+    (`metric_names.lower_is_better`'s reading, the other way round)."""
+    lower = metric_names.lower_is_better(metric_names.normal(name))
+    return None if lower is None else not lower
