@@ -1476,6 +1476,40 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "'int' object does not support item assignment at its first step after it",
         "", source="https://github.com/AlexPetrusca/softgrad/commit/0bd46b8b5b914d1cefabfcbb323bc78e92c88e4e"),
     RuleInfo(
+        "MLX144", "dropout-at-evaluation",
+        "a model with dropout (nn.Dropout with a rate above 0) is evaluated in training mode: "
+        "the file has a test/eval/valid/accuracy function and never calls .eval() or "
+        ".train(), so every printed test or validation number drops units at random: lower "
+        "than the model's real accuracy, different at each evaluation of the same weights",
+        "model.eval()  # at the top of the evaluation function; model.train() before training",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh42 cifar_cnn_dropout_test_mode) a CNN "
+        "with nn.Dropout(0.25) printed test accuracy 0.892, and 0.9242 for the same weights "
+        "tested again; with model.eval()/model.train() 0.964 both times",
+        "", source="https://github.com/menzHSE/mlx-cifar-10-cnn/commit/5fa6a355a31d0a56a687903cb9212aa3e0b12fc5"),
+    RuleInfo(
+        "MLX145", "dotted-keys-of-nested-tree",
+        "the keys of model.parameters().items() (or .keys(), or of trainable_parameters()) "
+        "tested as dotted paths (name.endswith('.weight'), name.split('.'), '.' in name): "
+        "the tree is nested, its top-level keys are attribute names with no dot, so the test "
+        "never holds and what it selects (LoRA targets, layers to freeze) is empty",
+        "for name, _ in tree_flatten(model.parameters()):  # dotted paths: layers.0.weight",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh42 lora_targets_nested_items) a LoRA "
+        "target resolver over parameters().items() found no name ending in .weight, injected "
+        "0 adapters, and value_and_grad raised '[grad] Must specify at least one argument.'; "
+        "over tree_flatten(...) it injected 4 and the loss fell",
+        "", source="https://github.com/Ethyros-AI/ModelCypher/commit/5eb90827d23379a0145de6347e2c713bf767249b"),
+    RuleInfo(
+        "MLX146", "bare-weight-glob",
+        "a model's weights gathered with a bare glob (*.safetensors, *.npz) in a program that "
+        "writes two kinds of weight file (model.safetensors and adapters.safetensors): where "
+        "both land in one folder the glob picks up the adapters with the base weights, and "
+        "loading them raises (strict) or mixes them in",
+        'glob.glob(os.path.join(ckpt_dir, "model*.safetensors"))  # the base weights only',
+        "measured (mlx 0.32.4 CPU, failure corpus fresh42 reload_glob_adapters) the base "
+        "model's reload read adapters.safetensors too and load_weights raised 'Received 4 "
+        "parameters not in model: l2.lora_a, ...'; with model*.safetensors it reloaded",
+        "", source="https://github.com/ml-explore/mlx-examples/pull/711"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

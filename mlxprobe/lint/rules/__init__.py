@@ -30,7 +30,9 @@ from .detached_term import DetachedLossTerm
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .discarded import DiscardedResult
 from .divisors import UnguardedMaskCount, WarmupByOption
+from .dotted_keys import DottedKeysOfNestedTree
 from .dotted_path import DottedPathGetattr
+from .dropout_eval import DropoutAtEvaluation
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .falsy_seed import FalsySeed
@@ -127,8 +129,12 @@ from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
 from .update_target import UpdateIntoDict
 from .views import KeptSliceView
+from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    BareWeightGlob,
+    DottedKeysOfNestedTree,
+    DropoutAtEvaluation,
     UnknownKeyword,
     ArrayResetToNumber,
     FalsySeed,
