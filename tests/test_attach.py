@@ -192,3 +192,18 @@ def psutil_process(pid: int):
     import psutil
 
     return psutil.Process(pid)
+
+
+def test_the_python_stacks_shown_are_the_last_whole_read_of_the_main_thread():
+    from mlxprobe.watching import pyspy
+    from mlxprobe.watching.attached import Attached
+
+    def look(t: float, *names: str) -> pyspy.Look:
+        frames = tuple(pyspy.Frame(n, "train.py", i + 1) for i, n in enumerate(names))
+        return pyspy.Look(t, (pyspy.Thread(1, "MainThread", True, frames),), 0.01)
+
+    facts = Attached(pid=1, argv=["python", "train.py"], started=0.0, window_s=4.0)
+    facts.looks = [look(1.0, "step", "train", "<module>"), look(2.0, "Adam.apply_single")]
+    assert "train (train.py:2)" in facts.python_stacks()  # the torn last read passed over
+    facts.looks = [look(1.0, "Adam.apply_single")]
+    assert "Adam.apply_single" in facts.python_stacks()  # none whole: the last one

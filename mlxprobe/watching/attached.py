@@ -39,4 +39,7 @@ class Attached:
         return self.ended_at if self.ended_at is not None else self.started + self.window_s
 
     def python_stacks(self) -> str:
-        return self.looks[-1].text() if self.looks else f"(no Python stacks: {self.look_error})"
+        """The last look whose main thread's stack is whole, else the last look."""
+        if not self.looks:
+            return f"(no Python stacks: {self.look_error})"
+        return next((k for k in reversed(self.looks) if k.whole()), self.looks[-1]).text()

@@ -70,6 +70,13 @@ class Look:
                 return thread
         return next((t for t in self.threads if t.name == "MainThread"), None)
 
+    def whole(self) -> bool:
+        """The main thread's stack reaches a module level (`<module>`): a read without
+        pausing the process can catch the frame chain mid-change and end it early (seen
+        under load: a main thread of one frame, `Adam.apply_single`)."""
+        main = next((t for t in self.threads if t.name == "MainThread"), None)
+        return main is None or any(frame.name == "<module>" for frame in main.frames)
+
     def text(self) -> str:
         """Every thread's Python stack, `py-spy dump`'s layout."""
         parts = []
