@@ -267,3 +267,22 @@ def test_the_model_stepped_last_is_the_one_the_census_judges():
     watch.after_eval((student.parameters(),), {}, step=2, updates=2)
     lead = sink.got[-1]["census"][0]
     assert (lead["model"], lead["trainable_matrices"]) == ("Sequential", 2)
+
+
+def test_a_model_trained_in_an_earlier_stage_is_not_compared_while_another_trains():
+    """fresh43 `adapter_resume_name_ok`: session 1's model, still alive, was looked at
+    beside session 2's, and its still leaves read as a part that never trained."""
+    first, second = Tiny(), Tiny()
+    mx.eval(first.parameters(), second.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(first, stepped=True)
+    watch.after_eval((first.parameters(),), {}, step=1, updates=1)
+    assert sink.got[-1]["leaves"] == 2
+    watch.saw_model(second, stepped=True)  # the second stage: only `second` steps now
+    watch.next_at = 0.0
+    watch.after_eval((first.parameters(), second.parameters()), {}, step=2, updates=2)
+    assert sink.got[-1]["leaves"] == 2  # second's weight and bias, not first's too
+    watch.next_at = 0.0  # a look with no update since the last (a validation pass):
+    watch.after_eval((first.parameters(), second.parameters()), {}, step=3, updates=2)
+    assert sink.got[-1]["leaves"] == 4  # every model an optimizer stepped, as before

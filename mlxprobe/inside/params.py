@@ -73,6 +73,7 @@ class ParamWatch:
         self.looks = 0
         self.next_at = 0.0
         self.stepped: set[int] = set()  # ids of the models an optimizer stepped
+        self.recent: set[int] = set()  # ... of those stepped since the last look
         self.censused = False
         self.shape = 0  # a hash of the trainable parameters' paths at the last look
         self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
@@ -88,6 +89,7 @@ class ParamWatch:
             return
         if stepped:
             self.stepped.add(id(model))
+            self.recent.add(id(model))
         at = next((i for i, ref in enumerate(self.models) if ref() is model), None)
         if at is not None:
             if stepped and at:  # by position: a weakref's == compares the modules' arrays
@@ -125,6 +127,7 @@ class ParamWatch:
             # again, keeps the census it trained under)
             self.censused = updates > self.updates_at_shape
             record["census"] = self._census()
+        self.recent.clear()
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
         if record["leaves"] or "census" in record:
@@ -176,10 +179,14 @@ class ParamWatch:
         return [census(m) for m in self._trained()]
 
     def _trained(self) -> list[Any]:
-        """The live models an optimizer stepped; every model seen updating itself when none
-        was stepped (a loop that updates by hand)."""
+        """The live models an optimizer stepped since the last look, else those it stepped
+        at all (a validation pass between looks); every model seen updating itself when none
+        was stepped (a loop that updates by hand). A model trained in an earlier stage and
+        still alive is not compared while another trains (fresh43 `adapter_resume_name_ok`:
+        session 1's LoRA model, kept alive, read as a part that never changed)."""
         alive = [m for ref in self.models if (m := ref()) is not None]
-        return [m for m in alive if id(m) in self.stepped] or alive
+        return ([m for m in alive if id(m) in self.recent]
+                or [m for m in alive if id(m) in self.stepped] or alive)
 
     def _tables_of(self, model: Any) -> set[str]:
         """`lookup_tables(model)`, walked once until the trainable paths change
