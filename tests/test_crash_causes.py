@@ -88,6 +88,13 @@ PROGRAMS = {
             return 1
         act(mx.zeros((4, 8)), 0.0)
     """,
+    "unbound_name": """
+        import argparse
+        def train(args):
+            if args.resume_adapter_file is not None:
+                print(f"Loading pretrained adapters from {resume_adapter_file}")
+        train(argparse.Namespace(resume_adapter_file="adapters.safetensors"))
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -219,3 +226,9 @@ def test_an_array_of_several_elements_used_as_a_truth_value_says_so(
     assert "truth value" not in hints.for_error(
         "ValueError", "[convert] Only length-1 arrays can be converted to Python scalars",
         'File "train.py", line 3, in <module>\n    print(loss.item())\n')
+
+
+def test_an_unbound_name_names_its_likely_owners_and_the_line(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["unbound_name"])
+    assert "`args.resume_adapter_file`" in hint and "`self.resume_adapter_file`" in hint
+    assert "train_unbound_name.py:7" in hint and "only when that path first runs" in hint

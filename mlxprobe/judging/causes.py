@@ -32,6 +32,10 @@ through. Each rule below is one statement true of every program with that failur
   comparison, which MLX computes element by element (fresh41 `corridor_dqn_first_frame`,
   mario-rl-mlx 4029fec: `or (state[0] == 1)` meant `state.shape[0] == 1`; it raised only
   once epsilon decayed and the `or` stopped short-circuiting).
+- `unbound_name`: Python's NameError "name 'x' is not defined": no scope that reaches the
+  raising line binds `x`; in a training script most often a setting read bare where it is
+  held by an object (`args.x`, `self.x`: fresh43 `adapter_resume_name`, mlx-examples PR 817,
+  `resume_adapter_file` for `args.resume_adapter_file` on the resume path only).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -58,6 +62,7 @@ STRUCTURE = re.compile(r"does not support item assignment|is not subscriptable|i
                        r"be integers|object is not iterable|is not a mapping")
 LINE_CHARS = 160  # a quoted source line is cut here
 LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
+UNBOUND = re.compile(r"name '(\w+)' is not defined")
 TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
 
 
@@ -74,6 +79,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return truth_value(user)
     if kind == "ZeroDivisionError":
         return zero_division(user, found[-1])
+    if kind == "NameError" and (name := UNBOUND.search(message)):
+        return unbound_name(name.group(1), user)
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
         return optimizer_tree_key(message, user)
     if kind == "TypeError" and STRUCTURE.search(message) and any(
@@ -91,6 +98,18 @@ def truth_value(user: Frame) -> str:
             "Python number (`x.shape[0] == 1`, `len(items) == 1`), or reduce it first "
             "(`mx.all(x == 1).item()`, `mx.any(...)`); an operand of `or`/`and` that is "
             "evaluated only sometimes raises only when it first is")
+
+
+def unbound_name(name: str, user: Frame) -> str:
+    """A name read where no scope binds it."""
+    return (f"`{name}` is read on the raising line ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`) but no scope that reaches it binds it: most often "
+            f"a field of an object the code holds, read bare (`args.{name}`, "
+            f"`self.{name}`, `config.{name}`), a variable bound only in another function "
+            "or on a branch not taken, or a misspelling; read it from its owner or bind "
+            "it before this line. A NameError on a line that runs only on some paths (a "
+            "resume, a checkpoint, a final evaluation) is found only when that path first "
+            "runs")
 
 
 def where(found: list[Frame]) -> str:

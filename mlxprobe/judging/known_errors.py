@@ -339,8 +339,12 @@ TABLE: tuple[KnownError, ...] = (
         "axis to what it is given (a positional encoding such as "
         "`nn.SinusoidalPositionalEncoding`, an `nn.Embedding`, a one-hot) was given an array "
         "that already has its features (the hidden states) instead of integer positions or "
-        "token ids",
-        "give it the positions, not the features: `x = x + self.pos(mx.arange(x.shape[1]))`",
+        "token ids; or per-example values (B,) met per-class ones (B, K): predicted class "
+        "indices compared with one-hot or smoothed label targets (an accuracy), a loss per "
+        "example against a target per class",
+        "give it the positions, not the features: `x = x + self.pos(mx.arange(x.shape[1]))`;"
+        " compare class indices with class indices: `mx.argmax(logits, axis=-1) == "
+        "mx.argmax(targets, axis=-1)` for one-hot targets",
         GH + "ml-explore/mlx/issues/147"),
     KnownError(
         "number_as_string",

@@ -69,6 +69,7 @@ from . import (
     stalled,
     stalls,
     standstill,
+    throughput,
     tracebacks,
     unevaluated,
     variance,
@@ -199,6 +200,7 @@ def rulebook() -> tuple[Rule, ...]:
              "records of each rank's collectives", _collectives),
         *reverted.RULES,
         *degraded.RULES,
+        *throughput.RULES,
         *checked.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
