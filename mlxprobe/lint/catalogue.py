@@ -1510,6 +1510,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "parameters not in model: l2.lora_a, ...'; with model*.safetensors it reloaded",
         "", source="https://github.com/ml-explore/mlx-examples/pull/711"),
     RuleInfo(
+        "MLX147", "optimizer-method-missing",
+        "a method called on an mlx.optimizers optimizer that MLX's optimizers do not have, "
+        "most often PyTorch's (optimizer.zero_grad(), optimizer.step(), "
+        "set_learning_rate(...)): AttributeError, or TypeError for step (a property holding "
+        "an array), when the line first runs",
+        "optimizer.learning_rate = lr  # a settable attribute; optimizer.update(model, grads) "
+        "steps; gradients are returned, never stored, so there is nothing to zero",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh43 lr_setter_method_missing) "
+        "optimizer.set_learning_rate(lr) raised AttributeError: 'AdamW' object has no "
+        "attribute 'set_learning_rate' at the first update; with optimizer.learning_rate = lr "
+        "the run trained",
+        "", source="https://github.com/adeelahmad/mlx_rl_trainer/commit/97b879d7074e8dcd4c34e6f56a07029dd8e57938"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -112,3 +112,13 @@ MODULES: dict[str, frozenset[str]] = {
 
 # Names a module's __getattr__ provides, which dir() does not list.
 MODULES["mlx.core.random"] = MODULES["mlx.core.random"] | {"state"}
+
+# What an `mlx.optimizers` optimizer (every subclass of `Optimizer`) has, besides dunders:
+# the methods a program calls and the attributes it reads or sets (`learning_rate`, `state`
+# and `step` are properties: `optimizer.step()` calls an array). For MLX147.
+OPTIMIZER_METHODS = frozenset({"apply_gradients", "apply_single", "init", "init_single",
+                               "update"})
+OPTIMIZER_ATTRIBUTES = OPTIMIZER_METHODS | frozenset({
+    "_approximate_exp_moving_avg", "_compute_learning_rate", "_compute_rms",
+    "_maybe_schedule", "_split_dictionary", "_zeropower_via_newtonschulz5", "learning_rate",
+    "state", "step"})

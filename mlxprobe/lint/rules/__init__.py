@@ -79,6 +79,7 @@ from .numpy_index import NumpyIndex
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .once import BreaksAtOnce
 from .one_pass import ZipStopsAtOnePass
+from .optimizer_methods import MissingOptimizerMethod
 from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
@@ -132,6 +133,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    MissingOptimizerMethod,
     BareWeightGlob,
     DottedKeysOfNestedTree,
     DropoutAtEvaluation,

@@ -442,6 +442,36 @@ def reset(loop: ast.AST, keeper: ast.AST, name: str) -> bool:
     return any(name in assigned(t) for n in fresh for t, _ in assignments([n]))
 
 
+MAX_KEPT = 64  # arrays a loop of a constant count may keep for one outer iteration
+
+
+def per_update(source: SourceFile, loop: ast.AST, name: str) -> bool:
+    """A loop of a small constant count (`for _ in range(accum_steps)`, `accum_steps = 4`),
+    inside a loop that binds the container afresh at each of its iterations: it keeps at
+    most MAX_KEPT arrays, not one more each step (fresh43 `lr_setter_method_missing_ok`:
+    `losses = []`, then 4 micro-batches' losses, one update; the old held-out
+    `grad_accum_lazy_leak`, 4,096 micro-batches summed per update, stays a finding)."""
+    outer = source.enclosing(loop, LOOPS)
+    count = range_count(source, loop)
+    return outer is not None and count is not None and count <= MAX_KEPT and reset(
+        outer, loop, name)
+
+
+def range_count(source: SourceFile, loop: ast.AST) -> int | None:
+    """N of `for ... in range(N)` when N is an int literal or a name bound once, to one."""
+    call = getattr(loop, "iter", None)
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id == "range" and len(call.args) == 1):
+        return None
+    arg = call.args[0]
+    if isinstance(arg, ast.Name):
+        values = [v for t, v in assignments(list(source.of_type(ast.Assign)))
+                  if isinstance(t, ast.Name) and t.id == arg.id]
+        arg = values[0] if len(values) == 1 else None
+    ok = isinstance(arg, ast.Constant) and type(arg.value) is int
+    return arg.value if ok else None
+
+
 class LazyLossKept(Rule):
     """MLX008: a loss array appended or summed across a loop's steps, never evaluated."""
 
@@ -467,6 +497,7 @@ class LazyLossKept(Rule):
                 hit = kept(node) or kept_expression(source, loop, node, safe)
                 if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
                         and not reset(loop, node, hit[0]) and not bounded(source, loop, node)
+                        and not per_update(source, loop, hit[0])
                         and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)

@@ -1,5 +1,6 @@
 """MLX047: a branch that a loop runs only on some iterations (every N steps: validation, a
-checkpoint) reads a name that nothing in the module binds and no builtin provides.
+checkpoint), or that a function runs only on some calls (under an `if`: a resume path),
+reads a name that nothing in the module binds and no builtin provides.
 
 Job: collect every name the module binds anywhere (assignments, parameters, definitions,
 imports, `except ... as`, `match` captures, `global`) and flag the first read of each name
@@ -74,9 +75,16 @@ def bound_names(source: SourceFile) -> set[str]:
 
 
 def periodic(source: SourceFile, node: ast.AST) -> bool:
-    """`node` runs only on some iterations of the loop around it."""
+    """`node` runs only on some iterations of the loop around it, or only on some calls of
+    the function around it (under an `if` or an `except` in its body: a resume path, a
+    final evaluation; fresh43 `adapter_resume_name`, mlx-examples PR 817: a bare
+    `resume_adapter_file` for `args.resume_adapter_file` under `if args.resume_adapter_file
+    is not None:`, NameError in the second session only)."""
     loop = source.enclosing(node, LOOPS)
-    return loop is not None and conditional(source, node, loop)
+    if loop is not None and conditional(source, node, loop):
+        return True
+    function = source.enclosing(node)
+    return function is not None and conditional(source, node, function)
 
 
 class UnboundName(Rule):
