@@ -76,15 +76,26 @@ def bound_names(source: SourceFile) -> set[str]:
 
 def periodic(source: SourceFile, node: ast.AST) -> bool:
     """`node` runs only on some iterations of the loop around it, or only on some calls of
-    the function around it (under an `if` or an `except` in its body: a resume path, a
-    final evaluation; fresh43 `adapter_resume_name`, mlx-examples PR 817: a bare
-    `resume_adapter_file` for `args.resume_adapter_file` under `if args.resume_adapter_file
-    is not None:`, NameError in the second session only)."""
+    the function around it (under an `if` in its body: a resume path, a final evaluation;
+    fresh43 `adapter_resume_name`, mlx-examples PR 817: a bare `resume_adapter_file` for
+    `args.resume_adapter_file` under `if args.resume_adapter_file is not None:`, NameError
+    in the second session only)."""
     loop = source.enclosing(node, LOOPS)
     if loop is not None and conditional(source, node, loop):
         return True
     function = source.enclosing(node)
-    return function is not None and conditional(source, node, function)
+    return function is not None and under_if(source, node, function)
+
+
+def under_if(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
+    """An `if` between `node` and its function (an `except` handler is left out: a worker's
+    handler reading a closure's list is the usual shape there)."""
+    parent = source.parents.get(node)
+    while parent is not None and parent is not function:
+        if isinstance(parent, (ast.If, ast.IfExp)):
+            return True
+        parent = source.parents.get(parent)
+    return False
 
 
 class UnboundName(Rule):

@@ -57,7 +57,7 @@ class BareWeightGlob(Rule):
     """MLX146: `glob(os.path.join(ckpt, "*.safetensors"))` where adapters are saved too."""
 
     id = "MLX146"
-    anchors = ('"*.',)
+    anchors = ("*.safetensors", "*.npz")
 
     @staticmethod
     def may_fire(text: str) -> bool:
