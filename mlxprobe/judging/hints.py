@@ -265,8 +265,11 @@ NAN_AT_FIRST = (
     "the loss was non-finite from its first report: check the inputs first, "
     "`mx.isnan(x).any()` on a batch: a standardisation `(x - mean) / std` where a constant "
     "feature has a std of 0 makes 0/0 = NaN in every row (replace a zero std with 1.0 or "
-    "divide by `std + 1e-8`), a log of a 0 feature, missing values read as NaN; then the "
-    "initial parameters and the first step: ")
+    "divide by `std + 1e-8`), any division by a count or norm that is 0 for some rows (a "
+    "graph node's degree for an isolated node: `deg ** -0.5` is inf; a mask's count; a "
+    "row's norm: guard it, `mx.maximum(deg, 1)` or `mx.where(deg > 0, ..., 0)`), a log of "
+    "a 0 feature, missing values read as NaN; then the initial parameters and the first "
+    "step: ")
 
 
 def for_non_finite(before: list[float]) -> str:

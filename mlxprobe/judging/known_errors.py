@@ -339,12 +339,14 @@ TABLE: tuple[KnownError, ...] = (
         "axis to what it is given (a positional encoding such as "
         "`nn.SinusoidalPositionalEncoding`, an `nn.Embedding`, a one-hot) was given an array "
         "that already has its features (the hidden states) instead of integer positions or "
-        "token ids; or per-example values (B,) met per-class ones (B, K): predicted class "
-        "indices compared with one-hot or smoothed label targets (an accuracy), a loss per "
-        "example against a target per class",
-        "give it the positions, not the features: `x = x + self.pos(mx.arange(x.shape[1]))`;"
-        " compare class indices with class indices: `mx.argmax(logits, axis=-1) == "
-        "mx.argmax(targets, axis=-1)` for one-hot targets",
+        "token ids; or, since broadcasting aligns the last axes, per-example values (B,) "
+        "met rows (B, K) at their K axis: a per-sample timestep `t`, weight or mask times "
+        "features, or predicted class indices compared with one-hot or smoothed targets (an "
+        "accuracy)",
+        "give a per-sample value its trailing axis, `t[:, None] * x` (`t.reshape(-1, 1)`); "
+        "compare class indices with class indices, `mx.argmax(logits, axis=-1) == "
+        "mx.argmax(targets, axis=-1)` for one-hot targets; give an encoding the positions, "
+        "not the features, `x = x + self.pos(mx.arange(x.shape[1]))`",
         GH + "ml-explore/mlx/issues/147"),
     KnownError(
         "number_as_string",
