@@ -60,8 +60,11 @@ ENDLESS_ALLOCATING = ("the program loops without end and allocates each pass, wi
                       "something every time, most often an item taken from a container and "
                       "never removed from it (a partial batch left in its bucket, a queue "
                       "entry read but not popped), so the same item comes back and is "
-                      "appended again: remove what you take (`del buckets[key]`, `pop`), and "
-                      "check that the loop's exit condition shrinks each pass")
+                      "appended again, or `list(...)` of an endless stream (a generator or "
+                      "streaming dataset that never stops) kept growing: remove what you take "
+                      "(`del buckets[key]`, `pop`), take a bounded part of a stream "
+                      "(`itertools.islice(stream, n)`, a buffer of fixed size), and check "
+                      "that the loop's exit condition shrinks each pass")
 
 
 def allocating_loop_reason(found: dict) -> str:
