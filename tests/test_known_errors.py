@@ -72,6 +72,7 @@ RAISED = {
     "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",
     "compile_non_array_argument": "mx.compile(lambda x: x)(object())",
     "incompatible_arguments": "mx.ones(2).astype('float32')",
+    "array_for_number": "mx.arange(mx.array([3, 5]).max())",
     "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
     "grad_keyword_call": "mx.value_and_grad(lambda x: x.sum())(x=mx.ones(3))",
     "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",

@@ -194,6 +194,19 @@ def test_a_table_with_bars_and_a_note_column_is_read_by_its_header():
     assert (noted["step"], noted["loss"]) == (150, 0.09128)
 
 
+def test_top_k_columns_and_a_dash_for_a_value_not_there_yet_are_read():
+    """fresh44 topk_isin_accuracy: `epoch | train_ce | val_ce | acc@1 | acc@5 | time`, its
+    first row (before training) with `-` for the training loss; no column was read before."""
+    parser = ProgressParser()
+    assert parser.parse("epoch | train_ce |  val_ce |  acc@1 |  acc@5 |  time") is None
+    first = parser.parse("    0 |        - |  2.3232 |  1.000 |  1.000 |   0.0")
+    later = parser.parse("    1 |   0.7243 |  0.5262 |  1.000 |  1.000 |   0.3")
+    assert first["metrics"]["acc@1"] == 1.0 and first["metrics"]["val_ce"] == 2.3232
+    assert "loss" not in first or first.get("loss_name") != "train_ce"
+    assert (later["loss"], later["loss_name"], later["metrics"]["acc@5"]) == (
+        0.7243, "train_ce", 1.0)
+
+
 def test_a_line_with_a_training_and_a_validation_loss_keeps_the_training_one():
     """fresh36 lr_callback_double_step logs `step 50 lr ... train_loss 0.6652 val_loss
     0.6669`: the step-and-loss form matched the validation loss, and no loss was read."""

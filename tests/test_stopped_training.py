@@ -17,10 +17,11 @@ def update(t: float) -> dict:
     return {"kind": "step", "source": "update", "step": int(t * 100), "t": t}
 
 
-def report(t: float, step: int, loss: float | None = None, **metrics) -> dict:
+def report(t: float, step: int, loss: float | None = None, metrics_only: bool = False,
+           **metrics) -> dict:
     record = {"kind": "progress", "source": "output", "step": step, "t": t,
               "metrics": metrics}
-    return record if loss is None else {**record, "loss": loss}
+    return record if loss is None or metrics_only else {**record, "loss": loss}
 
 
 def schedule(zeros: int, reports: int = 24) -> list[dict]:
@@ -150,3 +151,24 @@ def test_a_record_stamped_late_does_not_move_the_update_count_of_the_reports_aft
     late = next(r for r in records if r.get("t") == 2.5)  # an update of the second stage
     late["t"] = 4.05  # read between the two final reports
     assert classify(watched(records)).label == "wrong_result:degraded"
+
+
+def topk(before: float, during: float) -> list[dict]:
+    """An evaluation before training, then 12 epochs of 100 updates, each reporting its
+    training loss and acc@1; a chance level printed after training."""
+    records = [report(0.5, 0, metrics_only=True, **{"acc@1": before})]
+    for epoch in range(1, 13):
+        records += [update(epoch + i * 0.001) for i in range(1, 101)]
+        records.append(report(epoch + 0.5, epoch, 0.72 - 0.02 * epoch, **{"acc@1": during}))
+    return records + [report(13.0, 12, **{"acc@1": 0.1})]
+
+
+def test_an_accuracy_perfect_before_training_and_ever_after_is_wrong_result():
+    v = classify(watched(topk(before=1.0, during=1.0)))
+    assert v.label == "wrong_result:untrained_ceiling" and v.evidence["metric"] == "acc@1"
+    assert "isin" in v.hint and "row by row" in v.hint
+
+
+def test_an_accuracy_that_rises_to_perfect_or_starts_at_chance_is_not_judged():
+    assert classify(watched(topk(before=0.1, during=1.0))).kind == "pass"
+    assert classify(watched(topk(before=1.0, during=0.9))).kind == "pass"

@@ -297,8 +297,12 @@ TABLE: tuple[KnownError, ...] = (
         r"\[(matmul|addmm)\] Last dimension of first input with shape .* must match second "
         r"to last dimension",
         "a layer got inputs whose last axis is not its input width: a wrong flatten, the "
-        "features on another axis, or a layer built for another size",
-        "`x = x.reshape(x.shape[0], -1)` before the layer and `nn.Linear(x.shape[-1], out)`",
+        "features on another axis, a piece lost before a concatenate (`mx.split` takes split "
+        "points, not sizes: `mx.split(x, [27, 15], axis=-1)` leaves an empty middle piece "
+        "when the second point is below the first), or a layer built for another size",
+        "`x = x.reshape(x.shape[0], -1)` before the layer and `nn.Linear(x.shape[-1], out)`; "
+        "split by points, `a, b = mx.split(x, [n_a], axis=-1)`, and check each piece's "
+        "shape",
         GH + "ml-explore/mlx/issues/213"),
     KnownError(
         "integer_matmul",
@@ -479,6 +483,15 @@ TABLE: tuple[KnownError, ...] = (
         "pass arrays (`mx.array(x_np)`); reach the model and optimizer through the closure "
         "and name their state: `partial(mx.compile, inputs=state, outputs=state)(step)`",
         GH + "ml-explore/mlx/pull/745"),
+    KnownError(
+        "array_for_number",
+        r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
+        r"mlx\.core\.array(?:, mlx\.core\.array)*\s*(?:\n|$)",
+        "MLX's `{0}()` was given only `mx.array`s and takes none there: it wants a Python "
+        "number (a length, a count, a size, a shape, an axis), and a 0-d array from a "
+        "reduction (`t.max()`, `mask.sum()`) is not one",
+        "convert it first: `mx.arange(int(t.max().item()))`; keep sizes as Python ints",
+        GH + "lucasnewman/f5-tts-mlx/commit/e0bae964882bb5df8d15c036bdc037cb4b8713d1"),
     KnownError(
         "incompatible_arguments",
         r"(\w+)\(\): incompatible function arguments",

@@ -66,6 +66,9 @@ TRACEBACK_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interr
                             r"Warning|Fault))(?::\s*(?P<message>.*))?$")
 
 
+INVOKED = "Invoked with types:"  # the argument types an MLX binding was called with
+
+
 def raised(stderr: str) -> tuple[str, str] | None:
     """(exception type, message) of the traceback that ends `stderr`, if one does."""
     if "Traceback (most recent call last)" not in stderr:
@@ -83,7 +86,9 @@ def _message(first: str, after: list[str]) -> str:
     """An exception's message with the lines it continues on (MLX's compile error says
     what to do on its second line), up to MESSAGE_LINES of them."""
     more = []
-    for line in after[:MESSAGE_LINES]:
+    for at, line in enumerate(after[:MESSAGE_LINES]):
+        if not line.strip() and after[at + 1:at + 2] and after[at + 1].startswith(INVOKED):
+            continue  # nanobind's "incompatible function arguments" ends after a blank line
         if not line.strip() or line.startswith(("Traceback", "  File ")):
             break
         more.append(line.strip())

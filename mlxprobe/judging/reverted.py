@@ -22,7 +22,10 @@ its last report and at update 1499; fresh25 `orpo_half_odds_floor_ok`, `nll` 4e-
 report and at update 248). Measured (failure corpus fresh40 `lora_reload_adapters_dropped`):
 task-B accuracy 0.575 before LoRA (update 1500), 0.840 after 500 LoRA updates in memory, 0.575
 again after the reload (update 3500); its fixed twin's reload reads 0.840. Over every kept run
-of the corpus (682 cases) no other run fires.
+of the corpus (682 cases) no other run fires. The last report prints every measured name
+the one before it did (the same evaluation again, as `degraded` asks): a reference line
+printed after training, `chance level: acc@1=0.100`, equal to an untrained model's exact
+1/K on a balanced set, is not a reload.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 from ..watching.facts import RawResult
 from . import program
-from .readings import direction, reports
+from .readings import companions, direction, reports
 from .rule import Rule, Verdict
 
 MOVED_ACC = 0.1
@@ -70,9 +73,10 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
     times = program.update_times(raw)
     if times is None:
         return None
+    shapes = companions(raw)
     for name, values in reports(raw, times).items():
         found = came_back(values, len(times), bool(direction(name)))
-        if found is not None:
+        if found is not None and shapes[name][-2] <= shapes[name][-1]:
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "
                            f"after {found['updates_before']} (before training moved it to "
@@ -84,7 +88,8 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
 
 RULES = (
     Rule("wrong_result.reverted", "metrics", "the last two reports of a metric after every "
-         "optimizer update (no update between them), the last exactly equal to a report "
+         "optimizer update (no update between them, the second printing every measured name "
+         "the first did), the last exactly equal to a report "
          "with fewer updates, the one before it better than that by >= "
          f"{MOVED_ACC:g} (higher-is-better) or <= {MOVED_LOSS:g}x it (lower-is-better)",
          "failure corpus: fresh40 lora_reload_adapters_dropped (mlx-examples PR 396)",

@@ -38,6 +38,7 @@ from . import (
     ascent,
     backlog,
     below_mean,
+    ceiling,
     chance,
     checked,
     constant,
@@ -201,6 +202,7 @@ def rulebook() -> tuple[Rule, ...]:
         *reverted.RULES,
         *degraded.RULES,
         *throughput.RULES,
+        *ceiling.RULES,
         *checked.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",

@@ -98,7 +98,9 @@ class ProgressParser:
         numbers only, as many as the columns; in a table with bars, the cells between its
         bars, where a cell may be empty or hold words under a column that names no position
         or metric (a `note` column: `150 | 12 | 0.09128 | widened`; fresh19
-        `correct_net2net_widening`, whose `width` column was read as the loss otherwise)."""
+        `correct_net2net_widening`, whose `width` column was read as the loss otherwise),
+        and a dash marks a value not there yet (`0 | - | 2.3232 | 1.000`: the evaluation
+        before training)."""
         if self.header is None:
             return None
         if len(cells) == len(self.header) and numeric(cells):
@@ -107,7 +109,8 @@ class ProgressParser:
         if len(between) != len(self.header):
             return None
         pairs = [(h, c) for h, c in zip(self.header, between) if c and numeric([c])]
-        words = [h for h, c in zip(self.header, between) if c and not numeric([c])]
+        words = [h for h, c in zip(self.header, between)
+                 if c and c not in EMPTY_CELLS and not numeric([c])]
         return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
 
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
@@ -123,7 +126,9 @@ RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|sampl
 CELL_SPLIT = re.compile(r"[\s|│,]+")
 BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
-HEADER_CELL = re.compile(r"[A-Za-z_][\w./-]*%?")  # `active%`, `acc%`: a percentage column
+HEADER_CELL = re.compile(r"[A-Za-z_][\w./@-]*%?")  # `active%`, `acc%`: a percentage column;
+# `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read)
+EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
 
 def table_cells(text: str) -> list[str]:
