@@ -1523,6 +1523,39 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "the run trained",
         "", source="https://github.com/adeelahmad/mlx_rl_trainer/commit/97b879d7074e8dcd4c34e6f56a07029dd8e57938"),
     RuleInfo(
+        "MLX148", "boolean-mask-index",
+        "an MLX array indexed with a comparison (x[mask == 1], x[x > 0]): MLX has no boolean "
+        "indexing (a data-dependent number of elements), so it raises 'boolean indices are "
+        "not yet supported' or 'Cannot index mlx array using the given type' when the line "
+        "first runs",
+        "(x * mask).sum() / mask.sum()  # weight by the mask; or mx.where(mask, x, 0)",
+        "measured (mlx 0.32.4 CPU) x[x > 1], x[np.array([1, 0, 1, 0]) == 1] and x[True] raise "
+        "ValueError for x = mx.arange(4.0); failure corpus fresh40 distill_kl_mask_stats: "
+        "kl_per_token[mask == 1] raised at the first report",
+        "", source="https://github.com/ml-explore/mlx/issues/860"),
+    RuleInfo(
+        "MLX149", "arange-of-array-scalar",
+        "mx.arange given a reduction's result (t.max(), np.sum(a), mx.max(t)): a 0-d MLX array "
+        "or a NumPy scalar, where mx.arange takes Python numbers only: TypeError "
+        "(incompatible function arguments) when the line first runs",
+        "mx.arange(int(t.max().item()))  # a Python int",
+        "measured (mlx 0.32.4 CPU) mx.arange(a.max()), mx.arange(m.max()), mx.arange(np.sum(a)) "
+        "raise TypeError for a NumPy or MLX array; with int(...) or .item() they run; failure "
+        "corpus fresh44 lens_mask_arange: a padding mask's length = t.max() raised at the "
+        "first loss",
+        "", source="https://github.com/lucasnewman/f5-tts-mlx/commit/e0bae964882bb5df8d15c036bdc037cb4b8713d1"),
+    RuleInfo(
+        "MLX150", "batch-membership-accuracy",
+        "predictions tested for membership in the batch's labels (np.isin(preds, targets)): "
+        "isin asks whether each prediction equals any element of the second array, so a "
+        "sample counts as correct when its predicted class is anyone's label in the batch, "
+        "and the accuracy reads perfect even for an untrained model",
+        "(topk == targets[:, None]).any(axis=1)  # each row against its own label",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh44 topk_isin_accuracy) acc@1 read 1.000 "
+        "before training and at every epoch while the validation cross-entropy fell 2.32 -> "
+        "0.51; compared row by row it read 0.077 -> 0.835",
+        "", source="https://github.com/riccardomusmeci/mlx-image/pull/25"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -12,12 +12,15 @@ from .activations import ActivationOnModule
 from .adapters import FreezeAfterAdapters, FrozenThenTrained
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
+from .arange_scalar import ArangeOfArrayScalar
 from .argnums import GradOfIndices
 from .argument_count import GradOfMissingArgument
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .axes import NoAxisNormalisation
 from .base import Rule
+from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
+from .boolean_index import BooleanMaskIndex
 from .captures import CompiledReadsStaleModel
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
@@ -133,6 +136,9 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    BatchMembership,
+    ArangeOfArrayScalar,
+    BooleanMaskIndex,
     MissingOptimizerMethod,
     BareWeightGlob,
     DottedKeysOfNestedTree,

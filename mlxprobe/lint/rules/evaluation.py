@@ -133,6 +133,54 @@ def hands_over(source: SourceFile, nodes: list[ast.AST], update: ast.Call) -> bo
     return False
 
 
+RARE = 1000  # an evaluation only every this many steps (or more) does not bound the graph
+
+
+def rare(source: SourceFile, call: ast.Call, loop: ast.AST) -> bool:
+    """`call` runs only every K >= RARE steps: under `if step % K == 0` (K a number, or a
+    module-level name bound once to one) inside the loop. K updates build one lazy graph
+    before it runs (failure corpus fresh32 `lora_trainer_no_eval`: its only evaluations under
+    `PLOT_EVERY, SAVE_EVERY = 10000, 10000`, longer than the run)."""
+    parent = source.parents.get(call)
+    while parent is not None and parent is not loop:
+        if isinstance(parent, ast.If) and (every := interval(source, parent.test)):
+            return every >= RARE
+        parent = source.parents.get(parent)
+    return False
+
+
+def interval(source: SourceFile, test: ast.AST) -> int | None:
+    """K of `x % K == 0` (K a literal or a module constant), else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq) and isinstance(test.left, ast.BinOp)
+            and isinstance(test.left.op, ast.Mod) and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == 0):
+        return None
+    return constant_int(source, test.left.right)
+
+
+def constant_int(source: SourceFile, node: ast.AST) -> int | None:
+    """An int literal, or a name the module's top level binds once, to one (a tuple
+    assignment `A, B = 10000, 10000` included)."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if not isinstance(node, ast.Name):
+        return None
+    found = [v for stmt in source.tree.body if isinstance(stmt, ast.Assign)
+             for t in stmt.targets for v in _paired(t, stmt.value, node.id)]
+    return found[0] if len(found) == 1 else None
+
+
+def _paired(target: ast.AST, value: ast.AST, name: str) -> list[int]:
+    if isinstance(target, ast.Name):
+        ok = target.id == name and isinstance(value, ast.Constant) and type(value.value) is int
+        return [value.value] if ok else ([] if target.id != name else [-1])
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(
+            target.elts) == len(value.elts):
+        return [v for t, e in zip(target.elts, value.elts) for v in _paired(t, e, name)]
+    return []
+
+
 class UpdateWithoutEval(Rule):
     """MLX001: `optimizer.update` reached from a loop in which nothing evaluates the update."""
 
@@ -158,7 +206,8 @@ class UpdateWithoutEval(Rule):
         if not updates:
             return []
         outputs = step_outputs(nodes)
-        if any(covers_update(a, outputs) for e in evals(source, nodes) for a in e.args):
+        if any(covers_update(a, outputs) for e in evals(source, nodes)
+               if not rare(source, e, loop) for a in e.args):
             return []
         inner = source.enclosing(updates[0], LOOPS) or loop
         if loss_read_each_step(source, inner, outputs):

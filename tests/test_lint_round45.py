@@ -1,0 +1,79 @@
+"""From fresh44's held-out half: MLX148 (an MLX array indexed with a comparison), MLX149
+(`mx.arange` of a reduction's result), MLX150 (predictions tested for membership in the
+batch's labels), and MLX001 reading an evaluation that runs only every K >= 1000 steps as
+none: each on small programs, with the spellings that are right beside them."""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+STATS = """
+def stats(values):
+    kl = mx.exp(values) - 1.0
+    picked = kl[{index}]
+    return picked
+"""
+
+
+@pytest.mark.parametrize("index, lines", [("kl > 0", [4]), ("mx.arange(2)", []), ("0", [])])
+def test_mlx148_an_mlx_array_indexed_with_a_comparison(index: str, lines: list[int]):
+    assert fired(STATS.format(index=index), "MLX148") == lines
+
+
+def test_mlx148_leaves_numpy_arrays_alone():
+    code = "def f(a):\n    b = np.asarray(a)\n    return b[b > 0]\n"
+    assert fired(code, "MLX148") == []
+
+
+MASK = """
+def lens_to_mask(t, length=None):
+    if length is None:
+        length = {length}
+    return mx.arange(length)[None, :] < t[:, None]
+"""
+
+
+@pytest.mark.parametrize("length, lines", [("t.max()", [5]), ("np.sum(t)", [5]),
+                                           ("int(t.max())", []), ("t.max().item()", []),
+                                           ("max(t)", [])])
+def test_mlx149_arange_of_a_reduction(length: str, lines: list[int]):
+    assert fired(MASK.format(length=length), "MLX149") == lines
+
+
+ACCURACY = """
+def accuracy_at_k(logits, targets, k):
+    preds = np.array(mx.argsort(logits, axis=1)[:, -k:])
+    {line}
+"""
+
+
+@pytest.mark.parametrize("line, lines", [
+    ("return np.mean(np.any(np.isin(preds, np.array(targets)[:, None]), axis=1))", [4]),
+    ("return np.mean(np.any(preds == np.array(targets)[:, None], axis=1))", []),
+])
+def test_mlx150_predictions_tested_for_membership_in_the_batch(line: str, lines: list[int]):
+    assert fired(ACCURACY.format(line=line), "MLX150") == lines
+
+
+def test_mlx150_membership_of_something_else_is_not_read():
+    code = "vocab = np.arange(10)\nseen = np.isin(np.array([1, 2]), vocab)\n"
+    assert fired(code, "MLX150") == []
+
+
+RARE = """
+PLOT_EVERY = {every}
+model = nn.Linear(4, 4)
+opt = optim.SGD(1e-2)
+vg = nn.value_and_grad(model, lambda m, x: m(x).sum())
+for step in range(1, 3001):
+    loss, grads = vg(model, mx.ones((2, 4)))
+    opt.update(model, grads)
+    if step % PLOT_EVERY == 0:
+        mx.eval(model.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("every, lines", [(10000, [8]), (1000, [8]), (10, [])])
+def test_mlx001_an_evaluation_only_every_1000_steps_or_more_is_none(every: int, lines):
+    assert fired(RARE.format(every=every), "MLX001") == lines
