@@ -211,3 +211,14 @@ def self_attr(node: ast.AST) -> str | None:
             and node.value.id == "self":
         return node.attr
     return None
+
+
+def between(source: SourceFile, node: ast.AST, stop: ast.AST | None,
+            kinds: tuple[type, ...]) -> bool:
+    """A node of one of `kinds` encloses `node` below `stop` (the whole tree when None)."""
+    parent = source.parents.get(node)
+    while parent is not None and parent is not stop:
+        if isinstance(parent, kinds):
+            return True
+        parent = source.parents.get(parent)
+    return False

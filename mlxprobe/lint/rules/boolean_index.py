@@ -21,11 +21,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from ..dataflow import arrays_in, is_array
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
-from .numpy_index import _ever_numpy
+from .numpy_index import array_indices
 
 COMPARED = re.compile(r"\[[^\]\n]*\s(?:==|!=|<=|>=|<|>)\s[^\]\n]*\]")  # spaced: not `->`
 
@@ -41,12 +40,5 @@ class BooleanMaskIndex(Rule):
         return "mlx" in text and COMPARED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in source.of_type(ast.Subscript):
-            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            index = next((p for p in parts if isinstance(p, ast.Compare)), None)
-            if index is None:
-                continue
-            scope = source.enclosing(node) or source.tree
-            if is_array(source, node.value, arrays_in(source, scope)) and not _ever_numpy(
-                    source, node.value):
-                yield self.hit(source, index)
+        for index in array_indices(source, lambda part: isinstance(part, ast.Compare)):
+            yield self.hit(source, index)

@@ -31,6 +31,7 @@ from ..flow import (
     arguments,
     assigned,
     assignments,
+    between,
     body_assignments,
     body_nodes,
     calls,
@@ -276,12 +277,7 @@ def rebinds_repeatedly(source: SourceFile, function: ast.AST | None, name: str) 
 
 def in_loop(source: SourceFile, node: ast.AST, stop: ast.AST | None) -> bool:
     """A `for`/`while` encloses `node` (below `stop`, when given)."""
-    parent = source.parents.get(node)
-    while parent is not None and parent is not stop:
-        if isinstance(parent, (ast.For, ast.While)):
-            return True
-        parent = source.parents.get(parent)
-    return False
+    return between(source, node, stop, (ast.For, ast.While))
 
 
 def _bound(node: ast.AST) -> set[str]:

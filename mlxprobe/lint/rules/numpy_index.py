@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
@@ -79,15 +79,22 @@ class NumpyIndex(Rule):
             r"[\w)\]]\[[^\]\n]*\b(?:" + "|".join(map(re.escape, names)) + r")\b", text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in source.of_type(ast.Subscript):
-            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            index = next((p for p in parts if _numpy_index(source, p)), None)
-            if index is None:
-                continue
-            scope = source.enclosing(node) or source.tree
-            if is_array(source, node.value, arrays_in(source, scope)) and not _ever_numpy(
-                    source, node.value):
-                yield self.hit(source, index)
+        for index in array_indices(source, lambda part: _numpy_index(source, part)):
+            yield self.hit(source, index)
+
+
+def array_indices(source: SourceFile, pick: Callable[[ast.AST], bool]) -> Iterator[ast.AST]:
+    """The index (or the part of a tuple index) that `pick` accepts, of each subscript of a
+    value the dataflow pass sees as an MLX array and that no binding makes a NumPy array."""
+    for node in source.of_type(ast.Subscript):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        index = next((p for p in parts if pick(p)), None)
+        if index is None:
+            continue
+        scope = source.enclosing(node) or source.tree
+        if is_array(source, node.value, arrays_in(source, scope)) and not _ever_numpy(
+                source, node.value):
+            yield index
 
 
 def _ever_numpy(source: SourceFile, node: ast.AST) -> bool:

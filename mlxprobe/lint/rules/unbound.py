@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
-from ..flow import body_nodes, walk
+from ..flow import between, body_nodes, walk
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
@@ -90,12 +90,7 @@ def periodic(source: SourceFile, node: ast.AST) -> bool:
 def under_if(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
     """An `if` between `node` and its function (an `except` handler is left out: a worker's
     handler reading a closure's list is the usual shape there)."""
-    parent = source.parents.get(node)
-    while parent is not None and parent is not function:
-        if isinstance(parent, (ast.If, ast.IfExp)):
-            return True
-        parent = source.parents.get(parent)
-    return False
+    return between(source, node, function, (ast.If, ast.IfExp))
 
 
 class UnboundName(Rule):
