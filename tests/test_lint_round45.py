@@ -77,3 +77,44 @@ for step in range(1, 3001):
 @pytest.mark.parametrize("every, lines", [(10000, [8]), (1000, [8]), (10, [])])
 def test_mlx001_an_evaluation_only_every_1000_steps_or_more_is_none(every: int, lines):
     assert fired(RARE.format(every=every), "MLX001") == lines
+
+
+AUX_THROUGH_LAMBDA = """
+def loss_fn(m, x):
+    out = m(x)
+    return (out ** 2).mean(), out
+def main():
+    model = nn.Linear(4, 4)
+    opt = optim.Adam(1e-3)
+    vg = nn.value_and_grad(model, lambda m, x: loss_fn(m, x))
+    for epoch in range(3):
+        recs = []
+        for s in range(10):
+            (loss, rec), grads = vg(model, mx.ones((2, 4)))
+            opt.update(model, grads)
+            mx.eval(model.parameters(), opt.state, rec)
+            recs.append(rec.item())
+"""
+
+
+def test_a_gradient_function_given_a_lambda_is_read_without_error(capsys):
+    """fresh45 vqvae_waveform_codebook: MLX105 read the lambda's body (one expression) as a
+    list of statements; lint raised TypeError and watch wrote no report."""
+    assert fired(AUX_THROUGH_LAMBDA, "MLX105") == []
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_rule_that_fails_is_contained_and_said_in_one_line(capsys, monkeypatch):
+    from mlxprobe.lint import engine
+    from mlxprobe.lint.rules.boolean_index import BooleanMaskIndex
+
+    def broken(self, source):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(BooleanMaskIndex, "check", broken)
+    code = "import mlx.core as mx\nx = mx.ones(3)\nn = mx.arange(x.max())\ny = x[x > 0]\n"
+    found = engine.lint_source(code, "prog.py")
+    assert [f.rule for f in found] == ["MLX149"]  # the other rules still report
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mlxprobe lint: internal error in MLX148 on prog.py: TypeError: boom "
+                   "(please report it)"]

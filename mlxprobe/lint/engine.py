@@ -11,6 +11,7 @@ import ast
 import contextlib
 import functools
 import gc
+import sys
 from collections.abc import Iterable, Iterator
 
 from .. import syntax
@@ -75,8 +76,21 @@ def check(source: SourceFile, select: Iterable[str] | None = None,
         return []
     lines = source.lines
     found = {f for rule in (chosen(select, ignore) if rules is None else rules)
-             for f in rule().check(source)}
+             for f in guarded(rule, source)}
     return sorted((f for f in found if not is_silenced(f, lines)), key=Finding.sort_key)
+
+
+def guarded(rule: type[Rule], source: SourceFile) -> list[Finding]:
+    """One rule's findings; a rule that fails on a program (our bug, never the user's) gives
+    none there and says so in one line on stderr, so the other rules still report (fresh45
+    `vqvae_waveform_codebook`: MLX105 read a lambda's body as statements and stopped lint and
+    `watch`'s report)."""
+    try:
+        return list(rule().check(source))
+    except Exception as error:  # noqa: BLE001 - any rule's bug, reported and contained
+        print(f"mlxprobe lint: internal error in {rule.id} on {source.path}: "
+              f"{type(error).__name__}: {error} (please report it)", file=sys.stderr)
+        return []
 
 
 def lint_source(text: str, path: str = "<stdin>", select: Iterable[str] | None = None,

@@ -241,8 +241,9 @@ def negative(node: ast.AST) -> bool:
 def function_bindings(source: SourceFile, function: ast.AST | None) -> dict[str, ast.AST]:
     """`last_bindings` of a function's body (of nothing at module level), cached."""
     key = ("last_bindings", function)
-    if key not in source.cache:
-        source.cache[key] = last_bindings(function.body) if function is not None else {}
+    if key not in source.cache:  # a lambda's body is one expression: it binds nothing
+        body = getattr(function, "body", None)
+        source.cache[key] = last_bindings(body) if isinstance(body, list) else {}
     return source.cache[key]
 
 
