@@ -118,3 +118,37 @@ def test_a_rule_that_fails_is_contained_and_said_in_one_line(capsys, monkeypatch
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["mlxprobe lint: internal error in MLX148 on prog.py: TypeError: boom "
                    "(please report it)"]
+
+
+def test_mlx150_one_query_s_ranking_against_its_relevant_set_is_a_retrieval_metric():
+    """fresh45 poincare_tree_rsgd: `np.isin(np.argsort(d), list(nbrs))`, a mean average
+    precision over one node's neighbours."""
+    code = ("def mean_ap(d, nbrs):\n    order = np.argsort(d)\n"
+            "    hit = np.isin(order, list(nbrs))\n    return hit.mean()\n")
+    assert fired(code, "MLX150") == []
+
+
+GATED = """
+class Moe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Linear(4, 2)
+        self.expert = nn.Linear(4, 4)
+    def __call__(self, x):
+        gates = mx.softmax(self.gate(x), axis=-1)
+        inds = mx.stop_gradient(mx.argmax(gates, axis=-1))
+        scores = mx.take_along_axis(gates, inds[:, None], axis=-1)
+        if self.training:
+            y = self.expert(x) * scores
+        else:
+            y = self.expert(x)
+        return y
+model = Moe()
+loss, grads = nn.value_and_grad(model, lambda m, x: m(x).sum())(model, mx.ones((2, 4)))
+"""
+
+
+def test_mlx036_reads_both_branches_of_an_if_that_binds_the_result():
+    """fresh45 moe_expert_buffer_rows_ok: the gate reaches the output through the training
+    branch's `* scores`; the last binding in the text (the other branch) hid it."""
+    assert fired(GATED, "MLX036") == []

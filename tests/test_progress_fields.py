@@ -207,6 +207,15 @@ def test_top_k_columns_and_a_dash_for_a_value_not_there_yet_are_read():
         0.7243, "train_ce", 1.0)
 
 
+def test_a_bar_inside_a_column_name_does_not_split_the_header():
+    """fresh45 poincare_tree_rsgd: `epoch lr loss mean_rank mAP max|x| root|x|`: the
+    header was split into nine cells for seven columns and the lr read as the loss."""
+    parser = ProgressParser()
+    assert parser.parse("epoch      lr     loss  mean_rank     mAP  max|x|  root|x|") is None
+    row = parser.parse("   90   2.000   1.5443       5.53   0.467   0.817    0.084")
+    assert (row["step"], row["loss"], row["metrics"]["learning_rate"]) == (90, 1.5443, 2.0)
+
+
 def test_a_line_with_a_training_and_a_validation_loss_keeps_the_training_one():
     """fresh36 lr_callback_double_step logs `step 50 lr ... train_loss 0.6652 val_loss
     0.6669`: the step-and-loss form matched the validation loss, and no loss was read."""

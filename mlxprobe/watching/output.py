@@ -105,7 +105,7 @@ class ProgressParser:
             return None
         if len(cells) == len(self.header) and numeric(cells):
             return list(zip(self.header, cells))
-        between = bar_cells(text) if BAR.search(text) else []
+        between = bar_cells(text) if delimited(text) else []
         if len(between) != len(self.header):
             return None
         pairs = [(h, c) for h, c in zip(self.header, between) if c and numeric([c])]
@@ -124,16 +124,27 @@ class ProgressParser:
 RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|samples?|"
                           r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
 CELL_SPLIT = re.compile(r"[\s|│,]+")
+WORD_SPLIT = re.compile(r"[\s,]+")
+# a bar that separates columns has a space or the line's edge on both sides; one inside a
+# name (`max|x|`, an absolute value: fresh45 `poincare_tree_rsgd`, whose header was split
+# into nine cells for seven columns and whose learning rate was read as the loss) does not
+DELIMITER = re.compile(r"(?:^|\s)[|│](?:\s|$)")
 BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
-HEADER_CELL = re.compile(r"[A-Za-z_][\w./@-]*%?")  # `active%`, `acc%`: a percentage column;
+HEADER_CELL = re.compile(r"[A-Za-z_][\w./@|-]*%?")  # `active%`, `acc%`: a percentage column;
 # `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
 
 def table_cells(text: str) -> list[str]:
     """The cells of a table line: words or numbers between spaces, bars and commas."""
-    return [cell for cell in CELL_SPLIT.split(text.strip()) if cell]
+    split = CELL_SPLIT if delimited(text) or not BAR.search(text) else WORD_SPLIT
+    return [cell for cell in split.split(text.strip()) if cell]
+
+
+def delimited(text: str) -> bool:
+    """The line's bars separate columns (not only `|x|` inside a name)."""
+    return DELIMITER.search(text) is not None
 
 
 def bar_cells(text: str) -> list[str]:
@@ -154,7 +165,7 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     """A header's column names: between bars when the line has them, so that a name of
     several words is one column (`| train rollout mse |` -> `train_rollout_mse`), else
     its `table_cells` (`words`)."""
-    if not BAR.search(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
+    if not delimited(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
         return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
     return ["_".join(cell.split()) for cell in BAR.split(text) if cell.strip()]
 

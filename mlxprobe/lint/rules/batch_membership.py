@@ -10,8 +10,8 @@ row by row, `(preds_at_k == targets[:, None]).any(axis=1)`, it read 0.077 -> 0.8
 
 Job: a `numpy.isin` / `numpy.in1d` call whose first argument is derived from predictions: it
 holds, directly or through local names (a few bindings deep, `np.array(...)` and slices
-included), an `argmax`, `argsort`, `argpartition` or `topk` (a function of numpy or mlx.core,
-or a method).
+included), an `argmax`, `argsort`, `argpartition` or `topk` over each row of a batch (`axis`
+1 or -1; a function of numpy or mlx.core, or a method).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -44,9 +44,19 @@ def ranked(source: SourceFile, node: ast.AST, depth: int = DEPTH) -> bool:
 
 
 def _ranking(source: SourceFile, call: ast.Call) -> bool:
+    """A ranking of each row of a batch: `argsort(logits, axis=1)`, `argmax(..., axis=-1)`
+    (a ranking of one vector, `np.argsort(d)` of one query's distances tested against its
+    set of relevant items, is how retrieval metrics are computed: fresh45
+    `poincare_tree_rsgd`)."""
     name = source.imports.resolve(call.func) or ""
     last = name.rpartition(".")[2] if name else getattr(call.func, "attr", "")
-    return last in RANKINGS
+    if last not in RANKINGS:
+        return False
+    axes = [k.value for k in call.keywords if k.arg == "axis"] + call.args[1:2] * (
+        last != "topk")
+    return any(isinstance(a, ast.Constant) and a.value in (1, -1) or isinstance(
+        a, ast.UnaryOp) and isinstance(a.operand, ast.Constant) and a.operand.value == 1
+               for a in axes)
 
 
 class BatchMembership(Rule):

@@ -37,6 +37,31 @@ class Trace:
         before = [d for d in self.defs.get(name, []) if d.lineno < line]
         return max(before, key=lambda d: d.lineno).value if before else None
 
+    def bindings(self, name: str, line: int) -> list[ast.AST]:
+        """The value of the binding before the read, and of any earlier one in the other
+        branch of an `if` that holds it (`if self.training: y = ... else: y = ...`: both
+        reach the read; fresh45 `moe_expert_buffer_rows_ok`, whose gate reaches the result
+        through the training branch's `y * scores`, was read through the other branch only)."""
+        before = sorted((d for d in self.defs.get(name, []) if d.lineno < line),
+                        key=lambda d: d.lineno)
+        if not before:
+            return []
+        latest = before[-1]
+        return [latest.value] + [d.value for d in before[:-1] if self._apart(d, latest)]
+
+    def _apart(self, one: ast.AST, other: ast.AST) -> bool:
+        """`one` and `other` sit in the two branches of one `if`."""
+        node = self.source.parents.get(other)
+        while node is not None:
+            if isinstance(node, ast.If):
+                sides = [n for n in (node.body, node.orelse) if any(
+                    _holds(stmt, other) for stmt in n)]
+                if sides and any(_holds(stmt, one) for stmt in (
+                        node.orelse if sides[0] is node.body else node.body)):
+                    return True
+            node = self.source.parents.get(node)
+        return False
+
     def layers(self, node: ast.AST, line: int, barrier: bool) -> set[ast.Call]:
         found: set[ast.Call] = set()
         todo, seen = [(node, line)], set()
@@ -49,11 +74,13 @@ class Trace:
                 found.add(current)
             if isinstance(current, ast.Name) and (current.id, at) not in seen:
                 seen.add((current.id, at))
-                value = self.binding(current.id, at)
-                if value is not None:
-                    todo.append((value, value.lineno))
+                todo += [(value, value.lineno) for value in self.bindings(current.id, at)]
             todo += [(kid, at) for kid in ast.iter_child_nodes(current)]
         return found
+
+
+def _holds(stmt: ast.AST, node: ast.AST) -> bool:
+    return stmt is node or any(n is node for n in ast.walk(stmt))
 
 
 CHANGES = frozenset({"update", "load_weights", "freeze", "unfreeze", "apply", "set_dtype",
