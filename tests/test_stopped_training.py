@@ -172,3 +172,21 @@ def test_an_accuracy_perfect_before_training_and_ever_after_is_wrong_result():
 def test_an_accuracy_that_rises_to_perfect_or_starts_at_chance_is_not_judged():
     assert classify(watched(topk(before=0.1, during=1.0))).kind == "pass"
     assert classify(watched(topk(before=1.0, during=0.9))).kind == "pass"
+
+
+def converged_early(start_err: float) -> list[dict]:
+    """A measurement error printed before training, then 12 reports of a deconvolution
+    whose data term sits at its noise floor from the first one (fresh45
+    deblur_signal_heavyball)."""
+    records = [{"kind": "progress", "source": "output", "step": 0, "t": 0.1,
+                "loss": start_err, "loss_name": "rel_err", "metrics": {}}]
+    for i in range(1, 13):
+        records.append({"kind": "progress", "source": "output", "step": 500 * i,
+                        "t": 0.1 + i, "loss": 0.0273, "loss_name": "data_rmse",
+                        "metrics": {"obj": 2.2839, "rel_err": 0.0687 if i == 1 else 0.067}})
+    return records
+
+
+def test_a_loss_flat_from_its_first_report_after_an_early_fall_is_not_judged():
+    assert classify(watched(converged_early(start_err=0.1349))).kind == "pass"
+    assert classify(watched(converged_early(start_err=0.07))).label == "not_learning:trend"

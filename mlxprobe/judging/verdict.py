@@ -273,12 +273,14 @@ def _not_learning_rule() -> Rule:
                 f"noise: that interval holds 0 within +-{program.MAX_HIDDEN_FALL:.0%} and the "
                 f"values scatter >= {program.LEVEL_NOISE:.1%} of their median around it, "
                 "unless the run reports a higher-is-better metric, which did not rise, or a "
-                "learning rate at its floor)",
+                "learning rate at its floor; nor when another error measure reported before "
+                f"the loss's first report had fallen >= {program.EARLY_FALL:.0%} at its next)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
                 "its second report; fresh28's NLL that converged before its first report; "
-                "fresh35's precision-matrix NLL at its noise floor by its first report",
+                "fresh35's precision-matrix NLL at its noise floor by its first report; fresh45's "
+                "deconvolution converged before its first report",
                 _not_learning)
 
 
@@ -1097,6 +1099,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None  # a level with noise: what a loss at its floor from the start shows too
     if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):
         return None  # an error measure among several, not the objective (`elsewhere`)
+    if program.learned_first(raw):
+        return None  # it learned before it printed the loss: a flat loss at its floor
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
