@@ -29,9 +29,11 @@ MIN_SHARE = 0.25
 HINT = ("the learning-rate schedule reached 0 while training went on, so every update "
         "after it changed nothing: a scheduler stepped twice per optimizer update (a "
         "callback's `on_batch_end` stepping the same schedule the train step already steps, "
-        "or a step per batch and another per epoch) runs at double speed: step it once per "
-        "update; a schedule shorter than the run (decay steps counted in epochs, or in the "
-        "batches of a smaller data set) ends early: give it the number of optimizer updates, "
+        "or a step per batch and another per epoch) runs at double speed, and one indexed "
+        "by the micro-batch under gradient accumulation runs N times too fast: index it by "
+        "the optimizer step (`optimizer.step`), once per update; a schedule shorter than the "
+        "run (decay steps counted in epochs, or in the batches of a smaller data set) ends "
+        "early: give it the number of optimizer updates, "
         "`optim.cosine_decay(lr, total_updates)`")
 
 
