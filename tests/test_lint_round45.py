@@ -152,3 +152,16 @@ def test_mlx036_reads_both_branches_of_an_if_that_binds_the_result():
     """fresh45 moe_expert_buffer_rows_ok: the gate reaches the output through the training
     branch's `* scores`; the last binding in the text (the other branch) hid it."""
     assert fired(GATED, "MLX036") == []
+
+
+@pytest.mark.parametrize("line, lines", [
+    ("for param in model.parameters():\n    param.stop_gradient = True", [3]),  # PyTorch's
+    ("mx.savez('ckpt.npz', *model.parameters())", [3]),
+    ("model.freeze()", []),
+    ("mx.savez('ckpt.npz', **dict(tree_flatten(model.parameters())))", []),
+])
+def test_mlx116_keys_given_an_attribute_or_unpacked_into_a_call(line: str, lines: list[int]):
+    """fresh45 bert_freeze_stopgrad (AttributeError on a key string) and best_saver_savez
+    (the arrays never saved)."""
+    code = "model = nn.Linear(4, 4)\nmx.eval(model.parameters())\n" + line + "\n"
+    assert fired(code, "MLX116") == lines

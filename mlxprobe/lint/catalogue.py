@@ -1144,7 +1144,9 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "MLX116", "tree-iterated-as-leaves",
         "a for loop or comprehension over a parameter or gradient tree itself "
         "(model.parameters(), tree_map(...), the gradients of value_and_grad) uses each item "
-        "as an array: MLX's trees are dicts, and iterating one yields its keys (strings)",
+        "as an array or sets an attribute on it (param.stop_gradient = True), or the tree is "
+        "unpacked into a call (*model.parameters()): MLX's trees are dicts, and iterating one "
+        "yields its keys (strings)",
         "total = sum((g * g).sum() for _, g in tree_flatten(grads))  # the leaves",
         "measured (mlx 0.32.4 CPU): sum((p * p).sum() for p in nn.Linear(2, 2).parameters()) "
         "raises TypeError: can't multiply sequence by non-int of type 'str', and "

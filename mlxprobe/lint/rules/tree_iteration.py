@@ -10,6 +10,11 @@ m.parameters()]` raises `AttributeError: 'str' object has no attribute 'sum'`. F
 fresh19 `clip_norm_iterates_dict_keys` (a hand-written global-norm clip over
 `tree_map(lambda x: x, grads)`; the fix iterates `tree_flatten(grads)`).
 
+A parameter tree unpacked into a call (`mx.savez(path, *model.parameters())`) passes its keys
+the same way (fresh45 `best_saver_savez`: the arrays were never saved), and an attribute set
+on an iterated item (`param.stop_gradient = True`, PyTorch's `requires_grad` habit) fails
+on the key string (fresh45 `bert_freeze_stopgrad`: AttributeError; `self.bert.freeze()`).
+
 Job: find such iterations; `.items()`, `.values()` and `tree_flatten(...)` are what to iterate.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -28,6 +33,7 @@ from .base import Rule
 # the text iterates a tree call or a name holding `grad` (`for g in grads:`)
 ITERATED = re.compile(r"\bin\s+(?:[\w.]*(?:parameters\(\)|tree_map\()|\w*grad)")
 TREE_METHODS = frozenset({"parameters", "trainable_parameters"})
+STARRED = re.compile(r"\*[\w.]*parameters\(\)")  # a tree unpacked into a call
 TREE_FUNCTIONS = frozenset({"mlx.utils.tree_map"})
 GRADS = frozenset({"mlx.nn.value_and_grad", "mlx.core.value_and_grad"})
 # Array methods a string lacks (and a str has: `strip`, `split`, `count`, ... are left out).
@@ -69,9 +75,11 @@ def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:
     for node in nodes:
         if isinstance(node, ast.BinOp) and (bare(node.left, names) or bare(node.right, names)):
             return True
-        if isinstance(node, ast.Attribute) and node.attr in ARRAY_METHODS and isinstance(
-                node.value, ast.Name) and node.value.id in names:
-            return True
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id in names and (node.attr in ARRAY_METHODS
+                                            or isinstance(node.ctx, ast.Store)):
+            return True  # an array method, or an attribute set on it (PyTorch's
+            # `param.requires_grad = False` habit: a str takes no attribute)
     return False
 
 
@@ -98,14 +106,18 @@ class TreeIteratedAsLeaves(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return " in " in text and ("parameters()" in text or "tree_map(" in text
-                                   or "grad(" in text) and ITERATED.search(text) is not None
+        return (" in " in text and ("parameters()" in text or "tree_map(" in text
+                                    or "grad(" in text) and ITERATED.search(text) is not None
+                ) or STARRED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         named = graders(source)
         for iterable, target, used in iterations(source):
             if self._tree(source, iterable, named) and used_as_array(used, set(assigned(target))):
                 yield self.hit(source, iterable)
+        for star in source.of_type(ast.Starred):  # `mx.savez(path, *model.parameters())`
+            if isinstance(source.parents.get(star), ast.Call) and tree_call(source, star.value):
+                yield self.hit(source, star.value)
 
     @staticmethod
     def _tree(source: SourceFile, iterable: ast.AST, named: set[str]) -> bool:
