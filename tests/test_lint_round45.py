@@ -165,3 +165,49 @@ def test_mlx116_keys_given_an_attribute_or_unpacked_into_a_call(line: str, lines
     (the arrays never saved)."""
     code = "model = nn.Linear(4, 4)\nmx.eval(model.parameters())\n" + line + "\n"
     assert fired(code, "MLX116") == lines
+
+
+CNN = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3)
+    def __call__(self, x):
+        {lines}
+        return self.conv1(x)
+"""
+
+
+@pytest.mark.parametrize("lines, found", [
+    ("x = mx.transpose(x, (0, 3, 1, 2))", [8]),  # NHWC -> NCHW, PyTorch's layout
+    ("x = x.transpose(0, 3, 1, 2)", [8]),
+    ("x = mx.transpose(x, (0, 3, 1, 2))\n        x = mx.transpose(x, (0, 2, 3, 1))", []),
+    ("x = x * 2.0", []),
+])
+def test_mlx151_channels_first_into_conv2d(lines: str, found: list[int]):
+    """fresh46 stripes_convnet_channels_first (MLX's convolutions take channels last); the
+    binding in effect at the call decides (mlx-vlm's flux2 VAE transposes back first)."""
+    assert fired(CNN.format(lines=lines), "MLX151") == found
+
+
+BLOCK = """
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+    def __call__(self, x, mask=None):
+        q, k, v = mx.split(self.qkv(x)[:, None], 3, axis=-1)
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)[:, 0]
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = Attention()
+    def __call__(self, x, mask=None):
+        return x + self.attn(x{passed})
+"""
+
+
+@pytest.mark.parametrize("passed, found", [("", [14]), (", mask=mask", []), (", mask", [])])
+def test_mlx152_a_mask_taken_and_not_passed_to_attention(passed: str, found: list[int]):
+    """fresh46 unset_attn_mask_lm: a causal LM whose block dropped its mask."""
+    assert fired(BLOCK.format(passed=passed), "MLX152") == found

@@ -1558,6 +1558,30 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.51; compared row by row it read 0.077 -> 0.835",
         "", source="https://github.com/riccardomusmeci/mlx-image/pull/25"),
     RuleInfo(
+        "MLX151", "channels-first-conv2d",
+        "an image batch permuted to channels-first (x.transpose(0, 3, 1, 2), PyTorch's NCHW) "
+        "and given to an nn.Conv2d: MLX's convolutions take channels last (N, H, W, C), so "
+        "the layer reads the width as its channels and fails, or convolves the wrong axes",
+        "x = self.conv1(x)  # x stays (N, H, W, C): no transpose before an MLX Conv2d",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh46 stripes_convnet_channels_first) a "
+        "CNN that transposed its (64, 16, 16, 3) batch to (64, 3, 16, 16) before "
+        "nn.Conv2d(3, 16, 3) raised ValueError '[conv] Expect the input channels in the input "
+        "and weight array to match' at the first step; without the transpose it trained to "
+        "val_acc 1.0",
+        "", source="https://github.com/TortoiseHam/fastmlx/commit/c005a01478278e9c11ec0a5467340eb30fc69eae"),
+    RuleInfo(
+        "MLX152", "dropped-mask",
+        "a module's __call__ takes a mask and never reads it while it calls a layer of its "
+        "own that takes one (a same-file class with a mask parameter, nn.MultiHeadAttention): "
+        "the mask is dropped on its way down, attention runs unmasked, and a causal language "
+        "model sees the tokens it predicts",
+        "x = x + self.attn(self.n1(x), mask=mask)  # pass the mask on",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh46 unset_attn_mask_lm) a block that "
+        "called self.attn(self.n1(x)) reached a teacher-forced validation CE of 0.063, below "
+        "its data's entropy (1.465), while its generation-time CE stayed 2.35; with the mask "
+        "passed on, 1.47 and 1.45",
+        "", source="https://github.com/kyutai-labs/moshi/issues/158"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

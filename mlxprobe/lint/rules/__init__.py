@@ -22,6 +22,7 @@ from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
 from .boolean_index import BooleanMaskIndex
 from .captures import CompiledReadsStaleModel
+from .channels_first import ChannelsFirstConv2d
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .construction import ModuleWithoutSuperInit
@@ -36,6 +37,7 @@ from .divisors import UnguardedMaskCount, WarmupByOption
 from .dotted_keys import DottedKeysOfNestedTree
 from .dotted_path import DottedPathGetattr
 from .dropout_eval import DropoutAtEvaluation
+from .dropped_mask import DroppedMask
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .falsy_seed import FalsySeed
@@ -136,6 +138,8 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    ChannelsFirstConv2d,
+    DroppedMask,
     BatchMembership,
     ArangeOfArrayScalar,
     BooleanMaskIndex,
