@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from ..watching.facts import RawResult
 from . import program
-from .readings import companions, direction, reports
+from .readings import companions, direction, repeated, reports
 from .rule import Rule, Verdict
 
 FACTOR = 10.0
@@ -76,7 +76,7 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
     shapes = companions(raw)
     for name, values in named.items():
         found = worse(values, len(times), bool(direction(name)))
-        if found is not None and shapes[name][-2] <= shapes[name][-1]:
+        if found is not None and repeated(shapes, name):
             return _verdict(name, found)
     return None
 

@@ -28,7 +28,7 @@ from .. import metric_names
 from ..protocol import COMPILE, OPTIMIZER, PROGRESS, STEP, UPDATE, WEIGHTS, decode_number
 from ..watching.facts import RawResult
 from ..watching.store import TRAINER_VIEW
-from . import hints, known_errors
+from . import hints, known_errors, readings
 from .stats import mann_kendall, sen_interval, theil_sen, window_median
 
 TREND_MIN_POINTS = 10
@@ -381,15 +381,11 @@ def learned_first(raw: RawResult) -> str | None:
     seen: dict[str, list[float]] = {}
     loss_at = None
     for record in raw.of_kind(PROGRESS):
-        named = dict(record.get("metrics") or {})
-        if record.get("loss") is not None:
-            named[str(record.get("loss_name") or "loss")] = record["loss"]
+        named = readings.numbers(record)
         if loss_at is None and any(n.lower() == own for n in named):
-            loss_at = {n for n in seen}
-        for name, value in named.items():
-            number = decode_number(value)
-            if number is not None:
-                seen.setdefault(name, []).append(number)
+            loss_at = set(seen)
+        for name, number in named.items():
+            seen.setdefault(name, []).append(number)
     for name in loss_at or ():
         values = seen[name]
         lower = metric_names.lower_is_better(metric_names.normal(name))

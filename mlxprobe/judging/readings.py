@@ -39,17 +39,24 @@ def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
     return out
 
 
-def measured(record: dict) -> dict[str, float]:
-    """A progress record's numbers that have a direction, by name (the loss under its own)."""
+def repeated(shapes: dict[str, list[frozenset[str]]], name: str) -> bool:
+    """The last report of `name` prints every measured name the one before it did: the
+    same evaluation again (a training line then a test line under one name are two)."""
+    return shapes[name][-2] <= shapes[name][-1]
+
+
+def numbers(record: dict) -> dict[str, float]:
+    """A progress record's numbers by name (the loss under its own name)."""
     named = dict(record.get("metrics") or {})
     if record.get("loss") is not None:
         named[str(record.get("loss_name") or "loss")] = record["loss"]
-    out = {}
-    for name, value in named.items():
-        number = decode_number(value)
-        if number is not None and direction(name) is not None:
-            out[name] = number
-    return out
+    decoded = {name: decode_number(value) for name, value in named.items()}
+    return {name: number for name, number in decoded.items() if number is not None}
+
+
+def measured(record: dict) -> dict[str, float]:
+    """A progress record's numbers that have a direction, by name (the loss under its own)."""
+    return {n: v for n, v in numbers(record).items() if direction(n) is not None}
 
 
 def direction(name: str) -> bool | None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from ..watching.facts import RawResult
 from . import program
-from .readings import companions, direction, reports
+from .readings import companions, direction, repeated, reports
 from .rule import Rule, Verdict
 
 MOVED_ACC = 0.1
@@ -76,7 +76,7 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
     shapes = companions(raw)
     for name, values in reports(raw, times).items():
         found = came_back(values, len(times), bool(direction(name)))
-        if found is not None and shapes[name][-2] <= shapes[name][-1]:
+        if found is not None and repeated(shapes, name):
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "
                            f"after {found['updates_before']} (before training moved it to "

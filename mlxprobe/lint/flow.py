@@ -161,14 +161,21 @@ def arguments(function: ast.AST) -> set[str]:
     return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
 
 
+def defaults(function: ast.AST) -> dict[str, ast.AST]:
+    """Each parameter's default value, by name (parameters without one left out)."""
+    args = function.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    found = dict(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    found.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
+    return found
+
+
 def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
     """Each parameter's value at this call: the argument given, else its default; `self`
     of a method called as `self.f(...)` is None (not judged)."""
     args = helper.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    values: dict[str, ast.AST | None] = dict(zip(
-        positional[len(positional) - len(args.defaults):], args.defaults))
-    values.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d})
+    values: dict[str, ast.AST | None] = dict(defaults(helper))
     if isinstance(call.func, ast.Attribute) and positional[:1] == ["self"]:
         positional = positional[1:]
         values["self"] = None

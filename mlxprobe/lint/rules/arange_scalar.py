@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import local_values
+from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
@@ -88,8 +89,8 @@ class ArangeOfArrayScalar(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            named = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
-            if named != "arange" or source.imports.resolve(call.func) != "mlx.core.arange":
+            if last_name(call.func) != "arange" or \
+                    source.imports.resolve(call.func) != "mlx.core.arange":
                 continue
             bad = next((a for a in call.args if array_scalar(source, a)), None)
             if bad is not None:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import local_values
+from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import Rule
 
@@ -49,7 +50,7 @@ def _ranking(source: SourceFile, call: ast.Call) -> bool:
     set of relevant items, is how retrieval metrics are computed: fresh45
     `poincare_tree_rsgd`)."""
     name = source.imports.resolve(call.func) or ""
-    last = name.rpartition(".")[2] if name else getattr(call.func, "attr", "")
+    last = name.rpartition(".")[2] if name else last_name(call.func)
     if last not in RANKINGS:
         return False
     axes = [k.value for k in call.keywords if k.arg == "axis"] + call.args[1:2] * (
@@ -71,8 +72,7 @@ class BatchMembership(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            named = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
-            if (named in ("isin", "in1d") and source.imports.resolve(call.func) in MEMBERSHIP
-                    and call.args
+            if (last_name(call.func) in ("isin", "in1d") and call.args
+                    and source.imports.resolve(call.func) in MEMBERSHIP
                     and ranked(source, call.args[0])):
                 yield self.hit(source, call)

@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import defaults
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule, trains
 from .eval_mode import eval_call
@@ -82,11 +83,7 @@ def _default(source: SourceFile, call: ast.Call, rate: ast.AST | None) -> ast.AS
     function = source.enclosing(call)
     if not isinstance(rate, ast.Name) or function is None:
         return None
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    return next((d for a, d in pairs if a.arg == rate.id), None)
+    return defaults(function).get(rate.id)
 
 
 def _evaluates(function: ast.AST) -> bool:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_assignments
-from ..names import dotted
+from ..names import dotted, last_name
 from ..source import SourceFile
 from .base import Rule
 
@@ -56,8 +56,8 @@ def attends(source: SourceFile, function: ast.FunctionDef | None) -> bool:
     if mask is None:
         return False
     for call in (n for n in ast.walk(function) if isinstance(n, ast.Call)):
-        named = (source.imports.resolve(call.func) or "").rpartition(".")[2] or getattr(
-            call.func, "attr", getattr(call.func, "id", ""))
+        named = (source.imports.resolve(call.func) or "").rpartition(".")[2] or last_name(
+            call.func)
         passed = [*call.args, *(k.value for k in call.keywords)]
         if named == "scaled_dot_product_attention" and any(
                 isinstance(a, ast.Name) and a.id == mask for a in passed):

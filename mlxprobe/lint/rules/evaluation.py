@@ -159,26 +159,15 @@ def interval(source: SourceFile, test: ast.AST) -> int | None:
     return constant_int(source, test.left.right)
 
 
-def constant_int(source: SourceFile, node: ast.AST) -> int | None:
-    """An int literal, or a name the module's top level binds once, to one (a tuple
-    assignment `A, B = 10000, 10000` included)."""
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value
-    if not isinstance(node, ast.Name):
-        return None
-    found = [v for stmt in source.tree.body if isinstance(stmt, ast.Assign)
-             for t in stmt.targets for v in _paired(t, stmt.value, node.id)]
-    return found[0] if len(found) == 1 else None
-
-
-def _paired(target: ast.AST, value: ast.AST, name: str) -> list[int]:
-    if isinstance(target, ast.Name):
-        ok = target.id == name and isinstance(value, ast.Constant) and type(value.value) is int
-        return [value.value] if ok else ([] if target.id != name else [-1])
-    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(
-            target.elts) == len(value.elts):
-        return [v for t, e in zip(target.elts, value.elts) for v in _paired(t, e, name)]
-    return []
+def constant_int(source: SourceFile, node: ast.AST,
+                 stmts: list[ast.AST] | None = None) -> int | None:
+    """An int literal, or a name bound once, to one, among `stmts` (default: the module's
+    top level; a tuple assignment `A, B = 10000, 10000` included)."""
+    if isinstance(node, ast.Name):
+        values = [v for t, v in assignments(source.tree.body if stmts is None else stmts)
+                  if isinstance(t, ast.Name) and t.id == node.id]
+        node = values[0] if len(values) == 1 else None
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
 
 
 class UpdateWithoutEval(Rule):
@@ -512,13 +501,7 @@ def range_count(source: SourceFile, loop: ast.AST) -> int | None:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
             and call.func.id == "range" and len(call.args) == 1):
         return None
-    arg = call.args[0]
-    if isinstance(arg, ast.Name):
-        values = [v for t, v in assignments(list(source.of_type(ast.Assign)))
-                  if isinstance(t, ast.Name) and t.id == arg.id]
-        arg = values[0] if len(values) == 1 else None
-    ok = isinstance(arg, ast.Constant) and type(arg.value) is int
-    return arg.value if ok else None
+    return constant_int(source, call.args[0], list(source.of_type(ast.Assign)))
 
 
 class LazyLossKept(Rule):

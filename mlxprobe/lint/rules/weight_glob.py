@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
@@ -43,9 +44,7 @@ def saved_names(source: SourceFile, ending: str) -> set[str]:
     `mx.save_safetensors(os.path.join(d, "adapters.safetensors"), ...)`)."""
     names = set()
     for call in source.of_type(ast.Call):
-        func = call.func
-        attr = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if attr not in SAVES or not call.args:
+        if last_name(call.func) not in SAVES or not call.args:
             continue
         names |= {n.value for n in ast.walk(call.args[0]) if isinstance(n, ast.Constant)
                   and isinstance(n.value, str) and n.value.endswith(ending)
