@@ -95,6 +95,15 @@ PROGRAMS = {
                 print(f"Loading pretrained adapters from {resume_adapter_file}")
         train(argparse.Namespace(resume_adapter_file="adapters.safetensors"))
     """,
+    "positional_shift": """
+        def prepare(processor, images, audio=None, prompts=None, token_id=0):
+            return [len(p) for p in prompts]
+        prepare("proc", [1, 2], ["a prompt", "another"], 7)
+    """,
+    "count_iterated": """
+        n_batches = 4
+        total = sum(b for b in n_batches)
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -232,3 +241,13 @@ def test_an_unbound_name_names_its_likely_owners_and_the_line(stderr: dict[str, 
     hint = hint_of(stderr["unbound_name"])
     assert "`args.resume_adapter_file`" in hint and "`self.resume_adapter_file`" in hint
     assert "train_unbound_name.py:7" in hint and "only when that path first runs" in hint
+
+
+def test_a_number_iterated_in_a_called_function_names_the_positional_call(
+        stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["positional_shift"])
+    assert hint.startswith("`prompts` held an int") and "train_positional_shift.py:5" in hint
+    assert "positional call" in hint and "`prepare(..., prompts=prompts)`" in hint
+    local = hint_of(stderr["count_iterated"])
+    assert local.startswith("`n_batches` held an int") and "positional" not in local
+    assert "`for i in range(n)`" in local

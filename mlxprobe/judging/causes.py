@@ -36,6 +36,14 @@ through. Each rule below is one statement true of every program with that failur
   raising line binds `x`; in a training script most often a setting read bare where it is
   held by an object (`args.x`, `self.x`: fresh43 `adapter_resume_name`, mlx-examples PR 817,
   `resume_adapter_file` for `args.resume_adapter_file` on the resume path only).
+- `scalar_not_iterable`: Python's "'int' object is not iterable" (or float, bool) raised
+  at a user line that iterates a name: the name held a number where a collection was meant.
+  When the raising frame is a function another user line calls, that name is most often
+  one of its parameters bound to the wrong value: a positional call made before the
+  function's signature gained or reordered a parameter shifts every later argument one
+  slot (fresh47 `vqa_prepare_inputs_positional`, mlx-vlm PR 473: `audio` inserted third,
+  the prompts bound to it and the image token id to `prompts`); otherwise a count iterated
+  as if it were its collection (`for i in n`).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -64,6 +72,7 @@ LINE_CHARS = 160  # a quoted source line is cut here
 LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
 UNBOUND = re.compile(r"name '(\w+)' is not defined")
 TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
+NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 
 
 def cause(kind: str, message: str, found: list[Frame]) -> str | None:
@@ -81,6 +90,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return zero_division(user, found[-1])
     if kind == "NameError" and (name := UNBOUND.search(message)):
         return unbound_name(name.group(1), user)
+    if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
+        return scalar_not_iterable(scalar.group(1), user, found)
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
         return optimizer_tree_key(message, user)
     if kind == "TypeError" and STRUCTURE.search(message) and any(
@@ -110,6 +121,44 @@ def unbound_name(name: str, user: Frame) -> str:
             "it before this line. A NameError on a line that runs only on some paths (a "
             "resume, a checkpoint, a final evaluation) is found only when that path first "
             "runs")
+
+
+def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
+    """A number iterated: named, and the call that may have bound it."""
+    names = iterated(user.text)
+    what = f"`{names[0]}`" if len(names) == 1 else "the value iterated"
+    head = (f"{what} held {'an' if kind == 'int' else 'a'} {kind} where a collection was "
+            f"meant ({user.where}: `{user.text[:LINE_CHARS]}`)")
+    caller = _caller(user, found)
+    if caller is not None and names:
+        head += (f": `{names[0]}` is iterated in `{user.function}`, which {caller.where} "
+                 f"calls; when it is one of `{user.function}`'s parameters, the call bound "
+                 "a value to the wrong parameter: a positional call written before the "
+                 "function's signature gained or reordered a parameter (an API update, a "
+                 "shared helper changed) shifts every later argument one slot; pass the "
+                 f"arguments by keyword (`{user.function}(..., {names[0]}={names[0]})`) "
+                 "and check the signature")
+    return head + ("; when it is a local, it holds a count where its collection was "
+                   "meant (`for i in range(n)`, not `for i in n`)")
+
+
+def iterated(line: str) -> list[str]:
+    """The plain names a source line iterates: `for x in NAME`, `[... for x in NAME]`."""
+    tree = _parse(line)
+    if tree is None:
+        return []
+    found = [n.iter.id for n in ast.walk(tree)
+             if isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Name)]
+    return list(dict.fromkeys(found))
+
+
+def _caller(user: Frame, found: list[Frame]) -> Frame | None:
+    """The user frame that called the raising frame's function on its line, or None."""
+    at = found.index(user)
+    before = found[at - 1] if at > 0 else None
+    if before is None or before.library or user.function.startswith("<"):
+        return None
+    return before if f"{user.function}(" in before.text else None
 
 
 def where(found: list[Frame]) -> str:

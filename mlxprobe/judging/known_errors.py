@@ -403,6 +403,18 @@ TABLE: tuple[KnownError, ...] = (
         "pad every sequence to the batch's longest before joining: `mx.pad(x, [(0, 0), "
         "(0, n - x.shape[1])])`", GH + "ml-explore/mlx/issues/542"),
     KnownError(
+        "stack_shapes",
+        r"\[stack\] All arrays must have the same shape",
+        "arrays of different shapes were stacked into one batch: examples of different "
+        "lengths, or a per-example item whose count varies (one image's grid or boxes "
+        "against two; a `squeeze()` or an index that drops a size-1 axis from the "
+        "one-item examples only also leaves arrays of different ranks)",
+        "pad them to one shape before `mx.stack`; join items whose count varies per "
+        "example along their first axis, `mx.concatenate(items, axis=0)` (shape (total, "
+        "...)), keeping each example's count, and never squeeze an axis whose size can be "
+        "1 when collating",
+        GH + "Blaizzy/mlx-vlm/commit/61990c9054f2bc7bb8f32541e3238b4a58fe64e5"),
+    KnownError(
         "ragged_batch",
         r"Initialization encountered non-uniform length",
         "a ragged Python list (sequences of different lengths) was turned into an array",

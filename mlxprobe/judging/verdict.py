@@ -36,6 +36,7 @@ from ..watching.tally import Tally
 from . import (
     anatomy,
     ascent,
+    averaged,
     backlog,
     below_mean,
     ceiling,
@@ -201,6 +202,7 @@ def rulebook() -> tuple[Rule, ...]:
              "records of each rank's collectives", _collectives),
         *reverted.RULES,
         *degraded.RULES,
+        *averaged.RULES,
         *throughput.RULES,
         *ceiling.RULES,
         *checked.RULES,
