@@ -41,7 +41,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX121", "MLX122", "MLX124", "MLX125", "MLX132",
                         "MLX133", "MLX134", "MLX135", "MLX136", "MLX137", "MLX139",
                         "MLX141", "MLX143", "MLX145", "MLX146", "MLX147", "MLX148", "MLX149",
-                        "MLX151"}),
+                        "MLX151", "MLX153"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",

@@ -78,6 +78,7 @@ from .modules import (
 )
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
+from .nested_values import NestedTreeIteratedFlat
 from .number_reset import ArrayResetToNumber
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .numpy_index import NumpyIndex
@@ -138,6 +139,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    NestedTreeIteratedFlat,
     ChannelsFirstConv2d,
     DroppedMask,
     BatchMembership,

@@ -60,7 +60,18 @@ def implicit_evaluation(source: SourceFile, node: ast.AST) -> ast.AST | None:
         return None
     scope = source.enclosing(node)
     arrays = arrays_in(source, scope) if isinstance(scope, FUNCTIONS) else set()
-    return value if is_array(source, value, arrays) else None
+    return value if any(is_array(source, v, arrays) for v in truth_tested(value)) else None
+
+
+def truth_tested(value: ast.AST) -> list[ast.AST]:
+    """The values Python asks `bool()` of in a test: `a or b` and `not a` test each operand
+    (fresh47 `policy_logprob_guard`, textpolicy f4e2e11: `if mx.any(...) or mx.any(...)` in a
+    compiled loss raised at the first step)."""
+    if isinstance(value, ast.BoolOp):
+        return [t for v in value.values for t in truth_tested(v)]
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not):
+        return truth_tested(value.operand)
+    return [value]
 
 
 class EvalUnderCompile(Rule):

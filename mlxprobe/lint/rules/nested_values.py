@@ -1,0 +1,130 @@
+"""MLX153: the top level of a nested model's parameter or gradient tree iterated as if it were
+flat: `for g in grads.values()` / `for k, g in grads.items()` using each item as an array,
+where every model the file defines holds submodules. A model's tree mirrors its attributes:
+a submodule is a dict, a list of layers is a list, so those items are containers, and
+`g ** 2`, `g * c` or `g.sum()` on them raises (a hand-written global-norm clip, a gradient
+accumulation or a weight decay written for a flat dict of arrays).
+
+Measured (mlx 0.32.4 CPU): for a model holding `self.encoder = Encoder()` and
+`self.heat = nn.Linear(...)`, `sum(mx.sum(g ** 2) for g in grads.values())` raises
+`TypeError: unsupported operand type(s) for ** or pow(): 'dict' and 'int'` at the first step;
+`tree_flatten(grads)` gives the leaves. Failure corpus fresh47 `gridbox_nested_clip_crash`
+(koogle/mlx-playground 054fb72: the fix walks the tree).
+
+Quiet where the tree may be flat or the code knows it is not: a loop that tests an item's
+type (`if not isinstance(w, mx.array): continue`); a file with a model class whose
+attributes are arrays only (its tree's top-level values are arrays), or with no model class
+of its own (a plain dict of parameters, a model from a library).
+
+Job: find those iterations. Must not import: mlx, anything of mlxprobe outside
+`mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import module_classes
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule
+from .tree_iteration import graders, iterations, tree_call, tree_names, used_as_array
+
+FLAT_METHODS = frozenset({"values", "items"})
+CONTAINERS = (ast.List, ast.ListComp, ast.Dict, ast.DictComp)
+
+
+def nested_model_file(source: SourceFile) -> bool:
+    """The file defines model classes and every root one (a class no other class of the
+    file builds) holds a submodule or a list of them."""
+    classes = module_classes(source)
+    names = {c.name for c in classes}
+    built = {n for c in classes for v in _attribute_values(c) for n in _built_names(v)}
+    roots = [c for c in classes if c.name not in built]
+    return bool(roots) and all(any(_holds_module(source, v, names) for v in
+                                   _attribute_values(c)) for c in roots)
+
+
+def _attribute_values(cls: ast.ClassDef) -> list[ast.AST]:
+    """The values `__init__` assigns to `self.<name>`."""
+    init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
+                None)
+    if init is None:
+        return []
+    return [n.value for n in ast.walk(init) if isinstance(n, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+        for t in n.targets)]
+
+
+def _built_names(value: ast.AST) -> set[str]:
+    return {n.func.id for n in ast.walk(value) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)}
+
+
+def _holds_module(source: SourceFile, value: ast.AST, own: set[str]) -> bool:
+    """A module built here: `nn.Linear(...)`, `Encoder()`, or a list of them."""
+    if isinstance(value, CONTAINERS):
+        return any(_holds_module(source, v, own) for v in ast.iter_child_nodes(value)
+                   if isinstance(v, (ast.Call, *CONTAINERS)))
+    if not isinstance(value, ast.Call):
+        return False
+    name = source.imports.resolve(value.func) or ""
+    local = isinstance(value.func, ast.Name) and value.func.id in own
+    return local or (name.startswith("mlx.nn.") and name[7:8].isupper())
+
+
+def flat_items(iterable: ast.AST, target: ast.AST) -> tuple[ast.AST, set[str]] | None:
+    """(the tree, the names bound to its items) for `tree.values()` or `tree.items()`."""
+    if not (isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute)
+            and iterable.func.attr in FLAT_METHODS and not iterable.args):
+        return None
+    if iterable.func.attr == "values":
+        return (iterable.func.value, {target.id}) if isinstance(target, ast.Name) else None
+    pair = isinstance(target, ast.Tuple) and len(target.elts) == 2
+    item = target.elts[1] if pair else None
+    return (iterable.func.value, {item.id}) if isinstance(item, ast.Name) else None
+
+
+def filters(source: SourceFile, iterable: ast.AST) -> list[ast.AST]:
+    """The nodes of a comprehension's `if` clauses over `iterable`."""
+    gen = source.parents.get(iterable)
+    return [n for c in getattr(gen, "ifs", []) for n in ast.walk(c)] if isinstance(
+        gen, ast.comprehension) else []
+
+
+def checks_type(used: list[ast.AST], names: set[str]) -> bool:
+    """The loop tests an item's type (`isinstance(w, mx.array)`): it expects containers
+    among the items and skips them (mlx-lm's `shard_experts_inplace`)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+               and n.func.id == "isinstance" and n.args and isinstance(n.args[0], ast.Name)
+               and n.args[0].id in names for n in used)
+
+
+class NestedTreeIteratedFlat(Rule):
+    """MLX153: `sum(mx.sum(g ** 2) for g in grads.values())` on a model with submodules."""
+
+    id = "MLX153"
+    anchors = (".values()", ".items()")
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ("grad" in text or "parameters()" in text) and "nn.Module" in text and (
+            ".values()" in text or ".items()" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        named = graders(source)
+        for iterable, target, used in iterations(source):
+            found = flat_items(iterable, target)
+            if found is None or not used_as_array(used, found[1]) or checks_type(
+                    [*used, *filters(source, iterable)], found[1]):
+                continue
+            if self._tree(source, found[0], named) and nested_model_file(source):
+                yield self.hit(source, iterable)
+
+    @staticmethod
+    def _tree(source: SourceFile, tree: ast.AST, named: set[str]) -> bool:
+        if tree_call(source, tree):
+            return True
+        scope = source.enclosing(tree) or source.tree
+        return isinstance(tree, ast.Name) and tree.id in tree_names(source, scope, named)
