@@ -104,6 +104,15 @@ PROGRAMS = {
         n_batches = 4
         total = sum(b for b in n_batches)
     """,
+    "unbound_local": """
+        def grpo_loss(logps, old, beta=0.04):
+            kl = mx.exp(old - logps) - (old - logps) - 1
+            if beta > 0:
+                per_token_loss = per_token_loss + beta * kl
+            per_token_loss = -mx.minimum(mx.exp(logps - old), 1.2)
+            return per_token_loss.mean()
+        grpo_loss(mx.zeros((2, 3)), mx.zeros((2, 3)))
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -251,3 +260,9 @@ def test_a_number_iterated_in_a_called_function_names_the_positional_call(
     local = hint_of(stderr["count_iterated"])
     assert local.startswith("`n_batches` held an int") and "positional" not in local
     assert "`for i in range(n)`" in local
+
+
+def test_a_local_read_before_its_assignment_says_move_it_after(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["unbound_local"])
+    assert hint.startswith("`per_token_loss` is read") and "train_unbound_local.py:7" in hint
+    assert "`grpo_loss` assigns `per_token_loss` somewhere" in hint and "after" in hint

@@ -44,6 +44,13 @@ through. Each rule below is one statement true of every program with that failur
   slot (fresh47 `vqa_prepare_inputs_positional`, mlx-vlm PR 473: `audio` inserted third,
   the prompts bound to it and the image token id to `prompts`); otherwise a count iterated
   as if it were its collection (`for i in n`).
+- `unbound_local`: Python's UnboundLocalError ("cannot access local variable 'x' where it
+  is not associated with a value", "local variable 'x' referenced before assignment"): the
+  function assigns `x` somewhere, so `x` is local throughout it, and the raising line read it
+  before any assignment ran: the assignment comes later (a block placed above the one that
+  computes it: fresh48 `grpo_kl_order`, mlx-lm-lora 4920af2, the KL penalty added to
+  `per_token_loss` before the clipped objective assigned it), sits on a branch not taken, or
+  a global was meant.
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -71,6 +78,7 @@ STRUCTURE = re.compile(r"does not support item assignment|is not subscriptable|i
 LINE_CHARS = 160  # a quoted source line is cut here
 LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
 UNBOUND = re.compile(r"name '(\w+)' is not defined")
+UNBOUND_LOCAL = re.compile(r"local variable '(\w+)'")
 TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 
@@ -90,6 +98,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return zero_division(user, found[-1])
     if kind == "NameError" and (name := UNBOUND.search(message)):
         return unbound_name(name.group(1), user)
+    if kind == "UnboundLocalError" and (name := UNBOUND_LOCAL.search(message)):
+        return unbound_local(name.group(1), user)
     if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
         return scalar_not_iterable(scalar.group(1), user, found)
     if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
@@ -121,6 +131,16 @@ def unbound_name(name: str, user: Frame) -> str:
             "it before this line. A NameError on a line that runs only on some paths (a "
             "resume, a checkpoint, a final evaluation) is found only when that path first "
             "runs")
+
+
+def unbound_local(name: str, user: Frame) -> str:
+    """A local read before the function assigned it."""
+    return (f"`{name}` is read on the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) "
+            f"before anything assigned it on the path taken: `{user.function}` assigns "
+            f"`{name}` somewhere, so it is local throughout, but that assignment comes after "
+            "this line (a block placed above the one that computes it), sits on a branch "
+            f"that did not run, or a global was meant (`global {name}`); move this line "
+            f"after the assignment that computes `{name}`, or bind it first on every path")
 
 
 def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:

@@ -458,10 +458,11 @@ TABLE: tuple[KnownError, ...] = (
         GH + "ml-explore/mlx/issues/4423"),
     KnownError(
         "tree_utility_in_core",
-        r"module 'mlx\.core' has no attribute '(tree_\w+)'",
+        r"module 'mlx\.core' has no attribute '(tree_\w+|utils)'",
         "`mx.{0}` does not exist: MLX's tree utilities (tree_map, tree_flatten, "
-        "tree_unflatten, tree_reduce) live in `mlx.utils`, not in `mlx.core` (JAX's `jax.tree_map` "
-        "spelling)",
+        "tree_unflatten, tree_reduce) live in the module `mlx.utils`, which `mlx.core` does "
+        "not hold (JAX's `jax.tree_map` spelling; `mx.utils.tree_map` reads it through "
+        "`mlx.core`)",
         "`from mlx.utils import tree_map`, then `acc = tree_map(lambda a, b: a + b, acc, grads)`",
         GH + "JamesQFreeman/mlx-vit-tune/commit/a46fffab3e99f0e93021cdc2c64e342d3cef4449"),
     KnownError(
