@@ -1596,6 +1596,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/koogle/mlx-playground/commit/"
         "054fb7208162068c5256595b20b4479ac3fa23f9"),
     RuleInfo(
+        "MLX154", "constant-table-trained",
+        "a table computed once in a module's __init__ (rotary cos/sin from mx.cos/mx.sin, "
+        "positions from mx.arange, an integer lookup table) stored as a public array "
+        "attribute of a module the file trains: nn.Module collects it as a parameter, so "
+        "the optimizer rewrites it at every step",
+        "self._cos, self._sin = cos, sin  # private: not a parameter; or "
+        "self.freeze(keys=[\"cos\", \"sin\"])",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh48 rope_tables_trainable) rotary "
+        "tables as self.cos/self.sin counted 14,512 trainable parameters instead of 13,488, "
+        "and after training max|cos^2 + sin^2 - 1| was 0.84 (0 once frozen); fresh25 "
+        "int_ordering_buffer_trained: an int32 lookup table updated by the optimizer",
+        "", source="https://github.com/zhubert/mlxchat/commit/"
+        "910c365dc06a757265e620398ff16528285d4876"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

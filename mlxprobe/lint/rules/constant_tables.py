@@ -1,0 +1,128 @@
+"""MLX154: a constant table stored as a public array attribute of a module the file trains.
+`nn.Module` collects every public `mx.array` attribute as a parameter, so a table computed
+once in `__init__` (rotary cos/sin from `mx.cos`/`mx.sin`, positions from `mx.arange`, an
+integer lookup table) is handed to the optimizer with the weights and rewritten at every
+step: the model that finishes is not the one defined, while its loss may look normal.
+
+Measured (mlx 0.32.4 CPU): failure corpus fresh48 `rope_tables_trainable` (mlxchat 910c365):
+rotary tables as `self.cos`/`self.sin` counted 14,512 trainable parameters instead of 13,488,
+and after training max|cos^2 + sin^2 - 1| = 0.84 (0 with `self.freeze(keys=["cos",
+"sin"])`); fresh25 `int_ordering_buffer_trained`: an int32 lookup table as a public attribute,
+updated by the optimizer.
+
+Job: in the `__init__` of the file's own `nn.Module` classes, a public `self.x = value` whose
+value (directly, through a local name, or through a method of the class it calls) is built
+by `mx.sin`, `mx.cos` or `mx.arange`, or has an integer dtype, in a file that trains (a
+gradient and an update) and never freezes `x` (`freeze(keys=...)` naming it, a bare
+`freeze()` of the class). A private name (`self._cos`) is not collected: the fix.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import module_classes
+from ..finding import Finding
+from ..source import SourceFile
+from .base import TRAINS, Rule, trains
+
+TABLES = frozenset({"mlx.core.sin", "mlx.core.cos", "mlx.core.arange"})
+INTEGER = frozenset(f"mlx.core.{t}" for t in (
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"))
+
+
+def self_targets(node: ast.Assign) -> list[str]:
+    return [t.attr for t in node.targets if isinstance(t, ast.Attribute)
+            and isinstance(t.value, ast.Name) and t.value.id == "self"]
+
+
+def constant(source: SourceFile, cls: ast.ClassDef, value: ast.AST,
+             local: dict[str, ast.AST], depth: int = 0) -> bool:
+    """`value` is a table: built by sin/cos/arange, of an integer dtype, or a local name or
+    a method of `cls` (one level) that returns one."""
+    for node in ast.walk(value):
+        name = source.imports.resolve(node) if isinstance(node, (ast.Attribute, ast.Name)) else None
+        if name in TABLES or name in INTEGER:
+            return True
+        if isinstance(node, ast.Name) and node.id in local and depth < 2 and constant(
+                source, cls, local[node.id], local, depth + 1):
+            return True
+        method = called_method(cls, node)
+        if method is not None and depth < 2 and any(constant(
+                source, cls, r, {}, depth + 1) for r in returns(method)):
+            return True
+    return False
+
+
+def called_method(cls: ast.ClassDef, node: ast.AST) -> ast.FunctionDef | None:
+    """The method of `cls` a call `self.m(...)` or `Cls.m(...)` runs."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("self", cls.name)):
+        return None
+    return next((f for f in cls.body if isinstance(f, ast.FunctionDef)
+                 and f.name == node.func.attr), None)
+
+
+def returns(function: ast.FunctionDef) -> list[ast.AST]:
+    return [n.value for n in ast.walk(function) if isinstance(n, ast.Return) and n.value]
+
+
+def locals_of(init: ast.FunctionDef) -> dict[str, ast.AST]:
+    """Plain local names `__init__` binds, to their values (a tuple unpack binds each name
+    to the whole value: `cos, sin = self._rotary(n)`)."""
+    found: dict[str, ast.AST] = {}
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Name):
+                        found[part.id] = node.value
+    return found
+
+
+def frozen(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:
+    """A `freeze(...)` call in the file names the attribute, or `self.freeze()` of the
+    class freezes it all."""
+    for call in source.of_type(ast.Call):
+        if not (isinstance(call.func, ast.Attribute) and call.func.attr == "freeze"):
+            continue
+        texts = {n.value for n in ast.walk(call) if isinstance(n, ast.Constant)}
+        bare = not call.args and not call.keywords
+        if attribute in texts or (bare and source.enclosing(call, (ast.ClassDef,)) is cls):
+            return True
+    return False
+
+
+class ConstantTableTrained(Rule):
+    """MLX154: `self.cos = mx.cos(angles)` in a module the file trains."""
+
+    id = "MLX154"
+    anchors = TRAINS
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return trains(text) and "self." in text and (
+            "sin(" in text or "cos(" in text or "arange(" in text or "int" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for cls in module_classes(source):
+            init = next((f for f in cls.body if isinstance(f, ast.FunctionDef)
+                         and f.name == "__init__"), None)
+            if init is None:
+                continue
+            local = locals_of(init)
+            for node in ast.walk(init):
+                if isinstance(node, ast.Assign):
+                    yield from self._tables(source, cls, node, local)
+
+    def _tables(self, source: SourceFile, cls: ast.ClassDef, node: ast.Assign,
+                local: dict[str, ast.AST]) -> Iterator[Finding]:
+        for attribute in self_targets(node):
+            if attribute.startswith("_") or not constant(source, cls, node.value, local):
+                continue
+            if not frozen(source, cls, attribute):
+                yield self.hit(source, node)
