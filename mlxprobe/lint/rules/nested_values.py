@@ -16,7 +16,8 @@ type (`if not isinstance(w, mx.array): continue`); a file with a model class who
 attributes are arrays only (its tree's top-level values are arrays), or with no model class
 of its own (a plain dict of parameters, a model from a library).
 
-Job: find those iterations. Must not import: mlx, anything of mlxprobe outside
+Job: find those iterations, in a file that trains (a loop, a gradient, an update: the text
+test keeps this whole-file rule off the model files of a package). Must not import: mlx, anything of mlxprobe outside
 `mlxprobe.lint`.
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 from ..dataflow import module_classes
 from ..finding import Finding
 from ..source import SourceFile
-from .base import Rule
+from .base import TRAINS, Rule, trains
 from .tree_iteration import graders, iterations, tree_call, tree_names, used_as_array
 
 FLAT_METHODS = frozenset({"values", "items"})
@@ -105,12 +106,12 @@ class NestedTreeIteratedFlat(Rule):
     """MLX153: `sum(mx.sum(g ** 2) for g in grads.values())` on a model with submodules."""
 
     id = "MLX153"
-    anchors = (".values()", ".items()")
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return ("grad" in text or "parameters()" in text) and "nn.Module" in text and (
-            ".values()" in text or ".items()" in text)
+            ".values()" in text or ".items()" in text) and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         named = graders(source)
