@@ -113,6 +113,15 @@ PROGRAMS = {
             return per_token_loss.mean()
         grpo_loss(mx.zeros((2, 3)), mx.zeros((2, 3)))
     """,
+    "unpacked_array": """
+        class LM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.out = nn.Linear(4, 8)
+            def __call__(self, x):
+                return self.out(x)
+        logits, _ = LM()(mx.ones((4, 3, 4)))
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -266,3 +275,9 @@ def test_a_local_read_before_its_assignment_says_move_it_after(stderr: dict[str,
     hint = hint_of(stderr["unbound_local"])
     assert hint.startswith("`per_token_loss` is read") and "train_unbound_local.py:7" in hint
     assert "`grpo_loss` assigns `per_token_loss` somewhere" in hint and "after" in hint
+
+
+def test_a_single_array_unpacked_into_names_says_assign_it_whole(stderr: dict[str, str]) -> None:
+    hint = hint_of(stderr["unpacked_array"])
+    assert "train_unpacked_array.py:10" in hint and "one array" in hint
+    assert "`logits = model(inputs)`" in hint and "first axis" in hint

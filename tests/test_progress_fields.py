@@ -226,3 +226,11 @@ def test_a_line_with_a_training_and_a_validation_loss_keeps_the_training_one():
     assert record["metrics"]["val_loss"] == 0.6669
     val_only = parser.parse("Iter 60: Val loss 6.337, Val took 0.89s")
     assert "loss" not in val_only and val_only["metrics"]["val_loss"] == 6.337
+
+
+def test_a_bracket_tagged_repeat_of_a_name_is_read_apart():
+    # fresh49 flatland_nerf_testcopy: a train batch's PSNR, then the test set's, on one line
+    line = fields.read("[TRAIN] Iter:   50  Loss: 0.01749  PSNR(train batch): 17.57  |  "
+                       "[TEST] PSNR: 9.59  (0.8s)")
+    assert line.values == {"loss": 0.01749, "psnr": 17.57, "test_psnr": 9.59}
+    assert fields.read("[TEST] PSNR: 9.59").values == {"psnr": 9.59}  # alone: its own name

@@ -51,6 +51,11 @@ through. Each rule below is one statement true of every program with that failur
   computes it: fresh48 `grpo_kl_order`, mlx-lm-lora 4920af2, the KL penalty added to
   `per_token_loss` before the clipped objective assigned it), sits on a branch not taken, or
   a global was meant.
+- `unpacked_array`: "too many values to unpack" / "not enough values to unpack" at a user
+  line that unpacks a call's result into names (`logits, _ = model(x)`): the call returned
+  one array (an array unpacks along its first axis, one value per row) or a tuple of
+  another length: its return changed (fresh49 `lm_tuple_unpack_loss`, mlx-examples PR
+  773: a model that once returned `(logits, cache)` returns logits alone).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -80,6 +85,8 @@ LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
 UNBOUND = re.compile(r"name '(\w+)' is not defined")
 UNBOUND_LOCAL = re.compile(r"local variable '(\w+)'")
 TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
+UNPACK = re.compile(r"(?:too many|not enough) values to unpack")
+UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 
 
@@ -98,6 +105,8 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return zero_division(user, found[-1])
     if kind == "NameError" and (name := UNBOUND.search(message)):
         return unbound_name(name.group(1), user)
+    if kind == "ValueError" and UNPACK.search(message) and UNPACKED_CALL.match(user.text):
+        return unpacked_array(message, user)
     if kind == "UnboundLocalError" and (name := UNBOUND_LOCAL.search(message)):
         return unbound_local(name.group(1), user)
     if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
@@ -131,6 +140,18 @@ def unbound_name(name: str, user: Frame) -> str:
             "it before this line. A NameError on a line that runs only on some paths (a "
             "resume, a checkpoint, a final evaluation) is found only when that path first "
             "runs")
+
+
+def unpacked_array(message: str, user: Frame) -> str:
+    """A call's result unpacked into more (or fewer) names than it holds."""
+    call = user.text.split("=", 1)[1].strip()
+    return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) unpacks what "
+            f"`{call[:60]}` returns into names, and it holds another number of values "
+            f"({message.strip()[:60]}): it returns one array, which unpacks along its first "
+            "axis (one value per row, so the count is the batch size), or a tuple of another "
+            "length: its return changed (a model that returned `(logits, cache)` now returns "
+            "the logits alone); assign it whole, `logits = model(inputs)`, or unpack what it "
+            "returns now")
 
 
 def unbound_local(name: str, user: Frame) -> str:

@@ -415,6 +415,15 @@ TABLE: tuple[KnownError, ...] = (
         "1 when collating",
         GH + "Blaizzy/mlx-vlm/commit/61990c9054f2bc7bb8f32541e3238b4a58fe64e5"),
     KnownError(
+        "array_to_json",
+        r"Object of type array is not JSON serializable",
+        "an MLX array reached `json.dump`/`json.dumps`, which writes Python numbers only: an "
+        "optimizer's `learning_rate` (MLX optimizers keep it as an array in their state), a "
+        "loss or a metric never `.item()`'d",
+        "`float(optimizer.learning_rate)`, `loss.item()`; `x.tolist()` for an array of "
+        "several values",
+        GH + "parkerdgabel/bert-playground/commit/13ae48400f4845c359117078e6979653d727eadc"),
+    KnownError(
         "ragged_batch",
         r"Initialization encountered non-uniform length",
         "a ragged Python list (sequences of different lengths) was turned into an array",

@@ -109,13 +109,17 @@ def _pairs(text: str):
 def _names_before(text: str, words: list[tuple[str, int]], start: int) -> tuple[str, str]:
     """The name of the number at `start` (the word before it, with the word before that when
     it qualifies it: `train loss`, `rewards mean`), and that name with any word before it
-    (the same when there is none): ("", "") when no word names the number."""
+    (the same when there is none), or with a bracketed qualifier before it (`[TEST] PSNR`:
+    fresh49 flatland_nerf_testcopy printed a train batch's `PSNR` and then the test set's on
+    one line): ("", "") when no word names the number."""
     if not words or not words[-1][0] or not GAP.match(text[words[-1][1]:start]):
         return "", ""
     name = words[-1][0]
-    spaced = len(words) > 1 and bool(words[-2][0]) and bool(re.fullmatch(
-        r"\s+", text[words[-2][1]:words[-1][1] - len(name)] or "x"))
-    two = f"{words[-2][0]} {name}" if spaced else name
+    between = text[words[-2][1]:words[-1][1] - len(name)] if len(words) > 1 else "x"
+    spaced = len(words) > 1 and bool(words[-2][0]) and bool(re.fullmatch(r"\s+", between or "x"))
+    tagged = len(words) > 1 and words[-2][0].lower() in QUALIFIERS and bool(
+        re.fullmatch(r"\]\s*", between))  # `[TEST] PSNR: 9.59` beside a train `PSNR`
+    two = f"{words[-2][0]} {name}" if spaced or tagged else name
     qualifies = spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name))
     return _normal(two if qualifies else name), _normal(two)
 

@@ -1,0 +1,89 @@
+"""Rule unit: a held-out metric that never moves while the training loss falls most of the way.
+
+Job: an evaluation of the model being trained moves as it trains; a held-out metric (val,
+test, eval: `metric_names.held_out`) that prints one and the same value at every report,
+while the training loss falls by most of its starting value, was not computed from the
+trained weights: a deep copy of the model (or of a dict or config holding it) taken before
+training, a second instance built for evaluation and never given the trained weights, a
+checkpoint saved before training loaded for each evaluation. The run trains; what it
+reports about held-out data is wrong, and so is anything decided on it.
+
+Thresholds and why: at least MIN_REPORTS reports of the metric, all one value (as printed),
+finite and not at a bound (an accuracy at 0 or 1 / 100%, any metric at 0: a task solved
+from the first report, a degenerate split); the training loss finite, positive at its
+first report, and its last at least FALL below its first (80%: a model that learned that
+much moves any evaluation of itself). Measured: fresh49 `flatland_nerf_testcopy`
+(nerf_meets_mlx 71844e6, `deepcopy(render_kwargs_train)`): test PSNR 9.59 at all 8 reports
+while the training loss fell 0.0175 -> 0.0013 (92%); its fixed twin's test PSNR rose 20.9 ->
+26.4. Over every kept run of the corpus, a held-out metric constant over >= 4 reports is
+either at a bound (val_acc 1.0, val_ce 0.0 on clean runs) or beside a loss that fell < 50%
+(not_learning runs, a data statistic such as zip_claims_csv's `val_zero_share_obs`).
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import metrics, program
+from .rule import Rule, Verdict
+
+MIN_REPORTS = 5
+FALL = 0.8
+HINT = ("`{name}` read {value:g} at every one of its {reports} reports while the training "
+        "loss fell {fall:.0%}: the evaluation does not see the trained weights. Look for a "
+        "copy taken before training: `copy.deepcopy(model)` or a deep copy of a dict or "
+        "config that holds the model (`render_kwargs_test = deepcopy(render_kwargs_train)`), "
+        "a second instance built for evaluation and never given the trained weights, a "
+        "checkpoint written before training and loaded for each evaluation; evaluate the "
+        "model you train (share it, do not copy it), or copy its weights in before each "
+        "evaluation (`eval_model.update(model.parameters())`)")
+
+
+def frozen_metric(raw: RawResult) -> tuple[str, list[float]] | None:
+    """A held-out metric with one value, off its bounds, at >= MIN_REPORTS reports."""
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points]
+        normal = metric_names.normal(name)
+        if len(values) < MIN_REPORTS or len(set(values)) != 1 or not metric_names.held_out(
+                normal):
+            continue
+        value = values[0]
+        bound = value == 0 or (metric_names.role(normal) == metric_names.ACCURACY
+                               and value in (1.0, 100.0))
+        if math.isfinite(value) and not bound:
+            return name, values
+    return None
+
+
+def loss_fall(raw: RawResult) -> float | None:
+    losses = program.losses(raw)
+    if len(losses) < 2 or not all(math.isfinite(v) for v in losses) or losses[0] <= 0:
+        return None
+    return (losses[0] - losses[-1]) / losses[0]
+
+
+def stale(raw: RawResult, meta: dict) -> Verdict | None:
+    found = frozen_metric(raw)
+    fall = loss_fall(raw) if found else None
+    if found is None or fall is None or fall < FALL:
+        return None
+    name, values = found
+    evidence = {"metric": name, "value": values[0], "reports": len(values),
+                "loss_fall": round(fall, 4), "min_reports": MIN_REPORTS, "fall": FALL}
+    return Verdict("wrong_result", "stale_evaluation", f"held-out `{name}` read {values[0]:g} "
+                   f"at every one of {len(values)} reports while the training loss fell "
+                   f"{fall:.0%}: the evaluated model is not the trained one",
+                   HINT.format(name=name, value=values[0], reports=len(values), fall=fall),
+                   evidence)
+
+
+RULES = (
+    Rule("wrong_result.stale_evaluation", "metrics", f"a held-out metric one value at every "
+         f"one of >= {MIN_REPORTS} reports (finite, not 0, an accuracy not 1 or 100%) while "
+         f"the training loss fell >= {FALL:.0%} from its first report to its last",
+         "failure corpus: fresh49 flatland_nerf_testcopy (nerf_meets_mlx 71844e6)", stale),
+)
