@@ -1610,6 +1610,40 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/zhubert/mlxchat/commit/"
         "910c365dc06a757265e620398ff16528285d4876"),
     RuleInfo(
+        "MLX155", "flat-update-strict",
+        "a flat mapping of dotted paths (tree_flatten's keys, or mx.load of a checkpoint "
+        "saved from them) handed to Module.update as it is, on a model with submodules: "
+        "update walks the nested tree and raises at the first dotted key",
+        "model.load_weights(path)  # or model.update(tree_unflatten(list(flat.items())))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh49 b49_flat_savez_resume) a VAE "
+        "checkpoint saved with mx.savez(path, **dict(tree_flatten(model.parameters()))) and "
+        "restored with model.update(mx.load(path)) raised ValueError at the resume; "
+        "model.save_weights/load_weights resumed it",
+        "", source="https://github.com/Raiden-Makoto/MLX-VAE/commit/"
+        "e5113eb1b63c38cb7960c4dd72590d4d678da47d"),
+    RuleInfo(
+        "MLX156", "single-output-unpacked",
+        "a model's one output unpacked as a tuple (logits, _ = model(x)) where the module's "
+        "__call__ returns one array at every return: an array unpacks along its first axis, "
+        "so the line raises, or splits the batch when it has exactly as many rows",
+        "logits = model(inputs)  # the model returns the logits alone",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh49 lm_tuple_unpack_loss) a loss "
+        "written for a model that returned (logits, cache), given one refactored to return "
+        "logits only, raised ValueError: too many values to unpack (expected 2) at the first "
+        "value_and_grad; assigned whole, it trained (2.36 -> 0.19)",
+        "", source="https://github.com/ml-explore/mlx-examples/pull/773"),
+    RuleInfo(
+        "MLX157", "array-to-json",
+        "an MLX array (an optimizer's learning_rate, which MLX keeps as an array in its "
+        "state; a loss or metric never .item()'d) in a dict given to json.dump/json.dumps: "
+        "the encoder raises TypeError, often at the first logging step after an epoch",
+        "\"learning_rate\": float(optimizer.learning_rate)  # a Python number",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh49 jsonl_lr_logger) a metrics "
+        "logger's record holding trainer.optimizer.learning_rate raised TypeError: Object of "
+        "type array is not JSON serializable at step 250, after the first epoch",
+        "", source="https://github.com/parkerdgabel/bert-playground/commit/"
+        "13ae48400f4845c359117078e6979653d727eadc"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -42,7 +42,7 @@ from .dropped_mask import DroppedMask
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .falsy_seed import FalsySeed
-from .flat_update import FlatUpdateNonStrict
+from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
 from .generator_operand import GeneratorOperand
@@ -60,6 +60,7 @@ from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .jax_spellings import JaxSpelling
+from .json_array import ArrayToJson
 from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
@@ -110,6 +111,7 @@ from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .siblings import UnusedSibling
+from .single_output import SingleOutputUnpacked
 from .skipped import GradientsNotAccumulated
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
@@ -140,6 +142,9 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    ArrayToJson,
+    SingleOutputUnpacked,
+    FlatUpdateStrict,
     ConstantTableTrained,
     NestedTreeIteratedFlat,
     ChannelsFirstConv2d,

@@ -309,8 +309,9 @@ def arrays_bound(target: ast.AST, result: ast.AST) -> set[str]:
         if len(target.elts) != len(result.elts):
             return set()
         return {n for t, r in zip(target.elts, result.elts) for n in arrays_bound(t, r)}
-    if isinstance(target, ast.Name) and not is_materialised(result):
-        return {target.id}
+    if isinstance(target, ast.Name) and not is_materialised(result) and not isinstance(
+            result, ast.Constant):  # `return None, None` on the steps that do not update
+        return {target.id}       # (fresh49 corridor_dqn_exploit: `.item()`s otherwise)
     return set()
 
 

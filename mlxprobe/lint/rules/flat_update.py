@@ -2,10 +2,20 @@
 `Module.update(..., strict=False)`: update walks a nested tree, so with strict=False every
 dotted key matches nothing and nothing is updated, silently.
 
+MLX155: the same mapping handed to `Module.update` as it is (strict, the default) on a model
+with submodules: the first dotted key raises ValueError ("Module does not have parameter
+named ..."). Measured (mlx 0.32.4 CPU, failure corpus fresh49 `b49_flat_savez_resume`,
+MLX-VAE e5113eb): a checkpoint saved with `mx.savez(path, **dict(tree_flatten(params)))` and
+restored with `model.update(mx.load(path))` raised at the resume; `model.load_weights(path)`
+(or `tree_unflatten(list(flat.items()))`) restores it. A model whose parameters all sit on
+its own top level (no submodule) has no dotted key: left alone.
+
 Job: follow a dict's keys back to `tree_flatten` pairs (`dict(tree_flatten(t))`, a dict
 comprehension over them, `d[name] = ...` in a loop over them) or to a loaded checkpoint
 (`mx.load(path)`: the flat dict it was saved as) and find it passed to
-`update` with `strict=False` and no `tree_unflatten` in between.
+`update` with `strict=False` (MLX064), or as it is to the `update` of a name bound to a
+module of the file, every root model class of which holds submodules (MLX155), with no
+`tree_unflatten` in between.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -15,11 +25,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import module_instances
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..names import TREE_FLATTEN
 from ..source import SourceFile
-from .base import Rule
+from .base import Rule, trains
+from .nested_values import nested_model_file
 
 LOAD = "mlx.core.load"
 
@@ -91,3 +103,33 @@ class FlatUpdateNonStrict(Rule):
         return isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name
             and isinstance(t.slice, ast.Name) and t.slice.id in pairs for t in node.targets)
+
+
+class FlatUpdateStrict(FlatUpdateNonStrict):
+    """MLX155: `model.update(mx.load(path))` on a model with submodules."""
+
+    id = "MLX155"
+    anchors = (".update(",)
+    local = False  # reads the file's model classes and where its modules are bound
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return ".update(" in text and "nn.Module" in text and (
+            "tree_flatten" in text or ".load(" in text) and trains(text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        models = module_instances(source)
+        for call in source.of_type(ast.Call):
+            if not self._module_update(call, models):
+                continue
+            scope = source.enclosing(call) or source.tree
+            if self._flat(source, call.args[0], scope) and nested_model_file(source):
+                yield self.hit(source, call)
+
+    @staticmethod
+    def _module_update(call: ast.Call, models: set[str]) -> bool:
+        """`model.update(x)` with no `strict` given, on a name bound to a module."""
+        func = call.func
+        return (isinstance(func, ast.Attribute) and func.attr == "update"
+                and len(call.args) == 1 and not call.keywords
+                and isinstance(func.value, ast.Name) and func.value.id in models)

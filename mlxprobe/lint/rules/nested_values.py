@@ -17,8 +17,8 @@ attributes are arrays only (its tree's top-level values are arrays), or with no 
 of its own (a plain dict of parameters, a model from a library).
 
 Job: find those iterations, in a file that trains (a loop, a gradient, an update: the text
-test keeps this whole-file rule off the model files of a package). Must not import: mlx, anything of mlxprobe outside
-`mlxprobe.lint`.
+test keeps this whole-file rule off the model files of a package). Must not import: mlx,
+anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
