@@ -1,8 +1,9 @@
 """From fresh49's held-out half: MLX155 (a flat checkpoint handed to `Module.update` as it
 is), MLX156 (a model's one output unpacked as a tuple), MLX157 (an MLX array handed to
-`json.dumps`): each on small programs, with the spellings that are right beside them.
-MLX008 reading `return None, None` of a step that did not update as no array is held by
-test_lint_corpus (fresh49 corridor_dqn_exploit's twins, where it fired)."""
+`json.dumps`), MLX158 (a test on the size of an axis just set to 1): each on small
+programs, with the spellings that are right beside them. MLX008 reading `return None,
+None` of a step that did not update as no array is held by test_lint_corpus (fresh49
+corridor_dqn_exploit's twins, where it fired)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,25 @@ def log(optimizer, loss, step):
 def test_mlx157_an_array_given_to_json(lr: str, loss: str, lines: list[int]):
     assert fired(LOGGER.format(lr=lr, loss=loss), "MLX157") == lines
 
+
+
+ACT = """
+def act(net, state, epsilon):
+    if np.random.rand() < epsilon:
+        return np.random.randint(2)
+    state = {expand}
+    if state.shape[0] {test}:
+        return np.random.randint(2)
+    return mx.argmax(net(state), axis=1).item()
+"""
+
+
+@pytest.mark.parametrize("expand, test, lines", [
+    ("mx.array(state)[None, :]", "== 1", [6]),
+    ("mx.expand_dims(mx.array(state), 0)", "!= 1", [6]),
+    ("mx.array(state).reshape(1, -1)", "== 1", [6]),
+    ("mx.array(state)", "== 1", []),  # its own first axis: a real test
+    ("mx.array(state)[:, None]", "== 1", []),  # the new axis is the second
+])
+def test_mlx158_a_test_on_an_axis_just_set_to_one(expand: str, test: str, lines: list[int]):
+    assert fired(ACT.format(expand=expand, test=test), "MLX158") == lines

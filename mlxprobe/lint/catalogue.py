@@ -1644,6 +1644,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/parkerdgabel/bert-playground/commit/"
         "13ae48400f4845c359117078e6979653d727eadc"),
     RuleInfo(
+        "MLX158", "constant-shape-test",
+        "a test on the size of an axis the line before has just set (x = x[None, :], "
+        "mx.expand_dims(x, 0), x.reshape(1, ...), then if x.shape[0] == 1): the new leading "
+        "axis has size 1 whatever the input was, so the branch always runs or never does",
+        "test the input before adding the batch axis, or test what the condition means "
+        "(if len(frames) < stack: ...)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh49 corridor_dqn_exploit) a DQN's "
+        "exploit branch unsqueezed the state and returned a random action if "
+        "state.shape[0] == 1, always: its mean episode reward stayed at the random walk's "
+        "(-0.05 to -0.18 over 160 episodes; 0.89 once fixed)",
+        "", source="https://github.com/jiemingyou/mario-rl-mlx/commit/"
+        "d2b4a703ef235c64c8296e8e6f4d18a254cb75c7"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -63,7 +63,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX103", "MLX106", "MLX108", "MLX109", "MLX110",
                                "MLX113", "MLX117", "MLX118", "MLX124", "MLX126",
                                "MLX127", "MLX129", "MLX130", "MLX131",
-                               "MLX132", "MLX138", "MLX140"}),
+                               "MLX132", "MLX138", "MLX140", "MLX158"}),
     "wrong_result": frozenset({"MLX142", "MLX144", "MLX146", "MLX150", "MLX152", "MLX154"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",

@@ -25,6 +25,7 @@ from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
+from .constant_shape import ConstantShapeTest
 from .constant_tables import ConstantTableTrained
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsilon
@@ -142,6 +143,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    ConstantShapeTest,
     ArrayToJson,
     SingleOutputUnpacked,
     FlatUpdateStrict,
