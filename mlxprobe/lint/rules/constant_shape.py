@@ -18,6 +18,7 @@ mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -26,6 +27,8 @@ from ..source import SourceFile
 from .base import Rule
 
 TESTS = (ast.If, ast.While, ast.Assert)
+# `x = <...>[None` / `x = ...expand_dims(` / `x = ....reshape(1,` on one line: the bound name
+EXPANDED = re.compile(r"^[ \t]*(\w+) = [^\n]*(?:\[None|expand_dims\(|reshape\(1,)", re.MULTILINE)
 EXPAND = frozenset({"mlx.core.expand_dims", "numpy.expand_dims"})
 
 
@@ -73,28 +76,30 @@ class ConstantShapeTest(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return any(f"shape[0] {op}" in text for op in ("==", "!=", "<", ">")) and (
-            "[None" in text or "expand_dims(" in text or "reshape(1" in text)
+        """A name bound to an expansion and then its `.shape[0]` compared (text only)."""
+        if not any(f"shape[0] {op}" in text for op in ("==", "!=", "<", ">")) or not (
+                "[None" in text or "expand_dims(" in text or "reshape(1" in text):
+            return False
+        return any(f"{name}.shape[0] " in text for name in EXPANDED.findall(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in ast.walk(source.tree):
-            for field in ("body", "orelse", "finalbody"):
-                block = getattr(node, field, None)
-                if isinstance(block, list):
-                    yield from self._block(source, block)
-
-    def _block(self, source: SourceFile, block: list[ast.AST]) -> Iterator[Finding]:
-        for at, statement in enumerate(block):
-            if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                    and isinstance(statement.targets[0], ast.Name)
+        for statement in source.of_type(ast.Assign):
+            if (len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name)
                     and leading_one(source, statement.value)):
-                continue
-            name = statement.targets[0].id
-            for later in block[at + 1:]:
-                if isinstance(later, TESTS) and tests_axis0(later.test, name):
-                    yield self.hit(source, later)
-                if name in rebinds(later):
-                    break
+                yield from self._after(source, statement, statement.targets[0].id)
+
+    def _after(self, source: SourceFile, statement: ast.Assign, name: str
+               ) -> Iterator[Finding]:
+        """The tests of `name.shape[0]` in the statements after `statement` in its block,
+        up to the next binding of `name`."""
+        block = next((b for f in ("body", "orelse", "finalbody")
+                      if isinstance(b := getattr(source.parents.get(statement), f, None), list)
+                      and statement in b), [])
+        for later in block[block.index(statement) + 1:] if block else []:
+            if isinstance(later, TESTS) and tests_axis0(later.test, name):
+                yield self.hit(source, later)
+            if name in rebinds(later):
+                break
 
 
 def rebinds(statement: ast.AST) -> set[str]:

@@ -57,7 +57,9 @@ class ArrayToJson(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "json.dump" in text
+        """A `json.dump` beside a learning rate or an MLX call (a config saved alone is
+        neither)."""
+        return "json.dump" in text and ("learning_rate" in text or "mx." in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
