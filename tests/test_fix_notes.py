@@ -126,3 +126,12 @@ def test_a_float16_model_that_went_non_finite_is_told_of_float16s_range():
     assert classify(half).hint.startswith("the model computes in float16")
     assert "mx.finfo(x.dtype).min" in classify(half).hint
     assert not classify(run(nan)).hint.startswith("the model computes in float16")
+
+
+def test_a_padding_mask_met_by_attention_scores_says_pass_none_or_expand_it():
+    # fresh50 vlm_mask_passthrough (mlx-vlm PR 763)
+    note = shape_notes.note("ValueError: [broadcast_shapes] Shapes (8,18) and (8,4,17,17) "
+                            "cannot be broadcast.")
+    assert "(8, 18) met attention scores (8, 4, 17, 17)" in note and "`mask=None`" in note
+    assert shape_notes.note("[broadcast_shapes] Shapes (8,18) and (8,4,17,16) cannot be "
+                            "broadcast.") == ""  # not square: no attention scores

@@ -9,8 +9,12 @@ the fix pools with `mx.max` over axes 1 and 2). A second: a broadcast of two sha
 that differ on one axis only, where one is k times the other (k >= 2): a per-sample array built
 from the whole batch (concatenated k times over), or a flattened (batch x length) array meeting
 a per-sample one. Measured on fresh34 `slot_mask_concat` (`Shapes (48) and (384)`: each of 8
-samples' masks compared the whole batch's 48 slot indices, 8 x 48). A fix text only: no
-verdict depends on either.
+samples' masks compared the whole batch's 48 slot indices, 8 x 48). A third: a broadcast of a
+2-D (B, S) array with a 4-D (B, H, L, L) one: a padding mask (batch, length) met attention
+scores (batch, heads, queries, keys), which take an additive mask broadcast to that shape.
+Measured on fresh50 `vlm_mask_passthrough` (mlx-vlm PR 763: `Shapes (8,18) and (8,4,17,17)`,
+the processor's attention mask handed to the model as its `mask`; the fix passes None and
+the layer builds its causal mask). A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
 """
@@ -37,13 +41,21 @@ MULTIPLE = ("; one axis is {k}x the other's ({small} and {big}): an array built 
             "slice (`x[i]`), and flatten both sides or neither")
 
 
+ATTENTION = ("; a (batch, length) array {small} met attention scores {big} (batch, heads, "
+             "queries, keys): a padding mask given where attention takes an additive mask "
+             "that broadcasts to the scores: pass `mask=None` (or \"causal\") and let the "
+             "layer build its causal mask, or expand the padding mask over the keys the "
+             "scores use, `mx.where(pad[:, None, None, :], 0.0, -1e9)` (built from the same, "
+             "shifted, sequence as the inputs)")
+
+
 def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
-    return spatial(text) or multiple(text)
+    return spatial(text) or multiple(text) or attention(text)
 
 
 def multiple(text: str) -> str:
@@ -73,3 +85,15 @@ def spatial(text: str) -> str:
         return ""
     k = math.isqrt(f // w)
     return SPATIAL.format(r=f // w, f=f, w=w, k=k) if k >= 2 and k * k == f // w else ""
+
+
+def attention(text: str) -> str:
+    """A (B, S) array broadcast against (B, H, L, L) attention scores."""
+    found = BROADCAST.search(text)
+    if found is None:
+        return ""
+    shapes = sorted((dims(found.group(1)), dims(found.group(2))), key=len)
+    small, big = shapes
+    if len(small) != 2 or len(big) != 4 or big[2] != big[3] or small[0] != big[0]:
+        return ""
+    return ATTENTION.format(small=tuple(small), big=tuple(big))
