@@ -110,16 +110,18 @@ def trained_models(source: SourceFile) -> set[str]:
 
 
 class HalfPrecisionTraining(Rule):
-    """MLX025: `model.set_dtype(mx.float16)` (directly or through a module constant) in a
-    module that updates parameters with an optimizer: float16 (max 65504) with no loss
-    scaling, where bfloat16 keeps float32's range."""
+    """MLX025: `model.set_dtype(mx.float16)` (directly or through a module constant), or a
+    `model.update` of its parameters cast with `.astype(mx.float16)` before the update that
+    trains it, in a module that updates parameters with an optimizer: float16 (max 65504)
+    with no loss scaling, where bfloat16 keeps float32's range."""
 
     id = "MLX025"
-    anchors = ("set_dtype(",)
+    anchors = ("set_dtype(", "astype(")
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "float16" in text and "set_dtype(" in text and trains(text)
+        return "float16" in text and ("set_dtype(" in text or "astype(" in text) and trains(
+            text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         trained = trained_models(source)
@@ -127,6 +129,8 @@ class HalfPrecisionTraining(Rule):
             return
         constants = module_constants(source)
         for call in source.of_type(ast.Call):
+            if cast_by_update(source, call, trained):
+                yield self.hit(source, call)
             if last_name(call.func) != "set_dtype" or len(call.args) != 1:
                 continue
             if ast.unparse(call.func.value) not in trained:
@@ -136,6 +140,25 @@ class HalfPrecisionTraining(Rule):
                 dtype = constants[dtype.id]
             if source.imports.resolve(dtype) == FLOAT16 and not frozen_after(source, call):
                 yield self.hit(source, call)
+
+
+def cast_by_update(source: SourceFile, call: ast.Call, trained: set[str]) -> bool:
+    """`model.update(tree_map(lambda a: a.astype(mx.float16), model.parameters()))` on a
+    model an optimizer updates on a later line (a cast after training, to save a small
+    checkpoint, is not trained: fresh50 `fp16_pulga_lm`'s fixed twin)."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "update" and len(call.args) == 1
+            and isinstance(call.args[0], ast.Call) and call.args[0].args):
+        return False
+    model = ast.unparse(func.value)
+    mapper = call.args[0].args[0]
+    casts = isinstance(mapper, ast.Lambda) and any(
+        isinstance(n, ast.Call) and last_name(n.func) == "astype" and n.args
+        and source.imports.resolve(n.args[0]) == FLOAT16 for n in ast.walk(mapper.body))
+    return casts and model in trained and not frozen_after(source, call) and any(
+        is_optimizer_update(source, c) and c.lineno > call.lineno
+        and ast.unparse(c.args[0] if c.args else c.keywords[0].value) == model
+        for c in source.of_type(ast.Call))
 
 
 def frozen_after(source: SourceFile, cast: ast.Call) -> bool:
