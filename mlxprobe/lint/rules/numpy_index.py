@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
-from ..flow import local_values
+from ..flow import assignments, body_nodes, local_values
 from ..source import SourceFile
 from .base import Rule
 
@@ -98,6 +98,12 @@ def array_indices(source: SourceFile, pick: Callable[[ast.AST], bool]) -> Iterat
 
 
 def _ever_numpy(source: SourceFile, node: ast.AST) -> bool:
-    """A local name some binding of which is a NumPy call (`x = np.zeros(...)`)."""
+    """A local name (or a module-level one, read at module level) some binding of which is a
+    NumPy call (`x = np.zeros(...)`; fresh51 longest_run_dilated_conv: `pred` an MLX array
+    in the training loop, then `np.array(...)` for a report at the end of the script)."""
+    values = local_values(source, node, node)
+    if not values and source.enclosing(node) is None and isinstance(node, ast.Name):
+        values = [v for t, v in assignments(body_nodes(source, source.tree))
+                  if isinstance(t, ast.Name) and t.id == node.id]
     return any(isinstance(v, ast.Call) and (source.imports.resolve(v.func) or "").startswith(
-        "numpy.") for v in local_values(source, node, node))
+        "numpy.") for v in values)

@@ -100,7 +100,16 @@ class UnstableSigmoidSoftmax(Rule):
 
 
 def bounded(trace: Trace, exp: ast.Call) -> bool:
-    """The exponent is bounded: it subtracts a max (or a logsumexp), or is clipped or capped
-    (through the function's local names)."""
-    return any(isinstance(n, ast.Call) and last_name(n.func) in BOUNDS
+    """The exponent is bounded: it subtracts a max (or a logsumexp), is clipped or capped,
+    or is a negated magnitude, `-mx.abs(z)` (at most 0: the stable softplus's
+    `log1p(exp(-abs(z)))`, fresh51 binary_adder_csv_compiled), through the function's local
+    names."""
+    return any((isinstance(n, ast.Call) and last_name(n.func) in BOUNDS) or non_positive(n)
                for n in expanded(trace, exponent(exp), exp.lineno))
+
+
+def non_positive(node: ast.AST) -> bool:
+    """`-abs(z)`, `-mx.abs(z)`, `-mx.square(z)`: never above 0."""
+    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Call)
+            and last_name(node.operand.func) in ("abs", "absolute", "square"))
