@@ -23,6 +23,10 @@ loop wrote `NNNNNNN_adapters.safetensors`): losses 0.6913, 0.1455, 0.1056 in eac
 sessions, after 50-150, 200-299 and 350-449 updates; its fixed twin resumes (0.1302, 0.0761,
 0.0528 in session 2). Over every kept run of the corpus, no other run fires.
 
+Known limit: a script that trains the same model twice from the same seed on purpose (a
+determinism check, eager against compiled) replays its losses too and reads as this verdict;
+its evidence says which reports repeat, so such a run is told apart by reading it.
+
 Must not import: mlx, the runner, reporters.
 """
 
