@@ -97,6 +97,11 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
     user = user_frame(found)
     if user is None or not user.text:
         return None
+    return _python(kind, message, user, found) or _inside_optimizer(kind, message, user, found)
+
+
+def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | None:
+    """The rules read from the exception and the user's raising line alone."""
     if kind == "ValueError" and EVAL_IN_TRANSFORM.search(message):
         return control_flow_under_transform(user)
     if kind == "ValueError" and LENGTH_ONE in message and TRUTH_TEST.search(user.text):
@@ -111,10 +116,16 @@ def cause(kind: str, message: str, found: list[Frame]) -> str | None:
         return unbound_local(name.group(1), user)
     if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
         return scalar_not_iterable(scalar.group(1), user, found)
-    if kind == "KeyError" and any(n.startswith("mlx.optimizers") for n in passed(found)):
+    return None
+
+
+def _inside_optimizer(kind: str, message: str, user: Frame, found: list[Frame]) -> str | None:
+    """The rules for an error raised inside `mlx.optimizers`."""
+    if not any(n.startswith("mlx.optimizers") for n in passed(found)):
+        return None
+    if kind == "KeyError":
         return optimizer_tree_key(message, user)
-    if kind == "TypeError" and STRUCTURE.search(message) and any(
-            n.startswith("mlx.optimizers") for n in passed(found)):
+    if kind == "TypeError" and STRUCTURE.search(message):
         return optimizer_tree_type(message, user)
     return None
 
