@@ -91,8 +91,29 @@ def learned(source: SourceFile, node: ast.AST, indices: ast.AST | None) -> list[
         return []
     trace = Trace(source, function)
     return [op for op in arg_ops(source, trace, indices, node.lineno) if op.args
-            and (layers := trace.layers(op.args[0], op.lineno, barrier=True))
+            and (layers := trace.layers(op.args[0], op.lineno, barrier=True)
+                 or callers_layers(source, function, op.args[0]))
             and not frozen_away(source, layers)]
+
+
+def callers_layers(source: SourceFile, function: ast.AST, node: ast.AST) -> set[ast.Call]:
+    """When `node` is a parameter of a plain helper (`def mlx_topk(a, k)`), the layers the
+    module's calls of it pass in that place (`mlx_topk(self.router(x), 2)`, or a local
+    bound to it: fresh52 `gptoss_topk_indices_grad`, mlx-lm issue 1814), one call deep."""
+    names = [a.arg for a in getattr(getattr(function, "args", None), "args", [])]
+    if not isinstance(node, ast.Name) or node.id not in names or not hasattr(function, "name"):
+        return set()
+    at = names.index(node.id)
+    found: set[ast.Call] = set()
+    for call in source.of_type(ast.Call):
+        if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
+            continue
+        given = call.args[at] if at < len(call.args) else next(
+            (k.value for k in call.keywords if k.arg == node.id), None)
+        caller = source.enclosing(call)
+        if given is not None and caller is not None:
+            found |= Trace(source, caller).layers(given, call.lineno, barrier=True)
+    return found
 
 
 def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
