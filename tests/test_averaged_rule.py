@@ -35,10 +35,10 @@ def mean(epoch: int, parts: list[float]) -> float:
 
 
 def test_an_average_several_times_every_batch_value_is_wrong_result():
-    v = classify(run(lambda e, p: 4 * mean(e, p)))
+    v = classify(run(lambda e, p: 10 * mean(e, p)))  # fresh47's run: 10.4-10.8x
     assert v.label == "wrong_result:averaged"
     assert v.evidence["metric"] == "avg_loss" and v.evidence["base"] == "loss"
-    assert v.evidence["windows"] == EPOCHS // 2 and v.evidence["factors"][0] >= 3.6
+    assert v.evidence["windows"] == EPOCHS // 2 and v.evidence["factors"][0] >= 9
     assert "accumulation steps" in v.hint
 
 
@@ -56,4 +56,17 @@ def test_an_average_within_its_parts_or_off_only_early_is_not_judged(average):
 
 
 def test_a_validation_average_is_not_the_training_batches_average():
-    assert classify(run(lambda e, p: 4 * mean(e, p), name="val_avg_loss")).kind == "pass"
+    assert classify(run(lambda e, p: 10 * mean(e, p), name="val_avg_loss")).kind == "pass"
+
+
+def test_a_running_mean_never_reset_above_a_fast_falling_loss_is_not_judged():
+    """A mean of every batch since the start: above the recent batches while the early
+    values weigh, by a factor that shrinks report after report."""
+    history: list[float] = []
+
+    def running(epoch: int, parts: list[float]) -> float:
+        history.extend([3.0] * 4 if epoch == 0 else [])  # the first, unprinted batches
+        history.extend(parts)
+        return sum(history) / len(history)
+
+    assert classify(run(running)).kind == "pass"
