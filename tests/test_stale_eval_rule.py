@@ -37,6 +37,8 @@ def test_a_held_out_metric_frozen_while_the_loss_falls_is_wrong_result():
     {"held": lambda i: 9.59 + i},  # it moves
     {"held": lambda i: 9.59, "reports": 4},
     {"held": lambda i: 9.59, "name": "psnr"},  # not a held-out name
+    {"held": lambda i: 0.55, "name": "val_acc"},  # a rate over a fixed set: may sit still
+    {"held": lambda i: 0.3, "name": "test_f1"},
 ])
 def test_a_bound_a_small_fall_a_moving_metric_or_few_reports_are_not_judged(kwargs):
     assert classify(run(**kwargs)).label != "wrong_result:stale_evaluation"
