@@ -11,15 +11,16 @@ reports about held-out data is wrong, and so is anything decided on it.
 Thresholds and why: at least MIN_REPORTS reports of the metric, all one value (as printed),
 not a classification rate (accuracy, F1, AUC, hit rate, exact match: over a fixed held-out
 set such a share can stay put while a model overfits its training set honestly; a loss, an
-error, a PSNR of a model that trained moves), finite and not at a bound (an accuracy at 0
-or 1 / 100%, any metric at 0: a task solved from the first report, a degenerate split); the training loss finite, positive at its
-first report, and its last at least FALL below its first (80%: a model that learned that
-much moves any evaluation of itself). Measured: fresh49 `flatland_nerf_testcopy`
-(nerf_meets_mlx 71844e6, `deepcopy(render_kwargs_train)`): test PSNR 9.59 at all 8 reports
-while the training loss fell 0.0175 -> 0.0013 (92%); its fixed twin's test PSNR rose 20.9 ->
-26.4. Over every kept run of the corpus, a held-out metric constant over >= 4 reports is
-either at a bound (val_acc 1.0, val_ce 0.0 on clean runs) or beside a loss that fell < 50%
-(not_learning runs, a data statistic such as zip_claims_csv's `val_zero_share_obs`).
+error, a PSNR of a model that trained moves), finite and not at a bound (an accuracy at 0 or
+1 / 100%, any metric at 0: a task solved from the first report, a degenerate split); the
+training loss finite, positive at its first report, and its last at least FALL below its
+first (80%: a model that learned that much moves any evaluation of itself). Measured:
+fresh49 `flatland_nerf_testcopy` (nerf_meets_mlx 71844e6, `deepcopy(render_kwargs_train)`):
+test PSNR 9.59 at all 8 reports while the training loss fell 0.0175 -> 0.0013 (92%); its
+fixed twin's test PSNR rose 20.9 -> 26.4. Over every kept run of the corpus, a held-out
+metric constant over >= 4 reports is either at a bound (val_acc 1.0, val_ce 0.0 on clean
+runs) or beside a loss that fell < 50% (not_learning runs, a data statistic such as
+zip_claims_csv's `val_zero_share_obs`).
 
 Must not import: mlx, the runner, reporters.
 """
