@@ -81,10 +81,13 @@ _NORM = re.compile(r"(?:^|_)norm(?:$|_)")
 # run learns
 _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 # a reference the program prints beside its loss (`const_rate_nll`, `baseline_mse`,
-# `oracle_loss`, `teacher_loss`): fixed by construction, never the run's loss (fresh25
-# `zip_claims_csv`: a constant-rate Poisson's NLL, 1.73747 at every epoch)
+# `oracle_loss`, `teacher_loss`, a trivial predictor's `identity_mse`, `naive_mae`,
+# `persistence_rmse`): fixed by construction, never the run's loss (fresh25 `zip_claims_csv`:
+# a constant-rate Poisson's NLL, 1.73747 at every epoch; fresh36 `compiled_noise_state`: the
+# identity map's mse, 0.2402 at every report, read once its table's header was)
 _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
-                        r"null|chance|uniform|bayes)(?:$|_)")
+                        r"null|chance|uniform|bayes|identity|naive|persistence|trivial|"
+                        r"dummy)(?:$|_)")
 
 
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate

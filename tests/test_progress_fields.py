@@ -91,6 +91,9 @@ def test_steps_continue_across_epochs_and_lines_are_counted_without_steps():
     # a reference printed beside the loss, fixed by construction (fresh25 zip_claims_csv)
     ("const_rate_nll", metric_names.OTHER), ("baseline_mse", metric_names.OTHER),
     ("teacher_loss", metric_names.OTHER), ("refine_loss", metric_names.LOSS),
+    # a trivial predictor's error (fresh36 compiled_noise_state's identity map)
+    ("identity_mse", metric_names.OTHER), ("naive_mae", metric_names.OTHER),
+    ("persistence_rmse", metric_names.OTHER), ("train_mse", metric_names.LOSS),
 ])
 def test_roles(name, role):
     assert metric_names.role(name) == role
@@ -234,3 +237,13 @@ def test_a_bracket_tagged_repeat_of_a_name_is_read_apart():
                        "[TEST] PSNR: 9.59  (0.8s)")
     assert line.values == {"loss": 0.01749, "psnr": 17.57, "test_psnr": 9.59}
     assert fields.read("[TEST] PSNR: 9.59").values == {"psnr": 9.59}  # alone: its own name
+
+
+def test_a_table_header_with_units_in_brackets_names_its_columns():
+    # fresh53 ballistic_drag_rangecard: `k (1/m)` kept the header from being read, and a
+    # built-in `N | value` pattern took each row's first number (a parameter) as the loss
+    parser = ProgressParser()
+    assert parser.parse(" iter |   k (1/m) | wind m/s | v-scale | track rmse m") is None
+    row = parser.parse("   50 |   0.02249 |   -1.458 |  0.9710 |       0.6478")
+    assert row["loss"] == 0.6478 and row["loss_name"] == "track_rmse_m"
+    assert row["metrics"]["k"] == 0.02249 and row["step"] == 50

@@ -133,6 +133,9 @@ BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 HEADER_CELL = re.compile(r"[A-Za-z_][\w./@|-]*%?")  # `active%`, `acc%`: a percentage column;
 # `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read)
+# a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
+# (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
+UNIT = re.compile(r"\s*\([^()|]*\)")
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
 
@@ -167,7 +170,8 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     its `table_cells` (`words`)."""
     if not delimited(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
         return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
-    return ["_".join(cell.split()) for cell in BAR.split(text) if cell.strip()]
+    cells = [UNIT.sub("", cell) for cell in BAR.split(text)]
+    return ["_".join(cell.split()) for cell in cells if cell.strip()]
 
 
 def is_header(cells: list[str]) -> bool:
