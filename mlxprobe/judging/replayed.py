@@ -52,15 +52,15 @@ HINT = ("the loss curve from update {first} was printed again, value for value, 
 
 
 def replay(values: list[tuple[int, float]]) -> tuple[int, int] | None:
-    """(report index of the first copy, of the second) of a repeated window, or None."""
+    """(report index of the first copy, of the second) of a repeated window, or None: each
+    window's first start kept in a dict, so a run of many reports costs one pass."""
     numbers = [v for _, v in values]
-    for j in range(WINDOW, len(values) - WINDOW + 1):
-        later = numbers[j:j + WINDOW]
-        if not _telling(later) or not _new_training(values[j:j + WINDOW]):
-            continue
-        for i in range(0, j - WINDOW + 1):
-            if numbers[i:i + WINDOW] == later:
-                return i, j
+    first: dict[tuple[float, ...], int] = {}
+    for j in range(len(values) - WINDOW + 1):
+        later = tuple(numbers[j:j + WINDOW])
+        i = first.setdefault(later, j)
+        if i <= j - WINDOW and _telling(list(later)) and _new_training(values[j:j + WINDOW]):
+            return i, j
     return None
 
 

@@ -54,8 +54,12 @@ def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
 def instance_method(source: SourceFile, name: str, method: str) -> ast.AST | None:
     """The method `method` of the module's class that `name` is an instance of."""
     cls = instances(source).get(name)
-    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == method),
-                None) if cls is not None else None
+    return method_of(cls, method) if cls is not None else None
+
+
+def method_of(cls: ast.ClassDef, name: str) -> ast.AST | None:
+    """The class's own method `name` (`__init__`, `__call__`), or None."""
+    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == name), None)
 
 
 def instances(source: SourceFile) -> dict[str, ast.ClassDef]:
@@ -127,6 +131,15 @@ def assigned(node: ast.AST) -> Iterator[str]:
             yield from assigned(element)
     elif isinstance(node, ast.Starred):
         yield from assigned(node.value)
+
+
+def bound(node: ast.AST) -> set[str]:
+    """Names one statement binds: `x = ...`, `x += ...`, `x: T = ...`, `for x in ...`."""
+    if isinstance(node, ast.Assign):
+        return {n for t in node.targets for n in assigned(t)}
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+        return set(assigned(node.target))
+    return set()
 
 
 def names_in(node: ast.AST) -> set[str]:

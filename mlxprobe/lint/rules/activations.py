@@ -29,16 +29,15 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import body_assignments, derived, names_in, self_attr
-from ..source import FUNCTIONS, SourceFile, descendants
+from ..flow import body_assignments, derived, method_of, names_in, self_attr
+from ..source import SourceFile, descendants
 from .base import Rule
 
 STORED = re.compile(r"\n[ \t]+self\.[A-Za-z]\w* = ")
 
 
 def forward_of(cls: ast.ClassDef) -> ast.AST | None:
-    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == "__call__"),
-                None)
+    return method_of(cls, "__call__")
 
 
 def from_inputs(forward: ast.AST) -> set[str]:

@@ -34,6 +34,7 @@ from ..flow import (
     between,
     body_assignments,
     body_nodes,
+    bound,
     calls,
     names_in,
     reach,
@@ -234,7 +235,7 @@ class TracedBranch(Rule):
             return
         for function, nodes in under(source, "compile"):
             declared = {n for g in nodes if isinstance(g, ast.Global) for n in g.names}
-            own = (arguments(function) | {n for node in nodes for n in _bound(node)}) - declared
+            own = (arguments(function) | {n for node in nodes for n in bound(node)}) - declared
             for node in nodes:
                 if isinstance(node, BRANCHES) and (names_in(node.test) & (changing - own) or (
                         self_attributes(node.test) & attributes)):
@@ -259,7 +260,7 @@ def changing_globals(source: SourceFile) -> set[str]:
     loops = [node for node in body_nodes(source, source.tree)
              if isinstance(node, (ast.For, ast.While)) and source.enclosing(node) is None]
     found = {n for loop in loops if isinstance(loop, ast.For) for n in assigned(loop.target)}
-    found |= {n for loop in loops for node in body_nodes(source, loop) for n in _bound(node)}
+    found |= {n for loop in loops for node in body_nodes(source, loop) for n in bound(node)}
     return found | {n for g in source.of_type(ast.Global) for n in g.names
                     if rebinds_repeatedly(source, source.enclosing(g), n)}
 
@@ -269,7 +270,7 @@ def rebinds_repeatedly(source: SourceFile, function: ast.AST | None, name: str) 
     itself called from a loop; a configuration set once (`CFG = Hyper(...)` in main) is not."""
     if function is None:
         return True
-    binds = [n for n in body_nodes(source, function) if name in _bound(n)]
+    binds = [n for n in body_nodes(source, function) if name in bound(n)]
     return any(isinstance(n, ast.AugAssign) or in_loop(source, n, function) for n in binds) or any(
         isinstance(c.func, ast.Name) and c.func.id == getattr(function, "name", "")
         and in_loop(source, c, None) for c in source.of_type(ast.Call))
@@ -278,15 +279,6 @@ def rebinds_repeatedly(source: SourceFile, function: ast.AST | None, name: str) 
 def in_loop(source: SourceFile, node: ast.AST, stop: ast.AST | None) -> bool:
     """A `for`/`while` encloses `node` (below `stop`, when given)."""
     return between(source, node, stop, (ast.For, ast.While))
-
-
-def _bound(node: ast.AST) -> set[str]:
-    if isinstance(node, ast.Assign):
-        return {n for t in node.targets for n in assigned(t)}
-    if isinstance(node, ast.AugAssign | ast.For):
-        return set(assigned(node.target))
-    return set()
-
 
 
 NUMERIC_CALLS = frozenset({"min", "max", "float", "int", "round", "abs"})

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned
+from ..flow import bound
 from ..source import SourceFile
 from .base import Rule
 
@@ -104,10 +104,4 @@ class ConstantShapeTest(Rule):
 
 def rebinds(statement: ast.AST) -> set[str]:
     """Names a statement binds (anywhere in it)."""
-    found: set[str] = set()
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Assign):
-            found.update(n for t in node.targets for n in assigned(t))
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            found.update(assigned(node.target))
-    return found
+    return {n for node in ast.walk(statement) for n in bound(node)}

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
+from ..flow import method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 
@@ -35,8 +36,7 @@ INTEGER = frozenset(f"mlx.core.{t}" for t in (
 
 
 def self_targets(node: ast.Assign) -> list[str]:
-    return [t.attr for t in node.targets if isinstance(t, ast.Attribute)
-            and isinstance(t.value, ast.Name) and t.value.id == "self"]
+    return [a for t in node.targets if (a := self_attr(t)) is not None]
 
 
 def constant(source: SourceFile, cls: ast.ClassDef, value: ast.AST,
@@ -63,8 +63,7 @@ def called_method(cls: ast.ClassDef, node: ast.AST) -> ast.FunctionDef | None:
             and isinstance(node.func.value, ast.Name)
             and node.func.value.id in ("self", cls.name)):
         return None
-    return next((f for f in cls.body if isinstance(f, ast.FunctionDef)
-                 and f.name == node.func.attr), None)
+    return method_of(cls, node.func.attr)
 
 
 def returns(function: ast.FunctionDef) -> list[ast.AST]:
@@ -110,8 +109,7 @@ class ConstantTableTrained(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):
-            init = next((f for f in cls.body if isinstance(f, ast.FunctionDef)
-                         and f.name == "__init__"), None)
+            init = method_of(cls, "__init__")
             if init is None:
                 continue
             local = locals_of(init)

@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes, calls
+from ..flow import body_nodes, calls, method_of
 from ..partial import blocks
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
 
 # A class statement at column 0: its name and its bases' text.
@@ -50,7 +50,7 @@ def is_module_base(source: SourceFile, base: ast.AST, local: dict[str, ast.Class
 
 
 def own_init(cls: ast.ClassDef) -> ast.AST | None:
-    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == "__init__"), None)
+    return method_of(cls, "__init__")
 
 
 def calls_base_init(source: SourceFile, init: ast.AST) -> bool:

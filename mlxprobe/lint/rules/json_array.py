@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import local_values
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -40,11 +40,7 @@ def record(source: SourceFile, call: ast.Call) -> ast.Dict | None:
     given = call.args[0] if call.args else None
     if isinstance(given, ast.Dict):
         return given
-    scope = source.enclosing(call)
-    if not isinstance(given, ast.Name) or scope is None:
-        return None
-    bound = [v for t, v in assignments(body_nodes(source, scope))
-             if isinstance(t, ast.Name) and t.id == given.id]
+    bound = local_values(source, call, given) if given is not None else []
     return bound[0] if len(bound) == 1 and isinstance(bound[0], ast.Dict) else None
 
 

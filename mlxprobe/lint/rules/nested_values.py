@@ -28,9 +28,10 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
+from ..flow import assignments, method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
-from .tree_iteration import graders, iterations, tree_call, tree_names, used_as_array
+from .tree_iteration import graders, is_tree, iterations, used_as_array
 
 FLAT_METHODS = frozenset({"values", "items"})
 CONTAINERS = (ast.List, ast.ListComp, ast.Dict, ast.DictComp)
@@ -49,13 +50,8 @@ def nested_model_file(source: SourceFile) -> bool:
 
 def _attribute_values(cls: ast.ClassDef) -> list[ast.AST]:
     """The values `__init__` assigns to `self.<name>`."""
-    init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
-                None)
-    if init is None:
-        return []
-    return [n.value for n in ast.walk(init) if isinstance(n, ast.Assign) and any(
-        isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
-        for t in n.targets)]
+    init = method_of(cls, "__init__")
+    return [v for t, v in assignments(ast.walk(init)) if self_attr(t)] if init else []
 
 
 def _built_names(value: ast.AST) -> set[str]:
@@ -120,12 +116,5 @@ class NestedTreeIteratedFlat(Rule):
             if found is None or not used_as_array(used, found[1]) or checks_type(
                     [*used, *filters(source, iterable)], found[1]):
                 continue
-            if self._tree(source, found[0], named) and nested_model_file(source):
+            if is_tree(source, found[0], named) and nested_model_file(source):
                 yield self.hit(source, iterable)
-
-    @staticmethod
-    def _tree(source: SourceFile, tree: ast.AST, named: set[str]) -> bool:
-        if tree_call(source, tree):
-            return True
-        scope = source.enclosing(tree) or source.tree
-        return isinstance(tree, ast.Name) and tree.id in tree_names(source, scope, named)

@@ -9,8 +9,8 @@ Measured (mlx 0.32.4 CPU, failure corpus fresh49 `lm_tuple_unpack_loss`, mlx-exa
 return logits only, raised ValueError: too many values to unpack (expected 2) at the first
 `value_and_grad`; `logits = model(inputs)` trains.
 
-Job: a tuple assignment from a call of a name bound (in the file) to one of the file's own
-module classes, or of `self.<attr>` bound to one in `__init__`, whose `__call__` returns a
+Job: a tuple assignment from a call of a name bound (in the file, always to the same class:
+`flow.instances`) to one of the file's own module classes, whose `__call__` returns a
 single value (not a tuple, a list, a call of `tuple`, or a name bound to one) at every
 `return`. Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -22,31 +22,22 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments
+from ..flow import assignments, instances, method_of
 from ..source import SourceFile
 from .base import Rule, trains
 
 
-def instances(source: SourceFile) -> dict[str, ast.ClassDef]:
-    """Names (and `self.` attributes) bound to an instance of one of the file's module
-    classes, to that class."""
-    classes = {c.name: c for c in module_classes(source)}
-    found: dict[str, ast.ClassDef] = {}
-    for target, value in assignments(source.of_type(ast.Assign)):
-        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-                and value.func.id in classes:
-            key = ast.unparse(target) if isinstance(target, (ast.Name, ast.Attribute)) else ""
-            found[key] = classes[value.func.id]
-    found.pop("", None)
-    return found
+def model_instances(source: SourceFile) -> dict[str, ast.ClassDef]:
+    """Names bound to an instance of one of the file's module classes, to that class."""
+    own = {id(c) for c in module_classes(source)}
+    return {name: cls for name, cls in instances(source).items() if id(cls) in own}
 
 
 def single_output(source: SourceFile, cls: ast.ClassDef, depth: int = 0) -> bool:
     """Every `return` of the class's `__call__` gives one array: arithmetic, an `mx.`/`nn.`
     function, a layer `__init__` built from `mlx.nn`, or a local name bound to one of those
     (anything else may be a tuple: left alone)."""
-    call = next((f for f in cls.body if isinstance(f, ast.FunctionDef)
-                 and f.name == "__call__"), None)
+    call = method_of(cls, "__call__")
     if call is None:
         return False
     layers = nn_layers(source, cls, depth)
@@ -61,8 +52,7 @@ def single_output(source: SourceFile, cls: ast.ClassDef, depth: int = 0) -> bool
 def nn_layers(source: SourceFile, cls: ast.ClassDef, depth: int = 0) -> set[str]:
     """`self.<name>` attributes `__init__` binds to an `mlx.nn` layer, or to one of the
     file's module classes whose `__call__` gives one array itself (two classes deep)."""
-    init = next((f for f in cls.body if isinstance(f, ast.FunctionDef)
-                 and f.name == "__init__"), None)
+    init = method_of(cls, "__init__")
     own = {c.name: c for c in module_classes(source)}
     found = set()
     for target, value in assignments(list(ast.walk(init)) if init else []):
@@ -102,7 +92,7 @@ class SingleOutputUnpacked(Rule):
         return "nn.Module" in text and trains(text) and "_ = " in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        bound = instances(source)
+        bound = model_instances(source)
         for target, value in assignments(source.of_type(ast.Assign)):
             if not (isinstance(target, ast.Tuple) and isinstance(value, ast.Call)):
                 continue

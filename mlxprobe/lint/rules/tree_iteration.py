@@ -70,6 +70,15 @@ def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str
     return found
 
 
+def is_tree(source: SourceFile, node: ast.AST, named: set[str]) -> bool:
+    """`node` is a parameter or gradient tree: a tree call, or a name its scope binds to one
+    (`tree_names`)."""
+    if tree_call(source, node):
+        return True
+    scope = source.enclosing(node) or source.tree
+    return isinstance(node, ast.Name) and node.id in tree_names(source, scope, named)
+
+
 def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:
     """One of `names` is an operand of arithmetic or the receiver of an array method."""
     for node in nodes:
@@ -113,15 +122,8 @@ class TreeIteratedAsLeaves(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         named = graders(source)
         for iterable, target, used in iterations(source):
-            if self._tree(source, iterable, named) and used_as_array(used, set(assigned(target))):
+            if is_tree(source, iterable, named) and used_as_array(used, set(assigned(target))):
                 yield self.hit(source, iterable)
         for star in source.of_type(ast.Starred):  # `mx.savez(path, *model.parameters())`
             if isinstance(source.parents.get(star), ast.Call) and tree_call(source, star.value):
                 yield self.hit(source, star.value)
-
-    @staticmethod
-    def _tree(source: SourceFile, iterable: ast.AST, named: set[str]) -> bool:
-        if tree_call(source, iterable):
-            return True
-        scope = source.enclosing(iterable) or source.tree
-        return isinstance(iterable, ast.Name) and iterable.id in tree_names(source, scope, named)
