@@ -247,3 +247,12 @@ def test_a_table_header_with_units_in_brackets_names_its_columns():
     row = parser.parse("   50 |   0.02249 |   -1.458 |  0.9710 |       0.6478")
     assert row["loss"] == 0.6478 and row["loss_name"] == "track_rmse_m"
     assert row["metrics"]["k"] == 0.02249 and row["step"] == 50
+
+
+def test_a_value_changed_from_one_number_to_another_is_the_new_one():
+    # the catalogue's nan_unchecked example ends with `held-out loss 1.5404 -> 0.0310`: read as
+    # a loss of 1.5404 after training, it made `wrong_result:degraded` when the last training
+    # report was counted after every update (stdout read later than the update records)
+    assert fields.read("held-out loss 1.5404 -> 0.0310").values == {"loss": 0.031}
+    assert fields.read("lr 1e-3 -> 5e-4  loss 2.0").values == {"learning_rate": 5e-4,
+                                                               "loss": 2.0}

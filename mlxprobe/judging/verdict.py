@@ -202,11 +202,11 @@ def rulebook() -> tuple[Rule, ...]:
              _wrong_result),
         Rule("wrong_result.collectives", "records", "ranks issued different collectives",
              "records of each rank's collectives", _collectives),
+        *replayed.RULES,  # before reverted: a whole curve replayed names the resume
         *reverted.RULES,
         *degraded.RULES,
         *averaged.RULES,
         *stale_eval.RULES,
-        *replayed.RULES,
         *throughput.RULES,
         *ceiling.RULES,
         *checked.RULES,

@@ -46,6 +46,9 @@ TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+)?)|"
 # what may stand between a name and its number: a few separators, or only spaces (an aligned
 # column, `it     1  -elbo     3558.823`: f"{name:<6}{value:>12}" pads with more than four)
 GAP = re.compile(r"^(?:[\s'\":=|]{0,4}| {5,16})$")
+# `held-out loss 1.5404 -> 0.0310`: a change from the first number to the second (the
+# catalogue's nan_unchecked example read its untrained value as a report after training)
+ARROW = re.compile(rf"\s*(?:->|→|=>)\s*(?:{NUMBER}|(?i:nan|inf))")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
@@ -95,14 +98,19 @@ def _pairs(text: str):
     for each number on the line: a line that names two values alike (`sampled reward 0.0 |
     greedy reward 0.02`) keeps them apart by their two-word names."""
     words: list[tuple[str, int]] = []  # (word, end) of the words seen so far
+    carried: tuple[str, str] | None = None  # the name of a value `x -> y` changed from
     for found in TOKEN.finditer(text):
         word, num = found["word"], found["num"]
         if word is not None and word.lower() not in NON_FINITE:
             words.append((word, found.end()))
             continue
         value = NON_FINITE[word.lower()] if word is not None else float(num)
-        name, qualified = _names_before(text, words, found.start())
-        yield name, value, bool(found["pct"]), qualified
+        name, qualified = carried or _names_before(text, words, found.start())
+        carried = None
+        if ARROW.match(text, found.end()):  # `loss 1.54 -> 0.03`: the name is the new value's
+            carried = (name, qualified)
+        else:
+            yield name, value, bool(found["pct"]), qualified
         words.append(("", found.end()))  # a number breaks a two-word name
 
 
