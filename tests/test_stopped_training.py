@@ -114,6 +114,15 @@ def test_a_failure_word_without_a_check_or_a_check_without_one_is_not_read():
         assert classify(printed(line)).kind == "pass", line
 
 
+def test_a_native_library_assertion_is_not_the_programs_check():
+    # CI, stop 51: libzmq asserted while a Jupyter kernel shut down after a correct notebook
+    for line in ("Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)",
+                 "python3: src/pool.c:88: grow: Assertion `n > 0' failed.",
+                 "Assertion failed: (x), function f, file alloc.c, line 12."):
+        assert classify(printed(line)).kind == "pass", line
+    assert classify(printed("assertion failed: fused != adapters")).kind == "wrong_result"
+
+
 def restored(test_ce: float, line_shape: str = "same", test_acc: float = 0.176) -> list[dict]:
     """Base training and an adapter stage, then the adapter evaluated live and restored."""
     records = [update(i * 0.001) for i in range(1, 1001)]

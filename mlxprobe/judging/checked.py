@@ -15,6 +15,11 @@ runs) the only line of a run that exited 0 with both is fresh41 `specialist_lora
 (`blend check: MISMATCH`: a LoRA blend fused by blending the two factors separately); lines
 with a failure word and no check (`Training step failed: ...`, swallowed errors the other
 rules judge) or a check and no failure (`eval check: centipawn MAE=247.4`) are not read.
+A line that names a C or C++ source site (`Assertion failed: pfd.revents & POLLIN
+(src/signaler.cpp:238)`, glibc's `file.c:12: f: Assertion ... failed`, macOS's `file x.c,
+line 12`) is a native library's own `assert` aborting, not the program's check of its result:
+not read. Source: the CI run of stop 51, where libzmq asserted while a Jupyter kernel shut
+down after a correct notebook had finished (nbconvert exited 0); it was read as a failed check.
 
 Must not import: mlx, the runner.
 """
@@ -29,6 +34,7 @@ from .rule import Rule, Verdict
 FAILED_CHECK = re.compile(r"(?i)\b(?:check|checks|verify|verification|sanity|consistency|"
                           r"self[- ]test|assertion)\b[^\n]{0,40}?(?<!\b0 )(?<!\bno )"
                           r"\b(?:mismatch(?:ed)?|failed|fail|not ok|wrong|incorrect)\b")
+NATIVE_SITE = re.compile(r"\.(?:c|cc|cpp|cxx|cu|h|hpp|m|mm)(?::\d+|, line \d+)")
 LINE_CHARS = 200
 HINT = ("the program's own check of its result failed (the line quoted in the reason): the "
         "training itself may be fine, what is computed from it is not. Read what the check "
@@ -43,7 +49,7 @@ HINT = ("the program's own check of its result failed (the line quoted in the re
 def failed_line(raw: RawResult) -> str | None:
     """The last line of the output's tail that reports a failed check, or None."""
     lines = [ln.strip() for ln in (raw.stdout_tail + "\n" + raw.stderr_tail).splitlines()]
-    found = [ln for ln in lines if FAILED_CHECK.search(ln)]
+    found = [ln for ln in lines if FAILED_CHECK.search(ln) and not NATIVE_SITE.search(ln)]
     return found[-1][:LINE_CHARS] if found else None
 
 
