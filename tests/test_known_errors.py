@@ -230,3 +230,36 @@ def test_a_transformation_given_an_array_is_found_from_the_first_line_alone():
     aux = ("TypeError: value_and_grad(): incompatible function arguments. ...\n\n"
            "Invoked with types: function, kwargs = { has_aux: bool }")
     assert known_errors.find(aux).name == "has_aux"
+
+
+RAISED_IN_TRACE = """
+from functools import partial
+import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim
+M, O = nn.Linear(2, 2), optim.SGD(0.1)
+state = [M.state, O.state]
+@partial(mx.compile, inputs=state, outputs=state)
+def step(x):
+    if x.shape[0] < 2:
+        raise ValueError("too small")
+    loss, g = nn.value_and_grad(M, lambda x: M(x).sum())(x)
+    O.update(M, g)
+    return loss
+try:
+    step(mx.ones((1, 2)))
+except ValueError:
+    pass
+step(mx.ones((4, 2)))
+mx.eval(M.parameters())
+"""
+
+
+def test_a_compiled_step_that_raised_while_traced_is_named_with_its_fix() -> None:
+    # fresh54 compiled_step_guard_raise (mlx-vlm issue 1654): the state is declared, but a
+    # check inside the compiled function raised during its trace and the loop went on
+    done = subprocess.run([sys.executable, "-c", RAISED_IN_TRACE], capture_output=True,
+                          text=True, timeout=120)
+    text = done.stderr[done.stderr.index("RuntimeError: [eval]"):]
+    entry = known_errors.find(text)
+    assert entry is not None and entry.name == "compile_uncaptured_state"
+    assert "raised an exception while it was being traced" in entry.hint
+    assert "outside the compiled function" in entry.hint

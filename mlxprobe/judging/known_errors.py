@@ -47,11 +47,16 @@ TABLE: tuple[KnownError, ...] = (
     KnownError(
         "compile_uncaptured_state",
         r"make sure all the inputs and outputs are captured",
-        "a compiled function changed state it was not given: the model's parameters, the "
-        "optimizer's state or the random state were updated inside `mx.compile` without "
-        "`inputs=`/`outputs=`, so the arrays left behind have no primitive",
+        "a compiled function left arrays with no primitive in the state it touches: either "
+        "it changed state it was not given (the model's parameters, the optimizer's state or "
+        "the random state updated inside `mx.compile` without `inputs=`/`outputs=`), or it "
+        "raised an exception while it was being traced (a Python check of a batch's shape or "
+        "a value inside the compiled function) that the program caught and went on from: the "
+        "trace stopped halfway and left its placeholders in the captured state",
         "`state = [model.state, optimizer.state, mx.random.state]; step = "
-        "partial(mx.compile, inputs=state, outputs=state)(step)`",
+        "partial(mx.compile, inputs=state, outputs=state)(step)`; a check that may raise "
+        "goes outside the compiled function, before calling it (seen also in "
+        "https://github.com/Blaizzy/mlx-vlm/issues/1654)",
         GH + "ml-explore/mlx/pull/629"),
     KnownError(
         "stream_of_another_thread",

@@ -73,17 +73,32 @@ def parse(path: str, text: str) -> SourceFile:
 
 
 def index(path: str, text: str, tree: ast.Module) -> SourceFile:
-    """Index an already parsed module: one pass records each node's children and parent."""
+    """Index an already parsed module: one pass records each node's children and parent.
+    The children leave out context and operator objects and plain-value fields. This loop
+    visits every node of every file a rule may fire in, so it is written flat (no call per
+    node): a fifth of linting mlx-lm, mlx-lm-lora and mlx-vlm went into it."""
     source = SourceFile(path, text, tree, Imports([]))
+    by_type, parents, known, node_type = source.by_type, source.parents, FIELDS, ast.AST
     stack: list[ast.AST] = [tree]
+    pop, push = stack.pop, stack.extend
     while stack:
-        node = stack.pop()
-        source.by_type[type(node)].append(node)
-        kids = children(node)
+        node = pop()
+        kind = type(node)
+        by_type[kind].append(node)
+        names = known.get(kind)
+        if names is None:
+            names = fields(kind)
+        kids: list[ast.AST] = []
+        for name in names:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                kids += [v for v in value if isinstance(v, node_type)]
+            elif isinstance(value, node_type):
+                kids.append(value)
         node._kids = kids  # type: ignore[attr-defined]  # read by `flow.walk`
-        for kid in kids:
-            source.parents[kid] = node
-        stack.extend(kids)
+        if kids:
+            parents.update(dict.fromkeys(kids, node))
+            push(kids)
     source.imports = Imports(source.of_type(ast.Import, ast.ImportFrom))
     for function in source.of_type(*FUNCTIONS):
         source.functions[function.name].append(function)
@@ -101,18 +116,6 @@ def descendants(node: ast.AST) -> Iterator[ast.AST]:
         kids = getattr(current, "_kids", None)
         todo.extend(ast.iter_child_nodes(current) if kids is None else kids)
         yield current
-
-
-def children(node: ast.AST) -> list[ast.AST]:
-    """The child nodes, leaving out context and operator objects and plain-value fields."""
-    kids: list[ast.AST] = []
-    for name in fields(type(node)):
-        value = getattr(node, name, None)
-        if type(value) is list:
-            kids.extend(v for v in value if isinstance(v, ast.AST))
-        elif isinstance(value, ast.AST):
-            kids.append(value)
-    return kids
 
 
 def fields(kind: type) -> tuple[str, ...]:
