@@ -1657,6 +1657,42 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jiemingyou/mario-rl-mlx/commit/"
         "d2b4a703ef235c64c8296e8e6f4d18a254cb75c7"),
     RuleInfo(
+        "MLX159", "linear-test-after-quantize",
+        "isinstance(module, nn.Linear) selecting layers of a model nn.quantize has quantized: "
+        "nn.QuantizedLinear derives from nn.Module, not nn.Linear, so no quantized layer is "
+        "selected (no adapter attaches; only biases and norms train)",
+        "isinstance(module, (nn.Linear, nn.QuantizedLinear))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh54 quant_adapter_skip) a 4-bit MLP "
+        "given LoRA by isinstance(module, nn.Linear) logged 'No target modules found', "
+        "trained 520 bias and norm parameters and reached val acc 0.344 (0.865 with "
+        "QuantizedLinear tested too)",
+        "", source="https://github.com/armbues/SiLLM/commit/"
+        "6a87b41ac9f3075db740933a690dd54be4f294c7"),
+    RuleInfo(
+        "MLX160", "forward-without-call",
+        "an instance of a module class that defines forward and no __call__ is called "
+        "(model(x)): mlx.nn.Module never dispatches a call to forward, so the call raises "
+        "TypeError: object is not callable",
+        "def __call__(self, x): ...  # rename forward to __call__ (or call model.forward(x))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh54 forward_only_chunk_render) 200 "
+        "steps trained through model.forward(...), then a chunked render's model(chunk) "
+        "raised TypeError: 'DensityField' object is not callable",
+        "", source="https://github.com/piljoong-jeong/nerf_meets_mlx/commit/f0bb61e"),
+    RuleInfo(
+        "MLX161", "raise-in-compiled-caught",
+        "a function compiled with inputs=/outputs= state raises, and the caller catches the "
+        "exception and goes on: the trace stops halfway and leaves placeholder arrays in the "
+        "declared state, so the next evaluation raises 'Attempting to eval an array without "
+        "a primitive'",
+        "check the inputs before calling the compiled function, outside it: if x.shape[0] < "
+        "2: continue",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh54 compiled_step_guard_raise) a "
+        "compiled step that raised for a one-row tail batch, skipped by except ValueError, "
+        "crashed the next evaluation with RuntimeError: [eval] Attempting to eval an array "
+        "without a primitive; checked outside the compiled function it trains (val acc "
+        "0.86)",
+        "", source="https://github.com/Blaizzy/mlx-vlm/issues/1654"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -42,7 +42,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX133", "MLX134", "MLX135", "MLX136", "MLX137", "MLX139",
                         "MLX141", "MLX143", "MLX145", "MLX146", "MLX147", "MLX148", "MLX149",
                         "MLX151", "MLX153", "MLX155",
-                        "MLX156", "MLX157"}),
+                        "MLX156", "MLX157", "MLX160", "MLX161"}),
     "diverged": frozenset({"MLX004", "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",
@@ -63,7 +63,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX103", "MLX106", "MLX108", "MLX109", "MLX110",
                                "MLX113", "MLX117", "MLX118", "MLX124", "MLX126",
                                "MLX127", "MLX129", "MLX130", "MLX131",
-                               "MLX132", "MLX138", "MLX140", "MLX158"}),
+                               "MLX132", "MLX138", "MLX140", "MLX158", "MLX159"}),
     "wrong_result": frozenset({"MLX142", "MLX144", "MLX146", "MLX150", "MLX152", "MLX154"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
@@ -71,7 +71,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
                             "MLX097", "MLX106", "MLX108", "MLX109", "MLX112",
-                            "MLX117", "MLX125", "MLX129", "MLX145"}),
+                            "MLX117", "MLX125", "MLX129", "MLX145", "MLX159"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

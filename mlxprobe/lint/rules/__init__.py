@@ -44,6 +44,7 @@ from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .falsy_seed import FalsySeed
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
+from .forward_method import ForwardWithoutCall
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
 from .generator_operand import GeneratorOperand
@@ -100,6 +101,7 @@ from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
+from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
 from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
@@ -122,6 +124,7 @@ from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .threads import ArraysIntoThread, CrossThreadArrays
 from .torch_spellings import GradOfAnArray
+from .traced_raise import RaiseInCompiledCaught
 from .tracing import EvalUnderCompile
 from .transforms import (
     CompiledStateUncaptured,
@@ -144,6 +147,9 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
+    ForwardWithoutCall,
+    LinearTestAfterQuantize,
+    RaiseInCompiledCaught,
     ArrayToJson,
     SingleOutputUnpacked,
     FlatUpdateStrict,

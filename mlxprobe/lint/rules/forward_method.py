@@ -1,0 +1,124 @@
+"""MLX160: a module class written PyTorch's way, with `forward` and no `__call__`, whose
+instance is called (`model(x)`): `mlx.nn.Module` never dispatches a call to `forward`, so the
+call raises "TypeError: 'Net' object is not callable". Training that calls
+`model.forward(x)` runs, and the crash comes later, where some helper calls the model itself
+(an evaluation, a chunked render).
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh54 `forward_only_chunk_render`,
+nerf_meets_mlx commit f0bb61e): 200 steps trained through `model.forward(...)`, then the
+chunked inference helper's `model(chunk)` raised TypeError: 'DensityField' object is not
+callable.
+
+Job: the file's classes deriving from an `mlx.nn` class with a `forward` method and no
+`__call__` of their own or of a base class in the file; a call of a name bound to one
+(`flow.instances`), of `self.<attr>` bound to one in `__init__`, or of a helper's parameter
+that the module's calls of the helper give such a name. Must not import: mlx, anything of
+mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import module_classes
+from ..finding import Finding
+from ..flow import assignments, body_nodes, instances, method_of, self_attr
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+
+def forward_only(source: SourceFile) -> set[str]:
+    """Names of the file's module classes with `forward` and no `__call__` up their bases
+    in the file (a base outside the file and outside `mlx.nn` may define one: left out)."""
+    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
+    own = {c.name for c in module_classes(source)}
+    return {c.name for c in source.of_type(ast.ClassDef)
+            if method_of(c, "forward") is not None and not _has_call(source, c, classes, own)}
+
+
+def _has_call(source: SourceFile, cls: ast.ClassDef, classes: dict[str, ast.ClassDef],
+              own: set[str], depth: int = 0) -> bool:
+    if method_of(cls, "__call__") is not None:
+        return True
+    if cls.name not in own and depth == 0:
+        return True  # not a module class: not judged
+    for base in cls.bases:
+        name = source.imports.resolve(base) or ""
+        if name.startswith("mlx.nn."):
+            continue
+        local = classes.get(base.id) if isinstance(base, ast.Name) else None
+        if local is None or depth > 4 or _has_call(source, local, classes, own, depth + 1):
+            return True
+    return False
+
+
+def called_names(source: SourceFile, classes: set[str]) -> dict[str, str]:
+    """Plain names bound to an instance of one of `classes` -> the class name."""
+    return {name: cls.name for name, cls in instances(source).items() if cls.name in classes}
+
+
+def self_attributes(source: SourceFile, classes: set[str]) -> set[str]:
+    """`self.<attr>` bound in some `__init__` to an instance of one of `classes`."""
+    found = set()
+    for function in source.of_type(*FUNCTIONS):
+        if function.name != "__init__":
+            continue
+        for target, value in assignments(body_nodes(source, function)):
+            attr = self_attr(target)
+            if attr and isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+                    and value.func.id in classes:
+                found.add(attr)
+    return found
+
+
+def parameter_calls(source: SourceFile, names: dict[str, str]) -> Iterator[ast.Call]:
+    """Calls of a helper's parameter (`model(chunk)` in `def render(model, chunk)`, or in a
+    function nested in it) where a module call of the helper passes one of `names`."""
+    given: dict[str, set[int]] = {}
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Name):
+            at = {i for i, a in enumerate(call.args) if isinstance(a, ast.Name) and a.id in names}
+            if at:
+                given.setdefault(call.func.id, set()).update(at)
+    for function in source.of_type(*FUNCTIONS):
+        params = [a.arg for a in function.args.posonlyargs + function.args.args]
+        called = {params[i] for i in given.get(function.name, ()) if i < len(params)}
+        yield from (c for c in source.of_type(ast.Call) if called
+                    and isinstance(c.func, ast.Name) and c.func.id in called
+                    and _inside(source, c, function))
+
+
+def _inside(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
+    parent = source.parents.get(node)
+    while parent is not None and parent is not function:
+        parent = source.parents.get(parent)
+    return parent is function
+
+
+class ForwardWithoutCall(Rule):
+    """MLX160: an instance of a module class with `forward` and no `__call__`, called."""
+
+    id = "MLX160"
+    anchors = ("def forward(",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "def forward(" in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        classes = forward_only(source)
+        if not classes:
+            return
+        names = called_names(source, classes)
+        attrs = self_attributes(source, classes)
+        seen: set[int] = set()
+        for call in source.of_type(ast.Call):
+            func = call.func
+            if (isinstance(func, ast.Name) and func.id in names) or self_attr(func) in attrs:
+                seen.add(id(call))
+                yield self.hit(source, call)
+        for call in parameter_calls(source, names):
+            if id(call) not in seen:
+                seen.add(id(call))
+                yield self.hit(source, call)
