@@ -122,6 +122,12 @@ PROGRAMS = {
                 return self.out(x)
         logits, _ = LM()(mx.ones((4, 3, 4)))
     """,
+    "unpacked_transform": """
+        def mse(w, x, y):
+            return mx.mean(mx.square(x @ w - y))
+        w, x, y = mx.zeros((3,)), mx.ones((8, 3)), mx.ones((8,))
+        lvalue, grads = mx.value_and_grad(mse)
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -281,3 +287,10 @@ def test_a_single_array_unpacked_into_names_says_assign_it_whole(stderr: dict[st
     hint = hint_of(stderr["unpacked_array"])
     assert "train_unpacked_array.py:10" in hint and "one array" in hint
     assert "`logits = model(inputs)`" in hint and "first axis" in hint
+
+
+def test_a_transformation_unpacked_says_call_it_first(stderr: dict[str, str]) -> None:
+    # fresh55 vgrad_doc_unpack (mlx issue 273: the docs' example unpacked the function)
+    hint = hint_of(stderr["unpacked_transform"])
+    assert "train_unpacked_transform.py:7" in hint and "return a function" in hint
+    assert "loss_and_grad(params, x, y)" in hint

@@ -58,6 +58,7 @@ RAISED = {
     "boolean_index": "mx.ones(4)[mx.array([True, False, True, False])]",
     "scalar_unpacked": "tuple(mx.array(1.0))",
     "operand_type": "mx.array(1.0) + (x for x in [1.0])",
+    "group_as_number": "mx.array(1.0) / mx.distributed.init()",
     "number_read_as_array": "total = 0; total.item()",
     "tree_utility_in_core": "mx.tree_map(lambda a: a, {'w': mx.ones(2)})",
     "quantize_group_size": "mx.quantize(mx.ones((32, 40)), group_size=64)",

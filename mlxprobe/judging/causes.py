@@ -56,6 +56,11 @@ through. Each rule below is one statement true of every program with that failur
   one array (an array unpacks along its first axis, one value per row) or a tuple of
   another length: its return changed (fresh49 `lm_tuple_unpack_loss`, mlx-examples PR
   773: a model that once returned `(logits, cache)` returns logits alone).
+- `unpacked_transform`: Python's "cannot unpack non-iterable function object" (or
+  `_gc_func`, MLX's own transformed function) at a user line that calls `value_and_grad`,
+  `grad`, `vmap`, `vjp` or `jvp`: the transformation's result, a function, was unpacked as
+  if it were the values; it must be called first (fresh55 `vgrad_doc_unpack`, mlx issue 273:
+  the docs' example wrote `lvalue, grads = mx.value_and_grad(mse)`).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -88,6 +93,8 @@ TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
 UNPACK = re.compile(r"(?:too many|not enough) values to unpack")
 UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
+UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function) object")
+TRANSFORM_CALL = re.compile(r"\b(?:value_and_grad|grad|vmap|vjp|jvp)\(")
 
 
 def cause(kind: str, message: str, found: list[Frame]) -> str | None:
@@ -116,6 +123,9 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return unbound_local(name.group(1), user)
     if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
         return scalar_not_iterable(scalar.group(1), user, found)
+    if kind == "TypeError" and UNPACKED_FUNCTION.search(message) and TRANSFORM_CALL.search(
+            user.text):
+        return unpacked_transform(user)
     return None
 
 
@@ -192,6 +202,16 @@ def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
                  "and check the signature")
     return head + ("; when it is a local, it holds a count where its collection was "
                    "meant (`for i in range(n)`, not `for i in n`)")
+
+
+def unpacked_transform(user: Frame) -> str:
+    """A transformation's result unpacked as if it were its values."""
+    return (f"the raising line unpacks what a transformation returns ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`): `mx.value_and_grad(f)`, `nn.value_and_grad(model, "
+            "f)` and `mx.grad(f)` return a function, not values; call the returned function "
+            "with the arguments first: `loss_and_grad = mx.value_and_grad(f); value, grads = "
+            "loss_and_grad(params, x, y)` (the docs' example was wrong once: "
+            "https://github.com/ml-explore/mlx/issues/273)")
 
 
 def iterated(line: str) -> list[str]:

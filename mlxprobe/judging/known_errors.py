@@ -480,9 +480,17 @@ TABLE: tuple[KnownError, ...] = (
         "`from mlx.utils import tree_map`, then `acc = tree_map(lambda a, b: a + b, acc, grads)`",
         GH + "JamesQFreeman/mlx-vit-tune/commit/a46fffab3e99f0e93021cdc2c64e342d3cef4449"),
     KnownError(
+        "group_as_number",
+        r"Cannot perform \w+ on an mlx\.core\.array and mlx\.core\.distributed\.Group",
+        "a distributed group (what `mx.distributed.init()` returns) was used as a number: "
+        "the count of processes is its `size()`, so an all-reduce divided by the group "
+        "object raises even in a single process",
+        "`world = mx.distributed.init(); N = world.size(); grads = tree_map(lambda g: "
+        "mx.distributed.all_sum(g) / N, grads)`", GH + "ml-explore/mlx/pull/1731"),
+    KnownError(
         "operand_type",
-        r"Cannot perform \w+ on an mlx\.core\.array and (\w+)",
-        "an array was combined in arithmetic with a Python {0}, which MLX's operators do not "
+        r"Cannot perform \w+ on an mlx\.core\.array and ([\w.]+)",
+        "an array was combined in arithmetic with a {0} object, which MLX's operators do not "
         "take: most often a generator expression whose `sum(` was dropped (`l2 = (mx.sum(p * "
         "p) for p in params)`), or a list or dict where one array was meant",
         "reduce it to one array first: `l2 = sum(mx.sum(p * p) for _, p in "

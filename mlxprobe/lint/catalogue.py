@@ -1693,6 +1693,25 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.86)",
         "", source="https://github.com/Blaizzy/mlx-vlm/issues/1654"),
     RuleInfo(
+        "MLX162", "unpacked-transformation",
+        "the result of mx.value_and_grad(f) / nn.value_and_grad(model, f) / mx.grad(f) "
+        "unpacked into names: a transformation returns a function, which does not unpack "
+        "(TypeError: cannot unpack non-iterable function object)",
+        "loss_and_grad = mx.value_and_grad(f); value, grads = loss_and_grad(params, x, y)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh55 vgrad_doc_unpack) lvalue, grads = "
+        "mx.value_and_grad(mse) raised TypeError: cannot unpack non-iterable _gc_func object "
+        "at the first iteration",
+        "", source="https://github.com/ml-explore/mlx/issues/273"),
+    RuleInfo(
+        "MLX163", "group-as-number",
+        "the group mx.distributed.init() returns, used as a number (all_sum(g) / N, N == 1): "
+        "a Group is not its size, so the division raises and the comparison is False",
+        "N = mx.distributed.init().size()",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh55 dp_allreduce_group_as_count) the "
+        "first step raised ValueError: Cannot perform division on an mlx.core.array and "
+        "mlx.core.distributed.Group, in a single process too",
+        "", source="https://github.com/ml-explore/mlx/pull/1731"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

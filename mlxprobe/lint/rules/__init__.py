@@ -55,6 +55,7 @@ from .gradients import (
     UnaveragedAccumulation,
     ZeroedGradsFreeze,
 )
+from .group_number import GroupAsNumber
 from .guards import NanPassesGuard
 from .half_range import HalfRangeConstant
 from .host import HostRoundTrip
@@ -139,6 +140,7 @@ from .truncation import TruncationAsTerminal
 from .unapplied import UnappliedLayer
 from .unbound import UnboundName
 from .unflatten import KeysNestedByHand
+from .unpacked_transform import UnpackedTransform
 from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
 from .update_target import UpdateIntoDict
@@ -147,6 +149,8 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
+    GroupAsNumber,
+    UnpackedTransform,
     ForwardWithoutCall,
     LinearTestAfterQuantize,
     RaiseInCompiledCaught,

@@ -59,17 +59,28 @@ def compared(test: ast.AST) -> str | None:
 
 
 def quadratic(source: SourceFile, node: ast.AST, name: str) -> bool:
-    """`node` squares `name`: `mx.square(d)`, `d ** 2`, `d * d`."""
+    """`node` squares `name`: `mx.square(d)`, `d ** 2`, `d * d`, or a product in which `d`
+    is two of the factors (`0.5 * d * d / beta`: fresh55 `courier_eta_smoothl1`)."""
     for part in descendants(node):
         if isinstance(part, ast.Call) and source.imports.resolve(part.func) == SQUARE:
             if part.args and isinstance(part.args[0], ast.Name) and part.args[0].id == name:
                 return True
         if isinstance(part, ast.BinOp) and isinstance(part.left, ast.Name) and \
-                part.left.id == name and (isinstance(part.op, ast.Pow) or (
-                    isinstance(part.op, ast.Mult) and isinstance(part.right, ast.Name)
-                    and part.right.id == name)):
+                part.left.id == name and isinstance(part.op, ast.Pow):
+            return True
+        if isinstance(part, ast.BinOp) and isinstance(part.op, ast.Mult) and sum(
+                isinstance(f, ast.Name) and f.id == name for f in factors(part)) >= 2:
             return True
     return False
+
+
+def factors(node: ast.AST) -> list[ast.AST]:
+    """The factors of a product, through nested products and the numerator of a quotient."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return factors(node.left) + factors(node.right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return factors(node.left)
+    return [node]
 
 
 class SignedHuber(Rule):
