@@ -249,6 +249,20 @@ def test_a_table_header_with_units_in_brackets_names_its_columns():
     assert row["metrics"]["k"] == 0.02249 and row["step"] == 50
 
 
+def test_a_bar_inside_a_header_cell_is_part_of_its_name():
+    # fresh55 kd_klformula_sum_first: `KL(t||s)` split the header into eight cells for six
+    # columns, and the table was not read; a norm's bars (`|grad|`, `max|W|`) part words
+    parser = ProgressParser()
+    assert parser.parse("epoch |   kd_loss |  KL(t||s) |  agree | val_acc |   time") is None
+    row = parser.parse("    1 |  -32.0638 |    1.8163 |  0.126 |   0.124 |   4.8s")
+    assert row["loss"] == -32.0638 and row["loss_name"] == "kd_loss"
+    assert row["metrics"] == {"kl": 1.8163, "agree": 0.126, "val_acc": 0.124}
+    norms = ProgressParser()
+    assert norms.parse("| epoch  | recon_mse | avg_loglik  | max|W| |") is None
+    row = norms.parse("|      0 |    0.2497 |    -11.1103 |   0.16 |")
+    assert row["loss"] == 0.2497 and row["metrics"]["max_w"] == 0.16
+
+
 def test_a_value_changed_from_one_number_to_another_is_the_new_one():
     # the catalogue's nan_unchecked example ends with `held-out loss 1.5404 -> 0.0310`: read as
     # a loss of 1.5404 after training, it made `wrong_result:degraded` when the last training

@@ -76,6 +76,7 @@ from . import (
     throughput,
     tracebacks,
     unevaluated,
+    unmoved,
     variance,
     variational,
     weighting,
@@ -240,6 +241,8 @@ def rulebook() -> tuple[Rule, ...]:
         *receding.RULES,
         *parting.RULES,
         _not_learning_rule(),
+        *unmoved.RULES,  # last: the noise-level sibling of `constant`, for runs too short
+        # for the trend rule (< 10 reports) that no specific rule explains
     )
 
 

@@ -135,7 +135,13 @@ HEADER_CELL = re.compile(r"[A-Za-z_][\w./@|-]*%?")  # `active%`, `acc%`: a perce
 # `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read)
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
-UNIT = re.compile(r"\s*\([^()|]*\)")
+UNIT = re.compile(r"\s*\([^()]*\)")
+# a header splits at its delimiting bars only (`DELIMITER`): a bar inside a cell belongs to
+# its name, as in the divergence `KL(t||s)` (fresh55 `kd_klformula_sum_first`, whose header
+# was split into eight cells for six columns and not read); its bracket is then dropped as a
+# unit's would be, and a norm's bars inside a cell part words (`|grad|` -> `grad`, `max|W|`
+# -> `max_W`)
+HEADER_SPLIT = re.compile(r"(?:^|(?<=\s))[|│](?=\s|$)")
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
 
@@ -170,7 +176,7 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     its `table_cells` (`words`)."""
     if not delimited(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
         return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
-    cells = [UNIT.sub("", cell) for cell in BAR.split(text)]
+    cells = [BAR.sub(" ", UNIT.sub("", cell)) for cell in HEADER_SPLIT.split(text)]
     return ["_".join(cell.split()) for cell in cells if cell.strip()]
 
 
