@@ -26,8 +26,12 @@ from mlxprobe.watching.sampler import (
 proc_only = pytest.mark.skipif(not sampler.LINUX, reason="reads Linux /proc (switched off "
                                "by MLXPROBE_NO_PROC or not Linux)")
 
-LATE_GRANDCHILD = ("import subprocess, sys, time; time.sleep(0.5); "
-                   "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+# the child spends 0.1 s of CPU first: a Python that only starts and sleeps has 0.00 or 0.01 s
+# of CPU time in clock ticks, and a psutil-path sample read cpu_s 0.0 once under load
+LATE_GRANDCHILD = ("import subprocess, sys, time\n"
+                   "while time.process_time() < 0.1: pass\n"
+                   "time.sleep(0.5)\n"
+                   "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
                    "print(p.pid, flush=True); time.sleep(30)")
 
 

@@ -20,7 +20,7 @@ Thresholds and why:
   rose (`program.rising_metric`), another loss-like metric fell (`constant.fell`), or a
   measure printed before the loss had fallen (`program.learned_first`: converged before its
   first report).
-Measured over every kept run of the corpus (1,372 runs; stop 52): of the runs with >= 5
+Measured over every kept run of the corpus (1,368 runs; stop 52): of the runs with >= 5
 finite loss reports, the only clean run whose loss stays within 1% of its median from first
 report to last is fresh45 `deblur_signal_heavyball` (printed to 3 digits, and its `rel_err`
 fell before the loss's first report); broken runs inside 0.1% with 5 digits: fresh55
