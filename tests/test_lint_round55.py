@@ -129,3 +129,25 @@ def test_mlx161_a_compiled_function_without_declared_state_traces_again():
     code = COMPILED.replace("@partial(mx.compile, {declared})", "@mx.compile").format(
         caught="ValueError", handler="continue")
     assert fired(code, "MLX161") == []
+
+
+def test_mlx160_a_subclass_of_the_files_own_module_with_forward_only():
+    code = """
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+
+    class Net(Base):
+        def forward(self, x):
+            return x * 2
+
+    class External(SomeTorchishBase):
+        def forward(self, x):
+            return x
+
+    net = Net()
+    other = External()
+    net(mx.ones(2))
+    other(mx.ones(2))
+    """
+    assert fired(code, "MLX160") == [16]  # External's base may define __call__

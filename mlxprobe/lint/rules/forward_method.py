@@ -19,9 +19,8 @@ mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from ..dataflow import module_classes
 from ..finding import Finding
 from ..flow import assignments, body_nodes, instances, method_of, self_attr
 from ..source import FUNCTIONS, SourceFile
@@ -29,28 +28,44 @@ from .base import Rule
 
 
 def forward_only(source: SourceFile) -> set[str]:
-    """Names of the file's module classes with `forward` and no `__call__` up their bases
-    in the file (a base outside the file and outside `mlx.nn` may define one: left out)."""
+    """Names of the file's module classes (deriving from an `mlx.nn` class directly or
+    through the file's own classes) with a `forward`, their own or a base's, and no
+    `__call__` up their bases in the file (a base from elsewhere may define one: left out)."""
     classes = {c.name: c for c in source.of_type(ast.ClassDef)}
-    own = {c.name for c in module_classes(source)}
-    return {c.name for c in source.of_type(ast.ClassDef)
-            if method_of(c, "forward") is not None and not _has_call(source, c, classes, own)}
+    return {c.name for c in classes.values()
+            if _up(source, c, classes, _is_module) and _up(source, c, classes, _has_forward)
+            and not _up(source, c, classes, _has_call, unknown=True)}
 
 
-def _has_call(source: SourceFile, cls: ast.ClassDef, classes: dict[str, ast.ClassDef],
-              own: set[str], depth: int = 0) -> bool:
-    if method_of(cls, "__call__") is not None:
+def _up(source: SourceFile, cls: ast.ClassDef, classes: dict[str, ast.ClassDef],
+        test: Callable[[SourceFile, ast.ClassDef, ast.AST], bool], unknown: bool = False,
+        depth: int = 0) -> bool:
+    """`test` holds for the class or a base up its chain in the file; a base neither in the
+    file nor in `mlx.nn` answers `unknown`."""
+    if test(source, cls, None):
         return True
-    if cls.name not in own and depth == 0:
-        return True  # not a module class: not judged
     for base in cls.bases:
-        name = source.imports.resolve(base) or ""
-        if name.startswith("mlx.nn."):
-            continue
+        if test(source, cls, base):
+            return True
         local = classes.get(base.id) if isinstance(base, ast.Name) else None
-        if local is None or depth > 4 or _has_call(source, local, classes, own, depth + 1):
+        if local is None:
+            if not (source.imports.resolve(base) or "").startswith("mlx.nn.") and unknown:
+                return True
+        elif depth < 5 and _up(source, local, classes, test, unknown, depth + 1):
             return True
     return False
+
+
+def _is_module(source: SourceFile, cls: ast.ClassDef, base: ast.AST | None) -> bool:
+    return base is not None and (source.imports.resolve(base) or "").startswith("mlx.nn.")
+
+
+def _has_forward(source: SourceFile, cls: ast.ClassDef, base: ast.AST | None) -> bool:
+    return base is None and method_of(cls, "forward") is not None
+
+
+def _has_call(source: SourceFile, cls: ast.ClassDef, base: ast.AST | None) -> bool:
+    return base is None and method_of(cls, "__call__") is not None
 
 
 def called_names(source: SourceFile, classes: set[str]) -> dict[str, str]:
