@@ -48,7 +48,7 @@ LOSS, ACCURACY, POSITION, RATE, OTHER = "loss", "accuracy", "position", "rate", 
 
 TIMESTEPS = frozenset({"timesteps", "total_timesteps", "num_timesteps"})  # an RL run's counter
 POSITIONS = frozenset({"step", "steps", "iter", "iters", "iteration", "iterations", "it",
-                       "update", "updates", "global_step", "batch", "epoch", "ep", "episode",
+                       "update", "updates", "upd", "global_step", "batch", "epoch", "ep", "episode",
                        "round", "n_iter", "gstep", "train_step", "batch_idx", "idx"}) | TIMESTEPS
 _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|ms|took|"
                    r"duration|speed|throughput|tok|toks|tokens|token|samples|mem|memory|"

@@ -20,7 +20,7 @@ import re
 
 from .. import metric_names
 from ..protocol import OUTPUT, PROGRESS, encode_number
-from . import fields
+from . import columns, fields
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\r")
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
@@ -65,6 +65,7 @@ class ProgressParser:
         self.user = re.compile(user_regex) if user_regex else None
         self.steps = Steps()
         self.header: list[str] | None = None  # the last table header's column names
+        self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.block = KeyValueBlock()
 
     def parse(self, line: str) -> dict | None:
@@ -80,8 +81,12 @@ class ProgressParser:
         cells = table_cells(text)
         heading = header_cells(text, cells)
         if is_header(heading):
-            self.header = heading
+            self.header, self.pending = heading, None
             return None
+        if columns.header_like(text):
+            self.pending = text
+            return None
+        self._align(text, cells)
         row = self._row(text, cells)
         if row is not None:
             named = fields.read(" ".join(f"{h} {c}" for h, c in row))
@@ -92,6 +97,17 @@ class ProgressParser:
             if found is not None:
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
+
+    def _align(self, text: str, cells: list[str]) -> None:
+        """Under a header whose words did not split into columns, the first row names
+        them by alignment (`columns.aligned`); the header is tried on one row only."""
+        if self.pending is None or (self.header is not None
+                                    and len(cells) == len(self.header)):
+            return
+        names = columns.aligned(self.pending, text)
+        if names is not None and is_header(names):
+            self.header = names
+        self.pending = None
 
     def _row(self, text: str, cells: list[str]) -> list[tuple[str, str]] | None:
         """A row of the last table header: (column name, number) pairs, or None. Rows of

@@ -1,0 +1,73 @@
+"""Column names of a fixed-width table whose header words do not split into its columns.
+
+Job: a header such as `  upd  episodes  batch mse mse(avg50) rmse vs DP  max err    sec`
+names seven columns in eleven words: its names hold spaces and brackets, so splitting it at
+spaces gives more names than a row has numbers, and the header is not read. Its rows are
+printed aligned under it (printf widths): each number ends where its column's name ends
+(right-aligned, the usual for numbers) or starts where it starts. `aligned` finds the names
+from that alignment: the header text over each row cell's span, words joined by `_`, a
+bracket dropped as a unit's would be (`mse(avg50)` -> `mse`). Source: failure corpus fresh56
+`blackjack_mc_value_ledger` (a correct run): the header above was not read, and the table-row
+pattern took each row's second number, the episodes played (256 to 384,000), as the loss:
+`diverged:exploding`.
+
+Written by hand: no library reads a fixed-width table from one header and one row.
+Must not import: mlx, the inside side, judging.
+"""
+
+from __future__ import annotations
+
+import re
+
+CELL = re.compile(r"\S+")
+NAME_WORD = re.compile(r"[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
+NUMBER_WORD = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf)",
+                         re.IGNORECASE)
+UNIT = re.compile(r"\s*\([^()]*\)")
+LETTER = re.compile(r"[A-Za-z]")
+
+
+def header_like(text: str) -> bool:
+    """Three or more words, every one a name with a letter in it (no number, bracketed or
+    not, nan or inf: `Step [0]  Training Loss [3.81]`, `final mse: nan` are progress
+    lines): a table header that may hold names of several words."""
+    words = text.split()
+    return len(words) >= 3 and all(NAME_WORD.fullmatch(w) and LETTER.search(w)
+                                   and not NUMBER_WORD.fullmatch(w) for w in words)
+
+
+def aligned(header: str, row: str) -> list[str] | None:
+    """The column names the row's cells stand under (right-aligned, else left-aligned), or
+    None when some cell is not a number or the header does not line up with the cells."""
+    head, line = header.expandtabs().rstrip(), row.expandtabs().rstrip()
+    spans = [m.span() for m in CELL.finditer(line)]
+    if len(spans) < 2 or not all(NUMBER_WORD.fullmatch(line[a:b]) for a, b in spans):
+        return None
+    names = _by_ends(head, [b for _, b in spans]) or _by_starts(head, [a for a, _ in spans])
+    return names if names and all(names) else None
+
+
+def _by_ends(head: str, ends: list[int]) -> list[str] | None:
+    """Names when every cell ends where a header word ends, and no word is left over."""
+    if ends[-1] != len(head) or any(not _word_ends(head, e) for e in ends):
+        return None
+    return _names(head, [0, *ends])
+
+
+def _by_starts(head: str, starts: list[int]) -> list[str] | None:
+    """Names when every cell starts where a header word starts, and no word comes first."""
+    if head[:starts[0]].strip() or any(not _word_starts(head, s) for s in starts):
+        return None
+    return _names(head, [*starts, len(head)])
+
+
+def _word_ends(head: str, at: int) -> bool:
+    return 0 < at <= len(head) and head[at - 1] != " " and (at == len(head) or head[at] == " ")
+
+
+def _word_starts(head: str, at: int) -> bool:
+    return at < len(head) and head[at] != " " and (at == 0 or head[at - 1] == " ")
+
+
+def _names(head: str, cuts: list[int]) -> list[str]:
+    return ["_".join(UNIT.sub("", head[a:b]).split()) for a, b in zip(cuts, cuts[1:])]

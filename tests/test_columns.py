@@ -1,0 +1,43 @@
+"""`watching.columns`: a fixed-width table whose header names hold spaces and brackets is read
+by its rows' alignment (fresh56 `blackjack_mc_value_ledger`, a correct run, whose episodes
+column was read as the loss: `diverged:exploding`); progress lines and prose are no header."""
+
+from __future__ import annotations
+
+from mlxprobe.watching import columns
+from mlxprobe.watching.output import ProgressParser
+
+HEADER = "  upd  episodes  batch mse mse(avg50) rmse vs DP  max err    sec"
+ROWS = ["    1       256     1.0873     1.0873     0.5585    0.898    0.0",
+        " 1500    384000     0.5445     0.5998     0.0427    0.253    4.8"]
+
+
+def test_right_aligned_numbers_name_their_columns():
+    assert columns.aligned(HEADER, ROWS[0]) == ["upd", "episodes", "batch_mse", "mse",
+                                                "rmse_vs_DP", "max_err", "sec"]
+
+
+def test_left_aligned_numbers_name_their_columns():
+    header = "step  train loss  val acc"
+    assert columns.aligned(header, "10    0.512       0.81") == ["step", "train_loss",
+                                                                 "val_acc"]
+
+
+def test_a_row_that_does_not_line_up_or_holds_words_names_nothing():
+    assert columns.aligned(HEADER, "  1 256 1.0873 1.0873 0.5585 0.898 0.0") is None
+    assert columns.aligned("step  note   loss", "10    warm   0.5") is None
+
+
+def test_progress_lines_and_numbers_are_no_header():
+    assert columns.header_like(HEADER)
+    for line in ("Step [0]\t\tTraining Loss [3.8122]\t\tLR [0.5]", "final full-data mse: nan",
+                 "loss 0.5 acc 0.9", "two words"):
+        assert not columns.header_like(line), line
+
+
+def test_the_parser_reads_the_table_by_its_columns():
+    parser = ProgressParser()
+    assert parser.parse(HEADER) is None
+    first, last = (parser.parse(row) for row in ROWS)
+    assert (first["loss"], first["loss_name"]) == (1.0873, "batch_mse")
+    assert last["loss"] == 0.5445 and last["metrics"]["episodes"] == 384000.0
