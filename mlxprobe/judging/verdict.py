@@ -34,6 +34,7 @@ from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
 from . import (
+    accumulated,
     anatomy,
     ascent,
     averaged,
@@ -207,6 +208,7 @@ def rulebook() -> tuple[Rule, ...]:
         *reverted.RULES,
         *degraded.RULES,
         *averaged.RULES,
+        *accumulated.RULES,
         *stale_eval.RULES,
         *throughput.RULES,
         *ceiling.RULES,
