@@ -56,6 +56,11 @@ through. Each rule below is one statement true of every program with that failur
   one array (an array unpacks along its first axis, one value per row) or a tuple of
   another length: its return changed (fresh49 `lm_tuple_unpack_loss`, mlx-examples PR
   773: a model that once returned `(logits, cache)` returns logits alone).
+- `positional_literal`: Python's "'bool' object has no attribute 'shape'" (or int, float,
+  str, None) raised inside MLX's own Python code called from a user line that passes a
+  literal of that type by position: the literal landed in a parameter that takes an array
+  (fresh56 `bce_flag_lands_in_weights`, mlx PR 3807: `binary_cross_entropy(p, y, False)`
+  from the docs' old order put `False` in `weights`, not `with_logits`).
 - `unpacked_transform`: Python's "cannot unpack non-iterable function object" (or
   `_gc_func`, MLX's own transformed function) at a user line that calls `value_and_grad`,
   `grad`, `vmap`, `vjp` or `jvp`: the transformation's result, a function, was unpacked as
@@ -93,6 +98,7 @@ TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
 UNPACK = re.compile(r"(?:too many|not enough) values to unpack")
 UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
+NOT_AN_ARRAY = re.compile(r"'(bool|int|float|str|NoneType)' object has no attribute '(\w+)'")
 UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function) object")
 TRANSFORM_CALL = re.compile(r"\b(?:value_and_grad|grad|vmap|vjp|jvp)\(")
 
@@ -126,6 +132,8 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
     if kind == "TypeError" and UNPACKED_FUNCTION.search(message) and TRANSFORM_CALL.search(
             user.text):
         return unpacked_transform(user)
+    if kind == "AttributeError" and (value := NOT_AN_ARRAY.search(message)) and passed(found):
+        return positional_literal(value.group(1), user, found)
     return None
 
 
@@ -202,6 +210,33 @@ def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
                  "and check the signature")
     return head + ("; when it is a local, it holds a count where its collection was "
                    "meant (`for i in range(n)`, not `for i in n`)")
+
+
+LITERAL_TYPES = {"bool": bool, "int": int, "float": float, "str": str, "NoneType": type(None)}
+
+
+def positional_literal(kind: str, user: Frame, found: list[Frame]) -> str | None:
+    """A Python value reached an MLX function where an array was meant, and the user's call
+    gives a literal of that type by position: it landed in another parameter."""
+    literals = [ast.unparse(a) for call in _calls(user.text) for a in call.args
+                if isinstance(a, ast.Constant) and type(a.value) is LITERAL_TYPES[kind]]
+    if not literals:
+        return None
+    inside = passed(found)[0]
+    return (f"a {kind} reached `{inside}` where it takes an array, and the call at "
+            f"{user.where} (`{user.text[:LINE_CHARS]}`) passes `{literals[0]}` by position: "
+            "that position is another parameter than the one meant (an argument order read "
+            "from an older signature or docs, or a parameter added before it); pass it by "
+            f"keyword (`name={literals[0]}`) and check the function's signature")
+
+
+def _calls(line: str) -> list[ast.Call]:
+    """The calls on one source line (none when it does not parse alone)."""
+    try:
+        tree = syntax.parse(line.strip())
+    except (SyntaxError, ValueError):
+        return []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
 
 
 def unpacked_transform(user: Frame) -> str:

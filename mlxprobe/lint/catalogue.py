@@ -1712,6 +1712,29 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "mlx.core.distributed.Group, in a single process too",
         "", source="https://github.com/ml-explore/mlx/pull/1731"),
     RuleInfo(
+        "MLX165", "positional-flag-in-loss",
+        "True/False given by position to an nn.losses function where that position's "
+        "parameter is no flag: binary_cross_entropy(p, y, False) puts False in weights, "
+        "not with_logits (it raises 'bool' object has no attribute 'shape'; in an axis or "
+        "eps slot it runs with 0 or 1)",
+        "nn.losses.binary_cross_entropy(p, y, with_logits=False)  # flags by keyword",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh56 bce_flag_lands_in_weights) "
+        "binary_cross_entropy(val_probs, y_val, False) raised AttributeError: 'bool' object "
+        "has no attribute 'shape' at the first validation, after a whole epoch",
+        "", source="https://github.com/ml-explore/mlx/pull/3807"),
+    RuleInfo(
+        "MLX164", "scalar-loss-masked",
+        "a loss already reduced to one number (reduction='mean', the default of mse_loss, "
+        "l1_loss, smooth_l1_loss, binary_cross_entropy, gaussian_nll_loss) multiplied by a "
+        "mask or weights and reduced again: the padded elements were averaged in first, and "
+        "the masked loss is the plain mean",
+        "nll = nn.losses.gaussian_nll_loss(mu, y, var, reduction='none'); "
+        "loss = (nll * mask).sum() / mask.sum()",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh56 solar_gnll_mask) zero-padded "
+        "readings fitted as real: validation RMSE 1.07 kW (1.88 kW late in the day, no better "
+        "than climatology); with reduction='none' 0.245 kW",
+        "", source="https://github.com/ml-explore/mlx/pull/3715"),
+    RuleInfo(
         "MLX059", "scatter-by-learned-indices",
         "in differentiated code, a scatter-style write (put_along_axis, .at[idx].add/..., "
         "x[idx] = v) with indices from an argsort, argpartition, argmax or argmin of a layer's "

@@ -98,6 +98,7 @@ from .overrides import UpdateOverrideBypassed
 from .overwritten_sum import OverwrittenAccumulation
 from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
+from .positional_flag import PositionalFlag
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
 from .processes import ForkAfterMlx
@@ -109,6 +110,7 @@ from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
 from .retrace import ScalarIntoCompiled
+from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
 from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
@@ -149,6 +151,8 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
+    ScalarMasked,
+    PositionalFlag,
     GroupAsNumber,
     UnpackedTransform,
     ForwardWithoutCall,

@@ -1,0 +1,57 @@
+"""From fresh56's held-out half: MLX164 (a loss reduced to one number, then masked and reduced
+again) and MLX165 (a bool given by position to a loss, where that slot is no flag), with the
+spellings right beside them; the loss signature table against the installed mlx."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from lint_snippets import fired
+
+from mlxprobe.lint.loss_signatures import FLAGS, PARAMETERS
+
+
+def test_the_loss_signature_table_is_the_installed_mlx():
+    import mlx.nn.losses as losses
+
+    for name, params in PARAMETERS.items():
+        signature = inspect.signature(getattr(losses, name)).parameters
+        assert tuple(signature) == params, name
+        flags = {(name, p) for p, v in signature.items() if isinstance(v.default, bool)}
+        assert flags == {f for f in FLAGS if f[0] == name}, name
+
+
+@pytest.mark.parametrize("call, lines", [
+    ("nn.losses.binary_cross_entropy(p, y, False)", [2]),
+    ("nn.losses.cross_entropy(p, y, None, True)", [2]),  # axis=True is axis 1
+    ("nn.losses.binary_cross_entropy(p, y, None, False)", []),  # the flag's own slot
+    ("nn.losses.binary_cross_entropy(p, y, with_logits=False)", []),
+    ("nn.losses.gaussian_nll_loss(p, y, v, True)", []),  # `full`
+])
+def test_mlx165_a_flag_in_another_parameters_place(call: str, lines: list[int]):
+    code = f"""
+    def val(p, y, v):
+        return {call}
+    """
+    assert fired(code, "MLX165") == [line + 1 for line in lines]
+
+
+@pytest.mark.parametrize("loss, combine, lines", [
+    ("nn.losses.gaussian_nll_loss(mu, y, var)", "(nll * mask).sum() / mask.sum()", [4]),
+    ("nn.losses.mse_loss(mu, y)", "mx.sum(nll * mask) / mask.sum()", [4]),
+    ("nn.losses.mse_loss(mu, y, reduction='sum')", "(mask * nll).mean()", [4]),
+    ("nn.losses.gaussian_nll_loss(mu, y, var, reduction='none')",
+     "(nll * mask).sum() / mask.sum()", []),
+    ("nn.losses.cross_entropy(mu, y)", "(nll * mask).sum() / mask.sum()", []),  # 'none'
+    ("nn.losses.mse_loss(mu, y)", "nll * weight", []),  # a weighted term, not re-reduced
+    ("nn.losses.mse_loss(mu, y)", "(nll * 0.5).sum()", []),
+])
+def test_mlx164_a_reduced_loss_masked_and_reduced_again(loss: str, combine: str,
+                                                        lines: list[int]):
+    code = f"""
+    def masked(mu, y, var, mask, weight):
+        nll = {loss}
+        return {combine}
+    """
+    assert fired(code, "MLX164") == lines
