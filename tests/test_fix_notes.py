@@ -135,3 +135,18 @@ def test_a_padding_mask_met_by_attention_scores_says_pass_none_or_expand_it():
     assert "(8, 18) met attention scores (8, 4, 17, 17)" in note and "`mask=None`" in note
     assert shape_notes.note("[broadcast_shapes] Shapes (8,18) and (8,4,17,16) cannot be "
                             "broadcast.") == ""  # not square: no attention scores
+
+
+SHRUNK = ("ValueError: Inputs shape (20, 6, 6, 6, 1) does not match targets shape "
+          "(20, 12, 12, 12, 1).")
+
+
+def test_predictions_smaller_on_every_spatial_axis_name_a_convs_padding():
+    # fresh56 voxel_conv3d_arg_swap: nn.Conv3d(ch, ch, 5, 1, 1, 2) in the docs' old order
+    note = shape_notes.note(SHRUNK)
+    assert "less 6 on every spatial axis" in note and "nn.Conv3d" in note
+    assert "padding" in note and "dilation" in note and "keyword" in note
+    assert shape_notes.note(SHRUNK.replace("6, 6, 6", "6, 8, 6")) == ""  # not one amount
+    assert shape_notes.note(SHRUNK.replace("(20, 6, 6, 6, 1)", "(20, 6, 6, 6, 2)")) == ""
+    assert shape_notes.note("ValueError: Inputs shape (20, 1) does not match targets shape "
+                            "(20,).") == ""

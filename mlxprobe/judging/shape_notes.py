@@ -14,7 +14,13 @@ samples' masks compared the whole batch's 48 slot indices, 8 x 48). A third: a b
 scores (batch, heads, queries, keys), which take an additive mask broadcast to that shape.
 Measured on fresh50 `vlm_mask_passthrough` (mlx-vlm PR 763: `Shapes (8,18) and (8,4,17,17)`,
 the processor's attention mask handed to the model as its `mask`; the fix passes None and
-the layer builds its causal mask). A fix text only: no verdict depends on any.
+the layer builds its causal mask). A fourth: a loss given predictions and targets of one rank
+(>= 3) that agree on the batch and channel axes, the predictions smaller on every axis between
+by the same amount: a convolution (or pooling) without the padding its kernel and dilation
+need shrank the spatial axes. Measured on fresh56 `voxel_conv3d_arg_swap` (mlx PR 3793:
+`Inputs shape (20, 6, 6, 6, 1) does not match targets shape (20, 12, 12, 12, 1)`, an
+`nn.Conv3d(ch, ch, 5, 1, 1, 2)` written in the docs' old order, padding 1 and dilation 2
+where dilation 1 and padding 2 were meant). A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
 """
@@ -49,13 +55,23 @@ ATTENTION = ("; a (batch, length) array {small} met attention scores {big} (batc
              "shifted, sequence as the inputs)")
 
 
+LOSS_SHAPES = re.compile(r"Inputs shape \(([\d, ]+)\) does not match targets shape "
+                         r"\(([\d, ]+)\)")
+SHRUNK = ("; the predictions {small} are the targets {big} less {d} on every spatial axis: a "
+          "convolution (or pooling) without the padding its kernel needs shrank them (a "
+          "stride-1 convolution keeps the size when padding = dilation x (kernel - 1) / 2). "
+          "Check each conv's padding and dilation, and give them by keyword: `nn.Conv{n}d(c, "
+          "c, kernel_size=5, stride=1, padding=2, dilation=1)` (the positional order is "
+          "stride, padding, dilation)")
+
+
 def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
-    return spatial(text) or multiple(text) or attention(text)
+    return spatial(text) or multiple(text) or attention(text) or shrunk(text)
 
 
 def multiple(text: str) -> str:
@@ -97,3 +113,18 @@ def attention(text: str) -> str:
     if len(small) != 2 or len(big) != 4 or big[2] != big[3] or small[0] != big[0]:
         return ""
     return ATTENTION.format(small=tuple(small), big=tuple(big))
+
+
+def shrunk(text: str) -> str:
+    """Predictions smaller than their targets by one amount on every axis between the batch
+    and the channels."""
+    found = LOSS_SHAPES.search(text)
+    if found is None:
+        return ""
+    small, big = dims(found.group(1)), dims(found.group(2))
+    if len(small) != len(big) or len(small) < 3 or (small[0], small[-1]) != (big[0], big[-1]):
+        return ""
+    gaps = {b - a for a, b in zip(small[1:-1], big[1:-1])}
+    if len(gaps) != 1 or min(gaps) <= 0:
+        return ""
+    return SHRUNK.format(small=tuple(small), big=tuple(big), d=gaps.pop(), n=len(small) - 2)
