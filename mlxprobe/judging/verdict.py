@@ -44,6 +44,7 @@ from . import (
     chance,
     checked,
     constant,
+    decay,
     degraded,
     elsewhere,
     ended,
@@ -1116,7 +1117,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
-                   program.load_note(raw) + _low_precision(raw) + _compiled(raw)
+                   program.load_note(raw) + _low_precision(raw) + _compiled(raw) + decay.note(raw)
                    + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
                    {"trend": fit})
 
