@@ -37,6 +37,9 @@ def test_a_session_that_replays_the_last_one_is_wrong_result():
     ([0.9, 0.5] + [0.0002, 0.0002, 0.0001] * 2, [10 * (i + 1) for i in range(8)]),  # few digits
     ([0.9, 0.5] + [0.0235, 0.0255, 0.0255] * 2, [10 * (i + 1) for i in range(8)]),  # a plateau
     (SESSION + [0.6913, 0.1455, 0.1057, 0.09], [50 * (i + 1) for i in range(8)]),
+    # a metric of two levels (fresh57 lifting_wavelet_sparsity's float32 round-off error)
+    ([4.77e-07, 2.38e-07, 2.38e-07, 2.38e-07, 4.77e-07, 4.77e-07, 2.38e-07, 4.77e-07,
+      2.38e-07, 2.38e-07], [250 * (i + 1) for i in range(10)]),
 ])
 def test_a_reprint_a_plateau_or_a_near_copy_is_not_judged(losses, updates):
     assert classify(run(losses, updates)).label != "wrong_result:replayed"

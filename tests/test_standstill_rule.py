@@ -97,3 +97,12 @@ def test_a_rate_that_reaches_0_after_the_stop_or_rises_again_is_not_the_cause():
         raw = RawResult(records=[*looks, *losses(FALLING), *with_rates(rates)], exit_code=0,
                         watched=True)
         assert "value_and_grad" in classify(raw).hint
+
+
+def test_no_loss_reported_after_the_last_change_is_no_evidence_of_a_missed_model():
+    # fresh57 wifi_rssi_ap_survey (correct): a full-batch Adagrad fit, silent until its
+    # summary, whose shrinking steps fell below float32's resolution
+    looks = [look(u, True) for u in (60, 120, 180)] + [look(u, False)
+                                                       for u in (300, 400, 500, 600)]
+    assert classify(run(looks, [])).kind == "pass"
+    assert classify(run(looks, FALLING[:3] + [0.0104])).kind == "pass"  # one loss after

@@ -15,7 +15,8 @@ optimizer updates: a learning rate that reaches 0 only at the last update, or an
 evaluation pass (no updates between looks: no evidence) is never enough. Any optimizer
 update with a non-zero gradient and learning rate changes a float32 parameter's bits;
 weight decay alone changes them too.
-Stands down when the losses reported over the still looks are one value (FIXED_SPREAD:
+Stands down when the losses reported over the still looks are one value, or fewer than two
+were reported there (nothing shows a loss that keeps varying) (FIXED_SPREAD:
 a full-batch gradient descent that reached its float32 fixed point, corpus
 `dev/missing_optimizer_update_ok`: loss 0.010886 at every report from update ~1000 of
 2000, parameters bit-identical; a mini-batch loss of a frozen model keeps varying), and
@@ -68,13 +69,16 @@ def fixed_point(raw: RawResult, since: object) -> bool:
     """The losses reported after time `since` (the last look that changed) are one value
     (relative spread <= FIXED_SPREAD): a deterministic loss at a fixed point of its
     optimizer (full-batch descent converged in float32), not a model the updates miss (a
-    mini-batch loss keeps varying)."""
+    mini-batch loss keeps varying). With fewer than two losses reported after it nothing
+    tells the two apart, and a fixed point is assumed (fresh57 `wifi_rssi_ap_survey`,
+    correct: a full-batch Adagrad fit, silent until its summary, whose shrinking steps fell
+    below float32's resolution after update 3147 of 8000)."""
     if not isinstance(since, (int, float)):
         return False
     after = [v for r in raw.learning if isinstance(r.get("t"), (int, float))
              and r["t"] > since and (v := decode_number(r.get("loss"))) is not None]
     if len(after) < 2:
-        return False
+        return True
     return max(after) - min(after) <= FIXED_SPREAD * max(abs(v) for v in after)
 
 
