@@ -55,3 +55,22 @@ def test_mlx164_a_reduced_loss_masked_and_reduced_again(loss: str, combine: str,
         return {combine}
     """
     assert fired(code, "MLX164") == lines
+
+
+@pytest.mark.parametrize("body, lines", [
+    ("y = layer(x, mask)", [6]),
+    ("x = layer(x, mask)", []),
+    ("y = layer(x, mask)\n                outs.append(y)", []),  # parallel branches, each kept
+    ("y = layer(x, mask)\n                x = x + y", []),  # a residual: x rebound
+])
+def test_mlx166_a_layer_loop_that_keeps_only_the_last_output(body: str, lines: list[int]):
+    # fresh57 llama_block_stack (mlx-playground f1e738e)
+    code = f"""
+    class Net(nn.Module):
+        def __call__(self, x, mask=None):
+            outs = []
+            for layer in self.layers:
+                {body}
+            return x
+    """
+    assert fired(code, "MLX166") == lines

@@ -1723,6 +1723,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "has no attribute 'shape' at the first validation, after a whole epoch",
         "", source="https://github.com/ml-explore/mlx/pull/3807"),
     RuleInfo(
+        "MLX166", "layer-loop-drops-output",
+        "a loop over layers feeds each the same input and keeps only the last output (for "
+        "layer in self.layers: y = layer(x), x never rebound): every block but the last "
+        "computes for nothing and gets no gradient",
+        "for layer in self.layers: x = layer(x)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh57 llama_block_stack) a 4-block model "
+        "whose forward assigned y = encoding_layer(x, mask) trained only its last block (the "
+        "others never changed); x = ... trains all four",
+        "", source="https://github.com/jbarrow/mlx-playground/commit/"
+        "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
+    RuleInfo(
         "MLX164", "scalar-loss-masked",
         "a loss already reduced to one number (reduction='mean', the default of mse_loss, "
         "l1_loss, smooth_l1_loss, binary_cross_entropy, gaussian_nll_loss) multiplied by a "

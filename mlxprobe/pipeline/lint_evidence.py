@@ -65,7 +65,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX113", "MLX117", "MLX118", "MLX124", "MLX126",
                                "MLX127", "MLX129", "MLX130", "MLX131",
                                "MLX132", "MLX138", "MLX140", "MLX158", "MLX159",
-                               "MLX164"}),
+                               "MLX164", "MLX166"}),
     "wrong_result": frozenset({"MLX142", "MLX144", "MLX146", "MLX150", "MLX152", "MLX154",
                                "MLX164"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
@@ -74,7 +74,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
                             "MLX097", "MLX106", "MLX108", "MLX109", "MLX112",
-                            "MLX117", "MLX125", "MLX129", "MLX145", "MLX159"}),
+                            "MLX117", "MLX125", "MLX129", "MLX145", "MLX159",
+                            "MLX166"}),
 }
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MAX_FILES = 50

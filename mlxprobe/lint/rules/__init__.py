@@ -66,6 +66,7 @@ from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
 from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
+from .layer_loop import LayerLoopDropsOutput
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
@@ -151,6 +152,7 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
+    LayerLoopDropsOutput,
     ScalarMasked,
     PositionalFlag,
     GroupAsNumber,
