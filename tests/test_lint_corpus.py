@@ -81,6 +81,11 @@ def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None
 # mlx-playground fd346c0, changed only the reported loss) divides the micro-batch loss by
 # accumulation_steps after value_and_grad, so the gradients it sums are never divided: the
 # catalogue's qlora_notebook bug (summed accumulation under AdamW), latent in both twins.
+# Round 57 (fresh56) a tenth, of MLX008: rbf_terrain_survey_accum (correct) appends each of
+# its 4 micro-batch losses a step to a list, evaluates only the last one in the step's
+# mx.eval, and evaluates the rest at the day's report (mx.stack(window).mean().item()): 600
+# lazy losses kept across 200 steps, the catalogue's lazy-metrics pattern (small here: a
+# micro-batch of 96).
 KEPT = {("fresh22", "geglu_fp16_tanh_cubic_ok.py"): ["MLX025:69"],
         ("fresh22", "ppo_softmax_log_underflow_ok.py"): ["MLX025:61"],
         ("fresh25", "orpo_half_odds_floor_ok.py"): ["MLX025:75"],
@@ -89,7 +94,8 @@ KEPT = {("fresh22", "geglu_fp16_tanh_cubic_ok.py"): ["MLX025:69"],
         ("fresh35", "halfprec_rmsnorm_ok.py"): ["MLX025:29"],
         ("fresh41", "kan_rbf_clip_shadow_ok.py"): ["MLX102:90"],
         ("fresh44", "sbm_gcn_l2_nested_items_ok.py"): ["MLX126:58"],
-        ("fresh47", "gridbox_accum_loss_inflated_ok.py"): ["MLX005:107"]}
+        ("fresh47", "gridbox_accum_loss_inflated_ok.py"): ["MLX005:107"],
+        ("fresh56", "rbf_terrain_survey_accum.py"): ["MLX008:77"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

@@ -74,3 +74,20 @@ def test_mlx166_a_layer_loop_that_keeps_only_the_last_output(body: str, lines: l
             return x
     """
     assert fired(code, "MLX166") == lines
+
+
+@pytest.mark.parametrize("line, lines", [
+    ("d = mx.sqrt(mx.power(a - b, p).sum(-1) + eps)", [3]),
+    ("d = mx.power(mx.sum((a - b) ** p, axis=-1), 1.0 / p)", [3]),
+    ("d = mx.power(mx.power(mx.abs(a - b), p).sum(-1) + eps, 1.0 / p)", []),
+    ("d = mx.sqrt(mx.power(a - b, 2).sum(-1) + eps)", []),  # a square: the L2 norm
+    ("d = (1 - (1 - a) ** (1 / p)) ** (1 / b)", []),  # no sum: an inverse CDF (fresh39)
+])
+def test_mlx167_a_p_norm_of_a_signed_difference(line: str, lines: list[int]):
+    # fresh57 l1_triplet_sqrt_norm (mlx PR 3613)
+    code = f"""
+    def dist(a, b, p=1, eps=1e-6):
+        {line}
+        return d
+    """
+    assert fired(code, "MLX167") == lines

@@ -1734,6 +1734,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX167", "signed-p-norm",
+        "a p-norm written on a signed difference (mx.sqrt(mx.power(a - b, p).sum(axis)), p "
+        "not 2): an odd or fractional power of a negative difference is negative or NaN, "
+        "and the square root is not the p-th root",
+        "mx.power(mx.power(mx.abs(a - b), p).sum(axis) + eps, 1.0 / p)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh57 l1_triplet_sqrt_norm) a triplet "
+        "loss with p=1 written this way was NaN from its first report; with mx.abs and the "
+        "1/p root it trains",
+        "", source="https://github.com/ml-explore/mlx/pull/3613"),
+    RuleInfo(
         "MLX164", "scalar-loss-masked",
         "a loss already reduced to one number (reduction='mean', the default of mse_loss, "
         "l1_loss, smooth_l1_loss, binary_cross_entropy, gaussian_nll_loss) multiplied by a "

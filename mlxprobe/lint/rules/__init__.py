@@ -118,6 +118,7 @@ from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
 from .siblings import UnusedSibling
+from .signed_norm import SignedNorm
 from .single_output import SingleOutputUnpacked
 from .skipped import GradientsNotAccumulated
 from .slices import ReductionIntoBatchSlice
@@ -152,6 +153,7 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
+    SignedNorm,
     LayerLoopDropsOutput,
     ScalarMasked,
     PositionalFlag,
