@@ -16,6 +16,7 @@ with a number. Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -24,6 +25,7 @@ from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 INIT = frozenset({"mlx.core.distributed.init"})
+BOUND_GROUP = re.compile(r"\s*(\w+) = (?:mx\.)?distributed\.init\([^)\n]*\)\s*(?:#.*)?$")
 ARITHMETIC = (ast.Div, ast.FloorDiv, ast.Mult, ast.Add, ast.Sub, ast.Mod)
 
 
@@ -60,7 +62,17 @@ class GroupAsNumber(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".init(" in text and "distributed" in text
+        """A name bound to a bare `distributed.init(...)` and then divided by, multiplied,
+        added or compared (a text test: trainers bind the group and call `.size()`)."""
+        names = set()
+        at = text.find("distributed.init(")
+        while at >= 0:
+            start, end = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+            found = BOUND_GROUP.match(text[start:end if end >= 0 else len(text)])
+            if found is not None:
+                names.add(found.group(1))
+            at = text.find("distributed.init(", at + 17)
+        return any(re.search(rf"[/*+-] {name}\b|\b{name} [=!<>]=", text) for name in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         top = groups(source, source.tree)

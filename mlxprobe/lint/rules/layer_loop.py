@@ -16,12 +16,15 @@ loop body. Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_nodes, bound
 from ..source import SourceFile
 from .base import Rule
+
+LOOP_HEAD = re.compile(r"for (\w+) in [^\n]*\n")
 
 
 def dropped(source: SourceFile, loop: ast.For) -> ast.Assign | None:
@@ -53,7 +56,19 @@ class LayerLoopDropsOutput(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "for " in text and "layer" in text
+        """Within a few lines after a `for name in ...:` head, `y = name(x` with y not x (a
+        text test by `str.find`: `for layer in self.layers: x = layer(x)` is in most model
+        files, and a regex with no literal head tries every position)."""
+        at = text.find("for ")
+        while at >= 0:
+            head = LOOP_HEAD.match(text, at)
+            after = text[head.end():head.end() + 400] if head is not None else ""
+            if head is not None and f"= {head.group(1)}(" in after and any(
+                    call.group(1) != call.group(2) for call in re.finditer(
+                        rf"(\w+) = {head.group(1)}\((\w+)", after)):
+                return True
+            at = text.find("for ", at + 4)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for loop in source.of_type(ast.For):

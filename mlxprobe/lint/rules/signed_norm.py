@@ -16,6 +16,7 @@ subtraction. Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -23,6 +24,7 @@ from ..source import SourceFile, descendants
 from .base import Rule
 
 SQRT = "mlx.core.sqrt"
+SIGNED_POWER = re.compile(r"power\(\s*[\w.\[\]]+\s*-\s*[\w.\[\]]+\s*,|-\s*[\w.\[\]]+\s*\)\s*\*\*")
 POWER = "mlx.core.power"
 
 
@@ -69,8 +71,9 @@ class SignedNorm(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("power(" in text or "**" in text) and ("sqrt(" in text or "1 / " in text
-                                                        or "1.0 / " in text or "0.5" in text)
+        """A sum, and a power of a subtraction: `power(a - b,` or `- b) ** p` (a text test:
+        powers and roots alone are in most model files)."""
+        return "sum(" in text and SIGNED_POWER.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in [*source.of_type(ast.Call), *source.of_type(ast.BinOp)]:
