@@ -231,12 +231,9 @@ def positional_literal(kind: str, user: Frame, found: list[Frame]) -> str | None
 
 
 def _calls(line: str) -> list[ast.Call]:
-    """The calls on one source line (none when it does not parse alone)."""
-    try:
-        tree = syntax.parse(line.strip())
-    except (SyntaxError, ValueError):
-        return []
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    """The calls on one source line (none when it does not parse alone: `_parse`)."""
+    tree = _parse(line)
+    return [] if tree is None else [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
 
 
 def unpacked_transform(user: Frame) -> str:

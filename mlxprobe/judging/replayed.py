@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from ..watching.facts import RawResult
 from . import program
+from .constant import digits as significant  # significant digits as printed
 from .readings import reports
 from .rule import Rule, Verdict
 
@@ -72,14 +73,6 @@ def _telling(window: list[float]) -> bool:
     low = min(window)
     return low > 0 and max(window) >= SPREAD * low and len(set(window)) == len(window) and all(
         significant(v) >= DIGITS for v in window)
-
-
-def significant(value: float) -> int:
-    """Significant digits of the shortest repr: 0.1056 -> 4, 0.0002 -> 1, 4e-06 -> 1,
-    1234.0 -> 4."""
-    mantissa = repr(abs(value)).split("e")[0].removesuffix(".0")
-    digits = mantissa.replace(".", "").lstrip("0")
-    return len(digits) if "." in mantissa else len(digits.rstrip("0"))
 
 
 def _new_training(window: list[tuple[int, float]]) -> bool:

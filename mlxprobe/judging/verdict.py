@@ -232,6 +232,13 @@ def rulebook() -> tuple[Rule, ...]:
              "after warm-up, sustained", "catalogue runs (reports/)", _leak),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
+        *_not_learning_rules(),
+    )
+
+
+def _not_learning_rules() -> tuple[Rule, ...]:
+    """The rulebook's not_learning rules, last, in their order of precedence."""
+    return (
         *constant.RULES,
         *schedule.RULES,
         *stalled.RULES,

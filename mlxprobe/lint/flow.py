@@ -11,7 +11,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .names import dotted
 from .source import FUNCTIONS, SourceFile, descendants
@@ -166,6 +166,17 @@ def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
                 yield from pairs(target, node.value)
         elif kind is ast.AnnAssign and node.value is not None:
             yield node.target, node.value
+
+
+def bound_only(pairs: Iterable[tuple[ast.AST, ast.AST]],
+               test: Callable[[ast.AST], bool]) -> set[str]:
+    """Plain names every one of whose bindings among `pairs` (target, value) passes `test`
+    (`DECAY = 0.9` and nothing else: a module constant; `d = a - b` only: a difference)."""
+    every: dict[str, bool] = {}
+    for target, value in pairs:
+        if isinstance(target, ast.Name):
+            every[target.id] = every.get(target.id, True) and test(value)
+    return {name for name, passed in every.items() if passed}
 
 
 def arguments(function: ast.AST) -> set[str]:

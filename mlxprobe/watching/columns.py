@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 
+from . import fields
+
 CELL = re.compile(r"\S+")
 NAME_WORD = re.compile(r"[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
-NUMBER_WORD = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf)",
-                         re.IGNORECASE)
+NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")
 LETTER = re.compile(r"[A-Za-z]")
 

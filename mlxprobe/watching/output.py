@@ -151,7 +151,7 @@ HEADER_CELL = re.compile(r"[A-Za-z_][\w./@|-]*%?")  # `active%`, `acc%`: a perce
 # `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read)
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
-UNIT = re.compile(r"\s*\([^()]*\)")
+UNIT = columns.UNIT
 # a header splits at its delimiting bars only (`DELIMITER`): a bar inside a cell belongs to
 # its name, as in the divergence `KL(t||s)` (fresh55 `kd_klformula_sum_first`, whose header
 # was split into eight cells for six columns and not read); its bracket is then dropped as a

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments, body_nodes
+from ..flow import body_assignments, body_nodes, bound_only
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -31,12 +31,8 @@ ARITHMETIC = (ast.Div, ast.FloorDiv, ast.Mult, ast.Add, ast.Sub, ast.Mod)
 
 def groups(source: SourceFile, scope: ast.AST) -> set[str]:
     """Names the scope binds only to `mx.distributed.init(...)`."""
-    made: dict[str, bool] = {}
-    for target, value in body_assignments(source, scope):
-        if isinstance(target, ast.Name):
-            group = isinstance(value, ast.Call) and source.imports.resolve(value.func) in INIT
-            made[target.id] = made.get(target.id, True) and group
-    return {name for name, group in made.items() if group}
+    return bound_only(body_assignments(source, scope), lambda value: isinstance(
+        value, ast.Call) and source.imports.resolve(value.func) in INIT)
 
 
 def used_as_number(node: ast.AST, names: set[str]) -> ast.AST | None:

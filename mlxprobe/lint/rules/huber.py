@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments
+from ..flow import body_assignments, bound_only
 from ..source import SourceFile, descendants
 from .base import Rule
 
@@ -36,12 +36,8 @@ def differences(source: SourceFile, call: ast.Call) -> set[str]:
     function = source.enclosing(call)
     if function is None:
         return set()
-    bound: dict[str, bool] = {}
-    for target, value in body_assignments(source, function):
-        if isinstance(target, ast.Name):
-            signed = isinstance(value, ast.BinOp) and isinstance(value.op, ast.Sub)
-            bound[target.id] = bound.get(target.id, True) and signed
-    return {name for name, signed in bound.items() if signed}
+    return bound_only(body_assignments(source, function),
+                      lambda value: isinstance(value, ast.BinOp) and isinstance(value.op, ast.Sub))
 
 
 def compared(test: ast.AST) -> str | None:

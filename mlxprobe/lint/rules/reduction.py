@@ -9,7 +9,7 @@ learning rate tuned for a mean diverges (failure corpus fresh5 `ce_sum_reduction
 Job: follow a differentiated function's result back through its own local names and
 elementwise arithmetic to a loss that keeps one value per example: `reduction="none"`
 given, or left at its default where `mlx.nn.losses` defaults to "none" (cross_entropy,
-nll_loss, kl_div_loss, ...: the table below, read from mlx 0.32.4's signatures). A reduction
+nll_loss, kl_div_loss, ...: `loss_signatures`, read from mlx 0.32.4's signatures). A reduction
 anywhere on the way (`.mean()`, `mx.sum(...)`, any call not known to be elementwise) ends
 the trail: what it returns is not followed further.
 
@@ -24,14 +24,12 @@ from collections.abc import Iterator
 from ..dataflow import contexts, module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
+from ..loss_signatures import reduction_index
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
 
 # mlx.nn.losses functions whose `reduction` defaults to "none" -> its positional index.
-DEFAULT_NONE = {f"mlx.nn.losses.{name}": index for name, index in (
-    ("cross_entropy", 5), ("nll_loss", 3), ("kl_div_loss", 3), ("hinge_loss", 2),
-    ("huber_loss", 3), ("log_cosh_loss", 2), ("cosine_similarity_loss", 4),
-    ("margin_ranking_loss", 4), ("triplet_loss", 7))}
+DEFAULT_NONE = reduction_index("none")
 ELEMENTWISE = frozenset(f"mlx.core.{name}" for name in (
     "multiply", "add", "subtract", "divide", "square", "abs", "exp", "log", "sqrt", "negative",
     "maximum", "minimum", "where", "clip", "power", "sigmoid", "tanh"))

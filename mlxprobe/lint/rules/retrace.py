@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..dataflow import compiled, contexts
 from ..finding import Finding
-from ..flow import assigned, assignments, body_nodes, calls, names_in, walk
+from ..flow import assigned, assignments, body_nodes, bound_only, calls, names_in, walk
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
 
@@ -80,12 +80,8 @@ def changing(loop: ast.AST, constants: set[str]) -> set[str]:
 
 def number_constants(source: SourceFile) -> set[str]:
     """Names the module binds only to plain numbers (`WARMUP = 1500`)."""
-    bound: dict[str, bool] = {}
-    for target, value in assignments(source.of_type(ast.Assign)):
-        if isinstance(target, ast.Name):
-            plain = isinstance(value, ast.Constant) and isinstance(value.value, (int, float))
-            bound[target.id] = bound.get(target.id, True) and plain
-    return {n for n, plain in bound.items() if plain}
+    return bound_only(assignments(source.of_type(ast.Assign)), lambda value: isinstance(
+        value, ast.Constant) and isinstance(value.value, (int, float)))
 
 
 def traced_functions(source: SourceFile) -> set[ast.AST]:

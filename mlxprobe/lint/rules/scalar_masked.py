@@ -21,13 +21,12 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_assignments, body_nodes
+from ..loss_signatures import reduction_index
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 # mlx.nn.losses functions whose `reduction` defaults to "mean" -> its positional index
-DEFAULT_MEAN = {f"mlx.nn.losses.{name}": index for name, index in (
-    ("mse_loss", 2), ("l1_loss", 2), ("smooth_l1_loss", 3), ("binary_cross_entropy", 4),
-    ("gaussian_nll_loss", 5))}
+DEFAULT_MEAN = reduction_index("mean")
 REDUCERS = frozenset({"sum", "mean"})
 MX_REDUCERS = frozenset({"mlx.core.sum", "mlx.core.mean"})
 

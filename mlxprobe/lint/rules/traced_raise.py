@@ -27,9 +27,8 @@ from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 from .compiled import stateful_compiles
+from .gradients import is_broad
 from .tracing import mx_compiles
-
-BROAD = frozenset({"Exception", "BaseException"})
 
 
 def raised(source: SourceFile, function: ast.AST) -> set[str]:
@@ -66,11 +65,11 @@ def swallowed(source: SourceFile, call: ast.Call, kinds: set[str]) -> bool:
 
 
 def _catches(handler: ast.ExceptHandler, kinds: set[str]) -> bool:
-    if handler.type is None:
+    """A bare or broad handler (`gradients.is_broad`), or one that names a raised class."""
+    if is_broad(handler):
         return True
     types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    names = {last_name(t) for t in types}
-    return bool(names & BROAD or names & kinds)
+    return bool({last_name(t) for t in types} & kinds)
 
 
 def _raises(handler: ast.ExceptHandler) -> bool:

@@ -31,6 +31,7 @@ from ..flow import (
     assignments,
     body_assignments,
     bound_arguments,
+    bound_only,
     calls,
     reach,
     self_attr,
@@ -109,14 +110,9 @@ def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],
 def constants(source: SourceFile) -> set[str]:
     """Module-level names bound only to numbers or strings (`QUANTILE = 0.9`)."""
     def make() -> set[str]:
-        bound: dict[str, bool] = {}
-        for node in source.tree.body:
-            for target, value in assignments([node]):
-                if isinstance(target, ast.Name):
-                    plain = isinstance(value, ast.Constant) or (isinstance(
-                        value, ast.UnaryOp) and isinstance(value.operand, ast.Constant))
-                    bound[target.id] = bound.get(target.id, True) and plain
-        return {name for name, plain in bound.items() if plain}
+        return bound_only(assignments(source.tree.body), lambda value: isinstance(
+            value, ast.Constant) or (isinstance(value, ast.UnaryOp)
+                                     and isinstance(value.operand, ast.Constant)))
     return source.cached("constants", source.tree, make)
 
 
