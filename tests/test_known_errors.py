@@ -77,6 +77,9 @@ RAISED = {
     "incompatible_arguments": "mx.ones(2).astype('float32')",
     "array_for_number": "mx.arange(mx.array([3, 5]).max())",
     "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
+    "dataset_split_empty": "import types; from mlx_lm.tuner.datasets import load_dataset; "
+                           "load_dataset(types.SimpleNamespace(data=os.path.dirname(F), "
+                           "train=True, test=False, hf_dataset=False), None)",
     "grad_keyword_call": "mx.value_and_grad(lambda x: x.sum())(x=mx.ones(3))",
     "grad_nothing_trainable": "M.freeze(); nn.value_and_grad(M, lambda x: M(x).sum())(X)",
     "learning_rate_not_array": "optim.SGD(learning_rate=lambda s: 0.1).update(M, "

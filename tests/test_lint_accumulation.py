@@ -49,3 +49,19 @@ def scatter(m, dst, other, n: int):
     return agg
 """
     assert fired(code, "MLX063") == []
+
+
+def test_mlx063_fires_in_a_scripts_top_level_loop():
+    """fresh58 sparse_rowupdate_dup_ids: a matrix factorisation whose loop is the script's
+    own code, `P[u] -= lr * g` with `u` the batch's user ids; a top-level `.at[u].add` and an
+    index from `mx.arange` stay silent."""
+    code = """
+P = mx.zeros((10, 4))
+for epoch in range(3):
+    u = mx.array(ids[epoch])
+    P[u] -= 0.1 * g
+    rows = mx.arange(10)
+    P[rows] += 1.0
+    P = P.at[u].add(-0.1 * g)
+"""
+    assert fired(code, "MLX063") == [5]

@@ -94,6 +94,30 @@ def test_a_run_that_learned_and_converged_is_never_stalled():
     assert classify(watched(records)).kind == "pass"
 
 
+def test_a_fit_whose_loss_fell_by_half_before_it_held_is_no_stall():
+    """fresh58 homography_cauchy_outliers: a robust fit's loss 3.86 -> 1.599 by its second
+    report, then 1.59675 to the end while its parameters moved 4.3e-8 per update: the trend's
+    first tenth had fallen already, the fall from the first report had not; dead units that
+    fell a quarter (a15_deep_relu_no_warmup, 2.77 -> 2.075) are still a stall."""
+    def held(first: float, level: float) -> list[dict]:
+        return [{"kind": "progress", "source": "output", "step": s, "t": float(s),
+                 "loss": first if s == 1 else level} for s in [1, *range(200, 2001, 200)]]
+    looks = [look(1, None), look(480, 1e-3)] + [look(480 + 34 * i, 34 * 4.3e-8)
+                                                for i in range(1, 45)]
+    assert classify(watched(steps(2000) + held(3.858, 1.5967) + looks)).kind == "pass"
+    assert classify(watched(steps(2000) + held(2.767, 2.075) + looks)).label == \
+        "not_learning:stalled"
+
+
+def test_a_stall_with_fewer_than_three_losses_read_is_not_judged():
+    """fresh58 homography_cauchy_outliers before its `;` table was read: one closing line was
+    its whole loss, and one value is no trend."""
+    looks = [look(1, None), look(200, 1e-3)] + [look(200 + 45 * i, 45 * 5.1e-8)
+                                                for i in range(1, 31)]
+    one = [{"kind": "progress", "source": "output", "step": 1600, "t": 1600.0, "loss": 1.176}]
+    assert classify(watched(steps(1600) + one + looks)).kind == "pass"
+
+
 def census_look(matrices: int, frozen: int, quantized: int) -> dict:
     found = {"model": "Sequential", "trainable_matrices": matrices, "trainable_values": 320,
              "frozen_matrices": frozen, "frozen_quantized": quantized}

@@ -96,6 +96,16 @@ def test_a_table_with_a_percentage_column_is_read_by_its_header():
     assert record["metrics"]["l1_w"] == 0.0056
 
 
+def test_a_semicolon_separated_table_is_read_by_its_header():
+    """`step;cauchy_loss;median_inlier_px;...` (fresh58 homography_cauchy_outliers: the CSV
+    of a locale whose decimal mark is a comma) reads as comma- and tab-separated ones do."""
+    parser = ProgressParser()
+    assert parser.parse("step;cauchy_loss;median_inlier_px;mean_outlier_px;elapsed_s") is None
+    record = parser.parse("200;1.59857;1.206;380.1;2.01")
+    assert record["step"] == 200 and record["loss"] == 1.59857
+    assert record["loss_name"] == "cauchy_loss" and record["metrics"]["median_inlier_px"] == 1.206
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

@@ -546,6 +546,17 @@ TABLE: tuple[KnownError, ...] = (
         "and save with the same path you load from",
         GH + "ml-explore/mlx-lm/issues/251"),
     KnownError(
+        "dataset_split_empty",
+        r"(?:Training|Test) set not found or empty",
+        "mlx-lm's data loader found no training (or test) rows: the `--data` folder holds no "
+        "`train.jsonl` (a wrong path: the data was written somewhere else), or the file is "
+        "empty because the split that wrote it rounded a small set down to 0 rows (integer "
+        "division first: `len(rows) // 10 * 8` is 0 below 10 rows)",
+        "point `--data` at the folder that holds `train.jsonl` and `valid.jsonl`; compute a "
+        "split's size by multiplying before dividing, with at least one row: `n_train = "
+        "max(1, len(rows) * 8 // 10)`",
+        GH + "ml-explore/mlx-examples/issues/597"),
+    KnownError(
         "quantized_float_weights",
         r"\[quantized_matmul\] The weight matrix should be uint32",
         "a quantized layer holds float weights: float (unquantized) weights were loaded into "

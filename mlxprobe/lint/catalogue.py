@@ -1734,6 +1734,29 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX169", "count-capped-at-one",
+        "an integer count capped with min(1, n) where a floor was meant: min keeps a 0 and "
+        "makes every larger count 1 (a number of batches, steps or rows that must not be 0)",
+        "n = max(1, n)  # at least one",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh58 val_batches_floor) validation "
+        "batches derived as int(0.01 * 0.25 * 120) = 0 and 'at least one' written min(1, n): "
+        "the validation pass ran zero batches and reported nan at every report while "
+        "training fell 2.61 -> 0.069; with max(1, n) it read 3.33 -> 0.073",
+        "", source="https://github.com/chimezie/mlx-tuning-fork/commit/"
+        "a1367e5e957b682abf255deeee7eba9609ebbfc6"),
+    RuleInfo(
+        "MLX168", "array-attribute-truth",
+        "a module attribute that holds an MLX array is tested for its truth (if self.bias:): "
+        "MLX turns only a one-element array into a bool, so this raises '[convert] Only "
+        "length-1 arrays can be converted to Python scalars' at the first forward pass",
+        "keep the flag apart from the array: self.use_bias = bias; ... if self.use_bias: "
+        "(or test if \"bias\" in self)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh57 tinygpt_layernorm_bias) a "
+        "LayerNorm built with bias=True overwrote its bias flag with mx.zeros((dims,)) and "
+        "raised that ValueError at the first step; with self.use_bias it trains",
+        "", source="https://github.com/generalMG/nanoGPT_mlx/commit/"
+        "b9c60e45e2ea990a547b1242e5787ed1dd0b5b33"),
+    RuleInfo(
         "MLX167", "signed-p-norm",
         "a p-norm written on a signed difference (mx.sqrt(mx.power(a - b, p).sum(axis)), p "
         "not 2): an odd or fractional power of a negative difference is negative or NaN, "

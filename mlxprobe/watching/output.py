@@ -139,8 +139,11 @@ class ProgressParser:
 
 RATE_OR_TIME = re.compile(r"(?i)\d(?:\.\d+)?\s*(?:it/s|s/it|(?:tok(?:ens)?|samples?|"
                           r"examples?|steps?|img|images?)/s(?:ec)?|ms|s|sec|secs|seconds)\b")
-CELL_SPLIT = re.compile(r"[\s|│,]+")
-WORD_SPLIT = re.compile(r"[\s,]+")
+# cells part at spaces, bars, commas and semicolons (`step;cauchy_loss;median_px`, the CSV
+# of a locale whose decimal mark is a comma: fresh58 `homography_cauchy_outliers`, whose table
+# was not read, so one closing line was its whole loss)
+CELL_SPLIT = re.compile(r"[\s|│,;]+")
+WORD_SPLIT = re.compile(r"[\s,;]+")
 # a bar that separates columns has a space or the line's edge on both sides; one inside a
 # name (`max|x|`, an absolute value: fresh45 `poincare_tree_rsgd`, whose header was split
 # into nine cells for seven columns and whose learning rate was read as the loss) does not

@@ -16,6 +16,7 @@ from .arange_scalar import ArangeOfArrayScalar
 from .argnums import GradOfIndices
 from .argument_count import GradOfMissingArgument
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
+from .array_truth import ArrayAttributeTruth
 from .axes import NoAxisNormalisation
 from .base import Rule
 from .batch_membership import BatchMembership
@@ -31,6 +32,7 @@ from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsilon
 from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
+from .count_cap import CountCappedAtOne
 from .custom_vjp import ModuleInCustomFunction
 from .detached_term import DetachedLossTerm
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
@@ -154,6 +156,8 @@ from .weight_glob import BareWeightGlob
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     ConstantShapeTest,
     SignedNorm,
+    ArrayAttributeTruth,
+    CountCappedAtOne,
     LayerLoopDropsOutput,
     ScalarMasked,
     PositionalFlag,

@@ -3,8 +3,12 @@
 separate ops, so a repeated index keeps one of its updates (`agg.at[idx].add(v)` sums them).
 
 Job: find the augmented (or spelled-out) indexed update of a local MLX array whose index may
-hold many entries: an array the function computes, or an argument (a loop counter or an
-integer constant is one entry and cannot repeat).
+hold many entries: an array the function (or the module's own code, for a script's top-level
+loop) computes, or an argument (a loop counter or an integer constant is one entry and cannot
+repeat). Failure corpus fresh58 `sparse_rowupdate_dup_ids` (pytensor PR 2242, the same bug in
+its MLX backend): a matrix factorisation's top-level loop wrote its row gradients back with
+`P[u] -= lr * g_p`, every user id repeated thousands of times in a batch, and its loss crept
+0.991 -> 0.932 in 25 epochs where `P.at[u].add(-lr * g_p)` reached 0.062.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -71,7 +75,7 @@ class IndexedAugmentedAssignment(Rule):
     survives."""
 
     id = "MLX063"
-    local = True  # reads the enclosing function only
+    local = True  # reads the enclosing function (or the module's own statements) only
     in_methods = True
 
     @staticmethod
@@ -81,12 +85,13 @@ class IndexedAugmentedAssignment(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.AugAssign, ast.Assign):
             target = accumulated(node)
-            function = source.enclosing(node) if target is not None else None
-            if function is None or isinstance(function, ast.Lambda):
+            scope = (source.enclosing(node) or source.tree) if target is not None else None
+            if scope is None or isinstance(scope, ast.Lambda):
                 continue
-            arrays = arrays_in(source, function)
+            arrays = arrays_in(source, scope)
+            params = set() if scope is source.tree else parameters(scope)
             if is_array(source, target.value, arrays) and self._many(
-                    source, Trace(source, function), target.slice, arrays, parameters(function)):
+                    source, Trace(source, scope), target.slice, arrays, params):
                 yield self.hit(source, node)
 
     @staticmethod

@@ -1,0 +1,72 @@
+"""MLX168: a module attribute that holds an MLX array tested for its truth (`if self.bias:`,
+`not self.mask`, `self.scale and ...`): MLX converts an array to a bool only when it has one
+element, so a layer whose flag attribute was overwritten by its own array (`self.bias =
+bias`, then `self.bias = mx.zeros((dims,))` when the flag is set) raises "[convert] Only
+length-1 arrays can be converted to Python scalars" at its first forward pass, and only in
+the configuration that builds the array.
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh57 `tinygpt_layernorm_bias`, nanoGPT_mlx
+commit b9c60e4): a LayerNorm with `bias=True` raised that ValueError at the first step; with
+the flag kept apart (`self.use_bias = bias`) it trains.
+
+Job: in each class, the `self.<name>` attributes some method binds to an mlx.core array call
+(`mx.zeros(...)`, `mx.random.normal(...)`); a truth test of one of them in a method of the
+same class (an `if`/`while`/conditional expression's test, a `not`'s operand, an `and`/`or`
+operand) is the finding. A comparison (`self.bias is not None`) or a membership test
+(`"bias" in self`) is not a truth test.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..dataflow import is_mx_array_call
+from ..finding import Finding
+from ..flow import body_assignments, self_attr
+from ..source import SourceFile, descendants
+from .base import Rule
+
+TESTED = re.compile(r"(?:\bif|\bwhile|\bnot|\band|\bor) self\.\w+\s*(?:[:)]|and\b|or\b|else\b)")
+
+
+def tested(node: ast.AST) -> list[ast.AST]:
+    """The expressions `node` reads for their truth."""
+    if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+        return [node.test]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return [node.operand]
+    return list(node.values) if isinstance(node, ast.BoolOp) else []
+
+
+def array_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
+    """The `self.<name>` some method of `cls` binds to an mlx.core array call."""
+    return {self_attr(target) for method in cls.body if isinstance(method, ast.FunctionDef)
+            for target, value in body_assignments(source, method)
+            if self_attr(target) and is_mx_array_call(source, value)}
+
+
+class ArrayAttributeTruth(Rule):
+    """MLX168: `self.bias = mx.zeros((dims,))` in `__init__`, `if self.bias:` in
+    `__call__`."""
+
+    id = "MLX168"
+    anchors = ("self.",)
+    local = True  # reads one class
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return TESTED.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for cls in source.of_type(ast.ClassDef):
+            arrays = array_attributes(source, cls)
+            if not arrays:
+                continue
+            for node in descendants(cls):
+                for test in tested(node):
+                    if self_attr(test) in arrays:
+                        yield self.hit(source, test)
