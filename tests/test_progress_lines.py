@@ -106,6 +106,19 @@ def test_a_semicolon_separated_table_is_read_by_its_header():
     assert record["loss_name"] == "cauchy_loss" and record["metrics"]["median_inlier_px"] == 1.206
 
 
+def test_rows_under_a_header_that_names_no_metric_are_not_progress():
+    """`pos  team  learned  true` (fresh61 davidson_matchday_ratings' final league table):
+    its rows are no headerless `step loss` rows (the team ids were read as a loss of 6, 37,
+    27, ...); a line that is not such a row ends the table, and a two-number row after it
+    is read as one again."""
+    parser = ProgressParser()
+    assert parser.parse("pos  team  learned    true") is None
+    assert parser.parse("  1     6    1.476   1.485") is None
+    assert parser.parse("  2    37    1.422   1.261") is None
+    assert parser.parse("") is None
+    assert parser.parse("  10   6.170")["loss"] == 6.17
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

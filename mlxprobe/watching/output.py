@@ -66,6 +66,7 @@ class ProgressParser:
         self.steps = Steps()
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
+        self.foreign = 0  # the cells of a header that names no metric, over the rows below it
         self.block = KeyValueBlock()
 
     def parse(self, line: str) -> dict | None:
@@ -79,6 +80,7 @@ class ProgressParser:
             named = self.block.close()
             return self._placed(_general(named), named)
         cells = table_cells(text)
+        self._foreign(cells)
         heading = header_cells(text, cells)
         if is_header(heading):
             self.header, self.pending = heading, None
@@ -91,12 +93,27 @@ class ProgressParser:
         if row is not None:
             named = fields.read(" ".join(f"{h} {c}" for h, c in row))
             return self._placed(_general(named), named)
+        if self.foreign == len(cells) and numeric(cells):
+            return None  # a row of a table that names no metric (`_foreign`)
         line_fields = fields.read(text)
         for pattern in BUILT_IN:
             found = pattern.search(text)
             if found is not None:
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
+
+    def _foreign(self, cells: list[str]) -> None:
+        """A line of FOREIGN_CELLS or more column names none of which is a position or a
+        metric (`pos  team  learned  true`) heads a table that is no progress: the rows of
+        numbers right below it, as many as its names, are not read as headerless step/loss
+        rows (fresh61 `davidson_matchday_ratings`: a final league table's team ids were read
+        as a training loss of 6, 37, 27, ... and called `diverged:exploding`). Any other
+        line ends it."""
+        if self.foreign and not (len(cells) == self.foreign and numeric(cells)):
+            self.foreign = 0
+        if len(cells) >= FOREIGN_CELLS and all(HEADER_CELL.fullmatch(c) for c in cells) \
+                and not is_header(cells):
+            self.foreign = len(cells)
 
     def _align(self, text: str, cells: list[str]) -> None:
         """Under a header whose words did not split into columns, the first row names
@@ -161,6 +178,7 @@ UNIT = columns.UNIT
 # unit's would be, and a norm's bars inside a cell part words (`|grad|` -> `grad`, `max|W|`
 # -> `max_W`)
 HEADER_SPLIT = re.compile(r"(?:^|(?<=\s))[|│](?=\s|$)")
+FOREIGN_CELLS = 3  # names in a header that names no metric (`ProgressParser._foreign`)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
 
