@@ -345,3 +345,17 @@ def test_a_run_too_short_for_three_looks_is_judged_on_its_updates():
     assert classify(watched(short)).label != "no_update:params"
     moved = steps(300) + [first_look(2), look(273, None)]
     assert classify(watched(moved)).label != "no_update:params"
+
+
+def test_a_negative_likelihood_that_fell_before_it_held_is_no_stall():
+    """fresh62 omori_aftershock_bulletin: a converged MLE whose NLL per event went -1.084 ->
+    -2.059 before its parameters stopped moving (a fall of 90% of its first value's
+    magnitude); one that fell by a tenth of it is still a stall."""
+    def held(first: float, level: float) -> list[dict]:
+        return [{"kind": "progress", "source": "output", "step": s, "t": float(s),
+                 "loss": first if s == 1 else level} for s in [1, *range(200, 2001, 200)]]
+    looks = [look(1, None), look(480, 1e-3)] + [look(480 + 34 * i, 34 * 1.7e-8)
+                                                for i in range(1, 45)]
+    assert classify(watched(steps(2000) + held(-1.084, -2.059) + looks)).kind == "pass"
+    assert classify(watched(steps(2000) + held(-1.084, -1.19) + looks)).label == \
+        "not_learning:stalled"

@@ -8,8 +8,10 @@ and write a `params` record: how many parameter groups (a parameter's module pat
 compared, which of them did not change at all since the last look, and which hold a
 non-finite value, which float32 weight matrices did not change while another parameter
 of their own module did (`stuck`), and for bfloat16/float16 weight matrices the median
-share of sampled values still bit-identical to the first look (`low_same_share`), and the
-groups holding a weight matrix whose sample is all zero (`zero_groups`); the first look
+share of sampled values still bit-identical to the first look (`low_same_share`), the
+groups holding a weight matrix whose sample is all zero (`zero_groups`), and the largest
+sampled magnitude of a float32 parameter with its group (`peak_abs`, `peak_group`: a weight
+held at an optimizer's equilibrium, `judging/capped.py`); the first look
 also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
@@ -220,6 +222,7 @@ class LookTally:
     scales: list[float | None] = field(default_factory=list)  # float32: size now / before
     same: list[float] = field(default_factory=list)  # low precision: share still at first
     zeros: set[str] = field(default_factory=set)  # groups with an all-zero weight matrix
+    peak: tuple[float, str] = (0.0, "")  # float32: the largest sampled |value|, its group
 
     def add(self, path: str, leaf: Any, samples: tuple, finite: bool) -> None:
         """One leaf's (previous, current, first-look) samples; the first only for a
@@ -232,6 +235,8 @@ class LookTally:
             self.zeros.add(group)
         if first is not None:
             self.same.append(same_share(first, sample))
+        if finite and str(getattr(leaf, "dtype", "")).endswith("float32"):
+            self.peak = max(self.peak, (_peak(sample), group))
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
             move, scale = _change(before, sample, leaf)
@@ -242,7 +247,9 @@ class LookTally:
 
     def record(self, seen: int, looks: int) -> dict:
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
-        return {**_summary(self.groups, self.bad, seen, looks),
+        peak = {"peak_abs": float(f"{self.peak[0]:.6g}"), "peak_group": self.peak[1]} \
+            if self.peak[1] else {}
+        return {**_summary(self.groups, self.bad, seen, looks), **peak,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros}
 
@@ -287,6 +294,11 @@ def _change(before: bytes, after: bytes, leaf: Any) -> tuple[float | None, float
     if not scale or not math.isfinite(moved + scale + now):
         return None, None
     return moved / scale, now / scale
+
+
+def _peak(sample: bytes) -> float:
+    """The largest |value| of a float32 sample."""
+    return max((abs(v) for v in memoryview(sample).cast("f")), default=0.0)
 
 
 def _float_matrix(leaf: Any) -> bool:

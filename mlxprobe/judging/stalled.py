@@ -118,11 +118,14 @@ def learned(raw: RawResult) -> bool:
 
 def fell_from_first(losses: list[float]) -> float:
     """How far the loss fell from its first report to the median of its second half, over
-    the first (0 when the first is not positive: no share of it can be read)."""
-    if not losses or losses[0] <= 0:
+    the first's magnitude (a negative log-likelihood of a continuous density may start
+    below 0: fresh62 `omori_aftershock_bulletin`, a converged MLE, -1.084 -> -2.059 per event
+    before its parameters stopped moving, a fall of 90% of its first value); 0 when the first
+    is 0."""
+    if not losses or losses[0] == 0:
         return 0.0
     later = sorted(losses[len(losses) // 2:])
-    return (losses[0] - later[len(later) // 2]) / losses[0]
+    return (losses[0] - later[len(later) // 2]) / abs(losses[0])
 
 
 def stalled(raw: RawResult, meta: dict) -> Verdict | None:
@@ -160,7 +163,8 @@ RULES = (
          f"per update in >= {MIN_LOOKS} looks to the end spanning >= {HALF:.0%} of the "
          "updates; "
          f"the loss (read >= {MIN_LOSSES} times: not judged with fewer) fell < {CONVERGED:.0%} "
-         "(first tenth to last, and first report to its second half's median) and is not "
+         "(first tenth to last, and first report to its second half's median, over the "
+         "first's magnitude) and is not "
          "at its floor (nor an accuracy at its ceiling)", "failure corpus: mlp_lr_too_high "
          "(mlx issue 188); float32's epsilon; no loss read: fresh31 hawkes_fibonacci_mle",
          stalled),

@@ -40,6 +40,7 @@ from . import (
     averaged,
     backlog,
     below_mean,
+    capped,
     ceiling,
     chance,
     checked,
@@ -241,6 +242,7 @@ def _not_learning_rules() -> tuple[Rule, ...]:
     return (
         *constant.RULES,
         *schedule.RULES,
+        *capped.RULES,
         *stalled.RULES,
         *replaced.RULES,
         *chance.RULES,
