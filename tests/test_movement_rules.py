@@ -359,3 +359,25 @@ def test_a_negative_likelihood_that_fell_before_it_held_is_no_stall():
     assert classify(watched(steps(2000) + held(-1.084, -2.059) + looks)).kind == "pass"
     assert classify(watched(steps(2000) + held(-1.084, -1.19) + looks)).label == \
         "not_learning:stalled"
+
+
+def test_a_stall_after_another_printed_quantity_moved_and_held_is_a_converged_fit():
+    """fresh63 lee_carter_cargo_log: a likelihood with a large constant, -7.762 -> -7.808,
+    while its `deviance/cell` fell 191.8 -> 0.844 and held; a counter that keeps growing, or
+    an R² that moved from -0.006 to 0 (adam_no_bias_correction's dead fit), is no such
+    evidence."""
+    def series(name: str, values: list[float]) -> list[dict]:
+        return [{"kind": "progress", "source": "output", "step": 100 * (i + 1),
+                 "t": float(i + 1), "loss": -7.80 - 0.001 * (i == 0), "loss_name": "loss",
+                 "metrics": {name: v}} for i, v in enumerate(values)]
+    looks = [look(1, None), look(480, 1e-3)] + [look(480 + 34 * i, 34 * 1.7e-8)
+                                                for i in range(1, 45)]
+    deviance = [191.8, 32.3, 0.864] + [0.844] * 9
+    assert classify(watched(steps(2000) + series("deviance/cell", deviance) + looks)
+                    ).kind == "pass"
+    counter = [float(10 * (i + 1)) for i in range(12)]
+    assert classify(watched(steps(2000) + series("tokens_seen", counter) + looks)).label == \
+        "not_learning:stalled"
+    r2 = [-0.006, -0.001] + [0.0] * 10
+    assert classify(watched(steps(2000) + series("r2", r2) + looks)).label == \
+        "not_learning:stalled"

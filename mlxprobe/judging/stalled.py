@@ -22,7 +22,10 @@ a run that learned and converged early is never called stalled (fresh58
 report and then held 1.59675 to the last digit, its parameters moving 4.3e-08 per update: the
 trend's first tenth had already fallen; the dead units of `a15_deep_relu_no_warmup` fell 25%
 that way, 2.77 -> 2.075, `backbone_lr_ratio_gradscale_adam` 42%, 2.31 -> ~1.35). A loss read
-fewer than MIN_LOSSES times is no trend: not judged; one never read is not judged either: without
+fewer than MIN_LOSSES times is no trend: not judged; nor a run in which another printed
+quantity of no known direction moved by MOVED of its first value and then held within HELD
+(`moved_and_held`: a fitted parameter, a deviance), or another loss halved. One never read is
+not judged either: without
 it a fit at its optimum (full-batch, its gradient ~0) and dead units look the same (fresh31
 `hawkes_fibonacci_mle`, a correct MLE printing `F[ 89] nll/event +0.42338`, a shape the output
 reader takes no loss from: 5.1e-08 per update in one run, 1.0e-07 in another). Measured (failure
@@ -37,9 +40,12 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
+import math
+
+from .. import metric_names
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from . import program, schedule
+from . import elsewhere, metrics, program, schedule
 from .rule import Rule, Verdict
 
 EPS = 1.19e-7
@@ -52,6 +58,8 @@ MIN_LOOKS = 3
 HALF = 0.5
 CONVERGED = 0.5
 MIN_LOSSES = 3
+MOVED = 0.5  # another printed quantity moved by half its first value ...
+HELD = 0.01  # ... and its last third holds within 1% of its median: a fit that converged
 HINT = ("the parameters stopped moving early (changes below float32's resolution per "
         "update): "
         "a learning rate too high that killed the units in the first steps (dead ReLUs: "
@@ -113,7 +121,50 @@ def learned(raw: RawResult) -> bool:
     """The loss fell by CONVERGED (the trend rule's window drop, as the warm-up rule reads
     it), or there is nothing left to learn: parameters stop moving when the gradient
     vanishes."""
-    return schedule.learned(raw, CONVERGED) or fell_from_first(program.losses(raw)) >= CONVERGED
+    return (schedule.learned(raw, CONVERGED) or fell_from_first(program.losses(raw)) >= CONVERGED
+            or moved_and_held(raw) is not None)
+
+
+def moved_and_held(raw: RawResult) -> str | None:
+    """Another quantity the program printed, of no known direction (a fitted parameter, a
+    deviance), that moved by MOVED of its first value and whose last third holds within HELD
+    of its median, or another loss that halved (`elsewhere.halved`): the fit moved and then
+    converged (fresh63 `lee_carter_cargo_log`: its printed loss, a likelihood with a large
+    constant, -7.762 -> -7.808, while `deviance/cell` fell 191.8 -> 0.844 and held; fresh31
+    `hawkes_fibonacci_mle`: `beta` 0.775 -> 2.04). A counter keeps growing and does not hold;
+    a learning rate, a norm, a gradient and a directional measure (an accuracy, an R², whose
+    move from chance is what a dead network shows too) are not read."""
+    judged = program.loss_name(raw)
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points if math.isfinite(v)]
+        if name == judged or len(values) < MIN_LOSSES or not _readable(name):
+            continue
+        if metric_names.role(name) == metric_names.LOSS:
+            ends = elsewhere.thirds(values)
+            if ends is not None and elsewhere.halved(values, ends):
+                return name
+        elif _moved(values) and _held(values):
+            return name
+    return None
+
+
+def _readable(name: str) -> bool:
+    """A quantity whose move says the fit moved: not a position, a time or rate, a learning
+    rate, a gradient or a norm, nor a measure with a direction (`lower_is_better`)."""
+    return (metric_names.role(name) in (metric_names.LOSS, metric_names.OTHER)
+            and name not in metric_names.LEARNING_RATES and "grad" not in name
+            and "norm" not in name and (metric_names.role(name) == metric_names.LOSS
+                                        or metric_names.lower_is_better(name) is None))
+
+
+def _moved(values: list[float]) -> bool:
+    return values[0] != 0 and abs(values[-1] - values[0]) >= MOVED * abs(values[0])
+
+
+def _held(values: list[float]) -> bool:
+    last = program.last_third(values)
+    middle = sorted(last)[len(last) // 2]
+    return all(abs(v - middle) <= HELD * abs(middle) for v in last)
 
 
 def fell_from_first(losses: list[float]) -> float:
@@ -164,7 +215,8 @@ RULES = (
          "updates; "
          f"the loss (read >= {MIN_LOSSES} times: not judged with fewer) fell < {CONVERGED:.0%} "
          "(first tenth to last, and first report to its second half's median, over the "
-         "first's magnitude) and is not "
+         f"first's magnitude), no other printed quantity moved >= {MOVED:.0%} and held within "
+         f"{HELD:.0%} (nor another loss halved), and the loss is not "
          "at its floor (nor an accuracy at its ceiling)", "failure corpus: mlp_lr_too_high "
          "(mlx issue 188); float32's epsilon; no loss read: fresh31 hawkes_fibonacci_mle",
          stalled),
