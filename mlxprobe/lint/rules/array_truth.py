@@ -30,7 +30,11 @@ from ..flow import body_assignments, self_attr
 from ..source import SourceFile, descendants
 from .base import Rule
 
-TESTED = re.compile(r"(?:\bif|\bwhile|\bnot|\band|\bor) self\.\w+\s*(?:[:)]|and\b|or\b|else\b)")
+# `self.bias = mx.zeros(...)`: an attribute bound to an mlx.core call, as written
+ASSIGNED = re.compile(r"self\.(\w+)\s*=\s*mx\.")
+# `if self.bias`, `not self.mask`, `... and self.scale`: the words before an attribute read
+# for its truth
+TRUTH_WORDS = ("if", "while", "not", "and", "or")
 
 
 def tested(node: ast.AST) -> list[ast.AST]:
@@ -54,12 +58,17 @@ class ArrayAttributeTruth(Rule):
     `__call__`."""
 
     id = "MLX168"
-    anchors = ("self.",)
+    anchors = ("= mx.",)
     local = True  # reads one class
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return TESTED.search(text) is not None
+        """An attribute both bound to `mx.` and read after `if`/`not`/`and`/`or` (a text
+        test: `if self.training:` alone is in most model files)."""
+        if "= mx." not in text:
+            return False
+        return any(f"{word} self.{name}" in text for name in set(ASSIGNED.findall(text))
+                   for word in TRUTH_WORDS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in source.of_type(ast.ClassDef):
