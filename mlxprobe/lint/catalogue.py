@@ -1734,6 +1734,26 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX171", "array-slice-bound",
+        "an MLX array sliced with an MLX array as a bound (x[s : s + n] with s = "
+        "offsets[b], offsets an mx array): MLX slices take Python integers only and raise "
+        "'Slice indices must be integers or None' (NumPy and lists accept it)",
+        "s = int(offsets[b])  # a Python int bound",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh61 window_crop_array_bounds) window "
+        "offsets drawn with mx.random.randint and cropped as series[s : s + CONTEXT] inside "
+        "the differentiated loss raised that ValueError at the first step; int(...) trains",
+        "", source="https://github.com/pymc-devs/pytensor/pull/2240"),
+    RuleInfo(
+        "MLX170", "share-divided-first",
+        "a share of a collection's size computed by dividing first (len(rows) // 10 * 8): "
+        "the division truncates before the multiplication, so below 10 rows the share is 0 "
+        "(an empty split) and above it rows land on the wrong side",
+        "n_train = len(rows) * 8 // 10  # multiply first",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh58 split_80_20) nine samples split "
+        "with len(data) // 10 * 8 wrote an empty train.jsonl and the trainer stopped with "
+        "'Training set not found or empty'; len(data) * 8 // 10 kept 7 rows and it trained",
+        "", source="https://github.com/instructlab/instructlab/pull/666"),
+    RuleInfo(
         "MLX169", "count-capped-at-one",
         "an integer count capped with min(1, n) where a floor was meant: min keeps a 0 and "
         "makes every larger count 1 (a number of batches, steps or rows that must not be 0)",

@@ -16,6 +16,7 @@ from .arange_scalar import ArangeOfArrayScalar
 from .argnums import GradOfIndices
 from .argument_count import GradOfMissingArgument
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
+from .array_slice import ArraySliceBound
 from .array_truth import ArrayAttributeTruth
 from .axes import NoAxisNormalisation
 from .base import Rule
@@ -119,6 +120,7 @@ from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shapeless import ShapelessCompileReadsShape
+from .share_first import ShareDividedFirst
 from .siblings import UnusedSibling
 from .signed_norm import SignedNorm
 from .single_output import SingleOutputUnpacked
@@ -158,6 +160,8 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SignedNorm,
     ArrayAttributeTruth,
     CountCappedAtOne,
+    ShareDividedFirst,
+    ArraySliceBound,
     LayerLoopDropsOutput,
     ScalarMasked,
     PositionalFlag,

@@ -1,0 +1,69 @@
+"""MLX170: a share of a collection's size computed by dividing first, `len(rows) // 10 * 8`:
+the floor division truncates before the multiplication, so below 10 rows the share is 0 (an
+empty training split) and above it up to 7 rows go to the wrong side; `len(rows) * 8 // 10`
+multiplies first.
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh58 `split_80_20`, instructlab PR 666): nine
+generated samples split with `len(data) // 10 * 8` wrote an empty `train.jsonl`, and the
+trainer stopped with "Training set not found or empty"; with `len(data) * 8 // 10` it
+trained on 7 rows.
+
+Job: `len(x) // k * m` (or `m * (len(x) // k)`) with integer constants 0 < m < k (a fraction
+of the size; `len(x) // bs * bs`, rounding down to a multiple, is not one).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule
+
+SHARE = re.compile(r"len\([^()\n]*\)\s*//\s*\d+\s*\)?\s*\*\s*\d|\d\s*\*\s*\(\s*len\(")
+
+
+def _int(node: ast.AST) -> int | None:
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
+
+
+def divided_size(node: ast.AST) -> int | None:
+    """k of `len(x) // k`, else None."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv)):
+        return None
+    size = node.left
+    if isinstance(size, ast.Call) and isinstance(size.func, ast.Name) and size.func.id == "len":
+        return _int(node.right)
+    return None
+
+
+def share_first(node: ast.AST) -> bool:
+    """`len(x) // k * m` or `m * (len(x) // k)` with 0 < m < k."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return False
+    for divided, factor in ((node.left, node.right), (node.right, node.left)):
+        k, m = divided_size(divided), _int(factor)
+        if k is not None and m is not None and 0 < m < k:
+            return True
+    return False
+
+
+class ShareDividedFirst(Rule):
+    """MLX170: `n_train = len(rows) // 10 * 8` (0 below 10 rows)."""
+
+    id = "MLX170"
+    anchors = ("len(",)
+    local = True  # one expression
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return SHARE.search(text) is not None
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(ast.BinOp):
+            if share_first(node):
+                yield self.hit(source, node)
