@@ -119,6 +119,19 @@ def test_rows_under_a_header_that_names_no_metric_are_not_progress():
     assert parser.parse("  10   6.170")["loss"] == 6.17
 
 
+def test_a_line_that_names_its_loss_is_no_headerless_row():
+    """strace's `PID  CLOCK  call(args) = ret` (fresh65 collatz_bits_strace): the process id
+    and the clock are no step and loss when the line names its own (`train_ce=1.6370`), and
+    a bracket holding `name=value` pairs is no qualifier of the name before it (it read
+    `epoch(...) = 224` as epoch 224)."""
+    parser = ProgressParser()
+    record = parser.parse("40117  0.928610 epoch(1, train_ce=1.6370, test_ce=1.4878, "
+                          "test_acc=0.354) = 224 <0.919>")
+    assert record["loss"] == 1.637 and record["loss_name"] == "train_ce"
+    assert record["metrics"]["test_acc"] == 0.354
+    assert ProgressParser().parse("  10   6.170 ▼  1234.5")["loss"] == 6.17
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

@@ -32,7 +32,7 @@ ESCAPED = re.compile(r"\\[nrt]")
 ARRAY = re.compile(r"array\(\s*\[?\s*([^,()\[\]\s]+)\s*\]?\s*,\s*dtype=[\w.]+\)")
 # a qualifier in brackets between a name and its colon or `=`: `mean group reward (last 60):
 # 0.588` names 0.588, and the 60 is no value
-QUALIFIER = re.compile(r"(?<=[A-Za-z_])\s*\([^()\n]*\)(?=\s*[:=])")
+QUALIFIER = re.compile(r"(?<=[A-Za-z_])\s*\([^()\n=:]*\)(?=\s*[:=])")
 # a one-word qualifier glued to its name, a space before the value: `loss(ema) 2.597  acc(val)
 # 0.21` reads as `loss_ema` and `acc_val` (fresh30 rope_built_never_applied); before a colon
 # or `=` the qualifier goes (QUALIFIER)

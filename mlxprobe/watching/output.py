@@ -34,9 +34,14 @@ BUILT_IN = (
                rf".*?\b{STEP_WORD}\b\s*[:#=]?\s*(?P<step>\d+)"),
     # a validation table row: "  60    val 6.337    0.89s" (mlx-lm 0.32)
     re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<val>val)\s+(?P<loss>{NUMBER})\b"),
-    # a table row: "|  10 | 6.170 | ..." or "  10   6.170 ▼  1234.5" (mlx-lm 0.32's table)
-    re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{NUMBER})\s*(?:[|│]|\s\S|$)"),
 )
+# a table row: "|  10 | 6.170 | ..." or "  10   6.170 ▼  1234.5" (mlx-lm 0.32's table); not
+# on a line that names a loss itself (strace's `40117  0.928610 epoch(1, train_ce=1.6370, ...)
+# = 224`: a process id and a clock, fresh65 `collatz_bits_strace`, read as a loss that rose
+# from 2e-06 to 7.28 and called `diverged:exploding`)
+HEADERLESS_ROW = re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{NUMBER})\s*"
+                            rf"(?:[|│]|\s\S|$)")
+BUILT_IN = (*BUILT_IN, HEADERLESS_ROW)
 
 
 # metrics named on a progress line: `grad_norm 0.12`, `lr=1e-4`, `learning rate: 3e-4`
@@ -98,7 +103,7 @@ class ProgressParser:
         line_fields = fields.read(text)
         for pattern in BUILT_IN:
             found = pattern.search(text)
-            if found is not None:
+            if found is not None and not (pattern is HEADERLESS_ROW and _named_loss(line_fields)):
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
 
@@ -342,6 +347,11 @@ def _with_fields(record: dict | None, line: fields.Line) -> dict | None:
     if not metrics:
         record.pop("metrics")
     return record
+
+
+def _named_loss(line: fields.Line) -> bool:
+    """The line names a loss-like value of its own."""
+    return _best_loss(line.values) is not None
 
 
 def _best_loss(values: dict[str, float]) -> str | None:
