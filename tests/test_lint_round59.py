@@ -68,3 +68,36 @@ x = mx.arange(100.0)
 shard = x[rank:64:size]
 """
     assert fired(code, "MLX171") == []
+
+
+LOSS = """
+def loss_fn(model, x, y):
+    p = mx.sigmoid(model(x))
+    t = p * y
+    t = {detach}
+    return ({left} * mx.log(p + 1e-8)).sum()
+
+def train(model, x, y):
+    step = nn.value_and_grad(model, loss_fn)
+    return step(model, x, y)
+"""
+
+
+@pytest.mark.parametrize("detach, left, lines", [
+    ("np.asarray(t)", "(t - p)", [6]),  # fresh65 stable_focal_numpy_detach
+    ("np.asarray(t)", "-t", [6]),
+    ("mx.stop_gradient(t)", "(t - p)", []),  # detached in MLX
+    ("np.asarray(t)", "(p - t)", []),  # the MLX array on the left: an MLX result
+])
+def test_mlx172_numpy_on_the_left_inside_a_differentiated_function(detach: str, left: str,
+                                                                   lines: list[int]):
+    assert fired(LOSS.format(detach=detach, left=left), "MLX172") == lines
+
+
+def test_mlx172_numpy_arithmetic_outside_a_gradient_is_silent():
+    code = """
+def report(p):
+    t = np.asarray(p)
+    return (t - p).sum()
+"""
+    assert fired(code, "MLX172") == []

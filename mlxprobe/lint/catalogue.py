@@ -1734,6 +1734,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX172", "numpy-left-operand",
+        "inside a differentiated function, a NumPy array on the left of arithmetic with an "
+        "MLX array (np.asarray(t) - p): NumPy's operator runs first and returns a NumPy "
+        "array, a constant to autodiff, so that term reaches the loss with no gradient",
+        "t = mx.stop_gradient(t)  # detach in MLX; or put the MLX array on the left",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh65 stable_focal_numpy_detach) a focal "
+        "loss that detached its quality target with np.asarray turned its positive term "
+        "into a constant: the classification loss rose 0.16 -> 0.88 and recall stayed 0; "
+        "with mx.stop_gradient it trains",
+        "", source="https://github.com/sachinraja13/DINO_DETR_MLX/commit/"
+        "8606712ab0b696b1abf830b08fcdc9de30ad84cf"),
+    RuleInfo(
         "MLX171", "array-slice-bound",
         "an MLX array sliced with an MLX array as a bound (x[s : s + n] with s = "
         "offsets[b], offsets an mx array): MLX slices take Python integers only and raise "

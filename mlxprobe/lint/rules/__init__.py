@@ -91,6 +91,7 @@ from .nested_values import NestedTreeIteratedFlat
 from .number_reset import ArrayResetToNumber
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .numpy_index import NumpyIndex
+from .numpy_left import NumpyLeftOperand
 from .objectives import NllOnScores, ProbabilitiesAsLogits, SimilarityMinimised
 from .once import BreaksAtOnce
 from .one_pass import ZipStopsAtOnePass
@@ -162,6 +163,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CountCappedAtOne,
     ShareDividedFirst,
     ArraySliceBound,
+    NumpyLeftOperand,
     LayerLoopDropsOutput,
     ScalarMasked,
     PositionalFlag,
