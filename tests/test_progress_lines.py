@@ -132,6 +132,21 @@ def test_a_line_that_names_its_loss_is_no_headerless_row():
     assert ProgressParser().parse("  10   6.170 ▼  1234.5")["loss"] == 6.17
 
 
+def test_a_unified_diff_of_metric_files_reads_its_added_lines_only():
+    """fresh66 pv_iv_fault_unidiff: `-train_ce = nan` (the untrained placeholder, replaced)
+    was read as a negated metric gone non-finite; after a hunk header a removed line is not
+    read, an added one is read without its `+`."""
+    parser = ProgressParser()
+    assert parser.parse("--- a/epoch_00.metrics") is None
+    assert parser.parse("+++ b/epoch_01.metrics") is None
+    assert parser.parse("@@ -1,10 +1,10 @@") is None
+    assert parser.parse("-train_ce = nan") is None
+    record = parser.parse("+train_ce = 0.5930")
+    assert record["loss"] == 0.593 and record["loss_name"] == "train_ce"
+    negated = ProgressParser().parse("it 3  -elbo 3558.823")  # no diff: a negated name
+    assert "minus_elbo" in str(negated) or negated.get("loss") == 3558.823
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

@@ -26,6 +26,10 @@ selfies_vae's recon 7.36 -> 7.78 (1.06x) and gat_cora's val_acc rising 0.858 -> 
 runs that fire are broken: fresh42 `adapter_reload_default_scale` (test_ce 1.08 -> 115.7,
 test_acc 0.585 -> 0.176), fresh35 `lora_merge_requant` (val_mse 1.4e-05 -> 0.0058), fresh22
 `reused_trainer_early_stop_flag` (eval_loss 0.088 -> 19.7).
+A metric read BREAKDOWN (4) or more times after the last update is a breakdown, not a
+re-evaluation: a per-class or per-subset table (fresh66 `yahtzee_deepsets_tcpdump`, correct:
+`acc 1.000` for eight hand classes, then `acc 0.000` for the one class with a single test
+example, read as the model going from 1 to 0); the broken runs above read theirs 2 or 3 times.
 `wrong_result.reverted` goes first: a value back to its exact untrained reading names the
 cause more closely.
 
@@ -42,6 +46,7 @@ from .rule import Rule, Verdict
 FACTOR = 10.0
 DROP = 0.2
 COUNTED = 3
+BREAKDOWN = 4
 HINT = ("the model evaluated last is not the one that trained: `{name}` read {before:g}, "
         "then {after:g} with no update between. A reload or merge that rebuilds the model "
         "must restore everything the trained one had: the saved weights or adapters, loaded "
@@ -57,6 +62,8 @@ def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | N
     before it."""
     if len(values) < 2 or values[-1][0] != total or values[-2][0] != total:
         return None
+    if sum(done == total for done, _ in values) >= BREAKDOWN:
+        return None  # a table of classes or subsets, not the model evaluated again
     before, after = values[-2][1], values[-1][1]
     if higher:
         scale = 100.0 if max(abs(before), abs(after)) > 1.0 else 1.0
@@ -93,7 +100,8 @@ def _verdict(name: str, found: dict) -> Verdict:
 RULES = (
     Rule("wrong_result.degraded", "metrics", "the last two reports of a metric after every "
          f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
-         "the second printing every measured name the first did, "
+         "the second printing every measured name the first did, fewer than "
+         f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "
          "its scale (higher-is-better)",
          "failure corpus: fresh42 adapter_reload_default_scale (mlx-examples issue 622)",

@@ -72,6 +72,7 @@ class ProgressParser:
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
+        self.diff = False  # a unified diff's hunk was seen: `-` lines are values replaced
         self.block = KeyValueBlock()
 
     def parse(self, line: str) -> dict | None:
@@ -79,6 +80,9 @@ class ProgressParser:
         if self.user is not None:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
+        text = self._undiffed(text)
+        if text is None:
+            return None
         if self.block.takes(text):
             return None
         if self.block.rows:
@@ -106,6 +110,21 @@ class ProgressParser:
             if found is not None and not (pattern is HEADERLESS_ROW and _named_loss(line_fields)):
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
+
+    def _undiffed(self, text: str) -> str | None:
+        """A unified diff of metric files (`--- a/epoch_00.metrics`, `@@ -1,10 +1,10 @@`,
+        `-train_ce = nan`, `+train_ce = 0.5930`: fresh66 `pv_iv_fault_unidiff`, whose removed
+        line `-train_ce = nan`, the untrained placeholder, was read as a negated metric gone
+        non-finite): after a hunk header, a removed line is the value before (not read), an
+        added line is read without its `+`, and the file headers are no progress."""
+        if HUNK.match(text):
+            self.diff = True
+            return None
+        if not self.diff or not text or text[0] not in "+-":
+            return text
+        if text.startswith(("---", "+++")) or text[:1] == "-":
+            return None
+        return text[1:]
 
     def _foreign(self, cells: list[str]) -> None:
         """A line of FOREIGN_CELLS or more column names none of which is a position or a
@@ -183,6 +202,7 @@ UNIT = columns.UNIT
 # unit's would be, and a norm's bars inside a cell part words (`|grad|` -> `grad`, `max|W|`
 # -> `max_W`)
 HEADER_SPLIT = re.compile(r"(?:^|(?<=\s))[|│](?=\s|$)")
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")  # a unified diff's hunk header
 FOREIGN_CELLS = 3  # names in a header that names no metric (`ProgressParser._foreign`)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
 
