@@ -22,6 +22,7 @@ import ast
 import re
 from collections.abc import Iterator
 
+from ..bindings_text import bound_at
 from ..dataflow import arrays_in, bound_arrays, is_array, transformed
 from ..finding import Finding
 from ..flow import body_assignments, bound_arguments
@@ -81,13 +82,8 @@ def arrays(source: SourceFile, scope: ast.AST, depth: int = DEPTH) -> set[str]:
 
 def _picked(text: str, name: str) -> bool:
     """Some line binds `name` (not an attribute's) as `PICKED` says."""
-    at = text.find(name + " =")
-    while at != -1:
-        before = text[at - 1] if at else " "
-        if not (before.isalnum() or before in "_.") and PICKED.match(text, at + len(name)):
-            return True
-        at = text.find(name + " =", at + 1)
-    return False
+    return any(not (at and (text[at - 1].isalnum() or text[at - 1] in "_."))
+               and PICKED.match(text, at + len(name)) for at, _ in bound_at(text, name))
 
 
 class ArraySliceBound(Rule):
