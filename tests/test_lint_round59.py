@@ -101,3 +101,27 @@ def report(p):
     return (t - p).sum()
 """
     assert fired(code, "MLX172") == []
+
+
+VALIDATED = """
+def evaluate(model, x):
+    model.eval()
+    return model(x).mean()
+
+def train(model, opt, x, y, loss_and_grad):
+    model.train()
+    for step in range(100):
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state)
+        if step % 10 == 0:
+            evaluate(model, x){after}
+"""
+
+
+@pytest.mark.parametrize("after, lines", [
+    ("", [3]),  # fresh67 dropout_off_after_val: train() once, before the first validation
+    ("\n            model.train()", []),  # the fix
+])
+def test_mlx124_a_validation_in_the_loop_with_no_train_after_it(after: str, lines: list[int]):
+    assert fired(VALIDATED.format(after=after), "MLX124") == lines

@@ -1252,7 +1252,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX124", "trained-in-eval-mode",
         "a model put in eval mode (model.eval()) and then stepped by an optimizer in a loop, "
-        "with no .train() call in the file: Dropout is off, BatchNorm neither uses batch "
+        "with no .train() call after it (none in the file, or none in what a loop that "
+        "validates runs): Dropout is off, BatchNorm neither uses batch "
         "statistics nor updates its running ones, and code under if self.training: is "
         "skipped for the whole run (or from the first validation pass on)",
         "model.train()  # before the training loop, and after every validation pass",

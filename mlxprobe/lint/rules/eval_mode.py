@@ -11,7 +11,12 @@ the first step after a baseline validation pass had called `model.eval()`; with
 
 Job: find `X.eval()` (no arguments) in a function, or at module level, that also holds a loop
 ending after it whose body steps an optimizer on `X` (`optimizer.update(X, grads)`); a file
-that calls `.train()` (or `.train(True)`) anywhere is left alone, as is `mx.eval()`.
+that calls `.train()` (or `.train(True)`) anywhere is left alone, as is `mx.eval()`. And, in a
+file that does call `.train()`: a loop that steps an optimizer on `X` and runs `X.eval()`
+(itself or in a helper it calls, a validation pass) but no `X.train()` anywhere in what it
+runs: a `model.train()` once before the loop is undone by the first validation (failure
+corpus fresh67 `dropout_off_after_val`, mlx-lm-lora commit 7d04974: dropout off from the
+first validation on; the fix calls `model.train()` after it).
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -60,9 +65,12 @@ class TrainedInEvalMode(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".eval()" in text and trains(text) and not TRAIN_CALL.search(text)
+        return ".eval()" in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if TRAIN_CALL.search(source.text):
+            yield from self._eval_in_loop(source)
+            return
         for call in source.of_type(ast.Call):
             name = eval_call(call)
             if name is None:
@@ -71,3 +79,23 @@ class TrainedInEvalMode(Rule):
             if any(isinstance(n, LOOPS) and n.end_lineno >= call.lineno and steps_on(
                     source, n, name) for n in walk(scope.body)):
                 yield self.hit(source, call)
+
+    def _eval_in_loop(self, source: SourceFile) -> Iterator[Finding]:
+        """The `X.eval()` a training loop on `X` runs, when nothing it runs calls
+        `X.train()`."""
+        for loop in source.of_type(*LOOPS):
+            ran = list(calls(reach(source, loop.body)))
+            evals = [(c, eval_call(c)) for c in ran]
+            for call, name in evals:
+                if name is not None and steps_on(source, loop, name) and not any(
+                        _train_call(c, name) for c in ran):
+                    yield self.hit(source, call)
+
+
+def _train_call(call: ast.Call, name: str) -> bool:
+    """`name.train()` or `name.train(True)`."""
+    func = call.func
+    return (isinstance(func, ast.Attribute) and func.attr == "train"
+            and isinstance(func.value, ast.Name) and func.value.id == name
+            and not (call.args and isinstance(call.args[0], ast.Constant)
+                     and call.args[0].value is False))
