@@ -32,7 +32,7 @@ from .base import Rule
 # a slice's lower bound that is a name, or a sum or difference led by one: `x[s : s + n]`
 LOWER = re.compile(r"\[([A-Za-z_]\w*)\s*(?:[+\-][^:\]\n]*)?:")
 # ... that some line binds to an mlx.core call or to an element of something: `s = offsets[b]`
-PICKED = re.compile(r"\s*=\s*(?:mx\.|[\w.]+\[)")
+PICKED = re.compile(r"\s*=\s*(?:mx\.|(?![\w.]*shape\[)[\w.]+\[)")  # not `x.shape[-1]`
 DEPTH = 2  # callers followed back
 
 
@@ -41,8 +41,21 @@ def callers(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     compiled or differentiated version (which takes the same arguments: `nn.value_and_grad
     (model, f)`'s result takes the model first, as `f` does)."""
     names = {function.name} | {n for n, (_, f) in transformed(source).items() if f is function}
-    return [c for c in source.of_type(ast.Call)
-            if isinstance(c.func, ast.Name) and c.func.id in names]
+    by_name = calls_by_name(source)
+    return [c for name in names for c in by_name.get(name, [])]
+
+
+def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
+    """The module's calls of a bare name, by that name (built once per module: a lookup
+    per function was quadratic in a large file)."""
+    key = ("calls_by_name", source.tree)
+    if key not in source.cache:
+        found: dict[str, list[ast.Call]] = {}
+        for call in source.of_type(ast.Call):
+            if isinstance(call.func, ast.Name):
+                found.setdefault(call.func.id, []).append(call)
+        source.cache[key] = found
+    return source.cache[key]
 
 
 def array_parameters(source: SourceFile, function: ast.AST, depth: int = DEPTH) -> set[str]:
