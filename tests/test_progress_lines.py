@@ -147,6 +147,20 @@ def test_a_unified_diff_of_metric_files_reads_its_added_lines_only():
     assert "minus_elbo" in str(negated) or negated.get("loss") == 3558.823
 
 
+def test_a_line_reporting_a_reference_by_its_first_word_is_not_progress():
+    """fresh68 hover_thrust_dig: `random.hover.policy. 0 IN TXT "final_err_m=7.67"` after
+    the trained policy's line is a random policy's error, not the model read again; a name
+    that only starts like one (`random_seed=3`) or a metric named after it is still read."""
+    parser = ProgressParser()
+    assert parser.parse('random.hover.policy. 0 IN TXT "return=-21.759" "final_err_m=7.67"') \
+        is None
+    assert parser.parse("baseline mse 1.02") is None
+    assert parser.parse("chance acc 0.25") is None
+    assert parser.parse("step 3 loss 0.5 random_seed=3")["loss"] == 0.5
+    assert parser.parse('greedy.hover.policy. 0 IN TXT "return=-3.447" "final_err_m=0.19"') \
+        is not None
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

@@ -81,7 +81,7 @@ class ProgressParser:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
         text = self._undiffed(text)
-        if text is None:
+        if text is None or REFERENCE_LINE.match(text):
             return None
         if self.block.takes(text):
             return None
@@ -202,6 +202,13 @@ UNIT = columns.UNIT
 # unit's would be, and a norm's bars inside a cell part words (`|grad|` -> `grad`, `max|W|`
 # -> `max_W`)
 HEADER_SPLIT = re.compile(r"(?:^|(?<=\s))[|│](?=\s|$)")
+# a line that reports a reference beside the model, named by its first word: `random.policy
+# ... final_err_m=7.67`, `baseline mse 1.02`, `chance acc 0.25` (fresh68 `hover_thrust_dig`,
+# a random policy's error after the trained one's read as the model evaluated again and
+# called `wrong_result:degraded`); its numbers are not the model's. A first word followed by
+# `=`, `:` or `(` is a key, a heading or a call, and is read as before
+REFERENCE_LINE = re.compile(r"^[\W_]*(?:random|baseline|chance|oracle|uniform|untrained|"
+                            r"majority|naive|dummy|trivial)\b(?![=:(])", re.IGNORECASE)
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")  # a unified diff's hunk header
 FOREIGN_CELLS = 3  # names in a header that names no metric (`ProgressParser._foreign`)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
