@@ -235,7 +235,7 @@ class LookTally:
             self.zeros.add(group)
         if first is not None:
             self.same.append(same_share(first, sample))
-        if finite and str(getattr(leaf, "dtype", "")).endswith("float32"):
+        if finite and _float32(leaf):
             self.peak = max(self.peak, (_peak(sample), group))
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
@@ -286,7 +286,7 @@ def _change(before: bytes, after: bytes, leaf: Any) -> tuple[float | None, float
     """(mean |after - before|, mean |after|), each over mean |before|, of a float32 leaf's
     sample: how far it moved and how much it grew; (None, None) for other dtypes, an
     all-zero or a non-finite sample."""
-    if not str(getattr(leaf, "dtype", "")).endswith("float32"):
+    if not _float32(leaf):
         return None, None
     old, new = memoryview(before).cast("f"), memoryview(after).cast("f")
     scale, now = sum(abs(v) for v in old), sum(abs(v) for v in new)
@@ -302,7 +302,11 @@ def _peak(sample: bytes) -> float:
 
 
 def _float_matrix(leaf: Any) -> bool:
-    return getattr(leaf, "ndim", 0) >= 2 and str(getattr(leaf, "dtype", "")).endswith("float32")
+    return getattr(leaf, "ndim", 0) >= 2 and _float32(leaf)
+
+
+def _float32(leaf: Any) -> bool:
+    return str(getattr(leaf, "dtype", "")).endswith("float32")
 
 
 def _low_matrix(leaf: Any) -> bool:

@@ -61,10 +61,10 @@ def stopped(losses: list[float]) -> tuple[float, float] | None:
 
 
 def capped(raw: RawResult, meta: dict) -> Verdict | None:
-    name = next((n for n in program.optimizer_names(raw) if n in decay.DECOUPLED), None)
-    rate = program.optimizer_settings(raw).get("weight_decay")
-    if name is None or not isinstance(rate, (int, float)) or rate <= 0 or 1 / rate < CAP_MIN:
+    optimizer = decay.decoupled(raw)
+    if optimizer is None or 1 / optimizer[1] < CAP_MIN:
         return None
+    name, rate = optimizer
     found, flat = held(raw, 1 / rate), stopped(program.losses(raw))
     if found is None or flat is None:
         return None

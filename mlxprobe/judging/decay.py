@@ -38,10 +38,18 @@ def note(raw: RawResult) -> str:
     """The decay's cap, or "" when the program's optimizer applies no decoupled decay or the
     loss never fell by FELL from its first report (a loss flat from the start has another
     cause: the decay pulls a weight back only once it has grown)."""
-    names = [n for n in program.optimizer_names(raw) if n in DECOUPLED]
-    decay = program.optimizer_settings(raw).get("weight_decay")
+    found = decoupled(raw)
     losses = [v for v in program.losses(raw) if math.isfinite(v)]
-    if not names or not isinstance(decay, (int, float)) or decay <= 0 or not losses \
-            or losses[0] <= 0 or min(losses) > FELL * losses[0]:
+    if found is None or not losses or losses[0] <= 0 or min(losses) > FELL * losses[0]:
         return ""
-    return NOTE.format(name=names[0], decay=decay, cap=1 / decay)
+    return NOTE.format(name=found[0], decay=found[1], cap=1 / found[1])
+
+
+def decoupled(raw: RawResult) -> tuple[str, float] | None:
+    """(the optimizer's name, its weight_decay) when the program stepped AdamW or Lion with
+    a decay > 0, else None."""
+    name = next((n for n in program.optimizer_names(raw) if n in DECOUPLED), None)
+    rate = program.optimizer_settings(raw).get("weight_decay")
+    if name is None or not isinstance(rate, (int, float)) or rate <= 0:
+        return None
+    return name, float(rate)

@@ -267,14 +267,18 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
     key = ("arrays", scope)
     if key in source.cache:
         return source.cache[key]
-    pairs = body_assignments(source, scope)
     found: set[str] = set()
     source.cache[key] = found  # a recursive helper sees what is found so far
-    for _ in range(2):  # a second pass for names used before their binding in the text
+    grow(source, body_assignments(source, scope), found)
+    return found
+
+
+def grow(source: SourceFile, pairs: list[tuple[ast.AST, ast.AST]], found: set[str]) -> None:
+    """Add to `found` the names `pairs` (a body's assignments) bind to arrays, given those
+    already in it; a second pass for names used before their binding in the text."""
+    for _ in range(2):
         for target, value in pairs:
             found.update(bound_arrays(source, target, value, found))
-    source.cache[key] = found
-    return found
 
 
 def is_array(source: SourceFile, node: ast.AST, arrays: set[str]) -> bool:

@@ -41,7 +41,6 @@ BUILT_IN = (
 # from 2e-06 to 7.28 and called `diverged:exploding`)
 HEADERLESS_ROW = re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{NUMBER})\s*"
                             rf"(?:[|│]|\s\S|$)")
-BUILT_IN = (*BUILT_IN, HEADERLESS_ROW)
 
 
 # metrics named on a progress line: `grad_norm 0.12`, `lr=1e-4`, `learning rate: 3e-4`
@@ -105,9 +104,10 @@ class ProgressParser:
         if self.foreign == len(cells) and numeric(cells):
             return None  # a row of a table that names no metric (`_foreign`)
         line_fields = fields.read(text)
-        for pattern in BUILT_IN:
+        patterns = BUILT_IN if _named_loss(line_fields) else (*BUILT_IN, HEADERLESS_ROW)
+        for pattern in patterns:
             found = pattern.search(text)
-            if found is not None and not (pattern is HEADERLESS_ROW and _named_loss(line_fields)):
+            if found is not None:
                 return self._placed(_with_fields(_record(found), line_fields), line_fields)
         return self._placed(_general(line_fields, text), line_fields)
 
@@ -122,7 +122,7 @@ class ProgressParser:
             return None
         if not self.diff or not text or text[0] not in "+-":
             return text
-        if text.startswith(("---", "+++")) or text[:1] == "-":
+        if text[0] == "-" or text.startswith("+++"):
             return None
         return text[1:]
 

@@ -91,7 +91,8 @@ class IndexedAugmentedAssignment(Rule):
             arrays = arrays_in(source, scope)
             params = set() if scope is source.tree else parameters(scope)
             if is_array(source, target.value, arrays) and self._many(
-                    source, Trace(source, scope), target.slice, arrays, params):
+                    source, source.cached("trace", scope, lambda s=scope: Trace(source, s)),
+                    target.slice, arrays, params):
                 yield self.hit(source, node)
 
     @staticmethod

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 
 from ..bindings_text import bound_at
-from ..dataflow import arrays_in, bound_arrays, is_array, transformed
+from ..dataflow import arrays_in, grow, is_array, transformed
 from ..finding import Finding
 from ..flow import body_assignments, bound_arguments
 from ..source import FUNCTIONS, SourceFile
@@ -85,10 +85,7 @@ def arrays(source: SourceFile, scope: ast.AST, depth: int = DEPTH) -> set[str]:
     key = ("slice_arrays", scope)
     if key not in source.cache:
         found = set(arrays_in(source, scope)) | array_parameters(source, scope, depth)
-        pairs = body_assignments(source, scope)
-        for _ in range(2):
-            for target, value in pairs:
-                found.update(bound_arrays(source, target, value, found))
+        grow(source, body_assignments(source, scope), found)
         source.cache[key] = found
     return source.cache[key]
 

@@ -23,9 +23,9 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes
 from ..source import SourceFile
 from .base import Rule
+from .stopping import Trace
 
 COUNTING = frozenset({"int", "len", "round"})
 CAPPED = re.compile(r"min\(\s*1\s*,|min\([^()\n]*,\s*1\s*\)")
@@ -78,7 +78,6 @@ class CountCappedAtOne(Rule):
         """`other` is a name whose last binding before `call` in its scope is a count."""
         if not isinstance(other, ast.Name):
             return False
-        scope = source.enclosing(call) or source.tree
-        before = [(t, v) for t, v in assignments(body_nodes(source, scope))
-                  if isinstance(t, ast.Name) and t.id == other.id and t.lineno < call.lineno]
-        return bool(before) and counts(max(before, key=lambda p: p[0].lineno)[1])
+        value = Trace(source, source.enclosing(call) or source.tree).binding(other.id,
+                                                                            call.lineno)
+        return value is not None and counts(value)

@@ -60,6 +60,7 @@ class NumpyLeftOperand(Rule):
                 function = source.enclosing(node)
                 if function is None:
                     continue
-                if numpy_value(source, Trace(source, function), node.left) and is_array(
+                trace = source.cached("trace", function, lambda f=function: Trace(source, f))
+                if numpy_value(source, trace, node.left) and is_array(
                         source, node.right, arrays_in(source, function)):
                     yield self.hit(source, node)
