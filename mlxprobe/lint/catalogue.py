@@ -1735,6 +1735,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX173", "truncated-interval",
+        "an interval truncated from a share (every = int(0.05 * len(loader)), no floor) used "
+        "as a modulus or divisor (step % every): on a short run or a small data set the share "
+        "rounds down to 0 and the first report raises ZeroDivisionError",
+        "every = max(1, int(share * total))  # at least one",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh58 proportional_report_interval and "
+        "fresh68 tiny_loader_log_every, two projects) int(0.015 * 62) and int(0.05 * 15) "
+        "gave intervals of 0 and step % interval raised ZeroDivisionError at the first step; "
+        "with max(1, ...) both trained",
+        "", source="https://github.com/riccardomusmeci/mlx-image/commit/"
+        "0f093cb610446daef86e826b4debe901b6bba829"),
+    RuleInfo(
         "MLX172", "numpy-left-operand",
         "inside a differentiated function, a NumPy array on the left of arithmetic with an "
         "MLX array (np.asarray(t) - p): NumPy's operator runs first and returns a NumPy "

@@ -145,6 +145,7 @@ from .transforms import (
 from .tree_iteration import TreeIteratedAsLeaves
 from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
+from .truncated_interval import TruncatedInterval
 from .truncation import TruncationAsTerminal
 from .unapplied import UnappliedLayer
 from .unbound import UnboundName
@@ -157,6 +158,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    TruncatedInterval,
     ConstantShapeTest,
     SignedNorm,
     ArrayAttributeTruth,

@@ -1,0 +1,128 @@
+"""MLX173: an interval truncated from a share (`every = int(0.05 * len(loader))`, no floor)
+and then used as a modulus or divisor (`step % every`): on a short run or a small data set
+the share rounds down to 0 and the first report raises ZeroDivisionError (integer modulo by
+zero); `max(1, int(...))` keeps it at least one.
+
+Measured (mlx 0.32.4 CPU), twice in the failure corpus, from two projects:
+- fresh58 `proportional_report_interval` (mlx-tuning-fork commit 25832a5): a report interval
+  of `int(0.015 * 62)` = 0; `it % scaled_steps_per_report` raised ZeroDivisionError at the
+  first iteration; with `max(1, ...)` the run trained (loss fell).
+- fresh68 `tiny_loader_log_every` (mlx-image commit 0f093cb): `self.log_every =
+  int(log_every * len(self.train_loader))` = int(0.05 * 15) = 0 in `__init__`, `batch_idx %
+  self.log_every` in the training method raised ZeroDivisionError at the first batch.
+
+Job: names (in one function, or the module's top level) and `self.<name>` attributes (in one
+class) every binding of which is `int(a / b)`, or `int(a * b)` with no integer constant >= 1
+among the factors; the right operand of a `%` or `//` that reads one of them is the finding,
+unless the same test (an `if`, a conditional, an `and`/`or`) also reads it (`if every and
+step % every == 0` guards the zero).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import body_assignments, bound_only, self_attr
+from ..source import FUNCTIONS, SourceFile
+from .base import Rule
+
+SHARES = (ast.Mult, ast.Div)
+DIVIDES = (ast.Mod, ast.FloorDiv)
+
+
+def truncated_share(value: ast.AST) -> bool:
+    """`int(a / b)`, or `int(a * b)` with no factor an integer constant >= 1 (`int(n * 2)`
+    is never 0 for n >= 1; `int(n / 20)` is below 20)."""
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id == "int" and len(value.args) == 1 and not value.keywords):
+        return False
+    inner = value.args[0]
+    if not (isinstance(inner, ast.BinOp) and isinstance(inner.op, SHARES)):
+        return False
+    return isinstance(inner.op, ast.Div) or not any(
+        isinstance(side, ast.Constant) and type(side.value) is int and side.value >= 1
+        for side in (inner.left, inner.right))
+
+
+def read_name(node: ast.AST) -> str | None:
+    """`x` of a read of `x` or of `self.x` (attributes marked with a leading dot)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    attribute = self_attr(node)
+    return "." + attribute if attribute else None
+
+
+def interval_names(source: SourceFile, scope: ast.AST) -> set[str]:
+    """The plain names of `scope` bound to truncated shares only."""
+    return bound_only(body_assignments(source, scope), truncated_share)
+
+
+def interval_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
+    """`.x` for each `self.x` that every method of `cls` binds to truncated shares only."""
+    every: dict[str, bool] = {}
+    for method in cls.body:
+        if isinstance(method, FUNCTIONS):
+            for target, value in body_assignments(source, method):
+                name = self_attr(target)
+                if name:
+                    every["." + name] = every.get("." + name, True) and truncated_share(value)
+    return {name for name, passed in every.items() if passed}
+
+
+def guarded(source: SourceFile, node: ast.AST, name: str) -> bool:
+    """An enclosing test (an `if`, a conditional, an `and`/`or`) reads `name` apart from
+    `node`."""
+    parent, child = source.parents.get(node), node
+    while parent is not None and not isinstance(parent, (*FUNCTIONS, ast.ClassDef)):
+        tests = [parent.test] if isinstance(parent, (ast.If, ast.While, ast.IfExp)) and \
+            child is not parent.test else []
+        if isinstance(parent, ast.BoolOp):
+            tests = [v for v in parent.values if v is not child]
+        if any(read_name(n) == name for test in tests for n in ast.walk(test)):
+            return True
+        parent, child = source.parents.get(parent), parent
+    return False
+
+
+class TruncatedInterval(Rule):
+    """MLX173: `every = int(0.05 * len(loader))`, then `step % every` (0 on a short run)."""
+
+    id = "MLX173"
+    anchors = ("int(",)
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        """A `= int(` binding whose line holds `*` or `/`, and a `%` or `//` somewhere."""
+        if "%" not in text and "//" not in text:
+            return False
+        at = text.find("= int(")
+        while at != -1:
+            end = text.find("\n", at)
+            line = text[at:end if end != -1 else len(text)]
+            if "*" in line or "/" in line:
+                return True
+            at = text.find("= int(", at + 6)
+        return False
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for node in source.of_type(ast.BinOp):
+            if isinstance(node.op, DIVIDES):
+                name = read_name(node.right)
+                if name and name in self._intervals(source, node) and \
+                        not guarded(source, node, name):
+                    yield self.hit(source, node)
+
+    @staticmethod
+    def _intervals(source: SourceFile, node: ast.AST) -> set[str]:
+        """The truncated-share names and attributes `node` can read."""
+        scope = source.enclosing(node) or source.tree
+        cls = source.enclosing(node, (ast.ClassDef,))
+        names = source.cached("truncated", scope, lambda: interval_names(source, scope))
+        if cls is None:
+            return names
+        return names | source.cached("truncated_attrs", cls,
+                                     lambda: interval_attributes(source, cls))
