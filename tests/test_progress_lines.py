@@ -132,6 +132,19 @@ def test_a_line_that_names_its_loss_is_no_headerless_row():
     assert ProgressParser().parse("  10   6.170 ▼  1234.5")["loss"] == 6.17
 
 
+def test_a_whole_number_second_is_a_counter_column_not_a_loss():
+    """`stage legs step sq_err | val_err fix` rows with no header read (fresh70
+    dead_reckoning_curriculum): the curriculum's passage length 6 -> 32 second on each row
+    was read as a loss and called `diverged:exploding`. A headerless row's loss is written
+    as a real number; a row with a decimal second is read as before."""
+    parser = ProgressParser()
+    assert parser.parse("1   6    50    3.264 | 20.473 0.000") is None
+    assert parser.parse("4  32   950   17.088 |  4.114 0.075") is None
+    assert parser.parse("  10   6.170")["loss"] == 6.17
+    assert parser.parse("  20   nan")["step"] == 20
+    assert parser.parse("  30   1e-3")["loss"] == 0.001
+
+
 def test_a_unified_diff_of_metric_files_reads_its_added_lines_only():
     """fresh66 pv_iv_fault_unidiff: `-train_ce = nan` (the untrained placeholder, replaced)
     was read as a negated metric gone non-finite; after a hunk header a removed line is not

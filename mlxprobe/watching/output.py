@@ -38,8 +38,13 @@ BUILT_IN = (
 # a table row: "|  10 | 6.170 | ..." or "  10   6.170 ▼  1234.5" (mlx-lm 0.32's table); not
 # on a line that names a loss itself (strace's `40117  0.928610 epoch(1, train_ce=1.6370, ...)
 # = 224`: a process id and a clock, fresh65 `collatz_bits_strace`, read as a loss that rose
-# from 2e-06 to 7.28 and called `diverged:exploding`)
-HEADERLESS_ROW = re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{NUMBER})\s*"
+# from 2e-06 to 7.28 and called `diverged:exploding`); the loss a real number written with
+# a decimal point or an exponent (or nan/inf): a whole number second is a counter column
+# (`1   6    50    3.264 | 20.473`: stage, legs, step, error; fresh70
+# `dead_reckoning_curriculum`, whose curriculum's passage length 6 -> 32 was read as a loss
+# and called `diverged:exploding`)
+DECIMAL = r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+|[-+]?(?:nan|inf)"
+HEADERLESS_ROW = re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{DECIMAL})\s*"
                             rf"(?:[|│]|\s\S|$)")
 
 
