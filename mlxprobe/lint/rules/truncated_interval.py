@@ -88,6 +88,27 @@ def guarded(source: SourceFile, node: ast.AST, name: str) -> bool:
     return False
 
 
+def bound_before(text: str, at: int) -> str:
+    """The target written before the `=` at `at` (`every`, `self.log_every`), or ''."""
+    start = text.rfind("\n", 0, at) + 1
+    words = text[start:at].split()
+    return words[-1] if words else ""
+
+
+def divided_by(text: str, name: str) -> bool:
+    """`% name`, `%name` or `// name` (`//name`) somewhere in the text, whole word."""
+    if not name:
+        return False
+    for op in ("% ", "%", "// ", "//"):
+        at = text.find(op + name)
+        while at != -1:
+            after = at + len(op) + len(name)
+            if after >= len(text) or not (text[after].isalnum() or text[after] in "_."):
+                return True
+            at = text.find(op + name, after)
+    return False
+
+
 class TruncatedInterval(Rule):
     """MLX173: `every = int(0.05 * len(loader))`, then `step % every` (0 on a short run)."""
 
@@ -96,14 +117,14 @@ class TruncatedInterval(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        """A `= int(` binding whose line holds `*` or `/`, and a `%` or `//` somewhere."""
-        if "%" not in text and "//" not in text:
-            return False
+        """A `name = int(` binding whose line holds `*` or `/`, and `% name`, `%name` or
+        `// name` somewhere (`self.name` alike): most `int(a * b)` in model code are sizes
+        (`dims = int(head_dim * factor)`) no one divides by."""
         at = text.find("= int(")
         while at != -1:
             end = text.find("\n", at)
             line = text[at:end if end != -1 else len(text)]
-            if "*" in line or "/" in line:
+            if ("*" in line or "/" in line) and divided_by(text, bound_before(text, at)):
                 return True
             at = text.find("= int(", at + 6)
         return False
