@@ -34,6 +34,7 @@ class BooleanMaskIndex(Rule):
 
     id = "MLX148"
     anchors = ("[",)
+    local = True  # one top-level definition's dataflow, as MLX134 reads it
 
     @staticmethod
     def may_fire(text: str) -> bool:
