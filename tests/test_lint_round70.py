@@ -1,7 +1,9 @@
 """From fresh58's and fresh68's halves: MLX173 (an interval truncated from a share,
 `every = int(0.05 * len(loader))` with no floor, then `step % every`), in a function, at a
 script's top level and as a class attribute, with the spellings beside them that must stay
-silent (a floor, a guard, a whole-number factor, a divisor that is not the interval).
+silent (a floor, a guard, a whole-number factor, a divisor that is not the interval). From
+fresh72: MLX028 reads what a loop that steps itself runs, not a loop over folds that calls a
+whole training run.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -67,3 +69,27 @@ class Trainer:
 ])
 def test_mlx173_on_a_class_attribute(binding: str, fires: bool):
     assert bool(fired(TRAINER.format(binding=binding), "MLX173")) == fires
+
+
+FOLDS = """
+def run_fold(k):
+    ym, ys = y[k].mean(), y[k].std()
+    target = mx.array((y[k] - ym) / ys)
+    for epoch in range(5):
+        loss, grads = loss_and_grad(model, x, target)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+{per_step}
+
+for k in range(4):
+    run_fold(k)
+"""
+
+
+def test_mlx028_reads_the_loop_that_steps_not_the_loop_over_folds():
+    """fresh72 cheese_rind_kfold: the fold's targets standardised once before its training
+    loop were called a step's division by a standard deviation, through the loop over
+    folds that calls the run."""
+    assert not fired(FOLDS.format(per_step=""), "MLX028")
+    per_step = "        adv = (loss - loss.mean()) / loss.std()"
+    assert fired(FOLDS.format(per_step=per_step), "MLX028")

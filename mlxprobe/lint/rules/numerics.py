@@ -246,12 +246,29 @@ def training_reach(source: SourceFile) -> list[ast.AST]:
 
 
 def loops_reach(source: SourceFile) -> list[ast.AST]:
+    """What each loop that steps itself runs (`steps_itself`)."""
     found: dict[ast.AST, None] = {}
-    for loop in source.of_type(*LOOPS):
-        nodes = reach(source, loop.body, wrapped(source))
-        if step_outputs(nodes) or any(is_optimizer_update(source, c) for c in calls(nodes)):
+    reaches = {loop: reach(source, loop.body, wrapped(source))
+               for loop in source.of_type(*LOOPS)}
+    for nodes in reaches.values():
+        if steps_itself(source, nodes, reaches):
             found.update(dict.fromkeys(nodes))
     return list(found)
+
+
+def steps_itself(source: SourceFile, nodes: list[ast.AST],
+                 reaches: dict[ast.AST, list[ast.AST]]) -> bool:
+    """A gradient step or an optimizer update among what a loop runs outside the loops it
+    runs: a loop over folds or seeds that calls a whole training run (`for k in folds:
+    run_fold(k)`) runs each fold's data standardisation once, not at every step (fresh72
+    `cheese_rind_kfold`: `(y[tr] - ym) / ys` on NumPy targets before the fold's training
+    loop was called a step's division by a standard deviation)."""
+    inner: set[ast.AST] = set()
+    for node in nodes:
+        if node in reaches:
+            inner.update(reaches[node])
+    own = [n for n in nodes if n not in inner]
+    return bool(step_outputs(own)) or any(is_optimizer_update(source, c) for c in calls(own))
 
 
 def negative(node: ast.AST) -> bool:
