@@ -93,3 +93,29 @@ def test_mlx028_reads_the_loop_that_steps_not_the_loop_over_folds():
     assert not fired(FOLDS.format(per_step=""), "MLX028")
     per_step = "        adv = (loss - loss.mean()) / loss.std()"
     assert fired(FOLDS.format(per_step=per_step), "MLX028")
+
+
+QUANTIZE = """
+@mx.custom_function
+def quantize(z):
+    return mx.round(z * 15) / 15
+{vjp}
+
+def loss_fn(model, x):
+    return mx.mean(mx.square(quantize(model(x)) - x))
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+"""
+VJP = """
+@quantize.vjp
+def quantize_vjp(primals, cotangent, output):
+    return (cotangent,)
+"""
+
+
+@pytest.mark.parametrize("vjp, fires", [(VJP, False), ("", True),
+                                        ("quantize.vjp(lambda p, c, o: (c,))", False)])
+def test_mlx034_stands_down_in_a_custom_function_that_gives_its_vjp(vjp: str, fires: bool):
+    """fresh73 reflectance_ste_codec: a rounding inside an `mx.custom_function` whose vjp
+    passes the cotangent straight through is the straight-through estimator itself."""
+    assert bool(fired(QUANTIZE.format(vjp=vjp), "MLX034")) == fires

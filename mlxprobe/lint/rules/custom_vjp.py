@@ -37,6 +37,22 @@ def custom_functions(source: SourceFile) -> Iterator[ast.AST]:
             yield function
 
 
+def with_vjp(source: SourceFile) -> set[ast.AST]:
+    """The custom functions whose gradient the program gives (`@f.vjp` on a def, or a call
+    `f.vjp(g)`): autodiff never runs through their bodies (cached)."""
+    return source.cached("with_vjp", source.tree, lambda: _with_vjp(source))
+
+
+def _with_vjp(source: SourceFile) -> set[ast.AST]:
+    given = {d.value.id for f in source.of_type(*FUNCTIONS) for d in f.decorator_list
+             if isinstance(d, ast.Attribute) and d.attr == "vjp"
+             and isinstance(d.value, ast.Name)}
+    given |= {c.func.value.id for c in source.of_type(ast.Call)
+              if isinstance(c.func, ast.Attribute) and c.func.attr == "vjp"
+              and isinstance(c.func.value, ast.Name)}
+    return {f for f in custom_functions(source) if f.name in given}
+
+
 def free_callees(function: ast.AST) -> set[str]:
     """Names the function's body calls that are not its own arguments."""
     own = arguments(function)
