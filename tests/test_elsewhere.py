@@ -76,6 +76,19 @@ def test_a_loss_that_climbs_on_or_passes_its_start_still_explodes() -> None:
     assert classify(run([{"loss": v} for v in past], "loss")).kind == "diverged"
 
 
+CURRICULUM = [0.3632, 0.0015, 0.0004, 0.0514, 0.0067, 0.0023, 0.1144, 0.0129, 0.0084, 0.0064,
+              0.0043, 0.0042]
+
+
+def test_a_curriculum_whose_loss_falls_again_after_each_stage_is_no_explosion() -> None:
+    """fresh74 knitting_stitch_curriculum: rows of 4, 8, then 16 instructions; the loss
+    jumps at each switch and falls again, ending at 1% of its first report while still
+    falling."""
+    assert classify(run([{"train_mse": v} for v in CURRICULUM], "train_mse")).kind == "pass"
+    rising = CURRICULUM[:8] + [0.0084, 0.012, 0.019, 0.031]
+    assert classify(run([{"train_mse": v} for v in rising], "train_mse")).kind == "diverged"
+
+
 REPTILE = [0.2894, 1.9349, 0.4548, 3.8130, 8.2588, 3.9635, 3.3909, 0.4304, 1.3745, 0.4319,
            1.3799]
 
