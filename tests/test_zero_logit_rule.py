@@ -33,3 +33,20 @@ def test_a_plateau_that_breaks_a_passing_value_or_a_noisy_floor_is_not_zero_logi
     assert classify(run(through)).detail != "zero_logit"
     noisy = [0.70 - 0.012 * (1 - 0.7 ** i) + 0.0005 * math.sin(i) for i in range(20)]
     assert classify(run(noisy)).detail != "zero_logit"
+
+
+def test_a_discriminator_at_ln2_and_half_right_is_a_gan_at_equilibrium():
+    """fresh74 bus_headway_gan_csv (correct): d_loss 0.673 -> 0.693 with its accuracy on real
+    samples at ~50% is the equilibrium both players seek, neither zero logits nor chance."""
+    d_loss = [0.6732, 0.6702, 0.6945, 0.6949, 0.6939, 0.6935, 0.6940, 0.6932, 0.6933, 0.6932,
+              0.6932, 0.6932]
+    acc = [41.4, 37.5, 58.1, 51.9, 49.0, 53.9, 49.7, 50.5, 50.9, 48.1, 51.2, 49.8]
+    records = [{"kind": "progress", "source": "output", "step": 250 * (i + 1), "t": float(i),
+                "loss": d, "loss_name": "d_loss",
+                "metrics": {"d_loss": d, "g_loss": 0.69 + 0.001 * i, "d_acc_real_pct": a}}
+               for i, (d, a) in enumerate(zip(d_loss, acc))]
+    assert classify(RawResult(records=records, exit_code=0, watched=True)).kind == "pass"
+    for record in records:
+        record["loss_name"] = "bce"
+        record["metrics"] = {"bce": record["loss"], "acc": record["metrics"]["d_acc_real_pct"]}
+    assert classify(RawResult(records=records, exit_code=0, watched=True)).kind == "not_learning"

@@ -267,6 +267,13 @@ def loss_name(raw: RawResult) -> str:
     return "loss"
 
 
+def two_player(raw: RawResult) -> bool:
+    """The judged loss is one player's of a two-player game (`metric_names.adversarial`:
+    `d_loss`, `loss_G`, `critic_loss`): it seeks an equilibrium (a discriminator's BCE at
+    ln 2 per term, its accuracy at 50%), not a fall."""
+    return metric_names.adversarial(loss_name(raw))
+
+
 def flat(fit: dict) -> bool:
     return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
             and fit["window_drop"] < MIN_DROP)

@@ -29,7 +29,6 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-from .. import metric_names
 from ..protocol import PARAMS
 from ..watching.facts import RawResult
 from . import metrics, program, schedule, stalled
@@ -81,7 +80,7 @@ def overwritten(raw: RawResult) -> dict | None:
 def learning_seen(raw: RawResult) -> bool:
     series = metrics.series(raw)
     return schedule.learned(raw, CONVERGED) or program.rising_metric(series) \
-        or metric_names.adversarial(program.loss_name(raw))
+        or program.two_player(raw)
 
 
 def replaced(raw: RawResult, meta: dict) -> Verdict | None:

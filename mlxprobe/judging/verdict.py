@@ -1121,7 +1121,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
-    if metric_names.adversarial(program.loss_name(raw)):  # a GAN's losses seek an equilibrium
+    if program.two_player(raw):  # a GAN's losses seek an equilibrium
         return None
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):

@@ -60,6 +60,8 @@ def longest_pin(losses: list[float]) -> int:
 
 
 def pinned(raw: RawResult, meta: dict) -> Verdict | None:
+    if program.two_player(raw):
+        return None  # a GAN's discriminator at ln 2: the equilibrium it seeks
     losses = program.losses(raw)
     pin = longest_pin(losses)
     tail = [v for v in losses[-max(1, len(losses) // 3):] if math.isfinite(v)]
