@@ -266,3 +266,27 @@ def test_a_loss_nan_under_an_optimizer_stepped_with_eps_zero_names_eps():
     assert (v.kind, v.detail) == ("diverged", "non_finite") and v.hint == hints.NAN_EPS_ZERO
     records[0]["settings"] = {**settings, "eps": 1e-8}
     assert classify(watched(records)).hint != hints.NAN_EPS_ZERO
+
+
+def _stepped(rss_mb) -> RawResult:
+    """650 step heartbeats 20 ms apart, RSS sampled every 100 ms from `rss_mb(step)`."""
+    from mlxprobe.watching.facts import Sample
+
+    records = [{"kind": "step", "step": s, "t": 0.02 * s, "source": "update"}
+               for s in range(1, 651)]
+    samples = [Sample(t=0.1 * i, rss=int(rss_mb(max(1, 5 * i)) * 1024 * 1024), cpu_s=0.0,
+                      procs=1, compiling=False) for i in range(131)]
+    return RawResult(records=records, exit_code=0, watched=True, samples=samples)
+
+
+def test_memory_that_grew_in_stages_and_held_for_the_last_fifth_is_a_cap_not_a_leak():
+    """fresh74 bracket_depth_curriculum (correct): sequences of 6, 12, 24, then 40 tokens;
+    RSS rose in a step at each stage and held flat for the last quarter of the run. A leak
+    whose steps go on to the end (fresh17 trainer_step_never_evaluated: +49 MB every 50
+    steps) is still one."""
+    def curriculum(step: int) -> float:  # as measured: MB from each stage's first step on
+        return next(mb for start, mb in ((500, 57.0), (450, 51.0), (350, 43.0), (300, 39.5),
+                                         (150, 35.9), (0, 30.0)) if step >= start)
+
+    assert classify(_stepped(curriculum)).kind == "pass"
+    assert classify(_stepped(lambda step: 30.0 + 9.0 * (step // 50))).kind == "leak"
