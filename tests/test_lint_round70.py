@@ -119,3 +119,33 @@ def test_mlx034_stands_down_in_a_custom_function_that_gives_its_vjp(vjp: str, fi
     """fresh73 reflectance_ste_codec: a rounding inside an `mx.custom_function` whose vjp
     passes the cotangent straight through is the straight-through estimator itself."""
     assert bool(fired(QUANTIZE.format(vjp=vjp), "MLX034")) == fires
+
+
+FOLD_RESULTS = """
+def accuracy(model, x, y):
+    return {returned}
+
+
+def train_fold(model, x, y):
+    for i in range(10):
+        loss, grads = loss_and_grad(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    return accuracy(model, x, y), float(loss.item())
+
+
+accs = []
+for k in range(5):
+    acc, ce = train_fold(model, xs[k], ys[k])
+    accs.append(acc)
+"""
+
+
+@pytest.mark.parametrize("returned, fires", [
+    ("float(mx.mean(mx.argmax(model(x), axis=1) == y).item())", False),
+    ("mx.mean(mx.argmax(model(x), axis=1) == y)", True),
+])
+def test_mlx008_reads_a_helper_that_returns_a_python_number_as_one(returned: str, fires: bool):
+    """fresh74 otolith_stock_kfold_squareplus: a fold's accuracy, a Python float its helper
+    returns, kept in a list across folds was read as an array kept unevaluated."""
+    assert bool(fired(FOLD_RESULTS.format(returned=returned), "MLX008")) == fires

@@ -273,7 +273,7 @@ def step_arrays(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
         if helper is None or not trains(source, helper):
             continue
         for result in returned(helper):
-            found |= arrays_bound(target, result)
+            found |= arrays_bound(source, target, result)
     return found | dict_values(nodes, found)
 
 
@@ -301,18 +301,32 @@ def yielded_arrays(source: SourceFile, loop: ast.AST) -> set[str]:
     if helper is None or not trains(source, helper):
         return set()
     yields = [n.value for n in body_nodes(source, helper) if isinstance(n, ast.Yield) and n.value]
-    return {name for value in yields for name in arrays_bound(loop.target, value)}
+    return {name for value in yields for name in arrays_bound(source, loop.target, value)}
 
 
-def arrays_bound(target: ast.AST, result: ast.AST) -> set[str]:
+def arrays_bound(source: SourceFile, target: ast.AST, result: ast.AST) -> set[str]:
     if isinstance(target, ast.Tuple) and isinstance(result, ast.Tuple):
         if len(target.elts) != len(result.elts):
             return set()
-        return {n for t, r in zip(target.elts, result.elts) for n in arrays_bound(t, r)}
-    if isinstance(target, ast.Name) and not is_materialised(result) and not isinstance(
-            result, ast.Constant):  # `return None, None` on the steps that do not update
-        return {target.id}       # (fresh49 corridor_dqn_exploit: `.item()`s otherwise)
+        return {n for t, r in zip(target.elts, result.elts)
+                for n in arrays_bound(source, t, r)}
+    if isinstance(target, ast.Name) and not python_value(source, result):
+        return {target.id}
     return set()
+
+
+def python_value(source: SourceFile, node: ast.AST) -> bool:
+    """A Python value, not an array: a constant (`return None, None` on the steps that do
+    not update: fresh49 corridor_dqn_exploit), `x.item()` / `float(x)`, or a call of a
+    same-module function every return of which is one of those (fresh74
+    otolith_stock_kfold_squareplus: `return accuracy(model, x, y), float(ce.item())` with
+    `accuracy` returning `float(...)`, its results kept in a list across folds)."""
+    if isinstance(node, ast.Constant) or is_materialised(node):
+        return True
+    helper = helper_of(source, node) if isinstance(node, ast.Call) else None
+    results = returned(helper) if helper is not None else []
+    return bool(results) and all(
+        isinstance(r, ast.Constant) or is_materialised(r) for r in results)
 
 
 def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:
