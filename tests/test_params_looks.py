@@ -286,3 +286,28 @@ def test_a_model_trained_in_an_earlier_stage_is_not_compared_while_another_train
     watch.next_at = 0.0  # a look with no update since the last (a validation pass):
     watch.after_eval((first.parameters(), second.parameters()), {}, step=3, updates=2)
     assert sink.got[-1]["leaves"] == 4  # every model an optimizer stepped, as before
+
+
+class Filtered(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.front = nn.Linear(4, 8, bias=False)
+        self.head = nn.Linear(8, 2)
+
+
+def test_a_submodule_updated_by_itself_is_part_of_its_model_not_a_second_one():
+    """fresh74 spindle_conv_fp16_master: a hand-written mixed-precision loop steps no module
+    with an optimizer; it casts a frozen first layer with `model.front.update(...)`, then
+    the whole model with `model.update(...)` at each step. The frozen layer, seen first,
+    was censused as the trained model (`no_update:frozen_weights`)."""
+    model = Filtered()
+    model.front.freeze()
+    mx.eval(model.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(model.front)
+    watch.saw_model(model)
+    _looked(watch, model, 1, 0)
+    census_ = sink.got[0]["census"]
+    assert len(census_) == 1 and census_[0]["model"] == "Filtered"
+    assert census_[0]["trainable_matrices"] == 1 and census_[0]["frozen_matrices"] == 1

@@ -80,6 +80,7 @@ class ParamWatch:
         self.shape = 0  # a hash of the trainable parameters' paths at the last look
         self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
         self.tables: dict[int, set[str]] = {}  # a model's lookup-table paths, per shape
+        self.outer: tuple[tuple[int, ...], set[int]] = ((), set())  # `_outermost`'s last
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
@@ -187,8 +188,24 @@ class ParamWatch:
         still alive is not compared while another trains (fresh43 `adapter_resume_name_ok`:
         session 1's LoRA model, kept alive, read as a part that never changed)."""
         alive = [m for ref in self.models if (m := ref()) is not None]
-        return ([m for m in alive if id(m) in self.recent]
-                or [m for m in alive if id(m) in self.stepped] or alive)
+        return self._outermost([m for m in alive if id(m) in self.recent]
+                               or [m for m in alive if id(m) in self.stepped] or alive)
+
+    def _outermost(self, models: list[Any]) -> list[Any]:
+        """The models none of the others holds: a submodule the program updates by itself
+        (a frozen filter bank cast with `model.front.update(...)`) is part of the model it
+        belongs to, not a second trained model (fresh74 `spindle_conv_fp16_master`, whose
+        hand-written mixed-precision loop steps no module with an optimizer: the frozen
+        front Conv1d, seen first, was censused as the trained model, `no_update:frozen_
+        weights`). Which of them is inside which is walked once per set of models (by id:
+        no model is kept alive here)."""
+        if len(models) < 2:
+            return models
+        key = tuple(id(m) for m in models)
+        if key != self.outer[0]:
+            self.outer = (key, {id(m) for m in models if not any(
+                other is not m and _holds(other, m) for other in models)})
+        return [m for m in models if id(m) in self.outer[1]]
 
     def _tables_of(self, model: Any) -> set[str]:
         """`lookup_tables(model)`, walked once until the trainable paths change
@@ -209,6 +226,12 @@ class ParamWatch:
             tables = self._tables_of(model)
             yield from ((prefix + p, leaf, p.rpartition(".")[0] in tables)
                         for p, leaf in _flat(model.trainable_parameters()))
+
+
+def _holds(outer: Any, inner: Any) -> bool:
+    """`inner` is one of `outer`'s submodules."""
+    modules = getattr(outer, "modules", None)
+    return callable(modules) and any(sub is inner for sub in modules())
 
 
 @dataclass
