@@ -145,6 +145,18 @@ def test_a_whole_number_second_is_a_counter_column_not_a_loss():
     assert parser.parse("  30   1e-3")["loss"] == 0.001
 
 
+def test_a_row_with_a_word_for_its_position_is_read_without_it():
+    """fresh76 geyser_interval_nll_seeds: `init  nan  1.4133  88.4%  11.34` (the evaluation
+    before training, its training loss a nan placeholder) under `epoch  train_nll  test_nll
+    cover90  mae_min` was read as a metric `init` that was nan at every seed's start."""
+    parser = ProgressParser()
+    assert parser.parse("    epoch  train_nll  test_nll  cover90  mae_min") is None
+    record = parser.parse("     init        nan    1.4133    88.4%    11.34")
+    assert record["loss_name"] == "train_nll" and "init" not in record.get("metrics", {})
+    assert record["metrics"]["test_nll"] == 1.4133
+    assert parser.parse("        1     0.1865    0.0737    91.5%     2.99")["loss"] == 0.1865
+
+
 def test_a_unified_diff_of_metric_files_reads_its_added_lines_only():
     """fresh66 pv_iv_fault_unidiff: `-train_ce = nan` (the untrained placeholder, replaced)
     was read as a negated metric gone non-finite; after a hunk header a removed line is not

@@ -167,6 +167,9 @@ class ProgressParser:
             return None
         if len(cells) == len(self.header) and numeric(cells):
             return list(zip(self.header, cells))
+        labelled = self._labelled(cells)
+        if labelled is not None:
+            return labelled
         between = bar_cells(text) if delimited(text) else []
         if len(between) != len(self.header):
             return None
@@ -174,6 +177,21 @@ class ProgressParser:
         words = [h for h, c in zip(self.header, between)
                  if c and c not in EMPTY_CELLS and not numeric([c])]
         return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
+
+    def _labelled(self, cells: list[str]) -> list[tuple[str, str]] | None:
+        """A row whose position cells hold a word (`init`, `final`, `best`) and whose other
+        cells are numbers: the row of an evaluation outside the count, read without its
+        position (fresh76 `geyser_interval_nll_seeds`: `init  nan  1.4133  88.4%  11.34`
+        under `epoch  train_nll  test_nll  cover90  mae_min` was read as a metric `init`
+        that was nan at every seed's start, `diverged:non_finite_metric`)."""
+        assert self.header is not None
+        if len(cells) != len(self.header):
+            return None
+        pairs = [(h, c) for h, c in zip(self.header, cells) if numeric([c])]
+        words = [h for h, c in zip(self.header, cells) if not numeric([c])]
+        positions = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
+                        for h in words)
+        return pairs if words and positions and len(pairs) >= 2 else None
 
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
         if record is not None:
