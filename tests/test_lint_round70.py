@@ -149,3 +149,30 @@ def test_mlx008_reads_a_helper_that_returns_a_python_number_as_one(returned: str
     """fresh74 otolith_stock_kfold_squareplus: a fold's accuracy, a Python float its helper
     returns, kept in a list across folds was read as an array kept unevaluated."""
     assert bool(fired(FOLD_RESULTS.format(returned=returned), "MLX008")) == fires
+
+
+SUMMED = """
+def loss_sum(model, x, y):
+    return nn.losses.cross_entropy(model(x), y).sum()
+
+loss_and_grad = nn.value_and_grad(model, loss_sum)
+for x, y in batches:
+    loss, grads = loss_and_grad(model, x, y)
+{normalised}
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+@pytest.mark.parametrize("normalised, fires", [
+    ("", True),
+    ("    grads = tree_map(lambda g: g / x.shape[0], grads)", False),
+    ("    grads = tree_map(lambda g: mx.divide(g, len(y)), grads)", False),
+    ("    grads = tree_map(lambda g: g * 0.5, grads)", True),
+])
+def test_mlx090_stands_down_when_the_summed_gradients_are_divided(normalised: str,
+                                                                  fires: bool):
+    """fresh76 bread_proof_pinball_accum: a loss summed over each micro-batch whose
+    accumulated gradients are divided by the examples seen is a mean after the fact."""
+    code = "from mlx.utils import tree_map\n" + SUMMED.format(normalised=normalised)
+    assert bool(fired(code, "MLX090")) == fires

@@ -25,6 +25,7 @@ from ..dataflow import contexts, module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, walk
 from ..loss_signatures import reduction_index
+from ..names import TREE_MAP, last_name
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
 
@@ -151,11 +152,33 @@ class SummedBatchLoss(Rule):
         return "grad(" in text and "sum(" in text and "loss" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if divides_leaves(source):
+            return
         per_example = vmapped(source)
         for trail, result in differentiated_results(source):
             if getattr(trail.function, "name", None) not in per_example and summed_loss(
                     trail, result, DEPTH):
                 yield self.hit(source, result)
+
+
+def divides_leaves(source: SourceFile) -> bool:
+    """The module divides every leaf of a tree (`tree_map(lambda g: g / n, grads)`): the
+    summed gradients are made a mean after the fact, the companion of a summed loss
+    (fresh76 `bread_proof_pinball_accum`: a pinball loss summed over each micro-batch, the
+    accumulated gradients divided by the examples seen)."""
+    return any(_divides_its_argument(c.args[0]) for c in source.of_type(ast.Call)
+               if len(c.args) >= 2 and source.imports.resolve(c.func) in TREE_MAP)
+
+
+def _divides_its_argument(node: ast.AST) -> bool:
+    """`lambda g: g / n` (or `mx.divide(g, n)`)."""
+    if not (isinstance(node, ast.Lambda) and node.args.args):
+        return False
+    name, body = node.args.args[0].arg, node.body
+    left = body.left if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else (
+        body.args[0] if isinstance(body, ast.Call) and last_name(body.func) == "divide"
+        and body.args else None)
+    return isinstance(left, ast.Name) and left.id == name
 
 
 def vmapped(source: SourceFile) -> set[str]:
