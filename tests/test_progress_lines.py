@@ -157,6 +157,16 @@ def test_a_row_with_a_word_for_its_position_is_read_without_it():
     assert parser.parse("        1     0.1865    0.0737    91.5%     2.99")["loss"] == 0.1865
 
 
+def test_a_players_loss_read_by_a_built_in_pattern_keeps_the_players_name():
+    """fresh79 cooperage_char_gan: `iter 300 | D loss 1.376 | G loss 0.716` read the
+    discriminator's loss as a plain `loss` (judged for a fall at its equilibrium, 2 ln 2)
+    while the generator's kept `g_loss`; a qualifier that is no player's leaves it `loss`."""
+    record = ProgressParser().parse("iter   300 | D loss 1.376 | G loss 0.716 | W1 0.201 mm")
+    assert record["loss"] == 1.376 and record["loss_name"] == "d_loss"
+    assert record["metrics"]["g_loss"] == 0.716 and "d_loss" not in record["metrics"]
+    assert "loss_name" not in ProgressParser().parse("Iter 10: Train loss 6.170, lr 1e-5")
+
+
 def test_a_unified_diff_of_metric_files_reads_its_added_lines_only():
     """fresh66 pv_iv_fault_unidiff: `-train_ce = nan` (the untrained placeholder, replaced)
     was read as a negated metric gone non-finite; after a hunk header a removed line is not

@@ -388,6 +388,7 @@ def _with_fields(record: dict | None, line: fields.Line) -> dict | None:
             if best != "loss":
                 record["loss_name"] = best
     elif "loss" in record:
+        _name_the_player(record, values)
         best = _best_loss(values)
         if best is not None and values[best] == record["loss"]:
             values.pop(best)
@@ -397,6 +398,18 @@ def _with_fields(record: dict | None, line: fields.Line) -> dict | None:
     if not metrics:
         record.pop("metrics")
     return record
+
+
+def _name_the_player(record: dict, values: dict[str, float]) -> None:
+    """A loss a built-in pattern read (`iter 300 | D loss 1.376 | G loss 0.716`) that the
+    line names as one player's of a two-player game (`d_loss`, the same value): that name is
+    the loss's (fresh79 `cooperage_char_gan`: read as a plain `loss` at a GAN's equilibrium
+    2 ln 2 while `g_loss` kept its name, `not_learning:trend`)."""
+    same = next((n for n, v in values.items() if v == record["loss"]
+                 and metric_names.adversarial(n)), None)
+    if same is not None and "loss_name" not in record:
+        values.pop(same)
+        record["loss_name"] = same
 
 
 def _named_loss(line: fields.Line) -> bool:
