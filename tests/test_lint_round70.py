@@ -176,3 +176,33 @@ def test_mlx090_stands_down_when_the_summed_gradients_are_divided(normalised: st
     accumulated gradients are divided by the examples seen is a mean after the fact."""
     code = "from mlx.utils import tree_map\n" + SUMMED.format(normalised=normalised)
     assert bool(fired(code, "MLX090")) == fires
+
+
+MIXED = """
+master = tree_map(lambda p: p.astype(mx.float32), model.parameters())
+
+def loss_fn(params, x, y):
+    model.update(tree_map(lambda p: p.astype(mx.bfloat16), params))
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+vg = mx.value_and_grad(loss_fn)
+
+def valid(params):
+    tot = 0.0
+    for s in range(0, n, 256):
+        tot += {read}
+    return tot
+"""
+
+
+@pytest.mark.parametrize("read, fires", [
+    ("float(loss_fn(params, x[s:s + 256], y[s:s + 256]))", False),
+    ("loss_fn(params, x[s:s + 256], y[s:s + 256])", True),
+    ("float(len(x)) * loss_fn(params, x[s:s + 256], y[s:s + 256])", True),
+])
+def test_mlx014_counts_a_float_of_a_calls_result_as_an_evaluation(read: str, fires: bool):
+    """fresh79 typewriter_telegram_bf16_bpc: a validation loop that casts master weights
+    into the model in its loss and reads each chunk's loss with float(...) evaluates every
+    step."""
+    code = "from mlx.utils import tree_map\n" + MIXED.format(read=read)
+    assert bool(fired(code, "MLX014")) == fires

@@ -71,7 +71,27 @@ def evaluation(source: SourceFile, call: ast.Call) -> str | None:
         return "item" if not call.args else None
     if resolved in NUMPY_COPIES and call.args:
         return "numpy"
-    return None
+    return "item" if converts_a_result(source, call) else None
+
+
+# Python's numeric conversions of one value, and the builtins whose result is already one.
+CONVERSIONS = frozenset({"float", "int", "bool"})
+PYTHON_VALUED = frozenset({"len", "sum", "min", "max", "round", "abs", "float", "int",
+                           "getattr", "next"})
+
+
+def converts_a_result(source: SourceFile, call: ast.Call) -> bool:
+    """`float(loss_fn(params, x, y))`: a conversion to a Python number of what a call
+    returns, the call neither a builtin nor NumPy's or `math`'s (fresh79
+    typewriter_telegram_bf16_bpc: a validation loop that reads each chunk's loss with
+    `float(...)` was called a loop that never evaluates anything, MLX014)."""
+    if not (isinstance(call.func, ast.Name) and call.func.id in CONVERSIONS
+            and len(call.args) == 1 and isinstance(call.args[0], ast.Call)):
+        return False
+    inner = call.args[0].func
+    resolved = source.imports.resolve(inner) or ""
+    return not (isinstance(inner, ast.Name) and inner.id in PYTHON_VALUED) and not \
+        resolved.startswith(("numpy.", "math.", "statistics.", "random."))
 
 
 def function_of(source: SourceFile, node: ast.AST) -> ast.AST | None:
