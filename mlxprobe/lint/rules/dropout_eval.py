@@ -16,9 +16,11 @@ Job: `nn.Dropout`, `Dropout2d` or `Dropout3d` built with a number above 0 (posit
 `p=`), or with a parameter of the enclosing function whose default is such a number, in a
 file with a training loop and a function whose name holds `test`, `eval`, `valid`,
 `accuracy` or `predict` (as a word of a snake_case name) that calls something; no `.eval()`
-(on anything but mx) and no `.train(` in the file. An evaluation function that calls inside
-a loop or comprehension over `_` (Monte Carlo dropout: the same input sampled again and
-averaged, on purpose) is not one. The finding is on the evaluation function.
+(on anything but mx) and no `.train(False)` or `.train(flag)` in the file (a `.train()` alone
+switches to the mode a module starts in: fresh80 `solubility_dropout_eval`, mlx issue 1531,
+calls `model.train()` before its loop and evaluates with dropout on). An evaluation function
+that calls inside a loop or comprehension over `_` (Monte Carlo dropout: the same input
+sampled again and averaged, on purpose) is not one. The finding is on the evaluation function.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -39,7 +41,9 @@ DROPOUTS = frozenset({"mlx.nn.Dropout", "mlx.nn.Dropout2d", "mlx.nn.Dropout3d",
                       "mlx.nn.layers.dropout.Dropout"})
 EVALUATION = re.compile(r"(?:^|_)(?:test|tests|eval|evaluate|evaluation|valid|validate|"
                         r"validation|val|accuracy|acc|predict)(?:_|$)", re.IGNORECASE)
-SWITCHES = re.compile(r"\.train\(|(?<!mx)\.eval\(\s*\)")  # mode switches, not mx.eval
+# switches to evaluation mode: `.eval()` (not mx.eval), `.train(False)`, `.train(flag)`; a
+# `.train()` or `.train(True)` alone leaves a module in training mode, where it already is
+SWITCHES = re.compile(r"\.train\((?!\s*(?:(?:mode\s*=\s*)?True)?\s*\))|(?<!mx)\.eval\(\s*\)")
 
 
 class DropoutAtEvaluation(Rule):
@@ -53,7 +57,7 @@ class DropoutAtEvaluation(Rule):
         return "Dropout" in text and trains(text) and SWITCHES.search(text) is None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if any(eval_call(c) for c in source.of_type(ast.Call)):
+        if any(eval_call(c) or _leaves_training(c) for c in source.of_type(ast.Call)):
             return
         if not any(_drops(source, c) for c in source.of_type(ast.Call)):
             return
@@ -61,6 +65,15 @@ class DropoutAtEvaluation(Rule):
                       if EVALUATION.search(f.name) and _evaluates(f)), None)
         if found is not None:  # one finding: the switch is one per program
             yield self.hit(source, found)
+
+
+def _leaves_training(call: ast.Call) -> bool:
+    """`.train(False)`, `.train(mode=flag)`: a switch out of training mode, or one that may
+    be (`.train()` and `.train(True)` are none)."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr == "train"):
+        return False
+    given = [*call.args, *(k.value for k in call.keywords)]
+    return any(not (isinstance(g, ast.Constant) and g.value is True) for g in given)
 
 
 def _drops(source: SourceFile, call: ast.Call) -> bool:

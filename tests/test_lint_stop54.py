@@ -1,9 +1,14 @@
-"""From fresh58's and fresh68's halves: MLX173 (an interval truncated from a share,
+"""Stop 54's lint changes, on small programs with the spellings beside them that must stay
+silent. From fresh58's and fresh68's halves: MLX173 (an interval truncated from a share,
 `every = int(0.05 * len(loader))` with no floor, then `step % every`), in a function, at a
-script's top level and as a class attribute, with the spellings beside them that must stay
-silent (a floor, a guard, a whole-number factor, a divisor that is not the interval). From
-fresh72: MLX028 reads what a loop that steps itself runs, not a loop over folds that calls a
-whole training run.
+script's top level and as a class attribute (a floor, a guard, a whole-number factor, a
+divisor that is not the interval stay silent). From correct loops that drew a finding:
+MLX028 reads what a loop that steps itself runs, not a loop over folds (fresh72); MLX034
+stands down in an `mx.custom_function` that gives its own vjp (fresh73); MLX008 reads a
+same-module helper that returns Python numbers as returning no array (fresh74); MLX090
+stands down where the summed gradients are divided leaf by leaf (fresh76); a float(...) of
+a call's result counts as an evaluation (fresh79). From fresh80: MLX144 reads a `.train()`
+alone as no switch.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -206,3 +211,33 @@ def test_mlx014_counts_a_float_of_a_calls_result_as_an_evaluation(read: str, fir
     step."""
     code = "from mlx.utils import tree_map\n" + MIXED.format(read=read)
     assert bool(fired(code, "MLX014")) == fires
+
+
+def test_mlx144_a_train_call_alone_switches_nothing():
+    """fresh80 solubility_dropout_eval (mlx issue 1531): `model.train()` before the loop and
+    no `model.eval()` anywhere: every evaluation runs with dropout on."""
+    code = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.2)
+        self.out = nn.Linear(8, 1)
+
+    def __call__(self, x):
+        return self.out(self.drop(x))
+
+def evaluate(model, x, y):
+    return mx.mean((model(x) - y) ** 2).item()
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+model.train(){switch}
+for epoch in range(10):
+    loss, grads = loss_and_grad(model, x, y)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+    print(evaluate(model, xv, yv))
+"""
+    assert fired(code.format(switch=""), "MLX144")
+    assert fired(code.format(switch="\nmodel.train(True)"), "MLX144")
+    assert not fired(code.format(switch="\nmodel.train(False)"), "MLX144")
+    assert not fired(code.format(switch="\nmodel.eval()"), "MLX144")
