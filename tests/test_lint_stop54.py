@@ -8,7 +8,7 @@ stands down in an `mx.custom_function` that gives its own vjp (fresh73); MLX008 
 same-module helper that returns Python numbers as returning no array (fresh74); MLX090
 stands down where the summed gradients are divided leaf by leaf (fresh76); a float(...) of
 a call's result counts as an evaluation (fresh79). From fresh80: MLX144 reads a `.train()`
-alone as no switch.
+alone as no switch; MLX174 (a None default unpacked with `**`).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -241,3 +241,36 @@ for epoch in range(10):
     assert fired(code.format(switch="\nmodel.train(True)"), "MLX144")
     assert not fired(code.format(switch="\nmodel.train(False)"), "MLX144")
     assert not fired(code.format(switch="\nmodel.eval()"), "MLX144")
+
+
+ARGS_TRAINER = """
+class Trainer:
+    def __init__(self, model, loss_fn, loss_fn_args=None):
+        self.model, self.loss_fn = model, loss_fn
+        self.loss_fn_args = {bound}
+
+    def step(self, x, y):
+        return mx.mean(self.loss_fn(self.model(x), y, {use}))
+"""
+
+
+@pytest.mark.parametrize("bound, use, fires", [
+    ("loss_fn_args", "**self.loss_fn_args", True),
+    ("loss_fn_args or {}", "**self.loss_fn_args", False),
+    ("loss_fn_args", "**(self.loss_fn_args or {})", False),
+    ("loss_fn_args", "**self.loss_fn_args if self.loss_fn_args else None", False),
+])
+def test_mlx174_a_none_default_unpacked_as_an_attribute(bound: str, use: str, fires: bool):
+    """fresh80 glyph_trainer_loss_args (mlx-image commit 67ca744)."""
+    assert bool(fired(ARGS_TRAINER.format(bound=bound, use=use), "MLX174")) == fires
+
+
+@pytest.mark.parametrize("body, fires", [
+    ("return f(x, **kwargs)", True),
+    ("kwargs = kwargs or {}\n    return f(x, **kwargs)", False),
+    ("if kwargs is not None:\n        return f(x, **kwargs)", False),
+])
+def test_mlx174_a_none_default_unpacked_in_its_own_function(body: str, fires: bool):
+    code = f"def loss(f, x, kwargs=None):\n    {body}\n"
+    assert bool(fired(code, "MLX174")) == fires
+    assert not fired(code.replace("kwargs=None", "kwargs={}"), "MLX174")

@@ -1735,6 +1735,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX174", "none-unpacked",
+        "a value that defaults to None unpacked with ** in a call (a parameter loss_fn_args="
+        "None kept as self.loss_fn_args, then f(x, **self.loss_fn_args)): with the default, "
+        "the first step raises 'argument after ** must be a mapping, not NoneType'",
+        "f(x, **(self.loss_fn_args or {}))  # or default it to {} in the body",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh80 glyph_trainer_loss_args) a Trainer "
+        "built without loss_fn_args raised that TypeError at its first step; with "
+        "**(self.loss_fn_args or {}) it trained",
+        "", source="https://github.com/riccardomusmeci/mlx-image/commit/"
+        "67ca7442bd4d2ce6d93ebab3f4d819a6a0c107a7"),
+    RuleInfo(
         "MLX173", "truncated-interval",
         "an interval truncated from a share (every = int(0.05 * len(loader)), no floor) used "
         "as a modulus or divisor (step % every): on a short run or a small data set the share "

@@ -44,7 +44,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX151", "MLX153", "MLX155",
                         "MLX156", "MLX157", "MLX160", "MLX161",
                         "MLX162", "MLX163", "MLX165", "MLX168",
-                        "MLX170", "MLX171", "MLX173"}),
+                        "MLX170", "MLX171", "MLX173", "MLX174"}),
     "diverged": frozenset({"MLX167", "MLX169", "MLX004", "MLX005", "MLX020", "MLX022",
                            "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",

@@ -88,6 +88,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .nested_values import NestedTreeIteratedFlat
+from .none_unpacked import NoneUnpacked
 from .number_reset import ArrayResetToNumber
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
 from .numpy_index import NumpyIndex
@@ -158,6 +159,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    NoneUnpacked,
     TruncatedInterval,
     ConstantShapeTest,
     SignedNorm,
