@@ -8,7 +8,8 @@ stands down in an `mx.custom_function` that gives its own vjp (fresh73); MLX008 
 same-module helper that returns Python numbers as returning no array (fresh74); MLX090
 stands down where the summed gradients are divided leaf by leaf (fresh76); a float(...) of
 a call's result counts as an evaluation (fresh79). From fresh80: MLX144 reads a `.train()`
-alone as no switch; MLX174 (a None default unpacked with `**`).
+alone as no switch; MLX174 (a None default unpacked with `**`). From fresh83: MLX128 reads
+a negative multiple of a magnitude as bounded.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -274,3 +275,20 @@ def test_mlx174_a_none_default_unpacked_in_its_own_function(body: str, fires: bo
     code = f"def loss(f, x, kwargs=None):\n    {body}\n"
     assert bool(fired(code, "MLX174")) == fires
     assert not fired(code.replace("kwargs=None", "kwargs={}"), "MLX174")
+
+
+@pytest.mark.parametrize("exponent, fires", [
+    ("-2 * a", False), ("a * -2.0", False), ("-a", False), ("2 * a", True), ("-2 * d", True),
+])
+def test_mlx128_a_negative_multiple_of_a_magnitude_is_bounded(exponent: str, fires: bool):
+    """fresh83 gelato_overrun_logcosh_vjp: the stable log-cosh `a + log1p(exp(-2 * a))`
+    with `a = mx.abs(d)` never overflows."""
+    code = f"""
+def loss_fn(model, x, y):
+    d = model(x) - y
+    a = mx.abs(d)
+    return mx.mean(a + mx.log1p(mx.exp({exponent})))
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+"""
+    assert bool(fired(code, "MLX128")) == fires

@@ -104,12 +104,33 @@ def bounded(trace: Trace, exp: ast.Call) -> bool:
     or is a negated magnitude, `-mx.abs(z)` (at most 0: the stable softplus's
     `log1p(exp(-abs(z)))`, fresh51 binary_adder_csv_compiled), through the function's local
     names."""
-    return any((isinstance(n, ast.Call) and last_name(n.func) in BOUNDS) or non_positive(n)
+    return any((isinstance(n, ast.Call) and last_name(n.func) in BOUNDS)
+               or non_positive(trace, n, exp.lineno)
                for n in expanded(trace, exponent(exp), exp.lineno))
 
 
-def non_positive(node: ast.AST) -> bool:
-    """`-abs(z)`, `-mx.abs(z)`, `-mx.square(z)`: never above 0."""
-    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-            and isinstance(node.operand, ast.Call)
-            and last_name(node.operand.func) in ("abs", "absolute", "square"))
+def non_positive(trace: Trace, node: ast.AST, line: int) -> bool:
+    """`-abs(z)`, `-mx.abs(z)`, `-mx.square(z)`, or a negative constant times a magnitude
+    (`-2 * a` with `a = mx.abs(d)`: the stable log-cosh's `log1p(exp(-2 * a))`, fresh83
+    gelato_overrun_logcosh_vjp): never above 0."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return magnitude(trace, node.operand, line)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return any(negative_constant(k) and magnitude(trace, m, line)
+                   for k, m in ((node.left, node.right), (node.right, node.left)))
+    return False
+
+
+def magnitude(trace: Trace, node: ast.AST, line: int) -> bool:
+    """`abs(z)`, `mx.abs(z)`, `mx.square(z)`, or a local name bound to one."""
+    if isinstance(node, ast.Name):
+        node = trace.binding(node.id, line) or node
+    return isinstance(node, ast.Call) and last_name(node.func) in ("abs", "absolute", "square")
+
+
+def negative_constant(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return isinstance(node.operand, ast.Constant) and isinstance(
+            node.operand.value, (int, float)) and node.operand.value > 0
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and \
+        node.value < 0
