@@ -209,3 +209,14 @@ def converged_early(start_err: float) -> list[dict]:
 def test_a_loss_flat_from_its_first_report_after_an_early_fall_is_not_judged():
     assert classify(watched(converged_early(start_err=0.1349))).kind == "pass"
     assert classify(watched(converged_early(start_err=0.07))).label == "not_learning:trend"
+
+
+def test_a_run_that_goes_on_updating_by_hand_after_its_optimizer_is_not_judged():
+    """fresh84 cork_taint_frozen_backbone (correct): Adam in its first stage, then a
+    hand-written momentum SGD through `model.update` on a new head: no optimizer update is
+    counted, and the parameter looks see the head change."""
+    looks = [{"kind": "params", "t": chunk + 0.5, "step": 4096 * chunk, "compared": 1,
+              "changed": 1, "unchanged": []} for chunk in range(3, 20, 4)]  # the new head
+    assert classify(watched(chunks(updating=2) + looks)).kind == "pass"
+    still = [{**look, "changed": 0, "unchanged": ["head"]} for look in looks]
+    assert classify(watched(chunks(updating=2) + still)).kind == "no_update"

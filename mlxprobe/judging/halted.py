@@ -21,14 +21,15 @@ counted). Measured (failure corpus fresh40 `ppo_chunked_learn_resume`): 48 updat
 first of 20 chunks (2.6 s), then 19 chunks and 13 s with none, the expected reward 0.472 at
 every one; its fixed twin updates in every chunk. Over every kept run of the corpus (1,080
 runs), with compiled programs left out, no other run has even 3 reports over 30% of its
-time after its last update.
+time after its last update. It stands down when a parameter look after the last update saw a
+group change (the program went on updating by hand: fresh84 `cork_taint_frozen_backbone`).
 
 Must not import: mlx, the runner.
 """
 
 from __future__ import annotations
 
-from ..protocol import COMPILE, PROGRESS
+from ..protocol import COMPILE, PARAMS, PROGRESS
 from ..watching.facts import RawResult
 from . import program
 from .rule import Rule, Verdict
@@ -55,6 +56,14 @@ def _names(records: list[dict]) -> set[str]:
     return found
 
 
+def moved_after(raw: RawResult, last: float) -> bool:
+    """A parameter look after the last optimizer update saw a group change: the program
+    updates by hand now (fresh84 `cork_taint_frozen_backbone`, correct: Adam in its first
+    stage, then a hand-written momentum SGD through `model.update` on a new head)."""
+    return any(float(r.get("t", 0.0)) > last and r.get("changed")
+               for r in raw.of_kind(PARAMS))
+
+
 def halted(raw: RawResult, meta: dict) -> Verdict | None:
     times = program.update_times(raw)
     if times is None or len(times) < MIN_UPDATES or raw.of_kind(COMPILE):
@@ -66,7 +75,7 @@ def halted(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     end = float(after[-1].get("t", 0.0))
     share = (end - times[-1]) / max(end - times[0], 1e-9)
-    if share < MIN_SHARE:
+    if share < MIN_SHARE or moved_after(raw, times[-1]):
         return None
     return Verdict("no_update", "updates_ended", f"no optimizer update after the {len(times)}th: "
                    f"the program went on for {end - times[-1]:.1f} s ({share:.0%} of its "
