@@ -168,6 +168,20 @@ def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
             yield node.target, node.value
 
 
+def attributes_bound_only(source: SourceFile, cls: ast.ClassDef,
+                          test: Callable[[ast.AST, ast.AST], bool]) -> set[str]:
+    """`self.x` attributes (as `x`) every one of whose bindings in the methods of `cls`
+    passes `test(method, value)`: `bound_only` for a class's attributes."""
+    every: dict[str, bool] = {}
+    for method in cls.body:
+        if isinstance(method, FUNCTIONS):
+            for target, value in body_assignments(source, method):
+                name = self_attr(target)
+                if name:
+                    every[name] = every.get(name, True) and test(method, value)
+    return {name for name, passed in every.items() if passed}
+
+
 def bound_only(pairs: Iterable[tuple[ast.AST, ast.AST]],
                test: Callable[[ast.AST], bool]) -> set[str]:
     """Plain names every one of whose bindings among `pairs` (target, value) passes `test`

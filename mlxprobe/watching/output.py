@@ -165,11 +165,9 @@ class ProgressParser:
         before training)."""
         if self.header is None:
             return None
-        if len(cells) == len(self.header) and numeric(cells):
-            return list(zip(self.header, cells))
-        labelled = self._labelled(cells)
-        if labelled is not None:
-            return labelled
+        aligned = self._aligned(cells)
+        if aligned is not None:
+            return aligned
         between = bar_cells(text) if delimited(text) else []
         if len(between) != len(self.header):
             return None
@@ -178,20 +176,20 @@ class ProgressParser:
                  if c and c not in EMPTY_CELLS and not numeric([c])]
         return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
 
-    def _labelled(self, cells: list[str]) -> list[tuple[str, str]] | None:
-        """A row whose position cells hold a word (`init`, `final`, `best`) and whose other
-        cells are numbers: the row of an evaluation outside the count, read without its
-        position (fresh76 `geyser_interval_nll_seeds`: `init  nan  1.4133  88.4%  11.34`
-        under `epoch  train_nll  test_nll  cover90  mae_min` was read as a metric `init`
-        that was nan at every seed's start, `diverged:non_finite_metric`)."""
-        assert self.header is not None
-        if len(cells) != len(self.header):
+    def _aligned(self, cells: list[str]) -> list[tuple[str, str]] | None:
+        """A row of as many cells as the header's names: numbers only, or numbers with words
+        under position columns only (`init`, `final`, `best`: an evaluation outside the
+        count, read without its position; fresh76 `geyser_interval_nll_seeds`: `init  nan
+        1.4133  88.4%  11.34` under `epoch  train_nll  test_nll  cover90  mae_min` was read as
+        a metric `init` that was nan at every seed's start, `diverged:non_finite_metric`)."""
+        header = self.header or []
+        if len(cells) != len(header):
             return None
-        pairs = [(h, c) for h, c in zip(self.header, cells) if numeric([c])]
-        words = [h for h, c in zip(self.header, cells) if not numeric([c])]
+        pairs = [(h, c) for h, c in zip(header, cells) if numeric([c])]
+        words = [h for h, c in zip(header, cells) if not numeric([c])]
         positions = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
                         for h in words)
-        return pairs if words and positions and len(pairs) >= 2 else None
+        return pairs if positions and len(pairs) >= 2 else None
 
     def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
         if record is not None:
@@ -407,7 +405,7 @@ def _name_the_player(record: dict, values: dict[str, float]) -> None:
     2 ln 2 while `g_loss` kept its name, `not_learning:trend`)."""
     same = next((n for n, v in values.items() if v == record["loss"]
                  and metric_names.adversarial(n)), None)
-    if same is not None and "loss_name" not in record:
+    if same is not None:
         values.pop(same)
         record["loss_name"] = same
 

@@ -321,12 +321,15 @@ def python_value(source: SourceFile, node: ast.AST) -> bool:
     same-module function every return of which is one of those (fresh74
     otolith_stock_kfold_squareplus: `return accuracy(model, x, y), float(ce.item())` with
     `accuracy` returning `float(...)`, its results kept in a list across folds)."""
-    if isinstance(node, ast.Constant) or is_materialised(node):
+    if _plain(node):
         return True
     helper = helper_of(source, node) if isinstance(node, ast.Call) else None
     results = returned(helper) if helper is not None else []
-    return bool(results) and all(
-        isinstance(r, ast.Constant) or is_materialised(r) for r in results)
+    return bool(results) and all(_plain(r) for r in results)
+
+
+def _plain(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) or is_materialised(node)
 
 
 def dict_values(nodes: list[ast.AST], dicts: set[str]) -> set[str]:

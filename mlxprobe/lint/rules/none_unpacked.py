@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments, self_attr
-from ..source import FUNCTIONS, SourceFile
+from ..flow import attributes_bound_only, body_assignments
+from ..source import SourceFile
 from .base import Rule
 from .truncated_interval import guarded, read_name
 
@@ -48,16 +48,9 @@ def unguarded_locals(source: SourceFile, function: ast.AST) -> set[str]:
 def none_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
     """`.x` for each `self.x` every binding of which in `cls` is a method's None-default
     parameter, passed on as it is."""
-    every: dict[str, bool] = {}
-    for method in cls.body:
-        if isinstance(method, FUNCTIONS):
-            nones = unguarded_locals(source, method)
-            for target, value in body_assignments(source, method):
-                name = self_attr(target)
-                if name:
-                    every["." + name] = every.get("." + name, True) and isinstance(
-                        value, ast.Name) and value.id in nones
-    return {name for name, passed in every.items() if passed}
+    return {"." + name for name in attributes_bound_only(
+        source, cls, lambda method, value: isinstance(value, ast.Name)
+        and value.id in unguarded_locals(source, method))}
 
 
 # `**kwargs`, `**self.loss_fn_args`: the name right after `**`; a power (`x ** 2`, `a**2`)

@@ -26,7 +26,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments, bound_only, self_attr
+from ..flow import attributes_bound_only, body_assignments, bound_only, self_attr
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -63,14 +63,8 @@ def interval_names(source: SourceFile, scope: ast.AST) -> set[str]:
 
 def interval_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
     """`.x` for each `self.x` that every method of `cls` binds to truncated shares only."""
-    every: dict[str, bool] = {}
-    for method in cls.body:
-        if isinstance(method, FUNCTIONS):
-            for target, value in body_assignments(source, method):
-                name = self_attr(target)
-                if name:
-                    every["." + name] = every.get("." + name, True) and truncated_share(value)
-    return {name for name, passed in every.items() if passed}
+    return {"." + name for name in attributes_bound_only(
+        source, cls, lambda _, value: truncated_share(value))}
 
 
 def guarded(source: SourceFile, node: ast.AST, name: str) -> bool:
