@@ -62,12 +62,28 @@ def unpacked(text: str) -> set[str]:
     return set(UNPACKED.findall(text))
 
 
-def defaults_to_none(text: str, name: str) -> bool:
-    """`name=None`, `name = None`, or annotated, `name: dict | None = None`."""
-    if f"{name}=None" in text or f"{name} = None" in text:
+# `= None`, and on its line before it, `name:` with no `=` between it and that `= None`
+NONE_DEFAULT = re.compile(r"=\s*None\b")
+ANNOTATION = re.compile(r"\b(\w+)\s*:")
+
+
+def annotated_nones(text: str) -> set[str]:
+    """Names annotated and given None on one line (`name: dict | None = None`); fixed
+    patterns, where one built per name is compiled anew for each file."""
+    names: set[str] = set()
+    for found in NONE_DEFAULT.finditer(text):
+        line = text[text.rfind("\n", 0, found.start()) + 1:found.start()]
+        names.update(m.group(1) for m in ANNOTATION.finditer(line) if "=" not in line[m.end():])
+    return names
+
+
+def defaults_to_none(text: str, names: set[str]) -> bool:
+    """One of `names` given a default of None: `name=None`, `name = None`, or annotated,
+    `name: dict | None = None`."""
+    if any(f"{name}=None" in text or f"{name} = None" in text for name in names):
         return True
-    return f"{name}:" in text and re.search(
-        rf"\b{name}\s*:[^=\n]*=\s*None\b", text) is not None
+    return any(f"{name}:" in text for name in names) and not names.isdisjoint(
+        annotated_nones(text))
 
 
 class NoneUnpacked(Rule):
@@ -81,8 +97,8 @@ class NoneUnpacked(Rule):
     def may_fire(text: str) -> bool:
         """`**name` or `**self.name` somewhere, and `name` given a default of None (`name=None`,
         `name: dict | None = None`)."""
-        return "None" in text and ("(**" in text or ", **" in text) and any(
-            defaults_to_none(text, name) for name in unpacked(text))
+        return "None" in text and ("(**" in text or ", **" in text) and defaults_to_none(
+            text, unpacked(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -34,6 +34,8 @@ NUMPY_RANDOM = ("numpy.random.",)
 MAKER = re.compile(r"np\.(?:" + "|".join(MAKERS) + r"|random\.\w+)\(")
 OPEN_SUBSCRIPT = re.compile(r"[\w)\]]\[[^\]]*$")  # a line's text up to an index part
 BOUND_TO = re.compile(r"[ \t]*(\w+)[ \t]*=[ \t]*$")
+INSIDE = re.compile(r"[\w)\]]\[([^\]\n]*)")  # a subscript's text up to `]` or the line's end
+WORD = re.compile(r"\w+")
 
 
 def _numpy_call(source: SourceFile, node: ast.AST) -> bool:
@@ -75,8 +77,8 @@ class NumpyIndex(Rule):
                     return True
                 names.update(BOUND_TO.findall(prefix))
             at = text.find("np.", at + 3)
-        return bool(names) and re.search(
-            r"[\w)\]]\[[^\]\n]*\b(?:" + "|".join(map(re.escape, names)) + r")\b", text) is not None
+        return bool(names) and any(not names.isdisjoint(WORD.findall(inside))
+                                   for inside in INSIDE.findall(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for index in array_indices(source, lambda part: _numpy_index(source, part)):

@@ -29,6 +29,10 @@ from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 PARAMETER = re.compile(r"self\.(\w+) = mx\.")
+# `self.w = ` and the rest of its line; then the `self.v` that rest reads (fixed patterns:
+# one built from each file's names is compiled anew for each file)
+DERIVED = re.compile(r"self\.\w+ = ([^\n]*)")
+READ = re.compile(r"self\.(\w+)\b")
 
 
 def methods(cls: ast.ClassDef) -> dict[str, ast.AST]:
@@ -61,8 +65,8 @@ class DerivedOnce(Rule):
         if "__call__" not in text or " = mx." not in text:
             return False
         bound = set(PARAMETER.findall(text))
-        return bool(bound) and re.search(
-            rf"self\.\w+ = [^\n]*self\.(?:{'|'.join(sorted(bound))})\b", text) is not None
+        return bool(bound) and any(not bound.isdisjoint(READ.findall(rest))
+                                   for rest in DERIVED.findall(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):
