@@ -15,6 +15,12 @@ last phase. An epoch counter that restarts every epoch is no new phase: a small 
 may double at an epoch boundary (measured: `cosine_decay_steps_ok`, mse ~0.03), it does not
 go back to its starting level.
 
+A size the program sets and prints (`metric_names.size_setting`: `seq_len`, `len`, `level`)
+that changes after holding over the two reports before it marks a stage too (fresh85
+`morse_dah_count_curriculum_gru`, a CSV column `seq_len` 4 -> 8 -> 16 -> 24: the window mse
+0.146 -> 0.618, 0.314 -> 1.702, 0.444 -> 1.168 at the changes, falling within each stage);
+one that moves at every report is a statistic of the batch (`mean_len`), no boundary.
+
 A curve that fell and restarts above every one of its first WINDOW reports is a new phase
 too, however small the jump: fresh42 `adapter_reload_default_scale_ok` trains a base model
 (train_ce 1.004 -> 0.899 over five reports) and then an adapter, its epoch counter back at 5
@@ -51,7 +57,7 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     restarts = restart_times(raw)
     start = 0
     for i in range(1, len(losses)):
-        if _boundary(records[i - 1], records[i], restarts) \
+        if (_boundary(records[i - 1], records[i], restarts) or _size_changed(records, i)) \
                 and _new_curve(losses[start:i], losses[i]):
             start = i
     return start
@@ -73,6 +79,17 @@ def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:
     now, then = record.get("metrics") or {}, before.get("metrics") or {}
     return any(metric_names.stage_counter(name) and name in then and then[name] != value
                for name, value in now.items())
+
+
+def _size_changed(records: list[dict], i: int) -> bool:
+    """A size the program sets (`metric_names.size_setting`: seq_len, level) changed at
+    report `i` after holding over the two reports before it: a setting, not a statistic that
+    moves at every report."""
+    if i < 2:
+        return False
+    now, then, held = (records[j].get("metrics") or {} for j in (i, i - 1, i - 2))
+    return any(metric_names.size_setting(name) and name in then and name in held
+               and then[name] == held[name] != value for name, value in now.items())
 
 
 def _between(times: list[float], start: object, end: object) -> bool:

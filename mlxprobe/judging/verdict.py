@@ -83,6 +83,7 @@ from . import (
     variance,
     variational,
     weighting,
+    working_set,
     zero_accuracy,
     zero_advantage,
     zero_logit,
@@ -242,8 +243,11 @@ def rulebook() -> tuple[Rule, ...]:
         *unevaluated.RULES,  # before leak and leak_time: it names the cause
         Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
              f"after warm-up, sustained, and moved > {LEAK_HELD:.0%} over the last "
-             f"{LEAK_TAIL_SHARE:.0%} of the steps", "catalogue runs (reports/); fresh74 "
-             "bracket_depth_curriculum (a cap, not a leak)", _leak),
+             f"{LEAK_TAIL_SHARE:.0%} of the steps; RSS alone excused when MLX's peak rose "
+             f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
+             f"{working_set.HELD_SHARE:.0%}", "catalogue runs (reports/); fresh74 "
+             "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
+             "leak)", _leak),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
@@ -971,7 +975,18 @@ def memory_views(raw: RawResult) -> dict:
         if fit is not None:
             out[view] = {**fit, "min_growth_mb": min_mb, "min_growth_rel": min_rel,
                          "grew": _grew(fit, min_mb, min_rel)}
+    if out.get("rss", {}).get("grew"):
+        _larger_steps(raw, out)
     return out
+
+
+def _larger_steps(raw: RawResult, views: dict) -> None:
+    """RSS that followed a larger working set and then held is no leak (`working_set`)."""
+    points = rss_at_steps(raw)
+    found = working_set.grew(raw, points[int(len(points) * LEAK_WARMUP_FRAC):],
+                             views.get("mx_active", {}).get("grew"), LEAK_HELD)
+    if found:
+        views["rss"].update(grew=False, working_set=found)
 
 
 def _leak(raw: RawResult, meta: dict) -> Verdict | None:
