@@ -24,7 +24,10 @@ from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
 
-SHARE = re.compile(r"len\([^()\n]*\)\s*//\s*\d+\s*\)?\s*\*\s*\d|\d\s*\*\s*\(\s*len\(")
+# at each `len(`: `len(x) // k * m` from it, or `m * (` right before it (a str.find walk: the
+# second form has no literal head, and a regex of both tried every digit of the file)
+DIVIDED_THEN = re.compile(r"len\([^()\n]*\)\s*//\s*\d+\s*\)?\s*\*\s*\d")
+TIMES_BEFORE = re.compile(r"\d\s*\*\s*\(\s*$")
 
 
 def _int(node: ast.AST) -> int | None:
@@ -61,7 +64,12 @@ class ShareDividedFirst(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return SHARE.search(text) is not None
+        at = text.find("len(")
+        while at != -1:
+            if DIVIDED_THEN.match(text, at) or TIMES_BEFORE.search(text[max(0, at - 80):at]):
+                return True
+            at = text.find("len(", at + 4)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):
