@@ -123,12 +123,6 @@ def role(name: str) -> str:
 
 
 _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
-# the size a curriculum sets, printed alone: `seq_len`, `len`, `max_len`, `level`; never a
-# statistic of one (`mean_len`, `val_mse_cur_len`)
-_SIZE_SETTING = re.compile(r"(?i)^(?:cur(?:rent)?_|train_)?(?:seq_?len|len|length|max_?len"
-                           r"|max_?length|context_?len|ctx_?len|level|difficulty|n_?digits"
-                           r"|horizon|depth)$")
-
 
 _OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score)(?:$|_|@)")
 
@@ -154,12 +148,6 @@ def stage_counter(name: str) -> bool:
     """A counter of the program's own stages (`stage`, `phase`, `curriculum_stage`): where
     it changes, the program says a new task (longer sequences, a harder set) begins."""
     return bool(_STAGE.search(name))
-
-
-def size_setting(name: str) -> bool:
-    """The size a curriculum sets for the current stage (`seq_len`, `len`, `level`): where it
-    changes after holding, a harder task begins (`phases`)."""
-    return bool(_SIZE_SETTING.search(name))
 
 
 def adversarial(name: str) -> bool:

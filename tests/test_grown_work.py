@@ -1,11 +1,10 @@
-"""Curricula seen as one curve or as one memory series (stop 55): a sequence length the
-program sets (`metric_names.size_setting`) bounds a loss curve as a stage counter does
-(`judging.phases`), and RSS that followed a larger working set and then held is no leak
-(`judging.working_set`)."""
+"""Curricula seen as one curve or as one memory series (stop 55): a setting the program
+prints and steps (a sequence length, a noise level) bounds a loss curve as a stage counter
+does (`judging.phases`), and RSS that followed a larger working set and then held is no
+leak (`judging.working_set`)."""
 
 from __future__ import annotations
 
-from mlxprobe import metric_names
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult, Sample
 
@@ -16,24 +15,38 @@ MSE = [0.609, 0.163, 0.15, 0.151, 0.146, 0.618, 0.408, 0.454, 0.358, 0.314, 1.70
 LENGTHS = [4] * 5 + [8] * 5 + [16] * 5 + [24] * 5
 
 
-def csv_reports(name: str, values: list[float]) -> RawResult:
+def csv_reports(name: str, values: list, losses: list[float] = MSE) -> RawResult:
     records = [{"kind": "progress", "source": "output", "step": 50 * (i + 1), "t": float(i),
                 "loss": loss, "loss_name": "train_mse_window", "metrics": {name: value}}
-               for i, (loss, value) in enumerate(zip(MSE, values))]
+               for i, (loss, value) in enumerate(zip(losses, values))]
     return RawResult(records=records, exit_code=0, watched=True)
 
 
-def test_a_sequence_length_that_changes_after_holding_starts_a_new_loss_curve():
+def test_a_sequence_length_that_steps_after_holding_starts_a_new_loss_curve():
     assert classify(csv_reports("seq_len", LENGTHS)).kind == "pass"
-    # the same loss beside a column that is no setting is one curve that blew past its start
-    assert classify(csv_reports("grad_norm", LENGTHS)).kind == "diverged"
-
-
-def test_a_length_that_moves_at_every_report_is_a_statistic_not_a_setting():
+    # the same loss beside a column that moves at every report is one curve that blew past
+    # its start
     assert classify(csv_reports("seq_len", list(range(20)))).kind == "diverged"
-    assert metric_names.size_setting("max_len") and metric_names.size_setting("level")
-    assert not metric_names.size_setting("mean_len")
-    assert not metric_names.size_setting("val_mse_cur_len")
+
+
+def test_a_noise_level_stepped_up_is_a_stage_whatever_its_name():
+    # fresh87 `seismo_denoise_noise_curriculum` as printed (logging lines): max_sigma 0.1,
+    # 0.3, 0.6; train_mse jumps at each step and falls within it; ten reports
+    mse = [0.0043, 0.00163, 0.00143, 0.00748, 0.00645, 0.00603, 0.01549, 0.0146, 0.01449,
+           0.0141]
+    sigma = [0.1] * 3 + [0.3] * 3 + [0.6] * 4
+    assert classify(csv_reports("max_sigma", sigma, mse)).kind == "pass"
+    assert classify(csv_reports("grad_norm_clip", [1.0] * 10, mse)).kind == "diverged"
+
+
+def test_a_toggle_or_a_blow_up_past_ten_times_is_no_stage():
+    # a setting that goes back to a value it had is a toggle (a flag): its first change,
+    # at report 4, came with no jump, and each jump meets an old value
+    toggled = [0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    assert classify(csv_reports("mode", toggled)).kind == "diverged"
+    # a new curve 30x above where the last began is a blow-up, setting or not
+    blown = MSE[:10] + [v * 30 for v in MSE[10:]]
+    assert classify(csv_reports("seq_len", LENGTHS, blown)).kind == "diverged"
 
 
 def _run(rss_mb, peak_mb, active_mb=0.43, steps=1100) -> RawResult:

@@ -15,11 +15,17 @@ last phase. An epoch counter that restarts every epoch is no new phase: a small 
 may double at an epoch boundary (measured: `cosine_decay_steps_ok`, mse ~0.03), it does not
 go back to its starting level.
 
-A size the program sets and prints (`metric_names.size_setting`: `seq_len`, `len`, `level`)
-that changes after holding over the two reports before it marks a stage too (fresh85
-`morse_dah_count_curriculum_gru`, a CSV column `seq_len` 4 -> 8 -> 16 -> 24: the window mse
-0.146 -> 0.618, 0.314 -> 1.702, 0.444 -> 1.168 at the changes, falling within each stage);
-one that moves at every report is a statistic of the batch (`mean_len`), no boundary.
+A setting the program prints beside its loss (any name whose role is neither loss, accuracy,
+counter nor time: `seq_len`, `max_sigma`, `level`) that held over the two reports before and
+changes to a value it never had marks a stage too, when the new curve starts under
+STEPPED_MAX x where the curve before it began (weaker evidence than a `stage` name, so a
+blow-up that coincides with it stays one curve). fresh85 `morse_dah_count_curriculum_gru`,
+a CSV column `seq_len` 4 -> 8 -> 16 -> 24: the window mse 0.314 -> 1.702 (3.8x the stage's
+opening) at the third change, falling within each stage; fresh87
+`seismo_denoise_noise_curriculum`, `max_sigma` 0.1 -> 0.3 -> 0.6: train_mse 0.00143 ->
+0.00748 (4.6x), 0.00603 -> 0.01549 (2.4x). One that moves at every report is a statistic
+(`mean_len`, a learning rate under a schedule) and one that goes back to an old value a
+toggle: no boundary.
 
 A curve that fell and restarts above every one of its first WINDOW reports is a new phase
 too, however small the jump: fresh42 `adapter_reload_default_scale_ok` trains a base model
@@ -28,7 +34,8 @@ and train_ce at 1.041 (1.16x): read as one curve, its last ten reports "did not 
 FELL = 0.05 (the trend rule's own smallest fall) keeps a flat noisy loss, which has not
 fallen, one curve.
 
-Thresholds and why: JUMP = 2.0, the divergence rule's own factor (a loop that learns never
+Thresholds and why: STEPPED_MAX = 10.0, the spike rule's own factor (no measured stage
+starts above 4.6x); JUMP = 2.0, the divergence rule's own factor (a loop that learns never
 doubles its loss); measured on the failure corpus (old held-out half,
 `load_weights_missing_head_ok`): pre-training ends at 0.002, fine-tuning starts at 1.898
 when `Iter` starts again at 50, and falls to 0.039.
@@ -46,6 +53,7 @@ from ..watching.store import PROGRESS_VIEW
 JUMP = 2.0
 FELL = 0.05  # the not_learning trend rule's own MIN_DROP: the curve before it learned
 WINDOW = 3  # the reports that say where a curve began
+STEPPED_MAX = 10.0  # a stepped setting's new curve starts under 10x where the last began
 
 
 def last_start(raw: RawResult, losses: list[float]) -> int:
@@ -57,8 +65,10 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     restarts = restart_times(raw)
     start = 0
     for i in range(1, len(losses)):
-        if (_boundary(records[i - 1], records[i], restarts) or _size_changed(records, i)) \
-                and _new_curve(losses[start:i], losses[i]):
+        before = losses[start:i]
+        if _new_curve(before, losses[i]) and (
+                _boundary(records[i - 1], records[i], restarts)
+                or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)):
             start = i
     return start
 
@@ -81,15 +91,21 @@ def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:
                for name, value in now.items())
 
 
-def _size_changed(records: list[dict], i: int) -> bool:
-    """A size the program sets (`metric_names.size_setting`: seq_len, level) changed at
-    report `i` after holding over the two reports before it: a setting, not a statistic that
-    moves at every report."""
+def _setting_stepped(records: list[dict], i: int) -> bool:
+    """A number the program prints beside its loss that is no loss, accuracy, counter or
+    time (`metric_names.role` OTHER: `seq_len`, `max_sigma`, `level`) held over the two
+    reports before report `i` and changed there to a value it never had: a setting the
+    program stepped, not a statistic that moves at every report or a toggle."""
     if i < 2:
         return False
     now, then, held = (records[j].get("metrics") or {} for j in (i, i - 1, i - 2))
-    return any(metric_names.size_setting(name) and name in then and name in held
-               and then[name] == held[name] != value for name, value in now.items())
+    return any(metric_names.role(name) == metric_names.OTHER and name in then and name in held
+               and then[name] == held[name] != value and _new_value(records[:i], name, value)
+               for name, value in now.items())
+
+
+def _new_value(records: list[dict], name: str, value: object) -> bool:
+    return all((r.get("metrics") or {}).get(name) != value for r in records)
 
 
 def _between(times: list[float], start: object, end: object) -> bool:
@@ -98,11 +114,16 @@ def _between(times: list[float], start: object, end: object) -> bool:
     return any(start < t <= end for t in times)
 
 
+def _opening(before: list[float]) -> float:
+    """Where a curve began: the median of its first WINDOW reports."""
+    return sorted(before[:WINDOW])[len(before[:WINDOW]) // 2]
+
+
 def _new_curve(before: list[float], first: float) -> bool:
-    """`first` is back to at least where the curve before it began (the median of its first
-    WINDOW reports) and either jumped JUMP x the report before it, or is above every one of
-    those first reports after a curve that fell FELL below its opening."""
-    opening = sorted(before[:WINDOW])[len(before[:WINDOW]) // 2]
+    """`first` is back to at least where the curve before it began (`_opening`) and either
+    jumped JUMP x the report before it, or is above every one of those first reports after a
+    curve that fell FELL below its opening."""
+    opening = _opening(before)
     if before[-1] <= 0 or first < opening:
         return False
     fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
