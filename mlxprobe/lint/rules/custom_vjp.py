@@ -53,6 +53,52 @@ def _with_vjp(source: SourceFile) -> set[ast.AST]:
     return {f for f in custom_functions(source) if f.name in given}
 
 
+def outside_autodiff(source: SourceFile, function: ast.AST | None) -> bool:
+    """MLX never differentiates this function's body: a custom function with a VJP
+    (`with_vjp`), the VJP itself (`@f.vjp`), or a module-level helper that only such
+    functions call (fresh90 `vineyard_moisture_deep_kernel_gp`: `mx.linalg.inv` in a helper
+    shared by a custom NLML and its hand-written VJP)."""
+    return function is not None and function in _outside(source)
+
+
+def _outside(source: SourceFile) -> set[ast.AST]:
+    return source.cached("outside_autodiff", source.tree, lambda: _outside_of(source))
+
+
+def _outside_of(source: SourceFile) -> set[ast.AST]:
+    """Custom functions with a VJP and their VJPs, then, until nothing is added, each def
+    of the module whose every call (by its name) lies inside one of those found."""
+    found = set(with_vjp(source)) | {f for f in source.of_type(*FUNCTIONS) if any(
+        isinstance(d, ast.Attribute) and d.attr == "vjp" for d in f.decorator_list)}
+    defs = [f for f in source.tree.body if isinstance(f, FUNCTIONS)]
+    grew = bool(found)
+    while grew:
+        grew = False
+        for helper in defs:
+            if helper not in found and _called_only_inside(source, helper.name, found):
+                found.add(helper)
+                grew = True
+    return found
+
+
+def _called_only_inside(source: SourceFile, name: str, found: set[ast.AST]) -> bool:
+    """`name` is read at least once, and every read of it is a call inside a function of
+    `found` (a name passed on or stored may be called anywhere)."""
+    reads = [n for n in source.of_type(ast.Name) if n.id == name and isinstance(n.ctx, ast.Load)]
+    return bool(reads) and all(
+        isinstance(call := source.parents.get(n), ast.Call) and call.func is n
+        and _within(source, n, found) for n in reads)
+
+
+def _within(source: SourceFile, node: ast.AST, found: set[ast.AST]) -> bool:
+    parent = source.parents.get(node)
+    while parent is not None:
+        if parent in found:
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
 def free_callees(function: ast.AST) -> set[str]:
     """Names the function's body calls that are not its own arguments."""
     own = arguments(function)

@@ -20,7 +20,7 @@ from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
-from .custom_vjp import with_vjp
+from .custom_vjp import outside_autodiff
 from .gradients import visible_function
 
 
@@ -201,7 +201,7 @@ class StepFunctionInGrad(Rule):
                 continue
             seen.add(call)
             if self._quantises(source, call) and self._traced(source, call) and \
-                    source.enclosing(call) not in with_vjp(source):
+                    not outside_autodiff(source, source.enclosing(call)):
                 yield self.hit(source, call)
 
     def _rounds(self, source: SourceFile, call: ast.Call) -> bool:

@@ -40,6 +40,7 @@ from ..flow import (
 from ..names import last_name
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule
+from .custom_vjp import outside_autodiff
 from .evaluation import is_optimizer_update
 from .gradients import argnums
 from .state import model_update
@@ -292,6 +293,18 @@ def has_custom_vjp(source: SourceFile, function: ast.AST) -> bool:
                for n in source.of_type(ast.Attribute))
 
 
+def via_custom_vjp(source: SourceFile, call: ast.AST, nodes: list[ast.AST]) -> bool:
+    """`call` sits in a helper that the differentiated code (`nodes`) calls only from
+    functions MLX never differentiates (`custom_vjp.outside_autodiff`): the gradient comes
+    from the hand-written VJP, never through the helper (fresh90
+    `vineyard_moisture_deep_kernel_gp`: `mx.linalg.inv` in a helper of a custom NLML, called
+    also by the model's prediction outside the gradient)."""
+    helper = source.enclosing(call)
+    name = getattr(helper, "name", None)
+    uses = [c for c in calls(nodes) if isinstance(c.func, ast.Name) and c.func.id == name]
+    return bool(uses) and all(outside_autodiff(source, source.enclosing(c)) for c in uses)
+
+
 def _flag_over(source: SourceFile, node: ast.AST) -> str | None:
     """`flag` when `node` lies in the true branch of `if self.flag` / `a if self.flag else
     b`, the nearest such branch; None otherwise."""
@@ -330,7 +343,8 @@ class NoGradientOp(Rule):
             for call in calls(nodes):
                 if (call not in seen and source.imports.resolve(call.func) in NO_VJP
                         and self._on_inputs(source, call)
-                        and not self._switched_off(source, call)):
+                        and not self._switched_off(source, call)
+                        and not via_custom_vjp(source, call, nodes)):
                     seen.add(call)
                     yield self.hit(source, call)
 
@@ -349,7 +363,8 @@ class NoGradientOp(Rule):
         only through `mx.stop_gradient` (a covariance stopped before `eigh` has no VJP to
         ask for)."""
         function = source.enclosing(call)
-        if function is None or not call.args or has_custom_vjp(source, function):
+        if function is None or not call.args or has_custom_vjp(source, function) or \
+                outside_autodiff(source, function):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
         bound = {t.id: v for t, v in body_assignments(source, function)
