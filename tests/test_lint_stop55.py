@@ -3,7 +3,9 @@ silent. From fresh90's correct loop `vineyard_moisture_deep_kernel_gp`: MLX024 (
 `mx.linalg` op with no VJP under a gradient) stands down in a helper that the differentiated
 code calls only from an `mx.custom_function` with its own VJP, even where code outside the
 gradient (a prediction) calls the helper too; a helper the loss calls directly still fires.
-MLX034 (rounding under a gradient) stands down in a helper only such functions call.
+MLX034 (rounding under a gradient) stands down in a helper only such functions call. From
+fresh91: MLX008 reads a name its function binds only to numbers and steps by numbers (a step
+count returned from each fold) as a Python value.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -85,3 +87,31 @@ loss_and_grad = nn.value_and_grad(model, loss_fn)
 ])
 def test_mlx034_in_a_helper_only_a_custom_vjp_calls(inner: str, fires: bool):
     assert bool(fired(SNAP.format(inner=inner), "MLX034")) == fires
+
+
+FOLDS = """
+def run_fold(model, opt, batches):
+    step = 0
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    for x, y in batches:
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state)
+        {count}
+    return {result}
+
+offset = 0
+for k in range(4):
+    n = run_fold(model, opt, folds[k])
+    offset += n
+"""
+
+
+@pytest.mark.parametrize("count, result, fires", [
+    ("step += 1", "step", False),  # a step count, a Python int
+    ("step = step + 1", "step", False),  # the same count, spelled out
+    ("step = step + loss", "step", True),  # a sum of losses: an array
+    ("step += 1", "loss", True),  # the step's loss array, summed across folds unevaluated
+])
+def test_mlx008_reads_a_returned_step_count_as_a_number(count: str, result: str, fires: bool):
+    assert bool(fired(FOLDS.format(count=count, result=result), "MLX008")) == fires

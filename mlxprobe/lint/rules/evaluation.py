@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from ..dataflow import array_dict, arrays_in, is_array
 from ..finding import Edit, Finding
 from ..flow import (
+    arguments,
     assigned,
     assignments,
+    body_assignments,
     body_nodes,
     calls,
     helper_of,
@@ -321,11 +323,48 @@ def python_value(source: SourceFile, node: ast.AST) -> bool:
     same-module function every return of which is one of those (fresh74
     otolith_stock_kfold_squareplus: `return accuracy(model, x, y), float(ce.item())` with
     `accuracy` returning `float(...)`, its results kept in a list across folds)."""
-    if _plain(node):
+    if _plain(node) or counter(source, node):
         return True
     helper = helper_of(source, node) if isinstance(node, ast.Call) else None
     results = returned(helper) if helper is not None else []
     return bool(results) and all(_plain(r) for r in results)
+
+
+def counter(source: SourceFile, node: ast.AST) -> bool:
+    """A name its function binds only to numbers and steps by numbers (`step = 0`, then
+    `step += 1`): no parameter, loop target or other binding (fresh91
+    `bell_strike_kfold_ckpt_graphite`: `return val_cents(), step` from each fold, the step
+    count summed into an offset across folds)."""
+    function = source.enclosing(node) if isinstance(node, ast.Name) else None
+    if function is None or node.id in arguments(function):
+        return False
+    nodes = body_nodes(source, function)
+    if any(node.id in assigned(b) for b in _binders(nodes)):
+        return False
+    values = [v for t, v in body_assignments(source, function)
+              if isinstance(t, ast.Name) and t.id == node.id]
+    steps = [n.value for n in nodes if isinstance(n, ast.AugAssign)
+             and isinstance(n.target, ast.Name) and n.target.id == node.id]
+    return bool(values) and all(_number(v, node.id) for v in values + steps)
+
+
+def _binders(nodes: list[ast.AST]) -> Iterator[ast.AST]:
+    """The targets that bind a name other than by `=` or `+=`: loops, comprehensions,
+    `with ... as`, `:=`."""
+    for n in nodes:
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension, ast.NamedExpr)):
+            yield n.target
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            yield n.optional_vars
+
+
+def _number(node: ast.AST, name: str) -> bool:
+    """A number, or arithmetic of numbers and `name` itself (`step + 1`)."""
+    if isinstance(node, ast.BinOp):
+        return _number(node.left, name) and _number(node.right, name)
+    if isinstance(node, ast.Name):
+        return node.id == name
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
 def _plain(node: ast.AST) -> bool:
