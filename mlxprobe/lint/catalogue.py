@@ -430,15 +430,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1302"),
     RuleInfo(
         "MLX044", "keys-name-submodule",
-        "freeze/unfreeze(keys=[...]) names a child module (self.head = nn.Linear(...)): "
-        "keys match parameter names (weight, bias), so nothing is frozen or unfrozen",
+        "unfreeze(keys=[...]) names a child module (self.head = nn.Linear(...)) no freeze "
+        "was given: a whole freeze() marks parameter names (weight, bias), so nothing is "
+        "unfrozen",
         "model.head.unfreeze()  # call it on the child module itself",
-        "with recurse=True each module compares the keys with its own parameters' names; a "
-        "child module's name matches none and strict=False says nothing (the answer in "
-        "mlx#655); measured in the failure corpus (mlx 0.32.4 CPU): model.freeze(); "
-        "model.unfreeze(keys=['head']) left no trainable parameter and value_and_grad raised "
-        "ValueError '[grad] Must specify at least one argument' (model.head.unfreeze(): the "
-        "head trains, loss 0.87 -> 0.65)",
+        "freeze() marks each module's own parameter names frozen, at every depth; unfreeze "
+        "takes the keys out of those marks, and a child module's name is not among them; "
+        "strict=False says nothing (the answer in mlx#655); measured in the failure corpus "
+        "(mlx 0.32.4 CPU): model.freeze(); model.unfreeze(keys=['head']) left no trainable "
+        "parameter and value_and_grad raised ValueError '[grad] Must specify at least one "
+        "argument' (model.head.unfreeze(): the head trains, loss 0.87 -> 0.65); "
+        "freeze(keys=['head']) itself freezes the child, and unfreeze of that key undoes it",
         "", source="https://github.com/ml-explore/mlx/issues/655"),
     RuleInfo(
         "MLX045", "quantized-then-loaded",
