@@ -1,7 +1,8 @@
 """Curricula seen as one curve or as one memory series (stop 55): a setting the program
 prints and steps (a sequence length, a noise level) bounds a loss curve as a stage counter
-does (`judging.phases`), and RSS that followed a larger working set and then held is no
-leak (`judging.working_set`)."""
+does (`judging.phases`), RSS that followed a larger working set and then held is no leak
+(`judging.working_set`), and a last stage that fits vectors alone after the weight matrices
+trained is no frozen model when its loss halves (`judging.params.frozen_weights`)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,30 @@ def test_the_same_stairs_are_a_leak_when_arrays_are_kept_or_rss_climbs_on():
     assert classify(_run(lambda s: RSS(s) + 0.03 * s, PEAK)).kind == "leak"
     # no new peak: nothing says the steps grew
     assert classify(_run(RSS, lambda s: 7.1)).kind == "leak"
+
+
+def _staged(last_curve: list[float]) -> RawResult:
+    """Stage 1: an MLP trained (3 matrices, loss 0.119 -> 0.006); stage 2: all but a
+    temperature frozen, its counter back at 10 (fresh93 `quasar_tempscale_reliability`)."""
+    census = {"model": "ColourNet", "trainable_matrices": 3, "trainable_values": 68355,
+              "frozen_matrices": 0, "frozen_quantized": 0}
+    later = {**census, "trainable_matrices": 0, "trainable_values": 1, "frozen_matrices": 3}
+    steps = [{"kind": "step", "step": s, "t": 0.01 * s, "source": "update"}
+             for s in range(1, 1922)]
+    first = [0.119, 0.075, 0.049, 0.028, 0.018, 0.014, 0.006, 0.006]
+    reports = [{"kind": "progress", "source": "output", "step": 10 * (i + 1) if i < 8
+                else 10 * (i - 7), "t": 0.01 * (200 * i + 1), "loss": loss,
+                **({"restart": True} if i == 8 else {})}
+               for i, loss in enumerate(first + last_curve)]
+    looks = [{"kind": "params", "step": 2, "updates": 1, "look": 1, "leaves": 7, "compared": 0,
+              "census": [census]},
+             {"kind": "params", "step": 1922, "updates": 1921, "look": 2, "leaves": 7,
+              "compared": 0, "census": [later]}]
+    return RawResult(records=steps + reports + looks, exit_code=0, watched=True)
+
+
+def test_a_temperature_fitted_after_training_is_a_stage_not_a_frozen_model():
+    assert classify(_staged([0.7859, 0.33, 0.2843, 0.2561, 0.2556, 0.2556])).kind == "pass"
+    # the same stages with a last curve that barely falls: an unfreeze that missed
+    missed = classify(_staged([1.4731, 1.5424, 1.4261, 1.394, 1.4953, 1.3324]))
+    assert missed.label == "no_update:frozen_weights"

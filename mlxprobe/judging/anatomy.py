@@ -66,6 +66,15 @@ def census(raw: RawResult) -> dict | None:
     return found[-1] if found else None
 
 
+def trained_matrices_before(raw: RawResult) -> bool:
+    """An earlier census of the same model had trainable weight matrices: a stage before the
+    last trained them (fresh93 `quasar_tempscale_reliability`: an MLP trained, then frozen
+    but for its temperature, fitted on a calibration split)."""
+    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
+    return any(c.get("trainable_matrices") and c.get("model") == found[-1].get("model")
+               for c in found[:-1])
+
+
 def hidden_note(raw: RawResult) -> str:
     """The private-attribute part of a learning fix, or ""."""
     found = (census(raw) or {}).get("hidden") or {}

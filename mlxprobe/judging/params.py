@@ -38,6 +38,13 @@ the parameters decide, the loss only names the cause): fresh36
 `response_marker_template_mismatch`, 7 reports of 0.0, a response marker the chat template
 never emits, so every label was -100.
 
+`frozen_weights` stands down on a deliberate last stage: an earlier census trained the
+weight matrices and the last loss curve fell to STAGE_FELL = 0.5 of its first report or below
+(the trend rules' own "fell by half", `verdict.SETTLED_SHARE`): a temperature or the biases
+fitted after training. Measured: fresh93 `quasar_tempscale_reliability` 0.786 -> 0.256; the
+three kept runs whose unfreeze missed after a first stage: 1.47 -> 1.33, 0.047 -> 0.032 and
+flat.
+
 Must not import: mlx, the runner, reporters.
 """
 
@@ -47,7 +54,7 @@ import math
 
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
-from . import anatomy, hints, metrics, policy, program, stalls
+from . import anatomy, hints, metrics, phases, policy, program, stalls
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -55,6 +62,7 @@ MIN_LOOKS = 3
 ZERO_LOSS_REPORTS = 5
 MIN_STEPS = 5
 MIN_UPDATES = 100
+STAGE_FELL = 0.5
 
 
 def looks(raw: RawResult) -> list[dict]:
@@ -216,10 +224,10 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
 
 def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     """The model the optimizer steps has weight matrices, and every one of them is frozen:
-    only vectors (biases, norms) can learn."""
+    only vectors (biases, norms) can learn; unless that is a deliberate last stage."""
     found = anatomy.census(raw)
     if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
-            or not found["frozen_matrices"]:
+            or not found["frozen_matrices"] or _deliberate_last_stage(raw):
         return None
     quantized = found["frozen_quantized"]
     what = (f", {quantized} of them quantized (integer weights)" if quantized else "")
@@ -228,6 +236,21 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
                    f"only {found['trainable_values']} values of vectors (biases, norms) can "
                    "learn", hints.FROZEN_QUANTIZED if quantized else frozen_hint(found),
                    {"census": found})
+
+
+def _deliberate_last_stage(raw: RawResult) -> bool:
+    """An earlier census trained the weight matrices, and the last loss curve, trained
+    through vectors alone, fell to STAGE_FELL of its first report or below: a stage fitted on
+    purpose after training (fresh93 `quasar_tempscale_reliability`: an MLP trained, then
+    frozen but for its temperature; calibration NLL 0.786 -> 0.256). A stage whose unfreeze
+    missed (fresh10 `b10_unfreeze_submodule_key`: 1.47 -> 1.33 with only a logit scale
+    training; fresh15 `b15_frozen_head_reassigned`: flat at 1.0986) does not fall that far."""
+    if not anatomy.trained_matrices_before(raw):
+        return False
+    losses = [v for v in program.losses(raw) if math.isfinite(v)]
+    curve = losses[phases.last_start(raw, losses):]
+    return len(curve) >= 2 and curve[0] > 0 and min(curve) >= 0 and \
+        min(curve[1:]) <= STAGE_FELL * curve[0]
 
 
 def frozen_hint(found: dict) -> str:
