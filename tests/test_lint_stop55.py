@@ -5,7 +5,10 @@ code calls only from an `mx.custom_function` with its own VJP, even where code o
 gradient (a prediction) calls the helper too; a helper the loss calls directly still fires.
 MLX034 (rounding under a gradient) stands down in a helper only such functions call. From
 fresh91: MLX008 reads a name its function binds only to numbers and steps by numbers (a step
-count returned from each fold) as a Python value.
+count returned from each fold) as a Python value. From fresh94: MLX036 reads a method of the
+module (a VQ codebook's nearest-code search) as no layer; MLX119 reads the parameters of a
+model that is float32 as built and never cast as float32; MLX153 reads a plain dict of
+arrays (a hand-written student) and its `mx.value_and_grad` gradient as flat.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -115,3 +118,81 @@ for k in range(4):
 ])
 def test_mlx008_reads_a_returned_step_count_as_a_number(count: str, result: str, fires: bool):
     assert bool(fired(FOLDS.format(count=count, result=result), "MLX008")) == fires
+
+
+VQ = """
+class VQ(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(8, 4)
+        self.decoder = nn.Linear(4, 8)
+        self.codebook = mx.random.normal((16, 4))
+        {extra}
+
+    def assign(self, z):
+        return mx.argmin(z @ self.codebook.T, axis=1)
+
+    def __call__(self, x):
+        z = self.encoder(x)
+        codes = mx.stop_gradient({stopped})
+        q = self.codebook[codes]
+        return self.decoder(z + mx.stop_gradient(q - z))
+
+loss_and_grad = nn.value_and_grad(model, lambda m, x: mx.mean(m(x) ** 2))
+"""
+
+
+@pytest.mark.parametrize("extra, stopped, fires", [
+    ("", "self.assign(mx.stop_gradient(z))", False),  # a method of the module: no parameters
+    ("self.router = nn.Linear(4, 16)", "mx.argmax(self.router(z), axis=1)", True),  # a layer
+])
+def test_mlx036_reads_a_method_of_the_module_as_no_layer(extra: str, stopped: str, fires: bool):
+    assert bool(fired(VQ.format(extra=extra, stopped=stopped), "MLX036")) == fires
+
+
+DISTILL = """
+class Teacher(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(7, 32), nn.GELU(), nn.Linear(32, 4))
+
+    def __call__(self, x):
+        return self.body(x)
+
+def student_init():
+    return {"w1": mx.zeros((7, 12)), "b1": mx.zeros((12,))}
+
+def student_loss(master, x, y):
+    p = tree_map(lambda a: a.astype(mx.bfloat16), master)
+    return mx.mean((x.astype(mx.bfloat16) @ p["w1"] + p["b1"]).astype(mx.float32) ** 2)
+
+def main(x, y):
+    teacher = Teacher()
+    {cast}
+    master = student_init()
+    grad_fn = mx.value_and_grad(student_loss)
+    before = {k: np.array(v) for k, v in tree_flatten(teacher.parameters())}
+    for step in range(100):
+        loss, g = grad_fn(master, x, y)
+        master = tree_map(lambda w, gi: w - 0.1 * gi, master, g)
+        mx.eval(master)
+        print(sum(v.size for v in master.values()), max(gi.max().item() for gi in g.values()))
+"""
+
+
+@pytest.mark.parametrize("cast, fires", [
+    ("", False),  # the teacher is float32 as built and never cast
+    ("teacher.set_dtype(mx.bfloat16)", True),
+])
+def test_mlx119_reads_a_model_never_cast_as_float32(cast: str, fires: bool):
+    assert bool(fired(DISTILL.replace("{cast}", cast), "MLX119")) == fires
+
+
+def test_mlx153_reads_a_plain_dict_of_arrays_and_its_gradient_as_flat():
+    # the student is a flat dict beside a teacher with submodules: its items are arrays
+    assert fired(DISTILL.replace("{cast}", ""), "MLX153") == []
+    # the teacher's gradient mirrors its submodules: its items are dicts
+    nested = DISTILL.replace("{cast}", "").replace(
+        "mx.value_and_grad(student_loss)", "nn.value_and_grad(teacher, student_loss)").replace(
+        "grad_fn(master, x, y)", "grad_fn(teacher, x, y)")
+    assert fired(nested, "MLX153") != []

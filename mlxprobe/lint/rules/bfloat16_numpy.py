@@ -20,13 +20,16 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..source import SourceFile
+from ..flow import instances
+from ..source import SourceFile, descendants
 from .base import Rule
 from .tree_iteration import iterations
 
 BFLOAT16 = frozenset({"mlx.core.bfloat16"})
 FLATTEN = "mlx.utils.tree_flatten"
 TO_NUMPY = frozenset({"numpy.array", "numpy.asarray"})
+TREES = frozenset({"parameters", "trainable_parameters"})
+CASTS = frozenset({"set_dtype", "apply", "update", "load_weights"})
 
 
 def makes_dtype(source: SourceFile, dtypes: frozenset[str]) -> bool:
@@ -40,6 +43,26 @@ def leaf(target: ast.AST) -> str | None:
             target.elts[1], ast.Name):
         return target.elts[1].id
     return None
+
+
+def float32_model(source: SourceFile, tree: ast.AST) -> bool:
+    """`teacher.parameters()` of a name bound only to an instance of one of the file's
+    classes that never names bfloat16, and never cast after (`set_dtype`, `apply`,
+    `update`, `load_weights` on it): its leaves are float32 whatever else the program casts
+    (fresh94 `kiln_glaze_distill_bf16`: a float32 teacher's weights compared before and
+    after a student trained through a bfloat16 compute copy)."""
+    func = tree.func if isinstance(tree, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and func.attr in TREES
+            and isinstance(func.value, ast.Name)):
+        return False
+    name = func.value.id
+    cls = instances(source).get(name)
+    return cls is not None and not any(
+        source.imports.resolve(n) in BFLOAT16 for n in descendants(cls)
+        if isinstance(n, ast.Attribute)) and not any(
+        isinstance(c.func, ast.Attribute) and c.func.attr in CASTS
+        and isinstance(c.func.value, ast.Name) and c.func.value.id == name
+        for c in source.of_type(ast.Call))
 
 
 class Bfloat16ToNumpy(Rule):
@@ -59,7 +82,8 @@ class Bfloat16ToNumpy(Rule):
         for iterable, target, used in iterations(source):
             name = leaf(target)
             if name is None or not isinstance(iterable, ast.Call) or \
-                    source.imports.resolve(iterable.func) != FLATTEN:
+                    source.imports.resolve(iterable.func) != FLATTEN or (
+                        iterable.args and float32_model(source, iterable.args[0])):
                 continue
             yield from (self.hit(source, n) for n in used if isinstance(n, ast.Call)
                         and source.imports.resolve(n.func) in TO_NUMPY and n.args

@@ -26,14 +26,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import module_classes
+from ..dataflow import module_classes, returns_of
 from ..finding import Finding
-from ..flow import assignments, method_of, self_attr
+from ..flow import assignments, body_assignments, helper_of, method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 from .tree_iteration import graders, is_tree, iterations, used_as_array
 
 FLAT_METHODS = frozenset({"values", "items"})
+CORE_GRADS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
+TREE_MAP = "mlx.utils.tree_map"
 CONTAINERS = (ast.List, ast.ListComp, ast.Dict, ast.DictComp)
 
 
@@ -83,6 +85,56 @@ def flat_items(iterable: ast.AST, target: ast.AST) -> tuple[ast.AST, set[str]] |
     return (iterable.func.value, {item.id}) if isinstance(item, ast.Name) else None
 
 
+def of_flat_dict(source: SourceFile, tree: ast.AST) -> bool:
+    """`tree` is a name bound only to a plain dict of arrays, or the gradient of
+    `mx.value_and_grad(f)` / `mx.grad(f)` taken with respect to one (it mirrors it), whatever
+    models the file defines (fresh94 `kiln_glaze_distill_bf16`: a hand-written student kept
+    as `{"w1": ..., "b1": ...}` beside a teacher with submodules)."""
+    scope = source.enclosing(tree) or source.tree
+    if not isinstance(tree, ast.Name):
+        return False
+    made = [v for t, v in body_assignments(source, scope) if isinstance(t, ast.Tuple)
+            and len(t.elts) == 2 and isinstance(t.elts[1], ast.Name)
+            and t.elts[1].id == tree.id and isinstance(v, ast.Call)]
+    if made:
+        return all(_wrt_flat_dict(source, scope, call) for call in made)
+    return bound_flat(source, scope, tree.id)
+
+
+def _wrt_flat_dict(source: SourceFile, scope: ast.AST, call: ast.Call) -> bool:
+    """The call is of a name bound to MLX's own gradient of a function, and its first
+    argument is bound only to flat dicts in `scope`."""
+    core = {t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(t, ast.Name)
+            and isinstance(v, ast.Call) and source.imports.resolve(v.func) in CORE_GRADS}
+    first = call.args[0] if call.args else None
+    return isinstance(call.func, ast.Name) and call.func.id in core and isinstance(
+        first, ast.Name) and bound_flat(source, scope, first.id)
+
+
+def bound_flat(source: SourceFile, scope: ast.AST, name: str) -> bool:
+    """Every binding of `name` in `scope` is a flat dict (`_flat_dict`)."""
+    values = [v for t, v in body_assignments(source, scope)
+              if isinstance(t, ast.Name) and t.id == name]
+    return bool(values) and all(_flat_dict(source, v, name) for v in values)
+
+
+def _flat_dict(source: SourceFile, value: ast.AST, name: str) -> bool:
+    """A dict literal or comprehension of non-container values, `tree_map(f, name, ...)`
+    (the same structure), or a call of a same-module function that returns only such."""
+    if isinstance(value, ast.Dict):
+        return not any(isinstance(v, CONTAINERS) for v in value.values)
+    if isinstance(value, ast.DictComp):
+        return not isinstance(value.value, CONTAINERS)
+    if not isinstance(value, ast.Call):
+        return False
+    if source.imports.resolve(value.func) == TREE_MAP:
+        return any(isinstance(a, ast.Name) and a.id == name for a in value.args[1:])
+    helper = helper_of(source, value)
+    results = list(returns_of(helper)) if helper is not None else []
+    return bool(results) and all(isinstance(r, (ast.Dict, ast.DictComp))
+                                 and _flat_dict(source, r, name) for r in results)
+
+
 def filters(source: SourceFile, iterable: ast.AST) -> list[ast.AST]:
     """The nodes of a comprehension's `if` clauses over `iterable`."""
     gen = source.parents.get(iterable)
@@ -116,5 +168,6 @@ class NestedTreeIteratedFlat(Rule):
             if found is None or not used_as_array(used, found[1]) or checks_type(
                     [*used, *filters(source, iterable)], found[1]):
                 continue
-            if is_tree(source, found[0], named) and nested_model_file(source):
+            if is_tree(source, found[0], named) and nested_model_file(source) and \
+                    not of_flat_dict(source, found[0]):
                 yield self.hit(source, iterable)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import assigned, body_nodes, calls, helper_of, self_attr
-from ..source import SourceFile
+from ..source import FUNCTIONS, SourceFile
 from .base import Rule, differentiates
 from .differentiation import STOP, differentiated_nodes
 
@@ -110,6 +110,15 @@ def may_change(source: SourceFile, use: ast.Attribute) -> bool:
     return False
 
 
+def own_methods(source: SourceFile, function: ast.AST) -> set[str]:
+    """The names of the methods of the class `function` belongs to: `self.assign(z)` runs
+    code of the module, not a layer with parameters (fresh94 `tonewood_vq_grading`: a VQ
+    codebook's nearest-code method, its index stopped on purpose)."""
+    cls = source.parents.get(function)
+    return {f.name for f in getattr(cls, "body", []) if isinstance(f, FUNCTIONS)} \
+        if isinstance(cls, ast.ClassDef) else set()
+
+
 class StoppedLayer(Rule):
     """MLX036: `mx.stop_gradient(x)` in differentiated code where x is computed from a layer
     of the module (`self.offsets(h)`) that is used nowhere else: that layer's parameters
@@ -144,8 +153,9 @@ class StoppedLayer(Rule):
         live: set[ast.Call] = set()
         for node in returns_of(function):
             live |= trace.layers(node, node.lineno, barrier=True)
-        return any(c not in live and self._only_here(source, c.func.attr, stopped)
-                   for c in stopped)
+        methods = own_methods(source, function)
+        return any(c not in live and c.func.attr not in methods
+                   and self._only_here(source, c.func.attr, stopped) for c in stopped)
 
     def _whole_layer(self, trace: Trace, node: ast.AST, line: int) -> bool:
         """`mx.stop_gradient(self.backbone(x))`: a sub-network's output stopped whole, a
