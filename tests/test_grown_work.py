@@ -113,3 +113,43 @@ def test_a_temperature_fitted_after_training_is_a_stage_not_a_frozen_model():
     # the same stages with a last curve that barely falls: an unfreeze that missed
     missed = classify(_staged([1.4731, 1.5424, 1.4261, 1.394, 1.4953, 1.3324]))
     assert missed.label == "no_update:frozen_weights"
+
+
+def test_a_second_stage_stepped_by_hand_whose_loss_keeps_falling_is_not_updates_ended():
+    """fresh97 `cheese_grade_distill_toml`: a teacher trained with AdamW (counted updates),
+    then a student stepped by a hand-written momentum update (none counted); its hard_ce
+    fell at every report after the last counted update. The same run with its reports flat
+    after it is a loop that stopped stepping; a counter that grows (`epoch`) is no curve."""
+    def run(after: list[float]) -> RawResult:
+        updates = [{"kind": "step", "source": "update", "step": s, "t": 0.01 * s}
+                   for s in range(1, 559)]
+        before = [{"kind": "progress", "source": "output", "step": i, "t": 1.0 * i,
+                   "loss": 0.66 - 0.03 * i, "loss_name": "train_ce",
+                   "metrics": {"test_acc_pct": 79.0 + 0.4 * i}} for i in range(1, 6)]
+        later = [{"kind": "progress", "source": "output", "step": 6 + i, "t": 6.0 + 2 * i,
+                  "loss": loss, "loss_name": "hard_ce",
+                  "metrics": {"test_acc_pct": 81.0, "epoch": float(i)}}
+                 for i, loss in enumerate(after)]
+        return RawResult(records=updates + before + later, exit_code=0, watched=True)
+
+    falling = [0.708, 0.557, 0.530, 0.526, 0.523, 0.521]
+    assert classify(run(falling)).kind == "pass"
+    assert classify(run([0.521] * 6)).label == "no_update:updates_ended"
+
+
+def test_a_frozen_copy_listed_beside_the_model_it_shadows_is_no_frozen_model():
+    """fresh97 `braille_ema_smooth`: a frozen EMA shadow, updated by hand, censused beside
+    the model a hand-written Nesterov step trains; the shadow was judged alone."""
+    shadow = {"model": "Reader", "trainable_matrices": 0, "trainable_values": 0,
+              "frozen_matrices": 3, "frozen_quantized": 0}
+    trained = {**shadow, "trainable_matrices": 3, "trainable_values": 12698,
+               "frozen_matrices": 0}
+    steps = [{"kind": "step", "step": s, "t": 0.01 * s, "source": "eval"} for s in range(1, 400)]
+
+    def run(census: list[dict]) -> RawResult:
+        look = {"kind": "params", "step": 1, "updates": 0, "look": 1, "leaves": 6,
+                "compared": 0, "census": census}
+        return RawResult(records=steps + [look], exit_code=0, watched=True)
+
+    assert classify(run([shadow, trained])).kind == "pass"
+    assert classify(run([shadow])).label == "no_update:frozen_weights"

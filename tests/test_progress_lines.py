@@ -200,3 +200,14 @@ def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None
     assert parser.parse("  10   6.170 ▼  1234.5")["loss"] == 6.17  # mlx-lm's row, as before
+
+
+def test_a_header_naming_a_negated_quantity_is_read():
+    """fresh97 `stalagmite_agedepth_bbb`: `step beta -elbo nll kl/N ...` was not read as a
+    header (a name may not start with `-`), so each row was read headerless and its second
+    number, the KL weight ramping 0 -> 1, became the loss (`diverged:exploding`)."""
+    parser = ProgressParser()
+    assert parser.parse(" step   beta      -elbo       nll      kl/N   test_nll") is None
+    record = parser.parse("  400  0.333     1.2080   -0.8256   16.0341    -1.1981")
+    assert record["loss"] == 1.208 and record["metrics"]["beta"] == 0.333
+    assert record["metrics"]["nll"] == -0.8256

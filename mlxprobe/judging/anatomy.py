@@ -66,6 +66,15 @@ def census(raw: RawResult) -> dict | None:
     return found[-1] if found else None
 
 
+def any_trains_matrices(raw: RawResult) -> bool:
+    """One of the models the last census lists has trainable weight matrices: the run
+    trains weights, whatever a frozen copy beside them holds (fresh97 `braille_ema_smooth`:
+    a frozen EMA shadow updated by hand, listed before the model its hand-written Nesterov
+    step trains)."""
+    found = [r["census"] for r in raw.of_kind(PARAMS) if r.get("census")]
+    return bool(found) and any(c.get("trainable_matrices") for c in found[-1])
+
+
 def trained_matrices_before(raw: RawResult) -> bool:
     """An earlier census of the same model had trainable weight matrices: a stage before the
     last trained them (fresh93 `quasar_tempscale_reliability`: an MLP trained, then frozen

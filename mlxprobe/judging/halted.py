@@ -22,13 +22,19 @@ first of 20 chunks (2.6 s), then 19 chunks and 13 s with none, the expected rewa
 every one; its fixed twin updates in every chunk. Over every kept run of the corpus (1,080
 runs), with compiled programs left out, no other run has even 3 reports over 30% of its
 time after its last update. It stands down when a parameter look after the last update saw a
-group change (the program went on updating by hand: fresh84 `cork_taint_frozen_backbone`).
+group change (the program went on updating by hand: fresh84 `cork_taint_frozen_backbone`),
+or when a quantity the reports after it carry moved one way at every one of at least
+MIN_REPORTS reports (a learning curve: fresh97 `cheese_grade_distill_toml`, whose second
+stage's looks compared the first stage's model, not the one the program evaluated).
 
 Must not import: mlx, the runner.
 """
 
 from __future__ import annotations
 
+import math
+
+from .. import metric_names
 from ..protocol import COMPILE, PARAMS, PROGRESS
 from ..watching.facts import RawResult
 from . import program
@@ -64,6 +70,42 @@ def moved_after(raw: RawResult, last: float) -> bool:
                for r in raw.of_kind(PARAMS))
 
 
+def curve_after(after: list[dict]) -> str | None:
+    """A quantity the reports after the last update carry that moved one way at every one of
+    at least MIN_REPORTS reports: a learning curve, so parameters still change (fresh97
+    `cheese_grade_distill_toml`, correct: a teacher trained with AdamW, then a student with
+    a hand-written momentum step through `model.update`; hard_ce 0.708 -> 0.557 -> 0.530 ->
+    0.526 -> 0.523 -> 0.521). A model left where its last update put it reports the same
+    values (fresh40 `ppo_chunked_learn_resume`: 0.472 at every report) or noise."""
+    series: dict[str, list[float]] = {}
+    for record in after:
+        for name, value in _values(record):
+            series.setdefault(name, []).append(value)
+    return next((name for name, values in series.items() if len(values) >= MIN_REPORTS
+                 and _one_way(values)), None)
+
+
+def _values(record: dict) -> list[tuple[str, float]]:
+    """(name, value) of a report's measures of learning: its loss under its name, and its
+    metrics."""
+    pairs = [(str(record.get("loss_name") or "loss"), record.get("loss")),
+             *(record.get("metrics") or {}).items()]
+    return [(name, float(v)) for name, v in pairs if isinstance(v, (int, float))
+            and not isinstance(v, bool) and math.isfinite(v) and _learning(name)]
+
+
+def _learning(name: str) -> bool:
+    """A measure of learning (a loss, an accuracy, a reward), not a counter or a clock
+    (`chunk`, `elapsed_s` grow at every report whatever trains)."""
+    return metric_names.role(metric_names.normal(name)) in (metric_names.LOSS,
+                                                            metric_names.ACCURACY)
+
+
+def _one_way(values: list[float]) -> bool:
+    steps = [b - a for a, b in zip(values, values[1:])]
+    return all(d < 0 for d in steps) or all(d > 0 for d in steps)
+
+
 def halted(raw: RawResult, meta: dict) -> Verdict | None:
     times = program.update_times(raw)
     if times is None or len(times) < MIN_UPDATES or raw.of_kind(COMPILE):
@@ -75,7 +117,7 @@ def halted(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     end = float(after[-1].get("t", 0.0))
     share = (end - times[-1]) / max(end - times[0], 1e-9)
-    if share < MIN_SHARE or moved_after(raw, times[-1]):
+    if share < MIN_SHARE or moved_after(raw, times[-1]) or curve_after(after):
         return None
     return Verdict("no_update", "updates_ended", f"no optimizer update after the {len(times)}th: "
                    f"the program went on for {end - times[-1]:.1f} s ({share:.0%} of its "

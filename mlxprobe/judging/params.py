@@ -227,7 +227,8 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     only vectors (biases, norms) can learn; unless that is a deliberate last stage."""
     found = anatomy.census(raw)
     if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
-            or not found["frozen_matrices"] or _deliberate_last_stage(raw):
+            or not found["frozen_matrices"] or anatomy.any_trains_matrices(raw) \
+            or _deliberate_last_stage(raw):
         return None
     quantized = found["frozen_quantized"]
     what = (f", {quantized} of them quantized (integer weights)" if quantized else "")
