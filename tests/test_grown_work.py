@@ -153,3 +153,35 @@ def test_a_frozen_copy_listed_beside_the_model_it_shadows_is_no_frozen_model():
 
     assert classify(run([shadow, trained])).kind == "pass"
     assert classify(run([shadow])).label == "no_update:frozen_weights"
+
+
+def _reloaded(end: float, before: float = 0.9517, trained: float = 0.0218,
+              name: str = "val_mse") -> RawResult:
+    """A base evaluation, 3,000 updates with training lines (`train_mse`, then `name`), and
+    a last line after a fuse that prints `name` alone (fresh98 `lora_fuse_reload`)."""
+    updates = [{"kind": "step", "source": "update", "step": s, "t": 0.001 * s}
+               for s in range(1, 3001)]
+    first = {"kind": "progress", "source": "output", "step": 1, "t": 0.0,
+             "metrics": {name: before}}
+    lines = [{"kind": "progress", "source": "output", "step": 500 * i, "t": 0.5 * i + 0.0005,
+              "loss": 0.05 - 0.005 * i, "loss_name": "train_mse",
+              "metrics": {name: trained + 0.005 * (6 - i)}} for i in range(1, 7)]
+    last = {"kind": "progress", "source": "output", "step": 3000, "t": 4.0,
+            "metrics": {name: end}}
+    return RawResult(records=updates + [first, *lines, last], exit_code=0, watched=True)
+
+
+def test_a_fused_model_back_at_the_base_value_is_reverted_whatever_its_line_prints():
+    v = classify(_reloaded(end=0.9517))
+    assert v.label == "wrong_result:reverted" and "fuse" in v.hint
+    assert classify(_reloaded(end=0.0218)).kind == "pass"  # the fuse kept the adapter
+
+
+def test_a_best_epoch_restored_a_fifth_of_a_point_away_is_no_reload():
+    # fresh76 `hive_swarm_lion_restore`: val_acc_pct 79.67 at the best epoch, 79.87 at the
+    # last, 79.67 again after restoring the best: 0.2 points, not ten
+    assert classify(_reloaded(end=79.67, before=79.67, trained=79.87 - 0.025,
+                              name="val_acc_pct")).kind == "pass"
+    # ten points and more, back to the exact value before training: a reload that dropped
+    assert classify(_reloaded(end=57.5, before=57.5, trained=84.0 - 0.025,
+                              name="val_acc_pct")).label == "wrong_result:reverted"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.output import ProgressParser
 
 
 def watched(records: list[dict]) -> RawResult:
@@ -174,12 +175,14 @@ def test_a_record_stamped_late_does_not_move_the_update_count_of_the_reports_aft
 
 def topk(before: float, during: float) -> list[dict]:
     """An evaluation before training, then 12 epochs of 100 updates, each reporting its
-    training loss and acc@1; a chance level printed after training."""
+    training loss and acc@1; a chance level printed after training, as the output reader
+    reads it: a line named by its first word `chance` is a reference, no progress."""
     records = [report(0.5, 0, metrics_only=True, **{"acc@1": before})]
     for epoch in range(1, 13):
         records += [update(epoch + i * 0.001) for i in range(1, 101)]
         records.append(report(epoch + 0.5, epoch, 0.72 - 0.02 * epoch, **{"acc@1": during}))
-    return records + [report(13.0, 12, **{"acc@1": 0.1})]
+    chance = ProgressParser().parse("chance level: acc@1=0.100")
+    return records + ([] if chance is None else [{**chance, "t": 13.0}])
 
 
 def test_an_accuracy_perfect_before_training_and_ever_after_is_wrong_result():
