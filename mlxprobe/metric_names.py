@@ -124,6 +124,7 @@ def role(name: str) -> str:
 
 _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
 
+
 _OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score)(?:$|_|@)")
 
 
