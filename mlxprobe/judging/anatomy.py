@@ -62,8 +62,13 @@ ADAPTER_SCALE = ("; this is a fine-tune ({frozen} weight matrices frozen, {train
 def census(raw: RawResult) -> dict | None:
     """The trained model's census: the one taken after the first optimizer update when
     there is one (what trains as it trains), else the first look's."""
-    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
-    return found[-1] if found else None
+    found = censuses(raw)
+    return found[-1][0] if found else None
+
+
+def censuses(raw: RawResult) -> list[list[dict]]:
+    """Each census the looks took: one entry per model censused, in the looks' order."""
+    return [r["census"] for r in raw.of_kind(PARAMS) if r.get("census")]
 
 
 def any_trains_matrices(raw: RawResult) -> bool:
@@ -71,7 +76,7 @@ def any_trains_matrices(raw: RawResult) -> bool:
     trains weights, whatever a frozen copy beside them holds (fresh97 `braille_ema_smooth`:
     a frozen EMA shadow updated by hand, listed before the model its hand-written Nesterov
     step trains)."""
-    found = [r["census"] for r in raw.of_kind(PARAMS) if r.get("census")]
+    found = censuses(raw)
     return bool(found) and any(c.get("trainable_matrices") for c in found[-1])
 
 
@@ -79,7 +84,7 @@ def trained_matrices_before(raw: RawResult) -> bool:
     """An earlier census of the same model had trainable weight matrices: a stage before the
     last trained them (fresh93 `quasar_tempscale_reliability`: an MLP trained, then frozen
     but for its temperature, fitted on a calibration split)."""
-    found = [r["census"][0] for r in raw.of_kind(PARAMS) if r.get("census")]
+    found = [models[0] for models in censuses(raw)]
     return any(c.get("trainable_matrices") and c.get("model") == found[-1].get("model")
                for c in found[:-1])
 

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import math
 
-from .. import metric_names
 from ..protocol import COMPILE, PARAMS, PROGRESS
 from ..watching.facts import RawResult
 from . import program
+from .readings import measured
 from .rule import Rule, Verdict
 
 MIN_UPDATES = 10
@@ -79,26 +79,11 @@ def curve_after(after: list[dict]) -> str | None:
     values (fresh40 `ppo_chunked_learn_resume`: 0.472 at every report) or noise."""
     series: dict[str, list[float]] = {}
     for record in after:
-        for name, value in _values(record):
-            series.setdefault(name, []).append(value)
+        for name, value in measured(record).items():
+            if math.isfinite(value):
+                series.setdefault(name, []).append(value)
     return next((name for name, values in series.items() if len(values) >= MIN_REPORTS
                  and _one_way(values)), None)
-
-
-def _values(record: dict) -> list[tuple[str, float]]:
-    """(name, value) of a report's measures of learning: its loss under its name, and its
-    metrics."""
-    pairs = [(str(record.get("loss_name") or "loss"), record.get("loss")),
-             *(record.get("metrics") or {}).items()]
-    return [(name, float(v)) for name, v in pairs if isinstance(v, (int, float))
-            and not isinstance(v, bool) and math.isfinite(v) and _learning(name)]
-
-
-def _learning(name: str) -> bool:
-    """A measure of learning (a loss, an accuracy, a reward), not a counter or a clock
-    (`chunk`, `elapsed_s` grow at every report whatever trains)."""
-    return metric_names.role(metric_names.normal(name)) in (metric_names.LOSS,
-                                                            metric_names.ACCURACY)
 
 
 def _one_way(values: list[float]) -> bool:

@@ -72,3 +72,10 @@ def finite_head(values: list[float]) -> list[float]:
         if not math.isfinite(value):
             return values[:i]
     return values
+
+
+def moved_after(points: Sequence[tuple[float, float]], cut: float) -> float:
+    """How far a series of (x, y) moved from x = `cut` on, as a share of its highest value
+    there (0 when that is not positive)."""
+    tail = [y for x, y in points if x >= cut]
+    return round((max(tail) - min(tail)) / max(tail), 4) if tail and max(tail) > 0 else 0.0

@@ -90,7 +90,7 @@ from . import (
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
-from .stats import finite_head, theil_sen, window_median
+from .stats import finite_head, moved_after, theil_sen, window_median
 
 MB = 1024 * 1024
 
@@ -944,9 +944,7 @@ def view_fit(points: list[tuple[int, float]]) -> dict | None:
 def tail_moved(xs: list[int], ys: list[float]) -> float:
     """How far the view moved over the last LEAK_TAIL_SHARE of the fitted steps, as a share
     of its highest value there."""
-    cut = xs[-1] - LEAK_TAIL_SHARE * (xs[-1] - xs[0])
-    tail = [y for x, y in zip(xs, ys) if x >= cut]
-    return round((max(tail) - min(tail)) / max(tail), 4) if max(tail) > 0 else 0.0
+    return moved_after(list(zip(xs, ys)), xs[-1] - LEAK_TAIL_SHARE * (xs[-1] - xs[0]))
 
 
 def leak_fit(raw: RawResult) -> dict | None:

@@ -30,6 +30,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 from ..watching.facts import RawResult
+from .stats import moved_after
 
 PEAK_ROSE = 1.1
 LOOK_BACK = 0.4
@@ -42,18 +43,12 @@ def grew(raw: RawResult, rss_points: list[tuple[int, float]], active_grew: bool 
     if active_grew is not False or len(rss_points) < 2:
         return None
     first, last = rss_points[0][0], rss_points[-1][0]
-    moved = _moved(rss_points, last - HELD_SHARE * (last - first))
+    moved = moved_after(rss_points, last - HELD_SHARE * (last - first))
     rose = _peak_rise(raw, last - LOOK_BACK * (last - first))
     if rose is None or rose < PEAK_ROSE or moved > held:
         return None
     return {"peak_rose": round(rose, 3), "peak_rose_min": PEAK_ROSE, "look_back": LOOK_BACK,
             "last_share_moved": moved, "held_share": HELD_SHARE, "held_max": held}
-
-
-def _moved(points: list[tuple[int, float]], cut: float) -> float:
-    """How far the series moved after step `cut`, as a share of its highest value there."""
-    tail = [mb for step, mb in points if step >= cut]
-    return round((max(tail) - min(tail)) / max(tail), 4) if tail and max(tail) > 0 else 0.0
 
 
 def _peak_rise(raw: RawResult, cut: float) -> float | None:

@@ -104,8 +104,7 @@ def of_flat_dict(source: SourceFile, tree: ast.AST) -> bool:
 def _wrt_flat_dict(source: SourceFile, scope: ast.AST, call: ast.Call) -> bool:
     """The call is of a name bound to MLX's own gradient of a function, and its first
     argument is bound only to flat dicts in `scope`."""
-    core = {t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(t, ast.Name)
-            and isinstance(v, ast.Call) and source.imports.resolve(v.func) in CORE_GRADS}
+    core = graders(source, CORE_GRADS)
     first = call.args[0] if call.args else None
     return isinstance(call.func, ast.Name) and call.func.id in core and isinstance(
         first, ast.Name) and bound_flat(source, scope, first.id)

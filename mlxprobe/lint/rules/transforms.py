@@ -283,16 +283,6 @@ def differentiated(source: SourceFile) -> dict[ast.AST, list[ast.AST]]:
     return found
 
 
-def has_custom_vjp(source: SourceFile, function: ast.AST) -> bool:
-    """`@mx.custom_function def f` with a `@f.vjp` (or `f.vjp(...)`) in the module: the
-    gradient is the hand-written one and MLX never differentiates f's body."""
-    if not any(source.imports.resolve(d) == "mlx.core.custom_function"
-               for d in getattr(function, "decorator_list", [])):
-        return False
-    return any(isinstance(n.value, ast.Name) and n.value.id == function.name and n.attr == "vjp"
-               for n in source.of_type(ast.Attribute))
-
-
 def via_custom_vjp(source: SourceFile, call: ast.AST, nodes: list[ast.AST]) -> bool:
     """`call` sits in a helper that the differentiated code (`nodes`) calls only from
     functions MLX never differentiates (`custom_vjp.outside_autodiff`): the gradient comes
@@ -363,8 +353,7 @@ class NoGradientOp(Rule):
         only through `mx.stop_gradient` (a covariance stopped before `eigh` has no VJP to
         ask for)."""
         function = source.enclosing(call)
-        if function is None or not call.args or has_custom_vjp(source, function) or \
-                outside_autodiff(source, function):
+        if function is None or not call.args or outside_autodiff(source, function):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
         bound = {t.id: v for t, v in body_assignments(source, function)

@@ -50,10 +50,11 @@ def tree_call(source: SourceFile, node: ast.AST) -> bool:
     return source.imports.resolve(node.func) in TREE_FUNCTIONS
 
 
-def graders(source: SourceFile) -> set[str]:
-    """Names bound to a value_and_grad: `loss_and_grad = nn.value_and_grad(model, f)`."""
+def graders(source: SourceFile, kinds: frozenset[str] = GRADS) -> set[str]:
+    """Names bound to a value_and_grad (or to another of `kinds`): `loss_and_grad =
+    nn.value_and_grad(model, f)`."""
     return {t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(
-        t, ast.Name) and isinstance(v, ast.Call) and source.imports.resolve(v.func) in GRADS}
+        t, ast.Name) and isinstance(v, ast.Call) and source.imports.resolve(v.func) in kinds}
 
 
 def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str]:
