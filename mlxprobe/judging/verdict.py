@@ -912,12 +912,7 @@ def memory_at_steps(raw: RawResult, view: str) -> list[tuple[int, float]]:
     if view == "rss":
         return rss_at_steps(raw)
     if view == "mx_active":
-        out = []
-        for rec in raw.steps:
-            value = (rec.get("memory") or {}).get("mx_active")
-            if isinstance(value, int) and not isinstance(value, bool):
-                out.append((int(rec.get("step", len(out) + 1)), value / MB))
-        return out
+        return [(step, value / MB) for step, value in working_set.counter_at_steps(raw, view)]
     out, samples, i = [], raw.samples, 0
     for rec in raw.steps:
         while i + 1 < len(samples) and samples[i + 1].t <= rec.get("t", 0.0):

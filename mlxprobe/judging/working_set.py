@@ -53,9 +53,17 @@ def grew(raw: RawResult, rss_points: list[tuple[int, float]], active_grew: bool 
 
 def _peak_rise(raw: RawResult, cut: float) -> float | None:
     """MLX's peak memory at the run's last heartbeat over its value before step `cut`."""
-    before, after = [], []
-    for rec in raw.steps:
-        peak = (rec.get("memory") or {}).get("mx_peak")
-        if isinstance(peak, int) and not isinstance(peak, bool) and peak > 0:
-            (before if rec.get("step", 0) < cut else after).append(peak)
+    peaks = [(step, peak) for step, peak in counter_at_steps(raw, "mx_peak") if peak > 0]
+    before = [peak for step, peak in peaks if step < cut]
+    after = [peak for step, peak in peaks if step >= cut]
     return max(after) / max(before) if before and after else None
+
+
+def counter_at_steps(raw: RawResult, key: str) -> list[tuple[int, int]]:
+    """(step, bytes) of one of MLX's own memory counters at each heartbeat that carries it."""
+    out = []
+    for rec in raw.steps:
+        value = (rec.get("memory") or {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out.append((int(rec.get("step", len(out) + 1)), value))
+    return out
