@@ -182,6 +182,17 @@ def attributes_bound_only(source: SourceFile, cls: ast.ClassDef,
     return {name for name, passed in every.items() if passed}
 
 
+def in_reach(source: SourceFile, key: str, scope: ast.AST, cls: ast.ClassDef | None,
+             names: Callable[[SourceFile, ast.AST], set[str]],
+             attributes: Callable[[SourceFile, ast.ClassDef], set[str]]) -> set[str]:
+    """`names(source, scope)` and, within a class, `attributes(source, cls)` (`.x` names):
+    what a node in `scope` can read, each set computed once per module under `key`."""
+    found = source.cached(key, scope, lambda: names(source, scope))
+    if cls is None:
+        return found
+    return found | source.cached(key + "_attrs", cls, lambda: attributes(source, cls))
+
+
 def bound_only(pairs: Iterable[tuple[ast.AST, ast.AST]],
                test: Callable[[ast.AST], bool]) -> set[str]:
     """Plain names every one of whose bindings among `pairs` (target, value) passes `test`

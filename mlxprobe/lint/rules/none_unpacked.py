@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import attributes_bound_only, body_assignments
+from ..flow import attributes_bound_only, body_assignments, in_reach
 from ..source import SourceFile
 from .base import Rule
 from .truncated_interval import guarded, read_name
@@ -113,9 +113,6 @@ class NoneUnpacked(Rule):
         function = source.enclosing(node)
         if function is None:
             return set()
-        cls = source.enclosing(function, (ast.ClassDef,))
-        names = source.cached("none_defaults", function,
-                              lambda: unguarded_locals(source, function))
-        if cls is None:
-            return names
-        return names | source.cached("none_attrs", cls, lambda: none_attributes(source, cls))
+        return in_reach(source, "none_defaults", function,
+                        source.enclosing(function, (ast.ClassDef,)), unguarded_locals,
+                        none_attributes)

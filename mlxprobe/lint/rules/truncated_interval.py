@@ -26,7 +26,13 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import attributes_bound_only, body_assignments, bound_only, self_attr
+from ..flow import (
+    attributes_bound_only,
+    body_assignments,
+    bound_only,
+    in_reach,
+    self_attr,
+)
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -134,10 +140,6 @@ class TruncatedInterval(Rule):
     @staticmethod
     def _intervals(source: SourceFile, node: ast.AST) -> set[str]:
         """The truncated-share names and attributes `node` can read."""
-        scope = source.enclosing(node) or source.tree
-        cls = source.enclosing(node, (ast.ClassDef,))
-        names = source.cached("truncated", scope, lambda: interval_names(source, scope))
-        if cls is None:
-            return names
-        return names | source.cached("truncated_attrs", cls,
-                                     lambda: interval_attributes(source, cls))
+        return in_reach(source, "truncated", source.enclosing(node) or source.tree,
+                        source.enclosing(node, (ast.ClassDef,)), interval_names,
+                        interval_attributes)
