@@ -54,6 +54,7 @@ JUMP = 2.0
 FELL = 0.05  # the not_learning trend rule's own MIN_DROP: the curve before it learned
 WINDOW = 3  # the reports that say where a curve began
 STEPPED_MAX = 10.0  # a stepped setting's new curve starts under 10x where the last began
+BLOWN = 10.0  # a curve that ended at 10x its opening blew up (the spike rule's own factor)
 
 
 def last_start(raw: RawResult, losses: list[float]) -> int:
@@ -122,9 +123,22 @@ def _opening(before: list[float]) -> float:
 def _new_curve(before: list[float], first: float) -> bool:
     """`first` is back to at least where the curve before it began (`_opening`) and either
     jumped JUMP x the report before it, or is above every one of those first reports after a
-    curve that fell FELL below its opening."""
+    curve that fell FELL below its opening; or the curve before it ended in a blow-up and
+    `first` lies under its opening (`_blew_up`)."""
     opening = _opening(before)
-    if before[-1] <= 0 or first < opening:
+    if before[-1] <= 0 or opening <= 0:
         return False
+    if first < opening:
+        return _blew_up(before, opening)
     fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
     return first >= JUMP * before[-1] or (fell and first > max(before[:WINDOW]))
+
+
+def _blew_up(before: list[float], opening: float) -> bool:
+    """The curve's last WINDOW reports reach BLOWN x its opening: a learning-rate range test
+    that ends by design where its loss blows up, after which the program trains fresh weights
+    from the start (fresh99 `ean_scanline_conv_rangetest`: smoothed loss 2.30 -> 1.59 -> 55.4
+    at the sweep's last learning rate, then train_ce 1.599 -> 0.018 with its epoch counter
+    back at 1). Only at a boundary the program marks, and only for a new curve that starts
+    under the opening: a blow-up the program trains on through stays one curve."""
+    return len(before) > WINDOW and max(before[-WINDOW:]) > BLOWN * opening

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import re
 
+from .. import metric_names
 from . import fields
 
+MEASURES = (metric_names.LOSS, metric_names.ACCURACY)
+
 CELL = re.compile(r"\S+")
-NAME_WORD = re.compile(r"[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
+# `6-digit`, `5-shot`: a name may start with a count and a hyphen
+NAME_WORD = re.compile(r"(?:\d+-)?[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
 NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")
 LETTER = re.compile(r"[A-Za-z]")
@@ -44,18 +48,29 @@ def aligned(header: str, row: str) -> list[str] | None:
     spans = [m.span() for m in CELL.finditer(line)]
     if len(spans) < 2 or not all(NUMBER_WORD.fullmatch(line[a:b]) for a, b in spans):
         return None
-    names = _by_ends(head, [b for _, b in spans]) or _by_starts(head, [a for a, _ in spans])
-    return names if names and all(names) else None
+    words = _by_ends(head, [b for _, b in spans]) or _by_starts(head, [a for a, _ in spans])
+    if not words or not all(words) or any(map(_two_measures, words)):
+        return None
+    return ["_".join(cell) for cell in words]
 
 
-def _by_ends(head: str, ends: list[int]) -> list[str] | None:
+def _two_measures(words: list[str]) -> bool:
+    """A column's header words of which two or more each name a metric (`train_ce  val_ce`
+    over a row whose first value is blank) span two columns, not one (a position qualifies
+    a metric: `batch mse` is one column):
+    fresh82 `ropeway_sway_allsum_earlystop`'s epoch-0 row, its train_ce blank, read as one
+    column `train_ce_val_ce`."""
+    return sum(metric_names.role(metric_names.normal(w)) in MEASURES for w in words) >= 2
+
+
+def _by_ends(head: str, ends: list[int]) -> list[list[str]] | None:
     """Names when every cell ends where a header word ends, and no word is left over."""
     if ends[-1] != len(head) or any(not _word_ends(head, e) for e in ends):
         return None
     return _names(head, [0, *ends])
 
 
-def _by_starts(head: str, starts: list[int]) -> list[str] | None:
+def _by_starts(head: str, starts: list[int]) -> list[list[str]] | None:
     """Names when every cell starts where a header word starts, and no word comes first."""
     if head[:starts[0]].strip() or any(not _word_starts(head, s) for s in starts):
         return None
@@ -70,5 +85,6 @@ def _word_starts(head: str, at: int) -> bool:
     return at < len(head) and head[at] != " " and (at == 0 or head[at - 1] == " ")
 
 
-def _names(head: str, cuts: list[int]) -> list[str]:
-    return ["_".join(UNIT.sub("", head[a:b]).split()) for a, b in zip(cuts, cuts[1:])]
+def _names(head: str, cuts: list[int]) -> list[list[str]]:
+    """The header's words over each span between `cuts`, a unit in brackets dropped."""
+    return [UNIT.sub("", head[a:b]).split() for a, b in zip(cuts, cuts[1:])]

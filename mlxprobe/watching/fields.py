@@ -59,6 +59,10 @@ QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",
                         "running", "epoch", "recon", "reconstruction", "policy", "value",
                         "entropy", "smoothed", "global", "dev", "trained", "peak"})
+SPLITS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval", "dev",
+                    "holdout"})
+# a unit of information after a number: `bits`, `nats`, `bits/char`, `nats/token`, `bpc`
+INFORMATION = re.compile(r"\s*(?:bits?|nats?|bpc|bpb|bpd)\b(?:\s*/\s*\w+)?", re.IGNORECASE)
 MEANS = frozenset({"mean", "avg", "average"})  # after a name: `rewards mean 0.3`
 ALIASES = {"lr": "learning_rate", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
            "gradnorm": "grad_norm", "gradient_norm": "grad_norm"}
@@ -86,7 +90,7 @@ def read(text: str) -> Line:
     line = Line()
     pairs = list(_pairs(text))
     names = [name for name, _, _, _ in pairs]
-    for name, value, pct, qualified in pairs:
+    for name, qualified, value, pct in pairs:
         _take(line, qualified if names.count(name) > 1 else name, value, pct)
     if line.step is None:
         line.step = _bare_step(text)
@@ -94,7 +98,7 @@ def read(text: str) -> Line:
 
 
 def _pairs(text: str):
-    """(normalised name or "", value, was a percentage, the name with the word before it)
+    """(normalised name or "", the name with the word before it, value, was a percentage)
     for each number on the line: a line that names two values alike (`sampled reward 0.0 |
     greedy reward 0.02`) keeps them apart by their two-word names."""
     words: list[tuple[str, int]] = []  # (word, end) of the words seen so far
@@ -110,8 +114,19 @@ def _pairs(text: str):
         if ARROW.match(text, found.end()):  # `loss 1.54 -> 0.03`: the name is the new value's
             carried = (name, qualified)
         else:
-            yield name, value, bool(found["pct"]), qualified
+            yield (*_information(text, found.end(), name, qualified), value, bool(found["pct"]))
         words.append(("", found.end()))  # a number breaks a two-word name
+
+
+def _information(text: str, end: int, name: str, qualified: str) -> tuple[str, str]:
+    """A data split's value in bits or nats (`train 1.678 bits/jump`, `val 2.049 nats`) is
+    its cross-entropy: named `train_nll`, `val_nll` (fresh99 `skijump_landing_lrfinder_bar`,
+    whose training loss `train ... bits/jump` was read as no loss, so a learning-rate range
+    test's blow-up before it was the run's whole loss curve: `diverged:spike`). Only after a
+    split's name: `entropy 0.69 nats` (a policy's) and `prior 1.37 bits` stay what they are."""
+    if name not in SPLITS or not INFORMATION.match(text, end):
+        return name, qualified
+    return f"{name}_nll", f"{qualified}_nll"
 
 
 def _names_before(text: str, words: list[tuple[str, int]], start: int) -> tuple[str, str]:

@@ -96,7 +96,8 @@ class ProgressParser:
         self._foreign(cells)
         heading = header_cells(text, cells)
         if is_header(heading):
-            self.header, self.pending = heading, None
+            self.header = heading
+            self.pending = text if columns.header_like(text) else None
             return None
         if columns.header_like(text):
             self.pending = text
@@ -145,10 +146,13 @@ class ProgressParser:
             self.foreign = len(cells)
 
     def _align(self, text: str, cells: list[str]) -> None:
-        """Under a header whose words did not split into columns, the first row names
-        them by alignment (`columns.aligned`); the header is tried on one row only."""
-        if self.pending is None or (self.header is not None
-                                    and len(cells) == len(self.header)):
+        """Under a header whose words did not split into columns, the first row of numbers
+        names them by alignment (`columns.aligned`); the header is tried on one row only. A
+        line of words between them (`(first step: 8 gradient leaves)`) is no row: fresh99
+        `ean_scanline_conv_rangetest`, whose header was not read after such a note, so each
+        row's learning rate was read as its loss."""
+        if self.pending is None or not numeric(cells) or (
+                self.header is not None and len(cells) == len(self.header)):
             return
         names = columns.aligned(self.pending, text)
         if names is not None and is_header(names):
@@ -181,8 +185,13 @@ class ProgressParser:
         under position columns only (`init`, `final`, `best`: an evaluation outside the
         count, read without its position; fresh76 `geyser_interval_nll_seeds`: `init  nan
         1.4133  88.4%  11.34` under `epoch  train_nll  test_nll  cover90  mae_min` was read as
-        a metric `init` that was nan at every seed's start, `diverged:non_finite_metric`)."""
+        a metric `init` that was nan at every seed's start, `diverged:non_finite_metric`).
+        Words after the last column with no number among them are a note on the row (`132
+        1.42e+00  55.4202  <- blew up, sweep stopped`: fresh99 `ean_scanline_conv_rangetest`,
+        whose blown-up row was read as a headerless step and loss, its learning rate)."""
         header = self.header or []
+        cells = cells[:len(header)] if not any(numeric([c]) for c in cells[len(header):]) \
+            else cells
         if len(cells) != len(header):
             return None
         pairs = [(h, c) for h, c in zip(header, cells) if numeric([c])]
@@ -212,10 +221,13 @@ WORD_SPLIT = re.compile(r"[\s,;]+")
 DELIMITER = re.compile(r"(?:^|\s)[|│](?:\s|$)")
 BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
-HEADER_CELL = re.compile(r"-?[A-Za-z_][\w./@|-]*%?")  # `active%`, `acc%`: a percentage column;
+# `active%`, `acc%`: a percentage column;
+HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_][\w./@|-]*%?")
 # `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read);
 # `-elbo`, `-log_lik`: a negated quantity (fresh97 `stalagmite_agedepth_bbb`, whose header
-# was not read, so each row's second number, the KL weight beta ramping 0 -> 1, was the loss)
+# was not read, so each row's second number, the KL weight beta ramping 0 -> 1, was the loss);
+# `6-digit_reads`, `5-shot`: a count before a hyphen starts the name (fresh99
+# `ean_scanline_conv_rangetest`, whose header was not read)
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
