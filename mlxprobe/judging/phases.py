@@ -126,10 +126,10 @@ def _new_curve(before: list[float], first: float) -> bool:
     curve that fell FELL below its opening; or the curve before it ended in a blow-up and
     `first` lies under its opening (`_blew_up`)."""
     opening = _opening(before)
-    if before[-1] <= 0 or opening <= 0:
+    if before[-1] <= 0:
         return False
     if first < opening:
-        return _blew_up(before, opening)
+        return opening > 0 and _blew_up(before, opening)
     fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
     return first >= JUMP * before[-1] or (fell and first > max(before[:WINDOW]))
 
