@@ -1737,6 +1737,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX175", "single-example-batchnorm",
+        "a trained model holding BatchNorm called on a batch of one example (model(x[None])) "
+        "with no .eval() anywhere: BatchNorm is still in training mode and normalises that "
+        "example by its own statistics (mlx >= 0.32 raises 'BatchNorm training requires more "
+        "than one value per channel')",
+        "model.eval(); y = model(x[None]); model.train()  # running statistics at inference",
+        "measured (mlx 0.32.4 CPU) nn.BatchNorm(4) in training mode on a (1, 4) input raised "
+        "that ValueError and on a (1, 3, 4) constant input returned zeros; failure corpus "
+        "fresh97 lid_embed_bn_eval crashed scoring its first utterance after an epoch, and "
+        "trained and scored (val acc 0.99) with model.eval() before and model.train() after",
+        "", source="https://github.com/Blaizzy/mlx-audio/pull/896"),
+    RuleInfo(
         "MLX174", "none-unpacked",
         "a value that defaults to None unpacked with ** in a call (a parameter loss_fn_args="
         "None kept as self.loss_fn_args, then f(x, **self.loss_fn_args)): with the default, "

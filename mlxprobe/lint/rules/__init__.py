@@ -125,6 +125,7 @@ from .shapeless import ShapelessCompileReadsShape
 from .share_first import ShareDividedFirst
 from .siblings import UnusedSibling
 from .signed_norm import SignedNorm
+from .single_example_norm import SingleExampleNorm
 from .single_output import SingleOutputUnpacked
 from .skipped import GradientsNotAccumulated
 from .slices import ReductionIntoBatchSlice
@@ -159,6 +160,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
     ConstantShapeTest,

@@ -1,0 +1,68 @@
+"""Stop 56's lint rule MLX175, on small programs with the spellings beside them that must stay
+silent: a trained model that holds BatchNorm, called on a batch of one example with no
+`.eval()` in the file (failure corpus fresh97 `lid_embed_bn_eval`, mlx-audio PR 896: mlx
+0.32.4 raises "BatchNorm training requires more than one value per channel").
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+PROGRAM = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.bn = {norm}(16)
+        self.head = nn.Linear(16, 3)
+
+    def __call__(self, x):
+        return self.head(nn.relu(self.bn(self.fc(x))))
+
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+def predict_one(net, x):
+    return mx.argmax(net({one}), axis=-1).item()
+
+model = Net()
+opt = optim.Adam(learning_rate=1e-3)
+step = nn.value_and_grad(model, loss_fn)
+for epoch in range(3):
+    for i in range(0, 256, 32):
+        loss, grads = step(model, X[i:i + 32], Y[i:i + 32])
+        {update}
+        mx.eval(model.parameters(), opt.state)
+    {mode}
+    hits = sum(predict_one(model, X[j]) == Y[j].item() for j in range(8))
+"""
+
+
+def lines(norm="nn.BatchNorm", one="x[None]", update="opt.update(model, grads)", mode=""):
+    return fired(PROGRAM.format(norm=norm, one=one, update=update, mode=mode), "MLX175")
+
+
+@pytest.mark.parametrize("one", ["x[None]", "x[None, :]", "mx.expand_dims(x, 0)",
+                                 "x.reshape(1, -1)"])
+def test_mlx175_fires_on_a_batch_of_one_through_a_trained_batchnorm_model(one: str):
+    assert lines(one=one) == [16]  # the call in predict_one, which receives the model
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"mode": "model.eval()"},  # running statistics at inference
+    {"mode": "model.train(False)"},
+    {"norm": "nn.LayerNorm"},  # no batch statistics
+    {"one": "x[None].repeat(4, axis=0)"},  # not one example
+    {"update": "pass"},  # never trained here: not this rule's business
+])
+def test_mlx175_stays_silent_in_eval_mode_or_without_a_trained_batchnorm(kwargs: dict):
+    assert lines(**kwargs) == []
+
+
+def test_mlx175_fires_on_a_one_wide_slice_called_by_the_model_s_own_name():
+    code = PROGRAM.format(norm="nn.BatchNorm", one="x[None]", update="opt.update(model, grads)",
+                          mode="") + "    out = model(X[j:j + 1])\n"
+    assert fired(code, "MLX175") == [16, code.count("\n")]
