@@ -43,22 +43,12 @@ def _candidates(series: dict) -> dict:
     return {n: p for n, p in series.items() if not metric_names.objective(n)}
 
 
-def _held_out_fell(series: dict) -> bool:
-    """A held-out loss that fell significantly: the model learns the task."""
-    for name, points in series.items():
-        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
-            fit = program.trend([v for _, v in points])
-            if fit and fit["p_decrease"] < program.TREND_P:
-                return True
-    return False
-
-
 def parting(raw: RawResult, meta: dict) -> Verdict | None:
     series = metrics.series(raw)
     found = receding.receding(_candidates(series))
     loss = program.significant_fall(raw) if found else None
     if found is None or loss is None or loss["window_drop"] < program.MIN_DROP \
-            or _held_out_fell(series):
+            or program.falling_held_out(series):
         return None
     name, fit, values = found
     if program.rising_metric({n: p for n, p in series.items() if n != name}, significant=True):

@@ -330,6 +330,21 @@ def rising_metric(series: dict[str, list[tuple[int, float]]],
     return None
 
 
+def falling_held_out(series: dict[str, list[tuple[int, float]]]) -> str | None:
+    """The name of a held-out loss (`val_loss`, `test_nll`: `metric_names.held_out`) that
+    fell over >= TREND_MIN_POINTS reports by Mann-Kendall (p < TREND_P): learning measured
+    on fixed data, where a training loss over a buffer that grows or rolls is read on new
+    data at every report (fresh102 `lifeguard_rescue_poisson_stream`: the train NLL on a
+    rolling buffer 0.70 -> 0.68 -> 0.70, the test NLL 0.721 -> 0.672 against a floor of
+    0.668)."""
+    for name, points in series.items():
+        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
+            fit = trend([v for _, v in points])
+            if fit and fit["p_decrease"] < TREND_P:
+                return name
+    return None
+
+
 def significant_fall(raw: RawResult) -> dict | None:
     """The loss's trend (`trend`) when it falls significantly (Mann-Kendall p < TREND_P):
     the premise of the rules that read a falling loss against another metric."""

@@ -54,6 +54,7 @@ from . import (
     interrupted,
     known_errors,
     leak_time,
+    memorised,
     memory_shape,
     metrics,
     orphans,
@@ -269,6 +270,7 @@ def _not_learning_rules() -> tuple[Rule, ...]:
         *zero_advantage.RULES,
         *receding.RULES,
         *parting.RULES,
+        *memorised.RULES,
         _not_learning_rule(),
         *unmoved.RULES,  # last: the noise-level sibling of `constant`, for runs too short
         # for the trend rule (< 10 reports) that no specific rule explains
@@ -312,13 +314,16 @@ def _not_learning_rule() -> Rule:
                 f"values scatter >= {program.LEVEL_NOISE:.1%} of their median around it, "
                 "unless the run reports a higher-is-better metric, which did not rise, or a "
                 "learning rate at its floor; nor when another error measure reported before "
-                f"the loss's first report had fallen >= {program.EARLY_FALL:.0%} at its next)",
+                f"the loss's first report had fallen >= {program.EARLY_FALL:.0%} at its next; "
+                "nor when a held-out loss fell significantly, p < "
+                f"{program.TREND_P:g}: a training loss over a buffer that grows reads new data)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
                 "its second report; fresh28's NLL that converged before its first report; "
                 "fresh35's precision-matrix NLL at its noise floor by its first report; fresh45's "
-                "deconvolution converged before its first report",
+                "deconvolution converged before its first report; fresh102's online buffer, "
+                "test NLL 0.721 -> 0.672 while its train NLL held at 0.70",
                 _not_learning)
 
 
@@ -1156,6 +1161,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
+    if program.falling_held_out(series):
+        return None  # learning measured on held-out data (`program.falling_held_out`)
     if unjudged_level(fit, series):
         return None  # a level with noise: what a loss at its floor from the start shows too
     if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):

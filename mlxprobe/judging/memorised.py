@@ -1,0 +1,98 @@
+"""Rule unit: the training loss falls while the held-out loss rises past where it started.
+
+Job: a model that learns its task improves on held-out data of that task, at least at
+first; overfitting by design (a small training set, too many epochs) lifts the held-out loss
+a little from its best. When the training loss falls significantly while the held-out loss
+ends well above both its first evaluation and its best, the model learns what it is shown
+and nothing of the task: it is shown too little (an exhausted data iterator restarted into a
+local variable serves the first chunk again and again; a dataset sliced to one batch; a
+shuffle never applied), or something else than what it is scored on (train and held-out
+data prepared differently).
+
+Thresholds and why: the training loss's trend falls significantly (Mann-Kendall p < 0.05,
+`program.significant_fall`); a held-out loss (`metric_names.held_out`, role loss) with >=
+MIN_EVALS evaluations since the program's counter last restarted (`phases.restart_times`: a
+second stage starts a new model or task) whose last fifth's median is >= ROSE x its first
+evaluation there and >= ROSE x its best. Measured: failure corpus fresh102
+`shard_restart_first_chunk` (AnarchoBot commit 314cfa8: the restarted iterator bound to a
+local name): train loss 3.18 -> 0.043 while val_loss went 3.18 -> 9.78 (3.07x its first); the
+fixed twin's val_loss 3.18 -> 2.73. Over every kept corpus run whose training loss fell
+significantly, no correct run's held-out loss ends above 1.11x its first evaluation
+(fresh52 `beer_lambert_unmix_patience`); ROSE = 1.5 leaves that margin.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from .. import metric_names
+from ..watching.facts import RawResult
+from . import phases, program
+from .rule import Rule, Verdict
+
+ROSE = 1.5
+MIN_EVALS = 5
+TAIL_SHARE = 0.2  # the last fifth of the evaluations: where the held-out loss ended
+
+HINT = ("the training loss fell while the held-out loss `{name}` rose to {times:.3g}x where "
+        "it started: the model learns what it is shown, not the task. Check that the "
+        "training data changes from step to step: a data iterator restarted into a local "
+        "variable (`new_iter = iter(...)`; the loop keeps reading the old one, or the first "
+        "batch again) must be assigned back to the name the loop reads (`nonlocal`/`global`, "
+        "or return it); a dataset sliced to one batch; a shuffle whose result is never used; "
+        "and that train and held-out data get the same preprocessing and targets")
+
+
+def held_out_since_restart(raw: RawResult) -> dict[str, list[float]]:
+    """Each held-out loss's finite evaluations since the program's counter last restarted."""
+    times = phases.restart_times(raw)
+    since = max(times) if times else -math.inf
+    found: dict[str, list[float]] = {}
+    for record in raw.learning:
+        if record.get("t", 0.0) < since:
+            continue
+        for name, value in (record.get("metrics") or {}).items():
+            if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS \
+                    and isinstance(value, (int, float)) and math.isfinite(value):
+                found.setdefault(name, []).append(float(value))
+    return found
+
+
+def risen(values: list[float]) -> float | None:
+    """How many times its first evaluation the held-out loss ended at, when it ended >= ROSE
+    x both its first and its best; else None."""
+    if len(values) < MIN_EVALS or values[0] <= 0:
+        return None
+    tail = statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):])
+    return tail / values[0] if tail >= ROSE * values[0] and tail >= ROSE * min(values) \
+        else None
+
+
+def memorised(raw: RawResult, meta: dict) -> Verdict | None:
+    loss = program.significant_fall(raw)
+    if loss is None:
+        return None
+    for name, values in held_out_since_restart(raw).items():
+        times = risen(values)
+        if times is not None:
+            return Verdict("not_learning", "memorised", f"{program.fall_words(loss)} while "
+                           f"the held-out loss `{name}` went from {values[0]:.4g} to "
+                           f"{values[-1]:.4g} ({times:.3g}x its first evaluation, >= "
+                           f"{ROSE:g}x its best too)", HINT.format(name=name, times=times),
+                           {"metric": name, "first": values[0], "last": values[-1],
+                            "best": min(values), "times_first": round(times, 3),
+                            "rose_min": ROSE, "evaluations": len(values),
+                            "loss_trend": loss})
+    return None
+
+
+RULES = (
+    Rule("not_learning.memorised", "metrics", f"the training loss falls significantly (p < "
+         f"{program.TREND_P}) while a held-out loss (>= {MIN_EVALS} evaluations since the "
+         f"counter last restarted) ends (its last fifth's median) >= {ROSE:g}x its first "
+         "evaluation and its best", "failure corpus: fresh102 shard_restart_first_chunk "
+         "(AnarchoBot 314cfa8); no correct corpus run above 1.11x", memorised),
+)
