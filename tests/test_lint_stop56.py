@@ -66,3 +66,37 @@ def test_mlx175_fires_on_a_one_wide_slice_called_by_the_model_s_own_name():
     code = PROGRAM.format(norm="nn.BatchNorm", one="x[None]", update="opt.update(model, grads)",
                           mode="") + "    out = model(X[j:j + 1])\n"
     assert fired(code, "MLX175") == [16, code.count("\n")]
+
+
+LOADER = """
+def train(shards, steps):
+    data_iter = chunks(shards)
+
+    def next_batch():
+        {decl}
+        try:
+            return next(data_iter)
+        except StopIteration:
+            {handler}
+
+    for step in range(steps):
+        x, y = next_batch()
+"""
+
+
+@pytest.mark.parametrize("decl, handler, fires", [
+    # MLX176: the restart lands in another name; data_iter stays exhausted
+    ("pass", "fresh = chunks(shards)\n            return next(fresh)", True),
+    ("pass", "print('restart')\n            new_iter = iter(chunks(shards))\n"
+     "            return next(new_iter)", True),
+    # the name the loop reads is bound again
+    ("nonlocal data_iter", "data_iter = chunks(shards)\n            return next(data_iter)",
+     False),
+    # no new iterator read in the handler: an end of data handled otherwise
+    ("pass", "return None", False),
+])
+def test_mlx176_an_iterator_restarted_into_another_name(decl: str, handler: str, fires: bool):
+    code = LOADER.format(decl=decl, handler=handler)
+    compile(code, "case.py", "exec")  # each variant is a valid program
+    found = fired(code, "MLX176")
+    assert bool(found) == fires, found

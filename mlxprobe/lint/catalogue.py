@@ -1737,6 +1737,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX176", "restarted-iterator-lost",
+        "an exhausted iterator restarted into another name (except StopIteration: fresh = "
+        "make_iter(); x = next(fresh)) while the loop keeps calling next() on the old one: "
+        "every later step raises again and gets the first item of a new iterator, so after "
+        "one pass the model sees the same batch over and over",
+        "except StopIteration: data_iter = make_iter(); x = next(data_iter)  # nonlocal "
+        "data_iter in a nested function",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh102 shard_restart_first_chunk) a tiny "
+        "byte-level LM's train loss fell 3.18 -> 0.043 on the repeated first chunk while its "
+        "val loss rose 3.18 -> 9.78; with the iterator bound back to its name, train 3.18 -> "
+        "2.12 and val 3.18 -> 2.73",
+        "", source="https://github.com/lukifer23/AnarchoBot/commit/"
+        "314cfa817ad383ef18675ed212a69d26abf5d6fb"),
+    RuleInfo(
         "MLX175", "single-example-batchnorm",
         "a trained model holding BatchNorm called on a batch of one example (model(x[None])) "
         "with no .eval() anywhere: BatchNorm is still in training mode and normalises that "

@@ -115,6 +115,7 @@ from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
+from .restarted_iterator import RestartedIteratorLost
 from .retrace import ScalarIntoCompiled
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
@@ -160,6 +161,7 @@ from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
+    RestartedIteratorLost,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
