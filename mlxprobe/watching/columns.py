@@ -55,11 +55,10 @@ def aligned(header: str, row: str) -> list[str] | None:
 
 
 def _two_measures(words: list[str]) -> bool:
-    """A column's header words of which two or more each name a metric (`train_ce  val_ce`
-    over a row whose first value is blank) span two columns, not one (a position qualifies
-    a metric: `batch mse` is one column):
-    fresh82 `ropeway_sway_allsum_earlystop`'s epoch-0 row, its train_ce blank, read as one
-    column `train_ce_val_ce`."""
+    """A column's header words of which two or more each name a metric span two columns,
+    not one: `train_ce  val_ce` over fresh82 `ropeway_sway_allsum_earlystop`'s epoch-0 row,
+    its train_ce blank, was read as one column `train_ce_val_ce`. A position qualifies a
+    metric (`batch mse` is one column)."""
     return sum(metric_names.role(metric_names.normal(w)) in MEASURES for w in words) >= 2
 
 

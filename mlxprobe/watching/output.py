@@ -221,13 +221,13 @@ WORD_SPLIT = re.compile(r"[\s,;]+")
 DELIMITER = re.compile(r"(?:^|\s)[|│](?:\s|$)")
 BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
-# `active%`, `acc%`: a percentage column;
+# a header cell: `active%`, `acc%`: a percentage column; `acc@1`, `acc@5`: top-k accuracies
+# (fresh44 `topk_isin_accuracy`, a table that was not read); `-elbo`, `-log_lik`: a negated
+# quantity (fresh97 `stalagmite_agedepth_bbb`, whose header was not read, so each row's
+# second number, the KL weight beta ramping 0 -> 1, was the loss); `6-digit_reads`,
+# `5-shot`: a count before a hyphen starts the name (fresh99 `ean_scanline_conv_rangetest`,
+# whose header was not read)
 HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_][\w./@|-]*%?")
-# `acc@1`, `acc@5`: top-k accuracies (fresh44 `topk_isin_accuracy`, a table that was not read);
-# `-elbo`, `-log_lik`: a negated quantity (fresh97 `stalagmite_agedepth_bbb`, whose header
-# was not read, so each row's second number, the KL weight beta ramping 0 -> 1, was the loss);
-# `6-digit_reads`, `5-shot`: a count before a hyphen starts the name (fresh99
-# `ean_scanline_conv_rangetest`, whose header was not read)
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
