@@ -56,28 +56,20 @@ def one_example(node: ast.AST) -> bool:
     if isinstance(node, ast.Subscript):
         first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts \
             else node.slice
-        return _is_none(first) or _width_one(first)
+        return _constant(first, None) or _width_one(first)
     if isinstance(node, ast.Call):
         name = last_name(node.func)
         if name == "expand_dims" and len(node.args) == 2:
-            return _is_zero(node.args[1])
+            return _constant(node.args[1], 0)
         if name == "reshape" and isinstance(node.func, ast.Attribute) and node.args:
-            return _is_one(node.args[0])
+            return _constant(node.args[0], 1)
     return False
 
 
-def _is_none(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
-
-
-def _is_zero(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value == 0 and not isinstance(
-        node.value, bool)
-
-
-def _is_one(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value == 1 and not isinstance(
-        node.value, bool)
+def _constant(node: ast.AST, value: object) -> bool:
+    """`node` is the literal `value` (of its own type: `True` is no 1)."""
+    return isinstance(node, ast.Constant) and type(node.value) is type(value) \
+        and node.value == value
 
 
 def _width_one(node: ast.AST) -> bool:
@@ -86,7 +78,7 @@ def _width_one(node: ast.AST) -> bool:
         return False
     upper = node.upper
     return (isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add)
-            and _is_one(upper.right) and ast.dump(upper.left) == ast.dump(node.lower))
+            and _constant(upper.right, 1) and ast.dump(upper.left) == ast.dump(node.lower))
 
 
 def receivers(source: SourceFile, models: set[str]) -> set[ast.arg]:
