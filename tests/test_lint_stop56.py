@@ -100,3 +100,40 @@ def test_mlx176_an_iterator_restarted_into_another_name(decl: str, handler: str,
     compile(code, "case.py", "exec")  # each variant is a valid program
     found = fired(code, "MLX176")
     assert bool(found) == fires, found
+
+
+GATE = """
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Linear(8, 4)
+
+    def __call__(self, h):
+        logits = self.w(h)
+        kth = {bound}
+        masked = mx.where({condition}, -mx.inf)
+        return mx.softmax(masked, axis=-1)
+
+def loss_fn(model, x, y):
+    return mx.mean((model(x).sum(axis=-1) - y) ** 2)
+
+model = Gate()
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("bound, condition, fires", [
+    # a top-k mask of the scores themselves keeps each row's largest: no row is all -inf
+    ("mx.sort(logits, axis=-1)[:, -2][:, None]", "logits >= kth, logits", False),
+    ("logits.max(axis=-1, keepdims=True)", "kth <= logits, logits", False),
+    # a threshold that is not the scores' own order statistic can mask a whole row
+    ("0.5", "logits >= kth, logits", True),
+    ("mx.sort(h, axis=-1)[:, -2][:, None]", "logits >= kth, logits", True),
+    # a strict comparison with the maximum keeps nothing
+    ("logits.max(axis=-1, keepdims=True)", "logits > kth, logits", True),
+])
+def test_mlx035_stands_down_on_a_top_k_mask_of_the_scores_themselves(bound: str,
+                                                                     condition: str,
+                                                                     fires: bool):
+    found = fired(GATE.format(bound=bound, condition=condition), "MLX035")
+    assert bool(found) == fires, found

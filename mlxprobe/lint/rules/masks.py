@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_assignments, names_in, walk
+from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
@@ -112,6 +113,28 @@ def causal_only(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) 
         n.func) in BAND | ARANGE for n in nodes)
 
 
+ORDER = frozenset({"sort", "max", "topk", "partition"})
+
+
+def keeps_top(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) -> bool:
+    """`mx.where(x >= t, x, -inf)` where `t` is an order statistic of `x` itself (its k-th
+    largest by `sort`/`topk`/`partition`, or its `max`): every row keeps at least its largest
+    entry, so no row is all -inf (fresh104 `depot_eta_noisy_top2`, a top-2 mixture-of-experts
+    gate, `kth = mx.sort(logits, axis=-1)[:, -k][:, None]`)."""
+    condition, kept = where.args[0], where.args[1]
+    if not (isinstance(condition, ast.Compare) and len(condition.ops) == 1
+            and isinstance(kept, ast.Name) and minus_infinity(source, where.args[2],
+                                                               dict(scope))):
+        return False
+    left, op, right = condition.left, condition.ops[0], condition.comparators[0]
+    value, bound = (left, right) if isinstance(op, ast.GtE) else (right, left) if isinstance(
+        op, ast.LtE) else (None, None)
+    if not (isinstance(value, ast.Name) and value.id == kept.id):
+        return False
+    return any(isinstance(n, ast.Call) and last_name(n.func) in ORDER
+               and kept.id in names_in(n) for n in traced(bound, scope))
+
+
 def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
     """The nodes of `node` and of the local bindings of the names it reads (and of the
     `self.x` attributes `scope` holds as "self.x"), transitively."""
@@ -167,7 +190,8 @@ class InfiniteMaskSoftmax(Rule):
     """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax (or as an additive mask to
     `mx.fast.scaled_dot_product_attention`) in differentiated code: a row whose keys are all
     masked is softmax(-inf, ..., -inf) = NaN, and its gradient too. A causal or band mask
-    built in place from tril/triu/arange alone keeps the diagonal and is left alone."""
+    built in place from tril/triu/arange alone keeps the diagonal and is left alone, as is a
+    top-k mask (`x >= t`, `t` an order statistic of `x`), which keeps each row's largest."""
 
     id = "MLX035"
     anchors = DIFFERENTIATES
@@ -185,5 +209,6 @@ class InfiniteMaskSoftmax(Rule):
                 continue
             scope = {**constants, **bindings(source, node)}
             if any(minus_infinity(source, a, dict(scope)) for a in node.args[1:]) and (
-                    softmaxed(source, node)) and not causal_only(source, node, scope):
+                    softmaxed(source, node)) and not causal_only(source, node, scope) \
+                    and not keeps_top(source, node, scope):
                 yield self.hit(source, node)
