@@ -102,3 +102,18 @@ def test_a_blow_up_the_run_trains_on_through_stays_one_curve():
                 for i, v in enumerate([40.0, 38.0, 41.0, 39.5])]
     verdict = classify(timed(records))
     assert verdict.kind == "diverged", verdict.reason
+
+
+def test_a_box_drawing_bar_separates_columns_even_against_a_name():
+    # fresh105 `ski_lift_queue_vae_cyclic`: `-ELBO test│` has no space before its bar
+    table = """\
+┌───────┬───────┬───────────┬──────────┬─────────┬───────────┬────────┐
+│  step │  beta │ objective │  recon   │    KL   │ -ELBO test│  secs  │
+├───────┼───────┼───────────┼──────────┼─────────┼───────────┼────────┤
+│   200 │  0.50 │    14.855 │   13.850 │   4.540 │    15.289 │    9.4 │
+│   400 │  1.00 │    14.052 │   11.903 │   2.900 │    14.059 │    9.8 │
+"""
+    rows = parsed(table)
+    assert [r["metrics"]["beta"] for r in rows] == [0.5, 1.0]
+    assert rows[0]["metrics"]["minus_elbo_test"] == 15.289
+    assert "beta" not in {r.get("loss_name") for r in rows}

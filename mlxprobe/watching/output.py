@@ -217,8 +217,11 @@ CELL_SPLIT = re.compile(r"[\s|│,;]+")
 WORD_SPLIT = re.compile(r"[\s,;]+")
 # a bar that separates columns has a space or the line's edge on both sides; one inside a
 # name (`max|x|`, an absolute value: fresh45 `poincare_tree_rsgd`, whose header was split
-# into nine cells for seven columns and whose learning rate was read as the loss) does not
-DELIMITER = re.compile(r"(?:^|\s)[|│](?:\s|$)")
+# into nine cells for seven columns and whose learning rate was read as the loss) does not.
+# A box-drawing bar (`│`) is never part of a name: it separates columns wherever it stands
+# (`│ -ELBO test│  secs  │`: fresh105 `ski_lift_queue_vae_cyclic`, whose header was not
+# read, so each row's KL weight beta was the loss)
+DELIMITER = re.compile(r"│|(?:^|\s)\|(?:\s|$)")
 BAR = re.compile(r"[|│]")
 TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 # a header cell: `active%`, `acc%`: a percentage column; `acc@1`, `acc@5`: top-k accuracies
@@ -236,7 +239,7 @@ UNIT = columns.UNIT
 # was split into eight cells for six columns and not read); its bracket is then dropped as a
 # unit's would be, and a norm's bars inside a cell part words (`|grad|` -> `grad`, `max|W|`
 # -> `max_W`)
-HEADER_SPLIT = re.compile(r"(?:^|(?<=\s))[|│](?=\s|$)")
+HEADER_SPLIT = re.compile(r"│|(?:^|(?<=\s))\|(?=\s|$)")
 # a line that reports a reference beside the model, named by its first word: `random.policy
 # ... final_err_m=7.67`, `baseline mse 1.02`, `chance acc 0.25` (fresh68 `hover_thrust_dig`,
 # a random policy's error after the trained one's read as the model evaluated again and
