@@ -73,6 +73,7 @@ from . import (
     rounding,
     schedule,
     spinning,
+    staged_memory,
     stale_eval,
     stalled,
     stalls,
@@ -246,9 +247,12 @@ def rulebook() -> tuple[Rule, ...]:
              f"after warm-up, sustained, and moved > {LEAK_HELD:.0%} over the last "
              f"{LEAK_TAIL_SHARE:.0%} of the steps; RSS alone excused when MLX's peak rose "
              f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
-             f"{working_set.HELD_SHARE:.0%}", "catalogue runs (reports/); fresh74 "
+             f"{working_set.HELD_SHARE:.0%}; every view excused when the program prints a "
+             "stage counter, MLX's active memory held inside each stage and RSS over the "
+             "second half of each stage but the last (median of the last third within "
+             f"{staged_memory.HELD:.0%} of the first's)", "catalogue runs (reports/); fresh74 "
              "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
-             "leak)", _leak),
+             "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage)", _leak),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
@@ -975,7 +979,17 @@ def memory_views(raw: RawResult) -> dict:
                          "grew": _grew(fit, min_mb, min_rel)}
     if out.get("rss", {}).get("grew"):
         _larger_steps(raw, out)
+    if any(fit.get("grew") for fit in out.values()):
+        _staged(raw, out)
     return out
+
+
+def _staged(raw: RawResult, views: dict) -> None:
+    """Memory that stepped with the program's printed stages is no leak (`staged_memory`)."""
+    found = staged_memory.stepped(raw, memory_at_steps(raw, "mx_active"), rss_at_steps(raw))
+    if found:
+        for fit in views.values():
+            fit.update(grew=False, staged=found)
 
 
 def _larger_steps(raw: RawResult, views: dict) -> None:
