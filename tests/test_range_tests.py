@@ -117,3 +117,22 @@ def test_a_box_drawing_bar_separates_columns_even_against_a_name():
     assert [r["metrics"]["beta"] for r in rows] == [0.5, 1.0]
     assert rows[0]["metrics"]["minus_elbo_test"] == 15.289
     assert "beta" not in {r.get("loss_name") for r in rows}
+
+
+def test_a_second_model_that_restarts_above_everything_the_first_printed_is_a_new_curve():
+    from mlxprobe.judging import phases
+    # fresh107 `refill_dpsgd_rst`: a reference converged by its first epoch (0.4358 ->
+    # 0.4164, a 4.5% fall), then DP-SGD from scratch, its epoch counter back at 1
+    reference = [0.4358, 0.4194, 0.4193, 0.4178, 0.4178, 0.4185, 0.4171, 0.4169, 0.4174, 0.4164]
+    dp = [0.4952, 0.4277, 0.4373, 0.4409, 0.441, 0.4431, 0.4415, 0.4413, 0.4417, 0.4417]
+    records = [{"kind": "progress", "source": "output", "step": 1 + i % 10, "t": float(i),
+                "loss": v, **({"restart": True} if i == 10 else {})}
+               for i, v in enumerate(reference + dp)]
+    raw = RawResult(records=records, exit_code=0, watched=True)
+    assert phases.last_start(raw, reference + dp) == 10
+    # an epoch restart on a flat noisy loss that stays within 5% of what came before is not
+    noisy = reference + [0.4271, 0.4180, 0.4190, 0.4175, 0.4181, 0.4177, 0.4170, 0.4172, 0.4168,
+                         0.4169]
+    raw = RawResult(records=[{**r, "loss": v} for r, v in zip(records, noisy)], exit_code=0,
+                    watched=True)
+    assert phases.last_start(raw, noisy) == 0
