@@ -123,10 +123,11 @@ def _opening(before: list[float]) -> float:
 def _new_curve(before: list[float], first: float) -> bool:
     """`first` is back to at least where the curve before it began (`_opening`) and either
     jumped JUMP x the report before it, or is above every one of those first reports after a
-    curve that fell FELL below its opening, or lies FELL above every report of the curve
-    before it (a second model trained from scratch after one that converged in its first
-    report: fresh107 `refill_dpsgd_rst`, a reference 0.4358 -> 0.4164, then DP-SGD from
-    0.4952); or the curve before it ended in a blow-up and `first` lies under its opening
+    curve that fell FELL below its opening, or lies FELL above every report of a curve
+    before it that ended no higher than its opening (a second model trained from scratch
+    after one that converged in its first report: fresh107 `refill_dpsgd_rst`, a reference
+    0.4358 -> 0.4164, then DP-SGD from 0.4952; a loss that climbs through its epochs stays
+    one curve); or the curve before it ended in a blow-up and `first` lies under its opening
     (`_blew_up`)."""
     opening = _opening(before)
     if before[-1] <= 0:
@@ -135,7 +136,7 @@ def _new_curve(before: list[float], first: float) -> bool:
         return opening > 0 and _blew_up(before, opening)
     fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
     return first >= JUMP * before[-1] or (fell and first > max(before[:WINDOW])) or (
-        len(before) >= WINDOW and first > (1 + FELL) * max(before))
+        len(before) >= WINDOW and before[-1] <= opening and first > (1 + FELL) * max(before))
 
 
 def _blew_up(before: list[float], opening: float) -> bool:
