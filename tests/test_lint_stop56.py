@@ -137,3 +137,14 @@ def test_mlx035_stands_down_on_a_top_k_mask_of_the_scores_themselves(bound: str,
                                                                      fires: bool):
     found = fired(GATE.format(bound=bound, condition=condition), "MLX035")
     assert bool(found) == fires, found
+
+
+@pytest.mark.parametrize("line, fires", [
+    # MLX170: a share of the rows, divided first
+    ("n_train = len(rows) // 10 * 8", True),
+    # a schedule's length in steps, epochs times batches: no share of the rows
+    ("sched = optim.cosine_decay(4e-4, 6 * (len(rows) // 64), 2e-5)", False),
+    ("sched = optim.cosine_decay(4e-4, decay_steps=6 * (len(rows) // 64))", False),
+])
+def test_mlx170_stands_down_on_a_schedule_s_length(line: str, fires: bool):
+    assert bool(fired(line + "\n", "MLX170")) == fires

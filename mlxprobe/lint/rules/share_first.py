@@ -9,7 +9,8 @@ trainer stopped with "Training set not found or empty"; with `len(data) * 8 // 1
 trained on 7 rows.
 
 Job: `len(x) // k * m` (or `m * (len(x) // k)`) with integer constants 0 < m < k (a fraction
-of the size; `len(x) // bs * bs`, rounding down to a multiple, is not one).
+of the size; `len(x) // bs * bs`, rounding down to a multiple, is not one), unless it is an
+argument of an `mlx.optimizers` call (a schedule's length: epochs times batches).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -73,5 +74,16 @@ class ShareDividedFirst(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):
-            if share_first(node):
+            if share_first(node) and not schedule_length(source, node):
                 yield self.hit(source, node)
+
+
+def schedule_length(source: SourceFile, node: ast.AST) -> bool:
+    """`node` is an argument of an `mlx.optimizers` call (a schedule's length in steps,
+    `optim.cosine_decay(lr, 6 * (len(rows) // 64))`: epochs times batches, no share of the
+    rows; fresh108 `tuning_fork_pitch_nll_thaw`)."""
+    call = source.parents.get(node)
+    if isinstance(call, ast.keyword):
+        call = source.parents.get(call)
+    name = source.imports.resolve(call.func) if isinstance(call, ast.Call) else None
+    return bool(name) and name.startswith("mlx.optimizers.")
