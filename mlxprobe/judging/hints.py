@@ -108,7 +108,10 @@ NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learn
                     "sides, `dict(tree_flatten(grads))`), and that the step is not below the "
                     "dtype's resolution (bfloat16 weights with a tiny learning rate)")
 NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
-                  "them (a `mx.stop_gradient`, a branch not used in the loss, `freeze()` "
+                  "them (a `mx.stop_gradient`, a branch not used in the loss, a parameter "
+                  "the forward never reads because a layer is handed another input in its "
+                  "place: a learned query or probe ignored by an attention that projects its "
+                  "queries from the keys, `freeze()` "
                   "called on them, or layers quantized with `nn.quantize`, whose weights are "
                   "frozen: train in float and quantize afterwards, or train LoRA adapters) or "
                   "the update skips them, or the loss is taken only where they cannot "
