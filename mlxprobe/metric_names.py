@@ -188,6 +188,12 @@ def held_out(name: str) -> bool:
     return bool(_VALIDATION.search(name))
 
 
+def held_out_loss(name: str) -> bool:
+    """A validation/test error measure (`val_loss`, `test_nll`): `held_out` with the role of
+    a loss."""
+    return held_out(name) and role(name) == LOSS
+
+
 def loss_rank(name: str) -> int | None:
     """How good a candidate for the training loss `name` is (lower wins), None if not one:
     `loss` itself, then `train(ing)_loss`, then other names holding `loss` (a total before

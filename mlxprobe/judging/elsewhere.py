@@ -27,11 +27,11 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
-import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, metrics
+from .stats import third_medians
 
 MIN_REPORTS = 4
 ROSE = 0.02
@@ -41,10 +41,7 @@ FELL = 0.5
 def thirds(values: list[float]) -> tuple[float, float] | None:
     """Medians of the first and the last third of the finite values (>= 1 value each)."""
     finite = [v for v in values if math.isfinite(v)]
-    third = max(1, len(finite) // 3)
-    if len(finite) < MIN_REPORTS:
-        return None
-    return statistics.median(finite[:third]), statistics.median(finite[-third:])
+    return third_medians(finite) if len(finite) >= MIN_REPORTS else None
 
 
 def accuracy_rose(raw: RawResult) -> str | None:

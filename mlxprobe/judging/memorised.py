@@ -55,8 +55,8 @@ def held_out_since_restart(raw: RawResult) -> dict[str, list[float]]:
         if record.get("t", 0.0) < since:
             continue
         for name, value in (record.get("metrics") or {}).items():
-            if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS \
-                    and isinstance(value, (int, float)) and math.isfinite(value):
+            if metric_names.held_out_loss(name) and isinstance(value, (int, float)) \
+                    and math.isfinite(value):
                 found.setdefault(name, []).append(float(value))
     return found
 

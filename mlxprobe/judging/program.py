@@ -338,7 +338,7 @@ def falling_held_out(series: dict[str, list[tuple[int, float]]]) -> str | None:
     rolling buffer 0.70 -> 0.68 -> 0.70, the test NLL 0.721 -> 0.672 against a floor of
     0.668)."""
     for name, points in series.items():
-        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
+        if metric_names.held_out_loss(name):
             fit = trend([v for _, v in points])
             if fit and fit["p_decrease"] < TREND_P:
                 return name

@@ -30,10 +30,9 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
-import statistics
-
 from .. import metric_names
 from ..watching.facts import RawResult
+from .stats import third_medians
 
 HELD = 0.01
 MARGIN = 0.1
@@ -81,5 +80,5 @@ def _held(points: list[tuple[int, float]], start: float, end: float) -> bool | N
     inside = [v for s, v in points if start <= s < end]
     if len(inside) < 3:
         return None
-    third = len(inside) // 3
-    return statistics.median(inside[-third:]) <= (1 + HELD) * statistics.median(inside[:third])
+    first, last = third_medians(inside)
+    return last <= (1 + HELD) * first

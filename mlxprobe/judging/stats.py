@@ -79,3 +79,9 @@ def moved_after(points: Sequence[tuple[float, float]], cut: float) -> float:
     there (0 when that is not positive)."""
     tail = [y for x, y in points if x >= cut]
     return round((max(tail) - min(tail)) / max(tail), 4) if tail and max(tail) > 0 else 0.0
+
+
+def third_medians(values: Sequence[float]) -> tuple[float, float]:
+    """The medians of the first and the last third of `values` (at least one value each)."""
+    third = max(1, len(values) // 3)
+    return statistics.median(values[:third]), statistics.median(values[-third:])

@@ -857,7 +857,7 @@ def learns(raw: RawResult, losses: list[float]) -> bool:
 def held_out_losses(raw: RawResult) -> Iterator[tuple[str, list[float]]]:
     """Each held-out error measure (`val_loss`, `test_mse`) and its finite values."""
     for name, points in metrics.series(raw).items():
-        if metric_names.held_out(name) and metric_names.role(name) == metric_names.LOSS:
+        if metric_names.held_out_loss(name):
             yield name, [v for _, v in points if math.isfinite(v)]
 
 

@@ -42,10 +42,10 @@ def catches_stop(handler: ast.ExceptHandler) -> bool:
         "StopIteration", "Exception", "BaseException") for k in kinds)
 
 
-def restarted_into(handler: ast.ExceptHandler) -> dict[str, ast.AST]:
-    """Names the handler binds to a call (a new iterator), by name, with their targets."""
-    return {target.id: target for target, value in assignments(walk(handler.body))
-            if isinstance(target, ast.Name) and isinstance(value, ast.Call)}
+def bindings(handler: ast.ExceptHandler) -> list[tuple[ast.Name, ast.AST]]:
+    """(target, value) of each plain name the handler binds."""
+    return [(target, value) for target, value in assignments(walk(handler.body))
+            if isinstance(target, ast.Name)]
 
 
 class RestartedIteratorLost(Rule):
@@ -68,8 +68,9 @@ class RestartedIteratorLost(Rule):
 
     def _lost(self, source: SourceFile, handler: ast.ExceptHandler,
               read: set[str]) -> Iterator[Finding]:
-        bound = restarted_into(handler)
-        if read & {t.id for t, _ in assignments(walk(handler.body)) if isinstance(t, ast.Name)}:
+        bound = bindings(handler)
+        if read & {target.id for target, _ in bound}:
             return  # the exhausted name is bound again: the restart holds
-        for name in sorted(next_names(handler.body) & set(bound)):
-            yield self.hit(source, bound[name])
+        made = {target.id: target for target, value in bound if isinstance(value, ast.Call)}
+        for name in sorted(next_names(handler.body) & set(made)):
+            yield self.hit(source, made[name])  # a new iterator, read under another name
