@@ -25,10 +25,8 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-import math
 import statistics
 
-from .. import metric_names
 from ..watching.facts import RawResult
 from . import phases, program
 from .rule import Rule, Verdict
@@ -46,21 +44,6 @@ HINT = ("the training loss fell while the held-out loss `{name}` rose to {times:
         "and that train and held-out data get the same preprocessing and targets")
 
 
-def held_out_since_restart(raw: RawResult) -> dict[str, list[float]]:
-    """Each held-out loss's finite evaluations since the program's counter last restarted."""
-    times = phases.restart_times(raw)
-    since = max(times) if times else -math.inf
-    found: dict[str, list[float]] = {}
-    for record in raw.learning:
-        if record.get("t", 0.0) < since:
-            continue
-        for name, value in (record.get("metrics") or {}).items():
-            if metric_names.held_out_loss(name) and isinstance(value, (int, float)) \
-                    and math.isfinite(value):
-                found.setdefault(name, []).append(float(value))
-    return found
-
-
 def risen(values: list[float]) -> float | None:
     """How many times its first evaluation the held-out loss ended at, when it ended >= ROSE
     x both its first and its best; else None."""
@@ -75,7 +58,7 @@ def memorised(raw: RawResult, meta: dict) -> Verdict | None:
     loss = program.significant_fall(raw)
     if loss is None:
         return None
-    for name, values in held_out_since_restart(raw).items():
+    for name, values in phases.held_out_since_restart(raw).items():
         times = risen(values)
         if times is not None:
             return Verdict("not_learning", "memorised", f"{program.fall_words(loss)} while "

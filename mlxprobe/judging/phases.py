@@ -45,6 +45,8 @@ Must not import: mlx, the runner.
 
 from __future__ import annotations
 
+import math
+
 from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
@@ -147,3 +149,22 @@ def _blew_up(before: list[float], opening: float) -> bool:
     back at 1). Only at a boundary the program marks, and only for a new curve that starts
     under the opening: a blow-up the program trains on through stays one curve."""
     return len(before) > WINDOW and max(before[-WINDOW:]) > BLOWN * opening
+
+
+def since_restart(raw: RawResult) -> list[dict]:
+    """The learning records since the program's counter last restarted (`restart_times`):
+    the last stage's, where a second stage starts a new model or task."""
+    times = restart_times(raw)
+    since = max(times) if times else -math.inf
+    return [r for r in raw.learning if r.get("t", 0.0) >= since]
+
+
+def held_out_since_restart(raw: RawResult) -> dict[str, list[float]]:
+    """Each held-out loss's finite evaluations since the program's counter last restarted."""
+    found: dict[str, list[float]] = {}
+    for record in since_restart(raw):
+        for name, value in (record.get("metrics") or {}).items():
+            if metric_names.held_out_loss(name) and isinstance(value, (int, float)) \
+                    and math.isfinite(value):
+                found.setdefault(name, []).append(float(value))
+    return found

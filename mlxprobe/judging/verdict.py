@@ -54,6 +54,7 @@ from . import (
     interrupted,
     known_errors,
     leak_time,
+    leaked_answer,
     memorised,
     memory_shape,
     metrics,
@@ -275,6 +276,7 @@ def _not_learning_rules() -> tuple[Rule, ...]:
         *receding.RULES,
         *parting.RULES,
         *memorised.RULES,
+        *leaked_answer.RULES,
         _not_learning_rule(),
         *unmoved.RULES,  # last: the noise-level sibling of `constant`, for runs too short
         # for the trend rule (< 10 reports) that no specific rule explains
@@ -311,7 +313,7 @@ def _not_learning_rule() -> Rule:
                 "reports; nor when a higher-is-better metric rose: a trend, or from its first "
                 f"report to a last third whose median is >= {program.ROSE_SHARE:g}x it, every "
                 "value above it; nor when the loss fell the same way: a last third whose median "
-                f"is <= its first report / {program.ROSE_SHARE:g}, every value below it; nor "
+                f"is <= its first report / {program.FELL_SHARE:g}, every value below it; nor "
                 "when its noise hides a fall: the lower end of the ~95% interval of its fitted "
                 f"change below -{program.MAX_HIDDEN_FALL:.0%}; nor when it is a level with "
                 f"noise: that interval holds 0 within +-{program.MAX_HIDDEN_FALL:.0%} and the "
@@ -327,7 +329,8 @@ def _not_learning_rule() -> Rule:
                 "its second report; fresh28's NLL that converged before its first report; "
                 "fresh35's precision-matrix NLL at its noise floor by its first report; fresh45's "
                 "deconvolution converged before its first report; fresh102's online buffer, "
-                "test NLL 0.721 -> 0.672 while its train NLL held at 0.70",
+                "test NLL 0.721 -> 0.672 while its train NLL held at 0.70; fresh107's DP-SGD, "
+                "train BCE 0.495 -> 0.428 before its second report, then a drift up to 0.442",
                 _not_learning)
 
 

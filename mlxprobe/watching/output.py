@@ -188,14 +188,17 @@ class ProgressParser:
         a metric `init` that was nan at every seed's start, `diverged:non_finite_metric`).
         Words after the last column with no number among them are a note on the row (`132
         1.42e+00  55.4202  <- blew up, sweep stopped`: fresh99 `ean_scanline_conv_rangetest`,
-        whose blown-up row was read as a headerless step and loss, its learning rate)."""
+        whose blown-up row was read as a headerless step and loss, its learning rate). A dash
+        under any column is a value not there (`EMPTY_CELLS`: fresh107 `refill_dpsgd_rst`, a
+        reference run's `clipped_%` column printed `-`, whose rows were read headerless, each
+        row's test loss lost)."""
         header = self.header or []
         cells = cells[:len(header)] if not any(numeric([c]) for c in cells[len(header):]) \
             else cells
         if len(cells) != len(header):
             return None
         pairs = [(h, c) for h, c in zip(header, cells) if numeric([c])]
-        words = [h for h, c in zip(header, cells) if not numeric([c])]
+        words = [h for h, c in zip(header, cells) if not numeric([c]) and c not in EMPTY_CELLS]
         positions = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
                         for h in words)
         return pairs if positions and len(pairs) >= 2 else None

@@ -1,0 +1,72 @@
+"""Stop 57's changes to watch's judging and reading: a training loss at its floor while the
+held-out loss never improves is an answer the model sees only at training
+(`judging.leaked_answer`, fresh110 `caption_lm_padmask_causal`); a loss that fell ~10% before
+its second report and drifted up a little after learned (`program.fell_and_held`, fresh107
+`refill_dpsgd_rst`); a dash under a fixed-width table's column is a value not there, the row
+still read (`ProgressParser._aligned`)."""
+
+from __future__ import annotations
+
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.output import ProgressParser
+
+# fresh110 `caption_lm_padmask_causal` as printed: the causal mask replaced by a padding mask
+TRAIN = [0.8497, 0.0025, 0.0016, 0.0008, 0.0006, 0.0005]
+VAL = [6.8391, 7.6167, 7.6753, 7.7454, 7.8638, 7.9501]
+# its fixed twin
+TRAIN_OK = [1.383, 0.663, 0.625, 0.600, 0.584, 0.588]
+VAL_OK = [0.749, 0.630, 0.608, 0.594, 0.594, 0.598]
+# fresh107 `refill_dpsgd_rst`'s DP-SGD table: train BCE per epoch
+DP_BCE = [0.4952, 0.4277, 0.4373, 0.4409, 0.441, 0.4431, 0.4415, 0.4413, 0.4417, 0.4417]
+
+
+def reports(train: list[float], held_out: list[float] | None = None,
+            name: str = "val_loss") -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 50 * (i + 1), "t": float(i),
+                "loss": loss, **({"metrics": {name: held_out[i]}} if held_out else {})}
+               for i, loss in enumerate(train)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_training_loss_at_its_floor_while_the_held_out_loss_never_improves_leaks():
+    verdict = classify(reports(TRAIN, VAL))
+    assert verdict.label == "not_learning:leaked_answer", verdict.reason
+    assert "causal" in verdict.hint and "mask=None" in verdict.hint
+    assert verdict.evidence["train_last"] == 0.0005 and verdict.evidence["gap_min"] == 100
+
+
+def test_the_fixed_twin_and_near_misses_are_not_a_leak():
+    assert classify(reports(TRAIN_OK, VAL_OK)).kind == "pass"
+    # the held-out loss fell once below its first evaluation: it learned something
+    dipped = [VAL[0], VAL[0] * 0.99, *VAL[2:]]
+    assert classify(reports(TRAIN, dipped)).label != "not_learning:leaked_answer"
+    # both converged: the held-out loss near the training loss (no gap)
+    near = [t * 1.1 + 0.0001 * i for i, t in enumerate(TRAIN)]
+    assert classify(reports(TRAIN, near)).label != "not_learning:leaked_answer"
+    # the training loss only fell 20-fold: not at its floor
+    slow = [0.85, 0.3, 0.12, 0.08, 0.05, 0.0425]
+    assert classify(reports(slow, VAL)).label != "not_learning:leaked_answer"
+
+
+def test_a_loss_that_fell_before_its_second_report_and_drifted_up_learned():
+    assert classify(reports(DP_BCE)).kind == "pass"
+    # a loss that only fell 5% before its second report and held: no fall to speak of
+    flat = [0.465 + 0.0004 * ((-1) ** i) for i in range(10)]
+    assert classify(reports(flat)).label == "not_learning:trend"
+
+
+HEADER = "epoch  train_bce  test_bce  test_acc_%  clipped_%  sec"
+
+
+def test_a_dash_under_a_column_of_a_fixed_width_table_is_a_value_not_there():
+    parser = ProgressParser()
+    assert parser.parse(HEADER) is None
+    record = parser.parse("    1     0.4358    0.4198       81.05          -  0.1")
+    assert record["loss"] == 0.4358 and record["metrics"]["test_bce"] == 0.4198
+    # a pre-training row: no training loss yet, the held-out one read
+    record = parser.parse("    0          -    0.6931       50.00          -  0.0")
+    assert "loss" not in record and record["metrics"]["test_bce"] == 0.6931
+    # a word that is no dash under a metric column is no value of the table's: not named
+    record = parser.parse("    2     0.4194    0.4173       80.90       high  0.2")
+    assert "test_bce" not in record.get("metrics", {})
