@@ -1737,6 +1737,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX177", "shape-only-argument",
+        "an argument whose only reads are its shape before its name is bound again from "
+        "something else (B, L, D = queries.shape; queries, keys, values = split(proj(keys))): "
+        "its values never reach the result, so what the caller passes (a learned query, a "
+        "probe) gets no gradient and never trains",
+        "queries = self.q_proj(queries)  # project each input from itself",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh109 attn_pool_probe_ignored) an "
+        "attention-pooling head that projected q, k and v all from keys left its probe's "
+        "gradient exactly 0 for 12 epochs while the loss fell 1.01 -> 0.50; projected from "
+        "queries, the probe's gradient was 1.2e-3 at step 1 and it moved 0.35",
+        "", source="https://github.com/Blaizzy/mlx-embeddings/pull/45"),
+    RuleInfo(
         "MLX176", "restarted-iterator-lost",
         "an exhausted iterator restarted into another name (except StopIteration: fresh = "
         "make_iter(); x = next(fresh)) while the loop keeps calling next() on the old one: "

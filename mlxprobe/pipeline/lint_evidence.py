@@ -74,7 +74,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
-                            "MLX070", "MLX071", "MLX076", "MLX080", "MLX088",
+                            "MLX070", "MLX071", "MLX076", "MLX080", "MLX088", "MLX177",
                             "MLX091", "MLX092", "MLX093", "MLX095", "MLX096",
                             "MLX097", "MLX106", "MLX108", "MLX109", "MLX112",
                             "MLX117", "MLX125", "MLX129", "MLX145", "MLX159",

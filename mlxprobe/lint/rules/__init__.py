@@ -122,6 +122,7 @@ from .scalar_unpack import ScalarUnpacked
 from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
+from .shape_only import ShapeOnlyArgument
 from .shapeless import ShapelessCompileReadsShape
 from .share_first import ShareDividedFirst
 from .siblings import UnusedSibling
@@ -162,6 +163,7 @@ from .weight_glob import BareWeightGlob
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
+    ShapeOnlyArgument,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
