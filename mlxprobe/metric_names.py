@@ -54,7 +54,9 @@ _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|
                    r"duration|speed|throughput|tok|toks|tokens|token|samples|mem|memory|"
                    r"peak|gb|mb|kb|bytes|it/s|it/sec|wall|clock|date|seed|size|count|n|"
                    r"params|parameters|gpu|cpu)(?:$|_|/)|/s(?:ec)?$|per_s(?:ec)?$")
-_VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout)(?:_|$)")
+# `held_out_loss`: fresh111 `slice_head_lora`'s `base model held-out loss 0.4563`
+_VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout|held_?out)"
+                         r"(?:_|$)")
 _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
                r"reconstruction|regret)")
 # the name of a loss itself, at the end of a name (`train_l1`, `huber`), never its weight

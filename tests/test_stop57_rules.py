@@ -3,10 +3,13 @@ held-out loss never improves is an answer the model sees only at training
 (`judging.leaked_answer`, fresh110 `caption_lm_padmask_causal`); a loss that fell ~10% before
 its second report and drifted up a little after learned (`program.fell_and_held`, fresh107
 `refill_dpsgd_rst`); a dash under a fixed-width table's column is a value not there, the row
-still read (`ProgressParser._aligned`)."""
+still read (`ProgressParser._aligned`); `held-out` before a loss names a held-out loss
+(fresh111 `slice_head_lora`); a held-out share at exactly 1 is at its bound, no stale
+evaluation (fresh27 `online_dpo_step_tuple_ok`)."""
 
 from __future__ import annotations
 
+from mlxprobe import metric_names
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
@@ -70,3 +73,22 @@ def test_a_dash_under_a_column_of_a_fixed_width_table_is_a_value_not_there():
     # a word that is no dash under a metric column is no value of the table's: not named
     record = parser.parse("    2     0.4194    0.4173       80.90       high  0.2")
     assert "test_bce" not in record.get("metrics", {})
+
+
+def test_held_out_before_a_loss_names_a_held_out_loss_not_the_training_loss():
+    # fresh111 `slice_head_lora`: `base model held-out loss 0.4563` was read as its train loss
+    for line, name in (("base model held-out loss 0.4563", "held_out_loss"),
+                       ("holdout mse 0.2", "holdout_mse")):
+        record = ProgressParser().parse(line)
+        assert "loss" not in record and record["metrics"] == {name: float(line.split()[-1])}
+    assert metric_names.held_out_loss("held_out_loss") and metric_names.held_out("heldout_nll")
+
+
+def test_a_held_out_share_at_exactly_one_from_the_start_is_no_stale_evaluation():
+    # fresh27 `online_dpo_step_tuple_ok`: `held-out P(chosen>rej)` at 1.000 at every report
+    falling = [0.69 * 0.5 ** i for i in range(10)]
+    share = reports(falling, [1.0] * 10, "held_out_p")
+    assert classify(share).kind == "pass"
+    # a held-out loss that never moves while the training loss falls 99% is still stale
+    stuck = reports(falling, [0.4563] * 10, "held_out_loss")
+    assert classify(stuck).label == "wrong_result:stale_evaluation"

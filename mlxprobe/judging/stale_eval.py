@@ -12,7 +12,9 @@ Thresholds and why: at least MIN_REPORTS reports of the metric, all one value (a
 not a classification rate (accuracy, F1, AUC, hit rate, exact match: over a fixed held-out
 set such a share can stay put while a model overfits its training set honestly; a loss, an
 error, a PSNR of a model that trained moves), finite and not at a bound (an accuracy at 0 or
-1 / 100%, any metric at 0: a task solved from the first report, a degenerate split); the
+1 / 100%, any metric at 0: a task solved from the first report, a degenerate split; a
+metric that names no loss at exactly 1 or 100 too: fresh27 `online_dpo_step_tuple_ok`'s
+`held-out P(chosen>rej)`, a share at 1.000 from its first report); the
 training loss finite, positive at its first report, and its last at least FALL below its
 first (80%: a model that learned that much moves any evaluation of itself). Measured:
 fresh49 `flatland_nerf_testcopy` (nerf_meets_mlx 71844e6, `deepcopy(render_kwargs_train)`):
@@ -59,7 +61,7 @@ def frozen_metric(raw: RawResult) -> tuple[str, list[float]] | None:
                 normal):
             continue
         value = values[0]
-        bound = value == 0 or (metric_names.role(normal) == metric_names.ACCURACY
+        bound = value == 0 or (metric_names.role(normal) != metric_names.LOSS
                                and value in (1.0, 100.0))
         if math.isfinite(value) and not bound and not RATES.search(normal):
             return name, values

@@ -58,7 +58,8 @@ EPOCH_WORDS = frozenset({"epoch", "ep"})
 QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval",
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",
                         "running", "epoch", "recon", "reconstruction", "policy", "value",
-                        "entropy", "smoothed", "global", "dev", "trained", "peak"})
+                        "entropy", "smoothed", "global", "dev", "trained", "peak",
+                        "holdout", "heldout", "held-out", "held_out"})
 SPLITS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval", "dev",
                     "holdout"})
 # a unit of information after a number: `bits`, `nats`, `bits/char`, `nats/token`, `bpc`
