@@ -95,11 +95,16 @@ _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate
 
 
+NEGATED_WORD = re.compile(r"(?<=[\s_])-(?=[a-z])")  # `test -elbo`, `val_-loglik`
+
+
 def normal(name: str) -> str:
     """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`; a name written
-    negated, `-elbo`, -> `minus_elbo`."""
+    negated, `-elbo`, -> `minus_elbo`, also after a qualifier (`test -elbo` -> `test_minus_elbo`:
+    fresh113 `glacier_hydrograph_vae_anneal`'s table column)."""
     text = name.strip().strip(":=|,;()[]{}'\"").lower()
     negated = text[:1] == "-" and text[1:2].isalpha()
+    text = NEGATED_WORD.sub("minus_", text)
     text = re.sub(r"[\s\-]+", "_", text).strip("_")
     return f"minus_{text}" if negated else text
 

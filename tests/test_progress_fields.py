@@ -266,7 +266,8 @@ def test_a_bar_inside_a_header_cell_is_part_of_its_name():
 def test_a_value_changed_from_one_number_to_another_is_the_new_one():
     # the catalogue's nan_unchecked example ends with `held-out loss 1.5404 -> 0.0310`: read as
     # a loss of 1.5404 after training, it made `wrong_result:degraded` when the last training
-    # report was counted after every update (stdout read later than the update records)
-    assert fields.read("held-out loss 1.5404 -> 0.0310").values == {"loss": 0.031}
+    # report was counted after every update (stdout read later than the update records); a
+    # held-out loss since stop 57 (`held-out` qualifies the name), its new value all the same
+    assert fields.read("held-out loss 1.5404 -> 0.0310").values == {"held_out_loss": 0.031}
     assert fields.read("lr 1e-3 -> 5e-4  loss 2.0").values == {"learning_rate": 5e-4,
                                                                "loss": 2.0}

@@ -5,7 +5,9 @@ its second report and drifted up a little after learned (`program.fell_and_held`
 `refill_dpsgd_rst`); a dash under a fixed-width table's column is a value not there, the row
 still read (`ProgressParser._aligned`); `held-out` before a loss names a held-out loss
 (fresh111 `slice_head_lora`); a held-out share at exactly 1 is at its bound, no stale
-evaluation (fresh27 `online_dpo_step_tuple_ok`)."""
+evaluation (fresh27 `online_dpo_step_tuple_ok`); a header with a negated name (`test -elbo`)
+and a qualified loss (`recon nll`) names its columns, and a table whose bracketed names
+(`p(right)`) name no metric is no progress (fresh113's two false alarms)."""
 
 from __future__ import annotations
 
@@ -92,3 +94,21 @@ def test_a_held_out_share_at_exactly_one_from_the_start_is_no_stale_evaluation()
     # a held-out loss that never moves while the training loss falls 99% is still stale
     stuck = reports(falling, [0.4563] * 10, "held_out_loss")
     assert classify(stuck).label == "wrong_result:stale_evaluation"
+
+
+def test_a_header_with_a_negated_name_and_a_qualified_loss_names_its_columns():
+    # fresh113 `glacier_hydrograph_vae_anneal`: beta (0.2 -> 1.0, a KL warm-up) was the loss
+    parser = ProgressParser()
+    assert parser.parse("  step   beta  objective  recon nll       kl  test -elbo   secs") is None
+    record = parser.parse("   200  0.200      7.810      6.801    9.970     -25.222    0.7")
+    assert record["loss"] == 6.801 and record["loss_name"] == "recon_nll"
+    assert record["metrics"]["beta"] == 0.2 and record["metrics"]["test_minus_elbo"] == -25.222
+    assert metric_names.normal("test -elbo") == "test_minus_elbo"
+    assert metric_names.held_out_loss("test_minus_elbo")
+
+
+def test_a_table_whose_bracketed_names_name_no_metric_is_no_progress():
+    # fresh113 `ferry_dock_a2c_silent`: a final policy table read as steps and losses
+    parser = ProgressParser()
+    lines = ["berth  p(right)  V", "    1     0.980  0.454", "    2     0.997  0.485"]
+    assert [parser.parse(line) for line in lines] == [None, None, None]

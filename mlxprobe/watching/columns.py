@@ -25,8 +25,10 @@ from . import fields
 MEASURES = (metric_names.LOSS, metric_names.ACCURACY)
 
 CELL = re.compile(r"\S+")
-# `6-digit`, `5-shot`: a name may start with a count and a hyphen
-NAME_WORD = re.compile(r"(?:\d+-)?[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
+# `6-digit`, `5-shot`: a name may start with a count and a hyphen;
+# `-elbo`: a negated quantity (fresh113 `glacier_hydrograph_vae_anneal`, whose header
+# `step beta objective recon nll kl test -elbo secs` was not read, so beta was the loss)
+NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
 NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")
 LETTER = re.compile(r"[A-Za-z]")
@@ -58,8 +60,11 @@ def _two_measures(words: list[str]) -> bool:
     """A column's header words of which two or more each name a metric span two columns,
     not one: `train_ce  val_ce` over fresh82 `ropeway_sway_allsum_earlystop`'s epoch-0 row,
     its train_ce blank, was read as one column `train_ce_val_ce`. A position qualifies a
-    metric (`batch mse` is one column)."""
-    return sum(metric_names.role(metric_names.normal(w)) in MEASURES for w in words) >= 2
+    metric (`batch mse` is one column), and so does a qualifier before the last word (`recon
+    nll`: fresh113 `glacier_hydrograph_vae_anneal`, whose header was not read)."""
+    named = [w for i, w in enumerate(words)
+             if i == len(words) - 1 or w.lower() not in fields.QUALIFIERS]
+    return sum(metric_names.role(metric_names.normal(w)) in MEASURES for w in named) >= 2
 
 
 def _by_ends(head: str, ends: list[int]) -> list[list[str]] | None:

@@ -233,7 +233,10 @@ TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 # second number, the KL weight beta ramping 0 -> 1, was the loss); `6-digit_reads`,
 # `5-shot`: a count before a hyphen starts the name (fresh99 `ean_scanline_conv_rangetest`,
 # whose header was not read)
-HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_][\w./@|-]*%?")
+# `p(right)`, `f[x]`: a bracket inside a name (fresh113 `ferry_dock_a2c_silent`: a final
+# policy table `berth  p(right)  V` was not known for a table that names no metric, so its
+# rows were read as headerless steps and losses, p(right) 0.98 -> 1.0, `not_learning`)
+HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_][\w./@|()\[\]-]*%?")
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
