@@ -1,8 +1,9 @@
-"""Stop 57's lint rule MLX177, on small programs with the spellings beside them that must stay
-silent: an argument whose only reads are its shape before its name is bound again from
+"""Stop 57's lint changes, on small programs with the spellings beside them that must stay
+silent: MLX177, an argument whose only reads are its shape before its name is bound again from
 something else, so its values never reach the result (failure corpus fresh109
 `attn_pool_probe_ignored`, mlx-embeddings PR 45: the pooling probe passed as `queries` got
-no gradient and never trained).
+no gradient and never trained); MLX023 stands down on a step compiled again with `inputs=` /
+`outputs=` (fresh114 `piano_partials_allsum_warmup`, a correct loop).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -61,3 +62,26 @@ def causal_mask(x):
     return mx.triu(mx.full((L, L), -1e9), k=1)
 """
     assert fired(helper, "MLX177") == []
+
+
+COMPILED_TWICE = """
+state = [model.state, opt.state]
+
+@mx.compile
+def _step(x, y):
+    loss, grads = vg(model, x, y)
+    opt.update(model, grads)
+    return loss
+
+{wrap}
+for x, y in batches:
+    loss = step(x, y)
+    mx.eval(loss)
+"""
+
+
+def test_a_step_compiled_again_with_its_state_declared_is_left_alone_by_mlx023() -> None:
+    # fresh114 `piano_partials_allsum_warmup`: the outer compile's trace captures the state
+    declared = "step = mx.compile(_step, inputs=state, outputs=state)"
+    assert fired(COMPILED_TWICE.format(wrap=declared), "MLX023") == []
+    assert fired(COMPILED_TWICE.format(wrap="step = _step"), "MLX023") == [4]
