@@ -50,11 +50,14 @@ class SagNet(nn.Module):
         return self.mu(h), mx.clip(self.logvar(h), -9.0, 4.0)
 
 
+BF16_COPY = SagNet()
+
+
 def gaussian_nll(model, x, y):
     # compute in bf16 on a bf16 copy of the inputs; the cast of the float32
     # master weights happens inside so gradients land back in float32
     params16 = tree_map(lambda p: p.astype(mx.bfloat16), model.parameters())
-    model16 = SagNet()
+    model16 = BF16_COPY  # built once: a new SagNet() per call draws from the global random key
     model16.update(params16)
     mu, logvar = model16(x.astype(mx.bfloat16))
     mu = mu.astype(mx.float32)

@@ -312,7 +312,12 @@ LEAK = ("memory grows every step: keep Python floats, not lazy arrays, across st
         "or memo dict kept for the whole run that is never cleared or bounded (a search "
         "tree's node cache, a tokenizer's or a feature's memo, each entry holding copies): "
         "clear it per game or epoch, bound it (`functools.lru_cache(maxsize=...)`), or drop "
-        "it")
+        "it; or a module or random array built inside the step and never evaluated (a new "
+        "`nn.Linear(...)` or model per call, to copy weights into): each draw splits the "
+        "global random key `mx.random.state` lazily, and the unevaluated key chains every "
+        "draw of the run (fresh115 `ropeway_sag_nll_bf16`: a bf16 copy of the model built "
+        "in the loss, RSS +17.6 KB a step): build it once, or `mx.eval(mx.random.state)` "
+        "each step")
 LAZY_BACKLOG = ("the model and the optimizer state are never evaluated: each "
                 "`optimizer.update` adds to one lazy graph that keeps every step's arrays "
                 "alive, and whatever evaluates first (a `float(loss)` at a log line, a "
