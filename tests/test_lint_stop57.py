@@ -3,7 +3,8 @@ silent: MLX177, an argument whose only reads are its shape before its name is bo
 something else, so its values never reach the result (failure corpus fresh109
 `attn_pool_probe_ignored`, mlx-embeddings PR 45: the pooling probe passed as `queries` got
 no gradient and never trained); MLX023 stands down on a step compiled again with `inputs=` /
-`outputs=` (fresh114 `piano_partials_allsum_warmup`, a correct loop).
+`outputs=` (fresh114 `piano_partials_allsum_warmup`, a correct loop); MLX178, a layer or
+model built inside the differentiated loss (fresh115 `ropeway_sag_nll_bf16`, a loop that leaks).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -85,3 +86,45 @@ def test_a_step_compiled_again_with_its_state_declared_is_left_alone_by_mlx023()
     declared = "step = mx.compile(_step, inputs=state, outputs=state)"
     assert fired(COMPILED_TWICE.format(wrap=declared), "MLX023") == []
     assert fired(COMPILED_TWICE.format(wrap="step = _step"), "MLX023") == [4]
+
+
+LOSS_WITH_COPY = """
+class SagNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(5, 48)
+        self.mu = nn.Linear(48, 1)
+
+    def __call__(self, x):
+        return self.mu(nn.silu(self.l1(x)))
+
+{before}
+def gaussian_nll(model, x, y):
+    params16 = tree_map(lambda p: p.astype(mx.bfloat16), model.parameters())
+    {copy}
+    model16.update(params16)
+    return ((model16(x.astype(mx.bfloat16)) - y) ** 2).mean()
+
+model = SagNet()
+loss_and_grad = nn.value_and_grad(model, gaussian_nll)
+for step in range(1000):
+    loss, grads = loss_and_grad(model, X, Y)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+def test_a_model_built_inside_the_differentiated_loss_is_found() -> None:
+    # fresh115 `ropeway_sag_nll_bf16`: RSS +17.6 KB a step from the chained random key
+    assert fired(LOSS_WITH_COPY.format(before="", copy="model16 = SagNet()"), "MLX178") == [14]
+    layer = LOSS_WITH_COPY.format(before="", copy="model16 = nn.Linear(5, 1)")
+    assert fired(layer, "MLX178") == [14]
+
+
+@pytest.mark.parametrize("before, copy", [
+    ("COPY = SagNet()", "model16 = COPY"),  # built once, outside the loss
+    ("", "model16 = SagNet(); mx.eval(mx.random.state)"),  # the key evaluated
+    ("", "model16 = nn.ReLU()"),  # a layer with no random weights
+])
+def test_a_copy_built_once_or_a_key_kept_evaluated_is_left_alone(before: str, copy: str) -> None:
+    assert fired(LOSS_WITH_COPY.format(before=before, copy=copy), "MLX178") == []

@@ -59,8 +59,11 @@ mx.eval(model.parameters())
 opt = optim.AdamW(learning_rate=2e-3, weight_decay=1e-4)
 
 
+WORK = NoteNet()  # the bf16 working copy, built once: a NoteNet() per call chains mx.random.state
+
+
 def bf16_loss(params_bf16, x, y):
-    work = NoteNet()
+    work = WORK
     work.update(params_bf16)
     logits = work(x.astype(mx.bfloat16))
     # softmax / CE in float32 for stability, as most AMP recipes do

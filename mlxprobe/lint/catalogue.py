@@ -1737,6 +1737,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX178", "module-built-per-step",
+        "a layer or model built inside a differentiated function (model16 = Net() in the "
+        "loss): each step draws new random weights from the global key and drops them "
+        "unevaluated, so mx.random.state chains every draw and memory grows every step",
+        "build it once outside the loss (copy = Net(), then copy.update(params) per step), "
+        "or mx.eval(mx.random.state) each step",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh115 ropeway_sag_nll_bf16) a loss that "
+        "built a bf16 copy of its model per call: max RSS 58 -> 133 MB from 600 to 4,800 "
+        "steps (+17.6 KB a step); built once, 48 MB flat with the same losses",
+        "", source="https://github.com/ml-explore/mlx/issues/2711"),
+    RuleInfo(
         "MLX177", "shape-only-argument",
         "an argument whose only reads are its shape before its name is bound again from "
         "something else (B, L, D = queries.shape; queries, keys, values = split(proj(keys))): "

@@ -29,7 +29,8 @@ from ..lint.finding import Finding
 EXPLAINS: dict[str, frozenset[str]] = {
     "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
                        "MLX073", "MLX074", "MLX114"}),
-    "leak": frozenset({"MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055", "MLX057",
+    "leak": frozenset({"MLX178", "MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055",
+                       "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
     "crash": frozenset({"MLX007", "MLX009", "MLX015", "MLX017", "MLX018", "MLX023", "MLX024",
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",

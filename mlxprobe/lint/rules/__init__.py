@@ -23,6 +23,7 @@ from .base import Rule
 from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
 from .boolean_index import BooleanMaskIndex
+from .built_per_step import ModuleBuiltPerStep
 from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
 from .collectives import CollectiveOnSomeRanks
@@ -164,6 +165,7 @@ from .weight_glob import BareWeightGlob
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
+    ModuleBuiltPerStep,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
