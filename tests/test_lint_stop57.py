@@ -4,7 +4,9 @@ something else, so its values never reach the result (failure corpus fresh109
 `attn_pool_probe_ignored`, mlx-embeddings PR 45: the pooling probe passed as `queries` got
 no gradient and never trained); MLX023 stands down on a step compiled again with `inputs=` /
 `outputs=` (fresh114 `piano_partials_allsum_warmup`, a correct loop); MLX178, a layer or
-model built inside the differentiated loss (fresh115 `ropeway_sag_nll_bf16`, a loop that leaks).
+model built inside the differentiated loss (fresh115 `ropeway_sag_nll_bf16`, a loop that leaks);
+MLX028 reads a gradient only audited once per fold as no step (fresh117
+`lava_runout_kfold_gauss_nll`).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -128,3 +130,28 @@ def test_a_model_built_inside_the_differentiated_loss_is_found() -> None:
 ])
 def test_a_copy_built_once_or_a_key_kept_evaluated_is_left_alone(before: str, copy: str) -> None:
     assert fired(LOSS_WITH_COPY.format(before=before, copy=copy), "MLX178") == []
+
+
+FOLDS = """
+def run_fold(fold, X, y):
+    x_mu, x_sd = X.mean(0), X.std(0)
+    xtr = mx.array((X - x_mu) / x_sd)
+    if fold == 0:
+        {audit}
+    for epoch in range(30):
+        loss, grads = loss_and_grad(model, xtr, y)
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state)
+
+for k in range(5):
+    run_fold(k, X, y)
+"""
+
+
+def test_a_gradient_only_audited_once_per_fold_makes_no_step_of_the_fold_loop() -> None:
+    # fresh117 `lava_runout_kfold_gauss_nll`: the fold's standardisation ran once per fold
+    audit = "_, g0 = loss_and_grad(model, xtr[:64], y[:64]); print(len(tree_flatten(g0)))"
+    assert fired(FOLDS.format(audit=audit), "MLX028") == []
+    # a gradient applied by hand at the fold level is a step: the division runs per step
+    step = "_, g0 = loss_and_grad(model, xtr, y); model.update(tree_map(sgd, params, g0))"
+    assert fired(FOLDS.format(audit=step), "MLX028") == [4]

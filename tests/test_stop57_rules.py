@@ -7,7 +7,8 @@ still read (`ProgressParser._aligned`); `held-out` before a loss names a held-ou
 (fresh111 `slice_head_lora`); a held-out share at exactly 1 is at its bound, no stale
 evaluation (fresh27 `online_dpo_step_tuple_ok`); a header with a negated name (`test -elbo`)
 and a qualified loss (`recon nll`) names its columns, and a table whose bracketed names
-(`p(right)`) name no metric is no progress (fresh113's two false alarms)."""
+(`p(right)`) name no metric is no progress (fresh113's two false alarms); a breakdown by group
+after training is no reload (fresh117 `railway_transe_growing_graph`)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,20 @@ def test_a_table_whose_bracketed_names_name_no_metric_is_no_progress():
     parser = ProgressParser()
     lines = ["berth  p(right)  V", "    1     0.980  0.454", "    2     0.997  0.485"]
     assert [parser.parse(line) for line in lines] == [None, None, None]
+
+
+def test_a_breakdown_by_group_after_training_is_no_reload():
+    # fresh117 `railway_transe_growing_graph`: `final: hits@3 89.7%`, then per relation
+    # 90.9%, 100.0%, 0.0%: the last equal to the stage-1 value, one evaluation per group
+    updates = [{"kind": "step", "source": "update", "step": s, "t": 0.001 * s}
+               for s in range(1, 2401)]
+    during = [{"kind": "progress", "source": "output", "step": 300 * i, "t": 0.3 * i + 0.0005,
+               "loss": 0.07 - 0.001 * i, "metrics": {"hits@3": value}}
+              for i, value in enumerate([9.1, 0.0, 96.8, 95.2, 88.2, 89.7], start=1)]
+    after = [{"kind": "progress", "source": "output", "step": 2400, "t": 3.0 + 0.1 * i,
+              "metrics": {"hits@3": value}} for i, value in enumerate([89.7, 90.9, 100.0, 0.0])]
+    raw = RawResult(records=updates + during + after, exit_code=0, watched=True)
+    assert classify(raw).label != "wrong_result:reverted"
+    reload = RawResult(records=updates + during + after[:1] + after[-1:], exit_code=0,
+                       watched=True)
+    assert classify(reload).label == "wrong_result:reverted"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, forwards, wrapped
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, reach
+from ..flow import assignments, body_nodes, calls, reach, walk
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
 from .adapters import freezes_all
@@ -268,7 +268,22 @@ def steps_itself(source: SourceFile, nodes: list[ast.AST],
         if node in reaches:
             inner.update(reaches[node])
     own = [n for n in nodes if n not in inner]
-    return bool(step_outputs(own)) or any(is_optimizer_update(source, c) for c in calls(own))
+    return applied(own, step_outputs(own)) or any(is_optimizer_update(source, c)
+                                                   for c in calls(own))
+
+
+APPLIES = frozenset({"tree_map", "update", "apply_gradients"})
+
+
+def applied(nodes: list[ast.AST], outputs: set[str]) -> bool:
+    """A gradient step's outputs handed to what applies them (`tree_map(lambda p, g: ...,
+    params, grads)`, `model.update(...)`): a hand-written update. A gradient only inspected
+    (`_, g0 = loss_and_grad(...)`, then `tree_flatten(g0)` to audit the leaves once per
+    fold) is no step: fresh117 `lava_runout_kfold_gauss_nll`, whose fold loop's one-off
+    audit made the fold's data standardisation a step's division by a standard deviation."""
+    return any(last_name(c.func) in APPLIES and any(
+        isinstance(a, ast.Name) and a.id in outputs for a in walk(c.args))
+        for c in calls(nodes))
 
 
 def negative(node: ast.AST) -> bool:
