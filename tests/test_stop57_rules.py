@@ -8,7 +8,9 @@ still read (`ProgressParser._aligned`); `held-out` before a loss names a held-ou
 evaluation (fresh27 `online_dpo_step_tuple_ok`); a header with a negated name (`test -elbo`)
 and a qualified loss (`recon nll`) names its columns, and a table whose bracketed names
 (`p(right)`) name no metric is no progress (fresh113's two false alarms); a breakdown by group
-after training is no reload (fresh117 `railway_transe_growing_graph`)."""
+after training is no reload (fresh117 `railway_transe_growing_graph`); a table of update
+windows (`61-120`) with centred cells is read (fresh113 `ferry_dock_a2c_silent`); a
+learning rate that grows with the step is named in the fix (fresh53 `sb3_schedule_bandit`)."""
 
 from __future__ import annotations
 
@@ -130,3 +132,29 @@ def test_a_breakdown_by_group_after_training_is_no_reload():
     reload = RawResult(records=updates + during + after[:1] + after[-1:], exit_code=0,
                        watched=True)
     assert classify(reload).label == "wrong_result:reverted"
+
+
+def test_a_table_of_update_windows_with_centred_cells_is_read_at_each_windows_end():
+    # fresh113 `ferry_dock_a2c_silent`: an actor-critic's returns per 60 updates, unread
+    parser = ProgressParser()
+    assert parser.parse("  updates   return  ferry %    policy    value  entropy     |g|") is None
+    record = parser.parse("  61-120     0.812    94.7%   -0.0037   0.0135    0.087   0.034")
+    assert record["step"] == 120 and record["metrics"]["return"] == 0.812
+    assert record["metrics"]["entropy"] == 0.087
+
+
+def test_a_learning_rate_that_grows_with_the_step_is_named_in_the_fix():
+    # fresh53 `sb3_schedule_bandit_broken`: an SB3-style schedule called with the step count
+    lrs = [0.447 * i for i in range(11)]
+    rewards = [0.387, 0.711, 0.543, 0.520, 0.641, 0.352, 0.398, 0.371, 0.336, 0.453, 0.184]
+    records = [{"kind": "progress", "source": "output", "step": 150 * i, "t": float(i),
+                "loss": 0.6 + 0.01 * (i % 3), "loss_name": "vf_loss",
+                "metrics": {"lr": lr, "reward": reward}}
+               for i, (lr, reward) in enumerate(zip(lrs, rewards))]
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert verdict.label == "not_learning:receding" and "step count" in verdict.hint
+    # a range test's rate grows by a factor each report: no such note
+    sweep = [dict(r, metrics={"lr": 1e-5 * 3.0 ** i, "reward": r["metrics"]["reward"]})
+             for i, r in enumerate(records)]
+    assert "step count" not in classify(RawResult(records=sweep, exit_code=0,
+                                                  watched=True)).hint

@@ -30,7 +30,7 @@ import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import metrics, program
+from . import metrics, program, rising_rate
 from .rule import Rule, Verdict
 
 FELL = 0.5
@@ -86,8 +86,8 @@ def judge(raw: RawResult, meta: dict) -> Verdict | None:
                    f"{fit['last']:.4g} over {fit['points']} reports (Mann-Kendall p="
                    f"{fit['p_decrease']:.2g}; its last third's median <= {FELL:g}x its first "
                    "third's best) "
-                   "while the loss did not fall", HINT.format(name=name, first=fit["first"],
-                                                             last=fit["last"]), evidence)
+                   "while the loss did not fall", rising_rate.note(raw) + HINT.format(
+                       name=name, first=fit["first"], last=fit["last"]), evidence)
 
 
 RULES = (

@@ -71,6 +71,7 @@ from . import (
     replaced,
     replayed,
     reverted,
+    rising_rate,
     rounding,
     schedule,
     spinning,
@@ -1191,6 +1192,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"{fit['fitted_change']:+.1%}, needs <= -{program.TREND_MIN_FALL:.0%} or a "
                    f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f})",
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw) + decay.note(raw)
+                   + rising_rate.note(raw)
                    + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
                    {"trend": fit})
 

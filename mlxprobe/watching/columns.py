@@ -28,7 +28,9 @@ CELL = re.compile(r"\S+")
 # `6-digit`, `5-shot`: a name may start with a count and a hyphen;
 # `-elbo`: a negated quantity (fresh113 `glacier_hydrograph_vae_anneal`, whose header
 # `step beta objective recon nll kl test -elbo secs` was not read, so beta was the loss)
-NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[][\w()\[\]./@%|-]*:?")
+# `|g|`: a norm written with bars (fresh113 `ferry_dock_a2c_silent`)
+NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|-]*:?")
+UNIT_WORDS = frozenset({"%"})  # a unit standing alone after a name: `ferry %`
 NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")
 LETTER = re.compile(r"[A-Za-z]")
@@ -38,7 +40,7 @@ def header_like(text: str) -> bool:
     """Three or more words, every one a name with a letter in it (no number, bracketed or
     not, nan or inf: `Step [0]  Training Loss [3.81]`, `final mse: nan` are progress
     lines): a table header that may hold names of several words."""
-    words = text.split()
+    words = [w for w in text.split() if w not in UNIT_WORDS]
     return len(words) >= 3 and all(NAME_WORD.fullmatch(w) and LETTER.search(w)
                                    and not NUMBER_WORD.fullmatch(w) for w in words)
 
@@ -50,7 +52,8 @@ def aligned(header: str, row: str) -> list[str] | None:
     spans = [m.span() for m in CELL.finditer(line)]
     if len(spans) < 2 or not all(NUMBER_WORD.fullmatch(line[a:b]) for a, b in spans):
         return None
-    words = _by_ends(head, [b for _, b in spans]) or _by_starts(head, [a for a, _ in spans])
+    ends = [_centred_end(head, a, b) for a, b in spans]
+    words = _by_ends(head, ends) or _by_starts(head, [a for a, _ in spans])
     if not words or not all(words) or any(map(_two_measures, words)):
         return None
     return ["_".join(cell) for cell in words]
@@ -65,6 +68,16 @@ def _two_measures(words: list[str]) -> bool:
     named = [w for i, w in enumerate(words)
              if i == len(words) - 1 or w.lower() not in fields.QUALIFIERS]
     return sum(metric_names.role(metric_names.normal(w)) in MEASURES for w in named) >= 2
+
+
+def _centred_end(head: str, start: int, end: int) -> int:
+    """Where a cell ends for alignment: the end of the header word whose span holds the whole
+    cell (a cell centred under its name: `updates` over `60`, a window `1-60` read at its
+    end), else its own end."""
+    for word in CELL.finditer(head):
+        if word.start() <= start and end <= word.end():
+            return word.end()
+    return end
 
 
 def _by_ends(head: str, ends: list[int]) -> list[list[str]] | None:

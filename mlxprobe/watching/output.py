@@ -87,6 +87,7 @@ class ProgressParser:
         text = self._undiffed(text)
         if text is None or REFERENCE_LINE.match(text):
             return None
+        text = window_end(text)
         if self.block.takes(text):
             return None
         if self.block.rows:
@@ -236,7 +237,7 @@ TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 # `p(right)`, `f[x]`: a bracket inside a name (fresh113 `ferry_dock_a2c_silent`: a final
 # policy table `berth  p(right)  V` was not known for a table that names no metric, so its
 # rows were read as headerless steps and losses, p(right) 0.98 -> 1.0, `not_learning`)
-HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_][\w./@|()\[\]-]*%?")
+HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_|][\w./@|()\[\]-]*%?")
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
@@ -256,6 +257,21 @@ REFERENCE_LINE = re.compile(r"^[\W_]*(?:random|baseline|chance|oracle|uniform|un
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")  # a unified diff's hunk header
 FOREIGN_CELLS = 3  # names in a header that names no metric (`ProgressParser._foreign`)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
+
+
+# a window of updates that starts a row (`   1-60   0.729  84.7% ...`, `61-120`): the row
+# reports the window, read at its last update (fresh113 `ferry_dock_a2c_silent`, an
+# actor-critic's table of returns per 60 updates, none of whose rows was read)
+WINDOW = re.compile(r"^(\s*)(\d+)-(\d+)(?=\s)")
+
+
+def window_end(text: str) -> str:
+    """`text` with a window `a-b` (a < b) that starts it written as `b`, right-aligned in
+    the window's place; any other text as it is."""
+    found = WINDOW.match(text)
+    if found is None or int(found[2]) >= int(found[3]):
+        return text
+    return found[1] + found[3].rjust(found.end() - len(found[1])) + text[found.end():]
 
 
 def table_cells(text: str) -> list[str]:
