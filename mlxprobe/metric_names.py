@@ -152,6 +152,16 @@ def objective(name: str) -> bool:
     return bool(_OBJECTIVE.search(name))
 
 
+# a counter of repeated runs, each from scratch: `fold`, `seed`, `trial`, `repeat`
+_REPEAT = re.compile(r"(?i)^(?:k_?)?(?:fold|seed|trial|repeat|replicate)s?(?:_(?:id|idx|no))?$")
+
+
+def repeat_counter(name: str) -> bool:
+    """A counter of the program's repeated runs (`fold`, `seed`): where it changes, a new
+    model is trained from scratch."""
+    return bool(_REPEAT.search(name))
+
+
 def stage_counter(name: str) -> bool:
     """A counter of the program's own stages (`stage`, `phase`, `curriculum_stage`): where
     it changes, the program says a new task (longer sequences, a harder set) begins."""

@@ -10,11 +10,13 @@ and a qualified loss (`recon nll`) names its columns, and a table whose brackete
 (`p(right)`) name no metric is no progress (fresh113's two false alarms); a breakdown by group
 after training is no reload (fresh117 `railway_transe_growing_graph`); a table of update
 windows (`61-120`) with centred cells is read (fresh113 `ferry_dock_a2c_silent`); a
-learning rate that grows with the step is named in the fix (fresh53 `sb3_schedule_bandit`)."""
+learning rate that grows with the step is named in the fix (fresh53 `sb3_schedule_bandit`);
+folds trained in turn are judged one at a time (fresh121 `perry_pear_mixup_folds`)."""
 
 from __future__ import annotations
 
 from mlxprobe import metric_names
+from mlxprobe.judging import phases
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
@@ -158,3 +160,24 @@ def test_a_learning_rate_that_grows_with_the_step_is_named_in_the_fix():
              for i, r in enumerate(records)]
     assert "step count" not in classify(RawResult(records=sweep, exit_code=0,
                                                   watched=True)).hint
+
+
+def test_folds_trained_in_turn_are_judged_one_fold_at_a_time():
+    # fresh121 `perry_pear_mixup_folds`: four folds of six epochs, a noisy mixup loss each
+    folds = [[0.912, 0.836, 0.824, 0.809, 0.837, 0.840], [0.911, 0.854, 0.836, 0.794, 0.829,
+             0.791], [0.861, 0.820, 0.848, 0.842, 0.814, 0.819], [0.920, 0.858, 0.889, 0.865,
+             0.877, 0.850]]
+
+    def run(counter: str) -> RawResult:
+        records = [{"kind": "progress", "source": "output", "step": e + 1, "t": 6.0 * k + e,
+                    "loss": loss, "metrics": {counter: float(k + 1)},
+                    **({"restart": True} if k and not e else {})}
+                   for k, fold in enumerate(folds) for e, loss in enumerate(fold)]
+        return RawResult(records=records, exit_code=0, watched=True)
+
+    losses = [loss for fold in folds for loss in fold]
+    assert phases.last_start(run("fold"), losses) == 18
+    assert classify(run("fold")).kind == "pass" and classify(run("seed")).kind == "pass"
+    # the same numbers under a counter that names no repeated run: one curve of 24
+    assert phases.last_start(run("block"), losses) == 0
+    assert metric_names.repeat_counter("k_fold") and not metric_names.repeat_counter("epoch")

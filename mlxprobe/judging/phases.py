@@ -71,9 +71,22 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
         before = losses[start:i]
         if _new_curve(before, losses[i]) and (
                 _boundary(records[i - 1], records[i], restarts)
-                or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)):
+                or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
+                or _repeated(records[i - 1], records[i], restarts):
             start = i
     return start
+
+
+def _repeated(before: dict, record: dict, restarts: list[float]) -> bool:
+    """A new run from scratch, however its loss starts: the program's counter went back
+    and a counter of its repeated runs (`metric_names.repeat_counter`: fold, seed) changed
+    (fresh121 `perry_pear_mixup_folds`: four folds of six epochs, each mixup loss 0.91 ->
+    0.79-0.85, read as one curve of 24 that did not fall: `not_learning:trend`)."""
+    if not (record.get("restart") or _between(restarts, before.get("t"), record.get("t"))):
+        return False
+    now, then = record.get("metrics") or {}, before.get("metrics") or {}
+    return any(metric_names.repeat_counter(name) and name in then and then[name] != value
+               for name, value in now.items())
 
 
 def restart_times(raw: RawResult) -> list[float]:
