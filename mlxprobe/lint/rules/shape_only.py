@@ -11,14 +11,17 @@ while the loss fell 1.01 -> 0.50; projected from `queries`, the probe's gradient
 1.2e-3 and it moved 0.35.
 
 Job: in each function, a parameter without a default whose loads before its first
-unconditional rebinding (a top-level assignment whose value does not read it) are all
-`.shape`, `.ndim`, `.dtype` or `.size` reads, at least one of them.
+unconditional rebinding (a top-level assignment that unpacks into it, `q, k, v = ...`, from a
+value that does not read it) are all `.shape`, `.ndim`, `.dtype` or `.size` reads, at least
+one of them.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+from collections import Counter
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -27,6 +30,19 @@ from ..source import SourceFile
 from .base import Rule
 
 METADATA = frozenset({"shape", "ndim", "dtype", "size"})
+TARGETS = re.compile(r"[ \t]*(?:\w+[ \t]*,[ \t]*)+\w+[ \t]*")  # `q, k, v `
+
+
+def unpacked_names(text: str) -> set[str]:
+    """The names lines of `text` unpack into (`q, k, v = ...`), read line by line with
+    `str` tests first (a multi-line pattern tried at every position costs more)."""
+    found: set[str] = set()
+    for line in text.split("\n"):
+        if "," in line and "=" in line:
+            left = line.split("=", 1)[0]
+            if "," in left and TARGETS.fullmatch(left):
+                found.update(w.strip() for w in left.split(","))
+    return found
 
 
 def plain_parameters(function: ast.FunctionDef) -> list[str]:
@@ -36,42 +52,46 @@ def plain_parameters(function: ast.FunctionDef) -> list[str]:
     return [a.arg for a in plain if a.arg not in ("self", "cls")]
 
 
-def reads(node: ast.AST, name: str) -> tuple[int, int]:
-    """(metadata reads, other loads) of `name` in `node`, nested functions left out."""
-    meta = {id(a.value) for a in walk([node]) if isinstance(a, ast.Attribute)
-            and a.attr in METADATA and isinstance(a.value, ast.Name) and a.value.id == name}
-    loads = [n for n in walk([node]) if isinstance(n, ast.Name) and n.id == name
-             and isinstance(n.ctx, ast.Load)]
-    return sum(id(n) in meta for n in loads), sum(id(n) not in meta for n in loads)
+def uses(node: ast.AST, names: set[str]) -> tuple[Counter, Counter, set[str]]:
+    """(metadata reads, other loads, names bound) of `names` in `node`, one walk, nested
+    functions left out."""
+    nodes = list(walk([node]))
+    meta_of = {id(a.value) for a in nodes if type(a) is ast.Attribute and a.attr in METADATA}
+    meta, other, bound = Counter(), Counter(), set()
+    for n in nodes:
+        if type(n) is ast.Name and n.id in names:
+            if type(n.ctx) is ast.Store:
+                bound.add(n.id)
+            elif id(n) in meta_of:
+                meta[n.id] += 1
+            else:
+                other[n.id] += 1
+    return meta, other, bound
 
 
 def rebinding(stmt: ast.stmt, name: str) -> ast.Name | None:
-    """The target binding `name` when `stmt` is an assignment whose value does not read it."""
-    if not isinstance(stmt, ast.Assign) or sum(reads(stmt.value, name)):
+    """The target binding `name` when `stmt` unpacks into names, `name` among them (`q, k,
+    v = ...`), from a value that does not read it."""
+    if type(stmt) is not ast.Assign or any(uses(stmt.value, {name})[:2]):
         return None
-    targets = [n for t in stmt.targets for n in walk([t])
-               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name]
+    targets = [n for t in stmt.targets if type(t) is ast.Tuple for n in t.elts
+               if type(n) is ast.Name and n.id == name]
     return targets[0] if targets else None
 
 
-def binds(stmt: ast.stmt, name: str) -> bool:
-    """`stmt` binds `name` anywhere (a branch, a loop target, an augmented assignment)."""
-    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
-               for n in walk([stmt]))
-
-
-def overwritten(function: ast.FunctionDef, name: str) -> ast.Name | None:
-    """Where `name` is bound again after only its metadata was read, or None."""
-    metadata = 0
+def overwritten(function: ast.FunctionDef, names: list[str]) -> Iterator[ast.Name]:
+    """Where each of `names` is bound again after only its metadata was read."""
+    open_names, metadata = set(names), Counter()
     for stmt in function.body:
-        target = rebinding(stmt, name)
-        if target is not None:
-            return target if metadata else None
-        meta, other = reads(stmt, name)
-        if other or binds(stmt, name):
-            return None
-        metadata += meta
-    return None
+        if not open_names:
+            return
+        meta, other, bound = uses(stmt, open_names)
+        for name in sorted(bound & open_names):
+            target = rebinding(stmt, name)
+            if target is not None and metadata[name] and not other[name]:
+                yield target
+        open_names -= bound | set(other)
+        metadata.update(meta)
 
 
 class ShapeOnlyArgument(Rule):
@@ -83,11 +103,16 @@ class ShapeOnlyArgument(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "def " in text and any(a in text for a in ShapeOnlyArgument.anchors)
+        """A name whose shape is read and a line that unpacks into that name (a text test:
+        most blocks read some `x.shape`, and parsing each would double lint's time)."""
+        if "def " not in text or not any(a in text for a in ShapeOnlyArgument.anchors):
+            return False
+        return any(f"{name}.{attr}" in text for name in unpacked_names(text)
+                   for attr in METADATA)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(ast.FunctionDef):
-            for name in plain_parameters(function):
-                target = overwritten(function, name)
-                if target is not None:
+            names = plain_parameters(function)
+            if names:
+                for target in overwritten(function, names):
                     yield self.hit(source, target)
