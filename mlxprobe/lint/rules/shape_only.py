@@ -30,18 +30,21 @@ from ..source import SourceFile
 from .base import Rule
 
 METADATA = frozenset({"shape", "ndim", "dtype", "size"})
+DEF_PARAMS = re.compile(r"def \w+\(([^)]*)\)")  # a def's parameters, one group
 TARGETS = re.compile(r"[ \t]*(?:\w+[ \t]*,[ \t]*)+\w+[ \t]*")  # `q, k, v `
 
 
 def unpacked_names(text: str) -> set[str]:
-    """The names lines of `text` unpack into (`q, k, v = ...`), read line by line with
-    `str` tests first (a multi-line pattern tried at every position costs more)."""
+    """The names lines of `text` unpack into (`q, k, v = ...`) from a value that does not
+    name them, read line by line with `str` tests first (a multi-line pattern tried at every
+    position costs more)."""
     found: set[str] = set()
     for line in text.split("\n"):
         if "," in line and "=" in line:
-            left = line.split("=", 1)[0]
+            left, right = line.split("=", 1)
             if "," in left and TARGETS.fullmatch(left):
-                found.update(w.strip() for w in left.split(","))
+                found.update(name for name in (w.strip() for w in left.split(","))
+                             if not re.search(rf"\b{name}\b", right))
     return found
 
 
@@ -103,12 +106,17 @@ class ShapeOnlyArgument(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        """A name whose shape is read and a line that unpacks into that name (a text test:
-        most blocks read some `x.shape`, and parsing each would double lint's time)."""
+        """A parameter whose shape is read and a line that unpacks into it from a value that
+        does not name it (a text test: most blocks read some `x.shape`, and parsing each
+        costs lint a tenth of its time)."""
         if "def " not in text or not any(a in text for a in ShapeOnlyArgument.anchors):
             return False
-        return any(f"{name}.{attr}" in text for name in unpacked_names(text)
-                   for attr in METADATA)
+        unpacked = unpacked_names(text)
+        if not unpacked:
+            return False
+        params = {w.split(":")[0].split("=")[0].strip() for found in DEF_PARAMS.findall(text)
+                  for w in found.split(",")}
+        return any(f"{name}.{attr}" in text for name in unpacked & params for attr in METADATA)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(ast.FunctionDef):
