@@ -89,7 +89,7 @@ _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 # identity map's mse, 0.2402 at every report, read once its table's header was)
 _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
                         r"null|chance|uniform|bayes|identity|naive|persistence|trivial|"
-                        r"dummy)(?:$|_)")
+                        r"dummy|prior)(?:$|_)")  # `prior_ce`: the class prior's, fresh122
 
 
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate
@@ -242,5 +242,6 @@ def lower_is_better(name: str) -> bool | None:
 
 
 def judged_for_finite(name: str) -> bool:
-    """Whether a non-finite value of this metric means the run diverged (not a rate)."""
-    return role(name) not in (RATE, POSITION)
+    """Whether a non-finite value of this metric means the run diverged (not a rate, nor a
+    reference's value: `naive_gives -inf` is what a naive formula gives)."""
+    return role(name) not in (RATE, POSITION) and not _REFERENCE.search(name)

@@ -11,13 +11,15 @@ and a qualified loss (`recon nll`) names its columns, and a table whose brackete
 after training is no reload (fresh117 `railway_transe_growing_graph`); a table of update
 windows (`61-120`) with centred cells is read (fresh113 `ferry_dock_a2c_silent`); a
 learning rate that grows with the step is named in the fix (fresh53 `sb3_schedule_bandit`);
-folds trained in turn are judged one at a time (fresh121 `perry_pear_mixup_folds`)."""
+folds trained in turn are judged one at a time (fresh121 `perry_pear_mixup_folds`); a
+reference's value is named with it and judged neither loss nor divergence (fresh122)."""
 
 from __future__ import annotations
 
 from mlxprobe import metric_names
 from mlxprobe.judging import phases
 from mlxprobe.judging.verdict import classify
+from mlxprobe.watching import fields
 from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
 
@@ -181,3 +183,13 @@ def test_folds_trained_in_turn_are_judged_one_fold_at_a_time():
     # the same numbers under a counter that names no repeated run: one curve of 24
     assert phases.last_start(run("block"), losses) == 0
     assert metric_names.repeat_counter("k_fold") and not metric_names.repeat_counter("epoch")
+
+
+def test_a_references_value_is_named_with_it_and_judged_neither_loss_nor_divergence():
+    # fresh122 `skilift_queue_tobit_logphi`: `(naive gives -inf)` in a custom VJP's check line
+    line = fields.read("check: value at z=-9: -43.628 (naive gives -inf)")
+    assert "naive_gives" in line.values and "gives" not in line.values
+    assert not metric_names.judged_for_finite("naive_gives")
+    # fresh122 `sled_team_frozen_trunk_jsonl`: the class prior's CE printed at every report
+    assert metric_names.loss_rank("prior_ce") is None and metric_names.loss_rank("test_ce") is None
+    assert metric_names.loss_rank("train_ce_ema") is not None

@@ -59,7 +59,10 @@ QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test
                         "learning", "grad", "gradient", "avg", "average", "mean", "total",
                         "running", "epoch", "recon", "reconstruction", "policy", "value",
                         "entropy", "smoothed", "global", "dev", "trained", "peak",
-                        "holdout", "heldout", "held-out", "held_out"})
+                        "holdout", "heldout", "held-out", "held_out",
+                        # a reference's value is named with it (`naive gives -inf`, fresh122
+                        # `skilift_queue_tobit_logphi`: `gives` went non-finite, the run did not)
+                        "naive", "baseline", "oracle", "reference"})
 SPLITS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval", "dev",
                     "holdout"})
 # a unit of information after a number: `bits`, `nats`, `bits/char`, `nats/token`, `bpc`
