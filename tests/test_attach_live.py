@@ -25,6 +25,7 @@ from mlxprobe import cli
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "examples" / "plain"
 START_S = 180.0  # a cold first step compiles kernels with g++: seconds to minutes when loaded
+HEALTHY_STEPS = "1500"  # 151 loss lines (one every 10 steps, and the first)
 
 
 def _env() -> dict[str, str]:
@@ -36,11 +37,12 @@ def _env() -> dict[str, str]:
 def started(tmp_path: Path):
     procs: list[subprocess.Popen] = []
 
-    def start(script: str, variant: str) -> tuple[subprocess.Popen, Path]:
+    def start(script: str, variant: str, **env: str) -> tuple[subprocess.Popen, Path]:
         log = tmp_path / f"{script}-{variant}-{len(procs)}.log"
         with open(log, "w") as out:
             proc = subprocess.Popen([sys.executable, str(PLAIN / f"{script}.py"), variant],
-                                    stdout=out, stderr=subprocess.STDOUT, env=_env())
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    env={**_env(), **env})
         procs.append(proc)
         return proc, log
 
@@ -75,8 +77,10 @@ def losses(log: Path) -> list[str]:
 
 def test_healthy_loop_progresses_undisturbed_and_a_dead_loader_hangs_idle(started,
                                                                          tmp_path) -> None:
-    healthy, healthy_log = started("prefetch_deadlock", "fixed")
-    alone, alone_log = started("prefetch_deadlock", "fixed")
+    # long enough that the healthy loop is still running when the 4 s look takes its stacks
+    # (500 steps ended inside that window once on a quiet host: no native stack, stop 57)
+    healthy, healthy_log = started("prefetch_deadlock", "fixed", PREFETCH_STEPS=HEALTHY_STEPS)
+    alone, alone_log = started("prefetch_deadlock", "fixed", PREFETCH_STEPS=HEALTHY_STEPS)
     stuck, stuck_log = started("prefetch_deadlock", "broken")
     wait_for(lambda: "step 10 " in healthy_log.read_text(), "the healthy loop's step 10")
     looking = attach(healthy.pid, tmp_path / "healthy.json", "--for", "4s")
@@ -97,7 +101,7 @@ def test_healthy_loop_progresses_undisturbed_and_a_dead_loader_hangs_idle(starte
 
     for proc in (healthy, alone):
         assert proc.wait(timeout=START_S) == 0
-    assert losses(healthy_log) == losses(alone_log) and len(losses(healthy_log)) == 51
+    assert losses(healthy_log) == losses(alone_log) and len(losses(healthy_log)) == 151
 
 
 def test_step2_backlog_is_computing_without_progress(started, tmp_path) -> None:
