@@ -46,6 +46,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .. import metric_names
 from ..protocol import decode_number
@@ -82,11 +83,8 @@ def _repeated(before: dict, record: dict, restarts: list[float]) -> bool:
     and a counter of its repeated runs (`metric_names.repeat_counter`: fold, seed) changed
     (fresh121 `perry_pear_mixup_folds`: four folds of six epochs, each mixup loss 0.91 ->
     0.79-0.85, read as one curve of 24 that did not fall: `not_learning:trend`)."""
-    if not (record.get("restart") or _between(restarts, before.get("t"), record.get("t"))):
-        return False
-    now, then = record.get("metrics") or {}, before.get("metrics") or {}
-    return any(metric_names.repeat_counter(name) and name in then and then[name] != value
-               for name, value in now.items())
+    return _restarted(before, record, restarts) and _changed(
+        before, record, metric_names.repeat_counter)
 
 
 def restart_times(raw: RawResult) -> list[float]:
@@ -100,10 +98,19 @@ def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:
     """The program marked a new phase here: its counter went back (`restart`) at this report
     or at one between the two, or a stage counter it prints (`metric_names.stage_counter`:
     stage, phase) changed."""
-    if record.get("restart") or _between(restarts, before.get("t"), record.get("t")):
-        return True
+    return _restarted(before, record, restarts) or _changed(
+        before, record, metric_names.stage_counter)
+
+
+def _restarted(before: dict, record: dict, restarts: list[float]) -> bool:
+    """The program's counter went back at `record` or at a report between the two."""
+    return bool(record.get("restart")) or _between(restarts, before.get("t"), record.get("t"))
+
+
+def _changed(before: dict, record: dict, counter: Callable[[str], bool]) -> bool:
+    """A counter the program prints in both reports (one `counter` accepts) changed."""
     now, then = record.get("metrics") or {}, before.get("metrics") or {}
-    return any(metric_names.stage_counter(name) and name in then and then[name] != value
+    return any(counter(name) and name in then and then[name] != value
                for name, value in now.items())
 
 

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import walk
+from ..flow import defaults, walk
 from ..source import SourceFile
 from .base import Rule
 
@@ -50,9 +50,9 @@ def unpacked_names(text: str) -> set[str]:
 
 def plain_parameters(function: ast.FunctionDef) -> list[str]:
     """The positional parameters with no default, `self` and `cls` left out."""
-    args = function.args.posonlyargs + function.args.args
-    plain = args[:len(args) - len(function.args.defaults)]
-    return [a.arg for a in plain if a.arg not in ("self", "cls")]
+    given = defaults(function)
+    return [a.arg for a in (*function.args.posonlyargs, *function.args.args)
+            if a.arg not in given and a.arg not in ("self", "cls")]
 
 
 def uses(node: ast.AST, names: set[str]) -> tuple[Counter, Counter, set[str]]:
