@@ -1737,6 +1737,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX179", "state-attribute-trained",
+        "state carried by hand in a public array attribute of a module the optimizer "
+        "updates (self.states = mx.zeros(...), read by the forward, model.states = h each "
+        "step): nn.Module collects it as a trainable parameter, so each update moves the "
+        "memory the program just wrote and the model carries what it never computed",
+        "self.freeze(keys=[\"states\"], recurse=False)  # in __init__, after binding it; "
+        "or keep it private: self._states",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh123 sluice_trace_online) a streaming "
+        "recurrent cell whose hidden state and trace were public attributes: the gap between "
+        "the carried memory and the cell's own output was 1.85e-2 at step 300 and 2.16e-3 at "
+        "step 3,000 (exactly 0 once frozen), while the loss fell in both",
+        "", source="https://github.com/jrz97619761/test-model-thing/issues/14"),
+    RuleInfo(
         "MLX178", "module-built-per-step",
         "a layer or model built inside a differentiated function (model16 = Net() in the "
         "loss): each step draws new random weights from the global key and drops them "

@@ -69,7 +69,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX127", "MLX129", "MLX130", "MLX131",
                                "MLX132", "MLX138", "MLX140", "MLX158", "MLX159",
                                "MLX164", "MLX166", "MLX172"}),
-    "wrong_result": frozenset({"MLX176", "MLX175", "MLX142", "MLX144", "MLX146", "MLX150",
+    "wrong_result": frozenset({"MLX179", "MLX176", "MLX175", "MLX142", "MLX144", "MLX146", "MLX150",
                                "MLX152", "MLX154",
                                "MLX164", "MLX169"}),
     "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",

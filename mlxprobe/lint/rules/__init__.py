@@ -135,6 +135,7 @@ from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
 from .softplus import HandWrittenSoftplus
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .state_trained import StateAttributeTrained
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .threads import ArraysIntoThread, CrossThreadArrays
@@ -165,7 +166,7 @@ from .weight_glob import BareWeightGlob
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
-    ModuleBuiltPerStep,
+    ModuleBuiltPerStep, StateAttributeTrained,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,

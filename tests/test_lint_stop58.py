@@ -1,0 +1,74 @@
+"""Stop 58's lint change, on small programs with the spellings beside them that must stay
+silent: MLX179, state carried by hand in a public array attribute of a module the optimizer
+also updates (failure corpus fresh123 `sluice_trace_online`, jrz97619761/test-model-thing#14:
+the recurrent memory got an Adam step on top of the value the loop had just written).
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+CELL = """
+class Cell(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(3, 8)
+        self.rec = nn.Linear(8, 8)
+        self.{name} = mx.zeros((8,))
+        {freeze}
+
+    def __call__(self, x):
+        h = mx.tanh(self.inp(x) + self.rec({read}))
+        {carry}
+        return h.sum(), h
+
+def loss_fn(model, x):
+    y, h = model(x)
+    return y, h
+
+model = Cell()
+opt = optim.Adam(learning_rate=1e-3)
+step = nn.value_and_grad(model, loss_fn)
+for t in range(100):
+    (loss, h), grads = step(model, X[t])
+    {loop}
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state, loss)
+"""
+
+
+def program(name: str = "states", freeze: str = "", read: str = "self.states",
+            carry: str = "", loop: str = "model.states = mx.stop_gradient(h)") -> str:
+    return CELL.format(name=name, freeze=freeze, read=read, carry=carry, loop=loop)
+
+
+def test_state_written_by_hand_each_step_while_the_optimizer_updates_it_is_found() -> None:
+    assert fired(program(), "MLX179") == [24]
+
+
+def test_state_written_back_inside_the_forward_is_found() -> None:
+    assert fired(program(carry="self.states = mx.stop_gradient(h)", loop="pass"),
+                 "MLX179") == [12]
+
+
+@pytest.mark.parametrize("changes", [
+    {"freeze": 'self.freeze(keys=["states"], recurse=False)'},  # the fix
+    {"name": "_states", "read": "self._states",
+     "loop": "model._states = mx.stop_gradient(h)"},  # private: no parameter
+    {"read": "mx.stop_gradient(self.states)"},  # no gradient reaches it
+    {"loop": "model.states = model.states - 0.1 * grads['states']"},  # a hand update of it
+    {"loop": "if t == 50:\n        model.states = mx.zeros((8,))"},  # once, not each step
+    {"carry": "self.states = 0.9 * self.states + 0.1 * h", "loop": "pass"},  # a running mean
+    {"loop": "pass"},  # never written by hand: a learned initial state
+])
+def test_a_weight_a_frozen_or_private_state_or_a_running_mean_is_left_alone(
+        changes: dict[str, str]) -> None:
+    assert fired(program(**changes), "MLX179") == []
+
+
+def test_a_module_no_optimizer_updates_is_left_alone() -> None:
+    code = program().replace("opt.update(model, grads)", "pass")
+    assert fired(code, "MLX179") == []
