@@ -693,8 +693,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])
-    blown = _exploded(losses, tally) or _spiked(raw, losses, tally) or _held_out_blew(raw,
-                                                                                    losses)
+    blown = _exploded(losses, tally) or _spiked(raw, losses, tally, start) or _held_out_blew(
+        raw, losses)
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
 
@@ -811,7 +811,8 @@ def falling(tail: list[float]) -> bool:
         tail[:half])
 
 
-def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None:
+def _spiked(raw: RawResult, losses: list[float], tally: Tally,
+            start: int = 0) -> Verdict | None:
     """A loss that blew far past its start, even if it later settled (often in a dead state:
     huge parameters, normalisation overflowing to zero output, loss back at ln(vocab)).
 
@@ -821,16 +822,31 @@ def _spiked(raw: RawResult, losses: list[float], tally: Tally) -> Verdict | None
     if tally.n < MIN_POINTS or tally.max is None or tally.max_at is None:
         return None
     first = window_median(losses, WINDOW_FRAC, WINDOW_MIN, tail=False)
-    start = window(tally.n)  # only after the first window
+    after = window(tally.n)  # only after the first window
     peak, at = tally.max, tally.max_at
-    if first > 0 and peak > SPIKE_FACTOR * first and at > start and (
+    if first > 0 and peak > SPIKE_FACTOR * first and at > after and (
             peak > SPIKE_FACTOR * early_max(losses, tally.n) and not (
-                recovered(losses, peak) and learns(raw, losses)) or held_out_rose(raw)):
+                recovered(losses, peak) and learns(raw, losses)) or held_out_rose(raw)) \
+            and not renamed_peak(raw, losses, peak, start):
         return Verdict("diverged", "spike", f"the loss spiked to {peak:.3g} at reported step "
                        f"{at} (> {SPIKE_FACTOR:g}x its start {first:.3g})", hints.DIVERGED,
                        {"loss_first": first, "loss_max": peak, "loss_max_step": at,
                         "spike_factor": SPIKE_FACTOR})
     return None
+
+
+def renamed_peak(raw: RawResult, losses: list[float], peak: float, start: int) -> bool:
+    """The peak was printed under another name than most of the curve's reports: another
+    quantity on a line with no training loss, not the loss blowing up (fresh124
+    `maple_sap_sgdr_zero_warm`: `huber` 0.0089 -> 0.0068 over its last cycle, and each
+    cycle's end line, `val MAE 0.135  RMSE 0.173`, gave the loss its `rmse`, read as a 20x
+    spike). Where the records were thinned (their losses are not the series), no name is
+    read and the spike stands."""
+    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None][start:]
+    if len(records) != len(losses) or peak not in losses:
+        return False
+    names = [r.get("loss_name", "loss") for r in records]
+    return names[losses.index(peak)] != max(set(names), key=names.count)
 
 
 def recovered(losses: list[float], peak: float) -> bool:
