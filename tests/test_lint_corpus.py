@@ -102,7 +102,9 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         ("fresh41", "kan_rbf_clip_shadow_ok.py"): ["MLX102:90"],
         ("fresh44", "sbm_gcn_l2_nested_items_ok.py"): ["MLX126:58"],
         ("fresh47", "gridbox_accum_loss_inflated_ok.py"): ["MLX005:107"],
-        ("fresh56", "rbf_terrain_survey_accum.py"): ["MLX008:77"]}
+        ("fresh56", "rbf_terrain_survey_accum.py"): ["MLX008:77"],
+        # the fixed twin still trains pure float16: its fix (mlx#4230) moved only the norm
+        ("fresh125", "pvpanel_hotspot_fp16_ok.py"): ["MLX025:79"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

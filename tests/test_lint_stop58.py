@@ -72,3 +72,31 @@ def test_a_weight_a_frozen_or_private_state_or_a_running_mean_is_left_alone(
 def test_a_module_no_optimizer_updates_is_left_alone() -> None:
     code = program().replace("opt.update(model, grads)", "pass")
     assert fired(code, "MLX179") == []
+
+
+CODEC = """
+def compute_loss(model, tokens, masks):
+    audio_tokens = tokens[:, :, :K]
+    logits = model(tokens, masks)
+    {shift}
+    total = 0.0
+    for k in range(K):
+        ce = nn.losses.cross_entropy(logits[k], targets[..., k], reduction="none")
+        total = total + (ce * masks[..., k]).mean()
+    return total
+"""
+
+
+def test_targets_selected_from_the_models_input_but_never_shifted_are_found() -> None:
+    # fresh125 `chime_codec_nextframe` (csm-mlx eecc69c): every frame's codes predicted
+    # from an input that holds them
+    assert fired(CODEC.format(shift="targets = audio_tokens"), "MLX011") == [8]
+
+
+@pytest.mark.parametrize("shift", [
+    "targets = audio_tokens[:, 1:, :]\n    logits = [lg[:, :-1] for lg in logits]",  # the fix
+    "targets = labels[:, :, :K]",  # labels of their own
+    "targets = mx.roll(audio_tokens, -1, axis=1)",  # shifted by a call
+])
+def test_shifted_targets_or_targets_of_their_own_are_left_alone(shift: str) -> None:
+    assert fired(CODEC.format(shift=shift), "MLX011") == []

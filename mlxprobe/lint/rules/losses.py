@@ -212,6 +212,42 @@ class LabelShiftBatchAxis(Rule):
                     yield self.hit(source, s)
 
 
+def unshifted_root(source: SourceFile, node: ast.AST, expr: ast.AST,
+                   depth: int = 4) -> ast.AST | None:
+    """Where `expr` comes from, through subscripts that shift nothing and local names bound
+    once: a plain name with no binding of its own there (an argument), or a call; None past
+    a shifting slice (`x[:, 1:]`, `x[:, :-1]`), another expression, or `depth` names."""
+    while type(expr) is ast.Subscript:
+        if shifts(expr.slice):
+            return None
+        expr = expr.value
+    if type(expr) is ast.Call:
+        return expr
+    if type(expr) is not ast.Name:
+        return None
+    values = local_values(source, node, expr)
+    if not values:
+        return expr
+    return unshifted_root(source, node, values[0], depth - 1) if len(values) == 1 and \
+        depth else None
+
+
+def shifts(index: ast.AST) -> bool:
+    """A slice among the index that starts anywhere but 0 (`1:`, `t:`) or ends a negative
+    count before the end (`:-1`); `:K` picks the first K and shifts nothing."""
+    parts = index.elts if type(index) is ast.Tuple else [index]
+    return any(type(p) is ast.Slice and (not zero(p.lower) or negative(p.upper))
+               for p in parts)
+
+
+def zero(bound: ast.AST | None) -> bool:
+    return bound is None or (type(bound) is ast.Constant and bound.value == 0)
+
+
+def negative(bound: ast.AST | None) -> bool:
+    return type(bound) is ast.UnaryOp and type(bound.op) is ast.USub
+
+
 class UnshiftedLabels(Rule):
     """MLX011: `cross_entropy(model(x), x)`, directly or through a local `logits = model(x)`."""
 
@@ -233,5 +269,20 @@ class UnshiftedLabels(Rule):
             producers = [logits, *local_values(source, call, logits)]
             wanted = ast.dump(targets)
             if any(isinstance(p, ast.Call) and p.args and ast.dump(p.args[0]) == wanted
-                   for p in producers):
+                   for p in producers) or self._same_positions(source, call, logits, targets):
                 yield self.hit(source, call)
+
+    @staticmethod
+    def _same_positions(source: SourceFile, call: ast.Call, logits: ast.AST,
+                        targets: ast.AST) -> bool:
+        """The targets are the model's own input, selected but never shifted: both follow,
+        through subscripts and names bound once in the loss function, to one name, the
+        model's first argument, with no slice that starts past 0 or ends before the end
+        (fresh125 `chime_codec_nextframe`, csm-mlx eecc69c: `audio_tokens = tokens[:, :,
+        :K]`, then `cross_entropy(logits[k], audio_tokens[..., k])` with `logits =
+        model(tokens, masks)`)."""
+        target_root, model_call = unshifted_root(source, call, targets), unshifted_root(
+            source, call, logits)
+        return isinstance(target_root, ast.Name) and isinstance(model_call, ast.Call) and bool(
+            model_call.args) and isinstance(model_call.args[0], ast.Name) and \
+            model_call.args[0].id == target_root.id and target_root is not targets
