@@ -37,3 +37,27 @@ def test_a_peak_printed_under_another_name_than_the_curve_is_no_spike() -> None:
 
 def test_a_peak_under_the_curves_own_name_is_still_a_spike() -> None:
     assert classify(run("huber")).label == "diverged:spike"
+
+
+# fresh127 `dishwasher_cycle_vae_klanneal` as read: a VAE whose KL weight beta ramps 0 -> 1
+# over its first eight reports and then holds; its total rises with the weight while kl falls
+BETA = [0.0, 0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.0, 1.0, 1.0, 1.0]
+TOTAL = [3.648, 0.895, 1.368, 1.92, 2.367, 2.751, 3.103, 3.339, 3.613, 3.603, 3.615, 3.58, 3.6]
+KL = [7.65, 23.442, 6.261, 3.929, 3.009, 2.541, 2.202, 1.916, 1.688, 1.694, 1.678, 1.656, 1.666]
+
+
+def annealed(kl: list[float], scale: float = 1.0) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 3 * i, "t": float(i),
+                "loss": total * scale, "metrics": {"beta": beta, "kl": value}}
+               for i, (total, beta, value) in enumerate(zip(TOTAL, BETA, kl))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_total_that_rose_with_its_ramped_weight_while_the_term_gave_way_is_no_blow_up() -> None:
+    assert classify(annealed(KL)).kind == "pass"
+
+
+def test_a_rise_with_a_ramped_weight_whose_term_never_gave_way_is_still_a_blow_up() -> None:
+    # fresh23 `vae_logvar_unclipped_broken`: kl stuck at 3.33e26 through its weight's ramp
+    stuck = [3.41e26] + [3.33e26] * (len(KL) - 1)
+    assert classify(annealed(stuck, scale=1e25)).label == "diverged:exploding"

@@ -695,8 +695,25 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         losses, tally = losses[start:], Tally.of(losses[start:])
     blown = _exploded(losses, tally) or _spiked(raw, losses, tally, start) or _held_out_blew(
         raw, losses)
+    if blown and blown.detail == "exploding" and _weighted_rise(raw):
+        return None
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
+
+
+def _weighted_rise(raw: RawResult) -> bool:
+    """The loss rose while a printed coefficient of its objective ramped (`weighting`; a
+    learning rate is none), a term it weighs gave way meanwhile (`weighting.gave_way`), and
+    from the report where it held, the loss did not rise EXPLODE_FACTOR-fold over >=
+    weighting.HELD reports: the objective grew, nothing blew up (fresh127
+    `dishwasher_cycle_vae_klanneal`: the KL weight beta 0 -> 1 over eight reports took the
+    total 0.90 -> 3.61 while kl fell 6.26 -> 1.69, then 3.58-3.62 over the five reports at
+    beta 1; fresh23 `vae_logvar_unclipped_broken`, whose kl sat at 3.33e26, stays blown)."""
+    losses = metric_series(raw, "loss")
+    held = weighting.held_from(raw, losses, rates=False)
+    after = losses[held:]
+    return held > 0 and len(after) >= weighting.HELD and after[0] > 0 and \
+        max(after) <= EXPLODE_FACTOR * after[0] and weighting.gave_way(raw) is not None
 
 
 def _blown_lead(raw: RawResult) -> str:

@@ -36,12 +36,14 @@ MIN_VALUES = 3
 HELD = 3
 
 
-def held_from(raw: RawResult, losses: list[float]) -> int:
+def held_from(raw: RawResult, losses: list[float], rates: bool = True) -> int:
     """The index in `losses` (the run's finite losses, whole) of the first loss reported
     after every ramped coefficient reached its held value; 0 when none ramped or the loss
-    records cannot be matched to `losses` (thinned)."""
+    records cannot be matched to `losses` (thinned). With `rates` False a learning rate is
+    no coefficient: its warm-up changes the steps, not what the loss measures."""
     records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
-    since = max((t for _, t in _ramps(raw).values()), default=None)
+    since = max((t for name, (_, t) in _ramps(raw).items()
+                 if rates or name not in metric_names.LEARNING_RATES), default=None)
     if since is None or len(records) != len(losses):
         return 0
     return next((i for i, r in enumerate(records) if _after(r.get("t"), since)), 0)
@@ -63,6 +65,58 @@ def _ramps(raw: RawResult) -> dict[str, tuple[float, float]]:
                 points.setdefault(str(name), []).append((t, number))
     return {name: found for name, series in points.items()
             if (found := ramped(series)) is not None}
+
+
+def gave_way(raw: RawResult) -> str | None:
+    """A printed term the objective's weighting pushes on that gave way while it ramped:
+    a metric (neither the loss, a coefficient, a learning rate, a counter, a time nor an
+    accuracy) lower at every report from where a coefficient (no learning rate) began to
+    move to where it held, >= MIN_VALUES reports, ending at or below half where it began
+    (fresh127 `dishwasher_cycle_vae_klanneal`: kl 6.26 -> 1.69 at each report while beta
+    went 0.1 -> 1). A term stuck where it began (fresh23 `vae_logvar_unclipped_broken`: kl
+    3.33e26 throughout its KL weight's ramp 0 -> 25) gave nothing way."""
+    windows = [w for name, w in _windows(raw).items()
+               if name not in metric_names.LEARNING_RATES]
+    if not windows:
+        return None
+    start, end = min(w[0] for w in windows), max(w[1] for w in windows)
+    for name, series in _terms(raw, set(_windows(raw))).items():
+        inside = [v for t, v in series if start <= t <= end]
+        if len(inside) >= MIN_VALUES and inside[0] > 0 and inside[-1] <= inside[0] / 2 and all(
+                b < a for a, b in zip(inside, inside[1:])):
+            return name
+    return None
+
+
+def _windows(raw: RawResult) -> dict[str, tuple[float, float]]:
+    """name -> (time of the report where a ramped coefficient first moved, where it held)."""
+    found = {}
+    for name, (_, held) in _ramps(raw).items():
+        series = _series(raw, name)
+        moved = next((t for t, v in series if v != series[0][1]), held)
+        found[name] = (moved, held)
+    return found
+
+
+def _terms(raw: RawResult, skip: set[str]) -> dict[str, list[tuple[float, float]]]:
+    """The printed metrics a weighting may push on, each as (time, value)."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for record in raw.view(PROGRESS_VIEW).records():
+        t = record.get("t")
+        for name, value in (record.get("metrics") or {}).items():
+            number = decode_number(value)
+            if number is not None and isinstance(t, (int, float)) and name not in skip \
+                    and metric_names.role(name) in (metric_names.OTHER, metric_names.LOSS) \
+                    and not metric_names.stage_counter(name) \
+                    and name not in metric_names.LEARNING_RATES:
+                points.setdefault(str(name), []).append((t, number))
+    return points
+
+
+def _series(raw: RawResult, wanted: str) -> list[tuple[float, float]]:
+    return [(r["t"], n) for r in raw.view(PROGRESS_VIEW).records()
+            if isinstance(r.get("t"), (int, float))
+            and (n := decode_number((r.get("metrics") or {}).get(wanted))) is not None]
 
 
 def _coefficient(name: str) -> bool:
