@@ -100,3 +100,48 @@ def test_targets_selected_from_the_models_input_but_never_shifted_are_found() ->
 ])
 def test_shifted_targets_or_targets_of_their_own_are_left_alone(shift: str) -> None:
     assert fired(CODEC.format(shift=shift), "MLX011") == []
+
+
+CLI = """
+import argparse
+
+def setup_arg_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iterations", type=int, default=600)
+    parser.add_argument("--output-dir", default="out")
+    parser.add_argument("-r", dest="lora_rank", type=int, default=8)
+    {more}
+    return parser
+
+def save(name, args):
+    return args.adapter_path  # another object: a parameter of its own
+
+def main():
+    args = setup_arg_parser().parse_args()
+    {extra}
+    for i in range(args.iterations):
+        mx.eval(mx.zeros((args.lora_rank,)))
+    print(f"saved to {{args.{read}}}")
+"""
+
+
+def cli(read: str = "adapter_file", more: str = "", extra: str = "") -> str:
+    return CLI.format(read=read, more=more, extra=extra)
+
+
+def test_an_attribute_of_the_parsed_options_that_no_option_defines_is_found() -> None:
+    # fresh127 `dunefield_lora_flow` (mlx-examples PR 1143): args.adapter_file, no such option
+    assert fired(cli(), "MLX180") == [20]
+
+
+@pytest.mark.parametrize("changes", [
+    {"read": "output_dir"},  # defined: --output-dir
+    {"more": 'parser.add_argument("--adapter-file")'},
+    {"more": "parser.set_defaults(adapter_file='a.npz')"},
+    {"extra": "args.adapter_file = 'a.npz'"},  # set on the namespace
+    {"extra": "vars(args).update(json.load(open('c.json')))"},
+    {"more": "add_common_options(parser)"},  # a helper from elsewhere may add it
+    {"more": 'parser.add_argument(f"--{NAME}")'},  # an option's name not a literal
+])
+def test_options_defined_or_set_some_other_way_are_left_alone(changes: dict[str, str]) -> None:
+    assert fired(cli(**changes), "MLX180") == []

@@ -1737,6 +1737,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX180", "undefined-option",
+        "an attribute read from the parsed command line that no option defines (args = "
+        "parser.parse_args(), then args.adapter_file with no --adapter-file): the read "
+        "raises AttributeError when its line first runs, often after the whole run",
+        "parser.add_argument(\"--adapter-file\")  # or read an option the parser defines",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh127 dunefield_lora_flow) a LoRA loop "
+        "that trained 600 iterations (loss 1.624 -> 1.015) and saved its adapters, then "
+        "printed args.adapter_file: AttributeError 'Namespace' object has no attribute "
+        "'adapter_file', exit 1; the fixed line exits 0",
+        "", source="https://github.com/ml-explore/mlx-examples/pull/1143"),
+    RuleInfo(
         "MLX179", "state-attribute-trained",
         "state carried by hand in a public array attribute of a module the optimizer "
         "updates (self.states = mx.zeros(...), read by the forward, model.states = h each "

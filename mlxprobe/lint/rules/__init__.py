@@ -155,6 +155,7 @@ from .truncated_interval import TruncatedInterval
 from .truncation import TruncationAsTerminal
 from .unapplied import UnappliedLayer
 from .unbound import UnboundName
+from .undefined_option import UndefinedOption
 from .unflatten import KeysNestedByHand
 from .unpacked_transform import UnpackedTransform
 from .unrolled import DeepUnrolledLoop
@@ -166,7 +167,7 @@ from .weight_glob import BareWeightGlob
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
-    ModuleBuiltPerStep, StateAttributeTrained,
+    ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
