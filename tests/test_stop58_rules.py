@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.output import ProgressParser
 
 # fresh124 `maple_sap_sgdr_zero_warm` as read: three warm-restart cycles of a training Huber,
 # each followed by a line `-> end of cycle k: val MAE 0.135 L/tap/day  RMSE 0.173  (linear
@@ -61,3 +62,22 @@ def test_a_rise_with_a_ramped_weight_whose_term_never_gave_way_is_still_a_blow_u
     # fresh23 `vae_logvar_unclipped_broken`: kl stuck at 3.33e26 through its weight's ramp
     stuck = [3.41e26] + [3.33e26] * (len(KL) - 1)
     assert classify(annealed(stuck, scale=1e25)).label == "diverged:exploding"
+
+
+def parsed(lines: list[str]) -> list[dict]:
+    parser = ProgressParser()
+    return [r for r in map(parser.parse, lines) if r is not None]
+
+
+def test_a_header_with_a_unit_raised_to_a_power_names_its_columns() -> None:
+    # fresh128 `sailloft_creep_clipvjp_lion`: not read, each row's learning rate was the loss
+    rows = parsed([" step        lr  mse(%^2)    huber val rmse %  naive %",
+                   "    1  1.50e-03   5.21954  0.17564     2.1557   1.3017",
+                   "   45  1.36e-03   0.61089  0.06010     0.7350   1.3017"])
+    assert [(r["loss"], r["loss_name"]) for r in rows] == [(5.21954, "mse"), (0.61089, "mse")]
+    assert rows[1]["metrics"]["learning_rate"] == 0.00136
+    # fresh128 `comet_coma_foldwise_lion`: between bars, `mag^2` is the columns' unit
+    rows = parsed([" ep |   lr     | train mag^2 | val mag^2 | ref mag^2 | best",
+                   "  5 | 1.99e-03 |      1.4217 |    1.0761 |    0.3954 | 1.0761@5"])
+    assert "loss" not in rows[0] and rows[0]["metrics"] == {
+        "learning_rate": 0.00199, "train": 1.4217, "val": 1.0761, "ref": 0.3954}

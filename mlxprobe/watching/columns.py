@@ -29,7 +29,11 @@ CELL = re.compile(r"\S+")
 # `-elbo`: a negated quantity (fresh113 `glacier_hydrograph_vae_anneal`, whose header
 # `step beta objective recon nll kl test -elbo secs` was not read, so beta was the loss)
 # `|g|`: a norm written with bars (fresh113 `ferry_dock_a2c_silent`)
-NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|-]*:?")
+# `mse(%^2)`, `mm^2`: a unit raised to a power (fresh128 `sailloft_creep_clipvjp_lion`, whose
+# header `step  lr  mse(%^2)  huber  val rmse %  naive %` was not read, so each row's
+# learning rate was its loss, and the schedule repeated at each warm restart read as a
+# replayed curve: `wrong_result:replayed`)
+NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|^-]*:?")
 UNIT_WORDS = frozenset({"%"})  # a unit standing alone after a name: `ferry %`
 NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")

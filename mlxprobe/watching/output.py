@@ -241,6 +241,11 @@ HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_|][\w./@|()\[\]-]*%?")
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
+# a unit raised to a power after a column's name, `| train mag^2 | val mag^2 |`, `m^2`,
+# `s^-1`: the name is the words before it (fresh128 `comet_coma_foldwise_lion`, whose header
+# was not read, so each row's learning rate was its loss and a fold summary's RMSE read
+# after them a 300x explosion)
+POWER_UNIT = re.compile(r"\^-?\d+$")
 # a header splits at its delimiting bars only (`DELIMITER`): a bar inside a cell belongs to
 # its name, as in the divergence `KL(t||s)` (fresh55 `kd_klformula_sum_first`, whose header
 # was split into eight cells for six columns and not read); its bracket is then dropped as a
@@ -306,6 +311,7 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     if not delimited(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
         return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
     cells = [BAR.sub(" ", UNIT.sub("", cell)) for cell in HEADER_SPLIT.split(text)]
+    cells = [" ".join(w for w in cell.split() if not POWER_UNIT.search(w)) for cell in cells]
     return ["_".join(cell.split()) for cell in cells if cell.strip()]
 
 
