@@ -95,6 +95,16 @@ PROGRAMS = {
                 print(f"Loading pretrained adapters from {resume_adapter_file}")
         train(argparse.Namespace(resume_adapter_file="adapters.safetensors"))
     """,
+    "undefined_function": """
+        def evaluate(model):
+            return 1.0
+
+            flat = [g for g in grads_tree.values()]
+            return {k: g / max_norm for k, g in grads_tree.items()}
+        for step in range(2):
+            grads = {"w": mx.zeros((2,))}
+            grads = clip_grad_tree(grads, 1.0)
+    """,
     "positional_shift": """
         def prepare(processor, images, audio=None, prompts=None, token_id=0):
             return [len(p) for p in prompts]
@@ -265,6 +275,15 @@ def test_an_unbound_name_names_its_likely_owners_and_the_line(stderr: dict[str, 
     hint = hint_of(stderr["unbound_name"])
     assert "`args.resume_adapter_file`" in hint and "`self.resume_adapter_file`" in hint
     assert "train_unbound_name.py:7" in hint and "only when that path first runs" in hint
+
+
+def test_a_called_name_nothing_defines_is_a_function_to_define_or_import(
+        stderr: dict[str, str]) -> None:
+    # fresh128 `sgf_joseki_charlm_clip` (openai/parameter-golf 36f0109): a lost `def` line
+    hint = hint_of(stderr["undefined_function"])
+    assert hint.startswith("`clip_grad_tree` is called on the raising line")
+    assert "train_undefined_function.py:11" in hint and "`def clip_grad_tree(...):`" in hint
+    assert "import" in hint and "`args.clip_grad_tree`" not in hint
 
 
 def test_a_number_iterated_in_a_called_function_names_the_positional_call(

@@ -160,7 +160,9 @@ def truth_value(user: Frame) -> str:
 
 
 def unbound_name(name: str, user: Frame) -> str:
-    """A name read where no scope binds it."""
+    """A name read where no scope binds it; a called one is a function nothing defines."""
+    if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", user.text):
+        return undefined_function(name, user)
     return (f"`{name}` is read on the raising line ({user.where}: "
             f"`{user.text[:LINE_CHARS]}`) but no scope that reaches it binds it: most often "
             f"a field of an object the code holds, read bare (`args.{name}`, "
@@ -169,6 +171,20 @@ def unbound_name(name: str, user: Frame) -> str:
             "it before this line. A NameError on a line that runs only on some paths (a "
             "resume, a checkpoint, a final evaluation) is found only when that path first "
             "runs")
+
+
+def undefined_function(name: str, user: Frame) -> str:
+    """A function called where nothing defines it (fresh128 `sgf_joseki_charlm_clip`,
+    openai/parameter-golf 36f0109: the `def clip_grad_tree(...)` line was lost, its body left
+    after the return of the function before it, and the loop's call raised at its first
+    step)."""
+    return (f"`{name}` is called on the raising line ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`) but nothing defines it where that line runs: no "
+            f"`def {name}`, import or assignment reaches it. Most often a function whose "
+            "`def` line was lost in an edit (its body left indented after the function "
+            "before it, unreachable), a helper defined in another file and never imported, "
+            "one defined only under a branch not taken or after the call runs, or a "
+            f"misspelling; define it (`def {name}(...):`) or import it before this line")
 
 
 def unpacked_array(message: str, user: Frame) -> str:
