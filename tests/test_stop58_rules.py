@@ -81,3 +81,15 @@ def test_a_header_with_a_unit_raised_to_a_power_names_its_columns() -> None:
                    "  5 | 1.99e-03 |      1.4217 |    1.0761 |    0.3954 | 1.0761@5"])
     assert "loss" not in rows[0] and rows[0]["metrics"] == {
         "learning_rate": 0.00199, "train": 1.4217, "val": 1.0761, "ref": 0.3954}
+
+
+def test_a_splits_size_beside_its_name_is_no_stale_evaluation() -> None:
+    # fresh129 `firefly_flash_species_foldrestore`: `fold 1/5  train=720  val=180` per fold
+    def run(val: float) -> RawResult:
+        train = [1.55, 0.49, 0.10, 0.06, 0.05, 0.04, 0.03, 0.03, 0.03, 0.03]
+        records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
+                    "loss": loss, "metrics": {"val": val}} for i, loss in enumerate(train)]
+        return RawResult(records=records, exit_code=0, watched=True)
+
+    assert classify(run(180.0)).kind == "pass"
+    assert classify(run(0.4213)).label == "wrong_result:stale_evaluation"

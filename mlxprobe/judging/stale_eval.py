@@ -22,7 +22,8 @@ test PSNR 9.59 at all 8 reports while the training loss fell 0.0175 -> 0.0013 (9
 fixed twin's test PSNR rose 20.9 -> 26.4. Over every kept run of the corpus, a held-out
 metric constant over >= 4 reports is either at a bound (val_acc 1.0, val_ce 0.0 on clean
 runs) or beside a loss that fell < 50% (not_learning runs, a data statistic such as
-zip_claims_csv's `val_zero_share_obs`).
+zip_claims_csv's `val_zero_share_obs`). A split's bare name with a whole number >= 2 is its
+size (`train=720 val=180`), never judged.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -33,6 +34,7 @@ import math
 import re
 
 from .. import metric_names
+from ..watching import fields
 from ..watching.facts import RawResult
 from . import metrics, program
 from .rule import Rule, Verdict
@@ -63,9 +65,17 @@ def frozen_metric(raw: RawResult) -> tuple[str, list[float]] | None:
         value = values[0]
         bound = value == 0 or (metric_names.role(normal) != metric_names.LOSS
                                and value in (1.0, 100.0))
-        if math.isfinite(value) and not bound and not RATES.search(normal):
+        if math.isfinite(value) and not bound and not RATES.search(normal) \
+                and not split_size(normal, value):
             return name, values
     return None
+
+
+def split_size(name: str, value: float) -> bool:
+    """A split's bare name with a whole number >= 2 is how many examples it holds, not a
+    measurement of them (fresh129 `firefly_flash_species_foldrestore`: `fold 1/5  train=720
+    val=180` before each fold, read as a held-out `val` of 180 at every report)."""
+    return name in fields.SPLITS and value.is_integer() and value >= 2
 
 
 def loss_fall(raw: RawResult) -> float | None:
