@@ -8,6 +8,7 @@ Cost: < 0.5 s (no MLX, no process).
 
 from __future__ import annotations
 
+from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
@@ -93,3 +94,23 @@ def test_a_splits_size_beside_its_name_is_no_stale_evaluation() -> None:
 
     assert classify(run(180.0)).kind == "pass"
     assert classify(run(0.4213)).label == "wrong_result:stale_evaluation"
+
+
+TRACE = '''Traceback (most recent call last):
+  File "/tmp/train.py", line 66, in chat_loss_fn
+    {line}
+ValueError: [broadcast_shapes] Shapes (16,24) and ({count},1) cannot be broadcast.
+'''
+LINE = "assistant_mask = range_matrix <= mx.array(index).reshape(-1, 1)"
+
+
+def test_a_column_of_one_value_per_row_that_holds_more_values_than_rows_says_so() -> None:
+    # fresh129 `parrot_turns_completion_mask` (mlx-vlm PR 777): every marker of the batch
+    message = "[broadcast_shapes] Shapes (16,24) and (29,1) cannot be broadcast."
+    hint = hints.for_error("ValueError", message, TRACE.format(line=LINE, count=29))
+    assert "29 values for 16 rows" in hint and "one per row" in hint and "np.where" in hint
+    # one value per row, or a line that makes no column: the table's hint as before
+    for count, line in ((16, LINE), (29, "mask = a <= b")):
+        text = f"[broadcast_shapes] Shapes (16,24) and ({count},1) cannot be broadcast."
+        assert "per row" not in hints.for_error("ValueError", text, TRACE.format(
+            line=line, count=count))

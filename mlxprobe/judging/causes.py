@@ -100,6 +100,11 @@ UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 NOT_AN_ARRAY = re.compile(r"'(bool|int|float|str|NoneType)' object has no attribute '(\w+)'")
 UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function) object")
+# `[broadcast_shapes] Shapes (16,24) and (29,1) cannot be broadcast`: a column of values
+# against a (rows, length) array
+PER_ROW = re.compile(r"\[broadcast_shapes\] Shapes \((?P<rows>\d+),\s*\d+\) and "
+                     r"\((?P<count>\d+),\s*1\)")
+ROW_COLUMN = re.compile(r"reshape\(\s*-1\s*,\s*1\s*\)|\[:,\s*None\]")
 TRANSFORM_CALL = re.compile(r"\b(?:value_and_grad|grad|vmap|vjp|jvp)\(")
 
 
@@ -134,7 +139,26 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return unpacked_transform(user)
     if kind == "AttributeError" and (value := NOT_AN_ARRAY.search(message)) and passed(found):
         return positional_literal(value.group(1), user, found)
+    if kind == "ValueError" and (shapes := PER_ROW.search(message)) and ROW_COLUMN.search(
+            user.text):
+        return per_row_count(int(shapes["rows"]), int(shapes["count"]), user)
     return None
+
+
+def per_row_count(rows: int, count: int, user: Frame) -> str | None:
+    """Values made a column of one per row (`.reshape(-1, 1)`) that are not one per row:
+    gathered over the whole batch (fresh129 `parrot_turns_completion_mask`, mlx-vlm PR 777:
+    `np.where(input_ids == assistant_id)[1]` gave every marker's column, 29 for 16 rows,
+    once a row held two)."""
+    if rows == count:
+        return None
+    return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) makes a column of "
+            f"one value per row (`reshape(-1, 1)`) from {count} values for {rows} rows: they "
+            "were gathered over the whole batch, not one per row (a `np.where(ids == "
+            "token)[1]` or `argwhere` returns every match, flattened, so a row with two "
+            "markers, or none, shifts all the rows after it); take one per row (the first "
+            "match of each row, with a fallback where a row has none) and check the count "
+            "equals the batch size")
 
 
 def _inside_optimizer(kind: str, message: str, user: Frame, found: list[Frame]) -> str | None:
