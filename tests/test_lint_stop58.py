@@ -145,3 +145,26 @@ def test_an_attribute_of_the_parsed_options_that_no_option_defines_is_found() ->
 ])
 def test_options_defined_or_set_some_other_way_are_left_alone(changes: dict[str, str]) -> None:
     assert fired(cli(**changes), "MLX180") == []
+
+
+MASK = """
+import math
+def create_additive_causal_mask(N):
+    rinds = mx.arange(N)
+    mask = rinds[:, None] < rinds[None]
+    return {product}
+"""
+
+
+@pytest.mark.parametrize("product", ["mask * -math.inf", "-mx.inf * mask",
+                                     "(rinds[:, None] < rinds[None]) * float('-inf')",
+                                     "mx.logical_not(mask) * -np.inf"])
+def test_a_boolean_mask_times_an_infinity_is_found(product: str) -> None:
+    # fresh129 `tramline_stride_lm` (SiLLM 88d2bc3): False * -inf is NaN, not 0
+    assert fired(MASK.format(product=product), "MLX181") == [6]
+
+
+@pytest.mark.parametrize("product", ["mask * -1e9", "mx.where(mask, -mx.inf, 0.0)",
+                                     "rinds * -math.inf", "mask.astype(mx.float32) * 2.0"])
+def test_a_finite_fill_or_a_where_is_left_alone(product: str) -> None:
+    assert fired(MASK.format(product=product), "MLX181") == []

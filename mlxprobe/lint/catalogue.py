@@ -1737,6 +1737,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX181", "boolean-times-infinity",
+        "a boolean mask multiplied by an infinity (mask * -math.inf, the mask a comparison): "
+        "where it is False the product is 0 * inf, which is NaN, not 0, so an additive "
+        "attention mask is NaN at every position it should leave alone",
+        "mx.where(mask, -mx.inf, 0.0)  # or mask * -1e9",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh129 tramline_stride_lm) a causal mask "
+        "returned as mask * -math.inf: the training and validation losses were nan at every "
+        "report; mask * -1e9 trained",
+        "", source="https://github.com/armbues/SiLLM/commit/"
+        "88d2bc363251aef2bc9c91c59c918bcf308b97b9"),
+    RuleInfo(
         "MLX180", "undefined-option",
         "an attribute read from the parsed command line that no option defines (args = "
         "parser.parse_args(), then args.adapter_file with no --adapter-file): the read "

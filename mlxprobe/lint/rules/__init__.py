@@ -23,6 +23,7 @@ from .base import Rule
 from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
 from .boolean_index import BooleanMaskIndex
+from .boolean_infinity import BooleanTimesInfinity
 from .built_per_step import ModuleBuiltPerStep
 from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
@@ -167,7 +168,7 @@ from .weight_glob import BareWeightGlob
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
-    ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption,
+    ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
