@@ -114,3 +114,23 @@ def test_a_column_of_one_value_per_row_that_holds_more_values_than_rows_says_so(
         text = f"[broadcast_shapes] Shapes (16,24) and ({count},1) cannot be broadcast."
         assert "per row" not in hints.for_error("ValueError", text, TRACE.format(
             line=line, count=count))
+
+
+def test_a_constant_reference_beside_a_loss_that_fell_at_once_is_no_frozen_model() -> None:
+    # fresh129 `zeppelin_gascell_vae_cyclic`: the mean trace's own error at every report,
+    # beside a validation reconstruction that fell 5.80 -> 3.36 by its second report
+    val = [5.7951, 3.355, 3.2321, 3.3036, 2.9499, 3.1377, 3.0954, 3.0207, 2.9716, 3.0266,
+           3.0587, 3.041, 2.951, 2.9807, 2.9762, 3.0097]
+    train = [8.457, 7.2106, 6.9762, 6.8158, 5.2717, 7.0409, 5.8331, 6.5151, 5.4682, 6.5073,
+             6.4152, 6.8369, 4.7979, 5.8911, 6.8202, 6.8819]
+
+    def run(others: list[float]) -> RawResult:
+        records = [{"kind": "progress", "source": "output", "step": 32 * (i + 1), "t": float(i),
+                    "loss": loss, "metrics": {"val_recon": other, "mean_trace_recon": 25.7043}}
+                   for i, (loss, other) in enumerate(zip(train, others))]
+        return RawResult(records=records, exit_code=0, watched=True)
+
+    assert classify(run(val)).kind == "pass"
+    # nothing else fell (fresh6 `manual_sgd_flat_update_nonstrict`'s shape): still frozen
+    assert classify(run([3.0 + 0.01 * (i % 3) for i in range(16)])).label == \
+        "not_learning:constant"
