@@ -168,3 +168,14 @@ def test_a_boolean_mask_times_an_infinity_is_found(product: str) -> None:
                                      "rinds * -math.inf", "mask.astype(mx.float32) * 2.0"])
 def test_a_finite_fill_or_a_where_is_left_alone(product: str) -> None:
     assert fired(MASK.format(product=product), "MLX181") == []
+
+
+@pytest.mark.parametrize("line, found", [
+    ("flattened_grads, _ = tree_flatten(accumulated_grads)", [3]),  # JAX's (leaves, treedef)
+    ("flattened_grads = tree_flatten(accumulated_grads)", []),  # MLX's list of pairs
+    ("(k0, v0), (k1, v1) = tree_flatten(pair)[:2]", []),  # a slice of the pairs
+])
+def test_a_jax_style_unpack_of_tree_flatten_is_found(line: str, found: list[int]) -> None:
+    # fresh131 `vhf_callsign_intent_accumclip` (mlx-raclate d9af45e): too many values to unpack
+    code = f"\ndef clip(accumulated_grads, pair):\n    {line}\n    return 0\n"
+    assert fired(code, "MLX112") == found

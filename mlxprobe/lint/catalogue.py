@@ -1092,10 +1092,13 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX112", "jax-spelling",
         "a JAX spelling MLX lacks: x.at[i].set(v) (MLX's ArrayAt has add, subtract, multiply, "
-        "divide, maximum and minimum only) or has_aux= to value_and_grad/grad: it raises when "
-        "the line first runs, and a step wrapped in try/except swallows it at every step",
+        "divide, maximum and minimum only), has_aux= to value_and_grad/grad, or leaves, "
+        "treedef = tree_flatten(tree) (MLX's returns one list of (key, value) pairs): it "
+        "raises when the line first runs, and a step wrapped in try/except swallows it at "
+        "every step",
         "x[i] = v  # or x = mx.where(mask, v, x); and value_and_grad(model, loss_fn) with "
-        "loss_fn returning (loss, aux): (loss, aux), grads = loss_and_grad(model, x)",
+        "loss_fn returning (loss, aux): (loss, aux), grads = loss_and_grad(model, x); and "
+        "flat = tree_flatten(tree)",
         "measured (mlx 0.32.4 CPU): mx.ones(3).at[0].set(1.0) raises AttributeError: 'ArrayAt' "
         "object has no attribute 'set'; nn.value_and_grad(model, f, has_aux=True) raises "
         "TypeError: value_and_grad() got an unexpected keyword argument 'has_aux'. Failure "

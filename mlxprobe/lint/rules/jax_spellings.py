@@ -12,7 +12,12 @@ value_and_grad() got an unexpected keyword argument 'has_aux'`. Failure corpus f
 `cutmix_patch_paste` (fastmlx's fix commit) and `grpo_has_aux_swallowed` (MLX-GRPO's: 1,200
 swallowed TypeErrors, the parameters never moved).
 
-Job: find the two spellings; a module that imports jax as well is left alone (its `.at`
+A third: `leaves, treedef = tree_flatten(tree)`, JAX's pair, where MLX's `tree_flatten`
+returns one list of (key, value) pairs: it raises `too many values to unpack` (or, with
+two leaves, hands back two pairs). Failure corpus fresh131 `vhf_callsign_intent_accumclip`
+(mlx-raclate d9af45e).
+
+Job: find the three spellings; a module that imports jax as well is left alone (its `.at`
 may be JAX's).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -44,19 +49,33 @@ def has_aux(source: SourceFile, call: ast.Call) -> bool:
         and source.imports.resolve(call.func) in TRANSFORMS
 
 
+def unpacked_flatten(source: SourceFile, node: ast.Assign) -> bool:
+    """`leaves, treedef = tree_flatten(tree)`: JAX's pair; MLX's `tree_flatten` returns one
+    list of (key, value) pairs (fresh131 `vhf_callsign_intent_accumclip`, mlx-raclate
+    d9af45e: `flattened_grads, _ = tree_flatten(accumulated_grads)` raised `too many values
+    to unpack` at the first clipped step)."""
+    return type(node.value) is ast.Call and source.imports.resolve(
+        node.value.func) == "mlx.utils.tree_flatten" and any(
+        type(t) in (ast.Tuple, ast.List) and len(t.elts) == 2 for t in node.targets)
+
+
 class JaxSpelling(Rule):
-    """MLX112: `x.at[i].set(v)` or `value_and_grad(..., has_aux=True)` under MLX."""
+    """MLX112: `x.at[i].set(v)`, `value_and_grad(..., has_aux=True)` or `leaves, treedef =
+    tree_flatten(tree)` under MLX."""
 
     id = "MLX112"
-    anchors = (".at[", "has_aux")
+    anchors = (".at[", "has_aux", "tree_flatten")
     local = True  # reads one call
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return (".at[" in text or "has_aux" in text) and "import jax" not in text \
-            and "from jax" not in text
+        return (".at[" in text or "has_aux" in text or "tree_flatten" in text) \
+            and "import jax" not in text and "from jax" not in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
             if jax_at(call) or has_aux(source, call):
                 yield self.hit(source, call)
+        for node in source.of_type(ast.Assign):
+            if unpacked_flatten(source, node):
+                yield self.hit(source, node)
