@@ -61,7 +61,7 @@ class BooleanTimesInfinity(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "inf" in text and "*" in text
+        return "*" in text and (".inf" in text or "inf'" in text or 'inf"' in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):

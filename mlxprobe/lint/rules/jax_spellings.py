@@ -59,6 +59,18 @@ def unpacked_flatten(source: SourceFile, node: ast.Assign) -> bool:
         type(t) in (ast.Tuple, ast.List) and len(t.elts) == 2 for t in node.targets)
 
 
+def unpacks_flatten(text: str) -> bool:
+    """A line that binds `a, b = ...tree_flatten(`: a comma before the `=` before the call
+    (a text test: most files that name `tree_flatten` bind its list to one name)."""
+    at = text.find("tree_flatten(")
+    while at >= 0:
+        line = text[text.rfind("\n", 0, at) + 1:at]
+        if "=" in line and "," in line.split("=", 1)[0]:
+            return True
+        at = text.find("tree_flatten(", at + 1)
+    return False
+
+
 class JaxSpelling(Rule):
     """MLX112: `x.at[i].set(v)`, `value_and_grad(..., has_aux=True)` or `leaves, treedef =
     tree_flatten(tree)` under MLX."""
@@ -69,7 +81,7 @@ class JaxSpelling(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return (".at[" in text or "has_aux" in text or "tree_flatten" in text) \
+        return (".at[" in text or "has_aux" in text or unpacks_flatten(text)) \
             and "import jax" not in text and "from jax" not in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
