@@ -17,6 +17,10 @@ distinct values and then repeated its last value at least HELD times. A metric t
 moving (a mutual-information estimate, a gradient norm) never holds, so it never cuts; one
 that never moved (a firing rate stuck at 0) has no ramp.
 
+The explosion rule asks it too: a total that rose while a coefficient (no learning rate)
+ramped, while a term it weighs gave way at every report (`gave_way`), and that held after the
+ramp, is the objective growing, not a blow-up.
+
 Thresholds and why: MIN_VALUES = 3 (a ramp, not a toggle), HELD = 3 reports. Measured
 (failure corpus fresh21 `vae_mi_penalty_unbounded_ok`, a beta-VAE with a KL warm-up): the
 total loss went 2.58 -> 3.24 over epochs 1-5 while beta went 0 -> 0.4 and recon fell 2.58 ->
