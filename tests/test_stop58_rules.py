@@ -134,3 +134,19 @@ def test_a_constant_reference_beside_a_loss_that_fell_at_once_is_no_frozen_model
     # nothing else fell (fresh6 `manual_sgd_flat_update_nonstrict`'s shape): still frozen
     assert classify(run([3.0 + 0.01 * (i % 3) for i in range(16)])).label == \
         "not_learning:constant"
+
+
+def test_a_training_loss_at_its_floor_beside_a_held_out_accuracy_at_zero_is_opposed() -> None:
+    # fresh132 `okapi_caption_sft` (mlx-vlm PR 826): every sequence cut to its prompt, so the
+    # caption the accuracy scores was never trained on; 8 epochs, too few for the trend test
+    train = [0.8571, 0.0005, 0.0001, 0.0001, 0.0001, 0.0001, 0.0, 0.0]
+
+    def run(accuracy: float) -> RawResult:
+        records = [{"kind": "progress", "source": "output", "step": 16 * (i + 1), "t": float(i),
+                    "loss": loss, "metrics": {"val_caption_acc": accuracy}}
+                   for i, loss in enumerate(train)]
+        return RawResult(records=records, exit_code=0, watched=True)
+
+    verdict = classify(run(0.0))
+    assert verdict.label == "not_learning:opposed" and "truncated" in verdict.hint
+    assert classify(run(0.999)).kind == "pass"  # its fixed twin's accuracy

@@ -26,18 +26,23 @@ from __future__ import annotations
 
 import math
 
+from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import chance, program
 from .rule import Rule, Verdict
 
 ZERO = 0.001
 MIN_REPORTS = 6
+FLOOR, FLOOR_REPORTS = 0.01, 5  # a 100-fold fall over >= 5 reports (leaked_answer's floor)
 HINT = ("the loss falls while {name} stays at 0: what the loss rewards works against what "
         "{name} measures. Check the loss's sign: `nn.losses.cosine_similarity_loss` returns "
         "the similarity itself, so minimising it pushes pairs apart: minimise `1 - cos` (or "
         "`-cos`) instead; a likelihood or a similarity is maximised, so minimise its "
         "negative. Then check that {name} is taken against the same targets as the loss "
-        "(labels, pairs, an argmax over the class axis)")
+        "(labels, pairs, an argmax over the class axis), and that the loss sees the task's "
+        "targets at all: sequences truncated before them (a length taken with len() of a "
+        "(1, seq) array is 1, so every example is cut to the padding), labels masked or cut "
+        "off")
 
 
 def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
@@ -51,15 +56,30 @@ def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
     return None
 
 
+def floor_fall(raw: RawResult) -> dict | None:
+    """The loss ended at or below FLOOR x its first report over >= FLOOR_REPORTS reports: a
+    fall no noise makes, for a run too short for the trend test (fresh132
+    `okapi_caption_sft`, mlx-vlm PR 826: train loss 0.857 -> 0.0000 over 8 epochs while the
+    held-out caption accuracy was 0.000 at each: every sequence cut to its first 33 tokens,
+    all prompt, so no caption token was ever trained on)."""
+    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+    if len(losses) < FLOOR_REPORTS or not losses[0] > 0 or losses[-1] > FLOOR * losses[0]:
+        return None
+    return {"first": losses[0], "last": losses[-1], "reports": len(losses), "floor": FLOOR}
+
+
 def opposed(raw: RawResult, meta: dict) -> Verdict | None:
     found = zeroed(raw)
-    fit = program.significant_fall(raw) if found else None
+    fit = (program.significant_fall(raw) or floor_fall(raw)) if found else None
     if found is None or fit is None:
         return None
     name, values = found
     evidence = {"accuracy": name, "accuracy_first": values[0], "accuracy_max_later":
                 max(values[1:]), "reports": len(values), "zero": ZERO, "loss_trend": fit}
-    return Verdict("not_learning", "opposed", f"{program.fall_words(fit)} while "
+    fell = program.fall_words(fit) if "p_decrease" in fit else (
+        f"the loss fell {fit['first']:.4g} -> {fit['last']:.4g} (<= {FLOOR:g}x its first "
+        f"over {fit['reports']} reports)")
+    return Verdict("not_learning", "opposed", f"{fell} while "
                    f"{name} was <= {ZERO} at all {len(values) - 1} reports after its first "
                    f"({values[0]:.3g}): the loss works against the task",
                    HINT.format(name=name), evidence)
@@ -67,7 +87,9 @@ def opposed(raw: RawResult, meta: dict) -> Verdict | None:
 
 RULES = (
     Rule("not_learning.opposed", "metrics", f"the loss falls significantly (p < "
-         f"{program.TREND_P}) while an accuracy (not a reward) is <= {ZERO} at >= "
+         f"{program.TREND_P}, or to <= {FLOOR:g}x its first over >= {FLOOR_REPORTS} reports) "
+         f"while an accuracy (not a reward) is <= {ZERO} at >= "
          f"{MIN_REPORTS} reports after its first, never above it",
-         "failure corpus: fresh7 cosine_similarity_minimized (mlx PR 336)", opposed),
+         "failure corpus: fresh7 cosine_similarity_minimized (mlx PR 336), fresh132 "
+         "okapi_caption_sft (mlx-vlm PR 826)", opposed),
 )
