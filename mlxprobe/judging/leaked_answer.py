@@ -32,12 +32,12 @@ import math
 
 from ..protocol import decode_number
 from ..watching.facts import RawResult
-from . import phases
+from . import phases, program
 from .rule import Rule, Verdict
 
-FLOOR = 0.01
+FLOOR = program.FLOOR_FALL
 GAP = 100.0
-MIN_REPORTS = 5
+MIN_REPORTS = program.FLOOR_REPORTS
 
 HINT = ("the training loss went to ~0 while the held-out loss `{name}` never improved: the "
         "model sees its answer at training and not at evaluation. Check what the training "
@@ -64,7 +64,7 @@ def never_improved(values: list[float], floor: float) -> bool:
 
 def leaked_answer(raw: RawResult, meta: dict) -> Verdict | None:
     train = training_losses(raw)
-    if len(train) < MIN_REPORTS or train[0] <= 0 or not 0 <= train[-1] <= FLOOR * train[0]:
+    if not program.fell_to_floor(train):
         return None
     for name, values in phases.held_out_since_restart(raw).items():
         if never_improved(values, train[-1]):

@@ -346,6 +346,17 @@ def falling_held_out(series: dict[str, list[tuple[int, float]]]) -> str | None:
     return None
 
 
+FLOOR_FALL, FLOOR_REPORTS = 0.01, 5  # `fell_to_floor`
+
+
+def fell_to_floor(losses: list[float]) -> bool:
+    """>= FLOOR_REPORTS losses, the first positive and the last in [0, FLOOR_FALL x it]: a
+    100-fold fall no noise makes, however few the reports (`leaked_answer`,
+    `zero_accuracy`)."""
+    return len(losses) >= FLOOR_REPORTS and losses[0] > 0 and \
+        0 <= losses[-1] <= FLOOR_FALL * losses[0]
+
+
 def significant_fall(raw: RawResult) -> dict | None:
     """The loss's trend (`trend`) when it falls significantly (Mann-Kendall p < TREND_P):
     the premise of the rules that read a falling loss against another metric."""

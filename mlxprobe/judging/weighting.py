@@ -79,12 +79,12 @@ def gave_way(raw: RawResult) -> str | None:
     (fresh127 `dishwasher_cycle_vae_klanneal`: kl 6.26 -> 1.69 at each report while beta
     went 0.1 -> 1). A term stuck where it began (fresh23 `vae_logvar_unclipped_broken`: kl
     3.33e26 throughout its KL weight's ramp 0 -> 25) gave nothing way."""
-    windows = [w for name, w in _windows(raw).items()
-               if name not in metric_names.LEARNING_RATES]
+    ramps = _windows(raw)
+    windows = [w for name, w in ramps.items() if name not in metric_names.LEARNING_RATES]
     if not windows:
         return None
     start, end = min(w[0] for w in windows), max(w[1] for w in windows)
-    for name, series in _terms(raw, set(_windows(raw))).items():
+    for name, series in _terms(raw, set(ramps)).items():
         inside = [v for t, v in series if start <= t <= end]
         if len(inside) >= MIN_VALUES and inside[0] > 0 and inside[-1] <= inside[0] / 2 and all(
                 b < a for a, b in zip(inside, inside[1:])):

@@ -33,7 +33,7 @@ from .rule import Rule, Verdict
 
 ZERO = 0.001
 MIN_REPORTS = 6
-FLOOR, FLOOR_REPORTS = 0.01, 5  # a 100-fold fall over >= 5 reports (leaked_answer's floor)
+FLOOR, FLOOR_REPORTS = program.FLOOR_FALL, program.FLOOR_REPORTS  # `program.fell_to_floor`
 HINT = ("the loss falls while {name} stays at 0: what the loss rewards works against what "
         "{name} measures. Check the loss's sign: `nn.losses.cosine_similarity_loss` returns "
         "the similarity itself, so minimising it pushes pairs apart: minimise `1 - cos` (or "
@@ -63,7 +63,7 @@ def floor_fall(raw: RawResult) -> dict | None:
     held-out caption accuracy was 0.000 at each: every sequence cut to its first 33 tokens,
     all prompt, so no caption token was ever trained on)."""
     losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
-    if len(losses) < FLOOR_REPORTS or not losses[0] > 0 or losses[-1] > FLOOR * losses[0]:
+    if not program.fell_to_floor(losses):
         return None
     return {"first": losses[0], "last": losses[-1], "reports": len(losses), "floor": FLOOR}
 
