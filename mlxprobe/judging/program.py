@@ -70,10 +70,20 @@ TRACEBACK_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interr
 INVOKED = "Invoked with types:"  # the argument types an MLX binding was called with
 
 
+# Python's report of a file it cannot compile (the script itself: no `Traceback` header,
+# only the file and line, the source, a caret and the error)
+UNCOMPILED = re.compile(r'^\s*File "[^"]+", line \d+\n(?:.*\n){0,3}?(?P<type>SyntaxError|'
+                        r"IndentationError|TabError): (?P<message>.*)\s*$", re.MULTILINE)
+
+
 def raised(stderr: str) -> tuple[str, str] | None:
-    """(exception type, message) of the traceback that ends `stderr`, if one does."""
+    """(exception type, message) of the traceback that ends `stderr`, if one does; a script
+    Python could not compile ends it with its file, line and error alone (fresh133
+    `dpo_metrics_eval_unclosed`, mlx-lm-lora f128605: `mx.eval(state, ...` never closed, read
+    as a bare exit code 1)."""
     if "Traceback (most recent call last)" not in stderr:
-        return None
+        found = UNCOMPILED.search(stderr.rstrip()[-2000:]) if "Error: " in stderr else None
+        return (found["type"], found["message"]) if found else None
     lines = stderr.rstrip().splitlines()[-40:]
     for at in range(len(lines) - 1, -1, -1):
         found = TRACEBACK_LAST.match(lines[at].strip())
