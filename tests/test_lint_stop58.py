@@ -179,3 +179,25 @@ def test_a_jax_style_unpack_of_tree_flatten_is_found(line: str, found: list[int]
     # fresh131 `vhf_callsign_intent_accumclip` (mlx-raclate d9af45e): too many values to unpack
     code = f"\ndef clip(accumulated_grads, pair):\n    {line}\n    return 0\n"
     assert fired(code, "MLX112") == found
+
+
+@pytest.mark.parametrize("call, found", [
+    ("mx.dequantize(w, layer.group_size, layer.bits)", [3]),  # group_size lands on scales
+    ("mx.dequantize(w, layer.scales, layer.biases, layer.group_size, layer.bits)", []),
+    ("mx.dequantize(w, layer.scales, layer.biases, group_size=64, bits=4)", []),
+])
+def test_quantize_arguments_named_for_another_slot_are_found(call: str, found: list[int]) -> None:
+    # fresh133 `qlora_fuse_dequant_args` (mzbac/mlx-lora 36a4ac7)
+    code = f"\ndef fuse(layer, w):\n    w = {call}\n    return w\n"
+    assert fired(code, "MLX182") == found
+
+
+def test_a_dequantize_without_the_mode_the_model_was_quantized_with_is_found() -> None:
+    # fresh133 `brinewell_mxfp4_lora_fuse` (mlx-lm PR 647): affine assumed for mxfp4 weights
+    code = """
+nn.quantize(model, group_size=32, bits=4, mode="mxfp4")
+def fuse(layer):
+    return mx.dequantize(layer.weight, layer.scales, layer.get("biases"), {rest})
+"""
+    assert fired(code.format(rest="layer.group_size, layer.bits"), "MLX182") == [4]
+    assert fired(code.format(rest="group_size=32, bits=4, mode=layer.mode"), "MLX182") == []

@@ -1740,6 +1740,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX182", "quantize-arguments",
+        "mx.dequantize/mx.quantize called with an argument named like another parameter in "
+        "its place (mx.dequantize(w, group_size, bits): group_size lands on scales), or "
+        "without mode= in a module that quantizes with a non-affine mode (mxfp4): it raises, "
+        "or affine is assumed and the weights written back are wrong",
+        "mx.dequantize(w, scales, biases, group_size=gs, bits=bits, mode=layer.mode)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh133) qlora_fuse_dequant_args: "
+        "mx.dequantize(weight, group_size, bits) raised TypeError (incompatible function "
+        "arguments); brinewell_mxfp4_lora_fuse: an mxfp4 layer dequantized without mode= "
+        "raised [dequantize] Biases must be provided for affine quantization",
+        "", source="https://github.com/mzbac/mlx-lora/commit/"
+        "36a4ac7bda9af11881ace8f5a31a587af7b3ee50"),
+    RuleInfo(
         "MLX181", "boolean-times-infinity",
         "a boolean mask multiplied by an infinity (mask * -math.inf, the mask a comparison): "
         "where it is False the product is 0 * inf, which is NaN, not 0, so an additive "

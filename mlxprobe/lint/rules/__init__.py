@@ -111,6 +111,7 @@ from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
+from .quantize_arguments import QuantizeArguments
 from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
 from .rebuilt_logits import LogitsRebuiltWithoutScale
@@ -169,6 +170,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
+    QuantizeArguments,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
