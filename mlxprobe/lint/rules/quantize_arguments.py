@@ -62,7 +62,6 @@ class QuantizeArguments(Rule):
 
     id = "MLX182"
     anchors = ("quantize(",)
-    local = False
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -81,20 +81,20 @@ def parsed_names(source: SourceFile, scope: ast.AST) -> set[str]:
 def written(source: SourceFile, names: set[str]) -> bool:
     """Attributes are set on one of `names` anywhere: `args.x = ...`, `setattr(args, ...)`,
     `vars(args).update(...)`, `args.__dict__[k] = v` (a read of `vars(args)` sets nothing)."""
-    for node in source.of_type(ast.Attribute, ast.Call, ast.Subscript):
-        if type(node) is ast.Attribute and _named(node.value, names) and (
-                type(node.ctx) is not ast.Load):
-            return True
-        if type(node) is ast.Call and type(node.func) is ast.Name and \
-                node.func.id == "setattr" and node.args and _named(node.args[0], names):
-            return True
-        if type(node) in (ast.Call, ast.Subscript) and _namespace_dict(
-                node.func.value if type(node) is ast.Call and type(node.func) is ast.Attribute
-                and node.func.attr in ("update", "setdefault") else
-                node.value if type(node) is ast.Subscript and type(node.ctx) is ast.Store
-                else None, names):
-            return True
-    return False
+    return any(_named(node.value, names) and type(node.ctx) is not ast.Load
+               for node in source.of_type(ast.Attribute)) or any(
+        _namespace_dict(node.value, names) for node in source.of_type(ast.Subscript)
+        if type(node.ctx) is ast.Store) or any(
+        _sets_attributes(call, names) for call in source.of_type(ast.Call))
+
+
+def _sets_attributes(call: ast.Call, names: set[str]) -> bool:
+    """`setattr(args, ...)`, `vars(args).update(...)`, `args.__dict__.setdefault(...)`."""
+    func = call.func
+    if type(func) is ast.Name:
+        return func.id == "setattr" and bool(call.args) and _named(call.args[0], names)
+    return type(func) is ast.Attribute and func.attr in ("update", "setdefault") and \
+        _namespace_dict(func.value, names)
 
 
 def _named(node: ast.AST | None, names: set[str]) -> bool:
