@@ -1,0 +1,46 @@
+"""Stop 59's lint changes, on small programs with the spellings beside them that must stay
+silent. MLX008 now follows the values of a dict a training step hands back when the loop
+iterates it (`for k, v in metrics.items(): acc[k] += v`): failure corpus fresh132
+`marmot_dpo_metrics` (mlx-lm-lora commit 85d1227: accumulated DPO metrics never evaluated,
+active memory 6.7 -> 74.3 MB over 300 steps).
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+METRICS = """
+def loss_fn(model, x, y):
+    out = model(x)
+    loss = nn.losses.mse_loss(out, y)
+    return loss, {{"mae": mx.abs(out - y).mean(), "max": mx.abs(out - y).max()}}
+
+model = nn.Linear(4, 1)
+opt = optim.Adam(learning_rate=1e-3)
+step = nn.value_and_grad(model, loss_fn)
+acc = {{"mae": 0, "max": 0}}
+for it in range(1000):
+    (loss, metrics), grads = step(model, X, Y)
+    opt.update(model, grads)
+    for k, v in metrics.items():
+        acc[k] += v
+    mx.eval(model.parameters(), opt.state, loss{extra})
+    if it % 100 == 0:
+        print({{k: v.item() / 100 for k, v in acc.items()}})
+        acc = {{k: 0 for k in acc}}
+"""
+
+
+def test_step_metrics_summed_from_a_dict_and_never_evaluated_are_found() -> None:
+    assert fired(METRICS.format(extra=""), "MLX008") == [15]
+
+
+@pytest.mark.parametrize("extra", [
+    ", *acc.values()",  # the fix: the sums are evaluated each step
+    ", acc",
+])
+def test_summed_metrics_evaluated_each_step_are_quiet(extra: str) -> None:
+    assert fired(METRICS.format(extra=extra), "MLX008") == []
