@@ -223,3 +223,12 @@ def test_a_run_that_goes_on_updating_by_hand_after_its_optimizer_is_not_judged()
     assert classify(watched(chunks(updating=2) + looks)).kind == "pass"
     still = [{**look, "changed": 0, "unchanged": ["head"]} for look in looks]
     assert classify(watched(chunks(updating=2) + still)).kind == "no_update"
+
+
+def test_a_failure_status_in_capitals_as_a_lines_whole_value_is_wrong_result():
+    # fresh133 kiln_gru_parity (mlx PR 3252): a ported GRU checked against a NumPy reference
+    for line in ("export: MISMATCH", "gap to reference 1.3e-01 (MISMATCH)", "[FAIL]"):
+        assert classify(printed(line)).label == "wrong_result:check_printed", line
+    for line in ("export: OK", "status: failed", "--- FAIL: TestGradients (0.00s)",
+                 "download: FAILED to reach the hub, using synthetic data"):
+        assert classify(printed(line)).kind == "pass", line
