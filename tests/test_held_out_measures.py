@@ -49,3 +49,20 @@ def test_overfitting_that_stays_near_its_start_or_a_rise_before_a_restart_is_not
     # the rise belongs to a first stage; the stage after the restart learns
     staged = VAL_CE[:8] + [2.0, 1.8, 1.6, 1.5, 1.4]
     assert classify(reports(TRAIN_CE, staged, "val_loss", restart_at=8)).kind == "pass"
+
+
+# fresh134 `organpipe_voicing_betavae_allsum` as printed: a VAE whose KL weight restarts a
+# 0.245 -> 1.0 ramp every 8 epochs; its reconstruction rises with the weight in both splits
+TRAIN_RECON = [3.7015, 1.5447, 1.497, 1.3806, 1.456, 1.4365, 1.39, 1.4092, 0.4733, 0.5897,
+               0.881, 1.1628, 1.3608, 1.3439, 1.3421, 1.3462, 0.4878, 0.5835, 0.8325, 1.13,
+               1.3051, 1.291, 1.3056, 1.3321]
+VAL_RECON = [1.6551, 1.3791, 1.5397, 1.3505, 1.4053, 1.4014, 1.3699, 1.3308, 0.5424, 0.7866,
+             1.0028, 1.34, 1.3708, 1.2559, 1.3329, 1.2794, 0.4711, 0.6918, 0.9574, 1.2376,
+             1.3167, 1.2686, 1.2831, 1.3846]
+
+
+def test_a_held_out_loss_that_rose_with_the_training_loss_is_no_memorising():
+    assert classify(reports(TRAIN_RECON, VAL_RECON, "val_recon")).kind == "pass"
+    # the same held-out curve beside a training loss that kept falling is memorising
+    falling = [3.7 * 0.8 ** i for i in range(24)]
+    assert classify(reports(falling, VAL_RECON, "val_recon")).label == "not_learning:memorised"
