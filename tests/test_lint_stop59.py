@@ -44,3 +44,70 @@ def test_step_metrics_summed_from_a_dict_and_never_evaluated_are_found() -> None
 ])
 def test_summed_metrics_evaluated_each_step_are_quiet(extra: str) -> None:
     assert fired(METRICS.format(extra=extra), "MLX008") == []
+
+
+# MLX015 follows a compiled step into the module's own layers: `model(x)` -> the model's
+# `__call__` -> `self.moe(h)` / `for layer in self.layers: layer(h)` (failure corpus fresh130
+# `moe_numpy_dispatch_compiled_step`: an MoE block dispatching with `mx.eval` + NumPy inside a
+# training step compiled with `inputs=state`; early mlx_lm mixtral.py).
+LAYERS = """
+class Moe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Linear(8, 4)
+
+    def __call__(self, x):
+        inds = mx.argmax(self.gate(x), axis=-1)
+        {dispatch}
+        return x
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.moe = Moe()
+
+    def __call__(self, x):
+        return x + self.moe(x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = [Block() for _ in range(2)]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def loss(model, x):
+    return model(x).sum()
+
+model = Net()
+opt = optim.Adam(learning_rate=1e-3)
+grad_fn = nn.value_and_grad(model, loss)
+state = [model.state, opt.state]
+
+{decorator}
+def step(x):
+    l, g = grad_fn(model, x)
+    opt.update(model, g)
+    return l
+"""
+
+
+def test_an_evaluation_in_a_layer_a_compiled_step_runs_is_found() -> None:
+    code = LAYERS.format(dispatch="mx.eval(inds)",
+                         decorator="@partial(mx.compile, inputs=state, outputs=state)")
+    assert fired(code, "MLX015") == [9]
+
+
+@pytest.mark.parametrize(("dispatch", "decorator"), [
+    ("mx.eval(inds)", ""),  # the fix: the step is not compiled
+    ("inds = inds + 1", "@partial(mx.compile, inputs=state, outputs=state)"),  # no evaluation
+])
+def test_a_layer_that_evaluates_outside_compile_or_a_compiled_layer_that_does_not_is_quiet(
+        dispatch: str, decorator: str) -> None:
+    assert fired(LAYERS.format(dispatch=dispatch, decorator=decorator), "MLX015") == []

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, evaluation, is_array, under
 from ..finding import Finding
+from ..flow import body_nodes, calls, instances, method_of, reach, self_attr
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -28,6 +29,7 @@ TESTS = (ast.If, ast.While, ast.IfExp, ast.Assert)
 # Text that may hold an explicit or implicit evaluation (a superset of what `check` reports).
 EVALUATES = re.compile(r"\b(?:if|while|assert|float|int|bool)\b|eval\(|\.item\(|\.tolist\(|array\(")
 CONVERSIONS = frozenset({"float", "int", "bool"})
+LAYER_DEPTH = 4  # module calls followed from a compiled function: model -> block -> layer
 
 
 def mx_compiles(text: str) -> bool:
@@ -74,6 +76,68 @@ def truth_tested(value: ast.AST) -> list[ast.AST]:
     return [value]
 
 
+def layer_classes(source: SourceFile, cls: ast.ClassDef) -> dict[str, ast.ClassDef]:
+    """`self.x = Layer(...)` and `self.x = [Layer(...), ...]` (or a comprehension of them)
+    in a class's `__init__`, for the module's own classes: attribute -> the class."""
+    init = method_of(cls, "__init__")
+    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
+    found: dict[str, ast.ClassDef] = {}
+    for node in body_nodes(source, init) if init is not None else []:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and (
+                attr := self_attr(node.targets[0])) and (made := _made(node.value, classes)):
+            found[attr] = made
+    return found
+
+
+def _made(value: ast.AST, classes: dict[str, ast.ClassDef]) -> ast.ClassDef | None:
+    """The module class `Layer(...)`, `[Layer(...), ...]` or `[Layer() for _ in ...]` makes."""
+    if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
+        value = value.elts[0]
+    elif isinstance(value, ast.ListComp):
+        value = value.elt
+    func = value.func if isinstance(value, ast.Call) else None
+    return classes.get(func.id) if isinstance(func, ast.Name) else None
+
+
+def called_layer(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The `__call__` of the module's own class a call runs: `model(x)` with `model` bound
+    to one (a same-named parameter taken to hold it, as a script passes its model), `self.x(h)`
+    and `layer(h)` in `for layer in self.layers` with the attribute made in `__init__`."""
+    func = call.func
+    cls: ast.ClassDef | None = None
+    if isinstance(func, ast.Name):
+        cls = instances(source).get(func.id) or _looped_layer(source, call, func.id)
+    elif (attr := self_attr(func)) is not None:
+        owner = source.enclosing(call, (ast.ClassDef,))
+        cls = layer_classes(source, owner).get(attr) if owner is not None else None
+    return method_of(cls, "__call__") if cls is not None else None
+
+
+def _looped_layer(source: SourceFile, call: ast.Call, name: str) -> ast.ClassDef | None:
+    """The class of `self.layers`' elements when `name` is the target of `for name in
+    self.layers` around the call."""
+    loop = source.enclosing(call, (ast.For,))
+    if not (loop is not None and isinstance(loop.target, ast.Name) and loop.target.id == name
+            and (attr := self_attr(loop.iter)) is not None):
+        return None
+    owner = source.enclosing(loop, (ast.ClassDef,))
+    return layer_classes(source, owner).get(attr) if owner is not None else None
+
+
+def through_layers(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
+    """`nodes` and what the module's own layers they call run (LAYER_DEPTH calls deep)."""
+    seen: set[ast.AST] = set()
+    frontier = nodes
+    for _ in range(LAYER_DEPTH):
+        layers = {m for c in calls(frontier) if (m := called_layer(source, c)) and m not in seen}
+        if not layers:
+            break
+        seen |= layers
+        frontier = [n for m in layers for n in reach(source, m.body)]
+        nodes = nodes + frontier
+    return nodes
+
+
 class EvalUnderCompile(Rule):
     """MLX015: an explicit or implicit evaluation in a function run under `mx.compile` or
     `mx.vmap` (or in what it calls in the same module)."""
@@ -99,7 +163,7 @@ class EvalUnderCompile(Rule):
         seen: set[ast.AST] = set()
         for kind in ("compile", "vmap"):
             for _, nodes in under(source, kind):
-                for node in nodes:
+                for node in through_layers(source, nodes):
                     where = self._evaluated(source, node)
                     if where is not None and where not in seen:
                         seen.add(where)
