@@ -68,3 +68,19 @@ def test_a_held_out_loss_that_rose_with_the_training_loss_is_no_memorising():
     falling = [3.7 * 0.8 ** i for i in range(24)]
     assert classify(reports(falling, VAL_RECON, "val_recon", restart_at=16)).label == \
         "not_learning:memorised"
+
+
+# fresh135 `padmask_vlm_ce` (unsloth-zoo c78b916): a padding mask handed in as the whole
+# attention mask; the causal held-out CE dipped, then rose, while train CE went to ~0
+TRAIN_LEAK = [2.9304, 1.5801, 1.4855, 0.3046, 0.0193, 0.0121, 0.0032, 0.0018, 0.0015, 0.0014,
+              0.0012, 0.0012]
+HELD_LEAK = [2.6843, 1.9217, 2.2775, 3.8722, 6.0343, 6.9767, 7.2992, 7.4926, 7.5795, 7.648,
+             7.7499, 7.7499]
+
+
+def test_memorising_with_a_training_loss_at_zero_names_the_answer_leaking_too():
+    verdict = classify(reports(TRAIN_LEAK, HELD_LEAK, "heldout_ce"))
+    assert verdict.label == "not_learning:memorised"
+    assert "mask=None" in verdict.hint and "causal" in verdict.hint
+    # fresh102's training loss ends at 0.0136x its first: no floor, no leak named
+    assert "mask=None" not in classify(reports(TRAIN_CE, VAL_CE, "val_loss")).hint

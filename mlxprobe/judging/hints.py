@@ -27,6 +27,14 @@ NO_END = ("the loop ended the process itself (sys.exit / os._exit) before return
           "return from the training function instead")
 NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data iterator, a "
             "zero step count, or every step skipped by an exception handler")
+# What a training loss at ~0 with a held-out loss far above it points to: the answer is in
+# what the training forward is handed (`leaked_answer`, and `memorised` at that floor)
+ANSWER_LEAKS = ("a mask passed to an attention that builds its causal mask only when "
+                "`mask=None` replaces it (each position then attends to the future token it "
+                "predicts): pass `mask=None`, or combine the padding mask with the causal "
+                "(lower-triangular, `nn.MultiHeadAttention.create_additive_causal_mask`) "
+                "mask; labels shifted against the inputs (`inputs = ids[:, :-1]`, `targets = "
+                "ids[:, 1:]`); the target among the input features")
 ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
            "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
 KL_EXPLODED = ("`{name}` reached 1e12 or more: a Gaussian KL that large needs exp(logvar) "

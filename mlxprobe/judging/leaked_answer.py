@@ -32,7 +32,7 @@ import math
 
 from ..protocol import decode_number
 from ..watching.facts import RawResult
-from . import phases, program
+from . import hints, phases, program
 from .rule import Rule, Verdict
 
 FLOOR = program.FLOOR_FALL
@@ -41,12 +41,7 @@ MIN_REPORTS = program.FLOOR_REPORTS
 
 HINT = ("the training loss went to ~0 while the held-out loss `{name}` never improved: the "
         "model sees its answer at training and not at evaluation. Check what the training "
-        "forward is handed: a mask passed to an attention that builds its causal mask only "
-        "when `mask=None` replaces it (each position then attends to the future token it "
-        "predicts): pass `mask=None`, or combine the padding mask with the causal "
-        "(lower-triangular, `nn.MultiHeadAttention.create_additive_causal_mask`) mask; "
-        "labels shifted against the inputs (`inputs = ids[:, :-1]`, `targets = ids[:, 1:]`); "
-        "the target among the input features; training data that never changes")
+        "forward is handed: " + hints.ANSWER_LEAKS + "; training data that never changes")
 
 
 def training_losses(raw: RawResult) -> list[float]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import statistics
 
 from ..watching.facts import RawResult
-from . import phases, program
+from . import hints, phases, program
 from .rule import Rule, Verdict
 
 ROSE = 1.5
@@ -77,6 +77,19 @@ def apart(values: list[float], trained: float | None) -> bool:
     return trained is not None and tail >= GAP * trained
 
 
+def hint(raw: RawResult, name: str, times: float) -> str:
+    """The hint, and where the training loss fell to ~0 (`program.fell_to_floor`), the
+    answer leaking into the training input as a cause too (fresh135 `padmask_vlm_ce`,
+    unsloth-zoo c78b916: a padding mask handed in as the whole attention mask, train CE
+    2.93 -> 0.0012 while the causal held-out CE went 2.68 -> 1.92 -> 7.75)."""
+    text = HINT.format(name=name, times=times)
+    if program.fell_to_floor(program.losses(raw)):
+        text += (f"; a training loss at ~0 (<= {program.FLOOR_FALL:g}x its first) also "
+                 f"points to the answer in what the training forward is handed: "
+                 f"{hints.ANSWER_LEAKS}")
+    return text
+
+
 def memorised(raw: RawResult, meta: dict) -> Verdict | None:
     loss = program.significant_fall(raw)
     if loss is None:
@@ -88,7 +101,7 @@ def memorised(raw: RawResult, meta: dict) -> Verdict | None:
             return Verdict("not_learning", "memorised", f"{program.fall_words(loss)} while "
                            f"the held-out loss `{name}` went from {values[0]:.4g} to "
                            f"{values[-1]:.4g} ({times:.3g}x its first evaluation, >= "
-                           f"{ROSE:g}x its best too)", HINT.format(name=name, times=times),
+                           f"{ROSE:g}x its best too)", hint(raw, name, times),
                            {"metric": name, "first": values[0], "last": values[-1],
                             "best": min(values), "times_first": round(times, 3),
                             "rose_min": ROSE, "evaluations": len(values),
