@@ -111,3 +111,32 @@ def test_an_evaluation_in_a_layer_a_compiled_step_runs_is_found() -> None:
 def test_a_layer_that_evaluates_outside_compile_or_a_compiled_layer_that_does_not_is_quiet(
         dispatch: str, decorator: str) -> None:
     assert fired(LAYERS.format(dispatch=dispatch, decorator=decorator), "MLX015") == []
+
+
+# MLX008 stands down when a loop inside the training loop binds the name afresh around the
+# sum (fresh137 `cablecar_grip_stages_compiled_restore`: `xb = X[idx]`, then `xb = xb + noise
+# * mx.random.normal(xb.shape)` in the batch loop, inside the epoch loop).
+NOISY = """
+def loss_fn(model, x, y):
+    return nn.losses.mse_loss(model(x), y)
+
+model = nn.Linear(4, 1)
+opt = optim.SGD(learning_rate=0.1)
+step = nn.value_and_grad(model, loss_fn)
+{outer}
+for ep in range(10):
+    for i in range(0, 100, 10):
+        {fresh}
+        xb = xb + 0.1 * mx.random.normal(xb.shape)
+        loss, grads = step(model, xb, Y[i:i + 10])
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state, loss)
+"""
+
+
+def test_a_batch_bound_afresh_in_the_inner_loop_is_no_sum_kept_across_steps() -> None:
+    assert fired(NOISY.format(outer="", fresh="xb = X[i:i + 10]"), "MLX008") == []
+
+
+def test_a_sum_the_inner_loop_never_binds_afresh_is_still_found() -> None:
+    assert fired(NOISY.format(outer="xb = X[:10]", fresh="pass"), "MLX008") == [12]

@@ -537,6 +537,18 @@ def reset(loop: ast.AST, keeper: ast.AST, name: str) -> bool:
     return any(name in assigned(t) for n in fresh for t, _ in assignments([n]))
 
 
+def reset_within(source: SourceFile, loop: ast.AST, keeper: ast.AST, name: str) -> bool:
+    """`reset` by `loop` or by a loop inside it around the keeper: `xb = x[idx]` at the top
+    of the batch loop makes `xb = xb + noise` a fresh array each batch, not a sum kept across
+    the epochs (fresh137 `cablecar_grip_stages_compiled_restore`)."""
+    node = keeper
+    while node is not None and node is not loop:
+        node = source.parents.get(node)
+        if isinstance(node, LOOPS) and reset(node, keeper, name):
+            return True
+    return False
+
+
 MAX_KEPT = 64  # arrays a loop of a constant count may keep for one outer iteration
 
 
@@ -589,7 +601,8 @@ class LazyLossKept(Rule):
             for node in body:
                 hit = kept(node) or kept_expression(source, loop, node, safe)
                 if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
-                        and not reset(loop, node, hit[0]) and not bounded(source, loop, node)
+                        and not reset_within(source, loop, node, hit[0])
+                        and not bounded(source, loop, node)
                         and not per_update(source, loop, hit[0])
                         and node not in reported):
                     reported.add(node)
