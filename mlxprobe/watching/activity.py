@@ -43,6 +43,7 @@ IDLE_CORES = 0.05
 IO_BYTES = 4096
 RSS_BYTES = 256 * 1024
 RECENT_S = 10.0  # what each process did in the last seconds (an interrupted run's report)
+IDLE_VIEW_S = 1.0  # a tree asleep this long is described over its sleep, not RECENT_S
 BUSY_STATES = frozenset({"R", "D"})
 MAX_THREADS = 64  # threads read per process (wait channels, the description)
 
@@ -186,21 +187,38 @@ class Activity:
         return max(0.0, (now or time.monotonic()) - self.last_active)
 
     def processes(self, now: float | None = None) -> list[dict]:
-        """Each live process of the tree: what it did over the last RECENT_S seconds."""
+        """Each live process of the tree: what it did over the last RECENT_S seconds, or,
+        once the whole tree has slept IDLE_VIEW_S or more, over that sleep (the work before
+        it is not what the tree does now: a worker that took 2 s to start under load and
+        then slept 3 s is waiting, not busy)."""
         now = now or time.monotonic()
-        return [describe(list(self._recent[pid]), now) for pid in sorted(self._alive)
-                if self._recent.get(pid)]
+        idle = self.idle_s(now)
+        horizon = idle if IDLE_VIEW_S <= idle < RECENT_S else RECENT_S
+        return [describe(list(self._recent[pid]), now, now - horizon)
+                for pid in sorted(self._alive) if self._recent.get(pid)]
 
 
-def describe(history: list[tuple[ProcLook, tuple[str, ...]]], now: float) -> dict:
-    """One process over its recent looks: what it did in most of them (compiling, busy,
-    doing I/O; waiting when most found it asleep), the cores it used, how long it has slept
-    since it last did anything, its RSS, and where its threads wait in the kernel now."""
+def within(history: list[tuple[ProcLook, tuple[str, ...]]],
+           since: float) -> list[tuple[ProcLook, tuple[str, ...]]]:
+    """The looks taken at or after `since`; the last look when none was."""
+    kept = [entry for entry in history if entry[0].t >= since]
+    return kept or history[-1:]
+
+
+def describe(history: list[tuple[ProcLook, tuple[str, ...]]], now: float,
+             since: float | None = None) -> dict:
+    """One process over its recent looks (those from `since` on, when given): what it did
+    in most of them (compiling, busy, doing I/O; waiting when most found it asleep), the
+    cores it used, how long it has slept since it last did anything (over all its recent
+    looks), its RSS, and where its threads wait in the kernel now."""
+    worked_at = [look.t for look, words in history if words]
+    whole = max(history[-1][0].t - history[0][0].t, 1e-3)
+    asleep = now - worked_at[-1] if worked_at else whole
+    if since is not None:
+        history = within(history, since)
     first, last = history[0][0], history[-1][0]
     span = max(last.t - first.t, 1e-3)
     cores = (last.cpu_s - first.cpu_s) / span if len(history) > 1 else 0.0
-    worked_at = [look.t for look, words in history if words]
-    asleep = now - worked_at[-1] if worked_at else span
     return {"pid": last.pid, "ppid": last.ppid, "name": last.name,
             "doing": _mostly([words for _, words in history[1:]] or [history[0][1]],
                              last.compiling),
