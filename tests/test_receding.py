@@ -51,3 +51,22 @@ def test_a_loss_that_falls_below_minus_its_start_before_nan_is_unbounded():
     assert hints.for_non_finite([3.97, -23.76]) == hints.NAN_UNBOUNDED
     assert hints.for_non_finite([0.5, 3.0]) == hints.NAN_GROWTH
     assert hints.for_non_finite([-1.2, -1.1]) == hints.NAN_SUDDEN
+
+
+# fresh138 `philately_scan_match`: three cycles of a curriculum whose scanner noise grows
+# (0.2, 0.3, 0.4), the step counter back to 0 at each; top-1 (percent) as printed, no loss
+TOP1 = [1.17, 21.09, 27.34, 35.55, 42.97, 45.31, 18.36, 14.06, 14.45, 19.92, 21.88, 21.48,
+        8.59, 5.86, 6.64, 7.81, 10.94, 11.33]
+
+
+def cycles(restarts: bool) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 40 * (i % 6), "t": float(i),
+                "metrics": {"album_top1_pct": v},
+                **({"restart": True} if restarts and i % 6 == 0 and i else {})}
+               for i, v in enumerate(TOP1)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_metric_lowered_by_harder_stages_is_judged_in_the_last_stage_only():
+    assert classify(cycles(restarts=True)).kind == "pass"  # 8.59 -> 11.33 in the last cycle
+    assert classify(cycles(restarts=False)).label == "not_learning:receding"

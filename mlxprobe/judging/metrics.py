@@ -29,12 +29,15 @@ from .stats import finite_head
 PERSIST = 0.5
 
 
-def series(raw: RawResult) -> dict[str, list[tuple[int, float]]]:
+def series(raw: RawResult, since: float | None = None) -> dict[str, list[tuple[int, float]]]:
     """(step, value) of every named metric the run reported, in order: the metrics of its
-    step records and of its progress records (output lines, a trainer's callback)."""
+    step records and of its progress records (output lines, a trainer's callback); with
+    `since`, only those reported at or after that time."""
     out: dict[str, list[tuple[int, float]]] = {}
     records = raw.steps if raw.steps_view != PROGRESS_VIEW else []
     for record in [*records, *raw.view(PROGRESS_VIEW).records()]:
+        if since is not None and not record.get("t", since) >= since:
+            continue
         step = record.get("step")
         for name, value in (record.get("metrics") or {}).items():
             number = decode_number(value)
