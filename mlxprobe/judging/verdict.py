@@ -47,6 +47,7 @@ from . import (
     constant,
     decay,
     degraded,
+    drift,
     elsewhere,
     ended,
     halted,
@@ -772,7 +773,8 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
     if first > 0 and last > EXPLODE_FACTOR * first and not settled_below_start(losses, last) \
             and risen(losses, first) and not returned(losses, first):
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
-                       f"{last:.3g} (> {EXPLODE_FACTOR:g}x)", hints.DIVERGED,
+                       f"{last:.3g} (> {EXPLODE_FACTOR:g}x)",
+                       drift.note(losses) + hints.DIVERGED,
                        {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
