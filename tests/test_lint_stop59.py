@@ -140,3 +140,33 @@ def test_a_batch_bound_afresh_in_the_inner_loop_is_no_sum_kept_across_steps() ->
 
 def test_a_sum_the_inner_loop_never_binds_afresh_is_still_found() -> None:
     assert fired(NOISY.format(outer="xb = X[:10]", fresh="pass"), "MLX008") == [12]
+
+
+# MLX008 reads a recurrence, `e = e * d + v * (1 - d)`, as a value carried across steps
+# (failure corpus fresh138 `lanternfish_ema_charlm`, parameter-golf b76d912: an EMA of the
+# weights updated every step and never evaluated).
+EMA = """
+def loss_fn(model, x, y):
+    return nn.losses.mse_loss(model(x), y)
+
+model = nn.Linear(4, 1)
+opt = optim.AdamW(learning_rate=1e-3)
+step = nn.value_and_grad(model, loss_fn)
+ema = {{k: v for k, v in tree_flatten(model.parameters())}}
+for it in range(1000):
+    loss, grads = step(model, X, Y)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state, loss)
+    for k, v in tree_flatten(model.parameters()):
+        ema[k] = ema[k] * 0.99 + v * 0.01
+    {extra}
+"""
+
+
+def test_an_ema_of_the_weights_never_evaluated_is_found() -> None:
+    assert fired(EMA.format(extra="pass"), "MLX008") == [14]
+
+
+@pytest.mark.parametrize("extra", ["mx.eval(ema)", "mx.eval(list(ema.values()))"])
+def test_an_ema_evaluated_each_step_is_quiet(extra: str) -> None:
+    assert fired(EMA.format(extra=extra), "MLX008") == []

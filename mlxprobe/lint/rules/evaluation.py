@@ -471,11 +471,20 @@ def kept_expression(source: SourceFile, loop: ast.AST, node: ast.AST,
     added = expression_added(node)
     if added is None or isinstance(added[1], ast.Name) or not loop_trains(source, loop):
         return None
-    arrays = scope_arrays(source, loop)
+    arrays = scope_arrays(source, loop) | leaves(source, loop)
     value = added[1]
     if not (is_array(source, value, arrays) or array_dict(source, value, arrays)):
         return None
     return (container(added[0]), "") if pins(source, value, arrays, safe) else None
+
+
+def leaves(source: SourceFile, loop: ast.AST) -> set[str]:
+    """The leaf names of `for k, v in tree_flatten(tree)` in the loop: MLX's `tree_flatten`
+    of parameters, gradients or optimizer state yields arrays."""
+    return {n for node in body_nodes(source, loop) if isinstance(node, ast.For)
+            and isinstance(node.iter, ast.Call) and last_name(node.iter.func) == "tree_flatten"
+            and isinstance(node.target, ast.Tuple) and len(node.target.elts) == 2
+            for n in assigned(node.target.elts[1])}
 
 
 def pins(source: SourceFile, value: ast.AST, arrays: set[str], safe: set[str]) -> bool:
@@ -498,7 +507,23 @@ def expression_added(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
         if last_name(call.func) == "append" and len(call.args) == 1 and isinstance(
                 call.func, ast.Attribute):
             return call.func.value, call.args[0]
-    return None
+    return recurrence(node)
+
+
+def recurrence(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(target, the new term) of `e = e * d + v * (1 - d)` or `ema[k] = ema[k] * d + ...`: a
+    sum one of whose terms reads the target itself (an exponential moving average), so each
+    step's value holds the one before (fresh138 `lanternfish_ema_charlm`, parameter-golf
+    b76d912: an EMA of the weights never evaluated, active memory up every step)."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], (ast.Name, ast.Subscript))
+            and isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add)):
+        return None
+    target = ast.dump(node.targets[0], annotate_fields=False).replace("Store()", "Load()")
+    terms = (node.value.left, node.value.right)
+    reads = [any(ast.dump(n, annotate_fields=False) == target for n in descendants(t))
+             for t in terms]
+    return (node.targets[0], terms[1]) if reads == [True, False] else None
 
 
 def container(node: ast.AST) -> str:
