@@ -170,3 +170,38 @@ def test_an_ema_of_the_weights_never_evaluated_is_found() -> None:
 @pytest.mark.parametrize("extra", ["mx.eval(ema)", "mx.eval(list(ema.values()))"])
 def test_an_ema_evaluated_each_step_is_quiet(extra: str) -> None:
     assert fired(EMA.format(extra=extra), "MLX008") == []
+
+
+# MLX183: a weight decay added to an update as a number (failure corpus fresh138
+# `kilnwatt_adamw`, mlx-playground 6d649d7 "AdamW correction").
+ADAMW = """
+class AdamW(optim.Adam):
+    def __init__(self, learning_rate, weight_decay=0.01):
+        super().__init__(learning_rate=learning_rate)
+        self.weight_decay = weight_decay
+
+    def apply_single(self, gradient, parameter, state):
+        lr = self.learning_rate
+        wd = self.weight_decay
+        m = 0.9 * state.get("m", gradient) + 0.1 * gradient
+        v = 0.999 * state.get("v", gradient * gradient) + 0.001 * gradient * gradient
+        state["m"], state["v"] = m, v
+        return {update}
+"""
+
+
+@pytest.mark.parametrize("update", [
+    "parameter - lr * (m / (mx.sqrt(v) + 1e-8) + wd)",
+    "parameter - lr * (m / (mx.sqrt(v) + 1e-8) + self.weight_decay)",
+    "parameter - lr * m / (mx.sqrt(v) + 1e-8) - lr * wd",
+])
+def test_a_decay_added_as_a_number_is_found(update: str) -> None:
+    assert fired(ADAMW.format(update=update), "MLX183") == [13]
+
+
+@pytest.mark.parametrize("update", [
+    "parameter - lr * (m / (mx.sqrt(v) + 1e-8) + wd * parameter)",  # the fix
+    "parameter * (1 - lr * wd) - lr * m / (mx.sqrt(v) + 1e-8)",  # mlx.optimizers.AdamW's way
+])
+def test_a_decay_in_proportion_to_the_weight_is_quiet(update: str) -> None:
+    assert fired(ADAMW.format(update=update), "MLX183") == []

@@ -1740,6 +1740,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX183", "decay-added-as-number",
+        "a weight decay added to an update as a number (update + wd) instead of as a share "
+        "of each weight (update + wd * parameter): every weight is pulled by lr * wd at "
+        "every step whatever its value, so the loss climbs back once the pull outweighs "
+        "the update",
+        "parameter - lr * (m / (mx.sqrt(v) + eps) + wd * parameter)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh138 kilnwatt_adamw) a hand-written "
+        "AdamW with + wd: train mse 0.116 at iteration 600, then up at every report to 0.503 "
+        "at 2,400; with wd * parameter it fell to 0.0195",
+        "", source="https://github.com/jbarrow/mlx-playground/commit/"
+        "6d649d76274cecd0da3d8113018cec9990cf9b40"),
+    RuleInfo(
         "MLX182", "quantize-arguments",
         "mx.dequantize/mx.quantize called with an argument named like another parameter in "
         "its place (mx.dequantize(w, group_size, bits): group_size lands on scales), or "

@@ -37,6 +37,7 @@ from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
 from .count_cap import CountCappedAtOne
 from .custom_vjp import ModuleInCustomFunction
+from .decay_term import DecayAddedAsNumber
 from .detached_term import DetachedLossTerm
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
 from .discarded import DiscardedResult
@@ -170,7 +171,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
-    QuantizeArguments,
+    QuantizeArguments, DecayAddedAsNumber,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
