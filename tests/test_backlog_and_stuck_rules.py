@@ -413,3 +413,27 @@ def test_a_compiled_program_whose_parameters_never_move_names_the_optimizer_stat
     assert compiled.hint.startswith("the program compiles (train.py:62)")
     assert "optimizer.state" in compiled.hint
     assert not classify(watched(looks)).hint.startswith("the program compiles")
+
+
+def test_a_part_whose_every_vector_stood_still_while_matrices_moved_names_a_matrix_only_step():
+    """fresh139 `pyranometer_offset_muon`: a Muon step returns every non-matrix parameter
+    unchanged (mlx-optimizers 4ec812d routes them to an alternate Adam)."""
+    looks = [{**part_look(s, []), "vectors": [0, 4], "matrices": [2, 2]} for s in (10, 20, 30)]
+    verdict = classify(watched(looks))
+    assert verdict.label == "no_update:part" and "alternate optimizer (Adam)" in verdict.hint
+    moved = [{**look, "vectors": [1, 4]} for look in looks]  # a bias moved once: not matrices only
+    assert "alternate optimizer" not in classify(watched(moved)).hint
+
+
+def test_a_look_counts_the_vectors_and_matrices_that_moved():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+    mx.eval(model.parameters())
+    records = Records()
+    watch = ParamWatch(records)  # type: ignore[arg-type]
+    watch.saw_model(model, stepped=True)
+    watch.after_eval((model.parameters(),), {}, step=1)
+    model.update({"layers": [{"weight": model.layers[0].weight + 1}, {}]})
+    mx.eval(model.parameters())
+    watch.next_at = 0.0
+    watch.after_eval((model.parameters(),), {}, step=2)
+    assert (records.got[-1]["vectors"], records.got[-1]["matrices"]) == ([0, 2], [1, 2])

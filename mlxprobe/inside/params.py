@@ -11,7 +11,9 @@ of their own module did (`stuck`), and for bfloat16/float16 weight matrices the 
 share of sampled values still bit-identical to the first look (`low_same_share`), the
 groups holding a weight matrix whose sample is all zero (`zero_groups`), and the largest
 sampled magnitude of a float32 parameter with its group (`peak_abs`, `peak_group`: a weight
-held at an optimizer's equilibrium, `judging/capped.py`); the first look
+held at an optimizer's equilibrium, `judging/capped.py`), and how many of the vectors (1-D
+leaves: biases, gains) and of the matrices compared changed (`vectors`, `matrices`: [moved,
+compared]; an update that handles only matrices leaves every vector still); the first look
 also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
@@ -246,6 +248,7 @@ class LookTally:
     same: list[float] = field(default_factory=list)  # low precision: share still at first
     zeros: set[str] = field(default_factory=set)  # groups with an all-zero weight matrix
     peak: tuple[float, str] = (0.0, "")  # float32: the largest sampled |value|, its group
+    ranks: dict[str, list[int]] = field(default_factory=dict)  # vectors/matrices: moved, seen
 
     def add(self, path: str, leaf: Any, samples: tuple, finite: bool) -> None:
         """One leaf's (previous, current, first-look) samples; the first only for a
@@ -262,6 +265,10 @@ class LookTally:
             self.peak = max(self.peak, (_peak(sample), group))
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
+            rank = self.ranks.setdefault(
+                "matrices" if getattr(leaf, "ndim", 0) >= 2 else "vectors", [0, 0])
+            rank[0] += before != sample
+            rank[1] += 1
             move, scale = _change(before, sample, leaf)
             self.moves.append(move)
             self.scales.append(scale)
@@ -274,7 +281,8 @@ class LookTally:
             if self.peak[1] else {}
         return {**_summary(self.groups, self.bad, seen, looks), **peak,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
-                **_stuck(self.groups, self.still), **_same(self.same), **zeros}
+                **_stuck(self.groups, self.still), **_same(self.same), **zeros,
+                **self.ranks}
 
 
 def census(model: Any) -> dict:

@@ -35,6 +35,11 @@ ANSWER_LEAKS = ("a mask passed to an attention that builds its causal mask only 
                 "(lower-triangular, `nn.MultiHeadAttention.create_additive_causal_mask`) "
                 "mask; labels shifted against the inputs (`inputs = ids[:, :-1]`, `targets = "
                 "ids[:, 1:]`); the target among the input features")
+MATRICES_ONLY = ("every vector parameter (the 1-D ones: biases, gains, offsets) stayed as it "
+                 "was at every look while the matrices moved: an update that handles only "
+                 "2-D parameters (a Muon or other orthogonalised step, `if parameter.ndim != "
+                 "2: return parameter`) leaves the rest where they started: hand them to an "
+                 "alternate optimizer (Adam) in both `init_single` and `apply_single`. ")
 ZERO_LR = ("the learning rate is 0, so nothing trains: check the schedule's start value and "
            "warm-up (mlx-lm: --learning-rate, `lr_schedule` in the config)")
 KL_EXPLODED = ("`{name}` reached 1e12 or more: a Gaussian KL that large needs exp(logvar) "

@@ -201,7 +201,18 @@ def _part_hint(raw: RawResult, names: list[str], zero: list[str]) -> str:
     lead += hints.FLOAT16_OVERFLOW if dtype == "float16" else ""
     lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
+    lead += hints.MATRICES_ONLY if matrices_only(judged(raw) or whole_run(raw) or []) else ""
     return lead + hints.NO_UPDATE_PART.format(groups=_shown(names))
+
+
+def matrices_only(compared: list[dict]) -> bool:
+    """At every settled look some vector (a 1-D leaf) was compared and none moved, and at
+    some look a matrix moved: the update reaches the matrices only (fresh139
+    `pyranometer_offset_muon`, a Muon step that returns a non-matrix parameter unchanged)."""
+    looks = settled(compared) if compared else []
+    return bool(looks) and all(
+        (r.get("vectors") or [1, 0])[0] == 0 and (r.get("vectors") or [0, 0])[1] > 0
+        for r in looks) and any((r.get("matrices") or [0, 0])[0] > 0 for r in looks)
 
 
 def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
