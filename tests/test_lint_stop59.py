@@ -205,3 +205,33 @@ def test_a_decay_added_as_a_number_is_found(update: str) -> None:
 ])
 def test_a_decay_in_proportion_to_the_weight_is_quiet(update: str) -> None:
     assert fired(ADAMW.format(update=update), "MLX183") == []
+
+
+# MLX154 stands down on an attribute the class reads only through `mx.exp`: a log-space
+# quantity trained on purpose (fresh140 `canal_lock_mamba_ok`: Mamba's `A_log`).
+SSM = """
+class Block(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.A_log = mx.log(mx.arange(1, n + 1, dtype=mx.float32))
+        self.proj = nn.Linear(n, n)
+
+    def __call__(self, x):
+        return self.proj(x) * {read}
+
+def loss_fn(model, x):
+    return model(x).sum()
+
+model = Block(4)
+opt = optim.Adam(learning_rate=1e-3)
+grads = nn.value_and_grad(model, loss_fn)(model, X)[1]
+opt.update(model, grads)
+"""
+
+
+def test_a_log_space_quantity_read_through_exp_is_no_table() -> None:
+    assert fired(SSM.format(read="-mx.exp(self.A_log)"), "MLX154") == []
+
+
+def test_a_table_read_as_it_is_is_still_found() -> None:
+    assert fired(SSM.format(read="self.A_log"), "MLX154") == [5]

@@ -14,7 +14,9 @@ Job: in the `__init__` of the file's own `nn.Module` classes, a public `self.x =
 value (directly, through a local name, or through a method of the class it calls) is built
 by `mx.sin`, `mx.cos` or `mx.arange`, or has an integer dtype, in a file that trains (a
 gradient and an update) and never freezes `x` (`freeze(keys=...)` naming it, a bare
-`freeze()` of the class). A private name (`self._cos`) is not collected: the fix.
+`freeze()` of the class). A private name (`self._cos`) is not collected: the fix. An
+attribute the class reads only through `mx.exp` is a log-space quantity trained on purpose
+(Mamba's `A_log`), not a table.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -122,5 +124,20 @@ class ConstantTableTrained(Rule):
         for attribute in self_targets(node):
             if attribute.startswith("_") or not constant(source, cls, node.value, local):
                 continue
-            if not frozen(source, cls, attribute):
+            if not frozen(source, cls, attribute) and not exponentiated(source, cls, attribute):
                 yield self.hit(source, node)
+
+
+def exponentiated(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:
+    """Every read of `self.<attribute>` in the class is the argument of `mx.exp`: a quantity
+    kept in log space to be learned (Mamba's `A_log = mx.log(mx.arange(...))`, read as
+    `-mx.exp(self.A_log)`: fresh140 `canal_lock_mamba_ok`), not a table read as it is."""
+    reads = [n for n in ast.walk(cls) if isinstance(n, ast.Attribute)
+             and isinstance(n.ctx, ast.Load) and self_attr(n) == attribute]
+    return bool(reads) and all(_exp_of(source, n) for n in reads)
+
+
+def _exp_of(source: SourceFile, node: ast.AST) -> bool:
+    parent = source.parents.get(node)
+    return isinstance(parent, ast.Call) and node in parent.args and source.imports.resolve(
+        parent.func) == "mlx.core.exp"
