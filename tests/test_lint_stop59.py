@@ -224,8 +224,9 @@ def loss_fn(model, x):
 
 model = Block(4)
 opt = optim.Adam(learning_rate=1e-3)
-grads = nn.value_and_grad(model, loss_fn)(model, X)[1]
-opt.update(model, grads)
+for step in range(10):
+    loss, grads = nn.value_and_grad(model, loss_fn)(model, X)
+    opt.update(model, grads)
 """
 
 
