@@ -78,7 +78,7 @@ class DecayAddedAsNumber(Rule):
     """MLX183: `return parameter - lr * (m / (mx.sqrt(v) + eps) + wd)`."""
 
     id = "MLX183"
-    anchors = ("wd", "weight_decay", "decay_rate", "l2_decay")
+    anchors = ("wd", "decay")
     local = True
 
     @staticmethod
