@@ -30,13 +30,19 @@ def rss(points: list[tuple[float, float]]) -> list[Sample]:
             for t, mb in points]
 
 
-def test_a_look_names_a_float32_weight_that_stayed_while_its_own_bias_moved():
-    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+def first_look(model: nn.Module) -> tuple[Records, ParamWatch]:
+    """The model evaluated, watched as trained, and looked at once after that eval."""
     mx.eval(model.parameters())
     records = Records()
     watch = ParamWatch(records)  # type: ignore[arg-type]
     watch.saw_model(model, stepped=True)
     watch.after_eval((model.parameters(),), {}, step=1)
+    return records, watch
+
+
+def test_a_look_names_a_float32_weight_that_stayed_while_its_own_bias_moved():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    records, watch = first_look(model)
     layer = model.layers[0]
     layer.update({"bias": layer.bias + 1.0})  # the weight stays: a rounding's zero gradient
     model.layers[1].update({"weight": model.layers[1].weight * 2.0})  # this weight moves
@@ -167,11 +173,7 @@ def test_an_unknown_error_s_hint_quotes_its_message_which_often_says_the_fix():
 def test_a_model_training_in_bfloat16_gets_the_precision_fix_in_its_learning_hint():
     model = nn.Linear(8, 8)
     model.set_dtype(mx.bfloat16)
-    mx.eval(model.parameters())
-    records = Records()
-    watch = ParamWatch(records)  # type: ignore[arg-type]
-    watch.saw_model(model, stepped=True)
-    watch.after_eval((model.parameters(),), {}, step=1)
+    records, watch = first_look(model)
     census = records.got[-1]["census"]
     assert census[0]["trainable_dtypes"] == {"bfloat16": 72}
     flat = reports([1.14, 1.12, 1.13, 1.12, 1.14, 1.13, 1.12, 1.13, 1.12, 1.13, 1.12, 1.12])
@@ -239,11 +241,7 @@ def test_a_flat_loss_of_a_program_that_compiles_names_the_random_state():
 def test_a_look_names_groups_whose_weight_matrix_is_all_zero():
     model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
     model.layers[0].update({"weight": mx.zeros((8, 8))})
-    mx.eval(model.parameters())
-    records = Records()
-    watch = ParamWatch(records)  # type: ignore[arg-type]
-    watch.saw_model(model, stepped=True)
-    watch.after_eval((model.parameters(),), {}, step=1)
+    records, watch = first_look(model)
     assert records.got[-1]["zero_groups"] == ["layers.0"]
 
 
@@ -427,11 +425,7 @@ def test_a_part_whose_every_vector_stood_still_while_matrices_moved_names_a_matr
 
 def test_a_look_counts_the_vectors_and_matrices_that_moved():
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
-    mx.eval(model.parameters())
-    records = Records()
-    watch = ParamWatch(records)  # type: ignore[arg-type]
-    watch.saw_model(model, stepped=True)
-    watch.after_eval((model.parameters(),), {}, step=1)
+    records, watch = first_look(model)
     model.update({"layers": [{"weight": model.layers[0].weight + 1}, {}]})
     mx.eval(model.parameters())
     watch.next_at = 0.0
