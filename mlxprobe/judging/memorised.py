@@ -57,24 +57,26 @@ def risen(values: list[float]) -> float | None:
     x both its first and its best; else None."""
     if len(values) < MIN_EVALS or values[0] <= 0:
         return None
-    tail = statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):])
+    tail = ending(values)
     return tail / values[0] if tail >= ROSE * values[0] and tail >= ROSE * min(values) \
         else None
 
 
+def ending(values: list[float]) -> float:
+    """The median of a series' last fifth: where it ended."""
+    return statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):])
+
+
 def trained_tail(raw: RawResult) -> float | None:
-    """The median of the training loss's last fifth: where the loss the model is shown
-    ended."""
+    """Where the loss the model is shown ended (`ending`), or None without one."""
     values = program.losses(raw)
-    return statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):]) if values \
-        else None
+    return ending(values) if values else None
 
 
 def apart(values: list[float], trained: float | None) -> bool:
     """The held-out loss ended >= GAP x the training loss's end: a model that learns what it
     is shown and not the task fits the first better than the second."""
-    tail = statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):])
-    return trained is not None and tail >= GAP * trained
+    return trained is not None and ending(values) >= GAP * trained
 
 
 def hint(raw: RawResult, name: str, times: float) -> str:

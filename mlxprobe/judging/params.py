@@ -182,7 +182,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    f"while the other groups did" + (f"; the weights of {_shown(zero)} are "
                                                     "all 0" if zero else ""),
-                   _part_hint(raw, names, zero), ev)
+                   _part_hint(raw, names, zero, compared), ev)
 
 
 def _others_moved(compared: list[dict], short: bool) -> bool:
@@ -193,7 +193,8 @@ def _others_moved(compared: list[dict], short: bool) -> bool:
     return any(r.get("changed") for r in compared)
 
 
-def _part_hint(raw: RawResult, names: list[str], zero: list[str]) -> str:
+def _part_hint(raw: RawResult, names: list[str], zero: list[str],
+               compared: list[dict]) -> str:
     """The part fix, led by what the run showed: a model in float16 or bfloat16, weights
     that are all 0, a checkpoint."""
     dtype = low_precision(raw)
@@ -201,7 +202,7 @@ def _part_hint(raw: RawResult, names: list[str], zero: list[str]) -> str:
     lead += hints.FLOAT16_OVERFLOW if dtype == "float16" else ""
     lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
-    lead += hints.MATRICES_ONLY if matrices_only(judged(raw) or whole_run(raw) or []) else ""
+    lead += hints.MATRICES_ONLY if matrices_only(compared) else ""
     return lead + hints.NO_UPDATE_PART.format(groups=_shown(names))
 
 
@@ -209,7 +210,7 @@ def matrices_only(compared: list[dict]) -> bool:
     """At every settled look some vector (a 1-D leaf) was compared and none moved, and at
     some look a matrix moved: the update reaches the matrices only (fresh139
     `pyranometer_offset_muon`, a Muon step that returns a non-matrix parameter unchanged)."""
-    looks = settled(compared) if compared else []
+    looks = settled(compared)
     return bool(looks) and all(
         (r.get("vectors") or [1, 0])[0] == 0 and (r.get("vectors") or [0, 0])[1] > 0
         for r in looks) and any((r.get("matrices") or [0, 0])[0] > 0 for r in looks)

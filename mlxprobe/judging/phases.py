@@ -171,12 +171,17 @@ def _blew_up(before: list[float], opening: float) -> bool:
     return len(before) > WINDOW and max(before[-WINDOW:]) > BLOWN * opening
 
 
-def since_restart(raw: RawResult) -> list[dict]:
-    """The learning records since the program's counter last restarted (`restart_times`):
-    the last stage's, where a second stage starts a new model or task."""
+def last_restart(raw: RawResult) -> float | None:
+    """When the program's counter last went back (`restart_times`), or None."""
     times = restart_times(raw)
-    since = max(times) if times else -math.inf
-    return [r for r in raw.learning if r.get("t", 0.0) >= since]
+    return max(times) if times else None
+
+
+def since_restart(raw: RawResult) -> list[dict]:
+    """The learning records since the program's counter last restarted (`last_restart`):
+    the last stage's, where a second stage starts a new model or task."""
+    since = last_restart(raw)
+    return [r for r in raw.learning if since is None or r.get("t", 0.0) >= since]
 
 
 def held_out_since_restart(raw: RawResult) -> dict[str, list[float]]:

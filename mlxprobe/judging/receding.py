@@ -77,8 +77,7 @@ def _tail(values: list[float]) -> float:
 
 
 def judge(raw: RawResult, meta: dict) -> Verdict | None:
-    restarts = phases.restart_times(raw)
-    series = metrics.series(raw, since=max(restarts) if restarts else None)
+    series = metrics.series(raw, since=phases.last_restart(raw))
     found = receding(series)
     if found is None or program.rising_metric(series, significant=True):
         return None

@@ -16,7 +16,17 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .flow import assignments, body_assignments, calls, helper_of, reach, walk
+from .flow import (
+    assignments,
+    body_assignments,
+    body_nodes,
+    calls,
+    helper_of,
+    method_of,
+    reach,
+    self_attr,
+    walk,
+)
 from .names import EVAL, MX_GRAD, NN_GRAD, dotted, last_name
 from .source import FUNCTIONS, SourceFile, descendants
 
@@ -455,6 +465,33 @@ def _layers(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
     if isinstance(value, ast.ListComp):
         return _layers(source, value.elt, classes)
     return False
+
+
+def layer_classes(source: SourceFile, cls: ast.ClassDef) -> dict[str, ast.ClassDef]:
+    """`self.x = Layer(...)` and `self.x = [Layer(...), ...]` (or a comprehension of them)
+    in a class's `__init__`, for the module's own classes: attribute -> the class (computed
+    once per class; `layer_attributes` asks only whether an attribute holds a layer)."""
+    def make() -> dict[str, ast.ClassDef]:
+        init = method_of(cls, "__init__")
+        classes = {c.name: c for c in source.of_type(ast.ClassDef)}
+        found: dict[str, ast.ClassDef] = {}
+        for node in body_nodes(source, init) if init is not None else []:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and (
+                    attr := self_attr(node.targets[0])) and (made := _made(node.value, classes)):
+                found[attr] = made
+        return found
+    return source.cached("layer_classes", cls, make)
+
+
+def _made(value: ast.AST, classes: dict[str, ast.ClassDef]) -> ast.ClassDef | None:
+    """The module class `Layer(...)`, `[Layer(...), ...]` or `[Layer() for _ in ...]` makes
+    (the first element stands for a list, as `_layers` reads one)."""
+    if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
+        value = value.elts[0]
+    elif isinstance(value, ast.ListComp):
+        value = value.elt
+    func = value.func if isinstance(value, ast.Call) else None
+    return classes.get(func.id) if isinstance(func, ast.Name) else None
 
 
 def module_classes(source: SourceFile) -> list[ast.ClassDef]:

@@ -142,6 +142,13 @@ def bound(node: ast.AST) -> set[str]:
     return set()
 
 
+def addends(node: ast.AST) -> list[ast.AST]:
+    """The terms of `a + b - c` (one term for anything else)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return addends(node.left) + addends(node.right)
+    return [node]
+
+
 def names_in(node: ast.AST) -> set[str]:
     return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
 

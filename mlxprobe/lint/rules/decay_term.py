@@ -22,7 +22,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import arguments, assignments, body_nodes, names_in
+from ..flow import addends, arguments, assignments, body_nodes, names_in
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -54,13 +54,6 @@ def derived(source: SourceFile, function: ast.AST) -> set[str]:
             if isinstance(target, ast.Name) and names_in(value) & found:
                 found.add(target.id)
     return found
-
-
-def terms(node: ast.AST) -> list[ast.AST]:
-    """The terms of a sum or difference (`a + b - c`); one term for anything else."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, SUMS):
-        return terms(node.left) + terms(node.right)
-    return [node]
 
 
 def decay_alone(node: ast.AST, decays: set[str], arrays: set[str]) -> bool:
@@ -96,7 +89,7 @@ class DecayAddedAsNumber(Rule):
                     source.parents.get(node), ast.BinOp) and isinstance(
                     source.parents[node].op, SUMS):
                 continue  # the whole sum once, from its outermost `+`
-            parts = terms(node)
+            parts = addends(node)
             alone = [t for t in parts if decay_alone(t, decays, arrays)]
             if alone and any(names_in(t) & arrays - decays for t in parts if t not in alone):
                 yield self.hit(source, alone[0])

@@ -22,16 +22,9 @@ from collections.abc import Iterator
 
 from ..dataflow import evaluation, under
 from ..finding import Finding
-from ..flow import walk
+from ..flow import addends, walk
 from ..source import SourceFile
 from .base import Rule
-
-
-def addends(node: ast.AST) -> list[ast.AST]:
-    """The terms of `a + b - c` (one term for anything else)."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        return addends(node.left) + addends(node.right)
-    return [node]
 
 
 def host_number(source: SourceFile, node: ast.AST) -> ast.Call | None:

@@ -16,9 +16,9 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from ..dataflow import arrays_in, evaluation, is_array, under
+from ..dataflow import arrays_in, evaluation, is_array, layer_classes, under
 from ..finding import Finding
-from ..flow import body_nodes, calls, instances, method_of, reach, self_attr
+from ..flow import calls, instances, method_of, reach, self_attr
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
@@ -74,29 +74,6 @@ def truth_tested(value: ast.AST) -> list[ast.AST]:
     if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not):
         return truth_tested(value.operand)
     return [value]
-
-
-def layer_classes(source: SourceFile, cls: ast.ClassDef) -> dict[str, ast.ClassDef]:
-    """`self.x = Layer(...)` and `self.x = [Layer(...), ...]` (or a comprehension of them)
-    in a class's `__init__`, for the module's own classes: attribute -> the class."""
-    init = method_of(cls, "__init__")
-    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
-    found: dict[str, ast.ClassDef] = {}
-    for node in body_nodes(source, init) if init is not None else []:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and (
-                attr := self_attr(node.targets[0])) and (made := _made(node.value, classes)):
-            found[attr] = made
-    return found
-
-
-def _made(value: ast.AST, classes: dict[str, ast.ClassDef]) -> ast.ClassDef | None:
-    """The module class `Layer(...)`, `[Layer(...), ...]` or `[Layer() for _ in ...]` makes."""
-    if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
-        value = value.elts[0]
-    elif isinstance(value, ast.ListComp):
-        value = value.elt
-    func = value.func if isinstance(value, ast.Call) else None
-    return classes.get(func.id) if isinstance(func, ast.Name) else None
 
 
 def called_layer(source: SourceFile, call: ast.Call) -> ast.AST | None:
