@@ -34,7 +34,7 @@ def climb(losses: list[float]) -> tuple[int, float, int] | None:
     low_at = min(range(len(losses)), key=losses.__getitem__)
     after = losses[low_at:]
     rises = [b - a for a, b in zip(after, after[1:])]
-    total = after[-1] - after[0] if after else 0.0
+    total = after[-1] - after[0]
     if low_at == 0 or len(rises) < MIN_REPORTS or total <= 0:
         return None
     steady = sum(r > 0 for r in rises) >= STEADY * len(rises)
