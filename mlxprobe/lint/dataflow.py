@@ -348,15 +348,43 @@ def gives_array(source: SourceFile, call: ast.Call, arrays: set[str]) -> bool:
 
 def module_instances(source: SourceFile) -> set[str]:
     """Names bound (anywhere in the module) to an `mlx.nn` layer or to an instance of the
-    module's own classes deriving from one: `model = MLP(...)`, `head = nn.Linear(4, 2)`."""
+    module's own classes deriving from one: `model = MLP(...)`, `head = nn.Linear(4, 2)`,
+    `model, opt = build()` with the module's own `build` returning one first."""
     key = ("module_instances", source.tree)
     if key not in source.cache:
         classes = {c.name for c in module_classes(source)}
         source.cache[key] = {
-            t.id for t, v in assignments(source.of_type(ast.Assign))
+            t.id for t, v in helper_assignments(source, source.of_type(ast.Assign))
             if isinstance(t, ast.Name) and isinstance(v, ast.Call) and layer_call(
                 source, v, classes)}
     return source.cache[key]
+
+
+def helper_assignments(source: SourceFile, nodes: list[ast.AST]) -> \
+        Iterator[tuple[ast.AST, ast.AST]]:
+    """`assignments(nodes)`, with `a, b = helper(...)` (the module's own function returning a
+    tuple of that size) matched element-wise to what the helper returns: `(model, w)` for
+    `return model, w`, each name followed to its bindings in the helper."""
+    for target, value in assignments(nodes):
+        yield target, value
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Call):
+            for index, element in enumerate(target.elts):
+                for returned in returned_at(source, value, index, len(target.elts)):
+                    yield element, returned
+
+
+def returned_at(source: SourceFile, call: ast.Call, index: int, size: int) -> list[ast.AST]:
+    """What the helper `call` runs returns at position `index` of a `size`-tuple; a name the
+    helper binds is followed to its values there."""
+    helper = helper_of(source, call)
+    if helper is None or isinstance(helper, ast.Lambda):
+        return []
+    found = [r.elts[index] for r in returns_of(helper)
+             if isinstance(r, ast.Tuple) and len(r.elts) == size]
+    bound = body_assignments(source, helper)
+    return [v for f in found for v in (
+        [v for t, v in bound if isinstance(t, ast.Name) and t.id == f.id]
+        if isinstance(f, ast.Name) else [f])]
 
 
 def layer_call(source: SourceFile, call: ast.Call, classes: set[str]) -> bool:

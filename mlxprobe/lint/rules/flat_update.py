@@ -25,9 +25,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import module_instances
+from ..dataflow import helper_assignments, module_instances
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import walk
 from ..names import TREE_FLATTEN
 from ..source import SourceFile
 from .base import Rule, trains
@@ -72,7 +72,8 @@ class FlatUpdateNonStrict(Rule):
             return False
         nodes = list(walk(scope.body))
         pairs = self._pair_names(source, nodes)
-        bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == node.id]
+        bound = [v for t, v in helper_assignments(source, nodes)
+                 if isinstance(t, ast.Name) and t.id == node.id]
         return any(self._from_pairs(source, v, pairs) for v in bound) or any(
             self._filled(n, node.id, pairs) for n in nodes)
 

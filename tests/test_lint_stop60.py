@@ -1,0 +1,65 @@
+"""Stop 60's lint changes, on small programs with the spellings beside them that must stay
+silent. A model and a checkpoint handed back by the module's own helpers
+(`model, opt = build()`, `weights, state = load_state(dir)`) are followed into what the
+helpers return: failure corpus fresh139 `rectdet_resume_update` (DINO_DETR_MLX 2025390: a
+flat `mx.load` dict returned through a resume helper and given to `model.update`, ValueError
+at the resume), which MLX155 missed when the load sat in another function.
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+RESUME = """
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def __call__(self, x):
+        return self.fc(x)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = Head()
+
+    def __call__(self, x):
+        return self.head(x)
+
+def build():
+    model = Net()
+    optimizer = optim.Adam(learning_rate=1e-3)
+    return model, optimizer
+
+def load_state(path):
+    {load}
+    return weights, 3
+
+model, optimizer = build()
+for step in range(10):
+    loss, grads = nn.value_and_grad(model, lambda m: m(mx.ones((3, 4))).sum())(model)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+weights, epoch = load_state("ckpt.safetensors")
+model.update(weights)
+"""
+
+
+@pytest.mark.parametrize("load, lines", [
+    ("weights = mx.load(path)", [33]),
+    ("weights = tree_unflatten(list(mx.load(path).items()))", []),
+    ("weights = model_weights(path)", []),  # unknown helper: not assumed flat
+])
+def test_mlx155_follows_a_checkpoint_and_a_model_through_helpers(load: str,
+                                                                 lines: list[int]) -> None:
+    assert fired(RESUME.format(load=load), "MLX155") == lines
+
+
+def test_mlx155_needs_the_helper_to_return_a_tuple_of_that_size() -> None:
+    code = RESUME.format(load="weights = mx.load(path)").replace(
+        "return weights, 3", "return weights, 3, None")
+    assert fired(code, "MLX155") == []
