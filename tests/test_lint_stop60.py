@@ -63,3 +63,30 @@ def test_mlx155_needs_the_helper_to_return_a_tuple_of_that_size() -> None:
     code = RESUME.format(load="weights = mx.load(path)").replace(
         "return weights, 3", "return weights, 3, None")
     assert fired(code, "MLX155") == []
+
+
+# MLX184: a shape joined with a list (failure corpus fresh140 canal_lock_mamba, mamba.py
+# 9f04ef2: TypeError in the first forward pass).
+UNSQUEEZE = """
+def unsqueeze(x, axis):
+    new_shape = {shape}
+    return x.reshape(new_shape)
+
+model = nn.Linear(4, 2)
+y = model(unsqueeze(mx.ones((3,)), 0))
+"""
+
+
+@pytest.mark.parametrize("shape, lines", [
+    ("x.shape + [1]", [3]),
+    ("x.shape[:axis] + [1] + x.shape[axis:]", [3]),
+    ("[1] + x.shape", [3]),
+    ("x.shape + [d for d in (1,)]", [3]),
+    ("x.shape + (1,)", []),
+    ("list(x.shape) + [1]", []),
+    ("(*x.shape, 1)", []),
+    ("x.shape[:axis] + (1,) + x.shape[axis:]", []),
+    ("[x.shape[0]] + [1]", []),
+])
+def test_mlx184_a_shape_joined_with_a_list(shape: str, lines: list[int]) -> None:
+    assert fired(UNSQUEEZE.format(shape=shape), "MLX184") == lines

@@ -1740,6 +1740,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX184", "shape-plus-list",
+        "an array's shape (a tuple) joined with a list by + (x.shape + [1]): Python adds no "
+        "list to a tuple, so the line raises TypeError the first time it runs (MLX shapes "
+        "were lists in early releases; code written or ported then still does this)",
+        "new_shape = x.shape + (1,)  # or (*x.shape, 1)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh140 canal_lock_mamba) a Mamba-style LM "
+        "whose unsqueeze helper built x.shape + [1] died in its first forward pass with "
+        "TypeError: can only concatenate tuple (not \"list\") to tuple; with a tuple it "
+        "trains (loss 2.31 -> 1.05)",
+        "", source="https://github.com/alxndrTL/mamba.py/commit/"
+        "9f04ef28e4efae901c671b0cecfb945b512864ae"),
+    RuleInfo(
         "MLX183", "decay-added-as-number",
         "a weight decay added to an update as a number (update + wd) instead of as a share "
         "of each weight (update + wd * parameter): every weight is pulled by lr * wd at "

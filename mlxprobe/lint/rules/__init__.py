@@ -126,6 +126,7 @@ from .scalar_unpack import ScalarUnpacked
 from .schedules import ScheduleEndsInOneEpoch
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
+from .shape_list import ShapePlusList
 from .shape_only import ShapeOnlyArgument
 from .shapeless import ShapelessCompileReadsShape
 from .share_first import ShareDividedFirst
@@ -171,7 +172,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
-    QuantizeArguments, DecayAddedAsNumber,
+    QuantizeArguments, DecayAddedAsNumber, ShapePlusList,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
