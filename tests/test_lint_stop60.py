@@ -90,3 +90,35 @@ y = model(unsqueeze(mx.ones((3,)), 0))
 ])
 def test_mlx184_a_shape_joined_with_a_list(shape: str, lines: list[int]) -> None:
     assert fired(UNSQUEEZE.format(shape=shape), "MLX184") == lines
+
+
+# MLX185: an optimizer that hands back parameters of some shape unchanged (failure corpus
+# fresh139 pyranometer_offset_muon, mlx-optimizers 4ec812d: every vector stayed at its
+# initial value).
+MUON = """
+class Muon(optim.Optimizer):
+    def init_single(self, parameter, state):
+        state["v"] = mx.zeros_like(parameter)
+        state["step"] = 0
+
+    def apply_single(self, gradient, parameter, state):
+        {guard}
+        state["v"] = 0.9 * state["v"] + gradient
+        return parameter - self.learning_rate * state["v"]
+"""
+
+
+@pytest.mark.parametrize("guard, lines", [
+    ("if parameter.ndim != 2:\n            return parameter", [9]),
+    ("if len(parameter.shape) < 2:\n            return parameter", [9]),
+    ("if parameter.ndim == 2:\n            pass\n        else:\n            return parameter",
+     [11]),
+    ("if parameter.ndim != 2:\n            return self.alt.apply_single(gradient, parameter, "
+     "state)", []),
+    ('if state["step"] == 0:\n            return parameter', []),  # ADOPT's first step
+    ("if parameter.ndim != 2:\n            parameter = parameter * 0.99\n"
+     "            return parameter", []),
+])
+def test_mlx185_parameters_of_one_shape_handed_back_unchanged(guard: str,
+                                                             lines: list[int]) -> None:
+    assert fired(MUON.format(guard=guard), "MLX185") == lines

@@ -1740,6 +1740,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX185", "shape-skipped-update",
+        "an optimizer's apply_single hands a parameter back unchanged when it has some shape "
+        "(if parameter.ndim != 2: return parameter): every parameter of that shape (biases, "
+        "norm scales) is never updated while the loss still falls through the others",
+        "if parameter.ndim != 2: return self.alternate_optimizer.apply_single(gradient, "
+        "parameter, state)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh139 pyranometer_offset_muon) a Muon "
+        "whose route for flat parameters was commented out left every vector at its initial "
+        "value while the matrices trained; routed to the alternate optimizer, all train",
+        "", source="https://github.com/stockeh/mlx-optimizers/commit/"
+        "4ec812daa152f69c1e831a02e83ad962dc57e39f"),
+    RuleInfo(
         "MLX184", "shape-plus-list",
         "an array's shape (a tuple) joined with a list by + (x.shape + [1]): Python adds no "
         "list to a tuple, so the line raises TypeError the first time it runs (MLX shapes "

@@ -75,7 +75,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "wrong_result": frozenset({"MLX179", "MLX176", "MLX175", "MLX142", "MLX144", "MLX146", "MLX150",
                                "MLX152", "MLX154",
                                "MLX164", "MLX169"}),
-    "no_update": frozenset({"MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
+    "no_update": frozenset({"MLX185", "MLX003", "MLX006", "MLX016", "MLX019", "MLX021", "MLX029",
                             "MLX033", "MLX034", "MLX036", "MLX046", "MLX048", "MLX054",
                             "MLX056", "MLX058", "MLX064", "MLX065", "MLX069",
                             "MLX070", "MLX071", "MLX076", "MLX080", "MLX088", "MLX177",

@@ -135,6 +135,7 @@ from .signed_norm import SignedNorm
 from .single_example_norm import SingleExampleNorm
 from .single_output import SingleOutputUnpacked
 from .skipped import GradientsNotAccumulated
+from .skipped_update import ShapeSkippedUpdate
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
 from .softplus import HandWrittenSoftplus
@@ -172,7 +173,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
-    QuantizeArguments, DecayAddedAsNumber, ShapePlusList,
+    QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
