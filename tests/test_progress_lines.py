@@ -196,6 +196,22 @@ def test_a_line_reporting_a_reference_by_its_first_word_is_not_progress():
         is not None
 
 
+def test_a_reference_heading_after_a_logging_prefix_is_not_progress():
+    """fresh142 hurdy_chien_buzz_earlystop: `INFO    chien | reference: constant-rate
+    predictor held 0.6624  auc 50.00%` after the restored model's line was read as the model
+    evaluated again (AUC 84.26 -> 50) and called `wrong_result:degraded`. A reference word
+    behind a logging prefix is a reference line; `reference` with a number after its colon is
+    a key, and `untrained:` is a heading read as before."""
+    parser = ProgressParser()
+    assert parser.parse("INFO    chien | reference: constant-rate predictor held 0.6624  "
+                        "auc 50.00%") is None
+    assert parser.parse("2024-05-01 12:00:00,123 - INFO - baseline acc 0.25") is None
+    assert parser.parse("INFO:root:epoch 3 loss 0.4")["loss"] == 0.4
+    assert parser.parse("untrained: val nll 3.2") is not None
+    assert parser.parse("INFO    chien | epoch 30  train 0.4230  held 0.4754  auc 84.31%") \
+        is not None
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

@@ -85,7 +85,7 @@ class ProgressParser:
             found = self.user.search(text)
             return _with_metrics(_record(found), text) if found is not None else None
         text = self._undiffed(text)
-        if text is None or REFERENCE_LINE.match(text):
+        if text is None or reference_line(text):
             return None
         text = window_end(text)
         if self.block.takes(text):
@@ -257,8 +257,17 @@ HEADER_SPLIT = re.compile(r"│|(?:^|(?<=\s))\|(?=\s|$)")
 # a random policy's error after the trained one's read as the model evaluated again and
 # called `wrong_result:degraded`); its numbers are not the model's. A first word followed by
 # `=`, `:` or `(` is a key, a heading or a call, and is read as before
-REFERENCE_LINE = re.compile(r"^[\W_]*(?:random|baseline|chance|oracle|uniform|untrained|"
-                            r"majority|naive|dummy|trivial)\b(?![=:(])", re.IGNORECASE)
+# A heading word (`reference: constant-rate predictor held 0.66 auc 50%`, after a `logging`
+# prefix: fresh142 `hurdy_chien_buzz_earlystop`, whose closing reference AUC of 50 % was read
+# as the restored model's and called `wrong_result:degraded`) is a reference line too: the
+# word `reference` with words after its colon (with a number after it, it is a key)
+REFERENCE_LINE = re.compile(r"^[\W_]*(?:(?:random|baseline|chance|oracle|uniform|untrained|"
+                            r"majority|naive|dummy|trivial)\b(?![=:(])"
+                            r"|reference\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
+# what `logging` and its usual formats put before the message: a time, a level, a logger's
+# name (`INFO    chien | `, `2024-05-01 12:00:00,123 - INFO - `, `INFO:root:`)
+LOG_PREFIX = re.compile(r"^[\W\d_]*?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\]\s:|-]*"
+                        r"(?:[\w.]+\s*[|:]\s*)?")
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")  # a unified diff's hunk header
 FOREIGN_CELLS = 3  # names in a header that names no metric (`ProgressParser._foreign`)
 EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet (a first row)
@@ -268,6 +277,13 @@ EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet 
 # reports the window, read at its last update (fresh113 `ferry_dock_a2c_silent`, an
 # actor-critic's table of returns per 60 updates, none of whose rows was read)
 WINDOW = re.compile(r"^(\s*)(\d+)-(\d+)(?=\s)")
+
+
+def reference_line(text: str) -> bool:
+    """The line reports a reference beside the model (a baseline, chance, a constant
+    predictor), with or without a logging prefix before it."""
+    return REFERENCE_LINE.match(text) is not None or REFERENCE_LINE.match(
+        LOG_PREFIX.sub("", text, count=1)) is not None
 
 
 def window_end(text: str) -> str:
