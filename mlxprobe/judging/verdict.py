@@ -92,6 +92,7 @@ from . import (
     zero_accuracy,
     zero_advantage,
     zero_logit,
+    zero_score,
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
@@ -232,6 +233,7 @@ def rulebook() -> tuple[Rule, ...]:
         *throughput.RULES,
         *ceiling.RULES,
         *checked.RULES,
+        *zero_score.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
