@@ -19,6 +19,11 @@ through. Each rule below is one statement true of every program with that failur
   `apply_gradients`, `init`): MLX walks the gradients, the parameters and the optimizer's
   state as one tree, so a key in one that the others lack is a mismatch of the three (mlx
   issue 1328: an optimizer state restored from a checkpoint of another model layout).
+- `optimizer_tree_list`: an IndexError raised inside `mlx.optimizers`: the same walk met a
+  list longer in the gradients or parameters than in the state built at the first update
+  (fresh142 `reedwarbler_vq_codec`, VQ-VAE_MLX 6af34a5: a Module's public list attribute
+  the forward pass appended to, a parameter that grew at every step: "list index out of
+  range" at the second update).
 - `optimizer_tree_type`: a TypeError raised inside `mlx.optimizers`: the same walk met a
   container or leaf of another type in the state than in the parameters (fresh24
   `resume_optstate_string_keys_c24`: a state rebuilt by hand from flat keys, the blocks'
@@ -167,6 +172,8 @@ def _inside_optimizer(kind: str, message: str, user: Frame, found: list[Frame]) 
         return None
     if kind == "KeyError":
         return optimizer_tree_key(message, user)
+    if kind == "IndexError":
+        return optimizer_tree_list(message, user)
     if kind == "TypeError" and STRUCTURE.search(message):
         return optimizer_tree_type(message, user)
     return None
@@ -353,6 +360,19 @@ def optimizer_tree_key(message: str, user: Frame) -> str:
             "loss_fn)(model, x, y); optimizer.update(model, grads)`, and build a fresh "
             "optimizer after changing the model (seen in "
             f"{GH}ml-explore/mlx/issues/1328)")
+
+
+def optimizer_tree_list(message: str, user: Frame) -> str:
+    return (f"the optimizer met a list longer in the gradients or the parameters than in its "
+            f"own state ({message.strip()[:80]}; {user.where}: `{user.text[:LINE_CHARS]}`): "
+            "MLX walks the three as one tree, built at the first update, so the model's "
+            "parameter tree changed after it: a public list or array attribute of a Module "
+            "is a parameter (Module is a dict of its attributes), and one the forward pass "
+            "appends to (`self.vals.append(penalty)`) or reassigns grows the tree at every "
+            "step; keep such bookkeeping under a private name prefixed with `_` "
+            "(`self._vals`), which Module does not collect, and reset it each step, or "
+            "build a fresh optimizer after changing the model (seen in "
+            f"{GH}credwood/VQ-VAE_MLX/commit/6af34a5bb89bd58a19b6f8ecd949df65c41e6483)")
 
 
 def optimizer_tree_type(message: str, user: Frame) -> str:
