@@ -122,3 +122,41 @@ class Muon(optim.Optimizer):
 def test_mlx185_parameters_of_one_shape_handed_back_unchanged(guard: str,
                                                              lines: list[int]) -> None:
     assert fired(MUON.format(guard=guard), "MLX185") == lines
+
+
+# MLX186: a public list attribute the forward pass grows (failure corpus fresh142
+# reedwarbler_vq_codec, VQ-VAE_MLX 6af34a5: IndexError at the second update).
+CODEC = """
+class Codec(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.{name} = []
+
+    def _encode(self, x):
+        y = self.fc(x)
+        {grow}
+        return y
+
+    def __call__(self, x):
+        return self._encode(x)
+
+model = Codec()
+opt = optim.Adam(learning_rate=1e-3)
+step = nn.value_and_grad(model, lambda m, x: m(x).sum())
+for it in range(10):
+    loss, grads = step(model, mx.ones((2, 4)))
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("name, grow, lines", [
+    ("vals", "self.vals.append(y.sum())", [10]),
+    ("vals", "self.vals += [y.sum()]", [10]),
+    ("_vals", "self._vals.append(y.sum())", []),  # private: not a parameter
+    ("vals", "self.vals = [y.sum()]", []),  # rebound, not grown
+])
+def test_mlx186_a_public_list_the_forward_pass_grows(name: str, grow: str,
+                                                     lines: list[int]) -> None:
+    assert fired(CODEC.format(name=name, grow=grow), "MLX186") == lines

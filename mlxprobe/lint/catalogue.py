@@ -1740,6 +1740,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX186", "list-attribute-grown",
+        "a public list attribute of a module that its forward pass appends to (self.vals = "
+        "[] in __init__, self.vals.append(penalty) in __call__): Module collects a public "
+        "list as parameters, so the tree grows at every step and the optimizer's second "
+        "update raises IndexError (list index out of range) in tree_map",
+        "self._vals = []  # a private name is not a parameter; reset it each step",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh142 reedwarbler_vq_codec) a VQ codec "
+        "keeping its quantizer penalties in self.qt_vals counted 1594 trainable parameters "
+        "(1593 with self._qt_vals) and died at the second optimizer.update with IndexError; "
+        "with private names it trained (loss 0.262 -> 0.059)",
+        "", source="https://github.com/credwood/VQ-VAE_MLX/commit/"
+        "6af34a5bb89bd58a19b6f8ecd949df65c41e6483"),
+    RuleInfo(
         "MLX185", "shape-skipped-update",
         "an optimizer's apply_single hands a parameter back unchanged when it has some shape "
         "(if parameter.ndim != 2: return parameter): every parameter of that shape (biases, "

@@ -32,7 +32,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "leak": frozenset({"MLX178", "MLX001", "MLX008", "MLX013", "MLX014", "MLX052", "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
-    "crash": frozenset({"MLX184", "MLX182", "MLX180", "MLX007", "MLX009", "MLX015", "MLX017", "MLX018",
+    "crash": frozenset({"MLX186", "MLX184", "MLX182", "MLX180", "MLX007", "MLX009", "MLX015", "MLX017", "MLX018",
                         "MLX023",
                         "MLX024",
                         "MLX026", "MLX027", "MLX030", "MLX031", "MLX037", "MLX038",

@@ -62,6 +62,7 @@ from .gradients import (
     ZeroedGradsFreeze,
 )
 from .group_number import GroupAsNumber
+from .grown_list import ListAttributeGrown
 from .guards import NanPassesGuard
 from .half_range import HalfRangeConstant
 from .host import HostRoundTrip
@@ -173,7 +174,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
-    QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate,
+    QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
