@@ -160,3 +160,42 @@ for it in range(10):
 def test_mlx186_a_public_list_the_forward_pass_grows(name: str, grow: str,
                                                      lines: list[int]) -> None:
     assert fired(CODEC.format(name=name, grow=grow), "MLX186") == lines
+
+
+# MLX013 follows a plain class into an nn.Sequential's layers (failure corpus fresh144
+# quarry_vqvae2_residual, mlx-vqvae2 1ee0298: the residual stacks' convolutions never in
+# parameters(), never trained, never saved).
+STACKED = """
+class ResidualStack{base}:
+    def __init__(self, dim):
+        {init}self.stack = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+
+    def __call__(self, x):
+        return x + self.stack(x)
+
+class Encoder(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(dim, dim), {member})
+
+    def __call__(self, x):
+        return self.layers(x)
+
+model = Encoder(4)
+opt = optim.Adam(learning_rate=1e-3)
+loss, grads = nn.value_and_grad(model, lambda m: m(mx.ones((2, 4))).sum())(model)
+opt.update(model, grads)
+"""
+
+
+@pytest.mark.parametrize("base, init, member, lines", [
+    ("", "", "ResidualStack(dim)", [12]),
+    ("", "", "*[ResidualStack(dim)] * 2", [12]),
+    ("(nn.Module)", "super().__init__()\n        ", "ResidualStack(dim)", []),
+    ("", "", "nn.ReLU()", []),
+])
+def test_mlx013_a_plain_class_among_a_sequentials_layers(base: str, init: str, member: str,
+                                                        lines: list[int]) -> None:
+    shift = init.count("\n")
+    code = STACKED.format(base=base, init=init, member=member)
+    assert fired(code, "MLX013") == [n + shift for n in lines]

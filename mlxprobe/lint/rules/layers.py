@@ -30,6 +30,7 @@ SWAPS = ({1, 2}, {-1, -2})
 # `class Name:` / `class Name(object):` (a superset: the rule checks the bases in the tree)
 PLAIN_CLASS = re.compile(r"class (\w+)[ \t]*(?:\([ \t]*(?:object)?[ \t]*\))?[ \t]*:")
 CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+SEQUENTIAL = "mlx.nn.Sequential"
 
 
 def layers(source: SourceFile, cls: ast.ClassDef, kinds: frozenset[str]) -> set[str]:
@@ -152,14 +153,14 @@ class CustomModuleContainer(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "nn." in text and any(f"= {name}(" in text for name in PLAIN_CLASS.findall(text))
+        return "nn." in text and any(f"{name}(" in text for name in PLAIN_CLASS.findall(text))
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
         """The blocks that define a plain class, the `nn` classes that store an instance of
         one (the sites), and the `nn` classes a site names (the layers it may hand over)."""
-        stored = {n: re.compile(rf"self\.\w+\s*(?::[^=\n]*)?=\s*{n}\(")
-                  for n in PLAIN_CLASS.findall(text) if f"= {n}(" in text}
+        stored = {n: re.compile(rf"self\.\w+\s*(?::[^=\n]*)?=\s*(?:{n}|[\w.]*Sequential)\(")
+                  for n in PLAIN_CLASS.findall(text) if f"{n}(" in text}
         names = [n for n, binding in stored.items() if binding.search(text)]
 
         def layer_class(block: str) -> bool:
@@ -179,10 +180,33 @@ class CustomModuleContainer(Rule):
         for cls in source.of_type(ast.ClassDef):
             if cls.name not in modules:
                 continue
-            for target, value in assignments(descendants(cls)):
+            for target, bound in assignments(descendants(cls)):
                 parts = dotted(target)
-                if (parts and parts[0] == "self" and isinstance(value, ast.Call)
-                        and isinstance(value.func, ast.Name) and value.func.id in plain
-                        and (value.func.id in CONTAINERS or holds_modules(source, value, modules)
-                             or builds_modules(source, value.func.id, modules))):
-                    yield self.hit(source, value)
+                if not (parts and parts[0] == "self"):
+                    continue
+                for value in stored_calls(source, bound):
+                    if (isinstance(value.func, ast.Name) and value.func.id in plain
+                            and (value.func.id in CONTAINERS or holds_modules(
+                                source, value, modules) or builds_modules(
+                                source, value.func.id, modules))):
+                        yield self.hit(source, value)
+
+
+def stored_calls(source: SourceFile, value: ast.AST) -> list[ast.Call]:
+    """The calls whose results an attribute binding stores: the value itself, or the
+    members of an `nn.Sequential(...)` or of a list/tuple it is given (fresh144
+    `quarry_vqvae2_residual`, mlx-vqvae2 1ee0298: a plain `ResidualStack` among an
+    `nn.Sequential`'s layers, its convolutions never in `parameters()`)."""
+    if not isinstance(value, (ast.Call, ast.List, ast.Tuple)):
+        return []
+    if isinstance(value, ast.Call) and source.imports.resolve(value.func) != SEQUENTIAL:
+        return [value]
+    members = value.args if isinstance(value, ast.Call) else value.elts
+    found = []
+    for member in members:
+        member = member.value if isinstance(member, ast.Starred) else member
+        if isinstance(member, ast.BinOp) and isinstance(member.op, ast.Mult):
+            member = member.left  # `[Block(...)] * n`
+        found += stored_calls(source, member) if isinstance(
+            member, (ast.List, ast.Tuple)) else [member] if isinstance(member, ast.Call) else []
+    return found
