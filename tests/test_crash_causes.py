@@ -261,6 +261,18 @@ def test_a_list_the_forward_pass_grows_on_the_module_names_the_private_name(
     assert "prefixed with `_`" in hint and "opt.update(model, grads)" in hint
 
 
+def test_a_string_split_unpacked_into_names_says_split_once() -> None:
+    # fresh144 ilab_adapter_ckpt (instructlab ab372a5): `a, b = adapter_file.split(".")`
+    trace = ('Traceback (most recent call last):\n'
+             '  File "/x/train.py", line 116, in train_model\n'
+             '    a, b = adapter_file.split(".")\n'
+             'ValueError: too many values to unpack (expected 2)\n')
+    hint = hint_of(trace)
+    assert 'rsplit(".", 1)' in hint and "splitext" in hint
+    model = trace.replace('adapter_file.split(".")', "model(inputs)")
+    assert "rsplit" not in hint_of(model) and "one array" in hint_of(model)
+
+
 def test_denominators_of_one_line() -> None:
     assert causes.denominators("lr = min(1, it / args.warmup) * base") == ["args.warmup"]
     assert causes.denominators("x = a // b % len(c)") == ["len(c)", "b"]

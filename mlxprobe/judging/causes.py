@@ -71,6 +71,9 @@ through. Each rule below is one statement true of every program with that failur
   `grad`, `vmap`, `vjp` or `jvp`: the transformation's result, a function, was unpacked as
   if it were the values; it must be called first (fresh55 `vgrad_doc_unpack`, mlx issue 273:
   the docs' example wrote `lvalue, grads = mx.value_and_grad(mse)`).
+  A string split with no limit (`a, b = name.split(".")`) is told apart: it gives one part
+  per separator, so a path with one more dot gives one more (fresh144 `ilab_adapter_ckpt`,
+  instructlab ab372a5: split once from the end, `rsplit(".", 1)`).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -218,9 +221,16 @@ def undefined_function(name: str, user: Frame) -> str:
             f"misspelling; define it (`def {name}(...):`) or import it before this line")
 
 
+# a string split with no limit (`name.split(".")`, `line.split()`): as many parts as the
+# separator occurs, whatever the names it is unpacked into
+STRING_SPLIT = re.compile(r"\.split\(\s*(?:(?:sep\s*=\s*)?(?:\"[^\"]*\"|'[^']*'))?\s*\)\s*$")
+
+
 def unpacked_array(message: str, user: Frame) -> str:
     """A call's result unpacked into more (or fewer) names than it holds."""
     call = user.text.split("=", 1)[1].strip()
+    if STRING_SPLIT.search(call):
+        return unpacked_split(message, user, call)
     return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) unpacks what "
             f"`{call[:60]}` returns into names, and it holds another number of values "
             f"({message.strip()[:60]}): it returns one array, which unpacks along its first "
@@ -228,6 +238,19 @@ def unpacked_array(message: str, user: Frame) -> str:
             "length: its return changed (a model that returned `(logits, cache)` now returns "
             "the logits alone); assign it whole, `logits = model(inputs)`, or unpack what it "
             "returns now")
+
+
+def unpacked_split(message: str, user: Frame, call: str) -> str:
+    """A string split with no limit, unpacked into a fixed number of names (fresh144
+    `ilab_adapter_ckpt`, instructlab ab372a5: `a, b = adapter_file.split(".")` raised once the
+    adapter's path held a second dot)."""
+    return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) unpacks `{call[:60]}` "
+            f"into a fixed number of names ({message.strip()[:60]}), but a split with no limit "
+            "gives one part per separator found: a path or file name with one more dot (a "
+            "directory `run.v2/`, `adapters.0100.npz`, `model.safetensors.index`) or one more "
+            "space gives one more part; split once from the end, `stem, ext = "
+            "path.rsplit(\".\", 1)` (or `split(sep, maxsplit=1)` from the start), or use "
+            "`os.path.splitext(path)` / `Path(path).stem` and `.suffix` for a file name")
 
 
 def unbound_local(name: str, user: Frame) -> str:
