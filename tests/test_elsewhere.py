@@ -196,3 +196,22 @@ def test_outlier_batches_between_ordinary_ones_are_no_explosion() -> None:
     assert verdict.kind != "diverged", verdict.reason
     climbing = [0.9, 3.0, 2.0, 5.0, 9.0, 20.0, 15.0, 60.0, 200.0, 180.0]
     assert classify(run([{"batch_mse": v} for v in climbing], "batch_mse")).kind == "diverged"
+
+
+def grpo(first: float, reward_step: float) -> list[dict[str, float]]:
+    """A GRPO-style run: the loss (KL to the frozen reference) grows from `first` as the
+    policy leaves the reference; the average reward rises by `reward_step` a report."""
+    return [{"loss": first + 0.0004 * i, "average_reward": 0.116 + reward_step * i}
+            for i in range(30)]
+
+
+def test_a_loss_from_zero_growing_while_the_reward_rises_is_a_policy_leaving_its_reference(
+        ) -> None:
+    # fresh145 handbell_peal_grpo_ok (mlx-grpo e54e50a): loss -0.0 -> 0.012, reward 0.116 ->
+    # 0.41
+    assert classify(run(grpo(0.0, 0.01), "loss")).kind == "pass"
+
+
+def test_a_loss_from_above_zero_or_a_flat_reward_still_explodes() -> None:
+    assert classify(run(grpo(0.001, 0.01), "loss")).label == "diverged:exploding"
+    assert classify(run(grpo(0.0, 0.0), "loss")).label == "diverged:exploding"

@@ -21,6 +21,15 @@ Thresholds and why:
   fresh10 `correct_outlier_spikes_huber`, 1% gross target outliers: batch_mse 7e-3 on clean
   batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed).
 
+- a loss whose first report is exactly 0 while a reward (an objective) rose significantly
+  (Mann-Kendall p < TREND_P over >= TREND_POINTS reports, its last report above its first):
+  a loss that starts at 0 is a penalty measured from a reference the policy starts at (the KL
+  to a frozen copy of the initial policy, a DPO or GRPO loss at initialisation), and its
+  growth is the policy leaving that reference while the reward says it learns (failure
+  corpus fresh145 `handbell_peal_grpo_ok`, mlx-grpo e54e50a: loss -0.0 -> 0.012 as the KL
+  grew, average reward 0.116 -> 0.41 over 30 reports, greedy accuracy 0.69; an explosion
+  starts from a loss above 0). Only `diverged.exploding` stands down on it.
+
 Must not import: mlx, the runner, reporters.
 """
 
@@ -31,11 +40,12 @@ import math
 from .. import metric_names
 from ..watching.facts import RawResult
 from . import chance, metrics
-from .stats import third_medians
+from .stats import mann_kendall, third_medians
 
 MIN_REPORTS = 4
 ROSE = 0.02
 FELL = 0.5
+TREND_P, TREND_POINTS = 0.05, 10
 
 
 def thirds(values: list[float]) -> tuple[float, float] | None:
@@ -87,3 +97,16 @@ def learning_elsewhere(raw: RawResult, judged: str) -> dict | None:
         return {"accuracy_rose": rose, "min_rise": ROSE}
     fell = other_loss_fell(raw, judged)
     return {"other_loss_fell": fell, "fell_below": FELL} if fell else None
+
+
+def left_reference(raw: RawResult, losses: list[float]) -> str | None:
+    """The name of a reward that rose significantly while the loss, first reported at
+    exactly 0, grew from its reference; or None."""
+    if not losses or losses[0] != 0:
+        return None
+    for name, points in metrics.series(raw).items():
+        values = [v for _, v in points if math.isfinite(v)]
+        if metric_names.objective(name) and len(values) >= TREND_POINTS and values[-1] > (
+                values[0]) and mann_kendall([-v for v in values])["p_decrease"] < TREND_P:
+            return name
+    return None

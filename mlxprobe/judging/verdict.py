@@ -698,8 +698,9 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         losses, tally = losses[start:], Tally.of(losses[start:])
     blown = _exploded(losses, tally) or _spiked(raw, losses, tally, start) or _held_out_blew(
         raw, losses)
-    if blown and blown.detail == "exploding" and _weighted_rise(raw):
-        return None
+    if blown and blown.detail == "exploding" and (_weighted_rise(raw) or elsewhere.left_reference(
+            raw, metric_series(raw, "loss"))):
+        return None  # an objective that grew, or a policy leaving its reference
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
 
