@@ -301,7 +301,9 @@ def _diverged_rule() -> Rule:
                 "before it and the run learns: a falling trend or a rising reward or accuracy); "
                 "a held-out loss above "
                 f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
-                f"{HELD_OUT_MIN} evaluations)",
+                f"{HELD_OUT_MIN} evaluations); an explosion not when the loss's first report "
+                "is exactly 0 and a reward rose significantly (a policy leaving its "
+                "reference)",
                 "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
                 "clean corpus run's held-out loss stays above 1.5x its first",
                 _diverged)
