@@ -199,3 +199,28 @@ def test_mlx013_a_plain_class_among_a_sequentials_layers(base: str, init: str, m
     shift = init.count("\n")
     code = STACKED.format(base=base, init=init, member=member)
     assert fired(code, "MLX013") == [n + shift for n in lines]
+
+
+# MLX187: an optimizer's update handed the parameter dict (failure corpus fresh145
+# handbell_peal_grpo, mlx-grpo e54e50a: the policy never changed).
+POLICY = """
+model = nn.Linear(4, 8)
+{bind}
+for step in range(10):
+    loss, grads = nn.value_and_grad(model, lambda m: m(mx.ones((2, 4))).sum())(model)
+    {call}
+    mx.eval(model.parameters())
+"""
+
+
+@pytest.mark.parametrize("bind, call, lines", [
+    ("optimizer = optim.Adam(learning_rate=1e-3)", "optimizer.update(model.parameters(), grads)",
+     [6]),
+    ("sgd = optim.SGD(learning_rate=1e-3)", "sgd.update(model.trainable_parameters(), grads)",
+     [6]),
+    ("optimizer = optim.Adam(learning_rate=1e-3)", "optimizer.update(model, grads)", []),
+    ("cache = {}", "cache.update(model.parameters())", []),  # a dict's own update
+])
+def test_mlx187_an_update_handed_the_parameter_dict(bind: str, call: str,
+                                                    lines: list[int]) -> None:
+    assert fired(POLICY.format(bind=bind, call=call), "MLX187") == lines

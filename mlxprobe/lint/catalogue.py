@@ -1740,6 +1740,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX187", "update-given-parameter-dict",
+        "an optimizer's update handed the model's parameter dict instead of the model "
+        "(optimizer.update(model.parameters(), grads)): update ends in model.update(new), "
+        "which on the fresh dict parameters() returns updates a copy nobody keeps; no error, "
+        "the model never changes",
+        "optimizer.update(model, grads)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh145 handbell_peal_grpo) a GRPO policy "
+        "stepped with optimizer.update(model.parameters(), grads) kept its reward at chance "
+        "(0.116 -> 0.108 over 200 steps) and its loss at 0; with the model, ~0.7",
+        "", source="https://github.com/timgestson/mlx-grpo/commit/"
+        "e54e50a7171f7186608f9591569141be72a99d1f"),
+    RuleInfo(
         "MLX186", "list-attribute-grown",
         "a public list attribute of a module that its forward pass appends to (self.vals = "
         "[] in __init__, self.vals.append(penalty) in __call__): Module collects a public "

@@ -166,6 +166,7 @@ from .unflatten import KeysNestedByHand
 from .unpacked_transform import UnpackedTransform
 from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
+from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
@@ -175,6 +176,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
+    UpdateGivenParameterDict,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
