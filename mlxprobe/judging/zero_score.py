@@ -11,15 +11,16 @@ it: a uniform guess over K classes scores 1/K. `zero_accuracy` reads an accuracy
 over many reports beside a falling loss; this unit reads the few reports of an evaluation at
 the end, which only a loss at its floor makes telling.
 
-Thresholds and why: the loss (the run's learning series) ends at <= FLOOR x its first over
->= FLOOR_REPORTS reports (`program.fell_to_floor`, a fall no noise makes); an accuracy (not
-a reward, a return or a score: `chance.task_accuracies`) <= ZERO at every one of its reports.
-Measured over every kept corpus run (675 at stop 60's end): no correct run has an accuracy at <= 0.001 at all
-its reports; the runs with one are broken: fresh142 `spoken_digits_decoder_targets` (Whisper
-fine-tune, finetune-whisper-mlx-khmer 7698ee0: cross-entropy against the decoder's input
-tokens; train loss 0.0079 -> 0.0000, greedy digit and utterance accuracy 0.000), fresh132
-`okapi_caption_sft` (train loss 0.857 -> 0.0000, caption accuracy 0.000 at each of 8
-evaluations), fresh26 `dpo_selfref_broken` (its loss never fell: left alone).
+Thresholds and why: the loss (the run's learning series) ends at <= FLOOR x its first over >=
+FLOOR_REPORTS reports (`program.fell_to_floor`, a fall no noise makes); an accuracy (not a
+reward, a return or a score: `chance.task_accuracies`) <= ZERO at every one of its reports.
+Measured over every kept corpus run (675 at stop 60's end): no correct run has an accuracy at
+<= 0.001 at all its reports; the runs with one are broken: fresh142
+`spoken_digits_decoder_targets` (Whisper fine-tune, finetune-whisper-mlx-khmer 7698ee0: cross-
+entropy against the decoder's input tokens; train loss 0.0079 -> 0.0000, greedy digit and
+utterance accuracy 0.000), fresh132 `okapi_caption_sft` (train loss 0.857 -> 0.0000, caption
+accuracy 0.000 at each of 8 evaluations), fresh26 `dpo_selfref_broken` (its loss never fell:
+left alone).
 
 Must not import: mlx, the runner, reporters.
 """
