@@ -22,7 +22,8 @@ Thresholds and why:
   batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed).
 
 - a loss whose first report is exactly 0 while a reward (an objective) rose significantly
-  (Mann-Kendall p < TREND_P over >= TREND_POINTS reports, its last report above its first):
+  (`program.rising_metric(significant=True)`: Mann-Kendall p < 0.05 over >= 10 reports; its
+  last report above its first):
   a loss that starts at 0 is a penalty measured from a reference the policy starts at (the KL
   to a frozen copy of the initial policy, a DPO or GRPO loss at initialisation), and its
   growth is the policy leaving that reference while the reward says it learns (failure
@@ -39,13 +40,12 @@ import math
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import chance, metrics
-from .stats import mann_kendall, third_medians
+from . import chance, metrics, program
+from .stats import third_medians
 
 MIN_REPORTS = 4
 ROSE = 0.02
 FELL = 0.5
-TREND_P, TREND_POINTS = 0.05, 10
 
 
 def thirds(values: list[float]) -> tuple[float, float] | None:
@@ -104,9 +104,7 @@ def left_reference(raw: RawResult, losses: list[float]) -> str | None:
     exactly 0, grew from its reference; or None."""
     if not losses or losses[0] != 0:
         return None
-    for name, points in metrics.series(raw).items():
-        values = [v for _, v in points if math.isfinite(v)]
-        if metric_names.objective(name) and len(values) >= TREND_POINTS and values[-1] > (
-                values[0]) and mann_kendall([-v for v in values])["p_decrease"] < TREND_P:
-            return name
-    return None
+    rewards = {n: p for n, p in metrics.series(raw).items() if metric_names.objective(n)
+               and len(finite := [v for _, v in p if math.isfinite(v)]) > 1
+               and finite[-1] > finite[0]}
+    return program.rising_metric(rewards, significant=True)

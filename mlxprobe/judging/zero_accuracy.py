@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 
-from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import chance, program
 from .rule import Rule, Verdict
@@ -62,7 +61,7 @@ def floor_fall(raw: RawResult) -> dict | None:
     `okapi_caption_sft`, mlx-vlm PR 826: train loss 0.857 -> 0.0000 over 8 epochs while the
     held-out caption accuracy was 0.000 at each: every sequence cut to its first 33 tokens,
     all prompt, so no caption token was ever trained on)."""
-    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+    losses = program.losses(raw)
     if not program.fell_to_floor(losses):
         return None
     return {"first": losses[0], "last": losses[-1], "reports": len(losses), "floor": FLOOR}

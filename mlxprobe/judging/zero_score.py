@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 
-from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import chance, hints, program
 from .rule import Rule, Verdict
@@ -55,7 +54,7 @@ def scored_zero(raw: RawResult) -> tuple[str, list[float]] | None:
 
 
 def zero_score(raw: RawResult, meta: dict) -> Verdict | None:
-    losses = [v for r in raw.learning if (v := decode_number(r.get("loss"))) is not None]
+    losses = program.losses(raw)
     found = scored_zero(raw) if program.fell_to_floor(losses) else None
     if found is None:
         return None

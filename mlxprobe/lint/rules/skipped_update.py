@@ -21,7 +21,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, walk
+from ..flow import bound, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -49,8 +49,7 @@ def reads_shape(test: ast.AST, name: str) -> bool:
 def returns_unchanged(branch: list[ast.stmt], name: str) -> ast.Return | None:
     """A `return name` in the branch, with `name` not rebound in it before."""
     for node in walk(branch):
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and name in set(
-                assigned(getattr(node, "target", None) or node.targets[0])):
+        if name in bound(node):
             return None
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and (
                 node.value.id == name):

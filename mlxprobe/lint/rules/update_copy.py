@@ -21,20 +21,12 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments
 from ..names import dotted
 from ..source import SourceFile
 from .base import Rule
+from .contracts import optimizers
 
 TREES = frozenset({"parameters", "trainable_parameters"})
-OPTIMIZERS = "mlx.optimizers."
-
-
-def optimizer_names(source: SourceFile) -> set[str]:
-    """Names bound to an `mlx.optimizers` class's instance (`opt = optim.AdamW(...)`)."""
-    return {t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(t, ast.Name)
-            and isinstance(v, ast.Call) and (source.imports.resolve(v.func) or "").startswith(
-                OPTIMIZERS)}
 
 
 def an_optimizer(receiver: ast.AST, bound: set[str]) -> bool:
@@ -62,7 +54,7 @@ class UpdateGivenParameterDict(Rule):
         return "parameters()" in text and ".update(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        bound = optimizer_names(source)
+        bound = optimizers(source)
         for call in source.of_type(ast.Call):
             func = call.func
             if isinstance(func, ast.Attribute) and func.attr == "update" and call.args and (
