@@ -268,6 +268,15 @@ def derived(body: list[ast.stmt], name: str, not_from: str | None = None) -> set
     return made
 
 
+def init_attributes(cls: ast.ClassDef, test: Callable[[ast.AST], bool]) -> set[str]:
+    """Public attributes the class's `__init__` binds (`self.x = value`) to a value `test`
+    accepts."""
+    init = method_of(cls, "__init__")
+    return set() if init is None else {
+        name for node in walk(init.body) if type(node) is ast.Assign and test(node.value)
+        for name in (self_attr(t) for t in node.targets) if name and name[0] != "_"}
+
+
 def self_attr(node: ast.AST) -> str | None:
     """`x` of `self.x`, else None."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import method_of, self_attr, walk
+from ..flow import init_attributes, method_of, self_attr, walk
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 
@@ -35,11 +35,7 @@ DEPTH = 2  # levels of the class's own methods followed from `__call__`
 
 def list_attributes(cls: ast.ClassDef) -> set[str]:
     """Public attributes `__init__` binds to a list display (`self.vals = []`)."""
-    init = method_of(cls, "__init__")
-    return set() if init is None else {
-        name for node in walk(init.body) if type(node) is ast.Assign
-        and isinstance(node.value, ast.List)
-        for name in (self_attr(t) for t in node.targets) if name and name[0] != "_"}
+    return init_attributes(cls, lambda value: isinstance(value, ast.List))
 
 
 def grown(node: ast.AST, names: set[str]) -> str | None:

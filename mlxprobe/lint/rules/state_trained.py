@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from ..dataflow import is_mx_array_call, module_classes
 from ..finding import Finding
-from ..flow import instances, method_of, self_attr, walk
+from ..flow import init_attributes, instances, method_of, self_attr, walk
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
 from .constant_tables import frozen
@@ -36,11 +36,7 @@ from .constant_tables import frozen
 
 def array_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
     """Public attributes `__init__` binds to an `mlx.core` array call."""
-    init = method_of(cls, "__init__")
-    return set() if init is None else {
-        name for node in walk(init.body) if type(node) is ast.Assign
-        and is_mx_array_call(source, node.value)
-        for name in (self_attr(t) for t in node.targets) if name and name[0] != "_"}
+    return init_attributes(cls, lambda value: is_mx_array_call(source, value))
 
 
 def read_with_gradient(source: SourceFile, forward: ast.AST, name: str) -> bool:
