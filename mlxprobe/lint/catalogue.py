@@ -1740,6 +1740,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX188", "spent-iterator",
+        "a one-pass iterator (a generator, iter, map, zip, enumerate, a generator expression) "
+        "made once before the epoch loop and read by a for inside it: the first epoch "
+        "exhausts it, every later epoch's inner loop runs zero times, so the model trains one "
+        "epoch and then never again, with no error",
+        "for epoch in range(epochs):\n    batches = make_batches(...)  # a fresh iterator per "
+        "epoch\n    for batch in batches: ...",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh145 wastebin_loader_epochs) a conv net "
+        "whose generator loaders were built once trained 32 steps in epoch 0 (loss 1.377 -> "
+        "1.366, chance 1.386) and none in epochs 1-7 (validation 0.44 -> 0.66 on a frozen "
+        "model); built per epoch, loss fell to 0.17 and validation rose to 0.91",
+        "", source="https://github.com/mctosima/mlx_playground/commit/"
+        "804c7423ed685b631dbe9550a11d95ada4b3fa4d"),
+    RuleInfo(
         "MLX187", "update-given-parameter-dict",
         "an optimizer's update handed the model's parameter dict instead of the model "
         "(optimizer.update(model.parameters(), grads)): update ends in model.update(new), "

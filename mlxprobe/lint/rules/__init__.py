@@ -140,6 +140,7 @@ from .skipped_update import ShapeSkippedUpdate
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
 from .softplus import HandWrittenSoftplus
+from .spent_iterator import SpentIterator
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .state_trained import StateAttributeTrained
 from .stopping import StoppedLayer
@@ -176,7 +177,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
-    UpdateGivenParameterDict,
+    UpdateGivenParameterDict, SpentIterator,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,

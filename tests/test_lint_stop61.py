@@ -1,0 +1,84 @@
+"""Stop 61's lint changes, on small programs with the spellings beside them that must stay
+silent. MLX188: a one-pass iterator made once before an epoch loop and read inside it
+(failure corpus fresh145 `wastebin_loader_epochs`, mctosima/mlx_playground 804c742: numpy
+generator loaders built before `for epoch`, so epochs 1-7 trained nothing).
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+LOADER = """
+def data_loader(xs, ys, batch_size):
+    for start in range(0, len(xs), batch_size):
+        yield mx.array(xs[start:start + batch_size]), mx.array(ys[start:start + batch_size])
+
+def train(model, xs, ys, epochs=8):
+    optimizer = optim.SGD(learning_rate=0.05)
+    step = nn.value_and_grad(model, loss_fn)
+    {made_before}
+    for epoch in range(epochs):
+        {made_inside}
+        for idx, (x, y) in {read}:
+            loss, grads = step(model, x, y)
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state)
+        print(f"Epoch: {{epoch}}, loss {{loss.item():.3f}}")
+"""
+
+
+def loader(made_before: str = "", made_inside: str = "pass", read: str = "enumerate(batches)"
+           ) -> str:
+    return LOADER.format(made_before=made_before, made_inside=made_inside, read=read)
+
+
+@pytest.mark.parametrize("made", [
+    "batches = data_loader(xs, ys, 32)",
+    "batches = zip(xs, ys)",
+    "batches = iter(list(zip(xs, ys)))",
+    "batches = ((xs[i], ys[i]) for i in range(len(xs)))",
+    "batches = map(prepare, zip(xs, ys))",
+])
+def test_a_one_pass_iterator_made_before_the_epoch_loop_fires(made: str) -> None:
+    assert fired(loader(made_before=made), "MLX188") == [9]
+
+
+@pytest.mark.parametrize("read", ["batches", "tqdm(batches)", "enumerate(batches)"])
+def test_every_plain_read_of_it_fires(read: str) -> None:
+    assert fired(loader(made_before="batches = data_loader(xs, ys, 32)", read=read),
+                 "MLX188") == [9]
+
+
+@pytest.mark.parametrize("made_before, made_inside, read", [
+    ("", "batches = data_loader(xs, ys, 32)", "enumerate(batches)"),  # the fix: per epoch
+    ("batches = list(data_loader(xs, ys, 32))", "pass", "enumerate(batches)"),  # a list
+    ("batches = data_loader(xs, ys, 32)", "pass", "zip(range(4), batches)"),  # a slice
+    ("batches = forever(xs, ys)", "pass", "enumerate(batches)"),  # an endless stream
+    ("batches = itertools.cycle(pairs)", "pass", "enumerate(batches)"),
+    ("batches = data_loader(xs, ys, 32)\n    batches = list(batches)", "pass", "batches"),
+])
+def test_lists_fresh_iterators_slices_and_endless_streams_stay_silent(
+        made_before: str, made_inside: str, read: str) -> None:
+    program = loader(made_before=made_before, made_inside=made_inside, read=read) + """
+def forever(xs, ys):
+    while True:
+        for x, y in zip(xs, ys):
+            yield x, y
+"""
+    assert fired(program, "MLX188") == []
+
+
+def test_an_inner_loop_that_breaks_reads_a_part_and_stays_silent() -> None:
+    program = loader(made_before="batches = data_loader(xs, ys, 32)").replace(
+        "mx.eval(model.parameters(), optimizer.state)",
+        "mx.eval(model.parameters(), optimizer.state)\n            break")
+    assert fired(program, "MLX188") == []
+
+
+def test_an_outer_loop_that_runs_once_stays_silent() -> None:
+    program = loader(made_before="batches = data_loader(xs, ys, 32)").replace(
+        "range(epochs)", "range(1)")
+    assert fired(program, "MLX188") == []
