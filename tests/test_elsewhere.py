@@ -212,6 +212,13 @@ def test_a_loss_from_zero_growing_while_the_reward_rises_is_a_policy_leaving_its
     assert classify(run(grpo(0.0, 0.01), "loss")).kind == "pass"
 
 
+def test_a_loss_from_near_zero_growing_while_the_reward_rises_also_left_its_reference(
+        ) -> None:
+    # fresh146 ledger_grpo_stopgrad_ok (mlx_llm_training 4a4e842): loss 0.0003 at step 1, 0.2%
+    # of its largest report 0.152, reward 0.148 -> 0.75-1.0
+    assert classify(run(grpo(0.00003, 0.01), "loss")).kind == "pass"
+
+
 def test_a_loss_from_above_zero_or_a_flat_reward_still_explodes() -> None:
     assert classify(run(grpo(0.001, 0.01), "loss")).label == "diverged:exploding"
     assert classify(run(grpo(0.0, 0.0), "loss")).label == "diverged:exploding"

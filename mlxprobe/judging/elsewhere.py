@@ -21,15 +21,19 @@ Thresholds and why:
   fresh10 `correct_outlier_spikes_huber`, 1% gross target outliers: batch_mse 7e-3 on clean
   batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed).
 
-- a loss whose first report is exactly 0 while a reward (an objective) rose significantly
+- a loss whose first report is 0, or within REFERENCE_SHARE of the largest report after
+  it, while a reward (an objective) rose significantly
   (`program.rising_metric(significant=True)`: Mann-Kendall p < 0.05 over >= 10 reports; its
   last report above its first):
   a loss that starts at 0 is a penalty measured from a reference the policy starts at (the KL
   to a frozen copy of the initial policy, a DPO or GRPO loss at initialisation), and its
   growth is the policy leaving that reference while the reward says it learns (failure
   corpus fresh145 `handbell_peal_grpo_ok`, mlx-grpo e54e50a: loss -0.0 -> 0.012 as the KL
-  grew, average reward 0.116 -> 0.41 over 30 reports, greedy accuracy 0.69; an explosion
-  starts from a loss above 0). Only `diverged.exploding` stands down on it.
+  grew, average reward 0.116 -> 0.41 over 30 reports, greedy accuracy 0.69; fresh146
+  `ledger_grpo_stopgrad_ok`, mlx_llm_training 4a4e842: loss 0.0003 at step 1, 0.2% of its
+  largest report 0.152, as kl grew 0.014 -> 6.8 and reward rose 0.148 -> 0.75-1.0, greedy
+  accuracy 87.5%; an explosion starts from a loss that is a fair share of what it grows to).
+  Only `diverged.exploding` stands down on it.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -46,6 +50,7 @@ from .stats import third_medians
 MIN_REPORTS = 4
 ROSE = 0.02
 FELL = 0.5
+REFERENCE_SHARE = 0.01  # a first loss report this near 0, against the largest after it
 
 
 def thirds(values: list[float]) -> tuple[float, float] | None:
@@ -100,9 +105,11 @@ def learning_elsewhere(raw: RawResult, judged: str) -> dict | None:
 
 
 def left_reference(raw: RawResult, losses: list[float]) -> str | None:
-    """The name of a reward that rose significantly while the loss, first reported at
-    exactly 0, grew from its reference; or None."""
-    if not losses or losses[0] != 0:
+    """The name of a reward that rose significantly while the loss, first reported at 0
+    (or within REFERENCE_SHARE of its largest later report), grew from its reference; or
+    None."""
+    if len(losses) < 2 or (losses[0] != 0 and abs(losses[0]) > REFERENCE_SHARE * max(
+            losses[1:])):
         return None
     rewards = {n: p for n, p in metrics.series(raw).items() if metric_names.objective(n)
                and len(finite := [v for _, v in p if math.isfinite(v)]) > 1

@@ -302,8 +302,8 @@ def _diverged_rule() -> Rule:
                 "a held-out loss above "
                 f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
                 f"{HELD_OUT_MIN} evaluations); an explosion not when the loss's first report "
-                "is exactly 0 and a reward rose significantly (a policy leaving its "
-                "reference)",
+                "is 0 (or at most 1% of its largest later report) and a reward rose "
+                "significantly (a policy leaving its reference)",
                 "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
                 "clean corpus run's held-out loss stays above 1.5x its first",
                 _diverged)
