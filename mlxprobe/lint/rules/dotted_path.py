@@ -12,6 +12,13 @@ Measured (mlx 0.32.4 CPU, failure corpus fresh32 `lora_dotted_path`, SpecLoRA's 
 hand-rolled LoRA injector over `model.named_modules()` raised AttributeError while it set
 the model up, before any step; indexing list parts by `int(part)` it trained.
 
+A file whose model is its own and holds no list stands down: none of its `nn.Module`
+classes binds a public attribute to a list or tuple in `__init__`, it builds no
+`nn.Sequential`, and it loads no model from a package (`mlx_lm`, `mlx_vlm`, `transformers`,
+`from_pretrained`): every part of every path is then an attribute (failure corpus fresh147
+`gripper_lora_target_names_ok`, an mlx-vla LoRA injector over a model of plain attributes,
+trained).
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -20,13 +27,23 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import local_values
+from ..flow import init_attributes, local_values
 from ..source import SourceFile, descendants
 from .base import Rule
 
 PATHS = ("named_modules(", "leaf_modules(")
 INTEGER_BRANCH = ("isdigit", "isnumeric", "isdecimal")
+ELSEWHERE = ("mlx_lm", "mlx_vlm", "transformers", "from_pretrained", "Sequential(")
+
+
+def holds_lists(source: SourceFile) -> bool:
+    """A model the file walks may hold a list of layers: one of its module classes binds a
+    public list or tuple, it builds an `nn.Sequential`, or it loads a model from a package."""
+    return any(word in source.text for word in ELSEWHERE) or any(
+        init_attributes(cls, lambda v: type(v) in (ast.List, ast.ListComp, ast.Tuple))
+        for cls in module_classes(source)) or not module_classes(source)
 
 
 def _split_on_dots(source: SourceFile, node: ast.AST) -> bool:
@@ -71,6 +88,8 @@ class DottedPathGetattr(Rule):
         return "getattr(" in text and '.split(".")' in text and any(p in text for p in PATHS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not holds_lists(source):
+            return
         for loop in source.of_type(ast.For):
             if not isinstance(loop.target, ast.Name) or not _split_on_dots(source, loop.iter):
                 continue
