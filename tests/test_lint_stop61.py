@@ -82,3 +82,37 @@ def test_an_outer_loop_that_runs_once_stays_silent() -> None:
     program = loader(made_before="batches = data_loader(xs, ys, 32)").replace(
         "range(epochs)", "range(1)")
     assert fired(program, "MLX188") == []
+
+
+# MLX125 and the rules that read a transformed function by name: a plain name bound to a
+# bound method is not the class's def (fresh149 `towpath_dqn_outside_loss_ok`: `loss_fn =
+# self.policy_net.loss_fn`, three arguments passed, `self` read as a fourth).
+BOUND = """
+class QNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def loss_fn(self, state, action, target):
+        return mx.mean((self.fc(state) - target) ** 2)
+
+class Agent:
+    def step(self, state, action, target):
+        {bind}
+        loss_and_grad = nn.value_and_grad(self.net, loss_fn)
+        loss, grads = loss_and_grad(state, action, target)
+        self.opt.update(self.net, grads)
+        mx.eval(self.net.parameters(), self.opt.state)
+"""
+
+
+def test_a_bound_method_under_a_plain_name_is_not_read_as_its_def() -> None:
+    assert fired(BOUND.format(bind="loss_fn = self.net.loss_fn"), "MLX125") == []
+
+
+def test_a_module_function_called_short_still_fires() -> None:
+    program = BOUND.format(bind="pass") + """
+def loss_fn(model, state, action, target, weight):
+    return mx.mean((model.fc(state) - target) ** 2) * weight
+"""
+    assert fired(program, "MLX125") == [14]

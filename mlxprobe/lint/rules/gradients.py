@@ -39,7 +39,10 @@ def argnums(call: ast.Call) -> set[int] | None:
 
 
 def visible_function(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST | None:
-    """The lambda, or the def named by `node`, in a scope that encloses `call`."""
+    """The lambda, or the def named by `node`, in a scope that encloses `call`. A method is
+    never one: a plain name outside its class body cannot reach it (fresh149
+    `towpath_dqn_outside_loss_ok`: `loss_fn = self.policy_net.loss_fn`, a bound method, was
+    read as the class's `def loss_fn(self, ...)` and its `self` counted as an argument)."""
     if isinstance(node, ast.Lambda):
         return node
     if not isinstance(node, ast.Name):
@@ -49,8 +52,9 @@ def visible_function(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.A
     while scope is not None:
         scopes.add(scope)
         scope = source.enclosing(scope)
-    found = [f for f in source.functions.get(node.id, []) if source.enclosing(f) in scopes
-             or source.enclosing(f) is None]
+    found = [f for f in source.functions.get(node.id, []) if (
+        source.enclosing(f) in scopes or source.enclosing(f) is None)
+        and type(source.parents.get(f)) is not ast.ClassDef]  # a plain name is no method
     return found[0] if len(found) == 1 else None
 
 
