@@ -98,6 +98,19 @@ def test_updates_with_no_eval_between_them_and_a_long_wait_are_a_lazy_backlog():
     assert "mx.eval" in v.hint and "optimizer.state" in v.hint
 
 
+def test_a_wait_on_an_update_the_recorder_left_out_is_read_from_the_times_between():
+    """fresh149 quillmere_lazy_mlp: one update in four kept, each 0.1-0.4 ms, and 1.2 s
+    between the kept updates 4001 and 4005, where the one left out waited for the backlog."""
+    run = lazy_epoch([1] * 2000, climb_mb=140)
+    kept = [r for r in run.records if r.get("kind") != "step" or r["step"] % 4 == 1]
+    for record in kept:
+        if record.get("kind") == "step":
+            record["step_s"] = 0.0003  # the waiting update is not among the kept ones
+    v = classify(watched(kept, run.samples))
+    assert (v.kind, v.detail) == ("leak", "lazy_backlog")
+    assert v.evidence["updates"] == 1000 and v.evidence["gap_s"] == 4.5
+
+
 def test_a_loop_that_evaluates_each_step_or_keeps_memory_flat_is_no_backlog():
     # each update followed by an mx.eval: the count grows, no stretch
     assert classify(lazy_epoch(list(range(2000)), climb_mb=140)).kind == "pass"
