@@ -25,7 +25,7 @@ from types import ModuleType, TracebackType
 
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
-from . import collectives, compiles, imports, loads, notebook, trainers
+from . import collectives, compiles, imports, loads, notebook, rates, trainers
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -80,6 +80,7 @@ def _on_shutdown(announce: Callable[[], None]) -> None:
 def _optimizers(beats: beating.Beats, module: ModuleType) -> None:
     beating.patch_optimizers(beats, module)
     beating.patch_creation(beats, module)
+    rates.patch_rates(beats.probe, module)
 
 
 def _core(beats: beating.Beats, core: ModuleType) -> None:

@@ -83,6 +83,7 @@ from . import (
     standstill,
     throughput,
     tracebacks,
+    unapplied_rate,
     unevaluated,
     unmoved,
     variance,
@@ -269,6 +270,7 @@ def _not_learning_rules() -> tuple[Rule, ...]:
     return (
         *constant.RULES,
         *schedule.RULES,
+        *unapplied_rate.RULES,
         *capped.RULES,
         *stalled.RULES,
         *replaced.RULES,
