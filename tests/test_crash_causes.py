@@ -273,6 +273,20 @@ def test_a_string_split_unpacked_into_names_says_split_once() -> None:
     assert "rsplit" not in hint_of(model) and "one array" in hint_of(model)
 
 
+@pytest.mark.parametrize("message", ["slice step cannot be zero",
+                                     "range() arg 3 must not be zero"])
+def test_a_step_that_came_out_zero_says_clamp_it(message: str) -> None:
+    # fresh152 marram_dwq_shallow (mlx-lm PR 196): int(0.25 * len(model.layers)) for 3 layers
+    trace = ('Traceback (most recent call last):\n'
+             '  File "/x/dwq.py", line 82, in dwq_quantize\n'
+             '    layer_ids = list(range(len(model.layers)))[layer_id_step::layer_id_step]\n'
+             f'ValueError: {message}\n')
+    hint = hint_of(trace)
+    assert "dwq.py:82" in hint and "max(int(fraction * n), 1)" in hint
+    other = trace.replace(message, "math domain error")
+    assert "max(int(" not in hint_of(other)
+
+
 def test_denominators_of_one_line() -> None:
     assert causes.denominators("lr = min(1, it / args.warmup) * base") == ["args.warmup"]
     assert causes.denominators("x = a // b % len(c)") == ["len(c)", "b"]

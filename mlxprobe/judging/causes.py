@@ -74,6 +74,11 @@ through. Each rule below is one statement true of every program with that failur
   A string split with no limit (`a, b = name.split(".")`) is told apart: it gives one part
   per separator, so a path with one more dot gives one more (fresh144 `ilab_adapter_ckpt`,
   instructlab ab372a5: split once from the end, `rsplit(".", 1)`).
+- `zero_step`: Python's "slice step cannot be zero" or "range() arg 3 must not be zero":
+  a step computed at run time was 0, most often an `int()` of a fraction or a floor
+  division of a size that is small here (fresh152 `marram_dwq_shallow`, mlx-lm PR 196:
+  `int(0.25 * len(model.layers))` is 0 for a model of fewer than 4 layers, and
+  `layers[step::step]` raised before DWQ's first step; `max(int(...), 1)` fixed it).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -150,7 +155,18 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
     if kind == "ValueError" and (shapes := PER_ROW.search(message)) and ROW_COLUMN.search(
             user.text):
         return per_row_count(int(shapes["rows"]), int(shapes["count"]), user)
+    if kind == "ValueError" and ZERO_STEP.search(message):
+        return zero_step(user)
     return None
+
+
+def zero_step(user: Frame) -> str:
+    """A slice or range step that came out 0 at run time."""
+    return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) slices or counts "
+            "with a step that is 0 here: a step computed from a size, an `int()` of a "
+            "fraction (`int(0.25 * len(layers))` is 0 below 4 layers) or a floor division "
+            "(`n // k` with n < k), rounds to 0 for a small model, data set or batch count; "
+            "clamp it at least 1, `step = max(int(fraction * n), 1)`")
 
 
 def per_row_count(rows: int, count: int, user: Frame) -> str | None:
@@ -223,6 +239,7 @@ def undefined_function(name: str, user: Frame) -> str:
 
 # a string split with no limit (`name.split(".")`, `line.split()`): as many parts as the
 # separator occurs, whatever the names it is unpacked into
+ZERO_STEP = re.compile(r"slice step cannot be zero|range\(\) arg 3 must not be zero")
 STRING_SPLIT = re.compile(r"\.split\(\s*(?:(?:sep\s*=\s*)?(?:\"[^\"]*\"|'[^']*'))?\s*\)\s*$")
 
 
