@@ -81,7 +81,7 @@ def unapplied_rate(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 RULES = (
-    Rule("not_learning.rate_unapplied", "metrics + optimizer", f"the printed learning rate "
+    Rule("not_learning.rate_unapplied", "metrics", f"the printed learning rate "
          f"spans >= {VARIES:g}x over >= {MIN_REPORTS} reports, none within {NEAR:.0%} of "
          "the constant rates every optimizer was built with, and the program never set a "
          "rate", "failure corpus: fresh146 shiftlog_gpt_lrsched (gpt2-mlx c5c309a); no "
