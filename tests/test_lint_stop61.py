@@ -116,3 +116,28 @@ def loss_fn(model, state, action, target, weight):
     return mx.mean((model.fc(state) - target) ** 2) * weight
 """
     assert fired(program, "MLX125") == [14]
+
+
+# MLX134: an element of a NumPy split used as an MLX index, in a script with no functions
+# (fresh153 `waterwell_strike_oof`, bert-playground b172129: `oof[val_idx] = probs` with
+# `val_idx = folds[k]`, `folds = np.array_split(perm, K)`).
+FOLDS = """
+perm = np.random.permutation(100)
+folds = np.array_split(perm, 5)
+oof = mx.zeros((100,))
+for k in range(5):
+    val_idx = {index}
+    oof[{use}] = mx.ones((len(val_idx),))
+"""
+
+
+def test_an_element_of_a_numpy_split_as_an_mlx_index_fires() -> None:
+    assert fired(FOLDS.format(index="folds[k]", use="val_idx"), "MLX134") == [7]
+
+
+@pytest.mark.parametrize("index, use", [
+    ("folds[k]", "mx.array(val_idx)"),  # the fix: an MLX index
+    ("list(folds[k])", "val_idx"),  # not every binding a split's element
+])
+def test_an_mlx_index_or_another_binding_stays_silent(index: str, use: str) -> None:
+    assert fired(FOLDS.format(index=index, use=use), "MLX134") == []

@@ -8,6 +8,12 @@ array: a call of `np.arange`/`np.array`/`np.asarray`/... or a local name every b
 which is one. NumPy's fancy indexing `x[np.arange(n), labels]` is the spelling users bring
 from NumPy and PyTorch (which take it); MLX takes `mx.array` indices, ints and slices.
 
+An element of a NumPy split counts too (`val_idx = folds[k]` with `folds =
+np.array_split(perm, K)`), and a name bound at the module's top level is followed there (a
+script with no functions): failure corpus fresh153 `waterwell_strike_oof` (bert-playground
+b172129), out-of-fold predictions stored with `oof[val_idx] = probs` raised the same
+ValueError after the first fold trained.
+
 Measured (mlx 0.32.4 CPU, failure corpus fresh31 `orpo_numpy_gather`): the ORPO log-prob
 gather `flat_log_probs[np.arange(n), flat_labels]` raised ValueError inside the first
 `value_and_grad` call; `x[np.arange(4)]` alone raises the same text.
@@ -31,7 +37,8 @@ MAKERS = ("arange", "array", "asarray", "where", "nonzero", "argsort", "argmax",
           "concatenate", "stack", "flatnonzero", "repeat", "tile")
 NUMPY_ARRAYS = frozenset(f"numpy.{name}" for name in MAKERS)
 NUMPY_RANDOM = ("numpy.random.",)
-MAKER = re.compile(r"np\.(?:" + "|".join(MAKERS) + r"|random\.\w+)\(")
+SPLITS = frozenset({"numpy.split", "numpy.array_split"})  # lists of NumPy arrays
+MAKER = re.compile(r"np\.(?:" + "|".join(MAKERS) + r"|array_split|split|random\.\w+)\(")
 OPEN_SUBSCRIPT = re.compile(r"[\w)\]]\[[^\]]*$")  # a line's text up to an index part
 BOUND_TO = re.compile(r"[ \t]*(\w+)[ \t]*=[ \t]*$")
 INSIDE = re.compile(r"[\w)\]]\[([^\]\n]*)")  # a subscript's text up to `]` or the line's end
@@ -47,11 +54,32 @@ def _numpy_call(source: SourceFile, node: ast.AST) -> bool:
 
 
 def _numpy_index(source: SourceFile, node: ast.AST) -> bool:
-    """A NumPy array: a call that makes one, or a local name bound only to such calls."""
+    """A NumPy array: a call that makes one, or a name bound only to such calls or to an
+    element of a NumPy split (`val_idx = folds[k]`, `folds = np.array_split(perm, K)`)."""
     if _numpy_call(source, node):
         return True
-    values = local_values(source, node, node)  # none for an expression that is no name
-    return bool(values) and all(_numpy_call(source, v) for v in values)
+    values = _bindings(source, node)  # none for an expression that is no name
+    return bool(values) and all(_numpy_call(source, v) or _split_element(source, v)
+                                for v in values)
+
+
+def _split_element(source: SourceFile, node: ast.AST) -> bool:
+    """`parts[k]` where every binding of `parts` is `np.split(...)`/`np.array_split(...)`."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    values = _bindings(source, node.value)
+    return bool(values) and all(isinstance(v, ast.Call) and (
+        source.imports.resolve(v.func) or "") in SPLITS for v in values)
+
+
+def _bindings(source: SourceFile, node: ast.AST) -> list[ast.AST]:
+    """What a name was bound to in its function, or at the module's top level when read
+    there (a script with no functions: fresh153 `waterwell_strike_oof`)."""
+    values = local_values(source, node, node)
+    if not values and source.enclosing(node) is None and isinstance(node, ast.Name):
+        values = [v for t, v in assignments(body_nodes(source, source.tree))
+                  if isinstance(t, ast.Name) and t.id == node.id]
+    return values
 
 
 class NumpyIndex(Rule):
@@ -77,6 +105,8 @@ class NumpyIndex(Rule):
                     return True
                 names.update(BOUND_TO.findall(prefix))
             at = text.find("np.", at + 3)
+        names |= {element for name in names for element in re.findall(
+            rf"^[ \t]*(\w+)[ \t]*=[ \t]*{name}\[", text, re.MULTILINE)}
         return bool(names) and any(not names.isdisjoint(WORD.findall(inside))
                                    for inside in INSIDE.findall(text))
 
@@ -103,9 +133,5 @@ def _ever_numpy(source: SourceFile, node: ast.AST) -> bool:
     """A local name (or a module-level one, read at module level) some binding of which is a
     NumPy call (`x = np.zeros(...)`; fresh51 longest_run_dilated_conv: `pred` an MLX array
     in the training loop, then `np.array(...)` for a report at the end of the script)."""
-    values = local_values(source, node, node)
-    if not values and source.enclosing(node) is None and isinstance(node, ast.Name):
-        values = [v for t, v in assignments(body_nodes(source, source.tree))
-                  if isinstance(t, ast.Name) and t.id == node.id]
     return any(isinstance(v, ast.Call) and (source.imports.resolve(v.func) or "").startswith(
-        "numpy.") for v in values)
+        "numpy.") for v in _bindings(source, node))
