@@ -141,3 +141,50 @@ def test_an_element_of_a_numpy_split_as_an_mlx_index_fires() -> None:
 ])
 def test_an_mlx_index_or_another_binding_stays_silent(index: str, use: str) -> None:
     assert fired(FOLDS.format(index=index, use=use), "MLX134") == []
+
+
+# MLX189: PyTorch's -100 ignore index in cross_entropy's targets, unmasked (fresh154
+# `capital_quiz_ignore100`, atyronesmith/ft 9ae0190: loss 3.24 -> 1.49e6).
+IGNORED = """
+IGNORE = -100
+
+def pad_labels(lab, n):
+    return lab + [IGNORE] * (n - len(lab))
+
+def loss_fn(model, x, y):
+    logits = model(x)
+    {loss}
+
+def accuracy(model, x, y):
+    keep = y != IGNORE
+    return ((model(x).argmax(-1) == y) * keep).sum() / keep.sum()
+"""
+
+
+def test_minus_100_targets_averaged_unmasked_fire() -> None:
+    program = IGNORED.format(loss='return nn.losses.cross_entropy(logits, y, reduction="mean")')
+    assert fired(program, "MLX189") == [9]
+    wrapped = IGNORED.format(loss="return mx.mean(nn.losses.cross_entropy(logits, y))")
+    assert fired(wrapped, "MLX189") == [9]
+
+
+@pytest.mark.parametrize("loss", [
+    # the fix: the mask in the loss
+    "valid = y != IGNORE\n    ce = nn.losses.cross_entropy(logits, mx.where(valid, y, 0), "
+    "reduction=\"none\")\n    return (ce * valid).sum() / valid.sum()",
+    # per-token losses weighed by a mask made elsewhere
+    "return nn.losses.cross_entropy(logits, mx.maximum(y, 0))",
+])
+def test_a_masked_or_per_token_loss_stays_silent(loss: str) -> None:
+    assert fired(IGNORED.format(loss=loss), "MLX189") == []
+
+
+def test_minus_100_as_a_slice_bound_or_a_range_is_no_label() -> None:
+    program = """
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+window = losses[-100:]
+offset = np.random.uniform(-100, 100, (8, 1))
+"""
+    assert fired(program, "MLX189") == []

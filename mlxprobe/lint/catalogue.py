@@ -1740,6 +1740,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX189", "ignore-index-unmasked",
+        "PyTorch's ignore index (-100) written into the targets of nn.losses.cross_entropy "
+        "with nothing that masks it: MLX's cross_entropy has no ignore_index, so each -100 "
+        "target gathers a logit from outside its row and joins the mean, and the loss grows "
+        "without bound",
+        "valid = labels != -100; per_token = nn.losses.cross_entropy(logits, mx.where(valid, "
+        "labels, 0), reduction=\"none\"); loss = (per_token * valid).sum() / valid.sum()",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh154 capital_quiz_ignore100) a padded "
+        "causal LM with -100 labels climbed 3.24 -> 1.49e6 in 400 Adam steps, token accuracy "
+        "at chance; with -100 replaced by a valid index and masked out of the mean, 3.29 -> "
+        "0.22, accuracy 0.915",
+        "", source="https://github.com/atyronesmith/ft/commit/"
+        "9ae0190533e3bf7bb0ae7097295ca42ff41b52d9"),
+    RuleInfo(
         "MLX188", "spent-iterator",
         "a one-pass iterator (a generator, iter, map, zip, enumerate, a generator expression) "
         "made once before the epoch loop and read by a for inside it: the first epoch "

@@ -48,7 +48,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX156", "MLX157", "MLX160", "MLX161",
                         "MLX162", "MLX163", "MLX165", "MLX168",
                         "MLX170", "MLX171", "MLX173", "MLX174", "MLX175"}),
-    "diverged": frozenset({"MLX183", "MLX181", "MLX167", "MLX169", "MLX004", "MLX005",
+    "diverged": frozenset({"MLX189", "MLX183", "MLX181", "MLX167", "MLX169", "MLX004", "MLX005",
                            "MLX020", "MLX022", "MLX025", "MLX028",
                            "MLX032", "MLX035", "MLX041", "MLX043", "MLX048",
                            "MLX062", "MLX067", "MLX077", "MLX083", "MLX084", "MLX085",

@@ -68,6 +68,7 @@ from .half_range import HalfRangeConstant
 from .host import HostRoundTrip
 from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
+from .ignore_index import IgnoreIndexUnmasked
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
@@ -177,7 +178,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
-    UpdateGivenParameterDict, SpentIterator,
+    UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
