@@ -58,6 +58,9 @@ RAISED = {
     "boolean_index": "mx.ones(4)[mx.array([True, False, True, False])]",
     "scalar_unpacked": "tuple(mx.array(1.0))",
     "operand_type": "mx.array(1.0) + (x for x in [1.0])",
+    "closure_shares_captured_state": "R = nn.Linear(2, 2); R.update(M.parameters()); "
+                                     "mx.compile(lambda x: (M(x) - R(x)).sum(), "
+                                     "inputs=[M.state], outputs=[M.state])(X)",
     "group_as_number": "mx.array(1.0) / mx.distributed.init()",
     "number_read_as_array": "total = 0; total.item()",
     "tree_utility_in_core": "mx.tree_map(lambda a: a, {'w': mx.ones(2)})",

@@ -59,6 +59,18 @@ TABLE: tuple[KnownError, ...] = (
         "https://github.com/Blaizzy/mlx-vlm/issues/1654)",
         GH + "ml-explore/mlx/pull/629"),
     KnownError(
+        "closure_shares_captured_state",
+        r"compile a function with uncaptured inputs",
+        "the compiled function reads, through a closure, an array that is also one of its "
+        "captured `inputs=`: a second model sharing the first's arrays (a frozen reference "
+        "or teacher made with `reference_model.update(model.parameters())`) is seen both as "
+        "a traced input and as an uncaptured one",
+        "`state = [model.state, reference_model.state, optimizer.state, mx.random.state]; "
+        "step = "
+        "partial(mx.compile, inputs=state, outputs=state)(step)`: capture every model the "
+        "step reads (measured, failure corpus fresh155 `dpo_reference_state_capture`)",
+        GH + "ml-explore/mlx-lm/commit/2a3cac2bdec226507bb3a1ad40c0fcc5aa464abb"),
+    KnownError(
         "stream_of_another_thread",
         r"There is no Stream\(\w+, \d+\) in current thread",
         "an array built lazily in one thread (or a stream made there) was evaluated or used "
