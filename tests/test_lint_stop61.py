@@ -188,3 +188,40 @@ window = losses[-100:]
 offset = np.random.uniform(-100, 100, (8, 1))
 """
     assert fired(program, "MLX189") == []
+
+
+# MLX008: a replay buffer of each stage's data, joined back into the training set the stage
+# trains on with an evaluated step, is data, not a result kept unevaluated (fresh156
+# `sleddog_pace_stagewarm`).
+REPLAY = """
+def train(model, stages):
+    opt = optim.Adam(learning_rate=1e-3)
+    step = nn.value_and_grad(model, loss_fn)
+    seen_x, seen_y = [], []
+    for n in stages:
+        xs, ys = make_data(n)
+        seen_x.append(xs)
+        seen_y.append(ys)
+        X = mx.concatenate(seen_x)
+        Y = mx.concatenate(seen_y)
+        for b in range(0, X.shape[0], 32):
+            loss, grads = step(model, X[b:b + 32], Y[b:b + 32])
+            opt.update(model, grads)
+            {evaluate}
+
+def make_data(n):
+    return mx.random.normal((n, 4)), mx.random.normal((n, 1))
+"""
+
+
+def test_a_replay_buffer_joined_back_into_an_evaluated_training_set_stays_silent() -> None:
+    program = REPLAY.format(evaluate="mx.eval(loss, model.parameters(), opt.state)")
+    assert fired(program, "MLX008") == []
+
+
+def test_losses_kept_beside_it_still_fire() -> None:
+    program = REPLAY.format(evaluate="mx.eval(model.parameters(), opt.state)").replace(
+        "        seen_x.append(xs)\n", "        seen_x.append(xs)\n        kept.append(loss)\n"
+    ).replace("    seen_x, seen_y = [], []\n",
+              "    seen_x, seen_y, kept = [], [], []\n    loss = None\n")
+    assert fired(program, "MLX008") == [10]  # `kept.append(loss)`, not the buffer

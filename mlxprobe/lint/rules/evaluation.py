@@ -26,6 +26,7 @@ from ..flow import (
     body_assignments,
     body_nodes,
     calls,
+    derived,
     helper_of,
     loop_reach,
     names_in,
@@ -598,6 +599,25 @@ def range_count(source: SourceFile, loop: ast.AST) -> int | None:
     return constant_int(source, call.args[0], list(source.of_type(ast.Assign)))
 
 
+DATA_BUILDERS = frozenset({"concatenate", "stack", "vstack", "hstack"})
+
+
+def fed_back(source: SourceFile, loop: ast.AST, name: str) -> bool:
+    """The container is joined back into one array in the loop (`X = mx.concatenate(seen)`)
+    that a loop inside it, which evaluates each pass, trains on: its arrays are the
+    training's data, computed with each evaluated step, not results kept unevaluated
+    (fresh156 `sleddog_pace_stagewarm`: a replay buffer of each stage's data, 4 stages)."""
+    body = body_nodes(source, loop)
+    joined = {t.id for t, v in assignments(body) if isinstance(t, ast.Name)
+              and isinstance(v, ast.Call) and last_name(v.func) in DATA_BUILDERS
+              and any(name in names_in(a) for a in v.args)}
+    data = {d for t in joined for d in derived(loop.body, t)}
+    return bool(data) and any(
+        evals(source, body_nodes(source, inner)) and any(
+            data & names_in(a) for c in calls(body_nodes(source, inner)) for a in c.args)
+        for inner in body if isinstance(inner, LOOPS))
+
+
 class LazyLossKept(Rule):
     """MLX008: a loss array appended or summed across a loop's steps, never evaluated."""
 
@@ -629,6 +649,7 @@ class LazyLossKept(Rule):
                         and not reset_within(source, loop, node, hit[0])
                         and not bounded(source, loop, node)
                         and not per_update(source, loop, hit[0])
+                        and not fed_back(source, loop, hit[0])
                         and node not in reported):
                     reported.add(node)
                     yield self.hit(source, node)
