@@ -25,7 +25,6 @@ from typing import Any
 from ..protocol import RATE, RATES_BUILT
 from .recorder import Probe
 
-MAX_BUILT = RATES_BUILT
 MAX_SETS = 3  # later settings recorded: one says the program sets its rate itself
 
 
@@ -36,7 +35,7 @@ class RateCount:
         self.probe, self.built, self.sets = probe, 0, 0
 
     def built_with(self, optimizer: Any, param: Any) -> None:
-        if self.built < MAX_BUILT:
+        if self.built < RATES_BUILT:  # a program may build one per trial
             self.built += 1
             value = float(param) if type(param) in (int, float) else None
             self.probe.emit(RATE, optimizer=type(optimizer).__name__,

@@ -46,7 +46,7 @@ def zero_tail(rates: list[float]) -> int:
 
 
 def ended(raw: RawResult, meta: dict) -> Verdict | None:
-    rates = [v for _, v in metrics.series(raw).get("learning_rate", [])]
+    rates = metrics.learning_rates(raw)
     tail = zero_tail(rates)
     if tail < MIN_REPORTS or tail < MIN_SHARE * len(rates) or tail == len(rates):
         return None

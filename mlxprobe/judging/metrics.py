@@ -46,6 +46,12 @@ def series(raw: RawResult, since: float | None = None) -> dict[str, list[tuple[i
     return out
 
 
+def learning_rates(raw: RawResult) -> list[float]:
+    """The learning rate the program reported, in order (under any of the names
+    `metric_names` reads as one: `lr`, `learning_rate`, ...)."""
+    return [v for _, v in series(raw).get("learning_rate", [])]
+
+
 def first_persisting(values: list[tuple[int, float]]) -> dict | None:
     """Where a metric became non-finite and stayed so (see PERSIST), or None."""
     bad = [i for i, (_, v) in enumerate(values) if not math.isfinite(v)]

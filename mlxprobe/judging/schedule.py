@@ -63,7 +63,7 @@ def loss_drop(raw: RawResult) -> float | None:
 def warming_up(raw: RawResult, meta: dict) -> Verdict | None:
     if not raw.watched:
         return None
-    rates = [v for _, v in metrics.series(raw).get("learning_rate", [])]
+    rates = metrics.learning_rates(raw)
     drop = loss_drop(raw)
     if drop is None or drop >= MIN_DROP or not rising_to_the_end(rates):
         return None

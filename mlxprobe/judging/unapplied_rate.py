@@ -44,8 +44,7 @@ HINT = ("the learning rate the program prints is not the one it trains with: pas
 
 
 def printed_rates(raw: RawResult) -> list[float]:
-    return [v for _, v in metrics.series(raw).get("learning_rate", [])
-            if math.isfinite(v) and v > 0]
+    return [v for v in metrics.learning_rates(raw) if math.isfinite(v) and v > 0]
 
 
 def built_constants(raw: RawResult) -> list[float] | None:

@@ -11,11 +11,12 @@ conv net's numpy generator loaders built once trained 32 steps in epoch 0 (loss 
 built per epoch, loss fell to 0.17 and validation rose to 0.91.
 
 Job: in one function (or the module's top level), a name every binding of which makes a
-one-pass iterator (a call of the module's own generator function whose `yield` sits in no
-`while`, `iter`/`map`/`filter`/`zip`/`enumerate`/`reversed`, a bounded `itertools` call, a
-generator expression), bound before a loop that nowhere binds it again, and iterated there by
-an inner `for` (over the name itself, or `enumerate`/`tqdm` of it) that has no `break` of its
-own. A `zip` of the name with something else is left alone: it may read a slice on purpose.
+one-pass iterator (a call of the module's own generator function with no `while`, as
+MLX118 reads it; `iter`/`map`/`filter`/`zip`/`enumerate`/`reversed`; a bounded `itertools`
+call; a generator expression), bound before a loop that nowhere binds it again, and
+iterated there by an inner `for` (over the name itself, or `enumerate`/`tqdm` of it) that has
+no `break` of its own. A `zip` of the name with something else is left alone: it may read a
+slice on purpose.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -29,6 +30,7 @@ from ..flow import assignments, bound, scope_nodes, walk
 from ..names import dotted
 from ..source import FUNCTIONS, SourceFile
 from .base import TRAINS, Rule, trains
+from .one_pass import one_pass as own_generator
 
 ONE_PASS = frozenset({"iter", "map", "filter", "zip", "enumerate", "reversed"})
 ENDLESS = frozenset({"cycle", "count", "repeat"})  # itertools' iterators with no end
@@ -36,42 +38,28 @@ WRAPPERS = frozenset({"enumerate", "tqdm"})  # read their one argument to its en
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
-def generator_functions(source: SourceFile) -> set[str]:
-    """Names of the module's functions (not methods) that yield, none inside a `while`."""
-    return source.cached("generators", source.tree, lambda: {
-        f.name for f in source.of_type(*FUNCTIONS)
-        if source.enclosing(f, (ast.ClassDef,)) is None and yields_bounded(f)})
-
-
-def yields_bounded(function: ast.AST) -> bool:
-    """The function yields, and no `yield` of it sits under a `while` (an endless stream)."""
-    nodes = list(walk(function.body))
-    if not any(type(n) in (ast.Yield, ast.YieldFrom) for n in nodes):
-        return False
-    return not any(type(w) is ast.While and any(
-        type(n) in (ast.Yield, ast.YieldFrom) for n in walk(w.body)) for w in nodes)
-
-
-def one_pass(value: ast.AST, generators: set[str]) -> bool:
-    """`value` makes an iterator that is spent after one read."""
+def spent_after_one_read(source: SourceFile, value: ast.AST) -> bool:
+    """`value` makes an iterator that is spent after one read: a builtin one, a bounded
+    `itertools` one, a generator expression, or a call of the module's own generator with
+    no `while` (MLX118's `one_pass`)."""
     if type(value) is ast.GeneratorExp:
         return True
     if type(value) is not ast.Call:
         return False
     parts = dotted(value.func) or []
-    if len(parts) == 1:
-        return parts[0] in ONE_PASS or parts[0] in generators
-    return len(parts) == 2 and parts[0] == "itertools" and parts[1] not in ENDLESS
+    if len(parts) == 2 and parts[0] == "itertools":
+        return parts[1] not in ENDLESS
+    return (len(parts) == 1 and parts[0] in ONE_PASS) or own_generator(source, value)
 
 
-def iterators(nodes: list[ast.AST], generators: set[str]) -> dict[str, ast.AST]:
+def iterators(source: SourceFile, nodes: list[ast.AST]) -> dict[str, ast.AST]:
     """Plain names every binding of which (among `nodes`) makes a one-pass iterator, with
     their first binding."""
     found: dict[str, ast.AST] = {}
     other: set[str] = set()
     for target, value in assignments(nodes):
         if type(target) is ast.Name:
-            if one_pass(value, generators):
+            if spent_after_one_read(source, value):
                 found.setdefault(target.id, target)
             else:
                 other.add(target.id)
@@ -120,10 +108,9 @@ class SpentIterator(Rule):
         return trains(text) and text.count("for ") >= 2
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        generators = generator_functions(source)
         for scope in (source.tree, *source.of_type(*FUNCTIONS)):
             nodes = scope_nodes(source, scope)
-            names = iterators(nodes, generators)
+            names = iterators(source, nodes)
             if names:
                 yield from self._spent(source, nodes, names)
 
