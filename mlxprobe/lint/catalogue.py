@@ -468,15 +468,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/unslothai/unsloth-zoo/pull/684"),
     RuleInfo(
         "MLX047", "unbound-name",
-        "a branch a training loop runs every N steps reads a name that nothing in the "
-        "module binds and no builtin provides: NameError when it first runs",
+        "code that runs late (a branch a training loop runs every N steps, or lines after "
+        "the loop) reads a name that nothing in the module binds and no builtin provides: "
+        "NameError when it first runs",
         "read the object the script holds (eval_fn(model, valid), not a stale params)",
         "a global is looked up only when its line runs, so a stale name in a branch that "
         "runs every N steps (validation, a checkpoint) lets training run and then crashes; "
         "measured in the failure corpus (mlx 0.32.4 CPU): 80 iterations trained (loss 2.79 "
         "-> 0.10), then NameError: name 'params' is not defined at the first validation; a "
         "name unbound in its own scope in a function run only there (`self` in an eval_fn "
-        "nested in main: fresh14 b14_eval_fn_self_reference) fails the same way",
+        "nested in main: fresh14 b14_eval_fn_self_reference) fails the same way, and so "
+        "does a closing summary after the loop (fresh157 pretrain_summary_metrics: 140 "
+        "steps trained, loss 2.95 -> 0.55, then NameError: name 'metrics' is not defined)",
         "", source="https://github.com/ml-explore/mlx-examples/issues/3"),
     RuleInfo(
         "MLX048", "half-square-overflow",

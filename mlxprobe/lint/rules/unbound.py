@@ -1,6 +1,7 @@
 """MLX047: a branch that a loop runs only on some iterations (every N steps: validation, a
 checkpoint), or that a function runs only on some calls (under an `if`: a resume path),
-reads a name that nothing in the module binds and no builtin provides.
+reads a name that nothing in the module binds and no builtin provides; so does a read after a
+loop of its own function has run (a closing summary).
 
 Job: collect every name the module binds anywhere (assignments, parameters, definitions,
 imports, `except ... as`, `match` captures, `global`) and flag the first read of each name
@@ -87,6 +88,15 @@ def periodic(source: SourceFile, node: ast.AST) -> bool:
     return function is not None and under_if(source, node, function)
 
 
+def late(source: SourceFile, node: ast.AST) -> bool:
+    """`node` runs only on some iterations or calls (`periodic`), or after a loop of its own
+    function or module has run to its end: a name read in a run's closing summary fails
+    only once everything trained (fresh157 `pretrain_summary_metrics`, mlx-cuda-distributed-
+    pretraining 19a02e5: `{metrics}` in the final log lines after a refactor renamed it,
+    NameError after the last checkpoint)."""
+    return periodic(source, node) or after_a_loop(source, node)
+
+
 def under_if(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
     """An `if` between `node` and its function (an `except` handler is left out: a worker's
     handler reading a closure's list is the usual shape there)."""
@@ -108,7 +118,7 @@ class UnboundName(Rule):
         known = bound_names(source) | KNOWN
         reported: set[str] = set()
         reads = sorted((n for n in source.of_type(ast.Name) if isinstance(n.ctx, ast.Load)
-                        and (n.id not in known and periodic(source, n)
+                        and (n.id not in known and late(source, n)
                              or unbound_in_late_function(source, n))),
                        key=lambda n: (n.lineno, n.col_offset))
         for name in reads:
@@ -170,10 +180,10 @@ def bound_in(function: ast.AST) -> set[str]:
     return found
 
 
-def after_a_loop(source: SourceFile, call: ast.Call) -> bool:
-    """A call outside any loop, on a line after a loop of its own function."""
-    if source.enclosing(call, LOOPS) is not None:
+def after_a_loop(source: SourceFile, node: ast.AST) -> bool:
+    """A node outside any loop, on a line after a loop of its own function."""
+    if source.enclosing(node, LOOPS) is not None:
         return False
-    scope = source.enclosing(call)
+    scope = source.enclosing(node)
     body = scope.body if scope is not None else source.tree.body
-    return any(isinstance(n, LOOPS) and n.end_lineno < call.lineno for n in walk(body))
+    return any(isinstance(n, LOOPS) and n.end_lineno < node.lineno for n in walk(body))
