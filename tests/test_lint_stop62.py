@@ -48,3 +48,46 @@ def test_an_unbound_name_before_any_loop_is_left_to_pyflakes() -> None:
     """Read before the loop, it fails at once: not this rule's (late) failure."""
     text = SUMMARY.format(closing="pass").replace("logged = {}", "logged = dict(metrics)")
     assert fired(text, "MLX047") == []
+
+
+HALF = """
+def main():
+    model = Whisperish()
+    model.set_dtype(mx.float16)
+    {recast}
+    model.encoder.freeze()
+    optimizer = optim.AdamW(learning_rate=1e-4)
+    step = nn.value_and_grad(model, loss_fn)
+    for x, y in batches():
+        loss, grads = step(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+"""
+
+TO_FLOAT32 = """def to_float32(params):
+        if isinstance(params, mx.array):
+            return params.astype(mx.float32)
+        return {k: to_float32(v) for k, v in params.items()}
+    model.decoder.update(to_float32(model.decoder.parameters()))"""
+
+
+@pytest.mark.parametrize("recast", [
+    "model.decoder.set_dtype(mx.float32)",
+    "model.set_dtype(mx.float32)",
+    "model.decoder.update(tree_map(lambda p: p.astype(mx.float32), model.decoder.parameters()))",
+    TO_FLOAT32,
+])
+def test_float16_weights_recast_to_float32_before_training_stay_silent(recast: str) -> None:
+    """MLX025: a float16 checkpoint whose trained part the program casts back to float32
+    (failure corpus fresh158 `dothraki_decoder_fp16`'s fixed twin, dothraki-asr b2f7ea0)."""
+    assert fired(HALF.format(recast=recast), "MLX025") == []
+
+
+@pytest.mark.parametrize("recast", [
+    "pass",
+    "model.decoder.set_dtype(mx.bfloat16)",  # still not float32: not this stand-down
+    "other.set_dtype(mx.float32)",  # another model
+    "model.decoder.update(tree_map(lambda p: p * 2, model.decoder.parameters()))",
+])
+def test_float16_weights_trained_as_they_are_fire(recast: str) -> None:
+    assert fired(HALF.format(recast=recast), "MLX025") == [4]

@@ -138,7 +138,8 @@ class HalfPrecisionTraining(Rule):
             dtype = call.args[0]
             if isinstance(dtype, ast.Name) and dtype.id in constants:
                 dtype = constants[dtype.id]
-            if source.imports.resolve(dtype) == FLOAT16 and not frozen_after(source, call):
+            if source.imports.resolve(dtype) == FLOAT16 and not (
+                    frozen_after(source, call) or recast_after(source, call)):
                 yield self.hit(source, call)
 
 
@@ -173,6 +174,37 @@ def frozen_after(source: SourceFile, cast: ast.Call) -> bool:
     froze = [c.lineno for c in later if freezes_all(c)]
     thawed = [c.lineno for c in later if c.func.attr == "unfreeze"]
     return bool(froze) and not any(at > min(froze) for at in thawed)
+
+
+FLOAT32 = "mlx.core.float32"
+
+
+def recast_after(source: SourceFile, cast: ast.Call) -> bool:
+    """The cast model, or a part of it, is cast back to float32 later in the same function or
+    top-level code (`model.decoder.set_dtype(mx.float32)`, `model.decoder.update(
+    to_float32(model.decoder.parameters()))`): the float16 weights were a loaded
+    checkpoint's, and what the program trains it made float32 itself (fresh158
+    `dothraki_decoder_fp16`'s fixed twin, dothraki-asr b2f7ea0: the decoder recast, the
+    float16 encoder frozen)."""
+    model, scope = ast.unparse(cast.func.value), source.enclosing(cast)
+    return any(c.lineno > cast.lineno and source.enclosing(c) is scope
+               and isinstance(c.func, ast.Attribute)
+               and (ast.unparse(c.func.value) + ".").startswith(model + ".")
+               and to_float32(source, c) for c in source.of_type(ast.Call))
+
+
+def to_float32(source: SourceFile, call: ast.Call) -> bool:
+    """`.set_dtype(mx.float32)`, or `.update(...)` of values cast with `.astype(mx.float32)`
+    in its argument or in a same-module function its argument calls."""
+    if call.func.attr == "set_dtype":
+        return bool(call.args) and source.imports.resolve(call.args[0]) == FLOAT32
+    if call.func.attr != "update" or len(call.args) != 1:
+        return False
+    helpers = [source.local_function(last_name(c.func) or "") for c in calls([call.args[0]])]
+    nodes = [*descendants(call.args[0]), *(n for h in helpers if h is not None
+                                           for n in descendants(h))]
+    return any(isinstance(n, ast.Call) and last_name(n.func) == "astype" and n.args
+               and source.imports.resolve(n.args[0]) == FLOAT32 for n in nodes)
 
 
 STD = frozenset({"mlx.core.std"})
