@@ -91,3 +91,57 @@ def test_float16_weights_recast_to_float32_before_training_stay_silent(recast: s
 ])
 def test_float16_weights_trained_as_they_are_fire(recast: str) -> None:
     assert fired(HALF.format(recast=recast), "MLX025") == [4]
+
+
+GROK = """
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--dropout", type=float, default={default})
+
+class FeedForward(nn.Module):
+    def __init__(self, dim, dropout):
+        super().__init__()
+        self.w = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def __call__(self, x):
+        return self.drop(self.w(x))
+
+class Net:
+    def __init__(self, model):
+        self.model = model
+
+    def train(self, data, epochs):
+        step = nn.value_and_grad(self.model, loss_fn)
+        for _ in range(epochs):
+            self.model.train()
+            for x, y in data:
+                loss, grads = step(self.model, x, y)
+                self.optimizer.update(self.model, grads)
+
+    def evaluate(self, data):
+        {switch}
+        return [self.model(x) for x, _ in data]
+
+def main():
+    args = parser.parse_args()
+    net = Net(FeedForward(8, args.dropout))
+    net.train(batches(), epochs=40)
+    print(net.evaluate(batches()))
+"""
+
+
+def test_dropout_rate_handed_down_from_an_option_is_traced() -> None:
+    """MLX144: the rate reaches `nn.Dropout` through a constructor from `args.dropout`
+    (failure corpus fresh158 `modsum_grok_eval`, mlx-grokking 8c2ceea); `net.train(data,
+    ...)` is the module's own trainer method, not a switch of mode."""
+    assert fired(GROK.format(default=0.5, switch="pass"), "MLX144") == [27]
+
+
+@pytest.mark.parametrize("default, switch", [
+    (0.5, "self.model.eval()"),  # the fix
+    (0.5, "self.model.train(False)"),
+    (0.0, "pass"),  # the option drops nothing
+])
+def test_an_evaluation_mode_or_a_zero_rate_stays_silent(default: float, switch: str) -> None:
+    assert fired(GROK.format(default=default, switch=switch), "MLX144") == []

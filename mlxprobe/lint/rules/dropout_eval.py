@@ -13,12 +13,14 @@ the top of its test function and `model.train()` at the top of its train functio
 (`module.training` is True).
 
 Job: `nn.Dropout`, `Dropout2d` or `Dropout3d` built with a number above 0 (positionally or as
-`p=`), or with a parameter of the enclosing function whose default is such a number, in a
+`p=`), or with a name that may hold one (`rate_value`: a parameter's default, what the
+module's own calls pass for it, up to an option's default: fresh158 `modsum_grok_eval`), in a
 file with a training loop and a function whose name holds `test`, `eval`, `valid`,
 `accuracy` or `predict` (as a word of a snake_case name) that calls something; no `.eval()`
 (on anything but mx) and no `.train(False)` or `.train(flag)` in the file (a `.train()` alone
 switches to the mode a module starts in: fresh80 `solubility_dropout_eval`, mlx issue 1531,
-calls `model.train()` before its loop and evaluates with dropout on). An evaluation function
+calls `model.train()` before its loop and evaluates with dropout on; `net.train(data, ...)`
+on an instance of the module's own class that defines `train` is not a switch either). An evaluation function
 that calls inside a loop or comprehension over `_` (Monte Carlo dropout: the same input
 sampled again and averaged, on purpose) is not one. The finding is on the evaluation function.
 
@@ -32,10 +34,10 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import defaults
+from ..flow import instance_method
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule, trains
-from .eval_mode import eval_call
+from .rate_value import values
 
 DROPOUTS = frozenset({"mlx.nn.Dropout", "mlx.nn.Dropout2d", "mlx.nn.Dropout3d",
                       "mlx.nn.layers.dropout.Dropout"})
@@ -54,10 +56,12 @@ class DropoutAtEvaluation(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "Dropout" in text and trains(text) and SWITCHES.search(text) is None
+        return "Dropout" in text and trains(text) and (
+            SWITCHES.search(text) is None or "def train(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if any(eval_call(c) or _leaves_training(c) for c in source.of_type(ast.Call)):
+        if any(_to_evaluation(c) or _leaves_training(source, c)
+               for c in source.of_type(ast.Call)):
             return
         if not any(_drops(source, c) for c in source.of_type(ast.Call)):
             return
@@ -67,36 +71,42 @@ class DropoutAtEvaluation(Rule):
             yield self.hit(source, found)
 
 
-def _leaves_training(call: ast.Call) -> bool:
+def _to_evaluation(call: ast.Call) -> bool:
+    """`X.eval()` on anything but MLX itself (`self.model.eval()` as well as `model.eval()`),
+    as `SWITCHES` reads the text."""
+    func = call.func
+    return not (call.args or call.keywords) and isinstance(func, ast.Attribute) and (
+        func.attr == "eval") and ast.unparse(func.value) not in ("mx", "mlx", "mlx.core", "core")
+
+
+def _leaves_training(source: SourceFile, call: ast.Call) -> bool:
     """`.train(False)`, `.train(mode=flag)`: a switch out of training mode, or one that may
-    be (`.train()` and `.train(True)` are none)."""
+    be (`.train()` and `.train(True)` are none; nor is `trainer.train(data, epochs=40)` on
+    an instance of the module's own class that defines `train`: fresh158
+    `modsum_grok_eval`)."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr == "train"):
+        return False
+    receiver = call.func.value
+    if isinstance(receiver, ast.Name) and instance_method(source, receiver.id, "train"):
         return False
     given = [*call.args, *(k.value for k in call.keywords)]
     return any(not (isinstance(g, ast.Constant) and g.value is True) for g in given)
 
 
 def _drops(source: SourceFile, call: ast.Call) -> bool:
-    """A Dropout layer built with a rate above 0 (a number, or a parameter whose default
-    is one)."""
+    """A Dropout layer built with a rate above 0: a number, or a name that may hold one
+    (`rate_value`: a module constant, an option's default, a parameter's default or what
+    the module's calls pass for it)."""
     if source.imports.resolve(call.func) not in DROPOUTS:
         return False
     rate = call.args[0] if call.args else next(
         (k.value for k in call.keywords if k.arg == "p"), None)
-    return _positive(rate) or _positive(_default(source, call, rate))
+    return any(_positive(v) for v in values(source, rate, call))
 
 
 def _positive(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
         and not isinstance(node.value, bool) and node.value > 0
-
-
-def _default(source: SourceFile, call: ast.Call, rate: ast.AST | None) -> ast.AST | None:
-    """The default of the enclosing function's parameter `rate` names, if it has one."""
-    function = source.enclosing(call)
-    if not isinstance(rate, ast.Name) or function is None:
-        return None
-    return defaults(function).get(rate.id)
 
 
 def _evaluates(function: ast.AST) -> bool:
