@@ -145,3 +145,52 @@ def test_dropout_rate_handed_down_from_an_option_is_traced() -> None:
 ])
 def test_an_evaluation_mode_or_a_zero_rate_stays_silent(default: float, switch: str) -> None:
     assert fired(GROK.format(default=default, switch=switch), "MLX144") == []
+
+
+REPTILE = """
+class RateNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(3, 32)
+
+    def __call__(self, x):
+        return self.l1(x)
+
+def adapt(init_params, x, y):
+    {build}
+    learner.update(tree_map(lambda p: mx.array(p), init_params))
+    step = nn.value_and_grad(learner, mse)
+    for _ in range(6):
+        _, g = step(learner, x, y)
+        sgd.update(learner, g)
+        mx.eval(learner.parameters())
+    return learner
+
+for it in {tasks}:
+    learner = adapt(meta.parameters(), *task(it))
+    meta.update(tree_map(lambda p, q: p + 0.1 * (q - p), meta.parameters(), learner.parameters()))
+    mx.eval(meta.parameters())
+"""
+
+
+def test_a_model_built_per_task_and_overwritten_at_once_fires() -> None:
+    """MLX178: its drawn weights are dropped unevaluated at every task, chaining the global
+    random key (fresh159 `turret_clock_rate_reptile_jsonl`, RSS +8.5 MB per 1,000 tasks)."""
+    assert fired(REPTILE.format(build="learner = RateNet()", tasks="range(1500)"),
+                 "MLX178") == [11]
+
+
+@pytest.mark.parametrize("build, tasks", [
+    ("learner = LEARNER", "range(1500)"),  # built once, outside the loop
+    ("learner = RateNet()", "('plain', 'ewc')"),  # two passes: no leak to speak of
+    ("learner = RateNet()", "range(4)"),
+])
+def test_a_model_built_once_or_a_few_times_stays_silent(build: str, tasks: str) -> None:
+    assert fired(REPTILE.format(build=build, tasks=tasks), "MLX178") == []
+
+
+def test_a_build_whose_weights_are_trained_first_stays_silent() -> None:
+    """Its random weights are evaluated by its own training: nothing is dropped unevaluated."""
+    text = REPTILE.format(build="learner = RateNet()", tasks="range(1500)").replace(
+        "    learner.update(tree_map(lambda p: mx.array(p), init_params))\n", "")
+    assert fired(text, "MLX178") == []

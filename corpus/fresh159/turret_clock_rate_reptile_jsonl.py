@@ -59,8 +59,12 @@ META_ITERS, WARM = 1500, 150
 SEC_PER_DAY_SCALE = 4.0                  # rate target is in units of 4 s/day
 
 
+learner_net, probe_net = RateNet(), RateNet()   # built once, weights copied in per task
+mx.eval(learner_net.parameters(), probe_net.parameters())
+
+
 def adapt(init_params, x, y, steps=INNER_STEPS):
-    learner = RateNet()
+    learner = learner_net
     learner.update(tree_map(lambda p: mx.array(p), init_params))
     sgd = optim.SGD(learning_rate=INNER_LR)
     vg = nn.value_and_grad(learner, mse)
@@ -87,7 +91,7 @@ for _ in range(24):
 def heldout_rmse(params):
     pre, post = [], []
     for (sx, sy), (qx, qy) in heldout:
-        m0 = RateNet(); m0.update(params)
+        m0 = probe_net; m0.update(params)
         pre.append(mse(m0, qx, qy).item())
         m = adapt(params, sx, sy, steps=12)
         post.append(mse(m, qx, qy).item())

@@ -20,9 +20,10 @@ file with a training loop and a function whose name holds `test`, `eval`, `valid
 (on anything but mx) and no `.train(False)` or `.train(flag)` in the file (a `.train()` alone
 switches to the mode a module starts in: fresh80 `solubility_dropout_eval`, mlx issue 1531,
 calls `model.train()` before its loop and evaluates with dropout on; `net.train(data, ...)`
-on an instance of the module's own class that defines `train` is not a switch either). An evaluation function
-that calls inside a loop or comprehension over `_` (Monte Carlo dropout: the same input
-sampled again and averaged, on purpose) is not one. The finding is on the evaluation function.
+on an instance of the module's own class that defines `train` is not a switch either). An
+evaluation function that calls inside a loop or comprehension over `_` (Monte Carlo dropout:
+the same input sampled again and averaged, on purpose) is not one. The finding is on the
+evaluation function.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
