@@ -188,6 +188,15 @@ def test_a_hint_names_the_op_the_message_names() -> None:
         QUOTED["vjp_not_implemented"])
 
 
+def test_nothing_trainable_names_a_lora_walk_that_skips_a_list_of_blocks() -> None:
+    """fresh160 `songbird_dit_lora` (mlx-music 0409f95): the walk over `children()` never
+    recursed into the list holding the DiT blocks, so no LoRA layer was made."""
+    text = "ValueError: [grad] Must specify at least one argument."
+    entry = known_errors.find(text)
+    hint = entry.hint_for(text) if entry is not None else ""
+    assert "recurse" in hint and "list" in hint and "named_modules" in hint
+
+
 def test_an_unknown_text_keeps_the_plain_hint() -> None:
     assert known_errors.find("ValueError: something nobody has seen") is None
 
