@@ -46,3 +46,25 @@ def test_a_fixed_reference_loss_beside_a_falling_one_is_not_judged():
                 "metrics": {"teacher_loss": 0.7142, "student_loss": 2.0 * 0.9 ** i}}
                for i in range(12)]
     assert frozen(RawResult(records=records, exit_code=0, watched=True)) is None
+
+
+def both(fixed: str, moving: str, moved: bool = True) -> RawResult:
+    """`fixed` at 2.238 at every report beside `moving`, which wanders (or stays put)."""
+    wander = [0.756, 0.675, 0.658, 0.668, 0.683, 0.636, 0.650, 0.635, 0.632, 0.620]
+    records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
+                "metrics": {moving: wander[i] if moved else 0.7142, fixed: 2.238}}
+               for i in range(10)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_fixed_number_beside_a_held_out_metric_that_moves_is_a_reference():
+    """fresh161 `funicular_mrt_customvjp_allsum_restore`: `val rmse 0.756 ... (predict-mean
+    rmse 2.238)`; val rmse fell only 18%, under the fall the rule asks of another loss."""
+    assert frozen(both("rmse", "val_rmse")) is None
+    assert frozen(both("rmse", "test_r2")) is None
+
+
+def test_a_fixed_held_out_loss_beside_a_moving_training_one_is_still_judged():
+    """A stale evaluated model: the training number moves, every held-out one is fixed."""
+    assert frozen(both("val_loss", "train_r2")) is not None
+    assert frozen(both("rmse", "val_rmse", moved=False)) is not None

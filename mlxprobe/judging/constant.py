@@ -17,7 +17,11 @@ whole change is below 0.01%). Measured (failure corpus fresh6): `trainer_local_m
 `manual_sgd_flat_update_nonstrict` (mlx PR 2239) full_mse 0.72512 at all 8 reports over 800
 updates; their fixed twins fall (0.71 -> 0.06; 0.73 -> 0.05). It stands down when another
 loss-like metric of the run fell by more than 20% (last third's median against the first
-third's): a distillation run may print its teacher's fixed loss beside the student's.
+third's): a distillation run may print its teacher's fixed loss beside the student's; and
+when a metric measured on held-out data moved by more than MOVED (5%, its last third's
+median against its first third's: the evaluated model moves, so the fixed number is a
+reference, a predict-the-mean baseline beside `val rmse` falling 7.5%; a stale model scored
+on random batches only jitters: fresh129's shape, +-0.7%).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -35,6 +39,7 @@ from .rule import Rule, Verdict
 MIN_REPORTS = 6
 MIN_DIGITS = 4
 FELL = 0.8  # another loss fell by more than 20%: the run learns
+MOVED = 0.05  # a held-out metric whose thirds' medians differ by more: the evaluated model moves
 HINT = ("the printed {name} never changed, so what it measures never changed: check that "
         "the model you evaluate is the one the optimizer updates (not a new instance, a "
         "local copy or a stale reference such as self.model next to a local model), and that "
@@ -55,14 +60,38 @@ def frozen(raw: RawResult) -> tuple[str, list[float]] | None:
     """The first loss-like metric whose every report is one value with enough digits, when
     no other loss-like metric of the run fell (a teacher's or a baseline's fixed loss printed
     beside a student's falling one is a reference, not a stale model)."""
-    losses = {name: [v for _, v in points] for name, points in metrics.series(raw).items()
+    every = {name: [v for _, v in points] for name, points in metrics.series(raw).items()}
+    losses = {name: values for name, values in every.items()
               if metric_names.role(name) == metric_names.LOSS}
     for name, values in losses.items():
         if (len(values) >= MIN_REPORTS and math.isfinite(values[0]) and len(set(values)) == 1
                 and digits(values[0]) >= MIN_DIGITS):
             others = [v for n, v in losses.items() if n != name]
-            return None if any(fell(v) for v in others) else (name, values)
+            learns = any(fell(v) for v in others) or evaluated_moves(every, name)
+            return None if learns else (name, values)
     return None
+
+
+def evaluated_moves(every: dict[str, list[float]], name: str) -> bool:
+    """Another metric measured on held-out data (`val_rmse`, `test_acc`), reported at least
+    MIN_REPORTS times, moved (`trended`): the model the program evaluates changes,
+    so a number fixed beside it measures something else, a reference (fresh161
+    `funicular_mrt_customvjp_allsum_restore`: `val rmse 0.756 ... (predict-mean rmse 2.238)`
+    at every epoch, val rmse 0.756 -> 0.609). A stale evaluated model leaves every held-out
+    number fixed (fresh6 `trainer_local_model_shadow`: val_loss 0.7142 at all 12 epochs)."""
+    return any(metric_names.held_out(other) and other != name and len(values) >= MIN_REPORTS
+               and trended(values) for other, values in every.items())
+
+
+def trended(values: list[float]) -> bool:
+    """The last third's median is more than MOVED away from the first third's, either way
+    (finite values): a trend, not the jitter of a stale model scored on random batches."""
+    finite = [v for v in values if math.isfinite(v)]
+    third = len(finite) // 3
+    if third < 2:
+        return False
+    first, last = statistics.median(finite[:third]), statistics.median(finite[-third:])
+    return abs(last - first) > MOVED * abs(first)
 
 
 def fell(values: list[float]) -> bool:
@@ -94,7 +123,9 @@ def constant(raw: RawResult, meta: dict) -> Verdict | None:
 
 RULES = (
     Rule("not_learning.constant", "metrics", f"a loss-like metric one value at every report "
-         f"(>= {MIN_REPORTS} reports, >= {MIN_DIGITS} significant digits)",
+         f"(>= {MIN_REPORTS} reports, >= {MIN_DIGITS} significant digits); not when another "
+         f"loss fell by > {1 - FELL:.0%} or a held-out metric moved by > {MOVED:.0%}",
          "failure corpus: fresh6 trainer_local_model_shadow (mlx-swift-examples PR 110), "
-         "manual_sgd_flat_update_nonstrict (mlx PR 2239)", constant),
+         "manual_sgd_flat_update_nonstrict (mlx PR 2239); fresh161 "
+         "funicular_mrt_customvjp_allsum_restore (a baseline beside val rmse)", constant),
 )
