@@ -194,3 +194,44 @@ def test_a_build_whose_weights_are_trained_first_stays_silent() -> None:
     text = REPTILE.format(build="learner = RateNet()", tasks="range(1500)").replace(
         "    learner.update(tree_map(lambda p: mx.array(p), init_params))\n", "")
     assert fired(text, "MLX178") == []
+
+
+TRAINMODE = """
+class Recall(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.o = nn.Linear(8, 8)
+
+    def recurrent(self, q, k):
+        return q * k
+
+    def chunked(self, q, k):
+        eye = mx.eye(k.shape[1])
+        return mx.linalg.tri_inv(eye + k @ k.transpose(0, 2, 1), upper=False) @ q
+
+    def __call__(self, q, k):
+        {dispatch}
+
+def loss_fn(model, q, k, y):
+    return nn.losses.mse_loss(model(q, k), y)
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+"""
+
+
+@pytest.mark.parametrize("dispatch", [
+    "return self.o(self.recurrent(q, k) if self.training else self.chunked(q, k))",
+    "if self.training:\n            return self.recurrent(q, k)\n"
+    "        return self.o(self.chunked(q, k))",
+    "if not self.training:\n            return self.chunked(q, k)\n"
+    "        return self.recurrent(q, k)",
+])
+def test_a_no_vjp_op_only_out_of_training_mode_stays_silent(dispatch: str) -> None:
+    """MLX024: the evaluation-only path of a module (fresh161 `deltarecall_trainmode`'s
+    fixed twin: `tri_inv` in a chunked form run only when `not self.training`)."""
+    assert fired(TRAINMODE.format(dispatch=dispatch), "MLX024") == []
+
+
+def test_a_no_vjp_op_on_the_training_path_fires() -> None:
+    dispatch = "return self.o(self.chunked(q, k) if self.training else self.recurrent(q, k))"
+    assert fired(TRAINMODE.format(dispatch=dispatch), "MLX024") == [12]

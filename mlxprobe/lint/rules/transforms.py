@@ -320,6 +320,39 @@ def _flag_over(source: SourceFile, node: ast.AST) -> str | None:
     return None
 
 
+def _not_training(source: SourceFile, node: ast.AST) -> bool:
+    """`node` runs only out of training mode: in the `else` of `if self.training` (or of `a if
+    self.training else b`), or under `if not self.training`; a module differentiated in
+    training mode never takes that path (fresh161 `deltarecall_trainmode`'s fixed twin: a
+    chunked form with `tri_inv` for evaluation, the recurrent form under training)."""
+    parent = source.parents.get(node)
+    while parent is not None:
+        if _after_training_return(parent, node):
+            return True
+        if isinstance(parent, (ast.If, ast.IfExp)):
+            test, negated = parent.test, False
+            if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+                test, negated = test.operand, True
+            if self_attr(test) == "training":
+                taken = (node is parent.body) if isinstance(parent, ast.IfExp) else (
+                    node in parent.body)
+                if taken == negated:
+                    return True
+        node, parent = parent, source.parents.get(parent)
+    return False
+
+
+def _after_training_return(parent: ast.AST, node: ast.AST) -> bool:
+    """`node` is a statement after `if self.training: ... return ...` (no else) in the same
+    body: it runs only out of training mode."""
+    body = getattr(parent, "body", None)
+    if not isinstance(body, list) or node not in body:
+        return False
+    return any(isinstance(s, ast.If) and self_attr(s.test) == "training" and not s.orelse
+               and isinstance(s.body[-1], (ast.Return, ast.Raise))
+               for s in body[:body.index(node)])
+
+
 def _set_false(source: SourceFile, flag: str) -> bool:
     """Some assignment in the file sets `<anything>.flag = False`."""
     return any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
@@ -351,12 +384,15 @@ class NoGradientOp(Rule):
                     yield self.hit(source, call)
 
     def _switched_off(self, source: SourceFile, call: ast.Call) -> bool:
-        """The call's method runs only under `if self.<flag>` (a statement or an expression)
-        and the program sets that flag to False somewhere (`model.white.use_fast_path =
+        """The call (or each use of its method) runs only out of training mode
+        (`_not_training`); or its method runs only under `if self.<flag>` (a statement or an
+        expression) and the program sets that flag to False somewhere (`model.white.use_fast_path =
         False`: fresh27 `zca_fast_eigh_path_ok` turns its eigh path off at run time)."""
         function = source.enclosing(call)
         name = getattr(function, "name", None)
         uses = [n for n in source.of_type(ast.Call) if self_attr(n.func) == name]
+        if _not_training(source, call) or (uses and all(_not_training(source, u) for u in uses)):
+            return True
         flags = [_flag_over(source, use) for use in uses]
         return bool(flags) and None not in flags and all(_set_false(source, f) for f in flags)
 
