@@ -235,3 +235,27 @@ def test_a_no_vjp_op_only_out_of_training_mode_stays_silent(dispatch: str) -> No
 def test_a_no_vjp_op_on_the_training_path_fires() -> None:
     dispatch = "return self.o(self.chunked(q, k) if self.training else self.recurrent(q, k))"
     assert fired(TRAINMODE.format(dispatch=dispatch), "MLX024") == [12]
+
+
+MDN = """
+def mix_logpdf(model, x, z):
+    logit, mu, log_sig = model(x)
+    logw = logit - mx.logsumexp(logit, axis=1, keepdims=True)
+    comp = -0.5 * ((z[:, None] - mu) / mx.exp(log_sig)) ** 2 - log_sig
+    return mx.logsumexp(logw + comp, axis=1)
+
+def nll(model, x, z):
+    return -mx.mean(mix_logpdf(model, x, z))
+"""
+
+
+def test_a_mixture_density_likelihood_is_no_label_free_log_softmax() -> None:
+    """MLX002: the target meets the predictions in the arithmetic (fresh162
+    `rockfall_runout_mdn_sgdr`, a mixture density network's likelihood)."""
+    assert fired(MDN, "MLX002") == []
+
+
+def test_the_mixture_weights_alone_still_fire() -> None:
+    """Only the log-softmax of the weights, the target never read: a label-free loss."""
+    text = MDN.replace("return mx.logsumexp(logw + comp, axis=1)", "return logw.sum(axis=1)")
+    assert fired(text, "MLX002") == [9]

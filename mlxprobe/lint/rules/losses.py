@@ -13,7 +13,7 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, local_values, names_in, walk
+from ..flow import assignments, body_nodes, bound_arguments, local_values, names_in, walk
 from ..names import CROSS_ENTROPY, last_name
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
@@ -139,8 +139,47 @@ class LogSoftmaxWithoutLabels(Rule):
                 if reduced is None:
                     continue
                 nodes = lineage(scope, reduced, source)
-                if any(map(is_log_softmax, nodes)) and not any(map(is_gather, nodes)):
+                if any(map(is_log_softmax, nodes)) and not any(map(is_gather, nodes)) and not (
+                        target_enters(source, scope, nodes)):
                     yield self.hit(source, value)
+
+
+ARITHMETIC = (ast.Add, ast.Sub, ast.Div)
+
+
+def target_enters(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> bool:
+    """A parameter of the loss (or of a module function it reads through) is an operand of
+    the arithmetic itself, as a name or a slice of one (`(z[:, None] - mu) / sigma`): a
+    regression target meets the predictions there, so the log-softmax is a mixture's weights
+    (fresh162 `rockfall_runout_mdn_sgdr`: `logsumexp(log_softmax(logit) + log N(z; mu,
+    sigma))`, a mixture density network's likelihood), not a classifier's with no label."""
+    fed = {n for c in nodes if isinstance(c, ast.Call) and not (
+        isinstance(c.func, ast.Name) and source.local_function(c.func.id))
+        for a in c.args for n in names_in(a)}  # handed to the model or an op, not a target
+    data = data_names(source, scope, nodes) - fed
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ARITHMETIC)
+               and any(root(side) in data for side in (n.left, n.right)) for n in nodes)
+
+
+def data_names(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> set[str]:
+    """The loss's parameters, and the parameters of the module functions it calls that are
+    handed one of them by name (`mix_logpdf(model, x, z)`: its `z`); not one handed the
+    model's output (`log_probs(model(x))`: its `logits`)."""
+    found = {a.arg for a in (*scope.args.posonlyargs, *scope.args.args)} if isinstance(
+        scope, FUNCTIONS) else set()
+    for call in (n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
+        helper = source.local_function(call.func.id)
+        if helper is not None:
+            found |= {p for p, a in bound_arguments(helper, call).items()
+                      if isinstance(a, ast.Name) and a.id in found}
+    return found
+
+
+def root(node: ast.AST) -> str | None:
+    """`z` of `z`, `z[:, None]`."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def is_minus_one(node: ast.AST | None) -> bool:
