@@ -49,6 +49,10 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # (the mask moved to the collator). Reproduced as failure corpus fresh32
 # `orpo_completion_mask_numpy_in_compile`: ValueError "[eval] Attempting to eval an array
 # during function transformations" at the first step (mlx 0.32.4 CPU).
+# MLX190, an argument in another parameter's slot: mlx-vlm's Florence-2 `DropPath.__call__`
+# (training mode, drop_prob > 0) draws `mx.random.uniform(shape)`, whose first parameter is
+# `low`: measured (mlx 0.32.4 CPU), `mx.random.uniform((4, 1, 1))` raises ValueError "Invalid
+# type tuple received in array initialization"; `mx.random.uniform(shape=shape)` is meant.
 # MLX152, a mask taken and dropped: mlx-vlm's InternVL vision `EncoderLayer.__call__(x, mask)`
 # calls `self.attn(self.norm1(x))` with no mask, while its `Attention` hands a mask to
 # `scaled_dot_product_attention` and `Encoder` passes `mask=mask` to every layer: a mask given
@@ -62,6 +66,7 @@ TRUE_POSITIVES = {
     "mlx_lm_lora": [*LORA_DEFAULTS, "train_judge.py:181: MLX085",
                     "trainer/ftpo_trainer.py:112: MLX104"],
     "mlx_vlm": ["models/florence2/florence2.py:22: MLX112",
+                "models/florence2/vision.py:287: MLX190",
                 "models/gemma3n/audio.py:538: MLX037",
                 "models/idefics2/idefics2.py:215: MLX037",
                 "models/internvl_chat/vision.py:112: MLX152",

@@ -259,3 +259,35 @@ def test_the_mixture_weights_alone_still_fire() -> None:
     """Only the log-softmax of the weights, the target never read: a label-free loss."""
     text = MDN.replace("return mx.logsumexp(logw + comp, axis=1)", "return logw.sum(axis=1)")
     assert fired(text, "MLX002") == [9]
+
+
+@pytest.mark.parametrize("call, lines", [
+    ("n = mx.linalg.norm(x1, axis)", [2]),  # axis lands in ord (fresh164 marginalia)
+    ("n = mx.linalg.norm(x1, None, axis)", []),  # in its own slot
+    ("n = mx.linalg.norm(x1, axis=axis)", []),  # the fix
+    ("r = mx.random.uniform(shape)", [2]),  # shape lands in low (mlx-vlm Florence-2)
+    ("r = mx.random.uniform(0.0, 1.0, shape)", []),
+    ("s = mx.take_along_axis(indices, order, axis=-1)", []),  # an array operand's name
+    ("s = mx.sum(x, self.axis)", []),
+    ("s = mx.mean(x, keepdims)", [2]),  # keepdims lands in axis
+])
+def test_mlx190_an_argument_named_for_another_slot(call: str, lines: list[int]) -> None:
+    assert fired(f"axis, keepdims, shape = -1, True, (2, 3)\n{call}\n", "MLX190") == lines
+
+
+def test_the_positions_table_is_the_installed_mlx() -> None:
+    """Every function's positional order and operands as its nanobind signature says."""
+    import re
+
+    mx = pytest.importorskip("mlx.core")
+    from mlxprobe.lint.mlx_positions import OPERANDS, POSITIONS, VERSION
+    if mx.__version__ != VERSION:
+        pytest.skip(f"the table is of mlx {VERSION}; this is {mx.__version__}: regenerate it")
+    for name, order in POSITIONS.items():
+        target = mx
+        for part in name.split(".")[2:-1]:
+            target = getattr(target, part)
+        text = getattr(target, name.rsplit(".", 1)[1]).__nb_signature__[0][0]
+        head = text.split("(", 1)[1].split("*")[0]
+        assert tuple(re.findall(r"(\w+)\s*:", head)) == order, name
+        assert OPERANDS.get(name, frozenset()) <= set(re.findall(r"(\w+)\s*:", text)), name

@@ -15,6 +15,7 @@ from .api import MissingMlxApi
 from .arange_scalar import ArangeOfArrayScalar
 from .argnums import GradOfIndices
 from .argument_count import GradOfMissingArgument
+from .argument_slot import ArgumentInAnotherSlot
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .array_slice import ArraySliceBound
 from .array_truth import ArrayAttributeTruth
@@ -178,7 +179,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapeOnlyArgument,
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
-    UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked,
+    UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,

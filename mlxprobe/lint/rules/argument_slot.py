@@ -1,0 +1,69 @@
+"""MLX190: an argument named for one parameter of an MLX function, given by position in the
+slot of another: `mx.linalg.norm(x, axis)` puts `axis` in `ord` (norm's parameters are `a,
+ord, axis, keepdims`), so the call computes a different quantity with no error: a matrix norm
+of the whole batch where per-row norms were meant.
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh164 `marginalia_embed_distill`, node-mlx
+057cfd1 fixed the same two calls in its cosine-similarity loss): a distillation whose cosine
+loss divided every row's dot product by one batch-wide norm printed a loss of 0.9990 ->
+0.9982 over 15 epochs, the held-out cosine to the teacher ending at 0.857; with `axis=axis`
+the loss fell 0.3204 -> 0.0366 and the cosine reached 0.954.
+
+Job: calls of the functions in `mlx_positions` (mlx.core and its submodules) and
+`loss_signatures` (mlx.nn.losses) whose positional argument is a bare name (or the attribute
+of one: `self.axis`) that is exactly the name of another of the function's parameters, one
+not annotated as an array (`take_along_axis(indices, order)` sorts an array named `indices`:
+mlx-vlm's llada2_moe), at least MIN_LENGTH letters long. It finds one in mlx-vlm 0.7.10:
+Florence-2's drop path draws `mx.random.uniform(shape)`, whose first parameter is `low`.
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..loss_signatures import PARAMETERS
+from ..mlx_positions import LOSS_OPERANDS, OPERANDS, POSITIONS
+from ..source import SourceFile
+from .base import Rule
+
+LOSSES = "mlx.nn.losses."
+MIN_LENGTH = 3
+
+
+def parameters(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The positional parameters of an MLX function by its resolved name, in order, and its
+    array operands."""
+    if name.startswith(LOSSES):
+        short = name[len(LOSSES):]
+        return PARAMETERS.get(short, ()), LOSS_OPERANDS.get(short, frozenset())
+    return POSITIONS.get(name, ()), OPERANDS.get(name, frozenset())
+
+
+def misnamed(call: ast.Call, params: tuple[str, ...], operands: frozenset[str]) -> ast.AST | None:
+    """The first positional argument named for another of `params` than its slot's, one that
+    is no array operand (an array named `indices` may be any operand)."""
+    for index, arg in enumerate(call.args[:len(params)]):
+        if isinstance(arg, ast.Starred):
+            return None
+        named = arg.id if isinstance(arg, ast.Name) else (
+            arg.attr if isinstance(arg, ast.Attribute) else None)
+        if named and len(named) >= MIN_LENGTH and named != params[index] and (
+                named in params and named not in operands):
+            return arg
+    return None
+
+
+class ArgumentInAnotherSlot(Rule):
+    """MLX190: `mx.linalg.norm(x, axis)`: `axis` given by position lands in `ord`."""
+
+    id = "MLX190"
+    anchors = ("mx.", "mlx", "losses")
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for call in source.of_type(ast.Call):
+            params, operands = parameters(source.imports.resolve(call.func) or "")
+            if call.args and params and misnamed(call, params, operands) is not None:
+                yield self.hit(source, call)
