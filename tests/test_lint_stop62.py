@@ -291,3 +291,16 @@ def test_the_positions_table_is_the_installed_mlx() -> None:
         head = text.split("(", 1)[1].split("*")[0]
         assert tuple(re.findall(r"(\w+)\s*:", head)) == order, name
         assert OPERANDS.get(name, frozenset()) <= set(re.findall(r"(\w+)\s*:", text)), name
+
+
+@pytest.mark.parametrize("line, lines", [
+    ("s = (q @ k.T) / (d ** -0.5)", [2]),  # fresh159 llama_attn_invsqrt_recall
+    ("s = (q @ k.T) / d ** (-1 / 2)", [2]),
+    ("s = (q @ k.T) / mx.rsqrt(mx.array(d))", [2]),
+    ("s = (q @ k.T) / (1 / math.sqrt(d))", [2]),
+    ("s = (q @ k.T) * d ** -0.5", []),  # the scale as a factor
+    ("s = (q @ k.T) / d ** 0.5", []),
+    ("s = (q @ k.T) / math.sqrt(d)", []),
+])
+def test_mlx191_a_division_by_an_inverse_root(line: str, lines: list[int]) -> None:
+    assert fired(f"import math\n{line}\n", "MLX191") == lines

@@ -1743,6 +1743,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX191", "divided-by-inverse-root",
+        "a division by an inverse square root (scores / (d ** -0.5), / mx.rsqrt(d)): the scale "
+        "is a factor, so dividing by it multiplies by sqrt(d): attention logits d times too "
+        "large, the softmax one-hot and its gradient gone",
+        "scores = (q @ k.T) * d ** -0.5  # or / d ** 0.5",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh159 llama_attn_invsqrt_recall) a "
+        "llama-style attention with attn_dim 64 on pointer recall stayed at ln(16) = 2.77 for "
+        "400 steps (2.26 and 30.7% recall at step 600); divided by attn_dim ** 0.5, 0.0015 "
+        "and 100% recall",
+        "", source="https://github.com/Juno-T/llama3-mlx/commit/"
+        "d48741c45050a6e051016522bd4d04fee0402c23"),
+    RuleInfo(
         "MLX190", "argument-in-another-slot",
         "an argument named for one parameter of an MLX function given by position in the slot "
         "of another (mx.linalg.norm(x, axis) puts axis in ord): the call computes another "

@@ -71,6 +71,7 @@ from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .ignore_index import IgnoreIndexUnmasked
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
+from .inverse_scale import DividedByInverseRoot
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
 from .keywords import UnknownKeyword
@@ -180,6 +181,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
+    DividedByInverseRoot,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
