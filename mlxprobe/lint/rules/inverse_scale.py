@@ -51,11 +51,11 @@ class DividedByInverseRoot(Rule):
     """MLX191: `scores / (d ** -0.5)`: a division by the scale multiplies by sqrt(d)."""
 
     id = "MLX191"
-    anchors = ("-0.5", "rsqrt", "sqrt")
+    anchors = ("**", "sqrt")
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "/" in text and ("-0.5" in text or "rsqrt" in text or "sqrt" in text)
+        return "/" in text and ("**" in text or "sqrt" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):
