@@ -21,16 +21,24 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..loss_signatures import PARAMETERS
 from ..mlx_positions import LOSS_OPERANDS, OPERANDS, POSITIONS
+from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
 LOSSES = "mlx.nn.losses."
 MIN_LENGTH = 3
+# what `misnamed` can find, as text: one of the non-operand parameter names given by position
+NAMES = sorted({p for table, operands in ((POSITIONS, OPERANDS), (PARAMETERS, LOSS_OPERANDS))
+                for f, ps in table.items() for p in ps
+                if len(p) >= MIN_LENGTH and p not in operands.get(f, frozenset())})
+SHORT = frozenset(name.rsplit(".", 1)[-1] for name in (*POSITIONS, *PARAMETERS))
+POSITIONAL = re.compile(r"[(,]\s*(?:self\.)?(?:" + "|".join(NAMES) + r")\s*[,)]")
 
 
 def parameters(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -61,9 +69,16 @@ class ArgumentInAnotherSlot(Rule):
 
     id = "MLX190"
     anchors = ("mx.", "mlx", "losses")
+    local = True  # a call and its imports: the blocks holding a positional parameter name
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return POSITIONAL.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
+            if last_name(call.func) not in SHORT:
+                continue
             params, operands = parameters(source.imports.resolve(call.func) or "")
             if call.args and params and misnamed(call, params, operands) is not None:
                 yield self.hit(source, call)

@@ -17,6 +17,7 @@ means sqrt(d) writes `* d ** 0.5`. Must not import: mlx, anything of mlxprobe ou
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -25,6 +26,7 @@ from ..source import SourceFile
 from .base import Rule
 
 RSQRT = frozenset({"mlx.core.rsqrt"})
+ONE_OVER = re.compile(r"1\s*/\s*(?:\w+\.)?sqrt\(")
 
 
 def negative_half(node: ast.AST) -> bool:
@@ -51,11 +53,12 @@ class DividedByInverseRoot(Rule):
     """MLX191: `scores / (d ** -0.5)`: a division by the scale multiplies by sqrt(d)."""
 
     id = "MLX191"
-    anchors = ("**", "sqrt")
+    anchors = ("-0.5", "-1", "sqrt")
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "/" in text and ("**" in text or "sqrt" in text)
+        return "/" in text and ("-0.5" in text or "rsqrt" in text or "-1 / 2" in text or (
+            "-1/2" in text) or ("sqrt(" in text and ONE_OVER.search(text) is not None))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):
