@@ -41,3 +41,22 @@ def test_the_parser_reads_the_table_by_its_columns():
     first, last = (parser.parse(row) for row in ROWS)
     assert (first["loss"], first["loss_name"]) == (1.0873, "batch_mse")
     assert last["loss"] == 0.5445 and last["metrics"]["episodes"] == 384000.0
+
+
+def test_bars_around_groups_of_columns_and_a_column_of_shares():
+    """fresh166 `seaglass_frost_gan_refcols`: `step | D  G | ...` with a mixture's shares in
+    its last column was read headerless, the discriminator's loss as the run's loss."""
+    parser = ProgressParser()
+    assert parser.parse(" step |      D      G |  D(x)  D(G) | size_mm    ref | "
+                        "green/white/brown") is None
+    found = parser.parse("  150 |  1.468  0.631 |  0.52  0.55 |   16.22  15.78 |  "
+                         "0.92/0.00/0.08")
+    assert found is not None and "loss" not in found
+    assert found["step"] == 150 and found["metrics"]["d"] == 1.468
+    assert found["metrics"]["g"] == 0.631 and found["metrics"]["size_mm"] == 16.22
+
+
+def test_a_column_of_shares_under_a_metric_is_no_row():
+    parser = ProgressParser()
+    parser.parse("step  loss  acc")
+    assert "loss" not in (parser.parse("10  0.5  0.9/0.8") or {}).get("metrics", {})

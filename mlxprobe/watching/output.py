@@ -76,6 +76,7 @@ class ProgressParser:
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
+        self.words: list[str] | None = None  # a barred header's words, one a column each
         self.diff = False  # a unified diff's hunk was seen: `-` lines are values replaced
         self.block = KeyValueBlock()
 
@@ -96,8 +97,11 @@ class ProgressParser:
         cells = table_cells(text)
         self._foreign(cells)
         heading = header_cells(text, cells)
+        if not is_header(heading) and delimited(text):
+            heading = cells  # bars around groups of columns (`step | D  G | D(x)  D(G)`)
         if is_header(heading):
             self.header = heading
+            self.words = cells if delimited(text) and is_header(cells) else None
             self.pending = text if columns.header_like(text) else None
             return None
         if columns.header_like(text):
@@ -170,7 +174,9 @@ class ProgressParser:
         before training)."""
         if self.header is None:
             return None
-        aligned = self._aligned(cells)
+        aligned = self._aligned(cells, self.header)
+        if aligned is None and self.words is not None and len(cells) == len(self.words):
+            aligned = self._aligned(cells, self.words)  # bars around groups of columns
         if aligned is not None:
             return aligned
         between = bar_cells(text) if delimited(text) else []
@@ -181,7 +187,7 @@ class ProgressParser:
                  if c and c not in EMPTY_CELLS and not numeric([c])]
         return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
 
-    def _aligned(self, cells: list[str]) -> list[tuple[str, str]] | None:
+    def _aligned(self, cells: list[str], header: list[str]) -> list[tuple[str, str]] | None:
         """A row of as many cells as the header's names: numbers only, or numbers with words
         under position columns only (`init`, `final`, `best`: an evaluation outside the
         count, read without its position; fresh76 `geyser_interval_nll_seeds`: `init  nan
@@ -192,14 +198,17 @@ class ProgressParser:
         whose blown-up row was read as a headerless step and loss, its learning rate). A dash
         under any column is a value not there (`EMPTY_CELLS`: fresh107 `refill_dpsgd_rst`, a
         reference run's `clipped_%` column printed `-`, whose rows were read headerless, each
-        row's test loss lost)."""
-        header = self.header or []
+        row's test loss lost). Numbers joined by `/` under a column that names no metric are
+        skipped (`shares`: fresh166 `seaglass_frost_gan_refcols`, a mixture's shares under
+        `green/white/brown`, whose rows were read headerless, the discriminator's loss at its
+        equilibrium as the run's loss: `not_learning:trend`)."""
         cells = cells[:len(header)] if not any(numeric([c]) for c in cells[len(header):]) \
             else cells
         if len(cells) != len(header):
             return None
         pairs = [(h, c) for h, c in zip(header, cells) if numeric([c])]
-        words = [h for h, c in zip(header, cells) if not numeric([c]) and c not in EMPTY_CELLS]
+        words = [h for h, c in zip(header, cells) if not numeric([c]) and c not in EMPTY_CELLS
+                 and not (shares(c) and not _measured(h))]
         positions = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
                         for h in words)
         return pairs if positions and len(pairs) >= 2 else None
@@ -338,6 +347,12 @@ def is_header(cells: list[str]) -> bool:
     return (len(cells) >= 2 and all(HEADER_CELL.fullmatch(c) for c in cells)
             and any(metric_names.role(n) in (metric_names.POSITION, metric_names.LOSS,
                                              metric_names.ACCURACY) for n in names))
+
+
+def shares(cell: str) -> bool:
+    """Numbers joined by `/` (`0.49/0.34/0.17`: a mixture's shares under a column named
+    `green/white/brown`): a value of no metric, skipped in a row like a note."""
+    return "/" in cell and numeric(cell.split("/"))
 
 
 def numeric(cells: list[str]) -> bool:
