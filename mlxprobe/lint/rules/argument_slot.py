@@ -41,6 +41,39 @@ SHORT = frozenset(name.rsplit(".", 1)[-1] for name in (*POSITIONS, *PARAMETERS))
 POSITIONAL = re.compile(r"[(,]\s*(?:self\.)?(?:" + "|".join(NAMES) + r")\s*[,)]")
 
 
+# short name -> the positional parameter lists of the MLX functions of that name
+BY_SHORT: dict[str, list[tuple[str, ...]]] = {}
+for _name, _params in (*POSITIONS.items(), *((LOSSES + k, v) for k, v in PARAMETERS.items())):
+    BY_SHORT.setdefault(_name.rsplit(".", 1)[-1], []).append(_params)
+
+
+def misplaced_text(text: str, match: re.Match) -> bool:
+    """The text test, before any parse: the name `match` found stands at a position of a call
+    of a function named like an MLX one whose parameter there is another (the callee and the
+    position read back along the line to the call's bracket)."""
+    name = match.group(0).strip("(, )\t").removeprefix("self.").strip()
+    opens = match.group(0)[0] == "("
+    depth, index, at = 0, 0 if opens else 1, match.start() if opens else match.start() - 1
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    while at >= line_start:
+        char = text[at]
+        if char in ")]}":
+            depth += 1
+        elif char in "([{":
+            if depth == 0:
+                break
+            depth -= 1
+        elif char == "," and depth == 0:
+            index += 1
+        at -= 1
+    if at < line_start or text[at] != "(":
+        return False
+    callee = re.search(r"(\w+)\s*$", text[line_start:at])
+    return callee is not None and any(
+        index < len(params) and params[index] != name and name in params
+        for params in BY_SHORT.get(callee.group(1), ()))
+
+
 def parameters(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """The positional parameters of an MLX function by its resolved name, in order, and its
     array operands."""
@@ -73,7 +106,7 @@ class ArgumentInAnotherSlot(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return POSITIONAL.search(text) is not None
+        return any(misplaced_text(text, m) for m in POSITIONAL.finditer(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -26,7 +26,11 @@ from ..source import SourceFile
 from .base import Rule
 
 RSQRT = frozenset({"mlx.core.rsqrt"})
-ONE_OVER = re.compile(r"1\s*/\s*(?:\w+\.)?sqrt\(")
+# what `inverse_root` can find after a `/`, as text: a power with a negative exponent,
+# rsqrt, 1 / sqrt (the text test: `head_dim ** -0.5` as a factor, in every attention module,
+# is no division by it)
+DIVIDED = re.compile(r"/\s*\(?\s*[\w.\[\]]+\s*\*\*\s*\(?\s*-|/\s*\(?\s*(?:[\w.]+\.)?rsqrt\(|"
+                     r"/\s*\(\s*1(?:\.0)?\s*/\s*(?:[\w.]+\.)?sqrt\(")
 
 
 def negative_half(node: ast.AST) -> bool:
@@ -53,12 +57,12 @@ class DividedByInverseRoot(Rule):
     """MLX191: `scores / (d ** -0.5)`: a division by the scale multiplies by sqrt(d)."""
 
     id = "MLX191"
-    anchors = ("-0.5", "-1", "sqrt")
+    anchors = ("/",)
+    local = True  # the division itself (and the imports): the blocks the text test accepts
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "/" in text and ("-0.5" in text or "rsqrt" in text or "-1 / 2" in text or (
-            "-1/2" in text) or ("sqrt(" in text and ONE_OVER.search(text) is not None))
+        return "/" in text and DIVIDED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.BinOp):
