@@ -53,25 +53,33 @@ def misplaced_text(text: str, match: re.Match) -> bool:
     position read back along the line to the call's bracket)."""
     name = match.group(0).strip("(, )\t").removeprefix("self.").strip()
     opens = match.group(0)[0] == "("
-    depth, index, at = 0, 0 if opens else 1, match.start() if opens else match.start() - 1
     line_start = text.rfind("\n", 0, match.start()) + 1
+    at, commas = bracket_before(text, match.start() if opens else match.start() - 1, line_start)
+    callee = re.search(r"(\w+)\s*$", text[line_start:at]) if at >= line_start else None
+    index = commas + (0 if opens else 1)
+    return callee is not None and any(
+        index < len(params) and params[index] != name and name in params
+        for params in BY_SHORT.get(callee.group(1), ()))
+
+
+def bracket_before(text: str, at: int, line_start: int) -> tuple[int, int]:
+    """Where the call bracket that `at` stands in opens (reading back to `line_start`; -1
+    when not on the line), and how many commas of that call lie between."""
+    depth, commas = 0, 0
     while at >= line_start:
         char = text[at]
+        if char == "(" and depth == 0:
+            return at, commas
         if char in ")]}":
             depth += 1
         elif char in "([{":
             if depth == 0:
-                break
+                return -1, commas
             depth -= 1
         elif char == "," and depth == 0:
-            index += 1
+            commas += 1
         at -= 1
-    if at < line_start or text[at] != "(":
-        return False
-    callee = re.search(r"(\w+)\s*$", text[line_start:at])
-    return callee is not None and any(
-        index < len(params) and params[index] != name and name in params
-        for params in BY_SHORT.get(callee.group(1), ()))
+    return -1, commas
 
 
 def parameters(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
