@@ -86,12 +86,18 @@ def evaluated_moves(every: dict[str, list[float]], name: str) -> bool:
 def trended(values: list[float]) -> bool:
     """The last third's median is more than MOVED away from the first third's, either way
     (finite values): a trend, not the jitter of a stale model scored on random batches."""
+    medians = thirds(values)
+    return medians is not None and abs(medians[1] - medians[0]) > MOVED * abs(medians[0])
+
+
+def thirds(values: list[float]) -> tuple[float, float, float] | None:
+    """The medians of the first and last thirds of the finite values, and the first value;
+    None under two values a third."""
     finite = [v for v in values if math.isfinite(v)]
     third = len(finite) // 3
     if third < 2:
-        return False
-    first, last = statistics.median(finite[:third]), statistics.median(finite[-third:])
-    return abs(last - first) > MOVED * abs(first)
+        return None
+    return statistics.median(finite[:third]), statistics.median(finite[-third:]), finite[0]
 
 
 def fell(values: list[float]) -> bool:
@@ -100,12 +106,11 @@ def fell(values: list[float]) -> bool:
     `zeppelin_gascell_vae_cyclic`: `val_recon` 5.80 -> 3.36 by its second report, then
     2.95-3.30, beside `mean_trace_recon` 25.7043 at all 16 reports, the mean trace's own error,
     a reference)."""
-    finite = [v for v in values if math.isfinite(v)]
-    third = len(finite) // 3
-    if third < 2:
+    medians = thirds(values)
+    if medians is None:
         return False
-    last = statistics.median(finite[-third:])
-    return last < FELL * statistics.median(finite[:third]) or last < FELL * finite[0]
+    first, last, start = medians
+    return last < FELL * first or last < FELL * start
 
 
 def constant(raw: RawResult, meta: dict) -> Verdict | None:

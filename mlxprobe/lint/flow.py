@@ -39,6 +39,19 @@ def calls(nodes: Iterable[ast.AST]) -> Iterator[ast.Call]:
     return (n for n in nodes if type(n) is ast.Call)
 
 
+def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
+    """The module's calls of a bare name, by that name (built once per module: a lookup
+    per function was quadratic in a large file)."""
+    key = ("calls_by_name", source.tree)
+    if key not in source.cache:
+        found: dict[str, list[ast.Call]] = {}
+        for call in source.of_type(ast.Call):
+            if isinstance(call.func, ast.Name):
+                found.setdefault(call.func.id, []).append(call)
+        source.cache[key] = found
+    return source.cache[key]
+
+
 def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
     """The module's own function a call runs: `helper(...)`, `self.helper(...)`, or
     `trainer.step(...)` where `trainer` is bound to an instance of one of the module's

@@ -30,14 +30,13 @@ from ..mlx_positions import LOSS_OPERANDS, OPERANDS, POSITIONS
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
+from .positional_flag import PREFIX as LOSSES
 
-LOSSES = "mlx.nn.losses."
 MIN_LENGTH = 3
 # what `misnamed` can find, as text: one of the non-operand parameter names given by position
 NAMES = sorted({p for table, operands in ((POSITIONS, OPERANDS), (PARAMETERS, LOSS_OPERANDS))
                 for f, ps in table.items() for p in ps
                 if len(p) >= MIN_LENGTH and p not in operands.get(f, frozenset())})
-SHORT = frozenset(name.rsplit(".", 1)[-1] for name in (*POSITIONS, *PARAMETERS))
 POSITIONAL = re.compile(r"[(,]\s*(?:self\.)?(?:" + "|".join(NAMES) + r")\s*[,)]")
 
 
@@ -118,7 +117,7 @@ class ArgumentInAnotherSlot(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            if last_name(call.func) not in SHORT:
+            if last_name(call.func) not in BY_SHORT:
                 continue
             params, operands = parameters(source.imports.resolve(call.func) or "")
             if call.args and params and misnamed(call, params, operands) is not None:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from ..bindings_text import bound_at
 from ..dataflow import arrays_in, grow, is_array, transformed
 from ..finding import Finding
-from ..flow import body_assignments, bound_arguments
+from ..flow import body_assignments, bound_arguments, calls_by_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -43,19 +43,6 @@ def callers(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     names = {function.name} | {n for n, (_, f) in transformed(source).items() if f is function}
     by_name = calls_by_name(source)
     return [c for name in names for c in by_name.get(name, [])]
-
-
-def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
-    """The module's calls of a bare name, by that name (built once per module: a lookup
-    per function was quadratic in a large file)."""
-    key = ("calls_by_name", source.tree)
-    if key not in source.cache:
-        found: dict[str, list[ast.Call]] = {}
-        for call in source.of_type(ast.Call):
-            if isinstance(call.func, ast.Name):
-                found.setdefault(call.func.id, []).append(call)
-        source.cache[key] = found
-    return source.cache[key]
 
 
 def array_parameters(source: SourceFile, function: ast.AST, depth: int = DEPTH) -> set[str]:

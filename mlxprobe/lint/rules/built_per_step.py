@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import calls, method_of, reach
+from ..flow import calls, calls_by_name, method_of, reach
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
 from .construction import module_classes
@@ -124,8 +124,7 @@ def repeated(source: SourceFile, node: ast.AST) -> bool:
         return True
     function, depth = source.enclosing(node), 2
     while function is not None and depth > 0:
-        sites = [c for c in source.of_type(ast.Call) if isinstance(c.func, ast.Name)
-                 and c.func.id == getattr(function, "name", None)]
+        sites = calls_by_name(source).get(getattr(function, "name", ""), [])
         if any(many(source, source.enclosing(c, LOOPS)) for c in sites):
             return True
         function = next((source.enclosing(c) for c in sites if source.enclosing(c)), None)

@@ -167,10 +167,8 @@ def frozen_after(source: SourceFile, cast: ast.Call) -> bool:
     top-level code, and not unfrozen after: its float16 weights are not trained, only what is
     attached after the freeze (fresh float32 adapters and heads; fresh33
     `vit_fp16_mlp_overflow`'s correct twin)."""
-    model, scope = ast.unparse(cast.func.value), source.enclosing(cast)
-    later = [c for c in source.of_type(ast.Call) if c.lineno > cast.lineno
-             and isinstance(c.func, ast.Attribute) and ast.unparse(c.func.value) == model
-             and source.enclosing(c) is scope]
+    model = ast.unparse(cast.func.value)
+    later = [c for c in later_calls(source, cast) if ast.unparse(c.func.value) == model]
     froze = [c.lineno for c in later if freezes_all(c)]
     thawed = [c.lineno for c in later if c.func.attr == "unfreeze"]
     return bool(froze) and not any(at > min(froze) for at in thawed)
@@ -186,11 +184,17 @@ def recast_after(source: SourceFile, cast: ast.Call) -> bool:
     checkpoint's, and what the program trains it made float32 itself (fresh158
     `dothraki_decoder_fp16`'s fixed twin, dothraki-asr b2f7ea0: the decoder recast, the
     float16 encoder frozen)."""
-    model, scope = ast.unparse(cast.func.value), source.enclosing(cast)
-    return any(c.lineno > cast.lineno and source.enclosing(c) is scope
-               and isinstance(c.func, ast.Attribute)
-               and (ast.unparse(c.func.value) + ".").startswith(model + ".")
-               and to_float32(source, c) for c in source.of_type(ast.Call))
+    model = ast.unparse(cast.func.value)
+    return any((ast.unparse(c.func.value) + ".").startswith(model + ".")
+               and to_float32(source, c) for c in later_calls(source, cast))
+
+
+def later_calls(source: SourceFile, cast: ast.Call) -> list[ast.Call]:
+    """Method calls (`x.freeze()`, `x.decoder.update(...)`) on lines after `cast`, in the same
+    function or top-level code."""
+    scope = source.enclosing(cast)
+    return [c for c in source.of_type(ast.Call) if c.lineno > cast.lineno
+            and isinstance(c.func, ast.Attribute) and source.enclosing(c) is scope]
 
 
 def to_float32(source: SourceFile, call: ast.Call) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..flow import assignments, bound_arguments, defaults
+from ..flow import arguments, assignments, bound_arguments, calls_by_name, defaults
 from ..source import SourceFile
 from .settings import options
 
@@ -48,7 +48,7 @@ def named(source: SourceFile, name: str, at: ast.AST, depth: int) -> Iterator[as
     """A parameter of the function around `at` (its default, else what its callers pass), or
     a name the module's top level binds."""
     function = source.enclosing(at)
-    if function is None or name not in parameters(function):
+    if function is None or name not in arguments(function):
         constants = [v for t, v in assignments(source.tree.body)
                      if isinstance(t, ast.Name) and t.id == name]
         yield from (v for v in constants[-1:] if isinstance(v, ast.Constant))
@@ -61,10 +61,6 @@ def named(source: SourceFile, name: str, at: ast.AST, depth: int) -> Iterator[as
         yield from values(source, given, call, depth - 1)
 
 
-def parameters(function: ast.AST) -> set[str]:
-    args = function.args
-    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
-
 
 def callers(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     """The module's calls of `function` by its name, or of its class when it is `__init__`."""
@@ -72,8 +68,7 @@ def callers(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     owner = source.parents.get(function)
     if name == "__init__" and isinstance(owner, ast.ClassDef):
         name = owner.name
-    return [c for c in source.of_type(ast.Call)
-            if isinstance(c.func, ast.Name) and c.func.id == name]
+    return calls_by_name(source).get(name, [])
 
 
 def as_seen(call: ast.Call, function: ast.AST) -> ast.Call:

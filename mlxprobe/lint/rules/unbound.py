@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
-from ..flow import between, body_nodes, walk
+from ..flow import between, body_nodes, calls_by_name, walk
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
@@ -154,18 +154,9 @@ def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
 
 def runs_late(source: SourceFile, function: ast.AST) -> bool:
     """Every call of the function by name is periodic or after a loop (and there is one)."""
-    sites = source.cached("calls_by_name", source.tree, lambda: calls_by_name(source)).get(
+    sites = calls_by_name(source).get(
         getattr(function, "name", None), [])
     return bool(sites) and all(periodic(source, c) or after_a_loop(source, c) for c in sites)
-
-
-def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
-    """The module's calls of a plain name, by that name (one pass)."""
-    found: dict[str, list[ast.Call]] = {}
-    for call in source.of_type(ast.Call):
-        if isinstance(call.func, ast.Name):
-            found.setdefault(call.func.id, []).append(call)
-    return found
 
 
 def bound_in(function: ast.AST) -> set[str]:
