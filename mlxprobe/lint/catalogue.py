@@ -1743,6 +1743,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX192", "write-into-temporary",
+        "a write into an index of an index or a method's result (out[:, :, e][idx] = v): MLX "
+        "makes a new array there, not a view as NumPy and PyTorch do, so the write lands in a "
+        "temporary and out keeps its old values, with no error",
+        "index once: out[idx_0, idx_1, e] = v (or build out with mx.where / mx.concatenate)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh170 moe_scatter_copy) an MoE layer "
+        "whose routed_output[:, :, e][*expert_indices] = out_e left the routed output zero: "
+        "every expert and the router got an exactly zero gradient and the loss stayed at the "
+        "predict-zero level (2.03 -> 2.00); scattered into routed_output[*indices], 0.015",
+        "", source="https://github.com/andresnowak/Mixture-of-Experts-mlx/commit/"
+        "a555fe01d5fecfa959c905c048fbbd930566f5f4"),
+    RuleInfo(
         "MLX191", "divided-by-inverse-root",
         "a division by an inverse square root (scores / (d ** -0.5), / mx.rsqrt(d)): the scale "
         "is a factor, so dividing by it multiplies by sqrt(d): attention logits d times too "

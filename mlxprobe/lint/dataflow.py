@@ -21,6 +21,7 @@ from .flow import (
     body_assignments,
     body_nodes,
     calls,
+    calls_by_name,
     helper_of,
     method_of,
     reach,
@@ -299,8 +300,36 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
         return source.cache[key]
     found: set[str] = set()
     source.cache[key] = found  # a recursive helper sees what is found so far
+    found.update(passed_arrays(source, scope))
     grow(source, body_assignments(source, scope), found)
     return found
+
+
+def passed_arrays(source: SourceFile, function: ast.AST) -> set[str]:
+    """The parameters of a module function (no method) that every call of it in the module
+    hands an array, positionally or by keyword (`train_epoch(model, opt, xtr, ytr)` with `xtr`
+    from `mx.array`): none when the function is also used as a value (handed to
+    `mx.compile`, `partial`, a thread), whose callers are then unknown."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or source.enclosing(
+            function, (ast.ClassDef, *FUNCTIONS)) is not None:
+        return set()
+    sites = calls_by_name(source).get(function.name, [])
+    uses = [n for n in source.of_type(ast.Name) if n.id == function.name]
+    if not sites or len(uses) != len(sites) or source.local_function(function.name) is None:
+        return set()
+    names = [a.arg for a in function.args.posonlyargs + function.args.args]
+    passed = [_passed(source, call, names) for call in sites]
+    return set.intersection(*passed)
+
+
+def _passed(source: SourceFile, call: ast.Call, names: list[str]) -> set[str]:
+    """The parameters `names` one call hands an array."""
+    arrays = arrays_in(source, source.enclosing(call) or source.tree)
+    given = dict(zip(names, [a for a in call.args if not isinstance(a, ast.Starred)]))
+    given.update({k.arg: k.value for k in call.keywords if k.arg in names})
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return set()
+    return {name for name, value in given.items() if is_array(source, value, arrays)}
 
 
 def grow(source: SourceFile, pairs: list[tuple[ast.AST, ast.AST]], found: set[str]) -> None:

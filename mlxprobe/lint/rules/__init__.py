@@ -148,6 +148,7 @@ from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .state_trained import StateAttributeTrained
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
+from .temporary_write import WriteIntoTemporary
 from .threads import ArraysIntoThread, CrossThreadArrays
 from .torch_spellings import GradOfAnArray
 from .traced_raise import RaiseInCompiledCaught
@@ -181,7 +182,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
-    DividedByInverseRoot,
+    DividedByInverseRoot, WriteIntoTemporary,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,

@@ -60,7 +60,7 @@ def _numpy_index(source: SourceFile, node: ast.AST) -> bool:
         return True
     values = _bindings(source, node)  # none for an expression that is no name
     return bool(values) and all(_numpy_call(source, v) or _split_element(source, v)
-                                for v in values)
+                                or _numpy_slice(source, v) for v in values)
 
 
 def _split_element(source: SourceFile, node: ast.AST) -> bool:
@@ -70,6 +70,17 @@ def _split_element(source: SourceFile, node: ast.AST) -> bool:
     values = _bindings(source, node.value)
     return bool(values) and all(isinstance(v, ast.Call) and (
         source.imports.resolve(v.func) or "") in SPLITS for v in values)
+
+
+def _numpy_slice(source: SourceFile, node: ast.AST) -> bool:
+    """`perm[i * b:(i + 1) * b]` where every binding of `perm` makes a NumPy array
+    (`np.random.permutation(n)`): a slice of one is one (an element, a NumPy integer, is an
+    index MLX takes). Failure corpus fresh170 `mnist_vit_perm_slice` (mlx-w3-mnist-transformer
+    edb87c5): `images_full[perm[a:b]]` raised at the first batch."""
+    if not isinstance(node, ast.Subscript) or not isinstance(node.slice, ast.Slice):
+        return False
+    values = _bindings(source, node.value)
+    return bool(values) and all(_numpy_call(source, v) for v in values)
 
 
 def _bindings(source: SourceFile, node: ast.AST) -> list[ast.AST]:
