@@ -197,6 +197,15 @@ def test_nothing_trainable_names_a_lora_walk_that_skips_a_list_of_blocks() -> No
     assert "recurse" in hint and "list" in hint and "named_modules" in hint
 
 
+def test_missing_parameters_name_an_in_memory_copy_taken_before_a_layer_was_added() -> None:
+    """fresh171 `gripper_ema_headswap` (LeRobot-mlx a24035d): an EMA shadow built before a
+    new head was attached, loaded back with `load_weights`, lacked the head's parameters."""
+    text = "ValueError: Missing 2 parameters: \ngripper.bias,\ngripper.weight."
+    entry = known_errors.find(text)
+    hint = entry.hint_for(text) if entry is not None else ""
+    assert "`gripper.bias`" in hint and "EMA shadow" in hint and "missing parameters" in hint
+
+
 def test_an_unknown_text_keeps_the_plain_hint() -> None:
     assert known_errors.find("ValueError: something nobody has seen") is None
 

@@ -137,10 +137,13 @@ TABLE: tuple[KnownError, ...] = (
         "the model has parameters the checkpoint lacks (`{0}` the first of them): an output "
         "head tied to the input embedding in the checkpoint (`tie_word_embeddings`) but "
         "built as its own `lm_head` in the model, a layer the checkpoint's config does not "
-        "have, or keys saved under another prefix",
+        "have, keys saved under another prefix, or a copy of the weights kept in memory (an "
+        "EMA shadow, a best-weights backup) taken before a layer was added to the model",
         "build the model from the checkpoint's own config (a tied head has no `lm_head`: "
-        "`logits = model.embed_tokens.as_linear(h)`); `model.load_weights(path, "
-        "strict=False)` only for parameters meant to start fresh",
+        "`logits = model.embed_tokens.as_linear(h)`); add a new layer's missing parameters to "
+        "an in-memory copy when the layer is added (`shadow[k] = mx.array(v)` for each key "
+        "not in it); `model.load_weights(path, strict=False)` only for parameters meant to "
+        "start fresh",
         GH + "ml-explore/mlx-lm/issues/648"),
     KnownError(
         "weight_shape",

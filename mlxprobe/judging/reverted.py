@@ -57,6 +57,16 @@ HINT = ("what was evaluated at the end is not the model that trained: `{name}` c
         "adapters never loaded stay at lora_b = 0, the base model); evaluate the trained "
         "model object, not the base one it was copied from; save after training, from the "
         "trained model (`model.save_weights(path)`)")
+# said besides when the value came back to is the run's worst among several evaluations
+# taken during training (fresh171 `quill_perplexity_restore`, unsloth-zoo PR 1011:
+# `eval_perplexity` read as greater-is-better, the step-100 checkpoint restored at the end)
+WORST = ("; it came back to its worst value of {count} evaluations during training: where "
+         "the run keeps and restores a best checkpoint, its comparison runs the wrong way "
+         "for this metric (`{name}` is {better}-is-better: {how})")
+HOW = {False: "a perplexity, an error or a loss must be compared with `<`, "
+              "`greater_is_better=False`",
+       True: "an accuracy or a reward must be compared with `>`, `greater_is_better=True`"}
+WORST_AFTER = 3  # evaluations during training (after some updates, before the last)
 
 
 def _moved(before: float, middle: float, higher: bool) -> bool:
@@ -82,8 +92,16 @@ def came_back(values: list[tuple[int, float]], total: int, higher: bool) -> dict
     for then, value in values[:-2]:
         if then < total and value == end and _moved(value, trained, higher):
             return {"value": end, "updates_before": then, "updates_at_end": total,
-                    "trained": trained}
+                    "trained": trained, "worst_of": _worst_of(values, higher)}
     return None
+
+
+def _worst_of(values: list[tuple[int, float]], higher: bool) -> int:
+    """How many evaluations taken during training the last value is the worst of (0 when
+    it is not their worst)."""
+    during = [value for then, value in values[:-1] if 0 < then < values[-1][0]]
+    worst = min(during, default=None) if higher else max(during, default=None)
+    return len(during) if worst == values[-1][1] else 0
 
 
 def reverted(raw: RawResult, meta: dict) -> Verdict | None:
@@ -93,10 +111,14 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
     for name, values in reports(raw, times).items():
         found = came_back(values, len(times), bool(direction(name)))
         if found is not None:
+            hint = HINT.format(name=name)
+            if found["worst_of"] >= WORST_AFTER:
+                hint += WORST.format(count=found["worst_of"], name=name, how=HOW[bool(
+                    direction(name))], better="higher" if direction(name) else "lower")
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "
                            f"after {found['updates_before']} (before training moved it to "
-                           f"{found['trained']:g} at the report before)", HINT.format(name=name),
+                           f"{found['trained']:g} at the report before)", hint,
                            {"metric": name, **found, "moved_acc": MOVED_ACC,
                             "moved_loss": MOVED_LOSS})
     return None

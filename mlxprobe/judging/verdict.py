@@ -74,6 +74,7 @@ from . import (
     reverted,
     rising_rate,
     rounding,
+    runaway,
     schedule,
     spinning,
     staged_memory,
@@ -245,6 +246,7 @@ def rulebook() -> tuple[Rule, ...]:
         *ended.RULES,  # after the looks' rules: `no_update.stopped` names the schedule too
         *halted.RULES,
         _diverged_rule(),
+        *runaway.RULES,
         *metrics.RULES,
         *params.DIVERGED,
         *backlog.RULES,  # before leak and leak_time: it names the cause
