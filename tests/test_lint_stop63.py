@@ -79,3 +79,60 @@ def test_a_write_into_an_index_of_a_temporary_array_fires(write: str) -> None:
 ])
 def test_a_write_into_the_array_itself_stays_silent(write: str) -> None:
     assert fired(SCATTER.format(write=write), "MLX192") == []
+
+
+LAYERS = """
+class Attention(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+
+    def __call__(self, x, mask):
+        q, k, v = mx.split(self.qkv(x), 3, axis=-1)
+        scores = q @ k.swapaxes(-1, -2)
+        {add}
+        return mx.softmax(scores, axis=-1) @ v
+
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.attn = Attention(d)
+
+    def __call__(self, x, mask):
+        return x + self.attn(x, mask)
+
+
+class Model(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.blocks = [Block(d) for _ in range(2)]
+
+    def __call__(self, x):
+        idx = mx.arange(x.shape[1])
+        mask = {mask}
+        for b in self.blocks:
+            x = b(x, mask)
+        return x
+"""
+
+
+@pytest.mark.parametrize("mask", [
+    "idx[:, None] >= idx[None, :]",
+    "mx.tril(mx.ones((x.shape[1], x.shape[1]))).astype(mx.bool_)",
+    "mx.logical_not(idx[:, None] < idx[None, :])",
+])
+def test_a_boolean_mask_handed_down_the_layers_and_added_fires(mask: str) -> None:
+    code = LAYERS.format(add="scores = scores + mask", mask=mask)
+    assert fired(code, "MLX193") == [10]
+
+
+@pytest.mark.parametrize("add, mask", [
+    ("scores = scores + mask", "nn.MultiHeadAttention.create_additive_causal_mask(x.shape[1])"),
+    ("scores = scores + mask", "mx.where(idx[:, None] >= idx[None, :], 0.0, -1e9)"),
+    ("scores = mx.where(mask, scores, -1e9)", "idx[:, None] >= idx[None, :]"),
+    ("scores = mx.where(mask, scores, -1e9) if mask.dtype == mx.bool_ else scores + mask",
+     "idx[:, None] >= idx[None, :]"),
+])
+def test_an_additive_mask_or_a_boolean_one_selected_stays_silent(add: str, mask: str) -> None:
+    assert fired(LAYERS.format(add=add, mask=mask), "MLX193") == []

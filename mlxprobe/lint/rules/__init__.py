@@ -23,6 +23,7 @@ from .axes import NoAxisNormalisation
 from .base import Rule
 from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
+from .boolean_add import BooleanMaskAdded
 from .boolean_index import BooleanMaskIndex
 from .boolean_infinity import BooleanTimesInfinity
 from .built_per_step import ModuleBuiltPerStep
@@ -182,7 +183,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
-    DividedByInverseRoot, WriteIntoTemporary,
+    DividedByInverseRoot, WriteIntoTemporary, BooleanMaskAdded,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
