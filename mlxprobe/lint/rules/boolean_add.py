@@ -85,7 +85,7 @@ class BooleanMaskAdded(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "mlx" in text and ("mask" in text or "bool" in text)
+        return "mlx" in text and "+" in text and ("mask" in text or "bool" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in (*source.of_type(ast.BinOp), *source.of_type(ast.AugAssign)):
