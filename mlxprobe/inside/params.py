@@ -13,7 +13,9 @@ groups holding a weight matrix whose sample is all zero (`zero_groups`), and the
 sampled magnitude of a float32 parameter with its group (`peak_abs`, `peak_group`: a weight
 held at an optimizer's equilibrium, `judging/capped.py`), and how many of the vectors (1-D
 leaves: biases, gains) and of the matrices compared changed (`vectors`, `matrices`: [moved,
-compared]; an update that handles only matrices leaves every vector still); the first look
+compared]; an update that handles only matrices leaves every vector still), and how many groups
+moved other than by one common shrink of their values (`moved`; `shrunk` names those that changed
+by one alone: weight decay with a zero gradient, SHRINK_SPREAD); the first look
 also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
@@ -60,6 +62,12 @@ SAMPLE = 32  # values read per parameter (evenly strided over it)
 # `no_update:part`); 1024 rows miss them with p ~ 1e-9, and 0.7% of a 150k vocabulary with
 # p ~ 0.001
 SAMPLE_TABLE = 1024
+# a float32 leaf whose sampled values all changed by one common factor below 1, the factors'
+# spread within SHRINK_SPREAD of the shrink itself, changed by weight decay alone: AdamW's
+# `p * (1 - lr * wd)` (and SGD's `g + wd * p`) with a zero gradient; a gradient step moves each
+# value by its own amount (Adam: ~lr whatever the value), so its factors spread by far more
+SHRINK_SPREAD = 0.05
+SHRINK_MIN = 4  # non-zero values a shrink is read from
 MAX_LEAVES = 4096  # parameters compared per look (a 7B model has ~300)
 MAX_MODELS = 4
 MAX_NAMES = 32  # group names written per record
@@ -249,6 +257,7 @@ class LookTally:
     zeros: set[str] = field(default_factory=set)  # groups with an all-zero weight matrix
     peak: tuple[float, str] = (0.0, "")  # float32: the largest sampled |value|, its group
     ranks: dict[str, list[int]] = field(default_factory=dict)  # vectors/matrices: moved, seen
+    moving: dict[str, bool] = field(default_factory=dict)  # a group changed, not by a shrink
 
     def add(self, path: str, leaf: Any, samples: tuple, finite: bool) -> None:
         """One leaf's (previous, current, first-look) samples; the first only for a
@@ -265,6 +274,8 @@ class LookTally:
             self.peak = max(self.peak, (_peak(sample), group))
         if before is not None and len(before) == len(sample):
             self.groups.setdefault(group, []).append(before != sample)
+            moved = before != sample and not (_float32(leaf) and shrunk(before, sample))
+            self.moving[group] = self.moving.get(group, False) or moved
             rank = self.ranks.setdefault(
                 "matrices" if getattr(leaf, "ndim", 0) >= 2 else "vectors", [0, 0])
             rank[0] += before != sample
@@ -279,7 +290,11 @@ class LookTally:
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
         peak = {"peak_abs": float(f"{self.peak[0]:.6g}"), "peak_group": self.peak[1]} \
             if self.peak[1] else {}
-        return {**_summary(self.groups, self.bad, seen, looks), **peak,
+        shrunk_only = sorted(g for g, flags in self.groups.items()
+                             if any(flags) and not self.moving.get(g))
+        moved = {"moved": sum(self.moving.values()), "shrunk": shrunk_only[:MAX_NAMES]} \
+            if self.groups else {}
+        return {**_summary(self.groups, self.bad, seen, looks), **peak, **moved,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros,
                 **self.ranks}
@@ -325,6 +340,23 @@ def _change(before: bytes, after: bytes, leaf: Any) -> tuple[float | None, float
     if not scale or not math.isfinite(moved + scale + now):
         return None, None
     return moved / scale, now / scale
+
+
+def shrunk(before: bytes, after: bytes) -> bool:
+    """Every sampled value of a float32 leaf multiplied by one common factor below 1 (see
+    SHRINK_SPREAD, taken against the smallest shrink seen); zeros stay zero. Stops at the
+    first value that breaks it: a gradient step's first two values usually do."""
+    low, high, count = math.inf, -math.inf, 0
+    for old, new in zip(memoryview(before).cast("f"), memoryview(after).cast("f")):
+        if old == 0.0:
+            if new != 0.0:
+                return False
+            continue
+        ratio = new / old
+        low, high, count = min(low, ratio), max(high, ratio), count + 1
+        if not 0.0 < low <= high < 1.0 or high - low > SHRINK_SPREAD * (1.0 - high):
+            return False
+    return count >= SHRINK_MIN
 
 
 def _peak(sample: bytes) -> float:

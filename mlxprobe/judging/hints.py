@@ -106,6 +106,9 @@ NO_UPDATE = ("the gradients are zero, so nothing trains: the loss does not depen
              "differentiates only f's first argument); differentiate with respect to the "
              "module, `loss_and_grad = nn.value_and_grad(model, loss_fn)`, freeze with "
              "`module.freeze()`, and let gradient errors raise instead of falling back")
+DECAY_ONLY = ("every parameter only shrank by one common factor at each look: that is weight "
+              "decay (AdamW, or `weight_decay=` in SGD) acting alone, so the gradient is "
+              "exactly 0 everywhere; ")
 NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
                     "that the gradient reaches the parameters (no `mx.stop_gradient`, "
                     "a gradient scaled to 0: `clip_grad_norm` with max_norm=0 (0 meant as 'off': "

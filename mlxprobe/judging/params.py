@@ -6,7 +6,11 @@ non-finite value. From the run of looks:
 - `frozen_all`: no_update when no compared group changed in any of at least MIN_LOOKS
   comparisons spanning at least MIN_STEPS steps (the optimizer ran, nothing moved: a zero
   learning rate, a gradient that never reaches the parameters, updates applied to a copy,
-  steps smaller than the dtype's resolution).
+  steps smaller than the dtype's resolution); a group whose values all changed by one
+  common factor below 1 counts as unchanged: weight decay alone shrank it, with a zero
+  gradient (fresh172 `scratchgpt_outside_logits`, LLMs-from-scratch-mlx 1b7001e: the forward
+  pass run before `nn.value_and_grad`, so every gradient was 0 and AdamW's decay moved every
+  parameter by the same 0.2% per look; loss 3.358 -> 3.348, at chance).
 - `frozen_part`: no_update naming the groups that never changed in any comparison while
   other groups did (part of the model never trains while the rest does); a run too short
   for MIN_LOOKS is judged as `frozen_all` judges one, over MIN_UPDATES updates, with the
@@ -112,14 +116,24 @@ def _evidence(compared: list[dict]) -> dict:
 def frozen_all(raw: RawResult, meta: dict) -> Verdict | None:
     compared = judged(raw)
     short = compared is None and (compared := whole_run(raw)) is not None
-    if compared is None or any(r.get("changed") for r in compared):
+    if compared is None or any(moved(r) for r in compared):
         return None
     ev = _evidence(compared) | (_short_run(raw, compared) if short else {})
+    shrunk = max((len(r.get("shrunk") or []) for r in compared), default=0)
+    decay = f"; {shrunk} of them changed only by one common shrink of their values, weight " \
+        "decay with a zero gradient" if shrunk else ""
     return Verdict("no_update", "params", f"no trainable parameter changed in {ev['looks']} "
                    f"look{'s' * (ev['looks'] != 1)} from step {ev['first_step']} to "
                    f"{ev['last_step']} "
-                   f"({ev['groups']} parameter groups compared bit for bit)",
-                   _frozen_hint(raw), ev)
+                   f"({ev['groups']} parameter groups compared bit for bit{decay})",
+                   (hints.DECAY_ONLY if shrunk else "") + _frozen_hint(raw),
+                   ev | {"shrunk_groups": shrunk})
+
+
+def moved(look: dict) -> bool:
+    """A group changed at this look other than by one common shrink (weight decay alone,
+    `inside/params.SHRINK_SPREAD`); a look recorded before that was told counts changes."""
+    return bool(look.get("moved", look.get("changed")))
 
 
 def _frozen_hint(raw: RawResult) -> str:
