@@ -1,7 +1,9 @@
 """Stop 63's rule changes on run shapes: `diverged.runaway` (a loss that falls below zero
 with no floor, fresh171 `glyph_duel_klsign`) against the correct shapes near it, and
 `wrong_result.reverted` naming a best-checkpoint comparison run the wrong way when the value
-it came back to is the worst of several evaluations (fresh171 `quill_perplexity_restore`)."""
+it came back to is the worst of several evaluations (fresh171 `quill_perplexity_restore`);
+a crash raised by the program's own non-finite check led by the divergence's causes (fresh172
+`ferrybell_fp16_lm`)."""
 
 from __future__ import annotations
 
@@ -68,3 +70,25 @@ def test_the_worst_checkpoint_restored_names_the_comparison_run_the_wrong_way() 
 def test_a_reverted_value_that_is_not_the_worst_keeps_the_plain_hint() -> None:
     v = classify(restored([8.0, 6.37, 3.14, 3.05], back=1))
     assert v.label == "wrong_result:reverted" and "lower-is-better" not in v.hint
+
+
+def guarded(message: str) -> RawResult:
+    """A float16 model whose program raised from its own check at step 1."""
+    census = {"kind": "params", "step": 1, "updates": 1, "look": 1, "leaves": 0,
+              "compared": 0, "census": [{"model": "TinyLM", "trainable_values": 16864,
+                                         "trainable_dtypes": {"float16": 16864}}]}
+    stderr = ('Traceback (most recent call last):\n  File "train.py", line 124, in <module>\n'
+              f"    raise FloatingPointError(\nFloatingPointError: {message}\n")
+    return RawResult(records=[census], exit_code=1, watched=True, stderr_tail=stderr)
+
+
+def test_a_program_stopping_itself_on_a_non_finite_loss_gets_the_divergence_causes() -> None:
+    v = classify(guarded("Non-finite at step 1: loss=inf, grad_norm=0.79"))
+    assert v.label == "crash:FloatingPointError"
+    assert v.hint.startswith("the program stopped itself on a non-finite loss")
+    assert "float32" in v.hint and "65504" in v.hint
+
+
+def test_another_error_of_the_program_keeps_its_plain_hint() -> None:
+    v = classify(guarded("step budget exhausted at step 1"))
+    assert v.label == "crash:FloatingPointError" and "non-finite loss" not in v.hint

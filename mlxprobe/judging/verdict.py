@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import signal
 import statistics
 from collections.abc import Iterable, Iterator
@@ -401,7 +402,9 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         crash = _metal(_error_crash(errors[0]), str(errors[0].get("message", "")))
         gone = ranks.finished_early(raw) if ranks.distributed(raw) else ""
         return Verdict(crash.kind, crash.detail, f"{crash.reason}; {gone}" if gone
-                       else crash.reason, crash.hint, crash.evidence)
+                       else crash.reason,
+                       _guard_hint(raw, str(errors[0].get("message", ""))) + crash.hint,
+                       crash.evidence)
     failed = ranks.failed_nodes(raw.stderr_tail)  # mlx.launch's own line: it exits 0
     if failed:
         rank, code = min(failed.items())
@@ -419,6 +422,19 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
                       raw.stderr_tail)
     found = _exit_crash(raw)
     return _metal(found, raw.stderr_tail) if found is not None else None
+
+
+GUARDED = re.compile(r"(?i)\b(?:nan|inf|non-?finite|not finite)\b")
+
+
+def _guard_hint(raw: RawResult, message: str) -> str:
+    """The program's own guard raised on a loss it found non-finite (`raise
+    FloatingPointError(f"Non-finite at step {i}: loss={loss}")`): the divergence's causes
+    lead the hint, as they would had the run gone on (fresh172 `ferrybell_fp16_lm`,
+    sml-mlx 0b12ef5: a float16 cross-entropy over 12,288 tokens summed past 65504)."""
+    if "loss" not in message.lower() or not GUARDED.search(message):
+        return ""
+    return "the program stopped itself on a non-finite loss: " + _non_finite_hint(raw)
 
 
 def _metal(v: Verdict, text: str) -> Verdict:
@@ -446,7 +462,11 @@ def _error_crash(error: dict) -> Verdict:
 def _exit_crash(raw: RawResult) -> Verdict | None:
     if raw.watched:  # a user's program owes no end record: its exit code says how it ended
         failed = program.failed_exit(raw)
-        return Verdict("crash", *failed) if failed else None
+        if not failed:
+            return None
+        detail, reason, hint, evidence = failed
+        return Verdict("crash", detail, reason,
+                       _guard_hint(raw, str(evidence.get("message", ""))) + hint, evidence)
     if raw.exit_code not in (0, None):
         return Verdict("crash", f"exit_{raw.exit_code}",
                        f"the child exited with code {raw.exit_code} and no error record",
