@@ -1,7 +1,10 @@
 """Stop 63's lint changes, on small programs with the spellings beside them that must stay
 silent. MLX134 follows an array a function is handed at every call site and a slice of a
 NumPy permutation (fresh170 `mnist_vit_perm_slice`); MLX192 is new: a write into an index of
-a temporary array (fresh170 `moe_scatter_copy`).
+a temporary array (fresh170 `moe_scatter_copy`); MLX193 is new: a boolean mask added to
+scores (fresh170 `softcap_markov_lm`); MLX037 reads mlx.nn's classes (fresh174
+`sandglyph_cvae_bn`: `nn.BatchNorm2d`); MLX194 is new: a Conv2d's output flattened
+channels-first (fresh174 `quadrant_vit_patchembed`).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -136,3 +139,45 @@ def test_a_boolean_mask_handed_down_the_layers_and_added_fires(mask: str) -> Non
 ])
 def test_an_additive_mask_or_a_boolean_one_selected_stays_silent(add: str, mask: str) -> None:
     assert fired(LAYERS.format(add=add, mask=mask), "MLX193") == []
+
+
+@pytest.mark.parametrize("layer, lines", [
+    ("nn.BatchNorm2d(8)", [1]),  # PyTorch's spelling: mlx.nn has BatchNorm
+    ("nn.ModuleList([nn.Linear(2, 2)])", [1]),
+    ("nn.BatchNorm(8)", []),
+    ("nn.Conv2d(3, 8, 3)", []),
+    ("nn.functional.relu(x)", []),  # only mlx.nn's classes are read (the text test's reach)
+])
+def test_a_pytorch_layer_name_mlx_nn_lacks_fires(layer: str, lines: list[int]) -> None:
+    assert fired(f"layer = {layer}\n", "MLX037") == lines
+
+
+PATCHES = """
+class PatchEmbed(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, kernel_size=4, stride=4)
+
+    def __call__(self, x):
+        x = self.proj(x)
+        {tokens}
+        return x
+"""
+
+
+@pytest.mark.parametrize("tokens", [
+    "x = x.reshape(x.shape[0], x.shape[1], -1).transpose(0, 2, 1)",
+    "x = x.flatten(2).transpose(0, 2, 1)",
+    "x = mx.flatten(x, 2)",
+])
+def test_a_conv2d_output_flattened_channels_first_fires(tokens: str) -> None:
+    assert fired(PATCHES.format(tokens=tokens), "MLX194") == [9]
+
+
+@pytest.mark.parametrize("tokens", [
+    "B, H, W, D = x.shape\n        x = x.reshape(B, H * W, D)",
+    "x = x.reshape(x.shape[0], -1, x.shape[-1])",
+    "x = x.flatten(1, 2)",
+])
+def test_a_conv2d_output_flattened_channels_last_stays_silent(tokens: str) -> None:
+    assert fired(PATCHES.format(tokens=tokens), "MLX194") == []

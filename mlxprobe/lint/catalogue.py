@@ -352,17 +352,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/ml-explore/mlx/issues/1213"),
     RuleInfo(
         "MLX037", "missing-mlx-api",
-        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...), mlx.nn.losses or "
-        "mlx.optimizers that mlx does not have: a removed API, a NumPy or PyTorch spelling, a "
-        "typo",
+        "a name read from mlx.core (or mx.linalg, mx.random, mx.fast, ...), mlx.nn's classes, "
+        "mlx.nn.losses or mlx.optimizers that mlx does not have: a removed API, a NumPy or "
+        "PyTorch spelling, a typo",
         "use the current API (mx.simplify was removed: drop the call; mx.eval evaluates; "
-        "nn.losses has no log_sigmoid: nn.log_sigmoid)",
+        "nn.losses has no log_sigmoid: nn.log_sigmoid; nn.BatchNorm2d is nn.BatchNorm)",
         "the module attribute is looked up only when the line runs: measured in the failure "
         "corpus (mlx 0.32.4 CPU): a tutorial's mx.simplify(loss, model.parameters()) raised "
         "AttributeError: module 'mlx.core' has no attribute 'simplify' at the first step "
         "(without the call: mse 0.083 at epoch 30), a DPO loss's nn.losses.log_sigmoid "
-        "'module 'mlx.nn.losses' has no attribute' at its first step (fresh20); the names are "
-        "mlx 0.32.4's own dir()",
+        "'module 'mlx.nn.losses' has no attribute' at its first step (fresh20), a CVAE's five "
+        "nn.BatchNorm2d layers while the model was built (fresh174 sandglyph_cvae_bn); the "
+        "names are mlx 0.32.4's own dir()",
         "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/10"),
     RuleInfo(
         "MLX038", "gather-by-learned-indices",
@@ -1742,6 +1743,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "others never changed); x = ... trains all four",
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
+    RuleInfo(
+        "MLX194", "conv-output-read-channels-first",
+        "the output of an nn.Conv2d flattened as PyTorch's NCHW (x.reshape(B, x.shape[1], -1) "
+        "or x.flatten(2) after x = self.proj(x)): MLX convolutions return channels last "
+        "(N, H, W, C), so each token mixes a row's pixels with its channels",
+        "B, H, W, C = x.shape; x = x.reshape(B, H * W, C)  # tokens, channels last",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh174 quadrant_vit_patchembed) a ViT "
+        "whose PatchEmbed reshaped its patch Conv2d's output to (B, x.shape[1], -1) and "
+        "transposed raised [broadcast_shapes] (1,1,48) vs (64,1,4) at the first forward pass; "
+        "reshaped to (B, H * W, D) it trained to 100% accuracy",
+        "", source="https://github.com/shaeantoine/ml_framework_benchmarking/commit/"
+        "c09ade8bba05ff224a9bf2190ad6438b79d4ab03"),
     RuleInfo(
         "MLX193", "boolean-mask-added",
         "a boolean mask added to scores (scores + mask, mask a comparison handed down the "

@@ -1,5 +1,5 @@
-"""The public names of `mlx.core` and its submodules, `mlx.nn.losses` and `mlx.optimizers` in mlx
-0.32.4 (what `dir()` lists), as data.
+"""The public names of `mlx.core` and its submodules, `mlx.nn`, `mlx.nn.losses` and
+`mlx.optimizers` in mlx 0.32.4 (what `dir()` lists), as data.
 
 Job: data only, for MLX037 (an `mx.<name>`, `nn.losses.<name>` or `optim.<name>` that mlx
 does not have). Regenerate from `dir()`
@@ -92,6 +92,30 @@ MODULES: dict[str, frozenset[str]] = {
     }),
     "mlx.core.cuda": frozenset({
         "is_available"
+    }),
+    "mlx.nn": frozenset({
+        "ALiBi", "AllToShardedLinear", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BatchNorm",
+        "Bilinear", "CELU", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+        "ConvTranspose2d", "ConvTranspose3d", "Dropout", "Dropout2d", "Dropout3d", "ELU",
+        "Embedding", "FullyShardedModule", "GELU", "GLU", "GRU", "GroupNorm", "HardShrink",
+        "HardTanh", "Hardswish", "Identity", "InstanceNorm", "LSTM", "LayerNorm",
+        "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
+        "MaxPool3d", "Mish", "Module", "MultiHeadAttention", "PReLU", "QQLinear",
+        "QuantizedAllToShardedLinear", "QuantizedEmbedding", "QuantizedLinear",
+        "QuantizedShardedToAllLinear", "RMSNorm", "RNN", "ReLU", "ReLU2", "ReLU6", "RoPE",
+        "SELU", "Sequential", "ShardedToAllLinear", "SiLU", "Sigmoid",
+        "SinusoidalPositionalEncoding", "Softmax", "Softmin", "Softplus", "Softshrink",
+        "Softsign", "Step", "Tanh", "Transformer", "TransformerDecoder",
+        "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+        "Upsample", "activations", "average_gradients", "base", "celu", "containers",
+        "convolution", "convolution_transpose", "distributed", "dropout", "elu",
+        "embedding", "fully_shard", "gelu", "gelu_approx", "gelu_fast_approx", "glu",
+        "hard_shrink", "hard_tanh", "hardswish", "init", "layers", "leaky_relu", "linear",
+        "log_sigmoid", "log_softmax", "losses", "mish", "normalization", "pooling",
+        "positional_encoding", "prelu", "quantize", "quantized", "recurrent", "relu",
+        "relu2", "relu6", "selu", "sigmoid", "silu", "softmax", "softmin", "softplus",
+        "softshrink", "softsign", "step", "tanh", "transformer", "upsample", "utils",
+        "value_and_grad"
     }),
     "mlx.nn.losses": frozenset({
         "Literal", "Optional", "Reduction", "_reduce", "binary_cross_entropy",

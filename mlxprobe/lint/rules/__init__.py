@@ -35,6 +35,7 @@ from .constant_shape import ConstantShapeTest
 from .constant_tables import ConstantTableTrained
 from .construction import ModuleWithoutSuperInit
 from .contracts import ClipPairAsGrads, ClippedUnused, NestedTreeSaved, ZeroEpsilon
+from .conv_output import ConvOutputChannelsFirst
 from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
 from .count_cap import CountCappedAtOne
@@ -183,7 +184,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ModuleBuiltPerStep, StateAttributeTrained, UndefinedOption, BooleanTimesInfinity,
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
-    DividedByInverseRoot, WriteIntoTemporary, BooleanMaskAdded,
+    DividedByInverseRoot, WriteIntoTemporary, BooleanMaskAdded, ConvOutputChannelsFirst,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,

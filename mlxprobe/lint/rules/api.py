@@ -28,6 +28,8 @@ def missing(qualified: str | None) -> bool:
     if qualified is None or "." not in qualified:
         return False
     module, name = qualified.rsplit(".", 1)
+    if module == "mlx.nn" and not name[:1].isupper():
+        return False  # of mlx.nn only its classes are read (see READS)
     return not name.startswith("__") and module in MODULES and name not in MODULES[module]
 
 
@@ -36,9 +38,12 @@ IMPORTS = {"mlx.core": ("import mlx.core", "from mlx import core"),
            "mlx.nn": ("import mlx.nn", "from mlx import nn"),
            "mlx.optimizers": ("import mlx.optimizers", "from mlx import optimizers")}
 ALIAS = re.compile(r" as (\w+)")
-# what is read after each module's alias: of mlx.nn only its losses are listed (its layers
-# are read everywhere in model files: scanning them all cost 0.05 s over the packages)
-READS = {"mlx.core": r"\.([\w.]+)", "mlx.nn": r"\.(losses\.\w+)", "mlx.optimizers": r"\.(\w+)"}
+# what is read after each module's alias: of mlx.nn its losses and its classes, capitalised
+# (PyTorch's `nn.BatchNorm2d`, `nn.ModuleList`, `nn.Parameter`: fresh174 `sandglyph_cvae_bn`,
+# mlx-cvae a22e9bf, AttributeError while building the model); its functions are read
+# everywhere in model files (scanning them all cost 0.05 s over the packages)
+READS = {"mlx.core": r"\.([\w.]+)", "mlx.nn": r"\.(losses\.\w+|[A-Z]\w*)",
+         "mlx.optimizers": r"\.(\w+)"}
 
 
 def aliases(text: str) -> dict[str, str]:
