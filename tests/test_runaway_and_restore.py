@@ -92,3 +92,30 @@ def test_a_program_stopping_itself_on_a_non_finite_loss_gets_the_divergence_caus
 def test_another_error_of_the_program_keeps_its_plain_hint() -> None:
     v = classify(guarded("step budget exhausted at step 1"))
     assert v.label == "crash:FloatingPointError" and "non-finite loss" not in v.hint
+
+
+def evaluated(val: float, test: float, loss_end: float = 0.001) -> RawResult:
+    """Five folds' validation reports, then a final test accuracy."""
+    records = [{"kind": "progress", "source": "output", "step": 25, "t": float(i),
+                "loss": 0.5 / (i + 1) if i < 4 else loss_end,
+                "metrics": {"fold": float(i + 1), "validation_acc": val}} for i in range(5)]
+    records.append({"kind": "progress", "source": "output", "step": 25, "t": 6.0,
+                    "metrics": {"accuracy": val, "test_accuracy": test}})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_validation_at_its_ceiling_far_above_the_test_is_wrong_result() -> None:
+    v = classify(evaluated(val=1.0, test=0.516))
+    assert v.label == "wrong_result:split_gap"
+    assert "fresh model" in v.hint and "each fold" in v.hint
+
+
+@pytest.mark.parametrize("val, test, loss_end", [
+    (0.93, 0.5, 0.001),  # below the ceiling
+    (1.0, 0.8, 0.001),  # within the gap
+    (100.0, 98.7, 0.001),  # a percentage, agreeing
+    (1.0, 0.2, float("nan")),  # a diverged run's last evaluations
+])
+def test_agreeing_or_broken_evaluations_are_not_that_verdict(val: float, test: float,
+                                                             loss_end: float) -> None:
+    assert classify(evaluated(val, test, loss_end)).label != "wrong_result:split_gap"
