@@ -17,8 +17,9 @@ non-finite (a diverged run's last evaluations are of a broken model: fresh32 `ga
 val_acc 0.958 at its best and test_acc 0.2 after its loss went nan). Measured over every
 kept run of the corpus (1,175 runs; 6 print both): fresh175 `kfold_shared_model`
 (mlx-notebooks b523bc0, one model trained through every fold): validation_acc 1.0,
-test_accuracy 0.516; its fixed twin 0.523 / 0.509; the widest correct gap, fresh134 `lobster_pot_grade_seeds_restore`, `val_bal_acc`
-84.41 against `test_acc` 45.1, is two different measures and below the ceiling.
+test_accuracy 0.516; its fixed twin 0.523 / 0.509; the widest correct gap, fresh134
+`lobster_pot_grade_seeds_restore`, `val_bal_acc` 84.41 against `test_acc` 45.1, is two
+different measures and below the ceiling.
 
 Must not import: mlx, the runner, reporters.
 """
