@@ -166,6 +166,19 @@ def test_a_per_class_table_after_training_is_no_re_evaluation():
     assert classify(watched(records)).label != "wrong_result:degraded"
 
 
+def test_a_subset_read_again_as_the_trained_model_read_it_is_no_re_evaluation():
+    """fresh176 hummed_incipit_nce_stages (correct): the training table's last row reads
+    `mrr 0.364` (the harder query style) at the last update; then the final summary prints
+    `studio mrr 0.768` and `pub-singers mrr 0.364`: the last reading is the trained model's
+    own, the one before it another subset."""
+    records = restored(test_ce=1.0)[:-2]
+    records += [report(4.0, 50, mrr=0.364), report(4.1, 50, mrr=0.768),
+                report(4.2, 50, mrr=0.364)]
+    assert classify(watched(records)).label != "wrong_result:degraded"
+    records[-1] = report(4.2, 50, mrr=0.301)  # a new, far worse reading: the rule stands
+    assert classify(watched(records)).label == "wrong_result:degraded"
+
+
 def test_a_record_stamped_late_does_not_move_the_update_count_of_the_reports_after_it():
     records = restored(test_ce=115.7)
     late = next(r for r in records if r.get("t") == 2.5)  # an update of the second stage

@@ -31,7 +31,12 @@ re-evaluation: a per-class or per-subset table (fresh66 `yahtzee_deepsets_tcpdum
 `acc 1.000` for eight hand classes, then `acc 0.000` for the one class with a single test
 example, read as the model going from 1 to 0); the broken runs above read theirs 2 or 3 times.
 `wrong_result.reverted` goes first: a value back to its exact untrained reading names the
-cause more closely.
+cause more closely. The last reading equal to one taken earlier at the same update count is
+the trained model measured again as it was measured before (fresh176
+`hummed_incipit_nce_stages`, correct: a two-stage retrieval curriculum whose training table
+ends `pub-singers ... 0.364` at update 1100, then prints `studio ... mrr 0.768` and
+`pub-singers ... mrr 0.364`, one line per query style): the reading before it was another
+subset, not the same model worse.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -65,6 +70,8 @@ def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | N
     if sum(done == total for done, _ in values) >= BREAKDOWN:
         return None  # a table of classes or subsets, not the model evaluated again
     before, after = values[-2][1], values[-1][1]
+    if any(done == total and value == after for done, value in values[:-2]):
+        return None  # the trained model's own reading again: the one before is a subset
     if higher:
         scale = 100.0 if max(abs(before), abs(after)) > 1.0 else 1.0
         far = before - after >= DROP * scale
