@@ -4,7 +4,8 @@ NumPy permutation (fresh170 `mnist_vit_perm_slice`); MLX192 is new: a write into
 a temporary array (fresh170 `moe_scatter_copy`); MLX193 is new: a boolean mask added to
 scores (fresh170 `softcap_markov_lm`); MLX037 reads mlx.nn's classes (fresh174
 `sandglyph_cvae_bn`: `nn.BatchNorm2d`); MLX194 is new: a Conv2d's output flattened
-channels-first (fresh174 `quadrant_vit_patchembed`).
+channels-first (fresh174 `quadrant_vit_patchembed`); MLX195 is new: a path of trained weights a
+function never reads (fresh170 `toolcall_ratchet_adapter`).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -181,3 +182,15 @@ def test_a_conv2d_output_flattened_channels_first_fires(tokens: str) -> None:
 ])
 def test_a_conv2d_output_flattened_channels_last_stays_silent(tokens: str) -> None:
     assert fired(PATCHES.format(tokens=tokens), "MLX194") == []
+
+
+@pytest.mark.parametrize("code, lines", [
+    ("def score(base, adapter_path, data):\n    return evaluate(base, data)\n", [1]),
+    ("def resume(model, checkpoint_file):\n    model.train()\n", [1]),
+    ("def score(base, adapter_path, data):\n"
+     "    return evaluate(base, data, adapter_path=adapter_path)\n", []),
+    ("def score(base, data_path, data):\n    return evaluate(base, data)\n", []),  # no weights
+    ("def load_adapter(adapter_path):\n    ...\n", []),  # a stub calls nothing
+])
+def test_a_weights_path_a_function_never_reads_fires(code: str, lines: list[int]) -> None:
+    assert fired(code, "MLX195") == lines

@@ -1744,6 +1744,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX195", "weights-path-dropped",
+        "a function handed the path of trained weights (adapter_path, checkpoint_path) never "
+        "reads it: what it loads or scores is the base model, with no error",
+        "pass it on to what loads the model: evaluate(base_model, data, "
+        "adapter_path=adapter_path)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh170 toolcall_ratchet_adapter) eight "
+        "LoRA experiments trained (loss 1.75 -> 0.26) and each scored the base model's 0.1650 "
+        "through _score_model(base_model, adapter_path, data_path), which never passed "
+        "adapter_path on; passed on, 0.53 to 0.885",
+        "", source="https://github.com/abdouloued/mlx-forge/commit/"
+        "dacc17b585d642c9ddf14438b8f1a4ea6e3092a4"),
+    RuleInfo(
         "MLX194", "conv-output-read-channels-first",
         "the output of an nn.Conv2d flattened as PyTorch's NCHW (x.reshape(B, x.shape[1], -1) "
         "or x.flatten(2) after x = self.proj(x)): MLX convolutions return channels last "

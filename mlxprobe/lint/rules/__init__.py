@@ -49,6 +49,7 @@ from .dotted_keys import DottedKeysOfNestedTree
 from .dotted_path import DottedPathGetattr
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
+from .dropped_path import DroppedWeightsPath
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, UpdateWithoutEval
 from .falsy_seed import FalsySeed
@@ -185,6 +186,7 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     QuantizeArguments, DecayAddedAsNumber, ShapePlusList, ShapeSkippedUpdate, ListAttributeGrown,
     UpdateGivenParameterDict, SpentIterator, IgnoreIndexUnmasked, ArgumentInAnotherSlot,
     DividedByInverseRoot, WriteIntoTemporary, BooleanMaskAdded, ConvOutputChannelsFirst,
+    DroppedWeightsPath,
     SingleExampleNorm,
     NoneUnpacked,
     TruncatedInterval,
