@@ -271,3 +271,16 @@ def test_a_value_changed_from_one_number_to_another_is_the_new_one():
     assert fields.read("held-out loss 1.5404 -> 0.0310").values == {"held_out_loss": 0.031}
     assert fields.read("lr 1e-3 -> 5e-4  loss 2.0").values == {"learning_rate": 5e-4,
                                                                "loss": 2.0}
+
+
+@pytest.mark.parametrize("text, values", [
+    ("SimMLP Epoch 20/200: loss at 7.5697", {"loss": 7.5697}),  # fresh178 onehot_namegen_sgd
+    ("val loss at 3.2, acc 0.5", {"val_loss": 3.2, "acc": 0.5}),
+])
+def test_a_loss_named_with_at_before_its_value_is_read(text: str, values: dict) -> None:
+    assert fields.read(text).values == values
+
+
+def test_at_before_a_step_word_or_after_a_cut_off_name_is_no_loss() -> None:
+    assert "loss" not in fields.read("loss at step 5").values
+    assert "recall" not in fields.read("recall at 5 0.8").values

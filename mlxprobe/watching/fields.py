@@ -41,6 +41,11 @@ GLUED = re.compile(r"(?<=[A-Za-z_])\(([A-Za-z][A-Za-z0-9_]{0,15})\)"
 # a value in brackets after its name and a space: `Training Loss [3.81]  LR [0.5]` (gpt-mlx's
 # log lines); not `x [3]: 0.5`, where the bracket qualifies the name
 BRACKETED = re.compile(rf"(?<=[A-Za-z_])(\s+)\[\s*({NUMBER}|(?i:nan|inf))\s*\](?!\s*[:=])")
+# a loss named with "at" before its value: `SimMLP Epoch 20/200: loss at 7.5697` (fresh178
+# `onehot_namegen_sgd`, a makemore port); only a loss's name: `recall at 5 0.8` and `hits at
+# 10` name a cut-off, and `loss at step 5: 0.3` has a step word after "at", no number
+LOSS_AT = re.compile(rf"(?i)(?<![\w.])(loss|nll|ppl|perplexity|mse|rmse|mae|cost)\s+at\s+"
+                     rf"(?=(?:{NUMBER}|nan|inf)(?![\w.]))")
 TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+)?)|"
                    rf"(?<![\w.])(?P<num>{NUMBER})(?![\w.])(?P<pct>%)?")
 # what may stand between a name and its number: a few separators, or only spaces (an aligned
@@ -90,7 +95,7 @@ def read(text: str) -> Line:
     """The named values and the position of one (ANSI-free) line."""
     text = ESCAPED.sub(" ", text)
     text = QUALIFIER.sub("", GLUED.sub(r"_\1", ARRAY.sub(r"\1", text)))
-    text = BRACKETED.sub(r"\1\2", text)
+    text = LOSS_AT.sub(r"\1 ", BRACKETED.sub(r"\1\2", text))
     line = Line()
     pairs = list(_pairs(text))
     names = [name for name, _, _, _ in pairs]
