@@ -194,3 +194,14 @@ def test_a_conv2d_output_flattened_channels_last_stays_silent(tokens: str) -> No
 ])
 def test_a_weights_path_a_function_never_reads_fires(code: str, lines: list[int]) -> None:
     assert fired(code, "MLX195") == lines
+
+
+def test_a_mask_bound_to_itself_is_followed_without_recursing_forever(capsys) -> None:
+    """`mask = mask & keep` binds the name to itself (mlx-lm's cache.py, mlx-vlm's gemma4
+    raised RecursionError in MLX193 before each binding step counted). Such a mask is not
+    followed to its end (its own binding is not known to be boolean): silent, never a crash."""
+    code = LAYERS.format(add="scores = scores + mask", mask="idx[:, None] >= idx[None, :]")
+    code = code.replace("        for b in self.blocks:", "        mask = mask & (idx >= 0)\n"
+                        "        for b in self.blocks:")
+    assert fired(code, "MLX193") == []
+    assert "internal error" not in capsys.readouterr().err

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .dataflow import layer_classes, module_classes
-from .flow import calls_by_name, self_attr
+from .flow import called_only, self_attr
 from .source import FUNCTIONS, SourceFile
 
 Passed = list[tuple[ast.AST, ast.AST | None]]  # (argument, the function the call is in)
@@ -28,7 +28,7 @@ def arguments_for(source: SourceFile, function: ast.AST, name: str) -> Passed | 
     if name not in params:
         return None
     sites = _forward_calls(source, function) if function.name == "__call__" else \
-        _function_calls(source, function)
+        called_only(source, function)
     if not sites:
         return None
     passed: Passed = []
@@ -55,27 +55,30 @@ def _argument(call: ast.Call, params: list[str], name: str) -> ast.AST | None:
     return given.get(name)
 
 
-def _function_calls(source: SourceFile, function: ast.AST) -> list[ast.Call]:
-    """Calls of a module-level function by its name, when that is its only use."""
-    if source.enclosing(function, (ast.ClassDef, *FUNCTIONS)) is not None:
-        return []
-    sites = calls_by_name(source).get(function.name, [])
-    uses = [n for n in source.of_type(ast.Name) if n.id == function.name]
-    return sites if len(uses) == len(sites) and source.local_function(function.name) else []
-
-
 def _forward_calls(source: SourceFile, forward: ast.AST) -> list[ast.Call]:
     """Calls of the instances of the class `forward` is the `__call__` of, made in the
     other module classes' methods through a layer attribute."""
     cls = source.enclosing(forward, (ast.ClassDef,))
-    if cls is None:
-        return []
-    found = []
-    for owner in module_classes(source):
-        held = {attr for attr, made in layer_classes(source, owner).items() if made is cls}
-        if held:
-            found += [c for c in _calls_in(owner) if _through(c, held, owner)]
-    return found
+    return _forward_sites(source).get(cls, []) if cls is not None else []
+
+
+def _forward_sites(source: SourceFile) -> dict[ast.ClassDef, list[ast.Call]]:
+    """Each module class -> the calls of its instances through a layer attribute of another
+    module class (`self.attn(x, mask)`, `b(x, mask)` in `for b in self.blocks`): one walk
+    per module."""
+    def make() -> dict[ast.ClassDef, list[ast.Call]]:
+        found: dict[ast.ClassDef, list[ast.Call]] = {}
+        for owner in module_classes(source):
+            held = layer_classes(source, owner)
+            if not held:
+                continue
+            loops = _loop_names(owner, held)
+            for call in _calls_in(owner):
+                made = _made_by(call, held, loops)
+                if made is not None:
+                    found.setdefault(made, []).append(call)
+        return found
+    return source.cached("forward_sites", source.tree, make)
 
 
 def _calls_in(cls: ast.ClassDef) -> list[ast.Call]:
@@ -83,12 +86,18 @@ def _calls_in(cls: ast.ClassDef) -> list[ast.Call]:
             if isinstance(n, ast.Call)]
 
 
-def _through(call: ast.Call, held: set[str], owner: ast.ClassDef) -> bool:
-    """`self.attn(...)`, or `b(...)` with `b` the target of a `for` over `self.blocks`."""
-    if self_attr(call.func) in held:
-        return True
-    if not isinstance(call.func, ast.Name):
-        return False
-    return any(isinstance(loop, ast.For) and isinstance(loop.target, ast.Name)
-               and loop.target.id == call.func.id and self_attr(loop.iter) in held
-               for loop in ast.walk(owner))
+def _loop_names(owner: ast.ClassDef, held: dict[str, ast.ClassDef]) -> dict[str, ast.ClassDef]:
+    """The targets of the `for` loops in the class that run over a held layer list
+    (`for b in self.blocks`) -> the class of that list's layers."""
+    return {loop.target.id: held[attr] for loop in ast.walk(owner)
+            if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name)
+            and (attr := self_attr(loop.iter)) in held}
+
+
+def _made_by(call: ast.Call, held: dict[str, ast.ClassDef],
+             loops: dict[str, ast.ClassDef]) -> ast.ClassDef | None:
+    """The class a call runs: `self.attn(...)`, or `b(...)` in `for b in self.blocks`."""
+    attr = self_attr(call.func)
+    if attr in held:
+        return held[attr]
+    return loops.get(call.func.id) if isinstance(call.func, ast.Name) else None

@@ -20,8 +20,8 @@ from .flow import (
     assignments,
     body_assignments,
     body_nodes,
+    called_only,
     calls,
-    calls_by_name,
     helper_of,
     method_of,
     reach,
@@ -310,12 +310,10 @@ def passed_arrays(source: SourceFile, function: ast.AST) -> set[str]:
     hands an array, positionally or by keyword (`train_epoch(model, opt, xtr, ytr)` with `xtr`
     from `mx.array`): none when the function is also used as a value (handed to
     `mx.compile`, `partial`, a thread), whose callers are then unknown."""
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or source.enclosing(
-            function, (ast.ClassDef, *FUNCTIONS)) is not None:
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return set()
-    sites = calls_by_name(source).get(function.name, [])
-    uses = [n for n in source.of_type(ast.Name) if n.id == function.name]
-    if not sites or len(uses) != len(sites) or source.local_function(function.name) is None:
+    sites = called_only(source, function)
+    if not sites:
         return set()
     names = [a.arg for a in function.args.posonlyargs + function.args.args]
     passed = [_passed(source, call, names) for call in sites]

@@ -52,6 +52,29 @@ def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
     return source.cache[key]
 
 
+def name_uses(source: SourceFile) -> dict[str, int]:
+    """How many times each bare name is read or written in the module (built once per
+    module: counting one name's uses per function was quadratic in a large file)."""
+    key = ("name_uses", source.tree)
+    if key not in source.cache:
+        found: dict[str, int] = {}
+        for node in source.of_type(ast.Name):
+            found[node.id] = found.get(node.id, 0) + 1
+        source.cache[key] = found
+    return source.cache[key]
+
+
+def called_only(source: SourceFile, function: ast.AST) -> list[ast.Call]:
+    """The calls by name of a module-level function when calling it is its only use (not
+    handed on as a value: `mx.compile(f)`, `partial(f)`, a thread's target); else none."""
+    if source.enclosing(function, (ast.ClassDef, *FUNCTIONS)) is not None:
+        return []
+    sites = calls_by_name(source).get(function.name, [])
+    if not sites or name_uses(source).get(function.name, 0) != len(sites):
+        return []
+    return sites if source.local_function(function.name) is not None else []
+
+
 def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
     """The module's own function a call runs: `helper(...)`, `self.helper(...)`, or
     `trainer.step(...)` where `trainer` is bound to an instance of one of the module's
