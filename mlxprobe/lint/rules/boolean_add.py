@@ -76,16 +76,6 @@ def _boolean_name(source: SourceFile, name: ast.Name, depth: int) -> bool:
     return bool(passed) and all(boolean(source, argument, depth - 1) for argument, _ in passed)
 
 
-def _makes_booleans(source: SourceFile) -> bool:
-    """Some name is bound to, or some call handed, a boolean as written (a comparison, a
-    logical operation, a cast to bool): the chain from a mask parameter up the callers ends
-    at one, so a module without any has nothing to find (one linear pass, before the
-    callers are walked)."""
-    values = [node.value for node in source.of_type(ast.Assign)]
-    values += [a for call in source.of_type(ast.Call) for a in call.args]
-    return any(boolean(source, v, 0) for v in values if not isinstance(v, ast.Name))
-
-
 def _parameter(function: ast.AST | None, node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and function is not None and isinstance(
         function, FUNCTIONS) and node.id in {a.arg for a in function.args.args}
@@ -102,8 +92,6 @@ class BooleanMaskAdded(Rule):
         return "mlx" in text and "+" in text and ("mask" in text or "bool" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not _makes_booleans(source):
-            return
         for node in (*source.of_type(ast.BinOp), *source.of_type(ast.AugAssign)):
             if isinstance(node.op, ast.Add) and self._adds_boolean(source, node):
                 yield self.hit(source, node)
