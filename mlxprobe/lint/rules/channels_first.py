@@ -46,6 +46,14 @@ def to_channels_first(source: SourceFile, value: ast.AST) -> bool:
     return tuple(a.value if isinstance(a, ast.Constant) else None for a in axes) == NCHW
 
 
+def conv_methods(source: SourceFile) -> Iterator[tuple[ast.AST, set[str]]]:
+    """Each method of a class holding `nn.Conv2d` layers, with those layers' attribute names."""
+    for cls in source.of_type(ast.ClassDef):
+        convs = layers(source, cls, CONV2D)
+        for method in (n for n in cls.body if isinstance(n, FUNCTIONS)) if convs else ():
+            yield method, convs
+
+
 class ChannelsFirstConv2d(Rule):
     """MLX151: `x = mx.transpose(x, (0, 3, 1, 2)); self.conv1(x)` with an nn.Conv2d."""
 
@@ -58,10 +66,8 @@ class ChannelsFirstConv2d(Rule):
         return "Conv2d" in text and "transpose" in text and "3, 1, 2" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for cls in source.of_type(ast.ClassDef):
-            convs = layers(source, cls, CONV2D)
-            for method in (n for n in cls.body if isinstance(n, FUNCTIONS)) if convs else ():
-                yield from self._method(source, method, convs)
+        for method, convs in conv_methods(source):
+            yield from self._method(source, method, convs)
 
     def _method(self, source: SourceFile, method: ast.AST,
                 convs: set[str]) -> Iterator[Finding]:

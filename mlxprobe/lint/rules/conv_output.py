@@ -26,10 +26,9 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import body_assignments, body_nodes
 from ..names import dotted
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
-from .channels_first import CONV2D
-from .layers import layers
+from .channels_first import conv_methods
 
 
 def _conv_output(value: ast.AST, convs: set[str]) -> bool:
@@ -83,10 +82,8 @@ class ConvOutputChannelsFirst(Rule):
         return "Conv2d" in text and ("shape[1]" in text or "flatten(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for cls in source.of_type(ast.ClassDef):
-            convs = layers(source, cls, CONV2D)
-            for method in (n for n in cls.body if isinstance(n, FUNCTIONS)) if convs else ():
-                yield from self._method(source, method, convs)
+        for method, convs in conv_methods(source):
+            yield from self._method(source, method, convs)
 
     def _method(self, source: SourceFile, method: ast.AST,
                 convs: set[str]) -> Iterator[Finding]:
