@@ -109,12 +109,13 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
     if times is None:
         return None
     for name, values in reports(raw, times).items():
-        found = came_back(values, len(times), bool(direction(name)))
+        higher = bool(direction(name))
+        found = came_back(values, len(times), higher)
         if found is not None:
             hint = HINT.format(name=name)
             if found["worst_of"] >= WORST_AFTER:
-                hint += WORST.format(count=found["worst_of"], name=name, how=HOW[bool(
-                    direction(name))], better="higher" if direction(name) else "lower")
+                hint += WORST.format(count=found["worst_of"], name=name, how=HOW[higher],
+                                     better="higher" if higher else "lower")
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "
                            f"after {found['updates_before']} (before training moved it to "

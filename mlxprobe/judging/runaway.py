@@ -13,8 +13,8 @@ Thresholds and why: measured on failure corpus fresh171 `glyph_duel_klsign` (wor
 229e0f4: a 'KL' penalty `mean(logp_policy - logp_ref)` on the preferred completions, linear
 and unbounded below): the loss went 0.693 -> -1419 (report 2) -> -2.6e5 (middle) -> -1.06e6
 (last), the preferred answers' log-prob to -5.3e7; its twin (the sign flipped and clamped with
-`mx.maximum(0, .)`) settled at 0.0000. Over every kept run of the corpus (1,0xx runs, 2,000+
-correct ones among them) no other run fires: the most negative correct loss settles.
+`mx.maximum(0, .)`) settled at 0.0000. Over every kept run of the corpus (1,119 runs, judged before
+and after) no other run fires: the most negative correct loss settles.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import program
 from .rule import Rule, Verdict
@@ -41,12 +40,6 @@ HINT = ("the loss fell below zero and kept falling with no floor: a loss of boun
         "the sign of each term and clamp the ones that can run off")
 
 
-def losses(raw: RawResult) -> list[float]:
-    """The judged loss's reports, in order (None where a report held none)."""
-    found = (decode_number(r.get("loss")) for r in raw.learning)
-    return [v for v in found if v is not None]
-
-
 def ran_away(values: list[float]) -> dict | None:
     """The loss's start, middle and end when it ran away below zero, else None."""
     if len(values) < MIN_REPORTS or not all(math.isfinite(v) for v in values):
@@ -61,7 +54,7 @@ def ran_away(values: list[float]) -> dict | None:
 
 
 def runaway(raw: RawResult, meta: dict) -> Verdict | None:
-    found = ran_away(losses(raw))
+    found = ran_away(program.losses(raw))
     if found is None:
         return None
     name = program.loss_name(raw)

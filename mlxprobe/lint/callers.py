@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .dataflow import layer_classes, module_classes
-from .flow import called_only, self_attr
+from .flow import bound_arguments, called_only, self_attr
 from .source import FUNCTIONS, SourceFile
 
 Passed = list[tuple[ast.AST, ast.AST | None]]  # (argument, the function the call is in)
@@ -33,7 +33,9 @@ def arguments_for(source: SourceFile, function: ast.AST, name: str) -> Passed | 
         return None
     passed: Passed = []
     for call in sites:
-        argument = _argument(call, params, name)
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            return None  # positions unknown past a `*args`
+        argument = bound_arguments(function, call).get(name)
         if argument is None:
             return None
         passed.append((argument, source.enclosing(call)))
@@ -45,14 +47,6 @@ def _parameters(function: ast.AST) -> list[str]:
     args = function.args.posonlyargs + function.args.args
     names = [a.arg for a in args]
     return names[1:] if names and names[0] == "self" else names
-
-
-def _argument(call: ast.Call, params: list[str], name: str) -> ast.AST | None:
-    if any(isinstance(a, ast.Starred) for a in call.args):
-        return None
-    given = dict(zip(params, call.args))
-    given.update({k.arg: k.value for k in call.keywords if k.arg})
-    return given.get(name)
 
 
 def _forward_calls(source: SourceFile, forward: ast.AST) -> list[ast.Call]:

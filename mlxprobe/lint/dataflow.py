@@ -20,6 +20,7 @@ from .flow import (
     assignments,
     body_assignments,
     body_nodes,
+    bound_arguments,
     called_only,
     calls,
     helper_of,
@@ -316,18 +317,19 @@ def passed_arrays(source: SourceFile, function: ast.AST) -> set[str]:
     if not sites:
         return set()
     names = [a.arg for a in function.args.posonlyargs + function.args.args]
-    passed = [_passed(source, call, names) for call in sites]
+    passed = [_passed(source, function, call, names) for call in sites]
     return set.intersection(*passed)
 
 
-def _passed(source: SourceFile, call: ast.Call, names: list[str]) -> set[str]:
-    """The parameters `names` one call hands an array."""
-    arrays = arrays_in(source, source.enclosing(call) or source.tree)
-    given = dict(zip(names, [a for a in call.args if not isinstance(a, ast.Starred)]))
-    given.update({k.arg: k.value for k in call.keywords if k.arg in names})
+def _passed(source: SourceFile, function: ast.AST, call: ast.Call, names: list[str]) -> \
+        set[str]:
+    """The positional parameters `names` one call hands an array."""
     if any(isinstance(a, ast.Starred) for a in call.args):
         return set()
-    return {name for name, value in given.items() if is_array(source, value, arrays)}
+    arrays = arrays_in(source, source.enclosing(call) or source.tree)
+    given = bound_arguments(function, call)
+    return {name for name in names
+            if given.get(name) is not None and is_array(source, given[name], arrays)}
 
 
 def grow(source: SourceFile, pairs: list[tuple[ast.AST, ast.AST]], found: set[str]) -> None:

@@ -264,11 +264,13 @@ def defaults(function: ast.AST) -> dict[str, ast.AST]:
 
 def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
     """Each parameter's value at this call: the argument given, else its default; `self`
-    of a method called as `self.f(...)` is None (not judged)."""
+    of a method called as `self.f(...)`, or of a layer's `__call__` run as `block(x)`, is
+    None (not judged)."""
     args = helper.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
     values: dict[str, ast.AST | None] = dict(defaults(helper))
-    if isinstance(call.func, ast.Attribute) and positional[:1] == ["self"]:
+    if positional[:1] == ["self"] and (isinstance(call.func, ast.Attribute)
+                                       or getattr(helper, "name", "") == "__call__"):
         positional = positional[1:]
         values["self"] = None
     values.update(zip(positional, call.args))
