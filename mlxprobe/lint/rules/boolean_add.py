@@ -17,8 +17,16 @@ a mask (`mask`, `attn_mask`, `causal_mask`: following every added parameter up i
 boolean: a comparison, a logical operation, a cast to `mx.bool_`, or a parameter of its own
 function handed a boolean the same way, up to DEPTH bindings and calls up
 (`callers.arguments_for`: a layer's callers in the module's other layers, a function's calls
-by name). Must not import: mlx, anything of mlxprobe outside
-`mlxprobe.lint`.
+by name).
+
+The rule reads the whole module (a mask's callers may be anywhere in it), so its text test
+decides whether a file is parsed at all: "mask" and "+" anywhere let 756 of the packages'
+1,875 files through (624 of them parsed whole for this rule alone, the fifth of lint's time
+stop 63 added); an identifier holding "mask" (any case) beside a `+` or after a `+=`, as a
+plain name (not `mask[...]`, `mask.x`, `mask(...)`), lets 46 through, by `str.find` in
+~0.06 s over the packages (the same regular expression took 0.49 s).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from ..flow import local_values
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
+SPACE = " \t\r\n\\"  # what may stand between an operand and its `+` (a continued line too)
+WINDOW = 40  # characters looked at on each side of the word
 DEPTH = 8  # bindings and calls up a mask is followed (model -> block -> attention is two)
 BOOL_DTYPES = frozenset({"mlx.core.bool_", "numpy.bool_"})
 LOGICAL = frozenset(f"mlx.core.{op}" for op in (
@@ -89,7 +99,7 @@ class BooleanMaskAdded(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "mlx" in text and "+" in text and ("mask" in text or "bool" in text)
+        return "mlx" in text and "+" in text and mask_added(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in (*source.of_type(ast.BinOp), *source.of_type(ast.AugAssign)):
@@ -105,6 +115,41 @@ class BooleanMaskAdded(Rule):
                  and boolean(source, o)]
         return len(masks) == 1 and not _dtype_tested(source, node, masks[0]) and not any(
             boolean(source, o) for o in operands if o is not masks[0])
+
+
+def mask_added(text: str) -> bool:
+    """The text adds a plain name holding "mask" (any case): `+ mask`, `+= attn_mask`,
+    `(mask) +`; a necessary condition for a finding, found without parsing."""
+    low = text.lower()
+    at = low.find("mask")
+    while at >= 0:
+        start, end = _word_start(low, at), _word_end(low, at + 4)
+        if _added_at(low, start, end):
+            return True
+        at = low.find("mask", end)
+    return False
+
+
+def _added_at(low: str, start: int, end: int) -> bool:
+    """The word at low[start:end] is the left operand of a `+`, or the right one of `+`/`+=`
+    and not subscripted, called or read for an attribute."""
+    after = low[end:end + WINDOW].lstrip(SPACE)
+    if after.lstrip(")" + SPACE).startswith("+"):
+        return True
+    before = low[max(0, start - WINDOW):start].rstrip(SPACE + "(")
+    return before.endswith(("+", "+=")) and not after.startswith(("[", ".", "("))
+
+
+def _word_start(low: str, at: int) -> int:
+    while at > 0 and (low[at - 1].isalnum() or low[at - 1] == "_"):
+        at -= 1
+    return at
+
+
+def _word_end(low: str, at: int) -> int:
+    while at < len(low) and (low[at].isalnum() or low[at] == "_"):
+        at += 1
+    return at
 
 
 def _dtype_tested(source: SourceFile, node: ast.AST, mask: ast.Name) -> bool:
