@@ -49,6 +49,8 @@ RAISED = {
     "transform_of_an_array": "mx.grad(mx.ones(3), {})",
     "has_aux": "nn.value_and_grad(M, lambda m, x: m(x).sum(), has_aux=True)",
     "array_at_set": "mx.ones(3).at[0].set(1.0)",
+    "view_as_reshape": "mx.ones(4).view(-1, 1)",
+    "tree_for_array": "mx.flatten({'w': mx.ones(2)})",
     "concatenate_shapes": "mx.concatenate([mx.ones((2, 3)), mx.ones((2, 4))])",
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "stack_shapes": "mx.stack([mx.ones((3,)), mx.ones((2, 3))])",

@@ -537,6 +537,25 @@ TABLE: tuple[KnownError, ...] = (
         "and name their state: `partial(mx.compile, inputs=state, outputs=state)(step)`",
         GH + "ml-explore/mlx/pull/745"),
     KnownError(
+        "view_as_reshape",
+        r"view\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
+        r"mlx\.core\.array(?:, int)+",
+        "`x.view(...)` was given a shape: MLX's `view(dtype)` reinterprets an array's bytes as "
+        "another dtype and takes no shape; PyTorch's `view(-1, 1)` is `reshape` in MLX",
+        "`x.reshape(-1, 1)` (or `x[:, None]`)",
+        GH + "mlx-graphs/mlx-graphs/commit/264fa5feff27481de3002d63e53d3bc5cf360ef4"),
+    KnownError(
+        "tree_for_array",
+        r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
+        r"[^\n]*\bdict\b",
+        "MLX's `{0}()` was given a dict, a tree of arrays (the gradients or parameters "
+        "`nn.value_and_grad` and `model.parameters()` give), where it takes one array: MLX's "
+        "array ops do not walk trees (`mx.flatten` reshapes an array; it does not list a tree's "
+        "leaves)",
+        "walk the tree with `mlx.utils`: `from mlx.utils import tree_flatten`, then `sum((g * "
+        "g).sum() for _, g in tree_flatten(grads))`, or `tree_map(fn, grads)` for a tree back",
+        GH + "williamzebrowskI/sml-mlx/commit/7e8665963215bc2bcb65eda0b7c60a7fcca74fd0"),
+    KnownError(
         "array_for_number",
         r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
         r"mlx\.core\.array(?:, mlx\.core\.array)*\s*(?:\n|$)",
