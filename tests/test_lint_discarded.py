@@ -33,6 +33,7 @@ def step(x, y):
     "mx.stop_gradient(w)",
     "nn.losses.mse_loss(model(x), y)",
     "mx.random.normal((4,))",
+    "optimizer.apply_gradients(grads, model.parameters())",
 ])
 def test_mlx102_result_thrown_away(line: str) -> None:
     assert fired(CODE.replace("{line}", line), "MLX102") == [9]
@@ -51,6 +52,9 @@ def test_mlx102_result_thrown_away(line: str) -> None:
     "np.clip(np.zeros(3), 0, 1)",
     "print(mx.sum(w))",
     "x.__class__.sum([1, 2])",
+    "model.update(optimizer.apply_gradients(grads, model.parameters()))",
+    "new = optimizer.apply_gradients(grads, model.parameters())",
+    "trainer.apply_gradients(grads)",
 ])
 def test_mlx102_kept_or_stateful_calls_are_left_alone(line: str) -> None:
     assert fired(CODE.replace("{line}", line), "MLX102") == []

@@ -54,3 +54,40 @@ def test_a_plain_mask_name_beside_a_plus_passes_the_text_test(name: str, before:
 ])
 def test_a_mask_only_subscripted_called_or_selected_fails_the_text_test(text: str) -> None:
     assert not mask_added(text)
+
+
+TORCH = """
+def forward(n, w):
+    x = mx.ones((n, 4))
+    {line}
+    return x
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "y = x.view(-1, 1)",
+    "y = x.size(0)",
+    "y = x.shape(1)",
+    "y = x.unsqueeze(1)",
+    "y = x.permute(1, 0)",
+    "y = x.contiguous()",
+    "y = w.view(-1, 1)  # any receiver: the int literal is PyTorch's shape",
+])
+def test_mlx196_a_pytorch_method_on_an_mlx_array_fires(line: str) -> None:
+    assert fired(TORCH.format(line=line), "MLX196") == [4]
+
+
+@pytest.mark.parametrize("line", [
+    "y = x.view(mx.float16)",
+    "y = x.reshape(-1, 1)",
+    "y = x.shape[0] + x.size",
+    "y = w.unsqueeze(1)  # not known to be an MLX array",
+    "y = x.unsqueeze(1) if hasattr(x, 'unsqueeze') else x",
+])
+def test_mlx196_mlx_spellings_and_unknown_receivers_stay_silent(line: str) -> None:
+    assert fired(TORCH.format(line=line), "MLX196") == []
+
+
+def test_mlx196_a_module_that_imports_torch_keeps_its_view() -> None:
+    code = "import torch\n" + TORCH.format(line="y = w.view(-1, 1)")
+    assert fired(code, "MLX196") == []

@@ -982,11 +982,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX102", "discarded-array-result",
         "an MLX op called as a statement (mx.clip(w, -1, 1), optim.clip_grad_norm(grads, 1.0), "
-        "x.astype(mx.float16)): it returns a new array and changes nothing in place",
-        "w = mx.clip(w, -1, 1)  # keep the result (grads, _ = optim.clip_grad_norm(grads, 1.0))",
+        "x.astype(mx.float16), optimizer.apply_gradients(grads, params)): it returns a new "
+        "array (apply_gradients: the new parameters) and changes nothing in place",
+        "w = mx.clip(w, -1, 1)  # keep the result (grads, _ = optim.clip_grad_norm(grads, 1.0); "
+        "model.update(optimizer.apply_gradients(grads, model.parameters())))",
         "MLX ops return new arrays; measured (mlx 0.32.4 CPU): after the statements "
         "mx.clip(w, -1, 1), w.astype(mx.float16) and optim.clip_grad_norm(g, 1.0), w is still "
-        "[5, -7] in float32 and the gradient norm still 50.0",
+        "[5, -7] in float32 and the gradient norm still 50.0; failure corpus fresh182 "
+        "solubility_mpnn_applygrads (apply_gradients' result thrown away): train loss, val "
+        "loss and val MAE bit-identical at every epoch",
         "", source="https://github.com/ml-explore/mlx-examples/issues/924"),
     RuleInfo(
         "MLX103", "lora-alpha-without-rank",
@@ -1743,6 +1747,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "others never changed); x = ... trains all four",
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
+    RuleInfo(
+        "MLX196", "torch-method-on-array",
+        "a PyTorch tensor method called on an MLX array (x.view(-1, 1), x.size(0), "
+        "x.unsqueeze(1), x.permute(...)): MLX's view takes a dtype, its size and shape are "
+        "properties, and its array has no unsqueeze or permute, so the line raises when it "
+        "first runs",
+        "x.reshape(-1, 1)  # x.shape[0], mx.expand_dims(x, 1), x.transpose(...)",
+        "measured (mlx 0.32.4 CPU): mx.ones(4).view(-1, 1) raises TypeError: view(): "
+        "incompatible function arguments, mx.ones(4).size(0) TypeError: 'int' object is not "
+        "callable; failure corpus fresh182 ferry_timetable_gcn: a GCN layer's "
+        "edge_weight.view(-1, 1) * x_i raised in the first forward pass",
+        "", source="https://github.com/mlx-graphs/mlx-graphs/commit/"
+        "264fa5feff27481de3002d63e53d3bc5cf360ef4"),
     RuleInfo(
         "MLX195", "weights-path-dropped",
         "a function handed the path of trained weights (adapter_path, checkpoint_path) never "

@@ -153,6 +153,7 @@ from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .temporary_write import WriteIntoTemporary
 from .threads import ArraysIntoThread, CrossThreadArrays
+from .torch_methods import TorchMethodOnArray
 from .torch_spellings import GradOfAnArray
 from .traced_raise import RaiseInCompiledCaught
 from .tracing import EvalUnderCompile
@@ -264,5 +265,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
-    JaxSpelling,
+    JaxSpelling, TorchMethodOnArray,
 ), key=lambda r: r.id))

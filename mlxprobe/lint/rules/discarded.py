@@ -7,7 +7,12 @@ Job: find expression statements whose value is a call of an `mlx.core` function 
 submodule but the stateful ones: evaluation, saving, streams, devices, memory, random
 seeding, compilation switches, distributed; a name mlx lacks is MLX037's), of
 `mlx.optimizers.clip_grad_norm`, of an `mlx.nn.losses` function, or of an array method
-that returns a new array on a name the dataflow pass knows holds an array. Stated on the
+that returns a new array on a name the dataflow pass knows holds an array, or of an
+optimizer's `apply_gradients` (a name bound to an `mlx.optimizers` constructor, or named
+`opt...`): it returns the new parameters and writes no model, so thrown away no weight moves
+(fresh182 `solubility_mpnn_applygrads`, MLX-MPNN 25c01bf "forgot to tell the model to learn":
+train loss, val loss and val MAE bit-identical at every epoch, 1.0140 / 0.9571 / 0.7716; the
+fix `model.update(optimizer.apply_gradients(grads, model.parameters()))`). Stated on the
 call's meaning, not on one function's name.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -25,7 +30,8 @@ from ..finding import Finding
 from ..source import SourceFile
 from .api import missing
 from .base import Rule
-from .contracts import CLIP
+from .contracts import CLIP, optimizers
+from .update_copy import an_optimizer
 
 # `mlx.core` names (after `mlx.core.`) that act through a side effect or return no array.
 STATEFUL_NAMES = (r"eval|async_eval|save\w*|export\w*|import\w*|load|set_\w+|reset_\w+|"
@@ -44,8 +50,9 @@ METHODS = ("astype", "reshape", "transpose", "swapaxes", "moveaxis", "flatten", 
 LINE = re.compile(
     rf"[ \t]*(?:mx\.(?!(?:{STATEFUL_NAMES})\()[\w.]+|(?:optim\w*\.)?clip_grad_norm|"
     rf"(?:nn\.)?losses\.(?!append|extend|insert|pop|clear)\w+|"
-    rf"\w+\.(?:{'|'.join(METHODS)}))\(")
-WORDS = ("mx.", "clip_grad_norm(", "losses.", *(f".{m}(" for m in METHODS))
+    rf"\w+\.(?:{'|'.join(METHODS)})|[\w.]+\.apply_gradients)\(")
+WORDS = ("mx.", "clip_grad_norm(", "losses.", ".apply_gradients(",
+         *(f".{m}(" for m in METHODS))
 WORDS_SET = frozenset(WORDS)
 
 # How a line ends when the next one continues its expression (inside brackets, an operator).
@@ -84,6 +91,13 @@ def array_method(source: SourceFile, call: ast.Call, scope: ast.AST) -> bool:
     return is_array(source, func.value, arrays_in(source, scope))
 
 
+def applied_gradients(source: SourceFile, call: ast.Call) -> bool:
+    """`optimizer.apply_gradients(grads, params)` on an optimizer."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "apply_gradients" and an_optimizer(
+        func.value, optimizers(source))
+
+
 class DiscardedResult(Rule):
     """MLX102: an MLX op called as a statement: its new array is thrown away."""
 
@@ -101,7 +115,7 @@ class DiscardedResult(Rule):
             if not isinstance(call, ast.Call):
                 continue
             scope = source.enclosing(statement)
-            if pure_call(source, call) or (
+            if pure_call(source, call) or applied_gradients(source, call) or (
                     scope is not None and not isinstance(scope, ast.Lambda)
                     and array_method(source, call, scope)):
                 yield self.hit(source, call)

@@ -1,0 +1,91 @@
+"""MLX196: a PyTorch tensor method called on an MLX array: `x.view(-1, 1)` (MLX's `view`
+takes a dtype and reinterprets the bytes; PyTorch's `view(shape)` is `reshape`), `x.size(0)`
+or `x.shape(1)` (MLX's `size` and `shape` are properties: an int and a tuple, not callable),
+`x.unsqueeze(1)`, `x.permute(...)`, `x.contiguous()`, `x.detach()`, ... (MLX's array has no
+such method). Each raises when the line first runs, often deep in a forward pass after the
+data is loaded, and a step wrapped in `try/except` swallows it at every step.
+
+Measured (mlx 0.32.4 CPU): `mx.ones(4).view(-1, 1)` raises `TypeError: view(): incompatible
+function arguments` ("1. view(self, dtype: mlx.core.Dtype, ...)"), `mx.ones(4).size(0)`
+raises `TypeError: 'int' object is not callable`, `mx.ones(4).unsqueeze(0)` raises
+`AttributeError`. Failure corpus fresh182 `ferry_timetable_gcn` (mlx-graphs 264fa5f, "use
+reshape instead of view"): a GCN layer's `edge_weight.view(-1, 1) * x_i` raised in the first
+forward pass.
+
+Job: `.view(...)` given an int literal (the shape PyTorch takes) in a module that imports no
+torch (whose tensors have that `view`), whatever the receiver; any other method of TORCH
+(absent from `dir(mx.array)`, or one of its properties called) only on a name the dataflow
+pass knows holds an MLX array, and not one the function tests with `hasattr` or `isinstance`
+(a duck-typed value: mlx-vlm's `_to_mx_array(value)` calls `value.detach()` under `elif
+hasattr(value, "detach")`, a torch tensor handed in).
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..dataflow import arrays_in, is_array
+from ..finding import Finding
+from ..source import SourceFile
+from .base import Rule
+
+# PyTorch tensor methods that MLX's array lacks, or has as properties (not callable).
+PROPERTIES = frozenset({"size", "shape", "ndim", "dtype", "T", "itemsize", "nbytes"})
+TORCH = PROPERTIES | frozenset({
+    "dim", "unsqueeze", "permute", "contiguous", "detach", "clone", "numpy", "cpu", "cuda",
+    "float", "half", "long", "masked_fill", "expand", "expand_as", "repeat", "clamp", "norm",
+    "numel", "nelement", "view_as", "fill_", "zero_", "add_", "mul_", "copy_", "backward",
+    "requires_grad_", "type_as", "bfloat16", "double", "chunk", "narrow", "index_select"})
+TYPE_TESTS = frozenset({"hasattr", "isinstance"})
+ANCHORS = (".view(", *(f".{m}(" for m in sorted(TORCH)))
+
+
+def int_literal(node: ast.AST) -> bool:
+    """`1`, `-1`: what PyTorch's `view` takes and MLX's never does."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def imports_torch(source: SourceFile) -> bool:
+    return any(t.split(".")[0] == "torch" for t in source.imports.aliases.values())
+
+
+class TorchMethodOnArray(Rule):
+    """MLX196: `x.view(-1, 1)`, `x.size(0)`, `x.unsqueeze(1)` on an MLX array."""
+
+    id = "MLX196"
+    anchors = ANCHORS
+    local = True  # reads one call and the function around it
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "mlx" in text and any(a in text for a in ANCHORS)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        torch = imports_torch(source)
+        for call in source.of_type(ast.Call):
+            func = call.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            if func.attr == "view" and not torch and any(map(int_literal, call.args)):
+                yield self.hit(source, call)
+            elif func.attr in TORCH and self._on_array(source, func.value):
+                yield self.hit(source, call)
+
+    @staticmethod
+    def _on_array(source: SourceFile, receiver: ast.AST) -> bool:
+        scope = source.enclosing(receiver) or source.tree
+        return isinstance(receiver, ast.Name) and is_array(
+            source, receiver, arrays_in(source, scope)) and not duck_typed(
+            scope, receiver.id)
+
+
+def duck_typed(scope: ast.AST, name: str) -> bool:
+    """The scope asks what `name` holds: `hasattr(name, ...)`, `isinstance(name, ...)`."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+               and n.func.id in TYPE_TESTS and n.args and isinstance(n.args[0], ast.Name)
+               and n.args[0].id == name for n in ast.walk(scope))
