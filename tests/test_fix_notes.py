@@ -150,3 +150,26 @@ def test_predictions_smaller_on_every_spatial_axis_name_a_convs_padding():
     assert shape_notes.note(SHRUNK.replace("(20, 6, 6, 6, 1)", "(20, 6, 6, 6, 2)")) == ""
     assert shape_notes.note("ValueError: Inputs shape (20, 1) does not match targets shape "
                             "(20,).") == ""
+
+
+RESHAPE = "ValueError: [reshape] Cannot reshape array of size 96 into shape (8,6)."
+
+
+def test_a_reshape_of_a_whole_multiple_names_an_axis_never_reduced():
+    # fresh183 digit_echo_grpo_weights: (48, 2) rewards of two reward functions, summed over
+    # the functions only when no weights were given, reshaped to (8 prompts, 6 answers)
+    note = shape_notes.note(RESHAPE)
+    assert "2x the elements" in note and "(x * weights).sum(axis=-1)" in note
+    assert "96 into (8, 6), 48" in hints.for_error("ValueError", RESHAPE.split(": ", 1)[1], "")
+
+
+def test_a_reshape_of_a_short_or_odd_size_gets_no_note():
+    for size in ("24", "90", "48"):  # short (a last batch), not a multiple, the same size
+        assert shape_notes.note(RESHAPE.replace("96", size)) == ""
+
+
+def test_no_trainable_parameter_names_targets_that_match_no_layer():
+    # fresh183 lantern_lora_targets (mini-llm aa929fb): targets 'self_attn.q_proj' compared
+    # with each module's last name
+    hint = hints.for_error("ValueError", "[grad] Must specify at least one argument.", "")
+    assert "self_attn.q_proj" in hint and "split('.')[-1]" in hint

@@ -258,12 +258,16 @@ TABLE: tuple[KnownError, ...] = (
         r"\[grad\] Must specify at least one argument",
         "there was nothing to differentiate: `nn.value_and_grad(model, ...)` found no "
         "trainable parameter (the whole model frozen, or LoRA/unfreeze applied to a path "
-        "that does not exist, or a hand-written LoRA walk over `module.children()` that "
-        "never reaches the layers: MLX holds stacked blocks in a plain Python list, whose "
-        "nn.Module items a walk must recurse into)",
-        "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])` (a LoRA walk: "
-        "recurse into each nn.Module of a list child, or go over `model.named_modules()`), "
-        "and check `tree_flatten(model.trainable_parameters())` is not empty",
+        "that does not exist, such as adapter targets that match no layer's name: targets "
+        "given as dotted paths, `self_attn.q_proj`, where the code compares each module's "
+        "last name, `q_proj`, or the other way round; or a hand-written LoRA walk over "
+        "`module.children()` that never reaches the layers: MLX holds stacked blocks in a "
+        "plain Python list, whose nn.Module items a walk must recurse into)",
+        "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])` (targets compared "
+        "like with like: `{t.split('.')[-1] for t in target_modules}` against each module's "
+        "last name; a LoRA walk: recurse into each nn.Module of a list child, or go over "
+        "`model.named_modules()`), and check `tree_flatten(model.trainable_parameters())` is "
+        "not empty",
         GH + "ml-explore/mlx-examples/pull/940"),
     KnownError(
         "learning_rate_not_array",

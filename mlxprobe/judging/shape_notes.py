@@ -20,7 +20,14 @@ by the same amount: a convolution (or pooling) without the padding its kernel an
 need shrank the spatial axes. Measured on fresh56 `voxel_conv3d_arg_swap` (mlx PR 3793:
 `Inputs shape (20, 6, 6, 6, 1) does not match targets shape (20, 12, 12, 12, 1)`, an
 `nn.Conv3d(ch, ch, 5, 1, 1, 2)` written in the docs' old order, padding 1 and dilation 2
-where dilation 1 and padding 2 were meant). A fix text only: no verdict depends on any.
+where dilation 1 and padding 2 were meant). A fifth: a reshape of an array that holds exactly
+k >= 2 times the elements of the shape asked for (no -1 in it): an axis of size k was carried
+where it should have been reduced (scores stacked over k sources, such as reward functions or
+heads, meant to be weighted and summed over that axis, left as they are on one branch) or
+the batch repeated k times. Measured on fresh183 `digit_echo_grpo_weights` (mlx-lm's GRPO
+loss: `Cannot reshape array of size 96 into shape (8,6)`, the (48, 2) rewards of two reward
+functions weighted and summed only when no weights were given; the fix moves the weighted sum
+out of the `else`). A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
 """
@@ -65,13 +72,22 @@ SHRUNK = ("; the predictions {small} are the targets {big} less {d} on every spa
           "stride, padding, dilation)")
 
 
+RESHAPE = re.compile(r"\[reshape\] Cannot reshape array of size (\d+) into shape \(([\d, ]+)\)")
+UNREDUCED = ("; the array holds {k}x the elements the shape takes ({size} into {shape}, {want}): "
+             "an axis of {k} was carried where it should have been reduced (scores stacked "
+             "over {k} sources, reward functions or heads, meant to be weighted and summed "
+             "over that axis, `(x * weights).sum(axis=-1)`, left as they are on some branch: "
+             "reduce it on every path), or the batch was repeated {k} times; print the array's "
+             "shape before the reshape")
+
+
 def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
-    return spatial(text) or multiple(text) or attention(text) or shrunk(text)
+    return spatial(text) or multiple(text) or attention(text) or shrunk(text) or unreduced(text)
 
 
 def multiple(text: str) -> str:
@@ -128,3 +144,15 @@ def shrunk(text: str) -> str:
     if len(gaps) != 1 or min(gaps) <= 0:
         return ""
     return SHRUNK.format(small=tuple(small), big=tuple(big), d=gaps.pop(), n=len(small) - 2)
+
+
+def unreduced(text: str) -> str:
+    """A reshape of an array k >= 2 times the size of the shape asked for."""
+    found = RESHAPE.search(text)
+    if found is None:
+        return ""
+    size, shape = int(found.group(1)), dims(found.group(2))
+    want = math.prod(shape)
+    if not shape or want <= 0 or size <= want or size % want:
+        return ""
+    return UNREDUCED.format(k=size // want, size=size, shape=tuple(shape), want=want)
