@@ -37,7 +37,7 @@ from ..launching import placement, settings
 from ..launching import ranks as launching_ranks
 from ..launching.launch import Launch
 from ..native import program
-from ..pipeline import lint_evidence
+from ..pipeline import lint_evidence, spin_source
 from ..reporters import ansi, console, html, summary_md, table
 from ..results import rawfacts, report, textfile
 from ..results.textfile import writable_file
@@ -182,7 +182,7 @@ def judged(argv: list[str], raw: RawResult) -> tuple[Verdict, dict]:
     verdict = cells.named(raw, classify(raw, {}))  # a notebook's cell, where there is one
     entry = lint_evidence.attach(report.program_entry(argv, raw, verdict), argv,
                                  raw.python_stacks)
-    return verdict, entry
+    return verdict, spin_source.attach(entry, raw.python_stacks)
 
 
 def _finish(args: argparse.Namespace, argv: list[str], raw: RawResult) -> int:

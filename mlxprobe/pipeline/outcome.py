@@ -16,7 +16,7 @@ from ..launching.spec import RunSpec
 from ..results import report
 from ..watching import runner
 from ..watching.facts import RawResult
-from . import lint_evidence
+from . import lint_evidence, spin_source
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def execute(spec: RunSpec, abort: threading.Event | None = None,
     # a scenario module holds every variant: only the files its stacks show, never the
     # whole module (the fixed variant's run must not cite the broken variant's line)
     entry = lint_evidence.attach(report.run_entry(spec, raw, verdict), [], raw.python_stacks)
+    entry = spin_source.attach(entry, raw.python_stacks)
     if spec.rank_count > 1:
         entry["placement"] = placed.where
     return Outcome(spec, raw, verdict, entry)
