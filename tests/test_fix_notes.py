@@ -173,3 +173,9 @@ def test_no_trainable_parameter_names_targets_that_match_no_layer():
     # with each module's last name
     hint = hints.for_error("ValueError", "[grad] Must specify at least one argument.", "")
     assert "self_attn.q_proj" in hint and "split('.')[-1]" in hint
+
+
+def test_a_held_out_nan_names_a_batch_of_empty_padding_rows():
+    # fresh184 digitsort_emptypad_eval (unsloth-zoo 90841da): a sharded evaluation's padding
+    # batch of empty rows, 0/0 per token, NaN * 0 in the weighted total
+    assert "empty rows" in hints.NAN_HELD_OUT and "mx.where(ntoks > 0" in hints.NAN_HELD_OUT

@@ -244,8 +244,12 @@ NAN_SCHEDULE = ("the learning rate itself became non-finite: the schedule comput
 NAN_HELD_OUT = ("only the held-out metric is non-finite while the training loss stays "
                 "finite: the evaluation averaged over no batches or no tokens, 0/0 (an "
                 "evaluation loop that ran zero batches: a batch count of -1 or 0, a "
-                "validation set smaller than one batch, an exhausted iterator); check how "
-                "many validation batches ran and divide by `max(count, 1)`")
+                "validation set smaller than one batch, an exhausted iterator; or one batch "
+                "with no tokens, such as the empty rows that pad the last batches of a "
+                "sharded evaluation: its per-token mean is 0/0 = NaN, and NaN * 0 is still "
+                "NaN when the total is weighted by its token count); check how many "
+                "validation batches ran and divide by `max(count, 1)`, and weight a batch's "
+                "loss only where it has tokens, `mx.where(ntoks > 0, loss * ntoks, 0.0)`")
 NAN_GROWTH = ("the values grew, then became NaN/inf (non-finite): the updates are too large; "
               "lower the learning rate, clip before the update, `grads, _ = "
               "optim.clip_grad_norm(grads, max_norm=1.0)`, and skip a batch whose loss is "
