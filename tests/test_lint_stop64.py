@@ -91,3 +91,37 @@ def test_mlx196_mlx_spellings_and_unknown_receivers_stay_silent(line: str) -> No
 def test_mlx196_a_module_that_imports_torch_keeps_its_view() -> None:
     code = "import torch\n" + TORCH.format(line="y = w.view(-1, 1)")
     assert fired(code, "MLX196") == []
+
+
+OPTIMIZER = """
+class AdaDelta(optim.Optimizer):
+    def init_single(self, parameter, state):
+        state["v"] = mx.zeros_like(parameter)
+        state["u"] = mx.zeros_like(parameter)
+
+    def apply_single(self, gradient, parameter, state):
+        v = state.get("v", mx.zeros_like(gradient))
+        u = state.get("{read}", mx.zeros_like(gradient))
+        v = 0.9 * v + 0.1 * mx.square(gradient)
+        d = mx.sqrt(u + 1e-6) / mx.sqrt(v + 1e-6) * gradient
+        state["v"] = v
+        {write}
+        return parameter - d
+"""
+
+
+def test_mlx197_a_state_key_read_with_a_default_and_never_written_fires() -> None:
+    # fresh184 hivescale_forage_adadelta (mlx 601c6d6): read as "s", written as "u"
+    code = OPTIMIZER.format(read="s", write='state["u"] = 0.9 * u + 0.1 * mx.square(d)')
+    assert fired(code, "MLX197") == [9]
+
+
+@pytest.mark.parametrize("read, write", [
+    ("u", 'state["u"] = 0.9 * u + 0.1 * mx.square(d)'),  # the fix
+    ("s", 'state.setdefault("s", d)'),
+    ("s", "state.update(extra)"),  # keys it cannot see
+    ("s", "fill(state, d)"),
+])
+def test_mlx197_a_key_written_somewhere_or_a_state_handed_on_stays_silent(read: str,
+                                                                         write: str) -> None:
+    assert fired(OPTIMIZER.format(read=read, write=write), "MLX197") == []

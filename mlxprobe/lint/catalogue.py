@@ -1748,6 +1748,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX197", "state-key-never-written",
+        "an optimizer's state read with state.get(\"k\", default) under a key nothing in the "
+        "class writes, while it writes its other keys: the read gets its default at every "
+        "step",
+        "u = state.get(\"u\", mx.zeros_like(gradient))  # the key written: state[\"u\"] = u",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh184 hivescale_forage_adadelta) mlx's "
+        "early AdaDelta reading its update state as \"s\" and writing it as \"u\" kept it at zero: "
+        "after 36 epochs the held-out RMSE was the mean predictor's, 443.6 against 445.8 "
+        "g/day (read as \"u\": 190.9)",
+        "", source="https://github.com/ml-explore/mlx/commit/"
+        "601c6d6aa8781e5198e80852c8ac8077ba9c1f70"),
+    RuleInfo(
         "MLX196", "torch-method-on-array",
         "a PyTorch tensor method called on an MLX array (x.view(-1, 1), x.size(0), "
         "x.unsqueeze(1), x.permute(...)): MLX's view takes a dtype, its size and shape are "

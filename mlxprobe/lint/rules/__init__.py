@@ -148,6 +148,7 @@ from .snapshots import DerivedOnce
 from .softplus import HandWrittenSoftplus
 from .spent_iterator import SpentIterator
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
+from .state_key import StateKeyNeverWritten
 from .state_trained import StateAttributeTrained
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
@@ -265,5 +266,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
-    JaxSpelling, TorchMethodOnArray,
+    JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten,
 ), key=lambda r: r.id))
