@@ -125,3 +125,31 @@ def test_mlx197_a_state_key_read_with_a_default_and_never_written_fires() -> Non
 def test_mlx197_a_key_written_somewhere_or_a_state_handed_on_stays_silent(read: str,
                                                                          write: str) -> None:
     assert fired(OPTIMIZER.format(read=read, write=write), "MLX197") == []
+
+
+BUILDER = """
+def build_model():
+    m = Net()
+    m.freeze()
+    m.head.unfreeze()
+    return {ret}
+
+
+model = build_model()
+
+
+def step(x):
+    def local_loss_fn(model):
+        return model(x).sum()
+    grads = mx.grad(local_loss_fn)(model)
+    return grads
+"""
+
+
+def test_mlx110_a_model_frozen_by_the_function_that_builds_it_fires() -> None:
+    # fresh183 orpo_chunk_backward (mlx-lm-lora 14fa457): mx.grad over the whole module
+    assert fired(BUILDER.format(ret="m"), "MLX110") == [15]
+
+
+def test_mlx110_a_builder_that_returns_something_else_stays_silent() -> None:
+    assert fired(BUILDER.format(ret="Net()"), "MLX110") == []
