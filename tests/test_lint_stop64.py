@@ -153,3 +153,37 @@ def test_mlx110_a_model_frozen_by_the_function_that_builds_it_fires() -> None:
 
 def test_mlx110_a_builder_that_returns_something_else_stays_silent() -> None:
     assert fired(BUILDER.format(ret="Net()"), "MLX110") == []
+
+
+def test_mlx196_mxnets_asnumpy_on_an_mlx_array_fires() -> None:
+    # fresh185 sextant_logbook_charlm (sml-mlx 9dde858): summed.asnumpy() after all_sum
+    code = TORCH.format(line="y = mx.distributed.all_sum(x).asnumpy()\n    s = mx.sum(x)\n"
+                        "    z = s.asnumpy()")
+    assert fired(code, "MLX196") == [6]
+
+
+REFERENCE = """
+def main():
+    model = load_model(0)
+    mx.eval(model.parameters())
+    {bind}
+    train_dpo(model, {ref}, optimizer, data)
+"""
+
+
+def test_mlx198_a_reference_model_bound_to_the_trained_model_fires() -> None:
+    # fresh185 dpo_selfref_tinylm (mlx-examples 582f979): reference_model = model
+    code = REFERENCE.format(bind="reference_model = model", ref="reference_model")
+    assert fired(code, "MLX198") == [5]
+
+
+@pytest.mark.parametrize("bind, ref", [
+    ("reference_model = load_model(0)", "reference_model"),  # a separate copy
+    ("reference_model = copy.deepcopy(model)", "reference_model"),
+    ("target = model", "None"),  # never handed beside it
+    ("reference_model = model\n    reference_model = load_model(1)", "reference_model"),
+    ("target = data", "target"),  # not a model
+])
+def test_mlx198_a_copy_or_an_alias_not_used_beside_the_model_stays_silent(bind: str,
+                                                                          ref: str) -> None:
+    assert fired(REFERENCE.format(bind=bind, ref=ref), "MLX198") == []

@@ -1748,6 +1748,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX198", "reference-is-the-model",
+        "a reference, teacher or target model bound to the trained model itself "
+        "(reference_model = model) and handed beside it to one call: one object under two "
+        "names, so the reference moves with every update",
+        "reference_model = load_model(path)  # a separate copy, frozen: "
+        "reference_model.freeze() (or copy.deepcopy(model))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh185 dpo_selfref_tinylm) a DPO loss "
+        "against the policy itself stayed at ln 2, 0.6931, for 300 steps with the chosen and "
+        "rejected rewards at 0.000; against a separate frozen reference it fell to 0.0622",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "582f979dfd7709f5c10164fd30bfacbf894027a8"),
+    RuleInfo(
         "MLX197", "state-key-never-written",
         "an optimizer's state read with state.get(\"k\", default) under a key nothing in the "
         "class writes, while it writes its other keys: the read gets its default at every "

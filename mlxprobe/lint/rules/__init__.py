@@ -124,6 +124,7 @@ from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
 from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
+from .reference_alias import ReferenceIsTheModel
 from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
 from .restarted_iterator import RestartedIteratorLost
@@ -266,5 +267,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FrozenThenTrained, ClippedUnused, BreaksAtOnce, ModuleThroughCompile, FlatKeysToUpdate,
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
-    JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten,
+    JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
 ), key=lambda r: r.id))

@@ -2,8 +2,8 @@
 takes a dtype and reinterprets the bytes; PyTorch's `view(shape)` is `reshape`), `x.size(0)`
 or `x.shape(1)` (MLX's `size` and `shape` are properties: an int and a tuple, not callable),
 `x.unsqueeze(1)`, `x.permute(...)`, `x.contiguous()`, `x.detach()`, ... (MLX's array has no
-such method). Each raises when the line first runs, often deep in a forward pass after the
-data is loaded, and a step wrapped in `try/except` swallows it at every step.
+such method; nor MXNet's `asnumpy()`). Each raises when the line first runs, often deep in a
+forward pass after the data is loaded, and a step wrapped in `try/except` swallows it at every step.
 
 Measured (mlx 0.32.4 CPU): `mx.ones(4).view(-1, 1)` raises `TypeError: view(): incompatible
 function arguments` ("1. view(self, dtype: mlx.core.Dtype, ...)"), `mx.ones(4).size(0)`
@@ -38,7 +38,8 @@ TORCH = PROPERTIES | frozenset({
     "dim", "unsqueeze", "permute", "contiguous", "detach", "clone", "numpy", "cpu", "cuda",
     "float", "half", "long", "masked_fill", "expand", "expand_as", "repeat", "clamp", "norm",
     "numel", "nelement", "view_as", "fill_", "zero_", "add_", "mul_", "copy_", "backward",
-    "requires_grad_", "type_as", "bfloat16", "double", "chunk", "narrow", "index_select"})
+    "requires_grad_", "type_as", "bfloat16", "double", "chunk", "narrow", "index_select",
+    "asnumpy", "asscalar"})  # the last two MXNet's (fresh185 sextant_logbook_charlm)
 TYPE_TESTS = frozenset({"hasattr", "isinstance"})
 ANCHORS = (".view(", *(f".{m}(" for m in sorted(TORCH)))
 
