@@ -187,3 +187,47 @@ def test_mlx198_a_reference_model_bound_to_the_trained_model_fires() -> None:
 def test_mlx198_a_copy_or_an_alias_not_used_beside_the_model_stays_silent(bind: str,
                                                                           ref: str) -> None:
     assert fired(REFERENCE.format(bind=bind, ref=ref), "MLX198") == []
+
+
+SCHEDULED = """
+class WarmupCosine:
+    def __init__(self, base, warmup):
+        self.base, self.warmup = base, warmup
+
+    def __call__(self, step):
+        {body}
+
+
+def linear(step):
+    return 1e-3 * mx.minimum(step / 50.0, 1.0)
+
+
+schedule = WarmupCosine(1e-3, 50)
+optimizer = optim.AdamW(learning_rate={rate})
+state = [model.state, optimizer.state]
+
+
+@partial(mx.compile, inputs=state, outputs=state)
+def step(x, y):
+    loss, grads = loss_and_grad(model, x, y)
+    optimizer.update(model, grads)
+    return loss
+"""
+
+
+@pytest.mark.parametrize("body", [
+    "if step < self.warmup:\n            return self.base * step / self.warmup\n"
+    "        return self.base",
+    "return self.base * min(int(step), self.warmup) / self.warmup",
+    "return self.base if step.item() < self.warmup else self.base * 0.1",
+])
+def test_mlx199_a_host_branching_schedule_stepped_under_compile_fires(body: str) -> None:
+    # fresh183 compiled_schedule_denoiser (DeepFilterNet4 873cd65)
+    code = SCHEDULED.format(body=body, rate="schedule")
+    assert fired(code, "MLX199") == [22 + body.count("\n")]
+
+
+@pytest.mark.parametrize("rate", ["linear", "optim.cosine_decay(1e-3, 1000)", "1e-3"])
+def test_mlx199_a_schedule_on_the_step_array_stays_silent(rate: str) -> None:
+    code = SCHEDULED.format(body="return self.base", rate=rate)
+    assert fired(code, "MLX199") == []

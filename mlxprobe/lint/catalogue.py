@@ -1748,6 +1748,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX199", "compiled-host-schedule",
+        "an optimizer whose learning-rate schedule branches on its step in Python (if step < "
+        "warmup, int(step), step.item()) is stepped inside a compiled function: the step is "
+        "traced there, and the first compiled step raises",
+        "optimizer.learning_rate = schedule(step)  # set outside the compiled step, or build "
+        "it from optim.linear_schedule / optim.cosine_decay / optim.join_schedules",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh183 compiled_schedule_denoiser) a "
+        "warm-up + cosine schedule object passed to optim.AdamW, updated inside "
+        "@partial(mx.compile, inputs=state, outputs=state), died at the first step with "
+        "ValueError: [eval] Attempting to eval an array during function transformations; "
+        "with the rate set outside the compiled step it trained to a 13.1 dB gain",
+        "", source="https://github.com/sealad886/DeepFilterNet4/commit/"
+        "873cd6505ecf30829ffedc583a6a4d9383b81c40"),
+    RuleInfo(
         "MLX198", "reference-is-the-model",
         "a reference, teacher or target model bound to the trained model itself "
         "(reference_model = model) and handed beside it to one call: one object under two "

@@ -31,6 +31,7 @@ from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
+from .compiled_schedule import CompiledHostSchedule
 from .constant_shape import ConstantShapeTest
 from .constant_tables import ConstantTableTrained
 from .construction import ModuleWithoutSuperInit
@@ -268,4 +269,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
+    CompiledHostSchedule,
 ), key=lambda r: r.id))
