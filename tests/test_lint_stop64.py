@@ -231,3 +231,36 @@ def test_mlx199_a_host_branching_schedule_stepped_under_compile_fires(body: str)
 def test_mlx199_a_schedule_on_the_step_array_stays_silent(rate: str) -> None:
     code = SCHEDULED.format(body="return self.base", rate=rate)
     assert fired(code, "MLX199") == []
+
+
+TREE = """
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+array_grad = mx.grad(lambda w: (w * w).sum())
+
+
+def step(x, w):
+    loss, grads = loss_and_grad(model, x)
+    g = array_grad(w)
+    {line}
+    return loss
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "norm = math.sqrt(sum((v ** 2).sum() for v in mx.flatten(grads)))",
+    "total = mx.sum(model.parameters())",
+    "flat = mx.concatenate(tree_map(lambda v: v.reshape(-1), grads))",
+])
+def test_mlx200_a_tree_handed_to_an_array_op_fires(line: str) -> None:
+    # fresh182 limerick_lm_gradnorm_flatten (sml-mlx 7e86659): mx.flatten(grads)
+    assert fired(TREE.format(line=line), "MLX200") == [9]
+
+
+@pytest.mark.parametrize("line", [
+    "norm = mx.linalg.norm(g)",  # mx.grad of an array is an array
+    "mx.eval(grads)",  # takes trees
+    "norm = sum((v * v).sum() for _, v in tree_flatten(grads))",
+    "zero = [k for k, grads in tree_flatten(grads) if float(mx.abs(grads).max()) == 0]",
+])
+def test_mlx200_arrays_and_tree_taking_calls_stay_silent(line: str) -> None:
+    assert fired(TREE.format(line=line), "MLX200") == []

@@ -1748,6 +1748,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX200", "tree-into-array-op",
+        "a parameter or gradient tree handed to an mlx.core array op as its array "
+        "(mx.flatten(grads), mx.sum(model.parameters())): the op takes one array and does "
+        "not walk a dict of arrays, so the call raises when it first runs",
+        "sum((g * g).sum() for _, g in tree_flatten(grads))  # tree_flatten lists the leaves",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh182 limerick_lm_gradnorm_flatten) a "
+        "gradient-norm log over mx.flatten(grads) raised TypeError: flatten(): incompatible "
+        "function arguments ... Invoked with types: dict at step 10; over tree_flatten(grads) "
+        "the run trained 240 steps",
+        "", source="https://github.com/williamzebrowskI/sml-mlx/commit/"
+        "7e8665963215bc2bcb65eda0b7c60a7fcca74fd0"),
+    RuleInfo(
         "MLX199", "compiled-host-schedule",
         "an optimizer whose learning-rate schedule branches on its step in Python (if step < "
         "warmup, int(step), step.item()) is stepped inside a compiled function: the step is "

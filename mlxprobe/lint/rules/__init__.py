@@ -167,6 +167,7 @@ from .transforms import (
     NoGradientOp,
 )
 from .tree_iteration import TreeIteratedAsLeaves
+from .tree_operand import TreeIntoArrayOp
 from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .truncated_interval import TruncatedInterval
@@ -269,5 +270,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
-    CompiledHostSchedule,
+    CompiledHostSchedule, TreeIntoArrayOp,
 ), key=lambda r: r.id))
