@@ -36,6 +36,16 @@ more than BINARY_DROP and its accuracy is ~0.55-0.6). Measured (failure corpus f
 `shuffle_inputs_targets_separately`: inputs and labels permuted apart): xent 0.6949 ->
 0.6925 over 12 reports, train_acc 0.506-0.515; its fixed twin: 0.59 -> 0.004, acc 0.999.
 
+A run that states its chance loss (`chance-level mlm loss = ln(16) = 2.773`: a value the
+line gives as ln K or log2 K of a class count K, and equal to it within 1%) is judged on that
+too, with no accuracy needed: the training loss's last-third median within STATED_TOL (2%)
+of it and the same fall below MIN_DROP. Measured (failure corpus fresh186
+`mbert_eager_softmax_allaxes`, modern-bert-mlx 12b248b: attention's softmax taken over every
+axis of the scores, each weight ~1/(B*H*L*L)): mlm_loss 3.06 -> 2.78 with a last-third
+median of 2.777 against the stated 2.773, its batch accuracies 2-19% around 1/16 (median
+1.67x chance: the accuracy clause's 1.3x misses such small batches); the fixed twin's loss
+fell to 0.0026.
+
 A loss of one player of a two-player game (`metric_names.adversarial`: `d_loss`, `loss_D`,
 `critic_loss`) is never judged here: a GAN's discriminator at ln 2 with its accuracy on real
 samples at 50% is the equilibrium both players seek (fresh74 `bus_headway_gan_csv`, correct:
@@ -48,6 +58,7 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 
 from .. import metric_names
@@ -57,6 +68,10 @@ from .rule import Rule, Verdict
 
 MIN_TAIL = 5
 RATIO = 1.3
+STATED_TOL = 0.02
+# a chance loss the output states as the log of a class count: `chance ... = ln(16) = 2.773`
+STATED = re.compile(r"(?i)\b(?:chance|uniform|random)[^\n]{0,60}?\b(ln|log2?)\s*\(?\s*(\d+)"
+                    r"\s*\)?\s*=\s*(\d*\.\d+)")
 MAX_CHANCE = 1 / 3
 MIN_DROP = 0.05
 BINARY_TOL, BINARY_ACC, BINARY_DROP = 0.01, 0.6, 0.01
@@ -80,7 +95,10 @@ HINT = ("the model predicts at chance: its accuracy is what a uniform guess with
         "label (a reshape or transpose that scrambles positions, such as a hand-written "
         "pooling or patching that averages the wrong axes: `x.reshape(B, H // k, k, W // k, "
         "k, C).mean(axis=(2, 4))` averages k x k blocks, `.mean(axis=(1, 3))` averages pixels "
-        "k apart over the whole image)")
+        "k apart over the whole image); and that attention normalises over the keys: "
+        "`mx.softmax(scores)` with no axis normalises over every element of the (batch, "
+        "heads, queries, keys) scores, each weight ~1/(B*H*L*L), so no position reads "
+        "another: `mx.softmax(scores, axis=-1)`")
 
 
 def tail(values: list[float]) -> list[float]:
@@ -120,18 +138,41 @@ def task_accuracies(raw: RawResult) -> dict[str, list[float]]:
     return {n: v for n, v in accuracies(raw).items() if not metric_names.objective(n)}
 
 
+def stated_chance(text: str) -> float | None:
+    """The last chance loss the output states as ln K (or log2 K) and gives equal to it."""
+    for found in reversed(list(STATED.finditer(text))):
+        count, value = int(found.group(2)), float(found.group(3))
+        expect = math.log2(count) if found.group(1).lower() == "log2" else math.log(count)
+        if count >= 2 and abs(value - expect) <= 0.01 * expect:
+            return value
+    return None
+
+
+def at_stated(raw: RawResult, median: float) -> dict | None:
+    """The loss's last-third median at the chance loss the program states."""
+    stated = stated_chance(raw.stdout_tail or "")
+    if stated is None or abs(median - stated) > STATED_TOL * stated:
+        return None
+    chance = math.exp(-stated)
+    return {"chance_stated": stated, "loss_median": round(median, 4), "stated_tol": STATED_TOL,
+            "chance_from_loss": round(chance, 4), "classes_from_loss": round(1 / chance, 1),
+            "accuracy_medians": {}, "min_drop": MIN_DROP}
+
+
 def at_chance(raw: RawResult) -> dict | None:
-    """The evidence that every accuracy sits at exp(-loss) in the run's last third, or None."""
+    """The evidence that every accuracy sits at exp(-loss) in the run's last third, or that
+    the loss sits at the chance loss the program states, or None."""
     losses = tail(program.losses(raw))
     if len(losses) < MIN_TAIL or min(losses) < 0 or len(set(losses)) == 1:
         return None
-    chance = math.exp(-statistics.median(losses))
+    median = statistics.median(losses)
+    chance = math.exp(-median)
     if chance <= 0.0:  # a loss beyond ~745: no uniform guess gives it
         return None
     accs = held_out_first({n: statistics.median(t) for n, v in accuracies(raw).items()
                            if len(t := tail(v)) >= MIN_TAIL})
     if not accs or not (_many_classes(chance, accs) or binary(chance, accs)):
-        return None
+        return at_stated(raw, median)
     return {"chance_from_loss": round(chance, 4), "classes_from_loss": round(1 / chance, 1),
             "accuracy_medians": {n: round(a, 4) for n, a in accs.items()},
             "ratio_max": RATIO, "max_chance": round(MAX_CHANCE, 3), "min_drop": MIN_DROP}
@@ -168,12 +209,19 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     if found is None or drop is None or drop >= least:
         return None
     found["loss_drop"], found["min_drop"] = round(drop, 4), least
+    return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} "
+                   f"{_against(found)}, and the loss fell {drop:.1%} over the run",
+                   _hint(raw), found)
+
+
+def _against(found: dict) -> str:
+    if "chance_stated" in found:
+        return (f"the loss's median {found['loss_median']:.4g} at the chance loss the program "
+                f"states, {found['chance_stated']:g} (within {STATED_TOL:.0%}: a uniform guess "
+                f"over ~{found['classes_from_loss']:.0f} classes)")
     shown = ", ".join(f"{n} {a:.3f}" for n, a in found["accuracy_medians"].items())
-    return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} {shown} "
-                   f"against exp(-loss) = "
-                   f"{found['chance_from_loss']:.3f} "
-                   f"(a uniform guess over ~{found['classes_from_loss']:.0f} classes), and "
-                   f"the loss fell {drop:.1%} over the run", _hint(raw), found)
+    return (f"{shown} against exp(-loss) = {found['chance_from_loss']:.3f} (a uniform guess "
+            f"over ~{found['classes_from_loss']:.0f} classes)")
 
 
 def _where(raw: RawResult) -> str:
@@ -201,6 +249,8 @@ RULES = (
          f"fell < {BINARY_DROP:.0%}; a run of {MIN_TAIL}-9 reports: all of them, and its "
          "loss never below its first", "failure corpus: optimizer_choice_ignored (Soup PR "
          "734), shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
-         "embedded (fresh9), gcnconv_no_self_loops (fresh28); a uniform guess over K classes: "
+         "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
+         f"(fresh186: no accuracy needed where the output states its chance loss as ln K, "
+         f"the loss's median within {STATED_TOL:.0%} of it); a uniform guess over K classes: "
          "loss ln K, accuracy 1/K", guessing),
 )
