@@ -40,6 +40,7 @@ from . import (
     ascent,
     averaged,
     backlog,
+    baseline,
     below_floor,
     below_mean,
     capped,
@@ -290,6 +291,7 @@ def _not_learning_rules() -> tuple[Rule, ...]:
         *parting.RULES,
         *memorised.RULES,
         *leaked_answer.RULES,
+        *baseline.RULES,  # after memorised: a rise past the start says more
         _not_learning_rule(),
         *unmoved.RULES,  # last: the noise-level sibling of `constant`, for runs too short
         # for the trend rule (< 10 reports) that no specific rule explains
