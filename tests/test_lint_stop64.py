@@ -264,3 +264,30 @@ def test_mlx200_a_tree_handed_to_an_array_op_fires(line: str) -> None:
 ])
 def test_mlx200_arrays_and_tree_taking_calls_stay_silent(line: str) -> None:
     assert fired(TREE.format(line=line), "MLX200") == []
+
+
+LOSS = """
+def head(logits, labels):
+    {line}
+    return loss_fct(logits, labels)
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "loss_fct = nn.losses.cross_entropy()",
+    "loss_fct = nn.losses.mse_loss(reduction='mean')",
+    "loss_fct = nn.losses.binary_cross_entropy(logits)",
+])
+def test_mlx201_a_loss_function_built_like_a_pytorch_module_fires(line: str) -> None:
+    # fresh187 xlmr_seqcls_lossfct_call (mlx-transformers 88f8e6b)
+    assert fired(LOSS.format(line=line), "MLX201") == [3]
+
+
+@pytest.mark.parametrize("line", [
+    "loss_fct = nn.losses.cross_entropy",
+    "loss_fct = partial(nn.losses.cross_entropy, reduction='mean')",
+    "loss_fct = nn.losses.cross_entropy(*pair)",
+    "loss_fct = nn.losses.mse_loss(logits, labels)",
+])
+def test_mlx201_a_loss_kept_as_a_function_or_given_its_arguments_stays_silent(line: str) -> None:
+    assert fired(LOSS.format(line=line), "MLX201") == []

@@ -1748,6 +1748,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX201", "loss-called-as-constructor",
+        "an mlx.nn.losses function called with fewer than its two required arguments, most "
+        "often none (loss_fct = nn.losses.cross_entropy(), PyTorch's nn.CrossEntropyLoss() "
+        "habit): MLX's losses are plain functions of (predictions, targets), so the call "
+        "raises",
+        "loss_fct = nn.losses.cross_entropy  # the function; later loss_fct(logits, labels)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh187 xlmr_seqcls_lossfct_call) a "
+        "classification head's loss_fct = nn.losses.cross_entropy() raised TypeError: "
+        "cross_entropy() missing 2 required positional arguments at the first step; kept as "
+        "the function it trained to eval_acc 0.973",
+        "", source="https://github.com/ToluClassics/mlx-transformers/commit/"
+        "88f8e6bf8905fc1618a244bf4b2673e8e39495f1"),
+    RuleInfo(
         "MLX200", "tree-into-array-op",
         "a parameter or gradient tree handed to an mlx.core array op as its array "
         "(mx.flatten(grads), mx.sum(model.parameters())): the op takes one array and does "

@@ -86,6 +86,7 @@ from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .loop_target import LoopTargetRebindsArray
 from .lora_scale import AlphaWithoutRank
+from .loss_constructor import LossCalledAsConstructor
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
 from .mask_dtype import Float32MaskHalfAttention
 from .masked_exp import MaskedAfterExp
@@ -270,5 +271,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DiscardedResult, AlphaWithoutRank, PaddedToLongestCompiled, ModelOutputKept, PathAsKeys,
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
-    CompiledHostSchedule, TreeIntoArrayOp,
+    CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
 ), key=lambda r: r.id))
