@@ -381,3 +381,17 @@ def test_a_stall_after_another_printed_quantity_moved_and_held_is_a_converged_fi
     r2 = [-0.006, -0.001] + [0.0] * 10
     assert classify(watched(steps(2000) + series("r2", r2) + looks)).label == \
         "not_learning:stalled"
+
+
+def test_a_restart_above_every_report_of_a_flat_noisy_curve_is_a_new_phase():
+    from mlxprobe.judging import phases
+
+    # fresh188 haulrope_splice_wirecount: a curriculum stage over young ropes (train_nll flat
+    # and noisy), then the whole fleet with `it` back at 1 and a harder NLL
+    young = [1.1405, 0.9933, 0.9989, 1.0068, 1.0939, 1.0037, 1.0158, 0.984, 1.0754]
+    fleet = [1.4596, 1.4807, 1.3773, 1.5579, 1.4669, 1.4576, 1.4795]
+    raw = watched(curve(young + fleet, restart_at=len(young)))
+    assert phases.last_start(raw, young + fleet) == len(young)
+    assert classify(raw).kind == "pass"
+    one_curve = watched(curve(young + fleet))  # no restart marked: one curve
+    assert phases.last_start(one_curve, young + fleet) == 0

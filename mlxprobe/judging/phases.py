@@ -27,8 +27,11 @@ opening) at the third change, falling within each stage; fresh87
 (`mean_len`, a learning rate under a schedule) and one that goes back to an old value a
 toggle: no boundary.
 
-A curve that fell and restarts above every one of its first WINDOW reports is a new phase
-too, however small the jump: fresh42 `adapter_reload_default_scale_ok` trains a base model
+At a boundary the program marks, a report above every report of the curve before it (by
+FELL) starts a new phase whatever that curve did (fresh188 `haulrope_splice_wirecount`, a
+curriculum whose first stage's loss was flat and noisy). A curve that fell and restarts above
+every one of its first WINDOW reports is a new phase too, however small the jump: fresh42
+`adapter_reload_default_scale_ok` trains a base model
 (train_ce 1.004 -> 0.899 over five reports) and then an adapter, its epoch counter back at 5
 and train_ce at 1.041 (1.16x): read as one curve, its last ten reports "did not fall".
 FELL = 0.05 (the trend rule's own smallest fall) keeps a flat noisy loss, which has not
@@ -70,10 +73,12 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     start = 0
     for i in range(1, len(losses)):
         before = losses[start:i]
+        boundary = _boundary(records[i - 1], records[i], restarts)
         if _new_curve(before, losses[i]) and (
-                _boundary(records[i - 1], records[i], restarts)
+                boundary
                 or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
-                or _repeated(records[i - 1], records[i], restarts):
+                or _repeated(records[i - 1], records[i], restarts) \
+                or boundary and _above_all(before, losses[i]):
             start = i
     return start
 
@@ -159,6 +164,20 @@ def _new_curve(before: list[float], first: float) -> bool:
     fell = len(before) >= WINDOW and before[-1] <= (1 - FELL) * opening
     return first >= JUMP * before[-1] or (fell and first > max(before[:WINDOW])) or (
         len(before) >= WINDOW and before[-1] <= opening and first > (1 + FELL) * max(before))
+
+
+def _above_all(before: list[float], first: float) -> bool:
+    """`first` lies FELL above every report of a curve of at least WINDOW reports that did
+    not climb (its last WINDOW reports' median within FELL of its opening: a loss that climbs
+    through its epochs stays one curve): at a boundary the program marks, a harder stage,
+    however flat and noisy the curve before it
+    (fresh188 `haulrope_splice_wirecount`: a Poisson NLL curriculum whose `it` went back to 1
+    for the whole fleet, train_nll 0.98-1.14 over the young ropes' nine reports, then 1.46;
+    read as one curve, 1.14 -> 1.48 "did not fall")."""
+    if len(before) < WINDOW:
+        return False
+    ended = sorted(before[-WINDOW:])[WINDOW // 2]
+    return ended <= (1 + FELL) * _opening(before) and first > (1 + FELL) * max(before)
 
 
 def _blew_up(before: list[float], opening: float) -> bool:
