@@ -89,7 +89,9 @@ _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 # identity map's mse, 0.2402 at every report, read once its table's header was)
 _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
                         r"null|chance|uniform|bayes|identity|naive|persistence|trivial|"
-                        r"dummy|prior)(?:$|_)")  # `prior_ce`: the class prior's, fresh122
+                        r"dummy|prior|clim|climatology|majority|mean_predictor)(?:$|_)")
+# `prior_ce`: the class prior's, fresh122; `clim_mae`: a climatology's, fresh164
+# `balloon_propane_quantile_folds`, read once its barred header was (stop 64)
 
 
 LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learning rate

@@ -34,7 +34,13 @@ CELL = re.compile(r"\S+")
 # learning rate was its loss, and the schedule repeated at each warm restart read as a
 # replayed curve: `wrong_result:replayed`)
 NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|^-]*:?")
-UNIT_WORDS = frozenset({"%"})  # a unit standing alone after a name: `ferry %`
+UNIT_WORDS = frozenset({"%"})
+# a bar standing alone between groups of columns, in a header and its rows alike (fresh188
+# `solvent_vae_propclip`: `epoch | beta | recon kl logp_l tpsa_l | logP MAE  TPSA MAE (A^2)`
+# was not read, so each row's beta, 0.0 -> 0.5, was its loss: `diverged:exploding`); it
+# becomes a space, which keeps every cell where it was
+BAR = "|"
+LONE_BAR = re.compile(r"(?<!\S)\|(?!\S)")  # a unit standing alone after a name: `ferry %`
 NUMBER_WORD = re.compile(rf"(?:{fields.NUMBER}|[-+]?(?:nan|inf))%?", re.IGNORECASE)
 UNIT = re.compile(r"\s*\([^()]*\)")
 LETTER = re.compile(r"[A-Za-z]")
@@ -43,8 +49,9 @@ LETTER = re.compile(r"[A-Za-z]")
 def header_like(text: str) -> bool:
     """Three or more words, every one a name with a letter in it (no number, bracketed or
     not, nan or inf: `Step [0]  Training Loss [3.81]`, `final mse: nan` are progress
-    lines): a table header that may hold names of several words."""
-    words = [w for w in text.split() if w not in UNIT_WORDS]
+    lines): a table header that may hold names of several words. A bar standing alone
+    separates groups of columns (`epoch | beta | recon  kl | logP MAE  TPSA MAE`)."""
+    words = [w for w in text.split() if w not in UNIT_WORDS and w != BAR]
     return len(words) >= 3 and all(NAME_WORD.fullmatch(w) and LETTER.search(w)
                                    and not NUMBER_WORD.fullmatch(w) for w in words)
 
@@ -52,7 +59,7 @@ def header_like(text: str) -> bool:
 def aligned(header: str, row: str) -> list[str] | None:
     """The column names the row's cells stand under (right-aligned, else left-aligned), or
     None when some cell is not a number or the header does not line up with the cells."""
-    head, line = header.expandtabs().rstrip(), row.expandtabs().rstrip()
+    head, line = (LONE_BAR.sub(" ", t.expandtabs().rstrip()) for t in (header, row))
     spans = [m.span() for m in CELL.finditer(line)]
     if len(spans) < 2 or not all(NUMBER_WORD.fullmatch(line[a:b]) for a, b in spans):
         return None

@@ -77,6 +77,7 @@ class ProgressParser:
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
         self.words: list[str] | None = None  # a barred header's words, one a column each
+        self.groups: list[list[str]] | None = None  # a barred header's words, per group
         self.diff = False  # a unified diff's hunk was seen: `-` lines are values replaced
         self.block = KeyValueBlock()
 
@@ -102,6 +103,7 @@ class ProgressParser:
         if is_header(heading):
             self.header = heading
             self.words = cells if delimited(text) and is_header(cells) else None
+            self.groups = [g.split() for g in bar_cells(text)] if delimited(text) else None
             self.pending = text if columns.header_like(text) else None
             return None
         if columns.header_like(text):
@@ -182,9 +184,13 @@ class ProgressParser:
         between = bar_cells(text) if delimited(text) else []
         if len(between) != len(self.header):
             return None
+        groups = self.groups if self.groups and len(self.groups) == len(between) else None
         pairs = [(h, c) for h, c in zip(self.header, between) if c and numeric([c])]
-        words = [h for h, c in zip(self.header, between)
-                 if c and c not in EMPTY_CELLS and not numeric([c])]
+        pairs += [p for i, c in enumerate(between) if groups and not numeric([c])
+                  for p in grouped(groups[i], c)]
+        words = [h for i, (h, c) in enumerate(zip(self.header, between))
+                 if c and c not in EMPTY_CELLS and not numeric([c])
+                 and not (groups and grouped(groups[i], c))]
         return pairs if len(pairs) >= 2 and not any(_measured(h) for h in words) else None
 
     def _aligned(self, cells: list[str], header: list[str]) -> list[tuple[str, str]] | None:
@@ -313,6 +319,22 @@ def table_cells(text: str) -> list[str]:
 def delimited(text: str) -> bool:
     """The line's bars separate columns (not only `|x|` inside a name)."""
     return DELIMITER.search(text) is not None
+
+
+def grouped(words: list[str], cell: str) -> list[tuple[str, str]]:
+    """(name, number) pairs of a group of columns between two bars, its numbers under its
+    header words one each, or two each (`logP MAE  TPSA MAE (A^2)` over `0.8937  11.819`; a
+    bracketed unit dropped); [] when they do not match (fresh188 `solvent_vae_propclip`:
+    `epoch | beta | recon  kl  logp_l  tpsa_l | logP MAE  TPSA MAE (A^2)`, whose groups of
+    numbers were not read, so each row's beta was its loss)."""
+    numbers = cell.split()
+    names = [w for w in words if not UNIT.fullmatch(" " + w) and w not in EMPTY_CELLS]
+    if len(numbers) < 2 or not numeric(numbers):
+        return []
+    width = len(names) // len(numbers) if len(names) % len(numbers) == 0 else 0
+    if width not in (1, 2):
+        return []
+    return [("_".join(names[i * width:(i + 1) * width]), n) for i, n in enumerate(numbers)]
 
 
 def bar_cells(text: str) -> list[str]:
