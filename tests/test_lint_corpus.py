@@ -111,7 +111,11 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # the fixed twin (mlx-playground a384550 fixed only mx.grad's argument) divides the
         # micro-batch loss by accumulation_steps after value_and_grad, as fresh47's did: the
         # gradients it sums over 2 micro-batches are never divided (stop 64)
-        ("fresh184", "cellgrid_gradfn_misuse_ok.py"): ["MLX005:101"]}
+        ("fresh184", "cellgrid_gradfn_misuse_ok.py"): ["MLX005:101"],
+        # both twins carry mlx-vlm's own LoRaLayer of that time, scaled by alpha alone (the
+        # layer mlx-vlm issue 845, MLX103's source, was raised on); the fix (b582a1a) only
+        # skipped it under full-weight training (stop 64)
+        ("fresh188", "tinyvlm_fullweight_lora_ok.py"): ["MLX103:31"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

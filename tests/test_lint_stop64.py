@@ -291,3 +291,23 @@ def test_mlx201_a_loss_function_built_like_a_pytorch_module_fires(line: str) -> 
 ])
 def test_mlx201_a_loss_kept_as_a_function_or_given_its_arguments_stays_silent(line: str) -> None:
     assert fired(LOSS.format(line=line), "MLX201") == []
+
+
+def test_mlx014_a_rollout_over_a_courses_grades_is_no_gradient_step() -> None:
+    # fresh189 ultra_pacing_reinforce_seeds (correct): `grades` is no gradient
+    code = """
+def rollout(grades):
+    energy = mx.ones((4,))
+    for k in range(8):
+        climb = mx.maximum(grades[:, k], 0.0)
+        energy = energy - 0.1 * (1.0 + 4.0 * climb)
+    return energy
+
+
+def train(model, opt, grads_fn, x):
+    for step in range(10):
+        grads = grads_fn(model, x)
+        w = model.w
+        w = w - 0.1 * grads
+"""
+    assert fired(code, "MLX014") == [14]

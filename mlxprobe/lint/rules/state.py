@@ -67,17 +67,28 @@ def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set
     if not isinstance(target, ast.Name):
         return False
     used = names_in(value)
-    if target.id not in used or not (used & grads or any("grad" in n.lower() for n in used)):
+    if target.id not in used or not (used & grads or any(map(gradient_named, used))):
         return False
     if isinstance(value, ast.Call):
         return source.imports.resolve(value.func) in TREE_MAP
     return isinstance(value, (ast.DictComp, ast.ListComp))
 
 
+GRADIENT_NAMED = re.compile(r"grad(?!e)")
+
+
 def reads_grads(node: ast.AST, grads: set[str]) -> bool:
     """The expression reads the step's gradients (a name the gradient call bound, or one
     named like a gradient)."""
-    return any(n in grads or "grad" in n.lower() for n in names_in(node))
+    return any(n in grads or gradient_named(n) for n in names_in(node))
+
+
+def gradient_named(name: str) -> bool:
+    """`grads`, `g_grad`, `gradient`, not `grades` or `upgrade` (fresh189
+    `ultra_pacing_reinforce_seeds`, correct: a rollout's `energy = energy - COST[a] * (1 +
+    4 * climb)` with `climb` from the course's `grades` read as a hand-written descent step
+    in a loop that never evaluates: MLX014)."""
+    return GRADIENT_NAMED.search(name.lower()) is not None
 
 
 def descent_shape(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
