@@ -8,6 +8,8 @@ Cost: < 0.5 s (no MLX, no process).
 
 from __future__ import annotations
 
+import pytest
+
 from mlxprobe.judging import hints
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
@@ -84,12 +86,14 @@ def test_a_header_with_a_unit_raised_to_a_power_names_its_columns() -> None:
         "learning_rate": 0.00199, "train": 1.4217, "val": 1.0761, "ref": 0.3954}
 
 
-def test_a_splits_size_beside_its_name_is_no_stale_evaluation() -> None:
-    # fresh129 `firefly_flash_species_foldrestore`: `fold 1/5  train=720  val=180` per fold
+@pytest.mark.parametrize("split", ["val", "held_out"])
+def test_a_splits_size_beside_its_name_is_no_stale_evaluation(split: str) -> None:
+    # fresh129 `firefly_flash_species_foldrestore`: `fold 1/5  train=720  val=180` per fold;
+    # fresh190 `hammock_sag_folds_warm0_log`: `fold 2/5 start: train 720, held-out 180`
     def run(val: float) -> RawResult:
         train = [1.55, 0.49, 0.10, 0.06, 0.05, 0.04, 0.03, 0.03, 0.03, 0.03]
         records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
-                    "loss": loss, "metrics": {"val": val}} for i, loss in enumerate(train)]
+                    "loss": loss, "metrics": {split: val}} for i, loss in enumerate(train)]
         return RawResult(records=records, exit_code=0, watched=True)
 
     assert classify(run(180.0)).kind == "pass"

@@ -71,11 +71,15 @@ def frozen_metric(raw: RawResult) -> tuple[str, list[float]] | None:
     return None
 
 
+SPLIT_NAMES = fields.SPLITS | {"heldout", "held_out"}
+
+
 def split_size(name: str, value: float) -> bool:
     """A split's bare name with a whole number >= 2 is how many examples it holds, not a
     measurement of them (fresh129 `firefly_flash_species_foldrestore`: `fold 1/5  train=720
-    val=180` before each fold, read as a held-out `val` of 180 at every report)."""
-    return name in fields.SPLITS and value.is_integer() and value >= 2
+    val=180` before each fold, read as a held-out `val` of 180 at every report; fresh190
+    `hammock_sag_folds_warm0_log`: `fold 2/5 start: train 720, held-out 180`, a `held_out`)."""
+    return name in SPLIT_NAMES and value.is_integer() and value >= 2
 
 
 def loss_fall(raw: RawResult) -> float | None:
