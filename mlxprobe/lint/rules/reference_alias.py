@@ -33,9 +33,10 @@ from .base import Rule
 
 REFERENCE = frozenset({"ref", "reference", "teacher", "target", "ema", "old", "frozen",
                        "baseline"})
-ALIAS = re.compile(r"\b(?:ref|reference|teacher|target|ema|old|frozen|baseline)\w*\s*=\s*"
-                   r"[A-Za-z_][\w.]*\s*$|\w+_(?:ref|reference|teacher|target|ema|old|frozen|"
-                   r"baseline)\w*\s*=\s*[A-Za-z_][\w.]*\s*$", re.MULTILINE)
+# a plain alias on its own line: `reference_model = model` (the text test reads only the lines
+# holding one of REFERENCE's words, found by `str.find`: one regex over every line of the
+# packages cost 0.9 s)
+ALIAS_LINE = re.compile(r"[ \t]*(\w+)[ \t]*=[ \t]*[A-Za-z_][\w.]*[ \t]*$")
 
 
 MODEL_METHODS = frozenset({"parameters", "trainable_parameters", "freeze", "unfreeze", "train",
@@ -47,6 +48,22 @@ def models(source: SourceFile) -> set[str]:
     return {n.func.value.id for n in source.of_type(ast.Call) if isinstance(
         n.func, ast.Attribute) and n.func.attr in MODEL_METHODS and isinstance(
         n.func.value, ast.Name)}
+
+
+def alias_line(text: str) -> bool:
+    """A line `T = V` whose T says reference (see ALIAS_LINE)."""
+    low = text.lower()
+    for word in REFERENCE:
+        at = low.find(word)
+        while at >= 0:
+            if at == 0 or not low[at - 1].isalnum():
+                start = low.rfind("\n", 0, at) + 1
+                end = low.find("\n", at)
+                found = ALIAS_LINE.match(text, start, len(low) if end < 0 else end)
+                if found is not None and says_reference(found.group(1)):
+                    return True
+            at = low.find(word, at + len(word))
+    return False
 
 
 def says_reference(name: str) -> bool:
@@ -73,7 +90,7 @@ class ReferenceIsTheModel(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ALIAS.search(text) is not None
+        return alias_line(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         known = models(source)

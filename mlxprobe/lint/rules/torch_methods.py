@@ -25,6 +25,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import arrays_in, is_array
@@ -42,6 +43,7 @@ TORCH = PROPERTIES | frozenset({
     "asnumpy", "asscalar"})  # the last two MXNet's (fresh185 sextant_logbook_charlm)
 TYPE_TESTS = frozenset({"hasattr", "isinstance"})
 ANCHORS = (".view(", *(f".{m}(" for m in sorted(TORCH)))
+CALLED = re.compile(rf"\.(?:view|{'|'.join(sorted(TORCH))})\(")
 
 
 def int_literal(node: ast.AST) -> bool:
@@ -64,7 +66,7 @@ class TorchMethodOnArray(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "mlx" in text and any(a in text for a in ANCHORS)
+        return "mlx" in text and CALLED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         torch = imports_torch(source)
