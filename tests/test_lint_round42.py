@@ -53,6 +53,20 @@ def test_the_keyword_table_matches_the_installed_mlx():
         assert taken <= found, name
 
 
+def test_the_optimizer_keyword_table_matches_the_installed_mlx():
+    import inspect
+
+    import mlx.optimizers as optim
+
+    from mlxprobe.lint.mlx_keywords import OPTIMIZERS
+
+    if mx.__version__ != VERSION:
+        pytest.skip(f"the table is of mlx {VERSION}; this is {mx.__version__}: regenerate it")
+    for name, taken in OPTIMIZERS.items():
+        found = set(inspect.signature(getattr(optim, name.rsplit(".", 1)[1])).parameters)
+        assert taken == found - {"self"}, name
+
+
 SEEDED = """
 def iterate_batches(data, seed=None):
     if {test}:

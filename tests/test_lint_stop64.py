@@ -314,3 +314,35 @@ def train(w, x):
     return w
 """
     assert fired(code, "MLX014") == [16]  # the descent step only, not the rollout
+
+
+def test_mlx141_an_optimizer_built_with_a_keyword_it_does_not_take_fires() -> None:
+    # fresh186 cellbox_adam_wd_kwarg: Adam has no weight_decay (AdamW has)
+    code = """
+def train(model, x, lr, wd):
+    opt = optim.{cls}(learning_rate=lr, weight_decay=wd)
+    loss_and_grad = nn.value_and_grad(model, lambda m, x: mx.mean(m(x)))
+    loss, grads = loss_and_grad(model, x)
+    opt.update(model, grads)
+"""
+    assert fired(code.format(cls="Adam"), "MLX141") == [3]
+    assert fired(code.format(cls="AdamW"), "MLX141") == []
+
+
+ATTENTION = """
+def attend(q, k, v, mask, logits):
+    scores = (q @ k.transpose(0, 1, 3, 2)) * 0.125
+    {line}
+    return w
+"""
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("w = mx.softmax(scores + mask)", [4]),  # fresh186 mbert_eager_softmax_allaxes
+    ("w = mx.softmax(q @ k.T)", [4]),
+    ("w = mx.softmax(scores + mask, axis=-1)", []),
+    ("w = mx.softmax(scores, -1)", []),
+    ("w = mx.softmax(logits[0])", []),  # one row of logits: 1-D more often than not
+])
+def test_mlx202_a_softmax_over_every_axis_of_product_scores(line: str, expected) -> None:
+    assert fired(ATTENTION.format(line=line), "MLX202") == expected

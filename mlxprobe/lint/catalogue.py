@@ -1462,9 +1462,10 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "36dec5a210603c69da40aafc82435126087c39c9"),
     RuleInfo(
         "MLX141", "unknown-keyword",
-        "an mlx.core function (or one of mx.linalg, mx.fft, mx.random, mx.fast) is called with "
-        "a keyword it does not take, often PyTorch's or NumPy's spelling (dim=, keepdim=, "
-        "size=, min=): a TypeError at the first call",
+        "an mlx.core function (or one of mx.linalg, mx.fft, mx.random, mx.fast), or an "
+        "mlx.optimizers optimizer, is called with a keyword it does not take, often "
+        "PyTorch's or NumPy's spelling (dim=, keepdim=, size=, min=, Adam's weight_decay=): "
+        "a TypeError at the first call",
         "mx.concatenate((cond, x), axis=-1)  # MLX's keywords: axis, keepdims, shape",
         "measured (mlx 0.32.4 CPU, failure corpus fresh41 e2_infill_concat_cond) "
         "mx.concatenate(..., dim=-1) in the forward raised TypeError (incompatible function "
@@ -1747,6 +1748,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "others never changed); x = ... trains all four",
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
+    RuleInfo(
+        "MLX202", "softmax-over-all-axes",
+        "mx.softmax(x) with no axis: MLX normalises over every element of the array, so "
+        "attention scores (batch, heads, queries, keys) get weights of ~1/(B*H*L*L) and no "
+        "position reads another",
+        "mx.softmax(scores, axis=-1)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh186 mbert_eager_softmax_allaxes) a "
+        "masked-token encoder with mx.softmax(attn_weights + attention_mask) stayed at the "
+        "chance loss, 3.06 -> 2.78 against ln 16 = 2.773; with axis=-1 it fell to 0.0026",
+        "", source="https://github.com/aramuk/modern-bert-mlx/commit/"
+        "12b248bac2bdcea6d4fc59d02c2b5857c26eddd9"),
     RuleInfo(
         "MLX201", "loss-called-as-constructor",
         "an mlx.nn.losses function called with fewer than its two required arguments, most "

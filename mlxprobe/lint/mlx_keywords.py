@@ -393,3 +393,29 @@ KEYWORDS: dict[str, frozenset[str]] = {
     "mlx.core.zeros": frozenset({"dtype", "shape", "stream"}),
     "mlx.core.zeros_like": frozenset({"a", "dtype", "stream"}),
 }
+
+# The keyword parameters of each `mlx.optimizers` optimizer's constructor in mlx 0.32.4 (from
+# `inspect.signature`): `optim.Adam(learning_rate=..., weight_decay=...)` raises TypeError
+# (AdamW takes it; failure corpus fresh186 `cellbox_adam_wd_kwarg`).
+OPTIMIZERS: dict[str, frozenset[str]] = {
+    "mlx.optimizers.AdaDelta": frozenset({"eps", "learning_rate", "rho"}),
+    "mlx.optimizers.Adafactor": frozenset({
+        "beta_1", "clip_threshold", "decay_rate", "eps", "learning_rate", "relative_step",
+        "scale_parameter", "warmup_init", "weight_decay"
+    }),
+    "mlx.optimizers.Adagrad": frozenset({"eps", "learning_rate"}),
+    "mlx.optimizers.Adam": frozenset({"betas", "bias_correction", "eps", "learning_rate"}),
+    "mlx.optimizers.AdamW": frozenset({
+        "betas", "bias_correction", "eps", "learning_rate", "weight_decay"
+    }),
+    "mlx.optimizers.Adamax": frozenset({"betas", "eps", "learning_rate"}),
+    "mlx.optimizers.Lion": frozenset({"betas", "learning_rate", "weight_decay"}),
+    "mlx.optimizers.MultiOptimizer": frozenset({"filters", "optimizers"}),
+    "mlx.optimizers.Muon": frozenset({
+        "learning_rate", "momentum", "nesterov", "ns_steps", "weight_decay"
+    }),
+    "mlx.optimizers.RMSprop": frozenset({"alpha", "eps", "learning_rate"}),
+    "mlx.optimizers.SGD": frozenset({
+        "dampening", "learning_rate", "momentum", "nesterov", "weight_decay"
+    }),
+}

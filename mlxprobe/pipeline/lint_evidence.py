@@ -60,7 +60,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                            "MLX089", "MLX090", "MLX098", "MLX102",
                            "MLX103", "MLX111", "MLX113", "MLX123", "MLX126",
                            "MLX128"}),
-    "not_learning": frozenset({"MLX198", "MLX197", "MLX195", "MLX194", "MLX193", "MLX192",
+    "not_learning": frozenset({"MLX202", "MLX198", "MLX197", "MLX195", "MLX194", "MLX193", "MLX192",
                                "MLX191", "MLX190", "MLX188", "MLX183", "MLX176", "MLX002", "MLX003",
                                "MLX006", "MLX010",
                                "MLX011", "MLX012", "MLX016", "MLX019", "MLX021", "MLX029",

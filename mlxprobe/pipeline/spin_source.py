@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from .. import syntax
 from .lint_evidence import FRAME, MAX_BYTES, foreign_roots, own
 
 SPINNING = frozenset({"computing_in", "looping"})  # evidence keys of an endless loop
@@ -52,7 +53,7 @@ def header(lines: list[str], node: ast.AST) -> str:
 
 def quote(text: str, line: int) -> tuple[int, str] | None:
     """(the loop's line, its header, with a `while`'s first inner `for`) around `line`."""
-    loop = innermost_loop(ast.parse(text), line)
+    loop = innermost_loop(syntax.parse(text), line)
     if loop is None:
         return None
     lines = text.splitlines()

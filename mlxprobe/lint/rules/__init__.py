@@ -148,6 +148,7 @@ from .skipped import GradientsNotAccumulated
 from .skipped_update import ShapeSkippedUpdate
 from .slices import ReductionIntoBatchSlice
 from .snapshots import DerivedOnce
+from .softmax_axis import SoftmaxOverAll
 from .softplus import HandWrittenSoftplus
 from .spent_iterator import SpentIterator
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
@@ -272,4 +273,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
+    SoftmaxOverAll,
 ), key=lambda r: r.id))
