@@ -322,8 +322,9 @@ def test_mlx141_an_optimizer_built_with_a_keyword_it_does_not_take_fires() -> No
 def train(model, x, lr, wd):
     opt = optim.{cls}(learning_rate=lr, weight_decay=wd)
     loss_and_grad = nn.value_and_grad(model, lambda m, x: mx.mean(m(x)))
-    loss, grads = loss_and_grad(model, x)
-    opt.update(model, grads)
+    for batch in x:
+        loss, grads = loss_and_grad(model, batch)
+        opt.update(model, grads)
 """
     assert fired(code.format(cls="Adam"), "MLX141") == [3]
     assert fired(code.format(cls="AdamW"), "MLX141") == []
