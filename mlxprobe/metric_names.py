@@ -100,6 +100,12 @@ LEARNING_RATES = ("lr", "learning_rate")  # normalised names of a reported learn
 NEGATED_WORD = re.compile(r"(?<=[\s_])-(?=[a-z])")  # `test -elbo`, `val_-loglik`
 
 
+def words(name: str) -> list[str]:
+    """A name's words, lower case, split at anything but letters and digits (`val_MAE` ->
+    `val`, `mae`)."""
+    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+
+
 def normal(name: str) -> str:
     """`Train Loss:` -> `train_loss`; `Learning-Rate` -> `learning_rate`; a name written
     negated, `-elbo`, -> `minus_elbo`, also after a qualifier (`test -elbo` -> `test_minus_elbo`:

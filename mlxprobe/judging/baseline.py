@@ -49,18 +49,14 @@ HINT = ("the model ends {ratio:.0f}x worse on held-out data than the trivial pre
         "predictions and targets share a scale")
 
 
-def words(name: str) -> list[str]:
-    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-
-
 def stated_baseline(text: str, name: str) -> float | None:
     """The last baseline a line of the output states for the error `name`."""
-    core = [w for w in words(name) if w not in SPLITS]
+    core = [w for w in metric_names.words(name) if w not in SPLITS]
     found = None
     for line in text.splitlines():
         at = BASELINE.search(line)
         number = NUMBER.search(line, at.end()) if at else None
-        if number and core and set(core) <= set(words(line)):
+        if number and core and set(core) <= set(metric_names.words(line)):
             found = float(number.group(0))
     return found
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 
+from .. import metric_names
 from ..protocol import PROGRESS
 from ..watching.facts import RawResult
 from .rule import Rule, Verdict
@@ -66,7 +67,7 @@ def stated_floor(text: str) -> tuple[float, str] | None:
 
 def held_out_loss(name: str, beside_loss: bool) -> bool:
     """`heldout_nll`, `teacher_forced_val_ce`, `val_bpc`; a bare `val` beside a training loss."""
-    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    words = metric_names.words(name)
     if not SPLITS.intersection(words):
         return False
     return bool(LOSSES.intersection(words)) or (len(words) == 1 and beside_loss)
@@ -77,7 +78,7 @@ def held_out_series(raw: RawResult, unit: str) -> dict[str, list[float]]:
     series: dict[str, list[float]] = {}
     for record in raw.of_kind(PROGRESS):
         for name, value in (record.get("metrics") or {}).items():
-            in_bits = bool(BITS.intersection(re.split(r"[^a-z0-9]+", name.lower())))
+            in_bits = bool(BITS.intersection(metric_names.words(name)))
             if isinstance(value, (int, float)) and (unit == "bits") == in_bits and \
                     held_out_loss(name, record.get("loss") is not None):
                 series.setdefault(name, []).append(float(value))

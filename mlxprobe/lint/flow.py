@@ -247,6 +247,12 @@ def bound_only(pairs: Iterable[tuple[ast.AST, ast.AST]],
     return {name for name, passed in every.items() if passed}
 
 
+def starred(call: ast.Call) -> bool:
+    """The call unpacks arguments (`f(*args)`, `f(**kwargs)`): how many it gets is unknown."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords)
+
+
 def arguments(function: ast.AST) -> set[str]:
     """The names of a def's or lambda's arguments (positional-only, positional, keyword-only)."""
     args = getattr(function, "args", None)

@@ -328,7 +328,7 @@ def grouped(words: list[str], cell: str) -> list[tuple[str, str]]:
     `epoch | beta | recon  kl  logp_l  tpsa_l | logP MAE  TPSA MAE (A^2)`, whose groups of
     numbers were not read, so each row's beta was its loss)."""
     numbers = cell.split()
-    names = [w for w in words if not UNIT.fullmatch(" " + w) and w not in EMPTY_CELLS]
+    names = [w for w in words if not UNIT.fullmatch(w) and w not in EMPTY_CELLS]
     if len(numbers) < 2 or not numeric(numbers):
         return []
     width = len(names) // len(numbers) if len(names) % len(numbers) == 0 else 0

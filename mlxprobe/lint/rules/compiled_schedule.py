@@ -27,11 +27,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import under
+from ..dataflow import function_of, under
 from ..finding import Finding
-from ..flow import assignments
+from ..flow import assignments, instance_method
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
 
 CONVERSIONS = frozenset({"int", "float", "bool", "round"})
@@ -46,18 +46,10 @@ def learning_rate(call: ast.Call) -> ast.AST | None:
 
 def schedule_function(source: SourceFile, node: ast.AST | None) -> ast.AST | None:
     """The lambda, module function or `__call__` a learning rate names."""
-    if isinstance(node, ast.Lambda):
-        return node
-    if not isinstance(node, ast.Name):
-        return None
-    if (function := source.local_function(node.id)) is not None:
-        return function
-    made = [v for t, v in assignments(source.of_type(ast.Assign)) if isinstance(t, ast.Name)
-            and t.id == node.id and isinstance(v, ast.Call) and isinstance(v.func, ast.Name)]
-    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
-    cls = classes.get(made[0].func.id) if len(made) == 1 else None
-    return next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == "__call__"),
-                None) if cls is not None else None
+    function = function_of(source, node) if node is not None else None
+    if function is None and isinstance(node, ast.Name):
+        return instance_method(source, node.id, "__call__")
+    return function
 
 
 def host_branches(function: ast.AST) -> bool:

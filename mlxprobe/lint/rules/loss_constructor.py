@@ -22,6 +22,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import starred
 from ..mlx_api import MODULES
 from ..source import SourceFile
 from .base import Rule
@@ -29,10 +30,6 @@ from .base import Rule
 LOSSES = "mlx.nn.losses."
 REQUIRED = 2
 
-
-def starred(call: ast.Call) -> bool:
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(
-        k.arg is None for k in call.keywords)
 
 
 class LossCalledAsConstructor(Rule):

@@ -26,10 +26,9 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments
+from ..flow import body_assignments, starred
 from ..source import SourceFile
 from .base import Rule
-from .loss_constructor import starred
 
 SOFTMAX = frozenset({"mlx.core.softmax"})
 PRODUCTS = frozenset({"mlx.core.matmul", "mlx.core.einsum", "mlx.core.addmm"})
