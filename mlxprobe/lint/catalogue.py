@@ -1749,6 +1749,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX203", "reduction-as-clamp",
+        "x = mx.max(x, 0) (or mx.min): the second argument of mx.max is the axis, so the "
+        "call reduces x over axis 0, the batch, and rebinds the name to the smaller array, "
+        "which broadcasts silently where the clamp mx.maximum(x, 0) was meant",
+        "x = mx.maximum(x, 0)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh189 moshi_scaled_embed_batch_max) an "
+        "embedding that clamped its padding id with input = mx.max(input, 0) stayed at the "
+        "chance loss, 3.46 -> 3.40 against ln 32 = 3.466; with mx.maximum it reached 0.002 "
+        "by step 25",
+        "", source="https://github.com/kyutai-labs/moshi/commit/"
+        "787a3057166935891ad956f0c18d2e663c922ec1"),
+    RuleInfo(
         "MLX202", "softmax-over-all-axes",
         "mx.softmax(x) with no axis: MLX normalises over every element of the array, so "
         "attention scores (batch, heads, queries, keys) get weights of ~1/(B*H*L*L) and no "

@@ -29,6 +29,7 @@ from .boolean_infinity import BooleanTimesInfinity
 from .built_per_step import ModuleBuiltPerStep
 from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
+from .clamp_reduction import ReductionAsClamp
 from .collectives import CollectiveOnSomeRanks
 from .compiled import CompiledStateIncomplete, TracedBranch, TracedNumber
 from .compiled_schedule import CompiledHostSchedule
@@ -273,5 +274,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
-    SoftmaxOverAll,
+    SoftmaxOverAll, ReductionAsClamp,
 ), key=lambda r: r.id))
