@@ -71,3 +71,18 @@ def test_mlx105_no_optimizer_step_is_clean() -> None:
     code = CODE.replace("{keep}", "self.kept.append(logits)").replace(
         "        self.opt.update(self.model, grads)\n", "")
     assert fired(code, "MLX105") == []
+
+
+@pytest.mark.parametrize("keep", [
+    "logits = logits.item()\n        self.kept.append(logits)",  # fresh191 kiln_tile_glaze
+    "logits = mx.mean(mx.argmax(logits, axis=-1) == y)\n        self.kept.append(logits)",
+    "out = model(x) == y\n        self.kept.append(out)",
+])
+def test_mlx105_a_name_rebound_to_a_reduction_before_the_append_is_clean(keep: str) -> None:
+    assert fired(CODE.replace("{keep}", keep), "MLX105") == []
+
+
+def test_mlx105_an_auxiliary_accuracy_is_not_the_output() -> None:
+    code = CODE.replace("return nn.losses.cross_entropy(logits, y, reduction=\"mean\"), logits",
+                        "return nn.losses.cross_entropy(logits, y), mx.mean(logits == y)")
+    assert fired(code.replace("{keep}", "self.kept.append(logits)"), "MLX105") == []

@@ -9,6 +9,10 @@ Job: in a function that steps an optimizer, find the names that hold a model out
 of a layer or a model instance, or the auxiliary output of a `value_and_grad` whose function
 returns one: `(loss, logits), grads = grad_fn(model, x, y)`) appended to a list the step does
 not create afresh (an attribute, a name bound outside the function, or before its loop).
+A reduction of the output (`acc = mx.mean(mx.argmax(out, 1) == y)`, `.item()`, a comparison)
+is not the output: it keeps a number or a row of ids, and neither is a name whose last
+binding before the append is one (fresh191 `kiln_tile_glaze_epochavg_ok`: `acc = acc.item()`
+then `accs.append(acc)`, read as logits kept).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -27,6 +31,25 @@ from .base import Rule, optimizer_update_in
 from .evaluation import is_optimizer_update
 from .numerics import function_bindings
 
+# calls that leave a number or a smaller array than the output they read (methods or mx.*)
+SMALLER = frozenset({"mean", "sum", "max", "min", "argmax", "argmin", "all", "any", "item",
+                     "tolist", "logsumexp", "var", "std", "prod", "float", "int"})
+
+
+def whole(node: ast.AST, bound: dict[str, ast.AST], depth: int = 2) -> bool:
+    """`node` (through `depth` local names) is not a reduction, `.item()` or comparison."""
+    if isinstance(node, ast.Name) and depth and node.id in bound:
+        return whole(bound[node.id], bound, depth - 1)
+    return not isinstance(node, ast.Compare) and not (
+        isinstance(node, ast.Call) and last_name(node.func) in SMALLER)
+
+
+def last_value(nodes: list[ast.AST], name: str, line: int) -> ast.AST | None:
+    """The value of the last binding of `name` on a line before `line`, if any."""
+    found = [(t.lineno, v) for t, v in assignments(nodes)
+             if name in assigned(t) and t.lineno < line]
+    return max(found, key=lambda pair: pair[0])[1] if found else None
+
 
 def aux_outputs(source: SourceFile, target: ast.AST, value: ast.AST) -> set[str]:
     """The names of `(loss, logits), grads = grad_fn(...)` whose element of the transformed
@@ -41,7 +64,8 @@ def aux_outputs(source: SourceFile, target: ast.AST, value: ast.AST) -> set[str]
     for returned in returns_of(function):
         if isinstance(returned, ast.Tuple):
             for name, element in zip(target.elts[0].elts[1:], returned.elts[1:]):
-                if isinstance(name, ast.Name) and layer_output(source, element, bound):
+                if isinstance(name, ast.Name) and layer_output(source, element, bound) \
+                        and whole(element, bound):
                     found.add(name.id)
     return found
 
@@ -51,7 +75,8 @@ def outputs(source: SourceFile, function: ast.AST, nodes: list[ast.AST]) -> set[
     found: set[str] = set()
     for target, value in assignments(nodes):
         found |= aux_outputs(source, target, value)
-        if isinstance(target, ast.Name) and layer_output(source, value, bound):
+        if isinstance(target, ast.Name) and layer_output(source, value, bound) \
+                and whole(value, bound):
             found.add(target.id)
     return found
 
@@ -92,5 +117,11 @@ class ModelOutputKept(Rule):
                 if (last_name(call.func) == "append" and len(call.args) == 1
                         and isinstance(call.args[0], ast.Name) and call.args[0].id in kept
                         and isinstance(call.func, ast.Attribute)
-                        and outlives(source, nodes, call)):
+                        and outlives(source, nodes, call) and still_whole(nodes, call)):
                     yield self.hit(source, call)
+
+
+def still_whole(nodes: list[ast.AST], call: ast.Call) -> bool:
+    """The appended name's last binding before the append is not a reduction of it."""
+    value = last_value(nodes, call.args[0].id, call.lineno)  # type: ignore[attr-defined]
+    return value is None or whole(value, {})
