@@ -28,3 +28,39 @@ def embed(weight, ids, h, x):
 ])
 def test_mlx203_a_reduction_over_axis_0_rebound_as_a_clamp(line: str, expected) -> None:
     assert fired(EMBED.format(line=line), "MLX203") == expected
+
+
+LOSSES = """
+import mlx.core as mx
+import mlx.nn as nn
+
+def compute_loss(x, logits):
+    recon = mx.mean((x - logits) ** 2)
+    if recon > 10:
+        return recon, recon, 0.0, 0.0
+    return recon + 1, recon, 1.0, {tail}
+
+def helper(x):
+    def inner():
+        return 1, 2
+    return x
+
+def train(model, opt, data):
+    grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+    for x in data:
+        {line}
+        loss, grads = grad_fn(model, x)
+        opt.update(model, grads)
+"""
+
+
+@pytest.mark.parametrize("tail, line, expected", [
+    ("0.5", "recon, kl, div = compute_loss(x, x)", [19]),  # fresh191 selfies_cvae_unpack
+    ("0.5", "[a, b, c, d, e] = compute_loss(x, x)", [19]),
+    ("0.5", "_, recon, kl, div = compute_loss(x, x)", []),
+    ("0.5", "first, *rest = compute_loss(x, x)", []),  # a starred name takes the rest
+    ("0.5, 0.1", "recon, kl, div = compute_loss(x, x)", []),  # returns of two lengths
+    ("0.5", "a, b = helper(x)", []),  # a nested function's return is not helper's
+])
+def test_mlx204_a_local_functions_tuple_unpacked_into_another_count(tail, line, expected):
+    assert fired(LOSSES.format(tail=tail, line=line), "MLX204") == expected

@@ -1749,6 +1749,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX204", "return-count-unpacked",
+        "a call of one of the file's own functions unpacked into another number of names "
+        "than the tuple every one of its returns gives (recon, kl, div = compute_loss(...) "
+        "with four returned): the line raises too many (or not enough) values to unpack "
+        "when it first runs",
+        "_, recon, kl, div = compute_loss(...)  # as many names as it returns",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh191 selfies_cvae_unpack) a VAE step "
+        "that unpacked compute_loss's four losses into three names raised ValueError: too "
+        "many values to unpack (expected 3) at the first step; with four names it trains",
+        "", source="https://github.com/Raiden-Makoto/MLX-VAE/commit/"
+        "b2f77fc1755c00b70c58d84692ca08f96d1be8ac"),
+    RuleInfo(
         "MLX203", "reduction-as-clamp",
         "x = mx.max(x, 0) (or mx.min): the second argument of mx.max is the axis, so the "
         "call reduces x over axis 0, the batch, and rebinds the name to the smaller array, "

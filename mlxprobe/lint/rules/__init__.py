@@ -132,6 +132,7 @@ from .renamed_wrap import WrapUnderNewName
 from .replayed_random import ReplayedRandom
 from .restarted_iterator import RestartedIteratorLost
 from .retrace import ScalarIntoCompiled
+from .return_count import ReturnCountUnpacked
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
 from .schedules import ScheduleEndsInOneEpoch
@@ -274,5 +275,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
-    SoftmaxOverAll, ReductionAsClamp,
+    SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked,
 ), key=lambda r: r.id))
