@@ -64,3 +64,37 @@ def train(model, opt, data):
 ])
 def test_mlx204_a_local_functions_tuple_unpacked_into_another_count(tail, line, expected):
     assert fired(LOSSES.format(tail=tail, line=line), "MLX204") == expected
+
+
+PASS = """
+import mlx.core as mx
+import mlx.nn as nn
+
+def loss_fn(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+def evaluate(model, batches):
+    total = mx.array(0.0)
+    for x, y in batches:
+        {line}
+    mx.eval(total)
+    return total.item()
+"""
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("total = total + loss_fn(model, x, y) * x.shape[0]", [11]),  # fresh192 golfbyte_val_sum
+    ("total += loss_fn(model, x, y)", [11]),
+    ("total = total + loss_fn(model, x, y)\n        mx.eval(total)", []),  # per batch
+    ("total += loss_fn(model, x, y).item()", []),  # a float summed
+    ("total = total + x.sum()", []),  # no loss: left to the training-loop rules
+])
+def test_mlx205_a_loss_summed_over_a_pass_evaluated_only_after_it(line, expected):
+    assert fired(PASS.format(line=line), "MLX205") == expected
+
+
+def test_mlx205_leaves_a_training_loop_to_mlx008() -> None:
+    train = PASS.replace("        {line}", "        total = total + loss_fn(model, x, y)\n"
+                         "        grads = nn.value_and_grad(model, loss_fn)(model, x, y)[1]\n"
+                         "        opt.update(model, grads)")
+    assert fired(train, "MLX205") == []

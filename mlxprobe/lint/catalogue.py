@@ -1749,6 +1749,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX205", "lazy-pass-total",
+        "a loop that does not train sums a loss over its batches (total = total + "
+        "loss_fn(model, x, y) * n) and nothing in it evaluates the sum: the whole pass "
+        "becomes one graph evaluated after the loop, so memory holds every batch's "
+        "forward pass at once and grows with the number of batches",
+        "mx.eval(batch_loss); total += batch_loss.item() * n  # evaluate each batch's "
+        "loss",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh192 golfbyte_val_sum) a byte LM's "
+        "validation pass that summed total_loss = total_loss + compiled_loss(x, y) * n "
+        "and evaluated after the loop peaked at 69.1 MiB of MLX memory against 3.7 MiB "
+        "with each batch's loss evaluated, the same val_loss",
+        "", source="https://github.com/openai/parameter-golf/commit/"
+        "9a4963ef1936eec60f30cb94621fdb0d60fc3553"),
+    RuleInfo(
         "MLX204", "return-count-unpacked",
         "a call of one of the file's own functions unpacked into another number of names "
         "than the tuple every one of its returns gives (recon, kl, div = compute_loss(...) "

@@ -53,7 +53,7 @@ from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .eval_mode import TrainedInEvalMode
-from .evaluation import LazyLossKept, UpdateWithoutEval
+from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
 from .falsy_seed import FalsySeed
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
 from .forward_method import ForwardWithoutCall
@@ -275,5 +275,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ObjectDifferentiated, UpdateIntoDict, UnusedStep, FrozenDifferentiated, MaskedAfterExp,
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
-    SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked,
+    SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
 ), key=lambda r: r.id))
