@@ -98,3 +98,30 @@ def test_mlx205_leaves_a_training_loop_to_mlx008() -> None:
                          "        grads = nn.value_and_grad(model, loss_fn)(model, x, y)[1]\n"
                          "        opt.update(model, grads)")
     assert fired(train, "MLX205") == []
+
+
+INDEXER = """
+import mlx.core as mx
+import mlx.nn as nn
+
+class Indexer(nn.Module):
+    def __call__(self, x, mask):
+        scores = x @ x.transpose(0, 2, 1)
+        scores = mx.where(mask, scores, -float("inf"))
+        {tail}
+
+def loss_fn(model, x, y):
+    return mx.softmax(model(x), axis=-1).mean()
+
+grad_fn = nn.value_and_grad(Indexer(), loss_fn)
+"""
+
+
+@pytest.mark.parametrize("tail, expected", [
+    # fresh193 lightning_indexer_lora_ok: the top-k keys picked, no softmax reads the scores
+    ("return mx.stop_gradient(mx.argpartition(scores, kth=-2, axis=-1))", []),
+    ("return mx.softmax(scores, axis=-1)", [8]),
+    ("return self.attend(scores)", [8]),  # handed to a helper in a module with a softmax
+])
+def test_mlx035_masked_scores_handed_to_an_mlx_op_that_is_no_softmax(tail, expected):
+    assert fired(INDEXER.format(tail=tail), "MLX035") == expected

@@ -68,7 +68,8 @@ def given(call: ast.Call) -> list[ast.AST]:
 def softmaxed(source: SourceFile, where: ast.Call) -> bool:
     """The `mx.where` result reaches a softmax (or an additive attention mask) in the same
     function, through the local names it flows into (`scores = scores + bias`), or is handed
-    to a layer or helper in a module whose differentiated code runs a softmax."""
+    to a layer or helper (not an `mlx.core` op, `other_op`) in a module whose differentiated
+    code runs a softmax."""
     parent = source.parents.get(where)
     if consumes(source, parent):
         return True
@@ -78,9 +79,18 @@ def softmaxed(source: SourceFile, where: ast.Call) -> bool:
     body = list(walk(function.body if function is not None else source.tree.body))
     flows = flowing(body, parent.targets[0].id, where)
     handed = [c for c in body if isinstance(c, ast.Call)
-              and any(names_in(a) & flows for a in given(c))]
+              and any(names_in(a) & flows for a in given(c)) and not other_op(source, c)]
     return any(consumes(source, c) for c in handed) or bool(handed) and any(
         consumes(source, n) for n in differentiated_nodes(source))
+
+
+def other_op(source: SourceFile, call: ast.Call) -> bool:
+    """An `mlx.core` op other than a softmax or fused attention: it computes a value in
+    place and hands the masked scores to no layer or helper (fresh193
+    `lightning_indexer_lora_ok`: `mx.argpartition` of -inf-filled scores picks the top-k
+    keys, and no softmax reads them)."""
+    return (source.imports.resolve(call.func) or "").startswith("mlx.core.") and not consumes(
+        source, call)
 
 
 def flowing(body: list[ast.AST], name: str, origin: ast.AST) -> set[str]:
