@@ -125,3 +125,33 @@ grad_fn = nn.value_and_grad(Indexer(), loss_fn)
 ])
 def test_mlx035_masked_scores_handed_to_an_mlx_op_that_is_no_softmax(tail, expected):
     assert fired(INDEXER.format(tail=tail), "MLX035") == expected
+
+
+HEADS = """
+import mlx.core as mx
+import mlx.nn as nn
+
+class LM(nn.Module):
+    def __init__(self, dim, gemma{annotation} = {default}):
+        super().__init__()
+        self.gemma = gemma
+        self.head = nn.Linear(dim, 8)
+
+    def __call__(self, h, tied=False):
+        if {test}:
+            return h
+        return self.head(h)
+"""
+
+
+@pytest.mark.parametrize("annotation, default, test, expected", [
+    (": bool", "False", "self.gemma is not None", [12]),  # fresh193 shanty_charlm_headswitch
+    ("", "True", "self.gemma is None", [12]),
+    ("", "False", "tied is not None", [12]),  # a bool-defaulted parameter of the function
+    (": bool", "False", "self.gemma", []),
+    (": Optional[bool]", "False", "self.gemma is not None", []),  # None on purpose
+    ("", "None", "self.gemma is not None", []),
+])
+def test_mlx206_a_bool_flag_tested_against_none(annotation, default, test, expected):
+    code = HEADS.format(annotation=annotation, default=default, test=test)
+    assert fired(code, "MLX206") == expected

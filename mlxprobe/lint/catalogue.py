@@ -1749,6 +1749,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX206", "flag-tested-against-none",
+        "a flag bound only to True or False (a parameter defaulting to a bool) tested "
+        "with is None or is not None: False is not None, so the test is the same for both"
+        " values and the branch it guards always runs, or never",
+        "if self.gemma:  # test the flag's value, not whether it is None",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh193 shanty_charlm_headswitch) a "
+        "char LM built with gemma=False chose its output projection with if self.gemma is"
+        " not None:, so it always used the tied embedding and its own head never changed "
+        "in 8 looks over 92 steps; with if self.gemma: the head trains",
+        "", source="https://github.com/riccardomusmeci/mlx-llm/commit/"
+        "b792688bca1ae08dc7447582e2051194742a665a"),
+    RuleInfo(
         "MLX205", "lazy-pass-total",
         "a loop that does not train sums a loss over its batches (total = total + "
         "loss_fn(model, x, y) * n) and nothing in it evaluates the sum: the whole pass "

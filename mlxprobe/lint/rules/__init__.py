@@ -55,6 +55,7 @@ from .dropped_path import DroppedWeightsPath
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
 from .falsy_seed import FalsySeed
+from .flag_none import FlagTestedAgainstNone
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
 from .forward_method import ForwardWithoutCall
 from .freezing import KeysMisspelled, KeysNameSubmodule
@@ -276,4 +277,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
+    FlagTestedAgainstNone,
 ), key=lambda r: r.id))
