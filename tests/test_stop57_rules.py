@@ -43,7 +43,7 @@ def reports(train: list[float], held_out: list[float] | None = None,
 
 def test_a_training_loss_at_its_floor_while_the_held_out_loss_never_improves_leaks():
     verdict = classify(reports(TRAIN, VAL))
-    assert verdict.label == "not_learning:leaked_answer", verdict.reason
+    assert verdict.label == "wrong_result:leaked_answer", verdict.reason
     assert "causal" in verdict.hint and "mask=None" in verdict.hint
     assert verdict.evidence["train_last"] == 0.0005 and verdict.evidence["gap_min"] == 100
 
@@ -52,13 +52,13 @@ def test_the_fixed_twin_and_near_misses_are_not_a_leak():
     assert classify(reports(TRAIN_OK, VAL_OK)).kind == "pass"
     # the held-out loss fell once below its first evaluation: it learned something
     dipped = [VAL[0], VAL[0] * 0.99, *VAL[2:]]
-    assert classify(reports(TRAIN, dipped)).label != "not_learning:leaked_answer"
+    assert classify(reports(TRAIN, dipped)).label != "wrong_result:leaked_answer"
     # both converged: the held-out loss near the training loss (no gap)
     near = [t * 1.1 + 0.0001 * i for i, t in enumerate(TRAIN)]
-    assert classify(reports(TRAIN, near)).label != "not_learning:leaked_answer"
+    assert classify(reports(TRAIN, near)).label != "wrong_result:leaked_answer"
     # the training loss only fell 20-fold: not at its floor
     slow = [0.85, 0.3, 0.12, 0.08, 0.05, 0.0425]
-    assert classify(reports(slow, VAL)).label != "not_learning:leaked_answer"
+    assert classify(reports(slow, VAL)).label != "wrong_result:leaked_answer"
 
 
 def test_a_loss_that_fell_before_its_second_report_and_drifted_up_learned():

@@ -9,6 +9,11 @@ not shifted against the inputs; the target among the features), or the training 
 changes. `memorised` reads the held-out loss rising far past its start; this unit reads a
 held-out loss that rose a little and never fell, against a training loss at its floor.
 
+Its class is `wrong_result`, as `below_floor`'s (the held-out side's leak) is: the model
+learns, and the training loss it reports is the number that lies (fresh194
+`sigilcopy_padmask`, the same mask bug as fresh110's, was expected `wrong_result`; fresh110
+expected either). It keeps its place among the `not_learning` rules (after `memorised`).
+
 Thresholds and why: since the program's counter last restarted (`phases.since_restart`),
 >= MIN_REPORTS training losses, the first positive and the last <= FLOOR x it (and >= 0);
 a held-out loss (`metric_names.held_out_loss`) with >= MIN_REPORTS evaluations, none below
@@ -63,7 +68,7 @@ def leaked_answer(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     for name, values in phases.held_out_since_restart(raw).items():
         if never_improved(values, train[-1]):
-            return Verdict("not_learning", "leaked_answer", f"the training loss went from "
+            return Verdict("wrong_result", "leaked_answer", f"the training loss went from "
                            f"{train[0]:.4g} to {train[-1]:.4g} ({train[-1] / train[0]:.2g}x, "
                            f"<= {FLOOR:g}x) while the held-out loss `{name}` went from "
                            f"{values[0]:.4g} to {values[-1]:.4g}, never below its first "
@@ -75,7 +80,7 @@ def leaked_answer(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 RULES = (
-    Rule("not_learning.leaked_answer", "metrics", f"since the counter last restarted, the "
+    Rule("wrong_result.leaked_answer", "metrics", f"since the counter last restarted, the "
          f"training loss ends <= {FLOOR:g}x its first (>= {MIN_REPORTS} reports) while a "
          f"held-out loss (>= {MIN_REPORTS} evaluations) is never below its first, ends above "
          f"it and >= {GAP:g}x the training loss", "failure corpus: fresh110 "
