@@ -560,6 +560,16 @@ TABLE: tuple[KnownError, ...] = (
         "g).sum() for _, g in tree_flatten(grads))`, or `tree_map(fn, grads)` for a tree back",
         GH + "williamzebrowskI/sml-mlx/commit/7e8665963215bc2bcb65eda0b7c60a7fcca74fd0"),
     KnownError(
+        "none_operand",
+        r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
+        r"[^\n]*\bNoneType\b",
+        "MLX's `{0}()` was given None: a value that is None on this path, most often an "
+        "optional output (an auxiliary or load-balance loss, a cache, a mask) that a module "
+        "returns as None unless it is asked for, or an optional input that was not passed",
+        "use it only where it is there: `if aux_loss is not None: total = total + aux_loss` "
+        "(or guard the sum with the flag that asks for it, `if return_aux_loss:`)",
+        GH + "andresnowak/Mixture-of-Experts-mlx/commit/f04330e2b4a559862b6775411ac8912f8b50b003"),
+    KnownError(
         "array_for_number",
         r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
         r"mlx\.core\.array(?:, mlx\.core\.array)*\s*(?:\n|$)",
