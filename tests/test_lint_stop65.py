@@ -155,3 +155,28 @@ class LM(nn.Module):
 def test_mlx206_a_bool_flag_tested_against_none(annotation, default, test, expected):
     code = HEADS.format(annotation=annotation, default=default, test=test)
     assert fired(code, "MLX206") == expected
+
+
+FLOW = """
+import mlx.core as mx
+
+def step(t5_feat, clip_feat, x, guidance):
+    return x
+
+def mirror(a, b):
+    return mirror(b, a) if a > b else a
+
+def train(x, t5_feat, clip_feat, guidance):
+    {line}
+"""
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("step(x, t5_feat, clip_feat, guidance)", [11]),  # fresh194 kestrel_flowlora_accum
+    ("step(t5_feat, clip_feat, x, guidance)", []),
+    ("step(x, x, x, x)", []),  # only x moved: one name, however often
+    ("mirror(clip_feat, t5_feat)", []),
+    ("mirror(b=1, a=2)", []),
+])
+def test_mlx207_three_names_each_in_another_parameters_slot(line, expected):
+    assert fired(FLOW.format(line=line), "MLX207") == expected

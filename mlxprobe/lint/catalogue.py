@@ -1749,6 +1749,22 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX207", "arguments-out-of-order",
+        "a call of one of the file's own functions passes, by position, names that are "
+        "that function's own parameters in other slots, three or more (f(x, t5_feat, "
+        "clip_feat, g) for "
+        "def f(t5_feat, clip_feat, x, g)): each argument lands in another's slot, a shape"
+        " error at the first step or a model trained on swapped inputs",
+        "compute_loss_and_grads(t5_feat=t5_feat, clip_feat=clip_feat, x=x, "
+        "guidance=guidance)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh194 kestrel_flowlora_accum) a "
+        "compiled LoRA step declared as (t5_feat, clip_feat, x, guidance) and called as "
+        "(x, t5_feat, clip_feat, guidance) raised ValueError: [addmm] Last dimension of "
+        "first input with shape (2,8,16) must match ... (24,48) at the first accumulated "
+        "step; declared in the order it is called, it trains",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "3c587ed618f2971d4cd87bc34b2be7268f358f32"),
+    RuleInfo(
         "MLX206", "flag-tested-against-none",
         "a flag bound only to True or False (a parameter defaulting to a bool) tested "
         "with is None or is not None: False is not None, so the test is the same for both"

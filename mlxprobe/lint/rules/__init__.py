@@ -15,6 +15,7 @@ from .api import MissingMlxApi
 from .arange_scalar import ArangeOfArrayScalar
 from .argnums import GradOfIndices
 from .argument_count import GradOfMissingArgument
+from .argument_order import ArgumentsOutOfOrder
 from .argument_slot import ArgumentInAnotherSlot
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
 from .array_slice import ArraySliceBound
@@ -277,5 +278,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
-    FlagTestedAgainstNone,
+    FlagTestedAgainstNone, ArgumentsOutOfOrder,
 ), key=lambda r: r.id))
