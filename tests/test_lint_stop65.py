@@ -180,3 +180,30 @@ def train(x, t5_feat, clip_feat, guidance):
 ])
 def test_mlx207_three_names_each_in_another_parameters_slot(line, expected):
     assert fired(FLOW.format(line=line), "MLX207") == expected
+
+
+LAYERS_LOOP = """
+import mlx.core as mx
+
+def forward(layers, h, mask=None, first=None):
+    for i, layer in enumerate(layers):
+        sliding = i % 2 == 1
+        {choice}
+        h = layer(h, mask)
+    return h
+"""
+
+
+@pytest.mark.parametrize("choice, expected", [
+    # fresh193 gemlet_window_recall: layer 0's choice reused by every layer
+    ("if mask is None and sliding:\n            mask = 1\n"
+     "        elif mask is None:\n            mask = 2", [7]),
+    ("if mask is None:\n            mask = 1", []),  # a lazy initialisation
+    ("if first is None and sliding:\n            first = i", []),  # a latch
+    ("local = mask\n        if mask is None and sliding:\n            local = 1\n"
+     "        elif mask is None:\n            local = 2", []),  # chosen into another name
+    ("mask = None\n        if mask is None and sliding:\n            mask = 1\n"
+     "        elif mask is None:\n            mask = 2", []),  # reset each iteration
+])
+def test_mlx208_a_choice_under_is_none_written_into_the_tested_name(choice, expected):
+    assert fired(LAYERS_LOOP.format(choice=choice), "MLX208") == expected

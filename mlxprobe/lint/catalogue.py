@@ -1749,6 +1749,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX208", "none-test-overwritten",
+        "a loop picks a value per iteration under X is None and writes it into X itself "
+        "(if mask is None and is_sliding: mask = full_mask / elif mask is None: mask = "
+        "sliding_mask): after the first iteration X is no longer None, so every later "
+        "iteration reuses the first one's choice",
+        "local_mask = mask; if mask is None and is_global: local_mask = full_mask  # "
+        "choose into another name",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh193 gemlet_window_recall) a Gemma-"
+        "style LM whose global layers should see the whole sequence got layer 0's "
+        "sliding-window mask in every layer and stayed at the chance loss; choosing into "
+        "a per-layer local_mask it learned the recall",
+        "", source="https://github.com/zhutao100/mlx-vlm/commit/"
+        "d7322b99836fdd73e36180c27201582f28b5ecec"),
+    RuleInfo(
         "MLX207", "arguments-out-of-order",
         "a call of one of the file's own functions passes, by position, names that are "
         "that function's own parameters in other slots, three or more (f(x, t5_feat, "

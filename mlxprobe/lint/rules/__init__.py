@@ -103,6 +103,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .nested_values import NestedTreeIteratedFlat
+from .none_overwritten import NoneTestOverwritten
 from .none_unpacked import NoneUnpacked
 from .number_reset import ArrayResetToNumber
 from .numerics import HalfPrecisionTraining, LogOfProbability, UnguardedStandardisation
@@ -278,5 +279,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     JaxSpelling, TorchMethodOnArray, StateKeyNeverWritten, ReferenceIsTheModel,
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
-    FlagTestedAgainstNone, ArgumentsOutOfOrder,
+    FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
 ), key=lambda r: r.id))

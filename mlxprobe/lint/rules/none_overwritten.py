@@ -1,0 +1,93 @@
+"""MLX208: a loop that picks a value per iteration under `X is None` and assigns it to X
+itself: `for i, layer in enumerate(layers): if mask is None and is_sliding: mask = full_mask
+/ elif mask is None: mask = sliding_mask`. After the first iteration X is no longer None, so
+every later iteration reuses the first one's choice: every layer gets layer 0's mask.
+
+Measured (mlx 0.32.4 CPU, failure corpus fresh193 `gemlet_window_recall`, mlx-vlm d7322b9
+"fix sliding mask"): a Gemma-style LM whose global layers should see the whole sequence got
+layer 0's sliding-window mask in every layer and could not recall the first token: the loss
+stayed at chance; with a per-layer `local_mask = mask` chosen from, it learned the recall.
+
+Job: an `if` inside a loop whose test is `X is None` (alone or and-ed with other conditions)
+followed by an `elif` that tests `X is None` too, both branches assigning the plain name X,
+where nothing else in the loop binds X (a binding at each iteration resets it): a choice
+between values, made once. A lone `if cache is None: cache = build()` is a lazy
+initialisation, and `if first is None and found: first = step` a latch on the first
+occurrence (mlx-vlm's llada2_moe `eos_block_index`): both meant to run once, left alone.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ..finding import Finding
+from ..flow import assigned, assignments
+from ..source import FUNCTIONS, LOOPS, SourceFile
+from .base import Rule
+
+
+class NoneTestOverwritten(Rule):
+    """MLX208: a per-iteration choice under `X is None` written into X itself."""
+
+    id = "MLX208"
+    anchors = (" is None",)
+    local = True  # reads one function's loop
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return " is None" in text and ("for " in text or "while " in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        for loop in source.of_type(*LOOPS):
+            nodes = list(loop_nodes(loop))
+            for node in nodes:
+                name = chosen_name(node)
+                if name and not bound_elsewhere(nodes, node, name):
+                    yield self.hit(source, node)
+
+
+def loop_nodes(loop: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of the loop's body, nested functions and classes left out."""
+    todo = [n for n in loop.body if not isinstance(n, (*FUNCTIONS, ast.ClassDef))]  # type: ignore[attr-defined]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node)
+                    if not isinstance(c, (*FUNCTIONS, ast.ClassDef, ast.Lambda)))
+
+
+def chosen_name(node: ast.AST) -> str | None:
+    """X when `node` is an `if` testing `X is None` (alone or and-ed) whose `elif` tests it
+    too, each branch assigning X."""
+    if not isinstance(node, ast.If):
+        return None
+    name = none_test(node.test)
+    if name is None or not any(name in assigned(t) for t, _ in assignments(node.body)):
+        return None
+    chain = node.orelse[0] if len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) \
+        else None
+    return name if chain is not None and none_test(chain.test) == name and any(
+        name in assigned(t) for t, _ in assignments(chain.body)) else None
+
+
+def none_test(test: ast.AST) -> str | None:
+    """X of `X is None`, alone or and-ed with other conditions."""
+    operands = test.values if isinstance(test, ast.BoolOp) and isinstance(
+        test.op, ast.And) else [test]
+    for operand in operands:
+        if isinstance(operand, ast.Compare) and len(operand.ops) == 1 \
+                and isinstance(operand.ops[0], ast.Is) and isinstance(operand.left, ast.Name) \
+                and isinstance(operand.comparators[0], ast.Constant) \
+                and operand.comparators[0].value is None:
+            return operand.left.id
+    return None
+
+
+def bound_elsewhere(nodes: list[ast.AST], chooser: ast.If, name: str) -> bool:
+    """The loop binds `name` outside the chooser's if/elif chain (a reset each iteration)."""
+    inside = {id(n) for n in ast.walk(chooser)}
+    return any(name in assigned(t) for n in nodes if id(n) not in inside
+               for t, _ in assignments([n]))
