@@ -56,3 +56,19 @@ def test_one_report_below_or_a_floor_in_other_units_is_not_enough() -> None:
 ])
 def test_held_out_losses_by_name(name: str, beside: bool, expected: bool) -> None:
     assert held_out_loss(name, beside) is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    # fresh195 bigcode_motif (mlx-lm 103877e): the floor beside the held-out loss it bounds
+    ("Val loss 0.002 (entropy floor 0.693)", (0.693, "nats")),
+    ("val_bpc 0.3 (entropy floor 0.9)", None),  # a loss in bits: the unit is not nats
+    ("train loss 0.002 (entropy floor 0.693)", None),  # not a held-out loss
+])
+def test_a_floor_with_no_unit_beside_a_held_out_loss(text: str, expected) -> None:
+    assert stated_floor(text + "\n") == expected
+
+
+def test_a_held_out_loss_below_a_floor_stated_beside_it_is_a_wrong_result() -> None:
+    text = "Val loss 0.002 (entropy floor 0.693)"
+    v = classify(run([0.188, 0.011, 0.004, 0.002], "val_loss", text))
+    assert v.label == "wrong_result:below_floor" and v.evidence["unit"] == "nats"

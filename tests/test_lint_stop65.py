@@ -207,3 +207,25 @@ def forward(layers, h, mask=None, first=None):
 ])
 def test_mlx208_a_choice_under_is_none_written_into_the_tested_name(choice, expected):
     assert fired(LAYERS_LOOP.format(choice=choice), "MLX208") == expected
+
+
+MASKED = """
+import mlx.core as mx
+
+def forward(h, cache, L):
+    {setup}
+    if mask is not None and L > 1:
+        mask = mx.tril(mx.ones((L, L)))
+    return h, mask
+"""
+
+
+@pytest.mark.parametrize("setup, expected", [
+    ("mask = None\n    h = h * 2", [7]),  # fresh195 bigcode_motif: the mask never built
+    ("mask = None", [6]),
+    ("mask = cache", []),
+    ("mask = None\n    if cache:\n        mask = cache", []),  # a branch between may bind it
+    ("mask = None\n    mask = cache", []),
+])
+def test_mlx209_a_name_set_to_none_then_tested_is_not_none(setup, expected):
+    assert fired(MASKED.format(setup=setup), "MLX209") == expected

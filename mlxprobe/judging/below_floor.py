@@ -13,7 +13,9 @@ Thresholds and why: the floor from a line of the program's output that names it 
 entropy (`entropy floor`, `entropy-rate`, `true`/`chain`/`source`/`data`/`irreducible`/`bayes
 ... entropy`; not a bare `floor`: fresh117 `paraglide_launch_kfold_smooth`, correct, states a
 label-smoothed loss's floor, 0.291 nats, which an unsmoothed held-out loss may pass) and gives
-its unit (nats or bits) after the number; a held-out
+its unit (nats or bits) after the number, or, with no unit, states it after a held-out loss
+not in bits on its own line (fresh195 `bigcode_motif`, mlx-lm 103877e: `Val loss 0.002 (entropy
+floor 0.693)`, a causal mask never built; its twin 0.703); a held-out
 loss (a split word and a loss word in its name, `heldout_nll`, `teacher_forced_val_ce`, or
 a bare `val`/`test` beside the training loss of its record) in the same unit family, its
 last TAIL reports all below the floor by more than MARGIN (5%). Measured: failure corpus
@@ -42,7 +44,7 @@ MARGIN = 0.05
 TAIL = 2
 FLOOR = re.compile(
     r"(?i)\b(?:entropy[- ]rate|entropy\s+floor|(?:true|chain|source|data|irreducible|bayes)"
-    r"\s+(?:[a-z]+\s+)?entropy)\b[^\d\n]{0,40}?(\d*\.\d+|\d+)\s*(nats?|bits?)\b")
+    r"\s+(?:[a-z]+\s+)?entropy)\b[^\d\n]{0,40}?(\d*\.\d+|\d+)(?:\s*(nats?|bits?)\b)?")
 SPLITS = frozenset({"val", "valid", "validation", "test", "dev", "heldout", "holdout", "held"})
 LOSSES = frozenset({"ce", "nll", "xent", "loss", "bpc", "bpb", "logloss"})
 BITS = frozenset({"bpc", "bpb", "bits"})
@@ -58,11 +60,20 @@ HINT = ("a held-out loss below the entropy floor the program states ({value:.4g}
 
 def stated_floor(text: str) -> tuple[float, str] | None:
     """The last entropy floor a line of the output states, and its unit (nats or bits)."""
-    found = list(FLOOR.finditer(text))
+    found = [m for m in FLOOR.finditer(text) if m.group(2) or beside_held_out(text, m)]
     if not found:
         return None
     last = found[-1]
-    return float(last.group(1)), "bits" if last.group(2).lower().startswith("bit") else "nats"
+    return float(last.group(1)), "bits" if (last.group(2) or "").lower().startswith(
+        "bit") else "nats"
+
+
+def beside_held_out(text: str, found: re.Match[str]) -> bool:
+    """A floor stated with no unit, on the line of a held-out loss in nats (`Val loss 0.002
+    (entropy floor 0.693)`): the program compares the two, so they share a unit."""
+    line = text[text.rfind("\n", 0, found.start()) + 1:found.start()]
+    words = set(metric_names.words(line))
+    return bool(SPLITS & words) and bool(LOSSES & words) and not BITS & words
 
 
 def held_out_loss(name: str, beside_loss: bool) -> bool:

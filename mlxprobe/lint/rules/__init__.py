@@ -43,6 +43,7 @@ from .conversions import CompiledConvertsArgument
 from .copies import SliceWriteLost
 from .count_cap import CountCappedAtOne
 from .custom_vjp import ModuleInCustomFunction
+from .dead_none_test import NoneThenTested
 from .decay_term import DecayAddedAsNumber
 from .detached_term import DetachedLossTerm
 from .differentiation import ClampAfterSingular, ModelOutsideGrad, StepFunctionInGrad
@@ -280,4 +281,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
+    NoneThenTested,
 ), key=lambda r: r.id))
