@@ -229,3 +229,25 @@ def forward(h, cache, L):
 ])
 def test_mlx209_a_name_set_to_none_then_tested_is_not_none(setup, expected):
     assert fired(MASKED.format(setup=setup), "MLX209") == expected
+
+
+PACKED = """
+import mlx.core as mx
+
+def block_mask(x, bounds, S):
+    m = mx.ones({shape}, dtype=x.dtype)
+    for start, end in bounds:
+        {write}
+    return m
+"""
+
+
+@pytest.mark.parametrize("shape, write, expected", [
+    # fresh196 glyphsheet_cuseq: the first slice lands on the size-1 axis
+    ("(1, S, S)", "m[start:end, start:end] = 0", [7]),
+    ("(1, S, S)", "m[:, start:end, start:end] = 0", []),
+    ("(S, S)", "m[start:end, start:end] = 0", []),
+    ("(1, S, S)", "m[0] = 0", []),  # an index, not a slice: meant for that axis
+])
+def test_mlx210_a_slice_written_into_a_leading_size_1_axis(shape, write, expected):
+    assert fired(PACKED.format(shape=shape, write=write), "MLX210") == expected

@@ -1749,6 +1749,21 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX210", "slice-into-singleton-axis",
+        "a block written into an array made with a leading axis of size 1 as if it had "
+        "none (m = mx.ones((1, S, S)); m[start:end, start:end] = 0): the first slice "
+        "indexes the size-1 axis, so the write lands on the wrong axis and every write "
+        "after the first is empty",
+        "m = mx.ones((S, S)); m[start:end, start:end] = 0  # or m[:, start:end, "
+        "start:end]",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh196 glyphsheet_cuseq) a block-"
+        "diagonal mask for packed images, mx.ones((1, S, S)) written with [start:end, "
+        "start:end] = 0, zeroed only the first image's rows: every patch attended to "
+        "every packed image and the loss plateaued (val mse ~0.13); an (S, S) mask "
+        "isolated them",
+        "", source="https://github.com/ivan-avramov/mlx-vlm/commit/"
+        "79fddfc58a0c134ab3350f82f5bde8f3d981b22b"),
+    RuleInfo(
         "MLX209", "none-then-tested",
         "x = None followed, with nothing binding x in between, by if x is not None ...: "
         "the test is False every time, so the branch never runs (in a forward pass, the "

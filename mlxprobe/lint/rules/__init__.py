@@ -150,6 +150,7 @@ from .siblings import UnusedSibling
 from .signed_norm import SignedNorm
 from .single_example_norm import SingleExampleNorm
 from .single_output import SingleOutputUnpacked
+from .singleton_slice import SliceIntoSingletonAxis
 from .skipped import GradientsNotAccumulated
 from .skipped_update import ShapeSkippedUpdate
 from .slices import ReductionIntoBatchSlice
@@ -281,5 +282,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
-    NoneThenTested,
+    NoneThenTested, SliceIntoSingletonAxis,
 ), key=lambda r: r.id))
