@@ -251,3 +251,28 @@ def block_mask(x, bounds, S):
 ])
 def test_mlx210_a_slice_written_into_a_leading_size_1_axis(shape, write, expected):
     assert fired(PACKED.format(shape=shape, write=write), "MLX210") == expected
+
+
+QUANTIZED = """
+import mlx.core as mx
+import mlx.nn as nn
+
+def forward(self, h, h2):
+    {first}
+    {middle}
+    l1, l2, e_btm, p = self.quantizer_btm(h2)
+    return l1 + l2
+"""
+
+
+@pytest.mark.parametrize("first, middle, expected", [
+    # fresh196 mosaic_vqvae2_toploss: the top quantizer's losses never added
+    ("l1, l2, e_top, p = self.quantizer_top(h)", "h2 = h2 + e_top", [6]),
+    ("l1, l2, e_top, p = self.quantizer_top(h)", "h2 = h2 + l1", []),  # read first
+    ("l1, l2, e_top, p = self.quantizer_top(h)", "if p:\n        l1 = l1 * 2", []),
+    ("l1 = 0.0", "pass", []),  # an initialisation
+    ("l1, grads = nn.value_and_grad(self, f)(h)", "pass", []),  # beside its gradient
+])
+def test_mlx211_a_loss_rebound_before_it_is_read(first, middle, expected):
+    code = QUANTIZED.format(first=first, middle=middle).replace("l1", "top_loss")
+    assert fired(code, "MLX211") == expected

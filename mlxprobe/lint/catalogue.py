@@ -1749,6 +1749,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX211", "loss-overwritten-unread",
+        "a loss bound from a call is bound again in the same block before anything reads "
+        "it (l1, l2, e, p = self.quantizer_top(h) then l1, l2, e, p = "
+        "self.quantizer_btm(h2)): the first loss is never added, so what it trains gets "
+        "no gradient from it",
+        "top_loss, e_top, p = self.quantizer_top(h); btm_loss, e_btm, p = "
+        "self.quantizer_btm(h2)  # then add both",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh196 mosaic_vqvae2_toploss) a VQ-"
+        "VAE-2 whose top quantizer's losses were unpacked into the names the bottom "
+        "quantizer's then reused: the top codebook never changed (no_update:part); named "
+        "apart and both added, it trained",
+        "", source="https://github.com/deboradum/mlx-vqvae2/commit/"
+        "e2905077571d7c45cedbedf7d7034bf53cbb8e2c"),
+    RuleInfo(
         "MLX210", "slice-into-singleton-axis",
         "a block written into an array made with a leading axis of size 1 as if it had "
         "none (m = mx.ones((1, S, S)); m[start:end, start:end] = 0): the first slice "

@@ -118,6 +118,7 @@ from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
+from .overwritten_loss import LossOverwrittenUnread
 from .overwritten_sum import OverwrittenAccumulation
 from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
@@ -282,5 +283,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CompiledHostSchedule, TreeIntoArrayOp, LossCalledAsConstructor,
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
-    NoneThenTested, SliceIntoSingletonAxis,
+    NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
 ), key=lambda r: r.id))
