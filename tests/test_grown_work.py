@@ -185,3 +185,13 @@ def test_a_best_epoch_restored_a_fifth_of_a_point_away_is_no_reload():
     # ten points and more, back to the exact value before training: a reload that dropped
     assert classify(_reloaded(end=57.5, before=57.5, trained=84.0 - 0.025,
                               name="val_acc_pct")).label == "wrong_result:reverted"
+
+
+def test_a_restore_back_to_an_evaluation_that_printed_nan_names_the_nan_best() -> None:
+    """fresh197 `snowmelt_pearson_bestrestore`: a step-0 val_r of nan kept as the best."""
+    raw = _reloaded(end=0.9517)
+    raw.records[3000]["metrics"]["val_r"] = "nan"  # the first evaluation's record
+    v = classify(raw)
+    assert v.label == "wrong_result:reverted" and "`val_r` read nan" in v.hint
+    assert "cur == cur" in v.hint
+    assert "cur == cur" not in classify(_reloaded(end=0.9517)).hint

@@ -40,6 +40,9 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
+import math
+
+from ..protocol import PROGRESS, decode_number
 from ..watching.facts import RawResult
 from . import program
 from .readings import direction, reports
@@ -67,6 +70,14 @@ HOW = {False: "a perplexity, an error or a loss must be compared with `<`, "
               "`greater_is_better=False`",
        True: "an accuracy or a reward must be compared with `>`, `greater_is_better=True`"}
 WORST_AFTER = 3  # evaluations during training (after some updates, before the last)
+# said besides when the evaluation the value came back to printed another metric non-finite
+# (fresh197 `snowmelt_pearson_bestrestore`, an MLXTrainer's load_best_model_at_end: a step-0
+# validation Pearson r of nan kept as best, since `cur > nan` is False for every later cur,
+# and its checkpoint restored at early stopping)
+NAN_BEST = ("; at that evaluation `{metric}` read {value}: a best-checkpoint comparison "
+            "(`cur > best`) keeps a non-finite first value as best for good, since every "
+            "comparison with NaN is False, and restores it: skip non-finite evaluations, "
+            "`if cur == cur and (best is None or cur > best)`")
 
 
 def _moved(before: float, middle: float, higher: bool) -> bool:
@@ -116,6 +127,7 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
             if found["worst_of"] >= WORST_AFTER:
                 hint += WORST.format(count=found["worst_of"], name=name, how=HOW[higher],
                                      better="higher" if higher else "lower")
+            hint += nan_beside(raw, name, found["value"])
             return Verdict("wrong_result", "reverted", f"`{name}` read {found['value']:g} after "
                            f"the last of {found['updates_at_end']} updates, exactly its value "
                            f"after {found['updates_before']} (before training moved it to "
@@ -123,6 +135,20 @@ def reverted(raw: RawResult, meta: dict) -> Verdict | None:
                            {"metric": name, **found, "moved_acc": MOVED_ACC,
                             "moved_loss": MOVED_LOSS})
     return None
+
+
+def nan_beside(raw: RawResult, name: str, value: float) -> str:
+    """NAN_BEST, naming a metric printed non-finite in the first record where `name` read
+    `value`; else nothing."""
+    for record in raw.of_kind(PROGRESS):
+        metrics = record.get("metrics") or {}
+        if decode_number(metrics.get(name)) == value:
+            for other, read in metrics.items():
+                number = decode_number(read)
+                if number is not None and not math.isfinite(number):
+                    return NAN_BEST.format(metric=other, value=read)
+            return ""
+    return ""
 
 
 RULES = (
