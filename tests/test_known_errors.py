@@ -52,6 +52,8 @@ RAISED = {
     "view_as_reshape": "mx.ones(4).view(-1, 1)",
     "tree_for_array": "mx.flatten({'w': mx.ones(2)})",
     "none_operand": "mx.ones(2) + None",  # fresh194 sonnet_moe_holdout
+    # fresh197 herbarium_caption_sft
+    "module_method_given_model": "nn.Linear(2, 2).trainable_parameters(nn.Linear(2, 2))",
     "concatenate_shapes": "mx.concatenate([mx.ones((2, 3)), mx.ones((2, 4))])",
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "stack_shapes": "mx.stack([mx.ones((3,)), mx.ones((2, 3))])",

@@ -560,6 +560,15 @@ TABLE: tuple[KnownError, ...] = (
         "g).sum() for _, g in tree_flatten(grads))`, or `tree_map(fn, grads)` for a tree back",
         GH + "williamzebrowskI/sml-mlx/commit/7e8665963215bc2bcb65eda0b7c60a7fcca74fd0"),
     KnownError(
+        "module_method_given_model",
+        r"Module\.(\w+)\(\) takes \d+ positional arguments? but \d+ were given",
+        "an `nn.Module` method, `{0}()`, was called with an argument it does not take: "
+        "`parameters()`, `trainable_parameters()` and `freeze()` are methods of the model "
+        "itself and take no model, and the optimizer wants the model, not its parameters",
+        "`optimizer.update(model, grads)` (it reads the trainable parameters itself); "
+        "`model.trainable_parameters()` with no argument where the tree is needed",
+        GH + "Blaizzy/mlx-vlm/commit/e580cf4cb669d21bb8eea2381534d8a24ad3c5ee"),
+    KnownError(
         "none_operand",
         r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
         r"[^\n]*\bNoneType\b",
