@@ -276,3 +276,29 @@ def forward(self, h, h2):
 def test_mlx211_a_loss_rebound_before_it_is_read(first, middle, expected):
     code = QUANTIZED.format(first=first, middle=middle).replace("l1", "top_loss")
     assert fired(code, "MLX211") == expected
+
+
+SAVING = """
+import mlx.core as mx
+
+def save_checkpoint(model, save_dir, name, step, timestamp, *, fmt="npz"):
+    return save_dir
+
+def log(*parts):
+    return parts
+
+def train(policy, path, ts):
+    {line}
+"""
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('save_checkpoint(policy, path, "final", ts)', [11]),  # fresh197 cipherword_reinforce
+    ('save_checkpoint(policy, path, "p", "final", ts, 1)', [11]),  # one too many
+    ('save_checkpoint(policy, path, "p", "final", ts)', []),
+    ('save_checkpoint(policy, path, "p", step="final", timestamp=ts, fmt="x")', []),
+    ('save_checkpoint(*[policy, path, "p", "final", ts])', []),  # unpacked: not counted
+    ("log(1, 2, 3, 4, 5, 6)", []),  # *args takes any number
+])
+def test_mlx212_a_local_call_missing_or_adding_arguments(line, expected):
+    assert fired(SAVING.format(line=line), "MLX212") == expected

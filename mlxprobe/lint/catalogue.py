@@ -1749,6 +1749,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX212", "local-call-arity",
+        "a call of one of the file's own functions leaves a required parameter unfilled "
+        "or passes more positional arguments than it takes: TypeError when the line runs,"
+        " often the last line of a run (saving the weights), after the whole training",
+        "save_checkpoint(model=policy, save_dir=str(path), "
+        "checkpoint_file_name=path.stem, step=\"final\", timestamp=ts)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh197 cipherword_reinforce) a "
+        "REINFORCE run trained its 300 steps, then save_checkpoint(policy, "
+        "adapter_path.stem, \"final\", timestamp) against a five-parameter def raised "
+        "TypeError: missing 1 required positional argument and no checkpoint was written",
+        "", source="https://github.com/charbull/wordle-rl-gemma/commit/"
+        "02a177c6e83d330ecb0604c1ab2682556d179a7d"),
+    RuleInfo(
         "MLX211", "loss-overwritten-unread",
         "a loss bound from a call is bound again in the same block before anything reads "
         "it (l1, l2, e, p = self.quantizer_top(h) then l1, l2, e, p = "

@@ -28,6 +28,7 @@ from .boolean_add import BooleanMaskAdded
 from .boolean_index import BooleanMaskIndex
 from .boolean_infinity import BooleanTimesInfinity
 from .built_per_step import ModuleBuiltPerStep
+from .call_arity import LocalCallArity
 from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
 from .clamp_reduction import ReductionAsClamp
@@ -284,4 +285,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
+    LocalCallArity,
 ), key=lambda r: r.id))
