@@ -302,3 +302,25 @@ def train(policy, path, ts):
 ])
 def test_mlx212_a_local_call_missing_or_adding_arguments(line, expected):
     assert fired(SAVING.format(line=line), "MLX212") == expected
+
+
+CLIPPED = """
+import mlx.core as mx
+
+def grpo_loss(ratio, adv, epsilon=0.2, epsilon_high=None):
+    {early}
+    epsilon_high = epsilon_high if epsilon_high else epsilon
+    clipped = mx.clip(ratio, 1 - epsilon, 1 + epsilon_high)
+    return -mx.minimum(ratio * adv, clipped * adv).mean()
+"""
+
+
+@pytest.mark.parametrize("early, expected", [
+    # fresh197 quill_grpo_lateclip: the clip above the line that replaces None
+    ("early = mx.clip(ratio, 1 - epsilon, 1 + epsilon_high)", [5]),
+    ("early = 1 + (epsilon_high if epsilon_high else 0.2)", []),  # tested where it is used
+    ("early = mx.clip(ratio, 1 - epsilon, 1 + epsilon)", []),
+    ("if epsilon_high:\n        early = 1 + epsilon_high", []),  # under a test of it
+])
+def test_mlx213_a_none_default_in_arithmetic_above_its_guard(early, expected):
+    assert fired(CLIPPED.format(early=early), "MLX213") == expected

@@ -1749,6 +1749,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX213", "default-used-before-guard",
+        "a parameter that defaults to None is used in arithmetic above the line that "
+        "replaces its None (1 + eps_high before eps_high = eps_high if eps_high else "
+        "eps): called with the default, it raises TypeError at that line",
+        "eps_high = eps_high if eps_high else eps  # first, then coef_2 = mx.clip(coef_1,"
+        " 1 - eps, 1 + eps_high)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh197 quill_grpo_lateclip) a GRPO "
+        "loss clipped its ratio with 1 + epsilon_high one line before defaulting "
+        "epsilon_high to epsilon: with epsilon_high=None the first step raised TypeError;"
+        " with the early clip removed it trained",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/commit/"
+        "4383c0c33d984e92dd733095e93807332c8c9614"),
+    RuleInfo(
         "MLX212", "local-call-arity",
         "a call of one of the file's own functions leaves a required parameter unfilled "
         "or passes more positional arguments than it takes: TypeError when the line runs,"

@@ -187,6 +187,7 @@ from .unapplied import UnappliedLayer
 from .unbound import UnboundName
 from .undefined_option import UndefinedOption
 from .unflatten import KeysNestedByHand
+from .unguarded_default import DefaultUsedBeforeGuard
 from .unpacked_transform import UnpackedTransform
 from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
@@ -285,5 +286,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
-    LocalCallArity,
+    LocalCallArity, DefaultUsedBeforeGuard,
 ), key=lambda r: r.id))
