@@ -109,8 +109,6 @@ NO_UPDATE = ("the gradients are zero, so nothing trains: the loss does not depen
 DECAY_ONLY = ("every parameter only shrank by one common factor at each look: that is weight "
               "decay (AdamW, or `weight_decay=` in SGD) acting alone, so the gradient is "
               "exactly 0 everywhere; ")
-DECAY_PART = ("{groups} only shrank by one common factor at each look: that is weight decay "
-              "acting alone, so their gradient is exactly 0; ")
 NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learning rate is not 0, "
                     "that the gradient reaches the parameters (no `mx.stop_gradient`, "
                     "a gradient scaled to 0: `clip_grad_norm` with max_norm=0 (0 meant as 'off': "

@@ -12,12 +12,7 @@ non-finite value. From the run of looks:
   pass run before `nn.value_and_grad`, so every gradient was 0 and AdamW's decay moved every
   parameter by the same 0.2% per look; loss 3.358 -> 3.348, at chance).
 - `frozen_part`: no_update naming the groups that never changed in any comparison while
-  other groups did (part of the model never trains while the rest does), a group that
-  changed only by one common shrink at every comparison counting as unchanged (weight decay
-  with a zero gradient: fresh196 `siglip_probe_pool`, mlx-embeddings 1e635d6, an attention
-  pooling head that projected its queries from the keys, so its learned probe got no
-  gradient and moved only by AdamW's decay at each of 21 looks; its twin's probe shrank so
-  at 1 look of 10, its last); a run too short
+  other groups did (part of the model never trains while the rest does); a run too short
   for MIN_LOOKS is judged as `frozen_all` judges one, over MIN_UPDATES updates, with the
   other groups changing at each of its comparisons. It comes after the leak rules (a part
   may be fixed on purpose; memory that climbs ends the run whatever was meant).
@@ -166,18 +161,17 @@ def settled(compared: list[dict]) -> list[dict]:
     return [r for r in compared if r.get("compared") == last]
 
 
-def _always(compared: list[dict], key: str, short: bool = False,
-            also: str = "") -> list[str]:
-    """The names listed under `key` (or under `also`) in every one of the settled looks (at
-    least MIN_LOOKS of them over at least MIN_STEPS steps, or for a run too short for that,
-    `short`, every comparison it has; else none)."""
+def _always(compared: list[dict], key: str, short: bool = False) -> list[str]:
+    """The names listed under `key` in every one of the settled looks (at least MIN_LOOKS
+    of them over at least MIN_STEPS steps, or for a run too short for that, `short`, every
+    comparison it has; else none)."""
     compared = settled(compared)
     span = int(compared[-1].get("step", 0)) - int(compared[0].get("step", 0))
     if not short and (len(compared) < MIN_LOOKS or span < MIN_STEPS):
         return []
-    names = set(compared[0].get(key) or []) | set(compared[0].get(also) or [])
+    names = set(compared[0].get(key) or [])
     for record in compared[1:]:
-        names &= set(record.get(key) or []) | set(record.get(also) or [])
+        names &= set(record.get(key) or [])
     return sorted(names)
 
 
@@ -191,22 +185,18 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     short = compared is None and (compared := whole_run(raw)) is not None
     if compared is None or not _others_moved(compared, short):
         return None
-    names = _always(compared, "unchanged", short, also="shrunk")
+    names = _always(compared, "unchanged", short)
     if not names:
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
-    decayed = sorted(set(names) - set(_always(compared, "unchanged", short)))
     ev = {**_evidence(settled(compared)), "never_changed": names, "all_zero_weights": zero,
-          "decay_only": decayed, **(_short_run(raw, compared) if short else {})}
+          **(_short_run(raw, compared) if short else {})}
     shown = _shown(names)
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    f"while the other groups did" + (f"; the weights of {_shown(zero)} are "
-                                                    "all 0" if zero else "")
-                   + (f"; {_shown(decayed)} changed only by one common shrink of their "
-                      "values, weight decay with a zero gradient" if decayed else ""),
-                   (hints.DECAY_PART.format(groups=_shown(decayed)) if decayed else "")
-                   + _part_hint(raw, names, zero, compared), ev)
+                                                    "all 0" if zero else ""),
+                   _part_hint(raw, names, zero, compared), ev)
 
 
 def _others_moved(compared: list[dict], short: bool) -> bool:
@@ -367,10 +357,8 @@ PART = (
     Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
          f"over >= {MIN_STEPS} steps while others changed, or in a run too short for that, in "
          f"every comparison over >= {MIN_UPDATES} optimizer updates from the first look, the "
-         "others changing at each; a group that only shrank by one common factor (weight "
-         "decay alone) counts as unchanged; after the leak rules", SOURCE + "; the short run: "
-         "fresh13 b13_moe_router_stop_gradient (0.8 s, 2 comparisons over 775 updates); decay "
-         "alone: fresh196 siglip_probe_pool (21 looks)", frozen_part),
+         "others changing at each; after the leak rules", SOURCE + "; the short run: fresh13 "
+         "b13_moe_router_stop_gradient (0.8 s, 2 comparisons over 775 updates)", frozen_part),
 )
 DIVERGED = (
     Rule("diverged.params", "params", "any sampled parameter value non-finite", SOURCE,
