@@ -324,3 +324,29 @@ def grpo_loss(ratio, adv, epsilon=0.2, epsilon_high=None):
 ])
 def test_mlx213_a_none_default_in_arithmetic_above_its_guard(early, expected):
     assert fired(CLIPPED.format(early=early), "MLX213") == expected
+
+
+HALF = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+{guard}
+model = nn.Linear(4, 4)
+model.set_dtype(mx.float16)
+opt = optim.Adam(learning_rate=1e-3)
+grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+for x in data:
+    loss, grads = grad_fn(model, x)
+    opt.update(model, grads)
+"""
+
+
+@pytest.mark.parametrize("guard, expected", [
+    ("", [8]),
+    # fresh198 lanternfish_gemma_fp16_ok: mlx-lm's Gemma residual clip to float16's range
+    ("def clip(x):\n    return mx.clip(x, -mx.finfo(mx.float16).max, mx.finfo(mx.float16).max)",
+     []),
+])
+def test_mlx025_stands_down_where_the_module_guards_float16s_range(guard, expected):
+    assert fired(HALF.format(guard=guard), "MLX025") == expected

@@ -113,7 +113,8 @@ class HalfPrecisionTraining(Rule):
     """MLX025: `model.set_dtype(mx.float16)` (directly or through a module constant), or a
     `model.update` of its parameters cast with `.astype(mx.float16)` before the update that
     trains it, in a module that updates parameters with an optimizer: float16 (max 65504)
-    with no loss scaling, where bfloat16 keeps float32's range."""
+    with no loss scaling, where bfloat16 keeps float32's range. A module that reads
+    `mx.finfo(mx.float16).max` guards the range itself (`range_guarded`): left alone."""
 
     id = "MLX025"
     anchors = ("set_dtype(", "astype(")
@@ -125,7 +126,7 @@ class HalfPrecisionTraining(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         trained = trained_models(source)
-        if not trained:
+        if not trained or range_guarded(source):
             return
         constants = module_constants(source)
         for call in source.of_type(ast.Call):
@@ -141,6 +142,16 @@ class HalfPrecisionTraining(Rule):
             if source.imports.resolve(dtype) == FLOAT16 and not (
                     frozen_after(source, call) or recast_after(source, call)):
                 yield self.hit(source, call)
+
+
+def range_guarded(source: SourceFile) -> bool:
+    """The module reads float16's range, `mx.finfo(mx.float16).max`, to keep values inside it
+    (a clip of the residual sum: mlx-lm's Gemma fix for float16; fresh198
+    `lanternfish_gemma_fp16_ok`): the overflow MLX025 warns of is handled."""
+    return any(isinstance(node, ast.Attribute) and node.attr == "max" and isinstance(
+        node.value, ast.Call) and last_name(node.value.func) == "finfo" and node.value.args
+        and source.imports.resolve(node.value.args[0]) == FLOAT16
+        for node in source.of_type(ast.Attribute))
 
 
 def cast_by_update(source: SourceFile, call: ast.Call, trained: set[str]) -> bool:
