@@ -193,3 +193,11 @@ def test_a_references_value_is_named_with_it_and_judged_neither_loss_nor_diverge
     # fresh122 `sled_team_frozen_trunk_jsonl`: the class prior's CE printed at every report
     assert metric_names.loss_rank("prior_ce") is None and metric_names.loss_rank("test_ce") is None
     assert metric_names.loss_rank("train_ce_ema") is not None
+
+
+def test_a_training_loss_at_a_fiftieth_of_its_first_with_a_held_out_loss_that_never_fell():
+    """fresh192 `padmask_phi_tiny` (mlx-vlm phi3_v): 0.0147x its first, 182x apart."""
+    train = [2.9488, 2.0709, 0.2903, 0.0358, 0.1705, 0.0434]
+    held_out = [3.7614, 4.1818, 8.1076, 9.7057, 9.0579, 7.8942]
+    assert classify(reports(train, held_out, "heldout_causal_ce")).label == \
+        "wrong_result:leaked_answer"

@@ -25,8 +25,11 @@ whole attention mask): train_loss 0.85 -> 0.0005 (0.00059x) while the causal val
 below its first while the training loss ended <= 0.02x its first with a gap above 1.1x
 (fresh36 `dose_emax_srt`: train 0.017x its first, val_mse 1.08x its first, 1.1x the train
 loss); the largest gap of a correct run whose held-out loss never fell is 28.6x
-(fresh88 `thatch_reed_lrtest_rmsprop`, its train loss at 0.033x its first). GAP = 100 and
-FLOOR = 0.01 leave both margins.
+(fresh88 `thatch_reed_lrtest_rmsprop`, its train loss at 0.033x its first). FLOOR = 0.02
+(0.01 until fresh192 `padmask_phi_tiny`, mlx-vlm phi3_v's padding mask never combined with
+the causal one: train_ce 2.95 -> 0.043, 0.0147x, while the causal held-out CE went 3.76 ->
+7.89, never below its first, 182x the training loss; its twin's fell 3.05 -> 0.93) and GAP =
+100: dose_emax_srt, inside that floor, stands 90x short of the gap, thatch_reed outside it.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -40,7 +43,7 @@ from ..watching.facts import RawResult
 from . import hints, phases, program
 from .rule import Rule, Verdict
 
-FLOOR = program.FLOOR_FALL
+FLOOR = 0.02
 GAP = 100.0
 MIN_REPORTS = program.FLOOR_REPORTS
 
@@ -62,9 +65,14 @@ def never_improved(values: list[float], floor: float) -> bool:
         and values[-1] > values[0] and values[-1] >= GAP * floor
 
 
+def fell_to(losses: list[float], floor: float) -> bool:
+    """>= MIN_REPORTS losses, the first positive and the last in [0, floor x it]."""
+    return len(losses) >= MIN_REPORTS and losses[0] > 0 and 0 <= losses[-1] <= floor * losses[0]
+
+
 def leaked_answer(raw: RawResult, meta: dict) -> Verdict | None:
     train = training_losses(raw)
-    if not program.fell_to_floor(train):
+    if not fell_to(train, FLOOR):
         return None
     for name, values in phases.held_out_since_restart(raw).items():
         if never_improved(values, train[-1]):
