@@ -350,3 +350,34 @@ for x in data:
 ])
 def test_mlx025_stands_down_where_the_module_guards_float16s_range(guard, expected):
     assert fired(HALF.format(guard=guard), "MLX025") == expected
+
+
+BUFFERS = """
+import mlx.core as mx
+import mlx.nn as nn
+{torch}
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        {line}
+
+model = GPT()
+model.zero_grad()
+"""
+
+
+@pytest.mark.parametrize("torch, line, expected", [
+    # fresh192 ledger_memo_bytegpt: register_buffer raised in the constructor
+    ("", 'self.register_buffer("pos", mx.zeros((4, 4)))', [9, 12]),
+    ("", "self.pos = mx.zeros((4, 4))", [12]),
+    ("import torch", 'self.register_buffer("pos", mx.zeros((4, 4)))', []),  # torch's own
+])
+def test_mlx214_a_pytorch_module_method_on_an_mlx_module(torch, line, expected):
+    assert fired(BUFFERS.format(torch=torch, line=line), "MLX214") == expected
+
+
+def test_mlx214_leaves_a_method_the_module_defines() -> None:
+    code = BUFFERS.format(torch="", line="self.pos = 1") + (
+        "\nclass Net(nn.Module):\n    def zero_grad(self):\n        return None\n")
+    assert fired(code, "MLX214") == []

@@ -1749,6 +1749,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX214", "torch-module-method",
+        "a PyTorch nn.Module method called on an MLX module (self.register_buffer(...), "
+        "model.zero_grad(), model.to(device), model.named_parameters(), "
+        "model.state_dict()): MLX's Module has none of them, so the line raises "
+        "AttributeError when it runs",
+        "self.pos_cache = table  # an array attribute; freeze it or name it _pos_cache if"
+        " it must not train",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh192 ledger_memo_bytegpt) a byte-"
+        "level GPT whose constructor called self.register_buffer(\"pos_cache\", ...) raised"
+        " AttributeError before training; with self.pos_cache = ... it built and trained",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "0a57144ac8c6f3cc10814afa6f941571b270a13d"),
+    RuleInfo(
         "MLX213", "default-used-before-guard",
         "a parameter that defaults to None is used in arithmetic above the line that "
         "replaces its None (1 + eps_high before eps_high = eps_high if eps_high else "

@@ -168,6 +168,7 @@ from .streams import ForeignStream, StreamPerStep
 from .temporary_write import WriteIntoTemporary
 from .threads import ArraysIntoThread, CrossThreadArrays
 from .torch_methods import TorchMethodOnArray
+from .torch_module_methods import TorchModuleMethod
 from .torch_spellings import GradOfAnArray
 from .traced_raise import RaiseInCompiledCaught
 from .tracing import EvalUnderCompile
@@ -286,5 +287,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SoftmaxOverAll, ReductionAsClamp, ReturnCountUnpacked, LazyPassTotal,
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
-    LocalCallArity, DefaultUsedBeforeGuard,
+    LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
 ), key=lambda r: r.id))
