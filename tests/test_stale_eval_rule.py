@@ -42,3 +42,14 @@ def test_a_held_out_metric_frozen_while_the_loss_falls_is_wrong_result():
 ])
 def test_a_bound_a_small_fall_a_moving_metric_or_few_reports_are_not_judged(kwargs):
     assert classify(run(**kwargs)).label != "wrong_result:stale_evaluation"
+
+
+def test_a_fixed_reference_beside_a_held_out_metric_that_moves_is_not_stale() -> None:
+    """fresh199 `cullet_sorter_betavae_jsonl`: the mean spectrum's error, fixed, beside the
+    model's own held-out reconstruction falling."""
+    raw = run(lambda i: 19.7699, name="val_recon_meanspec", reports=14)
+    for i, record in enumerate(raw.records):
+        record["metrics"]["val_recon"] = 1.84 * 0.85 ** i
+    assert classify(raw).label != "wrong_result:stale_evaluation"
+    assert classify(run(lambda i: 19.7699, name="val_recon_meanspec", reports=14)).label == \
+        "wrong_result:stale_evaluation"

@@ -29,17 +29,16 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
-import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
 from . import metrics
+from .evaluated import MOVED, evaluated_moves, thirds
 from .rule import Rule, Verdict
 
 MIN_REPORTS = 6
 MIN_DIGITS = 4
 FELL = 0.8  # another loss fell by more than 20%: the run learns
-MOVED = 0.05  # a held-out metric whose thirds' medians differ by more: the evaluated model moves
 HINT = ("the printed {name} never changed, so what it measures never changed: check that "
         "the model you evaluate is the one the optimizer updates (not a new instance, a "
         "local copy or a stale reference such as self.model next to a local model), and that "
@@ -70,34 +69,6 @@ def frozen(raw: RawResult) -> tuple[str, list[float]] | None:
             learns = any(fell(v) for v in others) or evaluated_moves(every, name)
             return None if learns else (name, values)
     return None
-
-
-def evaluated_moves(every: dict[str, list[float]], name: str) -> bool:
-    """Another metric measured on held-out data (`val_rmse`, `test_acc`), reported at least
-    MIN_REPORTS times, moved (`trended`): the model the program evaluates changes,
-    so a number fixed beside it measures something else, a reference (fresh161
-    `funicular_mrt_customvjp_allsum_restore`: `val rmse 0.756 ... (predict-mean rmse 2.238)`
-    at every epoch, val rmse 0.756 -> 0.609). A stale evaluated model leaves every held-out
-    number fixed (fresh6 `trainer_local_model_shadow`: val_loss 0.7142 at all 12 epochs)."""
-    return any(metric_names.held_out(other) and other != name and len(values) >= MIN_REPORTS
-               and trended(values) for other, values in every.items())
-
-
-def trended(values: list[float]) -> bool:
-    """The last third's median is more than MOVED away from the first third's, either way
-    (finite values): a trend, not the jitter of a stale model scored on random batches."""
-    medians = thirds(values)
-    return medians is not None and abs(medians[1] - medians[0]) > MOVED * abs(medians[0])
-
-
-def thirds(values: list[float]) -> tuple[float, float, float] | None:
-    """The medians of the first and last thirds of the finite values, and the first value;
-    None under two values a third."""
-    finite = [v for v in values if math.isfinite(v)]
-    third = len(finite) // 3
-    if third < 2:
-        return None
-    return statistics.median(finite[:third]), statistics.median(finite[-third:]), finite[0]
 
 
 def fell(values: list[float]) -> bool:

@@ -23,7 +23,8 @@ fixed twin's test PSNR rose 20.9 -> 26.4. Over every kept run of the corpus, a h
 metric constant over >= 4 reports is either at a bound (val_acc 1.0, val_ce 0.0 on clean
 runs) or beside a loss that fell < 50% (not_learning runs, a data statistic such as
 zip_claims_csv's `val_zero_share_obs`). A split's bare name with a whole number >= 2 is its
-size (`train=720 val=180`), never judged.
+size (`train=720 val=180`), never judged. It stands down when another held-out metric of the run
+trended (`evaluated`): the evaluated model moves, so the fixed number is a reference.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -37,6 +38,7 @@ from .. import metric_names
 from ..watching import fields
 from ..watching.facts import RawResult
 from . import metrics, program
+from .evaluated import MOVED, evaluated_moves
 from .rule import Rule, Verdict
 
 MIN_REPORTS = 5
@@ -82,6 +84,15 @@ def split_size(name: str, value: float) -> bool:
     return name in SPLIT_NAMES and value.is_integer() and value >= 2
 
 
+def reference(raw: RawResult, name: str) -> bool:
+    """Another held-out metric of the run trended (`evaluated.evaluated_moves`): the evaluated
+    model moves, so the fixed one measures something else (fresh199
+    `cullet_sorter_betavae_jsonl`: `val_recon_meanspec` 19.7699, the mean spectrum's own
+    error, at all 14 reports beside `val_recon` 1.84 -> 0.31)."""
+    every = {n: [v for _, v in points] for n, points in metrics.series(raw).items()}
+    return evaluated_moves(every, name)
+
+
 def loss_fall(raw: RawResult) -> float | None:
     losses = program.losses(raw)
     if len(losses) < 2 or not all(math.isfinite(v) for v in losses) or losses[0] <= 0:
@@ -92,7 +103,7 @@ def loss_fall(raw: RawResult) -> float | None:
 def stale(raw: RawResult, meta: dict) -> Verdict | None:
     found = frozen_metric(raw)
     fall = loss_fall(raw) if found else None
-    if found is None or fall is None or fall < FALL:
+    if found is None or fall is None or fall < FALL or reference(raw, found[0]):
         return None
     name, values = found
     evidence = {"metric": name, "value": values[0], "reports": len(values),
@@ -108,6 +119,7 @@ RULES = (
     Rule("wrong_result.stale_evaluation", "metrics", f"a held-out metric, not a "
          f"classification rate, one value at every one of >= {MIN_REPORTS} reports (finite, "
          f"not 0, not at its ceiling) while "
-         f"the training loss fell >= {FALL:.0%} from its first report to its last",
+         f"the training loss fell >= {FALL:.0%} from its first report to its last, and no "
+         f"other held-out metric moved by > {MOVED:.0%}",
          "failure corpus: fresh49 flatland_nerf_testcopy (nerf_meets_mlx 71844e6)", stale),
 )
