@@ -381,3 +381,34 @@ def test_mlx214_leaves_a_method_the_module_defines() -> None:
     code = BUFFERS.format(torch="", line="self.pos = 1") + (
         "\nclass Net(nn.Module):\n    def zero_grad(self):\n        return None\n")
     assert fired(code, "MLX214") == []
+
+
+AUDIT = """
+import mlx.core as mx
+import mlx.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+model = Net()
+grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+
+def audit(x):
+    copy = Net()
+    copy.update(model.parameters())
+    return copy(x)
+
+for step in range(10000):
+    {call}
+"""
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("audit(x)", [14]),
+    # fresh199 spirometer_fev1_softsign_vjp_log: a copy built once every 300 steps
+    ("if step % 300 == 0:\n        audit(x)", []),
+])
+def test_mlx178_a_build_once_every_n_passes_is_not_every_step(call, expected):
+    assert fired(AUDIT.format(call=call), "MLX178") == expected

@@ -117,15 +117,32 @@ def many(source: SourceFile, loop: ast.AST | None) -> bool:
     return count is None or count > FEW
 
 
+def periodic(source: SourceFile, site: ast.AST) -> bool:
+    """The call sits under an `if` of its loop whose test takes a remainder (`if step % 300
+    == 0:`): it runs once every N passes, a handful of builds in a run (fresh199
+    `spirometer_fev1_softsign_vjp_log`: a gradient audit that builds a copy of the model every
+    300 steps)."""
+    loop = source.enclosing(site, LOOPS)
+    node = source.parents.get(site)
+    while node is not None and node is not loop:
+        if isinstance(node, ast.If) and any(isinstance(n, ast.BinOp) and isinstance(
+                n.op, ast.Mod) for n in ast.walk(node.test)):
+            return True
+        node = source.parents.get(node)
+    return False
+
+
 def repeated(source: SourceFile, node: ast.AST) -> bool:
     """`node` runs at every pass of a loop: inside one, or in a function the module calls
-    from inside one (by name, two calls deep at most)."""
+    from inside one (by name, two calls deep at most) other than once every N passes
+    (`periodic`)."""
     if many(source, source.enclosing(node, LOOPS)):
         return True
     function, depth = source.enclosing(node), 2
     while function is not None and depth > 0:
         sites = calls_by_name(source).get(getattr(function, "name", ""), [])
-        if any(many(source, source.enclosing(c, LOOPS)) for c in sites):
+        if any(many(source, source.enclosing(c, LOOPS)) and not periodic(source, c)
+               for c in sites):
             return True
         function = next((source.enclosing(c) for c in sites if source.enclosing(c)), None)
         depth -= 1
