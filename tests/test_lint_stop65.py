@@ -412,3 +412,14 @@ for step in range(10000):
 ])
 def test_mlx178_a_build_once_every_n_passes_is_not_every_step(call, expected):
     assert fired(AUDIT.format(call=call), "MLX178") == expected
+
+
+def test_mlx004_a_loop_over_one_pair_of_tree_flatten() -> None:
+    """fresh200 specdraft_lora_accum (SpecLoRA 356b057): the first (path, array) pair."""
+    code = ("import mlx.core as mx\nfrom mlx.utils import tree_flatten\n\n"
+            "def norm(grads):\n"
+            "    return sum(mx.sum(g ** 2).item() for g in tree_flatten(grads)[0]) ** 0.5\n")
+    assert fired(code, "MLX004") == [5]
+    assert fired(code.replace("tree_flatten(grads)[0]", "tree_flatten(grads)"), "MLX004") == [5]
+    assert fired(code.replace("for g in tree_flatten(grads)[0]",
+                              "for _, g in tree_flatten(grads)"), "MLX004") == []

@@ -74,8 +74,8 @@ def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
     """(loop or comprehension over a call or a name, with a plain-name target; where it is
     read)."""
     for node in source.of_type(ast.For, ast.AsyncFor, ast.comprehension):
-        if not (isinstance(node.iter, (ast.Call, ast.Name))
-                and isinstance(node.target, ast.Name)):
+        if not (isinstance(node.iter, (ast.Call, ast.Name)) or one_pair(node.iter)) \
+                or not isinstance(node.target, ast.Name):
             continue
         if isinstance(node, ast.comprehension):
             scope = [n for n in descendants(source.parents[node]) if n is not node.iter]
@@ -84,11 +84,21 @@ def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
         yield node, scope
 
 
+def one_pair(node: ast.AST) -> bool:
+    """`f(...)[i]`, a constant index into a call's result: over `tree_flatten(...)`, one
+    `(path, array)` pair, whose items the loop takes in turn (fresh200 `specdraft_lora_accum`,
+    SpecLoRA 356b057: `for g in tree_flatten(grads)[0]` squared the first path string)."""
+    return isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and \
+        isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int)
+
+
 def flattened(source: SourceFile, loop: ast.AST) -> bool:
     """The loop runs over `tree_flatten(...)`, called in place or through a name that every
     binding in its scope (the enclosing function, else the module) binds to such a call."""
     if isinstance(loop.iter, ast.Call):
         return source.imports.resolve(loop.iter.func) in TREE_FLATTEN
+    if one_pair(loop.iter):
+        return source.imports.resolve(loop.iter.value.func) in TREE_FLATTEN
     scope = source.enclosing(loop) or source.tree
     values = [v for t, v in body_assignments(source, scope)
               if isinstance(t, ast.Name) and t.id == loop.iter.id]
@@ -173,7 +183,8 @@ class TreeFlattenPairs(Rule):
             if not used_as_arrays(source, loop, scope):
                 continue
             if flattened(source, loop):
-                yield self.hit(source, loop.target, self._edit(loop, scope))
+                edit = None if one_pair(loop.iter) else self._edit(loop, scope)
+                yield self.hit(source, loop.target, edit)
             if not isinstance(loop.iter, ast.Call):
                 continue
             for name in self._producers(source, loop, producers) - reported:
