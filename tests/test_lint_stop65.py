@@ -423,3 +423,14 @@ def test_mlx004_a_loop_over_one_pair_of_tree_flatten() -> None:
     assert fired(code.replace("tree_flatten(grads)[0]", "tree_flatten(grads)"), "MLX004") == [5]
     assert fired(code.replace("for g in tree_flatten(grads)[0]",
                               "for _, g in tree_flatten(grads)"), "MLX004") == []
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("l2_loss += l2_loss", [5]),  # fresh200 rookery_selfplay_l2
+    ("l2_loss = l2_loss + l2_loss", [5]),
+    ("l2_total += l2_loss", []),
+    ("self.total += total", []),
+])
+def test_mlx215_a_name_added_to_itself(line: str, expected) -> None:
+    code = f"import mlx.core as mx\n\nfor batch in data:\n    l2_loss = step(batch)\n    {line}\n"
+    assert fired(code, "MLX215") == expected

@@ -1749,6 +1749,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX215", "self-added",
+        "x += x (or x = x + x): a name added to itself doubles it where a running total "
+        "was meant (total += x): in a loop over batches the sum is twice the last batch's"
+        " value and the average printed from it is wrong",
+        "l2_total += l2_loss  # a separate accumulator, set to 0 before the loop",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh200 rookery_selfplay_l2) a self-"
+        "play trainer logged an average l2 loss from l2_loss += l2_loss, 0.0134 -> "
+        "0.0239, and its parts no longer summed to the total (2.3001 against 2.4672); "
+        "with an l2_total accumulator 0.0885 -> 0.1910, summing exactly",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "ebf18423de8d5c37fd916871f1f1a446c8691328"),
+    RuleInfo(
         "MLX214", "torch-module-method",
         "a PyTorch nn.Module method called on an MLX module (self.register_buffer(...), "
         "model.zero_grad(), model.to(device), model.named_parameters(), "

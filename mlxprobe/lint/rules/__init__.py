@@ -142,6 +142,7 @@ from .return_count import ReturnCountUnpacked
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
 from .schedules import ScheduleEndsInOneEpoch
+from .self_added import SelfAdded
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowing import CalledNumber
 from .shape_list import ShapePlusList
@@ -288,4 +289,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
+    SelfAdded,
 ), key=lambda r: r.id))
