@@ -434,3 +434,30 @@ def test_mlx004_a_loop_over_one_pair_of_tree_flatten() -> None:
 def test_mlx215_a_name_added_to_itself(line: str, expected) -> None:
     code = f"import mlx.core as mx\n\nfor batch in data:\n    l2_loss = step(batch)\n    {line}\n"
     assert fired(code, "MLX215") == expected
+
+
+DECODER = """
+import mlx.core as mx
+import mlx.nn as nn
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln2 = nn.RMSNorm(8)
+        self.ln3 = nn.RMSNorm(8)
+        self.cross = nn.MultiHeadAttention(8, 2)
+
+    def __call__(self, x, memory):
+        y = self.ln2(x)
+        x = x + self.cross({query}, memory, memory)
+        y = self.ln3(x)
+        return x + y
+"""
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("x", [13]),  # fresh200 dunlin_t5_reverse: ln2's output dropped
+    ("y", []),
+])
+def test_mlx216_a_layer_output_rebound_before_it_is_read(query: str, expected) -> None:
+    assert fired(DECODER.format(query=query), "MLX216") == expected

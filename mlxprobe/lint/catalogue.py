@@ -1749,6 +1749,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX216", "layer-output-unread",
+        "a layer's output bound to a name that is bound again before anything reads it (y"
+        " = self.ln2(x) then y = self.ln3(x), x handed on in between): the layer's output"
+        " is dropped, so it never gets a gradient",
+        "y = self.ln2(x); x = x + self.cross_attention(y, memory, memory)  # use what the"
+        " layer gave",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh200 dunlin_t5_reverse) a T5 "
+        "decoder block normed its input for cross-attention into y and attended over x "
+        "instead: its norm ln2 never changed (no_update:part); with cross_attention(y, "
+        "...) it trained",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "64e53e84158e5c2e712de10566395c5b8a3edf5f"),
+    RuleInfo(
         "MLX215", "self-added",
         "x += x (or x = x + x): a name added to itself doubles it where a running total "
         "was meant (total += x): in a loop over batches the sum is twice the last batch's"

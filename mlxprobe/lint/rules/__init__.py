@@ -119,7 +119,7 @@ from .optimizers import ReturnsTheStep, SecondMomentOfWeights
 from .outputs_kept import ModelOutputKept
 from .overflow import UnstableSigmoidSoftmax
 from .overrides import UpdateOverrideBypassed
-from .overwritten_loss import LossOverwrittenUnread
+from .overwritten_loss import LayerOutputUnread, LossOverwrittenUnread
 from .overwritten_sum import OverwrittenAccumulation
 from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
@@ -289,5 +289,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
-    SelfAdded,
+    SelfAdded, LayerOutputUnread,
 ), key=lambda r: r.id))

@@ -1,5 +1,5 @@
-"""MLX211: a loss bound from a call and bound again in the same block before anything reads
-it: `l1, l2, e_top, p = self.quantizer_top(h)` then `l1, l2, e_btm, p =
+"""MLX211 and MLX216: a value bound and bound again in the same block before anything reads
+it. MLX211, a loss from a call: `l1, l2, e_top, p = self.quantizer_top(h)` then `l1, l2, e_btm, p =
 self.quantizer_btm(h2)`, so the first loss is never added and the layers it comes from get no
 gradient from it.
 
@@ -15,14 +15,21 @@ no statement between that may bind it conditionally (inside an `if`, a loop, a `
 `try`). A loss first bound to a constant (`loss = 0.0`) is an initialisation, and one a
 call returns beside its gradient a by-product (`with_gradient`): both left alone.
 
+MLX216, a layer's output (`y = self.ln2(x)` then `y = self.ln3(x)`, with `x` handed on in
+between): the layer runs and its output is dropped, so it never gets a gradient. Measured
+(mlx 0.32.4 CPU, failure corpus fresh200 `dunlin_t5_reverse`, mlx-examples 64e53e8): a T5
+decoder block normed its input for cross-attention into `y` and then attended over `x`: the
+norm `ln2` never changed (`no_update:part`); with `cross_attention(y, ...)` it trained.
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from ..dataflow import layer_applied
 from ..finding import Finding
 from ..flow import assigned, assignments
 from ..names import last_name
@@ -44,11 +51,44 @@ class LossOverwrittenUnread(Rule):
         return "loss" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in ast.walk(source.tree):
-            for field in BLOCKS:
-                block = getattr(node, field, None)
-                if isinstance(block, list) and len(block) > 1:
-                    yield from (self.hit(source, s) for s in overwritten(block))
+        for block in blocks(source):
+            yield from (self.hit(source, s) for s in overwritten(block, called_losses))
+
+
+class LayerOutputUnread(Rule):
+    """MLX216: a layer's output rebound before it is read."""
+
+    id = "MLX216"
+    anchors = ("self.",)
+    local = True  # reads one block
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return "self." in text and "nn." in text
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        def outputs(statement: ast.stmt) -> set[str]:
+            return layer_outputs(source, statement)
+        for block in blocks(source):
+            yield from (self.hit(source, s) for s in overwritten(block, outputs))
+
+
+def blocks(source: SourceFile) -> Iterator[list[ast.stmt]]:
+    """Every statement list of two or more statements."""
+    for node in ast.walk(source.tree):
+        for field in BLOCKS:
+            block = getattr(node, field, None)
+            if isinstance(block, list) and len(block) > 1:
+                yield block
+
+
+def layer_outputs(source: SourceFile, statement: ast.stmt) -> set[str]:
+    """The plain name `statement` binds to a layer's output, `y = self.ln2(x)`."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(
+            statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call) \
+            and layer_applied(source, statement.value):
+        return {statement.targets[0].id}
+    return set()
 
 
 def called_losses(statement: ast.stmt) -> set[str]:
@@ -68,10 +108,11 @@ def with_gradient(call: ast.Call) -> bool:
     return "grad" in (last_name(func) or "").lower()
 
 
-def overwritten(block: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """The statements of `block` whose loss names a later statement rebinds unread."""
+def overwritten(block: list[ast.stmt],
+                chosen: Callable[[ast.stmt], set[str]]) -> Iterator[ast.stmt]:
+    """The statements of `block` whose `chosen` names a later statement rebinds unread."""
     for i, statement in enumerate(block):
-        for name in sorted(called_losses(statement)):
+        for name in sorted(chosen(statement)):
             if rebound_unread(block[i + 1:], name):
                 yield statement
                 break
