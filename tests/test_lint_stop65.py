@@ -461,3 +461,14 @@ class Block(nn.Module):
 ])
 def test_mlx216_a_layer_output_rebound_before_it_is_read(query: str, expected) -> None:
     assert fired(DECODER.format(query=query), "MLX216") == expected
+
+
+def test_mlx212_an_unknown_keyword_and_a_name_shadowed_by_an_import() -> None:
+    # fresh200 swinv2_window_bias: qkv_bias= against a def without it
+    code = SAVING.format(line='save_checkpoint(policy, path, "p", "s", ts, qkv_bias=1)')
+    assert fired(code, "MLX212") == [11]
+    # mlx-vlm utils.py: a def read_audio beside `from ... import read as read_audio`
+    shadowed = ("import mlx.core as mx\n\ndef read_audio(file):\n    return file\n\n"
+                "def load(file):\n    from audio_io import read as read_audio\n"
+                "    return read_audio(file, dtype='float32')\n")
+    assert fired(shadowed, "MLX212") == []

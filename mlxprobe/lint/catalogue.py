@@ -1801,9 +1801,10 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "4383c0c33d984e92dd733095e93807332c8c9614"),
     RuleInfo(
         "MLX212", "local-call-arity",
-        "a call of one of the file's own functions leaves a required parameter unfilled "
-        "or passes more positional arguments than it takes: TypeError when the line runs,"
-        " often the last line of a run (saving the weights), after the whole training",
+        "a call of one of the file's own functions leaves a required parameter unfilled, "
+        "passes more positional arguments than it takes or names a keyword it does not "
+        "have: TypeError when the line runs, often the last line of a run (saving the "
+        "weights), after the whole training",
         "save_checkpoint(model=policy, save_dir=str(path), "
         "checkpoint_file_name=path.stem, step=\"final\", timestamp=ts)",
         "measured (mlx 0.32.4 CPU, failure corpus fresh197 cipherword_reinforce) a "

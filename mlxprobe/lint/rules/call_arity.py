@@ -1,20 +1,24 @@
 """MLX212: a call of one of the file's own functions that leaves a required parameter
-unfilled or passes more positional arguments than it takes: Python raises TypeError when the
-line runs. In a training script that line is often the last one (saving the adapters, a final
-evaluation), so the run trains for its whole length and then loses what it trained.
+unfilled, passes more positional arguments than it takes, or names a keyword it does not
+have: Python raises TypeError when the line runs. In a training script that line is often
+the last one (saving the adapters, a final evaluation), so the run trains for its whole
+length and then loses what it trained.
 
 Measured (mlx 0.32.4 CPU, failure corpus fresh197 `cipherword_reinforce`, wordle-rl-gemma
 02a177c): a REINFORCE run trained its 300 steps, then `save_checkpoint(policy,
 adapter_path.stem, "final", timestamp)` against `def save_checkpoint(model, save_dir,
 checkpoint_file_name, step, timestamp)` raised TypeError: missing 1 required positional
 argument: 'timestamp', and no checkpoint was written; called with every argument named, it
-saved.
+saved. Fresh200 `swinv2_window_bias` (mlx-examples' Swin V2, DINO_DETR_MLX c22fca1):
+`shifted_window_attention(..., qkv_bias=..., proj_bias=...)` against a def with no such
+parameters raised TypeError: unexpected keyword argument 'qkv_bias' at the first step.
 
 Job: a call of a plain name that the file defines once as a function
-(`SourceFile.local_function`), undecorated, and binds nowhere else; the call has no `*args`
-or `**kwargs`; either a parameter without a default is given neither by position nor by
-keyword, or there are more positional arguments than positional parameters and the function
-takes no `*args`. A method (`self.f(...)`) is not read.
+(`SourceFile.local_function`), undecorated, and binds nowhere else (`shadowing`); the call
+has no `*args` or `**kwargs`; either a parameter without a default is given neither by
+position nor by keyword, or there are more positional arguments than positional parameters
+and the function takes no `*args`, or a keyword names no parameter and the function takes no
+`**kwargs`. A method (`self.f(...)`) is not read.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -40,7 +44,7 @@ class LocalCallArity(Rule):
         return "def " in text and "mlx" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        rebound = {t.id for t in source.of_type(ast.Name) if isinstance(t.ctx, ast.Store)}
+        rebound = shadowing(source)
         for call in source.of_type(ast.Call):
             if not isinstance(call.func, ast.Name) or call.func.id in rebound:
                 continue
@@ -50,18 +54,32 @@ class LocalCallArity(Rule):
                 yield self.hit(source, call)
 
 
+def shadowing(source: SourceFile) -> set[str]:
+    """Names bound anywhere other than by a def: assigned, imported (`from mlx_audio.audio_io
+    import read as read_audio` inside a function, beside a module-level `def read_audio`:
+    mlx-vlm's utils.py), or a parameter's."""
+    names = {t.id for t in source.of_type(ast.Name) if isinstance(t.ctx, ast.Store)}
+    names |= {(a.asname or a.name).split(".")[0]
+              for node in source.of_type(ast.Import, ast.ImportFrom) for a in node.names}
+    return names | {a.arg for a in source.of_type(ast.arg)}
+
+
 def in_method(source: SourceFile, function: ast.AST) -> bool:
     """A def in a class body: called by a plain name only from inside that class body."""
     return isinstance(source.parents.get(function), ast.ClassDef)
 
 
 def mismatched(call: ast.Call, args: ast.arguments) -> bool:
-    """A required parameter left unfilled, or too many positional arguments."""
+    """A required parameter left unfilled, too many positional arguments, or an unknown
+    keyword."""
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
             k.arg is None for k in call.keywords):
         return False
     positional = [*args.posonlyargs, *args.args]
     if len(call.args) > len(positional) and args.vararg is None:
+        return True
+    named = {a.arg for a in (*args.args, *args.kwonlyargs)}
+    if args.kwarg is None and any(k.arg not in named for k in call.keywords):
         return True
     given = {a.arg for a in positional[:len(call.args)]} | {k.arg for k in call.keywords}
     required = [a.arg for a in positional[:len(positional) - len(args.defaults)]] + [
