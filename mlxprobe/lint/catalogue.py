@@ -1763,7 +1763,7 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "64e53e84158e5c2e712de10566395c5b8a3edf5f"),
     RuleInfo(
         "MLX215", "self-added",
-        "x += x (or x = x + x): a name added to itself doubles it where a running total "
+        "x += x: a name added to itself doubles it where a running total "
         "was meant (total += x): in a loop over batches the sum is twice the last batch's"
         " value and the average printed from it is wrong",
         "l2_total += l2_loss  # a separate accumulator, set to 0 before the loop",

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule
+from .base import Rule, trains
 
 # a swapped pair is meant as often as not: `render(b, a)` for a mirror image (fresh181
 # `dominoes_pip_vae_betaramp_jsonl`), `distance(s2, s1)` in a symmetric recursion (mlx-vlm's
@@ -42,7 +42,9 @@ class ArgumentsOutOfOrder(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "def " in text and "mlx" in text
+        """A file that trains (`base.trains`): model definitions, most of a package, are not
+        parsed whole for it."""
+        return "def " in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import FUNCTIONS, SourceFile
-from .base import Rule
+from .base import Rule, trains
 
 
 class LocalCallArity(Rule):
@@ -41,7 +41,9 @@ class LocalCallArity(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "def " in text and "mlx" in text
+        """A file that trains (`base.trains`): model definitions, most of a package, are not
+        parsed whole for it."""
+        return "def " in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         rebound = shadowing(source)

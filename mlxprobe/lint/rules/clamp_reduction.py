@@ -21,6 +21,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -28,6 +29,8 @@ from ..source import SourceFile
 from .base import Rule
 
 REDUCTIONS = frozenset({"mlx.core.max", "mlx.core.min"})
+# on one line (searched in that line only): `x = mx.max(x, 0)`
+CLAMP = re.compile(r"(\w+) = [\w.]*\b(?:max|min)\(\1, 0(?:\.0)?\)$")
 
 
 class ReductionAsClamp(Rule):
@@ -39,7 +42,14 @@ class ReductionAsClamp(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("max(" in text or "min(" in text) and (", 0)" in text or ", 0.0)" in text)
+        for marker in (", 0)", ", 0.0)"):
+            at = text.find(marker)
+            while at != -1:
+                line = text[text.rfind("\n", 0, at) + 1:at + len(marker)]
+                if CLAMP.search(line):
+                    return True
+                at = text.find(marker, at + 1)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Assign):

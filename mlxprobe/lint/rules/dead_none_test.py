@@ -26,7 +26,9 @@ from ..finding import Finding
 from ..flow import assigned, assignments
 from ..source import SourceFile
 from .base import Rule
+from .overwritten_loss import bound_before
 
+NEAR = 400  # characters after `x = None` in which its test is looked for
 PLAIN = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass)
 
 
@@ -39,7 +41,16 @@ class NoneThenTested(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return " is not None" in text and "= None" in text
+        """A name set to None whose `is not None` test the text holds."""
+        if " is not None" not in text:
+            return False
+        at = text.find(" = None")
+        while at != -1:
+            name = bound_before(text[max(0, at - 40):at + 7], " = None")
+            if name and f"{name[0]} is not None" in text[at:at + NEAR]:
+                return True
+            at = text.find(" = None", at + 7)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.If):

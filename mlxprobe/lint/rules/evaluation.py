@@ -697,7 +697,7 @@ class LazyPassTotal(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "loss" in text and "+" in text and "mx." in text
+        return "loss" in text and "+" in text and may_train(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()

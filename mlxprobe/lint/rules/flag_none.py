@@ -26,6 +26,11 @@ from ..finding import Finding
 from ..flow import assigned, assignments, attributes_bound_only, defaults, self_attr, walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .overwritten_loss import bound_before
+
+# a name bound to a bool default: `flag=False`, `flag = True`, `flag: bool = False`
+MARKERS = tuple(f"{sep}{value}" for sep in ("=", " = ", ": bool = ", ": bool=")
+                for value in ("False", "True"))
 
 
 class FlagTestedAgainstNone(Rule):
@@ -33,11 +38,14 @@ class FlagTestedAgainstNone(Rule):
 
     id = "MLX206"
     anchors = (" is not None", " is None")
+    local = True  # reads one class or function
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("= False" in text or "= True" in text) and (
-            " is not None" in text or " is None" in text)
+        if " is not None" not in text and " is None" not in text:
+            return False
+        names = {n for marker in MARKERS for n in bound_before(text, marker)}
+        return any(f"{n} is not None" in text or f"{n} is None" in text for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Compare):

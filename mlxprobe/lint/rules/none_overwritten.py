@@ -38,7 +38,14 @@ class NoneTestOverwritten(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return " is None" in text and ("for " in text or "while " in text)
+        at = text.find("elif ")
+        while at != -1:
+            test = text[at + 5:at + 100].split(":")[0]
+            name = test.split(" is None")[0].split()[-1:] if " is None" in test else []
+            if name and f"if {name[0]} is None" in text:
+                return True
+            at = text.find("elif ", at + 5)
+        return False
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for loop in source.of_type(*LOOPS):

@@ -27,6 +27,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_applied
@@ -37,6 +38,42 @@ from ..source import SourceFile
 from .base import Rule
 
 BLOCKS = ("body", "orelse", "finalbody")
+WORD_END = re.compile(r"\w+$")
+NEAR = 400  # characters between two bindings of one name in one forward pass
+
+
+def fresh_bindings(text: str) -> list[tuple[str, int]]:
+    """(name, where) of each ` = self.<layer>(...)` whose arguments (to the line's end) do
+    not read the name: `y = self.ln2(x)`, not `x = self.norm(x)`."""
+    names, at = [], text.find(" = self.")
+    while at != -1:
+        found = WORD_END.search(text, max(0, at - 40), at)
+        end = text.find("\n", at)
+        if found and found.group() not in text[at:end if end != -1 else len(text)]:
+            names.append((found.group(), at))
+        at = text.find(" = self.", at + 8)
+    return names
+
+
+def rebound_near(text: str) -> bool:
+    """A name freshly bound twice within NEAR characters (one forward pass)."""
+    last: dict[str, int] = {}
+    for name, at in fresh_bindings(text):
+        if at - last.get(name, -NEAR - 1) <= NEAR:
+            return True
+        last[name] = at
+    return False
+
+
+def bound_before(text: str, marker: str) -> list[str]:
+    """The word just before each occurrence of `marker` (`y` of `y = self.ln2(x)`)."""
+    names, at = [], text.find(marker)
+    while at != -1:
+        found = WORD_END.search(text, max(0, at - 40), at)
+        if found:
+            names.append(found.group())
+        at = text.find(marker, at + len(marker))
+    return names
 
 
 class LossOverwrittenUnread(Rule):
@@ -64,7 +101,10 @@ class LayerOutputUnread(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "self." in text and "nn." in text
+        """A name bound twice, within NEAR characters, to a call of a `self.` attribute that
+        does not read it (`fresh_bindings`, a `str.find` walk over ` = self.`: a regex with no
+        literal head tries every position)."""
+        return rebound_near(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         def outputs(statement: ast.stmt) -> set[str]:

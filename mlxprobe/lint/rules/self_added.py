@@ -1,4 +1,4 @@
-"""MLX215: `x += x` (or `x = x + x`): a name added to itself doubles it, where a running total
+"""MLX215: `x += x`: a name added to itself doubles it, where a running total
 was meant (`total += x`). Written in a loop over batches after `x = step(...)`, the "sum" is
 twice the last batch's value, and the average printed from it is wrong by a factor of
 n_batches / 2; nothing fails.
@@ -8,8 +8,8 @@ ebf1842): a self-play trainer logged `Average l2 loss` from `l2_loss += l2_loss`
 0.0239 over 8 epochs while the per-epoch parts no longer summed to the total (2.3001 against
 2.4672); with an `l2_total` accumulator the average read 0.0885 -> 0.1910 and the parts summed.
 
-Job: an augmented `+=` whose target and value are the same plain name, or an assignment
-`x = x + x`.
+Job: an augmented `+=` whose target and value are the same plain name (the text test walks the
+`+=` of the text with `str.find`: a regex with no literal head tries every position).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -17,37 +17,39 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
 
+WORD_END = re.compile(r"\w+$")
+
 
 class SelfAdded(Rule):
     """MLX215: `x += x`: a doubling where a running total was meant."""
 
     id = "MLX215"
-    anchors = ("+=", "+ ")
+    anchors = ("+=",)
     local = True  # reads one statement
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "+" in text
+        return any(after.startswith(name) for name, after in added(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for node in source.of_type(ast.AugAssign, ast.Assign):
-            if doubled(node):
+        for node in source.of_type(ast.AugAssign):
+            if isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name) and \
+                    isinstance(node.value, ast.Name) and node.value.id == node.target.id:
                 yield self.hit(source, node)
 
 
-def doubled(node: ast.AST) -> bool:
-    """`x += x` or `x = x + x`, x a plain name."""
-    if isinstance(node, ast.AugAssign):
-        return isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name) and \
-            isinstance(node.value, ast.Name) and node.value.id == node.target.id
-    value = node.value  # type: ignore[attr-defined]
-    return len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and isinstance(  # type: ignore[attr-defined]
-        value, ast.BinOp) and isinstance(value.op, ast.Add) and all(
-        isinstance(side, ast.Name) and side.id == node.targets[0].id  # type: ignore[attr-defined]
-        for side in (value.left, value.right))
+def added(text: str) -> Iterator[tuple[str, str]]:
+    """(the word before, the text after) each ` += ` of the text."""
+    at = text.find(" += ")
+    while at != -1:
+        found = WORD_END.search(text, max(0, at - 40), at)
+        if found:
+            yield found.group(), text[at + 4:at + 5 + len(found.group())]
+        at = text.find(" += ", at + 4)

@@ -44,7 +44,8 @@ class TorchModuleMethod(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "nn" in text and any(f".{m}(" in text for m in TORCH_MODULE)
+        return "torch" not in text and "nn." in text and any(
+            f".{m}(" in text for m in TORCH_MODULE)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = module_classes(source)

@@ -26,6 +26,7 @@ from ..finding import Finding
 from ..flow import assigned, assignments, defaults
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .overwritten_loss import bound_before
 
 
 class DefaultUsedBeforeGuard(Rule):
@@ -37,7 +38,10 @@ class DefaultUsedBeforeGuard(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("=None" in text or "= None" in text) and (" if " in text or " or " in text)
+        names = {n for marker in ("=None", "= None") for n in bound_before(text, marker)}
+        return any((f"+ {n}" in text or f"{n} +" in text or f"* {n}" in text
+                    or f"- {n}" in text) and (f"{n} = {n} " in text or f"if {n} is None" in text)
+                   for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
