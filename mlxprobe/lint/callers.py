@@ -8,12 +8,17 @@ a module-level function, its calls by name; each with the argument expression it
 parameter `name` and the function the call sits in. None when a caller is unknown (the
 function also used as a value, an instance held elsewhere): a rule then says nothing.
 
+`local_calls(source, decorated)`: the calls by plain name of a function the module defines
+once (outside a class body), the name bound by nothing else (`shadowing`), with that function
+(MLX207, MLX212).
+
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
 from .dataflow import layer_classes, module_classes
 from .flow import bound_arguments, called_only, self_attr
@@ -95,3 +100,28 @@ def _made_by(call: ast.Call, held: dict[str, ast.ClassDef],
     if attr in held:
         return held[attr]
     return loops.get(call.func.id) if isinstance(call.func, ast.Name) else None
+
+
+def local_calls(source: SourceFile, decorated: bool) -> Iterator[tuple[ast.Call, ast.AST]]:
+    """(call, function) for each call of a plain name the module defines once as a function
+    outside a class body and binds nowhere else; a decorated one only with `decorated` (a
+    decorator may change the signature; `mx.compile` keeps it)."""
+    rebound = shadowing(source)
+    for call in source.of_type(ast.Call):
+        if not isinstance(call.func, ast.Name) or call.func.id in rebound:
+            continue
+        function = source.local_function(call.func.id)
+        if isinstance(function, FUNCTIONS) and (decorated or not function.decorator_list) \
+                and not isinstance(source.parents.get(function), ast.ClassDef):
+            yield call, function
+
+
+def shadowing(source: SourceFile) -> set[str]:
+    """Names bound anywhere other than by a def: assigned, imported (`from mlx_audio.audio_io
+    import read as read_audio` inside a function, beside a module-level `def read_audio`:
+    mlx-vlm's utils.py), or a parameter's."""
+    names = {t.id for t in source.of_type(ast.Name) if isinstance(t.ctx, ast.Store)}
+    names |= {(a.asname or a.name).split(".")[0]
+              for node in source.of_type(ast.Import, ast.ImportFrom) for a in node.names}
+    return names | {a.arg for a in source.of_type(ast.arg)}
+

@@ -11,10 +11,10 @@ guidance) and called as (x, t5_feat, clip_feat, guidance) raised ValueError: [ad
 dimension of first input with shape (2,8,16) must match ... (24,48) at the first accumulated
 step; declared in the order it is called, it trains.
 
-Job: a call of a name the file defines once as a function (`SourceFile.local_function`),
-at least MIN_MISPLACED of whose positional arguments are plain names that are parameters of
-that function at another position (a method's `self` counted out when called through an
-attribute is not read: only plain-name calls).
+Job: a call of a name the file defines once as a function (`callers.local_calls`, decorated
+or not: `mx.compile` keeps the signature), at least MIN_MISPLACED of whose positional
+arguments are plain names that are parameters of that function at another position (only
+plain-name calls: a method called through an attribute is not read).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -24,9 +24,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..callers import local_calls
 from ..finding import Finding
-from ..source import FUNCTIONS, SourceFile
-from .base import Rule, trains
+from ..source import SourceFile
+from .base import Rule, calls_and_trains
 
 # a swapped pair is meant as often as not: `render(b, a)` for a mirror image (fresh181
 # `dominoes_pip_vae_betaramp_jsonl`), `distance(s2, s1)` in a symmetric recursion (mlx-vlm's
@@ -40,18 +41,12 @@ class ArgumentsOutOfOrder(Rule):
     id = "MLX207"
     anchors = ("def ",)
 
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        """A file that trains (`base.trains`): model definitions, most of a package, are not
-        parsed whole for it."""
-        return "def " in text and trains(text)
+    may_fire = staticmethod(calls_and_trains)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for call in source.of_type(ast.Call):
-            if isinstance(call.func, ast.Name) and len(call.args) >= MIN_MISPLACED:
-                function = source.local_function(call.func.id)
-                if isinstance(function, FUNCTIONS) and misplaced(call, function) >= MIN_MISPLACED:
-                    yield self.hit(source, call)
+        for call, function in local_calls(source, decorated=True):
+            if len(call.args) >= MIN_MISPLACED and misplaced(call, function) >= MIN_MISPLACED:
+                yield self.hit(source, call)
 
 
 def misplaced(call: ast.Call, function: ast.AST) -> int:

@@ -87,6 +87,13 @@ def trains(text: str) -> bool:
     return _LAST[1]
 
 
+def calls_and_trains(text: str) -> bool:
+    """A text that defines functions and trains (`trains`): the rules that read the calls of
+    a module's own functions (MLX207, MLX212) parse whole only such files, not a package's
+    model definitions."""
+    return "def " in text and trains(text)
+
+
 def _trains(text: str) -> bool:
     return ("and_grad" in text or "grad(" in text or (
         ".update(" in text and optimizer_update_in(text))) and loops(text)

@@ -14,7 +14,7 @@ saved. Fresh200 `swinv2_window_bias` (mlx-examples' Swin V2, DINO_DETR_MLX c22fc
 parameters raised TypeError: unexpected keyword argument 'qkv_bias' at the first step.
 
 Job: a call of a plain name that the file defines once as a function
-(`SourceFile.local_function`), undecorated, and binds nowhere else (`shadowing`); the call
+(`callers.local_calls`: undecorated, outside a class body, the name bound nowhere else); the call
 has no `*args` or `**kwargs`; either a parameter without a default is given neither by
 position nor by keyword, or there are more positional arguments than positional parameters
 and the function takes no `*args`, or a keyword names no parameter and the function takes no
@@ -28,9 +28,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..callers import local_calls
 from ..finding import Finding
-from ..source import FUNCTIONS, SourceFile
-from .base import Rule, trains
+from ..source import SourceFile
+from .base import Rule, calls_and_trains
 
 
 class LocalCallArity(Rule):
@@ -39,36 +40,12 @@ class LocalCallArity(Rule):
     id = "MLX212"
     anchors = ("def ",)
 
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        """A file that trains (`base.trains`): model definitions, most of a package, are not
-        parsed whole for it."""
-        return "def " in text and trains(text)
+    may_fire = staticmethod(calls_and_trains)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        rebound = shadowing(source)
-        for call in source.of_type(ast.Call):
-            if not isinstance(call.func, ast.Name) or call.func.id in rebound:
-                continue
-            function = source.local_function(call.func.id)
-            if isinstance(function, FUNCTIONS) and not function.decorator_list \
-                    and not in_method(source, function) and mismatched(call, function.args):
+        for call, function in local_calls(source, decorated=False):
+            if mismatched(call, function.args):
                 yield self.hit(source, call)
-
-
-def shadowing(source: SourceFile) -> set[str]:
-    """Names bound anywhere other than by a def: assigned, imported (`from mlx_audio.audio_io
-    import read as read_audio` inside a function, beside a module-level `def read_audio`:
-    mlx-vlm's utils.py), or a parameter's."""
-    names = {t.id for t in source.of_type(ast.Name) if isinstance(t.ctx, ast.Store)}
-    names |= {(a.asname or a.name).split(".")[0]
-              for node in source.of_type(ast.Import, ast.ImportFrom) for a in node.names}
-    return names | {a.arg for a in source.of_type(ast.arg)}
-
-
-def in_method(source: SourceFile, function: ast.AST) -> bool:
-    """A def in a class body: called by a plain name only from inside that class body."""
-    return isinstance(source.parents.get(function), ast.ClassDef)
 
 
 def mismatched(call: ast.Call, args: ast.arguments) -> bool:
