@@ -65,14 +65,9 @@ def never_improved(values: list[float], floor: float) -> bool:
         and values[-1] > values[0] and values[-1] >= GAP * floor
 
 
-def fell_to(losses: list[float], floor: float) -> bool:
-    """>= MIN_REPORTS losses, the first positive and the last in [0, floor x it]."""
-    return len(losses) >= MIN_REPORTS and losses[0] > 0 and 0 <= losses[-1] <= floor * losses[0]
-
-
 def leaked_answer(raw: RawResult, meta: dict) -> Verdict | None:
     train = training_losses(raw)
-    if not fell_to(train, FLOOR):
+    if not program.fell_to_floor(train, FLOOR):
         return None
     for name, values in phases.held_out_since_restart(raw).items():
         if never_improved(values, train[-1]):

@@ -359,12 +359,12 @@ def falling_held_out(series: dict[str, list[tuple[int, float]]]) -> str | None:
 FLOOR_FALL, FLOOR_REPORTS = 0.01, 5  # `fell_to_floor`
 
 
-def fell_to_floor(losses: list[float]) -> bool:
-    """>= FLOOR_REPORTS losses, the first positive and the last in [0, FLOOR_FALL x it]: a
-    100-fold fall no noise makes, however few the reports (`leaked_answer`,
-    `zero_accuracy`)."""
+def fell_to_floor(losses: list[float], floor: float = FLOOR_FALL) -> bool:
+    """>= FLOOR_REPORTS losses, the first positive and the last in [0, floor x it]: by
+    default a 100-fold fall no noise makes, however few the reports (`zero_accuracy`,
+    `memorised`; `leaked_answer` asks for its own floor)."""
     return len(losses) >= FLOOR_REPORTS and losses[0] > 0 and \
-        0 <= losses[-1] <= FLOOR_FALL * losses[0]
+        0 <= losses[-1] <= floor * losses[0]
 
 
 def significant_fall(raw: RawResult) -> dict | None:

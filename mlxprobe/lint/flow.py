@@ -185,6 +185,28 @@ def addends(node: ast.AST) -> list[ast.AST]:
     return [node]
 
 
+def none_compared(node: ast.AST, ops: tuple[type, ...]) -> ast.AST | None:
+    """The left side of `x is None` (`ops` holding `ast.Is`) or `x is not None` (`ast.IsNot`),
+    a comparison of one operator; else None."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ops) \
+            and isinstance(node.comparators[0], ast.Constant) \
+            and node.comparators[0].value is None:
+        return node.left
+    return None
+
+
+def none_tested(test: ast.AST, ops: tuple[type, ...]) -> str | None:
+    """The plain name of `x is None` / `x is not None` (per `ops`) when it is the test or
+    one of the conditions and-ed in it."""
+    operands = test.values if isinstance(test, ast.BoolOp) and isinstance(
+        test.op, ast.And) else [test]
+    for operand in operands:
+        left = none_compared(operand, ops)
+        if isinstance(left, ast.Name):
+            return left.id
+    return None
+
+
 def names_in(node: ast.AST) -> set[str]:
     return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
 

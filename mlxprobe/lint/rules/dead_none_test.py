@@ -23,10 +23,10 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments
+from ..flow import assigned, assignments, none_tested
+from ..markers import occurrences, word_before
 from ..source import SourceFile
 from .base import Rule
-from .overwritten_loss import bound_before
 
 NEAR = 400  # characters after `x = None` in which its test is looked for
 PLAIN = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass)
@@ -44,34 +44,15 @@ class NoneThenTested(Rule):
         """A name set to None whose `is not None` test the text holds."""
         if " is not None" not in text:
             return False
-        at = text.find(" = None")
-        while at != -1:
-            name = bound_before(text[max(0, at - 40):at + 7], " = None")
-            if name and f"{name[0]} is not None" in text[at:at + NEAR]:
-                return True
-            at = text.find(" = None", at + 7)
-        return False
+        return any((name := word_before(text, at)) and f"{name} is not None" in text[
+            at:at + NEAR] for at in occurrences(text, " = None"))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.If):
-            name = not_none_test(node.test)
+            name = none_tested(node.test, (ast.IsNot,))
             block = containing_block(source, node)
             if name and block is not None and just_set_to_none(block, node, name):
                 yield self.hit(source, node)
-
-
-def not_none_test(test: ast.AST) -> str | None:
-    """x of `x is not None`, alone or and-ed with other conditions."""
-    operands = test.values if isinstance(test, ast.BoolOp) and isinstance(
-        test.op, ast.And) else [test]
-    for operand in operands:
-        if isinstance(operand, ast.Compare) and len(operand.ops) == 1 \
-                and isinstance(operand.ops[0], ast.IsNot) \
-                and isinstance(operand.left, ast.Name) \
-                and isinstance(operand.comparators[0], ast.Constant) \
-                and operand.comparators[0].value is None:
-            return operand.left.id
-    return None
 
 
 def containing_block(source: SourceFile, node: ast.AST) -> list[ast.stmt] | None:

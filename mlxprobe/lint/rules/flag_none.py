@@ -23,10 +23,18 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments, attributes_bound_only, defaults, self_attr, walk
+from ..flow import (
+    assigned,
+    assignments,
+    attributes_bound_only,
+    defaults,
+    none_compared,
+    self_attr,
+    walk,
+)
+from ..markers import bound_before
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .overwritten_loss import bound_before
 
 # a name bound to a bool default: `flag=False`, `flag = True`, `flag: bool = False`
 MARKERS = tuple(f"{sep}{value}" for sep in ("=", " = ", ": bool = ", ": bool=")
@@ -49,9 +57,8 @@ class FlagTestedAgainstNone(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Compare):
-            if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)) \
-                    and isinstance(node.comparators[0], ast.Constant) \
-                    and node.comparators[0].value is None and only_bool(source, node.left):
+            tested = none_compared(node, (ast.Is, ast.IsNot))
+            if tested is not None and only_bool(source, tested):
                 yield self.hit(source, node)
 
 

@@ -24,8 +24,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments
-from ..source import FUNCTIONS, LOOPS, SourceFile
+from ..flow import assigned, assignments, body_nodes, none_tested
+from ..source import LOOPS, SourceFile
 from .base import Rule
 
 
@@ -49,21 +49,11 @@ class NoneTestOverwritten(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for loop in source.of_type(*LOOPS):
-            nodes = list(loop_nodes(loop))
+            nodes = body_nodes(source, loop)
             for node in nodes:
                 name = chosen_name(node)
                 if name and not bound_elsewhere(nodes, node, name):
                     yield self.hit(source, node)
-
-
-def loop_nodes(loop: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of the loop's body, nested functions and classes left out."""
-    todo = [n for n in loop.body if not isinstance(n, (*FUNCTIONS, ast.ClassDef))]  # type: ignore[attr-defined]
-    while todo:
-        node = todo.pop()
-        yield node
-        todo.extend(c for c in ast.iter_child_nodes(node)
-                    if not isinstance(c, (*FUNCTIONS, ast.ClassDef, ast.Lambda)))
 
 
 def chosen_name(node: ast.AST) -> str | None:
@@ -71,26 +61,13 @@ def chosen_name(node: ast.AST) -> str | None:
     too, each branch assigning X."""
     if not isinstance(node, ast.If):
         return None
-    name = none_test(node.test)
+    name = none_tested(node.test, (ast.Is,))
     if name is None or not any(name in assigned(t) for t, _ in assignments(node.body)):
         return None
     chain = node.orelse[0] if len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) \
         else None
-    return name if chain is not None and none_test(chain.test) == name and any(
+    return name if chain is not None and none_tested(chain.test, (ast.Is,)) == name and any(
         name in assigned(t) for t, _ in assignments(chain.body)) else None
-
-
-def none_test(test: ast.AST) -> str | None:
-    """X of `X is None`, alone or and-ed with other conditions."""
-    operands = test.values if isinstance(test, ast.BoolOp) and isinstance(
-        test.op, ast.And) else [test]
-    for operand in operands:
-        if isinstance(operand, ast.Compare) and len(operand.ops) == 1 \
-                and isinstance(operand.ops[0], ast.Is) and isinstance(operand.left, ast.Name) \
-                and isinstance(operand.comparators[0], ast.Constant) \
-                and operand.comparators[0].value is None:
-            return operand.left.id
-    return None
 
 
 def bound_elsewhere(nodes: list[ast.AST], chooser: ast.If, name: str) -> bool:

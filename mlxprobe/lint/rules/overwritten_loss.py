@@ -27,31 +27,28 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_applied
 from ..finding import Finding
 from ..flow import assigned, assignments
+from ..markers import occurrences, word_before
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
 BLOCKS = ("body", "orelse", "finalbody")
-WORD_END = re.compile(r"\w+$")
 NEAR = 400  # characters between two bindings of one name in one forward pass
 
 
 def fresh_bindings(text: str) -> list[tuple[str, int]]:
     """(name, where) of each ` = self.<layer>(...)` whose arguments (to the line's end) do
     not read the name: `y = self.ln2(x)`, not `x = self.norm(x)`."""
-    names, at = [], text.find(" = self.")
-    while at != -1:
-        found = WORD_END.search(text, max(0, at - 40), at)
-        end = text.find("\n", at)
-        if found and found.group() not in text[at:end if end != -1 else len(text)]:
-            names.append((found.group(), at))
-        at = text.find(" = self.", at + 8)
+    names = []
+    for at in occurrences(text, " = self."):
+        name, end = word_before(text, at), text.find("\n", at)
+        if name and name not in text[at:end if end != -1 else len(text)]:
+            names.append((name, at))
     return names
 
 
@@ -63,17 +60,6 @@ def rebound_near(text: str) -> bool:
             return True
         last[name] = at
     return False
-
-
-def bound_before(text: str, marker: str) -> list[str]:
-    """The word just before each occurrence of `marker` (`y` of `y = self.ln2(x)`)."""
-    names, at = [], text.find(marker)
-    while at != -1:
-        found = WORD_END.search(text, max(0, at - 40), at)
-        if found:
-            names.append(found.group())
-        at = text.find(marker, at + len(marker))
-    return names
 
 
 class LossOverwrittenUnread(Rule):

@@ -26,6 +26,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import walk
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, trains
 
@@ -56,7 +57,7 @@ def returned_count(function: ast.AST | None) -> int | None:
     if not isinstance(function, FUNCTIONS):
         return None
     counts: set[int | None] = set()
-    for node in own_nodes(function):
+    for node in walk(function.body):  # nested functions and classes left out
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             return None
         if isinstance(node, ast.Return):
@@ -64,13 +65,3 @@ def returned_count(function: ast.AST | None) -> int | None:
             counts.add(len(value.elts) if isinstance(value, ast.Tuple) and not any(
                 isinstance(e, ast.Starred) for e in value.elts) else None)
     return counts.pop() if len(counts) == 1 else None
-
-
-def own_nodes(function: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of `function`'s body, nested functions, lambdas and classes left out."""
-    nested = (*FUNCTIONS, ast.Lambda, ast.ClassDef)
-    todo = [n for n in function.body if not isinstance(n, nested)]  # type: ignore[attr-defined]
-    while todo:
-        node = todo.pop()
-        yield node
-        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, nested))

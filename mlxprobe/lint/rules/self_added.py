@@ -17,14 +17,12 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..markers import occurrences, word_before
 from ..source import SourceFile
 from .base import Rule
-
-WORD_END = re.compile(r"\w+$")
 
 
 class SelfAdded(Rule):
@@ -47,9 +45,7 @@ class SelfAdded(Rule):
 
 def added(text: str) -> Iterator[tuple[str, str]]:
     """(the word before, the text after) each ` += ` of the text."""
-    at = text.find(" += ")
-    while at != -1:
-        found = WORD_END.search(text, max(0, at - 40), at)
-        if found:
-            yield found.group(), text[at + 4:at + 5 + len(found.group())]
-        at = text.find(" += ", at + 4)
+    for at in occurrences(text, " += "):
+        name = word_before(text, at)
+        if name:
+            yield name, text[at + 4:at + 5 + len(name)]

@@ -23,10 +23,10 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments, defaults
+from ..flow import assigned, assignments, defaults, names_in
+from ..markers import bound_before
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .overwritten_loss import bound_before
 
 
 class DefaultUsedBeforeGuard(Rule):
@@ -69,27 +69,23 @@ def used_before_guard(body: list[ast.stmt], name: str) -> ast.AST | None:
 
 def guards(statement: ast.stmt, name: str) -> bool:
     """`name = <reads name>` or `if <tests name>: name = ...`."""
-    if isinstance(statement, ast.If) and reads(statement.test, name):
+    if isinstance(statement, ast.If) and name in names_in(statement.test):
         return any(name in assigned(t) for t, _ in assignments(statement.body))
-    return any(name in assigned(t) and reads(v, name)
+    return any(name in assigned(t) and name in names_in(v)
                for t, v in assignments([statement]))
 
 
 def tests(statement: ast.stmt, name: str) -> bool:
     """A compound statement whose test reads `name` (its uses may be guarded)."""
     test = getattr(statement, "test", None)
-    return test is not None and reads(test, name)
-
-
-def reads(node: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+    return test is not None and name in names_in(test)
 
 
 def arithmetic_use(statement: ast.stmt, name: str) -> ast.AST | None:
     """A binary arithmetic operation with `name` as an operand, outside a conditional
     expression that tests it."""
     for node in ast.walk(statement):
-        if isinstance(node, ast.IfExp) and reads(node.test, name):
+        if isinstance(node, ast.IfExp) and name in names_in(node.test):
             return None
         if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.BitOr, ast.BitAnd)) \
                 and any(isinstance(side, ast.Name) and side.id == name

@@ -1,0 +1,37 @@
+"""Words beside a marker in a module's text, found by `str.find` walks: the text tests of the
+rules that need a name before they parse anything (a regex with no literal head tries every
+position of a file; over the three packages such tests cost lint ~2 s).
+
+Job: `occurrences(text, marker)`, where a marker stands; `word_before(text, at)`, the word
+that ends just before a position (`y` of `y = self.ln2(x)`); `bound_before(text, marker)`,
+that word for each occurrence of a marker.
+
+Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+WORD_END = re.compile(r"\w+$")
+REACH = 40  # characters looked back for the word
+
+
+def occurrences(text: str, marker: str) -> Iterator[int]:
+    """Where `marker` starts, each occurrence in turn."""
+    at = text.find(marker)
+    while at != -1:
+        yield at
+        at = text.find(marker, at + len(marker))
+
+
+def word_before(text: str, at: int) -> str | None:
+    """The word ending right at `at` (no space between), else None."""
+    found = WORD_END.search(text, max(0, at - REACH), at)
+    return found.group() if found else None
+
+
+def bound_before(text: str, marker: str) -> list[str]:
+    """The word just before each occurrence of `marker`."""
+    return [w for at in occurrences(text, marker) if (w := word_before(text, at))]
