@@ -4,7 +4,9 @@ position of a file; over the three packages such tests cost lint ~2 s).
 
 Job: `occurrences(text, marker)`, where a marker stands; `word_before(text, at)`, the word
 that ends just before a position (`y` of `y = self.ln2(x)`); `bound_before(text, marker)`,
-that word for each occurrence of a marker.
+that word for each occurrence of a marker; `has_word(text, word)`, the word standing alone
+(`\bword\b` without a pattern built per word: such patterns overflow `re`'s cache of 512
+and are compiled again and again).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -35,3 +37,16 @@ def word_before(text: str, at: int) -> str | None:
 def bound_before(text: str, marker: str) -> list[str]:
     """The word just before each occurrence of `marker`."""
     return [w for at in occurrences(text, marker) if (w := word_before(text, at))]
+
+
+def has_word(text: str, word: str) -> bool:
+    """`word` occurs in `text` with no word character on either side."""
+    for at in occurrences(text, word):
+        end = at + len(word)
+        if (at == 0 or not is_word(text[at - 1])) and (end == len(text) or not is_word(text[end])):
+            return True
+    return False
+
+
+def is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import defaults, walk
+from ..markers import has_word
 from ..source import SourceFile
 from .base import Rule
 
@@ -44,7 +45,7 @@ def unpacked_names(text: str) -> set[str]:
             left, right = line.split("=", 1)
             if "," in left and TARGETS.fullmatch(left):
                 found.update(name for name in (w.strip() for w in left.split(","))
-                             if not re.search(rf"\b{name}\b", right))
+                             if not has_word(right, name))
     return found
 
 
