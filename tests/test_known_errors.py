@@ -38,6 +38,7 @@ RAISED = {
     "item_of_array": "mx.ones((3,)).item()",
     "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",
     "grad_returns_non_array": "mx.value_and_grad(lambda x: 'a')(mx.ones(3))",
+    "metal_info_missing": "mx.metal.device_info()['max_recommended_working_set_size']",
     "non_array_argument": "mx.value_and_grad(lambda x: x * 2)(3.0)",
     "reshape_size": "mx.ones((2, 3)).reshape(4, 2)",
     "matmul_inner_dim": "nn.Linear(4, 2)(mx.ones((3, 5)))",

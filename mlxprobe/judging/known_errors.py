@@ -723,8 +723,19 @@ TABLE: tuple[KnownError, ...] = (
         GH + "lmstudio-ai/lmstudio-bug-tracker/issues/2240",
         "metal_buffer_too_large"),
     KnownError(
+        "metal_info_missing",
+        r"KeyError: '(max_recommended_working_set_size|memory_size|max_buffer_length|"
+        r"resource_limit)'",
+        "a Metal-only key ({0}) was read from the device's info on a machine without Metal "
+        "(a CPU or CUDA backend): `mx.metal.device_info()` is an empty dict there and "
+        "`mx.device_info()` lacks the key",
+        "`if mx.metal.is_available(): mx.set_wired_limit(mx.device_info()"
+        "['max_recommended_working_set_size'])`, or read it with `.get(key)` and skip what "
+        "needs it",
+        GH + "ml-explore/mlx-lm/pull/241"),
+    KnownError(
         "metal_wired_limit",
-        r"set_wired_limit|wired limit|wired memory",
+        r"\[metal::set_wired_limit\]|wired limit larger|wired memory",
         "the wired-memory limit asked for is larger than macOS allows this process",
         "`mx.set_wired_limit(mx.device_info()['max_recommended_working_set_size'])`, or "
         "raise the system's limit: `sudo sysctl iogpu.wired_limit_mb=N`",
