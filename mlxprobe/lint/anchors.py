@@ -46,3 +46,10 @@ def starts(text: str, words: frozenset[str]) -> list[int]:
     """Where in `text` each occurrence of one of `words` starts (character offsets)."""
     found, _ = automaton(words)
     return [start for _, start, _ in found.find_matches_as_indexes(text, overlapping=True)]
+
+
+def matches(text: str, words: frozenset[str]) -> list[tuple[str, int, int]]:
+    """Each occurrence of one of `words` in `text`: (word, start, end), overlapping ones too."""
+    found, ordered = automaton(words)
+    return [(ordered[i], start, end)
+            for i, start, end in found.find_matches_as_indexes(text, overlapping=True)]

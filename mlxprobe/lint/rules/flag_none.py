@@ -53,7 +53,8 @@ class FlagTestedAgainstNone(Rule):
         if " is not None" not in text and " is None" not in text:
             return False
         names = {n for marker in MARKERS for n in bound_before(text, marker)}
-        return any(f"{n} is not None" in text or f"{n} is None" in text for n in names)
+        return not names.isdisjoint(
+            {*bound_before(text, " is not None"), *bound_before(text, " is None")})
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Compare):
