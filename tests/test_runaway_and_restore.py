@@ -72,6 +72,15 @@ def test_a_reverted_value_that_is_not_the_worst_keeps_the_plain_hint() -> None:
     assert v.label == "wrong_result:reverted" and "lower-is-better" not in v.hint
 
 
+def test_a_restored_best_checkpoint_that_kept_its_gain_is_no_reload() -> None:
+    """fresh203 `stride_tagger_bestckpt_ok`: early stopping restores the step-225 best (chosen
+    by accuracy), its eval loss 0.0070 against 0.0019 after the last update, out of 3.19."""
+    v = classify(restored([3.19, 1.2, 0.2, 0.007, 0.0019], back=3))
+    assert v.label != "wrong_result:reverted"
+    assert classify(restored([3.19, 1.2, 0.2, 0.007, 0.0019], back=0)).label == \
+        "wrong_result:reverted"
+
+
 def guarded(message: str) -> RawResult:
     """A float16 model whose program raised from its own check at step 1."""
     census = {"kind": "params", "step": 1, "updates": 1, "look": 1, "leaves": 0,
