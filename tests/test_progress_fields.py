@@ -284,3 +284,19 @@ def test_a_loss_named_with_at_before_its_value_is_read(text: str, values: dict) 
 def test_at_before_a_step_word_or_after_a_cut_off_name_is_no_loss() -> None:
     assert "loss" not in fields.read("loss at step 5").values
     assert "recall" not in fields.read("recall at 5 0.8").values
+
+
+@pytest.mark.parametrize("text, values", [
+    # fresh203 raku_glaze_recipe_gan_rmsprop: each family's share read as a `gloss` loss
+    ("check ep1: |mean-ref|=0.256 in-family 25.1% matte/gloss/crackle 2/13/10%",
+     {"mean_ref": 0.256, "in_family": 25.1}),
+    ("burn/hold/vent = 55%/0%/45%  error 3.2", {"error": 3.2}),
+    ("run 2024/01/05 loss 0.5", {"loss": 0.5}),
+])
+def test_three_or_more_numbers_joined_by_slashes_are_shares_of_no_one_name(
+        text: str, values: dict) -> None:
+    assert fields.read(text).values == values
+
+
+def test_two_numbers_joined_by_a_slash_keep_their_step_reading() -> None:
+    assert fields.read("batch 10/50 loss 0.3").step == 10

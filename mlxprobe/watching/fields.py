@@ -55,6 +55,11 @@ GAP = re.compile(r"^(?:[\s'\":=|]{0,4}| {5,16})$")
 # catalogue's nan_unchecked example read its untrained value as a report after training)
 ARROW = re.compile(rf"\s*(?:->|→|=>)\s*(?:{NUMBER}|(?i:nan|inf))")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
+# three or more numbers joined by `/` (`matte/gloss/crackle 2/13/10%`, a date 2024/01/05): a
+# breakdown's shares, the value of no one name (fresh203 `raku_glaze_recipe_gan_rmsprop`:
+# each family's share of a GAN's samples read as the loss of `matte/gloss/crackle`, 0 -> 17,
+# `diverged:exploding`); a table's cells are read so already (`output.shares`)
+SHARES = re.compile(rf"(?<![\w./]){NUMBER}%?(?:/{NUMBER}%?){{2,}}(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
                         "updates", "global_step", "batch", "train_step", "gstep", "n_iter",
@@ -112,10 +117,14 @@ def _pairs(text: str):
     greedy reward 0.02`) keeps them apart by their two-word names."""
     words: list[tuple[str, int]] = []  # (word, end) of the words seen so far
     carried: tuple[str, str] | None = None  # the name of a value `x -> y` changed from
+    shared = [(m.start(), m.end()) for m in SHARES.finditer(text)] if "/" in text else []
     for found in TOKEN.finditer(text):
         word, num = found["word"], found["num"]
         if word is not None and word.lower() not in NON_FINITE:
             words.append((word, found.end()))
+            continue
+        if shared and any(start <= found.start() < end for start, end in shared):
+            words.append(("", found.end()))
             continue
         value = NON_FINITE[word.lower()] if word is not None else float(num)
         name, qualified = carried or _names_before(text, words, found.start())
