@@ -1749,6 +1749,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX217", "unread-parameter",
+        "an array parameter built in a module's __init__ (self.B = mx.zeros(...)) that "
+        "nothing in the file reads: it never reaches the output, so its gradient is zero and "
+        "it keeps its initial value",
+        "return y + (self.alpha * ((x @ self.A) @ self.B)).astype(x.dtype)  # read it in "
+        "__call__",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh203 vlm_loralayer_call_passthrough) a "
+        "LoRA layer whose __call__ returned the base layer's output, its update commented "
+        "out: gradient norm 0.0000 at every report, held-out accuracy 0.000 after 400 "
+        "iterations; with the update read, the loss fell 2.30 -> 0.29 and accuracy reached "
+        "0.82",
+        "", source="https://github.com/TINKPA/mlx-vlm/commit/"
+        "0ad76c60cf98b225ce1f6307b4e441544d647e03"),
+    RuleInfo(
         "MLX216", "layer-output-unread",
         "a layer's output bound to a name that is bound again before anything reads it (y"
         " = self.ln2(x) then y = self.ln3(x), x handed on in between): the layer's output"

@@ -191,6 +191,7 @@ from .undefined_option import UndefinedOption
 from .unflatten import KeysNestedByHand
 from .unguarded_default import DefaultUsedBeforeGuard
 from .unpacked_transform import UnpackedTransform
+from .unread_parameter import UnreadParameter
 from .unrolled import DeepUnrolledLoop
 from .unused_step import UnusedStep
 from .update_copy import UpdateGivenParameterDict
@@ -289,5 +290,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
-    SelfAdded, LayerOutputUnread,
+    SelfAdded, LayerOutputUnread, UnreadParameter,
 ), key=lambda r: r.id))

@@ -1,0 +1,49 @@
+"""Stop 66's lint rule, on the spelling its corpus case had and on the ones it must leave
+alone.
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+TRAINING = """
+
+def fit(model, opt, data, loss_fn):
+    grad_fn = nn.value_and_grad(model, loss_fn)
+    for x in data:
+        loss, grads = grad_fn(model, x)
+        opt.update(model, grads)
+"""
+
+LORA = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class LoRALayer(nn.Module):
+    def __init__(self, base, r=4):
+        super().__init__()
+        self.base = base
+        self.A = mx.random.normal((8, r)) * 0.01
+        self.B = mx.zeros((r, 8))
+        self.mask = mx.tril(mx.ones((8, 8)))
+
+    def __call__(self, x):
+        {body}
+"""
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("return self.base(x)", [10, 11]),  # fresh203 vlm_loralayer_call_passthrough
+    ("return self.base(x) + (x @ self.A) @ self.B", []),
+    ("return self.base(x) + (x @ getattr(self, 'A')) @ self.B", []),  # named in a string
+])
+def test_mlx217_an_initialised_parameter_nothing_reads(body: str, expected: list[int]) -> None:
+    assert fired(LORA.format(body=body) + TRAINING, "MLX217") == expected
+
+
+def test_mlx217_leaves_a_file_that_does_not_train_alone() -> None:
+    assert fired(LORA.format(body="return self.base(x)"), "MLX217") == []
