@@ -118,7 +118,9 @@ def normal(name: str) -> str:
 
 
 def role(name: str) -> str:
-    """The role of a normalised name (see the module's docstring)."""
+    """The role of a normalised name (see the module's docstring); a model variant's reading
+    (`val_mse:fused`) has its metric's."""
+    name = name.split(":", 1)[0]
     if name in POSITIONS:
         return POSITION
     if name in LEARNING_RATES:

@@ -300,3 +300,20 @@ def test_three_or_more_numbers_joined_by_slashes_are_shares_of_no_one_name(
 
 def test_two_numbers_joined_by_a_slash_keep_their_step_reading() -> None:
     assert fields.read("batch 10/50 loss 0.3").step == 10
+
+
+def test_a_held_out_metric_heading_keyed_labels_names_them_as_its_variants() -> None:
+    """fresh204 lora_fuse_armpose: the fused model's error read as a value named `fused`."""
+    line = fields.read("val_mse adapters=0.01096  fused=0.63773  (base policy 0.46588)")
+    assert line.values == {"val_mse:adapters": 0.01096, "val_mse:fused": 0.63773,
+                           "policy": 0.46588}
+    assert metric_names.role("val_mse:fused") == metric_names.LOSS
+
+
+@pytest.mark.parametrize("text", [
+    "final psnr over 1024 px: 42.62dB",  # no held-out metric heads it
+    "val mse: adapters 0.011, fused 0.64",  # labels not keyed
+    "loss parts: recon=0.3 kl=0.1",  # labels with roles of their own
+])
+def test_a_line_with_no_keyed_variants_of_a_held_out_metric_keeps_its_names(text: str) -> None:
+    assert not any(":" in name for name in fields.read(text).values)

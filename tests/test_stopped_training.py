@@ -179,6 +179,20 @@ def test_a_subset_read_again_as_the_trained_model_read_it_is_no_re_evaluation():
     assert classify(watched(records)).label == "wrong_result:degraded"
 
 
+def test_a_variant_of_the_metric_far_worse_after_training_is_wrong_result_degraded():
+    """fresh204 lora_fuse_armpose: `val_mse adapters=0.01096  fused=0.63773`, the fuse adding
+    the transpose of the learned update; its fixed twin's fused model reads 0.01096."""
+    records = restored(test_ce=1.0)[:-2]
+    records += [report(4.0, 50, test_ce=1.08)]
+    line = ProgressParser().parse("test_ce adapters=1.08  fused={}  (base policy 4.7)")
+    assert line is not None
+    fused = [{**line, "t": 4.1, "metrics": {**line["metrics"], "test_ce:fused": v}}
+             for v in (62.6, 1.08)]
+    v = classify(watched(records + [fused[0]]))
+    assert v.label == "wrong_result:degraded" and "lora_b.weight @ lora_a.weight" in v.hint
+    assert classify(watched(records + [fused[1]])).kind == "pass"
+
+
 def test_a_record_stamped_late_does_not_move_the_update_count_of_the_reports_after_it():
     records = restored(test_ce=115.7)
     late = next(r for r in records if r.get("t") == 2.5)  # an update of the second stage

@@ -59,7 +59,12 @@ HINT = ("the model evaluated last is not the one that trained: `{name}` read {be
         "that are not weights (a LoRA scale or alpha and rank, a dropout, a quantization's "
         "bits and group size) saved in a config next to them and passed back when the layers "
         "are rebuilt, not left at the class defaults; a merge or re-quantization must be "
-        "checked against the unmerged model on the same data")
+        "checked against the unmerged model on the same data. A LoRA fuse adds the update in "
+        "the layer's own layout: MLX's Linear weights are (out, in), so the delta is "
+        "`scale * (lora_b.weight @ lora_a.weight)` (`(lora_a @ lora_b).T` for mlx-lm's "
+        "raw (in, r) and (r, out) matrices); the product in the other order, transposed, "
+        "has the same shape for a square layer and adds the update's transpose (fresh204 "
+        "`lora_fuse_armpose`, mlx-vla bc25ed7)")
 
 
 def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | None:

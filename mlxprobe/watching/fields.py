@@ -18,7 +18,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..metric_names import POSITION, TIMESTEPS, elbo, normal, role
+from ..metric_names import (
+    ACCURACY,
+    LOSS,
+    OTHER,
+    POSITION,
+    TIMESTEPS,
+    elbo,
+    held_out,
+    normal,
+    role,
+)
 
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 NON_FINITE = {"nan": float("nan"), "-nan": float("nan"), "+nan": float("nan"),
@@ -59,6 +69,8 @@ RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 # breakdown's shares, the value of no one name (fresh203 `raku_glaze_recipe_gan_rmsprop`:
 # each family's share of a GAN's samples read as the loss of `matte/gloss/crackle`, 0 -> 17,
 # `diverged:exploding`); a table's cells are read so already (`output.shares`)
+# a label keyed to its number, `fused=0.64`, `raw: 0.54`
+KEYED = re.compile(rf"([A-Za-z_][\w.-]*)\s*[=:]\s*(?:{NUMBER}|nan|inf)", re.IGNORECASE)
 SHARES = re.compile(rf"(?<![\w./]){NUMBER}%?(?:/{NUMBER}%?){{2,}}(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
@@ -102,13 +114,44 @@ def read(text: str) -> Line:
     text = QUALIFIER.sub("", GLUED.sub(r"_\1", ARRAY.sub(r"\1", text)))
     text = LOSS_AT.sub(r"\1 ", BRACKETED.sub(r"\1\2", text))
     line = Line()
-    pairs = list(_pairs(text))
+    pairs = _headed(text, list(_pairs(text)))
     names = [name for name, _, _, _ in pairs]
     for name, qualified, value, pct in pairs:
         _take(line, qualified if names.count(name) > 1 else name, value, pct)
     if line.step is None:
         line.step = _bare_step(text)
     return line
+
+
+def _headed(text: str, pairs: list) -> list:
+    """A metric's name heading a line, with no number of its own, names the labelled values
+    after it as variants of it (`val_mse adapters=0.011 fused=0.638`: `val_mse:adapters`,
+    `val_mse:fused`, readings of `val_mse` for the judging), where a label alone would be
+    nobody's metric (fresh204 `lora_fuse_armpose`: the fused model's error, 58x the adapter
+    model's, read as a value named `fused`). Only a held-out metric heads (an evaluation after
+    training: `final psnr over 1024 px` or `final MAE: hardness 1.66` heads nothing), only
+    labels keyed with `=` or `:` are renamed (`(base policy 0.47)` stays a reference's), and
+    only where every label is of no role of its own (`loss parts: recon 0.3 kl 0.1` names
+    its parts)."""
+    head = _header(text)
+    if head is None or any(n and role(n) != OTHER for n, _, _, _ in pairs):
+        return pairs
+    keyed = {_normal(found[1]) for found in KEYED.finditer(text)}
+    return [(f"{head}:{n}", f"{head}:{q}", v, p) if n in keyed else (n, q, v, p)
+            for n, q, v, p in pairs]
+
+
+def _header(text: str) -> str | None:
+    """The normalised metric name made of the words before the line's first number but the
+    last (the first number's own label), when they name a held-out loss or accuracy."""
+    first = next((m for m in TOKEN.finditer(text) if m["num"] is not None), None)
+    if first is None:
+        return None
+    words = [m["word"] for m in TOKEN.finditer(text, 0, first.start()) if m["word"]]
+    if len(words) < 2 or len(words) > 3:
+        return None
+    head = _normal(" ".join(words[:-1]))
+    return head if role(head) in (LOSS, ACCURACY) and held_out(head) else None
 
 
 def _pairs(text: str):
