@@ -47,3 +47,31 @@ def test_mlx217_an_initialised_parameter_nothing_reads(body: str, expected: list
 
 def test_mlx217_leaves_a_file_that_does_not_train_alone() -> None:
     assert fired(LORA.format(body="return self.base(x)"), "MLX217") == []
+
+
+CHECKPOINTED = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [nn.Linear(4, 4) for _ in range(3)]
+
+    def __call__(self, h):
+        for blk in self.blocks:
+            {line}
+        return h
+"""
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("h = mx.checkpoint(lambda z, blk=blk: blk(z))(h)", [13]),  # fresh205 klein_flow_lora
+    ("h = mx.checkpoint(lambda z: blk(z))(h)", [13]),  # by closure
+    ("h = mx.checkpoint(lambda f, z: f(z))(blk, h)", []),  # handed in
+    ("h = mx.checkpoint(lambda z: mx.tanh(z))(h)", []),  # no module
+])
+def test_mlx056_a_checkpointed_lambda_calling_a_module_it_captures(
+        line: str, expected: list[int]) -> None:
+    assert fired(CHECKPOINTED.format(line=line) + TRAINING, "MLX056") == expected

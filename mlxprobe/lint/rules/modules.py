@@ -1,7 +1,8 @@
 """Rules about what a program does to a whole nn.Module: MLX054 (one constant initialiser
 applied to every parameter, weights included), MLX055 (a training loop that evaluates only
 the trainable parameters of a model with BatchNorm, whose running statistics every forward
-pass updates), MLX056 (`mx.checkpoint` over a module: its parameters are not arguments).
+pass updates), MLX056 (`mx.checkpoint` over a module, or over a lambda calling a module it
+captures: its parameters are not arguments).
 
 Job: find modules by what binds them (`nn.*` layers and the module's own classes, lists of
 them, their attributes) and match what is applied to them.
@@ -18,7 +19,7 @@ from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
 from ..names import EVAL
-from ..source import LOOPS, SourceFile
+from ..source import LOOPS, SourceFile, descendants
 from .base import Rule, trains
 
 CONSTANT_INIT = "mlx.nn.init.constant"
@@ -111,10 +112,27 @@ class CheckpointOverModule(Rule):
                 yield self.hit(source, call)
 
     def _module(self, source: SourceFile, node: ast.AST) -> bool:
+        if isinstance(node, ast.Lambda):
+            return self._calls_captured_module(source, node)
         if isinstance(node, ast.Name):
             return node.id in module_instances(source) or node.id in self._layer_loop_names(
                 source)
         return isinstance(node, ast.Attribute) and node.attr in layer_attributes(source)
+
+    def _calls_captured_module(self, source: SourceFile, function: ast.Lambda) -> bool:
+        """`lambda z, blk=blk: blk(z)`: the lambda calls a module it captures (by closure or
+        by a parameter's default) instead of one handed in with the arguments (fresh205
+        `klein_flow_lora_ckpt`, flux-2-swift-mlx issue 41: every LoRA gradient 0)."""
+        args = function.args
+        given = [a.arg for a in (*args.posonlyargs, *args.args)]
+        defaults = dict(zip(given[len(given) - len(args.defaults):], args.defaults))
+        for call in (n for n in descendants(function.body) if isinstance(n, ast.Call)):
+            name = call.func.id if isinstance(call.func, ast.Name) else None
+            if name in defaults and self._module(source, defaults[name]):
+                return True
+            if name is not None and name not in given and self._module(source, call.func):
+                return True
+        return False
 
     @staticmethod
     def _layer_loop_names(source: SourceFile) -> set[str]:
