@@ -317,3 +317,13 @@ def test_a_held_out_metric_heading_keyed_labels_names_them_as_its_variants() -> 
 ])
 def test_a_line_with_no_keyed_variants_of_a_held_out_metric_keeps_its_names(text: str) -> None:
     assert not any(":" in name for name in fields.read(text).values)
+
+
+def test_like_named_keys_of_two_nested_objects_are_named_after_their_parents() -> None:
+    """fresh206 crossword_clue_editor_dpo: the SFT stage's regret beside the DPO stage's."""
+    line = fields.read('{"stage": "summary", "sft": {"best_pick_pct": 80.87, "regret": 1.3134}, '
+                       '"dpo": {"best_pick_pct": 83.6, "regret": 0.096, "kl_to_ref": 0.686}}')
+    assert line.values == {"sft_best_pick_pct": 80.87, "sft_regret": 1.3134,
+                           "dpo_best_pick_pct": 83.6, "dpo_regret": 0.096, "kl_to_ref": 0.686}
+    # a nested key named once keeps its name
+    assert fields.read('{"step": 3, "train": {"loss": 0.5}}').values == {"loss": 0.5}

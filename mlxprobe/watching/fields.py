@@ -69,6 +69,9 @@ RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 # breakdown's shares, the value of no one name (fresh203 `raku_glaze_recipe_gan_rmsprop`:
 # each family's share of a GAN's samples read as the loss of `matte/gloss/crackle`, 0 -> 17,
 # `diverged:exploding`); a table's cells are read so already (`output.shares`)
+# an object nested under a key, `"sft": {"regret": 1.31}` (no braces inside: innermost first)
+NESTED = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1\s*:\s*\{([^{}]*)\}""")
+INNER_KEY = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1(\s*:)""")
 # a label keyed to its number, `fused=0.64`, `raw: 0.54`
 KEYED = re.compile(rf"([A-Za-z_][\w.-]*)\s*[=:]\s*(?:{NUMBER}|nan|inf)", re.IGNORECASE)
 SHARES = re.compile(rf"(?<![\w./]){NUMBER}%?(?:/{NUMBER}%?){{2,}}(?![\w./])")
@@ -110,7 +113,7 @@ class Line:
 
 def read(text: str) -> Line:
     """The named values and the position of one (ANSI-free) line."""
-    text = ESCAPED.sub(" ", text)
+    text = _flattened(ESCAPED.sub(" ", text))
     text = QUALIFIER.sub("", GLUED.sub(r"_\1", ARRAY.sub(r"\1", text)))
     text = LOSS_AT.sub(r"\1 ", BRACKETED.sub(r"\1\2", text))
     line = Line()
@@ -121,6 +124,32 @@ def read(text: str) -> Line:
     if line.step is None:
         line.step = _bare_step(text)
     return line
+
+
+def _flattened(text: str) -> str:
+    """A JSON object or printed dict nested in the line (`"sft": {"regret": 1.31}, "dpo":
+    {"regret": 0.10}`) with the keys the line names twice named after their parent's
+    (`sft_regret`, `dpo_regret`), innermost first: two objects' like-named keys are two
+    metrics, not the first one's value read for both (fresh206 `crossword_clue_editor_dpo`:
+    a summary printing the SFT stage's regret beside the DPO stage's read as the trained
+    model back at its SFT value, `wrong_result:reverted`)."""
+    if "{" not in text or not NESTED.search(text):
+        return text
+    keys = [key[2] for key in INNER_KEY.finditer(text)]
+    twice = {key for key in keys if keys.count(key) > 1}
+    while twice:
+        flat = NESTED.sub(lambda found: _prefixed(found, twice), text)
+        if flat == text:
+            break
+        text = flat
+    return text
+
+
+def _prefixed(found: re.Match, twice: set[str]) -> str:
+    """The object's inside, its keys that the line names twice named after its parent."""
+    parent = found[2]
+    return INNER_KEY.sub(lambda key: f"{key[1]}{parent}_{key[2]}{key[1]}{key[3]}"
+                         if key[2] in twice else key[0], found[3])
 
 
 def _headed(text: str, pairs: list) -> list:
