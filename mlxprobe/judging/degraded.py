@@ -64,7 +64,10 @@ HINT = ("the model evaluated last is not the one that trained: `{name}` read {be
         "`scale * (lora_b.weight @ lora_a.weight)` (`(lora_a @ lora_b).T` for mlx-lm's "
         "raw (in, r) and (r, out) matrices); the product in the other order, transposed, "
         "has the same shape for a square layer and adds the update's transpose (fresh204 "
-        "`lora_fuse_armpose`, mlx-vla bc25ed7)")
+        "`lora_fuse_armpose`, mlx-vla bc25ed7). A fuse into a quantized base keeps the "
+        "merged layer in full precision: dequantize the base weight, add the update and "
+        "leave it float; quantizing it back (`nn.QuantizedLinear.from_linear(merged, ...)` "
+        "at 4 bits) rounds most of the update away (mlx-lm PR 1564)")
 
 
 def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | None:
