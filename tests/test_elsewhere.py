@@ -37,6 +37,16 @@ def test_a_run_worse_on_every_measure_still_diverges() -> None:
     assert classify(run(rows, "mse_a")).kind == "diverged"
 
 
+def test_an_accuracy_that_climbed_and_fell_back_is_no_learning_elsewhere() -> None:
+    """fresh208 splitvocab_caption: label ids past a pruned head; the loss 3.88 -> 65,743,
+    the caption accuracy 9.2% -> 59.3% -> 21.3%."""
+    acc = [9.2, 59.3, 55.0, 50.0, 45.0, 40.5, 35.0, 30.0, 27.0, 25.0, 23.0, 21.3]
+    rows = [{"train_loss": 3.88 * 2.4 ** i, "val_caption_acc": a} for i, a in enumerate(acc)]
+    verdict = classify(run(rows, "train_loss"))
+    assert verdict.label == "diverged:exploding"
+    assert "logits.shape[-1]" in verdict.hint  # orders of magnitude, all finite
+
+
 SPIKES = [3.4e4, 0.85, 0.021, 0.011, 4.8e4, 0.008, 0.010, 5.7e4, 0.012, 0.0097, 1.1e5, 0.0066,
           0.012, 0.0083, 3.1e4, 9.4e3, 6.6e3, 2.2e4, 1.0e5, 4.8e4, 1.3e5, 2.1e5, 1.7e4, 0.0077]
 

@@ -209,6 +209,12 @@ DIVERGED = ("the loss or the parameters blew up: the updates are too large; lowe
             "clip and check before the update, "
             "`grads, _ = optim.clip_grad_norm(grads, max_norm=1.0)`; skip a batch whose "
             "loss is not finite; average accumulated gradients: `g / n_micro`")
+OUT_OF_RANGE = ("; a loss that grows by orders of magnitude and stays finite can also be a "
+                "cross-entropy whose targets lie outside the logits: label ids at or above "
+                "the output head's size (media or special tokens past a pruned vocabulary), "
+                "which MLX's cross_entropy and take_along_axis do not check, read past each "
+                "row; mask them out, `in_vocab = labels < logits.shape[-1]; labels = "
+                "mx.where(in_vocab, labels, 0)`, with the loss mask zero there")
 NAN_OPS = ("an op whose value or gradient is undefined at its input "
            "made it: sqrt or log at 0, a division by zero, x**p at 0, 0 * inf in a "
            "gradient; clamp the input with an eps, `mx.sqrt(mx.maximum(d2, 1e-12))`, "

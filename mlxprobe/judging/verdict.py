@@ -172,6 +172,10 @@ SETTLED_SHARE, SETTLED_RANGE = 0.5, 0.05
 # far below the rest that is no blow-up (a running mean divided by a whole interval at step 1)
 # is off by the interval's length, never by 1e6
 JUMP_FACTOR = 1e6
+# ... and a loss that ended ORDERS (100x) above its start, all finite, names targets outside
+# the logits as a cause besides the step size (fresh208 `splitvocab_caption`: media token ids
+# past a pruned head, 3.88 -> 65,743 with no NaN)
+ORDERS = 100.0
 # ... or any single loss above 10x the initial: measured, healthy scenario loops never exceed
 # their first loss by more than ~1.3x; a blow-up reaches 1e8 before settling or going NaN.
 SPIKE_FACTOR = 10.0
@@ -809,7 +813,8 @@ def _exploded(losses: list[float], tally: Tally) -> Verdict | None:
             and risen(losses, first) and not returned(losses, first):
         return Verdict("diverged", "exploding", f"the loss rose from {first:.3g} to "
                        f"{last:.3g} (> {EXPLODE_FACTOR:g}x)",
-                       drift.note(losses) + hints.DIVERGED,
+                       drift.note(losses) + hints.DIVERGED + (
+                           hints.OUT_OF_RANGE if last > ORDERS * first else ""),
                        {"loss_first": first, "loss_last": last, "loss_max": tally.max,
                         "explode_factor": EXPLODE_FACTOR})
     return None
