@@ -75,3 +75,28 @@ class Net(nn.Module):
 def test_mlx056_a_checkpointed_lambda_calling_a_module_it_captures(
         line: str, expected: list[int]) -> None:
     assert fired(CHECKPOINTED.format(line=line) + TRAINING, "MLX056") == expected
+
+
+ROUND_TRIP = """
+import mlx.core as mx
+
+def fit(params, grads, steps):
+    for step in range(steps):
+        for k in params:
+            {lines}
+"""
+
+
+@pytest.mark.parametrize("lines, expected", [
+    # fresh208 kiln_bf16_finetune
+    ("p32 = params[k].astype(mx.float32)\n            p32 = p32 - 1e-3 * grads[k]\n"
+     "            params[k] = p32.astype(mx.bfloat16)", [9]),
+    # a float32 master copy stepped, the half weights derived from it
+    ("master[k] = master[k] - 1e-3 * grads[k]\n"
+     "            params[k] = master[k].astype(mx.bfloat16)", []),
+    # another array's copy written back
+    ("p32 = other[k].astype(mx.float32)\n            params[k] = p32.astype(mx.bfloat16)", []),
+])
+def test_mlx218_a_half_weight_cast_back_from_its_float32_copy(
+        lines: str, expected: list[int]) -> None:
+    assert fired(ROUND_TRIP.format(lines=lines) + TRAINING, "MLX218") == expected

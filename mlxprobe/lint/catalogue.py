@@ -1749,6 +1749,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/jbarrow/mlx-playground/commit/"
         "f1e738e89b2b015d3ae5b46220a4632ac4795c35"),
     RuleInfo(
+        "MLX218", "half-round-trip-update",
+        "a bfloat16 or float16 weight updated in float32 and cast back to itself each step "
+        "with no float32 master copy: an update below half a unit in the weight's last place "
+        "rounds away and the weight never moves",
+        "master[k] = master[k] - step; params[k] = master[k].astype(mx.bfloat16)  # step a "
+        "float32 master",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh208 kiln_bf16_finetune) a bfloat16 "
+        "regressor fine-tuned by a float32 Adam at lr 1e-3 whose weights were cast back each "
+        "step: training MSE 0.0622 for 1,200 steps; with a float32 master copy it fell to "
+        "0.00026",
+        "", source="https://github.com/workofart/ml-by-hand/pull/85"),
+    RuleInfo(
         "MLX217", "unread-parameter",
         "an array parameter built in a module's __init__ (self.B = mx.zeros(...)) that "
         "nothing in the file reads: it never reaches the output, so its gradient is zero and "

@@ -75,6 +75,7 @@ from .group_number import GroupAsNumber
 from .grown_list import ListAttributeGrown
 from .guards import NanPassesGuard
 from .half_range import HalfRangeConstant
+from .half_roundtrip import HalfRoundTrip
 from .host import HostRoundTrip
 from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
@@ -290,5 +291,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
-    SelfAdded, LayerOutputUnread, UnreadParameter,
+    SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip,
 ), key=lambda r: r.id))
