@@ -122,7 +122,11 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         ("fresh202", "dac_snake_fp16_ok.py"): ["MLX025:62"],
         # mlx-vlm's LoRaLayer of that time again (as fresh188's), scaled by alpha alone; the
         # fix (0ad76c6) only put its update back into __call__ (stop 66)
-        ("fresh203", "vlm_loralayer_call_passthrough_ok.py"): ["MLX103:46"]}
+        ("fresh203", "vlm_loralayer_call_passthrough_ok.py"): ["MLX103:46"],
+        # the fixed twin's "stable" softplus, mx.where(x > 0, x + log1p(exp(-x)),
+        # log1p(exp(x))), evaluates both branches: measured, its gradient is NaN at |x| = 100
+        # (the upstream fix the twins copy; latent while |z| < 44) (stop 66)
+        ("fresh209", "sac_squash_bandit_ok.py"): ["MLX128:50", "MLX128:50"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

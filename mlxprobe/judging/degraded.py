@@ -67,7 +67,10 @@ HINT = ("the model evaluated last is not the one that trained: `{name}` read {be
         "`lora_fuse_armpose`, mlx-vla bc25ed7). A fuse into a quantized base keeps the "
         "merged layer in full precision: dequantize the base weight, add the update and "
         "leave it float; quantizing it back (`nn.QuantizedLinear.from_linear(merged, ...)` "
-        "at 4 bits) rounds most of the update away (mlx-lm PR 1564)")
+        "at 4 bits) rounds most of the update away (mlx-lm PR 1564). Adapters load only "
+        "into LoRA layers: convert the rebuilt base's layers first (`linear_to_lora_layers`, "
+        "or the script's own wrap), then `load_weights(adapter_file)`; with `strict=False` "
+        "on a plain base every lora_a/lora_b key is skipped silently (mlx-examples PR 337)")
 
 
 def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | None:
