@@ -39,7 +39,8 @@ class HalfRoundTrip(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".astype(mx.float32)" in text and "for " in text
+        return ".astype(mx.float32)" in text and "for " in text and any(
+            a in text for a in HalfRoundTrip.anchors)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for loop in source.of_type(*LOOPS):
