@@ -117,10 +117,16 @@ def normal(name: str) -> str:
     return f"minus_{text}" if negated else text
 
 
+def variant_of(name: str) -> str:
+    """The metric a model variant's reading is of (`val_mse:fused`, the output reader's name
+    for `val_mse adapters=0.011 fused=0.638`: `val_mse`); any other name itself."""
+    return name.split(":", 1)[0]
+
+
 def role(name: str) -> str:
     """The role of a normalised name (see the module's docstring); a model variant's reading
     (`val_mse:fused`) has its metric's."""
-    name = name.split(":", 1)[0]
+    name = variant_of(name)
     if name in POSITIONS:
         return POSITION
     if name in LEARNING_RATES:

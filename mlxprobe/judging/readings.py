@@ -24,14 +24,8 @@ def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, flo
     for record in raw.of_kind(PROGRESS):
         done = bisect.bisect_right(times, float(record.get("t", 0.0)))
         for name, number in measured(record).items():
-            out.setdefault(metric(name), []).append((done, number))
+            out.setdefault(metric_names.variant_of(name), []).append((done, number))
     return out
-
-
-def metric(name: str) -> str:
-    """The metric a reading is of: a model variant's reading (`val_mse:fused`, the output
-    reader's name for `val_mse adapters=0.011 fused=0.638`) is one of its metric's."""
-    return name.split(":", 1)[0]
 
 
 def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
@@ -40,9 +34,9 @@ def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
     out: dict[str, list[frozenset[str]]] = {}
     for record in raw.of_kind(PROGRESS):
         read = measured(record)
-        names = frozenset(metric(n) for n in read)
+        names = frozenset(metric_names.variant_of(n) for n in read)
         for name in read:
-            out.setdefault(metric(name), []).append(names)
+            out.setdefault(metric_names.variant_of(name), []).append(names)
     return out
 
 

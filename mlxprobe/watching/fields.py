@@ -5,9 +5,12 @@ Job: `read(text)` finds every `name value` pair on a line (`loss 0.5`, `loss=0.5
 names like `Train loss`, `val acc 93%`, `Training Loss [3.81]`, a cut-off like `recall@1`)
 and where the line is in the run: a step word (`step 12`, `iter 5`, `batch 10/50`), a bare
 `N/M` (tqdm's `45/100`), a leading `[N]`, an `epoch E`, a percentage. JSON lines and printed
-dicts are read by the same scan (their keys are names, their values numbers). A number glued
-to letters (`30.1it/s`, `1.2s`) is a unit, not a value; a number with no name before it (a
-time stamp, a tqdm bar's clock) is nobody's.
+dicts are read by the same scan (their keys are names, their values numbers; keys that two
+nested objects share are named after their parents, `sft_regret`). Three or more numbers
+joined by slashes are a breakdown's shares, nobody's value; a held-out metric heading keyed
+labels names them as its variants (`val_mse adapters=0.011 fused=0.638`: `val_mse:fused`).
+A number glued to letters (`30.1it/s`, `1.2s`) is a unit, not a value; a number with no name
+before it (a time stamp, a tqdm bar's clock) is nobody's.
 
 Written by hand: no library reads training logs; `re` does the matching. Pure functions.
 Must not import: mlx, the inside side, judging.
@@ -65,15 +68,15 @@ GAP = re.compile(r"^(?:[\s'\":=|]{0,4}| {5,16})$")
 # catalogue's nan_unchecked example read its untrained value as a report after training)
 ARROW = re.compile(rf"\s*(?:->|→|=>)\s*(?:{NUMBER}|(?i:nan|inf))")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
-# three or more numbers joined by `/` (`matte/gloss/crackle 2/13/10%`, a date 2024/01/05): a
-# breakdown's shares, the value of no one name (fresh203 `raku_glaze_recipe_gan_rmsprop`:
-# each family's share of a GAN's samples read as the loss of `matte/gloss/crackle`, 0 -> 17,
-# `diverged:exploding`); a table's cells are read so already (`output.shares`)
 # an object nested under a key, `"sft": {"regret": 1.31}` (no braces inside: innermost first)
 NESTED = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1\s*:\s*\{([^{}]*)\}""")
 INNER_KEY = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1(\s*:)""")
 # a label keyed to its number, `fused=0.64`, `raw: 0.54`
 KEYED = re.compile(rf"([A-Za-z_][\w.-]*)\s*[=:]\s*(?:{NUMBER}|nan|inf)", re.IGNORECASE)
+# three or more numbers joined by `/` (`matte/gloss/crackle 2/13/10%`, a date 2024/01/05): a
+# breakdown's shares, the value of no one name (fresh203 `raku_glaze_recipe_gan_rmsprop`:
+# each family's share of a GAN's samples read as the loss of `matte/gloss/crackle`, 0 -> 17,
+# `diverged:exploding`); a table's cells are read so already (`output.shares`)
 SHARES = re.compile(rf"(?<![\w./]){NUMBER}%?(?:/{NUMBER}%?){{2,}}(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
