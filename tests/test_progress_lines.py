@@ -212,6 +212,15 @@ def test_a_reference_heading_after_a_logging_prefix_is_not_progress():
         is not None
 
 
+def test_a_ref_heading_is_a_reference_line():
+    """fresh210 scriptio_boundary_folds_restore: `ref: always-'start' tagger F1 = 39.9%` after
+    the restored model's 99.1% was read as the model evaluated again."""
+    parser = ProgressParser()
+    assert parser.parse("ref: always-'start' tagger F1 = 39.9%, prior BCE = 0.5614") is None
+    assert parser.parse("step 3 ref: 0.5 loss 0.4") is not None  # a key with its number
+    assert parser.parse("ref_loss 0.5 loss 0.4 step 3") is not None
+
+
 def test_a_sentence_is_never_a_table_header():
     parser = ProgressParser()
     assert parser.parse("Loading tokenizer files") is None

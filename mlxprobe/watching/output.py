@@ -275,10 +275,12 @@ HEADER_SPLIT = re.compile(r"│|(?:^|(?<=\s))\|(?=\s|$)")
 # A heading word (`reference: constant-rate predictor held 0.66 auc 50%`, after a `logging`
 # prefix: fresh142 `hurdy_chien_buzz_earlystop`, whose closing reference AUC of 50 % was read
 # as the restored model's and called `wrong_result:degraded`) is a reference line too: the
-# word `reference` with words after its colon (with a number after it, it is a key)
+# word `reference` (or `ref`: fresh210 `scriptio_boundary_folds_restore`, `ref: always-'start'
+# tagger F1 = 39.9%` after the restored model's 99.1%) with words after its colon (with a
+# number after it, it is a key)
 REFERENCE_LINE = re.compile(r"^[\W_]*(?:(?:random|baseline|chance|oracle|uniform|untrained|"
                             r"majority|naive|dummy|trivial)\b(?![=:(])"
-                            r"|reference\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
+                            r"|(?:reference|ref)\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
 # name (`INFO    chien | `, `2024-05-01 12:00:00,123 - INFO - `, `INFO:root:`)
 LOG_PREFIX = re.compile(r"^[\W\d_]*?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\]\s:|-]*"
