@@ -64,7 +64,7 @@ _LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perpl
 _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)|(?:^|_){_LOSS_NAMES}$")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|rew|"
-                       r"return|returns|score|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
+                       r"return|returns|score|rating|ratings|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
                        r"top5|psnr|ssim)(?:$|_|@)")
 # one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
 # goes to an equilibrium (a discriminator's BCE to ln 4), not down, as both players learn
@@ -148,7 +148,8 @@ def role(name: str) -> str:
 _STAGE = re.compile(r"(?i)(?:^|_)(?:stage|phase|curriculum)(?:$|_|\d)")
 
 
-_OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score)(?:$|_|@)")
+_OBJECTIVE = re.compile(r"(?:^|_)(?:reward|rewards|rew|return|returns|score|rating|ratings)"
+                        r"(?:$|_|@)")
 
 
 # the coefficient of determination (`r2`, `r2_logp`, `val_r2`, `r_squared`, `r2_score`):

@@ -232,3 +232,17 @@ def test_a_loss_from_near_zero_growing_while_the_reward_rises_also_left_its_refe
 def test_a_loss_from_above_zero_or_a_flat_reward_still_explodes() -> None:
     assert classify(run(grpo(0.001, 0.01), "loss")).label == "diverged:exploding"
     assert classify(run(grpo(0.0, 0.0), "loss")).label == "diverged:exploding"
+
+
+def test_a_surrogate_loss_near_zero_by_construction_while_the_rating_rises_passes() -> None:
+    """fresh206 kiteschool_kitesize_grpo: a GRPO loss with normalised advantages, ~0 by
+    construction, drifting 0.0022 -> 0.0147 as the policy leaves its reference, while the
+    mean rating rose 0.18 -> 0.68."""
+    loss = [0.0022, 0.0002, 0.0100, 0.0069, 0.0127, 0.0086, 0.0117, 0.0137, 0.0092, 0.0101,
+            0.0114, 0.0147]
+    rating = [0.176, 0.639, 0.610, 0.598, 0.618, 0.692, 0.660, 0.648, 0.651, 0.651, 0.673,
+              0.684]
+    rows = [{"loss": v, "mean_rating": r} for v, r in zip(loss, rating)]
+    assert classify(run(rows, "loss")).kind == "pass"
+    rows = [{"loss": v, "mean_rating": 0.18} for v in loss]  # no objective rose
+    assert classify(run(rows, "loss")).label == "diverged:exploding"

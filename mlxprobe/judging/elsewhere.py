@@ -24,7 +24,10 @@ Thresholds and why:
   batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed).
 
 - a loss whose first report is 0, or within REFERENCE_SHARE of the largest report after
-  it, while a reward (an objective) rose significantly
+  it, or whose first reports' median lies within their own spread of 0 (`in_noise`: a GRPO
+  surrogate with normalised advantages, fresh206 `kiteschool_kitesize_grpo`, 0.0022, 0.0002,
+  0.0100, while its mean rating rose 0.18 -> 0.68), while a reward (an objective: a reward,
+  a return, a score, a rating) rose significantly
   (`program.rising_metric(significant=True)`: Mann-Kendall p < 0.05 over >= 10 reports; its
   last report above its first):
   a loss that starts at 0 is a penalty measured from a reference the policy starts at (the KL
@@ -117,12 +120,20 @@ def learning_elsewhere(raw: RawResult, judged: str) -> dict | None:
     return {"other_loss_fell": fell, "fell_below": FELL} if fell else None
 
 
+def in_noise(losses: list[float]) -> bool:
+    """The first reports' median lies within their own spread of 0: a surrogate that is ~0 by
+    construction (fresh206 `kiteschool_kitesize_grpo`: a GRPO loss with normalised
+    advantages, 0.0022, 0.0002, 0.0100 at its first three reports)."""
+    head = losses[:max(MIN_REPORTS - 1, len(losses) // 10)]
+    return abs(sorted(head)[len(head) // 2]) <= max(head) - min(head)
+
+
 def left_reference(raw: RawResult, losses: list[float]) -> str | None:
     """The name of a reward that rose significantly while the loss, first reported at 0
     (or within REFERENCE_SHARE of its largest later report), grew from its reference; or
     None."""
     if len(losses) < 2 or (losses[0] != 0 and abs(losses[0]) > REFERENCE_SHARE * max(
-            losses[1:])):
+            losses[1:]) and not in_noise(losses)):
         return None
     rewards = {n: p for n, p in metrics.series(raw).items() if metric_names.objective(n)
                and len(finite := [v for _, v in p if math.isfinite(v)]) > 1
