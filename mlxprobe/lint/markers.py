@@ -4,7 +4,8 @@ position of a file; over the three packages such tests cost lint ~2 s).
 
 Job: `occurrences(text, marker)`, where a marker stands; `word_before(text, at)`, the word
 that ends just before a position (`y` of `y = self.ln2(x)`); `bound_before(text, marker)`,
-that word for each occurrence of a marker; `has_word(text, word)`, the word standing alone
+that word for each occurrence of a marker; `read_once(text, name)`, `.name` only at its
+binding and named in no string; `has_word(text, word)`, the word standing alone
 (`\bword\b` without a pattern built per word: such patterns overflow `re`'s cache of 512
 and are compiled again and again).
 
@@ -50,3 +51,8 @@ def has_word(text: str, word: str) -> bool:
 
 def is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
+
+
+def read_once(text: str, name: str) -> bool:
+    """`.name` occurs once in the text (its binding) and no string names it."""
+    return text.count(f".{name}") == 1 and f"'{name}'" not in text and f'"{name}"' not in text

@@ -22,8 +22,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import names_in
-from ..source import LOOPS, SourceFile, descendants
+from ..flow import names_in, statement_lists
+from ..source import LOOPS, SourceFile
 from .base import Rule
 
 HALF = frozenset({"mlx.core.bfloat16", "mlx.core.float16"})
@@ -43,11 +43,9 @@ class HalfRoundTrip(Rule):
             a in text for a in HalfRoundTrip.anchors)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for loop in source.of_type(*LOOPS):
-            for node in descendants(loop):
-                body = getattr(node, "body", None)
-                if isinstance(body, list):
-                    yield from (self.hit(source, s) for s in round_trips(source, body))
+        for holder, body in statement_lists(source, ("body",)):
+            if isinstance(holder, LOOPS) or source.enclosing(holder, LOOPS) is not None:
+                yield from (self.hit(source, s) for s in round_trips(source, body))
 
 
 def round_trips(source: SourceFile, body: list[ast.stmt]) -> Iterator[ast.stmt]:

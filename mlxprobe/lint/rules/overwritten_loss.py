@@ -31,19 +31,12 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import layer_applied
 from ..finding import Finding
-from ..flow import assigned, assignments
+from ..flow import assigned, assignments, statement_lists
 from ..markers import occurrences, word_before
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 
-BLOCKS = ("body", "orelse", "finalbody")
-# The node types that hold statement lists, looked up in the module's index (an `ast.walk`
-# of every node of every file that says "loss" was a tenth of linting the three packages).
-HOLDERS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For,
-           ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try,
-           *((ast.TryStar,) if hasattr(ast, "TryStar") else ()), ast.ExceptHandler,
-           ast.match_case)
 NEAR = 400  # characters between two bindings of one name in one forward pass
 
 
@@ -80,7 +73,7 @@ class LossOverwrittenUnread(Rule):
         return "loss" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for block in blocks(source):
+        for _, block in statement_lists(source):
             yield from (self.hit(source, s) for s in overwritten(block, called_losses))
 
 
@@ -101,17 +94,8 @@ class LayerOutputUnread(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         def outputs(statement: ast.stmt) -> set[str]:
             return layer_outputs(source, statement)
-        for block in blocks(source):
+        for _, block in statement_lists(source):
             yield from (self.hit(source, s) for s in overwritten(block, outputs))
-
-
-def blocks(source: SourceFile) -> Iterator[list[ast.stmt]]:
-    """Every statement list of two or more statements."""
-    for node in source.of_type(*HOLDERS):
-        for field in BLOCKS:
-            block = getattr(node, field, None)
-            if isinstance(block, list) and len(block) > 1:
-                yield block
 
 
 def layer_outputs(source: SourceFile, statement: ast.stmt) -> set[str]:

@@ -49,6 +49,21 @@ def read_attributes(source: SourceFile) -> Counter:
                    if isinstance(n.ctx, ast.Load))
 
 
+def unread_attributes(source: SourceFile) -> set[str]:
+    """The attribute names the module binds and never reads, named in no string either
+    (`getattr`, `freeze(keys=[...])`): MLX131, MLX217."""
+    reads = read_attributes(source)
+    named = {n.value for n in source.of_type(ast.Constant) if isinstance(n.value, str)}
+    bound = {n.attr for n in source.of_type(ast.Attribute) if isinstance(n.ctx, ast.Store)}
+    return {name for name in bound if reads[name] == 0 and name not in named}
+
+
+def inits(source: SourceFile) -> Iterator[ast.AST]:
+    """The `__init__` methods of the module's nn.Module classes."""
+    for cls in module_classes(source):
+        yield from (f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == "__init__")
+
+
 def called_in(function: ast.AST) -> Counter:
     """How often `self.x(...)` is called in a method, per attribute."""
     return Counter(a for n in descendants(function) if isinstance(n, ast.Call)

@@ -19,15 +19,14 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterator
 
-from ..dataflow import module_classes
 from ..finding import Finding
-from ..source import FUNCTIONS, SourceFile
+from ..markers import read_once
+from ..source import SourceFile
 from .base import Rule
-from .siblings import built_layers, read_attributes
+from .siblings import built_layers, inits, unread_attributes
 
 POSITIONAL = ("RoPE", "ALiBi", "SinusoidalPositionalEncoding")
 ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "CELU",
@@ -36,11 +35,6 @@ ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SEL
 STATELESS = frozenset(f"mlx.nn.{name}" for name in POSITIONAL + ACTIVATIONS)
 BUILT = re.compile(r"self\.(\w+)\s*=\s*(?:nn\.)?(" + "|".join(POSITIONAL + ACTIVATIONS)
                    + r")\(")
-
-
-def _unread(text: str, name: str) -> bool:
-    """`.name` occurs once in the text (its binding) and no string names it."""
-    return text.count(f".{name}") == 1 and f"'{name}'" not in text and f'"{name}"' not in text
 
 
 class UnappliedLayer(Rule):
@@ -53,16 +47,11 @@ class UnappliedLayer(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         """A `self.x = nn.T(` of a parameter-free layer whose `.x` occurs nowhere else."""
-        return any(_unread(text, name) for name, _ in BUILT.findall(text))
+        return any(read_once(text, name) for name, _ in BUILT.findall(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        reads = read_attributes(source)
-        named = {n.value for n in source.of_type(ast.Constant) if isinstance(n.value, str)}
-        for cls in module_classes(source):
-            init = next((f for f in cls.body if isinstance(f, FUNCTIONS)
-                         and f.name == "__init__"), None)
-            if init is None:
-                continue
+        unread = unread_attributes(source)
+        for init in inits(source):
             for name, (kind, target) in built_layers(source, init).items():
-                if kind in STATELESS and reads[name] == 0 and name not in named:
+                if kind in STATELESS and name in unread:
                     yield self.hit(source, target)

@@ -22,13 +22,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import module_classes
 from ..finding import Finding
 from ..flow import body_assignments, self_attr
-from ..markers import occurrences, word_before
-from ..source import FUNCTIONS, SourceFile
+from ..markers import bound_before, read_once
+from ..source import SourceFile
 from .base import Rule, calls_and_trains
-from .siblings import read_attributes
+from .siblings import inits, unread_attributes
 
 INITIALISERS = frozenset(f"mlx.core.{name}" for name in (
     "zeros", "ones", "full", "random.normal", "random.uniform", "random.truncated_normal",
@@ -36,9 +35,8 @@ INITIALISERS = frozenset(f"mlx.core.{name}" for name in (
 
 
 def unread_in_text(text: str) -> bool:
-    """A `self.x = ` binding whose `.x` occurs nowhere else in the text."""
-    return any(name and text.count(f".{name}") == 1
-               for name in (word_before(text, at) for at in occurrences(text, " = mx.")))
+    """A `self.x = mx.` binding whose `.x` occurs nowhere else in the text."""
+    return any(read_once(text, name) for name in bound_before(text, " = mx."))
 
 
 class UnreadParameter(Rule):
@@ -53,15 +51,11 @@ class UnreadParameter(Rule):
         return "self." in text and unread_in_text(text) and calls_and_trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        reads = read_attributes(source)
-        named = {n.value for n in source.of_type(ast.Constant) if isinstance(n.value, str)}
-        for cls in module_classes(source):
-            for init in (f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == "__init__"):
-                for target, value in body_assignments(source, init):
-                    name = self_attr(target)
-                    if name and reads[name] == 0 and name not in named \
-                            and initialised(source, value):
-                        yield self.hit(source, target)
+        unread = unread_attributes(source)
+        for init in inits(source):
+            for target, value in body_assignments(source, init):
+                if self_attr(target) in unread and initialised(source, value):
+                    yield self.hit(source, target)
 
 
 def initialised(source: SourceFile, value: ast.AST) -> bool:
