@@ -25,7 +25,11 @@ every kept run of the corpus (713 cases): on clean runs the largest such change 
 selfies_vae's recon 7.36 -> 7.78 (1.06x) and gat_cora's val_acc rising 0.858 -> 0.958; the
 runs that fire are broken: fresh42 `adapter_reload_default_scale` (test_ce 1.08 -> 115.7,
 test_acc 0.585 -> 0.176), fresh35 `lora_merge_requant` (val_mse 1.4e-05 -> 0.0058), fresh22
-`reused_trainer_early_stop_flag` (eval_loss 0.088 -> 19.7).
+`reused_trainer_early_stop_flag` (eval_loss 0.088 -> 19.7), fresh212
+`rennet_curd_runstats_ckpt` (test acc of the live model 95.2%, of its restored checkpoint
+26.7%: running statistics kept under `_` names, never saved). Two readings labelled as two
+variants of one metric (`test acc live model 95.2%`, `test acc restored checkpoint 26.7%`:
+`readings.relabelled`) are the same evaluation of two models, whatever else each line prints.
 A metric read BREAKDOWN (4) or more times after the last update is a breakdown, not a
 re-evaluation: a per-class or per-subset table (fresh66 `yahtzee_deepsets_tcpdump`, correct:
 `acc 1.000` for eight hand classes, then `acc 0.000` for the one class with a single test
@@ -45,7 +49,7 @@ from __future__ import annotations
 
 from ..watching.facts import RawResult
 from . import program
-from .readings import companions, direction, repeated, reports
+from .readings import companions, direction, labels, relabelled, repeated, reports
 from .rule import Rule, Verdict
 
 FACTOR = 10.0
@@ -55,7 +59,12 @@ BREAKDOWN = 4
 HINT = ("the model evaluated last is not the one that trained: `{name}` read {before:g}, "
         "then {after:g} with no update between. A reload or merge that rebuilds the model "
         "must restore everything the trained one had: the saved weights or adapters, loaded "
-        "into the rebuilt model (`model.load_weights(path, strict=True)`), and the settings "
+        "into the rebuilt model (`model.load_weights(path, strict=True)`); state that is no "
+        "parameter, which a checkpoint never holds: `save_weights` writes `parameters()`, "
+        "and MLX leaves out every attribute whose name starts with `_` (a norm layer's "
+        "`self._running_mean`), so keep such state public and frozen, `self.running_mean = "
+        "mx.zeros(d)` then `self.freeze(keys=['running_mean', 'running_var'], "
+        "recurse=False)` (mlx PR 305); and the settings "
         "that are not weights (a LoRA scale or alpha and rank, a dropout, a quantization's "
         "bits and group size) saved in a config next to them and passed back when the layers "
         "are rebuilt, not left at the class defaults; a merge or re-quantization must be "
@@ -98,10 +107,10 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
     named = reports(raw, times)
     if len({done for values in named.values() for done, _ in values}) < COUNTED:
         return None
-    shapes = companions(raw)
+    shapes, labelled = companions(raw), labels(raw)
     for name, values in named.items():
         found = worse(values, len(times), bool(direction(name)))
-        if found is not None and repeated(shapes, name):
+        if found is not None and (repeated(shapes, name) or relabelled(labelled, name)):
             return _verdict(name, found)
     return None
 
@@ -118,7 +127,9 @@ def _verdict(name: str, found: dict) -> Verdict:
 RULES = (
     Rule("wrong_result.degraded", "metrics", "the last two reports of a metric after every "
          f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
-         "the second printing every measured name the first did, fewer than "
+         "the second printing every measured name the first did (or the two labelled as "
+         "two variants of it: `test acc live model` / `test acc restored checkpoint`), "
+         "fewer than "
          f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "
          "its scale (higher-is-better)",

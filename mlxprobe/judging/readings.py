@@ -40,6 +40,23 @@ def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
     return out
 
 
+def labels(raw: RawResult) -> dict[str, list[str]]:
+    """The names each measured metric's reports were printed under (`test_acc:model`, then
+    `test_acc:checkpoint`: two labelled variants of `test_acc`), in the order of `reports`."""
+    out: dict[str, list[str]] = {}
+    for record in raw.of_kind(PROGRESS):
+        for name in measured(record):
+            out.setdefault(metric_names.variant_of(name), []).append(name)
+    return out
+
+
+def relabelled(named: dict[str, list[str]], name: str) -> bool:
+    """The last two reports of `name` are two labelled variants of it, each its own label:
+    the same metric evaluated on the two models the labels name."""
+    last, before = named[name][-1], named[name][-2]
+    return ":" in last and ":" in before and last != before
+
+
 def repeated(shapes: dict[str, list[frozenset[str]]], name: str) -> bool:
     """The last report of `name` prints every measured name the one before it did: the
     same evaluation again (a training line then a test line under one name are two)."""

@@ -53,6 +53,7 @@ from . import (
     drift,
     elsewhere,
     ended,
+    equilibrium,
     halted,
     hints,
     interrupted,
@@ -318,7 +319,8 @@ def _diverged_rule() -> Rule:
                 f"{HELD_OUT_FACTOR:g}x its first evaluation at every later one (>= "
                 f"{HELD_OUT_MIN} evaluations); an explosion not when the loss's first report "
                 "is 0 (or at most 1% of its largest later report) and a reward rose "
-                "significantly (a policy leaving its reference)",
+                "significantly (a policy leaving its reference), nor when one player's loss "
+                f"of a two-player game ended at <= {equilibrium.GAME_LEVEL:g} (its equilibrium)",
                 "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
                 "clean corpus run's held-out loss stays above 1.5x its first",
                 _diverged)
@@ -735,8 +737,9 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     blown = _exploded(losses, tally) or _spiked(raw, losses, tally, start) or _held_out_blew(
         raw, losses)
     if blown and blown.detail == "exploding" and (_weighted_rise(raw) or elsewhere.left_reference(
-            raw, metric_series(raw, "loss"))):
-        return None  # an objective that grew, or a policy leaving its reference
+            raw, metric_series(raw, "loss")) or equilibrium.reached(raw, blown.evidence[
+            "loss_last"])):
+        return None  # an objective that grew, a policy leaving its reference, a game
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
 

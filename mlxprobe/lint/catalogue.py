@@ -1761,6 +1761,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX219", "private-state",
+        "state a module updates as it runs kept under a name starting with _ (self._running_mean):"
+        " MLX leaves such attributes out of parameters(), so save_weights never writes it and"
+        " a restored model runs with its initial value",
+        "self.running_mean = mx.zeros((d,)); self.freeze(keys=['running_mean'], recurse=False)"
+        "  # public and frozen: saved, not trained",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh212 rennet_curd_runstats_ckpt) a "
+        "hand-written norm layer's running statistics under _ names: the live model's test "
+        "accuracy 95.2%, its checkpoint restored with load_weights(strict=True) 26.7% (chance "
+        "33.3%); with public, frozen statistics the restored model scored 95.2%",
+        "", source="https://github.com/ml-explore/mlx/pull/305"),
+    RuleInfo(
         "MLX217", "unread-parameter",
         "an array parameter built in a module's __init__ (self.B = mx.zeros(...)) that "
         "nothing in the file reads: it never reaches the output, so its gradient is zero and "

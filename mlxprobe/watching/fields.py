@@ -91,6 +91,8 @@ QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test
                         # a reference's value is named with it (`naive gives -inf`, fresh122
                         # `skilift_queue_tobit_logphi`: `gives` went non-finite, the run did not)
                         "naive", "baseline", "oracle", "reference"})
+# the most words a held-out metric's phrase may run to before a number (`_described`)
+DESCRIBED = 4
 SPLITS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval", "dev",
                     "holdout"})
 # a unit of information after a number: `bits`, `nats`, `bits/char`, `nats/token`, `bpc`
@@ -202,7 +204,8 @@ def _pairs(text: str):
             words.append(("", found.end()))
             continue
         value = NON_FINITE[word.lower()] if word is not None else float(num)
-        name, qualified = carried or _names_before(text, words, found.start())
+        name, qualified = carried or _headed_by(text, words, found.start(), _names_before(
+            text, words, found.start()), value, bool(found["pct"]))
         carried = None
         if ARROW.match(text, found.end()):  # `loss 1.54 -> 0.03`: the name is the new value's
             carried = (name, qualified)
@@ -238,6 +241,39 @@ def _names_before(text: str, words: list[tuple[str, int]], start: int) -> tuple[
     two = f"{words[-2][0]} {name}" if spaced or tagged else name
     qualifies = spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name))
     return _normal(two if qualifies else name), _normal(two)
+
+
+def _headed_by(text: str, words: list[tuple[str, int]], start: int, named: tuple[str, str],
+               value: float, pct: bool) -> tuple[str, str]:
+    """The name of the number at `start`, as a reading of the held-out metric a phrase
+    before it names (`_described`) where its own label has no role, follows its number's
+    label with spaces alone (`bs=1` is a setting's), and the value is no count (an integer
+    that is no percentage: `val acc before stage 2`, `no val top1 gain for 10 epochs`)."""
+    if not named[0] or role(named[0]) != OTHER or (value.is_integer() and not pct) or \
+            not re.fullmatch(r" +", text[words[-1][1]:start]):
+        return named
+    head = _described(text, words)
+    return (f"{head}:{named[0]}", f"{head}:{named[1]}") if head else named
+
+
+def _described(text: str, words: list[tuple[str, int]]) -> str | None:
+    """The held-out metric a phrase of plain words names before a number whose own label
+    has no role (`test acc restored checkpoint 26.7%`: `test_acc:checkpoint`, a reading of
+    `test_acc`; fresh212 `rennet_curd_runstats_ckpt`, whose test accuracy of the live model
+    and of the restored checkpoint, 95.2% and 26.7%, were values named `model` and
+    `checkpoint`, nobody's metric). The phrase: up to DESCRIBED words joined by spaces alone
+    since the last number or mark, a split's word and a measure's first among them."""
+    run = [words[-1][0]]
+    for (word, end), (after, _) in zip(reversed(words[:-1]), reversed(words[1:])):
+        gap = text[end:text.find(after, end)] if word else "x"
+        if not word or len(run) > DESCRIBED or not re.fullmatch(r" +", gap):
+            break
+        run.insert(0, word)
+    for first, second in zip(run[:-2], run[1:-1]):
+        head = _normal(f"{first} {second}")
+        if first.lower() in SPLITS and role(head) in (LOSS, ACCURACY):
+            return head
+    return None
 
 
 def _normal(name: str) -> str:

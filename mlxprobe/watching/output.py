@@ -357,8 +357,10 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     """A header's column names: between bars when the line has them, so that a name of
     several words is one column (`| train rollout mse |` -> `train_rollout_mse`), else
     its `table_cells` (`words`)."""
-    if not delimited(text) or any(re.fullmatch(rf"{NUMBER}|\d+/\d+", w) for w in words):
-        return words  # a row (`| epoch 3 | mse 0.02 |`) is read as it always was
+    if not delimited(text) or any(re.fullmatch(rf"(?:{NUMBER})%?|\d+/\d+", w) for w in words):
+        return words  # a row (`| epoch 3 | mse 0.02 |`, `val acc 97.3% | ...`) is read as
+        # it always was (fresh212 `rennet_curd_runstats_ckpt`: with a percentage its cells
+        # were a header's, `best_val_acc_97.3%`, and the line no report)
     cells = [BAR.sub(" ", UNIT.sub("", cell)) for cell in HEADER_SPLIT.split(text)]
     cells = [" ".join(w for w in cell.split() if not POWER_UNIT.search(w)) for cell in cells]
     return ["_".join(cell.split()) for cell in cells if cell.strip()]

@@ -127,6 +127,7 @@ from .pairs import PairsShuffledApart
 from .positional_flag import PositionalFlag
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
+from .private_state import PrivateState
 from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .quantize_arguments import QuantizeArguments
@@ -291,5 +292,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     FlagTestedAgainstNone, ArgumentsOutOfOrder, NoneTestOverwritten,
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
-    SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip,
+    SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
 ), key=lambda r: r.id))
