@@ -6,6 +6,8 @@ on the same records."""
 
 from __future__ import annotations
 
+import pytest
+
 from mlxprobe.judging import ascent, hints, shape_notes, variational
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
@@ -80,6 +82,22 @@ def test_other_widths_get_no_spatial_note():
     assert shape_notes.note(MATMUL.replace("288", "96")) == ""  # 3x: not a square
     assert shape_notes.note(MATMUL.replace("288", "100")) == ""  # not a multiple
     assert shape_notes.note("ValueError: [reshape] Cannot reshape array") == ""
+
+
+PACKED = ("ValueError: [matmul] Last dimension of first input with shape (500,64) must match "
+          "second to last dimension of second input with shape ({w},8).")
+
+
+@pytest.mark.parametrize("width", [256, 60])  # 8 bits with 2 * bits; 6 bits with 32 // 6
+def test_a_packed_width_with_the_wrong_factor_names_the_quantized_layer(width: int) -> None:
+    # fresh213 maltfloor_qlora8_dims, fresh204 tollbooth_axle_qlora8, fresh140 inkjet (6 bits)
+    note = shape_notes.note(PACKED.format(w=width))
+    assert "quantized" in note and "* 32 // linear.bits" in note
+
+
+@pytest.mark.parametrize("width", [128, 32, 63])
+def test_other_layer_widths_get_no_packed_note(width: int) -> None:
+    assert "quantized" not in shape_notes.note(PACKED.format(w=width))
 
 
 BROADCAST = "ValueError: [broadcast_shapes] Shapes (48) and (384) cannot be broadcast."

@@ -27,7 +27,17 @@ heads, meant to be weighted and summed over that axis, left as they are on one b
 the batch repeated k times. Measured on fresh183 `digit_echo_grpo_weights` (mlx-lm's GRPO
 loss: `Cannot reshape array of size 96 into shape (8,6)`, the (48, 2) rewards of two reward
 functions weighted and summed only when no weights were given; the fix moves the weighted sum
-out of the `else`). A fix text only: no verdict depends on any.
+out of the `else`). A sixth: a matmul whose layer's input width is what a quantized
+layer's packed weight gives with the wrong arithmetic: a uint32 column packs 32 / bits
+values, and a width recovered as `input_dims *= 2 * bits` is 4x the input at 8 bits (1/4
+at 2 bits is a 2 x 2 map's ratio, and that note goes first), one recovered as
+`input_dims *= 32 // bits` is 15/16 of it at 3, 5 or 6 bits (32 // 6 = 5 where 5.33 was
+meant). Measured on fresh204 `tollbooth_axle_qlora8` and fresh213 `maltfloor_qlora8_dims`
+(mlx-examples PR 219: `(512,128)` into `(512,8)`, `(500,64)` into `(256,8)`, LoRA over an
+8-bit base) and fresh140 `inkjet_nozzle_qlora_sixbit` (mlx-lm PR 165: `(64,64)` into
+`(60,8)`, 6 bits). The note says "when the layer wraps a quantized one": the same ratios
+have other causes (a patch merger's 2 x 2 = 4).
+A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
 """
@@ -44,6 +54,16 @@ SPATIAL = ("; the input is {r}x the layer's width ({f} = {w} x {k} x {k}): a {k}
            "map flattened into a layer built for its {w} channels: pool the spatial axes "
            "before it, `x = x.mean(axis=(1, 2))` (or `mx.max(x, axis=(1, 2))`), or build the "
            "layer for {f} inputs")
+
+
+PACKED_RATIOS = (4.0, 15 / 16)
+PACKED = ("; the layer takes {w} inputs where {f} came: when it wraps a quantized layer, its "
+          "input width was recovered from the packed weight with the wrong arithmetic. A "
+          "uint32 column of a quantized weight packs 32 / bits values, so multiply before "
+          "dividing, `input_dims = linear.weight.shape[1] * 32 // linear.bits` "
+          "(`input_dims *= 2 * bits` is right at 4 bits only, `input_dims *= 32 // bits` "
+          "rounds 32 // 6 down to 5 at 3, 5 or 6 bits), or take the width from the "
+          "unquantized base")
 
 
 BROADCAST = re.compile(r"\[broadcast_shapes\] Shapes \(([\d, ]+)\) and \(([\d, ]+)\)")
@@ -87,7 +107,21 @@ def dims(text: str) -> list[int]:
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
-    return spatial(text) or multiple(text) or attention(text) or shrunk(text) or unreduced(text)
+    return (spatial(text) or packed(text) or multiple(text) or attention(text) or shrunk(text)
+            or unreduced(text))
+
+
+def packed(text: str) -> str:
+    """A matmul's layer width 4x or 15/16 of its input's: a quantized layer's packed
+    width recovered with the wrong factor."""
+    found = MATMUL.search(text)
+    if found is None:
+        return ""
+    first, second = dims(found.group(1)), dims(found.group(2))
+    if not first or len(second) < 2 or min(first[-1], second[-2]) <= 0:
+        return ""
+    ratio = second[-2] / first[-1]
+    return PACKED.format(w=second[-2], f=first[-1]) if ratio in PACKED_RATIOS else ""
 
 
 def multiple(text: str) -> str:
