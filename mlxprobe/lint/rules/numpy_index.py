@@ -116,8 +116,9 @@ class NumpyIndex(Rule):
                     return True
                 names.update(BOUND_TO.findall(prefix))
             at = text.find("np.", at + 3)
-        names |= {element for name in names for element in re.findall(
-            rf"^[ \t]*(\w+)[ \t]*=[ \t]*{name}\[", text, re.MULTILINE)}
+        if names:  # one scan for every name's elements (`x = idx[...]`), not one per name
+            names |= set(re.findall(rf"^[ \t]*(\w+)[ \t]*=[ \t]*(?:{'|'.join(sorted(names))})\[",
+                                    text, re.MULTILINE))
         return bool(names) and any(not names.isdisjoint(WORD.findall(inside))
                                    for inside in INSIDE.findall(text))
 

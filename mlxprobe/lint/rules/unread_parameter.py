@@ -48,7 +48,7 @@ class UnreadParameter(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "self." in text and unread_in_text(text) and calls_and_trains(text)
+        return "self." in text and calls_and_trains(text) and unread_in_text(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         unread = unread_attributes(source)
