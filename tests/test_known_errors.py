@@ -51,6 +51,7 @@ RAISED = {
     "has_aux": "nn.value_and_grad(M, lambda m, x: m(x).sum(), has_aux=True)",
     "array_at_set": "mx.ones(3).at[0].set(1.0)",
     "view_as_reshape": "mx.ones(4).view(-1, 1)",
+    "transpose_two_axes": "mx.transpose(mx.ones((2, 3, 4)), -1, 0)",
     "tree_for_array": "mx.flatten({'w': mx.ones(2)})",
     "none_operand": "mx.ones(2) + None",  # fresh194 sonnet_moe_holdout
     # fresh197 herbarium_caption_sft

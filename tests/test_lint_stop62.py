@@ -280,7 +280,7 @@ def test_the_positions_table_is_the_installed_mlx() -> None:
     import re
 
     mx = pytest.importorskip("mlx.core")
-    from mlxprobe.lint.mlx_positions import OPERANDS, POSITIONS, VERSION
+    from mlxprobe.lint.mlx_positions import OPERANDS, POSITIONS, VARIADIC, VERSION
     if mx.__version__ != VERSION:
         pytest.skip(f"the table is of mlx {VERSION}; this is {mx.__version__}: regenerate it")
     for name, order in POSITIONS.items():
@@ -291,6 +291,7 @@ def test_the_positions_table_is_the_installed_mlx() -> None:
         head = text.split("(", 1)[1].split("*")[0]
         assert tuple(re.findall(r"(\w+)\s*:", head)) == order, name
         assert OPERANDS.get(name, frozenset()) <= set(re.findall(r"(\w+)\s*:", text)), name
+        assert (name in VARIADIC) == bool(re.search(r"[(,]\s*\*\w", text)), name
 
 
 @pytest.mark.parametrize("line, lines", [

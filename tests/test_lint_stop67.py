@@ -49,3 +49,25 @@ def test_mlx219_leaves_a_private_constant_alone() -> None:
         "self._running_mean = (1 - self.momentum) * self._running_mean + self.momentum * mean",
         "pass")
     assert fired(text, "MLX219") == []
+
+
+CALLS = """
+import mlx.core as mx
+
+
+def load(img):
+    return {call}
+"""
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("mx.transpose(img, -1, 0)", [6]),  # fresh215 inkling_pixel_fit
+    ("mx.transpose(mx.array(img), 2, 0, 1)", [6]),  # brackets inside its arguments
+    ("mx.transpose(img, (2, 0, 1))", []),
+    ("mx.moveaxis(img, -1, 0)", []),
+    ("mx.transpose(img, *order)", []),
+    ("img.transpose(2, 0, 1)", []),  # the array method takes axes one by one
+])
+def test_mlx220_more_arguments_by_position_than_the_signature(call: str,
+                                                              expected: list[int]) -> None:
+    assert fired(CALLS.format(call=call), "MLX220") == expected

@@ -549,6 +549,16 @@ TABLE: tuple[KnownError, ...] = (
         "`x.reshape(-1, 1)` (or `x[:, None]`)",
         GH + "mlx-graphs/mlx-graphs/commit/264fa5feff27481de3002d63e53d3bc5cf360ef4"),
     KnownError(
+        "transpose_two_axes",
+        r"transpose\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with "
+        r"types: mlx\.core\.array(?:, int){2,}",
+        "`mx.transpose` was given axes one by one, PyTorch's way (`torch.transpose(x, -1, 0)` "
+        "swaps two axes): MLX's `mx.transpose(a, axes)` takes the whole permutation as one "
+        "sequence",
+        "move one axis with `mx.moveaxis(x, -1, 0)` (channels first), swap two with "
+        "`mx.swapaxes(x, 0, 1)`, or give every axis: `mx.transpose(x, (2, 0, 1))`",
+        GH + "piljoong-jeong/nerf_meets_mlx/commit/55e886c9e352da4802378c3afb61c701fb3bba73"),
+    KnownError(
         "tree_for_array",
         r"(\w+)\(\): incompatible function arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: "
         r"[^\n]*\bdict\b",

@@ -1761,6 +1761,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX220", "extra-positional",
+        "an mlx.core function given more arguments by position than its signature takes "
+        "(mx.transpose(x, -1, 0), PyTorch's two-axis swap): the call raises TypeError",
+        "img = mx.moveaxis(img, -1, 0)  # or mx.swapaxes(x, 0, 1), mx.transpose(x, (2, 0, 1))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh215 inkling_pixel_fit) "
+        "mx.transpose(img_gt, -1, 0) raised 'transpose(): incompatible function arguments' "
+        "before the first step; with mx.moveaxis(img_gt, -1, 0) the image fit reached 40.2 dB",
+        "", source="https://github.com/piljoong-jeong/nerf_meets_mlx/commit/"
+        "55e886c9e352da4802378c3afb61c701fb3bba73"),
+    RuleInfo(
         "MLX219", "private-state",
         "state a module updates as it runs kept under a name starting with _ (self._running_mean):"
         " MLX leaves such attributes out of parameters(), so save_weights never writes it and"

@@ -1,7 +1,7 @@
 """The parameters each function of `mlx.core` and its submodules (linalg, fft, random,
 fast) takes by position in mlx 0.32.4, in order, from their nanobind signatures, as data.
 
-Job: data only, for MLX190 (an argument named for another parameter, given by position in
+Job: data only, for MLX190 and MLX220 (an argument named for another parameter, given by position in
 the slot of a different one): each function's positional parameters in order, and which of
 its parameters (and of `mlx.nn.losses`' functions) are annotated as arrays, the operands a
 variable may be named after (`indices` sorted by `take_along_axis(indices, order)`).
@@ -472,6 +472,14 @@ POSITIONS: dict[str, tuple[str, ...]] = {
     "mlx.core.zeros": ("shape", "dtype"),
     "mlx.core.zeros_like": ("a", "dtype"),
 }
+
+# the functions that take any number of arguments by position (`eval(*args)`): their tuple
+# above holds only the parameters before the `*` (MLX220 counts nothing against them)
+VARIADIC = frozenset({
+    "mlx.core.async_eval", "mlx.core.atleast_1d", "mlx.core.atleast_2d", "mlx.core.atleast_3d",
+    "mlx.core.broadcast_arrays", "mlx.core.broadcast_shapes", "mlx.core.einsum",
+    "mlx.core.einsum_path", "mlx.core.eval", "mlx.core.get_array_buffer_size",
+    "mlx.core.meshgrid", "mlx.core.result_type"})
 
 OPERANDS: dict[str, frozenset[str]] = {
     "mlx.core.abs": frozenset({"a"}),

@@ -57,6 +57,7 @@ from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
+from .extra_positional import ExtraPositional
 from .falsy_seed import FalsySeed
 from .flag_none import FlagTestedAgainstNone
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
@@ -293,4 +294,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
+    ExtraPositional,
 ), key=lambda r: r.id))
