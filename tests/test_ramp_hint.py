@@ -1,6 +1,7 @@
-"""`judging/ramp.py`: a busy hang after evaluated steps whose RSS climbed after the last step
-names the unreported loop's lazy sum and its line; one whose RSS did not climb, or climbed
-within the steps (the per-step backlog's own fix), keeps its fix."""
+"""`judging/ramp.py`: a busy stall after evaluated steps whose RSS climbed after the last step
+is a `leak:lazy_graph` that names the unreported loop's lazy sum and its line; one whose RSS
+did not climb, or climbed within the steps (the per-step backlog's own fix), stays a hang
+with its fix."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ def run(after_mb: float, per_step_mb: float = 0.0) -> RawResult:
 
 def test_memory_that_climbs_after_the_last_step_names_the_lazy_sum_and_its_line():
     verdict = classify(run(after_mb=237.0))
-    assert verdict.label == "hang:cpu_busy"
+    assert verdict.label == "leak:lazy_graph"
     assert verdict.evidence["after_last_step"]["rss_mb_peak_after"] == 281.0
     assert "train.py:59" in verdict.hint and "mx.eval(total_loss)" in verdict.hint
 
 
 def test_no_climb_or_a_climb_within_the_steps_keeps_its_fix():
-    assert "after_last_step" not in classify(run(after_mb=10.0)).evidence
+    flat = classify(run(after_mb=10.0))
+    assert "after_last_step" not in flat.evidence and flat.label == "hang:cpu_busy"
     lazy = classify(run(after_mb=237.0, per_step_mb=0.3))
     assert "after_last_step" not in lazy.evidence and "lazy graph" in lazy.hint

@@ -6,7 +6,12 @@ sampled at the last heartbeat with its peak after it. A program that trains with
 steps and then runs a loop that accumulates an MLX array across batches (`total_loss =
 total_loss + loss`) and evaluates it once at the end grows one graph, holding every batch's
 inputs and intermediates, until that single evaluation, which then runs far past the step
-deadline. That changes the fix, not the verdict: this names the shape and the line.
+deadline. The stall is then no hang but memory held by a graph that grew batch by batch:
+the verdict is `leak:lazy_graph` (the lazy backlog of a loop the program does not report),
+and this names the shape and the line. Measured: fresh13 `a13_lazy_val_total` and fresh215
+`linprobe_lazy_feature_bank` (mlx-examples 6d13a14, a CLIP linear probe's feature bank of
+unevaluated image embeddings: RSS 25 -> 425 MB with no step, then 6.9 s in one
+evaluation), both expected `leak` by the corpus; no correct run's stall shows the ramp.
 
 Thresholds and why: RAMP_MB = 64 MB and RAMP_SHARE = 50% of the RSS at the last step, both
 needed: measured (failure corpus fresh13 `a13_lazy_val_total`, openai/parameter-golf PR 32)
@@ -25,11 +30,14 @@ MB = 1024 * 1024
 RAMP_MB = 64.0
 RAMP_SHARE = 0.5
 
+LEAD = "memory grew with no step reported, then one evaluation ran it: "
 HINT = ("after step {step} RSS grew from {start:.0f} to {peak:.0f} MB with no step reported, "
         "then the process computed in one evaluation{where}: a loop after the training "
-        "steps (a validation pass, a sum of losses or metrics) builds one lazy graph across "
-        "its batches and evaluates it once at the end. Evaluate inside that loop, each "
-        "batch: `mx.eval(total_loss)`, or accumulate Python floats: `total += loss.item()`")
+        "steps (a validation pass, a sum of losses or metrics, a bank of features or "
+        "embeddings appended to a list and concatenated after it) builds one lazy graph "
+        "across its batches and evaluates it once at the end. Evaluate inside that loop, "
+        "each batch: `mx.eval(total_loss)` or `mx.eval(features)` before the append, or "
+        "accumulate Python floats: `total += loss.item()`")
 
 
 def after_last_step(raw: RawResult) -> dict | None:

@@ -229,7 +229,9 @@ def rulebook() -> tuple[Rule, ...]:
         *startup_rules.RULES,
         *recompiling.RULES,
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
-             f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples",
+             f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples (`leak:"
+             f"lazy_graph` when RSS grew >= {ramp.RAMP_MB:g} MB and "
+             f"{ramp.RAMP_SHARE:.0%} after the last step: one lazy graph)",
              "deadlines from the steps seen (watching/deadlines)", _hang),
         Rule("wrong_result.check", "records", "a scenario check failed", "the scenario",
              _wrong_result),
@@ -536,6 +538,8 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
         key, found, more, hint = cause
         evidence[key] = found
         reason += more
+        if key == "after_last_step":  # the stall is the wait for one lazy graph (`ramp`)
+            return Verdict("leak", "lazy_graph", ramp.LEAD + reason, hint, evidence)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 
 
