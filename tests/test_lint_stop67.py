@@ -71,3 +71,40 @@ def load(img):
 def test_mlx220_more_arguments_by_position_than_the_signature(call: str,
                                                               expected: list[int]) -> None:
     assert fired(CALLS.format(call=call), "MLX220") == expected
+
+
+BANK = """
+import mlx.core as mx
+
+
+def features(model, loader):
+    feats = []
+    for {loop}:
+        emb = model.get_image_features(x)
+        {extra}
+        feats.append(emb)
+    return mx.concatenate(feats)
+"""
+
+
+@pytest.mark.parametrize("loop, extra, expected", [
+    ("i, x in enumerate(loader)", "pass", [10]),  # fresh215 linprobe_lazy_feature_bank
+    ("x in loader", "mx.eval(emb)", []),  # evaluated before the append
+    ("x in loader", "mx.async_eval(emb)", []),
+    ("i in range(4)", "x = loader[i]", []),  # a range: a sequence's positions, a rollout
+    ("x in [loader, loader]", "pass", []),  # a literal
+])
+def test_mlx221_a_bank_of_unevaluated_outputs_concatenated_after_the_loop(
+        loop: str, extra: str, expected: list[int]) -> None:
+    assert fired(BANK.format(loop=loop, extra=extra), "MLX221") == expected
+
+
+def test_mlx221_leaves_a_models_own_forward_and_a_training_loop_alone() -> None:
+    function = BANK.format(loop="x in loader", extra="pass").split("\n\n\n", 1)[1]
+    method = "import mlx.core as mx\nimport mlx.nn as nn\n\n\nclass Net(nn.Module):\n" + \
+        "\n".join("    " + line for line in function.replace("model", "self").splitlines())
+    assert fired(method, "MLX221") == []
+    assert fired(method.replace("class Net(nn.Module):", "class Net:"), "MLX221") == [11]
+    trains = BANK.format(loop="x in loader", extra="loss, grads = loss_and_grad(model, x)"
+                         ).replace("return", "opt.update(model, grads)\n    return")
+    assert fired(trains, "MLX221") == []

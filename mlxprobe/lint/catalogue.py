@@ -1761,6 +1761,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX221", "lazy-bank",
+        "a model's outputs appended batch by batch in a loop that neither trains nor "
+        "evaluates them, then concatenated after it: one lazy graph holds every batch's "
+        "input and forward pass until the end",
+        "image_embeds = model.get_image_features(x); mx.eval(image_embeds)  # then append",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh215 linprobe_lazy_feature_bank) a "
+        "linear probe's feature bank of 36 unevaluated batches: MLX active memory 23.7 -> "
+        "106.5 MiB, peak RSS 433 MB; with each batch evaluated before the append 3.3-4.1 MiB "
+        "and 83 MB, the same features",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "6d13a14757f6a8629c0f9755072d1b5ab090ceb8"),
+    RuleInfo(
         "MLX220", "extra-positional",
         "an mlx.core function given more arguments by position than its signature takes "
         "(mx.transpose(x, -1, 0), PyTorch's two-axis swap): the call raises TypeError",

@@ -89,6 +89,7 @@ from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layer_loop import LayerLoopDropsOutput
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
+from .lazy_bank import LazyBank
 from .leaves import NumberInDifferentiatedTree
 from .loading import SilentPartialLoad
 from .loop_target import LoopTargetRebindsArray
@@ -294,5 +295,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional,
+    ExtraPositional, LazyBank,
 ), key=lambda r: r.id))
