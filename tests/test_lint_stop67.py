@@ -108,3 +108,26 @@ def test_mlx221_leaves_a_models_own_forward_and_a_training_loop_alone() -> None:
     trains = BANK.format(loop="x in loader", extra="loss, grads = loss_and_grad(model, x)"
                          ).replace("return", "opt.update(model, grads)\n    return")
     assert fired(trains, "MLX221") == []
+
+
+ADAPTERS = """
+import mlx.core as mx
+from mlx.utils import tree_flatten
+
+
+def reload(model, model2, path):
+    mx.save_safetensors(path, dict(tree_flatten({saved})))
+    model2.{load}
+"""
+
+
+@pytest.mark.parametrize("saved, load, expected", [
+    ("model.trainable_parameters()", "load_weights(path)", [8]),  # fresh218 kiln_glaze
+    ("model.trainable_parameters()", "load_weights(path, strict=True)", [8]),
+    ("model.trainable_parameters()", "load_weights(path, strict=False)", []),  # mlx-lm's way
+    ("model.parameters()", "load_weights(path)", []),  # the whole model
+    ("model.trainable_parameters()", "load_weights(other)", []),  # another file
+])
+def test_mlx222_a_subset_of_the_model_loaded_back_strictly(saved: str, load: str,
+                                                           expected: list[int]) -> None:
+    assert fired(ADAPTERS.format(saved=saved, load=load), "MLX222") == expected

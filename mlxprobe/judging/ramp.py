@@ -12,6 +12,9 @@ and this names the shape and the line. Measured: fresh13 `a13_lazy_val_total` an
 `linprobe_lazy_feature_bank` (mlx-examples 6d13a14, a CLIP linear probe's feature bank of
 unevaluated image embeddings: RSS 25 -> 425 MB with no step, then 6.9 s in one
 evaluation), both expected `leak` by the corpus; no correct run's stall shows the ramp.
+Only after MIN_STEPS (3) steps: a stall right after step 1 or 2 is the catalogue's step-2
+hang (a training loop that never evaluates: the native `native-step2-hang` ramps 2 -> 218 MB
+after step 1), a hang by its name, whose fix the per-step backlog's hint gives.
 
 Thresholds and why: RAMP_MB = 64 MB and RAMP_SHARE = 50% of the RSS at the last step, both
 needed: measured (failure corpus fresh13 `a13_lazy_val_total`, openai/parameter-golf PR 32)
@@ -31,6 +34,12 @@ RAMP_MB = 64.0
 RAMP_SHARE = 0.5
 
 LEAD = "memory grew with no step reported, then one evaluation ran it: "
+MIN_STEPS = 3
+
+
+def after_steps(last_step: int | None) -> bool:
+    """The ramp came after >= MIN_STEPS evaluated steps (a loop after the training)."""
+    return (last_step or 0) >= MIN_STEPS
 HINT = ("after step {step} RSS grew from {start:.0f} to {peak:.0f} MB with no step reported, "
         "then the process computed in one evaluation{where}: a loop after the training "
         "steps (a validation pass, a sum of losses or metrics, a bank of features or "

@@ -231,7 +231,8 @@ def rulebook() -> tuple[Rule, ...]:
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
              f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples (`leak:"
              f"lazy_graph` when RSS grew >= {ramp.RAMP_MB:g} MB and "
-             f"{ramp.RAMP_SHARE:.0%} after the last step: one lazy graph)",
+             f"{ramp.RAMP_SHARE:.0%} after the last step, step >= {ramp.MIN_STEPS}: one lazy "
+             "graph)",
              "deadlines from the steps seen (watching/deadlines)", _hang),
         Rule("wrong_result.check", "records", "a scenario check failed", "the scenario",
              _wrong_result),
@@ -538,7 +539,7 @@ def _hang(raw: RawResult, meta: dict) -> Verdict | None:
         key, found, more, hint = cause
         evidence[key] = found
         reason += more
-        if key == "after_last_step":  # the stall is the wait for one lazy graph (`ramp`)
+        if key == "after_last_step" and ramp.after_steps(stall.last_step):  # (`ramp`)
             return Verdict("leak", "lazy_graph", ramp.LEAD + reason, hint, evidence)
     return Verdict("hang", "cpu_busy" if busy else "cpu_idle", reason, hint, evidence)
 

@@ -1761,6 +1761,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX222", "strict-subset-load",
+        "a file written from trainable_parameters() (adapters, a subset of the model) loaded "
+        "back with load_weights(path) and its default strict=True: the load raises 'Missing "
+        "parameters' for every frozen weight the file does not hold",
+        "model.load_weights(adapter_path, strict=False)  # the file holds the adapters only",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh218 kiln_glaze_lora_reload) LoRA "
+        "adapters saved from trainable_parameters() and loaded with load_weights(path) raised "
+        "'Missing 6 parameters' before the second session trained; with strict=False it "
+        "resumed at val acc 0.889",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/228"),
+    RuleInfo(
         "MLX221", "lazy-bank",
         "a model's outputs appended batch by batch in a loop that neither trains nor "
         "evaluates them, then concatenated after it: one lazy graph holds every batch's "

@@ -170,6 +170,7 @@ from .state_key import StateKeyNeverWritten
 from .state_trained import StateAttributeTrained
 from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
+from .subset_load import SubsetLoad
 from .temporary_write import WriteIntoTemporary
 from .threads import ArraysIntoThread, CrossThreadArrays
 from .torch_methods import TorchMethodOnArray
@@ -295,5 +296,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional, LazyBank,
+    ExtraPositional, LazyBank, SubsetLoad,
 ), key=lambda r: r.id))
