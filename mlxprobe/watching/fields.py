@@ -8,7 +8,9 @@ and where the line is in the run: a step word (`step 12`, `iter 5`, `batch 10/50
 dicts are read by the same scan (their keys are names, their values numbers; keys that two
 nested objects share are named after their parents, `sft_regret`). Three or more numbers
 joined by slashes are a breakdown's shares, nobody's value; a held-out metric heading keyed
-labels names them as its variants (`val_mse adapters=0.011 fused=0.638`: `val_mse:fused`).
+labels names them as its variants (`val_mse adapters=0.011 fused=0.638`: `val_mse:fused`),
+and so does one named by the plain words before a number of no role of its own (`test acc
+restored checkpoint 26.7%`: `test_acc:checkpoint`).
 A number glued to letters (`30.1it/s`, `1.2s`) is a unit, not a value; a number with no name
 before it (a time stamp, a tqdm bar's clock) is nobody's.
 
