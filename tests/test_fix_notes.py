@@ -103,6 +103,14 @@ def test_other_layer_widths_get_no_packed_note(width: int) -> None:
 BROADCAST = "ValueError: [broadcast_shapes] Shapes (48) and (384) cannot be broadcast."
 
 
+def test_a_per_sample_array_against_a_batch_names_its_rank() -> None:
+    # fresh218 dreambooth_sampler_tshape: FLUX's t of shape (B,) against (B, L, C) latents
+    note = shape_notes.note("[broadcast_shapes] Shapes (4,16,8) and (4) cannot be broadcast.")
+    assert "per-sample" in note and "t.reshape(-1, 1, 1)" in note
+    assert shape_notes.note("[broadcast_shapes] Shapes (4,16,4) and (4) cannot be "
+                            "broadcast.") == ""  # the last axis matches: no broadcast error
+
+
 def test_a_broadcast_whose_one_axis_is_a_multiple_names_a_whole_batch_array():
     # fresh34 slot_mask_concat: 8 samples' masks each built from the batch's 48 slot indices
     note = shape_notes.note(BROADCAST)

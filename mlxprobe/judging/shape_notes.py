@@ -36,7 +36,13 @@ meant). Measured on fresh204 `tollbooth_axle_qlora8` and fresh213 `maltfloor_qlo
 (mlx-examples PR 219: `(512,128)` into `(512,8)`, `(500,64)` into `(256,8)`, LoRA over an
 8-bit base) and fresh140 `inkjet_nozzle_qlora_sixbit` (mlx-lm PR 165: `(64,64)` into
 `(60,8)`, 6 bits). The note says "when the layer wraps a quantized one": the same ratios
-have other causes (a patch merger's 2 x 2 = 4).
+have other causes (a patch merger's 2 x 2 = 4). A seventh: a broadcast of a 1-D array (n,)
+with an array of rank >= 2 whose first axis is n and whose last is not: a per-sample value
+(a timestep, a noise level, a weight) met a batch, and broadcasting lines shapes up from the
+last axis, so it needs the batch's rank. Measured on fresh218 `dreambooth_sampler_tshape`
+(mlx-examples PR 1135: `Shapes (4,16,8) and (4)`, FLUX's sampler mixing latents and noise
+with `t` of shape (B,); the fix reshapes `t` to (B, 1, 1)); no other kept run's broadcast
+error has this shape.
 A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
@@ -64,6 +70,12 @@ PACKED = ("; the layer takes {w} inputs where {f} came: when it wraps a quantize
           "(`input_dims *= 2 * bits` is right at 4 bits only, `input_dims *= 32 // bits` "
           "rounds 32 // 6 down to 5 at 3, 5 or 6 bits), or take the width from the "
           "unquantized base")
+
+
+PER_SAMPLE = ("; a per-sample array {small} met a batch {big}: broadcasting lines shapes up "
+              "from the last axis, so a (batch,) value meets the last axis, not the batch: "
+              "give it the batch's rank, `t = t.reshape(-1{pad})` (`t.reshape([-1] + [1] * "
+              "(x.ndim - 1))`), as a timestep, noise level or weight mixed into a batch needs")
 
 
 BROADCAST = re.compile(r"\[broadcast_shapes\] Shapes \(([\d, ]+)\) and \(([\d, ]+)\)")
@@ -107,8 +119,19 @@ def dims(text: str) -> list[int]:
 
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
-    return (spatial(text) or packed(text) or multiple(text) or attention(text) or shrunk(text)
-            or unreduced(text))
+    return (spatial(text) or packed(text) or multiple(text) or attention(text)
+            or per_sample(text) or shrunk(text) or unreduced(text))
+
+
+def per_sample(text: str) -> str:
+    """A (n,) array broadcast against a (n, ..., m) batch, m != n."""
+    found = BROADCAST.search(text)
+    if found is None:
+        return ""
+    one, other = sorted((dims(found.group(1)), dims(found.group(2))), key=len)
+    if len(one) != 1 or len(other) < 2 or other[0] != one[0] or other[-1] == one[0]:
+        return ""
+    return PER_SAMPLE.format(small=tuple(one), big=tuple(other), pad=", 1" * (len(other) - 1))
 
 
 def packed(text: str) -> str:
