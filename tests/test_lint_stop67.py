@@ -131,3 +131,31 @@ def reload(model, model2, path):
 def test_mlx222_a_subset_of_the_model_loaded_back_strictly(saved: str, load: str,
                                                            expected: list[int]) -> None:
     assert fired(ADAPTERS.format(saved=saved, load=load), "MLX222") == expected
+
+
+HALF = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+DTYPE = mx.float16
+{guard}
+model = nn.Linear(4, 4)
+model.set_dtype(DTYPE)
+opt = optim.SGD(learning_rate=0.05, momentum=0.9)
+grad_fn = nn.value_and_grad(model, lambda m, x: m(x).sum())
+for x in data:
+    loss, grads = grad_fn(model, x)
+    opt.update(model, grads)
+"""
+
+
+@pytest.mark.parametrize("guard, expected", [
+    ("def fill(mask, dtype):\n    return mask.astype(dtype) * -1e9", [10]),
+    # fresh219 causalfill_f16_cyclelm_ok: the mask filled with the training dtype's lowest
+    ("def fill(mask, dtype):\n    return mask.astype(dtype) * mx.finfo(dtype).min", []),
+    ("def fill(mask):\n    return mask * mx.finfo(mx.float32).min", [10]),  # not float16's
+])
+def test_mlx025_stands_down_where_the_module_reads_its_dtypes_range(guard: str,
+                                                                    expected: list[int]) -> None:
+    assert fired(HALF.format(guard=guard), "MLX025") == expected

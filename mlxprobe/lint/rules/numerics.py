@@ -114,7 +114,8 @@ class HalfPrecisionTraining(Rule):
     `model.update` of its parameters cast with `.astype(mx.float16)` before the update that
     trains it, in a module that updates parameters with an optimizer: float16 (max 65504)
     with no loss scaling, where bfloat16 keeps float32's range. A module that reads
-    `mx.finfo(mx.float16).max` guards the range itself (`range_guarded`): left alone."""
+    `mx.finfo(mx.float16).max`, or `mx.finfo(dtype).min` of a dtype held in a name, guards
+    the range itself (`range_guarded`): left alone."""
 
     id = "MLX025"
     anchors = ("set_dtype(", "astype(")
@@ -147,10 +148,12 @@ class HalfPrecisionTraining(Rule):
 def range_guarded(source: SourceFile) -> bool:
     """The module reads float16's range, `mx.finfo(mx.float16).max`, to keep values inside it
     (a clip of the residual sum: mlx-lm's Gemma fix for float16; fresh198
-    `lanternfish_gemma_fp16_ok`): the overflow MLX025 warns of is handled."""
-    return any(isinstance(node, ast.Attribute) and node.attr == "max" and isinstance(
+    `lanternfish_gemma_fp16_ok`), or its training dtype's, `mx.finfo(dtype).min` (a mask
+    filled with the dtype's lowest value, not -1e9: fresh219 `causalfill_f16_cyclelm_ok`):
+    the overflow MLX025 warns of is handled."""
+    return any(isinstance(node, ast.Attribute) and node.attr in ("max", "min") and isinstance(
         node.value, ast.Call) and last_name(node.value.func) == "finfo" and node.value.args
-        and source.imports.resolve(node.value.args[0]) == FLOAT16
+        and source.imports.resolve(node.value.args[0]) in (FLOAT16, None)
         for node in source.of_type(ast.Attribute))
 
 
