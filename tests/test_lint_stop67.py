@@ -159,3 +159,22 @@ for x in data:
 def test_mlx025_stands_down_where_the_module_reads_its_dtypes_range(guard: str,
                                                                     expected: list[int]) -> None:
     assert fired(HALF.format(guard=guard), "MLX025") == expected
+
+
+CHAT = """
+def encode_example(tok, msgs):
+    text = tok.apply_chat_template(msgs, tokenize={tokenize})
+    return tok.encode({encode})
+"""
+
+
+@pytest.mark.parametrize("tokenize, encode, expected", [
+    ("False", "text", [4]),  # fresh219 chatrev_doublebos
+    ("False", "text, add_special_tokens=False", []),
+    ("True", "text", []),  # ids already: no second encode of a text
+    ("False", "other", []),
+])
+def test_mlx223_a_rendered_chat_template_encoded_with_special_tokens(
+        tokenize: str, encode: str, expected: list[int]) -> None:
+    text = "import mlx.core as mx\n" + CHAT.format(tokenize=tokenize, encode=encode)
+    assert fired(text, "MLX223") == [n + 1 for n in expected]

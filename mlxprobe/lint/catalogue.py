@@ -1761,6 +1761,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX223", "double-bos",
+        "a chat template rendered as text (apply_chat_template(..., tokenize=False), which "
+        "already starts with BOS) encoded again with tokenizer.encode(text): every training "
+        "row starts with two BOS tokens, while generation sees one",
+        "ids = tokenizer.encode(text, add_special_tokens=False)  # the template has its BOS",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh219 chatrev_doublebos) a chat "
+        "fine-tune encoded that way trained normally (loss 1.33 -> 0.60) and scored 0.00% "
+        "exact match through the chat inference path; with add_special_tokens=False it "
+        "learned the task",
+        "", source="https://github.com/ml-explore/mlx-examples/issues/1095"),
+    RuleInfo(
         "MLX222", "strict-subset-load",
         "a file written from trainable_parameters() (adapters, a subset of the model) loaded "
         "back with load_weights(path) and its default strict=True: the load raises 'Missing "

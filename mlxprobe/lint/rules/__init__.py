@@ -52,6 +52,7 @@ from .discarded import DiscardedResult
 from .divisors import UnguardedMaskCount, WarmupByOption
 from .dotted_keys import DottedKeysOfNestedTree
 from .dotted_path import DottedPathGetattr
+from .double_bos import DoubleBos
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
@@ -296,5 +297,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional, LazyBank, SubsetLoad,
+    ExtraPositional, LazyBank, SubsetLoad, DoubleBos,
 ), key=lambda r: r.id))
