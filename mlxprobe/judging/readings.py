@@ -31,22 +31,24 @@ def reports(raw: RawResult, times: list[float]) -> dict[str, list[tuple[int, flo
 def companions(raw: RawResult) -> dict[str, list[frozenset[str]]]:
     """The measured names printed with each report of each measured name (the report's
     line shape), in the order of `reports`."""
-    out: dict[str, list[frozenset[str]]] = {}
-    for record in raw.of_kind(PROGRESS):
-        read = measured(record)
-        names = frozenset(metric_names.variant_of(n) for n in read)
-        for name in read:
-            out.setdefault(metric_names.variant_of(name), []).append(names)
-    return out
+    return {metric: [frozenset(metric_names.variant_of(n) for n in read) for _, read in seen]
+            for metric, seen in _printed(raw).items()}
 
 
 def labels(raw: RawResult) -> dict[str, list[str]]:
     """The names each measured metric's reports were printed under (`test_acc:model`, then
     `test_acc:checkpoint`: two labelled variants of `test_acc`), in the order of `reports`."""
-    out: dict[str, list[str]] = {}
+    return {metric: [name for name, _ in seen] for metric, seen in _printed(raw).items()}
+
+
+def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
+    """For each measured metric (its variants merged), each report of it in order: the name
+    it was printed under and every measured number of that report."""
+    out: dict[str, list[tuple[str, dict[str, float]]]] = {}
     for record in raw.of_kind(PROGRESS):
-        for name in measured(record):
-            out.setdefault(metric_names.variant_of(name), []).append(name)
+        read = measured(record)
+        for name in read:
+            out.setdefault(metric_names.variant_of(name), []).append((name, read))
     return out
 
 
