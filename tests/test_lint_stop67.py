@@ -178,3 +178,32 @@ def test_mlx223_a_rendered_chat_template_encoded_with_special_tokens(
         tokenize: str, encode: str, expected: list[int]) -> None:
     text = "import mlx.core as mx\n" + CHAT.format(tokenize=tokenize, encode=encode)
     assert fired(text, "MLX223") == [n + 1 for n in expected]
+
+
+RATIO = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+opt = optim.{optimizer}(learning_rate=1e-5)
+ratio = 16.0
+
+
+def step(model, loss_and_grad, x, y):
+    loss, grads = loss_and_grad(model, x, y)
+    {scale}
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("optimizer, scale, expected", [
+    ("AdamW", 'grads["body"]["lora_b"] = grads["body"]["lora_b"] * ratio', [12]),  # fresh212
+    ("Adam", 'grads["embed"] *= 4.0', [12]),
+    ("SGD", 'grads["body"]["lora_b"] = grads["body"]["lora_b"] * ratio', []),  # scales the step
+    ("AdamW", "grads = tree_map(lambda g: g / 4, grads)", []),  # the whole tree alike
+    ("AdamW", 'grads["body"] = clip(grads["body"])', []),
+])
+def test_mlx224_a_gradient_group_scaled_before_an_adam_step(optimizer: str, scale: str,
+                                                            expected: list[int]) -> None:
+    assert fired(RATIO.format(optimizer=optimizer, scale=scale), "MLX224") == expected

@@ -1761,6 +1761,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX224", "inert-gradient-scale",
+        "a part of the gradient tree multiplied by a factor before an Adam-family optimizer "
+        "(Adam, AdamW, Adamax, Lion) steps with it: the optimizer divides each gradient by "
+        "its own running scale, so the factor cancels and the group moves at the base rate",
+        "pre = model.body.lora_b; opt.update(model, grads); model.body.lora_b = pre + "
+        "ratio * (model.body.lora_b - pre)  # scale the step, not the gradient",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh212 loraplus_tied_head_ratio) a LoRA+ "
+        "ratio of 16 applied to lora_b's gradient before AdamW left lora_b at the base rate "
+        "and the run at chance; applied to the step after the update, it trained",
+        "", source="https://github.com/unslothai/unsloth-zoo/pull/932"),
+    RuleInfo(
         "MLX223", "double-bos",
         "a chat template rendered as text (apply_chat_template(..., tokenize=False), which "
         "already starts with BOS) encoded again with tokenizer.encode(text): every training "

@@ -83,6 +83,7 @@ from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .ignore_index import IgnoreIndexUnmasked
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
+from .inert_scale import InertScale
 from .inverse_scale import DividedByInverseRoot
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
@@ -297,5 +298,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional, LazyBank, SubsetLoad, DoubleBos,
+    ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale,
 ), key=lambda r: r.id))
