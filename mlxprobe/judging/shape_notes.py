@@ -117,6 +117,21 @@ def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
+def shapes(pattern: re.Pattern, text: str) -> tuple[list[int], list[int]] | None:
+    """The two shapes `pattern`'s first two groups name in `text`, or None."""
+    found = pattern.search(text)
+    return None if found is None else (dims(found.group(1)), dims(found.group(2)))
+
+
+def widths(text: str) -> tuple[int, int] | None:
+    """A matmul error's input width and the layer's (first input's last axis, the second's
+    second to last), or None."""
+    found = shapes(MATMUL, text)
+    if found is None or not found[0] or len(found[1]) < 2:
+        return None
+    return found[0][-1], found[1][-2]
+
+
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
     return (spatial(text) or packed(text) or multiple(text) or attention(text)
@@ -125,10 +140,10 @@ def note(text: str) -> str:
 
 def per_sample(text: str) -> str:
     """A (n,) array broadcast against a (n, ..., m) batch, m != n."""
-    found = BROADCAST.search(text)
+    found = shapes(BROADCAST, text)
     if found is None:
         return ""
-    one, other = sorted((dims(found.group(1)), dims(found.group(2))), key=len)
+    one, other = sorted(found, key=len)
     if len(one) != 1 or len(other) < 2 or other[0] != one[0] or other[-1] == one[0]:
         return ""
     return PER_SAMPLE.format(small=tuple(one), big=tuple(other), pad=", 1" * (len(other) - 1))
@@ -137,22 +152,19 @@ def per_sample(text: str) -> str:
 def packed(text: str) -> str:
     """A matmul's layer width 4x or 15/16 of its input's: a quantized layer's packed
     width recovered with the wrong factor."""
-    found = MATMUL.search(text)
-    if found is None:
+    found = widths(text)
+    if found is None or min(found) <= 0:
         return ""
-    first, second = dims(found.group(1)), dims(found.group(2))
-    if not first or len(second) < 2 or min(first[-1], second[-2]) <= 0:
-        return ""
-    ratio = second[-2] / first[-1]
-    return PACKED.format(w=second[-2], f=first[-1]) if ratio in PACKED_RATIOS else ""
+    f, w = found
+    return PACKED.format(w=w, f=f) if w / f in PACKED_RATIOS else ""
 
 
 def multiple(text: str) -> str:
     """Two shapes of one rank, one axis apart, one k >= 2 times the other."""
-    found = BROADCAST.search(text)
+    found = shapes(BROADCAST, text)
     if found is None:
         return ""
-    first, second = dims(found.group(1)), dims(found.group(2))
+    first, second = found
     apart = [(a, b) for a, b in zip(first, second) if a != b]
     if len(first) != len(second) or len(apart) != 1 or 0 in apart[0]:
         return ""
@@ -163,13 +175,10 @@ def multiple(text: str) -> str:
 
 def spatial(text: str) -> str:
     """A matmul's input k*k times the layer's width."""
-    found = MATMUL.search(text)
+    found = widths(text)
     if found is None:
         return ""
-    first, second = dims(found.group(1)), dims(found.group(2))
-    if not first or len(second) < 2:
-        return ""
-    f, w = first[-1], second[-2]
+    f, w = found
     if w <= 0 or f % w:
         return ""
     k = math.isqrt(f // w)
@@ -178,11 +187,10 @@ def spatial(text: str) -> str:
 
 def attention(text: str) -> str:
     """A (B, S) array broadcast against (B, H, L, L) attention scores."""
-    found = BROADCAST.search(text)
+    found = shapes(BROADCAST, text)
     if found is None:
         return ""
-    shapes = sorted((dims(found.group(1)), dims(found.group(2))), key=len)
-    small, big = shapes
+    small, big = sorted(found, key=len)
     if len(small) != 2 or len(big) != 4 or big[2] != big[3] or small[0] != big[0]:
         return ""
     return ATTENTION.format(small=tuple(small), big=tuple(big))
@@ -191,10 +199,10 @@ def attention(text: str) -> str:
 def shrunk(text: str) -> str:
     """Predictions smaller than their targets by one amount on every axis between the batch
     and the channels."""
-    found = LOSS_SHAPES.search(text)
+    found = shapes(LOSS_SHAPES, text)
     if found is None:
         return ""
-    small, big = dims(found.group(1)), dims(found.group(2))
+    small, big = found
     if len(small) != len(big) or len(small) < 3 or (small[0], small[-1]) != (big[0], big[-1]):
         return ""
     gaps = {b - a for a, b in zip(small[1:-1], big[1:-1])}

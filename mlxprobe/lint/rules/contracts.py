@@ -115,11 +115,13 @@ SAVERS = frozenset(f"mlx.core.{n}" for n in (
 TREE_METHODS = frozenset({"parameters", "trainable_parameters", "children"})
 
 
-def optimizers(source: SourceFile) -> set[str]:
-    """Names bound anywhere to an `mlx.optimizers` constructor's result."""
+def optimizers(source: SourceFile, kinds: frozenset[str] | None = None) -> set[str]:
+    """Names bound anywhere to an `mlx.optimizers` constructor's result (of one of `kinds`,
+    when given: `mlx.optimizers.AdamW`, ...)."""
     return {t.id for t, v in assignments(source.of_type(ast.Assign, ast.AnnAssign))
             if isinstance(t, ast.Name) and isinstance(v, ast.Call)
-            and (source.imports.resolve(v.func) or "").startswith("mlx.optimizers.")}
+            and (made := source.imports.resolve(v.func) or "").startswith("mlx.optimizers.")
+            and (kinds is None or made in kinds)}
 
 
 def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:

@@ -24,9 +24,10 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls
+from ..flow import body_nodes, calls
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .contracts import optimizers
 from .evaluation import step_outputs, steps_optimizer
 
 SCALE_FREE = frozenset(f"mlx.optimizers.{name}" for name in ("Adam", "AdamW", "Adamax", "Lion"))
@@ -46,10 +47,8 @@ class InertScale(Rule):
             "Adam" in text or "Lion" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        optimizers = {t.id for t, v in assignments(list(source.of_type(ast.Assign)))
-                      if isinstance(t, ast.Name) and isinstance(v, ast.Call)
-                      and source.imports.resolve(v.func) in SCALE_FREE}
-        if not optimizers:
+        scale_free = optimizers(source, SCALE_FREE)
+        if not scale_free:
             return
         for scope in (source.tree, *source.of_type(*FUNCTIONS)):
             nodes = body_nodes(source, scope)
@@ -57,7 +56,7 @@ class InertScale(Rule):
             stepped = {c.args[1].id for c in calls(nodes) if steps_optimizer(c)
                        and len(c.args) == 2 and isinstance(c.args[1], ast.Name)
                        and isinstance(c.func.value, ast.Name)
-                       and c.func.value.id in optimizers}
+                       and c.func.value.id in scale_free}
             yield from (self.hit(source, node) for node in nodes
                         if (name := scaled_part(node)) and name in grads & stepped)
 

@@ -10,8 +10,8 @@ model with `model2.load_weights(path)` raised "ValueError: Missing 6 parameters"
 head and base linears) before session 2 trained; with `strict=False` it resumed at val acc
 0.889. mlx-lm's tuner saves and loads its adapters the same way, with `strict=False`.
 
-Job: in one module, a save call (`mx.save_safetensors`, `mx.savez`, `mx.save`) whose
-arguments call `.trainable_parameters()`, and a `.load_weights(p)` of the same path
+Job: in one module, a save call (`contracts.SAVERS`: `mx.save_safetensors`, `mx.savez`, ...)
+whose arguments call `.trainable_parameters()`, and a `.load_weights(p)` of the same path
 expression (the same text) with no `strict` keyword or `strict=True`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -25,8 +25,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..source import SourceFile, descendants
 from .base import Rule
-
-SAVES = frozenset({"mlx.core.save_safetensors", "mlx.core.savez", "mlx.core.save"})
+from .contracts import SAVERS
 
 
 class SubsetLoad(Rule):
@@ -43,7 +42,7 @@ class SubsetLoad(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         subsets = {ast.unparse(call.args[0]) for call in source.of_type(ast.Call)
-                   if source.imports.resolve(call.func) in SAVES and call.args
+                   if source.imports.resolve(call.func) in SAVERS and call.args
                    and trainable_saved(call)}
         for call in source.of_type(ast.Call):
             if (isinstance(call.func, ast.Attribute) and call.func.attr == "load_weights"
