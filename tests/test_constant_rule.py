@@ -68,3 +68,28 @@ def test_a_fixed_held_out_loss_beside_a_moving_training_one_is_still_judged():
     """A stale evaluated model: the training number moves, every held-out one is fixed."""
     assert frozen(both("val_loss", "train_r2")) is not None
     assert frozen(both("rmse", "val_rmse", moved=False)) is not None
+
+
+def converged(schedule: bool = False) -> RawResult:
+    """fresh219 `sphagnum_cover_ridge_sgd_ok`'s shape: a full-batch fit whose weights moved
+    by update 1523 and stood bit-still to update 2928, at a constant rate (or a schedule)."""
+    records = [{"kind": "progress", "source": "output", "step": i + 1, "t": float(i),
+                "loss": 0.1061, "metrics": {"val_mse": 0.5522}} for i in range(11)]
+    records.append({"kind": "rate", "optimizer": "SGD", "schedule": schedule,
+                    "value": None if schedule else 0.05})
+    records += [{"kind": "params", "look": look, "step": step, "updates": step, "t": t,
+                 "compared": int(look > 1), "changed": changed}
+                for look, step, t, changed in ((1, 1, -1.0, 0), (2, 1523, 0.5, 1),
+                                               (3, 2928, 9.5, 0))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_parameters_at_a_fixed_point_of_a_constant_rate_are_a_converged_fit():
+    assert classify(converged()).kind == "pass"
+
+
+def test_a_schedule_may_have_reached_zero_so_a_still_model_stays_constant():
+    """fresh12 `a12_cosine_decay_steps_per_epoch_broken`: a cosine schedule at 0 after a
+    few steps stops the weights as a converged fit does."""
+    verdict = classify(converged(schedule=True))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "constant")

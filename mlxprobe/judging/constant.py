@@ -21,7 +21,9 @@ third's): a distillation run may print its teacher's fixed loss beside the stude
 when a metric measured on held-out data moved by more than MOVED (5%, its last third's
 median against its first third's: the evaluated model moves, so the fixed number is a
 reference, a predict-the-mean baseline beside `val rmse` falling 7.5%; a stale model scored
-on random batches only jitters: fresh129's shape, +-0.7%).
+on random batches only jitters: fresh129's shape, +-0.7%); and when the parameters moved
+and then stood bit-still at a constant learning rate (`settled`: a full-batch fit that
+converged before its first report, fresh219 `sphagnum_cover_ridge_sgd_ok`).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -35,6 +37,7 @@ from ..watching.facts import RawResult
 from . import metrics
 from .evaluated import MOVED, evaluated_moves, thirds
 from .rule import Rule, Verdict
+from .settled import settled
 
 MIN_REPORTS = 6
 MIN_DIGITS = 4
@@ -86,8 +89,8 @@ def fell(values: list[float]) -> bool:
 
 def constant(raw: RawResult, meta: dict) -> Verdict | None:
     found = frozen(raw)
-    if found is None:
-        return None
+    if found is None or settled(raw):
+        return None  # parameters at a fixed point of a constant rate: a converged fit
     name, values = found
     evidence = {"metric": name, "value": values[0], "reports": len(values),
                 "min_reports": MIN_REPORTS, "min_digits": MIN_DIGITS}
@@ -100,8 +103,10 @@ def constant(raw: RawResult, meta: dict) -> Verdict | None:
 RULES = (
     Rule("not_learning.constant", "metrics", f"a loss-like metric one value at every report "
          f"(>= {MIN_REPORTS} reports, >= {MIN_DIGITS} significant digits); not when another "
-         f"loss fell by > {1 - FELL:.0%} or a held-out metric moved by > {MOVED:.0%}",
+         f"loss fell by > {1 - FELL:.0%} or a held-out metric moved by > {MOVED:.0%}, nor when "
+         "the parameters moved and then stood bit-still at a constant rate (`settled`)",
          "failure corpus: fresh6 trainer_local_model_shadow (mlx-swift-examples PR 110), "
          "manual_sgd_flat_update_nonstrict (mlx PR 2239); fresh161 "
-         "funicular_mrt_customvjp_allsum_restore (a baseline beside val rmse)", constant),
+         "funicular_mrt_customvjp_allsum_restore (a baseline beside val rmse); fresh219 "
+         "sphagnum_cover_ridge_sgd_ok (converged before its first report)", constant),
 )

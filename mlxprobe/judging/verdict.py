@@ -103,6 +103,7 @@ from . import (
 )
 from . import startup as startup_rules
 from .rule import Rule, Verdict
+from .settled import settled
 from .stats import finite_head, moved_after, theil_sen, window_median
 
 MB = 1024 * 1024
@@ -348,7 +349,9 @@ def _not_learning_rule() -> Rule:
                 "learning rate at its floor; nor when another error measure reported before "
                 f"the loss's first report had fallen >= {program.EARLY_FALL:.0%} at its next; "
                 "nor when a held-out loss fell significantly, p < "
-                f"{program.TREND_P:g}: a training loss over a buffer that grows reads new data)",
+                f"{program.TREND_P:g}: a training loss over a buffer that grows reads new data; "
+                "nor when the parameters moved and then stood bit-still at a constant rate: "
+                "`settled`)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
@@ -356,8 +359,8 @@ def _not_learning_rule() -> Rule:
                 "fresh35's precision-matrix NLL at its noise floor by its first report; fresh45's "
                 "deconvolution converged before its first report; fresh102's online buffer, "
                 "test NLL 0.721 -> 0.672 while its train NLL held at 0.70; fresh107's DP-SGD, "
-                "train BCE 0.495 -> 0.428 before its second report, then a drift up to 0.442",
-                _not_learning)
+                "train BCE 0.495 -> 0.428 before its second report, then a drift up to 0.442; "
+                "fresh219's ridge fit converged before its first report", _not_learning)
 
 
 def compile_seconds(raw: RawResult) -> float:
@@ -1268,7 +1271,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None  # a level with noise: what a loss at its floor from the start shows too
     if elsewhere.other_loss_fell(raw, program.loss_name(raw).lower()):
         return None  # an error measure among several, not the objective (`elsewhere`)
-    if program.learned_first(raw):
+    if program.learned_first(raw) or settled(raw):
         return None  # it learned before it printed the loss: a flat loss at its floor
     return Verdict("not_learning", "trend", f"the loss shows no fall over {fit['points']} "
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; fitted change "
