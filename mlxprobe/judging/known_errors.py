@@ -262,11 +262,13 @@ TABLE: tuple[KnownError, ...] = (
         "given as dotted paths, `self_attn.q_proj`, where the code compares each module's "
         "last name, `q_proj`, or the other way round; or a hand-written LoRA walk over "
         "`module.children()` that never reaches the layers: MLX holds stacked blocks in a "
-        "plain Python list, whose nn.Module items a walk must recurse into)",
+        "plain Python list, whose nn.Module items a walk must recurse into; or a walk that "
+        "matches `isinstance(m, nn.Linear)` over a model already quantized: `nn.quantize` "
+        "makes each layer an `nn.QuantizedLinear`, not a subclass of `nn.Linear`)",
         "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])` (targets compared "
         "like with like: `{t.split('.')[-1] for t in target_modules}` against each module's "
         "last name; a LoRA walk: recurse into each nn.Module of a list child, or go over "
-        "`model.named_modules()`), and check `tree_flatten(model.trainable_parameters())` is "
+        "`model.named_modules()`; a QLoRA walk: accept `nn.QuantizedLinear` too), and check `tree_flatten(model.trainable_parameters())` is "
         "not empty",
         GH + "ml-explore/mlx-examples/pull/940"),
     KnownError(
