@@ -93,3 +93,19 @@ def test_a_schedule_may_have_reached_zero_so_a_still_model_stays_constant():
     few steps stops the weights as a converged fit does."""
     verdict = classify(converged(schedule=True))
     assert (verdict.kind, verdict.detail) == ("not_learning", "constant")
+
+
+def test_a_fixed_baseline_read_as_the_loss_beside_falling_losses_is_not_a_flat_trend():
+    """fresh221 `organ_voicing_vae_anneal`: `mean_spectrum_mse 1.0085` (a predict-the-mean
+    baseline) read as the loss at all 24 epochs while val_elbo fell 15.34 -> 4.25 and the
+    per-partial MSE 0.115 -> 0.06 -> 0.076 (a KL weight annealed up)."""
+    elbo = [15.34, 9.0, 6.1, 5.3, 4.9, 4.6, 4.5, 4.4, 4.35, 4.31, 4.30, 4.28]
+    mse = [0.1148, 0.060, 0.062, 0.066, 0.069, 0.071, 0.074, 0.080, 0.081, 0.080, 0.079, 0.076]
+    records = [{"kind": "progress", "source": "output", "step": i, "t": float(i),
+                "loss": 1.0085, "loss_name": "mean_spectrum_mse",
+                "metrics": {"val_elbo": e, "val_mse_per_partial": m}}
+               for i, (e, m) in enumerate(zip(elbo, mse))]
+    assert classify(RawResult(records=records, exit_code=0, watched=True)).kind == "pass"
+    still = [{**r, "metrics": {"val_elbo": 4.3, "val_mse_per_partial": 0.0757}}
+             for r in records]
+    assert classify(RawResult(records=still, exit_code=0, watched=True)).kind == "not_learning"

@@ -268,7 +268,8 @@ TABLE: tuple[KnownError, ...] = (
         "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])` (targets compared "
         "like with like: `{t.split('.')[-1] for t in target_modules}` against each module's "
         "last name; a LoRA walk: recurse into each nn.Module of a list child, or go over "
-        "`model.named_modules()`; a QLoRA walk: accept `nn.QuantizedLinear` too), and check `tree_flatten(model.trainable_parameters())` is "
+        "`model.named_modules()`; a QLoRA walk: accept `nn.QuantizedLinear` too), and check "
+        "`tree_flatten(model.trainable_parameters())` is "
         "not empty",
         GH + "ml-explore/mlx-examples/pull/940"),
     KnownError(

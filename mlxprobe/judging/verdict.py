@@ -351,7 +351,8 @@ def _not_learning_rule() -> Rule:
                 "nor when a held-out loss fell significantly, p < "
                 f"{program.TREND_P:g}: a training loss over a buffer that grows reads new data; "
                 "nor when the parameters moved and then stood bit-still at a constant rate: "
-                "`settled`)",
+                "`settled`; nor when the loss is one value at every report beside a loss that "
+                "fell or a held-out metric that moved: a baseline read as the loss)",
                 "catalogue runs; Mann-Kendall; failure corpus: fresh3's converged twins, "
                 "fresh21's beta-VAE warm-up, fresh23's GRPO reward that rose before its second "
                 "report, fresh24's variational twin whose negative ELBO fell 35.4 -> 24.0 before "
@@ -360,7 +361,8 @@ def _not_learning_rule() -> Rule:
                 "deconvolution converged before its first report; fresh102's online buffer, "
                 "test NLL 0.721 -> 0.672 while its train NLL held at 0.70; fresh107's DP-SGD, "
                 "train BCE 0.495 -> 0.428 before its second report, then a drift up to 0.442; "
-                "fresh219's ridge fit converged before its first report", _not_learning)
+                "fresh219's ridge fit converged before its first report; fresh221's "
+                "mean-spectrum baseline beside a VAE's falling ELBO", _not_learning)
 
 
 def compile_seconds(raw: RawResult) -> float:
@@ -1260,8 +1262,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
-    if program.two_player(raw):  # a GAN's losses seek an equilibrium
-        return None
+    if program.two_player(raw) or constant.printed_reference(raw, losses):
+        return None  # a GAN's losses seek an equilibrium; a fixed baseline read as the loss
     series = metrics.series(raw)
     if program.rising_metric(series) or program.converged(losses, series):
         return None
