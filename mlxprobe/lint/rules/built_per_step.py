@@ -121,23 +121,34 @@ def periodic(source: SourceFile, site: ast.AST) -> bool:
     """The call sits under an `if` of its loop whose test takes a remainder (`if step % 300
     == 0:`): it runs once every N passes, a handful of builds in a run (fresh199
     `spirometer_fev1_softsign_vjp_log`: a gradient audit that builds a copy of the model every
-    300 steps)."""
+    300 steps); or one that compares the loop's own counter for equality (`if step ==
+    ROUNDTRIP_AT:`): once in the run (fresh222 `coaster_loop_gforce_bf16_roundtrip`, a
+    checkpoint round trip into a new model at one step)."""
     loop = source.enclosing(site, LOOPS)
     node = source.parents.get(site)
     while node is not None and node is not loop:
-        if isinstance(node, ast.If) and any(isinstance(n, ast.BinOp) and isinstance(
-                n.op, ast.Mod) for n in ast.walk(node.test)):
+        if isinstance(node, ast.If) and (any(isinstance(n, ast.BinOp) and isinstance(
+                n.op, ast.Mod) for n in ast.walk(node.test)) or counted(node.test, loop)):
             return True
         node = source.parents.get(node)
     return False
 
 
+def counted(test: ast.expr, loop: ast.AST | None) -> bool:
+    """`test` is `counter == value` (either order) for the counter the `for` loop binds."""
+    target = getattr(loop, "target", None)
+    return (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq) and isinstance(target, ast.Name) and any(
+                isinstance(side, ast.Name) and side.id == target.id
+                for side in (test.left, test.comparators[0])))
+
+
 def repeated(source: SourceFile, node: ast.AST) -> bool:
     """`node` runs at every pass of a loop: inside one, or in a function the module calls
-    from inside one (by name, two calls deep at most) other than once every N passes
-    (`periodic`)."""
+    from inside one (by name, two calls deep at most), other than once every N passes or
+    once in the run (`periodic`)."""
     if many(source, source.enclosing(node, LOOPS)):
-        return True
+        return not periodic(source, node)
     function, depth = source.enclosing(node), 2
     while function is not None and depth > 0:
         sites = calls_by_name(source).get(getattr(function, "name", ""), [])

@@ -1,0 +1,46 @@
+"""Stop 68's lint changes, on the spelling their corpus cases had and on the ones the rules
+must still find.
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+ROUNDTRIP = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(4, 4)
+
+    def __call__(self, x):
+        return self.l1(x)
+
+
+model = Net()
+loss_and_grad = nn.value_and_grad(model, lambda m, x: mx.mean(m(x) ** 2))
+for step in range(5000):
+    loss, grads = loss_and_grad(model, mx.ones((2, 4)))
+    if {test}:
+        fresh = Net()
+        fresh.load_weights("ckpt.safetensors")
+        model = fresh
+"""
+
+
+@pytest.mark.parametrize("test, expected", [
+    ("step == 1200", []),  # fresh222 coaster_loop_gforce_bf16_roundtrip: once in the run
+    ("1200 == step", []),
+    ("step % 300 == 0", []),  # once every N passes
+    ("loss.item() > 1.0", [21]),  # any pass may build it
+    ("True", [21]),
+])
+def test_a_model_rebuilt_once_in_the_run_is_no_per_step_draw(test, expected):
+    assert fired(ROUNDTRIP.format(test=test), "MLX178") == expected
