@@ -44,3 +44,23 @@ for step in range(5000):
 ])
 def test_a_model_rebuilt_once_in_the_run_is_no_per_step_draw(test, expected):
     assert fired(ROUNDTRIP.format(test=test), "MLX178") == expected
+
+
+CHUNK = """
+import mlx.core as mx
+{torch}
+
+def message(src_features, relation):
+    x_re, x_im = src_features.{call}
+    return x_re * relation + x_im
+"""
+
+
+@pytest.mark.parametrize("torch, call, expected", [
+    ("", "chunk(2, dim=-1)", [6]),  # fresh221 ferry_rotate_nbf (mlx-graphs 4e6f125)
+    ("", "sum(dim=-1)", []),  # MLX's own method: its keyword error is another matter
+    ("", "chunk(2, axis=-1)", []),  # no dim=: a receiver of unknown type may have it
+    ("import torch", "chunk(2, dim=-1)", []),  # torch tensors have chunk
+])
+def test_a_torch_method_given_dim_is_found_on_any_receiver(torch, call, expected):
+    assert fired(CHUNK.format(torch=torch, call=call), "MLX196") == expected

@@ -2105,10 +2105,11 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX196", "torch-method-on-array",
         "a PyTorch tensor method called on an MLX array (x.view(-1, 1), x.size(0), "
-        "x.unsqueeze(1), x.permute(...)): MLX's view takes a dtype, its size and shape are "
-        "properties, and its array has no unsqueeze or permute, so the line raises when it "
-        "first runs",
-        "x.reshape(-1, 1)  # x.shape[0], mx.expand_dims(x, 1), x.transpose(...)",
+        "x.unsqueeze(1), x.permute(...), x.chunk(2, dim=-1)): MLX's view takes a dtype, its "
+        "size and shape are properties, and its array has no unsqueeze, permute or chunk, so "
+        "the line raises when it first runs",
+        "x.reshape(-1, 1)  # x.shape[0], mx.expand_dims(x, 1), x.transpose(...), "
+        "mx.split(x, 2, axis=-1)",
         "measured (mlx 0.32.4 CPU): mx.ones(4).view(-1, 1) raises TypeError: view(): "
         "incompatible function arguments, mx.ones(4).size(0) TypeError: 'int' object is not "
         "callable; failure corpus fresh182 ferry_timetable_gcn: a GCN layer's "

@@ -12,8 +12,10 @@ raises `TypeError: 'int' object is not callable`, `mx.ones(4).unsqueeze(0)` rais
 reshape instead of view"): a GCN layer's `edge_weight.view(-1, 1) * x_i` raised in the first
 forward pass.
 
-Job: `.view(...)` given an int literal (the shape PyTorch takes) in a module that imports no
-torch (whose tensors have that `view`), whatever the receiver; any other method of TORCH
+Job: `.view(...)` given an int literal (the shape PyTorch takes), or a method of TORCH given
+PyTorch's `dim=` keyword (`h.chunk(2, dim=-1)`: fresh221 `ferry_rotate_nbf`, mlx-graphs
+4e6f125, a RotatE message function over a parameter), in a module that imports no torch
+(whose tensors have them), whatever the receiver; any other method of TORCH
 (absent from `dir(mx.array)`, or one of its properties called) only on a name the dataflow
 pass knows holds an MLX array, and not one the function tests with `hasattr` or `isinstance`
 (a duck-typed value: mlx-vlm's `_to_mx_array(value)` calls `value.detach()` under `elif
@@ -53,6 +55,11 @@ def int_literal(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) is int
 
 
+def torch_keyword(call: ast.Call) -> bool:
+    """`dim=`: the keyword PyTorch's reductions and splits take, MLX's never (`axis=`)."""
+    return any(k.arg == "dim" for k in call.keywords)
+
+
 def imports_torch(source: SourceFile) -> bool:
     return any(t.split(".")[0] == "torch" for t in source.imports.aliases.values())
 
@@ -74,7 +81,8 @@ class TorchMethodOnArray(Rule):
             func = call.func
             if not isinstance(func, ast.Attribute):
                 continue
-            if func.attr == "view" and not torch and any(map(int_literal, call.args)):
+            if not torch and (func.attr == "view" and any(map(int_literal, call.args))
+                              or func.attr in TORCH and torch_keyword(call)):
                 yield self.hit(source, call)
             elif func.attr in TORCH and self._on_array(source, func.value):
                 yield self.hit(source, call)
