@@ -64,3 +64,37 @@ def message(src_features, relation):
 ])
 def test_a_torch_method_given_dim_is_found_on_any_receiver(torch, call, expected):
     assert fired(CHUNK.format(torch=torch, call=call), "MLX196") == expected
+
+
+ROWS = """
+import csv
+import io
+import mlx.core as mx
+
+rows = []
+{loop}
+    rows.append(({read}, r["prompt"]))
+labels = mx.array([float(y) for y, _ in rows])
+"""
+
+
+@pytest.mark.parametrize("loop, read, expected", [
+    ("for r in csv.DictReader(io.StringIO(text)):", 'bool(r["label"])', [8]),  # fresh222
+    ("for i, r in enumerate(csv.reader(open(path))):", "bool(r[2])", [8]),
+    ("reader = csv.DictReader(open(path))\nfor r in reader:", 'bool(r["label"])', [9]),
+    ("for r in csv.DictReader(io.StringIO(text)):",
+     'r["label"].strip().lower() in ("1", "true")', []),  # parsed: the fix
+    ("for r in json_rows:", 'bool(r["label"])', []),  # JSON booleans are booleans
+])
+def test_a_csv_field_read_with_bool_is_found(loop, read, expected):
+    assert fired(ROWS.format(loop=loop, read=read), "MLX225") == expected
+
+
+def test_an_argparse_option_of_type_bool_is_found():
+    code = """
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--mask-prompt", type=bool, default=False)
+parser.add_argument("--steps", type=int, default=100)
+"""
+    assert fired(code, "MLX225") == [4]

@@ -1761,6 +1761,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX225", "text-truthiness",
+        "a text field read as a boolean with bool(...) (bool(row['label']) over CSV rows, "
+        "or an argparse option with type=bool): bool of any non-empty string is True, so "
+        "'false', '0' and 'no' all read as True",
+        "label = row['label'].strip().lower() in ('1', 'true', 'yes')  # argparse: "
+        "action='store_true'",
+        "measured (Python 3.11): bool('false') is True; failure corpus fresh222 "
+        "thumbsvote_kto_csvlabels: KTO labels read from CSV with bool(r['label']) marked all "
+        "800 rows desirable and held-out preference accuracy stayed at chance (44-52.5%); "
+        "parsed, 98.5%",
+        "", source="https://github.com/unslothai/unsloth-zoo/pull/912"),
+    RuleInfo(
         "MLX224", "inert-gradient-scale",
         "a part of the gradient tree multiplied by a factor before an Adam-family optimizer "
         "(Adam, AdamW, Adamax, Lion) steps with it: the optimizer divides each gradient by "

@@ -174,6 +174,7 @@ from .stopping import StoppedLayer
 from .streams import ForeignStream, StreamPerStep
 from .subset_load import SubsetLoad
 from .temporary_write import WriteIntoTemporary
+from .text_truth import TextTruth
 from .threads import ArraysIntoThread, CrossThreadArrays
 from .torch_methods import TorchMethodOnArray
 from .torch_module_methods import TorchModuleMethod
@@ -298,5 +299,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale,
+    ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth,
 ), key=lambda r: r.id))
