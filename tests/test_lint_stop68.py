@@ -98,3 +98,46 @@ parser.add_argument("--mask-prompt", type=bool, default=False)
 parser.add_argument("--steps", type=int, default=100)
 """
     assert fired(code, "MLX225") == [4]
+
+
+INDEXER = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class Indexer(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.wq = nn.Linear(dim, dim)
+
+    def __call__(self, x):
+        scores = self.wq(x).sum(axis=-1)
+        return {ret}
+
+
+class Sparse(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.indexer = Indexer(dim)
+
+    def __call__(self, x):
+        top = self.indexer(x)
+        keep = mx.put_along_axis(mx.zeros(x.shape[:-1]), top, mx.array(1.0), axis=-1)
+        return x * keep[..., None]
+
+
+model = Sparse(8)
+{freeze}
+loss_and_grad = nn.value_and_grad(model, lambda m, x: m(x).sum())
+"""
+
+
+@pytest.mark.parametrize("ret, freeze, expected", [
+    # fresh222 sparse_indexer_curriculum (mlx-lm PR 1452): the indexer's top-k scattered
+    ("mx.argpartition(scores, kth=-2, axis=-1)[..., -2:]", "model.indexer.freeze()", [13]),
+    ("mx.argpartition(scores, kth=-2, axis=-1)[..., -2:]", "", [13]),
+    ("mx.stop_gradient(mx.argpartition(scores, kth=-2, axis=-1)[..., -2:])", "", []),
+    ("scores", "", []),  # no arg-op
+])
+def test_indices_a_submodule_returns_are_followed_into_its_call(ret, freeze, expected):
+    assert fired(INDEXER.format(ret=ret, freeze=freeze), "MLX059") == expected

@@ -14,10 +14,10 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import self_attr
+from ..flow import method_of, self_attr
 from ..names import last_name
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
@@ -40,6 +40,20 @@ def indices_of(call: ast.Call) -> ast.AST | None:
 def arg_ops(source: SourceFile, trace: Trace, node: ast.AST, line: int) -> list[ast.Call]:
     """The arg-op calls `node` is computed from, through local names, not crossing
     stop_gradient."""
+    return reached(source, trace, node, line, lambda call, resolved: resolved in ARG_OPS)
+
+
+def submodule_calls(source: SourceFile, trace: Trace, node: ast.AST,
+                    line: int) -> list[ast.Call]:
+    """The `self.part(...)` calls `node` is computed from, not crossing stop_gradient."""
+    return reached(source, trace, node, line,
+                   lambda call, resolved: self_attr(call.func) is not None)
+
+
+def reached(source: SourceFile, trace: Trace, node: ast.AST, line: int,
+            wanted: Callable[[ast.Call, str | None], bool]) -> list[ast.Call]:
+    """The calls `wanted` accepts that `node` is computed from, through local names, not
+    crossing stop_gradient (nor looking inside an accepted call)."""
     found, todo, seen = [], [(node, line)], set()
     while todo:
         current, at = todo.pop()
@@ -47,7 +61,7 @@ def arg_ops(source: SourceFile, trace: Trace, node: ast.AST, line: int) -> list[
             current, ast.Call) else None
         if resolved in STOP:
             continue
-        if resolved in ARG_OPS:
+        if isinstance(current, ast.Call) and wanted(current, resolved):
             found.append(current)
             continue
         if isinstance(current, ast.Name) and (current.id, at) not in seen:
@@ -93,7 +107,39 @@ def learned(source: SourceFile, node: ast.AST, indices: ast.AST | None) -> list[
     return [op for op in arg_ops(source, trace, indices, node.lineno) if op.args
             and (layers := trace.layers(op.args[0], op.lineno, barrier=True)
                  or callers_layers(source, function, op.args[0]))
+            and not frozen_away(source, layers)] + [
+        op for call in submodule_calls(source, trace, indices, node.lineno)
+        for op in returned(source, function, call)]
+
+
+def returned(source: SourceFile, function: ast.AST, call: ast.Call) -> list[ast.Call]:
+    """The learned arg-ops the `__call__` of the module's own class behind `self.part`
+    returns, when `function`'s class builds `self.part = Part(...)` (fresh222
+    `sparse_indexer_curriculum`, mlx-lm PR 1452: an indexer submodule returning
+    `mx.argpartition(scores, ...)` whose result a sparse-attention layer scattered with
+    `mx.put_along_axis`); one level deep."""
+    cls = source.enclosing(function, (ast.ClassDef,))
+    part = built_as(source, cls, self_attr(call.func)) if cls is not None else None
+    forward = method_of(part, "__call__") if part is not None else None
+    if forward is None or forward is function:
+        return []
+    trace = Trace(source, forward)
+    return [op for ret in ast.walk(forward) if isinstance(ret, ast.Return) and ret.value
+            for op in arg_ops(source, trace, ret.value, ret.lineno) if op.args
+            and (layers := trace.layers(op.args[0], op.lineno, barrier=True))
             and not frozen_away(source, layers)]
+
+
+def built_as(source: SourceFile, cls: ast.ClassDef, attr: str | None) -> ast.ClassDef | None:
+    """The module's own class that `cls.__init__` builds `self.attr` from, or None."""
+    init = method_of(cls, "__init__")
+    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
+    for node in ast.walk(init) if init is not None else ():
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and self_attr(node.targets[0]) == attr and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)):
+            return classes.get(node.value.func.id)
+    return None
 
 
 def callers_layers(source: SourceFile, function: ast.AST, node: ast.AST) -> set[ast.Call]:
@@ -117,7 +163,9 @@ def callers_layers(source: SourceFile, function: ast.AST, node: ast.AST) -> set[
 
 
 def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
-    """The program freezes a whole model (`model.freeze()`, no keys), unfreezes nothing, and
+    """The program freezes a whole model (`model.freeze()`, no keys, on a plain name: a
+    dotted receiver, `model.attn.indexer.freeze()`, freezes a part while the layers before
+    it train, fresh222 `sparse_indexer_curriculum`), unfreezes nothing, and
     every LoRA wrap it makes is an attribute assignment (`e.gate_proj =
     LoRALinear.from_linear(e.w1)`) of a name other than the layers that feed the scores: no
     gradient reaches the scores, so none is asked of the indices (failure corpus fresh29
@@ -125,6 +173,7 @@ def frozen_away(source: SourceFile, layers: set[ast.Call]) -> bool:
     A wrap the module cannot see (`linear_to_lora_layers(model, ...)`) may reach them."""
     calls = source.of_type(ast.Call)
     if not any(last_name(c.func) == "freeze" and not c.args and not c.keywords
+               and isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Name)
                for c in calls) or any(last_name(c.func) == "unfreeze" for c in calls):
         return False
     names = {self_attr(layer.func) for layer in layers}
