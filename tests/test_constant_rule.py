@@ -109,3 +109,13 @@ def test_a_fixed_baseline_read_as_the_loss_beside_falling_losses_is_not_a_flat_t
     still = [{**r, "metrics": {"val_elbo": 4.3, "val_mse_per_partial": 0.0757}}
              for r in records]
     assert classify(RawResult(records=still, exit_code=0, watched=True)).kind == "not_learning"
+
+
+def test_a_loss_fixed_at_ln2_is_left_to_the_zero_logit_rule():
+    """fresh224 `peal_composer_dpo`: loss and val_loss 0.6931 at every report, a DPO
+    reference taken from the policy itself; zero_logit's fix names that."""
+    records = [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": float(i),
+                "loss": 0.6931, "metrics": {"val_loss": 0.6931}} for i in range(12)]
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert (verdict.kind, verdict.detail) == ("not_learning", "zero_logit")
+    assert "reference" in verdict.hint

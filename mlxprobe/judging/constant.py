@@ -23,7 +23,9 @@ median against its first third's: the evaluated model moves, so the fixed number
 reference, a predict-the-mean baseline beside `val rmse` falling 7.5%; a stale model scored
 on random batches only jitters: fresh129's shape, +-0.7%); and when the parameters moved
 and then stood bit-still at a constant learning rate (`settled`: a full-batch fit that
-converged before its first report, fresh219 `sphagnum_cover_ridge_sgd_ok`).
+converged before its first report, fresh219 `sphagnum_cover_ridge_sgd_ok`); a value at
+ln 2 is left to `zero_logit`, whose fix names why a logistic loss's logits are all 0
+(fresh224 `peal_composer_dpo`: a DPO reference taken from the policy itself).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -34,7 +36,7 @@ import math
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import metrics, program
+from . import metrics, program, zero_logit
 from .evaluated import MOVED, evaluated_moves, thirds
 from .rule import Rule, Verdict
 from .settled import settled
@@ -109,8 +111,8 @@ def fell(values: list[float]) -> bool:
 
 def constant(raw: RawResult, meta: dict) -> Verdict | None:
     found = frozen(raw)
-    if found is None or settled(raw):
-        return None  # parameters at a fixed point of a constant rate: a converged fit
+    if found is None or settled(raw) or zero_logit.at_ln2(found[1][0]):
+        return None  # a converged fit (`settled`); ln 2, a logit of 0: `zero_logit` says why
     name, values = found
     evidence = {"metric": name, "value": values[0], "reports": len(values),
                 "min_reports": MIN_REPORTS, "min_digits": MIN_DIGITS}

@@ -264,11 +264,14 @@ TABLE: tuple[KnownError, ...] = (
         "`module.children()` that never reaches the layers: MLX holds stacked blocks in a "
         "plain Python list, whose nn.Module items a walk must recurse into; or a walk that "
         "matches `isinstance(m, nn.Linear)` over a model already quantized: `nn.quantize` "
-        "makes each layer an `nn.QuantizedLinear`, not a subclass of `nn.Linear`)",
+        "makes each layer an `nn.QuantizedLinear`, not a subclass of `nn.Linear`; or a "
+        "reference or teacher model given as `ref_model=model.freeze()`: `freeze()` freezes "
+        "in place and returns the same object, so the model you train is frozen too)",
         "unfreeze or adapt the real layers, `model.unfreeze(keys=[...])` (targets compared "
         "like with like: `{t.split('.')[-1] for t in target_modules}` against each module's "
         "last name; a LoRA walk: recurse into each nn.Module of a list child, or go over "
-        "`model.named_modules()`; a QLoRA walk: accept `nn.QuantizedLinear` too), and check "
+        "`model.named_modules()`; a QLoRA walk: accept `nn.QuantizedLinear` too; a "
+        "reference model: a separate instance, loaded again, then frozen), and check "
         "`tree_flatten(model.trainable_parameters())` is "
         "not empty",
         GH + "ml-explore/mlx-examples/pull/940"),

@@ -50,11 +50,15 @@ HINT = ("the loss sits at ln 2 = 0.6931, the value a logistic loss takes when ev
         "not be zeroed or saturated")
 
 
+def at_ln2(value: float) -> bool:
+    return math.isfinite(value) and abs(value - LN2) <= TOL * LN2
+
+
 def longest_pin(losses: list[float]) -> int:
     """The most consecutive reports within TOL of ln 2."""
     best = run = 0
     for value in losses:
-        run = run + 1 if math.isfinite(value) and abs(value - LN2) <= TOL * LN2 else 0
+        run = run + 1 if at_ln2(value) else 0
         best = max(best, run)
     return best
 
