@@ -141,3 +141,18 @@ loss_and_grad = nn.value_and_grad(model, lambda m, x: m(x).sum())
 ])
 def test_indices_a_submodule_returns_are_followed_into_its_call(ret, freeze, expected):
     assert fired(INDEXER.format(ret=ret, freeze=freeze), "MLX059") == expected
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("train_dpo(model=model, ref_model=model.freeze())", [4]),  # fresh224 tallgrass
+    ("train_dpo(model, model.freeze())", [4]),
+    ("train_dpo(model=model, ref_model=ref_model.freeze())", []),  # the fix
+    ("train_dpo(model=self.model, teacher=self.model.freeze())", [4]),
+])
+def test_one_model_given_twice_once_frozen_is_found(call, expected):
+    code = f"""
+import mlx.nn as nn
+model, ref_model = nn.Linear(2, 2), nn.Linear(2, 2)
+{call}
+"""
+    assert fired(code, "MLX226") == expected

@@ -1761,6 +1761,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX226", "freeze-shared",
+        "one call given a model twice, once as model.freeze() (train(model=model, "
+        "ref_model=model.freeze())): freeze() freezes in place and returns the same object, "
+        "so the model meant to train is frozen and serves as its own reference",
+        "ref_model = load_model(path); ref_model.freeze()  # a second instance for the "
+        "reference",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh224 tallgrass_dpo_refmodel): "
+        "train_dpo(model=model, ref_model=model.freeze()) printed 'Trainable parameters: 0' "
+        "and raised [grad] Must specify at least one argument at the first step; a second "
+        "instance as the reference trained",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/commit/"
+        "0c4cc9c7e0a55b512b0898662db6355af70d5708"),
+    RuleInfo(
         "MLX225", "text-truthiness",
         "a text field read as a boolean with bool(...) (bool(row['label']) over CSV rows, "
         "or an argparse option with type=bool): bool of any non-empty string is True, so "

@@ -63,6 +63,7 @@ from .falsy_seed import FalsySeed
 from .flag_none import FlagTestedAgainstNone
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
 from .forward_method import ForwardWithoutCall
+from .freeze_shared import FreezeShared
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
 from .generator_operand import GeneratorOperand
@@ -299,5 +300,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     NoneThenTested, SliceIntoSingletonAxis, LossOverwrittenUnread,
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
-    ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth,
+    ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
 ), key=lambda r: r.id))
