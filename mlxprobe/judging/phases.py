@@ -9,11 +9,12 @@ on that report or on a report without a loss between two losses: fresh5's
 `lora_scale_alpha_raw_ok` starts its LoRA stage with a `Step 0` validation line)
 or a stage counter it prints changed (`stage 1 -> 2`: a curriculum's longer sequences, a
 harder set; fresh4's `correct_curriculum_length`, mse 0.00045 -> 0.00646 as its stage went
-to 2), and the loss jumped at least JUMP x the report before it AND back to at least where the
-curve before it began (the median of its first WINDOW reports). The loss rules judge the
-last phase. An epoch counter that restarts every epoch is no new phase: a small noisy loss
-may double at an epoch boundary (measured: `cosine_decay_steps_ok`, mse ~0.03), it does not
-go back to its starting level.
+to 2), or a printed step that held over WINDOW reports went up by one (`_stage_step`: a
+stage counter read as the step), and the loss jumped at least JUMP x the report before it AND
+back to at least where the curve before it began (the median of its first WINDOW reports).
+The loss rules judge the last phase. An epoch counter that restarts every epoch is no new
+phase: a small noisy loss may double at an epoch boundary (measured: `cosine_decay_steps_ok`,
+mse ~0.03), it does not go back to its starting level.
 
 A setting the program prints beside its loss (any name whose role is neither loss, accuracy,
 counter nor time: `seq_len`, `max_sigma`, `level`) that held over the two reports before and
@@ -73,7 +74,7 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     start = 0
     for i in range(1, len(losses)):
         before = losses[start:i]
-        boundary = _boundary(records[i - 1], records[i], restarts)
+        boundary = _boundary(records[i - 1], records[i], restarts) or _stage_step(records, i)
         if _new_curve(before, losses[i]) and (
                 boundary
                 or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
@@ -105,6 +106,18 @@ def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:
     stage, phase) changed."""
     return _restarted(before, record, restarts) or _changed(
         before, record, metric_names.stage_counter)
+
+
+def _stage_step(records: list[dict], i: int) -> bool:
+    """The printed step held one value over the WINDOW reports before report `i` and went up
+    by exactly one there: a stage counter read as the step (fresh225
+    `marquetry_veneer_bnstage_bars`: `stage A (1/2) ep 3/8` read as step 1 for stage A's
+    eight epochs, then 2 for stage B, whose noisier data opened at 1.077 after 0.065)."""
+    if i < WINDOW:
+        return False
+    steps = [records[j].get("step") for j in range(i - WINDOW, i + 1)]
+    return all(isinstance(s, int) for s in steps) and len(set(steps[:-1])) == 1 \
+        and steps[-1] == steps[-2] + 1
 
 
 def _restarted(before: dict, record: dict, restarts: list[float]) -> bool:
