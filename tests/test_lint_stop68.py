@@ -156,3 +156,23 @@ model, ref_model = nn.Linear(2, 2), nn.Linear(2, 2)
 {call}
 """
     assert fired(code, "MLX226") == expected
+
+
+EXPORT = """
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
+
+saved = {{k: np.array(v) for k, v in tree_flatten(model.parameters())}}
+{export}
+"""
+
+
+@pytest.mark.parametrize("export, expected", [
+    # fresh225 kelp_longline_grade_resume_export: a bfloat16 copy written and dropped
+    ("mx.save_safetensors(p, {k: v.astype(mx.bfloat16) for k, v in "
+     "tree_flatten(model.parameters())})", []),
+    ("model.set_dtype(mx.bfloat16)", [6]),  # the model itself becomes bfloat16
+])
+def test_a_bfloat16_copy_inside_a_save_makes_no_bfloat16_tree(export, expected):
+    assert fired(EXPORT.format(export=export), "MLX119") == expected

@@ -10,7 +10,8 @@ raise `ValueError: 'bfloat16' is not a valid PEP 3118 buffer format string`; aft
 regressor's per-epoch checkpoint of the optimizer state crashed at the end of epoch 1).
 
 Job: find such conversions of a tree's leaves; one whose argument is cast first is left
-alone, and so is a program that never makes a bfloat16 array.
+alone, and so is a program that never makes a bfloat16 array it keeps (a bfloat16 copy made
+inside the arguments of a save is written and dropped).
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -23,6 +24,7 @@ from ..finding import Finding
 from ..flow import instances
 from ..source import SourceFile, descendants
 from .base import Rule
+from .contracts import SAVERS
 from .tree_iteration import iterations
 
 BFLOAT16 = frozenset({"mlx.core.bfloat16"})
@@ -35,6 +37,17 @@ CASTS = frozenset({"set_dtype", "apply", "update", "load_weights"})
 def makes_dtype(source: SourceFile, dtypes: frozenset[str]) -> bool:
     """The module names one of `dtypes` (`mx.bfloat16`, however imported)."""
     return any(source.imports.resolve(n) in dtypes for n in source.of_type(ast.Attribute))
+
+
+def makes_kept_bfloat16(source: SourceFile) -> bool:
+    """The module names `mx.bfloat16` other than inside the arguments of a save
+    (`mx.save_safetensors(path, {k: v.astype(mx.bfloat16) ...})`: a bfloat16 copy written to
+    disk and dropped, the trees the program keeps stay float32; fresh225
+    `kelp_longline_grade_resume_export`, a bfloat16 export after a float32 run)."""
+    saves = [c for c in source.of_type(ast.Call) if source.imports.resolve(c.func) in SAVERS]
+    inside = {id(n) for c in saves for n in descendants(c)}
+    return any(source.imports.resolve(n) in BFLOAT16 and id(n) not in inside
+               for n in source.of_type(ast.Attribute))
 
 
 def leaf(target: ast.AST) -> str | None:
@@ -77,7 +90,7 @@ class Bfloat16ToNumpy(Rule):
                                                                  or "numpy" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not makes_dtype(source, BFLOAT16):
+        if not makes_kept_bfloat16(source):
             return
         for iterable, target, used in iterations(source):
             name = leaf(target)
