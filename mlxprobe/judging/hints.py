@@ -62,7 +62,10 @@ IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` aroun
                   "filtered by parameter name that comes out empty (`value_and_grad` returns "
                   "a nested tree keyed by the top-level modules, `layers` and `head`, so "
                   "filter the dotted keys of `tree_flatten(grads)` and rebuild with "
-                  "`tree_unflatten`)")
+                  "`tree_unflatten`); or a gradient-accumulation window that never fills: "
+                  "the run has fewer micro-batches than the window, or its last partial "
+                  "window is dropped, so flush the pending accumulated gradients after the "
+                  "loop (divide by the count accumulated, update, evaluate)")
 ENDLESS_LOOP = ("the program loops without end in the Python lines of its stacks (below): a "
                 "loop whose exit is never met, most often a batch iterator that yields nothing "
                 "(a data set with fewer examples than one batch, with the last partial batch "
