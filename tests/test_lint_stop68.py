@@ -176,3 +176,37 @@ saved = {{k: np.array(v) for k, v in tree_flatten(model.parameters())}}
 ])
 def test_a_bfloat16_copy_inside_a_save_makes_no_bfloat16_tree(export, expected):
     assert fired(EXPORT.format(export=export), "MLX119") == expected
+
+
+LOADER = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+
+def load_model():
+    m = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 1))
+    m.eval()
+    return {returned}
+
+
+{bound} = load_model()
+opt = optim.AdamW(learning_rate=1e-3)
+step = nn.value_and_grad(model, lambda m, x: m(x).sum())
+for it in range(100):
+    loss, grads = step(model, mx.ones((2, 4)))
+    opt.update(model, grads)
+{after}
+"""
+
+
+@pytest.mark.parametrize("returned, bound, after, expected", [
+    ("m", "model", "", [9]),  # fresh210 wicker_router_evalmode: a loader like mlx_lm.load
+    ("m, None", "model, tok", "", [9]),
+    ("m", "model", "model.train()", []),  # the file switches back to training
+    ("m", "other", "", []),  # the loaded model is not the one trained
+])
+def test_a_loader_that_returns_an_eval_mode_model_to_a_training_loop(returned, bound, after,
+                                                                     expected):
+    code = LOADER.format(returned=returned, bound=bound, after=after)
+    assert fired(code, "MLX124") == expected

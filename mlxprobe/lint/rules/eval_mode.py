@@ -10,7 +10,9 @@ the first step after a baseline validation pass had called `model.eval()`; with
 `model.train()` before the loop it fine-tuned (val 3.86 -> 0.69).
 
 Job: find `X.eval()` (no arguments) in a function, or at module level, that also holds a loop
-ending after it whose body steps an optimizer on `X` (`optimizer.update(X, grads)`); a file
+ending after it whose body steps an optimizer on `X` (`optimizer.update(X, grads)`), or in a
+loader that returns `X` to callers that bind it and train it so (fresh210
+`wicker_router_evalmode`: `load_model()` ends with `m.eval()` as `mlx_lm.load` does); a file
 that calls `.train()` (or `.train(True)`) anywhere is left alone, as is `mx.eval()`. And, in a
 file that does call `.train()`: a loop that steps an optimizer on `X` and runs `X.eval()`
 (itself or in a helper it calls, a validation pass) but no `X.train()` anywhere in what it
@@ -56,6 +58,48 @@ def steps_on(source: SourceFile, loop: ast.AST, name: str) -> bool:
     return False
 
 
+def trained_after(source: SourceFile, scope: ast.AST, line: int, name: str) -> bool:
+    """A loop of `scope` that ends after `line` steps an optimizer on `name`."""
+    return any(isinstance(n, LOOPS) and n.end_lineno >= line and steps_on(source, n, name)
+               for n in walk(scope.body))
+
+
+def loaded(source: SourceFile, function: ast.AST, name: str) -> list[tuple[ast.AST, str]]:
+    """When `function` returns `name` (alone, or at place k of a tuple), each assignment of
+    its result in the module and the name bound there to that model: a loader that puts the
+    model in eval mode before it hands it over (fresh210 `wicker_router_evalmode`, a
+    `load_model()` that calls `m.eval()` like `mlx_lm.load`, then trained with no
+    `model.train()`)."""
+    places = {returned_place(r.value, name) for r in ast.walk(function)
+              if isinstance(r, ast.Return)} - {None}
+    if not isinstance(function, ast.FunctionDef) or len(places) != 1:
+        return []
+    place = places.pop()
+    return [(a, bound) for a in source.of_type(ast.Assign)
+            if isinstance(a.value, ast.Call) and isinstance(a.value.func, ast.Name)
+            and a.value.func.id == function.name and len(a.targets) == 1
+            and (bound := bound_at(a.targets[0], place)) is not None]
+
+
+def returned_place(value: ast.AST | None, name: str) -> int | None:
+    """-1 for `return name`, k for `return ..., name, ...` at place k; else None."""
+    if isinstance(value, ast.Name) and value.id == name:
+        return -1
+    if isinstance(value, ast.Tuple):
+        return next((k for k, e in enumerate(value.elts)
+                     if isinstance(e, ast.Name) and e.id == name), None)
+    return None
+
+
+def bound_at(target: ast.AST, place: int) -> str | None:
+    if place == -1:
+        return target.id if isinstance(target, ast.Name) else None
+    if isinstance(target, ast.Tuple) and place < len(target.elts) and isinstance(
+            target.elts[place], ast.Name):
+        return target.elts[place].id
+    return None
+
+
 class TrainedInEvalMode(Rule):
     """MLX124: `model.eval()` then `optimizer.update(model, grads)` in a later loop, and no
     `model.train()` in the file."""
@@ -76,8 +120,9 @@ class TrainedInEvalMode(Rule):
             if name is None:
                 continue
             scope = source.enclosing(call) or source.tree
-            if any(isinstance(n, LOOPS) and n.end_lineno >= call.lineno and steps_on(
-                    source, n, name) for n in walk(scope.body)):
+            if trained_after(source, scope, call.lineno, name) or any(
+                    trained_after(source, source.enclosing(site) or source.tree, site.lineno,
+                                  bound) for site, bound in loaded(source, scope, name)):
                 yield self.hit(source, call)
 
     def _eval_in_loop(self, source: SourceFile) -> Iterator[Finding]:
