@@ -210,3 +210,32 @@ def test_a_loader_that_returns_an_eval_mode_model_to_a_training_loop(returned, b
                                                                      expected):
     code = LOADER.format(returned=returned, bound=bound, after=after)
     assert fired(code, "MLX124") == expected
+
+
+LORA_EMBED = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class LoRAEmbedding(nn.Module):
+    def __init__(self, n, dims, r=8):
+        super().__init__()
+        self.embedding = nn.Embedding(n, dims)
+        self.lora_a = mx.zeros((n, r))
+        self.lora_b = mx.zeros((r, dims))
+        self.scale = 2.0
+
+    def __call__(self, x):
+        y = self.embedding(x)
+        z = self.lora_a[x] @ self.lora_b
+        return {out}
+"""
+
+
+@pytest.mark.parametrize("out, expected", [
+    ("y + (self.scale * z).astype(x.dtype)", [17]),  # fresh189 lora_embed_castdtype
+    ("y + (self.scale * z).astype(y.dtype)", []),  # the fix
+    ("y * (x != 0).astype(x.dtype)[..., None]", []),  # an integer mask on purpose
+])
+def test_a_float_value_cast_to_the_dtype_of_looked_up_ids_is_found(out, expected):
+    assert fired(LORA_EMBED.format(out=out), "MLX227") == expected

@@ -1761,6 +1761,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX227", "cast-to-index-dtype",
+        "a value cast to the dtype of the integer indices the layer looks up "
+        "((scale * z).astype(x.dtype) where x are the token ids of self.embedding(x)): the "
+        "cast truncates the float value toward 0, so a LoRA delta below 1 adds nothing and "
+        "its gradient is 0",
+        "out = y + (self.scale * z).astype(y.dtype)  # the dtype of the looked-up vectors",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh189 lora_embed_castdtype): a LoRA "
+        "embedding adding (scale * z).astype(x.dtype) to the lookup had a gradient norm of "
+        "0 at every step and token accuracy 0.000; .astype(y.dtype) reached 1.000",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "c93d09bb8180b34fba769bbf177cc76b63648ca6"),
+    RuleInfo(
         "MLX226", "freeze-shared",
         "one call given a model twice, once as model.freeze() (train(model=model, "
         "ref_model=model.freeze())): freeze() freezes in place and returns the same object, "

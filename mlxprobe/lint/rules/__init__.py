@@ -83,6 +83,7 @@ from .host import HostRoundTrip
 from .host_schedule import HostValuedSchedule
 from .huber import SignedHuber
 from .ignore_index import IgnoreIndexUnmasked
+from .index_dtype import CastToIndexDtype
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
 from .inverse_scale import DividedByInverseRoot
@@ -301,4 +302,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
+    CastToIndexDtype,
 ), key=lambda r: r.id))
