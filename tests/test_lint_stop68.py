@@ -239,3 +239,28 @@ class LoRAEmbedding(nn.Module):
 ])
 def test_a_float_value_cast_to_the_dtype_of_looked_up_ids_is_found(out, expected):
     assert fired(LORA_EMBED.format(out=out), "MLX227") == expected
+
+
+NORMAL = """
+import mlx.core as mx
+
+
+class {head}:
+    def __init__(self, loc, scale):
+        self.loc = loc
+        self.scale = scale
+
+    def log_prob(self, value):
+        return -((value - self.{read}) ** 2) / self.scale
+"""
+
+
+@pytest.mark.parametrize("head, read, expected", [
+    ("Normal", "mean", [11]),  # fresh190 sawmill_kerf_normal_dist (mlx-distributions)
+    ("Normal(object)", "mean", [11]),
+    ("Normal", "loc", []),  # the attribute the class stores
+    ("Normal(Base)", "mean", []),  # a base class may set it
+    ("NormalMixin", "mean", []),  # a mixin reads what the class it joins sets
+])
+def test_a_read_of_an_attribute_nothing_sets_is_found(head, read, expected):
+    assert fired(NORMAL.format(head=head, read=read), "MLX228") == expected

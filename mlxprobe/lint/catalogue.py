@@ -1761,6 +1761,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX228", "unset-attribute",
+        "a method of a class with no base class reads self.x where nothing ever sets x (no "
+        "method, class-level name or assignment in the module): the read raises "
+        "AttributeError the first time the method runs",
+        "return -0.5 * (mx.log(2 * mx.pi * var) + (value - self.loc) ** 2 / var)  # the "
+        "attribute the class stores",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh190 sawmill_kerf_normal_dist): a "
+        "hand-rolled Normal that stored self.loc read self.mean in log_prob and raised "
+        "AttributeError at the first training step",
+        "", source="https://github.com/abeleinin/mlx-distributions/commit/"
+        "6cd2b9e80b32c81c34057cc85a171c711b74706d"),
+    RuleInfo(
         "MLX227", "cast-to-index-dtype",
         "a value cast to the dtype of the integer indices the layer looks up "
         "((scale * z).astype(x.dtype) where x are the token ids of self.embedding(x)): the "

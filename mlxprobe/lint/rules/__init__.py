@@ -203,6 +203,7 @@ from .unguarded_default import DefaultUsedBeforeGuard
 from .unpacked_transform import UnpackedTransform
 from .unread_parameter import UnreadParameter
 from .unrolled import DeepUnrolledLoop
+from .unset_attribute import UnsetAttribute
 from .unused_step import UnusedStep
 from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
@@ -302,5 +303,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
-    CastToIndexDtype,
+    CastToIndexDtype, UnsetAttribute,
 ), key=lambda r: r.id))
