@@ -264,3 +264,33 @@ class {head}:
 ])
 def test_a_read_of_an_attribute_nothing_sets_is_found(head, read, expected):
     assert fired(NORMAL.format(head=head, read=read), "MLX228") == expected
+
+
+TREE = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 2)
+
+    def __call__(self, x):
+        return self.head(self.trunk(x))
+
+
+model = Net()
+(loss, aux), grads = mx.value_and_grad(lambda p, x: (x.sum(), 0))(model.parameters(), 1)
+norms = {{k: mx.sum(mx.square(g)) for k, g in {tree}.items()}}
+"""
+
+
+@pytest.mark.parametrize("tree, expected", [
+    ("grads", [18]),  # fresh229 knightpolicy_l2dict: each item is a layer's dict
+    ("model.parameters()", [18]),
+    ("model.head.parameters()", []),  # one layer's tree: flat {weight, bias}
+])
+def test_a_nested_tree_fed_item_by_item_to_mlx_is_found(tree, expected):
+    assert fired(TREE.format(tree=tree), "MLX153") == expected

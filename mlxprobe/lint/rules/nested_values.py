@@ -31,7 +31,7 @@ from ..finding import Finding
 from ..flow import assignments, body_assignments, helper_of, method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
-from .tree_iteration import graders, is_tree, iterations, used_as_array
+from .tree_iteration import bare, graders, is_tree, iterations, used_as_array
 
 FLAT_METHODS = frozenset({"values", "items"})
 CORE_GRADS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
@@ -149,6 +149,23 @@ def checks_type(used: list[ast.AST], names: set[str]) -> bool:
                and n.args[0].id in names for n in used)
 
 
+def fed_to_mlx(source: SourceFile, used: list[ast.AST], names: set[str]) -> bool:
+    """One of `names` is an argument of an `mlx.core` function (`mx.square(p)`,
+    `mx.sum(g)`): an array op given a container raises as arithmetic does (fresh229
+    `knightpolicy_l2dict`, timgestson/koogle mlx-playground 95633bd: an L2 term
+    `sum(mx.sum(mx.square(p)) for p in params.values())` over a model of `nn.Linear`
+    layers raised `Invalid type dict received in array initialization`)."""
+    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
+        "mlx.core.") and any(bare(a, names) for a in n.args) for n in used)
+
+
+def part_tree(tree: ast.AST) -> bool:
+    """`model.head.parameters()`: the tree of one part, maybe a single layer's flat
+    `{weight, bias}` (fresh168 `abseil_descender_heat_stages` copies it with `mx.array(p)`)."""
+    return isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and isinstance(
+        tree.func.value, ast.Attribute)
+
+
 class NestedTreeIteratedFlat(Rule):
     """MLX153: `sum(mx.sum(g ** 2) for g in grads.values())` on a model with submodules."""
 
@@ -164,7 +181,8 @@ class NestedTreeIteratedFlat(Rule):
         named = graders(source)
         for iterable, target, used in iterations(source):
             found = flat_items(iterable, target)
-            if found is None or not used_as_array(used, found[1]) or checks_type(
+            if found is None or not (used_as_array(used, found[1]) or fed_to_mlx(
+                    source, used, found[1]) and not part_tree(found[0])) or checks_type(
                     [*used, *filters(source, iterable)], found[1]):
                 continue
             if is_tree(source, found[0], named) and nested_model_file(source) and \

@@ -59,16 +59,25 @@ def graders(source: SourceFile, kinds: frozenset[str] = GRADS) -> set[str]:
 
 def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str]:
     """Names the scope binds to a tree: `params = model.parameters()`, and the gradients of
-    `loss, grads = loss_and_grad(...)` where `loss_and_grad` is one of `graders`."""
+    `loss, grads = loss_and_grad(...)` where `loss_and_grad` is one of `graders` (or a
+    value_and_grad called in place)."""
     found: set[str] = set()
     for target, value in body_assignments(source, scope):
         if tree_call(source, value) and isinstance(target, ast.Name):
             found.add(target.id)
         elif isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(
-                value, ast.Call) and isinstance(value.func, ast.Name) and \
-                value.func.id in graders and isinstance(target.elts[1], ast.Name):
+                value, ast.Call) and grader_call(source, value.func, graders) and isinstance(
+                target.elts[1], ast.Name):
             found.add(target.elts[1].id)
     return found
+
+
+def grader_call(source: SourceFile, func: ast.AST, graders: set[str]) -> bool:
+    """`func` is a name bound to a value_and_grad, or `mx.value_and_grad(f)` called in
+    place (`(loss, aux), grads = mx.value_and_grad(loss_fn)(params, ...)`: fresh229
+    `knightpolicy_l2dict`)."""
+    return isinstance(func, ast.Name) and func.id in graders or isinstance(
+        func, ast.Call) and source.imports.resolve(func.func) in GRADS
 
 
 def is_tree(source: SourceFile, node: ast.AST, named: set[str]) -> bool:
