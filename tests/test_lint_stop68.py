@@ -294,3 +294,40 @@ norms = {{k: mx.sum(mx.square(g)) for k, g in {tree}.items()}}
 ])
 def test_a_nested_tree_fed_item_by_item_to_mlx_is_found(tree, expected):
     assert fired(TREE.format(tree=tree), "MLX153") == expected
+
+
+def test_a_keyword_given_to_an_mlx_function_that_takes_none_is_found():
+    """fresh230 tollgate_chime_grpo: `mx.eval(logits, stream=mx.gpu)`; mx.eval takes none."""
+    code = """
+def step(model, x):
+    loss, grads = nn.value_and_grad(model, loss_fn)(model, x)
+    mx.eval(loss, stream=mx.gpu)
+    mx.eval(loss)
+"""
+    assert fired(code, "MLX141") == [4]
+
+
+def test_a_pytorch_module_method_on_a_model_held_in_an_attribute_is_found():
+    """fresh230 gambit_bestnet_copy: `self.best_model = ChessNet(...)`, then
+    `self.best_model.load_state_dict(self.model.state_dict())`."""
+    code = """
+import mlx.nn as nn
+
+
+class ChessNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(4, 4)
+
+
+class Trainer:
+    def __init__(self):
+        self.model = ChessNet()
+        self.best_model = None
+
+    def keep_best(self):
+        self.best_model = ChessNet()
+        self.best_model.load_state_dict(self.model.state_dict())
+        self.notes.state_dict()
+"""
+    assert fired(code, "MLX214") == [18, 18]

@@ -45,7 +45,8 @@ class UnknownKeyword(Rule):
             if not call.keywords:
                 continue
             name = source.imports.resolve(call.func) or ""
-            taken = KEYWORDS.get(name) or OPTIMIZERS.get(name)
+            taken = KEYWORDS.get(name, OPTIMIZERS.get(name))  # frozenset(): no keyword
+            # at all (`mx.eval(x, stream=mx.gpu)`: fresh230 `tollgate_chime_grpo`)
             if taken is None:
                 continue
             for keyword in call.keywords:

@@ -12,7 +12,8 @@ or prefixed with `_` if it must not train) built and trained.
 
 Job: in a module that imports no torch, a call `self.m(...)` inside a class deriving from an
 `mlx.nn` class (`dataflow.module_classes`), or `x.m(...)` on a name bound to an instance of
-one (`flow.instances`), where `m` is in TORCH_MODULE and no class of the module defines `m`.
+one (`flow.instances`) or on `self.x` where the module assigns `self.x = Net(...)` of one,
+where `m` is in TORCH_MODULE and no class of the module defines `m`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import instances
+from ..flow import instances, self_attr
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .torch_methods import imports_torch
@@ -55,12 +56,23 @@ class TorchModuleMethod(Rule):
                    if isinstance(f, FUNCTIONS)}
         owned = {id(c) for c in classes}
         models = {n for n, c in instances(source).items() if id(c) in owned}
+        held = model_attributes(source, {c.name for c in classes})
         for call in source.of_type(ast.Call):
             func = call.func
-            if isinstance(func, ast.Attribute) and func.attr in TORCH_MODULE - defined \
-                    and isinstance(func.value, ast.Name) \
-                    and on_module(source, func.value.id, call, owned, models):
+            if not (isinstance(func, ast.Attribute) and func.attr in TORCH_MODULE - defined):
+                continue
+            if isinstance(func.value, ast.Name) and on_module(
+                    source, func.value.id, call, owned, models) or self_attr(func.value) in held:
                 yield self.hit(source, call)
+
+
+def model_attributes(source: SourceFile, names: set[str]) -> set[str]:
+    """`x` of every `self.x = Net(...)` with `Net` one of the module's model classes (fresh230
+    `gambit_bestnet_copy`, koogle/mlx-playground ba89cf0: `self.best_model = ChessNet(...)`,
+    then `self.best_model.load_state_dict(self.model.state_dict())`)."""
+    return {a.targets[0].attr for a in source.of_type(ast.Assign) if len(a.targets) == 1
+            and self_attr(a.targets[0]) and isinstance(a.value, ast.Call)
+            and isinstance(a.value.func, ast.Name) and a.value.func.id in names}
 
 
 def on_module(source: SourceFile, name: str, call: ast.Call, owned: set[int],
