@@ -299,12 +299,13 @@ def test_a_nested_tree_fed_item_by_item_to_mlx_is_found(tree, expected):
 def test_a_keyword_given_to_an_mlx_function_that_takes_none_is_found():
     """fresh230 tollgate_chime_grpo: `mx.eval(logits, stream=mx.gpu)`; mx.eval takes none."""
     code = """
-def step(model, x):
-    loss, grads = nn.value_and_grad(model, loss_fn)(model, x)
-    mx.eval(loss, stream=mx.gpu)
-    mx.eval(loss)
+def train(model, batches):
+    for x in batches:
+        loss, grads = nn.value_and_grad(model, loss_fn)(model, x)
+        mx.eval(loss, stream=mx.gpu)
+        mx.eval(loss)
 """
-    assert fired(code, "MLX141") == [4]
+    assert fired(code, "MLX141") == [5]
 
 
 def test_a_pytorch_module_method_on_a_model_held_in_an_attribute_is_found():
