@@ -20,6 +20,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -27,6 +28,7 @@ from ..flow import method_of, self_attr
 from ..source import SourceFile
 from .base import Rule
 
+CAST = re.compile(r"\)\.astype\(\w+\.dtype\)")  # `(...).astype(x.dtype)`: a product cast
 EMBEDDINGS = frozenset({"mlx.nn.Embedding", "mlx.nn.QuantizedEmbedding"})
 # a product, quotient or matmul: a float value (a comparison cast to the ids' dtype, a mask
 # `(ids != pad).astype(ids.dtype)` in mlx-vlm's xlm_roberta, is integer on purpose)
@@ -42,7 +44,7 @@ class CastToIndexDtype(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".astype(" in text and ".dtype)" in text and "[" in text
+        return ".dtype)" in text and CAST.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
