@@ -371,6 +371,13 @@ def self_attr(node: ast.AST) -> str | None:
     return None
 
 
+def built_parts(scope: ast.AST) -> list[tuple[str, ast.Call]]:
+    """(`x`, the call) of each `self.x = Call(...)` under `scope` (a class's `__init__`, a
+    whole module), in walk order."""
+    return [(a.targets[0].attr, a.value) for a in ast.walk(scope) if isinstance(a, ast.Assign)
+            and len(a.targets) == 1 and self_attr(a.targets[0]) and isinstance(a.value, ast.Call)]
+
+
 def between(source: SourceFile, node: ast.AST, stop: ast.AST | None,
             kinds: tuple[type, ...]) -> bool:
     """A node of one of `kinds` encloses `node` below `stop` (the whole tree when None)."""

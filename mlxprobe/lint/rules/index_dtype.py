@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import method_of, self_attr
+from ..flow import built_parts, method_of, self_attr
 from ..source import SourceFile
 from .base import Rule
 
@@ -81,7 +81,5 @@ def embedding_parts(source: SourceFile, function: ast.AST) -> set[str]:
     """The `self.x` parts the enclosing class's `__init__` builds as an embedding."""
     cls = source.enclosing(function, (ast.ClassDef,))
     init = method_of(cls, "__init__") if cls is not None else None
-    return {self_attr(a.targets[0]) for a in ast.walk(init) if isinstance(a, ast.Assign)
-            and len(a.targets) == 1 and self_attr(a.targets[0]) and isinstance(
-                a.value, ast.Call) and source.imports.resolve(a.value.func) in EMBEDDINGS
-            } if init is not None else set()
+    return {name for name, call in built_parts(init)
+            if source.imports.resolve(call.func) in EMBEDDINGS} if init is not None else set()

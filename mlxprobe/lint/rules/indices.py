@@ -17,7 +17,7 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import method_of, self_attr
+from ..flow import built_parts, method_of, self_attr
 from ..names import last_name
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
@@ -134,11 +134,9 @@ def built_as(source: SourceFile, cls: ast.ClassDef, attr: str | None) -> ast.Cla
     """The module's own class that `cls.__init__` builds `self.attr` from, or None."""
     init = method_of(cls, "__init__")
     classes = {c.name: c for c in source.of_type(ast.ClassDef)}
-    for node in ast.walk(init) if init is not None else ():
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and self_attr(node.targets[0]) == attr and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name)):
-            return classes.get(node.value.func.id)
+    for name, call in built_parts(init) if init is not None else ():
+        if name == attr and isinstance(call.func, ast.Name):
+            return classes.get(call.func.id)
     return None
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import instances, self_attr
+from ..flow import built_parts, instances, self_attr
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .torch_methods import imports_torch
@@ -70,9 +70,8 @@ def model_attributes(source: SourceFile, names: set[str]) -> set[str]:
     """`x` of every `self.x = Net(...)` with `Net` one of the module's model classes (fresh230
     `gambit_bestnet_copy`, koogle/mlx-playground ba89cf0: `self.best_model = ChessNet(...)`,
     then `self.best_model.load_state_dict(self.model.state_dict())`)."""
-    return {a.targets[0].attr for a in source.of_type(ast.Assign) if len(a.targets) == 1
-            and self_attr(a.targets[0]) and isinstance(a.value, ast.Call)
-            and isinstance(a.value.func, ast.Name) and a.value.func.id in names}
+    return {name for name, call in built_parts(source.tree)
+            if isinstance(call.func, ast.Name) and call.func.id in names}
 
 
 def on_module(source: SourceFile, name: str, call: ast.Call, owned: set[int],
