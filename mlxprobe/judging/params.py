@@ -74,11 +74,17 @@ def looks(raw: RawResult) -> list[dict]:
     return [r for r in raw.of_kind(PARAMS) if r.get("compared")]
 
 
+def nonfinite_seen(raw: RawResult) -> bool:
+    """A parameter look saw a non-finite value (nan stays nan: a diverged model looks
+    "unchanged")."""
+    return any(r.get("nonfinite") for r in raw.of_kind(PARAMS))
+
+
 def judged(raw: RawResult) -> list[dict] | None:
     """The comparisons, when there are enough of them over enough steps, and none of the
     looks saw a non-finite value; else None."""
     compared = looks(raw)
-    if len(compared) < MIN_LOOKS or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+    if len(compared) < MIN_LOOKS or nonfinite_seen(raw):
         return None
     span = int(compared[-1].get("step", 0)) - int(compared[0].get("step", 0))
     return compared if span >= MIN_STEPS else None
@@ -88,7 +94,7 @@ def whole_run(raw: RawResult) -> list[dict] | None:
     """Fewer comparisons than MIN_LOOKS that together span MIN_UPDATES optimizer updates from
     the first look on, no look having seen a non-finite value; else None."""
     compared = looks(raw)
-    if not compared or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+    if not compared or nonfinite_seen(raw):
         return None
     return compared if updates_spanned(raw, compared) >= MIN_UPDATES else None
 
@@ -325,7 +331,7 @@ def value_only(raw: RawResult) -> dict | None:
     `grpo_all_empty_group_nan_mean`: `mx.mean` over an empty selection, NaN at all 16
     reports, its gradient 0; the parameters trained on)."""
     bad = next((r for r in raw.learning if _non_finite(r.get("loss"))), None)
-    if bad is None or "t" not in bad or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+    if bad is None or "t" not in bad or nonfinite_seen(raw):
         return None
     after = [r for r in looks(raw) if r.get("t", -math.inf) >= bad["t"] and r.get("changed")]
     return {"looks_changed_after": len(after), "min_looks": MIN_LOOKS} \

@@ -53,7 +53,7 @@ def learned(raw: RawResult) -> bool:
 
 def rounded(raw: RawResult, meta: dict) -> Verdict | None:
     found = low_looks(raw)
-    if len(found) < MIN_LOOKS or any(r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+    if len(found) < MIN_LOOKS or params.nonfinite_seen(raw):
         return None
     span = int(found[-1].get("updates", 0)) - int(found[0].get("updates", 0))
     share = float(found[-1]["low_same_share"])

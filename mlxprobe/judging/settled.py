@@ -25,7 +25,6 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-from ..protocol import PARAMS
 from ..watching.facts import RawResult
 from . import params, standstill
 from .unapplied_rate import built_constants
@@ -35,13 +34,12 @@ def settled(raw: RawResult) -> dict | None:
     """Evidence that the parameters stood at a fixed point of a constant rate, or None."""
     constants = built_constants(raw)
     compared = params.looks(raw)
-    if not constants or min(constants) <= 0 or not compared or any(
-            r.get("nonfinite") for r in raw.of_kind(PARAMS)):
+    if not constants or min(constants) <= 0 or not compared or params.nonfinite_seen(raw):
         return None
     moved, tail = standstill.still_tail(compared)
     if moved is None or not tail or tail[-1] is not compared[-1]:
         return None
-    since, last = int(moved.get("updates", 0)), int(tail[-1].get("updates", 0))
+    since, last = standstill.updates_of(moved), standstill.updates_of(tail[-1])
     if last - since < params.MIN_UPDATES or not standstill.fixed_point(raw, moved.get("t")):
         return None
     return {"still_from_update": since, "still_to_update": last, "still_looks": len(tail),

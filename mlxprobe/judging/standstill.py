@@ -56,12 +56,12 @@ def still_tail(compared: list[dict]) -> tuple[dict | None, list[dict]]:
         look = compared[index]
         if look.get("changed"):
             return look, tail[::-1]
-        if index and _updates(look) > _updates(compared[index - 1]):
+        if index and updates_of(look) > updates_of(compared[index - 1]):
             tail.append(look)
     return None, []
 
 
-def _updates(look: dict) -> int:
+def updates_of(look: dict) -> int:
     return int(look.get("updates", 0))
 
 
@@ -89,7 +89,7 @@ def stopped(raw: RawResult, meta: dict) -> Verdict | None:
     moved, tail = still_tail(compared)
     if moved is None or len(tail) < STILL_LOOKS:
         return None
-    since, last = _updates(moved), _updates(tail[-1])
+    since, last = updates_of(moved), updates_of(tail[-1])
     if last - since < STILL_SHARE * last or fixed_point(raw, moved.get("t")) \
             or program.converged(program.losses(raw), metrics.series(raw)):
         return None

@@ -24,6 +24,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import assigned
 from ..source import SourceFile
 from .base import Rule
 
@@ -61,7 +62,7 @@ def bool_of_row(source: SourceFile, call: ast.Call) -> bool:
             and isinstance(call.args[0].value, ast.Name)):
         return False
     name = call.args[0].value.id
-    return any(binds(loop.target, name) and reads_csv(source, loop.iter, call)
+    return any(name in assigned(loop.target) and reads_csv(source, loop.iter, call)
                for loop in loops_around(source, call))
 
 
@@ -76,10 +77,6 @@ def loops_around(source: SourceFile, node: ast.AST) -> Iterator[ast.For | ast.co
         parent = source.parents.get(parent)
 
 
-def binds(target: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
-
-
 def reads_csv(source: SourceFile, node: ast.AST, site: ast.AST, depth: int = 2) -> bool:
     """`node` is a CSV reader, one wrapped in `enumerate`/`list`, or a name bound to one in
     the scope of `site`."""
@@ -90,6 +87,6 @@ def reads_csv(source: SourceFile, node: ast.AST, site: ast.AST, depth: int = 2) 
                 and reads_csv(source, node.args[0], site, depth))
     if isinstance(node, ast.Name) and depth > 0:
         scope = source.enclosing(site) or source.tree
-        return any(isinstance(a, ast.Assign) and any(binds(t, node.id) for t in a.targets)
+        return any(isinstance(a, ast.Assign) and any(node.id in assigned(t) for t in a.targets)
                    and reads_csv(source, a.value, site, depth - 1) for a in ast.walk(scope))
     return False
