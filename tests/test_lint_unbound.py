@@ -56,6 +56,8 @@ def test_mlx047_dynamic_namespace_or_no_training_is_clean() -> None:
     assert fired("def report():\n    print(params)\n", "MLX047") == []
 
 
-def test_mlx047_read_at_every_step_is_left_to_pyflakes() -> None:
+def test_mlx047_read_at_every_step_fires_too() -> None:
+    """Since stop 69 (fresh233 `kiln_glaze_completions`: a helper a refactor removed, called
+    at the first batch): a training module's unbound name fails the run wherever it is."""
     code = BOUND + LOOP.replace("    if it % 50 == 0:\n        {line}\n", "    print(params)\n")
-    assert "params" in code and fired(code, "MLX047") == []
+    assert "params" in code and fired(code, "MLX047") == [8]

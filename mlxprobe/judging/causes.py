@@ -227,14 +227,16 @@ def undefined_function(name: str, user: Frame) -> str:
     """A function called where nothing defines it (fresh128 `sgf_joseki_charlm_clip`,
     openai/parameter-golf 36f0109: the `def clip_grad_tree(...)` line was lost, its body left
     after the return of the function before it, and the loop's call raised at its first
-    step)."""
+    step; fresh233 `kiln_glaze_completions`, mlx-lm PR 591: a dataset still calling
+    `_apply_chat_template_safe`, which a refactor had removed)."""
     return (f"`{name}` is called on the raising line ({user.where}: "
-            f"`{user.text[:LINE_CHARS]}`) but nothing defines it where that line runs: no "
-            f"`def {name}`, import or assignment reaches it. Most often a function whose "
-            "`def` line was lost in an edit (its body left indented after the function "
-            "before it, unreachable), a helper defined in another file and never imported, "
-            "one defined only under a branch not taken or after the call runs, or a "
-            f"misspelling; define it (`def {name}(...):`) or import it before this line")
+            f"`{user.text[:LINE_CHARS]}`) but it is not defined where that line runs: no "
+            f"`def {name}`, import or assignment reaches it. Most often a helper a refactor "
+            "removed or renamed while a caller still uses it (call what replaced it), a "
+            "function whose `def` line was lost in an edit (its body left indented after the "
+            "function before it, unreachable), a helper defined in another file and never "
+            "imported, one defined only under a branch not taken or after the call runs, or "
+            f"a misspelling; define it (`def {name}(...):`) or import it before this line")
 
 
 # a string split with no limit (`name.split(".")`, `line.split()`): as many parts as the

@@ -309,7 +309,10 @@ NAN_AT_FIRST = (
     "feature has a std of 0 makes 0/0 = NaN in every row (replace a zero std with 1.0 or "
     "divide by `std + 1e-8`), any division by a count or norm that is 0 for some rows (a "
     "graph node's degree for an isolated node: `deg ** -0.5` is inf; a mask's count; a "
-    "row's norm: guard it, `mx.maximum(deg, 1)` or `mx.where(deg > 0, ..., 0)`), a log of "
+    "row's norm: guard it, `mx.maximum(deg, 1)` or `mx.where(deg > 0, ..., 0)`; a range "
+    "max - min over a group whose values are all equal, such as a quantizer's step size "
+    "`(w_max - w_min) / n_bins` on a zero-initialised weight: floor it, "
+    "`mx.maximum(delta, 1e-7)`), a log of "
     "a 0 feature, missing values read as NaN; then the initial parameters and the first "
     "step: ")
 

@@ -469,9 +469,9 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/unslothai/unsloth-zoo/pull/684"),
     RuleInfo(
         "MLX047", "unbound-name",
-        "code that runs late (a branch a training loop runs every N steps, or lines after "
-        "the loop) reads a name that nothing in the module binds and no builtin provides: "
-        "NameError when it first runs",
+        "a training script reads a name that nothing in the module binds and no builtin "
+        "provides (often in code that runs late: a branch a training loop runs every N "
+        "steps, lines after the loop): NameError when it first runs",
         "read the object the script holds (eval_fn(model, valid), not a stale params)",
         "a global is looked up only when its line runs, so a stale name in a branch that "
         "runs every N steps (validation, a checkpoint) lets training run and then crashes; "
@@ -480,7 +480,9 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "name unbound in its own scope in a function run only there (`self` in an eval_fn "
         "nested in main: fresh14 b14_eval_fn_self_reference) fails the same way, and so "
         "does a closing summary after the loop (fresh157 pretrain_summary_metrics: 140 "
-        "steps trained, loss 2.95 -> 0.55, then NameError: name 'metrics' is not defined)",
+        "steps trained, loss 2.95 -> 0.55, then NameError: name 'metrics' is not defined); "
+        "a read at every step fails at once (fresh233 kiln_glaze_completions: a helper a "
+        "refactor removed, still called by the dataset, NameError at the first batch)",
         "", source="https://github.com/ml-explore/mlx-examples/issues/3"),
     RuleInfo(
         "MLX048", "half-square-overflow",
@@ -1760,6 +1762,31 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "step: training MSE 0.0622 for 1,200 steps; with a float32 master copy it fell to "
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
+    RuleInfo(
+        "MLX230", "range-divisor",
+        "a division by a range, max(x) - min(x) of one array (a quantizer's step (w_max - "
+        "w_min) / n_bins), in code a gradient runs through: a group whose values are all "
+        "equal (a zero-initialised weight, a constant row) has a range of 0, so the division "
+        "is 0/0 = NaN from the first step",
+        "delta = mx.maximum((w_max - w_min) / n_bins, 1e-7)  # floor the range",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh232 ledger_tern_zeroinit_qat): a 4-bit "
+        "QAT loop whose group quantizer divided by (w_max - w_min) / n_bins had loss NaN from "
+        "step 1 to 600 on a zero-initialised head; flooring the step at 1e-7 reached 0.80 "
+        "validation accuracy",
+        "", source="https://github.com/ml-explore/mlx/pull/1028"),
+    RuleInfo(
+        "MLX229", "schedule-as-rate",
+        "a learning-rate schedule (optim.cosine_decay, join_schedules, a function) assigned "
+        "to optimizer.learning_rate after the optimizer was built: the setter stores "
+        "mx.array(value), which cannot hold a function, and raises ValueError (Invalid type "
+        "function received in array initialization)",
+        "optimizer = optim.AdamW(learning_rate=schedule)  # the constructor takes a schedule",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh232 quarry_lantern_rerank): a trainer "
+        "that set self.optimizer.learning_rate = join_schedules(...) once it knew its step "
+        "count died with that ValueError before the first step; building the optimizer with "
+        "the schedule trained",
+        "", source="https://github.com/parkerdgabel/bert-playground/commit/"
+        "9f1b3629ee9a242c6a6c94f5b3d5fb3a42a20133"),
     RuleInfo(
         "MLX228", "unset-attribute",
         "a method of a class with no base class reads self.x where nothing ever sets x (no "

@@ -139,6 +139,7 @@ from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .quantize_arguments import QuantizeArguments
 from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
+from .range_divisor import RangeDivisor
 from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .reference_alias import ReferenceIsTheModel
@@ -149,6 +150,7 @@ from .retrace import ScalarIntoCompiled
 from .return_count import ReturnCountUnpacked
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
+from .schedule_as_rate import ScheduleAsRate
 from .schedules import ScheduleEndsInOneEpoch
 from .self_added import SelfAdded
 from .settings import DefaultHidesConfig, SettingNeverRead
@@ -303,5 +305,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
-    CastToIndexDtype, UnsetAttribute,
+    CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor,
 ), key=lambda r: r.id))

@@ -16,7 +16,18 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes, under
 from ..finding import Finding
-from ..flow import assigned, assignments, body_nodes, calls, helper_of, names_in, reach, walk
+from ..flow import (
+    HELPER_DEPTH,
+    assigned,
+    assignments,
+    body_nodes,
+    calls,
+    calls_by_name,
+    helper_of,
+    names_in,
+    reach,
+    walk,
+)
 from ..names import NN_GRAD, dotted
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
@@ -182,6 +193,43 @@ def stopped(source: SourceFile, node: ast.AST) -> bool:
     return False
 
 
+def value_stopped(source: SourceFile, node: ast.AST, depth: int) -> bool:
+    """`node`'s value reaches the loss only through `mx.stop_gradient` (a straight-through
+    form): through the calls and operators around it (`dequantize(*quantize(w))`) it sits in
+    one, or is bound to a name every read of which does so, or is returned by a helper every
+    call of which does so (fresh232 `ledger_tern_zeroinit_qat_ok`: the rounding in
+    `quantize`, the estimator two helpers up)."""
+    parent = source.parents.get(node)
+    while isinstance(parent, (ast.Call, ast.BinOp, ast.Starred, ast.Tuple, ast.UnaryOp,
+                              ast.Subscript)):
+        if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in STOP:
+            return True
+        parent = source.parents.get(parent)
+    function = source.enclosing(node)
+    if function is None or depth <= 0:
+        return False
+    if isinstance(parent, ast.Return):
+        region = set(differentiated_nodes(source))
+        sites = [c for c in calls_by_name(source).get(getattr(function, "name", ""), [])
+                 if c in region]  # a report's call outside the loss is no path to it
+        return bool(sites) and all(value_stopped(source, c, depth - 1) for c in sites)
+    names = bound_names(parent)
+    reads = [n for n in body_nodes(source, function) if isinstance(n, ast.Name)
+             and n.id in names and isinstance(n.ctx, ast.Load)
+             and (n.lineno, n.col_offset) > (parent.end_lineno, parent.end_col_offset)]
+    return bool(reads) and all(value_stopped(source, n, depth - 1) for n in reads)
+
+
+def bound_names(statement: ast.AST | None) -> set[str]:
+    """`{x}` of `x = ...`, `{a, b}` of `a, b = ...` (every name a tuple unpacks to)."""
+    if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
+        return set()
+    target = statement.targets[0]
+    items = target.elts if isinstance(target, ast.Tuple) else [target]
+    return {t.id for t in items if isinstance(t, ast.Name)} if all(
+        isinstance(t, ast.Name) for t in items) else set()
+
+
 class StepFunctionInGrad(Rule):
     """MLX034: `mx.round(w / s) * s` (or floor, ceil) of a scaled array the differentiated
     code computes from its inputs, outside any `mx.stop_gradient` and not cast to an integer
@@ -222,21 +270,12 @@ class StepFunctionInGrad(Rule):
             source, call)
 
     @staticmethod
+    @staticmethod
     def _straight_through(source: SourceFile, call: ast.Call) -> bool:
-        """`wq = round(w / s) * s` whose every later read sits inside `mx.stop_gradient`
-        (`w + mx.stop_gradient(wq - w)`): the straight-through estimator, spelled in two
-        lines."""
-        statement = source.parents.get(call)
-        while statement is not None and not isinstance(statement, ast.stmt):
-            statement = source.parents.get(statement)
-        function = source.enclosing(call)
-        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name) and function is not None):
-            return False
-        name = statement.targets[0].id
-        reads = [n for n in body_nodes(source, function) if isinstance(n, ast.Name) and n.id == name
-                 and isinstance(n.ctx, ast.Load)]
-        return bool(reads) and all(stopped(source, n) for n in reads)
+        """`wq = round(w / s) * s` read only inside `mx.stop_gradient`
+        (`w + mx.stop_gradient(wq - w)`): the straight-through estimator, spelled over
+        several lines or helpers."""
+        return value_stopped(source, call, 2 * HELPER_DEPTH)
 
     def _traced(self, source: SourceFile, call: ast.Call) -> bool:
         """The operand reads the enclosing function's arguments or `self` (so it may carry

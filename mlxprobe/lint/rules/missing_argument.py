@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import transformed_arg
 from ..finding import Finding
-from ..flow import walk
+from ..flow import assignments, walk
 from ..source import SourceFile
 from .gradients import TakesGradients, visible_function
 
@@ -44,13 +44,19 @@ def required(function: ast.AST) -> int | None:
     return len(args.posonlyargs) + len(args.args) - len(args.defaults)
 
 
-def short_calls(scope: ast.AST, name: str, need: int) -> Iterator[ast.Call]:
+def short_calls(scope: ast.AST, bound: ast.Assign, name: str, need: int) -> Iterator[ast.Call]:
     """Calls `name(...)` in `scope` with only positional, unstarred arguments, fewer than
-    `need`."""
-    for node in walk(scope.body):
+    `need`, that this binding reaches: after it and before the next `name = ...` (fresh233
+    `carillon_peal_mlm_probe` and `cipher_desk_scst`: one name bound to the first stage's
+    loss, then rebound to the second stage's, which takes another number of arguments)."""
+    nodes = list(walk(scope.body))
+    end = min((t.lineno for t, _ in assignments(nodes) if isinstance(t, ast.Name)
+               and t.id == name and t.lineno > bound.lineno), default=None)
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id == name and not node.keywords and len(node.args) < need and \
-                not any(isinstance(a, ast.Starred) for a in node.args):
+                not any(isinstance(a, ast.Starred) for a in node.args) and \
+                bound.lineno < node.lineno and (end is None or node.lineno < end):
             yield node
 
 
@@ -67,4 +73,5 @@ class WrappedCallMissingArgument(TakesGradients):
             need = required(function) if function is not None else None
             if need:
                 scope = source.enclosing(node) or source.tree
-                yield from (self.hit(source, c) for c in short_calls(scope, target.id, need))
+                yield from (self.hit(source, c)
+                            for c in short_calls(scope, node, target.id, need))

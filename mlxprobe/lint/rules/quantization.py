@@ -21,8 +21,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes, calls, helper_of, walk
-from ..names import NN_GRAD, last_name
+from ..flow import assignments, body_nodes, calls, helper_of, walk
+from ..names import NN_GRAD, dotted, last_name
 from ..source import SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update
@@ -105,6 +105,12 @@ def loads_loose(call: ast.Call, name: str) -> bool:
         for k in call.keywords)
 
 
+def rooted(target: ast.AST, name: str) -> bool:
+    """`name.part = ...` (or deeper): an assignment that puts a part into the model."""
+    parts = dotted(target) if isinstance(target, ast.Attribute) else None
+    return bool(parts) and len(parts) > 1 and parts[0] == name
+
+
 class QuantizedThenLoaded(Rule):
     """MLX045: `nn.quantize(m)` and later, in the same scope and before any adapter is
     attached, `m.load_weights(..., strict=False)`."""
@@ -131,7 +137,11 @@ class QuantizedThenLoaded(Rule):
                name: str) -> Iterator[Finding]:
         later = sorted((c for c in calls(nodes) if c.lineno > quantize.lineno),
                        key=lambda c: c.lineno)
+        swapped = min((t.lineno for t, _ in assignments(nodes) if t.lineno > quantize.lineno
+                       and rooted(t, name)), default=None)
         for call in later:
+            if swapped is not None and call.lineno > swapped:
+                return  # `m.mid = LowRank(m.mid)`: a new part, what is loaded may be its own
             if any(w in (last_name(call.func) or "").lower() for w in ADAPTER_WORDS):
                 return  # adapters attached: what is loaded from here on may be theirs
             if loads_loose(call, name):

@@ -170,11 +170,21 @@ class StateNeverEvaluated(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             updates = [u for u in state_updates(source, loop_reach(source, loop))
-                       if u not in reported]
+                       if u not in reported and not swaps_in(loop, u)]
             outer = outermost(source, loop)
             if updates and not evaluates_each_step(source, outer, loop_reach(source, outer)):
                 reported.update(updates)
                 yield self.hit(source, updates[0])
+
+
+def swaps_in(loop: ast.AST, update: ast.AST) -> bool:
+    """`for tree in snapshots: model.update(tree)`: the loop puts stored trees in, one per
+    iteration (a snapshot ensemble), building no graph on the parameters before (fresh233
+    `peat_rewetting_sgdr_yaml`)."""
+    target = getattr(loop, "target", None)
+    names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target else set()
+    return isinstance(update, ast.Call) and len(update.args) == 1 and isinstance(
+        update.args[0], ast.Name) and update.args[0].id in names
 
 
 # `self._x =` or `self._x: T =` (not `==`).
