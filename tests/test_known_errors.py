@@ -24,6 +24,7 @@ RAISED = {
     "eval_in_transform": "mx.compile(lambda x: mx.array(x.sum().item()))(mx.ones(3))",
     "random_state_assigned": "exec('mx.random.state[0] = mx.random.key(0)')",
     "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
+    "lora_not_fused": "mx.savez(F, lora_a=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weight_shape": "nn.Linear(2, 2).save_weights(F); nn.Linear(3, 3).load_weights(F)",
     "weights_missing": "mx.savez(F, weight=mx.ones((2, 2))); nn.Linear(2, 2).load_weights(F)",
@@ -84,6 +85,7 @@ RAISED = {
     "loss_leading_axis": "nn.losses.cross_entropy(mx.zeros((40, 5)), mx.zeros((24,), mx.int32))",
     "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",
     "compile_non_array_argument": "mx.compile(lambda x: x)(object())",
+    "save_takes_one_array": "mx.save(F, **{'w': mx.ones(2)})",
     "incompatible_arguments": "mx.ones(2).astype('float32')",
     "array_for_number": "mx.arange(mx.array([3, 5]).max())",
     "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
@@ -105,6 +107,8 @@ RAISED = {
 # 6 of 9 runs)
 QUOTED = {
     "heap_corruption": "munmap_chunk(): invalid pointer\nFatal Python error: Aborted",
+    "image_tokens_features": "ValueError: Image features and image tokens do not match: "
+                             "tokens: 4046, features 4794",
     "vjp_not_implemented": "ValueError: [Primitive::vjp] Not implemented for ArgReduce.",
     "jvp_not_implemented": "ValueError: [Primitive::jvp] Not implemented for AddMM.",
     "int64_scatter_gpu": "std::invalid_argument: [Scatter::eval_gpu] Does not support int64",

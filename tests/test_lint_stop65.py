@@ -413,6 +413,7 @@ def audit(x):
     return copy(x)
 
 for step in range(10000):
+    loss, grads = grad_fn(model, x)
     {call}
 """
 

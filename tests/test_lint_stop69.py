@@ -164,3 +164,63 @@ def test_mlx014_leaves_a_snapshot_ensemble_alone() -> None:
     assert fired(SNAPSHOTS.format(target="i, tree", arg="tree"), "MLX014") == []
     stepped = SNAPSHOTS.format(target="tree", arg="tree_map(lambda p: p * 0.9, tree)")
     assert fired(stepped, "MLX014") == [9]
+
+
+@pytest.mark.parametrize("save, expected", [
+    ("mx.save(path, **state)", [4]),  # fresh234 orchard_graft_ledger_broken
+    ("mx.save(path, state)", [4]),
+    ("mx.save(path, model.parameters())", [4]),
+    ("mx.savez(path, **state)", []),
+    ("mx.save_safetensors(path, state)", []),  # its fixed twin
+    ("mx.save(path, state['w'])", []),  # one array
+])
+def test_mlx231_finds_a_tree_given_to_mx_save(save: str, expected: list) -> None:
+    code = f"""
+    def checkpoint(model, path):
+        state = dict(tree_flatten(model.trainable_parameters()))
+        {save}
+    """
+    assert fired(code, "MLX231") == expected
+
+
+EXPORT = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+grad_fn = nn.value_and_grad(model, loss_fn)
+for name, net in trained.items():
+    {train}
+    plain = Net()
+    plain.load_weights(f"{{name}}.safetensors")
+    print(name, plain(x).sum().item())
+"""
+
+
+def test_mlx178_leaves_a_loop_that_only_reloads_trained_models_alone() -> None:
+    """fresh234 `hammock_bed_adapters`: one fresh model per trained fabric, loaded from its
+    export; a loop that takes a gradient step at each pass still fires."""
+    assert fired(EXPORT.format(train="pass"), "MLX178") == []
+    assert fired(EXPORT.format(train="loss, grads = grad_fn(net, x)"), "MLX178") == [10]
+
+
+def test_mlx178_reads_a_while_loops_stepped_counter_as_once_in_the_run() -> None:
+    """fresh234 `sedge_folio_packed_lm`: `if step == SAVE_AT:` in a `while` loop."""
+    code = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+    grad_fn = nn.value_and_grad(model, loss_fn)
+    step = 0
+    while step < 1000:
+        loss, grads = grad_fn(model, x)
+        step += 1
+        if {test}:
+            model = Net()
+            model.load_weights("ckpt.safetensors")
+    """
+    assert fired(code.format(test="step == SAVE_AT"), "MLX178") == []
+    assert fired(code.format(test="step > SAVE_AT"), "MLX178") == [13]

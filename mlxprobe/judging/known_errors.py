@@ -124,6 +124,30 @@ TABLE: tuple[KnownError, ...] = (
         "`x = x.transpose(0, 2, 1)` (Conv1d) or `x = x.transpose(0, 2, 3, 1)` (Conv2d) "
         "before the model", GH + "Blaizzy/mlx-embeddings/issues/21"),
     KnownError(
+        "image_tokens_features",
+        r"Image features and image tokens do not match",
+        "a vision-language model got a different number of image features from its vision "
+        "tower than image placeholder tokens in its prompt: images dropped on the way (a "
+        "batch of images of different sizes, a ragged batch, collated by keeping only the "
+        "first image's pixel_values), a prompt built without (or with extra) image "
+        "placeholders, or a processor whose token count per image differs from the model's",
+        "keep every image: collate a ragged batch's pixel_values as a list (one array per "
+        "image) or resize the images to one shape before `mx.stack`, and build each prompt "
+        "with the processor's chat template so it holds one placeholder run per image",
+        GH + "Blaizzy/mlx-vlm/issues/607"),
+    KnownError(
+        "lora_not_fused",
+        r"Received \d+ parameters not in model(?:[^\n]*\n){0,64}?[^\n]*\blora_[abAB]\b",
+        "the checkpoint holds LoRA adapter parameters (`lora_a`, `lora_b`, the wrapped layer's "
+        "`.linear.` weights) that the model loading it does not have: an adapter-wrapped "
+        "model saved as a merged model without folding its adapters into the base weights, "
+        "or adapters loaded into a model that was never given its LoRA layers",
+        "fuse before saving a merged model: `fused = [(n, m.fuse()) for n, m in "
+        "model.named_modules() if hasattr(m, 'fuse')]; model.update_modules("
+        "tree_unflatten(fused))` (as mlx_lm's fuse does), then save; or give the model the "
+        "same LoRA layers before `load_weights`",
+        GH + "ARahim3/mlx-tune/commit/f4a98d63d9f51cd809febbcbced6a1f1e45f7e79"),
+    KnownError(
         "weights_not_in_model",
         r"Received \d+ parameters not in model",
         "the checkpoint holds parameters the model does not have: quantized weights "
@@ -603,6 +627,14 @@ TABLE: tuple[KnownError, ...] = (
         "reduction (`t.max()`, `mask.sum()`) is not one",
         "convert it first: `mx.arange(int(t.max().item()))`; keep sizes as Python ints",
         GH + "lucasnewman/f5-tts-mlx/commit/e0bae964882bb5df8d15c036bdc037cb4b8713d1"),
+    KnownError(
+        "save_takes_one_array",
+        r"\bsave\(\): incompatible function arguments",
+        "`mx.save()` writes one array (a .npy file); it was given a dict or tree of arrays "
+        "(a checkpoint state, adapters, `model.parameters()`), as `**state` or whole",
+        "save a dict of arrays with `mx.save_safetensors(path, dict(tree_flatten(state)))` "
+        "(or `mx.savez(path, **flat)`) and read it back with `mx.load(path)`",
+        GH + "armbues/SiLLM/commit/8a2322ad9a98977627faf77a3676d7fdfe3f6463"),
     KnownError(
         "incompatible_arguments",
         r"(\w+)\(\): incompatible function arguments",

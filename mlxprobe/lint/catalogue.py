@@ -1763,6 +1763,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX231", "save-of-tree",
+        "mx.save(path, **state) or mx.save(path, state) with a dict of arrays: mx.save "
+        "writes one array (a .npy file) and takes only (file, arr), so the save raises "
+        "TypeError (save(): incompatible function arguments) the first time it runs, often "
+        "at the first checkpoint",
+        "mx.save_safetensors(path, dict(tree_flatten(state)))  # or mx.savez(path, **flat)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh234 orchard_graft_ledger): a LoRA run "
+        "whose periodic checkpoint called mx.save(adapter_path, **state) trained 30 steps "
+        "(validation loss 11.9 -> 3.4), then died with that TypeError; "
+        "mx.save_safetensors(adapter_path, state) saved and reloaded",
+        "", source="https://github.com/armbues/SiLLM/commit/"
+        "8a2322ad9a98977627faf77a3676d7fdfe3f6463"),
+    RuleInfo(
         "MLX230", "range-divisor",
         "a division by a range, max(x) - min(x) of one array (a quantizer's step (w_max - "
         "w_min) / n_bins), in code a gradient runs through: a group whose values are all "

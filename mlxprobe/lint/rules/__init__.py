@@ -148,6 +148,7 @@ from .replayed_random import ReplayedRandom
 from .restarted_iterator import RestartedIteratorLost
 from .retrace import ScalarIntoCompiled
 from .return_count import ReturnCountUnpacked
+from .save_tree import SaveOfTree
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
 from .schedule_as_rate import ScheduleAsRate
@@ -305,5 +306,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LocalCallArity, DefaultUsedBeforeGuard, TorchModuleMethod,
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
-    CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor,
+    CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
 ), key=lambda r: r.id))

@@ -28,11 +28,12 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import calls, calls_by_name, method_of, reach
+from ..flow import assignments, calls, calls_by_name, method_of, reach
+from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
 from .construction import module_classes
-from .evaluation import range_count
+from .evaluation import loop_reach, loop_trains, range_count
 
 RANDOM_LAYERS = frozenset(f"mlx.nn.{name}" for name in (
     "Linear", "Bilinear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
@@ -74,7 +75,8 @@ class ModuleBuiltPerStep(Rule):
         for _, nodes in under(source, "grad"):
             seen.update(id(c) for c in calls(nodes) if builds_random(source, c, local))
         replaced = (c for c in source.of_type(ast.Call) if builds_random(source, c, local)
-                    and replaced_at_once(source, c) and repeated(source, c))
+                    and replaced_at_once(source, c) and repeated(source, c)
+                    and in_training_loop(source, c))
         seen.update(id(c) for c in replaced)
         for call in source.of_type(ast.Call):
             if id(call) in seen:
@@ -135,12 +137,48 @@ def periodic(source: SourceFile, site: ast.AST) -> bool:
 
 
 def counted(test: ast.expr, loop: ast.AST | None) -> bool:
-    """`test` is `counter == value` (either order) for the counter the `for` loop binds."""
-    target = getattr(loop, "target", None)
+    """`test` is `counter == value` (either order) for the loop's counter: the name a `for`
+    loop binds, or one its body steps (`step += 1` in a `while` loop: fresh234
+    `sedge_folio_packed_lm`, `if step == SAVE_AT:`)."""
     return (isinstance(test, ast.Compare) and len(test.ops) == 1
-            and isinstance(test.ops[0], ast.Eq) and isinstance(target, ast.Name) and any(
-                isinstance(side, ast.Name) and side.id == target.id
+            and isinstance(test.ops[0], ast.Eq) and any(
+                isinstance(side, ast.Name) and side.id in counters(loop)
                 for side in (test.left, test.comparators[0])))
+
+
+def counters(loop: ast.AST | None) -> set[str]:
+    target = getattr(loop, "target", None)
+    stepped = {n.target.id for n in ast.walk(loop) if isinstance(n, ast.AugAssign)
+               and isinstance(n.target, ast.Name)} if loop is not None else set()
+    return stepped | ({target.id} if isinstance(target, ast.Name) else set())
+
+
+def grad_functions(source: SourceFile) -> set[str]:
+    """Names the module binds to a gradient transformation (`vg = nn.value_and_grad(...)`),
+    whatever they are called."""
+    return source.cached("transform_names", source.tree, lambda: {
+        t.id for t, v in assignments(source.of_type(ast.Assign)) if isinstance(t, ast.Name)
+        and isinstance(v, ast.Call) and source.imports.resolve(v.func) in NN_GRAD | MX_GRAD})
+
+
+def in_training_loop(source: SourceFile, node: ast.AST) -> bool:
+    """`node` repeats with a loop that trains (a gradient step or an optimizer update in it
+    or its helpers), directly or through the calls of its function (two deep): a loop that
+    folds, exports and reloads a handful of trained models builds no leak per step (fresh234
+    `hammock_bed_adapters`, one reload per fabric)."""
+    loop = source.enclosing(node, LOOPS)
+    if loop is not None:
+        return loop_trains(source, loop) or any(
+            isinstance(c.func, ast.Name) and c.func.id in grad_functions(source)
+            for c in calls(loop_reach(source, loop)))
+    function, depth = source.enclosing(node), 2
+    while function is not None and depth > 0:
+        sites = calls_by_name(source).get(getattr(function, "name", ""), [])
+        if any(in_training_loop(source, c) for c in sites if source.enclosing(c, LOOPS)):
+            return True
+        function = next((source.enclosing(c) for c in sites if source.enclosing(c)), None)
+        depth -= 1
+    return False
 
 
 def repeated(source: SourceFile, node: ast.AST) -> bool:
