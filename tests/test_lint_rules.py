@@ -17,9 +17,11 @@ from mlx.utils import tree_flatten, tree_map
 
 
 def rules(code: str, header: str = HEADER) -> list[tuple[str, int]]:
-    """(rule, line) of each finding; lines counted in `code` (the header is not counted)."""
+    """(rule, line) of each finding; lines counted in `code` (the header is not counted).
+    MLX047 (a name nothing binds) is left out: these snippets are fragments whose `model`,
+    `data` and `optimizer` a real script would bind."""
     offset = header.count("\n")
-    found = lint_source(header + textwrap.dedent(code), "case.py")
+    found = lint_source(header + textwrap.dedent(code), "case.py", ignore=["MLX047"])
     return [(f.rule, f.line - offset) for f in found]
 
 
@@ -119,7 +121,7 @@ def test_mlx001_understands_aliased_imports() -> None:
     """
     assert fired(code, "MLX001") == []
     plain = "import mlx.core\nfor b in d:\n    opt.update(m, g)\n    mlx.core.eval(m, opt.state)\n"
-    assert lint_source(plain) == []
+    assert lint_source(plain, ignore=["MLX047"]) == []  # `d`, `m`, `g`: a fragment's names
 
 
 def test_mlx001_ignores_dict_update_and_updates_outside_loops() -> None:

@@ -430,12 +430,17 @@ def optimizer_tree_type(message: str, user: Frame) -> str:
 
 
 def zero_division(user: Frame, raising: Frame) -> str:
+    """A Python 0 divided by (fresh235 `purser_manifest_pooling`, bert-playground 72af8f7: a
+    data stream built once, exhausted by the first epoch, 0 batches in the second)."""
     named = denominators(user.text) if raising is user else []
     guard = f"`max({named[0]}, 1)`" if named else "`max(n, 1)`"
     return (f"{_zero_named(named)} a Python 0 at {user.where}: `{user.text[:LINE_CHARS]}` (an "
             "`mx.array` divided by zero gives inf, so this is a plain number): in a training "
             "loop a count that can be zero: a warmup or schedule length set to 0, an empty "
-            f"dataset or a batch count of 0; guard the division, {guard}, or skip that term "
+            "dataset or a batch count of 0 (a generator or single-pass data stream built "
+            "once and iterated every epoch is exhausted after the first pass, or after a "
+            "validation pass that shares it: build a new one each epoch); guard the "
+            f"division, {guard}, or skip that term "
             "when the count is 0 (a warmup of 0 steps means no warmup; seen in "
             f"{GH}ml-explore/mlx-examples/issues/618)")
 

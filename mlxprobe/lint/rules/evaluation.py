@@ -314,9 +314,19 @@ def arrays_bound(source: SourceFile, target: ast.AST, result: ast.AST) -> set[st
             return set()
         return {n for t, r in zip(target.elts, result.elts)
                 for n in arrays_bound(source, t, r)}
-    if isinstance(target, ast.Name) and not python_value(source, result):
+    if isinstance(target, ast.Name) and not python_value(source, result) and not host_dict(
+            source, result):
         return {target.id}
     return set()
+
+
+def host_dict(source: SourceFile, node: ast.AST) -> bool:
+    """A dict literal with no array among its values (`return loss, {"loss": loss.item(),
+    "accuracy": acc}` with `acc = (...).mean().item()`: fresh235
+    `purser_manifest_pooling_ok`, whose loop sums those floats across steps)."""
+    function = source.enclosing(node)
+    return isinstance(node, ast.Dict) and function is not None and not array_dict(
+        source, node, arrays_in(source, function))
 
 
 def python_value(source: SourceFile, node: ast.AST) -> bool:

@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import assignments
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -147,8 +148,23 @@ class SettingNeverRead(Rule):
         declaring |= {id(a) for _, n in knobs if isinstance(n, ast.Call) for a in n.args}
         used = reads(source, declaring)
         for name, node in knobs:
-            if name not in used:
+            if name not in used and not off_and_never_set(source, name, node):
                 yield self.hit(source, node)
+
+
+def off_and_never_set(source: SourceFile, name: str, node: ast.AST) -> bool:
+    """A settings class's field whose default switches it off (`label_smoothing: float =
+    0.0`, None, False, `grad_accum: int = 1`) and that nothing in the module sets (no
+    `name=` keyword, no `x.name = ...`, no `**` into a call): the run trains as declared,
+    so the unread field changes nothing (fresh235 `quayside_manifest_microbatch_ok`). A
+    command-line option may be set by its user and is always read for."""
+    value = node.value if isinstance(node, (ast.AnnAssign, ast.Assign)) else None
+    offs = (None, False, 0, 1) if "accum" in name.lower() else (None, False, 0)
+    off = isinstance(value, ast.Constant) and value.value in offs  # 1 micro-batch: none
+    return off and not any(
+        any(k.arg in (name, None) for k in c.keywords) for c in source.of_type(ast.Call)) \
+        and not any(isinstance(t, ast.Attribute) and t.attr == name
+                    for t, _ in assignments(source.of_type(ast.Assign)))
 
 
 FILL_TEXT = re.compile(r"is None:\s*\n\s*(?:setattr\(|\w+\[\w+\] = )")
