@@ -224,3 +224,90 @@ def test_mlx178_reads_a_while_loops_stepped_counter_as_once_in_the_run() -> None
     """
     assert fired(code.format(test="step == SAVE_AT"), "MLX178") == []
     assert fired(code.format(test="step > SAVE_AT"), "MLX178") == [13]
+
+
+@pytest.mark.parametrize("block, expected", [
+    ("with mx.eval():", [3]),  # fresh236 saltmarsh_ledger_grpo_broken
+    ("with mx.stop_gradient(x):", [3]),
+    ("with mx.stream(mx.cpu):", []),  # a real context manager
+])
+def test_mlx232_finds_eval_used_as_a_block(block: str, expected: list) -> None:
+    code = f"""
+    def old_logps(model, x):
+        {block}
+            return model(x)
+    """
+    assert fired(code, "MLX232") == expected
+
+
+def test_mlx195_leaves_a_function_that_trains_the_model_it_is_given() -> None:
+    """fresh236 `lockkeeper_ledger_resume`: `run_session(..., ckpt_dir)` trains and leaves
+    saving to its caller."""
+    code = """
+    def run(model, data, ckpt_dir):
+        {body}
+        return model
+    """
+    trains = "step = nn.value_and_grad(model, loss_fn); step(model, data)"
+    assert fired(code.format(body=trains), "MLX195") == []
+    assert fired(code.format(body="print(model(data))"), "MLX195") == [2]
+
+
+def test_mlx178_counts_a_literal_list_bound_to_a_name() -> None:
+    """fresh236 `ripflag_soup_correct`: five recipes, one fine-tuned model each."""
+    code = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+    grad_fn = nn.value_and_grad(model, loss_fn)
+    recipes = {recipes}
+    for k, r in enumerate(recipes):
+        m = Net()
+        m.update(base_params)
+        loss, grads = grad_fn(m, x)
+    """
+    assert fired(code.format(recipes="[dict(lr=1e-3), dict(lr=3e-3)]"), "MLX178") == []
+    assert fired(code.format(recipes="load_recipes()"), "MLX178") == [10]
+
+
+@pytest.mark.parametrize("default, expected", [
+    ("label_smoothing: float = 0.0", []),  # fresh235 quayside_manifest_microbatch_ok: off
+    ("grad_accum: int = 1", []),
+    ("label_smoothing: float = 0.1", [4]),  # declared on, never read
+])
+def test_mlx084_leaves_a_field_whose_default_is_off(default: str, expected: list) -> None:
+    code = f"""
+    @dataclass
+    class TrainConfig:
+        {default}
+        learning_rate: float = 1e-3
+
+    cfg = TrainConfig()
+    optimizer = optim.Adam(learning_rate=cfg.learning_rate)
+    for step in range(10):
+        loss, grads = grad_fn(model, x)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+    """
+    assert fired(code, "MLX084") == expected
+
+
+def test_mlx008_reads_a_returned_dict_of_floats_as_no_array() -> None:
+    """fresh235 `purser_manifest_pooling_ok`: `return loss, {"loss": loss.item(), ...}`."""
+    code = """
+    def train_step(batch):
+        loss, grads = grad_fn(model, batch)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state, loss)
+        return loss, {{"loss": loss.item(), "first": {first}}}
+
+    totals = {{"loss": 0.0, "first": 0.0}}
+    for batch in batches:
+        loss, metrics = train_step(batch)
+        for key, value in metrics.items():
+            totals[key] += value
+    """
+    assert fired(code.format(first="float(loss.item())"), "MLX008") == []
+    assert fired(code.format(first="mx.mean(loss)"), "MLX008") == [12]

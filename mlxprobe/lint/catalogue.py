@@ -1763,6 +1763,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX232", "eval-as-context",
+        "with mx.eval(): (or mx.async_eval, mx.stop_gradient) used as a no-gradient block "
+        "like torch.no_grad(): mx.eval() returns None, so the with statement raises "
+        "TypeError ('NoneType' object does not support the context manager protocol) the "
+        "first time it runs",
+        "ref_logps = calculate_log_probs(ref_model, seqs)  # no block: a pass outside the "
+        "differentiated function takes no gradient",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh236 saltmarsh_ledger_grpo): a GRPO "
+        "loop that computed its reference log-probabilities under with mx.eval(): died with "
+        "that TypeError at its first iteration; without the block it trained (mean reward "
+        "0.10 -> 0.87)",
+        "", source="https://github.com/searlion/mlx-finetuning/commit/"
+        "8bc28cc5178104796ea24f0ee75a0a0b5ea6a989"),
+    RuleInfo(
         "MLX231", "save-of-tree",
         "mx.save(path, **state) or mx.save(path, state) with a dict of arrays: mx.save "
         "writes one array (a .npy file) and takes only (file, arr), so the save raises "

@@ -56,6 +56,7 @@ from .double_bos import DoubleBos
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
+from .eval_context import EvalAsContext
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
 from .extra_positional import ExtraPositional
@@ -307,4 +308,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
+    EvalAsContext,
 ), key=lambda r: r.id))

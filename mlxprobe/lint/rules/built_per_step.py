@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import assignments, calls, calls_by_name, method_of, reach
+from ..flow import assignments, body_nodes, calls, calls_by_name, method_of, reach, walk
 from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
@@ -112,11 +112,26 @@ def many(source: SourceFile, loop: ast.AST | None) -> bool:
     model loaded from one checkpoint)."""
     if loop is None:
         return False
-    source_of = getattr(loop, "iter", None)
+    source_of = literal_items(source, getattr(loop, "iter", None), loop)
     if isinstance(source_of, (ast.Tuple, ast.List, ast.Set)):
         return len(source_of.elts) > FEW
     count = range_count(source, loop)
     return count is None or count > FEW
+
+
+def literal_items(source: SourceFile, node: ast.AST | None, loop: ast.AST) -> ast.AST | None:
+    """What a `for` loop iterates, through `enumerate(x)` and a name bound once (in its
+    function or module) to a literal list (fresh236 `ripflag_soup_correct`: `for k, r in
+    enumerate(recipes)` over five fine-tuning recipes, one model each)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+            node.func.id == "enumerate" and node.args:
+        node = node.args[0]
+    if not isinstance(node, ast.Name):
+        return node
+    scope = source.enclosing(loop)
+    nodes = body_nodes(source, scope) if scope is not None else list(walk(source.tree.body))
+    bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == node.id]
+    return bound[0] if len(bound) == 1 else node
 
 
 def periodic(source: SourceFile, site: ast.AST) -> bool:

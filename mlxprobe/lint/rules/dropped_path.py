@@ -22,8 +22,11 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import body_nodes, calls
+from ..names import MX_GRAD, NN_GRAD
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .evaluation import is_optimizer_update
 
 WEIGHTS_PATH = re.compile(r"^(?:\w+_)?(?:adapters?|checkpoint|ckpt|weights|lora)_?(?:path|file|"
                           r"dir|filename)$")
@@ -59,5 +62,15 @@ class DroppedWeightsPath(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
+            if trains_itself(source, function):
+                continue  # it trains the model it is given: no base model scored
             for arg in dropped(function):
                 yield self.hit(source, arg)
+
+
+def trains_itself(source: SourceFile, function: ast.AST) -> bool:
+    """The function takes gradients or steps an optimizer (fresh236
+    `lockkeeper_ledger_resume`: `run_session(..., ckpt_dir)` trains the model it is handed
+    and leaves saving to its caller; its unread `ckpt_dir` drops no trained weights)."""
+    return any(source.imports.resolve(c.func) in NN_GRAD | MX_GRAD
+               or is_optimizer_update(source, c) for c in calls(body_nodes(source, function)))
