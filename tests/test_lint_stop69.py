@@ -311,3 +311,27 @@ def test_mlx008_reads_a_returned_dict_of_floats_as_no_array() -> None:
     """
     assert fired(code.format(first="float(loss.item())"), "MLX008") == []
     assert fired(code.format(first="mx.mean(loss)"), "MLX008") == [12]
+
+
+SHADOW = """
+def closure(bf16, grads):
+    if bf16:
+        {bind}
+        grads = grads.astype(mx.bfloat16)
+    tm = getattr(mx, "tree_map", None)
+    return tm
+"""
+
+
+@pytest.mark.parametrize("bind, expected", [
+    ("mx, _ = load_mlx()", [6]),  # fresh235 quayside_manifest_microbatch_broken
+    ("core, _ = load_mlx()", []),  # another name
+])
+def test_mlx233_finds_an_import_rebound_under_an_if(bind: str, expected: list) -> None:
+    assert fired(SHADOW.format(bind=bind), "MLX233") == expected
+
+
+def test_mlx233_leaves_a_name_bound_on_every_path() -> None:
+    code = SHADOW.format(bind="pass").replace("def closure(bf16, grads):\n",
+                                              "def closure(bf16, grads):\n    mx = load()\n")
+    assert fired(code, "MLX233") == []

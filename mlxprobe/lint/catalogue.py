@@ -1763,6 +1763,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX233", "shadowed-import",
+        "a function rebinds a name the module imports (mx, nn, np) only inside an if and "
+        "reads it outside that if: the assignment makes the name local to the whole "
+        "function, so on the path that skips the branch the read raises UnboundLocalError",
+        "tree_map = getattr(mx, 'tree_map', None)  # bind another name; keep the module's mx",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh235 quayside_manifest_microbatch): a "
+        "gradient-accumulation closure rebound mx, _ = try_import_mlx() in its bfloat16 "
+        "branch; in float32 its second micro-batch read getattr(mx, 'tree_map') and raised "
+        "UnboundLocalError before any update",
+        "", source="https://github.com/strangeloopcanon/mlx-genkit/commit/"
+        "6cfc1a3038d200c20cf2c1697568b3b255028ab8"),
+    RuleInfo(
         "MLX232", "eval-as-context",
         "with mx.eval(): (or mx.async_eval, mx.stop_gradient) used as a no-gradient block "
         "like torch.no_grad(): mx.eval() returns None, so the with statement raises "

@@ -156,6 +156,7 @@ from .schedule_as_rate import ScheduleAsRate
 from .schedules import ScheduleEndsInOneEpoch
 from .self_added import SelfAdded
 from .settings import DefaultHidesConfig, SettingNeverRead
+from .shadowed_import import ShadowedImport
 from .shadowing import CalledNumber
 from .shape_list import ShapePlusList
 from .shape_only import ShapeOnlyArgument
@@ -308,5 +309,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
-    EvalAsContext,
+    EvalAsContext, ShadowedImport,
 ), key=lambda r: r.id))
