@@ -168,7 +168,7 @@ def counters(loop: ast.AST | None) -> set[str]:
     return stepped | ({target.id} if isinstance(target, ast.Name) else set())
 
 
-def grad_functions(source: SourceFile) -> set[str]:
+def transform_names(source: SourceFile) -> set[str]:
     """Names the module binds to a gradient transformation (`vg = nn.value_and_grad(...)`),
     whatever they are called."""
     return source.cached("transform_names", source.tree, lambda: {
@@ -184,16 +184,10 @@ def in_training_loop(source: SourceFile, node: ast.AST) -> bool:
     loop = source.enclosing(node, LOOPS)
     if loop is not None:
         return loop_trains(source, loop) or any(
-            isinstance(c.func, ast.Name) and c.func.id in grad_functions(source)
+            isinstance(c.func, ast.Name) and c.func.id in transform_names(source)
             for c in calls(loop_reach(source, loop)))
-    function, depth = source.enclosing(node), 2
-    while function is not None and depth > 0:
-        sites = calls_by_name(source).get(getattr(function, "name", ""), [])
-        if any(in_training_loop(source, c) for c in sites if source.enclosing(c, LOOPS)):
-            return True
-        function = next((source.enclosing(c) for c in sites if source.enclosing(c)), None)
-        depth -= 1
-    return False
+    return any(in_training_loop(source, c) for sites in caller_sites(source, node)
+               for c in sites if source.enclosing(c, LOOPS))
 
 
 def repeated(source: SourceFile, node: ast.AST) -> bool:
@@ -202,12 +196,16 @@ def repeated(source: SourceFile, node: ast.AST) -> bool:
     once in the run (`periodic`)."""
     if many(source, source.enclosing(node, LOOPS)):
         return not periodic(source, node)
-    function, depth = source.enclosing(node), 2
+    return any(many(source, source.enclosing(c, LOOPS)) and not periodic(source, c)
+               for sites in caller_sites(source, node) for c in sites)
+
+
+def caller_sites(source: SourceFile, node: ast.AST, depth: int = 2) -> Iterator[list[ast.Call]]:
+    """The calls by name of `node`'s function, then those of the function holding the first
+    of them, `depth` levels up."""
+    function = source.enclosing(node)
     while function is not None and depth > 0:
         sites = calls_by_name(source).get(getattr(function, "name", ""), [])
-        if any(many(source, source.enclosing(c, LOOPS)) and not periodic(source, c)
-               for c in sites):
-            return True
+        yield sites
         function = next((source.enclosing(c) for c in sites if source.enclosing(c)), None)
         depth -= 1
-    return False

@@ -209,15 +209,22 @@ def value_stopped(source: SourceFile, node: ast.AST, depth: int) -> bool:
     if function is None or depth <= 0:
         return False
     if isinstance(parent, ast.Return):
-        region = set(differentiated_nodes(source))
-        sites = [c for c in calls_by_name(source).get(getattr(function, "name", ""), [])
-                 if c in region]  # a report's call outside the loss is no path to it
+        sites = loss_calls(source, function)
         return bool(sites) and all(value_stopped(source, c, depth - 1) for c in sites)
     names = bound_names(parent)
     reads = [n for n in body_nodes(source, function) if isinstance(n, ast.Name)
              and n.id in names and isinstance(n.ctx, ast.Load)
              and (n.lineno, n.col_offset) > (parent.end_lineno, parent.end_col_offset)]
     return bool(reads) and all(value_stopped(source, n, depth - 1) for n in reads)
+
+
+def loss_calls(source: SourceFile, function: ast.AST) -> list[ast.Call]:
+    """The calls of a module function by name that a gradient runs through (a report's
+    call outside the loss is no path to it)."""
+    region = source.cached("differentiated_set", source.tree,
+                           lambda: set(differentiated_nodes(source)))
+    return [c for c in calls_by_name(source).get(getattr(function, "name", ""), [])
+            if c in region]
 
 
 def bound_names(statement: ast.AST | None) -> set[str]:
@@ -269,7 +276,6 @@ class StepFunctionInGrad(Rule):
         return scaled and not cast and not stopped(source, call) and not self._straight_through(
             source, call)
 
-    @staticmethod
     @staticmethod
     def _straight_through(source: SourceFile, call: ast.Call) -> bool:
         """`wq = round(w / s) * s` read only inside `mx.stop_gradient`
