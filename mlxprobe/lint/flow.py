@@ -338,8 +338,14 @@ def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.A
     function = source.enclosing(node)
     if function is None or not isinstance(name, ast.Name):
         return []
-    return [v for t, v in assignments(body_nodes(source, function))
-            if isinstance(t, ast.Name) and t.id == name.id]
+    return name_values(source, name.id, function)
+
+
+def name_values(source: SourceFile, name: str, scope: ast.AST | None) -> list[ast.AST]:
+    """Every value `name` is bound to in `scope` (a function; the module's top-level code
+    when None), in source order."""
+    return [v for t, v in assignments(body_nodes(source, scope or source.tree))
+            if isinstance(t, ast.Name) and t.id == name]
 
 
 def derived(body: list[ast.stmt], name: str, not_from: str | None = None) -> set[str]:

@@ -28,7 +28,14 @@ from collections.abc import Iterator
 
 from ..dataflow import under
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, calls_by_name, method_of, reach, walk
+from ..flow import (
+    assignments,
+    calls,
+    calls_by_name,
+    method_of,
+    name_values,
+    reach,
+)
 from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
@@ -128,9 +135,7 @@ def literal_items(source: SourceFile, node: ast.AST | None, loop: ast.AST) -> as
         node = node.args[0]
     if not isinstance(node, ast.Name):
         return node
-    scope = source.enclosing(loop)
-    nodes = body_nodes(source, scope) if scope is not None else list(walk(source.tree.body))
-    bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == node.id]
+    bound = name_values(source, node.id, source.enclosing(loop))
     return bound[0] if len(bound) == 1 else node
 
 

@@ -26,7 +26,7 @@ from ..flow import body_nodes, calls
 from ..names import MX_GRAD, NN_GRAD
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
-from .evaluation import is_optimizer_update
+from .evaluation import trains
 
 WEIGHTS_PATH = re.compile(r"^(?:\w+_)?(?:adapters?|checkpoint|ckpt|weights|lora)_?(?:path|file|"
                           r"dir|filename)$")
@@ -72,5 +72,5 @@ def trains_itself(source: SourceFile, function: ast.AST) -> bool:
     """The function takes gradients or steps an optimizer (fresh236
     `lockkeeper_ledger_resume`: `run_session(..., ckpt_dir)` trains the model it is handed
     and leaves saving to its caller; its unread `ckpt_dir` drops no trained weights)."""
-    return any(source.imports.resolve(c.func) in NN_GRAD | MX_GRAD
-               or is_optimizer_update(source, c) for c in calls(body_nodes(source, function)))
+    return trains(source, function) or any(source.imports.resolve(c.func) in NN_GRAD | MX_GRAD
+                                           for c in calls(body_nodes(source, function)))

@@ -23,7 +23,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes
+from ..flow import name_values
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
@@ -92,6 +92,5 @@ def binding(source: SourceFile, node: ast.AST, scope: ast.AST | None) -> ast.AST
     """The one value a name is bound to in `scope` (None for a name bound twice)."""
     if not isinstance(node, ast.Name) or scope is None:
         return None
-    values = [v for t, v in assignments(body_nodes(source, scope))
-              if isinstance(t, ast.Name) and t.id == node.id]
+    values = name_values(source, node.id, scope)
     return values[0] if len(values) == 1 else None

@@ -22,7 +22,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, walk
+from ..flow import name_values
 from ..source import SourceFile
 from .base import Rule
 
@@ -65,6 +65,5 @@ def is_tree(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int
             isinstance(func, ast.Attribute) and func.attr in TREES - {"items"})
     if not isinstance(node, ast.Name) or depth <= 0:
         return False
-    nodes = body_nodes(source, scope) if scope is not None else list(walk(source.tree.body))
-    bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == node.id]
+    bound = name_values(source, node.id, scope)
     return bool(bound) and all(is_tree(source, v, scope, depth - 1) for v in bound)

@@ -24,7 +24,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, helper_of, walk
+from ..flow import body_nodes, helper_of, name_values
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -66,9 +66,8 @@ def is_schedule(source: SourceFile, value: ast.AST, scope: ast.AST | None, depth
         return False
     if value.id in module_functions(source):
         return True
-    nodes = body_nodes(source, scope) if scope is not None else list(walk(source.tree.body))
-    bound = [v for t, v in assignments(nodes) if isinstance(t, ast.Name) and t.id == value.id]
-    return any(is_schedule(source, v, scope, depth - 1) for v in bound)
+    return any(is_schedule(source, v, scope, depth - 1)
+               for v in name_values(source, value.id, scope))
 
 
 def returns_schedule(source: SourceFile, call: ast.Call, depth: int) -> bool:

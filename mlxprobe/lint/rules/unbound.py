@@ -1,24 +1,23 @@
-"""MLX047: a branch that a loop runs only on some iterations (every N steps: validation, a
-checkpoint), or that a function runs only on some calls (under an `if`: a resume path),
-reads a name that nothing in the module binds and no builtin provides; so does a read after a
-loop of its own function has run (a closing summary).
+"""MLX047: a training module reads a name that nothing in it binds and no builtin provides.
+Most such reads sit where a run reaches them late: a branch a loop runs only on some
+iterations (every N steps: validation, a checkpoint), a function run only on some calls
+(under an `if`: a resume path), a read after the loop (a closing summary).
 
 Job: collect every name the module binds anywhere (assignments, parameters, definitions,
 imports, `except ... as`, `match` captures, `global`) and flag the first read of each name
-outside that set and outside `builtins` that sits under an `if` inside a loop. Python looks a
-global up only when the line runs, so such a stale name trains for hours and then raises
-NameError (mlx-examples#3: `eval_fn(params, valid)` in a script that holds a `model`). Since
-stop 69 a read that runs at every step or at once is flagged too (fresh233
+outside that set and outside `builtins`. Python looks a global up only when the line runs, so
+a stale name in a periodic branch trains for hours and then raises NameError (mlx-examples#3:
+`eval_fn(params, valid)` in a script that holds a `model`). Until stop 69 only such late reads
+were flagged; a read that runs at every step or at once is flagged too since (fresh233
 `kiln_glaze_completions`, mlx-lm PR 591: a dataset's `process` still calling
 `_apply_chat_template_safe`, a helper a refactor removed: NameError at the first batch): a user
 who does not run pyflakes meets it only when the run dies; measured over every kept corpus
 script and mlx-lm, mlx-lm-lora and mlx-vlm, the modules that train hold 11 names nothing binds,
-all in broken scripts, none in a correct loop or the packages. A name read in a
-function, bound neither in it (nor in the functions around it) nor at the module's top level
-(a `self` in a function nested in `main`), is flagged too when that function runs late: all
-its calls periodic, or after a loop. A module with a star
-import or that writes its own namespace (`globals()`, `exec`) is skipped: its names cannot be
-read off the text.
+all in broken scripts, none in a correct loop or the packages. A name read in a function,
+bound neither in it (nor in the functions around it) nor at the module's top level (a `self`
+in a function nested in `main`), is flagged too when that function runs late: all its calls
+periodic, or after a loop. A module with a star import or that writes its own namespace
+(`globals()`, `exec`) is skipped: its names cannot be read off the text.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -91,15 +90,6 @@ def periodic(source: SourceFile, node: ast.AST) -> bool:
         return True
     function = source.enclosing(node)
     return function is not None and under_if(source, node, function)
-
-
-def late(source: SourceFile, node: ast.AST) -> bool:
-    """`node` runs only on some iterations or calls (`periodic`), or after a loop of its own
-    function or module has run to its end: a name read in a run's closing summary fails
-    only once everything trained (fresh157 `pretrain_summary_metrics`, mlx-cuda-distributed-
-    pretraining 19a02e5: `{metrics}` in the final log lines after a refactor renamed it,
-    NameError after the last checkpoint)."""
-    return periodic(source, node) or after_a_loop(source, node)
 
 
 def under_if(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
@@ -176,7 +166,9 @@ def bound_in(function: ast.AST) -> set[str]:
 
 
 def after_a_loop(source: SourceFile, node: ast.AST) -> bool:
-    """A node outside any loop, on a line after a loop of its own function."""
+    """A node outside any loop, on a line after a loop of its own function: a run's closing
+    summary (fresh157 `pretrain_summary_metrics`, mlx-cuda-distributed-pretraining 19a02e5:
+    `{metrics}` in the final log lines after a refactor renamed it)."""
     if source.enclosing(node, LOOPS) is not None:
         return False
     scope = source.enclosing(node)
