@@ -39,17 +39,26 @@ def findings(path: Path) -> list[str]:
 def score(folder: Path) -> tuple[list[tuple[str, bool, list[str]]], list[tuple[str, list[str]]]]:
     """(broken name, found, findings) per marked failure; (clean name, findings) per script
     that must stay silent."""
-    broken, clean = [], []
+    return marked(folder), silent(folder)
+
+
+def marked(folder: Path) -> list[tuple[str, bool, list[str]]]:
+    """(broken name, found, findings) per failure whose bug leaves a source mark; in a
+    lint-only half only a finding of the case's `family` counts."""
+    out = []
     for case in cases(folder):
-        if case.get("kind") == "correct":
-            clean.append((case["script"], findings(folder / case["script"])))
-            continue
-        clean.append((case["ok"], findings(folder / case["ok"])))
-        if case.get("lint_mark"):
+        if case.get("kind") != "correct" and case.get("lint_mark"):
             found = findings(folder / case["broken"])
-            family = case.get("family", "")
-            broken.append((case["broken"], any(f.startswith(family) for f in found), found))
-    return broken, clean
+            out.append((case["broken"], any(f.startswith(case.get("family", "")) for f in found),
+                        found))
+    return out
+
+
+def silent(folder: Path) -> list[tuple[str, list[str]]]:
+    """(name, findings) per script that must stay silent: the fixed twins, the correct loops."""
+    names = [case["script"] if case.get("kind") == "correct" else case["ok"]
+             for case in cases(folder)]
+    return [(name, findings(folder / name)) for name in names]
 
 
 def cases(folder: Path) -> list[dict]:

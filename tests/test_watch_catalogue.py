@@ -74,6 +74,10 @@ def _all(folder: Path, jobs: list[tuple[str, str, bool]]) -> dict:
         return {job: future.result() for job, future in futures.items()}
 
 
+# one worker runs this module (`--dist loadgroup`): its module fixture is built once
+pytestmark = pytest.mark.xdist_group("watch_catalogue")
+
+
 @pytest.fixture(scope="module")
 def entries(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("watch-catalogue")
