@@ -15,7 +15,11 @@ non-finite value. From the run of looks:
   other groups did (part of the model never trains while the rest does); a run too short
   for MIN_LOOKS is judged as `frozen_all` judges one, over MIN_UPDATES updates, with the
   other groups changing at each of its comparisons. It comes after the leak rules (a part
-  may be fixed on purpose; memory that climbs ends the run whatever was meant).
+  may be fixed on purpose; memory that climbs ends the run whatever was meant). As in
+  `frozen_all`, a group that changed at every look only by one common shrink counts as never
+  changed (fresh238 `quarry_hoist_blocklm`, cppmega_mlx 966611d: each decoder block under
+  `mx.checkpoint(layer)` got a zero gradient, so AdamW's decay alone moved its 12 groups at
+  each of 15 looks while the embedding and head trained; loss 2.54 -> 1.01).
 - `stuck_weights`: no_update naming the float32 weight matrices that never changed in any
   comparison while a bias or norm of their own module did: the gradient reaches the module's
   output but not its weight (an op of zero gradient on its path: `mx.round`, `mx.floor`,
@@ -167,18 +171,22 @@ def settled(compared: list[dict]) -> list[dict]:
     return [r for r in compared if r.get("compared") == last]
 
 
-def _always(compared: list[dict], key: str, short: bool = False) -> list[str]:
-    """The names listed under `key` in every one of the settled looks (at least MIN_LOOKS
-    of them over at least MIN_STEPS steps, or for a run too short for that, `short`, every
-    comparison it has; else none)."""
+def _always(compared: list[dict], keys: tuple[str, ...], short: bool = False) -> list[str]:
+    """The names listed under one of `keys` in every one of the settled looks (at least
+    MIN_LOOKS of them over at least MIN_STEPS steps, or for a run too short for that, `short`,
+    every comparison it has; else none)."""
     compared = settled(compared)
     span = int(compared[-1].get("step", 0)) - int(compared[0].get("step", 0))
     if not short and (len(compared) < MIN_LOOKS or span < MIN_STEPS):
         return []
-    names = set(compared[0].get(key) or [])
+    names = _listed(compared[0], keys)
     for record in compared[1:]:
-        names &= set(record.get(key) or [])
+        names &= _listed(record, keys)
     return sorted(names)
+
+
+def _listed(look: dict, keys: tuple[str, ...]) -> set[str]:
+    return {name for key in keys for name in look.get(key) or []}
 
 
 def _shown(names: list[str]) -> str:
@@ -191,17 +199,20 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     short = compared is None and (compared := whole_run(raw)) is not None
     if compared is None or not _others_moved(compared, short):
         return None
-    names = _always(compared, "unchanged", short)
+    names = _always(compared, ("unchanged", "shrunk"), short)
     if not names:
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
+    decayed = sorted(set(names) - set(_always(compared, ("unchanged",), short)))
     ev = {**_evidence(settled(compared)), "never_changed": names, "all_zero_weights": zero,
-          **(_short_run(raw, compared) if short else {})}
+          "decay_only": decayed, **(_short_run(raw, compared) if short else {})}
     shown = _shown(names)
     return Verdict("no_update", "part", f"parameter group(s) {shown} never changed in "
                    f"{ev['looks']} looks from step {ev['first_step']} to {ev['last_step']} "
                    f"while the other groups did" + (f"; the weights of {_shown(zero)} are "
-                                                    "all 0" if zero else ""),
+                                                    "all 0" if zero else "") + (
+                       f"; {len(decayed)} of them changed only by one common shrink of their "
+                       "values, weight decay with a zero gradient" if decayed else ""),
                    _part_hint(raw, names, zero, compared), ev)
 
 
@@ -243,7 +254,7 @@ def stuck_weights(raw: RawResult, meta: dict) -> Verdict | None:
     compared = judged(raw)
     if compared is None:
         return None
-    names = _always(compared, "stuck")
+    names = _always(compared, ("stuck",))
     if not names:
         return None
     shown = _shown(names)

@@ -285,6 +285,14 @@ def two_player(raw: RawResult) -> bool:
     return metric_names.adversarial(loss_name(raw))
 
 
+def fell_at_each(values: list[float]) -> bool:
+    """Each value lower than the one before, over enough values for that order alone to be
+    significant: the exact one-sided Mann-Kendall p of n strictly falling values is 1/n!,
+    below TREND_P from n = 4 (1/24 = 0.042). For a stretch too short for `trend`."""
+    return math.factorial(len(values)) * TREND_P > 1 and all(
+        b < a for a, b in zip(values, values[1:]))
+
+
 def flat(fit: dict) -> bool:
     return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
             and fit["window_drop"] < MIN_DROP)

@@ -761,12 +761,19 @@ def _weighted_rise(raw: RawResult) -> bool:
     weighting.HELD reports: the objective grew, nothing blew up (fresh127
     `dishwasher_cycle_vae_klanneal`: the KL weight beta 0 -> 1 over eight reports took the
     total 0.90 -> 3.61 while kl fell 6.26 -> 1.69, then 3.58-3.62 over the five reports at
-    beta 1; fresh23 `vae_logvar_unclipped_broken`, whose kl sat at 3.33e26, stays blown)."""
+    beta 1; fresh23 `vae_logvar_unclipped_broken`, whose kl sat at 3.33e26, stays blown).
+    Where no printed term gave way, the loss falling at each report from the hold on
+    (`program.fell_at_each`) says the same: a harder objective, then learning (fresh238
+    `seismovault_pgd_ramp`, adversarial training whose attack radius eps went 0.057 -> 0.35
+    over six epochs: the loss on attacked inputs 0.22 -> 0.51, then 0.556, 0.554, 0.551, 0.550
+    after eps held; the blown VAE's total after its hold is flat noise, 8.3248e27 ->
+    8.3267e27)."""
     losses = metric_series(raw, "loss")
     held = weighting.held_from(raw, losses, rates=False)
     after = losses[held:]
     return held > 0 and len(after) >= weighting.HELD and after[0] > 0 and \
-        max(after) <= EXPLODE_FACTOR * after[0] and weighting.gave_way(raw) is not None
+        max(after) <= EXPLODE_FACTOR * after[0] and (
+            weighting.gave_way(raw) is not None or program.fell_at_each(after))
 
 
 def _blown_lead(raw: RawResult) -> str:
@@ -1302,14 +1309,24 @@ def corroborated(series: dict) -> bool:
 def _judged_start(raw: RawResult, losses: list[float]) -> int:
     """Where the loss curve the trend rule judges begins: the last phase (`phases`); or,
     when that curve shows no fall but the part after a printed coefficient stopped ramping
-    does, that part (`weighting`): the cut only ever takes a verdict back, never makes one."""
+    does (a significant trend, or `_fell_once_held`), that part (`weighting`): the cut only
+    ever takes a verdict back, never makes one."""
     start = phases.last_start(raw, losses)
     held = weighting.held_from(raw, losses)
     if held <= start:
         return start
     whole, after = program.trend(losses[start:]), program.trend(losses[held:])
-    return held if whole and program.flat(whole) and after and not program.flat(after) \
-        else start
+    return held if whole and program.flat(whole) and (
+        after and not program.flat(after) or _fell_once_held(raw, losses)) else start
+
+
+def _fell_once_held(raw: RawResult, losses: list[float]) -> bool:
+    """Too few reports after a coefficient (no learning rate: its warm-up changes the steps,
+    not what the loss measures) held for a trend, each lower than the one before
+    (`program.fell_at_each`): fresh238 `seismovault_pgd_ramp`, four reports 0.556 -> 0.550
+    after its attack radius held, its whole curve 0.22 -> 0.55 as the radius grew."""
+    held = weighting.held_from(raw, losses, rates=False)
+    return held > 0 and program.fell_at_each(losses[held:])
 
 
 def fell_by_half(losses: list[float]) -> bool:

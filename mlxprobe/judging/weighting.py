@@ -18,8 +18,10 @@ moving (a mutual-information estimate, a gradient norm) never holds, so it never
 that never moved (a firing rate stuck at 0) has no ramp.
 
 The explosion rule asks it too: a total that rose while a coefficient (no learning rate)
-ramped, while a term it weighs gave way at every report (`gave_way`), and that held after the
-ramp, is the objective growing, not a blow-up.
+ramped, while a term it weighs gave way at every report (`gave_way`) or that fell at each
+report after the ramp (an attack radius ramped in adversarial training), and that held after
+the ramp, is the objective growing, not a blow-up; a loss too short after the ramp for a
+trend stands the trend rule down the same way.
 
 Thresholds and why: MIN_VALUES = 3 (a ramp, not a toggle), HELD = 3 reports. Measured
 (failure corpus fresh21 `vae_mi_penalty_unbounded_ok`, a beta-VAE with a KL warm-up): the
