@@ -1,7 +1,8 @@
 """Rules about code that runs under a transformation, stated on the dataflow facts
 (`dataflow`): MLX016 (a differentiated function whose result reaches its inputs only through a
 Python value or `stop_gradient`, followed into the module's own helpers with each argument's
-gradient judged from what the call gives it), MLX017 (a gradient function called with its
+gradient judged from what the call gives it; the arguments the transform does not
+differentiate, the data, count as constants: `constant_args`), MLX017 (a gradient function called with its
 differentiated argument as a keyword), MLX023 (a compiled step that updates state it does not
 declare), MLX024 (an op with no gradient in differentiated code). MLX015 (an evaluation under
 compile or vmap) is in `tracing`, MLX018 (a loss never reduced) in `reduction`.
@@ -18,12 +19,14 @@ from collections.abc import Iterator
 
 from ..dataflow import (
     COMPILE,
+    NN_GRAD,
     evaluation,
     function_of,
     grad_functions,
     layer_attributes,
     module_classes,
     returns_of,
+    transformed_arg,
     under,
 )
 from ..finding import Finding
@@ -67,8 +70,9 @@ def reaches(source: SourceFile, node: ast.AST, dead: set[str], depth: int = DEPT
     """A value in `node` may carry a gradient: a live name, not only through a cut, a
     constant, a module-level constant or a module reference; through a call of one of the
     module's own functions only where that function's result does (`pinball(pred, y)`)."""
-    if is_cut(source, node) or isinstance(node, ast.Constant):
-        return False
+    if is_cut(source, node) or isinstance(node, ast.Constant) or (
+            isinstance(node, ast.Attribute) and node.attr in SHAPES):
+        return False  # `x.shape`, `x.dtype`: what an array is, never a value it carries
     if isinstance(node, ast.Name):
         return node.id not in dead | constants(source) and node.id not in source.imports.aliases
     if isinstance(node, ast.Call):
@@ -100,11 +104,12 @@ def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],
     """Names whose value (last bound, in source order) carries no gradient."""
     dead = set(seed)
     for target, value in assignments(walk(body)):
-        if isinstance(target, ast.Name):
-            if reaches(source, value, dead, depth):
-                dead.discard(target.id)
-            else:
-                dead.add(target.id)
+        names = [t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+                 if isinstance(t, ast.Name)]  # `rows, cols = np.tril_indices(n)`: both
+        if reaches(source, value, dead, depth):
+            dead.difference_update(names)
+        else:
+            dead.update(names)
     return dead
 
 
@@ -176,9 +181,38 @@ class GradientCut(Rule):
             results = [first(r) for r in returns_of(function)]
             if not cuts or not results:
                 continue
-            dead = dead_names(source, body, set())
+            dead = dead_names(source, body, constant_args(source, function))
             if not any(reaches(source, r, dead) for r in results):
-                yield self.hit(source, cuts[0])
+                yield self.hit(source, min(cuts, key=lambda n: evaluation(source, n) is None))
+
+
+def constant_args(source: SourceFile, function: ast.AST) -> set[str]:
+    """The parameters of a differentiated function that no call transforming it
+    differentiates: all but the first under `nn.value_and_grad(model, f)` (it differentiates
+    the model, which a user passes first), those not in `argnums` under `mx.value_and_grad`/
+    `mx.grad`; none for a method, a decorated function or `argnames` (fresh238
+    `fourier_tensor_svec`, cvxpylayers 9069eba: a loss over the model and three data arrays
+    whose prediction went through NumPy three helpers down reached the data only)."""
+    if source.parents.get(function).__class__ is ast.ClassDef:
+        return set()
+    params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    found: set[str] | None = None
+    for call in source.of_type(ast.Call):
+        given = transformed_arg(source, call)
+        if given and given[0] == "grad" and function_of(source, given[1]) is function:
+            wanted = differentiated_at(source, call)
+            here = {p for i, p in enumerate(params) if wanted is not None and i not in wanted}
+            found = here if found is None else found & here
+    return found or set()
+
+
+def differentiated_at(source: SourceFile, call: ast.Call) -> set[int] | None:
+    """The differentiated positions of a transforming call; None when not known."""
+    if source.imports.resolve(call.func) in NN_GRAD:
+        return {0}
+    if any(k.arg == "argnames" for k in call.keywords):
+        return None
+    return argnums(call)
 
 
 class GradKeywordCall(Rule):
