@@ -460,6 +460,19 @@ TABLE: tuple[KnownError, ...] = (
         "pad every sequence to the batch's longest before joining: `mx.pad(x, [(0, 0), "
         "(0, n - x.shape[1])])`", GH + "ml-explore/mlx/issues/542"),
     KnownError(
+        "squeeze_index_past_end",
+        r"\[squeeze\] Cannot squeeze axis \d+ with size 0",
+        "an integer index at or past the end of an axis, beside a slice (`a[i, :n]`): MLX "
+        "checks no bounds, takes the empty slice `a[i:i + 1]` and cannot squeeze it; most "
+        "often a batch that lost rows (empty ones filtered out before `mx.stack`) indexed "
+        "with the lengths or indices still kept for every row",
+        "keep one row per item, padding the empty ones (`mx.zeros((0,))` padded to the "
+        "batch's length) instead of dropping them, or drop their lengths and indices with "
+        "them; check `i < a.shape[0]` where the index comes from another list (seen also in "
+        "https://github.com/teilomillet/textpolicy/commit/"
+        "2ce96c7ea1f086fdda81e084a6263fc4bc908687)",
+        GH + "ml-explore/mlx/issues/2130"),
+    KnownError(
         "stack_shapes",
         r"\[stack\] All arrays must have the same shape",
         "arrays of different shapes were stacked into one batch: examples of different "

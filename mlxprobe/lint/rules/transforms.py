@@ -2,10 +2,11 @@
 (`dataflow`): MLX016 (a differentiated function whose result reaches its inputs only through a
 Python value or `stop_gradient`, followed into the module's own helpers with each argument's
 gradient judged from what the call gives it; the arguments the transform does not
-differentiate, the data, count as constants: `constant_args`), MLX017 (a gradient function called with its
-differentiated argument as a keyword), MLX023 (a compiled step that updates state it does not
-declare), MLX024 (an op with no gradient in differentiated code). MLX015 (an evaluation under
-compile or vmap) is in `tracing`, MLX018 (a loss never reduced) in `reduction`.
+differentiate, the data, count as constants: `constant_args`), MLX017 (a gradient function
+called with its differentiated argument as a keyword), MLX023 (a compiled step that updates
+state it does not declare), MLX024 (an op with no gradient in differentiated code). MLX015 (an
+evaluation under compile or vmap) is in `tracing`, MLX018 (a loss never reduced) in
+`reduction`.
 
 Job: find transformed functions that crash at the first step or silently give zero gradients.
 
