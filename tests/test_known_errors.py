@@ -61,6 +61,7 @@ RAISED = {
     "ragged_batch": "mx.array([[1, 2, 3], [4, 5]])",
     "stack_shapes": "mx.stack([mx.ones((3,)), mx.ones((2, 3))])",
     "squeeze_index_past_end": "mx.ones((2, 3))[5, :2]",
+    "path_object_to_weights": "nn.Linear(2, 2).save_weights(__import__('pathlib').Path(F))",
     "array_to_json": "__import__('json').dumps({'lr': mx.array(0.1)})",
     "negative_pad": "mx.pad(mx.ones((3,)), [(0, -2)])",
     "index_type": "mx.ones((4, 5))[np.arange(4), mx.array([0, 1, 2, 3])]",

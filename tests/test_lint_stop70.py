@@ -8,6 +8,7 @@ Cost: < 0.5 s (no MLX).
 
 from __future__ import annotations
 
+import pytest
 from lint_snippets import fired
 
 # fresh238 `fourier_tensor_svec` (cvxpylayers 9069eba) in small: the model's output goes
@@ -73,3 +74,65 @@ for i in range(10):
     print(float(loss))
 """
     assert fired(code, "MLX016") == []
+
+
+# fresh239 `lighthouse_lamp_ddqn` (mario-rl-mlx 3beed92): a checkpoint path joined with `/`
+CHECKPOINT = """
+from pathlib import Path
+
+
+class Agent:
+    def __init__(self, save_dir):
+        self.net = nn.Linear(2, 2)
+        self.save_dir = save_dir
+
+    def save(self, step):
+        path = {path}
+        self.net.save_weights(path)
+
+
+agent = Agent(Path("runs"))
+agent.net.load_weights({load})
+"""
+
+
+@pytest.mark.parametrize("path, load, expected", [
+    ('self.save_dir / f"net_{step}.safetensors"', '"net.safetensors"', [12]),
+    ('str(self.save_dir) + f"net_{step}.safetensors"', 'Path("runs") / "net.safetensors"',
+     [16]),
+    ('str(self.save_dir / f"net_{step}.safetensors")', 'str(Path("runs") / "a.npz")', []),
+])
+def test_a_path_object_handed_to_save_or_load_weights(path: str, load: str,
+                                                       expected: list[int]) -> None:
+    assert fired(CHECKPOINT.format(path=path, load=load), "MLX234") == expected
+
+
+def test_a_files_own_save_weights_is_left_alone() -> None:
+    code = CHECKPOINT.format(path='self.save_dir / "net.npz"', load='"net.npz"') + """
+
+def save_weights(model, path):
+    mx.savez(path, **dict(tree_flatten(model.parameters())))
+"""
+    assert fired(code, "MLX234") == []
+
+
+# fresh239 `saltmarsh_ferry_twin_adapters`: two adapters per layer, the model frozen after
+# they were attached, each stage unfreezing one adapter by its path
+ADAPTERS = """
+model = Net()
+model.l1 = TwinLoRALinear(model.l1)
+model.l2 = TwinLoRALinear(model.l2)
+model.freeze()
+for m in ({layers}):
+    m.marsh.unfreeze()
+train(model)
+"""
+
+
+@pytest.mark.parametrize("layers, expected", [
+    ("model.l1, model.l2", []),
+    ("model.head,", [5]),  # the head unfrozen, the adapters still frozen
+])
+def test_an_adapter_unfrozen_by_its_path_after_the_freeze(layers: str,
+                                                          expected: list[int]) -> None:
+    assert fired(ADAPTERS.format(layers=layers), "MLX096") == expected

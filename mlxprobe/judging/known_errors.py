@@ -473,6 +473,16 @@ TABLE: tuple[KnownError, ...] = (
         "2ce96c7ea1f086fdda81e084a6263fc4bc908687)",
         GH + "ml-explore/mlx/issues/2130"),
     KnownError(
+        "path_object_to_weights",
+        r"'(?:Posix|Windows)Path' object (?:has no attribute 'endswith'|is not iterable)",
+        "a `pathlib.Path` was handed to `save_weights`/`load_weights`, which take the file "
+        "as a string (they test its suffix with `str.endswith`; `load_weights` also takes "
+        "a list of (name, array) pairs, so a path object is iterated)",
+        "`model.save_weights(str(path))`, `model.load_weights(str(path))` (seen also in "
+        "https://github.com/jiemingyou/mario-rl-mlx/commit/"
+        "3beed92cc2e3e5d63e1abc6af4b531fd1e64c5d5)",
+        GH + "ml-explore/mlx/issues/2522"),
+    KnownError(
         "stack_shapes",
         r"\[stack\] All arrays must have the same shape",
         "arrays of different shapes were stacked into one batch: examples of different "

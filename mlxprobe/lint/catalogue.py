@@ -1763,6 +1763,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX234", "path-object-to-weights",
+        "save_weights/load_weights handed a pathlib.Path (a / join or Path(...)): both take "
+        "the file as a string, so the first checkpoint raises AttributeError ('PosixPath' "
+        "object has no attribute 'endswith') or TypeError (not iterable) after training ran",
+        "model.save_weights(str(save_dir / 'model.safetensors'))",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh239 lighthouse_lamp_ddqn): a "
+        "double-DQN agent saving to self.save_dir / f'...safetensors' trained to its first "
+        "checkpoint and died with that AttributeError; str(self.save_dir) + f'...' saved",
+        "", source="https://github.com/jiemingyou/mario-rl-mlx/commit/"
+        "3beed92cc2e3e5d63e1abc6af4b531fd1e64c5d5"),
+    RuleInfo(
         "MLX233", "shadowed-import",
         "a function rebinds a name the module imports (mx, nn, np) only inside an if and "
         "reads it outside that if: the assignment makes the name local to the whole "

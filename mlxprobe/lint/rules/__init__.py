@@ -131,6 +131,7 @@ from .overwritten_loss import LayerOutputUnread, LossOverwrittenUnread
 from .overwritten_sum import OverwrittenAccumulation
 from .padded import PaddedToLongestCompiled
 from .pairs import PairsShuffledApart
+from .path_weights import PathToWeights
 from .positional_flag import PositionalFlag
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
 from .private_layers import PrivateLayers
@@ -309,5 +310,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
-    EvalAsContext, ShadowedImport,
+    EvalAsContext, ShadowedImport, PathToWeights,
 ), key=lambda r: r.id))

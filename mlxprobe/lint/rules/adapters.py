@@ -4,8 +4,9 @@ MLX097: `model.freeze()`, then the same model trained with nothing unfrozen in t
 Job: in one function (or the module's top-level code), find an adapter attached (a call of a
 class or function whose name holds `lora`: `LoRALinear(model.fc1)`,
 `linear_to_lora_layers(model, ...)`) and, on a later line, a `freeze()` of everything (no
-`keys=`), with no later `unfreeze(keys=...)` naming the adapters. `freeze()` freezes every
-parameter the model holds at that moment, the new adapters too: nothing of them trains
+`keys=`), with no later `unfreeze(keys=...)` naming the adapters nor an unfreeze of a part
+of one by its path. `freeze()` freezes every parameter the model holds at that moment, the
+new adapters too: nothing of them trains
 (mlx-vlm issue 2178 and PR 2181, google-research/tabfm PR 51: freeze first, then attach).
 Measured (mlx 0.32.4 CPU, failure corpus fresh12 `a12_lora_wrap_then_freeze`: 0 trainable
 parameters, `ValueError: [grad] Must specify at least one argument`; fresh13
@@ -98,6 +99,35 @@ def frees_adapters(call: ast.Call) -> bool:
         for k in keys_given(call))
 
 
+def adapter_paths(source: SourceFile, found: list[ast.Call]) -> list[list[str]]:
+    """The paths adapters were bound to in a scope (`model.l1 = TwinLoRALinear(model.l1)`)."""
+    bound = [source.parents.get(c) for c in found if attaches(c)]
+    return [path for b in bound if isinstance(b, ast.Assign) and len(b.targets) == 1
+            and (path := dotted(b.targets[0])) is not None]
+
+
+def unfreezes_inside(source: SourceFile, call: ast.Call, held: list[list[str]]) -> bool:
+    """`m.marsh.unfreeze()` where `m` runs over `(model.l1, model.out)` and those paths hold
+    adapters: a part of an adapter unfrozen by path, what keys= would do (fresh239
+    `saltmarsh_ferry_twin_adapters`: two adapters per layer, each stage unfreezing one)."""
+    path = (dotted(call.func) or [])[:-1]
+    if not freezes(call, "unfreeze") or not path:
+        return False
+    return any(whole[:len(h)] == h for whole in _expanded(source, call, path) for h in held)
+
+
+def _expanded(source: SourceFile, call: ast.Call, path: list[str]) -> list[list[str]]:
+    """The path with its first name replaced by each path that an enclosing `for` over a
+    literal tuple or list of paths gives it (`for m in (model.l1, model.l2)`), else itself."""
+    node = source.parents.get(call)
+    while node is not None and not (isinstance(node, ast.For) and isinstance(
+            node.target, ast.Name) and node.target.id == path[0]):
+        node = source.parents.get(node)
+    if node is None or not isinstance(node.iter, (ast.Tuple, ast.List)):
+        return [path]
+    return [whole + path[1:] for e in node.iter.elts if (whole := dotted(e)) is not None]
+
+
 def scopes(source: SourceFile) -> Iterator[tuple[list[ast.Call], list[ast.AST]]]:
     """(the calls, the nodes) of each function and of the module's top-level code."""
     for scope in [source.tree, *source.of_type(*FUNCTIONS)]:
@@ -147,8 +177,10 @@ class FreezeAfterAdapters(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call, found, nodes in full_freezes(source):
+            held = adapter_paths(source, found)
             if self._after_attach(source, call, found, nodes) and not any(
-                    frees_adapters(c) and c.lineno > call.lineno for c in found):
+                    (frees_adapters(c) or unfreezes_inside(source, c, held))
+                    and c.lineno > call.lineno for c in found):
                 yield self.hit(source, call)
         yield from self._helper_freezes(source)
 
