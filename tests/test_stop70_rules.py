@@ -72,3 +72,28 @@ def test_falling_at_each_value_is_significant_from_four_values() -> None:
     assert program.fell_at_each([4.0, 3.0, 2.0, 1.0])
     assert not program.fell_at_each([3.0, 2.0, 1.0])  # 1/3! = 0.17: noise does that
     assert not program.fell_at_each([4.0, 3.0, 3.0, 1.0])
+
+
+# fresh240 `bowing_etude_s2s` as read: a seq2seq decoder without its causal mask; the
+# teacher-forced validation loss falls to 0.0004 while greedy generation scores 30.6% a note
+VAL = [1.7092, 0.0242, 0.0014, 0.0008, 0.0006, 0.0005, 0.0004]
+
+
+def generated(accuracy: float, val: list[float]) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 50 * i, "t": float(i),
+                "loss": v * 0.99, "metrics": {"val_loss": v}} for i, v in enumerate(val)]
+    records.append({"kind": "progress", "source": "output", "step": 300, "t": 9.0,
+                    "metrics": {"accuracy": accuracy}})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_an_accuracy_far_below_what_the_held_out_loss_allows_is_a_wrong_result() -> None:
+    v = classify(generated(30.6, VAL))
+    assert v.label == "wrong_result:contradicted"
+    assert "causal" in v.hint and v.evidence["accuracy_last"] == 0.306
+
+
+def test_a_held_out_loss_that_allows_errors_or_an_accuracy_that_agrees_passes() -> None:
+    assert classify(generated(100.0, VAL)).kind == "pass"  # its fixed twin's
+    assert classify(generated(30.6, [v + 0.3 for v in VAL])).label != \
+        "wrong_result:contradicted"  # a loss of 0.3 allows 43% errors

@@ -170,8 +170,13 @@ RATE_ENDED = ("the printed learning rate was 0 from step {since} to the end, and
 ZERO_WEIGHTS = ("the weights of {groups} are all 0: an initialiser applied to every "
                 "parameter zeroed them (`model.apply(nn.init.constant(0.0))` sets weight "
                 "matrices too: zero only the biases, `model.apply(init, filter_fn=lambda m, k, "
-                "v: k == 'bias')` or `apply_to_modules`), and a layer whose input or output "
-                "weights are all 0 gets a zero gradient, so it never moves. ")
+                "v: k == 'bias')` or `apply_to_modules`), or both factors of one low-rank "
+                "product were set to 0 (each factor's gradient is multiplied by the other, so "
+                "neither moves: a LoRA adapter starts with A random, "
+                "`mx.random.uniform(-s, s, (in_dim, rank))`, and only B at 0), and a layer whose "
+                "input or output weights are all 0 gets a zero gradient, so it never moves. ")
+# fresh240 `tendon_grasp_adapter_ok` (mlx-vla's LoRALayer, lora_A and lora_B both zeros_like):
+# its four adapter matrices stayed all 0 over 9 looks while the rest of the model trained
 # Measured (mlx 0.32.4 CPU): Adam(learning_rate=1e-3) on a float16 parameter of zeros with
 # gradients of 1e-5 to 4e-5 left it at exactly 0 over 5 steps (its first moment 1.2e-5, its
 # second 0.0; fresh22's GEGLU position table stayed 0 over 24); the same in float32 moved it

@@ -48,6 +48,7 @@ from . import (
     chance,
     checked,
     constant,
+    contradicted,
     decay,
     degraded,
     drift,
@@ -251,6 +252,7 @@ def rulebook() -> tuple[Rule, ...]:
         *ceiling.RULES,
         *checked.RULES,
         *zero_score.RULES,
+        *contradicted.RULES,
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
