@@ -356,6 +356,8 @@ def test_a_local_read_before_its_assignment_says_move_it_after(stderr: dict[str,
     hint = hint_of(stderr["unbound_local"])
     assert hint.startswith("`per_token_loss` is read") and "train_unbound_local.py:7" in hint
     assert "`grpo_loss` assigns `per_token_loss` somewhere" in hint and "after" in hint
+    # a loop whose target is the name it iterates (fresh240 tramline_junction_heads)
+    assert "`for k, per_token_loss in per_token_loss.items()`" in hint
 
 
 def test_a_single_array_unpacked_into_names_says_assign_it_whole(stderr: dict[str, str]) -> None:

@@ -54,8 +54,9 @@ through. Each rule below is one statement true of every program with that failur
   function assigns `x` somewhere, so `x` is local throughout it, and the raising line read it
   before any assignment ran: the assignment comes later (a block placed above the one that
   computes it: fresh48 `grpo_kl_order`, mlx-lm-lora 4920af2, the KL penalty added to
-  `per_token_loss` before the clipped objective assigned it), sits on a branch not taken, or
-  a global was meant.
+  `per_token_loss` before the clipped objective assigned it), sits on a branch not taken, is
+  the target of the loop that iterates it (fresh240 `tramline_junction_heads`, mlx PR 819:
+  `for k, v in v.items()` in `_unwrap`), or a global was meant.
 - `unpacked_array`: "too many values to unpack" / "not enough values to unpack" at a user
   line that unpacks a call's result into names (`logits, _ = model(x)`): the call returned
   one array (an array unpacks along its first axis, one value per row) or a tuple of
@@ -278,8 +279,11 @@ def unbound_local(name: str, user: Frame) -> str:
             f"before anything assigned it on the path taken: `{user.function}` assigns "
             f"`{name}` somewhere, so it is local throughout, but that assignment comes after "
             "this line (a block placed above the one that computes it), sits on a branch "
-            f"that did not run, or a global was meant (`global {name}`); move this line "
-            f"after the assignment that computes `{name}`, or bind it first on every path")
+            f"that did not run, is the loop variable of the loop that iterates it (`for k, "
+            f"{name} in {name}.items()`: the loop's target makes `{name}` local, so the "
+            f"`{name}` it iterates is unbound; iterate the outer value), or a global was "
+            f"meant (`global {name}`); move this line after the assignment that computes "
+            f"`{name}`, or bind it first on every path")
 
 
 def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
