@@ -136,3 +136,27 @@ train(model)
 def test_an_adapter_unfrozen_by_its_path_after_the_freeze(layers: str,
                                                           expected: list[int]) -> None:
     assert fired(ADAPTERS.format(layers=layers), "MLX096") == expected
+
+
+# fresh240 `tramline_junction_heads` (mlx PR 819): a tree walker's dict branch
+WALKER = """
+def unwrap(tree, prefix, value):
+    if isinstance(value, dict):
+        out = {{}}
+        for k, v in {iterated}.items():
+            out[k] = unwrap(tree, f"{{prefix}}.{{k}}", v)
+        return out
+    return [v * 2 for v in value]
+"""
+
+
+@pytest.mark.parametrize("iterated, expected", [("v", [5]), ("value", [])])
+def test_a_loop_that_iterates_its_own_target(iterated: str, expected: list[int]) -> None:
+    assert fired(WALKER.format(iterated=iterated), "MLX235") == expected
+
+
+@pytest.mark.parametrize("before", ["v = tree[prefix]", "global v", "import v"])
+def test_a_name_bound_elsewhere_in_the_function_is_left_alone(before: str) -> None:
+    code = WALKER.format(iterated="v").replace("        out = {}", f"        {before}\n"
+                                                "        out = {}")
+    assert fired(code, "MLX235") == []

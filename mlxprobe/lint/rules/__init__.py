@@ -88,6 +88,7 @@ from .index_dtype import CastToIndexDtype
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
 from .inverse_scale import DividedByInverseRoot
+from .iterated_target import LoopTargetIterated
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
 from .keywords import UnknownKeyword
@@ -310,5 +311,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
-    EvalAsContext, ShadowedImport, PathToWeights,
+    EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated,
 ), key=lambda r: r.id))
