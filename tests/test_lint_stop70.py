@@ -160,3 +160,45 @@ def test_a_name_bound_elsewhere_in_the_function_is_left_alone(before: str) -> No
     code = WALKER.format(iterated="v").replace("        out = {}", f"        {before}\n"
                                                 "        out = {}")
     assert fired(code, "MLX235") == []
+
+
+# fresh241 `platen_ink_noisegrad` (a clean script): annealed noise added to one gradient tree
+NOISY = """
+model = nn.Linear(3, 1)
+opt = optim.SGD(learning_rate=0.01)
+step = nn.value_and_grad(model, lambda m, x: (m(x) ** 2).mean())
+acc = None
+for i in range(10):
+    loss, grads = step(model, mx.ones((4, 3)))
+    grads = tree_map({fn}, grads{more})
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+@pytest.mark.parametrize("fn, more, expected", [
+    ("lambda g: g + 0.1 * mx.random.normal(g.shape)", "", []),
+    ("lambda a, b: a + b", ", grads", [9]),  # a sum of two gradient trees, never divided
+])
+def test_noise_added_to_one_gradient_tree_is_no_accumulation(fn: str, more: str,
+                                                             expected: list[int]) -> None:
+    assert fired(NOISY.format(fn=fn, more=more), "MLX005") == expected
+
+
+# fresh241 `quarry_cairn_rmsllama_ok` (a clean script): RMSNorm gains set to 1.0
+NORMS = """
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = {layer}
+
+    def init_params(self):
+        self.norm.apply(nn.init.constant(1.0))
+"""
+
+
+@pytest.mark.parametrize("layer, expected", [("nn.RMSNorm(8)", []), ("nn.LayerNorm(8)", []),
+                                             ("nn.Linear(8, 8)", [8])])
+def test_a_constant_on_a_normalisation_layer_is_its_usual_start(layer: str,
+                                                                expected: list[int]) -> None:
+    assert fired(NORMS.format(layer=layer), "MLX054") == expected

@@ -117,8 +117,15 @@ class MxGradUnusedArgument(TakesGradients):
 
 
 def is_add(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.add`, or a lambda adding two of its own parameters (`lambda a, b: a + b`): a sum
+    of two trees; `lambda g: g + sd * noise` adds to one tree (fresh241
+    `platen_ink_noisegrad`, annealed gradient noise, a clean script)."""
     if isinstance(node, ast.Lambda):
-        return isinstance(node.body, ast.BinOp) and isinstance(node.body.op, ast.Add)
+        params = {a.arg for a in node.args.args}
+        body = node.body
+        return isinstance(body, ast.BinOp) and isinstance(body.op, ast.Add) and bool(
+            params & names_in(body.left)) and bool(params & names_in(body.right)) and len(
+            params & names_in(body)) >= 2
     return source.imports.resolve(node) in ADD
 
 

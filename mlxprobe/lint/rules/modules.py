@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
-from ..names import EVAL
+from ..names import EVAL, dotted
 from ..source import LOOPS, SourceFile, descendants
 from .base import Rule, trains
 
@@ -50,12 +50,25 @@ class ConstantInitEverywhere(Rule):
             if (isinstance(call.func, ast.Attribute) and call.func.attr == "apply"
                     and len(call.args) == 1 and _keyword(call, "filter_fn") is None
                     and (self._constant(source, call.args[0]) or isinstance(
-                        call.args[0], ast.Name) and call.args[0].id in inits)):
+                        call.args[0], ast.Name) and call.args[0].id in inits)
+                    and not norm_layer(source, call.func.value)):
                 yield self.hit(source, call)
 
     @staticmethod
     def _constant(source: SourceFile, node: ast.AST) -> bool:
         return isinstance(node, ast.Call) and source.imports.resolve(node.func) == CONSTANT_INIT
+
+
+def norm_layer(source: SourceFile, receiver: ast.AST) -> bool:
+    """`self.pre_norm` (or a name) bound only to `nn.RMSNorm(...)`, `nn.LayerNorm(...)` and
+    other normalisation layers: its parameters are gains and offsets, no weight matrix, and a
+    constant is their usual start (fresh241 `quarry_cairn_rmsllama_ok`:
+    `self.pre_norm.apply(nn.init.constant(1.0))`, a clean script)."""
+    key = dotted(receiver)
+    bound = [v for t, v in assignments(source.of_type(ast.Assign)) if key and dotted(t) == key]
+    return bool(bound) and all(
+        isinstance(v, ast.Call) and (name := source.imports.resolve(v.func) or "").startswith(
+            "mlx.nn.") and name.endswith("Norm") for v in bound)
 
 
 class BatchNormStatsNeverEvaluated(Rule):
