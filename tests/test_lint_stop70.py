@@ -202,3 +202,70 @@ class Block(nn.Module):
 def test_a_constant_on_a_normalisation_layer_is_its_usual_start(layer: str,
                                                                 expected: list[int]) -> None:
     assert fired(NORMS.format(layer=layer), "MLX054") == expected
+
+
+# fresh241 `marten_glaze_flowmatch` (mflux 8c9a38b): a list of sigmas gathered by timesteps
+SIGMAS = """
+class Schedule:
+    def __init__(self, n):
+        self.sigmas = [t / n for t in range(n)]
+
+
+sched = Schedule(10)
+for step in range(5):
+    t = mx.random.randint(0, 10, (4,))
+    s = {gather}
+    u = sched.sigmas[step]
+"""
+
+
+@pytest.mark.parametrize("gather, expected", [("sched.sigmas[t]", [10]),
+                                              ("mx.array(sched.sigmas)[t]", [])])
+def test_a_list_gathered_with_an_array_of_indices(gather: str, expected: list[int]) -> None:
+    assert fired(SIGMAS.format(gather=gather), "MLX236") == expected
+
+
+# fresh241 `quarry_cairn_rmsllama` (mini-llama-mlx bee8edf): std d ** 0.5 for d ** -0.5
+INIT = """
+class Attention(nn.Module):
+    def __init__(self, d_embd):
+        super().__init__()
+        self.proj = nn.Linear(d_embd, d_embd)
+        self.proj.apply(nn.init.normal(0.0, {std}))
+        self.extra = mx.random.normal((d_embd, d_embd)) * {scale}
+"""
+
+
+@pytest.mark.parametrize("std, scale, expected", [
+    ("d_embd ** 0.5", "d_embd ** -0.5", [6]),
+    ("d_embd ** -0.5", "mx.sqrt(d_embd)", [7]),
+    ("d_embd ** -0.5", "mx.sqrt(2 / d_embd)", []),
+    ("sigma ** 0.5", "0.02", []),  # a variance's root, no width
+])
+def test_a_start_scale_that_grows_with_the_width(std: str, scale: str,
+                                                 expected: list[int]) -> None:
+    assert fired(INIT.format(std=std, scale=scale), "MLX237") == expected
+
+
+# fresh16 `lora_keys_miss_fused_qkv` (mlx-lm issue 90): keys for a model with a fused qkv_proj
+KEYS = """
+CONFIG = {{"lora_parameters": {{"keys": [{keys}], "rank": 8}}}}
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv_proj = nn.Linear(8, 24)
+        self.o_proj = nn.Linear(8, 8)
+"""
+
+
+@pytest.mark.parametrize("keys, header, expected", [
+    ('"self_attn.q_proj", "self_attn.v_proj"', "", [2]),
+    ('"self_attn.qkv_proj", "self_attn.q_proj"', "", []),  # one key names a layer
+    ('"self_attn.q_proj", "self_attn.v_proj"', "from mlx_lm import load\n", []),
+])
+def test_lora_keys_that_name_no_layer_of_the_model(keys: str, header: str,
+                                                   expected: list[int]) -> None:
+    code = KEYS.format(keys=keys).replace("\nCONFIG", "\n" + header + "CONFIG", 1)
+    assert fired(code, "MLX238") == [n + header.count("\n") for n in expected]

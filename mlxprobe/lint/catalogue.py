@@ -1763,6 +1763,40 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX238", "lora-keys-match-nothing",
+        "the layers a LoRA config targets (\"keys\": [\"self_attn.q_proj\", ...]) name no "
+        "layer the program's own model classes set: every key misses, no adapter is attached "
+        "and the run trains nothing it meant to",
+        "\"keys\": [\"self_attn.qkv_proj\", \"self_attn.o_proj\"]  # the model's own layer names",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh16 lora_keys_miss_fused_qkv): keys "
+        "q_proj and v_proj against a fused qkv_proj built no LoRA layer: 0 trainable "
+        "parameters, [grad] Must specify at least one argument at the first step; keys "
+        "naming qkv_proj and o_proj trained",
+        "", source="https://github.com/ml-explore/mlx-lm/issues/90"),
+    RuleInfo(
+        "MLX237", "init-grows-with-width",
+        "a weight drawn with a standard deviation that grows with the layer's width "
+        "(nn.init.normal(0, d ** 0.5), mx.random.normal(shape) * sqrt(hidden)): a "
+        "variance-preserving start is 1 / sqrt(fan_in), so each layer scales its input up "
+        "about d-fold and the loss starts far above chance",
+        "nn.init.normal(0.0, d_model ** -0.5)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh241 quarry_cairn_rmsllama): a LLaMA "
+        "whose projections were drawn with std d_embd ** 0.5 (8 for 0.125) did not learn; "
+        "d_embd ** -0.5 learned",
+        "", source="https://github.com/kimbochen/mini-llama-mlx/commit/"
+        "bee8edf47d8f37263fe60d4f4994fa15e4d148ae"),
+    RuleInfo(
+        "MLX236", "list-indexed-by-array",
+        "a Python list indexed with an MLX array of indices (sched.sigmas[timesteps]): a list "
+        "takes one integer, so the gather raises TypeError (only 0-dimensional integer arrays "
+        "convert to an index) at the first step",
+        "sigmas_t = mx.array(sched.sigmas)[timesteps]",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh241 marten_glaze_flowmatch): a "
+        "flow-matching trainer whose scheduler kept its sigmas in a list comprehension "
+        "gathered them with sampled timesteps and died at the first step",
+        "", source="https://github.com/filipstrand/mflux/commit/"
+        "8c9a38bf9a97b293db8aeae7a693d093edcd41c9"),
+    RuleInfo(
         "MLX235", "loop-target-iterated",
         "a for loop iterates a name its own target binds (for k, v in v.items()) and nothing "
         "else in the function binds it: the target makes the name local, so the loop raises "

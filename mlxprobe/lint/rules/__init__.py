@@ -87,6 +87,7 @@ from .ignore_index import IgnoreIndexUnmasked
 from .index_dtype import CastToIndexDtype
 from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
+from .init_scale import InitGrowsWithWidth
 from .inverse_scale import DividedByInverseRoot
 from .iterated_target import LoopTargetIterated
 from .jax_spellings import JaxSpelling
@@ -97,8 +98,10 @@ from .layer_loop import LayerLoopDropsOutput
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .lazy_bank import LazyBank
 from .leaves import NumberInDifferentiatedTree
+from .list_index import ListIndexedByArray
 from .loading import SilentPartialLoad
 from .loop_target import LoopTargetRebindsArray
+from .lora_keys import LoraKeysMatchNothing
 from .lora_scale import AlphaWithoutRank
 from .loss_constructor import LossCalledAsConstructor
 from .losses import LabelShiftBatchAxis, LogSoftmaxWithoutLabels, UnshiftedLabels
@@ -311,5 +314,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SelfAdded, LayerOutputUnread, UnreadParameter, HalfRoundTrip, PrivateState,
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
-    EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated,
+    EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
+    InitGrowsWithWidth, LoraKeysMatchNothing,
 ), key=lambda r: r.id))
