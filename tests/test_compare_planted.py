@@ -39,10 +39,6 @@ def compare(base: Path, head: Path, *extra: str) -> subprocess.CompletedProcess:
                            str(head), *extra], capture_output=True, text=True, timeout=60)
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("compare_planted")
-
-
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_planted(tmp_path_factory.mktemp("clean") / "base.json", "", "--repeat", REPEAT)

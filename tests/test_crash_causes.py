@@ -175,10 +175,6 @@ print(json.dumps(out))
 """
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("crash_causes")
-
-
 @pytest.fixture(scope="module")
 def stderr() -> dict[str, str]:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), json.dumps(PROGRAMS)],

@@ -66,10 +66,6 @@ def write_scenarios(folder: Path) -> None:
                       sid="memory | grows", variants=leak))
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("html")
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One real run with --json, --html and --markdown; the paths of what it wrote."""

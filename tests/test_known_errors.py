@@ -153,10 +153,6 @@ print(json.dumps(out))
 """
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("known_errors")
-
-
 @pytest.fixture(scope="module")
 def raised() -> dict[str, str]:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), json.dumps(RAISED)],

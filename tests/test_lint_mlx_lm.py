@@ -33,10 +33,6 @@ def installed(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("lint_mlx_lm")
-
-
 @pytest.fixture(scope="module")
 def mlx_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     found = installed("mlx_lm")

@@ -75,10 +75,6 @@ TRUE_POSITIVES = {
 }
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("lint_packages")
-
-
 @pytest.fixture(scope="module")
 def packages() -> Path:
     try:

@@ -29,10 +29,6 @@ TOOLCHAIN = build.toolchain_problem()
 needs_toolchain = pytest.mark.skipif(TOOLCHAIN is not None, reason=f"{TOOLCHAIN}")
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("native")
-
-
 @pytest.fixture(scope="module")
 def native_step2() -> Path:
     return build.program(SCENARIOS / "native", "native_step2")

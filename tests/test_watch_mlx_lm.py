@@ -23,10 +23,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TRAIN_ROW = re.compile(r"^\s*(\d+)\s+(\d+\.\d+) [\u25bc\u25b2]", re.MULTILINE)
 
 
-# one worker runs this module (`--dist loadgroup`): its module fixture is built once
-pytestmark = pytest.mark.xdist_group("watch_mlx_lm")
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     return build(tmp_path_factory.mktemp("tiny-mlx-lm"))
