@@ -20,6 +20,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -27,6 +28,10 @@ from ..flow import body_nodes
 from ..source import SourceFile
 from .base import Rule
 
+# a `for` line whose iterable names one of its targets (the text test that spares parsing a
+# file with no such line: nearly every file has a `for` and a `def`)
+HEADER = re.compile(r"\bfor\s+([\w\s,()]+?)\s+in\s+([^\n]+)")
+WORD = re.compile(r"[A-Za-z_]\w*")
 OWN_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -40,7 +45,9 @@ class LoopTargetIterated(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "for " in text and "def " in text
+        return "def " in text and any(
+            set(WORD.findall(m.group(1))) & set(WORD.findall(m.group(2)))
+            for m in HEADER.finditer(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*DEFS):

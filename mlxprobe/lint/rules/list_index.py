@@ -41,7 +41,7 @@ class ListIndexedByArray(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "mx." in text and "[" in text and (
+        return "mx." in text and ("= [" in text or "list(" in text) and (
             "randint(" in text or "arange(" in text or "permutation(" in text
             or "argsort(" in text)
 
