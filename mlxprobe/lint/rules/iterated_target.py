@@ -52,31 +52,33 @@ class LoopTargetIterated(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*DEFS):
             nodes = body_nodes(source, function)
-            bound = bound_names(source, function, nodes)
+            counts, fixed = bound_names(source, function, nodes)
             for loop in nodes:
                 if isinstance(loop, (ast.For, ast.AsyncFor)):
-                    read = iterated_own(source, loop, bound)
+                    read = iterated_own(source, loop, counts, fixed)
                     if read is not None:
                         yield self.hit(source, read)
 
 
-def iterated_own(source: SourceFile, loop: ast.For | ast.AsyncFor,
-                 bound: dict[str, int]) -> ast.Name | None:
+def iterated_own(source: SourceFile, loop: ast.For | ast.AsyncFor, counts: dict[str, int],
+                 fixed: set[str]) -> ast.Name | None:
     """The first name the loop's iterable reads that its target binds, when the target is
-    that name's only binding in the function (`bound` counts each name's bindings)."""
+    that name's only binding in the function (`counts`: each name's assignments; `fixed`:
+    the names bound otherwise, which no loop can be the only binding of)."""
     targets = [n for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
-    names = {n.id for n in targets}
+    names = {n.id for n in targets} - fixed
     for node in ast.walk(loop.iter):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names \
                 and not inside(source, node, OWN_SCOPES, loop) \
-                and bound.get(node.id, 0) == sum(t.id == node.id for t in targets):
+                and counts.get(node.id, 0) == sum(t.id == node.id for t in targets):
             return node
     return None
 
 
-def bound_names(source: SourceFile, function: ast.AST, nodes: list[ast.AST]) -> dict[str, int]:
-    """How many times the function binds each name (parameters, `global`/`nonlocal`, imports,
-    nested `def`/`class`, `except ... as` count as bindings no loop can be the only one of)."""
+def bound_names(source: SourceFile, function: ast.AST,
+                nodes: list[ast.AST]) -> tuple[dict[str, int], set[str]]:
+    """How many times the function assigns each name, and the names it binds otherwise
+    (parameters, `global`/`nonlocal`, imports, nested `def`/`class`, `except ... as`)."""
     counts: dict[str, int] = {}
     args = function.args
     fixed = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs,
@@ -93,8 +95,7 @@ def bound_names(source: SourceFile, function: ast.AST, nodes: list[ast.AST]) -> 
             fixed.add(node.name)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             fixed.add(node.name)
-    return {name: count + 100 * (name in fixed) for name, count in counts.items()} | {
-        name: 100 for name in fixed - set(counts)}
+    return counts, fixed
 
 
 def inside(source: SourceFile, node: ast.AST, kinds: tuple, stop: ast.AST) -> bool:

@@ -29,7 +29,8 @@ from .base import Rule
 
 INDICES = frozenset({"mlx.core.arange", "mlx.core.random.permutation", "mlx.core.argsort",
                      "mlx.core.argpartition"})
-SHAPED = frozenset({"mlx.core.random.randint": 2, "mlx.core.random.categorical": 2}.items())
+# positional arguments before the shape: a call with more, or a `shape=`, returns an array
+SHAPED = {"mlx.core.random.randint": 2, "mlx.core.random.categorical": 2}
 
 
 class ListIndexedByArray(Rule):
@@ -81,7 +82,7 @@ def indices(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int
     """A call returning an array of indices, or a name bound only to one."""
     if isinstance(node, ast.Call):
         name = source.imports.resolve(node.func) or ""
-        shaped = dict(SHAPED).get(name)
+        shaped = SHAPED.get(name)
         return name in INDICES or (shaped is not None and (
             len(node.args) > shaped or any(k.arg == "shape" for k in node.keywords))) or (
             name == "mlx.core.array" and bool(node.args)

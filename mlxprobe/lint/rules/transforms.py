@@ -194,7 +194,7 @@ def constant_args(source: SourceFile, function: ast.AST) -> set[str]:
     `mx.grad`; none for a method, a decorated function or `argnames` (fresh238
     `fourier_tensor_svec`, cvxpylayers 9069eba: a loss over the model and three data arrays
     whose prediction went through NumPy three helpers down reached the data only)."""
-    if source.parents.get(function).__class__ is ast.ClassDef:
+    if isinstance(source.parents.get(function), ast.ClassDef):
         return set()
     params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
     found: set[str] | None = None
