@@ -240,19 +240,7 @@ def rulebook() -> tuple[Rule, ...]:
              _wrong_result),
         Rule("wrong_result.collectives", "records", "ranks issued different collectives",
              "records of each rank's collectives", _collectives),
-        *replayed.RULES,  # before reverted: a whole curve replayed names the resume
-        *reverted.RULES,
-        *degraded.RULES,
-        *averaged.RULES,
-        *accumulated.RULES,
-        *stale_eval.RULES,
-        *split_gap.RULES,
-        *below_floor.RULES,
-        *throughput.RULES,
-        *ceiling.RULES,
-        *checked.RULES,
-        *zero_score.RULES,
-        *contradicted.RULES,
+        *_reported_wrong_rules(),
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
              "exactly 0 at every report; an optimizer built and never stepped",
              "the program's own reports", _no_update),
@@ -281,6 +269,26 @@ def rulebook() -> tuple[Rule, ...]:
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
+    )
+
+
+def _reported_wrong_rules() -> tuple[Rule, ...]:
+    """The rulebook's wrong_result rules read from what the program reports, in their order
+    of precedence (after the scenario's own checks)."""
+    return (
+        *replayed.RULES,  # before reverted: a whole curve replayed names the resume
+        *reverted.RULES,
+        *degraded.RULES,
+        *averaged.RULES,
+        *accumulated.RULES,
+        *stale_eval.RULES,
+        *split_gap.RULES,
+        *below_floor.RULES,
+        *throughput.RULES,
+        *ceiling.RULES,
+        *checked.RULES,
+        *zero_score.RULES,
+        *contradicted.RULES,
     )
 
 

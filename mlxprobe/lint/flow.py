@@ -348,6 +348,17 @@ def name_values(source: SourceFile, name: str, scope: ast.AST | None) -> list[as
             if isinstance(t, ast.Name) and t.id == name]
 
 
+def bound_only_to(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int,
+                  test: Callable[[ast.AST, int], bool]) -> bool:
+    """`node` is a name that `scope` binds at least once, every value passing `test(value,
+    depth - 1)`, while `depth` > 0: how the rules that follow a name to what it holds end
+    (MLX231's dict, MLX234's path, MLX236's array of indices)."""
+    if not isinstance(node, ast.Name) or depth <= 0:
+        return False
+    bound = name_values(source, node.id, scope)
+    return bool(bound) and all(test(v, depth - 1) for v in bound)
+
+
 def derived(body: list[ast.stmt], name: str, not_from: str | None = None) -> set[str]:
     """`name` and the local names bound (in source order) from values that read it, leaving
     out any value that also reads `not_from` (`parameter = parameter - lr * m` stays the

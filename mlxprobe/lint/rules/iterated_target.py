@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes
-from ..source import SourceFile
+from ..flow import between, body_nodes
+from ..source import SourceFile, descendants
 from .base import Rule
 
 # a `for` line whose iterable names one of its targets (the text test that spares parsing a
@@ -65,11 +65,11 @@ def iterated_own(source: SourceFile, loop: ast.For | ast.AsyncFor, counts: dict[
     """The first name the loop's iterable reads that its target binds, when the target is
     that name's only binding in the function (`counts`: each name's assignments; `fixed`:
     the names bound otherwise, which no loop can be the only binding of)."""
-    targets = [n for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
+    targets = [n for n in descendants(loop.target) if isinstance(n, ast.Name)]
     names = {n.id for n in targets} - fixed
-    for node in ast.walk(loop.iter):
+    for node in descendants(loop.iter):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in names \
-                and not inside(source, node, OWN_SCOPES, loop) \
+                and not between(source, node, loop, OWN_SCOPES) \
                 and counts.get(node.id, 0) == sum(t.id == node.id for t in targets):
             return node
     return None
@@ -85,7 +85,7 @@ def bound_names(source: SourceFile, function: ast.AST,
                              *filter(None, (args.vararg, args.kwarg)))}
     for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) \
-                and not inside(source, node, OWN_SCOPES, function):
+                and not between(source, node, function, OWN_SCOPES):
             counts[node.id] = counts.get(node.id, 0) + 1
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             fixed.update(node.names)
@@ -96,13 +96,3 @@ def bound_names(source: SourceFile, function: ast.AST,
         elif isinstance(node, ast.ExceptHandler) and node.name:
             fixed.add(node.name)
     return counts, fixed
-
-
-def inside(source: SourceFile, node: ast.AST, kinds: tuple, stop: ast.AST) -> bool:
-    """`node` lies in a node of `kinds` below `stop`."""
-    parent = source.parents.get(node)
-    while parent is not None and parent is not stop:
-        if isinstance(parent, kinds):
-            return True
-        parent = source.parents.get(parent)
-    return False

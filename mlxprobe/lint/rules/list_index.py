@@ -23,8 +23,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, name_values
-from ..source import SourceFile
+from ..flow import assignments, body_nodes, bound_only_to, name_values
+from ..source import SourceFile, descendants
 from .base import Rule
 
 INDICES = frozenset({"mlx.core.arange", "mlx.core.random.permutation", "mlx.core.argsort",
@@ -49,7 +49,7 @@ class ListIndexedByArray(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Subscript):
             if isinstance(node.ctx, ast.Load) and is_list(source, node.value) and indices(
-                    source, node.slice, source.enclosing(node), 1):
+                    source, node.slice, source.enclosing(node), 2):
                 yield self.hit(source, node)
 
 
@@ -87,15 +87,13 @@ def indices(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int
             len(node.args) > shaped or any(k.arg == "shape" for k in node.keywords))) or (
             name == "mlx.core.array" and bool(node.args)
             and isinstance(node.args[0], (ast.List, ast.ListComp)))
-    if not isinstance(node, ast.Name) or depth < 0 or looped(source, node.id, scope):
-        return False
-    bound = name_values(source, node.id, scope)
-    return bool(bound) and all(indices(source, v, scope, depth - 1) for v in bound)
+    return isinstance(node, ast.Name) and not looped(source, node.id, scope) and bound_only_to(
+        source, node, scope, depth, lambda value, left: indices(source, value, scope, left))
 
 
 def looped(source: SourceFile, name: str, scope: ast.AST | None) -> bool:
     """A `for` in the scope binds `name` (`for u, i in pairs`): not only an array of
     indices."""
     return any(isinstance(n, ast.For) and any(
-        isinstance(t, ast.Name) and t.id == name for t in ast.walk(n.target))
-        for n in ast.walk(scope or source.tree))
+        isinstance(t, ast.Name) and t.id == name for t in descendants(n.target))
+        for n in body_nodes(source, scope or source.tree))

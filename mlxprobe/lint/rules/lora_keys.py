@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..source import SourceFile
+from ..source import SourceFile, descendants
 from .base import Rule
 
 LIBRARIES = ("mlx_lm", "mlx_vlm", "transformers")
@@ -44,7 +44,7 @@ class LoraKeysMatchNothing(Rule):
         classes = module_classes(source)
         if not classes or imports_a_model_library(source):
             return
-        names = {t.attr for c in classes for t in ast.walk(c)
+        names = {t.attr for c in classes for t in descendants(c)
                  if isinstance(t, ast.Attribute) and isinstance(t.ctx, ast.Store)
                  and isinstance(t.value, ast.Name) and t.value.id == "self"}
         for node in source.of_type(ast.Dict):

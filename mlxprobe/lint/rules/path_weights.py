@@ -24,7 +24,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import name_values
+from ..flow import bound_only_to
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -61,7 +61,5 @@ def is_path(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int
             for side in (node.left, node.right))
     if isinstance(node, ast.Call):
         return source.imports.resolve(node.func) in PATHS
-    if not isinstance(node, ast.Name) or depth <= 0:
-        return False
-    bound = name_values(source, node.id, scope)
-    return bool(bound) and all(is_path(source, v, scope, depth - 1) for v in bound)
+    return bound_only_to(source, node, scope, depth,
+                         lambda value, left: is_path(source, value, scope, left))

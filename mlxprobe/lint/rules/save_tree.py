@@ -22,7 +22,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import name_values
+from ..flow import bound_only_to
 from ..source import SourceFile
 from .base import Rule
 
@@ -63,7 +63,5 @@ def is_tree(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int
         func = node.func
         return (isinstance(func, ast.Name) and func.id == "dict") or (
             isinstance(func, ast.Attribute) and func.attr in TREES - {"items"})
-    if not isinstance(node, ast.Name) or depth <= 0:
-        return False
-    bound = name_values(source, node.id, scope)
-    return bool(bound) and all(is_tree(source, v, scope, depth - 1) for v in bound)
+    return bound_only_to(source, node, scope, depth,
+                         lambda value, left: is_tree(source, value, scope, left))
