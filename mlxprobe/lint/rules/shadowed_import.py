@@ -45,7 +45,9 @@ class ShadowedImport(Rule):
             nodes = body_nodes(source, function)
             declared = {n for s in nodes if isinstance(s, (ast.Global, ast.Nonlocal))
                         for n in s.names}
-            for name in imported - declared:
+            stored = {n.id for n in nodes if isinstance(n, ast.Name)
+                      and isinstance(n.ctx, ast.Store)}
+            for name in (imported & stored) - declared:
                 read = unguarded_read(source, function, nodes, name)
                 if read is not None:
                     yield self.hit(source, read)
