@@ -25,17 +25,21 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
 from ..names import last_name
+from ..partial import METHOD, blocks, cut
 from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import Rule
 from .evaluation import evaluated_in, loop_trains, materialised
 
 JOINS = frozenset({"mlx.core.concatenate", "mlx.core.stack"})
+# `mx.concatenate(c` / `mx.stack(c` of a plain name: the list the text test asks `c.append(` of.
+JOINED = re.compile(r"mx\.(?:concatenate|stack)\(\s*(\w+)\s*[,)]")
 
 
 class LazyBank(Rule):
@@ -47,7 +51,10 @@ class LazyBank(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ".append(" in text and ("mx.concatenate(" in text or "mx.stack(" in text)
+        if ".append(" not in text or not any(f"{name}.append(" in text
+                                             for name in set(JOINED.findall(text))):
+            return False
+        return any(banks(piece) for piece in functions_text(text))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         methods = {f for c in module_classes(source) for f in c.body if isinstance(f, FUNCTIONS)}
@@ -58,6 +65,25 @@ class LazyBank(Rule):
             for loop in (n for n in body_nodes(source, function) if isinstance(n, LOOPS)):
                 if joined and source.enclosing(loop) is function:
                     yield from (self.hit(source, node) for node in banked(source, loop, joined))
+
+
+def functions_text(text: str) -> list[str]:
+    """The module's top-level blocks, each class's cut into its methods; the methods of a
+    class whose line names a `Module` base are left out (the check skips a model's own)."""
+    pieces: list[str] = []
+    for block in blocks(text):
+        header = next((line for line in block.split("\n") if not line.startswith("@")), "")
+        if not header.startswith("class "):
+            pieces.append(block)
+        elif "Module" not in header:
+            pieces += cut(block, METHOD)
+    return pieces
+
+
+def banks(piece: str) -> bool:
+    """A loop, and `c.append(` of a name `c` the piece joins with `mx.concatenate(c`."""
+    return "for " in piece and any(f"{name}.append(" in piece
+                                   for name in set(JOINED.findall(piece)))
 
 
 def joined_lists(source: SourceFile, function: ast.AST) -> set[str]:

@@ -33,6 +33,11 @@ from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 BASELESS = re.compile(r"^[ \t]*class \w+(?:\(\s*(?:object)?\s*\))?:", re.MULTILINE)
+# Text tests that keep `may_fire` a superset of the check: an attribute read through `self`,
+# one stored through any object (`x.name = `, `x.name += `, `x.name: T = `), a method.
+READ = re.compile(r"\bself\.(\w+)")
+STORED = re.compile(r"\.(\w+)\s*(?::[^=\n]*)?(?:[-+*/@%&|^]|//|\*\*|>>|<<)?=(?!=)")
+DEFINED = re.compile(r"\bdef (\w+)")
 DYNAMIC = frozenset({"__getattr__", "__getattribute__", "__slots__", "__dict__", "setattr",
                      "__setattr__"})
 
@@ -45,7 +50,8 @@ class UnsetAttribute(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "self." in text and BASELESS.search(text) is not None
+        return "self." in text and plain_class_in(text) and bool(
+            set(READ.findall(text)) - set(STORED.findall(text)) - set(DEFINED.findall(text)))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         classes = [c for c in source.of_type(ast.ClassDef) if plain(source, c)]
@@ -61,6 +67,16 @@ class UnsetAttribute(Rule):
                         and (name := self_attr(node)) and name not in known \
                         and not name.startswith("__"):
                     yield self.hit(source, node)
+
+
+def plain_class_in(text: str) -> bool:
+    """A class line with no base but `object` whose line before is no decorator (a
+    `@dataclass` config class is most of those in model code)."""
+    for match in BASELESS.finditer(text):
+        start = text.rfind("\n", 0, max(match.start() - 1, 0)) + 1
+        if not text[start:match.start()].lstrip().startswith("@"):
+            return True
+    return False
 
 
 def based_on(source: SourceFile) -> set[str]:
