@@ -56,6 +56,13 @@ LOGVAR_FAR = ("`{name}` reached {value:.4g}: a trained log-variance sits within 
 SWALLOWED = ("the program printed `{error}` ({times}x in the last of its stderr) and went on: "
              "an exception caught around the step (`except Exception:`) skips the update "
              "every time; let it raise, or print its traceback once and stop. ")
+NOTHING_TRAINED = ("every loss the run reported is exactly 0 and no step was taken: no example "
+                   "reached the step, the averages are of nothing. Look for a filter that "
+                   "skips examples and dropped them all: token ids checked against "
+                   "`tokenizer.vocab_size`, which leaves out the added special tokens (check "
+                   "against `len(tokenizer)` or the model's embedding rows), a length limit "
+                   "below every example, a label mask that keeps no position; count what it "
+                   "skips and print it. Else ")
 IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` around the gradient "
                   "computation that falls back to a loss without gradients, or a condition "
                   "that skips `optimizer.update(model, grads)`: often a gradient dict "

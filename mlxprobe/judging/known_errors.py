@@ -125,15 +125,22 @@ TABLE: tuple[KnownError, ...] = (
         "before the model", GH + "Blaizzy/mlx-embeddings/issues/21"),
     KnownError(
         "image_tokens_features",
-        r"Image features and image tokens do not match",
+        r"Image features and image tokens do not match|supports only one image per input"
+        r"|number of image tokens is \d+ while the number of image",
         "a vision-language model got a different number of image features from its vision "
         "tower than image placeholder tokens in its prompt: images dropped on the way (a "
         "batch of images of different sizes, a ragged batch, collated by keeping only the "
         "first image's pixel_values), a prompt built without (or with extra) image "
-        "placeholders, or a processor whose token count per image differs from the model's",
+        "placeholders, a processor whose token count per image differs from the model's, or "
+        "a merge that writes one image's patch features (a row per patch) into the positions "
+        "of a single `<image>` placeholder",
         "keep every image: collate a ragged batch's pixel_values as a list (one array per "
         "image) or resize the images to one shape before `mx.stack`, and build each prompt "
-        "with the processor's chat template so it holds one placeholder run per image",
+        "with the processor's chat template so it holds one placeholder run per image; a "
+        "merge of one placeholder per image splices the image's patch features in its place: "
+        "cut the text embeddings at the `image_token_index` positions and `mx.concatenate` "
+        "the text segments interleaved with each image's features along the sequence axis "
+        "(pierretokns/mlx-vlm 95e165c)",
         GH + "Blaizzy/mlx-vlm/issues/607"),
     KnownError(
         "lora_not_fused",

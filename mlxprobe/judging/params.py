@@ -200,7 +200,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     if compared is None or not _others_moved(compared, short):
         return None
     names = _always(compared, ("unchanged", "shrunk"), short)
-    if not names:
+    if not names or unused_tail(names, compared):
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
     decayed = sorted(set(names) - set(_always(compared, ("unchanged",), short)))
@@ -214,6 +214,34 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                        f"; {len(decayed)} of them changed only by one common shrink of their "
                        "values, weight decay with a zero gradient" if decayed else ""),
                    _part_hint(raw, names, zero, compared), ev)
+
+
+def unused_tail(names: list[str], compared: list[dict]) -> bool:
+    """The groups that never changed are one whole layer `<stack>.<K>` of an indexed stack
+    (K >= 1) and no layer below it: the stack is read from that layer's input, its last
+    layer unused by design. A vision tower whose features a language model takes from the
+    penultimate layer (LLaVA's `vision_feature_layer = -2`, CLIP features) never trains its
+    last layer: fresh243 `heron_slate_caption_ok`, correct, `vision_tower.layers.2` (all 8
+    groups) unchanged over 9 looks while layers 0 and 1 and the language model trained. A
+    whole stack that never trains (fresh238 `quarry_hoist_blocklm`: `layers.0` and
+    `layers.1`) or groups of several modules still judge. Only where the look listed every
+    unchanged group (the list is capped)."""
+    last = compared[-1]
+    if len(last.get("unchanged") or []) < int(last.get("unchanged_count") or 0):
+        return False
+    heads = {layer_of(name) for name in names}
+    if len(heads) != 1 or None in heads:
+        return False
+    _, index = heads.pop()  # type: ignore[misc]
+    return index >= 1
+
+
+def layer_of(name: str) -> tuple[str, int] | None:
+    """(`vision_tower.layers`, 2) of `vision_tower.layers.2.fc1`: the first numbered part
+    (the outermost stack)."""
+    parts = name.split(".")
+    at = next((i for i, p in enumerate(parts) if p.isdigit()), None)
+    return None if at is None else (".".join(parts[:at]), int(parts[at]))
 
 
 def _others_moved(compared: list[dict], short: bool) -> bool:

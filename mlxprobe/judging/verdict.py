@@ -687,7 +687,10 @@ def _numbers(values: Iterable[object]) -> list[float]:
 def _idle_hint(raw: RawResult) -> str:
     """The idle-optimizer fix, led by an error the program printed and went on from (with
     its known cause and fix), and by the compile sites when the program compiles."""
-    return _swallowed(raw) + program.at_sites(raw, hints.IDLE_COMPILED) + hints.IDLE_OPTIMIZER
+    losses = metric_tally(raw, "loss")
+    empty = hints.NOTHING_TRAINED if losses.n >= 2 and losses.all_zero else ""
+    return _swallowed(raw) + program.at_sites(raw, hints.IDLE_COMPILED) + empty + \
+        hints.IDLE_OPTIMIZER
 
 
 def _swallowed(raw: RawResult) -> str:

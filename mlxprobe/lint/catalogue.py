@@ -1763,6 +1763,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX240", "no-return-used",
+        "the value of a call to the module's own function that returns nothing is bound "
+        "(train, valid, test = (load_and_check(n) for n in names)): every path of the "
+        "function returns None, so the first len() or loop over the names raises TypeError",
+        "return Dataset(dataset_path)  # the value the callers bind",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh40 jsonl_split_loader_none): a "
+        "loader whose inner load_and_check bound its Dataset to a local and never returned "
+        "it died with TypeError: object of type 'NoneType' has no len() before any step; "
+        "returning it, the run trained",
+        "", source="https://github.com/ml-explore/mlx-examples/pull/468"),
+    RuleInfo(
         "MLX238", "lora-keys-match-nothing",
         "the layers a LoRA config targets (\"keys\": [\"self_attn.q_proj\", ...]) name no "
         "layer the program's own model classes set: every key misses, no adapter is attached "

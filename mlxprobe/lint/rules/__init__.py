@@ -117,6 +117,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .nested_values import NestedTreeIteratedFlat
+from .no_return_used import NoReturnUsed
 from .none_overwritten import NoneTestOverwritten
 from .none_unpacked import NoneUnpacked
 from .number_reset import ArrayResetToNumber
@@ -315,5 +316,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ExtraPositional, LazyBank, SubsetLoad, DoubleBos, InertScale, TextTruth, FreezeShared,
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
-    InitGrowsWithWidth, LoraKeysMatchNothing,
+    InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
 ), key=lambda r: r.id))

@@ -24,7 +24,6 @@ from ..flow import (
     calls,
     calls_by_name,
     helper_of,
-    names_in,
     reach,
     walk,
 )
@@ -291,20 +290,36 @@ class StepFunctionInGrad(Rule):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
         operand = call.args[0] if call.args else call.func.value
-        return bool(params & {n.id for n in descendants(operand) if isinstance(n, ast.Name)}
-                    or self._bound_from(function, operand, params))
+        return bool(params & read_names(source, operand)
+                    or self._bound_from(source, function, operand, params))
 
-    def _bound_from(self, function: ast.AST, node: ast.AST, params: set[str]) -> bool:
+    def _bound_from(self, source: SourceFile, function: ast.AST, node: ast.AST,
+                    params: set[str]) -> bool:
         bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
-        todo, seen = list(names_in(node)), set()
+        todo, seen = list(read_names(source, node)), set()
         while todo:
             name = todo.pop()
             if name in params:
                 return True
             if name in bound and name not in seen:
                 seen.add(name)
-                todo.extend(names_in(bound[name]))
+                todo.extend(read_names(source, bound[name]))
         return False
+
+
+def read_names(source: SourceFile, node: ast.AST) -> set[str]:
+    """The names `node` reads, leaving out `self` where it only reaches a private attribute
+    (`self._w_fp`): MLX keeps attributes whose name starts with `_` out of `parameters()`,
+    so no gradient reaches them (fresh243 `loom_bobbin_adaround_ok`: a rounding of the
+    stored full-precision weights, `mx.round(self._W_fp / self._scales)`, beside the
+    trained rounding offsets)."""
+    return {n.id for n in descendants(node) if isinstance(n, ast.Name) and not private(
+        source.parents.get(n), n)}
+
+
+def private(parent: ast.AST | None, name: ast.Name) -> bool:
+    return name.id == "self" and isinstance(parent, ast.Attribute) and parent.value is name \
+        and parent.attr.startswith("_")
 
 
 SINGULAR = frozenset({"mlx.core.sqrt", "mlx.core.rsqrt"})

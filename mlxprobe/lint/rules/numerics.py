@@ -289,6 +289,18 @@ def bare_variance(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
     return variance(source, node)
 
 
+def before_loop(source: SourceFile, node: ast.BinOp, bound: dict[str, ast.AST]) -> bool:
+    """`x / sd` in a loop, `sd` bound before the loop in the same function: one statistic of
+    the whole data set (`mu, sd = X.mean(0), X.std(0)` then `(X[idx] - mu) / sd` per step),
+    the same at every step, not a group's spread that a step can find all equal (fresh243
+    `cloakroom_queue_stages`, correct: features standardised by their training-set std)."""
+    value = bound.get(node.right.id) if isinstance(node.right, ast.Name) else None
+    loop = source.enclosing(node, LOOPS)
+    if value is None or loop is None or source.enclosing(loop) is not source.enclosing(node):
+        return False
+    return source.enclosing(value, LOOPS) is not loop and value.lineno < loop.lineno
+
+
 def training_reach(source: SourceFile) -> list[ast.AST]:
     """What the module's training loops run (a gradient step or an optimizer update in the
     loop), through its helpers and the functions behind value_and_grad names (cached)."""
@@ -383,7 +395,7 @@ class UnguardedStandardisation(Rule):
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             return negative(node.right) and bare_variance(source, node.left, bound, STD_DEPTH)
         if isinstance(node, ast.BinOp):
-            return isinstance(node.op, ast.Div) and deviation(
-                source, node.right, bound, STD_DEPTH)
+            return isinstance(node.op, ast.Div) and not before_loop(source, node, bound) \
+                and deviation(source, node.right, bound, STD_DEPTH)
         return source.imports.resolve(node.func) in RSQRT and bool(node.args) and (
             bare_variance(source, node.args[0], bound, STD_DEPTH))

@@ -63,11 +63,14 @@ def use_of(source: SourceFile, name: ast.Name) -> str:
 
 
 def array_call(source: SourceFile, call: ast.Call) -> str:
-    """`isinstance(x, mx.array)` and `mx.<op>(x)` read `x` as an array."""
+    """`isinstance(x, mx.array)`, `mx.<op>(x)` and `np.<op>(x)` read `x` as an array (a
+    NumPy conversion of each leaf: fresh27 `accum_gradnorm_tuple_crash`, mlx_rl_trainer
+    3cf0fc84, `np.array(v)` for `v in tree_flatten(grads)[1]` raised ValueError on the
+    name string of the pair)."""
     if isinstance(call.func, ast.Name) and call.func.id == "isinstance" and len(call.args) == 2:
         return "array" if source.imports.resolve(call.args[1]) in ARRAY else ""
     resolved = source.imports.resolve(call.func) or ""
-    return "array" if resolved.startswith(MLX_CORE + ".") else ""
+    return "array" if resolved.startswith((MLX_CORE + ".", "numpy.")) else ""
 
 
 def iterations(source: SourceFile) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
