@@ -22,6 +22,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -30,6 +31,11 @@ from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp)
+# The text test: a name the module defines whose call is the value of an assignment (or the
+# element of a comprehension that is), `x = load(`, `a, b = (load(n) for`.
+DEFINED = re.compile(r"\bdef (\w+)")
+VALUED = re.compile(r"\breturn[ \t]*[^\s#]|\byield\b")
+BOUND_CALL = re.compile(r"[^=!<>]=\s*[(\[{]?\s*(\w+)\(")
 
 
 class NoReturnUsed(Rule):
@@ -40,16 +46,45 @@ class NoReturnUsed(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "def " in text and " = " in text
+        if "def " not in text:
+            return False
+        named = set(DEFINED.findall(text)) & set(BOUND_CALL.findall(text))
+        return any(silent_text(text, name) for name in named)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
             if not isinstance(call.func, ast.Name) or not bound_value(source, call):
                 continue
             function = source.local_function(call.func.id)
-            if function is not None and visible(source, function, call) \
-                    and returns_nothing(source, function):
+            if function is not None and returns_nothing(source, function) \
+                    and visible(source, function, call):
                 yield self.hit(source, call)
+
+
+def silent_text(text: str, name: str) -> bool:
+    """Some `def name(` whose lines (to the next line indented no deeper) hold no `return`
+    with a value and no `yield`."""
+    at = text.find(f"def {name}(")
+    while at >= 0:
+        indent = at - (text.rfind("\n", 0, at) + 1)
+        if not VALUED.search(text, at, body_end(text, at, indent)):
+            return True
+        at = text.find(f"def {name}(", at + 1)
+    return False
+
+
+def body_end(text: str, at: int, indent: int) -> int:
+    """Where the block starting on the line of `at` ends: the next non-blank line indented
+    `indent` or less (the end of the text when there is none)."""
+    end = text.find("\n", at)
+    while end >= 0:
+        nxt = text.find("\n", end + 1)
+        line = text[end + 1:nxt if nxt >= 0 else len(text)]
+        if line.strip() and len(line) - len(line.lstrip()) <= indent \
+                and not line.lstrip().startswith((")", "]", "}")):  # a signature's close
+            return end
+        end = nxt
+    return len(text)
 
 
 def visible(source: SourceFile, function: ast.AST, call: ast.Call) -> bool:
