@@ -163,3 +163,95 @@ class Normal:
     assert not UnsetAttribute.may_fire("@dataclass\n" + plain.lstrip("\n"))
     assert not UnsetAttribute.may_fire(plain.replace("self.loc, self.scale = loc, scale",
                                                      "self.loc = loc\n        self.scale = scale\n        self.mean = 0"))
+
+
+# fresh244 `hive_waggle_charlm` (dalongbao/papers 9530537): an LSTM cell's gates multiplied
+# as matrices
+CELL = """
+class LSTM(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.sigmoid = nn.Sigmoid()
+        self.W1 = nn.Linear(2 * d, d)
+        self.W2 = nn.Linear(2 * d, d)
+
+    def __call__(self, x, c):
+        f = self.sigmoid(self.W1(x))
+        g = mx.tanh(self.W2(x))
+        c = {combine}
+        return c, {output}
+"""
+
+
+def test_gates_multiplied_as_matrices_are_found() -> None:
+    code = CELL.format(combine="mx.matmul(f, g)", output="f @ mx.tanh(c)")
+    assert fired(code, "MLX241") == [12, 13]
+
+
+def test_gates_multiplied_element_wise_and_attention_products_are_not() -> None:
+    code = CELL.format(combine="f * c + mx.multiply(f, g)", output="mx.softmax(c) @ g")
+    assert fired(code, "MLX241") == []
+
+
+# fresh205 `grpo_digitsum_trainer` (MLX-GRPO issue 2): the module handed to mx.value_and_grad
+TRAINER = """
+class Policy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(2, 2)
+        self.widths = [2, 2]
+
+    def __call__(self, x):
+        return self.l(x)
+
+
+class Trainer:
+    def __init__(self, model, args):
+        self.model = model
+
+    def step(self, x):
+        def loss_fn(model):
+            return model(x).sum()
+        return {grad}
+
+
+trainer = Trainer(Policy(), None)
+"""
+
+
+def test_a_module_differentiated_by_mx_value_and_grad_is_found() -> None:
+    code = TRAINER.format(grad="mx.value_and_grad(loss_fn)(self.model)")
+    assert fired(code, "MLX242") == [19]
+
+
+def test_nn_value_and_grad_or_a_parameter_tree_is_not() -> None:
+    code = TRAINER.format(grad="nn.value_and_grad(self.model, loss_fn)(self.model)")
+    assert fired(code, "MLX242") == []
+    code = TRAINER.format(grad="mx.value_and_grad(loss_fn)(self.model.parameters())")
+    assert fired(code, "MLX242") == []
+
+
+# fresh244 `signalbox_lever_sft`, correct: a micro-batch loop sums the loss, the update loop
+# evaluates the sum whole after each update
+ACCUMULATED = """
+def train(model, optimizer, loss_and_grad, batches, iters, accum):
+    losses, window = 0.0, []
+    for it in range(iters):
+        total = None
+        for _ in range(accum):
+            loss, g = loss_and_grad(model, next(batches))
+            total = g if total is None else tree_map(mx.add, total, g)
+            {kept}
+        optimizer.update(model, total)
+        mx.eval(model.parameters(), optimizer.state, {evaluated})
+"""
+
+
+def test_a_micro_batch_sum_evaluated_with_each_update_is_bounded() -> None:
+    code = ACCUMULATED.format(kept="losses += loss", evaluated="losses")
+    assert fired(code, "MLX008") == []
+
+
+def test_a_list_kept_across_updates_with_only_its_last_item_evaluated_still_fires() -> None:
+    code = ACCUMULATED.format(kept="window.append(loss)", evaluated="window[-1]")
+    assert fired(code, "MLX008") == [9]

@@ -1763,6 +1763,30 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX242", "module-as-grad-argument",
+        "mx.value_and_grad(loss_fn)(model): MLX's own transform is handed the nn.Module as the "
+        "argument it differentiates and flattens it as a tree of arrays: any list or int kept "
+        "on the model raises ValueError at the first step, and a module of arrays alone comes "
+        "back a plain dict",
+        "loss, grads = nn.value_and_grad(model, loss_fn)(model, *batch)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh205 grpo_digitsum_trainer): a GRPO "
+        "trainer's mx.value_and_grad(loss_fn)(self.model), the policy keeping a list of "
+        "widths, raised [tree_flatten] The argument should contain only arrays at its first "
+        "step; with nn.value_and_grad(self.model, loss_fn) it trained",
+        "", source="https://github.com/Doriandarko/MLX-GRPO/issues/2"),
+    RuleInfo(
+        "MLX241", "gate-matmul",
+        "a matrix product of two gate activations (mx.matmul(g2, g3), g4 @ mx.tanh(c)): "
+        "gates scale a state element by element; a matrix product of two (batch, hidden) "
+        "arrays runs whenever batch equals hidden and mixes the examples of the batch",
+        "c = f * c + i * g; h = o * mx.tanh(c)  # element-wise, mx.multiply",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh244 hive_waggle_charlm): a "
+        "hand-written LSTM cell combined its gates with mx.matmul (batch = hidden = 64) "
+        "and the character LM's loss stayed near its unigram entropy; with mx.multiply it "
+        "learned",
+        "", source="https://github.com/dalongbao/papers/commit/"
+        "9530537719d63866574c45f74bd9679c5be16632"),
+    RuleInfo(
         "MLX240", "no-return-used",
         "the value of a call to the module's own function that returns nothing is bound "
         "(train, valid, test = (load_and_check(n) for n in names)): every path of the "

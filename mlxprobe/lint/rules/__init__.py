@@ -67,6 +67,7 @@ from .forward_method import ForwardWithoutCall
 from .freeze_shared import FreezeShared
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
+from .gate_matmul import GateMatmul
 from .generator_operand import GeneratorOperand
 from .grad_targets import ObjectDifferentiated
 from .gradients import (
@@ -109,6 +110,7 @@ from .mask_dtype import Float32MaskHalfAttention
 from .masked_exp import MaskedAfterExp
 from .masks import InfiniteMaskSoftmax
 from .missing_argument import WrappedCallMissingArgument
+from .module_argument import ModuleArgument
 from .modules import (
     BatchNormStatsNeverEvaluated,
     CheckpointOverModule,
@@ -317,4 +319,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
+    GateMatmul, ModuleArgument,
 ), key=lambda r: r.id))

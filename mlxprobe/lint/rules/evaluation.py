@@ -670,7 +670,8 @@ def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: 
     """The nodes of `body` that keep or sum one of `losses` (or an array expression, in a
     training loop, or with `passes` one that calls a loss) across the loop's steps with
     nothing in the loop evaluating it; each node once over `reported`."""
-    safe = (materialised(source, body) - element_only(body)) | evaluated_in(source, loop)
+    safe = (materialised(source, body) - element_only(body)) | evaluated_in(source, loop) \
+        | evaluated_per_update(source, loop)
     for node in body:
         hit = kept(node) or kept_expression(source, loop, node, safe, passes)
         if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
@@ -681,6 +682,27 @@ def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: 
                 and node not in reported):
             reported.add(node)
             yield node
+
+
+def evaluated_per_update(source: SourceFile, loop: ast.AST) -> set[str]:
+    """For a loop that takes no step (a gradient-accumulation loop over micro-batches) inside
+    a loop that does, the names the outer loop hands `mx.eval` whole (not `window[-1]` of a
+    list kept across updates): a sum over one update's micro-batches evaluated with that
+    update holds one update's graph, not one more per step (fresh244 `signalbox_lever_sft`,
+    correct: `losses += lv * n` per micro-batch, then `mx.eval(model.parameters(),
+    optimizer.state, losses, ntoks_window)` after each update)."""
+    outer = source.enclosing(loop, LOOPS)
+    if outer is None or source.enclosing(outer) is not source.enclosing(loop) \
+            or updates(source, loop) or not updates(source, outer):
+        return set()
+    return {a.id for e in evals(source, loop_reach(source, outer)) for arg in e.args
+            for a in (arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg])
+            if isinstance(a, ast.Name)}
+
+
+def updates(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop (or a helper it calls) updates with an optimizer."""
+    return any(is_optimizer_update(source, c) for c in calls(loop_reach(source, loop)))
 
 
 def evaluated_in(source: SourceFile, loop: ast.AST) -> set[str]:
