@@ -73,3 +73,27 @@ def test_the_llava_merge_message_names_the_patch_features_and_the_splice() -> No
     found = known_errors.find(message)
     assert found is not None and found.name == "image_tokens_features"
     assert "patch features" in found.cause and "mx.concatenate" in found.fix
+
+
+def successor(errors: bool) -> RawResult:
+    """fresh244 `tollhouse_lantern_successor` as read: a TD loss that rose and held while the
+    errors against the true successor representation and values fell ten-fold."""
+    td = [1.007, 1.424, 1.462, 1.438, 1.423, 1.456, 1.522, 1.461, 1.362, 1.437, 1.427, 1.497,
+          1.518, 1.454, 1.5, 1.483, 1.429, 1.522]
+    records = [{"kind": "optimizer", "name": "Adam", "t": 0.1}]
+    for i, value in enumerate(td):
+        fall = 0.586 * (0.9 ** (i * 1.5)) if errors else 0.586
+        records.append({"kind": "progress", "source": "output", "step": 100 * i + 1,
+                        "loss": value, "loss_name": "td_loss", "t": 1.0 + i,
+                        "metrics": {"sr_rmse": fall, "reward_loss": 0.003}})
+        records.append({"kind": "step", "source": "update", "step": 100 * i + 1,
+                        "t": 1.0 + i})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_named_loss_that_rose_beside_an_error_against_the_truth_that_fell_is_no_stall() -> None:
+    assert classify(successor(errors=True)).label == "pass"
+
+
+def test_without_the_falling_error_the_same_loss_is_still_judged() -> None:
+    assert classify(successor(errors=False)).label == "not_learning:trend"

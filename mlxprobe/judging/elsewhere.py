@@ -21,7 +21,12 @@ Thresholds and why:
   is below FELL x its first third's, or below FELL x its first report with its last report
   below that too (a validation error that converged within its first third: failure corpus
   fresh10 `correct_outlier_spikes_huber`, 1% gross target outliers: batch_mse 7e-3 on clean
-  batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed).
+  batches and 1e4-2e5 on 13 of 24 reports, while val_mae fell 1.96 -> 0.078 and stayed);
+  beside a judged loss that has `loss` in its name, only an error against the truth (an
+  rmse, mae, mse or error with no `loss` in its name) that fell below FAR x its start: a
+  bootstrapped objective's loss grows with its own targets while the errors it is scored on
+  fall (fresh244 `tollhouse_lantern_successor`, correct: td_loss 1.01 -> 1.52 as sr_rmse
+  fell 0.586 -> 0.061).
 
 - a loss whose first report is 0, or within REFERENCE_SHARE of the largest report after
   it, or whose first reports' median lies within their own spread of 0 (`in_noise`: a GRPO
@@ -55,6 +60,8 @@ from .stats import third_medians
 MIN_REPORTS = 4
 ROSE = 0.02
 FELL = 0.5
+FAR = 0.2  # beside a loss read by its name: an error against the truth that fell five-fold
+TRUTH_ERRORS = frozenset({"rmse", "mae", "mse", "error", "err"})
 KEPT = 0.5  # of an accuracy's gain to its peak, at its last report
 REFERENCE_SHARE = 0.01  # a first loss report this near 0, against the largest after it
 
@@ -88,27 +95,40 @@ def kept(values: list[float]) -> bool:
 
 def other_loss_fell(raw: RawResult, judged: str) -> str | None:
     """Another loss-like measure (a training or a held-out one) that fell by half, when the
-    judged one has no `loss` in its name (an error measure chosen among several), or None."""
-    if "loss" in judged:
-        return None
+    judged one has no `loss` in its name (an error measure chosen among several); beside one
+    that has, an error against the truth that fell below FAR of its start; or None."""
+    named_loss = "loss" in judged
     for name, points in metrics.series(raw).items():
         if name == judged or metric_names.role(name) != metric_names.LOSS:
             continue
+        if named_loss and not truth_error(name):
+            continue
         values = [v for _, v in points]
         ends = thirds(values)
-        if ends is not None and halved(values, ends):
+        if ends is not None and halved(values, ends, FAR if named_loss else FELL):
             return name
     return None
 
 
-def halved(values: list[float], ends: tuple[float, float]) -> bool:
-    """The last third's median below FELL x the first third's, or below FELL x the first
-    report while the last report is too (a measure that fell within its first third)."""
-    if ends[0] > 0 and ends[1] < FELL * ends[0]:
+def truth_error(name: str) -> bool:
+    """A distance to the truth (`value_rmse`, `val_mae`, `sr_error`), no loss: what a
+    bootstrapped objective's own loss cannot show. A temporal-difference loss is measured
+    against targets the model itself makes, which grow as it learns (fresh244
+    `tollhouse_lantern_successor`, correct: a successor-representation agent whose td_loss
+    rose 1.01 -> 1.52 while its errors against the true SR and values fell 0.586 -> 0.061
+    and 0.627 -> 0.058)."""
+    words = set(metric_names.words(name))
+    return "loss" not in words and not words.isdisjoint(TRUTH_ERRORS)
+
+
+def halved(values: list[float], ends: tuple[float, float], share: float = FELL) -> bool:
+    """The last third's median below `share` x the first third's, or below `share` x the
+    first report while the last report is too (a measure that fell within its first third)."""
+    if ends[0] > 0 and ends[1] < share * ends[0]:
         return True
     first, last = values[0], values[-1]
-    return math.isfinite(first) and first > 0 and ends[1] < FELL * first \
-        and math.isfinite(last) and last < FELL * first
+    return math.isfinite(first) and first > 0 and ends[1] < share * first \
+        and math.isfinite(last) and last < share * first
 
 
 def learning_elsewhere(raw: RawResult, judged: str) -> dict | None:
