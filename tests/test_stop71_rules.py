@@ -97,3 +97,28 @@ def test_a_named_loss_that_rose_beside_an_error_against_the_truth_that_fell_is_n
 
 def test_without_the_falling_error_the_same_loss_is_still_judged() -> None:
     assert classify(successor(errors=False)).label == "not_learning:trend"
+
+
+def epochs(losses: list[float], accs: list[float]) -> RawResult:
+    records = [{"kind": "optimizer", "name": "Adam", "t": 0.1}]
+    for i, (loss, acc) in enumerate(zip(losses, accs)):
+        records.append({"kind": "progress", "source": "output", "step": i, "loss": loss,
+                        "t": 1.0 + i, "metrics": {"val_acc": acc}})
+        records.append({"kind": "step", "source": "update", "step": i, "t": 1.0 + i})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+# fresh244 `hive_waggle_charlm` as read: 12 symbols, an LSTM whose gates were matrix products
+HIVE = [5.021, 2.590, 2.534, 2.522, 2.521, 2.535, 2.512, 2.522]
+HIVE_ACC = [0.093, 0.093, 0.082, 0.082, 0.096, 0.076, 0.082, 0.079]
+
+
+def test_a_loss_that_fell_from_above_uniform_to_uniform_is_predicting_at_chance() -> None:
+    v = classify(epochs(HIVE, HIVE_ACC))
+    assert v.label == "not_learning:chance"
+
+
+def test_a_fall_below_the_uniform_loss_with_the_accuracy_rising_is_learning() -> None:
+    fixed = [2.164, 1.414, 0.994, 0.762, 0.627, 0.547, 0.497, 0.469]
+    accs = [0.515, 0.733, 0.863, 0.946, 0.980, 0.988, 0.990, 0.979]
+    assert classify(epochs(fixed, accs)).label == "pass"

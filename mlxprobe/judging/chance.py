@@ -198,6 +198,23 @@ def binary(chance: float, accs: dict[str, float]) -> bool:
         and max(accs.values()) <= BINARY_ACC
 
 
+def below_chance(losses: list[float], found: dict) -> float:
+    """How far the loss fell below the loss of a uniform guess at the accuracy the run
+    scores (ln K, K = 1 / its best accuracy median), when it started above it: a fall from
+    a start worse than uniform down to uniform is no learning (fresh244
+    `hive_waggle_charlm`: a hand-written LSTM whose gates were matrix products fell 5.02 ->
+    2.51 while val_acc sat at 0.076-0.096 over 12 symbols, ln(1 / 0.082) = 2.50; its fixed
+    twin's accuracy rose to 0.98). Any fall when there is no accuracy or no such start."""
+    finite = [v for v in losses if math.isfinite(v)]
+    accs = [a for a in found.get("accuracy_medians", {}).values() if 0 < a < 1]
+    if not finite or not accs:
+        return math.inf
+    uniform = -math.log(max(accs))
+    if finite[0] <= uniform:
+        return math.inf
+    return (uniform - min(finite)) / uniform
+
+
 def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     if program.two_player(raw):
         return None  # a GAN's discriminator at ln 2 and 50%: the equilibrium it seeks
@@ -205,6 +222,8 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     drop = schedule.loss_drop(raw)
     if drop is None:
         drop = short_drop(program.losses(raw))
+    if found is not None and drop is not None:
+        drop = min(drop, below_chance(program.losses(raw), found))
     least = _min_drop(found) if found is not None else 0.0
     if found is None or drop is None or drop >= least:
         return None
