@@ -266,10 +266,12 @@ RULES = (
          f"exp(-loss) (<= {MAX_CHANCE:.2f}: >= 3 classes) and the loss fell < {MIN_DROP:.0%}; "
          f"two classes: the loss within {BINARY_TOL:.0%} of ln 2, accuracies <= {BINARY_ACC}, "
          f"fell < {BINARY_DROP:.0%}; a run of {MIN_TAIL}-9 reports: all of them, and its "
-         "loss never below its first", "failure corpus: optimizer_choice_ignored (Soup PR "
+         "loss never below its first; a loss that started above ln(1 / the best accuracy) "
+         "falls only below that", "failure corpus: optimizer_choice_ignored (Soup PR "
          "734), shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
          f"(fresh186: no accuracy needed where the output states its chance loss as ln K, "
-         f"the loss's median within {STATED_TOL:.0%} of it); a uniform guess over K classes: "
+         f"the loss's median within {STATED_TOL:.0%} of it), hive_waggle_charlm (fresh244: "
+         "5.02 -> 2.51 at val_acc 0.08 over 12 symbols); a uniform guess over K classes: "
          "loss ln K, accuracy 1/K", guessing),
 )

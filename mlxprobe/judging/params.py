@@ -402,8 +402,11 @@ PART = (
     Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
          f"over >= {MIN_STEPS} steps while others changed, or in a run too short for that, in "
          f"every comparison over >= {MIN_UPDATES} optimizer updates from the first look, the "
-         "others changing at each; after the leak rules", SOURCE + "; the short run: fresh13 "
-         "b13_moe_router_stop_gradient (0.8 s, 2 comparisons over 775 updates)", frozen_part),
+         "others changing at each; not when they are one whole layer at the top of a stack "
+         "(`<stack>.<K>`, K >= 1, nothing below it); after the leak rules", SOURCE + "; the "
+         "short run: fresh13 b13_moe_router_stop_gradient (0.8 s, 2 comparisons over 775 "
+         "updates); the top layer: fresh243 heron_slate_caption_ok (a vision tower read "
+         "before its last layer)", frozen_part),
 )
 DIVERGED = (
     Rule("diverged.params", "params", "any sampled parameter value non-finite", SOURCE,
