@@ -161,8 +161,8 @@ class Normal:
 """
     assert UnsetAttribute.may_fire(plain) and fired(plain, "MLX228") == [7]
     assert not UnsetAttribute.may_fire("@dataclass\n" + plain.lstrip("\n"))
-    assert not UnsetAttribute.may_fire(plain.replace("self.loc, self.scale = loc, scale",
-                                                     "self.loc = loc\n        self.scale = scale\n        self.mean = 0"))
+    stored = "self.loc = loc\n        self.scale = scale\n        self.mean = 0"
+    assert not UnsetAttribute.may_fire(plain.replace("self.loc, self.scale = loc, scale", stored))
 
 
 # fresh244 `hive_waggle_charlm` (dalongbao/papers 9530537): an LSTM cell's gates multiplied

@@ -204,11 +204,12 @@ def below_chance(losses: list[float], found: dict) -> float:
     a start worse than uniform down to uniform is no learning (fresh244
     `hive_waggle_charlm`: a hand-written LSTM whose gates were matrix products fell 5.02 ->
     2.51 while val_acc sat at 0.076-0.096 over 12 symbols, ln(1 / 0.082) = 2.50; its fixed
-    twin's accuracy rose to 0.98). Any fall when there is no accuracy or no such start."""
+    twin's accuracy rose to 0.98). Any fall when there is no accuracy or no such start, and
+    for two classes (an accuracy above 1/2 gives no class count)."""
     finite = [v for v in losses if math.isfinite(v)]
     accs = [a for a in found.get("accuracy_medians", {}).values() if 0 < a < 1]
-    if not finite or not accs:
-        return math.inf
+    if not finite or not accs or found["chance_from_loss"] > MAX_CHANCE:
+        return math.inf  # two classes: judged at ln 2 itself (`binary`)
     uniform = -math.log(max(accs))
     if finite[0] <= uniform:
         return math.inf
