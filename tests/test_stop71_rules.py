@@ -16,7 +16,8 @@ from mlxprobe.judging import known_errors
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 
-TOWER = [f"vision_tower.layers.2.{part}" for part in ("fc1", "fc2", "layer_norm1")]
+TOWER = [f"vision_tower.layers.2.{part}" for part in (
+    "fc1", "fc2", "layer_norm1", "layer_norm2", "self_attn.q_proj")]
 
 
 def look(step: int, unchanged: list[str], count: int | None = None) -> dict:
@@ -45,8 +46,9 @@ def test_a_first_layer_a_whole_stack_or_two_modules_still_are() -> None:
     assert classify(run([*TOWER, "head"])).label == "no_update:part"
 
 
-def test_a_capped_list_of_unchanged_groups_is_not_read_as_one_layer() -> None:
+def test_a_capped_list_or_a_sublayer_of_the_top_layer_is_not_read_as_the_layer() -> None:
     assert classify(run(TOWER, count=60)).label == "no_update:part"
+    assert classify(run(TOWER[:2])).label == "no_update:part"
 
 
 def idle(losses: list[float]) -> RawResult:

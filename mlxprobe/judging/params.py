@@ -71,6 +71,7 @@ ZERO_LOSS_REPORTS = 5
 MIN_STEPS = 5
 MIN_UPDATES = 100
 STAGE_FELL = 0.5
+LAYER_GROUPS = 4
 
 
 def looks(raw: RawResult) -> list[dict]:
@@ -217,17 +218,20 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
 
 
 def unused_tail(names: list[str], compared: list[dict]) -> bool:
-    """The groups that never changed are one whole layer `<stack>.<K>` of an indexed stack
-    (K >= 1) and no layer below it: the stack is read from that layer's input, its last
-    layer unused by design. A vision tower whose features a language model takes from the
-    penultimate layer (LLaVA's `vision_feature_layer = -2`, CLIP features) never trains its
-    last layer: fresh243 `heron_slate_caption_ok`, correct, `vision_tower.layers.2` (all 8
-    groups) unchanged over 9 looks while layers 0 and 1 and the language model trained. A
-    whole stack that never trains (fresh238 `quarry_hoist_blocklm`: `layers.0` and
-    `layers.1`) or groups of several modules still judge. Only where the look listed every
-    unchanged group (the list is capped)."""
+    """The groups that never changed are LAYER_GROUPS or more groups of one layer
+    `<stack>.<K>` of an indexed stack (K >= 1) and none of a layer below it: the stack is
+    read from that layer's input, its last layer unused by design. A vision tower whose
+    features a language model takes from the penultimate layer (LLaVA's
+    `vision_feature_layer = -2`, CLIP features) never trains its last layer: fresh243
+    `heron_slate_caption_ok`, correct, `vision_tower.layers.2` (all 8 groups) unchanged over
+    9 looks while layers 0 and 1 and the language model trained. A whole stack that never
+    trains (fresh238 `quarry_hoist_blocklm`: `layers.0` and `layers.1`), groups of several
+    modules, or fewer than LAYER_GROUPS groups (a sublayer cut off inside the top layer, not
+    the layer: an attention block and an MLP with their norms hold at least 4) still judge.
+    Only where the look listed every unchanged group (the list is capped)."""
     last = compared[-1]
-    if len(last.get("unchanged") or []) < int(last.get("unchanged_count") or 0):
+    if len(names) < LAYER_GROUPS or len(last.get("unchanged") or []) < int(
+            last.get("unchanged_count") or 0):
         return False
     heads = {layer_of(name) for name in names}
     if len(heads) != 1 or None in heads:
@@ -402,11 +406,11 @@ PART = (
     Rule("no_update.part", "params", f"groups unchanged in every one of >= {MIN_LOOKS} looks "
          f"over >= {MIN_STEPS} steps while others changed, or in a run too short for that, in "
          f"every comparison over >= {MIN_UPDATES} optimizer updates from the first look, the "
-         "others changing at each; not when they are one whole layer at the top of a stack "
-         "(`<stack>.<K>`, K >= 1, nothing below it); after the leak rules", SOURCE + "; the "
-         "short run: fresh13 b13_moe_router_stop_gradient (0.8 s, 2 comparisons over 775 "
-         "updates); the top layer: fresh243 heron_slate_caption_ok (a vision tower read "
-         "before its last layer)", frozen_part),
+         f"others changing at each; not when they are >= {LAYER_GROUPS} groups of one layer "
+         "at the top of a stack (`<stack>.<K>`, K >= 1, nothing below it); after the leak "
+         "rules", SOURCE + "; the short run: fresh13 b13_moe_router_stop_gradient (0.8 s, 2 "
+         "comparisons over 775 updates); the top layer: fresh243 heron_slate_caption_ok (a "
+         "vision tower read before its last layer)", frozen_part),
 )
 DIVERGED = (
     Rule("diverged.params", "params", "any sampled parameter value non-finite", SOURCE,
