@@ -15,7 +15,7 @@ loss_fn)(self.model)` it trained.
 Job: a call of `mx.value_and_grad(f, ...)` / `mx.grad(f, ...)` (or of a name bound to one)
 whose argument at the differentiated position (`argnums`, a constant or absent: 0) is a
 module: a name bound to an `mlx.nn` layer or an instance of the module's own nn.Module class
-(`dataflow.module_instances`), or `self.x` that a class's `__init__` binds to such a
+(`dataflow.module_instances`), or `self.x` that the enclosing class's `__init__` binds to such a
 construction or to a parameter that every construction of the class in the module fills
 with one.
 
@@ -87,8 +87,8 @@ def is_module(source: SourceFile, node: ast.AST) -> bool:
     if isinstance(node, ast.Name):
         return node.id in module_instances(source)
     attr = self_attr(node)
-    return attr is not None and any(holds_module(source, cls, attr)
-                                    for cls in source.of_type(ast.ClassDef))
+    cls = source.enclosing(node, (ast.ClassDef,)) if attr is not None else None
+    return cls is not None and holds_module(source, cls, attr)
 
 
 def constructed(init: ast.AST, call: ast.Call) -> dict[str, ast.AST]:
