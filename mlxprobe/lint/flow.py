@@ -310,15 +310,19 @@ def defaults(function: ast.AST) -> dict[str, ast.AST]:
     return found
 
 
+# Methods run with `self` filled in by the call itself: a layer's forward, a construction.
+SELF_IMPLIED = ("__call__", "__init__")
+
+
 def bound_arguments(helper: ast.AST, call: ast.Call) -> dict[str, ast.AST | None]:
     """Each parameter's value at this call: the argument given, else its default; `self`
-    of a method called as `self.f(...)`, or of a layer's `__call__` run as `block(x)`, is
-    None (not judged)."""
+    of a method called as `self.f(...)`, of a layer's `__call__` run as `block(x)`, or of
+    an `__init__` run by a construction `Trainer(model, args)`, is None (not judged)."""
     args = helper.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
     values: dict[str, ast.AST | None] = dict(defaults(helper))
     if positional[:1] == ["self"] and (isinstance(call.func, ast.Attribute)
-                                       or getattr(helper, "name", "") == "__call__"):
+                                       or getattr(helper, "name", "") in SELF_IMPLIED):
         positional = positional[1:]
         values["self"] = None
     values.update(zip(positional, call.args))

@@ -465,9 +465,7 @@ def trained_arrays(source: SourceFile, loop: ast.AST, nodes: list[ast.AST]) -> s
 
 def loop_trains(source: SourceFile, loop: ast.AST) -> bool:
     """The loop takes a gradient step or updates with an optimizer (in it or its helpers)."""
-    reached = loop_reach(source, loop)
-    return bool(step_outputs(reached)) or any(is_optimizer_update(source, c)
-                                              for c in calls(reached))
+    return bool(step_outputs(loop_reach(source, loop))) or updates(source, loop)
 
 
 def scope_arrays(source: SourceFile, node: ast.AST) -> set[str]:

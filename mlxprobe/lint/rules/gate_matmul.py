@@ -11,8 +11,8 @@ the character LM's loss stayed near the unigram entropy while `mx.multiply` lear
 
 Job: `mx.matmul(a, b)` or `a @ b` in a function where `a` and `b` are each a sigmoid or tanh
 output: a call of `mx.sigmoid`/`mx.tanh`/`nn.sigmoid`/`nn.tanh`, of `self.<attr>` that
-`__init__` binds to `nn.Sigmoid()`/`nn.Tanh()`, or a name the function binds once to such a
-call. A product with a weight, a softmax or any other factor is left alone.
+`__init__` binds to `nn.Sigmoid()`/`nn.Tanh()`, or a name every binding of which in the
+function is such a call. A product with a weight, a softmax or any other factor is left alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -23,7 +23,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_assignments, init_attributes, self_attr
+from ..flow import body_assignments, bound_only, init_attributes, self_attr
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -45,15 +45,15 @@ class GateMatmul(Rule):
             "sigmoid" in text.lower() or "tanh" in text.lower())
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        gates: dict[ast.AST, set[str]] = {}
+        known: dict[ast.AST, tuple[set[str], set[str]]] = {}
         for node in source.of_type(ast.BinOp, ast.Call):
             factors = product_factors(source, node)
             function = source.enclosing(node) if factors else None
             if function is None:
                 continue
-            if function not in gates:
-                gates[function] = gate_names(source, function)
-            if all(is_gate(source, function, f, gates[function]) for f in factors):
+            if function not in known:
+                known[function] = gates_of(source, function)
+            if all(is_gate(source, f, *known[function]) for f in factors):
                 yield self.hit(source, node)
 
 
@@ -79,18 +79,15 @@ def gate_call(source: SourceFile, node: ast.AST, layers: set[str]) -> bool:
         source.imports.resolve(node.func) in GATES or self_attr(node.func) in layers)
 
 
-def gate_names(source: SourceFile, function: ast.AST) -> set[str]:
-    """Names the function binds once, to a gate call."""
+def gates_of(source: SourceFile, function: ast.AST) -> tuple[set[str], set[str]]:
+    """(the class's gate layers, the names the function binds only to gate calls)."""
     layers = gate_layers(source, function)
-    pairs = [(t.id, v) for t, v in body_assignments(source, function) if isinstance(t, ast.Name)]
-    counts: dict[str, int] = {}
-    for name, _ in pairs:
-        counts[name] = counts.get(name, 0) + 1
-    return {name for name, value in pairs if counts[name] == 1
-            and gate_call(source, value, layers)}
+    names = bound_only(body_assignments(source, function),
+                       lambda value: gate_call(source, value, layers))
+    return layers, names
 
 
-def is_gate(source: SourceFile, function: ast.AST, node: ast.AST, gates: set[str]) -> bool:
+def is_gate(source: SourceFile, node: ast.AST, layers: set[str], names: set[str]) -> bool:
     if isinstance(node, ast.Name):
-        return node.id in gates
-    return gate_call(source, node, gate_layers(source, function))
+        return node.id in names
+    return gate_call(source, node, layers)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from ..dataflow import layer_call, module_classes, module_instances
 from ..finding import Finding
-from ..flow import assignments, method_of, self_attr
+from ..flow import assignments, bound_arguments, method_of, self_attr
 from ..names import MX_GRAD
 from ..source import SourceFile
 from .base import Rule
@@ -91,14 +91,6 @@ def is_module(source: SourceFile, node: ast.AST) -> bool:
     return cls is not None and holds_module(source, cls, attr)
 
 
-def constructed(init: ast.AST, call: ast.Call) -> dict[str, ast.AST]:
-    """`__init__`'s parameters (after `self`) filled by a construction `Cls(...)`."""
-    names = [a.arg for a in (*init.args.posonlyargs, *init.args.args)][1:]
-    given = dict(zip(names, call.args))
-    given.update({k.arg: k.value for k in call.keywords if k.arg})
-    return given
-
-
 def holds_module(source: SourceFile, cls: ast.ClassDef, attr: str) -> bool:
     """`cls.__init__` binds `self.attr` to a module construction, or to a parameter that
     every construction of `cls` in the module fills with one."""
@@ -116,6 +108,6 @@ def holds_module(source: SourceFile, cls: ast.ClassDef, attr: str) -> bool:
         return False
     made = [c for c in source.of_type(ast.Call)
             if isinstance(c.func, ast.Name) and c.func.id == cls.name]
-    given = [constructed(init, c).get(value.id) for c in made]
+    given = [bound_arguments(init, c).get(value.id) for c in made]
     return bool(given) and all(isinstance(g, ast.Call) and layer_call(source, g, classes)
                                for g in given)
