@@ -1763,6 +1763,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX243", "window-not-positive",
+        "an MLX convolution or pooling given a stride, dilation, kernel size or group count "
+        "of 0 or less as a literal (nn.Conv2d(16, 120, 5, stride=0)): MLX checks it only "
+        "when the layer first runs, so the first forward pass of training raises",
+        "nn.Conv2d(16, 120, kernel_size=5, stride=1, padding=0)  # every window size >= 1",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh245 pinwheel_bakery_lenet): a LeNet "
+        "whose third convolution was built with stride=0 raised [conv] Stride sizes must be "
+        "positive at its first step; dilation=0, a pooling stride of 0 and a kernel size of "
+        "0 raise the same way",
+        "", source="https://github.com/dlueder/mlx-playground/commit/"
+        "7bef4e276d6a886378ada1f8e91665e684fd2aa2"),
+    RuleInfo(
         "MLX242", "module-as-grad-argument",
         "mx.value_and_grad(loss_fn)(model): MLX's own transform is handed the nn.Module as the "
         "argument it differentiates and flattens it as a tree of arrays: any list or int kept "

@@ -24,6 +24,7 @@ from .flow import (
     called_only,
     calls,
     helper_of,
+    method_called_only,
     method_of,
     reach,
     self_attr,
@@ -307,13 +308,15 @@ def arrays_in(source: SourceFile, scope: ast.AST) -> set[str]:
 
 
 def passed_arrays(source: SourceFile, function: ast.AST) -> set[str]:
-    """The parameters of a module function (no method) that every call of it in the module
-    hands an array, positionally or by keyword (`train_epoch(model, opt, xtr, ytr)` with `xtr`
-    from `mx.array`): none when the function is also used as a value (handed to
-    `mx.compile`, `partial`, a thread), whose callers are then unknown."""
+    """The parameters of a module function that every call of it in the module hands an
+    array, positionally or by keyword (`train_epoch(model, opt, xtr, ytr)` with `xtr` from
+    `mx.array`): none when the function is also used as a value (handed to `mx.compile`,
+    `partial`, a thread), whose callers are then unknown. A method counts where every use of
+    its name is a call that runs it (`stats.compute(kl, mask)`, stop 72: failure corpus
+    fresh40 `distill_kl_mask_stats` indexed its `kl_per_token` parameter with a comparison)."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return set()
-    sites = called_only(source, function)
+    sites = called_only(source, function) or method_called_only(source, function)
     if not sites:
         return set()
     names = [a.arg for a in function.args.posonlyargs + function.args.args]

@@ -75,6 +75,30 @@ def called_only(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     return sites if source.local_function(function.name) is not None else []
 
 
+def attribute_uses(source: SourceFile) -> dict[str, list[ast.Attribute]]:
+    """The module's attribute reads and writes (`x.name`), by name (built once per module)."""
+    def make() -> dict[str, list[ast.Attribute]]:
+        found: dict[str, list[ast.Attribute]] = {}
+        for node in source.of_type(ast.Attribute):
+            found.setdefault(node.attr, []).append(node)
+        return found
+    return source.cached("attribute_uses", source.tree, make)
+
+
+def method_called_only(source: SourceFile, function: ast.AST) -> list[ast.Call]:
+    """The calls `self.m(...)` and `inst.m(...)` of a class's own method `m` when every use
+    of `.m` in the module is such a call and each runs this method (no dunder: `block(x)`
+    runs `__call__` unseen); else none (`mx.compile(self.m)` hands it on, callers unknown)."""
+    owner = source.enclosing(function, (ast.ClassDef, *FUNCTIONS))
+    if not isinstance(owner, ast.ClassDef) or function.name.startswith("__"):
+        return []
+    sites = [source.parents.get(use) for use in attribute_uses(source).get(function.name, [])]
+    if not sites or not all(isinstance(c, ast.Call) and helper_of(source, c) is function
+                            for c in sites):
+        return []
+    return [c for c in sites if isinstance(c, ast.Call)]
+
+
 def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
     """The module's own function a call runs: `helper(...)`, `self.helper(...)`, or
     `trainer.step(...)` where `trainer` is bound to an instance of one of the module's

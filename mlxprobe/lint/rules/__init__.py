@@ -222,6 +222,7 @@ from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
+from .window_arguments import WindowNotPositive
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
@@ -319,5 +320,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
-    GateMatmul, ModuleArgument,
+    GateMatmul, ModuleArgument, WindowNotPositive,
 ), key=lambda r: r.id))

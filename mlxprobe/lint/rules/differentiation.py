@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import module_classes, under
+from ..dataflow import arrays_in, is_array, module_classes, under
 from ..finding import Finding
 from ..flow import (
     HELPER_DEPTH,
@@ -301,10 +301,21 @@ class StepFunctionInGrad(Rule):
             name = todo.pop()
             if name in params:
                 return True
-            if name in bound and name not in seen:
+            if name in bound and name not in seen and not host_array(source, function,
+                                                                     bound[name]):
                 seen.add(name)
                 todo.extend(read_names(source, bound[name]))
         return False
+
+
+def host_array(source: SourceFile, function: ast.AST, value: ast.AST) -> bool:
+    """`mx.array(x)` of an `x` the dataflow pass does not see as an MLX array: an array made
+    from host data (a NumPy copy of the weights, a list), which carries no gradient (stop 72:
+    fresh245 `oxbow_sluice_calib`, AdaRound's `mx.floor(W / s)` of `W = mx.array(W_np[i])`
+    beside the trained rounding offsets)."""
+    return isinstance(value, ast.Call) and source.imports.resolve(
+        value.func) == "mlx.core.array" and bool(value.args) and not is_array(
+        source, value.args[0], arrays_in(source, function))
 
 
 def read_names(source: SourceFile, node: ast.AST) -> set[str]:

@@ -13,8 +13,9 @@ exactly 0 with `self.freeze(keys=["states", "trace"], recurse=False)`; the loss 
 
 Job: in the file's own `nn.Module` classes, a public attribute bound in `__init__` to an
 `mlx.core` array call, read in `__call__` other than under `stop_gradient`, and written again
-by hand from a value that does not read it: in `__call__` (`self.h = h`), or, in a loop that
-also hands an instance of the class to an `update` call, through that instance
+by hand from a value that does not read it (itself or through a name bound to it): in
+`__call__` (`self.h = h`), or, in a loop that also hands an instance of the class to an
+`update` call, through that instance
 (`model.states = ...`, not under an `if`). Not when the file freezes it (MLX154's `frozen`)
 or never updates an instance. A private name (`self._states`) is not collected: a fix.
 
@@ -47,10 +48,20 @@ def read_with_gradient(source: SourceFile, forward: ast.AST, name: str) -> bool:
                for n in walk(forward.body))
 
 
-def reads(value: ast.AST, owner: str, name: str) -> bool:
-    """`value` reads `<owner>.<name>`."""
-    return any(type(n) is ast.Attribute and n.attr == name and type(n.value) is ast.Name
-               and n.value.id == owner for n in ast.walk(value))
+def reads(source: SourceFile, value: ast.AST, owner: str, name: str) -> bool:
+    """`value` reads `<owner>.<name>`, itself or through a name bound to it (`wd =
+    model.W_dec; model.W_dec = wd / norm(wd)`: a projection of the parameter, stop 72's
+    fresh245 `quarry_ledger_topk`, a correct sparse autoencoder, not a state set by hand)."""
+    aliases = {t.id for a in source.of_type(ast.Assign) if is_attribute(a.value, owner, name)
+               for t in a.targets if type(t) is ast.Name}
+    return any(is_attribute(n, owner, name) or (type(n) is ast.Name and n.id in aliases)
+               for n in ast.walk(value))
+
+
+def is_attribute(node: ast.AST, owner: str, name: str) -> bool:
+    """`node` is `<owner>.<name>`."""
+    return type(node) is ast.Attribute and node.attr == name and type(
+        node.value) is ast.Name and node.value.id == owner
 
 
 def updated_instances(source: SourceFile, cls: ast.ClassDef) -> set[str]:
@@ -85,14 +96,14 @@ class StateAttributeTrained(Rule):
                  name: str) -> Iterator[Finding]:
         for node in walk(forward.body):
             if type(node) is ast.Assign and any(self_attr(t) == name for t in node.targets) \
-                    and not reads(node.value, "self", name):
+                    and not reads(source, node.value, "self", name):
                 yield self.hit(source, node)
                 return
         for node in source.of_type(ast.Assign):
             owner = next((t.value.id for t in node.targets if type(t) is ast.Attribute
                           and t.attr == name and type(t.value) is ast.Name
                           and t.value.id in updated), None)
-            if owner and not reads(node.value, owner, name) and self._each_step(
+            if owner and not reads(source, node.value, owner, name) and self._each_step(
                     source, node, owner):
                 yield self.hit(source, node)
                 return
