@@ -3,7 +3,9 @@ still leave alone: MLX243 (a convolution's or pooling's window argument of 0 or 
 dataflow pass reading a method's parameters from its call sites (MLX148 on a statistics
 method), MLX050 judging a method's parameter at its call sites only, MLX179 leaving a
 projection of a parameter (`wd = model.W; model.W = wd / norm(wd)`) alone, and MLX034 leaving
-a rounding of an array made from host data (`mx.array(W_np[i])`) alone.
+a rounding of an array made from host data (`mx.array(W_np[i])`) alone, and MLX244 (a loss
+function's name rebound to the step's loss and passed on), with an `mx.fast` kernel read as a
+callable, never an array.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -161,3 +163,51 @@ def test_a_rounding_of_an_array_made_from_host_data_is_not_found() -> None:
 
 def test_a_rounding_of_what_the_function_is_handed_is_still_found() -> None:
     assert fired(ROUND.format(w="weights[i], scales[i]"), "MLX034") == [10]
+
+
+# fresh246 `lantern_ballot_grpo` in small: the step's loss unpacked into the loss function's name
+TRAINER = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def evaluate(model, batches, loss_fn=None):
+    return sum(loss_fn(model, b) for b in batches)
+
+
+def train(model, optimizer, batches, loss_fn=None):
+    step = nn.value_and_grad(model, loss_fn)
+    for it, batch in enumerate(batches):
+        if it % 10 == 0:
+            print(evaluate(model, batches, loss_fn=loss_fn))
+        {target}, grads = step(model, batch)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+"""
+
+
+def test_a_loss_function_rebound_to_the_steps_loss_and_passed_on_is_found() -> None:
+    assert fired(TRAINER.format(target="loss_fn"), "MLX244") == [14]
+
+
+def test_the_steps_loss_under_its_own_name_is_not() -> None:
+    assert fired(TRAINER.format(target="loss"), "MLX244") == []
+
+
+def test_a_kernel_built_by_mx_fast_is_a_callable_not_an_array() -> None:
+    code = """
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def run(x, kernel_fn=None):
+    return kernel_fn(inputs=[x])
+
+
+def train(x, model, optimizer, grads):
+    kernel = mx.fast.metal_kernel(name="k", input_names=["x"], output_names=["y"], source="")
+    for i in range(3):
+        optimizer.update(model, grads)
+        run(x, kernel_fn=kernel)
+"""
+    assert fired(code, "MLX244") == []

@@ -1763,6 +1763,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX244", "callable-rebound",
+        "a name that holds a function (a loss function handed in as loss=...) is rebound in "
+        "the same function to an MLX array (loss, toks, metrics = step(batch)) and then used "
+        "as the function again: after the first step it holds the step's loss, so the next "
+        "use raises TypeError: 'array' object is not callable",
+        "loss_val, toks, metrics = step(batch)  # keep the loss function's name for it",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh246 lantern_ballot_grpo): a GRPO "
+        "trainer unpacked each step's loss into its loss-function parameter and the second "
+        "validation pass, evaluate_grpo(..., loss=loss), raised the TypeError; with the "
+        "step's loss named loss_val it trained",
+        "", source="https://github.com/Guo-astro/self-adpat-llm-mlx/commit/"
+        "7317e76d96a7c1a159748ae0254d022ade95d29b"),
+    RuleInfo(
         "MLX243", "window-not-positive",
         "an MLX convolution or pooling given a stride, dilation, kernel size or group count "
         "of 0 or less as a literal (nn.Conv2d(16, 120, 5, stride=0)): MLX checks it only "

@@ -44,7 +44,8 @@ NOT_ARRAYS = frozenset({"eval", "async_eval", "compile", "value_and_grad", "grad
                         "seed", "export_function", "import_function", "device_info",
                         "get_active_memory", "get_peak_memory", "get_cache_memory",
                         "reset_peak_memory", "set_memory_limit", "set_cache_limit",
-                        "init", "is_available"})  # mx.distributed: a Group, a bool
+                        "init", "is_available",  # mx.distributed: a Group, a bool
+                        "metal_kernel", "cuda_kernel"})  # mx.fast: a kernel to call
 MATERIALISE_METHODS = frozenset({"item", "tolist"})
 NUMPY_COPIES = frozenset({"numpy.array", "numpy.asarray"})
 COMPILE = frozenset({"mlx.core.compile"})

@@ -29,6 +29,7 @@ from .boolean_index import BooleanMaskIndex
 from .boolean_infinity import BooleanTimesInfinity
 from .built_per_step import ModuleBuiltPerStep
 from .call_arity import LocalCallArity
+from .callable_rebound import CallableRebound
 from .captures import CompiledReadsStaleModel
 from .channels_first import ChannelsFirstConv2d
 from .clamp_reduction import ReductionAsClamp
@@ -320,5 +321,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CastToIndexDtype, UnsetAttribute, ScheduleAsRate, RangeDivisor, SaveOfTree,
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
-    GateMatmul, ModuleArgument, WindowNotPositive,
+    GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
 ), key=lambda r: r.id))
