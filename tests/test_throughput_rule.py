@@ -42,3 +42,14 @@ def test_a_right_rate_a_steady_multiple_or_one_validation_gap_is_not_judged():
     assert classify(run(lambda i, t: RATE * (1.1 if i % 2 else 0.9))).kind == "pass"
     assert classify(run(lambda i, t: 4 * RATE)).kind == "pass"  # micro-batches counted
     assert classify(run(lambda i, t: 2.5 * RATE if i % 10 == 0 else RATE)).kind == "pass"
+
+
+def test_a_timer_restarted_inside_the_window_is_named_as_such():
+    """mlx-lm-lora's layout (fresh235 `ferryman_tally_ppo_ok`, fresh246
+    `lantern_ballot_grpo_ok`): a validation at the start of every second report's iteration
+    restarts the timer, so that report over-reports about EVERY-fold and the others are right.
+    The number is wrong, and the hint says where: not at the report, after the validation."""
+    v = classify(run(lambda i, t: EVERY * RATE if i % 2 == 0 else RATE))
+    assert v.label == "wrong_result:throughput"
+    assert "restarted inside a report window" in v.hint and "train_time" in v.hint
+    assert "restarted" not in classify(run(never_reset)).hint

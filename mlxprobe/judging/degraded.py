@@ -34,9 +34,15 @@ A metric read BREAKDOWN (4) or more times after the last update is a breakdown, 
 re-evaluation: a per-class or per-subset table (fresh66 `yahtzee_deepsets_tcpdump`, correct:
 `acc 1.000` for eight hand classes, then `acc 0.000` for the one class with a single test
 example, read as the model going from 1 to 0); the broken runs above read theirs 2 or 3 times.
-`wrong_result.reverted` goes first: a value back to its exact untrained reading names the
-cause more closely. The last reading equal to one taken earlier at the same update count is
-the trained model measured again as it was measured before (fresh176
+Two reports in which another lower-is-better metric improved by FACTOR while this one got
+FACTOR worse (or a higher-is-better one rose by DROP) are two models each best at its own
+column, chosen on purpose: a table of adapters by task (fresh246 `portafilter_shotlog_dora`,
+correct: `adapter: kenya_light ... mse_kenya_light 0.1804 mse_swiss_water_decaf 3.3259`,
+then `adapter: swiss_water_decaf ... mse_kenya_light 3.3273 mse_swiss_water_decaf 0.1601`),
+not the trained model degraded, whose every reading worsens (the broken runs above: test_ce
+and test_acc both worse). `wrong_result.reverted` goes first: a value back to its exact
+untrained reading names the cause more closely. The last reading equal to one taken earlier
+at the same update count is the trained model measured again as it was measured before (fresh176
 `hummed_incipit_nce_stages`, correct: a two-stage retrieval curriculum whose training table
 ends `pub-singers ... 0.364` at update 1100, then prints `studio ... mrr 0.768` and
 `pub-singers ... mrr 0.364`, one line per query style): the reading before it was another
@@ -47,9 +53,10 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
+from ..metric_names import variant_of
 from ..watching.facts import RawResult
 from . import program
-from .readings import companions, direction, labels, relabelled, repeated, reports
+from .readings import companions, direction, labels, last_two, relabelled, repeated, reports
 from .rule import Rule, Verdict
 
 FACTOR = 10.0
@@ -110,9 +117,18 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
     shapes, labelled = companions(raw), labels(raw)
     for name, values in named.items():
         found = worse(values, len(times), bool(direction(name)))
-        if found is not None and (repeated(shapes, name) or relabelled(labelled, name)):
+        if found is not None and (repeated(shapes, name) or relabelled(labelled, name)) \
+                and not traded(*last_two(raw, name), name):
             return _verdict(name, found)
     return None
+
+
+def traded(before: dict[str, float], after: dict[str, float], name: str) -> bool:
+    """Another metric of the two reports improved as far as `name` worsened: two models,
+    each best at its own column (an adapter per task), not one model degraded."""
+    return any(worse([(0, after[m]), (0, before[m])], 0, bool(direction(m))) is not None
+               for m in before.keys() & after.keys()
+               if variant_of(m) != name and direction(m) is not None)
 
 
 def _verdict(name: str, found: dict) -> Verdict:
@@ -132,7 +148,8 @@ RULES = (
          "fewer than "
          f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "
-         "its scale (higher-is-better)",
+         "its scale (higher-is-better), and no other metric of the two reports better by as "
+         "much (a table of models, each best at its own column)",
          "failure corpus: fresh42 adapter_reload_default_scale (mlx-examples issue 622)",
          degraded),
 )

@@ -41,6 +41,12 @@ def labels(raw: RawResult) -> dict[str, list[str]]:
     return {metric: [name for name, _ in seen] for metric, seen in _printed(raw).items()}
 
 
+def last_two(raw: RawResult, metric: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Every measured number of the last two reports of `metric` (its variants merged)."""
+    seen = _printed(raw)[metric]
+    return seen[-2][1], seen[-1][1]
+
+
 def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
     """For each measured metric (its variants merged), each report of it in order: the name
     it was printed under and every measured number of that report."""
