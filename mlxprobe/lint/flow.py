@@ -92,9 +92,10 @@ def method_called_only(source: SourceFile, function: ast.AST) -> list[ast.Call]:
     owner = source.enclosing(function, (ast.ClassDef, *FUNCTIONS))
     if not isinstance(owner, ast.ClassDef) or function.name.startswith("__"):
         return []
-    sites = [source.parents.get(use) for use in attribute_uses(source).get(function.name, [])]
-    if not sites or not all(isinstance(c, ast.Call) and helper_of(source, c) is function
-                            for c in sites):
+    uses = attribute_uses(source).get(function.name, [])
+    sites = [source.parents.get(use) for use in uses]
+    if not sites or not all(isinstance(c, ast.Call) and c.func is use and helper_of(
+            source, c) is function for c, use in zip(sites, uses)):
         return []
     return [c for c in sites if isinstance(c, ast.Call)]
 
