@@ -36,7 +36,8 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # to `step`, compiled with `partial(mx.compile, inputs=..., outputs=...)` and no
 # shapeless=True, so each new (width, max_chosen) pair traces and keeps another graph
 # (mlx-lm's own batcher rounds widths up to a multiple of 32 against this). Read from the
-# source, not run here.
+# source, not run here; the prompts' width, `max(lengths)` of the batch's list of lengths, is
+# found since stop 72.
 # MLX112, JAX's `.at[...].set`: mlx-vlm's Florence-2 `shift_tokens_right` (called by the
 # model's forward whenever it is given labels and no decoder input ids: fine-tuning) runs
 # `tree_map(lambda x: x.at[:, 0].set(decoder_start_token_id), shifted)`; measured (mlx 0.32.4
@@ -64,7 +65,7 @@ LORA_DEFAULTS = [f"train.py:{line}: MLX085" for line in (
 TRUE_POSITIVES = {
     "mlx_lm": ["lora.py:201: MLX085", "models/recurrent_gemma.py:415: MLX027"],
     "mlx_lm_lora": [*LORA_DEFAULTS, "train_judge.py:181: MLX085",
-                    "trainer/ftpo_trainer.py:112: MLX104"],
+                    "trainer/ftpo_trainer.py:111: MLX104", "trainer/ftpo_trainer.py:112: MLX104"],
     "mlx_vlm": ["models/florence2/florence2.py:22: MLX112",
                 "models/florence2/vision.py:287: MLX190",
                 "models/gemma3n/audio.py:538: MLX037",

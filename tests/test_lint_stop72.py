@@ -5,7 +5,8 @@ method), MLX050 judging a method's parameter at its call sites only, MLX179 leav
 projection of a parameter (`wd = model.W; model.W = wd / norm(wd)`) alone, and MLX034 leaving
 a rounding of an array made from host data (`mx.array(W_np[i])`) alone, and MLX244 (a loss
 function's name rebound to the step's loss and passed on), with an `mx.fast` kernel read as a
-callable, never an array.
+callable, never an array; MLX031 reading a nested tree inside a dict display and MLX104 a
+width that is the max of a list the batcher builds.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -211,3 +212,44 @@ def train(x, model, optimizer, grads):
         run(x, kernel_fn=kernel)
 """
     assert fired(code, "MLX244") == []
+
+
+# fresh247 `pallet_dock_boxfit` in small: the optimizer state saved inside a dict display
+def test_a_nested_tree_inside_a_dict_display_handed_to_a_saver_is_found() -> None:
+    code = """
+import mlx.core as mx
+import mlx.optimizers as optim
+
+optimizer = optim.AdamW(learning_rate=1e-3)
+mx.save_safetensors("opt.safetensors", {value})
+"""
+    assert fired(code.format(value='{"optimizer": optimizer.state}'), "MLX031") == [6]
+    assert fired(code.format(value='{"step": mx.array(3)}'), "MLX031") == []
+
+
+# fresh11 `b11_compiled_step_batch_maxlen_retrace` in small: the width is the max of a list
+PADDED = """
+import random
+from functools import partial
+
+import mlx.core as mx
+
+
+def make_batch():
+    lens = [random.randint(1, 64) for _ in range(8)]
+    width = {width}
+    return mx.random.normal((8, width, 4))
+
+
+@partial(mx.compile, inputs=[], outputs=[])
+def step(x):
+    return x.sum()
+"""
+
+
+def test_a_width_that_is_the_max_of_the_batchs_lengths_is_found() -> None:
+    assert fired(PADDED.format(width="max(lens)"), "MLX104") == [10]
+
+
+def test_a_fixed_width_is_not() -> None:
+    assert fired(PADDED.format(width="64"), "MLX104") == []

@@ -125,10 +125,14 @@ def optimizers(source: SourceFile, kinds: frozenset[str] | None = None) -> set[s
 
 
 def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
-    """`optimizer.state`, `model.parameters()`, `dict(...)` of one, or a local name bound to
-    one: a tree of dicts and lists, not a flat mapping of names to arrays."""
+    """`optimizer.state`, `model.parameters()`, `dict(...)` of one, a dict display holding one
+    as a value (`{"optimizer": self.optimizer.state}`: fresh247 `pallet_dock_boxfit`,
+    bert-playground c86e28f, RuntimeError std::bad_cast at the first checkpoint), or a local
+    name bound to one: a tree of dicts and lists, not a flat mapping of names to arrays."""
     if isinstance(node, ast.Name) and node.id in bound:
         return nested_tree(source, bound.pop(node.id), bound)
+    if isinstance(node, ast.Dict):
+        return any(v is not None and nested_tree(source, v, bound) for v in node.values)
     if isinstance(node, ast.Attribute) and node.attr == "state":
         owner = last_name(node.value) or ""
         return owner in optimizers(source) or "opt" in owner.lower()

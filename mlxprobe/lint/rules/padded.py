@@ -6,8 +6,10 @@ shape at almost every step, so the run compiles over and over and its memory cli
 fixed width: flat).
 
 Job: find a width computed per batch as the longest of its sequences (`max(len(s) for s in
-...)`, `max(map(len, ...))`) and used to pad (`width - len(s)`, `mx.zeros((n, width))`), in a
-module that calls `mx.compile` (or `partial(mx.compile, ...)`) with no `shapeless=True`.
+...)`, `max(map(len, ...))`, `max(lens)` of a list the function builds), and used to pad or
+shape an array (`width - len(s)`, `mx.zeros((n,
+width))`, `mx.random.normal((b, width, d))`), in a module that calls `mx.compile` (or
+`partial(mx.compile, ...)`) with no `shapeless=True`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -26,9 +28,11 @@ from .base import Rule
 from .shapeless import shapeless
 from .transforms import compiles
 
-# The text of a longest length: `max(len(s) ...`, `max([len(s) ...`, `max(map(len, ...`.
-LONGEST = re.compile(r"max\(\s*(?:\[\s*)?(?:len\(|map\(\s*len\b)")
-BUILDERS = frozenset({"zeros", "ones", "full", "empty", "pad"})
+# The text of a longest length: `max(len(s) ...`, `max([len(s) ...`, `max(map(len, ...`,
+# `max(lens)`.
+LONGEST = re.compile(r"max\(\s*(?:\[\s*)?(?:len\(|map\(\s*len\b|\w+\)\s*(?:#|\n))")
+BUILDERS = frozenset({"zeros", "ones", "full", "empty", "pad", "normal", "uniform", "randint",
+                      "arange"})
 
 
 def shape_fixed_compile(source: SourceFile) -> bool:
@@ -40,12 +44,17 @@ def shape_fixed_compile(source: SourceFile) -> bool:
     return bool(found) and not any(shapeless(c) for c in found)
 
 
-def longest(value: ast.AST) -> bool:
-    """`max(len(s) for s in seqs)`, `max([len(s) ...])`, `max(map(len, seqs))`."""
+def longest(value: ast.AST, lists: set[str]) -> bool:
+    """`max(len(s) for s in seqs)`, `max([len(s) ...])`, `max(map(len, seqs))`, `max(lens)`
+    of a list the function builds (fresh11 `b11_compiled_step_batch_maxlen_retrace`). A
+    random draw as the width (fresh14 `a14_compile_per_length_cache`) is not read: 27
+    correct scripts of the corpus draw a shape at random in a module that compiles."""
     if not (isinstance(value, ast.Call) and last_name(value.func) == "max" and value.args):
         return False
-    return any(isinstance(n, ast.Call) and last_name(n.func) == "len"
-               or isinstance(n, ast.Name) and n.id == "len" for n in descendants(value.args[0]))
+    given = value.args[0]
+    return isinstance(given, ast.Name) and given.id in lists or any(
+        isinstance(n, ast.Call) and last_name(n.func) == "len"
+        or isinstance(n, ast.Name) and n.id == "len" for n in descendants(given))
 
 
 def pads(nodes: list[ast.AST], width: str) -> bool:
@@ -82,6 +91,10 @@ class PaddedToLongestCompiled(Rule):
             return
         for function in source.of_type(*FUNCTIONS):
             nodes = body_nodes(source, function)
-            for target, value in assignments(nodes):
-                if isinstance(target, ast.Name) and longest(value) and pads(nodes, target.id):
+            pairs = list(assignments(nodes))
+            lists = {t.id for t, v in pairs if isinstance(t, ast.Name)
+                     and isinstance(v, (ast.List, ast.ListComp))}
+            for target, value in pairs:
+                if isinstance(target, ast.Name) and longest(value, lists) and pads(
+                        nodes, target.id):
                     yield self.hit(source, value)
