@@ -44,6 +44,7 @@ from . import (
     below_floor,
     below_mean,
     capped,
+    caught,
     ceiling,
     chance,
     checked,
@@ -287,6 +288,7 @@ def _reported_wrong_rules() -> tuple[Rule, ...]:
         *throughput.RULES,
         *ceiling.RULES,
         *checked.RULES,
+        *caught.RULES,
         *zero_score.RULES,
         *contradicted.RULES,
     )

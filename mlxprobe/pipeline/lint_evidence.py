@@ -119,7 +119,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX191", "MLX190", "MLX179", "MLX176", "MLX175", "MLX142", "MLX144",
                                "MLX146", "MLX150",
                                "MLX152", "MLX154",
-                               "MLX164", "MLX169"}),
+                               "MLX164", "MLX169",
+                               "MLX121"}),  # a load's error caught: a resume from scratch
     "no_update": frozenset({"MLX238", "MLX227", "MLX226", "MLX218", "MLX217", "MLX216", "MLX211",
                             "MLX209",
                             "MLX206",
