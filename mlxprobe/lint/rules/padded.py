@@ -47,8 +47,8 @@ def shape_fixed_compile(source: SourceFile) -> bool:
 def longest(value: ast.AST, lists: set[str]) -> bool:
     """`max(len(s) for s in seqs)`, `max([len(s) ...])`, `max(map(len, seqs))`, `max(lens)`
     of a list the function builds (fresh11 `b11_compiled_step_batch_maxlen_retrace`). A
-    random draw as the width (fresh14 `a14_compile_per_length_cache`) is not read: 27
-    correct scripts of the corpus draw a shape at random in a module that compiles."""
+    random draw as the width (fresh14 `a14_compile_per_length_cache`) is not read: tried,
+    it gave 27 findings on 18 clean scripts that draw a shape at random and compile."""
     if not (isinstance(value, ast.Call) and last_name(value.func) == "max" and value.args):
         return False
     given = value.args[0]
