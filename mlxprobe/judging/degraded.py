@@ -99,12 +99,17 @@ def worse(values: list[tuple[int, float]], total: int, higher: bool) -> dict | N
     before, after = values[-2][1], values[-1][1]
     if any(done == total and value == after for done, value in values[:-2]):
         return None  # the trained model's own reading again: the one before is a subset
+    far = far_worse(before, after, higher)
+    return {"before": before, "after": after, "updates": total} if far else None
+
+
+def far_worse(before: float, after: float, higher: bool) -> bool:
+    """`after` FACTOR times `before` (lower-is-better), or lower by DROP of the metric's
+    scale (higher-is-better)."""
     if higher:
         scale = 100.0 if max(abs(before), abs(after)) > 1.0 else 1.0
-        far = before - after >= DROP * scale
-    else:
-        far = before > 0 and after >= FACTOR * before
-    return {"before": before, "after": after, "updates": total} if far else None
+        return before - after >= DROP * scale
+    return before > 0 and after >= FACTOR * before
 
 
 def degraded(raw: RawResult, meta: dict) -> Verdict | None:
@@ -126,7 +131,7 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
 def traded(before: dict[str, float], after: dict[str, float], name: str) -> bool:
     """Another metric of the two reports improved as far as `name` worsened: two models,
     each best at its own column (an adapter per task), not one model degraded."""
-    return any(worse([(0, after[m]), (0, before[m])], 0, bool(direction(m))) is not None
+    return any(far_worse(after[m], before[m], bool(direction(m)))  # better: worse reversed
                for m in before.keys() & after.keys()
                if variant_of(m) != name and direction(m) is not None)
 

@@ -56,8 +56,7 @@ class CallableRebound(Rule):
             own = [n for n in body_nodes(source, function) if source.enclosing(n) is function]
             bindings = self._array_bindings(source, function, arrays)
             for use, name in self._function_uses(source, own):
-                if any(self._after(source, function, binding, use)
-                       for binding in bindings.get(name, [])):
+                if any(self._after(source, binding, use) for binding in bindings.get(name, [])):
                     yield self.hit(source, use)
 
     @staticmethod
@@ -82,7 +81,7 @@ class CallableRebound(Rule):
             yield from passed_callables(source, call)
 
     @staticmethod
-    def _after(source: SourceFile, function: ast.AST, binding: ast.AST, use: ast.AST) -> bool:
+    def _after(source: SourceFile, binding: ast.AST, use: ast.AST) -> bool:
         """`use` runs after `binding`: later in the text, or in a loop holding both."""
         if (use.lineno, use.col_offset) > (binding.lineno, binding.col_offset):
             return True

@@ -37,7 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     **{f"mlx.nn.ConvTranspose{d}d": CONV for d in "123"},
     **{f"mlx.nn.{kind}Pool{d}d": POOL for kind in ("Max", "Avg") for d in "123"},
     **{name: params for name, params in POSITIONS.items()
-       if name.startswith(("mlx.core.conv", "mlx.core.conv_")) and name != "mlx.core.convolve"},
+       if name.startswith("mlx.core.conv") and name != "mlx.core.convolve"},
 }
 CALLED = re.compile(r"(?:Conv(?:Transpose)?[123]d|Pool[123]d|conv(?:_transpose)?[123]d|"
                     r"conv_general)\(")
