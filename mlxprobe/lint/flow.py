@@ -320,6 +320,13 @@ def starred(call: ast.Call) -> bool:
         k.arg is None for k in call.keywords)
 
 
+def is_inside(source: SourceFile, node: ast.AST, holder: ast.AST | None) -> bool:
+    """`holder` is `node` or one of its ancestors."""
+    while node is not None and node is not holder:
+        node = source.parents.get(node)
+    return node is not None
+
+
 def arguments(function: ast.AST) -> set[str]:
     """The names of a def's or lambda's arguments (positional-only, positional, keyword-only)."""
     args = getattr(function, "args", None)

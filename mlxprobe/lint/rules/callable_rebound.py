@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 from ..dataflow import arrays_in, bound_arrays, transformed_arg
 from ..finding import Finding
-from ..flow import body_assignments, body_nodes, bound_arguments, calls, helper_of
+from ..flow import body_assignments, body_nodes, bound_arguments, calls, helper_of, is_inside
 from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
 
@@ -87,7 +87,7 @@ class CallableRebound(Rule):
             return True
         loop = source.enclosing(binding, (*LOOPS, *FUNCTIONS))
         while isinstance(loop, LOOPS):
-            if any(n is use for n in ast.walk(loop)):
+            if is_inside(source, use, loop):
                 return True
             loop = source.enclosing(loop, (*LOOPS, *FUNCTIONS))
         return False
@@ -99,8 +99,8 @@ def passed_callables(source: SourceFile, call: ast.Call) -> Iterator[tuple[ast.A
     helper = helper_of(source, call)
     if helper is None:
         return
-    called = {c.func.id for c in calls(body_nodes(source, helper))
-              if isinstance(c.func, ast.Name)}
+    called = source.cached("called_names", helper, lambda: {
+        c.func.id for c in calls(body_nodes(source, helper)) if isinstance(c.func, ast.Name)})
     given = {id(k.value) for k in call.keywords}
     for parameter, value in bound_arguments(helper, call).items():
         if isinstance(value, ast.Name) and parameter in called and id(value) in given:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes
+from ..flow import body_nodes, is_inside
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -103,12 +103,6 @@ def visible(source: SourceFile, function: ast.AST, call: ast.Call) -> bool:
     imported = {a.asname or a.name.split(".")[0] for node in source.of_type(
         ast.Import, ast.ImportFrom) for a in node.names}
     return call.func.id not in params | imported
-
-
-def is_inside(source: SourceFile, node: ast.AST, holder: ast.AST | None) -> bool:
-    while node is not None and node is not holder:
-        node = source.parents.get(node)
-    return node is not None
 
 
 def bound_value(source: SourceFile, call: ast.Call) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import array_dict, arrays_in, evaluation, is_array, under
 from ..finding import Finding
-from ..flow import body_assignments, body_nodes, calls, helper_of, names_in
+from ..flow import arguments, body_assignments, body_nodes, calls, helper_of, names_in
 from ..partial import DEFINES, around
 from ..source import SourceFile
 from .base import Rule
@@ -163,19 +163,13 @@ class ArraysIntoThread(Rule):
     def _lazy(self, source: SourceFile, value: ast.AST, scope: ast.AST) -> bool:
         """`value` is an array of `scope` that no evaluation in `scope` names; a parameter
         of `scope` is judged at its call sites (`_lazy_callers`), where it is evaluated or not."""
-        if not isinstance(value, ast.Name) or value.id in parameters(scope) or not is_array(
+        if not isinstance(value, ast.Name) or value.id in arguments(scope) or not is_array(
                 source, value, arrays_in(source, scope)):
             return False
         nodes = body_nodes(source, scope) if not isinstance(scope, ast.Lambda) else []
         return not any(evaluation(source, c) == "eval" and value.id in names_in(c)
                        or evaluation(source, c) == "item" and value.id in names_in(c.func)
                        for c in calls(nodes))
-
-
-def parameters(scope: ast.AST) -> set[str]:
-    """The names a function takes (none for the module's top level)."""
-    args = getattr(scope, "args", None)
-    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
 
 
 def _converts(call: ast.Call) -> bool:
