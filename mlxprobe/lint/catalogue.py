@@ -1763,6 +1763,41 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX247", "mutated-input",
+        "a layer's forward updates its input array in place (x += self.ff(x), "
+        "x[..., :d] = s * x[..., :d]) before rebinding it: on an mx.array that overwrites "
+        "the caller's array, so model(X_val) on a kept array rewrites it at every call",
+        "x = x + 0.5 * self.ff1(self.norm_ff1(x))  # a new array, not the caller's",
+        "measured (mlx 0.32.4 CPU): b = a; a += 1 changes b, and so does a[0] = 5; failure "
+        "corpus fresh190 chirp_conformer_inplace (x += ... in a conformer block): val-acc "
+        "46-55% and val-loss 1.73 -> 2.96 while the x = x + ... twin reached 99.0%; fresh45 "
+        "yarn_rope_input_mutation: the printed validation MSE climbed 0.11 -> 29.6 on a "
+        "model whose copy-first twin scored 0.014",
+        "", source="https://github.com/senstella/parakeet-mlx/commit/"
+        "cc8a44221fcc20d8aa69f97802c131011729ca50"),
+    RuleInfo(
+        "MLX246", "global-array-into-thread",
+        "an array the module's top-level code builds by an operation and never evaluates "
+        "(feat_mean = X.mean(axis=0)) is read by a function run in another thread that "
+        "evaluates: its graph belongs to the main thread's stream, and the thread raises "
+        "RuntimeError: There is no Stream(cpu, 0) in current thread",
+        "mx.eval(feat_mean, feat_std)  # before the thread starts",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh14 a14_lazy_stats_prefetch_thread): "
+        "the prefetch thread died at its first batch and the training loop waited on its "
+        "queue; with the statistics evaluated before the thread started it trained",
+        "", source="https://github.com/ml-explore/mlx/issues/3529"),
+    RuleInfo(
+        "MLX245", "read-before-bound",
+        "a function reads one of its own local names above the first line that binds it "
+        "(per_token_loss = per_token_loss + beta * kl before per_token_loss is computed): "
+        "the read raises UnboundLocalError when it runs",
+        "move the block below the line that first assigns the name",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh48 grpo_kl_order): the KL block "
+        "placed before the PPO clipping step raised UnboundLocalError at the first step "
+        "(beta 0.04, rc 1, 0.15 s); moved below it, the run trained (reward 0.02 -> 0.99)",
+        "", source="https://github.com/Goekdeniz-Guelmez/mlx-lm-lora/commit/"
+        "4920af20455e7637226aeb4576fc147a0e62c1c0"),
+    RuleInfo(
         "MLX244", "callable-rebound",
         "a name that holds a function (a loss function handed in as loss=...) is rebound in "
         "the same function to an MLX array (loss, toks, metrics = step(batch)) and then used "

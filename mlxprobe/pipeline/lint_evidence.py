@@ -27,14 +27,15 @@ from ..lint.finding import Finding
 
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
-    "hang": frozenset({"MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
+    "hang": frozenset({"MLX246", "MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
                        "MLX073", "MLX074", "MLX114"}),
     "leak": frozenset({"MLX221", "MLX205", "MLX178", "MLX001", "MLX008", "MLX013", "MLX014",
                        "MLX052",
                        "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
-    "crash": frozenset({"MLX244", "MLX243", "MLX242", "MLX240", "MLX238", "MLX236", "MLX235",
+    "crash": frozenset({"MLX246", "MLX245", "MLX244", "MLX243", "MLX242", "MLX240", "MLX238",
+                        "MLX236", "MLX235",
                         "MLX234", "MLX233", "MLX232", "MLX231",
                         "MLX229", "MLX228", "MLX226", "MLX222", "MLX220", "MLX004", "MLX214",
                         "MLX213",
@@ -108,7 +109,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX127", "MLX129", "MLX130", "MLX131",
                                "MLX132", "MLX138", "MLX140", "MLX158", "MLX159",
                                "MLX164", "MLX166", "MLX172"}),
-    "wrong_result": frozenset({"MLX241", "MLX225", "MLX223", "MLX219", "MLX215", "MLX210",
+    "wrong_result": frozenset({"MLX247", "MLX241", "MLX225", "MLX223", "MLX219", "MLX215", "MLX210",
                                "MLX209", "MLX208",
                                "MLX207",
                                "MLX206",

@@ -118,6 +118,7 @@ from .modules import (
     ConstantInitEverywhere,
 )
 from .moments import VarianceByMoments
+from .mutated_input import MutatedInput
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
 from .nested_values import NestedTreeIteratedFlat
 from .no_return_used import NoReturnUsed
@@ -150,6 +151,7 @@ from .quantize_arguments import QuantizeArguments
 from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
 from .range_divisor import RangeDivisor
+from .read_before_bound import ReadBeforeBound
 from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .reference_alias import ReferenceIsTheModel
@@ -191,7 +193,7 @@ from .streams import ForeignStream, StreamPerStep
 from .subset_load import SubsetLoad
 from .temporary_write import WriteIntoTemporary
 from .text_truth import TextTruth
-from .threads import ArraysIntoThread, CrossThreadArrays
+from .threads import ArraysIntoThread, CrossThreadArrays, GlobalArrayIntoThread
 from .torch_methods import TorchMethodOnArray
 from .torch_module_methods import TorchModuleMethod
 from .torch_spellings import GradOfAnArray
@@ -322,4 +324,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
+    ReadBeforeBound, GlobalArrayIntoThread, MutatedInput,
 ), key=lambda r: r.id))

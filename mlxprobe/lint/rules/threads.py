@@ -1,5 +1,7 @@
 """MLX026: lazy arrays built in one thread and handed to another (a queue, a shared list, a
-returned future), never evaluated where they were built; MLX050: the same in the other
+returned future), never evaluated where they were built; MLX246: an array the module's
+top-level code builds and never evaluates (`feat_mean = X.mean(axis=0)`), read by a thread's
+function that evaluates; MLX050: the same in the other
 direction, a loop's arrays put on a queue that a thread's function reads and evaluates (also
 through a method that puts its argument: the call sites that hand it a lazy array). A
 thread's function is a `Thread(target=f)`/`submit(f)` target or the `run` of a
@@ -174,3 +176,57 @@ class ArraysIntoThread(Rule):
 
 def _converts(call: ast.Call) -> bool:
     return isinstance(call.func, ast.Name) and call.func.id in CONVERSIONS
+
+
+CONSTRUCTED = frozenset({"mlx.core.array", "mlx.core.asarray", "mlx.core.load"})
+STARTS = ("target=", "submit(", "run_in_executor(", "apply_async(")
+
+
+class GlobalArrayIntoThread(Rule):
+    """MLX246: the module's top-level code binds an array by an operation (`feat_mean =
+    X_all.mean(axis=0)`), evaluates it nowhere at top level, and a function run in another
+    thread reads it and evaluates (`mx.eval(xb)` of `(X[idx] - feat_mean) / feat_std`).
+    Measured (mlx 0.32.4 CPU, failure corpus fresh14 `a14_lazy_stats_prefetch_thread`): the
+    prefetch thread died with "RuntimeError: There is no Stream(cpu, 0) in current thread"
+    at its first batch and the training loop waited on its queue; with `mx.eval(feat_mean,
+    feat_std)` after the two lines it trained. An array made from data (`mx.array(rows)`,
+    `mx.load`) holds no graph and is not flagged."""
+
+    id = "MLX246"
+    anchors = STARTS
+
+    @staticmethod
+    def may_fire(text: str) -> bool:
+        return any(s in text for s in STARTS) and ("eval(" in text or ".item()" in text)
+
+    def check(self, source: SourceFile) -> Iterator[Finding]:
+        lazy = self._lazy_globals(source)
+        for _, nodes in under(source, "thread") if lazy else ():
+            if any(evaluation(source, c) for c in calls(nodes)):
+                read = next((n for n in nodes if type(n) is ast.Name and n.id in lazy
+                             and not self._local(source, n)), None)
+                if read is not None:
+                    yield self.hit(source, read)
+
+    @staticmethod
+    def _lazy_globals(source: SourceFile) -> set[str]:
+        """Top-level names bound only to arrays built by an operation, never evaluated
+        (`mx.eval`, `.item()`) by the top-level code."""
+        arrays = arrays_in(source, source.tree)
+        values: dict[str, list[ast.AST]] = {}
+        for target, value in body_assignments(source, source.tree):
+            if isinstance(target, ast.Name):
+                values.setdefault(target.id, []).append(value)
+        evaluated = {n for c in calls(body_nodes(source, source.tree))
+                     if evaluation(source, c) for n in names_in(c)}
+        return {name for name, vs in values.items() if name in arrays and name not in evaluated
+                and not any(isinstance(v, ast.Call) and source.imports.resolve(v.func)
+                            in CONSTRUCTED for v in vs)}
+
+    @staticmethod
+    def _local(source: SourceFile, read: ast.Name) -> bool:
+        """The function around the read binds the name itself."""
+        function = source.enclosing(read)
+        return function is None or read.id in arguments(function) or any(
+            isinstance(t, ast.Name) and t.id == read.id
+            for t, _ in body_assignments(source, function))

@@ -1,0 +1,143 @@
+"""Stop 73's lint rules, on the spelling their corpus case had and on the ones the rules must
+leave alone: MLX245 (a local name read above the line that first binds it), MLX246 (a
+top-level array never evaluated, read by a thread that evaluates) and MLX247 (a layer's
+forward updating its input array in place).
+
+Cost: < 0.5 s (no MLX).
+"""
+
+from __future__ import annotations
+
+import pytest
+from lint_snippets import fired
+
+TRAINS = """
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for step in range(3):
+    loss, grads = loss_and_grad(model, step)
+"""
+INDENTED = "\n".join("    " + line for line in TRAINS.splitlines())
+
+
+def test_a_name_read_above_its_first_binding_is_found() -> None:
+    code = """
+    def grpo_loss(logps, ref_logps, adv, beta):
+        if beta != 0.0:
+            kl = mx.exp(ref_logps - logps) - (ref_logps - logps) - 1
+            per_token_loss = per_token_loss + beta * kl
+        per_token_loss = -mx.minimum(mx.exp(logps) * adv, adv)
+        return per_token_loss.mean()
+    """ + INDENTED
+    assert fired(code, "MLX245") == [5]
+
+
+def test_an_augmented_first_binding_is_found() -> None:
+    code = """
+    def summary(losses):
+        total += sum(losses)
+        return total
+    """ + INDENTED
+    assert fired(code, "MLX245") == [3]
+
+
+@pytest.mark.parametrize("body", [
+    # a loop that binds it: an earlier iteration may have bound it
+    """
+    for i in range(3):
+        if i:
+            print(prev)
+        prev = i
+    """,
+    # a parameter, a global declaration, a read after the binding
+    "    x = x + 1\n    return x\n",
+    "    global total\n    total = total + 1\n",
+    "    y = 1\n    y = y + 1\n    return y\n",
+    # a comprehension's own variable, and a nested function reading a later-bound name
+    "    ys = [z for z in range(3)]\n    z = 1\n    return ys, z\n",
+    "    def inner():\n        return late\n    late = 1\n    return inner\n",
+    # an import inside a try, read after
+    "    try:\n        import numpy as npx\n    except ImportError:\n        npx = None\n"
+    "    return npx\n",
+])
+def test_names_bound_before_they_run_are_left_alone(body: str) -> None:
+    code = "\ndef f(x):\n" + body + TRAINS
+    assert fired(code, "MLX245") == []
+
+
+THREAD = """
+import queue
+import threading
+
+X = mx.random.normal((256, 8))
+mx.eval(X)
+mean = X.mean(axis=0)
+{extra}
+
+def producer(q):
+    for i in range(4):
+        xb = X[i * 8:(i + 1) * 8] - mean
+        mx.eval(xb)
+        q.put(xb)
+
+q = queue.Queue()
+threading.Thread(target=producer, args=(q,)).start()
+"""
+
+
+def test_a_lazy_top_level_array_read_in_a_thread_is_found() -> None:
+    assert fired(THREAD.format(extra=""), "MLX246") == [12]
+
+
+@pytest.mark.parametrize("extra", ["mx.eval(mean)", "print(mean.item())",
+                                   "mean = mx.array([0.0] * 8)"])
+def test_an_evaluated_or_constructed_array_is_left_alone(extra: str) -> None:
+    assert fired(THREAD.format(extra=extra), "MLX246") == []
+
+
+def test_a_thread_that_evaluates_nothing_is_left_alone() -> None:
+    code = THREAD.format(extra="").replace("        mx.eval(xb)\n", "")
+    assert fired(code, "MLX246") == []
+
+
+LAYER = """
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ff = nn.Linear(d, d)
+
+    def __call__(self, x{extra}):
+{body}
+        return x
+"""
+
+
+@pytest.mark.parametrize("body", [
+    "        x += 0.5 * self.ff(x)",
+    "        x[..., :4] = 2.0 * x[..., :4]",
+    "        h = self.ff(x)\n        x -= h",
+])
+def test_a_forward_updating_its_input_in_place_is_found(body: str) -> None:
+    code = LAYER.format(extra="", body=body)
+    assert fired(code, "MLX247") == [8 + body.count("\n")]
+
+
+@pytest.mark.parametrize(("extra", "body"), [
+    ("", "        x = x + 0.5 * self.ff(x)\n        x += self.ff(x)"),
+    ("", "        x = self.ff(x)\n        x[..., :4] = 0"),
+    (", cache", "        cache[0] = x"),
+    ("=None", "        x += 1"),
+    ("", "        h = self.ff(x)\n        h += x"),
+])
+def test_a_forward_that_rebinds_first_or_writes_elsewhere_is_left_alone(
+        extra: str, body: str) -> None:
+    assert fired(LAYER.format(extra=extra, body=body), "MLX247") == []
+
+
+def test_a_call_method_of_a_plain_class_is_left_alone() -> None:
+    code = """
+    class Warmup:
+        def __call__(self, step):
+            step -= 10
+            return max(step, 0) * 1e-3
+    """
+    assert fired(code, "MLX247") == []
