@@ -37,6 +37,7 @@ RAISED = {
                                 "mm(xx).sum())(m, x))(nn.Linear(2, 2), mx.ones((1, 2)))",
     "gather_float_indices": "nn.Embedding(10, 4)(mx.ones((2, 3)))",
     "item_of_array": "mx.ones((3,)).item()",
+    "partition_kth": "mx.eval(mx.argpartition(mx.ones((4, 2)), kth=2, axis=-1))",
     "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",
     "grad_returns_non_array": "mx.value_and_grad(lambda x: 'a')(mx.ones(3))",
     "metal_info_missing": "mx.metal.device_info()['max_recommended_working_set_size']",

@@ -39,7 +39,8 @@ def test_a_hang_is_explained_at_the_update_line(tmp_path: Path) -> None:
     got = lint_evidence.attach(entry("hang"), ["python", "train.py"], "", tmp_path)
     assert [(f["rule"], f["path"], f["line"]) for f in got["lint"]["explains"]] == [
         ("MLX001", "train.py", 11)]
-    assert got["hint"].startswith("lint MLX001 at train.py:11: optimizer.update in a loop")
+    assert got["hint"].startswith("lint MLX001 at train.py:11 (`optimizer.update(model, "
+                                  "grads)`): optimizer.update in a loop")
     assert got["hint"].endswith("the run's own hint")
     assert [f["rule"] for f in got["lint"]["other"]] == ["MLX018"]
 

@@ -1,7 +1,8 @@
 """Stop 73's lint rules, on the spelling their corpus case had and on the ones the rules must
 leave alone: MLX245 (a local name read above the line that first binds it), MLX246 (a
-top-level array never evaluated, read by a thread that evaluates) and MLX247 (a layer's
-forward updating its input array in place).
+top-level array never evaluated, read by a thread that evaluates), MLX247 (a layer's
+forward updating its input array in place), MLX248 (`a, b = f() if c else None, None`) and
+MLX249 (`len()` of the module's own iterator class that has no `__len__`).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -141,3 +142,53 @@ def test_a_call_method_of_a_plain_class_is_left_alone() -> None:
             return max(step, 0) * 1e-3
     """
     assert fired(code, "MLX247") == []
+
+
+@pytest.mark.parametrize("line", [
+    "emb, ch = get_embedder(8) if use else None, None",
+    "a, b, c = load(p) if p else None, None, None",
+])
+def test_a_conditional_fallback_split_by_the_comma_is_found(line: str) -> None:
+    assert fired("\nuse = True\n" + line + "\n", "MLX248") == [3]
+
+
+@pytest.mark.parametrize("line", [
+    "emb, ch = get_embedder(8) if use else (None, None)",
+    "lr, wd = 0.1 if use else 0.01, 0.0",
+    "emb, ch = get_embedder(8) if use else None, 4",
+    "emb, ch = None, None",
+])
+def test_a_parenthesised_or_other_fallback_is_left_alone(line: str) -> None:
+    assert fired("\nuse = True\n" + line + "\n", "MLX248") == []
+
+
+LOADER = """
+class Dataloader{bases}:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __iter__(self):
+        return iter(self.rows)
+{extra}
+loader = Dataloader([1, 2, 3])
+total = sum(loader)
+print(total / len(loader))
+"""
+
+
+def test_len_of_an_iterator_class_without_len_is_found() -> None:
+    assert fired(LOADER.format(bases="", extra=""), "MLX249") == [11]
+
+
+@pytest.mark.parametrize(("bases", "extra"), [
+    ("", "\n    def __len__(self):\n        return len(self.rows)\n"),
+    ("(list)", ""),
+    ("(Dataset)", ""),
+])
+def test_an_iterator_with_a_length_or_a_base_is_left_alone(bases: str, extra: str) -> None:
+    assert fired(LOADER.format(bases=bases, extra=extra), "MLX249") == []
+
+
+def test_a_parameter_of_the_same_name_is_left_alone() -> None:
+    code = LOADER.format(bases="", extra="") + "\ndef mean(loader):\n    return 1 / len(loader)\n"
+    assert fired(code, "MLX249") == [11]

@@ -716,6 +716,16 @@ TABLE: tuple[KnownError, ...] = (
         "then attach or unfreeze the adapters)",
         GH + "menonpg/art-mlx/commit/ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
     KnownError(
+        "partition_kth",
+        r"\[(?:arg)?partition\] Received invalid kth",
+        "`kth` of `mx.argpartition`/`mx.partition` must index the axis (0 <= kth < its size): "
+        "a top-k written `argpartition(-x, kth=k)[..., :k]` asks for the element one past "
+        "the k wanted and fails once k equals the axis length (a router picking every "
+        "expert, a top-k over a short row)",
+        "`idx = mx.argpartition(-x, kth=k - 1, axis=-1)[..., :k]`: the first k positions are "
+        "the k largest with kth=k - 1",
+        GH + "ml-explore/mlx-examples/issues/671"),
+    KnownError(
         "vjp_of_indices",
         r"Cannot calculate VJP with respect to indices",
         "the gradient reaches integer indices, which have none: indices computed from the "

@@ -1763,6 +1763,29 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX249", "len-of-iterator",
+        "len() of an instance of the module's own iterator class (it defines __iter__ or "
+        "__next__ and no __len__, and inherits nothing that could): len() raises TypeError, "
+        "typically where the epoch's loss is averaged after the first epoch has run",
+        "count the batches in the loop (n_batches += 1) and divide by that, or give the "
+        "class a __len__",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh248 barnacle_saltmarsh_mpnn): "
+        "TypeError: object of type 'Dataloader' has no len() at train_loss / "
+        "len(train_loader) after epoch 1; counting batches, the run trained (test accuracy "
+        "0.900)",
+        "", source="https://github.com/Raiden-Makoto/MLX-MPNN/commit/"
+        "938215868854d929e0cfc6c28a27f85cdd89471c"),
+    RuleInfo(
+        "MLX248", "conditional-in-tuple",
+        "a, b = f() if cond else None, None parses as (f() if cond else None), None: the "
+        "first name gets the whole pair f returns and the second is always None",
+        "a, b = f() if cond else (None, None)  # the fallback pair in parentheses",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh248 lantern_ray_octave): the NeRF's "
+        "first nn.Linear(None, width) raised TypeError while the model was built; with the "
+        "fallback parenthesised the run trained (PSNR 8.1 -> 19.8)",
+        "", source="https://github.com/piljoong-jeong/nerf_meets_mlx/commit/"
+        "f17f54af6d798a96261e2fb6924632cebdd356ab"),
+    RuleInfo(
         "MLX247", "mutated-input",
         "a layer's forward updates its input array in place (x += self.ff(x), "
         "x[..., :d] = s * x[..., :d]) before rebinding it: on an mx.array that overwrites "

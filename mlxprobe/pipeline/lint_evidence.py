@@ -34,7 +34,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
                        "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
-    "crash": frozenset({"MLX246", "MLX245", "MLX244", "MLX243", "MLX242", "MLX240", "MLX238",
+    "crash": frozenset({"MLX249", "MLX248", "MLX246", "MLX245", "MLX244", "MLX243",
+                        "MLX242", "MLX240", "MLX238",
                         "MLX236", "MLX235",
                         "MLX234", "MLX233", "MLX232", "MLX231",
                         "MLX229", "MLX228", "MLX226", "MLX222", "MLX220", "MLX004", "MLX214",
@@ -188,7 +189,21 @@ def as_dict(f: Finding, cwd: Path) -> dict:
     except ValueError:
         shown = f.path
     return {"rule": f.rule, "path": shown, "line": f.line, "col": f.col + 1,
+            "code": source_line(Path(f.path), f.line),
             "message": info.message, "fix": info.fix, "why": info.why, "source": info.source}
+
+
+CODE_WIDTH = 120  # characters of the flagged line quoted in a hint
+
+
+def source_line(path: Path, line: int) -> str:
+    """The flagged line's text, stripped and cut to CODE_WIDTH ("" when unreadable)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return text if len(text) <= CODE_WIDTH else text[:CODE_WIDTH - 3] + "..."
 
 
 def joined(kind: str, found: list[Finding], cwd: Path) -> dict:
@@ -199,7 +214,8 @@ def joined(kind: str, found: list[Finding], cwd: Path) -> dict:
 
 
 def hint_line(finding: dict) -> str:
-    return (f"lint {finding['rule']} at {finding['path']}:{finding['line']}: "
+    code = f" (`{finding['code']}`)" if finding.get("code") else ""
+    return (f"lint {finding['rule']} at {finding['path']}:{finding['line']}{code}: "
             f"{finding['message']}; fix: {finding['fix']}")
 
 

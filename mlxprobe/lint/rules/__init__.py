@@ -92,6 +92,7 @@ from .inert_scale import InertScale
 from .init_scale import InitGrowsWithWidth
 from .inverse_scale import DividedByInverseRoot
 from .iterated_target import LoopTargetIterated
+from .iterator_length import LenOfIterator
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
 from .keywords import UnknownKeyword
@@ -211,6 +212,7 @@ from .tree_paths import PathAsKeys
 from .trees import TreeFlattenPairs
 from .truncated_interval import TruncatedInterval
 from .truncation import TruncationAsTerminal
+from .tuple_precedence import ConditionalInTuple
 from .unapplied import UnappliedLayer
 from .unbound import UnboundName
 from .undefined_option import UndefinedOption
@@ -324,5 +326,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     EvalAsContext, ShadowedImport, PathToWeights, LoopTargetIterated, ListIndexedByArray,
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
-    ReadBeforeBound, GlobalArrayIntoThread, MutatedInput,
+    ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
+    LenOfIterator,
 ), key=lambda r: r.id))
