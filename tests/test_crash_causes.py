@@ -156,6 +156,23 @@ PROGRAMS = {
         w, x, y = mx.zeros((3,)), mx.ones((8, 3)), mx.ones((8,))
         lvalue, grads = mx.value_and_grad(mse)
     """,
+    "index_in_getitem": """
+        class Collection:
+            def __init__(self, parts):
+                self.parts = parts
+
+            def __len__(self):
+                return sum(map(len, self.parts))
+
+            def __getitem__(self, idx):
+                for part in self.parts:
+                    if idx + 1 < len(part):
+                        return part[idx]
+                    idx -= len(part)
+                raise IndexError(idx)
+        data = Collection([[1, 2], [3, 4, 5]])
+        sorted(range(len(data)), key=lambda i: data[i])
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -367,3 +384,17 @@ def test_a_transformation_unpacked_says_call_it_first(stderr: dict[str, str]) ->
     hint = hint_of(stderr["unpacked_transform"])
     assert "train_unpacked_transform.py:7" in hint and "return a function" in hint
     assert "loss_and_grad(params, x, y)" in hint
+
+
+def test_an_index_error_in_getitem_says_len_and_getitem_disagree(stderr: dict[str, str]) -> None:
+    # fresh249 almanac_stitch_lora (mlx-examples a5b866cf): `<` for `<=` in the mapping
+    hint = hint_of(stderr["index_in_getitem"])
+    assert hint.startswith("a dataset's `__getitem__` raised IndexError")
+    assert "train_index_in_getitem.py:16: `raise IndexError(idx)`" in hint
+    assert "`__len__` and `__getitem__` disagree" in hint
+
+
+def test_an_index_error_elsewhere_keeps_the_plain_hint() -> None:
+    text = ('Traceback (most recent call last):\n  File "/tmp/train.py", line 3, in <module>\n'
+            '    rows[9]\nIndexError: list index out of range\n')
+    assert "__getitem__" not in hint_of(text)

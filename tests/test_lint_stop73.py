@@ -1,8 +1,9 @@
 """Stop 73's lint rules, on the spelling their corpus case had and on the ones the rules must
 leave alone: MLX245 (a local name read above the line that first binds it), MLX246 (a
 top-level array never evaluated, read by a thread that evaluates), MLX247 (a layer's
-forward updating its input array in place), MLX248 (`a, b = f() if c else None, None`) and
-MLX249 (`len()` of the module's own iterator class that has no `__len__`).
+forward updating its input array in place), MLX248 (`a, b = f() if c else None, None`),
+MLX249 (`len()` of the module's own iterator class that has no `__len__`) and MLX250
+(a periodic block nested in another interval on the same counter).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -192,3 +193,32 @@ def test_an_iterator_with_a_length_or_a_base_is_left_alone(bases: str, extra: st
 def test_a_parameter_of_the_same_name_is_left_alone() -> None:
     code = LOADER.format(bases="", extra="") + "\ndef mean(loader):\n    return 1 / len(loader)\n"
     assert fired(code, "MLX249") == [11]
+
+
+PERIODS = """
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for it in range(120):
+    loss, grads = loss_and_grad(model, it)
+    if it == 0 or (it + 1) % {outer} == 0:
+        print("val")
+        if (it + 1) % {inner} == 0:
+            save()
+"""
+
+
+@pytest.mark.parametrize(("outer", "inner"), [
+    ("args.steps_per_eval", "args.steps_per_save"), ("40", "25"), ("eval_every", "save_every")])
+def test_a_periodic_block_inside_another_interval_is_found(outer: str, inner: str) -> None:
+    assert fired(PERIODS.format(outer=outer, inner=inner), "MLX250") == [7]
+
+
+@pytest.mark.parametrize(("outer", "inner"), [
+    ("10", "100"), ("every", "every * 5"), ("every", "every")])
+def test_an_inner_interval_that_is_a_multiple_is_left_alone(outer: str, inner: str) -> None:
+    assert fired(PERIODS.format(outer=outer, inner=inner), "MLX250") == []
+
+
+def test_a_periodic_block_in_the_else_branch_or_another_counter_is_left_alone() -> None:
+    code = PERIODS.format(outer="40", inner="25")
+    assert fired(code.replace('print("val")', 'print("val")\n    else:'), "MLX250") == []
+    assert fired(code.replace("(it + 1) % 25", "epoch % 25"), "MLX250") == []

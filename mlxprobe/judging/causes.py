@@ -80,6 +80,13 @@ through. Each rule below is one statement true of every program with that failur
   division of a size that is small here (fresh152 `marram_dwq_shallow`, mlx-lm PR 196:
   `int(0.25 * len(model.layers))` is 0 for a model of fewer than 4 layers, and
   `layers[step::step]` raised before DWQ's first step; `max(int(...), 1)` fixed it).
+- `index_in_getitem`: an IndexError raised in a user class's `__getitem__`: batchers ask a
+  dataset for every index below `len(dataset)` (a length sort, a shuffle, a sampler), so the
+  index was one `__len__` counts and `__getitem__` cannot serve: the two disagree at a
+  boundary, most often an off-by-one in the mapping of a global index onto parts (fresh249
+  `almanac_stitch_lora`, mlx-examples a5b866cf "Fix index calculation": `(curr_idx + 1) <
+  len(item)` for `<=` skipped the last item of every part, and the last index ran past the
+  collection before the first step).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -158,7 +165,21 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return per_row_count(int(shapes["rows"]), int(shapes["count"]), user)
     if kind == "ValueError" and ZERO_STEP.search(message):
         return zero_step(user)
+    if kind == "IndexError" and user.function == "__getitem__":
+        return index_in_getitem(message, user)
     return None
+
+
+def index_in_getitem(message: str, user: Frame) -> str:
+    """An index a dataset's own `__len__` counts and its `__getitem__` cannot serve."""
+    return (f"a dataset's `__getitem__` raised IndexError ({message.strip()[:40]}) at "
+            f"{user.where}: `{user.text[:LINE_CHARS]}`: batchers ask for every index below "
+            "`len(dataset)` (a length sort, a shuffle), so `__len__` and `__getitem__` "
+            "disagree at a boundary: most often an off-by-one in the index mapping (`<` where "
+            "`<=` was meant, a stray `- 1`) or a length that counts items the parts do not "
+            "hold; check that `dataset[len(dataset) - 1]` and the last index of each part are "
+            f"served (seen in {GH}ml-explore/mlx-examples/commit/"
+            "a5b866cf737347bd039448f69be5e50356adf3e5)")
 
 
 def zero_step(user: Frame) -> str:

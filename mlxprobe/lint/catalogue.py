@@ -1763,6 +1763,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX250", "nested-period",
+        "a periodic block nested in another periodic block on the same counter with another "
+        "interval (if (it + 1) % steps_per_save == 0: inside if (it + 1) % steps_per_eval "
+        "== 0:): it runs only at common multiples of the two, so the inner setting is "
+        "silently overridden (25 and 40: first at step 200)",
+        "dedent the inner block to the loop's level: it has its own interval",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh249 lantern_milestone_keepsake): "
+        "steps_per_save=25 inside steps_per_eval=40 wrote no adapter in 120 iterations, and "
+        "the resume after a data error at iteration 71 raised ValueError on the missing "
+        "file; de-indented, saves ran at 25 and 50 and the resumed run reached test loss "
+        "1.259",
+        "", source="https://github.com/ml-explore/mlx-examples/pull/431"),
+    RuleInfo(
         "MLX249", "len-of-iterator",
         "len() of an instance of the module's own iterator class (it defines __iter__ or "
         "__next__ and no __len__, and inherits nothing that could): len() raises TypeError, "

@@ -34,7 +34,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                        "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
-    "crash": frozenset({"MLX249", "MLX248", "MLX246", "MLX245", "MLX244", "MLX243",
+    "crash": frozenset({"MLX250", "MLX249", "MLX248", "MLX246", "MLX245", "MLX244", "MLX243",
                         "MLX242", "MLX240", "MLX238",
                         "MLX236", "MLX235",
                         "MLX234", "MLX233", "MLX232", "MLX231",

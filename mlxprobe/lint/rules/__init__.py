@@ -121,6 +121,7 @@ from .modules import (
 from .moments import VarianceByMoments
 from .mutated_input import MutatedInput
 from .names_match import TargetsMatchNoLayer, TypeIdentityWithSubclass
+from .nested_period import NestedPeriod
 from .nested_values import NestedTreeIteratedFlat
 from .no_return_used import NoReturnUsed
 from .none_overwritten import NoneTestOverwritten
@@ -327,5 +328,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
-    LenOfIterator,
+    LenOfIterator, NestedPeriod,
 ), key=lambda r: r.id))

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from ..dataflow import under
 from ..finding import Finding
 from ..flow import (
+    arguments,
     assignments,
     calls,
     calls_by_name,
@@ -135,7 +136,11 @@ def literal_items(source: SourceFile, node: ast.AST | None, loop: ast.AST) -> as
         node = node.args[0]
     if not isinstance(node, ast.Name):
         return node
-    bound = name_values(source, node.id, source.enclosing(loop))
+    scope = source.enclosing(loop)
+    bound = name_values(source, node.id, scope)
+    if not bound and scope is not None and node.id not in arguments(scope):
+        bound = name_values(source, node.id, None)  # a module constant (fresh249
+        # `seedvault_sprout_lwf`: `for task, fam in enumerate(FAMILIES)`, three families)
     return bound[0] if len(bound) == 1 else node
 
 
