@@ -3,7 +3,8 @@ leave alone: MLX245 (a local name read above the line that first binds it), MLX2
 top-level array never evaluated, read by a thread that evaluates), MLX247 (a layer's
 forward updating its input array in place), MLX248 (`a, b = f() if c else None, None`),
 MLX249 (`len()` of the module's own iterator class that has no `__len__`) and MLX250
-(a periodic block nested in another interval on the same counter).
+(a periodic block nested in another interval on the same counter), and MLX020 on a tiny
+clamp after the sqrt of one vector's norm.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -222,3 +223,31 @@ def test_a_periodic_block_in_the_else_branch_or_another_counter_is_left_alone() 
     code = PERIODS.format(outer="40", inner="25")
     assert fired(code.replace('print("val")', 'print("val")\n    else:'), "MLX250") == []
     assert fired(code.replace("(it + 1) % 25", "epoch % 25"), "MLX250") == []
+
+
+SPEED = """
+def speed(uv):
+    u, v = uv[..., 0], uv[..., 1]
+    rho = mx.sqrt({inside})
+    return mx.maximum(rho, {floor})
+
+def loss_fn(model, x, uv):
+    return ((speed(model(x)) - speed(uv)) ** 2).mean()
+
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for step in range(3):
+    loss, grads = loss_and_grad(model, x, uv)
+"""
+
+
+@pytest.mark.parametrize("floor", ["1e-10", "mx.array(1e-10, dtype=rho.dtype)"])
+def test_a_tiny_clamp_after_the_sqrt_of_a_norm_is_found(floor: str) -> None:
+    # fresh229 drifter_current_radius: MLX020 on a norm of one vector whose floor is tiny
+    assert fired(SPEED.format(inside="u * u + v * v", floor=floor), "MLX020") == [5]
+
+
+@pytest.mark.parametrize(("inside", "floor"), [
+    ("u * u + v * v", "1.0"), ("mx.maximum(u * u + v * v, 1e-20)", "1e-10"),
+    ("u * u + v * v + 1e-12", "1e-10")])
+def test_a_floor_or_a_guarded_input_is_left_alone(inside: str, floor: str) -> None:
+    assert fired(SPEED.format(inside=inside, floor=floor), "MLX020") == []

@@ -24,6 +24,7 @@ from ..flow import (
     calls,
     calls_by_name,
     helper_of,
+    name_values,
     reach,
     walk,
 )
@@ -336,13 +337,15 @@ def private(parent: ast.AST | None, name: ast.Name) -> bool:
 SINGULAR = frozenset({"mlx.core.sqrt", "mlx.core.rsqrt"})
 CLAMPS = frozenset({"mlx.core.maximum", "mlx.core.clip"})
 DEPTH = 3
+TINY = 1e-6  # a clamp floor this small guards an exact 0 only
 
 
 class ClampAfterSingular(Rule):
     """MLX020: `mx.maximum(mx.sqrt(d2), eps)` (or clip) where d2 is computed from a
     difference (a distance, which is exactly 0 when two points meet): the clamp guards the
-    value, not the gradient, which is NaN there. A norm of one vector is left alone, and so is
-    a clamp outside differentiated code (a reward's standard deviation): no gradient there."""
+    value, not the gradient, which is NaN there. A norm of one vector is left alone unless the
+    floor is tiny (<= TINY: it guards an exact 0), and so is a clamp outside differentiated
+    code (a reward's standard deviation): no gradient there."""
 
     id = "MLX020"
     anchors = ("sqrt(",)
@@ -361,8 +364,36 @@ class ClampAfterSingular(Rule):
             values = self._values(source, call)
             inner = self._resolve(call.args[0], values)
             if (isinstance(inner, ast.Call) and source.imports.resolve(inner.func) in SINGULAR
-                    and inner.args and self._difference(inner.args[0], values, DEPTH)):
+                    and inner.args and (self._difference(inner.args[0], values, DEPTH)
+                                        or self._guards_zero(source, call)
+                                        and not self._guarded(source, inner.args[0]))):
                 yield self.hit(source, call)
+
+    @staticmethod
+    def _guarded(source: SourceFile, node: ast.AST) -> bool:
+        """The sqrt's own input is clamped or shifted (`mx.maximum(d2, 1e-20)`, `d2 + eps`):
+        the fix, after which the outer clamp is harmless."""
+        if isinstance(node, ast.Call):
+            return source.imports.resolve(node.func) in CLAMPS
+        return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and any(
+            isinstance(side, (ast.Constant, ast.Name)) for side in (node.left, node.right))
+
+    @staticmethod
+    def _guards_zero(source: SourceFile, call: ast.Call) -> bool:
+        """The clamp's floor is a tiny literal (<= TINY: `1e-10`, `mx.array(1e-10, dtype=...)`,
+        or a module constant bound to one): it is there only for an exact 0, which the author
+        expects, so a norm of one vector is flagged too (fresh229 `drifter_current_radius`:
+        `mx.maximum(mx.sqrt(u * u + v * v), 1e-10)` of predictions that are exactly (0, 0) on
+        padded rows, NaN weights from the first step)."""
+        floor = call.args[1] if len(call.args) > 1 else None
+        if isinstance(floor, ast.Call) and source.imports.resolve(
+                floor.func) == "mlx.core.array" and floor.args:
+            floor = floor.args[0]
+        if isinstance(floor, ast.Name):
+            bound = name_values(source, floor.id, None)
+            floor = bound[0] if len(bound) == 1 else None
+        return isinstance(floor, ast.Constant) and type(floor.value) is float and \
+            0 < floor.value <= TINY
 
     def _values(self, source: SourceFile, call: ast.Call) -> dict[str, list[ast.AST]]:
         function = source.enclosing(call)
