@@ -17,7 +17,9 @@ whole change is below 0.01%). Measured (failure corpus fresh6): `trainer_local_m
 `manual_sgd_flat_update_nonstrict` (mlx PR 2239) full_mse 0.72512 at all 8 reports over 800
 updates; their fixed twins fall (0.71 -> 0.06; 0.73 -> 0.05). It stands down when another
 loss-like metric of the run fell by more than 20% (last third's median against the first
-third's): a distillation run may print its teacher's fixed loss beside the student's; and
+third's; the run's own loss, as its reports named it, included: fresh250
+`herbarium_label_copyexpand`): a distillation run may print its teacher's fixed loss beside
+the student's; and
 when a metric measured on held-out data moved by more than MOVED (5%, its last third's
 median against its first third's: the evaluated model moves, so the fixed number is a
 reference, a predict-the-mean baseline beside `val rmse` falling 7.5%; a stale model scored
@@ -35,6 +37,7 @@ from __future__ import annotations
 import math
 
 from .. import metric_names
+from ..protocol import decode_number
 from ..watching.facts import RawResult
 from . import metrics, program, zero_logit
 from .evaluated import MOVED, evaluated_moves, thirds
@@ -70,8 +73,22 @@ def frozen(raw: RawResult) -> tuple[str, list[float]] | None:
     for name, values in losses.items():
         if (len(values) >= MIN_REPORTS and math.isfinite(values[0]) and len(set(values)) == 1
                 and digits(values[0]) >= MIN_DIGITS):
-            return None if beside_learning(every, name) else (name, values)
+            beside = {**reported_losses(raw), **every}
+            return None if beside_learning(beside, name) else (name, values)
     return None
+
+
+def reported_losses(raw: RawResult) -> dict[str, list[float]]:
+    """The run's loss as its reports named it (`loss_name`), each name's values in order: a
+    line's leading loss is kept apart from its other metrics (fresh250
+    `herbarium_label_copyexpand`: `nll_sent` 44.0 -> 0.62 beside `floor_nll_sent` 0.61086 at
+    every validation, a floor the program computes once)."""
+    out: dict[str, list[float]] = {}
+    for record in raw.learning:
+        value = decode_number(record.get("loss"))
+        if value is not None and record.get("loss_name"):
+            out.setdefault(str(record["loss_name"]), []).append(value)
+    return out
 
 
 def beside_learning(every: dict[str, list[float]], name: str) -> bool:
