@@ -4,7 +4,8 @@ top-level array never evaluated, read by a thread that evaluates), MLX247 (a lay
 forward updating its input array in place), MLX248 (`a, b = f() if c else None, None`),
 MLX249 (`len()` of the module's own iterator class that has no `__len__`) and MLX250
 (a periodic block nested in another interval on the same counter), and MLX020 on a tiny
-clamp after the sqrt of one vector's norm.
+clamp after the sqrt of one vector's norm, and MLX019 leaving a private draw given its own
+key alone.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -251,3 +252,25 @@ def test_a_tiny_clamp_after_the_sqrt_of_a_norm_is_found(floor: str) -> None:
     ("u * u + v * v + 1e-12", "1e-10")])
 def test_a_floor_or_a_guarded_input_is_left_alone(inside: str, floor: str) -> None:
     assert fired(SPEED.format(inside=inside, floor=floor), "MLX020") == []
+
+
+RFF = """
+class Features(nn.Module):
+    def __init__(self, d, n):
+        super().__init__()
+        ka, kb = mx.random.split(mx.random.key(7))
+        self._omega = mx.random.normal((d, n){key})
+        self.log_ls = mx.zeros((d,))
+
+    def __call__(self, x):
+        return mx.cos((x / mx.exp(self.log_ls)) @ self._omega)
+"""
+
+
+def test_a_private_draw_from_the_global_key_is_still_found() -> None:
+    assert fired(RFF.format(key=""), "MLX019") == [6]
+
+
+def test_a_private_draw_given_its_own_key_is_a_fixed_feature_map() -> None:
+    # fresh250 saltmarsh_fog_rffgp: random Fourier features kept out of training on purpose
+    assert fired(RFF.format(key=", key=ka"), "MLX019") == []

@@ -209,6 +209,17 @@ def random_made(source: SourceFile, target: ast.AST, value: ast.AST) -> bool:
     return bool(names_in(value) & drawn)
 
 
+def keyed(source: SourceFile, value: ast.AST) -> bool:
+    """The draw is given its own PRNG key (`mx.random.normal(shape, key=ka)`): a fixed,
+    reproducible draw the author chose, a random feature map kept out of training on purpose
+    (fresh250 `saltmarsh_fog_rffgp`: random Fourier frequencies and phases beside the
+    trained length scales); the weights meant to train in the corpus's cases draw from the
+    global key."""
+    return any(isinstance(n, ast.Call) and (source.imports.resolve(n.func) or "").startswith(
+        "mlx.core.random.") and any(k.arg == "key" for k in n.keywords)
+        for n in descendants(value))
+
+
 class PrivateWeight(Rule):
     """MLX019: `self._w = mx.random.normal(...)` in an nn.Module, read by its methods: MLX
     leaves `_`-prefixed members out of `parameters()`, so the weight never trains."""
@@ -239,7 +250,8 @@ class PrivateWeight(Rule):
                 continue
             for target, attr, value in owned:
                 if (attr.startswith("_") and not attr.startswith("__")
-                        and random_made(source, target, value) and self._read(nodes, attr)):
+                        and random_made(source, target, value) and self._read(nodes, attr)
+                        and not keyed(source, value)):
                     yield self.hit(source, target)
 
     @staticmethod
