@@ -173,6 +173,19 @@ PROGRAMS = {
         data = Collection([[1, 2], [3, 4, 5]])
         sorted(range(len(data)), key=lambda i: data[i])
     """,
+    "sliced_mapping": """
+        class Decoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = [nn.Linear(2, 2) for _ in range(3)]
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = Decoder()
+        model = Model()
+        for layer in model.layers[-2:]:
+            print(layer)
+    """,
     "unknown": """
         import json
         config = json.loads("{not json")
@@ -398,3 +411,10 @@ def test_an_index_error_elsewhere_keeps_the_plain_hint() -> None:
     text = ('Traceback (most recent call last):\n  File "/tmp/train.py", line 3, in <module>\n'
             '    rows[9]\nIndexError: list index out of range\n')
     assert "__getitem__" not in hint_of(text)
+
+
+def test_a_module_sliced_as_a_list_says_slice_its_inner_list(stderr: dict[str, str]) -> None:
+    # fresh250 quillwort_adapter_meld (mlx-plamo 38e5d75): the decoder module, not its list
+    hint = hint_of(stderr["sliced_mapping"])
+    assert hint.startswith("`for layer in model.layers[-2:]:` (train_sliced_mapping.py:13)")
+    assert "an `nn.Module` is a dict of its members" in hint and ".layers.layers[-n:]" in hint

@@ -87,6 +87,12 @@ through. Each rule below is one statement true of every program with that failur
   `almanac_stitch_lora`, mlx-examples a5b866cf "Fix index calculation": `(curr_idx + 1) <
   len(item)` for `<=` skipped the last item of every part, and the last index ran past the
   collection before the first step).
+- `sliced_mapping`: Python's "unhashable type: 'slice'" at a user line that slices (`x[a:b]`,
+  `x[-n:]`): the object sliced is a dict, and an `nn.Module` is one (a dict of its members),
+  so a container module that keeps its blocks in an inner list is sliced where its list was
+  meant (fresh250 `quillwort_adapter_meld`, mlx-plamo "Fix fuse_lora.py":
+  `model.model.layers[-lora_layers:]` for `model.model.layers.layers[-lora_layers:]`, a
+  decoder module holding the list in its own `.layers`).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -126,6 +132,8 @@ UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function
 PER_ROW = re.compile(r"\[broadcast_shapes\] Shapes \((?P<rows>\d+),\s*\d+\) and "
                      r"\((?P<count>\d+),\s*1\)")
 ROW_COLUMN = re.compile(r"reshape\(\s*-1\s*,\s*1\s*\)|\[:,\s*None\]")
+UNHASHABLE_SLICE = "unhashable type: 'slice'"
+SLICING = re.compile(r"\[[^\[\]]*:[^\[\]]*\]")
 TRANSFORM_CALL = re.compile(r"\b(?:value_and_grad|grad|vmap|vjp|jvp)\(")
 
 
@@ -167,7 +175,19 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return zero_step(user)
     if kind == "IndexError" and user.function == "__getitem__":
         return index_in_getitem(message, user)
+    if kind == "TypeError" and UNHASHABLE_SLICE in message and SLICING.search(user.text):
+        return sliced_mapping(user)
     return None
+
+
+def sliced_mapping(user: Frame) -> str:
+    """A dict (an `nn.Module`, a dict of its members) sliced as if it were a list."""
+    return (f"`{user.text[:LINE_CHARS]}` ({user.where}) slices a dict: an `nn.Module` is a "
+            "dict of its members, so `module[-n:]` looks a slice up as a key; the list is one "
+            "of its members: a container module that keeps its blocks in an inner list is "
+            "sliced through that list, `model.model.layers.layers[-n:]` (nested layers), or "
+            "`list(d.values())[-n:]` for a plain dict (seen in "
+            f"{GH}mitmul/mlx-plamo/commit/38e5d75ab6033d2d855b93dce36d802f0e6cac1e)")
 
 
 def index_in_getitem(message: str, user: Frame) -> str:
