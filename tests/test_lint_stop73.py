@@ -5,7 +5,7 @@ forward updating its input array in place), MLX248 (`a, b = f() if c else None, 
 MLX249 (`len()` of the module's own iterator class that has no `__len__`) and MLX250
 (a periodic block nested in another interval on the same counter), and MLX020 on a tiny
 clamp after the sqrt of one vector's norm, and MLX019 leaving a private draw given its own
-key alone.
+key alone; MLX251 (a dict started empty before a loop, rebuilt in it with the loop's keys).
 
 Cost: < 0.5 s (no MLX).
 """
@@ -274,3 +274,27 @@ def test_a_private_draw_from_the_global_key_is_still_found() -> None:
 def test_a_private_draw_given_its_own_key_is_a_fixed_feature_map() -> None:
     # fresh250 saltmarsh_fog_rffgp: random Fourier features kept out of training on purpose
     assert fired(RFF.format(key=", key=ka"), "MLX019") == []
+
+
+BATCH = """
+def get_batch(rows):
+    out = {}
+    for key in ("chosen", "rejected"):
+        stacked = mx.stack([r[key] for r in rows])
+        {line}
+    return out
+"""
+
+
+def test_a_dict_rebuilt_per_pass_with_the_loops_keys_is_found() -> None:
+    line = 'out = {f"{key}_tokens": stacked, f"{key}_len": stacked.shape[0]}'
+    assert fired(BATCH.replace("{line}", line), "MLX251") == [6]
+
+
+@pytest.mark.parametrize("line", [
+    'out[f"{key}_tokens"] = stacked',
+    'out = {"tokens": stacked}',
+    'out = {f"{key}_tokens": stacked}\n        print(out)',
+])
+def test_a_dict_added_to_or_used_per_pass_is_left_alone(line: str) -> None:
+    assert fired(BATCH.replace("{line}", line), "MLX251") == []

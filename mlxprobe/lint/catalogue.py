@@ -1763,6 +1763,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX251", "rebound-accumulator",
+        "a dict started empty before a loop is rebuilt inside it (out = {f\"{key}_tokens\": "
+        "...}) with keys that name the loop's variable, and read after the loop: each pass "
+        "replaces the last one's entries, so only the last pass's keys are left",
+        "out[f\"{key}_tokens\"] = mx.stack(padded_tokens)  # add to the dict, not rebuild it",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh81 dpo_pair_batch_keys): a DPO pair "
+        "batcher rebuilt out for the chosen and then the rejected half, and the loss's "
+        "batch[\"chosen_tokens\"] raised KeyError at the first step; adding the keys, it "
+        "trained",
+        "", source="https://github.com/senstella/csm-mlx/commit/"
+        "1a8df3663033650132fadd61600262dbaf078261"),
+    RuleInfo(
         "MLX250", "nested-period",
         "a periodic block nested in another periodic block on the same counter with another "
         "interval (if (it + 1) % steps_per_save == 0: inside if (it + 1) % steps_per_eval "

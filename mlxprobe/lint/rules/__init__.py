@@ -154,6 +154,7 @@ from .quantized_selection import LinearTestAfterQuantize
 from .random_state import RandomStateAssigned
 from .range_divisor import RangeDivisor
 from .read_before_bound import ReadBeforeBound
+from .rebound_accumulator import ReboundAccumulator
 from .rebuilt_logits import LogitsRebuiltWithoutScale
 from .reduction import PerExampleLossGrad, SummedBatchLoss
 from .reference_alias import ReferenceIsTheModel
@@ -328,5 +329,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
-    LenOfIterator, NestedPeriod,
+    LenOfIterator, NestedPeriod, ReboundAccumulator,
 ), key=lambda r: r.id))
