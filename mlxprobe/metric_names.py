@@ -21,7 +21,8 @@ Roles and why:
   `teacher_loss`), fixed by construction.
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward (`rew`, as
   Stable-Baselines3's `ep_rew_mean`), return, score, bleu, rouge, iou, and the retrieval and
-  image measures (hit, hits, mrr, ndcg, map, top1/top5, psnr, ssim), also with a cut-off
+  image measures (hit, hits, mrr, ndcg, map, top1/top5, psnr, ssim), a share of exact
+  matches (`exact_match`, `greedy match`: fresh251 `ropewalk_tarring_grpo_ok`), also with a cut-off
   (`recall@1`, `hit@10`, `ndcg@5`). Not judged for learning by the trend (a noisy reward is
   normal).
 - Agreement measures (a rank or linear correlation: `kendall_tau`, `spearman`, `pearson`,
@@ -65,7 +66,7 @@ _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)|(?:^|_){_LOSS_NAMES}$")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|rew|"
                        r"return|returns|score|rating|ratings|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
-                       r"top5|psnr|ssim)(?:$|_|@)")
+                       r"top5|psnr|ssim|match|matches)(?:$|_|@)")
 # one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
 # goes to an equilibrium (a discriminator's BCE to ln 4), not down, as both players learn
 _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
