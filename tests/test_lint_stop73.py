@@ -5,7 +5,8 @@ forward updating its input array in place), MLX248 (`a, b = f() if c else None, 
 MLX249 (`len()` of the module's own iterator class that has no `__len__`) and MLX250
 (a periodic block nested in another interval on the same counter), and MLX020 on a tiny
 clamp after the sqrt of one vector's norm, and MLX019 leaving a private draw given its own
-key alone; MLX251 (a dict started empty before a loop, rebuilt in it with the loop's keys).
+key alone; MLX251 (a dict started empty before a loop, rebuilt in it with the loop's keys);
+MLX014 leaving a hand-written optimizer's loop alone when an evaluating loop runs it.
 
 Cost: < 0.5 s (no MLX).
 """
@@ -298,3 +299,39 @@ def test_a_dict_rebuilt_per_pass_with_the_loops_keys_is_found() -> None:
 ])
 def test_a_dict_added_to_or_used_per_pass_is_left_alone(line: str) -> None:
     assert fired(BATCH.replace("{line}", line), "MLX251") == []
+
+
+OPTIMIZER = """
+class HandAdam:
+    def __init__(self, lr):
+        self.lr = lr
+
+    def _step(self, param, grad):
+        param = param * (1 - self.lr * 0.01)
+        param = param - self.lr * grad
+        return param
+
+    def update(self, model, grads):
+        flat_grads = dict(tree_flatten(grads))
+        flat_params = dict(tree_flatten(model.parameters()))
+        for path in flat_grads:
+            flat_params[path] = self._step(flat_params[path], flat_grads[path])
+        model.update(tree_unflatten(list(flat_params.items())))
+
+optimizer = HandAdam(1e-3)
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for step in range(100):
+    loss, grads = loss_and_grad(model, x, y)
+    optimizer.update(model, grads)
+{evaluation}
+"""
+
+
+def test_an_optimizer_loop_run_from_an_evaluating_loop_is_left_alone() -> None:
+    # fresh251 lantern_weir_muon_ok: a hand-written optimizer's loop over its parameters
+    code = OPTIMIZER.replace("{evaluation}", "    mx.eval(model.parameters(), loss)")
+    assert fired(code, "MLX014") == []
+
+
+def test_an_optimizer_loop_run_from_a_loop_that_never_evaluates_is_found() -> None:
+    assert fired(OPTIMIZER.replace("{evaluation}", ""), "MLX014") != []

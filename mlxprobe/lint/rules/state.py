@@ -28,6 +28,7 @@ from ..flow import (
     body_assignments,
     body_nodes,
     calls,
+    helper_of,
     loop_reach,
     names_in,
     walk,
@@ -172,9 +173,31 @@ class StateNeverEvaluated(Rule):
             updates = [u for u in state_updates(source, loop_reach(source, loop))
                        if u not in reported and not swaps_in(loop, u)]
             outer = outermost(source, loop)
-            if updates and not evaluates_each_step(source, outer, loop_reach(source, outer)):
+            if updates and not evaluates_each_step(source, outer, loop_reach(source, outer)) \
+                    and not self._run_by_evaluating_loop(source, outer):
                 reported.update(updates)
                 yield self.hit(source, updates[0])
+
+    @staticmethod
+    def _run_by_evaluating_loop(source: SourceFile, loop: ast.AST) -> bool:
+        """The loop sits in a function (a hand-written optimizer's `update`, its loop over
+        the parameter groups) that the module calls from a loop that evaluates each step:
+        that loop's evaluation runs the updates (fresh251 `lantern_weir_muon_ok`: a Muon/AdamW
+        `update` looping over its groups, called from a training loop that evaluates the
+        parameters and the optimizer's state). Not a loop that takes a gradient at each pass:
+        its graph grows pass by pass until the caller's evaluation (fresh3
+        `microbatch_graph_no_eval`)."""
+        function = source.enclosing(loop)
+        if function is None or step_outputs(loop_reach(source, loop)):
+            return False  # a loop that takes gradients itself (micro-batches) grows the graph
+        for call in source.of_type(ast.Call):
+            caller = source.enclosing(call, LOOPS) if helper_of(source, call) is function \
+                else None
+            if caller is not None and evaluates_each_step(
+                    source, outermost(source, caller), loop_reach(source, outermost(
+                        source, caller))):
+                return True
+        return False
 
 
 def swaps_in(loop: ast.AST, update: ast.AST) -> bool:
