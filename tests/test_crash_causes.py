@@ -418,3 +418,15 @@ def test_a_module_sliced_as_a_list_says_slice_its_inner_list(stderr: dict[str, s
     hint = hint_of(stderr["sliced_mapping"])
     assert hint.startswith("`for layer in model.layers[-2:]:` (train_sliced_mapping.py:13)")
     assert "an `nn.Module` is a dict of its members" in hint and ".layers.layers[-n:]" in hint
+
+
+def test_a_module_never_imported_says_import_it() -> None:
+    # fresh251 ropewalk_tarring_grpo (textpolicy 173260e): logging used, never imported
+    text = ('Traceback (most recent call last):\n  File "/tmp/train.py", line 7, in loss_fn\n'
+            '    logger = logging.getLogger(__name__)\n'
+            "NameError: name 'logging' is not defined\n")
+    hint = hint_of(text)
+    assert hint.startswith("`logging` is a module that this file never imports")
+    assert "add `import logging`" in hint
+    alias = text.replace("logging.getLogger(__name__)", "np.mean(x)").replace("'logging'", "'np'")
+    assert "add `import numpy as np`" in hint_of(alias)

@@ -41,6 +41,8 @@ through. Each rule below is one statement true of every program with that failur
   raising line binds `x`; in a training script most often a setting read bare where it is
   held by an object (`args.x`, `self.x`: fresh43 `adapter_resume_name`, mlx-examples PR 817,
   `resume_adapter_file` for `args.resume_adapter_file` on the resume path only).
+  A name that is a standard-library module or an ML package's usual alias (`logging`,
+  `np`) is an import the file lacks (fresh251 `ropewalk_tarring_grpo`).
 - `scalar_not_iterable`: Python's "'int' object is not iterable" (or float, bool) raised
   at a user line that iterates a name: the name held a number where a collection was meant.
   When the raising frame is a function another user line calls, that name is most often
@@ -102,6 +104,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 
 from .. import syntax
 from .tracebacks import Frame, passed, user_frame
@@ -253,6 +256,8 @@ def truth_value(user: Frame) -> str:
 
 def unbound_name(name: str, user: Frame) -> str:
     """A name read where no scope binds it; a called one is a function nothing defines."""
+    if name in MODULES:
+        return missing_import(name, user)
     if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", user.text):
         return undefined_function(name, user)
     return (f"`{name}` is read on the raising line ({user.where}: "
@@ -263,6 +268,24 @@ def unbound_name(name: str, user: Frame) -> str:
             "it before this line. A NameError on a line that runs only on some paths (a "
             "resume, a checkpoint, a final evaluation) is found only when that path first "
             "runs")
+
+
+# a standard-library module's name, or the usual alias of an ML package: a NameError on it is
+# an import the file lacks (fresh251 `ropewalk_tarring_grpo`, textpolicy 173260e: a trainer
+# that called `logging.getLogger` with no `import logging`)
+ALIASES = {"np": "import numpy as np", "mx": "import mlx.core as mx", "nn": "import mlx.nn as nn",
+           "optim": "import mlx.optimizers as optim", "plt": "import matplotlib.pyplot as plt",
+           "pd": "import pandas as pd"}
+MODULES = frozenset(sys.stdlib_module_names) - {"this", "antigravity"} | set(ALIASES)
+
+
+def missing_import(name: str, user: Frame) -> str:
+    """A module's name read where the file never imports it."""
+    line = ALIASES.get(name, f"import {name}")
+    return (f"`{name}` is a module that this file never imports, read on the raising line "
+            f"({user.where}: `{user.text[:LINE_CHARS]}`): add `{line}` at the top of the "
+            "file. A NameError in a path that runs only when an option is on (debug logging, "
+            "an auto-save, a resume) is found only when that path first runs")
 
 
 def undefined_function(name: str, user: Frame) -> str:
