@@ -132,7 +132,8 @@ def test_the_lint_finding_that_explains_the_hang_is_cited_at_its_line(entries):
     line = next(n for n, text in enumerate(lines, 1) if "optimizer.update(model, grads)" in text)
     explains = [(f["rule"], f["path"], f["line"]) for f in entry["lint"]["explains"]]
     assert explains == [("MLX001", "examples/plain/step2_hang.py", line)]
-    assert entry["hint"].startswith(f"lint MLX001 at examples/plain/step2_hang.py:{line}: ")
+    assert entry["hint"].startswith(f"lint MLX001 at examples/plain/step2_hang.py:{line} "
+                                    f"(`{lines[line - 1].strip()}`): ")
     passed = [e for e in entries.values() if e["verdict"] == "pass"]
     assert all(set(e.get("lint", {})) <= {"unshown"} and "lint MLX" not in (e.get("hint") or "")
                for e in passed)

@@ -142,10 +142,12 @@ def constant(raw: RawResult, meta: dict) -> Verdict | None:
 RULES = (
     Rule("not_learning.constant", "metrics", f"a loss-like metric one value at every report "
          f"(>= {MIN_REPORTS} reports, >= {MIN_DIGITS} significant digits); not when another "
-         f"loss fell by > {1 - FELL:.0%} or a held-out metric moved by > {MOVED:.0%}, nor when "
+         f"loss (the run's own loss as its reports named it included) fell by > "
+         f"{1 - FELL:.0%} or a held-out metric moved by > {MOVED:.0%}, nor when "
          "the parameters moved and then stood bit-still at a constant rate (`settled`)",
          "failure corpus: fresh6 trainer_local_model_shadow (mlx-swift-examples PR 110), "
          "manual_sgd_flat_update_nonstrict (mlx PR 2239); fresh161 "
          "funicular_mrt_customvjp_allsum_restore (a baseline beside val rmse); fresh219 "
-         "sphagnum_cover_ridge_sgd_ok (converged before its first report)", constant),
+         "sphagnum_cover_ridge_sgd_ok (converged before its first report); fresh250 "
+         "herbarium_label_copyexpand (a floor beside the falling loss)", constant),
 )

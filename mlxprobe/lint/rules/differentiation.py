@@ -344,7 +344,8 @@ class ClampAfterSingular(Rule):
     """MLX020: `mx.maximum(mx.sqrt(d2), eps)` (or clip) where d2 is computed from a
     difference (a distance, which is exactly 0 when two points meet): the clamp guards the
     value, not the gradient, which is NaN there. A norm of one vector is left alone unless the
-    floor is tiny (<= TINY: it guards an exact 0), and so is a clamp outside differentiated
+    floor is tiny (<= TINY: it guards an exact 0) and the clamp is not a divisor (the
+    normalisation idiom `x / max(norm, eps)`), and so is a clamp outside differentiated
     code (a reward's standard deviation): no gradient there."""
 
     id = "MLX020"
@@ -366,8 +367,17 @@ class ClampAfterSingular(Rule):
             if (isinstance(inner, ast.Call) and source.imports.resolve(inner.func) in SINGULAR
                     and inner.args and (self._difference(inner.args[0], values, DEPTH)
                                         or self._guards_zero(source, call)
-                                        and not self._guarded(source, inner.args[0]))):
+                                        and not self._guarded(source, inner.args[0])
+                                        and not self._divisor(source, call))):
                 yield self.hit(source, call)
+
+    @staticmethod
+    def _divisor(source: SourceFile, call: ast.Call) -> bool:
+        """`x / mx.maximum(mx.sqrt(...), 1e-12)`: the normalisation idiom, whose clamp guards
+        the division (a norm of one vector, left alone as before)."""
+        parent = source.parents.get(call)
+        return isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and \
+            parent.right is call
 
     @staticmethod
     def _guarded(source: SourceFile, node: ast.AST) -> bool:
