@@ -23,7 +23,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import arguments, is_inside
@@ -92,7 +92,8 @@ class ReadBeforeBound(Rule):
         return may_train(text)
 
     @classmethod
-    def wanted(cls, text: str):
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """Every block that defines a function: the rule reads each function alone."""
         return lambda block: "def " in block
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
