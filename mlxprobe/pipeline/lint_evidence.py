@@ -171,46 +171,49 @@ def program_files(argv: list[str], stacks: str, cwd: Path) -> list[Path]:
     return found[:MAX_FILES]
 
 
-def findings_in(files: list[Path]) -> list[Finding]:
-    out: list[Finding] = []
+Located = tuple[Finding, str]  # a finding and its flagged line's text (`code_of`)
+
+
+def findings_in(files: list[Path]) -> list[Located]:
+    """Each file's findings, with the flagged line read from the text linted (once)."""
+    out: list[Located] = []
     for path in files:
         try:
             if path.stat().st_size <= MAX_BYTES:
-                out += lint_source(path.read_text(encoding="utf-8"), str(path))
+                text = path.read_text(encoding="utf-8")
+                found, lines = lint_source(text, str(path)), text.splitlines()
+                out += [(f, code_of(lines, f.line)) for f in found]
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             continue  # the program's own problem; the verdict already says what happened
     return out
 
 
-def as_dict(f: Finding, cwd: Path) -> dict:
+def as_dict(located: Located, cwd: Path) -> dict:
+    f, code = located
     info = RULES[f.rule]
     try:
         shown = str(Path(f.path).relative_to(cwd))
     except ValueError:
         shown = f.path
     return {"rule": f.rule, "path": shown, "line": f.line, "col": f.col + 1,
-            "code": source_line(Path(f.path), f.line),
+            "code": code,
             "message": info.message, "fix": info.fix, "why": info.why, "source": info.source}
 
 
 CODE_WIDTH = 120  # characters of the flagged line quoted in a hint
 
 
-def source_line(path: Path, line: int) -> str:
-    """The flagged line's text, stripped and cut to CODE_WIDTH ("" when unreadable)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return ""
-    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    return text if len(text) <= CODE_WIDTH else text[:CODE_WIDTH - 3] + "..."
+def code_of(lines: list[str], line: int) -> str:
+    """The flagged line's text, stripped and cut to CODE_WIDTH."""
+    code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return code if len(code) <= CODE_WIDTH else code[:CODE_WIDTH - 3] + "..."
 
 
-def joined(kind: str, found: list[Finding], cwd: Path) -> dict:
+def joined(kind: str, found: list[Located], cwd: Path) -> dict:
     """{"explains": [...], "other": [...]} for a verdict class."""
     related = EXPLAINS.get(kind, frozenset())
-    return {"explains": [as_dict(f, cwd) for f in found if f.rule in related],
-            "other": [as_dict(f, cwd) for f in found if f.rule not in related]}
+    return {"explains": [as_dict(f, cwd) for f in found if f[0].rule in related],
+            "other": [as_dict(f, cwd) for f in found if f[0].rule not in related]}
 
 
 def hint_line(finding: dict) -> str:

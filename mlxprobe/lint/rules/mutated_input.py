@@ -11,11 +11,11 @@ parakeet-mlx's ConformerBlock, fixed by "fix potential array referring issues"):
 fresh45 `yarn_rope_input_mutation` (YaRN's `x[..., :dims] = mscale * x[..., :dims]`): the
 reported validation MSE climbed 0.11 -> 29.6 while the model was fine (copy first: 0.014).
 
-Job: per `__call__` of a class whose bases name a `Module` (`nn.Module`, or a class of the
-module that does), its first input (the parameter after `self`, with no default): an
-augmented assignment to it, or an assignment into a slice of it (an index holding a slice or
-`...`), placed before any plain assignment that rebinds it. A dict-like key (`cache[k] =`)
-is not a slice and is not flagged.
+Job: per `__call__` of a class deriving from an `mlx.nn` class (directly or through the
+module's own classes: `construction.module_classes`), its first input (the parameter after
+`self`, with no default): an augmented assignment to it, or an assignment into a slice of it
+(an index holding a slice or `...`), placed before any plain assignment that rebinds it. A
+dict-like key (`cache[k] =`) is not a slice and is not flagged.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -29,16 +29,7 @@ from ..finding import Finding
 from ..flow import body_nodes
 from ..source import SourceFile
 from .base import Rule
-
-
-def module_classes(source: SourceFile) -> set[str]:
-    """The module's classes whose bases name `Module`, directly or through another of them."""
-    classes = {c.name: c for c in source.of_type(ast.ClassDef)}
-    found: set[str] = set()
-    for _ in range(3):
-        found |= {name for name, c in classes.items() if any(
-            (ast.unparse(b).split(".")[-1] in ("Module", *found)) for b in c.bases)}
-    return found
+from .construction import module_classes
 
 
 def first_input(function: ast.AST) -> str | None:
@@ -82,10 +73,7 @@ class MutatedInput(Rule):
                                            or "/=" in text or "] = " in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        layers = module_classes(source)
-        for cls in source.of_type(ast.ClassDef):
-            if cls.name not in layers:
-                continue
+        for cls in module_classes(source):
             for method in cls.body:
                 if isinstance(method, ast.FunctionDef) and method.name == "__call__":
                     yield from self._mutations(source, method)

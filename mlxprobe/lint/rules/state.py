@@ -190,14 +190,10 @@ class StateNeverEvaluated(Rule):
         function = source.enclosing(loop)
         if function is None or step_outputs(loop_reach(source, loop)):
             return False  # a loop that takes gradients itself (micro-batches) grows the graph
-        for call in source.of_type(ast.Call):
-            caller = source.enclosing(call, LOOPS) if helper_of(source, call) is function \
-                else None
-            if caller is not None and evaluates_each_step(
-                    source, outermost(source, caller), loop_reach(source, outermost(
-                        source, caller))):
-                return True
-        return False
+        callers = (source.enclosing(c, LOOPS) for c in source.of_type(ast.Call)
+                   if helper_of(source, c) is function)
+        outers = [outermost(source, loop) for loop in callers if loop is not None]
+        return any(evaluates_each_step(source, o, loop_reach(source, o)) for o in outers)
 
 
 def swaps_in(loop: ast.AST, update: ast.AST) -> bool:

@@ -30,6 +30,7 @@ from .base import Rule
 # `Thread(target=f)`, `target=self.f`, `pool.submit(f, ...)`: the names of what runs there
 STARTED = re.compile(r"(?:target=|submit\(|run_in_executor\([^,]*,|apply_async\()\s*"
                      r"(?:self\.)?(\w+)")
+STARTS = ("target=", "submit(", "run_in_executor(", "apply_async(")  # what starts a thread
 HAND_OFF = frozenset({"put", "put_nowait", "append", "extend", "send", "set_result"})
 
 
@@ -44,13 +45,12 @@ class CrossThreadArrays(Rule):
     `batch = self._collate(rows)`), and evaluates nothing itself."""
 
     id = "MLX026"
-    anchors = ("target=", "submit(", "run_in_executor(", "apply_async(")
+    anchors = STARTS
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return ("target=" in text or "submit(" in text or "run_in_executor(" in text
-                or "apply_async(" in text) and ("put" in text or "append(" in text
-                                                or "return" in text or "send(" in text)
+        return any(s in text for s in STARTS) and (
+            "put" in text or "append(" in text or "return" in text or "send(" in text)
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
@@ -179,7 +179,6 @@ def _converts(call: ast.Call) -> bool:
 
 
 CONSTRUCTED = frozenset({"mlx.core.array", "mlx.core.asarray", "mlx.core.load"})
-STARTS = ("target=", "submit(", "run_in_executor(", "apply_async(")
 
 
 class GlobalArrayIntoThread(Rule):
