@@ -259,3 +259,15 @@ def test_a_failure_status_in_capitals_as_a_lines_whole_value_is_wrong_result():
     for line in ("export: OK", "status: failed", "--- FAIL: TestGradients (0.00s)",
                  "download: FAILED to reach the hub, using synthetic data"):
         assert classify(printed(line)).kind == "pass", line
+
+
+def test_two_columns_of_one_line_are_two_data_sets_not_the_model_read_again():
+    """fresh252 loom_shuttle_layout_port (correct): `[B] val acc 1.000 | mill-A val acc after
+    re-fit 0.733` reads the re-fitted model on two mills in one line; the same two numbers
+    in two lines are the model evaluated again, far worse."""
+    records = restored(test_ce=1.0)[:-2]
+    line = {**report(4.1, 50, test_acc=1.0)}
+    line["metrics"] = {**line["metrics"], "test_acc:re_fit": 0.733}
+    assert classify(watched(records + [line])).label != "wrong_result:degraded"
+    apart = [report(4.1, 50, test_acc=1.0), report(4.2, 50, test_acc=0.733)]
+    assert classify(watched(records + apart)).label == "wrong_result:degraded"

@@ -46,7 +46,11 @@ at the same update count is the trained model measured again as it was measured 
 `hummed_incipit_nce_stages`, correct: a two-stage retrieval curriculum whose training table
 ends `pub-singers ... 0.364` at update 1100, then prints `studio ... mrr 0.768` and
 `pub-singers ... mrr 0.364`, one line per query style): the reading before it was another
-subset, not the same model worse.
+subset, not the same model worse. A report repeats the one before it only when they are two
+reports: two columns of one line (fresh252 `loom_shuttle_layout_port`, correct: `[B] val acc
+1.000 | mill-A val acc after re-fit 0.733`, the re-fitted model read on two mills at once)
+are two data sets, not one model evaluated again, unless both columns are labelled as two
+variants (fresh204 `lora_fuse_armpose`: `val_mse adapters=0.01096  fused=0.63773`).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -56,7 +60,16 @@ from __future__ import annotations
 from ..metric_names import variant_of
 from ..watching.facts import RawResult
 from . import program
-from .readings import companions, direction, labels, last_two, relabelled, repeated, reports
+from .readings import (
+    companions,
+    direction,
+    labels,
+    last_two,
+    one_report,
+    relabelled,
+    repeated,
+    reports,
+)
 from .rule import Rule, Verdict
 
 FACTOR = 10.0
@@ -122,8 +135,10 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
     shapes, labelled = companions(raw), labels(raw)
     for name, values in named.items():
         found = worse(values, len(times), bool(direction(name)))
-        if found is not None and (repeated(shapes, name) or relabelled(labelled, name)) \
-                and not traded(*last_two(raw, name), name):
+        if found is None:
+            continue
+        again = repeated(shapes, name) and not one_report(raw, name)
+        if (again or relabelled(labelled, name)) and not traded(*last_two(raw, name), name):
             return _verdict(name, found)
     return None
 
@@ -149,7 +164,8 @@ RULES = (
     Rule("wrong_result.degraded", "metrics", "the last two reports of a metric after every "
          f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
          "the second printing every measured name the first did (or the two labelled as "
-         "two variants of it: `test acc live model` / `test acc restored checkpoint`), "
+         "two variants of it: `test acc live model` / `test acc restored checkpoint`; an "
+         "unlabelled repeat must be another report, not a column of the same line), "
          "fewer than "
          f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "

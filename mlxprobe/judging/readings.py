@@ -47,6 +47,14 @@ def last_two(raw: RawResult, metric: str) -> tuple[dict[str, float], dict[str, f
     return seen[-2][1], seen[-1][1]
 
 
+def one_report(raw: RawResult, metric: str) -> bool:
+    """The last two readings of `metric` are two columns of one report (fresh252
+    `loom_shuttle_layout_port`, correct: `val acc 1.000 | mill-A val acc after re-fit 0.733`),
+    not one report after another."""
+    seen = _printed(raw)[metric]
+    return seen[-2][1] is seen[-1][1]
+
+
 def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
     """For each measured metric (its variants merged), each report of it in order: the name
     it was printed under and every measured number of that report."""
