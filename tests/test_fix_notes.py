@@ -205,3 +205,10 @@ def test_a_held_out_nan_names_a_batch_of_empty_padding_rows():
     # fresh184 digitsort_emptypad_eval (unsloth-zoo 90841da): a sharded evaluation's padding
     # batch of empty rows, 0/0 per token, NaN * 0 in the weighted total
     assert "empty rows" in hints.NAN_HELD_OUT and "mx.where(ntoks > 0" in hints.NAN_HELD_OUT
+
+
+def test_a_held_out_nan_names_a_one_pass_stream_read_again():
+    # fresh252 gambit_ledger_winbins (chessNetV2 e8dd49f): mlx.data streams built once and
+    # re-wrapped every epoch and every evaluation: the second test() reads a drained stream
+    assert "one-pass" in hints.NAN_HELD_OUT and "fresh inside each evaluation and each epoch" \
+        in hints.NAN_HELD_OUT
