@@ -716,6 +716,17 @@ TABLE: tuple[KnownError, ...] = (
         "then attach or unfreeze the adapters)",
         GH + "menonpg/art-mlx/commit/ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
     KnownError(
+        "ragged_rows",
+        r"setting an array element with a sequence",
+        "a row handed to NumPy is a nested or ragged list: token lists of different lengths "
+        "put into one array without padding, or a list of lists where one flat list of ids "
+        "is wanted (the whole batch encoded inside a per-example comprehension, "
+        "`[tokenizer.encode(dataset[j]) for j in batch]` as one example's sequence)",
+        "encode one example per row, `ids = tokenizer.encode(dataset[j])`, and pad every row "
+        "to the batch width before building the array: `batch = np.zeros((len(rows), "
+        "width), np.int32); batch[j, :len(ids)] = ids`",
+        GH + "ml-explore/mlx-examples/commit/71d9f8cc38020118bd384328ee530e17746600f6"),
+    KnownError(
         "partition_kth",
         r"\[(?:arg)?partition\] Received invalid kth",
         "`kth` of `mx.argpartition`/`mx.partition` must index the axis (0 <= kth < its size): "
