@@ -125,7 +125,12 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # the fixed twin's "stable" softplus, mx.where(x > 0, x + log1p(exp(-x)),
         # log1p(exp(x))), evaluates both branches: measured, its gradient is NaN at |x| = 100
         # (the upstream fix the twins copy; latent while |z| < 44) (stop 66)
-        ("fresh209", "sac_squash_bandit_ok.py"): ["MLX128:50", "MLX128:50"]}
+        ("fresh209", "sac_squash_bandit_ok.py"): ["MLX128:50", "MLX128:50"],
+        # both twins copy mlx-lm's tuner of that time (71d9f8cc fixed only the batching): its
+        # completion loss divides by the window mask's count with no floor, the 0/0 that
+        # mlx-lm PR 1355 (MLX041's source) floored later; latent here, every row keeps a
+        # completion token (stop 74)
+        ("fresh252", "quire_gloss_sft_ok.py"): ["MLX041:89"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

@@ -2,7 +2,8 @@
 MLX030 (the `(grads, norm)` pair of `optim.clip_grad_norm` used whole as the gradients),
 MLX098 (its clipped gradients never read: the update gets the unclipped ones),
 MLX031 (a nested tree, like `optimizer.state` or `model.parameters()`, saved with
-`mx.savez`/`mx.save_safetensors` without `tree_flatten`), MLX032 (an optimizer built with
+`mx.savez`/`mx.save_safetensors` without `tree_flatten`, directly, through a local name or
+through a field every binding of which is one), MLX032 (an optimizer built with
 `eps=0`, directly or from a config dict spread into it).
 
 Job: find a value handed to an MLX API in a shape the API does not take.
@@ -124,24 +125,48 @@ def optimizers(source: SourceFile, kinds: frozenset[str] | None = None) -> set[s
             and (kinds is None or made in kinds)}
 
 
-def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST]) -> bool:
+def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
+                hops: int = 1) -> bool:
     """`optimizer.state`, `model.parameters()`, `dict(...)` of one, a dict display holding one
     as a value (`{"optimizer": self.optimizer.state}`: fresh247 `pallet_dock_boxfit`,
     bert-playground c86e28f, RuntimeError std::bad_cast at the first checkpoint), or a local
-    name bound to one: a tree of dicts and lists, not a flat mapping of names to arrays."""
+    name bound to one, or a field every binding of which is one (`field_is_tree`): a tree of
+    dicts and lists, not a flat mapping of names to arrays."""
     if isinstance(node, ast.Name) and node.id in bound:
-        return nested_tree(source, bound.pop(node.id), bound)
+        return nested_tree(source, bound.pop(node.id), bound, hops)
     if isinstance(node, ast.Dict):
-        return any(v is not None and nested_tree(source, v, bound) for v in node.values)
+        return any(v is not None and nested_tree(source, v, bound, hops) for v in node.values)
     if isinstance(node, ast.Attribute) and node.attr == "state":
         owner = last_name(node.value) or ""
         return owner in optimizers(source) or "opt" in owner.lower()
+    if isinstance(node, ast.Attribute):
+        return hops > 0 and field_is_tree(source, node.attr, hops - 1)
     if not isinstance(node, ast.Call):
         return False
     if isinstance(node.func, ast.Attribute) and node.func.attr in TREE_METHODS:
         return not node.args
     wraps = isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) == 1
-    return wraps and nested_tree(source, node.args[0], bound)
+    return wraps and nested_tree(source, node.args[0], bound, hops)
+
+
+def field_is_tree(source: SourceFile, field: str, hops: int) -> bool:
+    """Every value the module gives the field `field`, as a keyword of a call
+    (`Checkpoint(model_state=model_state)`) or an attribute (`ckpt.model_state = ...`), is a
+    nested tree where it is given (fresh252 `cobbler_satchel_ledger`, your_ai 312b674: a
+    dataclass field filled with `dict(model.parameters())` in one function and spread into
+    `mx.savez(path, **checkpoint.model_state)` in another: RuntimeError std::bad_cast at the
+    first checkpoint)."""
+    given = [(k.value, k) for call in source.of_type(ast.Call) for k in call.keywords
+             if k.arg == field]
+    given += [(v, t) for t, v in assignments(source.of_type(ast.Assign, ast.AnnAssign))
+              if isinstance(t, ast.Attribute) and t.attr == field]
+    return bool(given) and all(nested_tree(source, value, names_around(source, at), hops)
+                               for value, at in given)
+
+
+def names_around(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
+    """The local names bound in the function around `node` (or the module's top level)."""
+    return {t.id: v for t, v in assignments(around(source, node)) if isinstance(t, ast.Name)}
 
 
 class NestedTreeSaved(Rule):
@@ -150,7 +175,7 @@ class NestedTreeSaved(Rule):
 
     id = "MLX031"
     anchors = ("save",)
-    local = True  # an optimizer bound in another top-level block is known by its name
+    # not local: a field spread into the saver may be filled in another top-level block
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -160,8 +185,7 @@ class NestedTreeSaved(Rule):
         for call in source.of_type(ast.Call):
             if source.imports.resolve(call.func) not in SAVERS:
                 continue
-            bound = {t.id: v for t, v in assignments(around(source, call))
-                     if isinstance(t, ast.Name)}
+            bound = names_around(source, call)
             given = [*call.args[1:], *(k.value for k in call.keywords if k.arg is None)]
             if any(nested_tree(source, g, dict(bound)) for g in given):
                 yield self.hit(source, call)
