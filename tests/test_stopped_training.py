@@ -70,6 +70,22 @@ def test_a_run_that_updates_to_the_end_or_evaluates_apart_after_it_is_not_judged
     assert classify(watched(compiled)).kind == "pass"  # a compiled step counts no updates
 
 
+def test_a_closing_summary_after_early_stopping_is_not_updates_ended():
+    """fresh253 earmold_feedback_triage (correct): early stopping, then the last epoch's
+    report, four summary lines each of its own shape and a long Monte-Carlo dropout pass,
+    51% of the time; the same five lines in one shape are the loop going on."""
+    trained = [update(i * 0.01) for i in range(1, 120)]
+    trained += [report(0.1 * i, i, 1.0 / i, val_nll=0.5, val_acc=0.8) for i in range(1, 12)]
+    summary = [report(1.25, 11, 0.6, val_nll=0.54, val_acc=0.8),
+               report(1.3, 11, val_nll=0.54, val_acc=0.805),
+               report(1.31, 11, val_nll=0.52, logged=0.52, val_acc=0.787),
+               report(1.32, 11, test_nll=0.61, acc=0.761, test_acc=0.5),
+               report(2.6, 11, test_nll=0.61, acc=0.76)]
+    assert classify(watched(trained + summary)).kind == "pass"
+    going_on = [report(1.25 + 0.3 * i, 11, 0.6, val_nll=0.54, val_acc=0.8) for i in range(5)]
+    assert classify(watched(trained + going_on)).label == "no_update:updates_ended"
+
+
 def reload(final_acc: float) -> list[dict]:
     """Pre-training, a LoRA stage, then an evaluation in memory and one after a reload."""
     records = [update(i * 0.001) for i in range(1, 1501)]
