@@ -212,3 +212,11 @@ def test_a_held_out_nan_names_a_one_pass_stream_read_again():
     # re-wrapped every epoch and every evaluation: the second test() reads a drained stream
     assert "one-pass" in hints.NAN_HELD_OUT and "fresh inside each evaluation and each epoch" \
         in hints.NAN_HELD_OUT
+
+
+def test_a_loss_at_zero_with_a_zero_score_names_a_constant_target():
+    # fresh253 saddlery_ledger_chat (mlx-tuning-fork 678f023): the output template printed
+    # the literal word instead of the record's answer, so every target was one string
+    from mlxprobe.judging import zero_score
+    assert "f-string missing its braces" in zero_score.HINT and "{record" in \
+        zero_score.HINT.format(name="recall")

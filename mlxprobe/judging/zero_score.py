@@ -40,8 +40,11 @@ HINT = ("the training loss went to ~0 while `{name}` scored 0: the model learned
         "forward are handed: " + hints.ANSWER_LEAKS + " (a target equal to what the decoder "
         "is fed is copied, not predicted; EOT goes on the targets only); that the loss sees "
         "the task's targets at all (sequences truncated before them: a length taken with "
-        "len() of a (1, seq) array is 1; labels masked or cut off); and that the evaluation "
-        "decodes with the tokens and masks training used")
+        "len() of a (1, seq) array is 1; labels masked or cut off); that each example's "
+        "target really differs (a template that writes a literal where the example's field "
+        "goes, an f-string missing its braces, `f'...output...'` for "
+        "`f'...{{record[\"output\"]}}...'`, makes every target the same string, learned at "
+        "once); and that the evaluation decodes with the tokens and masks training used")
 
 
 def scored_zero(raw: RawResult) -> tuple[str, list[float]] | None:
