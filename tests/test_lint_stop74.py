@@ -42,3 +42,27 @@ def test_a_field_filled_flat_or_also_flat_elsewhere_is_left_alone() -> None:
     mixed = CHECKPOINTED.replace("FILL", "dict(model.parameters())") + (
         "\n\nsave(Checkpoint(step=0, model_state=dict(tree_flatten(model.parameters()))))\n")
     assert fired(mixed, "MLX031") == []
+
+
+def test_one_entry_of_a_shape_iterated_is_found() -> None:
+    # fresh254 aurora_raymarch_probe (nerf_meets_mlx 1e08319): TypeError at the first render
+    code = """
+    def run_model(inputs, net):
+        flat = net(inputs.reshape(-1, inputs.shape[-1]))
+        return mx.reshape(flat, list(inputs.shape[-1]) + [flat.shape[-1]])
+    for i in x.shape[0]:
+        print(i)
+    rows = [*x.shape[1], 4]
+    """
+    assert fired(code, "MLX252") == [4, 5, 7]
+
+
+def test_a_slice_of_a_shape_or_a_range_over_an_entry_is_left_alone() -> None:
+    code = """
+    out = mx.reshape(flat, list(inputs.shape[:-1]) + [flat.shape[-1]])
+    for i in range(x.shape[0]):
+        print(i)
+    rows = [*x.shape[1:], 4]
+    n = list(x.shape)[k]
+    """
+    assert fired(code, "MLX252") == []

@@ -1763,6 +1763,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX252", "iterated-dimension",
+        "one entry of a shape iterated as if it were the shape (list(x.shape[-1]), for i in "
+        "x.shape[0]): an entry of .shape is an int, and iterating it raises TypeError: 'int' "
+        "object is not iterable the first time the line runs",
+        "list(x.shape[:-1])  # the slice of the shape; range(x.shape[0]) to count",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh254 aurora_raymarch_probe) a NeRF "
+        "whose outputs were reshaped to list(inputs_embedded.shape[-1]) + [C] raised that "
+        "TypeError at its first render; reshaped to [B, n, C] from the input's shape, it "
+        "trained",
+        "", source="https://github.com/piljoong-jeong/nerf_meets_mlx/commit/"
+        "1e083196a418e7050ce47ec226f5a25b1f5f4893"),
+    RuleInfo(
         "MLX251", "rebound-accumulator",
         "a dict started empty before a loop is rebuilt inside it (out = {f\"{key}_tokens\": "
         "...}) with keys that name the loop's variable, and read after the loop: each pass "

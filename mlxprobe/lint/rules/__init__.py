@@ -91,6 +91,7 @@ from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
 from .init_scale import InitGrowsWithWidth
 from .inverse_scale import DividedByInverseRoot
+from .iterated_dimension import DimensionIterated
 from .iterated_target import LoopTargetIterated
 from .iterator_length import LenOfIterator
 from .jax_spellings import JaxSpelling
@@ -329,5 +330,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
-    LenOfIterator, NestedPeriod, ReboundAccumulator,
+    LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated,
 ), key=lambda r: r.id))
