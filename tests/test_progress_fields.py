@@ -328,3 +328,11 @@ def test_like_named_keys_of_two_nested_objects_are_named_after_their_parents() -
                            "dpo_best_pick_pct": 83.6, "dpo_regret": 0.096, "kl_to_ref": 0.686}
     # a nested key named once keeps its name
     assert fields.read('{"step": 3, "train": {"loss": 0.5}}').values == {"loss": 0.5}
+
+
+def test_a_number_after_a_function_word_is_no_variant_of_the_metric_before_it() -> None:
+    # fresh255 apiary_comb_spans (correct): `train ce floor set by 6% tag noise` was read as
+    # a training loss of 6 (`train_ce:by`) after 0.276, and the run as wrong_result:degraded
+    line = fields.read("entity F1 1.000 (all-O 0.000), train ce floor set by 6% tag noise")
+    assert not any(name.startswith("train_ce") for name in line.values)
+    assert "test_acc:checkpoint" in fields.read("test acc restored checkpoint 26.7%").values

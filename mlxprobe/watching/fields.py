@@ -95,6 +95,11 @@ QUALIFIERS = frozenset({"train", "training", "val", "valid", "validation", "test
                         "naive", "baseline", "oracle", "reference"})
 # the most words a held-out metric's phrase may run to before a number (`_described`)
 DESCRIBED = 4
+# words that label no variant of a metric: a number after one is another quantity the phrase
+# speaks of (`train ce floor set by 6% tag noise`: fresh255 `apiary_comb_spans`, read as a
+# training loss of 6 after one of 0.276, `wrong_result:degraded`)
+FUNCTION_WORDS = frozenset({"by", "of", "from", "with", "at", "to", "over", "per", "than",
+                            "for", "in", "on", "is", "was", "are", "were", "as"})
 SPLITS = frozenset({"train", "training", "val", "valid", "validation", "test", "eval", "dev",
                     "holdout"})
 # a unit of information after a number: `bits`, `nats`, `bits/char`, `nats/token`, `bpc`
@@ -250,9 +255,11 @@ def _headed_by(text: str, words: list[tuple[str, int]], start: int, named: tuple
     """The name of the number at `start`, as a reading of the held-out metric a phrase
     before it names (`_described`) where its own label has no role, follows its number's
     label with spaces alone (`bs=1` is a setting's), and the value is no count (an integer
-    that is no percentage: `val acc before stage 2`, `no val top1 gain for 10 epochs`)."""
+    that is no percentage: `val acc before stage 2`, `no val top1 gain for 10 epochs`) nor
+    follows a function word (`FUNCTION_WORDS`: `floor set by 6% tag noise`)."""
     if not named[0] or role(named[0]) != OTHER or (value.is_integer() and not pct) or \
-            not re.fullmatch(r" +", text[words[-1][1]:start]):
+            not re.fullmatch(r" +", text[words[-1][1]:start]) or \
+            words[-1][0].lower() in FUNCTION_WORDS:
         return named
     head = _described(text, words)
     return (f"{head}:{named[0]}", f"{head}:{named[1]}") if head else named
