@@ -66,3 +66,81 @@ def test_a_slice_of_a_shape_or_a_range_over_an_entry_is_left_alone() -> None:
     n = list(x.shape)[k]
     """
     assert fired(code, "MLX252") == []
+
+
+FEDERATED = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(3, 8)
+
+    def __call__(self, x):
+        return self.l1(x)
+
+def local_train(global_flat, data):
+    client = Net()
+    client.update(tree_unflatten(global_flat))
+    vg = nn.value_and_grad(client, mse)
+    opt = optim.SGD(learning_rate=0.05)
+    tot, nb = 0.0, 0
+    for xb, yb in INNER:
+        loss, g = vg(client, xb, yb)
+        opt.update(client, g)
+        mx.eval(client.parameters(), opt.state, loss)
+        tot += loss.item()
+        nb += 1
+    return tree_flatten(client.parameters()), tot / nb
+
+losses = []
+for rnd in range(rounds):
+    for c in chosen:
+        flat, c_loss = local_train(tree_flatten(model.parameters()), farms[c])
+        losses.append(c_loss)
+"""
+
+
+def test_a_client_model_built_per_training_run_is_no_build_per_step() -> None:
+    # fresh255 creamery_yield_fedprox_resume (correct): a federated client per farm and
+    # round, trained over its farm's batches; its mean loss is a float
+    text = FEDERATED.replace("INNER", "batches(*data)")
+    assert fired(text, "MLX178") == [] and fired(text, "MLX008") == []
+    assert fired(FEDERATED.replace("INNER", "zip(range(6), data)"), "MLX178") == []
+    few = FEDERATED.replace("for xb, yb in INNER:", "for _ in range(6):\n        xb, yb = data")
+    assert fired(few, "MLX178") == [11]  # Reptile's few inner steps per build stay found
+
+
+GOSSIP = """
+for epoch in range(3):
+    for b in range(steps):
+        for k, (m, opt, vg) in enumerate(kilns):
+            loss, g = vg(m, X, y)
+            opt.update(m, g)
+        EVAL
+"""
+
+
+def test_models_stepped_in_turn_inside_an_evaluating_loop_are_no_backlog() -> None:
+    # fresh255 raku_glaze_gossip_soup (correct): four models stepped in turn, all evaluated
+    evaluated = GOSSIP.replace("EVAL", "mx.eval([(m.parameters(), o.state) for m, o, _ in kilns])")
+    assert fired(evaluated, "MLX001") == []
+    assert fired(GOSSIP.replace("EVAL", "pass"), "MLX001") == [6]
+
+
+CONFIGURED = """
+sched_cfg = {"name": "cosine_decay", "arguments": [3e-3, 600, 1e-4], "warmup": 40}
+sched = SCHEDULE(sched_cfg)
+opt = optim.Adam(learning_rate=sched)
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for step in range(3):
+    loss, grads = loss_and_grad(model, step)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+def test_a_config_dict_handed_to_an_imported_function_is_read_there() -> None:
+    # fresh255 lockkeeper_tally_mlxlm_resume (correct): mlx-lm's build_schedule reads warmup
+    imported = "from mlx_lm.tuner.utils import build_schedule\n" + CONFIGURED
+    assert fired(imported.replace("SCHEDULE", "build_schedule"), "MLX084") == []
+    own = "def build_schedule(cfg):\n    return cfg['arguments'][0]\n" + CONFIGURED
+    assert fired(own.replace("SCHEDULE", "build_schedule"), "MLX084") == [4]

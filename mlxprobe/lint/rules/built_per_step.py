@@ -16,8 +16,9 @@ call that builds an `mlx.nn` layer whose weights are drawn at random, or one of 
 own `nn.Module` classes whose `__init__` builds one; and such a build anywhere that runs at
 every pass of a loop (in it, or in a function called from it) whose next statement replaces
 its weights (`m = Net(); m.update(params)`: the draws dropped unevaluated the same way,
-fresh159 `turret_clock_rate_reptile_jsonl`); not when the file evaluates `mx.random.state`
-anywhere.
+fresh159 `turret_clock_rate_reptile_jsonl`), unless the function that builds it trains it
+below in a loop of many passes (one build per training run); not when the file evaluates
+`mx.random.state` anywhere.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -84,7 +85,7 @@ class ModuleBuiltPerStep(Rule):
             seen.update(id(c) for c in calls(nodes) if builds_random(source, c, local))
         replaced = (c for c in source.of_type(ast.Call) if builds_random(source, c, local)
                     and replaced_at_once(source, c) and repeated(source, c)
-                    and in_training_loop(source, c))
+                    and in_training_loop(source, c) and not trained_per_build(source, c))
         seen.update(id(c) for c in replaced)
         for call in source.of_type(ast.Call):
             if id(call) in seen:
@@ -108,6 +109,18 @@ def replaced_at_once(source: SourceFile, call: ast.Call) -> bool:
         after.value, ast.Call) else None
     return isinstance(func, ast.Attribute) and func.attr in REPLACES and isinstance(
         func.value, ast.Name) and func.value.id == statement.targets[0].id
+
+
+def trained_per_build(source: SourceFile, call: ast.Call) -> bool:
+    """The function that builds the model trains it below the build in a loop of many
+    passes (a data set's batches, an unknown count): one build per training run, a draw
+    dropped per run and not per step (fresh255 `creamery_yield_fedprox_resume`, correct: a
+    federated client model per farm and round, trained for two epochs over its farm's
+    batches). Reptile's few inner steps per task (`range(6)`) leave a build per few steps."""
+    function = source.enclosing(call)
+    return function is not None and any(
+        isinstance(loop, (ast.For, ast.While)) and loop.lineno > call.lineno
+        and loop_trains(source, loop) and many(source, loop) for loop in ast.walk(function))
 
 
 REPLACES = frozenset({"update", "load_weights"})

@@ -94,10 +94,15 @@ def options(source: SourceFile) -> Iterator[tuple[str, ast.AST]]:
 
 
 def dict_keys(source: SourceFile) -> Iterator[tuple[str, ast.AST]]:
-    """Keys of a dict literal bound to a config-like name (`config = {"clip": 1.0}`)."""
+    """Keys of a dict literal bound to a config-like name (`config = {"clip": 1.0}`), unless
+    the name is handed whole to an imported function, which may read any key (fresh255
+    `lockkeeper_tally_mlxlm_resume`, correct: `sched_cfg = {..., "warmup": 40}` given to
+    mlx-lm's `build_schedule(sched_cfg)`); a function of the module itself shows its reads."""
+    handed = {a.id for c in source.of_type(ast.Call) if source.imports.resolve(c.func)
+              for a in [*c.args, *(k.value for k in c.keywords)] if isinstance(a, ast.Name)}
     for node in source.of_type(ast.Assign):
         named = [t for t in node.targets if isinstance(t, ast.Name)
-                 and SETTINGS_NAME.match(t.id)]
+                 and SETTINGS_NAME.match(t.id) and t.id not in handed]
         if named and isinstance(node.value, ast.Dict):
             for key in node.value.keys:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
