@@ -99,6 +99,17 @@ TABLE: tuple[KnownError, ...] = (
         "training: `assert mx.max(y).item() < num_classes`",
         GH + "ml-explore/mlx/issues/206"),
     KnownError(
+        "none_called",
+        r"TypeError: 'NoneType' object is not callable",
+        "a name holding None was called: a factory that returns None where its backend is "
+        "missing (a Metal kernel built with `mx.fast.metal_kernel` only when "
+        "`mx.metal.is_available()`, then called on a CPU or CUDA run), a hook or callback "
+        "left at its None default, or a function name rebound to None",
+        "guard the kernel path and fall back to plain ops elsewhere: `if "
+        "mx.metal.is_available() and mx.default_device() == mx.gpu: out = kernel(...)` "
+        "`else: out = reference(...)`; check `if fn is not None` before calling a hook",
+        GH + "ml-explore/mlx-lm/commit/d4ee70afa74c179abd24e2fd03ddce2b373c1612"),
+    KnownError(
         "shadowed_function",
         r"TypeError: '(\w+)' object is not callable",
         "a name that held a function was rebound to a value (a {0}) and then called: an "
