@@ -727,6 +727,17 @@ TABLE: tuple[KnownError, ...] = (
         "then attach or unfreeze the adapters)",
         GH + "menonpg/art-mlx/commit/ac4c5c33ad76f74cb81b95a04aa8d1f98d734e13"),
     KnownError(
+        "rows_past_dataset",
+        r"Index \d+ out of range for dataset of size \d+",
+        "a dataset was indexed or subset past its last row: a count of optimizer steps used "
+        "as a count of rows (`dataset.select(range(iters))` with iters = batches per epoch "
+        "times epochs, larger than the data set once epochs exceed the batch size), or an "
+        "index of another split",
+        "subset by rows, never by steps: drop the `select(range(iters))` and let the batch "
+        "iterator cycle over the data until `iters` steps, or "
+        "`dataset.select(range(min(n, len(dataset))))`",
+        GH + "Blaizzy/mlx-vlm/commit/f8b17febb9c02b1f6c69802e78345f0300610a6e"),
+    KnownError(
         "ragged_rows",
         r"setting an array element with a sequence",
         "a row handed to NumPy is a nested or ragged list: token lists of different lengths "
