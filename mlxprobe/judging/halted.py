@@ -15,20 +15,20 @@ over at least MIN_SHARE = 50% of the time from the first update to the last of t
 printed in one shape (the same set of names) that shares a name with the reports up to the
 last update (the same progress going on, not a separate evaluation or generation phase with
 its own measures, nor a closing summary: fresh253 `earmold_feedback_triage`, correct, early
-stopping then four summary lines, each of its own shape, and a 1.2 s Monte-Carlo dropout
-pass, 51% of its time). A program
-that calls `mx.compile` is not judged: a compiled step's `Optimizer.update` runs only while
-traced, so its updates stop being counted after the first calls (the corpus's compiled
-loops: 2 counted updates, then every report after them); nor one that updates by hand (none
-counted). Measured (failure corpus fresh40 `ppo_chunked_learn_resume`): 48 updates in the
-first of 20 chunks (2.6 s), then 19 chunks and 13 s with none, the expected reward 0.472 at
-every one; its fixed twin updates in every chunk. Over every kept run of the corpus (1,080
-runs), with compiled programs left out, no other run has even 3 reports over 30% of its
-time after its last update. It stands down when a parameter look after the last update saw a
-group change (the program went on updating by hand: fresh84 `cork_taint_frozen_backbone`),
-or when a quantity the reports after it carry moved one way at every one of at least
-MIN_REPORTS reports (a learning curve: fresh97 `cheese_grade_distill_toml`, whose second
-stage's looks compared the first stage's model, not the one the program evaluated).
+stopping then four summary lines, each of its own shape, and a 1.2 s Monte-Carlo dropout pass,
+51% of its time). A program that calls `mx.compile` is not judged: a compiled step's
+`Optimizer.update` runs only while traced, so its updates stop being counted after the first
+calls (the corpus's compiled loops: 2 counted updates, then every report after them); nor one
+that updates by hand (none counted). Measured (failure corpus fresh40
+`ppo_chunked_learn_resume`): 48 updates in the first of 20 chunks (2.6 s), then 19 chunks and
+13 s with none, the expected reward 0.472 at every one; its fixed twin updates in every chunk.
+Over every kept run of the corpus (1,080 runs), with compiled programs left out, no other run
+has even 3 reports over 30% of its time after its last update. It stands down when a parameter
+look after the last update saw a group change (the program went on updating by hand: fresh84
+`cork_taint_frozen_backbone`), or when a quantity the reports after it carry moved one way at
+every one of at least MIN_REPORTS reports (a learning curve: fresh97
+`cheese_grade_distill_toml`, whose second stage's looks compared the first stage's model, not
+the one the program evaluated).
 
 Must not import: mlx, the runner.
 """
@@ -134,9 +134,7 @@ def halted(raw: RawResult, meta: dict) -> Verdict | None:
 RULES = (
     Rule("no_update.updates_ended", "records", f">= {MIN_UPDATES} optimizer updates, then >= "
          f"{MIN_REPORTS} progress reports of one shape (the same names), sharing a name with "
-         "the reports before, "
-         "over >= "
-         f"{MIN_SHARE:.0%} of the time from the first update, with none; not a program that "
-         "calls mx.compile", "failure corpus: fresh40 ppo_chunked_learn_resume "
-         "(mlx-baselines3 25c91f7)", halted),
+         f"the reports before, over >= {MIN_SHARE:.0%} of the time from the first update, "
+         "with none; not a program that calls mx.compile",
+         "failure corpus: fresh40 ppo_chunked_learn_resume (mlx-baselines3 25c91f7)", halted),
 )
