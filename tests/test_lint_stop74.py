@@ -144,3 +144,46 @@ def test_a_config_dict_handed_to_an_imported_function_is_read_there() -> None:
     assert fired(imported.replace("SCHEDULE", "build_schedule"), "MLX084") == []
     own = "def build_schedule(cfg):\n    return cfg['arguments'][0]\n" + CONFIGURED
     assert fired(own.replace("SCHEDULE", "build_schedule"), "MLX084") == [4]
+
+
+MEL = """
+class Gen(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(8, 16)
+
+    def __call__(self, x):
+        return self.l1(x)
+
+gen = Gen()
+
+def stft(y, n_fft):
+    x = np.array(y, dtype=np.float32)
+    win = np.hanning(n_fft)
+    return mx.array(np.abs(np.fft.rfft(x * win, axis=-1)))
+
+def mel_of(y, basis, n_fft):
+    spec = SPEC
+    return mx.log(basis @ spec)
+
+def g_loss_fn(gen, mel, y):
+    y_hat = gen(mel)
+    return mx.mean(mx.abs(mel - mel_of(y_hat, BASIS, 16)))
+
+g_step = nn.value_and_grad(gen, lambda g, mel, y: g_loss_fn(g, mel, y))
+for step in range(3):
+    loss, grads = g_step(gen, mel, y)
+    optimizer.update(gen, grads)
+    mx.eval(gen.parameters(), optimizer.state)
+"""
+
+
+def test_a_loss_through_a_helper_that_calls_a_host_stft_is_found() -> None:
+    # fresh255 chorister_sibilant_hifigan (GPT-SoVITS-mlx bfd9825): the generator's mel loss
+    # went through np.array and np.fft, so it gave no gradient; the loss is reached through
+    # a lambda that only calls the module's g_loss_fn
+    assert fired(MEL.replace("SPEC", "stft(y, n_fft)"), "MLX069") == [23]
+
+
+def test_a_helper_whose_result_also_reads_its_argument_is_left_alone() -> None:
+    assert fired(MEL.replace("SPEC", "stft(y, n_fft) + y"), "MLX069") == []

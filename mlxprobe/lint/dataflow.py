@@ -568,9 +568,20 @@ def forwards(source: SourceFile) -> list[ast.AST]:
     def make() -> list[ast.AST]:
         found = [f for c in module_classes(source) for f in c.body
                  if isinstance(f, FUNCTIONS) and f.name == "__call__"]
-        return found + [f for f, kinds in contexts(source).items()
-                        if "grad" in kinds and f not in found]
+        found += [f for f, kinds in contexts(source).items()
+                  if "grad" in kinds and f not in found]
+        return found + [f for f in map(lambda f: lambda_callee(source, f), found)
+                        if f is not None and f not in found]
     return source.cached("forwards", source.tree, make)
+
+
+def lambda_callee(source: SourceFile, function: ast.AST) -> ast.AST | None:
+    """The module's function a differentiated lambda only calls (`nn.value_and_grad(gen,
+    lambda g, mel, y: g_loss_fn(g, disc, mel, y))`: fresh255 `chorister_sibilant_hifigan`)."""
+    if not isinstance(function, ast.Lambda) or not isinstance(function.body, ast.Call):
+        return None
+    helper = helper_of(source, function.body)
+    return None if helper is None or isinstance(helper, ast.Lambda) else helper
 
 
 def layer_output(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],

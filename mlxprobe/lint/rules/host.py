@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from ..dataflow import evaluation, forwards, layer_output
 from ..finding import Finding
 from ..flow import (
+    arguments,
     assignments,
     body_nodes,
     bound_arguments,
@@ -43,19 +44,43 @@ HOST_TEXT = ("np.array(", "np.asarray(", "numpy.array(", "numpy.asarray(", ".tol
              ".item()")
 
 
-def host_cut(source: SourceFile, helper: ast.AST, given: str) -> bool:
+def host_cut(source: SourceFile, helper: ast.AST, given: str, depth: int = 1) -> bool:
     """The helper copies its argument `given` (or a value made from it) to the host, and
-    none of its results reaches an argument except through such a copy (or a constant)."""
+    none of its results reaches an argument except through such a copy (or a constant); or,
+    `depth` helpers down, hands it to a helper that does, and nothing of `given` reaches its
+    results another way."""
     body = helper.body if isinstance(helper.body, list) else [helper.body]
     made = derived(body, given)
+    if depth and through_helper(source, helper, body, given, made, depth):
+        return True
     if not any(isinstance(n, ast.Call) and evaluation(source, n) in HOST
                and made & names_in(n) for n in walk(body)):
         return False
-    dead = dead_names(source, body, set())
+    dead = dead_names(source, body, arguments(helper) - {given})
     results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
     wrapped = any(isinstance(r, ast.Call) and source.imports.resolve(r.func) == ARRAY
                   for r in results)
     return wrapped and not any(reaches(source, r, dead) for r in results)
+
+
+def through_helper(source: SourceFile, helper: ast.AST, body: list[ast.stmt], given: str,
+                   made: set[str], depth: int) -> bool:
+    """`given` reaches a same-module helper that cuts it at the host, and the results carry
+    nothing of `given` past that call (fresh255 `chorister_sibilant_hifigan`, GPT-SoVITS-mlx
+    bfd9825: the generator's mel loss computed `mel_spectrogram_train(y_hat, ...)`, which
+    called an STFT through `np.array(y)` and `np.fft.rfft`: the mel term gave no gradient)."""
+    cut = False
+    for call in (n for n in walk(body) if isinstance(n, ast.Call)):
+        inner = helper_of(source, call)
+        if inner is None or isinstance(inner, ast.Lambda) or inner is helper:
+            continue
+        cut = cut or any(value is not None and made & names_in(value) and host_cut(
+            source, inner, name, depth - 1) for name, value in bound_arguments(inner, call).items())
+    if not cut:
+        return False
+    dead = dead_names(source, body, arguments(helper) - {given})
+    results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
+    return bool(results) and not any(reaches(source, r, dead) for r in results)
 
 
 class HostRoundTrip(Rule):
