@@ -39,6 +39,7 @@ RAISED = {
     "item_of_array": "mx.ones((3,)).item()",
     "partition_kth": "mx.eval(mx.argpartition(mx.ones((4, 2)), kth=2, axis=-1))",
     "ragged_rows": "np.array([[1, 2], [3]])",
+    "ids_as_dict": "np.zeros((1, 2), np.int32).__setitem__((0, 0), {'input_ids': [1]})",
     "none_called": "(lambda kernel=None: kernel())()",
     "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",
     "grad_returns_non_array": "mx.value_and_grad(lambda x: 'a')(mx.ones(3))",

@@ -738,6 +738,16 @@ TABLE: tuple[KnownError, ...] = (
         "`dataset.select(range(min(n, len(dataset))))`",
         GH + "Blaizzy/mlx-vlm/commit/f8b17febb9c02b1f6c69802e78345f0300610a6e"),
     KnownError(
+        "ids_as_dict",
+        r"argument must be a string, a bytes-like object or a real number, not 'dict'",
+        "a row of token ids is a dict: a tokenizer call that returns a BatchEncoding "
+        "(`apply_chat_template` under transformers 5 returns a dict of input_ids and "
+        "attention_mask unless told `return_dict=False`; `tokenizer(text)` returns one "
+        "too) used where a list of ids is wanted, so its length is the number of keys",
+        "`ids = tokenizer.apply_chat_template(messages, return_dict=False)`, or "
+        "`tokenizer(text)['input_ids']`",
+        GH + "ml-explore/mlx-lm/commit/cd9ca9f06884b31e6521bcd468810565863de1db"),
+    KnownError(
         "ragged_rows",
         r"setting an array element with a sequence",
         "a row handed to NumPy is a nested or ragged list: token lists of different lengths "
