@@ -570,8 +570,8 @@ def forwards(source: SourceFile) -> list[ast.AST]:
                  if isinstance(f, FUNCTIONS) and f.name == "__call__"]
         found += [f for f, kinds in contexts(source).items()
                   if "grad" in kinds and f not in found]
-        return found + [f for f in map(lambda f: lambda_callee(source, f), found)
-                        if f is not None and f not in found]
+        callees = (lambda_callee(source, f) for f in found)
+        return found + list(dict.fromkeys(c for c in callees if c is not None and c not in found))
     return source.cached("forwards", source.tree, make)
 
 

@@ -3,14 +3,15 @@
 
 Job: in a module's `__call__` or in a differentiated function, find a call of one of the
 module's own helpers (`self.robust_norm(self.feat(x))`) whose result reaches its arguments
-only through a host copy (`np.array(h)`, `np.asarray(h)`, `h.tolist()`, `h.item()`) and
-that returns `mx.array(...)` of what it made there (a new constant to autodiff), given a
-layer's output. Everything that computed that output trains on no gradient, while the layers
-after the helper still learn (failure corpus fresh7 `numpy_op_in_forward_cuts_grad`, mlx PR
-323: the feature extractor's weights never changed in 539 steps, the head's did). MLX016
-judges a differentiated function whose every result is cut; this rule the cut inside one
-path. A helper applied to the raw inputs (data normalised in NumPy) cuts nothing trained and
-is left alone.
+only through a host copy (`np.array(h)`, `np.asarray(h)`, `h.tolist()`, `h.item()`) and that
+returns `mx.array(...)` of what it made there (a new constant to autodiff), or that hands the
+argument to such a helper one level down and carries nothing of it past that call (a mel loss
+through an STFT in NumPy), given a layer's output. Everything that computed that output trains
+on no gradient, while the layers after the helper still learn (failure corpus fresh7
+`numpy_op_in_forward_cuts_grad`, mlx PR 323: the feature extractor's weights never changed in
+539 steps, the head's did). MLX016 judges a differentiated function whose every result is cut;
+this rule the cut inside one path. A helper applied to the raw inputs (data normalised in
+NumPy) cuts nothing trained and is left alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -69,18 +70,23 @@ def through_helper(source: SourceFile, helper: ast.AST, body: list[ast.stmt], gi
     nothing of `given` past that call (fresh255 `chorister_sibilant_hifigan`, GPT-SoVITS-mlx
     bfd9825: the generator's mel loss computed `mel_spectrogram_train(y_hat, ...)`, which
     called an STFT through `np.array(y)` and `np.fft.rfft`: the mel term gave no gradient)."""
-    cut = False
-    for call in (n for n in walk(body) if isinstance(n, ast.Call)):
-        inner = helper_of(source, call)
-        if inner is None or isinstance(inner, ast.Lambda) or inner is helper:
-            continue
-        cut = cut or any(value is not None and made & names_in(value) and host_cut(
-            source, inner, name, depth - 1) for name, value in bound_arguments(inner, call).items())
-    if not cut:
+    if not any(cuts_given(source, helper, call, made, depth) for call in walk(body)
+               if isinstance(call, ast.Call)):
         return False
     dead = dead_names(source, body, arguments(helper) - {given})
     results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
     return bool(results) and not any(reaches(source, r, dead) for r in results)
+
+
+def cuts_given(source: SourceFile, helper: ast.AST, call: ast.Call, made: set[str],
+               depth: int) -> bool:
+    """`call` hands a value made from the argument to another same-module helper that cuts
+    it at the host."""
+    inner = helper_of(source, call)
+    if inner is None or isinstance(inner, ast.Lambda) or inner is helper:
+        return False
+    return any(value is not None and made & names_in(value) and host_cut(
+        source, inner, name, depth - 1) for name, value in bound_arguments(inner, call).items())
 
 
 class HostRoundTrip(Rule):
