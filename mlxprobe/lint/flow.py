@@ -278,6 +278,11 @@ def assignments(nodes: Iterable[ast.AST]) -> Iterator[tuple[ast.AST, ast.AST]]:
             yield node.target, node.value
 
 
+def name_bindings(found: Iterable[tuple[ast.AST, ast.AST]]) -> dict[str, ast.AST]:
+    """The last value bound to each plain name among `(target, value)` pairs."""
+    return {t.id: v for t, v in found if isinstance(t, ast.Name)}
+
+
 def attributes_bound_only(source: SourceFile, cls: ast.ClassDef,
                           test: Callable[[ast.AST, ast.AST], bool]) -> set[str]:
     """`self.x` attributes (as `x`) every one of whose bindings in the methods of `cls`

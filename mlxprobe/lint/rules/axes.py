@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from ..dataflow import forwards, layer_output
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls
+from ..flow import assignments, body_nodes, calls, name_bindings
 from ..source import SourceFile
 from .base import Rule
 
@@ -64,7 +64,7 @@ class NoAxisNormalisation(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in forwards(source):
             nodes = body_nodes(source, function)
-            bound = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            bound = name_bindings(assignments(nodes))
             for call in calls(nodes):
                 if self._all_axes(source, call) and not isinstance(
                         call.args[0], ast.Subscript) and layer_output(

@@ -17,7 +17,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, helper_of, scope_nodes
+from ..flow import assignments, helper_of, name_bindings, scope_nodes
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -166,7 +166,7 @@ def field_is_tree(source: SourceFile, field: str, hops: int) -> bool:
 
 def names_around(source: SourceFile, node: ast.AST) -> dict[str, ast.AST]:
     """The local names bound in the function around `node` (or the module's top level)."""
-    return {t.id: v for t, v in assignments(around(source, node)) if isinstance(t, ast.Name)}
+    return name_bindings(assignments(around(source, node)))
 
 
 class NestedTreeSaved(Rule):
@@ -239,7 +239,7 @@ class ZeroEpsilon(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         ordered = sorted(source.of_type(ast.Assign), key=lambda n: n.lineno)
-        bound = {t.id: v for t, v in assignments(ordered) if isinstance(t, ast.Name)}
+        bound = name_bindings(assignments(ordered))
         for call in source.of_type(ast.Call):
             if not (source.imports.resolve(call.func) or "").startswith("mlx.optimizers."):
                 continue

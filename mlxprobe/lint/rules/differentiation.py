@@ -24,6 +24,7 @@ from ..flow import (
     calls,
     calls_by_name,
     helper_of,
+    name_bindings,
     name_values,
     reach,
     walk,
@@ -296,7 +297,7 @@ class StepFunctionInGrad(Rule):
 
     def _bound_from(self, source: SourceFile, function: ast.AST, node: ast.AST,
                     params: set[str]) -> bool:
-        bound = {t.id: v for t, v in assignments(walk(function.body)) if isinstance(t, ast.Name)}
+        bound = name_bindings(assignments(walk(function.body)))
         todo, seen = list(read_names(source, node)), set()
         while todo:
             name = todo.pop()

@@ -31,6 +31,7 @@ from ..flow import (
     calls,
     derived,
     helper_of,
+    name_bindings,
     names_in,
     walk,
 )
@@ -112,7 +113,7 @@ class HostRoundTrip(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in forwards(source):
             nodes = body_nodes(source, function)
-            bound = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            bound = name_bindings(assignments(nodes))
             for call in calls(nodes):
                 helper = helper_of(source, call)
                 if helper is None or isinstance(helper, ast.Lambda) or helper is function:

@@ -13,7 +13,15 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, bound_arguments, local_values, names_in, walk
+from ..flow import (
+    assignments,
+    body_nodes,
+    bound_arguments,
+    local_values,
+    name_bindings,
+    names_in,
+    walk,
+)
 from ..names import CROSS_ENTROPY, last_name
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
@@ -243,7 +251,7 @@ class LabelShiftBatchAxis(Rule):
             subscripts = [n for n in nodes if isinstance(n, ast.Subscript)]
             if not any(map(is_sequence_shift, subscripts)):
                 continue
-            made_from = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+            made_from = name_bindings(assignments(nodes))
             for s in filter(is_batch_shift, subscripts):
                 name = s.value.id
                 if two_dimensional(name, subscripts, made_from) and not one_dimensional(

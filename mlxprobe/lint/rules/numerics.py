@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, forwards, wrapped
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, reach, walk
+from ..flow import assignments, body_nodes, calls, name_bindings, reach, walk
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
 from .adapters import freezes_all
@@ -100,7 +100,7 @@ FLOAT16 = "mlx.core.float16"
 
 def module_constants(source: SourceFile) -> dict[str, ast.AST]:
     """Module-level `NAME = value` bindings (the last one wins)."""
-    return {t.id: v for t, v in assignments(source.tree.body) if isinstance(t, ast.Name)}
+    return name_bindings(assignments(source.tree.body))
 
 
 def trained_models(source: SourceFile) -> set[str]:

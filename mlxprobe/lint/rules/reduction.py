@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, module_instances, returns_of, under
 from ..finding import Finding
-from ..flow import assignments, walk
+from ..flow import assignments, name_bindings, walk
 from ..loss_signatures import reduction_index
 from ..names import TREE_MAP, last_name
 from ..source import SourceFile, descendants
@@ -54,7 +54,7 @@ def per_example(source: SourceFile, node: ast.AST) -> bool:
 
 def last_bindings(body: list[ast.AST]) -> dict[str, ast.AST]:
     """Each local name's last binding in source order."""
-    return {t.id: v for t, v in assignments(walk(body)) if isinstance(t, ast.Name)}
+    return name_bindings(assignments(walk(body)))
 
 
 class Trail:

@@ -37,6 +37,7 @@ from ..flow import (
     bound_arguments,
     bound_only,
     calls,
+    name_bindings,
     reach,
     self_attr,
     walk,
@@ -439,8 +440,7 @@ class NoGradientOp(Rule):
         if function is None or not call.args or outside_autodiff(source, function):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
-        bound = {t.id: v for t, v in body_assignments(source, function)
-                 if isinstance(t, ast.Name)}
+        bound = name_bindings(body_assignments(source, function))
         todo, seen = [call.args[0]], set()
         while todo:
             node = todo.pop()
