@@ -11,7 +11,8 @@ cut; this rule one term of a sum.
 
 Job: in the functions run under `value_and_grad`/`grad` and the module's helpers they call,
 find `return a + b` (or a name the function returns, bound to such a sum) where some terms
-hold `.item()`/`.tolist()` or `float(x)` of a non-constant and others do not.
+hold `.item()`/`.tolist()` or `float(x)` of a non-constant (not a NumPy or `math` call)
+and others do not.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -32,9 +33,19 @@ def host_number(source: SourceFile, node: ast.AST) -> ast.Call | None:
     for n in walk([node]):
         if isinstance(n, ast.Call) and (evaluation(source, n) == "item" or (
                 isinstance(n.func, ast.Name) and n.func.id == "float" and n.args
-                and not isinstance(n.args[0], ast.Constant))):
+                and not isinstance(n.args[0], ast.Constant) and not host_made(source, n.args[0]))):
             return n
     return None
+
+
+def host_made(source: SourceFile, node: ast.AST) -> bool:
+    """`np.log(s)`, `math.sqrt(d)`: a value NumPy or `math` computed is a number already, not
+    an array cut from the graph (fresh258 `sledteam_pace_hold` adds `float(np.log(ys))`, a
+    constant unit shift, to its NLL)."""
+    if not isinstance(node, ast.Call):
+        return False
+    name = source.imports.resolve(node.func) or ""
+    return name.startswith(("numpy.", "math."))
 
 
 def returned_sums(nodes: list[ast.AST]) -> Iterator[ast.AST]:
