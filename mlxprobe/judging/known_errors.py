@@ -460,6 +460,16 @@ TABLE: tuple[KnownError, ...] = (
         "y.shape[0]`",
         GH + "trevin-creator/autoresearch-mlx/commit/4615e2d855c9731068f2e666dc6963ec7dc16de6"),
     KnownError(
+        "loss_one_position",
+        r"Targets shape \((\d+), (?!1\))\d+\) does not match logits shape \(\1, 1, \d+\)",
+        "the logits hold one position per sequence while the targets hold every position: "
+        "the model's output was cut to the last position (`h[:, -1:]`, `h[:, T - 1:T]`, a "
+        "slice copied from the generation path, where only the next token is needed) before "
+        "a training loss that scores every token",
+        "in the training path compute the logits at every position, `logits = "
+        "self.output(self.norm(h))`, and keep the last-position slice for generation only",
+        GH + "armbues/SiLLM/commit/5b97ee042f05b3f9e607cf0c81154cd7fdb5de27"),
+    KnownError(
         "loss_shapes",
         r"(?:Targets|Predictions|Inputs) shape \(.*\) does not match (?:logits|targets) "
         r"shape",
