@@ -88,6 +88,9 @@ RAISED = {
                       "(mx.ones(4))",
     "array_attribute": "mx.ones(2).backward()",
     "loss_shapes": "nn.losses.cross_entropy(mx.zeros((4, 3)), mx.zeros((4, 2), dtype=mx.int32))",
+    "rows_without_fields": "import types; from mlx_lm.tuner.datasets import create_dataset; "
+                           "create_dataset([{'question': 'q', 'better': 'b'}], None, "
+                           "types.SimpleNamespace())",
     "loss_one_position": "nn.losses.cross_entropy(mx.zeros((4, 1, 5)), "
                          "mx.zeros((4, 7), mx.int32))",
     "loss_leading_axis": "nn.losses.cross_entropy(mx.zeros((40, 5)), mx.zeros((24,), mx.int32))",

@@ -460,6 +460,18 @@ TABLE: tuple[KnownError, ...] = (
         "y.shape[0]`",
         GH + "trevin-creator/autoresearch-mlx/commit/4615e2d855c9731068f2e666dc6963ec7dc16de6"),
     KnownError(
+        "rows_without_fields",
+        r"(?i)requires? .{0,80}['\"]\w+['\"].{0,80}\b(?:columns?|fields?|keys?)\b.{0,40}\bgot\b"
+        r"|Unsupported data format",
+        "the dataset's rows do not carry the fields the batch builder reads (prompt / chosen "
+        "/ rejected, text, messages, prompt / completion): a formatting function meant to map "
+        "the raw rows was kept but never applied before batching, or the data names its "
+        "fields otherwise",
+        "map each raw row before building batches, `rows = [formatting_func(r) for r in "
+        "dataset]` (pass the trainer's formatting function on to the batch builder), or "
+        "rename the fields (mlx-lm: `prompt_feature`, `completion_feature`, `text_feature`)",
+        GH + "unslothai/unsloth-zoo/commit/61c5829a8c7d63f737ac4553f40880d15958e425"),
+    KnownError(
         "loss_one_position",
         r"Targets shape \((\d+), (?!1\))\d+\) does not match logits shape \(\1, 1, \d+\)",
         "the logits hold one position per sequence while the targets hold every position: "
