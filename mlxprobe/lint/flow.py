@@ -385,8 +385,19 @@ def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.A
 def name_values(source: SourceFile, name: str, scope: ast.AST | None) -> list[ast.AST]:
     """Every value `name` is bound to in `scope` (a function; the module's top-level code
     when None), in source order."""
-    return [v for t, v in assignments(body_nodes(source, scope or source.tree))
-            if isinstance(t, ast.Name) and t.id == name]
+    owner = scope or source.tree
+    return list(source.cached("name_values", owner, lambda: values_by_name(
+        body_assignments(source, owner))).get(name, ()))
+
+
+def values_by_name(found: Iterable[tuple[ast.AST, ast.AST]]) -> dict[str, list[ast.AST]]:
+    """Every value bound to each plain name among `(target, value)` pairs, in order: built
+    once per scope, as `name_values` is asked for hundreds of names in the same function."""
+    out: dict[str, list[ast.AST]] = {}
+    for target, value in found:
+        if isinstance(target, ast.Name):
+            out.setdefault(target.id, []).append(value)
+    return out
 
 
 def bound_only_to(source: SourceFile, node: ast.AST, scope: ast.AST | None, depth: int,
