@@ -88,18 +88,20 @@ def test_the_same_stairs_are_a_leak_when_arrays_are_kept_or_rss_climbs_on():
     assert classify(_run(RSS, lambda s: 7.1)).kind == "leak"
 
 
-def _staged(last_curve: list[float]) -> RawResult:
-    """Stage 1: an MLP trained (3 matrices, loss 0.119 -> 0.006); stage 2: all but a
-    temperature frozen, its counter back at 10 (fresh93 `quasar_tempscale_reliability`)."""
+def _staged(last_curve: list[float], first: list[float] | None = None) -> RawResult:
+    """Stage 1: an MLP trained (3 matrices, loss 0.119 -> 0.006; `first` for other reports,
+    none for a silent stage); stage 2: all but a temperature frozen, its counter back at 10
+    (fresh93 `quasar_tempscale_reliability`)."""
     census = {"model": "ColourNet", "trainable_matrices": 3, "trainable_values": 68355,
               "frozen_matrices": 0, "frozen_quantized": 0}
     later = {**census, "trainable_matrices": 0, "trainable_values": 1, "frozen_matrices": 3}
     steps = [{"kind": "step", "step": s, "t": 0.01 * s, "source": "update"}
              for s in range(1, 1922)]
-    first = [0.119, 0.075, 0.049, 0.028, 0.018, 0.014, 0.006, 0.006]
-    reports = [{"kind": "progress", "source": "output", "step": 10 * (i + 1) if i < 8
-                else 10 * (i - 7), "t": 0.01 * (200 * i + 1), "loss": loss,
-                **({"restart": True} if i == 8 else {})}
+    first = [0.119, 0.075, 0.049, 0.028, 0.018, 0.014, 0.006, 0.006] if first is None else first
+    n = len(first)
+    reports = [{"kind": "progress", "source": "output", "step": 10 * (i + 1) if i < n
+                else 10 * (i - n + 1), "t": 0.01 * (200 * i + 1), "loss": loss,
+                **({"restart": True} if i == n and n else {})}
                for i, loss in enumerate(first + last_curve)]
     looks = [{"kind": "params", "step": 2, "updates": 1, "look": 1, "leaves": 7, "compared": 0,
               "census": [census]},
@@ -113,6 +115,17 @@ def test_a_temperature_fitted_after_training_is_a_stage_not_a_frozen_model():
     # the same stages with a last curve that barely falls: an unfreeze that missed
     missed = classify(_staged([1.4731, 1.5424, 1.4261, 1.394, 1.4953, 1.3324]))
     assert missed.label == "no_update:frozen_weights"
+
+
+def test_biases_fitted_on_a_gaussian_nll_below_zero_are_a_stage_not_a_frozen_model():
+    # fresh260 hivescale_nectarflow_bitfit: the float fit silent, then train NLL -0.146 ->
+    # -0.468 with only the biases of a frozen 4-bit base trained
+    nll = [-0.1456, -0.4104, -0.402, -0.4187, -0.4013, -0.4426, -0.4317, -0.462]
+    assert classify(_staged(nll, first=[])).kind == "pass"
+    flat = [-0.41, -0.42, -0.40, -0.43, -0.41, -0.42]  # below 0 and barely falling
+    assert classify(_staged(flat, first=[])).label == "no_update:frozen_weights"
+    across = [0.30, 0.10, -0.05, -0.2, -0.4, -0.6]  # crosses 0: neither reading holds
+    assert classify(_staged(across, first=[])).label == "no_update:frozen_weights"
 
 
 def test_a_second_stage_stepped_by_hand_whose_loss_keeps_falling_is_not_updates_ended():
