@@ -19,7 +19,10 @@ non-finite value. From the run of looks:
   `frozen_all`, a group that changed at every look only by one common shrink counts as never
   changed (fresh238 `quarry_hoist_blocklm`, cppmega_mlx 966611d: each decoder block under
   `mx.checkpoint(layer)` got a zero gradient, so AdamW's decay alone moved its 12 groups at
-  each of 15 looks while the embedding and head trained; loss 2.54 -> 1.01).
+  each of 15 looks while the embedding and head trained; loss 2.54 -> 1.01). It stands down
+  on parameters a design leaves unread: the top layer of a stack read below it
+  (`unused_tail`), the key and value projections of layers that share another's
+  (`shared_kv`).
 - `stuck_weights`: no_update naming the float32 weight matrices that never changed in any
   comparison while a bias or norm of their own module did: the gradient reaches the module's
   output but not its weight (an op of zero gradient on its path: `mx.round`, `mx.floor`,
@@ -202,7 +205,7 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     if compared is None or not _others_moved(compared, short):
         return None
     names = _always(compared, ("unchanged", "shrunk"), short)
-    if not names or unused_tail(names, compared):
+    if not names or unused_tail(names, compared) or shared_kv(names, compared):
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
     decayed = sorted(set(names) - set(_always(compared, ("unchanged",), short)))
@@ -239,6 +242,27 @@ def unused_tail(names: list[str], compared: list[dict]) -> bool:
         return False
     _, index = heads.pop()  # type: ignore[misc]
     return index >= 1
+
+
+def shared_kv(names: list[str], compared: list[dict]) -> bool:
+    """The groups that never changed are key and value projections in pairs (`k_proj` with
+    its `v_proj`, `wk` with `wv`, `key` with `value`, `to_k` with `to_v`), and nothing else:
+    layers that read another layer's keys and values by design (cross-layer KV sharing, as
+    in Gemma 3n and Gemma 4) keep projections they never use, while their queries, outputs
+    and MLPs train (fresh260 `lantern_ferry_kvshare_ok`, correct: layers 1-3 read layer 0's
+    K/V; 6 groups unchanged over its looks, val acc 0.32 -> 0.49). A query or an output
+    projection that never changes, or a key without its value, still judges. Only where
+    the look listed every unchanged group (the list is capped)."""
+    last = compared[-1]
+    if len(last.get("unchanged") or []) < int(last.get("unchanged_count") or 0):
+        return False
+    split = [name.rpartition(".") for name in names]
+    return all(leaf in KV_PAIRS and f"{head}.{KV_PAIRS[leaf]}" in names
+               for head, _, leaf in split)
+
+
+KV_PAIRS = {"k_proj": "v_proj", "v_proj": "k_proj", "wk": "wv", "wv": "wk", "key": "value",
+            "value": "key", "to_k": "to_v", "to_v": "to_k"}
 
 
 def layer_of(name: str) -> tuple[str, int] | None:
