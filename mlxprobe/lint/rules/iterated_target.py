@@ -52,12 +52,22 @@ class LoopTargetIterated(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*DEFS):
             nodes = body_nodes(source, function)
+            loops = [n for n in nodes if isinstance(n, (ast.For, ast.AsyncFor)) and shared(n)]
+            if not loops:
+                continue
             counts, fixed = bound_names(source, function, nodes)
-            for loop in nodes:
-                if isinstance(loop, (ast.For, ast.AsyncFor)):
-                    read = iterated_own(source, loop, counts, fixed)
-                    if read is not None:
-                        yield self.hit(source, read)
+            for loop in loops:
+                read = iterated_own(source, loop, counts, fixed)
+                if read is not None:
+                    yield self.hit(source, read)
+
+
+def shared(loop: ast.For | ast.AsyncFor) -> bool:
+    """The loop's iterable reads a name its target binds: the only loops `iterated_own` can
+    report, found before counting the function's bindings (most functions have none)."""
+    def names(node: ast.AST) -> set[str]:
+        return {n.id for n in descendants(node) if isinstance(n, ast.Name)}
+    return bool(names(loop.target) & names(loop.iter))
 
 
 def iterated_own(source: SourceFile, loop: ast.For | ast.AsyncFor, counts: dict[str, int],
