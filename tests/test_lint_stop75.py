@@ -58,3 +58,27 @@ def test_a_numpy_constant_added_to_a_loss_is_left_alone() -> None:
 def test_an_array_made_a_float_in_a_loss_is_still_found() -> None:
     assert fired(PENALISED.replace("SHIFT", "float(mx.log(ys))"), "MLX126") == [4]
     assert fired(PENALISED.replace("SHIFT", "float(penalty)"), "MLX126") == [4]
+
+
+LOG_SOFTMAX = """
+def log_softmax(x, axis=-1):
+    x_max = mx.max(x, axis=axis, keepdims=True)
+    x_exp = mx.exp(x - x_max)
+    x_exp_sum = mx.sum(x_exp, axis=axis, keepdims=True)
+    return LOGGED
+"""
+
+
+def test_the_log_of_an_exp_is_found() -> None:
+    # fresh260 quarry_gravel_moe_logits (simple_moe 7c0e913): -inf for a class 88 below the max
+    logged = "mx.log(x_exp) - mx.log(x_exp_sum)"
+    assert fired(LOG_SOFTMAX.replace("LOGGED", logged), "MLX022") == [6]
+    assert fired("\ny = mx.log(mx.exp(x - mx.max(x, axis=-1)))\n", "MLX022") == [2]
+
+
+def test_the_log_of_a_sum_of_exps_or_of_one_plus_an_exp_is_left_alone() -> None:
+    fused = "x - x_max - mx.log(x_exp_sum)"
+    assert fired(LOG_SOFTMAX.replace("LOGGED", fused), "MLX022") == []
+    assert fired("\ny = mx.log(1 + mx.exp(z))\n", "MLX022") == []
+    # a learned log-scale taken back to its log (fresh34 weibull_aft_censored_headers)
+    assert fired("\nk = mx.exp(model.log_k)\ny = mx.log(k)\n", "MLX022") == []

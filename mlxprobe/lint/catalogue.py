@@ -204,15 +204,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "", source="https://github.com/neobundy/Deep-Dive-Into-AI-With-MLX-PyTorch/issues/7"),
     RuleInfo(
         "MLX022", "log-of-probability",
-        "the log of a sigmoid/softmax probability (or of 1 - it, or inside "
+        "the log of a sigmoid/softmax probability or of an exp (or of 1 - it, or inside "
         "binary_cross_entropy(..., with_logits=False)): -inf once the prediction saturates",
         "nn.losses.binary_cross_entropy(logits, y, with_logits=True)  # or nn.log_sigmoid; "
-        "for a softmax, nn.log_softmax(logits, axis=-1)",
+        "for a softmax, nn.log_softmax(logits, axis=-1); for log(exp(z)), z itself",
         "sigmoid(z) rounds to exactly 1.0 in float32 from z ~ 17: measured (mlx 0.32.4 CPU) "
         "log(1 - sigmoid(20)) = -inf and its gradient NaN, so the loss and then the weights go "
         "non-finite as soon as the model is confident; binary_cross_entropy with "
         "with_logits=False clips the log at -100, but its gradient is not finite: measured "
-        "(mlx 0.32.4 CPU) loss 100 and gradient NaN at sigmoid(20) with target 0",
+        "(mlx 0.32.4 CPU) loss 100 and gradient NaN at sigmoid(20) with target 0; "
+        "log(exp(z)) is -inf from z ~ -88 with a NaN gradient (measured: z = -85 gives -85 "
+        "and gradient 1, z = -90 gives -inf and NaN)",
         "", source="https://github.com/ml-explore/mlx/pull/1280"),
     RuleInfo(
         "MLX023", "compiled-state-uncaptured",

@@ -1,5 +1,6 @@
 """Rules about numerics a loss can lose to its dtype, stated on local dataflow: MLX022 (the log
-of a probability from sigmoid or softmax: -inf, then NaN gradients, once it saturates),
+of a probability from sigmoid or softmax, or of an exp: -inf, then NaN gradients, once it
+saturates),
 MLX025 (parameters trained in float16, whose range ends at 65504), MLX028 (a division by a
 standard deviation, or an rsqrt of a mean square, computed at every training step or in the
 differentiated forward pass, with no epsilon: 0/0 once the values are all equal or zero).
@@ -31,29 +32,34 @@ LOGS = frozenset({"mlx.core.log", "mlx.core.log2", "mlx.core.log10"})
 LOG_LOSSES = frozenset({"mlx.nn.losses.binary_cross_entropy"})
 SIGMOID = frozenset({"mlx.core.sigmoid", "mlx.nn.sigmoid"})
 SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
+# `mx.log(mx.exp(x - x_max))` is x - x_max where exp does not underflow: a hand-written
+# log-softmax that logs its exponentials (`mx.log(x_exp) - mx.log(x_exp.sum())`) is -inf for
+# a class 88 below the row's max and its gradient NaN (fresh260 `quarry_gravel_moe_logits`,
+# simple_moe 7c0e913: the loss inf in the first epoch, every parameter NaN from the second)
+EXP = frozenset({"mlx.core.exp"})
 DEPTH = 2
 
 
 class LogOfProbability(Rule):
-    """MLX022: `mx.log(p)` or `mx.log(1 - p)` with `p = mx.sigmoid(z)` (or a softmax, in a
-    loss), or p handed to a loss that logs it (`binary_cross_entropy(p, y, with_logits=False)`):
-    p rounds to exactly 0 or 1 in float32 and the log is -inf."""
+    """MLX022: `mx.log(p)` or `mx.log(1 - p)` with `p = mx.sigmoid(z)` or `mx.exp(x - x_max)`
+    (or a softmax, in a loss), or p handed to a loss that logs it (`binary_cross_entropy(p, y,
+    with_logits=False)`): p rounds to exactly 0 or 1 in float32 and the log is -inf."""
 
     id = "MLX022"
-    anchors = ("sigmoid(", "softmax(")
+    anchors = ("sigmoid(", "softmax(", "exp(")
     local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return ("log(" in text or "with_logits=False" in text) and (
-            "sigmoid(" in text or "softmax(" in text)
+            "sigmoid(" in text or "softmax(" in text or "exp(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
             if not call.args or not self._logs(source, call):
                 continue
             function = source.enclosing(call)
-            kinds = SIGMOID | (SOFTMAX if self._in_loss(source, function) else frozenset())
+            kinds = SIGMOID | EXP | (SOFTMAX if self._in_loss(source, function) else frozenset())
             values = self._values(source, function)
             if self._probability(source, call.args[0], values, kinds, DEPTH):
                 yield self.hit(source, call)
@@ -89,10 +95,29 @@ class LogOfProbability(Rule):
                 node.left, ast.Constant):
             node = node.right
         if isinstance(node, ast.Call):
-            return source.imports.resolve(node.func) in kinds
+            name = source.imports.resolve(node.func)
+            if name in EXP:
+                return name in kinds and bool(node.args) and max_shifted(
+                    source, node.args[0], values)
+            return name in kinds
         if isinstance(node, ast.Name) and depth and len(values.get(node.id, [])) == 1:
             return self._probability(source, values[node.id][0], values, kinds, depth - 1)
         return False
+
+
+def max_shifted(source: SourceFile, node: ast.AST, values: dict[str, list]) -> bool:
+    """`x - x_max` with `x_max` a max reduction (`mx.max(x, ...)`, `x.max(...)`, directly or
+    through one local name): a softmax's numerator, <= 1 and 0 for a class far below the max.
+    The exp of a learned log-scale (`k = mx.exp(log_k)`, then `mx.log(k)`) or of a small
+    log-ratio is left alone: its log is finite over any range a run reaches."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
+        return False
+    right = node.right
+    if isinstance(right, ast.Name) and len(values.get(right.id, [])) == 1:
+        right = values[right.id][0]
+    return isinstance(right, ast.Call) and (
+        source.imports.resolve(right.func) == "mlx.core.max"
+        or isinstance(right.func, ast.Attribute) and right.func.attr == "max")
 
 
 FLOAT16 = "mlx.core.float16"
