@@ -14,7 +14,7 @@ from mlxprobe.watching.facts import RawResult
 SESSION = [0.6913, 0.1455, 0.1056, 0.0921]
 
 
-def run(losses: list[float], updates: list[int]) -> RawResult:
+def run(losses: list[float], updates: list[int], tail: str = "") -> RawResult:
     """An update record per optimizer step, and a loss report after `updates[i]` steps."""
     records = [{"kind": "step", "source": "update", "step": n, "t": n * 0.01}
                for n in range(1, max(updates) + 1)]
@@ -22,7 +22,7 @@ def run(losses: list[float], updates: list[int]) -> RawResult:
         records.append({"kind": "progress", "source": "output", "step": i + 1,
                         "t": done * 0.01 + 0.001, "loss": loss})
     records.sort(key=lambda r: r["t"])
-    return RawResult(records=records, exit_code=0, watched=True)
+    return RawResult(records=records, exit_code=0, watched=True, stdout_tail=tail)
 
 
 def test_a_session_that_replays_the_last_one_is_wrong_result():
@@ -30,6 +30,20 @@ def test_a_session_that_replays_the_last_one_is_wrong_result():
     assert v.label == "wrong_result:replayed"
     assert v.evidence["values"] == SESSION[:3] and v.evidence["again_after"] == 250
     assert "checkpoint" in v.hint and "resume" in v.hint
+
+
+def printed(labels: list[str]) -> str:
+    return "".join(f"[{label}] step {10 * k} loss {loss}\n"
+                   for label in labels for k, loss in enumerate(SESSION))
+
+
+def test_two_labelled_arms_trained_from_one_state_are_a_comparison_not_a_replay():
+    # fresh261 hullscan_harbor_agem: `[sequential] ...` then `[agem] ...`, the same first curve
+    updates = [50 * (i + 1) for i in range(8)]
+    arms = run(SESSION * 2, updates, printed(["sequential", "agem"]))
+    assert arms.stdout_tail and classify(arms).label != "wrong_result:replayed"
+    sessions = run(SESSION * 2, updates, printed(["train", "train"]))
+    assert classify(sessions).label == "wrong_result:replayed"
 
 
 @pytest.mark.parametrize("losses, updates", [

@@ -23,14 +23,19 @@ loop wrote `NNNNNNN_adapters.safetensors`): losses 0.6913, 0.1455, 0.1056 in eac
 sessions, after 50-150, 200-299 and 350-449 updates; its fixed twin resumes (0.1302, 0.0761,
 0.0528 in session 2). Over every kept run of the corpus, no other run fires.
 
-Known limit: a script that trains the same model twice from the same seed on purpose (a
-determinism check, eager against compiled) replays its losses too and reads as this verdict;
-its evidence says which reports repeat, so such a run is told apart by reading it.
+A script that trains the same model twice from the same state on purpose prints each arm
+under its own label (`[sequential] ...`, `[agem] ...`): where the output's tail still holds
+the lines of both copies and they differ in their words, the rule stands down
+(`labelled_arms`). Known limit: a determinism check that prints both runs in one shape
+(eager against compiled, unlabelled) replays its losses too and reads as this verdict; its
+evidence says which reports repeat, so such a run is told apart by reading it.
 
 Must not import: mlx, the runner, reporters.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..watching.facts import RawResult
 from . import program
@@ -38,6 +43,7 @@ from .constant import digits as significant  # significant digits as printed
 from .readings import reports
 from .rule import Rule, Verdict
 
+NUMBERS = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 WINDOW = 3
 SPREAD = 1.5
 DIGITS = 3
@@ -80,6 +86,29 @@ def _new_training(window: list[tuple[int, float]]) -> bool:
     return all(b > a for a, b in zip(done, done[1:]))
 
 
+def labelled_arms(text: str, value: float) -> bool:
+    """The output lines that print `value` (the repeated window's first loss) differ in their
+    words: two arms of a comparison, each labelled (`[sequential] harbor 0 step 1 ... loss
+    1.3528`, `[agem] harbor 0 step 1 ... loss 1.3528`), trained from the same state on purpose
+    (fresh261 `hullscan_harbor_agem`, correct: plain fine-tuning against A-GEM, whose first
+    task's curves agree until its first projected update). A resume that loaded nothing prints
+    its sessions in one shape. Only lines still in the output's tail are read; with fewer than
+    two of them the replay judges."""
+    shapes = {NUMBERS.sub("#", line.strip()) for line in text.splitlines()
+              if value in numbers_in(line)}
+    return len(shapes) >= 2
+
+
+def numbers_in(line: str) -> set[float]:
+    out = set()
+    for token in NUMBERS.findall(line):
+        try:
+            out.add(float(token))
+        except ValueError:
+            continue
+    return out
+
+
 def replayed(raw: RawResult, meta: dict) -> Verdict | None:
     times = program.update_times(raw)
     named = reports(raw, times) if times else {}
@@ -91,6 +120,8 @@ def replayed(raw: RawResult, meta: dict) -> Verdict | None:
     i, j = found
     first, again = values[i][0], values[j][0]
     window = [v for _, v in values[j:j + WINDOW]]
+    if labelled_arms(raw.stdout_tail or "", window[0]):
+        return None
     return Verdict("wrong_result", "replayed", f"`{loss}` read {window} after {first} updates "
                    f"and again, value for value, after {again}: the run trained again from "
                    "the same state", HINT.format(first=first, again=again),
@@ -102,6 +133,7 @@ RULES = (
     Rule("wrong_result.replayed", "metrics", f">= {WINDOW} consecutive loss reports (each "
          f">= {DIGITS} significant digits, the largest >= {SPREAD:g}x the smallest) repeated "
          "exactly later in the run, the later copy after the first ends and each of its "
-         "reports after more optimizer updates than the one before",
+         "reports after more optimizer updates than the one before; not where the lines "
+         "printing the two copies differ in their words (two labelled arms)",
          "failure corpus: fresh50 resume_adapter_glob (Soup PR 639)", replayed),
 )
