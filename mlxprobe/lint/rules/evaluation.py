@@ -215,7 +215,8 @@ class UpdateWithoutEval(Rule):
         inner = source.enclosing(updates[0], LOOPS) or loop
         if loop is inner and model_per_pass(source, loop, updates[0]):
             return []
-        if loss_read_each_step(source, inner, outputs):
+        if loss_read_each_step(source, inner, outputs) or read_by_helper(
+                source, loop, updates[0], outputs):
             return []
         return [] if hands_over(source, nodes, updates[0]) else updates
 
@@ -237,6 +238,17 @@ class UpdateWithoutEval(Rule):
         text = (f"{indent}{mx}.eval({ast.unparse(model)}.parameters(), "
                 f"{ast.unparse(call.func.value)}.state)\n")
         return Edit(statement.end_lineno + 1, 0, statement.end_lineno + 1, 0, text)
+
+
+def read_by_helper(source: SourceFile, loop: ast.AST, update: ast.Call,
+                   outputs: set[str]) -> bool:
+    """The update sits in a helper the loop calls (a `train_step` method), and the helper
+    reads its loss at every call, outside any branch: `loss_read_each_step` one call down
+    (fresh261 `erbgate_denoise_cliptrainer_ok`: `mx.eval(loss)` and `return float(loss)` after
+    `self.optimizer.update(...)` in `train_step`, which `train()`'s loop calls per batch)."""
+    helper = source.enclosing(update)
+    return helper is not None and helper is not source.enclosing(loop) and \
+        source.enclosing(update, LOOPS) is None and loss_read_each_step(source, helper, outputs)
 
 
 def loss_names(nodes: list[ast.AST]) -> set[str]:
