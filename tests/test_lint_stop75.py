@@ -82,3 +82,39 @@ def test_the_log_of_a_sum_of_exps_or_of_one_plus_an_exp_is_left_alone() -> None:
     assert fired("\ny = mx.log(1 + mx.exp(z))\n", "MLX022") == []
     # a learned log-scale taken back to its log (fresh34 weibull_aft_censored_headers)
     assert fired("\nk = mx.exp(model.log_k)\ny = mx.log(k)\n", "MLX022") == []
+
+
+TRAINER = """
+class Trainer:
+    def train_step(self, x, y):
+        loss, grads = nn.value_and_grad(self.model, self.loss_fn)(self.model, x, y)
+        self.optimizer.update(self.model, grads)
+        READ
+        return loss
+
+    def train(self, batches):
+        for x, y in batches:
+            self.train_step(x, y)
+"""
+
+
+def test_an_update_in_a_helper_that_reads_its_loss_at_every_call_is_left_alone() -> None:
+    # fresh261 erbgate_denoise_cliptrainer_ok: mx.eval(loss) after the update in train_step
+    assert fired(TRAINER.replace("READ", "mx.eval(loss)"), "MLX001") == []
+
+
+def test_an_update_in_a_helper_that_reads_nothing_or_only_sometimes_is_still_found() -> None:
+    assert fired(TRAINER.replace("READ", "pass"), "MLX001") == [5]
+    sometimes = "if self.step % 10 == 0:\n            mx.eval(loss)"
+    assert fired(TRAINER.replace("READ", sometimes), "MLX001") == [5]
+
+
+def test_an_ellipsis_as_a_slice_bound_is_found() -> None:
+    # fresh261 kelp_lidar_finepass (nerf_meets_mlx 8b5ef8c): `z_vals[... :, None]`
+    assert fired("\npts = o[..., None, :] + d[..., None, :] * z[... :, None]\n", "MLX253") == [2]
+    assert fired("\ny = x[1:..., 0]\n", "MLX253") == [2]
+
+
+def test_an_ellipsis_beside_slices_is_left_alone() -> None:
+    assert fired("\npts = o[..., None, :] + d[..., None, :] * z[..., :, None]\n", "MLX253") == []
+    assert fired("\ny = x[..., 1:]\ndef f(): ...\n", "MLX253") == []

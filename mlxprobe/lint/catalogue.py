@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX253", "ellipsis-slice",
+        "an Ellipsis used as a slice's bound (z[... :, None]): a comma is missing after the "
+        "..., and MLX raises ValueError: Slice indices must be integers or None the first "
+        "time the line runs",
+        "z[..., :, None]  # a comma after the ellipsis",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh261 kelp_lidar_finepass) a NeRF "
+        "whose fine pass built its points with z_vals[... :, None] raised that ValueError at "
+        "its first fine iteration; with the comma it trained",
+        "", source="https://github.com/piljoong-jeong/nerf_meets_mlx/commit/"
+        "8b5ef8c686419d400d8d9a80f3356f4f4eef0dca"),
+    RuleInfo(
         "MLX252", "iterated-dimension",
         "one entry of a shape iterated as if it were the shape (list(x.shape[-1]), for i in "
         "x.shape[0]): an entry of .shape is an int, and iterating it raises TypeError: 'int' "

@@ -57,6 +57,7 @@ from .double_bos import DoubleBos
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
+from .ellipsis_slice import EllipsisSlice
 from .eval_context import EvalAsContext
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
@@ -330,5 +331,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     InitGrowsWithWidth, LoraKeysMatchNothing, NoReturnUsed,
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
-    LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated,
+    LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated, EllipsisSlice,
 ), key=lambda r: r.id))
