@@ -118,3 +118,23 @@ def test_an_ellipsis_as_a_slice_bound_is_found() -> None:
 def test_an_ellipsis_beside_slices_is_left_alone() -> None:
     assert fired("\npts = o[..., None, :] + d[..., None, :] * z[..., :, None]\n", "MLX253") == []
     assert fired("\ny = x[..., 1:]\ndef f(): ...\n", "MLX253") == []
+
+
+HALF_MASK = """
+def forward(self, ids, attention_mask):
+    h = self.emb(ids).astype(mx.float16)
+    mask = (1.0 - attention_mask[:, None, :].astype(h.dtype)) * FILL
+    return h, mask
+"""
+
+
+def test_a_float16_mask_times_a_constant_past_its_range_is_found() -> None:
+    # fresh25 halfmask_embed: (1 - m) * -1e9 in float16 is [nan, -inf] (measured)
+    assert fired(HALF_MASK.replace("FILL", "-1e9"), "MLX123") == [4]
+
+
+def test_a_float16_mask_times_a_finite_fill_or_a_float32_mask_is_left_alone() -> None:
+    assert fired(HALF_MASK.replace("FILL", "mx.finfo(h.dtype).min"), "MLX123") == []
+    assert fired(HALF_MASK.replace("FILL", "-1e4"), "MLX123") == []
+    float32 = HALF_MASK.replace("mx.float16", "mx.float32").replace("FILL", "-1e9")
+    assert fired(float32, "MLX123") == []

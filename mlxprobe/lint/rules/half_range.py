@@ -1,7 +1,8 @@
 """MLX123: a constant past float16's range (|c| > 65504: `-1e6`, `-1e9`, `1e5`) made into a
-float16 array: `mx.array(c, dtype=mx.float16)`, `mx.full(shape, c, dtype=x.dtype)` or
-`mx.where(mask, c, x)` with `x` a value the function cast to float16. The cast gives inf, so
-a fill or a mask meant to be a large finite number is -inf, and a sanitising
+float16 array: `mx.array(c, dtype=mx.float16)`, `mx.full(shape, c, dtype=x.dtype)`,
+`mx.where(mask, c, x)` with `x` a value the function cast to float16, or `x * c`, `x + c`
+with `x` such a value (an array times a Python number keeps the array's dtype). The cast
+gives inf, so a fill or a mask meant to be a large finite number is -inf, and a sanitising
 `mx.where(mx.isfinite(x), x, -1e6)` puts back the -inf it meant to remove (then -inf - -inf
 is NaN).
 
@@ -114,7 +115,8 @@ class HalfRangeConstant(Rule):
             "float16" in block or "dtype" in block)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        """Only the calls given a literal past 65504 are followed to their function's casts."""
+        """Only the calls and arithmetic given a literal past 65504 are followed to their
+        function's casts."""
         for call in source.of_type(ast.Call):
             if not any(past_range(a) for a in call.args):
                 continue
@@ -122,3 +124,27 @@ class HalfRangeConstant(Rule):
             if scope is not None and not isinstance(scope, ast.Lambda) and overflows(
                     source, call, half_names(source, scope)):
                 yield self.hit(source, call)
+        for node in source.of_type(ast.BinOp):
+            if not isinstance(node.op, ARITHMETIC) or not (
+                    past_range(node.left) or past_range(node.right)):
+                continue
+            scope = source.enclosing(node)
+            other = node.left if past_range(node.right) else node.right
+            if scope is not None and not isinstance(scope, ast.Lambda) and half_operand(
+                    source, other, half_names(source, scope)):
+                yield self.hit(source, node)
+
+
+ARITHMETIC = (ast.Mult, ast.Add, ast.Sub)
+
+
+def half_operand(source: SourceFile, node: ast.AST, half: set[str]) -> bool:
+    """A float16 value: a name cast to float16, or an expression holding a cast to float16
+    or to a float16 name's dtype (`(1.0 - m.astype(h.dtype)) * -1e9`: an array times a Python
+    number keeps the array's dtype, so the product is float16 and -1e9 is -inf; fresh25
+    `halfmask_embed`, its attended positions 0 * -inf = NaN)."""
+    if isinstance(node, ast.Name):
+        return node.id in half
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr == "astype" and n.args and half_dtype(source, n.args[0], half)
+               for n in walk([node]))
