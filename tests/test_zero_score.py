@@ -39,3 +39,11 @@ def test_a_loss_not_at_its_floor_is_left_alone() -> None:
 
 def test_a_reward_at_zero_is_an_objective_not_judged() -> None:
     assert classify(run(COPYING, {"reward": 0.0})).detail != "zero_score"
+
+
+def test_a_baseline_at_zero_beside_a_trained_score_above_it_is_a_comparison() -> None:
+    # fresh262 apiary_frame_adapter_reopen_ok: `base acc 0.000 | adapted acc 1.000`
+    verdict = classify(run(COPYING, {"base_acc": 0.0, "adapted_acc": 1.0}))
+    assert verdict.detail != "zero_score"
+    assert classify(run(COPYING, {"base_acc": 0.0, "adapted_acc": 0.0})).label == \
+        "wrong_result:zero_score"

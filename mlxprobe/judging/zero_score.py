@@ -12,8 +12,9 @@ over many reports beside a falling loss; this unit reads the few reports of an e
 the end, which only a loss at its floor makes telling.
 
 Thresholds and why: the loss (the run's learning series) ends at <= FLOOR x its first over >=
-FLOOR_REPORTS reports (`program.fell_to_floor`, a fall no noise makes); an accuracy (not a
-reward, a return or a score: `chance.task_accuracies`) <= ZERO at every one of its reports.
+FLOOR_REPORTS reports (`program.fell_to_floor`, a fall no noise makes); every accuracy (not a
+reward, a return or a score: `chance.task_accuracies`) <= ZERO at every one of its reports (a
+baseline at 0 beside a trained score above it is a comparison).
 Measured over every kept corpus run (675 at stop 60's end): no correct run has an accuracy at
 <= 0.001 at all its reports; the runs with one are broken: fresh142
 `spoken_digits_decoder_targets` (Whisper fine-tune, finetune-whisper-mlx-khmer 7698ee0: cross-
@@ -48,12 +49,15 @@ HINT = ("the training loss went to ~0 while `{name}` scored 0: the model learned
 
 
 def scored_zero(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first task accuracy at <= ZERO at every one of its reports."""
-    for name, values in chance.task_accuracies(raw).items():
-        finite = [v for v in values if math.isfinite(v)]
-        if finite and max(finite) <= ZERO:
-            return name, finite
-    return None
+    """The first task accuracy at <= ZERO at every one of its reports, when every task
+    accuracy the run reports is: a baseline at 0 beside the trained model's score above it
+    is a comparison (fresh262 `apiary_frame_adapter_reopen_ok`, correct: `base acc 0.000 |
+    adapted acc 1.000 | reopened acc 1.000`, the base model never saw the new task)."""
+    found = [(name, [v for v in values if math.isfinite(v)])
+             for name, values in chance.task_accuracies(raw).items()]
+    if any(finite and max(finite) > ZERO for _, finite in found):
+        return None
+    return next(((name, finite) for name, finite in found if finite), None)
 
 
 def zero_score(raw: RawResult, meta: dict) -> Verdict | None:
@@ -72,8 +76,8 @@ def zero_score(raw: RawResult, meta: dict) -> Verdict | None:
 
 RULES = (
     Rule("wrong_result.zero_score", "metrics", f"the loss ends <= {FLOOR:g}x its first over "
-         f">= {FLOOR_REPORTS} reports while an accuracy (not a reward) is <= {ZERO} at every "
-         "one of its reports", "failure corpus: fresh142 spoken_digits_decoder_targets "
+         f">= {FLOOR_REPORTS} reports while every accuracy (not a reward) is <= {ZERO} at "
+         "every one of its reports", "failure corpus: fresh142 spoken_digits_decoder_targets "
          "(finetune-whisper-mlx-khmer 7698ee0); no correct corpus run has an accuracy at 0 "
          "at all its reports", zero_score),
 )
