@@ -138,3 +138,27 @@ def test_a_float16_mask_times_a_finite_fill_or_a_float32_mask_is_left_alone() ->
     assert fired(HALF_MASK.replace("FILL", "-1e4"), "MLX123") == []
     float32 = HALF_MASK.replace("mx.float16", "mx.float32").replace("FILL", "-1e9")
     assert fired(float32, "MLX123") == []
+
+
+SCORER = """
+class Scorer:
+    def _tokenize(self, texts):
+        return [t.split() for t in texts]
+
+    def rolling(self, requests):
+        inputs = self._tokenize(requests)
+        return [len(b) for b in READ]
+
+
+model, optimizer, grads = nn.Linear(2, 2), optim.SGD(learning_rate=0.1), {}
+for step in range(3):
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+scores = Scorer().rolling(["a b"])
+"""
+
+
+def test_a_method_called_after_training_that_reads_another_methods_parameter_is_found() -> None:
+    # fresh262 marten_ledger_rolling (mlx-lm PR 339): `texts` in loglikelihood_rolling
+    assert fired(SCORER.replace("READ", "texts"), "MLX047") == [8]
+    assert fired(SCORER.replace("READ", "inputs"), "MLX047") == []

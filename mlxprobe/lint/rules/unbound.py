@@ -147,10 +147,25 @@ def unbound_in_late_function(source: SourceFile, read: ast.Name) -> bool:
 
 
 def runs_late(source: SourceFile, function: ast.AST) -> bool:
-    """Every call of the function by name is periodic or after a loop (and there is one)."""
-    sites = calls_by_name(source).get(
-        getattr(function, "name", None), [])
+    """Every call of the function by name (of a method: `obj.name(...)` too) is periodic or
+    after a loop (and there is one): fresh262 `marten_ledger_rolling` (mlx-lm PR 339), a
+    scorer's `loglikelihood_rolling` reading `texts`, a name only another method binds, called
+    as `scorer.loglikelihood_rolling(requests)` after training: NameError once it finished."""
+    name = getattr(function, "name", None)
+    sites = calls_by_name(source).get(name, [])
+    if isinstance(source.parents.get(function), ast.ClassDef):
+        sites = sites + source.cached("calls_by_attr", source.tree,
+                                      lambda: calls_by_attr(source)).get(name, [])
     return bool(sites) and all(periodic(source, c) or after_a_loop(source, c) for c in sites)
+
+
+def calls_by_attr(source: SourceFile) -> dict[str, list[ast.Call]]:
+    """The module's calls of an attribute, `obj.name(...)`, by that name."""
+    found: dict[str, list[ast.Call]] = {}
+    for call in source.of_type(ast.Call):
+        if isinstance(call.func, ast.Attribute):
+            found.setdefault(call.func.attr, []).append(call)
+    return found
 
 
 def bound_in(function: ast.AST) -> set[str]:
