@@ -147,6 +147,24 @@ def test_memory_climbing_over_time_in_a_run_with_few_steps_is_a_leak():
                               samples=flat)).kind == "pass"
 
 
+def test_memory_that_climbs_only_before_the_first_update_is_start_up_not_a_leak():
+    # a short run under load whose imports and model load outlast a fifth of it: RSS climbs
+    # until training begins at 80% of the run, then too little of it is left to judge
+    from mlxprobe.watching.facts import Sample
+
+    mb = 1024 * 1024
+    samples = [Sample(t=i * 0.1, rss=int((31 + 0.5 * min(i, 170)) * mb), cpu_s=0.0, procs=1,
+                      compiling=False) for i in range(200)]
+    update = {"kind": "step", "source": "update", "step": 1, "t": 16.05}
+    raw = RawResult(records=[update, line(1, loss=1.0)], exit_code=0, watched=True,
+                    samples=samples)
+    assert classify(raw).detail != "rss_over_time"
+    early = {**update, "t": 1.0}  # training began early: the same climb is the leak
+    raw = RawResult(records=[early, line(1, loss=1.0)], exit_code=0, watched=True,
+                    samples=samples)
+    assert classify(raw).detail == "rss_over_time"
+
+
 def test_memory_that_climbs_beside_a_part_that_never_moves_is_the_leak():
     """A part that never moves may be fixed on purpose (a backbone a hand-written update
     skips); memory that climbs ends the run whatever was meant: the leak decides and the

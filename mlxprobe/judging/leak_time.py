@@ -8,7 +8,10 @@ floors as the step rule, and only where the step rule could not judge.
 
 Thresholds and why: the step rule's (16 MB and 10% of the RSS at warm-up end, the last half's
 slope at least half of the whole fit's), after the first 20% of the run's samples (kernel
-compilation, imports, data set-up) and after the last sample that saw a compiler in the tree
+compilation, imports, data set-up), after the program's first counted optimizer update (under
+load, mlx-lm's imports and model load outlast a fifth of a short run: its LoRA trainer under
+a busy test suite was once a false leak, "+51.5 MB over 18 s after warm-up, from 31 MB", the
+31 MB being a process still importing) and after the last sample that saw a compiler in the tree
 (g++ is in the tree's RSS while it runs, and each compiled kernel MLX loads adds a few MB:
 measured, a cold compile child "grew" 17 MB over 26 s of g++ at a load average of 20) and
 after the last change in the tree's process count (the ranks of a launcher starting one by
@@ -39,7 +42,10 @@ def fit(raw: RawResult) -> dict | None:
     samples = list(raw.samples)
     settled = [i for i, s in enumerate(samples)
                if s.compiling or (i and s.procs != samples[i - 1].procs)]
-    start = max(int(len(samples) * WARMUP), settled[-1] + 1 if settled else 0)
+    begun = training_start(raw)
+    first = next((i for i, s in enumerate(samples) if s.t >= begun), len(samples)) \
+        if begun is not None else 0
+    start = max(int(len(samples) * WARMUP), settled[-1] + 1 if settled else 0, first)
     body = [(s.t, s.rss / MB) for s in samples[start:]]
     if len(body) < MIN_SAMPLES or body[-1][0] - body[0][0] < MIN_SECONDS:
         return None
@@ -49,6 +55,14 @@ def fit(raw: RawResult) -> dict | None:
     return {"mb_per_s": round(slope, 4), "late_mb_per_s": round(late, 4),
             "growth_mb": round(slope * seconds, 2), "baseline_mb": round(ys[0], 2),
             "seconds": round(seconds, 1), "samples": len(body)}
+
+
+def training_start(raw: RawResult) -> float | None:
+    """When the program's first optimizer update was counted, or None when it made none: RSS
+    before it is start-up (imports, a model and its data loaded), never a step's leak."""
+    times = [r["t"] for r in raw.of_kind("step")
+             if r.get("source") == "update" and isinstance(r.get("t"), (int, float))]
+    return min(times) if times else None
 
 
 def climbing(raw: RawResult, meta: dict) -> Verdict | None:
