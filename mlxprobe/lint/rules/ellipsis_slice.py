@@ -15,11 +15,15 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
+
+# `... :` or `: ...` in the text: a slice bound by an Ellipsis cannot be written without one
+SLICED = re.compile(r"\.\.\.\s*:|:\s*\.\.\.")
 
 
 def ellipsis_bound(node: ast.Slice) -> bool:
@@ -37,7 +41,7 @@ class EllipsisSlice(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "..." in text
+        return "..." in text and SLICED.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Slice):

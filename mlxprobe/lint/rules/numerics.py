@@ -52,7 +52,7 @@ class LogOfProbability(Rule):
     @staticmethod
     def may_fire(text: str) -> bool:
         return ("log(" in text or "with_logits=False" in text) and (
-            "sigmoid(" in text or "softmax(" in text or "exp(" in text)
+            "sigmoid(" in text or "softmax(" in text or "exp(" in text and "max(" in text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
