@@ -4,8 +4,8 @@ guess scores more (the score is taken at the wrong place).
 Job: a program that prints its chance accuracy (`(chance 0.250)`, `chance lane accuracy
 25.0%`) says that a uniform guess over its classes scores that much. A model, trained or
 not, that scores exactly 0 at every report of every accuracy the run prints is not guessing
-badly: 0 of N at chance p happens with probability (1 - p)^N, < 1e-4 for p >= 0.25 and N >=
-32 at each report. Its predictions are compared with something they never equal: the logits
+badly: 0 of N at chance p happens with probability (1 - p)^N, about 1e-4 for p = 0.25 and N =
+32 at one report. Its predictions are compared with something they never equal: the logits
 of another position (an off-by-one in a sequence already shifted by one: `logits[:, i]`
 predicts `targets[:, i]`), other label ids than the model's outputs, an argmax over the wrong
 axis; or the model never outputs a class at all.
@@ -13,11 +13,11 @@ axis; or the model never outputs a class at all.
 Thresholds and why: a stated chance accuracy >= MIN_CHANCE (a fraction < 1, or a percentage
 < 100) on a line that names chance and no loss; every task accuracy (not a reward, a return
 or a score: `chance.task_accuracies`) <= ZERO at every one of its reports, one of them with >=
-MIN_REPORTS reports. Measured over every kept corpus run (550 at stop 75): the one run it
-fires on is broken, fresh255 `harbor_manifest_tagger` (mlx-lm trainer's loss_test took
-`L[rows, indices - 1]`: lane accuracy 0.0% at all three epochs, chance 25.0%; its fixed twin
-99.5-99.8%); `zero_score` had found no correct run with an accuracy at 0 at all its reports
-(675 runs at stop 60).
+MIN_REPORTS reports. Measured over every kept corpus run (550, then 606 by stop 75's
+end): the one run it fires on is broken, fresh255 `harbor_manifest_tagger` (mlx-lm trainer's
+loss_test took `L[rows, indices - 1]`: lane accuracy 0.0% at all three epochs, chance 25.0%;
+its fixed twin 99.5-99.8%); `zero_score` had found no correct run with an accuracy at 0 at
+all its reports (675 runs at stop 60).
 
 Must not import: mlx, the runner, reporters.
 """
