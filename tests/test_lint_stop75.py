@@ -162,3 +162,29 @@ def test_a_method_called_after_training_that_reads_another_methods_parameter_is_
     # fresh262 marten_ledger_rolling (mlx-lm PR 339): `texts` in loglikelihood_rolling
     assert fired(SCORER.replace("READ", "texts"), "MLX047") == [8]
     assert fired(SCORER.replace("READ", "inputs"), "MLX047") == []
+
+
+TRAINER_HOOK = """
+class PreferenceTrainer:
+    def __init__(self, model, rows, formatting_func, batch_size=4):
+        self.model = model
+        self.rows = rows
+        self.formatting_func = formatting_func
+        self.batch_size = batch_size
+
+    def batches(self):
+        for i in range(0, len(self.rows), self.batch_size):
+            yield build(self.rows[i:i + self.batch_size]USED)
+"""
+
+
+def test_a_function_given_to_a_constructor_and_never_read_is_found() -> None:
+    # fresh258 quillwort_pairs_orpo (unsloth-zoo 61c5829): formatting_func kept, never applied
+    assert fired(TRAINER_HOOK.replace("USED", ""), "MLX254") == [6]
+
+
+def test_a_hook_that_is_read_or_a_stored_value_that_names_no_function_is_left_alone() -> None:
+    used = TRAINER_HOOK.replace("USED", ", self.formatting_func")
+    assert fired(used, "MLX254") == []
+    renamed = TRAINER_HOOK.replace("formatting_func", "fname_tokenizer").replace("USED", "")
+    assert fired(renamed, "MLX254") == []

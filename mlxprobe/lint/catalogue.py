@@ -1765,6 +1765,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX254", "unused-hook",
+        "a function handed to a constructor (formatting_func, collate_fn, transform, "
+        "callback) is stored on self and never read: the step it was passed for never runs",
+        "rows = [self.formatting_func(r) for r in dataset]  # apply it where the rows are built",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh258 quillwort_pairs_orpo) a preference "
+        "trainer that kept its formatting_func and never applied it raised a missing-columns "
+        "ValueError before the first step; applying it, the run trained",
+        "", source="https://github.com/unslothai/unsloth-zoo/commit/"
+        "61c5829a8c7d63f737ac4553f40880d15958e425"),
+    RuleInfo(
         "MLX253", "ellipsis-slice",
         "an Ellipsis used as a slice's bound (z[... :, None]): a comma is missing after the "
         "..., and MLX raises ValueError: Slice indices must be integers or None the first "

@@ -226,6 +226,7 @@ from .unpacked_transform import UnpackedTransform
 from .unread_parameter import UnreadParameter
 from .unrolled import DeepUnrolledLoop
 from .unset_attribute import UnsetAttribute
+from .unused_hook import UnusedHook
 from .unused_step import UnusedStep
 from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
@@ -332,4 +333,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     GateMatmul, ModuleArgument, WindowNotPositive, CallableRebound,
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
     LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated, EllipsisSlice,
+    UnusedHook,
 ), key=lambda r: r.id))
