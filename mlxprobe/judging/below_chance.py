@@ -24,7 +24,6 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-import math
 import re
 
 from ..watching.facts import RawResult
@@ -63,8 +62,7 @@ def stated(text: str) -> float | None:
 def all_zero(raw: RawResult) -> dict[str, list[float]] | None:
     """Every task accuracy, when each sits at <= ZERO at all its reports and one has >=
     MIN_REPORTS of them; else None."""
-    found = {n: [v for v in vs if math.isfinite(v)]
-             for n, vs in chance.task_accuracies(raw).items()}
+    found = chance.finite_task_accuracies(raw)
     if not found or any(not vs or max(vs) > ZERO for vs in found.values()):
         return None
     return found if max(map(len, found.values())) >= MIN_REPORTS else None

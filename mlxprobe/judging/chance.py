@@ -138,6 +138,11 @@ def task_accuracies(raw: RawResult) -> dict[str, list[float]]:
     return {n: v for n, v in accuracies(raw).items() if not metric_names.objective(n)}
 
 
+def finite_task_accuracies(raw: RawResult) -> dict[str, list[float]]:
+    """`task_accuracies` with the non-finite values left out (a report of nan is no score)."""
+    return {n: [v for v in vs if math.isfinite(v)] for n, vs in task_accuracies(raw).items()}
+
+
 def stated_chance(text: str) -> float | None:
     """The last chance loss the output states as ln K (or log2 K) and gives equal to it."""
     for found in reversed(list(STATED.finditer(text))):

@@ -233,15 +233,19 @@ def unused_tail(names: list[str], compared: list[dict]) -> bool:
     modules, or fewer than LAYER_GROUPS groups (a sublayer cut off inside the top layer, not
     the layer: an attention block and an MLP with their norms hold at least 4) still judge.
     Only where the look listed every unchanged group (the list is capped)."""
-    last = compared[-1]
-    if len(names) < LAYER_GROUPS or len(last.get("unchanged") or []) < int(
-            last.get("unchanged_count") or 0):
+    if len(names) < LAYER_GROUPS or not listed_all(compared):
         return False
     heads = {layer_of(name) for name in names}
     if len(heads) != 1 or None in heads:
         return False
     _, index = heads.pop()  # type: ignore[misc]
     return index >= 1
+
+
+def listed_all(compared: list[dict]) -> bool:
+    """The last look listed every group it found unchanged (the list is capped)."""
+    last = compared[-1]
+    return len(last.get("unchanged") or []) >= int(last.get("unchanged_count") or 0)
 
 
 def shared_kv(names: list[str], compared: list[dict]) -> bool:
@@ -253,8 +257,7 @@ def shared_kv(names: list[str], compared: list[dict]) -> bool:
     K/V; 6 groups unchanged over its looks, val acc 0.32 -> 0.49). A query or an output
     projection that never changes, or a key without its value, still judges. Only where
     the look listed every unchanged group (the list is capped)."""
-    last = compared[-1]
-    if len(last.get("unchanged") or []) < int(last.get("unchanged_count") or 0):
+    if not listed_all(compared):
         return False
     split = [name.rpartition(".") for name in names]
     return all(leaf in KV_PAIRS and f"{head}.{KV_PAIRS[leaf]}" in names

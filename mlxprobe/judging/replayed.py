@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import re
 
+from ..watching import fields
 from ..watching.facts import RawResult
 from . import program
 from .constant import digits as significant  # significant digits as printed
 from .readings import reports
 from .rule import Rule, Verdict
 
-NUMBERS = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+NUMBERS = re.compile(fields.NUMBER)
 WINDOW = 3
 SPREAD = 1.5
 DIGITS = 3
@@ -100,13 +101,7 @@ def labelled_arms(text: str, value: float) -> bool:
 
 
 def numbers_in(line: str) -> set[float]:
-    out = set()
-    for token in NUMBERS.findall(line):
-        try:
-            out.add(float(token))
-        except ValueError:
-            continue
-    return out
+    return {float(token) for token in NUMBERS.findall(line)}
 
 
 def replayed(raw: RawResult, meta: dict) -> Verdict | None:

@@ -28,8 +28,6 @@ Must not import: mlx, the runner, reporters.
 
 from __future__ import annotations
 
-import math
-
 from ..watching.facts import RawResult
 from . import chance, hints, program
 from .rule import Rule, Verdict
@@ -53,8 +51,7 @@ def scored_zero(raw: RawResult) -> tuple[str, list[float]] | None:
     accuracy the run reports is: a baseline at 0 beside the trained model's score above it
     is a comparison (fresh262 `apiary_frame_adapter_reopen_ok`, correct: `base acc 0.000 |
     adapted acc 1.000 | reopened acc 1.000`, the base model never saw the new task)."""
-    found = [(name, [v for v in values if math.isfinite(v)])
-             for name, values in chance.task_accuracies(raw).items()]
+    found = list(chance.finite_task_accuracies(raw).items())
     if any(finite and max(finite) > ZERO for _, finite in found):
         return None
     return next(((name, finite) for name, finite in found if finite), None)

@@ -52,6 +52,18 @@ def calls_by_name(source: SourceFile) -> dict[str, list[ast.Call]]:
     return source.cache[key]
 
 
+def calls_by_attr(source: SourceFile) -> dict[str, list[ast.Call]]:
+    """The module's calls of an attribute, `obj.name(...)`, by that name (built once)."""
+    key = ("calls_by_attr", source.tree)
+    if key not in source.cache:
+        found: dict[str, list[ast.Call]] = {}
+        for call in source.of_type(ast.Call):
+            if isinstance(call.func, ast.Attribute):
+                found.setdefault(call.func.attr, []).append(call)
+        source.cache[key] = found
+    return source.cache[key]
+
+
 def name_uses(source: SourceFile) -> dict[str, int]:
     """How many times each bare name is read or written in the module (built once per
     module: counting one name's uses per function was quadratic in a large file)."""
@@ -385,9 +397,14 @@ def local_values(source: SourceFile, node: ast.AST, name: ast.AST) -> list[ast.A
 def name_values(source: SourceFile, name: str, scope: ast.AST | None) -> list[ast.AST]:
     """Every value `name` is bound to in `scope` (a function; the module's top-level code
     when None), in source order."""
-    owner = scope or source.tree
-    return list(source.cached("name_values", owner, lambda: values_by_name(
-        body_assignments(source, owner))).get(name, ()))
+    return list(scope_values(source, scope or source.tree).get(name, ()))
+
+
+def scope_values(source: SourceFile, scope: ast.AST) -> dict[str, list[ast.AST]]:
+    """Every value each plain name is bound to in `scope`, in source order (built once per
+    scope: rules ask for hundreds of names in the same function)."""
+    return source.cached("name_values", scope, lambda: values_by_name(
+        body_assignments(source, scope)))
 
 
 def values_by_name(found: Iterable[tuple[ast.AST, ast.AST]]) -> dict[str, list[ast.AST]]:

@@ -58,11 +58,23 @@ def host_cut(source: SourceFile, helper: ast.AST, given: str, depth: int = 1) ->
     if not any(isinstance(n, ast.Call) and evaluation(source, n) in HOST
                and made & names_in(n) for n in walk(body)):
         return False
-    dead = dead_names(source, body, arguments(helper) - {given})
-    results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
+    results = returned_values(body)
     wrapped = any(isinstance(r, ast.Call) and source.imports.resolve(r.func) == ARRAY
                   for r in results)
-    return wrapped and not any(reaches(source, r, dead) for r in results)
+    return wrapped and not carried(source, helper, body, given, results)
+
+
+def returned_values(body: list[ast.stmt]) -> list[ast.AST]:
+    """What the body's `return` statements return (a tuple's first element)."""
+    return [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
+
+
+def carried(source: SourceFile, helper: ast.AST, body: list[ast.stmt], given: str,
+            results: list[ast.AST]) -> bool:
+    """Some result reaches `given` other than through a host copy (the helper's other
+    parameters seeded as carrying none)."""
+    dead = dead_names(source, body, arguments(helper) - {given})
+    return any(reaches(source, r, dead) for r in results)
 
 
 def through_helper(source: SourceFile, helper: ast.AST, body: list[ast.stmt], given: str,
@@ -74,9 +86,8 @@ def through_helper(source: SourceFile, helper: ast.AST, body: list[ast.stmt], gi
     if not any(cuts_given(source, helper, call, made, depth) for call in walk(body)
                if isinstance(call, ast.Call)):
         return False
-    dead = dead_names(source, body, arguments(helper) - {given})
-    results = [first(r.value) for r in walk(body) if isinstance(r, ast.Return) and r.value]
-    return bool(results) and not any(reaches(source, r, dead) for r in results)
+    results = returned_values(body)
+    return bool(results) and not carried(source, helper, body, given, results)
 
 
 def cuts_given(source: SourceFile, helper: ast.AST, call: ast.Call, made: set[str],

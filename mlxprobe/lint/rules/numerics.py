@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, forwards, wrapped
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, name_bindings, reach, walk
+from ..flow import assignments, calls, name_bindings, reach, scope_values, walk
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
 from .adapters import freezes_all
@@ -60,7 +60,7 @@ class LogOfProbability(Rule):
                 continue
             function = source.enclosing(call)
             kinds = SIGMOID | EXP | (SOFTMAX if self._in_loss(source, function) else frozenset())
-            values = self._values(source, function)
+            values = scope_values(source, function) if function else {}
             if self._probability(source, call.args[0], values, kinds, DEPTH):
                 yield self.hit(source, call)
 
@@ -80,13 +80,6 @@ class LogOfProbability(Rule):
         return function is not None and ("loss" in function.name.lower()
                                          or "grad" in contexts(source).get(function, ())
                                          or function in forwards(source))
-
-    def _values(self, source: SourceFile, function: ast.AST | None) -> dict[str, list]:
-        values: dict[str, list] = {}
-        for target, value in assignments(body_nodes(source, function) if function else []):
-            if isinstance(target, ast.Name):
-                values.setdefault(target.id, []).append(value)
-        return values
 
     def _probability(self, source: SourceFile, node: ast.AST, values: dict[str, list],
                      kinds: frozenset[str], depth: int) -> bool:

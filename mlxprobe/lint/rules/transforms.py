@@ -32,6 +32,7 @@ from ..dataflow import (
 )
 from ..finding import Finding
 from ..flow import (
+    arguments,
     assignments,
     body_assignments,
     bound_arguments,
@@ -318,8 +319,7 @@ def state_update(function: ast.AST, call: ast.Call) -> bool:
     if not model_update(call):
         return False
     given = call.args[0]
-    return not (isinstance(given, ast.Name) and given.id in {
-        a.arg for a in (*function.args.posonlyargs, *function.args.args)})
+    return not (isinstance(given, ast.Name) and given.id in arguments(function))
 
 
 NO_VJP = frozenset(f"mlx.core.linalg.{n}" for n in (

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from ..dataflow import conditional
 from ..finding import Finding
-from ..flow import between, body_nodes, calls_by_name, walk
+from ..flow import between, body_nodes, calls_by_attr, calls_by_name, walk
 from ..names import BUILTIN_NAMES
 from ..source import LOOPS, SourceFile
 from .base import TRAINS, Rule, trains
@@ -154,18 +154,8 @@ def runs_late(source: SourceFile, function: ast.AST) -> bool:
     name = getattr(function, "name", None)
     sites = calls_by_name(source).get(name, [])
     if isinstance(source.parents.get(function), ast.ClassDef):
-        sites = sites + source.cached("calls_by_attr", source.tree,
-                                      lambda: calls_by_attr(source)).get(name, [])
+        sites = sites + calls_by_attr(source).get(name, [])
     return bool(sites) and all(periodic(source, c) or after_a_loop(source, c) for c in sites)
-
-
-def calls_by_attr(source: SourceFile) -> dict[str, list[ast.Call]]:
-    """The module's calls of an attribute, `obj.name(...)`, by that name."""
-    found: dict[str, list[ast.Call]] = {}
-    for call in source.of_type(ast.Call):
-        if isinstance(call.func, ast.Attribute):
-            found.setdefault(call.func.attr, []).append(call)
-    return found
 
 
 def bound_in(function: ast.AST) -> set[str]:
