@@ -221,6 +221,15 @@ TABLE: tuple[KnownError, ...] = (
         "returns the encoded pair (mlx-lm's `CacheDataset(dataset)` over `process(row)`), or "
         "index the row by its key", GH + "MakazhanAlpamys/Soup/pull/362"),
     KnownError(
+        "list_indexed_as_array",
+        r"TypeError: list indices must be integers or slices, not (NoneType|tuple)",
+        "a Python list was indexed like an array (`x[None]` adds an axis, `x[:, i]` takes a "
+        "column only on an array): a value that should be an `mx.array` is still the list it "
+        "was made as (a tokenizer's `encode`, `.tolist()`, a list of rows or of arrays)",
+        "convert it where it is made: `prompt = mx.array(tokenizer.encode(text))`, or "
+        "`x = mx.array(rows)` / `mx.stack(arrays)` before indexing it",
+        GH + "ml-explore/mlx-examples/pull/282"),
+    KnownError(
         "module_through_transform",
         r"'dict' object (?:has no attribute '(?:trainable_parameters|parameters|update|freeze|"
         r"unfreeze|apply|train|eval|load_weights|children|modules)'|is not callable)",
