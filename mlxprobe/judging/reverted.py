@@ -8,7 +8,10 @@ number to the last digit; a trained model landing there by chance would have to 
 whole improvement to the printed digit. What does it: a reload that builds a fresh model and
 never loads the saved weights or adapters into it (mlx-examples PR 396: LoRA layers swapped
 into a new base model, the adapter arrays never applied), the base model object evaluated
-instead of the trained one, a save that wrote the untrained parameters.
+instead of the trained one, a save that wrote the untrained parameters, adapter layers
+rebuilt at another rank or scale than they were trained with (fresh262
+`apiary_frame_adapter_reopen`, mlx-vlm's `apply_lora_layers` before it read
+adapter_config.json: alpha 0.1 for a trained 2.0, the reopened accuracy back at 0.000).
 
 Thresholds and why: the last two reports of the metric both after every update the run made (the
 bootstrap counts them; a program that updates by hand counts none and is not judged; only while
@@ -64,7 +67,9 @@ BREAKDOWN = 2  # more different values than this after the last update: one per 
 HINT = ("what was evaluated at the end is not the model that trained: `{name}` came back "
         "to exactly its value from before training. A reload, a fuse or an export step that "
         "builds a fresh model must load what was saved into it (`model.load_weights(path)`; "
-        "for LoRA, swap the adapter layers in, then "
+        "for LoRA, swap the adapter layers in with the rank, scale (alpha) and dropout they "
+        "were trained with, read back from the saved adapter_config.json (`load_weights(..., "
+        "strict=False)` takes arrays into layers of another rank or scale without a word), then "
         "`model.update(tree_unflatten(list(mx.load(adapter_file).items())))` before fusing: "
         "adapters never loaded stay at lora_b = 0, the base model); evaluate the trained "
         "model object, not the base one it was copied from; save after training, from the "
