@@ -9,7 +9,9 @@ same number; one on new data of the same task moves it a little, not tenfold. Wh
 a reload that rebuilds the model with defaults instead of what trained (a LoRA scale or
 alpha not saved with the adapter weights: mlx-examples issue 622, where the restored
 adapter uses the class's default scale), a merge or a re-quantization that breaks the
-weights, an adapter file loaded into the wrong layers, a model mutated by its own evaluation.
+weights (fresh260 `tidepool_lantern_smoothround`: rounding learned on SmoothQuant-scaled
+weights applied to the raw ones at the save), an adapter file loaded into the wrong layers, a
+model mutated by its own evaluation.
 
 Thresholds and why: the last two reports of the metric both after every update the run made
 (the bootstrap counts them; only while every step record is kept, and only where the run's
@@ -88,8 +90,11 @@ HINT = ("the model evaluated last is not the one that trained: `{name}` read {be
         "that are not weights (a LoRA scale or alpha and rank, a dropout, a quantization's "
         "bits and group size) saved in a config next to them and passed back when the layers "
         "are rebuilt, not left at the class defaults; a merge or re-quantization must be "
-        "checked against the unmerged model on the same data. A LoRA fuse adds the update in "
-        "the layer's own layout: MLX's Linear weights are (out, in), so the delta is "
+        "checked against the unmerged model on the same data, and must start from the "
+        "weights as they were trained or calibrated: a transform applied to them there (a "
+        "per-channel pre-scale such as SmoothQuant's W * s, a rotation, a permutation) "
+        "applied again before the exported weights are rounded and saved. A LoRA fuse adds "
+        "the update in the layer's own layout: MLX's Linear weights are (out, in), so the delta is "
         "`scale * (lora_b.weight @ lora_a.weight)` (`(lora_a @ lora_b).T` for mlx-lm's "
         "raw (in, r) and (r, out) matrices); the product in the other order, transposed, "
         "has the same shape for a square layer and adds the update's transpose (fresh204 "
