@@ -256,6 +256,19 @@ TABLE: tuple[KnownError, ...] = (
         "call `super().__init__()` first in every `nn.Module` subclass's `__init__`",
         GH + "ml-explore/mlx/issues/1393"),
     KnownError(
+        "module_torch_method",
+        r"'(\w+)' object has no attribute '(?:state_dict|load_state_dict|named_parameters|"
+        r"named_modules|zero_grad|register_buffer|requires_grad_|cuda)'",
+        "PyTorch's `nn.Module` API was called on an MLX module (`{0}`): MLX modules have no "
+        "state dict, `named_parameters`, `zero_grad`, `register_buffer` or `.cuda()`",
+        "copy weights with `target.update(source.parameters())` (MLX arrays are immutable: "
+        "the copy keeps its values when the source trains on), save and load them with "
+        "`model.save_weights(path)` / `model.load_weights(path)`; a flat dict of names is "
+        "`dict(tree_flatten(model.parameters()))`; gradients are new at each step (nothing to "
+        "zero); a buffer is a public attribute kept out of training with "
+        "`self.freeze(keys=[...], recurse=False)`",
+        GH + "ml-explore/mlx/issues/930"),
+    KnownError(
         "array_attribute",
         r"'(?:mlx\.core\.)?array' object has no attribute '(\w+)'",
         "an `mx.array` was used like a PyTorch tensor or a NumPy array: it has no `{0}`",
