@@ -1765,6 +1765,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX255", "private-chain",
+        "state a module updates from itself at each call kept under a name starting with _ "
+        "(self._running_mean) and never evaluated: mx.eval(model.parameters(), "
+        "optimizer.state) does not reach it, and the call's output does not read it, so each "
+        "step adds a node to a lazy chain that nothing computes and memory grows",
+        "self.running_mean = ...  # public; in __init__: self.freeze(keys=['running_mean'], "
+        "recurse=False), or mx.eval(self._running_mean) after the update",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh26 bn_hidden_stats_lazy_graph) a "
+        "hand-written BatchNorm's running statistics under _ names, the loop evaluating "
+        "parameters, optimizer state and loss each step: RSS 49.7 -> 95.8 MB over 1,280 steps "
+        "(~41 KB a step); evaluating them after the update, flat at 42.5 MB",
+        "", source="https://github.com/AlexPetrusca/softgrad/commit/"
+        "d2dfaec2eee352f87d5b61c116f238c7bc9f89ed"),
+    RuleInfo(
         "MLX254", "unused-hook",
         "a function handed to a constructor (formatting_func, collate_fn, transform, "
         "callback) is stored on self and never read: the step it was passed for never runs",

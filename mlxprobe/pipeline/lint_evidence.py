@@ -27,10 +27,10 @@ from ..lint.finding import Finding
 
 # Verdict class -> the rules whose bug shows at run time as that class (each rule's `why`).
 EXPLAINS: dict[str, frozenset[str]] = {
-    "hang": frozenset({"MLX246", "MLX001", "MLX008", "MLX014", "MLX050", "MLX051", "MLX061",
-                       "MLX073", "MLX074", "MLX114"}),
-    "leak": frozenset({"MLX221", "MLX205", "MLX178", "MLX001", "MLX008", "MLX013", "MLX014",
-                       "MLX052",
+    "hang": frozenset({"MLX255", "MLX246", "MLX001", "MLX008", "MLX014", "MLX050", "MLX051",
+                       "MLX061", "MLX073", "MLX074", "MLX114"}),
+    "leak": frozenset({"MLX255", "MLX221", "MLX205", "MLX178", "MLX001", "MLX008", "MLX013",
+                       "MLX014", "MLX052",
                        "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),

@@ -147,6 +147,7 @@ from .pairs import PairsShuffledApart
 from .path_weights import PathToWeights
 from .positional_flag import PositionalFlag
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
+from .private_chain import PrivateChain
 from .private_layers import PrivateLayers
 from .private_state import PrivateState
 from .processes import ForkAfterMlx
@@ -334,4 +335,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ReadBeforeBound, GlobalArrayIntoThread, MutatedInput, ConditionalInTuple,
     LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated, EllipsisSlice,
     UnusedHook,
+    PrivateChain,
 ), key=lambda r: r.id))
