@@ -211,6 +211,18 @@ def test_top_k_columns_and_a_dash_for_a_value_not_there_yet_are_read():
         0.7243, "train_ce", 1.0)
 
 
+def test_a_score_at_an_iou_threshold_is_read_under_its_whole_name():
+    """fresh265 railhead_echo_fcos: `F1@0.5  96.0%` beside a falling IoU loss term; read as
+    no metric, the run's rising score was missed and `receding` judged the IoU term alone."""
+    line = ("   step   50  lr 3.27e-03  train 0.6979  valid 0.2483  (focal 0.0472 iou 0.2012)"
+            "  F1@0.5  96.0%    1.9s")
+    metrics = ProgressParser().parse(line)["metrics"]
+    assert metrics["f1@0.5"] == 96.0 and metrics["iou"] == 0.2012
+    assert ProgressParser().parse("epoch 2 map@0.75 0.42 loss 1.2")["metrics"] == {
+        "map@0.75": 0.42}
+    assert metric_names.lower_is_better("f1@0.5") is False
+
+
 def test_a_bar_inside_a_column_name_does_not_split_the_header():
     """fresh45 poincare_tree_rsgd: `epoch lr loss mean_rank mAP max|x| root|x|`: the
     header was split into nine cells for seven columns and the lr read as the loss."""

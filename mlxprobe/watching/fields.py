@@ -61,7 +61,10 @@ BRACKETED = re.compile(rf"(?<=[A-Za-z_])(\s+)\[\s*({NUMBER}|(?i:nan|inf))\s*\](?
 # 10` name a cut-off, and `loss at step 5: 0.3` has a step word after "at", no number
 LOSS_AT = re.compile(rf"(?i)(?<![\w.])(loss|nll|ppl|perplexity|mse|rmse|mae|cost)\s+at\s+"
                      rf"(?=(?:{NUMBER}|nan|inf)(?![\w.]))")
-TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+)?)|"
+# a word may end in a cut-off: `acc@1`, `hits@10`, and a detector's IoU threshold, `F1@0.5`,
+# `mAP@0.75` (fresh265 `railhead_echo_fcos`: `F1@0.5  96.0%` was read as no metric, and the
+# run's rising score was not seen beside its falling IoU loss term)
+TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+(?:\.\d+)?)?)|"
                    rf"(?<![\w.])(?P<num>{NUMBER})(?![\w.])(?P<pct>%)?")
 # what may stand between a name and its number: a few separators, or only spaces (an aligned
 # column, `it     1  -elbo     3558.823`: f"{name:<6}{value:>12}" pads with more than four)
