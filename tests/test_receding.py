@@ -70,3 +70,26 @@ def cycles(restarts: bool) -> RawResult:
 def test_a_metric_lowered_by_harder_stages_is_judged_in_the_last_stage_only():
     assert classify(cycles(restarts=True)).kind == "pass"  # 8.59 -> 11.33 in the last cycle
     assert classify(cycles(restarts=False)).label == "not_learning:receding"
+
+
+def metrics_only(**metrics: list[float]) -> RawResult:
+    """Reports with no metric named as a loss (`train 0.69 valid 0.25 (focal .. iou ..)`)."""
+    count = len(next(iter(metrics.values())))
+    records = [{"kind": "progress", "source": "output", "step": 50 * (i + 1), "t": float(i),
+                "metrics": {k: v[i] for k, v in metrics.items()}} for i in range(count)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+# fresh265 `railhead_echo_fcos` as its stored run read it (its F1@0.5 column unread): `iou`
+# is the IoU loss term of `valid`, and falls with it
+IOU = [0.4828, 0.4828, 0.2012, 0.1427, 0.1175, 0.1079, 0.1045, 0.1005, 0.1, 0.0996]
+VALID = [1.6166, 1.6166, 0.2483, 0.1772, 0.1489, 0.1384, 0.1342, 0.1294, 0.1288, 0.1285]
+
+
+def test_a_score_named_metric_falling_with_the_unnamed_objective_is_not_judged():
+    assert classify(metrics_only(iou=IOU, valid=VALID)).kind == "pass"
+
+
+def test_with_no_loss_named_a_score_that_falls_alone_still_recedes():
+    flat = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    assert classify(metrics_only(iou=IOU, valid=flat)).label == "not_learning:receding"

@@ -15,10 +15,12 @@ rule's own test (Mann-Kendall p < 0.05, `program.trend`), its last third's media
 = 0.5 x the highest value of its first third; no higher-is-better metric rose significantly
 (`program.rising_metric(significant=True)`, Mann-Kendall p < 0.05: a reward sampled near 0,
 0.000-0.033, is noise, not a rise); the loss, if any, is flat by the trend rule
-(`program.flat`) or never judged. Measured (failure corpus fresh21 `grpo_bandit_ratio_flip`,
-the clipped surrogate's ratio computed as exp(old - new)): greedy reward 0.171 before
-training, then 0.018, 0.020, 0.023, 0.014 and down to 0.008-0.012 (12 reports after the first,
-Mann-Kendall p = 0.001), loss flat 0.069-0.095; its fixed twin: 0.171 -> 0.829.
+(`program.flat`); where no loss is named, no other metric that is not higher-is-better falls
+significantly beside it (`falling_other`). Measured (failure corpus fresh21
+`grpo_bandit_ratio_flip`, the clipped surrogate's ratio computed as exp(old - new)): greedy
+reward 0.171 before training, then 0.018, 0.020, 0.023, 0.014 and down to 0.008-0.012 (12
+reports after the first, Mann-Kendall p = 0.001), loss flat 0.069-0.095; its fixed twin: 0.171
+-> 0.829.
 Only the reports since the program's counter last restarted are read (`phases.restart_times`):
 a curriculum whose stages get harder lowers a metric from stage to stage by design (fresh138
 `philately_scan_match`: top-1 45.3% at the end of its first cycle, 21.5% at the second's,
@@ -76,13 +78,29 @@ def _tail(values: list[float]) -> float:
     return statistics.median(values[-max(1, len(values) // 3):])
 
 
+def falling_other(series: dict[str, list[tuple[int, float]]], name: str) -> str | None:
+    """Where no loss is named: another metric, not higher-is-better, that fell
+    significantly (Mann-Kendall p < TREND_P) beside `name`. The objective may be among
+    them, and a metric falling with it is a term of it, not a score pushed away (fresh265
+    `railhead_echo_fcos`: `train` 1.60 -> 0.14, `valid`, `focal` and the IoU loss term `iou`
+    0.48 -> 0.10 all fell, the detector's F1 rose to 97.6%)."""
+    for other, points in series.items():
+        if other == name or metric_names.lower_is_better(other) is False:
+            continue
+        fit = program.trend([v for _, v in points if math.isfinite(v)])
+        if fit and fit["p_decrease"] < program.TREND_P:
+            return other
+    return None
+
+
 def judge(raw: RawResult, meta: dict) -> Verdict | None:
     series = metrics.series(raw, since=phases.last_restart(raw))
     found = receding(series)
     if found is None or program.rising_metric(series, significant=True):
         return None
     loss = program.trend(program.losses(raw))
-    if loss is not None and not program.flat(loss):
+    if loss is not None and not program.flat(loss) or loss is None and falling_other(
+            series, found[0]):
         return None
     name, fit, values = found
     evidence = {"metric": name, "trend": fit, "tail_median": round(_tail(values), 4),
@@ -99,7 +117,8 @@ RULES = (
     Rule("not_learning.receding", "metrics", f"a higher-is-better metric (>= 0, >= "
          f"{program.TREND_MIN_POINTS} reports) falls significantly (p < {program.TREND_P}) "
          f"to a last-third median <= {FELL:g}x its first third's best, none rises "
-         "significantly, the loss is flat; since the counter last restarted",
+         "significantly, the loss is flat (no loss named: no other metric falls "
+         "significantly beside it); since the counter last restarted",
          "failure corpus: fresh21 grpo_bandit_ratio_flip "
          "(an inverted GRPO ratio)", judge),
 )
