@@ -1,12 +1,15 @@
-"""Stop 76's lint rule MLX255 (module state under a `_` name, updated from itself and never
-evaluated), on the spelling its corpus case had and on the correct shapes it must leave alone.
+"""Stop 76's lint changes: rule MLX255 (module state under a `_` name, updated from itself and
+never evaluated), on the spelling its corpus case had and on the correct shapes it must leave
+alone; MLX212 naming the parameter a shifted argument list left out.
 
 Cost: < 0.5 s (no MLX).
 """
 
 from __future__ import annotations
 
-from lint_snippets import fired
+from lint_snippets import HEADER, fired
+
+from mlxprobe.lint import lint_source
 
 NORM = """
 class Norm(nn.Module):
@@ -75,3 +78,31 @@ class SNLinear(nn.Module):
 def test_a_private_vector_read_by_the_output_after_its_update_is_left_alone() -> None:
     # the output depends on it: it is computed whenever the loss is
     assert fired(SPECTRAL, "MLX255") == []
+
+
+SHIFTED = """
+def test(model, bin_size, val_path, batch_size, eval_fn, lax_eval_fn, num_batches=10):
+    return 0.0
+
+
+def evaluate(model, val_path, batch_size, eval_fn, lax_eval_fn):
+    return test(model, val_path, batch_size, eval_fn, lax_eval_fn, num_batches=500)
+
+
+def train(model, optimizer, batches):
+    for grads in batches:
+        optimizer.update(model, grads)
+"""
+
+
+def test_an_argument_list_shifted_by_a_left_out_parameter_names_that_parameter() -> None:
+    # fresh265 gambit_ledger_sweep (chessNetV2 b75a0a3): Python names lax_eval_fn as missing
+    found = [f for f in lint_source(HEADER + SHIFTED, "case.py") if f.rule == "MLX212"]
+    assert len(found) == 1 and found[0].message.endswith("`bin_size` left out")
+
+
+def test_a_call_missing_its_last_argument_says_nothing_more() -> None:
+    code = SHIFTED.replace("test(model, val_path, batch_size, eval_fn, lax_eval_fn, "
+                           "num_batches=500)", "test(model, 4, val_path, batch_size, eval_fn)")
+    found = [f for f in lint_source(HEADER + code, "case.py") if f.rule == "MLX212"]
+    assert len(found) == 1 and "left out" not in found[0].message

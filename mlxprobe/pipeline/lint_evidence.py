@@ -198,7 +198,7 @@ def as_dict(located: Located, cwd: Path) -> dict:
         shown = f.path
     return {"rule": f.rule, "path": shown, "line": f.line, "col": f.col + 1,
             "code": code,
-            "message": info.message, "fix": info.fix, "why": info.why, "source": info.source}
+            "message": f.message, "fix": info.fix, "why": info.why, "source": info.source}
 
 
 CODE_WIDTH = 120  # characters of the flagged line quoted in a hint

@@ -18,7 +18,13 @@ Job: a call of a plain name that the file defines once as a function
 has no `*args` or `**kwargs`; either a parameter without a default is given neither by
 position nor by keyword, or there are more positional arguments than positional parameters
 and the function takes no `*args`, or a keyword names no parameter and the function takes no
-`**kwargs`. A method (`self.f(...)`) is not read.
+`**kwargs`. A method (`self.f(...)`) is not read. Where the call's positional arguments are
+plain names that match the function's parameters, each at its own place or later, the
+parameters between them that nothing fills are named in the finding: Python's message names
+the last parameter left without a value, which a shift makes the wrong one (fresh265
+`gambit_ledger_sweep`, chessNetV2 b75a0a3: `test(model, val_dset_path, batch_size, eval_fn,
+lax_eval_fn, num_batches=500)` against `def test(model, bin_size, val_dset_path, ...)` raised
+"missing 1 required positional argument: 'lax_eval_fn'"; `bin_size` was left out).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -26,6 +32,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 
 from ..callers import local_calls
@@ -45,7 +52,26 @@ class LocalCallArity(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call, function in local_calls(source, decorated=False):
             if mismatched(call, function.args):
-                yield self.hit(source, call)
+                found = self.hit(source, call)
+                left = skipped(call, function.args)
+                yield dataclasses.replace(found, message=f"{found.message}; here the arguments "
+                                          f"named like its parameters sit early: "
+                                          f"{', '.join(left)} left out") if left else found
+
+
+def skipped(call: ast.Call, args: ast.arguments) -> list[str]:
+    """The parameters, in backquotes, between positional arguments named like parameters
+    (each at its own place or later) that neither a position nor a keyword fills."""
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    places = [(i, positional.index(a.id)) for i, a in enumerate(call.args)
+              if isinstance(a, ast.Name) and a.id in positional]
+    if not places or any(p < i for i, p in places) or all(p == i for i, p in places):
+        return []
+    filled = {p for _, p in places} | {k.arg for k in call.keywords}
+    last = max(p for _, p in places)
+    return [f"`{name}`" for index, name in enumerate(positional[:last])
+            if index not in filled and name not in filled and index >= min(
+                p for _, p in places)]
 
 
 def mismatched(call: ast.Call, args: ast.arguments) -> bool:
