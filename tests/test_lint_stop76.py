@@ -106,3 +106,64 @@ def test_a_call_missing_its_last_argument_says_nothing_more() -> None:
                            "num_batches=500)", "test(model, 4, val_path, batch_size, eval_fn)")
     found = [f for f in lint_source(HEADER + code, "case.py") if f.rule == "MLX212"]
     assert len(found) == 1 and "left out" not in found[0].message
+
+
+ROLLOUT = """
+def rollout(speed, k):
+    x = mx.zeros_like(speed)
+    xs = [x]
+    for _ in range(20):
+        speed = speed - 0.1 * k * speed
+        x = x + 0.1 * speed
+        xs.append(x)
+    X = mx.stack(xs, axis=-1)
+    i = mx.stop_gradient(mx.argmax(X > 1.0, axis=-1)[..., None])
+    return mx.take_along_axis(X, i, axis=-1)[..., 0]
+
+
+def loss_fn(p, v, d):
+    return mx.mean((rollout(v, mx.exp(p["log_k"])) - d) ** 2)
+
+
+loss, grads = mx.value_and_grad(loss_fn)(params, v, d)
+"""
+
+
+def test_a_list_grown_with_values_that_carry_a_gradient_carries_one() -> None:
+    # fresh266 drift_chute_throw_sysid: a rollout's states appended to a list started from zeros
+    assert fired(ROLLOUT, "MLX016") == []
+
+
+def test_a_list_grown_only_with_cut_values_still_cuts_the_gradient() -> None:
+    cut = ROLLOUT.replace("xs.append(x)", "xs.append(mx.stop_gradient(x))").replace(
+        "mx.take_along_axis(X, i, axis=-1)[..., 0]", "X.sum()")
+    assert fired(cut, "MLX016") != []
+
+
+TABLES = """
+class TimeMix(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        ch = mx.arange(dim) / dim
+        self.mix_k = 1.0 - ch ** 0.5
+        self.rope = nn.RoPE(dim // 4)
+        self._gammas = 1.0 - 2.0 ** (-2.0 - mx.arange(4))
+        self.inv_freq = 1.0 / (10000 ** (mx.arange(0, dim, 2) / dim))
+
+    def __call__(self, x, xx):
+        x = x * self.mix_k + xx * (1 - self.mix_k)
+        return self.rope(x) * self.inv_freq.sum() * self._gammas.sum()
+
+
+model = TimeMix(8)
+optimizer = optim.Adam(learning_rate=1e-3)
+for x, xx in batches():
+    loss, grads = nn.value_and_grad(model, lambda m: m(x, xx).sum())(model)
+    optimizer.update(model, grads)
+"""
+
+
+def test_a_mixing_weight_and_a_layer_built_beside_a_private_table_are_no_tables() -> None:
+    # fresh266 millrace_sluice_wkv (RWKV token shift) and belfry_hunt_retention (nn.RoPE
+    # after a `self._gammas` from mx.arange): only the inverse frequencies are a table
+    assert fired(TABLES, "MLX154") == [9]

@@ -16,7 +16,8 @@ by `mx.sin`, `mx.cos` or `mx.arange`, or has an integer dtype, in a file that tr
 gradient and an update) and never freezes `x` (`freeze(keys=...)` naming it, a bare
 `freeze()` of the class). A private name (`self._cos`) is not collected: the fix. An
 attribute the class reads only through `mx.exp` is a log-space quantity trained on purpose
-(Mamba's `A_log`), not a table.
+(Mamba's `A_log`), not a table; one read as `1 - self.x` is a mixing weight (RWKV's token
+shift).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -79,10 +80,23 @@ def locals_of(init: ast.FunctionDef) -> dict[str, ast.AST]:
     for node in ast.walk(init):
         if isinstance(node, ast.Assign):
             for target in node.targets:
-                for part in ast.walk(target):
-                    if isinstance(part, ast.Name):
-                        found[part.id] = node.value
+                for name in bound_names(target):
+                    found[name] = node.value
     return found
+
+
+def bound_names(target: ast.AST) -> list[str]:
+    """The plain names an assignment target binds: `x`, each of `a, (b, *c)`; not the `self`
+    of `self.x = ...` (fresh266 `belfry_hunt_retention`: `self` read as bound to the class's
+    last `self._gammas = ... mx.arange(...)`, so `self.rope = nn.RoPE(self.hd)` looked like a
+    table)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return bound_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in bound_names(element)]
+    return []
 
 
 def frozen(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:
@@ -124,8 +138,18 @@ class ConstantTableTrained(Rule):
         for attribute in self_targets(node):
             if attribute.startswith("_") or not constant(source, cls, node.value, local):
                 continue
-            if not frozen(source, cls, attribute) and not exponentiated(source, cls, attribute):
+            if not (frozen(source, cls, attribute) or exponentiated(source, cls, attribute)
+                    or complemented(cls, attribute)):
                 yield self.hit(source, node)
+
+
+def complemented(cls: ast.ClassDef, attribute: str) -> bool:
+    """The class reads `1 - self.<attribute>`: a mixing weight or gate, trained on purpose
+    (RWKV's token shift, `x * self.mix_k + xx * (1 - self.mix_k)`, its per-channel weights
+    initialised from `mx.arange(dim) / dim`: fresh266 `millrace_sluice_wkv`), not a table."""
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and isinstance(
+        n.left, ast.Constant) and n.left.value == 1 and self_attr(n.right) == attribute
+        for n in ast.walk(cls))
 
 
 def exponentiated(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:

@@ -104,16 +104,36 @@ def helper_reaches(source: SourceFile, helper: ast.AST, call: ast.Call, dead: se
 
 def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],
                depth: int = DEPTH) -> set[str]:
-    """Names whose value (last bound, in source order) carries no gradient."""
+    """Names whose value (last bound, in source order) carries no gradient. A list that a
+    value carrying one is appended to carries one from there on (fresh266
+    `drift_chute_throw_sysid`: `xs = [x]` from a constant start, then `xs.append(x)` of
+    each step's state computed from the differentiated parameters, `mx.stack(xs)`)."""
     dead = set(seed)
-    for target, value in assignments(walk(body)):
-        names = [t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target])
-                 if isinstance(t, ast.Name)]  # `rows, cols = np.tril_indices(n)`: both
-        if reaches(source, value, dead, depth):
-            dead.difference_update(names)
-        else:
-            dead.update(names)
+    for node in walk(body):
+        for target, value in assignments((node,)):
+            names = [t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+                     if isinstance(t, ast.Name)]  # `rows, cols = np.tril_indices(n)`: both
+            if reaches(source, value, dead, depth):
+                dead.difference_update(names)
+            else:
+                dead.update(names)
+        grown = appended(node)
+        if grown is not None and grown[0] in dead and reaches(source, grown[1], dead, depth):
+            dead.discard(grown[0])
     return dead
+
+
+GROWS = frozenset({"append", "extend", "insert"})
+
+
+def appended(node: ast.AST) -> tuple[str, ast.AST] | None:
+    """(`xs`, the value) of `xs.append(v)`, `xs.extend(v)`, `xs.insert(i, v)`."""
+    if type(node) is not ast.Call or not node.args:
+        return None
+    func = node.func
+    if type(func) is ast.Attribute and func.attr in GROWS and type(func.value) is ast.Name:
+        return func.value.id, node.args[-1]
+    return None
 
 
 def constants(source: SourceFile) -> set[str]:
