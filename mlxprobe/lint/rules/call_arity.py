@@ -68,10 +68,9 @@ def skipped(call: ast.Call, args: ast.arguments) -> list[str]:
     if not places or any(p < i for i, p in places) or all(p == i for i, p in places):
         return []
     filled = {p for _, p in places} | {k.arg for k in call.keywords}
-    last = max(p for _, p in places)
-    return [f"`{name}`" for index, name in enumerate(positional[:last])
-            if index not in filled and name not in filled and index >= min(
-                p for _, p in places)]
+    first, last = min(p for _, p in places), max(p for _, p in places)
+    return [f"`{name}`" for index, name in enumerate(positional[first:last], first)
+            if index not in filled and name not in filled]
 
 
 def mismatched(call: ast.Call, args: ast.arguments) -> bool:

@@ -57,14 +57,14 @@ class PrivateChain(Rule):
         return "self._" in text and "Module" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        evaluated = evaluated_attributes(source)
         for cls in module_classes(source):
             methods = [f for f in cls.body if isinstance(f, FUNCTIONS)]
             private = {self_attr(t) for f in methods if f.name == "__init__"
                        for t, v in body_assignments(source, f)
                        if (self_attr(t) or "").startswith("_") and initialised(source, v)}
-            for method in (f for f in methods if f.name != "__init__"):
-                for name in running_updates(source, method) & private - evaluated:
+            for method in (f for f in methods if f.name != "__init__" and private):
+                updated = running_updates(source, method) & private
+                for name in updated - evaluated_attributes(source) if updated else ():
                     found = unread_updates(source, method, name)
                     if found and not (read_elsewhere(source, method, name, found)
                                       and mode_switched_in_loop(source)):
@@ -134,7 +134,14 @@ def exclusive(source: SourceFile, one: ast.AST, other: ast.AST) -> bool:
 
 def evaluated_attributes(source: SourceFile) -> set[str]:
     """The attribute names the module evaluates: named in an `mx.eval` / `mx.async_eval`,
-    or read with `.item()` / `.tolist()`."""
+    or read with `.item()` / `.tolist()` (once per module, only where a candidate is)."""
+    key = ("evaluated_attributes",)
+    if key not in source.cache:
+        source.cache[key] = _evaluated(source)
+    return source.cache[key]
+
+
+def _evaluated(source: SourceFile) -> set[str]:
     found: set[str] = set()
     for call in source.of_type(ast.Call):
         if source.imports.resolve(call.func) in EVAL:
