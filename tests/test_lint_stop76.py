@@ -167,3 +167,42 @@ def test_a_mixing_weight_and_a_layer_built_beside_a_private_table_are_no_tables(
     # fresh266 millrace_sluice_wkv (RWKV token shift) and belfry_hunt_retention (nn.RoPE
     # after a `self._gammas` from mx.arange): only the inverse frequencies are a table
     assert fired(TABLES, "MLX154") == [9]
+
+
+PADDED = """
+class Classifier(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+        self.head = nn.Linear(d, 2)
+
+    def __call__(self, h, attention_mask):
+        q, k, v = mx.split(self.qkv(h)[:, None], 3, axis=-1)
+        mask = MASK
+        a = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)[:, 0]
+        m = attention_mask[..., None]
+        return self.head((a * m).sum(1) / m.sum(1))
+"""
+
+
+def test_a_keep_mask_cast_to_float_for_attention_is_found() -> None:
+    # fresh121 review_pad_additive_mask (mlx-embeddings PR 43): padding attended with +0
+    assert fired(PADDED.replace("MASK", "attention_mask[:, None, None, :].astype(h.dtype)"),
+                 "MLX256") == [11]
+
+
+def test_an_additive_or_boolean_mask_is_left_alone() -> None:
+    additive = "mx.where(attention_mask[:, None, None, :].astype(mx.bool_), 0.0, -mx.inf)"
+    assert fired(PADDED.replace("MASK", additive), "MLX256") == []
+    assert fired(PADDED.replace("MASK", "attention_mask[:, None, None, :].astype(mx.bool_)"),
+                 "MLX256") == []
+    scaled = "(1.0 - attention_mask[:, None, None, :].astype(h.dtype)) * -1e9"
+    assert fired(PADDED.replace("MASK", scaled), "MLX256") == []
+
+
+def test_a_cast_mask_the_function_never_uses_as_weights_is_left_alone() -> None:
+    # an additive mask handed down and cast to the activations' dtype (mlx-lm's models)
+    code = PADDED.replace("MASK", "attention_mask.astype(h.dtype)").replace(
+        "m = attention_mask[..., None]\n        return self.head((a * m).sum(1) / m.sum(1))",
+        "return self.head(a.mean(1))")
+    assert fired(code, "MLX256") == []

@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX256", "keep-mask-added",
+        "a 0/1 keep-mask (one the function also multiplies by or sums) cast to a float dtype "
+        "and given as mask= to mx.fast.scaled_dot_product_attention: a float mask is added to "
+        "the scores, kept keys get +1 and padded ones +0, so padding is attended",
+        "mask = mx.where(attention_mask[:, None, None, :].astype(mx.bool_), 0.0, -mx.inf)"
+        ".astype(h.dtype)  # or pass the boolean mask itself",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh121 review_pad_additive_mask) a padded "
+        "classifier's loss went to 0 and its padded-batch accuracy to 100%, but each review "
+        "scored alone disagreed with its padded batch; with the mask made additive they agreed",
+        "", source="https://github.com/Blaizzy/mlx-embeddings/pull/43"),
+    RuleInfo(
         "MLX255", "private-chain",
         "state a module updates from itself at each call kept under a name starting with _ "
         "(self._running_mean) and never evaluated: mx.eval(model.parameters(), "

@@ -97,6 +97,7 @@ from .iterated_target import LoopTargetIterated
 from .iterator_length import LenOfIterator
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
+from .keep_mask_added import KeepMaskAdded
 from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layer_loop import LayerLoopDropsOutput
@@ -336,4 +337,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LenOfIterator, NestedPeriod, ReboundAccumulator, DimensionIterated, EllipsisSlice,
     UnusedHook,
     PrivateChain,
+    KeepMaskAdded,
 ), key=lambda r: r.id))
