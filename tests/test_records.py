@@ -76,23 +76,6 @@ def test_reader_thread_stamps_arrival_time() -> None:
     assert reader.parser.malformed == 1
 
 
-def test_a_single_record_is_timed_when_the_child_wrote_it_not_when_it_was_read() -> None:
-    """A record read after the reader's pause keeps its place before an output line printed
-    after it (fresh262 `apiary_frame_adapter_reopen` under load: the last update, stamped at
-    its read, fell after the evaluation that followed it)."""
-    written = b'{"kind": "step", "step": 270, "time": 1000.0}\n'
-    record = LineParser().feed(written, now=50.0, wall=1000.25)[0]
-    assert record["t"] == 49.75
-
-
-def test_a_single_record_whose_clock_disagrees_is_timed_at_its_read() -> None:
-    parser = LineParser()
-    late = parser.feed(b'{"kind": "step", "step": 1, "time": 900.0}\n', now=50.0, wall=1000.0)
-    ahead = parser.feed(b'{"kind": "step", "step": 2, "time": 1001.0}\n', now=51.0, wall=1000.0)
-    untimed = parser.feed(b'{"kind": "step", "step": 3}\n', now=52.0, wall=1000.0)
-    assert [r["t"] for r in (*late, *ahead, *untimed)] == [50.0, 51.0, 52.0]
-
-
 def test_unread_counts_what_the_writers_put_in_the_pipe_and_not_read_yet() -> None:
     """A missed deadline is judged only once this is 0 (watching/runner): heartbeats that
     wait in the pipe during the reader's pause are not a stalled child."""

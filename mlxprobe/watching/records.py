@@ -187,14 +187,13 @@ class LineParser:
         self._buffer = bytearray()
         self._discarding = False  # inside an over-long line, dropping until its newline
         self._now: float | None = None
-        self._wall: float | None = None
         self.malformed = 0
 
     def feed(self, data: bytes, now: float | None = None,
              wall: float | None = None) -> list[Item]:
         """The complete records in `data` (with what came before it); with `now`, each is
         stamped with its arrival time ("t"; `wall`: the system clock read with it, `stamp`)."""
-        self._now, self._wall = now, wall
+        self._now = now
         records: list[Item] = []
         *lines, rest = data.split(b"\n")
         if lines:
@@ -259,23 +258,10 @@ class LineParser:
             self._unpacked(record, records)
         elif ok:
             if self._now is not None:
-                record["t"] = self._arrival(record)
+                record["t"] = self._now
             records.append(record)
         else:
             self.malformed += 1
-
-    def _arrival(self, record: dict) -> float:
-        """A single record's time on the parent's clock, as `stamp` gives a block's: when the
-        child's clock ("time") says it was written, where the two clocks agree within
-        MAX_LAG_S; else when it was read. A record read after the reader's pause is not
-        late: an update written before an output line stays before it (fresh262
-        `apiary_frame_adapter_reopen` under 41 runs at once: its last update, read 0.25 s
-        late, was put after the evaluation printed after it, and `reverted` did not judge)."""
-        sent = record.get("time")
-        if self._wall is None or type(sent) not in (int, float):
-            return self._now  # type: ignore[return-value]
-        lag = self._wall - sent
-        return self._now - lag if 0.0 <= lag <= MAX_LAG_S else self._now  # type: ignore[operator]
 
     def _unpacked(self, packed: dict, records: list[Item]) -> None:
         """A `beats` line's block, joined to the block before it when nothing came between
