@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_assignments
+from ..names import last_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -48,16 +49,12 @@ class KeepMaskAdded(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
             function = source.enclosing(call)
-            if _name_of(call.func) != SDPA or not isinstance(function, FUNCTIONS):
+            if last_name(call.func) != SDPA or not isinstance(function, FUNCTIONS):
                 continue
             mask = next((k.value for k in call.keywords if k.arg == "mask"), None)
             base = cast_base(source, function, mask) if mask is not None else None
             if base is not None and weights(source, function, base):
                 yield self.hit(source, call)
-
-
-def _name_of(func: ast.AST) -> str | None:
-    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
 
 
 def root(node: ast.AST) -> str | None:
