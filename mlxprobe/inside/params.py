@@ -15,7 +15,9 @@ held at an optimizer's equilibrium, `judging/capped.py`), and how many of the ve
 leaves: biases, gains) and of the matrices compared changed (`vectors`, `matrices`: [moved,
 compared]; an update that handles only matrices leaves every vector still), and how many groups
 moved other than by one common shrink of their values (`moved`; `shrunk` names those that changed
-by one alone: weight decay with a zero gradient, SHRINK_SPREAD); the first look
+by one alone: weight decay with a zero gradient, SHRINK_SPREAD), and of the groups unchanged,
+those holding only vectors that are all zero (`blank`) and those that changed at an earlier
+look (`moved_before`); the first look
 also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
@@ -91,6 +93,7 @@ class ParamWatch:
         self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
         self.tables: dict[int, set[str]] = {}  # a model's lookup-table paths, per shape
         self.outer: tuple[tuple[int, ...], set[int]] = ((), set())  # `_outermost`'s last
+        self.moved_ever: set[str] = set()  # groups that changed, not by a shrink, at a look
 
     def saw_model(self, model: Any, stepped: bool = False) -> None:
         """A module the program trains (cheap: called on every update). One an optimizer
@@ -186,7 +189,7 @@ class ParamWatch:
             first = self.first.setdefault(path, sample) if _low_matrix(leaf) else None
             tally.add(path, leaf, (before, sample, first), finite)
         self.looks += 1
-        return {**tally.record(seen, self.looks), "shape": hash(tuple(paths))}
+        return {**tally.record(seen, self.looks, self.moved_ever), "shape": hash(tuple(paths))}
 
     def _census(self) -> list[dict]:
         return [census(m) for m in self._trained()]
@@ -258,6 +261,7 @@ class LookTally:
     peak: tuple[float, str] = (0.0, "")  # float32: the largest sampled |value|, its group
     ranks: dict[str, list[int]] = field(default_factory=dict)  # vectors/matrices: moved, seen
     moving: dict[str, bool] = field(default_factory=dict)  # a group changed, not by a shrink
+    blank: dict[str, bool] = field(default_factory=dict)  # a group of all-zero vectors only
 
     def add(self, path: str, leaf: Any, samples: tuple, finite: bool) -> None:
         """One leaf's (previous, current, first-look) samples; the first only for a
@@ -268,6 +272,8 @@ class LookTally:
             self.bad.add(group)
         if getattr(leaf, "ndim", 0) >= 2 and not any(sample):
             self.zeros.add(group)
+        self.blank[group] = self.blank.get(group, True) and getattr(leaf, "ndim", 0) < 2 \
+            and not any(sample)
         if first is not None:
             self.same.append(same_share(first, sample))
         if finite and _float32(leaf):
@@ -286,7 +292,9 @@ class LookTally:
             if before == sample and _float_matrix(leaf):
                 self.still.append((group, path))
 
-    def record(self, seen: int, looks: int) -> dict:
+    def record(self, seen: int, looks: int, moved_ever: set[str]) -> dict:
+        """This look's record; `moved_ever`: the groups that changed (not by a shrink) at an
+        earlier look, to which this look's are added."""
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
         peak = {"peak_abs": float(f"{self.peak[0]:.6g}"), "peak_group": self.peak[1]} \
             if self.peak[1] else {}
@@ -297,7 +305,18 @@ class LookTally:
         return {**_summary(self.groups, self.bad, seen, looks), **peak, **moved,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros,
-                **self.ranks}
+                **self.ranks, **self._still_kinds(moved_ever)}
+
+    def _still_kinds(self, moved_ever: set[str]) -> dict:
+        """Of the groups unchanged at this look, those holding only all-zero vectors
+        (`blank`) and those that moved at an earlier look (`moved_before`); absent when
+        none. Then this look's moving groups join `moved_ever`."""
+        still = [g for g, flags in self.groups.items() if not any(flags)]
+        blank = sorted(g for g in still if self.blank.get(g))[:MAX_NAMES]
+        before = sorted(g for g in still if g in moved_ever)[:MAX_NAMES]
+        moved_ever.update(g for g, moved in self.moving.items() if moved)
+        return {**({"blank": blank} if blank else {}),
+                **({"moved_before": before} if before else {})}
 
 
 def census(model: Any) -> dict:

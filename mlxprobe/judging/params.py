@@ -22,7 +22,9 @@ non-finite value. From the run of looks:
   each of 15 looks while the embedding and head trained; loss 2.54 -> 1.01). It stands down
   on parameters a design leaves unread: the top layer of a stack read below it
   (`unused_tail`), the key and value projections of layers that share another's
-  (`shared_kv`).
+  (`shared_kv`), and leaves out groups still by design (`set_aside`): vectors all zero at
+  every look (a buffer only a selection reads) and groups that moved at an earlier look (a
+  part a finished stage trained).
 - `stuck_weights`: no_update naming the float32 weight matrices that never changed in any
   comparison while a bias or norm of their own module did: the gradient reaches the module's
   output but not its weight (an op of zero gradient on its path: `mx.round`, `mx.floor`,
@@ -204,7 +206,8 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
     short = compared is None and (compared := whole_run(raw)) is not None
     if compared is None or not _others_moved(compared, short):
         return None
-    names = _always(compared, ("unchanged", "shrunk"), short)
+    held = set_aside(compared, short)
+    names = [n for n in _always(compared, ("unchanged", "shrunk"), short) if n not in held]
     if not names or unused_tail(names, compared) or shared_kv(names, compared):
         return None
     zero = sorted(set(names) & set(compared[-1].get("zero_groups") or []))
@@ -219,6 +222,20 @@ def frozen_part(raw: RawResult, meta: dict) -> Verdict | None:
                        f"; {len(decayed)} of them changed only by one common shrink of their "
                        "values, weight decay with a zero gradient" if decayed else ""),
                    _part_hint(raw, names, zero, compared), ev)
+
+
+def set_aside(compared: list[dict], short: bool) -> set[str]:
+    """Groups that stay still by design, left out of the part judged: those whose leaves
+    are vectors that were all zero at every settled look (a buffer a selection reads and no
+    gradient reaches: an aux-loss-free MoE router's `e_score_correction_bias`, added to the
+    scores only inside a stop-gradient top-k; fresh241 `lockkeeper_tidepool_moe_ok`, correct,
+    2 such groups unchanged over its looks while the router's classifier trained; norms
+    (gains of 1) and biases beside a weight matrix are never blank), and those that moved at
+    an earlier look (a part an earlier stage trained, left out of a later stage's loss: a
+    probe trained with the trunk, then replaced by task heads; fresh240
+    `tramline_junction_heads_ok`, correct: `probe` moved in stage A and not after)."""
+    blank = set(_always(compared, ("blank",), short))
+    return blank | {name for look in compared for name in look.get("moved_before") or []}
 
 
 def unused_tail(names: list[str], compared: list[dict]) -> bool:

@@ -1,0 +1,101 @@
+"""Stop 77's changes to the verdict rules, on the numbers of the runs that showed each:
+- `no_update:part` leaves out groups still by design: groups of vectors that are all zero at
+  every look (fresh241 `lockkeeper_tidepool_moe_ok`: an aux-loss-free router's correction
+  bias, read only by a stop-gradient top-k) and groups that moved at an earlier look (fresh240
+  `tramline_junction_heads_ok`: a probe trained in stage A, left out of stage B's loss);
+- the looks inside a real MLX program name both kinds (`blank`, `moved_before`).
+
+Cost: < 1 s (real MLX arrays, no process).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+from probe_records import Records
+from test_stop71_rules import look
+
+from mlxprobe.inside.params import ParamWatch
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+
+def run(looks: list[dict]) -> RawResult:
+    records = [{"kind": "step", "source": "update", "step": i, "t": float(i)}
+               for i in range(1, 41)]
+    return RawResult(records=records + looks, exit_code=0, watched=True)
+
+
+def with_(record: dict, **extra: list[str]) -> dict:
+    return {**record, **extra}
+
+
+def test_groups_of_zero_vectors_at_every_look_are_no_part_that_fails() -> None:
+    still = ["blocks.0.moe.router", "blocks.1.moe.router"]
+    blank = [with_(look(s, still), blank=still) for s in (5, 15, 25, 35)]
+    assert classify(run(blank)).label == "pass"
+
+
+def test_a_group_blank_at_some_looks_only_or_beside_another_still_judges() -> None:
+    still = ["blocks.0.moe.router"]
+    some = [with_(look(s, still), blank=still if s > 5 else []) for s in (5, 15, 25, 35)]
+    assert classify(run(some)).label == "no_update:part"
+    more = [with_(look(s, [*still, "head"]), blank=still) for s in (5, 15, 25, 35)]
+    verdict = classify(run(more))
+    assert verdict.label == "no_update:part"
+    assert verdict.evidence["never_changed"] == ["head"]
+
+
+def test_a_group_that_moved_at_an_earlier_look_is_no_part_that_fails() -> None:
+    stage_a = [look(s, []) | {"compared": 20} for s in (2, 4)]
+    stage_b = [with_(look(s, ["probe"]), moved_before=["probe"]) for s in (10, 20, 30)]
+    assert classify(run(stage_a + stage_b)).label == "pass"
+    never = [look(s, ["probe"]) for s in (10, 20, 30)]
+    assert classify(run(stage_a + never)).label == "no_update:part"
+
+
+class Router(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(4, 3, bias=False)
+        self.correction = mx.zeros((3,))  # read only by a stop-gradient top-k
+
+    def __call__(self, x: mx.array) -> mx.array:
+        scores = mx.softmax(self.classifier(x), axis=-1)
+        top = mx.stop_gradient(mx.argmax(scores + self.correction, axis=-1, keepdims=True))
+        return mx.take_along_axis(scores, top, axis=-1)
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = Router()
+        self.probe = nn.Linear(4, 1)
+        self.norm = nn.LayerNorm(4)  # gains of 1, biases of 0: never blank
+
+
+def steps(net: Net, loss, count: int, watch: ParamWatch) -> None:
+    opt = optim.Adam(learning_rate=1e-2)
+    grad = nn.value_and_grad(net, loss)
+    x = mx.random.normal((8, 4))
+    for step in range(count):
+        _, grads = grad(net, x)
+        opt.update(net, grads)
+        watch.saw_model(net, stepped=True)
+        mx.eval(net.parameters(), opt.state)
+        watch.next_at = 0.0
+        watch.after_eval((net.parameters(), opt.state), {}, step=step, updates=step)
+
+
+def test_the_looks_name_zero_vector_groups_and_groups_that_moved_before() -> None:
+    mx.random.seed(0)
+    net, sink = Net(), Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    mx.eval(net.parameters())
+    steps(net, lambda m, x: (m.probe(m.norm(x)) ** 2).mean() + m.router(x).sum(), 3, watch)
+    steps(net, lambda m, x: m.router(x).sum(), 3, watch)
+    last = sink.got[-1]
+    assert last["blank"] == ["router"]
+    assert last["moved_before"] == ["norm", "probe"]
+    assert "router.classifier" not in last["unchanged"]
