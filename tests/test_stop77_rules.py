@@ -99,3 +99,33 @@ def test_the_looks_name_zero_vector_groups_and_groups_that_moved_before() -> Non
     assert last["blank"] == ["router"]
     assert last["moved_before"] == ["norm", "probe"]
     assert "router.classifier" not in last["unchanged"]
+
+
+def guarded(ends_on_nan: bool = False, finite_after: int = 16,
+            looks: list[dict] | None = None) -> RawResult:
+    """fresh267 `moraine_gauge_sentinel`'s shape: a glitch batch's `loss=nan grad_norm=nan ->
+    update left out` between epoch rows whose training loss falls, to the end."""
+    records: list[dict] = []
+    for epoch in range(finite_after):
+        step = 60 * epoch + 30
+        records.append({"kind": "progress", "source": "output", "step": step - 5,
+                        "loss": "nan", "metrics": {"loss": "nan", "grad_norm": "nan"},
+                        "t": float(step)})
+        records.append({"kind": "progress", "source": "output", "step": step, "loss":
+                        0.45 * 0.85 ** epoch, "loss_name": "train_mse_std", "metrics": {
+                            "val_rmse": 3.9 * 0.9 ** epoch}, "t": step + 0.5})
+    if ends_on_nan:
+        records.append({"kind": "progress", "source": "output", "step": 10_000, "loss": "nan",
+                        "metrics": {"loss": "nan", "grad_norm": "nan"}, "t": 10_000.0})
+    return RawResult(records=records + (looks or []), exit_code=0, watched=True)
+
+
+def test_non_finite_losses_the_program_went_past_to_the_end_are_no_divergence() -> None:
+    assert classify(guarded()).label == "pass"
+
+
+def test_a_run_ending_non_finite_few_finite_after_or_a_non_finite_parameter_diverged() -> None:
+    assert classify(guarded(ends_on_nan=True)).label.startswith("diverged")
+    assert classify(guarded(finite_after=2)).label.startswith("diverged")
+    bad = look(700, []) | {"nonfinite": ["head"]}
+    assert classify(guarded(looks=[bad])).label.startswith("diverged")

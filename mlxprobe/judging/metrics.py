@@ -6,6 +6,8 @@ not a timing or a count became nan/inf and stayed so: at least PERSIST of its re
 the first non-finite one on are non-finite (a run that ends on it always is). One inf among
 finite reports (a skipped overflow step) is not a divergence; it is noted in the evidence.
 The training loss under any name (`loss_name`) is judged by the loss rules in `verdict`.
+Where the loss went past its non-finite reports (`skipped`: batches the program left out),
+the metrics reported at those reports' steps are left out too.
 
 Threshold and why: PERSIST = 0.5. A diverged run prints nan at every report after it
 diverged (nan propagates through every later update); a transient overflow that the
@@ -22,7 +24,7 @@ from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
-from . import hints, policy, program
+from . import hints, policy, program, skipped
 from .rule import Rule, Verdict
 from .stats import finite_head
 
@@ -69,9 +71,10 @@ def first_persisting(values: list[tuple[int, float]]) -> dict | None:
 
 def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
     found = {}
+    passed = skipped_steps(raw)
     for name, values in series(raw).items():
         if metric_names.judged_for_finite(name):
-            hit = first_persisting(values)
+            hit = first_persisting([(s, v) for s, v in values if s not in passed])
             if hit is not None:
                 found[name] = hit
     if not found:
@@ -86,6 +89,17 @@ def non_finite(raw: RawResult, meta: dict) -> Verdict | None:
                    f"({hit['non_finite_reports']} of {hit['reports']} reports){also}",
                    _schedule_hint(found) or _hint(raw, name, reported, values),
                    {"metric": name, **hit, "non_finite_metrics": found})
+
+
+def skipped_steps(raw: RawResult) -> set[int]:
+    """The steps of the non-finite loss reports that the program went past
+    (`skipped.went_past`): the metrics reported beside them are those batches' (fresh267
+    `moraine_gauge_sentinel`: `loss=nan grad_norm=nan -> update left out`); else none."""
+    learning = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    if not skipped.went_past(raw, program.losses(raw)):
+        return set()
+    return {r["step"] for r in learning if isinstance(r.get("step"), int)
+            and not math.isfinite(decode_number(r.get("loss")))}  # type: ignore[arg-type]
 
 
 def _schedule_hint(found: dict) -> str | None:

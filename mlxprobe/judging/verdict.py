@@ -83,6 +83,7 @@ from . import (
     rounding,
     runaway,
     schedule,
+    skipped,
     spinning,
     split_gap,
     staged_memory,
@@ -739,7 +740,8 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
     tally = metric_tally(raw, "loss")
     first_false = raw.view(raw.steps_view).first_false
     params = {"first_non_finite_param_step": first_false} if first_false else {}
-    if tally.bad and _persisted(tally):
+    past = skipped.went_past(raw, metric_series(raw, "loss")) if tally.bad else None
+    if tally.bad and _persisted(tally) and not past:
         step = _program_step(raw, tally.first_bad)
         at = f"step {step}" if step is not None else f"reported step {tally.first_bad}"
         return Verdict("diverged", "non_finite", f"the {_loss_words(raw)} became non-finite "
@@ -757,7 +759,10 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
                        or hints.DIVERGED, params)
     if raw.watched and elsewhere.learning_elsewhere(raw, program.loss_name(raw).lower()):
         return None  # the judged loss is not the objective: the run learns (`elsewhere`)
-    losses = metric_series(raw, "loss")  # all finite here; thinned evenly on a long run
+    losses = metric_series(raw, "loss")  # thinned evenly on a long run
+    if past:  # the non-finite reports of batches the program went past (`skipped`)
+        losses = [v for v in losses if math.isfinite(v)]
+        tally = Tally.of(losses)
     start = phases.last_start(raw, losses)
     if start:  # a second loss curve (fine-tuning after pre-training): judged on its own
         losses, tally = losses[start:], Tally.of(losses[start:])

@@ -1,0 +1,39 @@
+"""A rule unit's stand-down: non-finite losses the program went past.
+
+Job: `went_past` says when a loss that turned non-finite is no divergence: the last loss
+report is finite, at least FINITE_AFTER finite reports came after the first non-finite one,
+and no parameter look ever saw a non-finite value. A diverged model gives non-finite losses
+at every later report (nan propagates through each update and forward pass); finite losses
+that keep coming after it, to the end, are a program that left those batches out (a guard
+that skips an update whose loss or gradient norm is not finite, and prints the nan it
+skipped) or an average over an empty selection on some batches, its gradient 0.
+
+Threshold and why: FINITE_AFTER = 3 reports, more than the one or two a program prints after
+restoring a checkpoint at its end. Measured: fresh267 `moraine_gauge_sentinel` (correct):
+telemetry glitch batches every 37th step print `loss=nan grad_norm=nan -> update left out`,
+26 non-finite of 42 loss reports from the first on, 16 finite epoch rows after it, the last
+finite (train mse 0.449 -> 0.027), no look of 10 saw a non-finite parameter; `diverged:
+non_finite` before. A run that ends on non-finite reports still judges.
+
+Must not import: mlx, the runner, reporters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..watching.facts import RawResult
+from .params import nonfinite_seen
+
+FINITE_AFTER = 3
+
+
+def went_past(raw: RawResult, losses: list[float]) -> dict | None:
+    """The evidence that the program went past its non-finite losses (see the module's
+    docstring), or None."""
+    first = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+    if first is None or not math.isfinite(losses[-1]) or nonfinite_seen(raw):
+        return None
+    after = sum(1 for v in losses[first:] if math.isfinite(v))
+    return {"finite_after_first_non_finite": after, "finite_after_min": FINITE_AFTER,
+            "last_loss": losses[-1]} if after >= FINITE_AFTER else None
