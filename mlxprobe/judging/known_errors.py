@@ -256,6 +256,15 @@ TABLE: tuple[KnownError, ...] = (
         "call `super().__init__()` first in every `nn.Module` subclass's `__init__`",
         GH + "ml-explore/mlx/issues/1393"),
     KnownError(
+        "empty_path",
+        r"FileNotFoundError: \[Errno 2\] No such file or directory: ''",
+        "a file operation got an empty path: `os.path.dirname` of a bare file name (a "
+        "checkpoint or adapter saved into the working directory, `model.npz`) is `''`, and "
+        "`os.makedirs('')` or `open('')` raises",
+        "`os.makedirs(os.path.dirname(path) or '.', exist_ok=True)` before saving the "
+        "checkpoint (or make the directory only when the path has one)",
+        GH + "menzHSE/mlx-cifar-10-cnn/commit/d09c838cbda267a205558e23fd5e57bc844b9590"),
+    KnownError(
         "module_torch_method",
         r"'(\w+)' object has no attribute '(?:state_dict|load_state_dict|named_parameters|"
         r"named_modules|zero_grad|register_buffer|requires_grad_|cuda)'",
