@@ -129,3 +129,30 @@ def test_a_run_ending_non_finite_few_finite_after_or_a_non_finite_parameter_dive
     assert classify(guarded(finite_after=2)).label.startswith("diverged")
     bad = look(700, []) | {"nonfinite": ["head"]}
     assert classify(guarded(looks=[bad])).label.startswith("diverged")
+
+
+BELLCAST = [2.8772, 1.4499, 1.4982, 1.7868, 2.0791, 2.3561, 2.5975, 2.8554, 3.0461, 3.2688,
+            3.5052, 3.7017, 3.8975, 3.875, 3.8859, 3.9154, 3.8881, 3.8644, 3.882, 3.8642,
+            3.8813, 3.8817, 3.8895, 3.8713]
+
+
+def beta_vae(kl_gives_way: bool = True) -> RawResult:
+    """fresh180 `bellcast_partials_betavae_jsonl`'s epoch rows (as run on a 64-core host):
+    the KL weight `beta` ramps 0 -> 1 over 13 epochs, then holds."""
+    records = [{"kind": "step", "source": "update", "step": i, "t": i / 100}
+               for i in range(1, 1130)]
+    for epoch, loss in enumerate(BELLCAST, start=1):
+        kl = (15.3 * 0.85 ** min(epoch, 13) if kl_gives_way else 2.3 + 0.1 * min(epoch, 13)
+              ) + 0.01 * (epoch % 3)
+        records.append({"kind": "progress", "source": "output", "step": epoch, "loss": loss,
+                        "metrics": {"beta": round(min(epoch - 1, 12) / 12, 3),
+                                    "kl_nats": kl}, "t": epoch * 0.47})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_loss_that_rose_with_its_kl_weight_while_the_kl_gave_way_is_not_judged() -> None:
+    assert classify(beta_vae()).label == "pass"
+
+
+def test_the_same_curve_with_no_weighted_term_giving_way_still_judges() -> None:
+    assert classify(beta_vae(kl_gives_way=False)).label != "pass"  # read as exploding

@@ -1277,6 +1277,10 @@ def _elsewhere_note(raw: RawResult) -> str:
 
 def _not_learning_trend(raw: RawResult) -> Verdict | None:
     """A user's run: judged on the whole run's trend and its noise (`program`); never on a
+    loss that rose as a printed coefficient ramped while a term it weighs gave way, then held
+    (`_weighted_rise`: fresh180 `bellcast_partials_betavae_jsonl`, correct, a beta-VAE whose
+    total went 2.88 -> 1.45 -> 3.90 as beta went 0 -> 1 and kl_nats 15.3 -> 2.3, flat at beta
+    1; once judged on a fall by half its first report, 0.504 of it in one run); never on a
     surrogate objective (a loss that is negative or changes sign, as a policy-gradient
     loss does: its value is not progress), never on one player's loss of a two-player game
     (`d_loss`, `g_loss`, `critic_loss`: a GAN's losses go to an equilibrium, a
@@ -1291,6 +1295,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
+    if _weighted_rise(raw):
+        return None  # the objective grew as a coefficient ramped (`_weighted_rise`)
     if program.two_player(raw) or constant.printed_reference(raw, losses):
         return None  # a GAN's losses seek an equilibrium; a fixed baseline read as the loss
     series = metrics.series(raw)
