@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 
+from ..protocol import PARAMS
 from ..watching.facts import RawResult
-from .params import nonfinite_seen
 
 FINITE_AFTER = 3
 
@@ -32,8 +32,14 @@ def went_past(raw: RawResult, losses: list[float]) -> dict | None:
     """The evidence that the program went past its non-finite losses (see the module's
     docstring), or None."""
     first = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
-    if first is None or not math.isfinite(losses[-1]) or nonfinite_seen(raw):
+    if first is None or not math.isfinite(losses[-1]) or _nonfinite_seen(raw):
         return None
     after = sum(1 for v in losses[first:] if math.isfinite(v))
     return {"finite_after_first_non_finite": after, "finite_after_min": FINITE_AFTER,
             "last_loss": losses[-1]} if after >= FINITE_AFTER else None
+
+
+def _nonfinite_seen(raw: RawResult) -> bool:
+    """A parameter look saw a non-finite value (as `params.nonfinite_seen`, which this module
+    cannot import: `params` reads the metrics, whose rule reads this one)."""
+    return any(r.get("nonfinite") for r in raw.of_kind(PARAMS))
