@@ -156,3 +156,15 @@ def test_a_loss_that_rose_with_its_kl_weight_while_the_kl_gave_way_is_not_judged
 
 def test_the_same_curve_with_no_weighted_term_giving_way_still_judges() -> None:
     assert classify(beta_vae(kl_gives_way=False)).label != "pass"  # read as exploding
+
+
+def test_a_source_layers_key_and_value_that_never_train_are_a_part_that_fails() -> None:
+    """fresh216 `kvshare_gradckpt_source`: the layer shared from, outside a stack or first in
+    it, keeps its K/V projections still only when its gradient is cut."""
+    assert classify(run([look(s, ["src.k_proj", "src.v_proj"]) for s in (5, 15, 25, 35)])
+                    ).label == "no_update:part"
+    first = ["layers.0.attn.k_proj", "layers.0.attn.v_proj"]
+    assert classify(run([look(s, first) for s in (5, 15, 25, 35)])).label == "no_update:part"
+    two = ["a.layers.1.attn.k_proj", "a.layers.1.attn.v_proj", "b.layers.2.attn.k_proj",
+           "b.layers.2.attn.v_proj"]
+    assert classify(run([look(s, two) for s in (5, 15, 25, 35)])).label == "no_update:part"

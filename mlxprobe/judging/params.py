@@ -272,13 +272,25 @@ def shared_kv(names: list[str], compared: list[dict]) -> bool:
     in Gemma 3n and Gemma 4) keep projections they never use, while their queries, outputs
     and MLPs train (fresh260 `lantern_ferry_kvshare_ok`, correct: layers 1-3 read layer 0's
     K/V; 6 groups unchanged over its looks, val acc 0.32 -> 0.49). A query or an output
-    projection that never changes, or a key without its value, still judges. Only where
-    the look listed every unchanged group (the list is capped)."""
+    projection that never changes, or a key without its value, still judges, and so do
+    pairs outside an indexed stack or in its first layer: the layers shared from sit below
+    the ones that share, and train their own (fresh216 `kvshare_gradckpt_source`, broken:
+    the source layer's `src.k_proj`/`src.v_proj` never trained, the shared layer reading them
+    inside `mx.checkpoint` from a cache object). Only where the look listed every unchanged
+    group (the list is capped)."""
     if not listed_all(compared):
         return False
     split = [name.rpartition(".") for name in names]
     return all(leaf in KV_PAIRS and f"{head}.{KV_PAIRS[leaf]}" in names
-               for head, _, leaf in split)
+               for head, _, leaf in split) and above_first_layer(names)
+
+
+def above_first_layer(names: list[str]) -> bool:
+    """Every name lies in one indexed stack (`layer_of`), none in its first layer."""
+    layers = [layer_of(name) for name in names]
+    found = [layer for layer in layers if layer is not None]
+    return len(found) == len(layers) and len({stack for stack, _ in found}) == 1 and min(
+        index for _, index in found) >= 1
 
 
 KV_PAIRS = {"k_proj": "v_proj", "v_proj": "k_proj", "wk": "wv", "wv": "wk", "key": "value",
