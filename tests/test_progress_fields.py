@@ -348,3 +348,12 @@ def test_a_number_after_a_function_word_is_no_variant_of_the_metric_before_it() 
     line = fields.read("entity F1 1.000 (all-O 0.000), train ce floor set by 6% tag noise")
     assert not any(name.startswith("train_ce") for name in line.values)
     assert "test_acc:checkpoint" in fields.read("test acc restored checkpoint 26.7%").values
+
+
+def test_a_chain_of_labelled_values_is_read_at_its_last_value() -> None:
+    """fresh269 `belfry_escapement_precision_stages`: a summary's baseline, labelled in
+    parentheses before its arrow, was read as the final validation error."""
+    line = fields.read("done: val rmse 8.739 (mean guess) -> 0.643 (stage A) -> 0.621 s/day")
+    assert line.values["val_rmse"] == 0.621
+    other = fields.read("restored epoch 7 (valid error 12.30%) -> test error 11.00%")
+    assert other.values == {"valid_error": 12.3, "test_error": 11.0}

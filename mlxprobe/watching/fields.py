@@ -70,8 +70,11 @@ TOKEN = re.compile(rf"(?P<word>(?:(?<!\S)-)?[A-Za-z_][\w./-]*(?:@\d+(?:\.\d+)?)?
 # column, `it     1  -elbo     3558.823`: f"{name:<6}{value:>12}" pads with more than four)
 GAP = re.compile(r"^(?:[\s'\":=|]{0,4}| {5,16})$")
 # `held-out loss 1.5404 -> 0.0310`: a change from the first number to the second (the
-# catalogue's nan_unchecked example read its untrained value as a report after training)
-ARROW = re.compile(rf"\s*(?:->|→|=>)\s*(?:{NUMBER}|(?i:nan|inf))")
+# catalogue's nan_unchecked example read its untrained value as a report after training),
+# each number perhaps labelled in parentheses with no number of their own: `val rmse 8.739
+# (mean guess) -> 0.643 (stage A) -> 0.621` (fresh269 `belfry_escapement_precision_stages`:
+# the baseline was read as the final val_rmse, `wrong_result:reverted`)
+ARROW = re.compile(rf"\s*(?:\([^()\d]{{0,40}}\)\s*)?(?:->|→|=>)\s*(?:{NUMBER}|(?i:nan|inf))")
 RATIO = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\w./])")
 # an object nested under a key, `"sft": {"regret": 1.31}` (no braces inside: innermost first)
 NESTED = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1\s*:\s*\{([^{}]*)\}""")
