@@ -157,7 +157,12 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # that only the report every 250 steps evaluates (`mx.stack(window)`), 1,000 lazy
         # losses and their graphs kept between reports: MLX active memory at step 249 1.24 MB
         # against 0.74 MB with the window evaluated at each step's eval (stop 77)
-        ("fresh268", "chairlift_queue_twohead.py"): ["MLX008:110"]}
+        ("fresh268", "chairlift_queue_twohead.py"): ["MLX008:110"],
+        # the fixed twin (unsloth-zoo 5c82ee2 exempted only the LoRA adapters from the recast
+        # to storage dtype) still recasts the trained head bias to bfloat16 after each AdamW
+        # step at lr 3e-5: 42% of its entries never changed over 400 steps, while the
+        # adapters, promoted to float32 by the clip scale, all did (stop 77)
+        ("fresh269", "lantern_kiln_lora_glaze_ok.py"): ["MLX046:72"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
