@@ -168,3 +168,25 @@ def test_a_source_layers_key_and_value_that_never_train_are_a_part_that_fails() 
     two = ["a.layers.1.attn.k_proj", "a.layers.1.attn.v_proj", "b.layers.2.attn.k_proj",
            "b.layers.2.attn.v_proj"]
     assert classify(run([look(s, two) for s in (5, 15, 25, 35)])).label == "no_update:part"
+
+
+def held_out(val_loss: float, test_loss: float) -> RawResult:
+    """fresh269 `tidewater_roster_merge`'s epoch rows and its last line (broken: validation
+    rows copied from the training rows by oversampling before the split)."""
+    records = [{"kind": "progress", "source": "output", "step": e, "loss": 0.7 / e,
+                "metrics": {"val_loss": val_loss * 15 / e, "val_acc": 0.9},
+                "t": float(e)} for e in range(1, 16)]
+    records.append({"kind": "progress", "source": "output", "step": 15, "metrics": {
+        "test_loss": test_loss, "test_acc": 0.86}, "t": 16.0})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_test_loss_five_times_the_validation_loss_is_a_leak_across_the_split() -> None:
+    verdict = classify(held_out(0.0356, 0.5538))
+    assert verdict.label == "wrong_result:split_gap"
+    assert verdict.evidence["loss_ratio"] == 5.0
+
+
+def test_held_out_losses_within_the_corpus_widest_correct_ratio_pass() -> None:
+    assert classify(held_out(0.4973, 0.5969)).label == "pass"  # fresh181's 1.20x
+    assert classify(held_out(0.1, 0.45)).label == "pass"
