@@ -190,3 +190,26 @@ def test_a_test_loss_five_times_the_validation_loss_is_a_leak_across_the_split()
 def test_held_out_losses_within_the_corpus_widest_correct_ratio_pass() -> None:
     assert classify(held_out(0.4973, 0.5969)).label == "pass"  # fresh181's 1.20x
     assert classify(held_out(0.1, 0.45)).label == "pass"
+
+
+def warmups(looks_changed: bool, losses: list[float]) -> RawResult:
+    """fresh271 `qsl_bureau_twotower`'s shape: `lr 0.00e+00` printed only at the first step
+    of each of two warm-ups from 0."""
+    records: list[dict] = []
+    for i, loss in enumerate(losses):
+        metrics = {"learning_rate": 0.0} if i in (0, len(losses) // 2) else {}
+        records.append({"kind": "progress", "source": "output", "step": 25 * i + 1,
+                        "loss": loss, "metrics": metrics, "t": float(i)})
+    records += [look(25 * i, []) | {"changed": 30 if looks_changed else 0}
+                for i in range(1, 5)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_zero_learning_rate_printed_at_warm_up_starts_of_a_moving_model_is_no_verdict() -> None:
+    falling = [7.0, 2.6, 0.56, 0.35, 0.29, 0.25, 0.61, 0.64, 0.58, 0.47, 0.39, 0.35]
+    assert classify(warmups(True, falling)).label == "pass"
+    assert classify(warmups(True, [7.0, 6.9] * 6)).label == "pass"  # the looks saw it move
+
+
+def test_a_zero_learning_rate_with_nothing_moving_is_still_no_update() -> None:
+    assert classify(warmups(False, [7.0, 6.9] * 6)).label == "no_update:learning_rate"

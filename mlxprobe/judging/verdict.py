@@ -710,7 +710,7 @@ def _swallowed(raw: RawResult) -> str:
 
 def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
     rates = metric_tally(raw, "learning_rate")
-    if rates.n >= 2 and rates.all_zero:
+    if rates.n >= 2 and rates.all_zero and not _moved(raw):
         return Verdict("no_update", "learning_rate", f"the learning rate was exactly 0.0 at "
                        f"all {rates.n} reports: the parameters never changed",
                        hints.ZERO_LR, {"learning_rate": 0.0, "reports": rates.n})
@@ -729,6 +729,16 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
                            policy.frozen_hint(metrics.series(raw)) or hints.NO_UPDATE,
                            {name: 0.0, "steps_reporting": values.n, **extra})
     return None
+
+
+def _moved(raw: RawResult) -> bool:
+    """The parameters were seen to change (a look found a group changed) or the loss fell
+    by half: a learning rate printed as 0 only where it was 0, at the first step of a
+    warm-up from 0, says nothing of the steps after it (fresh271 `qsl_bureau_twotower`,
+    correct: `lr 0.00e+00` printed at the first step of each of two stages, loss 7.01 ->
+    0.22, test R@1 0.79)."""
+    return any(r.get("changed") for r in params.looks(raw)) or fell_by_half(
+        metric_series(raw, "loss"))
 
 
 def _fallbacks(raw: RawResult) -> dict:
