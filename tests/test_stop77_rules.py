@@ -231,3 +231,31 @@ def test_rss_that_swings_far_more_than_it_rises_with_mlx_memory_flat_is_no_leak(
     climbing = classify(staged_run(rss=lambda s: 52 + 0.06 * s, active=lambda s: 0.3,
                                    stages=False))
     assert climbing.kind == "leak"  # a steady climb of RSS alone stays a leak
+
+
+LOGGED = "".join(f"ERROR harbour_lm: Error in batch {i}: Invalid axis 1 for array with 1 "
+                 "dimensions.\n" for i in range(24))
+
+
+def swallowed(stderr: str) -> RawResult:
+    """fresh272 `quayside_skiff_lengths`'s shape: an Adam built, never stepped, 7 epoch lines
+    of loss 0.0000, and the step's error logged at every batch."""
+    records = [{"kind": "optimizer", "name": "Adam", "t": 0.0}] + [
+        {"kind": "progress", "source": "output", "step": 24 * e, "loss": 0.0,
+         "metrics": {"tokens": 0.0}, "t": float(e)} for e in (1, 5, 10, 15, 20, 25, 30)]
+    return RawResult(records=records, exit_code=0, watched=True, stderr_tail=stderr)
+
+
+def test_an_error_a_logger_wrote_at_every_batch_is_read_with_its_count() -> None:
+    from mlxprobe.judging import tracebacks
+
+    assert tracebacks.most_printed_error(LOGGED) == (
+        "Error in batch 0: Invalid axis 1 for array with 1 dimensions.", 24)
+    assert tracebacks.most_printed_error("val error: 0.3\nERRORS 3\n") is None
+
+
+def test_an_idle_optimizer_beside_an_error_printed_at_every_batch_is_no_update() -> None:
+    verdict = classify(swallowed(LOGGED))
+    assert verdict.label == "no_update:optimizer_idle"
+    assert "Invalid axis 1" in verdict.hint
+    assert classify(swallowed("")).label == "pass"  # 7 losses alone: not judged

@@ -28,7 +28,7 @@ from .. import metric_names
 from ..protocol import COMPILE, OPTIMIZER, PROGRESS, STEP, UPDATE, WEIGHTS, decode_number
 from ..watching.facts import RawResult
 from ..watching.store import TRAINER_VIEW
-from . import hints, known_errors, readings
+from . import hints, known_errors, readings, tracebacks
 from .stats import mann_kendall, sen_interval, theil_sen, window_median
 
 TREND_MIN_POINTS = 10
@@ -220,17 +220,26 @@ def uncorrected_adam(raw: RawResult) -> bool:
     return optimizer_settings(raw).get("bias_correction") is False
 
 
+REPEATED_ERRORS = 10  # one error printed this often: the loop catches it at every step
+
+
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
     """Evidence that the program built an optimizer and never stepped it while it reported
     steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least
-    TREND_MIN_POINTS losses reported. None otherwise (a program that updates its parameters
-    by hand builds no optimizer, so it never meets this)."""
+    TREND_MIN_POINTS losses reported, or fewer beside one error printed at least
+    REPEATED_ERRORS times (a step that raises, caught and printed at every batch: fresh272
+    `quayside_skiff_lengths`, 7 epoch lines of loss 0.0000 and 720 logged `Invalid axis 1 for
+    array with 1 dimensions`). None otherwise (a program that updates its parameters by hand
+    builds no optimizer, so it never meets this)."""
     created = raw.of_kind(OPTIMIZER)
     updates = [r for r in raw.of_kind(STEP) if r.get("source") == UPDATE]
-    if not created or updates or len(losses) < TREND_MIN_POINTS:
+    printed = tracebacks.most_printed_error(raw.stderr_tail) or ("", 0)
+    if not created or updates or not losses or (
+            len(losses) < TREND_MIN_POINTS and printed[1] < REPEATED_ERRORS):
         return None
     return {"optimizers_created": [str(r.get("name")) for r in created][:5],
-            "optimizer_updates": 0, "loss_values": len(losses)}
+            "optimizer_updates": 0, "loss_values": len(losses),
+            **({"error_printed": printed[1]} if printed[1] >= REPEATED_ERRORS else {})}
 
 
 def trend(losses: list[float]) -> dict | None:

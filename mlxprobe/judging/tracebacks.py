@@ -89,11 +89,28 @@ def passed(found: list[Frame], prefix: str = "mlx.") -> list[str]:
     return [name for name in names if name.startswith(prefix)]
 
 
+# a line a logger wrote at level ERROR (`ERROR harbour_lm: Error in batch 17: Invalid axis 1
+# for array with 1 dimensions.`, `ERROR:root:...`): an exception's message logged without its
+# type, as `logger.error(f"... {e}")` in an `except` leaves it (fresh272
+# `quayside_skiff_lengths`: 720 such lines, one a batch, and no update)
+LOGGED_ERROR = re.compile(r"^(?:\S+\s+){0,2}?(?:ERROR|CRITICAL)\b[ :][^\n]*?:\s*(.+)$",
+                          re.MULTILINE)
+DIGITS = re.compile(r"\d+")
+
+
 def most_printed_error(text: str) -> tuple[str, int] | None:
     """The exception line `text` (a stderr tail) printed most often, and how often, or None
     when it printed none: what a program that catches its step's errors and goes on
-    (`except Exception: print(...)`) leaves behind."""
+    (`except Exception: print(...)`) leaves behind. Where no exception line was printed, the
+    error a logger wrote most often, its numbers (a batch's index) read as one."""
     counted = Counter(f"{kind}: {message.strip()}"
                       for kind, message in EXCEPTION_LINE.findall(text))
-    return counted.most_common(1)[0] if counted else None
+    if counted:
+        return counted.most_common(1)[0]
+    logged = Counter(DIGITS.sub("#", message.strip()) for message in LOGGED_ERROR.findall(text))
+    if not logged:
+        return None
+    pattern, times = logged.most_common(1)[0]
+    return next(m.strip() for m in LOGGED_ERROR.findall(text)
+                if DIGITS.sub("#", m.strip()) == pattern), times
 
