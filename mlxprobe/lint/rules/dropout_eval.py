@@ -21,8 +21,9 @@ file with a training loop and a function whose name holds `test`, `eval`, `valid
 switches to the mode a module starts in: fresh80 `solubility_dropout_eval`, mlx issue 1531,
 calls `model.train()` before its loop and evaluates with dropout on; `net.train(data, ...)`
 on an instance of the module's own class that defines `train` is not a switch either). An
-evaluation function that calls inside a loop or comprehension over `_` (Monte Carlo dropout:
-the same input sampled again and averaged, on purpose) is not one. The finding is on the
+evaluation function that calls inside a loop or comprehension over `_`, or calls a function of
+the module that does (Monte Carlo dropout: the same input sampled again and averaged, on
+purpose), is not one. The finding is on the
 evaluation function.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -67,7 +68,7 @@ class DropoutAtEvaluation(Rule):
         if not any(_drops(source, c) for c in source.of_type(ast.Call)):
             return
         found = next((f for f in source.of_type(*FUNCTIONS)
-                      if EVALUATION.search(f.name) and _evaluates(f)), None)
+                      if EVALUATION.search(f.name) and _evaluates(source, f)), None)
         if found is not None:  # one finding: the switch is one per program
             yield self.hit(source, found)
 
@@ -110,10 +111,20 @@ def _positive(node: ast.AST | None) -> bool:
         and not isinstance(node.value, bool) and node.value > 0
 
 
-def _evaluates(function: ast.AST) -> bool:
-    """The function calls something, and none of it inside a loop over `_` (sampling)."""
+def _evaluates(source: SourceFile, function: ast.AST) -> bool:
+    """The function calls something, and none of it inside a loop over `_` (sampling), nor
+    does a function of the module it calls (fresh272 `nightjar_roost_mcdropout_resume`,
+    correct: `evaluate` calls `mc_predict`, which averages 20 passes with dropout on)."""
     nodes = [n for stmt in function.body for n in descendants(stmt)]
     if not any(isinstance(n, ast.Call) for n in nodes):
         return False
-    return not any(isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.target, ast.Name)
-                   and n.target.id == "_" for n in nodes)
+    helpers = [h for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+               and (h := source.local_function(n.func.id)) is not None and h is not function]
+    return not any(_samples(n) for n in nodes) and not any(
+        _samples(n) for h in helpers for stmt in h.body for n in descendants(stmt))
+
+
+def _samples(node: ast.AST) -> bool:
+    """A loop or comprehension over `_`: the same input sampled again."""
+    return isinstance(node, (ast.For, ast.comprehension)) and isinstance(
+        node.target, ast.Name) and node.target.id == "_"
