@@ -292,9 +292,9 @@ class LookTally:
             if before == sample and _float_matrix(leaf):
                 self.still.append((group, path))
 
-    def record(self, seen: int, looks: int, moved_ever: set[str]) -> dict:
+    def record(self, seen: int, looks: int, moved_ever: set[str] | None = None) -> dict:
         """This look's record; `moved_ever`: the groups that changed (not by a shrink) at an
-        earlier look, to which this look's are added."""
+        earlier look, to which this look's are added (none known when not given)."""
         zeros = {"zero_groups": sorted(self.zeros)[:MAX_NAMES]} if self.zeros else {}
         peak = {"peak_abs": float(f"{self.peak[0]:.6g}"), "peak_group": self.peak[1]} \
             if self.peak[1] else {}
@@ -305,7 +305,7 @@ class LookTally:
         return {**_summary(self.groups, self.bad, seen, looks), **peak, **moved,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros,
-                **self.ranks, **self._still_kinds(moved_ever)}
+                **self.ranks, **self._still_kinds(set() if moved_ever is None else moved_ever)}
 
     def _still_kinds(self, moved_ever: set[str]) -> dict:
         """Of the groups unchanged at this look, those holding only all-zero vectors
