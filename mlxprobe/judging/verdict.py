@@ -1110,8 +1110,6 @@ def memory_views(raw: RawResult) -> dict:
                          "grew": _grew(fit, min_mb, min_rel)}
     if out.get("rss", {}).get("grew"):
         _larger_steps(raw, out)
-    if out.get("rss", {}).get("grew"):
-        _rss_noise(raw, out)
     if any(fit.get("grew") for fit in out.values()):
         _staged(raw, out)
     return out
@@ -1123,19 +1121,6 @@ def _staged(raw: RawResult, views: dict) -> None:
     if found:
         for fit in views.values():
             fit.update(grew=False, staged=found)
-
-
-def _rss_noise(raw: RawResult, views: dict) -> None:
-    """RSS alone grew, MLX's own memory did not, and RSS over time is irregular (its fitted
-    rise below half its range, `memory_shape`): the growth is a small part of swings the
-    allocator makes, not evidence of a leak (fresh271 `semaphore_shift_softprompt`, correct,
-    a prompt-tuning run with a save and a resume: RSS +19.3 MB fitted over 263 steps inside
-    a range of 97.5 MB, MLX's active memory 0.29 -> 0.44 MB; a leak of MLX arrays grows
-    MLX's count, one of Python objects climbs steadily)."""
-    active = views.get("mx_active")
-    shape = _shape(raw)
-    if active is not None and not active.get("grew") and shape and shape["shape"] == "irregular":
-        views["rss"].update(grew=False, noise=shape)
 
 
 def _larger_steps(raw: RawResult, views: dict) -> None:
