@@ -71,11 +71,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One real run with --json, --html and --markdown; the paths of what it wrote. One job:
     the page is under test here, not the runner's parallelism, and two jobs of plain children
     beside the suite's two workers starved their timed verdicts (stop 76: this fixture failed
-    in three of four full runs on a 2-core host, never alone)."""
+    in three of four full runs on a 2-core host, never alone). A step floor of 5 s: with 1 s,
+    the plain child that keeps 1 MB a step stalled past it under the suite's load and read as
+    `hang:cpu_busy` (stop 77: two full runs of three, 105 steps in 3.1 s); the sleeping
+    child's hang is then called after 5 s instead of 1."""
     base = tmp_path_factory.mktemp("html")
     write_scenarios(base / "scenarios")
     paths = {k: base / f"run.{k}" for k in ("json", "html", "md")}
-    done = cli("run", "--scenarios", str(base / "scenarios"), "--all", "--step-floor", "1",
+    done = cli("run", "--scenarios", str(base / "scenarios"), "--all", "--step-floor", "5",
                "--jobs", "1", "--json", str(paths["json"]), "--html", str(paths["html"]),
                "--markdown", str(paths["md"]))
     assert done.returncode == 0, done.stdout + done.stderr
