@@ -302,16 +302,17 @@ class LookTally:
                              if any(flags) and not self.moving.get(g))
         moved = {"moved": sum(self.moving.values()), "shrunk": shrunk_only[:MAX_NAMES]} \
             if self.groups else {}
-        return {**_summary(self.groups, self.bad, seen, looks), **peak, **moved,
+        still = sorted(g for g, flags in self.groups.items() if not any(flags))
+        return {**_summary(self.groups, still, self.bad, seen, looks), **peak, **moved,
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros,
-                **self.ranks, **self._still_kinds(set() if moved_ever is None else moved_ever)}
+                **self.ranks,
+                **self._still_kinds(still, set() if moved_ever is None else moved_ever)}
 
-    def _still_kinds(self, moved_ever: set[str]) -> dict:
-        """Of the groups unchanged at this look, those holding only all-zero vectors
-        (`blank`) and those that moved at an earlier look (`moved_before`); absent when
-        none. Then this look's moving groups join `moved_ever`."""
-        still = [g for g, flags in self.groups.items() if not any(flags)]
+    def _still_kinds(self, still: list[str], moved_ever: set[str]) -> dict:
+        """Of the groups unchanged at this look (`still`), those holding only all-zero
+        vectors (`blank`) and those that moved at an earlier look (`moved_before`); absent
+        when none. Then this look's moving groups join `moved_ever`."""
         blank = sorted(g for g in still if self.blank.get(g))[:MAX_NAMES]
         before = sorted(g for g in still if g in moved_ever)[:MAX_NAMES]
         moved_ever.update(g for g, moved in self.moving.items() if moved)
@@ -424,8 +425,8 @@ def _median(key: str, values: list[float | None]) -> dict:
     return {key: float(f"{found[len(found) // 2]:.3g}")} if found else {}
 
 
-def _summary(groups: dict[str, list[bool]], bad: set[str], seen: int, looks: int) -> dict:
-    unchanged = sorted(g for g, flags in groups.items() if not any(flags))
+def _summary(groups: dict[str, list[bool]], unchanged: list[str], bad: set[str], seen: int,
+             looks: int) -> dict:
     return {"look": looks, "leaves": seen, "compared": len(groups),
             "changed": len(groups) - len(unchanged), "unchanged": unchanged[:MAX_NAMES],
             "unchanged_count": len(unchanged), "nonfinite": sorted(bad)[:MAX_NAMES]}

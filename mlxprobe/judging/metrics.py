@@ -95,11 +95,9 @@ def skipped_steps(raw: RawResult) -> set[int]:
     """The steps of the non-finite loss reports that the program went past
     (`skipped.went_past`): the metrics reported beside them are those batches' (fresh267
     `moraine_gauge_sentinel`: `loss=nan grad_norm=nan -> update left out`); else none."""
-    learning = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
-    if not skipped.went_past(raw, program.losses(raw)):
-        return set()
-    return {r["step"] for r in learning if isinstance(r.get("step"), int)
-            and not math.isfinite(decode_number(r.get("loss")))}  # type: ignore[arg-type]
+    bad = {r["step"] for r in raw.learning if isinstance(r.get("step"), int)
+           and not math.isfinite(decode_number(r.get("loss")) or 0.0)}
+    return bad if bad and skipped.went_past(raw, program.losses(raw)) else set()
 
 
 def _schedule_hint(found: dict) -> str | None:

@@ -70,6 +70,7 @@ from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
 from . import anatomy, hints, metrics, phases, policy, program, stalls
 from .rule import Rule, Verdict
+from .skipped import nonfinite_seen
 from .stats import finite_head
 
 MIN_LOOKS = 3
@@ -83,12 +84,6 @@ LAYER_GROUPS = 4
 def looks(raw: RawResult) -> list[dict]:
     """The looks that compared at least one group with a previous look."""
     return [r for r in raw.of_kind(PARAMS) if r.get("compared")]
-
-
-def nonfinite_seen(raw: RawResult) -> bool:
-    """A parameter look saw a non-finite value (nan stays nan: a diverged model looks
-    "unchanged")."""
-    return any(r.get("nonfinite") for r in raw.of_kind(PARAMS))
 
 
 def judged(raw: RawResult) -> list[dict] | None:

@@ -28,18 +28,16 @@ from ..watching.facts import RawResult
 FINITE_AFTER = 3
 
 
-def went_past(raw: RawResult, losses: list[float]) -> dict | None:
-    """The evidence that the program went past its non-finite losses (see the module's
-    docstring), or None."""
+def went_past(raw: RawResult, losses: list[float]) -> bool:
+    """The program went past its non-finite losses (see the module's docstring)."""
     first = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
-    if first is None or not math.isfinite(losses[-1]) or _nonfinite_seen(raw):
-        return None
-    after = sum(1 for v in losses[first:] if math.isfinite(v))
-    return {"finite_after_first_non_finite": after, "finite_after_min": FINITE_AFTER,
-            "last_loss": losses[-1]} if after >= FINITE_AFTER else None
+    if first is None or not math.isfinite(losses[-1]) or nonfinite_seen(raw):
+        return False
+    return sum(1 for v in losses[first:] if math.isfinite(v)) >= FINITE_AFTER
 
 
-def _nonfinite_seen(raw: RawResult) -> bool:
-    """A parameter look saw a non-finite value (as `params.nonfinite_seen`, which this module
-    cannot import: `params` reads the metrics, whose rule reads this one)."""
+def nonfinite_seen(raw: RawResult) -> bool:
+    """A parameter look saw a non-finite value (nan stays nan: a diverged model looks
+    "unchanged"). Here, not in `params` (which uses it too): `params` reads the metrics,
+    whose rule reads this module."""
     return any(r.get("nonfinite") for r in raw.of_kind(PARAMS))

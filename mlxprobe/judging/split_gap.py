@@ -85,10 +85,9 @@ def finite_run(raw: RawResult) -> dict | None:
     return series if all(math.isfinite(v) for v in values) else None
 
 
-def gap(raw: RawResult) -> dict | None:
-    series = finite_run(raw)
-    val = last_of(series, VALIDATION) if series else None
-    test = last_of(series, TEST) if series else None
+def gap(series: dict) -> dict | None:
+    """The accuracy form over a run's finite series (`finite_run`)."""
+    val, test = last_of(series, VALIDATION), last_of(series, TEST)
     if val is None or test is None:
         return None
     scale = 100.0 if max(val[1], test[1]) > 1 else 1.0
@@ -98,12 +97,10 @@ def gap(raw: RawResult) -> dict | None:
             "test_last": test[1], "ceiling": CEILING, "gap": GAP, "scale": scale}
 
 
-def loss_gap(raw: RawResult) -> dict | None:
+def loss_gap(series: dict) -> dict | None:
     """A validation loss and a test loss of the same measure at their last reports, the
     test's LOSS_RATIO times the validation's or more (both above 0)."""
-    series = finite_run(raw)
-    val = last_of(series, VALIDATION, LOSS) if series else None
-    test = last_of(series, TEST, LOSS) if series else None
+    val, test = last_of(series, VALIDATION, LOSS), last_of(series, TEST, LOSS)
     if val is None or test is None or measure(val[0], VALIDATION, LOSS) != measure(
             test[0], TEST, LOSS) or not 0 < val[1] * LOSS_RATIO <= test[1]:
         return None
@@ -112,9 +109,10 @@ def loss_gap(raw: RawResult) -> dict | None:
 
 
 def split_gap(raw: RawResult, meta: dict) -> Verdict | None:
-    found = gap(raw)
+    series = finite_run(raw)
+    found = gap(series) if series else None
     if found is None:
-        return _loss_split_gap(raw)
+        return _loss_split_gap(series) if series else None
     val, test, scale = found["validation_last"], found["test_last"], found["scale"]
     return Verdict("wrong_result", "split_gap", f"`{found['validation']}` ended at {val:g} "
                    f"and `{found['test']}` at {test:g}: the two held-out evaluations differ by "
@@ -122,8 +120,8 @@ def split_gap(raw: RawResult, meta: dict) -> Verdict | None:
                    HINT.format(val=val, test=test, gap=f"{(val - test) / scale:.0%}"), found)
 
 
-def _loss_split_gap(raw: RawResult) -> Verdict | None:
-    found = loss_gap(raw)
+def _loss_split_gap(series: dict) -> Verdict | None:
+    found = loss_gap(series)
     if found is None:
         return None
     val, test = found["validation_last"], found["test_last"]

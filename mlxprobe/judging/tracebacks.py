@@ -107,10 +107,14 @@ def most_printed_error(text: str) -> tuple[str, int] | None:
                       for kind, message in EXCEPTION_LINE.findall(text))
     if counted:
         return counted.most_common(1)[0]
-    logged = Counter(DIGITS.sub("#", message.strip()) for message in LOGGED_ERROR.findall(text))
+    logged: Counter[str] = Counter()
+    first: dict[str, str] = {}  # each pattern's first message, as printed
+    for message in (m.strip() for m in LOGGED_ERROR.findall(text)):
+        pattern = DIGITS.sub("#", message)
+        logged[pattern] += 1
+        first.setdefault(pattern, message)
     if not logged:
         return None
     pattern, times = logged.most_common(1)[0]
-    return next(m.strip() for m in LOGGED_ERROR.findall(text)
-                if DIGITS.sub("#", m.strip()) == pattern), times
+    return first[pattern], times
 
