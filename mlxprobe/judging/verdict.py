@@ -58,6 +58,7 @@ from . import (
     ended,
     equilibrium,
     halted,
+    held_end,
     hints,
     interrupted,
     known_errors,
@@ -263,12 +264,15 @@ def rulebook() -> tuple[Rule, ...]:
              f"after warm-up, sustained, and moved > {LEAK_HELD:.0%} over the last "
              f"{LEAK_TAIL_SHARE:.0%} of the steps; RSS alone excused when MLX's peak rose "
              f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
-             f"{working_set.HELD_SHARE:.0%}; every view excused when the program prints a "
+             f"{working_set.HELD_SHARE:.0%}, or MLX's active memory did not grow and RSS "
+             f"moved <= {held_end.STILL:.1%} over the last {held_end.HELD_SHARE:.0%} (>= "
+             f"{held_end.MIN_LOOKS} samples there); every view excused when the program prints a "
              "stage counter, MLX's active memory held inside each stage and RSS over the "
              "second half of each stage but the last (median of the last third within "
              f"{staged_memory.HELD:.0%} of the first's)", "catalogue runs (reports/); fresh74 "
              "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
-             "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage)", _leak),
+             "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage), fresh271 "
+             "semaphore_shift_softprompt (stairs at phase changes)", _leak),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
@@ -1126,10 +1130,13 @@ def _staged(raw: RawResult, views: dict) -> None:
 def _larger_steps(raw: RawResult, views: dict) -> None:
     """RSS that followed a larger working set and then held is no leak (`working_set`)."""
     points = rss_at_steps(raw)
-    found = working_set.grew(raw, points[int(len(points) * LEAK_WARMUP_FRAC):],
-                             views.get("mx_active", {}).get("grew"), LEAK_HELD)
+    fitted, active_grew = points[int(len(points) * LEAK_WARMUP_FRAC):], \
+        views.get("mx_active", {}).get("grew")
+    found = working_set.grew(raw, fitted, active_grew, LEAK_HELD)
     if found:
         views["rss"].update(grew=False, working_set=found)
+    elif still := held_end.held(raw, fitted, active_grew):
+        views["rss"].update(grew=False, held_end=still)
 
 
 def _leak(raw: RawResult, meta: dict) -> Verdict | None:
