@@ -37,6 +37,7 @@ EVAL_OPEN = "eval_open"  # bootstrap: an outermost evaluation has run for a whil
 COLLECTIVE = "collective"  # a rank issued a collective: "seq" (per rank), "op", "step"
 PARAMS = "params"  # bootstrap: a look at the trainable parameters an eval just evaluated
 BEATS = "beats"  # several step records of one shape in one line (packing.py)
+NEAR = "near"  # bootstrap: an uncaught AttributeError, the names its object holds closest to it
 
 # "source" of a step/progress record; a step record without one comes from the probe
 PROBE, UPDATE, EVAL, CALLBACK, OUTPUT = "probe", "update", "eval", "callback", "output"

@@ -3,7 +3,8 @@
 Job: connect the shared probe to the run's record FIFO, hold the lifeline, arm the stack
 dump, write a start record, and hook imports: `mlx.core` (evaluations, collectives),
 `mlx.optimizers` (updates), `mlx_lm.tuner.trainer` (mlx-lm's losses through its callback),
-IPython's shell (a Jupyter kernel's cells: `notebook`).
+IPython's shell (a Jupyter kernel's cells: `notebook`). An uncaught AttributeError writes the
+names its object holds closest to the one asked for (`near`), then Python's report runs.
 In a rank of a distributed job (its launcher set its rank) an uncaught exception is also
 written as an error record: `mlx.launch` exits 0 whatever its ranks did. When no harness is
 listening (the variable is set but the FIFO is gone) it does nothing.
@@ -25,7 +26,7 @@ from types import ModuleType, TracebackType
 
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
-from . import collectives, compiles, imports, loads, notebook, rates, trainers
+from . import collectives, compiles, imports, loads, near, notebook, rates, trainers
 from .process import arm_stack_dump, hold_lifeline
 from .recorder import Probe, shared
 
@@ -52,6 +53,7 @@ def start() -> None:
     hooks[MODULE_BASE] = lambda m: _module_base(beats, probe, m)
     imports.install(hooks)
     beating.watch_open_evals(beats)
+    near.report_near(probe)
     if probe.rank is not None:
         _report_uncaught(probe)
 

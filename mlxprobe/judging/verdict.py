@@ -67,6 +67,7 @@ from . import (
     memorised,
     memory_shape,
     metrics,
+    nearest,
     orphans,
     params,
     parting,
@@ -442,7 +443,8 @@ def _crash(raw: RawResult, meta: dict) -> Verdict | None:
         gone = ranks.finished_early(raw) if ranks.distributed(raw) else ""
         return Verdict(crash.kind, crash.detail, f"{crash.reason}; {gone}" if gone
                        else crash.reason,
-                       _guard_hint(raw, str(errors[0].get("message", ""))) + crash.hint,
+                       _guard_hint(raw, str(errors[0].get("message", ""))) + nearest.note(
+                           raw, crash.detail, str(errors[0].get("message", ""))) + crash.hint,
                        crash.evidence)
     failed = ranks.failed_nodes(raw.stderr_tail)  # mlx.launch's own line: it exits 0
     if failed:
@@ -504,8 +506,9 @@ def _exit_crash(raw: RawResult) -> Verdict | None:
         if not failed:
             return None
         detail, reason, hint, evidence = failed
-        return Verdict("crash", detail, reason,
-                       _guard_hint(raw, str(evidence.get("message", ""))) + hint, evidence)
+        message = str(evidence.get("message", ""))
+        return Verdict("crash", detail, reason, _guard_hint(raw, message)
+                       + nearest.note(raw, detail, message) + hint, evidence)
     if raw.exit_code not in (0, None):
         return Verdict("crash", f"exit_{raw.exit_code}",
                        f"the child exited with code {raw.exit_code} and no error record",
