@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX257", "misspelt-module-attribute",
+        "a method of an nn.Module subclass calls self.x(...) where nothing ever sets x, and "
+        "the class builds a child under a name close to it (self.quant_proj = nn.Linear(...)): "
+        "Module.__getattr__ finds no child x and raises AttributeError the first time the "
+        "method runs (Python's 'Did you mean' does not read a module's children)",
+        "x = self.quant_proj(x)  # the name __init__ sets",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh273 kiln_glaze_latent_autoencoder) a "
+        "KL autoencoder that set self.quant_proj called self.query_proj in its forward and "
+        "raised AttributeError at the first training step",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "4ed942d7f5858d5da2e588540b197f466a5a39d4"),
+    RuleInfo(
         "MLX256", "keep-mask-added",
         "a 0/1 keep-mask (one the function also multiplies by or sums) cast to a float dtype "
         "and given as mask= to mx.fast.scaled_dot_product_attention: a float mask is added to "

@@ -115,6 +115,7 @@ from .mask_dtype import Float32MaskHalfAttention
 from .masked_exp import MaskedAfterExp
 from .masks import InfiniteMaskSoftmax
 from .missing_argument import WrappedCallMissingArgument
+from .misspelt_attribute import MisspeltModuleAttribute
 from .module_argument import ModuleArgument
 from .modules import (
     BatchNormStatsNeverEvaluated,
@@ -338,4 +339,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnusedHook,
     PrivateChain,
     KeepMaskAdded,
+    MisspeltModuleAttribute,
 ), key=lambda r: r.id))

@@ -1,0 +1,50 @@
+"""Stop 78's lint rule: MLX257, a misspelt child of an `nn.Module` (fresh273
+`kiln_glaze_latent_autoencoder`, from ml-explore/mlx-examples 4ed942d: the forward calls
+`self.query_proj(x)` where `__init__` builds `self.quant_proj`).
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+MODEL = '''
+class Autoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.quant_proj = nn.Linear(4, 4)
+        self.scale = 0.5
+
+    def __call__(self, x):
+        return {forward}
+'''
+
+
+def test_mlx257_fires_on_a_call_to_a_child_close_to_one_the_module_builds() -> None:
+    assert fired(MODEL.format(forward="self.query_proj(self.encoder(x))"), "MLX257") == [10]
+
+
+def test_mlx257_is_quiet_on_the_fixed_forward_and_on_module_members() -> None:
+    for forward in ("self.quant_proj(self.encoder(x))", "self.parameters()",
+                    "self.freeze()"):
+        assert fired(MODEL.format(forward=forward), "MLX257") == []
+
+
+def test_mlx257_leaves_what_could_be_set_elsewhere() -> None:
+    # not called (a config a wrapper sets), not close to a built child, set from outside
+    for forward in ("self.quant_projection_size", "self.head(x)", "self.scael(x)"):
+        assert fired(MODEL.format(forward=forward), "MLX257") == []
+    outside = MODEL.format(forward="self.query_proj(x)") + "m = Autoencoder()\n" \
+        "m.query_proj = nn.Linear(4, 4)\n"
+    assert fired(outside, "MLX257") == []
+
+
+def test_mlx257_leaves_modules_filled_by_key_or_used_as_a_base() -> None:
+    keyed = MODEL.format(forward="self.query_proj(x)").replace(
+        "self.scale = 0.5", "self.update({'query_proj': nn.Linear(4, 4)})")
+    assert fired(keyed, "MLX257") == []
+    based = MODEL.format(forward="self.query_proj(x)") + (
+        "class Child(Autoencoder):\n    pass\n")
+    assert fired(based, "MLX257") == []
