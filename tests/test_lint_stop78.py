@@ -48,3 +48,30 @@ def test_mlx257_leaves_modules_filled_by_key_or_used_as_a_base() -> None:
     based = MODEL.format(forward="self.query_proj(x)") + (
         "class Child(Autoencoder):\n    pass\n")
     assert fired(based, "MLX257") == []
+
+
+FLOAT32_MASK = '''
+class Attention(nn.Module):
+    def __call__(self, q, k, v):
+        mask = nn.MultiHeadAttention.create_additive_causal_mask(q.shape[2])
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
+
+model = Attention()
+'''
+PUBLISHED = '''
+flat = {k: v.astype(mx.bfloat16) for k, v in tree_flatten(model.parameters())}
+names = sorted(flat)
+mx.save_safetensors("shard.safetensors", {k: flat[k] for k in names})
+json.dump({"total_size": sum(v.nbytes for v in flat.values())}, open("index.json", "w"))
+'''
+
+
+def test_mlx120_leaves_half_copies_only_written_to_disk_or_counted() -> None:
+    # fresh274 belfry_shard_handoff (correct): bfloat16 shards published, read back as float32
+    assert fired(FLOAT32_MASK + PUBLISHED, "MLX120") == []
+
+
+def test_mlx120_fires_once_the_half_copy_is_computed_with() -> None:
+    used = PUBLISHED + "model.update(tree_unflatten(list(flat.items())))\n"
+    assert fired(FLOAT32_MASK + used, "MLX120") == [4]
+    assert fired(FLOAT32_MASK + "model.set_dtype(mx.bfloat16)\n", "MLX120") == [4]

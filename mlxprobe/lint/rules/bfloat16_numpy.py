@@ -50,6 +50,34 @@ def makes_kept_bfloat16(source: SourceFile) -> bool:
                for n in source.of_type(ast.Attribute))
 
 
+COUNTERS = frozenset({"sorted", "len", "sum", "json.dump", "json.dumps"})
+
+
+def makes_kept(source: SourceFile, dtypes: frozenset[str]) -> bool:
+    """The module names one of `dtypes` other than in copies only written to disk: inside a
+    save's arguments, or bound to a name whose every read lies inside a save's arguments or
+    is only counted (`sorted`, `len`, `sum`, `json.dump`). fresh274 `belfry_shard_handoff`
+    (correct): `flat = {k: v.astype(mx.bfloat16) ...}` published as safetensors shards,
+    read back and cast to float32 before a float32 model ever runs."""
+    disk = {id(n) for c in source.of_type(ast.Call) if _writes_or_counts(source, c)
+            for n in descendants(c)}
+    copies = {id(n) for a in source.of_type(ast.Assign) if len(a.targets) == 1
+              and isinstance(a.targets[0], ast.Name)
+              and _only_read_in(source, a.targets[0].id, disk) for n in descendants(a.value)}
+    return any(source.imports.resolve(n) in dtypes and id(n) not in disk | copies
+               for n in source.of_type(ast.Attribute))
+
+
+def _writes_or_counts(source: SourceFile, call: ast.Call) -> bool:
+    name = call.func.id if isinstance(call.func, ast.Name) else source.imports.resolve(call.func)
+    return name in SAVERS or name in COUNTERS
+
+
+def _only_read_in(source: SourceFile, name: str, inside: set[int]) -> bool:
+    reads = [n for n in source.of_type(ast.Name) if n.id == name and isinstance(n.ctx, ast.Load)]
+    return bool(reads) and all(id(n) in inside for n in reads)
+
+
 def leaf(target: ast.AST) -> str | None:
     """`v` of `for k, v in tree_flatten(...)`."""
     if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(

@@ -18,6 +18,10 @@ A mask selected between two Python numbers, `mx.where(keep, 0.0, -1e9)`, is floa
 `set_dtype(mx.bfloat16)`, the same ValueError at the first step; cast to `q.dtype` it
 trained); that one is read only where it is the fused attention's `mask=` in the function.
 
+A half dtype named only in copies written to disk does not count (`bfloat16_numpy.
+makes_kept`: fresh274 `belfry_shard_handoff`, correct, publishes bfloat16 safetensors shards
+of a float32 model and casts them back to float32 on load).
+
 Job: find such mask bindings that the function never casts.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -33,7 +37,7 @@ from ..finding import Finding
 from ..flow import body_assignments, walk
 from ..source import SourceFile
 from .base import Rule
-from .bfloat16_numpy import makes_dtype
+from .bfloat16_numpy import makes_kept
 
 SDPA = "mlx.core.fast.scaled_dot_product_attention"
 WHERE = "mlx.core.where"
@@ -132,7 +136,7 @@ class Float32MaskHalfAttention(Rule):
             BUILDER in text or LARGE_NEGATIVE.search(text) is not None)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not makes_dtype(source, HALF) or not any(source.imports.resolve(c.func) == SDPA
+        if not makes_kept(source, HALF) or not any(source.imports.resolve(c.func) == SDPA
                                              for c in source.of_type(ast.Call)):
             return
         for scope in source.of_type(ast.FunctionDef, ast.AsyncFunctionDef):
