@@ -44,6 +44,8 @@ RAISED = {
     "list_indexed_as_array": "[1, 2, 3][None]",
     "module_torch_method": "nn.Linear(2, 2).load_state_dict({})",
     "empty_path": "os.makedirs(os.path.dirname('model.npz'))",
+    "pil_float_image": "import numpy as np; from PIL import Image; "
+                       "Image.fromarray(np.zeros((2, 2, 3), np.float32))",
     "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",
     "grad_returns_non_array": "mx.value_and_grad(lambda x: 'a')(mx.ones(3))",
     "metal_info_missing": "mx.metal.device_info()['max_recommended_working_set_size']",

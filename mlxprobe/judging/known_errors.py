@@ -265,6 +265,15 @@ TABLE: tuple[KnownError, ...] = (
         "checkpoint (or make the directory only when the path has one)",
         GH + "menzHSE/mlx-cifar-10-cnn/commit/d09c838cbda267a205558e23fd5e57bc844b9590"),
     KnownError(
+        "pil_float_image",
+        r"Cannot handle this data type: \(1, 1, \d+\), [<>|]?[fi]\d",
+        "PIL's `Image.fromarray` got a colour image as floats (an image kept as float32 in "
+        "[0, 1] for the model, then handed to PIL for an augmentation or a save): PIL builds "
+        "colour images from uint8 only",
+        "`Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))`, and back for the "
+        "model with `np.asarray(pil_image, dtype=np.float32) / 255`",
+        GH + "koogle/mlx-playground/commit/9c288a9ea343ce8f3a59500d9ff4cf11ef4c5623"),
+    KnownError(
         "module_torch_method",
         r"'(\w+)' object has no attribute '(?:state_dict|load_state_dict|named_parameters|"
         r"named_modules|zero_grad|register_buffer|requires_grad_|cuda)'",
