@@ -44,6 +44,7 @@ RAISED = {
     "list_indexed_as_array": "[1, 2, 3][None]",
     "module_torch_method": "nn.Linear(2, 2).load_state_dict({})",
     "empty_path": "os.makedirs(os.path.dirname('model.npz'))",
+    "sliced_dict": "nn.Linear(2, 2)[-1:]",
     "pil_float_image": "import numpy as np; from PIL import Image; "
                        "Image.fromarray(np.zeros((2, 2, 3), np.float32))",
     "grad_of_non_scalar": "mx.grad(lambda x: x * 2)(mx.ones((1,)))",

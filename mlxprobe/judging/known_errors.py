@@ -274,6 +274,15 @@ TABLE: tuple[KnownError, ...] = (
         "model with `np.asarray(pil_image, dtype=np.float32) / 255`",
         GH + "koogle/mlx-playground/commit/9c288a9ea343ce8f3a59500d9ff4cf11ef4c5623"),
     KnownError(
+        "sliced_dict",
+        r"KeyError: slice\(|TypeError: unhashable type: 'slice'",  # Python >= 3.12 | older
+        "a dict was sliced where a list was meant: an `nn.Module` is a dict of its children, "
+        "so a model part that holds its blocks one level down (`model.layers` a decoder "
+        "module whose list is `model.layers.layers`, the nested layers) raises on "
+        "`model.layers[-n:]`, as does a dict of layers",
+        "slice the list itself: `model.layers.layers[-n:]` (or `list(d.values())[-n:]`)",
+        GH + "mitmul/mlx-plamo/commit/38e5d75ab6033d2d855b93dce36d802f0e6cac1e"),
+    KnownError(
         "module_torch_method",
         r"'(\w+)' object has no attribute '(?:state_dict|load_state_dict|named_parameters|"
         r"named_modules|zero_grad|register_buffer|requires_grad_|cuda)'",
