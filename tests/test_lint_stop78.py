@@ -75,3 +75,28 @@ def test_mlx120_fires_once_the_half_copy_is_computed_with() -> None:
     used = PUBLISHED + "model.update(tree_unflatten(list(flat.items())))\n"
     assert fired(FLOAT32_MASK + used, "MLX120") == [4]
     assert fired(FLOAT32_MASK + "model.set_dtype(mx.bfloat16)\n", "MLX120") == [4]
+
+
+MIXTURE = '''
+def mixture_nll(model, pts):
+    logit_w, mu, log_s = model(pts)
+    log_w = logit_w - mx.logsumexp(logit_w, axis=-1, keepdims=True)
+    d2 = mx.sum((pts[:, :, None, :] - mu[:, None, :, :]) ** 2, axis=-1)
+    logc = log_w[:, None, :] - 2 * log_s[:, None, :] - 0.5 * d2
+    return -mx.mean(mx.logsumexp(logc, axis=-1))
+'''
+NO_LABEL = '''
+def loss_fn(model, x):
+    logits = model((x - x.mean()) / x.std())
+    log_p = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+    return -mx.mean(log_p)
+'''
+
+
+def test_mlx002_leaves_a_mixture_over_the_points_the_model_reads() -> None:
+    # fresh276 flock_collar_mixture_loop (correct): the inputs are the mixture's targets
+    assert fired(MIXTURE, "MLX002") == []
+
+
+def test_mlx002_still_fires_on_a_log_softmax_with_no_label() -> None:
+    assert fired(NO_LABEL, "MLX002") == [5]

@@ -164,9 +164,25 @@ def target_enters(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> b
     fed = {n for c in nodes if isinstance(c, ast.Call) and not (
         isinstance(c.func, ast.Name) and source.local_function(c.func.id))
         for a in c.args for n in names_in(a)}  # handed to the model or an op, not a target
-    data = data_names(source, scope, nodes) - fed
-    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ARITHMETIC)
-               and any(root(side) in data for side in (n.left, n.right)) for n in nodes)
+    data = data_names(source, scope, nodes)
+    outputs = outputs_of(scope, data)
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ARITHMETIC) and (
+        any(root(side) in data - fed for side in (n.left, n.right))
+        or {root(n.left), root(n.right)} & data and {root(n.left), root(n.right)} & outputs)
+        for n in nodes)
+
+
+def outputs_of(scope: ast.AST, data: set[str]) -> set[str]:
+    """Names the loss binds to what a call handed one of its data names returns (`logit_w,
+    mu, log_s = model(pts)`): a data name met by one of them in arithmetic is the target
+    (fresh276 `flock_collar_mixture_loop`, correct: a Gaussian mixture over the very points
+    the model reads, `pts - mu`)."""
+    out = set()
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
+                isinstance(a, ast.Name) and a.id in data for a in node.value.args):
+            out |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return out
 
 
 def data_names(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> set[str]:
