@@ -2,12 +2,20 @@
 `kiln_glaze_latent_autoencoder`, from ml-explore/mlx-examples 4ed942d: the forward calls
 `self.query_proj(x)` where `__init__` builds `self.quant_proj`).
 
+Also: MLX120 leaves half copies only written to disk, MLX002 a mixture over the points the
+model reads, MLX178 a build under a counter test joined by `and` (each a finding on one of
+fresh274-fresh276's correct loops).
+
 Cost: < 1 s (no MLX, no process).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lint_snippets import fired
+
+from mlxprobe.lint import lint_source
 
 MODEL = '''
 class Autoencoder(nn.Module):
@@ -100,3 +108,17 @@ def test_mlx002_leaves_a_mixture_over_the_points_the_model_reads() -> None:
 
 def test_mlx002_still_fires_on_a_log_softmax_with_no_label() -> None:
     assert fired(NO_LABEL, "MLX002") == [5]
+
+
+
+SVDD = Path(__file__).resolve().parents[1] / "corpus" / "fresh276" / "apiary_hum_svdd.py"
+
+
+def test_mlx178_leaves_a_build_under_a_counter_test_joined_by_and() -> None:
+    # fresh276 apiary_hum_svdd (correct): a simulated restart into a new model, once
+    text = SVDD.read_text()
+    assert "if ep == 20 and not resumed:" in text
+    assert [f.line for f in lint_source(text, "svdd.py") if f.rule == "MLX178"] == []
+    for test in ("if not resumed:", "if ep > 20 or not resumed:"):
+        every = text.replace("if ep == 20 and not resumed:", test)
+        assert [f.line for f in lint_source(every, "svdd.py") if f.rule == "MLX178"] == [112]

@@ -177,7 +177,11 @@ def periodic(source: SourceFile, site: ast.AST) -> bool:
 def counted(test: ast.expr, loop: ast.AST | None) -> bool:
     """`test` is `counter == value` (either order) for the loop's counter: the name a `for`
     loop binds, or one its body steps (`step += 1` in a `while` loop: fresh234
-    `sedge_folio_packed_lm`, `if step == SAVE_AT:`)."""
+    `sedge_folio_packed_lm`, `if step == SAVE_AT:`); or an `and` of such a test with others,
+    which runs no more often (fresh276 `apiary_hum_svdd`, correct: `if ep == 20 and not
+    resumed:`, a simulated restart into a new model)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(counted(value, loop) for value in test.values)
     return (isinstance(test, ast.Compare) and len(test.ops) == 1
             and isinstance(test.ops[0], ast.Eq) and any(
                 isinstance(side, ast.Name) and side.id in counters(loop)
