@@ -3,7 +3,8 @@
 `self.query_proj(x)` where `__init__` builds `self.quant_proj`).
 
 Also: MLX120 leaves half copies only written to disk, MLX002 a mixture over the points the
-model reads, MLX178 a build under a counter test joined by `and` (each a finding on one of
+model reads, MLX178 a build under a counter test joined by `and`, MLX008 arrays a helper
+evaluated before returning them (each a finding on one of
 fresh274-fresh276's correct loops).
 
 Cost: < 1 s (no MLX, no process).
@@ -122,3 +123,19 @@ def test_mlx178_leaves_a_build_under_a_counter_test_joined_by_and() -> None:
     for test in ("if not resumed:", "if ep > 20 or not resumed:"):
         every = text.replace("if ep == 20 and not resumed:", test)
         assert [f.line for f in lint_source(every, "svdd.py") if f.rule == "MLX178"] == [112]
+
+
+REPTILE = Path(__file__).resolve().parents[1] / "corpus" / "fresh276" / \
+    "orchard_graft_scion_reptile_ok.py"
+INNER_EVAL = ("            mx.eval(task_model.parameters())\n"
+              "        return dict(task_model.parameters())")
+
+
+def test_mlx008_leaves_arrays_a_helper_evaluated_before_returning_them() -> None:
+    # fresh276 orchard_graft_scion_reptile_ok (correct): adapted task weights, evaluated in
+    # the inner loop, kept in a list for one meta step
+    text = REPTILE.read_text()
+    assert INNER_EVAL in text
+    assert [f.line for f in lint_source(text, "r.py") if f.rule == "MLX008"] == []
+    lazy = text.replace(INNER_EVAL, "        return dict(task_model.parameters())")
+    assert [f.line for f in lint_source(lazy, "r.py") if f.rule == "MLX008"] == [122]

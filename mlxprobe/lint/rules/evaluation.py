@@ -286,6 +286,30 @@ def returned(helper: ast.AST) -> list[ast.AST]:
     return [n.value for n in walk(helper.body) if isinstance(n, ast.Return) and n.value]
 
 
+def evaluated_by_helper(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
+    """Names bound to what a same-module function returns when every name of every value it
+    returns that it binds itself is evaluated there (`mx.eval(task_model.parameters())`, then
+    `return dict(task_model.parameters())`): the arrays come back computed (fresh276
+    `orchard_graft_scion_reptile_ok`, Reptile's adapted task weights kept for one meta step)."""
+    found: set[str] = set()
+    for target, value in assignments(nodes):
+        if isinstance(target, ast.Name) and isinstance(value, ast.Call) and (
+                helper := source.local_function(last_name(value.func) or "")) is not None \
+                and returns_evaluated(source, helper):
+            found.add(target.id)
+    return found
+
+
+def returns_evaluated(source: SourceFile, helper: ast.AST) -> bool:
+    values = returned(helper)
+    bound = {n.id for n in walk(helper.body) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, ast.Store)}
+    inside = {n for c in evals(source, list(walk(helper.body))) for a in c.args
+              for n in names_in(a)}
+    own = [names_in(v) & bound for v in values]
+    return bool(values) and all(names and names <= inside for names in own)
+
+
 def trains(source: SourceFile, helper: ast.AST) -> bool:
     """A same-module step function: it calls an optimizer's update."""
     return any(is_optimizer_update(source, c) for c in calls(body_nodes(source, helper)))
@@ -697,7 +721,7 @@ def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: 
     training loop, or with `passes` one that calls a loss) across the loop's steps with
     nothing in the loop evaluating it; each node once over `reported`."""
     safe = (materialised(source, body) - element_only(body)) | evaluated_in(source, loop) \
-        | evaluated_per_update(source, loop)
+        | evaluated_per_update(source, loop) | evaluated_by_helper(source, body)
     for node in body:
         hit = kept(node) or kept_expression(source, loop, node, safe, passes)
         if (hit and hit[0] and hit[1] in losses | {""} and not {*hit} & safe
