@@ -38,7 +38,7 @@ from ..finding import Finding
 from ..flow import self_attr
 from ..source import SourceFile
 from .base import Rule
-from .unset_attribute import DYNAMIC, assigned_anywhere, based_on, class_names
+from .unset_attribute import DYNAMIC, judged_classes
 
 CLOSE = 0.6
 MODULE_CLASS = re.compile(r"^[ \t]*class \w+\(\s*(?:nn\.)?Module\s*\):", re.MULTILINE)
@@ -67,14 +67,8 @@ class MisspeltModuleAttribute(Rule):
         return "mlx" in text and "self." in text and MODULE_CLASS.search(text) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        classes = [c for c in source.of_type(ast.ClassDef) if module_class(source, c)]
-        if not classes:
-            return
-        outside, bases = assigned_anywhere(source), based_on(source)
-        for cls in classes:
-            if cls.name in bases or "Mixin" in cls.name:
-                continue
-            known = class_names(cls) | stored(cls) | outside | MODULE_NAMES
+        for cls, set_on in judged_classes(source, module_class):
+            known = set_on | stored(cls) | MODULE_NAMES
             children = built_children(cls)
             for node in ast.walk(cls):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \

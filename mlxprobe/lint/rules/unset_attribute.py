@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import self_attr
@@ -54,19 +54,27 @@ class UnsetAttribute(Rule):
             set(READ.findall(text)) - set(STORED.findall(text)) - set(DEFINED.findall(text)))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        classes = [c for c in source.of_type(ast.ClassDef) if plain(source, c)]
-        if not classes:
-            return
-        outside, bases = assigned_anywhere(source), based_on(source)
-        for cls in classes:
-            if cls.name in bases or "Mixin" in cls.name:
-                continue  # a mixin: its attributes come from the classes it joins
-            known = class_names(cls) | outside
+        for cls, known in judged_classes(source, plain):
             for node in ast.walk(cls):
                 if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) \
                         and (name := self_attr(node)) and name not in known \
                         and not name.startswith("__"):
                     yield self.hit(source, node)
+
+
+def judged_classes(source: SourceFile, eligible: Callable[[SourceFile, ast.ClassDef], bool]
+                   ) -> Iterator[tuple[ast.ClassDef, set[str]]]:
+    """Each class `eligible` accepts that is no mixin (named `...Mixin`, or a base of another
+    class of the module: its attributes come from the classes it joins), with the names known
+    to be set on it: its methods, class-level names and every attribute the module stores on
+    any object."""
+    classes = [c for c in source.of_type(ast.ClassDef) if eligible(source, c)]
+    if not classes:
+        return
+    outside, bases = assigned_anywhere(source), based_on(source)
+    for cls in classes:
+        if cls.name not in bases and "Mixin" not in cls.name:
+            yield cls, class_names(cls) | outside
 
 
 def plain_class_in(text: str) -> bool:
