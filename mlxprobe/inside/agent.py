@@ -27,7 +27,7 @@ from types import ModuleType, TracebackType
 from ..protocol import ERROR, EXITING, MLX, START
 from . import beats as beating
 from . import collectives, compiles, imports, loads, near, notebook, rates, trainers
-from .process import arm_stack_dump, hold_lifeline
+from .process import arm_stack_dump, hold_lifeline, on_uncaught
 from .recorder import Probe, shared
 
 OPTIMIZER_MODULES = ("mlx.optimizers.optimizers", "mlx.optimizers")
@@ -95,10 +95,8 @@ def _core(beats: beating.Beats, core: ModuleType) -> None:
 
 def _report_uncaught(probe: Probe) -> None:
     """An exception that ends this rank becomes an error record, then Python's own report."""
-    previous = sys.excepthook
 
-    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    def report(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         text = "".join(traceback.format_exception(kind, value, tb))
         probe.emit(ERROR, type=kind.__name__, message=str(value)[:4000], traceback=text[-8000:])
-        previous(kind, value, tb)
-    sys.excepthook = hook
+    on_uncaught(report)

@@ -18,10 +18,10 @@ Must not import: the runner, the judging side.
 from __future__ import annotations
 
 import difflib
-import sys
 from types import TracebackType
 
 from ..protocol import NEAR
+from .process import on_uncaught
 from .recorder import Probe
 
 CUTOFF = 0.6
@@ -29,18 +29,13 @@ SHOWN = 3
 
 
 def report_near(probe: Probe) -> None:
-    """Chain onto `sys.excepthook`: a NEAR record first, then the hook that was there."""
-    previous = sys.excepthook
+    """On an uncaught exception, a NEAR record first, then the hook that was there."""
 
-    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        try:
-            found = closest(value)
-            if found:
-                probe.emit(NEAR, **found)
-        except Exception:  # noqa: BLE001 - the program's own report must still run
-            pass
-        previous(kind, value, tb)
-    sys.excepthook = hook
+    def report(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        found = closest(value)
+        if found:
+            probe.emit(NEAR, **found)
+    on_uncaught(report)
 
 
 def closest(error: BaseException) -> dict | None:

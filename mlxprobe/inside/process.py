@@ -12,12 +12,31 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+from collections.abc import Callable
+from types import TracebackType
 
 from ..protocol import LIFELINE_FD_ENV
 from .answerer import arm_stack_dump
 
-__all__ = ["arm_stack_dump", "hold_lifeline"]
+__all__ = ["arm_stack_dump", "hold_lifeline", "on_uncaught"]
+
+Hook = Callable[[type[BaseException], BaseException, TracebackType | None], None]
+
+
+def on_uncaught(action: Hook) -> None:
+    """Run `action` on an exception that ends the program, then the hook that was there
+    (Python's own report); a failure of `action` never stops that report."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        try:
+            action(kind, value, tb)
+        except Exception:  # noqa: BLE001 - the program's own report must still run
+            pass
+        previous(kind, value, tb)
+    sys.excepthook = hook
 
 
 def hold_lifeline() -> None:

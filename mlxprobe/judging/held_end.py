@@ -30,7 +30,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 from ..watching.facts import RawResult
-from .stats import moved_after
+from .stats import last_share_start, moved_after
 
 HELD_SHARE = 0.1
 STILL = 0.005
@@ -43,8 +43,7 @@ def held(raw: RawResult, rss_points: list[tuple[int, float]],
     None."""
     if active_grew is not False or len(rss_points) < 2:
         return None
-    first, last = rss_points[0][0], rss_points[-1][0]
-    cut = last - HELD_SHARE * (last - first)
+    cut = last_share_start(rss_points, HELD_SHARE)
     moved, looks = moved_after(rss_points, cut), looks_after(raw, cut)
     if moved > STILL or looks < MIN_LOOKS:
         return None

@@ -74,6 +74,11 @@ def finite_head(values: list[float]) -> list[float]:
     return values
 
 
+def last_share_start(points: Sequence[tuple[float, float]], share: float) -> float:
+    """The x at which the last `share` of a series' x range (first to last point) begins."""
+    return points[-1][0] - share * (points[-1][0] - points[0][0])
+
+
 def moved_after(points: Sequence[tuple[float, float]], cut: float) -> float:
     """How far a series of (x, y) moved from x = `cut` on, as a share of its highest value
     there (0 when that is not positive)."""

@@ -110,7 +110,7 @@ from . import (
 from . import startup as startup_rules
 from .rule import Rule, Verdict
 from .settled import settled
-from .stats import finite_head, moved_after, theil_sen, window_median
+from .stats import finite_head, last_share_start, moved_after, theil_sen, window_median
 
 MB = 1024 * 1024
 
@@ -1086,7 +1086,8 @@ def view_fit(points: list[tuple[int, float]]) -> dict | None:
 def tail_moved(xs: list[int], ys: list[float]) -> float:
     """How far the view moved over the last LEAK_TAIL_SHARE of the fitted steps, as a share
     of its highest value there."""
-    return moved_after(list(zip(xs, ys)), xs[-1] - LEAK_TAIL_SHARE * (xs[-1] - xs[0]))
+    points = list(zip(xs, ys))
+    return moved_after(points, last_share_start(points, LEAK_TAIL_SHARE))
 
 
 def leak_fit(raw: RawResult) -> dict | None:
@@ -1131,7 +1132,8 @@ def _staged(raw: RawResult, views: dict) -> None:
 
 
 def _larger_steps(raw: RawResult, views: dict) -> None:
-    """RSS that followed a larger working set and then held is no leak (`working_set`)."""
+    """RSS that followed a larger working set and then held (`working_set`), or that held
+    still over the run's last tenth with MLX's memory flat (`held_end`), is no leak."""
     points = rss_at_steps(raw)
     fitted, active_grew = points[int(len(points) * LEAK_WARMUP_FRAC):], \
         views.get("mx_active", {}).get("grew")

@@ -30,7 +30,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 from ..watching.facts import RawResult
-from .stats import moved_after
+from .stats import last_share_start, moved_after
 
 PEAK_ROSE = 1.1
 LOOK_BACK = 0.4
@@ -42,9 +42,8 @@ def grew(raw: RawResult, rss_points: list[tuple[int, float]], active_grew: bool 
     """The evidence that RSS followed a larger working set and then held, or None."""
     if active_grew is not False or len(rss_points) < 2:
         return None
-    first, last = rss_points[0][0], rss_points[-1][0]
-    moved = moved_after(rss_points, last - HELD_SHARE * (last - first))
-    rose = _peak_rise(raw, last - LOOK_BACK * (last - first))
+    moved = moved_after(rss_points, last_share_start(rss_points, HELD_SHARE))
+    rose = _peak_rise(raw, last_share_start(rss_points, LOOK_BACK))
     if rose is None or rose < PEAK_ROSE or moved > held:
         return None
     return {"peak_rose": round(rose, 3), "peak_rose_min": PEAK_ROSE, "look_back": LOOK_BACK,

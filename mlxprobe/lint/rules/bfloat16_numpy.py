@@ -18,7 +18,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import instances
@@ -44,10 +44,17 @@ def makes_kept_bfloat16(source: SourceFile) -> bool:
     (`mx.save_safetensors(path, {k: v.astype(mx.bfloat16) ...})`: a bfloat16 copy written to
     disk and dropped, the trees the program keeps stay float32; fresh225
     `kelp_longline_grade_resume_export`, a bfloat16 export after a float32 run)."""
-    saves = [c for c in source.of_type(ast.Call) if source.imports.resolve(c.func) in SAVERS]
-    inside = {id(n) for c in saves for n in descendants(c)}
+    inside = _inside_calls(source, lambda name: name in SAVERS)
     return any(source.imports.resolve(n) in BFLOAT16 and id(n) not in inside
                for n in source.of_type(ast.Attribute))
+
+
+def _inside_calls(source: SourceFile, wanted: Callable[[str | None], bool]) -> set[int]:
+    """The ids of the nodes inside the calls whose callee (a plain name, else its resolved
+    dotted name) `wanted` accepts."""
+    return {id(n) for c in source.of_type(ast.Call) if wanted(
+        c.func.id if isinstance(c.func, ast.Name) and not source.imports.resolve(c.func)
+        else source.imports.resolve(c.func)) for n in descendants(c)}
 
 
 COUNTERS = frozenset({"sorted", "len", "sum", "json.dump", "json.dumps"})
@@ -59,23 +66,17 @@ def makes_kept(source: SourceFile, dtypes: frozenset[str]) -> bool:
     is only counted (`sorted`, `len`, `sum`, `json.dump`). fresh274 `belfry_shard_handoff`
     (correct): `flat = {k: v.astype(mx.bfloat16) ...}` published as safetensors shards,
     read back and cast to float32 before a float32 model ever runs."""
-    disk = {id(n) for c in source.of_type(ast.Call) if _writes_or_counts(source, c)
-            for n in descendants(c)}
-    copies = {id(n) for a in source.of_type(ast.Assign) if len(a.targets) == 1
-              and isinstance(a.targets[0], ast.Name)
-              and _only_read_in(source, a.targets[0].id, disk) for n in descendants(a.value)}
-    return any(source.imports.resolve(n) in dtypes and id(n) not in disk | copies
+    disk = _inside_calls(source, lambda name: name in SAVERS or name in COUNTERS)
+    reads: dict[str, list[ast.Name]] = {}
+    for name in source.of_type(ast.Name):
+        if isinstance(name.ctx, ast.Load):
+            reads.setdefault(name.id, []).append(name)
+    cut = disk | {id(n) for a in source.of_type(ast.Assign) if len(a.targets) == 1
+                  and isinstance(a.targets[0], ast.Name)
+                  and all(id(r) in disk for r in reads.get(a.targets[0].id, [None]))
+                  for n in descendants(a.value)}
+    return any(source.imports.resolve(n) in dtypes and id(n) not in cut
                for n in source.of_type(ast.Attribute))
-
-
-def _writes_or_counts(source: SourceFile, call: ast.Call) -> bool:
-    name = call.func.id if isinstance(call.func, ast.Name) else source.imports.resolve(call.func)
-    return name in SAVERS or name in COUNTERS
-
-
-def _only_read_in(source: SourceFile, name: str, inside: set[int]) -> bool:
-    reads = [n for n in source.of_type(ast.Name) if n.id == name and isinstance(n.ctx, ast.Load)]
-    return bool(reads) and all(id(n) in inside for n in reads)
 
 
 def leaf(target: ast.AST) -> str | None:

@@ -35,7 +35,8 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import self_attr
+from ..flow import built_parts, self_attr
+from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
 from .unset_attribute import DYNAMIC, judged_classes
@@ -68,7 +69,7 @@ class MisspeltModuleAttribute(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls, set_on in judged_classes(source, module_class):
-            known = set_on | stored(cls) | MODULE_NAMES
+            known = set_on | MODULE_NAMES
             children = built_children(cls)
             for node in ast.walk(cls):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
@@ -90,20 +91,7 @@ def module_class(source: SourceFile, cls: ast.ClassDef) -> bool:
     return module and not any(word in text for word in (*DYNAMIC, *KEYED))
 
 
-def stored(cls: ast.ClassDef) -> set[str]:
-    """Every `self.x` the class's methods store."""
-    return {name for node in ast.walk(cls) if isinstance(node, ast.Attribute)
-            and isinstance(node.ctx, ast.Store) and (name := self_attr(node))}
-
-
 def built_children(cls: ast.ClassDef) -> list[str]:
     """The `self.x` the class stores from a class's constructor (`self.x = nn.Linear(...)`,
     `self.x = Encoder(...)`: a name that starts with a capital)."""
-    out = []
-    for node in ast.walk(cls):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called[:1].isupper():
-                out += [n for t in node.targets if (n := self_attr(t))]
-    return out
+    return [name for name, call in built_parts(cls) if (last_name(call.func) or "")[:1].isupper()]
