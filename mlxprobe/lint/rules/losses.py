@@ -16,6 +16,7 @@ from ..finding import Finding
 from ..flow import (
     assignments,
     body_nodes,
+    bound,
     bound_arguments,
     local_values,
     name_bindings,
@@ -181,7 +182,7 @@ def outputs_of(scope: ast.AST, data: set[str]) -> set[str]:
     for node in ast.walk(scope):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
                 isinstance(a, ast.Name) and a.id in data for a in node.value.args):
-            out |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            out |= bound(node)
     return out
 
 
