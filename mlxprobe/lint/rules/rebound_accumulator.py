@@ -44,6 +44,15 @@ def names_read(nodes: list[ast.AST], name: str) -> list[ast.Name]:
             and isinstance(n.ctx, ast.Load)]
 
 
+def loops_around(source: SourceFile, node: ast.AST) -> Iterator[ast.For]:
+    """Each `for` statement that holds `node`, innermost first."""
+    parent = source.parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.For):
+            yield parent
+        parent = source.parents.get(parent)
+
+
 class ReboundAccumulator(Rule):
     """MLX251: `out = {}`; `for key in keys: out = {f"{key}_tokens": ...}`; `return out`."""
 
@@ -56,24 +65,23 @@ class ReboundAccumulator(Rule):
         return ("= {}" in text or "dict()" in text) and "for " in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for loop in source.of_type(ast.For):
-            function = source.enclosing(loop)
-            if isinstance(function, FUNCTIONS):
-                yield from self._rebuilt(source, function, loop)
+        for node in source.of_type(ast.Assign):
+            if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and isinstance(node.value, ast.Dict):
+                for loop in loops_around(source, node):
+                    if self._rebuilt(source, loop, node):
+                        yield self.hit(source, node)
 
-    def _rebuilt(self, source: SourceFile, function: ast.AST,
-                 loop: ast.For) -> Iterator[Finding]:
+    def _rebuilt(self, source: SourceFile, loop: ast.For, node: ast.Assign) -> bool:
+        """`node` (`name = {...}`) keys its dict by the loop's target, in a function, after
+        an empty `name = {}` there, and `name` is read after the loop only."""
+        function = source.enclosing(loop)
         keys = names_in(loop.target)
-        inside = list(ast.walk(loop))
-        for node in inside:
-            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict)
-                    and any(k is not None and names_in(k) & keys for k in node.value.keys)):
-                continue
-            name = node.targets[0].id
-            if self._started_empty(source, function, loop, name) and self._read_after(
-                    source, function, loop, node, name):
-                yield self.hit(source, node)
+        name = node.targets[0].id  # type: ignore[attr-defined]
+        return isinstance(function, FUNCTIONS) and any(
+            k is not None and names_in(k) & keys for k in node.value.keys) \
+            and self._started_empty(source, function, loop, name) \
+            and self._read_after(source, function, loop, node, name)
 
     @staticmethod
     def _started_empty(source: SourceFile, function: ast.AST, loop: ast.For, name: str) -> bool:

@@ -40,7 +40,10 @@ class ShadowedImport(Rule):
         return "import " in text and "if " in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        imported = module_imports(source)
+        imported = module_imports(source) & {
+            n.id for n in source.of_type(ast.Name) if isinstance(n.ctx, ast.Store)}
+        if not imported:  # no imported name is ever assigned (most modules): nothing to walk
+            return
         for function in source.of_type(*FUNCTIONS):
             nodes = body_nodes(source, function)
             declared = {n for s in nodes if isinstance(s, (ast.Global, ast.Nonlocal))

@@ -21,6 +21,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import self_attr
 from ..source import SourceFile
 from .base import Rule
 
@@ -44,6 +45,14 @@ def stored_arguments(init: ast.FunctionDef) -> Iterator[tuple[ast.Assign, str]]:
                 yield node, target.attr
 
 
+def stored_hooks(source: SourceFile) -> bool:
+    """Somewhere the module stores a name on `self` whose name names a function, from a plain
+    name (`self.collate_fn = collate_fn`)."""
+    return any(len(a.targets) == 1 and isinstance(a.value, ast.Name)
+               and (name := self_attr(a.targets[0])) and names_a_function(name)
+               for a in source.of_type(ast.Assign))
+
+
 class UnusedHook(Rule):
     """MLX254: `self.formatting_func = formatting_func`, never read."""
 
@@ -55,6 +64,8 @@ class UnusedHook(Rule):
         return "__init__" in text and any(word in text for word in WORDS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
+        if not stored_hooks(source):  # most modules store no function-named name: no walk
+            return
         read = {n.attr for n in source.of_type(ast.Attribute) if isinstance(n.ctx, ast.Load)}
         named = {n.value for n in source.of_type(ast.Constant) if isinstance(n.value, str)}
         for cls in source.of_type(ast.ClassDef):
