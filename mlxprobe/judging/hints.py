@@ -223,7 +223,9 @@ STUCK_WEIGHTS = ("{weights} never changed while the bias or norm of its own modu
 FROZEN_QUANTIZED = ("quantized layers are frozen: `nn.quantize` turns each Linear into a "
                     "QuantizedLinear whose integer weights cannot be trained, so only the "
                     "float biases learn; train in float and quantize afterwards, or train "
-                    "LoRA adapters on the quantized model (`linear_to_lora_layers`, QLoRA)")
+                    "LoRA adapters on the quantized model (`linear_to_lora_layers`, QLoRA); "
+                    "a LoRA walk that matches `isinstance(m, nn.Linear)` attaches nothing to "
+                    "a quantized model: accept `nn.QuantizedLinear` too")
 FROZEN_WEIGHTS = ("every weight matrix is frozen{names} (a `model.freeze()` with nothing "
                   "unfrozen but biases and norms, or a layer's arrays replaced on a frozen "
                   "module, which keeps them frozen), so the model can hardly learn: unfreeze "

@@ -54,7 +54,9 @@ never emits, so every label was -100.
 `frozen_weights` stands down on a deliberate last stage: an earlier census trained the
 weight matrices and the last loss curve fell to STAGE_FELL = 0.5 of its first report or below
 (the trend rules' own "fell by half", `verdict.SETTLED_SHARE`), or, below 0 throughout (a
-Gaussian NLL), by half its first's size: a temperature or the biases fitted after training.
+Gaussian NLL), by half its first's size: a temperature or the biases fitted after training;
+unless the program's own last count of the parameters it trains is 0 (`stated_count`: its
+adapters attached to nothing; fresh277 `weir_sluice_drafter`, 7.66 -> 3.04 through norm gains).
 Measured: fresh93 `quasar_tempscale_reliability` 0.786 -> 0.256, fresh260
 `hivescale_nectarflow_bitfit` -0.146 -> -0.468; the three kept runs whose unfreeze missed
 after a first stage: 1.47 -> 1.33, 0.047 -> 0.032 and flat.
@@ -68,7 +70,7 @@ import math
 
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
-from . import anatomy, hints, metrics, phases, policy, program, stalls
+from . import anatomy, hints, metrics, phases, policy, program, stalls, stated_count
 from .rule import Rule, Verdict
 from .skipped import nonfinite_seen
 from .stats import finite_head
@@ -354,16 +356,19 @@ def frozen_weights(raw: RawResult, meta: dict) -> Verdict | None:
     only vectors (biases, norms) can learn; unless that is a deliberate last stage."""
     found = anatomy.census(raw)
     if found is None or raw.step_count < MIN_STEPS or found["trainable_matrices"] \
-            or not found["frozen_matrices"] or anatomy.any_trains_matrices(raw) \
-            or _deliberate_last_stage(raw):
+            or not found["frozen_matrices"] or anatomy.any_trains_matrices(raw):
+        return None
+    said = stated_count.zero_line(raw)
+    if said is None and _deliberate_last_stage(raw):
         return None
     quantized = found["frozen_quantized"]
     what = (f", {quantized} of them quantized (integer weights)" if quantized else "")
+    stated = f"; the program itself prints \"{said}\"" if said else ""
     return Verdict("no_update", "frozen_weights", f"every weight matrix of the trained "
                    f"{found['model']} is frozen ({found['frozen_matrices']} matrices{what}); "
                    f"only {found['trainable_values']} values of vectors (biases, norms) can "
-                   "learn", hints.FROZEN_QUANTIZED if quantized else frozen_hint(found),
-                   {"census": found})
+                   f"learn{stated}", hints.FROZEN_QUANTIZED if quantized else frozen_hint(found),
+                   {"census": found, **({"stated": said} if said else {})})
 
 
 def _deliberate_last_stage(raw: RawResult) -> bool:
