@@ -463,7 +463,10 @@ NO_UPDATE = (
          "own module changed", "failure corpus: qat_round_no_ste (mlx-lm PR 153: a rounding "
          "without a straight-through estimator)", stuck_weights),
     Rule("no_update.frozen_weights", "params", "the stepped model has weight matrices "
-         f"(ndim >= 2), none trainable, over >= {MIN_STEPS} steps", "failure corpus: "
+         f"(ndim >= 2), none trainable, over >= {MIN_STEPS} steps; a last stage after one "
+         f"that trained them stands down when its loss fell to {STAGE_FELL} of its first, "
+         "unless the program's own last printed count of trained parameters is 0 (`LoRA "
+         "params: 0`)", "failure corpus: "
          "quantized_weights_frozen (mlx PR 2142: quantized layers are frozen)", frozen_weights),
 )
 # After the leak rules (`verdict.rulebook`): a part that never moves may be meant to stay fixed
