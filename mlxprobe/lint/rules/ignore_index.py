@@ -12,7 +12,9 @@ array, a list's element, handed to a fill, a pad or a `where`; a slice bound or 
 none), each `mlx.nn.losses.cross_entropy` call whose losses are averaged or summed
 as they are (`reduction="mean"`/`"sum"`, or handed straight to a mean) in a function where no
 comparison reads -100 or a name bound to it (`labels != -100`, `y == IGNORE`: the mask; a
-mask computed elsewhere is applied to `reduction="none"` losses, which this leaves alone).
+mask computed elsewhere is applied to `reduction="none"` losses, which this leaves alone),
+unless its targets are a slice of the array its logits were computed from (a next-token loss
+on the model's own input ids, which hold no -100).
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -80,6 +82,23 @@ def written_as_data(source: SourceFile) -> bool:
     return False
 
 
+def shifted_input(source: SourceFile, call: ast.Call) -> bool:
+    """The targets are a slice of the array the logits were computed from (`ce(m(x[:, :-1]),
+    x[:, 1:])`, or `logits = m(x[:, :-1])` in the same function): a next-token loss on the
+    model's own input ids, which are valid ids, never -100 (fresh277 `weir_sluice_drafter_ok`:
+    a pretraining loss beside the adapter loss whose labels are padded with -100)."""
+    target = call.args[1] if len(call.args) > 1 else next(
+        (k.value for k in call.keywords if k.arg == "targets"), None)
+    if type(target) is not ast.Subscript or type(target.value) is not ast.Name or not call.args:
+        return False
+    logits, scope = call.args[0], source.enclosing(call) or source.tree
+    made = [logits] + ([a.value for a in descendants(scope) if type(a) is ast.Assign
+                        and any(type(t) is ast.Name and t.id == logits.id for t in a.targets)]
+                       if type(logits) is ast.Name else [])
+    return any(type(n) is ast.Subscript and type(n.value) is ast.Name
+               and n.value.id == target.value.id for m in made for n in descendants(m))
+
+
 class IgnoreIndexUnmasked(Rule):
     """MLX189: labels padded with -100 handed to `nn.losses.cross_entropy` unmasked."""
 
@@ -96,5 +115,6 @@ class IgnoreIndexUnmasked(Rule):
         names = ignore_names(source)
         for call in source.of_type(ast.Call):
             if source.imports.resolve(call.func) == CROSS_ENTROPY and averaged(source, call) \
-                    and not masked(source, source.enclosing(call) or source.tree, names):
+                    and not masked(source, source.enclosing(call) or source.tree, names) \
+                    and not shifted_input(source, call):
                 yield self.hit(source, call)
