@@ -41,3 +41,30 @@ def test_targets_sliced_from_the_models_own_input_are_no_padded_labels(body: str
 def test_targets_from_another_array_still_fire(body: str) -> None:
     program = PRETRAINING.replace("(m, x)", "(m, x, y, labels)").format(body=body)
     assert fired(program, "MLX189") == [8 + body.count("\n")]
+
+
+# MLX008: a sum over one update's micro-batches, evaluated with that update, where the update
+# is `params = opt.apply_gradients(grads, params)` (fresh278 `wheel_spoke_recompute`, correct)
+MICRO = """
+params = init_params()
+opt = optim.AdamW(learning_rate=1e-3)
+grad_fn = mx.value_and_grad(loss_fn)
+for step in range(steps):
+    acc_g, acc_loss = None, 0.0
+    for mb in MICRO:
+        loss, g = grad_fn(params, x, y)
+        acc_g = g if acc_g is None else tree_map(mx.add, acc_g, g)
+        acc_loss += loss
+    params = opt.apply_gradients(acc_g, params)
+    mx.eval(params, opt.state{evaluated})
+    print(acc_loss.item())
+"""
+
+
+def test_micro_batch_sum_evaluated_with_each_apply_gradients_step_is_silent() -> None:
+    assert fired(MICRO.format(evaluated=", acc_loss"), "MLX008") == []
+
+
+def test_the_same_sum_left_out_of_the_eval_still_fires() -> None:
+    kept = MICRO.replace("    print(acc_loss.item())\n", "    history.append(acc_loss)\n")
+    assert fired(kept.format(evaluated=""), "MLX008") != []

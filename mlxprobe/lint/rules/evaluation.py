@@ -751,8 +751,18 @@ def evaluated_per_update(source: SourceFile, loop: ast.AST) -> set[str]:
 
 
 def updates(source: SourceFile, loop: ast.AST) -> bool:
-    """The loop (or a helper it calls) updates with an optimizer."""
-    return any(is_optimizer_update(source, c) for c in calls(loop_reach(source, loop)))
+    """The loop (or a helper it calls) steps an optimizer: `optimizer.update(model, grads)`,
+    or `params = opt.apply_gradients(grads, params)` (fresh278 `wheel_spoke_recompute`,
+    correct: micro-batch losses summed, evaluated with each `apply_gradients` step)."""
+    return any(is_optimizer_update(source, c) or applies_gradients(c)
+               for c in calls(loop_reach(source, loop)))
+
+
+def applies_gradients(call: ast.Call) -> bool:
+    """`<opt...>.apply_gradients(a, b)`: two arguments, on a receiver named `opt...`."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "apply_gradients" and "opt" in (
+        last_name(func.value) or "").lower() and len(call.args) + len(call.keywords) == 2
 
 
 def evaluated_in(source: SourceFile, loop: ast.AST) -> set[str]:
