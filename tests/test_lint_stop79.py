@@ -1,5 +1,11 @@
 """Stop 79's lint changes.
 
+- MLX258 (new): `value or <an MLX array>` asks an array for its truth (fresh279
+  `sextant_caption_batch`, mlx-vlm 869bbb7: `inputs.get("attention_mask") or
+  mx.ones_like(input_ids)` raised at the first batch).
+- MLX259 (new): `mx.save_safetensors(path, ...)` on a path the function made a directory
+  (fresh279 `quarry_seam_mimic`, jina-ai/mlx-retrieval c40fb9d: the resume found no
+  `adapters.safetensors` in the checkpoint directory).
 - MLX189 leaves a next-token loss on the model's own input ids alone: targets sliced from the
   array the logits were computed from hold no -100 (fresh277 `weir_sluice_drafter_ok`: a
   pretraining loss `ce(m(x[:, :-1]), x[:, 1:])` beside an adapter loss whose labels are
@@ -68,3 +74,55 @@ def test_micro_batch_sum_evaluated_with_each_apply_gradients_step_is_silent() ->
 def test_the_same_sum_left_out_of_the_eval_still_fires() -> None:
     kept = MICRO.replace("    print(acc_loss.item())\n", "    history.append(acc_loss)\n")
     assert fired(kept.format(evaluated=""), "MLX008") != []
+
+
+@pytest.mark.parametrize("line", [
+    'mask = inputs.get("attention_mask") or mx.ones_like(input_ids)',
+    "cell = cell or mx.zeros((B, hidden), x.dtype)",
+    "noise = self.noise or mx.random.normal(x.shape)",
+])
+def test_a_value_or_an_array_fallback_fires(line: str) -> None:
+    assert fired(f"def get(inputs, input_ids, cell, B, hidden, x):\n    {line}\n", "MLX258") \
+        == [2]
+
+
+@pytest.mark.parametrize("line", [
+    'mask = inputs.get("attention_mask", mx.ones_like(input_ids))',
+    "cell = cell if cell is not None else mx.zeros((B, hidden))",
+    "group = group or mx.distributed.init()",
+    "slow = flag or mx.default_device() != mx.gpu",
+    "n = count or mx.array(0).item()",
+])
+def test_defaults_that_ask_no_array_for_its_truth_are_silent(line: str) -> None:
+    assert fired(f"def get(inputs, input_ids, cell, B, hidden, group, flag, count):\n"
+                 f"    {line}\n", "MLX258") == []
+
+
+SAVED = """
+import os
+
+def checkpoint(model, output_dir, step):
+    {make}
+    weights = dict(tree_flatten(model.trainable_parameters()))
+    mx.save_safetensors({target}, weights)
+"""
+
+
+@pytest.mark.parametrize(("make", "target"), [
+    ("os.makedirs(output_dir, exist_ok=True)", "str(output_dir)"),
+    ("os.makedirs(output_dir, exist_ok=True)", "output_dir"),
+    ("output_dir.mkdir(parents=True, exist_ok=True)", "os.fspath(output_dir)"),
+])
+def test_weights_saved_to_the_directory_just_made_fire(make: str, target: str) -> None:
+    assert fired(SAVED.format(make=make, target=target), "MLX259") == [7]
+
+
+@pytest.mark.parametrize(("make", "target"), [
+    ("os.makedirs(output_dir, exist_ok=True)",
+     'os.path.join(output_dir, "adapters.safetensors")'),
+    ("os.makedirs(os.path.dirname(output_dir), exist_ok=True)", "output_dir"),
+    ("output_dir.parent.mkdir(parents=True)", "str(output_dir)"),
+    ("os.makedirs(output_dir, exist_ok=True)", 'str(output_dir / "adapters.safetensors")'),
+])
+def test_a_file_inside_the_directory_or_a_parent_made_is_silent(make: str, target: str) -> None:
+    assert fired(SAVED.format(make=make, target=target), "MLX259") == []

@@ -1765,6 +1765,31 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX259", "safetensors-into-directory",
+        "mx.save_safetensors (or mx.savez, mx.save) given a path the same function creates "
+        "as a directory (os.makedirs(path)): MLX appends the suffix to a path without it, so "
+        "the weights land in a sibling file path.safetensors and the directory holds none of "
+        "them; a resume or an evaluation that loads <path>/adapters.safetensors fails",
+        'mx.save_safetensors(os.path.join(output_dir, "adapters.safetensors"), weights)',
+        "measured (mlx 0.32.4 CPU, failure corpus fresh279 quarry_seam_mimic) a LoRA trainer "
+        "saved each checkpoint to its step directory's own path, and its resume raised "
+        "'[load_safetensors] Failed to open file .../step_60/adapters.safetensors'",
+        "", source="https://github.com/jina-ai/mlx-retrieval/commit/"
+        "c40fb9d62d59f799598c489e347aad144057c5ba"),
+    RuleInfo(
+        "MLX258", "array-or-default",
+        "value or <an MLX array> (inputs.get('attention_mask') or mx.ones_like(ids)): the "
+        "fallback is an array, so the value is meant to be one, and `or` asks for its truth; "
+        "MLX converts only a one-element array to a bool, so the line raises '[convert] Only "
+        "length-1 arrays can be converted to Python scalars' as soon as a real array arrives",
+        'mask = inputs.get("attention_mask", mx.ones_like(input_ids))  # or: x if x is not '
+        "None else mx.zeros(...)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh279 sextant_caption_batch) a "
+        "captioner's Dataset read its attention mask that way and every run died with that "
+        "ValueError while building its first batch",
+        "", source="https://github.com/Blaizzy/mlx-vlm/commit/"
+        "869bbb7356980eebf0d423beaf4ae17773a4810c"),
+    RuleInfo(
         "MLX257", "misspelt-module-attribute",
         "a method of an nn.Module subclass calls self.x(...) where nothing ever sets x, and "
         "the class builds a child under a name close to it (self.quant_proj = nn.Linear(...)): "

@@ -18,6 +18,7 @@ from .argument_count import GradOfMissingArgument
 from .argument_order import ArgumentsOutOfOrder
 from .argument_slot import ArgumentInAnotherSlot
 from .arguments import FlatKeysToUpdate, ModuleThroughCompile
+from .array_or import ArrayOrDefault
 from .array_slice import ArraySliceBound
 from .array_truth import ArrayAttributeTruth
 from .axes import NoAxisNormalisation
@@ -168,6 +169,7 @@ from .replayed_random import ReplayedRandom
 from .restarted_iterator import RestartedIteratorLost
 from .retrace import ScalarIntoCompiled
 from .return_count import ReturnCountUnpacked
+from .safetensors_dir import SafetensorsIntoDirectory
 from .save_tree import SaveOfTree
 from .scalar_masked import ScalarMasked
 from .scalar_unpack import ScalarUnpacked
@@ -340,4 +342,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     PrivateChain,
     KeepMaskAdded,
     MisspeltModuleAttribute,
+    ArrayOrDefault,
+    SafetensorsIntoDirectory,
 ), key=lambda r: r.id))
