@@ -4,6 +4,10 @@
   frozen_weights` when the program's own last count of the parameters it trains is 0
   (`stated_count`; fresh277 `weir_sluice_drafter`: "LoRA params: 0 (0.00%)", 7.66 -> 3.04);
   without that statement it stays a deliberate last stage.
+- a loss that rose because terms joined it is no explosion: where the total is the sum of
+  printed terms at its last reports and each term ended at or below its first report
+  (`composed`; fresh281 `hollowreed_mel_vocoder`: L1, then L1 + SC + logmag from step 110, the
+  total 0.150 -> 3.71 -> 1.85 while every term fell).
 
 Cost: < 1 s (records in memory, no process).
 """
@@ -54,3 +58,34 @@ def test_the_last_count_wins_and_other_zero_words_are_no_count() -> None:
     assert stated_count.zero_line(staged("zero-grad trainable tensors: 0")) is None
     assert stated_count.zero_line(staged("Trainable parameters: 0.000% (0.000M/1.2M)")) \
         == "Trainable parameters: 0.000% (0.000M/1.2M)"
+
+
+VOCODER = [  # (loss, l1, sc, logmag) of fresh281 `hollowreed_mel_vocoder`'s reports
+    (0.4256, 0.4256, 2.178, 3.432), (0.1537, 0.1537, 0.963, 1.913), (0.1501, 0.1501, 0.961, 1.882),
+    (3.7103, 0.2155, 1.052, 2.443), (2.4645, 0.1795, 0.804, 1.481), (1.9842, 0.1809, 0.73, 1.073),
+    (1.9893, 0.1732, 0.794, 1.022), (1.7589, 0.1797, 0.69, 0.89), (1.8386, 0.1816, 0.743, 0.914),
+    (1.8481, 0.1624, 0.758, 0.928)]
+
+
+def vocoder(rows: list[tuple[float, ...]]) -> RawResult:
+    reports = [{"kind": "progress", "source": "output", "step": 40 * i, "t": 0.5 * i,
+                "loss": loss, "metrics": {"learning_rate": 1e-3, "l1": l1, "sc": sc,
+                                          "logmag": logmag, "g": 1.0}}
+               for i, (loss, l1, sc, logmag) in enumerate(rows)]
+    return RawResult(records=reports, exit_code=0, watched=True)
+
+
+def test_a_total_whose_printed_parts_all_fell_is_no_explosion() -> None:
+    assert classify(vocoder(VOCODER)).label == "pass"
+
+
+def test_a_total_whose_printed_part_rose_is_still_an_explosion() -> None:
+    blown = [(loss + 3 * i, l1, sc, logmag + 3 * i)
+             for i, (loss, l1, sc, logmag) in enumerate(VOCODER)]
+    assert classify(vocoder(blown)).label == "diverged:exploding"
+
+
+def test_a_total_no_printed_sum_matches_is_still_an_explosion() -> None:
+    unmatched = [(loss * 1.5 if i > 2 else loss, l1, sc, logmag)
+                 for i, (loss, l1, sc, logmag) in enumerate(VOCODER)]
+    assert classify(vocoder(unmatched)).label == "diverged:exploding"

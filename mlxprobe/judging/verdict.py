@@ -49,6 +49,7 @@ from . import (
     ceiling,
     chance,
     checked,
+    composed,
     constant,
     contradicted,
     decay,
@@ -344,7 +345,10 @@ def _diverged_rule() -> Rule:
                 f"{HELD_OUT_MIN} evaluations); an explosion not when the loss's first report "
                 "is 0 (or at most 1% of its largest later report) and a reward rose "
                 "significantly (a policy leaving its reference), nor when one player's loss "
-                f"of a two-player game ended at <= {equilibrium.GAME_LEVEL:g} (its equilibrium)",
+                f"of a two-player game ended at <= {equilibrium.GAME_LEVEL:g} (its equilibrium), "
+                "nor when the loss is the sum of >= 2 printed terms at each of its last "
+                f"{composed.LAST} reports (within {composed.TOL:.0%}), each of which ended at "
+                "or below its first report (terms joined the objective)",
                 "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
                 "clean corpus run's held-out loss stays above 1.5x its first",
                 _diverged)
@@ -787,8 +791,9 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         raw, losses)
     if blown and blown.detail == "exploding" and (_weighted_rise(raw) or elsewhere.left_reference(
             raw, metric_series(raw, "loss")) or equilibrium.reached(raw, blown.evidence[
-            "loss_last"])):
-        return None  # an objective that grew, a policy leaving its reference, a game
+            "loss_last"]) or composed.parts_fell(raw)):
+        return None  # an objective that grew, a policy leaving its reference, a game, terms
+        # that joined the objective while each printed part of it fell (`composed`)
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
 
