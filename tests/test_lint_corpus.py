@@ -162,7 +162,12 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # to storage dtype) still recasts the trained head bias to bfloat16 after each AdamW
         # step at lr 3e-5: 42% of its entries never changed over 400 steps, while the
         # adapters, promoted to float32 by the clip scale, all did (stop 77)
-        ("fresh269", "lantern_kiln_lora_glaze_ok.py"): ["MLX046:72"]}
+        ("fresh269", "lantern_kiln_lora_glaze_ok.py"): ["MLX046:72"],
+        # the fixed twin (MLX-GRPO 2450e13 wrapped the save in try/except) still hands
+        # mx.save_safetensors the nested optimizer.state: the save raises at every checkpoint
+        # and prints "skipping optimizer state" (measured, six checkpoints), so a resume
+        # restarts Adam's moments (stop 79)
+        ("fresh281", "carillon_rollout_ckpt_ok.py"): ["MLX031:103"]}
 
 # Findings on correct loops that are FALSE and not fixed yet, each named in the README as
 # open; listed exactly, so that the rule's fix fails this test until its entry goes too.

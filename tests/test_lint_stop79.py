@@ -6,6 +6,9 @@
 - MLX259 (new): `mx.save_safetensors(path, ...)` on a path the function made a directory
   (fresh279 `quarry_seam_mimic`, jina-ai/mlx-retrieval c40fb9d: the resume found no
   `adapters.safetensors` in the checkpoint directory).
+- MLX028 leaves a helper that a training loop calls only at chosen steps (under an `if` that
+  tests the loop's counter) alone: an evaluation, not a step (fresh281
+  `hollowreed_mel_vocoder`, correct: `rms_p / rms_t` in a validation helper run twice).
 - MLX189 leaves a next-token loss on the model's own input ids alone: targets sliced from the
   array the logits were computed from hold no -100 (fresh277 `weir_sluice_drafter_ok`: a
   pretraining loss `ce(m(x[:, :-1]), x[:, 1:])` beside an adapter loss whose labels are
@@ -126,3 +129,36 @@ def test_weights_saved_to_the_directory_just_made_fire(make: str, target: str) -
 ])
 def test_a_file_inside_the_directory_or_a_parent_made_is_silent(make: str, target: str) -> None:
     assert fired(SAVED.format(make=make, target=target), "MLX259") == []
+
+
+SCHEDULED = """
+def evaluate(model, x):
+    pred = model(x)
+    rms_p = mx.sqrt(mx.mean(pred ** 2))
+    rms_t = mx.sqrt(mx.mean(x ** 2))
+    return (rms_p / rms_t).item()
+
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+step_fn = nn.value_and_grad(model, loss_fn)
+for step in range(steps):
+    loss, grads = step_fn(model, x, y)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+    {call}
+print(evaluate(model, x))
+"""
+
+
+def test_a_helper_called_only_at_chosen_steps_is_no_training_step() -> None:
+    called = "if step in (100, steps - 1):\n        print(evaluate(model, x))"
+    assert fired(SCHEDULED.format(call=called), "MLX028") == []
+    periodic = "if step % 40 == 0:\n        print(evaluate(model, x))"
+    assert fired(SCHEDULED.format(call=periodic), "MLX028") == []
+
+
+def test_the_same_helper_called_at_every_step_still_fires() -> None:
+    assert fired(SCHEDULED.format(call="print(evaluate(model, x))"), "MLX028") == [6]
+    flagged = "if verbose:\n        print(evaluate(model, x))"
+    assert fired(SCHEDULED.format(call=flagged), "MLX028") == [6]

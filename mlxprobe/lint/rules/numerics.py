@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, forwards, wrapped
 from ..finding import Finding
-from ..flow import assignments, calls, name_bindings, reach, scope_values, walk
+from ..flow import assignments, calls, name_bindings, names_in, reach, scope_values, walk
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
 from .adapters import freezes_all
@@ -382,6 +382,32 @@ def function_bindings(source: SourceFile, function: ast.AST | None) -> dict[str,
     return source.cache[key]
 
 
+def scheduled_only(source: SourceFile, function: ast.AST | None) -> bool:
+    """Every call of the module's function `function` inside a loop lies under an `if` that
+    tests the counter of a loop around the call (`if step in (stage_b - 1, total - 1):`, `if
+    step % 40 == 0:`): it runs at chosen steps, an evaluation, not at every training step
+    (fresh281 `hollowreed_mel_vocoder`, correct: a validation helper's `rms_p / rms_t`, run
+    at two steps and after the loop)."""
+    name = getattr(function, "name", None)
+    sites = [c for c in source.of_type(ast.Call) if isinstance(c.func, ast.Name)
+             and c.func.id == name and source.enclosing(c, LOOPS) is not None] if name else []
+    return bool(sites) and all(counter_tested(source, c) for c in sites)
+
+
+def counter_tested(source: SourceFile, node: ast.AST) -> bool:
+    """An `if` around `node` whose test reads a name the target of a loop around it binds."""
+    tests: list[ast.AST] = []
+    parent = source.parents.get(node)
+    while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.Lambda)):
+        if isinstance(parent, ast.If):
+            tests.append(parent.test)
+        elif isinstance(parent, (ast.For, ast.AsyncFor)) and any(
+                names_in(parent.target) & names_in(t) for t in tests):
+            return True
+        parent = source.parents.get(parent)
+    return False
+
+
 class UnguardedStandardisation(Rule):
     """MLX028: code a training loop runs at every step, or the differentiated forward pass,
     divides by a standard deviation with no epsilon (`(r - r.mean()) / r.std()`) or scales
@@ -396,10 +422,12 @@ class UnguardedStandardisation(Rule):
         return trains(text) and ("std(" in text or "sqrt(" in text)  # rsqrt( too
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        nodes = (*training_reach(source), *differentiated_nodes(source))
+        differentiated = set(differentiated_nodes(source))
+        nodes = (*training_reach(source), *differentiated)
         for node in dict.fromkeys(n for n in nodes if self._candidate(source, n)):
             function = source.enclosing(node)
-            if self._unguarded(source, node, function_bindings(source, function)):
+            if self._unguarded(source, node, function_bindings(source, function)) and (
+                    node in differentiated or not scheduled_only(source, function)):
                 yield self.hit(source, node)
 
     def _candidate(self, source: SourceFile, node: ast.AST) -> bool:
