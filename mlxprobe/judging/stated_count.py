@@ -10,13 +10,14 @@ vectors left trainable (norm gains, biases) is that accident, not a stage fitted
 
 Measured over every kept corpus run at this signal's writing (1,597: the 1,497 runs of
 fresh180-fresh277 and the 100 kept leak runs; 85 of them print such a count): a count of
-trainable, LoRA or adapter parameters stated as 0 in two runs, both broken: fresh277 `weir_sluice_drafter` (a LoRA walk matching `nn.Linear` over
-a quantized model: "LoRA params: 0 (0.00%)", the norm gains then lowered the loss 7.66 ->
-3.04) and fresh224 `tallgrass_dpo_refmodel_broken` ("Trainable parameters: 0", a crash). The
-correct runs that print a zero count say something else: "trainable after freeze: 0
-values" (fresh250 `waxseal_sigil_embedding`, a frozen denoiser while a token trains: no
-`param` word, and its census's trained model has no frozen matrix), "zero-grad trainable
-tensors: 0" (no count of parameters).
+trainable, LoRA or adapter parameters stated as 0 in two runs, both broken: fresh277
+`weir_sluice_drafter` (a LoRA walk matching `nn.Linear` over a quantized model: "LoRA params: 0
+(0.00%)", the norm gains then lowered the loss 7.66 -> 3.04) and fresh224
+`tallgrass_dpo_refmodel_broken` ("Trainable parameters: 0", a crash). The correct runs that
+print a zero count say something else: "trainable after freeze: 0 values" (fresh250
+`waxseal_sigil_embedding`, a frozen denoiser while a token trains: no `param` word, and its
+census's trained model has no frozen matrix), "zero-grad trainable tensors: 0" (no count of
+parameters).
 
 Must not import: mlx, the runner, reporters.
 """
