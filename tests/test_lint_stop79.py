@@ -9,6 +9,9 @@
 - MLX028 leaves a helper that a training loop calls only at chosen steps (under an `if` that
   tests the loop's counter) alone: an evaluation, not a step (fresh281
   `hollowreed_mel_vocoder`, correct: `rms_p / rms_t` in a validation helper run twice).
+- MLX247's text test asks for a `__call__` whose first input the text updates in place (files
+  of the three packages it lets through 743 -> 19); signatures and subscripts laid out over
+  lines still reach the check.
 - MLX189 leaves a next-token loss on the model's own input ids alone: targets sliced from the
   array the logits were computed from hold no -100 (fresh277 `weir_sluice_drafter_ok`: a
   pretraining loss `ce(m(x[:, :-1]), x[:, 1:])` beside an adapter loss whose labels are
@@ -162,3 +165,30 @@ def test_the_same_helper_called_at_every_step_still_fires() -> None:
     assert fired(SCHEDULED.format(call="print(evaluate(model, x))"), "MLX028") == [6]
     flagged = "if verbose:\n        print(evaluate(model, x))"
     assert fired(SCHEDULED.format(call=flagged), "MLX028") == [6]
+
+
+FORWARD = """
+class Block(nn.Module):
+    def __call__(
+        self,
+        x: mx.array,
+        mask=None,
+    ):
+        {update}
+        return x
+"""
+
+
+@pytest.mark.parametrize("update", [
+    "x += self.ff(x)",
+    "x *= self.scale",
+    "x[\n            ..., :4\n        ] = 2 * x[..., :4]",
+])
+def test_an_input_updated_in_place_fires_however_it_is_laid_out(update: str) -> None:
+    assert fired(FORWARD.format(update=update), "MLX247") == [8]
+
+
+@pytest.mark.parametrize("update", ["y = x\n        y += 1", "x = x + self.ff(x)",
+                                    "cache[key] = x"])
+def test_a_forward_that_writes_no_input_in_place_is_silent(update: str) -> None:
+    assert fired(FORWARD.format(update=update), "MLX247") == []

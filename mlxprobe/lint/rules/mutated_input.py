@@ -23,6 +23,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from ..finding import Finding
@@ -61,6 +62,13 @@ def rebinds(node: ast.AST, name: str) -> bool:
         for n in ast.walk(t))
 
 
+# `def __call__(self, x`: the first input's name, however the signature is laid out
+FIRST_INPUT = re.compile(r"def __call__\(\s*self\s*,\s*(\w+)")
+# what follows the name in an in-place update: an augmented assignment, or a subscript (no
+# `=` inside it, lines may break) assigned to
+IN_PLACE = r"(?:(?:[-+*/@%&|^]|//|\*\*|>>|<<)=(?!=)|\[[^=]*?\]\s*=(?!=))"
+
+
 class MutatedInput(Rule):
     """MLX247: `def __call__(self, x): x += 0.5 * self.ff1(self.norm(x))`."""
 
@@ -69,8 +77,14 @@ class MutatedInput(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "def __call__" in text and ("+=" in text or "-=" in text or "*=" in text
-                                           or "/=" in text or "] = " in text)
+        """A `def __call__(self, x` whose `x` the text updates in place (`x += `, `x[...] = `):
+        most forwards of the three packages never write to their input (files let through
+        743 -> 19)."""
+        if "def __call__" not in text or not ("+=" in text or "-=" in text or "*=" in text
+                                              or "/=" in text or "] = " in text):
+            return False
+        return any(re.search(rf"\b{name}\s*{IN_PLACE}", text)
+                   for name in set(FIRST_INPUT.findall(text)))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in module_classes(source):
