@@ -26,11 +26,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import MLX
 from ..finding import Finding
 from ..source import SourceFile
 from .base import Rule
 
-MLX = "mlx.core."
 ARRAY_MAKERS = frozenset({
     "array", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "eye",
     "identity", "tri", "linspace", "random.normal", "random.uniform", "random.randint",

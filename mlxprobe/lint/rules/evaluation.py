@@ -44,8 +44,13 @@ COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 def steps_optimizer(call: ast.Call) -> bool:
     """`<opt...>.update(a, b)`: an `update` with two arguments on a receiver named `opt...`."""
+    return optimizer_call(call, "update")
+
+
+def optimizer_call(call: ast.Call, method: str) -> bool:
+    """`<opt...>.<method>(a, b)`: two arguments, on a receiver named `opt...`."""
     func = call.func
-    return isinstance(func, ast.Attribute) and func.attr == "update" and "opt" in (
+    return isinstance(func, ast.Attribute) and func.attr == method and "opt" in (
         last_name(func.value) or "").lower() and len(call.args) + len(call.keywords) == 2
 
 
@@ -754,15 +759,8 @@ def updates(source: SourceFile, loop: ast.AST) -> bool:
     """The loop (or a helper it calls) steps an optimizer: `optimizer.update(model, grads)`,
     or `params = opt.apply_gradients(grads, params)` (fresh278 `wheel_spoke_recompute`,
     correct: micro-batch losses summed, evaluated with each `apply_gradients` step)."""
-    return any(is_optimizer_update(source, c) or applies_gradients(c)
+    return any(is_optimizer_update(source, c) or optimizer_call(c, "apply_gradients")
                for c in calls(loop_reach(source, loop)))
-
-
-def applies_gradients(call: ast.Call) -> bool:
-    """`<opt...>.apply_gradients(a, b)`: two arguments, on a receiver named `opt...`."""
-    func = call.func
-    return isinstance(func, ast.Attribute) and func.attr == "apply_gradients" and "opt" in (
-        last_name(func.value) or "").lower() and len(call.args) + len(call.keywords) == 2
 
 
 def evaluated_in(source: SourceFile, loop: ast.AST) -> set[str]:

@@ -116,5 +116,5 @@ def class_names(cls: ast.ClassDef) -> set[str]:
 def assigned_anywhere(source: SourceFile) -> set[str]:
     """Every attribute name the module stores on any object (`x.name = ...`, `self.name
     += ...`, in tuples and `for` targets too)."""
-    return {n.attr for n in source.of_type(ast.Attribute)
-            if isinstance(n.ctx, (ast.Store, ast.Del))}
+    return source.cached("assigned_anywhere", source.tree, lambda: {
+        n.attr for n in source.of_type(ast.Attribute) if isinstance(n.ctx, (ast.Store, ast.Del))})
