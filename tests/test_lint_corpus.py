@@ -171,11 +171,7 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
 
 # Findings on correct loops that are FALSE and not fixed yet, each named in the README as
 # open; listed exactly, so that the rule's fix fails this test until its entry goes too.
-OPEN = {
-    # an mx.linalg.solve inside an Anderson fixed-point solver whose every input is cut
-    # (z0 = mx.zeros, f a lambda over mx.stop_gradient-ed weights): no gradient reaches it,
-    # but MLX024 does not follow the lambda handed to the solver (stop 78)
-    ("fresh276", "ringroad_wardrop_anderson_jfb.py"): ["MLX024:113"]}
+OPEN: dict[tuple[str, str], list[str]] = {}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

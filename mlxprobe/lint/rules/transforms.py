@@ -430,6 +430,19 @@ def _set_false(source: SourceFile, flag: str) -> bool:
                for n in source.of_type(ast.Assign))
 
 
+def settings_args(function: ast.AST) -> set[str]:
+    """Arguments whose default is a number: settings (`lam=1e-4`, `m=5`), not the arrays a
+    gradient flows through (fresh276 `ringroad_wardrop_anderson_jfb`: an Anderson solver's
+    ridge `lam * mx.eye(n)` added to the matrix it solves; its iterates come from
+    `mx.zeros` and a map over stop_gradient-ed weights)."""
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults),
+             *zip(args.kwonlyargs, args.kw_defaults)]
+    return {a.arg for a, d in pairs if type(d) is ast.Constant
+            and type(d.value) in (int, float)}
+
+
 class NoGradientOp(Rule):
     """MLX024: an `mx.linalg` decomposition or solve (no VJP in MLX) on a differentiated
     function's inputs or a module's parameters, inside code run under value_and_grad."""
@@ -473,6 +486,7 @@ class NoGradientOp(Rule):
         if function is None or not call.args or outside_autodiff(source, function):
             return False
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
+        params -= settings_args(function)
         bound = name_bindings(body_assignments(source, function))
         todo, seen = [call.args[0]], set()
         while todo:
