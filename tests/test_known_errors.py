@@ -103,6 +103,8 @@ RAISED = {
     "bfloat16_to_numpy": "np.array(mx.ones(2, dtype=mx.bfloat16))",
     "compile_non_array_argument": "mx.compile(lambda x: x)(object())",
     "save_takes_one_array": "mx.save(F, **{'w': mx.ones(2)})",
+    # fresh276 orchard_graft_scion_reptile: a list of a nested tree's layer dicts
+    "list_not_arrays": "mx.stack([{'w': mx.ones(2)}, {'w': mx.ones(2)}])",
     "incompatible_arguments": "mx.ones(2).astype('float32')",
     "array_for_number": "mx.arange(mx.array([3, 5]).max())",
     "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",

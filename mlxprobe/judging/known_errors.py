@@ -748,6 +748,20 @@ TABLE: tuple[KnownError, ...] = (
         "(or `mx.savez(path, **flat)`) and read it back with `mx.load(path)`",
         GH + "armbues/SiLLM/commit/8a2322ad9a98977627faf77a3676d7fdfe3f6463"),
     KnownError(
+        "list_not_arrays",
+        r"\b(stack|concatenate|meshgrid|broadcast_arrays)\(\): incompatible function "
+        r"arguments[^\n]*\n(?:.*\n)*?\s*Invoked with types: list\b",
+        "the list handed to MLX's `{0}()` holds something that is not an `mx.array`: Python "
+        "numbers (values read with `.item()`), NumPy arrays, or dicts and lists (the sub-trees "
+        "of a nested parameter tree: `model.parameters()[key]` is a layer's dict, not one "
+        "array)",
+        "make every item an array: `mx.stack([mx.array(v) for v in values])`; for parameter "
+        "trees flatten them first, `flat = [dict(tree_flatten(p)) for p in trees]`, then "
+        "`mx.stack([f[k] for f in flat])` per key (or `tree_map(lambda *xs: "
+        "mx.mean(mx.stack(xs), axis=0), *trees)` to average whole trees)",
+        GH + "Mathews-Tom/EfficientAI-MLX-Toolkit/commit/"
+        "f319689cd4c8a02ae942bc5116b0fa8838555d8d"),
+    KnownError(
         "incompatible_arguments",
         r"(\w+)\(\): incompatible function arguments",
         "MLX's `{0}()` got an argument of a type it does not take: a Python number or list "
