@@ -57,6 +57,9 @@ weight matrices and the last loss curve fell to STAGE_FELL = 0.5 of its first re
 Gaussian NLL), by half its first's size: a temperature or the biases fitted after training;
 unless the program's own last count of the parameters it trains is 0 (`stated_count`: its
 adapters attached to nothing; fresh277 `weir_sluice_drafter`, 7.66 -> 3.04 through norm gains).
+A run that reports no training loss is judged by its error measures (`lower_is_better`)
+reported since the last look that saw the matrices train (fresh282 `indigo_vat_vera_vectors`:
+VeRA vectors, test MSE 0.17456 -> 0.00633).
 Measured: fresh93 `quasar_tempscale_reliability` 0.786 -> 0.256, fresh260
 `hivescale_nectarflow_bitfit` -0.146 -> -0.468; the three kept runs whose unfreeze missed
 after a first stage: 1.47 -> 1.33, 0.047 -> 0.032 and flat.
@@ -68,6 +71,7 @@ from __future__ import annotations
 
 import math
 
+from .. import metric_names
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
 from . import anatomy, hints, metrics, phases, policy, program, stalls, stated_count
@@ -381,8 +385,32 @@ def _deliberate_last_stage(raw: RawResult) -> bool:
     if not anatomy.trained_matrices_before(raw):
         return False
     losses = [v for v in program.losses(raw) if math.isfinite(v)]
+    if not losses:
+        return _error_fell(raw)
     curve = losses[phases.last_start(raw, losses):]
     return len(curve) >= 2 and fell_by_half(curve)
+
+
+def _error_fell(raw: RawResult) -> bool:
+    """With no training loss reported: an error measure (`metric_names.lower_is_better`, a
+    held-out one too) reported since the last look that saw weight matrices train fell by
+    half (fresh282
+    `indigo_vat_vera_vectors`, correct: VeRA vectors fitted on a frozen MLP, printed as
+    `batch`/`test` columns and a closing `test MSE: unadapted 0.17456 -> adapted 0.00633`)."""
+    since = _stage_start(raw)
+    found = metrics.series(raw, since=since) if since is not None else {}
+    return any(metric_names.lower_is_better(name) and len(values) >= 2
+               and fell_by_half([v for _, v in values if math.isfinite(v)] or [0.0])
+               for name, values in found.items())
+
+
+def _stage_start(raw: RawResult) -> float | None:
+    """When the last census with trainable weight matrices was taken: what the program
+    reports after it (the adapted model's baseline reading, then the stage that trains
+    vectors alone) is the last stage's."""
+    trained = [r for r in raw.of_kind(PARAMS) if r.get("census")
+               and any(c.get("trainable_matrices") for c in r["census"])]
+    return trained[-1].get("t") if trained else None
 
 
 def fell_by_half(curve: list[float]) -> bool:
@@ -464,9 +492,10 @@ NO_UPDATE = (
          "without a straight-through estimator)", stuck_weights),
     Rule("no_update.frozen_weights", "params", "the stepped model has weight matrices "
          f"(ndim >= 2), none trainable, over >= {MIN_STEPS} steps; a last stage after one "
-         f"that trained them stands down when its loss fell to {STAGE_FELL} of its first, "
-         "unless the program's own last printed count of trained parameters is 0 (`LoRA "
-         "params: 0`)", "failure corpus: "
+         "that trained them stands down when its loss (with no loss reported: an error "
+         f"measure reported since) fell to {STAGE_FELL} of its first, unless the program's "
+         "own last printed count of trained parameters is 0 (`LoRA params: 0`)",
+         "failure corpus: "
          "quantized_weights_frozen (mlx PR 2142: quantized layers are frozen)", frozen_weights),
 )
 # After the leak rules (`verdict.rulebook`): a part that never moves may be meant to stay fixed
