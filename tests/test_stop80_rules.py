@@ -4,6 +4,9 @@
   measure it reports after that look fell by half (fresh282 `indigo_vat_vera_vectors`,
   correct: VeRA vectors on a frozen MLP, `batch`/`test` columns and a closing `test MSE:
   unadapted 0.17456 -> adapted 0.00633`); one that stays flat is still `frozen_weights`.
+- two readings after training that print different sample counts are two subsets, not the
+  model degraded (fresh283 `quire_distmult_scriptorium`, correct: MRR per relation, `n= 131
+  mrr 0.472` then `n= 29 mrr 0.136`); the same count twice still is.
 
 Cost: < 1 s (records in memory, no process).
 """
@@ -44,3 +47,27 @@ def test_one_that_stayed_flat_is_still_frozen_weights() -> None:
     verdict = classify(vera(0.17456, 0.16))
     assert verdict.label == "no_update:frozen_weights"
     assert "layers.2.base" in verdict.hint
+
+
+def relation_table(sizes: tuple[float, float, float]) -> RawResult:
+    """600 updates with four training reports, then a per-relation table of three rows
+    after the last update: `written_at n= 28 mrr 0.724 hits@1 60.7` and so on."""
+    looks = [{"kind": "step", "source": "update", "step": i + 1, "t": i * 0.01}
+             for i in range(600)]
+    training = [{"kind": "progress", "source": "output", "step": 150 * (i + 1),
+                 "t": 1.5 * (i + 1), "metrics": {"logistic": 0.79, "test_mrr": 0.40 + 0.01 * i}}
+                for i in range(4)]
+    rows = [{"kind": "progress", "source": "output", "step": 600, "t": 10.0 + i,
+             "metrics": {"n": n, "mrr": mrr, "hits@1": hits}}
+            for i, (n, mrr, hits) in enumerate(zip(sizes, (0.724, 0.472, 0.136),
+                                                   (60.7, 6.9, 3.4)))]
+    return RawResult(records=looks + training + rows, exit_code=0, watched=True)
+
+
+def test_two_rows_that_print_different_sample_counts_are_two_subsets() -> None:
+    """fresh283 `quire_distmult_scriptorium` (correct): MRR per relation, n = 28, 131, 29."""
+    assert classify(relation_table((28.0, 131.0, 29.0))).label == "pass"
+
+
+def test_the_same_count_twice_is_the_same_evaluation_degraded() -> None:
+    assert classify(relation_table((188.0, 188.0, 188.0))).label == "wrong_result:degraded"

@@ -52,7 +52,10 @@ subset, not the same model worse. A report repeats the one before it only when t
 reports: two columns of one line (fresh252 `loom_shuttle_layout_port`, correct: `[B] val acc
 1.000 | mill-A val acc after re-fit 0.733`, the re-fitted model read on two mills at once)
 are two data sets, not one model evaluated again, unless both columns are labelled as two
-variants (fresh204 `lora_fuse_armpose`: `val_mse adapters=0.01096  fused=0.63773`).
+variants (fresh204 `lora_fuse_armpose`: `val_mse adapters=0.01096  fused=0.63773`). Two
+reports that print different sample counts (`n`, `count`, `support`: `readings.resized`) are
+two subsets (fresh283 `quire_distmult_scriptorium`, correct: a per-relation table of three
+rows, `same_hand n= 131 mrr 0.472` then `copied_from n= 29 mrr 0.136`).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -71,6 +74,7 @@ from .readings import (
     relabelled,
     repeated,
     reports,
+    resized,
 )
 from .rule import Rule, Verdict
 
@@ -142,7 +146,8 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
         found = worse(values, len(times), bool(direction(name)))
         if found is None:
             continue
-        again = repeated(shapes, name) and not one_report(raw, name)
+        again = repeated(shapes, name) and not one_report(raw, name) \
+            and not resized(raw, name)
         if (again or relabelled(labelled, name)) and not traded(*last_two(raw, name), name):
             return _verdict(name, found)
     return None
@@ -170,7 +175,8 @@ RULES = (
          f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
          "the second printing every measured name the first did (or the two labelled as "
          "two variants of it: `test acc live model` / `test acc restored checkpoint`; an "
-         "unlabelled repeat must be another report, not a column of the same line), "
+         "unlabelled repeat must be another report, not a column of the same line, and not "
+         "one printing another sample count: `n= 131`, then `n= 29`), "
          "fewer than "
          f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "

@@ -55,6 +55,23 @@ def one_report(raw: RawResult, metric: str) -> bool:
     return seen[-2][1] is seen[-1][1]
 
 
+# names of a report's sample count: `n=  28`, `support 131`, `count 29`
+SIZES = frozenset({"n", "count", "num", "samples", "support", "size", "examples",
+                   "num_examples", "n_samples"})
+
+
+def resized(raw: RawResult, metric: str) -> bool:
+    """The last two reports of `metric` each print a sample count and the counts differ: two
+    subsets of the data (a per-relation table, fresh283 `quire_distmult_scriptorium`,
+    correct: `same_hand n= 131 mrr 0.472`, `copied_from n= 29 mrr 0.136`), not the same
+    evaluation again."""
+    found = [r for r in raw.of_kind(PROGRESS)
+             if any(metric_names.variant_of(n) == metric for n in measured(r))]
+    sizes = [next((v for n, v in numbers(r).items() if metric_names.normal(n) in SIZES), None)
+             for r in found[-2:]]
+    return len(sizes) == 2 and None not in sizes and sizes[0] != sizes[1]
+
+
 def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
     """For each measured metric (its variants merged), each report of it in order: the name
     it was printed under and every measured number of that report."""
