@@ -7,12 +7,17 @@
 - two readings after training that print different sample counts are two subsets, not the
   model degraded (fresh283 `quire_distmult_scriptorium`, correct: MRR per relation, `n= 131
   mrr 0.472` then `n= 29 mrr 0.136`); the same count twice still is.
+- None handed to a library that reads an attribute of it names the names its raising line
+  reads and the user's call (fresh283 `tern_ledger_sft`, Soup 3a549d3: `optimizer=None` into
+  mlx-lm's `train`, "'NoneType' object has no attribute 'state'").
 
 Cost: < 1 s (records in memory, no process).
 """
 
 from __future__ import annotations
 
+from mlxprobe.judging import hints
+from mlxprobe.judging.program import raised
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 
@@ -71,3 +76,28 @@ def test_two_rows_that_print_different_sample_counts_are_two_subsets() -> None:
 
 def test_the_same_count_twice_is_the_same_evaluation_degraded() -> None:
     assert classify(relation_table((188.0, 188.0, 188.0))).label == "wrong_result:degraded"
+
+
+SITE = "/venv/lib/python3.11/site-packages/mlx_lm/tuner/trainer.py"
+TRAIN_NONE = f"""Traceback (most recent call last):
+  File "/work/sft.py", line 88, in train
+    train(
+  File "{SITE}", line 245, in train
+    state = [model.state, optimizer.state, mx.random.state]
+             ^^^^^^^^^^^^^^^
+AttributeError: 'NoneType' object has no attribute 'state'
+"""
+
+
+def test_none_handed_to_a_library_names_what_it_reads_and_the_call() -> None:
+    error = raised(TRAIN_NONE)
+    assert error is not None
+    hint = hints.for_error(*error, TRAIN_NONE)
+    assert hint.startswith("`model` or `optimizer` reached `mlx_lm.tuner.trainer.train` as None")
+    assert "sft.py:88" in hint and "`optimizer=optimizer`" in hint
+
+
+def test_none_read_in_the_users_own_line_keeps_the_plain_hint() -> None:
+    text = TRAIN_NONE.replace(f'File "{SITE}"', 'File "/work/helpers.py"')
+    error = raised(text)
+    assert error is not None and "reached" not in hints.for_error(*error, text)

@@ -95,6 +95,11 @@ through. Each rule below is one statement true of every program with that failur
   meant (fresh250 `quillwort_adapter_meld`, mlx-plamo "Fix fuse_lora.py":
   `model.model.layers[-lora_layers:]` for `model.model.layers.layers[-lora_layers:]`, a
   decoder module holding the list in its own `.layers`).
+- `none_handed_over`: Python's "'NoneType' object has no attribute 'x'" raised in a
+  library's code whose line reads `.x` of plain names: the user's call handed one of them over
+  as None, passed so or left to a default of None the library does not fill in (fresh283
+  `tern_ledger_sft`, Soup 3a549d3: `optimizer=None` handed to mlx-lm's `train`, which reads
+  `optimizer.state` before the first step).
 `where(found)` names the raising line for any other crash's hint.
 
 Must not import: mlx, anything with side effects.
@@ -129,6 +134,7 @@ UNPACK = re.compile(r"(?:too many|not enough) values to unpack")
 UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 NOT_AN_ARRAY = re.compile(r"'(bool|int|float|str|NoneType)' object has no attribute '(\w+)'")
+NONE_ATTRIBUTE = re.compile(r"'NoneType' object has no attribute '(\w+)'")
 UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function) object")
 # `[broadcast_shapes] Shapes (16,24) and (29,1) cannot be broadcast`: a column of values
 # against a (rows, length) array
@@ -169,8 +175,11 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
     if kind == "TypeError" and UNPACKED_FUNCTION.search(message) and TRANSFORM_CALL.search(
             user.text):
         return unpacked_transform(user)
-    if kind == "AttributeError" and (value := NOT_AN_ARRAY.search(message)) and passed(found):
-        return positional_literal(value.group(1), user, found)
+    if kind == "AttributeError" and (value := NOT_AN_ARRAY.search(message)) and passed(
+            found) and (literal := positional_literal(value.group(1), user, found)):
+        return literal
+    if kind == "AttributeError" and (none := NONE_ATTRIBUTE.search(message)):
+        return none_handed_over(none.group(1), user, found)
     if kind == "ValueError" and (shapes := PER_ROW.search(message)) and ROW_COLUMN.search(
             user.text):
         return per_row_count(int(shapes["rows"]), int(shapes["count"]), user)
@@ -385,6 +394,23 @@ def positional_literal(kind: str, user: Frame, found: list[Frame]) -> str | None
             "that position is another parameter than the one meant (an argument order read "
             "from an older signature or docs, or a parameter added before it); pass it by "
             f"keyword (`name={literals[0]}`) and check the function's signature")
+
+
+def none_handed_over(attr: str, user: Frame, found: list[Frame]) -> str | None:
+    """None reached a library function that reads an attribute of what it was given: the
+    raising frame is the library's, and its line reads `.attr` of plain names, one of which
+    the user's call handed over as None."""
+    inner = found[-1]
+    names = [n for n in dict.fromkeys(re.findall(rf"(?<![\w.])([A-Za-z_]\w*)\.{attr}\b",
+                                                 inner.text)) if n != "self"]
+    if inner is user or not inner.library or not names:
+        return None
+    which = " or ".join(f"`{n}`" for n in names)
+    return (f"{which} reached `{inner.module}.{inner.function}` as None ({inner.where}: "
+            f"`{inner.text[:LINE_CHARS]}` reads `.{attr}` of it): the call at {user.where} "
+            f"(`{user.text[:LINE_CHARS]}`) hands it None, passed as None or left to a "
+            "parameter's default of None that the library does not fill in; build the object "
+            f"before the call and pass it (`{names[-1]}={names[-1]}`)")
 
 
 def _calls(line: str) -> list[ast.Call]:
