@@ -106,6 +106,9 @@ RAISED = {
     # fresh276 orchard_graft_scion_reptile: a list of a nested tree's layer dicts
     "list_not_arrays": "mx.stack([{'w': mx.ones(2)}, {'w': mx.ones(2)}])",
     "incompatible_arguments": "mx.ones(2).astype('float32')",
+    # fresh284 quarry_tithe_lmhead: an explicit head into a model that ties it
+    "untied_head_in_checkpoint": "M.load_weights([('weight', mx.zeros((2, 2))), "
+                                 "('bias', mx.zeros(2)), ('lm_head.weight', mx.zeros((2, 2)))])",
     "array_for_number": "mx.arange(mx.array([3, 5]).max())",
     "load_failed_to_open": "mx.load('/nonexistent/weights.safetensors')",
     "dataset_split_empty": "import types; from mlx_lm.tuner.datasets import load_dataset; "

@@ -10,6 +10,10 @@
 - None handed to a library that reads an attribute of it names the names its raising line
   reads and the user's call (fresh283 `tern_ledger_sft`, Soup 3a549d3: `optimizer=None` into
   mlx-lm's `train`, "'NoneType' object has no attribute 'state'").
+- a loss that fell to half its first over a short run (6 reports) beside an accuracy at 0 at
+  every report is `not_learning:opposed`, and a detector's score (hit@0.5) adds the boxes'
+  units to the fix (fresh284 `crosswalk_beacon_priors`, mlx-models 9a42db7: 49.4 -> 7.56,
+  hit@0.5 0.000 at 7 reports); a loss that did not halve stays unjudged by it.
 
 Cost: < 1 s (records in memory, no process).
 """
@@ -101,3 +105,23 @@ def test_none_read_in_the_users_own_line_keeps_the_plain_hint() -> None:
     text = TRAIN_NONE.replace(f'File "{SITE}"', 'File "/work/helpers.py"')
     error = raised(text)
     assert error is not None and "reached" not in hints.for_error(*error, text)
+
+
+def detector(losses: list[float]) -> RawResult:
+    """Epoch lines `loss L ... | val mIoU 0.000 hit@0.5 0.000`, then a closing line."""
+    reports = [{"kind": "progress", "source": "output", "step": 4 * i, "t": 1.0 + i,
+                "loss": loss, "metrics": {"val_miou": 0.0, "hit@0.5": 0.0}}
+               for i, loss in enumerate(losses)]
+    reports.append({"kind": "progress", "source": "output", "step": 4 * len(losses),
+                    "t": 2.0 + len(losses), "metrics": {"hit@0.5": 0.0}})
+    return RawResult(records=reports, exit_code=0, watched=True)
+
+
+def test_a_short_run_whose_loss_halved_beside_a_zero_hit_rate_is_opposed() -> None:
+    verdict = classify(detector([49.40, 10.85, 9.17, 8.07, 8.55, 7.56]))
+    assert verdict.label == "not_learning:opposed"
+    assert "`H, W, C = img.shape`" in verdict.hint and "resized image" in verdict.hint
+
+
+def test_a_loss_that_did_not_halve_is_left_to_the_other_rules() -> None:
+    assert classify(detector([9.40, 8.85, 8.17, 8.07, 7.95, 7.56])).label == "pass"

@@ -166,6 +166,18 @@ TABLE: tuple[KnownError, ...] = (
         "same LoRA layers before `load_weights`",
         GH + "ARahim3/mlx-tune/commit/f4a98d63d9f51cd809febbcbced6a1f1e45f7e79"),
     KnownError(
+        "untied_head_in_checkpoint",
+        r"Received \d+ parameters not in model(?:[^\n]*\n){0,64}?[^\n]*\blm_head\.weight\b",
+        "the checkpoint holds an output head, `lm_head.weight`, that the model does not have: "
+        "a model built with its head tied to the input embedding (`tie_word_embeddings`: "
+        "logits from `embed_tokens.as_linear(h)`) is loading a checkpoint exported with the "
+        "head written out explicitly (Hugging Face exports do)",
+        "drop the head's key where the model ties it, in the model's `sanitize` before "
+        "`load_weights`: `if self.args.tie_word_embeddings: weights.pop(\"lm_head.weight\", "
+        "None)`; or build the model untied when the checkpoint's head differs from its "
+        "embedding",
+        GH + "ml-explore/mlx-examples/commit/595f5da146bbf305b14fe18d343fe2777aa8a1ba"),
+    KnownError(
         "weights_not_in_model",
         r"Received \d+ parameters not in model",
         "the checkpoint holds parameters the model does not have: quantized weights "
