@@ -394,14 +394,14 @@ def _deliberate_last_stage(raw: RawResult) -> bool:
 def _error_fell(raw: RawResult) -> bool:
     """With no training loss reported: an error measure (`metric_names.lower_is_better`, a
     held-out one too) reported since the last look that saw weight matrices train fell by
-    half (fresh282
-    `indigo_vat_vera_vectors`, correct: VeRA vectors fitted on a frozen MLP, printed as
-    `batch`/`test` columns and a closing `test MSE: unadapted 0.17456 -> adapted 0.00633`)."""
+    half (fresh282 `indigo_vat_vera_vectors`, correct: VeRA vectors fitted on a frozen MLP,
+    printed as `batch`/`test` columns and a closing `test MSE: unadapted 0.17456 -> adapted
+    0.00633`)."""
     since = _stage_start(raw)
     found = metrics.series(raw, since=since) if since is not None else {}
-    return any(metric_names.lower_is_better(name) and len(values) >= 2
-               and fell_by_half([v for _, v in values if math.isfinite(v)] or [0.0])
-               for name, values in found.items())
+    curves = [[v for _, v in values if math.isfinite(v)] for name, values in found.items()
+              if metric_names.lower_is_better(name)]
+    return any(len(curve) >= 2 and fell_by_half(curve) for curve in curves)
 
 
 def _stage_start(raw: RawResult) -> float | None:

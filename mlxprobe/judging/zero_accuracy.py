@@ -19,7 +19,7 @@ falls: it is the similarity itself), recall@1 0.006 then 0.000 at all 10 later r
 fixed twin (1 - cos): recall@1 1.000. A language model's token accuracy leaves 0 within its
 first reports (the commonest token); a detector's mAP rises above 0.000 once it learns. A run
 too short for the trend test counts when its loss ended at <= HALF = 0.5 of its first over
->= 5 reports: over 1,671 kept runs (stop 80) five have an accuracy zeroed so, all broken, and
+>= 5 reports: over 1,687 kept runs (stop 80) five have an accuracy zeroed so, all broken, and
 only fresh284 `crosswalk_beacon_priors` (49.4 -> 7.56, hit@0.5 0.000 at 7 reports) moves
 from the 100-fold floor asked before.
 
