@@ -182,12 +182,13 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry
 # goes too.
 OPEN: dict[tuple[str, str], list[str]] = {
-    # stop 80's last half, scored at its end, not yet judged true or false: a port of an
-    # older mlx-lm trainer (`ce.sum() / ntoks` over a window mask; `if seed:
-    # np.random.seed(seed)`), a model left in eval mode before its training loop, a split
-    # computed `len(rows) // 10 * 8`
+    # stop 80's last half, scored at its end. Not yet judged: a port of an older mlx-lm
+    # trainer (`ce.sum() / ntoks` over a window mask; `if seed: np.random.seed(seed)`).
     ("fresh287", "stockroom_ledger_sft_ok.py"): ["MLX041:93", "MLX142:104"],
+    # false: `m.eval()` ends each pass of a loop that builds a new model at its start
+    # (`m = mlp(64, 2)`), and MLX124 reads the next pass's steps as stepping the eval'd one
     ("fresh287", "estuary_zone_teacher_panel.py"): ["MLX124:83"],
+    # false: `12 * (len(ytr) // 128)` counts steps (epochs x full batches), no share of rows
     ("fresh287", "sonde_ascent_cholesky_nll.py"): ["MLX170:160"]}
 
 
