@@ -80,6 +80,15 @@ def any_trains_matrices(raw: RawResult) -> bool:
     return bool(found) and any(c.get("trainable_matrices") for c in found[-1])
 
 
+def last_trained_look(raw: RawResult) -> float | None:
+    """When the last census with trainable weight matrices was taken: what the program
+    reports after it (the adapted model's baseline reading, then a stage that trains vectors
+    alone) is the last stage's."""
+    trained = [r for r in raw.of_kind(PARAMS) if r.get("census")
+               and any(c.get("trainable_matrices") for c in r["census"])]
+    return trained[-1].get("t") if trained else None
+
+
 def trained_matrices_before(raw: RawResult) -> bool:
     """An earlier census of the same model had trainable weight matrices: a stage before the
     last trained them (fresh93 `quasar_tempscale_reliability`: an MLP trained, then frozen

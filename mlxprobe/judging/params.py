@@ -397,20 +397,11 @@ def _error_fell(raw: RawResult) -> bool:
     half (fresh282 `indigo_vat_vera_vectors`, correct: VeRA vectors fitted on a frozen MLP,
     printed as `batch`/`test` columns and a closing `test MSE: unadapted 0.17456 -> adapted
     0.00633`)."""
-    since = _stage_start(raw)
+    since = anatomy.last_trained_look(raw)
     found = metrics.series(raw, since=since) if since is not None else {}
     curves = [[v for _, v in values if math.isfinite(v)] for name, values in found.items()
               if metric_names.lower_is_better(name)]
     return any(len(curve) >= 2 and fell_by_half(curve) for curve in curves)
-
-
-def _stage_start(raw: RawResult) -> float | None:
-    """When the last census with trainable weight matrices was taken: what the program
-    reports after it (the adapted model's baseline reading, then the stage that trains
-    vectors alone) is the last stage's."""
-    trained = [r for r in raw.of_kind(PARAMS) if r.get("census")
-               and any(c.get("trainable_matrices") for c in r["census"])]
-    return trained[-1].get("t") if trained else None
 
 
 def fell_by_half(curve: list[float]) -> bool:

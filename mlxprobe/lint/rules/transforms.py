@@ -38,6 +38,7 @@ from ..flow import (
     bound_arguments,
     bound_only,
     calls,
+    defaults,
     name_bindings,
     reach,
     self_attr,
@@ -435,12 +436,8 @@ def settings_args(function: ast.AST) -> set[str]:
     gradient flows through (fresh276 `ringroad_wardrop_anderson_jfb`: an Anderson solver's
     ridge `lam * mx.eye(n)` added to the matrix it solves; its iterates come from
     `mx.zeros` and a map over stop_gradient-ed weights)."""
-    args = function.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults),
-             *zip(args.kwonlyargs, args.kw_defaults)]
-    return {a.arg for a, d in pairs if type(d) is ast.Constant
-            and type(d.value) in (int, float)}
+    return {name for name, d in defaults(function).items()
+            if type(d) is ast.Constant and type(d.value) in (int, float)}
 
 
 class NoGradientOp(Rule):
