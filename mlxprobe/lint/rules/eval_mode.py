@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import calls, reach, walk
+from ..flow import bound, calls, reach, walk
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update, updated_model
@@ -59,9 +59,18 @@ def steps_on(source: SourceFile, loop: ast.AST, name: str) -> bool:
 
 
 def trained_after(source: SourceFile, scope: ast.AST, line: int, name: str) -> bool:
-    """A loop of `scope` that ends after `line` steps an optimizer on `name`."""
+    """A loop of `scope` that ends after `line` steps an optimizer on `name`, unless it
+    holds `line` and binds `name` anew before it in each pass: the steps then train the
+    next pass's model, not the one put in eval mode (fresh287 `estuary_zone_teacher_panel`:
+    `m = mlp(64, 2)` at the start of a loop over sites, `m.eval()` at its end)."""
     return any(isinstance(n, LOOPS) and n.end_lineno >= line and steps_on(source, n, name)
-               for n in walk(scope.body))
+               and not rebound_per_pass(n, line, name) for n in walk(scope.body))
+
+
+def rebound_per_pass(loop: ast.AST, line: int, name: str) -> bool:
+    """`loop` holds `line` and a statement of its own body before `line` binds `name`."""
+    return loop.lineno <= line and any(
+        s.lineno < line and name in bound(s) for s in loop.body)
 
 
 def loaded(source: SourceFile, function: ast.AST, name: str) -> list[tuple[ast.AST, str]]:

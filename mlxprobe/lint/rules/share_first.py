@@ -10,7 +10,8 @@ trained on 7 rows.
 
 Job: `len(x) // k * m` (or `m * (len(x) // k)`) with integer constants 0 < m < k (a fraction
 of the size; `len(x) // bs * bs`, rounding down to a multiple, is not one), unless it is an
-argument of an `mlx.optimizers` call (a schedule's length: epochs times batches).
+argument of an `mlx.optimizers` call (a schedule's length: epochs times batches), or bound to
+a name such an argument reads.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -81,9 +82,24 @@ class ShareDividedFirst(Rule):
 def schedule_length(source: SourceFile, node: ast.AST) -> bool:
     """`node` is an argument of an `mlx.optimizers` call (a schedule's length in steps,
     `optim.cosine_decay(lr, 6 * (len(rows) // 64))`: epochs times batches, no share of the
-    rows; fresh108 `tuning_fork_pitch_nll_thaw`)."""
+    rows; fresh108 `tuning_fork_pitch_nll_thaw`), or is bound to a name that such an argument
+    reads in the same scope (fresh287 `sonde_ascent_cholesky_nll`: `steps_b = 12 * (len(ytr)
+    // 128)`, then `optim.cosine_decay(1e-3, steps_b - 100, 2e-5)`)."""
+    if optimizer_argument(source, node):
+        return True
+    assign = source.parents.get(node)
+    if not (isinstance(assign, ast.Assign) and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name)):
+        return False
+    name, scope = assign.targets[0].id, source.enclosing(assign) or source.tree
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+               and optimizer_argument(source, n) for n in ast.walk(scope))
+
+
+def optimizer_argument(source: SourceFile, node: ast.AST) -> bool:
+    """`node` is (in) an argument of an `mlx.optimizers` call: the first call above it."""
     call = source.parents.get(node)
-    if isinstance(call, ast.keyword):
+    while call is not None and not isinstance(call, (ast.Call, ast.stmt)):
         call = source.parents.get(call)
     name = source.imports.resolve(call.func) if isinstance(call, ast.Call) else None
     return bool(name) and name.startswith("mlx.optimizers.")
