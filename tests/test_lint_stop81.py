@@ -4,6 +4,8 @@
   in eval mode at its end (fresh287 `estuary_zone_teacher_panel`, correct: a panel of site
   models, each `m = mlp(64, 2)`, trained, then `m.eval()`; the rule read the next pass's
   steps as training the eval'd model).
+- MLX260 (new): `os.makedirs(os.path.dirname(path))` with no test of the dirname's truth
+  (fresh267 `pantry_shelf_cnn`: a checkpoint name with no directory part, FileNotFoundError).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -53,3 +55,37 @@ def test_a_step_count_read_by_a_schedule_is_no_share() -> None:
 
 def test_the_same_count_used_as_a_split_still_fires() -> None:
     assert fired(SCHEDULE.format(use="train = rows[:steps]"), "MLX170") == [3]
+
+
+SAVE = """
+import os
+
+def save(model, fname{default}):
+    dir_path = os.path.dirname({path})
+{guard}    os.makedirs(dir_path, exist_ok=True)
+    model.save_weights(fname)
+
+def train(model, opt, x, y):
+    loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+    opt.update(model, g)
+    save(model, "model_000.npz")
+"""
+
+
+def test_makedirs_of_a_dirname_never_tested_fires() -> None:
+    assert fired(SAVE.format(default="", path="fname", guard=""), "MLX260") == [6]
+
+
+def test_an_exists_check_is_no_guard_against_the_empty_dirname() -> None:
+    guard = "    if not os.path.exists(dir_path):\n    "
+    assert fired(SAVE.format(default="", path="fname", guard=guard), "MLX260") == [7]
+
+
+def test_a_truth_test_of_the_dirname_is_a_guard() -> None:
+    guard = "    if dir_path:\n    "
+    assert fired(SAVE.format(default="", path="fname", guard=guard), "MLX260") == []
+
+
+def test_a_joined_or_absolute_path_has_a_directory_part() -> None:
+    for path in ('os.path.join(out, "w.npz")', "os.path.abspath(fname)", 'f"ckpt/{fname}"'):
+        assert fired(SAVE.format(default=", out='runs'", path=path, guard=""), "MLX260") == []

@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX260", "makedirs-of-empty-dirname",
+        "os.makedirs(os.path.dirname(path)) with no test that the dirname is not empty: a "
+        "path with no directory part (a checkpoint written to the working directory) has "
+        "the dirname '', and os.makedirs('') raises FileNotFoundError (exist_ok=True and an "
+        "os.path.exists check do not help), so the run dies at its first save",
+        "if (d := os.path.dirname(fname)): os.makedirs(d, exist_ok=True)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh267 pantry_shelf_cnn) a CNN saving "
+        "shelf_cnn_000.npz raised \"FileNotFoundError: [Errno 2] No such file or directory: "
+        "''\" after its first epoch; with `if dir_path:` it trained 4 epochs and saved 4 "
+        "checkpoints",
+        "", source="https://github.com/menzHSE/mlx-cifar-10-cnn/commit/"
+        "d09c838cbda267a205558e23fd5e57bc844b9590"),
+    RuleInfo(
         "MLX259", "safetensors-into-directory",
         "mx.save_safetensors (or mx.savez, mx.save) given a path the same function creates "
         "as a directory (os.makedirs(path)): MLX appends the suffix to a path without it, so "

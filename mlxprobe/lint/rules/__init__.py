@@ -59,6 +59,7 @@ from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .ellipsis_slice import EllipsisSlice
+from .empty_dirname import MakedirsOfEmptyDirname
 from .eval_context import EvalAsContext
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
@@ -344,4 +345,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     MisspeltModuleAttribute,
     ArrayOrDefault,
     SafetensorsIntoDirectory,
+    MakedirsOfEmptyDirname,
 ), key=lambda r: r.id))
