@@ -42,6 +42,10 @@ def test_an_error_below_or_near_the_baseline_passes(val: list[float]) -> None:
     ("naive (train-mean) val MAE = 0.442 kg", "val_mae", 0.442),
     (LINE, "val_mae", None),  # another measure's baseline
     ("val mse 0.3 at epoch 4", "val_mse", None),  # no baseline word
+    # a line stating two measures' baselines gives each its own (fresh288
+    # `quiltframe_selu_resume`: valid_ce 0.9324 was read against the accuracy's 0.286)
+    ("baseline: always-majority valid_acc 0.286; uniform guess CE 1.3863", "valid_ce", 1.3863),
+    ("baseline mse 0.5 | model mse 0.3", "val_mse", 0.5),
 ])
 def test_a_baseline_is_read_for_the_measure_its_line_names(text: str, name: str,
                                                            expected) -> None:

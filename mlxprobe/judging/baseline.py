@@ -12,7 +12,9 @@ scale than the predictions).
 Thresholds and why: the baseline from a line of the output holding a baseline word
 (`baseline`, `mean predictor`, `predict ... mean`, `naive`, `climatology`, `persistence`) and
 every word of the held-out error's name but its split word (`mse` for `val_mse`): the first
-number after the baseline word. The held-out error (`metric_names.held_out`, role loss) at
+number after the baseline word, or after the first of each of those words where they follow it (a
+line that states baselines of two metrics, `majority valid_acc 0.286; uniform guess CE
+1.3863`, gives `valid_ce` the second). The held-out error (`metric_names.held_out`, role loss) at
 its last TAIL reports all >= BAD x that baseline. Measured: failure corpus fresh186
 `kiln_glaze_adadelta` (mlx ed9aa07, AdaDelta's state read as "s" and written as "u"): val_mse
 1.01e6 against a stated baseline of 423.4 (2,390x); its fixed twin 328.6 (0.78x). Over every
@@ -55,10 +57,19 @@ def stated_baseline(text: str, name: str) -> float | None:
     found = None
     for line in text.splitlines():
         at = BASELINE.search(line)
-        number = NUMBER.search(line, at.end()) if at else None
+        number = NUMBER.search(line, named_after(line, at.end(), core)) if at else None
         if number and core and set(core) <= set(metric_names.words(line)):
             found = float(number.group(0))
     return found
+
+
+def named_after(line: str, start: int, core: list[str]) -> int:
+    """Where the baseline's number is read from: after the error's own name when the line
+    names it after the baseline word (`baseline: majority valid_acc 0.286; uniform CE
+    1.3863` states 1.3863 for `valid_ce`, fresh288 `quiltframe_selu_resume`), else right
+    after the baseline word (`val MAE 3.2 (persistence 1.52)`)."""
+    firsts = [re.search(rf"(?i)(?<![a-z]){re.escape(w)}(?![a-z])", line[start:]) for w in core]
+    return start + max(m.end() for m in firsts) if firsts and all(firsts) else start
 
 
 def worse(raw: RawResult) -> dict | None:
