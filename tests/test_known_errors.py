@@ -55,6 +55,8 @@ RAISED = {
     "matmul_inner_dim": "nn.Linear(4, 2)(mx.ones((3, 5)))",
     "integer_matmul": "mx.ones((2, 2), dtype=mx.int32) @ mx.ones((2, 2), dtype=mx.int32)",
     "broadcast_shapes": "mx.ones((2, 3)) + mx.ones((4, 5))",
+    "shortcut_channels": "mx.ones((2, 4, 4, 8)) + nn.Conv2d(8, 6, 3, padding=1)"
+                         "(mx.ones((2, 4, 4, 8)))",
     "features_given_to_encoding": "mx.ones((2, 5, 8)) + "
                                   "nn.SinusoidalPositionalEncoding(8)(mx.ones((2, 5, 8)))",
     "number_as_string": "optim.cosine_decay('3e-3', 100, '1e-5')(mx.array(0))",
@@ -280,6 +282,18 @@ def test_an_extra_trailing_axis_either_way_round_is_features_given_to_an_encodin
         assert known_errors.find(text).name == "features_given_to_encoding", shapes
     other = "ValueError: [broadcast_shapes] Shapes (16,24) and (16,24,32,32) cannot be broadcast."
     assert known_errors.find(other).name == "broadcast_shapes"
+
+
+def test_only_feature_maps_that_differ_in_their_channels_alone_name_a_shortcut() -> None:
+    """fresh288 `loupe_glaze_upscale`: (8,4,4,64) + (8,4,4,40), a residual block that
+    changes its width; 3-D rows that differ in their last axis (a vocabulary, a mask one
+    token long) and maps that differ elsewhere keep the plain entry."""
+    text = "ValueError: [broadcast_shapes] Shapes {} and {} cannot be broadcast."
+    assert known_errors.find(text.format("(8,4,4,64)", "(8,4,4,40)")).name == \
+        "shortcut_channels"
+    for a, b in (("(8,10,36)", "(8,10,40)"), ("(8,4,4,64)", "(8,8,8,40)"),
+                 ("(8,4,4,64)", "(8,4,4,64)")):
+        assert known_errors.find(text.format(a, b)).name == "broadcast_shapes"
 
 
 def test_a_transformation_given_an_array_is_found_from_the_first_line_alone():

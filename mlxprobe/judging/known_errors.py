@@ -502,6 +502,18 @@ TABLE: tuple[KnownError, ...] = (
         "`args = [float(a) for a in cfg['arguments']]`; in YAML write `3.0e-3` (a dot and a "
         "signed exponent); `add_argument('--lr', type=float)`", GH + "yaml/pyyaml/issues/173"),
     KnownError(
+        "shortcut_channels",
+        r"\[broadcast_shapes\] Shapes \((\d+,\d+,\d+(?:,\d+)?),(\d+)\) and \(\1,(?!\2\))\d+\)",
+        "two feature maps (4-D or 5-D, channels last as MLX's convolutions hold them) agree "
+        "on every axis but their channels: most often a residual or skip connection adds a "
+        "block's input to its output when the block changes the channel count (`identity + "
+        "x` with in_dims != out_dims), or a U-Net skip is added where its widths differ",
+        "project the shortcut when the widths differ: `self.project = nn.Conv2d(in_dims, "
+        "out_dims, kernel_size=1)` and `x = self.project(identity) + x` (identity only when "
+        "in_dims == out_dims), or concatenate skips on the channel axis, `mx.concatenate([a, "
+        "b], axis=-1)`",
+        GH + "TonyTheTaiga/mlx-models/commit/a6227cf8a25aa10286758c957b6cfaf35838c4b4"),
+    KnownError(
         "broadcast_shapes",
         r"\[broadcast_shapes\] Shapes .* cannot be broadcast",
         "two arrays disagree on an axis: a shape that only worked at batch size 1, targets "
