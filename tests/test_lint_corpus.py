@@ -186,9 +186,7 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
 # Findings on correct loops that are FALSE and not fixed yet, or not yet judged, each named in
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry
 # goes too.
-OPEN: dict[tuple[str, str], list[str]] = {
-    # not yet judged (fresh289, scored at stop 81)
-    ("fresh289", "tidetable_crier_onlinedpo.py"): ["MLX178:80"]}
+OPEN: dict[tuple[str, str], list[str]] = {}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

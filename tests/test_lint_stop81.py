@@ -6,6 +6,8 @@
   steps as training the eval'd model).
 - MLX260 (new): `os.makedirs(os.path.dirname(path))` with no test of the dirname's truth
   (fresh267 `pantry_shelf_cnn`: a checkpoint name with no directory part, FileNotFoundError).
+- MLX178 reads the count of `range(1, ROUNDS + 1)` (fresh289 `tidetable_crier_onlinedpo`,
+  correct: a reference model copied once a round, 8 rounds).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -89,3 +91,37 @@ def test_a_truth_test_of_the_dirname_is_a_guard() -> None:
 def test_a_joined_or_absolute_path_has_a_directory_part() -> None:
     for path in ('os.path.join(out, "w.npz")', "os.path.abspath(fname)", 'f"ckpt/{fname}"'):
         assert fired(SAVE.format(default=", out='runs'", path=path, guard=""), "MLX260") == []
+
+
+ROUNDS = """
+ROUNDS = {rounds}
+grad_fn = nn.value_and_grad(policy, loss_fn)
+
+def copy_frozen(model):
+    twin = Net()
+    twin.load_weights(list(tree_flatten(model.parameters())))
+    return twin
+
+for rnd in range(1, ROUNDS + 1):
+    ref = copy_frozen(policy)
+    for step in range(30):
+        loss, g = grad_fn(policy, ref)
+        opt.update(policy, g)
+        mx.eval(policy.parameters(), opt.state)
+"""
+NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+"""
+
+
+def test_a_copy_built_once_a_round_over_few_rounds_is_no_per_step_build() -> None:
+    """fresh289 `tidetable_crier_onlinedpo` (correct): a frozen reference copied once per
+    round of online DPO, `range(1, ROUNDS + 1)` with ROUNDS = 8: the count was not read."""
+    assert fired(NET + ROUNDS.format(rounds=8), "MLX178") == []
+
+
+def test_the_same_copy_over_many_rounds_still_fires() -> None:
+    assert fired(NET + ROUNDS.format(rounds=5000), "MLX178") == [11]

@@ -667,12 +667,28 @@ def per_update(source: SourceFile, loop: ast.AST, name: str) -> bool:
 
 
 def range_count(source: SourceFile, loop: ast.AST) -> int | None:
-    """N of `for ... in range(N)` when N is an int literal or a name bound once, to one."""
+    """The passes of `for ... in range(N)` or `range(A, B)` when each bound is an int
+    literal, a name bound once to one, or one of those plus or minus another (`range(1,
+    ROUNDS + 1)`, `ROUNDS = 8`: fresh289 `tidetable_crier_onlinedpo`, eight rounds)."""
     call = getattr(loop, "iter", None)
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-            and call.func.id == "range" and len(call.args) == 1):
+            and call.func.id == "range" and len(call.args) in (1, 2)):
         return None
-    return constant_int(source, call.args[0], list(source.of_type(ast.Assign)))
+    stmts = list(source.of_type(ast.Assign))
+    bounds = [bound_int(source, a, stmts) for a in call.args]
+    if None in bounds:
+        return None
+    return bounds[0] if len(bounds) == 1 else max(0, bounds[1] - bounds[0])
+
+
+def bound_int(source: SourceFile, node: ast.AST, stmts: list[ast.AST]) -> int | None:
+    """`constant_int`, also of `a + b` and `a - b` of two such."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        left, right = (constant_int(source, n, stmts) for n in (node.left, node.right))
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(node.op, ast.Add) else left - right
+    return constant_int(source, node, stmts)
 
 
 DATA_BUILDERS = frozenset({"concatenate", "stack", "vstack", "hstack"})
