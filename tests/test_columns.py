@@ -60,3 +60,20 @@ def test_a_column_of_shares_under_a_metric_is_no_row():
     parser = ProgressParser()
     parser.parse("step  loss  acc")
     assert "loss" not in (parser.parse("10  0.5  0.9/0.8") or {}).get("metrics", {})
+
+
+def test_a_table_whose_aligned_names_hold_no_position_or_metric_is_no_progress():
+    """fresh289 `chaffinch_phrase_elman_floor` (correct): each row's starting learning rate,
+    1.0 at every pass, was read as a loss that never moved (`not_learning:trend`)."""
+    parser = ProgressParser()
+    header = "pass  lr start   lr end  first win  last10 win  held-out      gap   secs"
+    rows = ["   1    1.0000   0.0204     3.1716      2.6777    2.6934  +0.9037    1.4",
+            "   2    1.0000   0.0204     2.5679      2.0353    2.0808  +0.2911    2.7"]
+    assert [parser.parse(line) for line in [header, *rows]] == [None, None, None]
+
+
+def test_the_same_rows_under_a_header_that_names_a_position_are_read():
+    parser = ProgressParser()
+    assert parser.parse("epoch  lr start   lr end  val loss   secs") is None
+    record = parser.parse("    1    1.0000   0.0204    2.6934    1.4")
+    assert record["step"] == 1 and record["metrics"]["val_loss"] == 2.6934

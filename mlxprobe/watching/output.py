@@ -157,13 +157,19 @@ class ProgressParser:
         names them by alignment (`columns.aligned`); the header is tried on one row only. A
         line of words between them (`(first step: 8 gradient leaves)`) is no row: fresh99
         `ean_scanline_conv_rangetest`, whose header was not read after such a note, so each
-        row's learning rate was read as its loss."""
+        row's learning rate was read as its loss. Names that line up but name no position or
+        metric head a table that is no progress, as in `_foreign` (fresh289
+        `chaffinch_phrase_elman_floor`: `pass  lr start  lr end  first win  last10 win
+        held-out  gap  secs`, whose rows' starting learning rate, 1.0 at every pass, was
+        read as a loss that never moved: `not_learning:trend`)."""
         if self.pending is None or not numeric(cells) or (
                 self.header is not None and len(cells) == len(self.header)):
             return
         names = columns.aligned(self.pending, text)
         if names is not None and is_header(names):
             self.header = names
+        elif names is not None:
+            self.foreign = len(cells)  # names found, none a position or metric
         self.pending = None
 
     def _row(self, text: str, cells: list[str]) -> list[tuple[str, str]] | None:
