@@ -8,6 +8,8 @@
   (fresh267 `pantry_shelf_cnn`: a checkpoint name with no directory part, FileNotFoundError).
 - MLX178 reads the count of `range(1, ROUNDS + 1)` (fresh289 `tidetable_crier_onlinedpo`,
   correct: a reference model copied once a round, 8 rounds).
+- MLX261 (new): a step taken modulo a setting whose declared default is 0 (fresh289
+  `heron_sluice_grpo`: `step % args.logging_steps` under `logging_steps: int = 0`).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -125,3 +127,44 @@ def test_a_copy_built_once_a_round_over_few_rounds_is_no_per_step_build() -> Non
 
 def test_the_same_copy_over_many_rounds_still_fires() -> None:
     assert fired(NET + ROUNDS.format(rounds=5000), "MLX178") == [11]
+
+
+SETTINGS = """
+from dataclasses import dataclass
+
+@dataclass
+class Args:
+    logging_steps: int = {default}
+    lr: float = 1e-3
+
+args = Args()
+for it in range(100):
+    loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+    opt.update(model, g)
+    mx.eval(model.parameters(), opt.state)
+    if {test}:
+        print(it, loss.item())
+"""
+
+
+def test_a_step_modulo_a_setting_whose_default_is_zero_fires() -> None:
+    assert fired(SETTINGS.format(default=0, test="it % args.logging_steps == 0"),
+                 "MLX261") == [14]
+
+
+def test_a_setting_tested_first_or_with_another_default_is_quiet() -> None:
+    guarded = "args.logging_steps > 0 and it % args.logging_steps == 0"
+    assert fired(SETTINGS.format(default=0, test=guarded), "MLX261") == []
+    assert fired(SETTINGS.format(default=10, test="it % args.logging_steps == 0"),
+                 "MLX261") == []
+
+
+def test_a_counter_that_starts_at_zero_is_no_setting() -> None:
+    counter = SETTINGS.format(default=0, test="it % args.logging_steps == 0")
+    assert fired(counter + "    args.logging_steps += 1\n", "MLX261") == []
+
+
+def test_a_parameter_whose_default_is_zero_is_a_setting() -> None:
+    code = "def report(step, every=0):\n    return step % every == 0\n"
+    assert fired(code, "MLX261") == [2]
+    assert fired(code.replace("return", "return every and"), "MLX261") == []

@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX261", "zero-default-divisor",
+        "a step count taken modulo (or divided by) a setting whose declared default is 0 "
+        "(step % args.logging_steps with logging_steps: int = 0, 'off'), with no test of "
+        "the setting around it: left at its default, the line raises ZeroDivisionError "
+        "the first time it runs",
+        "if args.logging_steps > 0 and step % args.logging_steps == 0:",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh289 heron_sluice_grpo) a GRPO "
+        "trainer's KL probe gated by `step % args.logging_steps == 0` under the default 0 "
+        "raised ZeroDivisionError at the first optimizer step; tested for > 0 first, it "
+        "trained",
+        "", source="https://github.com/unslothai/unsloth-zoo/commit/"
+        "2dfb0c4e57efdfd01a5a2b7b937b1cdc96758ff5"),
+    RuleInfo(
         "MLX260", "makedirs-of-empty-dirname",
         "os.makedirs(os.path.dirname(path)) with no test that the dirname is not empty: a "
         "path with no directory part (a checkpoint written to the working directory) has "

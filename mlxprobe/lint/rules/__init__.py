@@ -239,6 +239,7 @@ from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
 from .window_arguments import WindowNotPositive
+from .zero_default_divisor import ZeroDefaultDivisor
 
 ALL: tuple[type[Rule], ...] = tuple(sorted((
     RestartedIteratorLost,
@@ -346,4 +347,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ArrayOrDefault,
     SafetensorsIntoDirectory,
     MakedirsOfEmptyDirname,
+    ZeroDefaultDivisor,
 ), key=lambda r: r.id))
