@@ -10,6 +10,8 @@
   correct: a reference model copied once a round, 8 rounds).
 - MLX261 (new): a step taken modulo a setting whose declared default is 0 (fresh289
   `heron_sluice_grpo`: `step % args.logging_steps` under `logging_steps: int = 0`).
+- MLX262 (new): keywords packed into a dict for a method that unpacks them into another
+  that does not take them (fresh288 `estuary_relay_relconv`, mlx-graphs 63e55b8).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -165,6 +167,40 @@ def test_a_counter_that_starts_at_zero_is_no_setting() -> None:
 
 
 def test_a_parameter_whose_default_is_zero_is_a_setting() -> None:
-    code = "def report(step, every=0):\n    return step % every == 0\n"
+    code = ("def report(step, every=0):\n    return step % every == 0\n"
+            "for x, y in batches:\n"
+            "    loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)\n")
     assert fired(code, "MLX261") == [2]
     assert fired(code.replace("return", "return every and"), "MLX261") == []
+
+
+GRAPH = """
+class MessagePassing(nn.Module):
+    def propagate(self, h, update_kwargs={{}}):
+        agg = h.sum(axis=0)
+        return self.update_nodes(agg, **update_kwargs)
+
+
+class RelConv(MessagePassing):
+    def __call__(self, h):
+        return self.propagate(h, update_kwargs={given})
+
+    def update_nodes(self, aggregated, {receives}):
+        return aggregated + old
+
+
+for x, y in batches:
+    loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+"""
+
+
+def test_a_keyword_forwarded_to_a_method_that_does_not_take_it_fires() -> None:
+    """fresh288 `estuary_relay_relconv` (mlx-graphs 63e55b8)."""
+    assert fired(GRAPH.format(given="dict(input=h)", receives="old"), "MLX262") == [10]
+    assert fired(GRAPH.format(given='{"input": h}', receives="old"), "MLX262") == [10]
+
+
+def test_a_forwarded_keyword_the_method_takes_is_quiet() -> None:
+    assert fired(GRAPH.format(given="dict(old=h)", receives="old"), "MLX262") == []
+    assert fired(GRAPH.format(given="dict(input=h)", receives="old=None, **kw"),
+                 "MLX262") == []

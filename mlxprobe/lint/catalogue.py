@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX262", "forwarded-unknown-keyword",
+        "keywords packed into a dict for a method that unpacks it into another "
+        "(self.propagate(..., update_kwargs=dict(input=h)), then self.update_nodes(agg, "
+        "**update_kwargs)) where the receiving method takes no such keyword and no "
+        "**kwargs: TypeError 'got an unexpected keyword argument' at the first call",
+        "update_kwargs=dict(old=node_features)  # the receiving method's own parameter name",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh288 estuary_relay_relconv) a "
+        "relational graph convolution's first forward raised \"TypeError: update_nodes() got "
+        "an unexpected keyword argument 'input'\"; with dict(old=...) it trained",
+        "", source="https://github.com/mlx-graphs/mlx-graphs/commit/"
+        "63e55b84d9d736e5ff717955c214c0c7c672130e"),
+    RuleInfo(
         "MLX261", "zero-default-divisor",
         "a step count taken modulo (or divided by) a setting whose declared default is 0 "
         "(step % args.logging_steps with logging_steps: int = 0, 'off'), with no test of "

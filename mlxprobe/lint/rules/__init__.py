@@ -68,6 +68,7 @@ from .falsy_seed import FalsySeed
 from .flag_none import FlagTestedAgainstNone
 from .flat_update import FlatUpdateNonStrict, FlatUpdateStrict
 from .forward_method import ForwardWithoutCall
+from .forwarded_keywords import ForwardedKeywords
 from .freeze_shared import FreezeShared
 from .freezing import KeysMisspelled, KeysNameSubmodule
 from .frozen_differentiated import FrozenDifferentiated
@@ -348,4 +349,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SafetensorsIntoDirectory,
     MakedirsOfEmptyDirname,
     ZeroDefaultDivisor,
+    ForwardedKeywords,
 ), key=lambda r: r.id))

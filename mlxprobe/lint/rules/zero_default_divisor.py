@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..names import last_name
 from ..source import SourceFile, descendants
-from .base import Rule
+from .base import Rule, trains
 
 DIVIDES = (ast.Mod, ast.FloorDiv, ast.Div)
 
@@ -91,12 +91,11 @@ class ZeroDefaultDivisor(Rule):
     """MLX261: `step % args.logging_steps` where `logging_steps: int = 0`."""
 
     id = "MLX261"
-    anchors = ("%", "/")
-    local = True  # one expression, the file's declarations
+    anchors = ("= 0", "=0")
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "= 0" in text or "=0" in text
+        return ("= 0" in text or "=0" in text) and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         fields = zero_fields(source)
