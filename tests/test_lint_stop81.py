@@ -12,6 +12,8 @@
   `heron_sluice_grpo`: `step % args.logging_steps` under `logging_steps: int = 0`).
 - MLX262 (new): keywords packed into a dict for a method that unpacks them into another
   that does not take them (fresh288 `estuary_relay_relconv`, mlx-graphs 63e55b8).
+- MLX263 (new): a loop that ignores its own item and reads what the loop before it bound per
+  item (fresh229 `gecko_grpo_prefill`, mlx-grpo 5452908).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -204,3 +206,31 @@ def test_a_forwarded_keyword_the_method_takes_is_quiet() -> None:
     assert fired(GRAPH.format(given="dict(old=h)", receives="old"), "MLX262") == []
     assert fired(GRAPH.format(given="dict(input=h)", receives="old=None, **kw"),
                  "MLX262") == []
+
+
+ROLLOUT = """
+def build_rollout(model, indices):
+    prompts, answers = [], []
+    for i in indices:
+        prompt, answer = question(i)
+        prompts.append(prompt)
+    logits = []
+    for {item} in {over}:
+        logits.append(model([{read}]))
+    return logits
+
+for step in range(100):
+    loss, g = nn.value_and_grad(model, loss_fn)(model, build_rollout(model, idx))
+"""
+
+
+def test_a_loop_that_ignores_its_item_for_the_earlier_loops_last_fires() -> None:
+    """fresh229 `gecko_grpo_prefill` (mlx-grpo 5452908)."""
+    assert fired(ROLLOUT.format(item="i", over="prompts", read="prompt"), "MLX263") == [9]
+
+
+def test_a_loop_that_reads_its_item_or_repeats_a_count_is_quiet() -> None:
+    assert fired(ROLLOUT.format(item="p", over="prompts", read="p"), "MLX263") == []
+    assert fired(ROLLOUT.format(item="k", over="range(4)", read="prompt"), "MLX263") == []
+    assert fired(ROLLOUT.format(item="p", over="prompts", read="sum(q for q in p) + prompt"),
+                 "MLX263") == []

@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX263", "stale-loop-item",
+        "a loop whose own item is never read while its body reads a name the loop before it "
+        "bound per item (for i in prompts: model([prompt]), prompt left from the earlier "
+        "loop): every pass uses the earlier loop's last item, and a rollout, batch or "
+        "evaluation silently repeats one example",
+        "for prompt in prompts: logit = model([prompt], cache=temp_cache)  # read the loop's "
+        "own item",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh229 gecko_grpo_prefill) a GRPO "
+        "rollout prefilled every question's cache with the batch's last prompt: first-token "
+        "accuracy flat at 0.25 from step 90 to 159; reading the loop's item, it learned",
+        "", source="https://github.com/timgestson/mlx-grpo/commit/"
+        "5452908dd2e9fb5ecf866dae1cdbfcc26989b2af"),
+    RuleInfo(
         "MLX262", "forwarded-unknown-keyword",
         "keywords packed into a dict for a method that unpacks it into another "
         "(self.propagate(..., update_kwargs=dict(input=h)), then self.update_nodes(agg, "

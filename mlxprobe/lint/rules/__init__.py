@@ -197,6 +197,7 @@ from .snapshots import DerivedOnce
 from .softmax_axis import SoftmaxOverAll
 from .softplus import HandWrittenSoftplus
 from .spent_iterator import SpentIterator
+from .stale_item import StaleLoopItem
 from .state import GradsNeverApplied, PrivateWeight, StateNeverEvaluated
 from .state_key import StateKeyNeverWritten
 from .state_trained import StateAttributeTrained
@@ -350,4 +351,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     MakedirsOfEmptyDirname,
     ZeroDefaultDivisor,
     ForwardedKeywords,
+    StaleLoopItem,
 ), key=lambda r: r.id))
