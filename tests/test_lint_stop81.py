@@ -14,6 +14,8 @@
   that does not take them (fresh288 `estuary_relay_relconv`, mlx-graphs 63e55b8).
 - MLX263 (new): a loop that ignores its own item and reads what the loop before it bound per
   item (fresh229 `gecko_grpo_prefill`, mlx-grpo 5452908).
+- MLX264 (new): the same optimizer step twice in one pass with the same gradients (fresh182
+  `quarry_probe_accum`, mlx-lm 71500840).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -234,3 +236,29 @@ def test_a_loop_that_reads_its_item_or_repeats_a_count_is_quiet() -> None:
     assert fired(ROLLOUT.format(item="k", over="range(4)", read="prompt"), "MLX263") == []
     assert fired(ROLLOUT.format(item="p", over="prompts", read="sum(q for q in p) + prompt"),
                  "MLX263") == []
+
+
+STEP = """
+def step(it, x, y):
+    loss, grad = loss_and_grad(model, x, y)
+    if (it + 1) % accum == 0:
+        grad = average_gradients(grad)
+        optimizer.update(model, grad)
+{tail}
+    return loss
+
+for it in range(100):
+    mx.eval(step(it, x, y), model.parameters(), optimizer.state)
+"""
+
+
+def test_the_same_update_twice_in_one_pass_fires() -> None:
+    """fresh182 `quarry_probe_accum` (mlx-lm 71500840)."""
+    assert fired(STEP.format(tail="    optimizer.update(model, grad)"), "MLX264") == [7]
+
+
+def test_updates_on_two_branches_or_with_new_gradients_are_quiet() -> None:
+    other_branch = "    else:\n        optimizer.update(model, grad)"
+    regraded = "    loss, grad = loss_and_grad(model, x, y)\n    optimizer.update(model, grad)"
+    for tail in (other_branch, regraded, "    pass"):
+        assert fired(STEP.format(tail=tail), "MLX264") == []

@@ -1765,6 +1765,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX264", "double-update",
+        "the same optimizer step written twice in one pass (optimizer.update(model, grad), "
+        "then again with the same gradients), both able to run: the gradient is applied "
+        "twice, twice the learning rate and the optimizer's moments stepped twice, or a "
+        "step at every micro-batch besides the accumulated one",
+        "if (it + 1) % accumulation_steps == 0: optimizer.update(model, grad)  # and no "
+        "second update",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh182 quarry_probe_accum) a compiled "
+        "step updated inside its accumulation branch and once more after it: the doubled "
+        "step's loss grew about 2x a step and was nan before iter 1000 (val 0.562 -> nan); "
+        "with one update it fell to 0.13",
+        "", source="https://github.com/ml-explore/mlx-lm/commit/"
+        "71500840cc1b5b1b81e9ccd589d5837b369b0eaf"),
+    RuleInfo(
         "MLX263", "stale-loop-item",
         "a loop whose own item is never read while its body reads a name the loop before it "
         "bound per item (for i in prompts: model([prompt]), prompt left from the earlier "

@@ -55,6 +55,7 @@ from .divisors import UnguardedMaskCount, WarmupByOption
 from .dotted_keys import DottedKeysOfNestedTree
 from .dotted_path import DottedPathGetattr
 from .double_bos import DoubleBos
+from .double_update import DoubleUpdate
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
@@ -352,4 +353,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ZeroDefaultDivisor,
     ForwardedKeywords,
     StaleLoopItem,
+    DoubleUpdate,
 ), key=lambda r: r.id))
