@@ -186,9 +186,7 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
 # Findings on correct loops that are FALSE and not fixed yet, or not yet judged, each named in
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry
 # goes too.
-OPEN: dict[tuple[str, str], list[str]] = {
-    # not yet judged (fresh290, scored at stop 81)
-    ("fresh290", "tallow_beacon_featdraft.py"): ["MLX008:152"]}
+OPEN: dict[tuple[str, str], list[str]] = {}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

@@ -16,6 +16,8 @@
   item (fresh229 `gecko_grpo_prefill`, mlx-grpo 5452908).
 - MLX264 (new): the same optimizer step twice in one pass with the same gradients (fresh182
   `quarry_probe_accum`, mlx-lm 71500840).
+- MLX008 leaves a loop inside an `mx.compile`d function (fresh290 `tallow_beacon_featdraft`,
+  correct: a compiled step sums its 2 micro-batches and returns the sum).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -262,3 +264,30 @@ def test_updates_on_two_branches_or_with_new_gradients_are_quiet() -> None:
     regraded = "    loss, grad = loss_and_grad(model, x, y)\n    optimizer.update(model, grad)"
     for tail in (other_branch, regraded, "    pass"):
         assert fired(STEP.format(tail=tail), "MLX264") == []
+
+
+COMPILED = """
+{decorator}
+def dstep(hs, ys):
+    acc_g, tot = None, 0.0
+    for i in range(ACC):
+        l, g = dgrad(draft, hs[i], ys[i])
+        acc_g = g if acc_g is None else tree_map(lambda a, b: a + b, acc_g, g)
+        tot = tot + l
+    dopt.update(draft, acc_g)
+    return tot
+
+for u in range(100):
+    tot = dstep(h, y)
+    mx.eval(tot, draft.state, dopt.state)
+"""
+
+
+def test_a_sum_inside_a_compiled_step_is_the_callers_to_evaluate() -> None:
+    """fresh290 `tallow_beacon_featdraft` (correct): MLX raises on an eval while tracing."""
+    decorator = "@partial(mx.compile, inputs=[draft.state], outputs=[draft.state])"
+    assert fired(COMPILED.format(decorator=decorator), "MLX008") == []
+
+
+def test_the_same_sum_in_a_plain_function_still_fires() -> None:
+    assert fired(COMPILED.format(decorator=""), "MLX008") == [8]

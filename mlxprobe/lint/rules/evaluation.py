@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import array_dict, arrays_in, is_array
+from ..dataflow import array_dict, arrays_in, contexts, is_array
 from ..finding import Edit, Finding
 from ..flow import (
     arguments,
@@ -723,6 +723,8 @@ class LazyLossKept(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
+            if compiled(source, loop):
+                continue
             body = body_nodes(source, loop)
             losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
                 source, loop, body) | yielded_arrays(source, loop) | loss_outputs(
@@ -734,6 +736,15 @@ class LazyLossKept(Rule):
             if losses:
                 yield from (self.hit(source, node) for node in unevaluated(
                     source, loop, body, losses, reported))
+
+
+def compiled(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop runs inside a function under `mx.compile`: nothing there can be evaluated
+    (MLX raises on an eval while tracing), and the compiled graph's outputs are the
+    caller's to evaluate (fresh290 `tallow_beacon_featdraft`, correct: a compiled step sums
+    its micro-batches' losses and returns the sum, evaluated after each update)."""
+    function = source.enclosing(loop)
+    return function is not None and "compile" in contexts(source).get(function, set())
 
 
 def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: set[str],
