@@ -64,6 +64,10 @@ through. Each rule below is one statement true of every program with that failur
   one array (an array unpacks along its first axis, one value per row) or a tuple of
   another length: its return changed (fresh49 `lm_tuple_unpack_loss`, mlx-examples PR
   773: a model that once returned `(logits, cache)` returns logits alone).
+- `unpacked_shape`: the same errors at a user line that unpacks an array's `.shape` into
+  names (`batch_size, seq_length = input_ids.shape`): the array has one axis more (a batch
+  axis added to data that already had one: fresh290 `thimble_atlas_vqa`, Qwen2.5-VL LoRA
+  notebook 19441a0) or fewer (an example without its batch axis) than the line names.
 - `positional_literal`: Python's "'bool' object has no attribute 'shape'" (or int, float,
   str, None) raised inside MLX's own Python code called from a user line that passes a
   literal of that type by position: the literal landed in a parameter that takes an array
@@ -135,6 +139,8 @@ UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
 NOT_AN_ARRAY = re.compile(r"'(bool|int|float|str|NoneType)' object has no attribute '(\w+)'")
 NONE_ATTRIBUTE = re.compile(r"'NoneType' object has no attribute '(\w+)'")
+# `batch_size, seq_length = input_ids.shape`: an array's axes unpacked into names
+UNPACKED_SHAPE = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*([\w.\[\]'\"]+)\.shape\s*$")
 UNPACKED_FUNCTION = re.compile(r"cannot unpack non-iterable (?:_gc_func|function) object")
 # `[broadcast_shapes] Shapes (16,24) and (29,1) cannot be broadcast`: a column of values
 # against a (rows, length) array
@@ -168,6 +174,9 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return unbound_name(name.group(1), user)
     if kind == "ValueError" and UNPACK.search(message) and UNPACKED_CALL.match(user.text):
         return unpacked_array(message, user)
+    if kind == "ValueError" and UNPACK.search(message) and (
+            shape := UNPACKED_SHAPE.match(user.text)):
+        return unpacked_shape(message, shape.group(1), user)
     if kind == "UnboundLocalError" and (name := UNBOUND_LOCAL.search(message)):
         return unbound_local(name.group(1), user)
     if kind == "TypeError" and (scalar := NOT_ITERABLE.search(message)) and not passed(found):
@@ -331,6 +340,27 @@ def unpacked_array(message: str, user: Frame) -> str:
             "length: its return changed (a model that returned `(logits, cache)` now returns "
             "the logits alone); assign it whole, `logits = model(inputs)`, or unpack what it "
             "returns now")
+
+
+def unpacked_shape(message: str, array: str, user: Frame) -> str:
+    """An array's shape unpacked into names, and the array has another number of axes
+    (fresh290 `thimble_atlas_vqa`, Qwen2.5-VL LoRA notebook 19441a0: `batch_size, seq_length
+    = input_ids.shape` raised "too many values to unpack (expected 2)" after the loop added
+    a batch axis to items the dataset had already batched)."""
+    more = "too many" in message
+    axis = ("one axis more than the line names: a batch axis added to data that already has "
+            "one (`mx.expand_dims(x, 0)` or `x[None]` on a processor's or dataset's output, "
+            "which is already batched, `(1, 1, L)`), items stacked that were batches "
+            "themselves, or a list of lists made one array (`all.append(items)` where "
+            "`all.extend(items)` keeps the list flat)" if more else
+            "fewer axes than the line names: a single example given without its batch axis, "
+            "or an axis squeezed away")
+    fix = ("drop the extra axis where the batch is built (add a batch axis only to unbatched "
+           f"items), or `{array} = {array}.squeeze(0)`" if more else
+           f"add the batch axis, `{array} = {array}[None]`, where the batch is built")
+    return (f"the raising line ({user.where}: `{user.text[:LINE_CHARS]}`) unpacks the axes of "
+            f"`{array}` ({message.strip()[:60]}): it has {axis}; check `{array}.shape` where "
+            f"the batch is built; fix: {fix}")
 
 
 def unpacked_split(message: str, user: Frame, call: str) -> str:
