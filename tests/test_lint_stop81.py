@@ -18,6 +18,8 @@
   `quarry_probe_accum`, mlx-lm 71500840).
 - MLX008 leaves a loop inside an `mx.compile`d function (fresh290 `tallow_beacon_featdraft`,
   correct: a compiled step sums its 2 micro-batches and returns the sum).
+- MLX265 (new): a layer with parameters built and read nowhere in a file that trains and
+  loads no weights (fresh290 `fennel_tideflat_spectral_gate`, llm-asi-arch dac31cd).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -291,3 +293,31 @@ def test_a_sum_inside_a_compiled_step_is_the_callers_to_evaluate() -> None:
 
 def test_the_same_sum_in_a_plain_function_still_fires() -> None:
     assert fired(COMPILED.format(decorator=""), "MLX008") == [8]
+
+
+MIXER = """
+class Mixer(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.v_proj = nn.Linear(d, d)
+        self.g_proj = nn.Linear(d, d)
+        self.act = nn.GELU()
+
+    def __call__(self, h):
+        return {forward}
+
+for x, y in batches:
+    loss, g = nn.value_and_grad(model, loss_fn)(model, x, y)
+{tail}"""
+
+
+def test_a_layer_with_parameters_never_read_fires() -> None:
+    """fresh290 `fennel_tideflat_spectral_gate` (llm-asi-arch dac31cd)."""
+    assert fired(MIXER.format(forward="self.act(self.v_proj(h))", tail=""), "MLX265") == [6]
+
+
+def test_a_layer_called_or_a_file_that_loads_weights_is_quiet() -> None:
+    used = "self.v_proj(h) * mx.sigmoid(self.g_proj(h))"
+    assert fired(MIXER.format(forward=used, tail=""), "MLX265") == []
+    loads = 'model.load_weights("base.safetensors")\n'
+    assert fired(MIXER.format(forward="self.v_proj(h)", tail=loads), "MLX265") == []

@@ -1765,6 +1765,21 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX265", "unused-layer",
+        "a layer with parameters built in a model's __init__ (self.g_proj = nn.Linear(...)) "
+        "and read nowhere in a file that trains it and loads no weights: the forward never "
+        "calls it, its parameters get a zero gradient and keep their initial values, and "
+        "what it was built to add (a gate, a projection, a norm) is missing",
+        "out = self.o_norm(v) * mx.sigmoid(self.g_proj(h))  # call the layer in __call__, or "
+        "do not build it",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh290 fennel_tideflat_spectral_gate) a "
+        "DeltaNet mixer's gate projection was built and never applied: its weights kept "
+        "their initial values through training (watch: no_update:part); over every corpus, "
+        "scenario and example script that trains, the 3 files holding such a layer are all "
+        "marked broken",
+        "", source="https://github.com/dnakov/llm-asi-arch/commit/"
+        "dac31cd4f5613e5e7aeef285cbb694ab8bb25347"),
+    RuleInfo(
         "MLX264", "double-update",
         "the same optimizer step written twice in one pass (optimizer.update(model, grad), "
         "then again with the same gradients), both able to run: the gradient is applied "

@@ -236,6 +236,7 @@ from .unread_parameter import UnreadParameter
 from .unrolled import DeepUnrolledLoop
 from .unset_attribute import UnsetAttribute
 from .unused_hook import UnusedHook
+from .unused_layer import UnusedLayer
 from .unused_step import UnusedStep
 from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
@@ -354,4 +355,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ForwardedKeywords,
     StaleLoopItem,
     DoubleUpdate,
+    UnusedLayer,
 ), key=lambda r: r.id))
