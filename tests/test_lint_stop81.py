@@ -20,6 +20,8 @@
   correct: a compiled step sums its 2 micro-batches and returns the sum).
 - MLX265 (new): a layer with parameters built and read nowhere in a file that trains and
   loads no weights (fresh290 `fennel_tideflat_spectral_gate`, llm-asi-arch dac31cd).
+- MLX214 reads a file that names torch without importing it (fresh291 `quarry_relay_grpo_sync`,
+  chuk-finetune 25a1b53: a helper `is_torch_model` beside `ref_model.load_state_dict(...)`).
 - MLX170 takes `n = 12 * (len(rows) // 128)` as a step count when `n` is read by an argument
   of an `mlx.optimizers` call (fresh287 `sonde_ascent_cholesky_nll`, correct: a cosine
   schedule's length).
@@ -321,3 +323,27 @@ def test_a_layer_called_or_a_file_that_loads_weights_is_quiet() -> None:
     assert fired(MIXER.format(forward=used, tail=""), "MLX265") == []
     loads = 'model.load_weights("base.safetensors")\n'
     assert fired(MIXER.format(forward="self.v_proj(h)", tail=loads), "MLX265") == []
+
+
+SYNC = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+
+def is_torch_model(m):
+    return type(m).__module__.startswith("torch")
+
+base_model = Net()
+ref_model = Net()
+for x, y in batches:
+    ref_model.load_state_dict(base_model.state_dict())
+    loss, g = nn.value_and_grad(base_model, loss_fn)(base_model, x, y)
+"""
+
+
+def test_the_word_torch_alone_does_not_stand_the_torch_method_rule_down() -> None:
+    """fresh291 `quarry_relay_grpo_sync` (chuk-finetune 25a1b53): a helper named
+    `is_torch_model`, no torch import."""
+    assert fired(SYNC, "MLX214") == [13, 13]
+    assert fired("import torch\n" + SYNC, "MLX214") == []

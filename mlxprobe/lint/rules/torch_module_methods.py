@@ -10,10 +10,12 @@ a byte-level GPT's `self.register_buffer("pos_cache", sinusoidal_positions(...))
 AttributeError in the model's constructor; `self.pos_cache = ...` (an array attribute; frozen
 or prefixed with `_` if it must not train) built and trained.
 
-Job: in a module that imports no torch, a call `self.m(...)` inside a class deriving from an
-`mlx.nn` class (`dataflow.module_classes`), or `x.m(...)` on a name bound to an instance of
-one (`flow.instances`) or on `self.x` where the module assigns `self.x = Net(...)` of one,
-where `m` is in TORCH_MODULE and no class of the module defines `m`.
+Job: in a module that imports no torch (the word alone may appear: fresh291
+`quarry_relay_grpo_sync`, chuk-finetune 25a1b53, defines `is_torch_model` beside its
+`ref_model.load_state_dict(base_model.state_dict())`), a call `self.m(...)` inside a class
+deriving from an `mlx.nn` class (`dataflow.module_classes`), or `x.m(...)` on a name bound
+to an instance of one (`flow.instances`) or on `self.x` where the module assigns
+`self.x = Net(...)` of one, where `m` is in TORCH_MODULE and no class of the module defines `m`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -45,7 +47,7 @@ class TorchModuleMethod(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "torch" not in text and "nn." in text and any(
+        return "import torch" not in text and "from torch" not in text and "nn." in text and any(
             f".{m}(" in text for m in TORCH_MODULE)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
