@@ -186,7 +186,9 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
 # Findings on correct loops that are FALSE and not fixed yet, or not yet judged, each named in
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry
 # goes too.
-OPEN: dict[tuple[str, str], list[str]] = {}
+OPEN: dict[tuple[str, str], list[str]] = {
+    # not yet judged (fresh292, scored at stop 81's end)
+    ("fresh292", "seedlot_blotter_mil.py"): ["MLX035:55"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
