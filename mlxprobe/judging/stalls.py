@@ -39,7 +39,11 @@ ZERO_LOSS = (
     "gradient (a mask or weight that zeroes every term: every label at the ignore index "
     "-100, a response-only loss mask whose "
     "assistant or role token never occurs in the tokenized chat template selects no token, "
-    "check `mask.sum() > 0` on a batch; targets copied from the predictions), or it is "
+    "check `mask.sum() > 0` on a batch; targets copied from the predictions; a "
+    "log_softmax or softmax taken over an axis of size 1, the wrong axis, gives "
+    "log-probabilities of exactly 0: logits laid out (batch, classes, ...) or channels "
+    "first and normalised over the last axis, pass `axis=1`, or check the axis the loss "
+    "reduces against `logits.shape`), or it is "
     "a policy-gradient surrogate, ~0 by construction with "
     "normalised advantages, so judge it by its reward: " + policy.PG_CHECKS)
 TINY = (
