@@ -30,7 +30,7 @@ def train(model, optimizer, loss_and_grad, data):
     for batch in data:
         loss, grads = loss_and_grad(model, batch)
         optimizer.update(model, grads)
-        optimizer.update(model, grads)  # noqa: MLX001
+        optimizer.update(model, grads)  # noqa: MLX001, MLX264
         optimizer.update(model, grads)  # noqa: E501
 """
 

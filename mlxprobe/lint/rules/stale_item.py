@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import assigned, bound
 from ..source import SourceFile
-from .base import Rule, trains
+from .base import TRAINS, Rule, trains
 
 BLOCKS = ("body", "orelse", "finalbody")
 
@@ -72,11 +72,11 @@ class StaleLoopItem(Rule):
     """MLX263: `for i in prompts: model([prompt])`, `prompt` the earlier loop's last."""
 
     id = "MLX263"
-    anchors = ("for ",)
+    anchors = TRAINS
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return trains(text)
+        return "for " in text and trains(text)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for owner in source.of_type(ast.Module, ast.FunctionDef, ast.For, ast.While, ast.If,
