@@ -347,3 +347,12 @@ def test_the_word_torch_alone_does_not_stand_the_torch_method_rule_down() -> Non
     `is_torch_model`, no torch import."""
     assert fired(SYNC, "MLX214") == [13, 13]
     assert fired("import torch\n" + SYNC, "MLX214") == []
+
+
+def test_an_option_whose_default_is_zero_is_a_setting_too() -> None:
+    code = ("import argparse\np = argparse.ArgumentParser()\n"
+            'p.add_argument("--every", type=int, default={default})\nargs = p.parse_args()\n'
+            "for x, y in batches:\n    loss, g = nn.value_and_grad(m, f)(m, x, y)\n"
+            "    if it % args.every == 0:\n        print(loss)\n")
+    assert fired(code.format(default=0), "MLX261") == [7]
+    assert fired(code.format(default=10), "MLX261") == []

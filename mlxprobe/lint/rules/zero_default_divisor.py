@@ -26,9 +26,9 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import Rule, trains
+from .divisors import option_defaults
 
 DIVIDES = (ast.Mod, ast.FloorDiv, ast.Div)
 
@@ -39,17 +39,12 @@ def zero(node: ast.AST | None) -> bool:
 
 def zero_fields(source: SourceFile) -> set[str]:
     """Names a class body declares with the default 0, and options `add_argument` declares
-    with `default=0`."""
+    with `default=0` (`divisors.option_defaults`)."""
     def make() -> set[str]:
         found = {s.target.id for c in source.of_type(ast.ClassDef) for s in c.body
                  if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
                  and zero(s.value)}
-        for call in source.of_type(ast.Call):
-            flag = call.args[0] if last_name(call.func) == "add_argument" and call.args else None
-            default = next((k.value for k in call.keywords if k.arg == "default"), None)
-            if isinstance(flag, ast.Constant) and isinstance(flag.value, str) and zero(default):
-                found.add(flag.value.lstrip("-").replace("-", "_"))
-        return found
+        return found | {name for name, d in option_defaults(source).items() if zero(d)}
     return source.cached("zero_fields", source.tree, make)
 
 
