@@ -473,3 +473,18 @@ def between(source: SourceFile, node: ast.AST, stop: ast.AST | None,
             return True
         parent = source.parents.get(parent)
     return False
+
+
+def tested_apart(source: SourceFile, node: ast.AST, matches: Callable[[ast.AST], bool]) -> bool:
+    """An enclosing test (an `if`, a `while`, a conditional, another operand of an
+    `and`/`or`) holds a node `matches` accepts, outside `node` itself: a guard around it."""
+    parent, child = source.parents.get(node), node
+    while parent is not None and not isinstance(parent, (*FUNCTIONS, ast.ClassDef)):
+        tests = [parent.test] if isinstance(parent, (ast.If, ast.While, ast.IfExp)) and \
+            child is not parent.test else []
+        if isinstance(parent, ast.BoolOp):
+            tests = [v for v in parent.values if v is not child]
+        if any(matches(n) for test in tests for n in ast.walk(test)):
+            return True
+        parent, child = source.parents.get(parent), parent
+    return False

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import body_nodes
 from ..source import FUNCTIONS, SourceFile
+from .array_truth import tested
 from .base import Rule
 
 MAKEDIRS = frozenset({"os.makedirs", "os.mkdir"})
@@ -53,12 +54,8 @@ def has_directory_part(source: SourceFile, node: ast.AST) -> bool:
 
 def truth_tested(nodes: list[ast.AST], name: str) -> bool:
     """`name` is read as a truth value: an `if`/`while`/conditional test, an operand of
-    `and`/`or`, or under `not`."""
-    tests = [n.test for n in nodes if isinstance(n, (ast.If, ast.While, ast.IfExp))]
-    tests += [v for n in nodes if isinstance(n, ast.BoolOp) for v in n.values]
-    tests += [n.operand for n in nodes if isinstance(n, ast.UnaryOp)
-              and isinstance(n.op, ast.Not)]
-    return any(isinstance(t, ast.Name) and t.id == name for t in tests)
+    `and`/`or`, or under `not` (`array_truth.tested`)."""
+    return any(isinstance(t, ast.Name) and t.id == name for n in nodes for t in tested(n))
 
 
 def dirnames(source: SourceFile, nodes: list[ast.AST]) -> dict[str, ast.AST]:

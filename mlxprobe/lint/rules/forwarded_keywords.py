@@ -26,6 +26,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import method_of
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule, trains
 
@@ -35,7 +36,7 @@ def lookup(classes: dict[str, ast.ClassDef], cls: ast.ClassDef | None, name: str
     """The method `name` of `cls` or of its bases among the file's classes."""
     if cls is None or depth == 0:
         return None
-    own = next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == name), None)
+    own = method_of(cls, name)
     if own is not None:
         return own
     for base in cls.bases:

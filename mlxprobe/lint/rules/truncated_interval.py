@@ -32,8 +32,9 @@ from ..flow import (
     bound_only,
     in_reach,
     self_attr,
+    tested_apart,
 )
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
 
 SHARES = (ast.Mult, ast.Div)
@@ -76,16 +77,7 @@ def interval_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
 def guarded(source: SourceFile, node: ast.AST, name: str) -> bool:
     """An enclosing test (an `if`, a conditional, an `and`/`or`) reads `name` apart from
     `node`."""
-    parent, child = source.parents.get(node), node
-    while parent is not None and not isinstance(parent, (*FUNCTIONS, ast.ClassDef)):
-        tests = [parent.test] if isinstance(parent, (ast.If, ast.While, ast.IfExp)) and \
-            child is not parent.test else []
-        if isinstance(parent, ast.BoolOp):
-            tests = [v for v in parent.values if v is not child]
-        if any(read_name(n) == name for test in tests for n in ast.walk(test)):
-            return True
-        parent, child = source.parents.get(parent), parent
-    return False
+    return tested_apart(source, node, lambda n: read_name(n) == name)
 
 
 def bound_before(text: str, at: int) -> str:

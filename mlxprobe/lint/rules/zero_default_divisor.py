@@ -14,7 +14,7 @@ Job: `a % d`, `a // d` or `a / d` where `d` is `X.name` and `name` is declared w
 default 0 in the file (a dataclass or class field `name: int = 0`, or
 `add_argument("--name", default=0)`) and never stored into (`self.count += 1` is a counter),
 or `d` is a parameter of the enclosing function whose default is 0; unless an `if`/`while`/
-conditional test around it, or an earlier operand of the same `and`/`or`, reads `d` outside
+conditional test around it, or another operand of the same `and`/`or`, reads `d` outside
 this division (`if d and step % d == 0`, `if d > 0:`).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -26,7 +26,8 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..source import SourceFile, descendants
+from ..flow import tested_apart
+from ..source import SourceFile
 from .base import Rule, trains
 from .divisors import option_defaults
 
@@ -67,19 +68,10 @@ def zero_parameters(function: ast.AST | None) -> set[str]:
 
 
 def read_elsewhere(source: SourceFile, division: ast.BinOp) -> bool:
-    """A test around `division`, or an earlier operand of an `and`/`or` holding it, reads
-    the divisor outside this division."""
+    """A test around `division`, or another operand of an `and`/`or` holding it, reads the
+    divisor (`flow.tested_apart`)."""
     text = ast.unparse(division.right)
-    child, parent = division, source.parents.get(division)
-    while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.Module)):
-        tests = [parent.test] if isinstance(parent, (ast.If, ast.IfExp, ast.While)) else []
-        if isinstance(parent, ast.BoolOp):
-            tests = parent.values[:parent.values.index(child)]
-        if any(n is not division.right and ast.unparse(n) == text
-               for t in tests for n in descendants(t)):
-            return True
-        child, parent = parent, source.parents.get(parent)
-    return False
+    return tested_apart(source, division, lambda n: ast.unparse(n) == text)
 
 
 class ZeroDefaultDivisor(Rule):
