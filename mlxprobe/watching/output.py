@@ -89,7 +89,7 @@ class ProgressParser:
         text = self._undiffed(text)
         if text is None or reference_line(text):
             return None
-        text = window_end(text)
+        text = uncommented(window_end(text))
         if self.block.takes(text):
             return None
         if self.block.rows:
@@ -302,6 +302,9 @@ EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet 
 WINDOW = re.compile(r"^(\s*)(\d+)-(\d+)(?=\s)")
 
 
+COMMENT_MARK = re.compile(r"^\s*(?:#+|//)(?=\s+\S)")
+
+
 def reference_line(text: str) -> bool:
     """The line reports a reference beside the model (a baseline, chance, a constant
     predictor), with or without a logging prefix before it."""
@@ -316,6 +319,23 @@ def window_end(text: str) -> str:
     if found is None or int(found[2]) >= int(found[3]):
         return text
     return found[1] + found[3].rjust(found.end() - len(found[1])) + text[found.end():]
+
+
+def uncommented(text: str) -> str:
+    """A table header written as a comment (`# step  comp.  lr  batch_ce  val_ce`, a gnuplot
+    habit) with its comment mark blanked, which keeps every name over its column; any other
+    line as it is. Only a header whose first name is a position: a comment of prose
+    (`# training loss curve`) never becomes one. Source: failure corpus fresh293
+    `stonemason_taptest_competence` (correct), whose commented header was not read, so each
+    row's competence share, 0.1 -> 1.0, was its loss: `diverged:exploding`."""
+    found = COMMENT_MARK.match(text)
+    if found is None:
+        return text
+    rest = " " * found.end() + text[found.end():]
+    cells = table_cells(rest)
+    first = metric_names.role(metric_names.normal(cells[0])) if cells else None
+    return rest if first == metric_names.POSITION and is_header(header_cells(rest, cells)) \
+        else text
 
 
 def table_cells(text: str) -> list[str]:

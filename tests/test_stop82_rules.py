@@ -1,0 +1,34 @@
+"""Stop 82's changes to the output parser and the verdict rules, on the texts of the runs
+that showed each:
+- a table header written as a comment (`# step  comp.  lr  batch_ce  val_ce ...`, a gnuplot
+  habit) names its columns (fresh293 `stonemason_taptest_competence`, correct: the header
+  was not read, so each row's competence share, 0.1 -> 1.0, was its loss and the run was
+  called `diverged:exploding`); a comment of prose never becomes a header.
+
+Cost: < 1 s (texts in memory, no process).
+"""
+
+from __future__ import annotations
+
+from mlxprobe.watching.output import ProgressParser
+
+COMMENTED = """# step  comp.        lr  batch_ce  val_ce  val_%   hard_%   secs
+    1  0.100  0.00e+00   1.6684  1.7628    25.9    22.1    1.0
+   80  0.408  1.97e-03   0.0150  0.2994    90.6    77.9    1.6"""
+
+
+def _parsed(text: str) -> list[dict | None]:
+    parser = ProgressParser()
+    return [parser.parse(line) for line in text.splitlines()]
+
+
+def test_a_header_written_as_a_comment_names_its_columns() -> None:
+    rows = _parsed(COMMENTED)[1:]
+    assert [r["loss"] for r in rows] == [1.6684, 0.015]
+    assert rows[0]["loss_name"] == "batch_ce" and rows[1]["metrics"]["val_ce"] == 0.2994
+
+
+def test_a_comment_of_prose_names_no_columns() -> None:
+    text = "# training loss curve\n    5   0.9   0.3"
+    assert _parsed(text)[1] == _parsed("    5   0.9   0.3")[0]
+    assert _parsed(text)[1] is not None and "loss_name" not in _parsed(text)[1]
