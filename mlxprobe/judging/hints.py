@@ -74,10 +74,11 @@ IDLE_OPTIMIZER = ("the optimizer is never stepped: look for a `try/except` aroun
                   "window is dropped, so flush the pending accumulated gradients after the "
                   "loop (divide by the count accumulated, update, evaluate)")
 ENDLESS_LOOP = ("the program loops without end in the Python lines of its stacks (below): a "
-                "loop whose exit is never met, most often a batch iterator that yields nothing "
-                "(a data set with fewer examples than one batch, with the last partial batch "
-                "dropped, loops forever: check len(dataset) >= batch_size), or a `while` on a "
-                "value nothing in the loop changes")
+                "loop whose exit is never met, most often a batch iterator that yields no "
+                "batches (a data set, or its packed rows, fewer than one batch: with the last "
+                "partial batch dropped, `len(data) // batch_size` is 0 and a `while True` over "
+                "zero batches spins forever: check that the batch count is > 0 and raise if "
+                "not), or a `while` on a value nothing in the loop changes")
 ENDLESS_ALLOCATING = ("the program loops without end and allocates each pass, with no "
                       "output: a loop whose exit is never met while it keeps a copy of "
                       "something every time, most often an item taken from a container and "
