@@ -1765,6 +1765,21 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX266", "dropped-input",
+        "a value computed from some of a function's arguments and never read, those "
+        "arguments read nowhere else in the function: the inputs have no effect on what it "
+        "returns (a gate, a decay or a term left out: its parameters get a zero gradient; "
+        "an argument a loader takes and ignores)",
+        "g = compute_g(A_log, a, dt_bias); state = state * g[:, i, :, None, None]  # apply "
+        "what you compute, or drop it with its inputs",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh294 ebbtide_ledger_deltanet) a gated "
+        "delta rule computed its decay gate and never applied it: A_log and dt_bias kept "
+        "their initial values (watch: no_update:part); over every corpus, scenario and "
+        "example script that trains, the 3 files holding such a value are all marked broken, "
+        "while a plain unused local fires on 15 clean ones",
+        "", source="https://github.com/ml-explore/mlx-lm/commit/"
+        "d6c45998f077ff6a7b57935f4631786de55f1f4c"),
+    RuleInfo(
         "MLX265", "unused-layer",
         "a layer with parameters built in a model's __init__ (self.g_proj = nn.Linear(...)) "
         "and read nowhere in a file that trains it and loads no weights: the forward never "

@@ -81,7 +81,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                            "MLX089", "MLX090", "MLX098", "MLX102",
                            "MLX103", "MLX111", "MLX113", "MLX123", "MLX126",
                            "MLX128"}),
-    "not_learning": frozenset({"MLX265", "MLX263",
+    "not_learning": frozenset({"MLX266", "MLX265", "MLX263",
                                "MLX241", "MLX238", "MLX237", "MLX227", "MLX226", "MLX225",
                                "MLX224", "MLX218",
                                "MLX217", "MLX216",
@@ -127,7 +127,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX152", "MLX154",
                                "MLX164", "MLX169",
                                "MLX121"}),  # a load's error caught: a resume from scratch
-    "no_update": frozenset({"MLX265",
+    "no_update": frozenset({"MLX266", "MLX265",
                             "MLX238", "MLX227", "MLX226", "MLX218", "MLX217", "MLX216", "MLX211",
                             "MLX209",
                             "MLX206",

@@ -57,6 +57,7 @@ from .dotted_path import DottedPathGetattr
 from .double_bos import DoubleBos
 from .double_update import DoubleUpdate
 from .dropout_eval import DropoutAtEvaluation
+from .dropped_input import DroppedInput
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .ellipsis_slice import EllipsisSlice
@@ -356,4 +357,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     StaleLoopItem,
     DoubleUpdate,
     UnusedLayer,
+    DroppedInput,
 ), key=lambda r: r.id))

@@ -1,0 +1,49 @@
+"""Stop 82's lint changes.
+
+- MLX266 (new): a value computed from some of a function's arguments and never read, those
+  arguments read nowhere else (fresh294 `ebbtide_ledger_deltanet`, mlx-lm d6c4599: a gated
+  delta rule's decay `g = compute_g(A_log, a, dt_bias)` never applied to the state).
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+DELTA = """
+def compute_g(A_log, dt_bias):
+    return mx.exp(-mx.exp(A_log) * nn.softplus(dt_bias))
+
+def step_state(state, k, v, A_log, dt_bias):
+    g = compute_g(A_log, dt_bias)
+{apply}    return state + k[..., None] * v[..., None, :]
+
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+"""
+
+
+def test_a_gate_computed_from_arguments_and_never_applied_fires() -> None:
+    assert fired(DELTA.format(apply=""), "MLX266") == [6]
+
+
+def test_the_gate_applied_is_quiet() -> None:
+    assert fired(DELTA.format(apply="    state = state * g\n"), "MLX266") == []
+
+
+def test_an_unused_value_whose_arguments_are_read_elsewhere_is_quiet() -> None:
+    """`mu = mx.exp(log_mu)` for a print later removed, the loss written in `log_mu`: the
+    argument still reaches the result."""
+    code = DELTA.format(apply="    state = state * A_log + dt_bias\n")
+    assert fired(code, "MLX266") == []
+
+
+def test_a_name_read_by_locals_or_prefixed_is_quiet() -> None:
+    assert fired(DELTA.format(apply="    print(locals())\n"), "MLX266") == []
+    assert fired(DELTA.replace("    g = ", "    _g = ").format(apply=""), "MLX266") == []
