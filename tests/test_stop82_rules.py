@@ -3,7 +3,11 @@ that showed each:
 - a table header written as a comment (`# step  comp.  lr  batch_ce  val_ce ...`, a gnuplot
   habit) names its columns (fresh293 `stonemason_taptest_competence`, correct: the header
   was not read, so each row's competence share, 0.1 -> 1.0, was its loss and the run was
-  called `diverged:exploding`); a comment of prose never becomes a header.
+  called `diverged:exploding`); a comment of prose never becomes a header;
+- a step word glued to its number at a line's start is the line's step (fresh295
+  `flowcell_readthrough`, correct: `@step0050 lr=4.85e-03 train_ll=-1.3484 ...` was read
+  only at step 0, whose `train_ll=nan` was an untrained placeholder, so that nan was the
+  metric's one report: `diverged:non_finite_metric`).
 
 Cost: < 1 s (texts in memory, no process).
 """
@@ -32,3 +36,19 @@ def test_a_comment_of_prose_names_no_columns() -> None:
     text = "# training loss curve\n    5   0.9   0.3"
     assert _parsed(text)[1] == _parsed("    5   0.9   0.3")[0]
     assert _parsed(text)[1] is not None and "loss_name" not in _parsed(text)[1]
+
+
+RECORDS = """@step0000 lr=0.00e+00 train_ll=nan valid_ll=-1.3922 secs=0.7
+TACAAACATTGGTAGGGGCATTTATCTTTCTC
++
+@step0050 lr=4.85e-03 train_ll=-1.3484 valid_ll=-1.3065 secs=3.2"""
+
+
+def test_a_step_word_glued_to_its_number_places_the_record() -> None:
+    rows = [r for r in _parsed(RECORDS) if r]
+    assert [r["step"] for r in rows] == [0, 50]
+    assert rows[1]["metrics"]["train_ll"] == -1.3484
+
+
+def test_a_glued_step_inside_a_path_is_no_step() -> None:
+    assert _parsed("saved ckpt/step0050.npz") == [None]

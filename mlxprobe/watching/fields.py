@@ -87,6 +87,11 @@ KEYED = re.compile(rf"([A-Za-z_][\w.-]*)\s*[=:]\s*(?:{NUMBER}|nan|inf)", re.IGNO
 # `diverged:exploding`); a table's cells are read so already (`output.shares`)
 SHARES = re.compile(rf"(?<![\w./]){NUMBER}%?(?:/{NUMBER}%?){{2,}}(?![\w./])")
 LEADING = re.compile(r"^\s*\[\s*(\d+)\s*\]")
+# a step word glued to its zero-padded number at the line's start, a record tag
+# (`@step0050 lr=4.85e-03 train_ll=-1.3484`: fresh295 `flowcell_readthrough`, correct, whose
+# records were read only where a value was nan, its untrained step-0 placeholder, so that nan
+# was the metric's one report: `diverged:non_finite_metric`)
+GLUED_STEP = re.compile(r"^\s*[@#\[]?(?i:step|iter|iteration|update)_?(\d+)\b")
 STEP_WORDS = frozenset({"step", "steps", "iter", "iters", "iteration", "it", "update",
                         "updates", "global_step", "batch", "train_step", "gstep", "n_iter",
                         "batch_idx", "episode", "round"}) | TIMESTEPS
@@ -318,12 +323,13 @@ def _take(line: Line, name: str, value: float, pct: bool) -> None:
 
 
 def _bare_step(text: str) -> int | None:
-    """A step with no word before it: tqdm's `45/100`, or a leading `[12]`."""
+    """A step with no word before it: tqdm's `45/100`, or a leading `[12]`, or a step word
+    glued to its number at the line's start (`@step0050`)."""
     for found in RATIO.finditer(text):
         before = text[:found.start()].rstrip(" :=[(")
         last = re.search(r"([A-Za-z_][\w]*)$", before)
         done, total = int(found.group(1)), int(found.group(2))
         if done <= total and (last is None or normal(last.group(1)) not in EPOCH_WORDS):
             return done
-    leading = LEADING.match(text)
+    leading = LEADING.match(text) or GLUED_STEP.match(text)
     return int(leading.group(1)) if leading else None
