@@ -3,6 +3,9 @@
 - MLX266 (new): a value computed from some of a function's arguments and never read, those
   arguments read nowhere else (fresh294 `ebbtide_ledger_deltanet`, mlx-lm d6c4599: a gated
   delta rule's decay `g = compute_g(A_log, a, dt_bias)` never applied to the state).
+- MLX159 follows a model quantized inside the module's own loader and returned (fresh295
+  `quayside_lantern_retrieval`, mlx-embed-finetune 13d1ff7: `model = load_model()`, then a
+  LoRA helper tested `isinstance(layer, nn.Linear)` on the 4-bit encoder's projections).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -47,3 +50,32 @@ def test_an_unused_value_whose_arguments_are_read_elsewhere_is_quiet() -> None:
 def test_a_name_read_by_locals_or_prefixed_is_quiet() -> None:
     assert fired(DELTA.format(apply="    print(locals())\n"), "MLX266") == []
     assert fired(DELTA.replace("    g = ", "    _g = ").format(apply=""), "MLX266") == []
+
+
+LOADER = """
+def load_model():
+    model = Encoder()
+    nn.quantize(model, group_size=64, bits=4)
+    return model
+
+def add_lora(model):
+    for layer in model.layers:
+        if isinstance(layer.q_proj, {kinds}):
+            layer.q_proj = LoRALinear.from_base(layer.q_proj)
+
+def main():
+    model = load_model()
+    add_lora(model)
+    lg = nn.value_and_grad(model, loss_fn)
+    for step in range(10):
+        loss, grads = lg(model, x, y)
+        opt.update(model, grads)
+"""
+
+
+def test_a_linear_test_on_a_model_a_loader_quantized_fires() -> None:
+    assert fired(LOADER.format(kinds="nn.Linear"), "MLX159") == [9]
+
+
+def test_the_quantized_class_tested_too_is_quiet() -> None:
+    assert fired(LOADER.format(kinds="(nn.Linear, nn.QuantizedLinear)"), "MLX159") == []

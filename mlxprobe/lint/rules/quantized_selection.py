@@ -9,7 +9,8 @@ Measured (mlx 0.32.4 CPU, failure corpus fresh54 `quant_adapter_skip`, SiLLM com
 bias and norm parameters and reached val acc 0.344; testing `nn.QuantizedLinear` too
 attached 3 adapters and reached 0.865.
 
-Job: in a function (or the module's top level) that calls `nn.quantize(m, ...)`, a later
+Job: in a function (or the module's top level) that calls `nn.quantize(m, ...)`, or binds
+`m = load()` where the module's own `load` quantizes a model and returns it, a later
 `isinstance(x, nn.Linear)` (the class alone, or a tuple without `QuantizedLinear`), either
 in that scope or in the module's own helper it then calls with `m`; an expression that also
 tests `QuantizedLinear` (`isinstance(x, nn.Linear) or isinstance(x, nn.QuantizedLinear)`)
@@ -52,6 +53,35 @@ def quantized_tested(source: SourceFile, call: ast.Call) -> bool:
     return "QuantizedLinear" in text
 
 
+def quantized_name(source: SourceFile, call: ast.Call) -> str | None:
+    """The name that holds a quantized model after `call`: `m` of `nn.quantize(m, ...)`, or
+    `m` of `m = load_model()` where the module's own `load_model` quantizes a model and
+    returns it (fresh295 `quayside_lantern_retrieval`, from mlx-embed-finetune: a loader
+    built and quantized the encoder, and the LoRA helper called on its result tested
+    `isinstance(layer, nn.Linear)`)."""
+    if source.imports.resolve(call.func) in QUANTIZE:
+        first = call.args[0] if call.args else None
+        return first.id if isinstance(first, ast.Name) else None
+    parent = source.parents.get(call)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+            and isinstance(parent.targets[0], ast.Name)):
+        return None
+    helper = helper_of(source, call)
+    return parent.targets[0].id if quantizes_returned(source, helper) else None
+
+
+def quantizes_returned(source: SourceFile, helper: ast.AST | None) -> bool:
+    """A def of the module that calls `nn.quantize(m, ...)` and returns `m`."""
+    if not isinstance(helper, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    nodes = body_nodes(source, helper)
+    returned = {n.value.id for n in nodes if isinstance(n, ast.Return)
+                and isinstance(n.value, ast.Name)}
+    return any(source.imports.resolve(c.func) in QUANTIZE and c.args
+               and isinstance(c.args[0], ast.Name) and c.args[0].id in returned
+               for c in calls(nodes))
+
+
 class LinearTestAfterQuantize(Rule):
     """MLX159: `isinstance(m, nn.Linear)` selecting layers of a model `nn.quantize` made
     quantized."""
@@ -70,12 +100,12 @@ class LinearTestAfterQuantize(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
-            if source.imports.resolve(call.func) not in QUANTIZE or not call.args \
-                    or not isinstance(call.args[0], ast.Name):
+            name = quantized_name(source, call)
+            if name is None:
                 continue
             scope = source.enclosing(call)
             nodes = body_nodes(source, scope) if scope else list(walk(source.tree.body))
-            for test in self._tests_after(source, nodes, call, call.args[0].id):
+            for test in self._tests_after(source, nodes, call, name):
                 yield self.hit(source, test)
 
     @staticmethod
