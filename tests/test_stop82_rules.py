@@ -7,13 +7,16 @@ that showed each:
 - a step word glued to its number at a line's start is the line's step (fresh295
   `flowcell_readthrough`, correct: `@step0050 lr=4.85e-03 train_ll=-1.3484 ...` was read
   only at step 0, whose `train_ll=nan` was an untrained placeholder, so that nan was the
-  metric's one report: `diverged:non_finite_metric`).
+  metric's one report: `diverged:non_finite_metric`);
+- `[grad] Must specify at least one argument` names adapter targets for separate projections
+  on a model with one fused attention projection (fresh287 `lanternfish_bloom_adapters`).
 
 Cost: < 1 s (texts in memory, no process).
 """
 
 from __future__ import annotations
 
+from mlxprobe.judging import known_errors
 from mlxprobe.watching.output import ProgressParser
 
 COMMENTED = """# step  comp.        lr  batch_ce  val_ce  val_%   hard_%   secs
@@ -52,3 +55,10 @@ def test_a_step_word_glued_to_its_number_places_the_record() -> None:
 
 def test_a_glued_step_inside_a_path_is_no_step() -> None:
     assert _parsed("saved ckpt/step0050.npz") == [None]
+
+
+def test_nothing_to_differentiate_names_a_fused_attention_projection() -> None:
+    """fresh287 `lanternfish_bloom_adapters` (mlx-examples d368a9e7): LoRA keys
+    `self_attn.q_proj`/`v_proj` on Phi-3, whose attention has one `qkv_proj`."""
+    found = known_errors.find("ValueError: [grad] Must specify at least one argument.")
+    assert found is not None and "qkv_proj" in found.hint and "fused" in found.hint
