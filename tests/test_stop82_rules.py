@@ -9,14 +9,15 @@ that showed each:
   only at step 0, whose `train_ll=nan` was an untrained placeholder, so that nan was the
   metric's one report: `diverged:non_finite_metric`);
 - `[grad] Must specify at least one argument` names adapter targets for separate projections
-  on a model with one fused attention projection (fresh287 `lanternfish_bloom_adapters`).
+  on a model with one fused attention projection (fresh287 `lanternfish_bloom_adapters`);
+- the chance hint names blocks with no skip connection (fresh274 `heron_marsh_kwt`).
 
 Cost: < 1 s (texts in memory, no process).
 """
 
 from __future__ import annotations
 
-from mlxprobe.judging import known_errors
+from mlxprobe.judging import chance, known_errors
 from mlxprobe.watching.output import ProgressParser
 
 COMMENTED = """# step  comp.        lr  batch_ce  val_ce  val_%   hard_%   secs
@@ -62,3 +63,9 @@ def test_nothing_to_differentiate_names_a_fused_attention_projection() -> None:
     `self_attn.q_proj`/`v_proj` on Phi-3, whose attention has one `qkv_proj`."""
     found = known_errors.find("ValueError: [grad] Must specify at least one argument.")
     assert found is not None and "qkv_proj" in found.hint and "fused" in found.hint
+
+
+def test_chance_hint_names_blocks_with_no_skip_connection() -> None:
+    """fresh274 `heron_marsh_kwt` (mlx-examples PR #123): 12 post-norm KWT blocks with no
+    residual paths stayed at chance."""
+    assert "x = norm1(attn(x)) + x" in chance.HINT and "residual" in chance.HINT

@@ -98,7 +98,10 @@ HINT = ("the model predicts at chance: its accuracy is what a uniform guess with
         "k apart over the whole image); and that attention normalises over the keys: "
         "`mx.softmax(scores)` with no axis normalises over every element of the (batch, "
         "heads, queries, keys) scores, each weight ~1/(B*H*L*L), so no position reads "
-        "another: `mx.softmax(scores, axis=-1)`")
+        "another: `mx.softmax(scores, axis=-1)`; and that a deep stack of blocks keeps its "
+        "skip connections: post-norm blocks with no residual, `x = norm1(attn(x))`, stack "
+        "sublayers with no identity path, so the gradient to the early ones vanishes: add "
+        "the input back in each block, `x = norm1(attn(x)) + x`, `x = norm2(ff(x)) + x`")
 
 
 def tail(values: list[float]) -> list[float]:
