@@ -6,6 +6,8 @@
 - MLX159 follows a model quantized inside the module's own loader and returned (fresh295
   `quayside_lantern_retrieval`, mlx-embed-finetune 13d1ff7: `model = load_model()`, then a
   LoRA helper tested `isinstance(layer, nn.Linear)` on the 4-bit encoder's projections).
+- MLX022 leaves alone the log of a sigmoid of the module's own scalar attribute (fresh296
+  `gnomon_tip_vdm`, correct: a VDM's prior term `mx.log(mx.sigmoid(self.g1))`, g1 = 6).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -79,3 +81,32 @@ def test_a_linear_test_on_a_model_a_loader_quantized_fires() -> None:
 
 def test_the_quantized_class_tested_too_is_quiet() -> None:
     assert fired(LOADER.format(kinds="(nn.Linear, nn.QuantizedLinear)"), "MLX159") == []
+
+
+VDM = """
+class VDM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(2, 2)
+        self.g1 = mx.array(6.0)
+
+    def __call__(self, x):
+        s1 = mx.sigmoid({arg})
+        return mx.sum(s1 * x - mx.log(s1))
+
+def loss_fn(model, x):
+    return mx.mean(model(x))
+
+lg = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = lg(model, x)
+    opt.update(model, grads)
+"""
+
+
+def test_the_log_of_a_learned_scalars_sigmoid_is_quiet() -> None:
+    assert fired(VDM.format(arg="self.g1"), "MLX022") == []
+
+
+def test_the_log_of_a_predictions_sigmoid_still_fires() -> None:
+    assert fired(VDM.format(arg="self.net(x)"), "MLX022") == [10]

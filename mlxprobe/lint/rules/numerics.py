@@ -92,7 +92,8 @@ class LogOfProbability(Rule):
             if name in EXP:
                 return name in kinds and bool(node.args) and max_shifted(
                     source, node.args[0], values)
-            return name in kinds
+            return name in kinds and not (name in SIGMOID and node.args
+                                          and learned_scalar(node.args[0]))
         if isinstance(node, ast.Name) and depth and len(values.get(node.id, [])) == 1:
             return self._probability(source, values[node.id][0], values, kinds, depth - 1)
         return False
@@ -111,6 +112,19 @@ def max_shifted(source: SourceFile, node: ast.AST, values: dict[str, list]) -> b
     return isinstance(right, ast.Call) and (
         source.imports.resolve(right.func) == "mlx.core.max"
         or isinstance(right.func, ast.Attribute) and right.func.attr == "max")
+
+
+def learned_scalar(node: ast.AST) -> bool:
+    """An expression of the module's own attributes and constants alone, with no call
+    (`self.g1`, `-self.gamma_max`): a learned scalar or a schedule's end point, not a
+    prediction. Its sigmoid is 0 only past -88 and 1 only past +17, which a learned scalar
+    reaches only after thousands of updates pushing one way (Adam moves it <= the learning
+    rate a step); a prediction's logit gets there from one confident example (fresh296
+    `gnomon_tip_vdm`, correct: a VDM's prior term `mx.log(mx.sigmoid(self.g1))`, g1 = 6)."""
+    parts = list(ast.walk(node))
+    return not any(isinstance(n, ast.Call) for n in parts) and any(
+        isinstance(n, ast.Attribute) for n in parts) and all(
+        n.id == "self" for n in parts if isinstance(n, ast.Name))
 
 
 FLOAT16 = "mlx.core.float16"
