@@ -6,6 +6,9 @@
 - MLX159 follows a model quantized inside the module's own loader and returned (fresh295
   `quayside_lantern_retrieval`, mlx-embed-finetune 13d1ff7: `model = load_model()`, then a
   LoRA helper tested `isinstance(layer, nn.Linear)` on the 4-bit encoder's projections).
+- MLX055 reads a step function's evaluation and a model's trainable parameters inside the
+  argument (fresh296 `weir_sluice_fit_tracker`, keras PR #23193: `mx.eval([v for _, v in
+  tree_flatten(self.model.trainable_parameters())] + [loss])` in `train_step`).
 - MLX022 leaves alone the log of a sigmoid of the module's own scalar attribute (fresh296
   `gnomon_tip_vdm`, correct: a VDM's prior term `mx.log(mx.sigmoid(self.g1))`, g1 = 6).
 
@@ -110,3 +113,32 @@ def test_the_log_of_a_learned_scalars_sigmoid_is_quiet() -> None:
 
 def test_the_log_of_a_predictions_sigmoid_still_fires() -> None:
     assert fired(VDM.format(arg="self.net(x)"), "MLX022") == [10]
+
+
+TRACKER = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+        self.bn = nn.BatchNorm(8)
+
+    def __call__(self, x):
+        return self.bn(self.fc(x))
+
+class Trainer:
+    def train_step(self, x, y):
+        loss, grads = nn.value_and_grad(self.model, loss_fn)(self.model, x, y)
+        self.optimizer.update(self.model, grads)
+        mx.eval([v for _, v in tree_flatten(self.model.{what}())] + [loss])
+
+for step in range(10):
+    trainer.train_step(x, y)
+"""
+
+
+def test_a_step_function_evaluating_only_trainable_parameters_fires() -> None:
+    assert fired(TRACKER.format(what="trainable_parameters"), "MLX055") == [15]
+
+
+def test_a_step_function_evaluating_all_parameters_is_quiet() -> None:
+    assert fired(TRACKER.format(what="parameters"), "MLX055") == []

@@ -72,9 +72,12 @@ def norm_layer(source: SourceFile, receiver: ast.AST) -> bool:
 
 
 class BatchNormStatsNeverEvaluated(Rule):
-    """MLX055: a training loop's only evaluation of the model is `model.trainable_parameters()`
-    while the module builds a BatchNorm that tracks running statistics: each forward pass
-    updates them lazily and nothing evaluates them."""
+    """MLX055: a training loop's (or a step function's) only evaluation of the model is
+    `model.trainable_parameters()`, directly or inside the argument (`[v for _, v in
+    tree_flatten(self.model.trainable_parameters())] + [loss]`: fresh296
+    `weir_sluice_fit_tracker`, the keras MLX trainer before PR #23193, whose `train_step`
+    evaluated so and leaked), while the module builds a BatchNorm that tracks running
+    statistics: each forward pass updates them lazily and nothing evaluates them."""
 
     id = "MLX055"
     anchors = ("BatchNorm(",)
@@ -86,15 +89,16 @@ class BatchNormStatsNeverEvaluated(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not any(self._tracks(source, c) for c in source.of_type(ast.Call)):
             return
-        for loop in source.of_type(*LOOPS):
-            evals = [c for c in calls(body_nodes(source, loop))
+        found: dict[int, ast.Call] = {}
+        for scope in source.of_type(*LOOPS, ast.FunctionDef, ast.AsyncFunctionDef):
+            evals = [c for c in calls(body_nodes(source, scope))
                      if source.imports.resolve(c.func) in EVAL]
-            args = {ast.unparse(a) for c in evals for a in c.args}
-            models = {a[:-len(".trainable_parameters()")] for a in args
-                      if a.endswith(".trainable_parameters()")}
-            for model in models:
-                if not {f"{model}.parameters()", f"{model}.state", model} & args:
-                    yield self.hit(source, next(c for c in evals if model in ast.unparse(c)))
+            parts = {ast.unparse(n) for c in evals for a in c.args for n in read_whole(a)}
+            for model in trainable_only(parts):
+                call = next(c for c in evals if f"{model}.trainable_parameters()" in ast.unparse(c))
+                found.setdefault(id(call), call)
+        for call in sorted(found.values(), key=lambda c: (c.lineno, c.col_offset)):
+            yield self.hit(source, call)
 
     @staticmethod
     def _tracks(source: SourceFile, call: ast.Call) -> bool:
@@ -103,6 +107,24 @@ class BatchNormStatsNeverEvaluated(Rule):
             return False
         tracks = _keyword(call, "track_running_stats")
         return not (isinstance(tracks, ast.Constant) and tracks.value is False)
+
+
+def read_whole(node: ast.AST, reached: bool = False) -> Iterator[ast.AST]:
+    """`node` and the expressions inside it that are read as values, not only to reach one
+    of their attributes (`model` of `model.trainable_parameters()` is not)."""
+    if not reached:
+        yield node
+    for child in ast.iter_child_nodes(node):
+        yield from read_whole(child, isinstance(node, ast.Attribute))
+
+
+def trainable_only(parts: set[str]) -> set[str]:
+    """The models whose `.trainable_parameters()` one scope's evaluations read (as an
+    argument or inside one: `tree_flatten(self.model.trainable_parameters())` in a list)
+    while none reads the model whole (`.parameters()`, `.state`, the model itself)."""
+    suffix = ".trainable_parameters()"
+    models = {p[:-len(suffix)] for p in parts if p.endswith(suffix)}
+    return {m for m in models if not {f"{m}.parameters()", f"{m}.state", m} & parts}
 
 
 class CheckpointOverModule(Rule):
