@@ -9,8 +9,11 @@
 - MLX055 reads a step function's evaluation and a model's trainable parameters inside the
   argument (fresh296 `weir_sluice_fit_tracker`, keras PR #23193: `mx.eval([v for _, v in
   tree_flatten(self.model.trainable_parameters())] + [loss])` in `train_step`).
-- MLX022 leaves alone the log of a sigmoid of the module's own scalar attribute (fresh296
-  `gnomon_tip_vdm`, correct: a VDM's prior term `mx.log(mx.sigmoid(self.g1))`, g1 = 6).
+- MLX022 follows a model's output into its forward (lintheld3 `b3_sigmoid_prob_bce`, the
+  rule spelled anew: `p = model(feats)` whose `__call__` returns `sigmoid(...).squeeze(-1)`,
+  then `log(p)` and `log(1.0 - p)` in the loss), and leaves alone the log of a sigmoid of
+  the module's own scalar attribute (fresh296 `gnomon_tip_vdm`, correct: a VDM's prior term
+  `mx.log(mx.sigmoid(self.g1))`, g1 = 6).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -142,3 +145,33 @@ def test_a_step_function_evaluating_only_trainable_parameters_fires() -> None:
 
 def test_a_step_function_evaluating_all_parameters_is_quiet() -> None:
     assert fired(TRACKER.format(what="parameters"), "MLX055") == []
+
+
+CTR = """
+class CTR(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tower = nn.Linear(12, 1)
+
+    def __call__(self, feats):
+        return {out}
+
+def bce(model, feats, y):
+    p = model(feats)
+    return -mx.mean(y * mx.log(p) + (1 - y) * mx.log(1 - p))
+
+model = CTR()
+lg = nn.value_and_grad(model, bce)
+for step in range(10):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+"""
+
+
+def test_the_log_of_a_models_sigmoid_output_fires() -> None:
+    code = CTR.format(out="mx.sigmoid(self.tower(feats)).squeeze(-1)")
+    assert fired(code, "MLX022") == [12, 12]
+
+
+def test_the_log_of_a_models_logit_output_is_quiet() -> None:
+    assert fired(CTR.format(out="self.tower(feats).squeeze(-1)"), "MLX022") == []

@@ -13,11 +13,22 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..dataflow import contexts, forwards, wrapped
 from ..finding import Finding
-from ..flow import assignments, calls, name_bindings, names_in, reach, scope_values, walk
+from ..flow import (
+    assignments,
+    body_nodes,
+    calls,
+    instances,
+    method_of,
+    name_bindings,
+    names_in,
+    reach,
+    scope_values,
+    walk,
+)
 from ..names import last_name
 from ..source import LOOPS, SourceFile, descendants
 from .adapters import freezes_all
@@ -38,6 +49,8 @@ SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
 # simple_moe 7c0e913: the loss inf in the first epoch, every parameter NaN from the second)
 EXP = frozenset({"mlx.core.exp"})
 DEPTH = 2
+# methods that keep a probability one (`mx.sigmoid(z).squeeze(-1)`)
+SHAPES = frozenset({"squeeze", "reshape", "flatten", "astype", "expand_dims"})
 
 
 class LogOfProbability(Rule):
@@ -92,11 +105,36 @@ class LogOfProbability(Rule):
             if name in EXP:
                 return name in kinds and bool(node.args) and max_shifted(
                     source, node.args[0], values)
-            return name in kinds and not (name in SIGMOID and node.args
-                                          and learned_scalar(node.args[0]))
+            if name in kinds:
+                return not (name in SIGMOID and node.args and learned_scalar(node.args[0]))
+            if isinstance(node.func, ast.Attribute) and node.func.attr in SHAPES:
+                return self._probability(source, node.func.value, values, kinds, depth)
+            return bool(depth) and self._model_output(source, node, kinds, depth - 1)
         if isinstance(node, ast.Name) and depth and len(values.get(node.id, [])) == 1:
             return self._probability(source, values[node.id][0], values, kinds, depth - 1)
         return False
+
+    def _model_output(self, source: SourceFile, call: ast.Call, kinds: frozenset[str],
+                      depth: int) -> bool:
+        """`call` runs an instance of one of the file's classes (`p = model(feats)`) whose
+        `__call__` returns a probability at each of its returns (lintheld3
+        `b3_sigmoid_prob_bce`: `return core.sigmoid(self.tower(feats)).squeeze(-1)`, then
+        `core.log(p)` and `core.log(1.0 - p)` in the loss)."""
+        cls = instances(source).get(call.func.id) if isinstance(call.func, ast.Name) else None
+        forward = method_of(cls, "__call__") if cls is not None else None
+        if forward is None:
+            return False
+        values = scope_values(source, forward)
+        returned = [n.value for n in body_nodes(source, forward)
+                    if isinstance(n, ast.Return) and n.value is not None]
+        return bool(returned) and all(
+            self._probability(source, r, values, kinds, depth) for r in returned)
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool] | None:
+        """The blocks `may_fire` accepts; the whole module where a forward may return a
+        sigmoid (`def __call__` beside `sigmoid(`), which a loss elsewhere may log."""
+        return None if "def __call__" in text and "sigmoid(" in text else cls.may_fire
 
 
 def max_shifted(source: SourceFile, node: ast.AST, values: dict[str, list]) -> bool:
