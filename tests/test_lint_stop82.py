@@ -9,6 +9,9 @@
 - MLX055 reads a step function's evaluation and a model's trainable parameters inside the
   argument (fresh296 `weir_sluice_fit_tracker`, keras PR #23193: `mx.eval([v for _, v in
   tree_flatten(self.model.trainable_parameters())] + [loss])` in `train_step`).
+- MLX005 reads a sum kept in an object (lintheld3 `a3_grad_accumulator`, spelled anew: a
+  `GradAccumulator` whose `add` sums trees into `self.total` and whose `finalize` returns
+  it undivided, handed to `opt.update`).
 - MLX022 follows a model's output into its forward (lintheld3 `b3_sigmoid_prob_bce`, the
   rule spelled anew: `p = model(feats)` whose `__call__` returns `sigmoid(...).squeeze(-1)`,
   then `log(p)` and `log(1.0 - p)` in the loss), and leaves alone the log of a sigmoid of
@@ -175,3 +178,37 @@ def test_the_log_of_a_models_sigmoid_output_fires() -> None:
 
 def test_the_log_of_a_models_logit_output_is_quiet() -> None:
     assert fired(CTR.format(out="self.tower(feats).squeeze(-1)"), "MLX022") == []
+
+
+ACCUMULATOR = """
+class GradAccumulator:
+    def __init__(self):
+        self.total = None
+        self.count = 0
+
+    def add(self, grads):
+        self.total = grads if self.total is None else tree_map(mx.add, self.total, grads)
+        self.count += 1
+
+    def finalize(self):
+        out = {out}
+        self.total, self.count = None, 0
+        return out
+
+acc = GradAccumulator()
+vg = nn.value_and_grad(model, loss_fn)
+for upd in range(10):
+    for _ in range(4):
+        loss, g = vg(model, x, y)
+        acc.add(g)
+    opt.update(model, acc.finalize())
+"""
+
+
+def test_an_accumulator_object_returning_its_plain_sum_fires() -> None:
+    assert fired(ACCUMULATOR.format(out="self.total"), "MLX005") == [22]
+
+
+def test_an_accumulator_object_returning_the_mean_is_quiet() -> None:
+    out = "tree_map(lambda g: g / self.count, self.total)"
+    assert fired(ACCUMULATOR.format(out=out), "MLX005") == []

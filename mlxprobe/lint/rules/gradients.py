@@ -13,7 +13,17 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, helper_of, names_in, self_attr, walk
+from ..flow import (
+    assignments,
+    body_nodes,
+    calls,
+    helper_of,
+    instances,
+    method_of,
+    names_in,
+    self_attr,
+    walk,
+)
 from ..names import MX_GRAD, NN_GRAD, TREE_MAP, last_name
 from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
@@ -248,9 +258,58 @@ class UnaveragedAccumulation(Rule):
                     continue
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
                         source, scope, grads.id,
-                        {*descendants(call), *descendants(sums[grads.id])}):
+                        {*descendants(call), *descendants(sums[grads.id])}) \
+                        or object_sum(source, grads):
                     reported.add(call)
                     yield self.hit(source, call)
+
+
+def object_sum(source: SourceFile, node: ast.AST) -> bool:
+    """`acc.finalize()`, `acc` an instance of one of the file's classes whose method returns
+    an attribute (`self.total`, directly or through a local name) that another of its
+    methods sums gradient trees into (`self.total = tree_map(mx.add, self.total, grads)`):
+    the sum, undivided (lintheld3 `a3_grad_accumulator`, spelled anew: a `GradAccumulator`
+    counted its micro-batches and returned the plain sum)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)):
+        return False
+    cls = instances(source).get(node.func.value.id)
+    method = method_of(cls, node.func.attr) if cls is not None else None
+    return method is not None and any(
+        summed_attribute(source, cls, name) for name in returned_attributes(source, method))
+
+
+def returned_attributes(source: SourceFile, method: ast.AST) -> set[str]:
+    """The `self` attributes a method returns as they are (`return self.total`, or `out =
+    self.total` then `return out`)."""
+    nodes = body_nodes(source, method)
+    bound = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Return) and node.value is not None:
+            value = bound.get(node.value.id, node.value) if isinstance(
+                node.value, ast.Name) else node.value
+            found.add(self_attr(value))
+    return found - {None}
+
+
+def summed_attribute(source: SourceFile, cls: ast.ClassDef, name: str) -> bool:
+    """A method of `cls` binds `self.<name>` to a sum of gradient trees into itself."""
+    for method in cls.body:
+        for target, value in assignments(body_nodes(source, method) if isinstance(
+                method, FUNCTIONS) else []):
+            if self_attr(target) == name and attribute_sum(source, value, name):
+                return True
+    return False
+
+
+def attribute_sum(source: SourceFile, value: ast.AST, name: str) -> bool:
+    """`tree_map(add, self.<name>, g)`, either branch of a conditional expression."""
+    if isinstance(value, ast.IfExp):
+        return any(attribute_sum(source, v, name) for v in (value.body, value.orelse))
+    return isinstance(value, ast.Call) and source.imports.resolve(value.func) in TREE_MAP \
+        and bool(value.args) and is_add(source, value.args[0]) \
+        and any(self_attr(a) == name for a in value.args[1:])
 
 
 def is_grad_call(source: SourceFile, call: ast.Call) -> bool:
