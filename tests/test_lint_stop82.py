@@ -12,6 +12,9 @@
 - MLX005 reads a sum kept in an object (lintheld3 `a3_grad_accumulator`, spelled anew: a
   `GradAccumulator` whose `add` sums trees into `self.total` and whose `finalize` returns
   it undivided, handed to `opt.update`).
+- MLX046 reads a loader's dtype parameter whose bfloat16 default no call overrides, and
+  the model the loader returns to a slow optimizer (lintheld3 `a3_bf16_finetune`, spelled
+  anew: `def load_for_finetune(teacher, dtype=mx.bfloat16)`, `student.set_dtype(dtype)`).
 - MLX022 follows a model's output into its forward (lintheld3 `b3_sigmoid_prob_bce`, the
   rule spelled anew: `p = model(feats)` whose `__call__` returns `sigmoid(...).squeeze(-1)`,
   then `log(p)` and `log(1.0 - p)` in the loss), and leaves alone the log of a sigmoid of
@@ -212,3 +215,27 @@ def test_an_accumulator_object_returning_its_plain_sum_fires() -> None:
 def test_an_accumulator_object_returning_the_mean_is_quiet() -> None:
     out = "tree_map(lambda g: g / self.count, self.total)"
     assert fired(ACCUMULATOR.format(out=out), "MLX005") == []
+
+
+LOADER_DTYPE = """
+def load_for_finetune(teacher, dtype=mx.bfloat16):
+    student = copy.deepcopy(teacher)
+    student.set_dtype(dtype)
+    return student
+
+def main():
+    student = load_for_finetune({args})
+    opt = optim.AdamW(learning_rate=2e-5)
+    step = nn.value_and_grad(student, loss_fn)
+    for it in range(400):
+        loss, grads = step(student, x)
+        opt.update(student, grads)
+"""
+
+
+def test_a_loaders_bfloat16_default_under_a_slow_adam_fires() -> None:
+    assert fired(LOADER_DTYPE.format(args="teacher"), "MLX046") == [4]
+
+
+def test_a_loader_called_with_float32_is_quiet() -> None:
+    assert fired(LOADER_DTYPE.format(args="teacher, dtype=mx.float32"), "MLX046") == []

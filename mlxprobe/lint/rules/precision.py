@@ -22,7 +22,16 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_assignments, body_nodes, calls, self_attr, walk
+from ..flow import (
+    assignments,
+    body_assignments,
+    body_nodes,
+    bound_arguments,
+    calls,
+    defaults,
+    self_attr,
+    walk,
+)
 from ..names import last_name
 from ..partial import closure
 from ..source import FUNCTIONS, SourceFile
@@ -87,10 +96,42 @@ class Bfloat16SmallSteps(Rule):
         for call in source.of_type(ast.Call):
             if last_name(call.func) != "set_dtype" or len(call.args) != 1:
                 continue
-            dtype = constant_value(call.args[0], constants)
-            if source.imports.resolve(dtype) == BFLOAT16 and ast.unparse(
-                    call.func.value) in slow:
+            dtype = default_of(source, call, constant_value(call.args[0], constants))
+            if source.imports.resolve(dtype) == BFLOAT16 and (
+                    ast.unparse(call.func.value) in slow or returned_to(source, call, slow)):
                 yield self.hit(source, call)
+
+
+def default_of(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST:
+    """For a parameter of the def around `call` that no call of that def in the file gives
+    (`dtype=mx.bfloat16` in `def load_for_finetune(teacher, dtype=mx.bfloat16)`, called as
+    `load_for_finetune(teacher)`: lintheld3 `a3_bf16_finetune`, spelled anew), its default;
+    `node` itself otherwise."""
+    function = source.enclosing(call)
+    if not isinstance(node, ast.Name) or not isinstance(function, (ast.FunctionDef,
+                                                                   ast.AsyncFunctionDef)):
+        return node
+    given = defaults(function).get(node.id)
+    callers = [c for c in source.of_type(ast.Call)
+               if isinstance(c.func, ast.Name) and c.func.id == function.name]
+    if given is None or not callers or any(
+            bound_arguments(function, c).get(node.id) is not given for c in callers):
+        return node
+    return given
+
+
+def returned_to(source: SourceFile, call: ast.Call, slow: set[str]) -> bool:
+    """The model `call` casts is what its def returns, and a caller binds that def's result to
+    a name a slow optimizer updates (`student = load_for_finetune(teacher)`)."""
+    function = source.enclosing(call)
+    target = ast.unparse(call.func.value)
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
+            isinstance(n, ast.Return) and n.value is not None and ast.unparse(n.value) == target
+            for n in body_nodes(source, function)):
+        return False
+    return any(isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+               and v.func.id == function.name and isinstance(t, ast.Name) and t.id in slow
+               for t, v in assignments(source.of_type(ast.Assign)))
 
 
 FLOAT16 = "mlx.core.float16"
