@@ -1,8 +1,8 @@
 """Rules about what a program does to a whole nn.Module: MLX054 (one constant initialiser
-applied to every parameter, weights included), MLX055 (a training loop that evaluates only
-the trainable parameters of a model with BatchNorm, whose running statistics every forward
-pass updates), MLX056 (`mx.checkpoint` over a module, or over a lambda calling a module it
-captures: its parameters are not arguments).
+applied to every parameter, weights included), MLX055 (a training loop or step function that
+evaluates only the trainable parameters of a model with BatchNorm, whose running statistics
+every forward pass updates), MLX056 (`mx.checkpoint` over a module, or over a lambda calling
+a module it captures: its parameters are not arguments).
 
 Job: find modules by what binds them (`nn.*` layers and the module's own classes, lists of
 them, their attributes) and match what is applied to them.

@@ -3,8 +3,10 @@ rate is at most 1e-4; MLX048: a float16 array squared and averaged (a hand-writt
 fed float16 activations).
 
 Job: tie `model.set_dtype(mx.bfloat16)` to the optimizer that updates `model` and read that
-optimizer's learning rate. bfloat16 keeps 8 significant bits: an update is lost when it is
-below half a unit in the last place, |step| < |w| / 256. Adam's step is about the learning
+optimizer's learning rate (the dtype may be a parameter's bfloat16 default that no call
+overrides, and `model` a loader's result: `student = load_for_finetune(teacher)`).
+bfloat16 keeps 8 significant bits: an update is lost when it is below half a unit in the
+last place, |step| < |w| / 256. Adam's step is about the learning
 rate, so with lr <= 1e-4 every weight with |w| > 0.0256 (most of a freshly initialised or
 pretrained matrix) never changes, with no error (unsloth-zoo PR #684: keep float32 master
 weights). MLX048: float16 ends at 65504, so x * x is inf for |x| > 256; the mean is inf, its
@@ -28,6 +30,7 @@ from ..flow import (
     body_nodes,
     bound_arguments,
     calls,
+    calls_by_name,
     defaults,
     self_attr,
     walk,
@@ -112,8 +115,7 @@ def default_of(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST:
                                                                    ast.AsyncFunctionDef)):
         return node
     given = defaults(function).get(node.id)
-    callers = [c for c in source.of_type(ast.Call)
-               if isinstance(c.func, ast.Name) and c.func.id == function.name]
+    callers = calls_by_name(source).get(function.name, [])
     if given is None or not callers or any(
             bound_arguments(function, c).get(node.id) is not given for c in callers):
         return node
