@@ -30,10 +30,9 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import arguments
-from ..source import SourceFile
+from ..source import FUNCTIONS, SourceFile
 from .base import Rule, calls_and_trains
 
-DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 INTROSPECTION = frozenset({"locals", "vars", "eval", "exec"})
 
 
@@ -82,7 +81,7 @@ class DroppedInput(Rule):
     @staticmethod
     def _dropped(source: SourceFile, node: ast.Assign, name: str) -> bool:
         function = source.enclosing(node)
-        if not isinstance(function, DEFS):
+        if not isinstance(function, FUNCTIONS):
             return False
         names = reads(source, function)
         return names is not None and name not in names and dropped(

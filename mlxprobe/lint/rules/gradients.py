@@ -12,9 +12,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
+from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import (
     assignments,
+    body_assignments,
     body_nodes,
     calls,
     helper_of,
@@ -86,8 +88,7 @@ def bound_method(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST |
     method: its first parameter is no `self`)."""
     name = self_attr(node)
     cls = source.enclosing(call, (ast.ClassDef,)) if name else None
-    method = next((f for f in cls.body if isinstance(f, FUNCTIONS) and f.name == name),
-                  None) if cls is not None else None
+    method = method_of(cls, name) if cls is not None else None
     if method is None or any(last_name(d) == "staticmethod" for d in method.decorator_list):
         return None
     return method
@@ -282,15 +283,9 @@ def object_sum(source: SourceFile, node: ast.AST) -> bool:
 def returned_attributes(source: SourceFile, method: ast.AST) -> set[str]:
     """The `self` attributes a method returns as they are (`return self.total`, or `out =
     self.total` then `return out`)."""
-    nodes = body_nodes(source, method)
-    bound = {t.id: v for t, v in assignments(nodes) if isinstance(t, ast.Name)}
-    found = set()
-    for node in nodes:
-        if isinstance(node, ast.Return) and node.value is not None:
-            value = bound.get(node.value.id, node.value) if isinstance(
-                node.value, ast.Name) else node.value
-            found.add(self_attr(value))
-    return found - {None}
+    bound = {t.id: v for t, v in body_assignments(source, method) if isinstance(t, ast.Name)}
+    values = [bound.get(r.id, r) if isinstance(r, ast.Name) else r for r in returns_of(method)]
+    return {self_attr(v) for v in values} - {None}
 
 
 def summed_attribute(source: SourceFile, cls: ast.ClassDef, name: str) -> bool:

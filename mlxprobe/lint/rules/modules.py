@@ -19,7 +19,7 @@ from ..dataflow import layer_attributes, module_instances
 from ..finding import Finding
 from ..flow import assignments, body_nodes, calls
 from ..names import EVAL, dotted
-from ..source import LOOPS, SourceFile, descendants
+from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import Rule, trains
 
 CONSTANT_INIT = "mlx.nn.init.constant"
@@ -89,15 +89,15 @@ class BatchNormStatsNeverEvaluated(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         if not any(self._tracks(source, c) for c in source.of_type(ast.Call)):
             return
-        found: dict[int, ast.Call] = {}
-        for scope in source.of_type(*LOOPS, ast.FunctionDef, ast.AsyncFunctionDef):
+        found: set[ast.Call] = set()
+        for scope in source.of_type(*LOOPS, *FUNCTIONS):
             evals = [c for c in calls(body_nodes(source, scope))
                      if source.imports.resolve(c.func) in EVAL]
             parts = {ast.unparse(n) for c in evals for a in c.args for n in read_whole(a)}
             for model in trainable_only(parts):
                 call = next(c for c in evals if f"{model}.trainable_parameters()" in ast.unparse(c))
-                found.setdefault(id(call), call)
-        for call in sorted(found.values(), key=lambda c: (c.lineno, c.col_offset)):
+                found.add(call)
+        for call in sorted(found, key=lambda c: (c.lineno, c.col_offset)):
             yield self.hit(source, call)
 
     @staticmethod

@@ -15,11 +15,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
-from ..dataflow import contexts, forwards, wrapped
+from ..dataflow import contexts, forwards, returns_of, wrapped
 from ..finding import Finding
 from ..flow import (
     assignments,
-    body_nodes,
     calls,
     instances,
     method_of,
@@ -125,8 +124,7 @@ class LogOfProbability(Rule):
         if forward is None:
             return False
         values = scope_values(source, forward)
-        returned = [n.value for n in body_nodes(source, forward)
-                    if isinstance(n, ast.Return) and n.value is not None]
+        returned = returns_of(forward)
         return bool(returned) and all(
             self._probability(source, r, values, kinds, depth) for r in returned)
 

@@ -22,7 +22,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from ..dataflow import module_classes
+from ..dataflow import module_classes, returns_of
 from ..finding import Finding
 from ..flow import (
     assignments,
@@ -111,8 +111,7 @@ def default_of(source: SourceFile, call: ast.Call, node: ast.AST) -> ast.AST:
     `load_for_finetune(teacher)`: lintheld3 `a3_bf16_finetune`, spelled anew), its default;
     `node` itself otherwise."""
     function = source.enclosing(call)
-    if not isinstance(node, ast.Name) or not isinstance(function, (ast.FunctionDef,
-                                                                   ast.AsyncFunctionDef)):
+    if not isinstance(node, ast.Name) or not isinstance(function, FUNCTIONS):
         return node
     given = defaults(function).get(node.id)
     callers = calls_by_name(source).get(function.name, [])
@@ -127,9 +126,8 @@ def returned_to(source: SourceFile, call: ast.Call, slow: set[str]) -> bool:
     a name a slow optimizer updates (`student = load_for_finetune(teacher)`)."""
     function = source.enclosing(call)
     target = ast.unparse(call.func.value)
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or not any(
-            isinstance(n, ast.Return) and n.value is not None and ast.unparse(n.value) == target
-            for n in body_nodes(source, function)):
+    if not isinstance(function, FUNCTIONS) or not any(
+            ast.unparse(r) == target for r in returns_of(function)):
         return False
     return any(isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
                and v.func.id == function.name and isinstance(t, ast.Name) and t.id in slow

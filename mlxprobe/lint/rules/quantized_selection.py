@@ -22,9 +22,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import body_nodes, calls, helper_of, walk
-from ..source import SourceFile
+from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .quantization import QUANTIZE
 
@@ -72,14 +73,12 @@ def quantized_name(source: SourceFile, call: ast.Call) -> str | None:
 
 def quantizes_returned(source: SourceFile, helper: ast.AST | None) -> bool:
     """A def of the module that calls `nn.quantize(m, ...)` and returns `m`."""
-    if not isinstance(helper, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if not isinstance(helper, FUNCTIONS):
         return False
-    nodes = body_nodes(source, helper)
-    returned = {n.value.id for n in nodes if isinstance(n, ast.Return)
-                and isinstance(n.value, ast.Name)}
+    returned = {r.id for r in returns_of(helper) if isinstance(r, ast.Name)}
     return any(source.imports.resolve(c.func) in QUANTIZE and c.args
                and isinstance(c.args[0], ast.Name) and c.args[0].id in returned
-               for c in calls(nodes))
+               for c in calls(body_nodes(source, helper)))
 
 
 class LinearTestAfterQuantize(Rule):
