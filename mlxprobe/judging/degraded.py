@@ -53,9 +53,12 @@ reports: two columns of one line (fresh252 `loom_shuttle_layout_port`, correct: 
 1.000 | mill-A val acc after re-fit 0.733`, the re-fitted model read on two mills at once)
 are two data sets, not one model evaluated again, unless both columns are labelled as two
 variants (fresh204 `lora_fuse_armpose`: `val_mse adapters=0.01096  fused=0.63773`). Two
-reports that print different sample counts (`n`, `count`, `support`: `readings.resized`) are
-two subsets (fresh283 `quire_distmult_scriptorium`, correct: a per-relation table of three
-rows, `same_hand n= 131 mrr 0.472` then `copied_from n= 29 mrr 0.136`).
+reports that print a whole-number setting with two values (a sample count `n`, a horizon:
+`readings.resized`) are two subsets or two settings (fresh283 `quire_distmult_scriptorium`,
+correct: a per-relation table of three rows, `same_hand n= 131 mrr 0.472` then `copied_from
+n= 29 mrr 0.136`; fresh299 `beadwire_chain_relay`, correct: `final 20-step rollout mse
+8.02e-06`, then `final 80-step rollout mse 8.83e-05`, each baseline of the line 10x worse
+too).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -176,7 +179,7 @@ RULES = (
          "the second printing every measured name the first did (or the two labelled as "
          "two variants of it: `test acc live model` / `test acc restored checkpoint`; an "
          "unlabelled repeat must be another report, not a column of the same line, and not "
-         "one printing another sample count: `n= 131`, then `n= 29`), "
+         "one printing another value of a whole-number setting: `n= 131`, then `n= 29`), "
          "fewer than "
          f"{BREAKDOWN} reports of it after the last update (more are a per-class table), "
          f"the last >= {FACTOR:g}x the one before (lower-is-better) or lower by >= {DROP:g} of "

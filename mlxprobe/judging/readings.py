@@ -55,21 +55,27 @@ def one_report(raw: RawResult, metric: str) -> bool:
     return seen[-2][1] is seen[-1][1]
 
 
-# names of a report's sample count: `n=  28`, `support 131`, `count 29`
-SIZES = frozenset({"n", "count", "num", "samples", "support", "size", "examples",
-                   "num_examples", "n_samples"})
-
-
 def resized(raw: RawResult, metric: str) -> bool:
-    """The last two reports of `metric` each print a sample count and the counts differ: two
-    subsets of the data (a per-relation table, fresh283 `quire_distmult_scriptorium`,
-    correct: `same_hand n= 131 mrr 0.472`, `copied_from n= 29 mrr 0.136`), not the same
-    evaluation again."""
-    found = [r for r in raw.of_kind(PROGRESS)
+    """The last two reports of `metric` each print the same whole-number setting with no
+    direction (a sample count `n`, a horizon, a beam width), and the two differ: two subsets
+    of the data (a per-relation table, fresh283 `quire_distmult_scriptorium`, correct:
+    `same_hand n= 131 mrr 0.472`, `copied_from n= 29 mrr 0.136`) or two settings of one
+    evaluation (fresh299 `beadwire_chain_relay`, correct: `final 20-step rollout mse
+    8.02e-06`, then `final 80-step rollout mse 8.83e-05`), not the same evaluation again."""
+    found = [numbers(r) for r in raw.of_kind(PROGRESS)
              if any(metric_names.variant_of(n) == metric for n in measured(r))]
-    sizes = [next((v for n, v in numbers(r).items() if metric_names.normal(n) in SIZES), None)
-             for r in found[-2:]]
-    return len(sizes) == 2 and None not in sizes and sizes[0] != sizes[1]
+    if len(found) < 2:
+        return False
+    before, after = found[-2:]
+    one, two = settings(before), settings(after)
+    return any(one[n] != two[n] for n in one.keys() & two.keys())
+
+
+def settings(read: dict[str, float]) -> dict[str, float]:
+    """A report's positive whole numbers with no direction (a horizon, a subset's size, a
+    beam width): what the evaluation was run with, by name."""
+    return {n: v for n, v in read.items()
+            if direction(n) is None and float(v).is_integer() and v > 0}
 
 
 def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
