@@ -208,6 +208,18 @@ TABLE: tuple[KnownError, ...] = (
         "`w = w.transpose(0, 2, 1)` for conv weights from PyTorch, or build the model from "
         "the checkpoint's own config", GH + "ml-explore/mlx-examples/issues/1064"),
     KnownError(
+        "digit_keys_for_a_list",
+        r'Module does not have (?:sub-module|parameter) named "\d+"',
+        "`update_modules(...)` (or `update(...)`) got a dict keyed by position strings "
+        "('0', '1') where the model keeps its blocks in a list: a tree built by hand from "
+        "dotted module paths ('layers.1.attn.proj') makes every level a dict, and MLX looks "
+        "the key '1' up in the list",
+        "let `tree_unflatten` build the tree, which makes lists of the numeric levels: "
+        "`model.update_modules(tree_unflatten(list(replacements.items())))` with "
+        "`replacements = {'layers.1.attn.proj': new_layer, ...}` (as mlx_lm's fuse does), or "
+        "assign in place, `parent[int(k)] = new_layer` for a digit part",
+        GH + "peterlodri-sec/MLX-QUANT/commit/08f8724c86436d9473c5fe8148a038abf7b1f303"),
+    KnownError(
         "flat_keys_to_update",
         r'Module does not have parameter named "\w+\.[\w.]+"',
         "`model.update(...)` got `tree_flatten`'s dotted keys ('layers.0.weight'): it takes "
