@@ -198,9 +198,7 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # the server weights in (`local = Net(); local.update(...)`), 4 clients x 40 rounds = 160
     # builds in the run: the random-state chain the rule warns of stays a few hundred graph
     # nodes; the rule cannot count rounds given as a function's arguments (`run_rounds(0, 20)`)
-    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"],
-    # not yet judged (fresh299, scored at stop 82's end)
-    ("fresh299", "trellis_ternary_kiln_ok.py"): ["MLX034:21"]}
+    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

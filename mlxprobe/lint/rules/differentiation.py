@@ -21,6 +21,7 @@ from ..flow import (
     assigned,
     assignments,
     body_nodes,
+    bound_arguments,
     calls,
     calls_by_name,
     helper_of,
@@ -197,15 +198,19 @@ def stopped(source: SourceFile, node: ast.AST) -> bool:
 def value_stopped(source: SourceFile, node: ast.AST, depth: int) -> bool:
     """`node`'s value reaches the loss only through `mx.stop_gradient` (a straight-through
     form): through the calls and operators around it (`dequantize(*quantize(w))`) it sits in
-    one, or is bound to a name every read of which does so, or is returned by a helper every
-    call of which does so (fresh232 `ledger_tern_zeroinit_qat_ok`: the rounding in
+    one, or is handed to a helper that reads it only in one (`passed_stopped`), or is bound
+    to a name every read of which does so, or is returned by a helper every call of which
+    does so (fresh232 `ledger_tern_zeroinit_qat_ok`: the rounding in
     `quantize`, the estimator two helpers up)."""
-    parent = source.parents.get(node)
+    child, parent = node, source.parents.get(node)
     while isinstance(parent, (ast.Call, ast.BinOp, ast.Starred, ast.Tuple, ast.UnaryOp,
                               ast.Subscript)):
         if isinstance(parent, ast.Call) and source.imports.resolve(parent.func) in STOP:
             return True
-        parent = source.parents.get(parent)
+        if isinstance(parent, ast.Call) and depth > 0 and passed_stopped(source, parent, child,
+                                                                          depth - 1):
+            return True
+        child, parent = parent, source.parents.get(parent)
     function = source.enclosing(node)
     if function is None or depth <= 0:
         return False
@@ -217,6 +222,19 @@ def value_stopped(source: SourceFile, node: ast.AST, depth: int) -> bool:
              and n.id in names and isinstance(n.ctx, ast.Load)
              and (n.lineno, n.col_offset) > (parent.end_lineno, parent.end_col_offset)]
     return bool(reads) and all(value_stopped(source, n, depth - 1) for n in reads)
+
+
+def passed_stopped(source: SourceFile, call: ast.Call, argument: ast.AST, depth: int) -> bool:
+    """`argument` is handed to a module helper whose every read of that parameter is a
+    straight-through form (fresh299 `trellis_ternary_kiln_ok`: `_quantize_ste(x,
+    activation_quant(x))` with `return full + mx.stop_gradient(quantized - full)`)."""
+    helper = helper_of(source, call)
+    if helper is None:
+        return False
+    names = {n for n, v in bound_arguments(helper, call).items() if v is argument}
+    reads = [n for n in body_nodes(source, helper) if isinstance(n, ast.Name)
+             and n.id in names and isinstance(n.ctx, ast.Load)]
+    return bool(reads) and all(value_stopped(source, n, depth) for n in reads)
 
 
 def loss_calls(source: SourceFile, function: ast.AST) -> list[ast.Call]:
