@@ -24,6 +24,7 @@ RAISED = {
     "eval_in_transform": "mx.compile(lambda x: mx.array(x.sum().item()))(mx.ones(3))",
     "random_state_assigned": "exec('mx.random.state[0] = mx.random.key(0)')",
     "conv_channels_last": "nn.Conv1d(3, 8, 3)(mx.ones((2, 3, 16)))",
+    "compiled_function_copied": "__import__('copy').deepcopy(nn.silu)",
     "digit_keys_for_a_list": "nn.Sequential(M, M).update_modules({'layers': {'1': M}})",
     "lora_not_fused": "mx.savez(F, lora_a=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",
     "weights_not_in_model": "mx.savez(F, x=mx.ones(2)); nn.Linear(2, 2).load_weights(F)",

@@ -208,6 +208,18 @@ TABLE: tuple[KnownError, ...] = (
         "`w = w.transpose(0, 2, 1)` for conv weights from PyTorch, or build the model from "
         "the checkpoint's own config", GH + "ml-explore/mlx-examples/issues/1064"),
     KnownError(
+        "compiled_function_copied",
+        r"cannot pickle 'function' object",
+        "an object holding an MLX compiled function was deep-copied or pickled (`copy."
+        "deepcopy(model)`, a process pool's arguments): MLX's own activations (`nn.silu`, "
+        "`nn.gelu`, `nn.gelu_approx`, ...) and anything made by `mx.compile` are compiled "
+        "function objects, which cannot be pickled, so a layer that keeps one as an "
+        "attribute (`self.activation = nn.silu`) makes the whole model uncopyable",
+        "keep activations as modules (`self.activation = nn.SiLU()`), or build a second "
+        "model and copy the weights in instead of deep-copying: `student = Model(args); "
+        "student.update(tree_map(mx.array, model.parameters()))`",
+        GH + "ml-explore/mlx-lm/commit/2bfa6a65bee657499a7aaef27896fde186f2a422"),
+    KnownError(
         "digit_keys_for_a_list",
         r'Module does not have (?:sub-module|parameter) named "\d+"',
         "`update_modules(...)` (or `update(...)`) got a dict keyed by position strings "
