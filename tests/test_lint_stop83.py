@@ -4,6 +4,10 @@
   parameter is a straight-through form (fresh299 `trellis_ternary_kiln_ok`, correct:
   `_quantize_ste(x_norm, activation_quant(x_norm))` with `return full +
   mx.stop_gradient(quantized - full)`; the rounding sits in `activation_quant`).
+- MLX018 follows `nll, mask = token_nll(...)` into what the module's helper returns there
+  (lintheld3 `b3_per_token_loss_unreduced`: `return cross_entropy(...) * mask, mask`, the
+  per-token loss handed to value_and_grad), and takes a model called on one constant
+  (`model(mx.array(0.0))`) for one value (fresh175 `cooling_fin_pinn_sgdr_table`, correct).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -46,3 +50,47 @@ def test_a_rounding_handed_to_a_straight_through_helper_is_quiet() -> None:
 def test_a_helper_that_reads_the_rounding_outside_the_estimator_fires() -> None:
     estimator = "quantized + 0.0 * full"
     assert fired(TERNARY.format(estimator=estimator), "MLX034") == [4]
+
+
+PER_TOKEN = """
+def token_nll(logits, targets):
+    mask = (targets != 0).astype(logits.dtype)
+    return nn.losses.cross_entropy(logits, targets) * mask, mask
+
+def lm_loss(model, inputs, targets):
+    nll, mask = token_nll(model(inputs), targets)
+    return {result}
+
+step_fn = nn.value_and_grad(model, lm_loss)
+for step in range(10):
+    loss, grads = step_fn(model, x, y)
+    opt.update(model, grads)
+"""
+
+
+def test_a_per_token_loss_returned_through_a_helpers_tuple_fires() -> None:
+    """lintheld3 `b3_per_token_loss_unreduced` (mlx issue 487): `[vjp] Output shape (16,21)
+    does not match cotangent shape ()`."""
+    assert fired(PER_TOKEN.format(result="nll"), "MLX018") == [8]
+
+
+def test_the_same_loss_reduced_over_its_mask_is_quiet() -> None:
+    assert fired(PER_TOKEN.format(result="nll.sum() / mask.sum()"), "MLX018") == []
+
+
+PINN = """
+def objective(model):
+    data = mx.mean((model(x_obs) - t_obs) ** 2)
+    bc = (model(mx.array(0.0)) - 1.0) ** 2
+    return data + 10.0 * bc
+
+lg = nn.value_and_grad(model, objective)
+for step in range(10):
+    loss, grads = lg(model)
+    opt.update(model, grads)
+"""
+
+
+def test_a_model_called_on_one_constant_predicts_one_value() -> None:
+    """fresh175 `cooling_fin_pinn_sgdr_table` (correct): a PINN's boundary term."""
+    assert fired(PINN, "MLX018") == []

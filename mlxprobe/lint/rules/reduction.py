@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from ..dataflow import contexts, module_instances, returns_of, under
+from ..dataflow import contexts, helper_assignments, module_instances, returns_of, under
 from ..finding import Finding
 from ..flow import assignments, name_bindings, walk
 from ..loss_signatures import reduction_index
@@ -63,8 +63,10 @@ class Trail:
 
     def __init__(self, source: SourceFile, function: ast.AST) -> None:
         body = function.body if isinstance(function.body, list) else [function.body]
-        self.source, self.bound = source, last_bindings(body)
-        self.function = function
+        self.source, self.function = source, function
+        # `nll, mask = token_nll(...)` follows into what the module's helper returns there
+        # (lintheld3 `b3_per_token_loss_unreduced`: `return cross_entropy(...) * mask, mask`)
+        self.bound = name_bindings(helper_assignments(source, list(walk(body))))
         params = function.args.posonlyargs + function.args.args
         self.models = module_instances(source) | ({params[0].arg} if params else set())
 
@@ -73,7 +75,17 @@ class Trail:
         if isinstance(node, ast.Name) and depth and node.id in self.bound:
             return self.prediction(self.bound[node.id], depth - 1)
         return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
-            node.func.id in self.models)
+            node.func.id in self.models) and not (
+                node.args and all(map(constant_number, node.args)))
+
+
+def constant_number(node: ast.AST) -> bool:
+    """`0.0` or `mx.array(1.0)`: one value, so a model called on it predicts one value
+    (fresh175 `cooling_fin_pinn_sgdr_table`, correct: a boundary term `(model(mx.array(0.0))
+    - 1.0) ** 2` of a PINN)."""
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        node = node.args[0]
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
 
 
 def unreduced(trail: Trail, node: ast.AST, depth: int) -> bool:
