@@ -269,6 +269,39 @@ def test_the_model_stepped_last_is_the_one_the_census_judges():
     assert (lead["model"], lead["trainable_matrices"]) == ("Sequential", 2)
 
 
+def test_a_model_updating_itself_is_censused_once_the_stepped_one_is_frozen_whole():
+    """fresh300 `orchard_graft_cider_moe_ok`: a teacher stepped by AdamW, then frozen; its
+    quantized copy's scales fitted by `q_model.update(params)` inside the loss and
+    `apply_gradients` on a dict (mlx-lm's DWQ loop). The census read the frozen teacher: a
+    false `no_update:frozen_weights`."""
+    teacher, student = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
+    mx.eval(teacher.parameters(), student.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(teacher, stepped=True)
+    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    teacher.freeze()
+    watch.trainables_changed(1)
+    watch.saw_model(student)  # `student.update(params)`: no optimizer steps a module
+    watch.next_at = 0.0
+    watch.after_eval((student.parameters(),), {}, step=2, updates=2)
+    lead = sink.got[-1]["census"][0]
+    assert (lead["model"], lead["trainable_matrices"]) == ("Sequential", 2)
+
+
+def test_a_stepped_model_that_still_trains_keeps_the_census_over_one_updated_by_hand():
+    teacher, other = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
+    mx.eval(teacher.parameters(), other.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(teacher, stepped=True)
+    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    watch.saw_model(other)  # a hand update between steps (an EMA copy, a probe)
+    watch.next_at = 0.0
+    watch.after_eval((teacher.parameters(), other.parameters()), {}, step=2, updates=1)
+    assert sink.got[-1]["leaves"] == 2 and sink.got[0]["census"][0]["model"] == "Tiny"
+
+
 def test_a_model_trained_in_an_earlier_stage_is_not_compared_while_another_trains():
     """fresh43 `adapter_resume_name_ok`: session 1's model, still alive, was looked at
     beside session 2's, and its still leaves read as a part that never trained."""

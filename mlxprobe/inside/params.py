@@ -88,6 +88,7 @@ class ParamWatch:
         self.next_at = 0.0
         self.stepped: set[int] = set()  # ids of the models an optimizer stepped
         self.recent: set[int] = set()  # ... of those stepped since the last look
+        self.touched: set[int] = set()  # ... of those seen updating themselves, since it
         self.censused = False
         self.shape = 0  # a hash of the trainable parameters' paths at the last look
         self.updates_at_shape = 0  # the optimizer updates counted when that set last changed
@@ -106,6 +107,8 @@ class ParamWatch:
         if stepped:
             self.stepped.add(id(model))
             self.recent.add(id(model))
+        else:
+            self.touched.add(id(model))
         at = next((i for i, ref in enumerate(self.models) if ref() is model), None)
         if at is not None:
             if stepped and at:  # by position: a weakref's == compares the modules' arrays
@@ -144,6 +147,7 @@ class ParamWatch:
             self.censused = updates > self.updates_at_shape
             record["census"] = self._census()
         self.recent.clear()
+        self.touched.clear()
         cost = time.perf_counter() - started
         self.next_at = time.monotonic() + max(LOOK_EVERY_S, cost / COST_SHARE)
         if record["leaves"] or "census" in record:
@@ -199,10 +203,17 @@ class ParamWatch:
         at all (a validation pass between looks); every model seen updating itself when none
         was stepped (a loop that updates by hand). A model trained in an earlier stage and
         still alive is not compared while another trains (fresh43 `adapter_resume_name_ok`:
-        session 1's LoRA model, kept alive, read as a part that never changed)."""
+        session 1's LoRA model, kept alive, read as a part that never changed); nor one
+        stepped earlier and now frozen whole, while another updates itself (fresh300
+        `orchard_graft_cider_moe_ok`: a teacher trained by AdamW, then frozen, and its
+        quantized copy's scales fitted by `q_model.update(params)` inside the loss and
+        `apply_gradients` on a dict, mlx-lm's DWQ loop: the frozen teacher was censused,
+        `no_update:frozen_weights`)."""
         alive = [m for ref in self.models if (m := ref()) is not None]
-        return self._outermost([m for m in alive if id(m) in self.recent]
-                               or [m for m in alive if id(m) in self.stepped] or alive)
+        stepped = [m for m in alive if id(m) in self.stepped]
+        if not any(_trains(m) for m in stepped):
+            stepped = [m for m in alive if id(m) in self.touched] or stepped
+        return self._outermost([m for m in alive if id(m) in self.recent] or stepped or alive)
 
     def _outermost(self, models: list[Any]) -> list[Any]:
         """The models none of the others holds: a submodule the program updates by itself
@@ -239,6 +250,11 @@ class ParamWatch:
             tables = self._tables_of(model)
             yield from ((prefix + p, leaf, p.rpartition(".")[0] in tables)
                         for p, leaf in _flat(model.trainable_parameters()))
+
+
+def _trains(model: Any) -> bool:
+    """The model has a trainable parameter (a walk of its modules' names, nothing read)."""
+    return any(True for _ in _flat(model.trainable_parameters()))
 
 
 def _holds(outer: Any, inner: Any) -> bool:
