@@ -367,10 +367,15 @@ def grouped(words: list[str], cell: str) -> list[tuple[str, str]]:
 
 def bar_cells(text: str) -> list[str]:
     """The cells between a line's bars, empty ones kept (`  30 |  4 |  0.27 |` -> `30`,
-    `4`, `0.27`, ``): the outer bars only close the row."""
+    `4`, `0.27`, ``), but the closing bar of a row that opens with one closes it (`| A |
+    100 | lse | 0.4991 |` -> `A`, `100`, `lse`, `0.4991`: a Markdown table; fresh301
+    `leafroll_row_lsepool`, correct, whose rows were one cell longer than their header and
+    read headerless, `a 100`, `lse 0.4991`)."""
     inner = text.strip()
     inner = inner[1:] if inner[:1] in "|│" else inner
-    return [cell.strip() for cell in BAR.split(inner)]
+    cells = [cell.strip() for cell in BAR.split(inner)]
+    opened = text.strip()[:1] in "|│"
+    return cells[:-1] if opened and len(cells) > 1 and not cells[-1] else cells
 
 
 def _measured(column: str) -> bool:
