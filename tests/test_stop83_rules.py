@@ -2,7 +2,12 @@
 - two reports after the last update that print one whole-number setting with two values are
   two settings of an evaluation, not one model degraded (fresh299 `beadwire_chain_relay`,
   correct: `final 20-step rollout mse 8.02e-06 ...`, then `final 80-step rollout mse 8.83e-05
-  ...`, read as `wrong_result:degraded`).
+  ...`, read as `wrong_result:degraded`);
+- a stage that trains vectors alone on frozen weight matrices stands down `no_update:
+  frozen_weights` when it picks up where training left off (fresh292
+  `teaestate_flush_ordinal_half`, fresh301 `leafroll_row_lsepool`, both correct);
+- a Markdown table row's closing bar does not make it a cell longer than its header
+  (fresh301 `leafroll_row_lsepool`: its rows were read headerless).
 
 Cost: < 1 s (texts in memory, no process).
 """
@@ -42,3 +47,70 @@ def test_the_same_horizon_read_10x_worse_is_the_model_degraded() -> None:
     verdict = classify(rollouts(REPEATED))
     assert verdict.label == "wrong_result:degraded"
     assert verdict.evidence["metric"] == "mse"
+
+
+TRAINED = {"model": "Grader", "trainable_matrices": 3, "trainable_values": 4800,
+           "frozen_matrices": 0, "frozen_quantized": 0}
+FROZEN = {**TRAINED, "trainable_matrices": 0, "trainable_values": 4, "frozen_matrices": 3}
+
+
+def moved(leaves: int, matrices: int) -> dict:
+    """A look that saw every trainable leaf change."""
+    return {"leaves": leaves, "compared": leaves, "changed": leaves, "unchanged": [],
+            "unchanged_count": 0, "nonfinite": [], "moved": leaves, "shrunk": [],
+            "matrices": [matrices, matrices], "vectors": [leaves - matrices] * 2}
+
+
+ORDINAL = [1.398, 1.31, 1.22, 1.12, 1.05, 0.99, 0.95, 0.921]
+PRETRAIN = [0.1906, 0.1756, 0.2624, 0.0972, 0.0576, 0.0993, 0.0871, 0.0993]
+
+
+def staged(first: list[float], second: list[float]) -> RawResult:
+    """Stage 1 trains three matrices (eight reports of `first`, looks every 0.25 s see them
+    move); stage 2 freezes them and trains 4 values; its first two reports come before the
+    census that finds the freeze (looks are at most four a second), as in fresh10's run."""
+    steps = [{"kind": "step", "source": "update", "step": s, "t": 0.01 * s}
+             for s in range(1, 601)]
+    reports = [{"kind": "progress", "source": "output", "step": 50 * (i + 1),
+                "t": 0.5 * (i + 1), "loss": v} for i, v in enumerate(first)]
+    reports += [{"kind": "progress", "source": "output", "step": 25 * (i + 1),
+                 "t": 4.1 + 0.2 * i, "loss": v, **({"restart": True} if i == 0 else {})}
+                for i, v in enumerate(second)]
+    looks = [{"kind": "params", "step": 1, "updates": 1, "t": 0.0, "leaves": 8,
+              "compared": 0, "census": [TRAINED]}]
+    looks += [{"kind": "params", "step": 25 * i, "updates": 25 * i, "t": 0.25 * i,
+               **moved(8, matrices=3)} for i in range(1, 17)]
+    looks += [{"kind": "params", "step": 470, "updates": 470, "t": 4.45, "leaves": 4,
+               "compared": 0, "census": [FROZEN]}]
+    looks += [{"kind": "params", "step": 470 + 25 * i, "updates": 470 + 25 * i,
+               "t": 4.45 + 0.25 * i, **moved(4, matrices=0)} for i in range(1, 4)]
+    return RawResult(records=steps + reports + looks, exit_code=0, watched=True)
+
+
+def test_a_last_stage_that_picks_up_where_training_left_off_is_deliberate() -> None:
+    """fresh292 `teaestate_flush_ordinal_half` (correct): cut-points refit on a frozen
+    trunk, train nll 0.921 at the end of stage 1, then 0.943, 0.928, 0.921."""
+    assert classify(staged(ORDINAL, [0.943, 0.928, 0.921, 0.925, 0.92, 0.919])).label == "pass"
+
+
+def test_a_last_stage_that_starts_at_a_new_tasks_untrained_level_is_frozen_weights() -> None:
+    """fresh10 `b10_unfreeze_submodule_key`: the probe's loss 1.47 after 0.0993, every
+    matrix frozen by an unfreeze whose key missed."""
+    verdict = classify(staged(PRETRAIN, [1.4731, 1.5424, 1.4261, 1.394, 1.4953, 1.3324]))
+    assert verdict.label == "no_update:frozen_weights"
+
+
+MARKDOWN = """| stage | step | pool | batch_bce | val_bce | val_row_acc | sharpness |
+|---|---|---|---|---|---|---|
+| A | 100 | lse | 0.4991 | 0.5341 | 77.0% | 0.84 |
+| A | 100 | mean | 0.6465 | 0.6780 | 60.5% | - |"""
+
+
+def test_a_markdown_row_with_words_under_label_columns_is_read_by_its_header() -> None:
+    """fresh301 `leafroll_row_lsepool` (correct): each row's closing bar made it one cell
+    longer than its header, so it was read headerless (`a 100`, `lse 0.4991`)."""
+    parser = ProgressParser()
+    rows = [r for r in map(parser.parse, MARKDOWN.splitlines()) if r]
+    assert [(r["step"], r["loss_name"], r["loss"]) for r in rows] == [
+        (100, "batch_bce", 0.4991), (100, "batch_bce", 0.6465)]
+    assert rows[0]["metrics"]["val_bce"] == 0.5341 and "a" not in rows[0]["metrics"]

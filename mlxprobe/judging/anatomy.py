@@ -89,6 +89,24 @@ def last_trained_look(raw: RawResult) -> float | None:
     return trained[-1].get("t") if trained else None
 
 
+def frozen_since(raw: RawResult) -> float | None:
+    """When the census after the last one with trainable weight matrices was taken (the
+    first to find them frozen), or None."""
+    looks = [r for r in raw.of_kind(PARAMS) if r.get("census")]
+    trained = [i for i, r in enumerate(looks)
+               if any(c.get("trainable_matrices") for c in r["census"])]
+    return looks[trained[-1] + 1].get("t") if trained and trained[-1] + 1 < len(looks) else None
+
+
+def trained_until(raw: RawResult) -> float | None:
+    """When weight matrices were last seen training: the last look that saw one move, or
+    the last census that counted one trainable, whichever came later; or None."""
+    seen = [r.get("t") for r in raw.of_kind(PARAMS)
+            if (r.get("matrices") or [0])[0]
+            or any(c.get("trainable_matrices") for c in r.get("census") or [])]
+    return seen[-1] if seen else None
+
+
 def trained_matrices_before(raw: RawResult) -> bool:
     """An earlier census of the same model had trainable weight matrices: a stage before the
     last trained them (fresh93 `quasar_tempscale_reliability`: an MLP trained, then frozen

@@ -72,9 +72,9 @@ from __future__ import annotations
 import math
 
 from .. import metric_names
-from ..protocol import PARAMS, decode_number
+from ..protocol import PARAMS, PROGRESS, decode_number
 from ..watching.facts import RawResult
-from . import anatomy, hints, metrics, phases, policy, program, stalls, stated_count
+from . import anatomy, hints, metrics, phases, policy, program, readings, stalls, stated_count
 from .rule import Rule, Verdict
 from .skipped import nonfinite_seen
 from .stats import finite_head
@@ -84,6 +84,7 @@ ZERO_LOSS_REPORTS = 5
 MIN_STEPS = 5
 MIN_UPDATES = 100
 STAGE_FELL = 0.5
+CONTINUES = 2.0
 LAYER_GROUPS = 4
 
 
@@ -384,11 +385,53 @@ def _deliberate_last_stage(raw: RawResult) -> bool:
     training; fresh15 `b15_frozen_head_reassigned`: flat at 1.0986) does not fall that far."""
     if not anatomy.trained_matrices_before(raw):
         return False
+    if _continued(raw):
+        return True
     losses = [v for v in program.losses(raw) if math.isfinite(v)]
     if not losses:
         return _error_fell(raw)
     curve = losses[phases.last_start(raw, losses):]
     return len(curve) >= 2 and fell_by_half(curve)
+
+
+def _continued(raw: RawResult) -> bool:
+    """The stage that trains vectors alone picks up where the trained model left off: a
+    lower-is-better measure (the loss too) reported both before the last look that saw
+    weight matrices train and after the census that found them frozen, and no report of any
+    such measure across the change more than CONTINUES times the one before it (fresh292
+    `teaestate_flush_ordinal_half`, correct: cut-points refit on a frozen trunk, train nll
+    0.92, then 0.94; fresh301 `leafroll_row_lsepool`, correct: a pool's bias and sharpness,
+    val_bce 0.51, then 0.50). A stage meant to train a new head on a new task starts at
+    that task's untrained level (fresh10 `b10_unfreeze_submodule_key`: loss 0.0993, then
+    1.4731; fresh13 `b13_lora_freeze_after_attach`: batch_mse 0.0007, then 1.6195), and one
+    reported under other names (fresh15 `b15_frozen_head_reassigned`: mse, then xent) shows
+    nothing either way. The change itself is not seen: looks come at most four a second, so
+    the reports between those two looks are read as the change's."""
+    start, end = anatomy.trained_until(raw), anatomy.frozen_since(raw)
+    if start is None or end is None:
+        return False
+    spans = [span for span in _across(raw, start, end).values()
+             if span[0][0] <= start and span[-1][0] >= end]
+    return bool(spans) and not any(
+        0 < before and after > CONTINUES * before
+        for span in spans for (_, before), (_, after) in zip(span, span[1:]))
+
+
+def _across(raw: RawResult, start: float, end: float) -> dict[str, list[tuple[float, float]]]:
+    """(time, value) of each lower-is-better measure: its last report at or before `start`,
+    every one between, and its first at or after `end`."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for record in raw.of_kind(PROGRESS):
+        t = float(record.get("t", 0.0))
+        for name, value in readings.measured(record).items():
+            if readings.direction(name) is not False or not math.isfinite(value):
+                continue
+            span = found.setdefault(name, [])
+            if t <= start:
+                span[:] = [(t, value)]
+            elif not span or span[-1][0] < end:
+                span.append((t, value))
+    return found
 
 
 def _error_fell(raw: RawResult) -> bool:
