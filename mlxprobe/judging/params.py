@@ -60,6 +60,13 @@ adapters attached to nothing; fresh277 `weir_sluice_drafter`, 7.66 -> 3.04 throu
 A run that reports no training loss is judged by its error measures (`lower_is_better`)
 reported since the last look that saw the matrices train (fresh282 `indigo_vat_vera_vectors`:
 VeRA vectors, test MSE 0.17456 -> 0.00633).
+It stands down too on a last stage that picks up where training left off (`_continued`: a
+lower-is-better measure reported before the last look that saw matrices train and after the
+census that found them frozen, none of its reports across the change above CONTINUES = 2x the
+one before): fresh292 `teaestate_flush_ordinal_half` (cut-points refit on a frozen trunk, nll
+0.92 -> 0.94) and fresh301 `leafroll_row_lsepool` (a pool's sharpness, val_bce 0.51 -> 0.50),
+both correct; the staged unfreezes that missed start a new task at its untrained level
+(fresh10 `b10_unfreeze_submodule_key`: 0.0993 -> 1.4731, 15x; fresh13: 0.0007 -> 1.62).
 Measured: fresh93 `quasar_tempscale_reliability` 0.786 -> 0.256, fresh260
 `hivescale_nectarflow_bitfit` -0.146 -> -0.468; the three kept runs whose unfreeze missed
 after a first stage: 1.47 -> 1.33, 0.047 -> 0.032 and flat.
