@@ -7,7 +7,9 @@
   frozen_weights` when it picks up where training left off (fresh292
   `teaestate_flush_ordinal_half`, fresh301 `leafroll_row_lsepool`, both correct);
 - a Markdown table row's closing bar does not make it a cell longer than its header
-  (fresh301 `leafroll_row_lsepool`: its rows were read headerless).
+  (fresh301 `leafroll_row_lsepool`: its rows were read headerless);
+- a binary classifier whose loss fell from above ln 2 to ln 2 while its accuracy held one
+  value (one class predicted) is at chance (fresh301 `drumlin_voxel_sumpool`, passed).
 
 Cost: < 1 s (texts in memory, no process).
 """
@@ -114,3 +116,27 @@ def test_a_markdown_row_with_words_under_label_columns_is_read_by_its_header() -
     assert [(r["step"], r["loss_name"], r["loss"]) for r in rows] == [
         (100, "batch_bce", 0.4991), (100, "batch_bce", 0.6465)]
     assert rows[0]["metrics"]["val_bce"] == 0.5341 and "a" not in rows[0]["metrics"]
+
+
+def binary_run(accuracies: list[float]) -> RawResult:
+    """Six epochs of a binary classifier: loss 0.715, then at ln 2, and a val_acc each."""
+    losses = [0.7149, 0.6942, 0.6926, 0.6926, 0.6927, 0.6932]
+    steps = [{"kind": "step", "source": "update", "step": s, "t": 0.01 * s}
+             for s in range(1, 601)]
+    reports = [{"kind": "progress", "source": "output", "step": i + 1, "t": 1.0 * (i + 1),
+                "loss": loss, "metrics": {"val_acc": acc}}
+               for i, (loss, acc) in enumerate(zip(losses, accuracies))]
+    return RawResult(records=steps + reports, exit_code=0, watched=True)
+
+
+def test_a_binary_model_fallen_to_ln2_that_predicts_one_class_is_at_chance() -> None:
+    """fresh301 `drumlin_voxel_sumpool` (mlx-lattice 9296aa1: a sum pool mixing every
+    channel): val_acc 0.458 at each of the last five epochs."""
+    verdict = classify(binary_run([0.542, 0.458, 0.458, 0.458, 0.458, 0.458]))
+    assert verdict.label == "not_learning:chance"
+
+
+def test_one_whose_accuracy_moves_is_left_alone() -> None:
+    """Labels with 45% noise: the loss falls from above ln 2 to just under it, the accuracy
+    moves (0.55-0.6)."""
+    assert classify(binary_run([0.52, 0.55, 0.57, 0.56, 0.58, 0.57])).label == "pass"

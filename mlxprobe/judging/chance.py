@@ -177,12 +177,13 @@ def at_chance(raw: RawResult) -> dict | None:
     chance = math.exp(-median)
     if chance <= 0.0:  # a loss beyond ~745: no uniform guess gives it
         return None
-    accs = held_out_first({n: statistics.median(t) for n, v in accuracies(raw).items()
-                           if len(t := tail(v)) >= MIN_TAIL})
+    tails = {n: t for n, v in accuracies(raw).items() if len(t := tail(v)) >= MIN_TAIL}
+    accs = held_out_first({n: statistics.median(t) for n, t in tails.items()})
     if not accs or not (_many_classes(chance, accs) or binary(chance, accs)):
         return at_stated(raw, median)
     return {"chance_from_loss": round(chance, 4), "classes_from_loss": round(1 / chance, 1),
             "accuracy_medians": {n: round(a, 4) for n, a in accs.items()},
+            "one_class": all(len(set(tails[n][-MIN_TAIL:])) == 1 for n in accs),
             "ratio_max": RATIO, "max_chance": round(MAX_CHANCE, 3), "min_drop": MIN_DROP}
 
 
@@ -216,12 +217,26 @@ def below_chance(losses: list[float], found: dict) -> float:
     for two classes (an accuracy above 1/2 gives no class count)."""
     finite = [v for v in losses if math.isfinite(v)]
     accs = [a for a in found.get("accuracy_medians", {}).values() if 0 < a < 1]
-    if not finite or not accs or found["chance_from_loss"] > MAX_CHANCE:
-        return math.inf  # two classes: judged at ln 2 itself (`binary`)
+    if not finite or not accs:
+        return math.inf
+    if found["chance_from_loss"] > MAX_CHANCE:
+        return _binary_below(finite, found)
     uniform = -math.log(max(accs))
     if finite[0] <= uniform:
         return math.inf
     return (uniform - min(finite)) / uniform
+
+
+def _binary_below(finite: list[float], found: dict) -> float:
+    """Two classes: how far the loss fell below ln 2 from a start above it, when every
+    accuracy held one value at its last MIN_TAIL reports (one class predicted for every
+    example: fresh301 `drumlin_voxel_sumpool`, a sum pool mixing every channel: loss 0.715
+    -> 0.6926-0.6932, val_acc 0.458 five times); any fall otherwise (two classes are judged
+    at ln 2 itself, `binary`: a correct run on noisy labels falls from above ln 2 to just
+    under it with an accuracy that moves, 0.55-0.6)."""
+    if not found.get("one_class") or finite[0] <= math.log(2):
+        return math.inf
+    return (math.log(2) - min(finite)) / math.log(2)
 
 
 def guessing(raw: RawResult, meta: dict) -> Verdict | None:
