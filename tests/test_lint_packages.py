@@ -25,6 +25,11 @@ TOP = {"mlx-lm==0.32.2": "mlx_lm", "mlx-lm-lora==5.10.2": "mlx_lm_lora",
 # MLX037, `mx.bool`: mlx.core has `bool_`, no `bool` (mlx 0.32.4: hasattr(mx, "bool") is
 # False), so gemma3n's audio encoder called with a mask, and idefics2 called with no
 # pixel_attention_mask, raise AttributeError.
+# MLX196, `x.size(1)` (PyTorch's spelling; MLX's and NumPy's `size` is an int property):
+# mlx-vlm's `trainer/peft/lora.py` `replace_lora_with_linear` builds the merged layer from
+# `updated_weight.size(1), updated_weight.size(0)`, so every LoRA merge raises TypeError
+# ('int' object is not callable; fixed upstream in 9f4e8fb, fresh301 `kestrel_loom_merge`),
+# and idefics2 called with no pixel_attention_mask raises it one line before its `mx.bool`.
 # MLX085, an option with a default where the config fills only options still None: the
 # config file's value never applies (checked: `vars(build_parser().parse_args([]))` holds
 # each of them non-None). mlx-lm: `clear_cache_threshold` (default 0); mlx-lm-lora's
@@ -69,10 +74,14 @@ TRUE_POSITIVES = {
     "mlx_vlm": ["models/florence2/florence2.py:22: MLX112",
                 "models/florence2/vision.py:287: MLX190",
                 "models/gemma3n/audio.py:538: MLX037",
+                "models/idefics2/idefics2.py:214: MLX196",
+                "models/idefics2/idefics2.py:214: MLX196",
+                "models/idefics2/idefics2.py:214: MLX196",
                 "models/idefics2/idefics2.py:215: MLX037",
                 "models/internvl_chat/vision.py:112: MLX152",
                 "models/mimo_v2/audio.py:10: MLX027", "models/mimo_v2/audio.py:40: MLX027",
-                "models/mimo_v2/audio.py:54: MLX027", "trainer/vlm/orpo/trainer.py:82: MLX015"],
+                "models/mimo_v2/audio.py:54: MLX027", "trainer/peft/lora.py:54: MLX196",
+                "trainer/peft/lora.py:54: MLX196", "trainer/vlm/orpo/trainer.py:82: MLX015"],
 }
 
 

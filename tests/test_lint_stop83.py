@@ -8,6 +8,9 @@
   (lintheld3 `b3_per_token_loss_unreduced`: `return cross_entropy(...) * mask, mask`, the
   per-token loss handed to value_and_grad), and takes a model called on one constant
   (`model(mx.array(0.0))`) for one value (fresh175 `cooling_fin_pinn_sgdr_table`, correct).
+- MLX196 reads `.size(1)`/`.shape(0)` given an axis whatever the receiver, unless the module
+  defines such a method (fresh301 `kestrel_loom_merge`, mlx-vlm 9f4e8fb: `nn.Linear(
+  updated_weight.size(1), updated_weight.size(0))` on a sum the dataflow does not type).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -94,3 +97,30 @@ for step in range(10):
 def test_a_model_called_on_one_constant_predicts_one_value() -> None:
     """fresh175 `cooling_fin_pinn_sgdr_table` (correct): a PINN's boundary term."""
     assert fired(PINN, "MLX018") == []
+
+
+MERGE = """
+import mlx.core as mx
+import mlx.nn as nn
+
+def replace_lora_with_linear(model):
+    for i, layer in enumerate(model.layers):
+        updated_weight = layer.original_layer.weight + layer.scale * (layer.A @ layer.B)
+        merged = nn.Linear(updated_weight.{axis}, updated_weight.{other})
+        merged.weight = updated_weight
+        model.layers[i] = merged
+"""
+
+
+def test_a_size_asked_for_an_axis_fires_whatever_the_receiver() -> None:
+    """fresh301 `kestrel_loom_merge` (mlx-vlm 9f4e8fb): `updated_weight.size(1)`."""
+    assert fired(MERGE.format(axis="size(1)", other="size(0)"), "MLX196") == [8, 8]
+
+
+def test_the_shape_indexed_is_quiet() -> None:
+    assert fired(MERGE.format(axis="shape[1]", other="shape[0]"), "MLX196") == []
+
+
+def test_a_module_that_defines_its_own_size_method_is_quiet() -> None:
+    own = MERGE + "\nclass Pool:\n    def size(self, axis):\n        return 3\n"
+    assert fired(own.format(axis="size(1)", other="size(0)"), "MLX196") == []

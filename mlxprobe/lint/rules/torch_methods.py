@@ -12,7 +12,9 @@ raises `TypeError: 'int' object is not callable`, `mx.ones(4).unsqueeze(0)` rais
 reshape instead of view"): a GCN layer's `edge_weight.view(-1, 1) * x_i` raised in the first
 forward pass.
 
-Job: `.view(...)` given an int literal (the shape PyTorch takes), or a method of TORCH given
+Job: `.view(...)` given an int literal (the shape PyTorch takes), `.size(1)` or `.shape(0)`
+given one (an axis: `axis_asked`, unless the module defines such a method), or a method of
+TORCH given
 PyTorch's `dim=` keyword (`h.chunk(2, dim=-1)`: fresh221 `ferry_rotate_nbf`, mlx-graphs
 4e6f125, a RotatE message function over a parameter), in a module that imports no torch
 (whose tensors have them), whatever the receiver; any other method of TORCH
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
@@ -60,6 +62,16 @@ def torch_keyword(call: ast.Call) -> bool:
     return any(k.arg == "dim" for k in call.keywords)
 
 
+def axis_asked(source: SourceFile, call: ast.Call, attr: str) -> bool:
+    """`w.size(1)`, `x.shape(0)`: a property of MLX's and NumPy's arrays called with an
+    axis, PyTorch's spelling, whatever the receiver, unless the module defines a method of
+    that name (fresh301 `kestrel_loom_merge`, mlx-vlm 9f4e8fb: `nn.Linear(updated_weight.
+    size(1), updated_weight.size(0))` where `updated_weight = layer.original_layer.weight +
+    lora_update`, a sum the dataflow pass does not type)."""
+    return attr in PROPERTIES and len(call.args) == 1 and int_literal(call.args[0]) and \
+        not call.keywords and re.search(rf"\bdef {attr}\(", source.text) is None
+
+
 def imports_torch(source: SourceFile) -> bool:
     return any(t.split(".")[0] == "torch" for t in source.imports.aliases.values())
 
@@ -75,6 +87,12 @@ class TorchMethodOnArray(Rule):
     def may_fire(text: str) -> bool:
         return "mlx" in text and CALLED.search(text) is not None
 
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that call such a method: "mlx" need not be in the block itself (a
+        merge helper that reads `layer.weight.size(1)`), only in the file."""
+        return lambda block: CALLED.search(block) is not None
+
     def check(self, source: SourceFile) -> Iterator[Finding]:
         torch = imports_torch(source)
         for call in source.of_type(ast.Call):
@@ -82,7 +100,8 @@ class TorchMethodOnArray(Rule):
             if not isinstance(func, ast.Attribute):
                 continue
             if not torch and (func.attr == "view" and any(map(int_literal, call.args))
-                              or func.attr in TORCH and torch_keyword(call)):
+                              or func.attr in TORCH and torch_keyword(call)
+                              or axis_asked(source, call, func.attr)):
                 yield self.hit(source, call)
             elif func.attr in TORCH and self._on_array(source, func.value):
                 yield self.hit(source, call)
