@@ -17,6 +17,18 @@ from mlx.utils import tree_flatten, tree_map
 """
 
 
+# A snippet's usual training loop: a squared-error loss, its gradient over the model, steps.
+TRAINED = """
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+"""
+
+
 def fired(code: str, rule: str, header: str = HEADER) -> list[int]:
     offset = header.count("\n")
     found = lint_source(header + textwrap.dedent(code), "case.py")

@@ -26,7 +26,7 @@ Cost: < 1 s (no MLX, no process).
 
 from __future__ import annotations
 
-from lint_snippets import fired
+from lint_snippets import TRAINED, fired
 
 DELTA = """
 def compute_g(A_log, dt_bias):
@@ -35,15 +35,7 @@ def compute_g(A_log, dt_bias):
 def step_state(state, k, v, A_log, dt_bias):
     g = compute_g(A_log, dt_bias)
 {apply}    return state + k[..., None] * v[..., None, :]
-
-def loss_fn(model, x, y):
-    return mx.mean((model(x) - y) ** 2)
-
-lg = nn.value_and_grad(model, loss_fn)
-for step in range(10):
-    loss, grads = lg(model, x, y)
-    opt.update(model, grads)
-"""
+""" + TRAINED.replace("{", "{{").replace("}", "}}")
 
 
 def test_a_gate_computed_from_arguments_and_never_applied_fires() -> None:

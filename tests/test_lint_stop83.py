@@ -17,7 +17,7 @@ Cost: < 1 s (no MLX, no process).
 
 from __future__ import annotations
 
-from lint_snippets import fired
+from lint_snippets import TRAINED, fired
 
 TERNARY = """
 def activation_quant(x):
@@ -34,15 +34,7 @@ class BitLinear(nn.Module):
 
     def __call__(self, x):
         return quantize_ste(x, activation_quant(x)) @ self.weight.T
-
-def loss_fn(model, x, y):
-    return mx.mean((model(x) - y) ** 2)
-
-lg = nn.value_and_grad(model, loss_fn)
-for step in range(10):
-    loss, grads = lg(model, x, y)
-    opt.update(model, grads)
-"""
+""" + TRAINED.replace("{", "{{").replace("}", "}}")
 
 
 def test_a_rounding_handed_to_a_straight_through_helper_is_quiet() -> None:

@@ -248,17 +248,23 @@ def test_a_freeze_noted_between_looks_gets_the_census_after_the_next_update():
     assert sink.got[-1]["census"][0]["frozen_names"] == ["out.weight"]
 
 
+def _stepped_teacher() -> tuple[Records, ParamWatch, nn.Module, nn.Module]:
+    """A teacher stepped once and looked at, and a second model not yet seen."""
+    teacher, other = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
+    mx.eval(teacher.parameters(), other.parameters())
+    sink = Records()
+    watch = ParamWatch(sink)  # type: ignore[arg-type]
+    watch.saw_model(teacher, stepped=True)
+    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    return sink, watch, teacher, other
+
+
 def test_the_model_stepped_last_is_the_one_the_census_judges():
     """fresh2 `correct_distillation`: a teacher trained, then frozen; the student, seen first
     updating itself (`nn.value_and_grad` calls its `update`), then stepped. The census led
     with the frozen teacher: a false `no_update:frozen_weights`. The two models' shapes
     differ: comparing them (a weakref's `==`) would raise inside the program."""
-    teacher, student = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
-    mx.eval(teacher.parameters(), student.parameters())
-    sink = Records()
-    watch = ParamWatch(sink)  # type: ignore[arg-type]
-    watch.saw_model(teacher, stepped=True)
-    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    sink, watch, teacher, student = _stepped_teacher()
     watch.saw_model(student)
     teacher.freeze()
     watch.trainables_changed(1)
@@ -274,12 +280,7 @@ def test_a_model_updating_itself_is_censused_once_the_stepped_one_is_frozen_whol
     quantized copy's scales fitted by `q_model.update(params)` inside the loss and
     `apply_gradients` on a dict (mlx-lm's DWQ loop). The census read the frozen teacher: a
     false `no_update:frozen_weights`."""
-    teacher, student = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
-    mx.eval(teacher.parameters(), student.parameters())
-    sink = Records()
-    watch = ParamWatch(sink)  # type: ignore[arg-type]
-    watch.saw_model(teacher, stepped=True)
-    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    sink, watch, teacher, student = _stepped_teacher()
     teacher.freeze()
     watch.trainables_changed(1)
     watch.saw_model(student)  # `student.update(params)`: no optimizer steps a module
@@ -290,12 +291,7 @@ def test_a_model_updating_itself_is_censused_once_the_stepped_one_is_frozen_whol
 
 
 def test_a_stepped_model_that_still_trains_keeps_the_census_over_one_updated_by_hand():
-    teacher, other = Tiny(), nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
-    mx.eval(teacher.parameters(), other.parameters())
-    sink = Records()
-    watch = ParamWatch(sink)  # type: ignore[arg-type]
-    watch.saw_model(teacher, stepped=True)
-    watch.after_eval((teacher.parameters(),), {}, step=1, updates=1)
+    sink, watch, teacher, other = _stepped_teacher()
     watch.saw_model(other)  # a hand update between steps (an EMA copy, a probe)
     watch.next_at = 0.0
     watch.after_eval((teacher.parameters(), other.parameters()), {}, step=2, updates=1)
