@@ -211,7 +211,7 @@ class ParamWatch:
         `no_update:frozen_weights`)."""
         alive = [m for ref in self.models if (m := ref()) is not None]
         stepped = [m for m in alive if id(m) in self.stepped]
-        if not any(_trains(m) for m in stepped):
+        if self.touched and not any(_trains(m) for m in stepped):
             stepped = [m for m in alive if id(m) in self.touched] or stepped
         return self._outermost([m for m in alive if id(m) in self.recent] or stepped or alive)
 
