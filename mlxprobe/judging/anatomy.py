@@ -71,21 +71,25 @@ def censuses(raw: RawResult) -> list[list[dict]]:
     return [r["census"] for r in raw.of_kind(PARAMS) if r.get("census")]
 
 
+def trains_matrices(models: list[dict]) -> bool:
+    """One of a census's models has trainable weight matrices."""
+    return any(c.get("trainable_matrices") for c in models)
+
+
 def any_trains_matrices(raw: RawResult) -> bool:
     """One of the models the last census lists has trainable weight matrices: the run
     trains weights, whatever a frozen copy beside them holds (fresh97 `braille_ema_smooth`:
     a frozen EMA shadow updated by hand, listed before the model its hand-written Nesterov
     step trains)."""
     found = censuses(raw)
-    return bool(found) and any(c.get("trainable_matrices") for c in found[-1])
+    return bool(found) and trains_matrices(found[-1])
 
 
 def last_trained_look(raw: RawResult) -> float | None:
     """When the last census with trainable weight matrices was taken: what the program
     reports after it (the adapted model's baseline reading, then a stage that trains vectors
     alone) is the last stage's."""
-    trained = [r for r in raw.of_kind(PARAMS) if r.get("census")
-               and any(c.get("trainable_matrices") for c in r["census"])]
+    trained = [r for r in raw.of_kind(PARAMS) if trains_matrices(r.get("census") or [])]
     return trained[-1].get("t") if trained else None
 
 
@@ -93,8 +97,7 @@ def frozen_since(raw: RawResult) -> float | None:
     """When the census after the last one with trainable weight matrices was taken (the
     first to find them frozen), or None."""
     looks = [r for r in raw.of_kind(PARAMS) if r.get("census")]
-    trained = [i for i, r in enumerate(looks)
-               if any(c.get("trainable_matrices") for c in r["census"])]
+    trained = [i for i, r in enumerate(looks) if trains_matrices(r["census"])]
     return looks[trained[-1] + 1].get("t") if trained and trained[-1] + 1 < len(looks) else None
 
 
@@ -102,8 +105,7 @@ def trained_until(raw: RawResult) -> float | None:
     """When weight matrices were last seen training: the last look that saw one move, or
     the last census that counted one trainable, whichever came later; or None."""
     seen = [r.get("t") for r in raw.of_kind(PARAMS)
-            if (r.get("matrices") or [0])[0]
-            or any(c.get("trainable_matrices") for c in r.get("census") or [])]
+            if (r.get("matrices") or [0])[0] or trains_matrices(r.get("census") or [])]
     return seen[-1] if seen else None
 
 

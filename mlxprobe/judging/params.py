@@ -430,7 +430,7 @@ def _across(raw: RawResult, start: float, end: float) -> dict[str, list[tuple[fl
     found: dict[str, list[tuple[float, float]]] = {}
     for record in raw.of_kind(PROGRESS):
         t = float(record.get("t", 0.0))
-        for name, value in readings.measured(record).items():
+        for name, value in readings.numbers(record).items():
             if readings.direction(name) is not False or not math.isfinite(value):
                 continue
             span = found.setdefault(name, [])

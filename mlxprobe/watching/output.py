@@ -372,9 +372,8 @@ def bar_cells(text: str) -> list[str]:
     `leafroll_row_lsepool`, correct, whose rows were one cell longer than their header and
     read headerless, `a 100`, `lse 0.4991`)."""
     inner = text.strip()
-    inner = inner[1:] if inner[:1] in "|│" else inner
-    cells = [cell.strip() for cell in BAR.split(inner)]
-    opened = text.strip()[:1] in "|│"
+    opened = inner[:1] in "|│"
+    cells = [cell.strip() for cell in BAR.split(inner[1:] if opened else inner)]
     return cells[:-1] if opened and len(cells) > 1 and not cells[-1] else cells
 
 

@@ -129,9 +129,9 @@ def returned_to(source: SourceFile, call: ast.Call, slow: set[str]) -> bool:
     if not isinstance(function, FUNCTIONS) or not any(
             ast.unparse(r) == target for r in returns_of(function)):
         return False
-    return any(isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
-               and v.func.id == function.name and isinstance(t, ast.Name) and t.id in slow
-               for t, v in assignments(source.of_type(ast.Assign)))
+    return any(isinstance(bound := source.parents.get(c), ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id in slow for t in bound.targets)
+        for c in calls_by_name(source).get(function.name, []))
 
 
 FLOAT16 = "mlx.core.float16"
