@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX267", "mutated-argument",
+        "a function writes into its array argument in place (x[a:b] = v, x += v) and returns "
+        "it, and a caller binds the result to a new name while it reads the argument again: "
+        "on an mx.array the write changes the caller's array, so a dataset kept across steps "
+        "is rewritten at every call",
+        "inputs = mx.array(inputs)  # copy first; or build the result with mx.where or "
+        "mx.concatenate",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh304 gearbox_hum_cutout_pseudo) a "
+        "cutout augmentation whose slice_update wrote into its input rewrote the labelled "
+        "set at each step: test accuracy at chance, while the copy-first twin trained",
+        "", source="https://github.com/keras-team/keras/commit/"
+        "7fde639e4c7ff4bbd2e540665b86638f59779a4c"),
+    RuleInfo(
         "MLX266", "dropped-input",
         "a value computed from some of a function's arguments and never read, those "
         "arguments read nowhere else in the function: the inputs have no effect on what it "

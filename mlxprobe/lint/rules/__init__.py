@@ -173,6 +173,7 @@ from .replayed_random import ReplayedRandom
 from .restarted_iterator import RestartedIteratorLost
 from .retrace import ScalarIntoCompiled
 from .return_count import ReturnCountUnpacked
+from .returned_input import ReturnedInput
 from .safetensors_dir import SafetensorsIntoDirectory
 from .save_tree import SaveOfTree
 from .scalar_masked import ScalarMasked
@@ -358,4 +359,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DoubleUpdate,
     UnusedLayer,
     DroppedInput,
+    ReturnedInput,
 ), key=lambda r: r.id))
