@@ -67,7 +67,7 @@ import statistics
 
 from .. import metric_names
 from ..watching.facts import RawResult
-from . import anatomy, hints, metrics, program, schedule
+from . import anatomy, hints, metrics, phases, program, schedule
 from .rule import Rule, Verdict
 
 MIN_TAIL = 5
@@ -250,6 +250,7 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     drop = schedule.loss_drop(raw)
     if drop is None:
         drop = short_drop(program.losses(raw))
+    drop = _with_last_phase(raw, drop)
     if found is not None and drop is not None:
         drop = min(drop, below_chance(program.losses(raw), found))
     least = _min_drop(found) if found is not None else 0.0
@@ -259,6 +260,21 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} "
                    f"{_against(found)}, and the loss fell {drop:.1%} over the run",
                    _hint(raw), found)
+
+
+def _with_last_phase(raw: RawResult, drop: float | None) -> float | None:
+    """The larger of the run's fall and its last phase's (`phases`: a new model or stage
+    whose loss starts again), when there are phases: the loss climbing back at a restart is
+    no failure to fall (fresh304 `shearing_shed_seed_study`, correct: four seeds trained to
+    val_acc 0.75, then a permuted-label control whose train_ce fell 1.393 -> 1.292, 7.3%,
+    read over the whole run as a 64% rise). Only ever takes a verdict back."""
+    losses = program.losses(raw)
+    start = phases.last_start(raw, losses)
+    if not start or drop is None:
+        return drop
+    fit = program.trend(losses[start:])
+    phase = fit["window_drop"] if fit else short_drop(losses[start:])
+    return drop if phase is None else max(drop, phase)
 
 
 def _against(found: dict) -> str:

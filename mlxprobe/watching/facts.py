@@ -72,21 +72,30 @@ class SampleFacts:
 # name has at least OWN_MIN: a one-off evaluation in other units, not a point of the training
 # loss (fresh40 `nnue_cp_scale_ok`: 11 reports of `train_loss` 0.086 -> 0.00072, then `eval
 # check: centipawn MAE=247.4`, read as a spike of the loss to 247). Two reports are no
-# trajectory; a second curve of its own (a fine-tuning phase) has more.
+# trajectory; a second curve of its own (a fine-tuning phase) has more. Nor are reports that
+# all carry one step, however many: a table of results printed once, with no step between
+# its rows (fresh304 `rockpool_branch_finetune`, correct: 18 reports of `huber`, then a final
+# table of three branches' `rmse` 15.97, 4.28, 4.28 at step 3300, read as the loss rising
+# from 0.20 to 4.28).
 STRAY_MAX, OWN_MIN = 2, 5
 
 
 def without_strays(records: list[dict]) -> list[dict]:
     """The loss records without those of a stray name (see STRAY_MAX): the run's own name is
     the one most of its loss reports carry (`loss` when they carry none)."""
-    counts: dict[str, int] = {}
+    named: dict[str, list[dict]] = {}
     for record in records:
-        name = str(record.get("loss_name") or "loss")
-        counts[name] = counts.get(name, 0) + 1
-    own = max(counts, key=counts.__getitem__, default="loss")
-    strays = {n for n, c in counts.items() if c <= STRAY_MAX} if counts.get(own, 0) >= \
-        OWN_MIN else set()
+        named.setdefault(str(record.get("loss_name") or "loss"), []).append(record)
+    own = max(named, key=lambda n: len(named[n]), default="loss")
+    strays = {n for n, rs in named.items() if n != own and stray(rs)} if len(
+        named.get(own, ())) >= OWN_MIN else set()
     return [r for r in records if str(r.get("loss_name") or "loss") not in strays]
+
+
+def stray(reports: list[dict]) -> bool:
+    """Too few reports for a curve, or all of them at one step (a table, not a curve)."""
+    steps = {r.get("step") for r in reports}
+    return len(reports) <= STRAY_MAX or len(steps) == 1 and None not in steps
 
 
 @dataclass

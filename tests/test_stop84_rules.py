@@ -1,0 +1,96 @@
+"""Stop 84's changes to the verdict rules, on the texts of the runs that showed each:
+- a final table of results under a loss-like name, all its rows at one step, is no point of
+  the loss curve (fresh304 `rockpool_branch_finetune`, correct: three branches' `rmse`
+  printed after training, read as the `huber` loss rising 0.20 -> 4.28, `diverged:
+  exploding`);
+- a restarted run's last phase whose loss fell is not at chance for want of a fall over the
+  whole run (fresh304 `shearing_shed_seed_study`, correct: a permuted-label control after
+  four seeds, `not_learning:chance` with the loss "fell -64.2% over the run").
+
+Cost: < 1 s (texts in memory, no process).
+"""
+
+from __future__ import annotations
+
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.output import ProgressParser
+
+BRANCHES = """[base] step  250  huber 0.0244  val_rmse   4.64 %cover
+[base] step  500  huber 0.0183  val_rmse   4.50 %cover
+[base] step  750  huber 0.0141  val_rmse   4.40 %cover
+[base] step 1000  huber 0.0120  val_rmse   4.34 %cover
+[base] step 1250  huber 0.0133  val_rmse   4.29 %cover
+[base] step 1500  huber 0.0162  val_rmse   4.31 %cover
+--- branch still  lr=0.0: reloaded, max |w - base| = 0.0e+00
+[still  lr=0.0] step  150  huber 0.1529  val_rmse  15.97 %cover
+[still  lr=0.0] step  300  huber 0.2034  val_rmse  15.97 %cover
+[still  lr=0.0] step  450  huber 0.2041  val_rmse  15.97 %cover
+[still  lr=0.0] step  600  huber 0.2485  val_rmse  15.97 %cover
+--- branch gentle lr=3e-4: reloaded, max |w - base| = 0.0e+00
+[gentle lr=3e-4] step  150  huber 0.0134  val_rmse   4.59 %cover
+[gentle lr=3e-4] step  300  huber 0.0183  val_rmse   4.43 %cover
+[gentle lr=3e-4] step  450  huber 0.0103  val_rmse   4.30 %cover
+[gentle lr=3e-4] step  600  huber 0.0155  val_rmse   4.28 %cover
+--- branch brisk  lr=1e-3 wd: reloaded, max |w - base| = 0.0e+00
+[brisk  lr=1e-3 wd] step  150  huber 0.0132  val_rmse   4.36 %cover
+[brisk  lr=1e-3 wd] step  300  huber 0.0166  val_rmse   4.32 %cover
+[brisk  lr=1e-3 wd] step  450  huber 0.0102  val_rmse   4.28 %cover
+[brisk  lr=1e-3 wd] step  600  huber 0.0143  val_rmse   4.28 %cover
+
+=== this-season validation ===
+mean-cover baseline    rmse  28.04
+still  lr=0.0          rmse  15.97   max weight change 0.000
+gentle lr=3e-4         rmse   4.28   max weight change 0.142
+brisk  lr=1e-3 wd      rmse   4.28   max weight change 0.258"""
+
+
+def parsed(text: str) -> RawResult:
+    parser = ProgressParser()
+    reports = [{**found, "t": 1.0 + i} for i, line in enumerate(text.splitlines())
+               if (found := parser.parse(line))]
+    return RawResult(records=reports, exit_code=0, watched=True)
+
+
+def test_a_final_table_at_one_step_is_no_point_of_the_loss() -> None:
+    run = parsed(BRANCHES)
+    assert {r.get("loss_name") for r in run.learning} == {"huber"}
+    assert classify(run).label == "pass"
+
+
+def test_a_second_name_over_several_steps_is_a_curve_of_its_own() -> None:
+    """Three reports of another name at three steps stay points of the loss."""
+    curve = "\n".join(f"step {1600 + 50 * i}  rmse {v}" for i, v in enumerate((15.9, 9.1, 4.3)))
+    run = parsed(BRANCHES.split("\n\n")[0] + "\n" + curve)
+    assert sum(r.get("loss_name") == "rmse" for r in run.learning) == 3
+
+
+SEED = """[grades  seed={seed}] step   1  lr 0.00e+00  train_ce 1.4028  val_ce 1.3863  val_acc 0.315
+[grades  seed={seed}] step  60  lr 1.98e-03  train_ce 0.7948  val_ce 0.6180  val_acc 0.720
+[grades  seed={seed}] step 120  lr 1.72e-03  train_ce 0.5193  val_ce 0.5849  val_acc 0.734
+[grades  seed={seed}] step 180  lr 1.22e-03  train_ce 0.4878  val_ce 0.5603  val_acc 0.750
+[grades  seed={seed}] step 240  lr 6.42e-04  train_ce 0.4859  val_ce 0.5727  val_acc 0.751
+[grades  seed={seed}] step 300  lr 1.89e-04  train_ce 0.4705  val_ce 0.5677  val_acc 0.756
+[grades  seed={seed}] step 360  lr 1.02e-05  train_ce 0.4719  val_ce 0.5661  val_acc 0.749
+  -> seed {seed} final val_acc 0.749"""
+CONTROL = ("[permuted seed=99] step {step:3d}  lr 1.00e-03  train_ce {ce}  val_ce 1.4300  "
+           "val_acc {acc}")
+STEPS = (1, 60, 120, 180, 240, 300, 360)
+ACCS = ("0.229", "0.311", "0.257", "0.253", "0.246", "0.223", "0.227")
+
+
+def seed_study(control: tuple[str, ...]) -> RawResult:
+    seeds = [SEED.format(seed=s) for s in (11, 23, 37, 41)]
+    rows = [CONTROL.format(step=s, ce=c, acc=a) for s, c, a in zip(STEPS, control, ACCS)]
+    return parsed("\n".join([*seeds, *rows]))
+
+
+def test_a_control_run_whose_loss_fell_after_seeds_that_learned_is_not_at_chance() -> None:
+    """fresh304 `shearing_shed_seed_study`: its train_ce fell 1.393 -> 1.292 (7.3%)."""
+    fell = ("1.3933", "1.3527", "1.3615", "1.3303", "1.3156", "1.3049", "1.2919")
+    assert classify(seed_study(fell)).label == "pass"
+
+
+def test_a_last_run_whose_loss_never_fell_is_at_chance() -> None:
+    flat = ("1.3933", "1.3891", "1.3912", "1.3884", "1.3903", "1.3890", "1.3899")
+    assert classify(seed_study(flat)).label == "not_learning:chance"
