@@ -94,3 +94,15 @@ def test_a_control_run_whose_loss_fell_after_seeds_that_learned_is_not_at_chance
 def test_a_last_run_whose_loss_never_fell_is_at_chance() -> None:
     flat = ("1.3933", "1.3891", "1.3912", "1.3884", "1.3903", "1.3890", "1.3899")
     assert classify(seed_study(flat)).label == "not_learning:chance"
+
+
+def test_a_negative_return_is_no_accuracy_at_chance() -> None:
+    """fresh305 `mashtun_steam_ddpg` (correct): a DDPG controller's episode return -95.7 ->
+    -13.7 beside its actor loss, read as an accuracy at chance against exp(-actor_loss)."""
+    lines = [f"ep {e:3d}  return {r:8.2f}  critic_mse {c:.4f}  actor_loss {a:8.3f}"
+             for e, r, c, a in zip(range(10, 50, 5), (-89.84, -23.66, -21.57, -15.60, -13.98,
+                                                      -13.98, -12.64, -13.73),
+                                   (0.4638, 0.8382, 0.7617, 0.8571, 0.5175, 0.4030, 0.3478,
+                                    0.2380),
+                                   (1.844, 3.695, 3.726, 3.483, 3.658, 3.508, 3.438, 3.296))]
+    assert classify(parsed("\n".join(lines))).label == "pass"

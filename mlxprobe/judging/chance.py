@@ -139,6 +139,14 @@ def accuracies(raw: RawResult) -> dict[str, list[float]]:
     return out
 
 
+def fractions(raw: RawResult) -> dict[str, list[float]]:
+    """`accuracies` that are shares of right answers: none of their values negative (a
+    return or a reward below zero has no chance level: fresh305 `mashtun_steam_ddpg`,
+    correct, a DDPG controller's episode return -95.7 -> -13.7 read as an accuracy at
+    chance against exp(-actor_loss))."""
+    return {n: v for n, v in accuracies(raw).items() if not any(x < 0 for x in v)}
+
+
 def task_accuracies(raw: RawResult) -> dict[str, list[float]]:
     """`accuracies` without the objectives among them (a reward, a return, a score: an RL
     reward may sit at 0 and has no known ceiling)."""
@@ -181,7 +189,7 @@ def at_chance(raw: RawResult) -> dict | None:
     chance = math.exp(-median)
     if chance <= 0.0:  # a loss beyond ~745: no uniform guess gives it
         return None
-    tails = {n: t for n, v in accuracies(raw).items() if len(t := tail(v)) >= MIN_TAIL}
+    tails = {n: t for n, v in fractions(raw).items() if len(t := tail(v)) >= MIN_TAIL}
     accs = held_out_first({n: statistics.median(t) for n, t in tails.items()})
     if not accs or not (_many_classes(chance, accs) or binary(chance, accs)):
         return at_stated(raw, median)
