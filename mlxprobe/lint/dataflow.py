@@ -270,7 +270,7 @@ def unpacked_arrays(source: SourceFile, target: ast.Tuple, call: ast.Call) -> li
     """`a, b, c = helper(...)` for a same-module function: the names at the positions where
     every tuple it returns of that length holds an array (`ce, ntok, correct = loss_fn(...)`
     all three; `loss, n = f(...)` with `n = len(x)` only `loss`)."""
-    helper = helper_of(source, call)
+    helper = helper_of(source, call) or layer_forward(source, call)
     if helper is None or not all(isinstance(t, ast.Name) for t in target.elts):
         return []
     width = len(target.elts)
@@ -281,6 +281,16 @@ def unpacked_arrays(source: SourceFile, target: ast.Tuple, call: ast.Call) -> li
     inner = arrays_in(source, helper)
     return [t.id for i, t in enumerate(target.elts)
             if all(is_array(source, r[i], inner) for r in tuples)]
+
+
+def layer_forward(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The `__call__` a layer's `self.x(h)` runs, `x` made in `__init__` from one of the
+    module's own classes (`layer_classes`): fresh305 `ferrule_cask_moe`, `topk_indices,
+    topk_weights = self.router(h)` with the router's forward returning two arrays."""
+    attr = self_attr(call.func)
+    owner = source.enclosing(call, (ast.ClassDef,)) if attr is not None else None
+    cls = layer_classes(source, owner).get(attr) if owner is not None else None
+    return method_of(cls, "__call__") if cls is not None else None
 
 
 def grad_call(source: SourceFile, value: ast.AST) -> bool:

@@ -431,12 +431,14 @@ def bound_only_to(source: SourceFile, node: ast.AST, scope: ast.AST | None, dept
 def derived(body: list[ast.stmt], name: str, not_from: str | None = None) -> set[str]:
     """`name` and the local names bound (in source order) from values that read it, leaving
     out any value that also reads `not_from` (`parameter = parameter - lr * m` stays the
-    parameter; a value read from the gradient is not)."""
+    parameter; a value read from the gradient is not). Each name a call's result unpacks
+    into is bound from it (`pos, deltas = self.get_rope_index(inputs)`: fresh305
+    `saffron_kiln_mrope`)."""
     made = {name}
     for target, value in assignments(walk(body)):
         read = names_in(value)
-        if isinstance(target, ast.Name) and made & read and not_from not in read:
-            made.add(target.id)
+        if isinstance(target, (ast.Name, ast.Tuple)) and made & read and not_from not in read:
+            made.update(assigned(target))
     return made
 
 

@@ -30,6 +30,11 @@ class Rule:
     # Substrings of which a text holds at least one whenever `may_fire` accepts it (empty:
     # no such promise); the engine finds all rules' anchors in one pass (`anchors.present`).
     anchors: tuple[str, ...] = ()
+    # What a local rule's `may_fire` asks of the whole file rather than of the code that
+    # fires (`"mlx" in text`, an `import numpy`): each block is tested with it in front, as
+    # the file (whose own `may_fire` passed) holds it; else a function that never names mlx
+    # in a file that imports it would be skipped.
+    file_words = ""
 
     @staticmethod
     def may_fire(text: str) -> bool:
@@ -40,7 +45,10 @@ class Rule:
     def wanted(cls, text: str) -> Callable[[str], bool] | None:
         """Which top-level blocks of `text` the rule needs (a test on a block's text), or
         None for the whole module; a local rule needs the blocks `may_fire` accepts."""
-        return cls.may_fire if cls.local else None
+        if not cls.local:
+            return None
+        return (lambda block: cls.may_fire(cls.file_words + block)) if cls.file_words \
+            else cls.may_fire
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         raise NotImplementedError

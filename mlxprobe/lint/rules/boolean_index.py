@@ -35,6 +35,7 @@ class BooleanMaskIndex(Rule):
     id = "MLX148"
     anchors = ("[",)
     local = True  # one top-level definition's dataflow, as MLX134 reads it
+    file_words = "mlx\n"
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -30,19 +30,17 @@ from collections.abc import Iterator
 from ..dataflow import under
 from ..finding import Finding
 from ..flow import (
-    arguments,
     assignments,
     calls,
     calls_by_name,
     method_of,
-    name_values,
     reach,
 )
 from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
 from .construction import module_classes
-from .evaluation import loop_reach, loop_trains, range_count
+from .evaluation import literal_count, loop_reach, loop_trains, range_count
 
 RANDOM_LAYERS = frozenset(f"mlx.nn.{name}" for name in (
     "Linear", "Bilinear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
@@ -133,28 +131,9 @@ def many(source: SourceFile, loop: ast.AST | None) -> bool:
     model loaded from one checkpoint)."""
     if loop is None:
         return False
-    source_of = literal_items(source, getattr(loop, "iter", None), loop)
-    if isinstance(source_of, (ast.Tuple, ast.List, ast.Set)):
-        return len(source_of.elts) > FEW
-    count = range_count(source, loop)
+    count = literal_count(source, loop)
+    count = range_count(source, loop) if count is None else count
     return count is None or count > FEW
-
-
-def literal_items(source: SourceFile, node: ast.AST | None, loop: ast.AST) -> ast.AST | None:
-    """What a `for` loop iterates, through `enumerate(x)` and a name bound once (in its
-    function or module) to a literal list (fresh236 `ripflag_soup_correct`: `for k, r in
-    enumerate(recipes)` over five fine-tuning recipes, one model each)."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-            node.func.id == "enumerate" and node.args:
-        node = node.args[0]
-    if not isinstance(node, ast.Name):
-        return node
-    scope = source.enclosing(loop)
-    bound = name_values(source, node.id, scope)
-    if not bound and scope is not None and node.id not in arguments(scope):
-        bound = name_values(source, node.id, None)  # a module constant (fresh249
-        # `seedvault_sprout_lwf`: `for task, fam in enumerate(FAMILIES)`, three families)
-    return bound[0] if len(bound) == 1 else node
 
 
 def periodic(source: SourceFile, site: ast.AST) -> bool:

@@ -54,6 +54,7 @@ class DroppedWeightsPath(Rule):
     id = "MLX195"
     anchors = ("def ",)
     local = True  # one function
+    file_words = "mlx\n"
 
     @staticmethod
     def may_fire(text: str) -> bool:

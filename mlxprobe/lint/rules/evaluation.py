@@ -30,6 +30,7 @@ from ..flow import (
     derived,
     helper_of,
     loop_reach,
+    name_values,
     names_in,
     walk,
 )
@@ -666,6 +667,17 @@ def per_update(source: SourceFile, loop: ast.AST, name: str) -> bool:
         outer, loop, name)
 
 
+def configurations(source: SourceFile, loop: ast.AST, name: str) -> bool:
+    """A loop over a literal of at most MAX_KEPT items (`for seed in [11, 23, 37, 41]`: a
+    few runs, seeds or branches), inside no other loop, keeping into a container its own
+    function (or the module) binds: at most MAX_KEPT arrays for the whole call, not one more
+    each step (fresh304 `shearing_shed_seed_study`, correct: each of four seeds' validation
+    probabilities kept for an ensemble after the seeds)."""
+    count = literal_count(source, loop)
+    return count is not None and count <= MAX_KEPT and source.enclosing(
+        loop, LOOPS) is None and bool(name_values(source, name, source.enclosing(loop)))
+
+
 def range_count(source: SourceFile, loop: ast.AST) -> int | None:
     """The passes of `for ... in range(N)` or `range(A, B)` when each bound is an int
     literal, a name bound once to one, or one of those plus or minus another (`range(1,
@@ -679,6 +691,38 @@ def range_count(source: SourceFile, loop: ast.AST) -> int | None:
     if None in bounds:
         return None
     return bounds[0] if len(bounds) == 1 else max(0, bounds[1] - bounds[0])
+
+
+DICT_VIEWS = frozenset({"items", "keys", "values"})
+
+
+def literal_count(source: SourceFile, loop: ast.AST) -> int | None:
+    """The passes of a `for` loop over a literal tuple, list, set or dict (`literal_items`):
+    a few configurations, seeds or branches, not a run's steps; None otherwise."""
+    items = literal_items(source, getattr(loop, "iter", None), loop)
+    if isinstance(items, (ast.Tuple, ast.List, ast.Set)):
+        return len(items.elts)
+    return len(items.keys) if isinstance(items, ast.Dict) else None
+
+
+def literal_items(source: SourceFile, node: ast.AST | None, loop: ast.AST) -> ast.AST | None:
+    """What a `for` loop iterates, through `enumerate(x)`, a dict's `.items()` and a name
+    bound once (in its function or module) to a literal (fresh236 `ripflag_soup_correct`:
+    `for k, r in enumerate(recipes)` over five fine-tuning recipes, one model each)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+            node.func.id == "enumerate" and node.args:
+        node = node.args[0]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in DICT_VIEWS and not node.args:
+        node = node.func.value  # `for name, cfg in branches.items()`
+    if not isinstance(node, ast.Name):
+        return node
+    scope = source.enclosing(loop)
+    bound = name_values(source, node.id, scope)
+    if not bound and scope is not None and node.id not in arguments(scope):
+        bound = name_values(source, node.id, None)  # a module constant (fresh249
+        # `seedvault_sprout_lwf`: `for task, fam in enumerate(FAMILIES)`, three families)
+    return bound[0] if len(bound) == 1 else node
 
 
 def bound_int(source: SourceFile, node: ast.AST, stmts: list[ast.AST]) -> int | None:
@@ -760,6 +804,7 @@ def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: 
                 and not reset_within(source, loop, node, hit[0])
                 and not bounded(source, loop, node)
                 and not per_update(source, loop, hit[0])
+                and not configurations(source, loop, hit[0])
                 and not fed_back(source, loop, hit[0])
                 and node not in reported):
             reported.add(node)

@@ -58,6 +58,7 @@ class WriteIntoTemporary(Rule):
     id = "MLX192"
     anchors = ("=",)
     local = True  # the assignment and the bindings of its function
+    file_words = "mlx\n"
 
     @staticmethod
     def may_fire(text: str) -> bool:

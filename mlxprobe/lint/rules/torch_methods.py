@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
@@ -82,16 +82,11 @@ class TorchMethodOnArray(Rule):
     id = "MLX196"
     anchors = ANCHORS
     local = True  # reads one call and the function around it
+    file_words = "mlx\n"
 
     @staticmethod
     def may_fire(text: str) -> bool:
         return "mlx" in text and CALLED.search(text) is not None
-
-    @classmethod
-    def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The blocks that call such a method: "mlx" need not be in the block itself (a
-        merge helper that reads `layer.weight.size(1)`), only in the file."""
-        return lambda block: CALLED.search(block) is not None
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         torch = imports_torch(source)
