@@ -198,14 +198,7 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # the server weights in (`local = Net(); local.update(...)`), 4 clients x 40 rounds = 160
     # builds in the run: the random-state chain the rule warns of stays a few hundred graph
     # nodes; the rule cannot count rounds given as a function's arguments (`run_rounds(0, 20)`)
-    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"],
-    # judged false at stop 83's end (fresh304, scored then): each seed run's `probs` is
-    # materialized by the `.item()` of the accuracy derived from it in `train_run` (MLX keeps
-    # the computed data of a live dependency), and the loop runs 4 seeds
-    ("fresh304", "shearing_shed_seed_study.py"): ["MLX008:112"],
-    # ... and a loop over a dict literal of three branches builds `m = CoverNet()`,
-    # `m.load_weights(ckpt)`, then `mx.eval(m.parameters())`: three builds, not one a step
-    ("fresh304", "rockpool_branch_finetune.py"): ["MLX178:112"]}
+    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
