@@ -106,3 +106,27 @@ def test_a_negative_return_is_no_accuracy_at_chance() -> None:
                                     0.2380),
                                    (1.844, 3.695, 3.726, 3.483, 3.658, 3.508, 3.438, 3.296))]
     assert classify(parsed("\n".join(lines))).label == "pass"
+
+
+CSV = """step,lr,pre_q_ce,post_q_ce,unseen_acc_pct
+1,0.00e+00,1.108,0.995,nan
+40,6.33e-04,1.106,0.970,nan
+80,9.93e-04,1.262,0.502,96.3
+120,9.31e-04,1.558,0.257,nan
+160,8.11e-04,1.581,0.198,96.6
+200,6.49e-04,1.678,0.188,nan
+240,4.68e-04,1.443,0.199,96.8
+280,2.93e-04,1.665,0.228,nan
+320,1.45e-04,1.744,0.174,97.7
+360,4.68e-05,1.696,0.162,nan
+400,1.01e-05,1.785,0.174,{last}"""
+
+
+def test_a_column_written_nan_where_it_was_not_measured_is_no_divergence() -> None:
+    """fresh306 `beachcomb_shell_fomaml` (correct): `nan` at every other report, where the
+    unseen-task accuracy was not measured, 96.3% -> 97.5% at the others."""
+    assert classify(parsed(CSV.format(last="97.5"))).label == "pass"
+
+
+def test_a_metric_non_finite_at_its_last_report_is_still_judged() -> None:
+    assert classify(parsed(CSV.format(last="nan"))).label == "diverged:non_finite_metric"
