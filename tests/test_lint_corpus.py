@@ -198,10 +198,7 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # the server weights in (`local = Net(); local.update(...)`), 4 clients x 40 rounds = 160
     # builds in the run: the random-state chain the rule warns of stays a few hundred graph
     # nodes; the rule cannot count rounds given as a function's arguments (`run_rounds(0, 20)`)
-    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"],
-    # fresh306 (scored at stop 84): not yet judged when the half was scored
-    ("fresh306", "apiary_swarm_anil.py"): ["MLX205:58"],
-    ("fresh306", "quarto_folio_stanza_ok.py"): ["MLX035:97"]}
+    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

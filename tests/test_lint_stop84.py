@@ -10,6 +10,9 @@ Cost: < 1 s (no MLX, no process).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from lint_snippets import TRAINED, fired
 
 CUTOUT = """
@@ -225,3 +228,135 @@ def test_a_model_built_per_branch_of_a_dict_literal_is_quiet() -> None:
 
 def test_a_model_built_per_item_of_a_stream_fires() -> None:
     assert fired(BRANCHES.format(branches="configs()"), "MLX178") == [14]
+
+
+# (script, rule) where the rule alone found nothing while the whole lint found it (stop 84:
+# over the 5,132 corpus, scenario and example scripts, 11 such pairs): a rule said to read one
+# block read another (the module's helpers, its imports' use, a training loop elsewhere)
+ALONE = [("fresh142/reedwarbler_vq_codec_broken.py", "MLX186"),
+         ("fresh16/full_logits_kept_for_metrics_broken.py", "MLX105"),
+         ("fresh170/mnist_vit_perm_slice_broken.py", "MLX134"),
+         ("fresh185/dpo_selfref_tinylm_broken.py", "MLX198"),
+         ("fresh202/nerf_posonly_split_broken.py", "MLX141"),
+         ("fresh230/tollgate_chime_grpo_broken.py", "MLX141"),
+         ("fresh232/quarry_lantern_rerank_broken.py", "MLX229"),
+         ("fresh239/lighthouse_lamp_ddqn_broken.py", "MLX234"),
+         ("fresh241/marten_glaze_flowmatch_broken.py", "MLX236"),
+         ("fresh31/glyph_cnn_softmax_head_broken.py", "MLX086"),
+         ("fresh41/e2_infill_concat_cond_broken.py", "MLX141")]
+
+
+@pytest.mark.parametrize(("script", "rule"), ALONE)
+def test_a_rule_alone_finds_what_the_whole_lint_finds(script: str, rule: str) -> None:
+    from mlxprobe.lint import lint_source
+    path = Path(__file__).resolve().parents[1] / "corpus" / script
+    text = path.read_text()
+    alone = [(f.line, f.col) for f in lint_source(text, str(path), select=[rule])]
+    whole = [(f.line, f.col) for f in lint_source(text, str(path)) if f.rule == rule]
+    assert alone == whole and whole
+
+
+META = """
+def task_loss(model, x, y):
+    return nn.losses.cross_entropy(model(x), y, reduction="mean")
+
+def {name}(model, tasks):
+    tot = 0.0
+    for x, y in tasks:
+        tot = tot + task_loss(model, x, y)
+    return tot / len(tasks)
+
+{use}
+for step in range(100):
+    loss, grads = lg(model, tasks)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+def test_a_sum_over_tasks_inside_the_differentiated_loss_is_quiet() -> None:
+    """fresh306 `apiary_swarm_anil` (correct): a meta-loss summing four tasks' query losses
+    under `mx.value_and_grad`, one graph by design."""
+    code = META.format(name="meta_loss", use="lg = nn.value_and_grad(model, meta_loss)")
+    assert fired(code, "MLX205") == []
+
+
+def test_the_same_sum_in_a_pass_that_only_evaluates_fires() -> None:
+    use = ("lg = nn.value_and_grad(model, task_loss)\n"
+           "print(validate(model, val_tasks).item())")
+    assert fired(META.format(name="validate", use=use), "MLX205") == [8]
+
+
+CAUSAL = """
+class Attention(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+
+    def __call__(self, x, mask=None):
+        q, k, v = mx.split(self.qkv(x), 3, axis=-1)
+        scores = q @ k.transpose(0, 2, 1)
+        if mask is not None:
+            scores = mx.where(mask == 0, -np.inf, scores)
+        return mx.softmax(scores, axis=-1) @ v
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.attention = Attention(d)
+
+    def __call__(self, x, mask=None):
+        return x + self.attention(x, mask=mask)
+
+class LM(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.blocks = [Block(d) for _ in range(2)]
+
+    def __call__(self, x, keep):
+        T = x.shape[1]
+        mask = {mask}
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+""" + TRAINED.replace("{", "{{").replace("}", "}}")
+
+
+def test_a_causal_mask_handed_down_through_two_layers_is_quiet() -> None:
+    """fresh306 `quarto_folio_stanza_ok` (correct): attention's `mask` is the block's, which
+    is the model's `mx.tril(mx.ones((T, T)))`: the diagonal is kept, no row is all -inf."""
+    assert fired(CAUSAL.format(mask="mx.tril(mx.ones((T, T)))"), "MLX035") == []
+
+
+def test_a_padding_mask_handed_down_the_same_way_fires() -> None:
+    assert fired(CAUSAL.format(mask="keep[:, None, :]"), "MLX035") == [11]
+
+
+STACK = """
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ff = nn.Linear(d, d)
+
+    def __call__(self, x, mask=None):
+        return x + self.ff(x)
+
+class LM(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.blocks = nn.Sequential(*[Block(d) for _ in range(2)])
+
+    def __call__(self, x, mask):
+        return {call}
+""" + TRAINED.replace("{", "{{").replace("}", "}}")
+
+
+def test_a_sequential_given_a_mask_fires() -> None:
+    """fresh306 `quarto_folio_stanza` (mlx-minGPT f1a3fc5): `self.blocks(x=x, mask=mask)`."""
+    assert fired(STACK.format(call="self.blocks(x=x, mask=mask)"), "MLX268") == [16]
+    assert fired(STACK.format(call="self.blocks(x, mask)"), "MLX268") == [16]
+
+
+def test_a_sequential_given_its_one_input_is_quiet() -> None:
+    assert fired(STACK.format(call="self.blocks(x)"), "MLX268") == []
+    assert fired(STACK.format(call="self.blocks(x=x)"), "MLX268") == []

@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX268", "sequential-extra-arguments",
+        "an nn.Sequential called with more than its one input (self.blocks(x=x, "
+        "mask=mask), self.layers(h, mask)): Sequential.__call__ takes one array, so the "
+        "call raises TypeError and a mask meant for each block never reaches them",
+        "for block in self.blocks: x = block(x, mask)  # a list of blocks, each given the mask",
+        "measured (mlx 0.32.4 CPU): nn.Sequential(nn.Linear(2, 2))(x, None) raises 'takes 2 "
+        "positional arguments but 3 were given', (x=x, mask=None) 'unexpected keyword "
+        "argument'; failure corpus fresh306 quarto_folio_stanza: a GPT whose blocks sat in "
+        "an nn.Sequential called with the mask crashed at its first step",
+        "", source="https://github.com/DhruvSrikanth/mlx-minGPT/commit/"
+        "f1a3fc5a2315c89af651239cec0cb9431dfeb4d0"),
+    RuleInfo(
         "MLX267", "mutated-argument",
         "a function writes into its array argument in place (x[a:b] = v, x += v) and returns "
         "it, and a caller binds the result to a new name while it reads the argument again: "

@@ -34,7 +34,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                        "MLX055",
                        "MLX057",
                        "MLX066", "MLX104", "MLX105", "MLX114"}),
-    "crash": frozenset({"MLX262", "MLX261", "MLX260", "MLX259", "MLX258",
+    "crash": frozenset({"MLX268", "MLX262", "MLX261", "MLX260", "MLX259", "MLX258",
                         "MLX257", "MLX254", "MLX253", "MLX252", "MLX251", "MLX250", "MLX249",
                         "MLX248", "MLX246", "MLX245", "MLX244",
                         "MLX243", "MLX242", "MLX240", "MLX238",

@@ -181,6 +181,7 @@ from .scalar_unpack import ScalarUnpacked
 from .schedule_as_rate import ScheduleAsRate
 from .schedules import ScheduleEndsInOneEpoch
 from .self_added import SelfAdded
+from .sequential_call import SequentialCall
 from .settings import DefaultHidesConfig, SettingNeverRead
 from .shadowed_import import ShadowedImport
 from .shadowing import CalledNumber
@@ -360,4 +361,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     UnusedLayer,
     DroppedInput,
     ReturnedInput,
+    SequentialCall,
 ), key=lambda r: r.id))

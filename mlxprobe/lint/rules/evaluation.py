@@ -865,9 +865,20 @@ class LazyPassTotal(Rule):
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
-            if any(loss_term(n) for n in body) and not loop_trains(source, loop):
+            if any(loss_term(n) for n in body) and not loop_trains(source, loop) \
+                    and not transformed_loop(source, loop):
                 yield from (self.hit(source, node) for node in unevaluated(
                     source, loop, body, set(), reported, passes=True))
+
+
+def transformed_loop(source: SourceFile, loop: ast.AST) -> bool:
+    """The loop runs in a function under `mx.grad`/`value_and_grad`, `mx.compile` or `vmap`:
+    its sum is the transformed function's own output, one graph by design, evaluated by
+    the caller (fresh306 `apiary_swarm_anil`, correct: a meta-loss summing four tasks' query
+    losses under `mx.value_and_grad`)."""
+    function = source.enclosing(loop)
+    return function is not None and bool(
+        contexts(source).get(function, set()) & {"grad", "compile", "vmap"})
 
 
 def loss_term(node: ast.AST) -> bool:

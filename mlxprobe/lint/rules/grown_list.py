@@ -55,7 +55,6 @@ class ListAttributeGrown(Rule):
 
     id = "MLX186"
     anchors = TRAINS
-    local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

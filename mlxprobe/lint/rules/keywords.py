@@ -34,7 +34,6 @@ class UnknownKeyword(Rule):
 
     id = "MLX141"
     anchors = ("=",)
-    local = True  # one call and the module's imports
 
     @staticmethod
     def may_fire(text: str) -> bool:

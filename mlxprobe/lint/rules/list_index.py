@@ -38,7 +38,6 @@ class ListIndexedByArray(Rule):
 
     id = "MLX236"
     anchors = ("randint(", "arange(", "permutation(", "argsort(")
-    local = True  # reads one subscript, its function and the module's attribute bindings
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -15,12 +15,13 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_assignments, names_in, walk
+from ..flow import arguments, assignments, body_assignments, bound_arguments, names_in, walk
 from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
 from .differentiation import differentiated_nodes
 from .reduction import last_bindings
+from .tracing import called_layer
 
 WHERE = frozenset({"mlx.core.where"})
 SOFTMAX = frozenset({"mlx.core.softmax", "mlx.nn.softmax"})
@@ -117,10 +118,45 @@ def causal_only(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) 
     nodes = traced(condition, {**scope, **init_bindings(source, where)})
     if not keeps_band(source, where, scope):
         return False
-    reads_data = any(isinstance(n, ast.Name) and n.id in params and not shape_read(source, n)
-                     for n in nodes)
-    return not reads_data and any(isinstance(n, ast.Call) and source.imports.resolve(
-        n.func) in BAND | ARANGE for n in nodes)
+    data = {n.id for n in nodes if isinstance(n, ast.Name) and n.id in params
+            and not shape_read(source, n)}
+    for name in sorted(data):
+        handed = from_callers(source, function, name, DEPTH)
+        if handed is None:
+            return False
+        nodes = nodes + handed
+    return any(isinstance(n, ast.Call) and source.imports.resolve(n.func) in BAND | ARANGE
+               for n in nodes)
+
+
+def from_callers(source: SourceFile, function: ast.AST, name: str,
+                 depth: int) -> list[ast.AST] | None:
+    """The nodes of what every call of a layer's forward in the module hands its parameter
+    `name`, through the callers' own parameters `depth` layers up, when none of it reads data
+    (only shapes); None when no call is seen or one hands something else (fresh306
+    `quarto_folio_stanza_ok`, correct: attention's `mask` is the block's, which is the
+    model's `mx.tril(mx.ones((T, T)))`)."""
+    sites = [c for c in source.of_type(ast.Call) if called_layer(source, c) is function]
+    if not sites or depth == 0:
+        return None
+    found: list[ast.AST] = []
+    for call in sites:
+        value, caller = bound_arguments(function, call).get(name), source.enclosing(call)
+        if value is None or caller is None:
+            return None
+        params = arguments(caller) - {"self"}
+        if isinstance(value, ast.Name) and value.id in params:
+            upper = from_callers(source, caller, value.id, depth - 1)
+        else:
+            upper = traced(value, {**last_bindings(caller.body), **init_bindings(source, call)},
+                           source)
+            if any(isinstance(n, ast.Name) and n.id in params and not shape_read(source, n)
+                   for n in upper):
+                return None
+        if upper is None:
+            return None
+        found += upper
+    return found
 
 
 ORDER = frozenset({"sort", "max", "topk", "partition"})
@@ -145,9 +181,11 @@ def keeps_top(source: SourceFile, where: ast.Call, scope: dict[str, ast.AST]) ->
                and kept.id in names_in(n) for n in traced(bound, scope))
 
 
-def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
+def traced(node: ast.AST, scope: dict[str, ast.AST],
+           shapes: SourceFile | None = None) -> list[ast.AST]:
     """The nodes of `node` and of the local bindings of the names it reads (and of the
-    `self.x` attributes `scope` holds as "self.x"), transitively."""
+    `self.x` attributes `scope` holds as "self.x"), transitively; with `shapes` (the source),
+    not through a name read only for its shape (`T = x.shape[1]` reads no data of `x`)."""
     todo, seen, found = [node], set(), []
     while todo:
         for n in descendants(todo.pop()):
@@ -155,6 +193,8 @@ def traced(node: ast.AST, scope: dict[str, ast.AST]) -> list[ast.AST]:
             key = n.id if isinstance(n, ast.Name) else (
                 f"self.{n.attr}" if isinstance(n, ast.Attribute) and isinstance(
                     n.value, ast.Name) and n.value.id == "self" else None)
+            if shapes is not None and isinstance(n, ast.Name) and shape_read(shapes, n):
+                continue
             if key in scope and key not in seen:
                 seen.add(key)
                 todo.append(scope[key])

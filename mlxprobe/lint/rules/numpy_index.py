@@ -98,8 +98,6 @@ class NumpyIndex(Rule):
 
     id = "MLX134"
     anchors = ("np.",)
-    local = True  # reads one top-level definition (a function, a class, a script block)
-    file_words = "import numpy\nmlx\n"
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -138,7 +138,6 @@ class ProbabilitiesAsLogits(Rule):
 
     id = "MLX086"
     anchors = ("cross_entropy",)
-    local = True
 
     @staticmethod
     def may_fire(text: str) -> bool:

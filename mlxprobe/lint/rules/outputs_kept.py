@@ -99,7 +99,6 @@ class ModelOutputKept(Rule):
 
     id = "MLX105"
     anchors = (".append(",)
-    local = True  # reads the step, the loss function and the model's classes
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -37,7 +37,6 @@ class PathToWeights(Rule):
 
     id = "MLX234"
     anchors = ("_weights(",)
-    local = True  # reads one call and its function
 
     @staticmethod
     def may_fire(text: str) -> bool:

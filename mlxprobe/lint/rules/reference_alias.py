@@ -86,7 +86,6 @@ class ReferenceIsTheModel(Rule):
 
     id = "MLX198"
     anchors = ("ref", "teacher", "target", "ema", "old", "frozen", "baseline")
-    local = True  # reads one function
 
     @staticmethod
     def may_fire(text: str) -> bool:

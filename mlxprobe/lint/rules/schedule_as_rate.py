@@ -38,7 +38,6 @@ class ScheduleAsRate(Rule):
 
     id = "MLX229"
     anchors = (".learning_rate =",)
-    local = True  # reads one function and the helpers it calls
 
     @staticmethod
     def may_fire(text: str) -> bool:
