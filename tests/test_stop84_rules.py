@@ -49,7 +49,7 @@ def parsed(text: str) -> RawResult:
     parser = ProgressParser()
     reports = [{**found, "t": 1.0 + i} for i, line in enumerate(text.splitlines())
                if (found := parser.parse(line))]
-    return RawResult(records=reports, exit_code=0, watched=True)
+    return RawResult(records=reports, exit_code=0, watched=True, stdout_tail=text)
 
 
 def test_a_final_table_at_one_step_is_no_point_of_the_loss() -> None:
@@ -130,3 +130,22 @@ def test_a_column_written_nan_where_it_was_not_measured_is_no_divergence() -> No
 
 def test_a_metric_non_finite_at_its_last_report_is_still_judged() -> None:
     assert classify(parsed(CSV.format(last="nan"))).label == "diverged:non_finite_metric"
+
+
+STRIDES = """uniform-guess loss 3.178
+Iter 50: train loss 1.460, val loss 1.196, val acc 34.4%, 29.0s
+Iter 100: train loss 1.167, val loss 1.172, val acc 33.7%, 29.8s
+Iter 150: train loss 1.168, val loss 1.167, val acc 32.6%, 30.4s
+Iter 200: train loss 1.138, val loss 1.117, val acc 33.3%, 31.1s
+Iter 250: train loss 1.142, val loss 1.142, val acc 34.6%, 31.9s
+Iter 300: train loss 1.152, val loss 1.115, val acc 35.4%, 32.7s
+Iter 350: train loss 1.131, val loss 1.132, val acc 34.1%, 33.4s
+Iter 400: train loss 1.136, val loss 1.114, val acc 35.8%, 34.2s"""
+
+
+def test_a_loss_far_below_the_uniform_guess_the_program_states_is_not_chance() -> None:
+    """fresh305 `ferrule_cask_moe_ok` (correct): over 24 tokens, a model that sees one
+    position at a time narrowed each next token to its three possible strides."""
+    assert classify(parsed(STRIDES)).label == "pass"
+    unstated = STRIDES.split("\n", 1)[1]
+    assert classify(parsed(unstated)).label == "not_learning:chance"
