@@ -360,3 +360,59 @@ def test_a_sequential_given_a_mask_fires() -> None:
 def test_a_sequential_given_its_one_input_is_quiet() -> None:
     assert fired(STACK.format(call="self.blocks(x)"), "MLX268") == []
     assert fired(STACK.format(call="self.blocks(x=x)"), "MLX268") == []
+
+
+KEPT_STATE = """
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+history, snapshots = [], []
+for epoch in range(3):
+    for step in range(100):
+        loss, grads = lg(model, x, y)
+        opt.update(model, grads)
+        {per_step}
+    {per_epoch}
+    mx.eval(history)
+"""
+
+
+def test_each_steps_parameters_and_optimizer_state_kept_fire() -> None:
+    """fresh306 `harbor_lamp_epochsweep` (mlx-playground b95cc35): `(loss, components,
+    model.parameters(), optimizer.state)` appended for every batch, evaluated once an epoch."""
+    code = KEPT_STATE.format(per_step="history.append((loss, model.parameters(), opt.state))",
+                             per_epoch="pass")
+    assert fired(code, "MLX269") == [11]
+
+
+def test_one_snapshot_an_epoch_is_quiet() -> None:
+    """fresh303 `pipeorgan_voicing_swa_snapshots` (correct): SWA keeps one copy an epoch."""
+    code = KEPT_STATE.format(per_step="mx.eval(model.parameters(), opt.state)",
+                             per_epoch="snapshots.append(model.parameters())")
+    assert fired(code, "MLX269") == []
+
+
+TOWERS = """
+class Towers(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.text = nn.Linear(d, d)
+        self.image = nn.Linear(d, d)
+        self.logit_scale = {scale}
+
+    def __call__(self, t, i):
+        return (self.text(t) @ self.image(i).T) * mx.exp(self.logit_scale)
+""" + TRAINED.replace("{", "{{").replace("}", "}}")
+
+
+def test_a_parameter_with_no_element_fires() -> None:
+    """fresh306 `lanternslide_caption_towers` (mlx-examples 508f9f6): `mx.array([])`,
+    "[broadcast_shapes] Shapes (64,64) and (0)" at the first loss."""
+    assert fired(TOWERS.format(scale="mx.array([])"), "MLX270") == [7]
+    assert fired(TOWERS.format(scale="mx.zeros((0,))"), "MLX270") == [7]
+
+
+def test_a_scalar_parameter_is_quiet() -> None:
+    assert fired(TOWERS.format(scale="mx.ones([])"), "MLX270") == []
+    assert fired(TOWERS.format(scale="mx.array(0.0)"), "MLX270") == []

@@ -1765,6 +1765,30 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX270", "empty-parameter",
+        "a module parameter made with no element (self.logit_scale = mx.array([]), "
+        "mx.zeros((0,))): shape (0,) broadcasts against nothing, so the first forward pass "
+        "that multiplies by it raises ValueError",
+        "self.logit_scale = mx.ones([])  # a scalar parameter has shape (), not (0,)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh306 lanternslide_caption_towers) a "
+        "CLIP-style model trained from scratch raised '[broadcast_shapes] Shapes (64,64) and "
+        "(0)' at its first loss; with mx.ones([]) it trained",
+        "", source="https://github.com/ml-explore/mlx-examples/commit/"
+        "508f9f6c1ebdcf122d908d2d5f356944e62b1f03"),
+    RuleInfo(
+        "MLX269", "state-kept-per-step",
+        "each training step's parameter tree or optimizer state appended to a list that "
+        "outlives the step (history.append((loss, model.parameters(), optimizer.state))): "
+        "every update makes new arrays, so the list keeps one more copy of the model and "
+        "its optimizer moments per step",
+        "mx.eval(loss, components)  # evaluate each step; keep numbers (loss.item()), not trees",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh306 harbor_lamp_epochsweep) a YOLO "
+        "trainer that kept (loss, components, model.parameters(), optimizer.state) for every "
+        "batch and evaluated the list once an epoch: peak MLX memory 218 MB and max RSS "
+        "278 MB, against 33 MB and 88 MB evaluating each step, the same losses",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "b95cc35b76415b9bf0b57c16930d550e13234d6e"),
+    RuleInfo(
         "MLX268", "sequential-extra-arguments",
         "an nn.Sequential called with more than its one input (self.blocks(x=x, "
         "mask=mask), self.layers(h, mask)): Sequential.__call__ takes one array, so the "

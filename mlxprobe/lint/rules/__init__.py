@@ -62,6 +62,7 @@ from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .ellipsis_slice import EllipsisSlice
 from .empty_dirname import MakedirsOfEmptyDirname
+from .empty_parameter import EmptyParameter
 from .eval_context import EvalAsContext
 from .eval_mode import TrainedInEvalMode
 from .evaluation import LazyLossKept, LazyPassTotal, UpdateWithoutEval
@@ -103,6 +104,7 @@ from .iterator_length import LenOfIterator
 from .jax_spellings import JaxSpelling
 from .json_array import ArrayToJson
 from .keep_mask_added import KeepMaskAdded
+from .kept_state import KeptState
 from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layer_loop import LayerLoopDropsOutput
@@ -362,4 +364,6 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DroppedInput,
     ReturnedInput,
     SequentialCall,
+    KeptState,
+    EmptyParameter,
 ), key=lambda r: r.id))
