@@ -20,13 +20,16 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import assignments, body_nodes, bound_only_to, name_values
 from ..source import SourceFile, descendants
 from .base import Rule
 
+# `self.sigmas = [...]`, `self.ts = list(...)`: a list bound to an attribute
+LIST_ATTRIBUTE = re.compile(r"self\.\w+\s*=\s*(?:\[|list\()")
 INDICES = frozenset({"mlx.core.arange", "mlx.core.random.permutation", "mlx.core.argsort",
                      "mlx.core.argpartition"})
 # positional arguments before the shape: a call with more, or a `shape=`, returns an array
@@ -38,6 +41,14 @@ class ListIndexedByArray(Rule):
 
     id = "MLX236"
     anchors = ("randint(", "arange(", "permutation(", "argsort(")
+    local = True  # reads one subscript, its function, and the blocks binding lists to attributes
+
+    @classmethod
+    def wanted(cls, text: str) -> Callable[[str], bool]:
+        """The blocks that index with such a call, and those that bind a list to an
+        attribute (a scheduler's `self.sigmas = [...]` in its `__init__`: fresh241)."""
+        return lambda block: any(a in block for a in cls.anchors) or LIST_ATTRIBUTE.search(
+            block) is not None
 
     @staticmethod
     def may_fire(text: str) -> bool:

@@ -97,12 +97,14 @@ def written(source: SourceFile, function: ast.AST, depth: int = HELPER_DEPTH) ->
 
 def returned(source: SourceFile, function: ast.AST, depth: int = HELPER_DEPTH) -> set[str]:
     """The written parameters the function returns: `return p`, `return g(p, ...)`."""
-    changed = written(source, function)
-    found: set[str] = set()
-    for node in body_nodes(source, function):
-        if isinstance(node, ast.Return) and node.value is not None:
-            found |= changed & returned_names(source, node.value, depth)
-    return found
+    key = ("returned", function)
+    if key not in source.cache:
+        source.cache[key] = set()  # a recursive helper returns nothing written
+        changed = written(source, function)
+        source.cache[key] = {n for node in body_nodes(source, function) if isinstance(
+            node, ast.Return) and node.value is not None and changed
+            for n in changed & returned_names(source, node.value, depth)}
+    return source.cache[key]
 
 
 def returned_names(source: SourceFile, value: ast.AST, depth: int) -> set[str]:
@@ -144,10 +146,12 @@ class ReturnedInput(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        """A def whose parameter some line writes into (`x[...] = `, `x += `)."""
+        """A def whose parameter some line writes into (`x[...] = `, `x += `) and some
+        `return` gives back bare (the helper that writes; its callers return its call)."""
         if "return" not in text or "def " not in text:
             return False
         names = {m[1] for m in WRITE.finditer(text)}
+        names = {n for n in names if f"return {n}" in text}  # a written name returned bare
         return bool(names) and re.search(
             rf"def \w+\([^)]*\b(?:{'|'.join(sorted(names))})\b", text) is not None
 
@@ -162,9 +166,11 @@ class ReturnedInput(Rule):
         helper = helper_of(source, call) if isinstance(call, ast.Call) else None
         if helper is None or not isinstance(helper, FUNCTIONS) or len(node.targets) != 1:
             return False
-        given = bound_arguments(helper, call)
+        back = returned(source, helper)
+        given = {p: v for p, v in bound_arguments(helper, call).items() if p in back
+                 and isinstance(v, ast.Name) and v.id not in set(assigned(target))}
+        if not given:
+            return False
         scope = source.enclosing(node) or source.tree
         arrays = arrays_in(source, scope) | arrays_in(source, source.tree)
-        return any(isinstance(v, ast.Name) and v.id in arrays and v.id not in set(assigned(
-            target)) and read_again(source, node, v.id) for p, v in given.items()
-            if p in returned(source, helper))
+        return any(v.id in arrays and read_again(source, node, v.id) for v in given.values())
