@@ -345,8 +345,11 @@ RULES = (
          f"two classes: the loss within {BINARY_TOL:.0%} of ln 2, accuracies <= {BINARY_ACC}, "
          f"fell < {BINARY_DROP:.0%}; a run of {MIN_TAIL}-9 reports: all of them, and its "
          "loss never below its first; a loss that started above ln(1 / the best accuracy) "
-         "falls only below that", "failure corpus: optimizer_choice_ignored (Soup PR "
-         "734), shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
+         "falls only below that; the fall also measured on the last phase (the larger "
+         "counts); accuracies with no negative value; none when the loss sits more than "
+         f"{MIN_DROP:.0%} below a uniform-guess loss the output states",
+         "failure corpus: optimizer_choice_ignored (Soup PR 734), "
+         "shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
          f"(fresh186: no accuracy needed where the output states its chance loss as ln K, "
          f"the loss's median within {STATED_TOL:.0%} of it), hive_waggle_charlm (fresh244: "

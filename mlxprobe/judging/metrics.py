@@ -122,7 +122,7 @@ def _hint(raw: RawResult, name: str, reported: dict, values: list[float]) -> str
 
 RULES = (
     Rule("diverged.metric", "metrics", f"a named metric (not a timing or count) non-finite "
-         f"in >= {PERSIST:.0%} of its reports from its first non-finite one",
+         f"in >= {PERSIST:.0%} of its reports from its first non-finite one, and at its last",
          "a diverged run's metrics stay nan (nan propagates through every later update)",
          non_finite),
 )

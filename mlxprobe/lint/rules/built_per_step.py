@@ -126,7 +126,8 @@ FEW = 64  # passes of a loop over a literal or a constant range that leave no le
 
 
 def many(source: SourceFile, loop: ast.AST | None) -> bool:
-    """A loop that may run many times: not one over a literal tuple or list, or a constant
+    """A loop that may run many times: not one over a literal (`literal_count`: a tuple,
+    list, set or dict, its `.items()` too), or a constant
     `range(N)` with N <= FEW (fresh91 `reedbed_calls_ewc_twoheads`: two variants, each a
     model loaded from one checkpoint)."""
     if loop is None:

@@ -240,8 +240,9 @@ class InfiniteMaskSoftmax(Rule):
     """MLX035: `mx.where(keep, scores, -inf)` fed to a softmax (or as an additive mask to
     `mx.fast.scaled_dot_product_attention`) in differentiated code: a row whose keys are all
     masked is softmax(-inf, ..., -inf) = NaN, and its gradient too. A causal or band mask
-    built in place from tril/triu/arange alone keeps the diagonal and is left alone, as is a
-    top-k mask (`x >= t`, `t` an order statistic of `x`), which keeps each row's largest."""
+    built in place from tril/triu/arange alone, or handed down so by every call of the layer
+    (`from_callers`), keeps the diagonal and is left alone, as is a top-k mask (`x >= t`, `t`
+    an order statistic of `x`), which keeps each row's largest."""
 
     id = "MLX035"
     anchors = DIFFERENTIATES
