@@ -149,3 +149,26 @@ def test_a_loss_far_below_the_uniform_guess_the_program_states_is_not_chance() -
     assert classify(parsed(STRIDES)).label == "pass"
     unstated = STRIDES.split("\n", 1)[1]
     assert classify(parsed(unstated)).label == "not_learning:chance"
+
+
+ZEROED = ("untrained test acc  30.7%  (chance 20.0%)\n" + "\n".join(
+    f"epoch {e:2d}  sup_ce {ce:.4f}  cons_ce 0.0050  test acc  {acc:4.1f}%"
+    for e, ce, acc in zip(range(1, 21), (1.0608, 0.8845, 1.3808, 1.4560, 1.6202, 1.6129,
+                                         1.6110, 1.6100, 1.6098, *[1.6095] * 6,
+                                         *[1.6094] * 5),
+                          (82.7, 74.7, 61.3, 60.5, *[60.3] * 16))))
+
+
+def test_a_loss_at_ln_k_for_a_stated_chance_accuracy_of_1_over_k_is_chance() -> None:
+    """fresh304 `gearbox_hum_cutout_pseudo`: the labelled inputs zeroed step by step, the
+    supervised loss 1.06 -> 1.6094 = ln 5 beside `(chance 20.0%)`."""
+    verdict = classify(parsed(ZEROED))
+    assert verdict.label == "not_learning:chance"
+    assert round(verdict.evidence["chance_stated"], 4) == 1.6094
+
+
+def test_a_stated_chance_far_from_the_loss_is_no_chance_verdict() -> None:
+    """fresh182 `vlm_nested_ids_collate`: `(chance 0.0006%)` is an exact match's, not the
+    loss's classes (ln 166,667 = 12.0 against a loss of 1.61)."""
+    assert classify(parsed(ZEROED.replace("(chance 20.0%)", "(chance 0.0006%)"))).label \
+        != "not_learning:chance"

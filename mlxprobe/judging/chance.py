@@ -79,6 +79,8 @@ STATED = re.compile(r"(?i)\b(?:chance|uniform|random)[^\n]{0,60}?\b(ln|log2?)\s*
 # a uniform guess's loss stated as a number: `uniform-guess loss 3.178`, `chance ce = 2.30`
 STATED_LOSS = re.compile(r"(?i)\b(?:chance|uniform|random)\b[^\n\d]{0,40}?\b(?:loss|ce|nll|xent)"
                          r"\b[^\n\d]{0,12}?(\d+\.\d+)")
+# a chance accuracy the output states: `(chance 20.0%)`, `chance acc 0.125`
+STATED_ACC = re.compile(r"(?i)\bchance\b[^\n\d%]{0,12}?(\d*\.?\d+)\s*(%)?")
 MAX_CHANCE = 1 / 3
 MIN_DROP = 0.05
 BINARY_TOL, BINARY_ACC, BINARY_DROP = 0.01, 0.6, 0.01
@@ -171,6 +173,22 @@ def stated_chance(text: str) -> float | None:
     return None
 
 
+def chance_accuracy(text: str) -> float | None:
+    """ln K for the last chance accuracy the output states, when it is 1/K for a whole K >= 2
+    within 1% (`(chance 20.0%)`: ln 5 = 1.609): fresh304 `gearbox_hum_cutout_pseudo`, a cutout
+    that wrote into the labelled set until its inputs were all zero, its supervised loss
+    1.06 -> 1.6094 at each of its last twelve epochs, 1.6094 = ln 5. Only `at_stated` reads
+    it, where the loss must sit at ln K itself: a stated chance may be another metric's
+    (fresh182 `vlm_nested_ids_collate`: `(chance 0.0006%)` for an exact match of three
+    tokens), so it never stands a verdict down."""
+    for found in reversed(list(STATED_ACC.finditer(text))):
+        share = float(found.group(1)) / (100.0 if found.group(2) else 1.0)
+        count = round(1 / share) if 0 < share <= 0.5 else 0
+        if count >= 2 and abs(1 / share - count) <= 0.01 * count:
+            return math.log(count)
+    return None
+
+
 def stated_uniform(text: str) -> float | None:
     """The loss of a uniform guess the output states: as ln K (`stated_chance`), or as a
     number on a line that names chance, uniform or random and a loss (`uniform-guess loss
@@ -196,7 +214,8 @@ def below_stated(raw: RawResult) -> bool:
 
 def at_stated(raw: RawResult, median: float) -> dict | None:
     """The loss's last-third median at the chance loss the program states."""
-    stated = stated_chance(raw.stdout_tail or "")
+    text = raw.stdout_tail or ""
+    stated = stated_chance(text) or chance_accuracy(text)
     if stated is None or abs(median - stated) > STATED_TOL * stated:
         return None
     chance = math.exp(-stated)
@@ -352,7 +371,7 @@ RULES = (
          "shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
          f"(fresh186: no accuracy needed where the output states its chance loss as ln K, "
-         f"the loss's median within {STATED_TOL:.0%} of it), hive_waggle_charlm (fresh244: "
+         f"or a chance accuracy of 1/K, the loss's median within {STATED_TOL:.0%} of it), hive_waggle_charlm (fresh244: "
          "5.02 -> 2.51 at val_acc 0.08 over 12 symbols); a uniform guess over K classes: "
          "loss ln K, accuracy 1/K", guessing),
 )
