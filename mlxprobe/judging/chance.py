@@ -371,7 +371,8 @@ RULES = (
          "shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
          f"(fresh186: no accuracy needed where the output states its chance loss as ln K, "
-         f"or a chance accuracy of 1/K, the loss's median within {STATED_TOL:.0%} of it), hive_waggle_charlm (fresh244: "
+         f"or a chance accuracy of 1/K, the loss's median within {STATED_TOL:.0%} of it), "
+         "hive_waggle_charlm (fresh244: "
          "5.02 -> 2.51 at val_acc 0.08 over 12 symbols); a uniform guess over K classes: "
          "loss ln K, accuracy 1/K", guessing),
 )
