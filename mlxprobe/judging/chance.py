@@ -300,14 +300,15 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     if program.two_player(raw):
         return None  # a GAN's discriminator at ln 2 and 50%: the equilibrium it seeks
     found = at_chance(raw)
+    if found is None:
+        return None
+    losses = program.losses(raw)
     drop = schedule.loss_drop(raw)
+    drop = _with_last_phase(raw, losses, short_drop(losses) if drop is None else drop)
     if drop is None:
-        drop = short_drop(program.losses(raw))
-    drop = _with_last_phase(raw, drop)
-    if found is not None and drop is not None:
-        drop = min(drop, below_chance(program.losses(raw), found))
-    least = _min_drop(found) if found is not None else 0.0
-    if found is None or drop is None or drop >= least or below_stated(raw):
+        return None
+    drop, least = min(drop, below_chance(losses, found)), _min_drop(found)
+    if drop >= least or below_stated(raw):
         return None
     found["loss_drop"], found["min_drop"] = round(drop, 4), least
     return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} "
@@ -315,13 +316,13 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
                    _hint(raw), found)
 
 
-def _with_last_phase(raw: RawResult, drop: float | None) -> float | None:
+def _with_last_phase(raw: RawResult, losses: list[float],
+                     drop: float | None) -> float | None:
     """The larger of the run's fall and its last phase's (`phases`: a new model or stage
     whose loss starts again), when there are phases: the loss climbing back at a restart is
     no failure to fall (fresh304 `shearing_shed_seed_study`, correct: four seeds trained to
     val_acc 0.75, then a permuted-label control whose train_ce fell 1.393 -> 1.292, 7.3%,
     read over the whole run as a 64% rise). Only ever takes a verdict back."""
-    losses = program.losses(raw)
     start = phases.last_start(raw, losses)
     if not start or drop is None:
         return drop

@@ -87,9 +87,10 @@ def without_strays(records: list[dict]) -> list[dict]:
     for record in records:
         named.setdefault(str(record.get("loss_name") or "loss"), []).append(record)
     own = max(named, key=lambda n: len(named[n]), default="loss")
-    strays = {n for n, rs in named.items() if n != own and stray(rs)} if len(
-        named.get(own, ())) >= OWN_MIN else set()
-    return [r for r in records if str(r.get("loss_name") or "loss") not in strays]
+    if len(named.get(own, ())) < OWN_MIN:
+        return records
+    left_out = {id(r) for n, rs in named.items() if n != own and stray(rs) for r in rs}
+    return [r for r in records if id(r) not in left_out]
 
 
 def stray(reports: list[dict]) -> bool:

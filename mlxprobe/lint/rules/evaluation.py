@@ -767,7 +767,7 @@ class LazyLossKept(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
         for loop in source.of_type(*LOOPS):
-            if compiled(source, loop):
+            if run_under(source, loop, {"compile"}):
                 continue
             body = body_nodes(source, loop)
             losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
@@ -782,13 +782,16 @@ class LazyLossKept(Rule):
                     source, loop, body, losses, reported))
 
 
-def compiled(source: SourceFile, loop: ast.AST) -> bool:
-    """The loop runs inside a function under `mx.compile`: nothing there can be evaluated
-    (MLX raises on an eval while tracing), and the compiled graph's outputs are the
-    caller's to evaluate (fresh290 `tallow_beacon_featdraft`, correct: a compiled step sums
-    its micro-batches' losses and returns the sum, evaluated after each update)."""
+def run_under(source: SourceFile, loop: ast.AST, kinds: set[str]) -> bool:
+    """The loop runs inside a function transformed by one of `kinds` (`contexts`: "grad",
+    "compile", "vmap"). Under `mx.compile` nothing can be evaluated (MLX raises on an eval
+    while tracing), and the compiled graph's outputs are the caller's to evaluate (fresh290
+    `tallow_beacon_featdraft`, correct: a compiled step sums its micro-batches' losses and
+    returns the sum, evaluated after each update); under any of the three, a sum is the
+    transformed function's own output, one graph by design (fresh306 `apiary_swarm_anil`,
+    correct: a meta-loss summing four tasks' query losses under `mx.value_and_grad`)."""
     function = source.enclosing(loop)
-    return function is not None and "compile" in contexts(source).get(function, set())
+    return function is not None and bool(contexts(source).get(function, set()) & kinds)
 
 
 def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: set[str],
@@ -866,19 +869,9 @@ class LazyPassTotal(Rule):
         for loop in source.of_type(*LOOPS):
             body = body_nodes(source, loop)
             if any(loss_term(n) for n in body) and not loop_trains(source, loop) \
-                    and not transformed_loop(source, loop):
+                    and not run_under(source, loop, {"grad", "compile", "vmap"}):
                 yield from (self.hit(source, node) for node in unevaluated(
                     source, loop, body, set(), reported, passes=True))
-
-
-def transformed_loop(source: SourceFile, loop: ast.AST) -> bool:
-    """The loop runs in a function under `mx.grad`/`value_and_grad`, `mx.compile` or `vmap`:
-    its sum is the transformed function's own output, one graph by design, evaluated by
-    the caller (fresh306 `apiary_swarm_anil`, correct: a meta-loss summing four tasks' query
-    losses under `mx.value_and_grad`)."""
-    function = source.enclosing(loop)
-    return function is not None and bool(
-        contexts(source).get(function, set()) & {"grad", "compile", "vmap"})
 
 
 def loss_term(node: ast.AST) -> bool:

@@ -16,9 +16,9 @@ that writes into that parameter), each before any statement that rebinds `p`; of
 ones it returns (`return p`, or `return g(p, ...)` where `g` returns its written parameter).
 Then each `y = f(A, ...)` binding the result to a name other than `A`, where `A` holds an
 MLX array and is read again: later in the same function (or module code), or at the next
-pass of a loop around the call that never rebinds `A`. Helpers are followed `HELPER_DEPTH`
-deep. A function that writes in place and returns nothing (a cache update) is not flagged:
-it does not look like it makes a new array.
+pass of a loop around the call that never rebinds `A`. Helpers are followed as deep as they
+go (each function read once). A function that writes in place and returns nothing (a cache
+update) is not flagged: it does not look like it makes a new array.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from ..dataflow import arrays_in
 from ..finding import Finding
-from ..flow import HELPER_DEPTH, assigned, body_nodes, bound_arguments, calls, helper_of, walk
+from ..flow import assigned, body_nodes, bound, bound_arguments, calls, helper_of, walk
 from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule
 from .mutated_input import rebinds
@@ -62,7 +62,7 @@ def statements(source: SourceFile, function: ast.AST) -> list[ast.stmt]:
                   key=lambda n: (n.lineno, n.col_offset))
 
 
-def handed(source: SourceFile, statement: ast.stmt, name: str, depth: int) -> bool:
+def handed(source: SourceFile, statement: ast.stmt, name: str) -> bool:
     """`g(name, ...)` in the statement where the module's `g` writes into that parameter."""
     if not isinstance(statement, SIMPLE):
         return False
@@ -71,23 +71,25 @@ def handed(source: SourceFile, statement: ast.stmt, name: str, depth: int) -> bo
         if helper is None or not isinstance(helper, FUNCTIONS):
             continue
         given = bound_arguments(helper, call)
-        if any(isinstance(v, ast.Name) and v.id == name and p in written(source, helper, depth)
+        if any(isinstance(v, ast.Name) and v.id == name and p in written(source, helper)
                for p, v in given.items()):
             return True
     return False
 
 
-def written(source: SourceFile, function: ast.AST, depth: int = HELPER_DEPTH) -> set[str]:
-    """The parameters the function writes into before rebinding them."""
+def written(source: SourceFile, function: ast.AST) -> set[str]:
+    """The parameters the function writes into before rebinding them (cached per function;
+    a helper met again while it is being read counts as writing nothing, which ends a
+    recursion)."""
     key = ("written", function)
     if key in source.cache:
         return source.cache[key]
     source.cache[key] = set()  # a recursive helper writes into nothing
     found: set[str] = set()
     live = set(parameters(function)) - {"self"}
-    for statement in statements(source, function) if depth > 0 else ():
+    for statement in statements(source, function):
         for name in sorted(live):
-            if writes(statement, name) or handed(source, statement, name, depth - 1):
+            if writes(statement, name) or handed(source, statement, name):
                 found.add(name)
             if name in found or rebinds(statement, name):
                 live.discard(name)
@@ -95,28 +97,29 @@ def written(source: SourceFile, function: ast.AST, depth: int = HELPER_DEPTH) ->
     return found
 
 
-def returned(source: SourceFile, function: ast.AST, depth: int = HELPER_DEPTH) -> set[str]:
-    """The written parameters the function returns: `return p`, `return g(p, ...)`."""
+def returned(source: SourceFile, function: ast.AST) -> set[str]:
+    """The written parameters the function returns: `return p`, `return g(p, ...)` (cached
+    per function, recursion-safe as `written` is)."""
     key = ("returned", function)
     if key not in source.cache:
         source.cache[key] = set()  # a recursive helper returns nothing written
         changed = written(source, function)
         source.cache[key] = {n for node in body_nodes(source, function) if isinstance(
             node, ast.Return) and node.value is not None and changed
-            for n in changed & returned_names(source, node.value, depth)}
+            for n in changed & returned_names(source, node.value)}
     return source.cache[key]
 
 
-def returned_names(source: SourceFile, value: ast.AST, depth: int) -> set[str]:
+def returned_names(source: SourceFile, value: ast.AST) -> set[str]:
     """The names whose array the returned expression is: `p`, or `g(p)` returning it."""
     if isinstance(value, ast.Name):
         return {value.id}
-    helper = helper_of(source, value) if isinstance(value, ast.Call) and depth > 0 else None
+    helper = helper_of(source, value) if isinstance(value, ast.Call) else None
     if helper is None or not isinstance(helper, FUNCTIONS):
         return set()
     given = bound_arguments(helper, value)
     return {v.id for p, v in given.items() if isinstance(v, ast.Name)
-            and p in returned(source, helper, depth - 1)}
+            and p in returned(source, helper)}
 
 
 def read_again(source: SourceFile, statement: ast.stmt, name: str) -> bool:
@@ -129,13 +132,7 @@ def read_again(source: SourceFile, statement: ast.stmt, name: str) -> bool:
         return True
     loop = source.enclosing(statement, LOOPS)
     return loop is not None and source.enclosing(loop) is source.enclosing(statement) and not any(
-        name in set(assigned(t)) for n in walk(loop.body) for t in targets(n))
-
-
-def targets(node: ast.AST) -> list[ast.AST]:
-    if isinstance(node, ast.Assign):
-        return node.targets
-    return [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)) else []
+        name in bound(n) for n in walk(loop.body))
 
 
 class ReturnedInput(Rule):

@@ -67,19 +67,21 @@ class SequentialCall(Rule):
         return "Sequential(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        names = sequential_bindings(source, list(assignments(ast.walk(source.tree))),
-                                    plain_name)
         for call in source.of_type(ast.Call):
-            if over_given(call) and self._sequential(source, call, names):
+            if over_given(call) and self._sequential(source, call):
                 yield self.hit(source, call)
 
-    def _sequential(self, source: SourceFile, call: ast.Call, names: set[str]) -> bool:
+    def _sequential(self, source: SourceFile, call: ast.Call) -> bool:
+        """The call runs an `nn.Sequential`: a plain name or `self.x` every binding of
+        which (in the module, or in the class's methods) makes one; each scope's bindings
+        read once (`source.cached`), and only for a call given more than one input."""
         if isinstance(call.func, ast.Name):
-            return call.func.id in names
+            return call.func.id in source.cached("sequential_names", source.tree, lambda: (
+                sequential_bindings(source, list(assignments(ast.walk(source.tree))),
+                                    plain_name)))
         attr = self_attr(call.func)
         cls = source.enclosing(call, (ast.ClassDef,)) if attr is not None else None
-        if cls is None:
-            return False
-        methods = [m for m in cls.body if isinstance(m, FUNCTIONS)]
-        pairs = list(assignments(n for m in methods for n in ast.walk(m)))
-        return attr in sequential_bindings(source, pairs, self_attr)
+        return cls is not None and attr in source.cached("sequential_attributes", cls, lambda: (
+            sequential_bindings(source, list(assignments(
+                n for m in cls.body if isinstance(m, FUNCTIONS) for n in ast.walk(m))),
+                self_attr)))

@@ -16,7 +16,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from ..dataflow import arrays_in, evaluation, is_array, layer_classes, under
+from ..dataflow import arrays_in, evaluation, is_array, layer_classes, layer_forward, under
 from ..finding import Finding
 from ..flow import calls, instances, method_of, reach, self_attr
 from ..partial import closure
@@ -81,12 +81,9 @@ def called_layer(source: SourceFile, call: ast.Call) -> ast.AST | None:
     to one (a same-named parameter taken to hold it, as a script passes its model), `self.x(h)`
     and `layer(h)` in `for layer in self.layers` with the attribute made in `__init__`."""
     func = call.func
-    cls: ast.ClassDef | None = None
-    if isinstance(func, ast.Name):
-        cls = instances(source).get(func.id) or _looped_layer(source, call, func.id)
-    elif (attr := self_attr(func)) is not None:
-        owner = source.enclosing(call, (ast.ClassDef,))
-        cls = layer_classes(source, owner).get(attr) if owner is not None else None
+    if not isinstance(func, ast.Name):
+        return layer_forward(source, call)
+    cls = instances(source).get(func.id) or _looped_layer(source, call, func.id)
     return method_of(cls, "__call__") if cls is not None else None
 
 
