@@ -21,19 +21,19 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from ..dataflow import evaluation
 from ..finding import Finding
 from ..flow import assignments, names_in, scope_nodes
+from ..patterns import at_word
 from ..source import FUNCTIONS, SourceFile, descendants
 from .base import Rule
 
 COLLECTIVES = frozenset(f"mlx.core.distributed.{n}" for n in (
     "all_sum", "all_gather", "all_max", "all_min", "sum_scatter"))
 SHOWN = frozenset({"print", "float", "int"})
-RANK_TEST = re.compile(r"\bif [^\n]*rank")
+RANK_TEST = at_word(r"\bif [^\n]*rank")
 
 
 def rank_names(nodes: list[ast.AST]) -> set[str]:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import calls
 from ..names import dotted
+from ..patterns import at_word
 from ..source import SourceFile, descendants
 from .base import Rule
 
@@ -31,7 +32,7 @@ SEED_NAME = re.compile(r"(?:^|_)seed$", re.IGNORECASE)
 SEEDERS = frozenset({"mlx.core.random.seed", "mlx.core.random.key", "numpy.random.seed",
                      "numpy.random.default_rng", "numpy.random.RandomState", "random.seed",
                      "random.Random"})
-IF_SEED = re.compile(r"\bif\s+[\w.]*seed\s*:", re.IGNORECASE)
+IF_SEED = at_word(r"\bif\s+[\w.]*seed\s*:", re.IGNORECASE)
 
 
 def seed_test(test: ast.AST) -> ast.AST | None:

@@ -25,12 +25,13 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import between, body_nodes
+from ..patterns import at_word
 from ..source import SourceFile, descendants
 from .base import Rule
 
 # a `for` line whose iterable names one of its targets (the text test that spares parsing a
 # file with no such line: nearly every file has a `for` and a `def`)
-HEADER = re.compile(r"\bfor\s+([\w\s,()]+?)\s+in\s+([^\n]+)")
+HEADER = at_word(r"\bfor\s+([\w\s,()]+?)\s+in\s+([^\n]+)")
 WORD = re.compile(r"[A-Za-z_]\w*")
 OWN_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import self_attr
 from ..names import last_name
+from ..patterns import at_word
 from ..source import SourceFile
 from .base import Rule
 from .unset_attribute import DYNAMIC, STORED, assigned_anywhere, judged_classes
@@ -53,7 +54,7 @@ MODULE_NAMES = frozenset({
     "popitem", "save_weights", "set_dtype", "setdefault", "state", "train",
     "trainable_parameter_filter", "trainable_parameters", "training", "unfreeze", "update",
     "update_modules", "valid_child_filter", "valid_parameter_filter", "values"})
-CALLED = re.compile(r"\bself\.(\w+)\(")
+CALLED = at_word(r"\bself\.(\w+)\(")
 KEYED = ("self.update(", "update_modules", "self[", "load_weights", "__init__(*",
          "__init__(**")
 

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_nodes
+from ..patterns import at_word
 from ..source import SourceFile
 from .base import Rule
 from .construction import module_classes
@@ -83,7 +84,7 @@ class MutatedInput(Rule):
         if "def __call__" not in text or not ("+=" in text or "-=" in text or "*=" in text
                                               or "/=" in text or "] = " in text):
             return False
-        return any(re.search(rf"\b{name}\s*{IN_PLACE}", text)
+        return any(at_word(rf"\b{name}\s*{IN_PLACE}").search(text)
                    for name in set(FIRST_INPUT.findall(text)))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:

@@ -27,15 +27,18 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_nodes, is_inside
+from ..patterns import at_word
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp)
 # The text test: a name the module defines whose call is the value of an assignment (or the
-# element of a comprehension that is), `x = load(`, `a, b = (load(n) for`.
-DEFINED = re.compile(r"\bdef (\w+)")
+# element of a comprehension that is), `x = load(`, `a, b = (load(n) for`. BOUND_CALL's `=`
+# comes first and the character before it is checked behind it, so `re` scans for the `=`
+# (`[^=!<>]=` first: 0.56 s over the three packages' 1,238 files that name mlx; this: 0.08 s).
+DEFINED = at_word(r"\bdef (\w+)")
 VALUED = re.compile(r"\breturn[ \t]*[^\s#]|\byield\b")
-BOUND_CALL = re.compile(r"[^=!<>]=\s*[(\[{]?\s*(\w+)\(")
+BOUND_CALL = re.compile(r"=(?<=[^=!<>]=)\s*[(\[{]?\s*(\w+)\(")
 
 
 class NoReturnUsed(Rule):

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 from ..dataflow import arrays_in, is_array
 from ..finding import Finding
+from ..patterns import at_word
 from ..source import SourceFile
 from .base import Rule
 
@@ -69,7 +70,7 @@ def axis_asked(source: SourceFile, call: ast.Call, attr: str) -> bool:
     size(1), updated_weight.size(0))` where `updated_weight = layer.original_layer.weight +
     lora_update`, a sum the dataflow pass does not type)."""
     return attr in PROPERTIES and len(call.args) == 1 and int_literal(call.args[0]) and \
-        not call.keywords and re.search(rf"\bdef {attr}\(", source.text) is None
+        not call.keywords and at_word(rf"\bdef {attr}\(").search(source.text) is None
 
 
 def imports_torch(source: SourceFile) -> bool:

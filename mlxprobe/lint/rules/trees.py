@@ -20,6 +20,7 @@ from ..finding import Edit, Finding
 from ..flow import body_assignments, body_nodes
 from ..names import ARRAY, MLX_CORE, TREE_FLATTEN
 from ..partial import around
+from ..patterns import at_word
 from ..source import SourceFile, descendants
 from .base import Rule
 
@@ -28,7 +29,7 @@ ARRAY_ATTRIBUTES = frozenset({"size", "shape", "dtype", "ndim", "nbytes", "astyp
                               "min", "T"})
 ARRAY_OPS = (ast.Mult, ast.Pow, ast.Sub, ast.Div, ast.MatMult)
 # `for leaf in tree_flatten(`: a loop or comprehension over the pairs with one plain target.
-DIRECT_LOOP = re.compile(r"\bfor\s+\w+\s+in\s+(?:\w+\.)*tree_flatten\(")
+DIRECT_LOOP = at_word(r"\bfor\s+\w+\s+in\s+(?:\w+\.)*tree_flatten\(")
 # A name bound to the pairs: `flat = tree_flatten(grads)` (`flattened`).
 BOUND = re.compile(r"\b\w+\s*=\s*(?:\w+\.)*tree_flatten\(")
 BOUND_NAME = re.compile(r"\b(\w+)\s*=\s*(?:\w+\.)*tree_flatten\(")
@@ -37,7 +38,7 @@ BOUND_NAME = re.compile(r"\b(\w+)\s*=\s*(?:\w+\.)*tree_flatten\(")
 def bound_loops(text: str) -> bool:
     """Some name bound to `tree_flatten(...)` is iterated by a `for` in the text (a prefilter:
     parsing every block that binds one cost 0.15 s of the three packages)."""
-    return any(re.search(rf"\bfor\s+\w+\s+in\s+{name}\b", text)
+    return any(at_word(rf"\bfor\s+\w+\s+in\s+{name}\b").search(text)
                for name in set(BOUND_NAME.findall(text)))
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import arguments, assignments, body_nodes
+from ..patterns import at_word
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 from .settings import option_dest
@@ -47,7 +48,7 @@ def unmatched_read(text: str) -> bool:
     names = [name for line in at for name in PARSED.findall(line)]
     if len(names) < text.count(".parse_args("):
         return True
-    attrs = {attr for name in set(names) for attr in re.findall(rf"\b{name}\.(\w+)", text)}
+    attrs = {attr for name in set(names) for attr in at_word(rf"\b{name}\.(\w+)").findall(text)}
     return any(not attr.startswith("__") and not named(attr, text) for attr in attrs)
 
 
@@ -55,7 +56,7 @@ def named(attr: str, text: str) -> bool:
     """`attr` is quoted as a flag or dest (`"--max-grad-norm"`, `'lr'`) or is a keyword."""
     dashed = attr.replace("_", "-")
     return any(f"{q}{dash}{word}{q}" in text for q in "\"'" for dash in ("", "-", "--")
-               for word in {attr, dashed}) or re.search(rf"\b{attr}=(?!=)", text) is not None
+               for word in {attr, dashed}) or at_word(rf"\b{attr}=(?!=)").search(text) is not None
 
 
 def destinations(source: SourceFile) -> set[str] | None:

@@ -29,15 +29,16 @@ from collections.abc import Callable, Iterator
 
 from ..finding import Finding
 from ..flow import self_attr
+from ..patterns import at_word
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 BASELESS = re.compile(r"^[ \t]*class \w+(?:\(\s*(?:object)?\s*\))?:", re.MULTILINE)
 # Text tests that keep `may_fire` a superset of the check: an attribute read through `self`,
 # one stored through any object (`x.name = `, `x.name += `, `x.name: T = `), a method.
-READ = re.compile(r"\bself\.(\w+)")
+READ = at_word(r"\bself\.(\w+)")
 STORED = re.compile(r"\.(\w+)\s*(?::[^=\n]*)?(?:[-+*/@%&|^]|//|\*\*|>>|<<)?=(?!=)")
-DEFINED = re.compile(r"\bdef (\w+)")
+DEFINED = at_word(r"\bdef (\w+)")
 DYNAMIC = frozenset({"__getattr__", "__getattribute__", "__slots__", "__dict__", "setattr",
                      "__setattr__"})
 
