@@ -179,7 +179,7 @@ class ProgressParser:
         or metric (a `note` column: `150 | 12 | 0.09128 | widened`; fresh19
         `correct_net2net_widening`, whose `width` column was read as the loss otherwise),
         and a dash marks a value not there yet (`0 | - | 2.3232 | 1.000`: the evaluation
-        before training)."""
+        before training), as an empty cell of a CSV row does (`comma_cells`)."""
         if self.header is None:
             return None
         aligned = self._aligned(cells, self.header)
@@ -187,7 +187,7 @@ class ProgressParser:
             aligned = self._aligned(cells, self.words)  # bars around groups of columns
         if aligned is not None:
             return aligned
-        between = bar_cells(text) if delimited(text) else []
+        between = bar_cells(text) if delimited(text) else comma_cells(text)
         if len(between) != len(self.header):
             return None
         groups = self.groups if self.groups and len(self.groups) == len(between) else None
@@ -375,6 +375,19 @@ def bar_cells(text: str) -> list[str]:
     opened = inner[:1] in "|│"
     cells = [cell.strip() for cell in BAR.split(inner[1:] if opened else inner)]
     return cells[:-1] if opened and len(cells) > 1 and not cells[-1] else cells
+
+
+def comma_cells(text: str) -> list[str]:
+    """The cells of a CSV row, empty ones kept (`0,0.000,,,,1.4035,16.53` -> `0`, `0.000`, ``,
+    ``, ``, `1.4035`, `16.53`): a line of commas with no space or bar in it; [] for any other
+    line. An empty cell is a value not there yet, as pandas' `to_csv` writes a NaN (fresh310
+    `marionette_rig_confpen_csv`, correct: an evaluation before training with its training
+    columns empty was no row, so its accuracy of 16.5%, before the 83% of every later row,
+    was not seen, and a cross-entropy its penalty held flat read as `not_learning:trend`)."""
+    inner = text.strip()
+    if ",," not in inner or any(c.isspace() or c in "|│" for c in inner):
+        return []
+    return inner.split(",")
 
 
 def _measured(column: str) -> bool:
