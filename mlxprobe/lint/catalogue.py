@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX271", "weights-file-without-suffix",
+        "save_weights or load_weights given a path that ends in neither .npz nor .safetensors "
+        "(model.save_weights(os.path.join(out, 'ckpt'))): MLX picks the format by that suffix "
+        "alone and raises ValueError 'Unsupported file extension', so the run dies at its save",
+        "model.save_weights(os.path.join(out_dir, 'ckpt.safetensors'))  # or '.npz'",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh310 tidewater_kiln_resnet) a ResNet "
+        "trainer trained 2 epochs, then save_weights(os.path.join(out_dir, 'resnet_kiln')) "
+        "raised that ValueError (rc 1); with 'resnet_kiln.npz' it saved and ended cleanly",
+        "", source="https://github.com/dalongbao/papers/commit/"
+        "b69bf14f1eb16072667c1663eaace3def74a801b"),
+    RuleInfo(
         "MLX270", "empty-parameter",
         "a module parameter made with no element (self.logit_scale = mx.array([]), "
         "mx.zeros((0,))): shape (0,) broadcasts against nothing, so the first forward pass "

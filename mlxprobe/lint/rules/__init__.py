@@ -247,6 +247,7 @@ from .update_copy import UpdateGivenParameterDict
 from .update_target import UpdateIntoDict
 from .views import KeptSliceView
 from .weight_glob import BareWeightGlob
+from .weight_suffix import WeightFileSuffix
 from .window_arguments import WindowNotPositive
 from .zero_default_divisor import ZeroDefaultDivisor
 
@@ -366,4 +367,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SequentialCall,
     KeptState,
     EmptyParameter,
+    WeightFileSuffix,
 ), key=lambda r: r.id))
