@@ -4,7 +4,9 @@ each:
   whose training columns have no value yet) is a row of its header's columns, each number
   under its own name (fresh310 `marionette_rig_confpen_csv`, correct: the row was dropped,
   so the accuracy's rise 16.5% -> 83% from it was not seen and a flat, penalty-raised
-  cross-entropy read as `not_learning:trend`).
+  cross-entropy read as `not_learning:trend`);
+- a contradicted verdict's hint names a generation path that encodes its inputs another way
+  than the training batches (fresh304 `calliope_bandstand_sft`: its fix was not named).
 
 Cost: < 1 s (texts in memory, no process).
 """
@@ -59,3 +61,13 @@ def test_an_empty_csv_cell_is_a_value_not_there_and_a_row_of_other_length_no_row
     assert row is not None and row["step"] == 5 and row["metrics"] == {"acc": 0.9}
     assert "loss" not in row
     assert parser.parse("6,,0.9,,") is None  # five cells under three columns
+
+
+def test_a_contradicted_verdict_names_inputs_encoded_another_way_for_generation() -> None:
+    """fresh304 `calliope_bandstand_sft`: conditioning tokens trained one embedding row below
+    the row generation feeds; val_ce 0.1046 -> 0.0005 beside gen_frame_acc 0.0%."""
+    from test_stop70_rules import VAL, generated
+
+    v = classify(generated(2.0, VAL))  # 0% is `zero_score`'s (a training loss at its floor)
+    assert v.label == "wrong_result:contradicted"
+    assert "offset by one" in v.hint and "conditioning" in v.hint

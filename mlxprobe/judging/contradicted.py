@@ -8,9 +8,11 @@ and ended at or below BOUND_LOSS while an accuracy the program reports ended at 
 of its ceiling, the two do not score the same thing: the loss is computed with the answer in
 view (a decoder without its causal mask under teacher forcing, so each position attends to
 the token it predicts; labels not shifted against the inputs) while the accuracy generates
-without it, or the two read different data. `zero_score` reads an accuracy at 0 beside a
-training loss at its floor; this unit reads any low accuracy beside a held-out loss that
-allows none.
+without it, or the two read different data (the generation path encodes its inputs another
+way than the training batches: fresh304 `calliope_bandstand_sft`, whose conditioning tokens
+were trained one embedding row below the row generation feeds). `zero_score` reads an
+accuracy at 0 beside a training loss at its floor; this unit reads any low accuracy beside a
+held-out loss that allows none.
 
 Thresholds and why: the held-out loss (`metric_names.held_out_loss`, since the counter last
 restarted) falls to <= FLOOR x its first over >= FLOOR_REPORTS evaluations (`program.
@@ -42,7 +44,11 @@ HINT = ("the held-out loss `{loss}` allows at most {errors:.1%} errors (a cross-
         "computed with the answer in view and the accuracy without it. Check what the loss's "
         "forward is handed against what the scored generation has: " + hints.ANSWER_LEAKS
         + "; a decoder's self-attention without its causal (lower-triangular) mask sees the "
-        "future tokens under teacher forcing, which generation never has")
+        "future tokens under teacher forcing, which generation never has; or the scored "
+        "generation builds its inputs another way than the training batches: token ids "
+        "offset by one between the two encoders (a reserved slot counted on one side only: "
+        "`tok + num_extra + 1` against `tok + num_extra`), a conditioning or prompt row made "
+        "by another function, special tokens added on one side")
 
 
 def floored_losses(raw: RawResult) -> dict[str, list[float]]:
