@@ -4,6 +4,9 @@
   `.safetensors` (fresh310 `tidewater_kiln_resnet`, dalongbao/papers b69bf14:
   `resnet.save_weights(os.path.join(out_dir, 'resnet_kiln'))` raised ValueError after
   training).
+- MLX272: an axis a function forwards to one call (`mx.sum(x, axis=axis)`) dropped at another
+  call that takes one (fresh292 `loomweft_tally_crossent`, keras 9e4f402:
+  `log_softmax(output)` in a cross-entropy called with axis=1).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -68,3 +71,40 @@ class Saver:
 Saver().save_weights("run1")
 """
     assert fired(code, "MLX271", PATHS) == []
+
+
+CROSSENT = """
+def log_softmax(x, axis=-1):
+    return x - mx.logsumexp(x, axis=axis, keepdims=True)
+
+def categorical_crossentropy(target, output, axis=-1):
+    log_prob = log_softmax(output{given})
+    return -mx.sum(target * log_prob, axis=axis)
+"""
+
+
+def test_an_axis_forwarded_to_one_call_and_dropped_at_another_is_found() -> None:
+    assert fired(CROSSENT.format(given=""), "MLX272") == [6]
+    assert fired(CROSSENT.format(given=", axis=axis"), "MLX272") == []
+    assert fired(CROSSENT.format(given=", axis"), "MLX272") == []  # by position
+
+
+def test_an_mlx_function_that_takes_an_axis_is_read_by_its_signature() -> None:
+    code = """
+def normalised(x, axis=-1):
+    m = mx.max(x, axis=axis, keepdims=True)
+    return mx.softmax(x - m)
+"""
+    assert fired(code, "MLX272") == [4]
+
+
+def test_a_final_reduction_over_everything_and_a_function_not_forwarding_are_quiet() -> None:
+    code = """
+def nll(logp, target, axis=-1):
+    picked = mx.take_along_axis(logp, target[..., None], axis=axis)
+    return mx.mean(-picked)
+
+def probs(x, axis=-1):
+    return mx.softmax(x)
+"""
+    assert fired(code, "MLX272") == []

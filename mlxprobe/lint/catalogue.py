@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX272", "axis-not-forwarded",
+        "a function that takes an axis (axis, axes, dim) and hands it on to one call "
+        "(mx.sum(x, axis=axis)) drops it at another call that takes one (log_softmax(x)): "
+        "that call runs over its default axis, so the function is right only for that axis "
+        "and silently wrong for any other a caller passes",
+        "log_prob = log_softmax(output, axis=axis)  # hand the axis to every call that takes one",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh292 loomweft_tally_crossent) a "
+        "categorical cross-entropy called with axis=1 on logits shaped (batch, classes, 1, 1) "
+        "took its log-softmax over the last axis, of size 1: log_prob exactly 0, the loss "
+        "0.0000 from the first step and every gradient 0; with axis=axis it trained",
+        "", source="https://github.com/keras-team/keras/commit/"
+        "9e4f4022381169bf14650c35f49871d6ecbbfc1b"),
+    RuleInfo(
         "MLX271", "weights-file-without-suffix",
         "save_weights or load_weights given a path that ends in neither .npz nor .safetensors "
         "(model.save_weights(os.path.join(out, 'ckpt'))): MLX picks the format by that suffix "

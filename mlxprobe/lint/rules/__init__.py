@@ -22,6 +22,7 @@ from .array_or import ArrayOrDefault
 from .array_slice import ArraySliceBound
 from .array_truth import ArrayAttributeTruth
 from .axes import NoAxisNormalisation
+from .axis_forwarding import AxisNotForwarded
 from .base import Rule
 from .batch_membership import BatchMembership
 from .bfloat16_numpy import Bfloat16ToNumpy
@@ -368,4 +369,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeptState,
     EmptyParameter,
     WeightFileSuffix,
+    AxisNotForwarded,
 ), key=lambda r: r.id))
