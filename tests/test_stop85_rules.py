@@ -13,8 +13,9 @@ Cost: < 1 s (texts in memory, no process).
 
 from __future__ import annotations
 
+from test_stop84_rules import parsed
+
 from mlxprobe.judging.verdict import classify
-from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
 
 CONFPEN = """epoch,beta,objective,train_ce,train_entropy,val_ce,val_acc_pct,val_ece_pct,majority_pct
@@ -32,13 +33,6 @@ CONFPEN = """epoch,beta,objective,train_ce,train_entropy,val_ce,val_acc_pct,val_
 13,0.750,-0.0976,0.7294,1.1027,0.7180,84.13,28.09,43.07
 14,0.750,-0.0981,0.7314,1.1061,0.7002,83.80,26.48,43.07
 # final val_acc_pct=83.80 (majority 43.07) val_ce=0.7002 val_ece_pct=26.48"""
-
-
-def parsed(text: str) -> RawResult:
-    parser = ProgressParser()
-    reports = [{**found, "t": 1.0 + i} for i, line in enumerate(text.splitlines())
-               if (found := parser.parse(line))]
-    return RawResult(records=reports, exit_code=0, watched=True, stdout_tail=text)
 
 
 def test_a_csv_row_with_empty_cells_keeps_each_number_under_its_column() -> None:
