@@ -14,7 +14,8 @@ step and every gradient 0; with `log_softmax(output, axis=axis)` it trained.
 Job: per function with a parameter `axis`, `axes` or `dim` that it forwards by keyword
 (`axis=axis`) to at least one call, each other call in its own
 body to a function that takes a parameter of that name (the module's own top-level
-functions, by their signature; `mlx.core`'s, by their recorded keywords and positions) and
+functions, by their signature; `mlx.core`'s with one signature, by their recorded keywords
+and positions: an axis given by position to one of several signatures is not known) and
 is given none (no keyword, no argument in that slot, no `*args`/`**kwargs`). Reductions
 (`mx.sum(loss)`, `mx.mean`, `mx.max`, norms) are left out: a final mean over every axis is
 what a loss returns.
@@ -55,8 +56,8 @@ def callee(source: SourceFile, call: ast.Call, local: dict[str, ast.AST]) -> Sig
     if isinstance(call.func, ast.Name) and call.func.id in local:
         return signature(local[call.func.id])
     name = source.imports.resolve(call.func)
-    if name in KEYWORDS and name not in REDUCTIONS:
-        return list(POSITIONS.get(name, ())), set(KEYWORDS[name])
+    if name in KEYWORDS and name in POSITIONS and name not in REDUCTIONS:  # positions known
+        return list(POSITIONS[name]), set(KEYWORDS[name])
     return None
 
 
