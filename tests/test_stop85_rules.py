@@ -6,7 +6,10 @@ each:
   so the accuracy's rise 16.5% -> 83% from it was not seen and a flat, penalty-raised
   cross-entropy read as `not_learning:trend`);
 - a contradicted verdict's hint names a generation path that encodes its inputs another way
-  than the training batches (fresh304 `calliope_bandstand_sft`: its fix was not named).
+  than the training batches (fresh304 `calliope_bandstand_sft`: its fix was not named);
+- an optimizer that stops after a first stage, followed by a stage whose counter starts again
+  and whose reports carry measures of their own, is no loop that stopped stepping (fresh313
+  `apiary_swarm_hmc`, correct: a sampler after a MAP fit, `no_update:updates_ended`).
 
 Cost: < 1 s (texts in memory, no process).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 from test_stop84_rules import parsed
 
 from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
 
 CONFPEN = """epoch,beta,objective,train_ce,train_entropy,val_ce,val_acc_pct,val_ece_pct,majority_pct
@@ -65,3 +69,27 @@ def test_a_contradicted_verdict_names_inputs_encoded_another_way_for_generation(
     v = classify(generated(2.0, VAL))  # 0% is `zero_score`'s (a training loss at its floor)
     assert v.label == "wrong_result:contradicted"
     assert "offset by one" in v.hint and "conditioning" in v.hint
+
+
+def hmc(measures_after: tuple[str, ...]) -> RawResult:
+    """A MAP fit by an optimizer (300 counted updates, `map it N  U=...`), then a sampler
+    whose counter starts again (`hmc it 50`) with no optimizer update (fresh313
+    `apiary_swarm_hmc`, correct)."""
+    records = [{"kind": "step", "source": "update", "step": i + 1, "t": 0.001 * i}
+               for i in range(300)]
+    records += [{"kind": "progress", "source": "output", "step": s, "t": 0.0005 * s,
+                 "metrics": {"u": 360.0 - s / 100}} for s in (1, 25, 50, 100, 200)]
+    for k, s in enumerate(range(50, 750, 50)):
+        restart = {"restart": True} if k == 0 else {}
+        metrics = {"u": 358.0 + (k % 3), **{m: 0.5 for m in measures_after}}
+        records.append({"kind": "progress", "source": "output", "step": 300 + s,
+                        "t": 0.4 + 0.14 * k, "metrics": metrics, **restart})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_new_stage_with_its_own_measures_after_the_last_update_is_not_updates_ended() -> None:
+    assert classify(hmc(("accept", "eps", "dtheta"))).label != "no_update:updates_ended"
+
+
+def test_a_restarted_counter_printing_the_same_measures_still_is() -> None:
+    assert classify(hmc(())).label == "no_update:updates_ended"

@@ -28,7 +28,9 @@ look after the last update saw a group change (the program went on updating by h
 `cork_taint_frozen_backbone`), or when a quantity the reports after it carry moved one way at
 every one of at least MIN_REPORTS reports (a learning curve: fresh97
 `cheese_grade_distill_toml`, whose second stage's looks compared the first stage's model, not
-the one the program evaluated).
+the one the program evaluated), or when the program's counter went back after the last update
+and the reports after it carry measures none before it did (`new_stage`: fresh313
+`apiary_swarm_hmc`, a sampler after a MAP fit).
 
 Must not import: mlx, the runner.
 """
@@ -39,7 +41,7 @@ import math
 
 from ..protocol import COMPILE, PARAMS, PROGRESS
 from ..watching.facts import RawResult
-from . import program
+from . import phases, program
 from .readings import measured
 from .rule import Rule, Verdict
 
@@ -103,6 +105,18 @@ def curve_after(after: list[dict]) -> str | None:
                  and _one_way(values)), None)
 
 
+def new_stage(raw: RawResult, last: float, before: list[dict], after: list[dict]) -> bool:
+    """The program's printed counter went back after the last update (`phases.
+    restart_times`) and the reports after it carry measures none before it did: another stage
+    with its own measures, not the training loop going on (fresh313 `apiary_swarm_hmc`,
+    correct: a MAP fit by Adam, `map it 300`, then a hand-written Hamiltonian Monte Carlo
+    sampler moving the parameters through `model.update`, `hmc it 50 ... accept 0.74 eps
+    0.0865 |dtheta| 0.0594`, whose moves no look could read: it evaluates only its flat
+    vector). A resumed loop that makes no update prints the measures it printed before."""
+    return any(t > last for t in phases.restart_times(raw)) and \
+        bool(_names(after) - _names(before))
+
+
 def _one_way(values: list[float]) -> bool:
     steps = [b - a for a, b in zip(values, values[1:])]
     return all(d < 0 for d in steps) or all(d > 0 for d in steps)
@@ -120,7 +134,8 @@ def halted(raw: RawResult, meta: dict) -> Verdict | None:
         return None
     end = float(after[-1].get("t", 0.0))
     share = (end - times[-1]) / max(end - times[0], 1e-9)
-    if share < MIN_SHARE or moved_after(raw, times[-1]) or curve_after(after):
+    if share < MIN_SHARE or moved_after(raw, times[-1]) or curve_after(after) or \
+            new_stage(raw, times[-1], before, after):
         return None
     return Verdict("no_update", "updates_ended", f"no optimizer update after the {len(times)}th: "
                    f"the program went on for {end - times[-1]:.1f} s ({share:.0%} of its "
@@ -135,6 +150,7 @@ RULES = (
     Rule("no_update.updates_ended", "records", f">= {MIN_UPDATES} optimizer updates, then >= "
          f"{MIN_REPORTS} progress reports of one shape (the same names), sharing a name with "
          f"the reports before, over >= {MIN_SHARE:.0%} of the time from the first update, "
-         "with none; not a program that calls mx.compile",
+         "with none; not a program that calls mx.compile, nor one whose counter went back "
+         "after the last update with reports that carry measures none before did",
          "failure corpus: fresh40 ppo_chunked_learn_resume (mlx-baselines3 25c91f7)", halted),
 )
