@@ -29,7 +29,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes
+from ..flow import arguments, body_nodes, starred
 from ..mlx_keywords import KEYWORDS
 from ..mlx_positions import POSITIONS
 from ..source import FUNCTIONS, SourceFile
@@ -47,8 +47,7 @@ Signature = tuple[list[str], set[str]]  # (positional parameters in order, every
 
 def signature(function: ast.AST) -> Signature:
     args = function.args  # type: ignore[attr-defined]
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    return positional, set(positional) | {a.arg for a in args.kwonlyargs}
+    return [a.arg for a in (*args.posonlyargs, *args.args)], arguments(function)
 
 
 def callee(source: SourceFile, call: ast.Call, local: dict[str, ast.AST]) -> Signature | None:
@@ -63,8 +62,7 @@ def callee(source: SourceFile, call: ast.Call, local: dict[str, ast.AST]) -> Sig
 
 def given(call: ast.Call, name: str, positional: list[str]) -> ast.AST | None:
     """What the call passes for parameter `name` (the call itself when unknown: `*args`)."""
-    if any(isinstance(a, ast.Starred) for a in call.args) or \
-            any(k.arg is None for k in call.keywords):
+    if starred(call):
         return call
     for keyword in call.keywords:
         if keyword.arg == name:
@@ -92,7 +90,7 @@ class AxisNotForwarded(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         local = {f.name: f for f in source.tree.body if isinstance(f, FUNCTIONS)}
         for function in source.of_type(*FUNCTIONS):
-            names = AXIS_NAMES & signature(function)[1]
+            names = AXIS_NAMES & arguments(function)
             if names:
                 yield from self._dropped(source, function, names, local)
 

@@ -29,7 +29,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import name_values
+from ..flow import bound_only_to
 from ..source import SourceFile
 from .base import Rule
 
@@ -41,39 +41,32 @@ PASSING = frozenset({"os.path.join", "pathlib.Path", "os.fspath", "str", "Path"}
 DEPTH = 3  # names followed through at most this many bindings
 
 
-def written_end(source: SourceFile, node: ast.AST, scope: ast.AST | None,
-                depth: int = DEPTH) -> list[str] | None:
-    """The texts the path may end with, or None when any is unknown."""
+def unsuffixed(source: SourceFile, node: ast.AST, scope: ast.AST | None,
+               depth: int = DEPTH) -> bool:
+    """The path's written end is known and is neither suffix: a string constant's text, an
+    f-string's last piece when that is text, the last part of `os.path.join`/`Path`/`str`,
+    `a / b` or `a + b`, or a name every binding of which in `scope` is such a path
+    (`flow.bound_only_to`, as MLX234 follows its paths)."""
     if isinstance(node, ast.Constant):
-        return [node.value] if isinstance(node.value, str) else None
+        return isinstance(node.value, str) and not node.value.endswith(SUFFIXES)
     if isinstance(node, ast.JoinedStr):
         last = node.values[-1] if node.values else None
-        return [last.value] if isinstance(last, ast.Constant) else None
+        return isinstance(last, ast.Constant) and not last.value.endswith(SUFFIXES)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Add)):
-        return written_end(source, node.right, scope, depth)
+        return unsuffixed(source, node.right, scope, depth)
     if isinstance(node, ast.Call) and node.args and not node.keywords and \
             passing(source, node.func):
-        return written_end(source, node.args[-1], scope, depth)
-    if isinstance(node, ast.Name) and depth > 0:
-        return bound_ends(source, node.id, scope, depth - 1)
-    return None
+        return unsuffixed(source, node.args[-1], scope, depth)
+    return bound_only_to(source, node, scope, depth,
+                         lambda value, left: unsuffixed(source, value, scope, left))
 
 
 def passing(source: SourceFile, func: ast.AST) -> bool:
+    """A call whose value ends as its last argument does (`PASSING`)."""
     resolved = source.imports.resolve(func)
     if resolved is None and isinstance(func, ast.Name):
         resolved = func.id
     return resolved in PASSING
-
-
-def bound_ends(source: SourceFile, name: str, scope: ast.AST | None,
-               depth: int) -> list[str] | None:
-    """The ends of every value `name` is bound to in `scope`, or None if one is unknown."""
-    values = name_values(source, name, scope)
-    ends = [written_end(source, v, scope, depth) for v in values]
-    if not values or any(e is None for e in ends):
-        return None
-    return [text for e in ends for text in e]  # type: ignore[union-attr]
 
 
 class WeightFileSuffix(Rule):
@@ -90,10 +83,5 @@ class WeightFileSuffix(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
             if isinstance(call.func, ast.Attribute) and call.func.attr in METHODS and \
-                    call.args and self._unsuffixed(source, call):
+                    call.args and unsuffixed(source, call.args[0], source.enclosing(call)):
                 yield self.hit(source, call)
-
-    @staticmethod
-    def _unsuffixed(source: SourceFile, call: ast.Call) -> bool:
-        ends = written_end(source, call.args[0], source.enclosing(call))
-        return bool(ends) and not any(e.endswith(SUFFIXES) for e in ends)  # type: ignore[union-attr]
