@@ -204,12 +204,7 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # which the program's data never has. The rule reads the division, not the data, so it
     # cannot tell a dataset column's std from a group's (a GRPO group of equal rewards, the
     # case it was built for, heldout `grpo_group_std_nan`)
-    ("fresh313", "ropewalk_breakload_resume.py"): ["MLX028:69"],
-    # judged false at stop 85: `-mx.logsumexp(m.log_joint(x, y), axis=1).mean()` is a Gaussian
-    # mixture regression's marginal likelihood; the target `y` meets the components' means
-    # inside the model's method `log_joint` (`y[:, None] - mean`), and `target_enters` follows
-    # module functions called by name, not methods
-    ("fresh314", "correct_meltwater_gauge_gem_resume.py"): ["MLX002:63"]}
+    ("fresh313", "ropewalk_breakload_resume.py"): ["MLX028:69"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

@@ -53,13 +53,28 @@ def lineage(function: ast.AST, expr: ast.AST, source: SourceFile | None = None,
     nodes = local_lineage(function, expr)
     if source is None or not depth:
         return nodes
-    helpers = {h for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-               and (h := source.local_function(n.func.id)) is not None and h is not function}
+    helpers = {h for n in nodes if isinstance(n, ast.Call)
+               and (h := callee(source, n)) is not None and h is not function}
     for helper in helpers:
         for node in body_nodes(source, helper):
             if isinstance(node, ast.Return) and node.value is not None:
                 nodes.extend(lineage(helper, node.value, source, depth - 1))
     return nodes
+
+
+def callee(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's own function a call runs, when one function has that name: `helper(x)`,
+    or a method of one of the module's classes called on any object (`m.log_joint(x, y)`,
+    fresh314 `correct_meltwater_gauge_gem_resume`: a mixture's likelihood computed in a
+    model method); not a dunder (`block(x)` runs `__call__`, seen by no name)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return source.local_function(func.id)
+    if not isinstance(func, ast.Attribute) or func.attr.startswith("__"):
+        return None
+    found = source.local_function(func.attr)
+    owner = source.enclosing(found, (ast.ClassDef, *FUNCTIONS)) if found is not None else None
+    return found if isinstance(owner, ast.ClassDef) else None
 
 
 def local_lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:
@@ -162,15 +177,23 @@ def target_enters(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> b
     regression target meets the predictions there, so the log-softmax is a mixture's weights
     (fresh162 `rockfall_runout_mdn_sgdr`: `logsumexp(log_softmax(logit) + log N(z; mu,
     sigma))`, a mixture density network's likelihood), not a classifier's with no label."""
-    fed = {n for c in nodes if isinstance(c, ast.Call) and not (
-        isinstance(c.func, ast.Name) and source.local_function(c.func.id))
-        for a in c.args for n in names_in(a)}  # handed to the model or an op, not a target
+    fed = {n for c in nodes if isinstance(c, ast.Call) and not callee(source, c)
+           for n in handed(source, c)}  # handed to the model or an op, not a target
     data = data_names(source, scope, nodes)
     outputs = outputs_of(scope, data)
     return any(isinstance(n, ast.BinOp) and isinstance(n.op, ARITHMETIC) and (
         any(root(side) in data - fed for side in (n.left, n.right))
         or {root(n.left), root(n.right)} & data and {root(n.left), root(n.right)} & outputs)
         for n in nodes)
+
+
+def handed(source: SourceFile, call: ast.Call) -> set[str]:
+    """The names a call's arguments hold, less those it is handed only through the module's
+    own functions (`logsumexp(m.log_joint(x, y))`: `x` and `y` go to `log_joint`)."""
+    inner = {id(n) for a in call.args for c in descendants(a) if isinstance(c, ast.Call)
+             and callee(source, c) for n in descendants(c)}
+    return {n.id for a in call.args for n in descendants(a)
+            if isinstance(n, ast.Name) and id(n) not in inner}
 
 
 def outputs_of(scope: ast.AST, data: set[str]) -> set[str]:
@@ -192,8 +215,8 @@ def data_names(source: SourceFile, scope: ast.AST, nodes: list[ast.AST]) -> set[
     model's output (`log_probs(model(x))`: its `logits`)."""
     found = {a.arg for a in (*scope.args.posonlyargs, *scope.args.args)} if isinstance(
         scope, FUNCTIONS) else set()
-    for call in (n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
-        helper = source.local_function(call.func.id)
+    for call in (n for n in nodes if isinstance(n, ast.Call)):
+        helper = callee(source, call)
         if helper is not None:
             found |= {p for p, a in bound_arguments(helper, call).items()
                       if isinstance(a, ast.Name) and a.id in found}
