@@ -5,12 +5,16 @@
   `-logsumexp(m.log_joint(x, y)).mean()`, whose target meets the means inside the method, is
   not a log-softmax with no label (fresh314 `correct_meltwater_gauge_gem_resume`, a correct
   mixture regression, was found).
+- MLX028 judges a call of the module's own function or method (`stats.std()`) by what it
+  returns, not by its name: a running Welford statistic's `np.sqrt(self.m2 / max(n - 1, 1))`
+  is no group's spread of one step (fresh313 `ropewalk_breakload_resume`, correct, was found).
 
 Cost: < 1 s (no MLX, no process).
 """
 
 from __future__ import annotations
 
+import pytest
 from lint_snippets import fired
 
 MIXTURE = """
@@ -56,3 +60,41 @@ def loss_fn(model, x, labels):
 
 def test_a_log_softmax_in_a_method_with_no_label_is_found() -> None:
     assert fired(CLASSIFIER, "MLX002") == [12]
+
+
+RUNNING = """
+class Stats:
+    def __init__(self, d):
+        self.n, self.mean, self.m2 = 0, np.zeros(d), np.zeros(d)
+
+    def update(self, xb):
+        for row in xb:
+            self.n += 1
+            delta = row - self.mean
+            self.mean += delta / self.n
+            self.m2 += delta * (row - self.mean)
+
+    def std(self):
+        return {spread}
+
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+stats = Stats(4)
+for step in range(100):
+    stats.update(X[step])
+    xb = (X[step] - stats.mean) / stats.std()
+    loss, grads = lg(model, mx.array(xb), y[step])
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+"""
+
+
+def test_a_running_statistic_of_the_modules_own_class_is_no_steps_spread() -> None:
+    assert fired(RUNNING.format(spread="np.sqrt(self.m2 / max(self.n - 1, 1))"), "MLX028") == []
+
+
+@pytest.mark.parametrize("spread", ["mx.std(self.last, axis=0)", "self.last.std(axis=0)"])
+def test_an_own_std_that_returns_a_bare_std_is_still_found(spread: str) -> None:
+    assert fired(RUNNING.format(spread=spread), "MLX028") == [23]

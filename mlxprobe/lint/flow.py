@@ -124,6 +124,31 @@ def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
     return source.local_function(parts[-1])
 
 
+def callee(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's own function a call runs, when one function has that name: `helper(x)`,
+    or a method of one of the module's classes called on any object (`m.log_joint(x, y)`,
+    `stats.std()`); not a dunder (`block(x)` runs `__call__`, seen by no name)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return source.local_function(func.id)
+    if not isinstance(func, ast.Attribute) or func.attr.startswith("__") or (
+            source.imports.resolve(func)):  # `mx.std(x)` is MLX's, whatever the module defines
+        return None
+    found = source.local_function(func.attr)
+    owner = source.enclosing(found, (ast.ClassDef, *FUNCTIONS)) if found is not None else None
+    return found if isinstance(owner, ast.ClassDef) and fits(found, call) else None
+
+
+def fits(method: ast.AST, call: ast.Call) -> bool:
+    """The call's arguments bind to the method's parameters (`self` apart): `x.std(axis=0)`
+    is no call of a module's own `def std(self)`."""
+    args = method.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)][1:]
+    named = {*positional, *(a.arg for a in args.kwonlyargs)}
+    return (args.vararg is not None or len(call.args) <= len(positional)) and (
+        args.kwarg is not None or all(k.arg in named for k in call.keywords))
+
+
 def instance_method(source: SourceFile, name: str, method: str) -> ast.AST | None:
     """The method `method` of the module's class that `name` is an instance of."""
     cls = instances(source).get(name)

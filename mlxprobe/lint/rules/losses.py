@@ -18,6 +18,7 @@ from ..flow import (
     body_nodes,
     bound,
     bound_arguments,
+    callee,
     local_values,
     name_bindings,
     names_in,
@@ -60,21 +61,6 @@ def lineage(function: ast.AST, expr: ast.AST, source: SourceFile | None = None,
             if isinstance(node, ast.Return) and node.value is not None:
                 nodes.extend(lineage(helper, node.value, source, depth - 1))
     return nodes
-
-
-def callee(source: SourceFile, call: ast.Call) -> ast.AST | None:
-    """The module's own function a call runs, when one function has that name: `helper(x)`,
-    or a method of one of the module's classes called on any object (`m.log_joint(x, y)`,
-    fresh314 `correct_meltwater_gauge_gem_resume`: a mixture's likelihood computed in a
-    model method); not a dunder (`block(x)` runs `__call__`, seen by no name)."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        return source.local_function(func.id)
-    if not isinstance(func, ast.Attribute) or func.attr.startswith("__"):
-        return None
-    found = source.local_function(func.attr)
-    owner = source.enclosing(found, (ast.ClassDef, *FUNCTIONS)) if found is not None else None
-    return found if isinstance(owner, ast.ClassDef) else None
 
 
 def local_lineage(function: ast.AST, expr: ast.AST) -> list[ast.AST]:

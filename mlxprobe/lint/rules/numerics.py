@@ -19,6 +19,7 @@ from ..dataflow import contexts, forwards, returns_of, wrapped
 from ..finding import Finding
 from ..flow import (
     assignments,
+    callee,
     calls,
     instances,
     method_of,
@@ -338,11 +339,17 @@ def variance(source: SourceFile, node: ast.AST) -> bool:
 
 def deviation(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST], depth: int) -> bool:
     """`node` is a standard deviation with nothing added: `mx.std(x)`, `x.std()`,
-    `mx.sqrt(<a variance>)`, through local names (`std + eps` is not one)."""
+    `mx.sqrt(<a variance>)`, through local names (`std + eps` is not one) and the module's
+    own functions it calls, by what they return (fresh313 `ropewalk_breakload_resume`,
+    correct: `stats.std()` of a running Welford statistic, `np.sqrt(self.m2 / max(n - 1,
+    1))`, no group's spread of one step)."""
     if isinstance(node, ast.Name) and depth and node.id in bound:
         return deviation(source, bound[node.id], bound, depth - 1)
     if not isinstance(node, ast.Call):
         return False
+    own = callee(source, node)
+    if own is not None:  # the module's own `std()`: judged by what it returns
+        return depth > 0 and any(deviation(source, r, {}, depth - 1) for r in returns_of(own))
     if subject(source, node, STD, "std") is not None:
         return True
     return source.imports.resolve(node.func) in SQRT and bool(node.args) and bare_variance(
