@@ -62,6 +62,7 @@ from . import (
     held_end,
     hints,
     interrupted,
+    kept_copies,
     known_errors,
     leak_time,
     leaked_answer,
@@ -271,10 +272,15 @@ def rulebook() -> tuple[Rule, ...]:
              f"{held_end.MIN_LOOKS} samples there); every view excused when the program prints a "
              "stage counter, MLX's active memory held inside each stage and RSS over the "
              "second half of each stage but the last (median of the last third within "
-             f"{staged_memory.HELD:.0%} of the first's)", "catalogue runs (reports/); fresh74 "
+             f"{staged_memory.HELD:.0%} of the first's); MLX's active memory excused when "
+             f"what it kept to the end rose at <= {kept_copies.MAX_RISES} steps, >= "
+             f"{kept_copies.MIN_GAP} apart, each by 1-{kept_copies.MAX_COPIES} whole copies "
+             f"of the census's trainable weights (within {kept_copies.TOLERANCE:.0%}), adding "
+             "to >= half its growth", "catalogue runs (reports/); fresh74 "
              "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
              "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage), fresh271 "
-             "semaphore_shift_softprompt (stairs at phase changes)", _leak),
+             "semaphore_shift_softprompt (stairs at phase changes), fresh303 "
+             "pipeorgan_voicing_swa_snapshots (a weight copy kept per epoch)", _leak),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
@@ -1125,7 +1131,19 @@ def memory_views(raw: RawResult) -> dict:
         _larger_steps(raw, out)
     if any(fit.get("grew") for fit in out.values()):
         _staged(raw, out)
+    if out.get("mx_active", {}).get("grew"):
+        _kept(raw, out["mx_active"])
     return out
+
+
+def _kept(raw: RawResult, fit: dict) -> None:
+    """Active memory that rose only by whole weight copies kept at spaced steps is no leak
+    (`kept_copies`)."""
+    points = working_set.counter_at_steps(raw, "mx_active")
+    found = kept_copies.kept(raw, points[int(len(points) * LEAK_WARMUP_FRAC):],
+                             fit["growth_mb"])
+    if found:
+        fit.update(grew=False, kept_copies=found)
 
 
 def _staged(raw: RawResult, views: dict) -> None:
