@@ -8,6 +8,11 @@
 - MLX028 judges a call of the module's own function or method (`stats.std()`) by what it
   returns, not by its name: a running Welford statistic's `np.sqrt(self.m2 / max(n - 1, 1))`
   is no group's spread of one step (fresh313 `ropewalk_breakload_resume`, correct, was found).
+- MLX171 counts a name a loop or a comprehension binds to an array's elements (`for i in
+  idx`, `idx = mx.random.randint(...)`) as an array, and MLX160 follows a module instance
+  into the function a gradient or compile transformation hands it to (`nn.value_and_grad(
+  model, lambda m: ... m(x) ...)(model)`): fresh317 `lantern_wick_charlm` (tinyllm 316eaa4,
+  both lines of its fix) was missed.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -98,3 +103,62 @@ def test_a_running_statistic_of_the_modules_own_class_is_no_steps_spread() -> No
 @pytest.mark.parametrize("spread", ["mx.std(self.last, axis=0)", "self.last.std(axis=0)"])
 def test_an_own_std_that_returns_a_bare_std_is_still_found(spread: str) -> None:
     assert fired(RUNNING.format(spread=spread), "MLX028") == [23]
+
+
+BATCH = """
+data = mx.array(np.arange(1000))
+
+def get_batch(data, batch_size, ctx_len):
+    idx = mx.random.randint(0, len(data) - ctx_len - 1, (batch_size,)){tolist}
+    x = mx.stack([data[i:i + ctx_len] for i in idx])
+    return x
+
+x = get_batch(data, 8, 16)
+"""
+
+
+def test_a_slice_bound_taken_from_an_arrays_elements_is_found() -> None:
+    assert fired(BATCH.format(tolist=""), "MLX171") == [6]
+
+
+def test_a_slice_bound_from_a_list_or_a_range_is_quiet() -> None:
+    assert fired(BATCH.format(tolist=".tolist()"), "MLX171") == []
+    ranged = BATCH.format(tolist="").replace("for i in idx", "for i in range(4)")
+    assert fired(ranged, "MLX171") == []
+
+
+FORWARD = """
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+model = GPT()
+opt = optim.Adam(learning_rate=1e-3)
+for step in range(10):
+    {step}
+    opt.update(model, grads)
+"""
+
+
+@pytest.mark.parametrize("step", [
+    "loss, grads = nn.value_and_grad(model, lambda m: mx.mean(m(x) ** 2))(model)",
+    "loss, grads = mx.compile(nn.value_and_grad(model, lambda m, b: mx.mean(m(b))))(model, x)",
+])
+def test_a_forward_only_module_called_inside_a_differentiated_lambda_is_found(step: str) -> None:
+    assert fired(FORWARD.format(step=step), "MLX160") == [13]
+
+
+def test_a_differentiated_lambda_that_calls_forward_is_quiet() -> None:
+    step = "loss, grads = nn.value_and_grad(model, lambda m: mx.mean(m.forward(x) ** 2))(model)"
+    assert fired(FORWARD.format(step=step), "MLX160") == []
+
+
+def test_a_named_value_and_grad_hands_the_model_to_its_loss() -> None:
+    code = FORWARD.format(step="loss, grads = vg(model, x)").replace(
+        "model = GPT()\n", "model = GPT()\n"
+        "def loss_fn(m, b):\n    return mx.mean(m(b))\nvg = nn.value_and_grad(model, loss_fn)\n")
+    assert fired(code, "MLX160") == [12]

@@ -10,8 +10,9 @@ offsets[b]`: ValueError at the first step; `s = int(offsets[b])` trains.
 
 Job: in each function, the names that hold arrays, counting the parameters some caller in
 the module hands an array (a direct call, or a call of a name bound to `mx.compile`,
-`mx.value_and_grad` or `nn.value_and_grad` of it, followed back two callers); a slice of an
-array whose lower or upper bound is such an array is the finding.
+`mx.value_and_grad` or `nn.value_and_grad` of it, followed back two callers) and the names a
+loop or a comprehension binds to an array's elements; a slice of an array whose lower or
+upper bound is such an array is the finding.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from ..bindings_text import bound_at
 from ..dataflow import arrays_in, grow, is_array, transformed
 from ..finding import Finding
-from ..flow import body_assignments, bound_arguments, calls_by_name
+from ..flow import body_assignments, body_nodes, bound_arguments, calls_by_name
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
@@ -73,14 +74,31 @@ def arrays(source: SourceFile, scope: ast.AST, depth: int = DEPTH) -> set[str]:
     if key not in source.cache:
         found = set(arrays_in(source, scope)) | array_parameters(source, scope, depth)
         grow(source, body_assignments(source, scope), found)
+        found |= elements(source, scope, found)
         source.cache[key] = found
     return source.cache[key]
+
+
+def elements(source: SourceFile, scope: ast.AST, found: set[str]) -> set[str]:
+    """Names a `for` loop or a comprehension binds to the elements of an array: each is a
+    0-d array (fresh317 `lantern_wick_charlm`, tinyllm 316eaa4: `idx = mx.random.randint(
+    ...)`, then `data[i:i+ctx_len] for i in idx` raised ValueError at the first batch)."""
+    loops = [n for n in body_nodes(source, scope) if isinstance(n, (ast.For, ast.comprehension))]
+    return {n.target.id for n in loops
+            if isinstance(n.target, ast.Name) and is_array(source, n.iter, found)}
 
 
 def _picked(text: str, name: str) -> bool:
     """Some line binds `name` (not an attribute's) as `PICKED` says."""
     return any(not (at and (text[at - 1].isalnum() or text[at - 1] in "_."))
                and PICKED.match(text, at + len(name)) for at, _ in bound_at(text, name))
+
+
+def _iterated(text: str, name: str) -> bool:
+    """Some loop or comprehension binds `name` to the elements of something not a `range`,
+    `enumerate` or `zip` (`for i in idx`)."""
+    return re.search(rf"\bfor\s+{re.escape(name)}\s+in\s+(?!range\(|enumerate\(|zip\()",
+                     text) is not None
 
 
 class ArraySliceBound(Rule):
@@ -98,7 +116,8 @@ class ArraySliceBound(Rule):
         whole for this rule alone and cost 0.6 s)."""
         if "mx." not in text:
             return False
-        return any(_picked(text, name) for name in set(LOWER.findall(text)))
+        return any(_picked(text, name) or _iterated(text, name)
+                   for name in set(LOWER.findall(text)))
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for node in source.of_type(ast.Subscript):

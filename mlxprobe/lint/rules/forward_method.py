@@ -11,8 +11,9 @@ callable.
 
 Job: the file's classes deriving from an `mlx.nn` class with a `forward` method and no
 `__call__` of their own or of a base class in the file; a call of a name bound to one
-(`flow.instances`), of `self.<attr>` bound to one in `__init__`, or of a helper's parameter
-that the module's calls of the helper give such a name. Must not import: mlx, anything of
+(`flow.instances`), of `self.<attr>` bound to one in `__init__`, or of a function's
+parameter that the module's calls of the function, or of a gradient or compile
+transformation of it, give such a name. Must not import: mlx, anything of
 mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
+from ..dataflow import function_of, transformed, transformed_arg
 from ..finding import Finding
 from ..flow import assignments, body_nodes, instances, method_of, self_attr
 from ..source import FUNCTIONS, SourceFile
@@ -88,20 +90,46 @@ def self_attributes(source: SourceFile, classes: set[str]) -> set[str]:
 
 
 def parameter_calls(source: SourceFile, names: dict[str, str]) -> Iterator[ast.Call]:
-    """Calls of a helper's parameter (`model(chunk)` in `def render(model, chunk)`, or in a
-    function nested in it) where a module call of the helper passes one of `names`."""
-    given: dict[str, set[int]] = {}
+    """Calls of a function's parameter (`model(chunk)` in `def render(model, chunk)`, or in a
+    function nested in it) where a module call of the function passes one of `names`: by its
+    name, or through a gradient or compile transformation of it (`runs`)."""
+    given: dict[ast.AST, set[int]] = {}
     for call in source.of_type(ast.Call):
-        if isinstance(call.func, ast.Name):
-            at = {i for i, a in enumerate(call.args) if isinstance(a, ast.Name) and a.id in names}
-            if at:
-                given.setdefault(call.func.id, set()).update(at)
-    for function in source.of_type(*FUNCTIONS):
+        at = {i for i, a in enumerate(call.args) if isinstance(a, ast.Name) and a.id in names}
+        for function in runs(source, call) if at else ():
+            given.setdefault(function, set()).update(at)
+    for function, at in given.items():
         params = [a.arg for a in function.args.posonlyargs + function.args.args]
-        called = {params[i] for i in given.get(function.name, ()) if i < len(params)}
+        called = {params[i] for i in at if i < len(params)}
         yield from (c for c in source.of_type(ast.Call) if called
                     and isinstance(c.func, ast.Name) and c.func.id in called
                     and _inside(source, c, function))
+
+
+def runs(source: SourceFile, call: ast.Call) -> list[ast.AST]:
+    """The functions a call hands its arguments to: the module's functions of its name, or
+    the one a gradient or compile transformation wraps (`vg(model, x)` with `vg =
+    nn.value_and_grad(model, loss_fn)`; `nn.value_and_grad(model, lambda m: ...)(model)`,
+    fresh317 `lantern_wick_charlm`, tinyllm 316eaa4: the lambda's `m(x)` raised TypeError)."""
+    func = call.func
+    if isinstance(func, ast.Call):
+        wrapped = unwrapped(source, func)
+        return [wrapped] if wrapped is not None else []
+    if not isinstance(func, ast.Name):
+        return []
+    wrapped = transformed(source).get(func.id, ("", None))[1]
+    return [wrapped] if wrapped is not None else source.functions.get(func.id, [])
+
+
+def unwrapped(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The function under a transformation, through nested ones (`mx.compile(
+    nn.value_and_grad(model, f))`: `f`)."""
+    given = transformed_arg(source, call)
+    if given is None or given[0] == "thread":
+        return None
+    inner = given[1]
+    return unwrapped(source, inner) if isinstance(inner, ast.Call) and transformed_arg(
+        source, inner) else function_of(source, inner)
 
 
 def _inside(source: SourceFile, node: ast.AST, function: ast.AST) -> bool:
