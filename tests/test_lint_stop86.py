@@ -13,6 +13,9 @@
   into the function a gradient or compile transformation hands it to (`nn.value_and_grad(
   model, lambda m: ... m(x) ...)(model)`): fresh317 `lantern_wick_charlm` (tinyllm 316eaa4,
   both lines of its fix) was missed.
+- MLX273: an MLX random draw or `mx.full` handed a sequence where it takes a value, or a
+  number where a draw takes its shape (fresh318 `cairn_compass_irrepdrop`, e3nn-mlx 8606409:
+  `mx.random.bernoulli((batch, mul), 1 - self.p)` raised TypeError in training).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -162,3 +165,23 @@ def test_a_named_value_and_grad_hands_the_model_to_its_loss() -> None:
         "model = GPT()\n", "model = GPT()\n"
         "def loss_fn(m, b):\n    return mx.mean(m(b))\nvg = nn.value_and_grad(model, loss_fn)\n")
     assert fired(code, "MLX160") == [12]
+
+
+@pytest.mark.parametrize("call", [
+    "mx.random.bernoulli((batch, n), 1 - p)", "mx.random.uniform((batch, n))",
+    "mx.random.randint([0, 0], 10, (batch, 2))", "mx.random.normal(0.0, 1.0)",
+    "mx.random.normal((batch,), loc=(0.0, 1.0))", "mx.full((batch,), (1.0, 2.0))",
+    "mx.random.bernoulli(p, 3)", "mx.random.uniform(shape=n * 2.0)"])
+def test_a_shape_where_a_value_goes_or_a_number_as_a_shape_is_found(call: str) -> None:
+    assert fired(f"batch, n, p = 4, 8, 0.1\nnoise = {call}\n", "MLX273") == [2]
+
+
+@pytest.mark.parametrize("call", [
+    "mx.random.bernoulli(1 - p, (batch, n))", "mx.random.uniform(shape=(batch, n))",
+    "mx.random.normal((batch, n), loc=0.0, scale=2.0)", "mx.zeros(3)", "mx.full((batch,), 0.5)",
+    "mx.random.uniform(mx.array([0.0, 1.0]), 2.0, (batch, 2))", "mx.random.normal(shape)",
+    "mx.random.normal(x.shape[:1] + (n,))", "mx.random.normal((3,) * 2)", "mx.reshape(x, (n,))",
+    "mx.random.randint(0, n, [batch])"])
+def test_values_and_shapes_in_their_places_are_quiet(call: str) -> None:
+    code = f"batch, n, p = 4, 8, 0.1\nx = mx.zeros((4,))\nshape = (2, 3)\nnoise = {call}\n"
+    assert fired(code, "MLX273") == []

@@ -1765,6 +1765,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX273", "random-arguments-swapped",
+        "an MLX random draw or mx.full handed a shape where it takes a value, or a number where "
+        "it takes a shape (mx.random.bernoulli((batch, n), 1 - p), NumPy's order): MLX's value "
+        "parameters take a scalar or an array, never a tuple or list, and a draw's shape is a "
+        "sequence, so the first call raises, often in a branch only training runs",
+        "noise = mx.random.bernoulli(1 - p, (batch, n))  # the value first, then the shape",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh318 cairn_compass_irrepdrop) an "
+        "equivariant dropout's mx.random.bernoulli((batch, mul), 1 - self.p) raised TypeError "
+        "at the first training forward pass; bernoulli(1 - self.p, (batch, mul)) trained; a "
+        "tuple given to p, low, high, loc, lower or vals raised ValueError 'Invalid type tuple "
+        "received in array initialization'",
+        "", source="https://github.com/atomag/e3nn-mlx/commit/"
+        "86064099667ce2bae63ac8dd77ed5d101d294477"),
+    RuleInfo(
         "MLX272", "axis-not-forwarded",
         "a function that takes an axis (axis, axes, dim) and hands it on to one call "
         "(mx.sum(x, axis=axis)) drops it at another call that takes one (log_softmax(x)): "

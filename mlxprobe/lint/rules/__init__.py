@@ -164,6 +164,7 @@ from .processes import ForkAfterMlx
 from .quantization import QuantizedThenLoaded, QuantizedThenTrained
 from .quantize_arguments import QuantizeArguments
 from .quantized_selection import LinearTestAfterQuantize
+from .random_arguments import RandomArguments
 from .random_state import RandomStateAssigned
 from .range_divisor import RangeDivisor
 from .read_before_bound import ReadBeforeBound
@@ -370,4 +371,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     EmptyParameter,
     WeightFileSuffix,
     AxisNotForwarded,
+    RandomArguments,
 ), key=lambda r: r.id))
