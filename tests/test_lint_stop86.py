@@ -16,6 +16,9 @@
 - MLX273: an MLX random draw or `mx.full` handed a sequence where it takes a value, or a
   number where a draw takes its shape (fresh318 `cairn_compass_irrepdrop`, e3nn-mlx 8606409:
   `mx.random.bernoulli((batch, mul), 1 - self.p)` raised TypeError in training).
+- MLX154 leaves out an `__init__` table that a method multiplies or offsets by another of
+  the class's own trained arrays (fresh319 `wax_cylinder_s4d_fftconv`, correct: S4D's
+  frequencies `pi * arange(n)` times its learned step `exp(self.log_dt)`, was found).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -185,3 +188,40 @@ def test_a_shape_where_a_value_goes_or_a_number_as_a_shape_is_found(call: str) -
 def test_values_and_shapes_in_their_places_are_quiet(call: str) -> None:
     code = f"batch, n, p = 4, 8, 0.1\nx = mx.zeros((4,))\nshape = (2, 3)\nnoise = {call}\n"
     assert fired(code, "MLX273") == []
+
+
+S4D = """
+class S4D(nn.Module):
+    def __init__(self, h, n):
+        super().__init__()
+        self.log_dt = mx.random.uniform(-3.0, -1.0, (h, 1))
+        self.w = mx.broadcast_to(3.14159 * mx.arange(n, dtype=mx.float32), (h, n))
+        self.c = mx.random.normal((h, n))
+
+    def kernel(self, length):
+        dt = mx.exp(self.log_dt)
+        ang = {angle}
+        return (self.c[..., None] * mx.cos(ang)).sum(axis=1)
+
+    def __call__(self, u):
+        return u * self.kernel(u.shape[1]).T
+
+model = S4D(4, 8)
+opt = optim.Adam(learning_rate=1e-3)
+loss_and_grad = nn.value_and_grad(model, lambda m, u: mx.mean(m(u) ** 2))
+for step in range(10):
+    loss, grads = loss_and_grad(model, mx.ones((2, 16, 4)))
+    opt.update(model, grads)
+"""
+
+
+def test_a_table_scaled_by_a_trained_array_of_its_class_is_a_parameterisation() -> None:
+    angle = "(self.w * dt)[..., None] * mx.arange(length)"
+    assert fired(S4D.format(angle=angle), "MLX154") == []
+
+
+@pytest.mark.parametrize("angle", [
+    "self.w[..., None] * mx.arange(length)",
+    "(self.w * (dt * length))[..., None] * mx.arange(length)"])
+def test_a_table_applied_to_what_the_method_is_given_is_still_found(angle: str) -> None:
+    assert fired(S4D.format(angle=angle), "MLX154") == [6]

@@ -17,7 +17,8 @@ gradient and an update) and never freezes `x` (`freeze(keys=...)` naming it, a b
 `freeze()` of the class). A private name (`self._cos`) is not collected: the fix. An
 attribute the class reads only through `mx.exp` is a log-space quantity trained on purpose
 (Mamba's `A_log`), not a table; one read as `1 - self.x` is a mixing weight (RWKV's token
-shift).
+shift); one a method multiplies or offsets by another of the class's own trained arrays
+(`self.w * dt`, `dt = mx.exp(self.log_dt)`) is a parameterisation trained with it (S4D).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -139,8 +140,67 @@ class ConstantTableTrained(Rule):
             if attribute.startswith("_") or not constant(source, cls, node.value, local):
                 continue
             if not (frozen(source, cls, attribute) or exponentiated(source, cls, attribute)
-                    or complemented(cls, attribute)):
+                    or complemented(cls, attribute)
+                    or scaled_by_parameter(source, cls, attribute, local)):
                 yield self.hit(source, node)
+
+
+def scaled_by_parameter(source: SourceFile, cls: ast.ClassDef, attribute: str,
+                        init_locals: dict[str, ast.AST]) -> bool:
+    """Some method of the class multiplies or offsets `self.<attribute>` itself by a value
+    computed from the class's other trained arrays alone, no input of the method in it
+    (`self.w * dt` with `dt = mx.exp(self.log_dt)`): a parameterisation trained with it, not
+    a table applied to data (fresh319 `wax_cylinder_s4d_fftconv`, correct: S4D's
+    frequencies `pi * arange(n)`, trained as the state matrix's imaginary part beside its
+    learned step; a rotary table times the queries stays a table)."""
+    trained = parameters(source, cls, init_locals) - {attribute}
+    for method in (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name != "__init__"):
+        local, inputs = locals_of(method), {a.arg for a in method.args.args[1:]}
+        for node in ast.walk(method):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ARITHMETIC) and any(
+                    table_read(a, attribute) and own_value(b, local, inputs, trained)
+                    for a, b in ((node.left, node.right), (node.right, node.left))):
+                return True
+    return False
+
+
+ARITHMETIC = (ast.Mult, ast.Add, ast.Sub, ast.Div)
+
+
+def table_read(node: ast.AST, attribute: str) -> bool:
+    """`self.<attribute>`, or a subscript of it (`self.w[..., None]`)."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return self_attr(node) == attribute
+
+
+def own_value(node: ast.AST, local: dict[str, ast.AST], inputs: set[str], trained: set[str],
+              depth: int = 2) -> bool:
+    """`node` reads one of `trained` and none of the method's inputs, through its local
+    names (`dt`, bound to `mx.exp(self.log_dt)`)."""
+    attrs = {a for n in ast.walk(node) if (a := self_attr(n)) is not None}
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - {"self", "mx"}
+    if names & inputs:
+        return False
+    followed = [local[n] for n in names if n in local]
+    if depth == 0 and followed:
+        return False
+    values = [own_value(v, local, inputs, trained, depth - 1) for v in followed] if depth else []
+    return all(values) and (bool(attrs & trained) or any(values))
+
+
+def parameters(source: SourceFile, cls: ast.ClassDef, local: dict[str, ast.AST]) -> set[str]:
+    """Public attributes `__init__` binds to an MLX array that is no table (`mx.array(...)`,
+    `mx.random.normal(...)`, `mx.zeros(...)`): the class's own trained arrays."""
+    init = method_of(cls, "__init__")
+    found = set()
+    for node in ast.walk(init) if init is not None else ():
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Call, ast.BinOp)) and any(
+                (source.imports.resolve(c.func) or "").startswith("mlx.core.")
+                for c in ast.walk(node.value) if isinstance(c, ast.Call)) and not constant(
+                source, cls, node.value, local):
+            found |= {a for a in self_targets(node) if not a.startswith("_")}
+    return found
 
 
 def complemented(cls: ast.ClassDef, attribute: str) -> bool:
