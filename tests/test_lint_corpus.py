@@ -183,7 +183,13 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # importing the script's functions): `iterate_batches(..., seed=0)` in three processes
         # gave three batch orders (`if seed:`); `default_loss` on rows whose offsets pass
         # their truncated lengths gave loss nan, ntoks 0 (`ce.sum() / ntoks`)
-        ("fresh287", "stockroom_ledger_sft_ok.py"): ["MLX041:93", "MLX142:104"]}
+        ("fresh287", "stockroom_ledger_sft_ok.py"): ["MLX041:93", "MLX142:104"],
+        # its compiled step's state list, [model.state, opt.state], leaves out mx.random.state
+        # while the model's nn.Dropout(0.25) draws in it: the mask is traced once and repeats
+        # at every step (measured, mlx 0.32.4: a compiled Dropout(0.5) gave the same mask on
+        # three calls, and new ones with mx.random.state listed), a fixed pruning, no dropout;
+        # the run still reaches 0.94 held-out accuracy (stop 86)
+        ("fresh320", "parcel_sorter_quotient_rows.py"): ["MLX053:131"]}
 
 # Findings on correct loops that are FALSE and not fixed yet, or not yet judged, each named in
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry

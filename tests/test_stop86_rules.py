@@ -4,6 +4,11 @@
   correct: SWA keeps one copy of a 76,417-value float32 model per epoch, +305,668 bytes at 7
   steps 156 apart, was called `leak:mx_active`). A copy kept every few steps, rises that are
   no whole copy, or a run with no census of its weights, stay a leak.
+- a run whose last loss report is non-finite went past it when every non-finite loss has a
+  name of its own and another loss name stayed finite after it, >= 3 times (fresh320
+  `retort_carbonyield_autoclip`, correct: each epoch's TOML block ends with
+  `last_skipped_loss = "nan"` after a finite, falling `train_mse_std`, was called
+  `diverged:non_finite`); one loss name that ends non-finite stays `diverged`.
 
 Cost: < 1 s (facts in memory, no process).
 """
@@ -11,6 +16,8 @@ Cost: < 1 s (facts in memory, no process).
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from test_stop84_rules import parsed
 
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
@@ -57,3 +64,23 @@ def test_a_copy_kept_every_ten_steps_is_a_leak() -> None:
 def test_rises_that_are_no_whole_copy_or_no_census_stay_a_leak() -> None:
     assert classify(run(lambda s: every_epoch(s) + (s >= 700) * COPY // 2)).kind == "leak"
     assert classify(run(census=False)).kind == "leak"
+
+
+def toml_epochs(skipped_name: str) -> str:
+    """As the program printed: one TOML block an epoch, its train loss falling, then the
+    loss of the batch its guard left out."""
+    blocks = [f"[[epoch]]\nn = {e}\ntrain_mse_std = {0.25 * 0.8 ** e:.6f}\n"
+              f"valid_rmse_pct = {0.64 - 0.002 * e:.6f}\n{skipped_name} = \"nan\"\n"
+              for e in range(1, 13)]
+    return "\n".join(blocks)
+
+
+def test_a_skipped_batchs_nan_printed_after_a_falling_loss_is_no_divergence() -> None:
+    verdict = classify(parsed(toml_epochs("last_skipped_loss")))
+    assert verdict.kind == "pass", verdict.reason
+
+
+def test_a_loss_of_one_name_that_ends_non_finite_is_diverged() -> None:
+    text = "\n".join(f"epoch {e} train_loss {0.25 * 0.8 ** e if e < 6 else 'nan'}"
+                      for e in range(1, 13))
+    assert classify(parsed(text)).kind == "diverged"

@@ -337,7 +337,10 @@ def _not_learning_rules() -> tuple[Rule, ...]:
 def _diverged_rule() -> Rule:
     """The loss rule of divergence, with every exception in its threshold."""
     return Rule("diverged.loss", "metrics", f"a loss non-finite in >= {metrics.PERSIST:.0%} "
-                f"of its reports from its first non-finite one; the loss above "
+                "of its reports from its first non-finite one (not when no parameter look saw "
+                f"a non-finite value and >= {skipped.FINITE_AFTER} finite reports came after "
+                "it, the last report finite, or under another loss name when every non-finite "
+                "one has a name of its own); the loss above "
                 f"{EXPLODE_FACTOR:g}x its start over its whole last window (the start: its "
                 f"first window's median, or its first report when the last window is above "
                 f"{JUMP_FACTOR:g}x that; not when a report "
