@@ -8,7 +8,8 @@
   name of its own and another loss name stayed finite after it, >= 3 times (fresh320
   `retort_carbonyield_autoclip`, correct: each epoch's TOML block ends with
   `last_skipped_loss = "nan"` after a finite, falling `train_mse_std`, was called
-  `diverged:non_finite`); one loss name that ends non-finite stays `diverged`.
+  `diverged:non_finite`); one loss name that ends non-finite, or a non-finite report long
+  after the other name's last (stop 77's `guarded(ends_on_nan=True)`), stays `diverged`.
 
 Cost: < 1 s (facts in memory, no process).
 """

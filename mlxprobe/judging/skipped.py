@@ -15,7 +15,8 @@ telemetry glitch batches every 37th step print `loss=nan grad_norm=nan -> update
 finite (train mse 0.449 -> 0.027), no look of 10 saw a non-finite parameter; `diverged:
 non_finite` before. A run whose last loss report is non-finite still judges, unless every
 non-finite loss carries a name of its own and another loss name the program prints was
-never non-finite and came FINITE_AFTER times or more after the first of them (fresh320
+never non-finite, came FINITE_AFTER times or more after the first of them, and ended no
+further from the last non-finite report than its reports are from each other (fresh320
 `retort_carbonyield_autoclip`, correct: each epoch's block ends with `last_skipped_loss =
 "nan"`, the batch its guard left out, after its finite `train_mse_std`, 0.25 -> 0.051 over
 12 epochs; no look saw a non-finite parameter).
@@ -45,15 +46,27 @@ def went_past(raw: RawResult, losses: list[float]) -> bool:
 
 def finite_elsewhere(records: list[dict]) -> bool:
     """Every non-finite loss carries a name of its own, and another loss name the program
-    prints was never non-finite and came >= FINITE_AFTER times after the first of them."""
-    named = [(r.get("loss_name", "loss"), decode_number(r.get("loss"))) for r in records]
-    named = [(name, v) for name, v in named if v is not None]
-    first = next((i for i, (_, v) in enumerate(named) if not math.isfinite(v)), None)
+    prints was never non-finite, came >= FINITE_AFTER times after the first of them, and its
+    last report is no further from the last non-finite one than its reports are from each
+    other (the run ended in the rhythm it kept, not long after its last finite report)."""
+    named = [(r.get("loss_name", "loss"), decode_number(r.get("loss")), r.get("step", 0))
+             for r in records]
+    named = [(name, v, step) for name, v, step in named if v is not None]
+    first = next((i for i, (_, v, _) in enumerate(named) if not math.isfinite(v)), None)
     if first is None:
         return False
-    bad = {name for name, v in named if not math.isfinite(v)}
-    after = [name for name, _ in named[first:] if name not in bad]
-    return any(after.count(name) >= FINITE_AFTER for name in set(after))
+    bad = {name for name, v, _ in named if not math.isfinite(v)}
+    last_bad = max(step for _, v, step in named if not math.isfinite(v))
+    after = [(name, step) for name, _, step in named[first:] if name not in bad]
+    return any(in_rhythm([s for n, s in after if n == name], last_bad)
+               for name in {n for n, _ in after})
+
+
+def in_rhythm(steps: list[int], last_bad: int) -> bool:
+    """>= FINITE_AFTER reports, and the last non-finite report within their widest gap of
+    the last of them."""
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    return len(steps) >= FINITE_AFTER and last_bad - steps[-1] <= max(gaps)
 
 
 def nonfinite_seen(raw: RawResult) -> bool:
