@@ -10,6 +10,10 @@
   `last_skipped_loss = "nan"` after a finite, falling `train_mse_std`, was called
   `diverged:non_finite`); one loss name that ends non-finite, or a non-finite report long
   after the other name's last (stop 77's `guarded(ends_on_nan=True)`), stays `diverged`.
+- a stalled program computes by a runnable thread only beside >= 0.05 cores: a sleeping child
+  under the full suite's load read 0.001 cores with a thread runnable in 55% of the samples
+  (`hang:cpu_busy`, the first full CI run but one), while a starved computation still ran
+  0.44 cores.
 
 Cost: < 1 s (facts in memory, no process).
 """
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from test_stop84_rules import parsed
 
 from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.evaluation import computing
 from mlxprobe.watching.facts import RawResult
 
 COPY = 305_668  # 76,417 float32 values
@@ -85,3 +90,9 @@ def test_a_loss_of_one_name_that_ends_non_finite_is_diverged() -> None:
     text = "\n".join(f"epoch {e} train_loss {0.25 * 0.8 ** e if e < 6 else 'nan'}"
                       for e in range(1, 13))
     assert classify(parsed(text)).kind == "diverged"
+
+
+def test_a_runnable_thread_with_no_cpu_is_no_computation() -> None:
+    assert not computing(0.001, 0.55)
+    assert computing(0.44, 0.9) and computing(0.6, 0.0)
+    assert not computing(0.3, 0.2)

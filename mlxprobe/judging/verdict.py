@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 
 from .. import metric_names
 from ..protocol import decode_number
-from ..watching.evaluation import BUSY_CORES, BUSY_RUNNABLE, computing
+from ..watching.evaluation import BUSY_CORES, BUSY_RUNNABLE, RUNNING_FLOOR, computing
 from ..watching.facts import RawResult
 from ..watching.store import EXACT, PROGRESS_VIEW
 from ..watching.tally import Tally
@@ -238,7 +238,8 @@ def rulebook() -> tuple[Rule, ...]:
         *startup_rules.RULES,
         *recompiling.RULES,
         Rule("hang", "stacks", f"no heartbeat past the deadline; busy at >= {BUSY_CORES} "
-             f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples (`leak:"
+             f"cores or a runnable thread in >= {BUSY_RUNNABLE:.0%} of samples beside >= "
+             f"{RUNNING_FLOOR:g} cores (`leak:"
              f"lazy_graph` when RSS grew >= {ramp.RAMP_MB:g} MB and "
              f"{ramp.RAMP_SHARE:.0%} after the last step, step >= {ramp.MIN_STEPS}: one lazy "
              "graph)",

@@ -11,7 +11,8 @@ returns from each step in ~0.2 ms and leaves all its work to one evaluation.
 
 Rule: a watched program's missed step deadline whose stacks stood still is not held (the
 deadline is extended, and counted) while the native main thread is in MLX, the tree computes
-(>= BUSY_CORES cores, or a runnable thread in >= BUSY_RUNNABLE of the stall's samples), and
+(>= BUSY_CORES cores, or a runnable thread in >= BUSY_RUNNABLE of the stall's samples with
+>= RUNNING_FLOOR cores), and
 the stall has lasted at most FACTOR x the time from the first heartbeat to the stall. Past
 that it is held, with both numbers as evidence. An idle stall (a deadlock in `Event::wait`)
 and a stall in the program's own Python are never extended here.
@@ -33,12 +34,18 @@ from .native_frames import in_mlx
 FACTOR = 1.0
 BUSY_CORES = 0.5  # the hang rule's own thresholds for a computing stall (`judging/verdict`)
 BUSY_RUNNABLE = 0.5
+# a runnable thread counts only beside this much CPU: a computing thread starved by other
+# load still ran (0.44 cores measured); a sleeping child (`time.sleep(1000)`) under the full
+# suite's load on 2 cores read 0.001 cores with a thread runnable in 55% of the samples
+# (stop 86: `hang:cpu_busy` where `hang:cpu_idle` is right, one full run of two)
+RUNNING_FLOOR = 0.05
 
 
 def computing(cores: float, runnable: float) -> bool:
     """A stall computes rather than waits: >= BUSY_CORES cores, or a runnable thread in
-    >= BUSY_RUNNABLE of its samples (the hang rule's own test, `judging/verdict`)."""
-    return cores >= BUSY_CORES or runnable >= BUSY_RUNNABLE
+    >= BUSY_RUNNABLE of its samples with >= RUNNING_FLOOR cores (the hang rule's own test,
+    `judging/verdict`)."""
+    return cores >= BUSY_CORES or (runnable >= BUSY_RUNNABLE and cores >= RUNNING_FLOOR)
 
 
 class LongEvaluation:
