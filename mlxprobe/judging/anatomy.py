@@ -66,6 +66,11 @@ def census(raw: RawResult) -> dict | None:
     return found[-1][0] if found else None
 
 
+def trainable_dtypes(raw: RawResult) -> dict[str, int]:
+    """The census's trainable values per dtype (`{"float32": 76417}`), empty when unknown."""
+    return (census(raw) or {}).get("trainable_dtypes") or {}
+
+
 def censuses(raw: RawResult) -> list[list[dict]]:
     """Each census the looks took: one entry per model censused, in the looks' order."""
     return [r["census"] for r in raw.of_kind(PARAMS) if r.get("census")]

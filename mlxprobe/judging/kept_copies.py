@@ -31,7 +31,7 @@ Must not import: mlx, the runner.
 from __future__ import annotations
 
 from ..watching.facts import RawResult
-from .anatomy import census
+from .anatomy import trainable_dtypes
 
 MIN_GAP = 20
 MAX_COPIES = 4
@@ -45,9 +45,7 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 
 
 def weight_bytes(raw: RawResult) -> int:
     """The bytes of one copy of the census's trainable weights (0 when unknown)."""
-    model = census(raw)
-    dtypes = (model or {}).get("trainable_dtypes") or {}
-    return sum(int(n) * DTYPE_BYTES.get(d, 0) for d, n in dtypes.items()
+    return sum(int(n) * DTYPE_BYTES.get(d, 0) for d, n in trainable_dtypes(raw).items()
                if isinstance(n, (int, float)))
 
 

@@ -479,8 +479,7 @@ def frozen_hint(found: dict) -> str:
 def low_precision(raw: RawResult) -> str | None:
     """float16 or bfloat16 when it holds most of the trained model's trainable values (the
     first look's census), else None."""
-    found = anatomy.census(raw)
-    dtypes = (found or {}).get("trainable_dtypes") or {}
+    dtypes = anatomy.trainable_dtypes(raw)
     total = sum(dtypes.values())
     low = max(("float16", "bfloat16"), key=lambda d: dtypes.get(d, 0))
     return low if total and dtypes.get(low, 0) * 2 > total else None

@@ -264,24 +264,7 @@ def rulebook() -> tuple[Rule, ...]:
         *params.DIVERGED,
         *backlog.RULES,  # before leak and leak_time: it names the cause
         *unevaluated.RULES,  # before leak and leak_time: it names the cause
-        Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
-             f"after warm-up, sustained, and moved > {LEAK_HELD:.0%} over the last "
-             f"{LEAK_TAIL_SHARE:.0%} of the steps; RSS alone excused when MLX's peak rose "
-             f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
-             f"{working_set.HELD_SHARE:.0%}, or MLX's active memory did not grow and RSS "
-             f"moved <= {held_end.STILL:.1%} over the last {held_end.HELD_SHARE:.0%} (>= "
-             f"{held_end.MIN_LOOKS} samples there); every view excused when the program prints a "
-             "stage counter, MLX's active memory held inside each stage and RSS over the "
-             "second half of each stage but the last (median of the last third within "
-             f"{staged_memory.HELD:.0%} of the first's); MLX's active memory excused when "
-             f"what it kept to the end rose at <= {kept_copies.MAX_RISES} steps, >= "
-             f"{kept_copies.MIN_GAP} apart, each by 1-{kept_copies.MAX_COPIES} whole copies "
-             f"of the census's trainable weights (within {kept_copies.TOLERANCE:.0%}), adding "
-             "to >= half its growth", "catalogue runs (reports/); fresh74 "
-             "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
-             "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage), fresh271 "
-             "semaphore_shift_softprompt (stairs at phase changes), fresh303 "
-             "pipeorgan_voicing_swa_snapshots (a weight copy kept per epoch)", _leak),
+        _leak_rule(),
         *leak_time.RULES,
         *params.PART,  # after leak: a part may be fixed on purpose, climbing memory is not
         *_not_learning_rules(),
@@ -333,6 +316,28 @@ def _not_learning_rules() -> tuple[Rule, ...]:
         *unmoved.RULES,  # last: the noise-level sibling of `constant`, for runs too short
         # for the trend rule (< 10 reports) that no specific rule explains
     )
+
+
+def _leak_rule() -> Rule:
+    """The leak rule, with every memory view's excuse in its threshold."""
+    return Rule("leak", "memory", f"growth >= {LEAK_MIN_MB:g} MB and {LEAK_MIN_REL:.0%} (RSS) "
+                f"after warm-up, sustained, and moved > {LEAK_HELD:.0%} over the last "
+                f"{LEAK_TAIL_SHARE:.0%} of the steps; RSS alone excused when MLX's peak rose "
+                f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
+                f"{working_set.HELD_SHARE:.0%}, or MLX's active memory did not grow and RSS "
+                f"moved <= {held_end.STILL:.1%} over the last {held_end.HELD_SHARE:.0%} (>= "
+                f"{held_end.MIN_LOOKS} samples there); every view excused when the program "
+                "prints a stage counter, MLX's active memory held inside each stage and RSS "
+                "over the second half of each stage but the last (median of the last third within "
+                f"{staged_memory.HELD:.0%} of the first's); MLX's active memory excused when "
+                f"what it kept to the end rose at <= {kept_copies.MAX_RISES} steps, >= "
+                f"{kept_copies.MIN_GAP} apart, each by 1-{kept_copies.MAX_COPIES} whole copies "
+                f"of the census's trainable weights (within {kept_copies.TOLERANCE:.0%}), adding "
+                "to >= half its growth", "catalogue runs (reports/); fresh74 "
+                "bracket_depth_curriculum, fresh85 carillon_drift_gru_curriculum (a cap, not a "
+                "leak), fresh105 hike_ascent_gru_curriculum (a data set per stage), fresh271 "
+                "semaphore_shift_softprompt (stairs at phase changes), fresh303 "
+                "pipeorgan_voicing_swa_snapshots (a weight copy kept per epoch)", _leak)
 
 
 def _diverged_rule() -> Rule:

@@ -143,10 +143,9 @@ def fits(method: ast.AST, call: ast.Call) -> bool:
     """The call's arguments bind to the method's parameters (`self` apart): `x.std(axis=0)`
     is no call of a module's own `def std(self)`."""
     args = method.args
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)][1:]
-    named = {*positional, *(a.arg for a in args.kwonlyargs)}
-    return (args.vararg is not None or len(call.args) <= len(positional)) and (
-        args.kwarg is not None or all(k.arg in named for k in call.keywords))
+    positional = max(len(args.posonlyargs) + len(args.args) - 1, 0)
+    return (args.vararg is not None or len(call.args) <= positional) and (
+        args.kwarg is not None or all(k.arg in arguments(method) for k in call.keywords))
 
 
 def instance_method(source: SourceFile, name: str, method: str) -> ast.AST | None:

@@ -179,13 +179,11 @@ def own_value(node: ast.AST, local: dict[str, ast.AST], inputs: set[str], traine
     """`node` reads one of `trained` and none of the method's inputs, through its local
     names (`dt`, bound to `mx.exp(self.log_dt)`)."""
     attrs = {a for n in ast.walk(node) if (a := self_attr(n)) is not None}
-    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - {"self", "mx"}
-    if names & inputs:
-        return False
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     followed = [local[n] for n in names if n in local]
-    if depth == 0 and followed:
+    if names & inputs or (followed and not depth):
         return False
-    values = [own_value(v, local, inputs, trained, depth - 1) for v in followed] if depth else []
+    values = [own_value(v, local, inputs, trained, depth - 1) for v in followed]
     return all(values) and (bool(attrs & trained) or any(values))
 
 

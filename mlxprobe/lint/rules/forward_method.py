@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
-from ..dataflow import function_of, transformed, transformed_arg
+from ..dataflow import function_of, transformed_arg, wrapped
 from ..finding import Finding
 from ..flow import assignments, body_nodes, instances, method_of, self_attr
 from ..source import FUNCTIONS, SourceFile
@@ -113,12 +113,12 @@ def runs(source: SourceFile, call: ast.Call) -> list[ast.AST]:
     fresh317 `lantern_wick_charlm`, tinyllm 316eaa4: the lambda's `m(x)` raised TypeError)."""
     func = call.func
     if isinstance(func, ast.Call):
-        wrapped = unwrapped(source, func)
-        return [wrapped] if wrapped is not None else []
+        inner = unwrapped(source, func)
+        return [inner] if inner is not None else []
     if not isinstance(func, ast.Name):
         return []
-    wrapped = transformed(source).get(func.id, ("", None))[1]
-    return [wrapped] if wrapped is not None else source.functions.get(func.id, [])
+    function = wrapped(source).get(func.id)
+    return [function] if function is not None else source.functions.get(func.id, [])
 
 
 def unwrapped(source: SourceFile, call: ast.Call) -> ast.AST | None:
