@@ -21,7 +21,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls, helper_of, walk
+from ..flow import assignments, body_nodes, calls, helper_of, names_in, walk
 from ..names import NN_GRAD, dotted, last_name
 from ..source import SourceFile
 from .base import Rule, trains
@@ -75,7 +75,8 @@ class QuantizedThenTrained(Rule):
 
     def _trained_later(self, source: SourceFile, nodes: list[ast.AST], quantize: ast.Call,
                        name: str) -> bool:
-        later = [c for c in calls(nodes) if c.lineno > quantize.lineno]
+        until = rebound(nodes, quantize, name)
+        later = [c for c in calls(nodes) if quantize.lineno < c.lineno < until]
         return not adapted(source, nodes, name) and any(
             trained_module(source, c) == name or trains_argument(source, c, name)
             for c in later)
@@ -94,6 +95,16 @@ def trains_argument(source: SourceFile, call: ast.Call, name: str) -> bool:
     inner, nodes = params[given[0]], body_nodes(source, helper)
     return not adapted(source, nodes, inner) and any(
         trained_module(source, c) == inner for c in calls(nodes))
+
+
+def rebound(nodes: list[ast.AST], quantize: ast.Call, name: str) -> float:
+    """The first line after `quantize` that binds `name` to a value not made from it
+    (`model = build_packed(path)`): from there `name` is another model, whose own quantizing,
+    freezing and adapters are in the code that built it (fresh321
+    `archive_card_contrastive_resume`, a frozen QLoRA model rebuilt from the packed base)."""
+    return min((t.lineno for t, v in assignments(nodes) if isinstance(t, ast.Name)
+                and t.id == name and t.lineno > quantize.lineno and name not in names_in(v)),
+               default=float("inf"))
 
 
 def loads_loose(call: ast.Call, name: str) -> bool:
@@ -135,7 +146,8 @@ class QuantizedThenLoaded(Rule):
 
     def _loads(self, source: SourceFile, nodes: list[ast.AST], quantize: ast.Call,
                name: str) -> Iterator[Finding]:
-        later = sorted((c for c in calls(nodes) if c.lineno > quantize.lineno),
+        until = rebound(nodes, quantize, name)
+        later = sorted((c for c in calls(nodes) if quantize.lineno < c.lineno < until),
                        key=lambda c: c.lineno)
         swapped = min((t.lineno for t, _ in assignments(nodes) if t.lineno > quantize.lineno
                        and rooted(t, name)), default=None)

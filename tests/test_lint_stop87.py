@@ -1,0 +1,54 @@
+"""Stop 87's lint changes.
+
+- MLX029 and MLX045 follow the quantized model only until its name is bound to another
+  model (`model = build_packed(path)`, a value not made from `model`): what the name holds
+  from there was built, quantized, frozen and given adapters elsewhere (fresh321
+  `archive_card_contrastive_resume`, a correct QLoRA resume, was found by both).
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+REBUILT = """
+def build_packed(path):
+    m = Net()
+    nn.quantize(m, group_size=32, bits=8)
+    m.load_weights(path)
+    m.freeze()
+    m.head = LoRALinear.from_base(m.head, r=4)
+    return m
+
+model = Net()
+nn.quantize(model, group_size=32, bits=8)
+model.save_weights("base.safetensors")
+model = build_packed("base.safetensors")
+model.load_weights("adapters.safetensors", strict=False)
+vg = nn.value_and_grad(model, loss_fn)
+for step in range(3):
+    loss, grads = vg(model, x, y)
+    opt.update(model, grads)
+"""
+
+KEPT = """
+model = Net()
+nn.quantize(model, group_size=32, bits=8)
+model = model
+model.load_weights("float.safetensors", strict=False)
+vg = nn.value_and_grad(model, loss_fn)
+for step in range(3):
+    loss, grads = vg(model, x, y)
+    opt.update(model, grads)
+"""
+
+
+def test_a_model_rebuilt_under_the_same_name_is_another_model() -> None:
+    assert fired(REBUILT, "MLX029") == []
+    assert fired(REBUILT, "MLX045") == []
+
+
+def test_a_name_bound_to_itself_is_still_the_quantized_model() -> None:
+    assert fired(KEPT, "MLX029") == [3]
+    assert fired(KEPT, "MLX045") == [5]
