@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from lint_corpus import marked, silent  # noqa: E402
 
 # marked broken scripts found over every half (stop 85, after fresh312: 591 of 736)
-FOUND_AT_LEAST = 593
+FOUND_AT_LEAST = 594
 
 # each half's broken and clean scripts are linted apart: the test over every half reads only
 # the marked broken scripts (632 of ~3,900 scripts at stop 70), the per-half tests the clean
@@ -189,7 +189,11 @@ KEPT = {("fresh58", "val_batches_floor_ok.py"): ["MLX173:96", "MLX173:103"],
         # at every step (measured, mlx 0.32.4: a compiled Dropout(0.5) gave the same mask on
         # three calls, and new ones with mx.random.state listed), a fixed pruning, no dropout;
         # the run still reaches 0.94 held-out accuracy (stop 86)
-        ("fresh320", "parcel_sorter_quotient_rows.py"): ["MLX053:131"]}
+        ("fresh320", "parcel_sorter_quotient_rows.py"): ["MLX053:131"],
+        # kept at stop 87: its time-embedding frequencies `mx.array(np.pi * 2.0 **
+        # np.arange(6))` are a public attribute, so AdamW trains them; measured with its
+        # Velocity module (mlx 0.32.4, 300 steps at lr 3e-3): 100.53 -> 99.37, 50.27 -> 49.83
+        ("fresh258", "phyllotaxis_rankpair_flow.py"): ["MLX154:48"]}
 
 # Findings on correct loops that are FALSE and not fixed yet, or not yet judged, each named in
 # the README as open; listed exactly, so that the rule's fix fails this test until its entry

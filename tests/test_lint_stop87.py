@@ -4,13 +4,17 @@
   model (`model = build_packed(path)`, a value not made from `model`): what the name holds
   from there was built, quantized, frozen and given adapters elsewhere (fresh321
   `archive_card_contrastive_resume`, a correct QLoRA resume, was found by both).
+- MLX154 counts a NumPy table made an MLX array (`mx.array(np.arange(n)[None, :])`) as it
+  counts `mx.arange`'s: fresh321 `herbarium_sheet_cliptower` (mlx-vlm a481a5b, CLIP's
+  stored position ids raised '[gather] Cannot calculate VJP with respect to indices') was
+  missed.
 
 Cost: < 1 s (no MLX, no process).
 """
 
 from __future__ import annotations
 
-from lint_snippets import fired
+from lint_snippets import TRAINED, fired
 
 REBUILT = """
 def build_packed(path):
@@ -52,3 +56,26 @@ def test_a_model_rebuilt_under_the_same_name_is_another_model() -> None:
 def test_a_name_bound_to_itself_is_still_the_quantized_model() -> None:
     assert fired(KEPT, "MLX029") == [3]
     assert fired(KEPT, "MLX045") == [5]
+
+
+POSITION_IDS = """
+class Embeddings(nn.Module):
+    def __init__(self, n=17, d=8):
+        super().__init__()
+        self.position_embedding = nn.Embedding(n, d)
+        self.position_ids = mx.array(np.arange(n)[None, :])
+        self.spare = np.arange(n)
+
+    def __call__(self, x):
+        return x + self.position_embedding(self.position_ids)
+""" + TRAINED
+
+
+def test_numpy_positions_made_an_array_are_a_trained_table() -> None:
+    assert fired(POSITION_IDS, "MLX154") == [6]
+
+
+def test_positions_built_in_the_forward_are_no_table() -> None:
+    fixed = POSITION_IDS.replace("        self.position_ids = mx.array(np.arange(n)[None, :])\n",
+                                 "").replace("self.position_ids)", "mx.array(np.arange(17)))")
+    assert fired(fixed, "MLX154") == []

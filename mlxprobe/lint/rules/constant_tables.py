@@ -11,14 +11,15 @@ and after training max|cos^2 + sin^2 - 1| = 0.84 (0 with `self.freeze(keys=["cos
 updated by the optimizer.
 
 Job: in the `__init__` of the file's own `nn.Module` classes, a public `self.x = value` whose
-value (directly, through a local name, or through a method of the class it calls) is built
-by `mx.sin`, `mx.cos` or `mx.arange`, or has an integer dtype, in a file that trains (a
-gradient and an update) and never freezes `x` (`freeze(keys=...)` naming it, a bare
-`freeze()` of the class). A private name (`self._cos`) is not collected: the fix. An
-attribute the class reads only through `mx.exp` is a log-space quantity trained on purpose
-(Mamba's `A_log`), not a table; one read as `1 - self.x` is a mixing weight (RWKV's token
-shift); one a method multiplies or offsets by another of the class's own trained arrays
-(`self.w * dt`, `dt = mx.exp(self.log_dt)`) is a parameterisation trained with it (S4D).
+value (directly, through a local name, or through a method of the class it calls) is built by
+`mx.sin`, `mx.cos` or `mx.arange` (or NumPy's, made an array by `mx.array`), or has an integer
+dtype, in a file that trains (a gradient and an update) and never freezes `x`
+(`freeze(keys=...)` naming it, a bare `freeze()` of the class). A private name (`self._cos`) is
+not collected: the fix. An attribute the class reads only through `mx.exp` is a log-space
+quantity trained on purpose (Mamba's `A_log`), not a table; one read as `1 - self.x` is a
+mixing weight (RWKV's token shift); one a method multiplies or offsets by another of the
+class's own trained arrays (`self.w * dt`, `dt = mx.exp(self.log_dt)`) is a parameterisation
+trained with it (S4D).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -35,6 +36,7 @@ from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 
 TABLES = frozenset({"mlx.core.sin", "mlx.core.cos", "mlx.core.arange"})
+NUMPY_TABLES = frozenset({"numpy.sin", "numpy.cos", "numpy.arange"})
 INTEGER = frozenset(f"mlx.core.{t}" for t in (
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"))
 
@@ -49,7 +51,7 @@ def constant(source: SourceFile, cls: ast.ClassDef, value: ast.AST,
     a method of `cls` (one level) that returns one."""
     for node in ast.walk(value):
         name = source.imports.resolve(node) if isinstance(node, (ast.Attribute, ast.Name)) else None
-        if name in TABLES or name in INTEGER:
+        if name in TABLES or name in INTEGER or converted_table(source, node):
             return True
         if isinstance(node, ast.Name) and node.id in local and depth < 2 and constant(
                 source, cls, local[node.id], local, depth + 1):
@@ -59,6 +61,19 @@ def constant(source: SourceFile, cls: ast.ClassDef, value: ast.AST,
                 source, cls, r, {}, depth + 1) for r in returns(method)):
             return True
     return False
+
+
+def converted_table(source: SourceFile, node: ast.AST) -> bool:
+    """`mx.array(np.arange(n)[None, :])`: a NumPy table made an MLX array, which the module
+    collects as a parameter like `mx.arange`'s (fresh321 `herbarium_sheet_cliptower`,
+    mlx-vlm a481a5b: CLIP's stored position ids made `nn.value_and_grad` raise '[gather]
+    Cannot calculate VJP with respect to indices' at the first step). A NumPy array left as
+    it is is no parameter."""
+    if not (isinstance(node, ast.Call)
+            and source.imports.resolve(node.func) == "mlx.core.array"):
+        return False
+    return any(source.imports.resolve(n) in NUMPY_TABLES for n in ast.walk(node)
+               if isinstance(n, (ast.Attribute, ast.Name)))
 
 
 def called_method(cls: ast.ClassDef, node: ast.AST) -> ast.FunctionDef | None:
