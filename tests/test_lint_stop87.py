@@ -8,6 +8,9 @@
   counts `mx.arange`'s: fresh321 `herbarium_sheet_cliptower` (mlx-vlm a481a5b, CLIP's
   stored position ids raised '[gather] Cannot calculate VJP with respect to indices') was
   missed.
+- MLX105 asks that the append run once per optimizer step: in the loop that steps (or in a
+  step function with no loop around it), not in a loop after training that evaluates each
+  kept snapshot for an ensemble (fresh323 `glock_bar_snapshots`, correct, was found).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -79,3 +82,44 @@ def test_positions_built_in_the_forward_are_no_table() -> None:
     fixed = POSITION_IDS.replace("        self.position_ids = mx.array(np.arange(n)[None, :])\n",
                                  "").replace("self.position_ids)", "mx.array(np.arange(17)))")
     assert fired(fixed, "MLX154") == []
+
+
+SNAPSHOT_ENSEMBLE = """
+model = nn.Linear(4, 4)
+opt = optim.SGD(learning_rate=0.1)
+
+def main(lg, data, x_test):
+    snapshots = []
+    for epoch in range(3):
+        for x, y in data:
+            loss, grads = lg(model, x, y)
+            opt.update(model, grads)
+        snapshots.append(dict(tree_flatten(model.parameters())))
+    preds = []
+    for snap in snapshots:
+        model.load_weights(list(snap.items()))
+        p = model(x_test)
+        preds.append(p)
+    return mx.mean(mx.stack(preds), axis=0)
+"""
+
+KEPT_EACH_STEP = """
+model = nn.Linear(4, 4)
+opt = optim.SGD(learning_rate=0.1)
+
+def main(lg, data):
+    kept = []
+    for x, y in data:
+        loss, grads = lg(model, x, y)
+        opt.update(model, grads)
+        out = model(x)
+        kept.append(out)
+"""
+
+
+def test_predictions_of_each_snapshot_after_training_are_no_step_output() -> None:
+    assert fired(SNAPSHOT_ENSEMBLE, "MLX105") == []
+
+
+def test_an_output_kept_in_the_stepping_loop_is_still_found() -> None:
+    assert fired(KEPT_EACH_STEP, "MLX105") == [11]

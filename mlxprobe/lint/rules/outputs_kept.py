@@ -5,7 +5,8 @@ step keeps a (batch, length, vocab) array, so memory grows with the steps for th
 `full_logits_kept_for_metrics`: RSS +188 MB over 148 steps, flat when only the argmax is
 kept).
 
-Job: in a function that steps an optimizer, find the names that hold a model output (a call
+Job: in a function that steps an optimizer, in the loop that steps it (or with no loop
+around the append: a step function), find the names that hold a model output (a call
 of a layer or a model instance, or the auxiliary output of a `value_and_grad` whose function
 returns one: `(loss, logits), grads = grad_fn(model, x, y)`) appended to a list the step does
 not create afresh (an attribute, a name bound outside the function, or before its loop).
@@ -116,8 +117,23 @@ class ModelOutputKept(Rule):
                 if (last_name(call.func) == "append" and len(call.args) == 1
                         and isinstance(call.args[0], ast.Name) and call.args[0].id in kept
                         and isinstance(call.func, ast.Attribute)
-                        and outlives(source, nodes, call) and still_whole(nodes, call)):
+                        and outlives(source, nodes, call) and still_whole(nodes, call)
+                        and stepped_beside(source, function, call)):
                     yield self.hit(source, call)
+
+
+def stepped_beside(source: SourceFile, function: ast.AST, call: ast.Call) -> bool:
+    """The append runs once per optimizer step: no loop of `function` holds it, or one that
+    does also holds an optimizer update. A loop after training that evaluates each kept
+    snapshot and appends its predictions for an ensemble runs once per snapshot (fresh323
+    `glock_bar_snapshots`, correct: five snapshots' test predictions, read as logits kept
+    at every step)."""
+    loops, node = [], source.parents.get(call)
+    while node is not None and node is not function:
+        loops += [node] if isinstance(node, LOOPS) else []
+        node = source.parents.get(node)
+    return not loops or any(is_optimizer_update(source, c)
+                            for loop in loops for c in calls(body_nodes(source, loop)))
 
 
 def still_whole(nodes: list[ast.AST], call: ast.Call) -> bool:
