@@ -284,7 +284,12 @@ HEADER_SPLIT = re.compile(r"│|(?:^|(?<=\s))\|(?=\s|$)")
 # word `reference` (or `ref`: fresh210 `scriptio_boundary_folds_restore`, `ref: always-'start'
 # tagger F1 = 39.9%` after the restored model's 99.1%) with words after its colon (with a
 # number after it, it is a key)
-REFERENCE_LINE = re.compile(r"^[\W_]*(?:(?:random|baseline|chance|oracle|uniform|untrained|"
+# A tag in brackets before the first word (`[final] baseline before adapting: token acc
+# 0.180`, fresh323 `quarry_siren_dora_chat`, correct: its closing untrained baseline, the
+# value its accuracy started at, was read as the adapted model evaluated again and called
+# `wrong_result:reverted`) is passed over as a logging prefix is
+REFERENCE_LINE = re.compile(r"^[\W_]*(?:\[[^\]\n]{1,24}\][\W_]*)?"
+                            r"(?:(?:random|baseline|chance|oracle|uniform|untrained|"
                             r"majority|naive|dummy|trivial)\b(?![=:(])"
                             r"|(?:reference|ref)\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
