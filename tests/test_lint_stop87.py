@@ -11,6 +11,9 @@
 - MLX105 asks that the append run once per optimizer step: in the loop that steps (or in a
   step function with no loop around it), not in a loop after training that evaluates each
   kept snapshot for an ensemble (fresh323 `glock_bar_snapshots`, correct, was found).
+- MLX090 reads `tree_map(lambda g: mx.distributed.all_sum(g) / n_glob, grads)` as the summed
+  gradients made a mean, as it reads `lambda g: g / n` (fresh324 `skep_ledger_ringpair`,
+  correct: a summed loss per rank, averaged over every rank's rows, was found).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -123,3 +126,25 @@ def test_predictions_of_each_snapshot_after_training_are_no_step_output() -> Non
 
 def test_an_output_kept_in_the_stepping_loop_is_still_found() -> None:
     assert fired(KEPT_EACH_STEP, "MLX105") == [11]
+
+
+RANK_AVERAGED = """
+def sum_loss(m, xb, yb):
+    return mx.sum((m(xb) - yb) ** 2)
+
+grad_fn = nn.value_and_grad(model, sum_loss)
+for step in range(10):
+    loss_sum, grads = grad_fn(model, x, y)
+    n_glob = mx.distributed.all_sum(mx.array(float(x.shape[0])))
+    grads = tree_map(lambda g: mx.distributed.all_sum(g) / n_glob, grads)
+    opt.update(model, grads)
+"""
+
+
+def test_summed_gradients_averaged_after_a_collective_are_a_mean() -> None:
+    assert fired(RANK_AVERAGED, "MLX090") == []
+
+
+def test_summed_gradients_left_summed_are_still_found() -> None:
+    summed = RANK_AVERAGED.replace("all_sum(g) / n_glob", "all_sum(g)")
+    assert fired(summed, "MLX090") == [3]

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from ..dataflow import contexts, helper_assignments, module_instances, returns_of, under
 from ..finding import Finding
-from ..flow import assignments, name_bindings, walk
+from ..flow import assignments, name_bindings, names_in, walk
 from ..loss_signatures import reduction_index
 from ..names import TREE_MAP, last_name
 from ..source import SourceFile, descendants
@@ -183,14 +183,17 @@ def divides_leaves(source: SourceFile) -> bool:
 
 
 def _divides_its_argument(node: ast.AST) -> bool:
-    """`lambda g: g / n` (or `mx.divide(g, n)`)."""
+    """`lambda g: g / n` (or `mx.divide(g, n)`), also of a value made from the leaf: `lambda
+    g: mx.distributed.all_sum(g) / n_glob` (fresh324 `skep_ledger_ringpair`, correct: a
+    summed loss on each rank, the summed gradients averaged over every rank's rows)."""
     if not (isinstance(node, ast.Lambda) and node.args.args):
         return False
     name, body = node.args.args[0].arg, node.body
-    left = body.left if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else (
-        body.args[0] if isinstance(body, ast.Call) and last_name(body.func) == "divide"
-        and body.args else None)
-    return isinstance(left, ast.Name) and left.id == name
+    left, right = (body.left, body.right) if isinstance(body, ast.BinOp) and isinstance(
+        body.op, ast.Div) else ((body.args[0], body.args[1]) if isinstance(body, ast.Call)
+                               and last_name(body.func) == "divide" and len(body.args) == 2
+                               else (None, None))
+    return left is not None and name in names_in(left) and name not in names_in(right)
 
 
 def vmapped(source: SourceFile) -> set[str]:
