@@ -188,12 +188,17 @@ def _divides_its_argument(node: ast.AST) -> bool:
     summed loss on each rank, the summed gradients averaged over every rank's rows)."""
     if not (isinstance(node, ast.Lambda) and node.args.args):
         return False
-    name, body = node.args.args[0].arg, node.body
-    left, right = (body.left, body.right) if isinstance(body, ast.BinOp) and isinstance(
-        body.op, ast.Div) else ((body.args[0], body.args[1]) if isinstance(body, ast.Call)
-                               and last_name(body.func) == "divide" and len(body.args) == 2
-                               else (None, None))
-    return left is not None and name in names_in(left) and name not in names_in(right)
+    name, parts = node.args.args[0].arg, quotient(node.body)
+    return parts is not None and name in names_in(parts[0]) and name not in names_in(parts[1])
+
+
+def quotient(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """The numerator and the divisor of `a / b` or `mx.divide(a, b)`."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return node.left, node.right
+    if isinstance(node, ast.Call) and last_name(node.func) == "divide" and len(node.args) == 2:
+        return node.args[0], node.args[1]
+    return None
 
 
 def vmapped(source: SourceFile) -> set[str]:
