@@ -1765,6 +1765,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX274", "layer-called-on-array",
+        "an mlx.nn layer class called on an array as if it were the layer's function "
+        "(x = nn.MaxPool2d(x, kernel_size=2, stride=2) in a forward pass): a layer's "
+        "constructor takes sizes and options, never the input, so the call raises at the "
+        "first forward pass",
+        "self.pool = nn.MaxPool2d(kernel_size=2, stride=2)  # built once in __init__; "
+        "x = self.pool(x) in __call__",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh328 hedgerow_darknet_pool) a YOLO "
+        "backbone's x = nn.MaxPool2d(x, kernel_size=pool_size, stride=pool_size) raised "
+        "TypeError at step 1; the layer built in __init__ trained; nn.Linear(x), "
+        "nn.LayerNorm(x), nn.Dropout(x) and nn.Conv2d(x, 4, 3) raised too",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "a26483db92c280931df01fc32780c3d5079bf007"),
+    RuleInfo(
         "MLX273", "random-arguments-swapped",
         "an MLX random draw or mx.full handed a shape where it takes a value, or a number where "
         "it takes a shape (mx.random.bernoulli((batch, n), 1 - p), NumPy's order): MLX's value "

@@ -109,6 +109,7 @@ from .kept_state import KeptState
 from .keywords import UnknownKeyword
 from .layer_clobbered import LayerReplacedByArray
 from .layer_loop import LayerLoopDropsOutput
+from .layer_on_array import LayerOnArray
 from .layers import Conv1dChannelsFirst, CustomModuleContainer
 from .lazy_bank import LazyBank
 from .leaves import NumberInDifferentiatedTree
@@ -372,4 +373,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     WeightFileSuffix,
     AxisNotForwarded,
     RandomArguments,
+    LayerOnArray,
 ), key=lambda r: r.id))

@@ -1,0 +1,70 @@
+"""Stop 88's lint changes.
+
+- MLX274 (new): an `mlx.nn` layer class called on an array as if it were the layer's
+  function (`x = nn.MaxPool2d(x, kernel_size=2, stride=2)` in `__call__`): fresh328
+  `hedgerow_darknet_pool` (koogle/mlx-playground a26483d) raised TypeError at step 1.
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+POOLED_IN_FORWARD = """
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def __call__(self, x):
+        x = self.conv(x)
+        x = nn.MaxPool2d(x, kernel_size=2, stride=2)
+        return x
+"""
+
+
+def test_mlx274_finds_a_layer_class_called_on_the_forward_input() -> None:
+    assert fired(POOLED_IN_FORWARD, "MLX274") == [9]
+
+
+def test_mlx274_finds_a_layer_class_given_an_mlx_array() -> None:
+    code = """
+    h = mx.random.normal((4, 16))
+    out = nn.LayerNorm(h)
+    """
+    assert fired(code, "MLX274") == [3]
+
+
+def test_mlx274_leaves_a_layer_built_in_init_and_applied() -> None:
+    code = """
+    class Backbone(nn.Module):
+        def __init__(self, dims):
+            super().__init__()
+            self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+            self.norm = nn.LayerNorm(dims)
+
+        def __call__(self, x):
+            return self.norm(self.pool(x))
+    """
+    assert fired(code, "MLX274") == []
+
+
+def test_mlx274_leaves_sizes_read_from_the_input() -> None:
+    code = """
+    class Head(nn.Module):
+        def __call__(self, x):
+            proj = nn.Linear(x.shape[-1], 4)
+            return proj(x)
+    """
+    assert fired(code, "MLX274") == []
+
+
+def test_mlx274_leaves_a_forward_input_rebound_to_a_size() -> None:
+    code = """
+    class Head(nn.Module):
+        def __call__(self, n):
+            n = self.width
+            return nn.Linear(n, 4)
+    """
+    assert fired(code, "MLX274") == []
