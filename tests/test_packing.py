@@ -164,6 +164,19 @@ def test_arrival_times_follow_the_childs_clock_never_after_now() -> None:
     assert max(block.t) == 10.0 and block.t == sorted(block.t)
 
 
+def test_a_lone_record_read_with_blocks_keeps_its_place_in_time() -> None:
+    """Stop 88, fresh328 `bandsaw_filter_trim`: one step record sent as a line of its own,
+    read in one chunk with the block after it, was stamped `now` and the block by its
+    writing times, so step 1109 arrived after step 1126."""
+    lone = {"kind": STEP, "time": 50.0, "step": 1}
+    later = [{"kind": STEP, "time": 50.1 + 0.01 * i, "step": i + 2} for i in range(5)]
+    data = json.dumps(lone).encode() + b"\n" + packed_lines(later)
+    first, block = LineParser().feed(data, now=10.0, wall=50.3)
+    assert round(first["t"], 6) == 9.7 and first["t"] < min(block.t)
+    stale = LineParser().feed(json.dumps(lone).encode() + b"\n", now=10.0, wall=60.0)
+    assert stale[0]["t"] == 10.0  # clocks that disagree: arrival time, as for a block
+
+
 def test_the_watch_counts_a_blocks_beats_and_its_last_step() -> None:
     records = [{"kind": STEP, "time": 1.0 + 0.001 * i, "step": i + 1, "rank": 1}
                for i in range(200)]
