@@ -3,6 +3,9 @@
 - MLX274 (new): an `mlx.nn` layer class called on an array as if it were the layer's
   function (`x = nn.MaxPool2d(x, kernel_size=2, stride=2)` in `__call__`): fresh328
   `hedgerow_darknet_pool` (koogle/mlx-playground a26483d) raised TypeError at step 1.
+- MLX126 leaves a term made a number from constants and library names only
+  (`0.5 * mx.log(2 * mx.pi).item()`: fresh329 `organpipe_voicing_ema_nll`, correct, was
+  found): no variable is read, so no gradient is lost.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -68,3 +71,25 @@ def test_mlx274_leaves_a_forward_input_rebound_to_a_size() -> None:
             return nn.Linear(n, 4)
     """
     assert fired(code, "MLX274") == []
+
+
+CONSTANT_ITEM = """
+model = nn.Linear(4, 1)
+
+def nll(model, x, y):
+    mu = model(x)[:, 0]
+    return mx.mean((y - mu) ** 2) + 0.5 * mx.log(2 * mx.pi).item()
+
+vg = nn.value_and_grad(model, nll)
+for step in range(10):
+    loss, grads = vg(model, x, y)
+"""
+
+
+def test_mlx126_leaves_a_number_made_from_constants_only() -> None:
+    assert fired(CONSTANT_ITEM, "MLX126") == []
+
+
+def test_mlx126_still_finds_a_penalty_made_a_number() -> None:
+    code = CONSTANT_ITEM.replace("mx.log(2 * mx.pi).item()", "mx.log(mx.sum(mu ** 2)).item()")
+    assert fired(code, "MLX126") == [6]
