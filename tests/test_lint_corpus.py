@@ -57,10 +57,11 @@ def test_the_lint_only_halves_find_their_families_with_their_own_rules() -> None
     # b3_sigmoid_prob_bce: MLX022 follows a model's output into its forward;
     # a3_grad_accumulator: MLX005 reads a sum kept in an object; a3_bf16_finetune: MLX046
     # reads a loader's default dtype; stop 83 b3_per_token_loss_unreduced: MLX018 follows
-    # a helper's returned tuple)
+    # a helper's returned tuple; stop 88 b3_wta_sparse_mask: helper_of follows a function
+    # the class stores from a factory)
     assert len(broken) >= 96 and missed == [
         "b2_fp16_spectra_rmsnorm_broken.py", "b2_har_conv_transpose_broken.py",
-        "b3_wta_sparse_mask_broken.py", "c2_bf16_finetune_adamw_broken.py"]
+        "c2_bf16_finetune_adamw_broken.py"]
 
 
 # Findings kept on scripts a builder labelled clean, each said in corpus/README.md (round 23):

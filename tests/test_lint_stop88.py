@@ -6,6 +6,10 @@
 - MLX126 leaves a term made a number from constants and library names only
   (`0.5 * mx.log(2 * mx.pi).item()`: fresh329 `organpipe_voicing_ema_nll`, correct, was
   found): no variable is read, so no gradient is lost.
+- `flow.helper_of` follows `self.part(...)` to the function the class's `__init__` stores
+  (`self.part = helper`, or `self.part = factory(k)` returning a function it defines), and
+  MLX038/MLX059 read `argpartition(-h)` as the top-k of `h`: lintheld3 `b3_wta_sparse_mask`
+  (a k-winners sparsifier built by a factory, its scatter indices not stopped) was missed.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -93,3 +97,39 @@ def test_mlx126_leaves_a_number_made_from_constants_only() -> None:
 def test_mlx126_still_finds_a_penalty_made_a_number() -> None:
     code = CONSTANT_ITEM.replace("mx.log(2 * mx.pi).item()", "mx.log(mx.sum(mu ** 2)).item()")
     assert fired(code, "MLX126") == [6]
+
+
+STORED_SPARSIFIER = """
+def make_sparsifier(k):
+    def keep_topk(h):
+        idx = mx.argpartition(-h, kth=k - 1, axis=-1)[:, :k]
+        mask = mx.put_along_axis(mx.zeros_like(h), idx, mx.array(1.0), axis=-1)
+        return h * mask
+    return keep_topk
+
+class SparseAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(8, 16)
+        self.sparsify = make_sparsifier(4)
+
+    def __call__(self, x):
+        return self.sparsify(nn.relu(self.enc(x)))
+
+model = SparseAE()
+
+def loss_fn(model, x):
+    return mx.mean(model(x) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+"""
+
+
+def test_mlx059_follows_a_function_the_module_stores_from_a_factory() -> None:
+    assert fired(STORED_SPARSIFIER, "MLX059") == [4]
+
+
+def test_mlx059_leaves_the_stored_function_with_its_indices_stopped() -> None:
+    code = STORED_SPARSIFIER.replace("idx = mx.argpartition(-h, kth=k - 1, axis=-1)[:, :k]",
+                                     "idx = mx.stop_gradient(mx.argpartition(-h, kth=k - 1))")
+    assert fired(code, "MLX059") == []

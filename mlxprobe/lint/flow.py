@@ -121,7 +121,47 @@ def helper_of(source: SourceFile, call: ast.Call) -> ast.AST | None:
         return None
     if len(parts) == 2 and parts[0] != "self":
         return instance_method(source, parts[0], parts[1])
-    return source.local_function(parts[-1])
+    found = source.local_function(parts[-1])
+    return found if found is not None or len(parts) == 1 else stored_function(source, call)
+
+
+def stored_function(source: SourceFile, call: ast.Call) -> ast.AST | None:
+    """The module's function `self.part(...)` runs where its class's `__init__` stores one:
+    `self.part = helper`, or `self.part = factory(k)` with `factory` returning a function
+    it defines (lintheld3 `b3_wta_sparse_mask`: `self.sparsify = make_sparsifier(k)`, whose
+    `keep_topk` scattered by indices an argpartition of the layer's output gave)."""
+    cls = source.enclosing(call, (ast.ClassDef,))
+    attr = call.func.attr if isinstance(call.func, ast.Attribute) else None
+    values = stored(source, cls).get(attr or "", []) if isinstance(cls, ast.ClassDef) else []
+    if len(values) != 1:
+        return None
+    value = values[0]
+    if isinstance(value, ast.Name):
+        return source.local_function(value.id)
+    factory = source.local_function(value.func.id) if isinstance(value, ast.Call) and isinstance(
+        value.func, ast.Name) else None
+    return made_function(source, factory) if factory is not None else None
+
+
+def stored(source: SourceFile, cls: ast.ClassDef) -> dict[str, list[ast.AST]]:
+    """What the class's `__init__` assigns to each `self.x` (computed once per class)."""
+    def make() -> dict[str, list[ast.AST]]:
+        init = method_of(cls, "__init__")
+        found: dict[str, list[ast.AST]] = {}
+        for a in ast.walk(init) if init is not None else ():
+            if isinstance(a, ast.Assign) and len(a.targets) == 1 and self_attr(a.targets[0]):
+                found.setdefault(a.targets[0].attr, []).append(a.value)  # type: ignore[attr-defined]
+        return found
+    return source.cached("stored", cls, make)
+
+
+def made_function(source: SourceFile, factory: ast.AST) -> ast.AST | None:
+    """The function a factory defines and returns by name (`def keep(h): ...; return keep`),
+    when it returns only that."""
+    defined = {f.name: f for f in getattr(factory, "body", []) if isinstance(f, FUNCTIONS)}
+    returns = {ast.unparse(r.value) if r.value is not None else "" for r in ast.walk(factory)
+               if isinstance(r, ast.Return) and source.enclosing(r) is factory}
+    return defined.get(next(iter(returns))) if len(returns) == 1 else None
 
 
 def callee(source: SourceFile, call: ast.Call) -> ast.AST | None:

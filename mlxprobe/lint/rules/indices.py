@@ -17,7 +17,7 @@ import ast
 from collections.abc import Callable, Iterator
 
 from ..finding import Finding
-from ..flow import built_parts, method_of, self_attr
+from ..flow import built_parts, helper_of, method_of, self_attr
 from ..names import last_name
 from ..source import SourceFile
 from .base import DIFFERENTIATES, Rule, differentiates
@@ -143,14 +143,19 @@ def built_as(source: SourceFile, cls: ast.ClassDef, attr: str | None) -> ast.Cla
 def callers_layers(source: SourceFile, function: ast.AST, node: ast.AST) -> set[ast.Call]:
     """When `node` is a parameter of a plain helper (`def mlx_topk(a, k)`), the layers the
     module's calls of it pass in that place (`mlx_topk(self.router(x), 2)`, or a local
-    bound to it: fresh52 `gptoss_topk_indices_grad`, mlx-lm issue 1814), one call deep."""
+    bound to it: fresh52 `gptoss_topk_indices_grad`, mlx-lm issue 1814), one call deep;
+    also calls through a function the class stores (`self.sparsify(...)`, `flow.helper_of`:
+    lintheld3 `b3_wta_sparse_mask`)."""
     names = [a.arg for a in getattr(getattr(function, "args", None), "args", [])]
+    while isinstance(node, ast.UnaryOp):  # `mx.argpartition(-h, ...)`: the top-k of h
+        node = node.operand
     if not isinstance(node, ast.Name) or node.id not in names or not hasattr(function, "name"):
         return set()
     at = names.index(node.id)
     found: set[ast.Call] = set()
     for call in source.of_type(ast.Call):
-        if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
+        if not (isinstance(call.func, ast.Name) and call.func.id == function.name
+                or self_attr(call.func) and helper_of(source, call) is function):
             continue
         given = call.args[at] if at < len(call.args) else next(
             (k.value for k in call.keywords if k.arg == node.id), None)
