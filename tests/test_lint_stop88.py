@@ -10,6 +10,10 @@
   (`self.part = helper`, or `self.part = factory(k)` returning a function it defines), and
   MLX038/MLX059 read `argpartition(-h)` as the top-k of `h`: lintheld3 `b3_wta_sparse_mask`
   (a k-winners sparsifier built by a factory, its scatter indices not stopped) was missed.
+- MLX119 follows `.items()` of a dict made of the flattened tree (`flat =
+  dict(tree_flatten(model.parameters()))`): fresh330 `copperplate_engraver_charlm`
+  (autoresearch-muon a9af0e6, bfloat16 weights given to `np.array` for a checkpoint) was
+  missed.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -133,3 +137,20 @@ def test_mlx059_leaves_the_stored_function_with_its_indices_stopped() -> None:
     code = STORED_SPARSIFIER.replace("idx = mx.argpartition(-h, kth=k - 1, axis=-1)[:, :k]",
                                      "idx = mx.stop_gradient(mx.argpartition(-h, kth=k - 1))")
     assert fired(code, "MLX059") == []
+
+
+BF16_DICT_SAVE = """
+model = nn.Linear(4, 4)
+model.set_dtype(mx.bfloat16)
+flat = dict(tree_flatten(model.parameters()))
+np.savez("ckpt.npz", **{k: np.array(v) for k, v in flat.items()})
+"""
+
+
+def test_mlx119_follows_a_dict_made_of_the_flattened_tree() -> None:
+    assert fired(BF16_DICT_SAVE, "MLX119") == [5]
+
+
+def test_mlx119_leaves_the_dict_cast_before_numpy() -> None:
+    code = BF16_DICT_SAVE.replace("np.array(v)", "np.array(v.astype(mx.float32))")
+    assert fired(code, "MLX119") == []

@@ -87,6 +87,32 @@ def leaf(target: ast.AST) -> str | None:
     return None
 
 
+def flattened(source: SourceFile, iterable: ast.AST) -> ast.Call | None:
+    """The `tree_flatten(...)` call a loop's pairs come from: the call itself, or `.items()`
+    of a dict made of it (`flat = dict(tree_flatten(model.parameters()))`, its last binding
+    before the loop in the same function; fresh330 `copperplate_engraver_charlm`,
+    autoresearch-muon a9af0e6: `{k: np.array(v) for k, v in flat.items()}` of bfloat16
+    weights crashed the checkpoint save after training)."""
+    if not isinstance(iterable, ast.Call):
+        return None
+    if source.imports.resolve(iterable.func) == FLATTEN:
+        return iterable
+    func = iterable.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "items" and not iterable.args):
+        return None
+    made = func.value
+    if isinstance(made, ast.Name):
+        scope = source.enclosing(iterable)
+        bound = [a for a in source.of_type(ast.Assign) if len(a.targets) == 1
+                 and isinstance(a.targets[0], ast.Name) and a.targets[0].id == made.id
+                 and source.enclosing(a) is scope and a.lineno <= iterable.lineno]
+        made = max(bound, key=lambda a: a.lineno).value if bound else None
+    inner = made.args[0] if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) \
+        and made.func.id == "dict" and len(made.args) == 1 else None
+    return inner if isinstance(inner, ast.Call) and source.imports.resolve(
+        inner.func) == FLATTEN else None
+
+
 def float32_model(source: SourceFile, tree: ast.AST) -> bool:
     """`teacher.parameters()` of a name bound only to an instance of one of the file's
     classes that never names bfloat16, and never cast after (`set_dtype`, `apply`,
@@ -122,10 +148,9 @@ class Bfloat16ToNumpy(Rule):
         if not makes_kept_bfloat16(source):
             return
         for iterable, target, used in iterations(source):
-            name = leaf(target)
-            if name is None or not isinstance(iterable, ast.Call) or \
-                    source.imports.resolve(iterable.func) != FLATTEN or (
-                        iterable.args and float32_model(source, iterable.args[0])):
+            name, flat = leaf(target), flattened(source, iterable)
+            if name is None or flat is None or (
+                    flat.args and float32_model(source, flat.args[0])):
                 continue
             yield from (self.hit(source, n) for n in used if isinstance(n, ast.Call)
                         and source.imports.resolve(n.func) in TO_NUMPY and n.args
