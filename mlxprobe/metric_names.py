@@ -58,8 +58,8 @@ _RATE = re.compile(r"(?:^|_)(?:time|times|elapsed|eta|s|sec|secs|second|seconds|
 # `held_out_loss`: fresh111 `slice_head_lora`'s `base model held-out loss 0.4563`
 _VALIDATION = re.compile(r"^(?:val|valid|validation|eval|evaluation|test|dev|holdout|held_?out)"
                          r"(?:_|$)")
-_LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|recon|"
-               r"reconstruction|regret)")
+_LOSS_WORDS = (r"(?:mse|mae|rmse|nll|ce|bce|xent|err|error|errors|cost|ppl|perplexity|bpc|bpb|"
+               r"recon|reconstruction|regret)")
 # the name of a loss itself, at the end of a name (`train_l1`, `huber`), never its weight
 # or its schedule (`l1_w`, `l1_weight`: a coefficient that ramps up on purpose)
 _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
@@ -90,8 +90,11 @@ _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 # identity map's mse, 0.2402 at every report, read once its table's header was)
 _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
                         r"null|chance|uniform|bayes|identity|naive|persistence|trivial|"
-                        r"dummy|prior|clim|climatology|majority|mean_predictor)(?:$|_)")
-# `prior_ce`: the class prior's, fresh122; `clim_mae`: a climatology's, fresh164
+                        r"dummy|prior|clim|climatology|majority|mean_predictor|unigram|bigram|"
+                        r"trigram|ngram)(?:$|_)")
+# `prior_ce`: the class prior's, fresh122; `clim_mae`: a climatology's, fresh164; an n-gram
+# model's (`bigram_bpc`, `unigram_bpc`: a language model's count baselines, fresh313
+# `apiary_ternary_charlm`, fresh331 `reel_abc_seqwarm`)
 # `balloon_propane_quantile_folds`, read once its barred header was (stop 64)
 
 
@@ -231,15 +234,23 @@ def held_out_loss(name: str) -> bool:
 
 def loss_rank(name: str) -> int | None:
     """How good a candidate for the training loss `name` is (lower wins), None if not one:
-    `loss` itself, then `train(ing)_loss`, then other names holding `loss` (a total before
-    its parts), then the error measures."""
+    `loss` itself, then `train(ing)_loss` or another loss measure named as the training one
+    (`train_bpc`), then other names holding `loss` (a total before its parts), then the error
+    measures."""
     if role(name) != LOSS or held_out(name):
         return None
     if name == "loss":
         return 0
-    if name in ("train_loss", "training_loss", "total_loss", "avg_loss", "mean_loss"):
+    if name in ("train_loss", "training_loss", "total_loss", "avg_loss", "mean_loss") or (
+            _TRAINING.match(name)):
         return 1
     return 2 if "loss" in name else 3
+
+
+# a loss measure the name gives as the training one (`train_bpc`, `train_ce`): it outranks an
+# unprefixed part of the objective (fresh331 `reel_abc_seqwarm`, correct: `train_bpc=1.634
+# zloss=61.19` read its rising auxiliary z-loss as the loss, `not_learning:trend`)
+_TRAINING = re.compile(r"(?:train|training)_")
 
 
 # an agreement measure, higher is better, that is no task accuracy (no chance level, no
