@@ -5,13 +5,25 @@
   and its auxiliary z-loss, rising on purpose, was read as the loss (`not_learning:trend`).
 - an n-gram model's value (`bigram_bpc`, `unigram_bpc`) is a reference, never the loss:
   fresh313 `apiary_ternary_charlm` prints a constant `bigram_bpc` column beside its own.
+- a baseline stated after a held-out error's value is that error's only when nothing but its
+  value stands between its name and the baseline word: fresh333
+  `fleecetable_darkfibre_restarts` (correct) printed `val_bce 0.3292 AP 0.4559 (prevalence
+  baseline 0.0555)` and was called `not_learning:worse_than_baseline` (5.7x).
+- memorising asks the training loss to end <= 0.5x its first value: fresh333
+  `citybike_latch_ticket_priorshift` (correct, a logit adjustment ramped in at a second
+  stage) ended its train loss at 0.70x while its val_ce rose 1.8x: `not_learning:memorised`.
 
 Cost: < 1 s (no MLX, no process).
 """
 
 from __future__ import annotations
 
+import pytest
+
 from mlxprobe import metric_names
+from mlxprobe.judging.baseline import stated_baseline
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
 from mlxprobe.watching.output import ProgressParser
 
 SEQWARM = ("%%step 30 stage=1 ctx=16 train_bpc=2.877 zloss=27.42 clipped=11/29 "
@@ -34,3 +46,38 @@ def test_bits_per_character_are_a_loss_and_an_ngram_value_a_reference() -> None:
     assert metric_names.loss_rank("bigram_bpc") is None
     assert metric_names.loss_rank("unigram_bpc") is None
     assert metric_names.loss_rank("train_bpc") == 1
+
+
+FLEECE = ("cycle 1 epoch 2 step 250 lr 0.02857 focal 0.01818 val_bce 0.3292 AP 0.4559 "
+          "(prevalence baseline 0.0555) best_F1 0.4633")
+
+
+@pytest.mark.parametrize("text, name, expected", [
+    (FLEECE, "val_bce", None),  # the baseline is AP's, stated right after it
+    ("val MAE 3.2 (persistence 1.52)", "val_mae", 1.52),
+    ("epoch 9 val_mse 0.41 vs baseline 0.97", "val_mse", 0.97),
+])
+def test_a_baseline_stated_after_the_error_is_the_errors_only_right_beside_it(
+        text: str, name: str, expected: float | None) -> None:
+    assert stated_baseline(text, name) == expected
+
+
+# fresh333 `citybike_latch_ticket_priorshift` as printed: a logit adjustment ramped in from
+# epoch 6 trades held-out CE for balanced accuracy; the training loss ends at 0.70x its first
+PRIOR_TRAIN = [0.6477, 0.4821, 0.4738, 0.4698, 0.4688, 0.4670, 0.4651, 0.4644, 0.4616, 0.4617,
+               0.4605, 0.4587, 0.4572, 0.4562, 0.4555, 0.4550]
+PRIOR_VAL = [0.4988, 0.4861, 0.4843, 0.4850, 0.4863, 0.4973, 0.5220, 0.6201, 0.6650, 0.7852,
+             0.8835, 0.9099, 0.9017, 0.9068, 0.9066, 0.9116]
+
+
+def epochs(train: list[float], held_out: list[float]) -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 100 * (i + 1), "t": float(i),
+                "loss": loss, "metrics": {"val_ce": value}}
+               for i, (loss, value) in enumerate(zip(train, held_out))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_held_out_rise_beside_a_training_loss_that_barely_fell_is_no_memorising() -> None:
+    assert classify(epochs(PRIOR_TRAIN, PRIOR_VAL)).kind == "pass"
+    fitted = [0.6477 * 0.8 ** i for i in range(16)]  # the same rise, the training loss fitted
+    assert classify(epochs(fitted, PRIOR_VAL)).label == "not_learning:memorised"

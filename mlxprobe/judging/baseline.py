@@ -57,10 +57,22 @@ def stated_baseline(text: str, name: str) -> float | None:
     found = None
     for line in text.splitlines():
         at = BASELINE.search(line)
-        number = NUMBER.search(line, named_after(line, at.end(), core)) if at else None
-        if number and core and set(core) <= set(metric_names.words(line)):
+        after = named_after(line, at.end(), core) if at else 0
+        number = NUMBER.search(line, after) if at else None
+        if number and core and set(core) <= set(metric_names.words(line)) and (
+                after > at.end() or _beside(line, at, core)):
             found = float(number.group(0))
     return found
+
+
+def _beside(line: str, at: re.Match, core: list[str]) -> bool:
+    """The error's name stands right before the baseline word, its own value at most between
+    (`val MAE 3.2 (persistence 1.52)`); not another metric's (`val_bce 0.3357 AP 0.4210
+    (prevalence baseline 0.0555)`: the baseline is AP's, fresh333
+    `fleecetable_darkfibre_restarts`, correct, read as 5.7x worse than it)."""
+    ends = [m.end() for w in core
+            for m in re.finditer(rf"(?i)(?<![a-z]){re.escape(w)}(?![a-z])", line[:at.start()])]
+    return bool(ends) and len(NUMBER.findall(line[max(ends):at.start()])) <= 1
 
 
 def named_after(line: str, start: int, core: list[str]) -> int:
