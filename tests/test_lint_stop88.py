@@ -14,6 +14,9 @@
   dict(tree_flatten(model.parameters()))`): fresh330 `copperplate_engraver_charlm`
   (autoresearch-muon a9af0e6, bfloat16 weights given to `np.array` for a checkpoint) was
   missed.
+- MLX128 (and MLX062) read an exponent made by a module helper every `return` of which is a
+  clip or a cap as bounded (`la = self.log_alpha()`, `return mx.clip(la, -10.0, 10.0)`):
+  fresh334 `millrace_weir_sparsevd` (correct) was found.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -154,3 +157,36 @@ def test_mlx119_follows_a_dict_made_of_the_flattened_tree() -> None:
 def test_mlx119_leaves_the_dict_cast_before_numpy() -> None:
     code = BF16_DICT_SAVE.replace("np.array(v)", "np.array(v.astype(mx.float32))")
     assert fired(code, "MLX119") == []
+
+
+SPARSE_VD = """
+class SparseLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.theta = mx.zeros((4, 4))
+        self.log_sigma2 = mx.zeros((4, 4))
+
+    def log_alpha(self):
+        la = self.log_sigma2 - mx.log(self.theta * self.theta + 1e-8)
+        return mx.clip(la, -10.0, 10.0)
+
+    def __call__(self, x):
+        la = self.log_alpha()
+        return x @ self.theta + mx.sum(mx.log1p(mx.exp(-la)))
+
+model = SparseLinear()
+
+def loss_fn(model, x):
+    return mx.mean(model(x) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+"""
+
+
+def test_mlx128_reads_a_helper_that_returns_a_clip_as_bounded() -> None:
+    assert fired(SPARSE_VD, "MLX128") == []
+
+
+def test_mlx128_still_finds_the_helper_unclipped() -> None:
+    code = SPARSE_VD.replace("return mx.clip(la, -10.0, 10.0)", "return la")
+    assert fired(code, "MLX128") == [14]

@@ -15,6 +15,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import helper_of
 from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import DIFFERENTIATES, Rule, differentiates
@@ -103,10 +104,21 @@ def bounded(trace: Trace, exp: ast.Call) -> bool:
     """The exponent is bounded: it subtracts a max (or a logsumexp), is clipped or capped,
     or is a negated magnitude, `-mx.abs(z)` (at most 0: the stable softplus's
     `log1p(exp(-abs(z)))`, fresh51 binary_adder_csv_compiled), through the function's local
-    names."""
-    return any((isinstance(n, ast.Call) and last_name(n.func) in BOUNDS)
-               or non_positive(trace, n, exp.lineno)
+    names and the module's helpers that return only a clip or a cap."""
+    return any((isinstance(n, ast.Call) and (last_name(n.func) in BOUNDS or returns_bounded(
+                   trace.source, n))) or non_positive(trace, n, exp.lineno)
                for n in expanded(trace, exponent(exp), exp.lineno))
+
+
+def returns_bounded(source: SourceFile, call: ast.Call) -> bool:
+    """The call runs a module function or method every `return` of which is a clip or a cap
+    (`la = self.log_alpha()` with `return mx.clip(la, -10.0, 10.0)`: fresh334
+    `millrace_weir_sparsevd`, correct, a sparse variational dropout's `log1p(exp(-la))`)."""
+    helper = helper_of(source, call)
+    returns = [r.value for r in ast.walk(helper) if isinstance(r, ast.Return)
+               and source.enclosing(r) is helper] if helper is not None else []
+    return bool(returns) and all(isinstance(v, ast.Call) and last_name(v.func) in BOUNDS
+                                 for v in returns)
 
 
 def non_positive(trace: Trace, node: ast.AST, line: int) -> bool:
