@@ -12,6 +12,8 @@
 - memorising asks the training loss to end <= 0.5x its first value: fresh333
   `citybike_latch_ticket_priorshift` (correct, a logit adjustment ramped in at a second
   stage) ended its train loss at 0.70x while its val_ce rose 1.8x: `not_learning:memorised`.
+- `no_update:params`'s hint names an activation in its flat region for every input from the
+  start (fresh334 `lantern_kiln_radiance`, mlx3D 32988ff: a ReLU density head).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -81,3 +83,18 @@ def test_a_held_out_rise_beside_a_training_loss_that_barely_fell_is_no_memorisin
     assert classify(epochs(PRIOR_TRAIN, PRIOR_VAL)).kind == "pass"
     fitted = [0.6477 * 0.8 ** i for i in range(16)]  # the same rise, the training loss fitted
     assert classify(epochs(fitted, PRIOR_VAL)).label == "not_learning:memorised"
+
+
+def test_no_parameter_moving_names_an_activation_dead_from_the_start() -> None:
+    """fresh334 `lantern_kiln_radiance` (mlx3D 32988ff): a NeRF whose ReLU density head
+    started negative everywhere rendered black with every gradient exactly 0; the hint named
+    learning rates, stop_gradient and copies, never the activation."""
+    records = [{"kind": "step", "source": "update", "step": i, "t": float(i)}
+               for i in range(1, 41)]
+    records += [{"kind": "params", "step": s, "updates": s, "look": s, "leaves": 4,
+                 "compared": 2, "changed": 0, "unchanged": ["density", "color"],
+                 "unchanged_count": 2, "nonfinite": [], "moved": 0, "shrunk": []}
+                for s in (5, 15, 25, 35)]
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert verdict.label == "no_update:params"
+    assert "ReLU" in verdict.hint and "softplus" in verdict.hint

@@ -137,7 +137,11 @@ NO_UPDATE_PARAMS = ("the optimizer ran but no parameter changed: check the learn
                     "looks up (gradients keyed by `tree_flatten`'s dotted names, "
                     "'layers.0.weight', looked up in the nested tree value_and_grad returns, "
                     "or a path joined again, miss every key and update nothing: flatten both "
-                    "sides, `dict(tree_flatten(grads))`), and that the step is not below the "
+                    "sides, `dict(tree_flatten(grads))`), that no activation sits in its flat "
+                    "region for every input from the start (a ReLU or a clip on an output "
+                    "head, a NeRF's density, that starts negative everywhere: output 0, "
+                    "gradient 0 through it and through what it weights; use softplus, or a "
+                    "bias that starts it positive), and that the step is not below the "
                     "dtype's resolution (bfloat16 weights with a tiny learning rate)")
 NO_UPDATE_PART = ("{groups} never changed while the rest trained: the gradient does not reach "
                   "them (a `mx.stop_gradient`, a branch not used in the loss, a parameter "
