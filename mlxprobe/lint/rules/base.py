@@ -58,6 +58,14 @@ class Rule:
                        RULES[self.id].message, edit)
 
 
+class AnchoredRule(Rule):
+    """A rule that may fire wherever one of its anchors appears, and nowhere else."""
+
+    @classmethod
+    def may_fire(cls, text: str) -> bool:  # type: ignore[override]
+        return any(anchor in text for anchor in cls.anchors)
+
+
 # What a text holds whenever `trains` (below) accepts it, and whenever `differentiates` does.
 TRAINS = ("and_grad", "grad(", ".update(")
 DIFFERENTIATES = ("grad(",)

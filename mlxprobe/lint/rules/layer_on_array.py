@@ -29,7 +29,7 @@ from ..dataflow import arrays_in, is_array, module_classes
 from ..finding import Finding
 from ..mlx_api import MODULES
 from ..source import SourceFile
-from .base import Rule
+from .base import AnchoredRule
 
 LAYERS = frozenset(n for n in MODULES["mlx.nn"] if n[:1].isupper() and n != "Module")
 SHORT = tuple(sorted(f"{n}(" for n in LAYERS))
@@ -71,17 +71,13 @@ def _rebound(function: ast.AST, name: str) -> bool:
                for n in ast.walk(function) if isinstance(n, ast.Assign) for t in n.targets)
 
 
-class LayerOnArray(Rule):
+class LayerOnArray(AnchoredRule):
     """MLX274: `x = nn.MaxPool2d(x, kernel_size=2)`: a layer class called on the input."""
 
     id = "MLX274"
     anchors = SHORT
     local = True
     in_methods = True
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return any(short in text for short in SHORT)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):

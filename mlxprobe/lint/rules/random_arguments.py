@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..mlx_positions import POSITIONS
 from ..source import SourceFile
-from .base import Rule
+from .base import AnchoredRule
 
 # parameters that take a scalar or an MLX array (measured above: a tuple or list raises)
 VALUES = frozenset({"p", "low", "high", "loc", "scale", "lower", "upper", "vals"})
@@ -67,17 +67,13 @@ def misplaced(name: str, param: str, value: ast.AST) -> bool:
     return param == "shape" and name.startswith("mlx.core.random.") and numeric(value)
 
 
-class RandomArguments(Rule):
+class RandomArguments(AnchoredRule):
     """MLX273: `mx.random.bernoulli((batch, n), p)`: the shape where the value goes."""
 
     id = "MLX273"
     anchors = SHORT
     local = True
     in_methods = True
-
-    @staticmethod
-    def may_fire(text: str) -> bool:
-        return any(short in text for short in SHORT)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for call in source.of_type(ast.Call):
