@@ -241,8 +241,7 @@ def loss_rank(name: str) -> int | None:
         return None
     if name == "loss":
         return 0
-    if name in ("train_loss", "training_loss", "total_loss", "avg_loss", "mean_loss") or (
-            _TRAINING.match(name)):
+    if name in ("total_loss", "avg_loss", "mean_loss") or _TRAINING.match(name):
         return 1
     return 2 if "loss" in name else 3
 

@@ -70,9 +70,13 @@ def _beside(line: str, at: re.Match, core: list[str]) -> bool:
     (`val MAE 3.2 (persistence 1.52)`); not another metric's (`val_bce 0.3357 AP 0.4210
     (prevalence baseline 0.0555)`: the baseline is AP's, fresh333
     `fleecetable_darkfibre_restarts`, correct, read as 5.7x worse than it)."""
-    ends = [m.end() for w in core
-            for m in re.finditer(rf"(?i)(?<![a-z]){re.escape(w)}(?![a-z])", line[:at.start()])]
+    ends = [m.end() for w in core for m in _word(w).finditer(line[:at.start()])]
     return bool(ends) and len(NUMBER.findall(line[max(ends):at.start()])) <= 1
+
+
+def _word(word: str) -> re.Pattern:
+    """`word` standing alone (`mae` in `val_mae`, not in `maes`)."""
+    return re.compile(rf"(?i)(?<![a-z]){re.escape(word)}(?![a-z])")
 
 
 def named_after(line: str, start: int, core: list[str]) -> int:
@@ -80,7 +84,7 @@ def named_after(line: str, start: int, core: list[str]) -> int:
     names it after the baseline word (`baseline: majority valid_acc 0.286; uniform CE
     1.3863` states 1.3863 for `valid_ce`, fresh288 `quiltframe_selu_resume`), else right
     after the baseline word (`val MAE 3.2 (persistence 1.52)`)."""
-    firsts = [re.search(rf"(?i)(?<![a-z]){re.escape(w)}(?![a-z])", line[start:]) for w in core]
+    firsts = [_word(w).search(line[start:]) for w in core]
     return start + max(m.end() for m in firsts) if firsts and all(firsts) else start
 
 

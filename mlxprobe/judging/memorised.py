@@ -74,16 +74,10 @@ def ending(values: list[float]) -> float:
     return statistics.median(values[-max(1, int(len(values) * TAIL_SHARE)):])
 
 
-def trained_tail(raw: RawResult) -> float | None:
-    """Where the loss the model is shown ended (`ending`), or None without one."""
-    values = program.losses(raw)
-    return ending(values) if values else None
-
-
-def apart(values: list[float], trained: float | None) -> bool:
+def apart(values: list[float], trained: float) -> bool:
     """The held-out loss ended >= GAP x the training loss's end: a model that learns what it
     is shown and not the task fits the first better than the second."""
-    return trained is not None and ending(values) >= GAP * trained
+    return ending(values) >= GAP * trained
 
 
 def hint(raw: RawResult, name: str, times: float) -> str:
@@ -99,22 +93,24 @@ def hint(raw: RawResult, name: str, times: float) -> str:
     return text
 
 
-def fitted(raw: RawResult) -> bool:
+def fitted(values: list[float]) -> bool:
     """The training loss ended (`ending`) <= FIT x its first value: the model fitted what it
     is shown, as memorising needs. A training loss that moved a few percent while the
     held-out loss rose is a changed objective (fresh333 `citybike_latch_ticket_priorshift`,
     correct: a logit adjustment ramped in at a second stage trades held-out CE, 0.48 -> 0.91,
     for balanced accuracy, 0.49 -> 0.70, while train_loss ends at 0.70x its first and 0.96x
     where stage 2 began)."""
-    values = program.losses(raw)
     return bool(values) and values[0] > 0 and ending(values) <= FIT * values[0]
 
 
 def memorised(raw: RawResult, meta: dict) -> Verdict | None:
     loss = program.significant_fall(raw)
-    if loss is None or not fitted(raw):
+    if loss is None:
         return None
-    trained = trained_tail(raw)
+    shown = program.losses(raw)  # the loss the model is shown
+    if not fitted(shown):
+        return None
+    trained = ending(shown)
     for name, values in phases.held_out_since_restart(raw).items():
         times = risen(values)
         if times is not None and apart(values, trained):

@@ -159,8 +159,8 @@ def made_function(source: SourceFile, factory: ast.AST) -> ast.AST | None:
     """The function a factory defines and returns by name (`def keep(h): ...; return keep`),
     when it returns only that."""
     defined = {f.name: f for f in getattr(factory, "body", []) if isinstance(f, FUNCTIONS)}
-    returns = {ast.unparse(r.value) if r.value is not None else "" for r in ast.walk(factory)
-               if isinstance(r, ast.Return) and source.enclosing(r) is factory}
+    returns = {ast.unparse(r.value) if r.value is not None else "" for r in walk(
+        getattr(factory, "body", [])) if isinstance(r, ast.Return)}
     return defined.get(next(iter(returns))) if len(returns) == 1 else None
 
 

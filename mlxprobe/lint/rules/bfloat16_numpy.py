@@ -25,6 +25,7 @@ from ..flow import instances
 from ..source import SourceFile, descendants
 from .base import Rule
 from .contracts import SAVERS
+from .stopping import Trace
 from .tree_iteration import iterations
 
 BFLOAT16 = frozenset({"mlx.core.bfloat16"})
@@ -102,11 +103,8 @@ def flattened(source: SourceFile, iterable: ast.AST) -> ast.Call | None:
         return None
     made = func.value
     if isinstance(made, ast.Name):
-        scope = source.enclosing(iterable)
-        bound = [a for a in source.of_type(ast.Assign) if len(a.targets) == 1
-                 and isinstance(a.targets[0], ast.Name) and a.targets[0].id == made.id
-                 and source.enclosing(a) is scope and a.lineno <= iterable.lineno]
-        made = max(bound, key=lambda a: a.lineno).value if bound else None
+        scope = source.enclosing(iterable) or source.tree
+        made = Trace(source, scope).binding(made.id, iterable.lineno)
     inner = made.args[0] if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) \
         and made.func.id == "dict" and len(made.args) == 1 else None
     return inner if isinstance(inner, ast.Call) and source.imports.resolve(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from ..dataflow import returns_of
 from ..finding import Finding
 from ..flow import helper_of
 from ..names import last_name
@@ -115,8 +116,7 @@ def returns_bounded(source: SourceFile, call: ast.Call) -> bool:
     (`la = self.log_alpha()` with `return mx.clip(la, -10.0, 10.0)`: fresh334
     `millrace_weir_sparsevd`, correct, a sparse variational dropout's `log1p(exp(-la))`)."""
     helper = helper_of(source, call)
-    returns = [r.value for r in ast.walk(helper) if isinstance(r, ast.Return)
-               and source.enclosing(r) is helper] if helper is not None else []
+    returns = returns_of(helper) if helper is not None else []
     return bool(returns) and all(isinstance(v, ast.Call) and last_name(v.func) in BOUNDS
                                  for v in returns)
 
