@@ -10,6 +10,7 @@ Must not import: mlx, the runner, the verdict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..protocol import CALLBACK, EVAL, MLX, OUTPUT, PROBE, START, STEP, UPDATE, decode_number
@@ -78,6 +79,18 @@ class SampleFacts:
 # table of three branches' `rmse` 15.97, 4.28, 4.28 at step 3300, read as the loss rising
 # from 0.20 to 4.28).
 STRAY_MAX, OWN_MIN = 2, 5
+# A loss name that lines of two kinds (two `head`s: the words a line starts with) carry at one
+# step with values MIXED_RATIO or more apart, at MIXED_MIN steps or more, is several
+# quantities under one name, no curve (fresh335 `affineur_cave_sampling`, correct: a task
+# named `loss_pct`, printed on a task-probability line and a turn-count line at every report,
+# 0.037 vs 1, then 0.06 vs 11, ... 0.145 vs 149: the turn counts read as a loss that spiked
+# 10x). A summary of the same quantity beside it is within a few times of it: measured over
+# the kept stdout of fresh303-fresh335, a step's loss and its epoch's mean (fresh335
+# `tugboat_horn_signals_interctc_stages`: 4.12 vs 6.71, 3.65 vs 3.75, 3.03 vs 3.09) or a
+# cycle's mean (fresh308 `germination_tray_setpool_wdfinder`: 0.48 vs 0.76, 0.14 vs 0.27,
+# 0.11 vs 0.15) at most 1.9x apart. Lines of one kind at one step (batches under an epoch's
+# step) are one quantity's readings, and one coincidence is not a habit.
+MIXED_MIN, MIXED_RATIO = 3, 10.0
 
 
 def without_strays(records: list[dict]) -> list[dict]:
@@ -91,6 +104,38 @@ def without_strays(records: list[dict]) -> list[dict]:
         return records
     left_out = {id(r) for n, rs in named.items() if n != own and stray(rs) for r in rs}
     return [r for r in records if id(r) not in left_out]
+
+
+def without_mixed(records: list[dict]) -> list[dict]:
+    """The loss records without those of a name that is mixed (see MIXED_MIN)."""
+    named: dict[str, list[dict]] = {}
+    for record in records:
+        named.setdefault(str(record.get("loss_name") or "loss"), []).append(record)
+    left_out = {n for n, rs in named.items() if mixed(rs)}
+    if not left_out:
+        return records
+    return [r for r in records if str(r.get("loss_name") or "loss") not in left_out]
+
+
+def mixed(reports: list[dict]) -> bool:
+    """At MIXED_MIN steps or more, lines of two heads gave values MIXED_RATIO apart."""
+    at: dict[object, dict[str, list[float]]] = {}
+    for record in reports:
+        value = decode_number(record.get("loss"))
+        if "head" in record and not record.get("restart") and value is not None \
+                and math.isfinite(value):
+            heads = at.setdefault(record.get("step"), {})
+            heads.setdefault(str(record["head"]), []).append(abs(value))
+    return sum(_apart(heads) for heads in at.values()) >= MIXED_MIN
+
+
+def _apart(heads: dict[str, list[float]]) -> bool:
+    """Two heads' values at one step are MIXED_RATIO or more apart."""
+    if len(heads) < 2:
+        return False
+    lows = [min(values) for values in heads.values()]
+    highs = [max(values) for values in heads.values()]
+    return max(lows) >= MIXED_RATIO * min(highs) and max(lows) > 0
 
 
 def stray(reports: list[dict]) -> bool:
@@ -230,7 +275,8 @@ class RawResult:
         cached = self.__dict__.get("_learning_cache")
         if cached is None or cached[0] != key:
             records = series.records()
-            kept = without_strays(records) if len(records) == series.count else records
+            kept = without_strays(without_mixed(records)) if len(records) == series.count \
+                else records
             tally = None if len(kept) == len(records) else Tally.of(
                 v for r in kept if (v := decode_number(r.get("loss"))) is not None)
             cached = (key, (kept, tally))

@@ -94,7 +94,7 @@ class ProgressParser:
             return None
         if self.block.rows:
             named = self.block.close()
-            return self._placed(_general(named), named)
+            return self._placed(_general(named), named, "")
         cells = table_cells(text)
         self._foreign(cells)
         heading = header_cells(text, cells)
@@ -113,7 +113,7 @@ class ProgressParser:
         row = self._row(text, cells)
         if row is not None:
             named = fields.read(" ".join(f"{h} {c}" for h, c in row))
-            return self._placed(_general(named), named)
+            return self._placed(_general(named), named, text)
         if self.foreign == len(cells) and numeric(cells):
             return None  # a row of a table that names no metric (`_foreign`)
         line_fields = fields.read(text)
@@ -121,8 +121,9 @@ class ProgressParser:
         for pattern in patterns:
             found = pattern.search(text)
             if found is not None:
-                return self._placed(_with_fields(_record(found), line_fields), line_fields)
-        return self._placed(_general(line_fields, text), line_fields)
+                return self._placed(_with_fields(_record(found), line_fields), line_fields,
+                                    text)
+        return self._placed(_general(line_fields, text), line_fields, text)
 
     def _undiffed(self, text: str) -> str | None:
         """A unified diff of metric files (`--- a/epoch_00.metrics`, `@@ -1,10 +1,10 @@`,
@@ -225,11 +226,15 @@ class ProgressParser:
                         for h in words)
         return pairs if positions and len(pairs) >= 2 else None
 
-    def _placed(self, record: dict | None, line: fields.Line) -> dict | None:
+    def _placed(self, record: dict | None, line: fields.Line, text: str) -> dict | None:
+        """The record at its run step, a loss's with the words its line starts with
+        (`head`: lines of one kind share them; `facts.without_mixed` reads them)."""
         if record is not None:
             record["step"] = self.steps.place(record.get("step"), line.epoch)
             if self.steps.restarted:  # the program's counter went back (judging/phases)
                 record["restart"] = True
+            if "loss" in record:
+                record["head"] = head(text)
         return record
 
 
@@ -307,7 +312,15 @@ EMPTY_CELLS = frozenset({"-", "--", "—", "n/a", "N/A", "na"})  # no value yet 
 WINDOW = re.compile(r"^(\s*)(\d+)-(\d+)(?=\s)")
 
 
+FIRST_DIGIT, WORD = re.compile(r"\d"), re.compile(r"[A-Za-z]+")  # a line's `head`
 COMMENT_MARK = re.compile(r"^\s*(?:#+|//)(?=\s+\S)")
+
+
+def head(text: str) -> str:
+    """The words a line starts with, before its first digit, lower-cased (`turns`, `p
+    task`, `step`; "" for a table row): what lines of one kind have in common."""
+    digit = FIRST_DIGIT.search(text)
+    return " ".join(WORD.findall(text[:digit.start() if digit else len(text)])).lower()
 
 
 def reference_line(text: str) -> bool:

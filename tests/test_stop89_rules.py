@@ -1,0 +1,83 @@
+"""Stop 89's changes to how a run's output is read, on the lines of the runs that showed each:
+- a loss name that lines of two kinds (two heads: the words a line starts with) carry at one
+  step, an order of magnitude apart, again and again, is several quantities under one name:
+  fresh335 `affineur_cave_sampling` (correct) named a task `loss_pct` and printed it on a
+  task-probability line and a turn-count line at every report; its turn counts were read as
+  a loss that spiked 10x (`diverged:spike`).
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from mlxprobe.judging.program import losses
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult, without_mixed
+from mlxprobe.watching.output import ProgressParser
+
+TASKS = ("rind_ph", "mould", "ready", "loss_pct")
+
+
+def cave_lines() -> list[str]:
+    """fresh335 `affineur_cave_sampling`'s report every 200 steps, its numbers as printed
+    (probabilities rising, turn counts counting, held-out errors falling)."""
+    probs = [0.037, 0.060, 0.081, 0.099, 0.113, 0.126, 0.136, 0.145]
+    turns = [1, 11, 29, 52, 69, 88, 121, 149]
+    lines = []
+    for i, (p, n) in enumerate(zip(probs, turns)):
+        step = 200 * (i + 1)
+        lines += [f"@ step {step:4d}  T={1 + i * 0.375:.2f}  lr=0.000272  last[mould]=0.7456",
+                  "    p(task)  " + "  ".join(f"{t}={v:.3f}" for t, v in zip(
+                      TASKS, (0.6 - 0.02 * i, 0.25, 0.1, p))),
+                  "    turns    " + "  ".join(f"{t}={v}" for t, v in zip(
+                      TASKS, (143 + 90 * i, 44 + 50 * i, 12 + 30 * i, n))),
+                  "    val      " + "  ".join(f"{t}={v:.3f}rmse" for t, v in zip(
+                      TASKS, (0.84 - 0.06 * i, 0.6, 0.65, 0.99 - 0.06 * i)))]
+    return lines
+
+
+def watched(lines: list[str]) -> RawResult:
+    parser, records = ProgressParser(), []
+    for at, line in enumerate(lines):
+        record = parser.parse(line)
+        if record is not None:
+            records.append({**record, "t": float(at)})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_name_on_two_kinds_of_line_an_order_of_magnitude_apart_is_no_loss() -> None:
+    raw = watched(cave_lines())
+    names = {r.get("loss_name") for r in raw.records if "loss" in r}
+    assert names == {"loss_pct"}  # the turn counts and probabilities were read as the loss
+    assert losses(raw) == []
+    assert classify(raw).kind == "pass"
+
+
+def test_a_steps_loss_beside_its_epochs_mean_stays_the_loss() -> None:
+    """fresh335 `tugboat_horn_signals_interctc_stages`: a step's loss and its epoch's mean at
+    one step, 1.0-1.6x apart, are one quantity."""
+    lines = []
+    for epoch, (loss, mean) in enumerate([(4.123, 6.705), (3.653, 3.752), (3.027, 3.089)]):
+        step = 40 * (epoch + 1)
+        lines += [f"step {step:4d} [short] loss {loss:.3f} final {loss:.3f}",
+                  f"epoch {epoch} [short] step {step} train loss {mean:.3f}  val nll 4.0"]
+    raw = watched(lines)
+    assert len(losses(raw)) == 6
+
+
+def test_one_kind_of_line_repeated_at_one_step_is_one_quantity() -> None:
+    records = [{"kind": "progress", "step": 3, "loss": v, "head": "batch"}
+               for v in (5.0, 0.4, 0.03, 4.0, 0.3, 0.02, 3.0, 0.2, 0.01)]
+    assert without_mixed(records) == records
+
+
+def test_a_new_phases_first_report_is_no_reading_of_the_step_it_is_placed_at() -> None:
+    """fresh312 `hotspot_lobe_survey_transfer`: each phase's first loss, 20-200x the last
+    phase's last, is placed at that last step (the counter went back)."""
+    records = []
+    for phase in range(4):
+        records += [{"kind": "progress", "step": 100 * phase, "loss": 5.0, "head": f"{phase} step",
+                     "restart": phase > 0},
+                    {"kind": "progress", "step": 100 * (phase + 1), "loss": 0.01,
+                     "head": f"{phase} step"}]
+    assert without_mixed(records) == records
