@@ -4,11 +4,16 @@
   fresh335 `affineur_cave_sampling` (correct) named a task `loss_pct` and printed it on a
   task-probability line and a turn-count line at every report; its turn counts were read as
   a loss that spiked 10x (`diverged:spike`).
+- a closing count of trained tokens (samples, examples, ...) at 0 after >= 10 updates is a
+  wrong number: fresh335 `quillmere_ballad_lm` (unsloth-zoo ccb86bf) stopped early before
+  its first log and printed `Avg loss: 0.0000 | Steps: 40 | Tokens: 0`.
 
 Cost: < 1 s (no MLX, no process).
 """
 
 from __future__ import annotations
+
+import pytest
 
 from mlxprobe.judging.program import losses
 from mlxprobe.judging.verdict import classify
@@ -81,3 +86,35 @@ def test_a_new_phases_first_report_is_no_reading_of_the_step_it_is_placed_at() -
                     {"kind": "progress", "step": 100 * (phase + 1), "loss": 0.01,
                      "head": f"{phase} step"}]
     assert without_mixed(records) == records
+
+
+def early_stopped(closing: str, updates: int = 40) -> RawResult:
+    """fresh335 `quillmere_ballad_lm`: an evaluation every 5 updates, an early stop at 40,
+    then the trainer's summary."""
+    lines = [f"step {s:4d} | eval_loss {2.6 - 0.03 * s:.4f}" for s in range(5, 41, 5)]
+    lines += ["early stopping at step 40 (best eval_loss 1.3694 at step 25)", closing]
+    parser, records = ProgressParser(), []
+    for at in range(1, updates + 1):
+        records.append({"kind": "step", "source": "update", "step": at, "t": float(at)})
+    for at, line in enumerate(lines):
+        record = parser.parse(line)
+        if record is not None:
+            records.append({**record, "t": 5.0 * (at + 1) + 0.5})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+@pytest.mark.parametrize("closing, label", [
+    ("Training complete! Avg loss: 0.0000 | Total time: 9.9s | Steps: 40 | Tokens: 0",
+     "wrong_result:zero_count"),
+    ("Training complete! Avg loss: 1.2436 | Total time: 9.6s | Steps: 40 | Tokens: 5120",
+     "pass"),
+    ("done: steps 40 | loss 1.2436 | skipped_tokens 0", "pass"),  # good news, not a total
+])
+def test_a_closing_count_of_trained_tokens_at_zero_after_training_is_wrong(
+        closing: str, label: str) -> None:
+    assert classify(early_stopped(closing)).label == label
+
+
+def test_a_count_at_zero_before_the_loop_trained_says_nothing() -> None:
+    raw = early_stopped("Training complete! Steps: 4 | Tokens: 0", updates=4)
+    assert classify(raw).label == "pass"

@@ -106,6 +106,7 @@ from . import (
     working_set,
     zero_accuracy,
     zero_advantage,
+    zero_count,
     zero_logit,
     zero_score,
 )
@@ -284,6 +285,7 @@ def _reported_wrong_rules() -> tuple[Rule, ...]:
         *split_gap.RULES,
         *below_floor.RULES,
         *throughput.RULES,
+        *zero_count.RULES,
         *ceiling.RULES,
         *checked.RULES,
         *caught.RULES,
