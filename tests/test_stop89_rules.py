@@ -7,6 +7,9 @@
 - a closing count of trained tokens (samples, examples, ...) at 0 after >= 10 updates is a
   wrong number: fresh335 `quillmere_ballad_lm` (unsloth-zoo ccb86bf) stopped early before
   its first log and printed `Avg loss: 0.0000 | Steps: 40 | Tokens: 0`.
+- a non-zero exit with no traceback is explained by the error the program printed as its last
+  words, and exit 120 (Python could not flush a stream) names a closed pipe: fresh328
+  `quarry_ledger_sft_daemon` (fusion-mlx 619d3e7), a service whose stderr was a closed pipe.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -118,3 +121,15 @@ def test_a_closing_count_of_trained_tokens_at_zero_after_training_is_wrong(
 def test_a_count_at_zero_before_the_loop_trained_says_nothing() -> None:
     raw = early_stopped("Training complete! Steps: 4 | Tokens: 0", updates=4)
     assert classify(raw).label == "pass"
+
+
+@pytest.mark.parametrize("stdout, words", [
+    ("Starting training: job=be7a iters=120\njob=be7a status=failed progress={} "
+     "error=BrokenPipeError: [Errno 32] Broken pipe\n", "redirect_stderr"),
+    ("Starting training\n", "exit status 120"),
+])
+def test_an_exit_without_traceback_is_explained_by_its_last_words(stdout: str,
+                                                                   words: str) -> None:
+    raw = RawResult(records=[], exit_code=120, watched=True, stdout_tail=stdout)
+    verdict = classify(raw)
+    assert verdict.label == "crash:exit_120" and words in verdict.hint

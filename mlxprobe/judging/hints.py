@@ -23,6 +23,15 @@ OOM = ("the run used more memory than allowed: look for arrays kept across steps
        "losses in a list, graphs never evaluated) or lower the batch; "
        "`mx.eval(...)` each step and keep Python floats: `losses.append(loss.item())`")
 EXIT = "the process exited with an error code: read stderr_tail in the evidence"
+# a write to a pipe whose reader is gone, and Python's exit status 120 (it could not flush a
+# standard stream at shutdown): a service or a daemon whose stderr or stdout is closed
+BROKEN_PIPE = ("a write to a closed pipe (stderr or stdout of a background service, a log "
+               "reader gone, `| head`): progress bars and prints flush the stream (tqdm "
+               "writes to stderr at its start). Give the job a stream that stays open: "
+               "`with contextlib.redirect_stderr(io.StringIO()):` around the training call, "
+               "or `sys.stderr = open(os.devnull, 'w')`, or disable the progress bars")
+FLUSH_FAILED = ("exit status 120: Python could not flush stdout or stderr at exit, so " +
+                BROKEN_PIPE)
 NO_END = ("the loop ended the process itself (sys.exit / os._exit) before returning: "
           "return from the training function instead")
 NO_STEPS = ("the training loop never reached `probe.step(...)`: an empty data iterator, a "
@@ -499,6 +508,7 @@ INTERRUPTED = ("nothing failed: the run was stopped before its end; the evidence
                "each process was doing at that moment")
 
 _ERRORS = (
+    (("broken pipe",), BROKEN_PIPE),
     (("peer", "lost"), "a rank's peer ended (or crashed) while this rank still issued "
                        "collectives: give every rank the same number of steps (equal shards, "
                        "or stop when any rank runs out: all_sum a 'done' flag each step)"),

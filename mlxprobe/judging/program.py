@@ -117,12 +117,35 @@ def failed_exit(raw: RawResult) -> tuple[str, str, str, dict] | None:
     error = raised(raw.stderr_tail)
     if error is None:
         return (f"exit_{raw.exit_code}", f"the program exited with code {raw.exit_code}",
-                hints.EXIT, exit_facts(raw))
+                *_untraced(raw))
     kind, message = error
     return (kind, f"the program raised {kind}: {message[:300]} (exit code {raw.exit_code})",
             hints.for_error(kind, message, raw.stderr_tail), {**exit_facts(raw), "exception": kind,
                                              "message": message[:2000],
                                              **known_errors.evidence(kind, message)})
+
+
+# an exception a program printed itself as its last words (`status=failed error=
+# BrokenPipeError: [Errno 32] Broken pipe`: a service that catches and reports): its kind
+# and message, within the last PRINTED_LINES lines of stdout
+PRINTED_ERROR = re.compile(r"\b(?P<type>[A-Z]\w*(?:Error|Exception)): (?P<message>.+)$")
+PRINTED_LINES = 5
+# Python's own exit status when it cannot flush stdout or stderr at shutdown
+FLUSH_FAILED = 120
+
+
+def _untraced(raw: RawResult) -> tuple[str, dict]:
+    """(hint, evidence) of a non-zero exit with no traceback: the error the program printed
+    as its last words explains it (fresh328 `quarry_ledger_sft_daemon`, fusion-mlx 619d3e7:
+    a fine-tune service printed `error=BrokenPipeError: [Errno 32] Broken pipe` and exited
+    120, its stderr a closed pipe); exit 120 is Python failing to flush a standard stream."""
+    lines = raw.stdout_tail.rstrip().splitlines()[-PRINTED_LINES:]
+    found = next((m for line in reversed(lines) if (m := PRINTED_ERROR.search(line))), None)
+    if found is not None:
+        return (hints.for_error(found["type"], found["message"]),
+                {**exit_facts(raw), "printed_error": found[0][:500]})
+    return (hints.FLUSH_FAILED if raw.exit_code == FLUSH_FAILED else hints.EXIT,
+            exit_facts(raw))
 
 
 def step_times(raw: RawResult, view: str, source: str | None = None) -> list[float] | None:
