@@ -10,6 +10,9 @@
 - a non-zero exit with no traceback is explained by the error the program printed as its last
   words, and exit 120 (Python could not flush a stream) names a closed pipe: fresh328
   `quarry_ledger_sft_daemon` (fusion-mlx 619d3e7), a service whose stderr was a closed pipe.
+- a concatenate whose operands disagree on an axis not joined names which operands have which
+  size there: fresh336 `sluicegate_culvert_gnblock` (mlx-graphs 761b8a1), whose hint spoke of
+  padding sequences where two operands were made with the wrong axis's size.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlxprobe.judging import shape_notes
 from mlxprobe.judging.program import losses
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult, without_mixed
@@ -133,3 +137,20 @@ def test_an_exit_without_traceback_is_explained_by_its_last_words(stdout: str,
     raw = RawResult(records=[], exit_code=120, watched=True, stdout_tail=stdout)
     verdict = classify(raw)
     assert verdict.label == "crash:exit_120" and words in verdict.hint
+
+
+JOIN = ("[concatenate] All the input array dimensions must match exactly except for the "
+        "concatenation axis. However, the provided shapes are {shapes}, and the concatenation "
+        "axis is {axis}.")
+
+
+@pytest.mark.parametrize("shapes, axis, said", [
+    ("(4,2), (4,2), (2,1), (2,2)", 1, "axis 0, not the one joined (1): operands 1 and 2: 4, "
+                                      "operands 3 and 4: 2"),
+    ("(8,12), (8,15)", 0, "axis 1, not the one joined (0): operand 1: 12, operand 2: 15"),
+    ("(8,12), (6,12)", 0, ""),  # they differ on the axis joined only: nothing to say
+])
+def test_a_concatenate_names_the_operands_that_disagree(shapes: str, axis: int,
+                                                        said: str) -> None:
+    note = shape_notes.note(JOIN.format(shapes=shapes, axis=axis))
+    assert (said in note) if said else note == ""

@@ -43,6 +43,12 @@ last axis, so it needs the batch's rank. Measured on fresh218 `dreambooth_sample
 (mlx-examples PR 1135: `Shapes (4,16,8) and (4)`, FLUX's sampler mixing latents and noise
 with `t` of shape (B,); the fix reshapes `t` to (B, 1, 1)); no other kept run's broadcast
 error has this shape.
+An eighth: a concatenate whose operands disagree on an axis other than the one joined: which
+operands have which size there, since the message lists the shapes and the user's line
+names the operands in that order. Measured on fresh336 `sluicegate_culvert_gnblock`
+(mlx-graphs 761b8a1: `(4,2), (4,2), (2,1), (2,2)` joined on axis 1, the 3rd and 4th, the
+edge features and a tile of the graph features, made with `edge_index.shape[0]` rows, 2,
+for a (2, E) index array's E = 4; the known hint alone spoke of padding sequences).
 A fix text only: no verdict depends on any.
 
 Written by hand: `re` reads the message. Must not import: mlx, the watching side.
@@ -113,6 +119,15 @@ UNREDUCED = ("; the array holds {k}x the elements the shape takes ({size} into {
              "shape before the reshape")
 
 
+CONCATENATED = re.compile(r"\[concatenate\].*?shapes are ((?:\([\d, ]+\),?\s*(?:and\s*)?)+)"
+                          r".*?concatenation axis is (-?\d+)")
+SHAPE = re.compile(r"\(([\d, ]+)\)")
+JOINED = ("; the operands disagree on axis {other}, not the one joined ({axis}): {groups} (in "
+          "the order the line lists them): make each from the same size on that axis; a "
+          "size read from another axis of its source (`x.shape[0]` for `x.shape[1]`: a (2, "
+          "E) index array's 2 for its E entries) or another batch's gives such a mismatch")
+
+
 def dims(text: str) -> list[int]:
     return [int(d) for d in text.replace(" ", "").split(",") if d]
 
@@ -135,7 +150,27 @@ def widths(text: str) -> tuple[int, int] | None:
 def note(text: str) -> str:
     """The shapes' note for an error text, or ""."""
     return (spatial(text) or packed(text) or multiple(text) or attention(text)
-            or per_sample(text) or shrunk(text) or unreduced(text))
+            or per_sample(text) or shrunk(text) or unreduced(text) or joined(text))
+
+
+def joined(text: str) -> str:
+    """Which operands of a concatenate have which size on the first axis they disagree on
+    other than the one joined."""
+    found = CONCATENATED.search(text)
+    operands = [dims(one) for one in SHAPE.findall(found.group(1))] if found else []
+    if len(operands) < 2 or len({len(d) for d in operands}) != 1:
+        return ""
+    axis = int(found.group(2)) % len(operands[0])
+    other = next((a for a in range(len(operands[0])) if a != axis
+                  and len({d[a] for d in operands}) > 1), None)
+    if other is None:
+        return ""
+    sizes: dict[int, list[str]] = {}
+    for at, d in enumerate(operands, 1):
+        sizes.setdefault(d[other], []).append(str(at))
+    groups = ", ".join(f"operand{'s' * (len(n) > 1)} {' and '.join(n)}: {size}"
+                       for size, n in sizes.items())
+    return JOINED.format(other=other, axis=axis, groups=groups)
 
 
 def per_sample(text: str) -> str:
