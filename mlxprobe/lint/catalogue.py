@@ -1765,6 +1765,19 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX275", "shape-written-by-index",
+        "a name bound to an array's .shape then written by index (out_shape = values.shape; "
+        "out_shape[axis] = n): an MLX array's shape is a tuple (MLX's was a list before 0.1), "
+        "which takes no item assignment, so the line raises TypeError the first time it runs",
+        "out_shape = list(values.shape)  # a list copy takes the new size; "
+        "out_shape[axis] = n",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh336 cobweb_anchor_scatteradd) a "
+        "message-passing scatter helper's out_shape = values.shape; out_shape[axis] = "
+        "out_size raised TypeError \"'tuple' object does not support item assignment\" at "
+        "the first step; list(values.shape) trained",
+        "", source="https://github.com/mlx-graphs/mlx-graphs/commit/"
+        "3a3f68f247efed25f035c156af02ebe22f23b54e"),
+    RuleInfo(
         "MLX274", "layer-called-on-array",
         "an mlx.nn layer class called on an array as if it were the layer's function "
         "(x = nn.MaxPool2d(x, kernel_size=2, stride=2) in a forward pass): a layer's "

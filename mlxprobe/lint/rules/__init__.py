@@ -192,6 +192,7 @@ from .shadowed_import import ShadowedImport
 from .shadowing import CalledNumber
 from .shape_list import ShapePlusList
 from .shape_only import ShapeOnlyArgument
+from .shape_written import ShapeWrittenByIndex
 from .shapeless import ShapelessCompileReadsShape
 from .share_first import ShareDividedFirst
 from .siblings import UnusedSibling
@@ -374,4 +375,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     AxisNotForwarded,
     RandomArguments,
     LayerOnArray,
+    ShapeWrittenByIndex,
 ), key=lambda r: r.id))
