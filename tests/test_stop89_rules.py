@@ -101,13 +101,14 @@ def early_stopped(closing: str, updates: int = 40) -> RawResult:
     lines = [f"step {s:4d} | eval_loss {2.6 - 0.03 * s:.4f}" for s in range(5, 41, 5)]
     lines += ["early stopping at step 40 (best eval_loss 1.3694 at step 25)", closing]
     parser, records = ProgressParser(), []
+    stdout = "\n".join(lines) + "\n"
     for at in range(1, updates + 1):
         records.append({"kind": "step", "source": "update", "step": at, "t": float(at)})
     for at, line in enumerate(lines):
         record = parser.parse(line)
         if record is not None:
             records.append({**record, "t": 5.0 * (at + 1) + 0.5})
-    return RawResult(records=records, exit_code=0, watched=True)
+    return RawResult(records=records, exit_code=0, watched=True, stdout_tail=stdout)
 
 
 @pytest.mark.parametrize("closing, label", [
@@ -116,6 +117,10 @@ def early_stopped(closing: str, updates: int = 40) -> RawResult:
     ("Training complete! Avg loss: 1.2436 | Total time: 9.6s | Steps: 40 | Tokens: 5120",
      "pass"),
     ("done: steps 40 | loss 1.2436 | skipped_tokens 0", "pass"),  # good news, not a total
+    ("done: steps 40 | loss 1.2436 | skipped batches: 0", "pass"),
+    ("step 40 loss 1.2436 | pad tokens: 0", "pass"),
+    ("final: loss 1.2436, oov tokens 0", "pass"),
+    ("train_loss 0.0000 | trained_tokens 0 | steps 40", "wrong_result:zero_count"),
 ])
 def test_a_closing_count_of_trained_tokens_at_zero_after_training_is_wrong(
         closing: str, label: str) -> None:

@@ -10,15 +10,16 @@ ccb86bf); a counter reset where it should accumulate gives the same.
 
 Thresholds and why: the name counts what training consumed: tokens, samples, examples,
 sequences or batches, alone or after `trained`, `total`, `seen`, `processed`, `num` or `n`
-(`COUNT`; a `skipped`, `dropped` or `padding` count at 0 is good news and is not read); its
-last report is exactly 0, after every other report of the run's progress (a closing
-summary; a window counter printed at 0 mid-run is followed by more) and after >=
-MIN_UPDATES updates (the bootstrap's update records before it; a program that updates by
-hand: the report's own step). Measured over the kept raw facts of fresh303-fresh335 (394
-runs): 8 runs print such a count (`examples`, `batches`, `tokens`, `trained_tokens`), and
-one ends it at 0: fresh335 `quillmere_ballad_lm` (unsloth-zoo ccb86bf; early stopping at
-step 40 before the first log at step 50: `Avg loss: 0.0000 | Steps: 40 | Tokens: 0`; its
-fixed twin: `Tokens: 5120`).
+(`COUNT`), and the line says so with no other word before the count than those (`STATED`: the
+parser keeps only the count's own word, and `skipped batches: 0`, `dropped samples 0`, `pad
+tokens 0`, `oov tokens 0` are good news, not totals); its last report is exactly 0, after every
+other report of the run's progress (a closing summary; a window counter printed at 0 mid-run is
+followed by more) and after >= MIN_UPDATES updates (the bootstrap's update records before it; a
+program that updates by hand: the report's own step). Measured over the kept raw facts of
+fresh303-fresh335 (394 runs): 8 runs print such a count (`examples`, `batches`, `tokens`,
+`trained_tokens`), and one ends it at 0: fresh335 `quillmere_ballad_lm` (unsloth-zoo ccb86bf;
+early stopping at step 40 before the first log at step 50: `Avg loss: 0.0000 | Steps: 40 |
+Tokens: 0`; its fixed twin: `Tokens: 5120`).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -36,6 +37,12 @@ from .rule import Rule, Verdict
 COUNT = re.compile(r"^(?:(?:trained|total|seen|processed|num|n)_)?(?:tokens?|samples?|"
                    r"examples?|sequences?|seqs|batches)(?:_(?:trained|seen|processed))?$",
                    re.IGNORECASE)
+# the count as the program's last lines write it: at a line's start or after a separator, or
+# after one of COUNT's own qualifiers, then its value 0
+STATED = re.compile(r"(?i)(?:^\s*|[|,;(]\s*|\b(?:trained|total|seen|processed|num|n)[ _])"
+                    r"(?:tokens?|samples?|examples?|sequences?|seqs|batches)\s*[:=]?\s*"
+                    r"0(?:\.0+)?(?![\d.])", re.MULTILINE)
+LAST_LINES = 10
 MIN_UPDATES = 10
 HINT = ("the run's closing `{name}` is 0 after {updates} updates: the totals it prints or "
         "returns miss what the loop did. A loop left between two logging points (an early "
@@ -59,6 +66,11 @@ def closing_zero(raw: RawResult) -> tuple[str, dict] | None:
                  if record["_value"] == 0 and (record.get("step") or 0) >= last_step), None)
 
 
+def stated(raw: RawResult) -> bool:
+    """The program's last lines state a bare or qualified total of 0 (`STATED`)."""
+    return bool(STATED.search("\n".join(raw.stdout_tail.splitlines()[-LAST_LINES:])))
+
+
 def updates_before(raw: RawResult, record: dict) -> int:
     """The updates counted before the record arrived; its step where none were counted."""
     times = program.update_times(raw)
@@ -68,7 +80,7 @@ def updates_before(raw: RawResult, record: dict) -> int:
 
 
 def zero_count(raw: RawResult, meta: dict) -> Verdict | None:
-    found = closing_zero(raw) if raw.watched else None
+    found = closing_zero(raw) if raw.watched and stated(raw) else None
     if found is None:
         return None
     name, record = found
