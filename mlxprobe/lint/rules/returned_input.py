@@ -36,10 +36,20 @@ from ..source import FUNCTIONS, LOOPS, SourceFile
 from .base import Rule
 from .mutated_input import rebinds
 
-# a line that writes into a name in place: `x[...] = v`, `x += v`
-WRITE = re.compile(r"^[ \t]*(\w+)(?:\[[^\n]*\]\s*|\s*[-+*/])= ", re.MULTILINE)
+# a line that writes into a name in place: `x[...] = v`, `x += v`, tried at the start of each
+# line that has the write's end (`WRITE_END`, led by a character class: a pattern anchored at
+# every line's start tried each position of every file, 0.4-0.6 s of the three packages'
+# may_fire against 0.10-0.15 s, measured on a loaded machine)
+WRITE = re.compile(r"[ \t]*(\w+)(?:\[[^\n]*\]\s*|\s*[-+*/])= ")
+WRITE_END = re.compile(r"[\]+\-*/]\s*= ")
 # compound statements: their own line binds nothing the rule follows, except a `for` target
 SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return)
+
+
+def written_names(text: str) -> set[str]:
+    """The names lines write into in place (`WRITE` at the start of each line with an end)."""
+    starts = {text.rfind("\n", 0, end.start()) + 1 for end in WRITE_END.finditer(text)}
+    return {found[1] for start in starts if (found := WRITE.match(text, start))}
 
 
 def writes(node: ast.AST, name: str) -> bool:
@@ -147,7 +157,7 @@ class ReturnedInput(Rule):
         `return` gives back bare (the helper that writes; its callers return its call)."""
         if "return" not in text or "def " not in text:
             return False
-        names = {m[1] for m in WRITE.finditer(text)}
+        names = written_names(text)
         names = {n for n in names if f"return {n}" in text}  # a written name returned bare
         return bool(names) and re.search(
             rf"def \w+\([^)]*\b(?:{'|'.join(sorted(names))})\b", text) is not None

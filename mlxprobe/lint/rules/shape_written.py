@@ -27,8 +27,11 @@ from ..flow import walk
 from ..source import SourceFile
 from .base import Rule
 
-BOUND = re.compile(r"^[ \t]*(\w+)[ \t]*=[^=\n]*\.shape(?:\[[^\]\n]*:[^\]\n]*\])?[ \t]*$",
-                   re.MULTILINE)
+# a line that ends in `.shape` (or a slice of it), then that line's own binding: searched from
+# the literal `.shape` (a pattern that starts at every line's start tried each position of
+# every file with a shape: 0.39 s of the three packages' may_fire, against 0.10 s)
+SHAPE_END = re.compile(r"\.shape(?:\[[^\]\n]*:[^\]\n]*\])?[ \t]*$", re.MULTILINE)
+BOUND = re.compile(r"[ \t]*(\w+)[ \t]*=[^=\n]*$")
 WRITE = r"\b{name}\[[^\]\n]*\]\s*[-+*/]?=(?!=)"
 
 
@@ -83,7 +86,8 @@ class ShapeWrittenByIndex(Rule):
         """A name bound to a shape on a line of its own, written by index somewhere."""
         if ".shape" not in text:
             return False
-        names = set(BOUND.findall(text))
+        names = {bound[1] for end in SHAPE_END.finditer(text) if (bound := BOUND.match(
+            text, text.rfind("\n", 0, end.start()) + 1, end.start()))}
         return any(re.search(WRITE.format(name=n), text) for n in names)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
