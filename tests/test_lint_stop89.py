@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from lint_snippets import fired
 
+from mlxprobe.lint.rules import ALL
+
 SCATTER = """
 import mlx.core as mx
 
@@ -42,3 +44,11 @@ def test_the_same_name_in_another_function_is_quiet() -> None:
     text = SCATTER.replace("    out_shape = values.shape\n", "    out_shape = [1, 2]\n") + (
         "\n\ndef size(x):\n    out_shape = x.shape\n    return out_shape[0]\n")
     assert fired(text, "MLX275") == []
+
+
+def test_a_rule_whose_text_test_is_its_anchors_has_some() -> None:
+    """The engine does not ask an anchored rule's `may_fire` again after finding its anchors
+    (`engine.chosen`): that holds only for a rule that has anchors."""
+    anchored = [r for r in ALL if r.anchored]
+    assert {r.id for r in anchored} >= {"MLX273", "MLX274"}
+    assert all(r.anchors for r in anchored)

@@ -52,13 +52,15 @@ def enabled(rule: str, select: Iterable[str] | None, ignore: Iterable[str] | Non
 def chosen(select: Iterable[str] | None, ignore: Iterable[str] | None,
            text: str | None = None) -> list[type[Rule]]:
     """The enabled rules, and of those, when `text` is given, the ones that can fire in it:
-    one pass finds which rules' anchors the text holds, then the rest run `may_fire`."""
+    one pass finds which rules' anchors the text holds, then the rest run `may_fire` (but
+    a rule whose `may_fire` is that anchors' test: 0.1 s of the three packages for MLX274's
+    80 layer names)."""
     rules = [r for r in ALL if enabled(r.id, select, ignore)]
     if text is None:
         return rules
     found = anchors.present(text, anchor_words(tuple(rules)))
     return [r for r in rules if (not r.anchors or not found.isdisjoint(r.anchors))
-            and r.may_fire(text)]
+            and (r.anchored or r.may_fire(text))]
 
 
 @functools.cache

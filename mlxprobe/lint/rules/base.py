@@ -30,6 +30,9 @@ class Rule:
     # Substrings of which a text holds at least one whenever `may_fire` accepts it (empty:
     # no such promise); the engine finds all rules' anchors in one pass (`anchors.present`).
     anchors: tuple[str, ...] = ()
+    # True when `may_fire` is the anchors' test alone (`AnchoredRule`): the engine, which has
+    # found the anchors already, does not ask it again of the whole file
+    anchored = False
     # What a local rule's `may_fire` asks of the whole file rather than of the code that
     # fires (`"mlx" in text`, an `import numpy`): each block is tested with it in front, as
     # the file (whose own `may_fire` passed) holds it; else a function that never names mlx
@@ -60,6 +63,8 @@ class Rule:
 
 class AnchoredRule(Rule):
     """A rule that may fire wherever one of its anchors appears, and nowhere else."""
+
+    anchored = True
 
     @classmethod
     def may_fire(cls, text: str) -> bool:  # type: ignore[override]
