@@ -13,6 +13,8 @@
 - a concatenate whose operands disagree on an axis not joined names which operands have which
   size there: fresh336 `sluicegate_culvert_gnblock` (mlx-graphs 761b8a1), whose hint spoke of
   padding sequences where two operands were made with the wrong axis's size.
+- a KL divergence below 0 at most reports and a nat below it at the end: the objective's sign
+  is flipped (fresh341 `stroma_nb_counts_vae`, scvi-tools cf89a13: `-loss` returned).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -159,3 +161,21 @@ def test_a_concatenate_names_the_operands_that_disagree(shapes: str, axis: int,
                                                         said: str) -> None:
     note = shape_notes.note(JOIN.format(shapes=shapes, axis=axis))
     assert (said in note) if said else note == ""
+
+
+def with_kl(values: list[float], name: str = "val_kl") -> RawResult:
+    records = [{"kind": "progress", "source": "output", "step": 10 * (i + 1), "t": float(i),
+                "loss": 50.0 - 10 * i, "metrics": {name: v}} for i, v in enumerate(values)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+@pytest.mark.parametrize("values, name, label", [
+    ([-0.02, -5.2, -15.8, -29.5, -150.3, -198.0, -702.4, -5638.0], "val_kl",
+     "wrong_result:negative_kl"),  # fresh341's, as printed
+    ([0.4, -0.01, 0.02, -0.03, 0.01, -0.02, 0.01, -0.01], "kl", "pass"),  # ~0, by noise
+    ([-0.002, -0.004, -0.003, -0.006, -0.005, -0.004], "kl", "pass"),  # never a nat below
+    ([-0.5, -1.2, -2.5, -3.1, -4.0, -5.0], "approx_kl", "pass"),  # PPO's one-sample k1
+])
+def test_a_kl_divergence_below_zero_report_after_report_is_wrong(
+        values: list[float], name: str, label: str) -> None:
+    assert classify(with_kl(values, name)).label == label
