@@ -13,6 +13,9 @@
 - a concatenate whose operands disagree on an axis not joined names which operands have which
   size there: fresh336 `sluicegate_culvert_gnblock` (mlx-graphs 761b8a1), whose hint spoke of
   padding sequences where two operands were made with the wrong axis's size.
+- the words a program's lines start with changing and holding (`[A] step` -> `[B] step`) mark
+  a new stage: fresh342 `woodcut_press_relay` (correct) weighted its style term up in stage B,
+  its counter running on, and its loss 0.0039 -> 1.04 was read as one curve exploding.
 - a KL divergence below 0 at most reports and a nat below it at the end: the objective's sign
   is flipped (fresh341 `stroma_nb_counts_vae`, scvi-tools cf89a13: `-loss` returned).
 
@@ -179,3 +182,17 @@ def with_kl(values: list[float], name: str = "val_kl") -> RawResult:
 def test_a_kl_divergence_below_zero_report_after_report_is_wrong(
         values: list[float], name: str, label: str) -> None:
     assert classify(with_kl(values, name)).label == label
+
+
+WOODCUT = [("A", 0, 0.0068), ("A", 20, 0.0043), ("A", 40, 0.0048), ("A", 60, 0.0043),
+           ("A", 79, 0.0039), ("B", 80, 1.0377), ("B", 110, 0.6539), ("B", 140, 0.5854),
+           ("B", 170, 0.4839), ("B", 200, 0.6446), ("B", 230, 0.4788), ("B", 260, 0.4603),
+           ("B", 290, 0.3747), ("B", 319, 0.4071)]
+
+
+def test_a_stage_tag_that_changes_and_holds_starts_a_new_curve() -> None:
+    """fresh342 `woodcut_press_relay`'s lines as printed (content and style terms left out)."""
+    lines = [f"[{tag}] step {step:4d} loss {loss:.4f}" for tag, step, loss in WOODCUT]
+    assert classify(watched(lines)).label == "pass"
+    one_tag = [line.replace("[B]", "[A]") for line in lines]  # no stage the lines show
+    assert classify(watched(one_tag)).label == "diverged:exploding"

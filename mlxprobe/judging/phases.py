@@ -9,7 +9,8 @@ on that report or on a report without a loss between two losses: fresh5's
 `lora_scale_alpha_raw_ok` starts its LoRA stage with a `Step 0` validation line)
 or a stage counter it prints changed (`stage 1 -> 2`: a curriculum's longer sequences, a
 harder set; fresh4's `correct_curriculum_length`, mse 0.00045 -> 0.00646 as its stage went
-to 2), or a printed step that held over WINDOW reports went up by one (`_stage_step`: a
+to 2), or the words its lines start with changed and held (`[A] step` -> `[B] step`:
+`_retagged`), or a printed step that held over WINDOW reports went up by one (`_stage_step`: a
 stage counter read as the step), and the loss jumped at least JUMP x the report before it AND
 back to at least where the curve before it began (the median of its first WINDOW reports).
 The loss rules judge the last phase. An epoch counter that restarts every epoch is no new
@@ -74,7 +75,8 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     start = 0
     for i in range(1, len(losses)):
         before = losses[start:i]
-        boundary = _boundary(records[i - 1], records[i], restarts) or _stage_step(records, i)
+        boundary = _boundary(records[i - 1], records[i], restarts) or _stage_step(
+            records, i) or _retagged(records, i)
         if _new_curve(before, losses[i]) and (
                 boundary
                 or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
@@ -118,6 +120,22 @@ def _stage_step(records: list[dict], i: int) -> bool:
     steps = [records[j].get("step") for j in range(i - WINDOW, i + 1)]
     return all(isinstance(s, int) for s in steps) and len(set(steps[:-1])) == 1 \
         and steps[-1] == steps[-2] + 1
+
+
+def _retagged(records: list[dict], i: int) -> bool:
+    """The words the program's lines start with (`head`, read by the output parser) changed
+    at report `i` from one held over the WINDOW reports before to one the next WINDOW keep: a
+    program that tags its stages (fresh342 `woodcut_press_relay`, correct: `[A] step 79 loss
+    0.0039`, then `[B] step 80 ... loss 1.0377`, a second stage weighting the style term up,
+    its counter running on; read as one curve, `diverged:exploding`). Lines of two kinds taking
+    turns never hold a head over WINDOW reports, and a run whose lines keep one head has no
+    such change."""
+    head = records[i].get("head")
+    if head is None or i < WINDOW:
+        return False
+    before = {records[j].get("head") for j in range(i - WINDOW, i)}
+    return len(before) == 1 and head not in before and all(
+        r.get("head") == head for r in records[i:i + WINDOW])
 
 
 def _restarted(before: dict, record: dict, restarts: list[float]) -> bool:
