@@ -42,16 +42,16 @@ HINT = ("a KL divergence is never negative, and `{name}` was below 0 at {negativ
         "a standard normal). A loss that falls without bound beside it is that climb")
 
 
-def negative(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first KL series below 0 at NEGATIVE_SHARE of >= MIN_REPORTS reports, ending at
-    <= -FLOOR."""
+def negative(raw: RawResult) -> tuple[str, list[float], int] | None:
+    """(name, finite values, how many below 0) of the first KL series below 0 at
+    NEGATIVE_SHARE of >= MIN_REPORTS reports, ending at <= -FLOOR."""
     for name, values in metrics.series(raw).items():
         finite = [v for _, v in values if math.isfinite(v)]
         if not KL.search(name) or NOT_KL.search(name) or len(finite) < MIN_REPORTS:
             continue
         below = sum(v < 0 for v in finite)
         if below >= NEGATIVE_SHARE * len(finite) and finite[-1] <= -FLOOR:
-            return name, finite
+            return name, finite, below
     return None
 
 
@@ -59,8 +59,7 @@ def negative_kl(raw: RawResult, meta: dict) -> Verdict | None:
     found = negative(raw)
     if found is None:
         return None
-    name, values = found
-    below = sum(v < 0 for v in values)
+    name, values, below = found
     return Verdict("wrong_result", "negative_kl", f"`{name}`, a KL divergence, was below 0 at "
                    f"{below} of {len(values)} reports (>= {NEGATIVE_SHARE:.0%}) and ended at "
                    f"{values[-1]:.4g} (<= -{FLOOR:g})", HINT.format(

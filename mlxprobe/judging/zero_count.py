@@ -34,13 +34,13 @@ from ..watching.facts import RawResult
 from . import program
 from .rule import Rule, Verdict
 
-COUNT = re.compile(r"^(?:(?:trained|total|seen|processed|num|n)_)?(?:tokens?|samples?|"
-                   r"examples?|sequences?|seqs|batches)(?:_(?:trained|seen|processed))?$",
+QUALIFIERS, ITEMS = r"trained|total|seen|processed|num|n", \
+    r"tokens?|samples?|examples?|sequences?|seqs|batches"
+COUNT = re.compile(rf"^(?:(?:{QUALIFIERS})_)?(?:{ITEMS})(?:_(?:trained|seen|processed))?$",
                    re.IGNORECASE)
 # the count as the program's last lines write it: at a line's start or after a separator, or
 # after one of COUNT's own qualifiers, then its value 0
-STATED = re.compile(r"(?i)(?:^\s*|[|,;(]\s*|\b(?:trained|total|seen|processed|num|n)[ _])"
-                    r"(?:tokens?|samples?|examples?|sequences?|seqs|batches)\s*[:=]?\s*"
+STATED = re.compile(rf"(?i)(?:^\s*|[|,;(]\s*|\b(?:{QUALIFIERS})[ _])(?:{ITEMS})\s*[:=]?\s*"
                     r"0(?:\.0+)?(?![\d.])", re.MULTILINE)
 LAST_LINES = 10
 MIN_UPDATES = 10

@@ -96,9 +96,7 @@ MIXED_MIN, MIXED_RATIO = 3, 10.0
 def without_strays(records: list[dict]) -> list[dict]:
     """The loss records without those of a stray name (see STRAY_MAX): the run's own name is
     the one most of its loss reports carry (`loss` when they carry none)."""
-    named: dict[str, list[dict]] = {}
-    for record in records:
-        named.setdefault(str(record.get("loss_name") or "loss"), []).append(record)
+    named = by_name(records)
     own = max(named, key=lambda n: len(named[n]), default="loss")
     if len(named.get(own, ())) < OWN_MIN:
         return records
@@ -108,13 +106,17 @@ def without_strays(records: list[dict]) -> list[dict]:
 
 def without_mixed(records: list[dict]) -> list[dict]:
     """The loss records without those of a name that is mixed (see MIXED_MIN)."""
+    named = by_name(records)
+    left_out = {id(r) for rs in named.values() if mixed(rs) for r in rs}
+    return [r for r in records if id(r) not in left_out] if left_out else records
+
+
+def by_name(records: list[dict]) -> dict[str, list[dict]]:
+    """The loss records by the name they give the loss (`loss` when they give none)."""
     named: dict[str, list[dict]] = {}
     for record in records:
         named.setdefault(str(record.get("loss_name") or "loss"), []).append(record)
-    left_out = {n for n, rs in named.items() if mixed(rs)}
-    if not left_out:
-        return records
-    return [r for r in records if str(r.get("loss_name") or "loss") not in left_out]
+    return named
 
 
 def mixed(reports: list[dict]) -> bool:

@@ -228,7 +228,8 @@ class ProgressParser:
 
     def _placed(self, record: dict | None, line: fields.Line, text: str) -> dict | None:
         """The record at its run step, a loss's with the words its line starts with
-        (`head`: lines of one kind share them; `facts.without_mixed` reads them)."""
+        (`head`: lines of one kind share them; `facts.without_mixed` and `judging.phases`
+        read them)."""
         if record is not None:
             record["step"] = self.steps.place(record.get("step"), line.epoch)
             if self.steps.restarted:  # the program's counter went back (judging/phases)
