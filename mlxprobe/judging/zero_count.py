@@ -57,13 +57,13 @@ def closing_zero(raw: RawResult) -> tuple[str, dict] | None:
     other progress report's step."""
     reports = raw.of_kind(PROGRESS)
     last_step = max((r.get("step") or 0 for r in reports), default=0)
-    found: dict[str, dict] = {}
+    found: dict[str, tuple[dict, float | None]] = {}  # each count's last report and value
     for record in reports:
         for name, value in (record.get("metrics") or {}).items():
             if COUNT.match(name):
-                found[name] = {**record, "_value": decode_number(value)}
-    return next(((name, record) for name, record in found.items()
-                 if record["_value"] == 0 and (record.get("step") or 0) >= last_step), None)
+                found[name] = (record, decode_number(value))
+    return next(((name, record) for name, (record, value) in found.items()
+                 if value == 0 and (record.get("step") or 0) >= last_step), None)
 
 
 def stated(raw: RawResult) -> bool:

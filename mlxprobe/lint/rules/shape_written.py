@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import walk
+from ..flow import body_nodes
 from ..source import SourceFile
 from .base import Rule
 
@@ -67,9 +67,8 @@ def bindings(nodes: list[ast.AST], name: str) -> list[tuple[int, ast.AST | None]
 def last_bound(source: SourceFile, node: ast.AST, name: str) -> ast.AST | None:
     """The value `name` was last bound to before `node` in its function (None: no plain
     assignment, or none)."""
-    function = source.enclosing(node)
-    body = function.body if function is not None else source.tree.body
-    before = [b for b in bindings(list(walk(body)), name) if b[0] < node.lineno]
+    nodes = body_nodes(source, source.enclosing(node) or source.tree)  # walked once a scope
+    before = [b for b in bindings(nodes, name) if b[0] < node.lineno]
     return max(before, key=lambda b: b[0])[1] if before else None
 
 
