@@ -56,3 +56,44 @@ def test_the_same_stairs_are_a_leak_without_stages_or_with_growth_inside_one():
     # RSS that climbs inside the second stage instead of settling
     assert classify(run(rss=lambda s: RSS(s) + (0.08 * (s - 300) if 300 <= s < 549 else 0)
                         )).kind == "leak"
+
+
+# fresh343 `hoolock_greatcall_lstm_sgdr` (correct: a CTC curriculum of 16, 24, then 32 frames
+# a clip for 60 steps each) prints its stage only when the stage ends (`stage 1 done:
+# held-out ... error=0.905`, at steps 60, 120, 180), and RSS stepped 65 -> 92 -> 98-111 MB at
+# the stage starts (61, 121) with MLX's active memory flat at 0.6 MB (was `leak:rss`)
+def ended(rss, stage_at=(60, 120, 180), steps=181) -> RawResult:
+    beats = [{"kind": "step", "step": s, "t": 0.01 * s, "source": "update",
+              "memory": {"mx_active": int(0.6 * MB), "mx_peak": int(11 * MB)}}
+             for s in range(1, steps + 1)]
+    losses = [{"kind": "progress", "source": "output", "step": s, "t": 0.01 * s + 0.001,
+               "loss": 3.0 * 0.99 ** s} for s in range(2, steps, 10)]
+    stages = [{"kind": "progress", "source": "output", "step": s, "t": 0.01 * s + 0.002,
+               "loss": 0.9 / n, "metrics": {"stage": float(n)}}
+              for n, s in enumerate(stage_at, 1)]
+    samples = [Sample(t=0.01 * s - 0.005, rss=int(rss(s) * MB), cpu_s=0.0, procs=1,
+                      compiling=False) for s in range(1, steps + 1)]
+    return RawResult(records=sorted(beats + losses + stages, key=lambda r: r["t"]),
+                     exit_code=0, watched=True, samples=samples)
+
+
+def curriculum_rss(step: int) -> float:
+    return 64.0 if step < 61 else 92.0 if step < 121 else \
+        98.0 + 0.2 * (step - 121) + (12.0 if step % 3 else 0.0)  # still settling at the end
+
+
+def test_a_stage_counter_printed_at_each_stage_end_marks_the_step_after_it():
+    verdict = classify(ended(curriculum_rss))
+    assert verdict.kind == "pass", verdict.reason
+    assert verdict.evidence["memory_views"]["rss"]["staged"]["stage_changes"] == [61, 121]
+
+
+def test_a_counter_printed_at_stage_starts_keeps_its_first_report():
+    verdict = classify(ended(curriculum_rss, stage_at=(1, 61, 121)))
+    assert verdict.kind == "pass", verdict.reason
+    assert verdict.evidence["memory_views"]["rss"]["staged"]["stage_changes"] == [61, 121]
+
+
+def test_rss_climbing_inside_an_ended_stage_stays_a_leak():
+    verdict = classify(ended(lambda s: curriculum_rss(s) + 0.5 * max(0, s - 61)))
+    assert verdict.kind == "leak", verdict.reason
