@@ -247,18 +247,22 @@ REPEATED_ERRORS = 10  # one error printed this often: the loop catches it at eve
 
 
 def idle_optimizer(raw: RawResult, losses: list[float]) -> dict | None:
-    """Evidence that the program built an optimizer and never stepped it while it reported
-    steps: no update counted at all (`Optimizer.update`/`apply_gradients`), at least
-    TREND_MIN_POINTS losses reported, or fewer beside one error printed at least
-    REPEATED_ERRORS times (a step that raises, caught and printed at every batch: fresh272
-    `quayside_skiff_lengths`, 7 epoch lines of loss 0.0000 and 720 logged `Invalid axis 1 for
-    array with 1 dimensions`). None otherwise (a program that updates its parameters by hand
-    builds no optimizer, so it never meets this)."""
+    """Evidence that the program built an optimizer and never stepped it: no update counted
+    at all (`Optimizer.update`/`apply_gradients`) while it reported at least
+    TREND_MIN_POINTS losses, or fewer beside one error printed at least REPEATED_ERRORS times
+    (a step that raises, caught and printed at every batch: fresh272 `quayside_skiff_lengths`,
+    7 epoch lines of loss 0.0000 and 720 logged `Invalid axis 1 for array with 1
+    dimensions`), or before it finished with exit status 0 (every batch skipped: fresh344
+    `quarry_lantern_dflash`, a filter that left no usable window in any batch, `stopped: 500
+    consecutive batches without a usable window (0/300 steps)`, no loss printed; of the 490
+    kept runs of fresh303 on that build an optimizer, the others that never step it all
+    crashed). None otherwise (a program that updates its parameters by hand builds no
+    optimizer, so it never meets this)."""
     created = raw.of_kind(OPTIMIZER)
     updates = [r for r in raw.of_kind(STEP) if r.get("source") == UPDATE]
     printed = tracebacks.most_printed_error(raw.stderr_tail) or ("", 0)
-    if not created or updates or not losses or (
-            len(losses) < TREND_MIN_POINTS and printed[1] < REPEATED_ERRORS):
+    if not created or updates or (len(losses) < TREND_MIN_POINTS and printed[1] <
+                                  REPEATED_ERRORS and raw.exit_code != 0):
         return None
     return {"optimizers_created": [str(r.get("name")) for r in created][:5],
             "optimizer_updates": 0, "loss_values": len(losses),

@@ -252,8 +252,10 @@ def rulebook() -> tuple[Rule, ...]:
              "records of each rank's collectives", _collectives),
         *_reported_wrong_rules(),
         Rule("no_update.reported", "metrics", "learning rate, grad_norm or param_delta "
-             "exactly 0 at every report; an optimizer built and never stepped",
-             "the program's own reports", _no_update),
+             "exactly 0 at every report; an optimizer built and never stepped while >= 10 "
+             "losses were reported, an error was printed >= 10 times, or the run finished "
+             "with exit status 0", "the program's own reports; fresh272 quayside_skiff_lengths, "
+             "fresh344 quarry_lantern_dflash (every batch skipped)", _no_update),
         *params.NO_UPDATE,
         *anatomy.RULES,
         *standstill.RULES,
@@ -733,6 +735,14 @@ def _idle_hint(raw: RawResult) -> str:
         hints.IDLE_OPTIMIZER
 
 
+def _idle_words(raw: RawResult, idle: dict) -> str:
+    """What the program did while its optimizer stood idle: the losses it reported, or that
+    it ran to its end."""
+    if idle["loss_values"] >= program.TREND_MIN_POINTS or "error_printed" in idle:
+        return f"reported {idle['loss_values']} losses"
+    return f"ran to its end (exit status {raw.exit_code}, {idle['loss_values']} losses reported)"
+
+
 def _swallowed(raw: RawResult) -> str:
     found = tracebacks.most_printed_error(raw.stderr_tail)
     if found is None:
@@ -753,7 +763,7 @@ def _no_update(raw: RawResult, meta: dict) -> Verdict | None:
     if idle:
         return Verdict("no_update", "optimizer_idle", f"an optimizer was created "
                        f"({idle['optimizers_created'][0]}) but never stepped while the program "
-                       f"reported {idle['loss_values']} losses: the parameters never changed",
+                       f"{_idle_words(raw, idle)}: the parameters never changed",
                        _idle_hint(raw), idle)
     for name in ("grad_norm", "param_delta"):
         values = metric_tally(raw, name)
