@@ -27,6 +27,7 @@ from ..flow import (
     assignments,
     body_assignments,
     body_nodes,
+    bound,
     calls,
     helper_of,
     loop_reach,
@@ -199,11 +200,24 @@ class StateNeverEvaluated(Rule):
 def swaps_in(loop: ast.AST, update: ast.AST) -> bool:
     """`for tree in snapshots: model.update(tree)`: the loop puts stored trees in, one per
     iteration (a snapshot ensemble), building no graph on the parameters before (fresh233
-    `peat_rewetting_sgdr_yaml`)."""
-    target = getattr(loop, "target", None)
-    names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target else set()
-    return isinstance(update, ast.Call) and len(update.args) == 1 and isinstance(
-        update.args[0], ast.Name) and update.args[0].id in names
+    `peat_rewetting_sgdr_yaml`); or a tree it draws afresh at each pass from values it does
+    not carry (`theta = tree_map(lambda m, s: m + s * mx.random.normal(m.shape), mean,
+    sigma); model.update(theta)`: posterior samples, each independent of the last: fresh345
+    `skep_swarm_ivon`), where a descent step reads the parameters, their gradients or what
+    the loop rebinds."""
+    if not (isinstance(update, ast.Call) and len(update.args) == 1
+            and isinstance(update.args[0], ast.Name)):
+        return False
+    name, target = update.args[0].id, getattr(loop, "target", None)
+    own = names_in(target) if target is not None else set()
+    if name in own:
+        return True
+    inside = list(walk(loop.body))
+    carried = set().union(*map(bound, inside)) - own
+    held = carried | {last_name(getattr(update.func, "value", update.func)) or ""}
+    values = [v for t, v in assignments(inside) if name in assigned(t)]
+    return bool(values) and not any(
+        names_in(v) & held or any(map(gradient_named, names_in(v))) for v in values)
 
 
 # `self._x =` or `self._x: T =` (not `==`).
