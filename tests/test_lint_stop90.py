@@ -54,3 +54,48 @@ def test_a_tree_built_from_what_the_loop_rebinds_is_still_found() -> None:
 def test_a_tree_built_from_the_models_own_parameters_is_still_found() -> None:
     own = SAMPLES.replace("mean, sigma)", "model.parameters(), sigma)")
     assert fired(own, "MLX014") == [23]
+
+
+VAE = """
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.optimizers import AdamW
+
+
+class VAE(nn.Module):
+    def __init__(self, input_dim: int = 30, hidden_dim: int = 128):
+        super().__init__()
+        self.enc = nn.Linear(input_dim, hidden_dim)
+        self.regressor = [nn.Linear(hidden_dim, 16), nn.ReLU(), nn.Linear(16, 1)]
+        self.hidden_dim = hidden_dim
+
+    def __call__(self, x):
+        h = self.enc(x)
+        for layer in self.regressor:
+            h = layer(h)
+        return h
+
+
+model = VAE()
+opt = AdamW(learning_rate=1e-3)
+loss_and_grad_fn = mx.value_and_grad(lambda m, x: m(x).sum())
+for x in batches:
+    loss, grads = loss_and_grad_fn(model, x)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state, loss)
+"""
+
+
+def test_a_module_of_layers_alone_given_to_mx_value_and_grad_is_quiet() -> None:
+    # fresh347 `alloy_quench_latent_ok` (correct): MLX passes the module to the loss and
+    # gives its gradients back as a dict of the same tree, which the optimizer takes
+    assert fired(VAE, "MLX242") == []
+
+
+def test_a_container_kept_on_the_module_or_a_freeze_is_still_found() -> None:
+    widths = VAE.replace("self.hidden_dim = hidden_dim", "self.widths = [input_dim, 16]")
+    assert fired(widths, "MLX242") == [25]
+    listed = VAE.replace("self.hidden_dim = hidden_dim", "self.widths = list(sizes)")
+    assert fired(listed, "MLX242") == [25]
+    frozen = VAE.replace("opt = AdamW", "model.enc.freeze()\nopt = AdamW")
+    assert fired(frozen, "MLX242") == [26]

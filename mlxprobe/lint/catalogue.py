@@ -2179,14 +2179,16 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX242", "module-as-grad-argument",
         "mx.value_and_grad(loss_fn)(model): MLX's own transform is handed the nn.Module as the "
-        "argument it differentiates and flattens it as a tree of arrays: any list or int kept "
-        "on the model raises ValueError at the first step, and a module of arrays alone comes "
-        "back a plain dict",
+        "argument it differentiates and flattens it as a tree of arrays: a list, tuple or "
+        "dict of non-arrays kept on the model raises ValueError at the first step, and frozen "
+        "or quantized arrays are differentiated and updated too",
         "loss, grads = nn.value_and_grad(model, loss_fn)(model, *batch)",
         "measured (mlx 0.32.4 CPU, failure corpus fresh205 grpo_digitsum_trainer): a GRPO "
         "trainer's mx.value_and_grad(loss_fn)(self.model), the policy keeping a list of "
         "widths, raised [tree_flatten] The argument should contain only arrays at its first "
-        "step; with nn.value_and_grad(self.model, loss_fn) it trained",
+        "step; with nn.value_and_grad(self.model, loss_fn) it trained. A module of layers "
+        "alone goes through (the loss gets the module, the gradients come back as a dict): "
+        "fresh347 alloy_quench_latent_ok, correct, trains so",
         "", source="https://github.com/Doriandarko/MLX-GRPO/issues/2"),
     RuleInfo(
         "MLX241", "gate-matmul",
