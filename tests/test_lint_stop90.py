@@ -99,3 +99,50 @@ def test_a_container_kept_on_the_module_or_a_freeze_is_still_found() -> None:
     assert fired(listed, "MLX242") == [25]
     frozen = VAE.replace("opt = AdamW", "model.enc.freeze()\nopt = AdamW")
     assert fired(frozen, "MLX242") == [26]
+
+
+SELFPLAY = """
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_unflatten
+
+GENS, STEPS = 8, 60
+
+
+class PawnNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(16, 16)
+
+    def __call__(self, x):
+        return self.body(x)
+
+
+model = PawnNet()
+opt = optim.Adam(learning_rate=1e-3)
+vg = nn.value_and_grad(model, lambda m, x: (m(x) ** 2).mean())
+gen = 0
+while gen < GENS:
+    prev = tree_unflatten([(k, mx.array(v)) for k, v in tree_flatten(model.parameters())])
+    for i in range(STEPS):
+        loss, grads = vg(model, mx.random.normal((8, 16)))
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state, loss)
+    old = PawnNet()
+    old.update(prev)
+    gen += 1
+"""
+
+
+def test_a_build_once_per_pass_of_a_while_loop_of_few_passes_is_quiet() -> None:
+    # fresh348 `pawnfield_puct_selfplay` (correct): the previous generation's net rebuilt
+    # once per generation, 8 of them
+    assert fired(SELFPLAY, "MLX178") == []
+
+
+def test_a_build_per_pass_of_a_long_or_unbounded_while_loop_is_still_found() -> None:
+    assert fired(SELFPLAY.replace("GENS, STEPS = 8, 60", "GENS, STEPS = 5000, 60"),
+                 "MLX178") == [29]
+    assert fired(SELFPLAY.replace("while gen < GENS:", "while not done(gen):"),
+                 "MLX178") == [29]

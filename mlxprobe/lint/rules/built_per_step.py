@@ -40,7 +40,7 @@ from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
 from .construction import module_classes
-from .evaluation import literal_count, loop_reach, loop_trains, range_count
+from .evaluation import bound_int, literal_count, loop_reach, loop_trains, range_count
 
 RANDOM_LAYERS = frozenset(f"mlx.nn.{name}" for name in (
     "Linear", "Bilinear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
@@ -134,7 +134,28 @@ def many(source: SourceFile, loop: ast.AST | None) -> bool:
         return False
     count = literal_count(source, loop)
     count = range_count(source, loop) if count is None else count
+    count = while_count(source, loop) if count is None else count
     return count is None or count > FEW
+
+
+def while_count(source: SourceFile, loop: ast.AST) -> int | None:
+    """The passes of `while n < N:` (or `<=`) whose body steps `n += 1`, N a constant
+    (`bound_int`): at most N (fresh348 `pawnfield_puct_selfplay`, correct: `while gen <
+    GENS:`, `GENS = 8` generations of self-play, each building the previous generation's
+    net to play against)."""
+    test = getattr(loop, "test", None)
+    if not (isinstance(loop, ast.While) and isinstance(test, ast.Compare)
+            and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Lt, ast.LtE))
+            and isinstance(test.left, ast.Name)):
+        return None
+    stepped = any(isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add)
+                  and isinstance(n.target, ast.Name) and n.target.id == test.left.id
+                  and isinstance(n.value, ast.Constant) and n.value.value == 1
+                  for n in ast.walk(loop))
+    bound = bound_int(source, test.comparators[0], list(source.of_type(ast.Assign)))
+    if not stepped or bound is None:
+        return None
+    return bound + 1 if isinstance(test.ops[0], ast.LtE) else bound
 
 
 def periodic(source: SourceFile, site: ast.AST) -> bool:
