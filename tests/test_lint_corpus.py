@@ -29,8 +29,8 @@ HALVES = sorted(p for p in (ROOT / "corpus").iterdir()
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from lint_corpus import marked, silent  # noqa: E402
 
-# marked broken scripts found over every half (stop 89, after fresh341: 600 of 752)
-FOUND_AT_LEAST = 600
+# marked broken scripts found over every half (stop 90, after fresh349: 601 of 757)
+FOUND_AT_LEAST = 601
 
 # each half's broken and clean scripts are linted apart: the test over every half reads only
 # the marked broken scripts (632 of ~3,900 scripts at stop 70), the per-half tests the clean
@@ -209,7 +209,16 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # the server weights in (`local = Net(); local.update(...)`), 4 clients x 40 rounds = 160
     # builds in the run: the random-state chain the rule warns of stays a few hundred graph
     # nodes; the rule cannot count rounds given as a function's arguments (`run_rounds(0, 20)`)
-    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"]}
+    ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"],
+    # judged false at stop 90: a DWQ student built from mlx-lm's `llama.Model`, which has no
+    # Dropout, BatchNorm or `training` branch, put in eval mode and tuned: eval mode changes
+    # nothing in it; a rule that asked for such a layer in the file itself would go silent on
+    # a user's model imported from another file of theirs
+    ("fresh348", "correct_sailloft_tally_dwq_jsd.py"): ["MLX124:71"],
+    # judged false at stop 90: a hand-written optimizer whose `state` is a flat dict of arrays
+    # (`d`, `k`, ...), saved with `mx.save_safetensors` and restored with `mx.load`: no nested
+    # tree to flatten
+    ("fresh349", "voicing_cents_dadapt.py"): ["MLX031:171"]}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)
