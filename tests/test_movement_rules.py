@@ -220,7 +220,8 @@ def test_evaluations_between_reports_or_flat_memory_or_set_up_are_not_that_leak(
     # (memory that climbs over 5+ s is still the time rule's to judge: not this one's)
     assert classify(watched(evaluated, samples(climbing))).detail != "unevaluated"
     flat = [{"kind": "optimizer", "name": "SGD", "t": 9.0}, *reports(8),
-            {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6}]
+            {"kind": "eval_open", "since": 12.0, "where": "train.py:46", "t": 12.6},
+            {"kind": "step", "source": "update", "step": 1, "t": 14.0}]  # the run stepped
     assert classify(watched(flat, samples(lambda t: 30.0))).kind == "pass"
     set_up = [*reports(8), {"kind": "optimizer", "name": "SGD", "t": 13.0},  # loading data
               {"kind": "eval_open", "since": 13.5, "where": "train.py:46", "t": 14.1}]

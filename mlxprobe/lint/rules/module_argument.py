@@ -64,8 +64,10 @@ class ModuleArgument(Rule):
                 yield self.hit(source, call.args[at])
 
 
-CONTAINERS = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
-CONTAINER_CALLS = frozenset({"list", "tuple", "dict", "set"})
+# what a module keeps in its tree (measured: lists, tuples and dicts; ints, floats and
+# strings are kept outside it)
+CONTAINERS = (ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+CONTAINER_CALLS = frozenset({"list", "tuple", "dict"})
 
 
 def frozen(source: SourceFile) -> bool:
@@ -88,13 +90,13 @@ def kept_containers(source: SourceFile) -> bool:
 
 
 def container(source: SourceFile, value: ast.AST, classes: set[str]) -> bool:
-    """A list, tuple, dict or set with an item that builds no layer (an empty one is filled
-    with layers later, as a block list is), or a `list(...)`-style call."""
+    """A list, tuple or dict with an item that builds no layer (an empty one is filled with
+    layers later, as a block list is), or a `list(...)`-style call."""
     if isinstance(value, ast.Call):
         return isinstance(value.func, ast.Name) and value.func.id in CONTAINER_CALLS
     if not isinstance(value, CONTAINERS):
         return False
-    items = [value.elt] if isinstance(value, (ast.ListComp, ast.SetComp)) else \
+    items = [value.elt] if isinstance(value, ast.ListComp) else \
         [value.value] if isinstance(value, ast.DictComp) else \
         [v for v in value.values] if isinstance(value, ast.Dict) else list(value.elts)
     return any(not (isinstance(i, ast.Call) and layer_call(source, i, classes)) for i in items)
