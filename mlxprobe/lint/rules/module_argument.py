@@ -23,9 +23,10 @@ whose argument at the differentiated position (`argnums`, a constant or absent: 
 module: a name bound to an `mlx.nn` layer or an instance of the module's own nn.Module class
 (`dataflow.module_instances`), or `self.x` that the enclosing class's `__init__` binds to such a
 construction or to a parameter that every construction of the class in the module fills
-with one; in a file that calls `freeze(`/`quantize(`, or whose own nn.Module classes bind
-`self.x` to a list, tuple or dict (a display or comprehension with an item that builds no
-layer, a `list(...)`/`tuple(...)`/`dict(...)` call, or a parameter whose default is one).
+with one; in a file that freezes or quantizes a module (`frozen_differentiated.frozen_in`),
+or whose own nn.Module classes bind `self.x` to a list, tuple or dict (a display or
+comprehension with an item that builds no layer, a `list(...)`/`tuple(...)`/`dict(...)` call,
+or a parameter whose default is one).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -37,10 +38,11 @@ from collections.abc import Iterator
 
 from ..dataflow import layer_call, module_classes, module_instances
 from ..finding import Finding
-from ..flow import assignments, bound_arguments, method_of, self_attr
-from ..names import MX_GRAD, last_name
+from ..flow import assignments, bound_arguments, defaults, method_of, self_attr
+from ..names import MX_GRAD
 from ..source import FUNCTIONS, SourceFile
 from .base import Rule
+from .frozen_differentiated import frozen_in
 
 
 class ModuleArgument(Rule):
@@ -54,7 +56,7 @@ class ModuleArgument(Rule):
         return "mx.value_and_grad(" in text or "mx.grad(" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        if not (frozen(source) or kept_containers(source)):
+        if not (frozen_in(source, source.of_type(ast.Call)) or kept_containers(source)):
             return
         transforms = bound_transforms(source)
         for call in source.of_type(ast.Call):
@@ -70,20 +72,14 @@ CONTAINERS = (ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
 CONTAINER_CALLS = frozenset({"list", "tuple", "dict"})
 
 
-def frozen(source: SourceFile) -> bool:
-    """The file freezes or quantizes a module (`model.freeze()`, `nn.quantize(model)`)."""
-    return any(last_name(c.func) in ("freeze", "quantize") for c in source.of_type(ast.Call))
-
-
 def kept_containers(source: SourceFile) -> bool:
     """A module class of the file binds `self.x` to a container of more than layers."""
     classes = {c.name for c in module_classes(source)}
     for cls in module_classes(source):
         for function in (f for f in cls.body if isinstance(f, FUNCTIONS)):
-            defaults = dict(zip([a.arg for a in function.args.args][::-1],
-                                function.args.defaults[::-1]))
+            given = defaults(function)
             for target, value in assignments(ast.walk(function)):
-                value = defaults.get(value.id, value) if isinstance(value, ast.Name) else value
+                value = given.get(value.id, value) if isinstance(value, ast.Name) else value
                 if self_attr(target) is not None and container(source, value, classes):
                     return True
     return False
