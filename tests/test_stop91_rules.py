@@ -1,0 +1,45 @@
+"""Stop 91's verdict changes, each on the shape of the run it was measured on.
+
+- a metric non-finite from its first report names a log of a negative value (a determinant)
+  among its causes (fresh349 `mistral_fen_coupling`: a flow's log(det) of mixing matrices that
+  start as a permutation, det -1, NaN at every report while the weights train);
+- an optimizer never stepped names a check that skips every batch as unusable (fresh344
+  `quarry_lantern_dflash`: one long-prompt sample per bucket left no window to train on).
+"""
+
+from __future__ import annotations
+
+from test_stop90_rules import never_stepped
+
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching.facts import RawResult
+
+FLOW = ("data: train (6000, 3), test (2000, 3)\n"
+        + "".join(f"step {s:4d}  train nll/dim nan\n" for s in (1, 50, 100, 150, 200))
+        + "test nll/dim: nan (gaussian baseline 0.6328)\n")
+
+
+def nan_from_the_start() -> RawResult:
+    records = [{"kind": "start", "t": 0.0, "source": "bootstrap"},
+               {"kind": "optimizer", "name": "Adam", "t": 0.5}]
+    records += [{"kind": "step", "source": "update", "step": s, "t": 0.9 + s / 100, "step_s": 0.01}
+                for s in range(1, 201)]
+    records += [{"kind": "params", "step": s, "updates": s - 1, "look": 1, "leaves": 36,
+                 "compared": 36, "changed": 36, "unchanged": [], "nonfinite": [],
+                 "t": 0.95 + s / 100} for s in (2, 50, 100, 150, 200)]
+    records += [{"kind": "progress", "source": "output", "step": s, "t": 1.0 + s / 100,
+                 "metrics": {"train nll/dim": "nan"}} for s in (1, 50, 100, 150, 200)]
+    return RawResult(records=records, exit_code=0, watched=True, stdout_tail=FLOW)
+
+
+def test_a_metric_nan_from_its_first_report_names_a_log_of_a_negative_determinant() -> None:
+    verdict = classify(nan_from_the_start())
+    assert verdict.kind == "diverged", verdict.reason
+    assert "mx.linalg.slogdet(w)[1]" in verdict.hint
+    assert "log of a negative is NaN while its gradient 1/x stays finite" in verdict.hint
+
+
+def test_an_idle_optimizer_names_a_check_that_skips_every_batch() -> None:
+    verdict = classify(never_stepped())
+    assert verdict.label == "no_update:optimizer_idle", verdict.reason
+    assert "filter samples one by one before batching" in verdict.hint
