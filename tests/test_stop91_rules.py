@@ -43,3 +43,26 @@ def test_an_idle_optimizer_names_a_check_that_skips_every_batch() -> None:
     verdict = classify(never_stepped())
     assert verdict.label == "no_update:optimizer_idle", verdict.reason
     assert "filter samples one by one before batching" in verdict.hint
+
+
+def r2_run(values: list[float]) -> RawResult:
+    records = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": i + 1, "t": 1.0 + i,
+                 "metrics": {"loss": 10.0 - 0.001 * i, "r2": v}} for i, v in enumerate(values)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_an_r2_at_zero_at_every_report_is_a_mean_predictor() -> None:
+    verdict = classify(r2_run([-0.001, 0.001, 0.0, -0.0, 0.0, -0.001, 0.0, 0.001]))
+    assert verdict.label == "not_learning:at_mean", verdict.reason
+    assert verdict.evidence["reports"] == 8 and verdict.evidence["at_mean"] == 0.01
+    assert "summed over the batch" in verdict.hint
+
+
+def test_an_r2_that_rises_past_the_margin_is_not_a_mean_predictor() -> None:
+    assert classify(r2_run([0.0, 0.004, 0.008, 0.02, 0.2, 0.5, 0.8, 0.9])).label \
+        != "not_learning:at_mean"
+
+
+def test_few_r2_reports_at_zero_are_not_judged() -> None:
+    assert classify(r2_run([0.0, 0.001, 0.0, 0.0, 0.0])).label != "not_learning:at_mean"
