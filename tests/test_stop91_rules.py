@@ -66,3 +66,34 @@ def test_an_r2_that_rises_past_the_margin_is_not_a_mean_predictor() -> None:
 
 def test_few_r2_reports_at_zero_are_not_judged() -> None:
     assert classify(r2_run([0.0, 0.001, 0.0, 0.0, 0.0])).label != "not_learning:at_mean"
+
+
+def loaded(*loads: dict, losses: int = 12) -> RawResult:
+    records = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "weights", "t": 0.5 + i / 100, **load} for i, load in enumerate(loads)]
+    records += [{"kind": "progress", "source": "output", "step": 50 * (i + 1), "t": 1.0 + i,
+                 "metrics": {"loss": 2.7 - 0.08 * i}} for i in range(losses)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+NOTHING = {"model": "BertQA", "strict": False, "given": 33, "matched": 0, "unmatched": 33,
+           "unmatched_names": ["pooler.weight"], "parameters": 33, "without_weight": 33,
+           "without_weight_names": ["model.embeddings.norm.bias"]}
+
+
+def test_a_non_strict_load_that_matched_nothing_is_a_wrong_result() -> None:
+    verdict = classify(loaded(NOTHING))
+    assert verdict.label == "wrong_result:weights_unloaded", verdict.reason
+    assert "matched 0 of the 33 weights" in verdict.reason
+    assert "strip or add the prefix" in verdict.hint
+    assert verdict.evidence["unmatched_names"] == ["pooler.weight"]
+
+
+def test_a_later_load_into_that_model_that_matched_clears_it() -> None:
+    assert classify(loaded(NOTHING, {**NOTHING, "matched": 31, "unmatched": 2})).label \
+        != "wrong_result:weights_unloaded"
+
+
+def test_a_partial_non_strict_load_is_left_alone() -> None:
+    assert classify(loaded({**NOTHING, "matched": 6, "unmatched": 0, "given": 6})).label \
+        != "wrong_result:weights_unloaded"

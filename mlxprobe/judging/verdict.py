@@ -100,6 +100,7 @@ from . import (
     tracebacks,
     unapplied_rate,
     unevaluated,
+    unloaded,
     unmoved,
     variance,
     variational,
@@ -282,6 +283,7 @@ def _reported_wrong_rules() -> tuple[Rule, ...]:
         *replayed.RULES,  # before reverted: a whole curve replayed names the resume
         *reverted.RULES,
         *degraded.RULES,
+        *unloaded.RULES,
         *averaged.RULES,
         *accumulated.RULES,
         *stale_eval.RULES,
