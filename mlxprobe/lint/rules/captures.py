@@ -12,7 +12,11 @@ fresh11 and fresh15 `compiled_grad_captures_weights` (ml-explore/mlx-swift-lm#58
 fix, as MLX's compile docs give it: `partial(mx.compile, inputs=model.state,
 outputs=model.state)`).
 
-Job: find such compiled functions; one that updates the model itself is MLX023's.
+Job: find such compiled functions; one that updates the model itself is MLX023's. A function
+compiled inside a factory that a loop calls after its updates (each round trains, then builds
+its planner anew and uses it, with no update after that call in the round) is traced afresh
+each round with the round's parameters: fresh351 `rindcellar_pets_cem`, correct, a
+model-based RL loop whose `make_planner(model)` compiles its imagined rollouts.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -23,8 +27,8 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import arguments, assignments, calls, reach
-from ..names import dotted
-from ..source import SourceFile
+from ..names import dotted, last_name
+from ..source import LOOPS, SourceFile
 from .base import Rule
 from .evaluation import is_optimizer_update, updated_model
 from .state import model_update
@@ -64,6 +68,30 @@ def model_readers(source: SourceFile, models: set[str]) -> set[str]:
     return found - {""}
 
 
+def rebuilt_after_updates(source: SourceFile, function: ast.AST) -> bool:
+    """The compiled function is defined inside a factory that is only called in loops, each
+    call after the loop body's last update of a model (`planner = make_planner(model)` after
+    the round's training): every round compiles and traces it anew with that round's
+    parameters."""
+    factory = source.enclosing(function)
+    name = getattr(factory, "name", None)
+    sites = [c for c in source.of_type(ast.Call) if name and last_name(c.func) == name]
+    return bool(sites) and all(_after_updates(source, site) for site in sites)
+
+
+def _after_updates(source: SourceFile, site: ast.AST) -> bool:
+    """No statement of the loop around `site`, from the one holding it on, updates a model."""
+    loop = source.enclosing(site, LOOPS)
+    statement = site
+    while loop is not None and source.parents.get(statement) is not loop:
+        statement = source.parents[statement]
+    if loop is None or statement not in loop.body:  # type: ignore[attr-defined]
+        return False
+    later = loop.body[loop.body.index(statement):]  # type: ignore[attr-defined]
+    return not any(is_optimizer_update(source, c) or model_update(c)
+                   for c in calls(reach(source, later)))
+
+
 def reads(nodes: list[ast.AST], names: set[str]) -> bool:
     """A node among `nodes` reads one of `names` (`model`, `self.model`, `loss_and_grad`)."""
     return any(type(n) in (ast.Name, ast.Attribute) and name_of(n) in names for n in nodes)
@@ -91,6 +119,7 @@ class CompiledReadsStaleModel(Rule):
             if function in reported or any(
                     is_optimizer_update(source, c) or model_update(c) for c in calls(nodes)):
                 continue  # an update inside is MLX023's
-            if reads(nodes, readers - arguments(function)):
+            if reads(nodes, readers - arguments(function)) and not rebuilt_after_updates(
+                    source, function):
                 reported.add(function)
                 yield self.hit(source, where)

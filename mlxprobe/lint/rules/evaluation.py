@@ -400,9 +400,9 @@ def python_value(source: SourceFile, node: ast.AST) -> bool:
 
 
 def counter(source: SourceFile, node: ast.AST) -> bool:
-    """A name its function binds only to numbers and steps by numbers or Python values read
-    from arrays (`step = 0`, then `step += 1`; `tot += loss.item()`): no parameter, loop
-    target or other binding (fresh91 `bell_strike_kfold_ckpt_graphite`: `return
+    """A name its function binds only to numbers, None or Python values read from arrays and
+    steps by numbers or such values (`step = 0`, then `step += 1`; `tot += loss.item()`): no
+    parameter, loop target or other binding (fresh91 `bell_strike_kfold_ckpt_graphite`: `return
     val_cents(), step` from each fold, the step count summed into an offset across folds)."""
     function = source.enclosing(node) if isinstance(node, ast.Name) else None
     if function is None or node.id in arguments(function):
@@ -414,8 +414,15 @@ def counter(source: SourceFile, node: ast.AST) -> bool:
               if isinstance(t, ast.Name) and t.id == node.id]
     steps = [n.value for n in nodes if isinstance(n, ast.AugAssign)
              and isinstance(n.target, ast.Name) and n.target.id == node.id]
-    return bool(values) and all(_number(v, node.id) for v in values) and all(
+    return bool(values) and all(_number(v, node.id) or _host(v) for v in values) and all(
         _number(v, node.id) or is_materialised(v) for v in steps)
+
+
+def _host(node: ast.AST) -> bool:
+    """`None` or a value read from an array (`first = None`, then `first = loss.item()`:
+    fresh351 `apiary_swarm_nova`, correct, a client's first and last losses returned beside
+    its update and kept across rounds)."""
+    return (isinstance(node, ast.Constant) and node.value is None) or is_materialised(node)
 
 
 def _binders(nodes: list[ast.AST]) -> Iterator[ast.AST]:

@@ -79,6 +79,9 @@ def reaches(source: SourceFile, node: ast.AST, dead: set[str], depth: int = DEPT
         return False  # `x.shape`, `x.dtype`: what an array is, never a value it carries
     if isinstance(node, ast.Name):
         return node.id not in dead | constants(source) and node.id not in source.imports.aliases
+    picked = picked_result(source, node) if depth else None
+    if picked is not None:
+        return helper_reaches(source, picked[0], node.value, dead, depth - 1, picked[1])
     if isinstance(node, ast.Call):
         helper = function_of(source, node.func) if depth else None
         if helper is not None and not isinstance(helper, ast.Lambda):
@@ -89,10 +92,24 @@ def reaches(source: SourceFile, node: ast.AST, dead: set[str], depth: int = DEPT
     return any(reaches(source, c, dead, depth) for c in ast.iter_child_nodes(node))
 
 
+def picked_result(source: SourceFile, node: ast.AST) -> tuple[ast.AST, int] | None:
+    """(the module's own function, i) of `helper(...)[i]`: one result of a helper that
+    returns several (`lambda b, m, x, c: losses(m, b, x, c)[1]`, fresh351
+    `allotment_kiosk_dla`, correct: two models trained on the two losses one helper
+    returns, the second's gradient through the second)."""
+    if not (type(node) is ast.Subscript and type(node.value) is ast.Call
+            and type(node.slice) is ast.Constant and type(node.slice.value) is int):
+        return None
+    helper = function_of(source, node.value.func)
+    return None if helper is None or isinstance(helper, ast.Lambda) else (helper,
+                                                                          node.slice.value)
+
+
 def helper_reaches(source: SourceFile, helper: ast.AST, call: ast.Call, dead: set[str],
-                   depth: int) -> bool:
-    """The helper's result carries a gradient, given which of its arguments do at this
-    call (an argument left to a constant default does not)."""
+                   depth: int, pick: int = 0) -> bool:
+    """The helper's result (its `pick`-th of a tuple it returns) carries a gradient, given
+    which of its arguments do at this call (an argument left to a constant default does
+    not)."""
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
             k.arg is None for k in call.keywords):
         return True
@@ -100,7 +117,7 @@ def helper_reaches(source: SourceFile, helper: ast.AST, call: ast.Call, dead: se
     seed = {name for name, value in values.items()
             if value is not None and not reaches(source, value, dead, depth)}
     inner = dead_names(source, helper.body, seed, depth)
-    return any(reaches(source, first(r), inner, depth) for r in returns_of(helper))
+    return any(reaches(source, element(r, pick), inner, depth) for r in returns_of(helper))
 
 
 def dead_names(source: SourceFile, body: list[ast.stmt], seed: set[str],
@@ -182,7 +199,12 @@ def settings(source: SourceFile) -> set[str]:
 
 def first(node: ast.AST) -> ast.AST:
     """The loss of `return loss, aux` (value_and_grad differentiates the first output)."""
-    return node.elts[0] if isinstance(node, ast.Tuple) and node.elts else node
+    return element(node, 0)
+
+
+def element(node: ast.AST, i: int) -> ast.AST:
+    """The `i`-th of a returned tuple (the whole value when it is not one that long)."""
+    return node.elts[i] if isinstance(node, ast.Tuple) and len(node.elts) > i >= 0 else node
 
 
 class GradientCut(Rule):

@@ -1,0 +1,105 @@
+"""Stop 91's lint changes, each on the shape of the corpus script that showed it:
+- MLX008 reads a helper's result bound only to None and `.item()` values as a Python value
+  (fresh351 `apiary_swarm_nova`, correct: a client's first and last losses returned beside
+  its update, kept across rounds), and still finds a kept loss array;
+- MLX113 leaves alone a function compiled inside a factory that a loop calls after its
+  updates (fresh351 `rindcellar_pets_cem`, correct: the planner rebuilt each round after
+  training), and still finds one built before the updates of its loop;
+- MLX016 follows `helper(...)[i]` to the helper's i-th result (fresh351
+  `allotment_kiosk_dla`, correct: two models trained on the two losses one helper returns),
+  and still finds a cut one.
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+CLIENT = """
+model = nn.Linear(4, 1)
+grad_fn = nn.value_and_grad(model, lambda m, x, y: ((m(x) - y) ** 2).mean())
+
+def local_train(x, y, tau):
+    opt = optim.SGD(learning_rate=0.1)
+    first = last = None
+    for t in range(tau):
+        loss, g = grad_fn(model, x, y)
+        opt.update(model, g)
+        mx.eval(model.parameters(), opt.state, loss)
+        if first is None:
+            first = loss.item()
+        last = {LAST}
+    return model.parameters(), first, last
+
+firsts, lasts = [], []
+for rnd in range(20):
+    delta, f, l = local_train(x, y, 5)
+    firsts.append(f)
+    lasts.append(l)
+"""
+
+
+def test_mlx008_leaves_alone_losses_returned_as_python_values() -> None:
+    assert fired(CLIENT.replace("{LAST}", "loss.item()"), "MLX008") == []
+
+
+def test_mlx008_still_finds_a_returned_loss_array_kept_across_rounds() -> None:
+    assert fired(CLIENT.replace("{LAST}", "loss"), "MLX008") == [21]
+
+
+PLANNER = """
+model = nn.Linear(4, 2)
+opt = optim.Adam(learning_rate=1e-3)
+lg = nn.value_and_grad(model, lambda m, x, y: ((m(x) - y) ** 2).mean())
+
+def make_planner(model):
+    def _imagine(acts):
+        return model(acts).sum(-1)
+    imagine = mx.compile(_imagine)
+    return lambda acts: imagine(acts)
+
+for rnd in range(3):
+{BEFORE}
+    for step in range(100):
+        loss, grads = lg(model, x, y)
+        opt.update(model, grads)
+        mx.eval(model.parameters(), opt.state)
+{AFTER}
+"""
+BUILD = "    planner = make_planner(model)\n    print(planner(x))"
+
+
+def test_mlx113_leaves_alone_a_compile_rebuilt_after_each_rounds_updates() -> None:
+    assert fired(PLANNER.replace("{BEFORE}", "").replace("{AFTER}", BUILD), "MLX113") == []
+
+
+def test_mlx113_still_finds_a_compile_built_before_its_loops_updates() -> None:
+    code = PLANNER.replace("{BEFORE}", BUILD).replace("{AFTER}", "    print(planner(x))")
+    assert fired(code, "MLX113") == [9]
+
+
+TWO_LOSSES = """
+ranker, bias = nn.Linear(4, 3), nn.Linear(1, 3)
+
+def rel(logits):
+    p = mx.softmax(logits, axis=-1)
+    return mx.stop_gradient(p / p[..., :1])
+
+def losses(r_model, b_model, x, c):
+    s = r_model(x)
+    g = b_model(mx.ones((x.shape[0], 1)))
+    l_r = -(c / rel(g) * nn.log_softmax(s, axis=-1)).sum(-1).mean()
+    l_b = -(c / rel(s) * nn.log_softmax({G}, axis=-1)).sum(-1).mean()
+    return l_r, l_b
+
+b_grad = nn.value_and_grad(bias, lambda b, m, x, c: losses(m, b, x, c)[1])
+"""
+
+
+def test_mlx016_follows_a_picked_result_of_a_helper() -> None:
+    assert fired(TWO_LOSSES.replace("{G}", "g"), "MLX016") == []
+
+
+def test_mlx016_still_finds_a_picked_result_that_is_cut() -> None:
+    assert fired(TWO_LOSSES.replace("{G}", "rel(g)"), "MLX016") != []
