@@ -97,3 +97,22 @@ def test_a_later_load_into_that_model_that_matched_clears_it() -> None:
 def test_a_partial_non_strict_load_is_left_alone() -> None:
     assert classify(loaded({**NOTHING, "matched": 6, "unmatched": 0, "given": 6})).label \
         != "wrong_result:weights_unloaded"
+
+
+KEY_TRACE = """Traceback (most recent call last):
+  File "/w/sweep.py", line 209, in <module>
+    main()
+  File "/w/sweep.py", line 155, in train
+    self.state.val_loss = val_metrics["loss"]
+                          ~~~~~~~~~~~^^^^^^^^
+KeyError: 'loss'
+"""
+
+
+def test_a_string_key_missing_from_the_programs_own_dict_names_prefixed_results() -> None:
+    raw = RawResult(records=[{"kind": "start", "t": 0.0, "source": "bootstrap"}], exit_code=1,
+                    watched=True, stderr_tail=KEY_TRACE)
+    verdict = classify(raw)
+    assert verdict.label == "crash:KeyError", verdict.reason
+    assert verdict.hint.startswith("the key 'loss' is read on the raising line (sweep.py:155")
+    assert "prefixed (`eval_loss`" in verdict.hint

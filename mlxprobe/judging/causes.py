@@ -149,6 +149,7 @@ PER_ROW = re.compile(r"\[broadcast_shapes\] Shapes \((?P<rows>\d+),\s*\d+\) and 
 ROW_COLUMN = re.compile(r"reshape\(\s*-1\s*,\s*1\s*\)|\[:,\s*None\]")
 UNHASHABLE_SLICE = "unhashable type: 'slice'"
 SLICING = re.compile(r"\[[^\[\]]*:[^\[\]]*\]")
+STRING_KEY = re.compile(r"""['"]([^'"]{1,80})['"]""")
 TRANSFORM_CALL = re.compile(r"\b(?:value_and_grad|grad|vmap|vjp|jvp)\(")
 
 
@@ -194,6 +195,9 @@ def _python(kind: str, message: str, user: Frame, found: list[Frame]) -> str | N
         return per_row_count(int(shapes["rows"]), int(shapes["count"]), user)
     if kind == "ValueError" and ZERO_STEP.search(message):
         return zero_step(user)
+    if kind == "KeyError" and (key := STRING_KEY.fullmatch(message.strip())) and not passed(
+            found) and read_under(key.group(1), user.text):
+        return missing_key(key.group(1), user)
     if kind == "IndexError" and user.function == "__getitem__":
         return index_in_getitem(message, user)
     if kind == "TypeError" and UNHASHABLE_SLICE in message and SLICING.search(user.text):
@@ -259,6 +263,24 @@ def _inside_optimizer(kind: str, message: str, user: Frame, found: list[Frame]) 
     if kind == "TypeError" and STRUCTURE.search(message):
         return optimizer_tree_type(message, user)
     return None
+
+
+def read_under(key: str, text: str) -> bool:
+    """The line subscripts something with the string `key` (`d["loss"]`, `d['loss']`)."""
+    return f'["{key}"]' in text or f"['{key}']" in text
+
+
+def missing_key(key: str, user: Frame) -> str:
+    """A dict read on the program's own line under a name it does not hold (fresh352
+    `quarry_ledger_patience`, bert-playground 3743ad7: an evaluation returned `eval_loss`,
+    the trainer read `loss`)."""
+    return (f"the key '{key}' is read on the raising line ({user.where}: "
+            f"`{user.text[:LINE_CHARS]}`) from a dict that does not hold it: print the dict's "
+            "keys where it is made. Most often a function returns its results under other "
+            "names than its caller reads: prefixed (`eval_loss`, `val_loss`, `train/loss`) "
+            "or renamed between versions, read back under the bare one; read the name the "
+            "producer writes, and use `.get(key, default)` only where a missing key is "
+            "expected")
 
 
 def truth_value(user: Frame) -> str:
