@@ -7,7 +7,10 @@
   training), and still finds one built before the updates of its loop;
 - MLX016 follows `helper(...)[i]` to the helper's i-th result (fresh351
   `allotment_kiosk_dla`, correct: two models trained on the two losses one helper returns),
-  and still finds a cut one.
+  and still finds a cut one;
+- MLX276 finds a sub-module's checkpoint loaded with strict=False into a model that holds that
+  sub-module under an attribute (fresh350 `gazetteer_span_warmstart`, plpxsk/bert-qa 3c39fa0),
+  and leaves alone the load into the sub-module itself and the load of a whole model's file.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -103,3 +106,53 @@ def test_mlx016_follows_a_picked_result_of_a_helper() -> None:
 
 def test_mlx016_still_finds_a_picked_result_that_is_cut() -> None:
     assert fired(TWO_LOSSES.replace("{G}", "rel(g)"), "MLX016") != []
+
+
+WARMSTART = """
+from mlx.utils import tree_flatten
+
+class Bert(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bert = Bert()
+        self.tag = nn.Linear(4, 2)
+
+class QA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = Bert()
+        self.head = nn.Linear(4, 2)
+
+    def load_pretrained(self, path):
+        self.model.load_weights(path, strict=False)
+
+def pretrain(path):
+    model = Tagger()
+    mx.savez(path, **dict(tree_flatten(model.bert.parameters())))
+
+def load(path):
+    model = QA()
+    model.{LOAD}(path{STRICT})
+    return model
+"""
+
+
+def test_mlx276_finds_a_submodule_checkpoint_loaded_into_its_wrapper() -> None:
+    code = WARMSTART.replace("{LOAD}", "load_weights").replace("{STRICT}", ", strict=False")
+    assert fired(code, "MLX276") == [30]
+
+
+def test_mlx276_leaves_alone_the_load_into_the_submodule_itself() -> None:
+    code = WARMSTART.replace("{LOAD}", "load_pretrained").replace("{STRICT}", "")
+    assert fired(code, "MLX276") == []
+
+
+def test_mlx276_leaves_alone_a_wrapper_whose_own_weights_are_saved() -> None:
+    code = WARMSTART.replace("{LOAD}", "load_weights").replace("{STRICT}", ", strict=False")
+    code = code.replace("    return model\n", "    model.save_weights(path)\n    return model\n")
+    assert fired(code, "MLX276") == []

@@ -158,6 +158,7 @@ from .pairs import PairsShuffledApart
 from .path_weights import PathToWeights
 from .positional_flag import PositionalFlag
 from .precision import Bfloat16SmallSteps, HalfSquareOverflow
+from .prefix_load import SubmoduleCheckpointLoaded
 from .private_chain import PrivateChain
 from .private_layers import PrivateLayers
 from .private_state import PrivateState
@@ -376,4 +377,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     RandomArguments,
     LayerOnArray,
     ShapeWrittenByIndex,
+    SubmoduleCheckpointLoaded,
 ), key=lambda r: r.id))
