@@ -10,7 +10,10 @@
   and still finds a cut one;
 - MLX276 finds a sub-module's checkpoint loaded with strict=False into a model that holds that
   sub-module under an attribute (fresh350 `gazetteer_span_warmstart`, plpxsk/bert-qa 3c39fa0),
-  and leaves alone the load into the sub-module itself and the load of a whole model's file.
+  and leaves alone the load into the sub-module itself and the load of a whole model's file;
+- MLX277 finds a parameter never read whose keyword the function passes on as a literal
+  while a caller gives it another value (fresh351 `ledger_quay_span`, plpxsk/bert-qa
+  108f4b1), and leaves alone one forwarded, or one no caller sets otherwise.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -156,3 +159,33 @@ def test_mlx276_leaves_alone_a_wrapper_whose_own_weights_are_saved() -> None:
     code = WARMSTART.replace("{LOAD}", "load_weights").replace("{STRICT}", ", strict=False")
     code = code.replace("    return model\n", "    model.save_weights(path)\n    return model\n")
     assert fired(code, "MLX276") == []
+
+
+REDUCTION = """
+def compute_loss(logits, y, reduction="mean"):
+    return nn.losses.cross_entropy(logits, y, reduction=reduction)
+
+def loss_fn(model, x, y, reduction="mean"):
+    return compute_loss(model(x), y, reduction={GIVEN})
+
+def eval_fn(model, batches):
+    total = 0.0
+    for x, y in batches:
+        total += mx.sum(loss_fn(model, x, y, reduction="{ASKED}")).item()
+    return total
+"""
+
+
+def test_mlx277_finds_a_keyword_passed_on_as_a_literal_that_a_caller_sets() -> None:
+    code = REDUCTION.replace("{GIVEN}", '"mean"').replace("{ASKED}", "none")
+    assert fired(code, "MLX277") == [6]
+
+
+def test_mlx277_leaves_alone_a_forwarded_keyword() -> None:
+    code = REDUCTION.replace("{GIVEN}", "reduction").replace("{ASKED}", "none")
+    assert fired(code, "MLX277") == []
+
+
+def test_mlx277_leaves_alone_a_keyword_no_caller_sets_otherwise() -> None:
+    code = REDUCTION.replace("{GIVEN}", '"mean"').replace("{ASKED}", "mean")
+    assert fired(code, "MLX277") == []

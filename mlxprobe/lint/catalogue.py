@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX277", "keyword-dropped",
+        "a function never reads one of its parameters and passes that keyword on as a "
+        "literal (reduction=\"mean\") while a caller hands it another value "
+        "(reduction=\"none\"): the caller's value is dropped",
+        "loss = compute_loss(logits, targets, reduction=reduction)  # forward the parameter",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh351 ledger_quay_span) an evaluation "
+        "asked loss_fn for per-example losses and divided their sum by the example count; "
+        "loss_fn passed reduction=\"mean\" on, so the validation loss read 0.017 against a "
+        "true 0.548 (untrained 0.118 against a uniform guess of 3.332)",
+        "", source="https://github.com/plpxsk/bert-qa/commit/"
+        "108f4b177c3c5ca83487157be09618e546fa9d29"),
+    RuleInfo(
         "MLX276", "submodule-checkpoint-unprefixed",
         "weights saved from one module class are loaded with strict=False into a model that "
         "holds that class under an attribute (self.model = Bert(...)): the file's names lack "

@@ -117,7 +117,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                "MLX127", "MLX129", "MLX130", "MLX131",
                                "MLX132", "MLX138", "MLX140", "MLX158", "MLX159",
                                "MLX164", "MLX166", "MLX172"}),
-    "wrong_result": frozenset({"MLX276", "MLX272", "MLX267", "MLX263", "MLX256", "MLX247",
+    "wrong_result": frozenset({"MLX277", "MLX276", "MLX272", "MLX267", "MLX263", "MLX256", "MLX247",
                                "MLX241", "MLX225",
                                "MLX223", "MLX219",
                                "MLX215", "MLX210", "MLX209", "MLX208",

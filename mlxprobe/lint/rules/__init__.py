@@ -59,6 +59,7 @@ from .double_bos import DoubleBos
 from .double_update import DoubleUpdate
 from .dropout_eval import DropoutAtEvaluation
 from .dropped_input import DroppedInput
+from .dropped_keyword import KeywordDropped
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
 from .ellipsis_slice import EllipsisSlice
@@ -378,4 +379,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     LayerOnArray,
     ShapeWrittenByIndex,
     SubmoduleCheckpointLoaded,
+    KeywordDropped,
 ), key=lambda r: r.id))
