@@ -13,7 +13,15 @@
   and leaves alone the load into the sub-module itself and the load of a whole model's file;
 - MLX277 finds a parameter never read whose keyword the function passes on as a literal
   while a caller gives it another value (fresh351 `ledger_quay_span`, plpxsk/bert-qa
-  108f4b1), and leaves alone one forwarded, or one no caller sets otherwise.
+  108f4b1), and leaves alone one forwarded, or one no caller sets otherwise;
+- MLX014 leaves alone a descent step in a loop inside a module's forward (fresh353
+  `widefield_zstack_unroll_ok`, correct: unrolled deconvolution), and still finds one in a
+  training loop;
+- MLX008 leaves alone losses kept over a loop of a small constant range inside one step and
+  a helper's list of `.item()` values (fresh353 `ropebridge_replica_sag`, correct: four
+  simulated replicas), and still finds a loss kept over a long loop;
+- MLX269 leaves alone a `deque(maxlen=N)` of parameter trees (fresh353
+  `locksmith_stale_workers`, correct: stale weights for delayed workers), and still finds a list.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -189,3 +197,91 @@ def test_mlx277_leaves_alone_a_forwarded_keyword() -> None:
 def test_mlx277_leaves_alone_a_keyword_no_caller_sets_otherwise() -> None:
     code = REDUCTION.replace("{GIVEN}", '"mean"').replace("{ASKED}", "mean")
     assert fired(code, "MLX277") == []
+
+
+UNROLLED = """
+class Unrolled(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.log_steps = mx.zeros((n,))
+        self.n = n
+
+    def __call__(self, y, A):
+        x = A.T @ y
+        for k in range(self.n):
+            grad = A.T @ (A @ x - y)
+            x = x - mx.exp(self.log_steps[k]) * grad
+        return x
+
+model = Unrolled(4)
+lg = nn.value_and_grad(model, lambda m, y, A, t: ((m(y, A) - t) ** 2).mean())
+"""
+
+
+def test_mlx014_leaves_alone_an_unrolled_descent_in_a_forward() -> None:
+    assert fired(UNROLLED, "MLX014") == []
+
+
+def test_mlx014_still_finds_a_hand_written_descent_in_a_training_loop() -> None:
+    code = UNROLLED + """
+w = mx.zeros((4,))
+gfn = mx.grad(lambda w, x, y: ((x @ w - y) ** 2).mean())
+for step in range(1000):
+    grad = gfn(w, x, y)
+    w = w - 0.1 * grad
+"""
+    assert fired(code, "MLX014") == [22]
+
+
+REPLICAS = """
+N_REPLICAS = 4
+model = nn.Linear(4, 1)
+opt = optim.Adam(learning_rate=1e-3)
+grad_fn = nn.value_and_grad(model, lambda m, x, y: ((m(x) - y) ** 2).mean())
+
+def replica_step(shards):
+    losses, grads = [], []
+    for r in range({COUNT}):
+        loss, g = grad_fn(model, *shards[r])
+        losses.append(loss)
+        grads.append(g)
+    opt.update(model, tree_map(lambda *gs: sum(gs) / len(gs), *grads))
+    mx.eval(model.parameters(), opt.state, losses)
+    return [l.item() for l in losses]
+
+window = []
+for step in range(1000):
+    site_losses = replica_step(shards)
+    window.append(site_losses)
+"""
+
+
+def test_mlx008_leaves_alone_a_few_replicas_losses_and_their_floats() -> None:
+    assert fired(REPLICAS.replace("{COUNT}", "N_REPLICAS"), "MLX008") == []
+
+
+def test_mlx008_still_finds_losses_kept_over_a_long_loop() -> None:
+    assert fired(REPLICAS.replace("{COUNT}", "500"), "MLX008") == [11]
+
+
+STALE = """
+from collections import deque
+model, server = nn.Linear(4, 1), nn.Linear(4, 1)
+opt = optim.SGD(learning_rate=0.1)
+grad_fn = nn.value_and_grad(model, lambda m, x, y: ((m(x) - y) ** 2).mean())
+history = {KEPT}
+for tick in range(1000):
+    model.update(history[-1])
+    loss, grads = grad_fn(model, x, y)
+    opt.update(server, grads)
+    mx.eval(server.parameters(), opt.state, loss)
+    history.append(server.parameters())
+"""
+
+
+def test_mlx269_leaves_alone_a_capped_deque_of_versions() -> None:
+    assert fired(STALE.replace("{KEPT}", "deque(maxlen=3)"), "MLX269") == []
+
+
+def test_mlx269_still_finds_a_list_of_versions() -> None:
+    assert fired(STALE.replace("{KEPT}", "[]"), "MLX269") == [12]

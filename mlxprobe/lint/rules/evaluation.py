@@ -257,12 +257,15 @@ def read_by_helper(source: SourceFile, loop: ast.AST, update: ast.Call,
         source.enclosing(update, LOOPS) is None and loss_read_each_step(source, helper, outputs)
 
 
-def loss_names(nodes: list[ast.AST]) -> set[str]:
+def loss_names(source: SourceFile, nodes: list[ast.AST]) -> set[str]:
     """Names a loop binds to a step's loss array: the first of `loss, g = grad_fn(...)`, or
-    `loss = f(...)` (not `float(...)`/`.item()`)."""
+    `loss = f(...)` (not `float(...)`/`.item()`, nor a call of the module's own function
+    that returns only such values: `site_losses = replica_step(...)` returning `[l.item()
+    for l in losses]`, fresh353 `ropebridge_replica_sag`)."""
     found: set[str] = set()
     for target, value in assignments(nodes):
-        if not isinstance(value, ast.Call) or last_name(value.func) in MATERIALISE:
+        if not isinstance(value, ast.Call) or last_name(value.func) in MATERIALISE or \
+                python_value(source, value):
             continue
         callee = (last_name(value.func) or "").lower()
         if isinstance(target, ast.Tuple) and target.elts and "grad" in callee:
@@ -445,6 +448,13 @@ def _number(node: ast.AST, name: str) -> bool:
 
 
 def _plain(node: ast.AST) -> bool:
+    """A constant, a value read from an array, or a list of such values (`[l.item() for l
+    in losses]`: fresh353 `ropebridge_replica_sag`, correct, each replica's loss as a float
+    returned from its step and kept in a report window)."""
+    if isinstance(node, ast.ListComp):
+        return _plain(node.elt)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return all(_plain(e) for e in node.elts)
     return isinstance(node, ast.Constant) or is_materialised(node)
 
 
@@ -685,6 +695,24 @@ def configurations(source: SourceFile, loop: ast.AST, name: str) -> bool:
         loop, LOOPS) is None and bool(name_values(source, name, source.enclosing(loop)))
 
 
+def evaluated_after(source: SourceFile, loop: ast.AST, name: str) -> bool:
+    """A loop of at most MAX_KEPT passes (a literal or a constant range) in no other loop of
+    its function, keeping into a list the function binds afresh (`losses = []`), which
+    `mx.eval` is handed after the loop in that function: each call keeps a few arrays and
+    evaluates them (fresh353 `ropebridge_replica_sag`, correct: four simulated replicas'
+    losses kept for one averaged update, `mx.eval(..., losses)` after it)."""
+    function = source.enclosing(loop)
+    count = literal_count(source, loop)
+    count = range_count(source, loop) if count is None else count
+    if function is None or count is None or count > MAX_KEPT or source.enclosing(
+            loop, (*LOOPS, *FUNCTIONS)) is not function:
+        return False
+    fresh = name_values(source, name, function)
+    return bool(fresh) and all(isinstance(v, ast.List) and not v.elts for v in fresh) and any(
+        e.lineno > loop.end_lineno and name in {n for a in e.args for n in names_in(a)}
+        for e in evals(source, body_nodes(source, function)))
+
+
 def range_count(source: SourceFile, loop: ast.AST) -> int | None:
     """The passes of `for ... in range(N)` or `range(A, B)` when each bound is an int
     literal, a name bound once to one, or one of those plus or minus another (`range(1,
@@ -777,7 +805,7 @@ class LazyLossKept(Rule):
             if run_under(source, loop, {"compile"}):
                 continue
             body = body_nodes(source, loop)
-            losses = loss_names(body) | step_arrays(source, body) | trained_arrays(
+            losses = loss_names(source, body) | step_arrays(source, body) | trained_arrays(
                 source, loop, body) | yielded_arrays(source, loop) | loss_outputs(
                 source, loop, body)
             # and the values of a step's dict of metrics the loop iterates (fresh132
@@ -815,6 +843,7 @@ def unevaluated(source: SourceFile, loop: ast.AST, body: list[ast.AST], losses: 
                 and not bounded(source, loop, node)
                 and not per_update(source, loop, hit[0])
                 and not configurations(source, loop, hit[0])
+                and not evaluated_after(source, loop, hit[0])
                 and not fed_back(source, loop, hit[0])
                 and node not in reported):
             reported.add(node)

@@ -14,7 +14,8 @@ Job: `kept.append(v)` whose innermost loop is one that steps an optimizer there 
 `optimizer.update` or a module helper that calls one, not in a loop nested inside), `kept`
 bound outside that loop (or an attribute), and `v` is, or holds as a tuple, list or dict
 element, `<x>.parameters()`, `<x>.trainable_parameters()` or `<optimizer>.state`. A snapshot
-taken once an epoch, outside the step's loop (stochastic weight averaging), is left alone.
+taken once an epoch, outside the step's loop (stochastic weight averaging), and a
+`deque(maxlen=N)` (the last N versions) are left alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -25,7 +26,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, calls, helper_of, reach, walk
+from ..flow import assigned, body_assignments, calls, helper_of, reach, walk
 from ..names import last_name
 from ..source import LOOPS, SourceFile
 from .base import Rule
@@ -93,5 +94,21 @@ class KeptState(Rule):
                 and state_tree(call.args[0])):
             return False
         loop = innermost(source, call)
-        return loop is not None and outlives(loop, func.value) and steps_here(source, loop)
+        return loop is not None and outlives(loop, func.value) and steps_here(
+            source, loop) and not capped(source, func.value)
+
+
+def capped(source: SourceFile, kept: ast.AST) -> bool:
+    """The list is a name its scope binds only to `deque(..., maxlen=N)`: it keeps the last
+    N trees, not one more per step (fresh353 `locksmith_stale_workers`, correct: the server's
+    last three versions kept for workers that read stale weights)."""
+    if not isinstance(kept, ast.Name):
+        return False
+    scope = source.enclosing(kept) or source.tree
+    values = [v for t, v in body_assignments(source, scope)
+              if isinstance(t, ast.Name) and t.id == kept.id]
+    return bool(values) and all(
+        isinstance(v, ast.Call) and last_name(v.func) == "deque" and any(
+            k.arg == "maxlen" and not (isinstance(k.value, ast.Constant) and k.value.value is None)
+            for k in v.keywords) for v in values)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from ..dataflow import (
     evaluates_each_step,
+    forwards,
     layer_call,
     module_classes,
     transformed,
@@ -158,7 +159,10 @@ def state_updates(source: SourceFile, nodes: list[ast.AST]) -> list[ast.AST]:
 class StateNeverEvaluated(Rule):
     """MLX014: a loop updates the parameters (`model.update(...)`, a tree rebound with
     tree_map or a comprehension, an array stepped against its gradient by hand) and nothing
-    in it evaluates anything each step."""
+    in it evaluates anything each step. A loop inside a forward (a module's `__call__`, a
+    differentiated function) is left alone: an unrolled solver's `x = x - step * grad` is
+    part of the one graph its caller evaluates (fresh353 `widefield_zstack_unroll_ok`,
+    correct: unrolled deconvolution, a data-term gradient step per layer)."""
 
     id = "MLX014"
     anchors = TRAINS
@@ -170,7 +174,10 @@ class StateNeverEvaluated(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
+        inside = set(forwards(source))
         for loop in source.of_type(*LOOPS):
+            if source.enclosing(loop) in inside:
+                continue  # an unrolled loop in a forward: one graph its caller evaluates
             updates = [u for u in state_updates(source, loop_reach(source, loop))
                        if u not in reported and not swaps_in(loop, u)]
             outer = outermost(source, loop)
