@@ -65,7 +65,7 @@ class KeywordDropped(Rule):
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "=" in text
+        return "def " in text and "=" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for function in source.of_type(*FUNCTIONS):
