@@ -116,3 +116,25 @@ def test_a_string_key_missing_from_the_programs_own_dict_names_prefixed_results(
     assert verdict.label == "crash:KeyError", verdict.reason
     assert verdict.hint.startswith("the key 'loss' is read on the raising line (sweep.py:155")
     assert "prefixed (`eval_loss`" in verdict.hint
+
+
+def evaluated_after(line: dict) -> RawResult:
+    records = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "step", "source": "update", "step": s, "t": s / 100}
+                for s in range(1, 301)]
+    records += [{"kind": "progress", "source": "output", "step": e, "t": e + 0.5,
+                 "loss": 0.8 - 0.01 * e, "metrics": {"val_acc": 60.0 + e}} for e in (1, 2)]
+    records.append({"kind": "progress", "source": "output", "step": 3, "t": 4.0,
+                    "metrics": line})
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_three_labelled_variants_on_one_line_are_a_per_class_breakdown() -> None:
+    verdict = classify(evaluated_after({"val_recall:open": 56.5, "val_recall:false_set": 81.3,
+                                        "val_recall:seized": 37.1}))
+    assert verdict.label != "wrong_result:degraded", verdict.reason
+
+
+def test_two_labelled_variants_on_one_line_are_still_two_models() -> None:
+    verdict = classify(evaluated_after({"val_mse:adapters": 0.01096, "val_mse:fused": 0.63773}))
+    assert verdict.label == "wrong_result:degraded", verdict.reason

@@ -69,6 +69,8 @@ from ..metric_names import variant_of
 from ..watching.facts import RawResult
 from . import program
 from .readings import (
+    LINE_BREAKDOWN,
+    broken_down,
     companions,
     direction,
     labels,
@@ -151,7 +153,8 @@ def degraded(raw: RawResult, meta: dict) -> Verdict | None:
             continue
         again = repeated(shapes, name) and not one_report(raw, name) \
             and not resized(raw, name)
-        if (again or relabelled(labelled, name)) and not traded(*last_two(raw, name), name):
+        if (again or relabelled(labelled, name) and not broken_down(raw, name)) and not \
+                traded(*last_two(raw, name), name):
             return _verdict(name, found)
     return None
 
@@ -177,7 +180,8 @@ RULES = (
     Rule("wrong_result.degraded", "metrics", "the last two reports of a metric after every "
          f"optimizer update (no update between them; reports at >= {COUNTED} update counts), "
          "the second printing every measured name the first did (or the two labelled as "
-         "two variants of it: `test acc live model` / `test acc restored checkpoint`; an "
+         "two variants of it: `test acc live model` / `test acc restored checkpoint`, fewer "
+         f"than {LINE_BREAKDOWN} of them on one line, more are a per-class breakdown; an "
          "unlabelled repeat must be another report, not a column of the same line, and not "
          "one printing another value of a whole-number setting: `n= 131`, then `n= 29`), "
          "fewer than "

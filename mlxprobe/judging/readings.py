@@ -89,6 +89,19 @@ def _printed(raw: RawResult) -> dict[str, list[tuple[str, dict[str, float]]]]:
     return out
 
 
+LINE_BREAKDOWN = 3  # labelled variants of one metric on one line: a per-class breakdown
+
+
+def broken_down(raw: RawResult, metric: str) -> bool:
+    """The last report of `metric` is one line holding >= LINE_BREAKDOWN labelled variants of it
+    (`val recall: open=56.5%, false_set=81.3%, seized=37.1%`: fresh353
+    `locksmith_stale_workers`, correct, one evaluation's recall per class), not models
+    compared (two on a line: fresh204 `lora_fuse_armpose`, `val_mse adapters=0.01096
+    fused=0.63773`)."""
+    seen = _printed(raw)[metric]
+    return sum(1 for _, read in seen if read is seen[-1][1]) >= LINE_BREAKDOWN
+
+
 def relabelled(named: dict[str, list[str]], name: str) -> bool:
     """The last two reports of `name` are two labelled variants of it, each its own label:
     the same metric evaluated on the two models the labels name."""
