@@ -21,7 +21,10 @@
   a helper's list of `.item()` values (fresh353 `ropebridge_replica_sag`, correct: four
   simulated replicas), and still finds a loss kept over a long loop;
 - MLX269 leaves alone a `deque(maxlen=N)` of parameter trees (fresh353
-  `locksmith_stale_workers`, correct: stale weights for delayed workers), and still finds a list.
+  `locksmith_stale_workers`, correct: stale weights for delayed workers), and still finds a list;
+- MLX075 leaves alone two permutations that each index two or more arrays (fresh355
+  `orchard_crown_dustbin`, correct: two detection sets each shuffled with its own
+  identities), and still finds inputs and targets shuffled apart.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -285,3 +288,22 @@ def test_mlx269_leaves_alone_a_capped_deque_of_versions() -> None:
 
 def test_mlx269_still_finds_a_list_of_versions() -> None:
     assert fired(STALE.replace("{KEPT}", "[]"), "MLX269") == [12]
+
+
+TWO_SETS = """
+rng = np.random.default_rng(0)
+pa = rng.permutation(8)
+pb = rng.permutation(8)
+xa = a_rows[pa]
+xb = b_rows[pb]
+ident_a = ia[pa]
+{LAST}
+"""
+
+
+def test_mlx075_leaves_alone_two_sets_each_shuffled_with_its_labels() -> None:
+    assert fired(TWO_SETS.replace("{LAST}", "ident_b = ib[pb]"), "MLX075") == []
+
+
+def test_mlx075_still_finds_inputs_and_targets_shuffled_apart() -> None:
+    assert fired(TWO_SETS.replace("{LAST}", ""), "MLX075") == [6]

@@ -10,7 +10,9 @@ streaming loader's two stages).
 Examples and labels must move together: one permutation indexing both. Measured (mlx 0.32.4
 CPU, failure corpus fresh7 `shuffle_inputs_targets_separately`, mlx issue 1469): xent 0.695
 -> 0.693 (ln 2) and accuracy 0.51 for 12 epochs; one permutation for both: 0.59 -> 0.004,
-accuracy 0.999. One array shuffled, or two indexed by the same permutation, is left alone.
+accuracy 0.999. One array shuffled, two indexed by the same permutation, or a permutation
+that indexes two or more arrays itself (a second set shuffled with its own labels), is left
+alone.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -56,6 +58,17 @@ def permuted(stmt: ast.stmt, perms: dict[str, ast.AST]) -> tuple[str, ast.AST] |
     return ast.unparse(stmt.value.value), index
 
 
+def together(body: list[ast.stmt], perms: dict[str, ast.AST]) -> set[ast.AST]:
+    """The permutations of the block that each index two or more arrays: each moves a set
+    and its own labels together (fresh355 `orchard_crown_dustbin`, correct: two detection
+    sets, each shuffled with its own identities by its own permutation)."""
+    arrays: dict[ast.AST, set[str]] = {}
+    for stmt in body:
+        if found := permuted(stmt, perms):
+            arrays.setdefault(found[1], set()).add(found[0])
+    return {perm for perm, names in arrays.items() if len(names) >= 2}
+
+
 class PairsShuffledApart(Rule):
     """MLX075: `X = X[permutation(N)]; Y = Y[permutation(N)]`, or two in-place shuffles."""
 
@@ -78,9 +91,11 @@ class PairsShuffledApart(Rule):
         perms = {t.id: v for t, v in assignments(body) if isinstance(t, ast.Name)
                  and permutation_call(v)}
         seen: dict[str, ast.AST] = {}
+        moved = together(body, perms)
         for stmt in body:
             found = permuted(stmt, perms)
-            if found and any(a != found[0] and p is not found[1] for a, p in seen.items()):
+            if found and found[1] not in moved and any(
+                    a != found[0] and p is not found[1] for a, p in seen.items()):
                 yield self.hit(source, stmt)
             if found:
                 seen[found[0]] = found[1]
