@@ -32,6 +32,7 @@ RAISED = {
     "weights_missing": "mx.savez(F, weight=mx.ones((2, 2))); nn.Linear(2, 2).load_weights(F)",
     "module_not_initialised": "type('Net', (nn.Module,), {'__init__': lambda s: None})().freeze()",
     "missing_parameter": "nn.Linear(2, 2).update({'weightx': mx.ones((2, 2))})",
+    "missing_adapter_parameter": "nn.Linear(2, 2).update({'lora_a': mx.ones((2, 2))})",
     "flat_keys_to_update": "nn.Linear(2, 2).update({'layers.0.weight': mx.ones((2, 2))})",
     "row_indexed_by_position": "sorted([0], key=lambda i: len({'prompt': 'a'}[i]))",
     "dict_iterated_as_leaves": "sum(g * g for g in {'w': mx.ones(2)})",

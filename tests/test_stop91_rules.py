@@ -138,3 +138,21 @@ def test_three_labelled_variants_on_one_line_are_a_per_class_breakdown() -> None
 def test_two_labelled_variants_on_one_line_are_still_two_models() -> None:
     verdict = classify(evaluated_after({"val_mse:adapters": 0.01096, "val_mse:fused": 0.63773}))
     assert verdict.label == "wrong_result:degraded", verdict.reason
+
+
+ADAPTER_TRACE = """Traceback (most recent call last):
+  File "/w/fuse.py", line 221, in <module>
+    model.update(tree_unflatten(adapters))
+  File "/v/mlx/nn/layers/base.py", line 380, in update
+    apply(self, parameters)
+ValueError: Module does not have parameter named "lora_a".
+"""
+
+
+def test_lora_weights_for_an_unwrapped_layer_name_the_modules_to_wrap() -> None:
+    raw = RawResult(records=[{"kind": "start", "t": 0.0, "source": "bootstrap"}], exit_code=1,
+                    watched=True, stderr_tail=ADAPTER_TRACE)
+    verdict = classify(raw)
+    assert verdict.label == "crash:ValueError", verdict.reason
+    assert "gate_proj, up_proj and down_proj" in verdict.hint
+    assert "LoRALinear.from_linear" in verdict.hint

@@ -277,6 +277,18 @@ TABLE: tuple[KnownError, ...] = (
         "outputs=state)(step)` with `step(x, y)` using `model` from its scope",
         GH + "ml-explore/mlx/issues/1388"),
     KnownError(
+        "missing_adapter_parameter",
+        r"Module does not have parameter named \"?lora_[abAB]\b",
+        "adapter weights (`lora_a`/`lora_b`) were handed to a layer that is a plain Linear "
+        "here: the adapters were trained with LoRA on more modules (or more layers) than "
+        "this script wraps, often the attention's q/k/v/o_proj and the MLP's gate_proj, "
+        "up_proj and down_proj where a fuse or load script wraps only q_proj and v_proj",
+        "wrap the same target modules of the same layers as training did before loading or "
+        "fusing, `layer.self_attn.k_proj = LoRALinear.from_linear(layer.self_attn.k_proj)` "
+        "for each, read from the adapter file's own keys (or its adapter_config.json); with "
+        "the extra keys skipped, the fused model silently loses those adapters",
+        GH + "mitmul/mlx-plamo/commit/b2c3e03226fcf5b72dd20e9af4ba738ed52a8abc"),
+    KnownError(
         "missing_parameter",
         r"Module does not have parameter named",
         "`model.update(...)` (or `load_weights`) got a name the module does not have: the "
