@@ -10,9 +10,9 @@ per-example losses (`reduction="none"`), summed them and divided by the number o
 validation loss was ~1/32 of the true one (0.017 against 0.548, untrained 0.118 against a
 uniform guess of 3.332). Forwarding `reduction=reduction` gave the true values.
 
-Job: for each of the module's own functions (no `*args`/`**kwargs`), each parameter it
-never reads that a call in its body passes as a keyword with a constant, when a call of
-that function elsewhere in the module passes the keyword another constant.
+Job: for each call that passes a keyword as a constant, the nearest function around it that
+takes that parameter (no `*args`/`**kwargs`) and never reads it, when a call of that
+function elsewhere in the module passes the keyword another constant.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from ..finding import Finding
 from ..flow import body_nodes
 from ..names import last_name
-from ..source import FUNCTIONS, SourceFile
+from ..source import SourceFile
 from .base import Rule
 
 
@@ -35,19 +35,25 @@ def literal_keywords(call: ast.Call) -> dict[str, object]:
             if k.arg and type(k.value) is ast.Constant}
 
 
-def dropped(source: SourceFile, function: ast.AST) -> Iterator[tuple[ast.Call, str, object]]:
-    """(call, keyword, constant) for each call in `function` that passes as a constant a
-    keyword the function takes as a parameter and never reads."""
+def dropped(source: SourceFile, call: ast.Call) -> Iterator[tuple[ast.AST, str, object]]:
+    """(function, keyword, constant) for each keyword `call` passes as a constant that the
+    nearest function around it taking that parameter (no `*args`/`**kwargs`) never reads."""
+    for name, value in literal_keywords(call).items():
+        function = source.enclosing(call)
+        while function is not None and name not in parameters(function):
+            function = source.enclosing(function)
+        if function is not None and not any(
+                type(n) is ast.Name and n.id == name and type(n.ctx) is ast.Load
+                for n in body_nodes(source, function)):
+            yield function, name, value
+
+
+def parameters(function: ast.AST) -> set[str]:
+    """The names a function takes; none for one with `*args` or `**kwargs`."""
     args = function.args  # type: ignore[attr-defined]
     if args.vararg or args.kwarg:
-        return
-    params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
-    nodes = body_nodes(source, function)
-    read = {n.id for n in nodes if type(n) is ast.Name and type(n.ctx) is ast.Load}
-    for call in (n for n in nodes if type(n) is ast.Call):
-        for name, value in literal_keywords(call).items():
-            if name in params - read:
-                yield call, name, value
+        return set()
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
 
 
 def callers_differ(source: SourceFile, name: str, keyword: str, value: object) -> bool:
@@ -68,7 +74,7 @@ class KeywordDropped(Rule):
         return "def " in text and "=" in text
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
-        for function in source.of_type(*FUNCTIONS):
-            for call, keyword, value in dropped(source, function):
-                if callers_differ(source, function.name, keyword, value):
+        for call in source.of_type(ast.Call):
+            for function, keyword, value in dropped(source, call) if call.keywords else ():
+                if callers_differ(source, function.name, keyword, value):  # type: ignore
                     yield self.hit(source, call)
