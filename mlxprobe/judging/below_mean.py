@@ -38,6 +38,7 @@ Must not import: mlx, the runner, reporters.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from .. import metric_names
 from ..watching.facts import RawResult
@@ -56,15 +57,18 @@ HINT = ("the loss fell while {name} stayed below 0: the predictions are worse th
         "`r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()` on one scale")
 
 
-def below_zero(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first R² with >= MIN_REPORTS finite reports, below 0 at every one of its last
-    half."""
+def explained(raw: RawResult) -> Iterator[tuple[str, list[float]]]:
+    """(name, finite values) of each R² the run reported at least MIN_REPORTS times."""
     for name, points in metrics.series(raw).items():
         values = [v for _, v in points if math.isfinite(v)]
-        if metric_names.explained_variance(name) and len(values) >= MIN_REPORTS \
-                and max(values[len(values) // 2:]) < 0:
-            return name, values
-    return None
+        if metric_names.explained_variance(name) and len(values) >= MIN_REPORTS:
+            yield name, values
+
+
+def below_zero(raw: RawResult) -> tuple[str, list[float]] | None:
+    """The first R² (>= MIN_REPORTS reports) below 0 at every one of its last half."""
+    return next(((name, values) for name, values in explained(raw)
+                 if max(values[len(values) // 2:]) < 0), None)
 
 
 def predicted_below_mean(raw: RawResult, meta: dict) -> Verdict | None:
@@ -95,13 +99,9 @@ MEAN_HINT = ("{name} stayed at 0 at every report: the model predicts the targets
 
 
 def at_zero(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first R² with >= MIN_REPORTS finite reports, within AT_MEAN of 0 at every one."""
-    for name, points in metrics.series(raw).items():
-        values = [v for _, v in points if math.isfinite(v)]
-        if metric_names.explained_variance(name) and len(values) >= MIN_REPORTS \
-                and max(abs(v) for v in values) <= AT_MEAN:
-            return name, values
-    return None
+    """The first R² (>= MIN_REPORTS reports) within AT_MEAN of 0 at every one."""
+    return next(((name, values) for name, values in explained(raw)
+                 if max(abs(v) for v in values) <= AT_MEAN), None)
 
 
 def predicted_the_mean(raw: RawResult, meta: dict) -> Verdict | None:

@@ -23,7 +23,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import body_nodes
+from ..flow import arguments, body_nodes
 from ..names import last_name
 from ..source import SourceFile
 from .base import Rule
@@ -51,9 +51,7 @@ def dropped(source: SourceFile, call: ast.Call) -> Iterator[tuple[ast.AST, str, 
 def parameters(function: ast.AST) -> set[str]:
     """The names a function takes; none for one with `*args` or `**kwargs`."""
     args = function.args  # type: ignore[attr-defined]
-    if args.vararg or args.kwarg:
-        return set()
-    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    return set() if args.vararg or args.kwarg else arguments(function)
 
 
 def callers_differ(source: SourceFile, name: str, keyword: str, value: object) -> bool:
