@@ -156,3 +156,24 @@ def test_lora_weights_for_an_unwrapped_layer_name_the_modules_to_wrap() -> None:
     assert verdict.label == "crash:ValueError", verdict.reason
     assert "gate_proj, up_proj and down_proj" in verdict.hint
     assert "LoRALinear.from_linear" in verdict.hint
+
+
+def flushed_after(after_s: float) -> RawResult:
+    """24 updates over 0.06 s, then 13 reports of the same shape `after_s` later in all."""
+    records = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "step", "source": "update", "step": i, "t": 0.0025 * i}
+                for i in range(1, 25)]
+    records += [{"kind": "progress", "source": "output", "step": i, "t": 0.0025 * i + 0.001,
+                 "loss": 1.0 - 0.01 * i} for i in range(1, 13)]
+    records += [{"kind": "progress", "source": "output", "step": 12, "t": 0.06 + after_s * (
+        i + 1) / 13, "loss": 0.88} for i in range(13)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_reports_flushed_a_moment_after_the_last_update_are_not_a_halted_loop() -> None:
+    assert classify(flushed_after(0.1)).label != "no_update:updates_ended"
+
+
+def test_reports_going_on_for_seconds_after_the_last_update_are_still_a_halted_loop() -> None:
+    verdict = classify(flushed_after(3.0))
+    assert verdict.label == "no_update:updates_ended", verdict.reason
