@@ -40,7 +40,7 @@ from ..names import MX_GRAD, NN_GRAD
 from ..source import LOOPS, SourceFile
 from .base import DIFFERENTIATES, Rule
 from .construction import module_classes
-from .evaluation import bound_int, literal_count, loop_reach, loop_trains, range_count
+from .evaluation import bound_int, constant_passes, loop_reach, loop_trains
 
 RANDOM_LAYERS = frozenset(f"mlx.nn.{name}" for name in (
     "Linear", "Bilinear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
@@ -132,8 +132,7 @@ def many(source: SourceFile, loop: ast.AST | None) -> bool:
     model loaded from one checkpoint)."""
     if loop is None:
         return False
-    count = literal_count(source, loop)
-    count = range_count(source, loop) if count is None else count
+    count = constant_passes(source, loop)
     count = while_count(source, loop) if count is None else count
     return count is None or count > FEW
 

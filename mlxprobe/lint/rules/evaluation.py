@@ -417,15 +417,11 @@ def counter(source: SourceFile, node: ast.AST) -> bool:
               if isinstance(t, ast.Name) and t.id == node.id]
     steps = [n.value for n in nodes if isinstance(n, ast.AugAssign)
              and isinstance(n.target, ast.Name) and n.target.id == node.id]
-    return bool(values) and all(_number(v, node.id) or _host(v) for v in values) and all(
+    # `_plain`: None or a value read from an array too (`first = None`, then `first =
+    # loss.item()`: fresh351 `apiary_swarm_nova`, correct, a client's first and last losses
+    # returned beside its update and kept across rounds)
+    return bool(values) and all(_number(v, node.id) or _plain(v) for v in values) and all(
         _number(v, node.id) or is_materialised(v) for v in steps)
-
-
-def _host(node: ast.AST) -> bool:
-    """`None` or a value read from an array (`first = None`, then `first = loss.item()`:
-    fresh351 `apiary_swarm_nova`, correct, a client's first and last losses returned beside
-    its update and kept across rounds)."""
-    return (isinstance(node, ast.Constant) and node.value is None) or is_materialised(node)
 
 
 def _binders(nodes: list[ast.AST]) -> Iterator[ast.AST]:
@@ -702,8 +698,7 @@ def evaluated_after(source: SourceFile, loop: ast.AST, name: str) -> bool:
     evaluates them (fresh353 `ropebridge_replica_sag`, correct: four simulated replicas'
     losses kept for one averaged update, `mx.eval(..., losses)` after it)."""
     function = source.enclosing(loop)
-    count = literal_count(source, loop)
-    count = range_count(source, loop) if count is None else count
+    count = constant_passes(source, loop)
     if function is None or count is None or count > MAX_KEPT or source.enclosing(
             loop, (*LOOPS, *FUNCTIONS)) is not function:
         return False
@@ -711,6 +706,13 @@ def evaluated_after(source: SourceFile, loop: ast.AST, name: str) -> bool:
     return bool(fresh) and all(isinstance(v, ast.List) and not v.elts for v in fresh) and any(
         e.lineno > loop.end_lineno and name in {n for a in e.args for n in names_in(a)}
         for e in evals(source, body_nodes(source, function)))
+
+
+def constant_passes(source: SourceFile, loop: ast.AST) -> int | None:
+    """The passes of a loop over a literal (`literal_count`) or a constant range
+    (`range_count`); None when neither."""
+    count = literal_count(source, loop)
+    return range_count(source, loop) if count is None else count
 
 
 def range_count(source: SourceFile, loop: ast.AST) -> int | None:

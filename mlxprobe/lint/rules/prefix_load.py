@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes
 from ..finding import Finding
-from ..flow import assignments, body_nodes, calls
+from ..flow import assignments, body_nodes, calls, name_values
 from ..names import last_name
 from ..source import SourceFile, descendants
 from .base import AnchoredRule
@@ -57,18 +57,13 @@ def class_of(source: SourceFile, node: ast.AST, kids: dict[str, dict[str, str]])
         return kids.get(owner or "", {}).get(node.attr)
     if type(node) is not ast.Name:
         return None
+    known = kids.keys() | {c for inner in kids.values() for c in inner.values()}
     if node.id == "self":
         cls = source.enclosing(node, (ast.ClassDef,))
-        return cls.name if cls is not None and cls.name in kids.keys() | _leaves(kids) else None
-    scope = source.enclosing(node) or source.tree
-    made = {last_name(v.func) for t, v in assignments(body_nodes(source, scope))
-            if type(t) is ast.Name and t.id == node.id and type(v) is ast.Call}
-    known = kids.keys() | _leaves(kids)
+        return cls.name if cls is not None and cls.name in known else None
+    made = {last_name(v.func) for v in name_values(source, node.id, source.enclosing(node))
+            if type(v) is ast.Call}
     return next(iter(made)) if len(made) == 1 and made <= known else None
-
-
-def _leaves(kids: dict[str, dict[str, str]]) -> set[str]:
-    return {c for inner in kids.values() for c in inner.values()}
 
 
 def saved_classes(source: SourceFile, kids: dict[str, dict[str, str]]) -> set[str]:
