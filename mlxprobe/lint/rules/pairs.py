@@ -58,14 +58,13 @@ def permuted(stmt: ast.stmt, perms: dict[str, ast.AST]) -> tuple[str, ast.AST] |
     return ast.unparse(stmt.value.value), index
 
 
-def together(body: list[ast.stmt], perms: dict[str, ast.AST]) -> set[ast.AST]:
+def together(indexed: list[tuple[str, ast.AST]]) -> set[ast.AST]:
     """The permutations of the block that each index two or more arrays: each moves a set
     and its own labels together (fresh355 `orchard_crown_dustbin`, correct: two detection
     sets, each shuffled with its own identities by its own permutation)."""
     arrays: dict[ast.AST, set[str]] = {}
-    for stmt in body:
-        if found := permuted(stmt, perms):
-            arrays.setdefault(found[1], set()).add(found[0])
+    for name, perm in indexed:
+        arrays.setdefault(perm, set()).add(name)
     return {perm for perm, names in arrays.items() if len(names) >= 2}
 
 
@@ -91,9 +90,9 @@ class PairsShuffledApart(Rule):
         perms = {t.id: v for t, v in assignments(body) if isinstance(t, ast.Name)
                  and permutation_call(v)}
         seen: dict[str, ast.AST] = {}
-        moved = together(body, perms)
-        for stmt in body:
-            found = permuted(stmt, perms)
+        indexed = [(stmt, permuted(stmt, perms)) for stmt in body]
+        moved = together([found for _, found in indexed if found])
+        for stmt, found in indexed:
             if found and found[1] not in moved and any(
                     a != found[0] and p is not found[1] for a, p in seen.items()):
                 yield self.hit(source, stmt)
