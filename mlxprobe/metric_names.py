@@ -22,6 +22,7 @@ Roles and why:
 - ACCURACY (higher is better): acc, accuracy, f1, auc, precision, recall, reward (`rew`, as
   Stable-Baselines3's `ep_rew_mean`), return, score, bleu, rouge, iou, and the retrieval and
   image measures (hit, hits, mrr, ndcg, map, top1/top5, psnr, ssim), a share of exact
+  matches as QA scores it (`em`, `val_em`: fresh351 `ledger_quay_span`), a share of exact
   matches (`exact_match`, `greedy match`: fresh251 `ropewalk_tarring_grpo_ok`), also with a cut-off
   (`recall@1`, `hit@10`, `ndcg@5`). Not judged for learning by the trend (a noisy reward is
   normal).
@@ -66,7 +67,7 @@ _LOSS_NAMES = r"(?:l1|smooth_l1|huber|hinge)"
 _LOSS = re.compile(rf"loss|(?:^|_){_LOSS_WORDS}(?:$|_)|(?:^|_){_LOSS_NAMES}$")
 _ACCURACY = re.compile(r"(?:^|_)(?:acc|accuracy|f1|auc|precision|recall|reward|rewards|rew|"
                        r"return|returns|score|rating|ratings|bleu|rouge|iou|hit|hits|mrr|ndcg|map|top1|"
-                       r"top5|psnr|ssim|match|matches)(?:$|_|@)")
+                       r"top5|psnr|ssim|match|matches|em)(?:$|_|@)")
 # one side of a two-player objective (a GAN's generator or discriminator, a critic): its value
 # goes to an equilibrium (a discriminator's BCE to ln 4), not down, as both players learn
 _ADVERSARIAL = re.compile(r"(?:^|_)(?:d|g|disc|discriminator|gen|generator|critic|adv|"
