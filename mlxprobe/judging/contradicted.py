@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 import re
 
-from ..watching.facts import RawResult
 from .. import metric_names
+from ..watching.facts import RawResult
 from . import chance, hints, metrics, phases, program
 from .rule import Rule, Verdict
 
