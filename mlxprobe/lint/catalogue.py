@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX278", "key-never-returned",
+        "a constant key is read (metrics[\"loss\"]) from what one of the module's own "
+        "functions returned, and every dict that function returns is built with other keys "
+        "(a display's literal keys, or f\"eval_{k}\" keys of a comprehension): KeyError",
+        "val_loss = val_metrics[\"eval_loss\"]  # read a key the function returns",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh352 quarry_ledger_patience) a "
+        "trainer's evaluate() returned its averages as {f\"eval_{k}\": v ...} while train() "
+        "read val_metrics[\"loss\"]: KeyError: 'loss' after the first epoch's 1,200 steps; "
+        "reading val_metrics.get(\"eval_loss\") trained to the end",
+        "", source="https://github.com/parkerdgabel/bert-playground/commit/"
+        "3743ad7f70697288717da2a5316bd0fddec19458"),
+    RuleInfo(
         "MLX277", "keyword-dropped",
         "a function never reads one of its parameters and passes that keyword on as a "
         "literal (reduction=\"mean\") while a caller hands it another value "

@@ -7,6 +7,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 
 from __future__ import annotations
 
+from .absent_key import KeyNeverReturned
 from .accumulation import IndexedAugmentedAssignment
 from .activations import ActivationOnModule
 from .adapters import FreezeAfterAdapters, FrozenThenTrained
@@ -380,4 +381,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     ShapeWrittenByIndex,
     SubmoduleCheckpointLoaded,
     KeywordDropped,
+    KeyNeverReturned,
 ), key=lambda r: r.id))

@@ -1,0 +1,74 @@
+"""Stop 92's lint changes, each on the shape of the corpus script that showed it:
+- MLX278 finds a constant key read from a module function's returned dict built without it
+  (fresh352 `quarry_ledger_patience`, parkerdgabel/bert-playground 3743ad7: `evaluate()`
+  returned `{f"eval_{k}": v ...}` and `train()` read `val_metrics["loss"]`), and leaves alone
+  a key the dict has, a dict written into or tested, and a function with other returns.
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+EVALUATE = '''
+class Trainer:
+    def evaluate(self, batches):
+        avg = {"loss": 1.0, "accuracy": 0.5}
+        return {f"eval_{k}": v for k, v in avg.items()}
+
+    def train(self):
+        val_metrics = self.evaluate([])
+        self.val_loss = val_metrics[KEY]
+'''
+
+
+def test_a_key_the_function_never_returns_is_found() -> None:
+    assert fired(EVALUATE.replace("KEY", '"loss"'), "MLX278")
+
+
+def test_a_key_with_the_returned_prefix_is_not() -> None:
+    assert not fired(EVALUATE.replace("KEY", '"eval_loss"'), "MLX278")
+
+
+def test_a_display_with_the_key_is_not_found_and_one_without_is() -> None:
+    code = '''
+def stats(x):
+    return {"mean": 1.0, "std": 2.0}
+
+def main():
+    s = stats(3)
+    print(s["mean"], s[KEY])
+'''
+    assert not fired(code.replace("KEY", '"std"'), "MLX278")
+    assert fired(code.replace("KEY", '"var"'), "MLX278")
+
+
+def test_a_dict_written_into_or_tested_is_not_found() -> None:
+    base = '''
+def stats(x):
+    return {"mean": 1.0}
+
+def main():
+    s = stats(3)
+    %s
+    print(s["var"])
+'''
+    assert fired(base % 'pass', "MLX278")
+    assert not fired(base % 's["var"] = 0.0', "MLX278")
+    assert not fired(base % 's.update(var=0.0)', "MLX278")
+    assert not fired(base % 'assert "var" in s', "MLX278")
+
+
+def test_a_function_with_a_return_of_another_kind_is_not_found() -> None:
+    code = '''
+def stats(x, full):
+    if full:
+        return dict(x)
+    return {"mean": 1.0}
+
+def main():
+    s = stats(3, True)
+    print(s["var"])
+'''
+    assert not fired(code, "MLX278")
