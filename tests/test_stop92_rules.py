@@ -3,7 +3,10 @@
 - a held-out loss whose printed perplexity is exp of it is a cross-entropy, and bounds the
   error share of its split's accuracy (fresh351 `ledger_quay_span`: an evaluation that summed
   batch means and divided by the example count, val_loss 0.017 = ln val_ppl 1.017 beside a
-  val_em of 0.426).
+  val_em of 0.426);
+- a loss that rose only across stages announced on lines of their own (a setting stepped to
+  new values, no loss) and ended below its first report is no explosion (fresh356
+  `rootstock_latin_unmask`, correct: a hidden-ratio curriculum 0.5 -> 0.8 -> 1.0).
 """
 
 from __future__ import annotations
@@ -41,3 +44,37 @@ def test_a_loss_that_allows_the_errors_is_not_contradicted() -> None:
 def test_a_loss_whose_printed_perplexity_is_not_its_exp_proves_nothing() -> None:
     verdict = classify(span_run((0.023, 0.017), (1.5, 1.4), (0.379, 0.426)))
     assert verdict.label != "wrong_result:contradicted", verdict.reason
+
+
+STAIRS = ((1.4592, 0.4676, 0.2616, 0.2580), (0.6846, 0.6911, 0.6702),
+          (0.9688, 0.9747, 0.9924, 1.038, 0.9914))
+
+
+def staircase(setting: str = "to", stairs: tuple = STAIRS) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    t, step = 1.0, 0
+    for stage, losses in enumerate(stairs):
+        records.append({"kind": "progress", "source": "output", "step": step, "t": t,
+                        "metrics": {setting: (0.5, 0.8, 1.0)[stage]}})
+        for loss in losses:
+            t, step = t + 1.0, step + 100
+            records.append({"kind": "progress", "source": "output", "step": step, "t": t,
+                            "loss": loss, "head": "step"})
+        t += 1.0
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_loss_that_rose_across_announced_stages_is_no_explosion() -> None:
+    verdict = classify(staircase())
+    assert verdict.kind != "diverged", verdict.reason
+
+
+def test_a_learning_rate_stepped_on_its_own_lines_is_no_stage() -> None:
+    verdict = classify(staircase(setting="lr"))
+    assert verdict.label == "diverged:exploding", verdict.reason
+
+
+def test_a_staircase_that_climbs_past_its_start_still_explodes() -> None:
+    stairs = (STAIRS[0], (0.9, 1.1, 1.2), (1.9, 2.0, 2.1, 2.2, 2.3))
+    verdict = classify(staircase(stairs=stairs))
+    assert verdict.label == "diverged:exploding", verdict.reason

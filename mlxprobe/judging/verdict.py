@@ -92,6 +92,7 @@ from . import (
     spinning,
     split_gap,
     staged_memory,
+    staged_rise,
     stale_eval,
     stalled,
     stalls,
@@ -376,9 +377,14 @@ def _diverged_rule() -> Rule:
                 f"of a two-player game ended at <= {equilibrium.GAME_LEVEL:g} (its equilibrium), "
                 "nor when the loss is the sum of >= 2 printed terms at each of its last "
                 f"{composed.LAST} reports (within {composed.TOL:.0%}), each of which ended at "
-                "or below its first report (terms joined the objective)",
+                "or below its first report (terms joined the objective), nor when it rose only across "
+                f"stages announced on lines of their own (a setting, not a learning rate, "
+                f"stepped to new values on loss-less lines: no segment rose {EXPLODE_FACTOR:g}x "
+                "its first report or opened that far above all before it) and ended at or "
+                "below its first report",
                 "healthy catalogue loops never exceed their first loss by more than ~1.3x; no "
-                "clean corpus run's held-out loss stays above 1.5x its first",
+                "clean corpus run's held-out loss stays above 1.5x its first; fresh356 "
+                "rootstock_latin_unmask (a hidden-ratio curriculum 0.5 -> 0.8 -> 1.0)",
                 _diverged)
 
 
@@ -827,9 +833,11 @@ def _diverged(raw: RawResult, meta: dict) -> Verdict | None:
         raw, losses)
     if blown and blown.detail == "exploding" and (_weighted_rise(raw) or elsewhere.left_reference(
             raw, metric_series(raw, "loss")) or equilibrium.reached(raw, blown.evidence[
-            "loss_last"]) or composed.parts_fell(raw)):
+            "loss_last"]) or composed.parts_fell(raw) or staged_rise.rose_by_stage(
+            raw, metric_series(raw, "loss"), EXPLODE_FACTOR)):
         return None  # an objective that grew, a policy leaving its reference, a game, terms
-        # that joined the objective while each printed part of it fell (`composed`)
+        # that joined the objective while each printed part of it fell (`composed`), a
+        # staircase of announced stages (`staged_rise`)
     return dataclasses.replace(blown, hint=_blown_lead(raw) + blown.hint
                                + anatomy.adapter_note(raw)) if blown else None
 
