@@ -377,8 +377,8 @@ def _diverged_rule() -> Rule:
                 f"of a two-player game ended at <= {equilibrium.GAME_LEVEL:g} (its equilibrium), "
                 "nor when the loss is the sum of >= 2 printed terms at each of its last "
                 f"{composed.LAST} reports (within {composed.TOL:.0%}), each of which ended at "
-                "or below its first report (terms joined the objective), nor when it rose only across "
-                f"stages announced on lines of their own (a setting, not a learning rate, "
+                "or below its first report (terms joined the objective), nor when it rose only "
+                f"across stages announced on lines of their own (a setting, not a learning rate, "
                 f"stepped to new values on loss-less lines: no segment rose {EXPLODE_FACTOR:g}x "
                 "its first report or opened that far above all before it) and ended at or "
                 "below its first report",
