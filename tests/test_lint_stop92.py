@@ -72,3 +72,39 @@ def main():
     print(s["var"])
 '''
     assert not fired(code, "MLX278")
+
+
+def test_an_argument_called_for_its_effect_is_no_dropped_input() -> None:
+    code = '''
+def run(model, opt, state, step, start, stop, gate):
+    for it in range(start + 1, stop + 1):
+        loss = step(X, Y)
+        mx.eval(state)
+
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+for i in range(3):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+'''
+    assert not fired(code, "MLX266")
+    assert fired(code.replace("loss = step(X, Y)", "loss = step(X, Y)\n        g = compute(gate)"),
+                 "MLX266")
+
+
+def test_a_name_unpacked_elsewhere_is_no_optimizer_there() -> None:
+    code = '''
+def build():
+    o = optim.AdamW(learning_rate=1e-3)
+    return o
+
+def report(parts):
+    total, (o, b) = parts
+    print(o.item(), b.item())
+    %s
+'''
+    assert not fired(code % "pass", "MLX147")
+    assert fired(code.replace("o = optim", "opt = optim").replace("return o", "return opt")
+                 % "opt.zero_grad()", "MLX147")

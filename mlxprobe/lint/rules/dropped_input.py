@@ -18,7 +18,8 @@ scripts there, nearly all a quantity computed for a print that was later removed
 Job: in a def of a file that defines functions and trains, `name = <expression>` (one plain
 name, not `_`-prefixed) that the function reads nowhere (no load, no `del`, no `global` or
 `nonlocal` of it, no `locals()`/`vars()`), whose expression reads at least one of the def's
-arguments (`self` and `cls` apart) that the function reads nowhere outside it.
+arguments (`self` and `cls` apart) that the function reads nowhere outside it, not as what
+the expression calls (`step(x)`, `opt.update(...)`: run for its effect).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -55,10 +56,21 @@ def reads(source: SourceFile, function: ast.AST) -> dict[str, list[ast.Name]] | 
 
 
 def dropped(value: ast.AST, names: dict[str, list[ast.Name]], inputs: set[str]) -> bool:
-    """`value` reads an argument whose every read lies inside `value`."""
+    """`value` reads an argument whose every read lies inside `value`, not one it calls (a
+    step function or an optimizer passed in runs for what it does, whatever it returns:
+    fresh357 `tally_residue_grok`, correct, `loss = step(X_fit, Y_fit)` in a loop that
+    evaluates the state the compiled step updates)."""
     inside = {id(n) for n in ast.walk(value)}
-    taken = {n.id for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in inputs}
+    called = {id(callee(c.func)) for c in ast.walk(value) if isinstance(c, ast.Call)}
+    taken = {n.id for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in inputs
+             and id(n) not in called}
     return any(all(id(n) in inside for n in names.get(a, ())) for a in taken)
+
+
+def callee(func: ast.AST) -> ast.AST:
+    """The name a call runs, or whose method it runs (`step` of `step(x)`, `opt` of
+    `opt.update(...)`)."""
+    return func.value if isinstance(func, ast.Attribute) else func
 
 
 class DroppedInput(Rule):

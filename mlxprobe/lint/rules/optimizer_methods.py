@@ -14,7 +14,8 @@ accuracy. An optimizer's methods and attributes are `mlx_api.OPTIMIZER_ATTRIBUTE
 Job: names bound only to a construction of an `mlx.optimizers` class (`optimizer =
 optim.AdamW(...)`, `self.opt = optim.SGD(...)`), then `name.method(...)` with a method not
 among the optimizers' callables; calling a property (`step`, `state`, `learning_rate`) is
-reported too. A module with its own `Optimizer` subclass is left alone (its methods are its
+reported too. A name also bound as a part of a tuple or a loop's target is another value
+there, and is left alone. A module with its own `Optimizer` subclass is left alone (its methods are its
 own).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -75,4 +76,22 @@ class MissingOptimizerMethod(Rule):
                     kinds.setdefault(name, set()).add(
                         made is not None and made.rpartition(".")[0] == "mlx.optimizers"
                         and made.rpartition(".")[2] in CLASSES)
+        for name in unpacked(source):
+            kinds.setdefault(name, set()).add(False)
         return {name for name, made in kinds.items() if made == {True}}
+
+
+def unpacked(source: SourceFile) -> set[str]:
+    """Names bound as parts of a tuple or as a loop's target (`total, (o, b) = parts(...)`,
+    `for o in outs`): values of another kind than the optimizer a plain binding of the same
+    name makes elsewhere (fresh357 `varroa_strip_yield_effect`, correct: `o =
+    optim.AdamW(...)` in its builder, `o.item()` of an unpacked loss part in its loop)."""
+    found: set[str] = set()
+    for node in source.of_type(ast.Assign, ast.For, ast.comprehension):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            elif not isinstance(node, ast.Assign):
+                found.add(target.id)
+    return found
