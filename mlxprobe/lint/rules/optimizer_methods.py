@@ -15,8 +15,8 @@ Job: names bound only to a construction of an `mlx.optimizers` class (`optimizer
 optim.AdamW(...)`, `self.opt = optim.SGD(...)`), then `name.method(...)` with a method not
 among the optimizers' callables; calling a property (`step`, `state`, `learning_rate`) is
 reported too. A name also bound as a part of a tuple or a loop's target is another value
-there, and is left alone. A module with its own `Optimizer` subclass is left alone (its methods are its
-own).
+there, and is left alone. A module with its own `Optimizer` subclass is left alone (its
+methods are its own).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
