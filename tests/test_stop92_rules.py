@@ -6,7 +6,10 @@
   val_em of 0.426);
 - a loss that rose only across stages announced on lines of their own (a setting stepped to
   new values, no loss) and ended below its first report is no explosion (fresh356
-  `rootstock_latin_unmask`, correct: a hidden-ratio curriculum 0.5 -> 0.8 -> 1.0).
+  `rootstock_latin_unmask`, correct: a hidden-ratio curriculum 0.5 -> 0.8 -> 1.0);
+- an accuracy-named value below 0 is no share of right answers, so it is not "at zero"
+  beside a falling loss (fresh358 `quilt_motif_attractor_resume`, correct: `E_recall`, a
+  Hopfield energy, -63.3 -> -80.7).
 """
 
 from __future__ import annotations
@@ -78,3 +81,17 @@ def test_a_staircase_that_climbs_past_its_start_still_explodes() -> None:
     stairs = (STAIRS[0], (0.9, 1.1, 1.2), (1.9, 2.0, 2.1, 2.2, 2.3))
     verdict = classify(staircase(stairs=stairs))
     assert verdict.label == "diverged:exploding", verdict.reason
+
+
+def energy_run(values: list[float]) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": 50 * (i + 1), "t": 1.0 + i,
+                 "loss": 0.46 * 0.88 ** i, "metrics": {"e_recall": v}}
+                for i, v in enumerate(values)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_an_accuracy_named_energy_below_zero_is_not_at_zero() -> None:
+    energies = [-63.3, -73.9, -76.2, -76.8, -76.4, -80.2, -81.1, -80.7, -80.5, -80.7, -80.7]
+    assert classify(energy_run(energies)).label != "not_learning:opposed"
+    assert classify(energy_run([0.006] + [0.0] * 10)).label == "not_learning:opposed"

@@ -510,10 +510,14 @@ def stride_for(count: int, shape: tuple[int, ...], sample: int = SAMPLE) -> int:
     can. A stride that divides the row length reads one column only: 4096 values of a
     64 x 64 weight at stride 128 are all column 0, the weights of one hidden unit, which
     never change when that unit's ReLU is dead (a RealNVP flow's coupling net, fresh20
-    `correct_a20_realnvp_yaml`: a false `no_update:stuck_weights`)."""
+    `correct_a20_realnvp_yaml`: a false `no_update:stuck_weights`). Nor a stride of one
+    more than a row's length (modulo it), which walks the diagonal: a 36 x 36 coupling read
+    at stride 37 is 32 diagonal values, and a Hopfield coupling symmetrised with its
+    diagonal zeroed never moves there (fresh358 `quilt_motif_attractor_resume`, correct: a
+    false `no_update:part`)."""
     stride = max(1, count // sample)
     row = shape[-1] if len(shape) >= 2 else 1
-    while stride > 1 and math.gcd(stride, row) != 1:
+    while stride > 1 and (math.gcd(stride, row) != 1 or row > 2 and stride % row == 1):
         stride -= 1
     return stride
 

@@ -9,19 +9,19 @@ similarity itself; maximising a distance), or an accuracy taken against other ta
 the loss's. A model that learns anything of a task scores above zero on it: even a uniform
 guess over K classes scores 1/K.
 
-Thresholds and why: the loss's trend over >= 10 reports falls significantly (Mann-Kendall
-p < 0.05, the trend rule's own test: `program.trend`); the accuracy (a fraction, or a
+Thresholds and why: the loss's trend over >= 10 reports falls significantly (Mann-Kendall p
+< 0.05, the trend rule's own test: `program.trend`); the accuracy (a fraction, or a
 percentage scaled) at most ZERO at every one of its reports after the first, >= MIN_REPORTS
-of them, and never above its first. Rewards, returns and scores are left out (an RL
-reward is an objective and may sit at 0 for long). Measured (failure corpus fresh7,
-`cosine_similarity_minimized`, mlx PR 336): cos_loss -0.942 -> -0.963 over 10 reports (it
-falls: it is the similarity itself), recall@1 0.006 then 0.000 at all 10 later reports; the
-fixed twin (1 - cos): recall@1 1.000. A language model's token accuracy leaves 0 within its
-first reports (the commonest token); a detector's mAP rises above 0.000 once it learns. A run
-too short for the trend test counts when its loss ended at <= HALF = 0.5 of its first over
->= 5 reports: over 1,687 kept runs (stop 80) five have an accuracy zeroed so, all broken, and
-only fresh284 `crosswalk_beacon_priors` (49.4 -> 7.56, hit@0.5 0.000 at 7 reports) moves
-from the 100-fold floor asked before.
+of them, and never above its first nor below 0 (a negative value is no share). Rewards,
+returns and scores are left out (an RL reward is an objective and may sit at 0 for long).
+Measured (failure corpus fresh7, `cosine_similarity_minimized`, mlx PR 336): cos_loss -0.942
+-> -0.963 over 10 reports (it falls: it is the similarity itself), recall@1 0.006 then 0.000
+at all 10 later reports; the fixed twin (1 - cos): recall@1 1.000. A language model's token
+accuracy leaves 0 within its first reports (the commonest token); a detector's mAP rises
+above 0.000 once it learns. A run too short for the trend test counts when its loss ended at
+<= HALF = 0.5 of its first over >= 5 reports: over 1,687 kept runs (stop 80) five have an
+accuracy zeroed so, all broken, and only fresh284 `crosswalk_beacon_priors` (49.4 -> 7.56,
+hit@0.5 0.000 at 7 reports) moves from the 100-fold floor asked before.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -60,10 +60,12 @@ BOXES = ("; for a detector, first check that the target boxes are in the units t
 
 
 def zeroed(raw: RawResult) -> tuple[str, list[float]] | None:
-    """The first accuracy at <= ZERO at every report after its first, never above it."""
+    """The first accuracy at <= ZERO at every report after its first, never above it, and
+    never below 0: a share of right answers is none (fresh358 `quilt_motif_attractor_resume`,
+    correct: `E_recall` -63.3 -> -80.7, a Hopfield energy named like a recall)."""
     for name, values in chance.task_accuracies(raw).items():
         later = [v for v in values[1:] if math.isfinite(v)]
-        if len(later) < MIN_REPORTS:
+        if len(later) < MIN_REPORTS or min(values) < 0:
             continue
         if max(later) <= ZERO and max(later) <= values[0]:
             return name, values
@@ -106,7 +108,7 @@ RULES = (
     Rule("not_learning.opposed", "metrics", f"the loss falls significantly (p < "
          f"{program.TREND_P}, or to <= {HALF:g}x its first over >= {FLOOR_REPORTS} reports) "
          f"while an accuracy (not a reward) is <= {ZERO} at >= "
-         f"{MIN_REPORTS} reports after its first, never above it",
+         f"{MIN_REPORTS} reports after its first, never above it nor below 0",
          "failure corpus: fresh7 cosine_similarity_minimized (mlx PR 336), fresh132 "
          "okapi_caption_sft (mlx-vlm PR 826)", opposed),
 )
