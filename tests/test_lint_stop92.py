@@ -108,3 +108,65 @@ def report(parts):
     assert not fired(code % "pass", "MLX147")
     assert fired(code.replace("o = optim", "opt = optim").replace("return o", "return opt")
                  % "opt.zero_grad()", "MLX147")
+
+
+def test_a_descent_on_a_state_in_a_method_the_loss_calls_is_part_of_the_forward() -> None:
+    code = '''
+class Memory(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = mx.zeros((4, 4))
+
+    def recall(self, u):
+        grad_e = mx.grad(lambda v: mx.sum(v @ self.w * v))
+        for _ in range(12):
+            u = u - 0.3 * grad_e(u)
+        return u
+
+def loss_fn(model, x, y):
+    return mx.mean((model.recall(x) - y) ** 2)
+
+model = Memory()
+lg = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+'''
+    assert not fired(code, "MLX014")
+    params = '''
+params = {"w": mx.zeros((4,))}
+grad_fn = mx.grad(lambda p: mx.sum(p["w"] ** 2))
+for step in range(100):
+    g = grad_fn(params)
+    params["w"] = params["w"] - 0.1 * g["w"]
+'''
+    assert fired(params, "MLX014")
+
+
+def test_a_numpy_integrator_stepping_against_a_numpy_gradient_is_no_training() -> None:
+    code = '''
+def grad_v(q):
+    return np.stack([q[..., 0] * 2, q[..., 1] * 2], -1)
+
+def flow(x):
+    q, p = x[..., :2].copy(), x[..., 2:].copy()
+    for _ in range(30):
+        p -= 0.01 * grad_v(q)
+        q += 0.01 * p
+    return np.concatenate([q, p], -1)
+''' + TRAINED_LOOP
+    assert not fired(code, "MLX014")
+    assert fired(code.replace("return np.stack(", "return mx.stack("), "MLX014")
+
+
+TRAINED_LOOP = '''
+def loss_fn(model, x, y):
+    return mx.mean((model(x) - y) ** 2)
+
+lg = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = lg(model, x, y)
+    opt.update(model, grads)
+    mx.eval(model.parameters(), opt.state)
+'''

@@ -29,6 +29,7 @@ from ..flow import (
     body_assignments,
     body_nodes,
     bound,
+    callee,
     calls,
     helper_of,
     loop_reach,
@@ -80,10 +81,25 @@ def rebinds_tree(source: SourceFile, target: ast.AST, value: ast.AST, grads: set
 GRADIENT_NAMED = re.compile(r"grad(?!e)")
 
 
-def reads_grads(node: ast.AST, grads: set[str]) -> bool:
+def reads_grads(node: ast.AST, grads: set[str], skip: frozenset[str] = frozenset()) -> bool:
     """The expression reads the step's gradients (a name the gradient call bound, or one
-    named like a gradient)."""
-    return any(n in grads or gradient_named(n) for n in names_in(node))
+    named like a gradient), `skip` apart."""
+    return any(n in grads or gradient_named(n) for n in names_in(node) - skip)
+
+
+def numpy_helpers(source: SourceFile) -> frozenset[str]:
+    """The module's functions every return of which is a NumPy call (`return np.stack(...)`):
+    a gradient they give is NumPy's, stepped outside MLX (fresh358 `galactic_orbit_sympnet`,
+    correct: a leapfrog integrator's `p -= 0.5 * h * grad_v(q)` making its data)."""
+    def make() -> frozenset[str]:
+        found = set()
+        for function in source.of_type(*FUNCTIONS):
+            returns = [n.value for n in walk(function.body) if isinstance(n, ast.Return)]
+            if returns and all(isinstance(r, ast.Call) and (source.imports.resolve(
+                    r.func) or "").startswith("numpy.") for r in returns):
+                found.add(function.name)  # type: ignore[attr-defined]
+        return frozenset(found)
+    return source.cached("numpy_helpers", source.tree, make)
 
 
 def gradient_named(name: str) -> bool:
@@ -123,10 +139,12 @@ def descent_steps(source: SourceFile, nodes: list[ast.AST], grads: set[str]) -> 
         for name in assigned(target):
             bound.setdefault(name, []).append(value)
 
+    skip = numpy_helpers(source)
+
     def from_grads(node: ast.AST) -> bool:
         names = names_in(node)
-        return reads_grads(node, grads) or any(
-            reads_grads(v, grads) for n in names for v in bound.get(n, ()))
+        return reads_grads(node, grads, skip) or any(
+            reads_grads(v, grads, skip) for n in names for v in bound.get(n, ()))
 
     return [n for n, (target, step) in shaped
             if not reads_grads(target, grads) and from_grads(step)]
@@ -162,7 +180,10 @@ class StateNeverEvaluated(Rule):
     in it evaluates anything each step. A loop inside a forward (a module's `__call__`, a
     differentiated function) is left alone: an unrolled solver's `x = x - step * grad` is
     part of the one graph its caller evaluates (fresh353 `widefield_zstack_unroll_ok`,
-    correct: unrolled deconvolution, a data-term gradient step per layer)."""
+    correct: unrolled deconvolution, a data-term gradient step per layer), and so is one in
+    the module's own functions a forward calls (fresh358 `quilt_motif_attractor_resume`,
+    correct: a Hopfield model's `recall`, 12 descent steps on its state, called from the
+    differentiated loss)."""
 
     id = "MLX014"
     anchors = TRAINS
@@ -174,7 +195,7 @@ class StateNeverEvaluated(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         reported: set[ast.AST] = set()
-        inside = set(forwards(source))
+        inside = called_from(source, forwards(source))
         for loop in source.of_type(*LOOPS):
             if source.enclosing(loop) in inside:
                 continue  # an unrolled loop in a forward: one graph its caller evaluates
@@ -202,6 +223,17 @@ class StateNeverEvaluated(Rule):
                    if helper_of(source, c) is function)
         outers = [outermost(source, loop) for loop in callers if loop is not None]
         return any(evaluates_each_step(source, o, loop_reach(source, o)) for o in outers)
+
+
+def called_from(source: SourceFile, functions: list[ast.AST], depth: int = 3) -> set[ast.AST]:
+    """`functions` and the module's own functions they call, `depth` calls deep."""
+    found = set(functions)
+    edge = list(functions)
+    for _ in range(depth):
+        edge = [f for f in (callee(source, c) for g in edge for c in calls(body_nodes(
+            source, g))) if isinstance(f, FUNCTIONS) and f not in found]
+        found.update(edge)
+    return found
 
 
 def swaps_in(loop: ast.AST, update: ast.AST) -> bool:
