@@ -9,11 +9,15 @@
   `rootstock_latin_unmask`, correct: a hidden-ratio curriculum 0.5 -> 0.8 -> 1.0);
 - an accuracy-named value below 0 is no share of right answers, so it is not "at zero"
   beside a falling loss (fresh358 `quilt_motif_attractor_resume`, correct: `E_recall`, a
-  Hopfield energy, -63.3 -> -80.7).
+  Hopfield energy, -63.3 -> -80.7);
+- parameters non-finite at the first update of an optimizer the program defines lead the
+  hint with that optimizer's first step (fresh359 `quillpond_lattice_reasoner`: an AdamATan2
+  whose step count was never incremented, a bias correction of 0).
 """
 
 from __future__ import annotations
 
+from mlxprobe.judging import first_update
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 
@@ -95,3 +99,40 @@ def test_an_accuracy_named_energy_below_zero_is_not_at_zero() -> None:
     energies = [-63.3, -73.9, -76.2, -76.8, -76.4, -80.2, -81.1, -80.7, -80.5, -80.7, -80.7]
     assert classify(energy_run(energies)).label != "not_learning:opposed"
     assert classify(energy_run([0.006] + [0.0] * 10)).label == "not_learning:opposed"
+
+
+def nan_at_first_update(optimizer: str) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"},
+                           {"kind": "progress", "source": "output", "step": 1, "t": 0.1,
+                            "loss": 3.4604},
+                           {"kind": "optimizer", "name": optimizer, "t": 0.2}]
+    records += [{"kind": "step", "source": "update", "step": s, "t": 0.2 + s / 100,
+                 "step_s": 0.01} for s in range(2, 60)]
+    records += [{"kind": "params", "step": s, "updates": s - 1, "look": i + 1, "leaves": 25,
+                 "compared": 20 if i else 0, "changed": 0, "unchanged": [],
+                 "nonfinite": ["puzzle"] if not i else ["head", "puzzle"], "t": 0.25 + s / 100}
+                for i, s in enumerate((2, 13, 25))]
+    records += [{"kind": "progress", "source": "output", "step": s, "t": 0.3 + s / 100,
+                 "loss": "nan", "metrics": {"loss": "nan"}} for s in range(2, 60, 4)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_nan_at_a_hand_written_optimizers_first_update_names_its_first_step() -> None:
+    verdict = classify(nan_at_first_update("AdamATan2"))
+    assert verdict.kind == "diverged", verdict.reason
+    assert verdict.hint.startswith("the parameters held NaN/inf right after the first update "
+                                   "of `AdamATan2`"), verdict.hint
+    assert "state[\"step\"] += 1" in verdict.hint
+
+
+def test_nan_at_an_mlx_optimizers_first_update_keeps_the_generic_hint() -> None:
+    verdict = classify(nan_at_first_update("AdamW"))
+    assert verdict.kind == "diverged" and "AdamW" not in verdict.hint, verdict.hint
+
+
+def test_the_known_optimizer_names_are_mlxs() -> None:
+    import mlx.optimizers as optim
+
+    mine = {n for n, c in vars(optim).items()
+            if isinstance(c, type) and issubclass(c, optim.Optimizer)}
+    assert mine == set(first_update.MLX_OPTIMIZERS)

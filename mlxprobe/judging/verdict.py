@@ -58,6 +58,7 @@ from . import (
     elsewhere,
     ended,
     equilibrium,
+    first_update,
     halted,
     held_end,
     hints,
@@ -873,13 +874,17 @@ def _blown_lead(raw: RawResult) -> str:
 
 
 def _non_finite_hint(raw: RawResult) -> str:
-    """An optimizer stepped with eps = 0 (its own 0/0), else an RL run's NaN hint
+    """An optimizer stepped with eps = 0 (its own 0/0), else the program's own optimizer
+    that made the parameters non-finite at its first update (`first_update`), else an RL
+    run's NaN hint
     (`policy`), else the loss's own (`hints`); led by float16's range when the model trains
     in float16 (the parameter looks' census), by a NaN in the loss's value only (the
     parameters trained on finite: `params.value_only`) and by a printed log-variance that
     ran off (`variance.logvar_note`)."""
     if program.optimizer_settings(raw).get("eps") == 0:
         return hints.NAN_EPS_ZERO
+    if first_update.note(raw):
+        return first_update.note(raw)
     half = hints.NAN_FLOAT16 if params.low_precision(raw) == "float16" else ""
     value_only = hints.NAN_VALUE_ONLY if params.value_only(raw) else ""
     return half + value_only + variance.logvar_note(raw) + (
