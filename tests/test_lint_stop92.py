@@ -170,3 +170,26 @@ for step in range(10):
     opt.update(model, grads)
     mx.eval(model.parameters(), opt.state)
 '''
+
+
+OPTIMIZER = '''
+class AdamATan2(optim.Optimizer):
+    def init_single(self, parameter, state):
+        state["m"] = mx.zeros_like(parameter)
+        state["step"] = 0
+
+    def apply_single(self, gradient, parameter, state):
+        m = 0.9 * state["m"] + 0.1 * gradient
+        state["m"] = m
+        %s
+        step = state["step"]
+        c1 = 1 - 0.9 ** step
+        c2 = 1 - 0.999 ** step
+        return parameter - 0.01 * m / c1 / c2
+'''
+
+
+def test_a_bias_correction_whose_count_never_advances_is_found_once() -> None:
+    assert fired(OPTIMIZER % "pass", "MLX279") == [12]
+    assert not fired(OPTIMIZER % 'state["step"] += 1', "MLX279")
+    assert not fired(OPTIMIZER % 'state["step"] = state["step"] + 1', "MLX279")

@@ -1765,6 +1765,18 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX279", "count-never-advanced",
+        "a bias correction 1 - beta ** t whose step count t is set to 0 and never written "
+        "again (state[\"step\"] = 0, no += 1): the correction is 0 at every step and the "
+        "moments divided by it are inf or NaN",
+        "state[\"step\"] += 1  # before bias_correction = 1 - beta ** state[\"step\"]",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh359 quillpond_lattice_reasoner) a "
+        "hand-written AdamATan2 divided its moments by 1 - beta ** state[\"step\"] with the "
+        "count left at 0: loss 3.4604 at step 1, NaN from step 2; with the increment it "
+        "trained",
+        "", source="https://github.com/dewdsp/hrm-mlx/commit/"
+        "eda963d44d05950c4c8b2528321e911e2af40b63"),
+    RuleInfo(
         "MLX278", "key-never-returned",
         "a constant key is read (metrics[\"loss\"]) from what one of the module's own "
         "functions returned, and every dict that function returns is built with other keys "

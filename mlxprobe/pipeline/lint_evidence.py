@@ -75,7 +75,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                         "MLX156", "MLX157", "MLX160", "MLX161",
                         "MLX162", "MLX163", "MLX165", "MLX168",
                         "MLX170", "MLX171", "MLX173", "MLX174", "MLX175"}),
-    "diverged": frozenset({"MLX264",
+    "diverged": frozenset({"MLX279", "MLX264",
                            "MLX237", "MLX230", "MLX189", "MLX183", "MLX181", "MLX167", "MLX169",
                            "MLX004",
                            "MLX005", "MLX020", "MLX022", "MLX025", "MLX028",

@@ -77,6 +77,7 @@ from .forward_method import ForwardWithoutCall
 from .forwarded_keywords import ForwardedKeywords
 from .freeze_shared import FreezeShared
 from .freezing import KeysMisspelled, KeysNameSubmodule
+from .frozen_count import CountNeverAdvanced
 from .frozen_differentiated import FrozenDifferentiated
 from .gate_matmul import GateMatmul
 from .generator_operand import GeneratorOperand
@@ -382,4 +383,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     SubmoduleCheckpointLoaded,
     KeywordDropped,
     KeyNeverReturned,
+    CountNeverAdvanced,
 ), key=lambda r: r.id))
