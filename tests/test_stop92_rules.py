@@ -12,7 +12,10 @@
   Hopfield energy, -63.3 -> -80.7);
 - parameters non-finite at the first update of an optimizer the program defines lead the
   hint with that optimizer's first step (fresh359 `quillpond_lattice_reasoner`: an AdamATan2
-  whose step count was never incremented, a bias correction of 0).
+  whose step count was never incremented, a bias correction of 0);
+- an accuracy that began at the chance accuracy the output states and sat above 1.3x it at
+  its last three reports is no guessing (fresh360 `sluicegate_ledger_recursion`, correct:
+  chance 0.250, val acc 0.252 -> 0.414 while its loss sat above -ln of the median).
 """
 
 from __future__ import annotations
@@ -136,3 +139,22 @@ def test_the_known_optimizer_names_are_mlxs() -> None:
     mine = {n for n, c in vars(optim).items()
             if isinstance(c, type) and issubclass(c, optim.Optimizer)}
     assert mine == set(first_update.MLX_OPTIMIZERS)
+
+
+CHANCE_OUT = "baselines: chance token acc 0.250 | copy-input token acc 0.347\n"
+
+
+def short_classifier(accs: list[float], ce: tuple[float, ...] = (
+        1.5442, 1.3986, 1.3844, 1.2030, 1.1439, 1.0877, 1.0792)) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": 1 + 20 * i, "t": 1.0 + i,
+                 "loss": c, "metrics": {"val_acc": a}} for i, (c, a) in enumerate(zip(ce, accs))]
+    return RawResult(records=records, exit_code=0, watched=True, stdout_tail=CHANCE_OUT)
+
+
+def test_an_accuracy_that_rose_from_the_stated_chance_is_no_guessing() -> None:
+    rose = short_classifier([0.252, 0.257, 0.284, 0.362, 0.380, 0.408, 0.414])
+    assert classify(rose).label != "not_learning:chance", classify(rose).reason
+    flat = (1.5442, 1.3986, 1.3874, 1.3871, 1.3869, 1.3866, 1.3868)
+    stayed = short_classifier([0.252, 0.257, 0.264, 0.262, 0.250, 0.258, 0.254], flat)
+    assert classify(stayed).label == "not_learning:chance", classify(stayed).reason

@@ -72,6 +72,7 @@ from .rule import Rule, Verdict
 
 MIN_TAIL = 5
 RATIO = 1.3
+RISEN_LAST = 3  # `rose_from_stated`: the reports an accuracy must sit above chance at, last
 STATED_TOL = 0.02
 # a chance loss the output states as the log of a class count: `chance ... = ln(16) = 2.773`
 STATED = re.compile(r"(?i)\b(?:chance|uniform|random)[^\n]{0,60}?\b(ln|log2?)\s*\(?\s*(\d+)"
@@ -178,9 +179,10 @@ def chance_accuracy(text: str) -> float | None:
     within 1% (`(chance 20.0%)`: ln 5 = 1.609): fresh304 `gearbox_hum_cutout_pseudo`, a cutout
     that wrote into the labelled set until its inputs were all zero, its supervised loss
     1.06 -> 1.6094 at each of its last twelve epochs, 1.6094 = ln 5. Only `at_stated` reads
-    it, where the loss must sit at ln K itself: a stated chance may be another metric's
-    (fresh182 `vlm_nested_ids_collate`: `(chance 0.0006%)` for an exact match of three
-    tokens), so it never stands a verdict down."""
+    it, where the loss must sit at ln K itself, and `rose_from_stated`, where an accuracy
+    must start at it: a stated chance may be another metric's (fresh182
+    `vlm_nested_ids_collate`: `(chance 0.0006%)` for an exact match of three tokens), so it
+    never stands a verdict down alone."""
     for found in reversed(list(STATED_ACC.finditer(text))):
         share = float(found.group(1)) / (100.0 if found.group(2) else 1.0)
         count = round(1 / share) if 0 < share <= 0.5 else 0
@@ -210,6 +212,22 @@ def below_stated(raw: RawResult) -> bool:
     losses = tail(program.losses(raw))
     return stated is not None and bool(losses) and statistics.median(losses) < (
         1 - MIN_DROP) * stated
+
+
+def rose_from_stated(raw: RawResult) -> bool:
+    """An accuracy that began at the chance accuracy the output states (its first report
+    within RATIO of 1/K) and sat above RATIO x 1/K at each of its last RISEN_LAST reports:
+    it rose from chance, so the model is not guessing, whatever its loss against exp(-loss)
+    says (fresh360 `sluicegate_ledger_recursion`, correct: `chance token acc 0.250`, val acc
+    0.252 -> 0.414 over 7 reports while ce 1.54 -> 1.08 sat above -ln of the accuracy's
+    median). The accuracy must start at the stated chance, so a chance stated for another
+    metric (fresh182's `(chance 0.0006%)` of an exact match) never stands a verdict down."""
+    stated = chance_accuracy(raw.stdout_tail or "")
+    if stated is None:
+        return False
+    level = math.exp(-stated)
+    return any(len(v) >= MIN_TAIL and v[0] <= RATIO * level and min(v[-RISEN_LAST:]) > RATIO
+               * level for v in finite_task_accuracies(raw).values())
 
 
 def at_stated(raw: RawResult, median: float) -> dict | None:
@@ -308,7 +326,7 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     if drop is None:
         return None
     drop, least = min(drop, below_chance(losses, found)), _min_drop(found)
-    if drop >= least or below_stated(raw):
+    if drop >= least or below_stated(raw) or rose_from_stated(raw):
         return None
     found["loss_drop"], found["min_drop"] = round(drop, 4), least
     return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} "
@@ -367,7 +385,9 @@ RULES = (
          "loss never below its first; a loss that started above ln(1 / the best accuracy) "
          "falls only below that; the fall also measured on the last phase (the larger "
          "counts); accuracies with no negative value; none when the loss sits more than "
-         f"{MIN_DROP:.0%} below a uniform-guess loss the output states",
+         f"{MIN_DROP:.0%} below a uniform-guess loss the output states, nor when an "
+         f"accuracy began within {RATIO}x a chance accuracy the output states and sat above "
+         f"that at each of its last {RISEN_LAST} reports",
          "failure corpus: optimizer_choice_ignored (Soup PR 734), "
          "shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
