@@ -193,3 +193,11 @@ def test_a_bias_correction_whose_count_never_advances_is_found_once() -> None:
     assert fired(OPTIMIZER % "pass", "MLX279") == [12]
     assert not fired(OPTIMIZER % 'state["step"] += 1', "MLX279")
     assert not fired(OPTIMIZER % 'state["step"] = state["step"] + 1', "MLX279")
+
+
+def test_an_arrays_shape_given_to_a_random_draws_value_is_found() -> None:
+    assert fired("m = mx.random.uniform(logits.shape) < 0.1\n", "MLX273")
+    assert fired("m = mx.random.bernoulli(logits.shape[:2])\n", "MLX273")
+    assert not fired("m = mx.random.normal(logits.shape[:2])\n", "MLX273")
+    assert not fired("m = mx.random.uniform(shape=logits.shape) < 0.1\n", "MLX273")
+    assert not fired("m = mx.random.uniform(0, logits.shape[0], (3,))\n", "MLX273")

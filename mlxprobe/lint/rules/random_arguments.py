@@ -16,7 +16,9 @@ the first training forward pass; `bernoulli(1 - self.p, (batch, mul))` trained.
 
 Job: calls that resolve to one of MLX's functions with a `shape` parameter
 (`mlx_positions`), each argument matched to its parameter by position or keyword: a tuple or
-list literal given to a value parameter (`VALUES`), or, for an `mx.random` draw, a number
+list literal, or an array's `.shape` (fresh360 `ballast_shadow_trm`, TinyRecursiveModels-MLX
+42b62fe: `mx.random.uniform(q_halt_logits.shape) < p` raised that ValueError in the
+training forward), given to a value parameter (`VALUES`), or, for an `mx.random` draw, a number
 (a numeric constant, or arithmetic with one and no sequence in it) given to `shape`.
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
@@ -60,10 +62,18 @@ def numeric(node: ast.AST) -> bool:
         isinstance(n, (*SEQUENCES, ast.Call, ast.Subscript, ast.Starred)) for n in parts)
 
 
+def a_shape(node: ast.AST) -> bool:
+    """An array's shape, a tuple: `x.shape`, or a slice of it (`x.shape[:2]`; not
+    `x.shape[0]`, a number)."""
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+        node = node.value
+    return isinstance(node, ast.Attribute) and node.attr == "shape"
+
+
 def misplaced(name: str, param: str, value: ast.AST) -> bool:
     """A sequence given where a value goes, or a number where a random draw's shape goes."""
     if param in VALUES:
-        return isinstance(value, SEQUENCES)
+        return isinstance(value, SEQUENCES) or a_shape(value)
     return param == "shape" and name.startswith("mlx.core.random.") and numeric(value)
 
 
