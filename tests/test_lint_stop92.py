@@ -9,7 +9,7 @@ Cost: < 1 s (no MLX, no process).
 
 from __future__ import annotations
 
-from lint_snippets import fired
+from lint_snippets import TRAINED, fired
 
 EVALUATE = '''
 class Trainer:
@@ -80,15 +80,7 @@ def run(model, opt, state, step, start, stop, gate):
     for it in range(start + 1, stop + 1):
         loss = step(X, Y)
         mx.eval(state)
-
-def loss_fn(model, x, y):
-    return mx.mean((model(x) - y) ** 2)
-
-lg = nn.value_and_grad(model, loss_fn)
-for i in range(3):
-    loss, grads = lg(model, x, y)
-    opt.update(model, grads)
-'''
+''' + TRAINED
     assert not fired(code, "MLX266")
     assert fired(code.replace("loss = step(X, Y)", "loss = step(X, Y)\n        g = compute(gate)"),
                  "MLX266")
@@ -155,21 +147,10 @@ def flow(x):
         p -= 0.01 * grad_v(q)
         q += 0.01 * p
     return np.concatenate([q, p], -1)
-''' + TRAINED_LOOP
+''' + TRAINED + "    mx.eval(model.parameters(), opt.state)\n"
     assert not fired(code, "MLX014")
     assert fired(code.replace("return np.stack(", "return mx.stack("), "MLX014")
 
-
-TRAINED_LOOP = '''
-def loss_fn(model, x, y):
-    return mx.mean((model(x) - y) ** 2)
-
-lg = nn.value_and_grad(model, loss_fn)
-for step in range(10):
-    loss, grads = lg(model, x, y)
-    opt.update(model, grads)
-    mx.eval(model.parameters(), opt.state)
-'''
 
 
 OPTIMIZER = '''
