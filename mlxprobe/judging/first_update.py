@@ -24,7 +24,7 @@ import math
 
 from ..protocol import PARAMS, decode_number
 from ..watching.facts import RawResult
-from . import program
+from . import phases, program
 
 MLX_OPTIMIZERS = frozenset({
     "SGD", "RMSprop", "Adagrad", "AdaDelta", "Adam", "AdamW", "Adamax", "Lion", "Adafactor",
@@ -52,8 +52,8 @@ def own_optimizer(raw: RawResult) -> str | None:
 
 def finite_start(raw: RawResult) -> bool:
     """The program's first loss report is finite: the model before any update computed."""
-    first = next((decode_number(r.get("loss")) for r in raw.learning
-                  if decode_number(r.get("loss")) is not None), None)
+    records = phases.loss_records(raw)
+    first = decode_number(records[0]["loss"]) if records else None
     return first is not None and math.isfinite(first)
 
 

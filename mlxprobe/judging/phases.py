@@ -65,10 +65,16 @@ STEPPED_MAX = 10.0  # a stepped setting's new curve starts under 10x where the l
 BLOWN = 10.0  # a curve that ended at 10x its opening blew up (the spike rule's own factor)
 
 
+def loss_records(raw: RawResult) -> list[dict]:
+    """The learning records that carry a loss, in order (one per value of the loss series
+    when none were thinned)."""
+    return [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+
+
 def last_start(raw: RawResult, losses: list[float]) -> int:
     """The index in `losses` (the run's finite losses, whole) where the last phase starts; 0
     when there is one phase or the records were thinned."""
-    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    records = loss_records(raw)
     if len(records) != len(losses):
         return 0
     restarts = restart_times(raw)

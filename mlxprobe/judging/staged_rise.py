@@ -34,6 +34,7 @@ from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
+from . import phases
 
 
 def setting(name: str) -> bool:
@@ -70,7 +71,7 @@ def announced(raw: RawResult) -> list[float]:
 def segments(raw: RawResult, losses: list[float]) -> list[list[float]]:
     """The loss reports split at each announcement between two of them; one segment when
     the records do not line up with `losses` (thinned)."""
-    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    records = phases.loss_records(raw)
     if len(records) != len(losses):
         return [losses]
     times = announced(raw)

@@ -883,8 +883,9 @@ def _non_finite_hint(raw: RawResult) -> str:
     ran off (`variance.logvar_note`)."""
     if program.optimizer_settings(raw).get("eps") == 0:
         return hints.NAN_EPS_ZERO
-    if first_update.note(raw):
-        return first_update.note(raw)
+    own = first_update.note(raw)
+    if own:
+        return own
     half = hints.NAN_FLOAT16 if params.low_precision(raw) == "float16" else ""
     value_only = hints.NAN_VALUE_ONLY if params.value_only(raw) else ""
     return half + value_only + variance.logvar_note(raw) + (
@@ -903,7 +904,7 @@ def _persisted(tally: Tally) -> bool:
 def _program_step(raw: RawResult, position: int) -> int | None:
     """The step the program itself gave its `position`-th loss report (1-based), where its
     records say so and all of them are kept; else None."""
-    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    records = phases.loss_records(raw)
     if len(records) != metric_tally(raw, "loss").n or position > len(records):
         return None
     step = records[position - 1].get("step")
@@ -1014,7 +1015,7 @@ def renamed_peak(raw: RawResult, losses: list[float], peak: float, start: int) -
     cycle's end line, `val MAE 0.135  RMSE 0.173`, gave the loss its `rmse`, read as a 20x
     spike). Where the records were thinned (their losses are not the series), no name is
     read and the spike stands."""
-    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None][start:]
+    records = phases.loss_records(raw)[start:]
     if len(records) != len(losses) or peak not in losses:
         return False
     names = [r.get("loss_name", "loss") for r in records]

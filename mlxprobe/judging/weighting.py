@@ -37,6 +37,7 @@ from .. import metric_names
 from ..protocol import decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
+from . import phases
 
 MIN_VALUES = 3
 HELD = 3
@@ -47,7 +48,7 @@ def held_from(raw: RawResult, losses: list[float], rates: bool = True) -> int:
     after every ramped coefficient reached its held value; 0 when none ramped or the loss
     records cannot be matched to `losses` (thinned). With `rates` False a learning rate is
     no coefficient: its warm-up changes the steps, not what the loss measures."""
-    records = [r for r in raw.learning if decode_number(r.get("loss")) is not None]
+    records = phases.loss_records(raw)
     since = max((t for name, (_, t) in _ramps(raw).items()
                  if rates or name not in metric_names.LEARNING_RATES), default=None)
     if since is None or len(records) != len(losses):

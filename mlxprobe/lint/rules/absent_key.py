@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 from ..finding import Finding
 from ..flow import body_nodes, callee, name_values
-from ..source import SourceFile
+from ..source import FUNCTIONS, SourceFile
 from .base import Rule
 
 WRITERS = frozenset({"update", "setdefault", "pop", "clear", "__setitem__"})
@@ -91,12 +91,8 @@ def touched(nodes: list[ast.AST], name: str, key: str) -> bool:
 
 
 def in_try(source: SourceFile, node: ast.AST) -> bool:
-    parent = source.parents.get(node)
-    while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.Module)):
-        if isinstance(parent, ast.Try):
-            return True
-        parent = source.parents.get(parent)
-    return False
+    """The read sits in a `try` inside its function."""
+    return isinstance(source.enclosing(node, (ast.Try, *FUNCTIONS)), ast.Try)
 
 
 def producer(source: SourceFile, read: ast.Subscript) -> ast.AST | None:

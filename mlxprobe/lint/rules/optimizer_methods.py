@@ -27,6 +27,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
+from ..flow import assigned
 from ..mlx_api import MODULES, OPTIMIZER_METHODS
 from ..source import SourceFile
 from .base import Rule
@@ -89,9 +90,7 @@ def unpacked(source: SourceFile) -> set[str]:
     found: set[str] = set()
     for node in source.of_type(ast.Assign, ast.For, ast.comprehension):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            if not isinstance(target, ast.Name):
-                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-            elif not isinstance(node, ast.Assign):
-                found.add(target.id)
+        found.update(name for target in targets if not (
+            isinstance(node, ast.Assign) and isinstance(target, ast.Name))
+            for name in assigned(target))
     return found

@@ -19,6 +19,7 @@ from ..dataflow import (
     forwards,
     layer_call,
     module_classes,
+    returns_of,
     transformed,
     unused_after,
 )
@@ -94,7 +95,7 @@ def numpy_helpers(source: SourceFile) -> frozenset[str]:
     def make() -> frozenset[str]:
         found = set()
         for function in source.of_type(*FUNCTIONS):
-            returns = [n.value for n in walk(function.body) if isinstance(n, ast.Return)]
+            returns = returns_of(function)
             if returns and all(isinstance(r, ast.Call) and (source.imports.resolve(
                     r.func) or "").startswith("numpy.") for r in returns):
                 found.add(function.name)  # type: ignore[attr-defined]
