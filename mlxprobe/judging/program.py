@@ -285,6 +285,7 @@ def trend(losses: list[float]) -> dict | None:
             "p_decrease": round(test["p_decrease"], 4), "fitted_change": round(change, 4),
             "first": round(values[0], 4), "last": round(values[-1], 4),
             "window_drop": round((head - tail) / abs(head), 4) if head else 0.0,
+            "last_window": round(tail, 4),
             "p_threshold": TREND_P, "min_fall": TREND_MIN_FALL, "min_window_drop": MIN_DROP,
             "change_low": round(low, 4), "max_hidden_fall": MAX_HIDDEN_FALL,
             "change_high": round(high, 4), "noise": round(scatter(values, slope), 4)}
@@ -330,8 +331,29 @@ def fell_at_each(values: list[float]) -> bool:
 
 
 def flat(fit: dict) -> bool:
-    return (fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
-            and fit["window_drop"] < MIN_DROP)
+    """No fall: the last window less than MIN_DROP below the first, and either no
+    significant fitted fall or no fall below where the loss began (`back_at_start`)."""
+    return fit["window_drop"] < MIN_DROP and (
+        fit["p_decrease"] >= TREND_P and fit["fitted_change"] > -TREND_MIN_FALL
+        or back_at_start(fit))
+
+
+def back_at_start(fit: dict) -> bool:
+    """The last window's median at or above the first (positive) report: a significant
+    Mann-Kendall fall that only undid an early rise (fresh360 `reedbank_dictation`: 3.13 ->
+    3.44 at step 100, back to 3.05-3.27 by step 300, p = 0.03, its last window 3.17; its
+    fixed twin 3.13 -> 0.035)."""
+    return fit.get("last_window", -math.inf) >= fit["first"] > 0
+
+
+def flat_words(fit: dict) -> str:
+    """Why `flat` holds, for a verdict's reason."""
+    if fit["p_decrease"] < TREND_P or fit["fitted_change"] <= -TREND_MIN_FALL:
+        return (f"its last window's median {fit['last_window']:.4g} at or above its first "
+                f"report: the fall, Mann-Kendall p={fit['p_decrease']:.2f}, only undid an early "
+                "rise")
+    return (f"fitted change {fit['fitted_change']:+.1%}, needs <= -{TREND_MIN_FALL:.0%} or a "
+            f"significant fall, Mann-Kendall p={fit['p_decrease']:.2f}")
 
 
 def resolved(fit: dict) -> bool:

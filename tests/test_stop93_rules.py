@@ -1,0 +1,75 @@
+"""Stop 93's verdict changes, each on the shape of the run it was measured on (fresh360
+`reedbank_dictation`, dewdsp/hrm-mlx 48da54b: an Adam-atan2 port whose scale b = 1/lr made
+every step ~lr squared):
+
+- `digit error rate 0.872` is a metric named `error_rate` (a loss word before `rate`), not
+  a bare `rate`, and a rate is never the line's training loss (it sits beside `val loss`);
+- a loss that rose early and fell back to where it began (a significant Mann-Kendall fall
+  that only undid the rise) is flat;
+- a share of errors that never fell corroborates a noisy level as no learning, as an
+  accuracy that never rose does;
+- a loss that does not fall under an optimizer the program defines names its step size.
+"""
+
+from __future__ import annotations
+
+from mlxprobe import metric_names
+from mlxprobe.judging import program
+from mlxprobe.judging.verdict import classify
+from mlxprobe.watching import fields
+from mlxprobe.watching.facts import RawResult
+
+LOSSES = (3.1291, 3.3445, 3.3322, 3.414, 3.4402, 3.2702, 3.3364, 3.2562, 3.084, 3.2736,
+          3.2516, 3.0531, 3.1729)
+
+
+def test_an_error_rate_is_named_after_its_error() -> None:
+    line = fields.read("  val loss 3.2613  digit error rate 0.872")
+    assert line.values == {"val_loss": 3.2613, "error_rate": 0.872}
+    assert fields.read("hit rate 0.40").values == {"hit_rate": 0.4}
+    assert fields.read("step 3 rate 0.5").values == {"rate": 0.5}
+    assert fields.read("learning rate 1e-3 loss 2.0").values == {"learning_rate": 0.001,
+                                                                 "loss": 2.0}
+
+
+def test_a_rate_is_never_the_training_loss() -> None:
+    assert metric_names.loss_rank("error_rate") is None
+    assert metric_names.loss_rank("error") == 3
+
+
+def test_a_fall_that_only_undid_an_early_rise_is_flat() -> None:
+    fit = program.trend(list(LOSSES))
+    assert fit is not None and fit["p_decrease"] < program.TREND_P
+    assert program.flat(fit) and "undid an early rise" in program.flat_words(fit)
+    fallen = program.trend([*LOSSES[:-3], 2.9, 2.85, 2.8])
+    assert fallen is not None and not program.flat(fallen)
+
+
+def dictation_run(errors: tuple[float, ...], optimizer: str = "AdamAtan2") -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"},
+                           {"kind": "optimizer", "name": optimizer, "t": 0.05}]
+    records += [{"kind": "step", "source": "update", "step": s, "t": 0.1 + s / 30,
+                 "step_s": 0.03} for s in range(1, 301)]
+    records += [{"kind": "progress", "source": "output", "step": 1 if not i else 25 * i,
+                 "loss": v, "t": 0.1 + (25 * i + 1) / 30} for i, v in enumerate(LOSSES)]
+    records += [{"kind": "progress", "source": "output", "step": 100 * (i + 1),
+                 "t": 3.5 + 3.4 * i, "metrics": {"val_loss": v, "error_rate": e}}
+                for i, (v, e) in enumerate(zip((3.2613, 3.2011, 3.1449), errors))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_an_error_share_that_never_fell_makes_the_level_no_learning() -> None:
+    verdict = classify(dictation_run((0.872, 0.872, 0.872)))
+    assert verdict.label == "not_learning:trend", verdict.reason
+    assert "undid an early rise" in verdict.reason
+
+
+def test_an_error_share_that_fell_leaves_the_level_unjudged() -> None:
+    assert classify(dictation_run((0.872, 0.6, 0.3))).label == "pass"
+
+
+def test_a_hand_written_optimizer_names_its_step_size() -> None:
+    verdict = classify(dictation_run((0.872, 0.872, 0.872)))
+    assert "`AdamAtan2`, is the program's own" in verdict.hint and "1 / lr" in verdict.hint
+    mlx_own = classify(dictation_run((0.872, 0.872, 0.872), "AdamW"))
+    assert mlx_own.label == "not_learning:trend" and "program's own" not in mlx_own.hint
