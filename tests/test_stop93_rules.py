@@ -8,13 +8,17 @@ every step ~lr squared):
   that only undid the rise) is flat;
 - a share of errors that never fell corroborates a noisy level as no learning, as an
   accuracy that never rose does;
-- a loss that does not fall under an optimizer the program defines names its step size.
+- a loss that does not fall under an optimizer the program defines names its step size;
+- a held-out metric equal to its training twin at every report is the training split
+  (fresh362 `sluice_ledger_polymer`); a noise floor stated after a baseline word is no
+  baseline (fresh362 `tween_gull_midframe`, correct); an array truth-tested in a conditional
+  expression is a truth value (fresh362 `quarry_lattice_molgraph`).
 """
 
 from __future__ import annotations
 
 from mlxprobe import metric_names
-from mlxprobe.judging import program
+from mlxprobe.judging import baseline, program
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching import fields
 from mlxprobe.watching.facts import RawResult
@@ -73,3 +77,60 @@ def test_a_hand_written_optimizer_names_its_step_size() -> None:
     assert "`AdamAtan2`, is the program's own" in verdict.hint and "1 / lr" in verdict.hint
     mlx_own = classify(dictation_run((0.872, 0.872, 0.872), "AdamW"))
     assert mlx_own.label == "not_learning:trend" and "program's own" not in mlx_own.hint
+
+
+# fresh362: a slice that returned the whole dataset (mlx-graphs 2353fab), a noise floor read
+# as a baseline, and an array truth-tested inside a conditional expression (mlx-graphs 895e538)
+
+ACCS = (0.737, 0.770, 0.803, 0.860, 0.940, 0.823, 0.940, 0.993, 0.997, 1.000)
+
+
+def split_run(test: tuple[float, ...]) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": 20 * (i + 1), "t": 0.4 * i,
+                 "loss": 0.55 - 0.05 * i, "metrics": {"train_acc": a, "test_acc": t}}
+                for i, (a, t) in enumerate(zip(ACCS, test))]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_held_out_metric_equal_to_its_training_twin_is_the_training_split() -> None:
+    verdict = classify(split_run(ACCS))
+    assert verdict.label == "wrong_result:same_split", verdict.reason
+    assert verdict.evidence["shared_reports"] == 10 and "indices" in verdict.hint
+
+
+def test_held_out_metrics_that_differ_once_or_never_move_are_no_split() -> None:
+    once = (*ACCS[:-1], 0.75)
+    assert classify(split_run(once)).label != "wrong_result:same_split"
+    flat = tuple(1.0 for _ in ACCS)
+    run = split_run(flat)
+    for record in run.records:
+        if record.get("metrics"):
+            record["metrics"]["train_acc"] = 1.0
+    assert classify(run).label != "wrong_result:same_split"
+
+
+def test_a_noise_floor_after_a_baseline_word_is_no_baseline() -> None:
+    line = ("val blend baseline: MSE vs clean 0.00693  PSNR 21.59 dB; noise floor vs noisy "
+            "target 0.00250\n")
+    assert baseline.stated_baseline(line, "val_mse_noisy") is None
+    assert baseline.stated_baseline("baseline: majority valid_acc 0.286; uniform CE 1.3863",
+                                    "valid_ce") == 1.3863
+
+
+TRACEBACK = """Traceback (most recent call last):
+  File "/w/molgraph.py", line 158, in <module>
+    main()
+  File "/w/molgraph.py", line 39, in __inc__
+    return len(self.node_features) if self.node_features else None
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+ValueError: [convert] Only length-1 arrays can be converted to Python scalars.
+"""
+
+
+def test_an_array_tested_in_a_conditional_expression_is_a_truth_value() -> None:
+    verdict = classify(RawResult(records=[], exit_code=1, watched=True,
+                                 stderr_tail=TRACEBACK))
+    assert verdict.label == "crash:ValueError"
+    assert verdict.hint.startswith("an array of more than one element was used as a truth "
+                                   "value") and "is not None" in verdict.hint

@@ -33,10 +33,11 @@ through. Each rule below is one statement true of every program with that failur
   combine; gradient accumulation is done with `tree_map` (mlx issue 2840).
 - `truth_value`: MLX's "[convert] Only length-1 arrays can be converted to Python scalars"
   raised at a user line that tests a truth value (`if`, `elif`, `while`, `assert`, `and`,
-  `or`, `not`): Python asked `bool()` of an array of several elements, most often a
-  comparison, which MLX computes element by element (fresh41 `corridor_dqn_first_frame`,
-  mario-rl-mlx 4029fec: `or (state[0] == 1)` meant `state.shape[0] == 1`; it raised only
-  once epsilon decayed and the `or` stopped short-circuiting).
+  `or`, `not`, anywhere on the line: `a if x else b` too): Python asked `bool()` of an array
+  of several elements, most often a comparison, which MLX computes element by element
+  (fresh41 `corridor_dqn_first_frame`, mario-rl-mlx 4029fec: `or (state[0] == 1)` meant
+  `state.shape[0] == 1`; it raised only once epsilon decayed and the `or` stopped
+  short-circuiting).
 - `unbound_name`: Python's NameError "name 'x' is not defined": no scope that reaches the
   raising line binds `x`; in a training script most often a setting read bare where it is
   held by an object (`args.x`, `self.x`: fresh43 `adapter_resume_name`, mlx-examples PR 817,
@@ -133,7 +134,10 @@ LINE_CHARS = 160  # a quoted source line is cut here
 LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
 UNBOUND = re.compile(r"name '(\w+)' is not defined")
 UNBOUND_LOCAL = re.compile(r"local variable '(\w+)'")
-TRUTH_TEST = re.compile(r"^(?:if|elif|while|assert)\b|\b(?:and|or|not)\b")
+# a truth test anywhere on the line: a statement's (`if x:`), a conditional expression's (`a
+# if x else b`: fresh362 `quarry_lattice_molgraph`, mlx-graphs 895e538, `len(self.node_features)
+# if self.node_features else None`), a comprehension's filter, `and`/`or`/`not`
+TRUTH_TEST = re.compile(r"\b(?:if|elif|while|assert|and|or|not)\b")
 UNPACK = re.compile(r"(?:too many|not enough) values to unpack")
 UNPACKED_CALL = re.compile(r"^\(?[\w.]+\s*,[\w\s.,*]*\)?\s*=\s*[\w.\[\]]+\(")
 NOT_ITERABLE = re.compile(r"'(int|float|bool)' object is not iterable")
@@ -290,8 +294,9 @@ def truth_value(user: Frame) -> str:
             "`not` call `bool()` on it, and a comparison of arrays is computed element by "
             "element, so `x == 1` is an array of booleans, not a test; compare a shape or a "
             "Python number (`x.shape[0] == 1`, `len(items) == 1`), or reduce it first "
-            "(`mx.all(x == 1).item()`, `mx.any(...)`); an operand of `or`/`and` that is "
-            "evaluated only sometimes raises only when it first is")
+            "(`mx.all(x == 1).item()`, `mx.any(...)`); an array tested only for being there "
+            "(`if self.x`, `a if x else b`) is tested with `x is not None`; an operand of "
+            "`or`/`and` that is evaluated only sometimes raises only when it first is")
 
 
 def unbound_name(name: str, user: Frame) -> str:
