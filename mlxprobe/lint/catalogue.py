@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX280", "selection-dropped",
+        "a __getitem__ computes the selection the index asks for (indices = indices[idx]) and "
+        "never reads it again: every item or slice returned is the same, so a split cut by "
+        "slicing puts every example in both parts",
+        "dataset.graphs = [self.graphs[i] for i in indices]  # not every graph",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh362 sluice_ledger_polymer) ds[:240] "
+        "and ds[240:] both held all 300 graphs: test_acc equalled train_acc at each of 10 "
+        "reports and ended at 1.000 against a stated ceiling of ~0.80; with the fix 0.667",
+        "", source="https://github.com/mlx-graphs/mlx-graphs/commit/"
+        "2353fab8f3ea7783ce188162e43e70a5f034f2af"),
+    RuleInfo(
         "MLX279", "count-never-advanced",
         "a bias correction 1 - beta ** t whose step count t is set to 0 and never written "
         "again (state[\"step\"] = 0, no += 1): the correction is 0 at every step and the "

@@ -63,6 +63,7 @@ from .dropped_input import DroppedInput
 from .dropped_keyword import KeywordDropped
 from .dropped_mask import DroppedMask
 from .dropped_path import DroppedWeightsPath
+from .dropped_selection import DroppedSelection
 from .ellipsis_slice import EllipsisSlice
 from .empty_dirname import MakedirsOfEmptyDirname
 from .empty_parameter import EmptyParameter
@@ -384,4 +385,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeywordDropped,
     KeyNeverReturned,
     CountNeverAdvanced,
+    DroppedSelection,
 ), key=lambda r: r.id))

@@ -10,7 +10,10 @@ commit b9c60e4): a LayerNorm with `bias=True` raised that ValueError at the firs
 the flag kept apart (`self.use_bias = bias`) it trains.
 
 Job: in each class, the `self.<name>` attributes some method binds to an mlx.core array call
-(`mx.zeros(...)`, `mx.random.normal(...)`); a truth test of one of them in a method of the
+(`mx.zeros(...)`, `mx.random.normal(...)`) or to a parameter annotated as an array or None
+(`node_features: Optional[mx.array] = None`: fresh362 `quarry_lattice_molgraph`, mlx-graphs
+895e538, `len(self.node_features) if self.node_features else None` raised at the first
+batch); a truth test of one of them in a method of the
 same class (an `if`/`while`/conditional expression's test, a `not`'s operand, an `and`/`or`
 operand) is the finding. A comparison (`self.bias is not None`) or a membership test
 (`"bias" in self`) is not a truth test.
@@ -46,11 +49,28 @@ def tested(node: ast.AST) -> list[ast.AST]:
     return list(node.values) if isinstance(node, ast.BoolOp) else []
 
 
+# a parameter annotated as an array, or as an array or None: `x: mx.array`,
+# `x: Optional[mx.array] = None`, `x: mx.array | None`, `Union[mx.array, None]`
+ANNOTATED = re.compile(r"(\w+)\s*:\s*(?:Optional\[\s*|Union\[\s*)?mx\.array\b")
+ARRAY_TYPE = re.compile(r"(?:Optional\[|Union\[)?(?:mx|mlx\.core)\.array"
+                        r"(?:\]|, None\]|\s*\|\s*None)?")
+
+
+def array_parameters(method: ast.FunctionDef) -> set[str]:
+    """The parameters of `method` annotated as an array (or None)."""
+    params = [*method.args.posonlyargs, *method.args.args, *method.args.kwonlyargs]
+    return {a.arg for a in params if a.annotation is not None
+            and ARRAY_TYPE.fullmatch(ast.unparse(a.annotation))}
+
+
 def array_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
-    """The `self.<name>` some method of `cls` binds to an mlx.core array call."""
+    """The `self.<name>` some method of `cls` binds to an mlx.core array call, or to a
+    parameter annotated as an array or None (`node_features: Optional[mx.array] = None`,
+    `self.node_features = node_features`)."""
     return {self_attr(target) for method in cls.body if isinstance(method, ast.FunctionDef)
             for target, value in body_assignments(source, method)
-            if self_attr(target) and is_mx_array_call(source, value)}
+            if self_attr(target) and (is_mx_array_call(source, value) or isinstance(
+                value, ast.Name) and value.id in array_parameters(method))}
 
 
 class ArrayAttributeTruth(Rule):
@@ -58,17 +78,18 @@ class ArrayAttributeTruth(Rule):
     `__call__`."""
 
     id = "MLX168"
-    anchors = ("= mx.",)
+    anchors = ("= mx.", "mx.array")
     local = True  # reads one class
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        """An attribute both bound to `mx.` and read after `if`/`not`/`and`/`or` (a text
-        test: `if self.training:` alone is in most model files)."""
-        if "= mx." not in text:
+        """An attribute both bound to `mx.` (or named as a parameter annotated as an array)
+        and read after `if`/`not`/`and`/`or` (a text test: `if self.training:` alone is in
+        most model files)."""
+        if "= mx." not in text and "mx.array" not in text:
             return False
-        return any(f"{word} self.{name}" in text for name in set(ASSIGNED.findall(text))
-                   for word in TRUTH_WORDS)
+        names = set(ASSIGNED.findall(text)) | set(ANNOTATED.findall(text))
+        return any(f"{word} self.{name}" in text for name in names for word in TRUTH_WORDS)
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         for cls in source.of_type(ast.ClassDef):
