@@ -12,7 +12,10 @@ every step ~lr squared):
 - a held-out metric equal to its training twin at every report is the training split
   (fresh362 `sluice_ledger_polymer`); a noise floor stated after a baseline word is no
   baseline (fresh362 `tween_gull_midframe`, correct); an array truth-tested in a conditional
-  expression is a truth value (fresh362 `quarry_lattice_molgraph`).
+  expression is a truth value (fresh362 `quarry_lattice_molgraph`);
+- an accuracy at 90% or more at its last two reports is no guessing (fresh363
+  `cablegram_clerk_convs2s`, correct); an int iterated where the call bound it by keyword
+  names the collections the call hands over (fresh363 `orchard_crate_gridcells`).
 """
 
 from __future__ import annotations
@@ -134,3 +137,45 @@ def test_an_array_tested_in_a_conditional_expression_is_a_truth_value() -> None:
     assert verdict.label == "crash:ValueError"
     assert verdict.hint.startswith("an array of more than one element was used as a truth "
                                    "value") and "is not None" in verdict.hint
+
+
+# fresh363: a short run whose accuracy reached 100% beside a label-smoothed loss
+# (`cablegram_clerk_convs2s`, correct), and an int iterated where the call bound it by
+# keyword (`orchard_crate_gridcells`, koogle/mlx-playground 40b680d)
+
+def smoothed_run(ems: tuple[float, ...]) -> RawResult:
+    losses = (6.353, 5.439, 4.208, 3.158, 2.233, 1.794, 1.569, 1.353, 1.205, 1.165, 1.144)
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": 31 * i, "loss": v,
+                 "t": 1.0 + i} for i, v in enumerate(losses)]
+    records += [{"kind": "progress", "source": "output", "step": 62 * (i + 1), "t": 2.5 + 2 * i,
+                 "metrics": {"greedy_em": e}} for i, e in enumerate(ems)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_an_accuracy_that_answers_nine_in_ten_twice_is_not_at_chance() -> None:
+    assert classify(smoothed_run((0.0, 7.0, 33.5, 100.0, 100.0))).label == "pass"
+    assert classify(smoothed_run((0.0, 7.0, 33.5, 30.0, 35.0))).label == "not_learning:chance"
+
+
+LOOP_TRACEBACK = """Traceback (most recent call last):
+  File "/w/train.py", line 202, in <module>
+    main()
+  File "/w/train.py", line 191, in main
+    losses, took = train_epoch(model, train_loader, optimizer, batch_size=batch_size)
+                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/w/train.py", line 160, in train_epoch
+    for batch_idx, batch in batch_size:
+TypeError: 'int' object is not iterable
+"""
+
+
+def test_a_number_bound_by_keyword_and_iterated_names_the_collection() -> None:
+    hint = classify(RawResult(records=[], exit_code=1, watched=True,
+                              stderr_tail=LOOP_TRACEBACK)).hint
+    assert "by keyword" in hint and "`enumerate(train_loader)`" in hint
+    assert "enumerate(model)" not in hint
+    positional = LOOP_TRACEBACK.replace("batch_size=batch_size", "batch_size")
+    hint = classify(RawResult(records=[], exit_code=1, watched=True,
+                              stderr_tail=positional)).hint
+    assert "positional call" in hint and "enumerate(train_loader)" not in hint

@@ -50,8 +50,11 @@ through. Each rule below is one statement true of every program with that failur
   one of its parameters bound to the wrong value: a positional call made before the
   function's signature gained or reordered a parameter shifts every later argument one
   slot (fresh47 `vqa_prepare_inputs_positional`, mlx-vlm PR 473: `audio` inserted third,
-  the prompts bound to it and the image token id to `prompts`); otherwise a count iterated
-  as if it were its collection (`for i in n`).
+  the prompts bound to it and the image token id to `prompts`). When that call passes the
+  name by keyword, the binding is right and the loop names the wrong value: the collections
+  the call hands over are named instead (fresh363 `orchard_crate_gridcells`, koogle/
+  mlx-playground 40b680d: `for batch_idx, batch in batch_size:` for `enumerate(train_loader)`);
+  otherwise a count iterated as if it were its collection (`for i in n`).
 - `unbound_local`: Python's UnboundLocalError ("cannot access local variable 'x' where it
   is not associated with a value", "local variable 'x' referenced before assignment"): the
   function assigns `x` somewhere, so `x` is local throughout it, and the raising line read it
@@ -423,6 +426,9 @@ def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
     head = (f"{what} held {'an' if kind == 'int' else 'a'} {kind} where a collection was "
             f"meant ({user.where}: `{user.text[:LINE_CHARS]}`)")
     caller = _caller(user, found)
+    others = by_keyword(caller, user.function, names[0]) if caller and names else None
+    if caller is not None and others is not None:
+        return head + wrong_name(names[0], user, caller, others)
     if caller is not None and names:
         head += (f": `{names[0]}` is iterated in `{user.function}`, which {caller.where} "
                  f"calls; when it is one of `{user.function}`'s parameters, the call bound "
@@ -433,6 +439,47 @@ def scalar_not_iterable(kind: str, user: Frame, found: list[Frame]) -> str:
                  "and check the signature")
     return head + ("; when it is a local, it holds a count where its collection was "
                    "meant (`for i in range(n)`, not `for i in n`)")
+
+
+# a name that says it holds many (`train_loader`, `batches`, `dataset`), offered first
+COLLECTION = re.compile(r"(?i)loader|data|batches|iter|samples|examples|items|pairs|_set$|"
+                        r"_list$")
+
+
+def by_keyword(caller: Frame, function: str, name: str) -> list[str] | None:
+    """The other plain names the caller's call of `function` hands over, when it passes
+    `name` by keyword (`train_epoch(model, train_loader, batch_size=batch_size)`: the number
+    is bound where it was meant), else None."""
+    for call in _calls(caller.text):
+        callee = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(
+            call.func, "id", None)
+        if callee == function and any(k.arg == name for k in call.keywords):
+            given = [*call.args, *(k.value for k in call.keywords)]
+            return [a.id for a in given if isinstance(a, ast.Name) and a.id != name]
+    return None
+
+
+def wrong_name(name: str, user: Frame, caller: Frame, others: list[str]) -> str:
+    """The loop iterates a number the call bound by keyword: it names the wrong value
+    (fresh363 `orchard_crate_gridcells`, koogle/mlx-playground 40b680d: `for batch_idx, batch
+    in batch_size:` where `enumerate(train_loader)` was meant)."""
+    counted = _counted(user.text, name)
+    others = [o for o in others if COLLECTION.search(o)] or others
+    shown = ", ".join(f"`enumerate({o})`" if counted else f"`{o}`" for o in others[:4])
+    return (f": {caller.where} hands `{name}` to `{user.function}` by keyword, so it holds the "
+            "number it names; the loop iterates the wrong name. Iterate the collection the call "
+            f"hands over instead" + (f" ({shown})" if shown else "") + (
+                ": a loop that unpacks a counter and an item iterates `enumerate(loader)`"
+                if counted else ""))
+
+
+def _counted(line: str, name: str) -> bool:
+    """The line's loop over `name` unpacks two names (`for i, batch in ...`)."""
+    tree = _parse(line)
+    return tree is not None and any(
+        isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Name)
+        and n.iter.id == name and isinstance(n.target, ast.Tuple) and len(n.target.elts) == 2
+        for n in ast.walk(tree))
 
 
 LITERAL_TYPES = {"bool": bool, "int": int, "float": float, "str": str, "NoneType": type(None)}

@@ -73,6 +73,7 @@ from .rule import Rule, Verdict
 MIN_TAIL = 5
 RATIO = 1.3
 RISEN_LAST = 3  # `rose_from_stated`: the reports an accuracy must sit above chance at, last
+ANSWERED, ANSWERED_LAST = 0.9, 2  # `answered`: an accuracy this high at its last reports
 STATED_TOL = 0.02
 # a chance loss the output states as the log of a class count: `chance ... = ln(16) = 2.773`
 STATED = re.compile(r"(?i)\b(?:chance|uniform|random)[^\n]{0,60}?\b(ln|log2?)\s*\(?\s*(\d+)"
@@ -230,6 +231,16 @@ def rose_from_stated(raw: RawResult) -> bool:
                * level for v in finite_task_accuracies(raw).values())
 
 
+def answered(raw: RawResult) -> bool:
+    """An accuracy at ANSWERED (0.9) of its scale or more at each of its last ANSWERED_LAST
+    reports: a model that answers nine in ten right twice is not guessing among three or more
+    classes, whatever its median or its loss against exp(-loss) says (fresh363
+    `cablegram_clerk_convs2s`, correct: greedy_em 0 -> 7 -> 33.5 -> 100 -> 100% over a short
+    run, median 33.5%, beside a label-smoothed loss of 1.14 whose nll was 0.18)."""
+    return any(len(v) >= ANSWERED_LAST and min(v[-ANSWERED_LAST:]) >= ANSWERED
+               for v in finite_task_accuracies(raw).values())
+
+
 def at_stated(raw: RawResult, median: float) -> dict | None:
     """The loss's last-third median at the chance loss the program states."""
     text = raw.stdout_tail or ""
@@ -326,7 +337,7 @@ def guessing(raw: RawResult, meta: dict) -> Verdict | None:
     if drop is None:
         return None
     drop, least = min(drop, below_chance(losses, found)), _min_drop(found)
-    if drop >= least or below_stated(raw) or rose_from_stated(raw):
+    if drop >= least or below_stated(raw) or rose_from_stated(raw) or answered(raw):
         return None
     found["loss_drop"], found["min_drop"] = round(drop, 4), least
     return Verdict("not_learning", "chance", f"predictions at chance: {_where(raw)} "
@@ -387,7 +398,8 @@ RULES = (
          "counts); accuracies with no negative value; none when the loss sits more than "
          f"{MIN_DROP:.0%} below a uniform-guess loss the output states, nor when an "
          f"accuracy began within {RATIO}x a chance accuracy the output states and sat above "
-         f"that at each of its last {RISEN_LAST} reports",
+         f"that at each of its last {RISEN_LAST} reports, nor when an accuracy was >= "
+         f"{ANSWERED:g} of its scale at each of its last {ANSWERED_LAST}",
          "failure corpus: optimizer_choice_ignored (Soup PR 734), "
          "shuffle_inputs_targets_separately (fresh7), vision_inputs_dropped_for_"
          "embedded (fresh9), gcnconv_no_self_loops (fresh28), mbert_eager_softmax_allaxes "
