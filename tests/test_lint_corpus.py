@@ -215,15 +215,7 @@ OPEN: dict[tuple[str, str], list[str]] = {
     # builds in the run: the random-state chain the rule warns of stays a few hundred graph
     # nodes; the rule cannot count rounds given as a function's arguments (`run_rounds(0, 20)`)
     ("fresh298", "orchard_relay_fedprox.py"): ["MLX178:60"],
-    # judged false at stop 90: a DWQ student built from mlx-lm's `llama.Model`, which has no
-    # Dropout, BatchNorm or `training` branch, put in eval mode and tuned: eval mode changes
-    # nothing in it; a rule that asked for such a layer in the file itself would go silent on
-    # a user's model imported from another file of theirs
-    ("fresh348", "correct_sailloft_tally_dwq_jsd.py"): ["MLX124:71"],
-    # judged false at stop 90: a hand-written optimizer whose `state` is a flat dict of arrays
-    # (`d`, `k`, ...), saved with `mx.save_safetensors` and restored with `mx.load`: no nested
-    # tree to flatten
-    ("fresh349", "voicing_cents_dadapt.py"): ["MLX031:171"]}
+}
 
 
 @pytest.mark.parametrize("half", HALVES, ids=lambda p: p.name)

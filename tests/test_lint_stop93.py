@@ -5,7 +5,15 @@
   one read in a later statement of the same branch, and an update inside a loop;
 - MLX168 reads an attribute bound to a parameter annotated as an array (or None) as an
   array (fresh362 `quarry_lattice_molgraph`, mlx-graphs 895e538: `node_features:
-  Optional[mx.array] = None`, then `... if self.node_features else None`).
+  Optional[mx.array] = None`, then `... if self.node_features else None`);
+- MLX281 finds a loop over a parameter every call binds to an int (fresh363
+  `orchard_crate_gridcells`, koogle/mlx-playground 40b680d: `for batch_idx, batch in
+  batch_size:`);
+- MLX124 leaves alone a model mlx-lm builds from a module whose layers run alike in both
+  modes (fresh348 `correct_sailloft_tally_dwq_jsd`, correct: `llama.Model` tuned in eval
+  mode), and the set of mlx-lm's other modules is checked against the installed mlx-lm;
+- MLX031 leaves alone a program's own optimizer whose state is a flat dict display (fresh349
+  `voicing_cents_dadapt`, correct: a D-Adaptation SGD saved with `mx.save_safetensors`).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -92,3 +100,91 @@ def test_the_same_attribute_compared_with_none_is_not() -> None:
     assert not fired(GRAPH.replace("TEST", "self.node_features is not None"), "MLX168")
     plain = GRAPH.replace("Optional[mx.array]", "Optional[int]")
     assert not fired(plain.replace("TEST", "self.node_features"), "MLX168")
+
+
+EPOCH = '''
+def train_epoch(model, train_loader, optimizer, batch_size):
+    for batch_idx, batch in ITERATED:
+        pass
+
+def main():
+    batch_size = SIZE
+    train_epoch(model, loader, opt, batch_size=batch_size)
+'''
+
+
+def test_a_parameter_every_call_binds_to_an_int_iterated_is_found() -> None:
+    code = EPOCH.replace("ITERATED", "batch_size").replace("SIZE", "16")
+    assert fired(code, "MLX281") == [3]
+
+
+@pytest.mark.parametrize("iterated, size", [
+    ("enumerate(train_loader)", "16"),  # the fix
+    ("batch_size", "[16, 32]"),  # a list of sizes is iterable
+    ("batch_size", "int(args.bs)"),  # a value the lint cannot read
+])
+def test_a_loop_over_what_may_be_a_collection_is_not(iterated: str, size: str) -> None:
+    code = EPOCH.replace("ITERATED", iterated).replace("SIZE", size)
+    assert not fired(code, "MLX281")
+
+
+STUDENT = '''
+import mlx.optimizers as optim
+from mlx_lm.models import MODULE
+
+student = MODULE.Model(args)
+student.eval()
+opt = optim.Adam(learning_rate=1e-3)
+lg = nn.value_and_grad(student, loss_fn)
+for step in range(10):
+    loss, grads = lg(student, x, y)
+    opt.update(student, grads)
+'''
+
+
+def test_an_mlx_lm_model_that_runs_alike_in_both_modes_may_be_tuned_in_eval_mode() -> None:
+    assert not fired(STUDENT.replace("MODULE", "llama"), "MLX124")
+    assert fired(STUDENT.replace("MODULE", "qwen3_next"), "MLX124") == [6]
+
+
+def test_the_train_mode_models_are_mlx_lms() -> None:
+    import re
+    from pathlib import Path
+
+    import mlx_lm
+
+    from mlxprobe.lint.rules.eval_mode import TRAIN_MODE_MODELS
+    folder = Path(mlx_lm.__file__).parent / "models"
+    texts = {p.stem: p.read_text() for p in folder.glob("*.py")}
+    found = {m for m, t in texts.items() if re.search(r"Dropout|self\.training|BatchNorm", t)}
+    while grown := {m for m, t in texts.items() if m not in found and any(
+            re.search(rf"from \.{f} import|from \. import .*\b{f}\b", t) for f in found)}:
+        found |= grown
+    assert found == TRAIN_MODE_MODELS
+
+
+FLAT_STATE = '''
+class DAdapt:
+    def __init__(self, params):
+        self.state = {"d": mx.array(1e-6), "k": mx.array(0)}
+
+    def step(self, params, grads):
+        return params
+
+opt = DAdapt(model.parameters())
+mx.save_safetensors("state.safetensors", opt.state)
+'''
+
+
+def test_a_programs_own_flat_state_may_be_saved_as_it_is() -> None:
+    assert not fired(FLAT_STATE, "MLX031")
+    nested = FLAT_STATE.replace('"k": mx.array(0)}', '"m": {"w": mx.array(0)}}')
+    assert fired(nested, "MLX031") == [10]
+    assert fired(FLAT_STATE.replace("DAdapt(model", "optim.Adam(model"), "MLX031") == [10]
+
+
+def test_a_parameter_rebound_before_its_loop_is_not_a_count() -> None:
+    code = EPOCH.replace("ITERATED", "batch_size").replace("SIZE", "16").replace(
+        "    for batch_idx", "    if isinstance(batch_size, int):\n"
+        "        batch_size = [batch_size]\n    for batch_idx")
+    assert not fired(code, "MLX281")

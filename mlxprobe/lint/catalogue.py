@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX281", "count-iterated",
+        "a loop iterates a parameter that every call of its function binds to an int "
+        "(for batch_idx, batch in batch_size): an int is not iterable, so the loop raises "
+        "TypeError at its first step",
+        "for batch_idx, batch in enumerate(train_loader):  # the collection, not its size",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh363 orchard_crate_gridcells) the "
+        "loop died at its first batch with 'int' object is not iterable; iterating "
+        "enumerate(train_loader) it trained 8 epochs",
+        "", source="https://github.com/koogle/mlx-playground/commit/"
+        "40b680d50c34e2a63bb6d229f72f1a4296793a8d"),
+    RuleInfo(
         "MLX280", "selection-dropped",
         "a __getitem__ computes the selection the index asks for (indices = indices[idx]) and "
         "never reads it again: every item or slice returned is the same, so a split cut by "

@@ -103,6 +103,7 @@ from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
 from .init_scale import InitGrowsWithWidth
 from .inverse_scale import DividedByInverseRoot
+from .iterated_count import IteratedCount
 from .iterated_dimension import DimensionIterated
 from .iterated_target import LoopTargetIterated
 from .iterator_length import LenOfIterator
@@ -386,4 +387,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     KeyNeverReturned,
     CountNeverAdvanced,
     DroppedSelection,
+    IteratedCount,
 ), key=lambda r: r.id))

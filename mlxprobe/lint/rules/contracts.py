@@ -138,7 +138,8 @@ def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
         return any(v is not None and nested_tree(source, v, bound, hops) for v in node.values)
     if isinstance(node, ast.Attribute) and node.attr == "state":
         owner = last_name(node.value) or ""
-        return owner in optimizers(source) or "opt" in owner.lower()
+        return (owner in optimizers(source) or "opt" in owner.lower()) and not own_flat_state(
+            source, owner)
     if isinstance(node, ast.Attribute):
         return hops > 0 and field_is_tree(source, node.attr, hops - 1)
     if not isinstance(node, ast.Call):
@@ -147,6 +148,30 @@ def nested_tree(source: SourceFile, node: ast.AST, bound: dict[str, ast.AST],
         return not node.args
     wraps = isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) == 1
     return wraps and nested_tree(source, node.args[0], bound, hops)
+
+
+def own_flat_state(source: SourceFile, owner: str) -> bool:
+    """`owner` is bound only to instances of a class of the module with no base class, whose
+    every `self.state = ...` is a dict display of no dict or list: the program's own flat
+    mapping, not an MLX optimizer's tree (fresh349 `voicing_cents_dadapt`, correct: a
+    hand-written D-Adaptation SGD whose state holds `d`, `k`, `x0.<name>`, ..., saved with
+    `mx.save_safetensors` and restored with `mx.load`)."""
+    made = [v for t, v in assignments(source.of_type(ast.Assign, ast.AnnAssign))
+            if isinstance(t, ast.Name) and t.id == owner]
+    calls = [v for v in made if isinstance(v, ast.Call) and isinstance(v.func, ast.Name)]
+    if not made or len(calls) != len(made):
+        return False
+    classes = {c.name: c for c in source.tree.body if isinstance(c, ast.ClassDef)}
+    kinds = {c.func.id for c in calls}  # type: ignore[attr-defined]
+    return all(k in classes and not classes[k].bases and flat_state(classes[k]) for k in kinds)
+
+
+def flat_state(cls: ast.ClassDef) -> bool:
+    """Every `self.state = ...` in `cls` is a dict display of no dict or list (and one is)."""
+    given = [v for t, v in assignments(ast.walk(cls)) if isinstance(t, ast.Attribute)
+             and t.attr == "state" and isinstance(t.value, ast.Name) and t.value.id == "self"]
+    return bool(given) and all(isinstance(v, ast.Dict) and not any(
+        isinstance(x, (ast.Dict, ast.List)) for x in v.values) for v in given)
 
 
 def field_is_tree(source: SourceFile, field: str, hops: int) -> bool:

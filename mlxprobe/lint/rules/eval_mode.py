@@ -18,7 +18,8 @@ file that does call `.train()`: a loop that steps an optimizer on `X` and runs `
 (itself or in a helper it calls, a validation pass) but no `X.train()` anywhere in what it
 runs: a `model.train()` once before the loop is undone by the first validation (failure
 corpus fresh67 `dropout_off_after_val`, mlx-lm-lora commit 7d04974: dropout off from the
-first validation on; the fix calls `model.train()` after it).
+first validation on; the fix calls `model.train()` after it). A model that mlx-lm builds
+from a module whose layers run the same in both modes (`TRAIN_MODE_MODELS`) is left alone.
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
 
@@ -29,11 +30,21 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import bound, calls, reach, walk
+from ..flow import bound, calls, name_values, reach, walk
 from ..source import LOOPS, SourceFile
 from .base import Rule, trains
 from .evaluation import is_optimizer_update, updated_model
 
+# mlx-lm's model modules (0.32) with a layer that behaves otherwise in training (Dropout,
+# BatchNorm, a `self.training` branch), in themselves or through a model module they import;
+# its other models (llama, qwen2, mistral, ...) run the same in both modes, so eval mode
+# changes nothing in them (fresh348 `correct_sailloft_tally_dwq_jsd`, correct: a DWQ student
+# built as `llama.Model(args)`, put in eval mode and tuned). A test checks the set against
+# the installed mlx-lm.
+TRAIN_MODE_MODELS = frozenset({
+    "afm7", "bailing_moe_v3", "dbrx", "kimi_k3", "kimi_linear", "olmo_hybrid", "plamo3",
+    "prism_hadamard_qwen35", "qwen3_5", "qwen3_5_moe", "qwen3_next"})
+MLX_LM_MODEL = re.compile(r"mlx_lm\.models\.(\w+)\.Model")
 TRAIN_CALL = re.compile(r"\.train\(\s*(\)|True|mode\s*=\s*True)")
 
 
@@ -126,7 +137,7 @@ class TrainedInEvalMode(Rule):
             return
         for call in source.of_type(ast.Call):
             name = eval_call(call)
-            if name is None:
+            if name is None or inert_model(source, call, name):
                 continue
             scope = source.enclosing(call) or source.tree
             if trained_after(source, scope, call.lineno, name) or any(
@@ -141,9 +152,20 @@ class TrainedInEvalMode(Rule):
             ran = list(calls(reach(source, loop.body)))
             evals = [(c, eval_call(c)) for c in ran]
             for call, name in evals:
-                if name is not None and steps_on(source, loop, name) and not any(
+                if name is not None and steps_on(source, loop, name) and not inert_model(
+                        source, call, name) and not any(
                         _train_call(c, name) for c in ran):
                     yield self.hit(source, call)
+
+
+def inert_model(source: SourceFile, call: ast.AST, name: str) -> bool:
+    """`name` is bound, where `call` runs, only to models of mlx-lm that behave alike in
+    training and eval mode (`TRAIN_MODE_MODELS`)."""
+    values = name_values(source, name, source.enclosing(call))
+    built = [MLX_LM_MODEL.fullmatch(source.imports.resolve(v.func) or "")
+             if isinstance(v, ast.Call) else None for v in values]
+    return bool(built) and all(m is not None and m.group(1) not in TRAIN_MODE_MODELS
+                               for m in built)
 
 
 def _train_call(call: ast.Call, name: str) -> bool:
