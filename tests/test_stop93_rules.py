@@ -15,12 +15,15 @@ every step ~lr squared):
   expression is a truth value (fresh362 `quarry_lattice_molgraph`);
 - an accuracy at 90% or more at its last two reports is no guessing (fresh363
   `cablegram_clerk_convs2s`, correct); an int iterated where the call bound it by keyword
-  names the collections the call hands over (fresh363 `orchard_crate_gridcells`).
+  names the collections the call hands over (fresh363 `orchard_crate_gridcells`);
+- a sublayer of a stack's top layer whose namesake below trained is no frozen part (fresh364
+  `brinepool_nbeats`, correct: the last N-BEATS block's backcast).
 """
 
 from __future__ import annotations
 
 from mlxprobe import metric_names
+from mlxprobe.inside import params as inside_params
 from mlxprobe.judging import baseline, program
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching import fields
@@ -179,3 +182,39 @@ def test_a_number_bound_by_keyword_and_iterated_names_the_collection() -> None:
     hint = classify(RawResult(records=[], exit_code=1, watched=True,
                               stderr_tail=positional)).hint
     assert "positional call" in hint and "enumerate(train_loader)" not in hint
+
+
+# fresh364: the last N-BEATS block's backcast, read by no later block (`brinepool_nbeats`,
+# correct), against a sublayer frozen in a lower layer too
+
+def test_only_a_top_layers_sublayer_whose_namesake_below_trained_is_top_only() -> None:
+    groups = {f"blocks.{i}.{part}": [True] for i in range(3) for part in ("fc.0", "fore")}
+    groups |= {"blocks.0.back": [True], "blocks.1.back": [True], "blocks.2.back": [False]}
+    assert inside_params.top_only(groups, ["blocks.2.back"]) == ["blocks.2.back"]
+    groups["blocks.1.back"] = [False]  # not the top layer: never top_only
+    assert inside_params.top_only(groups, ["blocks.1.back", "blocks.2.back"]) == [
+        "blocks.2.back"]
+    groups["blocks.0.back"] = [False]  # no namesake below trained
+    assert inside_params.top_only(groups, ["blocks.0.back", "blocks.1.back",
+                                           "blocks.2.back"]) == []
+    assert inside_params.top_only({"head": [False], "blocks.0.fc": [True]}, ["head"]) == []
+
+
+def backcast_run(unchanged: list[str], top: list[str]) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "step", "source": "update", "step": s, "t": 0.1 + s / 100,
+                 "step_s": 0.01} for s in range(1, 361)]
+    records += [{"kind": "params", "step": s, "updates": s - 1, "look": i + 1, "leaves": 30,
+                 "compared": 15, "changed": 15 - len(unchanged), "unchanged": unchanged,
+                 "unchanged_count": len(unchanged), "nonfinite": [], "moved": 14,
+                 **({"top_only": top} if top else {}), "t": 0.2 + s / 100}
+                for i, s in enumerate(range(23, 345, 29))]
+    records += [{"kind": "progress", "source": "output", "step": s, "t": 0.3 + s / 100,
+                 "loss": 1.0 / (1 + s / 30)} for s in range(1, 361, 30)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_top_sublayer_read_by_no_layer_is_no_frozen_part() -> None:
+    assert classify(backcast_run(["blocks.2.back"], ["blocks.2.back"])).label == "pass"
+    both = ["blocks.1.back", "blocks.2.back"]
+    assert classify(backcast_run(both, [])).label == "no_update:part"

@@ -16,8 +16,9 @@ leaves: biases, gains) and of the matrices compared changed (`vectors`, `matrice
 compared]; an update that handles only matrices leaves every vector still), and how many groups
 moved other than by one common shrink of their values (`moved`; `shrunk` names those that changed
 by one alone: weight decay with a zero gradient, SHRINK_SPREAD), and of the groups unchanged,
-those holding only vectors that are all zero (`blank`) and those that changed at an earlier
-look (`moved_before`); the first look
+those holding only vectors that are all zero (`blank`), those that changed at an earlier
+look (`moved_before`) and those in the top layer of an indexed stack whose namesake in a lower
+layer changed (`top_only`); the first look
 also counts, from shapes and dtypes only, the weight matrices that train and
 those that are frozen (quantized ones hold integers). The judges (`judging/params.py`,
 `judging/rounding.py`) decide from a run of such looks.
@@ -43,6 +44,7 @@ watching side.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import time
 import weakref
@@ -319,7 +321,9 @@ class LookTally:
         moved = {"moved": sum(self.moving.values()), "shrunk": shrunk_only[:MAX_NAMES]} \
             if self.groups else {}
         still = sorted(g for g, flags in self.groups.items() if not any(flags))
+        top = top_only(self.groups, still)
         return {**_summary(self.groups, still, self.bad, seen, looks), **peak, **moved,
+                **({"top_only": top[:MAX_NAMES]} if top else {}),
                 **_median("move_median", self.moves), **_median("scale_median", self.scales),
                 **_stuck(self.groups, self.still), **_same(self.same), **zeros,
                 **self.ranks,
@@ -425,6 +429,25 @@ def _same(shares: list[float]) -> dict:
     found = sorted(shares)
     return {"low_same_share": round(found[len(found) // 2], 3),
             "low_matrices": len(found)} if found else {}
+
+
+LAYER = re.compile(r"^(.*?)\.(\d+)\.(.+)$")  # `blocks.2.back`: stack, index, the rest
+
+
+def top_only(groups: dict[str, list[bool]], still: list[str]) -> list[str]:
+    """The unchanged groups (`still`) that lie in the top layer of an indexed stack (index
+    >= 1), whose namesake in a lower layer of that stack changed at this look: a sublayer
+    whose output only the next layer reads (an N-BEATS block's backcast; fresh364
+    `brinepool_nbeats`, correct: `blocks.2.back` unchanged while `blocks.0.back` and
+    `blocks.1.back` trained). From the groups' names and flags only."""
+    parsed = {g: found.groups() for g in groups if (found := LAYER.match(g))}
+    top: dict[str, int] = {}
+    for stack, index, _ in parsed.values():
+        top[stack] = max(top.get(stack, 0), int(index))
+    changed = {(stack, rest) for g, (stack, index, rest) in parsed.items()
+               if any(groups[g]) and int(index) < top[stack]}
+    return [g for g in still if g in parsed and int(parsed[g][1]) == top[parsed[g][0]] >= 1
+            and (parsed[g][0], parsed[g][2]) in changed]
 
 
 def _stuck(groups: dict[str, list[bool]], still: list[tuple[str, str]]) -> dict:
