@@ -13,7 +13,9 @@
   modes (fresh348 `correct_sailloft_tally_dwq_jsd`, correct: `llama.Model` tuned in eval
   mode), and the set of mlx-lm's other modules is checked against the installed mlx-lm;
 - MLX031 leaves alone a program's own optimizer whose state is a flat dict display (fresh349
-  `voicing_cents_dadapt`, correct: a D-Adaptation SGD saved with `mx.save_safetensors`).
+  `voicing_cents_dadapt`, correct: a D-Adaptation SGD saved with `mx.save_safetensors`);
+- MLX282 finds an importance ratio written old over new (fresh21 `grpo_bandit_ratio_flip`,
+  chuk-finetune 6e3fd0b: `mx.exp(logprobs_old - logprobs_current)`).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -188,3 +190,14 @@ def test_a_parameter_rebound_before_its_loop_is_not_a_count() -> None:
         "    for batch_idx", "    if isinstance(batch_size, int):\n"
         "        batch_size = [batch_size]\n    for batch_idx")
     assert not fired(code, "MLX281")
+
+
+@pytest.mark.parametrize("code, found", [
+    ("ratios = mx.exp(logprobs_old - logprobs_current)", [1]),  # fresh21, chuk-finetune
+    ("ratio = mx.exp(self.old_log_probs - new_log_probs)", [1]),
+    ("ratios = mx.exp(logprobs_current - logprobs_old)", []),  # the fix
+    ("kl = mx.exp(ref_logps - logps) - (ref_logps - logps) - 1", []),  # a KL estimator
+    ("w = mx.exp(old_scale - new_scale)", []),  # no log-probabilities
+])
+def test_an_importance_ratio_written_old_over_new_is_found(code: str, found: list[int]) -> None:
+    assert fired(code, "MLX282") == found

@@ -1765,6 +1765,17 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX282", "ratio-inverted",
+        "an importance ratio written old over new (mx.exp(logprobs_old - logprobs)): the "
+        "clipped surrogate weights each advantage by exp(new - old); inverted, it pushes "
+        "the policy away from the actions with positive advantages",
+        "ratios = mx.exp(logprobs - logprobs_old)",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh21 grpo_bandit_ratio_flip) greedy "
+        "reward 0.171 -> 0.009-0.020 and exact match 0.097 -> 0.005 with the ratio "
+        "inverted; 0.171 -> 0.829 and 0.097 -> 0.820 the right way round",
+        "", source="https://github.com/chrishayuk/chuk-finetune/commit/"
+        "6e3fd0b849f60b8edf9979b89088e124f4d0285e"),
+    RuleInfo(
         "MLX281", "count-iterated",
         "a loop iterates a parameter that every call of its function binds to an int "
         "(for batch_idx, batch in batch_size): an int is not iterable, so the loop raises "

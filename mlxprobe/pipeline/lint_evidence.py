@@ -85,7 +85,7 @@ EXPLAINS: dict[str, frozenset[str]] = {
                            "MLX089", "MLX090", "MLX098", "MLX102",
                            "MLX103", "MLX111", "MLX113", "MLX123", "MLX126",
                            "MLX128"}),
-    "not_learning": frozenset({"MLX276", "MLX272", "MLX267", "MLX266", "MLX265", "MLX263",
+    "not_learning": frozenset({"MLX282", "MLX276", "MLX272", "MLX267", "MLX266", "MLX265", "MLX263",
                                "MLX241", "MLX238", "MLX237", "MLX227", "MLX226", "MLX225",
                                "MLX224", "MLX218",
                                "MLX217", "MLX216",

@@ -103,6 +103,7 @@ from .indices import GatherByLearnedIndices, ScatterByLearnedIndices
 from .inert_scale import InertScale
 from .init_scale import InitGrowsWithWidth
 from .inverse_scale import DividedByInverseRoot
+from .inverted_ratio import InvertedRatio
 from .iterated_count import IteratedCount
 from .iterated_dimension import DimensionIterated
 from .iterated_target import LoopTargetIterated
@@ -388,4 +389,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     CountNeverAdvanced,
     DroppedSelection,
     IteratedCount,
+    InvertedRatio,
 ), key=lambda r: r.id))
