@@ -17,7 +17,9 @@ every step ~lr squared):
   `cablegram_clerk_convs2s`, correct); an int iterated where the call bound it by keyword
   names the collections the call hands over (fresh363 `orchard_crate_gridcells`);
 - a sublayer of a stack's top layer whose namesake below trained is no frozen part (fresh364
-  `brinepool_nbeats`, correct: the last N-BEATS block's backcast).
+  `brinepool_nbeats`, correct: the last N-BEATS block's backcast);
+- a printed gradient norm gone from positive to exactly 0 names a half-precision overflow
+  (fresh366 `tidepool_ledger_fp16_retriever`).
 """
 
 from __future__ import annotations
@@ -218,3 +220,26 @@ def test_a_top_sublayer_read_by_no_layer_is_no_frozen_part() -> None:
     assert classify(backcast_run(["blocks.2.back"], ["blocks.2.back"])).label == "pass"
     both = ["blocks.1.back", "blocks.2.back"]
     assert classify(backcast_run(both, [])).label == "no_update:part"
+
+
+# fresh366: an fp16 normalisation that overflowed, every gradient exactly 0 from step 10
+# (`tidepool_ledger_fp16_retriever`, mlx-embed-finetune 51756d7)
+
+def overflow_run(norms: list[float]) -> RawResult:
+    records: list[dict] = [{"kind": "start", "t": 0.0, "source": "bootstrap"}]
+    records += [{"kind": "progress", "source": "output", "step": 1 + 10 * i, "t": 0.2 * i,
+                 "loss": 3.1444 if not i else 3.4657, "metrics": {"grad_norm": g}}
+                for i, g in enumerate(norms)]
+    return RawResult(records=records, exit_code=0, watched=True)
+
+
+def test_a_gradient_norm_gone_to_zero_names_a_half_precision_overflow() -> None:
+    verdict = classify(overflow_run([0.9017] + [0.0] * 12))
+    assert verdict.kind in ("not_learning", "no_update"), verdict.reason
+    assert "exactly 0 at each of its last 12" in verdict.hint and "float32" in verdict.hint
+
+
+def test_a_gradient_norm_zero_only_at_the_end_or_never_positive_says_nothing() -> None:
+    from mlxprobe.judging import dead_gradient
+    assert dead_gradient.note(overflow_run([0.9, 0.5, 0.4, 0.0, 0.0])) == ""
+    assert dead_gradient.note(overflow_run([0.0] * 6)) == ""

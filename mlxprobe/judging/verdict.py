@@ -52,6 +52,7 @@ from . import (
     composed,
     constant,
     contradicted,
+    dead_gradient,
     decay,
     degraded,
     drift,
@@ -1412,7 +1413,7 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
                    f"values ({fit['first']:.4g} -> {fit['last']:.4g}; "
                    f"{program.flat_words(fit)})",
                    program.load_note(raw) + _low_precision(raw) + _compiled(raw) + decay.note(raw)
-                   + rising_rate.note(raw) + own_step.note(raw)
+                   + rising_rate.note(raw) + own_step.note(raw) + dead_gradient.note(raw)
                    + (stalls.hint(series, losses, program.loss_name(raw)) or hints.NOT_LEARNING),
                    {"trend": fit})
 
