@@ -9,12 +9,16 @@ from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
 
 COPYING = [0.0079, 0.0042, 0.0000, 0.0000, 0.0000, 0.0000]
+VALIDATION = [0.0420, 0.0003, 0.0000, 0.0000, 0.0000, 0.0000]  # as measured beside COPYING
 
 
 def run(losses: list[float], final: dict[str, float]) -> RawResult:
+    """The run's reports; its held-out loss as measured for COPYING, else 1.1x the training
+    loss (a held-out loss equal to the training one at every report is `same_split`)."""
+    val = VALIDATION if losses == COPYING else [1.1 * v for v in losses]
     records = [{"kind": "progress", "source": "output", "step": 25 * (i + 1), "t": float(i),
-                "loss": loss, "metrics": {"train_loss": loss, "val_loss": loss}}
-               for i, loss in enumerate(losses)]
+                "loss": loss, "metrics": {"train_loss": loss, "val_loss": v}}
+               for i, (loss, v) in enumerate(zip(losses, val))]
     records.append({"kind": "progress", "source": "output", "step": 25 * len(losses),
                     "t": float(len(losses)), "metrics": final})
     return RawResult(records=records, exit_code=0, watched=True)

@@ -85,10 +85,14 @@ def array_attributes(source: SourceFile, cls: ast.ClassDef) -> set[str]:
     """The `self.<name>` some method of `cls` binds to an mlx.core array call, or to a
     parameter annotated as an array or None (`node_features: Optional[mx.array] = None`,
     `self.node_features = node_features`)."""
-    return {self_attr(target) for method in cls.body if isinstance(method, ast.FunctionDef)
-            for target, value in body_assignments(source, method)
-            if self_attr(target) and (is_mx_array_call(source, value) or isinstance(
-                value, ast.Name) and value.id in array_parameters(method))}
+    found = set()
+    for method in cls.body:
+        if isinstance(method, ast.FunctionDef):
+            params = array_parameters(method)
+            found |= {self_attr(target) for target, value in body_assignments(source, method)
+                      if self_attr(target) and (is_mx_array_call(source, value) or isinstance(
+                          value, ast.Name) and value.id in params)}
+    return found
 
 
 class ArrayAttributeTruth(Rule):

@@ -52,23 +52,26 @@ def in_loop(source: SourceFile, node: ast.AST, method: ast.AST) -> bool:
 def apart(source: SourceFile, first: ast.AST, second: ast.AST) -> bool:
     """`first` and `second` lie in different branches of one `if` (neither runs after the
     other)."""
-    chain, node = {}, source.parents.get(first)
-    child = first
-    while node is not None:
-        chain[node] = child
-        child, node = node, source.parents.get(node)
-    node, child = source.parents.get(second), second
-    while node is not None and node not in chain:
-        child, node = node, source.parents.get(node)
+    chain = dict(ancestry(source, first))
+    node, child = next(((n, c) for n, c in ancestry(source, second) if n in chain),
+                       (None, second))
     if not isinstance(node, ast.If):
         return False
     return (chain[node] in node.body) != (child in node.body)
 
 
+def ancestry(source: SourceFile, node: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(ancestor, its child on the way down to `node`), nearest first."""
+    parent = source.parents.get(node)
+    while parent is not None:
+        yield parent, node
+        node, parent = parent, source.parents.get(parent)
+
+
 def dropped(source: SourceFile, method: ast.FunctionDef, store: ast.Assign, name: str) -> bool:
     """No read of `name` can run after `store`."""
     after = [n for n in reads(method, name) if n.lineno > store.end_lineno]  # type: ignore
-    return not any(not apart(source, store, n) for n in after)
+    return all(apart(source, store, n) for n in after)
 
 
 class DroppedSelection(AnchoredRule):
