@@ -475,11 +475,8 @@ def wrong_name(name: str, user: Frame, caller: Frame, others: list[str]) -> str:
 
 def _counted(line: str, name: str) -> bool:
     """The line's loop over `name` unpacks two names (`for i, batch in ...`)."""
-    tree = _parse(line)
-    return tree is not None and any(
-        isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Name)
-        and n.iter.id == name and isinstance(n.target, ast.Tuple) and len(n.target.elts) == 2
-        for n in ast.walk(tree))
+    return any(n.iter.id == name and isinstance(n.target, ast.Tuple)  # type: ignore[attr-defined]
+               and len(n.target.elts) == 2 for n in _name_loops(line))
 
 
 LITERAL_TYPES = {"bool": bool, "int": int, "float": float, "str": str, "NoneType": type(None)}
@@ -535,12 +532,15 @@ def unpacked_transform(user: Frame) -> str:
 
 def iterated(line: str) -> list[str]:
     """The plain names a source line iterates: `for x in NAME`, `[... for x in NAME]`."""
+    return list(dict.fromkeys(loop.iter.id for loop in _name_loops(line)))
+
+
+def _name_loops(line: str) -> list[ast.For | ast.comprehension]:
+    """The loops and comprehensions of a source line that iterate a plain name."""
     tree = _parse(line)
-    if tree is None:
-        return []
-    found = [n.iter.id for n in ast.walk(tree)
-             if isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Name)]
-    return list(dict.fromkeys(found))
+    return [] if tree is None else [
+        n for n in ast.walk(tree)
+        if isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Name)]
 
 
 def _caller(user: Frame, found: list[Frame]) -> Frame | None:

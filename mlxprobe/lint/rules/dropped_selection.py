@@ -22,10 +22,9 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..source import SourceFile, descendants
+from ..flow import between
+from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import AnchoredRule
-
-LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
 def reads(node: ast.AST, name: str) -> list[ast.Name]:
@@ -46,7 +45,7 @@ def selections(method: ast.FunctionDef, key: str) -> Iterator[tuple[ast.Assign, 
 
 def in_loop(source: SourceFile, node: ast.AST, method: ast.AST) -> bool:
     """`node` lies inside a loop of `method` (a later iteration may read its value)."""
-    return source.enclosing(node, (*LOOPS, ast.FunctionDef)) is not method
+    return between(source, node, method, (*LOOPS, *FUNCTIONS))
 
 
 def apart(source: SourceFile, first: ast.AST, second: ast.AST) -> bool:
