@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from ..dataflow import module_classes, returns_of
 from ..finding import Finding
-from ..flow import assignments, body_assignments, helper_of, method_of, self_attr
+from ..flow import arguments, assignments, body_assignments, helper_of, method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
 from .tree_iteration import bare, graders, is_tree, iterations, used_as_array
@@ -111,7 +111,10 @@ def _wrt_flat_dict(source: SourceFile, scope: ast.AST, call: ast.Call) -> bool:
 
 
 def bound_flat(source: SourceFile, scope: ast.AST, name: str) -> bool:
-    """Every binding of `name` in `scope` is a flat dict (`_flat_dict`)."""
+    """Every binding of `name` in `scope` is a flat dict (`_flat_dict`); a parameter of
+    `scope` is bound by its callers, not shown flat."""
+    if name in arguments(scope):
+        return False
     values = [v for t, v in body_assignments(source, scope)
               if isinstance(t, ast.Name) and t.id == name]
     return bool(values) and all(_flat_dict(source, v, name) for v in values)

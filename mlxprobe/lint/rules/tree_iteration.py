@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments, body_assignments
+from ..flow import assigned, assignments, body_assignments, bound_arguments, called_only
 from ..source import SourceFile
 from .base import Rule
 
@@ -86,7 +86,35 @@ def is_tree(source: SourceFile, node: ast.AST, named: set[str]) -> bool:
     if tree_call(source, node):
         return True
     scope = source.enclosing(node) or source.tree
-    return isinstance(node, ast.Name) and node.id in tree_names(source, scope, named)
+    return isinstance(node, ast.Name) and (node.id in tree_names(source, scope, named) or
+                                           node.id in passed_trees(source, scope, named))
+
+
+def passed_trees(source: SourceFile, function: ast.AST, named: set[str]) -> set[str]:
+    """The parameters of a module function that every call of it hands a tree its caller
+    holds (`clip_gradients(grads, 1.0)` after `loss, grads = loss_and_grad(...)`: fresh367
+    `quarry_ledger_clipnest`, llm-from-scratch 729e80e); none when the function is also
+    used as a value, whose callers are then unknown."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return set()
+    return source.cached("passed_trees", function, lambda: _passed_trees(
+        source, function, named))
+
+
+def _passed_trees(source: SourceFile, function: ast.AST, named: set[str]) -> set[str]:
+    sites = called_only(source, function)
+    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    handed = [_handed(source, function, call, names, named) for call in sites]
+    return set.intersection(*handed) if handed else set()
+
+
+def _handed(source: SourceFile, function: ast.AST, call: ast.Call, names: list[str],
+            named: set[str]) -> set[str]:
+    """The parameters `names` this call hands a tree call or a name bound to a tree."""
+    given = bound_arguments(function, call)
+    trees = tree_names(source, source.enclosing(call) or source.tree, named)
+    return {n for n in names if (v := given.get(n)) is not None and (
+        tree_call(source, v) or isinstance(v, ast.Name) and v.id in trees)}
 
 
 def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:

@@ -1,0 +1,73 @@
+"""Stop 94's lint changes, each on the shape of the corpus script that showed it:
+- MLX153 (and MLX116, which shares its test of a tree) follows a gradient tree into a
+  module function every call of which hands it one (fresh367 `quarry_ledger_clipnest`,
+  llm-from-scratch 729e80e: `clip_gradients(grads, 1.0)` iterates `grads.values()` and
+  rebinds `grads` to a flat dict comprehension), and stays quiet when a call hands the
+  function something else, or the function is also used as a value.
+
+Cost: < 1 s (no MLX, no process).
+"""
+
+from __future__ import annotations
+
+from lint_snippets import fired
+
+MODEL = '''
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def __call__(self, x):
+        return self.fc(x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [Block() for _ in range(2)]
+        self.head = nn.Linear(4, 1)
+
+    def __call__(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+
+
+def loss_fn(m, x, y):
+    return mx.mean((m(x) - y) ** 2)
+
+
+def clip_gradients(grads, max_norm):
+    total = 0.0
+    for g in grads.values():
+        total += mx.sum(g * g).item()
+    scale = min(1.0, max_norm / (total ** 0.5 + 1e-6))
+    grads = {k: v * scale for k, v in grads.items()}
+    return grads
+'''
+
+LOOP = '''
+model = Net()
+optimizer = optim.SGD(learning_rate=0.1)
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+for step in range(10):
+    loss, grads = loss_and_grad(model, x, y)
+    grads = clip_gradients(grads, 1.0)
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
+'''
+
+
+def test_a_gradient_tree_handed_to_a_helper_that_iterates_it_flat() -> None:
+    assert fired(MODEL + LOOP, "MLX153") == [29, 32]
+
+
+def test_quiet_when_a_call_hands_the_helper_a_flat_dict() -> None:
+    flat = LOOP + "clip_gradients({'w': mx.zeros((2,))}, 1.0)\n"
+    assert fired(MODEL + flat, "MLX153") == []
+
+
+def test_quiet_when_the_helper_is_also_used_as_a_value() -> None:
+    handed = LOOP + "hooks = [clip_gradients]\n"
+    assert fired(MODEL + handed, "MLX153") == []
