@@ -1323,7 +1323,7 @@ def _program_pass(raw: RawResult) -> Verdict:
     if fit and fit["fitted_change"] > 0:  # a loss that rose and was not judged: say why
         reason += _elsewhere_note(raw)
     if fit and program.flat(fit):  # a flat loss that was not judged: say what rose instead
-        reason += _rising_note(raw) + _noisy_note(raw, fit)
+        reason += _rising_note(raw) + _noisy_note(raw, fit) + _schedule_note(raw)
     leak = leak_fit(raw)
     if leak:
         evidence["memory"] = leak
@@ -1349,6 +1349,19 @@ def _rising_note(raw: RawResult) -> str:
     values = [v for _, v in series[name] if math.isfinite(v)]
     last = statistics.median(program.last_third(values))
     return f"; the loss is flat, and `{name}` rose ({values[0]:.4g} -> {last:.4g}, last third)"
+
+
+def _schedule_note(raw: RawResult) -> str:
+    """Why a loss that rose and held was not judged: its reports are a coefficient's warm-up
+    (`weighting.scheduled_loss`), not a measured loss."""
+    found = weighting.scheduled_loss(raw)
+    if found is None:
+        return ""
+    ramp = ", ".join(f"{v:g} at step {s}" for s, v in found["ramp"])
+    return (f"; not judged: `{program.loss_name(raw)}` reads as a warm-up schedule, not a "
+            f"measured loss ({ramp}, each the same multiple of its step within "
+            f"{found['tolerance']:.0%}, then {found['held']:g} at the "
+            f"{found['held_reports']} reports after)")
 
 
 def _noisy_note(raw: RawResult, fit: dict) -> str:
@@ -1394,6 +1407,8 @@ def _not_learning_trend(raw: RawResult) -> Verdict | None:
         return None
     if fell_by_half(losses) or program.fell_and_held(losses):
         return None  # it learned; a later rise is the diverged rules' to judge
+    if weighting.scheduled_loss(raw):
+        return None  # the "loss" is a coefficient's warm-up (`weighting.scheduled_loss`)
     if _weighted_rise(raw):
         return None  # the objective grew as a coefficient ramped (`_weighted_rise`)
     if program.two_player(raw) or constant.printed_reference(raw, losses):

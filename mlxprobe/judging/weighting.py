@@ -28,6 +28,15 @@ Thresholds and why: MIN_VALUES = 3 (a ramp, not a toggle), HELD = 3 reports. Mea
 total loss went 2.58 -> 3.24 over epochs 1-5 while beta went 0 -> 0.4 and recon fell 2.58 ->
 1.31; with beta held at 0.4 (epochs 5-10) it fell 3.24 -> 3.06, every epoch lower.
 
+A loss printed under a loss's name can itself be such a coefficient (`l1 0.124` for an L1
+penalty's weight, not an L1 loss): `scheduled_loss` reads the loss reports as a schedule
+when they ramped and held as above and every report of the ramp is the same multiple of its
+step within SCHEDULE_TOLERANCE (2%): a warm-up from 0, linear in the step, as no measured
+loss is. Measured: fresh368 `jacquard_card_sae` (correct, a sparse autoencoder whose L1
+weight ramps 0 -> 0.3 over 600 steps): `l1` 0.124, 0.249 at steps 250 and 500 (4.96e-4 and
+4.98e-4 a step), then 0.3 at the nine reports after, read as the loss,
+`not_learning:trend`.
+
 Must not import: mlx, the runner.
 """
 
@@ -41,6 +50,7 @@ from . import phases
 
 MIN_VALUES = 3
 HELD = 3
+SCHEDULE_TOLERANCE = 0.02
 
 
 def held_from(raw: RawResult, losses: list[float], rates: bool = True) -> int:
@@ -146,3 +156,26 @@ def ramped(series: list[tuple[float, float]]) -> tuple[float, float] | None:
 
 def _after(t: object, since: float) -> bool:
     return isinstance(t, (int, float)) and t > since
+
+
+def scheduled_loss(raw: RawResult) -> dict | None:
+    """The loss reports as a coefficient's schedule (see the module's job), as evidence:
+    the ramp's (step, value) pairs and the value held, with how many reports held it."""
+    points = [(step, value) for r in raw.learning if isinstance(step := r.get("step"), int)
+              and (value := decode_number(r.get("loss"))) is not None]
+    found = ramped([(float(step), value) for step, value in points])
+    if found is None:
+        return None
+    ramp = points[:[v for _, v in points].index(found[0])]
+    if not _proportional(ramp):
+        return None
+    return {"ramp": ramp, "held": found[0], "held_reports": len(points) - len(ramp),
+            "tolerance": SCHEDULE_TOLERANCE}
+
+
+def _proportional(ramp: list[tuple[int, float]]) -> bool:
+    """>= MIN_VALUES - 1 reports, each the same positive multiple of its step."""
+    if len(ramp) < MIN_VALUES - 1 or any(step <= 0 or value <= 0 for step, value in ramp):
+        return False
+    ratios = [value / step for step, value in ramp]
+    return max(ratios) <= (1 + SCHEDULE_TOLERANCE) * min(ratios)
