@@ -260,7 +260,25 @@ def _names_before(text: str, words: list[tuple[str, int]], start: int) -> tuple[
     two = f"{words[-2][0]} {name}" if spaced or tagged else name
     qualifies = spaced and (words[-2][0].lower() in QUALIFIERS or _mean_of(words[-2][0], name)
                             or _rate_of(words[-2][0], name))
+    split = _split_over(text, words) if spaced else None
+    if split is not None:
+        return _normal(f"{split} {two}"), _normal(f"{split} {two}")
     return _normal(two if qualifies else name), _normal(two)
+
+
+# a data split's word, two words before a metric's name (`val mean loss`)
+SPLIT_WORDS = SPLITS | {"heldout", "held-out", "held_out"}
+
+
+def _split_over(text: str, words: list[tuple[str, int]]) -> str | None:
+    """A split's word before a two-word name, spaces alone between: it names whose value
+    it is (`val mean loss 1.2`, `held-out summed loss 1.43`: fresh369
+    `ropewalk_strand_tsample_resume`, correct, whose held-out loss at a checkpoint, 1.428,
+    was read as its training loss, 0.002 the report before, `diverged:spike`)."""
+    if len(words) < 3 or words[-3][0].lower() not in SPLIT_WORDS:
+        return None
+    gap = text[words[-3][1]:words[-2][1] - len(words[-2][0])]
+    return words[-3][0] if re.fullmatch(r"\s+", gap) else None
 
 
 def _headed_by(text: str, words: list[tuple[str, int]], start: int, named: tuple[str, str],

@@ -76,6 +76,8 @@ class ProgressParser:
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
+        self.unread = 0  # the cells of the first row under a header it could not be read by
+        self.barred = False  # the last header was barred into columns
         self.words: list[str] | None = None  # a barred header's words, one a column each
         self.groups: list[list[str]] | None = None  # a barred header's words, per group
         self.diff = False  # a unified diff's hunk was seen: `-` lines are values replaced
@@ -101,13 +103,13 @@ class ProgressParser:
         if not is_header(heading) and delimited(text):
             heading = cells  # bars around groups of columns (`step | D  G | D(x)  D(G)`)
         if is_header(heading):
-            self.header = heading
+            self.header, self.unread, self.barred = heading, 0, delimited(text)
             self.words = cells if delimited(text) and is_header(cells) else None
             self.groups = [g.split() for g in bar_cells(text)] if delimited(text) else None
             self.pending = text if columns.header_like(text) else None
             return None
         if columns.header_like(text):
-            self.pending = text
+            self.pending, self.unread, self.barred = text, 0, delimited(text)
             return None
         self._align(text, cells)
         row = self._row(text, cells)
@@ -117,10 +119,11 @@ class ProgressParser:
         if self.foreign == len(cells) and numeric(cells):
             return None  # a row of a table that names no metric (`_foreign`)
         line_fields = fields.read(text)
-        patterns = BUILT_IN if _named_loss(line_fields) else (*BUILT_IN, HEADERLESS_ROW)
+        headerless = not _named_loss(line_fields) and not self._under_unread(text, cells)
+        patterns = (*BUILT_IN, HEADERLESS_ROW) if headerless else BUILT_IN
         for pattern in patterns:
             found = pattern.search(text)
-            if found is not None:
+            if found is not None and not _held_out_match(found, line_fields):
                 return self._placed(_with_fields(_record(found), line_fields), line_fields,
                                     text)
         return self._placed(_general(line_fields, text), line_fields, text)
@@ -171,7 +174,20 @@ class ProgressParser:
             self.header = names
         elif names is not None:
             self.foreign = len(cells)  # names found, none a position or metric
+        else:
+            self.unread = len(cells)
         self.pending = None
+
+    def _under_unread(self, text: str, cells: list[str]) -> bool:
+        """A row that its table's header names could not be placed over (a barred row under
+        a barred header, not read as its row, or cells not lined up with the names when they
+        were tried on the first row of numbers): the program named its columns,
+        and the second is not known to be the loss, so the row is not read as a headerless
+        step and loss (fresh369 `ropewalk_strand_tsample_resume`, correct: `step | lr |
+        draws l/g/k | huber ce_grade ce_kink | ...` over rows `300 | 1.98e-03 | 148/ 93/ 59
+        | ...`, whose learning rate was read as the loss, as fresh56, fresh99, fresh128 and
+        fresh188's were before their headers could be read)."""
+        return (self.barred and delimited(text)) or (self.unread > 0 and len(cells) == self.unread)
 
     def _row(self, text: str, cells: list[str]) -> list[tuple[str, str]] | None:
         """A row of the last table header: (column name, number) pairs, or None. Rows of
@@ -572,6 +588,15 @@ def _name_the_player(record: dict, values: dict[str, float]) -> None:
     if same is not None:
         values.pop(same)
         record["loss_name"] = same
+
+
+def _held_out_match(found: re.Match, line: fields.Line) -> bool:
+    """A built-in form's loss that the line's own names give only as a held-out value
+    (`at step 1200; held-out summed loss 1.42797`: the form reads `step ... loss N`, the
+    names read `held_out_summed_loss`): the line is read by its names instead."""
+    loss = _float(found.groupdict().get("loss"))
+    names = [n for n, v in line.values.items() if loss is not None and v == loss]
+    return bool(names) and all(metric_names.held_out(n) for n in names)
 
 
 def _named_loss(line: fields.Line) -> bool:
