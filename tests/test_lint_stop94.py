@@ -3,7 +3,9 @@
   module function every call of which hands it one (fresh367 `quarry_ledger_clipnest`,
   llm-from-scratch 729e80e: `clip_gradients(grads, 1.0)` iterates `grads.values()` and
   rebinds `grads` to a flat dict comprehension), and stays quiet when a call hands the
-  function something else, or the function is also used as a value.
+  function something else, or the function is also used as a value;
+- MLX148 (and MLX134, which shares its test) reads a name rebound to arithmetic on a NumPy
+  call as a NumPy array (fresh370 `pierhead_bytes_window`, correct).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -71,3 +73,23 @@ def test_quiet_when_a_call_hands_the_helper_a_flat_dict() -> None:
 def test_quiet_when_the_helper_is_also_used_as_a_value() -> None:
     handed = LOOP + "hooks = [clip_gradients]\n"
     assert fired(MODEL + handed, "MLX153") == []
+
+
+EVAL = '''
+def evaluate(model, va_x, va_y, va_cls):
+    logits = model(mx.array(va_x))
+    tok = mx.take_along_axis(logits, mx.array(va_y)[:, None], axis=-1)[:, 0]
+    tok = np.array(-tok) / 0.6931
+    return [tok[va_cls == j].mean() for j in range(3)]
+'''
+
+
+def test_quiet_on_a_name_rebound_to_numpy_arithmetic() -> None:
+    """fresh370 `pierhead_bytes_window`, correct: per-token bits made a NumPy array by
+    `np.array(-tok) / math.log(2.0)` before a class mask indexes them."""
+    assert fired(EVAL, "MLX148") == []
+
+
+def test_a_comparison_still_indexes_an_mlx_array() -> None:
+    kept = EVAL.replace("tok = np.array(-tok) / 0.6931", "tok = -tok / 0.6931")
+    assert fired(kept, "MLX148") == [6]

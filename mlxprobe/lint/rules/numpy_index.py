@@ -144,5 +144,25 @@ def _ever_numpy(source: SourceFile, node: ast.AST) -> bool:
     """A local name (or a module-level one, read at module level) some binding of which is a
     NumPy call (`x = np.zeros(...)`; fresh51 longest_run_dilated_conv: `pred` an MLX array
     in the training loop, then `np.array(...)` for a report at the end of the script)."""
-    return any(isinstance(v, ast.Call) and (source.imports.resolve(v.func) or "").startswith(
-        "numpy.") for v in _bindings(source, node))
+    return any(_numpy_value(source, v) for v in _bindings(source, node))
+
+
+def _numpy_value(source: SourceFile, value: ast.AST) -> bool:
+    """A NumPy call, or arithmetic on one with no MLX call beside it (`np.array(-tok) /
+    math.log(2.0)`: fresh370 `pierhead_bytes_window`, correct, whose per-token bits were
+    indexed with a class mask once a NumPy array)."""
+    if isinstance(value, ast.UnaryOp):
+        return _numpy_value(source, value.operand)
+    if isinstance(value, ast.BinOp):
+        sides = (value.left, value.right)
+        return any(_numpy_value(source, s) for s in sides) and not any(
+            _mlx_call(source, s) for s in sides)
+    return isinstance(value, ast.Call) and _resolved(source, value).startswith("numpy.")
+
+
+def _mlx_call(source: SourceFile, node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and _resolved(source, node).startswith("mlx.")
+
+
+def _resolved(source: SourceFile, call: ast.Call) -> str:
+    return source.imports.resolve(call.func) or ""
