@@ -5,7 +5,10 @@
   rebinds `grads` to a flat dict comprehension), and stays quiet when a call hands the
   function something else, or the function is also used as a value;
 - MLX148 (and MLX134, which shares its test) reads a name rebound to arithmetic on a NumPy
-  call as a NumPy array (fresh370 `pierhead_bytes_window`, correct).
+  call as a NumPy array (fresh370 `pierhead_bytes_window`, correct);
+- MLX019 leaves alone a private random array that a method other than `__init__` rebinds to
+  a value it computes, a buffer the module keeps up (fresh371 `cockle_spat_contraction`,
+  correct: a spectral norm's power-iteration vector).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -93,3 +96,34 @@ def test_quiet_on_a_name_rebound_to_numpy_arithmetic() -> None:
 def test_a_comparison_still_indexes_an_mlx_array() -> None:
     kept = EVAL.replace("tok = np.array(-tok) / 0.6931", "tok = -tok / 0.6931")
     assert fired(kept, "MLX148") == [6]
+
+
+SPECTRAL = '''
+class SNLinear(nn.Module):
+    def __init__(self, d_in, d_out):
+        super().__init__()
+        lin = nn.Linear(d_in, d_out)
+        self.weight = lin.weight
+        self.bias = lin.bias
+        self._u = mx.random.normal((d_out,))
+
+    def power_step(self):
+        w = mx.stop_gradient(self.weight)
+        v = w.T @ self._u
+        self._u = (w @ v) / mx.linalg.norm(w @ v)
+
+    def __call__(self, x):
+        sigma = self._u @ (self.weight @ (self.weight.T @ self._u))
+        return x @ (self.weight / sigma).T + self.bias
+'''
+
+
+def test_quiet_on_a_private_buffer_the_module_keeps_up_itself() -> None:
+    """fresh371 `cockle_spat_contraction`, correct: a spectral norm's power-iteration vector."""
+    assert fired(SPECTRAL, "MLX019") == []
+
+
+def test_a_private_draw_redrawn_by_a_method_still_fires() -> None:
+    redrawn = SPECTRAL.replace("self._u = (w @ v) / mx.linalg.norm(w @ v)",
+                               "self._u = mx.random.normal((4,))")
+    assert fired(redrawn, "MLX019") == [8, 13]

@@ -324,8 +324,20 @@ class PrivateWeight(Rule):
             for target, attr, value in owned:
                 if (attr.startswith("_") and not attr.startswith("__")
                         and random_made(source, target, value) and self._read(nodes, attr)
-                        and not keyed(source, value)):
+                        and not keyed(source, value)
+                        and not self._kept_up(source, owned, attr)):
                     yield self.hit(source, target)
+
+    @staticmethod
+    def _kept_up(source: SourceFile, owned: list[tuple[ast.AST, str, ast.AST]],
+                 attr: str) -> bool:
+        """A method other than `__init__` rebinds the attribute to a value it computes (no
+        fresh draw): a buffer the module keeps up itself, as a spectral norm's power-iteration
+        vector or a running statistic, never meant to train (fresh371
+        `cockle_spat_contraction`, correct: `self._u = mx.random.normal((d_out,))`, then
+        `self._u = u` in `power_step`)."""
+        return any(a == attr and getattr(source.enclosing(t), "name", "__init__") != "__init__"
+                   and not random_made(source, t, v) for t, a, v in owned)
 
     @staticmethod
     def _meant_to_train(source: SourceFile, owned: list[tuple[str, ast.AST]],
