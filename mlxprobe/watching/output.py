@@ -594,6 +594,8 @@ def _held_out_match(found: re.Match, line: fields.Line) -> bool:
     """A built-in form's loss that the line's own names give only as a held-out value
     (`at step 1200; held-out summed loss 1.42797`: the form reads `step ... loss N`, the
     names read `held_out_summed_loss`): the line is read by its names instead."""
+    if found.groupdict().get("val"):
+        return False  # the form reads a validation value itself (mlx-lm's `1  val 6.420`)
     loss = _float(found.groupdict().get("loss"))
     names = [n for n, v in line.values.items() if loss is not None and v == loss]
     return bool(names) and all(metric_names.held_out(n) for n in names)
