@@ -9,15 +9,18 @@
   read by the names, and the rows under a table header whose names could not be placed
   over them are not read as headerless step/loss rows (fresh369
   `ropewalk_strand_tsample_resume`, correct: its learning rate was read as the loss, then
-  its held-out loss at a checkpoint, `diverged:spike`).
+  its held-out loss at a checkpoint, `diverged:spike`);
+- a report counts as higher than the one before for `leak:unevaluated` only by more than a
+  quarter of the stretch's mean rise (fresh357 `cloakroom_delta_recall`, correct, watched
+  again: a flat stretch ending in one jump of RSS).
 """
 
 from __future__ import annotations
 
-from mlxprobe.judging import weighting
+from mlxprobe.judging import unevaluated, weighting
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching import fields
-from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.facts import RawResult, Sample
 from mlxprobe.watching.output import ProgressParser
 
 OBJECTIVE = (0.7858, 1.1243, 1.286, 1.0746, 1.1662, 1.1545, 1.1629, 1.1125, 1.2859, 1.064,
@@ -87,3 +90,24 @@ TABLE = [
 def test_rows_under_a_header_that_could_not_be_placed_are_not_read_headerless() -> None:
     assert [r.get("loss") for r in parsed(TABLE)] == []
     assert [r.get("loss") for r in parsed(TABLE[1:])] == [0.00198, 0.00181]
+
+
+# fresh357 `cloakroom_delta_recall` (correct), watched again at stop 94: a flat stretch of
+# reports that ends in one jump of RSS is no climb
+
+def test_a_flat_stretch_that_ends_in_one_jump_is_no_climb() -> None:
+    flat = [136.7, 138.7, 136.2, 136.9, 159.9]
+    assert unevaluated.climb(rss_run(flat), reports(len(flat))) is None
+    steady = [136.2, 142.0, 147.5, 153.9, 159.9]
+    assert unevaluated.climb(rss_run(steady), reports(len(steady))) is not None
+
+
+def reports(n: int) -> list[dict]:
+    return [{"kind": "progress", "t": 1.0 + i} for i in range(n)]
+
+
+def rss_run(mb: list[float]) -> RawResult:
+    samples = [Sample(t=1.0 + i, rss=int(v * unevaluated.MB), cpu_s=1.0, procs=1,
+                      compiling=False)
+               for i, v in enumerate(mb)]
+    return RawResult(records=[], samples=samples, exit_code=0, watched=True)

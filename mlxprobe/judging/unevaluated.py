@@ -38,6 +38,13 @@ micro-batches): RSS 41 -> 1204 MB over each window, 800 then 354 MB a second aft
 update; on a quiet machine its evaluation took under 0.5 s (held-out run: `pass`), under load
 over it (`leak:unevaluated`). Its fixed twin stays at ~80 MB.
 
+A report counts as higher than the one before only by more than STEP_SHARE = 25% of the
+stretch's mean rise per report: RSS sampled from outside wobbles by a few MB, and a flat
+stretch that ends in one jump is no climb (fresh357 `cloakroom_delta_recall`, correct,
+watched again at stop 94: RSS 136.7, 138.7, 136.2, 136.9, 159.9 MB over its last five
+reports, the last a final evaluation's allocation, read as three rises of four,
+`leak:unevaluated`; the measured climbs above rise by their mean step at nearly every report).
+
 Must not import: mlx, the runner.
 """
 
@@ -55,6 +62,7 @@ MB = 1024 * 1024
 MIN_REPORTS = 5
 MIN_MB, MIN_REL = 16.0, 0.10  # the leak rules' floors
 RISING_SHARE = 0.75
+STEP_SHARE = 0.25
 LATE_SHARE = 0.25
 RELEASED_SHARE = 0.5
 HINT = ("arrays carried from one iteration to the next (accumulated gradients, a running "
@@ -106,7 +114,8 @@ def climb(raw: RawResult, reports: list[dict]) -> dict | None:
     mb = [float(v) for v in values if v is not None]
     base = min(mb[:len(mb) // 2 + 1])  # a first report read before the last release lags
     growth, half = mb[-1] - base, mb[-1] - mb[len(mb) // 2]
-    rising = sum(b > a for a, b in zip(mb, mb[1:])) / (len(mb) - 1)
+    least = STEP_SHARE * (mb[-1] - base) / (len(mb) - 1)  # a rise above sampling noise
+    rising = sum(b - a > least for a, b in zip(mb, mb[1:])) / (len(mb) - 1)
     if growth < max(MIN_MB, MIN_REL * base) or rising < RISING_SHARE \
             or half < LATE_SHARE * growth:
         return None
