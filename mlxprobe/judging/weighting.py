@@ -34,7 +34,7 @@ when they ramped and held as above and every report of the ramp is the same mult
 step within SCHEDULE_TOLERANCE (2%): a warm-up from 0, linear in the step, as no measured
 loss is. Measured: fresh368 `jacquard_card_sae` (correct, a sparse autoencoder whose L1
 weight ramps 0 -> 0.3 over 600 steps): `l1` 0.124, 0.249 at steps 250 and 500 (4.96e-4 and
-4.98e-4 a step), then 0.3 at the nine reports after, read as the loss,
+4.98e-4 a step), then 0.3 at the ten reports after, read as the loss,
 `not_learning:trend`.
 
 Must not import: mlx, the runner.

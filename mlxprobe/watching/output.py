@@ -42,7 +42,8 @@ BUILT_IN = (
 # a decimal point or an exponent (or nan/inf): a whole number second is a counter column
 # (`1   6    50    3.264 | 20.473`: stage, legs, step, error; fresh70
 # `dead_reckoning_curriculum`, whose curriculum's passage length 6 -> 32 was read as a loss
-# and called `diverged:exploding`)
+# and called `diverged:exploding`); nor under a table header whose names could not be placed
+# over the row (`ProgressParser._under_unread`)
 DECIMAL = r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+|[-+]?(?:nan|inf)"
 HEADERLESS_ROW = re.compile(rf"^\s*[|│]?\s*(?P<step>\d+)\s*[|│]?\s+(?P<loss>{DECIMAL})\s*"
                             rf"(?:[|│]|\s\S|$)")
@@ -181,9 +182,9 @@ class ProgressParser:
     def _under_unread(self, text: str, cells: list[str]) -> bool:
         """A row that its table's header names could not be placed over (a barred row under
         a barred header, not read as its row, or cells not lined up with the names when they
-        were tried on the first row of numbers): the program named its columns,
-        and the second is not known to be the loss, so the row is not read as a headerless
-        step and loss (fresh369 `ropewalk_strand_tsample_resume`, correct: `step | lr |
+        were tried on the first row of numbers): the program named its columns, and the
+        second is not known to be the loss, so the row is not read as a headerless step and
+        loss (fresh369 `ropewalk_strand_tsample_resume`, correct: `step | lr |
         draws l/g/k | huber ce_grade ce_kink | ...` over rows `300 | 1.98e-03 | 148/ 93/ 59
         | ...`, whose learning rate was read as the loss, as fresh56, fresh99, fresh128 and
         fresh188's were before their headers could be read)."""
