@@ -14,7 +14,7 @@ Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .flow import (
     assignments,
@@ -325,25 +325,32 @@ def passed_arrays(source: SourceFile, function: ast.AST) -> set[str]:
     `partial`, a thread), whose callers are then unknown. A method counts where every use of
     its name is a call that runs it (`stats.compute(kl, mask)`, stop 72: failure corpus
     fresh40 `distill_kl_mask_stats` indexed its `kl_per_token` parameter with a comparison)."""
+    return passed_where(source, function, lambda call, value: is_array(
+        source, value, arrays_in(source, source.enclosing(call) or source.tree)))
+
+
+def passed_where(source: SourceFile, function: ast.AST,
+                 gives: Callable[[ast.Call, ast.AST], bool], methods: bool = True) -> set[str]:
+    """The positional parameters of a module function (with `methods`, also of a method
+    every use of whose name runs it) that every call of it hands a value `gives` accepts
+    (`gives(call, value)`); none when it is also used as a value, its callers unknown."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return set()
-    sites = called_only(source, function) or method_called_only(source, function)
-    if not sites:
-        return set()
+    sites = called_only(source, function) or (
+        method_called_only(source, function) if methods else [])
     names = [a.arg for a in function.args.posonlyargs + function.args.args]
-    passed = [_passed(source, function, call, names) for call in sites]
-    return set.intersection(*passed)
+    passed = [_passed(function, call, names, gives) for call in sites]
+    return set.intersection(*passed) if passed else set()
 
 
-def _passed(source: SourceFile, function: ast.AST, call: ast.Call, names: list[str]) -> \
-        set[str]:
-    """The positional parameters `names` one call hands an array."""
+def _passed(function: ast.AST, call: ast.Call, names: list[str],
+            gives: Callable[[ast.Call, ast.AST], bool]) -> set[str]:
+    """The positional parameters `names` one call hands a value `gives` accepts."""
     if any(isinstance(a, ast.Starred) for a in call.args):
         return set()
-    arrays = arrays_in(source, source.enclosing(call) or source.tree)
     given = bound_arguments(function, call)
     return {name for name in names
-            if given.get(name) is not None and is_array(source, given[name], arrays)}
+            if given.get(name) is not None and gives(call, given[name])}
 
 
 def grow(source: SourceFile, pairs: list[tuple[ast.AST, ast.AST]], found: set[str]) -> None:

@@ -25,8 +25,9 @@ import ast
 import re
 from collections.abc import Iterator
 
+from ..dataflow import passed_where
 from ..finding import Finding
-from ..flow import assigned, assignments, body_assignments, bound_arguments, called_only
+from ..flow import assigned, assignments, body_assignments
 from ..source import SourceFile
 from .base import Rule
 
@@ -95,26 +96,15 @@ def passed_trees(source: SourceFile, function: ast.AST, named: set[str]) -> set[
     holds (`clip_gradients(grads, 1.0)` after `loss, grads = loss_and_grad(...)`: fresh367
     `quarry_ledger_clipnest`, llm-from-scratch 729e80e); none when the function is also
     used as a value, whose callers are then unknown."""
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return set()
-    return source.cached("passed_trees", function, lambda: _passed_trees(
-        source, function, named))
+    return source.cached("passed_trees", function, lambda: passed_where(
+        source, function, lambda call, value: _held_tree(source, call, value, named),
+        methods=False))
 
 
-def _passed_trees(source: SourceFile, function: ast.AST, named: set[str]) -> set[str]:
-    sites = called_only(source, function)
-    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-    handed = [_handed(source, function, call, names, named) for call in sites]
-    return set.intersection(*handed) if handed else set()
-
-
-def _handed(source: SourceFile, function: ast.AST, call: ast.Call, names: list[str],
-            named: set[str]) -> set[str]:
-    """The parameters `names` this call hands a tree call or a name bound to a tree."""
-    given = bound_arguments(function, call)
-    trees = tree_names(source, source.enclosing(call) or source.tree, named)
-    return {n for n in names if (v := given.get(n)) is not None and (
-        tree_call(source, v) or isinstance(v, ast.Name) and v.id in trees)}
+def _held_tree(source: SourceFile, call: ast.Call, value: ast.AST, named: set[str]) -> bool:
+    """`value`, handed at `call`, is a tree call or a name the caller binds to a tree."""
+    return tree_call(source, value) or isinstance(value, ast.Name) and value.id in tree_names(
+        source, source.enclosing(call) or source.tree, named)
 
 
 def used_as_array(nodes: list[ast.AST], names: set[str]) -> bool:
