@@ -1603,7 +1603,8 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX153", "nested-tree-iterated-flat",
         "the top level of a parameter or gradient tree iterated as if it were flat "
-        "(for g in grads.values(), for k, g in grads.items()) and each item used as an array, "
+        "(for g in grads.values(), for k, g in grads.items(), for k in grads: grads[k]) and "
+        "each item used as an array, "
         "where every model the file defines holds submodules: a submodule's entry is a dict "
         "(a list of layers, a list), so g ** 2, g * c or g.sum() raises on it",
         "total = sum(mx.sum(g ** 2) for _, g in tree_flatten(grads))  # the leaves; "

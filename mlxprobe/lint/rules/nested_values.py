@@ -3,7 +3,10 @@ flat: `for g in grads.values()` / `for k, g in grads.items()` using each item as
 where every model the file defines holds submodules. A model's tree mirrors its attributes:
 a submodule is a dict, a list of layers is a list, so those items are containers, and
 `g ** 2`, `g * c` or `g.sum()` on them raises (a hand-written global-norm clip, a gradient
-accumulation or a weight decay written for a flat dict of arrays).
+accumulation or a weight decay written for a flat dict of arrays). The keys spell it too:
+`for k in grads: acc[k] = acc[k] + grads[k]` reads each item as `grads[k]` (fresh46
+`accum_nested_grads`: a gradient-accumulation class's method, handed the gradients of a model
+with an encoder and a head, raised on its second micro-batch).
 
 Measured (mlx 0.32.4 CPU): for a model holding `self.encoder = Encoder()` and
 `self.heat = nn.Linear(...)`, `sum(mx.sum(g ** 2) for g in grads.values())` raises
@@ -31,7 +34,14 @@ from ..finding import Finding
 from ..flow import arguments, assignments, body_assignments, helper_of, method_of, self_attr
 from ..source import SourceFile
 from .base import TRAINS, Rule, trains
-from .tree_iteration import bare, graders, is_tree, iterations, used_as_array
+from .tree_iteration import (
+    ARRAY_METHODS,
+    bare,
+    graders,
+    is_tree,
+    iterations,
+    used_as_array,
+)
 
 FLAT_METHODS = frozenset({"values", "items"})
 CORE_GRADS = frozenset({"mlx.core.value_and_grad", "mlx.core.grad"})
@@ -137,6 +147,34 @@ def _flat_dict(source: SourceFile, value: ast.AST, name: str) -> bool:
                                  and _flat_dict(source, r, name) for r in results)
 
 
+def keyed_items(iterable: ast.AST, target: ast.AST) -> ast.Name | None:
+    """The tree of `for k in tree` or `for k in tree.keys()` (a name), whose items are then
+    read as `tree[k]`."""
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and \
+            iterable.func.attr == "keys" and not iterable.args:
+        iterable = iterable.func.value
+    return iterable if isinstance(iterable, ast.Name) and isinstance(target, ast.Name) else None
+
+
+def keyed_reads(used: list[ast.AST], tree: str, key: str) -> list[ast.Subscript]:
+    """The reads `tree[key]` among `used`."""
+    return [n for n in used if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load)
+            and bare(n.value, {tree}) and bare(n.slice, {key})]
+
+
+def read_as_array(source: SourceFile, reads: list[ast.Subscript]) -> bool:
+    """One read is an operand of arithmetic, the receiver of an array method or an argument
+    of an `mlx.core` function; none is tested for its type (`isinstance(tree[k], dict)`)."""
+    around = [source.parents.get(r) for r in reads]
+    if any(isinstance(p, ast.Call) and isinstance(p.func, ast.Name) and p.func.id ==
+           "isinstance" for p in around):
+        return False
+    return any(isinstance(p, ast.BinOp) or isinstance(p, ast.Attribute) and p.attr in
+               ARRAY_METHODS or isinstance(p, ast.Call) and r in p.args and (
+                   source.imports.resolve(p.func) or "").startswith("mlx.core.")
+               for r, p in zip(reads, around))
+
+
 def filters(source: SourceFile, iterable: ast.AST) -> list[ast.AST]:
     """The nodes of a comprehension's `if` clauses over `iterable`."""
     gen = source.parents.get(iterable)
@@ -190,4 +228,14 @@ class NestedTreeIteratedFlat(Rule):
                 continue
             if is_tree(source, found[0], named) and nested_model_file(source) and \
                     not of_flat_dict(source, found[0]):
+                yield self.hit(source, iterable)
+        yield from self._keyed(source, named)
+
+    def _keyed(self, source: SourceFile, named: set[str]) -> Iterator[Finding]:
+        """`for k in grads: ... grads[k] + ...` over a nested tree."""
+        for iterable, target, used in iterations(source):
+            tree = keyed_items(iterable, target)
+            reads = keyed_reads(used, tree.id, target.id) if tree is not None else []
+            if reads and read_as_array(source, reads) and is_tree(source, tree, named) and \
+                    nested_model_file(source) and not of_flat_dict(source, tree):
                 yield self.hit(source, iterable)

@@ -92,13 +92,13 @@ def is_tree(source: SourceFile, node: ast.AST, named: set[str]) -> bool:
 
 
 def passed_trees(source: SourceFile, function: ast.AST, named: set[str]) -> set[str]:
-    """The parameters of a module function that every call of it hands a tree its caller
-    holds (`clip_gradients(grads, 1.0)` after `loss, grads = loss_and_grad(...)`: fresh367
-    `quarry_ledger_clipnest`, llm-from-scratch 729e80e); none when the function is also
-    used as a value, whose callers are then unknown."""
+    """The parameters of a module function, or of a method only ever called, that every call
+    of it hands a tree its caller holds (`clip_gradients(grads, 1.0)` after `loss, grads =
+    loss_and_grad(...)`: fresh367 `quarry_ledger_clipnest`, llm-from-scratch 729e80e;
+    `ctx.accumulate(grads, ...)`: fresh46 `accum_nested_grads`); none when it is also used
+    as a value, whose callers are then unknown."""
     return source.cached("passed_trees", function, lambda: passed_where(
-        source, function, lambda call, value: _held_tree(source, call, value, named),
-        methods=False))
+        source, function, lambda call, value: _held_tree(source, call, value, named)))
 
 
 def _held_tree(source: SourceFile, call: ast.Call, value: ast.AST, named: set[str]) -> bool:
