@@ -345,7 +345,19 @@ def _part_hint(raw: RawResult, names: list[str], zero: list[str],
     lead += hints.ZERO_WEIGHTS.format(groups=_shown(zero)) if zero else ""
     lead += program.at_sites(raw, hints.CHECKPOINTED, "checkpoint")
     lead += hints.MATRICES_ONLY if matrices_only(compared) else ""
+    lead += hints.MODALITY_PART.format(groups=_shown(names)) if modality(names) else ""
     return lead + hints.NO_UPDATE_PART.format(groups=_shown(names))
+
+
+MODALITY_WORDS = ("vision", "visual", "image", "img", "pixel", "audio", "speech", "video",
+                  "mm_projector", "multi_modal")
+
+
+def modality(names: list[str]) -> bool:
+    """Every unchanged group lies in a part named for another modality than text
+    (`vision_tower.layers.0`, `audio_encoder.conv1`, `multi_modal_projector`)."""
+    return bool(names) and all(any(w in part.lower() for part in name.split(".")
+                                   for w in MODALITY_WORDS) for name in names)
 
 
 def matrices_only(compared: list[dict]) -> bool:
