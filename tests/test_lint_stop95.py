@@ -2,7 +2,11 @@
 - MLX153 reads a nested tree's items through its keys too (`for k in grads: ... grads[k] +
   ...`), and follows the tree into a method every use of which calls it
   (`ctx.accumulate(grads, ...)`: fresh46 `accum_nested_grads`, a gradient-accumulation
-  class written for a flat dict of arrays, over a model with an encoder and a head).
+  class written for a flat dict of arrays, over a model with an encoder and a head);
+- MLX283 (new): one part's gradients multiplied by a constant before an Adam-family optimizer,
+  which cancels the factor (fresh27 `backbone_lr_ratio_gradscale_adam`, unsloth-zoo c6023af),
+  under a test of the leaf's name or over one entry of the tree; quiet for SGD, for a factor
+  that changes per step, and for a scaling of every gradient.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -68,3 +72,51 @@ def test_quiet_when_the_keys_only_copy_the_items() -> None:
     copied = MODEL.replace("self.grads[key] = self.grads[key] + grads[key]",
                            "self.grads[key] = grads[key]")
     assert fired(copied + LOOP, "MLX153") == []
+
+
+GROUPS = '''
+RATIO = 0.01
+optimizer = optim.Adam(learning_rate=5e-2)
+loss_and_grad = nn.value_and_grad(model, loss_fn)
+
+
+def apply_group_lr(grads):
+    flat = []
+    for name, g in tree_flatten(grads):
+        if name.startswith("backbone."):
+            g = g * RATIO
+        flat.append((name, g))
+    return tree_unflatten(flat)
+
+
+for step in range(10):
+    loss, grads = loss_and_grad(model, x, y)
+    grads = apply_group_lr(grads)
+    optimizer.update(model, grads)
+'''
+
+
+def test_a_part_scaled_under_a_test_of_its_name_before_adam() -> None:
+    assert fired(GROUPS, "MLX283") == [11]
+
+
+def test_one_entry_of_the_tree_mapped_before_adamw() -> None:
+    mapped = GROUPS.replace("optim.Adam(", "optim.AdamW(").replace(
+        "grads = apply_group_lr(grads)",
+        "grads[\"backbone\"] = tree_map(lambda g: g * RATIO, grads[\"backbone\"])")
+    assert fired(mapped, "MLX283") == [18]
+
+
+def test_quiet_under_sgd_whose_step_follows_the_gradient() -> None:
+    assert fired(GROUPS.replace("optim.Adam(", "optim.SGD("), "MLX283") == []
+
+
+def test_quiet_when_the_factor_changes_per_step() -> None:
+    clipped = GROUPS.replace("g = g * RATIO", "g = g * (1.0 / mx.linalg.norm(g))")
+    assert fired(clipped, "MLX283") == []
+
+
+def test_quiet_when_every_gradient_is_scaled() -> None:
+    every = GROUPS.replace('if name.startswith("backbone."):\n            g = g * RATIO',
+                           "g = g * RATIO")
+    assert fired(every, "MLX283") == []

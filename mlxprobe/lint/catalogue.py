@@ -1766,6 +1766,20 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
         "0.00026",
         "", source="https://github.com/workofart/ml-by-hand/pull/85"),
     RuleInfo(
+        "MLX283", "part-gradient-scaled-for-adam",
+        "the gradients of one part of the model multiplied by a constant (if "
+        "name.startswith('backbone.'): g = g * r) before an Adam-family optimizer: Adam "
+        "divides each step by the gradient's running size, so the factor cancels and the "
+        "part trains at the full learning rate",
+        "p0 + r * (p1 - p0)  # scale the part's realised step, or optim.MultiOptimizer with "
+        "its own learning rate",
+        "measured (mlx 0.32.4 CPU, failure corpus fresh27 backbone_lr_ratio_gradscale_adam) "
+        "a pretrained backbone's gradients times 0.01 before optim.Adam(learning_rate=5e-2) "
+        "moved it at the full 5e-2: its ReLU layers died within ~50 steps and validation "
+        "accuracy held at the majority rate 0.506; scaling the realised step fine-tuned it",
+        "", source="https://github.com/unslothai/unsloth-zoo/commit/"
+        "c6023af38fb880930d59598c3991fe2946c24dd5"),
+    RuleInfo(
         "MLX282", "ratio-inverted",
         "an importance ratio written old over new (mx.exp(logprobs_old - logprobs)): the "
         "clipped surrogate weights each advantage by exp(new - old); inverted, it pushes "

@@ -11,6 +11,7 @@ from .absent_key import KeyNeverReturned
 from .accumulation import IndexedAugmentedAssignment
 from .activations import ActivationOnModule
 from .adapters import FreezeAfterAdapters, FrozenThenTrained
+from .adaptive_scale import PartGradientScaledForAdam
 from .alignment import MaskShiftedLikeInputs
 from .api import MissingMlxApi
 from .arange_scalar import ArangeOfArrayScalar
@@ -390,4 +391,5 @@ ALL: tuple[type[Rule], ...] = tuple(sorted((
     DroppedSelection,
     IteratedCount,
     InvertedRatio,
+    PartGradientScaledForAdam,
 ), key=lambda r: r.id))
