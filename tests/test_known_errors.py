@@ -128,6 +128,8 @@ RAISED = {
     "shadowed_function": "loss = 0; loss(mx.ones(2))",
     "compile_uncaptured_state": "mx.compile(lambda x: O.update(M, nn.value_and_grad(M, "
                                 "lambda x: M(x).sum())(x)[1]) or x)(X); mx.eval(M.parameters())",
+    # fresh374 quarry_lantern_dreambooth: a crop box passed as four values (PIL's Image.crop)
+    "values_spread": "exec('def crop(box=None): pass\\ncrop(0, 0, 2, 2)')",
 }
 # entry name -> the text quoted from its issue (a GPU raises it), or measured here from a
 # native abort that no run raises every time (heap_corruption: fresh8's one-based labels,
@@ -340,3 +342,19 @@ def test_a_compiled_step_that_raised_while_traced_is_named_with_its_fix() -> Non
     assert entry is not None and entry.name == "compile_uncaptured_state"
     assert "raised an exception while it was being traced" in entry.hint
     assert "outside the compiled function" in entry.hint
+
+
+def test_a_method_given_the_model_keeps_its_own_entry() -> None:
+    """`values_spread` comes last: `Module.parameters() takes 1 positional argument but 2
+    were given` is still the more particular `module_method_given_model`."""
+    text = "TypeError: Module.parameters() takes 1 positional argument but 2 were given"
+    found = known_errors.find(text)
+    assert found is not None and found.name == "module_method_given_model"
+
+
+def test_spread_values_name_the_function_and_the_tuple() -> None:
+    text = ("TypeError: Image.crop() takes from 1 to 2 positional arguments but 5 were "
+            "given")
+    found = known_errors.find(text)
+    assert found is not None and found.name == "values_spread"
+    assert "`Image.crop()` was handed" in found.hint_for(text) and "one tuple" in found.hint

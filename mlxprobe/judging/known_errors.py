@@ -1033,6 +1033,19 @@ TABLE: tuple[KnownError, ...] = (
         "read the reason in stderr_tail; GPU timeouts and out-of-memory are the usual ones: "
         "smaller batches and " + EVAL_STATE + " every step",
         GH + "ml-explore/mlx/pull/479", "metal_command_buffer"),
+    # last: the more particular entries above (an `nn.Module` method given the model) win
+    KnownError(
+        "values_spread",
+        r"([\w.]+)\(\) takes (?:from \d+ to )?\d+ positional arguments? but \d+ were given",
+        "`{0}()` was handed more positional values than it takes: values meant as one "
+        "argument (a crop box, a shape, a size, a pair) passed spread out instead of as one "
+        "tuple, values for keyword parameters passed by position, or an argument too many "
+        "for its signature (the instance passed again to a method, an argument it no longer "
+        "takes)",
+        "pack the values that belong together into one tuple, `img.crop((left, top, right, "
+        "bottom))`, `mx.zeros((n, d))`; pass optional ones by name, `f(x, mask=mask)`; else "
+        "drop the extra argument",
+        GH + "ml-explore/mlx-examples/commit/8c3b25f88c1ad0b7771723f651a5e77b4c141878"),
 )
 
 
