@@ -6,7 +6,10 @@
 - MLX283 (new): one part's gradients multiplied by a constant before an Adam-family optimizer,
   which cancels the factor (fresh27 `backbone_lr_ratio_gradscale_adam`, unsloth-zoo c6023af),
   under a test of the leaf's name or over one entry of the tree; quiet for SGD, for a factor
-  that changes per step, and for a scaling of every gradient.
+  that changes per step, and for a scaling of every gradient;
+- MLX015 also reads `mx.async_eval` in what a gradient transformation runs (a layer's
+  chunked forward under `nn.value_and_grad`: fresh25 `async_eval_in_grad_forward`, mlx-vlm
+  PR 1586), and leaves it alone under a `try` that catches the ValueError.
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -120,3 +123,50 @@ def test_quiet_when_every_gradient_is_scaled() -> None:
     every = GROUPS.replace('if name.startswith("backbone."):\n            g = g * RATIO',
                            "g = g * RATIO")
     assert fired(every, "MLX283") == []
+
+
+CHUNKED = '''
+def chunked(x):
+    outs = []
+    for c in range(0, x.shape[1], 4):
+        y = x[:, c:c + 4] * 2
+        mx.async_eval(y)
+        outs.append(y)
+    return mx.concatenate(outs, axis=1)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def __call__(self, x):
+        return chunked(self.fc(x))
+
+
+model = Block()
+
+
+def loss_fn(model, x, y):
+    return nn.losses.mse_loss(model(x), y)
+
+
+step = nn.value_and_grad(model, loss_fn)
+for it in range(10):
+    loss, grads = step(model, x, y)
+'''
+
+
+def test_async_eval_in_a_forward_under_value_and_grad() -> None:
+    assert fired(CHUNKED, "MLX015") == [6]
+
+
+def test_quiet_when_a_try_catches_the_value_error() -> None:
+    guarded = CHUNKED.replace("        mx.async_eval(y)\n",
+                              "        try:\n            mx.async_eval(y)\n"
+                              "        except ValueError:\n            pass\n")
+    assert fired(guarded, "MLX015") == []
+
+
+def test_quiet_for_a_plain_eval_under_value_and_grad() -> None:
+    assert fired(CHUNKED.replace("mx.async_eval(y)", "mx.eval(y)"), "MLX015") == []

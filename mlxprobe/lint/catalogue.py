@@ -146,11 +146,15 @@ RULES: dict[str, RuleInfo] = {r.id: r for r in (
     RuleInfo(
         "MLX015", "eval-under-compile",
         "an evaluation (mx.eval, .item(), .tolist(), np.array, or an if/while/float() on an "
-        "array) inside a function run under mx.compile or mx.vmap",
+        "array) inside a function run under mx.compile or mx.vmap, or an mx.async_eval "
+        "under any transformation (value_and_grad included)",
         "return the array from the compiled function and evaluate it outside",
         "measured (mlx 0.32.4 CPU): the first call raises ValueError '[eval] Attempting to eval "
         "an array during function transformations like compile or vmap is not allowed.'; the "
-        "same for a Python `while mx.any(...)` in the loss of a compiled step (mlx#1648)",
+        "same for a Python `while mx.any(...)` in the loss of a compiled step (mlx#1648); "
+        "mx.async_eval in a forward differentiated by nn.value_and_grad raises '[async_eval] "
+        "Not allowed inside a graph transformation.' at the first step (failure corpus fresh25 "
+        "async_eval_in_grad_forward, mlx-vlm PR 1586)",
         "", source="https://github.com/ml-explore/mlx/issues/1083"),
     RuleInfo(
         "MLX016", "gradient-cut",

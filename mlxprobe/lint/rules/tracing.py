@@ -5,7 +5,11 @@ or `float()`/`int()`/`bool()`, on an array value: Python needs the value, MLX mu
 Job: follow what a compiled or vmapped function runs (its body, the module's helpers it calls,
 and the functions behind names bound to `value_and_grad`/`compile` of a local function) to an
 evaluation. Under `mx.grad`/`value_and_grad` alone an evaluation is allowed, so only compile
-and vmap count.
+and vmap count, except `mx.async_eval`, which every graph transformation refuses (measured,
+mlx 0.32.4 CPU: `mx.grad` of a function calling `mx.eval(y)` returns its gradient, of one
+calling `mx.async_eval(y)` raises ValueError "[async_eval] Not allowed inside a graph
+transformation."; failure corpus fresh25 `async_eval_in_grad_forward`, mlx-vlm PR 1586: a
+chunked forward's `mx.async_eval(Y, S)` ran in inference and crashed the first training step).
 
 Must not import: mlx, anything of mlxprobe outside `mlxprobe.lint`.
 """
@@ -29,6 +33,7 @@ TESTS = (ast.If, ast.While, ast.IfExp, ast.Assert)
 # Text that may hold an explicit or implicit evaluation (a superset of what `check` reports).
 EVALUATES = re.compile(r"\b(?:if|while|assert|float|int|bool)\b|eval\(|\.item\(|\.tolist\(|array\(")
 CONVERSIONS = frozenset({"float", "int", "bool"})
+CATCHES = frozenset({"ValueError", "Exception", "BaseException"})
 LAYER_DEPTH = 4  # module calls followed from a compiled function: model -> block -> layer
 
 
@@ -46,8 +51,38 @@ def mx_compiles(text: str) -> bool:
 
 
 def seeds(block: str) -> bool:
+    """A block that compiles or vmaps something (decorator or call), or differentiates it
+    in a file that calls `async_eval`."""
+    return "vmap(" in block or "@mx.vmap" in block or mx_compiles(block) or "grad(" in block
+
+
+def async_under_grad(text: str) -> bool:
+    return "async_eval(" in text and "grad(" in text
+
+
+def compiling(block: str) -> bool:
     """A block that compiles or vmaps something (decorator or call)."""
     return "vmap(" in block or "@mx.vmap" in block or mx_compiles(block)
+
+
+def async_evaluated(source: SourceFile, node: ast.AST) -> ast.AST | None:
+    """`mx.async_eval(...)`: refused under any transformation, a gradient's included; not
+    where a `try` around it catches the ValueError (the fix mlx-vlm PR 1586 made)."""
+    return node if isinstance(node, ast.Call) and source.imports.resolve(
+        node.func) == "mlx.core.async_eval" and not caught(source, node) else None
+
+
+def caught(source: SourceFile, node: ast.AST) -> bool:
+    """A `try` around `node` (in its function) has a handler for ValueError, Exception or
+    anything."""
+    child, parent = node, source.parents.get(node)
+    while parent is not None and not isinstance(parent, FUNCTIONS):
+        if isinstance(parent, ast.Try) and child in parent.body and any(
+                h.type is None or any(isinstance(n, ast.Name) and n.id in CATCHES
+                                      for n in ast.walk(h.type)) for h in parent.handlers):
+            return True
+        child, parent = parent, source.parents.get(parent)
+    return False
 
 
 def implicit_evaluation(source: SourceFile, node: ast.AST) -> ast.AST | None:
@@ -117,28 +152,30 @@ class EvalUnderCompile(Rule):
     `mx.vmap` (or in what it calls in the same module)."""
 
     id = "MLX015"
-    anchors = ("vmap", "compile")
+    anchors = ("vmap", "compile", "async_eval(")
     local = True  # reads the compiled function and the blocks defining what it calls
 
     @staticmethod
     def may_fire(text: str) -> bool:
-        return "vmap" in text or mx_compiles(text)
+        return "vmap" in text or mx_compiles(text) or async_under_grad(text)
 
     @classmethod
     def wanted(cls, text: str) -> Callable[[str], bool]:
-        """The compiling blocks and what they call, when one of those can evaluate at all
-        (most compiled functions, such as fused activations, hold no test and no eval)."""
-        kept = closure(text, seeds)
+        """The compiling (or, with an `async_eval`, differentiating) blocks and what they
+        call, when one of those can evaluate at all (most compiled functions, such as fused
+        activations, hold no test and no eval)."""
+        kept = closure(text, seeds if async_under_grad(text) else compiling)
         if not any(EVALUATES.search(b) for b in kept):
             kept = set()
         return kept.__contains__
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         seen: set[ast.AST] = set()
-        for kind in ("compile", "vmap"):
+        for kind in ("compile", "vmap", "grad"):
             for _, nodes in under(source, kind):
                 for node in through_layers(source, nodes):
-                    where = self._evaluated(source, node)
+                    where = self._evaluated(source, node) if kind != "grad" else \
+                        async_evaluated(source, node)
                     if where is not None and where not in seen:
                         seen.add(where)
                         yield self.hit(source, where)
