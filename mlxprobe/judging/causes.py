@@ -135,6 +135,8 @@ STRUCTURE = re.compile(r"does not support item assignment|is not subscriptable|i
                        r"be integers|object is not iterable|is not a mapping")
 LINE_CHARS = 160  # a quoted source line is cut here
 LENGTH_ONE = "Only length-1 arrays can be converted to Python scalars"
+# a read from a configuration (`self.config["image_token_index"]`, `cfg['n_head']`)
+CONFIG_READ = re.compile(r"\b(?:config|cfg|conf|hparams|model_args)\s*\[", re.IGNORECASE)
 UNBOUND = re.compile(r"name '(\w+)' is not defined")
 UNBOUND_LOCAL = re.compile(r"local variable '(\w+)'")
 # a truth test anywhere on the line: a statement's (`if x:`), a conditional expression's (`a
@@ -287,7 +289,17 @@ def missing_key(key: str, user: Frame) -> str:
             "names than its caller reads: prefixed (`eval_loss`, `val_loss`, `train/loss`) "
             "or renamed between versions, read back under the bare one; read the name the "
             "producer writes, and use `.get(key, default)` only where a missing key is "
-            "expected")
+            "expected" + (CONFIG_NAMES if CONFIG_READ.search(user.text) else ""))
+
+
+# fresh376 `shuttle_weave_tokenkey` (mlx-vlm PR 720): a trainer read
+# `self.config["image_token_index"]`, which Qwen2-VL's config names `image_token_id`
+CONFIG_NAMES = (". The dict is a model's configuration: families and versions name one "
+                "setting differently (`image_token_index` in LLaVA-style configs and "
+                "`image_token_id` in Qwen2-VL's; `n_embd` and `hidden_size`; `n_head` and "
+                "`num_attention_heads`), so read each name it may have, "
+                "`config.get('image_token_index', config.get('image_token_id'))`, and raise "
+                "a clear error only when none is there")
 
 
 def truth_value(user: Frame) -> str:

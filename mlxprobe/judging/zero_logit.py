@@ -46,7 +46,13 @@ HINT = ("the loss sits at ln 2 = 0.6931, the value a logistic loss takes when ev
         "log-probs taken from the current policy (`mx.stop_gradient(policy_logps)`, the same "
         "model called twice) make every log-ratio 0 in value, so the loss is ln 2 at every "
         "step while the policy drifts; use a frozen copy of the starting model, or "
-        "precompute the reference log-probs once before training; and the output layer must "
+        "precompute the reference log-probs once before training; a contrastive (InfoNCE) "
+        "loss over a positive and one negative is ln 2 when the two always score the same: "
+        "a negative that is the positive itself (`negative_emb = positive_emb` where the data "
+        "has no negatives: fresh376 `quarry_ledger_infonce`, mlx-embeddings-lora b92ac6c) "
+        "gives every row log(2) and a zero gradient; take in-batch negatives instead, the "
+        "other rows' positives (`mx.roll(positive_emb, 1, axis=0)`, or the whole similarity "
+        "matrix `anchor @ positive.T` with labels `mx.arange(B)`); and the output layer must "
         "not be zeroed or saturated")
 
 
