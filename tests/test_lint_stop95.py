@@ -9,7 +9,10 @@
   that changes per step, and for a scaling of every gradient;
 - MLX015 also reads `mx.async_eval` in what a gradient transformation runs (a layer's
   chunked forward under `nn.value_and_grad`: fresh25 `async_eval_in_grad_forward`, mlx-vlm
-  PR 1586), and leaves it alone under a `try` that catches the ValueError.
+  PR 1586), and leaves it alone under a `try` that catches the ValueError;
+- MLX007 leaves alone `[1:]` on a name then bound to a Python list (a simulated
+  trajectory's states, stacked later as `mx.stack(env[1:], axis=1)`: fresh377
+  `envelope_ascent_gru`, correct).
 
 Cost: < 1 s (no MLX, no process).
 """
@@ -170,3 +173,24 @@ def test_quiet_when_a_try_catches_the_value_error() -> None:
 
 def test_quiet_for_a_plain_eval_under_value_and_grad() -> None:
     assert fired(CHUNKED.replace("mx.async_eval(y)", "mx.eval(y)"), "MLX015") == []
+
+
+TRAJECTORY = '''
+def make(n, duty):
+    env = [mx.zeros((n,))]
+    for t in range(8):
+        env.append(env[-1] + duty[:, t])
+    env = mx.stack(env[1:], axis=1)
+    inputs, targets = env[:, :-1], env[:, 1:]
+    return inputs, targets
+'''
+
+
+def test_quiet_on_the_tail_of_a_python_list() -> None:
+    assert fired(TRAJECTORY, "MLX007") == []
+
+
+def test_the_array_shifted_on_its_batch_axis_still_fires() -> None:
+    shifted = TRAJECTORY.replace("targets = env[:, :-1], env[:, 1:]",
+                                 "targets = env[:, :-1], env[1:]")
+    assert fired(shifted, "MLX007") == [7]

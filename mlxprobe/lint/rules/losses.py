@@ -277,12 +277,24 @@ class LabelShiftBatchAxis(Rule):
             subscripts = [n for n in nodes if isinstance(n, ast.Subscript)]
             if not any(map(is_sequence_shift, subscripts)):
                 continue
-            made_from = name_bindings(assignments(nodes))
+            pairs = list(assignments(nodes))
+            made_from = name_bindings(pairs)
             for s in filter(is_batch_shift, subscripts):
                 name = s.value.id
                 if two_dimensional(name, subscripts, made_from) and not one_dimensional(
-                        name, subscripts):
+                        name, subscripts) and not list_then(name, s, pairs):
                     yield self.hit(source, s)
+
+
+def list_then(name: str, node: ast.AST, pairs: list[tuple[ast.AST, ast.AST]]) -> bool:
+    """The binding of `name` last before `node`'s line is a Python list (`env = [x0]`, grown
+    by `append` and stacked later as `mx.stack(env[1:], axis=1)`): `[1:]` drops its first
+    entry, no batch row (fresh377 `envelope_ascent_gru`, correct: a simulated trajectory's
+    initial state)."""
+    before = [(t.lineno, v) for t, v in pairs
+              if isinstance(t, ast.Name) and t.id == name and t.lineno < node.lineno]
+    return bool(before) and isinstance(max(before, key=lambda b: b[0])[1], (ast.List,
+                                                                              ast.ListComp))
 
 
 def unshifted_root(source: SourceFile, node: ast.AST, expr: ast.AST,
