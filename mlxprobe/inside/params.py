@@ -392,19 +392,26 @@ def _change(before: bytes, after: bytes, leaf: Any) -> tuple[float | None, float
 def shrunk(before: bytes, after: bytes) -> bool:
     """Every sampled value of a float32 leaf multiplied by one common factor below 1 (see
     SHRINK_SPREAD, taken against the smallest shrink seen; or, for a shrink too small for
-    that, one factor each value's float32 rounding admits: `rounded_shrink`); zeros stay zero.
+    that, one of the order of float32's rounding: `rounded_shrink`); zeros stay zero.
     Stops at the first value that breaks it: a gradient step's first two values usually do."""
     low, high, count = math.inf, -math.inf, 0
-    for old, new in zip(memoryview(before).cast("f"), memoryview(after).cast("f")):
-        if old == 0.0:
-            if new != 0.0:
-                return False
-            continue
-        ratio = new / old
+    for ratio in ratios(before, after):
+        if ratio is None:
+            return False
         low, high, count = min(low, ratio), max(high, ratio), count + 1
         if not 0.0 < low <= high < 1.0 or high - low > SHRINK_SPREAD * (1.0 - high):
             return rounded_shrink(before, after)
     return count >= SHRINK_MIN
+
+
+def ratios(before: bytes, after: bytes) -> Iterator[float | None]:
+    """after / before of each non-zero sampled float32 value; None where a zero became
+    non-zero (no factor makes it), and zeros that stay zero are skipped."""
+    for old, new in zip(memoryview(before).cast("f"), memoryview(after).cast("f")):
+        if old != 0.0:
+            yield new / old
+        elif new != 0.0:
+            yield None
 
 
 def rounded_shrink(before: bytes, after: bytes) -> bool:
@@ -417,13 +424,8 @@ def rounded_shrink(before: bytes, after: bytes) -> bool:
     `mx.checkpoint(block)` with a zero gradient read as moved); a gradient step moves values
     both ways."""
     shrinks = []
-    for old, new in zip(memoryview(before).cast("f"), memoryview(after).cast("f")):
-        if old == 0.0:
-            if new != 0.0:
-                return False
-            continue
-        ratio = new / old
-        if not 1.0 - ROUNDING_SHRINK < ratio <= 1.0:
+    for ratio in ratios(before, after):
+        if ratio is None or not 1.0 - ROUNDING_SHRINK < ratio <= 1.0:
             return False
         if ratio < 1.0:
             shrinks.append(1.0 - ratio)

@@ -53,7 +53,7 @@ def mx_compiles(text: str) -> bool:
 def seeds(block: str) -> bool:
     """A block that compiles or vmaps something (decorator or call), or differentiates it
     in a file that calls `async_eval`."""
-    return "vmap(" in block or "@mx.vmap" in block or mx_compiles(block) or "grad(" in block
+    return compiling(block) or "grad(" in block
 
 
 def async_under_grad(text: str) -> bool:
@@ -171,7 +171,9 @@ class EvalUnderCompile(Rule):
 
     def check(self, source: SourceFile) -> Iterator[Finding]:
         seen: set[ast.AST] = set()
-        for kind in ("compile", "vmap", "grad"):
+        kinds = ("compile", "vmap", "grad") if "async_eval(" in source.text else (
+            "compile", "vmap")
+        for kind in kinds:
             for _, nodes in under(source, kind):
                 for node in through_layers(source, nodes):
                     where = self._evaluated(source, node) if kind != "grad" else \
