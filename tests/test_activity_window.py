@@ -41,3 +41,14 @@ def test_the_tree_is_described_over_its_sleep_only_once_it_has_slept() -> None:
     assert [p["doing"] for p in tree.processes(now=8.0)] == ["waiting"]
     tree.last_active = 7.5  # asleep 0.5 s: too short a sleep to say; the recent past counts
     assert [p["doing"] for p in tree.processes(now=8.0)] == ["busy"]
+
+
+def test_one_stray_tick_in_a_look_taken_at_once_is_not_work() -> None:
+    """The look an interruption takes at once may come 50 ms after the last one: one clock
+    tick (10 ms) there is no work (a full `pytest -n 2` run read a sleeping tree as "still
+    starting up" from it); 50 ms of CPU in those 50 ms still is."""
+    before = ProcLook(10.0, 7, 1, "python", 1.00, 50 << 20, None, "S")
+    tick = ProcLook(10.05, 7, 1, "python", 1.01, 50 << 20, None, "S")
+    busy = ProcLook(10.05, 7, 1, "python", 1.05, 50 << 20, None, "S")
+    assert activity.worked(before, tick) == []
+    assert activity.worked(before, busy) == ["cpu"]

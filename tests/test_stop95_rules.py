@@ -8,7 +8,10 @@
   itself (fresh376 `quarry_ledger_infonce`, mlx-embeddings-lora b92ac6c);
 - a KeyError read from a configuration names the settings model families name differently
   (fresh376 `shuttle_weave_tokenkey`, mlx-vlm PR 720: `image_token_index` against Qwen2-VL's
-  `image_token_id`).
+  `image_token_id`);
+- a report whose metric is a flag or a text one report and a number the next is no term of
+  the loss (`composed.terms`): a full `pytest -n 2` run's property test drew one, and
+  `classify` raised TypeError.
 
 Cost: < 0.5 s (no MLX, no process).
 """
@@ -82,3 +85,12 @@ def test_a_key_missing_from_a_config_names_its_other_spellings() -> None:
 def test_a_key_missing_from_another_dict_keeps_the_plain_hint() -> None:
     verdict = classify(crashed('image_token_index = batch["image_token_index"]'))
     assert verdict.label == "crash:KeyError" and "Qwen2-VL" not in verdict.hint
+
+
+def test_a_metric_that_is_text_at_one_report_is_no_term_of_the_loss() -> None:
+    records = [{"kind": "progress", "source": "output", "step": i, "t": float(i),
+                "loss": 2.0 ** i, "metrics": {"flag": True, "delta": "nan" if i == 18 else
+                                              2.0 ** (i - 1), "part": 2.0 ** (i - 1)}}
+               for i in range(1, 21)]
+    verdict = classify(RawResult(records=records, exit_code=0, watched=True))
+    assert verdict.label.startswith("diverged"), verdict.label

@@ -45,7 +45,7 @@ def parts_fell(raw: RawResult) -> dict | None:
     if len(reports) < LAST:
         return None
     last = reports[-LAST:]
-    names = sorted(n for n in terms(last[-1][1]) if all(n in m for _, m in last))[:MAX_TERMS]
+    names = sorted(set.intersection(*(set(terms(m)) for _, m in last)))[:MAX_TERMS]
     for size in range(MIN_TERMS, len(names) + 1):
         for chosen in itertools.combinations(names, size):
             if all(sums_to(loss, metrics, chosen) for loss, metrics in last) \
@@ -55,9 +55,12 @@ def parts_fell(raw: RawResult) -> dict | None:
 
 
 def terms(metrics: dict) -> list[str]:
-    """Printed numbers that may be parts of a loss: finite, >= 0, no rate."""
+    """Printed numbers that may be parts of a loss: finite, >= 0, no rate (a flag or a text
+    handed over as a metric is none: a full `pytest -n 2` run's property test once drew a
+    report whose term was the string 'nan' one report and a number the next)."""
     return [n for n, v in metrics.items() if "rate" not in n and n != "lr"
-            and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0]
+            and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and v >= 0]
 
 
 def sums_to(loss: float, metrics: dict, names: tuple[str, ...]) -> bool:

@@ -40,6 +40,12 @@ from .sampler import CLOCK_TICKS, COMPILERS, LINUX, PAGE_BYTES, _after_name, _re
 # - RSS_BYTES 256 KiB: a program loading weights or building a dataset grows by MBs; an
 #   idle process's RSS does not move at all.
 IDLE_CORES = 0.05
+# the CPU rate of a look is taken over at least RATE_GAP_S: a look forced sooner (the one an
+# interruption takes at once, `runner.diagnose`) would read one stray tick as work (10 ms in
+# 50 ms: 0.2 cores), restart the idle clock and call a sleeping tree "still starting up" (a
+# full `pytest -n 2` run: test_startup_idle's Ctrl-C test, stops 52, 82 and 95). A thread that
+# computes through such a gap still passes: 50 ms of CPU is 0.2 cores over 0.25 s.
+RATE_GAP_S = 0.25
 IO_BYTES = 4096
 RSS_BYTES = 256 * 1024
 RECENT_S = 10.0  # what each process did in the last seconds (an interrupted run's report)
@@ -128,7 +134,7 @@ def worked(before: ProcLook | None, after: ProcLook) -> list[str]:
     # moment (longer on a loaded machine, queued for a core), a busy or starved one stays R
     running = bool(set(after.states) & BUSY_STATES) and bool(set(before.states) & BUSY_STATES)
     did = [word for word, yes in (("compiling", after.compiling), ("running", running)) if yes]
-    gap = max(after.t - before.t, 1e-3)
+    gap = max(after.t - before.t, RATE_GAP_S)
     if (after.cpu_s - before.cpu_s) / gap > IDLE_CORES:
         did.append("cpu")
     if after.io is not None and before.io is not None and after.io - before.io >= IO_BYTES:
