@@ -28,7 +28,7 @@ import ast
 from collections.abc import Iterator
 
 from ..finding import Finding
-from ..flow import assigned, assignments
+from ..flow import assignments, bound_only
 from ..source import SourceFile
 from .base import Rule
 from .tree_iteration import graders, is_tree
@@ -48,11 +48,7 @@ def optimizers(source: SourceFile) -> set[str]:
 
 def constants(source: SourceFile) -> set[str]:
     """Module-level names bound only to a number (`BACKBONE_LR_RATIO = 0.01`)."""
-    values: dict[str, list[ast.AST]] = {}
-    for target, value in assignments(source.tree.body):
-        for name in assigned(target):
-            values.setdefault(name, []).append(value)
-    return {n for n, vs in values.items() if all(_number(v) for v in vs)}
+    return bound_only(assignments(source.tree.body), _number)
 
 
 def _number(node: ast.AST) -> bool:

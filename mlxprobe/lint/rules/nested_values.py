@@ -221,21 +221,27 @@ class NestedTreeIteratedFlat(Rule):
     def check(self, source: SourceFile) -> Iterator[Finding]:
         named = graders(source)
         for iterable, target, used in iterations(source):
-            found = flat_items(iterable, target)
-            if found is None or not (used_as_array(used, found[1]) or fed_to_mlx(
-                    source, used, found[1]) and not part_tree(found[0])) or checks_type(
-                    [*used, *filters(source, iterable)], found[1]):
-                continue
-            if is_tree(source, found[0], named) and nested_model_file(source) and \
-                    not of_flat_dict(source, found[0]):
+            tree = self._flat(source, iterable, target, used) or self._keyed(
+                source, iterable, target, used)
+            if tree is not None and is_tree(source, tree, named) and nested_model_file(
+                    source) and not of_flat_dict(source, tree):
                 yield self.hit(source, iterable)
-        yield from self._keyed(source, named)
 
-    def _keyed(self, source: SourceFile, named: set[str]) -> Iterator[Finding]:
-        """`for k in grads: ... grads[k] + ...` over a nested tree."""
-        for iterable, target, used in iterations(source):
-            tree = keyed_items(iterable, target)
-            reads = keyed_reads(used, tree.id, target.id) if tree is not None else []
-            if reads and read_as_array(source, reads) and is_tree(source, tree, named) and \
-                    nested_model_file(source) and not of_flat_dict(source, tree):
-                yield self.hit(source, iterable)
+    @staticmethod
+    def _flat(source: SourceFile, iterable: ast.AST, target: ast.AST,
+              used: list[ast.AST]) -> ast.AST | None:
+        """The tree of `for g in grads.values()` whose items are used as arrays."""
+        found = flat_items(iterable, target)
+        if found is None or not (used_as_array(used, found[1]) or fed_to_mlx(
+                source, used, found[1]) and not part_tree(found[0])) or checks_type(
+                [*used, *filters(source, iterable)], found[1]):
+            return None
+        return found[0]
+
+    @staticmethod
+    def _keyed(source: SourceFile, iterable: ast.AST, target: ast.AST,
+               used: list[ast.AST]) -> ast.AST | None:
+        """The tree of `for k in grads: ... grads[k] + ...`."""
+        tree = keyed_items(iterable, target)
+        reads = keyed_reads(used, tree.id, target.id) if tree is not None else []
+        return tree if reads and read_as_array(source, reads) else None

@@ -61,7 +61,13 @@ def graders(source: SourceFile, kinds: frozenset[str] = GRADS) -> set[str]:
 def tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str]:
     """Names the scope binds to a tree: `params = model.parameters()`, and the gradients of
     `loss, grads = loss_and_grad(...)` where `loss_and_grad` is one of `graders` (or a
-    value_and_grad called in place)."""
+    value_and_grad called in place). Once per scope and set of graders: `passed_trees` asks
+    it of a caller for every value each call hands on."""
+    return source.cached("tree_names " + " ".join(sorted(graders)), scope,
+                         lambda: _tree_names(source, scope, graders))
+
+
+def _tree_names(source: SourceFile, scope: ast.AST, graders: set[str]) -> set[str]:
     found: set[str] = set()
     for target, value in body_assignments(source, scope):
         if tree_call(source, value) and isinstance(target, ast.Name):
