@@ -77,3 +77,32 @@ def test_the_same_rows_under_a_header_that_names_a_position_are_read():
     assert parser.parse("epoch  lr start   lr end  val loss   secs") is None
     record = parser.parse("    1    1.0000   0.0204    2.6934    1.4")
     assert record["step"] == 1 and record["metrics"]["val_loss"] == 2.6934
+
+
+ECHO_HEADER = "block  resid pow     floor  ERLE dB  misalign dB"
+ECHO_ROWS = ["    0   0.084192  0.000106     1.37        -0.15",
+             "   60   0.000101  0.000101   silent        -4.19",
+             "   90   0.002777  0.001564    17.80        -5.81",
+             "----- block 300: echo path changed (door opened) -----",
+             "  300   0.157891  0.000096     0.60        -2.22"]
+
+
+def test_a_word_or_a_note_between_rows_does_not_end_a_table_that_names_no_metric():
+    """fresh380 `sedge_echo_canceller` (correct): the rows after the first `silent` cell were
+    read as a headerless step and loss (the residual power), and the echo path changed on
+    purpose at block 300 was read as a 10x spike (`diverged:spike`)."""
+    parser = ProgressParser()
+    assert [parser.parse(line) for line in [ECHO_HEADER, *ECHO_ROWS]] == [None] * 6
+
+
+def test_rows_that_do_not_line_up_under_that_table_are_read_again():
+    parser = ProgressParser()
+    for line in [ECHO_HEADER, *ECHO_ROWS[:2]]:
+        parser.parse(line)
+    record = parser.parse("step 400 loss 0.25")
+    assert record["step"] == 400 and record["loss"] == 0.25
+
+
+def test_a_word_counts_as_a_value_of_its_width_when_a_row_is_lined_up():
+    assert columns.lines_up(ECHO_HEADER, ECHO_ROWS[1])
+    assert not columns.lines_up(ECHO_HEADER, "60 0.000101 0.000101 silent -4.19")

@@ -70,6 +70,17 @@ def aligned(header: str, row: str) -> list[str] | None:
     return ["_".join(cell) for cell in words]
 
 
+def lines_up(header: str, row: str) -> bool:
+    """The row's cells stand under the header's columns as `aligned` places numbers, a word
+    in a cell counted as a value of its width (`silent` under `ERLE dB`: a row of the table
+    with a value not measured)."""
+    return aligned(header, CELL.sub(_as_value, row)) is not None
+
+
+def _as_value(cell: re.Match) -> str:
+    return cell.group() if NUMBER_WORD.fullmatch(cell.group()) else "0" * len(cell.group())
+
+
 def _two_measures(words: list[str]) -> bool:
     """A column's header words of which two or more each name a metric span two columns,
     not one: `train_ce  val_ce` over fresh82 `ropeway_sway_allsum_earlystop`'s epoch-0 row,

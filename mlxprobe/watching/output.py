@@ -77,6 +77,7 @@ class ProgressParser:
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
+        self.foreign_head: tuple[str, int] | None = None  # its text and columns, until another
         self.unread = 0  # the cells of the first row under a header it could not be read by
         self.barred = False  # the last header was barred into columns
         self.words: list[str] | None = None  # a barred header's words, one a column each
@@ -99,25 +100,27 @@ class ProgressParser:
             named = self.block.close()
             return self._placed(_general(named), named, "")
         cells = table_cells(text)
-        self._foreign(cells)
+        self._foreign(text, cells)
         heading = header_cells(text, cells)
         if not is_header(heading) and delimited(text):
             heading = cells  # bars around groups of columns (`step | D  G | D(x)  D(G)`)
         if is_header(heading):
             self.header, self.unread, self.barred = heading, 0, delimited(text)
+            self.foreign_head = None
             self.words = cells if delimited(text) and is_header(cells) else None
             self.groups = [g.split() for g in bar_cells(text)] if delimited(text) else None
             self.pending = text if columns.header_like(text) else None
             return None
         if columns.header_like(text):
             self.pending, self.unread, self.barred = text, 0, delimited(text)
+            self.foreign_head = None
             return None
         self._align(text, cells)
         row = self._row(text, cells)
         if row is not None:
             named = fields.read(" ".join(f"{h} {c}" for h, c in row))
             return self._placed(_general(named), named, text)
-        if self.foreign == len(cells) and numeric(cells):
+        if (self.foreign == len(cells) and numeric(cells)) or self._under_foreign(text, cells):
             return None  # a row of a table that names no metric (`_foreign`)
         line_fields = fields.read(text)
         headerless = not _named_loss(line_fields) and not self._under_unread(text, cells)
@@ -144,7 +147,7 @@ class ProgressParser:
             return None
         return text[1:]
 
-    def _foreign(self, cells: list[str]) -> None:
+    def _foreign(self, text: str, cells: list[str]) -> None:
         """A line of FOREIGN_CELLS or more column names none of which is a position or a
         metric (`pos  team  learned  true`) heads a table that is no progress: the rows of
         numbers right below it, as many as its names, are not read as headerless step/loss
@@ -155,7 +158,7 @@ class ProgressParser:
             self.foreign = 0
         if len(cells) >= FOREIGN_CELLS and all(HEADER_CELL.fullmatch(c) for c in cells) \
                 and not is_header(cells):
-            self.foreign = len(cells)
+            self.foreign, self.foreign_head = len(cells), (text, len(cells))
 
     def _align(self, text: str, cells: list[str]) -> None:
         """Under a header whose words did not split into columns, the first row of numbers
@@ -173,11 +176,26 @@ class ProgressParser:
         names = columns.aligned(self.pending, text)
         if names is not None and is_header(names):
             self.header = names
-        elif names is not None:
-            self.foreign = len(cells)  # names found, none a position or metric
+        elif names is not None:  # names found, none a position or metric
+            self.foreign, self.foreign_head = len(cells), (self.pending, len(cells))
         else:
             self.unread = len(cells)
         self.pending = None
+
+    def _under_foreign(self, text: str, cells: list[str]) -> bool:
+        """A row of the last table that names no metric after a line that is not one of its
+        rows: as many cells as its columns, two or more of them numbers, every cell lined up
+        under its header (`columns.lines_up`, a word counted as a value: `silent` under `ERLE
+        dB`). A note between rows (`----- block 300: echo path changed -----`) or a row with
+        a word in it ends `foreign`'s count of rows, not the table (fresh380
+        `sedge_echo_canceller`, correct: `block  resid pow  floor  ERLE dB  misalign dB`,
+        whose rows after the first `silent` were read as a headerless step and loss, the
+        residual power, and the echo path changed on purpose at block 300 read as a 10x
+        spike: `diverged:spike`)."""
+        if self.foreign_head is None or len(cells) != self.foreign_head[1]:
+            return False
+        return sum(numeric([c]) for c in cells) >= 2 and columns.lines_up(
+            self.foreign_head[0], text)
 
     def _under_unread(self, text: str, cells: list[str]) -> bool:
         """A row that its table's header names could not be placed over (a barred row under
