@@ -53,6 +53,27 @@ def _with_vjp(source: SourceFile) -> set[ast.AST]:
     return {f for f in custom_functions(source) if f.name in given}
 
 
+def no_gradient_at(source: SourceFile, name: str, index: int) -> bool:
+    """The VJP given for the custom function `name` (`@name.vjp` on a def) returns, at every
+    return, no gradient for its argument `index`: `mx.zeros_like(...)`, `mx.zeros(...)` or
+    `None` in that place (feedback alignment's fixed random matrix: fresh380
+    `orchard_feedback_align`, correct)."""
+    vjps = [f for f in source.of_type(*FUNCTIONS) if any(
+        isinstance(d, ast.Attribute) and d.attr == "vjp" and isinstance(d.value, ast.Name)
+        and d.value.id == name for d in f.decorator_list)]
+    returns = [n.value for f in vjps for n in walk(f.body) if isinstance(n, ast.Return)]
+    return bool(returns) and all(
+        isinstance(r, (ast.Tuple, ast.List)) and index < len(r.elts)
+        and _no_gradient(source, r.elts[index]) for r in returns)
+
+
+def _no_gradient(source: SourceFile, node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value is None
+    return isinstance(node, ast.Call) and source.imports.resolve(node.func) in (
+        "mlx.core.zeros_like", "mlx.core.zeros")
+
+
 def outside_autodiff(source: SourceFile, function: ast.AST | None) -> bool:
     """MLX never differentiates this function's body: a custom function with a VJP
     (`with_vjp`), the VJP itself (`@f.vjp`), or a module-level helper that only such

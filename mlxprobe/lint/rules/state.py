@@ -41,6 +41,7 @@ from ..names import MX_GRAD, TREE_MAP, dotted, last_name
 from ..partial import METHOD, cut
 from ..source import FUNCTIONS, LOOPS, SourceFile, descendants
 from .base import TRAINS, Rule, trains
+from .custom_vjp import no_gradient_at
 from .evaluation import is_optimizer_update, step_outputs
 
 MODULE_WORDS = ("model", "net", "module")
@@ -325,7 +326,8 @@ class PrivateWeight(Rule):
                 if (attr.startswith("_") and not attr.startswith("__")
                         and random_made(source, target, value) and self._read(nodes, attr)
                         and not keyed(source, value)
-                        and not self._kept_up(source, owned, attr)):
+                        and not self._kept_up(source, owned, attr)
+                        and not stated_constant(source, nodes, attr)):
                     yield self.hit(source, target)
 
     @staticmethod
@@ -359,6 +361,17 @@ class PrivateWeight(Rule):
         return any(isinstance(n, ast.Attribute) and n.attr == attr and isinstance(
             n.ctx, ast.Load) and isinstance(n.value, ast.Name) and n.value.id == "self"
             for n in nodes)
+
+
+def stated_constant(source: SourceFile, nodes: list[ast.AST], attr: str) -> bool:
+    """`self.attr` is handed to a custom function whose own VJP gives that argument no
+    gradient (`no_gradient_at`): the program says the array is constant, and keeps it out of
+    the parameters on purpose (fresh380 `orchard_feedback_align`, correct: feedback
+    alignment, `fa_dense(x, self.weight, self.bias, self._back)` whose VJP returns
+    `mx.zeros_like(back)` for the fixed random feedback matrix)."""
+    return any(isinstance(c.func, ast.Name) and isinstance(a, ast.Attribute) and a.attr == attr
+               and dotted(a.value) == ["self"] and no_gradient_at(source, c.func.id, i)
+               for c in calls(nodes) for i, a in enumerate(c.args))
 
 
 class GradsNeverApplied(Rule):
