@@ -106,3 +106,14 @@ def test_rows_that_do_not_line_up_under_that_table_are_read_again():
 def test_a_word_counts_as_a_value_of_its_width_when_a_row_is_lined_up():
     assert columns.lines_up(ECHO_HEADER, ECHO_ROWS[1])
     assert not columns.lines_up(ECHO_HEADER, "60 0.000101 0.000101 silent -4.19")
+
+
+def test_a_product_inside_a_header_name_is_one_column():
+    """fresh382 `apiary_hive_bayes` (correct): `beta*KL/N` kept the header from being read, so
+    each row's KL weight beta, ramped 0.12 -> 1.0, was the loss (`diverged:exploding`)."""
+    parser = ProgressParser()
+    header = " ep  beta      nll  beta*KL/N    -elbo    v_nll  v_rmse  cov80%  epi_sd     s"
+    assert parser.parse(header) is None
+    record = parser.parse("  1  0.12  +0.8139     0.2353  +1.0492  +0.7341  0.1315   100.0  "
+                          "0.0097   0.3")
+    assert record["loss"] == 0.8139 and record["metrics"]["beta"] == 0.12

@@ -33,7 +33,7 @@ CELL = re.compile(r"\S+")
 # header `step  lr  mse(%^2)  huber  val rmse %  naive %` was not read, so each row's
 # learning rate was its loss, and the schedule repeated at each warm restart read as a
 # replayed curve: `wrong_result:replayed`)
-NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|^-]*:?")
+NAME_WORD = re.compile(r"-?(?:\d+-)?[A-Za-z_(\[|][\w()\[\]./@%|^*-]*:?")
 UNIT_WORDS = frozenset({"%"})
 # a bar standing alone between groups of columns, in a header and its rows alike (fresh188
 # `solvent_vae_propclip`: `epoch | beta | recon kl logp_l tpsa_l | logP MAE  TPSA MAE (A^2)`

@@ -299,7 +299,9 @@ TIME_CELL = re.compile(rf"(?:{NUMBER})(?:s|ms|sec)", re.IGNORECASE)
 # `p(right)`, `f[x]`: a bracket inside a name (fresh113 `ferry_dock_a2c_silent`: a final
 # policy table `berth  p(right)  V` was not known for a table that names no metric, so its
 # rows were read as headerless steps and losses, p(right) 0.98 -> 1.0, `not_learning`)
-HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_|][\w./@|()\[\]-]*%?")
+# `beta*KL/N`: a product inside a name (fresh382 `apiary_hive_bayes`, correct: its header was
+# not read, so each row's KL weight beta, ramped 0.12 -> 1.0, was the loss: `diverged:exploding`)
+HEADER_CELL = re.compile(r"-?(?:\d+-)?[A-Za-z_|][\w./@|()\[\]*-]*%?")
 # a unit in brackets after a column's name, `k (1/m)`, `loss (nats)`: the name is the column
 # (fresh53 ballistic_drag_rangecard: its header was not read, so each row's first number was)
 UNIT = columns.UNIT
