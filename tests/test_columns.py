@@ -117,3 +117,16 @@ def test_a_product_inside_a_header_name_is_one_column():
     record = parser.parse("  1  0.12  +0.8139     0.2353  +1.0492  +0.7341  0.1315   100.0  "
                           "0.0097   0.3")
     assert record["loss"] == 0.8139 and record["metrics"]["beta"] == 0.12
+
+
+def test_a_label_in_the_first_column_and_a_unit_in_square_brackets_leave_a_row_readable():
+    """fresh383 `platen_bias_tune` (correct): rows labelled `bias-1` under `session` were not
+    read, and `train_mse[D2]` named no metric, so its bias-only stage showed one loss and was
+    called `no_update:frozen_weights`."""
+    parser = ProgressParser()
+    assert parser.parse("session   epoch        lr train_mse[D2]   cotton_rmse[D]     secs") \
+        is None
+    record = parser.parse("bias-1        2  9.00e-03       0.01268           0.1237      0.0")
+    assert record["step"] == 2 and record["loss"] == 0.01268
+    assert record["loss_name"] == "train_mse"
+

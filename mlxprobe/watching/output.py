@@ -105,7 +105,7 @@ class ProgressParser:
         if not is_header(heading) and delimited(text):
             heading = cells  # bars around groups of columns (`step | D  G | D(x)  D(G)`)
         if is_header(heading):
-            self.header, self.unread, self.barred = heading, 0, delimited(text)
+            self.header, self.unread, self.barred = unitless(heading), 0, delimited(text)
             self.foreign_head = None
             self.words = cells if delimited(text) and is_header(cells) else None
             self.groups = [g.split() for g in bar_cells(text)] if delimited(text) else None
@@ -249,17 +249,20 @@ class ProgressParser:
         row's test loss lost). Numbers joined by `/` under a column that names no metric are
         skipped (`shares`: fresh166 `seaglass_frost_gan_refcols`, a mixture's shares under
         `green/white/brown`, whose rows were read headerless, the discriminator's loss at its
-        equilibrium as the run's loss: `not_learning:trend`)."""
+        equilibrium as the run's loss: `not_learning:trend`). A word under the first column,
+        when it names no position or metric, labels the row (`bias-1` under `session`: fresh383
+        `platen_bias_tune`, correct, whose rows were not read, so its bias-only stage showed
+        one loss and was called `no_update:frozen_weights`)."""
         cells = cells[:len(header)] if not any(numeric([c]) for c in cells[len(header):]) \
             else cells
         if len(cells) != len(header):
             return None
         pairs = [(h, c) for h, c in zip(header, cells) if numeric([c])]
-        words = [h for h, c in zip(header, cells) if not numeric([c]) and c not in EMPTY_CELLS
-                 and not (shares(c) and not _measured(h))]
-        positions = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
-                        for h in words)
-        return pairs if positions and len(pairs) >= 2 else None
+        words = [(i, h) for i, (h, c) in enumerate(zip(header, cells)) if not numeric([c])
+                 and c not in EMPTY_CELLS and not (shares(c) and not _measured(h))]
+        placed = all(metric_names.role(metric_names.normal(h)) == metric_names.POSITION
+                     or (i == 0 and not _measured(h)) for i, h in words)
+        return pairs if placed and len(pairs) >= 2 else None
 
     def _placed(self, record: dict | None, line: fields.Line, text: str) -> dict | None:
         """The record at its run step, a loss's with the words its line starts with
@@ -463,6 +466,16 @@ def header_cells(text: str, words: list[str]) -> list[str]:
     cells = [BAR.sub(" ", UNIT.sub("", cell)) for cell in HEADER_SPLIT.split(text)]
     cells = [" ".join(w for w in cell.split() if not POWER_UNIT.search(w)) for cell in cells]
     return ["_".join(cell.split()) for cell in cells if cell.strip()]
+
+
+def unitless(names: list[str]) -> list[str]:
+    """Column names without a unit in square brackets at their end (`train_mse[D2]`,
+    `cotton_rmse[D]`, `loss[nats]` -> `train_mse`, ...), as `UNIT` drops one in round brackets
+    (fresh383 `platen_bias_tune`, correct: its rows' `train_mse[D2]` was read as no metric)."""
+    return [SQUARE_UNIT.sub("", name) or name for name in names]
+
+
+SQUARE_UNIT = re.compile(r"(?<=\w)\[[^\[\]]*\]$")
 
 
 def is_header(cells: list[str]) -> bool:
