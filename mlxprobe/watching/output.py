@@ -77,7 +77,7 @@ class ProgressParser:
         self.header: list[str] | None = None  # the last table header's column names
         self.pending: str | None = None  # a header whose words are not its columns (yet)
         self.foreign = 0  # the cells of a header that names no metric, over the rows below it
-        self.foreign_head: tuple[str, int] | None = None  # its text and columns, until another
+        self.foreign_head: tuple[str, int] | None = None  # its text and column count
         self.unread = 0  # the cells of the first row under a header it could not be read by
         self.barred = False  # the last header was barred into columns
         self.words: list[str] | None = None  # a barred header's words, one a column each
@@ -175,7 +175,7 @@ class ProgressParser:
             return
         names = columns.aligned(self.pending, text)
         if names is not None and is_header(names):
-            self.header = names
+            self.header = unitless(names)
         elif names is not None:  # names found, none a position or metric
             self.foreign, self.foreign_head = len(cells), (self.pending, len(cells))
         else:
