@@ -43,10 +43,22 @@ def with_vjp(source: SourceFile) -> set[ast.AST]:
     return source.cached("with_vjp", source.tree, lambda: _with_vjp(source))
 
 
+def vjp_defs(source: SourceFile) -> dict[str, list[ast.AST]]:
+    """The defs given as a VJP with `@name.vjp`, by the custom function's name (cached)."""
+    return source.cached("vjp_defs", source.tree, lambda: _vjp_defs(source))
+
+
+def _vjp_defs(source: SourceFile) -> dict[str, list[ast.AST]]:
+    found: dict[str, list[ast.AST]] = {}
+    for f in source.of_type(*FUNCTIONS):
+        for d in f.decorator_list:
+            if isinstance(d, ast.Attribute) and d.attr == "vjp" and isinstance(d.value, ast.Name):
+                found.setdefault(d.value.id, []).append(f)
+    return found
+
+
 def _with_vjp(source: SourceFile) -> set[ast.AST]:
-    given = {d.value.id for f in source.of_type(*FUNCTIONS) for d in f.decorator_list
-             if isinstance(d, ast.Attribute) and d.attr == "vjp"
-             and isinstance(d.value, ast.Name)}
+    given = set(vjp_defs(source))
     given |= {c.func.value.id for c in source.of_type(ast.Call)
               if isinstance(c.func, ast.Attribute) and c.func.attr == "vjp"
               and isinstance(c.func.value, ast.Name)}
@@ -58,10 +70,8 @@ def no_gradient_at(source: SourceFile, name: str, index: int) -> bool:
     return, no gradient for its argument `index`: `mx.zeros_like(...)`, `mx.zeros(...)` or
     `None` in that place (feedback alignment's fixed random matrix: fresh380
     `orchard_feedback_align`, correct)."""
-    vjps = [f for f in source.of_type(*FUNCTIONS) if any(
-        isinstance(d, ast.Attribute) and d.attr == "vjp" and isinstance(d.value, ast.Name)
-        and d.value.id == name for d in f.decorator_list)]
-    returns = [n.value for f in vjps for n in walk(f.body) if isinstance(n, ast.Return)]
+    returns = [n.value for f in vjp_defs(source).get(name, [])
+               for n in walk(f.body) if isinstance(n, ast.Return)]
     return bool(returns) and all(
         isinstance(r, (ast.Tuple, ast.List)) and index < len(r.elts)
         and _no_gradient(source, r.elts[index]) for r in returns)
