@@ -27,6 +27,7 @@ RANK_ENVS = (RANK_ENV, "MLX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
 START, STEP, CHECK, NOTE, END, ERROR = "start", "step", "check", "note", "end", "error"
 EXITING = "exiting"  # bootstrap (atexit): the process is shutting down ("pid")
 PROGRESS = "progress"  # a step read from output or from a trainer's callback ("source")
+HEADING = "heading"  # output: a line of its own announcing a stage or phase ("text")
 MLX = "mlx"  # bootstrap: mlx was imported (its version; the device at the first step)
 WEIGHTS = "weights"  # bootstrap: a load_weights call, how many given names matched the model
 OPTIMIZER = "optimizer"  # bootstrap: an optimizer was created ("name": its class)

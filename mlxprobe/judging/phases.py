@@ -9,7 +9,10 @@ on that report or on a report without a loss between two losses: fresh5's
 `lora_scale_alpha_raw_ok` starts its LoRA stage with a `Step 0` validation line)
 or a stage counter it prints changed (`stage 1 -> 2`: a curriculum's longer sequences, a
 harder set; fresh4's `correct_curriculum_length`, mse 0.00045 -> 0.00646 as its stage went
-to 2), or the words its lines start with changed and held (`[A] step` -> `[B] step`:
+to 2), or it announced a stage on a line of its own between the two reports (`-- stage:
+clear+mixed days (6000 days)`: fresh382 `reindeer_collar_allsum`, correct, train xent 0.064 ->
+0.741 as harder days joined, falling to 0.519 within the stage; a `HEADING` record of the
+output parser), or the words its lines start with changed and held (`[A] step` -> `[B] step`:
 `_retagged`), or a printed step that held over WINDOW reports went up by one (`_stage_step`: a
 stage counter read as the step), and the loss jumped at least JUMP x the report before it AND
 back to at least where the curve before it began (the median of its first WINDOW reports).
@@ -54,7 +57,7 @@ import math
 from collections.abc import Callable
 
 from .. import metric_names
-from ..protocol import decode_number
+from ..protocol import HEADING, decode_number
 from ..watching.facts import RawResult
 from ..watching.store import PROGRESS_VIEW
 
@@ -77,12 +80,13 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     records = loss_records(raw)
     if len(records) != len(losses):
         return 0
-    restarts = restart_times(raw)
+    restarts, headings = restart_times(raw), heading_times(raw)
     start = 0
     for i in range(1, len(losses)):
         before = losses[start:i]
         boundary = _boundary(records[i - 1], records[i], restarts) or _stage_step(
-            records, i) or _retagged(records, i)
+            records, i) or _retagged(records, i) or _between(
+            headings, records[i - 1].get("t"), records[i].get("t"))
         if _new_curve(before, losses[i]) and (
                 boundary
                 or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
@@ -106,6 +110,12 @@ def restart_times(raw: RawResult) -> list[float]:
     no loss, as a validation line that starts the new stage at step 0, counts too)."""
     return [r["t"] for r in raw.view(PROGRESS_VIEW).records()
             if r.get("restart") and isinstance(r.get("t"), (int, float))]
+
+
+def heading_times(raw: RawResult) -> list[float]:
+    """When the program announced a stage on a line of its own (`-- stage: clear+mixed days`,
+    read by the output parser as a `HEADING`)."""
+    return [r["t"] for r in raw.of_kind(HEADING) if isinstance(r.get("t"), (int, float))]
 
 
 def _boundary(before: dict, record: dict, restarts: list[float]) -> bool:

@@ -19,7 +19,7 @@ import math
 import re
 
 from .. import metric_names
-from ..protocol import OUTPUT, PROGRESS, encode_number
+from ..protocol import HEADING, OUTPUT, PROGRESS, encode_number
 from . import columns, fields
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\r")
@@ -93,7 +93,7 @@ class ProgressParser:
         text = self._undiffed(text)
         if text is None or reference_line(text):
             return None
-        text = uncommented(window_end(text))
+        text = uncommented(window_end(without_asides(text)))
         if self.block.takes(text):
             return None
         if self.block.rows:
@@ -114,7 +114,7 @@ class ProgressParser:
         if columns.header_like(text):
             self.pending, self.unread, self.barred = text, 0, delimited(text)
             self.foreign_head = None
-            return None
+            return stage_heading(text)
         self._align(text, cells)
         row = self._row(text, cells)
         if row is not None:
@@ -130,7 +130,7 @@ class ProgressParser:
             if found is not None and not _held_out_match(found, line_fields):
                 return self._placed(_with_fields(_record(found), line_fields), line_fields,
                                     text)
-        return self._placed(_general(line_fields, text), line_fields, text)
+        return self._placed(_general(line_fields, text), line_fields, text) or stage_heading(text)
 
     def _undiffed(self, text: str) -> str | None:
         """A unified diff of metric files (`--- a/epoch_00.metrics`, `@@ -1,10 +1,10 @@`,
@@ -338,6 +338,23 @@ REFERENCE_LINE = re.compile(r"^[\W_]*(?:\[[^\]\n]{1,24}\][\W_]*)?"
                             r"(?:(?:random|baseline|chance|oracle|uniform|untrained|"
                             r"majority|naive|dummy|trivial)\b(?![=:(])"
                             r"|(?:reference|ref)\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
+# an aside in parentheses that names a reference predictor first (`(predict-mean mse 1.000)`,
+# `(baseline 0.52)`, `(chance 0.262)`): its number is the reference's, not the model's
+# (fresh382 `tidemill_stones_evalworker`, correct: `val mse 0.0359 r2 0.964 (predict-mean mse
+# 1.000)` was read as a training loss of 1.000 beside the trainer's 0.03, so a stage heading
+# that splits the curve made the last one climb to it)
+REFERENCE_ASIDE = re.compile(r"\(\s*(?:const|constant|baseline|oracle|reference|ref|null|chance|"
+                             r"uniform|bayes|identity|naive|persistence|trivial|dummy|prior|"
+                             r"majority|random(?![- ]init)|predict(?:s|ing)?[- ](?:the[- ])?mean|"
+                             r"mean[- ](?:predictor|guess|baseline))\b[^()\n]*\)", re.IGNORECASE)
+# a line that announces a stage or a phase and reports nothing (`-- stage: clear+mixed days
+# (6000 days)`, `=== Phase 2: fine-tune ===`, `starting stage B`): `judging.phases` reads it as
+# a boundary the program marks (fresh382 `reindeer_collar_allsum`, correct: a curriculum whose
+# second stage adds harder days, train xent 0.064 -> 0.741, falling within it to 0.519; read
+# as one curve, `diverged:exploding`)
+STAGE_HEADING = re.compile(r"^[\W_]*(?:(?:start(?:ing)?|enter(?:ing)?|begin(?:ning)?|"
+                           r"switch(?:ing)? to|curriculum)\s+)?(?:stage|phase)\b", re.IGNORECASE)
+HEADING_CHARS = 80  # of a heading's text kept
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
 # name (`INFO    chien | `, `2024-05-01 12:00:00,123 - INFO - `, `INFO:root:`)
 LOG_PREFIX = re.compile(r"^[\W\d_]*?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\]\s:|-]*"
@@ -369,6 +386,20 @@ def reference_line(text: str) -> bool:
     predictor), with or without a logging prefix before it."""
     return REFERENCE_LINE.match(text) is not None or REFERENCE_LINE.match(
         LOG_PREFIX.sub("", text, count=1)) is not None
+
+
+def stage_heading(text: str) -> dict | None:
+    """A stage's announcement on a line of its own that reports nothing (`STAGE_HEADING`),
+    or None."""
+    if STAGE_HEADING.match(text) is None:
+        return None
+    return {"kind": HEADING, "source": OUTPUT, "text": text.strip()[:HEADING_CHARS]}
+
+
+def without_asides(text: str) -> str:
+    """`text` with each reference aside (`REFERENCE_ASIDE`) blanked, space for character, so
+    that a table row's cells stay under their names."""
+    return REFERENCE_ASIDE.sub(lambda found: " " * len(found[0]), text)
 
 
 def window_end(text: str) -> str:

@@ -29,6 +29,7 @@ from ..protocol import (
     BOOTSTRAP_ENV,
     HOME_ENV,
     LIFELINE_FD_ENV,
+    PROGRESS,
     RECORD_FD_ENV,
     RECORD_PATH_ENV,
     RUN_TOKEN_ENV,
@@ -189,9 +190,12 @@ class WatchedProcess:
             now = time.monotonic()
             self.watch.output_seen(now)
             record = parser.parse(line)
-            if record is not None:  # a step's time: between the lines that announced steps
-                record["t"], record["step_s"], last[0] = now, now - last[0], now
-                self.watch.add(record)
+            if record is None:
+                return
+            record["t"] = now
+            if record["kind"] == PROGRESS:  # a step's time: between the lines that announced steps
+                record["step_s"], last[0] = now - last[0], now
+            self.watch.add(record)
         return on_line
 
     def tick(self) -> bool:
