@@ -34,6 +34,7 @@ from .evaluation import is_optimizer_update
 ADD = frozenset({"mlx.core.add", "operator.add"})
 ZEROS = frozenset({"mlx.core.zeros_like"})
 BROAD = frozenset({"Exception", "BaseException"})
+SCALES = (ast.Div, ast.Mult)
 EXITS = frozenset({"exit", "_exit", "abort"})
 TRIES = tuple({ast.Try, getattr(ast, "TryStar", ast.Try)})  # `except*` from Python 3.11
 
@@ -224,6 +225,35 @@ def divided(source: SourceFile, nodes: list[ast.AST], name: str, skip: set[ast.A
     return False
 
 
+def scaled_addends(source: SourceFile, scope: list[ast.AST], value: ast.AST, total: str) -> bool:
+    """Every gradient tree `value` adds into `total` was divided or multiplied before
+    (`g = tree_map(lambda a: a / MICRO, g)`, `g = {k: v / n for k, v in g.items()}`): a sum of
+    averaged terms is the mean (fresh386 `lehr_anneal_bf16`, correct: each micro-batch's
+    gradients divided by 4, then `tree_map(mx.add, acc, g)`)."""
+    added = {n for call in walk([value]) if isinstance(call, ast.Call)
+             and source.imports.resolve(call.func) in TREE_MAP
+             for a in call.args[1:] for n in names_in(a)} - {total}
+    return bool(added) and all(scaled_by_assignment(source, scope, n) for n in added)
+
+
+def scaled_by_assignment(source: SourceFile, scope: list[ast.AST], name: str) -> bool:
+    """Some line binds `name` to a division or product holding it, to a `tree_map` of a
+    lambda that divides or multiplies over it, or to a scaling comprehension over it."""
+    for target, value in assignments(scope):
+        if not (isinstance(target, ast.Name) and target.id == name):
+            continue
+        if isinstance(value, ast.BinOp) and isinstance(value.op, SCALES) and \
+                name in names_in(value) or scaled_comprehension(value, name):
+            return True
+        if isinstance(value, ast.Call) and source.imports.resolve(value.func) in TREE_MAP \
+                and value.args and isinstance(value.args[0], ast.Lambda) \
+                and any(isinstance(n, ast.BinOp) and isinstance(n.op, SCALES)
+                        for n in walk([value.args[0].body])) \
+                and name in {n for a in value.args[1:] for n in names_in(a)}:
+            return True
+    return False
+
+
 def scaled_comprehension(node: ast.AST, name: str) -> bool:
     """`{k: v / n for k, v in name.items()}`: a comprehension over `name` that divides or
     multiplies each element."""
@@ -260,6 +290,7 @@ class UnaveragedAccumulation(Rule):
                 if isinstance(grads, ast.Name) and grads.id in sums and not divided(
                         source, scope, grads.id,
                         {*descendants(call), *descendants(sums[grads.id])}) \
+                        and not scaled_addends(source, scope, sums[grads.id], grads.id) \
                         or object_sum(source, grads):
                     reported.add(call)
                     yield self.hit(source, call)
