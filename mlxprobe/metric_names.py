@@ -92,10 +92,12 @@ _CUMULATIVE = re.compile(r"(?:^|_)(?:cum|cumulative)(?:$|_)")
 _REFERENCE = re.compile(r"(?:^|_)(?:const|constant|baseline|oracle|reference|ref|teacher|"
                         r"null|chance|uniform|bayes|identity|naive|persistence|trivial|"
                         r"dummy|prior|clim|climatology|majority|mean_predictor|unigram|bigram|"
-                        r"trigram|ngram)(?:$|_)")
-# `prior_ce`: the class prior's, fresh122; `clim_mae`: a climatology's, fresh164; an n-gram
-# model's (`bigram_bpc`, `unigram_bpc`: a language model's count baselines, fresh313
-# `apiary_ternary_charlm`, fresh331 `reel_abc_seqwarm`)
+                        r"trigram|ngram|most_frequent|most_common)(?:$|_)")
+# `most_frequent`: the most frequent class's accuracy, scikit-learn's DummyClassifier strategy
+# (fresh387 `ferry_manifest_stablelm_stages`); `prior_ce`: the class prior's, fresh122;
+# `clim_mae`: a climatology's, fresh164; an n-gram model's (`bigram_bpc`, `unigram_bpc`: a
+# language model's count baselines, fresh313 `apiary_ternary_charlm`, fresh331
+# `reel_abc_seqwarm`)
 # `balloon_propane_quantile_folds`, read once its barred header was (stop 64)
 
 
@@ -279,6 +281,12 @@ def lower_is_better(name: str) -> bool | None:
         return True
     upward = found == ACCURACY or _AGREEMENT.search(name) or explained_variance(name)
     return False if upward else None
+
+
+def reference(name: str) -> bool:
+    """A reference the program prints beside its metrics (`baseline_mse`, `chance`,
+    `most_frequent`): fixed by the data it is computed on, not by the model."""
+    return _REFERENCE.search(name) is not None
 
 
 def judged_for_finite(name: str) -> bool:

@@ -58,7 +58,9 @@ reports that print a whole-number setting with two values (a sample count `n`, a
 correct: a per-relation table of three rows, `same_hand n= 131 mrr 0.472` then `copied_from
 n= 29 mrr 0.136`; fresh299 `beadwire_chain_relay`, correct: `final 20-step rollout mse
 8.02e-06`, then `final 80-step rollout mse 8.83e-05`, each baseline of the line 10x worse
-too).
+too). So are two reports that print one reference with two values (`most_frequent` 0.162
+then 0.111: a reference is fixed by its data; fresh387 `ferry_manifest_stablelm_stages`,
+correct: `foot val ... acc 0.545`, then `deck val ... acc 0.183`, one line per held-out set).
 
 Must not import: mlx, the runner, reporters.
 """

@@ -61,14 +61,24 @@ def resized(raw: RawResult, metric: str) -> bool:
     of the data (a per-relation table, fresh283 `quire_distmult_scriptorium`, correct:
     `same_hand n= 131 mrr 0.472`, `copied_from n= 29 mrr 0.136`) or two settings of one
     evaluation (fresh299 `beadwire_chain_relay`, correct: `final 20-step rollout mse
-    8.02e-06`, then `final 80-step rollout mse 8.83e-05`), not the same evaluation again."""
+    8.02e-06`, then `final 80-step rollout mse 8.83e-05`), not the same evaluation again; or
+    each prints the same reference (`references`) with two values: two data sets."""
     found = [numbers(r) for r in raw.of_kind(PROGRESS)
              if any(metric_names.variant_of(n) == metric for n in measured(r))]
     if len(found) < 2:
         return False
     before, after = found[-2:]
-    one, two = settings(before), settings(after)
-    return any(one[n] != two[n] for n in one.keys() & two.keys())
+    return any(one[n] != two[n] for one, two in ((settings(before), settings(after)), (
+        references(before), references(after))) for n in one.keys() & two.keys())
+
+
+def references(read: dict[str, float]) -> dict[str, float]:
+    """A report's references by name (`metric_names.reference`: a most-frequent class's
+    accuracy, a baseline's error): a value fixed by the data a report is computed on, so two
+    values are two data sets (fresh387 `ferry_manifest_stablelm_stages`, correct: `foot val
+    ... acc 0.545 vs most-frequent 0.162`, then `deck val ... acc 0.183 vs most-frequent
+    0.111`, one line per held-out set)."""
+    return {n: v for n, v in read.items() if metric_names.reference(n)}
 
 
 def settings(read: dict[str, float]) -> dict[str, float]:
