@@ -14,6 +14,7 @@ from collections.abc import Callable
 from mlxprobe.judging import reported_memory
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
+from mlxprobe.watching.output import ProgressParser
 
 MB = 1024 * 1024
 STEPS = 2400
@@ -65,3 +66,26 @@ def test_sizes_read_units_and_skip_memory_counters() -> None:
     assert reported_memory.sizes(raw) == {"buffer_kb": [(1.0, 2.0)],
                                           "history_gb": [(1.0, 1024.0)],
                                           "trail_bytes": [(1.0, 1.0)]}
+
+
+def test_the_parser_keeps_a_byte_unit_printed_after_a_value() -> None:
+    """fresh389 `platen_smear_weekly` (correct): its weekly store, `store=0.30 MB`."""
+    record = ProgressParser().parse(
+        "wk 1 done  holdout acc=88.7%  store=0.30 MB (+0.30 MB, 6000 sheets)  ckpt=20.9 KB  "
+        "maxrss=51 MB  week time=1.43 s")
+    assert record["metrics"]["store"] == 0.3
+    assert record["units"] == {"store": "mb", "ckpt": "kb", "maxrss": "mb"}
+    assert "units" not in ProgressParser().parse("step 10 loss 0.5 lr 0.001")
+
+
+def test_a_size_printed_with_its_unit_after_the_value_excuses_the_growth() -> None:
+    raw = run(column="store")
+    for record in raw.records:
+        if record.get("kind") == "progress":
+            record["units"] = {"store": "mb"}
+    assert classify(raw).kind == "pass"
+    raw = run(column="maxrss")
+    for record in raw.records:
+        if record.get("kind") == "progress":
+            record["units"] = {"maxrss": "mb"}
+    assert classify(raw).label == "leak:mx_active"

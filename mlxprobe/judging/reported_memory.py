@@ -4,13 +4,13 @@ Job: a program that keeps something on purpose (every parameter iterate for a pl
 path, a history of predictions, a buffer it never trims) and prints its size as it grows
 (`path MB 3.6 -> 42.8`, `buffer_kb`) grows its memory by that much: the leak rule's fit sees
 the climb and calls it a leak, while the program's own column accounts for it. This unit
-excuses a memory view when a number the program prints is a size of something it keeps (a
-name ending in a byte unit, `_kb`, `_mb`, `_gb`, `_bytes`, that names no memory counter of the
-process: not `mem`, `rss`, `peak`, `active`, `cache`, `gpu`, ...: those report the leak
-itself), rose at every report (never fell), over at least MIN_REPORTS reports, and the view
-grew between its first and last report by RATIO_MIN to RATIO_MAX times what the printed size
-grew (an array kept costs a little more than its values: MLX's own bookkeeping, the
-allocator's rounding).
+excuses a memory view when a number the program prints is a size of something it keeps (a name
+ending in a byte unit, `_kb`, `_mb`, `_gb`, `_bytes`, or a value printed with one, `store=0.30
+MB`, under a name that names no memory counter of the process: not `mem`, `rss`, `maxrss`,
+`peak`, `active`, `cache`, `gpu`, ...: those report the leak itself), rose at every report
+(never fell), over at least MIN_REPORTS reports, and the view grew between its first and last
+report by RATIO_MIN to RATIO_MAX times what the printed size grew (an array kept costs a little
+more than its values: MLX's own bookkeeping, the allocator's rounding).
 
 Thresholds and why: fresh386 `evaporite_terrace_pathpca` (correct: a 4,673-weight MLP whose
 every evaluated parameter vector is appended to a list for a PCA of its path, printed as
@@ -18,7 +18,9 @@ every evaluated parameter vector is appended to a list for a PCA of its path, pr
 23.4 KB against 18.7 KB of values a step printed, 1.31-1.37x. RATIO_MAX = 2.0: a leak beside
 the kept data, as large as it, doubles the ratio and stays a leak; RATIO_MIN = 0.5: a printed
 size that grew twice as fast as memory is not what memory holds (a file on disk). MIN_REPORTS
-= 4: a rise is seen at three reports or more after the first.
+= 4: a rise is seen at three reports or more after the first. fresh389 `platen_smear_weekly`
+(correct: a weekly data store kept in MLX arrays, `store=0.30 MB` -> 2.38 MB over 8 weeks,
+beside `maxrss=51 MB` -> 65 MB, which names the process's memory and excuses nothing).
 
 Must not import: mlx, the runner, reporters.
 """
@@ -33,12 +35,12 @@ from ..watching.facts import RawResult
 MB = 1024 * 1024
 RATIO_MIN, RATIO_MAX = 0.5, 2.0
 MIN_REPORTS = 4
-UNITS = {"bytes": 1 / MB, "b": 1 / MB, "kb": 1 / 1024, "kib": 1 / 1024, "mb": 1.0, "mib": 1.0,
-         "gb": 1024.0, "gib": 1024.0}
+UNITS = {"bytes": 1 / MB, "kb": 1 / 1024, "kib": 1 / 1024, "mb": 1.0, "mib": 1.0, "gb": 1024.0,
+         "gib": 1024.0}
 SIZE = re.compile(r"^(?P<what>[a-z][a-z0-9_]*?)_(?P<unit>bytes|kib|kb|mib|mb|gib|gb)$")
 # the process's own memory, which a leak grows too: its report is no excuse
-PROCESS = re.compile(r"(?:^|_)(?:mem|memory|rss|peak|active|alloc|allocated|cache|cached|gpu|"
-                     r"ram|vram|heap|used|free|reserved|device|metal|mx|process|total)(?:$|_)")
+PROCESS = re.compile(r"mem|rss|peak|alloc|cache|heap|(?:^|_)(?:active|gpu|ram|vram|used|free|"
+                     r"reserved|device|metal|mx|process|total)(?:$|_)")
 
 
 def sizes(raw: RawResult) -> dict[str, list[tuple[float, float]]]:
@@ -46,11 +48,22 @@ def sizes(raw: RawResult) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
     for record in raw.of_kind(PROGRESS):
         for name, value in (record.get("metrics") or {}).items():
-            found, number = SIZE.match(name), decode_number(value)
-            if found and number is not None and not PROCESS.search(found["what"]) \
+            what, unit = _sized(name, record.get("units") or {})
+            number = decode_number(value)
+            if unit and number is not None and not PROCESS.search(what) \
                     and isinstance(record.get("t"), (int, float)):
-                out.setdefault(name, []).append((record["t"], number * UNITS[found["unit"]]))
+                out.setdefault(name, []).append((record["t"], number * UNITS[unit]))
     return out
+
+
+def _sized(name: str, units: dict) -> tuple[str, str | None]:
+    """(what the size is of, its byte unit) of a metric: a unit in its name (`path_mb`) or
+    printed after its value (the output parser's `units`: `store=0.30 MB`); no unit, None."""
+    found = SIZE.match(name)
+    if found:
+        return found["what"], found["unit"]
+    unit = units.get(name)
+    return name, unit if unit in UNITS else None
 
 
 def accounted(raw: RawResult, memory: list[tuple[float, float]]) -> dict | None:

@@ -274,6 +274,9 @@ class ProgressParser:
                 record["restart"] = True
             if "loss" in record:
                 record["head"] = head(text)
+            units = byte_units(text, record.get("metrics") or {})
+            if units:
+                record["units"] = units
         return record
 
 
@@ -355,6 +358,11 @@ REFERENCE_ASIDE = re.compile(r"\(\s*(?:const|constant|baseline|oracle|reference|
 STAGE_HEADING = re.compile(r"^[\W_]*(?:(?:start(?:ing)?|enter(?:ing)?|begin(?:ning)?|"
                            r"switch(?:ing)? to|curriculum)\s+)?(?:stage|phase)\b", re.IGNORECASE)
 HEADING_CHARS = 80  # of a heading's text kept
+# a number followed by a byte unit (`store=0.30 MB`, `cache: 12.5 KiB`): the size of what the
+# name holds, kept beside the metric as its unit (fresh389 `platen_smear_weekly`, correct:
+# its weekly data store, `store=0.30 MB` -> 2.38 MB, read as `leak:mx_active`)
+BYTE_UNIT = re.compile(r"([A-Za-z_][\w-]*)\s*[=:]?\s*([-+]?\d+(?:\.\d+)?)\s*"
+                       r"(bytes|[KMG]i?B)\b")
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
 # name (`INFO    chien | `, `2024-05-01 12:00:00,123 - INFO - `, `INFO:root:`)
 LOG_PREFIX = re.compile(r"^[\W\d_]*?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\]\s:|-]*"
@@ -386,6 +394,14 @@ def reference_line(text: str) -> bool:
     predictor), with or without a logging prefix before it."""
     return REFERENCE_LINE.match(text) is not None or REFERENCE_LINE.match(
         LOG_PREFIX.sub("", text, count=1)) is not None
+
+
+def byte_units(text: str, metrics: dict) -> dict[str, str]:
+    """The byte unit printed after each of `metrics`' values (`store=0.30 MB`: {"store":
+    "mb"}), for `judging.reported_memory`; the metric's name and value stay as they are."""
+    return {name: unit for name, unit in ((found[1].lower(), found[3].lower())
+                                          for found in BYTE_UNIT.finditer(text))
+            if name in metrics}
 
 
 def stage_heading(text: str) -> dict | None:
