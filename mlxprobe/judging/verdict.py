@@ -353,7 +353,8 @@ def _leak_rule() -> Rule:
                 f"{kept_copies.MIN_GAP} apart, each by 1-{kept_copies.MAX_COPIES} whole copies "
                 f"of the census's trainable weights (within {kept_copies.TOLERANCE:.0%}), adding "
                 "to >= half its growth; any view excused when a size the program prints of what "
-                f"it keeps (`_mb`, `_kb`, no memory counter's name) rose at every one of >= "
+                f"it keeps (`_mb` in its name or `MB` after its value, no memory counter's name) "
+                f"rose at every one of >= "
                 f"{reported_memory.MIN_REPORTS} reports and the view grew "
                 f"{reported_memory.RATIO_MIN:g}-{reported_memory.RATIO_MAX:g}x as much between "
                 "them", "catalogue runs (reports/); fresh74 "
@@ -362,7 +363,8 @@ def _leak_rule() -> Rule:
                 "semaphore_shift_softprompt (stairs at phase changes), fresh303 "
                 "pipeorgan_voicing_swa_snapshots (a weight copy kept per epoch), fresh343 "
                 "hoolock_greatcall_lstm_sgdr (a stage printed at its end), fresh386 "
-                "evaporite_terrace_pathpca (every iterate kept, its size printed)", _leak)
+                "evaporite_terrace_pathpca (every iterate kept, its size printed), fresh389 "
+                "platen_smear_weekly (a data store kept, `store=0.30 MB`)", _leak)
 
 
 def _diverged_rule() -> Rule:
