@@ -145,7 +145,7 @@ def role(name: str) -> str:
     if name.startswith("minus_"):
         return OTHER  # a negated metric (`-loss`) runs the other way; which, its name hides
     if _LOSS.search(name) and not (_NEVER_PRIMARY.search(name) or _NORM.search(name)
-                                   or _CUMULATIVE.search(name) or _REFERENCE.search(name)):
+                                   or _CUMULATIVE.search(name) or reference(name)):
         return LOSS
     if _ACCURACY.search(name):
         return ACCURACY
@@ -292,4 +292,4 @@ def reference(name: str) -> bool:
 def judged_for_finite(name: str) -> bool:
     """Whether a non-finite value of this metric means the run diverged (not a rate, nor a
     reference's value: `naive_gives -inf` is what a naive formula gives)."""
-    return role(name) not in (RATE, POSITION) and not _REFERENCE.search(name)
+    return role(name) not in (RATE, POSITION) and not reference(name)

@@ -66,10 +66,11 @@ def _sized(name: str, units: dict) -> tuple[str, str | None]:
     return name, unit if unit in UNITS else None
 
 
-def accounted(raw: RawResult, memory: list[tuple[float, float]]) -> dict | None:
-    """The printed size that accounts for a view's growth (`memory`: (time, MB) points), with
-    the numbers that show it, or None."""
-    for name, points in sizes(raw).items():
+def accounted(printed: dict[str, list[tuple[float, float]]],
+              memory: list[tuple[float, float]]) -> dict | None:
+    """The printed size (of `sizes`) that accounts for a view's growth (`memory`: (time, MB)
+    points), with the numbers that show it, or None."""
+    for name, points in printed.items():
         found = _accounts(points, memory)
         if found is not None:
             return {"printed": name, **found}

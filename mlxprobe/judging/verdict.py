@@ -1200,12 +1200,16 @@ def memory_views(raw: RawResult) -> dict:
 
 
 def _reported(raw: RawResult, views: dict) -> None:
-    """A view that grew by what the program prints it keeps is no leak (`reported_memory`)."""
-    for view, fit in views.items():
-        if fit.get("grew"):
-            found = reported_memory.accounted(raw, memory_at_times(raw, view))
-            if found:
-                fit.update(grew=False, reported=found)
+    """A view that grew by what the program prints it keeps is no leak (`reported_memory`);
+    the printed sizes are read once, and a view's memory only when there are some."""
+    grown = [(view, fit) for view, fit in views.items() if fit.get("grew")]
+    printed = reported_memory.sizes(raw) if grown else {}
+    if not printed:
+        return
+    for view, fit in grown:
+        found = reported_memory.accounted(printed, memory_at_times(raw, view))
+        if found:
+            fit.update(grew=False, reported=found)
 
 
 def memory_at_times(raw: RawResult, view: str) -> list[tuple[float, float]]:

@@ -261,7 +261,7 @@ def scaled_comprehension(node: ast.AST, name: str) -> bool:
         return False
     over = any(name in names_in(g.iter) for g in node.generators)
     element = node.value if isinstance(node, ast.DictComp) else node.elt
-    return over and any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Div, ast.Mult))
+    return over and any(isinstance(n, ast.BinOp) and isinstance(n.op, SCALES)
                         for n in descendants(element))
 
 
