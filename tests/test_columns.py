@@ -130,3 +130,30 @@ def test_a_label_in_the_first_column_and_a_unit_in_square_brackets_leave_a_row_r
     assert record["step"] == 2 and record["loss"] == 0.01268
     assert record["loss_name"] == "train_mse"
 
+
+
+UNITS_HEADER = (f"{'phase':>5} {'step':>5} {'batch':>5} {'lr':>8} {'mse':>8} {'test PSNR':>10} "
+                f"{'gain':>8} {'rate':>14} {'step time':>10}")
+UNITS_ROW = (f"{'':>5} {'':>5} {'img':>5} {'':>8} {'':>8} {'dB':>10} {'dB':>8} {'img/s':>14} "
+             f"{'ms':>10}")
+
+
+def units_row(step: int, mse: float) -> str:
+    return (f"{1:>5} {step:>5} {16:>5} {5e-4:>8.1e} {mse:>8.4f} {21.0:>10.2f} {6.5:>+8.2f} "
+            f"{394:>14.0f} {40.6:>10.1f}")
+
+
+def test_a_row_of_units_under_the_header_is_not_taken_for_the_header():
+    """fresh389 `microfilm_grain_ramp` (correct): its units row replaced the header, so no row
+    was read."""
+    assert columns.beneath(UNITS_HEADER, UNITS_ROW)
+    parser = ProgressParser()
+    assert parser.parse(UNITS_HEADER) is None and parser.parse(UNITS_ROW) is None
+    record = parser.parse(units_row(15, 0.035))
+    assert (record["step"], record["loss"], record["loss_name"]) == (15, 0.035, "mse")
+    assert record["metrics"]["phase"] == 1.0 and record["metrics"]["step_time"] == 40.6
+
+
+def test_words_not_lined_up_under_the_header_or_as_many_as_its_words_are_no_units_row():
+    assert not columns.beneath(UNITS_HEADER, "  img    dB  dB  img/s   ms")
+    assert not columns.beneath("step  loss  acc", "epoch  loss  acc")

@@ -56,6 +56,19 @@ def header_like(text: str) -> bool:
                                    and not NUMBER_WORD.fullmatch(w) for w in words)
 
 
+def beneath(header: str, line: str) -> bool:
+    """A line of fewer words than the header, each ending where a header word ends or
+    starting where one starts: a row of units or second words under the header's names
+    (`img  dB  dB  img/s  ms  MB/s` under `phase step batch lr mse test PSNR gain rate step
+    time pixels`: fresh389 `microfilm_grain_ramp`, correct, whose units row was taken for
+    the header, so no row below it was read and its memory's saw-tooth was not seen to follow
+    its three batch-size phases: `leak:rss`)."""
+    head, below = (t.expandtabs().rstrip() for t in (header, line))
+    spans = [m.span() for m in CELL.finditer(below)]
+    return 0 < len(spans) < len(head.split()) and all(
+        _word_ends(head, b) or _word_starts(head, a) for a, b in spans)
+
+
 def aligned(header: str, row: str) -> list[str] | None:
     """The column names the row's cells stand under (right-aligned, else left-aligned), or
     None when some cell is not a number or the header does not line up with the cells."""

@@ -111,6 +111,8 @@ class ProgressParser:
             self.groups = [g.split() for g in bar_cells(text)] if delimited(text) else None
             self.pending = text if columns.header_like(text) else None
             return None
+        if columns.header_like(text) and self._under_pending(text):
+            return None  # a row of units under the header's names
         if columns.header_like(text):
             self.pending, self.unread, self.barred = text, 0, delimited(text)
             self.foreign_head = None
@@ -196,6 +198,11 @@ class ProgressParser:
             return False
         return sum(numeric([c]) for c in cells) >= 2 and columns.lines_up(
             self.foreign_head[0], text)
+
+    def _under_pending(self, text: str) -> bool:
+        """A line of words under a header not yet read (no row of numbers since it), lined
+        up with its words (`columns.beneath`): the header's units, not a new header."""
+        return self.pending is not None and columns.beneath(self.pending, text)
 
     def _under_unread(self, text: str, cells: list[str]) -> bool:
         """A row that its table's header names could not be placed over (a barred row under
