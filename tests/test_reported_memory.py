@@ -89,3 +89,26 @@ def test_a_size_printed_with_its_unit_after_the_value_excuses_the_growth() -> No
         if record.get("kind") == "progress":
             record["units"] = {"maxrss": "mb"}
     assert classify(raw).label == "leak:mx_active"
+
+
+def test_the_parser_names_a_size_that_has_no_name_of_its_own_by_the_metric_before_it() -> None:
+    """fresh388 `organ_voicing_trajectory` (correct): `trajectory  101 snaps /  4.1 MB`, every
+    parameter vector kept for a PCA of its path; the size is kept apart from the metrics."""
+    record = ProgressParser().parse(
+        "[step  100/900] lr 1.98e-03  train_mse  33.174 c^2  valid_rmse  2.95 cents  "
+        "trajectory   101 snaps /    4.1 MB  ( 0.5s)")
+    assert record["sizes"] == {"trajectory_mb": 4.1}
+    assert "trajectory_mb" not in record["metrics"]
+    record = ProgressParser().parse("step 200 loss 0.5 buffer 5000 (12.3 KiB)")
+    assert record["sizes"] == {"buffer_kib": 12.3}
+    assert "sizes" not in ProgressParser().parse("step 10 loss 0.5 (3.2 MB)")
+
+
+def test_an_unnamed_size_that_grew_with_memory_excuses_the_growth() -> None:
+    raw = run(column="trajectory", printed=lambda s: float(s))
+    for record in raw.records:
+        if record.get("kind") == "progress":
+            record["sizes"] = {"trajectory_mb": path_mb(record["step"])}
+    assert classify(raw).kind == "pass"
+    assert classify(run(column="trajectory", printed=lambda s: float(s))).label == \
+        "leak:mx_active"

@@ -6,11 +6,13 @@ path, a history of predictions, a buffer it never trims) and prints its size as 
 the climb and calls it a leak, while the program's own column accounts for it. This unit
 excuses a memory view when a number the program prints is a size of something it keeps (a name
 ending in a byte unit, `_kb`, `_mb`, `_gb`, `_bytes`, or a value printed with one, `store=0.30
-MB`, under a name that names no memory counter of the process: not `mem`, `rss`, `maxrss`,
-`peak`, `active`, `cache`, `gpu`, ...: those report the leak itself), rose at every report
-(never fell), over at least MIN_REPORTS reports, and the view grew between its first and last
-report by RATIO_MIN to RATIO_MAX times what the printed size grew (an array kept costs a little
-more than its values: MLX's own bookkeeping, the allocator's rounding).
+MB`, or one with no name of its own after a `/` or in brackets, named by the metric before
+it: `trajectory 101 snaps / 4.1 MB`), under a name that names no memory counter of the
+process: not `mem`, `rss`, `maxrss`, `peak`, `active`, `cache`, `gpu`, ...: those report the
+leak itself), rose at every report (never fell), over at least MIN_REPORTS reports, and the
+view grew between its first and last report by RATIO_MIN to RATIO_MAX times what the printed
+size grew (an array kept costs a little more than its values: MLX's own bookkeeping, the
+allocator's rounding).
 
 Thresholds and why: fresh386 `evaporite_terrace_pathpca` (correct: a 4,673-weight MLP whose
 every evaluated parameter vector is appended to a list for a PCA of its path, printed as
@@ -21,6 +23,8 @@ size that grew twice as fast as memory is not what memory holds (a file on disk)
 = 4: a rise is seen at three reports or more after the first. fresh389 `platen_smear_weekly`
 (correct: a weekly data store kept in MLX arrays, `store=0.30 MB` -> 2.38 MB over 8 weeks,
 beside `maxrss=51 MB` -> 65 MB, which names the process's memory and excuses nothing).
+fresh388 `organ_voicing_trajectory` (correct: every parameter vector kept, `901 snaps / 36.7
+MB`): RSS rose 35.1 MB between the first and last report, 0.96x the printed 36.6 MB.
 
 Must not import: mlx, the runner, reporters.
 """
@@ -47,7 +51,8 @@ def sizes(raw: RawResult) -> dict[str, list[tuple[float, float]]]:
     """Each printed size of something the program keeps: (time, MB) at each report."""
     out: dict[str, list[tuple[float, float]]] = {}
     for record in raw.of_kind(PROGRESS):
-        for name, value in (record.get("metrics") or {}).items():
+        for name, value in {**(record.get("metrics") or {}),
+                            **(record.get("sizes") or {})}.items():
             what, unit = _sized(name, record.get("units") or {})
             number = decode_number(value)
             if unit and number is not None and not PROCESS.search(what) \

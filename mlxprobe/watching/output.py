@@ -284,6 +284,9 @@ class ProgressParser:
             units = byte_units(text, record.get("metrics") or {})
             if units:
                 record["units"] = units
+            sizes = unnamed_sizes(text, record.get("metrics") or {})
+            if sizes:
+                record["sizes"] = sizes
         return record
 
 
@@ -370,6 +373,8 @@ HEADING_CHARS = 80  # of a heading's text kept
 # its weekly data store, `store=0.30 MB` -> 2.38 MB, read as `leak:mx_active`)
 BYTE_UNIT = re.compile(r"([A-Za-z_][\w-]*)\s*[=:]?\s*([-+]?\d+(?:\.\d+)?)\s*"
                        r"(bytes|[KMG]i?B)\b")
+UNNAMED_SIZE = re.compile(r"[/(]\s*(\d+(?:\.\d+)?)\s*(bytes|[KMG]i?B)\b")
+NAME = re.compile(r"[a-z_][\w-]*")
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
 # name (`INFO    chien | `, `2024-05-01 12:00:00,123 - INFO - `, `INFO:root:`)
 LOG_PREFIX = re.compile(r"^[\W\d_]*?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\]\s:|-]*"
@@ -413,6 +418,23 @@ def byte_units(text: str, metrics: dict) -> dict[str, str]:
     return {name: unit for name, unit in ((found[1].lower(), found[3].lower())
                                           for found in BYTE_UNIT.finditer(text))
             if name in metrics}
+
+
+def unnamed_sizes(text: str, metrics: dict) -> dict[str, float]:
+    """Each size printed with a byte unit and no name of its own, after a `/` or in brackets
+    (`trajectory  101 snaps /  4.1 MB`, `buffer 5000 (12.3 MB)`), named by the nearest metric
+    before it with its unit (`trajectory_mb`: 4.1), for `judging.reported_memory`; the
+    record's metrics stay as they are (fresh388 `organ_voicing_trajectory`, correct: every
+    parameter vector kept for a PCA of its path, `901 snaps / 36.7 MB`, read as `leak:rss`)."""
+    if "B" not in text and "bytes" not in text:
+        return {}
+    out = {}
+    for found in UNNAMED_SIZE.finditer(text):
+        owner = next((w for w in reversed(NAME.findall(text[:found.start()].lower()))
+                      if w in metrics), None)
+        if owner is not None:
+            out[f"{owner}_{found[2].lower()}"] = float(found[1])
+    return out
 
 
 def stage_heading(text: str) -> dict | None:
