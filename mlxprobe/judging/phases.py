@@ -80,7 +80,7 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
     records = loss_records(raw)
     if len(records) != len(losses):
         return 0
-    restarts, headings = restart_times(raw), heading_times(raw)
+    restarts, headings, announced = restart_times(raw), heading_times(raw), announcements(raw)
     start = 0
     for i in range(1, len(losses)):
         before = losses[start:i]
@@ -90,19 +90,48 @@ def last_start(raw: RawResult, losses: list[float]) -> int:
         if _new_curve(before, losses[i]) and (
                 boundary
                 or _setting_stepped(records, i) and losses[i] < STEPPED_MAX * _opening(before)) \
-                or _repeated(records[i - 1], records[i], restarts) \
+                or _repeated(records[i - 1], records[i], restarts, announced) \
                 or boundary and _above_all(before, losses[i]):
             start = i
     return start
 
 
-def _repeated(before: dict, record: dict, restarts: list[float]) -> bool:
+def _repeated(before: dict, record: dict, restarts: list[float],
+              announced: list[tuple[float, dict]]) -> bool:
     """A new run from scratch, however its loss starts: the program's counter went back
-    and a counter of its repeated runs (`metric_names.repeat_counter`: fold, seed) changed
-    (fresh121 `perry_pear_mixup_folds`: four folds of six epochs, each mixup loss 0.91 ->
-    0.79-0.85, read as one curve of 24 that did not fall: `not_learning:trend`)."""
-    return _restarted(before, record, restarts) and _changed(
-        before, record, metric_names.repeat_counter)
+    and a counter of its repeated runs (`metric_names.repeat_counter`: fold, seed) changed,
+    in the reports or on a line of its own between them that announces the run (fresh121
+    `perry_pear_mixup_folds`: four folds of six epochs, each mixup loss 0.91 -> 0.79-0.85,
+    read as one curve of 24 that did not fall: `not_learning:trend`; fresh391
+    `thawline_ablation_groups`: `::group::arm=lake_only seed=2 ...` before each run)."""
+    return _restarted(before, record, restarts) and (_changed(
+        before, record, metric_names.repeat_counter) or _announced(
+            announced, before.get("t"), record.get("t")))
+
+
+def announcements(raw: RawResult) -> list[tuple[float, dict]]:
+    """When the program printed a counter of its repeated runs, and its value there: on a
+    line of its own (a `HEADING` with `repeat`: `seed=2`) or in a report (`fold 3/5`)."""
+    found = [(r["t"], r["repeat"]) for r in raw.of_kind(HEADING) if r.get("repeat")]
+    found += [(r["t"], counters) for r in raw.view(PROGRESS_VIEW).records()
+              if (counters := {name: value for name, value in (r.get("metrics") or {}).items()
+                               if metric_names.repeat_counter(name)})]
+    return sorted(((t, repeat) for t, repeat in found if isinstance(t, (int, float))),
+                  key=lambda item: item[0])
+
+
+def _announced(announced: list[tuple[float, dict]], start: object, end: object) -> bool:
+    """A run announced between two reports with a counter value other than the one
+    announced last before them (or the first announcement of that counter)."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+        return False
+    earlier = {}
+    for when, repeat in announced:
+        if when <= start:
+            earlier.update(repeat)
+        elif when <= end and any(earlier.get(name) != value for name, value in repeat.items()):
+            return True
+    return False
 
 
 def restart_times(raw: RawResult) -> list[float]:

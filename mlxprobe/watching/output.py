@@ -132,7 +132,8 @@ class ProgressParser:
             if found is not None and not _held_out_match(found, line_fields):
                 return self._placed(_with_fields(_record(found), line_fields), line_fields,
                                     text)
-        return self._placed(_general(line_fields, text), line_fields, text) or stage_heading(text)
+        return self._placed(_general(line_fields, text), line_fields, text) or stage_heading(
+            text) or run_heading(text, line_fields)
 
     def _undiffed(self, text: str) -> str | None:
         """A unified diff of metric files (`--- a/epoch_00.metrics`, `@@ -1,10 +1,10 @@`,
@@ -443,6 +444,25 @@ def stage_heading(text: str) -> dict | None:
     if STAGE_HEADING.match(text) is None:
         return None
     return {"kind": HEADING, "source": OUTPUT, "text": text.strip()[:HEADING_CHARS]}
+
+
+def run_heading(text: str, line: fields.Line) -> dict | None:
+    """A line that announces one of the program's repeated runs and reports nothing (`seed=2`,
+    `::group::arm=lake_only seed=2 inputs=4 lr=0.002`, `=== fold 3 ===`: a counter that
+    `metric_names.repeat_counter` names, a whole number, and no loss or accuracy), as a
+    `HEADING` with the counter's value (`repeat`: {"seed": 2.0}), or None. `judging.phases`
+    reads a new run where the program's step counter then goes back (fresh391
+    `thawline_ablation_groups`, correct: eight runs of an ablation, each announced by its
+    arm and seed, its last two an untrained reference at lr 0; read as one curve from the
+    fifth run on, `not_learning:trend`)."""
+    repeat = {name: value for name, value in line.values.items()
+              if metric_names.repeat_counter(name) and float(value).is_integer()}
+    measured = any(metric_names.role(metric_names.normal(name)) in (
+        metric_names.LOSS, metric_names.ACCURACY) for name in line.values)
+    if not repeat or measured:
+        return None
+    return {"kind": HEADING, "source": OUTPUT, "text": text.strip()[:HEADING_CHARS],
+            "repeat": repeat}
 
 
 def without_asides(text: str) -> str:
