@@ -10,10 +10,11 @@ Cost: < 1 s (parser and judge in memory, no process).
 
 from __future__ import annotations
 
+from test_stage_heading import parsed
+
 from mlxprobe.judging import phases
 from mlxprobe.judging.verdict import classify
 from mlxprobe.watching.facts import RawResult
-from test_stage_heading import parsed
 
 # thawline_ablation_groups' huber losses, five reports a run: two arms that do not learn by
 # design (inputs that carry no signal, then lr 0), two seeds each

@@ -348,9 +348,14 @@ HEADER_SPLIT = re.compile(r"│|(?:^|(?<=\s))\|(?=\s|$)")
 # 0.180`, fresh323 `quarry_siren_dora_chat`, correct: its closing untrained baseline, the
 # value its accuracy started at, was read as the adapted model evaluated again and called
 # `wrong_result:reverted`) is passed over as a logging prefix is
+# A control trained on shuffled or permuted labels is a reference too: it is meant not to
+# learn (fresh392 `cider_press_spectra_controls`, correct: `shuffled   epoch 10 ... val_acc
+# 33.2%` after the main model's 10 epochs, then `shuffled labels  val_acc 33.2%` in a closing
+# table after `seed 1  val_acc 67.5%`, read as the model evaluated again and worse:
+# `wrong_result:degraded`)
 REFERENCE_LINE = re.compile(r"^[\W_]*(?:\[[^\]\n]{1,24}\][\W_]*)?"
                             r"(?:(?:random|baseline|chance|oracle|uniform|untrained|"
-                            r"majority|naive|dummy|trivial)\b(?![=:(])"
+                            r"majority|naive|dummy|trivial|shuffled|permuted)\b(?![=:(])"
                             r"|(?:reference|ref)\b(?!\s*[=(])(?!:\s*[-+.\d]))", re.IGNORECASE)
 # an aside in parentheses that names a reference predictor first (`(predict-mean mse 1.000)`,
 # `(baseline 0.52)`, `(chance 0.262)`): its number is the reference's, not the model's
