@@ -47,6 +47,20 @@ def describe(points: list[tuple[float, float]]) -> dict | None:
     return {"shape": shape, "fitted_rise_mb": round(rise, 2), **base}
 
 
+def tooth_peaks(points: list[tuple[float, float]]) -> list[tuple[float, float]] | None:
+    """(time, MB) of each tooth's highest sample after the warm-up, when the series is a
+    saw-tooth (as `describe` finds one); None otherwise."""
+    body = points[int(len(points) * WARMUP):]
+    values = [v for _, v in body]
+    if len(body) < MIN_POINTS or max(values) - min(values) < FLAT_MB:
+        return None
+    drops = _drops(values, max(DROP_MB, DROP_SHARE * (max(values) - min(values))))
+    if len(drops) < SAW_MIN_TEETH:
+        return None
+    bounds = [0, *drops, len(values)]
+    return [max(body[a:b], key=lambda point: point[1]) for a, b in zip(bounds, bounds[1:])]
+
+
 def _drops(values: list[float], least: float) -> list[int]:
     """Indices where memory fell by at least `least` from the previous sample."""
     return [i for i in range(1, len(values)) if values[i - 1] - values[i] >= least]

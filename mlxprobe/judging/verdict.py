@@ -62,6 +62,7 @@ from . import (
     first_update,
     halted,
     held_end,
+    held_peaks,
     hints,
     interrupted,
     kept_copies,
@@ -342,7 +343,9 @@ def _leak_rule() -> Rule:
                 f">= {working_set.PEAK_ROSE:g}x and RSS then held over the last "
                 f"{working_set.HELD_SHARE:.0%}, or MLX's active memory did not grow and RSS "
                 f"moved <= {held_end.STILL:.1%} over the last {held_end.HELD_SHARE:.0%} (>= "
-                f"{held_end.MIN_LOOKS} samples there); every view excused when the program "
+                f"{held_end.MIN_LOOKS} samples there), or MLX's active memory did not grow "
+                "and RSS is a saw-tooth whose peaks' robust rise is under "
+                f"{held_peaks.PEAK_RISE_MAX:g} MB; every view excused when the program "
                 "prints a stage counter (changed where a new value is first reported, or right "
                 "after the old value's last report when the counter is printed at each stage's "
                 "end: its last value once, at the run's last report), MLX's active memory held "
@@ -353,7 +356,8 @@ def _leak_rule() -> Rule:
                 f"{kept_copies.MIN_GAP} apart, each by 1-{kept_copies.MAX_COPIES} whole copies "
                 f"of the census's trainable weights (within {kept_copies.TOLERANCE:.0%}), adding "
                 "to >= half its growth; any view excused when a size the program prints of what "
-                f"it keeps (`_mb` in its name or `MB` after its value, no memory counter's name) "
+                "it keeps (`_mb` in its name, `MB` after its value or after a `/` or bracket "
+                "that follows it, no memory counter's name) "
                 f"rose at every one of >= "
                 f"{reported_memory.MIN_REPORTS} reports and the view grew "
                 f"{reported_memory.RATIO_MIN:g}-{reported_memory.RATIO_MAX:g}x as much between "
@@ -364,7 +368,9 @@ def _leak_rule() -> Rule:
                 "pipeorgan_voicing_swa_snapshots (a weight copy kept per epoch), fresh343 "
                 "hoolock_greatcall_lstm_sgdr (a stage printed at its end), fresh386 "
                 "evaporite_terrace_pathpca (every iterate kept, its size printed), fresh389 "
-                "platen_smear_weekly (a data store kept, `store=0.30 MB`)", _leak)
+                "platen_smear_weekly (a data store kept, `store=0.30 MB`), fresh388 "
+                "organ_voicing_trajectory (`901 snaps / 36.7 MB`), fresh389 microfilm_grain_ramp "
+                "(a saw-tooth of 33 MB teeth, its peaks flat)", _leak)
 
 
 def _diverged_rule() -> Rule:
@@ -1242,8 +1248,9 @@ def _staged(raw: RawResult, views: dict) -> None:
 
 
 def _larger_steps(raw: RawResult, views: dict) -> None:
-    """RSS that followed a larger working set and then held (`working_set`), or that held
-    still over the run's last tenth with MLX's memory flat (`held_end`), is no leak."""
+    """RSS that followed a larger working set and then held (`working_set`), that held
+    still over the run's last tenth (`held_end`), or whose saw-tooth's peaks held
+    (`held_peaks`), MLX's memory flat, is no leak."""
     points = rss_at_steps(raw)
     fitted, active_grew = points[int(len(points) * LEAK_WARMUP_FRAC):], \
         views.get("mx_active", {}).get("grew")
@@ -1252,6 +1259,8 @@ def _larger_steps(raw: RawResult, views: dict) -> None:
         views["rss"].update(grew=False, working_set=found)
     elif still := held_end.held(raw, fitted, active_grew):
         views["rss"].update(grew=False, held_end=still)
+    elif bounded := held_peaks.held([(s.t, s.rss / MB) for s in raw.samples], active_grew):
+        views["rss"].update(grew=False, held_peaks=bounded)
 
 
 def _leak(raw: RawResult, meta: dict) -> Verdict | None:
