@@ -14,7 +14,8 @@ Job: in the `__init__` of the file's own `nn.Module` classes, a public `self.x =
 value (directly, through a local name, or through a method of the class it calls) is built by
 `mx.sin`, `mx.cos` or `mx.arange` (or NumPy's, made an array by `mx.array`), or has an integer
 dtype, in a file that trains (a gradient and an update) and never freezes `x`
-(`freeze(keys=...)` naming it, a bare `freeze()` of the class). A private name (`self._cos`) is
+(`freeze(keys=...)` naming it, a bare `freeze()` of the class, or of an instance in the
+`__init__` that builds it, or of one that builds the class). A private name (`self._cos`) is
 not collected: the fix. An attribute the class reads only through `mx.exp` is a log-space
 quantity trained on purpose (Mamba's `A_log`), not a table; one read as `1 - self.x` is a
 mixing weight (RWKV's token shift); one a method multiplies or offsets by another of the
@@ -116,8 +117,11 @@ def bound_names(target: ast.AST) -> list[str]:
 
 
 def frozen(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:
-    """A `freeze(...)` call in the file names the attribute, or `self.freeze()` of the
-    class freezes it all."""
+    """A `freeze(...)` call in the file names the attribute, `self.freeze()` of the class
+    freezes it all, or a bare `freeze()` of an instance freezes the class or one that builds
+    it (`frozen_classes`)."""
+    if cls.name in frozen_classes(source):
+        return True
     for call in source.of_type(ast.Call):
         if not (isinstance(call.func, ast.Attribute) and call.func.attr == "freeze"):
             continue
@@ -126,6 +130,37 @@ def frozen(source: SourceFile, cls: ast.ClassDef, attribute: str) -> bool:
         if attribute in texts or (bare and source.enclosing(call, (ast.ClassDef,)) is cls):
             return True
     return False
+
+
+def frozen_classes(source: SourceFile) -> set[str]:
+    """The file's module classes whose instances are frozen whole when they are built: the
+    class of a sub-module an `__init__` builds and freezes there (`self.kernels =
+    RandomKernels()`, then `self.kernels.freeze()`), and every module class built inside a
+    frozen one (its layers: `self.convs = [DilatedBank(...) for d in dilations]`) (fresh393
+    `vario_trace_rocket`, correct: a ROCKET-style bank of random kernels frozen under a
+    trained head, its integer tap offsets `self.offsets` never trained). A freeze anywhere
+    else may come after some training (fresh356 `semaphore_mirror_uniform_noise`: `model.
+    freeze()` for a second stage, its step-code table trained in the first: kept as true)."""
+    def make() -> set[str]:
+        classes = {c.name: c for c in module_classes(source)}
+        inits = [f for c in classes.values() if (f := method_of(c, "__init__")) is not None]
+        built = {(init, ast.unparse(t)): node.value.func.id for init in inits
+                 for node in ast.walk(init) if isinstance(node, ast.Assign)
+                 and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                 and node.value.func.id in classes for t in node.targets}
+        todo = [built[(init, receiver)] for init in inits for call in ast.walk(init)
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "freeze" and not call.args and not call.keywords
+                and (init, receiver := ast.unparse(call.func.value)) in built]
+        found: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo += [n.func.id for n in ast.walk(classes[name]) if isinstance(n, ast.Call)
+                         and isinstance(n.func, ast.Name) and n.func.id in classes]
+        return found
+    return source.cached("frozen_classes", source.tree, make)
 
 
 class ConstantTableTrained(Rule):

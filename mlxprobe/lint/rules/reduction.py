@@ -4,7 +4,9 @@ with no axis), undivided: its gradient, and every step, grows with the batch siz
 learning rate tuned for a mean diverges (failure corpus fresh5 `ce_sum_reduction_diverges`:
 `cross_entropy(m(x), y).sum()` over batches of 256 with SGD at 0.5: the loss rose 7295 ->
 16977 and stayed in the thousands; `.mean()` fell 1.16 -> 0.07). A sum divided by a count
-(`(ce * mask).sum() / ntoks`), or over one axis, is a mean and is left alone.
+(`(ce * mask).sum() / ntoks`), or over one axis, is a mean and is left alone; so is a sum
+weighted by one of the function's parameters that the module divides by its own sum (`w = w /
+w.sum()`: sample weights that sum to one make a weighted mean).
 
 Job: follow a differentiated function's result back through its own local names and
 elementwise arithmetic to a loss that keeps one value per example: `reduction="none"`
@@ -68,7 +70,17 @@ class Trail:
         # (lintheld3 `b3_per_token_loss_unreduced`: `return cross_entropy(...) * mask, mask`)
         self.bound = name_bindings(helper_assignments(source, list(walk(body))))
         params = function.args.posonlyargs + function.args.args
+        self.parameters = [a.arg for a in params]
         self.models = module_instances(source) | ({params[0].arg} if params else set())
+
+    def weights(self, node: ast.AST) -> bool:
+        """A per-example weight the function is handed (`w * bce(...)` with `w` one of its
+        parameters other than the model and a name the module normalises, `w = w / w.sum()`):
+        a weighted sum of weights that sum to one is a weighted mean (fresh393
+        `spine_crack_boost_rounds`, correct: AdaBoost's row weights, renormalised each round,
+        in `mx.sum(w * binary_cross_entropy(..., reduction="none"))`)."""
+        return isinstance(node, ast.Name) and node.id in self.parameters[1:] and (
+            node.id in normalised(self.source))
 
     def prediction(self, node: ast.AST, depth: int) -> bool:
         """`model(x)` (directly or through a local name): one output per example."""
@@ -77,6 +89,32 @@ class Trail:
         return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
             node.func.id in self.models) and not (
                 node.args and all(map(constant_number, node.args)))
+
+
+def normalised(source: SourceFile) -> set[str]:
+    """Names the module divides by their own sum (`w = w / w.sum()`, `w /= np.sum(w)`)."""
+    def make() -> set[str]:
+        found = set()
+        for node in source.of_type(ast.Assign, ast.AugAssign):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if not isinstance(target, ast.Name):
+                continue
+            parts = (target, node.value) if isinstance(node, ast.AugAssign) and isinstance(
+                node.op, ast.Div) else quotient(node.value)
+            if parts is not None and _own_sum(parts[1], target.id) and target.id in names_in(
+                    parts[0]):
+                found.add(target.id)
+        return found
+    return source.cached("normalised", source.tree, make)
+
+
+def _own_sum(node: ast.AST, name: str) -> bool:
+    """`name.sum()`, `np.sum(name)`, `mx.sum(name)`."""
+    if not isinstance(node, ast.Call) or last_name(node.func) != "sum":
+        return False
+    inner = node.func.value if isinstance(node.func, ast.Attribute) and not node.args else (
+        node.args[0] if node.args else None)
+    return isinstance(inner, ast.Name) and inner.id == name
 
 
 def constant_number(node: ast.AST) -> bool:
@@ -95,6 +133,8 @@ def unreduced(trail: Trail, node: ast.AST, depth: int) -> bool:
         if isinstance(node.op, ast.Sub) and any(
                 trail.prediction(n, depth) for n in (node.left, node.right)):
             return True
+        if isinstance(node.op, ast.Mult) and any(map(trail.weights, (node.left, node.right))):
+            return False
         return any(unreduced(trail, n, depth) for n in (node.left, node.right))
     if isinstance(node, ast.UnaryOp):
         return unreduced(trail, node.operand, depth)
