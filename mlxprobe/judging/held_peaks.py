@@ -22,8 +22,9 @@ and +14.3 MB (no leak) in another; its 48 peaks' robust rise -0.3 MB; active mem
 0.81 MB (no growth past its floor). Over every kept run whose RSS is a saw-tooth (68 runs,
 fresh347-fresh389), two grew past the leak floors: that one, and fresh352
 `stillroom_wordpiece_beam` (judged a true finding: a compiled step's cache of 32 input
-shapes), whose peaks rose 8.3 MB and stays a leak. The corpus's leak cases, run again for
-this: see the README's rule table.
+shapes), whose peaks rose 8.3 MB and stays a leak. The corpus's 58 failure cases that
+expect a leak, watched again for this (stop 98, 2 cores, builders running beside): no verdict
+moved with the unit on or off (43 `leak`, the others as before).
 
 Must not import: mlx, the runner.
 """
