@@ -59,3 +59,42 @@ def test_without_the_announcements_the_runs_stay_one_curve_that_did_not_fall():
     raw = ablation(announce=False)
     assert phases.last_start(raw, [v for _, _, run in RUNS for v in run]) == 0
     assert classify(raw).label == "not_learning:trend"
+
+
+# fresh382 `quarry_blast_permtest`'s train_bce: a real run, then three label-permutation
+# controls, four reports each, the step counter from 150 again at each
+# (train_bce, test_bce) and the closing test AUC, as printed
+PERMUTED = [("real", [(0.5215, 0.5295), (0.5131, 0.5219), (0.5096, 0.5247), (0.5066, 0.5267)],
+             80.6),
+            ("permuted_0", [(0.6455, 0.6614), (0.6272, 0.6962), (0.6113, 0.7120),
+                            (0.6057, 0.6920)], 57.5),
+            ("permuted_1", [(0.6466, 0.7618), (0.6360, 0.7226), (0.6280, 0.7446),
+                            (0.6253, 0.7711)], 43.0),
+            ("permuted_2", [(0.6615, 0.6712), (0.6547, 0.6787), (0.6490, 0.6817),
+                            (0.6462, 0.6710)], 57.6)]
+
+
+def permutation_test(announce: bool) -> RawResult:
+    lines = []
+    for name, reports, auc in PERMUTED:
+        lines += [f"run\t{name}"] if announce else []
+        lines += [f"\tstep {150 * (i + 1)}\ttrain_bce {bce:.4f}\ttest_bce {test:.4f}"
+                  for i, (bce, test) in enumerate(reports)]
+        lines += [f"\ttest_auc_pct {auc}"]
+    return RawResult(records=parsed(lines), exit_code=0, watched=True)
+
+
+def test_a_runs_name_alone_on_its_line_is_a_heading_with_the_name():
+    for line, repeat in (("run\tpermuted_0", {"run": "permuted_0"}),
+                         ("=== model: mlp ===", {"model": "mlp"}),
+                         ("arm = no_aux", {"arm": "no_aux"})):
+        [record] = parsed([line])
+        assert record["kind"] == "heading" and record["repeat"] == repeat
+    assert parsed(["run complete in 4.2s", "model:"]) == []
+
+
+def test_named_runs_each_start_a_curve_where_the_counter_goes_back():
+    losses = [bce for _, reports, _ in PERMUTED for bce, _ in reports]
+    assert phases.last_start(permutation_test(announce=True), losses) == 12
+    assert classify(permutation_test(announce=True)).kind == "pass"
+    assert classify(permutation_test(announce=False)).label == "not_learning:trend"

@@ -379,6 +379,13 @@ HEADING_CHARS = 80  # of a heading's text kept
 # its weekly data store, `store=0.30 MB` -> 2.38 MB, read as `leak:mx_active`)
 BYTE_UNIT = re.compile(r"([A-Za-z_][\w-]*)\s*[=:]?\s*([-+]?\d+(?:\.\d+)?)\s*"
                        r"(bytes|[KMG]i?B)\b")
+# a run's name alone on a line (`run  permuted_0`, `=== model: mlp ===`, `arm = no_aux`): a
+# new run of the program's own when its step counter then goes back (fresh382
+# `quarry_blast_permtest`, correct: `run  real`, then three `run  permuted_N` label-permutation
+# controls, each counting its steps from 150 again; read as one curve from the first control
+# on, `not_learning:trend`)
+RUN_LABEL = re.compile(r"^[\W_]*(run|arm|variant|ablation|model)\s*[:=\s]\s*([A-Za-z][\w.+-]*)"
+                       r"[\W_]*$", re.IGNORECASE)
 UNNAMED_SIZE = re.compile(r"[/(]\s*(\d+(?:\.\d+)?)\s*(bytes|[KMG]i?B)\b")
 NAME = re.compile(r"[a-z_][\w-]*")
 # what `logging` and its usual formats put before the message: a time, a level, a logger's
@@ -454,8 +461,10 @@ def stage_heading(text: str) -> dict | None:
 def run_heading(text: str, line: fields.Line) -> dict | None:
     """A line that announces one of the program's repeated runs and reports nothing (`seed=2`,
     `::group::arm=lake_only seed=2 inputs=4 lr=0.002`, `=== fold 3 ===`: a counter that
-    `metric_names.repeat_counter` names, a whole number, and no loss or accuracy), as a
-    `HEADING` with the counter's value (`repeat`: {"seed": 2.0}), or None. `judging.phases`
+    `metric_names.repeat_counter` names, a whole number, and no loss or accuracy; or a run's
+    name alone on its line, `run  permuted_0`, `=== model: mlp ===`, `RUN_LABEL`), as a
+    `HEADING` with the counter's value (`repeat`: {"seed": 2.0}, {"run": "permuted_0"}), or
+    None. `judging.phases`
     reads a new run where the program's step counter then goes back (fresh391
     `thawline_ablation_groups`, correct: eight runs of an ablation, each announced by its
     arm and seed, its last two an untrained reference at lr 0; read as one curve from the
@@ -464,6 +473,9 @@ def run_heading(text: str, line: fields.Line) -> dict | None:
               if metric_names.repeat_counter(name) and float(value).is_integer()}
     measured = any(metric_names.role(metric_names.normal(name)) in (
         metric_names.LOSS, metric_names.ACCURACY) for name in line.values)
+    labelled = RUN_LABEL.match(text) if not line.values else None
+    if labelled is not None:
+        repeat = {labelled[1].lower(): labelled[2]}
     if not repeat or measured:
         return None
     return {"kind": HEADING, "source": OUTPUT, "text": text.strip()[:HEADING_CHARS],
