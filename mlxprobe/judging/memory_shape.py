@@ -38,7 +38,7 @@ def describe(points: list[tuple[float, float]]) -> dict | None:
     base = {"range_mb": round(span, 2), "points": len(body)}
     if span < FLAT_MB:
         return {"shape": "flat", **base}
-    drops = _drops(values, max(DROP_MB, DROP_SHARE * span))
+    drops = _teeth(values)
     if len(drops) >= SAW_MIN_TEETH:
         return {**_saw(values, drops), **base}
     slope = theil_sen([t for t, _ in body], values)
@@ -54,11 +54,16 @@ def tooth_peaks(points: list[tuple[float, float]]) -> list[tuple[float, float]] 
     values = [v for _, v in body]
     if len(body) < MIN_POINTS or max(values) - min(values) < FLAT_MB:
         return None
-    drops = _drops(values, max(DROP_MB, DROP_SHARE * (max(values) - min(values))))
+    drops = _teeth(values)
     if len(drops) < SAW_MIN_TEETH:
         return None
     bounds = [0, *drops, len(values)]
     return [max(body[a:b], key=lambda point: point[1]) for a, b in zip(bounds, bounds[1:])]
+
+
+def _teeth(values: list[float]) -> list[int]:
+    """Where the series fell by a tooth: DROP_MB and DROP_SHARE of its range at least."""
+    return _drops(values, max(DROP_MB, DROP_SHARE * (max(values) - min(values))))
 
 
 def _drops(values: list[float], least: float) -> list[int]:

@@ -143,15 +143,8 @@ def frozen_classes(source: SourceFile) -> set[str]:
     freeze()` for a second stage, its step-code table trained in the first: kept as true)."""
     def make() -> set[str]:
         classes = {c.name: c for c in module_classes(source)}
-        inits = [f for c in classes.values() if (f := method_of(c, "__init__")) is not None]
-        built = {(init, ast.unparse(t)): node.value.func.id for init in inits
-                 for node in ast.walk(init) if isinstance(node, ast.Assign)
-                 and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                 and node.value.func.id in classes for t in node.targets}
-        todo = [built[(init, receiver)] for init in inits for call in ast.walk(init)
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "freeze" and not call.args and not call.keywords
-                and (init, receiver := ast.unparse(call.func.value)) in built]
+        todo = [name for c in classes.values() if (init := method_of(c, "__init__"))
+                for name in frozen_in(init, classes)]
         found: set[str] = set()
         while todo:
             name = todo.pop()
@@ -161,6 +154,19 @@ def frozen_classes(source: SourceFile) -> set[str]:
                          and isinstance(n.func, ast.Name) and n.func.id in classes]
         return found
     return source.cached("frozen_classes", source.tree, make)
+
+
+def frozen_in(init: ast.FunctionDef, classes: dict[str, ast.ClassDef]) -> list[str]:
+    """The module classes an `__init__` builds (`self.kernels = RandomKernels()`) and then
+    freezes whole there (`self.kernels.freeze()`)."""
+    built = {ast.unparse(t): node.value.func.id for node in ast.walk(init)
+             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+             and isinstance(node.value.func, ast.Name) and node.value.func.id in classes
+             for t in node.targets}
+    return [built[receiver] for call in ast.walk(init)
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "freeze" and not call.args and not call.keywords
+            and (receiver := ast.unparse(call.func.value)) in built]
 
 
 class ConstantTableTrained(Rule):
