@@ -46,4 +46,4 @@ def held(points: list[tuple[float, float]], active_grew: bool | None) -> dict | 
     rise = theil_sen([t for t, _ in peaks], [v for _, v in peaks]) * (peaks[-1][0] - peaks[0][0])
     if rise >= PEAK_RISE_MAX:
         return None
-    return {"teeth": len(peaks), "peak_rise_mb": round(rise, 2), "peak_rise_max_mb": PEAK_RISE_MAX}
+    return {"peaks": len(peaks), "peak_rise_mb": round(rise, 2), "peak_rise_max_mb": PEAK_RISE_MAX}
