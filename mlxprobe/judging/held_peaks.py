@@ -20,7 +20,7 @@ whose batch doubles at each of three phases, a 2,000-image test pass every 15 st
 of ~33 MB, the samples' fit +18.75 MB over 156 steps (a leak by the 16 MB floor) in one run
 and +14.3 MB (no leak) in another; its 48 peaks' robust rise -0.3 MB; active memory 0.65 ->
 0.81 MB (no growth past its floor). Over every kept run whose RSS is a saw-tooth (68 runs,
-fresh347-fresh389), two grew past the leak floors: that one, and fresh352
+fresh347-fresh391), two grew past the leak floors: that one, and fresh352
 `stillroom_wordpiece_beam` (judged a true finding: a compiled step's cache of 32 input
 shapes), whose peaks rose 8.3 MB and stays a leak. The corpus's 58 failure cases that
 expect a leak, watched again for this (stop 98, 2 cores, builders running beside): no verdict
